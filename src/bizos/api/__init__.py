@@ -1,0 +1,1 @@
+"""HTTP edge: app factory, gateway middleware, router assembly."""

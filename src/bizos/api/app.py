@@ -1,0 +1,57 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from bizos.api.errors import install_error_handlers
+from bizos.api.routes import include_routers
+from bizos.core.auth import set_authenticator
+from bizos.core.config import Settings, get_settings
+from bizos.core.db import Database, get_database, init_database, set_database
+from bizos.modules.identity.service import DatabaseAuthenticator
+from bizos.runtime import Runtime
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    database: Database | None = None,
+    workers: bool = True,
+) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owns_db = database is None
+        db = database or init_database(
+            settings.resolved_database_url(), app_role=settings.db_app_role
+        )
+        set_database(db)
+        set_authenticator(DatabaseAuthenticator())
+        runtime = Runtime(settings, db, workers=workers)
+        app.state.runtime = runtime
+        await runtime.start()
+        try:
+            yield
+        finally:
+            await runtime.stop()
+            if owns_db:
+                await db.dispose()
+
+    app = FastAPI(
+        title="bizos",
+        version="0.1.0",
+        description="An AI-native operating system for small businesses.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+    include_routers(app)
+    return app
+
+
+__all__ = ["create_app", "get_database"]

@@ -1,0 +1,73 @@
+"""Every error leaves as RFC 9457 problem+json."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from bizos.core.db import TenancyViolation
+from bizos.core.errors import ProblemError
+
+log = structlog.get_logger("bizos.api")
+PROBLEM = "application/problem+json"
+
+
+def problem_response(
+    status: int, title: str, detail: str, *, errors: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None, instance: str | None = None,
+) -> JSONResponse:
+    body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status,
+                            "detail": detail}
+    if instance:
+        body["instance"] = instance
+    if errors:
+        body["errors"] = errors
+    return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
+
+
+def _loc(loc: tuple[Any, ...] | list[Any]) -> list[Any]:
+    return [p for p in loc]
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ProblemError)
+    async def _problem(request: Request, exc: ProblemError) -> JSONResponse:
+        return JSONResponse(
+            exc.to_problem(instance=request.url.path),
+            status_code=exc.status,
+            media_type=PROBLEM,
+            headers=exc.headers,
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [{"loc": _loc(e.get("loc", ())), "msg": e.get("msg", "invalid")}
+                  for e in exc.errors()]
+        return problem_response(
+            422, "Validation failed", "the request did not validate", errors=errors,
+            instance=request.url.path,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        titles = {404: "Not found", 405: "Method not allowed", 401: "Unauthorized"}
+        return problem_response(
+            exc.status_code, titles.get(exc.status_code, "Error"), str(exc.detail),
+            headers=getattr(exc, "headers", None), instance=request.url.path,
+        )
+
+    @app.exception_handler(TenancyViolation)
+    async def _tenancy(request: Request, exc: TenancyViolation) -> JSONResponse:
+        log.error("tenancy.violation", path=request.url.path, error=str(exc))
+        return problem_response(404, "Not found", "not found", instance=request.url.path)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("request.failed", path=request.url.path)
+        return problem_response(500, "Internal server error", "an unexpected error occurred",
+                                instance=request.url.path)

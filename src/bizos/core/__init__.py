@@ -1,0 +1,1 @@
+"""The kernel every bizos module stands on. Imports nothing from modules, ai or automation."""

@@ -1,0 +1,78 @@
+"""Configuration from the environment (prefix ``BIZOS_``)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BIZOS_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Path("./data")
+    database_url: str | None = None
+    redis_url: str | None = None
+    secret_key: str | None = None
+    environment: str = "development"
+
+    access_token_ttl_seconds: int = 900
+    refresh_token_ttl_seconds: int = 30 * 24 * 3600
+    jwt_key_id: str = "k1"
+    jwt_previous_key_ids: list[str] = Field(default_factory=list)
+    db_app_role: str = "bizos_app"
+
+    login_max_failures: int = 5
+    login_window_seconds: int = 15 * 60
+
+    rate_limit_per_minute: int = 6000
+    rate_limit_public_per_minute: int = 60
+
+    dispatcher_batch_size: int = 500
+    dispatcher_poll_interval: float = 0.05
+    dispatcher_max_attempts: int = 8
+    dispatcher_base_backoff: float = 0.5
+
+    webhook_max_attempts: int = 8
+    webhook_timeout_seconds: float = 10.0
+
+    workflows_enabled: bool = True
+    executor_id: str = Field(default_factory=lambda: os.environ.get("HOSTNAME", "local"))
+
+    otel_exporter: str = "none"  # none | console | otlp
+    otel_endpoint: str | None = None
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    demo_email: str = "owner@demo.bizos.local"
+    demo_password: str = "demo-password-123"
+
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{self.data_dir.resolve() / 'bizos.db'}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.resolved_database_url().startswith("sqlite")
+
+    def resolved_secret_key(self) -> bytes:
+        """The master key: ``BIZOS_SECRET_KEY`` or a key file made once, mode 0600."""
+        if self.secret_key:
+            return self.secret_key.encode()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        path = self.data_dir / "secret.key"
+        if not path.exists():
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_urlsafe(48))
+        return path.read_text().strip().encode()
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

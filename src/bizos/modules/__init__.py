@@ -1,0 +1,1 @@
+"""Bounded contexts, one package each (DESIGN.md, layout)."""

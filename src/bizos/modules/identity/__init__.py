@@ -1,0 +1,1 @@
+"""Tenants, users, sessions and API keys."""

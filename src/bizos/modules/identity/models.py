@@ -1,0 +1,83 @@
+"""Identity tables. ``tenants`` is the one table that is not tenant-scoped."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from bizos.core.db import Base, Entity, TenantScoped, utcnow
+from bizos.core.ids import new_id
+
+
+class Tenant(Base):
+    __tablename__ = "tenants"
+
+    id: Mapped[str] = mapped_column(sa.String(36), primary_key=True, default=new_id)
+    slug: Mapped[str] = mapped_column(sa.String(63), unique=True)
+    name: Mapped[str] = mapped_column(sa.String(200))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class User(Entity, Base):
+    __tablename__ = "users"
+    __table_args__ = (sa.UniqueConstraint("tenant_id", "email"),)
+
+    email: Mapped[str] = mapped_column(sa.String(320), index=True)
+    name: Mapped[str] = mapped_column(sa.String(200))
+    role: Mapped[str] = mapped_column(sa.String(20))
+    password_hash: Mapped[str] = mapped_column(sa.String(200))
+    is_active: Mapped[bool] = mapped_column(default=True)
+    manager_id: Mapped[str | None] = mapped_column(sa.String(36))
+
+
+class AuthSession(TenantScoped, Base):
+    """A login session: the family every rotated refresh token of one login belongs to."""
+
+    __tablename__ = "auth_sessions"
+
+    id: Mapped[str] = mapped_column(sa.String(36), primary_key=True, default=new_id)
+    user_id: Mapped[str] = mapped_column(sa.String(36), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[dt.datetime]
+    revoked_at: Mapped[dt.datetime | None]
+    revoked_reason: Mapped[str | None] = mapped_column(sa.String(40))
+    ip: Mapped[str | None] = mapped_column(sa.String(64))
+    user_agent: Mapped[str | None] = mapped_column(sa.String(400))
+
+
+class RefreshToken(TenantScoped, Base):
+    """One refresh token of a session; spent once, after which a repeat is a reuse."""
+
+    __tablename__ = "refresh_tokens"
+
+    id: Mapped[str] = mapped_column(sa.String(36), primary_key=True, default=new_id)
+    session_id: Mapped[str] = mapped_column(sa.String(36), index=True)
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    spent_at: Mapped[dt.datetime | None]
+
+
+class ApiKey(Entity, Base):
+    __tablename__ = "api_keys"
+
+    name: Mapped[str] = mapped_column(sa.String(200))
+    key_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(sa.String(24))
+    scopes: Mapped[list[str]] = mapped_column(sa.JSON)
+    created_by: Mapped[str | None] = mapped_column(sa.String(36))
+    expires_at: Mapped[dt.datetime | None]
+    revoked_at: Mapped[dt.datetime | None]
+    last_used_at: Mapped[dt.datetime | None]
+
+
+class LoginFailure(Base):
+    """Failed logins per account key, for lockout. Not tenant-scoped: login precedes tenancy."""
+
+    __tablename__ = "login_failures"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    account_key: Mapped[str] = mapped_column(sa.String(64), index=True)
+    failed_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+    ip: Mapped[str | None] = mapped_column(sa.String(64))

@@ -1,0 +1,153 @@
+"""Shared fixtures: a fresh database per test (SQLite file or PostgreSQL clone), the app,
+an HTTP client, and factories for tenants and users.
+
+Set ``BIZOS_TEST_DATABASE_URL=postgresql+asyncpg://...`` to run the suite on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+_TMP = Path(tempfile.mkdtemp(prefix="bizos-tests-"))
+os.environ.setdefault("BIZOS_SECRET_KEY", "test-secret-key-not-for-production")
+os.environ["BIZOS_DATA_DIR"] = str(_TMP)
+os.environ.setdefault("BIZOS_LOG_JSON", "false")
+os.environ.setdefault("BIZOS_WORKFLOWS_ENABLED", "false")
+
+import httpx  # noqa: E402
+import pytest  # noqa: E402
+import sqlalchemy as sa  # noqa: E402
+
+from bizos.api.app import create_app  # noqa: E402
+from bizos.core.config import Settings, get_settings  # noqa: E402
+from bizos.core.db import Database, set_database  # noqa: E402
+from bizos.migrate import migrate_sync  # noqa: E402
+
+PG_URL = os.environ.get("BIZOS_TEST_DATABASE_URL", "")
+IS_PG = PG_URL.startswith("postgresql")
+
+
+def _pg_admin_url(dbname: str) -> str:
+    return sa.engine.make_url(PG_URL).set(drivername="postgresql+psycopg", database=dbname)\
+        .render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def template_database() -> Iterator[str]:
+    """Migrate once into a template; each test gets a copy of it."""
+    if IS_PG:
+        name = f"bizos_tpl_{uuid.uuid4().hex[:8]}"
+        admin = sa.create_engine(_pg_admin_url("postgres"), isolation_level="AUTOCOMMIT")
+        with admin.connect() as c:
+            c.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        url = sa.engine.make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+        migrate_sync(url)
+        yield name
+        with admin.connect() as c:
+            c.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+    else:
+        path = _TMP / "template.db"
+        migrate_sync(f"sqlite+aiosqlite:///{path}")
+        yield str(path)
+
+
+@pytest.fixture
+def database_url(template_database: str, tmp_path: Path) -> Iterator[str]:
+    if IS_PG:
+        name = f"bizos_t_{uuid.uuid4().hex[:10]}"
+        admin = sa.create_engine(_pg_admin_url("postgres"), isolation_level="AUTOCOMMIT")
+        with admin.connect() as c:
+            c.exec_driver_sql(f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"')
+        yield sa.engine.make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+        with admin.connect() as c:
+            c.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+    else:
+        path = tmp_path / "bizos.db"
+        shutil.copy(template_database, path)
+        yield f"sqlite+aiosqlite:///{path}"
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    get_settings.cache_clear()
+    base = get_settings()
+    return base.model_copy(update={"database_url": database_url})
+
+
+@pytest.fixture
+async def db(settings: Settings) -> AsyncIterator[Database]:
+    database = Database(settings.resolved_database_url(), app_role=settings.db_app_role)
+    set_database(database)
+    yield database
+    set_database(None)
+    await database.dispose()
+
+
+@pytest.fixture
+async def app(settings: Settings, db: Database) -> AsyncIterator[Any]:
+    application = create_app(settings, database=db, workers=False)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def client(app: Any) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 40000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        yield c
+
+
+@dataclass
+class TenantLogin:
+    """A signed-up tenant and its owner, as a test sees them through the API."""
+
+    tenant_id: str
+    slug: str
+    user_id: str
+    email: str
+    password: str
+    access_token: str
+    refresh_token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.access_token}"}
+
+
+async def signup(client: httpx.AsyncClient, company: str = "Acme Ltd") -> TenantLogin:
+    email = f"owner-{uuid.uuid4().hex[:8]}@example.com"
+    password = "correct horse battery"
+    r = await client.post(
+        "/api/v1/auth/signup",
+        json={"company_name": company, "email": email, "password": password, "name": "Olive"},
+    )
+    assert r.status_code == 201, r.text
+    body = r.json()
+    return TenantLogin(
+        tenant_id=body["tenant"]["id"],
+        slug=body["tenant"]["slug"],
+        user_id=body["user"]["id"],
+        email=email,
+        password=password,
+        access_token=body["access_token"],
+        refresh_token=body["refresh_token"],
+    )
+
+
+@pytest.fixture
+async def tenant(client: httpx.AsyncClient) -> TenantLogin:
+    return await signup(client, "Acme Ltd")
+
+
+@pytest.fixture
+async def other_tenant(client: httpx.AsyncClient) -> TenantLogin:
+    return await signup(client, "Globex Corp")
