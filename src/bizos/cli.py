@@ -1,0 +1,205 @@
+"""The ``bizos`` command line: serve, worker, migrate, demo, tenant, user."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from bizos.core.config import get_settings
+from bizos.core.context import Context
+from bizos.core.db import Database
+
+app = typer.Typer(help="bizos: the operating system for small businesses.", no_args_is_help=True)
+tenant_app = typer.Typer(help="Manage tenants.", no_args_is_help=True)
+user_app = typer.Typer(help="Manage users.", no_args_is_help=True)
+app.add_typer(tenant_app, name="tenant")
+app.add_typer(user_app, name="user")
+console = Console()
+
+
+@app.command()
+def migrate() -> None:
+    """Bring the database schema up to date."""
+    from bizos.migrate import migrate_sync
+
+    settings = get_settings()
+    migrate_sync(settings.resolved_database_url())
+    console.print(
+        f"[green]database up to date[/green] ({_safe_url(settings.resolved_database_url())})"
+    )
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    no_workers: Annotated[
+        bool, typer.Option("--no-workers", help="API only; run `bizos worker` elsewhere.")
+    ] = False,
+    auto_migrate: Annotated[
+        bool, typer.Option("--migrate/--no-migrate", help="Migrate the schema before serving.")
+    ] = True,
+) -> None:
+    """Serve the API (and, unless --no-workers, the background workers) in one process."""
+    import uvicorn
+
+    from bizos.api.app import create_app
+    from bizos.core.observability import configure_logging
+
+    settings = get_settings()
+    configure_logging(settings)
+    if auto_migrate:
+        migrate()
+    application = create_app(settings, workers=not no_workers)
+    console.print(f"bizos listening on [bold]http://{host}:{port}[/bold]  (docs: /docs)")
+    uvicorn.run(application, host=host, port=port, log_config=None, access_log=False)
+
+
+@app.command()
+def worker() -> None:
+    """Run the background workers (dispatcher, webhook delivery, workflows) without HTTP."""
+    from bizos.core.auth import set_authenticator
+    from bizos.core.db import init_database
+    from bizos.core.observability import configure_logging
+    from bizos.modules.identity.service import DatabaseAuthenticator
+    from bizos.runtime import Runtime
+
+    settings = get_settings()
+    configure_logging(settings)
+
+    async def main() -> None:
+        db = init_database(settings.resolved_database_url(), app_role=settings.db_app_role)
+        set_authenticator(DatabaseAuthenticator())
+        runtime = Runtime(settings, db, workers=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await runtime.start()
+        console.print("bizos worker running; Ctrl-C to stop")
+        try:
+            await stop.wait()
+        finally:
+            await runtime.stop()
+            await db.dispose()
+
+    asyncio.run(main())
+
+
+@app.command()
+def demo(
+    reset: Annotated[bool, typer.Option(help="Print the login even if the demo exists.")] = True,
+) -> None:
+    """Create the demo tenant with realistic data (once) and print its login."""
+    from bizos.demo import seed_demo
+
+    settings = get_settings()
+    migrate()
+    created = asyncio.run(seed_demo(settings))
+    state = "created" if created else "already present"
+    console.print(f"demo tenant {state}")
+    console.print(
+        f"  login: [bold]{settings.demo_email}[/bold]  password: [bold]{settings.demo_password}"
+        "[/bold]  tenant: [bold]demo[/bold]"
+    )
+
+
+@tenant_app.command("create")
+def tenant_create(
+    name: Annotated[str, typer.Argument(help="Company name.")],
+    owner_email: Annotated[str, typer.Option("--owner-email", help="Owner's email.")],
+    owner_password: Annotated[str, typer.Option("--owner-password", prompt=True, hide_input=True)],
+    owner_name: Annotated[str, typer.Option("--owner-name")] = "Owner",
+    slug: Annotated[str | None, typer.Option(help="URL slug (default from name).")] = None,
+) -> None:
+    """Create a tenant and its owner."""
+    from bizos.modules.identity import service
+
+    async def main() -> tuple[str, str]:
+        db = _db()
+        try:
+            async with db.unit_of_work(system=True) as session:
+                ctx = _cli_ctx()
+                tenant = await service.create_tenant(session, ctx, name=name, slug=slug)
+                await service.create_user(
+                    session,
+                    ctx.with_tenant(tenant.id),
+                    tenant_id=tenant.id,
+                    email=owner_email,
+                    name=owner_name,
+                    role="owner",
+                    password=owner_password,
+                )
+                return tenant.id, tenant.slug
+        finally:
+            await db.dispose()
+
+    tenant_id, tenant_slug = asyncio.run(main())
+    console.print(f"tenant [bold]{tenant_slug}[/bold] created (id {tenant_id})")
+
+
+@user_app.command("create")
+def user_create(
+    tenant: Annotated[str, typer.Option("--tenant", help="Tenant slug.")],
+    email: Annotated[str, typer.Option("--email")],
+    password: Annotated[str, typer.Option("--password", prompt=True, hide_input=True)],
+    name: Annotated[str, typer.Option("--name")] = "User",
+    role: Annotated[str, typer.Option("--role", help="owner, admin, member or viewer")] = "member",
+) -> None:
+    """Add a user to a tenant."""
+    import sqlalchemy as sa
+
+    from bizos.core.auth import ROLES
+    from bizos.modules.identity import service
+    from bizos.modules.identity.models import Tenant
+
+    if role not in ROLES:
+        raise typer.BadParameter(f"role must be one of {', '.join(ROLES)}")
+
+    async def main() -> str:
+        db = _db()
+        try:
+            async with db.unit_of_work(system=True) as session:
+                tenant_id = await session.scalar(sa.select(Tenant.id).where(Tenant.slug == tenant))
+                if tenant_id is None:
+                    raise typer.BadParameter(f"no tenant with slug {tenant!r}")
+                user = await service.create_user(
+                    session,
+                    _cli_ctx().with_tenant(tenant_id),
+                    tenant_id=tenant_id,
+                    email=email,
+                    name=name,
+                    role=role,
+                    password=password,
+                )
+                return user.id
+        finally:
+            await db.dispose()
+
+    user_id = asyncio.run(main())
+    console.print(f"user [bold]{email}[/bold] ({role}) created (id {user_id})")
+
+
+def _db() -> Database:
+    from bizos.core.db import init_database
+
+    settings = get_settings()
+    return init_database(settings.resolved_database_url(), app_role=settings.db_app_role)
+
+
+def _cli_ctx() -> Context:
+    return Context(actor_type="system", actor_id="cli")
+
+
+def _safe_url(url: str) -> str:
+    import sqlalchemy as sa
+
+    return sa.engine.make_url(url).render_as_string(hide_password=True)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,102 @@
+"""The demo tenant: a small coffee roaster with a team and some history.
+
+Seeding is idempotent: if the ``demo`` tenant exists nothing is written. Later modules
+(CRM, commerce, support) add their own seeders to ``SEEDERS``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from collections.abc import Awaitable, Callable
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bizos.core.config import Settings
+from bizos.core.context import Context
+from bizos.core.db import Database, init_database, utcnow
+from bizos.core.events import NewEvent, append_events
+from bizos.modules.identity import service as identity
+from bizos.modules.identity.models import Tenant
+
+DEMO_SLUG = "demo"
+DEMO_COMPANY = "Northwind Coffee Roasters"
+
+TEAM = [
+    ("Maya Okafor", "maya@demo.bizos.local", "admin"),
+    ("Luis Romero", "luis@demo.bizos.local", "member"),
+    ("Hana Sato", "hana@demo.bizos.local", "member"),
+    ("Pat Keller", "pat@demo.bizos.local", "viewer"),
+]
+
+ACTIVITY = ["email.opened", "page.viewed", "email.clicked", "call.answered", "form.submitted"]
+PAGES = ["/pricing", "/wholesale", "/blog/brew-guide", "/subscriptions", "/contact"]
+
+Seeder = Callable[[AsyncSession, Context, random.Random], Awaitable[None]]
+SEEDERS: list[Seeder] = []
+
+
+async def _seed_activity(session: AsyncSession, ctx: Context, rng: random.Random) -> None:
+    """Three months of engagement events from prospects, as /api/v1/track would record."""
+    now = utcnow()
+    prospects = [f"buyer{i}@cafe{i % 37}.example" for i in range(60)]
+    events = []
+    for _ in range(600):
+        kind = rng.choice(ACTIVITY)
+        email = rng.choice(prospects)
+        props = {"page": rng.choice(PAGES)} if kind == "page.viewed" else {}
+        events.append(
+            NewEvent(
+                type=f"activity.{kind}",
+                aggregate_type="contact",
+                aggregate_id=email,
+                data={"email": email, "properties": props},
+                occurred_at=now - dt.timedelta(minutes=rng.randint(1, 90 * 24 * 60)),
+            )
+        )
+    events.sort(key=lambda e: e.occurred_at or now)
+    await append_events(session, ctx, events)
+
+
+SEEDERS.append(_seed_activity)
+
+
+async def seed_demo(settings: Settings, db: Database | None = None) -> bool:
+    """Create the demo tenant if absent. Returns True if it was created now."""
+    owns = db is None
+    database = db or init_database(settings.resolved_database_url(), app_role=settings.db_app_role)
+    try:
+        async with database.unit_of_work(system=True) as session:
+            if await session.scalar(sa.select(Tenant.id).where(Tenant.slug == DEMO_SLUG)):
+                return False
+            ctx = Context(actor_type="system", actor_id="demo")
+            tenant = await identity.create_tenant(session, ctx, name=DEMO_COMPANY, slug=DEMO_SLUG)
+            tctx = ctx.with_tenant(tenant.id)
+            await identity.create_user(
+                session,
+                tctx,
+                tenant_id=tenant.id,
+                email=settings.demo_email,
+                name="Olivia Brandt",
+                role="owner",
+                password=settings.demo_password,
+            )
+            for name, email, role in TEAM:
+                await identity.create_user(
+                    session,
+                    tctx,
+                    tenant_id=tenant.id,
+                    email=email,
+                    name=name,
+                    role=role,
+                    password=settings.demo_password,
+                )
+        rng = random.Random(42)
+        async with database.unit_of_work(tenant_id=tenant.id) as session:
+            for seeder in SEEDERS:
+                await seeder(session, tctx, rng)
+        return True
+    finally:
+        if owns:
+            await database.dispose()
