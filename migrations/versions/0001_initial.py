@@ -16,11 +16,19 @@ depends_on = None
 
 TENANT_TABLES = [
     "api_keys",
+    "audit_log",
     "auth_sessions",
+    "connector_configs",
+    "dispatch_failures",
     "events",
+    "messages",
+    "processed_events",
     "refresh_tokens",
     "tenant_sequences",
     "users",
+    "webhook_deliveries",
+    "webhook_delivery_attempts",
+    "webhook_endpoints",
 ]
 
 
@@ -48,6 +56,32 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_api_keys_tenant_id"), ["tenant_id"], unique=False)
 
     op.create_table(
+        "audit_log",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("actor_id", sa.String(length=64), nullable=True),
+        sa.Column("actor_type", sa.String(length=20), nullable=False),
+        sa.Column("action", sa.String(length=10), nullable=False),
+        sa.Column("resource_type", sa.String(length=80), nullable=False),
+        sa.Column("resource_id", sa.String(length=200), nullable=True),
+        sa.Column("changed_fields", sa.JSON(), nullable=False),
+        sa.Column("ip", sa.String(length=64), nullable=True),
+        sa.Column("user_agent", sa.String(length=400), nullable=True),
+        sa.Column("request_id", sa.String(length=128), nullable=True),
+        sa.Column("correlation_id", sa.String(length=128), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("tenant_id", sa.String(length=36), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_audit_log")),
+    )
+    with op.batch_alter_table("audit_log", schema=None) as batch_op:
+        batch_op.create_index("ix_audit_log_tenant_actor", ["tenant_id", "actor_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_audit_log_tenant_id"), ["tenant_id"], unique=False)
+        batch_op.create_index(
+            "ix_audit_log_tenant_resource",
+            ["tenant_id", "resource_type", "resource_id"],
+            unique=False,
+        )
+
+    op.create_table(
         "auth_sessions",
         sa.Column("id", sa.String(length=36), nullable=False),
         sa.Column("user_id", sa.String(length=36), nullable=False),
@@ -65,6 +99,60 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_auth_sessions_user_id"), ["user_id"], unique=False)
 
     op.create_table(
+        "connector_configs",
+        sa.Column("provider", sa.String(length=40), nullable=False),
+        sa.Column("config", sa.JSON(), nullable=False),
+        sa.Column("secrets", sa.JSON(), nullable=False),
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("tenant_id", sa.String(length=36), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_connector_configs")),
+        sa.UniqueConstraint(
+            "tenant_id", "provider", name=op.f("uq_connector_configs_tenant_id_provider")
+        ),
+    )
+    with op.batch_alter_table("connector_configs", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_connector_configs_tenant_id"), ["tenant_id"], unique=False
+        )
+
+    op.create_table(
+        "dispatch_failures",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("subscriber", sa.String(length=120), nullable=False),
+        sa.Column("event_id", sa.String(length=36), nullable=False),
+        sa.Column("event_type", sa.String(length=120), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("last_error", sa.Text(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("tenant_id", sa.String(length=36), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_dispatch_failures")),
+        sa.UniqueConstraint(
+            "subscriber", "event_id", name=op.f("uq_dispatch_failures_subscriber_event_id")
+        ),
+    )
+    with op.batch_alter_table("dispatch_failures", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_dispatch_failures_due", ["subscriber", "status", "next_attempt_at"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_dispatch_failures_tenant_id"), ["tenant_id"], unique=False
+        )
+
+    op.create_table(
+        "dispatcher_checkpoints",
+        sa.Column("subscriber", sa.String(length=120), nullable=False),
+        sa.Column("last_tx_id", sa.BigInteger(), nullable=False),
+        sa.Column("last_position", sa.BigInteger(), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("subscriber", name=op.f("pk_dispatcher_checkpoints")),
+    )
+    op.create_table(
         "events",
         sa.Column(
             "position",
@@ -77,7 +165,7 @@ def upgrade() -> None:
         sa.Column("tx_id", sa.BigInteger(), nullable=False),
         sa.Column("type", sa.String(length=120), nullable=False),
         sa.Column("aggregate_type", sa.String(length=60), nullable=False),
-        sa.Column("aggregate_id", sa.String(length=64), nullable=False),
+        sa.Column("aggregate_id", sa.String(length=255), nullable=False),
         sa.Column("version", sa.Integer(), nullable=False),
         sa.Column("data", sa.JSON(), nullable=False),
         sa.Column("actor_id", sa.String(length=64), nullable=True),
@@ -99,6 +187,27 @@ def upgrade() -> None:
         batch_op.create_index("ix_events_tx_position", ["tx_id", "position"], unique=False)
 
     op.create_table(
+        "idempotency_keys",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("owner_key", sa.String(length=120), nullable=False),
+        sa.Column("key", sa.String(length=255), nullable=False),
+        sa.Column("fingerprint", sa.String(length=64), nullable=False),
+        sa.Column("status", sa.String(length=12), nullable=False),
+        sa.Column("response_status", sa.Integer(), nullable=True),
+        sa.Column("response_headers", sa.JSON(), nullable=True),
+        sa.Column("response_body", sa.LargeBinary(), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("locked_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_idempotency_keys")),
+        sa.UniqueConstraint("owner_key", "key", name=op.f("uq_idempotency_keys_owner_key_key")),
+    )
+    with op.batch_alter_table("idempotency_keys", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_idempotency_keys_expires_at"), ["expires_at"], unique=False
+        )
+
+    op.create_table(
         "login_failures",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("account_key", sa.String(length=64), nullable=False),
@@ -112,6 +221,67 @@ def upgrade() -> None:
         )
         batch_op.create_index(
             batch_op.f("ix_login_failures_failed_at"), ["failed_at"], unique=False
+        )
+
+    op.create_table(
+        "messages",
+        sa.Column("channel", sa.String(length=10), nullable=False),
+        sa.Column("recipient", sa.String(length=320), nullable=False),
+        sa.Column("sender", sa.String(length=320), nullable=True),
+        sa.Column("sender_name", sa.String(length=200), nullable=True),
+        sa.Column("reply_to", sa.String(length=320), nullable=True),
+        sa.Column("subject", sa.String(length=998), nullable=True),
+        sa.Column("body", sa.Text(), nullable=False),
+        sa.Column("html", sa.Text(), nullable=True),
+        sa.Column("status", sa.String(length=12), nullable=False),
+        sa.Column("provider", sa.String(length=40), nullable=True),
+        sa.Column("provider_message_id", sa.String(length=255), nullable=True),
+        sa.Column("header_message_id", sa.String(length=255), nullable=True),
+        sa.Column("in_reply_to", sa.String(length=255), nullable=True),
+        sa.Column("references", sa.JSON(), nullable=False),
+        sa.Column("related_type", sa.String(length=40), nullable=True),
+        sa.Column("related_id", sa.String(length=64), nullable=True),
+        sa.Column("error", sa.Text(), nullable=True),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("correlation_id", sa.String(length=64), nullable=True),
+        sa.Column("queued_event_id", sa.String(length=36), nullable=True),
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("tenant_id", sa.String(length=36), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_messages")),
+    )
+    with op.batch_alter_table("messages", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_messages_status_next_attempt", ["status", "next_attempt_at"], unique=False
+        )
+        batch_op.create_index(
+            "ix_messages_tenant_channel_recipient",
+            ["tenant_id", "channel", "recipient"],
+            unique=False,
+        )
+        batch_op.create_index(
+            "ix_messages_tenant_header_id", ["tenant_id", "header_message_id"], unique=False
+        )
+        batch_op.create_index(batch_op.f("ix_messages_tenant_id"), ["tenant_id"], unique=False)
+        batch_op.create_index(
+            "ix_messages_tenant_related", ["tenant_id", "related_type", "related_id"], unique=False
+        )
+
+    op.create_table(
+        "processed_events",
+        sa.Column("subscriber", sa.String(length=120), nullable=False),
+        sa.Column("event_id", sa.String(length=36), nullable=False),
+        sa.Column("processed_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("tenant_id", sa.String(length=36), nullable=False),
+        sa.PrimaryKeyConstraint("subscriber", "event_id", name=op.f("pk_processed_events")),
+    )
+    with op.batch_alter_table("processed_events", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_processed_events_tenant_id"), ["tenant_id"], unique=False
         )
 
     op.create_table(
@@ -168,6 +338,85 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_users_email"), ["email"], unique=False)
         batch_op.create_index(batch_op.f("ix_users_tenant_id"), ["tenant_id"], unique=False)
 
+    op.create_table(
+        "webhook_deliveries",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("endpoint_id", sa.String(length=36), nullable=False),
+        sa.Column("event_id", sa.String(length=36), nullable=False),
+        sa.Column("event_type", sa.String(length=120), nullable=False),
+        sa.Column("event_sequence", sa.BigInteger(), nullable=False),
+        sa.Column("payload", sa.Text(), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("last_response_status", sa.Integer(), nullable=True),
+        sa.Column("last_error", sa.Text(), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("tenant_id", sa.String(length=36), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_webhook_deliveries")),
+        sa.UniqueConstraint(
+            "endpoint_id", "event_id", name=op.f("uq_webhook_deliveries_endpoint_id_event_id")
+        ),
+    )
+    with op.batch_alter_table("webhook_deliveries", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_webhook_deliveries_due", ["status", "next_attempt_at"], unique=False
+        )
+        batch_op.create_index(
+            "ix_webhook_deliveries_queue", ["endpoint_id", "status", "event_sequence"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_webhook_deliveries_tenant_id"), ["tenant_id"], unique=False
+        )
+
+    op.create_table(
+        "webhook_delivery_attempts",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("delivery_id", sa.String(length=36), nullable=False),
+        sa.Column("endpoint_id", sa.String(length=36), nullable=False),
+        sa.Column("event_id", sa.String(length=36), nullable=False),
+        sa.Column("event_type", sa.String(length=120), nullable=False),
+        sa.Column("attempt", sa.Integer(), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("response_status", sa.Integer(), nullable=True),
+        sa.Column("error", sa.Text(), nullable=True),
+        sa.Column("duration_ms", sa.Integer(), nullable=False),
+        sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("tenant_id", sa.String(length=36), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_webhook_delivery_attempts")),
+    )
+    with op.batch_alter_table("webhook_delivery_attempts", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_webhook_delivery_attempts_delivery_id"), ["delivery_id"], unique=False
+        )
+        batch_op.create_index(
+            "ix_webhook_delivery_attempts_endpoint", ["endpoint_id", "id"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_webhook_delivery_attempts_tenant_id"), ["tenant_id"], unique=False
+        )
+
+    op.create_table(
+        "webhook_endpoints",
+        sa.Column("url", sa.String(length=2048), nullable=False),
+        sa.Column("events", sa.JSON(), nullable=False),
+        sa.Column("description", sa.String(length=500), nullable=True),
+        sa.Column("secret_sealed", sa.Text(), nullable=False),
+        sa.Column("deleted_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("tenant_id", sa.String(length=36), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_webhook_endpoints")),
+    )
+    with op.batch_alter_table("webhook_endpoints", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_webhook_endpoints_tenant_id"), ["tenant_id"], unique=False
+        )
+
     # ### end Alembic commands ###
 
     # PostgreSQL: the application role and row-level security on every tenant table.
@@ -180,6 +429,22 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table("webhook_endpoints", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_webhook_endpoints_tenant_id"))
+
+    op.drop_table("webhook_endpoints")
+    with op.batch_alter_table("webhook_delivery_attempts", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_webhook_delivery_attempts_tenant_id"))
+        batch_op.drop_index("ix_webhook_delivery_attempts_endpoint")
+        batch_op.drop_index(batch_op.f("ix_webhook_delivery_attempts_delivery_id"))
+
+    op.drop_table("webhook_delivery_attempts")
+    with op.batch_alter_table("webhook_deliveries", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_webhook_deliveries_tenant_id"))
+        batch_op.drop_index("ix_webhook_deliveries_queue")
+        batch_op.drop_index("ix_webhook_deliveries_due")
+
+    op.drop_table("webhook_deliveries")
     with op.batch_alter_table("users", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_users_tenant_id"))
         batch_op.drop_index(batch_op.f("ix_users_email"))
@@ -192,11 +457,27 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_refresh_tokens_session_id"))
 
     op.drop_table("refresh_tokens")
+    with op.batch_alter_table("processed_events", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_processed_events_tenant_id"))
+
+    op.drop_table("processed_events")
+    with op.batch_alter_table("messages", schema=None) as batch_op:
+        batch_op.drop_index("ix_messages_tenant_related")
+        batch_op.drop_index(batch_op.f("ix_messages_tenant_id"))
+        batch_op.drop_index("ix_messages_tenant_header_id")
+        batch_op.drop_index("ix_messages_tenant_channel_recipient")
+        batch_op.drop_index("ix_messages_status_next_attempt")
+
+    op.drop_table("messages")
     with op.batch_alter_table("login_failures", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_login_failures_failed_at"))
         batch_op.drop_index(batch_op.f("ix_login_failures_account_key"))
 
     op.drop_table("login_failures")
+    with op.batch_alter_table("idempotency_keys", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_idempotency_keys_expires_at"))
+
+    op.drop_table("idempotency_keys")
     with op.batch_alter_table("events", schema=None) as batch_op:
         batch_op.drop_index("ix_events_tx_position")
         batch_op.drop_index("ix_events_tenant_type")
@@ -204,11 +485,27 @@ def downgrade() -> None:
         batch_op.drop_index("ix_events_tenant_aggregate")
 
     op.drop_table("events")
+    op.drop_table("dispatcher_checkpoints")
+    with op.batch_alter_table("dispatch_failures", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_dispatch_failures_tenant_id"))
+        batch_op.drop_index("ix_dispatch_failures_due")
+
+    op.drop_table("dispatch_failures")
+    with op.batch_alter_table("connector_configs", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_connector_configs_tenant_id"))
+
+    op.drop_table("connector_configs")
     with op.batch_alter_table("auth_sessions", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_auth_sessions_user_id"))
         batch_op.drop_index(batch_op.f("ix_auth_sessions_tenant_id"))
 
     op.drop_table("auth_sessions")
+    with op.batch_alter_table("audit_log", schema=None) as batch_op:
+        batch_op.drop_index("ix_audit_log_tenant_resource")
+        batch_op.drop_index(batch_op.f("ix_audit_log_tenant_id"))
+        batch_op.drop_index("ix_audit_log_tenant_actor")
+
+    op.drop_table("audit_log")
     with op.batch_alter_table("api_keys", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_api_keys_tenant_id"))
 

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+from bizos.connectors import models as _connectors  # noqa: F401
+from bizos.core import audit as _audit  # noqa: F401
+from bizos.core import dispatcher as _dispatcher  # noqa: F401
 from bizos.core import events as _events  # noqa: F401
+from bizos.core import idempotency as _idempotency  # noqa: F401
 from bizos.core.db import Base
 from bizos.modules.identity import models as _identity  # noqa: F401
+from bizos.modules.outreach import models as _outreach  # noqa: F401
+from bizos.modules.webhooks import models as _webhooks  # noqa: F401
 
 metadata = Base.metadata

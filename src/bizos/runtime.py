@@ -6,10 +6,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+
 import structlog
 
 from bizos.core.config import Settings
 from bizos.core.db import Database
+from bizos.core.dispatcher import Dispatcher
+from bizos.core.workflows import Workflows
+from bizos.handlers import register_handlers
+from bizos.modules.outreach.delivery import MessageDelivery
+from bizos.modules.webhooks.delivery import WebhookSender
 
 log = structlog.get_logger("bizos.runtime")
 
@@ -19,9 +27,48 @@ class Runtime:
         self.settings = settings
         self.db = db
         self.workers = workers
+        self.workflows: Workflows | None = None
+        self.message_delivery: MessageDelivery | None = None
+        # Built even without workers so tests and `bizos worker` can drive them directly.
+        self.dispatcher = Dispatcher(db, settings)
+        register_handlers(self.dispatcher)
+        self.webhook_sender = WebhookSender(db, settings)
+        self._loops: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
+        if self.workers and self.settings.workflows_enabled:
+            # First, so event handlers started after it can start workflows.
+            self.workflows = Workflows(self.settings)
+            await self.workflows.start()
+        if self.workers:
+            self.message_delivery = MessageDelivery(self.db)
+            await self.message_delivery.start()
+            self._loops = [
+                asyncio.create_task(self.dispatcher.run_forever(), name="bizos-dispatcher"),
+                asyncio.create_task(self.webhook_sender.run_forever(), name="bizos-webhooks"),
+            ]
         log.info("runtime.started", workers=self.workers)
 
     async def stop(self) -> None:
+        await self._stop_loops()
+        if self.message_delivery is not None:
+            await self.message_delivery.stop()
+            self.message_delivery = None
+        await self._stop_workflows()  # last: the machinery stopped above may start workflows
         log.info("runtime.stopped")
+
+    async def _stop_loops(self) -> None:
+        self.dispatcher.stop()
+        self.webhook_sender.stop()
+        for task in self._loops:
+            # Let the poll in progress finish; a stuck one is cancelled (and rolls back).
+            with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(task, timeout=self.settings.webhook_timeout_seconds + 5)
+        self._loops = []
+        await self.webhook_sender.aclose()
+
+    async def _stop_workflows(self) -> None:
+        # Unfinished workflows stay PENDING; the next start with this executor id resumes them.
+        if self.workflows is not None:
+            await self.workflows.stop()
+            self.workflows = None

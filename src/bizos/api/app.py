@@ -8,10 +8,13 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from bizos.api.errors import install_error_handlers
+from bizos.api.middleware import close_gateway, install_gateway
+from bizos.api.ops import router as ops_router
 from bizos.api.routes import include_routers
 from bizos.core.auth import set_authenticator
 from bizos.core.config import Settings, get_settings
 from bizos.core.db import Database, get_database, init_database, set_database
+from bizos.core.observability import configure_logging, configure_tracing, instrument_database
 from bizos.modules.identity.service import DatabaseAuthenticator
 from bizos.runtime import Runtime
 
@@ -23,6 +26,8 @@ def create_app(
     workers: bool = True,
 ) -> FastAPI:
     settings = settings or get_settings()
+    configure_logging(settings)
+    configure_tracing(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -31,6 +36,7 @@ def create_app(
             settings.resolved_database_url(), app_role=settings.db_app_role
         )
         set_database(db)
+        instrument_database(db)
         set_authenticator(DatabaseAuthenticator())
         runtime = Runtime(settings, db, workers=workers)
         app.state.runtime = runtime
@@ -39,6 +45,7 @@ def create_app(
             yield
         finally:
             await runtime.stop()
+            await close_gateway(app)
             if owns_db:
                 await db.dispose()
 
@@ -50,6 +57,8 @@ def create_app(
     )
     app.state.settings = settings
     install_error_handlers(app)
+    install_gateway(app, settings)
+    app.include_router(ops_router)
     include_routers(app)
     return app
 

@@ -4,8 +4,18 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from bizos.connectors.api import router as connectors_router
+from bizos.modules.audit.api import router as audit_router
+from bizos.modules.events.api import router as events_router
 from bizos.modules.identity.api import router as identity_router
+from bizos.modules.outreach.api import router as outreach_router
+from bizos.modules.webhooks.api import router as webhooks_router
 
 
 def include_routers(app: FastAPI) -> None:
     app.include_router(identity_router)
+    app.include_router(events_router)
+    app.include_router(webhooks_router)
+    app.include_router(audit_router)
+    app.include_router(connectors_router)
+    app.include_router(outreach_router)

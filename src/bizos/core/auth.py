@@ -4,7 +4,7 @@ Two kinds of credential reach the API as ``Authorization: Bearer <token>``:
 
 * an access token: a JWT (HS256, ``alg`` pinned, ``kid`` naming the signing key so keys
   can rotate) whose session must still be live;
-* an API key ``bos_<key id>_<secret>``, stored hashed, with its own scopes.
+* an API key ``bos_<random>``, stored only as ``hash_secret(key)``, with its own scopes.
 
 ``core`` cannot import the identity module, so the identity module registers an
 ``Authenticator`` at start-up; the dependencies here call it. Default deny: a route that

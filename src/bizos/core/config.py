@@ -24,13 +24,22 @@ class Settings(BaseSettings):
     refresh_token_ttl_seconds: int = 30 * 24 * 3600
     jwt_key_id: str = "k1"
     jwt_previous_key_ids: list[str] = Field(default_factory=list)
+    # Key-encryption keys for secrets at rest (core/crypto.py): new blobs use kek_id;
+    # blobs under a previous id stay readable until rotated.
+    kek_id: str = "kek1"
+    kek_previous_ids: list[str] = Field(default_factory=list)
     db_app_role: str = "bizos_app"
 
     login_max_failures: int = 5
     login_window_seconds: int = 15 * 60
 
+    rate_limit_enabled: bool = True
     rate_limit_per_minute: int = 6000
     rate_limit_public_per_minute: int = 60
+    # Idempotency-Key records live a day; a reservation whose request never finished (the
+    # process died) is taken over after the lease so the key does not stay 409 for a day.
+    idempotency_ttl_seconds: int = 24 * 3600
+    idempotency_lease_seconds: int = 300
 
     dispatcher_batch_size: int = 500
     dispatcher_poll_interval: float = 0.05
@@ -39,6 +48,9 @@ class Settings(BaseSettings):
 
     webhook_max_attempts: int = 8
     webhook_timeout_seconds: float = 10.0
+    # Seconds before the first retry of a failed webhook delivery; doubles per attempt.
+    webhook_base_backoff: float = 5.0
+    webhook_poll_interval: float = 0.25
 
     workflows_enabled: bool = True
     executor_id: str = Field(default_factory=lambda: os.environ.get("HOSTNAME", "local"))

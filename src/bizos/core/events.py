@@ -9,23 +9,33 @@ PostgreSQL positions can commit out of order, so each row also records the writi
 transaction id (``tx_id``); readers only consume rows whose transaction is older than
 every transaction still in flight (``pg_snapshot_xmin``), ordered by ``(tx_id,
 position)``. On SQLite there is one writer at a time, so position order is commit order.
+
+Committing a transaction that appended events wakes in-process listeners (the
+dispatcher) so the event hop is milliseconds rather than a polling interval.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
+import structlog
+from sqlalchemy import event as sa_event
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, Session, SessionTransaction, mapped_column
 
 from bizos.core.context import Context
 from bizos.core.db import Base, TenantScoped, utcnow
 from bizos.core.ids import new_id
 from bizos.core.observability import metrics
+
+log = structlog.get_logger("bizos.events")
 
 
 class Event(TenantScoped, Base):
@@ -45,7 +55,8 @@ class Event(TenantScoped, Base):
     tx_id: Mapped[int] = mapped_column(sa.BigInteger, default=0)
     type: Mapped[str] = mapped_column(sa.String(120))
     aggregate_type: Mapped[str] = mapped_column(sa.String(60))
-    aggregate_id: Mapped[str] = mapped_column(sa.String(64))
+    # Wide enough for a normalised email: tracked activity is keyed by contact email.
+    aggregate_id: Mapped[str] = mapped_column(sa.String(255))
     version: Mapped[int] = mapped_column(default=1)
     data: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
     actor_id: Mapped[str | None] = mapped_column(sa.String(64))
@@ -63,6 +74,11 @@ class TenantSequence(TenantScoped, Base):
     last_sequence: Mapped[int] = mapped_column(sa.BigInteger, default=0)
 
 
+# Typed handles on the tables for Core statements (the hot paths avoid ORM objects).
+EVENTS = cast(sa.Table, Event.__table__)
+TENANT_SEQUENCES = cast(sa.Table, TenantSequence.__table__)
+
+
 @dataclass(frozen=True, slots=True)
 class NewEvent:
     type: str
@@ -76,7 +92,7 @@ class NewEvent:
 
 async def _reserve_sequences(session: AsyncSession, tenant_id: str, count: int) -> int:
     """Reserve ``count`` sequence numbers; returns the first. Locks the tenant's counter."""
-    table = TenantSequence.__table__
+    table = TENANT_SEQUENCES
     result = await session.execute(
         sa.update(table)
         .where(table.c.tenant_id == tenant_id)
@@ -85,18 +101,107 @@ async def _reserve_sequences(session: AsyncSession, tenant_id: str, count: int) 
     )
     last = result.scalar_one_or_none()
     if last is None:
-        await session.execute(
-            sa.insert(table).values(tenant_id=tenant_id, last_sequence=count)
-        )
+        await session.execute(sa.insert(table).values(tenant_id=tenant_id, last_sequence=count))
         last = count
     return int(last) - count + 1
 
 
-async def _current_tx_id(session: AsyncSession) -> int:
-    if session.bind is not None and session.bind.dialect.name == "postgresql":
-        value = await session.scalar(sa.text("SELECT pg_current_xact_id()::text::bigint"))
-        return int(value or 0)
-    return 0
+# The writing transaction's id, evaluated by PostgreSQL inside the INSERT itself: no extra
+# round trip, and the id is the one the commit-order guard in the dispatcher compares.
+_PG_TX_ID = sa.text("pg_current_xact_id()::text::bigint")
+
+
+def _is_postgres(session: AsyncSession) -> bool:
+    return session.bind is not None and session.bind.dialect.name == "postgresql"
+
+
+# --- wake-ups after commit -----------------------------------------------------------
+
+_TOPICS_KEY = "bizos_wake_topics"
+_listeners: dict[str, list[Callable[[], None]]] = {}
+
+
+def wake_after_commit(session: AsyncSession, topic: str = "events") -> None:
+    """Ask for ``topic``'s listeners to be called once ``session``'s transaction commits.
+
+    Nothing is signalled on rollback, so a listener never runs ahead of durable state.
+    """
+    session.info.setdefault(_TOPICS_KEY, set()).add(topic)
+
+
+def on_commit(topic: str, listener: Callable[[], None]) -> Callable[[], None]:
+    """Call ``listener`` after every commit that woke ``topic``; returns an unsubscribe."""
+    _listeners.setdefault(topic, []).append(listener)
+
+    def unsubscribe() -> None:
+        if listener in _listeners.get(topic, []):
+            _listeners[topic].remove(listener)
+
+    return unsubscribe
+
+
+class Wakeup:
+    """Lets a background loop sleep until a commit on its topic, or a timeout.
+
+    ``wake`` is safe from any thread (commit hooks may run outside the loop's thread).
+    """
+
+    def __init__(self) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._event: asyncio.Event | None = None
+
+    def bind(self) -> None:
+        """Attach to the running loop; call at the start of the loop that sleeps."""
+        self._loop = asyncio.get_running_loop()
+        self._event = asyncio.Event()
+
+    def clear(self) -> None:
+        if self._event is not None:
+            self._event.clear()
+
+    async def sleep(self, seconds: float) -> None:
+        if self._event is None:
+            await asyncio.sleep(seconds)
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._event.wait(), seconds)
+
+    def wake(self) -> None:
+        loop, wake_event = self._loop, self._event
+        if loop is None or wake_event is None or loop.is_closed():
+            return
+        try:
+            running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            wake_event.set()
+        else:
+            loop.call_soon_threadsafe(wake_event.set)
+
+
+@sa_event.listens_for(Session, "after_commit")
+def _wake_listeners(session: Session) -> None:
+    topics: set[str] = session.info.pop(_TOPICS_KEY, set())
+    for topic in topics:
+        for listener in list(_listeners.get(topic, ())):
+            try:
+                listener()
+            except Exception:  # a wake-up is a hint; polling still finds the work
+                log.exception("events.wake_listener_failed", topic=topic)
+
+
+@sa_event.listens_for(Session, "after_rollback")
+def _forget_wakeups(session: Session) -> None:
+    session.info.pop(_TOPICS_KEY, None)
+
+
+@sa_event.listens_for(Session, "after_transaction_end")
+def _forget_on_end(session: Session, transaction: SessionTransaction) -> None:
+    # Commit has already woken listeners by now; whatever is left was never committed
+    # (a closed-without-commit session), so a reused session must not carry it over.
+    if transaction.parent is None:
+        session.info.pop(_TOPICS_KEY, None)
 
 
 async def append_events(
@@ -111,14 +216,12 @@ async def append_events(
         return []
     tenant_id = ctx.require_tenant()
     first = await _reserve_sequences(session, tenant_id, len(events))
-    tx_id = await _current_tx_id(session)
     now = utcnow()
     rows = [
         {
             "id": new_id(),
             "tenant_id": tenant_id,
             "sequence": first + i,
-            "tx_id": tx_id,
             "type": e.type,
             "aggregate_type": e.aggregate_type,
             "aggregate_id": e.aggregate_id,
@@ -132,9 +235,16 @@ async def append_events(
         }
         for i, e in enumerate(events)
     ]
-    await session.execute(sa.insert(Event.__table__), rows)
-    for e in events:
-        metrics.events_appended.labels(type=e.type.split(".", 1)[0]).inc()
+    insert = sa.insert(EVENTS)
+    if _is_postgres(session):
+        insert = insert.values(tx_id=_PG_TX_ID)
+    else:
+        for row in rows:
+            row["tx_id"] = 0
+    await session.execute(insert, rows)
+    wake_after_commit(session, "events")
+    for prefix, count in Counter(e.type.split(".", 1)[0] for e in events).items():
+        metrics.events_appended.labels(type=prefix).inc(count)
     return rows
 
 

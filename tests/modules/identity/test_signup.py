@@ -8,8 +8,12 @@ from tests.conftest import signup
 async def test_signup_creates_tenant_and_owner(client: httpx.AsyncClient) -> None:
     r = await client.post(
         "/api/v1/auth/signup",
-        json={"company_name": "Bean & Co", "email": "Ana@Example.com", "password": "s3cret-pass",
-              "name": "Ana"},
+        json={
+            "company_name": "Bean & Co",
+            "email": "Ana@Example.com",
+            "password": "s3cret-pass",
+            "name": "Ana",
+        },
     )
     assert r.status_code == 201
     body = r.json()

@@ -1,14 +1,178 @@
+"""Identity endpoints: signup, login, sessions, who-am-I, users and API keys."""
+
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
 
-from bizos.api.deps import PublicCtx, SystemSession
-from bizos.modules.identity import service
-from bizos.modules.identity.schemas import SignupRequest, SignupResponse
+from fastapi import APIRouter, Depends, Header, Query, Response
+
+from bizos.api.deps import Ctx, DbSession, PublicCtx, SystemSession
+from bizos.core.auth import Admin, Authenticated, Principal
+from bizos.core.db import get_database
+from bizos.core.errors import Forbidden
+from bizos.core.pagination import Page, Pagination
+from bizos.core.versions import version_etag
+from bizos.modules.identity import api_keys, service, sessions
+from bizos.modules.identity.schemas import (
+    ApiKeyCreate,
+    ApiKeyCreated,
+    ApiKeyRead,
+    LoginRequest,
+    LoginResponse,
+    MeResponse,
+    RefreshRequest,
+    Role,
+    SignupRequest,
+    SignupResponse,
+    TokenPair,
+    UserCreate,
+    UserRead,
+    UserUpdate,
+)
 
 router = APIRouter(prefix="/api/v1", tags=["identity"])
+
+
+async def _team_reader(principal: Authenticated) -> Principal:
+    """Every user of a workspace may see its team; an API key needs the ``admin`` scope."""
+    if principal.actor_type == "user" or principal.has("admin"):
+        return principal
+    raise Forbidden("missing scope: admin")
+
+
+TeamReader = Annotated[Principal, Depends(_team_reader)]
+
+
+def _etag(response: Response, user: UserRead) -> UserRead:
+    response.headers["ETag"] = version_etag(user.version)
+    return user
+
+
+# --- authentication ----------------------------------------------------------------------
 
 
 @router.post("/auth/signup", status_code=201, response_model=SignupResponse)
 async def signup(body: SignupRequest, session: SystemSession, ctx: PublicCtx) -> SignupResponse:
     return await service.signup(session, ctx, body)
+
+
+@router.post(
+    "/auth/login",
+    response_model=LoginResponse,
+    responses={401: {"description": "Wrong credentials"}, 429: {"description": "Locked out"}},
+)
+async def login(body: LoginRequest, ctx: PublicCtx) -> LoginResponse:
+    """Log in with email and password. Five failures for one account within fifteen
+    minutes lock it (429 with ``Retry-After``); pass ``tenant`` (the workspace slug) when
+    the email belongs to several workspaces."""
+    return await sessions.login(
+        get_database(), ctx, email=body.email, password=body.password, workspace=body.tenant
+    )
+
+
+@router.post("/auth/refresh", response_model=TokenPair)
+async def refresh(body: RefreshRequest, ctx: PublicCtx) -> TokenPair:
+    """Trade a refresh token for a new pair. A token works once: presenting it again
+    revokes the whole session."""
+    return await sessions.refresh(get_database(), ctx, refresh_token=body.refresh_token)
+
+
+@router.post("/auth/logout", status_code=204)
+async def logout(_: Authenticated, ctx: Ctx, session: DbSession) -> Response:
+    await sessions.logout(session, ctx)
+    return Response(status_code=204)
+
+
+@router.get("/me", response_model=MeResponse)
+async def me(_: Authenticated, ctx: Ctx, session: DbSession) -> MeResponse:
+    return await service.me(session, ctx)
+
+
+# --- users -------------------------------------------------------------------------------
+
+
+@router.post("/users", status_code=201, response_model=UserRead)
+async def create_user(
+    _: Admin, body: UserCreate, ctx: Ctx, session: DbSession, response: Response
+) -> UserRead:
+    user = await service.create_user(
+        session,
+        ctx,
+        tenant_id=ctx.require_tenant(),
+        email=body.email,
+        name=body.name,
+        role=body.role,
+        password=body.password,
+        manager_id=body.manager_id,
+    )
+    return _etag(response, service.user_read(user))
+
+
+@router.get("/users", response_model=Page[UserRead])
+async def list_users(
+    _: TeamReader,
+    ctx: Ctx,
+    session: DbSession,
+    page: Pagination,
+    role: Annotated[Role | None, Query()] = None,
+    is_active: Annotated[bool | None, Query()] = None,
+) -> Page[UserRead]:
+    """The workspace's users, oldest first. Any user may list the team; an API key needs
+    the ``admin`` scope."""
+    return await service.list_users(session, ctx, page=page, role=role, is_active=is_active)
+
+
+@router.get("/users/{user_id}", response_model=UserRead)
+async def get_user(
+    _: TeamReader, user_id: str, ctx: Ctx, session: DbSession, response: Response
+) -> UserRead:
+    return _etag(response, await service.get_user(session, ctx, user_id=user_id))
+
+
+@router.patch("/users/{user_id}", response_model=UserRead)
+async def update_user(
+    _: Admin,
+    user_id: str,
+    body: UserUpdate,
+    ctx: Ctx,
+    session: DbSession,
+    response: Response,
+    if_match: Annotated[str | None, Header()] = None,
+) -> UserRead:
+    """Change name, role, active state or manager. ``If-Match: <version>`` guards against
+    lost updates (409 when stale). Deactivating a user ends their sessions."""
+    user = await service.update_user(
+        session,
+        ctx,
+        user_id=user_id,
+        changes=body,
+        if_match=if_match,
+    )
+    return _etag(response, user)
+
+
+# --- API keys ----------------------------------------------------------------------------
+
+
+@router.post("/api-keys", status_code=201, response_model=ApiKeyCreated)
+async def create_api_key(
+    _: Admin, body: ApiKeyCreate, ctx: Ctx, session: DbSession
+) -> ApiKeyCreated:
+    """Create a scoped key. The ``key`` is shown in this response only; a key cannot be
+    given scopes its creator does not hold."""
+    return await api_keys.create_api_key(
+        session, ctx, name=body.name, scopes=list(body.scopes), expires_at=body.expires_at
+    )
+
+
+@router.get("/api-keys", response_model=Page[ApiKeyRead])
+async def list_api_keys(
+    _: Admin, ctx: Ctx, session: DbSession, page: Pagination
+) -> Page[ApiKeyRead]:
+    return await api_keys.list_api_keys(session, ctx, page=page)
+
+
+@router.delete("/api-keys/{api_key_id}", status_code=204)
+async def revoke_api_key(_: Admin, api_key_id: str, ctx: Ctx, session: DbSession) -> Response:
+    await api_keys.revoke_api_key(session, ctx, api_key_id=api_key_id)
+    return Response(status_code=204)

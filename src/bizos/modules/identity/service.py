@@ -1,38 +1,73 @@
-"""Identity use cases: signup, sessions and the authenticator behind every request."""
+"""Identity use cases: tenants, users and who-am-I.
+
+Login, refresh and logout live in ``sessions``; API keys in ``api_keys``. Functions that
+take ``tenant_id`` explicitly (``create_tenant_with_owner``, ``create_user``) also work
+in a *system* session, which is how the CLI (``bizos tenant create``, ``bizos user
+create``) calls them.
+"""
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 import secrets
 import unicodedata
+from typing import Any
 
 import sqlalchemy as sa
+import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bizos.core.auth import (
-    API_KEY_PREFIX,
-    ROLE_SCOPES,
-    Principal,
-    decode_access_token,
-    hash_secret,
-    issue_access_token,
-)
-from bizos.core.config import get_settings
+from bizos.core.auth import ROLES
 from bizos.core.context import Context
-from bizos.core.db import get_database, utcnow
-from bizos.core.errors import Conflict, Unauthenticated
+from bizos.core.errors import (
+    Conflict,
+    Forbidden,
+    NotFound,
+    Unauthenticated,
+    Unprocessable,
+    field_error,
+)
 from bizos.core.events import append_event
 from bizos.core.ids import new_id
-from bizos.modules.identity.models import ApiKey, AuthSession, RefreshToken, Tenant, User
+from bizos.core.pagination import Page, PageParams, take_page
+from bizos.core.versions import check_version
+from bizos.modules.identity.api_keys import get_api_key
+from bizos.modules.identity.models import AuthSession, Tenant, User
 from bizos.modules.identity.passwords import hash_password
 from bizos.modules.identity.schemas import (
+    MeResponse,
     SignupRequest,
     SignupResponse,
     TenantRead,
-    TokenPair,
     UserRead,
+    UserUpdate,
 )
+from bizos.modules.identity.sessions import (
+    DatabaseAuthenticator,
+    normalize_email,
+    open_session,
+    revoke_sessions,
+)
+
+__all__ = [
+    "DatabaseAuthenticator",
+    "create_tenant",
+    "create_tenant_with_owner",
+    "create_user",
+    "get_tenant_by_slug",
+    "get_user",
+    "list_users",
+    "me",
+    "signup",
+    "update_user",
+]
+
+log = structlog.get_logger("bizos.identity")
+
+MIN_PASSWORD_LENGTH = 8
+_EMAIL_SHAPE = re.compile(r"[^@\s]+@[^@\s]+")
+# Longest manager chain walked when checking for a reporting cycle.
+_MAX_REPORTING_DEPTH = 100
 
 
 def slugify(name: str) -> str:
@@ -49,19 +84,14 @@ async def _unique_slug(session: AsyncSession, base: str) -> str:
 
 
 def user_read(user: User) -> UserRead:
-    return UserRead(
-        id=user.id,
-        email=user.email,
-        name=user.name,
-        role=user.role,  # type: ignore[arg-type]
-        is_active=user.is_active,
-        version=user.version,
-        created_at=user.created_at,
-    )
+    return UserRead.model_validate(user)
 
 
 def tenant_read(tenant: Tenant) -> TenantRead:
-    return TenantRead(id=tenant.id, slug=tenant.slug, name=tenant.name)
+    return TenantRead.model_validate(tenant)
+
+
+# --- tenants -----------------------------------------------------------------------------
 
 
 async def create_tenant(
@@ -69,6 +99,11 @@ async def create_tenant(
 ) -> Tenant:
     """Create a tenant (system session). ``slug`` must be free if given."""
     if slug is not None:
+        if slugify(slug) != slug:
+            raise Unprocessable(
+                "a slug is lowercase letters, digits and dashes",
+                errors=[field_error(["slug"], "invalid slug")],
+            )
         if await session.scalar(sa.select(Tenant.id).where(Tenant.slug == slug)):
             raise Conflict(f"tenant slug {slug!r} is taken")
     else:
@@ -87,6 +122,120 @@ async def create_tenant(
     return tenant
 
 
+async def get_tenant_by_slug(session: AsyncSession, *, slug: str) -> Tenant:
+    tenant = await session.scalar(sa.select(Tenant).where(Tenant.slug == slug))
+    if tenant is None:
+        raise NotFound(f"no tenant with slug {slug!r}")
+    return tenant
+
+
+async def create_tenant_with_owner(
+    session: AsyncSession,
+    ctx: Context,
+    *,
+    company_name: str,
+    email: str,
+    name: str,
+    password: str,
+    slug: str | None = None,
+) -> tuple[Tenant, User]:
+    """A new tenant and its first owner, in the caller's (system) transaction."""
+    tenant = await create_tenant(session, ctx, name=company_name, slug=slug)
+    owner = await create_user(
+        session,
+        ctx.with_tenant(tenant.id),
+        tenant_id=tenant.id,
+        email=email,
+        name=name,
+        role="owner",
+        password=password,
+    )
+    return tenant, owner
+
+
+async def signup(session: AsyncSession, ctx: Context, body: SignupRequest) -> SignupResponse:
+    """Create a tenant and its owner and log the owner in (system session)."""
+    tenant, user = await create_tenant_with_owner(
+        session,
+        ctx,
+        company_name=body.company_name,
+        email=body.email,
+        name=body.name,
+        password=body.password,
+    )
+    owner_ctx = ctx.with_tenant(tenant.id)
+    pair, _ = await open_session(session, owner_ctx, user=user)
+    return SignupResponse(tenant=tenant_read(tenant), user=user_read(user), **pair.model_dump())
+
+
+# --- users -------------------------------------------------------------------------------
+
+
+async def _acts_as_owner(session: AsyncSession, ctx: Context) -> bool:
+    """Whether the actor holds an owner's powers: owners, and the system (CLI, signup)."""
+    if ctx.actor_type == "system":
+        return True
+    if ctx.actor_type != "user" or ctx.actor_id is None:
+        return False  # API keys act with scopes, never as an owner
+    role = await session.scalar(sa.select(User.role).where(User.id == ctx.actor_id))
+    return role == "owner"
+
+
+def _valid_email(email: str) -> str:
+    # The API validates emails strictly (EmailStr); here only the shape, so the CLI and
+    # the demo may use reserved domains such as ``.local``.
+    email = normalize_email(email)
+    if not _EMAIL_SHAPE.fullmatch(email) or len(email) > 320:
+        raise Unprocessable(
+            "not a valid email address", errors=[field_error(["body", "email"], "invalid email")]
+        )
+    return email
+
+
+def _check_new_user_fields(*, role: str, password: str, name: str) -> None:
+    errors = []
+    if role not in ROLES:
+        errors.append(field_error(["body", "role"], f"must be one of {', '.join(ROLES)}"))
+    if len(password) < MIN_PASSWORD_LENGTH:
+        errors.append(
+            field_error(["body", "password"], f"at least {MIN_PASSWORD_LENGTH} characters")
+        )
+    if not name.strip():
+        errors.append(field_error(["body", "name"], "may not be empty"))
+    if errors:
+        raise Unprocessable("the user is not valid", errors=errors)
+
+
+async def _check_manager(
+    session: AsyncSession, *, tenant_id: str, user_id: str | None, manager_id: str
+) -> None:
+    """``manager_id`` must be an active user of the tenant and not report to ``user_id``."""
+
+    def invalid(msg: str) -> Unprocessable:
+        return Unprocessable(msg, errors=[field_error(["body", "manager_id"], msg)])
+
+    if manager_id == user_id:
+        raise invalid("a user cannot be their own manager")
+    current: str | None = manager_id
+    for depth in range(_MAX_REPORTING_DEPTH):
+        row = (
+            await session.execute(
+                # Explicit tenant: the CLI calls this in a system session.
+                sa.select(User.manager_id, User.is_active).where(
+                    User.id == current, User.tenant_id == tenant_id
+                )
+            )
+        ).one_or_none()
+        if depth == 0 and (row is None or not row.is_active):
+            raise invalid("no such active user")
+        if row is None or row.manager_id is None:
+            return
+        if row.manager_id == user_id:
+            raise invalid("this would make a reporting cycle")
+        current = row.manager_id
+    raise invalid("the reporting chain is too deep")
+
+
 async def create_user(
     session: AsyncSession,
     ctx: Context,
@@ -96,20 +245,28 @@ async def create_user(
     name: str,
     role: str,
     password: str,
+    manager_id: str | None = None,
 ) -> User:
-    email = email.strip().lower()
+    """Add a user to ``tenant_id``. Only an owner (or the system) may create an owner."""
+    email = _valid_email(email)
+    _check_new_user_fields(role=role, password=password, name=name)
+    if role == "owner" and not await _acts_as_owner(session, ctx):
+        raise Forbidden("only an owner may create another owner")
     exists = await session.scalar(
         sa.select(User.id).where(User.tenant_id == tenant_id, User.email == email)
     )
     if exists:
         raise Conflict("a user with this email already exists")
+    if manager_id is not None:
+        await _check_manager(session, tenant_id=tenant_id, user_id=None, manager_id=manager_id)
     user = User(
         id=new_id(),
         tenant_id=tenant_id,
         email=email,
-        name=name,
+        name=name.strip(),
         role=role,
         password_hash=hash_password(password),
+        manager_id=manager_id,
     )
     session.add(user)
     await session.flush()
@@ -119,111 +276,127 @@ async def create_user(
         "identity.user.created",
         aggregate_type="user",
         aggregate_id=user.id,
-        data={"email": email, "role": role},
+        data={"email": email, "role": role, "manager_id": manager_id},
     )
+    log.info("identity.user.created", tenant_id=tenant_id, user_id=user.id, role=role)
     return user
 
 
-async def open_session(
-    session: AsyncSession, ctx: Context, *, user: User
-) -> TokenPair:
-    """Start a login session and return its first token pair."""
-    settings = get_settings()
-    auth_session = AuthSession(
-        id=new_id(),
-        tenant_id=user.tenant_id,
-        user_id=user.id,
-        expires_at=utcnow() + dt.timedelta(seconds=settings.refresh_token_ttl_seconds),
-        ip=ctx.ip,
-        user_agent=(ctx.user_agent or "")[:400] or None,
-    )
-    session.add(auth_session)
-    await session.flush()
-    return await _issue_pair(session, user=user, auth_session=auth_session)
+async def list_users(
+    session: AsyncSession,
+    ctx: Context,
+    *,
+    page: PageParams,
+    role: str | None = None,
+    is_active: bool | None = None,
+) -> Page[UserRead]:
+    query = sa.select(User).order_by(User.id).limit(page.limit + 1)
+    if page.after is not None:
+        query = query.where(User.id > page.after)
+    if role is not None:
+        query = query.where(User.role == role)
+    if is_active is not None:
+        query = query.where(User.is_active == is_active)
+    rows, cursor = take_page((await session.scalars(query)).all(), page, lambda u: u.id)
+    return Page[UserRead](items=[user_read(u) for u in rows], next_cursor=cursor)
 
 
-async def _issue_pair(
-    session: AsyncSession, *, user: User, auth_session: AuthSession
-) -> TokenPair:
-    secret = secrets.token_urlsafe(32)
-    refresh = f"{auth_session.id}.{secret}"
-    session.add(
-        RefreshToken(
-            tenant_id=user.tenant_id,
-            session_id=auth_session.id,
-            token_hash=hash_secret(refresh),
+async def get_user(session: AsyncSession, ctx: Context, *, user_id: str) -> UserRead:
+    user = await session.scalar(sa.select(User).where(User.id == user_id))
+    if user is None:
+        raise NotFound("user not found")
+    return user_read(user)
+
+
+async def update_user(
+    session: AsyncSession,
+    ctx: Context,
+    *,
+    user_id: str,
+    changes: UserUpdate,
+    if_match: str | None = None,
+) -> UserRead:
+    """Apply a partial update. Owners are changed (demoted, deactivated) only by owners,
+    a tenant always keeps an active owner, and deactivation ends the user's sessions."""
+    # Row lock: two updates against the same version cannot both pass the check.
+    user = await session.scalar(sa.select(User).where(User.id == user_id).with_for_update())
+    if user is None:
+        raise NotFound("user not found")
+    check_version(if_match, user.version)
+    changed: dict[str, Any] = {
+        field: value
+        for field, value in changes.model_dump(exclude_unset=True).items()
+        if getattr(user, field) != value
+    }
+    if not changed:
+        return user_read(user)
+    await _check_role_change(session, ctx, user=user, changed=changed)
+    if changed.get("manager_id") is not None:
+        await _check_manager(
+            session, tenant_id=user.tenant_id, user_id=user.id, manager_id=changed["manager_id"]
         )
-    )
+    for field, value in changed.items():
+        setattr(user, field, value)
+    user.version += 1
     await session.flush()
-    access, ttl = issue_access_token(
-        tenant_id=user.tenant_id, user_id=user.id, session_id=auth_session.id, role=user.role
-    )
-    return TokenPair(access_token=access, refresh_token=refresh, expires_in=ttl)
-
-
-async def signup(session: AsyncSession, ctx: Context, body: SignupRequest) -> SignupResponse:
-    """Create a tenant and its owner and log the owner in (system session)."""
-    tenant = await create_tenant(session, ctx, name=body.company_name)
-    owner_ctx = ctx.with_tenant(tenant.id)
-    user = await create_user(
+    if changed.get("is_active") is False:
+        await revoke_sessions(
+            session, ctx, where=AuthSession.user_id == user.id, reason="user_deactivated"
+        )
+    await append_event(
         session,
-        owner_ctx,
-        tenant_id=tenant.id,
-        email=body.email,
-        name=body.name,
-        role="owner",
-        password=body.password,
+        ctx,
+        "identity.user.updated",
+        aggregate_type="user",
+        aggregate_id=user.id,
+        data={"changes": changed},
+        version=user.version,
     )
-    pair = await open_session(session, owner_ctx, user=user)
-    return SignupResponse(tenant=tenant_read(tenant), user=user_read(user), **pair.model_dump())
+    log.info("identity.user.updated", user_id=user.id, fields=sorted(changed))
+    return user_read(user)
 
 
-class DatabaseAuthenticator:
-    """Resolves a bearer token to a principal; one indexed lookup per request."""
-
-    async def authenticate(self, token: str) -> Principal:
-        if token.startswith(API_KEY_PREFIX):
-            return await self._api_key(token)
-        claims = decode_access_token(token)
-        db = get_database()
-        async with db.unit_of_work(system=True, readonly=True) as session:
-            row = (
-                await session.execute(
-                    sa.select(User.role, User.is_active, AuthSession.revoked_at)
-                    .join(AuthSession, AuthSession.user_id == User.id)
-                    .where(
-                        AuthSession.id == claims["sid"],
-                        User.id == claims["sub"],
-                        User.tenant_id == claims["tid"],
-                        AuthSession.tenant_id == claims["tid"],
-                    )
-                )
-            ).one_or_none()
-        if row is None or row.revoked_at is not None or not row.is_active:
-            raise Unauthenticated("session is no longer valid")
-        return Principal(
-            tenant_id=claims["tid"],
-            actor_id=claims["sub"],
-            actor_type="user",
-            scopes=ROLE_SCOPES.get(row.role, frozenset()),
-            role=row.role,
-            session_id=claims["sid"],
+async def _check_role_change(
+    session: AsyncSession, ctx: Context, *, user: User, changed: dict[str, Any]
+) -> None:
+    demotes_or_deactivates = "role" in changed or changed.get("is_active") is False
+    promotes_to_owner = changed.get("role") == "owner"
+    touches_owner = user.role == "owner" and demotes_or_deactivates
+    if (touches_owner or promotes_to_owner) and not await _acts_as_owner(session, ctx):
+        raise Forbidden("only an owner may make, demote or deactivate an owner")
+    if touches_owner and user.is_active:
+        other_owners = await session.scalar(
+            sa.select(sa.func.count())
+            .select_from(User)
+            .where(User.role == "owner", User.is_active.is_(True), User.id != user.id)
         )
+        if not other_owners:
+            raise Conflict("the workspace must keep at least one active owner")
 
-    async def _api_key(self, token: str) -> Principal:
-        db = get_database()
-        async with db.unit_of_work(system=True, readonly=True) as session:
-            key = await session.scalar(
-                sa.select(ApiKey).where(ApiKey.key_hash == hash_secret(token))
-            )
-        now = utcnow()
-        if key is None or key.revoked_at is not None:
-            raise Unauthenticated("invalid API key")
-        if key.expires_at is not None and key.expires_at <= now:
-            raise Unauthenticated("API key expired")
-        return Principal(
-            tenant_id=key.tenant_id,
-            actor_id=key.id,
+
+# --- who am I ----------------------------------------------------------------------------
+
+
+async def me(session: AsyncSession, ctx: Context) -> MeResponse:
+    tenant = await session.get(Tenant, ctx.require_tenant())
+    if tenant is None:
+        raise Unauthenticated("the workspace no longer exists")
+    scopes = sorted(ctx.scopes)
+    if ctx.actor_type == "api_key" and ctx.actor_id is not None:
+        return MeResponse(
             actor_type="api_key",
-            scopes=frozenset(key.scopes),
+            user=None,
+            api_key=await get_api_key(session, api_key_id=ctx.actor_id),
+            tenant=tenant_read(tenant),
+            scopes=scopes,
         )
+    user = await session.scalar(sa.select(User).where(User.id == ctx.actor_id))
+    if user is None:
+        raise Unauthenticated("the user no longer exists")
+    return MeResponse(
+        actor_type="user",
+        user=user_read(user),
+        tenant=tenant_read(tenant),
+        scopes=scopes,
+        session_id=ctx.session_id,
+    )

@@ -1,0 +1,1 @@
+"""Outside systems behind capability interfaces, configured per tenant."""

@@ -1,0 +1,297 @@
+"""Connector configuration: the only writer of ``connector_configs``.
+
+Secret values enter through ``configure_connector`` and leave only through
+``get_secret`` / ``connector_settings`` (for the module that calls the vendor). They are
+encrypted before they reach the session, never returned by the API, never put in an
+event or a log line.
+
+Every query names the tenant explicitly as well as relying on the tenant session, so
+the webhook modules may call ``get_secret`` from a system session with a tenant ``ctx``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+import structlog
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bizos.connectors.models import ConnectorConfig
+from bizos.connectors.providers import PROVIDERS, ProviderSpec, validate_connector
+from bizos.connectors.schemas import ConnectorRead
+from bizos.core import crypto
+from bizos.core.context import Context
+from bizos.core.errors import Conflict, NotFound
+from bizos.core.events import NewEvent, append_event, append_events
+from bizos.core.versions import check_version
+
+log = structlog.get_logger("bizos.connectors")
+
+
+def provider_spec(provider: str) -> ProviderSpec:
+    spec = PROVIDERS.get(provider)
+    if spec is None:
+        raise NotFound(f"unknown connector provider {provider!r}; known: {', '.join(PROVIDERS)}")
+    return spec
+
+
+def secret_aad(tenant_id: str, provider: str, name: str) -> bytes:
+    """Binds a secret's ciphertext to its tenant, provider and name."""
+    return crypto.associated_data("connector-secret", tenant_id, provider, name)
+
+
+def _read(row: ConnectorConfig) -> ConnectorRead:
+    return ConnectorRead(
+        id=row.id,
+        provider=row.provider,
+        config=dict(row.config),
+        secrets_set=sorted(row.secrets),
+        version=row.version,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+async def _find(
+    session: AsyncSession, tenant_id: str, provider: str, *, for_update: bool = False
+) -> ConnectorConfig | None:
+    """The tenant's row for ``provider``; ``for_update`` locks it (PostgreSQL) so two
+    concurrent PUTs merge their secrets one after the other instead of losing one."""
+    query = sa.select(ConnectorConfig).where(
+        ConnectorConfig.tenant_id == tenant_id, ConnectorConfig.provider == provider
+    )
+    if for_update:
+        query = query.with_for_update()
+    return await session.scalar(query)
+
+
+async def configure_connector(
+    session: AsyncSession,
+    ctx: Context,
+    *,
+    provider: str,
+    config: dict[str, Any] | None,
+    secrets: Mapping[str, str | None],
+    if_match: str | None = None,
+) -> ConnectorRead:
+    """Create or update a tenant's connector.
+
+    Given ``config`` replaces the stored one; omitted keeps it. A secret set to a value
+    is encrypted, set to ``None`` is removed, omitted is kept; a secret set to the value
+    it already has is no change (a repeated PUT makes no new version). ``if_match`` is
+    the ``If-Match`` header (a new connector counts as version 0).
+    """
+    spec = provider_spec(provider)
+    tenant_id = ctx.require_tenant()
+    row = await _find(session, tenant_id, provider, for_update=True)
+    check_version(if_match, row.version if row is not None else 0)
+
+    new_config = spec.validate_config(
+        config if config is not None else (dict(row.config) if row else {})
+    )
+    stored = dict(row.secrets) if row else {}
+    changed: list[str] = []
+    for name, value in sorted(secrets.items()):
+        aad = secret_aad(tenant_id, provider, name)
+        if value is None:
+            if stored.pop(name, None) is not None:
+                changed.append(name)
+        elif name not in stored or not _holds(stored[name], value, aad):
+            stored[name] = crypto.encrypt(value, aad=aad)
+            changed.append(name)
+    validate_connector(spec, new_config, set(stored))
+
+    if row is None:
+        row = ConnectorConfig(
+            tenant_id=tenant_id, provider=provider, config=new_config, secrets=stored
+        )
+        try:
+            async with session.begin_nested():
+                session.add(row)
+                await session.flush()
+        except IntegrityError as exc:
+            raise Conflict(f"connector {provider!r} was configured concurrently; retry") from exc
+    else:
+        if new_config == row.config and not changed:
+            return _read(row)  # nothing to change: no new version, no event
+        row.config = new_config
+        row.secrets = stored
+        row.version += 1
+    await session.flush()
+    await append_event(
+        session,
+        ctx,
+        "connectors.connector.configured",
+        aggregate_type="connector",
+        aggregate_id=row.id,
+        version=row.version,
+        data={
+            "provider": provider,
+            "config_keys": sorted(new_config),
+            "secrets_set": sorted(stored),
+            "secrets_changed": changed,
+        },
+    )
+    log.info(
+        "connector.configured",
+        provider=provider,
+        version=row.version,
+        secrets_set=sorted(stored),
+        secrets_changed=changed,
+    )
+    return _read(row)
+
+
+async def get_connector(session: AsyncSession, ctx: Context, *, provider: str) -> ConnectorRead:
+    provider_spec(provider)
+    row = await _find(session, ctx.require_tenant(), provider)
+    if row is None:
+        raise NotFound(f"connector {provider!r} is not configured")
+    return _read(row)
+
+
+async def list_connectors(session: AsyncSession, ctx: Context) -> list[ConnectorRead]:
+    rows = await session.scalars(
+        sa.select(ConnectorConfig)
+        .where(ConnectorConfig.tenant_id == ctx.require_tenant())
+        .order_by(ConnectorConfig.provider)
+    )
+    return [_read(r) for r in rows]
+
+
+async def remove_connector(
+    session: AsyncSession, ctx: Context, *, provider: str, if_match: str | None = None
+) -> None:
+    provider_spec(provider)
+    row = await _find(session, ctx.require_tenant(), provider, for_update=True)
+    if row is None:
+        raise NotFound(f"connector {provider!r} is not configured")
+    check_version(if_match, row.version)
+    await session.delete(row)
+    await session.flush()
+    await append_event(
+        session,
+        ctx,
+        "connectors.connector.removed",
+        aggregate_type="connector",
+        aggregate_id=row.id,
+        version=row.version + 1,
+        data={"provider": provider},
+    )
+    log.info("connector.removed", provider=provider)
+
+
+async def connector_config(
+    session: AsyncSession, ctx: Context, provider: str
+) -> dict[str, Any] | None:
+    """The tenant's (non-secret) config for ``provider``, or ``None`` if not configured."""
+    provider_spec(provider)
+    row = await _find(session, ctx.require_tenant(), provider)
+    return dict(row.config) if row is not None else None
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectorSettings:
+    """A configured connector with its secrets decrypted, for the code that calls out."""
+
+    provider: str
+    config: dict[str, Any]
+    secrets: Mapping[str, str] = field(repr=False)
+
+
+async def connector_settings(
+    session: AsyncSession, ctx: Context, provider: str
+) -> ConnectorSettings | None:
+    """The tenant's connector with decrypted secrets, or ``None`` if not configured."""
+    provider_spec(provider)
+    tenant_id = ctx.require_tenant()
+    row = await _find(session, tenant_id, provider)
+    if row is None:
+        return None
+    secrets = {
+        name: _open(blob, tenant_id=tenant_id, provider=provider, name=name)
+        for name, blob in row.secrets.items()
+    }
+    return ConnectorSettings(provider, dict(row.config), secrets)
+
+
+async def get_secret(session: AsyncSession, ctx: Context, provider: str, name: str) -> str | None:
+    """One decrypted secret of the tenant's connector, or ``None`` if not set."""
+    provider_spec(provider)
+    tenant_id = ctx.require_tenant()
+    row = await _find(session, tenant_id, provider)
+    if row is None or name not in row.secrets:
+        return None
+    return _open(row.secrets[name], tenant_id=tenant_id, provider=provider, name=name)
+
+
+def _open(blob: str, *, tenant_id: str, provider: str, name: str) -> str:
+    try:
+        return crypto.decrypt(blob, aad=secret_aad(tenant_id, provider, name))
+    except crypto.SecretDecryptionError:
+        log.error(
+            "connector.secret_unreadable",
+            provider=provider,
+            secret=name,
+            key_id=_key_id_or_none(blob),
+        )
+        raise
+
+
+def _holds(blob: str, value: str, aad: bytes) -> bool:
+    """Whether ``blob`` already seals ``value`` (an unreadable blob is simply replaced)."""
+    try:
+        return crypto.decrypt(blob, aad=aad) == value
+    except crypto.SecretDecryptionError:
+        return False
+
+
+def _key_id_or_none(blob: str) -> str | None:
+    try:
+        return crypto.key_id_of(blob)
+    except crypto.SecretDecryptionError:
+        return None
+
+
+async def rotate_connector_secrets(
+    session: AsyncSession, ctx: Context, *, keyring: crypto.Keyring | None = None
+) -> int:
+    """Re-wrap every connector secret not under the current KEK; returns how many moved.
+
+    In a tenant session this rotates that tenant; in a system session (operator key
+    rotation) every tenant. Plaintext is never produced and versions do not change,
+    since what a tenant configured is the same.
+    """
+    ring = keyring or crypto.Keyring.from_settings()
+    query = sa.select(ConnectorConfig).order_by(ConnectorConfig.tenant_id, ConnectorConfig.id)
+    if ctx.tenant_id is not None:
+        query = query.where(ConnectorConfig.tenant_id == ctx.tenant_id)
+    moved = 0
+    by_tenant: dict[str, list[NewEvent]] = {}
+    for row in await session.scalars(query):
+        stale = [n for n, blob in row.secrets.items() if crypto.needs_rewrap(blob, keyring=ring)]
+        if not stale:
+            continue
+        row.secrets = {
+            n: crypto.rewrap(blob, keyring=ring) if n in stale else blob
+            for n, blob in row.secrets.items()
+        }
+        moved += len(stale)
+        by_tenant.setdefault(row.tenant_id, []).append(
+            NewEvent(
+                "connectors.secrets.rewrapped",
+                "connector",
+                row.id,
+                {"provider": row.provider, "secrets": sorted(stale), "key_id": ring.current_id},
+                version=row.version,
+            )
+        )
+    await session.flush()
+    for tenant_id, events in by_tenant.items():
+        await append_events(session, ctx.with_tenant(tenant_id), events)
+    log.info("connector.secrets_rewrapped", count=moved, key_id=ring.current_id)
+    return moved

@@ -1,0 +1,121 @@
+"""SMS through Twilio's Programmable Messaging API.
+
+``POST {base_url}/2010-04-01/Accounts/{AccountSid}/Messages.json`` with a form body
+(``To``, ``From`` or ``MessagingServiceSid``, ``Body``) and HTTP basic auth (account SID,
+auth token). 201 answers with the message resource, whose ``sid`` we keep. Errors are
+JSON ``{code, message, status}``; 429 and 5xx may pass later, other 4xx will not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+import structlog
+
+from bizos.connectors.base import DeliveryError, OutboundSms, SendResult, check_sms
+
+log = structlog.get_logger("bizos.connectors.twilio")
+DEFAULT_BASE_URL = "https://api.twilio.com"
+
+
+class TwilioSmsChannel:
+    provider = "twilio"
+
+    def __init__(
+        self,
+        *,
+        account_sid: str,
+        auth_token: str,
+        from_number: str | None = None,
+        messaging_service_sid: str | None = None,
+        base_url: str = DEFAULT_BASE_URL,
+        timeout: float = 15.0,
+    ) -> None:
+        if not from_number and not messaging_service_sid:
+            raise ValueError("twilio needs from_number or messaging_service_sid")
+        self.account_sid = account_sid
+        self._auth_token = auth_token
+        self.from_number = from_number
+        self.messaging_service_sid = messaging_service_sid
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+
+    def __repr__(self) -> str:  # never show the token
+        return f"TwilioSmsChannel(account_sid={self.account_sid!r}, base_url={self.base_url!r})"
+
+    @classmethod
+    def from_connector(
+        cls, config: Mapping[str, Any], secrets: Mapping[str, str]
+    ) -> TwilioSmsChannel:
+        return cls(
+            account_sid=str(config["account_sid"]),
+            auth_token=secrets["auth_token"],
+            from_number=config.get("from_number"),
+            messaging_service_sid=config.get("messaging_service_sid"),
+            base_url=str(config.get("base_url") or DEFAULT_BASE_URL),
+            timeout=float(config.get("timeout_seconds", 15.0)),
+        )
+
+    @property
+    def messages_url(self) -> str:
+        return f"{self.base_url}/2010-04-01/Accounts/{self.account_sid}/Messages.json"
+
+    def _form(self, message: OutboundSms) -> dict[str, str]:
+        form = {"To": message.to, "Body": message.body}
+        sender = message.sender or self.from_number
+        if self.messaging_service_sid and not message.sender:
+            form["MessagingServiceSid"] = self.messaging_service_sid
+        elif sender:
+            form["From"] = sender
+        return form
+
+    async def send(self, message: OutboundSms) -> SendResult:
+        check_sms(message)
+        try:
+            async with httpx.AsyncClient(timeout=self.timeout) as client:
+                response = await client.post(
+                    self.messages_url,
+                    data=self._form(message),
+                    auth=(self.account_sid, self._auth_token),
+                    headers={"Accept": "application/json"},
+                )
+        except httpx.HTTPError as exc:
+            log.warning("twilio.send_failed", retryable=True, error=type(exc).__name__)
+            raise DeliveryError(
+                f"twilio unreachable: {type(exc).__name__}", retryable=True
+            ) from exc
+        if response.status_code in (200, 201):
+            body = _json(response)
+            sid = body.get("sid")
+            if not isinstance(sid, str):
+                raise DeliveryError("twilio answered without a message sid", retryable=False)
+            return SendResult(
+                "sent", self.provider, sid, detail={"provider_status": str(body.get("status", ""))}
+            )
+        error = _error(response)
+        log.warning(
+            "twilio.send_failed",
+            status=response.status_code,
+            retryable=error.retryable,
+            error=error.detail,
+        )
+        raise error
+
+
+def _json(response: httpx.Response) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _error(response: httpx.Response) -> DeliveryError:
+    body = _json(response)
+    code = body.get("code")
+    text = str(body.get("message") or response.reason_phrase or "error")[:300]
+    status = response.status_code
+    detail = f"twilio {status}" + (f" ({code})" if code else "") + f": {text}"
+    return DeliveryError(detail, retryable=status == 429 or status >= 500)

@@ -1,0 +1,593 @@
+"""The event dispatcher: at-least-once delivery, exactly-once effect (DESIGN rule 3).
+
+How it keeps its promises:
+
+* **Commit order, nothing skipped.** Each subscription has a checkpoint ``(tx_id,
+  position)`` and reads the rows after it ordered by ``(tx_id, position)``. On SQLite
+  ``tx_id`` is always 0 and one writer at a time makes position order commit order. On
+  PostgreSQL positions are drawn before commit, so a later position can commit first;
+  the reader therefore only takes rows whose writing transaction is older than every
+  transaction still running (``tx_id < pg_snapshot_xmin(pg_current_snapshot())``).
+  Every such transaction has finished, so no row can later appear behind the checkpoint.
+* **Exactly-once effect.** A handler's effects and its ``processed_events`` record
+  ``(subscriber, event_id)`` commit in one transaction; an event already recorded is
+  skipped, so re-reading after a crash re-applies nothing. The checkpoint only saves
+  re-reading and is written after the handlers' transactions commit.
+* **Throughput.** A batch is handled in one transaction per tenant, with a SAVEPOINT per
+  event so a failing handler rolls back only its own work. Grouping by tenant is what
+  keeps row-level security honest on PostgreSQL: ``app.tenant_id`` is set once per
+  transaction by the tenant session, and every handler in it works for that tenant.
+  Order within a tenant (and so within an aggregate) is kept; tenants are independent.
+* **Poison events do not block.** A failure is recorded in ``dispatch_failures`` in the
+  same transaction and the checkpoint moves on. Failures are retried with exponential
+  backoff and jitter; after ``dispatcher_max_attempts`` they are dead letters until an
+  admin replays them.
+* **One reader per subscription.** On PostgreSQL a transaction-scoped advisory lock per
+  subscription keeps several worker processes from handling the same batch twice (the
+  idempotency record would make that harmless, but wasteful).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import fnmatch
+import random
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+import sqlalchemy as sa
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+
+from bizos.core.config import Settings, get_settings
+from bizos.core.context import Context, use_context
+from bizos.core.db import Base, Database, TenantScoped, utcnow
+from bizos.core.events import EVENTS, Wakeup, on_commit
+from bizos.core.ids import new_id
+from bizos.core.observability import metrics, tracer
+
+log = structlog.get_logger("bizos.dispatcher")
+
+RETRYING, DEAD, REPLAYED, RESOLVED = "retrying", "dead", "replayed", "resolved"
+FAILURE_STATUSES = (RETRYING, DEAD, REPLAYED, RESOLVED)
+_DUE_STATUSES = (RETRYING, REPLAYED)
+_LAG_CAP = 100_000
+_MAX_ERROR_CHARS = 2000
+_MAX_BACKOFF_SECONDS = 3600.0
+_PG_VISIBLE_HORIZON: sa.ColumnElement[int] = sa.literal_column(
+    "pg_snapshot_xmin(pg_current_snapshot())::text::bigint"
+)
+
+
+# --- tables ---------------------------------------------------------------------------
+
+
+class DispatcherCheckpoint(Base):
+    """How far one subscription has read the global log."""
+
+    __tablename__ = "dispatcher_checkpoints"
+    __audit__ = False
+
+    subscriber: Mapped[str] = mapped_column(sa.String(120), primary_key=True)
+    last_tx_id: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    last_position: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class ProcessedEvent(TenantScoped, Base):
+    """An event whose handler's effects committed, written in that same transaction."""
+
+    __tablename__ = "processed_events"
+    __audit__ = False
+
+    subscriber: Mapped[str] = mapped_column(sa.String(120), primary_key=True)
+    event_id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
+    processed_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class DispatchFailure(TenantScoped, Base):
+    """A handler failure: retried while ``retrying``, a dead letter once ``dead``.
+
+    ``replayed`` is a dead letter an admin asked to run again (one more attempt);
+    ``resolved`` is a failure whose retry or replay finally succeeded.
+    """
+
+    __tablename__ = "dispatch_failures"
+    __table_args__ = (
+        sa.UniqueConstraint("subscriber", "event_id"),
+        sa.Index("ix_dispatch_failures_due", "subscriber", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[str] = mapped_column(sa.String(36), primary_key=True, default=new_id)
+    subscriber: Mapped[str] = mapped_column(sa.String(120))
+    event_id: Mapped[str] = mapped_column(sa.String(36))
+    event_type: Mapped[str] = mapped_column(sa.String(120))
+    attempts: Mapped[int] = mapped_column(default=1)
+    status: Mapped[str] = mapped_column(sa.String(16))
+    next_attempt_at: Mapped[dt.datetime | None] = mapped_column()
+    last_error: Mapped[str] = mapped_column(sa.Text, default="")
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+CHECKPOINTS = cast(sa.Table, DispatcherCheckpoint.__table__)
+PROCESSED = cast(sa.Table, ProcessedEvent.__table__)
+FAILURES = cast(sa.Table, DispatchFailure.__table__)
+
+
+# --- what handlers see ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class EventRecord:
+    """A committed event as handed to a handler (plain data: no session attached)."""
+
+    position: int
+    tx_id: int
+    id: str
+    tenant_id: str
+    sequence: int
+    type: str
+    aggregate_type: str
+    aggregate_id: str
+    version: int
+    data: dict[str, Any]
+    actor_id: str | None
+    correlation_id: str | None
+    causation_id: str | None
+    occurred_at: dt.datetime
+
+    @classmethod
+    def from_row(cls, row: Any) -> EventRecord:
+        return cls(
+            position=row.position,
+            tx_id=row.tx_id,
+            id=row.id,
+            tenant_id=row.tenant_id,
+            sequence=row.sequence,
+            type=row.type,
+            aggregate_type=row.aggregate_type,
+            aggregate_id=row.aggregate_id,
+            version=row.version,
+            data=row.data,
+            actor_id=row.actor_id,
+            correlation_id=row.correlation_id,
+            causation_id=row.causation_id,
+            occurred_at=row.occurred_at,
+        )
+
+
+Handler = Callable[[AsyncSession, Context, EventRecord], Awaitable[None]]
+
+
+def type_matcher(patterns: Iterable[str]) -> Callable[[str], bool]:
+    """A predicate for event types matching any glob (``crm.lead.*``, ``*``, exact)."""
+    regex = re.compile("|".join(fnmatch.translate(p) for p in patterns) or "(?!)")
+    return lambda event_type: regex.match(event_type) is not None
+
+
+@dataclass(frozen=True)
+class Subscription:
+    name: str
+    patterns: tuple[str, ...]
+    handler: Handler
+    matches: Callable[[str], bool] = field(repr=False, compare=False)
+
+
+def handler_context(event: EventRecord) -> Context:
+    """The context a handler acts under: the event's tenant, caused by the event."""
+    return Context(
+        tenant_id=event.tenant_id,
+        actor_type="system",
+        correlation_id=event.correlation_id or event.id,
+        causation_id=event.id,
+    )
+
+
+def backoff_delay(attempts: int, base: float) -> float:
+    """Seconds before retry number ``attempts``: exponential, half of it random jitter.
+
+    The jitter spreads retries of a burst of failures so they do not stampede together.
+    """
+    ceiling = min(_MAX_BACKOFF_SECONDS, base * float(2 ** max(0, attempts - 1)))
+    return ceiling / 2 + random.uniform(0, ceiling / 2)
+
+
+def describe_error(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"[:_MAX_ERROR_CHARS]
+
+
+@dataclass(slots=True)
+class _Outcome:
+    handled: int = 0
+    failed: int = 0
+    dead: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class _DueFailure:
+    id: str
+    attempts: int
+    status: str
+    event: EventRecord
+
+
+# --- the dispatcher ---------------------------------------------------------------------
+
+
+class Dispatcher:
+    """Registry of subscriptions and the loop that feeds them the log."""
+
+    def __init__(self, database: Database, settings: Settings | None = None) -> None:
+        self.db = database
+        self.settings = settings or get_settings()
+        self._subscriptions: dict[str, Subscription] = {}
+        self._wakeup = Wakeup()
+        self._stopping = False
+        self._more_waiting = False
+
+    # registration
+
+    def subscribe(self, name: str, patterns: Iterable[str] | str, handler: Handler) -> None:
+        """Register ``handler`` under the stable ``name`` its checkpoint is kept by."""
+        pats = (patterns,) if isinstance(patterns, str) else tuple(patterns)
+        if not pats:
+            raise ValueError(f"subscription {name!r} needs at least one event type pattern")
+        if name in self._subscriptions:
+            raise ValueError(f"subscription {name!r} is already registered")
+        self._subscriptions[name] = Subscription(name, pats, handler, type_matcher(pats))
+
+    def on(self, name: str, *patterns: str) -> Callable[[Handler], Handler]:
+        """Decorator form of :meth:`subscribe`."""
+
+        def register(handler: Handler) -> Handler:
+            self.subscribe(name, patterns, handler)
+            return handler
+
+        return register
+
+    @property
+    def subscriptions(self) -> list[Subscription]:
+        return list(self._subscriptions.values())
+
+    # one poll
+
+    async def run_once(self) -> int:
+        """Poll every subscription once: due retries, then the next batch. Returns handled."""
+        self._more_waiting = False
+        handled = 0
+        for sub in list(self._subscriptions.values()):
+            handled += await self._poll(sub)
+        return handled
+
+    async def _poll(self, sub: Subscription) -> int:
+        async with self._lease(sub.name) as leased:
+            if not leased:
+                return 0
+            async with self.db.unit_of_work(system=True, readonly=True) as session:
+                due = await self._due_failures(session, sub.name)
+                after = await self._checkpoint(session, sub.name)
+                batch = await self._next_batch(session, after)
+            outcome = _Outcome()
+            if due:
+                await self._retry(sub, due, outcome)
+            if batch:
+                await self._handle_batch(sub, batch, outcome)
+                after = (batch[-1].tx_id, batch[-1].position)
+                await self._save_checkpoint(sub.name, after)
+                self._more_waiting |= len(batch) >= self.settings.dispatcher_batch_size
+        self._record_metrics(sub.name, outcome)
+        metrics.dispatcher_lag.labels(subscriber=sub.name).set(await self._count_after(after))
+        return outcome.handled
+
+    @contextlib.asynccontextmanager
+    async def _lease(self, name: str) -> AsyncIterator[bool]:
+        """Exclusive right to poll ``name`` for the duration of the block.
+
+        PostgreSQL: a transaction-scoped advisory lock on a read-only transaction (it takes
+        no transaction id, so it does not hold back the visibility horizon). SQLite runs
+        one writer at a time and one worker per file, so no lock is needed.
+        """
+        if self.db.is_sqlite:
+            yield True
+            return
+        async with self.db.unit_of_work(system=True, readonly=True) as session:
+            acquired = await session.scalar(
+                sa.text("SELECT pg_try_advisory_xact_lock(hashtextextended(:key, 0))"),
+                {"key": f"bizos.dispatcher:{name}"},
+            )
+            yield bool(acquired)
+
+    async def _checkpoint(self, session: AsyncSession, name: str) -> tuple[int, int]:
+        cp = CHECKPOINTS
+        row = (
+            await session.execute(
+                sa.select(cp.c.last_tx_id, cp.c.last_position).where(cp.c.subscriber == name)
+            )
+        ).first()
+        return (int(row[0]), int(row[1])) if row else (0, 0)
+
+    def _after(self, after: tuple[int, int]) -> sa.ColumnElement[bool]:
+        e = EVENTS.c
+        return sa.tuple_(e.tx_id, e.position) > sa.tuple_(
+            sa.literal(after[0]), sa.literal(after[1])
+        )
+
+    async def _next_batch(self, session: AsyncSession, after: tuple[int, int]) -> list[EventRecord]:
+        e = EVENTS
+        query = sa.select(e).where(self._after(after))
+        if not self.db.is_sqlite:
+            query = query.where(e.c.tx_id < _PG_VISIBLE_HORIZON)
+        query = query.order_by(e.c.tx_id, e.c.position).limit(self.settings.dispatcher_batch_size)
+        return [EventRecord.from_row(r) for r in (await session.execute(query)).all()]
+
+    async def _count_after(self, after: tuple[int, int]) -> int:
+        """Events appended after ``after`` (committed or not yet visible), capped."""
+        inner = sa.select(sa.literal(1)).where(self._after(after)).limit(_LAG_CAP).subquery()
+        async with self.db.unit_of_work(system=True, readonly=True) as session:
+            return int(await session.scalar(sa.select(sa.func.count()).select_from(inner)) or 0)
+
+    async def lag(self, name: str) -> int:
+        """How many events ``name`` has yet to read (tests and /readyz use this)."""
+        async with self.db.unit_of_work(system=True, readonly=True) as session:
+            after = await self._checkpoint(session, name)
+        return await self._count_after(after)
+
+    async def _save_checkpoint(self, name: str, after: tuple[int, int]) -> None:
+        cp = CHECKPOINTS
+        values = {"last_tx_id": after[0], "last_position": after[1], "updated_at": utcnow()}
+        async with self.db.unit_of_work(system=True) as session:
+            result = await session.execute(
+                sa.update(cp).where(cp.c.subscriber == name).values(**values)
+            )
+            if result.rowcount == 0:  # type: ignore[attr-defined]
+                await session.execute(sa.insert(cp).values(subscriber=name, **values))
+
+    # handling a batch
+
+    async def _handle_batch(
+        self, sub: Subscription, batch: Sequence[EventRecord], outcome: _Outcome
+    ) -> None:
+        by_tenant: dict[str, list[EventRecord]] = {}
+        for event in batch:
+            if sub.matches(event.type):
+                by_tenant.setdefault(event.tenant_id, []).append(event)
+        for tenant_id, events in by_tenant.items():
+            await self._handle_tenant_events(sub, tenant_id, events, outcome)
+
+    async def _handle_tenant_events(
+        self, sub: Subscription, tenant_id: str, events: list[EventRecord], outcome: _Outcome
+    ) -> None:
+        local = _Outcome()
+        async with self.db.unit_of_work(tenant_id=tenant_id) as session:
+            seen = await self._already_seen(session, sub.name, [e.id for e in events])
+            done: list[str] = []
+            for event in events:
+                if event.id in seen:
+                    continue
+                error = await self._attempt(session, sub, event)
+                if error is None:
+                    done.append(event.id)
+                else:
+                    await self._record_first_failure(session, sub, event, error, local)
+            await self._mark_processed(session, sub.name, tenant_id, done)
+            local.handled += len(done)
+        # Counted only once the transaction has committed.
+        outcome.handled += local.handled
+        outcome.failed += local.failed
+        outcome.dead += local.dead
+
+    async def _already_seen(
+        self, session: AsyncSession, name: str, event_ids: list[str]
+    ) -> set[str]:
+        """Events this subscriber already handled, or whose failure is tracked for retry."""
+        pe, df = PROCESSED, FAILURES
+        query = sa.union_all(
+            sa.select(pe.c.event_id).where(pe.c.subscriber == name, pe.c.event_id.in_(event_ids)),
+            sa.select(df.c.event_id).where(df.c.subscriber == name, df.c.event_id.in_(event_ids)),
+        )
+        return set((await session.scalars(query)).all())
+
+    async def _attempt(
+        self, session: AsyncSession, sub: Subscription, event: EventRecord
+    ) -> Exception | None:
+        """Run one handler inside its own savepoint; returns the failure, if any.
+
+        Only ``Exception`` is caught: cancellation and process exit roll the whole
+        transaction back, which is what a crash must look like.
+        """
+        ctx = handler_context(event)
+        attributes = {"subscriber": sub.name, "event.type": event.type, "event.id": event.id}
+        with tracer.start_as_current_span("dispatcher.handle", attributes=attributes):
+            try:
+                async with session.begin_nested():
+                    session.info["ctx"] = ctx  # the audit hook attributes writes to it
+                    with use_context(ctx):
+                        await sub.handler(session, ctx, event)
+            except Exception as exc:
+                return exc
+        return None
+
+    async def _mark_processed(
+        self, session: AsyncSession, name: str, tenant_id: str, event_ids: list[str]
+    ) -> None:
+        if not event_ids:
+            return
+        now = utcnow()
+        await session.execute(
+            sa.insert(PROCESSED),
+            [
+                {"subscriber": name, "event_id": i, "tenant_id": tenant_id, "processed_at": now}
+                for i in event_ids
+            ],
+        )
+
+    async def _record_first_failure(
+        self,
+        session: AsyncSession,
+        sub: Subscription,
+        event: EventRecord,
+        error: Exception,
+        outcome: _Outcome,
+    ) -> None:
+        now = utcnow()
+        dead = self.settings.dispatcher_max_attempts <= 1
+        await session.execute(
+            sa.insert(FAILURES).values(
+                id=new_id(),
+                tenant_id=event.tenant_id,
+                subscriber=sub.name,
+                event_id=event.id,
+                event_type=event.type,
+                attempts=1,
+                status=DEAD if dead else RETRYING,
+                next_attempt_at=None if dead else self._next_attempt(1, now),
+                last_error=describe_error(error),
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        self._log_failure(sub.name, event, error, attempts=1, dead=dead)
+        outcome.failed += 1
+        outcome.dead += dead
+
+    def _next_attempt(self, attempts: int, now: dt.datetime) -> dt.datetime:
+        delay = backoff_delay(attempts, self.settings.dispatcher_base_backoff)
+        return now + dt.timedelta(seconds=delay)
+
+    def _log_failure(
+        self, name: str, event: EventRecord, error: Exception, *, attempts: int, dead: bool
+    ) -> None:
+        # The error text may quote personal data, so only its type reaches the log; the
+        # full message is in the dead-letter row, visible to the tenant's admins.
+        log.warning(
+            "dispatcher.event_dead_lettered" if dead else "dispatcher.handler_failed",
+            subscriber=name,
+            event_id=event.id,
+            event_type=event.type,
+            tenant_id=event.tenant_id,
+            attempts=attempts,
+            error_type=type(error).__name__,
+        )
+
+    # retries
+
+    async def _due_failures(self, session: AsyncSession, name: str) -> list[_DueFailure]:
+        df, e = FAILURES, EVENTS
+        query = (
+            sa.select(df.c.id.label("failure_id"), df.c.attempts, df.c.status, e)
+            .join(e, e.c.id == df.c.event_id)
+            .where(
+                df.c.subscriber == name,
+                df.c.status.in_(_DUE_STATUSES),
+                df.c.next_attempt_at <= utcnow(),
+            )
+            .order_by(df.c.next_attempt_at)
+            .limit(self.settings.dispatcher_batch_size)
+        )
+        rows = (await session.execute(query)).all()
+        return [
+            _DueFailure(r.failure_id, r.attempts, r.status, EventRecord.from_row(r)) for r in rows
+        ]
+
+    async def _retry(self, sub: Subscription, due: list[_DueFailure], outcome: _Outcome) -> None:
+        by_tenant: dict[str, list[_DueFailure]] = {}
+        for failure in due:
+            by_tenant.setdefault(failure.event.tenant_id, []).append(failure)
+        for tenant_id, failures in by_tenant.items():
+            local = _Outcome()
+            async with self.db.unit_of_work(tenant_id=tenant_id) as session:
+                for failure in failures:
+                    await self._retry_one(session, sub, failure, local)
+            outcome.handled += local.handled
+            outcome.failed += local.failed
+            outcome.dead += local.dead
+
+    async def _retry_one(
+        self, session: AsyncSession, sub: Subscription, failure: _DueFailure, outcome: _Outcome
+    ) -> None:
+        df = FAILURES
+        event, now = failure.event, utcnow()
+        if await self._already_seen_processed(session, sub.name, event.id):
+            error: Exception | None = None
+        else:
+            error = await self._attempt(session, sub, event)
+            if error is None:
+                await self._mark_processed(session, sub.name, event.tenant_id, [event.id])
+                outcome.handled += 1
+        if error is None:
+            values: dict[str, Any] = {"status": RESOLVED, "next_attempt_at": None}
+            log.info("dispatcher.failure_resolved", subscriber=sub.name, event_id=event.id)
+        else:
+            attempts = failure.attempts + 1
+            # A replay is one more try at a dead letter; failing again makes it dead again.
+            dead = failure.status == REPLAYED or attempts >= self.settings.dispatcher_max_attempts
+            values = {
+                "attempts": attempts,
+                "status": DEAD if dead else RETRYING,
+                "next_attempt_at": None if dead else self._next_attempt(attempts, now),
+                "last_error": describe_error(error),
+            }
+            self._log_failure(sub.name, event, error, attempts=attempts, dead=dead)
+            outcome.failed += 1
+            outcome.dead += dead
+        await session.execute(
+            sa.update(df).where(df.c.id == failure.id).values(updated_at=now, **values)
+        )
+
+    async def _already_seen_processed(
+        self, session: AsyncSession, name: str, event_id: str
+    ) -> bool:
+        pe = PROCESSED
+        found = await session.scalar(
+            sa.select(pe.c.event_id).where(pe.c.subscriber == name, pe.c.event_id == event_id)
+        )
+        return found is not None
+
+    def _record_metrics(self, name: str, outcome: _Outcome) -> None:
+        if outcome.handled:
+            metrics.events_handled.labels(subscriber=name).inc(outcome.handled)
+        if outcome.failed:
+            metrics.events_failed.labels(subscriber=name).inc(outcome.failed)
+        if outcome.dead:
+            metrics.events_dead_lettered.labels(subscriber=name).inc(outcome.dead)
+
+    # the loop
+
+    async def run_forever(self) -> None:
+        """Poll until :meth:`stop`; woken at once by commits that appended events."""
+        self._wakeup.bind()
+        self._stopping = False
+        unsubscribe = on_commit("events", self.wake)
+        failures = 0
+        log.info("dispatcher.started", subscriptions=sorted(self._subscriptions))
+        try:
+            while not self._stopping:
+                self._wakeup.clear()
+                try:
+                    await self.run_once()
+                    failures = 0
+                except Exception:
+                    failures += 1
+                    log.exception("dispatcher.poll_failed", consecutive=failures)
+                    pause = self.settings.dispatcher_poll_interval * 2**failures
+                    await self._wakeup.sleep(min(30.0, pause))
+                    continue
+                if not self._more_waiting:
+                    await self._wakeup.sleep(self.settings.dispatcher_poll_interval)
+        finally:
+            unsubscribe()
+            log.info("dispatcher.stopped")
+
+    def wake(self) -> None:
+        """Cut the current wait short (safe to call from any thread)."""
+        self._wakeup.wake()
+
+    def stop(self) -> None:
+        """Ask :meth:`run_forever` to return after the poll in progress."""
+        self._stopping = True
+        self.wake()

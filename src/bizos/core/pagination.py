@@ -1,0 +1,89 @@
+"""Cursor pagination: opaque cursors, the ``limit``/``cursor`` query parameters, the page.
+
+A cursor is the URL-safe base64 of the sort key of the last item a page returned (for
+most lists, the UUIDv7 id, which sorts in creation order). Callers must treat it as
+opaque; encoding it keeps us free to change what it holds. A list endpoint reads rows
+with ``key > params.after`` ordered by key, fetches ``limit + 1`` of them and hands
+them to :func:`take_page`, which tells whether another page follows.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Annotated, Generic, TypeVar
+
+from fastapi import Depends, Query
+from pydantic import BaseModel
+
+from bizos.core.errors import Unprocessable, field_error
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 200
+_MAX_KEY_LENGTH = 200
+
+T = TypeVar("T")
+
+
+class Page(BaseModel, Generic[T]):
+    """One page of a list: ``next_cursor`` is null on the last page."""
+
+    items: list[T]
+    next_cursor: str | None = None
+
+
+def encode_cursor(last_key: str) -> str:
+    return base64.urlsafe_b64encode(last_key.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> str:
+    """The sort key inside ``cursor``; 422 (at ``query.cursor``) for anything we did not make."""
+    try:
+        key = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (binascii.Error, ValueError):
+        key = ""
+    # The round trip rejects strings the lenient decoder would accept (stray characters).
+    if (
+        not key
+        or len(key) > _MAX_KEY_LENGTH
+        or not key.isprintable()
+        or (encode_cursor(key) != cursor)
+    ):
+        raise Unprocessable(
+            "the cursor is not valid", errors=[field_error(["query", "cursor"], "invalid cursor")]
+        )
+    return key
+
+
+@dataclass(frozen=True, slots=True)
+class PageParams:
+    limit: int
+    after: str | None = None
+
+
+Limit = Annotated[
+    int, Query(ge=1, le=MAX_LIMIT, description=f"Items per page, at most {MAX_LIMIT}.")
+]
+
+
+def page_params(
+    limit: Limit = DEFAULT_LIMIT,
+    cursor: Annotated[
+        str | None, Query(max_length=400, description="`next_cursor` of the previous page.")
+    ] = None,
+) -> PageParams:
+    return PageParams(limit=limit, after=decode_cursor(cursor) if cursor else None)
+
+
+Pagination = Annotated[PageParams, Depends(page_params)]
+
+
+def take_page(
+    rows: Sequence[T], params: PageParams, key: Callable[[T], str]
+) -> tuple[list[T], str | None]:
+    """Split rows fetched with ``limit + 1`` into this page and the cursor of the next."""
+    items = list(rows[: params.limit])
+    more = len(rows) > params.limit
+    return items, encode_cursor(key(items[-1])) if more and items else None

@@ -1,0 +1,19 @@
+"""Every module's event subscribers, registered on one dispatcher.
+
+Each module's ``handlers.py`` exports ``register(dispatcher)``; add a module here to
+have its subscribers run under ``bizos serve`` and ``bizos worker``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from bizos.core.dispatcher import Dispatcher
+from bizos.modules.webhooks import handlers as webhooks_handlers
+
+MODULES: tuple[Callable[[Dispatcher], None], ...] = (webhooks_handlers.register,)
+
+
+def register_handlers(dispatcher: Dispatcher) -> None:
+    for register in MODULES:
+        register(dispatcher)

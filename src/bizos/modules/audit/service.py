@@ -1,0 +1,42 @@
+"""Queries over the audit log (written by ``core.audit``'s flush hook, never here)."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bizos.core.audit import AuditEntry
+from bizos.core.context import Context
+from bizos.core.pagination import PageParams, take_page
+from bizos.modules.audit.schemas import AuditEntryRead
+
+
+async def list_audit_entries(
+    session: AsyncSession,
+    ctx: Context,
+    *,
+    page: PageParams,
+    resource_type: str | None = None,
+    resource_id: str | None = None,
+    actor_id: str | None = None,
+    action: str | None = None,
+) -> tuple[list[AuditEntryRead], str | None]:
+    """The tenant's audit entries, newest first, filtered by what is given.
+
+    Ids are UUIDv7, so ordering by id is ordering by time and a page cursor is the last id.
+    """
+    query = sa.select(AuditEntry).order_by(AuditEntry.id.desc()).limit(page.limit + 1)
+    if page.after is not None:
+        query = query.where(AuditEntry.id < page.after)
+    if resource_type is not None:
+        query = query.where(AuditEntry.resource_type == resource_type)
+    if resource_id is not None:
+        query = query.where(AuditEntry.resource_id == resource_id)
+    if actor_id is not None:
+        query = query.where(AuditEntry.actor_id == actor_id)
+    if action is not None:
+        query = query.where(AuditEntry.action == action)
+    ctx.require_tenant()  # the tenant criterion itself is added by the session (core.db)
+    rows = (await session.scalars(query)).all()
+    items, cursor = take_page(rows, page, key=lambda e: e.id)
+    return [AuditEntryRead.model_validate(e, from_attributes=True) for e in items], cursor

@@ -1,0 +1,1 @@
+"""Outreach: every outbound message (email, SMS, voice) and its delivery."""

@@ -1,0 +1,433 @@
+"""Outbound messages: queue them, deliver them, answer what was sent.
+
+Why a queue and not a send inside the request: sending is an outside effect that
+cannot be rolled back. ``send_email`` / ``send_sms`` only write the ``messages`` row
+(status ``queued``) and an ``outreach.message.queued`` event in the *caller's*
+transaction, so a message exists exactly when the business change that caused it
+commits: a rolled-back ticket reply sends nothing, and a committed one is never lost.
+After commit the delivery loop (``outreach.delivery``; woken at once in this process,
+polling across processes) claims the row, sends through the tenant's channel outside
+any transaction, and records the outcome with ``outreach.message.sent`` (status
+``sent``, or ``sandboxed`` with the sandbox channel) or ``outreach.message.failed``.
+
+Delivery is at-least-once: a claim is a lease, so a process that dies mid-send leaves
+the row to be retried once the lease ends. Every email carries a fixed ``Message-ID``
+(``<message id@sender domain>``) across retries, so receivers can spot a duplicate and
+replies thread back to the row.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+import sqlalchemy as sa
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bizos.connectors.base import (
+    DeliveryError,
+    OutboundEmail,
+    OutboundSms,
+    SendResult,
+    check_sms,
+    render_email,
+)
+from bizos.connectors.channels import email_channel, email_sender, sms_channel, sms_sender
+from bizos.core.context import Context
+from bizos.core.db import utcnow
+from bizos.core.errors import NotFound, Unprocessable, field_error
+from bizos.core.events import append_event, wake_after_commit
+from bizos.core.ids import new_id
+from bizos.core.pagination import PageParams, take_page
+from bizos.modules.outreach.models import Message
+from bizos.modules.outreach.schemas import MessageRead, Related
+
+log = structlog.get_logger("bizos.outreach")
+
+MAX_ATTEMPTS = 6
+RETRY_BASE_SECONDS = 30.0
+RETRY_CAP_SECONDS = 3600.0
+# Longer than any channel's own timeout, so a live attempt is never taken over.
+DELIVERY_LEASE = dt.timedelta(minutes=10)
+# Commits that queue a message wake the delivery loop of this process on this topic.
+DELIVERY_TOPIC = "outreach.messages"
+
+
+def message_read(row: Message) -> MessageRead:
+    related = (
+        Related(type=row.related_type, id=row.related_id)
+        if row.related_type and row.related_id
+        else None
+    )
+    return MessageRead(
+        id=row.id,
+        channel=row.channel,
+        to=row.recipient,
+        from_=row.sender,
+        subject=row.subject,
+        body=row.body,
+        status=row.status,
+        provider=row.provider,
+        provider_message_id=row.provider_message_id,
+        message_id=row.header_message_id,
+        in_reply_to=row.in_reply_to,
+        related=related,
+        error=row.error,
+        attempts=row.attempts,
+        created_at=row.created_at,
+        sent_at=row.sent_at,
+    )
+
+
+async def _queue(session: AsyncSession, ctx: Context, row: Message) -> MessageRead:
+    session.add(row)
+    await session.flush()
+    queued = await append_event(
+        session,
+        ctx,
+        "outreach.message.queued",
+        aggregate_type="message",
+        aggregate_id=row.id,
+        data={
+            "channel": row.channel,
+            "related": {"type": row.related_type, "id": row.related_id}
+            if row.related_type
+            else None,
+        },
+    )
+    row.queued_event_id = queued["id"]
+    await session.flush()
+    wake_after_commit(session, DELIVERY_TOPIC)
+    log.info("outreach.message.queued", message_id=row.id, channel=row.channel)
+    return message_read(row)
+
+
+def _outbound_email(row: Message) -> OutboundEmail:
+    return OutboundEmail(
+        sender=row.sender or "",
+        sender_name=row.sender_name,
+        to=(row.recipient,),
+        subject=row.subject or "",
+        text=row.body,
+        html=row.html,
+        message_id=row.header_message_id or f"<{row.id}@bizos.local>",
+        reply_to=row.reply_to,
+        in_reply_to=row.in_reply_to,
+        references=tuple(row.references or ()),
+        date=row.created_at,
+    )
+
+
+def _outbound_sms(row: Message) -> OutboundSms:
+    return OutboundSms(to=row.recipient, body=row.body, sender=row.sender)
+
+
+async def send_email(
+    session: AsyncSession,
+    ctx: Context,
+    *,
+    to: str,
+    subject: str,
+    body: str,
+    html: str | None = None,
+    related: Related | None = None,
+    in_reply_to: str | None = None,
+    references: Sequence[str] = (),
+    reply_to: str | None = None,
+    sender: str | None = None,
+    sender_name: str | None = None,
+) -> MessageRead:
+    """Queue an email in the caller's transaction; it is sent after commit.
+
+    ``sender`` defaults to the tenant's smtp ``from_address``. The returned
+    ``message_id`` is the email's ``Message-ID``: keep it to thread replies.
+    """
+    if sender is None:
+        sender, default_name = await email_sender(session, ctx)
+        sender_name = sender_name or default_name
+    message_row_id = new_id()
+    domain = sender.rpartition("@")[2] or "bizos.local"
+    row = Message(
+        id=message_row_id,
+        tenant_id=ctx.require_tenant(),
+        channel="email",
+        recipient=to.strip().lower(),
+        sender=sender,
+        sender_name=sender_name,
+        reply_to=reply_to,
+        subject=subject,
+        body=body,
+        html=html,
+        status="queued",
+        header_message_id=f"<{message_row_id}@{domain}>",
+        in_reply_to=in_reply_to,
+        references=list(references),
+        related_type=related.type if related else None,
+        related_id=related.id if related else None,
+        next_attempt_at=utcnow(),
+        correlation_id=ctx.correlation_id,
+    )
+    try:
+        render_email(_outbound_email(row))  # refuse now what no channel could send
+    except DeliveryError as exc:
+        raise Unprocessable(exc.detail, errors=[field_error(["body"], exc.detail)]) from exc
+    return await _queue(session, ctx, row)
+
+
+async def send_sms(
+    session: AsyncSession,
+    ctx: Context,
+    *,
+    to: str,
+    body: str,
+    related: Related | None = None,
+    sender: str | None = None,
+) -> MessageRead:
+    """Queue an SMS in the caller's transaction; it is sent after commit."""
+    row = Message(
+        id=new_id(),
+        tenant_id=ctx.require_tenant(),
+        channel="sms",
+        recipient=to.strip(),
+        sender=sender or await sms_sender(session, ctx),
+        body=body,
+        status="queued",
+        references=[],
+        related_type=related.type if related else None,
+        related_id=related.id if related else None,
+        next_attempt_at=utcnow(),
+        correlation_id=ctx.correlation_id,
+    )
+    try:
+        check_sms(_outbound_sms(row))
+    except DeliveryError as exc:
+        raise Unprocessable(exc.detail, errors=[field_error(["body"], exc.detail)]) from exc
+    return await _queue(session, ctx, row)
+
+
+async def get_message(session: AsyncSession, ctx: Context, *, message_id: str) -> MessageRead:
+    row = await session.scalar(
+        sa.select(Message).where(
+            Message.tenant_id == ctx.require_tenant(), Message.id == message_id
+        )
+    )
+    if row is None:
+        raise NotFound("message not found")
+    return message_read(row)
+
+
+async def list_messages(
+    session: AsyncSession,
+    ctx: Context,
+    *,
+    page: PageParams,
+    channel: str | None = None,
+    to: str | None = None,
+    status: str | None = None,
+    related: Related | None = None,
+) -> tuple[list[MessageRead], str | None]:
+    """The tenant's messages, oldest first (ids are time-ordered), filtered."""
+    query = sa.select(Message).where(Message.tenant_id == ctx.require_tenant())
+    if channel:
+        query = query.where(Message.channel == channel)
+    if to:
+        query = query.where(Message.recipient == (to.strip().lower() if "@" in to else to.strip()))
+    if status:
+        query = query.where(Message.status == status)
+    if related:
+        query = query.where(Message.related_type == related.type, Message.related_id == related.id)
+    if page.after:
+        query = query.where(Message.id > page.after)
+    rows = list(await session.scalars(query.order_by(Message.id).limit(page.limit + 1)))
+    items, cursor = take_page(rows, page, key=lambda r: r.id)
+    return [message_read(r) for r in items], cursor
+
+
+# --- delivery (called by outreach.delivery in its own units of work) -----------------
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedDelivery:
+    """One claimed attempt: ``send`` performs it. ``send`` is None when the tenant's
+    channel could not be set up (``setup_error`` says why); the attempt then fails."""
+
+    message_id: str
+    attempt: int
+    ctx: Context
+    provider: str | None = None
+    send: Callable[[], Awaitable[SendResult]] | None = None
+    setup_error: DeliveryError | None = None
+
+
+def delivery_context(row: Message) -> Context:
+    """Events of a delivery continue the correlation of the request that queued it."""
+    kwargs: dict[str, Any] = {"correlation_id": row.correlation_id} if row.correlation_id else {}
+    return Context(
+        tenant_id=row.tenant_id, actor_type="system", causation_id=row.queued_event_id, **kwargs
+    )
+
+
+async def _sender_for(
+    session: AsyncSession, ctx: Context, row: Message
+) -> tuple[str, Callable[[], Awaitable[SendResult]]]:
+    """The provider name and the call that sends ``row`` through the tenant's channel."""
+    try:
+        if row.channel == "email":
+            email = await email_channel(session, ctx)
+            return email.provider, partial(email.send, _outbound_email(row))
+        if row.channel == "sms":
+            sms = await sms_channel(session, ctx)
+            return sms.provider, partial(sms.send, _outbound_sms(row))
+    except Exception as exc:  # a broken connector must fail the attempt, not the loop
+        log.error("outreach.channel_unusable", channel=row.channel, error=type(exc).__name__)
+        raise DeliveryError(
+            f"{row.channel} channel is not usable: {type(exc).__name__}", retryable=True
+        ) from exc
+    raise DeliveryError(f"no outbound channel for {row.channel}", retryable=False)
+
+
+async def claim_delivery(
+    session: AsyncSession, ctx: Context, *, message_id: str, now: dt.datetime | None = None
+) -> ClaimedDelivery | None:
+    """Take a due queued message for one delivery attempt (a lease), or ``None`` if it
+    is not due or another worker holds it. The conditional update is the lock."""
+    now = now or utcnow()
+    claimed = await session.execute(
+        sa.update(Message)
+        .where(
+            Message.tenant_id == ctx.require_tenant(),
+            Message.id == message_id,
+            Message.status == "queued",
+            Message.next_attempt_at <= now,
+        )
+        .values(next_attempt_at=now + DELIVERY_LEASE, attempts=Message.attempts + 1)
+        .execution_options(synchronize_session=False)
+    )
+    if getattr(claimed, "rowcount", 0) != 1:
+        return None
+    row = await session.scalar(
+        sa.select(Message).where(Message.id == message_id).execution_options(populate_existing=True)
+    )
+    assert row is not None
+    job_ctx = delivery_context(row)
+    try:
+        provider, send = await _sender_for(session, job_ctx, row)
+    except DeliveryError as exc:
+        return ClaimedDelivery(row.id, row.attempts, job_ctx, setup_error=exc)
+    return ClaimedDelivery(row.id, row.attempts, job_ctx, provider=provider, send=send)
+
+
+async def _locked(session: AsyncSession, ctx: Context, message_id: str) -> Message:
+    row = await session.scalar(
+        sa.select(Message)
+        .where(Message.tenant_id == ctx.require_tenant(), Message.id == message_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if row is None:
+        raise NotFound("message not found")
+    return row
+
+
+async def record_sent(
+    session: AsyncSession, ctx: Context, *, message_id: str, result: SendResult
+) -> MessageRead:
+    """The provider took the message: status ``sent`` (or ``sandboxed``)."""
+    row = await _locked(session, ctx, message_id)
+    row.status = result.status
+    row.provider = result.provider
+    row.provider_message_id = result.provider_message_id
+    row.error = None
+    row.sent_at = utcnow()
+    row.next_attempt_at = None
+    row.version += 1
+    await session.flush()
+    await append_event(
+        session,
+        ctx,
+        "outreach.message.sent",
+        aggregate_type="message",
+        aggregate_id=row.id,
+        version=row.version,
+        data={
+            "channel": row.channel,
+            "status": row.status,
+            "provider": row.provider,
+            "provider_message_id": row.provider_message_id,
+            "related": {"type": row.related_type, "id": row.related_id}
+            if row.related_type
+            else None,
+        },
+    )
+    log.info(
+        "outreach.message.sent",
+        message_id=row.id,
+        channel=row.channel,
+        status=row.status,
+        provider=row.provider,
+    )
+    return message_read(row)
+
+
+def retry_delay(attempt: int) -> dt.timedelta:
+    """Exponential backoff with jitter: ~30 s, 1 min, 2 min ... capped at an hour."""
+    base = min(RETRY_BASE_SECONDS * 2 ** max(attempt - 1, 0), RETRY_CAP_SECONDS)
+    return dt.timedelta(seconds=base * random.uniform(0.5, 1.5))
+
+
+async def record_failure(
+    session: AsyncSession,
+    ctx: Context,
+    *,
+    message_id: str,
+    error: DeliveryError,
+    provider: str | None,
+    now: dt.datetime | None = None,
+) -> MessageRead:
+    """A failed attempt: retried later if it may pass and attempts remain, else ``failed``."""
+    now = now or utcnow()
+    row = await _locked(session, ctx, message_id)
+    row.error = error.detail[:2000]
+    row.provider = provider
+    if error.retryable and row.attempts < MAX_ATTEMPTS:
+        row.next_attempt_at = now + retry_delay(row.attempts)
+        await session.flush()
+        log.warning(
+            "outreach.message.retry_scheduled",
+            message_id=row.id,
+            attempt=row.attempts,
+            error=row.error,
+        )
+        return message_read(row)
+    row.status = "failed"
+    row.next_attempt_at = None
+    row.version += 1
+    await session.flush()
+    await append_event(
+        session,
+        ctx,
+        "outreach.message.failed",
+        aggregate_type="message",
+        aggregate_id=row.id,
+        version=row.version,
+        data={
+            "channel": row.channel,
+            "provider": provider,
+            "error": row.error,
+            "attempts": row.attempts,
+            "retryable": error.retryable,
+        },
+    )
+    log.warning(
+        "outreach.message.failed",
+        message_id=row.id,
+        channel=row.channel,
+        attempts=row.attempts,
+        error=row.error,
+    )
+    return message_read(row)

@@ -1,0 +1,246 @@
+"""Outbound webhook use cases: endpoints, their signing secrets, and the delivery queue."""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+from functools import lru_cache
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bizos.core import crypto
+from bizos.core.context import Context
+from bizos.core.db import utcnow
+from bizos.core.dispatcher import EventRecord, type_matcher
+from bizos.core.errors import NotFound
+from bizos.core.events import append_event, wake_after_commit
+from bizos.core.ids import new_id
+from bizos.core.pagination import PageParams, take_page
+from bizos.modules.webhooks.models import (
+    CANCELLED,
+    DELIVERIES,
+    OPEN_STATUSES,
+    PENDING,
+    WebhookDeliveryAttempt,
+    WebhookEndpoint,
+)
+from bizos.modules.webhooks.schemas import (
+    WebhookDeliveryAttemptRead,
+    WebhookEndpointCreate,
+    WebhookEndpointCreated,
+    WebhookEndpointRead,
+)
+
+SECRET_PREFIX = "whsec_"
+WAKE_TOPIC = "webhooks"
+
+
+# --- secrets ----------------------------------------------------------------------------
+
+
+def new_signing_secret() -> str:
+    """``whsec_`` + base64 of 24 random bytes, the Standard Webhooks secret format."""
+    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(24)).decode()
+
+
+def _secret_aad(tenant_id: str, endpoint_id: str) -> bytes:
+    # Bound to its row: a sealed secret copied to another endpoint or tenant won't open.
+    return crypto.associated_data("webhook-endpoint", tenant_id, endpoint_id)
+
+
+def seal_secret(secret: str, *, tenant_id: str, endpoint_id: str) -> str:
+    return crypto.encrypt(secret, aad=_secret_aad(tenant_id, endpoint_id))
+
+
+def open_secret(sealed: str, *, tenant_id: str, endpoint_id: str) -> str:
+    return crypto.decrypt(sealed, aad=_secret_aad(tenant_id, endpoint_id))
+
+
+# --- endpoints --------------------------------------------------------------------------
+
+
+def endpoint_read(endpoint: WebhookEndpoint) -> WebhookEndpointRead:
+    return WebhookEndpointRead(
+        id=endpoint.id,
+        url=endpoint.url,
+        events=list(endpoint.events),
+        description=endpoint.description,
+        created_at=endpoint.created_at,
+    )
+
+
+async def create_endpoint(
+    session: AsyncSession, ctx: Context, *, body: WebhookEndpointCreate
+) -> WebhookEndpointCreated:
+    """Register an endpoint; the only time its signing secret is returned."""
+    tenant_id = ctx.require_tenant()
+    endpoint_id = new_id()
+    secret = new_signing_secret()
+    endpoint = WebhookEndpoint(
+        id=endpoint_id,
+        tenant_id=tenant_id,
+        url=str(body.url),
+        events=list(body.events),
+        description=body.description,
+        secret_sealed=seal_secret(secret, tenant_id=tenant_id, endpoint_id=endpoint_id),
+    )
+    session.add(endpoint)
+    await session.flush()
+    await append_event(
+        session,
+        ctx,
+        "webhooks.endpoint.created",
+        aggregate_type="webhook_endpoint",
+        aggregate_id=endpoint_id,
+        data={"url": endpoint.url, "events": endpoint.events},
+    )
+    return WebhookEndpointCreated(**endpoint_read(endpoint).model_dump(), secret=secret)
+
+
+async def _live_endpoint(session: AsyncSession, endpoint_id: str) -> WebhookEndpoint:
+    endpoint = await session.scalar(
+        sa.select(WebhookEndpoint).where(
+            WebhookEndpoint.id == endpoint_id, WebhookEndpoint.deleted_at.is_(None)
+        )
+    )
+    if endpoint is None:  # unknown, deleted, or another tenant's: the same answer
+        raise NotFound("webhook endpoint not found")
+    return endpoint
+
+
+async def get_endpoint(
+    session: AsyncSession, ctx: Context, *, endpoint_id: str
+) -> WebhookEndpointRead:
+    ctx.require_tenant()
+    return endpoint_read(await _live_endpoint(session, endpoint_id))
+
+
+async def list_endpoints(
+    session: AsyncSession, ctx: Context, *, page: PageParams
+) -> tuple[list[WebhookEndpointRead], str | None]:
+    """The tenant's endpoints, oldest first (ids are UUIDv7, so id order is time order)."""
+    ctx.require_tenant()
+    query = (
+        sa.select(WebhookEndpoint)
+        .where(WebhookEndpoint.deleted_at.is_(None))
+        .order_by(WebhookEndpoint.id)
+        .limit(page.limit + 1)
+    )
+    if page.after is not None:
+        query = query.where(WebhookEndpoint.id > page.after)
+    rows = (await session.scalars(query)).all()
+    items, cursor = take_page(rows, page, key=lambda e: e.id)
+    return [endpoint_read(e) for e in items], cursor
+
+
+async def delete_endpoint(session: AsyncSession, ctx: Context, *, endpoint_id: str) -> None:
+    """Stop sending to an endpoint: undelivered events to it are cancelled.
+
+    The row and its delivery log are kept for audit; the API answers 404 for it from now on.
+    """
+    tenant_id = ctx.require_tenant()
+    endpoint = await _live_endpoint(session, endpoint_id)
+    endpoint.deleted_at = utcnow()
+    d = DELIVERIES
+    await session.execute(
+        sa.update(d)
+        .where(
+            d.c.tenant_id == tenant_id,
+            d.c.endpoint_id == endpoint_id,
+            d.c.status.in_(OPEN_STATUSES),
+        )
+        .values(status=CANCELLED, next_attempt_at=None, updated_at=utcnow())
+    )
+    await session.flush()
+    await append_event(
+        session,
+        ctx,
+        "webhooks.endpoint.deleted",
+        aggregate_type="webhook_endpoint",
+        aggregate_id=endpoint_id,
+        data={"url": endpoint.url},
+    )
+
+
+async def list_delivery_attempts(
+    session: AsyncSession, ctx: Context, *, endpoint_id: str, page: PageParams
+) -> tuple[list[WebhookDeliveryAttemptRead], str | None]:
+    """Every HTTP attempt made to the endpoint, newest first."""
+    ctx.require_tenant()
+    await _live_endpoint(session, endpoint_id)
+    a = WebhookDeliveryAttempt
+    query = sa.select(a).where(a.endpoint_id == endpoint_id).order_by(a.id.desc())
+    if page.after is not None:
+        query = query.where(a.id < page.after)
+    rows = (await session.scalars(query.limit(page.limit + 1))).all()
+    items, cursor = take_page(rows, page, key=lambda r: r.id)
+    return [WebhookDeliveryAttemptRead.model_validate(r, from_attributes=True) for r in items], (
+        cursor
+    )
+
+
+# --- the queue --------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=1024)
+def _matcher(patterns: tuple[str, ...]) -> Any:
+    return type_matcher(patterns)
+
+
+def delivery_payload(event: EventRecord) -> str:
+    """The JSON body sent for ``event`` (Standard Webhooks shape: type, timestamp, data)."""
+    return json.dumps(
+        {
+            "id": event.id,
+            "type": event.type,
+            "timestamp": event.occurred_at.isoformat(),
+            "data": event.data,
+            "aggregate_type": event.aggregate_type,
+            "aggregate_id": event.aggregate_id,
+            "sequence": event.sequence,
+        },
+        separators=(",", ":"),
+        default=str,
+    )
+
+
+async def enqueue_deliveries(session: AsyncSession, ctx: Context, *, event: EventRecord) -> int:
+    """Queue ``event`` for every live endpoint of its tenant whose patterns match it."""
+    tenant_id = ctx.require_tenant()
+    endpoints = (
+        await session.execute(
+            sa.select(WebhookEndpoint.id, WebhookEndpoint.events).where(
+                WebhookEndpoint.deleted_at.is_(None)
+            )
+        )
+    ).all()
+    targets = [ep.id for ep in endpoints if _matcher(tuple(ep.events))(event.type)]
+    if not targets:
+        return 0
+    now = utcnow()
+    payload = delivery_payload(event)
+    await session.execute(
+        sa.insert(DELIVERIES),
+        [
+            {
+                "id": new_id(),
+                "tenant_id": tenant_id,
+                "endpoint_id": endpoint_id,
+                "event_id": event.id,
+                "event_type": event.type,
+                "event_sequence": event.sequence,
+                "payload": payload,
+                "status": PENDING,
+                "attempts": 0,
+                "next_attempt_at": now,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for endpoint_id in targets
+        ],
+    )
+    wake_after_commit(session, WAKE_TOPIC)
+    return len(targets)
