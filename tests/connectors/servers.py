@@ -70,9 +70,7 @@ class SmtpServer:
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
-    async def handle_DATA(
-        self, server: SMTP, session: Session, envelope: Envelope
-    ) -> str:
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         login = session.auth_data if session.authenticated else None
         self.received.append(
             ReceivedMail(

@@ -274,7 +274,7 @@ async def _raw_database_bytes(settings: Settings, db: Database) -> bytes:
     if not IS_PG:
         await db.dispose()  # close connections; the WAL, if any is left, is read too
         return _sqlite_file_bytes(settings.resolved_database_url().split("///", 1)[1])
-    chunks = []
+    chunks: list[bytes] = []
     async with db.engine.connect() as conn:
         for table in metadata.sorted_tables:
             rows = await conn.execute(sa.text(f'SELECT t::text FROM "{table.name}" AS t'))

@@ -26,13 +26,13 @@ class Harness:
     status: str
 
 
-def _twilio(server: TwilioServer, **kw: str) -> TwilioSmsChannel:
-    options = {"from_number": "+15550009999", **kw}
+def _twilio(server: TwilioServer, messaging_service_sid: str | None = None) -> TwilioSmsChannel:
     return TwilioSmsChannel(
         account_sid=server.account_sid,
         auth_token=server.auth_token,
         base_url=server.base_url,
-        **options,
+        from_number="+15550009999",
+        messaging_service_sid=messaging_service_sid,
     )
 
 

@@ -64,11 +64,11 @@ class TwilioSmsChannel:
 
     def _form(self, message: OutboundSms) -> dict[str, str]:
         form = {"To": message.to, "Body": message.body}
-        sender = message.sender or self.from_number
-        if self.messaging_service_sid and not message.sender:
+        # A messaging service picks the sender itself unless the message names another.
+        if self.messaging_service_sid and message.sender in (None, self.from_number):
             form["MessagingServiceSid"] = self.messaging_service_sid
-        elif sender:
-            form["From"] = sender
+        else:
+            form["From"] = message.sender or self.from_number or ""
         return form
 
     async def send(self, message: OutboundSms) -> SendResult:

@@ -85,8 +85,7 @@ def message_read(row: Message) -> MessageRead:
 
 
 async def _queue(session: AsyncSession, ctx: Context, row: Message) -> MessageRead:
-    session.add(row)
-    await session.flush()
+    # The event first, so the row is written once with its causation (no audit noise).
     queued = await append_event(
         session,
         ctx,
@@ -101,6 +100,7 @@ async def _queue(session: AsyncSession, ctx: Context, row: Message) -> MessageRe
         },
     )
     row.queued_event_id = queued["id"]
+    session.add(row)
     await session.flush()
     wake_after_commit(session, DELIVERY_TOPIC)
     log.info("outreach.message.queued", message_id=row.id, channel=row.channel)
@@ -115,7 +115,7 @@ def _outbound_email(row: Message) -> OutboundEmail:
         subject=row.subject or "",
         text=row.body,
         html=row.html,
-        message_id=row.header_message_id or f"<{row.id}@bizos.local>",
+        message_id=row.header_message_id or f"<{row.id}@bizos.example>",
         reply_to=row.reply_to,
         in_reply_to=row.in_reply_to,
         references=tuple(row.references or ()),
@@ -151,7 +151,7 @@ async def send_email(
         sender, default_name = await email_sender(session, ctx)
         sender_name = sender_name or default_name
     message_row_id = new_id()
-    domain = sender.rpartition("@")[2] or "bizos.local"
+    domain = sender.rpartition("@")[2] or "bizos.example"
     row = Message(
         id=message_row_id,
         tenant_id=ctx.require_tenant(),
