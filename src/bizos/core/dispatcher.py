@@ -56,6 +56,7 @@ RETRYING, DEAD, REPLAYED, RESOLVED = "retrying", "dead", "replayed", "resolved"
 FAILURE_STATUSES = (RETRYING, DEAD, REPLAYED, RESOLVED)
 _DUE_STATUSES = (RETRYING, REPLAYED)
 _LAG_CAP = 100_000
+_RECHECK_SECONDS = 0.01
 _MAX_ERROR_CHARS = 2000
 _MAX_BACKOFF_SECONDS = 3600.0
 _PG_VISIBLE_HORIZON: sa.ColumnElement[int] = sa.literal_column(
@@ -229,6 +230,7 @@ class Dispatcher:
         self._wakeup = Wakeup()
         self._stopping = False
         self._more_waiting = False
+        self._behind = False
 
     # registration
 
@@ -259,6 +261,7 @@ class Dispatcher:
     async def run_once(self) -> int:
         """Poll every subscription once: due retries, then the next batch. Returns handled."""
         self._more_waiting = False
+        self._behind = False
         handled = 0
         for sub in list(self._subscriptions.values()):
             handled += await self._poll(sub)
@@ -281,7 +284,11 @@ class Dispatcher:
                 await self._save_checkpoint(sub.name, after)
                 self._more_waiting |= len(batch) >= self.settings.dispatcher_batch_size
         self._record_metrics(sub.name, outcome)
-        metrics.dispatcher_lag.labels(subscriber=sub.name).set(await self._count_after(after))
+        lag = await self._count_after(after)
+        metrics.dispatcher_lag.labels(subscriber=sub.name).set(lag)
+        # Rows behind a still-running transaction (PostgreSQL) are not readable yet, and
+        # the commit that woke us may be why: look again soon rather than a poll later.
+        self._behind |= lag > 0 and not batch
         return outcome.handled
 
     @contextlib.asynccontextmanager
@@ -577,8 +584,10 @@ class Dispatcher:
                     pause = self.settings.dispatcher_poll_interval * 2**failures
                     await self._wakeup.sleep(min(30.0, pause))
                     continue
-                if not self._more_waiting:
-                    await self._wakeup.sleep(self.settings.dispatcher_poll_interval)
+                if self._more_waiting:
+                    continue
+                interval = self.settings.dispatcher_poll_interval
+                await self._wakeup.sleep(min(interval, _RECHECK_SECONDS) if self._behind else interval)
         finally:
             unsubscribe()
             log.info("dispatcher.stopped")
