@@ -59,3 +59,14 @@ def test_secret_key_file_is_created_private(tmp_path: Path) -> None:
     key = tmp_path / "secret.key"
     assert key.exists()
     assert oct(key.stat().st_mode & 0o777) == "0o600"
+
+
+def test_duplicate_user_is_reported_without_a_traceback(tmp_path: Path) -> None:
+    assert run(["migrate"], tmp_path).returncode == 0
+    assert run(["tenant", "create", "Cafe Dos", "--owner-email", "boss@cafe.example",
+                "--owner-password", "long-enough-pw", "--slug", "cafe-dos"], tmp_path).returncode == 0
+    again = run(["user", "create", "--tenant", "cafe-dos", "--email", "boss@cafe.example",
+                 "--password", "long-enough-pw"], tmp_path)
+    assert again.returncode == 1
+    assert "Traceback" not in again.stderr
+    assert "already exists" in again.stdout

@@ -280,6 +280,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("subscriber", "event_id", name=op.f("pk_processed_events")),
     )
     with op.batch_alter_table("processed_events", schema=None) as batch_op:
+        batch_op.create_index("ix_processed_events_processed_at", ["processed_at"], unique=False)
         batch_op.create_index(
             batch_op.f("ix_processed_events_tenant_id"), ["tenant_id"], unique=False
         )
@@ -459,6 +460,7 @@ def downgrade() -> None:
     op.drop_table("refresh_tokens")
     with op.batch_alter_table("processed_events", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_processed_events_tenant_id"))
+        batch_op.drop_index("ix_processed_events_processed_at")
 
     op.drop_table("processed_events")
     with op.batch_alter_table("messages", schema=None) as batch_op:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from typing import Annotated
+from collections.abc import Coroutine
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -19,6 +20,14 @@ user_app = typer.Typer(help="Manage users.", no_args_is_help=True)
 app.add_typer(tenant_app, name="tenant")
 app.add_typer(user_app, name="user")
 console = Console()
+T = TypeVar("T")
+
+
+@app.callback()
+def _startup() -> None:
+    # The master key exists from the first run on (generated once, mode 0600), so every
+    # process of this installation derives the same signing and encryption keys.
+    get_settings().resolved_secret_key()
 
 
 @app.command()
@@ -64,15 +73,21 @@ def worker() -> None:
     """Run the background workers (dispatcher, webhook delivery, workflows) without HTTP."""
     from bizos.core.auth import set_authenticator
     from bizos.core.db import init_database
-    from bizos.core.observability import configure_logging
+    from bizos.core.observability import (
+        configure_logging,
+        configure_tracing,
+        instrument_database,
+    )
     from bizos.modules.identity.service import DatabaseAuthenticator
     from bizos.runtime import Runtime
 
     settings = get_settings()
     configure_logging(settings)
+    configure_tracing(settings)
 
     async def main() -> None:
         db = init_database(settings.resolved_database_url(), app_role=settings.db_app_role)
+        instrument_database(db)
         set_authenticator(DatabaseAuthenticator())
         runtime = Runtime(settings, db, workers=True)
         stop = asyncio.Event()
@@ -138,7 +153,7 @@ def tenant_create(
         finally:
             await db.dispose()
 
-    tenant_id, tenant_slug = asyncio.run(main())
+    tenant_id, tenant_slug = _run_or_exit(main())
     console.print(f"tenant [bold]{tenant_slug}[/bold] created (id {tenant_id})")
 
 
@@ -180,8 +195,21 @@ def user_create(
         finally:
             await db.dispose()
 
-    user_id = asyncio.run(main())
+    user_id = _run_or_exit(main())
     console.print(f"user [bold]{email}[/bold] ({role}) created (id {user_id})")
+
+
+def _run_or_exit(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a command's coroutine; a business error is printed, not shown as a traceback."""
+    from bizos.core.errors import ProblemError
+
+    try:
+        return asyncio.run(coro)
+    except ProblemError as exc:
+        console.print(f"[red]error:[/red] {exc.detail}")
+        for err in exc.errors or []:
+            console.print(f"  {'.'.join(str(p) for p in err['loc'])}: {err['msg']}")
+        raise typer.Exit(1) from exc
 
 
 def _db() -> Database:

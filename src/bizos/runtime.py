@@ -49,6 +49,10 @@ class Runtime:
             ]
         log.info("runtime.started", workers=self.workers)
 
+    def worker_health(self) -> dict[str, bool]:
+        """Each background loop of this process and whether it still runs (``/readyz``)."""
+        return {task.get_name().removeprefix("bizos-"): not task.done() for task in self._loops}
+
     async def stop(self) -> None:
         await self._stop_loops()
         if self.message_delivery is not None:

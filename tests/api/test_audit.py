@@ -30,9 +30,7 @@ async def _audit(
 async def test_a_write_through_the_api_is_audited_with_actor_origin_and_changes(
     client: httpx.AsyncClient, tenant: TenantLogin
 ) -> None:
-    r = await _rename(
-        client, tenant, {**tenant.headers, "User-Agent": "audit-test/1.0"}, "Olivia"
-    )
+    r = await _rename(client, tenant, {**tenant.headers, "User-Agent": "audit-test/1.0"}, "Olivia")
     assert r.status_code == 200
 
     [entry] = await _audit(
@@ -61,8 +59,9 @@ async def test_signup_is_audited_without_the_password_hash(
 async def test_an_api_key_is_recorded_as_the_actor(
     client: httpx.AsyncClient, tenant: TenantLogin
 ) -> None:
-    made = await client.post("/api/v1/api-keys", json={"name": "ops bot", "scopes": ["admin"]},
-                             headers=tenant.headers)
+    made = await client.post(
+        "/api/v1/api-keys", json={"name": "ops bot", "scopes": ["admin"]}, headers=tenant.headers
+    )
     assert made.status_code == 201, made.text
     key = made.json()
     r = await _rename(client, tenant, {"Authorization": f"Bearer {key['key']}"}, "Bot-renamed")
@@ -125,15 +124,14 @@ async def test_another_tenant_sees_none_of_it(
     assert tenant.user_id not in str(theirs)
 
 
-async def test_only_admins_may_read_the_log(
-    client: httpx.AsyncClient, tenant: TenantLogin
-) -> None:
+async def test_only_admins_may_read_the_log(client: httpx.AsyncClient, tenant: TenantLogin) -> None:
     member = await add_member(client, tenant, "member")
     viewer = await add_member(client, tenant, "viewer")
     assert_problem(await client.get("/api/v1/audit", headers=member.headers), 403)
     assert_problem(await client.get("/api/v1/audit", headers=viewer.headers), 403)
     assert_problem(await client.get("/api/v1/audit"), 401)
-    scoped = await client.post("/api/v1/api-keys", json={"name": "crm", "scopes": ["crm:read"]},
-                               headers=tenant.headers)
+    scoped = await client.post(
+        "/api/v1/api-keys", json={"name": "crm", "scopes": ["crm:read"]}, headers=tenant.headers
+    )
     key_headers = {"Authorization": f"Bearer {scoped.json()['key']}"}
     assert_problem(await client.get("/api/v1/audit", headers=key_headers), 403)

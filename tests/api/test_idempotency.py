@@ -39,10 +39,12 @@ async def test_the_same_body_in_another_key_order_is_still_a_retry(
     client: httpx.AsyncClient, tenant: TenantLogin, bench: Workbench
 ) -> None:
     headers = {**_with_key(tenant, "k-1"), "Content-Type": "application/json"}
-    await client.post("/api/v1/test/orders", content='{"item": "anvil", "quantity": 2}',
-                      headers=headers)
-    retry = await client.post("/api/v1/test/orders", content='{"quantity":2,"item":"anvil"}',
-                              headers=headers)
+    await client.post(
+        "/api/v1/test/orders", content='{"item": "anvil", "quantity": 2}', headers=headers
+    )
+    retry = await client.post(
+        "/api/v1/test/orders", content='{"quantity":2,"item":"anvil"}', headers=headers
+    )
     assert retry.status_code == 201
     assert retry.headers["idempotent-replayed"] == "true"
     assert bench.runs == 1
@@ -55,8 +57,9 @@ async def test_the_same_key_with_a_different_body_is_refused(
     await client.post("/api/v1/test/orders", json={"item": "anvil"}, headers=headers)
     other = await client.post("/api/v1/test/orders", json={"item": "rocket"}, headers=headers)
     body = assert_problem(other, 422)
-    assert body["errors"] == [{"loc": ["header", "Idempotency-Key"],
-                               "msg": "reused with another body"}]
+    assert body["errors"] == [
+        {"loc": ["header", "Idempotency-Key"], "msg": "reused with another body"}
+    ]
     assert bench.runs == 1
 
 
@@ -65,8 +68,9 @@ async def test_the_same_key_on_another_path_is_refused(
 ) -> None:
     headers = _with_key(tenant, "k-3")
     await client.post("/api/v1/test/orders", json={"item": "anvil"}, headers=headers)
-    other = await client.post("/api/v1/test/unavailable-orders", json={"item": "anvil"},
-                              headers=headers)
+    other = await client.post(
+        "/api/v1/test/unavailable-orders", json={"item": "anvil"}, headers=headers
+    )
     assert_problem(other, 422)
     assert bench.runs == 1
 
@@ -74,10 +78,12 @@ async def test_the_same_key_on_another_path_is_refused(
 async def test_keys_belong_to_their_caller(
     client: httpx.AsyncClient, tenant: TenantLogin, other_tenant: TenantLogin, bench: Workbench
 ) -> None:
-    mine = await client.post("/api/v1/test/orders", json={"item": "anvil"},
-                             headers=_with_key(tenant, "shared-key"))
-    theirs = await client.post("/api/v1/test/orders", json={"item": "anvil"},
-                               headers=_with_key(other_tenant, "shared-key"))
+    mine = await client.post(
+        "/api/v1/test/orders", json={"item": "anvil"}, headers=_with_key(tenant, "shared-key")
+    )
+    theirs = await client.post(
+        "/api/v1/test/orders", json={"item": "anvil"}, headers=_with_key(other_tenant, "shared-key")
+    )
     assert mine.json()["order_no"] == 1
     assert theirs.json()["order_no"] == 2
     assert "idempotent-replayed" not in theirs.headers
@@ -92,8 +98,9 @@ async def test_a_duplicate_while_the_first_still_runs_gets_409(
     )
     await asyncio.wait_for(bench.entered.wait(), timeout=10)
 
-    duplicate = await client.post("/api/v1/test/slow-orders", json={"item": "anvil"},
-                                  headers=headers)
+    duplicate = await client.post(
+        "/api/v1/test/slow-orders", json={"item": "anvil"}, headers=headers
+    )
     body = assert_problem(duplicate, 409)
     assert "still being processed" in body["detail"]
     assert duplicate.headers["retry-after"] == "1"
@@ -101,8 +108,7 @@ async def test_a_duplicate_while_the_first_still_runs_gets_409(
     bench.gate.set()
     done = await asyncio.wait_for(first, timeout=10)
     assert done.status_code == 201
-    after = await client.post("/api/v1/test/slow-orders", json={"item": "anvil"},
-                              headers=headers)
+    after = await client.post("/api/v1/test/slow-orders", json={"item": "anvil"}, headers=headers)
     assert after.json() == done.json()
     assert after.headers["idempotent-replayed"] == "true"
     assert bench.runs == 1
@@ -112,11 +118,13 @@ async def test_a_server_error_is_not_recorded_so_the_retry_runs(
     client: httpx.AsyncClient, tenant: TenantLogin, bench: Workbench
 ) -> None:
     headers = _with_key(tenant, "flaky-1")
-    down = await client.post("/api/v1/test/unavailable-orders", json={"item": "anvil"},
-                             headers=headers)
+    down = await client.post(
+        "/api/v1/test/unavailable-orders", json={"item": "anvil"}, headers=headers
+    )
     assert_problem(down, 503)
-    retry = await client.post("/api/v1/test/unavailable-orders", json={"item": "anvil"},
-                              headers=headers)
+    retry = await client.post(
+        "/api/v1/test/unavailable-orders", json={"item": "anvil"}, headers=headers
+    )
     assert retry.status_code == 201
     assert "idempotent-replayed" not in retry.headers
     assert bench.runs == 2
@@ -127,8 +135,7 @@ async def test_a_crash_is_not_recorded_so_the_retry_runs(
 ) -> None:
     headers = _with_key(tenant, "crash-1")
     for _ in range(2):
-        r = await client.post("/api/v1/test/broken-orders", json={"item": "anvil"},
-                              headers=headers)
+        r = await client.post("/api/v1/test/broken-orders", json={"item": "anvil"}, headers=headers)
         assert_problem(r, 500)
     assert bench.runs == 2
 
@@ -209,8 +216,9 @@ async def test_stored_responses_are_not_readable_in_the_database(
 async def test_without_a_credential_the_key_is_ignored_and_the_route_answers(
     client: httpx.AsyncClient, bench: Workbench
 ) -> None:
-    r = await client.post("/api/v1/test/orders", json={"item": "anvil"},
-                          headers={"Idempotency-Key": "anon-1"})
+    r = await client.post(
+        "/api/v1/test/orders", json={"item": "anvil"}, headers={"Idempotency-Key": "anon-1"}
+    )
     assert_problem(r, 401)
     assert bench.runs == 0
 
@@ -219,8 +227,9 @@ async def test_a_malformed_key_is_refused(
     client: httpx.AsyncClient, tenant: TenantLogin, bench: Workbench
 ) -> None:
     for bad in ("x" * 256, "with space"):
-        r = await client.post("/api/v1/test/orders", json={"item": "anvil"},
-                              headers=_with_key(tenant, bad))
+        r = await client.post(
+            "/api/v1/test/orders", json={"item": "anvil"}, headers=_with_key(tenant, bad)
+        )
         body = assert_problem(r, 422)
         assert body["errors"][0]["loc"] == ["header", "Idempotency-Key"]
     assert bench.runs == 0

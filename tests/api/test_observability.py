@@ -56,6 +56,17 @@ async def test_request_logs_carry_request_tenant_and_correlation_ids(
     assert tenant.access_token not in log_lines.getvalue()
 
 
+async def test_an_unsafe_correlation_id_is_replaced_by_the_request_id(
+    client: httpx.AsyncClient, log_lines: io.StringIO
+) -> None:
+    await client.get("/api/v1/nowhere", headers={"X-Correlation-ID": "c" * 65})
+    await client.get("/api/v1/nowhere", headers={"X-Correlation-ID": "x<script>"})
+    lines = [rec for rec in _records(log_lines) if rec["event"] == "http.request"]
+    assert len(lines) == 2
+    assert all(line["correlation_id"] == line["request_id"] for line in lines)
+    assert "<script>" not in log_lines.getvalue()
+
+
 async def test_secrets_never_reach_a_log_line(log_lines: io.StringIO) -> None:
     log = structlog.get_logger("bizos.test")
     log.info(
@@ -77,16 +88,20 @@ async def test_secrets_never_reach_a_log_line(log_lines: io.StringIO) -> None:
 async def test_failed_logins_do_not_log_the_password(
     client: httpx.AsyncClient, log_lines: io.StringIO
 ) -> None:
-    await client.post("/api/v1/auth/login",
-                      json={"email": "who@example.com", "password": "my-secret-pw-1"})
+    await client.post(
+        "/api/v1/auth/login", json={"email": "who@example.com", "password": "my-secret-pw-1"}
+    )
     assert "my-secret-pw-1" not in log_lines.getvalue()
 
 
 async def test_unhandled_errors_are_logged_with_the_request_id(
     client: httpx.AsyncClient, tenant: TenantLogin, log_lines: io.StringIO
 ) -> None:
-    await client.post("/api/v1/test/broken-orders", json={"item": "anvil"},
-                      headers={**tenant.headers, "X-Request-ID": "boom-7"})
+    await client.post(
+        "/api/v1/test/broken-orders",
+        json={"item": "anvil"},
+        headers={**tenant.headers, "X-Request-ID": "boom-7"},
+    )
     [failure] = [rec for rec in _records(log_lines) if rec["event"] == "request.failed"]
     assert failure["request_id"] == "boom-7"
     assert failure["level"] == "error"

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from pathlib import Path
 
 import httpx
 from fastapi import FastAPI
 
+from bizos.core.config import Settings
 from bizos.core.db import Database
+from bizos.runtime import Runtime
 from tests.api.conftest import AppFactory, assert_problem
 from tests.conftest import TenantLogin
 
@@ -63,6 +66,27 @@ async def test_readyz_is_503_when_a_background_worker_died(
     assert body["checks"] == {"database": "ok", "workers": "down: dispatcher"}
 
 
+async def test_readyz_follows_the_real_runtimes_loops(
+    gateway: tuple[FastAPI, httpx.AsyncClient], settings: Settings, db: Database
+) -> None:
+    app, client = gateway
+    runtime = Runtime(settings, db, workers=True)
+    await runtime.start()
+    real, app.state.runtime = app.state.runtime, runtime
+    try:
+        healthy = await client.get("/readyz")
+        loop = [t for t in asyncio.all_tasks() if t.get_name() == "bizos-dispatcher"]
+        runtime.dispatcher.stop()  # the dispatcher loop ends, as if it had crashed
+        await asyncio.wait(loop, timeout=30)
+        sick = await client.get("/readyz")
+    finally:
+        app.state.runtime = real
+        await runtime.stop()
+    assert healthy.status_code == 200, healthy.text
+    assert healthy.json()["checks"]["workers"] == "ok"
+    assert assert_problem(sick, 503)["checks"]["workers"] == "down: dispatcher"
+
+
 async def test_metrics_count_requests_by_route_template_not_raw_path(
     client: httpx.AsyncClient, tenant: TenantLogin
 ) -> None:
@@ -99,3 +123,6 @@ async def test_openapi_and_docs_load(client: httpx.AsyncClient) -> None:
     docs = await client.get("/docs")
     assert docs.status_code == 200
     assert "swagger" in docs.text.lower()
+    metrics = (await client.get("/metrics")).text
+    assert 'route="/docs",status="200"' in metrics
+    assert 'route="/openapi.json",status="200"' in metrics

@@ -25,7 +25,7 @@ async def test_the_callers_request_id_is_echoed(client: httpx.AsyncClient) -> No
 
 @pytest.mark.parametrize(
     "hostile",
-    ["x" * 129, "has spaces in it", "line\\nbreak", "<script>", ""],
+    ["x" * 65, "has spaces in it", "line\\nbreak", "<script>", ""],
 )
 async def test_an_unsafe_request_id_is_replaced(client: httpx.AsyncClient, hostile: str) -> None:
     r = await client.get("/healthz", headers={"X-Request-ID": hostile})
@@ -39,8 +39,9 @@ async def test_error_responses_carry_the_request_id_too(
     headers = {"X-Request-ID": "trace-me"}
     not_found = await client.get("/api/v1/no-such-thing", headers=headers)
     unauthenticated = await client.get("/api/v1/me", headers=headers)
-    invalid = await client.post("/api/v1/test/orders", json={"quantity": "many"},
-                                headers={**headers, **tenant.headers})
+    invalid = await client.post(
+        "/api/v1/test/orders", json={"quantity": "many"}, headers={**headers, **tenant.headers}
+    )
     for r, status in ((not_found, 404), (unauthenticated, 401), (invalid, 422)):
         assert_problem(r, status)
         assert r.headers["x-request-id"] == "trace-me"
@@ -49,8 +50,11 @@ async def test_error_responses_carry_the_request_id_too(
 async def test_an_unhandled_error_is_a_problem_with_the_request_id(
     client: httpx.AsyncClient, tenant: TenantLogin
 ) -> None:
-    r = await client.post("/api/v1/test/broken-orders", json={"item": "anvil"},
-                          headers={"X-Request-ID": "boom-1", **tenant.headers})
+    r = await client.post(
+        "/api/v1/test/broken-orders",
+        json={"item": "anvil"},
+        headers={"X-Request-ID": "boom-1", **tenant.headers},
+    )
     body = assert_problem(r, 500)
     assert r.headers["x-request-id"] == "boom-1"
     assert "exploded" not in r.text  # internals stay in the log, not the response

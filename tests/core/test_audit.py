@@ -65,14 +65,13 @@ async def test_create_update_and_delete_are_each_recorded(
     assert created.tenant_id == tenant.tenant_id
 
 
-async def test_a_rolled_back_write_leaves_no_audit_entry(
-    db: Database, tenant: TenantLogin
-) -> None:
+async def test_a_rolled_back_write_leaves_no_audit_entry(db: Database, tenant: TenantLogin) -> None:
     with pytest.raises(RuntimeError):
         async with db.unit_of_work(tenant_id=tenant.tenant_id) as session:
             session.info["ctx"] = _ctx(tenant)
-            session.add(User(email="ghost@example.com", name="Ghost", role="member",
-                             password_hash="h"))
+            session.add(
+                User(email="ghost@example.com", name="Ghost", role="member", password_hash="h")
+            )
             await session.flush()
             raise RuntimeError("changed my mind")
     assert await _entries(db, tenant, action="create", actor_id=tenant.user_id) == []
@@ -82,14 +81,11 @@ async def test_sessions_without_a_context_are_not_audited(
     db: Database, tenant: TenantLogin
 ) -> None:
     async with db.unit_of_work(tenant_id=tenant.tenant_id) as session:
-        session.add(User(email="quiet@example.com", name="Quiet", role="member",
-                         password_hash="h"))
+        session.add(User(email="quiet@example.com", name="Quiet", role="member", password_hash="h"))
     assert await _entries(db, tenant, actor_id=tenant.user_id) == []
 
 
-async def test_assigning_the_same_value_is_not_an_update(
-    db: Database, tenant: TenantLogin
-) -> None:
+async def test_assigning_the_same_value_is_not_an_update(db: Database, tenant: TenantLogin) -> None:
     async with db.unit_of_work(tenant_id=tenant.tenant_id) as session:
         session.info["ctx"] = _ctx(tenant)
         user = await session.scalar(sa.select(User).where(User.id == tenant.user_id))
@@ -101,8 +97,11 @@ async def test_assigning_the_same_value_is_not_an_update(
 async def test_the_audit_log_does_not_audit_itself(db: Database, tenant: TenantLogin) -> None:
     async with db.unit_of_work(tenant_id=tenant.tenant_id) as session:
         session.info["ctx"] = _ctx(tenant)
-        session.add(AuditEntry(actor_type="system", action="create", resource_type="manual",
-                               changed_fields={}))
+        session.add(
+            AuditEntry(
+                actor_type="system", action="create", resource_type="manual", changed_fields={}
+            )
+        )
     entries = await _entries(db, tenant, actor_id=tenant.user_id)
     assert entries == []
     assert [e.resource_type for e in await _entries(db, tenant, resource_type="audit_log")] == []

@@ -24,7 +24,8 @@ def client_ip(request: Request) -> str | None:
 def base_context(request: Request) -> Context:
     """Context for unauthenticated routes (signup, login, public webhooks)."""
     request_id = getattr(request.state, "request_id", None)
-    correlation = request.headers.get("x-correlation-id") or request_id
+    # The gateway middleware vetted X-Correlation-ID (length, characters) into the state.
+    correlation: str | None = getattr(request.state, "correlation_id", None) or request_id
     kwargs = {"correlation_id": correlation} if correlation else {}
     return Context(
         request_id=request_id,

@@ -29,7 +29,7 @@ import structlog
 from fastapi import FastAPI
 from opentelemetry import trace
 from redis.exceptions import RedisError
-from starlette.routing import compile_path
+from starlette.routing import Route, compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bizos.core.auth import principal_key
@@ -52,7 +52,8 @@ PROBLEM = "application/problem+json"
 PUBLIC_PREFIXES = ("/forms/", "/webhooks/", "/api/v1/auth/login", "/api/v1/auth/signup")
 # Probes and scrapes: logged at debug so they do not drown the request log.
 QUIET_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
-_SANE_ID = re.compile(r"^[A-Za-z0-9._:/+=~-]{1,128}$")
+# Ids we echo and store (events keep 64 characters): conservative characters and length.
+_SANE_ID = re.compile(r"^[A-Za-z0-9._:/+=~-]{1,64}$")
 _SANE_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 _UNMATCHED = "<unmatched>"
@@ -162,8 +163,15 @@ class RouteTemplates:
 
     def _documented_paths(self) -> list[tuple[re.Pattern[str], str]]:
         if self._patterns is None:
-            paths = self._app.openapi().get("paths", {}) if self._app is not None else {}
-            self._patterns = [(compile_path(p)[0], p) for p in paths]
+            patterns: list[tuple[re.Pattern[str], str]] = []
+            if self._app is not None:
+                # Plain routes (docs, OpenAPI) first, then every documented API path.
+                for route in self._app.routes:
+                    if isinstance(route, Route):
+                        patterns.append((route.path_regex, route.path_format))
+                for path in self._app.openapi().get("paths", {}):
+                    patterns.append((compile_path(path)[0], path))
+            self._patterns = patterns
         return self._patterns
 
 
@@ -526,4 +534,3 @@ async def close_gateway(app: FastAPI) -> None:
     limiter: RateLimiter | None = getattr(app.state, "rate_limiter", None)
     if limiter is not None:
         await limiter.close()
-

@@ -34,6 +34,7 @@ import datetime as dt
 import fnmatch
 import random
 import re
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -57,6 +58,11 @@ FAILURE_STATUSES = (RETRYING, DEAD, REPLAYED, RESOLVED)
 _DUE_STATUSES = (RETRYING, REPLAYED)
 _LAG_CAP = 100_000
 _RECHECK_SECONDS = 0.01
+# Idempotency records only matter until the checkpoint (saved right after the handlers'
+# commit) has passed their event; a day is a wide margin and keeps the table bounded.
+PROCESSED_RETENTION = dt.timedelta(days=1)
+_PRUNE_EVERY_SECONDS = 600.0
+_PRUNE_CHUNK = 5000
 _MAX_ERROR_CHARS = 2000
 _MAX_BACKOFF_SECONDS = 3600.0
 _PG_VISIBLE_HORIZON: sa.ColumnElement[int] = sa.literal_column(
@@ -84,6 +90,7 @@ class ProcessedEvent(TenantScoped, Base):
 
     __tablename__ = "processed_events"
     __audit__ = False
+    __table_args__ = (sa.Index("ix_processed_events_processed_at", "processed_at"),)
 
     subscriber: Mapped[str] = mapped_column(sa.String(120), primary_key=True)
     event_id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
@@ -207,6 +214,15 @@ class _Outcome:
     handled: int = 0
     failed: int = 0
     dead: int = 0
+
+    def add(self, other: _Outcome) -> None:
+        self.handled += other.handled
+        self.failed += other.failed
+        self.dead += other.dead
+
+
+class _GroupFailed(Exception):
+    """A handler failed on the optimistic path; the group is rolled back and isolated."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -369,6 +385,24 @@ class Dispatcher:
     async def _handle_tenant_events(
         self, sub: Subscription, tenant_id: str, events: list[EventRecord], outcome: _Outcome
     ) -> None:
+        """Handle one tenant's share of a batch in one transaction.
+
+        Optimistic first: no savepoints, because on both databases a savepoint around a
+        small write costs as much as the write itself. If a handler fails, that whole
+        transaction rolls back and the group runs again with a savepoint per event, so only
+        the failing event is set aside. Handlers before it then run twice; their effects
+        commit once (delivery is at-least-once, handling exactly-once in effect).
+        """
+        try:
+            local = await self._run_group(sub, tenant_id, events, isolate=False)
+        except _GroupFailed:
+            local = await self._run_group(sub, tenant_id, events, isolate=True)
+        # Counted only once the transaction has committed.
+        outcome.add(local)
+
+    async def _run_group(
+        self, sub: Subscription, tenant_id: str, events: list[EventRecord], *, isolate: bool
+    ) -> _Outcome:
         local = _Outcome()
         async with self.db.unit_of_work(tenant_id=tenant_id) as session:
             seen = await self._already_seen(session, sub.name, [e.id for e in events])
@@ -376,17 +410,16 @@ class Dispatcher:
             for event in events:
                 if event.id in seen:
                     continue
-                error = await self._attempt(session, sub, event)
+                error = await self._attempt(session, sub, event, isolate=isolate)
                 if error is None:
                     done.append(event.id)
+                elif not isolate:
+                    raise _GroupFailed from error
                 else:
                     await self._record_first_failure(session, sub, event, error, local)
             await self._mark_processed(session, sub.name, tenant_id, done)
             local.handled += len(done)
-        # Counted only once the transaction has committed.
-        outcome.handled += local.handled
-        outcome.failed += local.failed
-        outcome.dead += local.dead
+        return local
 
     async def _already_seen(
         self, session: AsyncSession, name: str, event_ids: list[str]
@@ -400,24 +433,35 @@ class Dispatcher:
         return set((await session.scalars(query)).all())
 
     async def _attempt(
-        self, session: AsyncSession, sub: Subscription, event: EventRecord
+        self, session: AsyncSession, sub: Subscription, event: EventRecord, *, isolate: bool
     ) -> Exception | None:
-        """Run one handler inside its own savepoint; returns the failure, if any.
+        """Run one handler (in its own savepoint if ``isolate``); returns its failure.
 
-        Only ``Exception`` is caught: cancellation and process exit roll the whole
-        transaction back, which is what a crash must look like.
+        Its writes are flushed here so a failing write is blamed on this handler. Only
+        ``Exception`` is caught: cancellation and process exit roll the whole transaction
+        back, which is what a crash must look like.
         """
         ctx = handler_context(event)
         attributes = {"subscriber": sub.name, "event.type": event.type, "event.id": event.id}
         with tracer.start_as_current_span("dispatcher.handle", attributes=attributes):
             try:
-                async with session.begin_nested():
-                    session.info["ctx"] = ctx  # the audit hook attributes writes to it
-                    with use_context(ctx):
-                        await sub.handler(session, ctx, event)
+                if isolate:
+                    async with session.begin_nested():
+                        await self._call(session, sub, ctx, event)
+                else:
+                    await self._call(session, sub, ctx, event)
+                    if session.new or session.dirty or session.deleted:
+                        await session.flush()
             except Exception as exc:
                 return exc
         return None
+
+    async def _call(
+        self, session: AsyncSession, sub: Subscription, ctx: Context, event: EventRecord
+    ) -> None:
+        session.info["ctx"] = ctx  # the audit hook attributes the handler's writes to it
+        with use_context(ctx):
+            await sub.handler(session, ctx, event)
 
     async def _mark_processed(
         self, session: AsyncSession, name: str, tenant_id: str, event_ids: list[str]
@@ -510,9 +554,7 @@ class Dispatcher:
             async with self.db.unit_of_work(tenant_id=tenant_id) as session:
                 for failure in failures:
                     await self._retry_one(session, sub, failure, local)
-            outcome.handled += local.handled
-            outcome.failed += local.failed
-            outcome.dead += local.dead
+            outcome.add(local)
 
     async def _retry_one(
         self, session: AsyncSession, sub: Subscription, failure: _DueFailure, outcome: _Outcome
@@ -522,7 +564,7 @@ class Dispatcher:
         if await self._already_seen_processed(session, sub.name, event.id):
             error: Exception | None = None
         else:
-            error = await self._attempt(session, sub, event)
+            error = await self._attempt(session, sub, event, isolate=True)
             if error is None:
                 await self._mark_processed(session, sub.name, event.tenant_id, [event.id])
                 outcome.handled += 1
@@ -555,6 +597,25 @@ class Dispatcher:
         )
         return found is not None
 
+    async def prune_processed(self, *, older_than: dt.timedelta = PROCESSED_RETENTION) -> int:
+        """Delete idempotency records older than ``older_than``, in short transactions."""
+        cutoff, removed = utcnow() - older_than, 0
+        pe = PROCESSED
+        while True:
+            chunk = (
+                sa.select(pe.c.subscriber, pe.c.event_id)
+                .where(pe.c.processed_at < cutoff)
+                .limit(_PRUNE_CHUNK)
+            )
+            async with self.db.unit_of_work(system=True) as session:
+                result = await session.execute(
+                    sa.delete(pe).where(sa.tuple_(pe.c.subscriber, pe.c.event_id).in_(chunk))
+                )
+            count = int(result.rowcount)  # type: ignore[attr-defined]
+            removed += count
+            if count < _PRUNE_CHUNK:
+                return removed
+
     def _record_metrics(self, name: str, outcome: _Outcome) -> None:
         if outcome.handled:
             metrics.events_handled.labels(subscriber=name).inc(outcome.handled)
@@ -571,12 +632,16 @@ class Dispatcher:
         self._stopping = False
         unsubscribe = on_commit("events", self.wake)
         failures = 0
+        next_prune = time.monotonic() + _PRUNE_EVERY_SECONDS
         log.info("dispatcher.started", subscriptions=sorted(self._subscriptions))
         try:
             while not self._stopping:
                 self._wakeup.clear()
                 try:
                     await self.run_once()
+                    if time.monotonic() >= next_prune:
+                        next_prune = time.monotonic() + _PRUNE_EVERY_SECONDS
+                        await self.prune_processed()
                     failures = 0
                 except Exception:
                     failures += 1
@@ -587,7 +652,9 @@ class Dispatcher:
                 if self._more_waiting:
                     continue
                 interval = self.settings.dispatcher_poll_interval
-                await self._wakeup.sleep(min(interval, _RECHECK_SECONDS) if self._behind else interval)
+                await self._wakeup.sleep(
+                    min(interval, _RECHECK_SECONDS) if self._behind else interval
+                )
         finally:
             unsubscribe()
             log.info("dispatcher.stopped")

@@ -290,4 +290,3 @@ def instrument_database(db: Database) -> None:
     """Instrument a ``core.db.Database``'s engines (writer and reader)."""
     for engine in {id(e): e for e in (db.engine, db.read_engine)}.values():
         instrument_engine(engine.sync_engine)
-

@@ -32,7 +32,7 @@ def parse_if_match(value: str) -> list[int] | None:
         match = _ETAG.match(part.strip())
         if match is None:
             raise Unprocessable(
-                "If-Match must name a version such as 3 or W/\"3\"",
+                'If-Match must name a version such as 3 or W/"3"',
                 errors=[field_error(["header", "If-Match"], "not a version")],
             )
         versions.append(int(next(g for g in match.groups() if g is not None)))

@@ -36,6 +36,7 @@ from bizos.modules.webhooks.schemas import (
 
 SECRET_PREFIX = "whsec_"
 WAKE_TOPIC = "webhooks"
+_ENDPOINTS_CACHE = "webhooks.live_endpoints"
 
 
 # --- secrets ----------------------------------------------------------------------------
@@ -207,17 +208,29 @@ def delivery_payload(event: EventRecord) -> str:
     )
 
 
-async def enqueue_deliveries(session: AsyncSession, ctx: Context, *, event: EventRecord) -> int:
-    """Queue ``event`` for every live endpoint of its tenant whose patterns match it."""
-    tenant_id = ctx.require_tenant()
-    endpoints = (
-        await session.execute(
+async def _live_endpoint_patterns(session: AsyncSession) -> list[tuple[str, tuple[str, ...]]]:
+    """The tenant's live endpoints and their patterns, read once per transaction.
+
+    The dispatcher hands this subscriber a whole batch of one tenant's events in one
+    transaction; at ingest rates a query per event would be the subscriber's main cost.
+    """
+    cached: list[tuple[str, tuple[str, ...]]] | None = session.info.get(_ENDPOINTS_CACHE)
+    if cached is None:
+        rows = await session.execute(
             sa.select(WebhookEndpoint.id, WebhookEndpoint.events).where(
                 WebhookEndpoint.deleted_at.is_(None)
             )
         )
-    ).all()
-    targets = [ep.id for ep in endpoints if _matcher(tuple(ep.events))(event.type)]
+        cached = [(row.id, tuple(row.events)) for row in rows]
+        session.info[_ENDPOINTS_CACHE] = cached
+    return cached
+
+
+async def enqueue_deliveries(session: AsyncSession, ctx: Context, *, event: EventRecord) -> int:
+    """Queue ``event`` for every live endpoint of its tenant whose patterns match it."""
+    tenant_id = ctx.require_tenant()
+    endpoints = await _live_endpoint_patterns(session)
+    targets = [endpoint_id for endpoint_id, patterns in endpoints if _matcher(patterns)(event.type)]
     if not targets:
         return 0
     now = utcnow()
