@@ -75,7 +75,7 @@ async def readable(db: Database) -> None:
 async def poll_once(dispatcher: Dispatcher) -> int:
     """One ``run_once`` that sees everything committed before it."""
     await readable(dispatcher.db)
-    return await poll_once(dispatcher)
+    return await dispatcher.run_once()
 
 
 async def drain(dispatcher: Dispatcher, max_polls: int = 500) -> int:

@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     # Seconds before the first retry of a failed webhook delivery; doubles per attempt.
     webhook_base_backoff: float = 5.0
     webhook_poll_interval: float = 0.25
+    # Outbound webhooks to loopback/private/link-local addresses are refused unless set
+    # (a tenant must not be able to make the server call its own internal network).
+    webhook_allow_private_targets: bool = False
 
     workflows_enabled: bool = True
     executor_id: str = Field(default_factory=lambda: os.environ.get("HOSTNAME", "local"))

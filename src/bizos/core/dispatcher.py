@@ -31,30 +31,62 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import fnmatch
-import random
-import re
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass, field
-from typing import Any, cast
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Mapped, mapped_column
 
 from bizos.core.config import Settings, get_settings
 from bizos.core.context import Context, use_context
-from bizos.core.db import Base, Database, TenantScoped, utcnow
+from bizos.core.db import Database, utcnow
+from bizos.core.dispatcher_models import (
+    CHECKPOINTS,
+    DEAD,
+    FAILURE_STATUSES,
+    FAILURES,
+    PROCESSED,
+    REPLAYED,
+    RESOLVED,
+    RETRYING,
+    DispatcherCheckpoint,
+    DispatchFailure,
+    EventRecord,
+    Handler,
+    ProcessedEvent,
+    Subscription,
+    backoff_delay,
+    describe_error,
+    handler_context,
+    type_matcher,
+)
 from bizos.core.events import EVENTS, Wakeup, on_commit
 from bizos.core.ids import new_id
 from bizos.core.observability import metrics, tracer
 
 log = structlog.get_logger("bizos.dispatcher")
 
-RETRYING, DEAD, REPLAYED, RESOLVED = "retrying", "dead", "replayed", "resolved"
-FAILURE_STATUSES = (RETRYING, DEAD, REPLAYED, RESOLVED)
+__all__ = [
+    "DEAD",
+    "FAILURE_STATUSES",
+    "REPLAYED",
+    "RESOLVED",
+    "RETRYING",
+    "DispatchFailure",
+    "Dispatcher",
+    "DispatcherCheckpoint",
+    "EventRecord",
+    "Handler",
+    "ProcessedEvent",
+    "Subscription",
+    "backoff_delay",
+    "handler_context",
+    "type_matcher",
+]
+
 _DUE_STATUSES = (RETRYING, REPLAYED)
 _LAG_CAP = 100_000
 _RECHECK_SECONDS = 0.01
@@ -63,150 +95,9 @@ _RECHECK_SECONDS = 0.01
 PROCESSED_RETENTION = dt.timedelta(days=1)
 _PRUNE_EVERY_SECONDS = 600.0
 _PRUNE_CHUNK = 5000
-_MAX_ERROR_CHARS = 2000
-_MAX_BACKOFF_SECONDS = 3600.0
 _PG_VISIBLE_HORIZON: sa.ColumnElement[int] = sa.literal_column(
     "pg_snapshot_xmin(pg_current_snapshot())::text::bigint"
 )
-
-
-# --- tables ---------------------------------------------------------------------------
-
-
-class DispatcherCheckpoint(Base):
-    """How far one subscription has read the global log."""
-
-    __tablename__ = "dispatcher_checkpoints"
-    __audit__ = False
-
-    subscriber: Mapped[str] = mapped_column(sa.String(120), primary_key=True)
-    last_tx_id: Mapped[int] = mapped_column(sa.BigInteger, default=0)
-    last_position: Mapped[int] = mapped_column(sa.BigInteger, default=0)
-    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-
-
-class ProcessedEvent(TenantScoped, Base):
-    """An event whose handler's effects committed, written in that same transaction."""
-
-    __tablename__ = "processed_events"
-    __audit__ = False
-    __table_args__ = (sa.Index("ix_processed_events_processed_at", "processed_at"),)
-
-    subscriber: Mapped[str] = mapped_column(sa.String(120), primary_key=True)
-    event_id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
-    processed_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-
-
-class DispatchFailure(TenantScoped, Base):
-    """A handler failure: retried while ``retrying``, a dead letter once ``dead``.
-
-    ``replayed`` is a dead letter an admin asked to run again (one more attempt);
-    ``resolved`` is a failure whose retry or replay finally succeeded.
-    """
-
-    __tablename__ = "dispatch_failures"
-    __table_args__ = (
-        sa.UniqueConstraint("subscriber", "event_id"),
-        sa.Index("ix_dispatch_failures_due", "subscriber", "status", "next_attempt_at"),
-    )
-
-    id: Mapped[str] = mapped_column(sa.String(36), primary_key=True, default=new_id)
-    subscriber: Mapped[str] = mapped_column(sa.String(120))
-    event_id: Mapped[str] = mapped_column(sa.String(36))
-    event_type: Mapped[str] = mapped_column(sa.String(120))
-    attempts: Mapped[int] = mapped_column(default=1)
-    status: Mapped[str] = mapped_column(sa.String(16))
-    next_attempt_at: Mapped[dt.datetime | None] = mapped_column()
-    last_error: Mapped[str] = mapped_column(sa.Text, default="")
-    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-
-
-CHECKPOINTS = cast(sa.Table, DispatcherCheckpoint.__table__)
-PROCESSED = cast(sa.Table, ProcessedEvent.__table__)
-FAILURES = cast(sa.Table, DispatchFailure.__table__)
-
-
-# --- what handlers see ------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class EventRecord:
-    """A committed event as handed to a handler (plain data: no session attached)."""
-
-    position: int
-    tx_id: int
-    id: str
-    tenant_id: str
-    sequence: int
-    type: str
-    aggregate_type: str
-    aggregate_id: str
-    version: int
-    data: dict[str, Any]
-    actor_id: str | None
-    correlation_id: str | None
-    causation_id: str | None
-    occurred_at: dt.datetime
-
-    @classmethod
-    def from_row(cls, row: Any) -> EventRecord:
-        return cls(
-            position=row.position,
-            tx_id=row.tx_id,
-            id=row.id,
-            tenant_id=row.tenant_id,
-            sequence=row.sequence,
-            type=row.type,
-            aggregate_type=row.aggregate_type,
-            aggregate_id=row.aggregate_id,
-            version=row.version,
-            data=row.data,
-            actor_id=row.actor_id,
-            correlation_id=row.correlation_id,
-            causation_id=row.causation_id,
-            occurred_at=row.occurred_at,
-        )
-
-
-Handler = Callable[[AsyncSession, Context, EventRecord], Awaitable[None]]
-
-
-def type_matcher(patterns: Iterable[str]) -> Callable[[str], bool]:
-    """A predicate for event types matching any glob (``crm.lead.*``, ``*``, exact)."""
-    regex = re.compile("|".join(fnmatch.translate(p) for p in patterns) or "(?!)")
-    return lambda event_type: regex.match(event_type) is not None
-
-
-@dataclass(frozen=True)
-class Subscription:
-    name: str
-    patterns: tuple[str, ...]
-    handler: Handler
-    matches: Callable[[str], bool] = field(repr=False, compare=False)
-
-
-def handler_context(event: EventRecord) -> Context:
-    """The context a handler acts under: the event's tenant, caused by the event."""
-    return Context(
-        tenant_id=event.tenant_id,
-        actor_type="system",
-        correlation_id=event.correlation_id or event.id,
-        causation_id=event.id,
-    )
-
-
-def backoff_delay(attempts: int, base: float) -> float:
-    """Seconds before retry number ``attempts``: exponential, half of it random jitter.
-
-    The jitter spreads retries of a burst of failures so they do not stampede together.
-    """
-    ceiling = min(_MAX_BACKOFF_SECONDS, base * float(2 ** max(0, attempts - 1)))
-    return ceiling / 2 + random.uniform(0, ceiling / 2)
-
-
-def describe_error(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"[:_MAX_ERROR_CHARS]
 
 
 @dataclass(slots=True)

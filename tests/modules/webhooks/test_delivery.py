@@ -29,7 +29,13 @@ def receiver() -> Iterator[Receiver]:
 
 @pytest.fixture
 def sender(db: Database, settings: Settings) -> WebhookSender:
-    quick = settings.model_copy(update={"webhook_base_backoff": 0.0, "webhook_max_attempts": 3})
+    quick = settings.model_copy(
+        update={
+            "webhook_base_backoff": 0.0,
+            "webhook_max_attempts": 3,
+            "webhook_allow_private_targets": True,  # the receiver listens on 127.0.0.1
+        }
+    )
     return WebhookSender(db, quick)
 
 
@@ -229,7 +235,7 @@ async def test_running_workers_deliver_a_committed_event_on_their_own(
 ) -> None:
     endpoint = await create_endpoint(client, tenant, url=receiver.url("/live"))
     dispatcher: Dispatcher = app.state.runtime.dispatcher
-    sender = WebhookSender(db, settings)
+    sender = WebhookSender(db, settings.model_copy(update={"webhook_allow_private_targets": True}))
     loops = [
         asyncio.create_task(dispatcher.run_forever()),
         asyncio.create_task(sender.run_forever()),
@@ -256,7 +262,8 @@ async def test_serving_with_workers_delivers_tracked_activity_end_to_end(
     from bizos.api.app import create_app
     from tests.conftest import signup
 
-    application = create_app(settings, database=db, workers=True)
+    local = settings.model_copy(update={"webhook_allow_private_targets": True})
+    application = create_app(local, database=db, workers=True)
     async with application.router.lifespan_context(application):
         transport = httpx.ASGITransport(app=application)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
@@ -274,3 +281,20 @@ async def test_serving_with_workers_delivers_tracked_activity_end_to_end(
     [request] = receiver.at("/activity")
     assert request.json["type"] == "activity.email_opened"
     assert verify_standard_webhook(endpoint["secret"], request.headers, request.body)
+
+
+async def test_endpoints_on_private_addresses_are_refused_by_default(
+    app: Any,
+    db: Database,
+    settings: Settings,
+    client: httpx.AsyncClient,
+    tenant: TenantLogin,
+    receiver: Receiver,
+) -> None:
+    endpoint = await create_endpoint(client, tenant, url=receiver.url("/internal"))
+    await emit(app, db, tenant, "crm.lead.created")
+    await WebhookSender(db, settings).deliver_due()
+    assert receiver.at("/internal") == []
+    [attempt] = await attempts(client, tenant, endpoint["id"])
+    assert attempt["status"] == "failed"
+    assert "private or local address" in attempt["error"]

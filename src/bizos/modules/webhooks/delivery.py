@@ -23,6 +23,8 @@ import base64
 import datetime as dt
 import hashlib
 import hmac
+import ipaddress
+import socket
 import time
 from dataclasses import dataclass
 
@@ -60,6 +62,28 @@ def sign(secret: str, *, msg_id: str, timestamp: int, body: bytes) -> str:
     key = base64.b64decode(secret.removeprefix(SECRET_PREFIX))
     signed = f"{msg_id}.{timestamp}.".encode() + body
     return "v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+
+
+async def refuse_private_target(url: str) -> str | None:
+    """Why ``url`` must not be called, if its host is (or resolves to) a non-public address.
+
+    Checked before each attempt, so an endpoint whose DNS later points inside is caught.
+    """
+    parsed = httpx.URL(url)
+    host = parsed.host
+    try:
+        addresses = {ipaddress.ip_address(host)}
+    except ValueError:
+        try:
+            infos = await asyncio.get_running_loop().getaddrinfo(
+                host, parsed.port or 443, type=socket.SOCK_STREAM
+            )
+        except OSError:
+            return None  # unresolvable: the request itself will fail and say so
+        addresses = {ipaddress.ip_address(info[4][0]) for info in infos}
+    if any(not a.is_global or a.is_multicast for a in addresses):
+        return "the endpoint resolves to a private or local address, which is not allowed"
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,6 +233,10 @@ class WebhookSender:
             )
         except SecretDecryptionError:
             return _Result(None, "the endpoint's signing secret cannot be opened", 0)
+        if not self.settings.webhook_allow_private_targets:
+            refusal = await refuse_private_target(claim.url)
+            if refusal is not None:
+                return _Result(None, refusal, 0)
         body = claim.payload.encode()
         timestamp = int(time.time())
         headers = {
