@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -90,3 +91,31 @@ def test_backoff_grows_exponentially_with_jitter_and_a_ceiling() -> None:
         assert all(ceiling / 2 <= d <= ceiling for d in delays)
         assert len(set(delays)) > 1  # jittered
     assert backoff_delay(40, 2.0) <= 3600
+
+
+async def test_one_broken_subscription_does_not_stop_the_others(
+    db: Database, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ids = await append(db, new_id(), "crm.lead.created")
+    seen: list[str] = []
+
+    async def healthy(session: AsyncSession, ctx: Context, event: EventRecord) -> None:
+        seen.append(event.id)
+
+    dispatcher = Dispatcher(db, settings)
+    dispatcher.subscribe("test.broken", "crm.*", record_effect)
+    dispatcher.subscribe("test.healthy", "crm.*", healthy)
+    save = dispatcher._save_checkpoint
+
+    async def failing_save(name: str, after: tuple[int, int]) -> None:
+        if name == "test.broken":
+            raise OSError("disk full")
+        await save(name, after)
+
+    monkeypatch.setattr(dispatcher, "_save_checkpoint", failing_save)
+    await poll_once(dispatcher)
+    assert seen == ids
+    monkeypatch.setattr(dispatcher, "_save_checkpoint", save)
+    await poll_once(dispatcher)  # re-reads what the broken one could not checkpoint...
+    assert await effects(db) == dict.fromkeys(ids, 1)  # ...and applies nothing twice
+    assert await dispatcher.lag("test.broken") == 0 or await poll_once(dispatcher) == 0

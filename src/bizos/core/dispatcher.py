@@ -169,9 +169,18 @@ class Dispatcher:
         """Poll every subscription once: due retries, then the next batch. Returns handled."""
         self._more_waiting = False
         self._behind = False
-        handled = 0
-        for sub in list(self._subscriptions.values()):
-            handled += await self._poll(sub)
+        handled, errors = 0, []
+        subscriptions = list(self._subscriptions.values())
+        for sub in subscriptions:
+            # One subscription's trouble (say, its group commit failing) must not starve
+            # the others; it is logged and polled again next time.
+            try:
+                handled += await self._poll(sub)
+            except Exception as exc:
+                log.exception("dispatcher.subscription_poll_failed", subscriber=sub.name)
+                errors.append(exc)
+        if errors and len(errors) == len(subscriptions):
+            raise errors[-1]  # nothing works (the database is down?): let the loop back off
         return handled
 
     async def _poll(self, sub: Subscription) -> int:
@@ -522,7 +531,7 @@ class Dispatcher:
         self._wakeup.bind()
         self._stopping = False
         unsubscribe = on_commit("events", self.wake)
-        failures = 0
+        failures = behind_streak = 0
         next_prune = time.monotonic() + _PRUNE_EVERY_SECONDS
         log.info("dispatcher.started", subscriptions=sorted(self._subscriptions))
         try:
@@ -542,10 +551,13 @@ class Dispatcher:
                     continue
                 if self._more_waiting:
                     continue
+                # Behind an open transaction: recheck soon, backing off to the normal
+                # interval if it stays open (a long one anywhere holds back the log).
+                behind_streak = behind_streak + 1 if self._behind else 0
                 interval = self.settings.dispatcher_poll_interval
-                await self._wakeup.sleep(
-                    min(interval, _RECHECK_SECONDS) if self._behind else interval
-                )
+                if behind_streak:
+                    interval = min(interval, _RECHECK_SECONDS * 2 ** min(behind_streak, 10))
+                await self._wakeup.sleep(interval)
         finally:
             unsubscribe()
             log.info("dispatcher.stopped")
