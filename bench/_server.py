@@ -26,7 +26,10 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def running_server(
-    database_url: str | None = None, *, workers: bool = True, extra_env: dict[str, str] | None = None
+    database_url: str | None = None,
+    *,
+    workers: bool = True,
+    extra_env: dict[str, str] | None = None,
 ) -> Iterator[str]:
     """Start ``bizos serve`` in a subprocess on a fresh data dir; yield its base URL."""
     data = Path(tempfile.mkdtemp(prefix="bizos-bench-"))
@@ -45,8 +48,9 @@ def running_server(
     cmd = [str(BIN / "bizos"), "serve", "--host", "127.0.0.1", "--port", str(port)]
     if not workers:
         cmd.append("--no-workers")
-    proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -74,8 +78,12 @@ def signup(base: str, company: str = "Bench Co") -> dict[str, str]:
 
     r = httpx.post(
         f"{base}/api/v1/auth/signup",
-        json={"company_name": company, "email": f"bench-{uuid.uuid4().hex[:8]}@example.com",
-              "password": "bench-password-1", "name": "Bench"},
+        json={
+            "company_name": company,
+            "email": f"bench-{uuid.uuid4().hex[:8]}@example.com",
+            "password": "bench-password-1",
+            "name": "Bench",
+        },
         timeout=30,
     )
     r.raise_for_status()

@@ -13,18 +13,19 @@ import asyncio
 import time
 
 import httpx
-
 from _server import percentile, running_server, signup
 
 
-async def load(base: str, path: str, headers: dict[str, str], seconds: float,
-               concurrency: int) -> tuple[int, int, list[float]]:
+async def load(
+    base: str, path: str, headers: dict[str, str], seconds: float, concurrency: int
+) -> tuple[int, int, list[float]]:
     latencies: list[float] = []
     errors = 0
     deadline = time.perf_counter() + seconds
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=base, headers=headers, limits=limits,
-                                 timeout=30) as client:
+    async with httpx.AsyncClient(
+        base_url=base, headers=headers, limits=limits, timeout=30
+    ) as client:
 
         async def worker() -> None:
             nonlocal errors
@@ -40,9 +41,11 @@ async def load(base: str, path: str, headers: dict[str, str], seconds: float,
 
 
 def report(label: str, n: int, errors: int, lat: list[float], seconds: float) -> None:
-    print(f"{label:<34} {n / seconds:>9.0f} req/s  {n / seconds * 60:>10.0f} req/min  "
-          f"p50 {percentile(lat, 50) * 1000:6.1f} ms  p95 {percentile(lat, 95) * 1000:6.1f} ms"
-          f"  errors {errors}")
+    print(
+        f"{label:<34} {n / seconds:>9.0f} req/s  {n / seconds * 60:>10.0f} req/min  "
+        f"p50 {percentile(lat, 50) * 1000:6.1f} ms  p95 {percentile(lat, 95) * 1000:6.1f} ms"
+        f"  errors {errors}"
+    )
 
 
 def main() -> None:
@@ -54,8 +57,10 @@ def main() -> None:
     with running_server(args.database_url, workers=False) as base:
         auth = signup(base)
         headers = {"Authorization": auth["Authorization"]}
-        print(f"bizos bench/api.py  database={'postgresql' if args.database_url else 'sqlite'}"
-              f"  concurrency={args.concurrency}  seconds={args.seconds}")
+        print(
+            f"bizos bench/api.py  database={'postgresql' if args.database_url else 'sqlite'}"
+            f"  concurrency={args.concurrency}  seconds={args.seconds}"
+        )
         asyncio.run(load(base, "/healthz", {}, 1, 4))  # warm up
         for label, path, hdrs in [
             ("bare GET /healthz", "/healthz", {}),

@@ -26,7 +26,9 @@ def run_migrations_online() -> None:
     if connection is not None:
         _run(connection)
         return
-    url = sync_url(os.environ.get("BIZOS_ALEMBIC_URL") or config.get_main_option("sqlalchemy.url") or "")
+    url = sync_url(
+        os.environ.get("BIZOS_ALEMBIC_URL") or config.get_main_option("sqlalchemy.url") or ""
+    )
     engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
     with engine.connect() as conn:
         _run(conn)

@@ -1,7 +1,8 @@
 """Regenerate migrations/versions/0001_initial.py from the models.
 
 Only for the pre-release period, while there is one migration: once a release ships,
-new migrations are added on top instead. Run: ``.venv/bin/python scripts/regen_initial_migration.py``
+new migrations are added on top instead.
+Run: ``.venv/bin/python scripts/regen_initial_migration.py``
 """
 
 from __future__ import annotations
@@ -14,14 +15,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 TARGET = ROOT / "migrations" / "versions" / "0001_initial.py"
 
-SECURITY = '''
+SECURITY = """
     # PostgreSQL: the application role and row-level security on every tenant table.
     if op.get_bind().dialect.name == "postgresql":
         from bizos.core.config import get_settings
         from bizos.core.schema import apply_postgres_security
 
         apply_postgres_security(op.get_bind(), get_settings().db_app_role, TENANT_TABLES)
-'''
+"""
 
 
 def main() -> None:
@@ -33,9 +34,21 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{tmp}/empty.db"
         subprocess.run(
-            [sys.executable, "-m", "alembic", "-x", "regen=1", "revision", "--autogenerate",
-             "-m", "initial", "--rev-id", "0001"],
-            cwd=ROOT, check=True,
+            [
+                sys.executable,
+                "-m",
+                "alembic",
+                "-x",
+                "regen=1",
+                "revision",
+                "--autogenerate",
+                "-m",
+                "initial",
+                "--rev-id",
+                "0001",
+            ],
+            cwd=ROOT,
+            check=True,
             env={"BIZOS_ALEMBIC_URL": url, "PATH": "", "PYTHONPATH": str(ROOT / "src")},
         )
     generated = next((ROOT / "migrations" / "versions").glob("0001_*.py"))
@@ -51,8 +64,9 @@ def main() -> None:
     text = text[:first] + "\n" + SECURITY + text[first:]
     TARGET.write_text(text)
     subprocess.run([sys.executable, "-m", "ruff", "format", str(TARGET)], cwd=ROOT, check=False)
-    subprocess.run([sys.executable, "-m", "ruff", "check", "--fix", "-q", str(TARGET)], cwd=ROOT,
-                   check=False)
+    subprocess.run(
+        [sys.executable, "-m", "ruff", "check", "--fix", "-q", str(TARGET)], cwd=ROOT, check=False
+    )
     print(f"wrote {TARGET.relative_to(ROOT)} with {len(tables)} tenant tables")
 
 

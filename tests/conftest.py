@@ -31,12 +31,18 @@ from bizos.core.db import Database, set_database  # noqa: E402
 from bizos.migrate import migrate_sync  # noqa: E402
 
 PG_URL = os.environ.get("BIZOS_TEST_DATABASE_URL", "")
+if os.environ.get("BIZOS_REQUIRE_SERVICES") and not os.environ.get("BIZOS_TEST_REDIS_URL"):
+    # CI must run the Redis-backed suites, not skip them.
+    raise RuntimeError("BIZOS_REQUIRE_SERVICES is set but BIZOS_TEST_REDIS_URL is not")
 IS_PG = PG_URL.startswith("postgresql")
 
 
 def _pg_admin_url(dbname: str) -> str:
-    return sa.engine.make_url(PG_URL).set(drivername="postgresql+psycopg", database=dbname)\
+    return (
+        sa.engine.make_url(PG_URL)
+        .set(drivername="postgresql+psycopg", database=dbname)
         .render_as_string(hide_password=False)
+    )
 
 
 @pytest.fixture(scope="session")

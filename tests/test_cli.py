@@ -35,15 +35,51 @@ def test_demo_seeds_once_and_prints_the_login(tmp_path: Path) -> None:
 
 def test_tenant_and_user_create_from_the_command_line(tmp_path: Path) -> None:
     assert run(["migrate"], tmp_path).returncode == 0
-    made = run(["tenant", "create", "Cafe Uno", "--owner-email", "boss@cafe.example",
-                "--owner-password", "long-enough-pw", "--slug", "cafe-uno"], tmp_path)
+    made = run(
+        [
+            "tenant",
+            "create",
+            "Cafe Uno",
+            "--owner-email",
+            "boss@cafe.example",
+            "--owner-password",
+            "long-enough-pw",
+            "--slug",
+            "cafe-uno",
+        ],
+        tmp_path,
+    )
     assert made.returncode == 0, made.stderr
     assert "cafe-uno" in made.stdout
-    user = run(["user", "create", "--tenant", "cafe-uno", "--email", "rep@cafe.example",
-                "--password", "long-enough-pw", "--role", "member"], tmp_path)
+    user = run(
+        [
+            "user",
+            "create",
+            "--tenant",
+            "cafe-uno",
+            "--email",
+            "rep@cafe.example",
+            "--password",
+            "long-enough-pw",
+            "--role",
+            "member",
+        ],
+        tmp_path,
+    )
     assert user.returncode == 0, user.stderr
-    missing = run(["user", "create", "--tenant", "nope", "--email", "x@cafe.example",
-                   "--password", "long-enough-pw"], tmp_path)
+    missing = run(
+        [
+            "user",
+            "create",
+            "--tenant",
+            "nope",
+            "--email",
+            "x@cafe.example",
+            "--password",
+            "long-enough-pw",
+        ],
+        tmp_path,
+    )
     assert missing.returncode != 0
     assert "no tenant" in (missing.stdout + missing.stderr)
 
@@ -63,10 +99,36 @@ def test_secret_key_file_is_created_private(tmp_path: Path) -> None:
 
 def test_duplicate_user_is_reported_without_a_traceback(tmp_path: Path) -> None:
     assert run(["migrate"], tmp_path).returncode == 0
-    assert run(["tenant", "create", "Cafe Dos", "--owner-email", "boss@cafe.example",
-                "--owner-password", "long-enough-pw", "--slug", "cafe-dos"], tmp_path).returncode == 0
-    again = run(["user", "create", "--tenant", "cafe-dos", "--email", "boss@cafe.example",
-                 "--password", "long-enough-pw"], tmp_path)
+    assert (
+        run(
+            [
+                "tenant",
+                "create",
+                "Cafe Dos",
+                "--owner-email",
+                "boss@cafe.example",
+                "--owner-password",
+                "long-enough-pw",
+                "--slug",
+                "cafe-dos",
+            ],
+            tmp_path,
+        ).returncode
+        == 0
+    )
+    again = run(
+        [
+            "user",
+            "create",
+            "--tenant",
+            "cafe-dos",
+            "--email",
+            "boss@cafe.example",
+            "--password",
+            "long-enough-pw",
+        ],
+        tmp_path,
+    )
     assert again.returncode == 1
     assert "Traceback" not in again.stderr
     assert "already exists" in again.stdout

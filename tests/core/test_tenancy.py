@@ -33,8 +33,15 @@ async def test_writing_a_row_for_another_tenant_is_refused(
 ) -> None:
     with pytest.raises(TenancyViolation):
         async with db.unit_of_work(tenant_id=tenant.tenant_id) as session:
-            session.add(User(tenant_id=other_tenant.tenant_id, email="x@example.com", name="X",
-                             role="member", password_hash="x"))
+            session.add(
+                User(
+                    tenant_id=other_tenant.tenant_id,
+                    email="x@example.com",
+                    name="X",
+                    role="member",
+                    password_hash="x",
+                )
+            )
             await session.flush()
 
 

@@ -18,11 +18,20 @@ PROBLEM = "application/problem+json"
 
 
 def problem_response(
-    status: int, title: str, detail: str, *, errors: list[dict[str, Any]] | None = None,
-    headers: dict[str, str] | None = None, instance: str | None = None,
+    status: int,
+    title: str,
+    detail: str,
+    *,
+    errors: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+    instance: str | None = None,
 ) -> JSONResponse:
-    body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status,
-                            "detail": detail}
+    body: dict[str, Any] = {
+        "type": "about:blank",
+        "title": title,
+        "status": status,
+        "detail": detail,
+    }
     if instance:
         body["instance"] = instance
     if errors:
@@ -46,10 +55,14 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [{"loc": _loc(e.get("loc", ())), "msg": e.get("msg", "invalid")}
-                  for e in exc.errors()]
+        errors = [
+            {"loc": _loc(e.get("loc", ())), "msg": e.get("msg", "invalid")} for e in exc.errors()
+        ]
         return problem_response(
-            422, "Validation failed", "the request did not validate", errors=errors,
+            422,
+            "Validation failed",
+            "the request did not validate",
+            errors=errors,
             instance=request.url.path,
         )
 
@@ -57,8 +70,11 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         titles = {404: "Not found", 405: "Method not allowed", 401: "Unauthorized"}
         return problem_response(
-            exc.status_code, titles.get(exc.status_code, "Error"), str(exc.detail),
-            headers=getattr(exc, "headers", None), instance=request.url.path,
+            exc.status_code,
+            titles.get(exc.status_code, "Error"),
+            str(exc.detail),
+            headers=getattr(exc, "headers", None),
+            instance=request.url.path,
         )
 
     @app.exception_handler(TenancyViolation)
@@ -69,5 +85,6 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("request.failed", path=request.url.path)
-        return problem_response(500, "Internal server error", "an unexpected error occurred",
-                                instance=request.url.path)
+        return problem_response(
+            500, "Internal server error", "an unexpected error occurred", instance=request.url.path
+        )

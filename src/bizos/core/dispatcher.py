@@ -529,7 +529,7 @@ class Dispatcher:
     async def run_forever(self) -> None:
         """Poll until :meth:`stop`; woken at once by commits that appended events."""
         self._wakeup.bind()
-        self._stopping = False
+        # _stopping is not reset here: a stop() that arrives before the first poll counts.
         unsubscribe = on_commit("events", self.wake)
         failures = behind_streak = 0
         next_prune = time.monotonic() + _PRUNE_EVERY_SECONDS

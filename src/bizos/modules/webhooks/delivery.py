@@ -319,7 +319,7 @@ class WebhookSender:
     async def run_forever(self) -> None:
         """Claim and send until :meth:`stop`; woken by commits that queued deliveries."""
         self._wakeup.bind()
-        self._stopping = False
+        # _stopping is not reset here: a stop() that arrives before the first poll counts.
         unsubscribe = on_commit(WAKE_TOPIC, self.wake)
         try:
             while not self._stopping:
