@@ -7,10 +7,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import sqlalchemy as sa
 
+from bizos.api.app import create_app
+from bizos.core.config import Settings
 from bizos.core.db import Database
-from tests.conftest import TenantLogin
+from tests.conftest import TenantLogin, signup
 from tests.modules.events.helpers import error_locs, key_headers, problem
 
 ENDPOINTS = "/api/v1/webhook-endpoints"
@@ -121,3 +124,24 @@ async def test_signing_secret_is_not_stored_in_plain_text(
         async with db.unit_of_work(system=True, readonly=True) as s:
             rows = (await s.execute(sa.text("SELECT t::text FROM webhook_endpoints t"))).all()
         assert rows and all(key_material not in r[0] for r in rows)
+
+
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:8080/x", "http://localhost/hook", "http://10.0.0.5/x"]
+)
+async def test_registering_a_private_url_is_refused_by_default(
+    settings: Settings, db: Database, url: str
+) -> None:
+    strict = settings.model_copy(update={"webhook_allow_private_targets": False})
+    application = create_app(strict, database=db, workers=False)
+    async with application.router.lifespan_context(application):
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+            owner = await signup(c, "Strict Co")
+            r = await c.post(
+                ENDPOINTS, headers=owner.headers, json={"url": url, "events": ["crm.*"]}
+            )
+    assert r.status_code == 422
+    assert r.json()["errors"] == [
+        {"loc": ["body", "url"], "msg": "private or local addresses are not allowed"}
+    ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 
 from bizos.api.deps import Ctx, DbSession
 from bizos.core.auth import Admin
@@ -20,11 +20,14 @@ router = APIRouter(prefix="/api/v1/webhook-endpoints", tags=["webhooks"])
 
 @router.post("", status_code=201, response_model=WebhookEndpointCreated)
 async def create_webhook_endpoint(
-    body: WebhookEndpointCreate, _admin: Admin, ctx: Ctx, session: DbSession
+    body: WebhookEndpointCreate, _admin: Admin, ctx: Ctx, session: DbSession, request: Request
 ) -> WebhookEndpointCreated:
     """Send matching events to `url`, signed per Standard Webhooks. The `secret` is
-    returned only here."""
-    return await service.create_endpoint(session, ctx, body=body)
+    returned only here. Private or local URLs are refused (422)."""
+    allow = bool(request.app.state.settings.webhook_allow_private_targets)
+    return await service.create_endpoint(
+        session, ctx, body=body, allow_private_targets=allow
+    )
 
 
 @router.get("", response_model=Page[WebhookEndpointRead])

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import base64
+import ipaddress
 import json
 import secrets
 from functools import lru_cache
 from typing import Any
 
+import httpx
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -15,7 +17,7 @@ from bizos.core import crypto
 from bizos.core.context import Context
 from bizos.core.db import utcnow
 from bizos.core.dispatcher import EventRecord, type_matcher
-from bizos.core.errors import NotFound
+from bizos.core.errors import NotFound, Unprocessable, field_error
 from bizos.core.events import append_event, wake_after_commit
 from bizos.core.ids import new_id
 from bizos.core.pagination import PageParams, take_page
@@ -73,11 +75,38 @@ def endpoint_read(endpoint: WebhookEndpoint) -> WebhookEndpointRead:
     )
 
 
+def _refuse_obviously_private(url: str, *, allowed: bool) -> None:
+    """Say at once when a URL names a local or private host literally.
+
+    Hostnames are resolved and checked again before every delivery attempt; this only turns
+    the obvious cases into a clear 422 instead of deliveries that fail later.
+    """
+    if allowed:
+        return
+    host = httpx.URL(url).host.lower()
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        private = host == "localhost" or host.endswith((".localhost", ".local", ".internal"))
+    else:
+        private = not address.is_global or address.is_multicast
+    if private:
+        raise Unprocessable(
+            "webhook endpoints must be publicly reachable",
+            errors=[field_error(["body", "url"], "private or local addresses are not allowed")],
+        )
+
+
 async def create_endpoint(
-    session: AsyncSession, ctx: Context, *, body: WebhookEndpointCreate
+    session: AsyncSession,
+    ctx: Context,
+    *,
+    body: WebhookEndpointCreate,
+    allow_private_targets: bool = False,
 ) -> WebhookEndpointCreated:
     """Register an endpoint; the only time its signing secret is returned."""
     tenant_id = ctx.require_tenant()
+    _refuse_obviously_private(str(body.url), allowed=allow_private_targets)
     endpoint_id = new_id()
     secret = new_signing_secret()
     endpoint = WebhookEndpoint(
