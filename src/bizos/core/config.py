@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     kek_previous_ids: list[str] = Field(default_factory=list)
     db_app_role: str = "bizos_app"
 
+    # Seconds a resolved bearer token is reused in-process (0 = look up every request).
+    auth_cache_seconds: float = 2.0
+
     login_max_failures: int = 5
     login_window_seconds: int = 15 * 60
 
@@ -79,13 +82,26 @@ class Settings(BaseSettings):
         """The master key: ``BIZOS_SECRET_KEY`` or a key file made once, mode 0600."""
         if self.secret_key:
             return self.secret_key.encode()
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        path = self.data_dir / "secret.key"
-        if not path.exists():
+        return _key_file(self.data_dir.resolve())
+
+
+_key_files: dict[Path, bytes] = {}
+
+
+def _key_file(data_dir: Path) -> bytes:
+    # Read once per process: the key is needed on every token check.
+    if data_dir not in _key_files:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        path = data_dir / "secret.key"
+        try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        else:
             with os.fdopen(fd, "w") as fh:
                 fh.write(secrets.token_urlsafe(48))
-        return path.read_text().strip().encode()
+        _key_files[data_dir] = path.read_text().strip().encode()
+    return _key_files[data_dir]
 
 
 @lru_cache

@@ -5,6 +5,7 @@ from collections.abc import Callable
 
 import pytest
 
+from bizos.core.auth import forget_principals
 from bizos.core.db import utcnow
 from bizos.modules.identity import clock
 
@@ -15,5 +16,7 @@ def travel(monkeypatch: pytest.MonkeyPatch) -> Callable[[dt.timedelta], None]:
 
     def move(by: dt.timedelta) -> None:
         monkeypatch.setattr(clock, "now", lambda: utcnow() + by)
+        # Principals are cached for a couple of real seconds; moved time must not hit them.
+        forget_principals()
 
     return move

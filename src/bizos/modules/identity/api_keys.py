@@ -13,7 +13,7 @@ import sqlalchemy as sa
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bizos.core.auth import API_KEY_PREFIX, SCOPES, Principal, hash_secret
+from bizos.core.auth import API_KEY_PREFIX, SCOPES, Principal, forget_principals, hash_secret
 from bizos.core.context import Context
 from bizos.core.db import Database
 from bizos.core.errors import Forbidden, NotFound, Unauthenticated, Unprocessable, field_error
@@ -108,6 +108,7 @@ async def revoke_api_key(session: AsyncSession, ctx: Context, *, api_key_id: str
     if api_key.revoked_at is not None:
         return
     api_key.revoked_at = clock.now()
+    forget_principals()
     api_key.version += 1
     await session.flush()
     await append_event(

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bizos.core.auth import ROLES
+from bizos.core.auth import ROLES, forget_principals
 from bizos.core.context import Context
 from bizos.core.errors import (
     Conflict,
@@ -339,6 +339,8 @@ async def update_user(
         setattr(user, field, value)
     user.version += 1
     await session.flush()
+    if "role" in changed:
+        forget_principals()  # the role's scopes change from the next request on
     if changed.get("is_active") is False:
         await revoke_sessions(
             session, ctx, where=AuthSession.user_id == user.id, reason="user_deactivated"

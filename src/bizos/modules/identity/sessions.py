@@ -274,6 +274,8 @@ async def revoke_sessions(
             .execution_options(synchronize_session=False)
         )
     ).all()
+    if revoked:
+        auth.forget_principals()
     for tenant_id in {r.tenant_id for r in revoked}:
         await append_events(
             session,

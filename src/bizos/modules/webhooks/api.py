@@ -25,9 +25,7 @@ async def create_webhook_endpoint(
     """Send matching events to `url`, signed per Standard Webhooks. The `secret` is
     returned only here. Private or local URLs are refused (422)."""
     allow = bool(request.app.state.settings.webhook_allow_private_targets)
-    return await service.create_endpoint(
-        session, ctx, body=body, allow_private_targets=allow
-    )
+    return await service.create_endpoint(session, ctx, body=body, allow_private_targets=allow)
 
 
 @router.get("", response_model=Page[WebhookEndpointRead])
