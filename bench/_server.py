@@ -29,6 +29,7 @@ def running_server(
     database_url: str | None = None,
     *,
     workers: bool = True,
+    processes: int = 1,
     extra_env: dict[str, str] | None = None,
 ) -> Iterator[str]:
     """Start ``bizos serve`` in a subprocess on a fresh data dir; yield its base URL."""
@@ -48,6 +49,8 @@ def running_server(
     cmd = [str(BIN / "bizos"), "serve", "--host", "127.0.0.1", "--port", str(port)]
     if not workers:
         cmd.append("--no-workers")
+    if processes > 1:
+        cmd += ["--processes", str(processes)]
     proc = subprocess.Popen(
         cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )

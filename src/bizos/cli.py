@@ -52,6 +52,12 @@ def serve(
     auto_migrate: Annotated[
         bool, typer.Option("--migrate/--no-migrate", help="Migrate the schema before serving.")
     ] = True,
+    processes: Annotated[
+        int,
+        typer.Option(
+            min=1, help="API processes sharing the port (with --no-workers; run `bizos worker`)."
+        ),
+    ] = 1,
 ) -> None:
     """Serve the API (and, unless --no-workers, the background workers) in one process."""
     import uvicorn
@@ -63,8 +69,23 @@ def serve(
     configure_logging(settings)
     if auto_migrate:
         migrate()
-    application = create_app(settings, workers=not no_workers)
     console.print(f"bizos listening on [bold]http://{host}:{port}[/bold]  (docs: /docs)")
+    if processes > 1:
+        if not no_workers:
+            raise typer.BadParameter(
+                "--processes > 1 serves the API only: add --no-workers and run `bizos worker`"
+            )
+        uvicorn.run(
+            "bizos.api.app:api_only_app",
+            factory=True,
+            workers=processes,
+            host=host,
+            port=port,
+            log_config=None,
+            access_log=False,
+        )
+        return
+    application = create_app(settings, workers=not no_workers)
     uvicorn.run(application, host=host, port=port, log_config=None, access_log=False)
 
 

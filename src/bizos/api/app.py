@@ -63,4 +63,9 @@ def create_app(
     return app
 
 
-__all__ = ["create_app", "get_database"]
+__all__ = ["api_only_app", "create_app", "get_database"]
+
+
+def api_only_app() -> FastAPI:
+    """Factory for ``bizos serve --no-workers --processes N`` (one app per process)."""
+    return create_app(get_settings(), workers=False)

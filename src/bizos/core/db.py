@@ -154,10 +154,14 @@ def _set_tenant_on_transaction(
     if tenant_id is None:
         return
     role = session.info.get("app_role")
-    if role:
-        connection.exec_driver_sql(f'SET LOCAL ROLE "{role}"')
+    # One round trip: set_config('role', ..., true) is SET LOCAL ROLE.
     connection.execute(
-        sa.text("SELECT set_config('app.tenant_id', :tenant_id, true)"), {"tenant_id": tenant_id}
+        sa.text(
+            "SELECT set_config('role', :role, true), set_config('app.tenant_id', :tenant_id, true)"
+            if role
+            else "SELECT set_config('app.tenant_id', :tenant_id, true)"
+        ),
+        {"tenant_id": tenant_id, "role": role} if role else {"tenant_id": tenant_id},
     )
 
 
