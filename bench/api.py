@@ -34,8 +34,9 @@ end
 """
 
 
-def run_wrk(url: str, headers: dict[str, str], seconds: float, connections: int
-            ) -> tuple[int, int, float, float]:
+def run_wrk(
+    url: str, headers: dict[str, str], seconds: float, connections: int
+) -> tuple[int, int, float, float]:
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as fh:
         fh.write(WRK_SCRIPT)
     cmd = ["wrk", "-t2", f"-c{connections}", f"-d{int(seconds)}s", "-s", fh.name]
@@ -50,14 +51,16 @@ def run_wrk(url: str, headers: dict[str, str], seconds: float, connections: int
     return n, errors, p50 / 1e6, p95 / 1e6
 
 
-async def run_python(base: str, path: str, headers: dict[str, str], seconds: float,
-                     connections: int) -> tuple[int, int, float, float]:
+async def run_python(
+    base: str, path: str, headers: dict[str, str], seconds: float, connections: int
+) -> tuple[int, int, float, float]:
     latencies: list[float] = []
     errors = 0
     deadline = time.perf_counter() + seconds
     limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
-    async with httpx.AsyncClient(base_url=base, headers=headers, limits=limits,
-                                 timeout=30) as client:
+    async with httpx.AsyncClient(
+        base_url=base, headers=headers, limits=limits, timeout=30
+    ) as client:
 
         async def worker() -> None:
             nonlocal errors
@@ -71,8 +74,9 @@ async def run_python(base: str, path: str, headers: dict[str, str], seconds: flo
     return len(latencies), errors, percentile(latencies, 50), percentile(latencies, 95)
 
 
-def measure(base: str, path: str, headers: dict[str, str], seconds: float,
-            connections: int) -> tuple[int, int, float, float]:
+def measure(
+    base: str, path: str, headers: dict[str, str], seconds: float, connections: int
+) -> tuple[int, int, float, float]:
     if shutil.which("wrk"):
         return run_wrk(base + path, headers, seconds, connections)
     return asyncio.run(run_python(base, path, headers, seconds, connections))
@@ -86,8 +90,10 @@ def main() -> None:
     ap.add_argument("--database-url", default=None)
     args = ap.parse_args()
     client = "wrk" if shutil.which("wrk") else "python httpx (client-bound: install wrk)"
-    print(f"bizos bench/api.py  database={'postgresql' if args.database_url else 'sqlite'}  "
-          f"client={client}  connections={args.connections}  seconds={args.seconds:g}")
+    print(
+        f"bizos bench/api.py  database={'postgresql' if args.database_url else 'sqlite'}  "
+        f"client={client}  connections={args.connections}  seconds={args.seconds:g}"
+    )
     for processes in args.processes:
         with running_server(args.database_url, workers=False, processes=processes) as base:
             auth = {"Authorization": signup(base)["Authorization"]}
@@ -97,12 +103,13 @@ def main() -> None:
                 ("authenticated GET /api/v1/me", "/api/v1/me", auth),
                 ("authenticated GET /api/v1/events", "/api/v1/events?limit=20", auth),
             ]:
-                n, errors, p50, p95 = measure(base, path, headers, args.seconds,
-                                              args.connections)
+                n, errors, p50, p95 = measure(base, path, headers, args.seconds, args.connections)
                 rate = n / args.seconds
-                print(f"{processes} process{'es' if processes > 1 else '  '}  {label:<33} "
-                      f"{rate:>8,.0f} req/s {rate * 60:>10,.0f} req/min  "
-                      f"p50 {p50 * 1000:6.1f} ms  p95 {p95 * 1000:6.1f} ms  errors {errors}")
+                print(
+                    f"{processes} process{'es' if processes > 1 else '  '}  {label:<33} "
+                    f"{rate:>8,.0f} req/s {rate * 60:>10,.0f} req/min  "
+                    f"p50 {p50 * 1000:6.1f} ms  p95 {p95 * 1000:6.1f} ms  errors {errors}"
+                )
     print("budget: >= 50,000 authenticated reads/min on one node")
 
 
