@@ -106,6 +106,58 @@ async def _reserve_sequences(session: AsyncSession, tenant_id: str, count: int) 
     return int(last) - count + 1
 
 
+# --- sequence blocks ---------------------------------------------------------------
+#
+# A transaction that appends many small batches (a dispatcher batch whose handlers each
+# append a follow-up event) would pay a counter UPDATE per append. Instead the first append
+# reserves a block, later appends take numbers from it, and just before commit the counter
+# is set back to the last number used, so committed sequences stay gap-free. Any rollback,
+# savepoint included, drops the blocks: the next append reserves afresh from the counter,
+# which never hands out a number a surviving event holds.
+
+_BLOCKS_KEY = "bizos_sequence_blocks"
+_BLOCK_SIZE = 64
+
+
+@dataclass(slots=True)
+class _Block:
+    next: int  # the next number to hand out
+    end: int  # the last number reserved in the counter row
+
+
+async def _take_sequences(session: AsyncSession, tenant_id: str, count: int) -> int:
+    blocks: dict[str, _Block] = session.info.setdefault(_BLOCKS_KEY, {})
+    block = blocks.get(tenant_id)
+    if block is None or block.next + count - 1 > block.end:
+        size = max(count, _BLOCK_SIZE)
+        first = await _reserve_sequences(session, tenant_id, size)
+        if block is None or first != block.end + 1:
+            block = _Block(next=first, end=first + size - 1)
+        else:
+            block.end = first + size - 1
+        blocks[tenant_id] = block
+    start = block.next
+    block.next += count
+    return start
+
+
+@sa_event.listens_for(Session, "before_commit")
+def _return_unused_sequences(session: Session) -> None:
+    blocks: dict[str, _Block] | None = session.info.pop(_BLOCKS_KEY, None)
+    for tenant_id, block in (blocks or {}).items():
+        if block.next - 1 < block.end:
+            session.execute(
+                sa.update(TENANT_SEQUENCES)
+                .where(TENANT_SEQUENCES.c.tenant_id == tenant_id)
+                .values(last_sequence=block.next - 1)
+            )
+
+
+@sa_event.listens_for(Session, "after_soft_rollback")
+def _drop_sequence_blocks(session: Session, _previous: SessionTransaction) -> None:
+    session.info.pop(_BLOCKS_KEY, None)
+
+
 # The writing transaction's id, evaluated by PostgreSQL inside the INSERT itself: no extra
 # round trip, and the id is the one the commit-order guard in the dispatcher compares.
 _PG_TX_ID = sa.text("pg_current_xact_id()::text::bigint")
@@ -202,6 +254,7 @@ def _forget_on_end(session: Session, transaction: SessionTransaction) -> None:
     # (a closed-without-commit session), so a reused session must not carry it over.
     if transaction.parent is None:
         session.info.pop(_TOPICS_KEY, None)
+        session.info.pop(_BLOCKS_KEY, None)
 
 
 async def append_events(
@@ -215,7 +268,7 @@ async def append_events(
     if not events:
         return []
     tenant_id = ctx.require_tenant()
-    first = await _reserve_sequences(session, tenant_id, len(events))
+    first = await _take_sequences(session, tenant_id, len(events))
     now = utcnow()
     rows = [
         {
