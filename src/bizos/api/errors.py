@@ -68,7 +68,12 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        titles = {404: "Not found", 405: "Method not allowed", 401: "Unauthorized"}
+        titles = {
+            401: "Unauthorized",
+            404: "Not found",
+            405: "Method not allowed",
+            413: "Payload too large",
+        }
         return problem_response(
             exc.status_code,
             titles.get(exc.status_code, "Error"),

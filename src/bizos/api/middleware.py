@@ -513,6 +513,64 @@ async def _shielded(coro: Any) -> None:
         log.exception("idempotency.release_failed")
 
 
+# --- request body limit ---------------------------------------------------------------
+
+
+class BodyLimitMiddleware:
+    """Refuse a body over ``max_bytes`` with 413 problem+json before anything parses it.
+
+    The body is read here (up to the limit) and replayed to the app, so a declared length
+    and a chunked upload are held to the same limit and nothing downstream sees a partial
+    body.
+    """
+
+    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+            await self.app(scope, receive, send)
+            return
+        declared = header(scope, b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await self._refuse(scope, send)
+            return
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                break  # the client went away; the app will see the disconnect
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_bytes:
+                await self._refuse(scope, send)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _refuse(self, scope: Scope, send: Send) -> None:
+        await send_problem(
+            send,
+            413,
+            "Payload too large",
+            f"the request body is larger than {self.max_bytes} bytes",
+            instance=scope["path"],
+        )
+
+
 # --- assembly ------------------------------------------------------------------------
 
 
@@ -525,6 +583,7 @@ def install_gateway(app: FastAPI, settings: Settings) -> None:
         lease_seconds=settings.idempotency_lease_seconds,
     )
     app.add_middleware(IdempotencyMiddleware, store=app.state.idempotency)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     if settings.rate_limit_enabled:
         app.add_middleware(RateLimitMiddleware, limiter=app.state.rate_limiter, settings=settings)
     app.add_middleware(GatewayMiddleware, routes_of=app)

@@ -30,6 +30,8 @@ class Settings(BaseSettings):
     kek_previous_ids: list[str] = Field(default_factory=list)
     db_app_role: str = "bizos_app"
 
+    # Largest request body accepted (413 beyond): a 1,000-event track call fits easily.
+    max_body_bytes: int = 5 * 1024 * 1024
     # Seconds a resolved bearer token is reused in-process (0 = look up every request).
     auth_cache_seconds: float = 2.0
 
