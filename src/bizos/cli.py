@@ -10,7 +10,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 
-from bizos.core.config import get_settings
+from bizos.core.config import Settings, get_settings
 from bizos.core.context import Context
 from bizos.core.db import Database
 
@@ -70,6 +70,7 @@ def serve(
     if auto_migrate:
         migrate()
     console.print(f"bizos listening on [bold]http://{host}:{port}[/bold]  (docs: /docs)")
+    _print_demo_login(settings)
     if processes > 1:
         if not no_workers:
             raise typer.BadParameter(
@@ -218,6 +219,17 @@ def user_create(
 
     user_id = _run_or_exit(main())
     console.print(f"user [bold]{email}[/bold] ({role}) created (id {user_id})")
+
+
+def _print_demo_login(settings: Settings) -> None:
+    """Remind whoever starts the server how to log in to the demo tenant, if it exists."""
+    from bizos.demo import demo_exists
+
+    if asyncio.run(demo_exists(settings)):
+        console.print(
+            f"demo login: [bold]{settings.demo_email}[/bold]  password: "
+            f"[bold]{settings.demo_password}[/bold]  tenant: [bold]demo[/bold]"
+        )
 
 
 def _run_or_exit(coro: Coroutine[Any, Any, T]) -> T:

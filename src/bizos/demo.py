@@ -62,6 +62,18 @@ async def _seed_activity(session: AsyncSession, ctx: Context, rng: random.Random
 SEEDERS.append(_seed_activity)
 
 
+async def demo_exists(settings: Settings) -> bool:
+    database = init_database(settings.resolved_database_url(), app_role=settings.db_app_role)
+    try:
+        async with database.unit_of_work(system=True, readonly=True) as session:
+            found = await session.scalar(sa.select(Tenant.id).where(Tenant.slug == DEMO_SLUG))
+        return found is not None
+    except sa.exc.DBAPIError:
+        return False  # not migrated yet: nothing to remind anyone of
+    finally:
+        await database.dispose()
+
+
 async def seed_demo(settings: Settings, db: Database | None = None) -> bool:
     """Create the demo tenant if absent. Returns True if it was created now."""
     owns = db is None

@@ -174,6 +174,8 @@ def configure_logging(settings: Settings, *, stream: IO[str] | None = None) -> N
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
+    # Migration chatter (plugin set-up, each revision) is noise at INFO.
+    logging.getLogger("alembic").setLevel(max(level, logging.WARNING))
     # uvicorn installs its own handlers; let its records reach ours instead.
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logger = logging.getLogger(name)
