@@ -10,7 +10,7 @@ import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -157,3 +157,19 @@ async def tenant(client: httpx.AsyncClient) -> TenantLogin:
 @pytest.fixture
 async def other_tenant(client: httpx.AsyncClient) -> TenantLogin:
     return await signup(client, "Globex Corp")
+
+
+@pytest.fixture
+def use_keys(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., None]]:
+    """Switch the key-encryption keys the way an operator does: by environment."""
+
+    def use(current: str, *previous: str) -> None:
+        monkeypatch.setenv("BIZOS_KEK_ID", current)
+        monkeypatch.setenv(
+            "BIZOS_KEK_PREVIOUS_IDS", "[" + ",".join(f'"{p}"' for p in previous) + "]"
+        )
+        get_settings.cache_clear()
+
+    yield use
+    monkeypatch.undo()
+    get_settings.cache_clear()

@@ -145,6 +145,33 @@ def demo(
     )
 
 
+@app.command("rotate-secrets")
+def rotate_secrets() -> None:
+    """Re-wrap every stored secret under the current key-encryption key (BIZOS_KEK_ID).
+
+    Set the new id in BIZOS_KEK_ID and the old one in BIZOS_KEK_PREVIOUS_IDS, run this,
+    then drop the old id once it reports nothing left to move.
+    """
+    from bizos.connectors.service import rotate_connector_secrets
+    from bizos.modules.webhooks.service import rotate_endpoint_secrets
+
+    async def main() -> tuple[int, int]:
+        db = _db()
+        try:
+            async with db.unit_of_work(system=True) as session:
+                connectors = await rotate_connector_secrets(session, _cli_ctx())
+                endpoints = await rotate_endpoint_secrets(session)
+                return connectors, endpoints
+        finally:
+            await db.dispose()
+
+    connectors, endpoints = _run_or_exit(main())
+    console.print(
+        f"re-wrapped {connectors} connector secret(s) and {endpoints} webhook signing "
+        f"secret(s) under key {get_settings().kek_id}"
+    )
+
+
 @tenant_app.command("create")
 def tenant_create(
     name: Annotated[str, typer.Argument(help="Company name.")],

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import httpx
 import pytest
@@ -10,7 +10,6 @@ import sqlalchemy as sa
 
 from bizos.connectors import service
 from bizos.connectors.models import ConnectorConfig
-from bizos.core.config import get_settings
 from bizos.core.context import Context, system_context
 from bizos.core.crypto import SecretDecryptionError, key_id_of
 from bizos.core.db import Database
@@ -18,22 +17,6 @@ from bizos.core.events import Event
 from tests.conftest import TenantLogin
 
 SECRET = "Pangolin-Secret-4410"
-
-
-@pytest.fixture
-def use_keys(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., None]]:
-    """Switch the key-encryption keys the way an operator does: by environment."""
-
-    def use(current: str, *previous: str) -> None:
-        monkeypatch.setenv("BIZOS_KEK_ID", current)
-        monkeypatch.setenv(
-            "BIZOS_KEK_PREVIOUS_IDS", "[" + ",".join(f'"{p}"' for p in previous) + "]"
-        )
-        get_settings.cache_clear()
-
-    yield use
-    monkeypatch.undo()
-    get_settings.cache_clear()
 
 
 def ctx_of(tenant: TenantLogin) -> Context:

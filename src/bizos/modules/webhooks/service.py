@@ -62,6 +62,22 @@ def open_secret(sealed: str, *, tenant_id: str, endpoint_id: str) -> str:
     return crypto.decrypt(sealed, aad=_secret_aad(tenant_id, endpoint_id))
 
 
+async def rotate_endpoint_secrets(session: AsyncSession) -> int:
+    """Re-wrap every endpoint signing secret not under the current key-encryption key.
+
+    The signing secrets themselves do not change (receivers keep verifying); only the
+    key that protects them at rest moves. Returns how many were re-wrapped.
+    """
+    ring = crypto.Keyring.from_settings()
+    moved = 0
+    for endpoint in await session.scalars(sa.select(WebhookEndpoint)):
+        if crypto.needs_rewrap(endpoint.secret_sealed, keyring=ring):
+            endpoint.secret_sealed = crypto.rewrap(endpoint.secret_sealed, keyring=ring)
+            moved += 1
+    await session.flush()
+    return moved
+
+
 # --- endpoints --------------------------------------------------------------------------
 
 
