@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 
 from tests.conftest import TenantLogin
@@ -132,6 +134,21 @@ async def test_patch_with_stale_if_match_is_409(
     stale = await client.patch(url, headers={**tenant.headers, "If-Match": "1"}, json={"name": "B"})
     assert_problem(stale, 409)
     assert (await client.get(url, headers=tenant.headers)).json()["name"] == "A"
+
+
+async def test_concurrent_patches_against_one_version_let_exactly_one_through(
+    client: httpx.AsyncClient, tenant: TenantLogin
+) -> None:
+    member = await add_member(client, tenant, "member")
+    url = f"/api/v1/users/{member.id}"
+    headers = {**tenant.headers, "If-Match": "1"}
+    replies = await asyncio.gather(
+        *(client.patch(url, headers=headers, json={"name": f"Name {i}"}) for i in range(5))
+    )
+    assert sorted(r.status_code for r in replies) == [200, 409, 409, 409, 409]
+    winner = next(r for r in replies if r.status_code == 200).json()
+    stored = (await client.get(url, headers=tenant.headers)).json()
+    assert (stored["name"], stored["version"]) == (winner["name"], 2)
 
 
 async def test_patch_with_current_etag_succeeds(
