@@ -317,19 +317,3 @@ async def append_event(
         [NewEvent(type, aggregate_type, aggregate_id, data or {}, version)],
     )
     return rows[0]
-
-
-def event_to_dict(e: Event) -> dict[str, Any]:
-    return {
-        "id": e.id,
-        "sequence": e.sequence,
-        "type": e.type,
-        "aggregate_type": e.aggregate_type,
-        "aggregate_id": e.aggregate_id,
-        "version": e.version,
-        "data": e.data,
-        "actor_id": e.actor_id,
-        "correlation_id": e.correlation_id,
-        "causation_id": e.causation_id,
-        "occurred_at": e.occurred_at,
-    }
