@@ -19,11 +19,28 @@ TENANT_TABLES = [
     "audit_log",
     "auth_sessions",
     "connector_configs",
+    "crm_attachments",
+    "crm_companies",
+    "crm_contacts",
+    "crm_deal_stage_changes",
+    "crm_deals",
+    "crm_forecasts",
+    "crm_import_errors",
+    "crm_imports",
+    "crm_lead_scores",
+    "crm_leads",
+    "crm_notes",
+    "crm_sales_reps",
+    "crm_scoring_models",
+    "crm_settings",
     "dispatch_failures",
     "events",
     "messages",
+    "notifications",
     "processed_events",
     "refresh_tokens",
+    "task_templates",
+    "tasks",
     "tenant_sequences",
     "users",
     "webhook_deliveries",
@@ -117,6 +134,388 @@ def upgrade() -> None:
         batch_op.create_index(
             batch_op.f("ix_connector_configs_tenant_id"), ["tenant_id"], unique=False
         )
+
+    op.create_table(
+        "crm_attachments",
+        sa.Column("subject_type", sa.String(length=20), nullable=False),
+        sa.Column("subject_id", sa.String(length=36), nullable=False),
+        sa.Column("filename", sa.String(length=255), nullable=False),
+        sa.Column("content_type", sa.String(length=100), nullable=False),
+        sa.Column("size", sa.Integer(), nullable=False),
+        sa.Column("sha256", sa.String(length=64), nullable=False),
+        sa.Column("storage_key", sa.String(length=255), nullable=False),
+        sa.Column("uploaded_by", sa.String(length=36), nullable=True),
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("tenant_id", sa.String(length=36), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_crm_attachments")),
+    )
+    with op.batch_alter_table("crm_attachments", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_crm_attachments_subject", ["tenant_id", "subject_type", "subject_id"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_crm_attachments_tenant_id"), ["tenant_id"], unique=False
+        )
+
+    op.create_table(
+        "crm_companies",
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("domain", sa.String(length=253), nullable=True),
+        sa.Column("website", sa.String(length=500), nullable=True),
+        sa.Column("industry", sa.String(length=100), nullable=True),
+        sa.Column("employees", sa.Integer(), nullable=True),
+        sa.Column("annual_revenue", sa.Numeric(precision=14, scale=2), nullable=True),
+        sa.Column("country", sa.String(length=2), nullable=True),
+        sa.Column("city", sa.String(length=100), nullable=True),
+        sa.Column("description", sa.Text(), nullable=True),
+        sa.Column("owner_id", sa.String(length=36), nullable=True),
+        sa.Column("tags", sa.JSON(), nullable=False),
+        sa.Column("properties", sa.JSON(), nullable=False),
+        sa.Column("enrichment", sa.JSON(), nullable=True),
+        sa.Column("merged_into_id", sa.String(length=36), nullable=True),
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("tenant_id", sa.String(length=36), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_crm_companies")),
+    )
+    with op.batch_alter_table("crm_companies", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_crm_companies_tenant_domain", ["tenant_id", "domain"], unique=False
+        )
+        batch_op.create_index(batch_op.f("ix_crm_companies_tenant_id"), ["tenant_id"], unique=False)
+        batch_op.create_index("ix_crm_companies_tenant_name", ["tenant_id", "name"], unique=False)
+
+    op.create_table(
+        "crm_contacts",
+        sa.Column("name", sa.String(length=200), nullable=True),
+        sa.Column("email", sa.String(length=320), nullable=True),
+        sa.Column("email_normalized", sa.String(length=320), nullable=True),
+        sa.Column("phone", sa.String(length=40), nullable=True),
+        sa.Column("phone_normalized", sa.String(length=20), nullable=True),
+        sa.Column("company_id", sa.String(length=36), nullable=True),
+        sa.Column("company_name", sa.String(length=200), nullable=True),
+        sa.Column("title", sa.String(length=200), nullable=True),
+        sa.Column("lifecycle_stage", sa.String(length=20), nullable=False),
+        sa.Column("owner_id", sa.String(length=36), nullable=True),
+        sa.Column("source", sa.String(length=40), nullable=True),
+        sa.Column("country", sa.String(length=2), nullable=True),
+        sa.Column("city", sa.String(length=100), nullable=True),
+        sa.Column("tags", sa.JSON(), nullable=False),
+        sa.Column("properties", sa.JSON(), nullable=False),
+        sa.Column("do_not_contact", sa.Boolean(), nullable=False),
+        sa.Column("last_activity_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("last_contacted_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("last_replied_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("became_customer_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("merged_into_id", sa.String(length=36), nullable=True),
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("tenant_id", sa.String(length=36), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_crm_contacts")),
+    )
+    with op.batch_alter_table("crm_contacts", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_crm_contacts_tenant_company", ["tenant_id", "company_id"], unique=False
+        )
+        batch_op.create_index(batch_op.f("ix_crm_contacts_tenant_id"), ["tenant_id"], unique=False)
+        batch_op.create_index(
+            "ix_crm_contacts_tenant_owner", ["tenant_id", "owner_id"], unique=False
+        )
+        batch_op.create_index(
+            "ix_crm_contacts_tenant_phone", ["tenant_id", "phone_normalized"], unique=False
+        )
+        batch_op.create_index(
+            "uq_crm_contacts_tenant_email",
+            ["tenant_id", "email_normalized"],
+            unique=True,
+            sqlite_where=sa.text("merged_into_id IS NULL AND email_normalized IS NOT NULL"),
+            postgresql_where=sa.text("merged_into_id IS NULL AND email_normalized IS NOT NULL"),
+        )
+
+    op.create_table(
+        "crm_deal_stage_changes",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("deal_id", sa.String(length=36), nullable=False),
+        sa.Column("from_stage", sa.String(length=20), nullable=True),
+        sa.Column("to_stage", sa.String(length=20), nullable=False),
+        sa.Column("changed_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("seconds_in_previous", sa.Double(), nullable=True),
+        sa.Column("amount", sa.Numeric(precision=14, scale=2), nullable=False),
+        sa.Column("actor_id", sa.String(length=36), nullable=True),
+        sa.Column("tenant_id", sa.String(length=36), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_crm_deal_stage_changes")),
+    )
+    with op.batch_alter_table("crm_deal_stage_changes", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_crm_deal_stage_changes_deal", ["tenant_id", "deal_id"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_crm_deal_stage_changes_tenant_id"), ["tenant_id"], unique=False
+        )
+
+    op.create_table(
+        "crm_deals",
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("contact_id", sa.String(length=36), nullable=True),
+        sa.Column("company_id", sa.String(length=36), nullable=True),
+        sa.Column("lead_id", sa.String(length=36), nullable=True),
+        sa.Column("owner_id", sa.String(length=36), nullable=True),
+        sa.Column("amount", sa.Numeric(precision=14, scale=2), nullable=False),
+        sa.Column("currency", sa.String(length=3), nullable=False),
+        sa.Column("stage", sa.String(length=20), nullable=False),
+        sa.Column("stage_entered_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("probability", sa.Double(), nullable=True),
+        sa.Column("close_date", sa.Date(), nullable=True),
+        sa.Column("closed_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("close_reason", sa.String(length=500), nullable=True),
+        sa.Column("source", sa.String(length=40), nullable=True),
+        sa.Column("description", sa.Text(), nullable=True),
+        sa.Column("properties", sa.JSON(), nullable=False),
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("tenant_id", sa.String(length=36), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_crm_deals")),
+    )
+    with op.batch_alter_table("crm_deals", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_crm_deals_tenant_close", ["tenant_id", "close_date"], unique=False
+        )
+        batch_op.create_index(
+            "ix_crm_deals_tenant_contact", ["tenant_id", "contact_id"], unique=False
+        )
+        batch_op.create_index(batch_op.f("ix_crm_deals_tenant_id"), ["tenant_id"], unique=False)
+        batch_op.create_index("ix_crm_deals_tenant_stage", ["tenant_id", "stage"], unique=False)
+
+    op.create_table(
+        "crm_forecasts",
+        sa.Column("period", sa.String(length=7), nullable=False),
+        sa.Column("currency", sa.String(length=3), nullable=False),
+        sa.Column("weighted_amount", sa.Numeric(precision=14, scale=2), nullable=False),
+        sa.Column("commit_amount", sa.Numeric(precision=14, scale=2), nullable=False),
+        sa.Column("best_case_amount", sa.Numeric(precision=14, scale=2), nullable=False),
+        sa.Column("interval_low", sa.Numeric(precision=14, scale=2), nullable=False),
+        sa.Column("interval_high", sa.Numeric(precision=14, scale=2), nullable=False),
+        sa.Column("by_stage", sa.JSON(), nullable=False),
+        sa.Column("probabilities", sa.JSON(), nullable=False),
+        sa.Column("method", sa.String(length=40), nullable=False),
+        sa.Column("generated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("tenant_id", sa.String(length=36), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_crm_forecasts")),
+    )
+    with op.batch_alter_table("crm_forecasts", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_crm_forecasts_tenant_id"), ["tenant_id"], unique=False)
+        batch_op.create_index(
+            "ix_crm_forecasts_tenant_period", ["tenant_id", "period"], unique=False
+        )
+
+    op.create_table(
+        "crm_import_errors",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("import_id", sa.String(length=36), nullable=False),
+        sa.Column("row_number", sa.Integer(), nullable=False),
+        sa.Column("errors", sa.JSON(), nullable=False),
+        sa.Column("raw", sa.JSON(), nullable=False),
+        sa.Column("tenant_id", sa.String(length=36), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_crm_import_errors")),
+    )
+    with op.batch_alter_table("crm_import_errors", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_crm_import_errors_job", ["tenant_id", "import_id", "row_number"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_crm_import_errors_tenant_id"), ["tenant_id"], unique=False
+        )
+
+    op.create_table(
+        "crm_imports",
+        sa.Column("kind", sa.String(length=20), nullable=False),
+        sa.Column("filename", sa.String(length=255), nullable=False),
+        sa.Column("storage_key", sa.String(length=255), nullable=False),
+        sa.Column("mapping", sa.JSON(), nullable=False),
+        sa.Column("on_duplicate", sa.String(length=10), nullable=False),
+        sa.Column("status", sa.String(length=12), nullable=False),
+        sa.Column("total_rows", sa.Integer(), nullable=True),
+        sa.Column("processed_rows", sa.Integer(), nullable=False),
+        sa.Column("created_count", sa.Integer(), nullable=False),
+        sa.Column("updated_count", sa.Integer(), nullable=False),
+        sa.Column("merged_count", sa.Integer(), nullable=False),
+        sa.Column("skipped_count", sa.Integer(), nullable=False),
+        sa.Column("error_count", sa.Integer(), nullable=False),
+        sa.Column("byte_offset", sa.BigInteger(), nullable=False),
+        sa.Column("error", sa.Text(), nullable=True),
+        sa.Column("created_by", sa.String(length=36), nullable=True),
+        sa.Column("started_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("tenant_id", sa.String(length=36), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_crm_imports")),
+    )
+    with op.batch_alter_table("crm_imports", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_crm_imports_tenant_id"), ["tenant_id"], unique=False)
+
+    op.create_table(
+        "crm_lead_scores",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("lead_id", sa.String(length=36), nullable=False),
+        sa.Column("score", sa.Integer(), nullable=False),
+        sa.Column("factors", sa.JSON(), nullable=False),
+        sa.Column("model", sa.String(length=60), nullable=False),
+        sa.Column("reason", sa.String(length=60), nullable=False),
+        sa.Column("event_id", sa.String(length=36), nullable=True),
+        sa.Column("scored_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("tenant_id", sa.String(length=36), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_crm_lead_scores")),
+    )
+    with op.batch_alter_table("crm_lead_scores", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_crm_lead_scores_lead", ["tenant_id", "lead_id", "scored_at"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_crm_lead_scores_tenant_id"), ["tenant_id"], unique=False
+        )
+
+    op.create_table(
+        "crm_leads",
+        sa.Column("contact_id", sa.String(length=36), nullable=False),
+        sa.Column("company_id", sa.String(length=36), nullable=True),
+        sa.Column("email", sa.String(length=320), nullable=False),
+        sa.Column("name", sa.String(length=200), nullable=True),
+        sa.Column("phone", sa.String(length=40), nullable=True),
+        sa.Column("company", sa.String(length=200), nullable=True),
+        sa.Column("source", sa.String(length=40), nullable=False),
+        sa.Column("message", sa.Text(), nullable=True),
+        sa.Column("properties", sa.JSON(), nullable=False),
+        sa.Column("status", sa.String(length=20), nullable=False),
+        sa.Column("status_reason", sa.String(length=500), nullable=True),
+        sa.Column("status_changed_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("score", sa.Integer(), nullable=True),
+        sa.Column("score_factors", sa.JSON(), nullable=False),
+        sa.Column("score_model", sa.String(length=60), nullable=True),
+        sa.Column("scored_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("owner_id", sa.String(length=36), nullable=True),
+        sa.Column("assigned_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("assignment_reason", sa.String(length=300), nullable=True),
+        sa.Column("enrichment", sa.JSON(), nullable=True),
+        sa.Column("enrichment_status", sa.String(length=12), nullable=False),
+        sa.Column("first_outreach_message_id", sa.String(length=36), nullable=True),
+        sa.Column("deal_id", sa.String(length=36), nullable=True),
+        sa.Column("converted_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("ip", sa.String(length=64), nullable=True),
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("tenant_id", sa.String(length=36), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_crm_leads")),
+    )
+    with op.batch_alter_table("crm_leads", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_crm_leads_tenant_contact", ["tenant_id", "contact_id"], unique=False
+        )
+        batch_op.create_index(batch_op.f("ix_crm_leads_tenant_id"), ["tenant_id"], unique=False)
+        batch_op.create_index(
+            "ix_crm_leads_tenant_owner_status", ["tenant_id", "owner_id", "status"], unique=False
+        )
+        batch_op.create_index("ix_crm_leads_tenant_status", ["tenant_id", "status"], unique=False)
+
+    op.create_table(
+        "crm_notes",
+        sa.Column("subject_type", sa.String(length=20), nullable=False),
+        sa.Column("subject_id", sa.String(length=36), nullable=False),
+        sa.Column("body", sa.Text(), nullable=False),
+        sa.Column("author_id", sa.String(length=36), nullable=True),
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("tenant_id", sa.String(length=36), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_crm_notes")),
+    )
+    with op.batch_alter_table("crm_notes", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_crm_notes_subject", ["tenant_id", "subject_type", "subject_id"], unique=False
+        )
+        batch_op.create_index(batch_op.f("ix_crm_notes_tenant_id"), ["tenant_id"], unique=False)
+
+    op.create_table(
+        "crm_sales_reps",
+        sa.Column("user_id", sa.String(length=36), nullable=False),
+        sa.Column("available", sa.Boolean(), nullable=False),
+        sa.Column("capacity", sa.Integer(), nullable=True),
+        sa.Column("territories", sa.JSON(), nullable=False),
+        sa.Column("sources", sa.JSON(), nullable=False),
+        sa.Column("away_until", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("tenant_id", sa.String(length=36), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_crm_sales_reps")),
+        sa.UniqueConstraint(
+            "tenant_id", "user_id", name=op.f("uq_crm_sales_reps_tenant_id_user_id")
+        ),
+    )
+    with op.batch_alter_table("crm_sales_reps", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_crm_sales_reps_tenant_id"), ["tenant_id"], unique=False
+        )
+
+    op.create_table(
+        "crm_scoring_models",
+        sa.Column("kind", sa.String(length=40), nullable=False),
+        sa.Column("active", sa.Boolean(), nullable=False),
+        sa.Column("trained_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("samples", sa.Integer(), nullable=False),
+        sa.Column("positives", sa.Integer(), nullable=False),
+        sa.Column("features", sa.JSON(), nullable=False),
+        sa.Column("parameters", sa.JSON(), nullable=False),
+        sa.Column("metrics", sa.JSON(), nullable=False),
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("tenant_id", sa.String(length=36), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_crm_scoring_models")),
+    )
+    with op.batch_alter_table("crm_scoring_models", schema=None) as batch_op:
+        batch_op.create_index("ix_crm_scoring_models_active", ["tenant_id", "active"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_crm_scoring_models_tenant_id"), ["tenant_id"], unique=False
+        )
+
+    op.create_table(
+        "crm_settings",
+        sa.Column("assignment", sa.JSON(), nullable=False),
+        sa.Column("scoring", sa.JSON(), nullable=False),
+        sa.Column("pipeline", sa.JSON(), nullable=False),
+        sa.Column("lead_flow", sa.JSON(), nullable=False),
+        sa.Column("round_robin_position", sa.Integer(), nullable=False),
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("tenant_id", sa.String(length=36), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_crm_settings")),
+        sa.UniqueConstraint("tenant_id", name=op.f("uq_crm_settings_tenant_id")),
+    )
+    with op.batch_alter_table("crm_settings", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_crm_settings_tenant_id"), ["tenant_id"], unique=False)
 
     op.create_table(
         "dispatch_failures",
@@ -272,6 +671,30 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "notifications",
+        sa.Column("user_id", sa.String(length=36), nullable=False),
+        sa.Column("kind", sa.String(length=60), nullable=False),
+        sa.Column("title", sa.String(length=300), nullable=False),
+        sa.Column("body", sa.Text(), nullable=True),
+        sa.Column("related_type", sa.String(length=20), nullable=True),
+        sa.Column("related_id", sa.String(length=36), nullable=True),
+        sa.Column("data", sa.JSON(), nullable=False),
+        sa.Column("read_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("email_message_id", sa.String(length=36), nullable=True),
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("tenant_id", sa.String(length=36), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_notifications")),
+    )
+    with op.batch_alter_table("notifications", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_notifications_tenant_id"), ["tenant_id"], unique=False)
+        batch_op.create_index(
+            "ix_notifications_tenant_user_read", ["tenant_id", "user_id", "read_at"], unique=False
+        )
+
+    op.create_table(
         "processed_events",
         sa.Column("subscriber", sa.String(length=120), nullable=False),
         sa.Column("event_id", sa.String(length=36), nullable=False),
@@ -302,6 +725,65 @@ def upgrade() -> None:
         )
         batch_op.create_index(
             batch_op.f("ix_refresh_tokens_tenant_id"), ["tenant_id"], unique=False
+        )
+
+    op.create_table(
+        "task_templates",
+        sa.Column("trigger", sa.String(length=60), nullable=False),
+        sa.Column("title", sa.String(length=300), nullable=False),
+        sa.Column("description", sa.Text(), nullable=True),
+        sa.Column("priority", sa.String(length=10), nullable=False),
+        sa.Column("due_in_hours", sa.Integer(), nullable=False),
+        sa.Column("assign_to", sa.String(length=36), nullable=False),
+        sa.Column("active", sa.Boolean(), nullable=False),
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("tenant_id", sa.String(length=36), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_task_templates")),
+    )
+    with op.batch_alter_table("task_templates", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_task_templates_tenant_id"), ["tenant_id"], unique=False
+        )
+        batch_op.create_index("ix_task_templates_trigger", ["tenant_id", "trigger"], unique=False)
+
+    op.create_table(
+        "tasks",
+        sa.Column("title", sa.String(length=300), nullable=False),
+        sa.Column("description", sa.Text(), nullable=True),
+        sa.Column("assignee_id", sa.String(length=36), nullable=True),
+        sa.Column("created_by", sa.String(length=36), nullable=True),
+        sa.Column("priority", sa.String(length=10), nullable=False),
+        sa.Column("status", sa.String(length=12), nullable=False),
+        sa.Column("due_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("remind_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("reminded_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("escalated_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("escalated_to", sa.String(length=36), nullable=True),
+        sa.Column("completed_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("related_type", sa.String(length=20), nullable=True),
+        sa.Column("related_id", sa.String(length=36), nullable=True),
+        sa.Column("contact_id", sa.String(length=36), nullable=True),
+        sa.Column("template_id", sa.String(length=36), nullable=True),
+        sa.Column("origin", sa.String(length=60), nullable=True),
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("tenant_id", sa.String(length=36), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_tasks")),
+    )
+    with op.batch_alter_table("tasks", schema=None) as batch_op:
+        batch_op.create_index("ix_tasks_status_due", ["status", "due_at"], unique=False)
+        batch_op.create_index(
+            "ix_tasks_tenant_assignee_status", ["tenant_id", "assignee_id", "status"], unique=False
+        )
+        batch_op.create_index("ix_tasks_tenant_contact", ["tenant_id", "contact_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_tasks_tenant_id"), ["tenant_id"], unique=False)
+        batch_op.create_index(
+            "ix_tasks_tenant_related", ["tenant_id", "related_type", "related_id"], unique=False
         )
 
     op.create_table(
@@ -453,6 +935,19 @@ def downgrade() -> None:
     op.drop_table("users")
     op.drop_table("tenants")
     op.drop_table("tenant_sequences")
+    with op.batch_alter_table("tasks", schema=None) as batch_op:
+        batch_op.drop_index("ix_tasks_tenant_related")
+        batch_op.drop_index(batch_op.f("ix_tasks_tenant_id"))
+        batch_op.drop_index("ix_tasks_tenant_contact")
+        batch_op.drop_index("ix_tasks_tenant_assignee_status")
+        batch_op.drop_index("ix_tasks_status_due")
+
+    op.drop_table("tasks")
+    with op.batch_alter_table("task_templates", schema=None) as batch_op:
+        batch_op.drop_index("ix_task_templates_trigger")
+        batch_op.drop_index(batch_op.f("ix_task_templates_tenant_id"))
+
+    op.drop_table("task_templates")
     with op.batch_alter_table("refresh_tokens", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_refresh_tokens_tenant_id"))
         batch_op.drop_index(batch_op.f("ix_refresh_tokens_session_id"))
@@ -463,6 +958,11 @@ def downgrade() -> None:
         batch_op.drop_index("ix_processed_events_processed_at")
 
     op.drop_table("processed_events")
+    with op.batch_alter_table("notifications", schema=None) as batch_op:
+        batch_op.drop_index("ix_notifications_tenant_user_read")
+        batch_op.drop_index(batch_op.f("ix_notifications_tenant_id"))
+
+    op.drop_table("notifications")
     with op.batch_alter_table("messages", schema=None) as batch_op:
         batch_op.drop_index("ix_messages_tenant_related")
         batch_op.drop_index(batch_op.f("ix_messages_tenant_id"))
@@ -493,6 +993,85 @@ def downgrade() -> None:
         batch_op.drop_index("ix_dispatch_failures_due")
 
     op.drop_table("dispatch_failures")
+    with op.batch_alter_table("crm_settings", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_crm_settings_tenant_id"))
+
+    op.drop_table("crm_settings")
+    with op.batch_alter_table("crm_scoring_models", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_crm_scoring_models_tenant_id"))
+        batch_op.drop_index("ix_crm_scoring_models_active")
+
+    op.drop_table("crm_scoring_models")
+    with op.batch_alter_table("crm_sales_reps", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_crm_sales_reps_tenant_id"))
+
+    op.drop_table("crm_sales_reps")
+    with op.batch_alter_table("crm_notes", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_crm_notes_tenant_id"))
+        batch_op.drop_index("ix_crm_notes_subject")
+
+    op.drop_table("crm_notes")
+    with op.batch_alter_table("crm_leads", schema=None) as batch_op:
+        batch_op.drop_index("ix_crm_leads_tenant_status")
+        batch_op.drop_index("ix_crm_leads_tenant_owner_status")
+        batch_op.drop_index(batch_op.f("ix_crm_leads_tenant_id"))
+        batch_op.drop_index("ix_crm_leads_tenant_contact")
+
+    op.drop_table("crm_leads")
+    with op.batch_alter_table("crm_lead_scores", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_crm_lead_scores_tenant_id"))
+        batch_op.drop_index("ix_crm_lead_scores_lead")
+
+    op.drop_table("crm_lead_scores")
+    with op.batch_alter_table("crm_imports", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_crm_imports_tenant_id"))
+
+    op.drop_table("crm_imports")
+    with op.batch_alter_table("crm_import_errors", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_crm_import_errors_tenant_id"))
+        batch_op.drop_index("ix_crm_import_errors_job")
+
+    op.drop_table("crm_import_errors")
+    with op.batch_alter_table("crm_forecasts", schema=None) as batch_op:
+        batch_op.drop_index("ix_crm_forecasts_tenant_period")
+        batch_op.drop_index(batch_op.f("ix_crm_forecasts_tenant_id"))
+
+    op.drop_table("crm_forecasts")
+    with op.batch_alter_table("crm_deals", schema=None) as batch_op:
+        batch_op.drop_index("ix_crm_deals_tenant_stage")
+        batch_op.drop_index(batch_op.f("ix_crm_deals_tenant_id"))
+        batch_op.drop_index("ix_crm_deals_tenant_contact")
+        batch_op.drop_index("ix_crm_deals_tenant_close")
+
+    op.drop_table("crm_deals")
+    with op.batch_alter_table("crm_deal_stage_changes", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_crm_deal_stage_changes_tenant_id"))
+        batch_op.drop_index("ix_crm_deal_stage_changes_deal")
+
+    op.drop_table("crm_deal_stage_changes")
+    with op.batch_alter_table("crm_contacts", schema=None) as batch_op:
+        batch_op.drop_index(
+            "uq_crm_contacts_tenant_email",
+            sqlite_where=sa.text("merged_into_id IS NULL AND email_normalized IS NOT NULL"),
+            postgresql_where=sa.text("merged_into_id IS NULL AND email_normalized IS NOT NULL"),
+        )
+        batch_op.drop_index("ix_crm_contacts_tenant_phone")
+        batch_op.drop_index("ix_crm_contacts_tenant_owner")
+        batch_op.drop_index(batch_op.f("ix_crm_contacts_tenant_id"))
+        batch_op.drop_index("ix_crm_contacts_tenant_company")
+
+    op.drop_table("crm_contacts")
+    with op.batch_alter_table("crm_companies", schema=None) as batch_op:
+        batch_op.drop_index("ix_crm_companies_tenant_name")
+        batch_op.drop_index(batch_op.f("ix_crm_companies_tenant_id"))
+        batch_op.drop_index("ix_crm_companies_tenant_domain")
+
+    op.drop_table("crm_companies")
+    with op.batch_alter_table("crm_attachments", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_crm_attachments_tenant_id"))
+        batch_op.drop_index("ix_crm_attachments_subject")
+
+    op.drop_table("crm_attachments")
     with op.batch_alter_table("connector_configs", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_connector_configs_tenant_id"))
 

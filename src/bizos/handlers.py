@@ -9,9 +9,17 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from bizos.core.dispatcher import Dispatcher
+from bizos.modules.crm import handlers as crm_handlers
+from bizos.modules.notifications import handlers as notifications_handlers
 from bizos.modules.webhooks import handlers as webhooks_handlers
+from bizos.modules.work import handlers as work_handlers
 
-MODULES: tuple[Callable[[Dispatcher], None], ...] = (webhooks_handlers.register,)
+MODULES: tuple[Callable[[Dispatcher], None], ...] = (
+    webhooks_handlers.register,
+    crm_handlers.register,
+    work_handlers.register,
+    notifications_handlers.register,
+)
 
 
 def register_handlers(dispatcher: Dispatcher) -> None:

@@ -8,8 +8,11 @@ from bizos.core import dispatcher as _dispatcher  # noqa: F401
 from bizos.core import events as _events  # noqa: F401
 from bizos.core import idempotency as _idempotency  # noqa: F401
 from bizos.core.db import Base
+from bizos.modules.crm import models as _crm  # noqa: F401
 from bizos.modules.identity import models as _identity  # noqa: F401
+from bizos.modules.notifications import models as _notifications  # noqa: F401
 from bizos.modules.outreach import models as _outreach  # noqa: F401
 from bizos.modules.webhooks import models as _webhooks  # noqa: F401
+from bizos.modules.work import models as _work  # noqa: F401
 
 metadata = Base.metadata

@@ -6,10 +6,13 @@ from fastapi import FastAPI
 
 from bizos.connectors.api import router as connectors_router
 from bizos.modules.audit.api import router as audit_router
+from bizos.modules.crm.api import router as crm_router
 from bizos.modules.events.api import router as events_router
 from bizos.modules.identity.api import router as identity_router
+from bizos.modules.notifications.api import router as notifications_router
 from bizos.modules.outreach.api import router as outreach_router
 from bizos.modules.webhooks.api import router as webhooks_router
+from bizos.modules.work.api import router as work_router
 
 
 def include_routers(app: FastAPI) -> None:
@@ -19,3 +22,6 @@ def include_routers(app: FastAPI) -> None:
     app.include_router(audit_router)
     app.include_router(connectors_router)
     app.include_router(outreach_router)
+    app.include_router(crm_router)
+    app.include_router(work_router)
+    app.include_router(notifications_router)

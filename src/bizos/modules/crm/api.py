@@ -1,0 +1,25 @@
+"""The CRM's routers, one per part, under ``/api/v1/crm`` (and the public form)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from bizos.modules.crm.assignment.api import router as assignment_router
+from bizos.modules.crm.contacts.api import router as contacts_router
+from bizos.modules.crm.deals.api import router as deals_router
+from bizos.modules.crm.forecast.api import router as forecast_router
+from bizos.modules.crm.imports.api import router as imports_router
+from bizos.modules.crm.leads.api import router as leads_router
+from bizos.modules.crm.scoring.api import router as scoring_router
+
+router = APIRouter()
+for part in (
+    contacts_router,
+    imports_router,
+    leads_router,
+    scoring_router,
+    assignment_router,
+    deals_router,
+    forecast_router,
+):
+    router.include_router(part)

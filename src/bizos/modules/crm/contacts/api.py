@@ -1,0 +1,7 @@
+"""CRM contacts API."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(tags=["crm"])
