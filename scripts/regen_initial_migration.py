@@ -22,6 +22,17 @@ SECURITY = """
         from bizos.core.schema import apply_postgres_security
 
         apply_postgres_security(op.get_bind(), get_settings().db_app_role, TENANT_TABLES)
+
+    # Full-text search over contacts: SQLite FTS5 table + triggers, PostgreSQL GIN index.
+    from bizos.modules.crm import search as crm_search
+
+    crm_search.install(op.get_bind())
+"""
+
+SEARCH_DOWN = """
+    from bizos.modules.crm import search as crm_search
+
+    crm_search.uninstall(op.get_bind())
 """
 
 
@@ -62,6 +73,10 @@ def main() -> None:
     marker = "    # ### end Alembic commands ###"
     first = text.index(marker) + len(marker)
     text = text[:first] + "\n" + SECURITY + text[first:]
+    down = text.index("def downgrade() -> None:")
+    body = text.index("\n", down) + 1
+    body = text.index("\n", body) + 1  # after the "# ### commands auto generated" line
+    text = text[:body] + SEARCH_DOWN + text[body:]
     TARGET.write_text(text)
     subprocess.run([sys.executable, "-m", "ruff", "format", str(TARGET)], cwd=ROOT, check=False)
     subprocess.run(

@@ -1,10 +1,12 @@
-"""The ``bizos`` command line: serve, worker, migrate, demo, tenant, user."""
+"""The ``bizos`` command line: serve, worker, migrate, demo, tenant, user, import."""
 
 from __future__ import annotations
 
 import asyncio
 import signal
+import time
 from collections.abc import Coroutine
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -246,6 +248,117 @@ def user_create(
 
     user_id = _run_or_exit(main())
     console.print(f"user [bold]{email}[/bold] ({role}) created (id {user_id})")
+
+
+@app.command("import")
+def import_csv(
+    kind: Annotated[str, typer.Argument(help="What the rows are: contacts or leads.")],
+    file: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="The CSV file.")
+    ],
+    tenant: Annotated[str, typer.Option("--tenant", help="Tenant slug.")],
+    maps: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--map",
+            help='Column to field, e.g. --map "E-mail=email" --map "Notes=" (repeatable); '
+            "other columns are mapped by their common names.",
+        ),
+    ] = None,
+    on_duplicate: Annotated[
+        str, typer.Option("--on-duplicate", help="skip, update or merge.")
+    ] = "skip",
+    batch_size: Annotated[int, typer.Option(min=1, max=5000, help="Rows per transaction.")] = 1000,
+) -> None:
+    """Import contacts or leads from a CSV file, in this process, with a progress bar."""
+    from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+
+    from bizos.core.pagination import PageParams
+    from bizos.modules.crm.imports import service as imports
+    from bizos.modules.crm.imports.schemas import ImportRead
+    from bizos.modules.identity import service as identity
+
+    mapping: dict[str, str] = {}
+    for entry in maps or []:
+        column, sep, target = entry.partition("=")
+        if not sep or not column.strip():
+            raise typer.BadParameter(f"--map takes COLUMN=FIELD, not {entry!r}")
+        mapping[column.strip()] = target.strip()
+
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed:,.0f}/{task.total:,.0f} rows"),
+        TextColumn("{task.fields[rate]:,.0f} rows/s"),
+        TimeElapsedColumn(),
+        console=console,
+    )
+
+    async def main() -> tuple[ImportRead, list[str]]:
+        db = _db()
+        try:
+            async with db.unit_of_work(system=True) as session:
+                tenant_id = (await identity.get_tenant_by_slug(session, slug=tenant)).id
+            ctx = _cli_ctx().with_tenant(tenant_id)
+            async with db.unit_of_work(tenant_id=tenant_id) as session:
+                with file.open("rb") as upload:
+                    job = await imports.create_import(
+                        session,
+                        ctx,
+                        upload=upload,
+                        filename=file.name,
+                        kind=kind,
+                        mapping=mapping or None,
+                        on_duplicate=on_duplicate,
+                        runner="cli",
+                    )
+            console.print(
+                f"import [bold]{job.id}[/bold]: {job.total_rows:,} rows, columns mapped "
+                + ", ".join(f"{c} -> {f}" for c, f in job.mapping.items())
+            )
+            if job.ignored_columns:
+                console.print(f"  ignored columns: {', '.join(job.ignored_columns)}")
+            started = time.monotonic()
+            with progress:
+                task: TaskID = progress.add_task(f"{kind}", total=job.total_rows or 0, rate=0.0)
+
+                def advance(state: ImportRead) -> None:
+                    elapsed = max(time.monotonic() - started, 1e-6)
+                    progress.update(
+                        task,
+                        completed=state.processed_rows,
+                        rate=state.processed_rows / elapsed,
+                    )
+
+                result = await imports.run_import_in_process(
+                    db, ctx, job.id, batch_size=batch_size, on_batch=advance
+                )
+            async with db.unit_of_work(tenant_id=tenant_id, readonly=True) as session:
+                page = PageParams(limit=10)
+                errors, _ = await imports.list_row_errors(session, ctx, job.id, page=page)
+            lines = [
+                f"  row {e.row_number}: "
+                + "; ".join(f"{p.column or p.field or 'row'}: {p.msg}" for p in e.errors)
+                for e in errors
+            ]
+            return result, lines
+        finally:
+            await db.dispose()
+
+    result, error_lines = _run_or_exit(main())
+    counts = result.counts
+    console.print(
+        f"[bold]{result.status}[/bold]: {result.processed_rows:,} rows — "
+        f"created {counts.created:,}, updated {counts.updated:,}, merged {counts.merged:,},"
+        f" unchanged {counts.unchanged:,}, skipped {counts.skipped:,}, errors {counts.errors:,}"
+    )
+    if error_lines:
+        console.print("rows with errors (first 10; all at GET /api/v1/crm/imports/{id}/errors):")
+        for line in error_lines:
+            console.print(line, markup=False, highlight=False)
+    if result.status != "completed":
+        console.print(f"[red]import failed:[/red] {result.error}")
+        raise typer.Exit(1)
 
 
 def _print_demo_login(settings: Settings) -> None:

@@ -17,6 +17,7 @@ from bizos.core.config import Settings
 from bizos.core.context import Context
 from bizos.core.db import Database, init_database, utcnow
 from bizos.core.events import NewEvent, append_events
+from bizos.modules.crm.demo import seed_crm_history
 from bizos.modules.identity import service as identity
 from bizos.modules.identity.models import Tenant
 
@@ -60,6 +61,7 @@ async def _seed_activity(session: AsyncSession, ctx: Context, rng: random.Random
 
 
 SEEDERS.append(_seed_activity)
+SEEDERS.append(seed_crm_history)  # after the activity: lead scores count that engagement
 
 
 async def demo_exists(settings: Settings) -> bool:

@@ -7,6 +7,7 @@ from bizos.core import audit as _audit  # noqa: F401
 from bizos.core import dispatcher as _dispatcher  # noqa: F401
 from bizos.core import events as _events  # noqa: F401
 from bizos.core import idempotency as _idempotency  # noqa: F401
+from bizos.core import scheduler as _scheduler  # noqa: F401
 from bizos.core.db import Base
 from bizos.modules.crm import models as _crm  # noqa: F401
 from bizos.modules.identity import models as _identity  # noqa: F401

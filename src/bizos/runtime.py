@@ -1,4 +1,5 @@
-"""Background machinery of one process: dispatcher, webhook delivery, durable workflows.
+"""Background machinery of one process: dispatcher, webhook delivery, durable workflows,
+scheduled jobs.
 
 ``bizos serve`` runs it in-process with the API; ``bizos serve --no-workers`` does not;
 ``bizos worker`` runs it alone.
@@ -14,6 +15,7 @@ import structlog
 from bizos.core.config import Settings
 from bizos.core.db import Database
 from bizos.core.dispatcher import Dispatcher
+from bizos.core.scheduler import Scheduler
 from bizos.core.workflows import Workflows
 from bizos.handlers import register_handlers
 from bizos.modules.outreach.delivery import MessageDelivery
@@ -31,7 +33,9 @@ class Runtime:
         self.message_delivery: MessageDelivery | None = None
         # Built even without workers so tests and `bizos worker` can drive them directly.
         self.dispatcher = Dispatcher(db, settings)
+        # Importing the handlers also imports every module that defines scheduled jobs.
         register_handlers(self.dispatcher)
+        self.scheduler = Scheduler(db)
         self.webhook_sender = WebhookSender(db, settings)
         self._loops: list[asyncio.Task[None]] = []
 
@@ -46,6 +50,7 @@ class Runtime:
             self._loops = [
                 asyncio.create_task(self.dispatcher.run_forever(), name="bizos-dispatcher"),
                 asyncio.create_task(self.webhook_sender.run_forever(), name="bizos-webhooks"),
+                asyncio.create_task(self.scheduler.run_forever(), name="bizos-scheduler"),
             ]
         log.info("runtime.started", workers=self.workers)
 
@@ -64,6 +69,7 @@ class Runtime:
     async def _stop_loops(self) -> None:
         self.dispatcher.stop()
         self.webhook_sender.stop()
+        self.scheduler.stop()
         for task in self._loops:
             # Let the poll in progress finish; a stuck one is cancelled (and rolls back).
             with contextlib.suppress(TimeoutError, asyncio.CancelledError):

@@ -29,6 +29,7 @@ import structlog
 from fastapi import FastAPI
 from opentelemetry import trace
 from redis.exceptions import RedisError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Route, compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -276,6 +277,7 @@ class RateLimitMiddleware:
         self.limiter = limiter
         self.limit = settings.rate_limit_per_minute
         self.public_limit = settings.rate_limit_public_per_minute
+        self.form_limit = settings.rate_limit_form_per_minute
 
     def bucket(self, scope: Scope) -> tuple[str, int]:
         """Which counter a request draws on, and its limit per minute."""
@@ -287,6 +289,13 @@ class RateLimitMiddleware:
             return credential, self.limit
         return f"ip:{ip}", self.limit
 
+    def stricter_bucket(self, scope: Scope) -> tuple[str, int] | None:
+        """A second, smaller allowance per client IP for the routes bots aim at (posts to
+        the public lead forms), drawn on once the request passed its bucket."""
+        if scope["method"] == "POST" and scope["path"].startswith("/forms/"):
+            return f"form:{client_ip(scope)}", self.form_limit
+        return None
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
@@ -294,6 +303,10 @@ class RateLimitMiddleware:
         key, limit = self.bucket(scope)
         try:
             decision = await self.limiter.hit(key, limit=limit, period=60.0)
+            stricter = self.stricter_bucket(scope) if decision.allowed else None
+            if stricter is not None:
+                key, limit = stricter
+                decision = await self.limiter.hit(key, limit=limit, period=60.0)
         except (RedisError, OSError) as exc:
             # Fail open: a cache outage must not take the API down with it.
             log.warning("ratelimit.unavailable", error=type(exc).__name__)
@@ -524,13 +537,25 @@ class BodyLimitMiddleware:
     body.
     """
 
-    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_bytes: int,
+        upload_max_bytes: int | None = None,
+        upload_paths: Iterable[str] = (),
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.upload_max_bytes = upload_max_bytes or max_bytes
+        self.upload_paths = frozenset(upload_paths)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
             await self.app(scope, receive, send)
+            return
+        if scope["path"].rstrip("/") in self.upload_paths:
+            await self._stream_upload(scope, receive, send)
             return
         declared = header(scope, b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
@@ -561,17 +586,55 @@ class BodyLimitMiddleware:
 
         await self.app(scope, replay, send)
 
-    async def _refuse(self, scope: Scope, send: Send) -> None:
+    async def _refuse(self, scope: Scope, send: Send, limit: int | None = None) -> None:
         await send_problem(
             send,
             413,
             "Payload too large",
-            f"the request body is larger than {self.max_bytes} bytes",
+            f"the request body is larger than {limit or self.max_bytes} bytes",
             instance=scope["path"],
         )
 
+    async def _stream_upload(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """File uploads (CSV imports) are large: counted as they stream to the app, which
+        spools them to disk, instead of being held here. Past the limit the body read
+        raises a 413, answered here if the app had not begun its response."""
+        limit = self.upload_max_bytes
+        declared = header(scope, b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await self._refuse(scope, send, limit)
+            return
+        size = 0
+        started = False
+
+        async def counted() -> Message:
+            nonlocal size
+            message = await receive()
+            if message["type"] == "http.request":
+                size += len(message.get("body", b""))
+                if size > limit:
+                    raise StarletteHTTPException(
+                        413, f"the request body is larger than {limit} bytes"
+                    )
+            return message
+
+        async def watched(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counted, watched)
+        except StarletteHTTPException as exc:
+            if exc.status_code != 413 or started:
+                raise
+            await self._refuse(scope, send, limit)
+
 
 # --- assembly ------------------------------------------------------------------------
+
+# Routes that take file uploads larger than max_body_bytes (streamed, see BodyLimitMiddleware).
+UPLOAD_PATHS = ("/api/v1/crm/imports",)
 
 
 def install_gateway(app: FastAPI, settings: Settings) -> None:
@@ -583,7 +646,12 @@ def install_gateway(app: FastAPI, settings: Settings) -> None:
         lease_seconds=settings.idempotency_lease_seconds,
     )
     app.add_middleware(IdempotencyMiddleware, store=app.state.idempotency)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=settings.max_body_bytes,
+        upload_max_bytes=settings.max_import_bytes,
+        upload_paths=UPLOAD_PATHS,
+    )
     if settings.rate_limit_enabled:
         app.add_middleware(RateLimitMiddleware, limiter=app.state.rate_limiter, settings=settings)
     app.add_middleware(GatewayMiddleware, routes_of=app)

@@ -79,6 +79,16 @@ class ServiceConfig(ProviderConfig):
     timeout_seconds: float = Field(default=15.0, gt=0, le=120)
 
 
+class EnrichmentConfig(ServiceConfig):
+    """Company enrichment: ``provider`` is ``clearbit`` (any server speaking its company
+    API at ``base_url``) or ``sandbox``; ``vendor`` is the older spelling of it."""
+
+    provider: str | None = Field(default=None, max_length=60)
+
+
+ENRICHMENT_PROVIDERS = ("clearbit", "sandbox")
+
+
 @dataclass(frozen=True, slots=True)
 class ProviderSpec:
     name: str
@@ -134,7 +144,7 @@ PROVIDERS: dict[str, ProviderSpec] = {
         ProviderSpec("anthropic", LlmConfig, ("api_key",), required_secrets=("api_key",)),
         ProviderSpec("smtp", SmtpConfig, ("password",)),
         ProviderSpec("twilio", TwilioConfig, ("auth_token",), required_secrets=("auth_token",)),
-        ProviderSpec("enrichment", ServiceConfig, ("api_key",)),
+        ProviderSpec("enrichment", EnrichmentConfig, ("api_key",)),
         ProviderSpec("shipping", ServiceConfig, ("api_key",)),
     )
 }
@@ -156,3 +166,20 @@ def validate_connector(spec: ProviderSpec, config: dict[str, Any], secret_names:
         _check_twilio(config)
     if spec.name == "smtp":
         _check_smtp(config)
+    if spec.name == "enrichment":
+        _check_enrichment(config, secret_names)
+
+
+def _check_enrichment(config: dict[str, Any], secret_names: set[str]) -> None:
+    provider = str(config.get("provider") or config.get("vendor") or "clearbit").lower()
+    key = "provider" if config.get("provider") else "vendor"
+    if provider not in ENRICHMENT_PROVIDERS:
+        raise Unprocessable(
+            f"enrichment provider must be one of: {', '.join(ENRICHMENT_PROVIDERS)}",
+            errors=[field_error(["body", "config", key], "unknown provider")],
+        )
+    if provider != "sandbox" and "api_key" not in secret_names:
+        raise Unprocessable(
+            f"enrichment provider {provider} needs secrets: api_key",
+            errors=[field_error(["body", "secrets", "api_key"], "required")],
+        )

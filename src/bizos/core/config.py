@@ -32,6 +32,11 @@ class Settings(BaseSettings):
 
     # Largest request body accepted (413 beyond): a 1,000-event track call fits easily.
     max_body_bytes: int = 5 * 1024 * 1024
+    # Largest CSV import upload (413 beyond); streamed to data_dir/imports/, never held in
+    # memory. A 100,000-contact file is about 10 MB.
+    max_import_bytes: int = 200 * 1024 * 1024
+    # Largest CRM attachment (413 beyond); stored under data_dir/attachments/<tenant>/.
+    crm_attachment_max_bytes: int = 4 * 1024 * 1024
     # Seconds a resolved bearer token is reused in-process (0 = look up every request).
     auth_cache_seconds: float = 2.0
 
@@ -41,6 +46,9 @@ class Settings(BaseSettings):
     rate_limit_enabled: bool = True
     rate_limit_per_minute: int = 6000
     rate_limit_public_per_minute: int = 60
+    # Posts to the public lead form per client address, on top of the public limit: a
+    # person sends a form or two; a bot sends hundreds.
+    rate_limit_form_per_minute: int = 10
     # Idempotency-Key records live a day; a reservation whose request never finished (the
     # process died) is taken over after the lease so the key does not stay 409 for a day.
     idempotency_ttl_seconds: int = 24 * 3600
@@ -61,6 +69,9 @@ class Settings(BaseSettings):
     webhook_allow_private_targets: bool = False
 
     workflows_enabled: bool = True
+    # An open high or urgent task this long past its due time escalates to the
+    # assignee's manager (or the workspace owner) once.
+    task_escalation_grace_minutes: int = 60
     executor_id: str = Field(default_factory=lambda: os.environ.get("HOSTNAME", "local"))
 
     otel_exporter: str = "none"  # none | console | otlp

@@ -13,13 +13,15 @@ from bizos.modules.crm.leads.api import router as leads_router
 from bizos.modules.crm.scoring.api import router as scoring_router
 
 router = APIRouter()
+# Contacts last: its /contacts/{id} would otherwise shadow static paths other parts add
+# under /contacts/ (e.g. /contacts/export).
 for part in (
-    contacts_router,
     imports_router,
     leads_router,
     scoring_router,
     assignment_router,
     deals_router,
     forecast_router,
+    contacts_router,
 ):
     router.include_router(part)

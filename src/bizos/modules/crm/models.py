@@ -26,7 +26,15 @@ JsonDict = sa.JSON
 class Company(Entity, Base):
     __tablename__ = "crm_companies"
     __table_args__ = (
-        sa.Index("ix_crm_companies_tenant_domain", "tenant_id", "domain"),
+        # One live company per domain (dedupe key); merged rows step aside.
+        sa.Index(
+            "uq_crm_companies_tenant_domain",
+            "tenant_id",
+            "domain",
+            unique=True,
+            sqlite_where=sa.text("merged_into_id IS NULL AND domain IS NOT NULL"),
+            postgresql_where=sa.text("merged_into_id IS NULL AND domain IS NOT NULL"),
+        ),
         sa.Index("ix_crm_companies_tenant_name", "tenant_id", "name"),
     )
 
@@ -205,7 +213,8 @@ class SalesRep(Entity, Base):
 class CrmSettings(Entity, Base):
     """One row per tenant. Each JSON section is owned by one part of the CRM:
     ``assignment`` (assignment rules), ``scoring`` (threshold, retraining), ``pipeline``
-    (stage rules and probabilities), ``lead_flow`` (first outreach email)."""
+    (stage rules and probabilities), ``lead_flow`` (first outreach email), ``contacts``
+    (default phone region)."""
 
     __tablename__ = "crm_settings"
     __table_args__ = (sa.UniqueConstraint("tenant_id"),)
@@ -214,6 +223,8 @@ class CrmSettings(Entity, Base):
     scoring: Mapped[dict[str, Any]] = mapped_column(JsonDict, default=dict)
     pipeline: Mapped[dict[str, Any]] = mapped_column(JsonDict, default=dict)
     lead_flow: Mapped[dict[str, Any]] = mapped_column(JsonDict, default=dict)
+    # Contacts: ``default_region`` (ISO 3166 alpha-2) for phone numbers given nationally.
+    contacts: Mapped[dict[str, Any]] = mapped_column(JsonDict, default=dict)
     # Round-robin position, advanced under the row lock.
     round_robin_position: Mapped[int] = mapped_column(default=0)
 
@@ -284,12 +295,19 @@ class ImportJob(Entity, Base):
     """A CSV import: its mapping, progress and outcome counts."""
 
     __tablename__ = "crm_imports"
+    __table_args__ = (sa.Index("ix_crm_imports_tenant_created", "tenant_id", "created_at"),)
 
     kind: Mapped[str] = mapped_column(sa.String(20))  # contacts | leads | companies
     filename: Mapped[str] = mapped_column(sa.String(255))
     storage_key: Mapped[str] = mapped_column(sa.String(255))
     mapping: Mapped[dict[str, Any]] = mapped_column(JsonDict, default=dict)
     on_duplicate: Mapped[str] = mapped_column(sa.String(10), default="skip")  # skip|update|merge
+    # How the file reads: detected once when it arrives, so every batch reads it alike.
+    encoding: Mapped[str] = mapped_column(sa.String(20), default="utf-8-sig")
+    delimiter: Mapped[str] = mapped_column(sa.String(1), default=",")
+    columns: Mapped[list[str]] = mapped_column(sa.JSON, default=list)  # the header row
+    total_bytes: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    runner: Mapped[str] = mapped_column(sa.String(12), default="worker")  # worker|workflow|cli
     # queued | running | completed | failed
     status: Mapped[str] = mapped_column(sa.String(12), default="queued")
     total_rows: Mapped[int | None]
@@ -298,6 +316,8 @@ class ImportJob(Entity, Base):
     updated_count: Mapped[int] = mapped_column(default=0)
     merged_count: Mapped[int] = mapped_column(default=0)
     skipped_count: Mapped[int] = mapped_column(default=0)
+    # Duplicates whose update or merge changed nothing (a re-import of an export).
+    unchanged_count: Mapped[int] = mapped_column(default=0)
     error_count: Mapped[int] = mapped_column(default=0)
     byte_offset: Mapped[int] = mapped_column(sa.BigInteger, default=0)  # resume point
     error: Mapped[str | None] = mapped_column(sa.Text)

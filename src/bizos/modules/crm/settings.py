@@ -18,7 +18,8 @@ async def load_settings(
     tenant_id = ctx.require_tenant()
     query = sa.select(CrmSettings).where(CrmSettings.tenant_id == tenant_id)
     if for_update:
-        query = query.with_for_update()
+        # Refresh a copy already in the session: a value read before the lock may be stale.
+        query = query.with_for_update().execution_options(populate_existing=True)
     row = await session.scalar(query)
     if row is not None:
         return row

@@ -1,7 +1,188 @@
-"""work API."""
+"""Tasks and task templates API.
+
+Tasks serve sales and support alike: reading needs ``crm:read`` or ``support:read``,
+writing ``crm:write`` or ``support:write``. Templates decide what work the pipeline
+hands people, so changing them needs the same write scopes (a viewer cannot).
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Response
+from pydantic import AwareDatetime
+
+from bizos.api.deps import Ctx, DbSession
+from bizos.core.pagination import Page, Pagination
+from bizos.core.versions import version_etag
+from bizos.modules.outreach.api import require_any
+from bizos.modules.work import service
+from bizos.modules.work.schemas import (
+    Priority,
+    Status,
+    TaskCreate,
+    TaskRead,
+    TaskTemplateCreate,
+    TaskTemplateRead,
+    TaskTemplateUpdate,
+    TaskUpdate,
+)
 
 router = APIRouter(tags=["work"])
+
+WorkRead = Annotated[object, require_any("crm:read", "support:read")]
+WorkWrite = Annotated[object, require_any("crm:write", "support:write")]
+IfMatch = Annotated[str | None, Header(description="The `version` last read; 409 if stale.")]
+
+
+def _etag(response: Response, version: int) -> None:
+    response.headers["ETag"] = version_etag(version)
+
+
+@router.post("/api/v1/tasks", status_code=201, response_model=TaskRead)
+async def create_task(
+    body: TaskCreate, _: WorkWrite, session: DbSession, ctx: Ctx, response: Response
+) -> TaskRead:
+    """Create a task. Without ``assignee_id`` it is the caller's (an API key's task stays
+    unassigned); the reminder defaults to ``due_at``."""
+    assignee = body.assignee_id
+    if "assignee_id" not in body.model_fields_set and ctx.actor_type == "user":
+        assignee = ctx.actor_id
+    task = await service.create_task(
+        session,
+        ctx,
+        title=body.title,
+        description=body.description,
+        assignee_id=assignee,
+        due_at=body.due_at,
+        priority=body.priority,
+        remind_at=body.remind_at,
+        reminder="remind_at" not in body.model_fields_set or body.remind_at is not None,
+        related_type=body.related.type if body.related else None,
+        related_id=body.related.id if body.related else None,
+        contact_id=body.contact_id,
+    )
+    _etag(response, task.version)
+    return service.task_read(task)
+
+
+@router.get("/api/v1/tasks", response_model=Page[TaskRead])
+async def list_tasks(
+    _: WorkRead,
+    session: DbSession,
+    ctx: Ctx,
+    page: Pagination,
+    assignee_id: Annotated[str | None, Query(max_length=36)] = None,
+    status: Annotated[list[Status] | None, Query(description="Repeat for several.")] = None,
+    priority: Annotated[list[Priority] | None, Query(description="Repeat for several.")] = None,
+    related_type: Annotated[str | None, Query(max_length=20)] = None,
+    related_id: Annotated[str | None, Query(max_length=36)] = None,
+    contact_id: Annotated[str | None, Query(max_length=36)] = None,
+    due_before: AwareDatetime | None = None,
+    overdue: bool | None = None,
+    mine: bool = False,
+) -> Page[TaskRead]:
+    """The workspace's tasks, oldest first. ``overdue=true``: open and past due;
+    ``mine=true``: assigned to the caller."""
+    items, cursor = await service.list_tasks(
+        session,
+        ctx,
+        page=page,
+        assignee_id=assignee_id,
+        statuses=status or (),
+        priorities=priority or (),
+        related_type=related_type,
+        related_id=related_id,
+        contact_id=contact_id,
+        due_before=due_before,
+        overdue=overdue,
+        mine=mine,
+    )
+    return Page[TaskRead](items=items, next_cursor=cursor)
+
+
+@router.get("/api/v1/tasks/{task_id}", response_model=TaskRead)
+async def get_task(
+    task_id: str, _: WorkRead, session: DbSession, ctx: Ctx, response: Response
+) -> TaskRead:
+    task = await service.get_task(session, ctx, task_id)
+    _etag(response, task.version)
+    return service.task_read(task)
+
+
+@router.patch("/api/v1/tasks/{task_id}", response_model=TaskRead)
+async def update_task(
+    task_id: str,
+    body: TaskUpdate,
+    _: WorkWrite,
+    session: DbSession,
+    ctx: Ctx,
+    response: Response,
+    if_match: IfMatch = None,
+) -> TaskRead:
+    """Change a task: status ``open in_progress done cancelled`` (done sets
+    ``completed_at``), assignee, due and reminder times, priority, what it is about."""
+    task = await service.update_task(session, ctx, task_id, body, if_match=if_match)
+    _etag(response, task.version)
+    return service.task_read(task)
+
+
+# --- templates ----------------------------------------------------------------------------
+
+
+@router.post("/api/v1/task-templates", status_code=201, response_model=TaskTemplateRead)
+async def create_template(
+    body: TaskTemplateCreate, _: WorkWrite, session: DbSession, ctx: Ctx, response: Response
+) -> TaskTemplateRead:
+    """A task to create whenever ``trigger`` happens (e.g. ``deal.stage:proposal``: a deal
+    enters the proposal stage)."""
+    row = await service.create_template(session, ctx, body)
+    _etag(response, row.version)
+    return service.template_read(row)
+
+
+@router.get("/api/v1/task-templates", response_model=Page[TaskTemplateRead])
+async def list_templates(
+    _: WorkRead,
+    session: DbSession,
+    ctx: Ctx,
+    page: Pagination,
+    trigger: Annotated[str | None, Query(max_length=60)] = None,
+    active: bool | None = None,
+) -> Page[TaskTemplateRead]:
+    items, cursor = await service.list_templates(
+        session, ctx, page=page, trigger=trigger, active=active
+    )
+    return Page[TaskTemplateRead](items=items, next_cursor=cursor)
+
+
+@router.get("/api/v1/task-templates/{template_id}", response_model=TaskTemplateRead)
+async def get_template(
+    template_id: str, _: WorkRead, session: DbSession, ctx: Ctx, response: Response
+) -> TaskTemplateRead:
+    row = await service.get_template(session, ctx, template_id)
+    _etag(response, row.version)
+    return service.template_read(row)
+
+
+@router.patch("/api/v1/task-templates/{template_id}", response_model=TaskTemplateRead)
+async def update_template(
+    template_id: str,
+    body: TaskTemplateUpdate,
+    _: WorkWrite,
+    session: DbSession,
+    ctx: Ctx,
+    response: Response,
+    if_match: IfMatch = None,
+) -> TaskTemplateRead:
+    row = await service.update_template(session, ctx, template_id, body, if_match=if_match)
+    _etag(response, row.version)
+    return service.template_read(row)
+
+
+@router.delete("/api/v1/task-templates/{template_id}", status_code=204)
+async def delete_template(
+    template_id: str, _: WorkWrite, session: DbSession, ctx: Ctx, if_match: IfMatch = None
+) -> Response:
+    await service.delete_template(session, ctx, template_id, if_match=if_match)
+    return Response(status_code=204)

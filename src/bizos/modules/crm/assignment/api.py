@@ -1,7 +1,64 @@
-"""CRM assignment API."""
+"""Lead assignment API: the tenant's rules, its sales reps, (re)assigning a lead."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Request
+
+from bizos.api.deps import Ctx, DbSession
+from bizos.core.auth import Admin, CrmRead, CrmWrite
+from bizos.core.pagination import Page, Pagination
+from bizos.modules.crm.assignment import service
+from bizos.modules.crm.assignment.schemas import AssignmentConfig, LeadAssign, RepRead, RepUpdate
+from bizos.modules.crm.leads.schemas import LeadRead
+from bizos.modules.crm.leads.service import lead_read
 
 router = APIRouter(tags=["crm"])
+
+
+@router.get("/api/v1/crm/assignment-rules", response_model=AssignmentConfig)
+async def get_assignment_rules(_: Admin, session: DbSession, ctx: Ctx) -> AssignmentConfig:
+    return await service.get_rules(session, ctx)
+
+
+@router.put("/api/v1/crm/assignment-rules", response_model=AssignmentConfig)
+async def put_assignment_rules(
+    body: AssignmentConfig, _: Admin, session: DbSession, ctx: Ctx
+) -> AssignmentConfig:
+    """Replace how new leads find an owner. Every user named must be an active owner,
+    admin or member (422 with the path of each one that is not)."""
+    return await service.update_rules(session, ctx, body=body)
+
+
+@router.get("/api/v1/crm/reps", response_model=Page[RepRead])
+async def list_reps(_: CrmRead, session: DbSession, ctx: Ctx, page: Pagination) -> Page[RepRead]:
+    """The team that takes leads, with availability, capacity and open leads."""
+    items, cursor = await service.list_reps(session, ctx, page=page)
+    return Page[RepRead](items=items, next_cursor=cursor)
+
+
+@router.put("/api/v1/crm/reps/{user_id}", response_model=RepRead)
+async def put_rep(
+    user_id: str, body: RepUpdate, _: Admin, session: DbSession, ctx: Ctx, request: Request
+) -> RepRead:
+    """Set how a user takes leads; honours `If-Match` with the rep's `version`."""
+    return await service.update_rep(
+        session, ctx, user_id=user_id, body=body, if_match=request.headers.get("if-match")
+    )
+
+
+@router.post("/api/v1/crm/leads/{lead_id}/assign", response_model=LeadRead)
+async def assign_lead(
+    lead_id: str,
+    _: CrmWrite,
+    session: DbSession,
+    ctx: Ctx,
+    body: Annotated[LeadAssign | None, Body()] = None,
+) -> LeadRead:
+    """Hand the lead to `owner_id`, or without one run the assignment rules again."""
+    if body is not None and body.owner_id is not None:
+        lead = await service.reassign_lead(session, ctx, lead_id, owner_id=body.owner_id)
+    else:
+        lead = await service.assign_lead(session, ctx, lead_id)
+    return lead_read(lead)

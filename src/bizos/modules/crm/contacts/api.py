@@ -1,7 +1,426 @@
-"""CRM contacts API."""
+"""CRM contacts and companies API: CRUD, search, duplicates and merge, notes,
+attachments and the contact timeline. Reading needs ``crm:read``, writing ``crm:write``.
+
+A merged contact's id keeps working for reads: ``GET`` answers the survivor (its ``id``
+differs from the one asked for, and ``Content-Location`` names it). Writes to a merged
+id are 409 with ``merged_into_id``.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, File, Header, Query, Response, UploadFile
+from fastapi.responses import FileResponse
+from pydantic import StringConstraints
+
+from bizos.api.deps import Ctx, DbSession
+from bizos.core.auth import Admin, CrmRead, CrmWrite
+from bizos.core.errors import NotFound
+from bizos.core.pagination import Page, Pagination
+from bizos.core.versions import version_etag
+from bizos.modules.crm import timeline
+from bizos.modules.crm.contacts import attachments, companies, notes, service
+from bizos.modules.crm.contacts.schemas import (
+    AttachmentRead,
+    CompanyCreate,
+    CompanyRead,
+    CompanyUpdate,
+    ContactCreate,
+    ContactRead,
+    ContactSettings,
+    ContactUpdate,
+    DuplicatePair,
+    LifecycleStage,
+    MergeRequest,
+    MergeResult,
+    NoteCreate,
+    NoteRead,
+    SubjectType,
+    TimelineEntryRead,
+)
 
 router = APIRouter(tags=["crm"])
+
+BASE = "/api/v1/crm"
+IfMatch = Annotated[str | None, Header(description="The `version` you read (409 if stale).")]
+
+
+def _contact(response: Response, row: ContactRead) -> ContactRead:
+    response.headers["ETag"] = version_etag(row.version)
+    return row
+
+
+def _company(response: Response, row: CompanyRead) -> CompanyRead:
+    response.headers["ETag"] = version_etag(row.version)
+    return row
+
+
+# --- contacts -------------------------------------------------------------------------
+
+
+@router.get(f"{BASE}/contacts", response_model=Page[ContactRead])
+async def list_contacts(
+    _: CrmRead,
+    session: DbSession,
+    ctx: Ctx,
+    page: Pagination,
+    q: Annotated[
+        str | None,
+        Query(max_length=200, description="Searches name, email, phone and company."),
+    ] = None,
+    company_id: Annotated[str | None, Query(max_length=36)] = None,
+    owner_id: Annotated[str | None, Query(max_length=36)] = None,
+    lifecycle_stage: LifecycleStage | None = None,
+    tag: Annotated[str | None, Query(max_length=50)] = None,
+    email: Annotated[str | None, Query(max_length=320)] = None,
+) -> Page[ContactRead]:
+    rows, cursor = await service.list_contacts(
+        session,
+        ctx,
+        page=page,
+        q=q,
+        company_id=company_id,
+        owner_id=owner_id,
+        lifecycle_stage=lifecycle_stage,
+        tag=tag,
+        email=email,
+    )
+    return Page[ContactRead](items=[service.contact_read(r) for r in rows], next_cursor=cursor)
+
+
+@router.post(f"{BASE}/contacts", status_code=201, response_model=ContactRead)
+async def create_contact(
+    body: ContactCreate, _: CrmWrite, session: DbSession, ctx: Ctx, response: Response
+) -> ContactRead:
+    """Create a contact. An email a live contact already has → 409 with `existing_id`."""
+    row = await service.create_contact(session, ctx, body)
+    response.headers["Location"] = f"{BASE}/contacts/{row.id}"
+    return _contact(response, service.contact_read(row))
+
+
+@router.get(f"{BASE}/contacts/duplicates", response_model=Page[DuplicatePair])
+async def list_duplicates(
+    _: CrmRead, session: DbSession, ctx: Ctx, page: Pagination
+) -> Page[DuplicatePair]:
+    """Pairs of contacts that look like one person: same phone, same mailbox (`+tag`,
+    Gmail dots), or same name at the same company. Merge them with `POST .../merge`."""
+    items, cursor = await service.find_duplicates(session, ctx, page=page)
+    return Page[DuplicatePair](items=items, next_cursor=cursor)
+
+
+@router.get(f"{BASE}/contacts/{{contact_id}}", response_model=ContactRead)
+async def get_contact(
+    contact_id: str, _: CrmRead, session: DbSession, ctx: Ctx, response: Response
+) -> ContactRead:
+    row = await service.get_contact(session, ctx, contact_id)
+    if row.id != contact_id:
+        response.headers["Content-Location"] = f"{BASE}/contacts/{row.id}"
+    return _contact(response, service.contact_read(row))
+
+
+@router.patch(f"{BASE}/contacts/{{contact_id}}", response_model=ContactRead)
+async def update_contact(
+    contact_id: str,
+    body: ContactUpdate,
+    _: CrmWrite,
+    session: DbSession,
+    ctx: Ctx,
+    response: Response,
+    if_match: IfMatch = None,
+) -> ContactRead:
+    row = await service.update_contact(session, ctx, contact_id, body, if_match=if_match)
+    return _contact(response, service.contact_read(row))
+
+
+@router.delete(f"{BASE}/contacts/{{contact_id}}", status_code=204)
+async def delete_contact(
+    contact_id: str, _: CrmWrite, session: DbSession, ctx: Ctx, if_match: IfMatch = None
+) -> Response:
+    """Delete the contact with its notes and attachments (and contacts merged into it).
+    409 while leads or deals point at it: merge it into another contact instead."""
+    await service.delete_contact(session, ctx, contact_id, if_match=if_match)
+    return Response(status_code=204)
+
+
+@router.post(f"{BASE}/contacts/{{contact_id}}/merge", response_model=MergeResult)
+async def merge_contacts(
+    contact_id: str,
+    body: MergeRequest,
+    _: CrmWrite,
+    session: DbSession,
+    ctx: Ctx,
+    response: Response,
+) -> MergeResult:
+    """Merge `duplicate_ids` into this contact (the survivor). The survivor keeps its
+    values and fills blanks from the duplicates; `prefer` picks, per field, whose value
+    wins. Leads, deals, notes and attachments move over; each duplicate is kept with
+    `merged_into_id`, and reading it answers the survivor."""
+    row, merged = await service.merge_contacts(
+        session, ctx, contact_id, duplicate_ids=body.duplicate_ids, prefer=body.prefer
+    )
+    response.headers["ETag"] = version_etag(row.version)
+    return MergeResult(contact=service.contact_read(row), merged_ids=merged)
+
+
+@router.get(f"{BASE}/contacts/{{contact_id}}/timeline", response_model=Page[TimelineEntryRead])
+async def contact_timeline(
+    contact_id: str,
+    _: CrmRead,
+    session: DbSession,
+    ctx: Ctx,
+    page: Pagination,
+    kind: Annotated[
+        list[str] | None,
+        Query(max_length=20, description="Only entries whose kind starts with one of these."),
+    ] = None,
+) -> Page[TimelineEntryRead]:
+    """Everything about the contact (and contacts merged into it), newest first: events,
+    tracked activity, messages, notes, attachments, leads, deals and what other parts add."""
+    contact = await service.get_contact(session, ctx, contact_id)
+    ids = [contact.id, *await service.merged_ids(session, ctx, contact.id)]
+    entries, cursor = await timeline.read_timeline(
+        session, ctx, contact_ids=ids, email=contact.email_normalized, page=page, kinds=kind
+    )
+    return Page[TimelineEntryRead](
+        items=[
+            TimelineEntryRead(
+                at=e.at,
+                kind=e.kind,
+                title=e.title,
+                summary=e.summary,
+                ref_type=e.ref_type,
+                ref_id=e.ref_id,
+                data=e.data,
+            )
+            for e in entries
+        ],
+        next_cursor=cursor,
+    )
+
+
+# --- notes ----------------------------------------------------------------------------
+
+
+async def _notes_page(
+    session: DbSession, ctx: Ctx, subject_type: str, subject_id: str, page: Pagination
+) -> Page[NoteRead]:
+    rows, cursor = await notes.list_notes(
+        session, ctx, subject_type=subject_type, subject_id=subject_id, page=page
+    )
+    return Page[NoteRead](items=[notes.note_read(r) for r in rows], next_cursor=cursor)
+
+
+@router.get(f"{BASE}/contacts/{{contact_id}}/notes", response_model=Page[NoteRead])
+async def list_contact_notes(
+    contact_id: str, _: CrmRead, session: DbSession, ctx: Ctx, page: Pagination
+) -> Page[NoteRead]:
+    return await _notes_page(session, ctx, "contact", contact_id, page)
+
+
+@router.post(f"{BASE}/contacts/{{contact_id}}/notes", status_code=201, response_model=NoteRead)
+async def add_contact_note(
+    contact_id: str, body: NoteCreate, _: CrmWrite, session: DbSession, ctx: Ctx
+) -> NoteRead:
+    row = await notes.create_note(
+        session, ctx, subject_type="contact", subject_id=contact_id, body=body.body
+    )
+    return notes.note_read(row)
+
+
+@router.get(f"{BASE}/companies/{{company_id}}/notes", response_model=Page[NoteRead])
+async def list_company_notes(
+    company_id: str, _: CrmRead, session: DbSession, ctx: Ctx, page: Pagination
+) -> Page[NoteRead]:
+    return await _notes_page(session, ctx, "company", company_id, page)
+
+
+@router.post(f"{BASE}/companies/{{company_id}}/notes", status_code=201, response_model=NoteRead)
+async def add_company_note(
+    company_id: str, body: NoteCreate, _: CrmWrite, session: DbSession, ctx: Ctx
+) -> NoteRead:
+    row = await notes.create_note(
+        session, ctx, subject_type="company", subject_id=company_id, body=body.body
+    )
+    return notes.note_read(row)
+
+
+@router.get(f"{BASE}/notes", response_model=Page[NoteRead])
+async def list_notes(
+    subject_type: SubjectType,
+    subject_id: Annotated[str, Query(min_length=1, max_length=36)],
+    _: CrmRead,
+    session: DbSession,
+    ctx: Ctx,
+    page: Pagination,
+) -> Page[NoteRead]:
+    """Notes on any CRM record (contact, company, lead, deal), newest first."""
+    return await _notes_page(session, ctx, subject_type, subject_id, page)
+
+
+class NoteForSubject(NoteCreate):
+    subject_type: SubjectType
+    subject_id: Annotated[str, StringConstraints(min_length=1, max_length=36)]
+
+
+@router.post(f"{BASE}/notes", status_code=201, response_model=NoteRead)
+async def add_note(body: NoteForSubject, _: CrmWrite, session: DbSession, ctx: Ctx) -> NoteRead:
+    row = await notes.create_note(
+        session, ctx, subject_type=body.subject_type, subject_id=body.subject_id, body=body.body
+    )
+    return notes.note_read(row)
+
+
+# --- attachments ------------------------------------------------------------------------
+
+
+@router.post(
+    f"{BASE}/contacts/{{contact_id}}/attachments", status_code=201, response_model=AttachmentRead
+)
+async def add_contact_attachment(
+    contact_id: str,
+    file: Annotated[UploadFile, File(description="PDF, PNG, JPEG, GIF, WebP, text, CSV...")],
+    _: CrmWrite,
+    session: DbSession,
+    ctx: Ctx,
+) -> AttachmentRead:
+    """Attach a file (multipart field `file`). Too big → 413; a type we do not take →
+    415; content that is not what its type says → 422."""
+    row = await attachments.add_attachment(
+        session,
+        ctx,
+        subject_type="contact",
+        subject_id=contact_id,
+        filename=file.filename,
+        content_type=file.content_type,
+        source=file.file,
+    )
+    return attachments.attachment_read(row)
+
+
+@router.get(f"{BASE}/contacts/{{contact_id}}/attachments", response_model=Page[AttachmentRead])
+async def list_contact_attachments(
+    contact_id: str, _: CrmRead, session: DbSession, ctx: Ctx, page: Pagination
+) -> Page[AttachmentRead]:
+    rows, cursor = await attachments.list_attachments(
+        session, ctx, subject_type="contact", subject_id=contact_id, page=page
+    )
+    return Page[AttachmentRead](
+        items=[attachments.attachment_read(r) for r in rows], next_cursor=cursor
+    )
+
+
+@router.get(f"{BASE}/attachments/{{attachment_id}}", response_model=AttachmentRead)
+async def get_attachment(
+    attachment_id: str, _: CrmRead, session: DbSession, ctx: Ctx
+) -> AttachmentRead:
+    return attachments.attachment_read(
+        await attachments.get_attachment(session, ctx, attachment_id)
+    )
+
+
+@router.get(
+    f"{BASE}/attachments/{{attachment_id}}/content",
+    response_class=FileResponse,
+    responses={200: {"content": {"application/octet-stream": {}}}},
+)
+async def download_attachment(
+    attachment_id: str, _: CrmRead, session: DbSession, ctx: Ctx
+) -> FileResponse:
+    row = await attachments.get_attachment(session, ctx, attachment_id)
+    path = attachments.attachment_path(row.storage_key)
+    if not path.is_file():
+        raise NotFound("attachment content not found")
+    return FileResponse(
+        path,
+        media_type=row.content_type,
+        filename=row.filename,
+        headers={
+            "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": "sandbox",
+            "Digest": f"sha-256={row.sha256}",
+        },
+    )
+
+
+@router.delete(f"{BASE}/attachments/{{attachment_id}}", status_code=204)
+async def delete_attachment(
+    attachment_id: str, _: CrmWrite, session: DbSession, ctx: Ctx
+) -> Response:
+    await attachments.delete_attachment(session, ctx, attachment_id)
+    return Response(status_code=204)
+
+
+# --- companies ------------------------------------------------------------------------
+
+
+@router.get(f"{BASE}/companies", response_model=Page[CompanyRead])
+async def list_companies(
+    _: CrmRead,
+    session: DbSession,
+    ctx: Ctx,
+    page: Pagination,
+    q: Annotated[str | None, Query(max_length=200, description="Name or domain.")] = None,
+    domain: Annotated[str | None, Query(max_length=253)] = None,
+) -> Page[CompanyRead]:
+    rows, cursor = await companies.list_companies(session, ctx, page=page, q=q, domain=domain)
+    return Page[CompanyRead](items=[companies.company_read(r) for r in rows], next_cursor=cursor)
+
+
+@router.post(f"{BASE}/companies", status_code=201, response_model=CompanyRead)
+async def create_company(
+    body: CompanyCreate, _: CrmWrite, session: DbSession, ctx: Ctx, response: Response
+) -> CompanyRead:
+    """Create a company. The domain (or the website's) is normalised; a domain a live
+    company already has → 409 with `existing_id`."""
+    row = await companies.create_company(session, ctx, body)
+    response.headers["Location"] = f"{BASE}/companies/{row.id}"
+    return _company(response, companies.company_read(row))
+
+
+@router.get(f"{BASE}/companies/{{company_id}}", response_model=CompanyRead)
+async def get_company(
+    company_id: str, _: CrmRead, session: DbSession, ctx: Ctx, response: Response
+) -> CompanyRead:
+    return _company(
+        response, companies.company_read(await companies.get_company(session, ctx, company_id))
+    )
+
+
+@router.patch(f"{BASE}/companies/{{company_id}}", response_model=CompanyRead)
+async def update_company(
+    company_id: str,
+    body: CompanyUpdate,
+    _: CrmWrite,
+    session: DbSession,
+    ctx: Ctx,
+    response: Response,
+    if_match: IfMatch = None,
+) -> CompanyRead:
+    row = await companies.update_company(session, ctx, company_id, body, if_match=if_match)
+    return _company(response, companies.company_read(row))
+
+
+@router.get(f"{BASE}/companies/{{company_id}}/contacts", response_model=Page[ContactRead])
+async def company_contacts(
+    company_id: str, _: CrmRead, session: DbSession, ctx: Ctx, page: Pagination
+) -> Page[ContactRead]:
+    company = await companies.get_company(session, ctx, company_id)
+    rows, cursor = await service.list_contacts(session, ctx, page=page, company_id=company.id)
+    return Page[ContactRead](items=[service.contact_read(r) for r in rows], next_cursor=cursor)
+
+
+# --- settings -------------------------------------------------------------------------
+
+
+@router.get(f"{BASE}/settings/contacts", response_model=ContactSettings)
+async def get_contact_settings(_: CrmRead, session: DbSession, ctx: Ctx) -> ContactSettings:
+    return await service.get_contact_settings(session, ctx)
+
+
+@router.put(f"{BASE}/settings/contacts", response_model=ContactSettings)
+async def put_contact_settings(
+    body: ContactSettings, _: Admin, session: DbSession, ctx: Ctx
+) -> ContactSettings:
+    """`default_region`: the country national phone numbers are read in (e.g. `DE`)."""
+    return await service.update_contact_settings(session, ctx, body)

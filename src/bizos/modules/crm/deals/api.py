@@ -1,7 +1,160 @@
-"""CRM deals API."""
+"""CRM deals and pipeline API.
+
+Deals move through ``lead qualified proposal negotiation won lost``; the tenant's stage
+rules (``GET/PUT /api/v1/crm/pipeline``) say what a deal needs before it enters a stage.
+Won and lost deals are closed: changing their stage, amount, currency or close date
+takes ``POST /api/v1/crm/deals/{id}/reopen`` first.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import datetime as dt
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Response
+
+from bizos.api.deps import Ctx, DbSession
+from bizos.core.auth import Admin, CrmRead, CrmWrite
+from bizos.core.errors import Unprocessable, field_error
+from bizos.core.pagination import Page, Pagination
+from bizos.core.versions import version_etag
+from bizos.modules.crm.deals import pipeline, service, velocity
+from bizos.modules.crm.deals.schemas import (
+    DealCreate,
+    DealRead,
+    DealReopen,
+    DealUpdate,
+    PipelineRead,
+    PipelineSettings,
+    Stage,
+    StageChangeRead,
+    VelocityReport,
+)
 
 router = APIRouter(tags=["crm"])
+
+IdQuery = Annotated[str | None, Query(max_length=36)]
+_NOT_NULL = ("name", "amount", "currency", "stage", "properties")
+
+
+def _etag(response: Response, deal: DealRead) -> DealRead:
+    response.headers["ETag"] = version_etag(deal.version)
+    return deal
+
+
+@router.post("/api/v1/crm/deals", status_code=201, response_model=DealRead)
+async def create_deal(
+    body: DealCreate, _: CrmWrite, session: DbSession, ctx: Ctx, response: Response
+) -> DealRead:
+    deal = await service.create_deal(session, ctx, **body.model_dump())
+    response.headers["Location"] = f"/api/v1/crm/deals/{deal.id}"
+    return _etag(response, service.deal_read(deal))
+
+
+@router.get("/api/v1/crm/deals", response_model=Page[DealRead])
+async def list_deals(
+    _: CrmRead,
+    session: DbSession,
+    ctx: Ctx,
+    page: Pagination,
+    stage: Stage | None = None,
+    owner_id: IdQuery = None,
+    contact_id: IdQuery = None,
+    company_id: IdQuery = None,
+    lead_id: IdQuery = None,
+) -> Page[DealRead]:
+    items, cursor = await service.list_deals(
+        session,
+        ctx,
+        page=page,
+        stage=stage,
+        owner_id=owner_id,
+        contact_id=contact_id,
+        company_id=company_id,
+        lead_id=lead_id,
+    )
+    return Page[DealRead](items=items, next_cursor=cursor)
+
+
+@router.get("/api/v1/crm/deals/{deal_id}", response_model=DealRead)
+async def get_deal(
+    deal_id: str, _: CrmRead, session: DbSession, ctx: Ctx, response: Response
+) -> DealRead:
+    return _etag(response, service.deal_read(await service.get_deal(session, ctx, deal_id)))
+
+
+@router.patch("/api/v1/crm/deals/{deal_id}", response_model=DealRead)
+async def update_deal(
+    deal_id: str,
+    body: DealUpdate,
+    _: CrmWrite,
+    session: DbSession,
+    ctx: Ctx,
+    response: Response,
+    if_match: Annotated[str | None, Header()] = None,
+) -> DealRead:
+    """Change fields or move the stage; ``If-Match: <version>`` → 409 when stale."""
+    changes = body.model_dump(exclude_unset=True)
+    nulls = [k for k in _NOT_NULL if k in changes and changes[k] is None]
+    if nulls:
+        raise Unprocessable(
+            "these fields cannot be cleared",
+            errors=[field_error(["body", k], "may not be null") for k in nulls],
+        )
+    deal = await service.update_deal(session, ctx, deal_id, changes=changes, if_match=if_match)
+    return _etag(response, service.deal_read(deal))
+
+
+@router.post("/api/v1/crm/deals/{deal_id}/reopen", response_model=DealRead)
+async def reopen_deal(
+    deal_id: str,
+    body: DealReopen,
+    _: CrmWrite,
+    session: DbSession,
+    ctx: Ctx,
+    response: Response,
+    if_match: Annotated[str | None, Header()] = None,
+) -> DealRead:
+    """Take a won or lost deal back into an open stage (default: the one it closed from)."""
+    deal = await service.reopen_deal(
+        session, ctx, deal_id, stage=body.stage, reason=body.reason, if_match=if_match
+    )
+    return _etag(response, service.deal_read(deal))
+
+
+@router.get("/api/v1/crm/deals/{deal_id}/history", response_model=Page[StageChangeRead])
+async def deal_history(
+    deal_id: str, _: CrmRead, session: DbSession, ctx: Ctx, page: Pagination
+) -> Page[StageChangeRead]:
+    items, cursor = await service.deal_history(session, ctx, deal_id, page=page)
+    return Page[StageChangeRead](items=items, next_cursor=cursor)
+
+
+@router.get("/api/v1/crm/pipeline", response_model=PipelineRead)
+async def get_pipeline(_: CrmRead, session: DbSession, ctx: Ctx) -> PipelineRead:
+    return await pipeline.get_pipeline(session, ctx)
+
+
+@router.put("/api/v1/crm/pipeline", response_model=PipelineRead)
+async def put_pipeline(
+    body: PipelineSettings, _: Admin, session: DbSession, ctx: Ctx
+) -> PipelineRead:
+    """Replace the stage rules, default probabilities and next-best-action thresholds."""
+    return await pipeline.put_pipeline(session, ctx, body)
+
+
+@router.get("/api/v1/crm/pipeline/velocity", response_model=VelocityReport)
+async def pipeline_velocity(
+    _: CrmRead,
+    session: DbSession,
+    ctx: Ctx,
+    since: dt.date | None = None,
+    until: dt.date | None = None,
+    owner_id: IdQuery = None,
+) -> VelocityReport:
+    """Average days per stage, win rate and sales cycle (dates inclusive, UTC)."""
+    if since is not None and until is not None and until < since:
+        raise Unprocessable(
+            "until is before since", errors=[field_error(["query", "until"], "before since")]
+        )
+    return await velocity.velocity_report(session, ctx, since=since, until=until, owner_id=owner_id)

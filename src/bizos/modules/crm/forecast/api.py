@@ -1,7 +1,74 @@
-"""CRM forecast API."""
+"""CRM forecast and next best action API.
+
+``GET /api/v1/crm/forecast`` stores the forecast it answers (when its figures changed
+since the last one for that month and currency) so ``GET /api/v1/crm/forecasts`` can
+report its accuracy after the month: the GET is safe to repeat, but it writes, so it
+runs in a writing unit of work of its own.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bizos.api.deps import Ctx, DbSession
+from bizos.core.auth import CrmRead
+from bizos.core.context import use_context
+from bizos.core.db import get_database
+from bizos.core.pagination import Page, Pagination
+from bizos.modules.crm import nba
+from bizos.modules.crm.forecast import service
+from bizos.modules.crm.forecast.schemas import ForecastRead
 
 router = APIRouter(tags=["crm"])
+
+Period = Annotated[str, Query(max_length=7, description="A month, YYYY-MM.")]
+CurrencyQuery = Annotated[
+    str | None,
+    Query(max_length=3, description="ISO 4217; defaults to the tenant's main currency."),
+]
+
+
+async def _writing_session(ctx: Ctx) -> AsyncIterator[AsyncSession]:
+    async with get_database().unit_of_work(tenant_id=ctx.require_tenant()) as session:
+        session.info["ctx"] = ctx
+        with use_context(ctx):
+            yield session
+
+
+WritingSession = Annotated[AsyncSession, Depends(_writing_session, scope="function")]
+
+
+@router.get("/api/v1/crm/forecast", response_model=ForecastRead)
+async def get_forecast(
+    _: CrmRead, session: WritingSession, ctx: Ctx, period: Period, currency: CurrencyQuery = None
+) -> ForecastRead:
+    """Weighted pipeline, commit, best case and a 10-90% interval for the month."""
+    return await service.compute_forecast(session, ctx, period=period, currency=currency)
+
+
+@router.get("/api/v1/crm/forecasts", response_model=Page[ForecastRead])
+async def list_forecasts(
+    _: CrmRead,
+    session: DbSession,
+    ctx: Ctx,
+    page: Pagination,
+    period: Annotated[str | None, Query(max_length=7)] = None,
+    currency: CurrencyQuery = None,
+) -> Page[ForecastRead]:
+    """Stored forecasts, oldest first, with ``accuracy`` once their month is over."""
+    items, cursor = await service.list_forecasts(
+        session, ctx, page=page, period=period, currency=currency
+    )
+    return Page[ForecastRead](items=items, next_cursor=cursor)
+
+
+@router.get("/api/v1/crm/contacts/{contact_id}/next-actions", response_model=nba.NextActions)
+async def next_actions(
+    contact_id: str, _: CrmRead, session: DbSession, ctx: Ctx
+) -> nba.NextActions:
+    """Ranked, explained suggestions of what to do next with this contact."""
+    return await nba.next_actions(session, ctx, contact_id)

@@ -1,7 +1,216 @@
-"""CRM leads API."""
+"""CRM leads API, the public lead form, and the lead flow's settings.
+
+``POST /forms/{tenant_slug}/leads`` is public: no credential, rate limited per client
+address more strictly than the rest of the public surface (``RateLimitMiddleware``),
+a honeypot field for bots, and always the same 202 whether or not the person was
+already known.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Path, Query, Request, Response
+from starlette.datastructures import UploadFile
+
+from bizos.api.deps import Ctx, DbSession, PublicCtx
+from bizos.core.auth import Admin, CrmRead, CrmWrite
+from bizos.core.db import get_database
+from bizos.core.errors import ProblemError, Unprocessable, field_error
+from bizos.core.pagination import Page, Pagination
+from bizos.core.versions import version_etag
+from bizos.modules.crm.deals import service as deals_service
+from bizos.modules.crm.leads import first_outreach, service
+from bizos.modules.crm.leads.schemas import (
+    FormAccepted,
+    LeadConvert,
+    LeadConverted,
+    LeadCreate,
+    LeadFlowSettings,
+    LeadFlowUpdate,
+    LeadRead,
+    LeadStatus,
+    LeadUpdate,
+    WebFormLead,
+)
+from bizos.modules.identity import service as identity_service
 
 router = APIRouter(tags=["crm"])
+
+IdQuery = Annotated[str | None, Query(max_length=36)]
+MAX_FORM_FIELDS = 60
+
+
+class UnsupportedMediaType(ProblemError):
+    status = 415
+    title = "Unsupported media type"
+
+
+def _etag(response: Response, lead: LeadRead) -> LeadRead:
+    response.headers["ETag"] = version_etag(lead.version)
+    return lead
+
+
+@router.post("/api/v1/crm/leads", status_code=201, response_model=LeadRead)
+async def create_lead(
+    body: LeadCreate, _: CrmWrite, session: DbSession, ctx: Ctx, response: Response
+) -> LeadRead:
+    """Capture a lead. Its email is matched to an existing contact (no duplicate is
+    made); the lead flow then enriches, scores and assigns it and emails the person from
+    the owner."""
+    lead = await service.create_lead(
+        session,
+        ctx,
+        email=body.email,
+        name=body.name,
+        phone=body.phone,
+        company=body.company,
+        source=body.source or "api",
+        message=body.message,
+        properties=body.properties,
+    )
+    response.headers["Location"] = f"/api/v1/crm/leads/{lead.id}"
+    return _etag(response, service.lead_read(lead))
+
+
+@router.get("/api/v1/crm/leads", response_model=Page[LeadRead])
+async def list_leads(
+    _: CrmRead,
+    session: DbSession,
+    ctx: Ctx,
+    page: Pagination,
+    status: LeadStatus | None = None,
+    owner_id: IdQuery = None,
+    source: Annotated[str | None, Query(max_length=40)] = None,
+    contact_id: IdQuery = None,
+) -> Page[LeadRead]:
+    items, cursor = await service.list_leads(
+        session,
+        ctx,
+        page=page,
+        status=status,
+        owner_id=owner_id,
+        source=source.strip().lower() if source else None,
+        contact_id=contact_id,
+    )
+    return Page[LeadRead](items=items, next_cursor=cursor)
+
+
+@router.get("/api/v1/crm/leads/{lead_id}", response_model=LeadRead)
+async def get_lead(
+    lead_id: str, _: CrmRead, session: DbSession, ctx: Ctx, response: Response
+) -> LeadRead:
+    return _etag(response, service.lead_read(await service.get_lead(session, ctx, lead_id)))
+
+
+@router.patch("/api/v1/crm/leads/{lead_id}", response_model=LeadRead)
+async def update_lead(
+    lead_id: str,
+    body: LeadUpdate,
+    _: CrmWrite,
+    session: DbSession,
+    ctx: Ctx,
+    response: Response,
+    if_match: Annotated[str | None, Header()] = None,
+) -> LeadRead:
+    """Edit a lead or move it along ``new -> working -> qualified | disqualified``
+    (409 for a move the lifecycle does not allow; ``reason`` is required to
+    disqualify). ``If-Match: <version>`` guards against lost updates."""
+    lead = await service.update_lead(session, ctx, lead_id, changes=body, if_match=if_match)
+    return _etag(response, service.lead_read(lead))
+
+
+@router.post("/api/v1/crm/leads/{lead_id}/convert", status_code=201, response_model=LeadConverted)
+async def convert_lead(
+    lead_id: str,
+    body: LeadConvert,
+    _: CrmWrite,
+    session: DbSession,
+    ctx: Ctx,
+    response: Response,
+    if_match: Annotated[str | None, Header()] = None,
+) -> LeadConverted:
+    """Convert a qualified lead into a deal for its contact, company and owner."""
+    lead, deal = await service.convert_lead(session, ctx, lead_id, body=body, if_match=if_match)
+    response.headers["Location"] = f"/api/v1/crm/deals/{deal.id}"
+    return LeadConverted(lead=service.lead_read(lead), deal=deals_service.deal_read(deal))
+
+
+# --- the lead flow's settings -----------------------------------------------------------
+
+
+@router.get("/api/v1/crm/lead-flow", response_model=LeadFlowSettings)
+async def get_lead_flow(_: CrmRead, session: DbSession, ctx: Ctx) -> LeadFlowSettings:
+    """The first outreach email new leads get from their owner."""
+    return await first_outreach.get_lead_flow_settings(session, ctx)
+
+
+@router.put("/api/v1/crm/lead-flow", response_model=LeadFlowSettings)
+async def update_lead_flow(
+    body: LeadFlowUpdate, _: Admin, session: DbSession, ctx: Ctx
+) -> LeadFlowSettings:
+    """Turn the first outreach email on or off, or change its subject and body
+    (``{{first_name}}``-style placeholders; unknown ones are refused)."""
+    return await first_outreach.update_lead_flow_settings(session, ctx, changes=body)
+
+
+# --- the public web form ----------------------------------------------------------------
+
+_FORM_SCHEMA = WebFormLead.model_json_schema()
+
+
+@router.post(
+    "/forms/{tenant_slug}/leads",
+    status_code=202,
+    response_model=FormAccepted,
+    tags=["forms"],
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": _FORM_SCHEMA},
+                "application/x-www-form-urlencoded": {"schema": _FORM_SCHEMA},
+                "multipart/form-data": {"schema": _FORM_SCHEMA},
+            },
+        }
+    },
+)
+async def submit_lead_form(
+    tenant_slug: Annotated[str, Path(max_length=60)],
+    request: Request,
+    ctx: PublicCtx,
+) -> FormAccepted:
+    """A website's contact form posts here (JSON or a plain HTML form). The answer is
+    202 whether the person was known or not; a filled honeypot field (``website``,
+    ``hp``) is answered the same and stores nothing."""
+    form = await _form_body(request)
+    db = get_database()
+    async with db.unit_of_work(system=True, readonly=True) as lookup:
+        tenant = await identity_service.get_tenant_by_slug(lookup, slug=tenant_slug)
+        tenant_id = tenant.id
+    async with db.unit_of_work(tenant_id=tenant_id) as session:
+        await service.capture_web_form(session, ctx.with_tenant(tenant_id), form=form, ip=ctx.ip)
+    return FormAccepted()
+
+
+async def _form_body(request: Request) -> dict[str, Any]:
+    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        form = await request.form(max_files=0, max_fields=MAX_FORM_FIELDS)
+        return {k: v for k, v in form.items() if not isinstance(v, UploadFile)}
+    if media_type in ("", "application/json") or media_type.endswith("+json"):
+        try:
+            body = await request.json()
+        except ValueError as exc:
+            raise Unprocessable(
+                "the body is not valid JSON", errors=[field_error(["body"], "invalid JSON")]
+            ) from exc
+        if not isinstance(body, dict):
+            raise Unprocessable(
+                "the body must be a JSON object", errors=[field_error(["body"], "not an object")]
+            )
+        return body
+    raise UnsupportedMediaType(
+        "post the form as application/json, application/x-www-form-urlencoded or "
+        "multipart/form-data"
+    )

@@ -1,0 +1,144 @@
+"""Company enrichment over a Clearbit-style HTTP API.
+
+``GET {base_url}/v2/companies/find?domain=<domain>`` with ``Authorization: Bearer
+<api_key>``. 200 answers the company (``name``, ``domain``, ``category.industry``,
+``metrics.employees``, ``metrics.annualRevenue``, ``geo.countryCode``, ``geo.city``,
+``description``); 404 means no company is known at that domain; 202 means the lookup
+is queued on the provider's side (asked again later); 401/403/400 are refused; 429,
+5xx, timeouts and connection errors may pass later.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import httpx
+import structlog
+
+from bizos.connectors.enrichment.base import (
+    CompanyProfile,
+    EnrichmentRefused,
+    EnrichmentUnavailable,
+)
+
+log = structlog.get_logger("bizos.connectors.enrichment")
+DEFAULT_BASE_URL = "https://company.clearbit.com"
+
+
+class ClearbitEnricher:
+    provider = "clearbit"
+
+    def __init__(self, *, api_key: str, base_url: str = DEFAULT_BASE_URL, timeout: float = 15.0):
+        self._api_key = api_key
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+
+    def __repr__(self) -> str:  # never show the key
+        return f"ClearbitEnricher(base_url={self.base_url!r})"
+
+    @classmethod
+    def from_connector(
+        cls, config: Mapping[str, Any], secrets: Mapping[str, str]
+    ) -> ClearbitEnricher:
+        api_key = secrets.get("api_key")
+        if not api_key:
+            raise EnrichmentRefused("the enrichment connector has no api_key")
+        return cls(
+            api_key=api_key,
+            base_url=str(config.get("base_url") or DEFAULT_BASE_URL),
+            timeout=float(config.get("timeout_seconds", 15.0)),
+        )
+
+    async def lookup_company(self, domain: str) -> CompanyProfile | None:
+        try:
+            async with httpx.AsyncClient(timeout=self.timeout) as client:
+                response = await client.get(
+                    f"{self.base_url}/v2/companies/find",
+                    params={"domain": domain},
+                    headers={
+                        "Authorization": f"Bearer {self._api_key}",
+                        "Accept": "application/json",
+                    },
+                )
+        except httpx.HTTPError as exc:
+            log.warning("enrichment.unreachable", provider=self.provider, error=type(exc).__name__)
+            raise EnrichmentUnavailable(
+                f"{self.provider} unreachable: {type(exc).__name__}"
+            ) from exc
+        status = response.status_code
+        if status == 200:
+            return _profile(domain, _json(response))
+        if status == 404:
+            return None
+        detail = f"{self.provider} answered {status}: {_error_text(response)}"
+        log.warning("enrichment.lookup_failed", provider=self.provider, status=status)
+        if status in (202, 408, 429) or status >= 500:
+            raise EnrichmentUnavailable(detail)
+        raise EnrichmentRefused(detail)
+
+
+def _json(response: httpx.Response) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _error_text(response: httpx.Response) -> str:
+    error = _json(response).get("error")
+    if isinstance(error, dict):
+        return str(error.get("message") or error.get("type") or "error")[:300]
+    return str(response.reason_phrase or "error")[:300]
+
+
+def _section(body: Mapping[str, Any], name: str) -> Mapping[str, Any]:
+    value = body.get(name)
+    return value if isinstance(value, Mapping) else {}
+
+
+def _text(value: Any, limit: int) -> str | None:
+    if value is None:
+        return None
+    return str(value).strip()[:limit] or None
+
+
+def _int(value: Any) -> int | None:
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        return None
+    return number if number >= 0 else None
+
+
+def _money(value: Any) -> Decimal | None:
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        amount = Decimal(str(value))
+    except InvalidOperation:
+        return None
+    return amount.quantize(Decimal("0.01")) if amount.is_finite() and amount >= 0 else None
+
+
+def _profile(domain: str, body: dict[str, Any]) -> CompanyProfile | None:
+    """The fields we keep from a company resource; ``None`` if it names no company."""
+    name = _text(body.get("name"), 200)
+    if name is None:
+        return None
+    category, metrics = _section(body, "category"), _section(body, "metrics")
+    geo = _section(body, "geo")
+    country = _text(geo.get("countryCode"), 2)
+    return CompanyProfile(
+        name=name,
+        domain=(_text(body.get("domain"), 253) or domain).lower(),
+        industry=_text(category.get("industry") or category.get("sector"), 100),
+        employees=_int(metrics.get("employees")),
+        country=country.upper() if country and len(country) == 2 else None,
+        city=_text(geo.get("city"), 100),
+        annual_revenue=_money(metrics.get("annualRevenue")),
+        description=_text(body.get("description"), 2000),
+        raw=body,
+    )

@@ -1,0 +1,366 @@
+"""Companies: the organisations contacts work for. The only writer of ``crm_companies``.
+
+A company's dedupe key is its domain (lower-case, no scheme, no ``www.``): one live
+company per domain and tenant, held by a partial unique index, so concurrent creators
+(two leads from the same firm enriched at once) end with one company.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bizos.core.context import Context
+from bizos.core.db import utcnow
+from bizos.core.errors import Conflict, NotFound, Unprocessable, field_error
+from bizos.core.events import append_event
+from bizos.core.ids import new_id
+from bizos.core.pagination import PageParams, take_page
+from bizos.core.versions import check_version
+from bizos.modules.crm.contacts.schemas import CompanyCreate, CompanyRead, CompanyUpdate
+from bizos.modules.crm.models import Company, Contact
+from bizos.modules.crm.normalize import normalize_domain
+
+_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+
+
+class InvalidDomain(ValueError):
+    pass
+
+
+class DuplicateCompany(Conflict):
+    """409 naming the live company that already has the domain."""
+
+    def __init__(self, existing_id: str, domain: str) -> None:
+        super().__init__(f"a company with the domain {domain} already exists: {existing_id}")
+        self.existing_id = existing_id
+
+    def to_problem(self, instance: str | None = None) -> dict[str, Any]:
+        return {**super().to_problem(instance), "existing_id": self.existing_id}
+
+
+def clean_domain(value: str) -> str:
+    """A normalised domain, IDNA-encoded; :class:`InvalidDomain` if it cannot be one."""
+    text = normalize_domain(value)
+    try:
+        text = text.encode("idna").decode("ascii")
+    except UnicodeError as exc:
+        raise InvalidDomain("not a domain name") from exc
+    labels = text.split(".")
+    if len(labels) < 2 or len(text) > 253 or not all(_LABEL.match(label) for label in labels):
+        raise InvalidDomain("not a domain name such as example.com")
+    if labels[-1].isdigit():
+        raise InvalidDomain("an IP address is not a company domain")
+    return text
+
+
+def company_read(row: Company) -> CompanyRead:
+    return CompanyRead(
+        id=row.id,
+        name=row.name,
+        domain=row.domain,
+        website=row.website,
+        industry=row.industry,
+        employees=row.employees,
+        annual_revenue=row.annual_revenue,
+        country=row.country,
+        city=row.city,
+        description=row.description,
+        owner_id=row.owner_id,
+        tags=list(row.tags or []),
+        properties=dict(row.properties or {}),
+        enrichment=row.enrichment,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        version=row.version,
+    )
+
+
+async def company_by_domain(session: AsyncSession, ctx: Context, domain: str) -> Company | None:
+    return await session.scalar(
+        sa.select(Company).where(
+            Company.tenant_id == ctx.require_tenant(),
+            Company.domain == domain,
+            Company.merged_into_id.is_(None),
+        )
+    )
+
+
+async def get_company(
+    session: AsyncSession, ctx: Context, company_id: str, *, for_update: bool = False
+) -> Company:
+    """The company (the survivor, if it was merged); 404 if the tenant has none."""
+    for _ in range(8):
+        query = sa.select(Company).where(
+            Company.tenant_id == ctx.require_tenant(), Company.id == company_id
+        )
+        if for_update:
+            query = query.with_for_update().execution_options(populate_existing=True)
+        row = await session.scalar(query)
+        if row is None:
+            break
+        if row.merged_into_id is None:
+            return row
+        company_id = row.merged_into_id
+    raise NotFound("company not found")
+
+
+def _domain_field(value: str | None, loc: str) -> str | None:
+    if value is None or not value.strip():
+        return None
+    try:
+        return clean_domain(value)
+    except InvalidDomain as exc:
+        raise Unprocessable(str(exc), errors=[field_error(["body", loc], str(exc))]) from exc
+
+
+async def _check_owner(session: AsyncSession, ctx: Context, owner_id: str | None) -> None:
+    if owner_id is None:
+        return
+    from bizos.modules.identity import service as identity
+
+    try:
+        await identity.get_user(session, ctx, user_id=owner_id)
+    except NotFound as exc:
+        raise Unprocessable(
+            "owner_id is not a user of this workspace",
+            errors=[field_error(["body", "owner_id"], "no such user")],
+        ) from exc
+
+
+async def _insert(session: AsyncSession, ctx: Context, row: Company) -> None:
+    """Insert, turning a lost race on the domain into :class:`DuplicateCompany`."""
+    try:
+        async with session.begin_nested():
+            session.add(row)
+    except IntegrityError:
+        existing = await company_by_domain(session, ctx, row.domain or "")
+        if existing is None:
+            raise
+        raise DuplicateCompany(existing.id, existing.domain or "") from None
+
+
+async def create_company(session: AsyncSession, ctx: Context, body: CompanyCreate) -> Company:
+    domain = _domain_field(body.domain, "domain")
+    if domain is None and body.website:
+        domain = _domain_field(body.website, "website")
+    if domain is not None:
+        existing = await company_by_domain(session, ctx, domain)
+        if existing is not None:
+            raise DuplicateCompany(existing.id, domain)
+    await _check_owner(session, ctx, body.owner_id)
+    row = Company(
+        id=new_id(),
+        tenant_id=ctx.require_tenant(),
+        name=body.name,
+        domain=domain,
+        website=body.website,
+        industry=body.industry,
+        employees=body.employees,
+        annual_revenue=body.annual_revenue,
+        country=body.country,
+        city=body.city,
+        description=body.description,
+        owner_id=body.owner_id,
+        tags=body.tags or [],
+        properties=body.properties or {},
+    )
+    await _insert(session, ctx, row)
+    await append_event(
+        session,
+        ctx,
+        "crm.company.created",
+        aggregate_type="company",
+        aggregate_id=row.id,
+        data={"name": row.name, "domain": row.domain},
+    )
+    return row
+
+
+async def update_company(
+    session: AsyncSession,
+    ctx: Context,
+    company_id: str,
+    body: CompanyUpdate,
+    *,
+    if_match: str | None = None,
+) -> Company:
+    row = await get_company(session, ctx, company_id, for_update=True)
+    check_version(if_match, row.version)
+    given = body.model_dump(exclude_unset=True)
+    if "name" in given and given["name"] is None:
+        raise Unprocessable(
+            "a company needs a name", errors=[field_error(["body", "name"], "may not be null")]
+        )
+    if "domain" in given:
+        given["domain"] = _domain_field(given["domain"], "domain")
+    if "owner_id" in given:
+        await _check_owner(session, ctx, given["owner_id"])
+    changed = {k: v for k, v in given.items() if getattr(row, k) != v}
+    if not changed:
+        return row
+    if changed.get("domain"):
+        other = await company_by_domain(session, ctx, changed["domain"])
+        if other is not None and other.id != row.id:
+            raise DuplicateCompany(other.id, changed["domain"])
+    for field, value in changed.items():
+        setattr(row, field, value)
+    row.version += 1
+    try:
+        async with session.begin_nested():
+            await session.flush()
+    except IntegrityError:
+        other = await company_by_domain(session, ctx, changed.get("domain") or "")
+        raise DuplicateCompany(other.id if other else "", changed.get("domain") or "") from None
+    if "name" in changed:
+        # Contacts show their company's name (and search finds them by it).
+        await session.execute(
+            sa.update(Contact)
+            .where(Contact.company_id == row.id)
+            .values(company_name=row.name)
+            .execution_options(synchronize_session="fetch")
+        )
+    await append_event(
+        session,
+        ctx,
+        "crm.company.updated",
+        aggregate_type="company",
+        aggregate_id=row.id,
+        version=row.version,
+        data={"changes": _jsonable(changed)},
+    )
+    return row
+
+
+def _jsonable(changes: dict[str, Any]) -> dict[str, Any]:
+    return {k: (str(v) if isinstance(v, Decimal) else v) for k, v in changes.items()}
+
+
+async def list_companies(
+    session: AsyncSession,
+    ctx: Context,
+    *,
+    page: PageParams,
+    q: str | None = None,
+    domain: str | None = None,
+) -> tuple[list[Company], str | None]:
+    query = sa.select(Company).where(
+        Company.tenant_id == ctx.require_tenant(), Company.merged_into_id.is_(None)
+    )
+    if domain:
+        try:
+            query = query.where(Company.domain == clean_domain(domain))
+        except InvalidDomain as exc:
+            raise Unprocessable(
+                str(exc), errors=[field_error(["query", "domain"], str(exc))]
+            ) from exc
+    if q and q.strip():
+        needle = q.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        query = query.where(
+            sa.or_(
+                sa.func.lower(Company.name).like(f"%{needle}%", escape="\\"),
+                Company.domain.like(f"{needle}%", escape="\\"),
+            )
+        )
+    if page.after:
+        query = query.where(Company.id > page.after)
+    rows = list(await session.scalars(query.order_by(Company.id).limit(page.limit + 1)))
+    return take_page(rows, page, key=lambda r: r.id)
+
+
+async def upsert_company_by_domain(
+    session: AsyncSession,
+    ctx: Context,
+    *,
+    domain: str,
+    name: str,
+    industry: str | None = None,
+    employees: int | None = None,
+    country: str | None = None,
+    city: str | None = None,
+    annual_revenue: Decimal | None = None,
+    enrichment: dict[str, Any] | None = None,
+) -> Company:
+    """The live company with ``domain``, created if missing. An existing company keeps
+    what it has (people may have edited it); blank fields are filled in and the newest
+    ``enrichment`` replaces the old. Raises :class:`InvalidDomain` for a bad domain."""
+    clean = clean_domain(domain)
+    fields: dict[str, Any] = {
+        "name": name.strip()[:200] or clean,
+        "industry": industry,
+        "employees": employees,
+        "country": country.upper() if country else None,
+        "city": city,
+        "annual_revenue": annual_revenue,
+    }
+    for _ in range(2):
+        existing = await company_by_domain(session, ctx, clean)
+        if existing is not None:
+            return await _fill_company(session, ctx, existing, fields, enrichment)
+        row = Company(
+            id=new_id(),
+            tenant_id=ctx.require_tenant(),
+            domain=clean,
+            website=f"https://{clean}",
+            tags=[],
+            properties={},
+            enrichment=enrichment,
+            **fields,
+        )
+        try:
+            await _insert(session, ctx, row)
+        except DuplicateCompany:
+            continue  # created concurrently: fill that one instead
+        await append_event(
+            session,
+            ctx,
+            "crm.company.created",
+            aggregate_type="company",
+            aggregate_id=row.id,
+            data={"name": row.name, "domain": row.domain, "enriched": enrichment is not None},
+        )
+        return row
+    raise RuntimeError("company upsert did not settle")  # pragma: no cover
+
+
+async def _fill_company(
+    session: AsyncSession,
+    ctx: Context,
+    row: Company,
+    fields: dict[str, Any],
+    enrichment: dict[str, Any] | None,
+) -> Company:
+    changed = {k: v for k, v in fields.items() if v is not None and getattr(row, k) in (None, "")}
+    if enrichment is not None and enrichment != row.enrichment:
+        changed["enrichment"] = enrichment
+    if not changed:
+        return row
+    for field, value in changed.items():
+        setattr(row, field, value)
+    row.version += 1
+    row.updated_at = utcnow()
+    await session.flush()
+    await append_event(
+        session,
+        ctx,
+        "crm.company.updated",
+        aggregate_type="company",
+        aggregate_id=row.id,
+        version=row.version,
+        data={"changes": sorted(changed)},
+    )
+    return row
+
+
+async def link_contact_to_company(
+    session: AsyncSession, ctx: Context, contact_id: str, company_id: str
+) -> None:
+    """Make ``company_id`` the contact's company (404 for either unknown)."""
+    from bizos.modules.crm.contacts import service
+
+    await service.set_company(session, ctx, contact_id, company_id)

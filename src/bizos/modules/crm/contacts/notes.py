@@ -1,0 +1,129 @@
+"""Notes on contacts, companies, leads and deals. The only writer of ``crm_notes``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bizos.core.context import Context
+from bizos.core.errors import NotFound
+from bizos.core.events import append_event
+from bizos.core.ids import new_id
+from bizos.core.pagination import PageParams, take_page
+from bizos.modules.crm.contacts import companies, service
+from bizos.modules.crm.contacts.schemas import NoteRead
+from bizos.modules.crm.models import Deal, Lead, Note
+
+
+def note_read(row: Note) -> NoteRead:
+    return NoteRead(
+        id=row.id,
+        subject_type=row.subject_type,
+        subject_id=row.subject_id,
+        body=row.body,
+        author_id=row.author_id,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        version=row.version,
+    )
+
+
+async def resolve_subject(
+    session: AsyncSession, ctx: Context, subject_type: str, subject_id: str
+) -> str:
+    """The id notes and attachments hang on (a merged contact's survivor); 404 if the
+    tenant has no such record."""
+    if subject_type == "contact":
+        return (await service.get_contact(session, ctx, subject_id)).id
+    if subject_type == "company":
+        return (await companies.get_company(session, ctx, subject_id)).id
+    found: str | None = None
+    if subject_type == "lead":
+        found = await session.scalar(
+            sa.select(Lead.id).where(Lead.tenant_id == ctx.require_tenant(), Lead.id == subject_id)
+        )
+    elif subject_type == "deal":
+        found = await session.scalar(
+            sa.select(Deal.id).where(Deal.tenant_id == ctx.require_tenant(), Deal.id == subject_id)
+        )
+    if found is None:
+        raise NotFound(f"{subject_type} not found")
+    return found
+
+
+async def create_note(
+    session: AsyncSession, ctx: Context, *, subject_type: str, subject_id: str, body: str
+) -> Note:
+    target = await resolve_subject(session, ctx, subject_type, subject_id)
+    row = Note(
+        id=new_id(),
+        tenant_id=ctx.require_tenant(),
+        subject_type=subject_type,
+        subject_id=target,
+        body=body,
+        author_id=ctx.actor_id,
+    )
+    session.add(row)
+    await session.flush()
+    await append_event(
+        session,
+        ctx,
+        "crm.note.created",
+        aggregate_type="note",
+        aggregate_id=row.id,
+        data={"subject_type": subject_type, "subject_id": target},
+    )
+    return row
+
+
+async def list_notes(
+    session: AsyncSession,
+    ctx: Context,
+    *,
+    subject_type: str,
+    subject_id: str,
+    page: PageParams,
+) -> tuple[list[Note], str | None]:
+    """A subject's notes, newest first."""
+    target = await resolve_subject(session, ctx, subject_type, subject_id)
+    query = sa.select(Note).where(
+        Note.tenant_id == ctx.require_tenant(),
+        Note.subject_type == subject_type,
+        Note.subject_id == target,
+    )
+    if page.after:
+        query = query.where(Note.id < page.after)
+    rows = list(await session.scalars(query.order_by(Note.id.desc()).limit(page.limit + 1)))
+    return take_page(rows, page, key=lambda r: r.id)
+
+
+async def notes_for(
+    session: AsyncSession, ctx: Context, subject_type: str, subject_ids: Sequence[str], limit: int
+) -> list[Note]:
+    rows = await session.scalars(
+        sa.select(Note)
+        .where(
+            Note.tenant_id == ctx.require_tenant(),
+            Note.subject_type == subject_type,
+            Note.subject_id.in_(list(subject_ids)),
+        )
+        .order_by(Note.created_at.desc())
+        .limit(limit)
+    )
+    return list(rows)
+
+
+async def delete_for_subjects(
+    session: AsyncSession, ctx: Context, subject_type: str, subject_ids: Sequence[str]
+) -> None:
+    await session.execute(
+        sa.delete(Note)
+        .where(
+            Note.tenant_id == ctx.require_tenant(),
+            Note.subject_type == subject_type,
+            Note.subject_id.in_(list(subject_ids)),
+        )
+        .execution_options(synchronize_session=False)
+    )

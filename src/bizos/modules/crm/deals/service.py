@@ -1,0 +1,552 @@
+"""Deals: create, move through the pipeline, close, reopen. The only writer of
+``crm_deals`` and ``crm_deal_stage_changes``.
+
+Every stage entry is checked against the tenant's rules (``pipeline.py``), recorded in
+the stage history with the seconds spent in the previous stage, announced with
+``crm.deal.stage_changed`` and followed by the task templates of that stage. A won deal
+makes its contact a customer and emits ``crm.deal.won``; a lost one ``crm.deal.lost``.
+
+Closed deals (won or lost) keep their stage, amount, currency and close date: changing
+any of them takes an explicit ``reopen_deal`` first, so a won figure never moves by
+accident and the history says when and why it was reopened.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+import sqlalchemy as sa
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bizos.core.context import Context
+from bizos.core.db import utcnow
+from bizos.core.errors import Conflict, NotFound, Unprocessable, field_error
+from bizos.core.events import append_event
+from bizos.core.pagination import PageParams, take_page
+from bizos.core.versions import check_version
+from bizos.modules.crm.contacts import service as contacts_service
+from bizos.modules.crm.deals.pipeline import check_stage_rules, pipeline_settings
+from bizos.modules.crm.deals.schemas import (
+    CLOSED_STAGES,
+    OPEN_STAGES,
+    STAGES,
+    DealRead,
+    StageChangeRead,
+    iso_currency,
+)
+from bizos.modules.crm.models import Company, Deal, DealStageChange
+from bizos.modules.identity import service as identity_service
+from bizos.modules.work import service as work_service
+
+log = structlog.get_logger("bizos.crm.deals")
+
+CENT = Decimal("0.01")
+# Fields that a closed deal keeps until it is reopened.
+_FROZEN_WHEN_CLOSED = ("stage", "amount", "currency", "close_date")
+
+
+def deal_read(row: Deal) -> DealRead:
+    return DealRead(
+        id=row.id,
+        name=row.name,
+        amount=Decimal(row.amount).quantize(CENT),
+        currency=row.currency,
+        stage=row.stage,
+        stage_entered_at=row.stage_entered_at,
+        is_closed=row.stage in CLOSED_STAGES,
+        contact_id=row.contact_id,
+        company_id=row.company_id,
+        lead_id=row.lead_id,
+        owner_id=row.owner_id,
+        close_date=row.close_date,
+        closed_at=row.closed_at,
+        close_reason=row.close_reason,
+        probability=row.probability,
+        source=row.source,
+        description=row.description,
+        properties=row.properties or {},
+        version=row.version,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+def stage_change_read(row: DealStageChange) -> StageChangeRead:
+    seconds = row.seconds_in_previous
+    return StageChangeRead(
+        id=row.id,
+        deal_id=row.deal_id,
+        from_stage=row.from_stage,
+        to_stage=row.to_stage,
+        changed_at=row.changed_at,
+        seconds_in_previous=seconds,
+        days_in_previous=round(seconds / 86400, 4) if seconds is not None else None,
+        amount=Decimal(row.amount).quantize(CENT),
+        actor_id=row.actor_id,
+    )
+
+
+def _money(value: Decimal) -> str:
+    return str(Decimal(value).quantize(CENT))
+
+
+# --- references -----------------------------------------------------------------------
+
+
+def _bad_reference(field: str, what: str) -> Unprocessable:
+    # The same answer for "does not exist" and "another tenant's": never reveal which.
+    return Unprocessable(
+        f"no such {what}", errors=[field_error(["body", field], f"no such {what}")]
+    )
+
+
+async def _live_contact_id(session: AsyncSession, ctx: Context, contact_id: str) -> str:
+    """The contact's id, or its survivor's when it was merged; 422 when there is none."""
+    try:
+        return (await contacts_service.get_contact(session, ctx, contact_id)).id
+    except NotFound:
+        raise _bad_reference("contact_id", "contact") from None
+
+
+async def _check_company(session: AsyncSession, ctx: Context, company_id: str) -> str:
+    row = await session.scalar(
+        sa.select(Company).where(
+            Company.tenant_id == ctx.require_tenant(), Company.id == company_id
+        )
+    )
+    if row is None:
+        raise _bad_reference("company_id", "company")
+    return row.merged_into_id or row.id
+
+
+async def _check_owner(session: AsyncSession, ctx: Context, owner_id: str) -> str:
+    try:
+        user = await identity_service.get_user(session, ctx, user_id=owner_id)
+    except NotFound:
+        raise _bad_reference("owner_id", "user") from None
+    if not user.is_active:
+        raise Unprocessable(
+            "the owner is deactivated",
+            errors=[field_error(["body", "owner_id"], "the user is deactivated")],
+        )
+    return user.id
+
+
+def _check_money(amount: Decimal, currency: str) -> tuple[Decimal, str]:
+    """For callers that bypass the API schema (lead conversion, demo data)."""
+    errors = []
+    if amount < 0 or amount != amount.quantize(CENT):
+        errors.append(field_error(["body", "amount"], "a non-negative amount with 2 decimals"))
+    try:
+        currency = iso_currency(currency)
+    except ValueError as exc:
+        errors.append(field_error(["body", "currency"], str(exc)))
+    if errors:
+        raise Unprocessable("invalid money", errors=errors)
+    return amount, currency
+
+
+# --- reads ----------------------------------------------------------------------------
+
+
+async def get_deal(session: AsyncSession, ctx: Context, deal_id: str) -> Deal:
+    row = await session.scalar(
+        sa.select(Deal).where(Deal.tenant_id == ctx.require_tenant(), Deal.id == deal_id)
+    )
+    if row is None:
+        raise NotFound("deal not found")
+    return row
+
+
+async def _locked_deal(session: AsyncSession, ctx: Context, deal_id: str) -> Deal:
+    row = await session.scalar(
+        sa.select(Deal)
+        .where(Deal.tenant_id == ctx.require_tenant(), Deal.id == deal_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if row is None:
+        raise NotFound("deal not found")
+    return row
+
+
+async def list_deals(
+    session: AsyncSession,
+    ctx: Context,
+    *,
+    page: PageParams,
+    stage: str | None = None,
+    owner_id: str | None = None,
+    contact_id: str | None = None,
+    company_id: str | None = None,
+    lead_id: str | None = None,
+) -> tuple[list[DealRead], str | None]:
+    """The tenant's deals, oldest first (ids are time-ordered), filtered."""
+    query = sa.select(Deal).where(Deal.tenant_id == ctx.require_tenant())
+    for column, value in (
+        (Deal.stage, stage),
+        (Deal.owner_id, owner_id),
+        (Deal.contact_id, contact_id),
+        (Deal.company_id, company_id),
+        (Deal.lead_id, lead_id),
+    ):
+        if value is not None:
+            query = query.where(column == value)
+    if page.after:
+        query = query.where(Deal.id > page.after)
+    rows = list(await session.scalars(query.order_by(Deal.id).limit(page.limit + 1)))
+    items, cursor = take_page(rows, page, key=lambda r: r.id)
+    return [deal_read(r) for r in items], cursor
+
+
+async def deal_history(
+    session: AsyncSession, ctx: Context, deal_id: str, *, page: PageParams
+) -> tuple[list[StageChangeRead], str | None]:
+    """The deal's stage changes in the order they happened (its creation first)."""
+    await get_deal(session, ctx, deal_id)
+    query = sa.select(DealStageChange).where(
+        DealStageChange.tenant_id == ctx.require_tenant(), DealStageChange.deal_id == deal_id
+    )
+    if page.after:
+        query = query.where(DealStageChange.id > page.after)
+    rows = list(await session.scalars(query.order_by(DealStageChange.id).limit(page.limit + 1)))
+    items, cursor = take_page(rows, page, key=lambda r: r.id)
+    return [stage_change_read(r) for r in items], cursor
+
+
+# --- writes ---------------------------------------------------------------------------
+
+
+async def create_deal(
+    session: AsyncSession,
+    ctx: Context,
+    *,
+    name: str,
+    amount: Decimal,
+    currency: str,
+    contact_id: str | None = None,
+    company_id: str | None = None,
+    lead_id: str | None = None,
+    owner_id: str | None = None,
+    stage: str = "lead",
+    close_date: dt.date | None = None,
+    source: str | None = None,
+    probability: float | None = None,
+    close_reason: str | None = None,
+    description: str | None = None,
+    properties: dict[str, Any] | None = None,
+    at: dt.datetime | None = None,
+    stage_tasks: bool = True,
+) -> Deal:
+    """A new deal in ``stage`` (``crm.deal.created``), checked against the stage rules,
+    with its first history row and the stage's template tasks. ``at`` backdates it (demo
+    data, imports of past deals; it defaults to now); ``stage_tasks=False`` skips the
+    template tasks (history being replayed needs no to-dos)."""
+    at = at or utcnow()
+    if stage not in STAGES:
+        raise Unprocessable(
+            "unknown stage", errors=[field_error(["body", "stage"], "unknown stage")]
+        )
+    amount, currency = _check_money(Decimal(amount), currency)
+    if contact_id is not None:
+        contact_id = await _live_contact_id(session, ctx, contact_id)
+    if company_id is not None:
+        company_id = await _check_company(session, ctx, company_id)
+    if owner_id is not None:
+        owner_id = await _check_owner(session, ctx, owner_id)
+    elif ctx.actor_type == "user":
+        owner_id = ctx.actor_id
+    closed = stage in CLOSED_STAGES
+    deal = Deal(
+        tenant_id=ctx.require_tenant(),
+        name=name,
+        contact_id=contact_id,
+        company_id=company_id,
+        lead_id=lead_id,
+        owner_id=owner_id,
+        amount=amount,
+        currency=currency,
+        stage=stage,
+        stage_entered_at=at,
+        probability=probability,
+        close_date=(close_date or at.date()) if closed else close_date,
+        closed_at=at if closed else None,
+        close_reason=close_reason,
+        source=source,
+        description=description,
+        properties=properties or {},
+        created_at=at,
+        updated_at=at,
+    )
+    check_stage_rules(await pipeline_settings(session, ctx), deal, stage)
+    session.add(deal)
+    await session.flush()
+    session.add(
+        DealStageChange(
+            tenant_id=deal.tenant_id,
+            deal_id=deal.id,
+            from_stage=None,
+            to_stage=stage,
+            changed_at=at,
+            seconds_in_previous=None,
+            amount=amount,
+            actor_id=ctx.actor_id,
+        )
+    )
+    await append_event(
+        session,
+        ctx,
+        "crm.deal.created",
+        aggregate_type="deal",
+        aggregate_id=deal.id,
+        version=deal.version,
+        data={
+            "deal_id": deal.id,
+            "name": name,
+            "amount": _money(amount),
+            "currency": currency,
+            "stage": stage,
+            "contact_id": contact_id,
+            "company_id": company_id,
+            "lead_id": lead_id,
+            "owner_id": owner_id,
+            "close_date": deal.close_date.isoformat() if deal.close_date else None,
+            "source": source,
+        },
+    )
+    await _after_stage_entered(session, ctx, deal, at=at, stage_tasks=stage_tasks)
+    log.info("crm.deal.created", deal_id=deal.id, stage=stage)
+    return deal
+
+
+async def update_deal(
+    session: AsyncSession,
+    ctx: Context,
+    deal_id: str,
+    *,
+    changes: dict[str, Any],
+    if_match: str | None = None,
+    at: dt.datetime | None = None,
+    stage_tasks: bool = True,
+) -> Deal:
+    """Apply ``changes`` (the fields a PATCH sent) under the row lock. A ``stage`` among
+    them moves the deal (rules, history, events, tasks); ``If-Match`` guards the version."""
+    at = at or utcnow()
+    deal = await _locked_deal(session, ctx, deal_id)
+    check_version(if_match, deal.version)
+    # A close date sent with won/lost is the day it closed, even if it was already set.
+    close_date_given = "close_date" in changes
+    changes = {k: v for k, v in changes.items() if getattr(deal, k) != v}
+    if not changes:
+        return deal
+    if deal.stage in CLOSED_STAGES:
+        frozen = [k for k in _FROZEN_WHEN_CLOSED if k in changes]
+        if frozen:
+            raise Conflict(
+                f"the deal is {deal.stage}: its {', '.join(frozen)} cannot change; "
+                f"reopen it first (POST /api/v1/crm/deals/{deal.id}/reopen)"
+            )
+    if changes.get("contact_id") is not None:
+        changes["contact_id"] = await _live_contact_id(session, ctx, changes["contact_id"])
+    if changes.get("company_id") is not None:
+        changes["company_id"] = await _check_company(session, ctx, changes["company_id"])
+    if changes.get("owner_id") is not None:
+        changes["owner_id"] = await _check_owner(session, ctx, changes["owner_id"])
+    if "amount" in changes or "currency" in changes:
+        _check_money(
+            Decimal(changes.get("amount", deal.amount)), changes.get("currency", deal.currency)
+        )
+    new_stage: str | None = changes.pop("stage", None)
+    for key, value in changes.items():
+        setattr(deal, key, value)
+    settings = await pipeline_settings(session, ctx)
+    if new_stage is not None:
+        if new_stage in CLOSED_STAGES and not close_date_given:
+            deal.close_date = at.date()
+        check_stage_rules(settings, deal, new_stage)
+    elif any(
+        k in changes for k in ("amount", "close_date", "contact_id", "company_id", "owner_id")
+    ):
+        # An edit may not take away what the current stage demanded on entry.
+        check_stage_rules(settings, deal, deal.stage)
+    deal.version += 1
+    deal.updated_at = at
+    if changes:
+        await append_event(
+            session,
+            ctx,
+            "crm.deal.updated",
+            aggregate_type="deal",
+            aggregate_id=deal.id,
+            version=deal.version,
+            data={"deal_id": deal.id, "changed": sorted(changes)},
+        )
+    if new_stage is not None:
+        await _move(session, ctx, deal, new_stage, at=at, stage_tasks=stage_tasks)
+    await session.flush()
+    return deal
+
+
+async def reopen_deal(
+    session: AsyncSession,
+    ctx: Context,
+    deal_id: str,
+    *,
+    stage: str | None = None,
+    reason: str | None = None,
+    if_match: str | None = None,
+    at: dt.datetime | None = None,
+) -> Deal:
+    """Take a won or lost deal back into an open stage (by default the one it closed
+    from): ``crm.deal.reopened`` and a stage change; the close fields are cleared."""
+    at = at or utcnow()
+    deal = await _locked_deal(session, ctx, deal_id)
+    check_version(if_match, deal.version)
+    if deal.stage not in CLOSED_STAGES:
+        raise Conflict(f"the deal is open (stage {deal.stage}); only won or lost deals reopen")
+    if stage is None:
+        stage = await session.scalar(
+            sa.select(DealStageChange.from_stage)
+            .where(
+                DealStageChange.tenant_id == ctx.require_tenant(),
+                DealStageChange.deal_id == deal.id,
+                DealStageChange.to_stage == deal.stage,
+                DealStageChange.from_stage.in_(OPEN_STAGES),
+            )
+            .order_by(DealStageChange.id.desc())
+            .limit(1)
+        )
+        stage = stage or "negotiation"
+    if stage not in OPEN_STAGES:
+        raise Unprocessable(
+            "a deal reopens into an open stage",
+            errors=[field_error(["body", "stage"], "must be an open stage")],
+        )
+    closed_as = deal.stage
+    deal.closed_at = None
+    deal.close_reason = None
+    check_stage_rules(await pipeline_settings(session, ctx), deal, stage)
+    deal.version += 1
+    deal.updated_at = at
+    await append_event(
+        session,
+        ctx,
+        "crm.deal.reopened",
+        aggregate_type="deal",
+        aggregate_id=deal.id,
+        version=deal.version,
+        data={"deal_id": deal.id, "was": closed_as, "stage": stage, "reason": reason},
+    )
+    await _move(session, ctx, deal, stage, at=at, stage_tasks=True)
+    await session.flush()
+    return deal
+
+
+async def _move(
+    session: AsyncSession,
+    ctx: Context,
+    deal: Deal,
+    stage: str,
+    *,
+    at: dt.datetime,
+    stage_tasks: bool,
+) -> None:
+    """Record the move of ``deal`` into ``stage`` (already checked against the rules)."""
+    previous = deal.stage
+    seconds = max((at - deal.stage_entered_at).total_seconds(), 0.0)
+    session.add(
+        DealStageChange(
+            tenant_id=deal.tenant_id,
+            deal_id=deal.id,
+            from_stage=previous,
+            to_stage=stage,
+            changed_at=at,
+            seconds_in_previous=seconds,
+            amount=deal.amount,
+            actor_id=ctx.actor_id,
+        )
+    )
+    deal.stage = stage
+    deal.stage_entered_at = at
+    if stage in CLOSED_STAGES:
+        deal.closed_at = at
+    await session.flush()
+    await append_event(
+        session,
+        ctx,
+        "crm.deal.stage_changed",
+        aggregate_type="deal",
+        aggregate_id=deal.id,
+        version=deal.version,
+        data={
+            "deal_id": deal.id,
+            "from_stage": previous,
+            "to_stage": stage,
+            "seconds_in_previous": seconds,
+            "amount": _money(deal.amount),
+            "currency": deal.currency,
+            "contact_id": deal.contact_id,
+            "owner_id": deal.owner_id,
+        },
+    )
+    log.info("crm.deal.stage_changed", deal_id=deal.id, from_stage=previous, to_stage=stage)
+    await _after_stage_entered(session, ctx, deal, at=at, stage_tasks=stage_tasks)
+
+
+async def _after_stage_entered(
+    session: AsyncSession, ctx: Context, deal: Deal, *, at: dt.datetime, stage_tasks: bool
+) -> None:
+    """What entering a stage sets off: its template tasks, and the won/lost outcomes."""
+    if stage_tasks:
+        await work_service.create_tasks_from_templates(
+            session,
+            ctx,
+            trigger=f"deal.stage:{deal.stage}",
+            owner_id=deal.owner_id,
+            related_type="deal",
+            related_id=deal.id,
+            contact_id=deal.contact_id,
+            values={
+                "deal_name": deal.name,
+                "amount": _money(deal.amount),
+                "currency": deal.currency,
+                "stage": deal.stage,
+            },
+            now=at,
+        )
+    outcome = {
+        "deal_id": deal.id,
+        "contact_id": deal.contact_id,
+        "company_id": deal.company_id,
+        "lead_id": deal.lead_id,
+        "owner_id": deal.owner_id,
+        "amount": _money(deal.amount),
+        "currency": deal.currency,
+        "reason": deal.close_reason,
+        "close_date": deal.close_date.isoformat() if deal.close_date else None,
+    }
+    if deal.stage == "won":
+        if deal.contact_id is not None:
+            await contacts_service.mark_customer(session, ctx, deal.contact_id, deal_id=deal.id)
+        await append_event(
+            session,
+            ctx,
+            "crm.deal.won",
+            aggregate_type="deal",
+            aggregate_id=deal.id,
+            version=deal.version,
+            data=outcome,
+        )
+    elif deal.stage == "lost":
+        await append_event(
+            session,
+            ctx,
+            "crm.deal.lost",
+            aggregate_type="deal",
+            aggregate_id=deal.id,
+            version=deal.version,
+            data=outcome,
+        )

@@ -1,0 +1,158 @@
+"""The state the demo history is built in: the team, the people, the rows and events so
+far, and the helpers every step uses (moments in the past, ids that sort by time)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import random
+import secrets
+import unicodedata
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bizos.core.context import Context
+from bizos.core.events import NewEvent
+from bizos.core.pagination import PageParams
+from bizos.modules.crm.demo import data
+from bizos.modules.crm.models import Company, Contact, Deal, Lead
+from bizos.modules.identity import service as identity
+from bizos.modules.work.models import Task
+
+DAY = dt.timedelta(days=1)
+HISTORY = dt.timedelta(days=365)
+OPEN_STAGES = ("lead", "qualified", "proposal", "negotiation")
+
+
+def historical_id(at: dt.datetime) -> str:
+    """A UUIDv7 whose time part is ``at``, so ids sort the way the history happened."""
+    millis = int(at.timestamp() * 1000) & ((1 << 48) - 1)
+    rand = secrets.randbits(74)
+    value = (millis << 80) | (0x7 << 76) | ((rand >> 62) << 64) | (0b10 << 62)
+    return str(uuid.UUID(int=value | (rand & ((1 << 62) - 1))))
+
+
+def sigmoid(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-x))
+
+
+def ascii_word(text: str) -> str:
+    """``"O'Brien"`` -> ``"OBrien"``, ``"Müller"`` -> ``"Muller"``: safe in an address."""
+    plain = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return "".join(ch for ch in plain if ch.isalnum() or ch == ".")
+
+
+@dataclass(frozen=True, slots=True)
+class Rep:
+    user_id: str
+    name: str
+    capacity: int
+    territories: list[str]
+    sources: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Team:
+    owner_id: str
+    reps: list[Rep]  # the admins and members who take leads
+
+
+async def load_team(session: AsyncSession, ctx: Context) -> Team:
+    """The tenant's owner and the admins/members who sell (profiles by the demo names)."""
+    users = (await identity.list_users(session, ctx, page=PageParams(limit=200))).items
+    active = [u for u in users if u.is_active]
+    owner = next((u for u in active if u.role == "owner"), None)
+    if owner is None:
+        raise RuntimeError("the demo tenant has no owner to own its sales history")
+    reps = []
+    for user in sorted((u for u in active if u.role in ("admin", "member")), key=lambda u: u.name):
+        capacity, territories, sources = data.REP_PROFILES.get(user.name, data.DEFAULT_REP)
+        reps.append(Rep(user.id, user.name, capacity, list(territories), list(sources)))
+    return Team(owner_id=owner.id, reps=reps)
+
+
+@dataclass(slots=True)
+class Buyer:
+    """A business Northwind sells to; ``row`` is None for a one-person business that
+    writes from a personal address (no company record, nothing to enrich)."""
+
+    row: Company | None
+    name: str
+    segment: data.Segment
+    employees: int
+    country: str
+    city: str
+    phone_pattern: str
+    domain: str | None
+    engaged: bool = False  # its people show up in the tracked activity
+
+
+@dataclass(slots=True)
+class Person:
+    row: Contact
+    buyer: Buyer
+    first_name: str
+    lead_times: list[dt.datetime] = field(default_factory=list)
+    leads: list[Lead] = field(default_factory=list)
+    deals: list[Deal] = field(default_factory=list)
+    touches: list[dt.datetime] = field(default_factory=list)  # calls, emails, meetings
+
+
+class History:
+    """Rows and events of the history, built in memory in the order things happened."""
+
+    def __init__(
+        self,
+        rng: random.Random,
+        now: dt.datetime,
+        team: Team,
+        activity: dict[str, list[tuple[dt.datetime, str]]],
+    ) -> None:
+        self.rng = rng
+        self.now = now
+        self.team = team
+        # Tracked engagement by contact email: (when, event type), oldest first.
+        self.activity = activity
+        self.rows: list[Any] = []
+        self.events: list[NewEvent] = []
+        self.buyers: list[Buyer] = []
+        self.people: list[Person] = []
+        self.tasks: list[Task] = []  # candidates; a selection becomes rows
+        self.round_robin = 0
+        self.phone_serial = 0
+
+    def event(
+        self,
+        type_: str,
+        aggregate: str,
+        aggregate_id: str,
+        at: dt.datetime,
+        *,
+        actor_id: str | None = None,
+        **payload: Any,
+    ) -> None:
+        self.events.append(
+            NewEvent(
+                type=type_,
+                aggregate_type=aggregate,
+                aggregate_id=aggregate_id,
+                data=payload,
+                occurred_at=at,
+                actor_id=actor_id,
+            )
+        )
+
+    def after(self, at: dt.datetime, low_days: float, high_days: float) -> dt.datetime:
+        return at + dt.timedelta(days=self.rng.uniform(low_days, high_days))
+
+    def past(self, days_back: float) -> dt.datetime:
+        """A moment about ``days_back`` days ago, in working hours (US/European overlap)."""
+        day = (self.now - dt.timedelta(days=days_back)).replace(minute=0, second=0, microsecond=0)
+        moment = day.replace(hour=self.rng.randint(13, 22)) + dt.timedelta(
+            minutes=self.rng.randint(0, 59), seconds=self.rng.randint(0, 59)
+        )
+        earlier_today = self.now - dt.timedelta(minutes=self.rng.randint(5, 180))
+        return moment if moment < self.now else earlier_today

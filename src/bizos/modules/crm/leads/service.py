@@ -1,0 +1,422 @@
+"""Leads: capture (API, public form, import), lifecycle, conversion into a deal.
+
+The only writer of ``crm_leads`` (with ``enrichment.py`` and ``first_outreach.py`` of
+this package, which record what the lead flow did). A lead always points at a contact:
+the email is deduplicated into ``crm_contacts`` by the contacts service, so a second
+lead from the same person links to the same contact.
+
+Lifecycle: ``new -> working -> qualified | disqualified``; ``qualified -> converted``
+only through :func:`convert_lead`, which creates the deal. A disqualified lead may be
+reopened (back to ``working``); a converted one is final.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import sqlalchemy as sa
+import structlog
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bizos.core.context import Context
+from bizos.core.db import utcnow
+from bizos.core.errors import Conflict, NotFound, Unprocessable, field_error
+from bizos.core.events import append_event
+from bizos.core.ids import new_id
+from bizos.core.pagination import PageParams, take_page
+from bizos.core.versions import check_version
+from bizos.modules.crm.contacts.service import find_or_create_contact
+from bizos.modules.crm.deals import service as deals_service
+from bizos.modules.crm.leads.schemas import (
+    LeadConvert,
+    LeadRead,
+    LeadUpdate,
+    WebFormLead,
+    normalize_source,
+)
+from bizos.modules.crm.models import Deal, Lead
+from bizos.modules.crm.normalize import InvalidEmail
+from bizos.modules.identity import service as identity_service
+
+log = structlog.get_logger("bizos.crm.leads")
+
+STATUSES = ("new", "working", "qualified", "disqualified", "converted")
+# Where a lead may go from each status by PATCH; ``converted`` is reached by convert_lead.
+TRANSITIONS: dict[str, tuple[str, ...]] = {
+    "new": ("working", "disqualified"),
+    "working": ("qualified", "disqualified"),
+    "qualified": ("working", "disqualified"),
+    "disqualified": ("working",),
+    "converted": (),
+}
+CONVERTIBLE = ("qualified",)
+
+
+def lead_read(row: Lead) -> LeadRead:
+    return LeadRead(
+        id=row.id,
+        contact_id=row.contact_id,
+        company_id=row.company_id,
+        email=row.email,
+        name=row.name,
+        phone=row.phone,
+        company=row.company,
+        source=row.source,
+        message=row.message,
+        properties=dict(row.properties or {}),
+        status=row.status,
+        status_reason=row.status_reason,
+        status_changed_at=row.status_changed_at,
+        score=row.score,
+        score_factors=list(row.score_factors or []),
+        score_model=row.score_model,
+        scored_at=row.scored_at,
+        owner_id=row.owner_id,
+        assigned_at=row.assigned_at,
+        assignment_reason=row.assignment_reason,
+        enrichment=row.enrichment,
+        enrichment_status=row.enrichment_status,
+        first_outreach_message_id=row.first_outreach_message_id,
+        deal_id=row.deal_id,
+        converted_at=row.converted_at,
+        version=row.version,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+# --- capture --------------------------------------------------------------------------
+
+
+async def create_lead(
+    session: AsyncSession,
+    ctx: Context,
+    *,
+    email: str,
+    name: str | None = None,
+    phone: str | None = None,
+    company: str | None = None,
+    source: str | None = "api",
+    message: str | None = None,
+    properties: Mapping[str, Any] | None = None,
+    ip: str | None = None,
+) -> Lead:
+    """A new lead (``crm.lead.created``, which starts the lead flow) linked to the contact
+    with this email, made if there is none. Raises 422 (at ``body.email``) for a
+    malformed email."""
+    source = normalize_source(source) if source else "api"
+    try:
+        contact, contact_created = await find_or_create_contact(
+            session, ctx, email=email, name=name, phone=phone, company=company, source=source
+        )
+    except InvalidEmail as exc:
+        raise Unprocessable(
+            "the email address is not valid",
+            errors=[field_error(["body", "email"], f"not a valid email address: {exc}")],
+        ) from exc
+    now = utcnow()
+    lead = Lead(
+        id=new_id(),
+        tenant_id=ctx.require_tenant(),
+        contact_id=contact.id,
+        company_id=contact.company_id,
+        email=email.strip(),
+        name=name,
+        phone=phone,
+        company=company,
+        source=source,
+        message=message,
+        properties=dict(properties or {}),
+        status="new",
+        status_changed_at=now,
+        score_factors=[],
+        enrichment_status="pending",
+        ip=ip,
+    )
+    session.add(lead)
+    await session.flush()
+    await append_event(
+        session,
+        ctx,
+        "crm.lead.created",
+        aggregate_type="lead",
+        aggregate_id=lead.id,
+        version=lead.version,
+        data={
+            "contact_id": contact.id,
+            "contact_created": contact_created,
+            "email": lead.email,
+            "name": lead.name,
+            "company": lead.company,
+            "source": lead.source,
+        },
+    )
+    log.info("crm.lead.created", lead_id=lead.id, source=source, new_contact=contact_created)
+    return lead
+
+
+# Hidden fields a person never sees, so never fills; bots fill every field they find.
+HONEYPOT_FIELDS = ("website", "hp", "_hp", "honeypot")
+_FORM_FIELDS = frozenset({"email", "name", "phone", "company", "message", "source"})
+_IGNORED_FORM_FIELDS = frozenset({"submit", "_submit", "csrf_token", "_csrf"})
+MAX_FORM_PROPERTIES = 20
+MAX_FORM_PROPERTY_CHARS = 500
+
+
+def is_spam(form: Mapping[str, Any]) -> bool:
+    """A filled honeypot field marks a bot's post."""
+    return any(str(form.get(name) or "").strip() for name in HONEYPOT_FIELDS)
+
+
+async def capture_web_form(
+    session: AsyncSession, ctx: Context, *, form: Mapping[str, Any], ip: str | None
+) -> Lead | None:
+    """A lead from the public web form (source ``web_form`` unless the form names one);
+    ``None`` for a post caught by the honeypot, which stores nothing. Fields the form
+    adds beyond the lead's own (UTM tags, a page URL) are kept in ``properties``."""
+    if is_spam(form):
+        log.info("crm.lead.form_spam", ip=ip)
+        return None
+    try:
+        fields = WebFormLead.model_validate(form)
+    except ValidationError as exc:
+        raise Unprocessable(
+            "the form did not validate",
+            errors=[field_error(["body", *e["loc"]], e["msg"]) for e in exc.errors()],
+        ) from exc
+    extras = {
+        str(key)[:60]: str(value)[:MAX_FORM_PROPERTY_CHARS]
+        for key, value in form.items()
+        if key not in _FORM_FIELDS
+        and key not in HONEYPOT_FIELDS
+        and key not in _IGNORED_FORM_FIELDS
+        and value not in (None, "")
+    }
+    properties = dict(list(extras.items())[:MAX_FORM_PROPERTIES])
+    return await create_lead(
+        session,
+        ctx,
+        email=fields.email,
+        name=fields.name,
+        phone=fields.phone,
+        company=fields.company,
+        source=fields.source or "web_form",
+        message=fields.message,
+        properties=properties,
+        ip=ip,
+    )
+
+
+# --- reading --------------------------------------------------------------------------
+
+
+async def get_lead(
+    session: AsyncSession, ctx: Context, lead_id: str, *, for_update: bool = False
+) -> Lead:
+    """The tenant's lead (404 for an unknown id or another tenant's)."""
+    query = sa.select(Lead).where(Lead.tenant_id == ctx.require_tenant(), Lead.id == lead_id)
+    if for_update:
+        query = query.with_for_update()
+    lead = await session.scalar(query)
+    if lead is None:
+        raise NotFound("lead not found")
+    return lead
+
+
+async def list_leads(
+    session: AsyncSession,
+    ctx: Context,
+    *,
+    page: PageParams,
+    status: str | None = None,
+    owner_id: str | None = None,
+    source: str | None = None,
+    contact_id: str | None = None,
+) -> tuple[list[LeadRead], str | None]:
+    """The tenant's leads, oldest first (ids are time-ordered), filtered."""
+    query = sa.select(Lead).where(Lead.tenant_id == ctx.require_tenant())
+    if status:
+        query = query.where(Lead.status == status)
+    if owner_id:
+        query = query.where(Lead.owner_id == owner_id)
+    if source:
+        query = query.where(Lead.source == source)
+    if contact_id:
+        query = query.where(Lead.contact_id == contact_id)
+    if page.after:
+        query = query.where(Lead.id > page.after)
+    rows = list(await session.scalars(query.order_by(Lead.id).limit(page.limit + 1)))
+    items, cursor = take_page(rows, page, key=lambda r: r.id)
+    return [lead_read(r) for r in items], cursor
+
+
+# --- changes --------------------------------------------------------------------------
+
+
+async def update_lead(
+    session: AsyncSession,
+    ctx: Context,
+    lead_id: str,
+    *,
+    changes: LeadUpdate,
+    if_match: str | None = None,
+) -> Lead:
+    """Apply a partial update: fields (``crm.lead.updated``), a status move along the
+    lifecycle (``crm.lead.status_changed``; 409 for a move the lifecycle does not allow)
+    and the owner (``crm.lead.assigned``)."""
+    lead = await get_lead(session, ctx, lead_id, for_update=True)
+    check_version(if_match, lead.version)
+    given = changes.model_dump(exclude_unset=True)
+    status = given.pop("status", None)
+    reason = given.pop("reason", None)
+    owner_id = given.pop("owner_id", None) if "owner_id" in given else lead.owner_id
+    if status is not None and status != lead.status:
+        _check_transition(lead, status, reason)
+    elif reason is not None and status is None:
+        raise Unprocessable(
+            "a reason goes with a status change",
+            errors=[field_error(["body", "reason"], "only allowed together with status")],
+        )
+    if owner_id != lead.owner_id and owner_id is not None:
+        await _check_owner(session, ctx, owner_id)
+    fields = {k: v for k, v in given.items() if getattr(lead, k) != v}
+    status_moves = status is not None and status != lead.status
+    owner_moves = owner_id != lead.owner_id
+    if not fields and not status_moves and not owner_moves:
+        return lead
+
+    now = utcnow()
+    for key, value in fields.items():
+        setattr(lead, key, value)
+    previous_status, previous_owner = lead.status, lead.owner_id
+    if status_moves:
+        assert status is not None
+        lead.status, lead.status_reason, lead.status_changed_at = status, reason, now
+    if owner_moves:
+        lead.owner_id, lead.assigned_at = owner_id, now if owner_id else None
+        lead.assignment_reason = "assigned by hand" if owner_id else None
+    lead.version += 1
+    await session.flush()
+    if fields:
+        await _event(session, ctx, lead, "crm.lead.updated", {"changes": fields})
+    if status_moves:
+        data = {"from": previous_status, "to": lead.status, "reason": reason}
+        await _event(session, ctx, lead, "crm.lead.status_changed", data)
+    if owner_moves:
+        data = {
+            "owner_id": lead.owner_id,
+            "previous_owner_id": previous_owner,
+            "reason": lead.assignment_reason,
+        }
+        await _event(session, ctx, lead, "crm.lead.assigned", data)
+    return lead
+
+
+def _check_transition(lead: Lead, status: str, reason: str | None) -> None:
+    if status == "converted":
+        raise Unprocessable(
+            "a lead is converted with POST /api/v1/crm/leads/{id}/convert, which creates its deal",
+            errors=[field_error(["body", "status"], "use the convert endpoint")],
+        )
+    allowed = TRANSITIONS[lead.status]
+    if status not in allowed:
+        can = ", ".join(allowed) if allowed else "nothing: it is final"
+        raise Conflict(
+            f"a {lead.status} lead cannot become {status}; from {lead.status} it can become {can}"
+        )
+    if status == "disqualified" and not reason:
+        raise Unprocessable(
+            "disqualifying a lead needs a reason",
+            errors=[field_error(["body", "reason"], "required when status is disqualified")],
+        )
+
+
+async def _check_owner(session: AsyncSession, ctx: Context, owner_id: str) -> None:
+    try:
+        user = await identity_service.get_user(session, ctx, user_id=owner_id)
+    except NotFound:
+        user = None
+    if user is None or not user.is_active:
+        raise Unprocessable(
+            "the owner must be an active user of this workspace",
+            errors=[field_error(["body", "owner_id"], "no active user with this id")],
+        )
+
+
+async def convert_lead(
+    session: AsyncSession,
+    ctx: Context,
+    lead_id: str,
+    *,
+    body: LeadConvert,
+    if_match: str | None = None,
+) -> tuple[Lead, Deal]:
+    """Turn a qualified lead into a deal (``crm.deal.created``) for its contact, company
+    and owner; the lead becomes ``converted`` with ``deal_id`` (``crm.lead.converted``).
+    Converting twice is refused (409), naming the deal made the first time."""
+    lead = await get_lead(session, ctx, lead_id, for_update=True)
+    check_version(if_match, lead.version)
+    if lead.status == "converted":
+        raise Conflict(f"the lead is already converted into deal {lead.deal_id}")
+    if lead.status not in CONVERTIBLE:
+        raise Conflict(
+            f"a {lead.status} lead cannot be converted; qualify it first "
+            f"(PATCH status: {', '.join(TRANSITIONS[lead.status]) or 'none'})"
+        )
+    deal = await deals_service.create_deal(
+        session,
+        ctx,
+        name=body.deal_name or _deal_name(lead),
+        amount=body.amount,
+        currency=body.currency,
+        contact_id=lead.contact_id,
+        company_id=lead.company_id,
+        lead_id=lead.id,
+        owner_id=lead.owner_id,
+        close_date=body.close_date,
+        source=lead.source,
+        stage=body.stage or "lead",
+    )
+    now = utcnow()
+    previous_status = lead.status
+    lead.status, lead.status_reason, lead.status_changed_at = "converted", None, now
+    lead.deal_id, lead.converted_at = deal.id, now
+    lead.version += 1
+    await session.flush()
+    await _event(
+        session,
+        ctx,
+        lead,
+        "crm.lead.status_changed",
+        {"from": previous_status, "to": "converted", "reason": None},
+    )
+    await _event(
+        session,
+        ctx,
+        lead,
+        "crm.lead.converted",
+        {"deal_id": deal.id, "contact_id": lead.contact_id, "company_id": lead.company_id},
+    )
+    log.info("crm.lead.converted", lead_id=lead.id, deal_id=deal.id)
+    return lead, deal
+
+
+def _deal_name(lead: Lead) -> str:
+    who = lead.company or lead.name or lead.email
+    return f"{who} (inbound {lead.created_at:%Y-%m-%d})"[:200]
+
+
+async def _event(
+    session: AsyncSession, ctx: Context, lead: Lead, type_: str, data: dict[str, Any]
+) -> None:
+    await append_event(
+        session,
+        ctx,
+        type_,
+        aggregate_type="lead",
+        aggregate_id=lead.id,
+        version=lead.version,
+        data=data,
+    )

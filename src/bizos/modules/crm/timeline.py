@@ -1,0 +1,404 @@
+"""A contact's timeline: one ordered view over everything that happened with them.
+
+Any part of the product adds what it knows by registering a *source*:
+
+    register_timeline_source("work.tasks", tasks_source)
+
+    async def tasks_source(session, ctx, contact_ids, email, limit) -> list[TimelineEntry]
+
+``contact_ids`` holds the contact and every contact merged into it; ``email`` is the
+contact's address (or None). A source returns its newest ``limit`` entries. A source may
+also take a keyword ``before: datetime | None``: it then returns only entries at or
+before that time, which lets deep pages stay cheap; without it the timeline asks for
+enough entries to cover the page.
+
+Built in here: the event log (events about the contact, its emails' tracked activity,
+and its leads and deals), outbound messages, notes, attachments, deals and leads.
+Entries are ordered newest first; the cursor is the last entry's position.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import inspect
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bizos.core.context import Context
+from bizos.core.errors import Unprocessable, field_error
+from bizos.core.events import Event
+from bizos.core.pagination import PageParams, decode_cursor, encode_cursor
+from bizos.modules.crm.models import Attachment, Contact, Deal, Lead, Note
+
+MAX_DEPTH = 5000
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    at: dt.datetime
+    kind: str
+    title: str
+    summary: str | None
+    ref_type: str
+    ref_id: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def key(self) -> tuple[dt.datetime, str, str, str]:
+        return (self.at, self.ref_type, self.ref_id, self.kind)
+
+
+class TimelineSource(Protocol):
+    def __call__(
+        self,
+        session: AsyncSession,
+        ctx: Context,
+        contact_ids: list[str],
+        email: str | None,
+        limit: int,
+    ) -> Awaitable[list[TimelineEntry]]: ...
+
+
+@dataclass(frozen=True)
+class _Registered:
+    name: str
+    source: Callable[..., Awaitable[list[TimelineEntry]]]
+    takes_before: bool
+
+
+_sources: dict[str, _Registered] = {}
+
+
+def register_timeline_source(
+    name: str, source: Callable[..., Awaitable[list[TimelineEntry]]]
+) -> None:
+    """Add (or replace, by ``name``) a source of timeline entries."""
+    try:
+        takes_before = "before" in inspect.signature(source).parameters
+    except (TypeError, ValueError):
+        takes_before = False
+    _sources[name] = _Registered(name, source, takes_before)
+
+
+def timeline_sources() -> list[str]:
+    return sorted(_sources)
+
+
+# --- reading ---------------------------------------------------------------------------
+
+
+def _encode(entry: TimelineEntry, depth: int) -> str:
+    return encode_cursor(
+        "|".join((entry.at.isoformat(), entry.ref_type, entry.ref_id, entry.kind, str(depth)))
+    )
+
+
+def _decode(key: str) -> tuple[tuple[dt.datetime, str, str, str], int]:
+    parts = key.split("|")
+    try:
+        at = dt.datetime.fromisoformat(parts[0])
+        if at.tzinfo is None or len(parts) != 5:
+            raise ValueError
+        return (at, parts[1], parts[2], parts[3]), int(parts[4])
+    except (ValueError, IndexError) as exc:
+        raise Unprocessable(
+            "the cursor is not valid", errors=[field_error(["query", "cursor"], "invalid cursor")]
+        ) from exc
+
+
+def _utc(value: dt.datetime) -> dt.datetime:
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+async def read_timeline(
+    session: AsyncSession,
+    ctx: Context,
+    *,
+    contact_ids: list[str],
+    email: str | None,
+    page: PageParams,
+    kinds: Sequence[str] | None = None,
+) -> tuple[list[TimelineEntry], str | None]:
+    """One page of the merged timeline, newest first (``page.after``: the decoded
+    cursor of the previous page)."""
+    after: tuple[dt.datetime, str, str, str] | None = None
+    depth = 0
+    if page.after:
+        after, depth = _decode(page.after)
+    want = page.limit + 1
+    entries: list[TimelineEntry] = []
+    for registered in list(_sources.values()):
+        if registered.takes_before:
+            found = await registered.source(
+                session, ctx, list(contact_ids), email, want, before=after[0] if after else None
+            )
+        else:
+            found = await registered.source(
+                session, ctx, list(contact_ids), email, min(depth + want, MAX_DEPTH)
+            )
+        entries.extend(
+            TimelineEntry(_utc(e.at), e.kind, e.title, e.summary, e.ref_type, e.ref_id, e.data)
+            for e in found
+        )
+    unique = {e.key(): e for e in entries}
+    ordered = sorted(unique.values(), key=lambda e: e.key(), reverse=True)
+    if kinds:
+        ordered = [e for e in ordered if any(e.kind.startswith(k) for k in kinds)]
+    if after is not None:
+        ordered = [e for e in ordered if e.key() < after]
+    items = ordered[: page.limit]
+    more = len(ordered) > page.limit
+    return items, _encode(items[-1], depth + len(items)) if more and items else None
+
+
+# --- built-in sources -----------------------------------------------------------------
+
+# Event types another source already shows (as a row of its own).
+_SHOWN_ELSEWHERE = ("crm.deal.created", "crm.lead.created", "crm.note.", "crm.attachment.")
+
+
+async def _emails(session: AsyncSession, contact_ids: list[str], email: str | None) -> list[str]:
+    rows = await session.scalars(
+        sa.select(Contact.email_normalized).where(
+            Contact.id.in_(contact_ids), Contact.email_normalized.is_not(None)
+        )
+    )
+    found = {e for e in rows if e}
+    if email:
+        found.add(email.strip().lower())
+    return sorted(found)
+
+
+async def _lead_ids(session: AsyncSession, contact_ids: list[str]) -> list[str]:
+    return list(await session.scalars(sa.select(Lead.id).where(Lead.contact_id.in_(contact_ids))))
+
+
+async def _deal_ids(session: AsyncSession, contact_ids: list[str]) -> list[str]:
+    return list(await session.scalars(sa.select(Deal.id).where(Deal.contact_id.in_(contact_ids))))
+
+
+def _event_title(event: Event) -> str:
+    if event.type.startswith("activity."):
+        return event.type.removeprefix("activity.").replace("_", " ").capitalize()
+    return event.type
+
+
+async def events_source(
+    session: AsyncSession,
+    ctx: Context,
+    contact_ids: list[str],
+    email: str | None,
+    limit: int,
+    *,
+    before: dt.datetime | None = None,
+) -> list[TimelineEntry]:
+    """Events whose aggregate is the contact, one of its addresses (tracked activity),
+    or one of its leads or deals: every lookup rides ``ix_events_tenant_aggregate``."""
+    aggregates = [
+        *contact_ids,
+        *await _emails(session, contact_ids, email),
+        *await _lead_ids(session, contact_ids),
+        *await _deal_ids(session, contact_ids),
+    ]
+    query = sa.select(Event).where(
+        Event.tenant_id == ctx.require_tenant(),
+        Event.aggregate_id.in_(aggregates),
+        *(~Event.type.startswith(prefix) for prefix in _SHOWN_ELSEWHERE),
+    )
+    if before is not None:
+        query = query.where(Event.occurred_at <= before)
+    rows = await session.scalars(query.order_by(Event.occurred_at.desc()).limit(limit))
+    return [
+        TimelineEntry(
+            at=e.occurred_at,
+            kind=e.type,
+            title=_event_title(e),
+            summary=None,
+            ref_type="event",
+            ref_id=e.id,
+            data={"aggregate_type": e.aggregate_type, "aggregate_id": e.aggregate_id, **e.data},
+        )
+        for e in rows
+    ]
+
+
+async def messages_source(
+    session: AsyncSession,
+    ctx: Context,
+    contact_ids: list[str],
+    email: str | None,
+    limit: int,
+    *,
+    before: dt.datetime | None = None,
+) -> list[TimelineEntry]:
+    """Messages sent to the contact's addresses or about the contact or its leads."""
+    from bizos.modules.outreach import service as outreach
+    from bizos.modules.outreach.schemas import MessageRead, Related
+
+    queries: list[dict[str, Any]] = [{"to": e} for e in await _emails(session, contact_ids, email)]
+    queries += [{"related": Related(type="contact", id=c)} for c in contact_ids]
+    queries += [
+        {"related": Related(type="lead", id=lead)} for lead in await _lead_ids(session, contact_ids)
+    ]
+    found: dict[str, MessageRead] = {}
+    for query in queries:
+        cursor: str | None = None
+        for _ in range(10):  # at most 2,000 messages per address: a timeline, not an export
+            page = PageParams(limit=200, after=decode_cursor(cursor) if cursor else None)
+            items, cursor = await outreach.list_messages(session, ctx, page=page, **query)
+            found.update((m.id, m) for m in items)
+            if cursor is None:
+                break
+    entries = []
+    for m in found.values():
+        at = m.sent_at or m.created_at
+        if before is not None and _utc(at) > before:
+            continue
+        title = f"{m.channel.capitalize()} {m.status}" + (f": {m.subject}" if m.subject else "")
+        entries.append(
+            TimelineEntry(
+                at=at,
+                kind=f"message.{m.channel}",
+                title=title,
+                summary=m.body[:280],
+                ref_type="message",
+                ref_id=m.id,
+                data={"to": m.to, "status": m.status, "channel": m.channel},
+            )
+        )
+    entries.sort(key=lambda e: _utc(e.at), reverse=True)
+    return entries[:limit]
+
+
+async def notes_source(
+    session: AsyncSession,
+    ctx: Context,
+    contact_ids: list[str],
+    email: str | None,
+    limit: int,
+    *,
+    before: dt.datetime | None = None,
+) -> list[TimelineEntry]:
+    query = sa.select(Note).where(
+        Note.tenant_id == ctx.require_tenant(),
+        Note.subject_type == "contact",
+        Note.subject_id.in_(contact_ids),
+    )
+    if before is not None:
+        query = query.where(Note.created_at <= before)
+    rows = await session.scalars(query.order_by(Note.created_at.desc()).limit(limit))
+    return [
+        TimelineEntry(
+            at=n.created_at,
+            kind="note",
+            title="Note",
+            summary=n.body[:280],
+            ref_type="note",
+            ref_id=n.id,
+            data={"author_id": n.author_id},
+        )
+        for n in rows
+    ]
+
+
+async def attachments_source(
+    session: AsyncSession,
+    ctx: Context,
+    contact_ids: list[str],
+    email: str | None,
+    limit: int,
+    *,
+    before: dt.datetime | None = None,
+) -> list[TimelineEntry]:
+    query = sa.select(Attachment).where(
+        Attachment.tenant_id == ctx.require_tenant(),
+        Attachment.subject_type == "contact",
+        Attachment.subject_id.in_(contact_ids),
+    )
+    if before is not None:
+        query = query.where(Attachment.created_at <= before)
+    rows = await session.scalars(query.order_by(Attachment.created_at.desc()).limit(limit))
+    return [
+        TimelineEntry(
+            at=a.created_at,
+            kind="attachment",
+            title=f"File attached: {a.filename}",
+            summary=None,
+            ref_type="attachment",
+            ref_id=a.id,
+            data={"content_type": a.content_type, "size": a.size, "uploaded_by": a.uploaded_by},
+        )
+        for a in rows
+    ]
+
+
+async def deals_source(
+    session: AsyncSession,
+    ctx: Context,
+    contact_ids: list[str],
+    email: str | None,
+    limit: int,
+    *,
+    before: dt.datetime | None = None,
+) -> list[TimelineEntry]:
+    query = sa.select(Deal).where(
+        Deal.tenant_id == ctx.require_tenant(), Deal.contact_id.in_(contact_ids)
+    )
+    if before is not None:
+        query = query.where(Deal.created_at <= before)
+    rows = await session.scalars(query.order_by(Deal.created_at.desc()).limit(limit))
+    return [
+        TimelineEntry(
+            at=d.created_at,
+            kind="deal",
+            title=f"Deal: {d.name}",
+            summary=f"{d.amount} {d.currency}, stage {d.stage}",
+            ref_type="deal",
+            ref_id=d.id,
+            data={"stage": d.stage, "amount": str(d.amount), "currency": d.currency},
+        )
+        for d in rows
+    ]
+
+
+async def leads_source(
+    session: AsyncSession,
+    ctx: Context,
+    contact_ids: list[str],
+    email: str | None,
+    limit: int,
+    *,
+    before: dt.datetime | None = None,
+) -> list[TimelineEntry]:
+    query = sa.select(Lead).where(
+        Lead.tenant_id == ctx.require_tenant(), Lead.contact_id.in_(contact_ids)
+    )
+    if before is not None:
+        query = query.where(Lead.created_at <= before)
+    rows = await session.scalars(query.order_by(Lead.created_at.desc()).limit(limit))
+    return [
+        TimelineEntry(
+            at=lead.created_at,
+            kind="lead",
+            title=f"Lead from {lead.source}",
+            summary=lead.message[:280] if lead.message else None,
+            ref_type="lead",
+            ref_id=lead.id,
+            data={"status": lead.status, "score": lead.score, "owner_id": lead.owner_id},
+        )
+        for lead in rows
+    ]
+
+
+for _name, _source in (
+    ("crm.events", events_source),
+    ("outreach.messages", messages_source),
+    ("crm.notes", notes_source),
+    ("crm.attachments", attachments_source),
+    ("crm.deals", deals_source),
+    ("crm.leads", leads_source),
+):
+    register_timeline_source(_name, _source)

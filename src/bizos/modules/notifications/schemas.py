@@ -1,0 +1,34 @@
+"""Request and response models of the notifications API."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from pydantic import BaseModel
+
+
+class NotificationRelated(BaseModel):
+    type: str
+    id: str
+
+
+class NotificationRead(BaseModel):
+    id: str
+    kind: str
+    title: str
+    body: str | None
+    related: NotificationRelated | None
+    data: dict[str, Any]
+    read: bool
+    read_at: dt.datetime | None
+    email_message_id: str | None
+    created_at: dt.datetime
+
+
+class ReadAllResult(BaseModel):
+    updated: int
+
+
+class UnreadCount(BaseModel):
+    unread: int
