@@ -19,7 +19,9 @@ from bizos.core.dispatcher_models import ProcessedEvent
 from bizos.core.events import Event
 from bizos.demo import DEMO_SLUG, seed_demo
 from bizos.handlers import register_handlers
-from bizos.modules.crm.demo.history import History, Rep, Team
+from bizos.modules.crm.demo.data import ASSIGNMENT_RULES
+from bizos.modules.crm.demo.data import REP_PROFILES as PROFILES
+from bizos.modules.crm.demo.history import History, Rep, Rule, Team
 from bizos.modules.crm.demo.seed import build_history
 from bizos.modules.crm.models import (
     Company,
@@ -99,11 +101,19 @@ async def test_demo_history_is_a_consistent_year_of_sales(settings: Settings, db
     for lead in leads:
         assert lead.score is not None and 0 <= lead.score <= 100
         assert {"feature", "label", "impact", "value"} <= set(lead.score_factors[0])
+    # ... by the tenant's assignment rules: referrals to the owner, Europe to Hana.
+    contact_by_id = {c.id: c for c in contacts}
+    name_of = {u.id: u.name for u in users.values()}
+    for lead in leads:
+        country = contact_by_id[lead.contact_id].country
+        if lead.source == "referral":
+            assert name_of[lead.owner_id] == "Olivia Brandt", lead.assignment_reason
+        elif country in ("GB", "DE"):
+            assert name_of[lead.owner_id] == "Hana Sato", lead.assignment_reason
     scored = Counter(s.lead_id for s in scores)
     assert set(scored) == {lead.id for lead in leads}
 
     # Deals: references hold, won deals made customers, stage history ends where the deal is.
-    contact_by_id = {c.id: c for c in contacts}
     lead_by_id = {lead.id: lead for lead in leads}
     history: dict[str, list[DealStageChange]] = {}
     for change in sorted(changes, key=lambda c: c.changed_at):
@@ -207,12 +217,13 @@ async def test_the_demo_owner_sees_a_forecast_and_findable_contacts(
 
 def _history(seed: int) -> History:
     """The history built in memory for a made-up team (no database involved)."""
+    ids = {"owner": "olivia", "Hana Sato": "hana", "Luis Romero": "luis", "Maya Okafor": "maya"}
     team = Team(
         owner_id="olivia",
-        reps=[
-            Rep("hana", "Hana Sato", 40, ["GB", "DE"], []),
-            Rep("luis", "Luis Romero", 50, ["US"], ["cold_outreach", "trade_show"]),
-            Rep("maya", "Maya Okafor", 60, ["US", "CA"], ["web_form", "api", "instagram"]),
+        reps=[Rep(ids[name], name, 40, territories) for name, (_, territories) in PROFILES.items()],
+        rules=[
+            Rule(name, countries, sources, [ids[who] for who in people])
+            for name, countries, sources, people in ASSIGNMENT_RULES
         ],
     )
     activity = {

@@ -12,7 +12,7 @@ from bizos.modules.crm.models import Deal, Lead
 from tests.conftest import TenantLogin
 from tests.modules.identity.helpers import assert_problem
 
-__all__ = ["assert_problem", "add_contact", "add_company", "add_lead_row", "add_deal_row"]
+__all__ = ["add_company", "add_contact", "add_deal_row", "add_lead_row", "assert_problem"]
 
 CONTACTS = "/api/v1/crm/contacts"
 COMPANIES = "/api/v1/crm/companies"

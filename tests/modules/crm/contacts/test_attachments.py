@@ -97,7 +97,9 @@ async def test_wrong_types_mismatches_and_big_files_are_refused(
     contact = await add_contact(client, tenant, name="Hal")
     cid = contact["id"]
     assert_problem(await _upload(client, tenant, cid, "x.html", b"<script>", "text/html"), 415)
-    assert_problem(await _upload(client, tenant, cid, "x.exe", b"MZ\x90\x00", "application/octet-stream"), 415)
+    assert_problem(
+        await _upload(client, tenant, cid, "x.exe", b"MZ\x90\x00", "application/octet-stream"), 415
+    )
     # Declared PDF, but the bytes are not one.
     r = await _upload(client, tenant, cid, "fake.pdf", b"<html>not a pdf</html>", "application/pdf")
     assert ["body", "file"] in [e["loc"] for e in assert_problem(r, 422)["errors"]]
@@ -112,7 +114,9 @@ async def test_wrong_types_mismatches_and_big_files_are_refused(
     big = b"%PDF-" + b"0" * limit
     assert_problem(await _upload(client, tenant, cid, "big.pdf", big, "application/pdf"), 413)
     exact = b"%PDF-" + b"0" * (limit - 5)
-    assert (await _upload(client, tenant, cid, "ok.pdf", exact, "application/pdf")).status_code == 201
+    assert (
+        await _upload(client, tenant, cid, "ok.pdf", exact, "application/pdf")
+    ).status_code == 201
 
     listed = await client.get(f"{CONTACTS}/{cid}/attachments", headers=tenant.headers)
     assert sorted(a["filename"] for a in listed.json()["items"]) == ["ok.pdf", "scan"]

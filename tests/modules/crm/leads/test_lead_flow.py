@@ -34,7 +34,6 @@ from tests.conftest import TenantLogin, signup
 from tests.connectors.clearbit_server import clearbit_server
 from tests.modules.crm.leads.helpers import event_types, get_lead, post_lead
 
-
 Lead_ = dict[str, Any]
 
 

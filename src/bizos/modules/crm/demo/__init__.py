@@ -13,7 +13,9 @@ referrals and trade shows, win more often; cold outreach and free-mail addresses
 
 The history is already handled: its events are recorded as processed for every event
 subscriber, so starting the server does not replay twelve months of lead flows, task
-reminders and notifications. Everything is drawn from the ``random.Random`` handed in.
+reminders and notifications. Then the tenant's scoring targets are set and its first
+model is trained on the year's outcomes. Everything is drawn from the ``random.Random``
+handed in (ids aside), so the same seed and moment give the same history.
 """
 
 from bizos.modules.crm.demo.seed import seed_crm_history

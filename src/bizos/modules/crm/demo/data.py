@@ -279,12 +279,20 @@ CUSTOMER_TASKS = [
     ("Review reorder volumes with {company}", "normal"),
 ]
 
-# How a rep takes leads (SalesRep rows), by the demo team member's name.
-REP_PROFILES: dict[str, tuple[int, list[str], list[str]]] = {
-    "Maya Okafor": (60, ["US", "CA"], ["web_form", "api", "instagram"]),
-    "Luis Romero": (50, ["US"], ["cold_outreach", "trade_show", "import"]),
-    "Hana Sato": (40, ["GB", "DE"], []),
+# How a rep takes leads (SalesRep rows: capacity, territories), by the team member's name.
+REP_PROFILES: dict[str, tuple[int, list[str]]] = {
+    "Maya Okafor": (60, ["US", "CA"]),
+    "Luis Romero": (50, ["US", "CA"]),
+    "Hana Sato": (40, ["GB", "DE"]),
 }
-DEFAULT_REP: tuple[int, list[str], list[str]] = (40, ["US", "CA", "GB", "DE"], [])
+DEFAULT_REP: tuple[int, list[str]] = (40, [])
+# The tenant's assignment rules, tried in order: (name, countries, sources, who by name;
+# "owner" is the workspace owner). Leads no rule places go round robin over the team.
+ASSIGNMENT_RULES: list[tuple[str, list[str], list[str], list[str]]] = [
+    ("Referrals: the owner calls back", [], ["referral"], ["owner"]),
+    ("UK and Germany", ["GB", "DE"], [], ["Hana Sato"]),
+    ("North America inbound", ["US", "CA"], ["web_form", "api", "instagram"], ["Maya Okafor"]),
+    ("North America outbound and events", ["US", "CA"], [], ["Luis Romero", "Maya Okafor"]),
+]
 # Words for a one-person business: "Delgado Coffee Cart".
 SOLO_BUSINESSES = ["Coffee Cart", "Catering", "Pop-up Café", "Events"]

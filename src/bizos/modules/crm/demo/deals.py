@@ -33,7 +33,7 @@ STAGE_DAYS = {
 LOST_FROM_WEIGHTS = (0.12, 0.3, 0.36, 0.22)  # the open stage a lost deal was lost from
 # Log-odds of winning before source, size and engagement: a little over 40 % of the
 # deals that close are won.
-DEAL_BASE_LOGIT = -0.95
+DEAL_BASE_LOGIT = -0.8
 
 
 def usual_days(stages: Sequence[str]) -> float:

@@ -51,27 +51,53 @@ class Rep:
     name: str
     capacity: int
     territories: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """An assignment rule with the team's user ids: one user, or a round-robin pool."""
+
+    name: str
+    countries: list[str]
     sources: list[str]
+    user_ids: list[str]
 
 
 @dataclass(frozen=True, slots=True)
 class Team:
     owner_id: str
     reps: list[Rep]  # the admins and members who take leads
+    rules: list[Rule] = field(default_factory=list)
+
+    def matching_rule(self, country: str, source: str) -> tuple[int, Rule] | None:
+        for number, rule in enumerate(self.rules, start=1):
+            if (not rule.countries or country in rule.countries) and (
+                not rule.sources or source in rule.sources
+            ):
+                return number, rule
+        return None
 
 
 async def load_team(session: AsyncSession, ctx: Context) -> Team:
-    """The tenant's owner and the admins/members who sell (profiles by the demo names)."""
+    """The tenant's owner, the admins/members who sell (profiles by the demo names) and
+    the assignment rules that name only people the tenant has."""
     users = (await identity.list_users(session, ctx, page=PageParams(limit=200))).items
     active = [u for u in users if u.is_active]
     owner = next((u for u in active if u.role == "owner"), None)
     if owner is None:
         raise RuntimeError("the demo tenant has no owner to own its sales history")
+    sellers = sorted((u for u in active if u.role in ("admin", "member")), key=lambda u: u.name)
     reps = []
-    for user in sorted((u for u in active if u.role in ("admin", "member")), key=lambda u: u.name):
-        capacity, territories, sources = data.REP_PROFILES.get(user.name, data.DEFAULT_REP)
-        reps.append(Rep(user.id, user.name, capacity, list(territories), list(sources)))
-    return Team(owner_id=owner.id, reps=reps)
+    for user in sellers:
+        capacity, territories = data.REP_PROFILES.get(user.name, data.DEFAULT_REP)
+        reps.append(Rep(user.id, user.name, capacity, list(territories)))
+    by_name = {"owner": owner.id} | {u.name: u.id for u in sellers}
+    rules = [
+        Rule(name, countries, sources, [by_name[who] for who in people])
+        for name, countries, sources, people in data.ASSIGNMENT_RULES
+        if all(who in by_name for who in people)
+    ]
+    return Team(owner_id=owner.id, reps=reps, rules=rules)
 
 
 @dataclass(slots=True)
@@ -149,10 +175,6 @@ class History:
         return at + dt.timedelta(days=self.rng.uniform(low_days, high_days))
 
     def past(self, days_back: float) -> dt.datetime:
-        """A moment about ``days_back`` days ago, in working hours (US/European overlap)."""
-        day = (self.now - dt.timedelta(days=days_back)).replace(minute=0, second=0, microsecond=0)
-        moment = day.replace(hour=self.rng.randint(13, 22)) + dt.timedelta(
-            minutes=self.rng.randint(0, 59), seconds=self.rng.randint(0, 59)
-        )
-        earlier_today = self.now - dt.timedelta(minutes=self.rng.randint(5, 180))
-        return moment if moment < self.now else earlier_today
+        """A moment about ``days_back`` days ago. Only offsets from ``now`` are drawn, never
+        clock times, so the same seed gives the same history whenever it is seeded."""
+        return self.now - dt.timedelta(days=days_back, minutes=self.rng.randint(5, 600))

@@ -22,7 +22,7 @@ SCORING_TARGETS = Targets(industries=("Hotel", "University", "Corporate office")
 HOT_SCORE = 70
 # Log-odds of a lead turning into a deal before source, size and engagement: about a
 # third of the leads do.
-CONVERT_BASE_LOGIT = -0.6
+CONVERT_BASE_LOGIT = -0.5
 QUALIFIED = "volume and budget confirmed"
 DUPLICATE = "duplicate of an existing lead"
 NO_RESPONSE = "no response after three attempts"
@@ -49,22 +49,22 @@ def _source(h: History, person: Person, *, first: bool) -> str:
     return h.rng.choices(list(weights), weights=list(weights.values()))[0]
 
 
-def _assign(h: History, person: Person, source: str) -> tuple[str, str]:
-    """The owner the assignment rules would have picked, and why."""
-    country = person.buyer.country
-    if not h.team.reps:
-        return h.team.owner_id, "no sales reps: the tenant owner takes every lead"
-    if source == "referral" and h.rng.random() < 0.5:
-        return h.team.owner_id, "referral: the owner follows up personally"
-    territory = [r for r in h.team.reps if country in r.territories]
-    by_source = [r for r in territory if source in r.sources]
-    pool = by_source or territory
-    if not pool:
-        return h.team.owner_id, f"no rep covers {country}: fell back to the tenant owner"
+def _assign(h: History, person: Person, source: str) -> tuple[str, str, str | None]:
+    """Owner, reason and rule as the tenant's assignment rules would have decided."""
+    found = h.team.matching_rule(person.buyer.country, source)
+    if found is not None:
+        number, rule = found
+        label = f"rule {number} '{rule.name}' matched"
+        if len(rule.user_ids) == 1:
+            return rule.user_ids[0], label, rule.name
+        h.round_robin += 1
+        owner = rule.user_ids[h.round_robin % len(rule.user_ids)]
+        pool = f"{label}; round robin within its pool of {len(rule.user_ids)}"
+        return owner, pool, rule.name
+    team = [h.team.owner_id, *(rep.user_id for rep in h.team.reps)]
     h.round_robin += 1
-    rep = pool[h.round_robin % len(pool)]
-    rule = f"territory {country}" + (f", source {source}" if by_source else "")
-    return rep.user_id, f"rule: {rule} -> {rep.name} (round-robin)"
+    prefix = "no rule matched; fallback " if h.team.rules else ""
+    return team[h.round_robin % len(team)], f"{prefix}round robin", None
 
 
 def _lead(h: History, person: Person, at: dt.datetime, *, first: bool) -> None:
@@ -76,7 +76,7 @@ def _lead(h: History, person: Person, at: dt.datetime, *, first: bool) -> None:
         properties["event"] = rng.choice(data.TRADE_SHOWS)
     if source == "instagram":
         properties["utm_source"] = "instagram"
-    owner_id, reason = _assign(h, person, source)
+    owner_id, reason, rule = _assign(h, person, source)
     lead = Lead(
         id=historical_id(at),
         contact_id=person.row.id,
@@ -121,7 +121,9 @@ def _lead(h: History, person: Person, at: dt.datetime, *, first: bool) -> None:
         owner_id=owner_id,
         previous_owner_id=None,
         reason=reason,
-        fell_back_to_owner=owner_id == h.team.owner_id,
+        strategy="rules" if h.team.rules else "round_robin",
+        rule=rule,
+        fell_back_to_owner=False,
     )
     working = _outcome(h, person, lead)
     lead_tasks(h, person, lead, hot=score >= HOT_SCORE, worked_at=working)
@@ -244,10 +246,9 @@ def _outcome(h: History, person: Person, lead: Lead) -> dt.datetime:
         person.touches.append(at)
         if status in ("converted", "disqualified"):
             ended = at
-    for at, kind in [
-        (at, kind)
-        for at, kind in h.activity.get(person.row.email_normalized or "", [])
-        if lead.created_at < at < ended
-    ][-2:]:
+    tracked = h.activity.get(person.row.email_normalized or "", [])
+    while_open = [(at, kind) for at, kind in tracked if lead.created_at < at < ended]
+    for at, kind in while_open[-2:]:
         _score(h, person, lead, at + dt.timedelta(seconds=1), f"event:{kind}")
+    lead.updated_at = max(lead.status_changed_at or lead.created_at, lead.scored_at or ended)
     return steps[0][0]

@@ -131,7 +131,7 @@ def draw_lead_times(h: History) -> None:
         if rng.random() < 0.08:
             person.row.created_at = h.past(rng.uniform(30, 420))
             continue
-        person.lead_times.append(h.past(365 * rng.random() ** 1.4))
+        person.lead_times.append(h.past(365 * rng.random() ** 1.5))
         with_leads.append(person)
     attempts = 0
     while sum(len(p.lead_times) for p in with_leads) < LEAD_TARGET and attempts < 5000:

@@ -14,6 +14,8 @@ from bizos.core.context import Context
 from bizos.core.db import utcnow
 from bizos.core.dispatcher_models import PROCESSED
 from bizos.core.events import Event, NewEvent, append_events
+from bizos.modules.crm.assignment import service as assignment
+from bizos.modules.crm.assignment.schemas import AssignmentConfig, AssignmentRule, RuleMatch
 from bizos.modules.crm.demo import deals, leads, people, work
 from bizos.modules.crm.demo.history import History, Team, load_team
 from bizos.modules.crm.scoring import service as scoring
@@ -57,6 +59,19 @@ async def tracked_activity(session: AsyncSession) -> dict[str, list[tuple[dt.dat
     for key, at, kind in rows:
         out.setdefault(key.lower(), []).append((at, kind))
     return out
+
+
+def assignment_rules(team: Team) -> AssignmentConfig:
+    rules = [
+        AssignmentRule(
+            name=rule.name,
+            match=RuleMatch(countries=rule.countries, sources=rule.sources),
+            user_id=rule.user_ids[0] if len(rule.user_ids) == 1 else None,
+            pool=rule.user_ids if len(rule.user_ids) > 1 else [],
+        )
+        for rule in team.rules
+    ]
+    return AssignmentConfig(strategy="rules", rules=rules, fallback="round_robin")
 
 
 def _log_order(event: NewEvent) -> tuple[dt.datetime, int]:
@@ -107,7 +122,9 @@ async def seed_crm_history(
     await session.flush()
     await append_events(session, ctx, sorted(h.events, key=_log_order))
     handled = await mark_history_handled(session, ctx)
-    # Live leads are scored with the same targets the history was.
+    # Live leads are assigned and scored the way the history's leads were.
+    if team.rules:
+        await assignment.update_rules(session, ctx, body=assignment_rules(team))
     targets = list(leads.SCORING_TARGETS.industries)
     await scoring.update_scoring_settings(
         session, ctx, body=ScoringSettings(target_industries=targets)

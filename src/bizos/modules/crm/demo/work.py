@@ -100,7 +100,7 @@ def stage_task(
     if left_at is not None:
         done_at = min(left_at, h.after(created, 0.1, 6))
     else:  # the owner has pushed the due date along while the deal waited
-        due = max(due, h.after(h.now, -4, 8))
+        due = max(due, h.after(h.now, -6, 7))
     _task(
         h,
         person,
@@ -129,7 +129,7 @@ def customer_task(h: History, person: Person, deal: Deal, won_at: dt.datetime) -
         assignee=deal.owner_id,
         created=won_at + dt.timedelta(seconds=2),
         due=due,
-        done_at=h.after(due, -3, 6) if h.rng.random() < 0.8 else None,
+        done_at=h.after(due, -3, 6),  # still open only if it falls due about now
         related=("deal", deal.id),
         origin="deal.won",
     )
@@ -218,7 +218,7 @@ def build_reps(h: History) -> None:
                 available=True,
                 capacity=rep.capacity,
                 territories=rep.territories,
-                sources=rep.sources,
+                sources=[],
                 created_at=since,
                 updated_at=since,
             )

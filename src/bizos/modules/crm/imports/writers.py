@@ -14,6 +14,7 @@ file that names one person twice creates one contact.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast
@@ -134,7 +135,8 @@ async def write_contacts(session: AsyncSession, ctx: Context, batch: BatchInput)
     """Validate, dedupe and write one batch of contact rows in the caller's transaction."""
     wants_owner = any(f == "owner_email" for _, _, f in batch.plan.columns)
     owners = await tenant_users_by_email(session, ctx) if wants_owner else None
-    valid, errors = _validate(ctx, batch, owners)
+    # CPU-bound (email and phone parsing): off the event loop, which serves requests too.
+    valid, errors = await asyncio.to_thread(_validate, ctx, batch, owners)
     outcome = BatchOutcome(errors=len(errors))
     tenant_id = ctx.require_tenant()
     now = utcnow()
@@ -448,7 +450,7 @@ async def write_leads(session: AsyncSession, ctx: Context, batch: BatchInput) ->
     """Create a lead per valid row through the leads service (which dedupes the contact
     and starts the lead flow). A row whose email already has an open lead, or appeared
     earlier in the file, is skipped."""
-    valid, errors = _validate(ctx, batch, None)
+    valid, errors = await asyncio.to_thread(_validate, ctx, batch, None)
     outcome = BatchOutcome()
     emails = sorted({v.email_normalized for _, v in valid if v.email_normalized})
     open_emails: set[str] = set()
