@@ -246,7 +246,7 @@ def _expected_close(h: History, deal: Deal, pace: float) -> dt.date:
         return today - dt.timedelta(days=back)
     days = pace * usual_days(OPEN_STAGES[OPEN_STAGES.index(deal.stage) :])
     days -= (h.now - deal.stage_entered_at).total_seconds() / 86400
-    close = today + dt.timedelta(days=max(1.0, days * h.rng.uniform(0.6, 1.5)))
+    close = today + dt.timedelta(days=max(0.0, days * h.rng.uniform(0.6, 1.5)))
     return min(close, last_day - dt.timedelta(days=h.rng.randint(0, 20)))
 
 
