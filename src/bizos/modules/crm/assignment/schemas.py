@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 from bizos.modules.crm.scoring.schemas import CountryCode
 
@@ -14,6 +14,10 @@ PoolStrategy = Literal["round_robin", "load_balanced"]
 UserId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
 SourceName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)]
 RuleName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+
+
+def _in_utc(moment: dt.datetime) -> dt.datetime:
+    return moment.astimezone(dt.UTC)
 
 
 class RuleMatch(BaseModel):
@@ -79,8 +83,8 @@ class RepUpdate(BaseModel):
     sources: list[SourceName] = Field(
         default_factory=list, max_length=50, description="If set, only leads from these sources."
     )
-    away_until: AwareDatetime | None = Field(
-        default=None, description="Takes no leads until then (holidays)."
+    away_until: Annotated[AwareDatetime, AfterValidator(_in_utc)] | None = Field(
+        default=None, description="Takes no leads until then (holidays); answered in UTC."
     )
 
 

@@ -5,10 +5,28 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+import pycountry
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
+
+
+def iso_country(code: str) -> str:
+    """``code`` when it is an ISO 3166-1 alpha-2 country (``GB``, not ``UK``)."""
+    if pycountry.countries.get(alpha_2=code) is None:
+        raise ValueError(f"{code} is not an ISO 3166 country code")
+    return code
+
 
 CountryCode = Annotated[
-    str, StringConstraints(strip_whitespace=True, to_upper=True, pattern=r"^[A-Za-z]{2}$")
+    str,
+    StringConstraints(strip_whitespace=True, to_upper=True, pattern=r"^[A-Za-z]{2}$"),
+    AfterValidator(iso_country),
 ]
 Industry = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 
