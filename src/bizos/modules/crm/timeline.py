@@ -181,9 +181,19 @@ async def _deal_ids(session: AsyncSession, contact_ids: list[str]) -> list[str]:
 
 
 def _event_title(event: Event) -> str:
+    """A reader's title: ``crm.deal.stage_changed`` reads "Deal stage changed"."""
     if event.type.startswith("activity."):
         return event.type.removeprefix("activity.").replace("_", " ").capitalize()
-    return event.type
+    module, _, rest = event.type.partition(".")
+    words = (rest if module == "crm" and rest else event.type).replace(".", " ")
+    return words.replace("_", " ").capitalize()
+
+
+def _event_summary(event: Event) -> str | None:
+    data = event.data or {}
+    if event.type == "crm.deal.stage_changed" and data.get("to_stage"):
+        return f"{data.get('from_stage') or 'new'} → {data['to_stage']}"
+    return None
 
 
 async def events_source(
@@ -216,7 +226,7 @@ async def events_source(
             at=e.occurred_at,
             kind=e.type,
             title=_event_title(e),
-            summary=None,
+            summary=_event_summary(e),
             ref_type="event",
             ref_id=e.id,
             data={"aggregate_type": e.aggregate_type, "aggregate_id": e.aggregate_id, **e.data},

@@ -203,3 +203,33 @@ async def test_reps_are_listed_and_updated_with_if_match(
     )
     assert len(page.json()["items"]) == len(rest.json()["items"]) == 1
     assert rest.json()["next_cursor"] is None
+
+
+async def test_countries_must_exist_and_away_until_is_answered_in_utc(
+    client: httpx.AsyncClient, tenant: TenantLogin
+) -> None:
+    rep = await add_member(client, tenant, "member")
+    # "UK" looks like a country but is not ISO 3166 (that is GB): it would never match.
+    r = await client.put(
+        f"/api/v1/crm/reps/{rep.id}", headers=tenant.headers, json={"territories": ["GB", "UK"]}
+    )
+    assert error_locs(r) == [["body", "territories", 1]]
+    rules = {"strategy": "rules", "rules": [{"name": "x", "match": {"countries": ["ZZ"]},
+                                            "user_id": rep.id}]}  # fmt: skip
+    r = await client.put("/api/v1/crm/assignment-rules", headers=tenant.headers, json=rules)
+    assert error_locs(r) == [["body", "rules", 0, "match", "countries", 0]]
+    r = await client.put(
+        "/api/v1/crm/scoring/settings", headers=tenant.headers, json={"target_countries": ["XX"]}
+    )
+    assert error_locs(r) == [["body", "target_countries", 0]]
+
+    # Given with an offset, answered in UTC, the same on write as on read.
+    r = await client.put(
+        f"/api/v1/crm/reps/{rep.id}",
+        headers=tenant.headers,
+        json={"territories": ["gb"], "away_until": "2030-01-01T02:00:00+02:00"},
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["away_until"] == "2030-01-01T00:00:00Z"
+    listed = (await client.get("/api/v1/crm/reps", headers=tenant.headers)).json()["items"]
+    assert [i["away_until"] for i in listed if i["user_id"] == rep.id] == ["2030-01-01T00:00:00Z"]

@@ -107,3 +107,16 @@ async def test_filters_and_cursor_pagination(
     assert ["query", "cursor"] in [e["loc"] for e in assert_problem(bad, 422)["errors"]]
     bad = await client.get(CONTACTS, headers=tenant.headers, params={"lifecycle_stage": "x"})
     assert_problem(bad, 422)
+
+
+async def test_search_ignores_diacritics_on_both_databases(
+    client: httpx.AsyncClient, tenant: TenantLogin
+) -> None:
+    await add_contact(client, tenant, name="Jürgen Müller", company="Société Générale")
+    await add_contact(client, tenant, name="Łukasz Nowak", email="lukasz@example.pl")
+
+    assert await _search(client, tenant, q="muller") == ["Jürgen Müller"]
+    assert await _search(client, tenant, q="MÜLL") == ["Jürgen Müller"]
+    assert await _search(client, tenant, q="jurgen societe") == ["Jürgen Müller"]
+    assert await _search(client, tenant, q="generale") == ["Jürgen Müller"]
+    assert await _search(client, tenant, q="Łuk") == ["Łukasz Nowak"]

@@ -132,3 +132,27 @@ async def test_another_tenants_timeline_is_404_and_bad_cursors_422(
         f"{CONTACTS}/{mine['id']}/timeline", headers=tenant.headers, params={"cursor": "Zm9v"}
     )
     assert ["query", "cursor"] in [e["loc"] for e in assert_problem(r, 422)["errors"]]
+
+
+async def test_event_entries_read_as_sentences_not_event_types(
+    client: httpx.AsyncClient, tenant: TenantLogin
+) -> None:
+    contact = await add_contact(client, tenant, name="Uma", email="uma@example.com")
+    deal = await client.post(
+        "/api/v1/crm/deals",
+        headers=tenant.headers,
+        json={"name": "Pilot", "amount": "900.00", "currency": "EUR", "contact_id": contact["id"]},
+    )
+    assert deal.status_code == 201, deal.text
+    moved = await client.patch(
+        f"/api/v1/crm/deals/{deal.json()['id']}",
+        headers=tenant.headers,
+        json={"stage": "qualified"},
+    )
+    assert moved.status_code == 200, moved.text
+
+    entries = (await _timeline(client, tenant, contact["id"]))["items"]
+    by_kind = {e["kind"]: e for e in entries}
+    assert by_kind["crm.contact.created"]["title"] == "Contact created"
+    assert by_kind["crm.deal.stage_changed"]["title"] == "Deal stage changed"
+    assert by_kind["crm.deal.stage_changed"]["summary"] == "lead → qualified"

@@ -41,7 +41,6 @@ async def test_the_import_workflow_processes_batches_as_steps(
     from bizos.modules.crm.imports import service
 
     monkeypatch.setattr(service, "BATCH_SIZE", 4)
-    monkeypatch.setattr(service.process_next_batch, "__kwdefaults__", {"batch_size": 4})
     rows = [f"w{i}@example.com,Person {i}" for i in range(10)]
     r = await upload(client, tenant, csv_text("email,name", *rows))
     assert r.status_code == 202

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -23,6 +24,9 @@ Source = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, m
 UserId = Annotated[str, StringConstraints(min_length=1, max_length=36)]
 
 MAX_PROPERTIES = 100
+# Custom fields are small facts, not documents (attachments hold those): every list
+# page repeats them, so one huge value would bloat every read.
+MAX_PROPERTIES_CHARS = 64_000
 
 
 def _unique_tags(tags: list[str] | None) -> list[str] | None:
@@ -34,9 +38,11 @@ def _unique_tags(tags: list[str] | None) -> list[str] | None:
     return list(seen)
 
 
-def _check_properties(value: dict[str, Any] | None) -> dict[str, Any] | None:
+def check_properties(value: dict[str, Any] | None) -> dict[str, Any] | None:
     if value is not None and len(value) > MAX_PROPERTIES:
         raise ValueError(f"at most {MAX_PROPERTIES} properties")
+    if value is not None and len(json.dumps(value, default=str)) > MAX_PROPERTIES_CHARS:
+        raise ValueError(f"at most {MAX_PROPERTIES_CHARS} characters of JSON")
     return value
 
 
@@ -65,7 +71,7 @@ class ContactFields(BaseModel):
     do_not_contact: bool | None = None
 
     _tags = field_validator("tags")(_unique_tags)
-    _props = field_validator("properties")(_check_properties)
+    _props = field_validator("properties")(check_properties)
 
 
 class ContactCreate(ContactFields):
@@ -162,7 +168,7 @@ class CompanyFields(BaseModel):
     properties: dict[str, Any] | None = None
 
     _tags = field_validator("tags")(_unique_tags)
-    _props = field_validator("properties")(_check_properties)
+    _props = field_validator("properties")(check_properties)
 
 
 class CompanyCreate(CompanyFields):

@@ -13,6 +13,8 @@ from typing import Annotated, Any, Literal
 import pycountry
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
+from bizos.modules.crm.contacts.schemas import check_properties
+
 Stage = Literal["lead", "qualified", "proposal", "negotiation", "won", "lost"]
 OpenStage = Literal["lead", "qualified", "proposal", "negotiation"]
 STAGES: tuple[Stage, ...] = ("lead", "qualified", "proposal", "negotiation", "won", "lost")
@@ -39,6 +41,7 @@ Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
 Source = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)]
 Probability = Annotated[float, Field(ge=0, le=1)]
+Properties = Annotated[dict[str, Any], AfterValidator(check_properties)]
 
 
 class DealCreate(BaseModel):
@@ -59,7 +62,7 @@ class DealCreate(BaseModel):
     close_reason: Reason | None = None
     source: Source | None = None
     description: str | None = Field(default=None, max_length=20_000)
-    properties: dict[str, Any] = Field(default_factory=dict)
+    properties: Properties = Field(default_factory=dict)
 
 
 class DealUpdate(BaseModel):
@@ -78,7 +81,7 @@ class DealUpdate(BaseModel):
     close_reason: Reason | None = None
     source: Source | None = None
     description: str | None = Field(default=None, max_length=20_000)
-    properties: dict[str, Any] | None = None
+    properties: Properties | None = None
 
 
 class DealReopen(BaseModel):

@@ -249,7 +249,7 @@ def _read_batch(job: ImportJob, batch_size: int) -> tuple[list[list[str]], int, 
 
 
 async def process_next_batch(
-    session: AsyncSession, ctx: Context, import_id: str, *, batch_size: int = BATCH_SIZE
+    session: AsyncSession, ctx: Context, import_id: str, *, batch_size: int | None = None
 ) -> ImportRead:
     """Process the next batch of an import in the caller's transaction; returns where it
     stands (``status`` completed or failed once there is nothing left)."""
@@ -260,7 +260,7 @@ async def process_next_batch(
         job.status = "running"
         job.started_at = utcnow()
     try:
-        records, end, at_end = await asyncio.to_thread(_read_batch, job, batch_size)
+        records, end, at_end = await asyncio.to_thread(_read_batch, job, batch_size or BATCH_SIZE)
     except (OSError, UnicodeDecodeError) as exc:
         return await _fail(session, ctx, job, f"the stored file cannot be read: {exc}")
     except csv.Error as exc:
@@ -371,7 +371,7 @@ async def run_import_in_process(
     ctx: Context,
     import_id: str,
     *,
-    batch_size: int = BATCH_SIZE,
+    batch_size: int | None = None,
     on_batch: Callable[[ImportRead], None] | None = None,
 ) -> ImportRead:
     """Drive an import to its end here, one unit of work per batch (the CLI's way; a
