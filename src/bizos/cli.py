@@ -94,7 +94,8 @@ def serve(
 
 @app.command()
 def worker() -> None:
-    """Run the background workers (dispatcher, webhook delivery, workflows) without HTTP."""
+    """Run the background workers (dispatcher, webhook delivery, workflows, scheduled jobs)
+    without HTTP."""
     from bizos.core.auth import set_authenticator
     from bizos.core.db import init_database
     from bizos.core.observability import (
