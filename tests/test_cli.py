@@ -26,7 +26,7 @@ def test_demo_seeds_once_and_prints_the_login(tmp_path: Path) -> None:
     first = run(["demo"], tmp_path)
     assert first.returncode == 0, first.stderr
     assert "demo tenant created" in first.stdout
-    assert "owner@demo.bizos.local" in first.stdout
+    assert "owner@northwind.example" in first.stdout
     second = run(["demo"], tmp_path)
     assert second.returncode == 0, second.stderr
     assert "already present" in second.stdout

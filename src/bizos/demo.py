@@ -25,10 +25,10 @@ DEMO_SLUG = "demo"
 DEMO_COMPANY = "Northwind Coffee Roasters"
 
 TEAM = [
-    ("Maya Okafor", "maya@demo.bizos.local", "admin"),
-    ("Luis Romero", "luis@demo.bizos.local", "member"),
-    ("Hana Sato", "hana@demo.bizos.local", "member"),
-    ("Pat Keller", "pat@demo.bizos.local", "viewer"),
+    ("Maya Okafor", "maya@northwind.example", "admin"),
+    ("Luis Romero", "luis@northwind.example", "member"),
+    ("Hana Sato", "hana@northwind.example", "member"),
+    ("Pat Keller", "pat@northwind.example", "viewer"),
 ]
 
 ACTIVITY = ["email.opened", "page.viewed", "email.clicked", "call.answered", "form.submitted"]

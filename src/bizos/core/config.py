@@ -79,7 +79,7 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = True
 
-    demo_email: str = "owner@demo.bizos.local"
+    demo_email: str = "owner@northwind.example"
     demo_password: str = "demo-password-123"
 
     def resolved_database_url(self) -> str:

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bizos.core.context import Context
 from bizos.core.db import utcnow
-from bizos.core.errors import Forbidden, NotFound
+from bizos.core.errors import Forbidden, NotFound, Unprocessable
 from bizos.core.events import append_event
 from bizos.core.ids import new_id
 from bizos.core.pagination import PageParams, take_page
@@ -112,14 +112,23 @@ async def _email_copy(session: AsyncSession, ctx: Context, row: Notification) ->
         if row.related_type and row.related_id
         else Related(type="notification", id=row.id)
     )
-    message = await outreach.send_email(
-        session,
-        ctx,
-        to=user.email,
-        subject=row.title,
-        body=_email_body(row.title, row.body),
-        related=related,
-    )
+    try:
+        message = await outreach.send_email(
+            session,
+            ctx,
+            to=user.email,
+            subject=row.title,
+            body=_email_body(row.title, row.body),
+            related=related,
+        )
+    except Unprocessable as exc:  # an address no channel could send to: in-app only
+        log.warning(
+            "notifications.email_undeliverable",
+            user_id=row.user_id,
+            kind=row.kind,
+            error=exc.detail,
+        )
+        return None
     return message.id
 
 

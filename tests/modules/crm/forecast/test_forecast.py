@@ -249,6 +249,9 @@ async def test_a_bad_period_or_currency_is_refused(
     assert assert_problem(r, 422)["errors"][0]["loc"] == ["query", "currency"]
     r = await client.get(FORECASTS, params={"period": "26-03"}, headers=tenant.headers)
     assert_problem(r, 422)
+    # The stored list refuses an unknown currency as the forecast does (not an empty 200).
+    r = await client.get(FORECASTS, params={"currency": "ZZ"}, headers=tenant.headers)
+    assert assert_problem(r, 422)["errors"][0]["loc"] == ["query", "currency"]
 
 
 async def test_forecasts_are_per_tenant_and_readable_by_a_viewer(

@@ -492,7 +492,13 @@ async def list_forecasts(
         parse_period(period)
         query = query.where(Forecast.period == period)
     if currency is not None:
-        query = query.where(Forecast.currency == currency.strip().upper())
+        try:
+            code = iso_currency(currency)
+        except ValueError as exc:
+            raise Unprocessable(
+                "unknown currency", errors=[field_error(["query", "currency"], str(exc))]
+            ) from exc
+        query = query.where(Forecast.currency == code)
     if page.after:
         query = query.where(Forecast.id > page.after)
     rows = list(await session.scalars(query.order_by(Forecast.id).limit(page.limit + 1)))

@@ -145,16 +145,23 @@ async def send_first_outreach(session: AsyncSession, ctx: Context, lead_id: str)
         return OutreachOutcome(None, reason)
     assert owner is not None and contact is not None
     values = _values(lead, contact, owner)
-    message = await outreach_service.send_email(
-        session,
-        ctx,
-        to=contact.email or lead.email,
-        subject=render(template.subject, values),
-        body=render(template.body, values),
-        related=Related(type="lead", id=lead.id),
-        sender_name=owner.name,
-        reply_to=owner.email,
-    )
+    try:
+        message = await outreach_service.send_email(
+            session,
+            ctx,
+            to=contact.email or lead.email,
+            subject=render(template.subject, values),
+            body=render(template.body, values),
+            related=Related(type="lead", id=lead.id),
+            sender_name=owner.name,
+            reply_to=owner.email,
+        )
+    except Unprocessable as exc:
+        # No channel could send it (e.g. an owner address that is not deliverable):
+        # retrying cannot help, so the lead keeps its place in the flow and says why.
+        reason = f"undeliverable: {exc.detail}"
+        await _skipped(session, ctx, lead, reason)
+        return OutreachOutcome(None, reason)
     lead.first_outreach_message_id = message.id
     lead.version += 1
     await session.flush()
