@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from bizos.api.errors import install_error_handlers
+from bizos.api.guards import reject_nul_characters
 from bizos.api.middleware import close_gateway, install_gateway
 from bizos.api.ops import router as ops_router
 from bizos.api.routes import include_routers
@@ -54,6 +55,8 @@ def create_app(
         version="0.1.0",
         description="An AI-native operating system for small businesses.",
         lifespan=lifespan,
+        # Text with NUL would fail in PostgreSQL as a 500: every route answers 422 instead.
+        dependencies=[Depends(reject_nul_characters)],
     )
     app.state.settings = settings
     install_error_handlers(app)

@@ -89,6 +89,8 @@ __all__ = [
 
 _DUE_STATUSES = (RETRYING, REPLAYED)
 _LAG_CAP = 100_000
+# A subscriber with nothing to handle writes its read position at most this often.
+CHECKPOINT_FLUSH_SECONDS = 5.0
 _RECHECK_SECONDS = 0.01
 # Idempotency records only matter until the checkpoint (saved right after the handlers'
 # commit) has passed their event; a day is a wide margin and keeps the table bounded.
@@ -138,6 +140,14 @@ class Dispatcher:
         self._stopping = False
         self._more_waiting = False
         self._behind = False
+        # Where each subscription has read to in this process, and when that was last
+        # written to the database. A batch with nothing for a subscriber moves only the
+        # position in memory; the checkpoint row is written with its next handled batch
+        # or after CHECKPOINT_FLUSH_SECONDS. Reading those events again after a restart
+        # costs a read and changes nothing, and it spares a write transaction per
+        # subscription per commit (on SQLite, queued behind the one writer).
+        self._positions: dict[str, tuple[int, int]] = {}
+        self._flushed_at: dict[str, float] = {}
 
     # registration
 
@@ -189,18 +199,25 @@ class Dispatcher:
                 return 0
             async with self.db.unit_of_work(system=True, readonly=True) as session:
                 due = await self._due_failures(session, sub.name)
-                after = await self._checkpoint(session, sub.name)
+                after = self._position(sub.name, await self._checkpoint(session, sub.name))
                 batch = await self._next_batch(session, after)
             outcome = _Outcome()
             if due:
                 await self._retry(sub, due, outcome)
+            full = len(batch) >= self.settings.dispatcher_batch_size
             if batch:
-                await self._handle_batch(sub, batch, outcome)
+                matched = await self._handle_batch(sub, batch, outcome)
                 after = (batch[-1].tx_id, batch[-1].position)
-                await self._save_checkpoint(sub.name, after)
-                self._more_waiting |= len(batch) >= self.settings.dispatcher_batch_size
+                self._positions[sub.name] = after
+                now = time.monotonic()
+                stale = now - self._flushed_at.get(sub.name, 0.0) >= CHECKPOINT_FLUSH_SECONDS
+                if matched or stale:
+                    await self._save_checkpoint(sub.name, after)
+                    self._flushed_at[sub.name] = now
+                self._more_waiting |= full
         self._record_metrics(sub.name, outcome)
-        lag = await self._count_after(after)
+        # On SQLite every committed event is visible: a batch short of full read them all.
+        lag = 0 if self.db.is_sqlite and not full else await self._count_after(after)
         metrics.dispatcher_lag.labels(subscriber=sub.name).set(lag)
         # Rows behind a still-running transaction (PostgreSQL) are not readable yet, and
         # the commit that woke us may be why: look again soon rather than a poll later.
@@ -254,10 +271,14 @@ class Dispatcher:
         async with self.db.unit_of_work(system=True, readonly=True) as session:
             return int(await session.scalar(sa.select(sa.func.count()).select_from(inner)) or 0)
 
+    def _position(self, name: str, saved: tuple[int, int]) -> tuple[int, int]:
+        """The later of the saved checkpoint and what this process has read past."""
+        return max(saved, self._positions.get(name, saved))
+
     async def lag(self, name: str) -> int:
         """How many events ``name`` has yet to read (tests and /readyz use this)."""
         async with self.db.unit_of_work(system=True, readonly=True) as session:
-            after = await self._checkpoint(session, name)
+            after = self._position(name, await self._checkpoint(session, name))
         return await self._count_after(after)
 
     async def _save_checkpoint(self, name: str, after: tuple[int, int]) -> None:
@@ -274,13 +295,15 @@ class Dispatcher:
 
     async def _handle_batch(
         self, sub: Subscription, batch: Sequence[EventRecord], outcome: _Outcome
-    ) -> None:
+    ) -> bool:
+        """Handle the events of ``batch`` that ``sub`` wants; False if there were none."""
         by_tenant: dict[str, list[EventRecord]] = {}
         for event in batch:
             if sub.matches(event.type):
                 by_tenant.setdefault(event.tenant_id, []).append(event)
         for tenant_id, events in by_tenant.items():
             await self._handle_tenant_events(sub, tenant_id, events, outcome)
+        return bool(by_tenant)
 
     async def _handle_tenant_events(
         self, sub: Subscription, tenant_id: str, events: list[EventRecord], outcome: _Outcome

@@ -4,9 +4,11 @@ out by email."""
 from __future__ import annotations
 
 import httpx
+import sqlalchemy as sa
 
 from bizos.core.context import Context
 from bizos.core.db import Database
+from bizos.modules.identity.models import User
 from bizos.modules.notifications import service
 from bizos.modules.outreach.delivery import deliver_due_messages
 from tests.conftest import TenantLogin
@@ -136,3 +138,23 @@ async def test_a_notification_with_email_sends_a_copy_to_the_user(
     )
     await _notify(db, tenant.tenant_id, alice.id, "Hot lead: Grace", email=True)
     assert await deliver_due_messages(db) == 0
+
+
+async def test_a_user_address_no_channel_can_send_to_gets_the_notification_in_app_only(
+    client: httpx.AsyncClient, db: Database, tenant: TenantLogin
+) -> None:
+    alice = await add_member(client, tenant, "member", name="Alice")
+    # An address written before the validator refused special-use domains (.local).
+    async with db.unit_of_work(tenant_id=tenant.tenant_id) as session:
+        await session.execute(
+            sa.update(User).where(User.id == alice.id).values(email="alice@example.local")
+        )
+
+    notification_id = await _notify(db, tenant.tenant_id, alice.id, "Hot lead: Ada", email=True)
+
+    [item] = (await client.get("/api/v1/notifications", headers=alice.headers)).json()["items"]
+    assert item["id"] == notification_id
+    assert item["email_message_id"] is None
+    assert await deliver_due_messages(db) == 0
+    r = await client.get("/api/v1/messages", headers=tenant.headers)
+    assert r.json()["items"] == []

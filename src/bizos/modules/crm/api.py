@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 
 from bizos.modules.crm.assignment.api import router as assignment_router
 from bizos.modules.crm.contacts.api import router as contacts_router
 from bizos.modules.crm.deals.api import router as deals_router
 from bizos.modules.crm.forecast.api import router as forecast_router
-from bizos.modules.crm.guards import reject_nul_characters
 from bizos.modules.crm.imports.api import router as imports_router
 from bizos.modules.crm.leads.api import router as leads_router
 from bizos.modules.crm.scoring.api import router as scoring_router
@@ -25,5 +24,4 @@ for part in (
     forecast_router,
     contacts_router,
 ):
-    # Text with NUL would fail in PostgreSQL as a 500: every CRM route answers 422 instead.
-    router.include_router(part, dependencies=[Depends(reject_nul_characters)])
+    router.include_router(part)

@@ -29,6 +29,7 @@ from bizos.modules.crm.contacts.service import find_or_create_contact
 from bizos.modules.crm.leads import first_outreach
 from bizos.modules.crm.leads.flow import FlowContext, lead_flow
 from bizos.modules.crm.models import Contact, Lead
+from bizos.modules.identity.models import User
 from bizos.modules.outreach.models import Message
 from tests.conftest import TenantLogin, signup
 from tests.connectors.clearbit_server import clearbit_server
@@ -326,3 +327,31 @@ async def test_concurrent_first_emails_for_one_lead_queue_one_message(
     async with db.unit_of_work(tenant_id=tenant.tenant_id, readonly=True) as session:
         row = await session.get(Lead, created["id"])
         assert row is not None and row.first_outreach_message_id == ids[0]
+
+
+async def test_an_owner_address_no_channel_can_send_from_skips_the_email_not_the_flow(
+    client: httpx.AsyncClient, db: Database
+) -> None:
+    tenant = await signup(client)
+    # An address written before the validator refused special-use domains (.local).
+    async with db.unit_of_work(tenant_id=tenant.tenant_id) as session:
+        await session.execute(
+            sa.update(User).where(User.id == tenant.user_id).values(email="owner@example.local")
+        )
+
+    created = await post_lead(client, tenant, email="di@fabrikam.com")
+    await until_event(db, tenant.tenant_id, created["id"], "crm.lead.outreach_skipped")
+
+    lead = await get_lead(client, tenant, created["id"])
+    assert lead["score"] is not None
+    assert lead["owner_id"] == tenant.user_id
+    assert lead["first_outreach_message_id"] is None
+    assert await messages_about(db, tenant.tenant_id, created["id"]) == []
+    async with db.unit_of_work(tenant_id=tenant.tenant_id, readonly=True) as session:
+        skipped = await session.scalar(
+            sa.select(Event.data).where(
+                Event.aggregate_id == created["id"], Event.type == "crm.lead.outreach_skipped"
+            )
+        )
+    assert skipped is not None
+    assert skipped["reason"].startswith("undeliverable:"), skipped

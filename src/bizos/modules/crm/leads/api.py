@@ -14,6 +14,7 @@ from fastapi import APIRouter, Header, Path, Query, Request, Response
 from starlette.datastructures import UploadFile
 
 from bizos.api.deps import Ctx, DbSession, PublicCtx
+from bizos.api.guards import NUL, raise_for_nul
 from bizos.core.auth import Admin, CrmRead, CrmWrite
 from bizos.core.db import get_database
 from bizos.core.errors import ProblemError, Unprocessable, field_error
@@ -197,6 +198,8 @@ async def _form_body(request: Request) -> dict[str, Any]:
     media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if media_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
         form = await request.form(max_files=0, max_fields=MAX_FORM_FIELDS)
+        # The app-wide guard leaves multipart bodies to the routes that parse them.
+        raise_for_nul([["body", k] for k, v in form.multi_items() if NUL in k or NUL in str(v)])
         return {k: v for k, v in form.items() if not isinstance(v, UploadFile)}
     if media_type in ("", "application/json") or media_type.endswith("+json"):
         try:
