@@ -17,6 +17,7 @@ __all__ = [
     "Member",
     "add_member",
     "create_contact",
+    "create_deal",
     "create_task",
     "event_types",
     "set_manager",
@@ -30,6 +31,17 @@ async def create_task(
     assert r.status_code == 201, r.text
     task: dict[str, Any] = r.json()
     return task
+
+
+async def create_deal(client: httpx.AsyncClient, tenant: TenantLogin, name: str = "Renewal") -> str:
+    r = await client.post(
+        "/api/v1/crm/deals",
+        json={"name": name, "amount": "1200.00", "currency": "EUR"},
+        headers=tenant.headers,
+    )
+    assert r.status_code == 201, r.text
+    deal_id: str = r.json()["id"]
+    return deal_id
 
 
 async def set_manager(

@@ -14,6 +14,7 @@ from tests.modules.identity.helpers import assert_problem
 from tests.modules.work.helpers import (
     add_member,
     create_contact,
+    create_deal,
     create_task,
     event_types,
     events_of,
@@ -27,6 +28,7 @@ async def test_a_task_is_created_with_its_fields_and_defaults(
 ) -> None:
     member = await add_member(client, tenant, "member", name="Mia")
     contact_id = await create_contact(client, tenant)
+    deal_id = await create_deal(client, tenant)
     r = await client.post(
         "/api/v1/tasks",
         json={
@@ -35,7 +37,7 @@ async def test_a_task_is_created_with_its_fields_and_defaults(
             "assignee_id": member.id,
             "due_at": DUE,
             "priority": "high",
-            "related": {"type": "deal", "id": "deal-123"},
+            "related": {"type": "deal", "id": deal_id},
             "contact_id": contact_id,
         },
         headers=tenant.headers,
@@ -48,7 +50,7 @@ async def test_a_task_is_created_with_its_fields_and_defaults(
     assert (task["priority"], task["status"]) == ("high", "open")
     assert task["due_at"] == task["remind_at"]  # the reminder defaults to the due time
     assert dt.datetime.fromisoformat(task["due_at"]) == dt.datetime.fromisoformat(DUE)
-    assert task["related"] == {"type": "deal", "id": "deal-123"}
+    assert task["related"] == {"type": "deal", "id": deal_id}
     assert task["contact_id"] == contact_id
     assert task["overdue"] is False
     assert task["completed_at"] is None and task["reminded_at"] is None
@@ -270,6 +272,7 @@ async def test_scopes_viewer_reads_but_cannot_write(
 
 async def test_list_filters_and_pages(client: httpx.AsyncClient, tenant: TenantLogin) -> None:
     member = await add_member(client, tenant, "member")
+    deal_id = await create_deal(client, tenant)
     past = (dt.datetime.now(dt.UTC) - dt.timedelta(days=1)).isoformat()
     overdue = await create_task(
         client, tenant.headers, title="Overdue", due_at=past, priority="urgent"
@@ -280,7 +283,7 @@ async def test_list_filters_and_pages(client: httpx.AsyncClient, tenant: TenantL
         title="Theirs",
         assignee_id=member.id,
         due_at=DUE,
-        related={"type": "deal", "id": "d1"},
+        related={"type": "deal", "id": deal_id},
     )
     done = await create_task(client, tenant.headers, title="Done", due_at=past)
     await client.patch(
@@ -305,7 +308,7 @@ async def test_list_filters_and_pages(client: httpx.AsyncClient, tenant: TenantL
         undated["id"],
     ]
     assert await ids("priority=urgent&priority=low") == [overdue["id"], undated["id"]]
-    assert await ids("related_type=deal&related_id=d1") == [theirs["id"]]
+    assert await ids(f"related_type=deal&related_id={deal_id}") == [theirs["id"]]
     assert await ids("due_before=2031-01-01T00:00:00%2B00:00") == [overdue["id"], done["id"]]
     r = await client.get("/api/v1/tasks?status=waiting", headers=tenant.headers)
     assert assert_problem(r, 422)["errors"][0]["loc"][:2] == ["query", "status"]
@@ -317,3 +320,38 @@ async def test_list_filters_and_pages(client: httpx.AsyncClient, tenant: TenantL
     )
     assert [t["id"] for t in rest.json()["items"]] == [undated["id"]]
     assert rest.json()["next_cursor"] is None
+
+
+async def test_a_task_about_a_deal_lead_or_company_the_workspace_lacks_is_refused(
+    client: httpx.AsyncClient, tenant: TenantLogin, other_tenant: TenantLogin
+) -> None:
+    foreign_deal = await create_deal(client, other_tenant)
+    r = await client.post(
+        "/api/v1/crm/leads", json={"email": "ada@contoso.com"}, headers=other_tenant.headers
+    )
+    foreign_lead = r.json()["id"]
+    for related in (
+        {"type": "deal", "id": foreign_deal},
+        {"type": "deal", "id": "no-such-deal"},
+        {"type": "lead", "id": foreign_lead},
+        {"type": "company", "id": "no-such-company"},
+    ):
+        r = await client.post(
+            "/api/v1/tasks", json={"title": "x", "related": related}, headers=tenant.headers
+        )
+        errors = assert_problem(r, 422)["errors"]
+        assert errors == [{"loc": ["body", "related", "id"], "msg": f"no such {related['type']}"}]
+
+    task = await create_task(client, tenant.headers)
+    r = await client.patch(
+        f"/api/v1/tasks/{task['id']}",
+        json={"related": {"type": "deal", "id": foreign_deal}},
+        headers=tenant.headers,
+    )
+    assert assert_problem(r, 422)["errors"][0]["loc"] == ["body", "related", "id"]
+    listed = (await client.get("/api/v1/tasks", headers=tenant.headers)).json()["items"]
+    assert [t["related"] for t in listed] == [None]
+
+    # Records of modules the CRM does not know are taken as given.
+    other = await create_task(client, tenant.headers, related={"type": "order", "id": "o-1"})
+    assert other["related"] == {"type": "order", "id": "o-1"}

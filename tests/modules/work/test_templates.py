@@ -181,3 +181,27 @@ async def test_a_trigger_creates_one_task_per_active_template(
             now=NOW,
         )
         assert none == []
+
+
+async def test_a_template_for_a_trigger_that_never_fires_is_refused(
+    client: httpx.AsyncClient, tenant: TenantLogin
+) -> None:
+    for trigger in ("nonsense", "deal.stage:propsal", "ticket.created"):
+        r = await client.post(
+            "/api/v1/task-templates",
+            json={"trigger": trigger, "title": "Never made"},
+            headers=tenant.headers,
+        )
+        [error] = assert_problem(r, 422)["errors"]
+        assert error["loc"] == ["body", "trigger"]
+        assert "deal.stage:proposal" in error["msg"]
+
+    created = await _template(client, tenant)
+    r = await client.patch(
+        f"/api/v1/task-templates/{created['id']}",
+        json={"trigger": "deal.stage:propsal"},
+        headers=tenant.headers,
+    )
+    assert [e["loc"] for e in assert_problem(r, 422)["errors"]] == [["body", "trigger"]]
+    listed = await client.get("/api/v1/task-templates", headers=tenant.headers)
+    assert [t["trigger"] for t in listed.json()["items"]] == ["deal.stage:proposal"]

@@ -48,6 +48,7 @@ async def create_task(
     assignee = body.assignee_id
     if "assignee_id" not in body.model_fields_set and ctx.actor_type == "user":
         assignee = ctx.actor_id
+    await service.check_related(session, ctx, body.related)
     task = await service.create_task(
         session,
         ctx,
@@ -122,6 +123,7 @@ async def update_task(
 ) -> TaskRead:
     """Change a task: status ``open in_progress done cancelled`` (done sets
     ``completed_at``), assignee, due and reminder times, priority, what it is about."""
+    await service.check_related(session, ctx, body.related)
     task = await service.update_task(session, ctx, task_id, body, if_match=if_match)
     _etag(response, task.version)
     return service.task_read(task)

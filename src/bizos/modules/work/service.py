@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -27,6 +27,7 @@ from bizos.core.ids import new_id
 from bizos.core.pagination import PageParams, take_page
 from bizos.core.versions import check_version
 from bizos.modules.crm.contacts import service as contacts
+from bizos.modules.crm.deals.schemas import STAGES as DEAL_STAGES
 from bizos.modules.identity import service as identity
 from bizos.modules.identity.schemas import UserRead
 from bizos.modules.notifications import service as notifications
@@ -48,6 +49,9 @@ ESCALATING_PRIORITIES = ("high", "urgent")
 # Tasks one pass of the reminder or escalation job takes on; the rest wait a minute.
 JOB_BATCH = 500
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+# What fires templates today (``create_tasks_from_templates`` callers): a deal entering a
+# stage. A template for any other trigger would never make a task, so it is refused.
+TEMPLATE_TRIGGERS: tuple[str, ...] = tuple(f"deal.stage:{stage}" for stage in DEAL_STAGES)
 
 
 # --- reading ------------------------------------------------------------------------------
@@ -120,6 +124,31 @@ async def _resolve_contact(
             "no such contact in this workspace", errors=[field_error(loc, "no such contact")]
         ) from None
     return contact.id
+
+
+async def check_related(session: AsyncSession, ctx: Context, related: TaskRelated | None) -> None:
+    """422 when a task sent through the API names a CRM lead, deal or company the tenant
+    does not have (another tenant's included). Contacts are resolved by ``create_task``;
+    record types of other modules are taken as given."""
+    if related is None or related.type not in ("lead", "deal", "company"):
+        return
+    # Imported here: the CRM services create tasks themselves (they import this module).
+    from bizos.modules.crm.contacts import companies
+    from bizos.modules.crm.deals import service as deals
+    from bizos.modules.crm.leads import service as leads
+
+    lookups: dict[str, Callable[[AsyncSession, Context, str], Awaitable[object]]] = {
+        "lead": leads.get_lead,
+        "deal": deals.get_deal,
+        "company": companies.get_company,
+    }
+    try:
+        await lookups[related.type](session, ctx, related.id)
+    except NotFound:
+        raise Unprocessable(
+            f"no such {related.type} in this workspace",
+            errors=[field_error(["body", "related", "id"], f"no such {related.type}")],
+        ) from None
 
 
 async def get_task(session: AsyncSession, ctx: Context, task_id: str) -> Task:
@@ -471,9 +500,22 @@ async def _check_assign_to(session: AsyncSession, ctx: Context, assign_to: str) 
         await _check_assignee(session, ctx, assign_to, ["body", "assign_to"])
 
 
+def _check_trigger(trigger: str) -> None:
+    if trigger not in TEMPLATE_TRIGGERS:
+        raise Unprocessable(
+            f"no task is ever created for trigger {trigger!r}",
+            errors=[
+                field_error(
+                    ["body", "trigger"], f"unknown trigger; one of {', '.join(TEMPLATE_TRIGGERS)}"
+                )
+            ],
+        )
+
+
 async def create_template(
     session: AsyncSession, ctx: Context, body: TaskTemplateCreate
 ) -> TaskTemplate:
+    _check_trigger(body.trigger)
     await _check_assign_to(session, ctx, body.assign_to)
     row = TaskTemplate(id=new_id(), tenant_id=ctx.require_tenant(), **body.model_dump())
     session.add(row)
@@ -541,6 +583,8 @@ async def update_template(
     }
     if not changed:
         return row
+    if "trigger" in changed:
+        _check_trigger(changed["trigger"])
     if "assign_to" in changed:
         await _check_assign_to(session, ctx, changed["assign_to"])
     for field, value in changed.items():
