@@ -15,7 +15,9 @@ session (``info["system"]``); a session that is neither refuses tenant tables.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -38,6 +40,8 @@ from sqlalchemy.orm import (
     mapped_column,
     with_loader_criteria,
 )
+from sqlalchemy.util import await_only
+from sqlalchemy.util.concurrency import in_greenlet
 
 from bizos.core.ids import new_id
 
@@ -181,10 +185,72 @@ def _sqlite_pragmas(engine: AsyncEngine, *, immediate: bool) -> None:
         cur.close()
 
     if immediate:
+        gates = _WriterGates()
 
         @event.listens_for(engine.sync_engine, "begin")
         def _on_begin(conn: Connection) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            gates.enter(conn.info)
+            try:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            except BaseException:
+                gates.leave(conn.info)
+                raise
+
+        # The transaction is over once its connection is back in the pool (or gone).
+        @event.listens_for(engine.sync_engine.pool, "checkin")
+        def _on_checkin(_dbapi_conn: Any, record: Any) -> None:
+            if record is not None:
+                gates.leave(record.info)
+
+        @event.listens_for(engine.sync_engine.pool, "invalidate")
+        def _on_invalidate(_dbapi_conn: Any, record: Any, _exc: Any) -> None:
+            gates.leave(record.info)
+
+
+WRITER_GATE_TIMEOUT_SECONDS = 30.0  # as PRAGMA busy_timeout
+
+
+class _WriterGates:
+    """Hands SQLite's one write lock from writer to writer of this process in order.
+
+    Left to SQLite, writers that find the lock taken sleep in its busy handler with a
+    growing back-off (up to 100 ms a try), so under load the lock sits idle while they
+    sleep and a write can wait seconds. Queuing writers on an asyncio lock per event loop
+    *before* ``BEGIN IMMEDIATE`` hands the lock over the moment it is free. Writers in
+    other processes (or loops) still meet at SQLite's own lock. The gate is taken when a
+    transaction really begins (SQLAlchemy begins lazily, at the first statement), so a
+    unit of work that has not touched the database holds nothing.
+    """
+
+    _KEY = "bizos.writer_gate"
+
+    def __init__(self) -> None:
+        self._locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def enter(self, info: dict[Any, Any]) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # a sync caller (migrations, scripts): SQLite's lock only
+            return
+        if not in_greenlet():  # the sync engine driven outside the async adaptor
+            return
+        lock = self._locks.get(loop)
+        if lock is None:
+            lock = self._locks[loop] = asyncio.Lock()
+        try:
+            await_only(asyncio.wait_for(lock.acquire(), WRITER_GATE_TIMEOUT_SECONDS))
+        except TimeoutError as exc:
+            raise sa.exc.OperationalError(
+                "BEGIN IMMEDIATE", None, Exception("database is locked (writer gate)")
+            ) from exc
+        info[self._KEY] = lock
+
+    def leave(self, info: dict[Any, Any]) -> None:
+        lock = info.pop(self._KEY, None)
+        if lock is not None and lock.locked():
+            lock.release()
 
 
 class Database:
