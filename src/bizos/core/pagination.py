@@ -1,8 +1,9 @@
 """Cursor pagination: opaque cursors, the ``limit``/``cursor`` query parameters, the page.
 
 A cursor is the URL-safe base64 of the sort key of the last item a page returned (for
-most lists, the UUIDv7 id, which sorts in creation order). Callers must treat it as
-opaque; encoding it keeps us free to change what it holds. A list endpoint reads rows
+most lists, the UUIDv7 id, which sorts in creation order) and a short MAC of it, so a
+cursor we did not make is a 422 rather than a silently shifted page. Callers must
+treat it as opaque; encoding it keeps us free to change what it holds. A list endpoint reads rows
 with ``key > params.after`` ordered by key, fetches ``limit + 1`` of them and hands
 them to :func:`take_page`, which tells whether another page follows.
 """
@@ -11,6 +12,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import hmac
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Generic, TypeVar
@@ -18,6 +21,7 @@ from typing import Annotated, Generic, TypeVar
 from fastapi import Depends, Query
 from pydantic import BaseModel
 
+from bizos.core.auth import derive_key
 from bizos.core.errors import Unprocessable, field_error
 
 DEFAULT_LIMIT = 50
@@ -34,22 +38,34 @@ class Page(BaseModel, Generic[T]):
     next_cursor: str | None = None
 
 
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+def _mac(key: bytes) -> str:
+    digest = hmac.new(derive_key("pagination.cursor"), key, hashlib.sha256).digest()
+    return _b64(digest[:9])
+
+
 def encode_cursor(last_key: str) -> str:
-    return base64.urlsafe_b64encode(last_key.encode()).decode().rstrip("=")
+    raw = last_key.encode()
+    return f"{_b64(raw)}.{_mac(raw)}"
 
 
 def decode_cursor(cursor: str) -> str:
     """The sort key inside ``cursor``; 422 (at ``query.cursor``) for anything we did not make."""
+    body, _, _tag = cursor.partition(".")
     try:
-        key = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        key = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)).decode()
     except (binascii.Error, ValueError):
         key = ""
-    # The round trip rejects strings the lenient decoder would accept (stray characters).
+    # The round trip rejects stray characters the lenient decoder would accept, and the
+    # MAC rejects well-formed cursors we never issued.
     if (
         not key
         or len(key) > _MAX_KEY_LENGTH
         or not key.isprintable()
-        or (encode_cursor(key) != cursor)
+        or not hmac.compare_digest(encode_cursor(key), cursor)
     ):
         raise Unprocessable(
             "the cursor is not valid", errors=[field_error(["query", "cursor"], "invalid cursor")]
