@@ -18,6 +18,16 @@ TENANT_TABLES = [
     "api_keys",
     "audit_log",
     "auth_sessions",
+    "billing_credit_notes",
+    "billing_invoices",
+    "billing_payments",
+    "billing_refunds",
+    "commerce_order_lines",
+    "commerce_orders",
+    "commerce_products",
+    "commerce_settings",
+    "commerce_shipments",
+    "commerce_stock_movements",
     "connector_configs",
     "crm_attachments",
     "crm_companies",
@@ -35,8 +45,12 @@ TENANT_TABLES = [
     "crm_settings",
     "dispatch_failures",
     "events",
+    "finance_budget_periods",
+    "finance_budgets",
+    "finance_expenses",
     "messages",
     "notifications",
+    "number_series",
     "processed_events",
     "refresh_tokens",
     "task_templates",
@@ -46,6 +60,7 @@ TENANT_TABLES = [
     "webhook_deliveries",
     "webhook_delivery_attempts",
     "webhook_endpoints",
+    "webhooks_inbound",
 ]
 
 
@@ -114,6 +129,383 @@ def upgrade() -> None:
     with op.batch_alter_table("auth_sessions", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_auth_sessions_tenant_id"), ["tenant_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_auth_sessions_user_id"), ["user_id"], unique=False)
+
+    op.create_table(
+        "billing_credit_notes",
+        sa.Column("number", sa.String(length=30), nullable=False),
+        sa.Column("invoice_id", sa.String(length=36), nullable=False),
+        sa.Column("amount", sa.Numeric(precision=14, scale=2), nullable=False),
+        sa.Column("currency", sa.String(length=3), nullable=False),
+        sa.Column("reason", sa.String(length=500), nullable=False),
+        sa.Column("lines", sa.JSON(), nullable=False),
+        sa.Column("issued_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("actor_id", sa.String(length=36), nullable=True),
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("tenant_id", sa.String(length=36), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_billing_credit_notes")),
+        sa.UniqueConstraint(
+            "tenant_id", "number", name=op.f("uq_billing_credit_notes_tenant_id_number")
+        ),
+    )
+    with op.batch_alter_table("billing_credit_notes", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_billing_credit_notes_tenant_id"), ["tenant_id"], unique=False
+        )
+        batch_op.create_index(
+            "ix_billing_credit_notes_tenant_invoice", ["tenant_id", "invoice_id"], unique=False
+        )
+
+    op.create_table(
+        "billing_invoices",
+        sa.Column("number", sa.String(length=30), nullable=True),
+        sa.Column("order_id", sa.String(length=36), nullable=True),
+        sa.Column("contact_id", sa.String(length=36), nullable=True),
+        sa.Column("customer_email", sa.String(length=320), nullable=True),
+        sa.Column("customer_name", sa.String(length=200), nullable=True),
+        sa.Column("billing_address", sa.JSON(), nullable=True),
+        sa.Column("status", sa.String(length=20), nullable=False),
+        sa.Column("currency", sa.String(length=3), nullable=False),
+        sa.Column("subtotal", sa.Numeric(precision=14, scale=2), nullable=False),
+        sa.Column("discount_total", sa.Numeric(precision=14, scale=2), nullable=False),
+        sa.Column("tax_total", sa.Numeric(precision=14, scale=2), nullable=False),
+        sa.Column("shipping_total", sa.Numeric(precision=14, scale=2), nullable=False),
+        sa.Column("total", sa.Numeric(precision=14, scale=2), nullable=False),
+        sa.Column("amount_paid", sa.Numeric(precision=14, scale=2), nullable=False),
+        sa.Column("amount_refunded", sa.Numeric(precision=14, scale=2), nullable=False),
+        sa.Column("amount_credited", sa.Numeric(precision=14, scale=2), nullable=False),
+        sa.Column("lines", sa.JSON(), nullable=False),
+        sa.Column("issued_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("due_date", sa.Date(), nullable=True),
+        sa.Column("paid_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("voided_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("void_reason", sa.String(length=500), nullable=True),
+        sa.Column("discrepancy_reason", sa.Text(), nullable=True),
+        sa.Column("reminders_sent", sa.Integer(), nullable=False),
+        sa.Column("last_reminder_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("notes", sa.Text(), nullable=True),
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("tenant_id", sa.String(length=36), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_billing_invoices")),
+    )
+    with op.batch_alter_table("billing_invoices", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_billing_invoices_tenant_contact", ["tenant_id", "contact_id"], unique=False
+        )
+        batch_op.create_index(
+            "ix_billing_invoices_tenant_email", ["tenant_id", "customer_email"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_billing_invoices_tenant_id"), ["tenant_id"], unique=False
+        )
+        batch_op.create_index(
+            "ix_billing_invoices_tenant_order", ["tenant_id", "order_id"], unique=False
+        )
+        batch_op.create_index(
+            "ix_billing_invoices_tenant_status_due",
+            ["tenant_id", "status", "due_date"],
+            unique=False,
+        )
+        batch_op.create_index(
+            "uq_billing_invoices_tenant_number",
+            ["tenant_id", "number"],
+            unique=True,
+            sqlite_where=sa.text("number IS NOT NULL"),
+            postgresql_where=sa.text("number IS NOT NULL"),
+        )
+
+    op.create_table(
+        "billing_payments",
+        sa.Column("invoice_id", sa.String(length=36), nullable=True),
+        sa.Column("provider", sa.String(length=20), nullable=False),
+        sa.Column("external_id", sa.String(length=100), nullable=True),
+        sa.Column("charge_id", sa.String(length=100), nullable=True),
+        sa.Column("source_event_id", sa.String(length=100), nullable=True),
+        sa.Column("amount", sa.Numeric(precision=14, scale=2), nullable=False),
+        sa.Column("currency", sa.String(length=3), nullable=False),
+        sa.Column("amount_refunded", sa.Numeric(precision=14, scale=2), nullable=False),
+        sa.Column("customer_email", sa.String(length=320), nullable=True),
+        sa.Column("customer_name", sa.String(length=200), nullable=True),
+        sa.Column("status", sa.String(length=20), nullable=False),
+        sa.Column("match_method", sa.String(length=20), nullable=True),
+        sa.Column("match_detail", sa.Text(), nullable=True),
+        sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("metadata", sa.JSON(), nullable=False),
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("tenant_id", sa.String(length=36), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_billing_payments")),
+    )
+    with op.batch_alter_table("billing_payments", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_billing_payments_tenant_id"), ["tenant_id"], unique=False
+        )
+        batch_op.create_index(
+            "ix_billing_payments_tenant_invoice", ["tenant_id", "invoice_id"], unique=False
+        )
+        batch_op.create_index(
+            "ix_billing_payments_tenant_status", ["tenant_id", "status"], unique=False
+        )
+        batch_op.create_index(
+            "uq_billing_payments_tenant_provider_external",
+            ["tenant_id", "provider", "external_id"],
+            unique=True,
+            sqlite_where=sa.text("external_id IS NOT NULL"),
+            postgresql_where=sa.text("external_id IS NOT NULL"),
+        )
+
+    op.create_table(
+        "billing_refunds",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("payment_id", sa.String(length=36), nullable=False),
+        sa.Column("invoice_id", sa.String(length=36), nullable=True),
+        sa.Column("amount", sa.Numeric(precision=14, scale=2), nullable=False),
+        sa.Column("currency", sa.String(length=3), nullable=False),
+        sa.Column("external_id", sa.String(length=100), nullable=True),
+        sa.Column("reason", sa.String(length=500), nullable=True),
+        sa.Column("actor_id", sa.String(length=36), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("tenant_id", sa.String(length=36), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_billing_refunds")),
+    )
+    with op.batch_alter_table("billing_refunds", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_billing_refunds_tenant_id"), ["tenant_id"], unique=False
+        )
+        batch_op.create_index(
+            "ix_billing_refunds_tenant_payment", ["tenant_id", "payment_id"], unique=False
+        )
+        batch_op.create_index(
+            "uq_billing_refunds_tenant_external",
+            ["tenant_id", "external_id"],
+            unique=True,
+            sqlite_where=sa.text("external_id IS NOT NULL"),
+            postgresql_where=sa.text("external_id IS NOT NULL"),
+        )
+
+    op.create_table(
+        "commerce_order_lines",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("order_id", sa.String(length=36), nullable=False),
+        sa.Column("position", sa.Integer(), nullable=False),
+        sa.Column("product_id", sa.String(length=36), nullable=True),
+        sa.Column("sku", sa.String(length=64), nullable=True),
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("quantity", sa.Integer(), nullable=False),
+        sa.Column("unit_price", sa.Numeric(precision=14, scale=2), nullable=False),
+        sa.Column("discount", sa.Numeric(precision=14, scale=2), nullable=False),
+        sa.Column("tax_rate", sa.Numeric(precision=6, scale=4), nullable=False),
+        sa.Column("tax_amount", sa.Numeric(precision=14, scale=2), nullable=False),
+        sa.Column("line_total", sa.Numeric(precision=14, scale=2), nullable=False),
+        sa.Column("tracks_stock", sa.Boolean(), nullable=False),
+        sa.Column("external_id", sa.String(length=100), nullable=True),
+        sa.Column("tenant_id", sa.String(length=36), nullable=False),
+        sa.CheckConstraint("quantity > 0", name=op.f("ck_commerce_order_lines_quantity_positive")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_commerce_order_lines")),
+    )
+    with op.batch_alter_table("commerce_order_lines", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_commerce_order_lines_order", ["tenant_id", "order_id"], unique=False
+        )
+        batch_op.create_index(
+            "ix_commerce_order_lines_product", ["tenant_id", "product_id"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_commerce_order_lines_tenant_id"), ["tenant_id"], unique=False
+        )
+
+    op.create_table(
+        "commerce_orders",
+        sa.Column("number", sa.String(length=30), nullable=False),
+        sa.Column("source", sa.String(length=20), nullable=False),
+        sa.Column("external_id", sa.String(length=100), nullable=True),
+        sa.Column("external_name", sa.String(length=100), nullable=True),
+        sa.Column("status", sa.String(length=20), nullable=False),
+        sa.Column("contact_id", sa.String(length=36), nullable=True),
+        sa.Column("email", sa.String(length=320), nullable=True),
+        sa.Column("customer_name", sa.String(length=200), nullable=True),
+        sa.Column("currency", sa.String(length=3), nullable=False),
+        sa.Column("subtotal", sa.Numeric(precision=14, scale=2), nullable=False),
+        sa.Column("discount_total", sa.Numeric(precision=14, scale=2), nullable=False),
+        sa.Column("tax_total", sa.Numeric(precision=14, scale=2), nullable=False),
+        sa.Column("shipping_total", sa.Numeric(precision=14, scale=2), nullable=False),
+        sa.Column("total", sa.Numeric(precision=14, scale=2), nullable=False),
+        sa.Column("invoice_id", sa.String(length=36), nullable=True),
+        sa.Column("shipment_id", sa.String(length=36), nullable=True),
+        sa.Column("deal_id", sa.String(length=36), nullable=True),
+        sa.Column("shipping_address", sa.JSON(), nullable=True),
+        sa.Column("billing_address", sa.JSON(), nullable=True),
+        sa.Column("failure_reason", sa.Text(), nullable=True),
+        sa.Column("cancel_reason", sa.String(length=500), nullable=True),
+        sa.Column("placed_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("allocated_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("invoiced_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("shipped_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("fulfilled_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("cancelled_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("failed_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("fulfilment_attempts", sa.Integer(), nullable=False),
+        sa.Column("properties", sa.JSON(), nullable=False),
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("tenant_id", sa.String(length=36), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_commerce_orders")),
+        sa.UniqueConstraint(
+            "tenant_id", "number", name=op.f("uq_commerce_orders_tenant_id_number")
+        ),
+    )
+    with op.batch_alter_table("commerce_orders", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_commerce_orders_tenant_contact", ["tenant_id", "contact_id"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_commerce_orders_tenant_id"), ["tenant_id"], unique=False
+        )
+        batch_op.create_index(
+            "ix_commerce_orders_tenant_placed", ["tenant_id", "placed_at"], unique=False
+        )
+        batch_op.create_index(
+            "ix_commerce_orders_tenant_status", ["tenant_id", "status"], unique=False
+        )
+        batch_op.create_index(
+            "uq_commerce_orders_tenant_source_external",
+            ["tenant_id", "source", "external_id"],
+            unique=True,
+            sqlite_where=sa.text("external_id IS NOT NULL"),
+            postgresql_where=sa.text("external_id IS NOT NULL"),
+        )
+
+    op.create_table(
+        "commerce_products",
+        sa.Column("sku", sa.String(length=64), nullable=False),
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("description", sa.Text(), nullable=True),
+        sa.Column("category", sa.String(length=100), nullable=True),
+        sa.Column("price", sa.Numeric(precision=14, scale=2), nullable=False),
+        sa.Column("currency", sa.String(length=3), nullable=False),
+        sa.Column("cost", sa.Numeric(precision=14, scale=2), nullable=True),
+        sa.Column("tax_rate", sa.Numeric(precision=6, scale=4), nullable=False),
+        sa.Column("tracks_stock", sa.Boolean(), nullable=False),
+        sa.Column("stock_on_hand", sa.Integer(), nullable=False),
+        sa.Column("allocated", sa.Integer(), nullable=False),
+        sa.Column("reorder_point", sa.Integer(), nullable=True),
+        sa.Column("reorder_quantity", sa.Integer(), nullable=True),
+        sa.Column("below_reorder_point", sa.Boolean(), nullable=False),
+        sa.Column("weight_grams", sa.Integer(), nullable=True),
+        sa.Column("active", sa.Boolean(), nullable=False),
+        sa.Column("properties", sa.JSON(), nullable=False),
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("tenant_id", sa.String(length=36), nullable=False),
+        sa.CheckConstraint(
+            "allocated >= 0 AND allocated <= stock_on_hand",
+            name=op.f("ck_commerce_products_allocated_within_stock"),
+        ),
+        sa.CheckConstraint(
+            "stock_on_hand >= 0", name=op.f("ck_commerce_products_stock_on_hand_not_negative")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_commerce_products")),
+        sa.UniqueConstraint("tenant_id", "sku", name=op.f("uq_commerce_products_tenant_id_sku")),
+    )
+    with op.batch_alter_table("commerce_products", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_commerce_products_tenant_id"), ["tenant_id"], unique=False
+        )
+        batch_op.create_index(
+            "ix_commerce_products_tenant_name", ["tenant_id", "name"], unique=False
+        )
+
+    op.create_table(
+        "commerce_settings",
+        sa.Column("orders_from_won_deals", sa.Boolean(), nullable=False),
+        sa.Column("default_tax_rate", sa.Numeric(precision=6, scale=4), nullable=False),
+        sa.Column("payment_terms_days", sa.Integer(), nullable=False),
+        sa.Column("notify_customer", sa.Boolean(), nullable=False),
+        sa.Column("purchasing_assignee_id", sa.String(length=36), nullable=True),
+        sa.Column("operations_assignee_id", sa.String(length=36), nullable=True),
+        sa.Column("ship_from", sa.JSON(), nullable=True),
+        sa.Column("default_parcel", sa.JSON(), nullable=True),
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("tenant_id", sa.String(length=36), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_commerce_settings")),
+        sa.UniqueConstraint("tenant_id", name=op.f("uq_commerce_settings_tenant_id")),
+    )
+    with op.batch_alter_table("commerce_settings", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_commerce_settings_tenant_id"), ["tenant_id"], unique=False
+        )
+
+    op.create_table(
+        "commerce_shipments",
+        sa.Column("order_id", sa.String(length=36), nullable=False),
+        sa.Column("provider", sa.String(length=40), nullable=False),
+        sa.Column("carrier", sa.String(length=60), nullable=False),
+        sa.Column("service", sa.String(length=100), nullable=True),
+        sa.Column("tracking_number", sa.String(length=100), nullable=False),
+        sa.Column("label_url", sa.String(length=1000), nullable=False),
+        sa.Column("status", sa.String(length=20), nullable=False),
+        sa.Column("cost", sa.Numeric(precision=14, scale=2), nullable=True),
+        sa.Column("currency", sa.String(length=3), nullable=True),
+        sa.Column("provider_ref", sa.String(length=100), nullable=True),
+        sa.Column("request", sa.JSON(), nullable=False),
+        sa.Column("voided_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("tenant_id", sa.String(length=36), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_commerce_shipments")),
+    )
+    with op.batch_alter_table("commerce_shipments", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_commerce_shipments_order", ["tenant_id", "order_id"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_commerce_shipments_tenant_id"), ["tenant_id"], unique=False
+        )
+
+    op.create_table(
+        "commerce_stock_movements",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("product_id", sa.String(length=36), nullable=False),
+        sa.Column("kind", sa.String(length=20), nullable=False),
+        sa.Column("on_hand_delta", sa.Integer(), nullable=False),
+        sa.Column("allocated_delta", sa.Integer(), nullable=False),
+        sa.Column("on_hand_after", sa.Integer(), nullable=False),
+        sa.Column("allocated_after", sa.Integer(), nullable=False),
+        sa.Column("order_id", sa.String(length=36), nullable=True),
+        sa.Column("reason", sa.String(length=500), nullable=True),
+        sa.Column("actor_id", sa.String(length=36), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("tenant_id", sa.String(length=36), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_commerce_stock_movements")),
+    )
+    with op.batch_alter_table("commerce_stock_movements", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_commerce_stock_movements_order", ["tenant_id", "order_id"], unique=False
+        )
+        batch_op.create_index(
+            "ix_commerce_stock_movements_product",
+            ["tenant_id", "product_id", "created_at"],
+            unique=False,
+        )
+        batch_op.create_index(
+            batch_op.f("ix_commerce_stock_movements_tenant_id"), ["tenant_id"], unique=False
+        )
 
     op.create_table(
         "connector_configs",
@@ -600,6 +992,90 @@ def upgrade() -> None:
         batch_op.create_index("ix_events_tx_position", ["tx_id", "position"], unique=False)
 
     op.create_table(
+        "finance_budget_periods",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("budget_id", sa.String(length=36), nullable=False),
+        sa.Column("period_start", sa.Date(), nullable=False),
+        sa.Column("period_end", sa.Date(), nullable=False),
+        sa.Column("spent", sa.Numeric(precision=14, scale=2), nullable=False),
+        sa.Column("exceeded", sa.Boolean(), nullable=False),
+        sa.Column("exceeded_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("times_exceeded", sa.Integer(), nullable=False),
+        sa.Column("tenant_id", sa.String(length=36), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_finance_budget_periods")),
+        sa.UniqueConstraint(
+            "tenant_id",
+            "budget_id",
+            "period_start",
+            name=op.f("uq_finance_budget_periods_tenant_id_budget_id_period_start"),
+        ),
+    )
+    with op.batch_alter_table("finance_budget_periods", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_finance_budget_periods_tenant_id"), ["tenant_id"], unique=False
+        )
+
+    op.create_table(
+        "finance_budgets",
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("category", sa.String(length=60), nullable=False),
+        sa.Column("period", sa.String(length=10), nullable=False),
+        sa.Column("amount", sa.Numeric(precision=14, scale=2), nullable=False),
+        sa.Column("currency", sa.String(length=3), nullable=False),
+        sa.Column("active", sa.Boolean(), nullable=False),
+        sa.Column("owner_id", sa.String(length=36), nullable=True),
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("tenant_id", sa.String(length=36), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_finance_budgets")),
+    )
+    with op.batch_alter_table("finance_budgets", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_finance_budgets_tenant_category", ["tenant_id", "category"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_finance_budgets_tenant_id"), ["tenant_id"], unique=False
+        )
+
+    op.create_table(
+        "finance_expenses",
+        sa.Column("category", sa.String(length=60), nullable=False),
+        sa.Column("amount", sa.Numeric(precision=14, scale=2), nullable=False),
+        sa.Column("currency", sa.String(length=3), nullable=False),
+        sa.Column("spent_on", sa.Date(), nullable=False),
+        sa.Column("description", sa.String(length=500), nullable=False),
+        sa.Column("vendor", sa.String(length=200), nullable=True),
+        sa.Column("source", sa.String(length=20), nullable=False),
+        sa.Column("external_id", sa.String(length=100), nullable=True),
+        sa.Column("deleted_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("properties", sa.JSON(), nullable=False),
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("tenant_id", sa.String(length=36), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_finance_expenses")),
+    )
+    with op.batch_alter_table("finance_expenses", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_finance_expenses_tenant_category_date",
+            ["tenant_id", "category", "spent_on"],
+            unique=False,
+        )
+        batch_op.create_index(
+            batch_op.f("ix_finance_expenses_tenant_id"), ["tenant_id"], unique=False
+        )
+        batch_op.create_index(
+            "uq_finance_expenses_tenant_source_external",
+            ["tenant_id", "source", "external_id"],
+            unique=True,
+            sqlite_where=sa.text("external_id IS NOT NULL"),
+            postgresql_where=sa.text("external_id IS NOT NULL"),
+        )
+
+    op.create_table(
         "idempotency_keys",
         sa.Column("id", sa.String(length=36), nullable=False),
         sa.Column("owner_key", sa.String(length=120), nullable=False),
@@ -708,6 +1184,13 @@ def upgrade() -> None:
             "ix_notifications_tenant_user_read", ["tenant_id", "user_id", "read_at"], unique=False
         )
 
+    op.create_table(
+        "number_series",
+        sa.Column("tenant_id", sa.String(length=36), nullable=False),
+        sa.Column("name", sa.String(length=60), nullable=False),
+        sa.Column("value", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("tenant_id", "name", name=op.f("pk_number_series")),
+    )
     op.create_table(
         "processed_events",
         sa.Column("subscriber", sa.String(length=120), nullable=False),
@@ -927,6 +1410,38 @@ def upgrade() -> None:
             batch_op.f("ix_webhook_endpoints_tenant_id"), ["tenant_id"], unique=False
         )
 
+    op.create_table(
+        "webhooks_inbound",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("provider", sa.String(length=20), nullable=False),
+        sa.Column("external_id", sa.String(length=200), nullable=False),
+        sa.Column("topic", sa.String(length=100), nullable=False),
+        sa.Column("headers", sa.JSON(), nullable=False),
+        sa.Column("body", sa.LargeBinary(), nullable=False),
+        sa.Column("status", sa.String(length=20), nullable=False),
+        sa.Column("error", sa.Text(), nullable=True),
+        sa.Column("duplicates", sa.Integer(), nullable=False),
+        sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("processed_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("tenant_id", sa.String(length=36), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_webhooks_inbound")),
+        sa.UniqueConstraint(
+            "tenant_id",
+            "provider",
+            "external_id",
+            name=op.f("uq_webhooks_inbound_tenant_id_provider_external_id"),
+        ),
+    )
+    with op.batch_alter_table("webhooks_inbound", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_webhooks_inbound_tenant_id"), ["tenant_id"], unique=False
+        )
+        batch_op.create_index(
+            "ix_webhooks_inbound_tenant_status",
+            ["tenant_id", "status", "received_at"],
+            unique=False,
+        )
+
     # ### end Alembic commands ###
 
     # PostgreSQL: the application role and row-level security on every tenant table.
@@ -948,6 +1463,11 @@ def downgrade() -> None:
     from bizos.modules.crm import search as crm_search
 
     crm_search.uninstall(op.get_bind())
+    with op.batch_alter_table("webhooks_inbound", schema=None) as batch_op:
+        batch_op.drop_index("ix_webhooks_inbound_tenant_status")
+        batch_op.drop_index(batch_op.f("ix_webhooks_inbound_tenant_id"))
+
+    op.drop_table("webhooks_inbound")
     with op.batch_alter_table("webhook_endpoints", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_webhook_endpoints_tenant_id"))
 
@@ -995,6 +1515,7 @@ def downgrade() -> None:
         batch_op.drop_index("ix_processed_events_processed_at")
 
     op.drop_table("processed_events")
+    op.drop_table("number_series")
     with op.batch_alter_table("notifications", schema=None) as batch_op:
         batch_op.drop_index("ix_notifications_tenant_user_read")
         batch_op.drop_index(batch_op.f("ix_notifications_tenant_id"))
@@ -1017,6 +1538,25 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_idempotency_keys_expires_at"))
 
     op.drop_table("idempotency_keys")
+    with op.batch_alter_table("finance_expenses", schema=None) as batch_op:
+        batch_op.drop_index(
+            "uq_finance_expenses_tenant_source_external",
+            sqlite_where=sa.text("external_id IS NOT NULL"),
+            postgresql_where=sa.text("external_id IS NOT NULL"),
+        )
+        batch_op.drop_index(batch_op.f("ix_finance_expenses_tenant_id"))
+        batch_op.drop_index("ix_finance_expenses_tenant_category_date")
+
+    op.drop_table("finance_expenses")
+    with op.batch_alter_table("finance_budgets", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_finance_budgets_tenant_id"))
+        batch_op.drop_index("ix_finance_budgets_tenant_category")
+
+    op.drop_table("finance_budgets")
+    with op.batch_alter_table("finance_budget_periods", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_finance_budget_periods_tenant_id"))
+
+    op.drop_table("finance_budget_periods")
     with op.batch_alter_table("events", schema=None) as batch_op:
         batch_op.drop_index("ix_events_tx_position")
         batch_op.drop_index("ix_events_tenant_type")
@@ -1118,6 +1658,83 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_connector_configs_tenant_id"))
 
     op.drop_table("connector_configs")
+    with op.batch_alter_table("commerce_stock_movements", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_commerce_stock_movements_tenant_id"))
+        batch_op.drop_index("ix_commerce_stock_movements_product")
+        batch_op.drop_index("ix_commerce_stock_movements_order")
+
+    op.drop_table("commerce_stock_movements")
+    with op.batch_alter_table("commerce_shipments", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_commerce_shipments_tenant_id"))
+        batch_op.drop_index("ix_commerce_shipments_order")
+
+    op.drop_table("commerce_shipments")
+    with op.batch_alter_table("commerce_settings", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_commerce_settings_tenant_id"))
+
+    op.drop_table("commerce_settings")
+    with op.batch_alter_table("commerce_products", schema=None) as batch_op:
+        batch_op.drop_index("ix_commerce_products_tenant_name")
+        batch_op.drop_index(batch_op.f("ix_commerce_products_tenant_id"))
+
+    op.drop_table("commerce_products")
+    with op.batch_alter_table("commerce_orders", schema=None) as batch_op:
+        batch_op.drop_index(
+            "uq_commerce_orders_tenant_source_external",
+            sqlite_where=sa.text("external_id IS NOT NULL"),
+            postgresql_where=sa.text("external_id IS NOT NULL"),
+        )
+        batch_op.drop_index("ix_commerce_orders_tenant_status")
+        batch_op.drop_index("ix_commerce_orders_tenant_placed")
+        batch_op.drop_index(batch_op.f("ix_commerce_orders_tenant_id"))
+        batch_op.drop_index("ix_commerce_orders_tenant_contact")
+
+    op.drop_table("commerce_orders")
+    with op.batch_alter_table("commerce_order_lines", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_commerce_order_lines_tenant_id"))
+        batch_op.drop_index("ix_commerce_order_lines_product")
+        batch_op.drop_index("ix_commerce_order_lines_order")
+
+    op.drop_table("commerce_order_lines")
+    with op.batch_alter_table("billing_refunds", schema=None) as batch_op:
+        batch_op.drop_index(
+            "uq_billing_refunds_tenant_external",
+            sqlite_where=sa.text("external_id IS NOT NULL"),
+            postgresql_where=sa.text("external_id IS NOT NULL"),
+        )
+        batch_op.drop_index("ix_billing_refunds_tenant_payment")
+        batch_op.drop_index(batch_op.f("ix_billing_refunds_tenant_id"))
+
+    op.drop_table("billing_refunds")
+    with op.batch_alter_table("billing_payments", schema=None) as batch_op:
+        batch_op.drop_index(
+            "uq_billing_payments_tenant_provider_external",
+            sqlite_where=sa.text("external_id IS NOT NULL"),
+            postgresql_where=sa.text("external_id IS NOT NULL"),
+        )
+        batch_op.drop_index("ix_billing_payments_tenant_status")
+        batch_op.drop_index("ix_billing_payments_tenant_invoice")
+        batch_op.drop_index(batch_op.f("ix_billing_payments_tenant_id"))
+
+    op.drop_table("billing_payments")
+    with op.batch_alter_table("billing_invoices", schema=None) as batch_op:
+        batch_op.drop_index(
+            "uq_billing_invoices_tenant_number",
+            sqlite_where=sa.text("number IS NOT NULL"),
+            postgresql_where=sa.text("number IS NOT NULL"),
+        )
+        batch_op.drop_index("ix_billing_invoices_tenant_status_due")
+        batch_op.drop_index("ix_billing_invoices_tenant_order")
+        batch_op.drop_index(batch_op.f("ix_billing_invoices_tenant_id"))
+        batch_op.drop_index("ix_billing_invoices_tenant_email")
+        batch_op.drop_index("ix_billing_invoices_tenant_contact")
+
+    op.drop_table("billing_invoices")
+    with op.batch_alter_table("billing_credit_notes", schema=None) as batch_op:
+        batch_op.drop_index("ix_billing_credit_notes_tenant_invoice")
+        batch_op.drop_index(batch_op.f("ix_billing_credit_notes_tenant_id"))
+
+    op.drop_table("billing_credit_notes")
     with op.batch_alter_table("auth_sessions", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_auth_sessions_user_id"))
         batch_op.drop_index(batch_op.f("ix_auth_sessions_tenant_id"))

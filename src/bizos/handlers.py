@@ -9,7 +9,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from bizos.core.dispatcher import Dispatcher
+from bizos.modules.billing import handlers as billing_handlers
+from bizos.modules.commerce import handlers as commerce_handlers
 from bizos.modules.crm import handlers as crm_handlers
+from bizos.modules.finance import handlers as finance_handlers
 from bizos.modules.notifications import handlers as notifications_handlers
 from bizos.modules.webhooks import handlers as webhooks_handlers
 from bizos.modules.work import handlers as work_handlers
@@ -19,6 +22,9 @@ MODULES: tuple[Callable[[Dispatcher], None], ...] = (
     crm_handlers.register,
     work_handlers.register,
     notifications_handlers.register,
+    commerce_handlers.register,
+    billing_handlers.register,
+    finance_handlers.register,
 )
 
 

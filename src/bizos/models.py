@@ -8,8 +8,12 @@ from bizos.core import dispatcher as _dispatcher  # noqa: F401
 from bizos.core import events as _events  # noqa: F401
 from bizos.core import idempotency as _idempotency  # noqa: F401
 from bizos.core import scheduler as _scheduler  # noqa: F401
+from bizos.core import sequences as _sequences  # noqa: F401
 from bizos.core.db import Base
+from bizos.modules.billing import models as _billing  # noqa: F401
+from bizos.modules.commerce import models as _commerce  # noqa: F401
 from bizos.modules.crm import models as _crm  # noqa: F401
+from bizos.modules.finance import models as _finance  # noqa: F401
 from bizos.modules.identity import models as _identity  # noqa: F401
 from bizos.modules.notifications import models as _notifications  # noqa: F401
 from bizos.modules.outreach import models as _outreach  # noqa: F401

@@ -51,6 +51,8 @@ log = structlog.get_logger("bizos.api")
 PROBLEM = "application/problem+json"
 # Endpoints anyone can call without a credential: limited per client IP, more strictly.
 PUBLIC_PREFIXES = ("/forms/", "/webhooks/", "/api/v1/auth/login", "/api/v1/auth/signup")
+# Provider webhooks: public, but limited per receiving tenant rather than per client IP.
+WEBHOOK_RECEIVERS = ("/webhooks/shopify/", "/webhooks/stripe/")
 # Probes and scrapes: logged at debug so they do not drown the request log.
 QUIET_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 # Ids we echo and store (events keep 64 characters): conservative characters and length.
@@ -278,11 +280,16 @@ class RateLimitMiddleware:
         self.limit = settings.rate_limit_per_minute
         self.public_limit = settings.rate_limit_public_per_minute
         self.form_limit = settings.rate_limit_form_per_minute
+        self.webhook_limit = settings.rate_limit_webhook_per_minute
 
     def bucket(self, scope: Scope) -> tuple[str, int]:
         """Which counter a request draws on, and its limit per minute."""
         ip = client_ip(scope)
-        if scope["path"].startswith(PUBLIC_PREFIXES):
+        path: str = scope["path"]
+        if path.startswith(WEBHOOK_RECEIVERS):
+            # /webhooks/<provider>/<tenant_slug>: one allowance per receiving tenant.
+            return f"webhook:{path[:200]}", self.webhook_limit
+        if path.startswith(PUBLIC_PREFIXES):
             return f"public:{ip}", self.public_limit
         credential = credential_key(scope)
         if credential is not None:

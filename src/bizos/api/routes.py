@@ -6,8 +6,11 @@ from fastapi import FastAPI
 
 from bizos.connectors.api import router as connectors_router
 from bizos.modules.audit.api import router as audit_router
+from bizos.modules.billing.api import router as billing_router
+from bizos.modules.commerce.api import router as commerce_router
 from bizos.modules.crm.api import router as crm_router
 from bizos.modules.events.api import router as events_router
+from bizos.modules.finance.api import router as finance_router
 from bizos.modules.identity.api import router as identity_router
 from bizos.modules.notifications.api import router as notifications_router
 from bizos.modules.outreach.api import router as outreach_router
@@ -25,3 +28,6 @@ def include_routers(app: FastAPI) -> None:
     app.include_router(crm_router)
     app.include_router(work_router)
     app.include_router(notifications_router)
+    app.include_router(commerce_router)
+    app.include_router(billing_router)
+    app.include_router(finance_router)

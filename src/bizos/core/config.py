@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     # Posts to the public lead form per client address, on top of the public limit: a
     # person sends a form or two; a bot sends hundreds.
     rate_limit_form_per_minute: int = 10
+    # Provider webhooks (Shopify, Stripe) per receiving tenant: a store's flash sale sends
+    # bursts from a few provider addresses, which the public per-IP limit would refuse.
+    rate_limit_webhook_per_minute: int = 6000
     # Idempotency-Key records live a day; a reservation whose request never finished (the
     # process died) is taken over after the lease so the key does not stay 409 for a day.
     idempotency_ttl_seconds: int = 24 * 3600

@@ -91,3 +91,31 @@ class WebhookDeliveryAttempt(TenantScoped, Base):
 ENDPOINTS = cast(sa.Table, WebhookEndpoint.__table__)
 DELIVERIES = cast(sa.Table, WebhookDelivery.__table__)
 ATTEMPTS = cast(sa.Table, WebhookDeliveryAttempt.__table__)
+
+
+class InboundWebhook(TenantScoped, Base):
+    """A webhook an outside system sent us (Shopify, Stripe), stored as it arrived.
+
+    The raw body is kept byte for byte before we answer, so nothing is lost if
+    processing fails; ``(provider, external_id)`` is the sender's delivery or event id,
+    which makes a repeated delivery a no-op.
+    """
+
+    __tablename__ = "webhooks_inbound"
+    __table_args__ = (
+        sa.UniqueConstraint("tenant_id", "provider", "external_id"),
+        sa.Index("ix_webhooks_inbound_tenant_status", "tenant_id", "status", "received_at"),
+    )
+
+    id: Mapped[str] = mapped_column(sa.String(36), primary_key=True, default=new_id)
+    provider: Mapped[str] = mapped_column(sa.String(20))  # shopify | stripe
+    external_id: Mapped[str] = mapped_column(sa.String(200))
+    topic: Mapped[str] = mapped_column(sa.String(100))  # orders/create, charge.succeeded
+    headers: Mapped[dict[str, str]] = mapped_column(sa.JSON, default=dict)  # no secrets
+    body: Mapped[bytes] = mapped_column(sa.LargeBinary)
+    # received -> processed | ignored (a topic we do not act on) | failed (see error)
+    status: Mapped[str] = mapped_column(sa.String(20), default="received")
+    error: Mapped[str | None] = mapped_column(sa.Text)
+    duplicates: Mapped[int] = mapped_column(default=0)  # repeats we answered without work
+    received_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    processed_at: Mapped[dt.datetime | None]

@@ -1,0 +1,9 @@
+"""Inventory reactions: a low-stock alert becomes a purchasing task."""
+
+from __future__ import annotations
+
+from bizos.core.dispatcher import Dispatcher
+
+
+def register(dispatcher: Dispatcher) -> None:
+    """Subscribe this part's handlers."""

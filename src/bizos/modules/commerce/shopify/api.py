@@ -1,0 +1,7 @@
+"""The Shopify webhook receiver: POST /webhooks/shopify/{tenant_slug}."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(tags=["webhooks"])
