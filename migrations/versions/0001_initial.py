@@ -234,6 +234,7 @@ def upgrade() -> None:
         sa.Column("status", sa.String(length=20), nullable=False),
         sa.Column("match_method", sa.String(length=20), nullable=True),
         sa.Column("match_detail", sa.Text(), nullable=True),
+        sa.Column("applied", sa.Boolean(), nullable=False),
         sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("metadata", sa.JSON(), nullable=False),
         sa.Column("id", sa.String(length=36), nullable=False),

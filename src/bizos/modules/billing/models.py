@@ -103,6 +103,9 @@ class Payment(Entity, Base):
     # How it found its invoice: metadata | email_amount | manual | None (unmatched)
     match_method: Mapped[str | None] = mapped_column(sa.String(20))
     match_detail: Mapped[str | None] = mapped_column(sa.Text)
+    # Whether the amount was booked on the invoice (``amount_paid``): refunds of a
+    # payment that was never booked (currency mismatch, void invoice) leave it alone.
+    applied: Mapped[bool] = mapped_column(default=False)
     received_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", sa.JSON, default=dict)
 

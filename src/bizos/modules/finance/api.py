@@ -1,7 +1,159 @@
-"""Expenses and budgets: /api/v1/finance/expenses, /api/v1/finance/budgets."""
+"""Expenses and budgets: /api/v1/finance/expenses, /api/v1/finance/budgets.
+
+Reading takes ``billing:read``, writing ``billing:write``. An expense counts towards
+every budget of its category and currency; a budget answers with what it has spent,
+has left and uses in its current calendar period (UTC), and alerts once per crossing.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import datetime as dt
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Response
+
+from bizos.api.deps import Ctx, DbSession
+from bizos.core.auth import BillingRead, BillingWrite
+from bizos.core.errors import Unprocessable, field_error
+from bizos.core.pagination import Page, Pagination
+from bizos.core.versions import version_etag
+from bizos.modules.finance import service
+from bizos.modules.finance.schemas import (
+    BudgetCreate,
+    BudgetRead,
+    BudgetUpdate,
+    ExpenseCreate,
+    ExpenseRead,
+    PeriodRead,
+)
 
 router = APIRouter(tags=["finance"])
+
+EXPENSES = "/api/v1/finance/expenses"
+BUDGETS = "/api/v1/finance/budgets"
+CategoryQuery = Annotated[str | None, Query(min_length=1, max_length=60)]
+CurrencyQuery = Annotated[str | None, Query(pattern=r"^[A-Za-z]{3}$")]
+_NOT_NULL = ("name", "amount", "active")
+
+
+@router.post(EXPENSES, status_code=201, response_model=ExpenseRead)
+async def record_expense(
+    body: ExpenseCreate, _: BillingWrite, session: DbSession, ctx: Ctx, response: Response
+) -> ExpenseRead:
+    """Record an expense (negative amount: a refund). A repeated ``source`` +
+    ``external_id`` answers 200 with the expense already recorded."""
+    expense, created = await service.record_expense_once(session, ctx, **body.model_dump())
+    if not created:
+        response.status_code = 200
+    response.headers["Location"] = f"{EXPENSES}/{expense.id}"
+    return service.expense_read(expense)
+
+
+@router.get(EXPENSES, response_model=Page[ExpenseRead])
+async def list_expenses(
+    _: BillingRead,
+    session: DbSession,
+    ctx: Ctx,
+    page: Pagination,
+    category: CategoryQuery = None,
+    currency: CurrencyQuery = None,
+    from_: Annotated[dt.date | None, Query(alias="from")] = None,
+    to: dt.date | None = None,
+    include_deleted: bool = False,
+) -> Page[ExpenseRead]:
+    """Expenses in the order they were recorded; ``from``/``to`` are inclusive days."""
+    if from_ is not None and to is not None and to < from_:
+        raise Unprocessable(
+            "'to' is before 'from'", errors=[field_error(["query", "to"], "before from")]
+        )
+    items, cursor = await service.list_expenses(
+        session,
+        ctx,
+        page=page,
+        category=category,
+        currency=currency,
+        from_=from_,
+        to=to,
+        include_deleted=include_deleted,
+    )
+    return Page[ExpenseRead](items=items, next_cursor=cursor)
+
+
+@router.get(f"{EXPENSES}/{{expense_id}}", response_model=ExpenseRead)
+async def get_expense(expense_id: str, _: BillingRead, session: DbSession, ctx: Ctx) -> ExpenseRead:
+    return service.expense_read(await service.get_expense(session, ctx, expense_id))
+
+
+@router.delete(f"{EXPENSES}/{{expense_id}}", status_code=204)
+async def delete_expense(expense_id: str, _: BillingWrite, session: DbSession, ctx: Ctx) -> None:
+    """Take the expense out of its budgets (soft delete; it stays readable)."""
+    await service.delete_expense(session, ctx, expense_id)
+
+
+@router.post(BUDGETS, status_code=201, response_model=BudgetRead)
+async def create_budget(
+    body: BudgetCreate, _: BillingWrite, session: DbSession, ctx: Ctx, response: Response
+) -> BudgetRead:
+    budget = await service.create_budget(session, ctx, **body.model_dump())
+    response.headers["Location"] = f"{BUDGETS}/{budget.id}"
+    response.headers["ETag"] = version_etag(budget.version)
+    return await service.budget_read(session, ctx, budget)
+
+
+@router.get(BUDGETS, response_model=Page[BudgetRead])
+async def list_budgets(
+    _: BillingRead,
+    session: DbSession,
+    ctx: Ctx,
+    page: Pagination,
+    category: CategoryQuery = None,
+    active: bool | None = None,
+) -> Page[BudgetRead]:
+    items, cursor = await service.list_budgets(
+        session, ctx, page=page, category=category, active=active
+    )
+    return Page[BudgetRead](items=items, next_cursor=cursor)
+
+
+@router.get(f"{BUDGETS}/{{budget_id}}", response_model=BudgetRead)
+async def get_budget(
+    budget_id: str, _: BillingRead, session: DbSession, ctx: Ctx, response: Response
+) -> BudgetRead:
+    budget = await service.get_budget(session, ctx, budget_id)
+    response.headers["ETag"] = version_etag(budget.version)
+    return await service.budget_read(session, ctx, budget)
+
+
+@router.patch(f"{BUDGETS}/{{budget_id}}", response_model=BudgetRead)
+async def update_budget(
+    budget_id: str,
+    body: BudgetUpdate,
+    _: BillingWrite,
+    session: DbSession,
+    ctx: Ctx,
+    response: Response,
+    if_match: Annotated[str | None, Header()] = None,
+) -> BudgetRead:
+    """Change the name, limit, owner or active flag; ``If-Match: <version>`` → 409 when
+    stale. ``owner_id: null`` hands the alerts back to the tenant owner."""
+    changes = body.model_dump(exclude_unset=True)
+    nulls = [k for k in _NOT_NULL if k in changes and changes[k] is None]
+    if nulls:
+        raise Unprocessable(
+            "these fields cannot be cleared",
+            errors=[field_error(["body", k], "may not be null") for k in nulls],
+        )
+    budget = await service.update_budget(
+        session, ctx, budget_id, changes=changes, if_match=if_match
+    )
+    response.headers["ETag"] = version_etag(budget.version)
+    return await service.budget_read(session, ctx, budget)
+
+
+@router.get(f"{BUDGETS}/{{budget_id}}/periods", response_model=Page[PeriodRead])
+async def list_periods(
+    budget_id: str, _: BillingRead, session: DbSession, ctx: Ctx, page: Pagination
+) -> Page[PeriodRead]:
+    """The periods that saw spending, newest first, each with spent vs the limit."""
+    items, cursor = await service.list_periods(session, ctx, budget_id, page=page)
+    return Page[PeriodRead](items=items, next_cursor=cursor)

@@ -122,6 +122,14 @@ async def create_tenant(
     return tenant
 
 
+async def get_tenant(session: AsyncSession, ctx: Context) -> TenantRead:
+    """The caller's own tenant (its name for documents such as invoices)."""
+    tenant = await session.get(Tenant, ctx.require_tenant())
+    if tenant is None:
+        raise NotFound("tenant not found")
+    return tenant_read(tenant)
+
+
 async def get_tenant_by_slug(session: AsyncSession, *, slug: str) -> Tenant:
     tenant = await session.scalar(sa.select(Tenant).where(Tenant.slug == slug))
     if tenant is None:

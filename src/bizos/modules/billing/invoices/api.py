@@ -1,7 +1,185 @@
-"""Invoices and credit notes: /api/v1/billing/invoices."""
+"""Invoices and credit notes: /api/v1/billing/invoices.
+
+Order invoices are issued by the order-to-cash workflow; manual invoices start as drafts
+(``POST /billing/invoices``) and get their number when issued (``/issue``). A paid or
+partially paid invoice is refunded before it can be voided (409). The state-changing
+POSTs take ``If-Match: <version>`` (409 when stale).
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Response
+
+from bizos.api.deps import Ctx, DbSession
+from bizos.core.auth import BillingRead, BillingWrite
+from bizos.core.pagination import Page, Pagination
+from bizos.core.versions import version_etag
+from bizos.modules.billing.invoices import service
+from bizos.modules.billing.invoices.pdf import render_invoice_pdf
+from bizos.modules.billing.invoices.schemas import (
+    CreditNoteCreate,
+    CreditNoteRead,
+    DiscrepancyResolve,
+    InvoiceCreate,
+    InvoiceRead,
+    InvoiceStatus,
+    InvoiceVoid,
+)
+from bizos.modules.identity import service as identity_service
 
 router = APIRouter(tags=["billing"])
+
+IdQuery = Annotated[str | None, Query(max_length=36)]
+IfMatch = Annotated[str | None, Header()]
+
+
+def _etag(response: Response, invoice: InvoiceRead) -> InvoiceRead:
+    response.headers["ETag"] = version_etag(invoice.version)
+    return invoice
+
+
+@router.post("/api/v1/billing/invoices", status_code=201, response_model=InvoiceRead)
+async def create_invoice(
+    body: InvoiceCreate, _: BillingWrite, session: DbSession, ctx: Ctx, response: Response
+) -> InvoiceRead:
+    """A manual invoice as a draft (no number until it is issued)."""
+    invoice = await service.create_invoice(session, ctx, **body.model_dump())
+    response.headers["Location"] = f"/api/v1/billing/invoices/{invoice.id}"
+    return _etag(response, await service.invoice_read(session, ctx, invoice))
+
+
+@router.get("/api/v1/billing/invoices", response_model=Page[InvoiceRead])
+async def list_invoices(
+    _: BillingRead,
+    session: DbSession,
+    ctx: Ctx,
+    page: Pagination,
+    order_id: IdQuery = None,
+    status: InvoiceStatus | None = None,
+    contact_id: IdQuery = None,
+    customer_email: Annotated[str | None, Query(max_length=320)] = None,
+    overdue: bool | None = None,
+) -> Page[InvoiceRead]:
+    """Invoices oldest first; ``overdue=true``: open or partially paid and past due."""
+    items, cursor = await service.list_invoices(
+        session,
+        ctx,
+        page=page,
+        order_id=order_id,
+        status=status,
+        contact_id=contact_id,
+        customer_email=customer_email,
+        overdue=overdue,
+    )
+    return Page[InvoiceRead](items=items, next_cursor=cursor)
+
+
+@router.get("/api/v1/billing/invoices/{invoice_id}", response_model=InvoiceRead)
+async def get_invoice(
+    invoice_id: str, _: BillingRead, session: DbSession, ctx: Ctx, response: Response
+) -> InvoiceRead:
+    invoice = await service.get_invoice(session, ctx, invoice_id)
+    return _etag(response, await service.invoice_read(session, ctx, invoice))
+
+
+@router.get(
+    "/api/v1/billing/invoices/{invoice_id}/pdf",
+    response_class=Response,
+    responses={200: {"content": {"application/pdf": {}}, "description": "The invoice as PDF."}},
+)
+async def invoice_pdf(invoice_id: str, _: BillingRead, session: DbSession, ctx: Ctx) -> Response:
+    invoice = await service.get_invoice(session, ctx, invoice_id)
+    read = await service.invoice_read(session, ctx, invoice)
+    tenant = await identity_service.get_tenant(session, ctx)
+    name = read.number or f"draft-{read.id}"
+    return Response(
+        content=render_invoice_pdf(read, tenant.name),
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'inline; filename="{name}.pdf"'},
+    )
+
+
+@router.post("/api/v1/billing/invoices/{invoice_id}/issue", response_model=InvoiceRead)
+async def issue_invoice(
+    invoice_id: str,
+    _: BillingWrite,
+    session: DbSession,
+    ctx: Ctx,
+    response: Response,
+    if_match: IfMatch = None,
+) -> InvoiceRead:
+    """Number a draft (``INV-000001``, gapless) and open it; its payment terms start now."""
+    invoice = await service.issue_invoice(session, ctx, invoice_id, if_match=if_match)
+    return _etag(response, await service.invoice_read(session, ctx, invoice))
+
+
+@router.post("/api/v1/billing/invoices/{invoice_id}/void", response_model=InvoiceRead)
+async def void_invoice(
+    invoice_id: str,
+    body: InvoiceVoid,
+    _: BillingWrite,
+    session: DbSession,
+    ctx: Ctx,
+    response: Response,
+    if_match: IfMatch = None,
+) -> InvoiceRead:
+    """Void a draft or unpaid invoice; money received must be refunded first (409)."""
+    invoice = await service.void_invoice(
+        session, ctx, invoice_id, reason=body.reason, if_match=if_match
+    )
+    return _etag(response, await service.invoice_read(session, ctx, invoice))
+
+
+@router.post("/api/v1/billing/invoices/{invoice_id}/resolve", response_model=InvoiceRead)
+async def resolve_discrepancy(
+    invoice_id: str,
+    body: DiscrepancyResolve,
+    _: BillingWrite,
+    session: DbSession,
+    ctx: Ctx,
+    response: Response,
+    if_match: IfMatch = None,
+) -> InvoiceRead:
+    """Take an invoice out of ``discrepancy`` once the payment question is settled."""
+    invoice = await service.resolve_discrepancy(
+        session, ctx, invoice_id, status=body.status, note=body.note, if_match=if_match
+    )
+    return _etag(response, await service.invoice_read(session, ctx, invoice))
+
+
+@router.post(
+    "/api/v1/billing/invoices/{invoice_id}/credit-notes",
+    status_code=201,
+    response_model=CreditNoteRead,
+)
+async def issue_credit_note(
+    invoice_id: str,
+    body: CreditNoteCreate,
+    _: BillingWrite,
+    session: DbSession,
+    ctx: Ctx,
+    if_match: IfMatch = None,
+) -> CreditNoteRead:
+    """Credit up to the balance due (``CN-000001``, gapless)."""
+    note = await service.issue_credit_note(
+        session,
+        ctx,
+        invoice_id,
+        amount=body.amount,
+        reason=body.reason,
+        lines=body.lines,
+        if_match=if_match,
+    )
+    return service.credit_note_read(note)
+
+
+@router.get(
+    "/api/v1/billing/invoices/{invoice_id}/credit-notes", response_model=Page[CreditNoteRead]
+)
+async def list_credit_notes(
+    invoice_id: str, _: BillingRead, session: DbSession, ctx: Ctx
+) -> Page[CreditNoteRead]:
+    """The invoice's credit notes (all on one page: an invoice has few)."""
+    return Page[CreditNoteRead](items=await service.list_credit_notes(session, ctx, invoice_id))

@@ -1,7 +1,130 @@
-"""Payments and refunds: /api/v1/billing/payments."""
+"""Payments and refunds: /api/v1/billing/payments, and money entered against an
+invoice (/api/v1/billing/invoices/{id}/payments).
+
+Stripe payments arrive by webhook (``billing/stripe``); these endpoints list them, take
+payments received another way, record refunds and let a person match a payment the
+automatic matching could not place. Reading takes ``billing:read``, the rest
+``billing:write``.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Response
+
+from bizos.api.deps import Ctx, DbSession
+from bizos.core.auth import BillingRead, BillingWrite
+from bizos.core.pagination import Page, Pagination
+from bizos.core.versions import version_etag
+from bizos.modules.billing.payments import service
+from bizos.modules.billing.payments.schemas import (
+    ManualPaymentCreate,
+    PaymentMatch,
+    PaymentRead,
+    PaymentStatus,
+    RefundCreate,
+    RefundRead,
+)
 
 router = APIRouter(tags=["billing"])
+
+IdQuery = Annotated[str | None, Query(max_length=36)]
+IfMatch = Annotated[str | None, Header()]
+
+
+def _etag(response: Response, payment: PaymentRead) -> PaymentRead:
+    response.headers["ETag"] = version_etag(payment.version)
+    return payment
+
+
+@router.get("/api/v1/billing/payments", response_model=Page[PaymentRead])
+async def list_payments(
+    _: BillingRead,
+    session: DbSession,
+    ctx: Ctx,
+    page: Pagination,
+    status: PaymentStatus | None = None,
+    invoice_id: IdQuery = None,
+    provider: Annotated[str | None, Query(max_length=20)] = None,
+) -> Page[PaymentRead]:
+    """Payments, oldest first; ``status=unmatched`` is the work queue of payments no
+    invoice could be found for."""
+    items, cursor = await service.list_payments(
+        session, ctx, page=page, status=status, invoice_id=invoice_id, provider=provider
+    )
+    return Page[PaymentRead](items=items, next_cursor=cursor)
+
+
+@router.get("/api/v1/billing/payments/{payment_id}", response_model=PaymentRead)
+async def get_payment(
+    payment_id: str, _: BillingRead, session: DbSession, ctx: Ctx, response: Response
+) -> PaymentRead:
+    payment = await service.get_payment(session, ctx, payment_id)
+    return _etag(response, await service.payment_detail(session, ctx, payment))
+
+
+@router.post(
+    "/api/v1/billing/invoices/{invoice_id}/payments", status_code=201, response_model=PaymentRead
+)
+async def record_manual_payment(
+    invoice_id: str,
+    body: ManualPaymentCreate,
+    _: BillingWrite,
+    session: DbSession,
+    ctx: Ctx,
+    response: Response,
+) -> PaymentRead:
+    """Money received another way (transfer, cash, cheque) for this invoice. 409 for a
+    void, draft or paid invoice, 422 for another currency; more than the balance due is
+    booked and flags the invoice ``discrepancy``. A repeated ``reference`` answers 200
+    with the payment recorded before."""
+    recorded = await service.record_manual_payment(
+        session,
+        ctx,
+        invoice_id,
+        amount=body.amount,
+        currency=body.currency,
+        reference=body.reference,
+        received_at=body.received_at,
+        note=body.note,
+    )
+    if not recorded.created:
+        response.status_code = 200
+    response.headers["Location"] = f"/api/v1/billing/payments/{recorded.payment.id}"
+    return _etag(response, await service.payment_detail(session, ctx, recorded.payment))
+
+
+@router.post(
+    "/api/v1/billing/payments/{payment_id}/refunds", status_code=201, response_model=RefundRead
+)
+async def refund_payment(
+    payment_id: str, body: RefundCreate, _: BillingWrite, session: DbSession, ctx: Ctx
+) -> RefundRead:
+    """Record money given back (all that is left by default; 422 beyond it). It comes
+    off the invoice's paid amount when the payment was booked there. This records the
+    refund in bizos; a card refund itself is made in Stripe, whose ``charge.refunded``
+    webhook is recorded the same way."""
+    refund, _created = await service.record_refund(
+        session, ctx, payment_id=payment_id, amount=body.amount, reason=body.reason
+    )
+    return service.refund_read(refund)
+
+
+@router.post("/api/v1/billing/payments/{payment_id}/match", response_model=PaymentRead)
+async def match_payment(
+    payment_id: str,
+    body: PaymentMatch,
+    _: BillingWrite,
+    session: DbSession,
+    ctx: Ctx,
+    response: Response,
+    if_match: IfMatch = None,
+) -> PaymentRead:
+    """Assign an unmatched payment to its invoice (409 for a payment that is not
+    unmatched, or a void, draft or paid invoice; 422 for an invoice in another currency
+    or one that does not exist)."""
+    payment = await service.match_payment(
+        session, ctx, payment_id, invoice_id=body.invoice_id, if_match=if_match
+    )
+    return _etag(response, await service.payment_detail(session, ctx, payment))

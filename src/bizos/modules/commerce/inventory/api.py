@@ -1,7 +1,132 @@
-"""Products and stock: /api/v1/commerce/products."""
+"""Products and stock: /api/v1/commerce/products.
+
+A product's stock is ``stock_on_hand`` (in the warehouse), ``allocated`` (promised to
+orders not yet shipped) and ``available`` (their difference). Stock changes only
+through ``POST /products/{id}/stock`` and orders, each one a row of the product's
+ledger (``GET /products/{id}/movements``).
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Response
+
+from bizos.api.deps import Ctx, DbSession
+from bizos.core.auth import CommerceRead, CommerceWrite
+from bizos.core.errors import Unprocessable, field_error
+from bizos.core.pagination import Page, Pagination
+from bizos.core.versions import version_etag
+from bizos.modules.commerce.inventory import service
+from bizos.modules.commerce.inventory.schemas import (
+    MovementRead,
+    ProductCreate,
+    ProductRead,
+    ProductUpdate,
+    StockChange,
+)
 
 router = APIRouter(tags=["commerce"])
+
+_NOT_NULL = (
+    "sku",
+    "name",
+    "price",
+    "currency",
+    "tax_rate",
+    "tracks_stock",
+    "active",
+    "properties",
+)
+
+
+def _etag(response: Response, product: ProductRead) -> ProductRead:
+    response.headers["ETag"] = version_etag(product.version)
+    return product
+
+
+@router.post("/api/v1/commerce/products", status_code=201, response_model=ProductRead)
+async def create_product(
+    body: ProductCreate, _: CommerceWrite, session: DbSession, ctx: Ctx, response: Response
+) -> ProductRead:
+    """A new product with its opening stock; 409 when the SKU is taken."""
+    product = await service.create_product(session, ctx, data=body)
+    response.headers["Location"] = f"/api/v1/commerce/products/{product.id}"
+    return _etag(response, service.product_read(product))
+
+
+@router.get("/api/v1/commerce/products", response_model=Page[ProductRead])
+async def list_products(
+    _: CommerceRead,
+    session: DbSession,
+    ctx: Ctx,
+    page: Pagination,
+    q: Annotated[str | None, Query(max_length=200, description="Name or SKU contains.")] = None,
+    sku: Annotated[str | None, Query(max_length=64)] = None,
+    low_stock: Annotated[
+        bool | None, Query(description="Available below the reorder point.")
+    ] = None,
+    active: bool | None = None,
+) -> Page[ProductRead]:
+    items, cursor = await service.list_products(
+        session, ctx, page=page, q=q, sku=sku, low_stock=low_stock, active=active
+    )
+    return Page[ProductRead](items=items, next_cursor=cursor)
+
+
+@router.get("/api/v1/commerce/products/{product_id}", response_model=ProductRead)
+async def get_product(
+    product_id: str, _: CommerceRead, session: DbSession, ctx: Ctx, response: Response
+) -> ProductRead:
+    product = await service.get_product(session, ctx, product_id)
+    return _etag(response, service.product_read(product))
+
+
+@router.patch("/api/v1/commerce/products/{product_id}", response_model=ProductRead)
+async def update_product(
+    product_id: str,
+    body: ProductUpdate,
+    _: CommerceWrite,
+    session: DbSession,
+    ctx: Ctx,
+    response: Response,
+    if_match: Annotated[str | None, Header()] = None,
+) -> ProductRead:
+    """Change the product's details; ``If-Match: <version>`` → 409 when stale."""
+    changes = body.model_dump(exclude_unset=True)
+    nulls = [k for k in _NOT_NULL if k in changes and changes[k] is None]
+    if nulls:
+        raise Unprocessable(
+            "these fields cannot be cleared",
+            errors=[field_error(["body", k], "may not be null") for k in nulls],
+        )
+    product = await service.update_product(
+        session, ctx, product_id, changes=changes, expected_version=if_match
+    )
+    return _etag(response, service.product_read(product))
+
+
+@router.post("/api/v1/commerce/products/{product_id}/stock", response_model=ProductRead)
+async def change_stock(
+    product_id: str,
+    body: StockChange,
+    _: CommerceWrite,
+    session: DbSession,
+    ctx: Ctx,
+    response: Response,
+) -> ProductRead:
+    """Receive, take back or correct stock; 409 when it would leave fewer units on hand
+    than are allocated to orders."""
+    product = await service.receive_stock(
+        session, ctx, product_id, quantity=body.quantity, reason=body.reason, kind=body.kind
+    )
+    return _etag(response, service.product_read(product))
+
+
+@router.get("/api/v1/commerce/products/{product_id}/movements", response_model=Page[MovementRead])
+async def list_movements(
+    product_id: str, _: CommerceRead, session: DbSession, ctx: Ctx, page: Pagination
+) -> Page[MovementRead]:
+    """The product's stock ledger, oldest first."""
+    items, cursor = await service.list_movements(session, ctx, product_id, page=page)
+    return Page[MovementRead](items=items, next_cursor=cursor)

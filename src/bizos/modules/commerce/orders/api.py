@@ -1,7 +1,137 @@
-"""Sales orders and commerce settings: /api/v1/commerce/orders, /api/v1/commerce/settings."""
+"""Sales orders and commerce settings: /api/v1/commerce/orders, /api/v1/commerce/settings.
+
+A manual sales order names its customer (``contact_id`` or an ``email``, which finds or
+creates the contact) and lines by SKU; prices default to the catalogue's. A second POST
+with the same ``external_id`` returns the first order (200 instead of 201).
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Response
+
+from bizos.api.deps import Ctx, DbSession
+from bizos.core.auth import Admin, CommerceRead, CommerceWrite
+from bizos.core.pagination import Page, Pagination
+from bizos.core.versions import version_etag
+from bizos.modules.commerce import settings as commerce_settings
+from bizos.modules.commerce.orders import service
+from bizos.modules.commerce.orders.schemas import (
+    OrderCancel,
+    OrderCreate,
+    OrderLineInput,
+    OrderRead,
+    OrderSource,
+    OrderStatus,
+)
+from bizos.modules.commerce.settings import CommerceSettingsRead, CommerceSettingsUpdate
 
 router = APIRouter(tags=["commerce"])
+
+IdQuery = Annotated[str | None, Query(max_length=36)]
+
+
+def _etag(response: Response, order: OrderRead) -> OrderRead:
+    response.headers["ETag"] = version_etag(order.version)
+    return order
+
+
+@router.post("/api/v1/commerce/orders", status_code=201, response_model=OrderRead)
+async def create_order(
+    body: OrderCreate, _: CommerceWrite, session: DbSession, ctx: Ctx, response: Response
+) -> OrderRead:
+    """Place a sales order (``received``; order-to-cash starts from its event)."""
+    order, created = await service.place_order(
+        session,
+        ctx,
+        source="api",
+        currency=body.currency,
+        lines=[
+            OrderLineInput(
+                sku=ln.sku, quantity=ln.quantity, unit_price=ln.unit_price, discount=ln.discount
+            )
+            for ln in body.lines
+        ],
+        contact_id=body.contact_id,
+        email=body.email,
+        customer_name=body.customer_name,
+        external_id=body.external_id,
+        shipping_address=body.shipping_address,
+        billing_address=body.billing_address,
+        shipping_total=body.shipping_total,
+        discount_total=body.discount_total,
+        unknown_sku="reject",
+    )
+    if not created:
+        response.status_code = 200
+    response.headers["Location"] = f"/api/v1/commerce/orders/{order.id}"
+    return _etag(response, await service.order_read(session, order))
+
+
+@router.get("/api/v1/commerce/orders", response_model=Page[OrderRead])
+async def list_orders(
+    _: CommerceRead,
+    session: DbSession,
+    ctx: Ctx,
+    page: Pagination,
+    external_id: Annotated[str | None, Query(max_length=100)] = None,
+    status: OrderStatus | None = None,
+    contact_id: IdQuery = None,
+    source: OrderSource | None = None,
+) -> Page[OrderRead]:
+    items, cursor = await service.list_orders(
+        session,
+        ctx,
+        page=page,
+        external_id=external_id,
+        status=status,
+        contact_id=contact_id,
+        source=source,
+    )
+    return Page[OrderRead](items=items, next_cursor=cursor)
+
+
+@router.get("/api/v1/commerce/orders/{order_id}", response_model=OrderRead)
+async def get_order(
+    order_id: str, _: CommerceRead, session: DbSession, ctx: Ctx, response: Response
+) -> OrderRead:
+    order = await service.get_order(session, ctx, order_id)
+    return _etag(response, await service.order_read(session, order))
+
+
+@router.post("/api/v1/commerce/orders/{order_id}/cancel", response_model=OrderRead)
+async def cancel_order(
+    order_id: str,
+    _: CommerceWrite,
+    session: DbSession,
+    ctx: Ctx,
+    response: Response,
+    body: OrderCancel | None = None,
+) -> OrderRead:
+    """Cancel an order that has not shipped: its stock is released and its invoice
+    voided. Shipped → 409; already cancelled → the order as it is."""
+    order = await service.cancel_order(
+        session, ctx, order_id, reason=body.reason if body is not None else None
+    )
+    return _etag(response, await service.order_read(session, order))
+
+
+@router.get("/api/v1/commerce/settings", response_model=CommerceSettingsRead)
+async def get_settings(_: CommerceRead, session: DbSession, ctx: Ctx) -> CommerceSettingsRead:
+    return commerce_settings.settings_read(await commerce_settings.load_settings(session, ctx))
+
+
+@router.put("/api/v1/commerce/settings", response_model=CommerceSettingsRead)
+async def put_settings(
+    body: CommerceSettingsUpdate,
+    _: Admin,
+    session: DbSession,
+    ctx: Ctx,
+    if_match: Annotated[str | None, Header()] = None,
+) -> CommerceSettingsRead:
+    """Change the settings sent (omitted ones keep their value); admins only."""
+    row = await commerce_settings.update_settings(
+        session, ctx, changes=body.model_dump(exclude_unset=True), if_match=if_match
+    )
+    return commerce_settings.settings_read(row)

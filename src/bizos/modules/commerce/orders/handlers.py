@@ -1,9 +1,96 @@
-"""Order reactions: a won deal becomes a sales order when the tenant enables it."""
+"""Order reactions: a won deal becomes a sales order when the tenant enables it.
+
+Seed 004 §3.8.2: closing a deal hands it to the financial side. With
+``orders_from_won_deals`` on, ``crm.deal.won`` makes an order (source ``deal``,
+``external_id`` = the deal id, so a deal reopened and won again makes no second one):
+its lines are ``deal.properties["lines"]`` (``[{sku, quantity, unit_price?}]``) when the
+deal lists products, else one service line named after the deal for its amount. A SKU
+we do not sell fails that order with a task; a deal that cannot become an order at all
+gets a task for its owner instead of a retry loop.
+"""
 
 from __future__ import annotations
 
-from bizos.core.dispatcher import Dispatcher
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bizos.core.context import Context
+from bizos.core.dispatcher import Dispatcher, EventRecord
+from bizos.core.errors import NotFound, ProblemError
+from bizos.modules.commerce import settings as commerce_settings
+from bizos.modules.commerce.orders import service
+from bizos.modules.commerce.orders.schemas import OrderLineInput
+from bizos.modules.crm.deals import service as deals_service
+from bizos.modules.work import service as work_service
+
+log = structlog.get_logger("bizos.commerce.orders")
+
+
+def deal_lines(properties: dict[str, Any], *, name: str, amount: Decimal) -> list[OrderLineInput]:
+    """The products a deal lists, else one service line for the deal's amount."""
+    listed = properties.get("lines")
+    lines: list[OrderLineInput] = []
+    if isinstance(listed, list):
+        for item in listed:
+            if not isinstance(item, dict) or not item.get("sku"):
+                continue
+            try:
+                quantity = int(item.get("quantity", 1))
+                price = item.get("unit_price")
+                unit_price = Decimal(str(price)) if price not in (None, "") else None
+            except (TypeError, ValueError, InvalidOperation):
+                continue
+            if quantity > 0:
+                lines.append(
+                    OrderLineInput(sku=str(item["sku"]), quantity=quantity, unit_price=unit_price)
+                )
+    if lines:
+        return lines
+    return [OrderLineInput(sku=None, quantity=1, unit_price=amount, name=name)]
+
+
+async def order_from_won_deal(session: AsyncSession, ctx: Context, event: EventRecord) -> None:
+    settings = await commerce_settings.load_settings(session, ctx)
+    if not settings.orders_from_won_deals:
+        return
+    deal_id = str(event.data.get("deal_id") or event.aggregate_id)
+    try:
+        deal = await deals_service.get_deal(session, ctx, deal_id)
+    except NotFound:
+        return  # deleted since; nothing to sell
+    try:
+        async with session.begin_nested():
+            await service.create_order(
+                session,
+                ctx,
+                source="deal",
+                external_id=deal.id,
+                deal_id=deal.id,
+                contact_id=deal.contact_id,
+                currency=deal.currency,
+                lines=deal_lines(deal.properties or {}, name=deal.name, amount=deal.amount),
+                properties={"deal_name": deal.name},
+                unknown_sku="fail",
+            )
+    except ProblemError as exc:
+        log.warning("commerce.deal_order_failed", deal_id=deal.id)
+        await work_service.create_task(
+            session,
+            ctx,
+            title=f"Won deal {deal.name[:200]} did not become an order",
+            description=f"The won deal could not be turned into a sales order: {exc.detail}",
+            assignee_id=await commerce_settings.active_user_id(session, ctx, deal.owner_id)
+            or await commerce_settings.operations_assignee(session, ctx),
+            priority="high",
+            related_type="deal",
+            related_id=deal.id,
+            contact_id=deal.contact_id,
+            origin="commerce.orders",
+        )
 
 
 def register(dispatcher: Dispatcher) -> None:
-    """Subscribe this part's handlers."""
+    dispatcher.subscribe("commerce.orders.from_won_deal", "crm.deal.won", order_from_won_deal)

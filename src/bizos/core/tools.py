@@ -1,0 +1,198 @@
+"""Typed tools: what the copilot may ask of a module (DESIGN rule 8).
+
+A :class:`Tool` names one question or action, the scope a caller needs for it, the
+Pydantic model its parameters must satisfy, and the coroutine that answers it. Every
+answer is a :class:`ToolResult`: the figure(s) *and* how they were found — a description
+of the query, the filters applied and the ids of the records behind the figure — so a
+number shown to a user can always be traced back to rows.
+
+Modules export ``TOOLS: list[Tool]`` from their ``tools.py``; a :class:`ToolRegistry`
+collects them. ``core`` knows nothing of the modules: whoever assembles the application
+registers their lists.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bizos.core.context import Context
+from bizos.core.errors import Forbidden, NotFound, Unprocessable
+
+DEFAULT_DAYS = 30
+MAX_DAYS = 3 * 366 + 1
+CurrencyCode = Annotated[str, Field(pattern=r"^[A-Za-z]{3}$")]
+
+# How many record ids a result carries at most; ``records_total`` says how many there were.
+MAX_RECORDS = 100
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class ToolResult:
+    """A figure with its provenance: ``query`` says in words what was computed,
+    ``filters`` the parameters that narrowed it, ``records`` the ids behind it (at most
+    :data:`MAX_RECORDS`; ``records_total`` counts them all)."""
+
+    value: Any
+    query: str
+    filters: dict[str, Any] = field(default_factory=dict)
+    records: list[str] = field(default_factory=list)
+    records_total: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "value": self.value,
+            "query": self.query,
+            "filters": self.filters,
+            "records": self.records,
+            "records_total": (
+                self.records_total if self.records_total is not None else len(self.records)
+            ),
+        }
+
+
+ToolRun = Callable[[AsyncSession, Context, Any], Awaitable[ToolResult]]
+
+
+@dataclass(frozen=True, slots=True)
+class Tool:
+    """One thing the copilot may do: ``run(session, ctx, params)`` with ``params`` an
+    instance of ``input_model``, allowed to callers holding ``scope``."""
+
+    name: str
+    description: str
+    scope: str
+    input_model: type[BaseModel]
+    run: ToolRun
+
+    def parameters_schema(self) -> dict[str, Any]:
+        """The JSON schema of the parameters (what a planner shows a model)."""
+        return self.input_model.model_json_schema()
+
+
+def _validation_problem(exc: ValidationError) -> Unprocessable:
+    return Unprocessable(
+        "invalid tool parameters",
+        errors=[
+            {"loc": ["params", *[str(p) for p in e["loc"]]], "msg": e["msg"]} for e in exc.errors()
+        ],
+    )
+
+
+class ToolRegistry:
+    """Tools by name. ``call`` validates the parameters, checks the scope and runs."""
+
+    def __init__(self, tools: Iterable[Tool] = ()) -> None:
+        self._tools: dict[str, Tool] = {}
+        for tool in tools:
+            self.register(tool)
+
+    def register(self, tool: Tool) -> None:
+        if tool.name in self._tools:
+            raise ValueError(f"tool {tool.name!r} is registered twice")
+        self._tools[tool.name] = tool
+
+    def get(self, name: str) -> Tool:
+        try:
+            return self._tools[name]
+        except KeyError:
+            raise NotFound(f"no tool named {name!r}") from None
+
+    def names(self) -> list[str]:
+        return sorted(self._tools)
+
+    def available(self, scopes: Iterable[str]) -> list[Tool]:
+        """The tools a caller with ``scopes`` may use, by name."""
+        held = set(scopes)
+        return [self._tools[n] for n in self.names() if self._tools[n].scope in held]
+
+    async def call(
+        self,
+        session: AsyncSession,
+        ctx: Context,
+        name: str,
+        params: Mapping[str, Any] | BaseModel | None = None,
+    ) -> ToolResult:
+        """Run tool ``name``: 404 for an unknown tool, 403 when ``ctx`` lacks its scope,
+        422 (with ``params.*`` field paths) when the parameters do not validate."""
+        tool = self.get(name)
+        if tool.scope not in ctx.scopes:
+            raise Forbidden(f"missing scope: {tool.scope}")
+        if isinstance(params, tool.input_model):
+            validated = params
+        else:
+            raw = params.model_dump() if isinstance(params, BaseModel) else dict(params or {})
+            try:
+                validated = tool.input_model.model_validate(raw)
+            except ValidationError as exc:
+                raise _validation_problem(exc) from None
+        return await tool.run(session, ctx, validated)
+
+
+# --- common parameters ----------------------------------------------------------------
+
+
+class DateRange(BaseModel):
+    """``from``..``to``, inclusive UTC days; by default the 30 days up to today."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    from_: dt.date | None = Field(default=None, alias="from", description="First day (UTC).")
+    to: dt.date | None = Field(default=None, description="Last day, inclusive (UTC).")
+    currency: CurrencyCode | None = Field(default=None, description="Only this currency.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> DateRange:
+        start, end = self.bounds()
+        if end < start:
+            raise ValueError("'to' is before 'from'")
+        if (end - start).days > MAX_DAYS:
+            raise ValueError(f"the range is longer than {MAX_DAYS} days")
+        if self.currency is not None:
+            self.currency = self.currency.upper()
+        return self
+
+    def bounds(self) -> tuple[dt.date, dt.date]:
+        end = self.to or dt.datetime.now(dt.UTC).date()
+        start = self.from_ or (end - dt.timedelta(days=DEFAULT_DAYS - 1))
+        return start, end
+
+    def window(self) -> tuple[dt.datetime, dt.datetime]:
+        """Half-open ``[start, end)`` in UTC datetimes."""
+        start, end = self.bounds()
+        return _midnight(start), _midnight(end + dt.timedelta(days=1))
+
+    def described(self) -> dict[str, Any]:
+        start, end = self.bounds()
+        return {"from": start.isoformat(), "to": end.isoformat(), "currency": self.currency}
+
+
+def _midnight(day: dt.date) -> dt.datetime:
+    return dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
+
+
+class MetricRead(BaseModel, Generic[T]):
+    """A :class:`ToolResult` at the HTTP edge: the figure(s) and how they were found."""
+
+    value: T
+    query: str
+    filters: dict[str, Any]
+    records: list[str] = Field(description=f"Ids behind the figure, at most {MAX_RECORDS}.")
+    records_total: int
+
+    @classmethod
+    def of(cls, result: ToolResult) -> MetricRead[T]:
+        return cls(
+            value=result.value,
+            query=result.query,
+            filters=result.filters,
+            records=result.records,
+            records_total=(
+                result.records_total if result.records_total is not None else len(result.records)
+            ),
+        )

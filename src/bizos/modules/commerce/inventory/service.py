@@ -1,0 +1,693 @@
+"""Products and their stock: the only writer of ``commerce_products`` and
+``commerce_stock_movements``.
+
+Stock is two counters on the product row, ``stock_on_hand`` and ``allocated``; every
+change to them is one conditional ``UPDATE`` whose ``WHERE`` states the invariant
+(``available >= quantity`` for an allocation, ``on_hand >= allocated`` for a
+correction), so concurrent writers can never oversell: on SQLite writers take turns,
+on PostgreSQL the second writer waits for the row lock and re-evaluates the ``WHERE``
+against the committed row. The check constraints on the table back this up.
+
+Every counter change writes one ``StockMovement`` with its deltas and the counters
+after it, so a product's deltas sum to its counters (the ledger balances). An order's
+movements also say what it holds, which makes release and shipment idempotent.
+
+Counters are not part of the product's ``version`` (the ``If-Match`` guard): a sale
+must not make a price edit fail.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+import sqlalchemy as sa
+import structlog
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bizos.core.context import Context
+from bizos.core.db import utcnow
+from bizos.core.errors import Conflict, NotFound, Unprocessable, field_error
+from bizos.core.events import append_event
+from bizos.core.pagination import PageParams, take_page
+from bizos.core.versions import check_version
+from bizos.modules.commerce.inventory.schemas import (
+    MovementRead,
+    ProductCreate,
+    ProductRead,
+)
+from bizos.modules.commerce.models import Product, StockMovement
+from bizos.modules.crm.deals.schemas import iso_currency
+
+log = structlog.get_logger("bizos.commerce.inventory")
+
+CENT = Decimal("0.01")
+STOCK_KINDS = ("receipt", "adjustment", "return")
+_UPDATABLE = (
+    "sku",
+    "name",
+    "description",
+    "category",
+    "price",
+    "currency",
+    "cost",
+    "tax_rate",
+    "tracks_stock",
+    "reorder_point",
+    "reorder_quantity",
+    "weight_grams",
+    "active",
+    "properties",
+)
+
+Lines = Sequence[tuple[str, int]]
+
+
+def _money(value: Decimal) -> Decimal:
+    return Decimal(value).quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def product_read(row: Product) -> ProductRead:
+    return ProductRead(
+        id=row.id,
+        sku=row.sku,
+        name=row.name,
+        description=row.description,
+        category=row.category,
+        price=_money(row.price),
+        currency=row.currency,
+        cost=_money(row.cost) if row.cost is not None else None,
+        tax_rate=Decimal(row.tax_rate),
+        tracks_stock=row.tracks_stock,
+        stock_on_hand=row.stock_on_hand,
+        allocated=row.allocated,
+        available=row.stock_on_hand - row.allocated,
+        reorder_point=row.reorder_point,
+        reorder_quantity=row.reorder_quantity,
+        below_reorder_point=row.below_reorder_point,
+        weight_grams=row.weight_grams,
+        active=row.active,
+        properties=row.properties or {},
+        version=row.version,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+def movement_read(row: StockMovement) -> MovementRead:
+    return MovementRead(
+        id=row.id,
+        product_id=row.product_id,
+        kind=row.kind,
+        on_hand_delta=row.on_hand_delta,
+        allocated_delta=row.allocated_delta,
+        on_hand_after=row.on_hand_after,
+        allocated_after=row.allocated_after,
+        order_id=row.order_id,
+        reason=row.reason,
+        actor_id=row.actor_id,
+        created_at=row.created_at,
+    )
+
+
+def _stock_data(product: Product, delta: int = 0) -> dict[str, Any]:
+    return {
+        "product_id": product.id,
+        "sku": product.sku,
+        "on_hand": product.stock_on_hand,
+        "allocated": product.allocated,
+        "available": product.stock_on_hand - product.allocated,
+        "delta": delta,
+    }
+
+
+# --- reads ----------------------------------------------------------------------------
+
+
+async def get_product(
+    session: AsyncSession, ctx: Context, product_id: str, *, fresh: bool = False
+) -> Product:
+    """The product (404 for an unknown id or another tenant's). ``fresh`` re-reads the
+    counters, which a conditional ``UPDATE`` changed behind the identity map."""
+    query = sa.select(Product).where(
+        Product.tenant_id == ctx.require_tenant(), Product.id == product_id
+    )
+    if fresh:
+        query = query.execution_options(populate_existing=True)
+    row = await session.scalar(query)
+    if row is None:
+        raise NotFound("product not found")
+    return row
+
+
+async def get_products_by_sku(
+    session: AsyncSession, ctx: Context, skus: Collection[str]
+) -> dict[str, Product]:
+    """The tenant's products among ``skus``, by SKU (unknown SKUs are simply absent)."""
+    wanted = {s for s in skus if s}
+    if not wanted:
+        return {}
+    rows = await session.scalars(
+        sa.select(Product).where(Product.tenant_id == ctx.require_tenant(), Product.sku.in_(wanted))
+    )
+    return {row.sku: row for row in rows}
+
+
+async def list_products(
+    session: AsyncSession,
+    ctx: Context,
+    *,
+    page: PageParams,
+    q: str | None = None,
+    sku: str | None = None,
+    low_stock: bool | None = None,
+    active: bool | None = None,
+) -> tuple[list[ProductRead], str | None]:
+    """The tenant's products, oldest first; ``q`` matches name or SKU (case-insensitive),
+    ``low_stock`` those whose available stock is below their reorder point."""
+    query = sa.select(Product).where(Product.tenant_id == ctx.require_tenant())
+    if q:
+        pattern = (
+            "%" + q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        )
+        query = query.where(
+            sa.or_(
+                sa.func.lower(Product.name).like(pattern, escape="\\"),
+                sa.func.lower(Product.sku).like(pattern, escape="\\"),
+            )
+        )
+    if sku is not None:
+        query = query.where(Product.sku == sku)
+    if active is not None:
+        query = query.where(Product.active.is_(active))
+    if low_stock is not None:
+        low = sa.and_(
+            Product.reorder_point.is_not(None),
+            Product.stock_on_hand - Product.allocated < Product.reorder_point,
+        )
+        query = query.where(low if low_stock else sa.not_(low))
+    if page.after:
+        query = query.where(Product.id > page.after)
+    rows = list(await session.scalars(query.order_by(Product.id).limit(page.limit + 1)))
+    items, cursor = take_page(rows, page, key=lambda r: r.id)
+    return [product_read(r) for r in items], cursor
+
+
+async def list_movements(
+    session: AsyncSession, ctx: Context, product_id: str, *, page: PageParams
+) -> tuple[list[MovementRead], str | None]:
+    """The product's stock ledger in the order it was written."""
+    await get_product(session, ctx, product_id)
+    query = sa.select(StockMovement).where(
+        StockMovement.tenant_id == ctx.require_tenant(),
+        StockMovement.product_id == product_id,
+    )
+    if page.after:
+        query = query.where(StockMovement.id > page.after)
+    rows = list(await session.scalars(query.order_by(StockMovement.id).limit(page.limit + 1)))
+    items, cursor = take_page(rows, page, key=lambda r: r.id)
+    return [movement_read(r) for r in items], cursor
+
+
+async def ledger_totals(session: AsyncSession, ctx: Context, product_id: str) -> tuple[int, int]:
+    """The sums of the product's movement deltas: (on hand, allocated). They equal its
+    counters whenever the ledger balances."""
+    on_hand, allocated = (
+        await session.execute(
+            sa.select(
+                sa.func.coalesce(sa.func.sum(StockMovement.on_hand_delta), 0),
+                sa.func.coalesce(sa.func.sum(StockMovement.allocated_delta), 0),
+            ).where(
+                StockMovement.tenant_id == ctx.require_tenant(),
+                StockMovement.product_id == product_id,
+            )
+        )
+    ).one()
+    return int(on_hand), int(allocated)
+
+
+# --- products -------------------------------------------------------------------------
+
+
+def _duplicate_sku(sku: str) -> Conflict:
+    return Conflict(
+        f"a product with SKU {sku!r} already exists",
+        errors=[field_error(["body", "sku"], "already used by another product")],
+    )
+
+
+async def _check_sku_free(
+    session: AsyncSession, ctx: Context, sku: str, *, other_than: str | None = None
+) -> None:
+    query = sa.select(Product.id).where(
+        Product.tenant_id == ctx.require_tenant(), Product.sku == sku
+    )
+    if other_than is not None:
+        query = query.where(Product.id != other_than)
+    if await session.scalar(query) is not None:
+        raise _duplicate_sku(sku)
+
+
+async def _flush_unique(session: AsyncSession, sku: str) -> None:
+    """Flush in a savepoint so a concurrent writer's same SKU is a 409, not a 500."""
+    try:
+        async with session.begin_nested():
+            await session.flush()
+    except IntegrityError:
+        raise _duplicate_sku(sku) from None
+
+
+def _check_currency(currency: str) -> str:
+    try:
+        return iso_currency(currency)
+    except ValueError as exc:
+        raise Unprocessable(
+            "invalid currency", errors=[field_error(["body", "currency"], str(exc))]
+        ) from None
+
+
+async def create_product(session: AsyncSession, ctx: Context, *, data: ProductCreate) -> Product:
+    """A new product (``commerce.product.created``); its opening stock is the ledger's
+    ``initial`` movement. 409 when the tenant already has the SKU."""
+    tenant_id = ctx.require_tenant()
+    await _check_sku_free(session, ctx, data.sku)
+    product = Product(
+        tenant_id=tenant_id,
+        sku=data.sku,
+        name=data.name,
+        description=data.description,
+        category=data.category,
+        price=_money(data.price),
+        currency=_check_currency(data.currency),
+        cost=_money(data.cost) if data.cost is not None else None,
+        tax_rate=data.tax_rate,
+        tracks_stock=data.tracks_stock,
+        stock_on_hand=data.stock_on_hand,
+        allocated=0,
+        reorder_point=data.reorder_point,
+        reorder_quantity=data.reorder_quantity,
+        below_reorder_point=False,
+        weight_grams=data.weight_grams,
+        active=data.active,
+        properties=data.properties or {},
+    )
+    session.add(product)
+    await _flush_unique(session, data.sku)
+    if data.stock_on_hand:
+        _record(session, ctx, product, "initial", on_hand_delta=data.stock_on_hand, reason=None)
+    await append_event(
+        session,
+        ctx,
+        "commerce.product.created",
+        aggregate_type="product",
+        aggregate_id=product.id,
+        version=product.version,
+        data={
+            "product_id": product.id,
+            "sku": product.sku,
+            "name": product.name,
+            "price": str(product.price),
+            "currency": product.currency,
+            "stock_on_hand": product.stock_on_hand,
+            "reorder_point": product.reorder_point,
+        },
+    )
+    await _check_reorder_point(session, ctx, product.id)
+    await session.flush()
+    log.info("commerce.product.created", product_id=product.id)
+    return await get_product(session, ctx, product.id, fresh=True)
+
+
+async def update_product(
+    session: AsyncSession,
+    ctx: Context,
+    product_id: str,
+    *,
+    changes: dict[str, Any],
+    expected_version: str | int | None = None,
+) -> Product:
+    """Apply ``changes`` (the fields a PATCH sent) under the row lock; ``expected_version``
+    (``If-Match``) → 409 when stale. A new reorder point re-arms or fires the alert."""
+    product = await session.scalar(
+        sa.select(Product)
+        .where(Product.tenant_id == ctx.require_tenant(), Product.id == product_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if product is None:
+        raise NotFound("product not found")
+    check_version(None if expected_version is None else str(expected_version), product.version)
+    unknown = sorted(set(changes) - set(_UPDATABLE))
+    if unknown:
+        raise Unprocessable(
+            "these fields cannot be changed here",
+            errors=[field_error(["body", k], "not updatable") for k in unknown],
+        )
+    if "currency" in changes and changes["currency"] is not None:
+        changes["currency"] = _check_currency(changes["currency"])
+    for key in ("price", "cost"):
+        if changes.get(key) is not None:
+            changes[key] = _money(changes[key])
+    changes = {k: v for k, v in changes.items() if getattr(product, k) != v}
+    if not changes:
+        return product
+    if "sku" in changes:
+        await _check_sku_free(session, ctx, changes["sku"], other_than=product.id)
+    for key, value in changes.items():
+        setattr(product, key, value)
+    product.version += 1
+    product.updated_at = utcnow()
+    await _flush_unique(session, product.sku)
+    await append_event(
+        session,
+        ctx,
+        "commerce.product.updated",
+        aggregate_type="product",
+        aggregate_id=product.id,
+        version=product.version,
+        data={"product_id": product.id, "sku": product.sku, "changed": sorted(changes)},
+    )
+    if "reorder_point" in changes:
+        await _check_reorder_point(session, ctx, product.id)
+    return await get_product(session, ctx, product.id, fresh=True)
+
+
+# --- the ledger -----------------------------------------------------------------------
+
+
+def _record(
+    session: AsyncSession,
+    ctx: Context,
+    product: Product,
+    kind: str,
+    *,
+    on_hand_delta: int = 0,
+    allocated_delta: int = 0,
+    order_id: str | None = None,
+    reason: str | None,
+) -> None:
+    """One ledger row; ``product`` must carry the counters *after* the change."""
+    session.add(
+        StockMovement(
+            tenant_id=product.tenant_id,
+            product_id=product.id,
+            kind=kind,
+            on_hand_delta=on_hand_delta,
+            allocated_delta=allocated_delta,
+            on_hand_after=product.stock_on_hand,
+            allocated_after=product.allocated,
+            order_id=order_id,
+            reason=reason,
+            actor_id=ctx.actor_id,
+        )
+    )
+
+
+async def _change_counters(
+    session: AsyncSession,
+    ctx: Context,
+    product_id: str,
+    *,
+    on_hand: int = 0,
+    allocated: int = 0,
+) -> bool:
+    """Add the deltas to the counters iff the result keeps ``0 <= allocated <= on_hand``;
+    whether it did. The ``WHERE`` is the whole guard: it is evaluated against the row as
+    committed (SQLite serialises writers; PostgreSQL re-checks it after the row lock)."""
+    new_on_hand = Product.stock_on_hand + on_hand
+    new_allocated = Product.allocated + allocated
+    result = await session.execute(
+        sa.update(Product)
+        .where(
+            Product.tenant_id == ctx.require_tenant(),
+            Product.id == product_id,
+            new_allocated >= 0,
+            new_on_hand - new_allocated >= 0,
+        )
+        .values(stock_on_hand=new_on_hand, allocated=new_allocated, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def receive_stock(
+    session: AsyncSession,
+    ctx: Context,
+    product_id: str,
+    *,
+    quantity: int,
+    reason: str | None = None,
+    kind: str = "receipt",
+) -> Product:
+    """Stock arrives (``receipt``), comes back (``return``) or is corrected
+    (``adjustment``, a signed delta). A correction that would leave fewer units on hand
+    than are allocated (or fewer than none) is refused with 409 and writes nothing.
+    Emits ``commerce.stock.received`` (receipt, return) or ``commerce.stock.adjusted``."""
+    if kind not in STOCK_KINDS:
+        raise Unprocessable(
+            "unknown stock change", errors=[field_error(["body", "kind"], "unknown kind")]
+        )
+    if quantity == 0 or (kind != "adjustment" and quantity < 0):
+        raise Unprocessable(
+            "invalid quantity",
+            errors=[
+                field_error(
+                    ["body", "quantity"],
+                    "a non-zero delta" if kind == "adjustment" else "a positive quantity",
+                )
+            ],
+        )
+    product = await get_product(session, ctx, product_id)
+    if not product.tracks_stock:
+        raise Conflict(f"{product.sku} is a service: it keeps no stock")
+    if not await _change_counters(session, ctx, product_id, on_hand=quantity):
+        product = await get_product(session, ctx, product_id, fresh=True)
+        raise Conflict(
+            f"{product.sku} has {product.stock_on_hand} on hand, {product.allocated} of them "
+            f"allocated to orders: a change of {quantity:+d} would leave "
+            f"{product.stock_on_hand + quantity} on hand, fewer than are allocated"
+            if product.stock_on_hand + quantity >= 0
+            else f"{product.sku} has {product.stock_on_hand} on hand: a change of "
+            f"{quantity:+d} would take it below zero",
+            errors=[field_error(["body", "quantity"], "would leave too little stock")],
+        )
+    product = await get_product(session, ctx, product_id, fresh=True)
+    _record(session, ctx, product, kind, on_hand_delta=quantity, reason=reason)
+    event = "commerce.stock.adjusted" if kind == "adjustment" else "commerce.stock.received"
+    await append_event(
+        session,
+        ctx,
+        event,
+        aggregate_type="product",
+        aggregate_id=product.id,
+        version=product.version,
+        data={**_stock_data(product, quantity), "kind": kind, "reason": reason},
+    )
+    await _check_reorder_point(session, ctx, product.id)
+    await session.flush()
+    log.info(event, product_id=product.id, kind=kind, delta=quantity)
+    return await get_product(session, ctx, product.id, fresh=True)
+
+
+def _merge(lines: Lines) -> list[tuple[str, int]]:
+    """One line per product, in id order: concurrent multi-line allocations then lock
+    rows in the same order and cannot deadlock each other on PostgreSQL."""
+    totals: dict[str, int] = {}
+    for product_id, quantity in lines:
+        if quantity < 0:
+            raise ValueError("a line quantity cannot be negative")
+        totals[product_id] = totals.get(product_id, 0) + quantity
+    return sorted((p, q) for p, q in totals.items() if q > 0)
+
+
+async def _held_by_order(
+    session: AsyncSession, ctx: Context, order_id: str, product_ids: Collection[str]
+) -> dict[str, tuple[int, int]]:
+    """Per product: (units the order holds allocated, units shipped for it)."""
+    rows = await session.execute(
+        sa.select(
+            StockMovement.product_id,
+            sa.func.coalesce(sa.func.sum(StockMovement.allocated_delta), 0),
+            sa.func.coalesce(
+                sa.func.sum(
+                    sa.case(
+                        (StockMovement.kind == "shipment", -StockMovement.on_hand_delta),
+                        else_=0,
+                    )
+                ),
+                0,
+            ),
+        )
+        .where(
+            StockMovement.tenant_id == ctx.require_tenant(),
+            StockMovement.order_id == order_id,
+            StockMovement.product_id.in_(list(product_ids)),
+        )
+        .group_by(StockMovement.product_id)
+    )
+    return {pid: (int(held), int(shipped)) for pid, held, shipped in rows}
+
+
+async def allocate_lines(
+    session: AsyncSession, ctx: Context, *, order_id: str, lines: Lines
+) -> bool:
+    """Reserve every line's units for ``order_id``, or none of them: ``False`` (and
+    nothing written) when any line lacks available stock. Units the order already holds
+    count towards its lines, so a repeated call allocates nothing twice. Products that
+    keep no stock need no allocation. Never oversells, however many run at once."""
+    merged = _merge(lines)
+    if not merged:
+        return True
+    products = {
+        p.id: p
+        for p in await session.scalars(
+            sa.select(Product).where(
+                Product.tenant_id == ctx.require_tenant(),
+                Product.id.in_([pid for pid, _ in merged]),
+            )
+        )
+    }
+    missing = [pid for pid, _ in merged if pid not in products]
+    if missing:
+        raise NotFound(f"no such product: {', '.join(missing)}")
+    held = await _held_by_order(session, ctx, order_id, products)
+    wanted = [
+        (pid, qty - held.get(pid, (0, 0))[0] - held.get(pid, (0, 0))[1])
+        for pid, qty in merged
+        if products[pid].tracks_stock
+    ]
+    wanted = [(pid, qty) for pid, qty in wanted if qty > 0]
+    done: list[tuple[str, int]] = []
+    for pid, qty in wanted:
+        if not await _change_counters(session, ctx, pid, allocated=qty):
+            for undo_pid, undo_qty in done:
+                await _change_counters(session, ctx, undo_pid, allocated=-undo_qty)
+            log.info("commerce.stock.allocation_refused", order_id=order_id, product_id=pid)
+            return False
+        done.append((pid, qty))
+    for pid, qty in done:
+        product = await get_product(session, ctx, pid, fresh=True)
+        _record(
+            session, ctx, product, "allocation", allocated_delta=qty, order_id=order_id, reason=None
+        )
+        await _check_reorder_point(session, ctx, pid)
+    await session.flush()
+    return True
+
+
+async def release_lines(
+    session: AsyncSession, ctx: Context, *, order_id: str, lines: Lines
+) -> None:
+    """Give back what ``order_id`` holds of these lines (``release`` movements). Releasing
+    more than the order holds releases what it holds; nothing held is a no-op."""
+    merged = _merge(lines)
+    if not merged:
+        return
+    held = await _held_by_order(session, ctx, order_id, [pid for pid, _ in merged])
+    for pid, qty in merged:
+        units = min(qty, held.get(pid, (0, 0))[0])
+        if units <= 0:
+            continue
+        if not await _change_counters(session, ctx, pid, allocated=-units):
+            raise Conflict(f"product {pid} has fewer units allocated than order holds")
+        product = await get_product(session, ctx, pid, fresh=True)
+        _record(
+            session, ctx, product, "release", allocated_delta=-units, order_id=order_id, reason=None
+        )
+        await _check_reorder_point(session, ctx, pid)
+    await session.flush()
+
+
+async def ship_lines(session: AsyncSession, ctx: Context, *, order_id: str, lines: Lines) -> None:
+    """The order's units leave the warehouse: on hand and allocated both drop
+    (``shipment`` movements). Units already shipped for the order are not shipped
+    again; shipping units the order does not hold allocated is a 409."""
+    merged = _merge(lines)
+    if not merged:
+        return
+    held = await _held_by_order(session, ctx, order_id, [pid for pid, _ in merged])
+    for pid, qty in merged:
+        allocated, shipped = held.get(pid, (0, 0))
+        units = qty - shipped
+        if units <= 0:
+            continue
+        if units > allocated:
+            raise Conflict(
+                f"order {order_id} holds {allocated} units of product {pid}; it cannot ship {units}"
+            )
+        if not await _change_counters(session, ctx, pid, on_hand=-units, allocated=-units):
+            raise Conflict(f"product {pid} has fewer units than order {order_id} holds")
+        product = await get_product(session, ctx, pid, fresh=True)
+        _record(
+            session,
+            ctx,
+            product,
+            "shipment",
+            on_hand_delta=-units,
+            allocated_delta=-units,
+            order_id=order_id,
+            reason=None,
+        )
+    await session.flush()
+
+
+# --- the low-stock alert --------------------------------------------------------------
+
+
+async def _check_reorder_point(session: AsyncSession, ctx: Context, product_id: str) -> None:
+    """Arm or fire the low-stock alert: once available falls below the reorder point the
+    flag is set and ``commerce.stock.reorder_needed`` emitted — once per crossing, since
+    only the writer that flips the flag emits it; back at or above the point (or with no
+    point) the flag clears and the next fall alerts again."""
+    tenant_id = ctx.require_tenant()
+    available = Product.stock_on_hand - Product.allocated
+    fired = await session.execute(
+        sa.update(Product)
+        .where(
+            Product.tenant_id == tenant_id,
+            Product.id == product_id,
+            Product.tracks_stock.is_(True),
+            Product.below_reorder_point.is_(False),
+            Product.reorder_point.is_not(None),
+            available < Product.reorder_point,
+        )
+        .values(below_reorder_point=True)
+        .execution_options(synchronize_session=False)
+    )
+    if fired.rowcount:  # type: ignore[attr-defined]
+        product = await get_product(session, ctx, product_id, fresh=True)
+        await append_event(
+            session,
+            ctx,
+            "commerce.stock.reorder_needed",
+            aggregate_type="product",
+            aggregate_id=product.id,
+            version=product.version,
+            data={
+                "product_id": product.id,
+                "sku": product.sku,
+                "name": product.name,
+                "available": product.stock_on_hand - product.allocated,
+                "reorder_point": product.reorder_point,
+                "reorder_quantity": product.reorder_quantity,
+            },
+        )
+        log.info("commerce.stock.reorder_needed", product_id=product.id)
+        return
+    await session.execute(
+        sa.update(Product)
+        .where(
+            Product.tenant_id == tenant_id,
+            Product.id == product_id,
+            Product.below_reorder_point.is_(True),
+            sa.or_(
+                Product.reorder_point.is_(None),
+                Product.tracks_stock.is_(False),
+                available >= Product.reorder_point,
+            ),
+        )
+        .values(below_reorder_point=False)
+        .execution_options(synchronize_session=False)
+    )

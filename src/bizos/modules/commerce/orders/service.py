@@ -1,0 +1,802 @@
+"""Sales orders: the only writer of ``commerce_orders`` and ``commerce_order_lines``.
+
+Three doors create orders (the API, the Shopify webhook, a won deal); each names its
+``source`` and, for outside systems, the outside id: ``(source, external_id)`` is unique,
+so a repeated delivery returns the order it already made. A new order is ``received``
+(``commerce.order.received`` starts order-to-cash) or, when the Shopify door names a SKU
+we do not sell, ``failed`` with the reason and a task for operations.
+
+Order-to-cash moves the order with the state steps below. Every step locks the order
+row, checks where it stands and is idempotent (a repeat returns the order unchanged);
+a cancelled order raises :class:`OrderCancelled` so the workflow stops.
+
+Totals: ``subtotal`` = Σ quantity x unit price; ``discount_total`` = line discounts plus
+an order-level discount; tax is computed per line on the discounted line amount (unless
+the door hands the tax over); ``total`` = subtotal - discounts + tax + shipping, or
+without the tax when prices already include it (Shopify ``taxes_included``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any, Literal, Protocol
+
+import sqlalchemy as sa
+import structlog
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bizos.core.context import Context
+from bizos.core.db import utcnow
+from bizos.core.errors import Conflict, NotFound, Unprocessable, field_error
+from bizos.core.events import append_event
+from bizos.core.pagination import PageParams, take_page
+from bizos.core.sequences import format_number, next_value
+from bizos.modules.billing.invoices import service as invoices_service
+from bizos.modules.commerce import settings as commerce_settings
+from bizos.modules.commerce.inventory import service as inventory_service
+from bizos.modules.commerce.models import ORDER_SOURCES, Order, OrderLine, Product, Shipment
+from bizos.modules.commerce.orders.schemas import (
+    OrderLineInput,
+    OrderLineRead,
+    OrderRead,
+    ShipmentSummary,
+)
+from bizos.modules.crm.contacts import service as contacts_service
+from bizos.modules.crm.deals.schemas import iso_currency
+from bizos.modules.crm.normalize import InvalidEmail
+from bizos.modules.notifications import service as notifications_service
+from bizos.modules.work import service as work_service
+
+log = structlog.get_logger("bizos.commerce.orders")
+
+CENT = Decimal("0.01")
+UnknownSku = Literal["reject", "fail"]
+# Where an order may go next in order-to-cash; anything later is already done.
+_PROGRESS = ("received", "backordered", "allocated", "invoiced", "shipped", "fulfilled")
+_SHIPPED = ("shipped", "fulfilled")
+
+
+class OrderCancelled(Exception):
+    """The order was cancelled: order-to-cash stops here (it pickles by its id)."""
+
+    def __init__(self, order_id: str) -> None:
+        super().__init__(order_id)
+        self.order_id = order_id
+
+    def __str__(self) -> str:
+        return f"order {self.order_id} is cancelled"
+
+
+def cents(value: Decimal | int | str) -> Decimal:
+    return Decimal(value).quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def _money(value: Decimal) -> str:
+    return str(cents(value))
+
+
+class _StockLine(Protocol):
+    @property
+    def product_id(self) -> str | None: ...
+    @property
+    def quantity(self) -> int: ...
+    @property
+    def tracks_stock(self) -> bool: ...
+
+
+def fulfillable_lines(order: OrderRead | Iterable[_StockLine]) -> list[tuple[str, int]]:
+    """``(product_id, quantity)`` of the stock-tracked lines: what allocation and
+    shipping move. Takes an :class:`OrderRead` or its lines (read or stored)."""
+    lines: Iterable[_StockLine] = order.lines if isinstance(order, OrderRead) else order
+    return [(ln.product_id, ln.quantity) for ln in lines if ln.tracks_stock and ln.product_id]
+
+
+# --- reads ----------------------------------------------------------------------------
+
+
+def _line_read(row: OrderLine) -> OrderLineRead:
+    return OrderLineRead(
+        id=row.id,
+        position=row.position,
+        product_id=row.product_id,
+        sku=row.sku,
+        name=row.name,
+        quantity=row.quantity,
+        unit_price=cents(row.unit_price),
+        discount=cents(row.discount),
+        tax_rate=Decimal(row.tax_rate),
+        tax_amount=cents(row.tax_amount),
+        line_total=cents(row.line_total),
+        tracks_stock=row.tracks_stock,
+    )
+
+
+def _read(row: Order, lines: list[OrderLine], shipment: Shipment | None) -> OrderRead:
+    return OrderRead(
+        id=row.id,
+        number=row.number,
+        source=row.source,
+        external_id=row.external_id,
+        external_name=row.external_name,
+        status=row.status,
+        contact_id=row.contact_id,
+        email=row.email,
+        customer_name=row.customer_name,
+        deal_id=row.deal_id,
+        currency=row.currency,
+        lines=[_line_read(ln) for ln in sorted(lines, key=lambda ln: ln.position)],
+        subtotal=cents(row.subtotal),
+        discount_total=cents(row.discount_total),
+        tax_total=cents(row.tax_total),
+        shipping_total=cents(row.shipping_total),
+        total=cents(row.total),
+        invoice_id=row.invoice_id,
+        shipment=(
+            ShipmentSummary(
+                carrier=shipment.carrier,
+                tracking_number=shipment.tracking_number,
+                label_url=shipment.label_url,
+                status=shipment.status,
+                service=shipment.service,
+            )
+            if shipment is not None
+            else None
+        ),
+        shipping_address=row.shipping_address,
+        billing_address=row.billing_address,
+        failure_reason=row.failure_reason,
+        cancel_reason=row.cancel_reason,
+        placed_at=row.placed_at,
+        allocated_at=row.allocated_at,
+        invoiced_at=row.invoiced_at,
+        shipped_at=row.shipped_at,
+        fulfilled_at=row.fulfilled_at,
+        cancelled_at=row.cancelled_at,
+        failed_at=row.failed_at,
+        properties=row.properties or {},
+        version=row.version,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+async def order_reads(session: AsyncSession, orders: Sequence[Order]) -> list[OrderRead]:
+    """The API shape of several orders, their lines and shipments loaded in two queries."""
+    if not orders:
+        return []
+    ids = [o.id for o in orders]
+    lines: dict[str, list[OrderLine]] = {i: [] for i in ids}
+    for line in await session.scalars(sa.select(OrderLine).where(OrderLine.order_id.in_(ids))):
+        lines[line.order_id].append(line)
+    shipment_ids = [o.shipment_id for o in orders if o.shipment_id]
+    shipments: dict[str, Shipment] = {}
+    if shipment_ids:
+        rows = await session.scalars(sa.select(Shipment).where(Shipment.id.in_(shipment_ids)))
+        shipments = {s.id: s for s in rows}
+    return [
+        _read(o, lines[o.id], shipments.get(o.shipment_id) if o.shipment_id else None)
+        for o in orders
+    ]
+
+
+async def order_read(session: AsyncSession, order: Order) -> OrderRead:
+    return (await order_reads(session, [order]))[0]
+
+
+async def order_lines(session: AsyncSession, ctx: Context, order_id: str) -> list[OrderLine]:
+    rows = await session.scalars(
+        sa.select(OrderLine)
+        .where(OrderLine.tenant_id == ctx.require_tenant(), OrderLine.order_id == order_id)
+        .order_by(OrderLine.position)
+    )
+    return list(rows)
+
+
+async def get_order(session: AsyncSession, ctx: Context, order_id: str) -> Order:
+    row = await session.scalar(
+        sa.select(Order).where(Order.tenant_id == ctx.require_tenant(), Order.id == order_id)
+    )
+    if row is None:
+        raise NotFound("order not found")
+    return row
+
+
+async def find_order(
+    session: AsyncSession, ctx: Context, *, source: str, external_id: str
+) -> Order | None:
+    """The order a door already made for this outside id, if any."""
+    row: Order | None = await session.scalar(
+        sa.select(Order).where(
+            Order.tenant_id == ctx.require_tenant(),
+            Order.source == source,
+            Order.external_id == external_id,
+        )
+    )
+    return row
+
+
+async def _locked(session: AsyncSession, ctx: Context, order_id: str) -> Order:
+    row = await session.scalar(
+        sa.select(Order)
+        .where(Order.tenant_id == ctx.require_tenant(), Order.id == order_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if row is None:
+        raise NotFound("order not found")
+    return row
+
+
+async def list_orders(
+    session: AsyncSession,
+    ctx: Context,
+    *,
+    page: PageParams,
+    external_id: str | None = None,
+    status: str | None = None,
+    contact_id: str | None = None,
+    source: str | None = None,
+) -> tuple[list[OrderRead], str | None]:
+    """The tenant's orders, oldest first (ids are time-ordered), filtered."""
+    query = sa.select(Order).where(Order.tenant_id == ctx.require_tenant())
+    for column, value in (
+        (Order.external_id, external_id),
+        (Order.status, status),
+        (Order.contact_id, contact_id),
+        (Order.source, source),
+    ):
+        if value is not None:
+            query = query.where(column == value)
+    if page.after:
+        query = query.where(Order.id > page.after)
+    rows = list(await session.scalars(query.order_by(Order.id).limit(page.limit + 1)))
+    items, cursor = take_page(rows, page, key=lambda r: r.id)
+    return await order_reads(session, items), cursor
+
+
+# --- placing an order -----------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Priced:
+    line: OrderLine
+    problem: str | None = None  # why this line makes the order fail (fail mode)
+
+
+def _line_error(index: int, field: str, message: str) -> Unprocessable:
+    return Unprocessable(message, errors=[field_error(["body", "lines", index, field], message)])
+
+
+def _price_line(
+    index: int,
+    given: OrderLineInput,
+    product: Product | None,
+    *,
+    currency: str,
+    default_tax_rate: Decimal,
+    unknown_sku: UnknownSku,
+) -> _Priced:
+    """One stored line from what the door sent and the catalogue; a line that cannot be
+    sold raises 422 (``reject``) or carries the problem that fails the order (``fail``)."""
+    problem: str | None = None
+    sku = given.sku.strip() if given.sku else None
+    if sku and product is None:
+        problem = f"unknown SKU {sku!r}"
+    elif not sku and given.requires_shipping:
+        problem = f"line {index + 1} ({given.name or 'unnamed'}) has no SKU but needs shipping"
+    elif product is not None and not product.active:
+        problem = f"SKU {sku!r} is no longer sold"
+    elif product is not None and given.unit_price is None and product.currency != currency:
+        problem = f"SKU {sku!r} is priced in {product.currency}, the order is in {currency}"
+    elif product is None and given.unit_price is None:
+        problem = f"line {index + 1} has neither a SKU nor a price"
+    if problem is not None and unknown_sku == "reject":
+        raise _line_error(index, "sku", problem)
+    unit_price = given.unit_price
+    if unit_price is None:
+        unit_price = product.price if product is not None else Decimal("0")
+    if given.tax_rate is not None:
+        rate = Decimal(given.tax_rate)
+    elif product is not None and Decimal(product.tax_rate) > 0:
+        rate = Decimal(product.tax_rate)
+    else:
+        rate = default_tax_rate
+    gross = cents(Decimal(unit_price) * given.quantity)
+    discount = cents(given.discount)
+    if discount < 0 or discount > gross:
+        raise _line_error(index, "discount", "a discount between 0 and the line amount")
+    line_total = gross - discount
+    tax = cents(given.tax_amount) if given.tax_amount is not None else cents(line_total * rate)
+    line = OrderLine(
+        position=index + 1,
+        product_id=product.id if product is not None else None,
+        sku=sku,
+        name=(given.name or (product.name if product is not None else None) or sku or "Item")[:200],
+        quantity=given.quantity,
+        unit_price=cents(unit_price),
+        discount=discount,
+        tax_rate=rate,
+        tax_amount=tax,
+        line_total=line_total,
+        tracks_stock=product.tracks_stock if product is not None else False,
+        external_id=given.external_id,
+    )
+    return _Priced(line, problem)
+
+
+async def _customer(
+    session: AsyncSession,
+    ctx: Context,
+    *,
+    contact_id: str | None,
+    email: str | None,
+    name: str | None,
+    phone: str | None,
+    source: str,
+) -> tuple[str | None, str | None, str | None]:
+    """``(contact_id, email, name)``: the named contact (or its survivor after a merge),
+    else the contact found or created from the email."""
+    if contact_id is not None:
+        try:
+            contact = await contacts_service.get_contact(session, ctx, contact_id)
+        except NotFound:
+            raise Unprocessable(
+                "no such contact", errors=[field_error(["body", "contact_id"], "no such contact")]
+            ) from None
+        return contact.id, email or contact.email, name or contact.name
+    if email:
+        try:
+            contact, _ = await contacts_service.find_or_create_contact(
+                session, ctx, email=email, name=name, phone=phone, source=source
+            )
+        except InvalidEmail:
+            raise Unprocessable(
+                "the email is not valid", errors=[field_error(["body", "email"], "invalid email")]
+            ) from None
+        return contact.id, contact.email, name or contact.name
+    return None, None, name
+
+
+async def create_order(
+    session: AsyncSession,
+    ctx: Context,
+    *,
+    source: str,
+    currency: str,
+    lines: Sequence[OrderLineInput],
+    contact_id: str | None = None,
+    email: str | None = None,
+    customer_name: str | None = None,
+    phone: str | None = None,
+    external_id: str | None = None,
+    external_name: str | None = None,
+    deal_id: str | None = None,
+    shipping_address: dict[str, Any] | None = None,
+    billing_address: dict[str, Any] | None = None,
+    shipping_total: Decimal = Decimal("0"),
+    shipping_tax: Decimal = Decimal("0"),
+    discount_total: Decimal = Decimal("0"),
+    prices_include_tax: bool = False,
+    placed_at: dt.datetime | None = None,
+    properties: dict[str, Any] | None = None,
+    unknown_sku: UnknownSku = "reject",
+) -> Order:
+    """A new order, or the one ``(source, external_id)`` already made (see the module
+    docstring for totals and the unknown-SKU modes)."""
+    order, _ = await place_order(
+        session,
+        ctx,
+        source=source,
+        currency=currency,
+        lines=lines,
+        contact_id=contact_id,
+        email=email,
+        customer_name=customer_name,
+        phone=phone,
+        external_id=external_id,
+        external_name=external_name,
+        deal_id=deal_id,
+        shipping_address=shipping_address,
+        billing_address=billing_address,
+        shipping_total=shipping_total,
+        shipping_tax=shipping_tax,
+        discount_total=discount_total,
+        prices_include_tax=prices_include_tax,
+        placed_at=placed_at,
+        properties=properties,
+        unknown_sku=unknown_sku,
+    )
+    return order
+
+
+async def place_order(
+    session: AsyncSession,
+    ctx: Context,
+    *,
+    source: str,
+    currency: str,
+    lines: Sequence[OrderLineInput],
+    contact_id: str | None = None,
+    email: str | None = None,
+    customer_name: str | None = None,
+    phone: str | None = None,
+    external_id: str | None = None,
+    external_name: str | None = None,
+    deal_id: str | None = None,
+    shipping_address: dict[str, Any] | None = None,
+    billing_address: dict[str, Any] | None = None,
+    shipping_total: Decimal = Decimal("0"),
+    shipping_tax: Decimal = Decimal("0"),
+    discount_total: Decimal = Decimal("0"),
+    prices_include_tax: bool = False,
+    placed_at: dt.datetime | None = None,
+    properties: dict[str, Any] | None = None,
+    unknown_sku: UnknownSku = "reject",
+) -> tuple[Order, bool]:
+    """:func:`create_order`, also saying whether the order is new (False: it existed)."""
+    if source not in ORDER_SOURCES:
+        raise ValueError(f"unknown order source {source!r}")
+    if external_id is not None:
+        existing = await find_order(session, ctx, source=source, external_id=external_id)
+        if existing is not None:
+            return existing, False
+    try:
+        currency = iso_currency(currency)
+    except ValueError as exc:
+        raise Unprocessable(
+            str(exc), errors=[field_error(["body", "currency"], str(exc))]
+        ) from None
+    if not lines:
+        raise Unprocessable(
+            "an order needs lines", errors=[field_error(["body", "lines"], "at least one line")]
+        )
+    settings = await commerce_settings.load_settings(session, ctx)
+    products = await inventory_service.get_products_by_sku(
+        session, ctx, [ln.sku.strip() for ln in lines if ln.sku]
+    )
+    priced = [
+        _price_line(
+            i,
+            ln,
+            products.get(ln.sku.strip()) if ln.sku else None,
+            currency=currency,
+            default_tax_rate=Decimal(settings.default_tax_rate),
+            unknown_sku=unknown_sku,
+        )
+        for i, ln in enumerate(lines)
+    ]
+    contact_id, email, customer_name = await _customer(
+        session,
+        ctx,
+        contact_id=contact_id,
+        email=email,
+        name=customer_name,
+        phone=phone,
+        source=source,
+    )
+    stored = [p.line for p in priced]
+    subtotal = sum((cents(ln.unit_price * ln.quantity) for ln in stored), Decimal("0"))
+    discounts = sum((ln.discount for ln in stored), Decimal("0")) + cents(discount_total)
+    tax = sum((ln.tax_amount for ln in stored), Decimal("0")) + cents(shipping_tax)
+    total = subtotal - discounts + cents(shipping_total) + (0 if prices_include_tax else tax)
+    if total < 0:
+        raise Unprocessable(
+            "the discounts exceed the order amount",
+            errors=[field_error(["body", "discount_total"], "more than the order amount")],
+        )
+    problems = [p.problem for p in priced if p.problem]
+    now = utcnow()
+    order = Order(
+        tenant_id=ctx.require_tenant(),
+        source=source,
+        external_id=external_id,
+        external_name=external_name,
+        status="failed" if problems else "received",
+        contact_id=contact_id,
+        email=email,
+        customer_name=customer_name,
+        currency=currency,
+        subtotal=subtotal,
+        discount_total=discounts,
+        tax_total=tax,
+        shipping_total=cents(shipping_total),
+        total=cents(total),
+        deal_id=deal_id,
+        shipping_address=shipping_address,
+        billing_address=billing_address,
+        failure_reason="; ".join(problems) if problems else None,
+        failed_at=now if problems else None,
+        placed_at=placed_at or now,
+        properties=properties or {},
+        created_at=now,
+        updated_at=now,
+    )
+    try:
+        # The number is taken inside the savepoint: a lost race gives it back (gapless).
+        async with session.begin_nested():
+            order.number = format_number(
+                "SO", await next_value(session, order.tenant_id, "sales_order")
+            )
+            session.add(order)
+            await session.flush()
+            for line in stored:
+                line.tenant_id = order.tenant_id
+                line.order_id = order.id
+            session.add_all(stored)
+    except IntegrityError:
+        if external_id is None:
+            raise
+        # The same outside order arrived concurrently through another delivery.
+        existing = await find_order(session, ctx, source=source, external_id=external_id)
+        if existing is None:
+            raise
+        return existing, False
+    if problems:
+        await _announce_failure(session, ctx, order)
+    else:
+        await _event(
+            session,
+            ctx,
+            order,
+            "commerce.order.received",
+            source=source,
+            total=_money(order.total),
+            currency=currency,
+            contact_id=contact_id,
+            email=email,
+            external_id=external_id,
+        )
+    log.info("commerce.order.placed", order_id=order.id, source=source, status=order.status)
+    return order, True
+
+
+# --- order-to-cash steps --------------------------------------------------------------
+
+
+async def _event(
+    session: AsyncSession, ctx: Context, order: Order, type_: str, **data: Any
+) -> None:
+    await append_event(
+        session,
+        ctx,
+        type_,
+        aggregate_type="order",
+        aggregate_id=order.id,
+        version=order.version,
+        data={"order_id": order.id, "number": order.number, "status": order.status, **data},
+    )
+
+
+def _touch(order: Order, status: str, now: dt.datetime) -> None:
+    order.status = status
+    order.version += 1
+    order.updated_at = now
+
+
+async def _step_target(session: AsyncSession, ctx: Context, order_id: str) -> Order:
+    """The order, locked; a cancelled order stops order-to-cash."""
+    order = await _locked(session, ctx, order_id)
+    if order.status == "cancelled":
+        raise OrderCancelled(order.id)
+    if order.status == "failed":
+        raise Conflict(f"order {order.number} failed: {order.failure_reason}")
+    return order
+
+
+def _done(order: Order, step: str) -> bool:
+    """Whether the order already went through ``step`` (a repeat is a no-op)."""
+    return _PROGRESS.index(order.status) >= _PROGRESS.index(step)
+
+
+async def allocate_order(session: AsyncSession, ctx: Context, order_id: str) -> str:
+    """Reserve the order's stock: ``"allocated"``, or ``"backordered"`` when some line
+    lacks stock (nothing is reserved then). An order of service lines needs none."""
+    order = await _step_target(session, ctx, order_id)
+    if _done(order, "allocated"):
+        return "allocated"
+    stock = fulfillable_lines(await order_lines(session, ctx, order.id))
+    now = utcnow()
+    if stock and not await inventory_service.allocate_lines(
+        session, ctx, order_id=order.id, lines=stock
+    ):
+        if order.status != "backordered":
+            _touch(order, "backordered", now)
+            await session.flush()
+            await _event(session, ctx, order, "commerce.order.backordered", lines=len(stock))
+        return "backordered"
+    _touch(order, "allocated", now)
+    order.allocated_at = now
+    await session.flush()
+    await _event(session, ctx, order, "commerce.order.allocated", lines=len(stock))
+    return "allocated"
+
+
+async def mark_invoiced(
+    session: AsyncSession, ctx: Context, order_id: str, invoice_id: str
+) -> Order:
+    order = await _step_target(session, ctx, order_id)
+    if _done(order, "invoiced"):
+        return order
+    if order.status != "allocated":
+        raise Conflict(f"order {order.number} is {order.status}; it is invoiced once allocated")
+    now = utcnow()
+    _touch(order, "invoiced", now)
+    order.invoice_id = invoice_id
+    order.invoiced_at = now
+    await session.flush()
+    await _event(session, ctx, order, "commerce.order.invoiced", invoice_id=invoice_id)
+    return order
+
+
+async def mark_shipped(
+    session: AsyncSession, ctx: Context, order_id: str, shipment_id: str | None
+) -> Order:
+    """The order's stock leaves the warehouse (``ship_lines``) and it is ``shipped``."""
+    order = await _step_target(session, ctx, order_id)
+    if _done(order, "shipped"):
+        return order
+    if order.status not in ("allocated", "invoiced"):
+        raise Conflict(f"order {order.number} is {order.status}; it ships once allocated")
+    stock = fulfillable_lines(await order_lines(session, ctx, order.id))
+    await inventory_service.ship_lines(session, ctx, order_id=order.id, lines=stock)
+    now = utcnow()
+    _touch(order, "shipped", now)
+    order.shipment_id = shipment_id
+    order.shipped_at = now
+    await session.flush()
+    await _event(session, ctx, order, "commerce.order.shipped", shipment_id=shipment_id)
+    return order
+
+
+async def mark_fulfilled(session: AsyncSession, ctx: Context, order_id: str) -> Order:
+    order = await _step_target(session, ctx, order_id)
+    if order.status == "fulfilled":
+        return order
+    if order.status not in ("allocated", "invoiced", "shipped"):
+        raise Conflict(f"order {order.number} is {order.status}; it cannot be fulfilled yet")
+    now = utcnow()
+    _touch(order, "fulfilled", now)
+    order.fulfilled_at = now
+    await session.flush()
+    await _event(
+        session,
+        ctx,
+        order,
+        "commerce.order.fulfilled",
+        source=order.source,
+        total=_money(order.total),
+        currency=order.currency,
+        contact_id=order.contact_id,
+        invoice_id=order.invoice_id,
+        shipment_id=order.shipment_id,
+    )
+    return order
+
+
+async def release_order_stock(session: AsyncSession, ctx: Context, order_id: str) -> None:
+    """Compensation: give back whatever stock the order still holds (idempotent; runs
+    whatever the order's status)."""
+    order = await get_order(session, ctx, order_id)
+    stock = fulfillable_lines(await order_lines(session, ctx, order.id))
+    if stock:
+        await inventory_service.release_lines(session, ctx, order_id=order.id, lines=stock)
+
+
+async def _announce_failure(session: AsyncSession, ctx: Context, order: Order) -> None:
+    """``commerce.order.failed``, a task and a notification for operations."""
+    reason = order.failure_reason or "unknown"
+    assignee = await commerce_settings.operations_assignee(session, ctx)
+    title = f"Order {order.external_name or order.number} failed"
+    description = (
+        f"Order {order.number} ({order.source}"
+        + (f" {order.external_name or order.external_id}" if order.external_id else "")
+        + f") could not be fulfilled: {reason}."
+    )
+    await work_service.create_task(
+        session,
+        ctx,
+        title=title,
+        description=description,
+        assignee_id=assignee,
+        priority="high",
+        related_type="order",
+        related_id=order.id,
+        contact_id=order.contact_id,
+        origin="commerce.order.failed",
+    )
+    if assignee is not None:
+        await notifications_service.notify(
+            session,
+            ctx,
+            user_id=assignee,
+            kind="commerce.order.failed",
+            title=title,
+            body=description,
+            related_type="order",
+            related_id=order.id,
+        )
+    await _event(session, ctx, order, "commerce.order.failed", reason=reason, source=order.source)
+
+
+async def fail_order(session: AsyncSession, ctx: Context, order_id: str, reason: str) -> Order:
+    """Order-to-cash gave up: ``failed`` with why, a task and a notification. An order
+    already failed, cancelled or fulfilled is left as it is."""
+    order = await _locked(session, ctx, order_id)
+    if order.status in ("failed", "cancelled", "fulfilled"):
+        return order
+    now = utcnow()
+    _touch(order, "failed", now)
+    order.failure_reason = reason[:4000]
+    order.failed_at = now
+    await session.flush()
+    await _announce_failure(session, ctx, order)
+    log.info("commerce.order.failed", order_id=order.id)
+    return order
+
+
+async def cancel_order(
+    session: AsyncSession,
+    ctx: Context,
+    order_id: str,
+    *,
+    reason: str | None = None,
+    after_shipping: Literal["conflict", "task"] = "conflict",
+) -> Order:
+    """Cancel before shipping: release the stock, void the invoice, ``cancelled``.
+
+    A shipped or fulfilled order cannot be cancelled: 409, or with ``after_shipping=
+    "task"`` (an outside shop already cancelled it) a task to arrange the return. An
+    invoice that was paid makes it a 409 (refund first)."""
+    order = await _locked(session, ctx, order_id)
+    if order.status == "cancelled":
+        return order
+    if order.status in _SHIPPED:
+        if after_shipping == "conflict":
+            raise Conflict(
+                f"order {order.number} is {order.status}; a shipped order is returned, "
+                "not cancelled"
+            )
+        await work_service.create_task(
+            session,
+            ctx,
+            title=f"Order {order.external_name or order.number} cancelled after shipping "
+            "— arrange a return",
+            description=f"The order was cancelled at its source ({order.source}) after it "
+            f"shipped. Reason: {reason or 'none given'}.",
+            assignee_id=await commerce_settings.operations_assignee(session, ctx),
+            priority="high",
+            related_type="order",
+            related_id=order.id,
+            contact_id=order.contact_id,
+            origin="commerce.order.cancelled",
+        )
+        return order
+    previous = order.status
+    stock = fulfillable_lines(await order_lines(session, ctx, order.id))
+    if stock:
+        await inventory_service.release_lines(session, ctx, order_id=order.id, lines=stock)
+    if order.invoice_id is not None:
+        await invoices_service.void_invoice(
+            session, ctx, order.invoice_id, reason=f"order {order.number} cancelled"
+        )
+    now = utcnow()
+    _touch(order, "cancelled", now)
+    order.cancel_reason = reason[:500] if reason else None
+    order.cancelled_at = now
+    await session.flush()
+    await _event(
+        session,
+        ctx,
+        order,
+        "commerce.order.cancelled",
+        reason=order.cancel_reason,
+        previous_status=previous,
+        invoice_id=order.invoice_id,
+        source=order.source,
+    )
+    log.info("commerce.order.cancelled", order_id=order.id, previous_status=previous)
+    return order

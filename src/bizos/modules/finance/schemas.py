@@ -1,0 +1,135 @@
+"""Expenses and budgets at the edge: what callers send and what they get back.
+
+Money is a decimal string with an ISO 4217 ``currency``. An expense amount is never zero;
+a negative amount is a refund (it lowers what a budget has spent). A budget's ``amount``
+is its limit per period and is above zero. Categories are compared lower-case.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+from bizos.modules.crm.deals.schemas import Currency
+
+Period = Literal["month", "quarter", "year"]
+ExpenseSource = Literal["manual", "stripe", "import"]
+
+
+def category_slug(value: str) -> str:
+    """Categories match case-insensitively and ignore surrounding or repeated spaces."""
+    slug = " ".join(value.split()).lower()
+    if not slug:
+        raise ValueError("a category is required")
+    return slug
+
+
+def nonzero(value: Decimal) -> Decimal:
+    if value == 0:
+        raise ValueError("an expense amount is never zero (negative for a refund)")
+    return value
+
+
+Category = Annotated[
+    str, StringConstraints(min_length=1, max_length=60), AfterValidator(category_slug)
+]
+ExpenseAmount = Annotated[
+    Decimal,
+    Field(gt=-(10**12), lt=10**12, max_digits=14, decimal_places=2),
+    AfterValidator(nonzero),
+]
+Limit = Annotated[Decimal, Field(gt=0, lt=10**12, max_digits=14, decimal_places=2)]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Text = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)]
+Id = Annotated[str, StringConstraints(min_length=1, max_length=36)]
+ExternalId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+
+
+class ExpenseCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    category: Category
+    amount: ExpenseAmount = Field(description="Negative for a refund.")
+    currency: Currency
+    spent_on: dt.date = Field(description="The day the money went out (UTC).")
+    description: Text = ""
+    vendor: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] | None = None
+    source: ExpenseSource = "manual"
+    external_id: ExternalId | None = Field(
+        default=None, description="With source: a repeat returns the expense already recorded."
+    )
+    properties: dict[str, Any] = Field(default_factory=dict)
+
+
+class ExpenseRead(BaseModel):
+    id: str
+    category: str
+    amount: Decimal
+    currency: str
+    spent_on: dt.date
+    description: str
+    vendor: str | None
+    source: str
+    external_id: str | None
+    properties: dict[str, Any]
+    deleted_at: dt.datetime | None
+    version: int
+    created_at: dt.datetime
+
+
+class BudgetCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: Name
+    category: Category
+    period: Period = "month"
+    amount: Limit = Field(description="The limit per period.")
+    currency: Currency
+    owner_id: Id | None = Field(
+        default=None, description="Who is told when it is exceeded (default: the tenant owner)."
+    )
+    active: bool = True
+
+
+class BudgetUpdate(BaseModel):
+    """Only the fields sent change. Category, currency and period are fixed: create a new
+    budget to track something else."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: Name | None = None
+    amount: Limit | None = None
+    owner_id: Id | None = None
+    active: bool | None = None
+
+
+class PeriodRead(BaseModel):
+    period_start: dt.date
+    period_end: dt.date = Field(description="Exclusive: the first day of the next period.")
+    limit: Decimal
+    spent: Decimal
+    remaining: Decimal = Field(description="Limit minus spent; never below zero.")
+    over_by: Decimal = Field(description="Spent minus limit; zero while within the limit.")
+    utilization: float = Field(description="spent / limit (1.0 = the whole limit).")
+    exceeded: bool
+    exceeded_at: dt.datetime | None
+    times_exceeded: int
+
+
+class BudgetRead(BaseModel):
+    id: str
+    name: str
+    category: str
+    period: Period
+    amount: Decimal
+    currency: str
+    active: bool
+    owner_id: str | None
+    spent: Decimal = Field(description="In the current period.")
+    remaining: Decimal
+    utilization: float
+    exceeded: bool
+    current_period: PeriodRead
+    version: int
+    created_at: dt.datetime
+    updated_at: dt.datetime
