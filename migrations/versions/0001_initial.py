@@ -218,6 +218,13 @@ def upgrade() -> None:
             sqlite_where=sa.text("number IS NOT NULL"),
             postgresql_where=sa.text("number IS NOT NULL"),
         )
+        batch_op.create_index(
+            "uq_billing_invoices_tenant_order_live",
+            ["tenant_id", "order_id"],
+            unique=True,
+            sqlite_where=sa.text("order_id IS NOT NULL AND status != 'void'"),
+            postgresql_where=sa.text("order_id IS NOT NULL AND status != 'void'"),
+        )
 
     op.create_table(
         "billing_payments",
@@ -1719,6 +1726,11 @@ def downgrade() -> None:
 
     op.drop_table("billing_payments")
     with op.batch_alter_table("billing_invoices", schema=None) as batch_op:
+        batch_op.drop_index(
+            "uq_billing_invoices_tenant_order_live",
+            sqlite_where=sa.text("order_id IS NOT NULL AND status != 'void'"),
+            postgresql_where=sa.text("order_id IS NOT NULL AND status != 'void'"),
+        )
         batch_op.drop_index(
             "uq_billing_invoices_tenant_number",
             sqlite_where=sa.text("number IS NOT NULL"),

@@ -17,7 +17,9 @@ from bizos.core.config import Settings
 from bizos.core.context import Context
 from bizos.core.db import Database, init_database, utcnow
 from bizos.core.events import NewEvent, append_events
+from bizos.modules.commerce.demo import seed_commerce_history
 from bizos.modules.crm.demo import seed_crm_history
+from bizos.modules.finance.demo import seed_finance_history
 from bizos.modules.identity import service as identity
 from bizos.modules.identity.models import Tenant
 
@@ -62,6 +64,8 @@ async def _seed_activity(session: AsyncSession, ctx: Context, rng: random.Random
 
 SEEDERS.append(_seed_activity)
 SEEDERS.append(seed_crm_history)  # after the activity: lead scores count that engagement
+SEEDERS.append(seed_commerce_history)  # after the CRM: it sells to the CRM's customers
+SEEDERS.append(seed_finance_history)
 
 
 async def demo_exists(settings: Settings) -> bool:

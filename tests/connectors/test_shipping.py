@@ -267,16 +267,20 @@ async def test_a_shippo_connector_buys_from_its_server_with_the_tenants_key(
     assert server.requests[0]["auth"] == "ShippoToken shippo_live_tenant"
 
 
-async def test_a_sandbox_connector_and_an_unknown_vendor(
+async def test_a_shipping_connector_is_checked_when_saved(
     db: Database, client: httpx.AsyncClient, tenant: TenantLogin
 ) -> None:
-    ctx = Context(tenant_id=tenant.tenant_id)
-    assert (await _put(client, tenant, {"config": {"vendor": "sandbox"}})).status_code == 200
+    unknown = await _put(client, tenant, {"config": {"vendor": "pigeon"}})
+    keyless = await _put(client, tenant, {"config": {"vendor": "shippo"}})
+    key_in_config = await _put(client, tenant, {"config": {"vendor": "shippo", "api_key": "k"}})
+    sandbox = await _put(client, tenant, {"config": {"vendor": "sandbox"}})
     async with db.unit_of_work(tenant_id=tenant.tenant_id, readonly=True) as session:
-        sandbox = await shipping_provider_for(session, ctx)
-    assert (await _put(client, tenant, {"config": {"vendor": "pigeon"}})).status_code == 200
-    async with db.unit_of_work(tenant_id=tenant.tenant_id, readonly=True) as session:
-        with pytest.raises(ShippingRefused, match="unknown shipping vendor 'pigeon'"):
-            await shipping_provider_for(session, ctx)
+        provider = await shipping_provider_for(session, Context(tenant_id=tenant.tenant_id))
 
-    assert sandbox.provider == "sandbox"
+    assert unknown.status_code == 422
+    assert unknown.json()["errors"][0]["loc"] == ["body", "config", "vendor"]
+    assert keyless.status_code == 422
+    assert keyless.json()["errors"][0]["loc"] == ["body", "secrets", "api_key"]
+    assert key_in_config.status_code == 422
+    assert sandbox.status_code == 200
+    assert provider.provider == "sandbox"

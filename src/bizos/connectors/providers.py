@@ -87,6 +87,7 @@ class EnrichmentConfig(ServiceConfig):
 
 
 ENRICHMENT_PROVIDERS = ("clearbit", "sandbox")
+SHIPPING_VENDORS = ("shippo", "sandbox")
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +169,8 @@ def validate_connector(spec: ProviderSpec, config: dict[str, Any], secret_names:
         _check_smtp(config)
     if spec.name == "enrichment":
         _check_enrichment(config, secret_names)
+    if spec.name == "shipping":
+        _check_shipping(config, secret_names)
 
 
 def _check_enrichment(config: dict[str, Any], secret_names: set[str]) -> None:
@@ -181,5 +184,20 @@ def _check_enrichment(config: dict[str, Any], secret_names: set[str]) -> None:
     if provider != "sandbox" and "api_key" not in secret_names:
         raise Unprocessable(
             f"enrichment provider {provider} needs secrets: api_key",
+            errors=[field_error(["body", "secrets", "api_key"], "required")],
+        )
+
+
+def _check_shipping(config: dict[str, Any], secret_names: set[str]) -> None:
+    vendor = str(config.get("vendor") or config.get("provider") or "sandbox").lower()
+    key = "provider" if config.get("provider") and not config.get("vendor") else "vendor"
+    if vendor not in SHIPPING_VENDORS:
+        raise Unprocessable(
+            f"shipping vendor must be one of: {', '.join(SHIPPING_VENDORS)}",
+            errors=[field_error(["body", "config", key], "unknown vendor")],
+        )
+    if vendor != "sandbox" and "api_key" not in secret_names:
+        raise Unprocessable(
+            f"shipping vendor {vendor} needs secrets: api_key",
             errors=[field_error(["body", "secrets", "api_key"], "required")],
         )

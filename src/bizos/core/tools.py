@@ -18,7 +18,15 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bizos.core.context import Context
@@ -145,6 +153,14 @@ class DateRange(BaseModel):
     from_: dt.date | None = Field(default=None, alias="from", description="First day (UTC).")
     to: dt.date | None = Field(default=None, description="Last day, inclusive (UTC).")
     currency: CurrencyCode | None = Field(default=None, description="Only this currency.")
+
+    @field_validator("to")
+    @classmethod
+    def _not_before_from(cls, to: dt.date | None, info: ValidationInfo) -> dt.date | None:
+        start = info.data.get("from_")
+        if to is not None and start is not None and to < start:
+            raise ValueError("'to' is before 'from'")
+        return to
 
     @model_validator(mode="after")
     def _ordered(self) -> DateRange:

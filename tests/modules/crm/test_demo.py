@@ -74,7 +74,9 @@ async def test_demo_history_is_a_consistent_year_of_sales(settings: Settings, db
     assert 250 <= len(contacts) <= 400
     assert len(leads) == 400
     assert 120 <= len(deals) <= 190
-    assert 100 <= len(tasks) <= 120
+    # (the commerce and billing history adds its purchasing and follow-up tasks)
+    sales_tasks = [t for t in tasks if not (t.origin or "").startswith(("commerce.", "billing."))]
+    assert 100 <= len(sales_tasks) <= 120
     assert len(notes) == 100
     assert {users[r.user_id].name for r in reps} == {"Maya Okafor", "Luis Romero", "Hana Sato"}
 

@@ -189,3 +189,23 @@ async def test_quarter_and_year_budgets_follow_calendar_boundaries(
     assert quarter["current_period"]["period_start"] == q_start.isoformat()
     assert year["current_period"]["period_start"] == today.replace(month=1).isoformat()
     assert year["current_period"]["period_end"] == f"{today.year + 1}-01-01"
+
+
+async def test_an_inactive_budget_counts_but_alerts_only_once_switched_back_on(
+    client: httpx.AsyncClient, tenant: TenantLogin
+) -> None:
+    budget = await post_budget(client, tenant, active=False)
+    await spend(client, tenant, "600.00")
+    read = await get_budget(client, tenant, budget["id"])
+    assert (read["spent"], read["exceeded"]) == ("600.00", False)
+    assert await exceeded_events(client, tenant) == []
+
+    r = await client.patch(
+        f"{BUDGETS}/{budget['id']}", json={"active": True}, headers=tenant.headers
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["exceeded"] is True
+    [event] = await exceeded_events(client, tenant)
+    assert event["over_by"] == "100.00"
+    await spend(client, tenant, "5.00")
+    assert len(await exceeded_events(client, tenant)) == 1

@@ -36,6 +36,16 @@ class Invoice(Entity, Base):
             postgresql_where=sa.text("number IS NOT NULL"),
         ),
         sa.Index("ix_billing_invoices_tenant_order", "tenant_id", "order_id"),
+        # One live (not void) invoice per order: a second, racing issue fails and its
+        # workflow step retries into the existing one.
+        sa.Index(
+            "uq_billing_invoices_tenant_order_live",
+            "tenant_id",
+            "order_id",
+            unique=True,
+            sqlite_where=sa.text("order_id IS NOT NULL AND status != 'void'"),
+            postgresql_where=sa.text("order_id IS NOT NULL AND status != 'void'"),
+        ),
         sa.Index("ix_billing_invoices_tenant_contact", "tenant_id", "contact_id"),
         sa.Index("ix_billing_invoices_tenant_status_due", "tenant_id", "status", "due_date"),
         sa.Index("ix_billing_invoices_tenant_email", "tenant_id", "customer_email"),

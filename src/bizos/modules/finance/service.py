@@ -324,15 +324,6 @@ async def delete_expense(session: AsyncSession, ctx: Context, expense_id: str) -
     expense = await get_expense(session, ctx, expense_id)
     if expense.deleted_at is not None:
         return
-    # Make sure every period exists *with* this expense before it is taken out, so a
-    # period first summed now does not also have the amount subtracted.
-    touched: list[tuple[Budget, str, bool]] = []
-    for budget in await _budgets_for(session, ctx, expense.category, expense.currency):
-        start, end = period_bounds(budget.period, expense.spent_on)
-        period_id, created = await _ensure_period(
-            session, ctx, budget, start, end, without=expense.id
-        )
-        touched.append((budget, period_id, created))
     done = await session.execute(
         sa.update(Expense)
         .where(
@@ -346,6 +337,8 @@ async def delete_expense(session: AsyncSession, ctx: Context, expense_id: str) -
     if getattr(done, "rowcount", 0) != 1:
         return  # deleted concurrently: that transaction gave the amount back
     await session.refresh(expense)
+    # The event first: every writer takes the tenant's event counter before any budget
+    # period row, so concurrent writers queue in one order and never deadlock.
     await append_event(
         session,
         ctx,
@@ -361,8 +354,10 @@ async def delete_expense(session: AsyncSession, ctx: Context, expense_id: str) -
             "spent_on": expense.spent_on.isoformat(),
         },
     )
-    for budget, period_id, created in touched:
-        # A period created just now was summed without this expense already.
+    for budget in await _budgets_for(session, ctx, expense.category, expense.currency):
+        start, end = period_bounds(budget.period, expense.spent_on)
+        period_id, created = await _ensure_period(session, ctx, budget, start, end)
+        # A period first summed just now was summed without the deleted expense.
         delta = ZERO if created else -_cents(expense.amount)
         await _add_spending(session, ctx, budget, period_id, delta)
 

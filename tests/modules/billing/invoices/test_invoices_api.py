@@ -4,12 +4,16 @@ and the bad paths (another tenant's ids, missing scope, stale If-Match, bad bodi
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 
 import httpx
+import sqlalchemy as sa
 
 from bizos.core.db import Database
+from bizos.modules.billing.invoices import service
+from bizos.modules.billing.models import Invoice
 from tests.conftest import TenantLogin
-from tests.modules.billing.invoices.helpers import INVOICES, order_invoice, post_draft
+from tests.modules.billing.invoices.helpers import INVOICES, order_invoice, owner_ctx, post_draft
 from tests.modules.identity.helpers import assert_problem, bearer
 
 
@@ -80,10 +84,17 @@ async def test_lists_filter_by_status_contact_and_overdue(
 
     assert await ids(status="draft") == [draft["id"]]
     assert len(await ids(status="open")) == 2
-    # Due today is not overdue yet; the list is as of today, so nothing is overdue.
+    # Due today is not overdue yet; a day later it is.
     assert await ids(overdue="true") == []
+    async with db.unit_of_work(tenant_id=tenant.tenant_id) as session:
+        await session.execute(
+            sa.update(Invoice)
+            .where(Invoice.id == late.id)
+            .values(due_date=dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1))
+        )
+    assert await ids(overdue="true") == [late.id]
+    assert late.id not in await ids(overdue="false")
     assert len(await ids(limit="1")) == 1
-    assert late.id in await ids(overdue="false")
     assert_problem(
         await client.get(INVOICES, params={"status": "lost"}, headers=tenant.headers), 422
     )
@@ -142,11 +153,6 @@ async def test_a_stale_if_match_is_a_conflict(
 async def test_voiding_a_paid_invoice_is_a_conflict(
     client: httpx.AsyncClient, db: Database, tenant: TenantLogin
 ) -> None:
-    from decimal import Decimal
-
-    from bizos.modules.billing.invoices import service
-    from tests.modules.billing.invoices.helpers import owner_ctx
-
     invoice = await order_invoice(db, tenant)
     async with db.unit_of_work(tenant_id=tenant.tenant_id) as session:
         await service.apply_payment(
@@ -259,3 +265,25 @@ async def test_malformed_bodies_are_422_with_field_paths(
         headers=tenant.headers,
     )
     assert_problem(r, 422)
+
+
+async def test_a_draft_for_a_contact_bills_the_contacts_address(
+    client: httpx.AsyncClient, tenant: TenantLogin
+) -> None:
+    r = await client.post(
+        "/api/v1/crm/contacts",
+        json={"email": "Dora@Example.com", "name": "Dora Diaz"},
+        headers=tenant.headers,
+    )
+    assert r.status_code == 201, r.text
+    contact_id = r.json()["id"]
+    draft = await post_draft(
+        client, tenant, contact_id=contact_id, customer_email=None, customer_name=None
+    )
+    assert (draft["contact_id"], draft["customer_email"], draft["customer_name"]) == (
+        contact_id,
+        "dora@example.com",
+        "Dora Diaz",
+    )
+    r = await client.get(INVOICES, params={"contact_id": contact_id}, headers=tenant.headers)
+    assert [i["id"] for i in r.json()["items"]] == [draft["id"]]

@@ -89,3 +89,12 @@ async def test_credit_notes_have_their_own_gapless_series(
                 session, ctx, invoice.id, amount=Decimal("5.00"), reason="x"
             )
         assert note.number == expected
+
+
+async def test_racing_invoices_for_one_order_make_one_invoice_and_no_gap(
+    db: Database, tenant: TenantLogin
+) -> None:
+    invoices = await asyncio.gather(*(order_invoice(db, tenant, order_id="o-1") for _ in range(5)))
+    assert {i.id for i in invoices} == {invoices[0].id}
+    assert invoices[0].number == "INV-000001"
+    assert (await order_invoice(db, tenant)).number == "INV-000002"

@@ -4,6 +4,7 @@ notification for the owner."""
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
 
 import pytest
@@ -226,3 +227,11 @@ async def test_open_invoices_are_found_by_email_and_currency(
         by_number = await service.get_invoice_by_number(session, owner_ctx(tenant), "inv-000001")
     assert [i.id for i in found] == [a.id]
     assert by_number.id == a.id
+
+
+async def test_concurrent_payments_are_all_counted(db: Database, tenant: TenantLogin) -> None:
+    invoice = await order_invoice(db, tenant)  # 120.00
+    await asyncio.gather(*(pay(db, tenant, invoice.id, "10.00") for _ in range(6)))
+    invoice = await reload(db, tenant, invoice.id)
+    assert (invoice.amount_paid, invoice.status) == (Decimal("60.00"), "partially_paid")
+    assert invoice.version == 7

@@ -3,6 +3,7 @@ deliveries and a dispatcher that processes them."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -127,11 +128,30 @@ async def deliver(
     )
 
 
+async def readable(db: Database) -> None:
+    """On PostgreSQL, wait until committed events are behind the dispatcher's horizon
+    (it reads only rows no running transaction can still precede)."""
+    if db.is_sqlite:
+        return
+    horizon = "pg_snapshot_xmin(pg_current_snapshot())::text::bigint"
+    for _ in range(500):
+        async with db.unit_of_work(system=True, readonly=True) as s:
+            behind = await s.scalar(
+                sa.text(f"SELECT count(*) FROM events WHERE tx_id >= {horizon}")
+            )
+        if not behind:
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("committed events stayed behind a running transaction")
+
+
 async def process(db: Database, settings: Settings) -> None:
-    """Run the billing subscribers over everything committed so far."""
+    """Run the billing subscribers over everything committed so far (and what that
+    work appends in turn)."""
     dispatcher = Dispatcher(db, settings)
     billing_handlers.register(dispatcher)
     for _ in range(200):
+        await readable(db)
         if await dispatcher.run_once() == 0:
             return
     raise AssertionError("the dispatcher did not catch up")

@@ -111,6 +111,27 @@ async def test_cancelling_releases_stock_voids_the_invoice_and_stops_the_steps(
         await allocate(db, tenant, order["id"])
 
 
+async def test_cancelling_voids_an_invoice_issued_but_not_yet_recorded(
+    client: httpx.AsyncClient, db: Database, tenant: TenantLogin
+) -> None:
+    # Order-to-cash issued the invoice; the cancellation came before mark_invoiced.
+    await add_product(client, tenant, "LAMP", stock=5, price="40.00")
+    order = await order_of(client, tenant, [{"sku": "LAMP", "quantity": 1}])
+    await allocate(db, tenant, order["id"])
+    async with db.unit_of_work(tenant_id=tenant.tenant_id) as s:
+        invoice = await invoices.create_invoice_for_order(
+            s,
+            ctx_of(tenant),
+            order_id=order["id"],
+            currency="USD",
+            lines=[{"description": "Lamp", "quantity": 1, "unit_price": Decimal("40.00")}],
+        )
+    r = await client.post(f"{ORDERS}/{order['id']}/cancel", headers=tenant.headers)
+    assert r.status_code == 200 and r.json()["status"] == "cancelled"
+    voided = await client.get(f"/api/v1/billing/invoices/{invoice.id}", headers=tenant.headers)
+    assert voided.json()["status"] == "void"
+
+
 async def test_a_shipped_order_cannot_be_cancelled(
     client: httpx.AsyncClient, db: Database, tenant: TenantLogin
 ) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 
 from bizos.core.db import Database
@@ -179,3 +181,19 @@ async def test_list_filters_by_status_and_pages(
     assert [o["id"] for o in cancelled.json()["items"]] == [ids[1]]
     bad = await client.get(ORDERS, params={"status": "lost"}, headers=tenant.headers)
     assert bad.status_code == 422
+
+
+async def test_concurrent_posts_with_one_external_id_make_one_order(
+    client: httpx.AsyncClient, tenant: TenantLogin
+) -> None:
+    await add_product(client, tenant, "A")
+    answers = await asyncio.gather(
+        *(
+            place(client, tenant, lines=[{"sku": "A", "quantity": 1}], external_id="PO-9")
+            for _ in range(5)
+        )
+    )
+    assert sorted(r.status_code for r in answers) == [200, 200, 200, 200, 201]
+    assert len({r.json()["id"] for r in answers}) == 1
+    listed = await client.get(ORDERS, headers=tenant.headers)
+    assert [o["number"] for o in listed.json()["items"]] == ["SO-000001"]

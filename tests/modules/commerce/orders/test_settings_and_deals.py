@@ -34,6 +34,7 @@ async def test_settings_read_as_defaults_and_change_with_if_match(
     )
     assert r.status_code == 200, r.text
     assert r.json()["default_tax_rate"] == "0.2" and r.json()["version"] == 1
+    assert r.headers["ETag"] == 'W/"1"'
 
     stale = await client.put(
         SETTINGS, json={"notify_customer": False}, headers={**tenant.headers, "If-Match": "0"}

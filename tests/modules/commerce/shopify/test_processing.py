@@ -224,3 +224,19 @@ def test_the_adapter_reads_taxes_included_and_order_level_discounts() -> None:
     order = parse_order(json.dumps(data).encode())
     assert order.order_discount == Decimal("5.00")
     assert order.taxes_included and our_total(order) == Decimal("75.95")
+
+
+async def test_an_order_without_a_usable_email_is_kept_without_a_contact(
+    client: httpx.AsyncClient, db: Database, settings: Settings, tenant: TenantLogin
+) -> None:
+    await catalogue(client, tenant)
+    pos_order = fixture("orders_create.json")
+    pos_order["email"] = pos_order["contact_email"] = "at the till"
+    pos_order["customer"] = None
+    await deliver(client, tenant, pos_order)
+    [row] = await process(db, settings, tenant)
+    assert row.status == "processed"
+    [order] = await shopify_orders(client, tenant)
+    assert order["status"] == "received"
+    assert order["contact_id"] is None and order["email"] is None
+    assert order["customer_name"] == "Jane Doe"  # from the billing address

@@ -30,6 +30,7 @@ from typing import Any
 
 import sqlalchemy as sa
 import structlog
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bizos.core.context import Context
@@ -416,6 +417,19 @@ async def _issue(session: AsyncSession, ctx: Context, invoice: Invoice, *, terms
     log.info("billing.invoice.issued", invoice_id=invoice.id, number=invoice.number)
 
 
+async def _live_order_invoice(session: AsyncSession, ctx: Context, order_id: str) -> Invoice | None:
+    return await session.scalar(
+        sa.select(Invoice)
+        .where(
+            Invoice.tenant_id == ctx.require_tenant(),
+            Invoice.order_id == order_id,
+            Invoice.status != "void",
+        )
+        .order_by(Invoice.id)
+        .limit(1)
+    )
+
+
 async def create_invoice_for_order(
     session: AsyncSession,
     ctx: Context,
@@ -434,16 +448,7 @@ async def create_invoice_for_order(
     """The order's invoice, issued at once (``billing.invoice.issued``). Idempotent per
     order: while the order has an invoice that is not void, that invoice is returned
     unchanged. ``due_days`` defaults to 14."""
-    existing = await session.scalar(
-        sa.select(Invoice)
-        .where(
-            Invoice.tenant_id == ctx.require_tenant(),
-            Invoice.order_id == order_id,
-            Invoice.status != "void",
-        )
-        .order_by(Invoice.id)
-        .limit(1)
-    )
+    existing = await _live_order_invoice(session, ctx, order_id)
     if existing is not None:
         return existing
     if not lines:
@@ -470,8 +475,17 @@ async def create_invoice_for_order(
         shipping_total=Decimal(shipping_total),
         discount_total=Decimal(discount_total),
     )
-    session.add(invoice)
-    await session.flush()
+    try:
+        # A racing call for the same order may commit first: the unique index on live
+        # order invoices refuses ours, and the savepoint lets us return theirs.
+        async with session.begin_nested():
+            session.add(invoice)
+            await session.flush()
+    except IntegrityError:
+        existing = await _live_order_invoice(session, ctx, order_id)
+        if existing is None:
+            raise
+        return existing
     terms = DEFAULT_PAYMENT_TERMS_DAYS if due_days is None else due_days
     await _issue(session, ctx, invoice, terms_days=terms)
     return invoice

@@ -422,8 +422,8 @@ async def _settle(
     payment.invoice_id = invoice.id
     payment.match_method = target.method
     misfit = _misfit(payment, invoice)
-    if misfit is not None and strict:
-        _refuse(invoice, misfit.reason)
+    if misfit is not None and strict and not (misfit.book and invoice.status in _PAYABLE):
+        _refuse(payment, invoice, misfit.reason)
     if misfit is None or misfit.book:
         await invoices.apply_payment(
             session,
@@ -512,10 +512,10 @@ async def _report_unbookable(
         )
 
 
-def _refuse(invoice: Invoice, why: str) -> None:
-    if invoice.status in ("void", "draft", "paid"):
-        raise Conflict(why)
-    raise Unprocessable(why, errors=[field_error(["body", "currency"], why)])
+def _refuse(payment: Payment, invoice: Invoice, why: str) -> None:
+    if invoice.status not in ("void", "draft") and payment.currency != invoice.currency:
+        raise Unprocessable(why, errors=[field_error(["body", "currency"], why)])
+    raise Conflict(why)
 
 
 async def _leave_unmatched(

@@ -118,8 +118,12 @@ async def cancel_order(
 
 
 @router.get("/api/v1/commerce/settings", response_model=CommerceSettingsRead)
-async def get_settings(_: CommerceRead, session: DbSession, ctx: Ctx) -> CommerceSettingsRead:
-    return commerce_settings.settings_read(await commerce_settings.load_settings(session, ctx))
+async def get_settings(
+    _: CommerceRead, session: DbSession, ctx: Ctx, response: Response
+) -> CommerceSettingsRead:
+    row = await commerce_settings.load_settings(session, ctx)
+    response.headers["ETag"] = version_etag(row.version)
+    return commerce_settings.settings_read(row)
 
 
 @router.put("/api/v1/commerce/settings", response_model=CommerceSettingsRead)
@@ -128,10 +132,13 @@ async def put_settings(
     _: Admin,
     session: DbSession,
     ctx: Ctx,
+    response: Response,
     if_match: Annotated[str | None, Header()] = None,
 ) -> CommerceSettingsRead:
-    """Change the settings sent (omitted ones keep their value); admins only."""
+    """Change the settings sent (omitted ones keep their value); admins only.
+    ``If-Match: <version>`` → 409 when someone changed them since."""
     row = await commerce_settings.update_settings(
         session, ctx, changes=body.model_dump(exclude_unset=True), if_match=if_match
     )
+    response.headers["ETag"] = version_etag(row.version)
     return commerce_settings.settings_read(row)

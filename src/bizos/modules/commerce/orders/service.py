@@ -47,7 +47,6 @@ from bizos.modules.commerce.orders.schemas import (
 )
 from bizos.modules.crm.contacts import service as contacts_service
 from bizos.modules.crm.deals.schemas import iso_currency
-from bizos.modules.crm.normalize import InvalidEmail
 from bizos.modules.notifications import service as notifications_service
 from bizos.modules.work import service as work_service
 
@@ -353,7 +352,11 @@ async def _customer(
             contact, _ = await contacts_service.find_or_create_contact(
                 session, ctx, email=email, name=name, phone=phone, source=source
             )
-        except InvalidEmail:
+        except ValueError:  # crm's InvalidEmail
+            if source != "api":
+                # An outside shop's odd address must not lose the order: no contact then.
+                log.info("commerce.order.customer_email_unusable", source=source)
+                return None, None, name
             raise Unprocessable(
                 "the email is not valid", errors=[field_error(["body", "email"], "invalid email")]
             ) from None
@@ -738,6 +741,20 @@ async def fail_order(session: AsyncSession, ctx: Context, order_id: str, reason:
     return order
 
 
+async def _void_invoices(session: AsyncSession, ctx: Context, order: Order) -> None:
+    """Void every live invoice of the order: the one it records, and one order-to-cash
+    may have issued but not yet recorded (a cancellation between those two steps)."""
+    invoice_ids = {order.invoice_id} if order.invoice_id else set()
+    live, _ = await invoices_service.list_invoices(
+        session, ctx, page=PageParams(limit=20), order_id=order.id
+    )
+    invoice_ids |= {inv.id for inv in live if inv.status != "void"}
+    for invoice_id in sorted(invoice_ids):
+        await invoices_service.void_invoice(
+            session, ctx, invoice_id, reason=f"order {order.number} cancelled"
+        )
+
+
 async def cancel_order(
     session: AsyncSession,
     ctx: Context,
@@ -779,10 +796,7 @@ async def cancel_order(
     stock = fulfillable_lines(await order_lines(session, ctx, order.id))
     if stock:
         await inventory_service.release_lines(session, ctx, order_id=order.id, lines=stock)
-    if order.invoice_id is not None:
-        await invoices_service.void_invoice(
-            session, ctx, order.invoice_id, reason=f"order {order.number} cancelled"
-        )
+    await _void_invoices(session, ctx, order)
     now = utcnow()
     _touch(order, "cancelled", now)
     order.cancel_reason = reason[:500] if reason else None

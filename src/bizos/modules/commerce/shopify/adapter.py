@@ -100,7 +100,8 @@ def _rate(value: Any) -> Decimal:
 def _text(value: Any, limit: int = 200) -> str | None:
     if value is None:
         return None
-    text = str(value).strip()
+    # PostgreSQL text cannot hold NUL; Shopify text never needs it.
+    text = str(value).replace("\x00", "").strip()
     return text[:limit] or None
 
 

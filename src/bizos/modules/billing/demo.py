@@ -1,0 +1,440 @@
+"""The demo year's billing: the invoice each order was issued, and what its customer
+paid, when, and through which door.
+
+Part of the demo seeder (``commerce/demo.py`` drives it, order by order): it writes
+billing rows directly with billing's models, stamped with when things happened, next to
+the events the invoice and payment services would have appended.
+
+* every order that got past allocation has an ``INV-`` invoice, numbered in the order
+  invoices were issued; a cancelled order's invoice is void (its number stays taken);
+* web shop invoices are paid by Stripe within a minute (matched by email and amount);
+  wholesale and deal invoices by Stripe with the invoice number in the metadata or by
+  bank transfer, mostly within the 14-day terms, some late, a few in two parts — so the
+  last weeks hold open, overdue (dunning has them next) and partially paid invoices;
+* one overpayment left an invoice in ``discrepancy`` with its task; three web shop
+  orders damaged in transit were refunded in part and settled with a credit note; one
+  wholesale invoice got a price adjustment credit note before it was paid.
+
+An invoice's ``amount_paid`` is the sum of its payments, ``amount_refunded`` of its
+refunds and ``amount_credited`` of its credit notes; its status is what those say.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+from typing import TYPE_CHECKING, Any
+
+from bizos.core.sequences import format_number
+from bizos.modules.billing.models import CreditNote, Invoice, Payment, Refund
+from bizos.modules.crm.demo.history import historical_id
+
+if TYPE_CHECKING:
+    from bizos.modules.commerce.demo import Story
+    from bizos.modules.commerce.models import Order, OrderLine
+
+TERMS_DAYS = 14
+DAY = dt.timedelta(days=1)
+CENT = Decimal("0.01")
+ZERO = Decimal("0.00")
+
+
+def cents(value: Decimal) -> Decimal:
+    return Decimal(value).quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def balance_due(invoice: Invoice) -> Decimal:
+    return cents(
+        Decimal(invoice.total)
+        - Decimal(invoice.amount_paid)
+        + Decimal(invoice.amount_refunded)
+        - Decimal(invoice.amount_credited)
+    )
+
+
+def _line_json(line: OrderLine) -> dict[str, Any]:
+    """The line as the invoice snapshots it (billing's ``InvoiceLine`` fields)."""
+    amount = Decimal(line.line_total)
+    return {
+        "description": line.name,
+        "sku": line.sku,
+        "product_id": line.product_id,
+        "quantity": str(line.quantity),
+        "unit_price": str(cents(line.unit_price)),
+        "discount": str(cents(line.discount)),
+        "tax_rate": str(line.tax_rate),
+        "amount": str(cents(amount)),
+        "tax_amount": str(cents(line.tax_amount)),
+        "total": str(cents(amount + Decimal(line.tax_amount))),
+    }
+
+
+@dataclass(slots=True)
+class Action:
+    """Money moving on an invoice at a moment, applied in time order."""
+
+    at: dt.datetime
+    invoice: Invoice
+    run: Callable[[dt.datetime, Invoice], None]
+
+
+class Billing:
+    def __init__(self, story: Story) -> None:
+        self.story = story
+        self.invoice_numbers = 0
+        self.credit_numbers = 0
+        self.invoices: dict[str, Invoice] = {}  # by order id
+        self.sources: dict[str, str] = {}  # order source by invoice id
+        self.payments: dict[str, list[Payment]] = {}  # by invoice id
+
+    # --- invoices ----------------------------------------------------------------------
+
+    def _event(self, type_: str, invoice: Invoice, at: dt.datetime, **extra: Any) -> None:
+        self.story.event(
+            type_,
+            "invoice",
+            invoice.id,
+            at,
+            version=invoice.version,
+            invoice_id=invoice.id,
+            number=invoice.number,
+            order_id=invoice.order_id,
+            contact_id=invoice.contact_id,
+            status=invoice.status,
+            currency=invoice.currency,
+            total=str(cents(invoice.total)),
+            amount_paid=str(cents(invoice.amount_paid)),
+            balance_due=str(balance_due(invoice) if invoice.status != "void" else ZERO),
+            **extra,
+        )
+
+    def issue(self, order: Order, lines: list[OrderLine], at: dt.datetime) -> Invoice:
+        """The order's invoice, issued as order-to-cash does: numbered and open."""
+        self.invoice_numbers += 1
+        invoice = Invoice(
+            id=historical_id(at),
+            number=format_number("INV", self.invoice_numbers),
+            order_id=order.id,
+            contact_id=order.contact_id,
+            customer_email=order.email.lower() if order.email else None,
+            customer_name=order.customer_name,
+            billing_address=order.billing_address or order.shipping_address,
+            status="open",
+            currency=order.currency,
+            subtotal=order.subtotal,
+            discount_total=order.discount_total,
+            tax_total=order.tax_total,
+            shipping_total=order.shipping_total,
+            total=order.total,
+            amount_paid=ZERO,
+            amount_refunded=ZERO,
+            amount_credited=ZERO,
+            lines=[_line_json(line) for line in lines],
+            issued_at=at,
+            due_date=at.date() + dt.timedelta(days=TERMS_DAYS),
+            reminders_sent=0,
+            version=1,
+            created_at=at,
+            updated_at=at,
+        )
+        self.story.rows.append(invoice)
+        self.invoices[order.id] = invoice
+        self.sources[invoice.id] = order.source
+        assert invoice.due_date is not None
+        self._event(
+            "billing.invoice.issued",
+            invoice,
+            at,
+            customer_email=invoice.customer_email,
+            due_date=invoice.due_date.isoformat(),
+            subtotal=str(cents(invoice.subtotal)),
+            tax_total=str(cents(invoice.tax_total)),
+        )
+        return invoice
+
+    def void(self, order: Order, at: dt.datetime, reason: str) -> None:
+        invoice = self.invoices.pop(order.id)
+        invoice.status, invoice.voided_at, invoice.void_reason = "void", at, reason
+        invoice.version += 1
+        invoice.updated_at = at
+        self._event("billing.invoice.voided", invoice, at, reason=reason)
+
+    def _settled(self, invoice: Invoice, at: dt.datetime, **extra: Any) -> None:
+        """Status from the amounts, and its event (as the invoice service does)."""
+        if invoice.status != "discrepancy":
+            net_paid = Decimal(invoice.amount_paid) - Decimal(invoice.amount_refunded)
+            if balance_due(invoice) <= 0:
+                invoice.status = "paid"
+            elif net_paid > 0:
+                invoice.status = "partially_paid"
+            else:
+                invoice.status = "open"
+        invoice.paid_at = (invoice.paid_at or at) if invoice.status == "paid" else None
+        invoice.version += 1
+        invoice.updated_at = at
+        if invoice.status == "paid":
+            self._event("billing.invoice.paid", invoice, at, **extra)
+        elif invoice.status == "partially_paid":
+            self._event("billing.invoice.partially_paid", invoice, at, **extra)
+
+    # --- money -------------------------------------------------------------------------
+
+    def _payment(self, invoice: Invoice, at: dt.datetime, amount: Decimal, *, by: str) -> Payment:
+        """A payment received: ``by`` is "shop" (Stripe, matched on email and amount),
+        "stripe" (invoice number in the metadata) or "bank" (entered by hand)."""
+        story = self.story
+        number = invoice.number or ""
+        email = invoice.customer_email
+        payment = Payment(
+            id=historical_id(at),
+            invoice_id=invoice.id,
+            provider="manual" if by == "bank" else "stripe",
+            amount=cents(amount),
+            currency=invoice.currency,
+            amount_refunded=ZERO,
+            customer_email=email,
+            customer_name=invoice.customer_name,
+            status="matched",
+            applied=True,
+            received_at=at,
+            version=1,
+            created_at=at,
+            updated_at=at,
+        )
+        if by == "bank":
+            payment.match_method = "manual"
+            payment.match_detail = "entered against the invoice"
+            payment.metadata_ = {"reference": f"Bank transfer {number}"}
+        else:
+            payment.external_id = story.token("pi_3")
+            payment.charge_id = story.token("ch_3")
+            payment.source_event_id = story.token("evt_3")
+            if by == "stripe":
+                payment.match_method = "metadata"
+                payment.match_detail = f"metadata names {number}"
+                payment.metadata_ = {"invoice_number": number}
+            else:
+                payment.match_method = "email_amount"
+                payment.match_detail = (
+                    f"the only open invoice of {email} with a balance of "
+                    f"{cents(amount)} {invoice.currency}"
+                )
+                payment.metadata_ = {"source": "shopify"}
+        story.rows.append(payment)
+        self.payments.setdefault(invoice.id, []).append(payment)
+        story.event(
+            "billing.payment.received",
+            "payment",
+            payment.id,
+            at,
+            actor_id=story.team["owner"] if by == "bank" else None,
+            payment_id=payment.id,
+            provider=payment.provider,
+            external_id=payment.external_id,
+            amount=str(payment.amount),
+            currency=payment.currency,
+            customer_email=email,
+        )
+        return payment
+
+    def pay(self, invoice: Invoice, at: dt.datetime, amount: Decimal, by: str) -> None:
+        payment = self._payment(invoice, at, amount, by=by)
+        invoice.amount_paid = cents(Decimal(invoice.amount_paid) + payment.amount)
+        self._settled(invoice, at, payment_id=payment.id, payment_amount=str(payment.amount))
+
+    def overpay(self, invoice: Invoice, at: dt.datetime, extra: Decimal) -> None:
+        """Paid more than was due: booked, and the invoice is flagged for a person."""
+        story = self.story
+        expected = balance_due(invoice)
+        payment = self._payment(invoice, at, expected + extra, by="stripe")
+        reason = f"overpayment: {invoice.number} has {expected} due, received {payment.amount}"
+        payment.status = "discrepancy"
+        payment.match_detail = f"{payment.match_detail}; {reason}"
+        invoice.amount_paid = cents(Decimal(invoice.amount_paid) + payment.amount)
+        self._settled(invoice, at, payment_id=payment.id, payment_amount=str(payment.amount))
+        invoice.status, invoice.discrepancy_reason = "discrepancy", reason
+        invoice.version += 1
+        data = {
+            "invoice_id": invoice.id,
+            "number": invoice.number,
+            "payment_id": payment.id,
+            "expected": str(expected),
+            "received": str(payment.amount),
+            "currency": invoice.currency,
+            "reason": reason,
+        }
+        story.event(
+            "billing.payment.discrepancy_detected",
+            "invoice",
+            invoice.id,
+            at,
+            version=invoice.version,
+            **data,
+        )
+        story.task(
+            title=f"Payment discrepancy on invoice {invoice.number}",
+            description=(
+                f"Invoice {invoice.number} expected {expected} {invoice.currency}; received "
+                f"{payment.amount} {invoice.currency}.\nReason: {reason}"
+            ),
+            assignee_id=story.team["owner"],
+            created=at + dt.timedelta(seconds=1),
+            done_at=None,
+            related=("invoice", invoice.id),
+            origin="billing.payment.discrepancy_detected",
+            contact_id=invoice.contact_id,
+        )
+
+    def refund(self, invoice: Invoice, at: dt.datetime, amount: Decimal, reason: str) -> None:
+        """Part of a Stripe payment given back (``billing.payment.refunded``)."""
+        story = self.story
+        payment = self.payments[invoice.id][-1]
+        refund = Refund(
+            id=historical_id(at),
+            payment_id=payment.id,
+            invoice_id=invoice.id,
+            amount=cents(amount),
+            currency=payment.currency,
+            external_id=story.token("re_3"),
+            reason=reason,
+            actor_id=story.team["owner"],
+            created_at=at,
+        )
+        story.rows.append(refund)
+        payment.amount_refunded = cents(Decimal(payment.amount_refunded) + refund.amount)
+        payment.status = (
+            "refunded" if payment.amount_refunded >= payment.amount else "partially_refunded"
+        )
+        payment.version += 1
+        payment.updated_at = at
+        invoice.amount_refunded = cents(Decimal(invoice.amount_refunded) + refund.amount)
+        self._settled(invoice, at, payment_id=payment.id, refund_amount=str(refund.amount))
+        story.event(
+            "billing.payment.refunded",
+            "payment",
+            payment.id,
+            at,
+            actor_id=story.team["owner"],
+            version=payment.version,
+            payment_id=payment.id,
+            refund_id=refund.id,
+            invoice_id=invoice.id,
+            amount=str(refund.amount),
+            currency=payment.currency,
+            amount_refunded=str(payment.amount_refunded),
+            status=payment.status,
+            external_id=refund.external_id,
+        )
+
+    def credit(self, invoice: Invoice, at: dt.datetime, amount: Decimal, reason: str) -> None:
+        """A credit note (``CN-``) for part of what is due."""
+        story = self.story
+        assert cents(amount) <= balance_due(invoice)
+        self.credit_numbers += 1
+        note = CreditNote(
+            id=historical_id(at),
+            number=format_number("CN", self.credit_numbers),
+            invoice_id=invoice.id,
+            amount=cents(amount),
+            currency=invoice.currency,
+            reason=reason,
+            lines=[],
+            issued_at=at,
+            actor_id=story.team["owner"],
+            version=1,
+            created_at=at,
+            updated_at=at,
+        )
+        story.rows.append(note)
+        invoice.amount_credited = cents(Decimal(invoice.amount_credited) + note.amount)
+        story.event(
+            "billing.credit_note.issued",
+            "credit_note",
+            note.id,
+            at,
+            actor_id=story.team["owner"],
+            credit_note_id=note.id,
+            number=note.number,
+            invoice_id=invoice.id,
+            invoice_number=invoice.number,
+            amount=str(note.amount),
+            currency=note.currency,
+            reason=reason,
+        )
+        self._settled(invoice, at, credit_note_id=note.id)
+
+    # --- the year's payments -------------------------------------------------------------
+
+    def settle(self, orders: list[Order]) -> None:
+        """Decide what each live invoice's customer paid, then apply it in time order."""
+        rng, now = self.story.rng, self.story.now
+        actions: list[Action] = []
+
+        def at_(when: dt.datetime, invoice: Invoice, run: Callable[..., None]) -> None:
+            if when < now:
+                actions.append(Action(when, invoice, run))
+
+        live = [self.invoices[o.id] for o in orders if o.id in self.invoices]
+        shop = [i for i in live if self.sources[i.id] == "shopify"]
+        trade = [i for i in live if self.sources[i.id] != "shopify"]
+        shop_ids = {i.id for i in shop}
+        settled_trade = [
+            i for i in trade if i.issued_at and i.issued_at < now - dt.timedelta(days=60)
+        ]
+        odd = rng.sample(settled_trade, 2) if len(settled_trade) >= 2 else []
+        paid_shop = [i for i in shop if i.issued_at and i.issued_at < now - dt.timedelta(days=10)]
+        damaged = set(i.id for i in rng.sample(paid_shop, min(3, len(paid_shop))))
+        recent_trade = [
+            i
+            for i in trade
+            if i.issued_at
+            and now - dt.timedelta(days=40) < i.issued_at < now - dt.timedelta(days=8)
+        ]
+        overpaid = rng.choice(recent_trade) if recent_trade else None
+        for invoice in live:
+            issued = invoice.issued_at
+            assert issued is not None
+            total = Decimal(invoice.total)
+            if invoice.id in shop_ids:
+                paid = issued + dt.timedelta(seconds=rng.randint(20, 90))
+                at_(paid, invoice, lambda t, i: self.pay(i, t, Decimal(i.total), "shop"))
+                if invoice.id in damaged:
+                    part = cents(total * Decimal(rng.choice(("0.25", "0.4", "0.5"))))
+                    back = paid + dt.timedelta(days=rng.uniform(3, 8))
+                    why = "bag damaged in transit"
+                    at_(back, invoice, lambda t, i, p=part, w=why: self.refund(i, t, p, w))
+                    at_(
+                        back + dt.timedelta(minutes=2),
+                        invoice,
+                        lambda t, i, p=part, w=why: self.credit(i, t, p, f"{w}: refunded"),
+                    )
+                continue
+            by = "bank" if rng.random() < 0.35 else "stripe"
+            late = rng.random() < 0.22
+            delay = rng.uniform(15, 38) if late else rng.uniform(2, 13)
+            paid = issued + dt.timedelta(days=delay)
+            if invoice is overpaid:
+                extra = Decimal(rng.choice(("48.00", "57.50", "96.00")))
+                paid = issued + dt.timedelta(days=rng.uniform(3, 7))
+                at_(paid, invoice, lambda t, i, x=extra: self.overpay(i, t, x))
+            elif odd and invoice is odd[0]:  # a price adjustment before payment
+                credit = cents(total * Decimal("0.10"))
+                why = "price adjustment: delivery arrived late"
+                at_(
+                    issued + DAY,
+                    invoice,
+                    lambda t, i, c=credit, w=why: self.credit(i, t, c, w),
+                )
+                at_(paid + DAY, invoice, lambda t, i, b=by: self.pay(i, t, balance_due(i), b))
+            elif rng.random() < 0.1:  # in two parts
+                first = cents(total * Decimal(rng.choice(("0.3", "0.5", "0.6"))))
+                rest = paid + dt.timedelta(days=rng.uniform(8, 25))
+                at_(paid, invoice, lambda t, i, f=first, b=by: self.pay(i, t, f, b))
+                at_(rest, invoice, lambda t, i, b=by: self.pay(i, t, balance_due(i), b))
+            else:
+                at_(paid, invoice, lambda t, i, b=by: self.pay(i, t, Decimal(i.total), b))
+        actions.sort(key=lambda a: a.at)
+        for action in actions:
+            action.run(action.at, action.invoice)
