@@ -56,16 +56,24 @@ async def test_a_payment_intent_and_its_charge_are_one_payment_whichever_comes_f
         db,
         settings,
         stripe_tenant,
-        event("payment_intent.succeeded", payment_intent(
-            amount="40.00", metadata=meta, intent_id=first_pi, charge_id=first_ch)),
-        event("charge.succeeded", charge(
-            amount="40.00", metadata=meta, intent_id=first_pi, charge_id=first_ch)),
+        event(
+            "payment_intent.succeeded",
+            payment_intent(amount="40.00", metadata=meta, intent_id=first_pi, charge_id=first_ch),
+        ),
+        event(
+            "charge.succeeded",
+            charge(amount="40.00", metadata=meta, intent_id=first_pi, charge_id=first_ch),
+        ),
         # the other order: the charge arrives before its intent
-        event("charge.succeeded", charge(
-            amount="40.00", metadata=meta, intent_id=second_pi, charge_id=second_ch)),
-        event("payment_intent.succeeded", payment_intent(
-            amount="40.00", metadata=meta, intent_id=second_pi, charge_id=second_ch)),
-    )  # fmt: skip
+        event(
+            "charge.succeeded",
+            charge(amount="40.00", metadata=meta, intent_id=second_pi, charge_id=second_ch),
+        ),
+        event(
+            "payment_intent.succeeded",
+            payment_intent(amount="40.00", metadata=meta, intent_id=second_pi, charge_id=second_ch),
+        ),
+    )
 
     payments = await payments_of(db, stripe_tenant)
     assert sorted(p.external_id for p in payments) == sorted([first_pi, second_pi])
@@ -79,8 +87,16 @@ async def test_an_underpayment_leaves_the_invoice_partially_paid(
     client: httpx.AsyncClient, db: Database, settings: Settings, stripe_tenant: TenantLogin
 ) -> None:
     invoice = await issued_invoice(db, stripe_tenant, total="100.00")
-    await send(client, db, settings, stripe_tenant, event("payment_intent.succeeded",
-        payment_intent(amount="30.00", metadata={"invoice_number": invoice.number})))  # fmt: skip
+    await send(
+        client,
+        db,
+        settings,
+        stripe_tenant,
+        event(
+            "payment_intent.succeeded",
+            payment_intent(amount="30.00", metadata={"invoice_number": invoice.number}),
+        ),
+    )
     row = await invoice_row(db, stripe_tenant, invoice.id)
     assert row.status == "partially_paid" and row.amount_paid == Decimal("30.00")
     [payment] = await payments_of(db, stripe_tenant)
@@ -91,8 +107,16 @@ async def test_an_overpayment_marks_the_invoice_discrepancy_with_a_task_and_noti
     client: httpx.AsyncClient, db: Database, settings: Settings, stripe_tenant: TenantLogin
 ) -> None:
     invoice = await issued_invoice(db, stripe_tenant, total="100.00")
-    await send(client, db, settings, stripe_tenant, event("payment_intent.succeeded",
-        payment_intent(amount="150.00", metadata={"invoice_number": invoice.number})))  # fmt: skip
+    await send(
+        client,
+        db,
+        settings,
+        stripe_tenant,
+        event(
+            "payment_intent.succeeded",
+            payment_intent(amount="150.00", metadata={"invoice_number": invoice.number}),
+        ),
+    )
 
     row = await invoice_row(db, stripe_tenant, invoice.id)
     assert row.status == "discrepancy"
@@ -110,9 +134,18 @@ async def test_a_payment_in_another_currency_is_a_discrepancy_and_not_booked(
     client: httpx.AsyncClient, db: Database, settings: Settings, stripe_tenant: TenantLogin
 ) -> None:
     invoice = await issued_invoice(db, stripe_tenant, total="100.00", currency="EUR")
-    await send(client, db, settings, stripe_tenant, event("payment_intent.succeeded",
-        payment_intent(amount="100.00", currency="usd",
-                       metadata={"invoice_number": invoice.number})))  # fmt: skip
+    await send(
+        client,
+        db,
+        settings,
+        stripe_tenant,
+        event(
+            "payment_intent.succeeded",
+            payment_intent(
+                amount="100.00", currency="usd", metadata={"invoice_number": invoice.number}
+            ),
+        ),
+    )
     row = await invoice_row(db, stripe_tenant, invoice.id)
     assert row.status == "discrepancy" and row.amount_paid == 0
     [payment] = await payments_of(db, stripe_tenant)
@@ -138,25 +171,38 @@ async def test_partial_then_full_refunds_follow_the_charge(
     pi, ch = stripe_id("pi"), stripe_id("ch")
     meta = {"invoice_number": invoice.number}
     first_refund = stripe_id("re")
-    partial = event("charge.refunded", charge(amount="100.00", metadata=meta, intent_id=pi,
-        charge_id=ch, refunded="25.00", refunds=[(first_refund, "25.00")]))  # fmt: skip
+    partial = event(
+        "charge.refunded",
+        charge(
+            amount="100.00",
+            metadata=meta,
+            intent_id=pi,
+            charge_id=ch,
+            refunded="25.00",
+            refunds=[(first_refund, "25.00")],
+        ),
+    )
     await send(
         client,
         db,
         settings,
         stripe_tenant,
-        event("payment_intent.succeeded", payment_intent(
-            amount="100.00", metadata=meta, intent_id=pi, charge_id=ch)),
+        event(
+            "payment_intent.succeeded",
+            payment_intent(amount="100.00", metadata=meta, intent_id=pi, charge_id=ch),
+        ),
         partial,
-    )  # fmt: skip
+    )
     row = await invoice_row(db, stripe_tenant, invoice.id)
     assert row.amount_refunded == Decimal("25.00") and row.status == "partially_paid"
     [payment] = await payments_of(db, stripe_tenant)
     assert payment.status == "partially_refunded"
 
     # A newer API version lists no refunds: the cumulative amount_refunded still counts.
-    full = event("charge.refunded", charge(amount="100.00", metadata=meta, intent_id=pi,
-        charge_id=ch, refunded="100.00"))  # fmt: skip
+    full = event(
+        "charge.refunded",
+        charge(amount="100.00", metadata=meta, intent_id=pi, charge_id=ch, refunded="100.00"),
+    )
     await send(client, db, settings, stripe_tenant, full)
     [payment] = await payments_of(db, stripe_tenant)
     assert payment.status == "refunded" and payment.amount_refunded == Decimal("100.00")
@@ -179,13 +225,25 @@ async def test_a_refund_event_before_the_charge_event_records_both_once(
         db,
         settings,
         stripe_tenant,
-        event("charge.refunded", charge(amount="60.00", metadata=meta, intent_id=pi,
-            charge_id=ch, refunded="10.00", refunds=[(re, "10.00")])),
-        event("charge.succeeded", charge(amount="60.00", metadata=meta, intent_id=pi,
-            charge_id=ch)),
-        event("payment_intent.succeeded", payment_intent(amount="60.00", metadata=meta,
-            intent_id=pi, charge_id=ch)),
-    )  # fmt: skip
+        event(
+            "charge.refunded",
+            charge(
+                amount="60.00",
+                metadata=meta,
+                intent_id=pi,
+                charge_id=ch,
+                refunded="10.00",
+                refunds=[(re, "10.00")],
+            ),
+        ),
+        event(
+            "charge.succeeded", charge(amount="60.00", metadata=meta, intent_id=pi, charge_id=ch)
+        ),
+        event(
+            "payment_intent.succeeded",
+            payment_intent(amount="60.00", metadata=meta, intent_id=pi, charge_id=ch),
+        ),
+    )
     [payment] = await payments_of(db, stripe_tenant)
     assert payment.amount_refunded == Decimal("10.00")
     row = await invoice_row(db, stripe_tenant, invoice.id)

@@ -3,7 +3,9 @@ within the tolerance, are stored; each event is processed once."""
 
 from __future__ import annotations
 
+import asyncio
 import time
+from decimal import Decimal
 
 import httpx
 
@@ -199,3 +201,18 @@ async def test_event_types_we_do_not_act_on_are_ignored(
     [stored] = await inbound_of(db, tenant)
     assert stored.status == "ignored"
     assert await payments_of(db, tenant) == []
+
+
+async def test_the_same_event_delivered_concurrently_is_stored_and_paid_once(
+    client: httpx.AsyncClient, db: Database, settings: Settings, tenant: TenantLogin
+) -> None:
+    await configure_stripe(client, tenant)
+    invoice = await issued_invoice(db, tenant)
+    payload = paid_event(number=invoice.number)
+
+    answers = await asyncio.gather(*(deliver(client, tenant, payload) for _ in range(5)))
+    await process(db, settings)
+
+    assert sorted(r.json()["status"] for r in answers) == ["accepted"] + ["duplicate"] * 4
+    [payment] = await payments_of(db, tenant)
+    assert payment.amount == Decimal("120.00")

@@ -125,7 +125,9 @@ async def test_an_order_is_allocated_invoiced_shipped_emailed_and_fulfilled(
     shipment = order["shipment"]
     assert shipment["carrier"] == "sandbox"
     assert shipment["tracking_number"].startswith("SBX")
-    assert shipment["label_url"].endswith(f"/{shipment['tracking_number']}.pdf")
+    assert shipment["label_url"] == f"/api/v1/commerce/orders/{order['id']}/shipment/label"
+    label = await client.get(shipment["label_url"], headers=shop.headers)
+    assert (label.status_code, label.headers["content-type"]) == (200, "application/pdf")
     [invoice] = await invoices_of(client, shop, order["id"])
     assert order["invoice_id"] == invoice["id"]
     assert (invoice["number"], invoice["status"]) == ("INV-000001", "open")

@@ -79,6 +79,11 @@ DEFAULT_WEIGHT_KG = Decimal("1")
 GRAMS_PER_KG = Decimal("1000")
 
 
+def label_path(order_id: str) -> str:
+    """Where the API serves an order's label (the sandbox's ``label_url``)."""
+    return f"/api/v1/commerce/orders/{order_id}/shipment/label"
+
+
 def _ctx(tenant_id: str, order_id: str) -> Context:
     # Every event of an order's fulfilment shares the order id as its correlation id.
     return Context(tenant_id=tenant_id, actor_type="system", correlation_id=order_id)
@@ -204,7 +209,8 @@ async def buy_label(tenant_id: str, order_id: str) -> str:
             carrier=label.carrier,
             service=label.service,
             tracking_number=label.tracking_number,
-            label_url=label.label_url,
+            # A sandbox label exists nowhere but here: the API renders it.
+            label_url=label_path(order_id) if label.provider == "sandbox" else label.label_url,
             cost=label.cost,
             currency=label.currency,
             provider_ref=label.provider_ref,
