@@ -71,7 +71,7 @@ FREE_SHIPPING_FROM = Decimal("50")
 WHOLESALE_SHIP = Decimal("15.00")
 WHOLESALE_DISCOUNT = Decimal("0.15")
 # The web shop took orders from the start; won deals became orders once enabled.
-DEAL_ORDERS_SINCE_DAYS = 120
+DEAL_ORDERS_SINCE_DAYS = 45
 # A seasonal blend the shop still listed after it left the catalogue: its orders fail.
 RETIRED_SKU = ("NW-PUMPKIN-SPICE-250", "Pumpkin Spice Blend 250 g", Decimal("16.00"))
 # Ended the year below their reorder point, the supplier's delivery still on its way.

@@ -76,11 +76,16 @@ async def get_product(client: httpx.AsyncClient, tenant: TenantLogin, product_id
 
 
 async def receive(
-    client: httpx.AsyncClient, tenant: TenantLogin, product_id: str, quantity: int
+    client: httpx.AsyncClient,
+    tenant: TenantLogin,
+    product_id: str,
+    quantity: int,
+    *,
+    kind: str = "receipt",
 ) -> None:
     r = await client.post(
         f"/api/v1/commerce/products/{product_id}/stock",
-        json={"quantity": quantity, "kind": "receipt", "reason": "delivery"},
+        json={"quantity": quantity, "kind": kind, "reason": "delivery"},
         headers=tenant.headers,
     )
     assert r.status_code == 200, r.text

@@ -148,6 +148,7 @@ async def test_an_order_is_allocated_invoiced_shipped_emailed_and_fulfilled(
         "email": "ada@example.com",
     }
     assert row.request["parcels"][0]["weight"] == "0.800"
+    assert await event_types(db, shop.tenant_id, row.id) == ["commerce.shipment.label_purchased"]
     # The customer hears about it: tracking and invoice number.
     message = await until_message_left(db, shop.tenant_id, order["id"])
     assert message.recipient == "ada@example.com"
@@ -285,7 +286,8 @@ async def test_backorders_wait_for_stock_and_restart_oldest_first(
     assert (await until_order(client, shop, first["id"], ["fulfilled"]))["shipment"]
     assert (await get_order(client, shop, second["id"]))["status"] == "backordered"
 
-    await receive(client, shop, widget["id"], 2)
+    # A stock count that finds two more units frees them as well.
+    await receive(client, shop, widget["id"], 2, kind="adjustment")
     later = await until_order(client, shop, second["id"], ["fulfilled"])
 
     assert later["shipment"] is not None
@@ -325,6 +327,10 @@ async def test_a_cancelled_order_stops_the_saga_and_its_bought_label_is_voided(
     assert order["status"] == "cancelled"
     [label] = await shipments(db, shop.tenant_id, order["id"])
     assert label.status == "voided" and server.refunds == [label.provider_ref]
+    assert await event_types(db, shop.tenant_id, label.id) == [
+        "commerce.shipment.label_purchased",
+        "commerce.shipment.label_voided",
+    ]
     [invoice] = await invoices_of(client, shop, order["id"])
     assert invoice["status"] == "void"
     stock = await get_product(client, shop, widget["id"])

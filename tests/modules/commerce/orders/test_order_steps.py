@@ -13,6 +13,7 @@ from bizos.core.context import Context
 from bizos.core.db import Database
 from bizos.modules.billing.invoices import service as invoices
 from bizos.modules.commerce.orders import service
+from bizos.modules.commerce.orders.schemas import OrderRead
 from tests.conftest import TenantLogin
 from tests.modules.commerce.orders.helpers import add_product, events_of_type, tasks_about
 
@@ -72,7 +73,7 @@ async def test_service_only_orders_need_no_stock(
 ) -> None:
     await add_product(client, tenant, "SETUP", stock=0, tracks_stock=False, price="300.00")
     order = await order_of(client, tenant, [{"sku": "SETUP", "quantity": 1}])
-    assert service.fulfillable_lines(service.OrderRead.model_validate(order)) == []
+    assert service.fulfillable_lines(OrderRead.model_validate(order)) == []
     assert await allocate(db, tenant, order["id"]) == "allocated"
 
 

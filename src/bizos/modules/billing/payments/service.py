@@ -276,15 +276,6 @@ async def record_payment(
             raise
         return Recorded(existing, False)
 
-    target = await _find_target(
-        session,
-        ctx,
-        amount=amount,
-        currency=currency,
-        email=email,
-        invoice_id=invoice_id,
-        invoice_number=invoice_number,
-    )
     await append_event(
         session,
         ctx,
@@ -299,6 +290,15 @@ async def record_payment(
             "currency": currency,
             "customer_email": email,
         },
+    )
+    target = await _find_target(
+        session,
+        ctx,
+        amount=amount,
+        currency=currency,
+        email=email,
+        invoice_id=invoice_id,
+        invoice_number=invoice_number,
     )
     if target.invoice is None:
         await _leave_unmatched(session, ctx, payment, target.detail)

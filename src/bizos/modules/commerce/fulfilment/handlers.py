@@ -1,7 +1,8 @@
 """Starting order-to-cash: a received order, or a backorder whose stock arrived.
 
 ``commerce.order.received`` starts the order's first run (its id derives from the
-event id, so a redelivered event finds the run already there). ``commerce.stock.received``
+event id, so a redelivered event finds the run already there). Stock arriving
+(``commerce.stock.received``, ``.adjusted``) or given back (an order cancelled or failed)
 restarts backordered orders, oldest first, that the stock now on hand can fill: each
 restart is a new attempt (``Order.fulfilment_attempts``), run id
 ``commerce.order_to_cash:{order_id}:{attempt}``. The attempt is counted in the handler's
@@ -32,6 +33,14 @@ from bizos.modules.commerce.orders import service as orders
 
 log = structlog.get_logger("bizos.commerce.fulfilment")
 
+# Events after which stock may be available for backorders: a delivery or a return, an
+# adjustment, and an order that gave its allocation back.
+STOCK_FREED = (
+    "commerce.stock.received",
+    "commerce.stock.adjusted",
+    "commerce.order.cancelled",
+    "commerce.order.failed",
+)
 # How many backordered orders one stock receipt looks at (oldest first).
 RESTART_SCAN_LIMIT = 500
 
@@ -123,6 +132,4 @@ def register(dispatcher: Dispatcher) -> None:
     dispatcher.subscribe(
         "commerce.fulfilment.start_order_to_cash", "commerce.order.received", start_order_to_cash
     )
-    dispatcher.subscribe(
-        "commerce.fulfilment.restart_backorders", "commerce.stock.received", restart_backorders
-    )
+    dispatcher.subscribe("commerce.fulfilment.restart_backorders", STOCK_FREED, restart_backorders)

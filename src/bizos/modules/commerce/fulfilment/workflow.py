@@ -44,6 +44,7 @@ from bizos.connectors.shipping.resolver import shipping_provider_for
 from bizos.core.context import Context
 from bizos.core.db import get_database, utcnow
 from bizos.core.errors import Conflict, NotFound, Unprocessable
+from bizos.core.events import append_event
 from bizos.core.workflows import RetryPolicy, Saga, SagaFailed, step, workflow
 from bizos.modules.billing.invoices import service as invoices
 from bizos.modules.billing.invoices.schemas import InvoiceLineInput
@@ -218,6 +219,7 @@ async def buy_label(tenant_id: str, order_id: str) -> str:
         )
         session.add(shipment)
         await session.flush()
+        await _shipment_event(session, ctx, shipment, "commerce.shipment.label_purchased")
         log.info(
             "commerce.label_bought",
             order_id=order_id,
@@ -249,6 +251,7 @@ async def void_label(tenant_id: str, order_id: str, shipment_id: str) -> None:
             shipment.voided_at = utcnow()
             shipment.version += 1
             await session.flush()
+            await _shipment_event(session, ctx, shipment, "commerce.shipment.label_voided")
     log.info("commerce.label_voided", order_id=order_id, shipment_id=shipment_id)
 
 
@@ -487,6 +490,30 @@ def _customer_email(
         lines.append(f"Total: {total}")
     lines += ["", "Thank you for your order."]
     return subject, "\n".join(lines)
+
+
+async def _shipment_event(
+    session: AsyncSession, ctx: Context, shipment: Shipment, type_: str
+) -> None:
+    await append_event(
+        session,
+        ctx,
+        type_,
+        aggregate_type="shipment",
+        aggregate_id=shipment.id,
+        version=shipment.version,
+        data={
+            "shipment_id": shipment.id,
+            "order_id": shipment.order_id,
+            "provider": shipment.provider,
+            "carrier": shipment.carrier,
+            "service": shipment.service,
+            "tracking_number": shipment.tracking_number,
+            "cost": None if shipment.cost is None else str(shipment.cost),
+            "currency": shipment.currency,
+            "status": shipment.status,
+        },
+    )
 
 
 async def _void_quietly(provider: ShippingProvider, label_ref: str) -> None:

@@ -19,10 +19,9 @@ without the tax when prices already include it (Shopify ``taxes_included``).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
-from typing import Any, Literal, Protocol
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any, Literal
 
 import sqlalchemy as sa
 import structlog
@@ -38,13 +37,12 @@ from bizos.core.sequences import format_number, next_value
 from bizos.modules.billing.invoices import service as invoices_service
 from bizos.modules.commerce import settings as commerce_settings
 from bizos.modules.commerce.inventory import service as inventory_service
-from bizos.modules.commerce.models import ORDER_SOURCES, Order, OrderLine, Product, Shipment
-from bizos.modules.commerce.orders.schemas import (
-    OrderLineInput,
-    OrderLineRead,
-    OrderRead,
-    ShipmentSummary,
-)
+from bizos.modules.commerce.models import ORDER_SOURCES, Order, OrderLine
+from bizos.modules.commerce.orders.pricing import UnknownSku, cents, price_line
+from bizos.modules.commerce.orders.reads import fulfillable_lines as fulfillable_lines
+from bizos.modules.commerce.orders.reads import order_read as order_read
+from bizos.modules.commerce.orders.reads import order_reads as order_reads
+from bizos.modules.commerce.orders.schemas import OrderLineInput, OrderRead
 from bizos.modules.crm.contacts import service as contacts_service
 from bizos.modules.crm.deals.schemas import iso_currency
 from bizos.modules.notifications import service as notifications_service
@@ -52,8 +50,6 @@ from bizos.modules.work import service as work_service
 
 log = structlog.get_logger("bizos.commerce.orders")
 
-CENT = Decimal("0.01")
-UnknownSku = Literal["reject", "fail"]
 # Where an order may go next in order-to-cash; anything later is already done.
 _PROGRESS = ("received", "backordered", "allocated", "invoiced", "shipped", "fulfilled")
 _SHIPPED = ("shipped", "fulfilled")
@@ -70,120 +66,11 @@ class OrderCancelled(Exception):
         return f"order {self.order_id} is cancelled"
 
 
-def cents(value: Decimal | int | str) -> Decimal:
-    return Decimal(value).quantize(CENT, rounding=ROUND_HALF_UP)
-
-
 def _money(value: Decimal) -> str:
     return str(cents(value))
 
 
-class _StockLine(Protocol):
-    @property
-    def product_id(self) -> str | None: ...
-    @property
-    def quantity(self) -> int: ...
-    @property
-    def tracks_stock(self) -> bool: ...
-
-
-def fulfillable_lines(order: OrderRead | Iterable[_StockLine]) -> list[tuple[str, int]]:
-    """``(product_id, quantity)`` of the stock-tracked lines: what allocation and
-    shipping move. Takes an :class:`OrderRead` or its lines (read or stored)."""
-    lines: Iterable[_StockLine] = order.lines if isinstance(order, OrderRead) else order
-    return [(ln.product_id, ln.quantity) for ln in lines if ln.tracks_stock and ln.product_id]
-
-
 # --- reads ----------------------------------------------------------------------------
-
-
-def _line_read(row: OrderLine) -> OrderLineRead:
-    return OrderLineRead(
-        id=row.id,
-        position=row.position,
-        product_id=row.product_id,
-        sku=row.sku,
-        name=row.name,
-        quantity=row.quantity,
-        unit_price=cents(row.unit_price),
-        discount=cents(row.discount),
-        tax_rate=Decimal(row.tax_rate),
-        tax_amount=cents(row.tax_amount),
-        line_total=cents(row.line_total),
-        tracks_stock=row.tracks_stock,
-    )
-
-
-def _read(row: Order, lines: list[OrderLine], shipment: Shipment | None) -> OrderRead:
-    return OrderRead(
-        id=row.id,
-        number=row.number,
-        source=row.source,
-        external_id=row.external_id,
-        external_name=row.external_name,
-        status=row.status,
-        contact_id=row.contact_id,
-        email=row.email,
-        customer_name=row.customer_name,
-        deal_id=row.deal_id,
-        currency=row.currency,
-        lines=[_line_read(ln) for ln in sorted(lines, key=lambda ln: ln.position)],
-        subtotal=cents(row.subtotal),
-        discount_total=cents(row.discount_total),
-        tax_total=cents(row.tax_total),
-        shipping_total=cents(row.shipping_total),
-        total=cents(row.total),
-        invoice_id=row.invoice_id,
-        shipment=(
-            ShipmentSummary(
-                carrier=shipment.carrier,
-                tracking_number=shipment.tracking_number,
-                label_url=shipment.label_url,
-                status=shipment.status,
-                service=shipment.service,
-            )
-            if shipment is not None
-            else None
-        ),
-        shipping_address=row.shipping_address,
-        billing_address=row.billing_address,
-        failure_reason=row.failure_reason,
-        cancel_reason=row.cancel_reason,
-        placed_at=row.placed_at,
-        allocated_at=row.allocated_at,
-        invoiced_at=row.invoiced_at,
-        shipped_at=row.shipped_at,
-        fulfilled_at=row.fulfilled_at,
-        cancelled_at=row.cancelled_at,
-        failed_at=row.failed_at,
-        properties=row.properties or {},
-        version=row.version,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-    )
-
-
-async def order_reads(session: AsyncSession, orders: Sequence[Order]) -> list[OrderRead]:
-    """The API shape of several orders, their lines and shipments loaded in two queries."""
-    if not orders:
-        return []
-    ids = [o.id for o in orders]
-    lines: dict[str, list[OrderLine]] = {i: [] for i in ids}
-    for line in await session.scalars(sa.select(OrderLine).where(OrderLine.order_id.in_(ids))):
-        lines[line.order_id].append(line)
-    shipment_ids = [o.shipment_id for o in orders if o.shipment_id]
-    shipments: dict[str, Shipment] = {}
-    if shipment_ids:
-        rows = await session.scalars(sa.select(Shipment).where(Shipment.id.in_(shipment_ids)))
-        shipments = {s.id: s for s in rows}
-    return [
-        _read(o, lines[o.id], shipments.get(o.shipment_id) if o.shipment_id else None)
-        for o in orders
-    ]
-
-
-async def order_read(session: AsyncSession, order: Order) -> OrderRead:
-    return (await order_reads(session, [order]))[0]
 
 
 async def order_lines(session: AsyncSession, ctx: Context, order_id: str) -> list[OrderLine]:
@@ -258,73 +145,6 @@ async def list_orders(
 
 
 # --- placing an order -----------------------------------------------------------------
-
-
-@dataclass(slots=True)
-class _Priced:
-    line: OrderLine
-    problem: str | None = None  # why this line makes the order fail (fail mode)
-
-
-def _line_error(index: int, field: str, message: str) -> Unprocessable:
-    return Unprocessable(message, errors=[field_error(["body", "lines", index, field], message)])
-
-
-def _price_line(
-    index: int,
-    given: OrderLineInput,
-    product: Product | None,
-    *,
-    currency: str,
-    default_tax_rate: Decimal,
-    unknown_sku: UnknownSku,
-) -> _Priced:
-    """One stored line from what the door sent and the catalogue; a line that cannot be
-    sold raises 422 (``reject``) or carries the problem that fails the order (``fail``)."""
-    problem: str | None = None
-    sku = given.sku.strip() if given.sku else None
-    if sku and product is None:
-        problem = f"unknown SKU {sku!r}"
-    elif not sku and given.requires_shipping:
-        problem = f"line {index + 1} ({given.name or 'unnamed'}) has no SKU but needs shipping"
-    elif product is not None and not product.active:
-        problem = f"SKU {sku!r} is no longer sold"
-    elif product is not None and given.unit_price is None and product.currency != currency:
-        problem = f"SKU {sku!r} is priced in {product.currency}, the order is in {currency}"
-    elif product is None and given.unit_price is None:
-        problem = f"line {index + 1} has neither a SKU nor a price"
-    if problem is not None and unknown_sku == "reject":
-        raise _line_error(index, "sku", problem)
-    unit_price = given.unit_price
-    if unit_price is None:
-        unit_price = product.price if product is not None else Decimal("0")
-    if given.tax_rate is not None:
-        rate = Decimal(given.tax_rate)
-    elif product is not None and Decimal(product.tax_rate) > 0:
-        rate = Decimal(product.tax_rate)
-    else:
-        rate = default_tax_rate
-    gross = cents(Decimal(unit_price) * given.quantity)
-    discount = cents(given.discount)
-    if discount < 0 or discount > gross:
-        raise _line_error(index, "discount", "a discount between 0 and the line amount")
-    line_total = gross - discount
-    tax = cents(given.tax_amount) if given.tax_amount is not None else cents(line_total * rate)
-    line = OrderLine(
-        position=index + 1,
-        product_id=product.id if product is not None else None,
-        sku=sku,
-        name=(given.name or (product.name if product is not None else None) or sku or "Item")[:200],
-        quantity=given.quantity,
-        unit_price=cents(unit_price),
-        discount=discount,
-        tax_rate=rate,
-        tax_amount=tax,
-        line_total=line_total,
-        tracks_stock=product.tracks_stock if product is not None else False,
-        external_id=given.external_id,
-    )
-    return _Priced(line, problem)
 
 
 async def _customer(
@@ -462,7 +282,7 @@ async def place_order(
         session, ctx, [ln.sku.strip() for ln in lines if ln.sku]
     )
     priced = [
-        _price_line(
+        price_line(
             i,
             ln,
             products.get(ln.sku.strip()) if ln.sku else None,

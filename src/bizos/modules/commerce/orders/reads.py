@@ -1,0 +1,122 @@
+"""Orders in the API's shape, and the stock an order moves.
+
+Lines and shipments of several orders load in two queries (a list page is three).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from decimal import Decimal
+from typing import Protocol
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bizos.modules.commerce.models import Order, OrderLine, Shipment
+from bizos.modules.commerce.orders.pricing import cents
+from bizos.modules.commerce.orders.schemas import OrderLineRead, OrderRead, ShipmentSummary
+
+
+class _StockLine(Protocol):
+    @property
+    def product_id(self) -> str | None: ...
+    @property
+    def quantity(self) -> int: ...
+    @property
+    def tracks_stock(self) -> bool: ...
+
+
+def fulfillable_lines(order: OrderRead | Iterable[_StockLine]) -> list[tuple[str, int]]:
+    """``(product_id, quantity)`` of the stock-tracked lines: what allocation and
+    shipping move. Takes an :class:`OrderRead` or its lines (read or stored)."""
+    lines: Iterable[_StockLine] = order.lines if isinstance(order, OrderRead) else order
+    return [(ln.product_id, ln.quantity) for ln in lines if ln.tracks_stock and ln.product_id]
+
+
+def _line_read(row: OrderLine) -> OrderLineRead:
+    return OrderLineRead(
+        id=row.id,
+        position=row.position,
+        product_id=row.product_id,
+        sku=row.sku,
+        name=row.name,
+        quantity=row.quantity,
+        unit_price=cents(row.unit_price),
+        discount=cents(row.discount),
+        tax_rate=Decimal(row.tax_rate),
+        tax_amount=cents(row.tax_amount),
+        line_total=cents(row.line_total),
+        tracks_stock=row.tracks_stock,
+    )
+
+
+def _read(row: Order, lines: list[OrderLine], shipment: Shipment | None) -> OrderRead:
+    return OrderRead(
+        id=row.id,
+        number=row.number,
+        source=row.source,
+        external_id=row.external_id,
+        external_name=row.external_name,
+        status=row.status,
+        contact_id=row.contact_id,
+        email=row.email,
+        customer_name=row.customer_name,
+        deal_id=row.deal_id,
+        currency=row.currency,
+        lines=[_line_read(ln) for ln in sorted(lines, key=lambda ln: ln.position)],
+        subtotal=cents(row.subtotal),
+        discount_total=cents(row.discount_total),
+        tax_total=cents(row.tax_total),
+        shipping_total=cents(row.shipping_total),
+        total=cents(row.total),
+        invoice_id=row.invoice_id,
+        shipment=(
+            ShipmentSummary(
+                carrier=shipment.carrier,
+                tracking_number=shipment.tracking_number,
+                label_url=shipment.label_url,
+                status=shipment.status,
+                service=shipment.service,
+            )
+            if shipment is not None
+            else None
+        ),
+        shipping_address=row.shipping_address,
+        billing_address=row.billing_address,
+        failure_reason=row.failure_reason,
+        cancel_reason=row.cancel_reason,
+        placed_at=row.placed_at,
+        allocated_at=row.allocated_at,
+        invoiced_at=row.invoiced_at,
+        shipped_at=row.shipped_at,
+        fulfilled_at=row.fulfilled_at,
+        cancelled_at=row.cancelled_at,
+        failed_at=row.failed_at,
+        properties=row.properties or {},
+        version=row.version,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+async def order_reads(session: AsyncSession, orders: Sequence[Order]) -> list[OrderRead]:
+    """The API shape of several orders, their lines and shipments loaded in two queries."""
+    if not orders:
+        return []
+    ids = [o.id for o in orders]
+    lines: dict[str, list[OrderLine]] = {i: [] for i in ids}
+    for line in await session.scalars(sa.select(OrderLine).where(OrderLine.order_id.in_(ids))):
+        lines[line.order_id].append(line)
+    shipment_ids = [o.shipment_id for o in orders if o.shipment_id]
+    shipments: dict[str, Shipment] = {}
+    if shipment_ids:
+        rows = await session.scalars(sa.select(Shipment).where(Shipment.id.in_(shipment_ids)))
+        shipments = {s.id: s for s in rows}
+    return [
+        _read(o, lines[o.id], shipments.get(o.shipment_id) if o.shipment_id else None)
+        for o in orders
+    ]
+
+
+async def order_read(session: AsyncSession, order: Order) -> OrderRead:
+    return (await order_reads(session, [order]))[0]
