@@ -303,10 +303,10 @@ async def test_backorders_wait_for_stock_and_restart_oldest_first(
 # --- cancellation -----------------------------------------------------------------------
 
 
-async def test_a_cancelled_order_stops_the_saga_and_its_bought_label_is_voided(
+async def test_a_cancelled_order_stops_the_saga_voids_its_label_and_frees_its_stock(
     client: httpx.AsyncClient, db: Database, shop: TenantLogin
 ) -> None:
-    widget = await product(client, shop, "WID-1", stock=5)
+    widget = await product(client, shop, "WID-1", stock=2)
     with shippo_server() as server:
         await use_shippo(client, shop, server)
         server.hold_shipments = hold = threading.Event()
@@ -314,6 +314,8 @@ async def test_a_cancelled_order_stops_the_saga_and_its_bought_label_is_voided(
         placed = await place_order(client, shop, [("WID-1", 2)])
         # The saga is asking for rates: stock allocated, invoice issued.
         await asyncio.to_thread(server.shipments_arrived.wait, 60)
+        waiting = await place_order(client, shop, [("WID-1", 2)])
+        assert (await until_order(client, shop, waiting["id"]))["status"] == "backordered"
         r = await client.post(
             f"/api/v1/commerce/orders/{placed['id']}/cancel",
             json={"reason": "customer changed their mind"},
@@ -321,22 +323,26 @@ async def test_a_cancelled_order_stops_the_saga_and_its_bought_label_is_voided(
         )
         assert r.status_code == 200, r.text
         hold.set()
-        await until_label_voided(db, shop.tenant_id, placed["id"])
+        label = await until_label_voided(db, shop.tenant_id, placed["id"])
+        # The stock the cancelled order gave back goes to the backorder.
+        served = await until_order(client, shop, waiting["id"], ["fulfilled", "failed"])
 
     order = await get_order(client, shop, placed["id"])
     assert order["status"] == "cancelled"
-    [label] = await shipments(db, shop.tenant_id, order["id"])
-    assert label.status == "voided" and server.refunds == [label.provider_ref]
+    assert server.refunds == [label.provider_ref]
     assert await event_types(db, shop.tenant_id, label.id) == [
         "commerce.shipment.label_purchased",
         "commerce.shipment.label_voided",
     ]
     [invoice] = await invoices_of(client, shop, order["id"])
     assert invoice["status"] == "void"
-    stock = await get_product(client, shop, widget["id"])
-    assert (stock["stock_on_hand"], stock["allocated"]) == (5, 0)
     assert await rows_about(db, shop.tenant_id, Task, order["id"]) == []
     assert "commerce.order.failed" not in await event_types(db, shop.tenant_id, order["id"])
+    assert served["status"] == "fulfilled"
+    assert served["shipment"]["tracking_number"] != label.tracking_number
+    # Releasing again as a compensation took nothing from the backorder's allocation.
+    stock = await get_product(client, shop, widget["id"])
+    assert (stock["stock_on_hand"], stock["allocated"]) == (0, 0)
 
 
 def test_the_customer_address_reads_shopify_and_carrier_spellings() -> None:
