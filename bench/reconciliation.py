@@ -4,7 +4,8 @@
 
 Starts ``bizos serve`` (API and workers) on a fresh data dir, signs up a workspace,
 sets the Stripe connector's signing secret, creates the set's invoices through the API,
-then POSTs every Stripe delivery of ``tests/fixtures/stripe/reconciliation.py`` (exact
+then POSTs every Stripe delivery of ``tests/fixtures/stripe/reconciliation.py`` and the
+hand-written harder cases of ``reconciliation_hard.py`` (exact
 payments, partial payments, wrong amounts, missing metadata, unknown customers,
 duplicates, a PaymentIntent with its Charge, other currencies, yen, void invoices,
 refunds) to ``/webhooks/stripe/{tenant}``, signed with Stripe's own library. Once the
@@ -29,7 +30,7 @@ from tests.fixtures.stripe.events import dumps, sign
 from tests.fixtures.stripe.reconciliation import (
     Case,
     Observed,
-    build_cases,
+    full_set,
     plan_deliveries,
     score,
 )
@@ -47,7 +48,7 @@ def create_invoices(client: httpx.Client, cases: list[Case]) -> dict[str, dict[s
                 json={
                     "currency": spec.currency,
                     "customer_email": spec.email,
-                    "lines": [{"description": "Order", "unit_price": str(spec.total)}],
+                    "lines": [spec.line()],
                 },
             )
             r.raise_for_status()
@@ -98,7 +99,7 @@ def run(base: str, seed: int) -> None:
         client.put(
             "/api/v1/connectors/stripe", json={"config": {}, "secrets": {"webhook_secret": SECRET}}
         ).raise_for_status()
-        cases = build_cases(seed)
+        cases = full_set(seed)
         ids = create_invoices(client, cases)
         started = time.perf_counter()
         deliveries = 0

@@ -10,6 +10,7 @@ from fastapi import Depends, FastAPI
 from bizos.api.errors import install_error_handlers
 from bizos.api.guards import reject_nul_characters
 from bizos.api.middleware import close_gateway, install_gateway
+from bizos.api.openapi import install_openapi
 from bizos.api.ops import router as ops_router
 from bizos.api.routes import include_routers
 from bizos.core.auth import set_authenticator
@@ -63,6 +64,7 @@ def create_app(
     install_gateway(app, settings)
     app.include_router(ops_router)
     include_routers(app)
+    install_openapi(app)
     return app
 
 

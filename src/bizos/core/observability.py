@@ -151,7 +151,14 @@ def configure_logging(settings: Settings, *, stream: IO[str] | None = None) -> N
     final: list[Any] = (
         [structlog.processors.format_exc_info, structlog.processors.JSONRenderer()]
         if settings.log_json
-        else [structlog.dev.ConsoleRenderer(colors=False)]
+        else [
+            # Plain tracebacks: the default (rich, with every frame's locals) takes seconds
+            # for a deep stack, all of it blocking the event loop, and would print local
+            # values (passwords, tokens, webhook secrets) that redact_secrets never sees.
+            structlog.dev.ConsoleRenderer(
+                colors=False, exception_formatter=structlog.dev.plain_traceback
+            )
+        ]
     )
     structlog.configure(
         processors=[

@@ -24,6 +24,7 @@ from bizos.modules.commerce.models import Order, OrderLine, Product, Shipment, S
 from bizos.modules.crm.models import Contact, Deal
 from bizos.modules.finance.models import Budget, BudgetPeriod, Expense
 from bizos.modules.identity.models import Tenant
+from bizos.modules.notifications.models import Notification
 from bizos.modules.work.models import Task
 
 ZERO = Decimal("0")
@@ -58,6 +59,7 @@ async def test_the_demo_year_of_trade_adds_up(
         contacts, deals = await _all(s, Contact), await _all(s, Deal)
         expenses, budgets = await _all(s, Expense), await _all(s, Budget)
         periods = await _all(s, BudgetPeriod)
+        notifications = await _all(s, Notification)
         series = {r.name: r.value for r in await _all(s, NumberSeries)}
         events = Counter((await s.scalars(sa.select(Event.type))).all())
         received = await s.scalar(
@@ -308,6 +310,13 @@ async def test_the_demo_year_of_trade_adds_up(
     over = [r for r in periods if r.period_start == this_month and r.exceeded]
     assert [budget_by_id[r.budget_id].category for r in over] == ["marketing"]
     assert events["finance.budget.exceeded"] == sum(1 for r in periods if r.exceeded)
+
+    # The people told back then were told: failed orders, the discrepancy, the budgets.
+    told = Counter(n.kind for n in notifications)
+    assert told["commerce.order.failed"] == 2
+    assert told["billing.payment_discrepancy"] == 1
+    assert told["finance.budget_exceeded"] == events["finance.budget.exceeded"]
+    assert any(n.read_at is None for n in notifications if n.kind == "finance.budget_exceeded")
 
     # The history already happened: the order-to-cash workflow does not start again.
     assert "commerce.fulfilment.start_order_to_cash" in handled

@@ -273,12 +273,23 @@ class Billing:
             version=invoice.version,
             **data,
         )
+        title = f"Payment discrepancy on invoice {invoice.number}"
+        body = (
+            f"Invoice {invoice.number} expected {expected} {invoice.currency}; received "
+            f"{payment.amount} {invoice.currency}.\nReason: {reason}"
+        )
+        story.notify(
+            user_id=story.team["owner"],
+            kind="billing.payment_discrepancy",
+            title=title,
+            body=body,
+            at=at + dt.timedelta(seconds=1),
+            related=("invoice", invoice.id),
+            data=data,
+        )
         story.task(
-            title=f"Payment discrepancy on invoice {invoice.number}",
-            description=(
-                f"Invoice {invoice.number} expected {expected} {invoice.currency}; received "
-                f"{payment.amount} {invoice.currency}.\nReason: {reason}"
-            ),
+            title=title,
+            description=body,
             assignee_id=story.team["owner"],
             created=at + dt.timedelta(seconds=1),
             done_at=None,
@@ -393,6 +404,21 @@ class Billing:
             and now - dt.timedelta(days=40) < i.issued_at < now - dt.timedelta(days=8)
         ]
         overpaid = rng.choice(recent_trade) if recent_trade else None
+        # Dunning has work: two invoices well past due, nothing paid; one paid in part.
+        past_due = [
+            i
+            for i in trade
+            if i is not overpaid
+            and i.issued_at
+            and now - dt.timedelta(days=45) < i.issued_at < now - dt.timedelta(days=17)
+        ]
+        unpaid = {i.id for i in rng.sample(past_due, min(2, len(past_due)))}
+        fresh = [
+            i
+            for i in trade
+            if i.issued_at and now - dt.timedelta(days=12) < i.issued_at < now - DAY * 3
+        ]
+        part_paid = {i.id for i in rng.sample(fresh, min(1, len(fresh)))}
         for invoice in live:
             issued = invoice.issued_at
             assert issued is not None
@@ -415,6 +441,12 @@ class Billing:
             late = rng.random() < 0.22
             delay = rng.uniform(15, 38) if late else rng.uniform(2, 13)
             paid = issued + dt.timedelta(days=delay)
+            if invoice.id in unpaid:
+                continue
+            if invoice.id in part_paid:
+                first = cents(total * Decimal("0.4"))
+                at_(issued + DAY * 2, invoice, lambda t, i, f=first, b=by: self.pay(i, t, f, b))
+                continue
             if invoice is overpaid:
                 extra = Decimal(rng.choice(("48.00", "57.50", "96.00")))
                 paid = issued + dt.timedelta(days=rng.uniform(3, 7))

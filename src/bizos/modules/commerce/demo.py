@@ -57,6 +57,7 @@ from bizos.modules.crm.demo.history import ascii_word, historical_id
 from bizos.modules.crm.models import Company, Contact, Deal
 from bizos.modules.crm.normalize import normalize_email
 from bizos.modules.identity.models import User
+from bizos.modules.notifications.models import Notification
 from bizos.modules.work.models import Task
 
 log = structlog.get_logger("bizos.commerce.demo")
@@ -207,6 +208,46 @@ class Story:
         """A Stripe-style id (``pi_3Nq...``) drawn from the story's rng."""
         alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
         return prefix + "".join(self.rng.choice(alphabet) for _ in range(length))
+
+    def notify(
+        self,
+        *,
+        user_id: str,
+        kind: str,
+        title: str,
+        body: str,
+        at: dt.datetime,
+        related: tuple[str, str],
+        data: dict[str, Any] | None = None,
+    ) -> None:
+        """A notification a service sent back then: read a day later, unless it came in
+        the last three days (those are still waiting in the inbox)."""
+        read = at + DAY if at < self.now - 3 * DAY else None
+        row = Notification(
+            id=historical_id(at),
+            user_id=user_id,
+            kind=kind,
+            title=title[:300],
+            body=body,
+            related_type=related[0],
+            related_id=related[1],
+            data=data or {},
+            read_at=read,
+            created_at=at,
+            updated_at=at,
+        )
+        self.rows.append(row)
+        self.event(
+            "notifications.notification.created",
+            "notification",
+            row.id,
+            at,
+            user_id=user_id,
+            kind=kind,
+            title=row.title,
+            related={"type": related[0], "id": related[1]},
+            email_message_id=None,
+        )
 
     def task(
         self,
@@ -746,10 +787,19 @@ class Orders:
             f"fulfilled: {order.failure_reason}."
         )
         fixed = plan.at + dt.timedelta(hours=story.rng.uniform(2, 30))
+        assignee = story.team.get("operations") or story.team["owner"]
+        story.notify(
+            user_id=assignee,
+            kind="commerce.order.failed",
+            title=title,
+            body=description,
+            at=plan.at + dt.timedelta(seconds=2),
+            related=("order", order.id),
+        )
         story.task(
             title=title,
             description=description,
-            assignee_id=story.team.get("operations") or story.team["owner"],
+            assignee_id=assignee,
             created=plan.at + dt.timedelta(seconds=2),
             done_at=fixed,
             related=("order", order.id),
@@ -1180,12 +1230,30 @@ def _web_shop_contacts(story: Story, consumers: list[Customer], orders: list[Ord
 async def write_story(session: AsyncSession, ctx: Context, story: Story) -> int:
     """Rows in bulk, events in the order things happened, and those events recorded as
     handled by every subscriber (they already had their effects). Returns the events."""
-    session.add_all(story.rows)
-    await session.flush()
+    await insert_rows(session, ctx, story.rows)
     ordered = sorted(story.events, key=lambda e: e.occurred_at or story.now)
     written = await append_events(session, ctx, ordered)
     await mark_handled(session, ctx, [(row["id"], row["type"]) for row in written])
     return len(written)
+
+
+async def insert_rows(session: AsyncSession, ctx: Context, rows: list[Any]) -> None:
+    """ORM bulk inserts, a statement per table and batch: the unit of work's bookkeeping
+    for thousands of objects that are never read back would cost seconds."""
+    tenant_id = ctx.require_tenant()
+    by_model: dict[type[Any], list[dict[str, Any]]] = {}
+    for row in rows:
+        mapper = sa.inspect(type(row))
+        values = {
+            attr.key: getattr(row, attr.key)
+            for attr in mapper.column_attrs
+            if attr.key in row.__dict__
+        }
+        values["tenant_id"] = tenant_id
+        by_model.setdefault(type(row), []).append(values)
+    for model, values_list in by_model.items():
+        for start in range(0, len(values_list), 1000):
+            await session.execute(sa.insert(model), values_list[start : start + 1000])
 
 
 async def mark_handled(session: AsyncSession, ctx: Context, events: list[tuple[str, str]]) -> int:

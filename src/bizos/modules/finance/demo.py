@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 from decimal import Decimal
+from typing import Any
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -101,7 +102,7 @@ def _expenses(story: Story) -> list[Expense]:
                     day = start + dt.timedelta(days=offset)
                     amount = Decimal(rng.uniform(float(low), float(high))).quantize(Decimal("1"))
                     if category == "shipping" and day.month == 12:
-                        amount = amount * Decimal("1.5")  # the holiday rush
+                        amount = amount * Decimal("1.15")  # the holiday rush
                     out.append(_expense(story, category, vendor, description, day, amount))
     this_month = _month_start(today, 0)
     limit = Decimal(SPENDING[OVER_THIS_MONTH][0])
@@ -232,22 +233,32 @@ def _budgets(story: Story, expenses: list[Expense]) -> None:
                 spent_then = sum(
                     (e.amount for e in month if e.created_at <= crossed.created_at), Decimal(0)
                 )
+                data: dict[str, Any] = {
+                    "budget_id": budget.id,
+                    "name": budget.name,
+                    "category": category,
+                    "period": "month",
+                    "period_start": start.isoformat(),
+                    "period_end": end.isoformat(),
+                    "limit": str(limit),
+                    "spent": str(cents(spent_then)),
+                    "over_by": str(cents(spent_then - limit)),
+                    "currency": CURRENCY,
+                }
                 story.event(
-                    "finance.budget.exceeded",
-                    "budget",
-                    budget.id,
-                    crossed.created_at,
-                    version=1,
-                    budget_id=budget.id,
-                    name=budget.name,
-                    category=category,
-                    period="month",
-                    period_start=start.isoformat(),
-                    period_end=end.isoformat(),
-                    limit=str(limit),
-                    spent=str(cents(spent_then)),
-                    over_by=str(cents(spent_then - limit)),
-                    currency=CURRENCY,
+                    "finance.budget.exceeded", "budget", budget.id, crossed.created_at, **data
+                )
+                story.notify(
+                    user_id=owner,
+                    kind="finance.budget_exceeded",
+                    title=f"Budget {budget.name} exceeded by {data['over_by']} {CURRENCY}",
+                    body=(
+                        f"{category}: {data['spent']} spent of {data['limit']} {CURRENCY} "
+                        f"in the month starting {data['period_start']}."
+                    ),
+                    at=crossed.created_at + dt.timedelta(seconds=1),
+                    related=("budget", budget.id),
+                    data=data,
                 )
 
 

@@ -7,10 +7,12 @@ import asyncio
 import datetime as dt
 from decimal import Decimal
 
+import pytest
 import sqlalchemy as sa
 
 from bizos.core.db import Database
 from bizos.core.scheduler import Scheduler, registry
+from bizos.modules.billing.invoices import dunning as dunning_module
 from bizos.modules.billing.invoices import handlers as _handlers  # noqa: F401
 from bizos.modules.billing.invoices import service
 from bizos.modules.billing.invoices.dunning import DUNNING_JOB, send_overdue_reminders
@@ -101,3 +103,15 @@ async def test_the_dunning_job_is_scheduled_hourly(db: Database, tenant: TenantL
     async with db.unit_of_work(tenant_id=tenant.tenant_id, readonly=True) as session:
         row = await session.scalar(sa.select(Invoice).where(Invoice.id == invoice.id))
     assert row is not None and row.last_reminder_at is not None
+
+
+async def test_one_run_reaches_every_overdue_invoice_beyond_a_batch(
+    db: Database, tenant: TenantLogin, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Invoices already reminded at this level must not fill the batch and starve the rest.
+    monkeypatch.setattr(dunning_module, "JOB_BATCH", 2)
+    invoices = [await order_invoice(db, tenant) for _ in range(5)]
+    now = days_after(invoices[0].due_date, 1)
+    assert await send_overdue_reminders(db, now) == 5
+    assert await send_overdue_reminders(db, now + dt.timedelta(hours=1)) == 0
+    assert [len(await reminders_to(db, tenant, i.id)) for i in invoices] == [1] * 5

@@ -135,3 +135,61 @@ async def test_the_same_outside_payment_is_recorded_once(db: Database, tenant: T
         await pay(db, tenant, "10.00", invoice_number=invoice.number, external_id="pi_same")
     assert len(await payments_of(db, tenant)) == 1
     assert (await invoice_row(db, tenant, invoice.id)).amount_paid == Decimal("10.00")
+
+
+async def test_an_invoice_number_is_read_however_it_was_typed(
+    db: Database, tenant: TenantLogin
+) -> None:
+    invoice = await issued_invoice(db, tenant, total="31.00", email="typed@example.com")
+    short = str(int(invoice.number.split("-")[1]))
+    for i, written in enumerate(
+        (f"#{invoice.number.lower()}", f"INV {short}", f"Invoice {invoice.number}.")
+    ):
+        payment = await pay(
+            db, tenant, "1.00", invoice_number=written, customer_email=f"payer{i}@else.org"
+        )
+        assert (payment.invoice_id, payment.match_method) == (invoice.id, "metadata"), written
+
+
+async def test_a_bare_number_counts_only_when_payer_or_amount_agree(
+    db: Database, tenant: TenantLogin
+) -> None:
+    invoice = await issued_invoice(db, tenant, total="44.00", email="bare@example.com")
+    digits = invoice.number.split("-")[1]
+    stranger = await pay(
+        db, tenant, "12.00", invoice_number=digits, customer_email="someone@else.org"
+    )
+    assert stranger.status == "unmatched" and "not one of our invoices" in (
+        stranger.match_detail or ""
+    )
+    owner = await pay(db, tenant, "12.00", invoice_number=digits, customer_email="bare@example.com")
+    assert owner.invoice_id == invoice.id and owner.status == "matched"
+
+
+async def test_a_reference_naming_two_invoices_is_left_for_a_person(
+    db: Database, tenant: TenantLogin
+) -> None:
+    a = await issued_invoice(db, tenant, total="10.00", email="two@example.com")
+    b = await issued_invoice(db, tenant, total="15.00", email="two@example.com")
+    payment = await pay(
+        db,
+        tenant,
+        "25.00",
+        invoice_number=f"{a.number}, {b.number}",
+        customer_email="two@example.com",
+    )
+    assert payment.status == "unmatched" and "several invoices" in (payment.match_detail or "")
+    assert [len(await tasks_of(db, tenant))] == [1]
+
+
+async def test_money_for_a_voided_and_reissued_invoice_goes_to_the_reissue(
+    db: Database, tenant: TenantLogin
+) -> None:
+    old = await issued_invoice(db, tenant, total="60.00", email="re@example.com")
+    async with db.unit_of_work(tenant_id=tenant.tenant_id) as session:
+        await invoices.void_invoice(session, owner_ctx(tenant), old.id, reason="reissued")
+    new = await issued_invoice(db, tenant, total="60.00", email="re@example.com")
+    payment = await pay(db, tenant, "60.00", invoice_number=old.number)
+    assert (payment.invoice_id, payment.status) == (new.id, "matched")
+    assert (await invoice_row(db, tenant, new.id)).status == "paid"
+    assert (await invoice_row(db, tenant, old.id)).status == "void"

@@ -12,7 +12,7 @@ from bizos.modules.billing.invoices import service as invoices
 from bizos.modules.billing.invoices.schemas import InvoiceLineInput
 from bizos.modules.billing.models import Invoice, Payment
 from tests.conftest import TenantLogin
-from tests.fixtures.stripe.reconciliation import Observed, build_cases, plan_deliveries, score
+from tests.fixtures.stripe.reconciliation import Observed, full_set, plan_deliveries, score
 from tests.modules.billing.payments.helpers import (
     configure_stripe,
     deliver,
@@ -26,8 +26,8 @@ async def test_the_labelled_set_is_reconciled_with_at_least_98_percent_accuracy(
     client: httpx.AsyncClient, db: Database, settings: Settings, tenant: TenantLogin
 ) -> None:
     await configure_stripe(client, tenant)
-    cases = build_cases()
-    assert len(cases) >= 100
+    cases = full_set()
+    assert len(cases) >= 150
     ids: dict[str, dict[str, str]] = {}
     async with db.unit_of_work(tenant_id=tenant.tenant_id) as session:
         ctx = owner_ctx(tenant)
@@ -39,7 +39,7 @@ async def test_the_labelled_set_is_reconciled_with_at_least_98_percent_accuracy(
                     session,
                     ctx,
                     currency=spec.currency,
-                    lines=[InvoiceLineInput(description="Order", unit_price=spec.total)],
+                    lines=[InvoiceLineInput.model_validate(spec.line())],
                     customer_email=spec.email,
                 )
                 issued = await invoices.issue_invoice(session, ctx, draft.id)

@@ -197,3 +197,23 @@ async def test_concurrent_posts_with_one_external_id_make_one_order(
     assert len({r.json()["id"] for r in answers}) == 1
     listed = await client.get(ORDERS, headers=tenant.headers)
     assert [o["number"] for o in listed.json()["items"]] == ["SO-000001"]
+
+
+async def test_an_order_too_large_to_store_is_refused_not_rounded(
+    client: httpx.AsyncClient, tenant: TenantLogin
+) -> None:
+    """Amounts are kept to 12 digits before the cents: a total beyond that would be
+    silently rounded by SQLite and refused by PostgreSQL (a 500); it is a 422."""
+    await add_product(client, tenant, "GOLD-1", price="999999999999.99")
+
+    r = await place(client, tenant, lines=[{"sku": "GOLD-1", "quantity": 1_000_000}])
+
+    assert r.status_code == 422, r.text
+    assert r.headers["content-type"] == "application/problem+json"
+    assert r.json()["errors"][0]["loc"] == ["body", "lines", 0, "quantity"]
+    one = await place(client, tenant, lines=[{"sku": "GOLD-1", "quantity": 1}])
+    assert one.status_code == 201 and one.json()["total"] == "999999999999.99"
+    two = await place(client, tenant, lines=[{"sku": "GOLD-1", "quantity": 1}] * 2)
+    assert two.status_code == 422, two.text
+    listed = await client.get(ORDERS, headers=tenant.headers)
+    assert len(listed.json()["items"]) == 1

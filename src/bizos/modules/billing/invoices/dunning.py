@@ -47,35 +47,50 @@ async def dunning(db: Database, now: dt.datetime) -> None:
     await send_overdue_reminders(db, now)
 
 
-async def _candidates(db: Database, today: dt.date) -> list[Any]:
-    # The scan spans tenants: a system session, ids only; each invoice in its tenant's
-    # own unit of work below.
-    first_due = today - dt.timedelta(days=REMINDER_DAYS[0])
-    async with db.unit_of_work(system=True, readonly=True) as session:
-        rows = await session.execute(
-            sa.select(Invoice.id, Invoice.tenant_id)
-            .where(
-                Invoice.status.in_(OPEN_STATUSES),
-                Invoice.due_date <= first_due,
-                Invoice.reminders_sent < len(REMINDER_DAYS),
-                Invoice.customer_email.is_not(None),
+def _reminder_due(today: dt.date) -> sa.ColumnElement[bool]:
+    """Invoices whose days overdue reached a level beyond ``reminders_sent``."""
+    return sa.or_(
+        *(
+            sa.and_(
+                Invoice.reminders_sent == level,
+                Invoice.due_date <= today - dt.timedelta(days=days),
             )
-            .order_by(Invoice.id)
-            .limit(JOB_BATCH)
+            for level, days in enumerate(REMINDER_DAYS)
         )
+    )
+
+
+async def _candidates(db: Database, today: dt.date, after: str | None) -> list[Any]:
+    # The scan spans tenants: a system session, ids only; each invoice in its tenant's
+    # own unit of work below. Only invoices with a reminder still due are read, so the
+    # ones already reminded at their level never fill a batch.
+    async with db.unit_of_work(system=True, readonly=True) as session:
+        query = sa.select(Invoice.id, Invoice.tenant_id).where(
+            Invoice.status.in_(OPEN_STATUSES),
+            Invoice.customer_email.is_not(None),
+            _reminder_due(today),
+        )
+        if after is not None:
+            query = query.where(Invoice.id > after)
+        rows = await session.execute(query.order_by(Invoice.id).limit(JOB_BATCH))
         return list(rows.all())
 
 
 async def send_overdue_reminders(db: Database, now: dt.datetime) -> int:
-    """Send every reminder that is due at ``now``; returns how many went out."""
-    sent = 0
-    for row in await _candidates(db, now.date()):
-        try:
-            async with db.unit_of_work(tenant_id=row.tenant_id) as session:
-                sent += await remind(session, system_context(row.tenant_id), row.id, now)
-        except Exception:  # one invoice's trouble must not hold back the others
-            log.exception("billing.dunning_failed", invoice_id=row.id, tenant_id=row.tenant_id)
-    return sent
+    """Send every reminder that is due at ``now``, batch after batch; returns how many
+    went out."""
+    sent, after = 0, None
+    while True:
+        batch = await _candidates(db, now.date(), after)
+        for row in batch:
+            try:
+                async with db.unit_of_work(tenant_id=row.tenant_id) as session:
+                    sent += await remind(session, system_context(row.tenant_id), row.id, now)
+            except Exception:  # one invoice's trouble must not hold back the others
+                log.exception("billing.dunning_failed", invoice_id=row.id, tenant_id=row.tenant_id)
+        if len(batch) < JOB_BATCH:
+            return sent
+        after = batch[-1].id
 
 
 async def remind(session: AsyncSession, ctx: Context, invoice_id: str, now: dt.datetime) -> int:

@@ -2,7 +2,9 @@
 
 Money is a decimal string (``"49.99"``) with an ISO 4217 ``currency``; tax rates are
 fractions (``"0.2"`` = 20 %). Line tax is rounded half-up to the cent per line, and the
-invoice keeps ``subtotal - discount_total + tax_total + shipping_total == total``.
+invoice keeps ``subtotal - discount_total + tax_total + shipping_total == total`` (an
+order's invoice whose prices include tax keeps it without ``tax_total``: the lines say
+``tax_included``).
 """
 
 from __future__ import annotations
@@ -48,6 +50,11 @@ class InvoiceLineInput(BaseModel):
     unit_price: Amount
     discount: Amount = Decimal("0")
     tax_rate: TaxRate = Decimal("0")
+    tax_amount: Amount | None = Field(
+        default=None,
+        description="The line's tax as already computed (an order's, e.g. Shopify's); "
+        "else amount * tax_rate.",
+    )
     sku: Annotated[str, StringConstraints(max_length=64)] | None = None
     product_id: Id | None = None
 
@@ -64,7 +71,10 @@ class InvoiceLine(BaseModel):
     tax_rate: Decimal
     amount: Decimal = Field(description="quantity * unit_price - discount, before tax.")
     tax_amount: Decimal
-    total: Decimal = Field(description="amount + tax_amount.")
+    tax_included: bool = Field(
+        default=False, description="The amount already holds the tax (prices include tax)."
+    )
+    total: Decimal = Field(description="amount + tax_amount (amount when tax is included).")
 
 
 class InvoiceCreate(BaseModel):

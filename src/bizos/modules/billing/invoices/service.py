@@ -77,8 +77,9 @@ def _money(value: Decimal) -> str:
 # --- amounts ---------------------------------------------------------------------------
 
 
-def price_line(line: InvoiceLineInput) -> InvoiceLine:
-    """One line with its amount and tax, each rounded half-up to the cent."""
+def price_line(line: InvoiceLineInput, *, tax_included: bool = False) -> InvoiceLine:
+    """One line with its amount and tax, each rounded half-up to the cent. A line's given
+    ``tax_amount`` is kept as it is; ``tax_included``: the amount already holds the tax."""
     gross = cents(line.quantity * line.unit_price)
     discount = cents(line.discount)
     if discount > gross:
@@ -87,7 +88,7 @@ def price_line(line: InvoiceLineInput) -> InvoiceLine:
             errors=[field_error(["body", "lines", "discount"], "more than quantity * price")],
         )
     amount = gross - discount
-    tax = cents(amount * line.tax_rate)
+    tax = cents(line.tax_amount if line.tax_amount is not None else amount * line.tax_rate)
     return InvoiceLine(
         description=line.description,
         sku=line.sku,
@@ -98,7 +99,8 @@ def price_line(line: InvoiceLineInput) -> InvoiceLine:
         tax_rate=line.tax_rate,
         amount=amount,
         tax_amount=tax,
-        total=amount + tax,
+        tax_included=tax_included,
+        total=amount if tax_included else amount + tax,
     )
 
 
@@ -112,18 +114,25 @@ def _set_amounts(
     *,
     shipping_total: Decimal,
     discount_total: Decimal,
+    shipping_tax: Decimal = ZERO,
+    prices_include_tax: bool = False,
 ) -> None:
-    priced = [price_line(InvoiceLineInput.model_validate(line)) for line in lines]
+    priced = [
+        price_line(InvoiceLineInput.model_validate(line), tax_included=prices_include_tax)
+        for line in lines
+    ]
     subtotal = sum((cents(p.quantity * p.unit_price) for p in priced), ZERO)
     line_discounts = sum((p.discount for p in priced), ZERO)
-    tax_total = sum((p.tax_amount for p in priced), ZERO)
+    tax_total = sum((p.tax_amount for p in priced), ZERO) + cents(shipping_tax)
     shipping, extra_discount = cents(shipping_total), cents(discount_total)
-    if shipping < 0 or extra_discount < 0:
+    if shipping < 0 or extra_discount < 0 or shipping_tax < 0:
         raise Unprocessable(
             "shipping and discount are never negative",
             errors=[field_error(["body", "discount_total"], "must be >= 0")],
         )
-    total = subtotal - line_discounts - extra_discount + tax_total + shipping
+    total = subtotal - line_discounts - extra_discount + shipping
+    if not prices_include_tax:
+        total += tax_total
     if total < 0:
         raise Unprocessable(
             "the discount exceeds the invoice",
@@ -444,10 +453,16 @@ async def create_invoice_for_order(
     discount_total: Decimal = ZERO,
     billing_address: dict[str, Any] | None = None,
     due_days: int | None = None,
+    shipping_tax: Decimal = ZERO,
+    prices_include_tax: bool = False,
 ) -> Invoice:
     """The order's invoice, issued at once (``billing.invoice.issued``). Idempotent per
     order: while the order has an invoice that is not void, that invoice is returned
-    unchanged. ``due_days`` defaults to 14."""
+    unchanged. ``due_days`` defaults to 14.
+
+    So that the invoice bills exactly the order's total, the order passes its own per-line
+    ``tax_amount``, the tax on its shipping, and ``prices_include_tax`` when its prices
+    already hold the tax (then the tax is shown, not added)."""
     existing = await _live_order_invoice(session, ctx, order_id)
     if existing is not None:
         return existing
@@ -474,6 +489,8 @@ async def create_invoice_for_order(
         lines,
         shipping_total=Decimal(shipping_total),
         discount_total=Decimal(discount_total),
+        shipping_tax=Decimal(shipping_tax),
+        prices_include_tax=prices_include_tax,
     )
     try:
         # A racing call for the same order may commit first: the unique index on live

@@ -4,7 +4,11 @@ booking it there. The only writer of ``billing_payments`` and ``billing_refunds`
 How a payment finds its invoice (in this order):
 
 1. the invoice it was entered against (a manual payment, a manual match);
-2. ``metadata.invoice_number`` (Stripe metadata set at checkout) naming one of ours;
+2. ``metadata.invoice_number`` (Stripe metadata set at checkout; also ``invoice``,
+   ``invoice_id``, ``Invoice Number`` ...) naming one of ours, written any usual way
+   (``inv-000012``, ``#INV-000012``, ``INV 12``; bare digits only when the invoice is the
+   payer's or its balance is the amount); when it names a void invoice that was reissued
+   (one open invoice of that customer with this balance), the reissue;
 3. the customer's email (compared case-insensitively) *and* the amount: it must equal
    the balance due of exactly one open invoice of that email in that currency.
 
@@ -31,6 +35,7 @@ PaymentIntent and its Charge reporting the same money are no-ops.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
@@ -47,6 +52,7 @@ from bizos.core.errors import Conflict, NotFound, Unprocessable, field_error
 from bizos.core.events import append_event
 from bizos.core.ids import new_id
 from bizos.core.pagination import PageParams, take_page
+from bizos.core.sequences import format_number
 from bizos.core.versions import check_version
 from bizos.modules.billing.invoices import service as invoices
 from bizos.modules.billing.models import Invoice, Payment, Refund
@@ -339,6 +345,70 @@ async def _invoice_by_number(session: AsyncSession, ctx: Context, number: str) -
         return None
 
 
+# Our numbers as people retype them: "INV-000012", "inv 12", "#INV000012", "Invoice
+# INV-000012." The prefix is optional; bare digits are trusted less (see _named_invoice).
+_NUMBER = re.compile(r"(?<![A-Z0-9])(INV)?[\s_.#:-]*0*(\d{1,9})(?![0-9])")
+_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+def invoice_numbers_in(reference: str) -> list[tuple[str, bool]]:
+    """The invoice numbers a payment reference names, normalised (``INV-000012``), each
+    with whether it carried our ``INV`` prefix; several when it names several."""
+    text = reference.upper().replace("INVOICE", " ")
+    found: dict[str, bool] = {}
+    for match in _NUMBER.finditer(text):
+        value = int(match.group(2))
+        if value <= 0:
+            continue
+        number = format_number("INV", value)
+        found[number] = found.get(number, False) or match.group(1) is not None
+    return list(found.items())
+
+
+async def _named_invoice(
+    session: AsyncSession,
+    ctx: Context,
+    reference: str,
+    *,
+    amount: Decimal,
+    email: str | None,
+    notes: list[str],
+) -> Invoice | None:
+    """The one invoice ``reference`` (metadata) names, or ``None`` with a note why not.
+
+    Our id, or our number written any usual way. A bare number without the ``INV``
+    prefix (``"000012"``) could be anyone's reference, so it counts only when the
+    invoice is the payer's (same email) or its balance is the amount paid."""
+    reference = reference.strip()
+    exact = await _invoice_by_number(session, ctx, reference.upper())
+    if exact is not None:
+        return exact
+    if _ID.match(reference.lower()):
+        try:
+            return await invoices.get_invoice(session, ctx, reference.lower())
+        except NotFound:
+            pass
+    named = invoice_numbers_in(reference)
+    prefixed = [item for item in named if item[1]]
+    if len(prefixed) == 1:
+        named = prefixed  # "INV-000012 of 2026-01-05": the date is not a number of ours
+    if len(named) > 1:
+        numbers = ", ".join(n for n, _ in named)
+        notes.append(f"metadata names several invoices ({numbers}): split it by hand")
+        return None
+    if named:
+        number, prefixed = named[0]
+        found = await _invoice_by_number(session, ctx, number)
+        if found is not None and (
+            prefixed
+            or (email is not None and found.customer_email == email)
+            or _money(invoices.balance_due(found)) == amount
+        ):
+            return found
+    notes.append(f"metadata names {reference!r}, which is not one of our invoices")
+    return None
+
+
 async def _find_target(
     session: AsyncSession,
     ctx: Context,
@@ -353,20 +423,29 @@ async def _find_target(
         invoice = await invoices.get_invoice(session, ctx, invoice_id)
         return _Target(invoice, "manual", "entered against the invoice")
     notes: list[str] = []
-    if invoice_number:
-        number = invoice_number.strip().upper()
-        found = await _invoice_by_number(session, ctx, number)
+    reissued_from: Invoice | None = None
+    if invoice_number and invoice_number.strip():
+        found = await _named_invoice(
+            session, ctx, invoice_number, amount=amount, email=email, notes=notes
+        )
+        if found is not None and found.status != "void":
+            return _Target(found, "metadata", f"metadata names {found.number}")
         if found is not None:
-            return _Target(found, "metadata", f"metadata names {number}")
-        notes.append(f"metadata names {number}, which is not one of our invoices")
+            # Paid through the link of an invoice since voided: if it was reissued (one
+            # open invoice of that customer with this balance), the money goes there.
+            reissued_from = found
+            notes.append(f"metadata names {found.number}, which is void")
+            email = found.customer_email or email
     if email is None:
         notes.append("no customer email to match on")
-        return _Target(None, None, "; ".join(notes))
+        return _Target(reissued_from, "metadata" if reissued_from else None, "; ".join(notes))
     candidates = await invoices.find_open_invoices(session, ctx, email=email, currency=currency)
     exact = [i for i in candidates if _money(invoices.balance_due(i)) == amount]
     if len(exact) == 1:
         notes.append(f"the only open invoice of {email} with a balance of {amount} {currency}")
         return _Target(exact[0], "email_amount", "; ".join(notes))
+    if reissued_from is not None:
+        return _Target(reissued_from, "metadata", f"metadata names {reissued_from.number}")
     if len(exact) > 1:
         numbers = ", ".join(sorted(i.number or i.id for i in exact))
         notes.append(f"{len(exact)} open invoices of {email} have a balance of {amount}: {numbers}")

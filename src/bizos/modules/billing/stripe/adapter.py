@@ -18,6 +18,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
+from email.utils import parseaddr
 from typing import Any
 
 CENT = Decimal("0.01")
@@ -276,10 +277,21 @@ def _email(
         metadata.get("customer_email"),
         metadata.get("email"),
     ):
-        email = _opt_str(value)
-        if email and "@" in email:
-            return email.lower()
+        email = _address(value)
+        if email:
+            return email
     return None
+
+
+def _address(value: Any) -> str | None:
+    """``" Ana@Example.COM "`` or ``"Ana Costa <ana@example.com>"`` -> the lower-case
+    address; ``None`` when there is none."""
+    text = _opt_str(value)
+    if text is None:
+        return None
+    _, address = parseaddr(text)
+    address = address.strip().lower()
+    return address if "@" in address and " " not in address else None
 
 
 def _name(
@@ -299,6 +311,28 @@ def _name(
     return None
 
 
+# Metadata keys checkout plugins and people use for our invoice number, compared with
+# case, spaces, dashes and underscores ignored ("Invoice Number", "invoiceNumber", ...).
+_INVOICE_KEYS = (
+    "invoicenumber",
+    "invoice",
+    "invoiceno",
+    "invoicenr",
+    "invoiceid",
+    "invoiceref",
+    "invoicereference",
+)
+
+
+def _squash_key(key: str) -> str:
+    return "".join(c for c in key.lower() if c.isalnum())
+
+
 def _invoice_number(metadata: Mapping[str, str]) -> str | None:
-    value = _opt_str(metadata.get("invoice_number") or metadata.get("invoice"), 30)
-    return value.upper() if value else None
+    """The invoice reference as written (trimmed); the payments matcher reads it."""
+    by_key = {_squash_key(k): v for k, v in metadata.items()}
+    for key in _INVOICE_KEYS:
+        value = _opt_str(by_key.get(key), 100)
+        if value:
+            return value
+    return None

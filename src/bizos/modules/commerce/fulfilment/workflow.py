@@ -141,6 +141,8 @@ async def create_invoice(tenant_id: str, order_id: str) -> str:
                     unit_price=line.unit_price,
                     discount=line.discount,
                     tax_rate=line.tax_rate,
+                    # The order's own tax (Shopify's, or the one it computed) is billed.
+                    tax_amount=line.tax_amount,
                     sku=line.sku,
                     product_id=line.product_id,
                 )
@@ -150,6 +152,8 @@ async def create_invoice(tenant_id: str, order_id: str) -> str:
             customer_email=order.email,
             customer_name=order.customer_name,
             shipping_total=order.shipping_total,
+            shipping_tax=orders.shipping_tax(order, lines),
+            prices_include_tax=orders.prices_include_tax(order),
             # The order's discount total includes its lines' discounts; the rest is
             # an order-level discount.
             discount_total=max(order.discount_total - line_discounts, Decimal("0")),

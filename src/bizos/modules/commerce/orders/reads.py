@@ -33,6 +33,18 @@ def fulfillable_lines(order: OrderRead | Iterable[_StockLine]) -> list[tuple[str
     return [(ln.product_id, ln.quantity) for ln in lines if ln.tracks_stock and ln.product_id]
 
 
+def prices_include_tax(order: Order) -> bool:
+    """Whether the order's prices already hold its tax (Shopify ``taxes_included``):
+    ``create_order`` then leaves the tax out of the total it adds up."""
+    added_up = order.subtotal - order.discount_total + order.shipping_total
+    return order.tax_total > 0 and cents(order.total) == cents(added_up)
+
+
+def shipping_tax(order: Order, lines: Iterable[OrderLine]) -> Decimal:
+    """The tax on the order's shipping: its tax beyond what its lines carry."""
+    return cents(order.tax_total - sum((ln.tax_amount for ln in lines), Decimal("0")))
+
+
 def _line_read(row: OrderLine) -> OrderLineRead:
     return OrderLineRead(
         id=row.id,
@@ -69,14 +81,17 @@ def _read(row: Order, lines: list[OrderLine], shipment: Shipment | None) -> Orde
         tax_total=cents(row.tax_total),
         shipping_total=cents(row.shipping_total),
         total=cents(row.total),
+        prices_include_tax=prices_include_tax(row),
         invoice_id=row.invoice_id,
         shipment=(
             ShipmentSummary(
+                provider=shipment.provider,
                 carrier=shipment.carrier,
                 tracking_number=shipment.tracking_number,
                 label_url=shipment.label_url,
                 status=shipment.status,
                 service=shipment.service,
+                request=shipment.request or {},
             )
             if shipment is not None
             else None

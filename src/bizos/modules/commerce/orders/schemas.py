@@ -110,11 +110,17 @@ class OrderLineRead(BaseModel):
 
 
 class ShipmentSummary(BaseModel):
+    provider: str = Field(description="Who sold the label: sandbox or shippo.")
     carrier: str
     tracking_number: str
     label_url: str
     status: str | None = None
     service: str | None = None
+    request: dict[str, Any] = Field(
+        default_factory=dict,
+        description="What was sent to the provider for the label (the sandbox's record of "
+        "what it would send): reference, addresses, parcels.",
+    )
 
 
 class OrderRead(BaseModel):
@@ -135,6 +141,9 @@ class OrderRead(BaseModel):
     tax_total: Decimal
     shipping_total: Decimal
     total: Decimal
+    prices_include_tax: bool = Field(
+        description="The prices already hold the tax (tax_total is shown, not added)."
+    )
     invoice_id: str | None
     shipment: ShipmentSummary | None
     shipping_address: dict[str, Any] | None

@@ -42,6 +42,8 @@ from bizos.modules.commerce.orders.pricing import UnknownSku, cents, price_line
 from bizos.modules.commerce.orders.reads import fulfillable_lines as fulfillable_lines
 from bizos.modules.commerce.orders.reads import order_read as order_read
 from bizos.modules.commerce.orders.reads import order_reads as order_reads
+from bizos.modules.commerce.orders.reads import prices_include_tax as prices_include_tax
+from bizos.modules.commerce.orders.reads import shipping_tax as shipping_tax
 from bizos.modules.commerce.orders.schemas import OrderLineInput, OrderRead
 from bizos.modules.crm.contacts import service as contacts_service
 from bizos.modules.crm.deals.schemas import iso_currency
