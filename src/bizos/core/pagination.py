@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Annotated, Generic, TypeVar
 
 from fastapi import Depends, Query
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from bizos.core.auth import derive_key
 from bizos.core.errors import Unprocessable, field_error
@@ -33,6 +33,9 @@ T = TypeVar("T")
 
 class Page(BaseModel, Generic[T]):
     """One page of a list: ``next_cursor`` is null on the last page."""
+
+    # Always present in a response (null or not): documented as required.
+    model_config = ConfigDict(json_schema_serialization_defaults_required=True)
 
     items: list[T]
     next_cursor: str | None = None

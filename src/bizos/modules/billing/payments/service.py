@@ -397,10 +397,10 @@ async def _named_invoice(
         notes.append(f"metadata names several invoices ({numbers}): split it by hand")
         return None
     if named:
-        number, prefixed = named[0]
+        number, has_prefix = named[0]
         found = await _invoice_by_number(session, ctx, number)
         if found is not None and (
-            prefixed
+            has_prefix
             or (email is not None and found.customer_email == email)
             or _money(invoices.balance_due(found)) == amount
         ):

@@ -17,6 +17,8 @@ from bizos.modules.commerce.models import OrderLine, Product
 from bizos.modules.commerce.orders.schemas import OrderLineInput
 
 CENT = Decimal("0.01")
+# The largest amount a money column (14 digits, 2 after the point) holds.
+MAX_AMOUNT = Decimal("999999999999.99")
 UnknownSku = Literal["reject", "fail"]
 
 
@@ -69,6 +71,8 @@ def price_line(
     else:
         rate = default_tax_rate
     gross = cents(Decimal(unit_price) * given.quantity)
+    if gross > MAX_AMOUNT:
+        raise line_error(index, "quantity", f"the line amount exceeds {MAX_AMOUNT}")
     discount = cents(given.discount)
     if discount < 0 or discount > gross:
         raise line_error(index, "discount", "a discount between 0 and the line amount")

@@ -38,7 +38,7 @@ from bizos.modules.billing.invoices import service as invoices_service
 from bizos.modules.commerce import settings as commerce_settings
 from bizos.modules.commerce.inventory import service as inventory_service
 from bizos.modules.commerce.models import ORDER_SOURCES, Order, OrderLine
-from bizos.modules.commerce.orders.pricing import UnknownSku, cents, price_line
+from bizos.modules.commerce.orders.pricing import MAX_AMOUNT, UnknownSku, cents, price_line
 from bizos.modules.commerce.orders.reads import fulfillable_lines as fulfillable_lines
 from bizos.modules.commerce.orders.reads import order_read as order_read
 from bizos.modules.commerce.orders.reads import order_reads as order_reads
@@ -312,6 +312,11 @@ async def place_order(
         raise Unprocessable(
             "the discounts exceed the order amount",
             errors=[field_error(["body", "discount_total"], "more than the order amount")],
+        )
+    if max(subtotal, tax, cents(total)) > MAX_AMOUNT:
+        raise Unprocessable(
+            f"the order amount exceeds {MAX_AMOUNT}",
+            errors=[field_error(["body", "lines"], f"the order amount exceeds {MAX_AMOUNT}")],
         )
     problems = [p.problem for p in priced if p.problem]
     now = utcnow()
