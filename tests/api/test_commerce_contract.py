@@ -177,3 +177,23 @@ async def test_documented_errors_are_what_the_routes_answer(
     assert all({"loc", "msg"} <= e.keys() for e in body["errors"])
     assert_problem(await client.post("/webhooks/shopify/nobody", content=b"{}"), 401)
     assert_problem(await client.post("/webhooks/stripe/nobody", content=b"{}"), 401)
+
+
+async def test_wrong_method_lists_every_method_the_path_serves(
+    client: httpx.AsyncClient, tenant: TenantLogin
+) -> None:
+    r = await client.delete("/api/v1/commerce/orders", headers=tenant.headers)
+    assert_problem(r, 405)
+    assert {"GET", "POST"} <= {m.strip() for m in r.headers["allow"].split(",")}
+
+
+async def test_a_body_that_is_not_utf8_is_a_422_problem(
+    client: httpx.AsyncClient, tenant: TenantLogin
+) -> None:
+    r = await client.post(
+        "/api/v1/commerce/products",
+        headers={**tenant.headers, "Content-Type": "application/json"},
+        content=b'{"sku": "\xff\xfe"}',
+    )
+    body = assert_problem(r, 422)
+    assert body["errors"][0]["loc"] == ["body"]

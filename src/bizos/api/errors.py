@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from bizos.core.db import TenancyViolation
 from bizos.core.errors import ProblemError
@@ -37,6 +38,22 @@ def problem_response(
     if errors:
         body["errors"] = errors
     return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
+
+
+# FastAPI's answer to a body it cannot decode at all (e.g. not UTF-8).
+UNPARSABLE_BODY = "There was an error parsing the body"
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at this path (Starlette names only the first
+    route that matched the path, so a GET and a POST route on one path said just one)."""
+    allowed = []
+    for method in _METHODS:
+        scope = {**request.scope, "method": method}
+        if any(route.matches(scope)[0] is Match.FULL for route in request.app.router.routes):
+            allowed.append(method)
+    return allowed
 
 
 def _loc(loc: tuple[Any, ...] | list[Any]) -> list[Any]:
@@ -68,6 +85,18 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400 and exc.detail == UNPARSABLE_BODY:
+            # A body that is not text (bad UTF-8) is as malformed as bad JSON: 422 alike.
+            return problem_response(
+                422,
+                "Validation failed",
+                "the request did not validate",
+                errors=[{"loc": ["body"], "msg": "the body is not valid UTF-8 JSON"}],
+                instance=request.url.path,
+            )
+        headers = dict(getattr(exc, "headers", None) or {})
+        if exc.status_code == 405:
+            headers["Allow"] = ", ".join(allowed_methods(request))
         titles = {
             401: "Unauthorized",
             404: "Not found",
@@ -78,7 +107,7 @@ def install_error_handlers(app: FastAPI) -> None:
             exc.status_code,
             titles.get(exc.status_code, "Error"),
             str(exc.detail),
-            headers=getattr(exc, "headers", None),
+            headers=headers or None,
             instance=request.url.path,
         )
 

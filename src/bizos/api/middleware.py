@@ -287,8 +287,11 @@ class RateLimitMiddleware:
         ip = client_ip(scope)
         path: str = scope["path"]
         if path.startswith(WEBHOOK_RECEIVERS):
-            # /webhooks/<provider>/<tenant_slug>: one allowance per receiving tenant.
-            return f"webhook:{path[:200]}", self.webhook_limit
+            # /webhooks/<provider>/<tenant_slug>: one allowance per receiving tenant and
+            # provider, whichever address sends (the provider's), whatever trails the slug.
+            provider, _, rest = path.removeprefix("/webhooks/").partition("/")
+            slug = rest.split("/", 1)[0][:100]
+            return f"webhook:{provider}:{slug}", self.webhook_limit
         if path.startswith(PUBLIC_PREFIXES):
             return f"public:{ip}", self.public_limit
         credential = credential_key(scope)

@@ -7,6 +7,9 @@ email for the highest level reached (an invoice first seen 20 days late gets the
 ``UPDATE ... WHERE reminders_sent = <what we read>`` in the same transaction as the
 email and the ``billing.invoice.reminder_sent`` event, so a rerun, or two workers racing,
 never send a level twice.
+
+An invoice with money refunded on it is not chased: its open balance is money we gave
+back (a return, a damaged item), and a person decides what is still owed.
 """
 
 from __future__ import annotations
@@ -68,6 +71,7 @@ async def _candidates(db: Database, today: dt.date, after: str | None) -> list[A
         query = sa.select(Invoice.id, Invoice.tenant_id).where(
             Invoice.status.in_(OPEN_STATUSES),
             Invoice.customer_email.is_not(None),
+            Invoice.amount_refunded == 0,
             _reminder_due(today),
         )
         if after is not None:
@@ -105,6 +109,7 @@ async def remind(session: AsyncSession, ctx: Context, invoice_id: str, now: dt.d
         or invoice.status not in OPEN_STATUSES
         or invoice.due_date is None
         or not invoice.customer_email
+        or invoice.amount_refunded != 0
     ):
         return 0
     days_overdue = (now.date() - invoice.due_date).days

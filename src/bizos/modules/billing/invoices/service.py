@@ -105,7 +105,12 @@ def price_line(line: InvoiceLineInput, *, tax_included: bool = False) -> Invoice
 
 
 def _line_json(line: InvoiceLine) -> dict[str, Any]:
-    return {k: (str(v) if isinstance(v, Decimal) else v) for k, v in line.model_dump().items()}
+    # ``tax_included`` is stored only when set (it reads back as False when absent).
+    exclude = None if line.tax_included else {"tax_included"}
+    return {
+        k: (str(v) if isinstance(v, Decimal) else v)
+        for k, v in line.model_dump(exclude=exclude).items()
+    }
 
 
 def _set_amounts(
