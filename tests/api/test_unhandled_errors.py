@@ -1,6 +1,7 @@
 """An unhandled error inside a write: a 500 problem, the transaction rolled back, the
 writer (SQLite's writer gate, the pooled connection) free for the next write at once, and
-a log line that is cheap to render and quotes no local values.
+a log line that is cheap to render and quotes no local values. A value the database
+refuses to store (SQLSTATE class 22) is the caller's: 422, not 500.
 
 The slow 500 once seen on ``POST /api/v1/billing/invoices`` (~29 s) was the console log
 renderer's default rich traceback printing every frame's locals, synchronously on the event
@@ -29,7 +30,7 @@ from bizos.core.ids import new_id
 from bizos.core.observability import configure_logging
 from bizos.modules.identity.models import User
 from tests.api.conftest import assert_problem
-from tests.conftest import TenantLogin, signup
+from tests.conftest import IS_PG, TenantLogin, signup
 from tests.core.test_dispatcher import append, poll_once
 
 HANG_GUARD_SECONDS = 20.0  # only against a hang; the checks below are about order
@@ -52,6 +53,24 @@ class Failing:
             self.entered.set()
             await self.fail.wait()
             raise RuntimeError("the invoice printer caught fire")
+
+        @router.post("/oversized-writes")
+        async def oversized_write(session: DbSession) -> dict[str, Any]:
+            user = await session.scalar(sa.select(User).order_by(User.created_at).limit(1))
+            assert user is not None
+            user.name = "renamed by an oversized write"
+            if IS_PG:
+                user.version = 2**40  # past PostgreSQL's integer: numeric value out of range
+                await session.flush()
+            else:  # SQLite stores any integer: the refusal as a driver would raise it
+                await session.flush()
+                raise sa.exc.DataError("UPDATE users", {}, Exception("value out of range"))
+            return {"ok": True}
+
+        @router.post("/lost-databases")
+        async def lost_database(session: DbSession) -> dict[str, Any]:
+            await session.execute(sa.select(1))
+            raise sa.exc.OperationalError("SELECT 1", {}, Exception("server closed the connection"))
 
         @router.post("/renames")
         async def rename(session: DbSession) -> dict[str, Any]:
@@ -161,3 +180,27 @@ async def test_failing_background_handler_leaves_the_writer_free(
     assert await finishes_before_watchdog(poll_once(dispatcher)) == 0
     assert db.engine.sync_engine.pool.checkedout() == 0
     await finishes_before_watchdog(append(db, tenant, "crm.lead.updated"))
+
+
+async def test_a_value_the_database_cannot_store_is_a_422_not_a_500(
+    client: httpx.AsyncClient, db: Database, failing: Failing
+) -> None:
+    tenant = await signup(client)
+    before = await user_names(db, tenant)
+    body = assert_problem(
+        await client.post("/api/v1/test/oversized-writes", headers=tenant.headers), 422
+    )
+    assert body["errors"] == [{"loc": ["body"], "msg": "a value is out of range"}]
+    assert await user_names(db, tenant) == before  # rolled back
+    assert db.engine.sync_engine.pool.checkedout() == 0
+    ok = await finishes_before_watchdog(client.post("/api/v1/test/renames", headers=tenant.headers))
+    assert ok.status_code == 200, ok.text
+
+
+async def test_other_database_errors_stay_a_500(
+    client: httpx.AsyncClient, failing: Failing
+) -> None:
+    tenant = await signup(client)
+    r = await client.post("/api/v1/test/lost-databases", headers=tenant.headers)
+    body = assert_problem(r, 500)
+    assert "closed" not in body["detail"]

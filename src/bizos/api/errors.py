@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import sqlalchemy as sa
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -54,6 +55,15 @@ def allowed_methods(request: Request) -> list[str]:
         if any(route.matches(scope)[0] is Match.FULL for route in request.app.router.routes):
             allowed.append(method)
     return allowed
+
+
+def sqlstate(exc: sa.exc.DBAPIError) -> str:
+    return str(getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None) or "")
+
+
+def is_data_error(exc: sa.exc.DBAPIError) -> bool:
+    """SQLSTATE class 22 (data exception); asyncpg's are not all translated to DataError."""
+    return isinstance(exc, sa.exc.DataError) or sqlstate(exc).startswith("22")
 
 
 def _loc(loc: tuple[Any, ...] | list[Any]) -> list[Any]:
@@ -115,6 +125,23 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _tenancy(request: Request, exc: TenancyViolation) -> JSONResponse:
         log.error("tenancy.violation", path=request.url.path, error=str(exc))
         return problem_response(404, "Not found", "not found", instance=request.url.path)
+
+    @app.exception_handler(sa.exc.DBAPIError)
+    async def _data(request: Request, exc: sa.exc.DBAPIError) -> JSONResponse:
+        # The database refused a value (a number past a column's precision, text past its
+        # length: SQLSTATE class 22): the caller's data, though a service should have
+        # caught it first. Anything else is ours: re-raised, it becomes the logged 500.
+        # The transaction is already rolled back (the unit of work exited).
+        if not is_data_error(exc):
+            raise exc
+        log.warning("request.data_refused", path=request.url.path, sqlstate=sqlstate(exc))
+        return problem_response(
+            422,
+            "Unprocessable content",
+            "a value is out of the range that can be stored",
+            errors=[{"loc": ["body"], "msg": "a value is out of range"}],
+            instance=request.url.path,
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

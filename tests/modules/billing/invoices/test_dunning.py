@@ -120,8 +120,9 @@ async def test_one_run_reaches_every_overdue_invoice_beyond_a_batch(
 async def test_a_customer_we_refunded_is_not_chased_for_the_refund(
     db: Database, tenant: TenantLogin
 ) -> None:
-    # A refund reopens the balance on the books, but asking the customer to pay back the
-    # money we just returned (goods sent back, a damaged item) is wrong: a person decides.
+    # Asking the customer to pay back the money we just returned (goods sent back, a
+    # damaged item) is wrong: the refund comes with a credit note and the invoice stays
+    # paid, so there is nothing to chase.
     refunded = await order_invoice(db, tenant)
     ctx = owner_ctx(tenant)
     async with db.unit_of_work(tenant_id=tenant.tenant_id) as session:
@@ -129,6 +130,7 @@ async def test_a_customer_we_refunded_is_not_chased_for_the_refund(
             session, ctx, refunded.id, amount=Decimal("120"), currency="EUR"
         )
         await service.apply_refund(session, ctx, refunded.id, amount=Decimal("20"))
-    assert (await reload(db, tenant, refunded.id)).status == "partially_paid"
+    row = await reload(db, tenant, refunded.id)
+    assert (row.status, service.balance_due(row)) == ("paid", Decimal("0.00"))
     assert await send_overdue_reminders(db, days_after(refunded.due_date, 8)) == 0
     assert await reminders_to(db, tenant, refunded.id) == []

@@ -1,6 +1,7 @@
-"""Invoice states: payments settle it, refunds reopen it, credit notes reduce what is
-due, a paid invoice cannot be voided, and a payment discrepancy raises a task and a
-notification for the owner."""
+"""Invoice states: payments settle it, a refund is matched by a credit note (the customer
+owes no more: a paid invoice stays paid) except where it gives back an overpayment,
+credit notes reduce what is due, a paid invoice cannot be voided until refunded, and a
+payment discrepancy raises a task and a notification for the owner."""
 
 from __future__ import annotations
 
@@ -32,11 +33,19 @@ async def pay(db: Database, tenant: TenantLogin, invoice_id: str, amount: str) -
         )
 
 
-async def refund(db: Database, tenant: TenantLogin, invoice_id: str, amount: str) -> Invoice:
+async def refund(
+    db: Database, tenant: TenantLogin, invoice_id: str, amount: str, ref: str | None = None
+) -> Invoice:
     async with db.unit_of_work(tenant_id=tenant.tenant_id) as session:
         return await service.apply_refund(
-            session, owner_ctx(tenant), invoice_id, amount=Decimal(amount)
+            session, owner_ctx(tenant), invoice_id, amount=Decimal(amount), refund_ref=ref
         )
+
+
+async def credit_notes(db: Database, tenant: TenantLogin, invoice_id: str) -> list[tuple[str, str]]:
+    async with db.unit_of_work(tenant_id=tenant.tenant_id, readonly=True) as session:
+        notes = await service.list_credit_notes(session, owner_ctx(tenant), invoice_id)
+    return [(str(n.amount), n.reason) for n in notes]
 
 
 async def void(db: Database, tenant: TenantLogin, invoice_id: str) -> Invoice:
@@ -96,12 +105,94 @@ async def test_a_paid_invoice_cannot_be_voided_until_refunded(
     with pytest.raises(Conflict, match="refund"):
         await void(db, tenant, invoice.id)
 
+    # Refunded in two parts, each matched by a credit note: still paid, nothing due.
     invoice = await refund(db, tenant, invoice.id, "100.00")
-    assert (invoice.status, service.balance_due(invoice)) == ("partially_paid", Decimal("100.00"))
+    assert (invoice.status, service.balance_due(invoice)) == ("paid", Decimal("0.00"))
+    with pytest.raises(Conflict, match="refund"):
+        await void(db, tenant, invoice.id)
     invoice = await refund(db, tenant, invoice.id, "20.00")
-    assert invoice.status == "open"
+    assert (invoice.status, service.net_paid(invoice)) == ("paid", Decimal("0.00"))
     invoice = await void(db, tenant, invoice.id)
     assert invoice.status == "void"
+
+
+async def test_a_full_refund_of_a_paid_invoice_is_matched_by_a_credit_note(
+    db: Database, tenant: TenantLogin
+) -> None:
+    invoice = await order_invoice(db, tenant)  # 120.00
+    await pay(db, tenant, invoice.id, "120.00")
+    invoice = await refund(db, tenant, invoice.id, "120.00", ref="re_123")
+
+    assert (invoice.status, service.balance_due(invoice)) == ("paid", Decimal("0.00"))
+    assert (invoice.amount_refunded, invoice.amount_credited) == (
+        Decimal("120.00"),
+        Decimal("120.00"),
+    )
+    assert await credit_notes(db, tenant, invoice.id) == [("120.00", "Refund re_123")]
+    [issued] = await events_of(db, tenant, "billing.credit_note.issued")
+    assert (issued["number"], issued["amount"], issued["reason"]) == (
+        "CN-000001",
+        "120.00",
+        "Refund re_123",
+    )
+    # Nothing was reopened: no second "paid", no "reopened".
+    assert len(await events_of(db, tenant, "billing.invoice.paid")) == 1
+    assert await events_of(db, tenant, "billing.invoice.reopened") == []
+
+
+async def test_a_partial_refund_credits_the_part_and_keeps_the_balance(
+    db: Database, tenant: TenantLogin
+) -> None:
+    paid = await order_invoice(db, tenant)  # 120.00
+    await pay(db, tenant, paid.id, "120.00")
+    paid = await refund(db, tenant, paid.id, "20.00", ref="re_part")
+    assert (paid.status, service.balance_due(paid)) == ("paid", Decimal("0.00"))
+    assert await credit_notes(db, tenant, paid.id) == [("20.00", "Refund re_part")]
+
+    # On a partially paid invoice the customer still owes what they owed before.
+    part = await order_invoice(db, tenant)
+    await pay(db, tenant, part.id, "50.00")
+    part = await refund(db, tenant, part.id, "30.00", ref="re_half")
+    assert (part.status, service.balance_due(part)) == ("partially_paid", Decimal("70.00"))
+    assert await credit_notes(db, tenant, part.id) == [("30.00", "Refund re_half")]
+
+
+async def test_refunding_an_overpayment_needs_no_credit_note(
+    db: Database, tenant: TenantLogin
+) -> None:
+    invoice = await order_invoice(db, tenant)  # 120.00
+    async with db.unit_of_work(tenant_id=tenant.tenant_id) as session:
+        await service.apply_payment(
+            session, owner_ctx(tenant), invoice.id, amount=Decimal("150.00"), currency="EUR"
+        )
+        await service.flag_discrepancy(
+            session, owner_ctx(tenant), invoice.id, reason="overpayment", payment_id="p"
+        )
+    invoice = await refund(db, tenant, invoice.id, "10.00", ref="re_a")
+    assert (invoice.status, service.balance_due(invoice)) == ("discrepancy", Decimal("-20.00"))
+    invoice = await refund(db, tenant, invoice.id, "20.00", ref="re_b")
+    assert (invoice.status, service.balance_due(invoice)) == ("discrepancy", Decimal("0.00"))
+    assert invoice.amount_credited == Decimal("0.00")
+    assert await credit_notes(db, tenant, invoice.id) == []
+    assert await events_of(db, tenant, "billing.credit_note.issued") == []
+
+
+async def test_a_refund_beyond_the_overpayment_credits_only_the_rest(
+    db: Database, tenant: TenantLogin
+) -> None:
+    invoice = await order_invoice(db, tenant)  # 120.00, paid 150.00: 30.00 overpaid
+    await pay(db, tenant, invoice.id, "150.00")
+    invoice = await refund(db, tenant, invoice.id, "50.00", ref="re_over")
+    assert (invoice.status, service.balance_due(invoice)) == ("paid", Decimal("0.00"))
+    assert await credit_notes(db, tenant, invoice.id) == [("20.00", "Refund re_over")]
+    # The rest of the payment, refunded: all credit, never more than the invoice.
+    invoice = await refund(db, tenant, invoice.id, "100.00", ref="re_rest")
+    assert (invoice.status, service.balance_due(invoice)) == ("paid", Decimal("0.00"))
+    assert invoice.amount_credited == invoice.total == Decimal("120.00")
+    assert await credit_notes(db, tenant, invoice.id) == [
+        ("20.00", "Refund re_over"),
+        ("100.00", "Refund re_rest"),
+    ]
 
 
 async def test_a_refund_beyond_what_was_paid_is_refused(db: Database, tenant: TenantLogin) -> None:

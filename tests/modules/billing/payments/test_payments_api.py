@@ -9,7 +9,9 @@ from typing import Any
 import httpx
 
 from bizos.core.db import Database
+from bizos.modules.billing import metrics
 from bizos.modules.billing.invoices import service as invoices
+from bizos.modules.billing.metrics import ReceivablesParams, RefundsParams
 from bizos.modules.billing.payments import service
 from tests.conftest import TenantLogin
 from tests.modules.billing.payments.helpers import (
@@ -160,8 +162,17 @@ async def test_refunds_default_to_the_rest_and_cannot_exceed_it(
     detail = (await client.get(f"{PAYMENTS}/{payment['id']}", headers=tenant.headers)).json()
     assert detail["status"] == "refunded" and detail["amount_refunded"] == "50.00"
     assert [r["amount"] for r in detail["refunds"]] == ["20.00", "30.00"]
+    # Each refund is matched by a credit note naming it: the invoice stays paid.
     row = await invoice_row(db, tenant, invoice.id)
-    assert row.amount_refunded == Decimal("50.00") and row.status == "open"
+    assert row.amount_refunded == Decimal("50.00") and row.status == "paid"
+    assert row.amount_credited == Decimal("50.00")
+    shown = await client.get(f"/api/v1/billing/invoices/{invoice.id}", headers=tenant.headers)
+    assert shown.json()["balance_due"] == "0.00"
+    notes = [(n["amount"], n["reason"]) for n in shown.json()["credit_notes"]]
+    assert notes == [
+        ("20.00", f"Refund {part.json()['id']}"),
+        ("30.00", f"Refund {rest.json()['id']}"),
+    ]
 
 
 async def test_an_unmatched_payment_is_matched_by_hand(
@@ -238,3 +249,39 @@ async def test_reading_and_writing_need_their_billing_scopes(
         r = await client.post(url, json=body, headers=reader)
         assert r.status_code == 403, url
     assert (await client.get(PAYMENTS)).status_code == 401
+
+
+async def test_refunds_count_as_refunds_but_never_grow_receivables(
+    client: httpx.AsyncClient, db: Database, tenant: TenantLogin
+) -> None:
+    paid = await issued_invoice(db, tenant, total="80.00")
+    part = await issued_invoice(db, tenant, total="100.00")
+    payments = [
+        (await post(client, pay_url(i.id), tenant, {"amount": a, "currency": "EUR"})).json()
+        for i, a in ((paid, "80.00"), (part, "40.00"))
+    ]
+
+    async def owed() -> list[tuple[str, str, int]]:
+        async with db.unit_of_work(tenant_id=tenant.tenant_id, readonly=True) as session:
+            result = await metrics.receivables(session, owner_ctx(tenant), ReceivablesParams())
+        value = result.value
+        assert isinstance(value, metrics.ReceivablesValue)
+        return [(c.currency, str(c.outstanding), c.invoices) for c in value.by_currency]
+
+    before = await owed()
+    assert before == [("EUR", "60.00", 1)]
+    for payment, amount in zip(payments, ("80.00", "15.00"), strict=True):
+        r = await post(client, f"{PAYMENTS}/{payment['id']}/refunds", tenant, {"amount": amount})
+        assert r.status_code == 201, r.text
+
+    assert await owed() == before
+    async with db.unit_of_work(tenant_id=tenant.tenant_id, readonly=True) as session:
+        given = await metrics.refunds(session, owner_ctx(tenant), RefundsParams())
+    assert isinstance(given.value, metrics.RefundsValue)
+    assert [(c.currency, str(c.amount), c.count) for c in given.value.by_currency] == [
+        ("EUR", "95.00", 2)
+    ]
+    assert [(await invoice_row(db, tenant, i.id)).status for i in (paid, part)] == [
+        "paid",
+        "partially_paid",
+    ]

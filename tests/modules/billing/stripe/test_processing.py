@@ -164,7 +164,7 @@ async def test_zero_decimal_currencies_are_whole_units(
     assert row.status == "paid" and row.amount_paid == Decimal("5000")
 
 
-async def test_partial_then_full_refunds_follow_the_charge(
+async def test_partial_then_full_refunds_follow_the_charge_and_are_credited(
     client: httpx.AsyncClient, db: Database, settings: Settings, stripe_tenant: TenantLogin
 ) -> None:
     invoice = await issued_invoice(db, stripe_tenant, total="100.00")
@@ -193,8 +193,10 @@ async def test_partial_then_full_refunds_follow_the_charge(
         ),
         partial,
     )
+    # The refund is matched by a credit note: the customer owes nothing more.
     row = await invoice_row(db, stripe_tenant, invoice.id)
-    assert row.amount_refunded == Decimal("25.00") and row.status == "partially_paid"
+    assert row.amount_refunded == Decimal("25.00") and row.status == "paid"
+    assert row.amount_credited == Decimal("25.00")
     [payment] = await payments_of(db, stripe_tenant)
     assert payment.status == "partially_refunded"
 
@@ -210,8 +212,53 @@ async def test_partial_then_full_refunds_follow_the_charge(
     assert sorted(r.amount for r in refunds) == [Decimal("25.00"), Decimal("75.00")]
     assert first_refund in {r.external_id for r in refunds}
     row = await invoice_row(db, stripe_tenant, invoice.id)
-    assert row.amount_refunded == Decimal("100.00") and row.status == "open"
+    assert row.amount_refunded == Decimal("100.00") and row.status == "paid"
+    assert row.amount_credited == Decimal("100.00")
     assert len(await events_of(db, stripe_tenant, "billing.payment.refunded")) == 2
+    notes = await events_of(db, stripe_tenant, "billing.credit_note.issued")
+    assert [(e.data["amount"], e.data["reason"]) for e in notes] == [
+        ("25.00", f"Refund {first_refund}"),
+        ("75.00", f"Refund {ch}:refunded:10000"),
+    ]
+
+
+async def test_refunding_a_stripe_overpayment_credits_only_what_was_for_the_invoice(
+    client: httpx.AsyncClient, db: Database, settings: Settings, stripe_tenant: TenantLogin
+) -> None:
+    invoice = await issued_invoice(db, stripe_tenant, total="120.00")
+    pi, ch = stripe_id("pi"), stripe_id("ch")
+    re_over, re_more = stripe_id("re"), stripe_id("re")
+    meta = {"invoice_number": invoice.number}
+    paid = event(
+        "payment_intent.succeeded",
+        payment_intent(amount="150.00", metadata=meta, intent_id=pi, charge_id=ch),
+    )
+    await send(client, db, settings, stripe_tenant, paid)
+    row = await invoice_row(db, stripe_tenant, invoice.id)
+    assert row.status == "discrepancy" and row.amount_paid == Decimal("150.00")
+
+    # The 30.00 overpaid, given back: the balance is back to zero with no credit note.
+    over = [(re_over, "30.00")]
+    refund_over = charge(
+        amount="150.00", metadata=meta, intent_id=pi, charge_id=ch, refunded="30.00", refunds=over
+    )
+    await send(client, db, settings, stripe_tenant, event("charge.refunded", refund_over))
+    row = await invoice_row(db, stripe_tenant, invoice.id)
+    assert (row.amount_refunded, row.amount_credited) == (Decimal("30.00"), Decimal("0.00"))
+    assert row.total - row.amount_paid + row.amount_refunded - row.amount_credited == 0
+    assert await events_of(db, stripe_tenant, "billing.credit_note.issued") == []
+
+    # A further refund is money for the invoice: credited.
+    more = [(re_over, "30.00"), (re_more, "40.00")]
+    refund_more = charge(
+        amount="150.00", metadata=meta, intent_id=pi, charge_id=ch, refunded="70.00", refunds=more
+    )
+    await send(client, db, settings, stripe_tenant, event("charge.refunded", refund_more))
+    row = await invoice_row(db, stripe_tenant, invoice.id)
+    assert (row.amount_refunded, row.amount_credited) == (Decimal("70.00"), Decimal("40.00"))
+    assert row.total - row.amount_paid + row.amount_refunded - row.amount_credited == 0
+    [note] = await events_of(db, stripe_tenant, "billing.credit_note.issued")
+    assert (note.data["amount"], note.data["reason"]) == ("40.00", f"Refund {re_more}")
 
 
 async def test_a_refund_event_before_the_charge_event_records_both_once(
@@ -248,6 +295,7 @@ async def test_a_refund_event_before_the_charge_event_records_both_once(
     assert payment.amount_refunded == Decimal("10.00")
     row = await invoice_row(db, stripe_tenant, invoice.id)
     assert row.amount_paid == Decimal("60.00") and row.amount_refunded == Decimal("10.00")
+    assert row.amount_credited == Decimal("10.00") and row.status == "paid"
 
 
 async def test_an_uncaptured_charge_is_ignored(

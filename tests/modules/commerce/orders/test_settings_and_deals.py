@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import pytest
 
 from bizos.core.config import Settings
 from bizos.core.db import Database
@@ -143,3 +144,34 @@ async def test_won_deals_make_no_orders_by_default(
 
     await dispatch_until(db, settings, seen)
     assert await orders_for(client, tenant, deal["id"]) == []
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        {"sku": "SEAT", "quantity": 5_000_000},  # more than one line may order
+        {"sku": "SEAT", "quantity": 1, "unit_price": "NaN"},
+        {"sku": "SEAT", "quantity": 1, "unit_price": "-100"},
+        {"sku": "SEAT", "quantity": "two"},
+    ],
+)
+async def test_a_won_deal_listing_a_line_we_cannot_order_gets_a_task_not_a_retry_loop(
+    client: httpx.AsyncClient,
+    db: Database,
+    settings: Settings,
+    tenant: TenantLogin,
+    line: dict[str, Any],
+) -> None:
+    """Deal properties are free-form: a line that cannot be ordered is neither dropped
+    silently nor a crash the dispatcher retries forever; the deal's owner gets a task."""
+    await client.put(SETTINGS, json={"orders_from_won_deals": True}, headers=tenant.headers)
+    await add_product(client, tenant, "SEAT", price="100.00")
+    deal = await won_deal(client, tenant, properties={"lines": [line]})
+
+    async def seen() -> bool:
+        return await handled(db, tenant.tenant_id, "commerce.orders.from_won_deal") == 1
+
+    await dispatch_until(db, settings, seen)
+    assert await orders_for(client, tenant, deal["id"]) == []
+    [task] = await tasks_about(db, tenant.tenant_id, deal["id"])
+    assert "did not become an order" in task.title and "line 1" in (task.description or "")

@@ -133,6 +133,39 @@ async def test_a_malformed_payload_fails_the_delivery_with_a_task_not_a_retry_lo
     assert (await client.get(ORDERS, headers=tenant.headers)).json()["items"] == []
 
 
+async def test_amounts_and_quantities_beyond_what_we_store_fail_the_delivery_with_a_task(
+    client: httpx.AsyncClient, db: Database, settings: Settings, tenant: TenantLogin
+) -> None:
+    """A payload may say anything: a quantity or an amount too large to keep is a failed
+    delivery with a task, never an error the dispatcher retries forever."""
+    await catalogue(client, tenant)
+    many = fixture("orders_create.json")
+    many["id"] = 43
+    many["line_items"][0]["quantity"] = 5_000_000
+    dear = fixture("orders_create.json")
+    dear["id"] = 44
+    dear["line_items"][0]["price"] = "1e400"
+    shipping = fixture("orders_create.json")
+    shipping["id"] = 45
+    shipping["shipping_lines"][0]["price"] = "999999999999.00"
+    shipping["shipping_lines"][0]["discounted_price"] = "999999999999.00"
+    for i, body in enumerate((many, dear, shipping)):
+        await deliver(client, tenant, body, webhook_id=f"big-{i}")
+
+    rows = await process(db, settings, tenant)
+
+    assert [r.status for r in rows] == ["failed", "failed", "failed"]
+    assert [r.error for r in rows] == [
+        "line_items[0].quantity is more than 1000000",
+        "line_items[0].price is more than 999999999999.99",
+        "the order amount exceeds 999999999999.99",
+    ]
+    for row in rows:
+        [task] = await tasks_about(db, tenant.tenant_id, row.id)
+        assert task.related_type == "inbound_webhook"
+    assert (await client.get(ORDERS, headers=tenant.headers)).json()["items"] == []
+
+
 async def test_topics_we_do_not_act_on_are_ignored(
     client: httpx.AsyncClient, db: Database, settings: Settings, tenant: TenantLogin
 ) -> None:

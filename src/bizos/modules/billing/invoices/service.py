@@ -15,6 +15,10 @@ where ``subtotal`` is the sum of ``quantity * unit_price``, ``discount_total`` t
 discounts plus any invoice-level discount (which does not reduce tax), and
 ``balance_due = total - amount_paid + amount_refunded - amount_credited``.
 
+A refund does not reopen the balance: the part of it that was money for the invoice is
+matched by a credit note (``apply_refund``), so the customer owes what they owed before;
+only the refund of an overpayment (a negative balance) comes without one.
+
 States: ``draft → open → partially_paid → paid``; ``void`` from draft/open (a paid or
 partially paid invoice must be refunded first: 409); ``discrepancy`` is set by payments
 (``flag_discrepancy``) and left only by ``resolve_discrepancy``. Payments applied while
@@ -698,9 +702,16 @@ async def apply_refund(
     *,
     amount: Decimal,
     payment_id: str | None = None,
+    refund_ref: str | None = None,
 ) -> Invoice:
-    """Give back ``amount`` of what was paid: the balance grows again and a paid invoice
-    becomes partially paid or open. More than was paid and not yet refunded → 422."""
+    """Give back ``amount`` of what was paid, matched by a credit note so the customer
+    owes no more than before: the balance stays, a paid invoice stays paid.
+
+    What the customer overpaid (a negative balance) is given back first and needs no
+    credit note: the refund alone brings that balance back towards zero. Only the part
+    beyond the overpayment was money for the invoice, and a credit note for that part
+    (reason ``Refund <refund_ref>``, ``billing.credit_note.issued``) is issued in the
+    same transaction. More than was paid and not yet refunded → 422."""
     amount = _check_positive(amount)
     invoice = await _locked(session, ctx, invoice_id)
     if amount > net_paid(invoice):
@@ -709,38 +720,31 @@ async def apply_refund(
             errors=[field_error(["body", "amount"], "more than was paid")],
         )
     previous = invoice.status
+    overpaid = max(-balance_due(invoice), ZERO)
     invoice.amount_refunded = cents(Decimal(invoice.amount_refunded) + amount)
-    await _after_money_moved(
-        session, ctx, invoice, previous, payment_id=payment_id, refund_amount=_money(amount)
-    )
+    credit = amount - min(amount, overpaid)
+    extra: dict[str, Any] = {"payment_id": payment_id, "refund_amount": _money(amount)}
+    if credit > 0:
+        # The refund has raised the balance by ``amount``; ``credit`` takes back at most
+        # that rise, so the note never exceeds the balance due (nor the invoice total).
+        reason = f"Refund {refund_ref}" if refund_ref else "Refund"
+        note = await _add_credit_note(session, ctx, invoice, amount=credit, reason=reason)
+        extra["credit_note_id"] = note.id
+    await _after_money_moved(session, ctx, invoice, previous, **extra)
     return invoice
 
 
-async def issue_credit_note(
+async def _add_credit_note(
     session: AsyncSession,
     ctx: Context,
-    invoice_id: str,
+    invoice: Invoice,
     *,
     amount: Decimal,
     reason: str,
     lines: Sequence[InvoiceLineInput | Mapping[str, Any]] | None = None,
-    if_match: str | None = None,
 ) -> CreditNote:
-    """Credit part or all of what is still due (``CN-000001``, gapless per tenant;
-    ``billing.credit_note.issued``). It cannot exceed the balance due (422), and only an
-    issued, not void invoice takes one (409). Crediting the whole balance settles it."""
-    amount = _check_positive(amount)
-    invoice = await _locked(session, ctx, invoice_id)
-    check_version(if_match, invoice.version)
-    if invoice.status not in _BILLED:
-        raise Conflict(f"the invoice is {invoice.status}; only an issued invoice takes credit")
-    due = balance_due(invoice)
-    if amount > due:
-        raise Unprocessable(
-            f"a credit note cannot exceed the balance due ({_money(max(due, ZERO))} "
-            f"{invoice.currency})",
-            errors=[field_error(["body", "amount"], "more than the balance due")],
-        )
+    """Number and store a credit note on the (locked) invoice, count it as credited and
+    announce it; the caller checked the amount and settles the status."""
     value = await next_value(session, ctx.require_tenant(), CREDIT_NOTE_SERIES)
     note = CreditNote(
         tenant_id=ctx.require_tenant(),
@@ -756,7 +760,6 @@ async def issue_credit_note(
         actor_id=ctx.actor_id,
     )
     session.add(note)
-    previous = invoice.status
     invoice.amount_credited = cents(Decimal(invoice.amount_credited) + amount)
     await session.flush()
     await append_event(
@@ -775,6 +778,37 @@ async def issue_credit_note(
             "reason": note.reason,
         },
     )
+    return note
+
+
+async def issue_credit_note(
+    session: AsyncSession,
+    ctx: Context,
+    invoice_id: str,
+    *,
+    amount: Decimal,
+    reason: str,
+    lines: Sequence[InvoiceLineInput | Mapping[str, Any]] | None = None,
+    if_match: str | None = None,
+) -> CreditNote:
+    """Credit part or all of what is still due (``CN-000001``, gapless per tenant;
+    ``billing.credit_note.issued``). It cannot exceed the balance due (422), and only an
+    issued, not void invoice takes one (409). Crediting the whole balance settles it.
+    (A refund issues its own credit note: :func:`apply_refund`.)"""
+    amount = _check_positive(amount)
+    invoice = await _locked(session, ctx, invoice_id)
+    check_version(if_match, invoice.version)
+    if invoice.status not in _BILLED:
+        raise Conflict(f"the invoice is {invoice.status}; only an issued invoice takes credit")
+    due = balance_due(invoice)
+    if amount > due:
+        raise Unprocessable(
+            f"a credit note cannot exceed the balance due ({_money(max(due, ZERO))} "
+            f"{invoice.currency})",
+            errors=[field_error(["body", "amount"], "more than the balance due")],
+        )
+    previous = invoice.status
+    note = await _add_credit_note(session, ctx, invoice, amount=amount, reason=reason, lines=lines)
     await _after_money_moved(session, ctx, invoice, previous, credit_note_id=note.id)
     return note
 

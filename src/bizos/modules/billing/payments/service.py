@@ -28,6 +28,10 @@ What happens then:
   ``billing.payment.unmatched`` is emitted and a task asks a person to match it
   (``match_payment``).
 
+A refund gives money back, it does not reopen the debt: on the invoice it is matched by
+a credit note for the refunded amount (less any overpayment it gives back), so a paid
+invoice stays paid and receivables do not grow (``invoices.apply_refund``).
+
 A payment is recorded once per ``(provider, external_id)``: a repeated webhook or a
 PaymentIntent and its Charge reporting the same money are no-ops.
 """
@@ -704,9 +708,10 @@ async def record_refund(
     reason: str | None = None,
 ) -> tuple[Refund, bool]:
     """Record money given back on a payment (``amount`` None: all that is left) and
-    take it off its invoice when the payment was booked there. A refund already recorded
-    under ``external_id`` is returned as is (``False``). 422 when it exceeds what is left
-    to refund."""
+    take it off its invoice when the payment was booked there, where a credit note
+    ``Refund <external_id>`` matches it (beyond what was overpaid) so the invoice's
+    balance stays. A refund already recorded under ``external_id`` is returned as is
+    (``False``). 422 when it exceeds what is left to refund."""
     if payment_id is not None:
         payment = await get_payment(session, ctx, payment_id, for_update=True)
     elif payment_external_id is not None:
@@ -754,7 +759,12 @@ async def record_refund(
     await session.flush()
     if payment.applied and payment.invoice_id:
         await invoices.apply_refund(
-            session, ctx, payment.invoice_id, amount=value, payment_id=payment.id
+            session,
+            ctx,
+            payment.invoice_id,
+            amount=value,
+            payment_id=payment.id,
+            refund_ref=external_id or refund.id,
         )
     await append_event(
         session,

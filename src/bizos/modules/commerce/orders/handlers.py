@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bizos.core.context import Context
 from bizos.core.dispatcher import Dispatcher, EventRecord
-from bizos.core.errors import NotFound, ProblemError
+from bizos.core.errors import NotFound, ProblemError, Unprocessable, field_error
 from bizos.modules.commerce import settings as commerce_settings
 from bizos.modules.commerce.orders import service
 from bizos.modules.commerce.orders.schemas import OrderLineInput
@@ -27,28 +27,43 @@ from bizos.modules.crm.deals import service as deals_service
 from bizos.modules.work import service as work_service
 
 log = structlog.get_logger("bizos.commerce.orders")
+MAX_QUANTITY = 1_000_000  # as OrderLineInput allows
+
+
+def _deal_line(index: int, item: object) -> OrderLineInput:
+    """One listed product; a line that cannot be ordered is a 422 naming it (the deal
+    then gets a task: deal properties are free-form, nothing checked them before)."""
+
+    def refused(why: str) -> Unprocessable:
+        message = f"line {index + 1} of the deal's lines {why}"
+        return Unprocessable(message, errors=[field_error(["lines", index], message)])
+
+    if not isinstance(item, dict) or not isinstance(item.get("sku"), str) or not item["sku"]:
+        raise refused("names no SKU")
+    quantity = item.get("quantity", 1)
+    if isinstance(quantity, str) and quantity.strip().isdecimal():
+        quantity = int(quantity)  # "12" typed into a form
+    if isinstance(quantity, bool) or not isinstance(quantity, int):
+        raise refused("has no whole-number quantity")
+    if not 0 < quantity <= MAX_QUANTITY:
+        raise refused(f"needs a quantity from 1 to {MAX_QUANTITY}")
+    price = item.get("unit_price")
+    unit_price: Decimal | None = None
+    if price not in (None, ""):
+        try:
+            unit_price = Decimal(str(price))
+        except InvalidOperation:
+            unit_price = None
+        if unit_price is None or not unit_price.is_finite() or unit_price < 0:
+            raise refused("has a unit_price that is not an amount")
+    return OrderLineInput(sku=item["sku"], quantity=quantity, unit_price=unit_price)
 
 
 def deal_lines(properties: dict[str, Any], *, name: str, amount: Decimal) -> list[OrderLineInput]:
     """The products a deal lists, else one service line for the deal's amount."""
     listed = properties.get("lines")
-    lines: list[OrderLineInput] = []
-    if isinstance(listed, list):
-        for item in listed:
-            if not isinstance(item, dict) or not item.get("sku"):
-                continue
-            try:
-                quantity = int(item.get("quantity", 1))
-                price = item.get("unit_price")
-                unit_price = Decimal(str(price)) if price not in (None, "") else None
-            except (TypeError, ValueError, InvalidOperation):
-                continue
-            if quantity > 0:
-                lines.append(
-                    OrderLineInput(sku=str(item["sku"]), quantity=quantity, unit_price=unit_price)
-                )
-    if lines:
-        return lines
+    if isinstance(listed, list) and listed:
+        return [_deal_line(i, item) for i, item in enumerate(listed)]
     return [OrderLineInput(sku=None, quantity=1, unit_price=amount, name=name)]
 
 

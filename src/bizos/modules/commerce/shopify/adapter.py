@@ -32,6 +32,8 @@ from typing import Any
 from bizos.modules.commerce.orders.schemas import OrderLineInput
 
 MAX_LINES = 500
+MAX_QUANTITY = 1_000_000  # per line, as orders take it
+MAX_AMOUNT = Decimal("999999999999.99")  # the largest amount we store
 CENT = Decimal("0.01")
 
 
@@ -86,6 +88,8 @@ def _money(value: Any, where: str) -> Decimal:
         raise ShopifyPayloadError(f"{where} is not an amount") from None
     if not amount.is_finite() or amount < 0:
         raise ShopifyPayloadError(f"{where} is not a non-negative amount")
+    if amount > MAX_AMOUNT:
+        raise ShopifyPayloadError(f"{where} is more than {MAX_AMOUNT}")
     return amount
 
 
@@ -132,6 +136,8 @@ def _line(index: int, item: dict[str, Any]) -> ShopifyLine:
     quantity = item.get("quantity")
     if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity <= 0:
         raise ShopifyPayloadError(f"{where}.quantity is not a positive whole number")
+    if quantity > MAX_QUANTITY:
+        raise ShopifyPayloadError(f"{where}.quantity is more than {MAX_QUANTITY}")
     taxable = item.get("taxable", True) is not False
     tax_lines = _objects(item.get("tax_lines"), f"{where}.tax_lines") if taxable else []
     allocations = _objects(item.get("discount_allocations"), f"{where}.discount_allocations")
