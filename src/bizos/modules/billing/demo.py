@@ -321,7 +321,6 @@ class Billing:
         payment.version += 1
         payment.updated_at = at
         invoice.amount_refunded = cents(Decimal(invoice.amount_refunded) + refund.amount)
-        self._settled(invoice, at, payment_id=payment.id, refund_amount=str(refund.amount))
         story.event(
             "billing.payment.refunded",
             "payment",
@@ -338,6 +337,13 @@ class Billing:
             status=payment.status,
             external_id=refund.external_id,
         )
+        # As the invoice service does: an overpayment is given back first; the rest of the
+        # money given back is matched by a credit note, so the customer owes nothing more.
+        credited = min(refund.amount, balance_due(invoice))
+        if credited > 0:
+            self.credit(invoice, at, credited, f"Refund {refund.external_id}")
+        else:
+            self._settled(invoice, at, payment_id=payment.id, refund_amount=str(refund.amount))
 
     def credit(self, invoice: Invoice, at: dt.datetime, amount: Decimal, reason: str) -> None:
         """A credit note (``CN-``) for part of what is due."""
@@ -430,12 +436,8 @@ class Billing:
                     part = cents(total * Decimal(rng.choice(("0.25", "0.4", "0.5"))))
                     back = paid + dt.timedelta(days=rng.uniform(3, 8))
                     why = "bag damaged in transit"
+                    # The refund comes with its credit note (see ``refund``).
                     at_(back, invoice, lambda t, i, p=part, w=why: self.refund(i, t, p, w))
-                    at_(
-                        back + dt.timedelta(minutes=2),
-                        invoice,
-                        lambda t, i, p=part, w=why: self.credit(i, t, p, f"{w}: refunded"),
-                    )
                 continue
             by = "bank" if rng.random() < 0.35 else "stripe"
             late = rng.random() < 0.22

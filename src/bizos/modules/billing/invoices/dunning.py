@@ -71,7 +71,6 @@ async def _candidates(db: Database, today: dt.date, after: str | None) -> list[A
         query = sa.select(Invoice.id, Invoice.tenant_id).where(
             Invoice.status.in_(OPEN_STATUSES),
             Invoice.customer_email.is_not(None),
-            Invoice.amount_refunded == 0,
             _reminder_due(today),
         )
         if after is not None:
@@ -109,7 +108,6 @@ async def remind(session: AsyncSession, ctx: Context, invoice_id: str, now: dt.d
         or invoice.status not in OPEN_STATUSES
         or invoice.due_date is None
         or not invoice.customer_email
-        or invoice.amount_refunded != 0
     ):
         return 0
     days_overdue = (now.date() - invoice.due_date).days
