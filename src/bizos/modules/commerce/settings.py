@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.json_schema import SkipJsonSchema
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -43,10 +44,10 @@ class CommerceSettingsUpdate(BaseModel):
     """Only the fields sent change; ``null`` clears an assignee (back to the owner)."""
 
     model_config = ConfigDict(extra="forbid")
-    orders_from_won_deals: bool | None = None
-    default_tax_rate: TaxRate | None = None
-    payment_terms_days: Annotated[int, Field(ge=0, le=365)] | None = None
-    notify_customer: bool | None = None
+    orders_from_won_deals: bool | SkipJsonSchema[None] = None
+    default_tax_rate: TaxRate | SkipJsonSchema[None] = None
+    payment_terms_days: Annotated[int, Field(ge=0, le=365)] | SkipJsonSchema[None] = None
+    notify_customer: bool | SkipJsonSchema[None] = None
     purchasing_assignee_id: UserId | None = None
     operations_assignee_id: UserId | None = None
     ship_from: dict[str, Any] | None = None

@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic.json_schema import SkipJsonSchema
 
 from bizos.modules.crm.deals.schemas import Currency
 
@@ -97,10 +98,10 @@ class BudgetUpdate(BaseModel):
     budget to track something else."""
 
     model_config = ConfigDict(extra="forbid")
-    name: Name | None = None
-    amount: Limit | None = None
+    name: Name | SkipJsonSchema[None] = None
+    amount: Limit | SkipJsonSchema[None] = None
     owner_id: Id | None = None
-    active: bool | None = None
+    active: bool | SkipJsonSchema[None] = None
 
 
 class PeriodRead(BaseModel):

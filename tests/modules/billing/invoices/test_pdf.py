@@ -88,3 +88,36 @@ async def test_an_uncompressed_pdf_shows_what_was_paid_and_credited(
         "Ivan ????",
     ):
         assert expected in text, expected
+
+
+async def test_prices_including_tax_show_the_tax_as_included(
+    db: Database, tenant: TenantLogin
+) -> None:
+    invoice = await order_invoice(
+        db,
+        tenant,
+        lines=[line("Grinder", unit_price="120.00", tax_rate="0.2")],
+        shipping_total=Decimal("5.00"),
+        prices_include_tax=True,
+    )
+    async with db.unit_of_work(tenant_id=tenant.tenant_id, readonly=True) as session:
+        ctx = owner_ctx(tenant)
+        read = await service.invoice_read(
+            session, ctx, await service.get_invoice(session, ctx, invoice.id)
+        )
+    assert read.lines[0].tax_included and read.total == Decimal("125.00")
+    text = page_text(render_invoice_pdf(read, "Acme Ltd", compress=False))
+    assert "Tax (included)" in text
+    assert "125.00 EUR" in text  # 120.00 (tax inside) + 5.00 shipping: the tax is not added
+    assert "149.00" not in text and "145.00" not in text
+
+
+async def test_prices_without_tax_show_a_plain_tax_row(db: Database, tenant: TenantLogin) -> None:
+    invoice = await order_invoice(db, tenant)
+    async with db.unit_of_work(tenant_id=tenant.tenant_id, readonly=True) as session:
+        ctx = owner_ctx(tenant)
+        read = await service.invoice_read(
+            session, ctx, await service.get_invoice(session, ctx, invoice.id)
+        )
+    text = page_text(render_invoice_pdf(read, "Acme Ltd", compress=False))
+    assert "(included)" not in text and "Tax" in text and "120.00 EUR" in text

@@ -108,7 +108,9 @@ def render_invoice_pdf(invoice: InvoiceRead, tenant_name: str, *, compress: bool
     pdf.total_row("Subtotal", f"{invoice.subtotal} {currency}")
     if invoice.discount_total:
         pdf.total_row("Discount", f"-{invoice.discount_total} {currency}")
-    pdf.total_row("Tax", f"{invoice.tax_total} {currency}")
+    # Prices that include tax: the tax is inside the amounts, not added to the total.
+    included = any(line.tax_included for line in invoice.lines)
+    pdf.total_row("Tax (included)" if included else "Tax", f"{invoice.tax_total} {currency}")
     if invoice.shipping_total:
         pdf.total_row("Shipping", f"{invoice.shipping_total} {currency}")
     pdf.total_row("Total", f"{invoice.total} {currency}", bold=True)

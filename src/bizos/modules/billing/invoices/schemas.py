@@ -10,12 +10,43 @@ order's invoice whose prices include tax keeps it without ``tax_total``: the lin
 from __future__ import annotations
 
 import datetime as dt
+import re
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    WithJsonSchema,
+)
 
 from bizos.modules.crm.deals.schemas import Currency
+
+
+def _decimal_string(value: Any) -> Any:
+    """A string amount must read as digits with an optional fraction ("49.90")."""
+    if isinstance(value, str) and not re.fullmatch(DECIMAL_PATTERN, value):
+        raise ValueError('a decimal string such as "49.90"')
+    return value
+
+
+DECIMAL_PATTERN = r"^\d+(\.\d+)?$"
+Amount = Annotated[
+    Decimal,
+    BeforeValidator(_decimal_string),
+    Field(ge=0, max_digits=14, decimal_places=2),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "number", "minimum": 0},
+                {"type": "string", "pattern": DECIMAL_PATTERN},
+            ]
+        }
+    ),
+]
 
 InvoiceStatus = Literal["draft", "open", "paid", "partially_paid", "void", "discrepancy"]
 INVOICE_STATUSES: tuple[InvoiceStatus, ...] = (
@@ -29,7 +60,6 @@ INVOICE_STATUSES: tuple[InvoiceStatus, ...] = (
 # Issued and not settled: what dunning chases and payments may be matched to.
 OPEN_STATUSES: tuple[InvoiceStatus, ...] = ("open", "partially_paid")
 
-Amount = Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=2)]
 PositiveAmount = Annotated[Decimal, Field(gt=0, max_digits=14, decimal_places=2)]
 Quantity = Annotated[Decimal, Field(gt=0, max_digits=12, decimal_places=3)]
 TaxRate = Annotated[Decimal, Field(ge=0, le=1, max_digits=6, decimal_places=4)]

@@ -63,6 +63,8 @@ log = structlog.get_logger("bizos.billing.invoices")
 
 CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
+# The largest amount a money column (14 digits, 2 after the point) holds.
+MAX_AMOUNT = Decimal("999999999999.99")
 DEFAULT_PAYMENT_TERMS_DAYS = 14
 INVOICE_SERIES = "invoice"
 CREDIT_NOTE_SERIES = "credit_note"
@@ -81,18 +83,28 @@ def _money(value: Decimal) -> str:
 # --- amounts ---------------------------------------------------------------------------
 
 
-def price_line(line: InvoiceLineInput, *, tax_included: bool = False) -> InvoiceLine:
+def _line_error(index: int, field: str, message: str) -> Unprocessable:
+    return Unprocessable(message, errors=[field_error(["body", "lines", index, field], message)])
+
+
+def price_line(
+    line: InvoiceLineInput, *, tax_included: bool = False, index: int = 0
+) -> InvoiceLine:
     """One line with its amount and tax, each rounded half-up to the cent. A line's given
-    ``tax_amount`` is kept as it is; ``tax_included``: the amount already holds the tax."""
+    ``tax_amount`` is kept as it is; ``tax_included``: the amount already holds the tax.
+    A line too large to store is a 422 naming it (``index``: its place in the body)."""
     gross = cents(line.quantity * line.unit_price)
+    if gross > MAX_AMOUNT:
+        raise _line_error(index, "quantity", f"the line amount exceeds {MAX_AMOUNT}")
     discount = cents(line.discount)
     if discount > gross:
-        raise Unprocessable(
-            "a line's discount exceeds its price",
-            errors=[field_error(["body", "lines", "discount"], "more than quantity * price")],
-        )
+        raise _line_error(index, "discount", "more than quantity * price")
     amount = gross - discount
     tax = cents(line.tax_amount if line.tax_amount is not None else amount * line.tax_rate)
+    total = amount if tax_included else amount + tax
+    if total > MAX_AMOUNT:
+        field = "tax_amount" if line.tax_amount is not None else "tax_rate"
+        raise _line_error(index, field, f"the line total exceeds {MAX_AMOUNT}")
     return InvoiceLine(
         description=line.description,
         sku=line.sku,
@@ -104,7 +116,7 @@ def price_line(line: InvoiceLineInput, *, tax_included: bool = False) -> Invoice
         amount=amount,
         tax_amount=tax,
         tax_included=tax_included,
-        total=amount if tax_included else amount + tax,
+        total=total,
     )
 
 
@@ -127,8 +139,8 @@ def _set_amounts(
     prices_include_tax: bool = False,
 ) -> None:
     priced = [
-        price_line(InvoiceLineInput.model_validate(line), tax_included=prices_include_tax)
-        for line in lines
+        price_line(InvoiceLineInput.model_validate(line), tax_included=prices_include_tax, index=i)
+        for i, line in enumerate(lines)
     ]
     subtotal = sum((cents(p.quantity * p.unit_price) for p in priced), ZERO)
     line_discounts = sum((p.discount for p in priced), ZERO)
@@ -147,6 +159,9 @@ def _set_amounts(
             "the discount exceeds the invoice",
             errors=[field_error(["body", "discount_total"], "more than the invoice total")],
         )
+    if max(subtotal, tax_total, shipping, total) > MAX_AMOUNT:
+        message = f"the invoice amount exceeds {MAX_AMOUNT}"
+        raise Unprocessable(message, errors=[field_error(["body", "lines"], message)])
     invoice.lines = [_line_json(p) for p in priced]
     invoice.subtotal = subtotal
     invoice.discount_total = line_discounts + extra_discount
@@ -754,7 +769,8 @@ async def _add_credit_note(
         currency=invoice.currency,
         reason=reason[:500],
         lines=[
-            _line_json(price_line(InvoiceLineInput.model_validate(line))) for line in lines or ()
+            _line_json(price_line(InvoiceLineInput.model_validate(line), index=i))
+            for i, line in enumerate(lines or ())
         ],
         issued_at=utcnow(),
         actor_id=ctx.actor_id,

@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic.json_schema import SkipJsonSchema
 
 from bizos.modules.crm.contacts.schemas import check_properties
 from bizos.modules.crm.deals.schemas import Currency
@@ -62,20 +63,20 @@ class ProductUpdate(BaseModel):
     through ``POST /products/{id}/stock`` so that each one is in the ledger."""
 
     model_config = ConfigDict(extra="forbid")
-    sku: Sku | None = None
-    name: Name | None = None
-    price: Price | None = None
-    currency: Currency | None = None
+    sku: Sku | SkipJsonSchema[None] = None
+    name: Name | SkipJsonSchema[None] = None
+    price: Price | SkipJsonSchema[None] = None
+    currency: Currency | SkipJsonSchema[None] = None
     reorder_point: Units | None = None
     reorder_quantity: Annotated[int, Field(ge=1, le=1_000_000_000)] | None = None
     description: str | None = Field(default=None, max_length=20_000)
     category: Label | None = None
     cost: Price | None = None
-    tax_rate: TaxRate | None = None
-    tracks_stock: bool | None = None
+    tax_rate: TaxRate | SkipJsonSchema[None] = None
+    tracks_stock: bool | SkipJsonSchema[None] = None
     weight_grams: Units | None = None
-    active: bool | None = None
-    properties: Properties | None = None
+    active: bool | SkipJsonSchema[None] = None
+    properties: Properties | SkipJsonSchema[None] = None
 
 
 class StockChange(BaseModel):

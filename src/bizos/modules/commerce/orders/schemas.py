@@ -7,12 +7,44 @@ most two decimal places and are never negative. Tax rates are fractions (0.2 = 2
 from __future__ import annotations
 
 import datetime as dt
+import re
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    WithJsonSchema,
+    model_validator,
+)
 
 from bizos.modules.crm.deals.schemas import Currency
+
+
+def _decimal_string(value: Any) -> Any:
+    """A string amount must read as digits with an optional fraction ("49.90")."""
+    if isinstance(value, str) and not re.fullmatch(DECIMAL_PATTERN, value):
+        raise ValueError('a decimal string such as "49.90"')
+    return value
+
+
+DECIMAL_PATTERN = r"^\d+(\.\d+)?$"
+Amount = Annotated[
+    Decimal,
+    BeforeValidator(_decimal_string),
+    Field(ge=0, max_digits=14, decimal_places=2),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "number", "minimum": 0},
+                {"type": "string", "pattern": DECIMAL_PATTERN},
+            ]
+        }
+    ),
+]
 
 OrderStatus = Literal[
     "received",
@@ -25,7 +57,6 @@ OrderStatus = Literal[
     "failed",
 ]
 OrderSource = Literal["shopify", "api", "deal"]
-Amount = Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=2)]
 TaxRate = Annotated[Decimal, Field(ge=0, lt=1, max_digits=6, decimal_places=4)]
 Sku = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
 Id = Annotated[str, StringConstraints(min_length=1, max_length=36)]

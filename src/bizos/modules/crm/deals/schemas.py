@@ -32,9 +32,7 @@ def iso_currency(value: str) -> str:
     return code
 
 
-Currency = Annotated[
-    str, StringConstraints(min_length=3, max_length=3), AfterValidator(iso_currency)
-]
+Currency = Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{3}$"), AfterValidator(iso_currency)]
 Amount = Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=2)]
 Id = Annotated[str, StringConstraints(min_length=1, max_length=36)]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
