@@ -10,6 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
+from bizos.api.app import create_app
+from bizos.core.config import get_settings
 from tests.api.conftest import assert_problem
 from tests.conftest import TenantLogin
 
@@ -38,12 +40,24 @@ ORDER_STATUSES |= {"fulfilled", "cancelled", "failed"}
 INVOICE_STATUSES = {"draft", "open", "paid", "partially_paid", "void", "discrepancy"}
 
 
-@pytest.fixture
-async def spec(client: httpx.AsyncClient) -> dict[str, Any]:
+@pytest.fixture(scope="module")
+def spec() -> dict[str, Any]:
+    """The document ``/openapi.json`` serves (its paths depend on the code only, so it is
+    built once per module; ``test_the_served_document_is_the_one_checked`` ties the two)."""
+    return create_app(get_settings(), workers=False).openapi()
+
+
+async def test_the_served_document_is_the_one_checked(
+    client: httpx.AsyncClient, spec: dict[str, Any]
+) -> None:
     r = await client.get("/openapi.json")
     assert r.status_code == 200
-    doc: dict[str, Any] = r.json()
-    return doc
+    served = r.json()["paths"]
+    # The served app also carries this package's test-only routes (tests/api/conftest.py).
+    assert {p: set(served[p]) for p in spec["paths"]} == {
+        p: set(ops) for p, ops in spec["paths"].items()
+    }
+    assert all(p.startswith("/api/v1/test/") for p in set(served) - set(spec["paths"]))
 
 
 def resolve(doc: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
