@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qsl
@@ -22,6 +23,7 @@ from fastapi import Request
 from fastapi.params import Form
 from starlette.datastructures import UploadFile
 
+from bizos.api.middleware import PROVIDER_WEBHOOKS
 from bizos.core.errors import Unprocessable, field_error
 
 NUL = "\x00"
@@ -31,7 +33,8 @@ NUL_MESSAGE = "must not contain NUL (U+0000) characters"
 # Provider webhooks are stored byte for byte (a binary column holds NUL) and their adapters
 # drop NULs from the text they keep: refusing the body would make the provider retry a
 # delivery we can never accept.
-RAW_BODY_PATHS = ("/webhooks/shopify/", "/webhooks/stripe/")
+# (The same receivers draw on their own rate limit: ``PROVIDER_WEBHOOKS``.)
+RAW_BODY_PATHS = PROVIDER_WEBHOOKS
 _BODILESS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
@@ -123,3 +126,23 @@ async def reject_nul_characters(request: Request) -> None:
             paths.extend(nul_paths(value, ["query", name]))
     paths.extend(await _body_nul_paths(request))
     raise_for_nul(paths)
+
+
+DATE_PARAMS = ("from", "to", "as_of")
+_ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+async def strict_days(request: Request) -> None:
+    """Query days (``from``, ``to``, ``as_of``) are ``YYYY-MM-DD``: a number (``0``) or a
+    timestamp is a 422, not 1970-01-01 (Pydantic's lax date parsing would take it)."""
+    bad = [
+        name
+        for name in DATE_PARAMS
+        for value in request.query_params.getlist(name)
+        if not _ISO_DAY.fullmatch(value)
+    ]
+    if bad:
+        raise Unprocessable(
+            "dates are YYYY-MM-DD",
+            errors=[field_error(["query", name], "a day as YYYY-MM-DD") for name in bad],
+        )

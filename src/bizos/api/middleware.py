@@ -52,7 +52,7 @@ PROBLEM = "application/problem+json"
 # Endpoints anyone can call without a credential: limited per client IP, more strictly.
 PUBLIC_PREFIXES = ("/forms/", "/webhooks/", "/api/v1/auth/login", "/api/v1/auth/signup")
 # Provider webhooks: public, but limited per receiving tenant rather than per client IP.
-WEBHOOK_RECEIVERS = ("/webhooks/shopify/", "/webhooks/stripe/")
+PROVIDER_WEBHOOKS = ("/webhooks/shopify/", "/webhooks/stripe/")
 # Probes and scrapes: logged at debug so they do not drown the request log.
 QUIET_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 # Ids we echo and store (events keep 64 characters): conservative characters and length.
@@ -286,7 +286,7 @@ class RateLimitMiddleware:
         """Which counter a request draws on, and its limit per minute."""
         ip = client_ip(scope)
         path: str = scope["path"]
-        if path.startswith(WEBHOOK_RECEIVERS):
+        if path.startswith(PROVIDER_WEBHOOKS):
             # /webhooks/<provider>/<tenant_slug>: one allowance per receiving tenant and
             # provider, whichever address sends (the provider's), whatever trails the slug.
             provider, _, rest = path.removeprefix("/webhooks/").partition("/")

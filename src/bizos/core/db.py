@@ -24,6 +24,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -81,6 +82,14 @@ class UtcDateTime(sa.TypeDecorator[dt.datetime]):
 class Base(DeclarativeBase):
     metadata = sa.MetaData(naming_convention=NAMING)
     type_annotation_map = {dt.datetime: UtcDateTime(), dict[str, Any]: sa.JSON()}
+
+
+def dialect_insert(session: AsyncSession, model: type[Any]) -> Any:
+    """An insert of the session's dialect (SQLite or PostgreSQL), which offers
+    ``on_conflict_do_nothing``: for rows a concurrent writer may already have made."""
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(model)
+    return sqlite.insert(model)
 
 
 class TenantScoped:

@@ -10,11 +10,10 @@ numbering that invoices require.
 from __future__ import annotations
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from bizos.core.db import Base, TenantScoped
+from bizos.core.db import Base, TenantScoped, dialect_insert
 
 
 class NumberSeries(TenantScoped, Base):
@@ -29,8 +28,7 @@ class NumberSeries(TenantScoped, Base):
 async def next_value(session: AsyncSession, tenant_id: str, name: str) -> int:
     """The next number (from 1) of series ``name`` for the tenant, in the caller's
     transaction."""
-    dialect = session.get_bind().dialect.name
-    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(NumberSeries)
+    insert = dialect_insert(session, NumberSeries)
     await session.execute(
         insert.values(tenant_id=tenant_id, name=name, value=0).on_conflict_do_nothing()
     )

@@ -7,14 +7,13 @@ revenue). Unknown or malformed query parameters are a 422 problem.
 
 from __future__ import annotations
 
-import re
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 
 from bizos.api.deps import Ctx, DbSession
+from bizos.api.guards import strict_days
 from bizos.core.auth import CommerceRead
-from bizos.core.errors import Unprocessable, field_error
 from bizos.core.tools import MetricRead
 from bizos.modules.commerce import metrics
 from bizos.modules.commerce.metrics import (
@@ -27,25 +26,6 @@ from bizos.modules.commerce.metrics import (
     TopCustomersParams,
     TopCustomersValue,
 )
-
-DATE_PARAMS = ("from", "to", "as_of")
-ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
-
-
-async def strict_days(request: Request) -> None:
-    """Days are ``YYYY-MM-DD``: a number (``0``) or a timestamp is a 422, not 1970-01-01."""
-    bad = [
-        name
-        for name in DATE_PARAMS
-        for value in request.query_params.getlist(name)
-        if not ISO_DAY.fullmatch(value)
-    ]
-    if bad:
-        raise Unprocessable(
-            "dates are YYYY-MM-DD",
-            errors=[field_error(["query", name], "a day as YYYY-MM-DD") for name in bad],
-        )
-
 
 router = APIRouter(tags=["commerce"], dependencies=[Depends(strict_days)])
 PREFIX = "/api/v1/commerce/metrics"

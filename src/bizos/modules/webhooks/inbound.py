@@ -15,11 +15,10 @@ import datetime as dt
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bizos.core.context import Context
-from bizos.core.db import utcnow
+from bizos.core.db import dialect_insert, utcnow
 from bizos.core.errors import NotFound
 from bizos.core.events import append_event
 from bizos.core.ids import new_id
@@ -69,8 +68,7 @@ async def store_inbound(
     transaction); a delivery already stored only bumps its ``duplicates`` counter."""
     tenant_id = ctx.require_tenant()
     inbound_id = new_id()
-    dialect = session.get_bind().dialect.name
-    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(InboundWebhook)
+    insert = dialect_insert(session, InboundWebhook)
     inserted = await session.scalar(
         insert.values(
             id=inbound_id,
