@@ -27,9 +27,18 @@ SECURITY = """
     from bizos.modules.crm import search as crm_search
 
     crm_search.install(op.get_bind())
+
+    # Full-text search over knowledge-base chunks, the same way.
+    from bizos.modules.knowledge import search as kb_search
+
+    kb_search.install(op.get_bind())
 """
 
 SEARCH_DOWN = """
+    from bizos.modules.knowledge import search as kb_search
+
+    kb_search.uninstall(op.get_bind())
+
     from bizos.modules.crm import search as crm_search
 
     crm_search.uninstall(op.get_bind())

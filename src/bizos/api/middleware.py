@@ -52,7 +52,7 @@ PROBLEM = "application/problem+json"
 # Endpoints anyone can call without a credential: limited per client IP, more strictly.
 PUBLIC_PREFIXES = ("/forms/", "/webhooks/", "/api/v1/auth/login", "/api/v1/auth/signup")
 # Provider webhooks: public, but limited per receiving tenant rather than per client IP.
-PROVIDER_WEBHOOKS = ("/webhooks/shopify/", "/webhooks/stripe/")
+PROVIDER_WEBHOOKS = ("/webhooks/shopify/", "/webhooks/stripe/", "/webhooks/email/")
 # Probes and scrapes: logged at debug so they do not drown the request log.
 QUIET_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 # Ids we echo and store (events keep 64 characters): conservative characters and length.

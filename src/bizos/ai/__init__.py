@@ -1,0 +1,1 @@
+"""The AI gateway: providers, fallback, metering, provenance, privacy, embeddings."""

@@ -1,0 +1,1 @@
+"""Pure, offline extractors the local provider uses."""

@@ -1,0 +1,3 @@
+"""Contract terms out of text: parties, amounts, dates (no network)."""
+
+from __future__ import annotations

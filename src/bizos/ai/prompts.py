@@ -1,0 +1,3 @@
+"""Versioned prompt templates (files under ai/prompts/)."""
+
+from __future__ import annotations

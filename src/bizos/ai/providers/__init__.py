@@ -1,0 +1,1 @@
+"""Model providers: local (built in), OpenAI-compatible, Anthropic."""

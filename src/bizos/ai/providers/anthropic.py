@@ -1,0 +1,3 @@
+"""Anthropic Messages API: messages and streaming."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""AI API shapes."""
+
+from __future__ import annotations

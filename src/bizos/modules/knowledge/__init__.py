@@ -1,0 +1,1 @@
+"""Knowledge base: documents, chunks, hybrid search, summaries and contracts."""

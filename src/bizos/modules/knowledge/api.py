@@ -1,0 +1,12 @@
+"""Knowledge-base router: documents and search, summaries and contracts."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from bizos.modules.knowledge import documents_api
+from bizos.modules.knowledge.summaries import api as summaries_api
+
+router = APIRouter()
+router.include_router(documents_api.router)
+router.include_router(summaries_api.router)

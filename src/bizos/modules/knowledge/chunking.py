@@ -1,0 +1,3 @@
+"""Structure-aware chunking with overlap."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""The VectorIndex port and its exact numpy implementation."""
+
+from __future__ import annotations

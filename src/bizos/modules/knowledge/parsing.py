@@ -1,0 +1,3 @@
+"""Text out of uploads: plain text, Markdown, HTML, PDF."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Knowledge-base API shapes."""
+
+from __future__ import annotations

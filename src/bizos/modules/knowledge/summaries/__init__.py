@@ -1,0 +1,1 @@
+"""Summaries of documents (map-reduce, streamed progress) and contract extraction."""

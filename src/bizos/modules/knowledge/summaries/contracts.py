@@ -1,0 +1,3 @@
+"""Contracts: extraction and the notice-date task."""
+
+from __future__ import annotations

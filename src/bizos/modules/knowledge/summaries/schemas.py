@@ -1,0 +1,3 @@
+"""Summary and contract API shapes."""
+
+from __future__ import annotations

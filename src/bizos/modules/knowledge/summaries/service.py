@@ -1,0 +1,3 @@
+"""Summaries: map-reduce over chunks, progress, provenance."""
+
+from __future__ import annotations

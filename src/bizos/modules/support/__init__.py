@@ -1,0 +1,1 @@
+"""Support desk: tickets from email, SLAs, triage and AI-drafted replies."""

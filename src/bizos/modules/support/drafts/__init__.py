@@ -1,0 +1,1 @@
+"""AI-drafted replies: the durable draft workflow, approval and sending."""

@@ -1,0 +1,7 @@
+"""Reply and draft endpoints."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(tags=["support"])

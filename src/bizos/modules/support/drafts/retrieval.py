@@ -1,0 +1,3 @@
+"""What a draft rests on: KB passages and similar resolved tickets."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Drafts and replies."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""The durable AI draft workflow."""
+
+from __future__ import annotations

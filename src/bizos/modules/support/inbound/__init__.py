@@ -1,0 +1,1 @@
+"""Inbound email: webhook, SMTP receiver, MIME parsing, threading."""

@@ -1,0 +1,7 @@
+"""POST /webhooks/email/{tenant_slug}."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(tags=["webhooks"])

@@ -1,0 +1,3 @@
+"""The optional built-in SMTP receiver."""
+
+from __future__ import annotations

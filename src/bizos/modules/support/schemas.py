@@ -1,0 +1,3 @@
+"""Support API shapes."""
+
+from __future__ import annotations

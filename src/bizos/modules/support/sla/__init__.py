@@ -1,0 +1,1 @@
+"""SLA policies with business hours, breach detection, and triage (sentiment, intent)."""

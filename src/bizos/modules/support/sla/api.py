@@ -1,0 +1,7 @@
+"""SLA policy endpoints."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(tags=["support"])

@@ -1,0 +1,3 @@
+"""Business-hours arithmetic."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""SLA policies and due times; breaches."""
+
+from __future__ import annotations

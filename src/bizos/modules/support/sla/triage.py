@@ -1,0 +1,3 @@
+"""Triage: classification to priority."""
+
+from __future__ import annotations
