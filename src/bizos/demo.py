@@ -22,6 +22,8 @@ from bizos.modules.crm.demo import seed_crm_history
 from bizos.modules.finance.demo import seed_finance_history
 from bizos.modules.identity import service as identity
 from bizos.modules.identity.models import Tenant
+from bizos.modules.knowledge.demo import seed_knowledge_base
+from bizos.modules.support.demo import seed_support_history
 
 DEMO_SLUG = "demo"
 DEMO_COMPANY = "Northwind Coffee Roasters"
@@ -66,6 +68,8 @@ SEEDERS.append(_seed_activity)
 SEEDERS.append(seed_crm_history)  # after the activity: lead scores count that engagement
 SEEDERS.append(seed_commerce_history)  # after the CRM: it sells to the CRM's customers
 SEEDERS.append(seed_finance_history)
+SEEDERS.append(seed_knowledge_base)
+SEEDERS.append(seed_support_history)  # after the CRM: its customers write in
 
 
 async def demo_exists(settings: Settings) -> bool:
