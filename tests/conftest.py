@@ -29,6 +29,8 @@ from bizos.api.app import create_app  # noqa: E402
 from bizos.core.config import Settings, get_settings  # noqa: E402
 from bizos.core.db import Database, set_database  # noqa: E402
 from bizos.migrate import migrate_sync  # noqa: E402
+from tests.fakes.llm_servers import fake_anthropic, fake_openai  # noqa: E402, F401
+from tests.fakes.privacy_guard import privacy_guard, privacy_guard_checked  # noqa: E402, F401
 
 PG_URL = os.environ.get("BIZOS_TEST_DATABASE_URL", "")
 if os.environ.get("BIZOS_REQUIRE_SERVICES") and not os.environ.get("BIZOS_TEST_REDIS_URL"):

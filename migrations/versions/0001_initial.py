@@ -63,6 +63,7 @@ TENANT_TABLES = [
     "support_attachments",
     "support_messages",
     "support_sla_policies",
+    "support_ticket_vectors",
     "support_tickets",
     "task_templates",
     "tasks",
@@ -1391,6 +1392,7 @@ def upgrade() -> None:
         "support_ai_drafts",
         sa.Column("ticket_id", sa.String(length=36), nullable=False),
         sa.Column("message_id", sa.String(length=36), nullable=False),
+        sa.Column("attempt", sa.Integer(), nullable=False),
         sa.Column("status", sa.String(length=20), nullable=False),
         sa.Column("body", sa.Text(), nullable=False),
         sa.Column("sources", sa.JSON(), nullable=False),
@@ -1399,6 +1401,7 @@ def upgrade() -> None:
         sa.Column("model", sa.String(length=200), nullable=False),
         sa.Column("template", sa.String(length=100), nullable=True),
         sa.Column("template_version", sa.String(length=20), nullable=True),
+        sa.Column("provenance", sa.JSON(), nullable=False),
         sa.Column("confidence", sa.Double(), nullable=True),
         sa.Column("error", sa.Text(), nullable=True),
         sa.Column("reply_id", sa.String(length=36), nullable=True),
@@ -1412,7 +1415,10 @@ def upgrade() -> None:
         sa.Column("tenant_id", sa.String(length=36), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_support_ai_drafts")),
         sa.UniqueConstraint(
-            "tenant_id", "message_id", name=op.f("uq_support_ai_drafts_tenant_id_message_id")
+            "tenant_id",
+            "message_id",
+            "attempt",
+            name=op.f("uq_support_ai_drafts_tenant_id_message_id_attempt"),
         ),
     )
     with op.batch_alter_table("support_ai_drafts", schema=None) as batch_op:
@@ -1458,6 +1464,7 @@ def upgrade() -> None:
         sa.Column("cc_addresses", sa.JSON(), nullable=False),
         sa.Column("subject", sa.String(length=998), nullable=True),
         sa.Column("body", sa.Text(), nullable=False),
+        sa.Column("full_body", sa.Text(), nullable=True),
         sa.Column("html", sa.Text(), nullable=True),
         sa.Column("header_message_id", sa.String(length=998), nullable=True),
         sa.Column("in_reply_to", sa.String(length=998), nullable=True),
@@ -1466,6 +1473,7 @@ def upgrade() -> None:
         sa.Column("sentiment", sa.String(length=10), nullable=True),
         sa.Column("sentiment_score", sa.Double(), nullable=True),
         sa.Column("intent", sa.String(length=40), nullable=True),
+        sa.Column("auto_reply", sa.Boolean(), nullable=False),
         sa.Column("is_ai_drafted", sa.Boolean(), nullable=False),
         sa.Column("draft_id", sa.String(length=36), nullable=True),
         sa.Column("author_id", sa.String(length=36), nullable=True),
@@ -1508,6 +1516,35 @@ def upgrade() -> None:
     with op.batch_alter_table("support_sla_policies", schema=None) as batch_op:
         batch_op.create_index(
             batch_op.f("ix_support_sla_policies_tenant_id"), ["tenant_id"], unique=False
+        )
+        batch_op.create_index(
+            "uq_support_sla_policies_default",
+            ["tenant_id"],
+            unique=True,
+            sqlite_where=sa.text("is_default"),
+            postgresql_where=sa.text("is_default"),
+        )
+
+    op.create_table(
+        "support_ticket_vectors",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("ticket_id", sa.String(length=36), nullable=False),
+        sa.Column("embedding_model", sa.String(length=200), nullable=False),
+        sa.Column("embedding", sa.LargeBinary(), nullable=False),
+        sa.Column("text_sha256", sa.String(length=64), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("tenant_id", sa.String(length=36), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_support_ticket_vectors")),
+        sa.UniqueConstraint(
+            "tenant_id",
+            "ticket_id",
+            "embedding_model",
+            name=op.f("uq_support_ticket_vectors_tenant_id_ticket_id_embedding_model"),
+        ),
+    )
+    with op.batch_alter_table("support_ticket_vectors", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_support_ticket_vectors_tenant_id"), ["tenant_id"], unique=False
         )
 
     op.create_table(
@@ -1875,7 +1912,16 @@ def downgrade() -> None:
         batch_op.drop_index("ix_support_tickets_tenant_breached")
 
     op.drop_table("support_tickets")
+    with op.batch_alter_table("support_ticket_vectors", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_support_ticket_vectors_tenant_id"))
+
+    op.drop_table("support_ticket_vectors")
     with op.batch_alter_table("support_sla_policies", schema=None) as batch_op:
+        batch_op.drop_index(
+            "uq_support_sla_policies_default",
+            sqlite_where=sa.text("is_default"),
+            postgresql_where=sa.text("is_default"),
+        )
         batch_op.drop_index(batch_op.f("ix_support_sla_policies_tenant_id"))
 
     op.drop_table("support_sla_policies")

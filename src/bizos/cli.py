@@ -130,6 +130,40 @@ def worker() -> None:
     asyncio.run(main())
 
 
+@app.command("smtp-receiver")
+def smtp_receiver(
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 2525,
+    domain: Annotated[
+        list[str] | None,
+        typer.Option(help="Accept <workspace-slug>@DOMAIN (repeatable); support+<slug>@ always."),
+    ] = None,
+) -> None:
+    """Receive support email over SMTP and store it for the workers to file as tickets."""
+    from bizos.core.observability import configure_logging
+    from bizos.modules.support.inbound.smtp import start_smtp_receiver
+
+    settings = get_settings()
+    configure_logging(settings)
+
+    async def main() -> None:
+        db = _db()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        server = await start_smtp_receiver(host=host, port=port, domains=domain or ())
+        console.print(f"bizos SMTP receiver on [bold]{host}:{port}[/bold]; Ctrl-C to stop")
+        try:
+            await stop.wait()
+        finally:
+            server.close()
+            await server.wait_closed()
+            await db.dispose()
+
+    asyncio.run(main())
+
+
 @app.command()
 def demo(
     reset: Annotated[bool, typer.Option(help="Print the login even if the demo exists.")] = True,

@@ -1,3 +1,263 @@
-"""The fallback chain: primary -> secondary -> local, retrying only retryable failures."""
+"""The fallback chain: primary -> secondary -> local, retrying only retryable failures.
+
+A provider is retried (up to ``max_retries`` more times) only when its error is
+retryable: 408, 429, 5xx, timeouts and connection errors. The wait is the server's
+Retry-After when it sent one, else exponential backoff with jitter, never more than
+``max_delay``; a Retry-After longer than ``max_delay`` means "not soon", so the chain
+moves on to the next provider at once instead of hammering this one. Any other failure
+moves on immediately. Every try is recorded as an :class:`Attempt`.
+
+Streams fall back the same way, but only until the first delta reached the caller:
+after that the caller has shown text, and a second provider's answer would not continue
+it, so a failure then raises :class:`StreamInterrupted`.
+"""
 
 from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import structlog
+
+from bizos.ai.types import (
+    Completion,
+    CompletionRequest,
+    LlmProvider,
+    ProviderError,
+    StreamEnd,
+    TextDelta,
+)
+
+log = structlog.get_logger("bizos.ai.chain")
+
+Outcome = Literal["ok", "failed"]
+Sleep = Callable[[float], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One call to one provider."""
+
+    provider: str
+    model: str
+    outcome: Outcome
+    status: int | None  # the HTTP status of a failure, if it had one
+    detail: str | None  # why it failed (never a key or a prompt)
+    retryable: bool
+    latency_ms: int
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "provider": self.provider,
+            "model": self.model,
+            "outcome": self.outcome,
+            "status": self.status,
+            "detail": self.detail,
+            "retryable": self.retryable,
+            "latency_ms": self.latency_ms,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ChainResult:
+    completion: Completion
+    provider: LlmProvider
+    attempts: list[Attempt] = field(default_factory=list)
+
+
+class AllProvidersFailed(Exception):
+    """Every provider in the chain failed; ``attempts`` says how."""
+
+    def __init__(self, attempts: Sequence[Attempt], message: str | None = None) -> None:
+        self.attempts = list(attempts)
+        last = self.attempts[-1] if self.attempts else None
+        summary = f"{last.provider}: {last.detail}" if last else "no providers configured"
+        super().__init__(message or f"all AI providers failed (last: {summary})")
+
+
+class StreamInterrupted(AllProvidersFailed):
+    """A stream failed after text had reached the caller, so no fallback was possible.
+    ``partial_text`` is what had been sent."""
+
+    def __init__(self, attempts: Sequence[Attempt], partial_text: str) -> None:
+        self.partial_text = partial_text
+        last = attempts[-1] if attempts else None
+        where = f"{last.provider}: {last.detail}" if last else "unknown"
+        super().__init__(attempts, f"the answer stream broke off ({where})")
+
+
+@dataclass(frozen=True, slots=True)
+class _Backoff:
+    max_retries: int
+    base_delay: float
+    max_delay: float
+
+    def delay(self, retry: int, error: ProviderError) -> float | None:
+        """Seconds to wait before retry number ``retry`` (0-based), or None to give up
+        on this provider."""
+        if not error.retryable or retry >= self.max_retries:
+            return None
+        if error.retry_after is not None:
+            return error.retry_after if error.retry_after <= self.max_delay else None
+        ceiling = min(self.max_delay, self.base_delay * 2.0**retry)
+        # "Equal jitter": at least half the backoff, so retries from many workers spread
+        # out instead of retrying in lockstep.
+        return ceiling / 2 + random.uniform(0, ceiling / 2)
+
+
+def _failure(provider: LlmProvider, model: str, error: BaseException, started: float) -> Attempt:
+    if isinstance(error, ProviderError):
+        return Attempt(
+            provider=provider.name,
+            model=model,
+            outcome="failed",
+            status=error.status,
+            detail=error.detail,
+            retryable=error.retryable,
+            latency_ms=_elapsed_ms(started),
+        )
+    # A bug in a provider must not take the feature down while another provider works;
+    # the type goes on record, the message (which might quote a prompt) goes to the log.
+    log.error(
+        "ai.provider.crashed", provider=provider.name, error=type(error).__name__, exc_info=error
+    )
+    return Attempt(
+        provider=provider.name,
+        model=model,
+        outcome="failed",
+        status=None,
+        detail=f"internal error ({type(error).__name__})",
+        retryable=False,
+        latency_ms=_elapsed_ms(started),
+    )
+
+
+def _success(provider: LlmProvider, completion: Completion, started: float) -> Attempt:
+    return Attempt(
+        provider=provider.name,
+        model=completion.model,
+        outcome="ok",
+        status=None,
+        detail=None,
+        retryable=False,
+        latency_ms=_elapsed_ms(started),
+    )
+
+
+def _elapsed_ms(started: float) -> int:
+    return int((time.monotonic() - started) * 1000)
+
+
+async def run_chain(
+    providers: Sequence[LlmProvider],
+    request_for: Callable[[LlmProvider], CompletionRequest],
+    *,
+    max_retries: int = 2,
+    base_delay: float = 0.5,
+    max_delay: float = 8.0,
+    sleep: Sleep = asyncio.sleep,
+) -> ChainResult:
+    """The first completion any provider gives, in order, retrying retryable failures.
+    ``request_for`` builds each provider's request (external ones get a redacted one)."""
+    backoff = _Backoff(max_retries, base_delay, max_delay)
+    attempts: list[Attempt] = []
+    for provider in providers:
+        request = request_for(provider)
+        model = request.model or provider.model
+        retry = 0
+        while True:
+            started = time.monotonic()
+            try:
+                completion = await provider.complete(request)
+            except Exception as exc:
+                attempts.append(_failure(provider, model, exc, started))
+                wait = backoff.delay(retry, exc) if isinstance(exc, ProviderError) else None
+                _log_failure(attempts[-1], wait)
+                if wait is None:
+                    break
+                await sleep(wait)
+                retry += 1
+                continue
+            attempts.append(_success(provider, completion, started))
+            return ChainResult(completion, provider, attempts)
+    raise AllProvidersFailed(attempts)
+
+
+async def stream_chain(
+    providers: Sequence[LlmProvider],
+    request_for: Callable[[LlmProvider], CompletionRequest],
+    *,
+    max_retries: int = 2,
+    base_delay: float = 0.5,
+    max_delay: float = 8.0,
+    sleep: Sleep = asyncio.sleep,
+) -> AsyncIterator[TextDelta | ChainResult]:
+    """Deltas of the first provider whose stream works, then a :class:`ChainResult`.
+
+    Before the first delta is yielded a failure is retried or falls back exactly as in
+    :func:`run_chain`; after it, the failure is raised as :class:`StreamInterrupted`."""
+    backoff = _Backoff(max_retries, base_delay, max_delay)
+    attempts: list[Attempt] = []
+    for provider in providers:
+        request = request_for(provider)
+        model = request.model or provider.model
+        retry = 0
+        while True:
+            started = time.monotonic()
+            sent: list[str] = []
+            end: StreamEnd | None = None
+            stream = provider.stream(request)
+            try:
+                async for chunk in stream:
+                    if isinstance(chunk, StreamEnd):
+                        end = chunk
+                        break
+                    if chunk.text:
+                        sent.append(chunk.text)
+                        yield chunk
+                if end is None:
+                    raise ProviderError(
+                        "stream ended without its final usage",
+                        provider=provider.name,
+                        retryable=True,
+                    )
+            except Exception as exc:
+                attempts.append(_failure(provider, model, exc, started))
+                if sent:
+                    _log_failure(attempts[-1], None)
+                    raise StreamInterrupted(attempts, "".join(sent)) from exc
+                wait = backoff.delay(retry, exc) if isinstance(exc, ProviderError) else None
+                _log_failure(attempts[-1], wait)
+                if wait is None:
+                    break
+                await sleep(wait)
+                retry += 1
+                continue
+            finally:
+                await _close(stream)
+            attempts.append(_success(provider, end.completion, started))
+            yield ChainResult(end.completion, provider, attempts)
+            return
+    raise AllProvidersFailed(attempts)
+
+
+async def _close(stream: AsyncIterator[object]) -> None:
+    aclose = getattr(stream, "aclose", None)
+    if aclose is not None:
+        await aclose()
+
+
+def _log_failure(attempt: Attempt, wait: float | None) -> None:
+    log.warning(
+        "ai.provider.failed",
+        provider=attempt.provider,
+        model=attempt.model,
+        status=attempt.status,
+        detail=attempt.detail,
+        retryable=attempt.retryable,
+        retry_in=round(wait, 3) if wait is not None else None,
+    )

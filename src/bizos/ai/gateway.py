@@ -1,3 +1,537 @@
-"""The AI gateway (DESIGN rule 7): one door for every model call."""
+"""The AI gateway (DESIGN rule 7): one door for every model call.
+
+``generate`` / ``generate_stream`` / ``embed`` do, in order:
+
+1. render the versioned prompt template (no database);
+2. in one *read-only* unit of work: load the tenant's AI settings and provider chain
+   (``openai`` / ``anthropic`` connectors with their decrypted BYOK keys, in the order
+   of ``AiSettings.providers``; the built-in local provider always last), refuse with
+   429 when the monthly budget is spent, and build the privacy redactor when a provider
+   in the chain is external;
+3. call the chain with no transaction open (SQLite has one writer; a model call takes
+   seconds): external providers see the redacted prompt, and their answer is restored;
+4. in a second unit of work: record the ``AiCall`` (usage and provenance) and its
+   ``ai.usage.recorded`` event.
+
+Callers must not hold a write transaction open while calling these functions.
+Prompts, answers and keys never reach a log line or the ``AiCall`` row.
+"""
 
 from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from decimal import Decimal
+from typing import Any
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bizos.ai import chain, embeddings, metering, privacy, prompts
+from bizos.ai.metering import CallRecord
+from bizos.ai.providers import anthropic, local, openai
+from bizos.ai.settings import EXTERNAL_PROVIDERS, load_settings
+from bizos.ai.types import (
+    TASKS,
+    ChatMessage,
+    Completion,
+    CompletionRequest,
+    LlmProvider,
+    ProviderError,
+    Source,
+    TextDelta,
+)
+from bizos.connectors.service import ConnectorSettings, connector_settings
+from bizos.core.context import Context
+from bizos.core.db import get_database
+from bizos.core.errors import ServiceUnavailable
+
+log = structlog.get_logger("bizos.ai.gateway")
+
+DEFAULT_BASE_URL = {"openai": "https://api.openai.com/v1", "anthropic": None}
+DEFAULT_MODEL = {"openai": "gpt-4o-mini", "anthropic": "claude-3-5-haiku-latest"}
+DEFAULT_EMBEDDING_MODEL = "text-embedding-3-small"
+DEFAULT_TIMEOUT_SECONDS = 60.0
+
+
+class AiUnavailable(ServiceUnavailable):
+    """Every provider of the chain failed (the built-in one included)."""
+
+    title = "AI unavailable"
+
+
+@dataclass(frozen=True, slots=True)
+class AiResult:
+    """A model's answer with everything needed to show where it came from."""
+
+    text: str
+    call_id: str
+    provider: str
+    model: str
+    template: str
+    template_version: str
+    prompt_tokens: int
+    completion_tokens: int
+    cost: Decimal
+    sources: tuple[Source, ...] = ()
+    attempts: tuple[dict[str, Any], ...] = ()
+
+    def provenance(self) -> dict[str, Any]:
+        return {
+            "provider": self.provider,
+            "model": self.model,
+            "template": self.template,
+            "template_version": self.template_version,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "call_id": self.call_id,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class EmbedResult:
+    vectors: list[list[float]]
+    model: str  # the embedder's name, e.g. local-hash-384 or openai/text-embedding-3-small
+
+
+@dataclass(slots=True)
+class _Plan:
+    """What one call needs from the database, read before the call."""
+
+    providers: list[LlmProvider]
+    prices: dict[str, Any]
+    currency: str
+    redactor: privacy.Redactor | None = None
+
+
+# --- the tenant's chain --------------------------------------------------------------
+
+
+def _provider_from_connector(name: str, conn: ConnectorSettings) -> LlmProvider:
+    """The provider behind a configured connector; its key comes decrypted from the
+    connector store and lives only in the provider object."""
+    config = conn.config
+    base_url = str(config.get("base_url") or DEFAULT_BASE_URL[name] or "") or None
+    base_url = base_url.rstrip("/") if base_url else None
+    model = str(config.get("model") or DEFAULT_MODEL[name])
+    timeout = float(config.get("timeout_seconds") or DEFAULT_TIMEOUT_SECONDS)
+    api_key = conn.secrets.get("api_key")
+    if name == "openai":
+        assert base_url is not None
+        return openai.OpenAICompatibleProvider(
+            base_url=base_url, api_key=api_key, model=model, timeout=timeout
+        )
+    return anthropic.AnthropicProvider(
+        base_url=base_url, api_key=api_key or "", model=model, timeout=timeout
+    )
+
+
+async def tenant_chain(
+    session: AsyncSession, ctx: Context, order: Sequence[str]
+) -> list[LlmProvider]:
+    """The providers to try, in order: ``order`` (or every configured LLM connector when
+    empty), skipping those whose connector is not configured, then the local provider."""
+    providers: list[LlmProvider] = []
+    for name in order or EXTERNAL_PROVIDERS:
+        if name not in EXTERNAL_PROVIDERS:
+            continue
+        conn = await connector_settings(session, ctx, name)
+        if conn is None:
+            continue
+        if name == "anthropic" and not conn.secrets.get("api_key"):
+            continue
+        providers.append(_provider_from_connector(name, conn))
+    providers.append(local.LocalProvider())
+    return providers
+
+
+async def _plan(ctx: Context, *, texts: Sequence[str]) -> _Plan:
+    """Read settings, chain and budget (429 when spent), and build the redactor, in one
+    read-only unit of work."""
+    async with get_database().unit_of_work(tenant_id=ctx.require_tenant(), readonly=True) as s:
+        settings = await load_settings(s, ctx)
+        await metering.check_budget(s, ctx, settings)
+        providers = await tenant_chain(s, ctx, settings.providers)
+        redactor = (
+            await privacy.redactor_for(s, ctx, texts)
+            if any(p.external for p in providers)
+            else None
+        )
+        return _Plan(
+            providers=providers,
+            prices=dict(settings.prices or {}),
+            currency=settings.currency,
+            redactor=redactor,
+        )
+
+
+# --- requests ------------------------------------------------------------------------
+
+
+def _texts_of(
+    messages: Sequence[ChatMessage], variables: Mapping[str, str], sources: Sequence[Source]
+) -> list[str]:
+    return [
+        *(m.content for m in messages),
+        *variables.values(),
+        *(t for s in sources for t in (s.title, s.text)),
+    ]
+
+
+def _redacted(request: CompletionRequest, redactor: privacy.Redactor) -> CompletionRequest:
+    """The request an external provider may see: every text field through the proxy,
+    with one mapping for the whole request."""
+    return replace(
+        request,
+        messages=tuple(ChatMessage(m.role, redactor.redact(m.content)) for m in request.messages),
+        inputs={k: redactor.redact(v) for k, v in request.inputs.items()},
+        sources=tuple(
+            replace(s, title=redactor.redact(s.title), text=redactor.redact(s.text))
+            for s in request.sources
+        ),
+    )
+
+
+def _request_for(
+    plan: _Plan, request: CompletionRequest
+) -> Callable[[LlmProvider], CompletionRequest]:
+    redacted = _redacted(request, plan.redactor) if plan.redactor is not None else None
+
+    def request_for(provider: LlmProvider) -> CompletionRequest:
+        if provider.external:
+            if redacted is None:  # cannot happen: the plan builds a redactor for externals
+                raise RuntimeError("an external provider without the privacy proxy")
+            return redacted
+        return request
+
+    return request_for
+
+
+def _unavailable(feature: str, exc: chain.AllProvidersFailed) -> AiUnavailable:
+    log.error(
+        "ai.all_providers_failed",
+        feature=feature,
+        attempts=[a.as_json() for a in exc.attempts],
+    )
+    if isinstance(exc, chain.StreamInterrupted):
+        return AiUnavailable("the AI answer broke off before it was complete; try again")
+    return AiUnavailable("no AI provider could answer; try again later")
+
+
+def _check_task(task: str) -> None:
+    if task not in TASKS:
+        raise ValueError(f"unknown AI task {task!r}; known: {', '.join(TASKS)}")
+
+
+def _is_external(plan: _Plan, provider_name: str) -> bool:
+    return any(p.external for p in plan.providers if p.name == provider_name)
+
+
+async def _record(
+    ctx: Context,
+    plan: _Plan,
+    *,
+    completion: Completion,
+    feature: str,
+    task: str,
+    rendered: prompts.RenderedPrompt,
+    sources: tuple[Source, ...],
+    attempts: tuple[dict[str, Any], ...],
+    latency_ms: int,
+    streamed: bool,
+    related: tuple[str, str] | None,
+    text: str,
+) -> AiResult:
+    price = metering.price_for(
+        completion.provider, completion.model, prices=plan.prices, currency=plan.currency
+    )
+    if price.source == "unpriced":
+        log.warning("ai.model_unpriced", provider=completion.provider, model=completion.model)
+    cost = metering.cost_of(price, completion.prompt_tokens, completion.completion_tokens)
+    redactions = (
+        plan.redactor.count
+        if plan.redactor is not None and _is_external(plan, completion.provider)
+        else 0
+    )
+    async with get_database().unit_of_work(tenant_id=ctx.require_tenant()) as session:
+        call = await metering.record_call(
+            session,
+            ctx,
+            CallRecord(
+                feature=feature,
+                task=task,
+                provider=completion.provider,
+                model=completion.model,
+                template=rendered.template,
+                template_version=rendered.version,
+                prompt_tokens=completion.prompt_tokens,
+                completion_tokens=completion.completion_tokens,
+                cost=cost,
+                currency=plan.currency,
+                sources=sources,
+                attempts=attempts,
+                redactions=redactions,
+                streamed=streamed,
+                latency_ms=latency_ms,
+                related=related,
+            ),
+        )
+    return AiResult(
+        text=text,
+        call_id=call.id,
+        provider=completion.provider,
+        model=completion.model,
+        template=rendered.template,
+        template_version=rendered.version,
+        prompt_tokens=completion.prompt_tokens,
+        completion_tokens=completion.completion_tokens,
+        cost=cost,
+        sources=sources,
+        attempts=attempts,
+    )
+
+
+async def _prepare(
+    ctx: Context,
+    *,
+    task: str,
+    template: str,
+    variables: Mapping[str, str],
+    sources: Sequence[Source],
+    max_tokens: int,
+) -> tuple[_Plan, prompts.RenderedPrompt, CompletionRequest]:
+    _check_task(task)
+    rendered = prompts.render(template, variables, sources=sources)
+    request = CompletionRequest(
+        task=task,
+        messages=rendered.messages,
+        inputs=dict(variables),
+        sources=tuple(sources),
+        max_tokens=max_tokens,
+    )
+    plan = await _plan(ctx, texts=_texts_of(rendered.messages, variables, sources))
+    return plan, rendered, request
+
+
+# --- the public door -----------------------------------------------------------------
+
+
+async def generate(
+    ctx: Context,
+    *,
+    feature: str,
+    task: str,
+    template: str,
+    variables: Mapping[str, str],
+    sources: Sequence[Source] = (),
+    max_tokens: int = 800,
+    related: tuple[str, str] | None = None,
+) -> AiResult:
+    """One answer from the tenant's provider chain, metered and with provenance.
+
+    Raises ``AiBudgetExhausted`` (429) before any provider is called when the month's
+    budget is spent, and ``AiUnavailable`` (503) if every provider failed."""
+    plan, rendered, request = await _prepare(
+        ctx,
+        task=task,
+        template=template,
+        variables=variables,
+        sources=sources,
+        max_tokens=max_tokens,
+    )
+    started = time.perf_counter()
+    try:
+        async with get_database().unit_of_work(tenant_id=ctx.require_tenant()) as _s:
+            from bizos.ai.models import AiSettings as _A
+            import sqlalchemy as _sa
+            await _s.execute(_sa.update(_A).where(_A.id == "none").values(version=1))
+            result = await chain.run_chain(plan.providers, _request_for(plan, request))
+    except chain.AllProvidersFailed as exc:
+        raise _unavailable(feature, exc) from exc
+    latency_ms = int((time.perf_counter() - started) * 1000)
+    completion = result.completion
+    text = completion.text
+    if plan.redactor is not None and _is_external(plan, completion.provider):
+        text = plan.redactor.restore(text)
+    return await _record(
+        ctx,
+        plan,
+        completion=completion,
+        feature=feature,
+        task=task,
+        rendered=rendered,
+        sources=tuple(sources),
+        attempts=tuple(a.as_json() for a in result.attempts),
+        latency_ms=latency_ms,
+        streamed=False,
+        related=related,
+        text=text,
+    )
+
+
+async def generate_stream(
+    ctx: Context,
+    *,
+    feature: str,
+    task: str,
+    template: str,
+    variables: Mapping[str, str],
+    sources: Sequence[Source] = (),
+    max_tokens: int = 800,
+    related: tuple[str, str] | None = None,
+) -> AsyncIterator[TextDelta | AiResult]:
+    """The answer as it is written: ``TextDelta`` pieces (privacy tokens already
+    restored, never split across pieces), then the final :class:`AiResult`.
+
+    Budget and failures as :func:`generate`; a stream that breaks off after text was
+    sent cannot fall back and raises ``AiUnavailable``."""
+    plan, rendered, request = await _prepare(
+        ctx,
+        task=task,
+        template=template,
+        variables=variables,
+        sources=sources,
+        max_tokens=max_tokens,
+    )
+    # The chain asks for each provider's request right before streaming from it, and
+    # falls back only before the first delta: the last provider asked is the one whose
+    # deltas arrive.
+    asked: list[LlmProvider] = []
+    build = _request_for(plan, request)
+
+    def request_for(provider: LlmProvider) -> CompletionRequest:
+        asked.append(provider)
+        return build(provider)
+
+    started = time.perf_counter()
+    restorer: privacy.StreamRestorer | None = None
+    shown: list[str] = []
+    try:
+        async for item in chain.stream_chain(plan.providers, request_for):
+            if isinstance(item, TextDelta):
+                piece = item.text
+                if plan.redactor is not None and asked[-1].external:
+                    restorer = restorer or plan.redactor.restorer()
+                    piece = restorer.feed(piece)
+                if piece:
+                    shown.append(piece)
+                    yield TextDelta(piece)
+                continue
+            if restorer is not None and (tail := restorer.finish()):
+                shown.append(tail)
+                yield TextDelta(tail)
+            yield await _record(
+                ctx,
+                plan,
+                completion=item.completion,
+                feature=feature,
+                task=task,
+                rendered=rendered,
+                sources=tuple(sources),
+                attempts=tuple(a.as_json() for a in item.attempts),
+                latency_ms=int((time.perf_counter() - started) * 1000),
+                streamed=True,
+                related=related,
+                text="".join(shown),
+            )
+            return
+    except chain.AllProvidersFailed as exc:
+        raise _unavailable(feature, exc) from exc
+
+
+# --- embeddings ----------------------------------------------------------------------
+
+
+EMBED_RETRIES = 2
+EMBED_MAX_DELAY = 8.0
+
+
+class _MeteredEmbeddings:
+    """The OpenAI-compatible provider as an embeddings API that adds up the tokens the
+    server counted (so a batch is metered by what it really cost) and retries a batch
+    on retryable failures (408, 429 with Retry-After, 5xx, connection errors)."""
+
+    def __init__(self, provider: openai.OpenAICompatibleProvider) -> None:
+        self.provider = provider
+        self.prompt_tokens = 0
+        self.model: str | None = None
+
+    async def embed(self, texts: Sequence[str], model: str | None = None) -> list[list[float]]:
+        for retry in range(EMBED_RETRIES + 1):
+            try:
+                result = await self.provider.embed_with_usage(texts, model)
+                break
+            except ProviderError as exc:
+                wait = exc.retry_after if exc.retry_after is not None else 0.5 * 2**retry
+                if not exc.retryable or retry == EMBED_RETRIES or wait > EMBED_MAX_DELAY:
+                    raise
+                log.info("ai.embeddings_retry", status=exc.status, retry_in=wait)
+                await asyncio.sleep(wait)
+        self.prompt_tokens += result.prompt_tokens
+        self.model = result.model
+        return result.vectors
+
+
+async def embed(ctx: Context, texts: Sequence[str], *, feature: str = "embedding") -> EmbedResult:
+    """Vectors for ``texts`` from the tenant's embedder (``AiSettings.embeddings``).
+
+    The built-in and sentence-transformers embedders run here, free and unmetered.
+    Provider embeddings are budget-checked (429), see only redacted text, and are
+    metered as one ``AiCall``. A provider failure raises ``AiUnavailable``: vectors of
+    another embedder would not be comparable, so there is no silent fallback."""
+    texts = list(texts)
+    async with get_database().unit_of_work(tenant_id=ctx.require_tenant(), readonly=True) as s:
+        settings = await load_settings(s, ctx)
+        kind = settings.embeddings or "local"
+        base, _, model = kind.partition(":")
+        if base != "openai":
+            embedder = embeddings.embedder_for(kind)
+            conn = None
+        else:
+            await metering.check_budget(s, ctx, settings)
+            conn = await connector_settings(s, ctx, "openai")
+            if conn is None:
+                raise AiUnavailable(
+                    "openai embeddings are chosen in the AI settings but the openai connector "
+                    "is not configured"
+                )
+            redactor = await privacy.redactor_for(s, ctx, texts)
+        prices, currency = dict(settings.prices or {}), settings.currency
+    if conn is None:
+        return EmbedResult(await embedder.embed(texts), embedder.name)
+    provider = _provider_from_connector("openai", conn)
+    assert isinstance(provider, openai.OpenAICompatibleProvider)
+    metered = _MeteredEmbeddings(provider)
+    embedder = embeddings.embedder_for(kind, openai=metered, model=model or DEFAULT_EMBEDDING_MODEL)
+    started = time.perf_counter()
+    try:
+        vectors = await embedder.embed([redactor.redact(t) for t in texts])
+    except ProviderError as exc:
+        log.warning("ai.embeddings_failed", status=exc.status, detail=exc.detail)
+        raise AiUnavailable(f"the embeddings provider failed: {exc.detail}") from exc
+    used_model = metered.model or model or DEFAULT_EMBEDDING_MODEL
+    price = metering.price_for("openai", used_model, prices=prices, currency=currency)
+    async with get_database().unit_of_work(tenant_id=ctx.require_tenant()) as session:
+        await metering.record_call(
+            session,
+            ctx,
+            CallRecord(
+                feature=feature,
+                task="embed",
+                provider="openai",
+                model=used_model,
+                template=None,
+                template_version=None,
+                prompt_tokens=metered.prompt_tokens,
+                completion_tokens=0,
+                cost=metering.cost_of(price, metered.prompt_tokens, 0),
+                currency=currency,
+                sources=(),
+                attempts=(),
+                redactions=redactor.count,
+                latency_ms=int((time.perf_counter() - started) * 1000),
+            ),
+        )
+    return EmbedResult(vectors, embedder.name)

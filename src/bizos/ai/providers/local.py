@@ -1,3 +1,309 @@
-"""The built-in local provider: no network, extractive and grounded, honest."""
+"""The built-in local provider: no network, extractive and grounded, honest.
+
+It reads the structured request (``task``, ``inputs``, ``sources``) rather than the
+rendered prompt, and only ever says what its sources say: summaries are the text's most
+telling sentences, drafts and answers quote the passages that match the question, and
+when nothing matches it says so plainly instead of inventing an answer.
+"""
 
 from __future__ import annotations
+
+import importlib
+import re
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
+
+from bizos.ai.providers.extractive import (
+    Sentence,
+    SentenceScorer,
+    split_sentences,
+    terms,
+)
+from bizos.ai.tokens import estimate_message_tokens, estimate_tokens
+from bizos.ai.types import (
+    Completion,
+    CompletionRequest,
+    ProviderError,
+    Source,
+    StreamChunk,
+    StreamEnd,
+    TextDelta,
+)
+
+NOT_COVERED_ANSWER = (
+    "The available sources do not cover this question, so I cannot answer it reliably. "
+    "A member of the team will need to look into it."
+)
+NOT_COVERED_DRAFT = (
+    "Thank you for your message. I could not find reliable information about this in our "
+    "documentation, so rather than guess, I have passed your question to a member of our "
+    "team, who will follow up with you shortly."
+)
+_MAX_QUOTED = 3  # sentences quoted in a draft or answer
+
+
+@dataclass(frozen=True, slots=True)
+class Passage:
+    """Sentences of one source that bear on a question."""
+
+    source: Source
+    sentences: tuple[str, ...]
+
+
+class LocalProvider:
+    """Offline provider for every task in :data:`bizos.ai.types.TASKS`."""
+
+    name = "local"
+    model = "bizos-local-1"
+    external = False
+
+    async def complete(self, request: CompletionRequest) -> Completion:
+        text = self.respond(request)
+        return Completion(
+            text=text,
+            provider=self.name,
+            model=self.model,
+            prompt_tokens=_prompt_tokens(request),
+            completion_tokens=estimate_tokens(text),
+        )
+
+    async def stream(self, request: CompletionRequest) -> AsyncIterator[StreamChunk]:
+        completion = await self.complete(request)
+        for piece in re.findall(r"\s*\S+", completion.text):
+            yield TextDelta(piece)
+        yield StreamEnd(completion)
+
+    def respond(self, request: CompletionRequest) -> str:
+        """The answer text for ``request`` (pure: same request, same answer)."""
+        task = request.task
+        if task == "summarize":
+            return summarize(
+                _passages_of(request),
+                query=request.inputs.get("query", ""),
+                max_tokens=request.max_tokens,
+            )
+        if task == "draft":
+            message = request.inputs.get("message") or _last_user_text(request)
+            return draft_reply(
+                message,
+                request.sources,
+                customer_name=request.inputs.get("customer_name"),
+                signature=request.inputs.get("signature"),
+            )
+        if task == "answer":
+            question = (
+                request.inputs.get("question")
+                or request.inputs.get("query")
+                or request.inputs.get("message")
+                or _last_user_text(request)
+            )
+            return answer_question(question, request.sources)
+        if task == "extract_contract":
+            return _extractor("bizos.ai.extract.contract", "extract_contract_json")(
+                _plain_text(request)
+            )
+        if task == "classify":
+            return _extractor("bizos.ai.extract.classify", "classify_json")(_plain_text(request))
+        raise ProviderError(
+            f"local provider has no task {task!r}", provider=self.name, retryable=False
+        )
+
+
+# --- summarize ---------------------------------------------------------------------------
+
+
+def summarize(
+    passages: Sequence[tuple[str, str]], *, query: str = "", max_tokens: int = 800
+) -> str:
+    """An extractive summary: the sentences that carry the text's recurring vocabulary
+    (and the query's words, when a query is given), in their original order."""
+    sentences = [
+        s for i, (_, text) in enumerate(passages) for s in split_sentences(text, passage=i)
+    ]
+    if not sentences:
+        return "There is no text to summarize."
+    scorer = SentenceScorer(sentences)
+    query_terms = terms(query)
+    target = max(1, min(8, round(len(sentences) * 0.3)))
+    if len(sentences) <= 3:
+        target = len(sentences)
+
+    central = [scorer.centrality(s) for s in sentences]
+    top_central = max(central) or 1.0
+    matches = [scorer.query_match(s, query_terms)[0] for s in sentences]
+    top_match = max(matches) if matches else 0.0
+
+    def score(i: int) -> float:
+        s = sentences[i]
+        lead = 0.15 if s.position == 0 else 0.0  # openings usually state the point
+        base = central[i] / top_central + lead
+        if query_terms and top_match > 0:
+            return 0.3 * base + (matches[i] / top_match)
+        return base
+
+    ranked = sorted(range(len(sentences)), key=lambda i: (-score(i), i))
+    if query_terms and top_match > 0:
+        # A focused summary keeps to the sentences about the query.
+        ranked = [i for i in ranked if matches[i] > 0]
+    chosen: list[int] = []
+    used = 0
+    for i in ranked:
+        if len(chosen) >= target:
+            break
+        cost = estimate_tokens(sentences[i].text)
+        if chosen and used + cost > max_tokens:
+            continue  # a shorter, lower-ranked sentence may still fit
+        if any(_similar(sentences[i], sentences[j]) for j in chosen):
+            continue
+        chosen.append(i)
+        used += cost
+    summary = " ".join(sentences[i].text for i in sorted(chosen))
+    if query_terms and top_match == 0:
+        return f"The text does not mention “{query.strip()}”. In general, it says: {summary}"
+    return summary
+
+
+def _similar(a: Sentence, b: Sentence) -> bool:
+    sa, sb = set(a.terms), set(b.terms)
+    return len(sa & sb) / max(1, len(sa | sb)) > 0.7
+
+
+# --- grounding ----------------------------------------------------------------------------
+
+
+def relevant_passages(question: str, sources: Sequence[Source]) -> list[Passage]:
+    """The source sentences that answer ``question``, grouped by source in source order.
+
+    A sentence counts only when it shares at least two of the question's content words
+    (or its only one) and those words carry a fair share of the question's weight, so a
+    passage that merely mentions "order" does not answer "how do I cancel my order"."""
+    query_terms = set(terms(question))
+    if not query_terms or not sources:
+        return []
+    sentences = [s for i, src in enumerate(sources) for s in split_sentences(src.text, passage=i)]
+    if not sentences:
+        return []
+    scorer = SentenceScorer(sentences)
+    total = sum(scorer.idf(t) for t in query_terms)
+    needed = min(2, len(query_terms))
+    scored: list[tuple[float, Sentence]] = []
+    for s in sentences:
+        weight, count = scorer.query_match(s, query_terms)
+        if count >= needed and weight / total >= 0.3:
+            scored.append((weight, s))
+    if not scored:
+        return []
+    best = max(w for w, _ in scored)
+    chosen = [s for w, s in sorted(scored, key=lambda p: -p[0])[:_MAX_QUOTED] if w >= 0.5 * best]
+    # The sentence right after a match often finishes its thought ("To request a
+    # refund, reply with ..."): keep it when it shares a word with the question.
+    by_place = {(s.passage, s.position): s for s in sentences}
+    for s in list(chosen):
+        after = by_place.get((s.passage, s.position + 1))
+        if (
+            after is not None
+            and after not in chosen
+            and len(chosen) < _MAX_QUOTED
+            and after.heading == s.heading
+            and scorer.query_match(after, query_terms)[1] >= 1
+        ):
+            chosen.append(after)
+    keep = sorted(chosen, key=lambda s: (s.passage, s.position))
+    passages: list[Passage] = []
+    for s in keep:
+        if passages and passages[-1].source is sources[s.passage]:
+            last = passages[-1]
+            passages[-1] = Passage(last.source, (*last.sentences, s.text))
+        else:
+            passages.append(Passage(sources[s.passage], (s.text,)))
+    return passages
+
+
+def draft_reply(
+    message: str,
+    sources: Sequence[Source],
+    *,
+    customer_name: str | None = None,
+    signature: str | None = None,
+) -> str:
+    """A customer reply that quotes what the sources say about the message, or says
+    plainly that a person will follow up when they say nothing about it."""
+    first_name = (customer_name or "").strip().split(" ")[0]
+    greeting = f"Hi {first_name}," if first_name else "Hello,"
+    closing = f"Best regards,\n{signature.strip() if signature else 'The support team'}"
+    passages = relevant_passages(message, sources)
+    if not passages:
+        return f"{greeting}\n\n{NOT_COVERED_DRAFT}\n\n{closing}"
+    blocks = ["Thank you for your message. Here is what I can tell you:"]
+    for p in passages:
+        where = f" ({_source_label(p.source)})" if p.source.title else ""
+        blocks.append(" ".join(p.sentences) + where)
+    blocks.append("If anything is still unclear, just reply to this email and we will help.")
+    return f"{greeting}\n\n" + "\n\n".join(blocks) + f"\n\n{closing}"
+
+
+def answer_question(question: str, sources: Sequence[Source]) -> str:
+    """An answer quoting the sources that address ``question``, or an honest 'not covered'."""
+    passages = relevant_passages(question, sources)
+    if not passages:
+        return NOT_COVERED_ANSWER
+    parts = []
+    for p in passages:
+        said = " ".join(p.sentences)
+        parts.append(f"According to “{p.source.title}”: {said}" if p.source.title else said)
+    return "\n\n".join(parts)
+
+
+def _source_label(source: Source) -> str:
+    if source.kind == "ticket":
+        return f"from a similar earlier ticket, “{source.title}”"
+    return f"from “{source.title}”"
+
+
+# --- helpers ----------------------------------------------------------------------------
+
+
+def _passages_of(request: CompletionRequest) -> list[tuple[str, str]]:
+    passages: list[tuple[str, str]] = []
+    text = request.inputs.get("text", "")
+    if text.strip():
+        passages.append((request.inputs.get("title", ""), text))
+    passages.extend((s.title, s.text) for s in request.sources)
+    if not passages and _last_user_text(request).strip():
+        passages.append(("", _last_user_text(request)))
+    return passages
+
+
+def _plain_text(request: CompletionRequest) -> str:
+    text = request.inputs.get("text", "")
+    if text.strip():
+        return text
+    if request.sources:
+        return "\n\n".join(s.text for s in request.sources)
+    return _last_user_text(request)
+
+
+def _last_user_text(request: CompletionRequest) -> str:
+    return next((m.content for m in reversed(request.messages) if m.role == "user"), "")
+
+
+def _prompt_tokens(request: CompletionRequest) -> int:
+    if request.messages:
+        return estimate_message_tokens(request.messages)
+    return sum(estimate_tokens(v) for v in request.inputs.values()) + sum(
+        estimate_tokens(s.text) for s in request.sources
+    )
+
+
+def _extractor(module_name: str, function: str) -> Callable[[str], str]:
+    """The offline extractor another part of ``bizos.ai.extract`` provides, imported on
+    first use so the provider loads even while an extractor is being written."""
+    module = importlib.import_module(module_name)
+    found: Callable[[str], str] | None = getattr(module, function, None)
+    if found is None:
+        raise ProviderError(
+            f"local provider: {module_name}.{function} is missing",
+            provider="local",
+            retryable=False,
+        )
+    return found

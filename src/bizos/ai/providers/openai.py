@@ -1,3 +1,221 @@
-"""OpenAI-compatible chat, streaming and embeddings (OpenAI, Ollama, vLLM, llama.cpp)."""
+"""OpenAI-compatible chat, streaming and embeddings (OpenAI, Ollama, vLLM, llama.cpp).
+
+``base_url`` is the API root including its version, as the vendors document it:
+``https://api.openai.com/v1``, ``http://localhost:11434/v1`` (Ollama).
+"""
 
 from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from bizos.ai.providers.http import (
+    bad_response,
+    count,
+    json_object,
+    server_sent_events,
+    status_error,
+    transport_error,
+    vendor_message,
+)
+from bizos.ai.tokens import estimate_message_tokens, estimate_tokens
+from bizos.ai.types import (
+    Completion,
+    CompletionRequest,
+    ProviderError,
+    StreamChunk,
+    StreamEnd,
+    TextDelta,
+)
+
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+
+
+@dataclass(frozen=True, slots=True)
+class Embeddings:
+    vectors: list[list[float]]
+    model: str
+    prompt_tokens: int
+
+
+class OpenAICompatibleProvider:
+    """Chat completions and embeddings over the OpenAI wire format."""
+
+    name = "openai"
+    external = True  # even on loopback: the privacy proxy applies to every non-local model
+
+    def __init__(
+        self,
+        base_url: str | None,
+        api_key: str | None,
+        model: str,
+        timeout: float = 60.0,
+        client: httpx.AsyncClient | None = None,
+        *,
+        embedding_model: str | None = None,
+    ) -> None:
+        self.base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")
+        self.model = model
+        self.embedding_model = embedding_model or model
+        self.timeout = timeout
+        self._api_key = api_key
+        self._client = client
+
+    def __repr__(self) -> str:  # never show the key
+        return f"OpenAICompatibleProvider(base_url={self.base_url!r}, model={self.model!r})"
+
+    # --- chat ------------------------------------------------------------------------
+
+    async def complete(self, request: CompletionRequest) -> Completion:
+        payload = self._chat_payload(request, stream=False)
+        async with self._http() as client:
+            try:
+                response = await client.post(
+                    self._url("/chat/completions"), json=payload, headers=self._headers()
+                )
+            except httpx.HTTPError as exc:
+                raise transport_error(self.name, exc) from None
+        if response.status_code != 200:
+            raise status_error(self.name, response, response.content)
+        try:
+            data = response.json()
+            choice = data["choices"][0]
+            text = choice["message"].get("content") or ""
+        except (ValueError, KeyError, IndexError, TypeError, AttributeError):
+            raise bad_response(self.name, "no choices[0].message") from None
+        if not isinstance(text, str):
+            raise bad_response(self.name, "message content is not text")
+        usage = data.get("usage") or {}
+        return Completion(
+            text=text,
+            provider=self.name,
+            model=str(data.get("model") or payload["model"]),
+            prompt_tokens=count(usage.get("prompt_tokens"))
+            or estimate_message_tokens(request.messages),
+            completion_tokens=count(usage.get("completion_tokens")) or estimate_tokens(text),
+        )
+
+    async def stream(self, request: CompletionRequest) -> AsyncIterator[StreamChunk]:
+        """Deltas as the server sends them, then a StreamEnd with the server's usage
+        (``stream_options.include_usage``) or an estimate when it sent none. A stream cut
+        off before ``[DONE]`` or a finish reason is an error, never a short answer."""
+        payload = self._chat_payload(request, stream=True)
+        parts: list[str] = []
+        usage: dict[str, Any] = {}
+        model = str(payload["model"])
+        finished = False
+        async with self._http() as client:
+            try:
+                async with client.stream(
+                    "POST", self._url("/chat/completions"), json=payload, headers=self._headers()
+                ) as response:
+                    if response.status_code != 200:
+                        body = await response.aread()
+                        raise status_error(self.name, response, body)
+                    async for event in server_sent_events(response):
+                        if event.data.strip() == "[DONE]":
+                            finished = True
+                            break
+                        chunk = json_object(event.data)
+                        if chunk is None:
+                            raise bad_response(self.name, "stream chunk is not JSON")
+                        if "error" in chunk:
+                            # Errors after the 200 are the server's trouble, not ours.
+                            message = vendor_message(event.data.encode()) or "stream error"
+                            raise ProviderError(message, provider=self.name, retryable=True)
+                        model = str(chunk.get("model") or model)
+                        if isinstance(chunk.get("usage"), dict):
+                            usage = chunk["usage"]
+                        for choice in chunk.get("choices") or []:
+                            delta = (choice.get("delta") or {}).get("content")
+                            if isinstance(delta, str) and delta:
+                                parts.append(delta)
+                                yield TextDelta(delta)
+                            if choice.get("finish_reason"):
+                                finished = True
+            except httpx.HTTPError as exc:
+                raise transport_error(self.name, exc) from None
+        if not finished:
+            raise ProviderError(
+                "stream ended before the answer was complete", provider=self.name, retryable=True
+            )
+        text = "".join(parts)
+        yield StreamEnd(
+            Completion(
+                text=text,
+                provider=self.name,
+                model=model,
+                prompt_tokens=count(usage.get("prompt_tokens"))
+                or estimate_message_tokens(request.messages),
+                completion_tokens=count(usage.get("completion_tokens")) or estimate_tokens(text),
+            )
+        )
+
+    # --- embeddings ------------------------------------------------------------------
+
+    async def embed(self, texts: Sequence[str], model: str | None = None) -> list[list[float]]:
+        return (await self.embed_with_usage(texts, model)).vectors
+
+    async def embed_with_usage(self, texts: Sequence[str], model: str | None = None) -> Embeddings:
+        """Vectors in the order of ``texts`` plus the tokens the server counted."""
+        use_model = model or self.embedding_model
+        if not texts:
+            return Embeddings([], use_model, 0)
+        payload = {"model": use_model, "input": list(texts), "encoding_format": "float"}
+        async with self._http() as client:
+            try:
+                response = await client.post(
+                    self._url("/embeddings"), json=payload, headers=self._headers()
+                )
+            except httpx.HTTPError as exc:
+                raise transport_error(self.name, exc) from None
+        if response.status_code != 200:
+            raise status_error(self.name, response, response.content)
+        try:
+            data = response.json()
+            rows = sorted(data["data"], key=lambda row: int(row["index"]))
+            vectors = [[float(x) for x in row["embedding"]] for row in rows]
+        except (ValueError, KeyError, TypeError):
+            raise bad_response(self.name, "no data[].embedding") from None
+        if len(vectors) != len(texts):
+            raise bad_response(self.name, f"{len(vectors)} vectors for {len(texts)} texts")
+        usage = data.get("usage") or {}
+        tokens = count(usage.get("prompt_tokens")) or sum(estimate_tokens(t) for t in texts)
+        return Embeddings(vectors, str(data.get("model") or use_model), tokens)
+
+    # --- plumbing --------------------------------------------------------------------
+
+    def _url(self, path: str) -> str:
+        return self.base_url + path
+
+    def _headers(self) -> dict[str, str]:
+        headers = {"Accept": "application/json"}
+        if self._api_key:
+            headers["Authorization"] = f"Bearer {self._api_key}"
+        return headers
+
+    def _chat_payload(self, request: CompletionRequest, *, stream: bool) -> dict[str, Any]:
+        payload: dict[str, Any] = {
+            "model": request.model or self.model,
+            "messages": [{"role": m.role, "content": m.content} for m in request.messages],
+            "max_tokens": request.max_tokens,
+            "temperature": request.temperature,
+        }
+        if stream:
+            payload["stream"] = True
+            payload["stream_options"] = {"include_usage": True}
+        return payload
+
+    @asynccontextmanager
+    async def _http(self) -> AsyncIterator[httpx.AsyncClient]:
+        """The caller's shared client (auth goes per request, so one client can serve
+        several providers), or a short-lived one with this provider's timeout."""
+        if self._client is not None:
+            yield self._client
+            return
+        async with httpx.AsyncClient(timeout=httpx.Timeout(self.timeout)) as client:
+            yield client

@@ -1,7 +1,290 @@
-"""Document and search endpoints."""
+"""Document and search endpoints: /api/v1/kb/documents, /api/v1/kb/search.
+
+``POST /api/v1/kb/documents`` takes either a multipart upload (``file``, optional
+``title`` and ``tags``; text, Markdown, HTML or PDF, the type checked against the
+bytes) or JSON ``{title, content, content_type?, tags?}``. ``PATCH`` takes JSON or a
+multipart ``file`` (new content) and re-indexes; both honour ``If-Match``.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ValidationError
+from starlette.datastructures import UploadFile
+
+from bizos.api.deps import Ctx, DbSession
+from bizos.api.guards import NUL, raise_for_nul
+from bizos.core.auth import KbRead, KbWrite
+from bizos.core.errors import Unprocessable, field_error
+from bizos.core.pagination import Page, Pagination
+from bizos.core.versions import version_etag
+from bizos.modules.knowledge import service
+from bizos.modules.knowledge.models import KbChunk, KbDocument
+from bizos.modules.knowledge.parsing import UnsupportedMediaType
+from bizos.modules.knowledge.schemas import (
+    ChunkRead,
+    DocumentCreate,
+    DocumentDetail,
+    DocumentRead,
+    DocumentUpdate,
+    SearchResults,
+)
 
 router = APIRouter(tags=["knowledge"])
+
+BASE = "/api/v1/kb"
+MAX_FORM_FIELDS = 30
+
+
+def _multipart_schema(required_file: bool) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": ["file"] if required_file else [],
+        "properties": {
+            "file": {"type": "string", "format": "binary"},
+            "title": {"type": "string", "maxLength": 300},
+            "tags": {"type": "string", "description": "Comma-separated, or the field repeated."},
+        },
+    }
+
+
+def _body_doc(json_schema: dict[str, Any], required_file: bool) -> dict[str, Any]:
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": json_schema},
+                "multipart/form-data": {"schema": _multipart_schema(required_file)},
+            },
+        }
+    }
+
+
+def document_read(row: KbDocument) -> DocumentRead:
+    return DocumentRead.model_validate(row, from_attributes=True)
+
+
+def _etag(response: Response, row: KbDocument) -> None:
+    response.headers["ETag"] = version_etag(row.version)
+
+
+def _media_type(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+
+
+async def _json_body(request: Request, model: type[BaseModel]) -> Any:
+    try:
+        payload = await request.json()
+    except ValueError:
+        raise Unprocessable(
+            "the body is not valid JSON", errors=[field_error(["body"], "invalid JSON")]
+        ) from None
+    try:
+        return model.model_validate(payload)
+    except ValidationError as exc:
+        raise RequestValidationError(
+            [{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]
+        ) from None
+
+
+async def _file_body(
+    request: Request, *, file_required: bool
+) -> tuple[UploadFile | None, str | None, list[str] | None]:
+    """``(file, title, tags)`` of a multipart body (NUL-free, sizes checked)."""
+    form = await request.form(max_files=1, max_fields=MAX_FORM_FIELDS)
+    raise_for_nul(
+        [
+            ["body", key]
+            for key, value in form.multi_items()
+            if NUL in key
+            or (isinstance(value, str) and NUL in value)
+            or (isinstance(value, UploadFile) and NUL in (value.filename or ""))
+        ]
+    )
+    upload = form.get("file")
+    if upload is not None and not isinstance(upload, UploadFile):
+        raise Unprocessable(
+            "file must be a file part", errors=[field_error(["body", "file"], "not a file")]
+        )
+    if upload is None and file_required:
+        raise Unprocessable(
+            "upload the document as the multipart field file",
+            errors=[field_error(["body", "file"], "field required")],
+        )
+    title_value = form.get("title")
+    title = title_value if isinstance(title_value, str) and title_value.strip() else None
+    tag_values = [v for v in form.getlist("tags") if isinstance(v, str)]
+    tags = [t for v in tag_values for t in v.split(",") if t.strip()] if tag_values else None
+    try:
+        checked = DocumentUpdate(title=title, tags=tags)
+    except ValidationError as exc:
+        raise RequestValidationError(
+            [{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]
+        ) from None
+    return upload, checked.title, checked.tags
+
+
+async def _read_upload(upload: UploadFile) -> bytes:
+    data = await upload.read(service.MAX_DOCUMENT_BYTES + 1)
+    if len(data) > service.MAX_DOCUMENT_BYTES:
+        raise service.too_large(f"the file is larger than {service.MAX_DOCUMENT_BYTES} bytes")
+    return data
+
+
+def _unsupported_body() -> UnsupportedMediaType:
+    return UnsupportedMediaType("send the document as multipart/form-data or application/json")
+
+
+@router.post(
+    f"{BASE}/documents",
+    status_code=201,
+    response_model=DocumentRead,
+    openapi_extra=_body_doc(DocumentCreate.model_json_schema(), required_file=True),
+    responses={413: {"description": "Too large"}, 415: {"description": "Unsupported type"}},
+)
+async def create_document(
+    request: Request, _: KbWrite, session: DbSession, ctx: Ctx, response: Response
+) -> DocumentRead:
+    """Add a document: multipart ``file`` (text, Markdown, HTML or PDF) with optional
+    ``title`` and ``tags``, or JSON ``{title, content, content_type?, tags?}``. It is
+    chunked, embedded and indexed before the answer. Too big → 413; not a type we read →
+    415; a file that is not what it claims, an encrypted or unreadable PDF → 422."""
+    media_type = _media_type(request)
+    if media_type == "multipart/form-data":
+        upload, title, tags = await _file_body(request, file_required=True)
+        assert upload is not None
+        row = await service.create_document(
+            session,
+            ctx,
+            title=title,
+            content=await _read_upload(upload),
+            content_type=upload.content_type,
+            filename=upload.filename,
+            tags=tags or [],
+        )
+    elif media_type in ("", "application/json") or media_type.endswith("+json"):
+        body: DocumentCreate = await _json_body(request, DocumentCreate)
+        row = await service.create_document(
+            session,
+            ctx,
+            title=body.title,
+            content=body.content,
+            content_type=body.content_type,
+            tags=body.tags,
+        )
+    else:
+        raise _unsupported_body()
+    response.headers["Location"] = f"{BASE}/documents/{row.id}"
+    _etag(response, row)
+    return document_read(row)
+
+
+@router.get(f"{BASE}/documents", response_model=Page[DocumentRead])
+async def list_documents(
+    _: KbRead,
+    session: DbSession,
+    ctx: Ctx,
+    page: Pagination,
+    tag: Annotated[str | None, Query(max_length=50)] = None,
+) -> Page[DocumentRead]:
+    rows, cursor = await service.list_documents(session, ctx, page=page, tag=tag)
+    return Page[DocumentRead](items=[document_read(r) for r in rows], next_cursor=cursor)
+
+
+@router.get(f"{BASE}/documents/{{document_id}}", response_model=DocumentDetail)
+async def get_document(
+    document_id: str, _: KbRead, session: DbSession, ctx: Ctx, response: Response
+) -> DocumentDetail:
+    row = await service.get_document(session, ctx, document_id)
+    _etag(response, row)
+    return DocumentDetail.model_validate(row, from_attributes=True)
+
+
+@router.get(f"{BASE}/documents/{{document_id}}/chunks", response_model=list[ChunkRead])
+async def list_chunks(document_id: str, _: KbRead, session: DbSession, ctx: Ctx) -> list[ChunkRead]:
+    """The document's chunks in reading order, with their heading paths and pages."""
+    rows: list[KbChunk] = await service.document_chunks(session, ctx, document_id)
+    return [ChunkRead.model_validate(r, from_attributes=True) for r in rows]
+
+
+@router.patch(
+    f"{BASE}/documents/{{document_id}}",
+    response_model=DocumentRead,
+    openapi_extra=_body_doc(DocumentUpdate.model_json_schema(), required_file=False),
+)
+async def update_document(
+    document_id: str,
+    request: Request,
+    _: KbWrite,
+    session: DbSession,
+    ctx: Ctx,
+    response: Response,
+    if_match: Annotated[str | None, Header()] = None,
+) -> DocumentRead:
+    """Change ``title``, ``tags`` or ``content`` (JSON, or a multipart ``file``); new
+    content replaces the document's chunks. ``If-Match: <version>`` → 409 when stale."""
+    media_type = _media_type(request)
+    if media_type == "multipart/form-data":
+        upload, title, tags = await _file_body(request, file_required=False)
+        row = await service.update_document(
+            session,
+            ctx,
+            document_id,
+            title=title,
+            tags=tags,
+            content=await _read_upload(upload) if upload is not None else None,
+            content_type=upload.content_type if upload is not None else None,
+            filename=upload.filename if upload is not None else None,
+            if_match=if_match,
+        )
+    elif media_type in ("", "application/json") or media_type.endswith("+json"):
+        body: DocumentUpdate = await _json_body(request, DocumentUpdate)
+        row = await service.update_document(
+            session,
+            ctx,
+            document_id,
+            title=body.title,
+            tags=body.tags,
+            content=body.content,
+            content_type=body.content_type,
+            if_match=if_match,
+        )
+    else:
+        raise _unsupported_body()
+    _etag(response, row)
+    return document_read(row)
+
+
+@router.delete(f"{BASE}/documents/{{document_id}}", status_code=204)
+async def delete_document(
+    document_id: str,
+    _: KbWrite,
+    session: DbSession,
+    ctx: Ctx,
+    if_match: Annotated[str | None, Header()] = None,
+) -> Response:
+    """Remove the document and everything indexed from it."""
+    await service.delete_document(session, ctx, document_id, if_match=if_match)
+    return Response(status_code=204)
+
+
+@router.get(f"{BASE}/search", response_model=SearchResults)
+async def search(
+    _: KbRead,
+    session: DbSession,
+    ctx: Ctx,
+    q: Annotated[str, Query(min_length=1, max_length=500, description="What to look for.")],
+    limit: Annotated[int, Query(ge=1, le=service.MAX_SEARCH_LIMIT)] = 5,
+    document_id: Annotated[str | None, Query(max_length=36)] = None,
+) -> SearchResults:
+    """Passages of the tenant's documents that answer ``q``, best first: full text and
+    vector similarity fused by reciprocal rank (``score`` 1.0 = first by both)."""
+    if not q.strip():
+        raise Unprocessable(
+            "say what to look for", errors=[field_error(["query", "q"], "blank query")]
+        )
+    hits = await service.search(session, ctx, q, limit=limit, document_id=document_id)
+    return SearchResults(items=[h.read() for h in hits])

@@ -1,3 +1,123 @@
-"""Knowledge-base API shapes."""
+"""Knowledge-base API shapes: documents, their chunks, search hits."""
 
 from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+MAX_TAGS = 20
+Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
+Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
+ContentType = Literal["text/plain", "text/markdown", "text/html"]
+
+
+def clean_tags(tags: list[str]) -> list[str]:
+    """Lower-cased, distinct, in the order given."""
+    return list(dict.fromkeys(t.strip().lower() for t in tags if t.strip()))
+
+
+class DocumentCreate(BaseModel):
+    """A document given as text (files go as multipart ``file``)."""
+
+    model_config = ConfigDict(extra="forbid")
+    title: Title
+    content: str = Field(min_length=1, description="The text, Markdown or HTML itself.")
+    content_type: ContentType = "text/plain"
+    tags: list[Tag] = Field(default_factory=list, max_length=MAX_TAGS)
+
+    @field_validator("tags")
+    @classmethod
+    def _clean(cls, tags: list[str]) -> list[str]:
+        return clean_tags(tags)
+
+
+class DocumentUpdate(BaseModel):
+    """Fields to change; new ``content`` re-indexes the document."""
+
+    model_config = ConfigDict(extra="forbid")
+    title: Title | None = None
+    content: str | None = Field(default=None, min_length=1)
+    content_type: ContentType | None = Field(
+        default=None, description="How to read the new content (default: as before, or text)."
+    )
+    tags: list[Tag] | None = Field(default=None, max_length=MAX_TAGS)
+
+    @field_validator("tags")
+    @classmethod
+    def _clean(cls, tags: list[str] | None) -> list[str] | None:
+        return clean_tags(tags) if tags is not None else None
+
+
+class DocumentRead(BaseModel):
+    id: str
+    title: str
+    content_type: str
+    filename: str | None
+    tags: list[str]
+    size_bytes: int
+    sha256: str
+    page_count: int | None
+    chunk_count: int
+    embedding_model: str | None
+    version: int
+    created_by: str | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class DocumentDetail(DocumentRead):
+    text: str = Field(description="The plain text extracted from the document.")
+
+
+class ChunkRead(BaseModel):
+    id: str
+    ordinal: int
+    heading: str | None
+    text: str
+    page: int | None
+    start_offset: int
+    end_offset: int
+    token_count: int
+
+
+class SearchHitRead(BaseModel):
+    document_id: str
+    title: str
+    chunk_id: str
+    text: str
+    score: float = Field(description="Fused rank score in (0, 1]; 1.0 = first by both rankings.")
+    heading: str | None
+    page: int | None
+
+
+class SearchResults(BaseModel):
+    items: list[SearchHitRead]
+
+
+@dataclass(frozen=True, slots=True)
+class SearchHit:
+    """One passage found by :func:`bizos.modules.knowledge.service.search`."""
+
+    document_id: str
+    title: str
+    chunk_id: str
+    text: str
+    score: float
+    heading: str | None
+    page: int | None = None
+    similarity: float | None = None  # cosine of the query and chunk vectors, if ranked
+    lexical: bool = False  # whether the words of the query matched the chunk
+
+    def read(self) -> SearchHitRead:
+        return SearchHitRead(
+            document_id=self.document_id,
+            title=self.title,
+            chunk_id=self.chunk_id,
+            text=self.text,
+            score=self.score,
+            heading=self.heading,
+            page=self.page,
+        )

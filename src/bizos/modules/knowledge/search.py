@@ -1,13 +1,191 @@
-"""Hybrid search: full text + vectors, reciprocal rank fusion."""
+"""Hybrid search: full text + vectors, reciprocal rank fusion.
+
+Full text over chunks (heading and text), English stemming on both databases:
+
+* SQLite: an FTS5 table ``kb_chunks_fts`` (porter stemmer over unicode61, diacritics
+  removed) kept in step with ``kb_chunks`` by triggers, so every writer keeps it right.
+  Its rowids come from ``kb_chunks_fts_rowids`` (an INTEGER PRIMARY KEY per chunk id),
+  as chunk ids are strings. Ranked by ``bm25`` (the heading weighs double).
+* PostgreSQL: a GIN index on a ``to_tsvector('english', ...)`` expression of the same
+  columns; queries repeat the expression exactly so the planner uses the index; ranked
+  by ``ts_rank_cd``. Row-level security applies as to any query on ``kb_chunks``.
+
+A query is never handed to either engine's query language as typed: its words are
+extracted (letters and digits only) and each is quoted (FTS5) or passed through
+``websearch_to_tsquery`` joined by ``or`` (PostgreSQL), so quotes, operators,
+parentheses, ``NEAR``, column filters or a NUL byte are just text. Any word may match;
+chunks holding more (and rarer) query words rank higher.
+
+The two rankings (lexical and vector) are merged by reciprocal rank fusion:
+``score = Σ 1 / (k + rank)`` over the rankings a chunk appears in, scaled so that a
+chunk ranked first by both scores 1.0.
+
+:func:`install` is called by the migration (``scripts/regen_initial_migration.py``).
+"""
 
 from __future__ import annotations
 
-from sqlalchemy.engine import Connection
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+FTS_TABLE = "kb_chunks_fts"
+ROWIDS_TABLE = "kb_chunks_fts_rowids"
+PG_INDEX = "ix_kb_chunks_search"
+PG_CONFIG = "english"
+# The one tsvector expression: the GIN index and every query must spell it identically.
+PG_DOCUMENT = (
+    f"(setweight(to_tsvector('{PG_CONFIG}'::regconfig, coalesce(heading, '')), 'A') || "
+    f"setweight(to_tsvector('{PG_CONFIG}'::regconfig, coalesce(text, '')), 'B'))"
+)
+RRF_K = 60
+MAX_TERMS = 32
+
+_TRIGGERS = ("insert", "update", "delete")
 
 
-def install(bind: Connection) -> None:
+def _sqlite_row(prefix: str) -> str:
+    return (
+        f"INSERT INTO {FTS_TABLE}(rowid, heading, text) VALUES ("
+        f"(SELECT rid FROM {ROWIDS_TABLE} WHERE chunk_id = {prefix}.id), "
+        f"coalesce({prefix}.heading, ''), coalesce({prefix}.text, ''));"
+    )
+
+
+def _sqlite_delete(prefix: str) -> str:
+    return (
+        f"DELETE FROM {FTS_TABLE} WHERE rowid = "
+        f"(SELECT rid FROM {ROWIDS_TABLE} WHERE chunk_id = {prefix}.id);"
+    )
+
+
+def sqlite_ddl() -> list[str]:
+    return [
+        f"CREATE TABLE IF NOT EXISTS {ROWIDS_TABLE} ("
+        "rid INTEGER PRIMARY KEY, chunk_id VARCHAR(36) NOT NULL UNIQUE)",
+        f"CREATE VIRTUAL TABLE IF NOT EXISTS {FTS_TABLE} USING fts5("
+        "heading, text, tokenize = 'porter unicode61 remove_diacritics 2')",
+        f"""CREATE TRIGGER IF NOT EXISTS kb_chunks_fts_insert AFTER INSERT ON kb_chunks
+        BEGIN
+          INSERT OR IGNORE INTO {ROWIDS_TABLE}(chunk_id) VALUES (new.id);
+          {_sqlite_row("new")}
+        END""",
+        f"""CREATE TRIGGER IF NOT EXISTS kb_chunks_fts_update
+        AFTER UPDATE OF heading, text ON kb_chunks
+        BEGIN
+          {_sqlite_delete("old")}
+          {_sqlite_row("new")}
+        END""",
+        f"""CREATE TRIGGER IF NOT EXISTS kb_chunks_fts_delete AFTER DELETE ON kb_chunks
+        BEGIN
+          {_sqlite_delete("old")}
+          DELETE FROM {ROWIDS_TABLE} WHERE chunk_id = old.id;
+        END""",
+        # Chunks that existed before the index (none on a fresh install).
+        f"INSERT OR IGNORE INTO {ROWIDS_TABLE}(chunk_id) SELECT id FROM kb_chunks",
+        f"DELETE FROM {FTS_TABLE}",
+        f"INSERT INTO {FTS_TABLE}(rowid, heading, text) "
+        "SELECT r.rid, coalesce(c.heading, ''), coalesce(c.text, '') "
+        f"FROM kb_chunks c JOIN {ROWIDS_TABLE} r ON r.chunk_id = c.id",
+    ]
+
+
+def postgres_ddl() -> list[str]:
+    return [f"CREATE INDEX IF NOT EXISTS {PG_INDEX} ON kb_chunks USING gin (({PG_DOCUMENT}))"]
+
+
+def install(bind: sa.Connection) -> None:
     """Create the full-text index over ``kb_chunks`` (called by the migration)."""
+    statements = postgres_ddl() if bind.dialect.name == "postgresql" else sqlite_ddl()
+    for statement in statements:
+        bind.exec_driver_sql(statement)
 
 
-def uninstall(bind: Connection) -> None:
+def uninstall(bind: sa.Connection) -> None:
     """Drop what :func:`install` made."""
+    if bind.dialect.name == "postgresql":
+        bind.exec_driver_sql(f"DROP INDEX IF EXISTS {PG_INDEX}")
+        return
+    for trigger in _TRIGGERS:
+        bind.exec_driver_sql(f"DROP TRIGGER IF EXISTS kb_chunks_fts_{trigger}")
+    bind.exec_driver_sql(f"DROP TABLE IF EXISTS {FTS_TABLE}")
+    bind.exec_driver_sql(f"DROP TABLE IF EXISTS {ROWIDS_TABLE}")
+
+
+# --- queries -------------------------------------------------------------------------
+
+# Letters and digits only: no operator, quote, underscore or NUL survives.
+_TERM = re.compile(r"[^\W_]+", re.UNICODE)
+
+
+def terms(query: str) -> list[str]:
+    """The distinct words of a query, lower-cased, in order, at most :data:`MAX_TERMS`."""
+    seen: dict[str, None] = {}
+    for word in _TERM.findall(query):
+        seen.setdefault(word.lower()[:64], None)
+    return list(seen)[:MAX_TERMS]
+
+
+@dataclass(frozen=True, slots=True)
+class LexicalMatch:
+    chunk_id: str
+    document_id: str
+    score: float  # higher is better (engine-specific scale)
+
+
+async def lexical_matches(
+    session: AsyncSession,
+    tenant_id: str,
+    query: str,
+    *,
+    limit: int,
+    document_id: str | None = None,
+) -> list[LexicalMatch]:
+    """The tenant's chunks matching any word of ``query``, best first."""
+    words = terms(query)
+    if not words or limit <= 0:
+        return []
+    params: dict[str, object] = {"tenant_id": tenant_id, "limit": limit}
+    doc_filter = ""
+    if document_id is not None:
+        doc_filter = " AND c.document_id = :document_id"
+        params["document_id"] = document_id
+    if session.get_bind().dialect.name == "postgresql":
+        params["q"] = " or ".join(words)
+        statement = sa.text(
+            f"SELECT c.id, c.document_id, ts_rank_cd({PG_DOCUMENT}, q) AS score "
+            f"FROM kb_chunks c, websearch_to_tsquery('{PG_CONFIG}'::regconfig, :q) q "
+            f"WHERE c.tenant_id = :tenant_id{doc_filter} AND "
+            f"{PG_DOCUMENT} @@ q "
+            "ORDER BY score DESC, c.id LIMIT :limit"
+        )
+    else:
+        params["q"] = " OR ".join(f'"{w}"' for w in words)
+        statement = sa.text(
+            f"SELECT c.id, c.document_id, -bm25({FTS_TABLE}, 2.0, 1.0) AS score "
+            f"FROM {FTS_TABLE} f JOIN {ROWIDS_TABLE} r ON r.rid = f.rowid "
+            "JOIN kb_chunks c ON c.id = r.chunk_id "
+            f"WHERE {FTS_TABLE} MATCH :q AND c.tenant_id = :tenant_id{doc_filter} "
+            "ORDER BY score DESC, c.id LIMIT :limit"
+        )
+    rows = (await session.execute(statement, params)).all()
+    return [LexicalMatch(r[0], r[1], float(r[2])) for r in rows]
+
+
+def fuse(rankings: Sequence[Sequence[str]], *, k: int = RRF_K) -> list[tuple[str, float]]:
+    """Reciprocal rank fusion of ranked id lists: ``(id, score)`` best first, the score
+    scaled so that first place in every ranking is 1.0."""
+    if not rankings:
+        return []
+    scores: dict[str, float] = {}
+    for ranking in rankings:
+        for rank, item in enumerate(ranking, start=1):
+            scores[item] = scores.get(item, 0.0) + 1.0 / (k + rank)
+    best = len(rankings) / (k + 1)
+    return sorted(
+        ((item, score / best) for item, score in scores.items()),
+        key=lambda pair: (-pair[1], pair[0]),
+    )

@@ -1,3 +1,493 @@
-"""Knowledge-base documents: create, update, delete, (re-)index."""
+"""Knowledge-base documents: create, update, delete, (re-)index; and search.
+
+The only writer of ``kb_documents`` and ``kb_chunks``. A document's content is parsed
+(:mod:`.parsing`), laid out as plain text and cut into chunks (:mod:`.chunking`); each
+chunk is embedded (the built-in local embedder unless a caller says otherwise) and
+indexed for full text by the database (:mod:`.search`). New content replaces all of a
+document's chunks in the same transaction, so a search never sees a mix of old and new
+text; a delete takes the chunks with it. Every change bumps the document's ``version``
+(``If-Match``) and appends ``kb.document.created|updated|deleted`` with its tags.
+
+Limits: :data:`MAX_DOCUMENT_BYTES` of content (413), :data:`MAX_CHUNKS` chunks (413).
+"""
 
 from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import PurePath
+from typing import Any
+
+import sqlalchemy as sa
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bizos.ai.types import EmbeddingProvider
+from bizos.core.context import Context
+from bizos.core.errors import NotFound, PayloadTooLarge, Unprocessable, field_error
+from bizos.core.events import append_event
+from bizos.core.pagination import PageParams, take_page
+from bizos.core.versions import check_version
+from bizos.modules.knowledge import parsing
+from bizos.modules.knowledge import search as kb_search
+from bizos.modules.knowledge.chunking import Chunk, chunk_document, lay_out
+from bizos.modules.knowledge.index import to_blob, vector_index
+from bizos.modules.knowledge.models import KbChunk, KbDocument
+from bizos.modules.knowledge.schemas import SearchHit, clean_tags
+
+log = structlog.get_logger("bizos.knowledge")
+
+MAX_DOCUMENT_BYTES = 5 * 1024 * 1024
+MAX_CHUNKS = 5000
+MAX_SEARCH_LIMIT = 50
+EMBED_BATCH = 64
+# Vector candidates less similar than this are noise, not matches (the local embedder
+# gives unrelated English texts a cosine near zero).
+MIN_SIMILARITY = 0.05
+
+
+def default_embedder() -> EmbeddingProvider:
+    """The embedder documents and queries use unless a caller brings a vector: the
+    built-in local one (no download, no network)."""
+    from bizos.ai.embeddings import embedder_for
+
+    return embedder_for("local")
+
+
+# --- reads ----------------------------------------------------------------------------
+
+
+async def get_document(session: AsyncSession, ctx: Context, document_id: str) -> KbDocument:
+    """The document; 404 when it does not exist or belongs to another tenant."""
+    row = await session.scalar(
+        sa.select(KbDocument).where(
+            KbDocument.tenant_id == ctx.require_tenant(), KbDocument.id == document_id
+        )
+    )
+    if row is None:
+        raise NotFound("document not found")
+    return row
+
+
+async def _locked(session: AsyncSession, ctx: Context, document_id: str) -> KbDocument:
+    row = await session.scalar(
+        sa.select(KbDocument)
+        .where(KbDocument.tenant_id == ctx.require_tenant(), KbDocument.id == document_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if row is None:
+        raise NotFound("document not found")
+    return row
+
+
+async def document_chunks(session: AsyncSession, ctx: Context, document_id: str) -> list[KbChunk]:
+    """The document's chunks in reading order (404 as :func:`get_document`)."""
+    await get_document(session, ctx, document_id)
+    rows = await session.scalars(
+        sa.select(KbChunk)
+        .where(KbChunk.tenant_id == ctx.require_tenant(), KbChunk.document_id == document_id)
+        .order_by(KbChunk.ordinal)
+    )
+    return list(rows)
+
+
+async def list_documents(
+    session: AsyncSession, ctx: Context, *, page: PageParams, tag: str | None = None
+) -> tuple[list[KbDocument], str | None]:
+    """The tenant's documents, oldest first (ids are time-ordered)."""
+    query = sa.select(KbDocument).where(KbDocument.tenant_id == ctx.require_tenant())
+    if page.after:
+        query = query.where(KbDocument.id > page.after)
+    # Tags are a JSON list on both databases: filtered here, a page at a time.
+    wanted = tag.strip().lower() if tag else None
+    items: list[KbDocument] = []
+    while True:
+        batch = list(await session.scalars(query.order_by(KbDocument.id).limit(page.limit + 1)))
+        items.extend(d for d in batch if wanted is None or wanted in (d.tags or []))
+        if len(items) > page.limit or len(batch) <= page.limit:
+            break
+        query = query.where(KbDocument.id > batch[-1].id)
+    return take_page(items, page, key=lambda d: d.id)
+
+
+# --- preparing content ----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """Content parsed, laid out and chunked: everything but the vectors."""
+
+    content_type: str
+    text: str
+    chunks: list[Chunk]
+    title: str | None
+    page_count: int | None
+    size_bytes: int
+    sha256: str
+    original: bytes | None
+
+
+def too_large(detail: str) -> PayloadTooLarge:
+    return PayloadTooLarge(detail, errors=[field_error(["body", "content"], detail)])
+
+
+def prepare(
+    content: bytes | str, *, content_type: str | None, filename: str | None = None
+) -> Prepared:
+    """Parse and chunk ``content`` (CPU work, no I/O: callers run it in a thread)."""
+    data = content.encode("utf-8") if isinstance(content, str) else content
+    if len(data) > MAX_DOCUMENT_BYTES:
+        raise too_large(f"the document is larger than {MAX_DOCUMENT_BYTES} bytes")
+    if isinstance(content, str):
+        resolved = parsing.normalize_content_type(content_type) or parsing.PLAIN
+        if resolved not in parsing.CONTENT_TYPES:
+            raise parsing.UnsupportedMediaType(f"content of type {resolved} cannot be indexed")
+    else:
+        resolved = parsing.resolve_content_type(data, declared=content_type, filename=filename)
+    parsed = parsing.parse_document(content, resolved)
+    layout = lay_out(parsed.sections)
+    if not layout.text.strip():
+        raise Unprocessable(
+            "the document holds no text", errors=[field_error(["body", "content"], "no text")]
+        )
+    chunks = chunk_document(layout)
+    if len(chunks) > MAX_CHUNKS:
+        raise too_large(f"the document makes more than {MAX_CHUNKS} chunks; split it")
+    return Prepared(
+        content_type=resolved,
+        text=layout.text,
+        chunks=chunks,
+        title=parsed.title,
+        page_count=parsed.page_count,
+        size_bytes=len(data),
+        sha256=hashlib.sha256(data).hexdigest(),
+        original=data if resolved == parsing.PDF else None,
+    )
+
+
+def embedding_input(heading: str | None, text: str) -> str:
+    """What a chunk's vector is made from: its heading path and what it says. (Not the
+    document title: shared by every chunk, it would pull them all towards each other.)"""
+    return f"{heading}\n{text}" if heading else text
+
+
+async def _embed(embedder: EmbeddingProvider, texts: Sequence[str]) -> list[bytes]:
+    blobs: list[bytes] = []
+    for start in range(0, len(texts), EMBED_BATCH):
+        vectors = await embedder.embed(list(texts[start : start + EMBED_BATCH]))
+        blobs.extend(to_blob(v) for v in vectors)
+    return blobs
+
+
+def _title_for(title: str | None, prepared: Prepared, filename: str | None) -> str:
+    for candidate in (
+        title,
+        prepared.title,
+        PurePath(filename).stem if filename else None,
+        prepared.text.strip().split("\n", 1)[0],
+    ):
+        if candidate and candidate.strip():
+            text = " ".join(candidate.split())
+            return text if len(text) <= 300 else text[:299] + "…"
+    return "Untitled"
+
+
+async def _write_chunks(
+    session: AsyncSession,
+    document: KbDocument,
+    prepared_chunks: Sequence[Chunk],
+    embedder: EmbeddingProvider,
+) -> None:
+    vectors = await _embed(
+        embedder, [embedding_input(c.heading, c.text) for c in prepared_chunks]
+    )
+    session.add_all(
+        KbChunk(
+            tenant_id=document.tenant_id,
+            document_id=document.id,
+            ordinal=c.ordinal,
+            heading=c.heading,
+            text=c.text,
+            start_offset=c.start_offset,
+            end_offset=c.end_offset,
+            page=c.page,
+            token_count=c.token_count,
+            embedding=vector,
+            embedding_model=embedder.name,
+            meta={},
+        )
+        for c, vector in zip(prepared_chunks, vectors, strict=True)
+    )
+    document.chunk_count = len(prepared_chunks)
+    document.embedding_model = embedder.name
+    await session.flush()
+
+
+async def _delete_chunks(session: AsyncSession, ctx: Context, document_id: str) -> None:
+    await session.execute(
+        sa.delete(KbChunk).where(
+            KbChunk.tenant_id == ctx.require_tenant(), KbChunk.document_id == document_id
+        )
+    )
+
+
+def _event_data(document: KbDocument, **extra: Any) -> dict[str, Any]:
+    return {
+        "document_id": document.id,
+        "title": document.title,
+        "tags": list(document.tags or []),
+        "content_type": document.content_type,
+        "chunk_count": document.chunk_count,
+        **extra,
+    }
+
+
+# --- writes ---------------------------------------------------------------------------
+
+
+async def create_document(
+    session: AsyncSession,
+    ctx: Context,
+    *,
+    title: str | None,
+    content: bytes | str,
+    content_type: str | None,
+    filename: str | None = None,
+    tags: Sequence[str] = (),
+    embedder: EmbeddingProvider | None = None,
+) -> KbDocument:
+    """Store, chunk, embed and index a document (``kb.document.created``). Without a
+    title, the file's own (``<title>``, first heading, PDF info) or its name is used."""
+    prepared = await asyncio.to_thread(
+        prepare, content, content_type=content_type, filename=filename
+    )
+    embedder = embedder or default_embedder()
+    document = KbDocument(
+        tenant_id=ctx.require_tenant(),
+        title=_title_for(title, prepared, filename),
+        content_type=prepared.content_type,
+        filename=filename,
+        tags=clean_tags(list(tags)),
+        text=prepared.text,
+        original=prepared.original,
+        sha256=prepared.sha256,
+        size_bytes=prepared.size_bytes,
+        page_count=prepared.page_count,
+        chunk_count=0,
+        created_by=ctx.actor_id if ctx.actor_type == "user" else None,
+    )
+    session.add(document)
+    await session.flush()
+    await _write_chunks(session, document, prepared.chunks, embedder)
+    await append_event(
+        session,
+        ctx,
+        "kb.document.created",
+        aggregate_type="kb_document",
+        aggregate_id=document.id,
+        version=document.version,
+        data=_event_data(document, sha256=document.sha256),
+    )
+    vector_index().invalidate(document.tenant_id)
+    log.info("kb.document.created", document_id=document.id, chunks=document.chunk_count)
+    return document
+
+
+async def update_document(
+    session: AsyncSession,
+    ctx: Context,
+    document_id: str,
+    *,
+    title: str | None = None,
+    tags: Sequence[str] | None = None,
+    content: bytes | str | None = None,
+    content_type: str | None = None,
+    filename: str | None = None,
+    if_match: str | None = None,
+    embedder: EmbeddingProvider | None = None,
+) -> KbDocument:
+    """Change the fields given (``kb.document.updated`` naming them). New content is
+    re-parsed and re-indexed (old chunks gone). ``If-Match`` names the version the caller read (409)."""
+    prepared = None
+    if content is not None:
+        if content_type is None and isinstance(content, str):
+            current = await get_document(session, ctx, document_id)
+            keeps = current.content_type in (parsing.PLAIN, parsing.MARKDOWN, parsing.HTML)
+            content_type = current.content_type if keeps else parsing.PLAIN
+        prepared = await asyncio.to_thread(
+            prepare, content, content_type=content_type, filename=filename
+        )
+    document = await _locked(session, ctx, document_id)
+    check_version(if_match, document.version)
+    changed: list[str] = []
+    if title is not None and " ".join(title.split()) != document.title:
+        document.title = " ".join(title.split())
+        changed.append("title")
+    if tags is not None and clean_tags(list(tags)) != list(document.tags or []):
+        document.tags = clean_tags(list(tags))
+        changed.append("tags")
+    if prepared is not None and (
+        prepared.sha256 != document.sha256 or prepared.content_type != document.content_type
+    ):
+        document.text = prepared.text
+        document.content_type = prepared.content_type
+        document.original = prepared.original
+        document.sha256 = prepared.sha256
+        document.size_bytes = prepared.size_bytes
+        document.page_count = prepared.page_count
+        if filename is not None:
+            document.filename = filename
+        changed.append("content")
+    if not changed:
+        return document
+    embedder = embedder or default_embedder()
+    if prepared is not None and "content" in changed:
+        await _delete_chunks(session, ctx, document.id)
+        await _write_chunks(session, document, prepared.chunks, embedder)
+    document.version += 1
+    await session.flush()
+    await append_event(
+        session,
+        ctx,
+        "kb.document.updated",
+        aggregate_type="kb_document",
+        aggregate_id=document.id,
+        version=document.version,
+        data=_event_data(document, changed=changed, content_changed="content" in changed),
+    )
+    vector_index().invalidate(document.tenant_id)
+    log.info("kb.document.updated", document_id=document.id, changed=changed)
+    return document
+
+
+async def _reembed(
+    session: AsyncSession, ctx: Context, document: KbDocument, embedder: EmbeddingProvider
+) -> None:
+    chunks = await document_chunks(session, ctx, document.id)
+    vectors = await _embed(
+        embedder, [embedding_input(c.heading, c.text) for c in chunks]
+    )
+    for chunk, vector in zip(chunks, vectors, strict=True):
+        chunk.embedding = vector
+        chunk.embedding_model = embedder.name
+    document.embedding_model = embedder.name
+
+
+async def reembed_document(
+    session: AsyncSession,
+    ctx: Context,
+    document_id: str,
+    *,
+    embedder: EmbeddingProvider | None = None,
+) -> KbDocument:
+    """Recompute the document's chunk vectors (after a change of embedder)."""
+    document = await _locked(session, ctx, document_id)
+    await _reembed(session, ctx, document, embedder or default_embedder())
+    document.version += 1
+    await session.flush()
+    vector_index().invalidate(document.tenant_id)
+    return document
+
+
+async def delete_document(
+    session: AsyncSession, ctx: Context, document_id: str, *, if_match: str | None = None
+) -> None:
+    """Remove the document and its chunks (``kb.document.deleted``)."""
+    document = await _locked(session, ctx, document_id)
+    check_version(if_match, document.version)
+    data = _event_data(document)
+    await _delete_chunks(session, ctx, document.id)
+    await session.delete(document)
+    await session.flush()
+    await append_event(
+        session,
+        ctx,
+        "kb.document.deleted",
+        aggregate_type="kb_document",
+        aggregate_id=document_id,
+        version=document.version + 1,
+        data=data,
+    )
+    vector_index().invalidate(ctx.require_tenant())
+    log.info("kb.document.deleted", document_id=document_id)
+
+
+# --- search ---------------------------------------------------------------------------
+
+
+async def search(
+    session: AsyncSession,
+    ctx: Context,
+    query: str,
+    *,
+    limit: int = 5,
+    document_id: str | None = None,
+    query_vector: Sequence[float] | None = None,
+    embedding_model: str | None = None,
+) -> list[SearchHit]:
+    """The passages that best answer ``query``: full-text and vector rankings fused by
+    reciprocal rank. ``query_vector`` (with the ``embedding_model`` that made it) spares
+    embedding the query here; without it the default embedder embeds it."""
+    tenant_id = ctx.require_tenant()
+    limit = max(1, min(limit, MAX_SEARCH_LIMIT))
+    pool = max(4 * limit, 20)
+    lexical = await kb_search.lexical_matches(
+        session, tenant_id, query, limit=pool, document_id=document_id
+    )
+    similarity: dict[str, float] = {}
+    vector_ranking: list[str] = []
+    if query_vector is None and query.strip():
+        embedder = default_embedder()
+        query_vector = (await embedder.embed([query]))[0]
+        embedding_model = embedder.name
+    if query_vector is not None:
+        matches = await vector_index().nearest(
+            session,
+            tenant_id,
+            query_vector,
+            model=embedding_model or default_embedder().name,
+            limit=pool,
+            document_id=document_id,
+        )
+        for match in matches:
+            if match.similarity >= MIN_SIMILARITY:
+                similarity[match.chunk_id] = match.similarity
+                vector_ranking.append(match.chunk_id)
+    lexical_ids = [m.chunk_id for m in lexical]
+    fused = kb_search.fuse([lexical_ids, vector_ranking])[:limit]
+    if not fused:
+        return []
+    rows = (
+        await session.execute(
+            sa.select(KbChunk, KbDocument.title)
+            .join(KbDocument, KbDocument.id == KbChunk.document_id)
+            .where(
+                KbChunk.tenant_id == tenant_id,
+                KbChunk.id.in_([chunk_id for chunk_id, _ in fused]),
+            )
+        )
+    ).all()
+    found = {chunk.id: (chunk, title) for chunk, title in rows}
+    matched = set(lexical_ids)
+    hits = []
+    for chunk_id, score in fused:
+        if chunk_id not in found:
+            continue  # deleted between the two reads
+        chunk, title = found[chunk_id]
+        hits.append(
+            SearchHit(
+                document_id=chunk.document_id,
+                title=title,
+                chunk_id=chunk.id,
+                text=chunk.text,
+                score=round(score, 6),
+                heading=chunk.heading,
+                page=chunk.page,
+                similarity=similarity.get(chunk_id),
+                lexical=chunk_id in matched,
+            )
+        )
+    return hits

@@ -71,6 +71,9 @@ class TicketMessage(TenantScoped, Base):
     cc_addresses: Mapped[list[str]] = mapped_column(sa.JSON, default=list)
     subject: Mapped[str | None] = mapped_column(sa.String(998))
     body: Mapped[str] = mapped_column(sa.Text)  # plain text (HTML-only mail converted)
+    # The whole text when ``body`` is the new part of a reply with the quoted history cut
+    # off; null when nothing was cut.
+    full_body: Mapped[str | None] = mapped_column(sa.Text)
     html: Mapped[str | None] = mapped_column(sa.Text)
     header_message_id: Mapped[str | None] = mapped_column(sa.String(998))  # with brackets
     in_reply_to: Mapped[str | None] = mapped_column(sa.String(998))
@@ -79,6 +82,8 @@ class TicketMessage(TenantScoped, Base):
     sentiment: Mapped[str | None] = mapped_column(sa.String(10))
     sentiment_score: Mapped[float | None]
     intent: Mapped[str | None] = mapped_column(sa.String(40))
+    # An automatic message (out-of-office, bounce): kept on its ticket, never reopens it.
+    auto_reply: Mapped[bool] = mapped_column(default=False)
     is_ai_drafted: Mapped[bool] = mapped_column(default=False)
     draft_id: Mapped[str | None] = mapped_column(sa.String(36))
     author_id: Mapped[str | None] = mapped_column(sa.String(36))  # agent, for outbound

@@ -1,3 +1,578 @@
-"""Tickets: create from messages, read, list, update."""
+"""Tickets: the only writer of ``support_tickets``, ``support_messages`` and
+``support_attachments``.
+
+A ticket is numbered per tenant from the ``support.ticket`` series (``T-000042``,
+gapless: a rolled-back ticket gives its number back). Every new ticket and every inbound
+message goes through triage (sentiment, intent, priority — ``support/sla/triage.py``) and
+a new ticket or a priority change through the SLA (``support/sla/service.py``); both run
+in the caller's transaction, so a ticket is never visible without its due times.
+
+Status: ``new`` → ``open`` → ``pending`` (waiting on the customer) → ``resolved`` →
+``closed``, set by agents (``PATCH``) and by replies: a customer's message reopens a
+pending, resolved or closed ticket (``support.ticket.reopened``). ``version`` moves on
+every change an agent could have raced with (status, priority, assignee, tags), so a
+``PATCH`` with a stale ``If-Match`` is 409.
+"""
 
 from __future__ import annotations
+
+import datetime as dt
+import importlib
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bizos.core.context import Context
+from bizos.core.db import utcnow
+from bizos.core.errors import NotFound, Unprocessable, field_error
+from bizos.core.events import append_event
+from bizos.core.ids import new_id
+from bizos.core.pagination import PageParams, take_page
+from bizos.core.sequences import format_number, next_value
+from bizos.core.versions import check_version
+from bizos.modules.crm.contacts import service as contacts_service
+from bizos.modules.identity import service as identity_service
+from bizos.modules.support.drafts.models import AiDraft
+from bizos.modules.support.models import Ticket, TicketAttachment, TicketMessage
+from bizos.modules.support.schemas import (
+    AiDraftRead,
+    AttachmentRead,
+    DraftSource,
+    MessageRead,
+    SlaRead,
+    TicketCreate,
+    TicketRead,
+)
+
+log = structlog.get_logger("bizos.support.tickets")
+
+NUMBER_SERIES = "support.ticket"
+REOPENING_STATUSES = ("pending", "resolved", "closed")
+BASE = "/api/v1/support/tickets"
+
+
+# --- the SLA package's functions (support/sla), called by name ---------------------------
+
+
+def _sla_function(module: str, name: str) -> Callable[..., Awaitable[Any]] | None:
+    """``support.sla``'s function, looked up at call time (no import cycle; and while that
+    package is being built, a missing function is skipped rather than failing mail)."""
+    function = getattr(importlib.import_module(module), name, None)
+    return function if callable(function) else None
+
+
+async def run_triage(
+    session: AsyncSession, ctx: Context, ticket: Ticket, message: TicketMessage
+) -> None:
+    """Sentiment and intent of ``message``; may raise the ticket's priority."""
+    triage = _sla_function("bizos.modules.support.sla.triage", "triage")
+    if triage is not None:
+        await triage(session, ctx, ticket, message)
+
+
+async def run_apply_sla(session: AsyncSession, ctx: Context, ticket: Ticket) -> None:
+    """(Re)compute the ticket's due times from its policy and priority."""
+    apply_sla = _sla_function("bizos.modules.support.sla.service", "apply_sla")
+    if apply_sla is not None:
+        await apply_sla(session, ctx, ticket, utcnow())
+
+
+# --- reads ------------------------------------------------------------------------------
+
+
+async def get_ticket(session: AsyncSession, ctx: Context, ticket_id: str) -> Ticket:
+    """The tenant's ticket; 404 for an unknown id or another tenant's."""
+    row = await session.scalar(
+        sa.select(Ticket).where(Ticket.tenant_id == ctx.require_tenant(), Ticket.id == ticket_id)
+    )
+    if row is None:
+        raise NotFound("ticket not found")
+    return row
+
+
+async def locked_ticket(session: AsyncSession, ctx: Context, ticket_id: str) -> Ticket:
+    """The ticket, row-locked for a change (and re-read, so it is current)."""
+    row = await session.scalar(
+        sa.select(Ticket)
+        .where(Ticket.tenant_id == ctx.require_tenant(), Ticket.id == ticket_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if row is None:
+        raise NotFound("ticket not found")
+    return row
+
+
+async def find_ticket_by_number(session: AsyncSession, ctx: Context, number: str) -> Ticket | None:
+    row: Ticket | None = await session.scalar(
+        sa.select(Ticket).where(Ticket.tenant_id == ctx.require_tenant(), Ticket.number == number)
+    )
+    return row
+
+
+async def ticket_messages(
+    session: AsyncSession, ctx: Context, ticket_id: str
+) -> list[TicketMessage]:
+    """The ticket's messages (in, out and notes), oldest first."""
+    rows = await session.scalars(
+        sa.select(TicketMessage)
+        .where(
+            TicketMessage.tenant_id == ctx.require_tenant(), TicketMessage.ticket_id == ticket_id
+        )
+        .order_by(TicketMessage.created_at, TicketMessage.id)
+    )
+    return list(rows)
+
+
+async def get_attachment(
+    session: AsyncSession, ctx: Context, ticket_id: str, attachment_id: str
+) -> TicketAttachment:
+    row = await session.scalar(
+        sa.select(TicketAttachment).where(
+            TicketAttachment.tenant_id == ctx.require_tenant(),
+            TicketAttachment.ticket_id == ticket_id,
+            TicketAttachment.id == attachment_id,
+        )
+    )
+    if row is None:
+        raise NotFound("attachment not found")
+    return row
+
+
+def _attachment_read(row: TicketAttachment) -> AttachmentRead:
+    return AttachmentRead(
+        id=row.id,
+        message_id=row.message_id,
+        filename=row.filename,
+        content_type=row.content_type,
+        size_bytes=row.size_bytes,
+        sha256=row.sha256,
+        url=f"{BASE}/{row.ticket_id}/attachments/{row.id}",
+    )
+
+
+def _message_read(row: TicketMessage, attachments: list[AttachmentRead]) -> MessageRead:
+    return MessageRead(
+        id=row.id,
+        direction=row.direction,
+        from_=row.from_address,
+        from_name=row.from_name,
+        to=list(row.to_addresses or []),
+        cc=list(row.cc_addresses or []),
+        subject=row.subject,
+        body=row.body,
+        full_body=row.full_body,
+        header_message_id=row.header_message_id,
+        in_reply_to=row.in_reply_to,
+        auto_reply=row.auto_reply,
+        is_ai_drafted=row.is_ai_drafted,
+        draft_id=row.draft_id,
+        author_id=row.author_id,
+        sentiment=row.sentiment,
+        intent=row.intent,
+        sent_at=row.sent_at,
+        created_at=row.created_at,
+        attachments=attachments,
+    )
+
+
+def _draft_read(row: AiDraft) -> AiDraftRead:
+    sources = [
+        DraftSource.model_validate({k: v for k, v in s.items() if k in DraftSource.model_fields})
+        for s in row.sources or []
+        if isinstance(s, dict)
+    ]
+    return AiDraftRead(
+        id=row.id,
+        message_id=row.message_id,
+        body=row.body,
+        sources=sources,
+        provider=row.provider,
+        model=row.model,
+        confidence=row.confidence,
+        created_at=row.created_at,
+    )
+
+
+async def ticket_reads(
+    session: AsyncSession, ctx: Context, tickets: Sequence[Ticket]
+) -> list[TicketRead]:
+    """Tickets as the API shows them, with messages, attachments and the pending draft
+    (three queries for the whole page)."""
+    if not tickets:
+        return []
+    tenant_id = ctx.require_tenant()
+    ids = [t.id for t in tickets]
+    messages = list(
+        await session.scalars(
+            sa.select(TicketMessage)
+            .where(TicketMessage.tenant_id == tenant_id, TicketMessage.ticket_id.in_(ids))
+            .order_by(TicketMessage.created_at, TicketMessage.id)
+        )
+    )
+    files = list(
+        await session.scalars(
+            sa.select(TicketAttachment)
+            .where(TicketAttachment.tenant_id == tenant_id, TicketAttachment.ticket_id.in_(ids))
+            .order_by(TicketAttachment.created_at, TicketAttachment.id)
+        )
+    )
+    drafts = list(
+        await session.scalars(
+            sa.select(AiDraft)
+            .where(
+                AiDraft.tenant_id == tenant_id,
+                AiDraft.ticket_id.in_(ids),
+                AiDraft.status == "pending",
+            )
+            .order_by(AiDraft.created_at, AiDraft.id)
+        )
+    )
+    by_message: dict[str, list[AttachmentRead]] = {}
+    by_ticket: dict[str, list[AttachmentRead]] = {}
+    for f in files:
+        read = _attachment_read(f)
+        by_message.setdefault(f.message_id, []).append(read)
+        by_ticket.setdefault(f.ticket_id, []).append(read)
+    messages_of: dict[str, list[MessageRead]] = {}
+    for m in messages:
+        messages_of.setdefault(m.ticket_id, []).append(_message_read(m, by_message.get(m.id, [])))
+    latest_draft = {d.ticket_id: d for d in drafts}  # ordered: the last one wins
+    return [
+        TicketRead(
+            id=t.id,
+            number=t.number,
+            subject=t.subject,
+            status=t.status,
+            priority=t.priority,
+            channel=t.channel,
+            contact_id=t.contact_id,
+            customer_email=t.customer_email,
+            assignee_id=t.assignee_id,
+            tags=list(t.tags or []),
+            sentiment=t.sentiment,
+            intent=t.intent,
+            reopened_count=t.reopened_count,
+            last_inbound_at=t.last_inbound_at,
+            last_outbound_at=t.last_outbound_at,
+            resolved_at=t.resolved_at,
+            closed_at=t.closed_at,
+            created_at=t.created_at,
+            updated_at=t.updated_at,
+            version=t.version,
+            messages=messages_of.get(t.id, []),
+            ai_draft=_draft_read(latest_draft[t.id]) if t.id in latest_draft else None,
+            sla=SlaRead(
+                policy_id=t.sla_policy_id,
+                first_response_due_at=t.first_response_due_at,
+                resolution_due_at=t.resolution_due_at,
+                first_responded_at=t.first_responded_at,
+                breached=t.sla_breached,
+            ),
+            attachments=by_ticket.get(t.id, []),
+        )
+        for t in tickets
+    ]
+
+
+async def ticket_read(session: AsyncSession, ctx: Context, ticket: Ticket) -> TicketRead:
+    [read] = await ticket_reads(session, ctx, [ticket])
+    return read
+
+
+async def list_tickets(
+    session: AsyncSession,
+    ctx: Context,
+    *,
+    page: PageParams,
+    status: str | None = None,
+    priority: str | None = None,
+    assignee_id: str | None = None,
+    contact_id: str | None = None,
+) -> tuple[list[TicketRead], str | None]:
+    """The tenant's tickets, newest first (ids are time-ordered), filtered."""
+    query = sa.select(Ticket).where(Ticket.tenant_id == ctx.require_tenant())
+    for column, value in (
+        (Ticket.status, status),
+        (Ticket.priority, priority),
+        (Ticket.assignee_id, assignee_id),
+        (Ticket.contact_id, contact_id),
+    ):
+        if value is not None:
+            query = query.where(column == value)
+    if page.after:
+        query = query.where(Ticket.id < page.after)
+    rows = list(await session.scalars(query.order_by(Ticket.id.desc()).limit(page.limit + 1)))
+    items, cursor = take_page(rows, page, key=lambda r: r.id)
+    return await ticket_reads(session, ctx, items), cursor
+
+
+# --- writing ------------------------------------------------------------------------------
+
+
+async def ticket_event(
+    session: AsyncSession, ctx: Context, ticket: Ticket, type_: str, **data: Any
+) -> None:
+    await append_event(
+        session,
+        ctx,
+        type_,
+        aggregate_type="ticket",
+        aggregate_id=ticket.id,
+        version=ticket.version,
+        data={"ticket_id": ticket.id, **data},
+    )
+
+
+async def open_ticket(
+    session: AsyncSession,
+    ctx: Context,
+    *,
+    subject: str,
+    channel: str,
+    contact_id: str | None,
+    customer_email: str | None,
+    priority: str = "normal",
+    assignee_id: str | None = None,
+    tags: Sequence[str] = (),
+) -> Ticket:
+    """A new numbered ticket (flushed, no events yet: :func:`announce_ticket` follows once
+    its first message is stored)."""
+    tenant_id = ctx.require_tenant()
+    number = format_number("T", await next_value(session, tenant_id, NUMBER_SERIES))
+    ticket = Ticket(
+        id=new_id(),
+        tenant_id=tenant_id,
+        number=number,
+        subject=(subject.strip() or "(no subject)")[:998],
+        status="new",
+        priority=priority,
+        channel=channel,
+        contact_id=contact_id,
+        customer_email=customer_email,
+        assignee_id=assignee_id,
+        tags=list(dict.fromkeys(tags)),
+        sla_breaches=[],
+    )
+    session.add(ticket)
+    await session.flush()
+    return ticket
+
+
+async def add_message(
+    session: AsyncSession, ctx: Context, ticket: Ticket, **fields: Any
+) -> TicketMessage:
+    """Store a message on ``ticket`` (flushed). ``fields`` are TicketMessage columns."""
+    message = TicketMessage(
+        id=new_id(), tenant_id=ctx.require_tenant(), ticket_id=ticket.id, **fields
+    )
+    session.add(message)
+    await session.flush()
+    return message
+
+
+async def announce_ticket(
+    session: AsyncSession, ctx: Context, ticket: Ticket, message: TicketMessage
+) -> None:
+    """Triage and SLA for a new ticket, then ``support.ticket.created`` and
+    ``support.message.received`` (in this order: the created event names the priority
+    triage settled on)."""
+    await run_triage(session, ctx, ticket, message)
+    await run_apply_sla(session, ctx, ticket)
+    await session.flush()
+    await ticket_event(
+        session,
+        ctx,
+        ticket,
+        "support.ticket.created",
+        number=ticket.number,
+        message_id=message.id,
+        contact_id=ticket.contact_id,
+        priority=ticket.priority,
+        channel=ticket.channel,
+    )
+    await ticket_event(
+        session,
+        ctx,
+        ticket,
+        "support.message.received",
+        message_id=message.id,
+        direction=message.direction,
+        created=True,
+        reopened=False,
+    )
+    log.info("support.ticket.created", ticket_id=ticket.id, channel=ticket.channel)
+
+
+async def _check_assignee(session: AsyncSession, ctx: Context, user_id: str) -> None:
+    try:
+        user = await identity_service.get_user(session, ctx, user_id=user_id)
+    except NotFound:
+        user = None
+    if user is None or not user.is_active:
+        raise Unprocessable(
+            "the assignee must be an active user of this workspace",
+            errors=[field_error(["body", "assignee_id"], "no such active user")],
+        )
+
+
+async def create_ticket(session: AsyncSession, ctx: Context, body: TicketCreate) -> Ticket:
+    """A ticket entered through the API (channel ``api``) with the customer's words as
+    its first inbound message."""
+    if body.contact_id is None and body.email is None:
+        raise Unprocessable(
+            "name the customer by contact_id or email",
+            errors=[field_error(["body", "contact_id"], "contact_id or email is required")],
+        )
+    if body.contact_id is not None:
+        try:
+            contact = await contacts_service.get_contact(session, ctx, body.contact_id)
+        except NotFound as exc:
+            raise Unprocessable(
+                "no such contact", errors=[field_error(["body", "contact_id"], "not found")]
+            ) from exc
+    else:
+        assert body.email is not None
+        contact, _ = await contacts_service.find_or_create_contact(
+            session, ctx, email=str(body.email), name=body.name, source="support"
+        )
+    if body.assignee_id is not None:
+        await _check_assignee(session, ctx, body.assignee_id)
+    email = contact.email or (str(body.email) if body.email else None)
+    ticket = await open_ticket(
+        session,
+        ctx,
+        subject=body.subject,
+        channel="api",
+        contact_id=contact.id,
+        customer_email=email,
+        priority=body.priority or "normal",
+        assignee_id=body.assignee_id,
+        tags=body.tags,
+    )
+    now = utcnow()
+    ticket.last_inbound_at = now
+    message = await add_message(
+        session,
+        ctx,
+        ticket,
+        direction="inbound",
+        from_address=email,
+        from_name=contact.name,
+        to_addresses=[],
+        cc_addresses=[],
+        subject=ticket.subject,
+        body=body.body,
+        references=[],
+        author_id=ctx.actor_id if ctx.actor_type == "user" else None,
+        created_at=now,
+    )
+    await announce_ticket(session, ctx, ticket, message)
+    return ticket
+
+
+def _bump(ticket: Ticket, now: dt.datetime) -> None:
+    ticket.version += 1
+    ticket.updated_at = now
+
+
+async def update_ticket(
+    session: AsyncSession,
+    ctx: Context,
+    ticket_id: str,
+    changes: dict[str, Any],
+    *,
+    if_match: str | None = None,
+) -> Ticket:
+    """Apply the fields sent (status, priority, assignee_id, tags). A priority change
+    recomputes the SLA; resolving stamps ``resolved_at`` (``support.ticket.resolved``);
+    closing stamps ``closed_at``; moving back to new/open/pending clears both."""
+    ticket = await locked_ticket(session, ctx, ticket_id)
+    check_version(if_match, ticket.version)
+    for name in ("status", "priority", "tags"):
+        if name in changes and changes[name] is None:
+            raise Unprocessable(
+                f"{name} may not be null", errors=[field_error(["body", name], "may not be null")]
+            )
+    if changes.get("assignee_id") is not None:
+        await _check_assignee(session, ctx, changes["assignee_id"])
+    if "tags" in changes:
+        changes["tags"] = list(dict.fromkeys(changes["tags"]))
+    changed = {name: value for name, value in changes.items() if getattr(ticket, name) != value}
+    if not changed:
+        return ticket
+    now = utcnow()
+    previous = {name: getattr(ticket, name) for name in changed}
+    for name, value in changed.items():
+        setattr(ticket, name, value)
+    if "status" in changed:
+        _stamp_status(ticket, now)
+    _bump(ticket, now)
+    await session.flush()
+    if "priority" in changed:
+        await run_apply_sla(session, ctx, ticket)
+        await session.flush()
+    await ticket_event(
+        session,
+        ctx,
+        ticket,
+        "support.ticket.updated",
+        changed=sorted(changed),
+        previous=previous,
+        status=ticket.status,
+        priority=ticket.priority,
+        assignee_id=ticket.assignee_id,
+    )
+    if changed.get("status") == "resolved":
+        await ticket_event(session, ctx, ticket, "support.ticket.resolved", number=ticket.number)
+    if "assignee_id" in changed and ticket.assignee_id is not None:
+        await ticket_event(
+            session,
+            ctx,
+            ticket,
+            "support.ticket.assigned",
+            assignee_id=ticket.assignee_id,
+            previous_assignee_id=previous["assignee_id"],
+        )
+    return ticket
+
+
+def _stamp_status(ticket: Ticket, now: dt.datetime) -> None:
+    if ticket.status == "resolved":
+        ticket.resolved_at = now
+        ticket.closed_at = None
+    elif ticket.status == "closed":
+        ticket.closed_at = now
+        ticket.resolved_at = ticket.resolved_at or now
+    else:
+        ticket.resolved_at = None
+        ticket.closed_at = None
+
+
+async def reopen_for_reply(
+    session: AsyncSession, ctx: Context, ticket: Ticket, message: TicketMessage
+) -> bool:
+    """A customer wrote on a pending, resolved or closed ticket: it is open again
+    (``support.ticket.reopened``). Returns whether it was reopened."""
+    if ticket.status not in REOPENING_STATUSES:
+        return False
+    previous = ticket.status
+    now = utcnow()
+    ticket.status = "open"
+    ticket.reopened_count += 1
+    _stamp_status(ticket, now)
+    _bump(ticket, now)
+    await session.flush()
+    await ticket_event(
+        session,
+        ctx,
+        ticket,
+        "support.ticket.reopened",
+        message_id=message.id,
+        previous_status=previous,
+        number=ticket.number,
+    )
+    return True

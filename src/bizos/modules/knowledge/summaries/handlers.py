@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from bizos.core.dispatcher import Dispatcher
+from bizos.modules.knowledge.summaries import contracts
 
 
 def register(dispatcher: Dispatcher) -> None:
-    """Subscribe this package's handlers (filled in by its owner)."""
+    """Contracts are extracted when a document tagged ``contract`` is saved."""
+    contracts.register(dispatcher)

@@ -1,9 +1,88 @@
-"""Inbound email subscribers."""
+"""Processing stored inbound email (``webhooks.inbound.received`` for provider ``email``).
+
+The webhook and the SMTP receiver only store the raw message; this subscriber files it,
+once (the dispatcher's idempotency record commits with the ticket). A message that
+cannot be parsed (or that the services refuse) is marked ``failed`` with the reason and
+a task for the workspace owner; its partial writes are rolled back. It is not retried:
+the same bytes would fail the same way.
+"""
 
 from __future__ import annotations
 
-from bizos.core.dispatcher import Dispatcher
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bizos.core.context import Context
+from bizos.core.dispatcher import Dispatcher, EventRecord
+from bizos.core.errors import ProblemError
+from bizos.core.pagination import PageParams
+from bizos.modules.identity import service as identity_service
+from bizos.modules.support.inbound.mime import UnparseableEmail
+from bizos.modules.support.inbound.service import ingest_email
+from bizos.modules.webhooks.inbound import INBOUND_RECEIVED, finish_inbound, get_inbound
+from bizos.modules.work import service as work_service
+
+log = structlog.get_logger("bizos.support.inbound")
+
+PROVIDER = "email"
+
+
+async def _owner_id(session: AsyncSession, ctx: Context) -> str | None:
+    owners = await identity_service.list_users(
+        session, ctx, page=PageParams(limit=1), role="owner", is_active=True
+    )
+    return owners.items[0].id if owners.items else None
+
+
+async def _unprocessable(session: AsyncSession, ctx: Context, inbound_id: str, reason: str) -> None:
+    await finish_inbound(session, inbound_id, status="failed", error=reason)
+    await work_service.create_task(
+        session,
+        ctx,
+        title="An inbound support email could not be processed",
+        description=(
+            f"A support email was received and stored but could not be filed as a ticket: "
+            f"{reason}. The raw message is kept with the webhook delivery {inbound_id}."
+        ),
+        assignee_id=await _owner_id(session, ctx),
+        priority="high",
+        related_type="inbound_webhook",
+        related_id=inbound_id,
+        origin="support.inbound",
+    )
+
+
+async def process_inbound_email(session: AsyncSession, ctx: Context, event: EventRecord) -> None:
+    if event.data.get("provider") != PROVIDER:
+        return
+    inbound = await get_inbound(session, str(event.data["inbound_id"]))
+    if inbound.status != "received":
+        return  # finished already (replayed by an admin, say)
+    try:
+        # A savepoint: a message that fails half-way leaves none of its writes behind.
+        async with session.begin_nested():
+            result = await ingest_email(session, ctx, inbound.body, inbound_id=inbound.id)
+    except UnparseableEmail as exc:
+        reason = str(exc)
+    except ProblemError as exc:
+        reason = exc.detail
+    else:
+        if result.ignored:
+            await finish_inbound(session, inbound.id, status="ignored", error=result.ignored)
+        else:
+            await finish_inbound(session, inbound.id, status="processed")
+        log.info(
+            "support.inbound_filed",
+            inbound_id=inbound.id,
+            ticket_id=result.ticket_id,
+            created=result.created,
+            reopened=result.reopened,
+            ignored=result.ignored is not None,
+        )
+        return
+    log.warning("support.inbound_failed", inbound_id=inbound.id)
+    await _unprocessable(session, ctx, inbound.id, reason)
 
 
 def register(dispatcher: Dispatcher) -> None:
-    """Subscribe this package's handlers (filled in by its owner)."""
+    dispatcher.subscribe("support.inbound.process_email", INBOUND_RECEIVED, process_inbound_email)

@@ -1,9 +1,22 @@
-"""SLA subscribers and the breach job."""
+"""SLA subscribers; importing this module also registers the breach job."""
 
 from __future__ import annotations
 
-from bizos.core.dispatcher import Dispatcher
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bizos.core.context import Context
+from bizos.core.dispatcher import Dispatcher, EventRecord
+from bizos.modules.support.sla import service
+from bizos.modules.support.sla.service import sla_breaches as _job  # noqa: F401  (the job)
+
+
+async def create_default_policy(session: AsyncSession, ctx: Context, event: EventRecord) -> None:
+    """A new tenant gets its default SLA policy at once, so the policy list is never
+    empty (``default_policy`` is idempotent: a replay changes nothing)."""
+    await service.default_policy(session, ctx)
 
 
 def register(dispatcher: Dispatcher) -> None:
-    """Subscribe this package's handlers (filled in by its owner)."""
+    dispatcher.subscribe(
+        "support.sla.default_policy", "identity.tenant.created", create_default_policy
+    )

@@ -12,7 +12,17 @@ from bizos.core.db import Base, Entity
 
 class SlaPolicy(Entity, Base):
     __tablename__ = "support_sla_policies"
-    __table_args__ = (sa.UniqueConstraint("tenant_id", "name"),)
+    __table_args__ = (
+        sa.UniqueConstraint("tenant_id", "name"),
+        # One default per tenant, even when two admins flip it at once.
+        sa.Index(
+            "uq_support_sla_policies_default",
+            "tenant_id",
+            unique=True,
+            sqlite_where=sa.text("is_default"),
+            postgresql_where=sa.text("is_default"),
+        ),
+    )
 
     name: Mapped[str] = mapped_column(sa.String(100))
     # {"urgent": {"first_response_minutes": 60, "resolution_minutes": 480}, "high": ...}

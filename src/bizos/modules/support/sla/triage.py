@@ -1,3 +1,178 @@
-"""Triage: classification to priority."""
+"""Triage: how an inbound message reads (sentiment, intent, urgency) and what that does
+to its ticket's priority.
+
+Every inbound message is classified by the local classifier as it arrives (``triage``,
+in the ingest transaction); when an external provider is configured, the AI draft
+workflow may refine it later (``apply_classification``). Either way:
+
+* the message keeps its sentiment, score and intent; the ticket takes those of its
+  latest classified inbound message;
+* a negative message (score ≤ -0.5) or an urgent one raises the priority to at least
+  ``high``; an urgent message on a ticket already ``high``, or one both urgent and
+  negative, raises it to ``urgent``. Triage never lowers a priority (an agent may);
+* a changed priority re-applies the SLA (new due times);
+* ``support.ticket.triaged`` {ticket_id, message_id, sentiment, sentiment_score,
+  intent, urgent, signals, priority_before, priority, source} is recorded.
+"""
 
 from __future__ import annotations
+
+import datetime as dt
+
+import sqlalchemy as sa
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bizos.ai.extract.classify import Classification, classify
+from bizos.core.context import Context
+from bizos.core.db import utcnow
+from bizos.core.errors import NotFound
+from bizos.core.events import append_event
+from bizos.modules.support.models import PRIORITIES, Ticket, TicketMessage
+from bizos.modules.support.sla.service import apply_sla
+
+log = structlog.get_logger("bizos.support.triage")
+
+NEGATIVE_RAISES_AT = -0.5
+
+
+def raised_priority(current: str, classification: Classification) -> str:
+    """The priority ``classification`` calls for, never below ``current``."""
+    rank = {p: i for i, p in enumerate(PRIORITIES)}
+    level = rank.get(current, rank["normal"])
+    negative = (
+        classification.sentiment == "negative"
+        and classification.sentiment_score <= NEGATIVE_RAISES_AT
+    )
+    wanted = level
+    if negative or classification.urgent:
+        wanted = max(wanted, rank["high"])
+    if classification.urgent and (level >= rank["high"] or negative):
+        wanted = rank["urgent"]
+    return PRIORITIES[max(level, wanted)]
+
+
+def message_text(message: TicketMessage) -> str:
+    """What the classifier reads: the subject (often the strongest cue) and the body."""
+    return "\n".join(part for part in (message.subject, message.body) if part)
+
+
+async def triage(
+    session: AsyncSession, ctx: Context, ticket: Ticket, message: TicketMessage
+) -> Classification:
+    """Classify ``message`` with the local classifier and apply it to ``ticket`` (in
+    the caller's transaction; the caller saves both)."""
+    classification = classify(message_text(message))
+    await _apply(session, ctx, ticket, message, classification, source="local", now=utcnow())
+    return classification
+
+
+async def apply_classification(
+    session: AsyncSession,
+    ctx: Context,
+    ticket_id: str,
+    message_id: str,
+    classification: Classification,
+    *,
+    source: str = "provider",
+    now: dt.datetime | None = None,
+) -> Ticket:
+    """Apply a (provider's) classification of one of the ticket's messages. 404 for a
+    ticket or message the tenant does not have."""
+    tenant_id = ctx.require_tenant()
+    ticket = await session.scalar(
+        sa.select(Ticket)
+        .where(Ticket.tenant_id == tenant_id, Ticket.id == ticket_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if ticket is None:
+        raise NotFound("ticket not found")
+    message = await session.scalar(
+        sa.select(TicketMessage).where(
+            TicketMessage.tenant_id == tenant_id,
+            TicketMessage.id == message_id,
+            TicketMessage.ticket_id == ticket.id,
+        )
+    )
+    if message is None:
+        raise NotFound("message not found")
+    changed = await _apply(
+        session, ctx, ticket, message, classification, source=source, now=now or utcnow()
+    )
+    if changed:
+        ticket.version += 1
+    await session.flush()
+    return ticket
+
+
+async def _is_latest_inbound(session: AsyncSession, ticket: Ticket, message: TicketMessage) -> bool:
+    if message.direction != "inbound":
+        return False
+    if message.created_at is None:  # being ingested now: it is the latest
+        return True
+    later = await session.scalar(
+        sa.select(TicketMessage.id)
+        .where(
+            TicketMessage.tenant_id == ticket.tenant_id,
+            TicketMessage.ticket_id == ticket.id,
+            TicketMessage.direction == "inbound",
+            TicketMessage.created_at > message.created_at,
+        )
+        .limit(1)
+    )
+    return later is None
+
+
+async def _apply(
+    session: AsyncSession,
+    ctx: Context,
+    ticket: Ticket,
+    message: TicketMessage,
+    classification: Classification,
+    *,
+    source: str,
+    now: dt.datetime,
+) -> bool:
+    """Store the classification; raise the priority if it calls for it. Whether the
+    ticket's own fields changed."""
+    message.sentiment = classification.sentiment
+    message.sentiment_score = classification.sentiment_score
+    message.intent = classification.intent
+    before = ticket.priority or "normal"
+    after = before
+    changed = False
+    if await _is_latest_inbound(session, ticket, message):
+        if (ticket.sentiment, ticket.intent) != (classification.sentiment, classification.intent):
+            ticket.sentiment = classification.sentiment
+            ticket.intent = classification.intent
+            changed = True
+        after = raised_priority(before, classification)
+        if after != before:
+            ticket.priority = after
+            await apply_sla(session, ctx, ticket, now)
+            changed = True
+    if ticket.id is None:
+        await session.flush()
+    await append_event(
+        session,
+        ctx,
+        "support.ticket.triaged",
+        aggregate_type="ticket",
+        aggregate_id=ticket.id,
+        data={
+            "ticket_id": ticket.id,
+            "message_id": message.id,
+            "sentiment": classification.sentiment,
+            "sentiment_score": classification.sentiment_score,
+            "intent": classification.intent,
+            "urgent": classification.urgent,
+            "signals": classification.signals,
+            "priority_before": before,
+            "priority": after,
+            "source": source,
+        },
+    )
+    if after != before:
+        log.info("support.ticket.priority_raised", ticket_id=ticket.id, priority=after)
+    return changed

@@ -1,0 +1,151 @@
+"""Sentence splitting and scoring for the local provider's extractive answers.
+
+Scores are TF-IDF-like: a word that appears in many sentences says little about any of
+them. A query, when given, counts most: a sentence that shares its rare words is what
+the reader asked about.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+_STOPWORD_LIST = """
+    a about above after again against all also am an and any are as at be because been
+    before being below between both but by can could did do does doing done down during
+    each else even ever every few for from further get gets got had has have having he
+    her here hers herself him himself his how i if in into is it its itself just let me
+    more most much must my myself no nor not now of off on once only or other our ours
+    ourselves out over own please same she should so some such than that the their
+    theirs them themselves then there these they this those through to too under until
+    up upon us very was we were what when where which while who whom why will with
+    would yes yet you your yours yourself yourselves hi hello hey dear thanks thank
+    regards best cheers kind ok okay sure really still know want wanted need needed like
+    would could may might shall one two also via per etc re fwd
+"""
+STOPWORDS = frozenset(_STOPWORD_LIST.split())
+
+_WORD = re.compile(r"[^\W_]+(?:['\u2019][^\W_]+)?", re.UNICODE)
+# A sentence ends at . ! ? (plus closing quotes/brackets) before whitespace and a capital,
+# digit or opening quote; newlines between list items and paragraphs also end one.
+_SENTENCE_END = re.compile(r"(?<=[.!?])[\"'\u201d\u2019)\]]*\s+(?=[\"'\u201c\u2018(\[]?[A-Z0-9])")
+_BULLET = re.compile(r"^\s*(?:[-*+•]|\d+[.)])\s+")
+_HEADING = re.compile(r"^\s*#{1,6}\s+")
+_TABLE_ROW = re.compile(r"^\s*\|")
+_FENCED_CODE = re.compile(r"^\s*(```|~~~).*?^\s*\1[^\n]*$", re.MULTILINE | re.DOTALL)
+_ABBREVIATIONS = ("e.g.", "i.e.", "etc.", "vs.", "Mr.", "Mrs.", "Ms.", "Dr.", "No.", "approx.")
+
+
+def stem(word: str) -> str:
+    """A light suffix stripper, enough to match refund/refunds/refunded."""
+    w = word.lower().replace("\u2019", "'")
+    if w.endswith("'s"):
+        w = w[:-2]
+    for suffix, keep in (
+        ("ies", "y"),
+        ("ing", ""),
+        ("ed", ""),
+        ("es", ""),
+        ("s", ""),
+        ("ly", ""),
+    ):
+        if w.endswith(suffix) and len(w) - len(suffix) >= 3 and not w.endswith("ss"):
+            return w[: -len(suffix)] + keep
+    return w
+
+
+def terms(text: str) -> list[str]:
+    """The content words of ``text``, stemmed, in order (stopwords dropped)."""
+    out = []
+    for match in _WORD.findall(text):
+        low = match.lower()
+        if low in STOPWORDS or (len(low) < 2 and not low.isdigit()):
+            continue
+        out.append(stem(low))
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Sentence:
+    text: str
+    position: int  # order within its passage
+    passage: int  # which input passage it came from
+    heading: str | None  # the Markdown heading it sits under, if any
+    terms: tuple[str, ...]
+
+
+def split_sentences(text: str, *, passage: int = 0) -> list[Sentence]:
+    """Sentences of ``text``: blank lines, list items and sentence ends split; Markdown
+    headings become context for the sentences below them rather than sentences."""
+    out: list[Sentence] = []
+    heading: str | None = None
+    text = _FENCED_CODE.sub("\n\n", text)  # code is not prose to quote
+    for block in re.split(r"\n\s*\n|\n(?=\s*(?:[-*+•]|\d+[.)]|#{1,6})\s)", text):
+        lines = [
+            ln.strip()
+            for ln in block.strip().splitlines()
+            if ln.strip() and not _TABLE_ROW.match(ln)  # table cells are not sentences
+        ]
+        if not lines:
+            continue
+        if _HEADING.match(lines[0]):
+            heading = _HEADING.sub("", lines[0]).strip().strip("#").strip() or heading
+            lines = lines[1:]
+        para = " ".join(_BULLET.sub("", ln) for ln in lines)
+        for piece in _split_paragraph(para):
+            words = tuple(terms(piece))
+            if piece and words:
+                out.append(Sentence(piece, len(out), passage, heading, words))
+    return out
+
+
+def _split_paragraph(para: str) -> list[str]:
+    protected = para
+    for i, abbr in enumerate(_ABBREVIATIONS):
+        protected = protected.replace(abbr, f"\x00{i}\x00")
+    pieces = _SENTENCE_END.split(protected)
+    restored = []
+    for piece in pieces:
+        for i, abbr in enumerate(_ABBREVIATIONS):
+            piece = piece.replace(f"\x00{i}\x00", abbr)
+        if piece.strip():
+            restored.append(piece.strip())
+    return restored
+
+
+class SentenceScorer:
+    """Scores sentences of a collection by the weight of their words and of a query's."""
+
+    def __init__(self, sentences: Sequence[Sentence]) -> None:
+        self.sentences = list(sentences)
+        self.count = max(1, len(self.sentences))
+        df: Counter[str] = Counter()
+        for s in self.sentences:
+            df.update(set(s.terms))
+        self.df = df
+        tf: Counter[str] = Counter()
+        for s in self.sentences:
+            tf.update(s.terms)
+        self.tf = tf
+
+    def idf(self, term: str) -> float:
+        return math.log((1 + self.count) / (1 + self.df.get(term, 0))) + 1.0
+
+    def centrality(self, sentence: Sentence) -> float:
+        """How much of the collection's recurring vocabulary a sentence carries."""
+        if not sentence.terms:
+            return 0.0
+        weight = sum(math.log1p(self.tf[t]) * self.idf(t) for t in set(sentence.terms))
+        # Dampen length so long sentences do not win on size alone; beyond ~25 words a
+        # "sentence" is usually a list or a table flattened into one, not a summary.
+        n = len(sentence.terms)
+        return weight / max(math.sqrt(n), n / 5)
+
+    def query_match(self, sentence: Sentence, query_terms: Iterable[str]) -> tuple[float, int]:
+        """(weight of the query's words the sentence has, how many distinct ones)."""
+        present = set(sentence.terms) | {stem(h) for h in terms(sentence.heading or "")}
+        matched = {t for t in set(query_terms) if t in present}
+        return sum(self.idf(t) for t in matched), len(matched)

@@ -1,0 +1,151 @@
+"""What the HTTP providers share: turning failures into :class:`ProviderError` with the
+right ``retryable`` flag, reading Retry-After, and reading server-sent events."""
+
+from __future__ import annotations
+
+import datetime as dt
+import email.utils
+import json
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from bizos.ai.types import ProviderError
+
+# Key-like strings a vendor may echo back in an error ("Incorrect API key: sk-ab***").
+_KEYLIKE = re.compile(r"\b(?:sk|key|api|ant)[-_][A-Za-z0-9_\-*.]{4,}", re.IGNORECASE)
+
+
+def is_retryable_status(status: int) -> bool:
+    """408 (timeout), 429 (rate limit) and 5xx may pass on a later try; other 4xx will not."""
+    return status in (408, 429) or status >= 500
+
+
+def parse_retry_after(headers: httpx.Headers, now: dt.datetime | None = None) -> float | None:
+    """Seconds to wait from ``retry-after-ms``, or ``Retry-After`` (seconds or HTTP date)."""
+    millis = headers.get("retry-after-ms")
+    if millis:
+        try:
+            return max(0.0, float(millis) / 1000)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    now = now or dt.datetime.now(dt.UTC)
+    return max(0.0, (when - now).total_seconds())
+
+
+def scrub(message: str, limit: int = 200) -> str:
+    """A vendor's error message made safe for logs and records: no key-like strings,
+    one line, bounded."""
+    one_line = " ".join(_KEYLIKE.sub("[redacted]", message).split())
+    return one_line[:limit]
+
+
+def vendor_message(body: bytes) -> str:
+    """The human message out of an OpenAI or Anthropic error body, if there is one."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return ""
+    error = data.get("error") if isinstance(data, dict) else None
+    if isinstance(error, dict):
+        kind = error.get("type") or error.get("code") or ""
+        message = error.get("message") or ""
+        return scrub(f"{kind}: {message}" if kind else str(message))
+    if isinstance(error, str):
+        return scrub(error)
+    return ""
+
+
+def status_error(provider: str, response: httpx.Response, body: bytes) -> ProviderError:
+    status = response.status_code
+    message = vendor_message(body)
+    detail = f"HTTP {status}" + (f": {message}" if message else "")
+    return ProviderError(
+        detail,
+        provider=provider,
+        retryable=is_retryable_status(status),
+        status=status,
+        retry_after=parse_retry_after(response.headers),
+    )
+
+
+def transport_error(provider: str, exc: httpx.HTTPError) -> ProviderError:
+    """Timeouts and connection failures are worth another try; anything else httpx
+    raises (a malformed URL, say) is not."""
+    if isinstance(exc, httpx.TimeoutException):
+        return ProviderError(f"timeout ({type(exc).__name__})", provider=provider, retryable=True)
+    if isinstance(exc, httpx.TransportError):
+        return ProviderError(
+            f"connection failed ({type(exc).__name__})", provider=provider, retryable=True
+        )
+    return ProviderError(
+        f"request failed ({type(exc).__name__})", provider=provider, retryable=False
+    )
+
+
+def bad_response(provider: str, what: str) -> ProviderError:
+    """A 200 whose body is not what the API documents: another try rarely helps."""
+    return ProviderError(f"unexpected response: {what}", provider=provider, retryable=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ServerSentEvent:
+    event: str  # "message" when the server names none
+    data: str
+
+    def json(self) -> Any:
+        return json.loads(self.data)
+
+
+async def server_sent_events(response: httpx.Response) -> AsyncIterator[ServerSentEvent]:
+    """The events of a ``text/event-stream`` body, per the WHATWG rules: ``event:`` and
+    ``data:`` fields (multi-line data joined by newlines), comments ignored, dispatched on
+    a blank line."""
+    event = ""
+    data: list[str] = []
+    async for line in response.aiter_lines():
+        if not line:
+            if data:
+                yield ServerSentEvent(event or "message", "\n".join(data))
+            event, data = "", []
+            continue
+        if line.startswith(":"):
+            continue
+        field, _, value = line.partition(":")
+        value = value.removeprefix(" ")
+        if field == "event":
+            event = value
+        elif field == "data":
+            data.append(value)
+    if data:
+        yield ServerSentEvent(event or "message", "\n".join(data))
+
+
+def count(value: object) -> int:
+    """A token count from a vendor's usage object (0 when absent or not a count)."""
+    return value if isinstance(value, int) and value >= 0 else 0
+
+
+def json_object(data: str) -> dict[str, Any] | None:
+    """``data`` parsed when it is a JSON object, else None."""
+    try:
+        parsed = json.loads(data)
+    except ValueError:
+        return None
+    return parsed if isinstance(parsed, dict) else None

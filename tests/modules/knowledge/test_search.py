@@ -1,0 +1,199 @@
+"""Hybrid search: the right passage first, by meaning and by exact words; never across
+tenants; never stale after a change."""
+
+from __future__ import annotations
+
+import pytest
+
+from bizos.ai.embeddings import LocalEmbedder
+from bizos.core.db import Database
+from bizos.modules.knowledge import service
+from bizos.modules.knowledge.index import ExactVectorIndex
+from bizos.modules.knowledge.models import KbDocument
+from bizos.modules.knowledge.schemas import SearchHit
+from bizos.modules.knowledge.search import fuse, terms
+from tests.conftest import TenantLogin
+from tests.modules.knowledge.kb_factories import RETURNS_MD, ctx_of
+
+SUPPORT_DOCS = {
+    "Returns and refunds": RETURNS_MD,
+    "Security": "# Security\n\nOur data centre is certified to ISO 27001 and audited yearly. "
+    "Backups are encrypted and kept for 35 days.",
+    "Billing": "# Billing\n\nInvoices are issued on the first of each month and payable "
+    "within 14 days by card or bank transfer.",
+    "Account": "# Account\n\nForgot your password? Use the reset link on the sign-in page; "
+    "the link expires after one hour.",
+}
+
+
+async def _add(db: Database, tenant_id: str, title: str, content: str) -> KbDocument:
+    async with db.unit_of_work(tenant_id=tenant_id) as s:
+        return await service.create_document(
+            s, ctx_of(tenant_id), title=title, content=content, content_type="text/markdown"
+        )
+
+
+async def _search(db: Database, tenant_id: str, query: str, **kw: object) -> list[SearchHit]:
+    async with db.unit_of_work(tenant_id=tenant_id, readonly=True) as s:
+        return await service.search(s, ctx_of(tenant_id), query, **kw)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+async def library(db: Database, tenant: TenantLogin) -> dict[str, KbDocument]:
+    return {t: await _add(db, tenant.tenant_id, t, c) for t, c in SUPPORT_DOCS.items()}
+
+
+async def test_a_paraphrase_finds_the_passage_by_meaning(
+    db: Database, tenant: TenantLogin, library: dict[str, KbDocument]
+) -> None:
+    # No word of the question is in the refunds passage: only the vectors can find it.
+    [hit, *_] = await _search(db, tenant.tenant_id, "how do I get my money back?")
+    assert hit.heading == "Customer handbook > Returns > Refunds"
+    assert hit.document_id == library["Returns and refunds"].id
+    assert hit.lexical is False and hit.similarity is not None and hit.similarity > 0
+
+
+async def test_an_exact_term_finds_the_passage_by_its_words(
+    db: Database, tenant: TenantLogin, library: dict[str, KbDocument]
+) -> None:
+    [hit, *_] = await _search(db, tenant.tenant_id, "ISO 27001")
+    assert hit.document_id == library["Security"].id
+    assert hit.lexical is True
+    # Stemming: "invoicing" meets "Invoices".
+    [hit, *_] = await _search(db, tenant.tenant_id, "invoicing")
+    assert hit.document_id == library["Billing"].id and hit.lexical is True
+
+
+async def test_first_by_both_rankings_scores_one(
+    db: Database, tenant: TenantLogin, library: dict[str, KbDocument]
+) -> None:
+    hits = await _search(db, tenant.tenant_id, "reset password link", limit=3)
+    assert hits[0].document_id == library["Account"].id
+    assert hits[0].score == 1.0
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+    assert len(hits) <= 3
+
+
+async def test_nonsense_finds_nothing(
+    db: Database, tenant: TenantLogin, library: dict[str, KbDocument]
+) -> None:
+    assert await _search(db, tenant.tenant_id, "xylophone quokka") == []
+    assert await _search(db, tenant.tenant_id, '"() *') == []
+
+
+async def test_search_within_one_document(
+    db: Database, tenant: TenantLogin, library: dict[str, KbDocument]
+) -> None:
+    billing = library["Billing"].id
+    hits = await _search(db, tenant.tenant_id, "ISO 27001 invoices", document_id=billing)
+    assert hits and {h.document_id for h in hits} == {billing}
+
+
+async def test_a_callers_query_vector_is_used(
+    db: Database, tenant: TenantLogin, library: dict[str, KbDocument]
+) -> None:
+    [vector] = await LocalEmbedder().embed(["how do I get my money back?"])
+    [hit, *_] = await _search(
+        db, tenant.tenant_id, "", query_vector=vector, embedding_model=LocalEmbedder.name
+    )
+    assert hit.heading == "Customer handbook > Returns > Refunds"
+    # Vectors of another embedder are never compared with the stored ones.
+    assert await _search(db, tenant.tenant_id, "", query_vector=vector, embedding_model="x") == []
+
+
+async def test_search_never_crosses_tenants(
+    db: Database, tenant: TenantLogin, other_tenant: TenantLogin, library: dict[str, KbDocument]
+) -> None:
+    theirs = await _add(db, other_tenant.tenant_id, "Their FAQ", "Refunds take ten weeks here.")
+    mine = await _search(db, tenant.tenant_id, "refunds", limit=50)
+    assert mine and theirs.id not in {h.document_id for h in mine}
+    other = await _search(db, other_tenant.tenant_id, "refunds ISO 27001 password", limit=50)
+    assert {h.document_id for h in other} == {theirs.id}
+    scoped = await _search(
+        db, other_tenant.tenant_id, "refunds", document_id=library["Returns and refunds"].id
+    )
+    assert scoped == []
+
+
+async def test_updated_text_is_found_and_the_old_is_gone(
+    db: Database, tenant: TenantLogin, library: dict[str, KbDocument]
+) -> None:
+    security = library["Security"]
+    assert await _search(db, tenant.tenant_id, "27001")
+    async with db.unit_of_work(tenant_id=tenant.tenant_id) as s:
+        await service.update_document(
+            s,
+            ctx_of(tenant.tenant_id),
+            security.id,
+            content="# Security\n\nWe hold a SOC 2 Type II report.",
+        )
+    hits = await _search(db, tenant.tenant_id, "27001")
+    assert all("27001" not in h.text for h in hits)
+    [hit, *_] = await _search(db, tenant.tenant_id, "SOC 2 report")
+    assert hit.document_id == security.id and "SOC 2" in hit.text
+
+
+async def test_deleted_documents_are_not_found(
+    db: Database, tenant: TenantLogin, library: dict[str, KbDocument]
+) -> None:
+    billing = library["Billing"]
+    async with db.unit_of_work(tenant_id=tenant.tenant_id) as s:
+        await service.delete_document(s, ctx_of(tenant.tenant_id), billing.id)
+    hits = await _search(db, tenant.tenant_id, "invoices bank transfer card", limit=50)
+    assert billing.id not in {h.document_id for h in hits}
+
+
+async def test_the_vector_matrix_is_cached_until_a_document_changes(
+    db: Database, tenant: TenantLogin, library: dict[str, KbDocument]
+) -> None:
+    index = ExactVectorIndex()  # not the one the service invalidates: only stamps protect it
+    [query] = await LocalEmbedder().embed(["warranty for kettles"])
+
+    async def nearest() -> list[str]:
+        async with db.unit_of_work(tenant_id=tenant.tenant_id, readonly=True) as s:
+            found = await index.nearest(
+                s, tenant.tenant_id, query, model=LocalEmbedder.name, limit=3
+            )
+        return [m.document_id for m in found]
+
+    await nearest()
+    await nearest()
+    assert index.loads == 1
+    kettles = await _add(db, tenant.tenant_id, "Kettles", "Kettles carry a two year warranty.")
+    assert (await nearest())[0] == kettles.id
+    assert index.loads == 2
+
+
+async def test_a_rolled_back_change_never_reaches_the_cached_matrix(
+    db: Database, tenant: TenantLogin, library: dict[str, KbDocument]
+) -> None:
+    class Abort(Exception):
+        pass
+
+    with pytest.raises(Abort):
+        async with db.unit_of_work(tenant_id=tenant.tenant_id) as s:
+            ctx = ctx_of(tenant.tenant_id)
+            await service.create_document(
+                s, ctx, title="Ghost", content="Spectral refund policy.", content_type=None
+            )
+            seen = await service.search(s, ctx, "spectral refund policy")
+            assert seen[0].title == "Ghost"  # the transaction sees its own document
+            raise Abort
+    hits = await _search(db, tenant.tenant_id, "spectral refund policy", limit=50)
+    assert "Ghost" not in {h.title for h in hits}
+
+
+def test_query_words_are_extracted_safely() -> None:
+    assert terms('"refund" AND (policy) OR NEAR(x y) col:z * ^ \x00 _ n_o') == [
+        "refund", "and", "policy", "or", "near", "x", "y", "col", "z", "n", "o",
+    ]  # fmt: skip
+    assert terms("") == [] and terms("?!") == []
+    assert len(terms(" ".join(f"w{i}" for i in range(100)))) == 32
+
+
+def test_reciprocal_rank_fusion_rewards_agreement() -> None:
+    fused = dict(fuse([["a", "b", "c"], ["b", "a", "d"]]))
+    assert fused["a"] == fused["b"] > fused["c"] > 0
+    assert fused["c"] == fused["d"]
+    assert max(fuse([["x"], ["x"]]))[1] == 1.0
+    assert fuse([[], []]) == [] and fuse([]) == []
