@@ -3,6 +3,7 @@ token comes back, in whole answers and in streams split anywhere."""
 
 from __future__ import annotations
 
+import itertools
 import random
 import re
 
@@ -300,7 +301,7 @@ def test_streamed_restore_equals_whole_restore_for_any_split(
     answer = "Echo: " + redacted.replace("[PERSON_1]", "PERSON_1", 1)
     bounds = sorted({min(c, len(answer)) for c in cuts} | {0, len(answer)})
     restorer = r.restorer()
-    out = "".join(restorer.feed(answer[a:b]) for a, b in zip(bounds, bounds[1:], strict=False))
+    out = "".join(restorer.feed(answer[a:b]) for a, b in itertools.pairwise(bounds))
     assert out + restorer.finish() == r.restore(answer)
 
 

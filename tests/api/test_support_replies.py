@@ -98,7 +98,10 @@ async def test_approving_a_draft_emails_the_customer_threaded_to_their_message(
     async with db.unit_of_work(tenant_id=tenant.tenant_id, readonly=True) as session:
         sent = await session.get(Message, email["id"])
         out = await session.get(TicketMessage, reply["id"])
-    assert sent is not None and sent.references == ["<older@mail.example.com>", "<q1@mail.example.com>"]
+    assert sent is not None and sent.references == [
+        "<older@mail.example.com>",
+        "<q1@mail.example.com>",
+    ]
     assert out is not None
     assert (out.direction, out.is_ai_drafted, out.draft_id) == ("outbound", True, draft["id"])
     assert (out.outbound_message_id, out.header_message_id) == (email["id"], reply["message_id"])
@@ -112,7 +115,10 @@ async def test_approving_a_draft_emails_the_customer_threaded_to_their_message(
     )  # fmt: skip
     [replied] = await events_of(db, tenant.tenant_id, "support.ticket.replied")
     assert replied["ticket_id"] == ticket_id
-    assert (replied["message_id"], replied["email_message_id"]) == (reply["id"], reply["message_id"])
+    assert (replied["message_id"], replied["email_message_id"]) == (
+        reply["id"],
+        reply["message_id"],
+    )
     assert (replied["is_ai_drafted"], replied["draft_id"]) == (True, draft["id"])
     assert message_id != reply["id"]
 
@@ -157,7 +163,9 @@ async def test_an_agents_own_reply_is_not_ai_drafted(
 async def test_the_next_reply_answers_the_customers_latest_message_in_the_same_thread(
     client: httpx.AsyncClient, db: Database, tenant: TenantLogin
 ) -> None:
-    ticket_id, _ = await make_ticket(db, tenant.tenant_id, header_message_id="<q1@mail.example.com>")
+    ticket_id, _ = await make_ticket(
+        db, tenant.tenant_id, header_message_id="<q1@mail.example.com>"
+    )
     r = await client.post(replies_url(ticket_id), json={"body": "First."}, headers=tenant.headers)
     first = r.json()["message_id"]
     await add_message(
@@ -223,9 +231,7 @@ async def test_a_draft_of_another_ticket_or_tenant_is_not_found(
     assert_problem(await client.post(f"{base}/draft", headers=tenant.headers), 404)
     assert_problem(await client.get(f"{base}/drafts", headers=tenant.headers), 404)
     assert_problem(
-        await client.post(
-            f"{base}/drafts/{their_draft['id']}/discard", headers=tenant.headers
-        ),
+        await client.post(f"{base}/drafts/{their_draft['id']}/discard", headers=tenant.headers),
         404,
     )
     assert await emails(client, tenant) == []
@@ -349,9 +355,7 @@ async def test_a_retried_reply_with_its_idempotency_key_sends_one_email(
     assert first.json() == again.json()
     assert len(await emails(client, tenant)) == 1
     assert len(await events_of(db, tenant.tenant_id, "support.ticket.replied")) == 1
-    other = await client.post(
-        replies_url(ticket_id), json={"body": "different"}, headers=headers
-    )
+    other = await client.post(replies_url(ticket_id), json={"body": "different"}, headers=headers)
     assert_problem(other, 422)
 
 
@@ -364,9 +368,10 @@ async def test_two_agents_approving_one_draft_at_once_send_it_once(
     results = await asyncio.gather(
         *(
             client.post(
-                replies_url(ticket_id), json={"body": body, "draft_id": draft["id"]},
+                replies_url(ticket_id),
+                json={"body": body, "draft_id": draft["id"]},
                 headers=tenant.headers,
-            )  # fmt: skip
+            )
             for body in (draft["body"], draft["body"] + " (checked)")
         )
     )

@@ -154,6 +154,12 @@ async def privacy_guard_checked(db: Database) -> AsyncIterator[PrivacyGuard]:
     # Depends on ``db``, so this teardown runs while the database is still open.
     guard = PrivacyGuard(db)
     yield guard
+    await assert_no_leaks(guard)
+
+
+async def assert_no_leaks(guard: PrivacyGuard) -> None:
+    """Fail the running test if a fake model server received contact data (unless the
+    test acknowledged a deliberate leak)."""
     if guard.acknowledged:
         return
     leaks = await guard.check()

@@ -343,11 +343,7 @@ async def generate(
     )
     started = time.perf_counter()
     try:
-        async with get_database().unit_of_work(tenant_id=ctx.require_tenant()) as _s:
-            from bizos.ai.models import AiSettings as _A
-            import sqlalchemy as _sa
-            await _s.execute(_sa.update(_A).where(_A.id == "none").values(version=1))
-            result = await chain.run_chain(plan.providers, _request_for(plan, request))
+        result = await chain.run_chain(plan.providers, _request_for(plan, request))
     except chain.AllProvidersFailed as exc:
         raise _unavailable(feature, exc) from exc
     latency_ms = int((time.perf_counter() - started) * 1000)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-import pytest
 import sqlalchemy as sa
 
 from bizos.ai.embeddings import LocalEmbedder, from_blob

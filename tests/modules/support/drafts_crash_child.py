@@ -29,7 +29,7 @@ RESULT_TIMEOUT_SECONDS = 90
 
 def hang_in_the_gateway(marker: Path) -> None:
     async def thinking(*args: Any, **kwargs: Any) -> Any:
-        marker.write_text("writing")
+        await asyncio.to_thread(marker.write_text, "writing")
         await asyncio.Event().wait()
 
     gateway.generate = thinking  # type: ignore[assignment]

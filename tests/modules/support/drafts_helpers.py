@@ -154,7 +154,9 @@ async def _generate(
         text = f"Hi {name},\n\n{sources[0].text}\n\nBest regards"
     else:
         text = f"Hi {name},\n\nI do not know yet; a member of the team will follow up."
-    return StandInResult(text, new_id(), "local", "bizos-local-1", template, "1", 10, 10, Decimal(0))
+    return StandInResult(
+        text, new_id(), "local", "bizos-local-1", template, "1", 10, 10, Decimal(0)
+    )
 
 
 def _gateway_works() -> bool:
@@ -198,7 +200,9 @@ def install_standins(patch: Any) -> list[str]:
 
 @pytest.fixture
 def standins(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    return install_standins(lambda obj, name, value: monkeypatch.setattr(obj, name, value, raising=False))
+    return install_standins(
+        lambda obj, name, value: monkeypatch.setattr(obj, name, value, raising=False)
+    )
 
 
 # --- data -------------------------------------------------------------------------------
@@ -252,12 +256,20 @@ async def make_ticket(
         if announce:
             data = {"ticket_id": ticket.id, "number": ticket.number, "message_id": message.id}
             await append_event(
-                session, ctx, "support.ticket.created", aggregate_type="ticket",
-                aggregate_id=ticket.id, data=data,
+                session,
+                ctx,
+                "support.ticket.created",
+                aggregate_type="ticket",
+                aggregate_id=ticket.id,
+                data=data,
             )
             await append_event(
-                session, ctx, "support.message.received", aggregate_type="ticket",
-                aggregate_id=ticket.id, data={"ticket_id": ticket.id, "message_id": message.id},
+                session,
+                ctx,
+                "support.message.received",
+                aggregate_type="ticket",
+                aggregate_id=ticket.id,
+                data={"ticket_id": ticket.id, "message_id": message.id},
             )
         return ticket.id, message.id
 
@@ -293,7 +305,11 @@ async def add_message(
         await session.flush()
         if event is not None:
             await append_event(
-                session, ctx, event, aggregate_type="ticket", aggregate_id=ticket_id,
+                session,
+                ctx,
+                event,
+                aggregate_type="ticket",
+                aggregate_id=ticket_id,
                 data={"ticket_id": ticket_id, "message_id": message.id},
             )
         return message.id

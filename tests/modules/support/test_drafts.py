@@ -29,7 +29,8 @@ from bizos.modules.support.drafts.service import draft_workflow_id
 from bizos.modules.support.drafts.workflow import ai_draft
 from bizos.modules.support.models import Ticket, TicketMessage
 from tests.conftest import TenantLogin, signup
-from tests.fakes.llm_servers import FakeLlmServer, Reply, echo_of, fake_openai  # noqa: F401
+from tests.fakes.llm_servers import FakeLlmServer, Reply, echo_of
+from tests.fakes.llm_servers import fake_openai as fake_openai
 from tests.modules.support.drafts_helpers import (
     add_message,
     drafts_of,
@@ -76,7 +77,9 @@ async def notifications_of(db: Database, tenant_id: str, kind: str) -> list[Noti
 async def test_a_new_ticket_gets_a_draft_grounded_in_the_kb_and_past_tickets(
     client: httpx.AsyncClient, db: Database, desk: TenantLogin
 ) -> None:
-    doc_id, chunk_id = await kb_passage(db, desk.tenant_id, title="Refund policy", text=REFUND_POLICY)
+    doc_id, chunk_id = await kb_passage(
+        db, desk.tenant_id, title="Refund policy", text=REFUND_POLICY
+    )
     past = await resolved_ticket(
         db,
         desk.tenant_id,
@@ -134,7 +137,11 @@ async def test_the_events_of_one_email_draft_it_once(
 
     # A redelivered event asks for the same run: it is the finished one.
     run = await start_workflow(
-        ai_draft, desk.tenant_id, ticket_id, message_id, 1,
+        ai_draft,
+        desk.tenant_id,
+        ticket_id,
+        message_id,
+        1,
         workflow_id=draft_workflow_id(message_id, 1),
     )
     assert await run.result(timeout_seconds=30) == "drafted"
@@ -242,7 +249,11 @@ async def test_a_late_run_for_an_older_message_never_hides_the_newer_draft(
 
     # The first message's run comes late (a slow worker): it sees the newer message.
     run = await start_workflow(
-        ai_draft, desk.tenant_id, ticket_id, first_message, 1,
+        ai_draft,
+        desk.tenant_id,
+        ticket_id,
+        first_message,
+        1,
         workflow_id=draft_workflow_id(first_message, 1),
     )
     assert await run.result(timeout_seconds=30) == "superseded"

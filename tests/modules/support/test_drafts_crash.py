@@ -59,7 +59,7 @@ def spawn(mode: str, database_url: str, executor_id: str, *args: str) -> subproc
 
 async def until_exists(path: Path, process: subprocess.Popen[str]) -> None:
     async with asyncio.timeout(WAIT_SECONDS):
-        while not path.exists():
+        while not await asyncio.to_thread(path.exists):
             if process.poll() is not None:
                 raise AssertionError(f"the worker died early:\n{process.communicate()[0]}")
             await asyncio.sleep(0.05)
@@ -100,7 +100,8 @@ async def test_a_worker_killed_while_drafting_resumes_and_drafts_once(
         output, _ = await asyncio.to_thread(second.communicate, None, WAIT_SECONDS)
     except subprocess.TimeoutExpired:
         second.kill()
-        raise AssertionError(f"the restarted worker did not finish:\n{second.communicate()[0]}")
+        leftover = second.communicate()[0]
+        raise AssertionError(f"the restarted worker did not finish:\n{leftover}") from None
     assert second.returncode == 0, output
 
     outcome = json.loads(report.read_text())

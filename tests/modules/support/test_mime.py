@@ -140,7 +140,10 @@ def test_thread_ids_put_in_reply_to_first_then_references_newest_first() -> None
         ),
         ("Only new text\n> stray quote at the end\n>", "Only new text"),
         ("> everything quoted\n> nothing new", "> everything quoted\n> nothing new"),
-        ("From: the start of a sentence, not a header", "From: the start of a sentence, not a header"),
+        (
+            "From: the start of a sentence, not a header",
+            "From: the start of a sentence, not a header",
+        ),
     ],
 )
 def test_trim_quoted(text: str, expected: str) -> None:

@@ -204,9 +204,7 @@ async def test_breaches_stay_in_their_tenant(
     assert [e["ticket_id"] for e in await events_of(db, other_tenant, "support.sla.breached")] == [
         theirs.id
     ]
-    assert [n.user_id for n in await notifications_of(db, other_tenant)] == [
-        other_tenant.user_id
-    ]
+    assert [n.user_id for n in await notifications_of(db, other_tenant)] == [other_tenant.user_id]
 
 
 async def test_the_breach_job_runs_every_minute(db: Database, tenant: TenantLogin) -> None:
@@ -219,9 +217,7 @@ async def test_the_breach_job_runs_every_minute(db: Database, tenant: TenantLogi
     assert len(await events_of(db, tenant, "support.sla.breached")) == 1
 
 
-async def test_a_new_tenant_gets_its_default_policy_once(
-    db: Database, tenant: TenantLogin
-) -> None:
+async def test_a_new_tenant_gets_its_default_policy_once(db: Database, tenant: TenantLogin) -> None:
     event = EventRecord.__new__(EventRecord)  # the handler does not read the event
     for _ in range(2):  # a replayed event changes nothing
         async with db.unit_of_work(tenant_id=tenant.tenant_id) as session:

@@ -55,7 +55,9 @@ async def test_an_angry_message_raises_priority_and_pulls_the_sla_in(
     assert event["priority_before"] == "normal" and event["priority"] == "high"
     assert event["source"] == "local" and event["message_id"] == message.id
     async with db.unit_of_work(tenant_id=tenant.tenant_id, readonly=True) as session:
-        stored = await session.scalar(sa.select(TicketMessage).where(TicketMessage.id == message.id))
+        stored = await session.scalar(
+            sa.select(TicketMessage).where(TicketMessage.id == message.id)
+        )
     assert stored is not None and stored.sentiment == "negative"
     assert stored.intent == "complaint" and stored.sentiment_score == result.sentiment_score
 
@@ -161,4 +163,9 @@ def test_a_provider_answer_with_odd_labels_is_tamed() -> None:
     c = parse_classification(
         '{"sentiment": "furious", "sentiment_score": -7, "intent": "lawsuit", "urgent": "yes"}'
     )
-    assert (c.sentiment, c.sentiment_score, c.intent, c.urgent) == ("negative", -1.0, "other", False)
+    assert (c.sentiment, c.sentiment_score, c.intent, c.urgent) == (
+        "negative",
+        -1.0,
+        "other",
+        False,
+    )

@@ -8,7 +8,8 @@ Full text over chunks (heading and text), English stemming on both databases:
   as chunk ids are strings. Ranked by ``bm25`` (the heading weighs double).
 * PostgreSQL: a GIN index on a ``to_tsvector('english', ...)`` expression of the same
   columns; queries repeat the expression exactly so the planner uses the index; ranked
-  by ``ts_rank_cd``. Row-level security applies as to any query on ``kb_chunks``.
+  by ``ts_rank_cd``, chunks holding every query word first (SQLite's ``bm25`` weighs
+  coverage and rarity by itself). Row-level security applies as to any query on ``kb_chunks``.
 
 A query is never handed to either engine's query language as typed: its words are
 extracted (letters and digits only) and each is quoted (FTS5) or passed through
@@ -155,8 +156,12 @@ async def lexical_matches(
         params["document_id"] = document_id
     if session.get_bind().dialect.name == "postgresql":
         params["q"] = " or ".join(words)
+        params["q_all"] = " ".join(words)
+        # ts_rank_cd rewards repeating one word; a chunk holding every word comes first.
         statement = sa.text(
-            f"SELECT c.id, c.document_id, ts_rank_cd({PG_DOCUMENT}, q) AS score "
+            f"SELECT c.id, c.document_id, ts_rank_cd({PG_DOCUMENT}, q) + "
+            f"CASE WHEN {PG_DOCUMENT} @@ plainto_tsquery('{PG_CONFIG}'::regconfig, :q_all) "
+            "THEN 1000 ELSE 0 END AS score "
             f"FROM kb_chunks c, websearch_to_tsquery('{PG_CONFIG}'::regconfig, :q) q "
             f"WHERE c.tenant_id = :tenant_id{doc_filter} AND "
             f"{PG_DOCUMENT} @@ q "

@@ -201,9 +201,7 @@ async def _write_chunks(
     prepared_chunks: Sequence[Chunk],
     embedder: EmbeddingProvider,
 ) -> None:
-    vectors = await _embed(
-        embedder, [embedding_input(c.heading, c.text) for c in prepared_chunks]
-    )
+    vectors = await _embed(embedder, [embedding_input(c.heading, c.text) for c in prepared_chunks])
     session.add_all(
         KbChunk(
             tenant_id=document.tenant_id,
@@ -310,7 +308,8 @@ async def update_document(
     embedder: EmbeddingProvider | None = None,
 ) -> KbDocument:
     """Change the fields given (``kb.document.updated`` naming them). New content is
-    re-parsed and re-indexed (old chunks gone). ``If-Match`` names the version the caller read (409)."""
+    re-parsed and re-indexed (old chunks gone). ``If-Match`` names the version the
+    caller read (409 when stale)."""
     prepared = None
     if content is not None:
         if content_type is None and isinstance(content, str):
@@ -367,9 +366,7 @@ async def _reembed(
     session: AsyncSession, ctx: Context, document: KbDocument, embedder: EmbeddingProvider
 ) -> None:
     chunks = await document_chunks(session, ctx, document.id)
-    vectors = await _embed(
-        embedder, [embedding_input(c.heading, c.text) for c in chunks]
-    )
+    vectors = await _embed(embedder, [embedding_input(c.heading, c.text) for c in chunks])
     for chunk, vector in zip(chunks, vectors, strict=True):
         chunk.embedding = vector
         chunk.embedding_model = embedder.name

@@ -288,11 +288,11 @@ def _summary_sentences(summary: str) -> list[str]:
     return [p.strip(" -*•\t") for p in parts if len(_words(p)) >= 3]
 
 
-def sources_of(summary: str, used: Sequence[ChunkText]) -> list[tuple[ChunkText, str | None]]:
+def sources_of(summary: str, used: Sequence[ChunkText]) -> list[tuple[ChunkText, list[str]]]:
     """The chunks the summary's sentences come from (document order), each with the
-    first summary sentence traced to it; every chunk of ``used`` when none is traced."""
+    summary sentences traced to it; every chunk of ``used`` when none is traced."""
     vocab = [(chunk, _words(chunk.text)) for chunk in used]
-    picked: dict[int, tuple[ChunkText, str]] = {}
+    picked: dict[int, tuple[ChunkText, list[str]]] = {}
     for sentence in _summary_sentences(summary):
         words = _words(sentence)
         best, best_share = None, 0.0
@@ -301,30 +301,36 @@ def sources_of(summary: str, used: Sequence[ChunkText]) -> list[tuple[ChunkText,
             if share > best_share:
                 best, best_share = chunk, share
         if best is not None and best_share >= TRACE_THRESHOLD:
-            picked.setdefault(best.ordinal, (best, sentence))
+            picked.setdefault(best.ordinal, (best, []))[1].append(sentence)
     if not picked:
-        return [(chunk, None) for chunk in used]
-    return [(picked[k][0], picked[k][1]) for k in sorted(picked)]
+        return [(chunk, []) for chunk in used]
+    return [picked[k] for k in sorted(picked)]
 
 
-def excerpt(text: str, anchor: str | None, limit: int = SOURCE_EXCERPT_CHARS) -> str:
-    """At most ``limit`` characters of ``text``, around ``anchor`` when it is quoted."""
+def excerpt(text: str, anchors: Sequence[str], limit: int = SOURCE_EXCERPT_CHARS) -> str:
+    """At most ``limit`` characters of ``text``, around the most telling quoted anchor
+    (one that occurs once in the text beats one that repeats)."""
     text = re.sub(r"\s+", " ", text).strip()
     if len(text) <= limit:
         return text
+    found = []
+    for anchor in anchors:
+        needle = re.sub(r"\s+", " ", anchor).strip()
+        at = text.find(needle)
+        if at >= 0:
+            found.append((text.count(needle) > 1, at))
     start = 0
-    if anchor:
-        at = text.find(re.sub(r"\s+", " ", anchor).strip()[:80])
-        if at > 0:
-            start = max(0, at - limit // 4)
-            start = text.rfind(" ", 0, start) + 1 if start else 0
+    if found:
+        at = min(found)[1]
+        start = max(0, at - limit // 4)
+        start = text.rfind(" ", 0, start) + 1 if start else 0
     piece = text[start : start + limit - 2]
     if start + len(piece) < len(text):
         piece = piece.rsplit(" ", 1)[0] + "…"
     return ("…" + piece) if start else piece
 
 
-def _source(document: DocumentText, chunk: ChunkText, anchor: str | None) -> SummarySource:
+def _source(document: DocumentText, chunk: ChunkText, anchors: list[str]) -> SummarySource:
     return SummarySource(
         document_id=document.id,
         chunk_id=chunk.id,
@@ -332,7 +338,7 @@ def _source(document: DocumentText, chunk: ChunkText, anchor: str | None) -> Sum
         heading=chunk.heading,
         ordinal=chunk.ordinal,
         page=chunk.page,
-        text=excerpt(chunk.text, anchor),
+        text=excerpt(chunk.text, anchors),
     )
 
 
