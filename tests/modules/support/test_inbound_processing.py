@@ -54,12 +54,12 @@ async def test_a_new_email_opens_a_numbered_ticket_for_a_new_contact(
     assert row.status == "processed"
     [ticket] = await tickets_of(db, inbox.tenant_id)
     assert (ticket.number, ticket.status, ticket.channel) == ("T-000001", "new", "email")
-    assert ticket.subject == "Where is my order – #1042?"
+    assert ticket.subject == "Where is my order \u2013 #1042?"
     assert ticket.customer_email == "maria.gonzalez@example.com"
     [message] = await messages_of(db, inbox.tenant_id, ticket.id)
     assert message.direction == "inbound" and message.inbound_id == row.id
     assert message.header_message_id == "<CAF7h2+plain-0001@mail.example.com>"
-    assert "hasn’t shipped" in message.body
+    assert "hasn\u2019t shipped" in message.body
     contact = await client.get(f"/api/v1/crm/contacts/{ticket.contact_id}", headers=inbox.headers)
     assert contact.json()["email"] == "maria.gonzalez@example.com"
     assert contact.json()["name"] == "María González"
@@ -305,7 +305,7 @@ async def test_every_charset_fixture_files_as_readable_text(
         bodies |= {m.body for m in await messages_of(db, inbox.tenant_id, ticket.id)}
     assert bodies == {
         "こんにちは。注文が届いていません。",
-        "Bonjour, la facture indique “120 €” au lieu de 100 € – merci de corriger.",
+        "Bonjour, la facture indique “120 €” au lieu de 100 € \u2013 merci de corriger.",
         "Não recebi a encomenda. Obrigada!",
     }
 

@@ -17,8 +17,8 @@ from bizos.modules.support.inbound.smtp import start_smtp_receiver, tenant_slug_
 from tests.conftest import TenantLogin
 from tests.modules.support.test_inbound_helpers import (
     build_email,
-    deliver,
     configure_inbound,
+    deliver,
     inbound_rows,
     messages_of,
     process,

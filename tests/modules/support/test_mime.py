@@ -22,9 +22,9 @@ def test_quoted_printable_utf8_with_encoded_headers() -> None:
     m = parse_message(fixture("plain_utf8.eml"))
     assert m.sender is not None
     assert (m.sender.email, m.sender.name) == ("maria.gonzalez@example.com", "María González")
-    assert m.subject == "Where is my order – #1042?"
+    assert m.subject == "Where is my order \u2013 #1042?"
     assert m.message_id == "<CAF7h2+plain-0001@mail.example.com>"
-    assert "it still hasn’t shipped" in m.text and m.text.endswith("Gracias,\nMaría")
+    assert "it still hasn\u2019t shipped" in m.text and m.text.endswith("Gracias,\nMaría")
     assert "\r" not in m.text
     assert m.date == dt.datetime(2026, 3, 3, 8, 15, tzinfo=dt.UTC)
     assert [a.email for a in m.to] == ["support@acme.example"]
@@ -57,7 +57,8 @@ def test_iso_2022_jp_body_and_headers() -> None:
 
 def test_windows_1252_labelled_as_latin_1_keeps_its_quotes_and_euro_signs() -> None:
     m = parse_message(fixture("mislabelled_cp1252.eml"))
-    assert m.text == "Bonjour, la facture indique “120 €” au lieu de 100 € – merci de corriger."
+    expected = "Bonjour, la facture indique “120 €” au lieu de 100 € \u2013 merci de corriger."
+    assert m.text == expected
 
 
 def test_an_unknown_charset_name_falls_back_without_losing_the_text() -> None:

@@ -12,6 +12,7 @@ import datetime as dt
 import random
 
 from fpdf import FPDF
+from fpdf.enums import XPos, YPos
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bizos.core.context import Context
@@ -166,7 +167,7 @@ def contract_terms(today: dt.date) -> dict[str, dt.date]:
 
 
 def contract_pdf(today: dt.date) -> bytes:
-    """A green-coffee supply agreement as a two-page PDF."""
+    """A green-coffee supply agreement as a PDF (text set in Helvetica, so it extracts)."""
     terms = contract_terms(today)
     paragraphs = [
         ("GREEN COFFEE SUPPLY AGREEMENT", ""),
@@ -229,10 +230,10 @@ def contract_pdf(today: dt.date) -> bytes:
     for heading, text in paragraphs:
         if heading:
             pdf.set_font("Helvetica", "B", 12)
-            pdf.multi_cell(0, 7, heading)
+            pdf.multi_cell(0, 7, heading, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
         if text:
             pdf.set_font("Helvetica", "", 11)
-            pdf.multi_cell(0, 6, text)
+            pdf.multi_cell(0, 6, text, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
             pdf.ln(2)
     return bytes(pdf.output())
 

@@ -1,10 +1,15 @@
 """The demo tenant's support desk: three months of resolved tickets (the history the AI
 draft flow learns from) and a few open ones waiting for an answer.
 
-Customers are the CRM demo's contacts. Resolved history is written as it happened
-(inbound message, the agent's reply a few business hours later, resolved), and its
-events are recorded as already handled. The open tickets' ``support.ticket.created``
-events are left for the workers, so ``bizos serve`` drafts their replies at start.
+Customers are the CRM demo's contacts. Resolved history is written as it happened —
+the customer's email, an agent's reply threaded to it within business hours (a couple
+of conversations go back and forth twice; one first answer came late and carries its
+SLA breach), resolved — numbered in the order the tickets arrived, with due times from
+the tenant's default SLA policy. Its events are recorded as already handled and its
+conversations indexed as precedent for drafts. The open tickets are filed the way
+inbound mail files them (triage, SLA, ``support.ticket.created`` and
+``support.message.received``), and those events are left for the workers, so
+``bizos serve`` drafts their replies at start.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -20,10 +26,15 @@ from bizos.core.db import utcnow
 from bizos.core.events import NewEvent, append_events
 from bizos.core.ids import new_id
 from bizos.core.pagination import PageParams
-from bizos.core.sequences import format_number, next_value
 from bizos.modules.commerce.demo import mark_handled
 from bizos.modules.crm.contacts import service as contacts_service
+from bizos.modules.identity import service as identity_service
+from bizos.modules.support import service as tickets
+from bizos.modules.support.drafts import retrieval
+from bizos.modules.support.drafts.replies import reply_subject, thread_references
 from bizos.modules.support.models import Ticket, TicketMessage
+from bizos.modules.support.sla import service as sla
+from bizos.modules.support.sla.hours import BusinessHours, add_business_minutes
 
 SUPPORT_ADDRESS = "support@northwind.example"
 
@@ -36,6 +47,10 @@ class Conversation:
     intent: str
     sentiment: str = "neutral"
     priority: str = "normal"
+    # Business minutes until our first answer (None: somewhere under every target).
+    reply_minutes: int | None = None
+    # The customer's answer to our reply, and ours to that.
+    followup: tuple[str, str] | None = None
 
 
 RESOLVED = [
@@ -74,6 +89,11 @@ RESOLVED = [
         "your order number; we will send a prepaid label and repair or replace it, "
         "usually within 10 business days.",
         "technical",
+        followup=(
+            "Here is the video, order NW-004211. It grinds for a second, then clicks.",
+            "Thanks, that sounds like a jammed burr carrier. The prepaid label is on its way "
+            "by email; we will repair or replace it and send it back within 10 business days.",
+        ),
     ),
     Conversation(
         "Wholesale account",
@@ -98,6 +118,10 @@ RESOLVED = [
         "Attached is the corrected invoice with your VAT number. Future invoices will "
         "carry it automatically.",
         "billing",
+        followup=(
+            "Thank you! Could you also send the one from the month before?",
+            "Of course, it is attached as well, also with your VAT number.",
+        ),
     ),
     Conversation(
         "Which coffee for espresso?",
@@ -162,6 +186,7 @@ RESOLVED = [
         "complaint",
         "negative",
         "high",
+        reply_minutes=330,  # over the 4-hour first-response target: a recorded breach
     ),
     Conversation(
         "Grind size for French press",
@@ -205,114 +230,288 @@ OPEN = [
 
 
 def _business_time(moment: dt.datetime, rng: random.Random) -> dt.datetime:
-    """``moment`` moved to a weekday between 08:00 and 17:00 UTC."""
+    """``moment`` moved to a weekday between 09:00 and 17:00 UTC (the default hours)."""
     while moment.weekday() >= 5:
         moment += dt.timedelta(days=1)
-    return moment.replace(hour=rng.randint(8, 16), minute=rng.randint(0, 59), second=0)
+    return moment.replace(
+        hour=rng.randint(9, 15), minute=rng.randint(0, 59), second=0, microsecond=0
+    )
+
+
+def _header_id(domain: str) -> str:
+    return f"<{new_id()}@{domain}>"
+
+
+def _event(ticket: Ticket, type_: str, at: dt.datetime, **data: Any) -> NewEvent:
+    return NewEvent(
+        type=type_,
+        aggregate_type="ticket",
+        aggregate_id=ticket.id,
+        data={"ticket_id": ticket.id, **data},
+        version=ticket.version,
+        occurred_at=at,
+    )
+
+
+@dataclass(slots=True)
+class _Desk:
+    """What every demo ticket needs: the tenant, its SLA hours, agents, the events."""
+
+    ctx: Context
+    hours: BusinessHours | None
+    agents: list[str]
+    events: list[NewEvent]
+
+
+async def _customer_message(
+    session: AsyncSession,
+    desk: _Desk,
+    ticket: Ticket,
+    contact: Any,
+    text: str,
+    at: dt.datetime,
+    parent: TicketMessage | None,
+    conv: Conversation,
+) -> TicketMessage:
+    first_name = (contact.name or "").split(" ")[0]
+    domain = (contact.email or "customer@mail.example").split("@")[1]
+    message = await tickets.add_message(
+        session,
+        desk.ctx,
+        ticket,
+        direction="inbound",
+        from_address=contact.email,
+        from_name=contact.name,
+        to_addresses=[SUPPORT_ADDRESS],
+        cc_addresses=[],
+        subject=conv.subject if parent is None else reply_subject(conv.subject, ticket.number),
+        body=f"{text}\n\nThanks,\n{first_name}",
+        header_message_id=_header_id(f"mail.{domain}"),
+        in_reply_to=parent.header_message_id if parent is not None else None,
+        references=[] if parent is None else [*parent.references, parent.header_message_id],
+        sent_at=at,
+        sentiment=conv.sentiment,
+        intent=conv.intent,
+        created_at=at,
+    )
+    ticket.last_inbound_at = at
+    return message
+
+
+async def _agent_reply(
+    session: AsyncSession,
+    desk: _Desk,
+    ticket: Ticket,
+    contact: Any,
+    text: str,
+    at: dt.datetime,
+    conversation: list[TicketMessage],
+) -> TicketMessage:
+    parent = conversation[-1]
+    first_name = (contact.name or "").split(" ")[0]
+    reply = await tickets.add_message(
+        session,
+        desk.ctx,
+        ticket,
+        direction="outbound",
+        from_address=SUPPORT_ADDRESS,
+        from_name="Northwind Support",
+        to_addresses=[contact.email or ""],
+        cc_addresses=[],
+        subject=reply_subject(ticket.subject, ticket.number),
+        body=f"Hi {first_name},\n\n{text}\n\nBest,\nNorthwind Support",
+        header_message_id=_header_id("northwind.example"),
+        in_reply_to=parent.header_message_id,
+        references=thread_references(conversation, parent),
+        author_id=ticket.assignee_id,
+        created_at=at,
+    )
+    ticket.last_outbound_at = at
+    ticket.version += 1
+    desk.events.append(
+        _event(
+            ticket,
+            "support.ticket.replied",
+            at,
+            message_id=reply.id,
+            email_message_id=reply.header_message_id,
+            is_ai_drafted=False,
+            draft_id=None,
+            edited=None,
+        )
+    )
+    return reply
+
+
+def _first_response(desk: _Desk, ticket: Ticket, at: dt.datetime) -> None:
+    """Record the first answer, and its breach when it came after the target (as
+    ``sla.mark_first_response`` does live)."""
+    ticket.first_responded_at = at
+    due = ticket.first_response_due_at
+    if due is None or at <= due:
+        return
+    ticket.sla_breached = True
+    ticket.sla_breaches = [
+        {"kind": "first_response", "due_at": due.isoformat(), "detected_at": at.isoformat()}
+    ]
+    ticket.version += 1
+    desk.events.append(
+        _event(
+            ticket,
+            "support.sla.breached",
+            at,
+            number=ticket.number,
+            kind="first_response",
+            due_at=due.isoformat(),
+            priority=ticket.priority,
+            assignee_id=ticket.assignee_id,
+        )
+    )
+
+
+async def _resolved_ticket(
+    session: AsyncSession,
+    desk: _Desk,
+    conv: Conversation,
+    contact: Any,
+    received: dt.datetime,
+    rng: random.Random,
+) -> Ticket:
+    assert conv.reply is not None
+    ticket = await tickets.open_ticket(
+        session,
+        desk.ctx,
+        subject=conv.subject,
+        channel="email",
+        contact_id=contact.id,
+        customer_email=contact.email,
+        priority=conv.priority,
+        assignee_id=rng.choice(desk.agents) if desk.agents else None,
+    )
+    ticket.created_at = ticket.updated_at = received
+    ticket.sentiment, ticket.intent = conv.sentiment, conv.intent
+    await sla.apply_sla(session, desk.ctx, ticket, received)
+    question = await _customer_message(
+        session, desk, ticket, contact, conv.message, received, None, conv
+    )
+    created = {"number": ticket.number, "message_id": question.id, "contact_id": contact.id}
+    desk.events += [
+        _event(
+            ticket,
+            "support.ticket.created",
+            received,
+            **created,
+            priority=ticket.priority,
+            channel="email",
+        ),
+        _event(
+            ticket,
+            "support.message.received",
+            received,
+            message_id=question.id,
+            direction="inbound",
+            created=True,
+            reopened=False,
+        ),
+    ]
+    minutes = conv.reply_minutes or rng.randint(15, 200)
+    answered = add_business_minutes(received, minutes, desk.hours)
+    conversation = [question]
+    conversation.append(
+        await _agent_reply(session, desk, ticket, contact, conv.reply, answered, conversation)
+    )
+    _first_response(desk, ticket, answered)
+    last = answered
+    if conv.followup is not None:
+        asked, answer = conv.followup
+        back = add_business_minutes(last, rng.randint(30, 240), desk.hours)
+        message = await _customer_message(
+            session, desk, ticket, contact, asked, back, conversation[-1], conv
+        )
+        conversation.append(message)
+        desk.events.append(
+            _event(
+                ticket,
+                "support.message.received",
+                back,
+                message_id=message.id,
+                direction="inbound",
+                created=False,
+                reopened=True,
+            )
+        )
+        last = add_business_minutes(back, rng.randint(15, 120), desk.hours)
+        conversation.append(
+            await _agent_reply(session, desk, ticket, contact, answer, last, conversation)
+        )
+    resolved = add_business_minutes(last, rng.randint(30, 480), desk.hours)
+    ticket.status = "resolved"
+    ticket.resolved_at = ticket.updated_at = resolved
+    ticket.version += 1
+    desk.events.append(_event(ticket, "support.ticket.resolved", resolved))
+    return ticket
+
+
+async def _open_ticket(
+    session: AsyncSession, desk: _Desk, conv: Conversation, contact: Any, received: dt.datetime
+) -> Ticket:
+    """A ticket filed as inbound mail files it: triage, SLA and its events, which the
+    workers pick up (the AI draft flow)."""
+    ticket = await tickets.open_ticket(
+        session,
+        desk.ctx,
+        subject=conv.subject,
+        channel="email",
+        contact_id=contact.id,
+        customer_email=contact.email,
+        priority=conv.priority,
+    )
+    ticket.created_at = ticket.updated_at = received
+    message = await _customer_message(
+        session, desk, ticket, contact, conv.message, received, None, conv
+    )
+    message.sentiment = message.intent = None  # triage reads it, as it does live mail
+    await tickets.announce_ticket(session, desk.ctx, ticket, message)
+    return ticket
+
+
+async def _agents(session: AsyncSession, ctx: Context) -> list[str]:
+    """The active admins and members: who answers support."""
+    found = []
+    for role in ("admin", "member"):
+        page = await identity_service.list_users(
+            session, ctx, page=PageParams(limit=50), role=role, is_active=True
+        )
+        found += [u.id for u in page.items]
+    return found
 
 
 async def seed_support_history(session: AsyncSession, ctx: Context, rng: random.Random) -> None:
-    tenant_id = ctx.require_tenant()
     now = utcnow()
     found, _ = await contacts_service.list_contacts(session, ctx, page=PageParams(limit=200))
     contacts = [c for c in found if c.email and c.name]
     rng.shuffle(contacts)
-    events: list[NewEvent] = []
-    open_events: list[NewEvent] = []
-    plan = [(c, True) for c in RESOLVED] + [(c, False) for c in OPEN]
-    for index, (conv, resolved) in enumerate(plan):
-        contact = contacts[index % len(contacts)]
-        if resolved:
-            received = _business_time(now - dt.timedelta(days=rng.randint(3, 90)), rng)
-        else:
-            received = now - dt.timedelta(minutes=rng.randint(10, 240))
-        number = format_number("T", await next_value(session, tenant_id, "support.ticket"))
-        ticket = Ticket(
-            id=new_id(),
-            tenant_id=tenant_id,
-            number=number,
-            subject=conv.subject,
-            status="resolved" if resolved else "new",
-            priority=conv.priority,
-            channel="email",
-            contact_id=contact.id,
-            customer_email=contact.email,
-            sentiment=conv.sentiment,
-            intent=conv.intent,
-            first_response_due_at=received + dt.timedelta(hours=8),
-            resolution_due_at=received + dt.timedelta(days=3),
-            last_inbound_at=received,
-            created_at=received,
-            updated_at=received,
-        )
-        session.add(ticket)
-        first_name = (contact.name or "").split(" ")[0]
-        inbound = TicketMessage(
-            id=new_id(),
-            tenant_id=tenant_id,
-            ticket_id=ticket.id,
-            direction="inbound",
-            from_address=contact.email,
-            from_name=contact.name,
-            to_addresses=[SUPPORT_ADDRESS],
-            subject=conv.subject,
-            body=f"{conv.message}\n\nThanks,\n{first_name}",
-            header_message_id=f"<{new_id()}@mail.{(contact.email or 'x@example').split('@')[1]}>",
-            sentiment=conv.sentiment,
-            intent=conv.intent,
-            created_at=received,
-        )
-        session.add(inbound)
-        created = NewEvent(
-            type="support.ticket.created",
-            aggregate_type="ticket",
-            aggregate_id=ticket.id,
-            data={
-                "ticket_id": ticket.id,
-                "number": number,
-                "message_id": inbound.id,
-                "contact_id": contact.id,
-                "priority": ticket.priority,
-            },
-            occurred_at=received,
-        )
-        if conv.reply is None:
-            open_events.append(created)
-            continue
-        answered = received + dt.timedelta(minutes=rng.randint(20, 300))
-        session.add(
-            TicketMessage(
-                id=new_id(),
-                tenant_id=tenant_id,
-                ticket_id=ticket.id,
-                direction="outbound",
-                from_address=SUPPORT_ADDRESS,
-                from_name="Northwind Support",
-                to_addresses=[contact.email or ""],
-                subject=f"Re: {conv.subject} [{number}]",
-                body=f"Hi {first_name},\n\n{conv.reply}\n\nBest,\nNorthwind Support",
-                header_message_id=f"<{new_id()}@northwind.example>",
-                in_reply_to=inbound.header_message_id,
-                references=[inbound.header_message_id or ""],
-                created_at=answered,
-            )
-        )
-        ticket.first_responded_at = answered
-        ticket.last_outbound_at = answered
-        ticket.resolved_at = answered + dt.timedelta(hours=rng.randint(1, 48))
-        ticket.updated_at = ticket.resolved_at
-        events.append(created)
-        events.append(
-            NewEvent(
-                type="support.ticket.resolved",
-                aggregate_type="ticket",
-                aggregate_id=ticket.id,
-                data={"ticket_id": ticket.id},
-                occurred_at=ticket.resolved_at,
-            )
-        )
+    policy = await sla.default_policy(session, ctx)
+    hours = BusinessHours.from_config(policy.business_hours) if policy.business_hours else None
+    desk = _Desk(ctx=ctx, hours=hours, agents=await _agents(session, ctx), events=[])
+    # Numbers follow arrival: the history oldest first, then today's open tickets.
+    history = sorted(
+        (
+            (_business_time(now - dt.timedelta(days=rng.randint(3, 90)), rng), conv)
+            for conv in RESOLVED
+        ),
+        key=lambda pair: pair[0],
+    )
+    resolved = [
+        await _resolved_ticket(session, desk, conv, contacts[i % len(contacts)], received, rng)
+        for i, (received, conv) in enumerate(history)
+    ]
     await session.flush()
-    events.sort(key=lambda e: e.occurred_at or now)
-    written = await append_events(session, ctx, events)
+    desk.events.sort(key=lambda e: e.occurred_at or now)
+    written = await append_events(session, ctx, desk.events)
     await mark_handled(session, ctx, [(row["id"], row["type"]) for row in written])
-    await append_events(session, ctx, open_events)  # left for the workers: AI drafts
+    await retrieval.index_tickets(session, ctx, [t.id for t in resolved])
+    arrivals = sorted(now - dt.timedelta(minutes=rng.randint(10, 240)) for _ in OPEN)
+    for i, (received, conv) in enumerate(zip(arrivals, OPEN, strict=True)):
+        contact = contacts[(len(history) + i) % len(contacts)]
+        await _open_ticket(session, desk, conv, contact, received)

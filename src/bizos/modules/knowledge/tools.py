@@ -1,0 +1,246 @@
+"""What the copilot may ask of the knowledge base (scope ``kb:read``): passages that
+answer a question, and contracts whose notice or renewal dates fall in a range. Every
+answer carries its query in words, the filters and the ids behind it (DESIGN rule 8).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+import sqlalchemy as sa
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bizos.core.context import Context
+from bizos.core.tools import MAX_DAYS, MAX_RECORDS, Tool, ToolResult
+from bizos.modules.knowledge import service
+from bizos.modules.knowledge.models import KbDocument
+from bizos.modules.knowledge.summaries.models import KbContract
+
+SCOPE = "kb:read"
+# How far ahead ``kb.contracts_due`` looks when no range is given.
+DEFAULT_HORIZON_DAYS = 365
+PASSAGE_CHARS = 1200
+
+DateKind = Literal["notice", "renewal", "end", "termination"]
+DEFAULT_KINDS: tuple[DateKind, ...] = ("notice", "renewal")
+_COLUMNS: dict[str, sa.orm.InstrumentedAttribute[dt.date | None]] = {
+    "notice": KbContract.notice_date,
+    "renewal": KbContract.renewal_date,
+    "end": KbContract.end_date,
+    "termination": KbContract.termination_date,
+}
+
+
+# --- kb.search ------------------------------------------------------------------------
+
+
+class SearchParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    query: str = Field(min_length=1, max_length=1000, description="The question, in words.")
+    limit: int = Field(default=5, ge=1, le=20, description="Passages to return.")
+    document_id: str | None = Field(default=None, description="Only this document.")
+
+    @model_validator(mode="after")
+    def _not_blank(self) -> SearchParams:
+        if not self.query.strip():
+            raise ValueError("the query is blank")
+        return self
+
+
+class Passage(BaseModel):
+    document_id: str
+    title: str
+    chunk_id: str
+    heading: str | None
+    page: int | None
+    text: str
+    score: float
+
+
+class SearchValue(BaseModel):
+    passages: list[Passage]
+
+
+async def search(session: AsyncSession, ctx: Context, params: SearchParams) -> ToolResult:
+    """The passages that best answer ``query`` (hybrid full-text + vector search)."""
+    hits = await service.search(
+        session, ctx, params.query.strip(), limit=params.limit, document_id=params.document_id
+    )
+    passages = [
+        Passage(
+            document_id=h.document_id,
+            title=h.title,
+            chunk_id=h.chunk_id,
+            heading=h.heading,
+            page=h.page,
+            text=h.text[:PASSAGE_CHARS],
+            score=h.score,
+        )
+        for h in hits
+    ]
+    documents = list(dict.fromkeys(p.document_id for p in passages))
+    return ToolResult(
+        value=SearchValue(passages=passages),
+        query=(
+            "knowledge-base passages ranked by reciprocal-rank fusion of full-text and "
+            "vector similarity to the query; records are the documents they come from"
+        ),
+        filters={
+            "query": params.query.strip(),
+            "limit": params.limit,
+            "document_id": params.document_id,
+        },
+        records=documents,
+    )
+
+
+# --- kb.contracts_due -----------------------------------------------------------------
+
+
+class ContractsDueParams(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    from_: dt.date | None = Field(default=None, alias="from", description="First day (UTC).")
+    to: dt.date | None = Field(
+        default=None, description=f"Last day, inclusive; default {DEFAULT_HORIZON_DAYS} days on."
+    )
+    kinds: list[DateKind] = Field(
+        default_factory=lambda: list(DEFAULT_KINDS),
+        min_length=1,
+        description="Which contract dates count: notice, renewal, end, termination.",
+    )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ContractsDueParams:
+        start, end = self.bounds()
+        if end < start:
+            raise ValueError("'to' is before 'from'")
+        if (end - start).days > MAX_DAYS:
+            raise ValueError(f"the range is longer than {MAX_DAYS} days")
+        self.kinds = list(dict.fromkeys(self.kinds))
+        return self
+
+    def bounds(self) -> tuple[dt.date, dt.date]:
+        """From today (UTC) for :data:`DEFAULT_HORIZON_DAYS` unless told otherwise."""
+        start = self.from_ or dt.datetime.now(dt.UTC).date()
+        end = self.to or (start + dt.timedelta(days=DEFAULT_HORIZON_DAYS))
+        return start, end
+
+
+class DueDate(BaseModel):
+    kind: DateKind
+    date: dt.date
+
+
+class ContractDue(BaseModel):
+    document_id: str
+    contract_id: str
+    title: str
+    parties: list[str]
+    due: list[DueDate] = Field(description="The contract's dates inside the range, earliest first.")
+    notice_date: dt.date | None
+    renewal_date: dt.date | None
+    end_date: dt.date | None
+    termination_date: dt.date | None
+    auto_renews: bool | None
+    task_id: str | None = Field(description="The reminder task made for this contract.")
+    task_due_date: dt.date | None
+
+
+class ContractsDueValue(BaseModel):
+    count: int
+    contracts: list[ContractDue] = Field(description="Earliest date in range first.")
+
+
+async def contracts_due(
+    session: AsyncSession, ctx: Context, params: ContractsDueParams
+) -> ToolResult:
+    """Extracted contracts with a notice/renewal (or chosen) date inside the range."""
+    start, end = params.bounds()
+    in_range = [_COLUMNS[k].between(start, end) for k in params.kinds]
+    rows = (
+        await session.execute(
+            sa.select(KbContract, KbDocument.title)
+            .join(KbDocument, KbDocument.id == KbContract.document_id)
+            .where(
+                KbContract.tenant_id == ctx.require_tenant(),
+                KbDocument.tenant_id == ctx.require_tenant(),
+                KbContract.status == "extracted",
+                sa.or_(*in_range),
+            )
+        )
+    ).all()
+    found: list[ContractDue] = []
+    for contract, title in rows:
+        dates = {
+            "notice": contract.notice_date,
+            "renewal": contract.renewal_date,
+            "end": contract.end_date,
+            "termination": contract.termination_date,
+        }
+        due = sorted(
+            (
+                DueDate(kind=kind, date=day)
+                for kind in params.kinds
+                if (day := dates[kind]) is not None and start <= day <= end
+            ),
+            key=lambda d: (d.date, d.kind),
+        )
+        found.append(
+            ContractDue(
+                document_id=contract.document_id,
+                contract_id=contract.id,
+                title=title,
+                parties=[str(p.get("name")) for p in contract.parties or [] if p.get("name")],
+                due=due,
+                notice_date=contract.notice_date,
+                renewal_date=contract.renewal_date,
+                end_date=contract.end_date,
+                termination_date=contract.termination_date,
+                auto_renews=contract.auto_renews,
+                task_id=contract.task_id,
+                task_due_date=contract.task_due_date,
+            )
+        )
+    found.sort(key=lambda c: (c.due[0].date if c.due else end, c.document_id))
+    return ToolResult(
+        value=ContractsDueValue(count=len(found), contracts=found[:MAX_RECORDS]),
+        query=(
+            "contracts extracted from documents tagged 'contract' whose "
+            f"{' or '.join(params.kinds)} date falls within the range (inclusive); records "
+            "are the contract documents"
+        ),
+        filters={
+            "from": start.isoformat(),
+            "to": end.isoformat(),
+            "kinds": list(params.kinds),
+            "status": "extracted",
+        },
+        records=[c.document_id for c in found[:MAX_RECORDS]],
+        records_total=len(found),
+    )
+
+
+TOOLS: list[Tool] = [
+    Tool(
+        name="kb.search",
+        description=(
+            "Find the knowledge-base passages (policies, FAQs, guides, contracts) that answer "
+            "a question; each passage names its document."
+        ),
+        scope=SCOPE,
+        input_model=SearchParams,
+        run=search,
+    ),
+    Tool(
+        name="kb.contracts_due",
+        description=(
+            "Contracts whose notice or renewal date (or end/termination date, if asked) "
+            "falls in a date range; by default the coming year."
+        ),
+        scope=SCOPE,
+        input_model=ContractsDueParams,
+        run=contracts_due,
+    ),
+]
