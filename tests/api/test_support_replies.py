@@ -27,10 +27,7 @@ from tests.modules.support.drafts_helpers import (
     add_message,
     events_of,
     make_ticket,
-    standins,  # noqa: F401 - fixture
 )
-
-pytestmark = pytest.mark.usefixtures("standins")
 
 Json = dict[str, Any]
 

@@ -87,9 +87,7 @@ async def test_the_demo_knowledge_base_answers_questions_and_its_contract_gets_a
     async with db.unit_of_work(tenant_id=tenant_id, readonly=True) as s:
         documents = {d.title: d for d in await s.scalars(sa.select(KbDocument))}
         chunks = list(await s.scalars(sa.select(KbChunk)))
-        created = list(
-            await s.scalars(sa.select(Event).where(Event.type == "kb.document.created"))
-        )
+        created = list(await s.scalars(sa.select(Event).where(Event.type == "kb.document.created")))
         handled = set(
             await s.scalars(
                 sa.select(ProcessedEvent.event_id).where(

@@ -22,7 +22,6 @@ from bizos.core.config import Settings
 from bizos.core.db import init_database
 from bizos.core.workflows import Workflows, get_workflow_steps, start_workflow
 from bizos.modules.support.drafts.workflow import ai_draft
-from tests.modules.support.drafts_helpers import install_standins
 
 RESULT_TIMEOUT_SECONDS = 90
 
@@ -48,7 +47,6 @@ async def main() -> None:
     parser.add_argument("--report", default="")
     args = parser.parse_args()
 
-    install_standins(setattr)
     if args.mode == "start":
         hang_in_the_gateway(Path(args.marker))
     settings = Settings(

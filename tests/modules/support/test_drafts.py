@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
@@ -38,11 +39,8 @@ from tests.modules.support.drafts_helpers import (
     kb_passage,
     make_ticket,
     resolved_ticket,
-    standins,  # noqa: F401 - fixture
     until_drafts,
 )
-
-pytestmark = pytest.mark.usefixtures("standins")
 
 REFUND_POLICY = (
     "Refunds are paid to the original card within 5 business days after the returned "
@@ -318,3 +316,45 @@ async def test_an_unreadable_classification_is_skipped_and_the_draft_still_writt
     async with db.unit_of_work(tenant_id=desk.tenant_id, readonly=True) as session:
         ticket = await session.get(Ticket, ticket_id)
     assert ticket is not None and ticket.sentiment is None
+
+
+async def test_a_follow_up_is_drafted_together_with_the_question_it_follows(
+    client: httpx.AsyncClient, db: Database, desk: TenantLogin, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[str] = []
+    real_generate = gateway.generate
+
+    async def recording(*args: Any, **kwargs: Any) -> Any:
+        seen.append(kwargs["variables"]["message"])
+        return await real_generate(*args, **kwargs)
+
+    monkeypatch.setattr(gateway, "generate", recording)
+    ticket_id, _ = await make_ticket(db, desk.tenant_id, body="Where is my refund?")
+    await until_drafts(client, desk, ticket_id)
+    await add_message(db, desk.tenant_id, ticket_id, body="My order number is 1042.")
+
+    await until_drafts(client, desk, ticket_id, count=2)
+
+    assert seen == ["Where is my refund?", "Where is my refund?\n\nMy order number is 1042."]
+
+
+async def test_no_automatic_draft_once_an_agent_replied_but_one_can_be_asked_for(
+    client: httpx.AsyncClient, db: Database, desk: TenantLogin
+) -> None:
+    ticket_id, message_id = await make_ticket(db, desk.tenant_id, announce=False)
+    await add_message(
+        db, desk.tenant_id, ticket_id, body="Looking into it.", direction="outbound", event=None
+    )
+
+    run = await start_workflow(
+        ai_draft, desk.tenant_id, ticket_id, message_id, 1,
+        workflow_id=draft_workflow_id(message_id, 1),
+    )  # fmt: skip
+    assert await run.result(timeout_seconds=30) == "answered"
+    assert await drafts_of(client, desk, ticket_id) == []
+
+    r = await client.post(f"/api/v1/support/tickets/{ticket_id}/draft", headers=desk.headers)
+    assert r.status_code == 201, r.text
+    assert (r.json()["message_id"], r.json()["attempt"], r.json()["status"]) == (
+        message_id, 2, "pending",
+    )  # fmt: skip

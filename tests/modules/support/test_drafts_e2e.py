@@ -19,10 +19,8 @@ from bizos.api.app import create_app
 from bizos.core.config import Settings
 from bizos.core.db import Database
 from tests.conftest import TenantLogin, signup
-from tests.modules.support.drafts_helpers import standins, until_drafts  # noqa: F401
+from tests.modules.support.drafts_helpers import until_drafts
 from tests.modules.support.test_inbound_helpers import build_email, configure_inbound, deliver
-
-pytestmark = pytest.mark.usefixtures("standins")
 
 Json = dict[str, Any]
 SHIPPING_FAQ = (

@@ -6,7 +6,6 @@ tickets, the ticket being answered and other tenants' tickets are never preceden
 
 from __future__ import annotations
 
-import pytest
 import sqlalchemy as sa
 
 from bizos.core.context import Context
@@ -18,10 +17,7 @@ from tests.modules.support.drafts_helpers import (
     add_message,
     make_ticket,
     resolved_ticket,
-    standins,  # noqa: F401 - fixture
 )
-
-pytestmark = pytest.mark.usefixtures("standins")
 
 QUESTION = "My blender arrived broken, the glass jar is cracked. Can I get a replacement?"
 

@@ -139,7 +139,10 @@ class ExactVectorIndex:
             dim = len(rows[-1].embedding)
             rows = [r for r in rows if len(r.embedding) == dim]
         vectors = (
-            np.frombuffer(b"".join(r.embedding for r in rows), dtype="<f4").reshape(len(rows), -1)
+            # A writable native copy: products over it run faster than over the buffer.
+            np.frombuffer(b"".join(r.embedding for r in rows), dtype="<f4")
+            .astype(np.float32)
+            .reshape(len(rows), -1)
             if rows
             else np.zeros((0, 0), dtype=np.float32)
         )

@@ -1,8 +1,9 @@
 """AI drafts: their lifecycle and the writes the draft workflow makes. The only writer of
 ``support_ai_drafts``.
 
-A draft answers one inbound message; regenerating makes the next ``attempt`` for the
-same message. At most one draft of a ticket is ``pending`` (the one shown as the
+A draft answers one inbound message (reading every customer message since our last
+reply); the automatic draft is attempt 1, an agent's request for a new one the next
+``attempt`` (2 or more). At most one draft of a ticket is ``pending`` (the one shown as the
 ticket's ``ai_draft``): a new one supersedes the older pending ones, unless it answers
 an older message than they do (a late run never hides the newer draft). A draft leaves
 ``pending`` once: ``sent`` (replies.py), ``discarded`` or ``superseded``. ``failed``
@@ -39,6 +40,10 @@ EXTERNAL_PROVIDERS = ("openai", "anthropic")
 # Who hears about a draft on a ticket nobody is assigned to.
 FALLBACK_ROLES = ("owner", "admin")
 ERROR_CHARS = 2000
+FIRST_ATTEMPT = 1  # the automatic draft of a customer message
+# How much of the customer's unanswered writing a draft reads.
+UNANSWERED_LIMIT = 20
+MESSAGE_CHARS = 8000
 
 
 def draft_workflow_id(message_id: str, attempt: int) -> str:
@@ -184,7 +189,9 @@ async def request_draft(session: AsyncSession, ctx: Context, ticket_id: str) -> 
             AiDraft.tenant_id == ctx.require_tenant(), AiDraft.message_id == message.id
         )
     )
-    attempt = int(done or 0) + 1
+    # Attempt 1 is the automatic draft (its run may have ended without one): asked-for
+    # drafts count from 2.
+    attempt = max(int(done or 0), FIRST_ATTEMPT) + 1
     await append_event(
         session,
         ctx,
@@ -221,8 +228,10 @@ class DraftBasis:
 async def draft_basis(
     session: AsyncSession, ctx: Context, ticket_id: str, message_id: str, attempt: int
 ) -> DraftBasis | str:
-    """What to draft from, or why there is nothing to do (a draft of this attempt
-    exists, the message is not a customer's, a newer customer message will be drafted)."""
+    """What to draft from: every customer message since our last reply (a follow-up
+    "here is my order number" is answered together with the question it follows), or
+    why there is nothing to do (a draft of this attempt exists, the message is not a
+    customer's, a newer one will be drafted, or an agent has replied since)."""
     tenant_id = ctx.require_tenant()
     existing = await session.scalar(
         sa.select(AiDraft.id).where(
@@ -249,7 +258,12 @@ async def draft_basis(
         return "not_inbound"
     latest = await latest_inbound(session, ctx, ticket_id)
     if latest is not None and latest.id != message.id:
-        return "superseded"
+        return "superseded"  # the newer customer message gets its own draft
+    unanswered = await _unanswered(session, ctx, ticket_id)
+    if not unanswered:
+        if attempt == FIRST_ATTEMPT:
+            return "answered"  # an agent replied before the automatic draft was written
+        unanswered = [message]  # asked for anyway: answer the customer's last message
     external = False
     for provider in EXTERNAL_PROVIDERS:
         if await connector_config(session, ctx, provider) is not None:
@@ -260,7 +274,7 @@ async def draft_basis(
         message_id=message.id,
         number=ticket.number,
         subject=ticket.subject,
-        message=message.body,
+        message=_customer_text(unanswered),
         customer_name=message.from_name or None,
         external_provider=external,
     )
@@ -395,6 +409,34 @@ async def record_failure(
 
 
 # --- helpers ----------------------------------------------------------------------------
+
+
+async def _unanswered(session: AsyncSession, ctx: Context, ticket_id: str) -> list[TicketMessage]:
+    """The customer's messages after our last reply, oldest first."""
+    rows = list(
+        await session.scalars(
+            sa.select(TicketMessage)
+            .where(
+                TicketMessage.tenant_id == ctx.require_tenant(),
+                TicketMessage.ticket_id == ticket_id,
+                TicketMessage.direction.in_(("inbound", "outbound")),
+            )
+            .order_by(TicketMessage.created_at.desc(), TicketMessage.id.desc())
+            .limit(UNANSWERED_LIMIT)
+        )
+    )
+    unanswered = []
+    for row in rows:
+        if row.direction == "outbound":
+            break
+        unanswered.append(row)
+    return unanswered[::-1]
+
+
+def _customer_text(messages: Sequence[TicketMessage]) -> str:
+    """The unanswered messages as one text, the latest kept whole if it is too long."""
+    text = "\n\n".join(m.body.strip() for m in messages if m.body.strip())
+    return text if len(text) <= MESSAGE_CHARS else text[-MESSAGE_CHARS:]
 
 
 async def find_draft(

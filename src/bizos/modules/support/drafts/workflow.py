@@ -3,8 +3,10 @@
 ``support.ai_draft`` runs once per inbound customer message and attempt (run id
 ``support.ai_draft:<message id>:<attempt>``, see ``service.draft_workflow_id``):
 
-1. ``prepare`` — what to answer, or nothing to do (a draft of this attempt exists, a
-   newer customer message will get its own draft, the ticket is gone);
+1. ``prepare`` — what to answer (every customer message since our last reply), or
+   nothing to do (a draft of this attempt exists, a newer customer message will get
+   its own draft, an agent replied before the automatic draft was written, the ticket
+   is gone);
 2. ``retrieve`` — knowledge-base passages and similar resolved tickets;
 3. ``classify`` — only when the tenant has an external provider: a model's sentiment
    and intent refine the local triage (a failure here is logged and skipped);
@@ -248,8 +250,8 @@ async def store(
 @workflow(WORKFLOW_NAME)
 async def ai_draft(tenant_id: str, ticket_id: str, message_id: str, attempt: int = 1) -> str:
     """Draft the answer to one customer message. Returns how it ended: ``drafted``,
-    ``failed``, or the reason nothing was done (``exists``, ``superseded``, ``gone``,
-    ``not_inbound``)."""
+    ``failed``, or the reason nothing was done (``exists``, ``superseded``,
+    ``answered``, ``gone``, ``not_inbound``)."""
     return await draft_answer(tenant_id, ticket_id, message_id, attempt)
 
 
