@@ -136,6 +136,13 @@ async def test_bad_uploads_are_clear_problems(
     _is_problem(r, 422)
     r = await client.post(DOCS, data={"title": "no file"}, files={"x": ("a", b"b")}, headers=h)
     assert _is_problem(r, 422)["errors"][0]["loc"] == ["body", "file"]
+    r = await client.post(
+        DOCS, files=[("file", ("a.txt", b"a")), ("file", ("b.txt", b"b"))], headers=h
+    )
+    _is_problem(r, 422)
+    broken = {**h, "Content-Type": "multipart/form-data; boundary=xyz"}
+    r = await client.post(DOCS, content=b"--xyz\r\nnonsense", headers=broken)
+    _is_problem(r, 422)
     r = await client.post(DOCS, json={"title": "T"}, headers=h)
     assert _is_problem(r, 422)["errors"][0]["loc"] == ["body", "content"]
     r = await client.post(

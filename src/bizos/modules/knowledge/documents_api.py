@@ -14,6 +14,7 @@ from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bizos.api.deps import Ctx, DbSession
 from bizos.api.guards import NUL, raise_for_nul
@@ -94,7 +95,16 @@ async def _file_body(
     request: Request, *, file_required: bool
 ) -> tuple[UploadFile | None, str | None, list[str] | None]:
     """``(file, title, tags)`` of a multipart body (NUL-free, sizes checked)."""
-    form = await request.form(max_files=1, max_fields=MAX_FORM_FIELDS)
+    try:
+        form = await request.form(max_files=1, max_fields=MAX_FORM_FIELDS)
+    except StarletteHTTPException as exc:
+        if exc.status_code != 400:
+            raise
+        # Starlette's word for a malformed body or too many parts: ours is 422.
+        raise Unprocessable(
+            f"the multipart body is not usable: {exc.detail}",
+            errors=[field_error(["body"], str(exc.detail))],
+        ) from None
     raise_for_nul(
         [
             ["body", key]
@@ -214,6 +224,7 @@ async def list_chunks(document_id: str, _: KbRead, session: DbSession, ctx: Ctx)
     f"{BASE}/documents/{{document_id}}",
     response_model=DocumentRead,
     openapi_extra=_body_doc(DocumentUpdate.model_json_schema(), required_file=False),
+    responses={413: {"description": "Too large"}, 415: {"description": "Unsupported type"}},
 )
 async def update_document(
     document_id: str,

@@ -1,4 +1,6 @@
-"""Document subscribers."""
+"""Document subscribers: none. A document is chunked, embedded and indexed in the
+transaction that writes it, so search never lags behind an upload; its events
+(``kb.document.*``) are for others (contracts, summaries, automation)."""
 
 from __future__ import annotations
 
@@ -6,4 +8,4 @@ from bizos.core.dispatcher import Dispatcher
 
 
 def register(dispatcher: Dispatcher) -> None:
-    """Subscribe this package's handlers (filled in by its owner)."""
+    """Nothing to subscribe (see the module docstring)."""
