@@ -38,6 +38,7 @@ class Runtime:
         self.scheduler = Scheduler(db)
         self.webhook_sender = WebhookSender(db, settings)
         self._loops: list[asyncio.Task[None]] = []
+        self.smtp_receiver: asyncio.Server | None = None
 
     async def start(self) -> None:
         if self.workers and self.settings.workflows_enabled:
@@ -52,6 +53,14 @@ class Runtime:
                 asyncio.create_task(self.webhook_sender.run_forever(), name="bizos-webhooks"),
                 asyncio.create_task(self.scheduler.run_forever(), name="bizos-scheduler"),
             ]
+            if self.settings.smtp_receiver_port:
+                from bizos.modules.support.inbound.smtp import start_smtp_receiver
+
+                self.smtp_receiver = await start_smtp_receiver(
+                    host=self.settings.smtp_receiver_host,
+                    port=self.settings.smtp_receiver_port,
+                    domains=self.settings.smtp_receiver_domains,
+                )
         log.info("runtime.started", workers=self.workers)
 
     def worker_health(self) -> dict[str, bool]:
@@ -59,6 +68,10 @@ class Runtime:
         return {task.get_name().removeprefix("bizos-"): not task.done() for task in self._loops}
 
     async def stop(self) -> None:
+        if self.smtp_receiver is not None:
+            self.smtp_receiver.close()
+            await self.smtp_receiver.wait_closed()
+            self.smtp_receiver = None
         await self._stop_loops()
         if self.message_delivery is not None:
             await self.message_delivery.stop()

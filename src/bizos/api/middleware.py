@@ -22,7 +22,7 @@ import asyncio
 import json
 import re
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import structlog
@@ -554,11 +554,20 @@ class BodyLimitMiddleware:
         max_bytes: int,
         upload_max_bytes: int | None = None,
         upload_paths: Iterable[str] = (),
+        larger: Mapping[str, int] | None = None,
     ) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.upload_max_bytes = upload_max_bytes or max_bytes
         self.upload_paths = frozenset(upload_paths)
+        # Path prefixes whose bodies may be larger than max_bytes (mail, documents).
+        self.larger = dict(larger or {})
+
+    def _limit_for(self, path: str) -> int:
+        for prefix, limit in self.larger.items():
+            if path.startswith(prefix):
+                return limit
+        return self.max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
@@ -567,9 +576,10 @@ class BodyLimitMiddleware:
         if scope["path"].rstrip("/") in self.upload_paths:
             await self._stream_upload(scope, receive, send)
             return
+        limit = self._limit_for(scope["path"])
         declared = header(scope, b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._refuse(scope, send)
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await self._refuse(scope, send, limit)
             return
         chunks: list[bytes] = []
         size = 0
@@ -579,8 +589,8 @@ class BodyLimitMiddleware:
                 break  # the client went away; the app will see the disconnect
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > self.max_bytes:
-                await self._refuse(scope, send)
+            if size > limit:
+                await self._refuse(scope, send, limit)
                 return
             chunks.append(chunk)
             if not message.get("more_body", False):
@@ -661,6 +671,11 @@ def install_gateway(app: FastAPI, settings: Settings) -> None:
         max_bytes=settings.max_body_bytes,
         upload_max_bytes=settings.max_import_bytes,
         upload_paths=UPLOAD_PATHS,
+        larger={
+            "/webhooks/email/": settings.max_email_bytes,
+            # A document upload is a file plus a little multipart framing.
+            "/api/v1/kb/documents": settings.max_document_bytes + 64 * 1024,
+        },
     )
     if settings.rate_limit_enabled:
         app.add_middleware(RateLimitMiddleware, limiter=app.state.rate_limiter, settings=settings)

@@ -35,6 +35,15 @@ class Settings(BaseSettings):
     # Largest CSV import upload (413 beyond); streamed to data_dir/imports/, never held in
     # memory. A 100,000-contact file is about 10 MB.
     max_import_bytes: int = 200 * 1024 * 1024
+    # Largest raw email accepted by /webhooks/email/ (attachments come base64-encoded).
+    max_email_bytes: int = 35 * 1024 * 1024
+    # Largest knowledge-base document upload.
+    max_document_bytes: int = 25 * 1024 * 1024
+    # The built-in SMTP receiver for support mail: started by `bizos serve`/`bizos worker`
+    # when a port is set; it accepts support+<slug>@any and <slug>@<one of the domains>.
+    smtp_receiver_port: int | None = None
+    smtp_receiver_host: str = "127.0.0.1"
+    smtp_receiver_domains: list[str] = Field(default_factory=list)
     # Largest CRM attachment (413 beyond); stored under data_dir/attachments/<tenant>/.
     crm_attachment_max_bytes: int = 4 * 1024 * 1024
     # Seconds a resolved bearer token is reused in-process (0 = look up every request).
