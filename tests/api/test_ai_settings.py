@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 
 from tests.api.conftest import add_member, assert_problem
@@ -194,3 +196,20 @@ async def test_a_settings_change_is_an_event(
     [event] = r.json()["items"]
     assert event["data"] == {"changed": ["currency"]}
     assert (await client.get(URL, headers=tenant.headers)).json()["currency"] == "EUR"
+
+
+async def test_concurrent_first_changes_lose_nothing(
+    client: httpx.AsyncClient, tenant: TenantLogin
+) -> None:
+    """Two admins save at once on a workspace with no settings row yet: each either
+    lands (one after the other) or is told to retry (409) — never a 500, never lost."""
+    results = await asyncio.gather(
+        client.put(URL, headers=tenant.headers, json={"monthly_token_budget": 100}),
+        client.put(URL, headers=tenant.headers, json={"currency": "EUR"}),
+    )
+    assert sorted(r.status_code for r in results) in ([200, 200], [200, 409])
+    final = (await client.get(URL, headers=tenant.headers)).json()
+    landed = [r for r in results if r.status_code == 200]
+    assert final["version"] == len(landed)
+    if len(landed) == 2:
+        assert (final["monthly_token_budget"], final["currency"]) == (100, "EUR")
