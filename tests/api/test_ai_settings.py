@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 
 import httpx
 
@@ -213,3 +214,28 @@ async def test_concurrent_first_changes_lose_nothing(
     assert final["version"] == len(landed)
     if len(landed) == 2:
         assert (final["monthly_token_budget"], final["currency"]) == (100, "EUR")
+
+
+async def test_sentence_transformers_needs_its_extra(
+    client: httpx.AsyncClient, tenant: TenantLogin
+) -> None:
+    r = await client.put(URL, headers=tenant.headers, json={"embeddings": "sentence-transformers"})
+    if importlib.util.find_spec("sentence_transformers") is None:
+        body = assert_problem(r, 422)
+        assert "bizos[embeddings]" in body["detail"]
+    else:
+        assert r.status_code == 200, r.text
+
+
+async def test_the_prompt_templates_are_listed_with_versions(
+    client: httpx.AsyncClient, tenant: TenantLogin
+) -> None:
+    r = await client.get("/api/v1/ai/prompts", headers=tenant.headers)
+    assert r.status_code == 200, r.text
+    names = {p["name"]: p for p in r.json()["items"]}
+    assert names["support.draft"]["version"] == "1"
+    assert names["support.draft"]["description"]
+    assert {"kb.summarize.map", "kb.summarize.reduce", "kb.contract.extract",
+            "support.classify"} <= set(names)  # fmt: skip
+    viewer = await add_member(client, tenant, "viewer")
+    assert_problem(await client.get("/api/v1/ai/prompts", headers=viewer.headers), 403)

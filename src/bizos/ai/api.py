@@ -2,7 +2,8 @@
 
 ``GET /api/v1/ai/usage?period=YYYY-MM`` (scope ``ai:use``) — tokens and cost by feature
 and provider, with the budget's state; ``GET/PUT /api/v1/ai/settings`` (PUT: ``admin``,
-``If-Match``); ``GET /api/v1/ai/calls/{id}`` (scope ``ai:use``) — provenance.
+``If-Match``); ``GET /api/v1/ai/calls/{id}`` (scope ``ai:use``) — provenance;
+``GET /api/v1/ai/prompts`` — the versioned prompt templates.
 """
 
 from __future__ import annotations
@@ -11,9 +12,16 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Response
 
-from bizos.ai import metering
+from bizos.ai import metering, prompts
 from bizos.ai import settings as ai_settings
-from bizos.ai.schemas import AiCallRead, AiSettingsRead, AiSettingsUpdate, UsageReport
+from bizos.ai.schemas import (
+    AiCallRead,
+    AiSettingsRead,
+    AiSettingsUpdate,
+    PromptTemplateList,
+    PromptTemplateRead,
+    UsageReport,
+)
 from bizos.api.deps import Ctx, DbSession
 from bizos.core.auth import Admin, AiUse
 from bizos.core.versions import version_etag
@@ -41,6 +49,20 @@ async def get_call(call_id: str, _: AiUse, session: DbSession, ctx: Ctx) -> AiCa
     """Provenance of one AI output: provider, model, template and version, sources,
     token counts, cost and every provider attempt."""
     return metering.call_read(await metering.get_call(session, ctx, call_id))
+
+
+@router.get("/api/v1/ai/prompts", response_model=PromptTemplateList)
+async def list_prompts(_: AiUse) -> PromptTemplateList:
+    """The prompt templates this server ships, with the version each output records."""
+    items = []
+    for name in prompts.available():
+        template = prompts.load(name)
+        items.append(
+            PromptTemplateRead(
+                name=name, version=template.version, description=template.description
+            )
+        )
+    return PromptTemplateList(items=items)
 
 
 @router.get("/api/v1/ai/settings", response_model=AiSettingsRead)

@@ -159,3 +159,13 @@ class AiCallRead(BaseModel):
     related: RelatedRef | None
     actor_id: str | None
     created_at: dt.datetime
+
+
+class PromptTemplateRead(BaseModel):
+    name: str
+    version: str
+    description: str
+
+
+class PromptTemplateList(BaseModel):
+    items: list[PromptTemplateRead]

@@ -7,6 +7,7 @@ and bumps its version after that; ``If-Match`` guards it like every other update
 
 from __future__ import annotations
 
+import importlib.util
 from decimal import Decimal
 from typing import Any
 
@@ -144,6 +145,14 @@ async def update_settings(
         raise Unprocessable(
             "configure the openai connector before choosing openai embeddings",
             errors=[field_error(["body", "embeddings"], "connector not configured")],
+        )
+    if str(changes.get("embeddings", "")).startswith("sentence-transformers") and (
+        importlib.util.find_spec("sentence_transformers") is None
+    ):
+        raise Unprocessable(
+            "sentence-transformers embeddings need the optional extra: pip install "
+            "'bizos[embeddings]'",
+            errors=[field_error(["body", "embeddings"], "extra not installed")],
         )
     if "prices" in changes:
         changes["prices"] = _prices_json(
