@@ -241,6 +241,7 @@ async def drafts(base: str, headers: dict[str, str], slug: str, count: int) -> d
                     headers=headers,
                     params={"type": "support.draft.created", "after": last_seq, "limit": 10},
                 )
+                r.raise_for_status()
                 for event in r.json()["items"]:
                     last_seq = max(last_seq, event["sequence"])
                     done = True

@@ -105,6 +105,8 @@ async def test_the_demo_desk_has_threaded_history_and_drafts_its_open_tickets(
         assert ticket.last_outbound_at == outbound[-1].created_at
         assert ticket.resolved_at is not None and ticket.resolved_at > thread[-1].created_at
         assert ticket.assignee_id is not None and ticket.sentiment and ticket.intent
+        # A customer's second message reopened the pending ticket before it was resolved.
+        assert ticket.reopened_count == sum(m.direction == "inbound" for m in thread) - 1
 
     # Due times are the default policy's for each ticket's priority, counted from when it
     # came in; the one answer given after its target shows as a breach, the others not.
@@ -139,6 +141,8 @@ async def test_the_demo_desk_has_threaded_history_and_drafts_its_open_tickets(
     assert opened >= {"support.ticket.created", "support.message.received"}
     assert any(s.matches("support.ticket.created") for s in subscribers.subscriptions)
     assert sum(e.type == "support.sla.breached" for e in events) == 1
+    reopened = [e for e in events if e.type == "support.ticket.reopened"]
+    assert len(reopened) == sum(t.reopened_count for t in resolved) >= 2
     assert vectors == {t.id for t in resolved}
 
     async with demo_server(settings, db) as client:

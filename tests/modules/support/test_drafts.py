@@ -10,6 +10,7 @@ error and a notification, once; a regenerated draft is the next attempt.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -358,3 +359,48 @@ async def test_no_automatic_draft_once_an_agent_replied_but_one_can_be_asked_for
     assert (r.json()["message_id"], r.json()["attempt"], r.json()["status"]) == (
         message_id, 2, "pending",
     )  # fmt: skip
+
+
+async def test_asking_twice_while_the_model_writes_starts_one_run(
+    client: httpx.AsyncClient, db: Database, desk: TenantLogin, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ticket_id, message_id = await make_ticket(db, desk.tenant_id)
+    [first] = await until_drafts(client, desk, ticket_id)
+    release = asyncio.Event()
+    calls = 0
+    real_generate = gateway.generate
+
+    async def slow_model(*args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        await release.wait()
+        return await real_generate(*args, **kwargs)
+
+    monkeypatch.setattr(gateway, "generate", slow_model)
+    url = f"/api/v1/support/tickets/{ticket_id}/draft"
+
+    answers = await asyncio.gather(
+        *(client.post(url, params={"wait_seconds": 0}, headers=desk.headers) for _ in range(2))
+    )
+
+    assert [r.status_code for r in answers] == [202, 202]
+    assert (
+        answers[0].json()
+        == answers[1].json()
+        == {
+            "ticket_id": ticket_id,
+            "message_id": message_id,
+            "attempt": 2,
+            "status": "drafting",
+            "workflow_id": draft_workflow_id(message_id, 2),
+        }
+    )
+    release.set()
+    newest, _ = await until_drafts(client, desk, ticket_id, count=2)
+    assert (newest["attempt"], newest["status"]) == (2, "pending")
+    assert calls == 1
+    assert len(await drafts_of(client, desk, ticket_id)) == 2
+    too_long = await client.post(url, params={"wait_seconds": 31}, headers=desk.headers)
+    assert too_long.status_code == 422
+    states = {d["id"]: d["status"] for d in await drafts_of(client, desk, ticket_id)}
+    assert states == {first["id"]: "superseded", newest["id"]: "pending"}

@@ -429,6 +429,19 @@ async def _resolved_ticket(
             session, desk, ticket, contact, asked, back, conversation[-1], conv
         )
         conversation.append(message)
+        # Our answer left the ticket pending; the customer's reopens it, as live mail does.
+        ticket.reopened_count += 1
+        ticket.version += 1
+        desk.events.append(
+            _event(
+                ticket,
+                "support.ticket.reopened",
+                back,
+                message_id=message.id,
+                previous_status="pending",
+                number=ticket.number,
+            )
+        )
         desk.events.append(
             _event(
                 ticket,
