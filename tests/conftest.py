@@ -6,6 +6,7 @@ Set ``BIZOS_TEST_DATABASE_URL=postgresql+asyncpg://...`` to run the suite on Pos
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import tempfile
@@ -67,8 +68,49 @@ def template_database() -> Iterator[str]:
         yield str(path)
 
 
+@pytest.fixture(scope="session")
+def demo_template(template_database: str) -> Iterator[str]:
+    """The demo tenant seeded once, into a copy of the template: seeding takes tens of
+    seconds, so tests marked ``demo`` each start from a copy of this instead."""
+    from bizos.demo import seed_demo
+
+    if IS_PG:
+        name = f"bizos_demo_{uuid.uuid4().hex[:8]}"
+        admin = sa.create_engine(_pg_admin_url("postgres"), isolation_level="AUTOCOMMIT")
+        with admin.connect() as c:
+            c.exec_driver_sql(f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"')
+        url = sa.engine.make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+        source = name
+    else:
+        path = _TMP / "demo.db"
+        shutil.copy(template_database, path)
+        url, source = f"sqlite+aiosqlite:///{path}", str(path)
+    get_settings.cache_clear()
+    seeded = get_settings().model_copy(update={"database_url": url})
+
+    async def seed() -> None:
+        database = Database(seeded.resolved_database_url(), app_role=seeded.db_app_role)
+        set_database(database)
+        try:
+            assert await seed_demo(seeded, database)
+        finally:
+            set_database(None)
+            await database.dispose()
+
+    asyncio.run(seed())
+    yield source
+    if IS_PG:
+        with admin.connect() as c:
+            c.exec_driver_sql(f'DROP DATABASE IF EXISTS "{source}" WITH (FORCE)')
+        admin.dispose()
+
+
 @pytest.fixture
-def database_url(template_database: str, tmp_path: Path) -> Iterator[str]:
+def database_url(
+    request: pytest.FixtureRequest, template_database: str, tmp_path: Path
+) -> Iterator[str]:
+    if request.node.get_closest_marker("demo"):
+        template_database = request.getfixturevalue("demo_template")
     if IS_PG:
         name = f"bizos_t_{uuid.uuid4().hex[:10]}"
         admin = sa.create_engine(_pg_admin_url("postgres"), isolation_level="AUTOCOMMIT")
