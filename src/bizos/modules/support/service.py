@@ -474,9 +474,13 @@ async def create_ticket(session: AsyncSession, ctx: Context, body: TicketCreate)
     return ticket
 
 
-def _bump(ticket: Ticket, now: dt.datetime) -> None:
+def touch(ticket: Ticket, now: dt.datetime) -> None:
+    """A change an agent could race with: the next ``version`` (and ``updated_at``)."""
     ticket.version += 1
     ticket.updated_at = now
+
+
+_bump = touch
 
 
 async def update_ticket(

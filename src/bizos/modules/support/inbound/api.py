@@ -16,10 +16,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 from dataclasses import replace
-from typing import Annotated
+from typing import Annotated, Literal
 
 import structlog
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Header, Path, Request
 from pydantic import BaseModel
 
 from bizos.api.deps import PublicCtx
@@ -47,7 +47,7 @@ class UnsupportedMediaType(ProblemError):
 
 
 class EmailAccepted(BaseModel):
-    status: str  # accepted | duplicate
+    status: Literal["accepted", "duplicate"]
 
 
 def signature_of(body: bytes, secret: str) -> str:
@@ -97,14 +97,46 @@ def _check_content(request: Request, body: bytes) -> None:
         )
 
 
-@router.post("/webhooks/email/{tenant_slug}", status_code=202, response_model=EmailAccepted)
+_RAW_MESSAGE = {"schema": {"type": "string", "format": "binary"}}
+_PROBLEM = {"$ref": "#/components/schemas/Problem"}
+
+
+@router.post(
+    "/webhooks/email/{tenant_slug}",
+    status_code=202,
+    response_model=EmailAccepted,
+    responses={
+        401: {"description": "Unknown workspace, no secret, or a missing or wrong signature"},
+        415: {
+            "description": "Not a raw message (send message/rfc822)",
+            "content": {"application/problem+json": {"schema": _PROBLEM}},
+        },
+        422: {"description": "An empty body"},
+    },
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "description": "The raw RFC 5322 message, byte for byte as signed.",
+            "content": {media: _RAW_MESSAGE for media in ACCEPTED_TYPES},
+        }
+    },
+)
 async def receive_email(
-    tenant_slug: Annotated[str, Path(max_length=60)], request: Request, ctx: PublicCtx
+    tenant_slug: Annotated[str, Path(max_length=60)],
+    request: Request,
+    ctx: PublicCtx,
+    x_bizos_signature: Annotated[
+        str | None,
+        Header(
+            alias="X-Bizos-Signature",
+            description="`sha256=<hex HMAC-SHA256 of the body with email.webhook_secret>`",
+        ),
+    ] = None,
 ) -> EmailAccepted:
     """Verify, store durably, answer 202; the ticket is made asynchronously. The same
     message again (same ``Message-ID``) answers ``duplicate`` and is processed once."""
     body = await request.body()
-    signature = request.headers.get(SIGNATURE_HEADER)
+    signature = x_bizos_signature
     tenant_id = await tenant_id_for_slug(tenant_slug)
     secret = await _webhook_secret(tenant_id, webhook_ctx(ctx, tenant_id)) if tenant_id else None
     if not signature_matches(body, secret, signature) or tenant_id is None:

@@ -29,6 +29,7 @@ import mimetypes
 import re
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
+from email.header import decode_header, make_header
 from email.headerregistry import Address as HeaderAddress
 from email.message import EmailMessage, Message
 from email.utils import getaddresses, parsedate_to_datetime
@@ -313,19 +314,46 @@ def _header(msg: Message, name: str) -> str:
     return clean(" ".join(text.split()))
 
 
+def _decoded_words(text: str) -> str:
+    """``text`` with RFC 2047 encoded words decoded (as it stands when that fails)."""
+    try:
+        return str(make_header(decode_header(text)))
+    except Exception:
+        return text
+
+
+def _has_raw_8bit(msg: Message, name: str) -> bool:
+    raw = next((v for k, v in msg.raw_items() if k.lower() == name.lower()), "")
+    return any("\udc80" <= ch <= "\udcff" for ch in raw)
+
+
 def _addresses(msg: Message, name: str) -> list[Address]:
     out: list[Address] = []
-    try:
-        header = msg.get(name)
-        parsed: list[tuple[str, str]] = [
-            (a.display_name, a.addr_spec)
-            for a in getattr(header, "addresses", ())
-            if isinstance(a, HeaderAddress)
-        ]
-    except Exception:
-        parsed = []
-    if not parsed:
-        parsed = getaddresses([_header(msg, name)])
+    parsed: list[tuple[str, str]] = []
+    # Raw 8-bit names (``From: Jürgen <j@x.de>``, no RFC 2047) are decoded by
+    # ``_header`` (UTF-8, else Windows-1252); the structured parser would mangle them.
+    if not _has_raw_8bit(msg, name):
+        try:
+            header = msg.get(name)
+            parsed = [
+                (a.display_name, a.addr_spec)
+                for a in getattr(header, "addresses", ())
+                if isinstance(a, HeaderAddress)
+            ]
+        except Exception:
+            parsed = []
+    if not parsed or not all(display for display, _ in parsed):
+        # Also the fallback for names given only as a comment: ``a@b.com (Ann Smith)``.
+        plain = getaddresses([_header(msg, name)])
+        names = {spec.strip().lower(): display for display, spec in plain if display}
+        if not _has_raw_8bit(msg, name):
+            raw = next((v for k, v in msg.raw_items() if k.lower() == name.lower()), "")
+            for display, spec in getaddresses([" ".join(str(raw).split())]):
+                if display and spec.strip().lower() not in names:
+                    names[spec.strip().lower()] = _decoded_words(display)
+        parsed = [
+            (display or names.get(spec.strip().lower(), ""), spec) for display, spec in parsed
+        ] or plain
     for display, spec in parsed:
         email = clean(spec.strip().strip("<>"))
         local, at, domain = email.rpartition("@")

@@ -280,7 +280,11 @@ async def _reply(
     message = await _store_message(session, ctx, ticket, parsed, inbound_id)
     ticket.last_inbound_at = message.created_at
     reopened = await tickets.reopen_for_reply(session, ctx, ticket, message)
+    priority = ticket.priority
     await tickets.run_triage(session, ctx, ticket, message)
+    if ticket.priority != priority and not reopened:
+        # Triage raised the priority: an agent's PATCH read before this is stale now.
+        tickets.touch(ticket, utcnow())
     await session.flush()
     await tickets.ticket_event(
         session,

@@ -18,6 +18,7 @@ workflow may refine it later (``apply_classification``). Either way:
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import sqlalchemy as sa
 import structlog
@@ -52,9 +53,41 @@ def raised_priority(current: str, classification: Classification) -> str:
     return PRIORITIES[max(level, wanted)]
 
 
-def message_text(message: TicketMessage) -> str:
+_REPLY_PREFIX = re.compile(
+    r"^\s*(?:(?:re|aw|sv|vs|antw|fw|fwd|wg|tr|rv|ref|réf)\s*(?:\[\d+\])?\s*:\s*)+",
+    re.IGNORECASE,
+)
+_TICKET_TAG = re.compile(r"\[T-\d+\]")
+
+
+def thread_subject(subject: str | None) -> str:
+    """``subject`` without reply/forward prefixes and ticket numbers, for comparing."""
+    text = _TICKET_TAG.sub(" ", subject or "")
+    return " ".join(_REPLY_PREFIX.sub("", text).split()).casefold()
+
+
+def message_text(message: TicketMessage, *, include_subject: bool = True) -> str:
     """What the classifier reads: the subject (often the strongest cue) and the body."""
-    return "\n".join(part for part in (message.subject, message.body) if part)
+    subject = message.subject if include_subject else None
+    return "\n".join(part for part in (subject, message.body) if part)
+
+
+async def _subject_is_news(session: AsyncSession, ticket: Ticket, message: TicketMessage) -> bool:
+    """Whether ``message``'s subject says something of its own: it opens the ticket, or
+    it is not just the ticket's subject again (``Re: URGENT: site down`` on a thank-you
+    must not read as urgent a second time)."""
+    if thread_subject(message.subject) != thread_subject(ticket.subject):
+        return True
+    earlier = await session.scalar(
+        sa.select(TicketMessage.id)
+        .where(
+            TicketMessage.tenant_id == ticket.tenant_id,
+            TicketMessage.ticket_id == ticket.id,
+            TicketMessage.id != message.id,
+        )
+        .limit(1)
+    )
+    return earlier is None
 
 
 async def triage(
@@ -62,7 +95,8 @@ async def triage(
 ) -> Classification:
     """Classify ``message`` with the local classifier and apply it to ``ticket`` (in
     the caller's transaction; the caller saves both)."""
-    classification = classify(message_text(message))
+    include_subject = await _subject_is_news(session, ticket, message)
+    classification = classify(message_text(message, include_subject=include_subject))
     await _apply(session, ctx, ticket, message, classification, source="local", now=utcnow())
     return classification
 
