@@ -122,3 +122,12 @@ async def test_the_email_webhook_documents_its_raw_body_signature_and_problems(
     accepted = op["responses"]["202"]["content"]["application/json"]["schema"]["$ref"]
     schema = spec["components"]["schemas"][accepted.rsplit("/", 1)[-1]]
     assert schema["properties"]["status"]["enum"] == ["accepted", "duplicate"]
+
+
+async def test_ticket_messages_have_a_plain_schema_name_with_from(
+    client: httpx.AsyncClient,
+) -> None:
+    schemas = (await client.get("/openapi.json")).json()["components"]["schemas"]
+    message = schemas["TicketMessageRead"]
+    assert "from" in message["properties"] and "from_" not in message["properties"]
+    assert not any(name.startswith("bizos__modules__support") for name in schemas)

@@ -186,15 +186,15 @@ _ABBREVIATIONS = frozenset(
 )  # fmt: skip
 
 # Emoji as character classes: 😠 😡 🤬 😤 🖕 💩 / 👎 😞 😟 😢 😭 😩 😫 😒 🙄 🙁 ☹ /
-# 👍 🙂 😊 😀 😃 😄 😁 🙏 🎉 😍 🥰 ❤ ☺.
+# 👍 😊 😀 😃 😄 😁 🙏 🎉 😍 🥰 ❤ (not the slight smile 🙂: it says little).
 _EMOJI_ANGRY = "[\U0001f620\U0001f621\U0001f92c\U0001f624\U0001f595\U0001f4a9]"
 _EMOJI_UNHAPPY = (
     "[\U0001f44e\U0001f61e\U0001f61f\U0001f622\U0001f62d\U0001f629\U0001f62b"
     "\U0001f612\U0001f644\U0001f641\u2639]"
 )
 _EMOJI_HAPPY = (
-    "[\U0001f44d\U0001f642\U0001f60a\U0001f600\U0001f603\U0001f604\U0001f601"
-    "\U0001f64f\U0001f389\U0001f60d\U0001f970\u2764\u263a]"
+    "[\U0001f44d\U0001f60a\U0001f600\U0001f603\U0001f604\U0001f601"
+    "\U0001f64f\U0001f389\U0001f60d\U0001f970\u2764]"
 )
 
 # Phrases with a valence of their own; their words are then not scored again.

@@ -15,7 +15,7 @@ Id = Annotated[str, StringConstraints(min_length=1, max_length=36)]
 Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
 
 
-class AttachmentRead(BaseModel):
+class TicketAttachmentRead(BaseModel):
     id: str
     message_id: str
     filename: str
@@ -25,7 +25,10 @@ class AttachmentRead(BaseModel):
     url: str
 
 
-class MessageRead(BaseModel):
+class TicketMessageRead(BaseModel):
+    """One message of a ticket (``TicketMessageRead`` in the OpenAPI document: outreach
+    has a ``MessageRead`` of its own)."""
+
     model_config = ConfigDict(populate_by_name=True)
 
     id: str
@@ -48,10 +51,16 @@ class MessageRead(BaseModel):
     intent: str | None
     sent_at: dt.datetime | None
     created_at: dt.datetime
-    attachments: list[AttachmentRead]
+    attachments: list[TicketAttachmentRead]
 
 
-class DraftSource(BaseModel):
+# The names the support modules import (the OpenAPI names are the classes' own: crm,
+# outreach and the drafts package have an AttachmentRead, MessageRead, DraftSource).
+MessageRead = TicketMessageRead
+AttachmentRead = TicketAttachmentRead
+
+
+class TicketDraftSource(BaseModel):
     document_id: str | None = None
     chunk_id: str | None = None
     title: str | None = None
@@ -60,11 +69,14 @@ class DraftSource(BaseModel):
     score: float | None = None
 
 
+DraftSource = TicketDraftSource
+
+
 class AiDraftRead(BaseModel):
     id: str
     message_id: str
     body: str
-    sources: list[DraftSource]
+    sources: list[TicketDraftSource]
     provider: str
     model: str
     confidence: float | None
@@ -100,10 +112,10 @@ class TicketRead(BaseModel):
     created_at: dt.datetime
     updated_at: dt.datetime
     version: int
-    messages: list[MessageRead]
+    messages: list[TicketMessageRead]
     ai_draft: AiDraftRead | None
     sla: SlaRead
-    attachments: list[AttachmentRead]
+    attachments: list[TicketAttachmentRead]
 
 
 class TicketCreate(BaseModel):
