@@ -131,3 +131,30 @@ async def test_ticket_messages_have_a_plain_schema_name_with_from(
     message = schemas["TicketMessageRead"]
     assert "from" in message["properties"] and "from_" not in message["properties"]
     assert not any(name.startswith("bizos__modules__support") for name in schemas)
+
+
+async def test_a_form_relay_files_the_ticket_under_the_customer_named_in_reply_to(
+    client: httpx.AsyncClient, db: Database, settings: Settings, tenant: TenantLogin
+) -> None:
+    await configure_inbound(client, tenant)
+    relayed = build_email(
+        sender="Website form <no-reply@forms.example>",
+        subject="Contact form: broken grinder",
+        body="My grinder stopped working after a week.",
+        headers={"Reply-To": "Lena Fischer <lena@customer.example>"},
+    )
+    assert (await deliver(client, tenant.slug, relayed)).status_code == 202
+    await process(db, settings, tenant.tenant_id)
+    [ticket] = await tickets_of(db, tenant.tenant_id)
+    assert ticket.customer_email == "lena@customer.example"
+    contact = await client.get(f"/api/v1/crm/contacts/{ticket.contact_id}", headers=tenant.headers)
+    assert contact.json()["email"] == "lena@customer.example"
+    # The answer goes to the customer, never to the relay's no-reply address.
+    r = await client.post(
+        f"{TICKETS}/{ticket.id}/replies",
+        json={"body": "Sorry about that. We will send a prepaid label for the repair."},
+        headers=tenant.headers,
+    )
+    assert r.status_code == 201, r.text
+    sent = await client.get("/api/v1/messages?channel=email", headers=tenant.headers)
+    assert [m["to"] for m in sent.json()["items"]] == ["lena@customer.example"]

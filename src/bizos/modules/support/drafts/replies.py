@@ -27,6 +27,7 @@ from bizos.modules.outreach.schemas import Related
 from bizos.modules.support.drafts import service as drafts
 from bizos.modules.support.drafts.models import AiDraft
 from bizos.modules.support.drafts.schemas import ReplyRead
+from bizos.modules.support.inbound.service import is_no_reply
 from bizos.modules.support.models import Ticket, TicketMessage
 from bizos.modules.support.sla import service as sla
 
@@ -194,9 +195,10 @@ async def _conversation(session: AsyncSession, ctx: Context, ticket_id: str) -> 
 
 
 def _customer_address(ticket: Ticket, parent: TicketMessage | None) -> str:
-    """Who the reply goes to: whoever wrote last, else the ticket's customer."""
+    """Who the reply goes to: whoever wrote last, else the ticket's customer (a no-reply
+    relay's address is never answered: its customer is the ticket's)."""
     for candidate in (parent.from_address if parent else None, ticket.customer_email):
-        if candidate and "@" in candidate:
+        if candidate and "@" in candidate and not is_no_reply(candidate):
             return candidate.strip()
     raise Unprocessable(
         "the ticket has no customer email address to reply to",

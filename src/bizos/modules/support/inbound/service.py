@@ -34,7 +34,7 @@ from bizos.core.db import utcnow
 from bizos.core.errors import ProblemError
 from bizos.modules.crm.contacts import service as contacts_service
 from bizos.modules.support import service as tickets
-from bizos.modules.support.inbound.mime import ParsedEmail, message_ids, parse_message
+from bizos.modules.support.inbound.mime import Address, ParsedEmail, message_ids, parse_message
 from bizos.modules.support.models import Ticket, TicketAttachment, TicketMessage
 from bizos.modules.webhooks.inbound import Stored, store_inbound
 
@@ -174,16 +174,37 @@ async def _thread(session: AsyncSession, ctx: Context, parsed: ParsedEmail) -> T
     if match is None or parsed.sender is None:
         return None
     found = await tickets.find_ticket_by_number(session, ctx, match.group(1))
-    if found is None or (found.customer_email or "").lower() != parsed.sender.email.lower():
+    customer = customer_address(parsed).email.lower()
+    if found is None or (found.customer_email or "").lower() != customer:
         return None
     return await tickets.locked_ticket(session, ctx, found.id)
 
 
-async def _contact_id(session: AsyncSession, ctx: Context, parsed: ParsedEmail) -> str | None:
+_NO_REPLY = re.compile(
+    r"^(no-?reply|do-?not-?reply|donotreply|notifications?|mailer)([+.-].*)?$", re.I
+)
+
+
+def is_no_reply(address: str) -> bool:
+    """A relay's address nobody reads (noreply@, do-not-reply@, notifications@ ...)."""
+    return bool(_NO_REPLY.match(address.partition("@")[0]))
+
+
+def customer_address(parsed: ParsedEmail) -> Address:
+    """Who wrote in: the sender, unless the sender is a no-reply relay (a web form, a
+    marketplace) that names the customer in Reply-To."""
     assert parsed.sender is not None
+    if parsed.reply_to is not None and is_no_reply(parsed.sender.email):
+        name = parsed.reply_to.name
+        return Address(parsed.reply_to.email, name)
+    return parsed.sender
+
+
+async def _contact_id(session: AsyncSession, ctx: Context, parsed: ParsedEmail) -> str | None:
+    customer = customer_address(parsed)
     try:
         contact, _ = await contacts_service.find_or_create_contact(
-            session, ctx, email=parsed.sender.email, name=parsed.sender.name, source="support"
+            session, ctx, email=customer.email, name=customer.name, source="support"
         )
     except ProblemError:  # an address the CRM refuses: the ticket stands without a contact
         log.info("support.inbound_contact_refused")
@@ -262,7 +283,7 @@ async def _new_ticket(
         subject=parsed.subject,
         channel="email",
         contact_id=contact_id,
-        customer_email=parsed.sender.email,
+        customer_email=customer_address(parsed).email,
     )
     message = await _store_message(session, ctx, ticket, parsed, inbound_id)
     ticket.last_inbound_at = message.created_at
