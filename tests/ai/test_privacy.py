@@ -328,3 +328,18 @@ def test_random_split_fuzz_on_a_long_answer() -> None:
             out.append(restorer.feed(answer[i:j]))
             i = j
         assert "".join(out) + restorer.finish() == r.restore(answer)
+
+
+def test_phone_numbers_written_one_after_another_are_each_redacted() -> None:
+    # Found by hypothesis: a trunk zero after a subscriber number starts the next number.
+    text = "030 1234567 030 1234567    030 1234567 030 1234567"
+    r = redactor()
+    redacted = r.redact(text)
+    assert "1234567" not in redacted
+    assert r.restore(redacted) == text
+
+
+def test_a_card_shaped_number_failing_luhn_is_not_taken_for_a_phone_either() -> None:
+    # Found by hypothesis: "0032 1000 0000" inside it reads as a Belgian number.
+    text = "ref 1640 0032 1000 0000 end"
+    assert redactor().redact(text) == text

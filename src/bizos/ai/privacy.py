@@ -216,6 +216,12 @@ def _phone_spans(
     text: str, region: str | None, free: Callable[[int, int], bool] = lambda s, e: True
 ) -> list[Span]:
     out: list[Span] = []
+    # A card-shaped number that failed Luhn is not a phone, nor is any part of it.
+    card_shaped = [
+        (run.start(), run.end())
+        for run in _PHONE_FALLBACK.finditer(text)
+        if _CARD_SHAPED.match(run[0]) and len(_digits(run[0])) >= 13
+    ]
     matcher = phonenumbers.PhoneNumberMatcher(
         text, region or "ZZ", leniency=phonenumbers.Leniency.VALID
     )
@@ -224,6 +230,8 @@ def _phone_spans(
         # E.164 allows 15 digits after the +; fewer than 7 digits are service codes and
         # fragments of longer numbers, not someone's phone.
         if len(key) > 16 or len(_digits(match.raw_string)) < 7 or not free(match.start, match.end):
+            continue
+        if any(match.start < e and match.end > s for s, e in card_shaped):
             continue
         out.append((match.start, match.end, "PHONE", key, match.raw_string))
     for run in _PHONE_FALLBACK.finditer(text):
@@ -242,6 +250,11 @@ def _looks_like_phone(raw: str) -> bool:
         return False
     if raw.count("(") != raw.count(")"):
         return False
+    groups = re.findall(r"\d+", raw)
+    if any(g.startswith("0") and len(p) >= 6 for p, g in zip(groups, groups[1:], strict=False)):
+        return (
+            False  # "030 1234567 030 ...": a trunk zero after a subscriber number starts the next
+        )
     grouped = bool(re.search(r"\d[ ./-]+\d", raw))
     # A bare run of digits is an order or invoice number unless it reads like a
     # dialled number (international prefix or national trunk zero).
