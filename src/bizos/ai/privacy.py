@@ -35,6 +35,7 @@ escaped; the answer would show the redacted value in its place.
 
 from __future__ import annotations
 
+import itertools
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
@@ -251,10 +252,9 @@ def _looks_like_phone(raw: str) -> bool:
     if raw.count("(") != raw.count(")"):
         return False
     groups = re.findall(r"\d+", raw)
-    if any(g.startswith("0") and len(p) >= 6 for p, g in zip(groups, groups[1:], strict=False)):
-        return (
-            False  # "030 1234567 030 ...": a trunk zero after a subscriber number starts the next
-        )
+    # "030 1234567 030 ...": a trunk zero after a subscriber number starts the next one.
+    if any(g.startswith("0") and len(p) >= 6 for p, g in itertools.pairwise(groups)):
+        return False
     grouped = bool(re.search(r"\d[ ./-]+\d", raw))
     # A bare run of digits is an order or invoice number unless it reads like a
     # dialled number (international prefix or national trunk zero).
