@@ -25,6 +25,7 @@ os.environ.setdefault("BIZOS_WORKFLOWS_ENABLED", "false")
 import httpx  # noqa: E402
 import pytest  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
+from hypothesis import settings as hypothesis_settings  # noqa: E402
 
 from bizos.api.app import create_app  # noqa: E402
 from bizos.core.config import Settings, get_settings  # noqa: E402
@@ -32,6 +33,13 @@ from bizos.core.db import Database, set_database  # noqa: E402
 from bizos.migrate import migrate_sync  # noqa: E402
 from tests.fakes.llm_servers import fake_anthropic, fake_openai  # noqa: E402, F401
 from tests.fakes.privacy_guard import privacy_guard, privacy_guard_checked  # noqa: E402, F401
+
+# Property tests: no per-example deadline (a loaded machine is not a failure); in CI the
+# examples are derived from each test's name, so a run is repeatable (new edge cases are
+# found by running locally, where examples are random).
+hypothesis_settings.register_profile("default", deadline=None)
+hypothesis_settings.register_profile("ci", deadline=None, derandomize=True)
+hypothesis_settings.load_profile(os.environ.get("BIZOS_HYPOTHESIS_PROFILE", "default"))
 
 PG_URL = os.environ.get("BIZOS_TEST_DATABASE_URL", "")
 if os.environ.get("BIZOS_REQUIRE_SERVICES") and not os.environ.get("BIZOS_TEST_REDIS_URL"):
