@@ -229,3 +229,15 @@ def test_between_adds_up_over_a_split(
     assert business_time_between(first, middle, hours) + business_time_between(
         middle, last, hours
     ) == business_time_between(first, last, hours)
+
+
+def test_a_sparse_schedule_still_reaches_a_long_target() -> None:
+    # Found by hypothesis: 15 open minutes a week take years to add up to 2,356 minutes;
+    # the search gives up only after three years in a row without an open minute.
+    hours = BusinessHours.from_config(
+        {"timezone": "Europe/Berlin", "days": {"mon": [["00:00", "00:15"]]}}
+    )
+    due = add_business_minutes(dt.datetime(2026, 1, 1, tzinfo=dt.UTC), 2356, hours)
+    assert business_time_between(
+        dt.datetime(2026, 1, 1, tzinfo=dt.UTC), due, hours
+    ) == dt.timedelta(minutes=2356)

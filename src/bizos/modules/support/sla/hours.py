@@ -117,8 +117,11 @@ class BusinessHours:
         tz = self.tz
         day = since.astimezone(tz).date() - dt.timedelta(days=1)
         pending: tuple[dt.datetime, dt.datetime] | None = None
-        for _ in range(_SEARCH_DAYS):
+        idle = 0  # days in a row without an open minute: give up after _SEARCH_DAYS
+        while idle < _SEARCH_DAYS:
+            idle += 1
             for start, end in self._day_intervals(day, tz):
+                idle = 0
                 if pending is not None and start <= pending[1]:
                     pending = (pending[0], max(pending[1], end))
                     continue
@@ -190,7 +193,7 @@ def add_business_minutes(
         if remaining <= available:
             return max(opens, begin) + remaining
         remaining -= available
-    raise ValueError("the business hours are never open in the next three years")
+    raise ValueError("the business hours are never open in three years in a row")
 
 
 def business_time_between(
