@@ -6,7 +6,9 @@ import asyncio
 from typing import Any
 
 import httpx
+import pytest
 
+from bizos.core.config import get_settings
 from bizos.core.db import Database
 from tests.conftest import TenantLogin
 from tests.modules.knowledge.kb_factories import (
@@ -163,14 +165,34 @@ async def test_bad_uploads_are_clear_problems(
     _is_problem(r, 422)
 
 
-async def test_a_file_over_the_limit_is_413(client: httpx.AsyncClient, tenant: TenantLogin) -> None:
-    big = b"word " * (6 * 1024 * 1024 // 5)
+async def test_a_file_over_the_limit_is_413(
+    client: httpx.AsyncClient,
+    tenant: TenantLogin,
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
+) -> None:
+    # The service's limit is settings.max_document_bytes, the same setting the HTTP body
+    # limit of this route comes from (it used to be a 5 MB constant: a 6 MB file passed
+    # the 25 MB body check, then was refused).
+    monkeypatch.setenv("BIZOS_MAX_DOCUMENT_BYTES", str(200_000))
+    get_settings.cache_clear()
+    request.addfinalizer(get_settings.cache_clear)  # after monkeypatch restores the env
+    fits = b"word " * (190_000 // 5)
+    r = await client.post(
+        DOCS, files={"file": ("fits.txt", fits, "text/plain")}, headers=tenant.headers
+    )
+    assert r.status_code == 201, r.text
+    big = b"word " * (210_000 // 5)
     r = await client.post(
         DOCS, files={"file": ("big.txt", big, "text/plain")}, headers=tenant.headers
     )
+    assert "200000 bytes" in _is_problem(r, 413)["detail"]
+    r = await client.post(
+        DOCS, json={"title": "Big", "content": big.decode()}, headers=tenant.headers
+    )
     _is_problem(r, 413)
     listed = await client.get(DOCS, headers=tenant.headers)
-    assert listed.json()["items"] == []
+    assert [d["title"] for d in listed.json()["items"]] == ["fits"]
 
 
 async def test_list_pages_with_a_cursor_and_filters_by_tag(
@@ -363,3 +385,15 @@ async def test_an_idempotent_create_replays_without_a_second_document(
     other = await client.post(DOCS, json={**body, "title": "FAQ 2"}, headers=headers)
     _is_problem(other, 422)
     assert len((await client.get(DOCS, headers=tenant.headers)).json()["items"]) == 1
+
+
+async def test_openapi_documents_the_upload_and_its_problems(client: httpx.AsyncClient) -> None:
+    spec = (await client.get("/openapi.json")).json()
+    post = spec["paths"][DOCS]["post"]
+    assert set(post["requestBody"]["content"]) == {"application/json", "multipart/form-data"}
+    for status in ("413", "415", "422"):
+        assert "application/problem+json" in post["responses"][status]["content"], status
+    assert (
+        "application/problem+json"
+        in spec["paths"][DOCS + "/{document_id}"]["patch"]["responses"]["415"]["content"]
+    )

@@ -85,3 +85,19 @@ def test_only_an_end_date_still_gets_a_reminder_and_no_date_asks_for_a_review() 
 def test_the_contract_tag_is_matched_whatever_its_case() -> None:
     assert is_contract(["Suppliers", " Contract "])
     assert not is_contract(["contracts"]) and not is_contract(None)
+
+
+def test_the_notice_period_is_the_one_next_to_the_word_notice() -> None:
+    from bizos.ai.extract.contract import extract_contract_json
+
+    text = (
+        'Supply Agreement between Initech LLC ("Supplier") and Umbrella Corp ("Buyer"). '
+        "The term is 24 months from 1 February 2027 and ends on 31 January 2029. The "
+        "agreement renews automatically for one year unless terminated by written notice "
+        "of ninety (90) days."
+    )
+    terms = parse_terms(extract_contract_json(text))
+    # "one year" (the renewal term) sits nearer the sentence start; the notice is 90 days.
+    assert terms.notice_period_days == 90
+    assert terms.renewal_date == dt.date(2029, 2, 1)
+    assert terms.notice_date == dt.date(2028, 11, 2)  # 90 days before the end

@@ -84,7 +84,7 @@ async def test_refused_content_leaves_nothing_behind(db: Database, tenant: Tenan
     with pytest.raises(Unprocessable):
         await _create(db, tenant.tenant_id, content=make_pdf(["x"], user_password="pw"))
     with pytest.raises(PayloadTooLarge):
-        await _create(db, tenant.tenant_id, content="x" * (service.MAX_DOCUMENT_BYTES + 1))
+        await _create(db, tenant.tenant_id, content="x" * (service.max_document_bytes() + 1))
     with pytest.raises(Unprocessable):
         await _create(db, tenant.tenant_id, content="<html><nav>menu only</nav></html>",
                       content_type="text/html")  # fmt: skip

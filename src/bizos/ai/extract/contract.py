@@ -484,6 +484,24 @@ _TERM = re.compile(
 )
 
 
+def _notice_period_in(flat: str) -> Period | None:
+    """The period that describes the notice ("90 days' notice", "notice of 3 months"):
+    of the periods within 40 characters of the word, the nearest one — "renews for one
+    year unless terminated by notice of ninety (90) days" gives 90 days, not a year."""
+    notices = [(m.start(), m.end()) for m in _NOTICE_PERIOD.finditer(flat)]
+    best: tuple[int, Period] | None = None
+    for period in find_periods(flat):
+        distances = [
+            start - period.end if start >= period.end else period.start - end
+            for start, end in notices
+            if start >= period.end or end <= period.start
+        ]
+        near = min((d for d in distances if d <= 40), default=None)
+        if near is not None and (best is None or near < best[0]):
+            best = (near, period)
+    return best[1] if best is not None else None
+
+
 @dataclass
 class ContractTerms:
     parties: list[dict[str, Any]] = field(default_factory=list)
@@ -570,15 +588,11 @@ def extract_contract(text: str) -> ContractTerms:
                 terms.auto_renews = True
                 terms.evidence["auto_renews"] = _clean(flat)
         if notice_period is None and _NOTICE_PERIOD.search(flat):
-            for period in find_periods(flat):
-                # The period must describe the notice ("90 days' notice", "notice of 3 months").
-                gap = flat[period.end : period.end + 40].lower()
-                lead = flat[max(0, period.start - 40) : period.start].lower()
-                if "notice" in gap or "notice" in lead:
-                    notice_period, notice_clause = period, flat
-                    tail = flat[period.end :].lower()
-                    notice_anchor_word = "renewal" if re.search(r"\brenewal\b", tail) else None
-                    break
+            period = _notice_period_in(flat)
+            if period is not None:
+                notice_period, notice_clause = period, flat
+                tail = flat[period.end :].lower()
+                notice_anchor_word = "renewal" if re.search(r"\brenewal\b", tail) else None
         if term_period is None and _TERM.search(flat):
             periods = [p for p in find_periods(flat) if p.unit in ("month", "year")]
             if periods:

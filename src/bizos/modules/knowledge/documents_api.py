@@ -36,6 +36,11 @@ from bizos.modules.knowledge.schemas import (
 
 router = APIRouter(tags=["knowledge"])
 
+_UNSUPPORTED: dict[str, Any] = {
+    "description": "Not a type the knowledge base reads",
+    "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+}
+
 BASE = "/api/v1/kb"
 MAX_FORM_FIELDS = 30
 
@@ -138,9 +143,10 @@ async def _file_body(
 
 
 async def _read_upload(upload: UploadFile) -> bytes:
-    data = await upload.read(service.MAX_DOCUMENT_BYTES + 1)
-    if len(data) > service.MAX_DOCUMENT_BYTES:
-        raise service.too_large(f"the file is larger than {service.MAX_DOCUMENT_BYTES} bytes")
+    limit = service.max_document_bytes()
+    data = await upload.read(limit + 1)
+    if len(data) > limit:
+        raise service.too_large(f"the file is larger than {limit} bytes")
     return data
 
 
@@ -153,7 +159,7 @@ def _unsupported_body() -> UnsupportedMediaType:
     status_code=201,
     response_model=DocumentRead,
     openapi_extra=_body_doc(DocumentCreate.model_json_schema(), required_file=True),
-    responses={413: {"description": "Too large"}, 415: {"description": "Unsupported type"}},
+    responses={413: {"description": "Too large"}, 415: _UNSUPPORTED},
 )
 async def create_document(
     request: Request, _: KbWrite, session: DbSession, ctx: Ctx, response: Response
@@ -224,7 +230,7 @@ async def list_chunks(document_id: str, _: KbRead, session: DbSession, ctx: Ctx)
     f"{BASE}/documents/{{document_id}}",
     response_model=DocumentRead,
     openapi_extra=_body_doc(DocumentUpdate.model_json_schema(), required_file=False),
-    responses={413: {"description": "Too large"}, 415: {"description": "Unsupported type"}},
+    responses={413: {"description": "Too large"}, 415: _UNSUPPORTED},
 )
 async def update_document(
     document_id: str,

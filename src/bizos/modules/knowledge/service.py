@@ -8,7 +8,8 @@ document's chunks in the same transaction, so a search never sees a mix of old a
 text; a delete takes the chunks with it. Every change bumps the document's ``version``
 (``If-Match``) and appends ``kb.document.created|updated|deleted`` with its tags.
 
-Limits: :data:`MAX_DOCUMENT_BYTES` of content (413), :data:`MAX_CHUNKS` chunks (413).
+Limits: ``settings.max_document_bytes`` of content (:func:`max_document_bytes`, the
+same limit the HTTP body check uses; 413), :data:`MAX_CHUNKS` chunks (413).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bizos.ai.types import EmbeddingProvider
+from bizos.core.config import get_settings
 from bizos.core.context import Context
 from bizos.core.errors import NotFound, PayloadTooLarge, Unprocessable, field_error
 from bizos.core.events import append_event
@@ -39,13 +41,19 @@ from bizos.modules.knowledge.schemas import SearchHit, clean_tags
 
 log = structlog.get_logger("bizos.knowledge")
 
-MAX_DOCUMENT_BYTES = 5 * 1024 * 1024
-MAX_CHUNKS = 5000
+MAX_CHUNKS = 30_000
 MAX_SEARCH_LIMIT = 50
 EMBED_BATCH = 64
-# Vector candidates less similar than this are noise, not matches (the local embedder
-# gives unrelated English texts a cosine near zero).
+# Vector candidates less similar than this are noise, not matches. (The local embedder
+# hashes into 384 buckets: unrelated texts still meet at 0 ± 0.05, about as close as a
+# paraphrase sharing one synonym; no floor separates the two, so this one keeps recall.)
 MIN_SIMILARITY = 0.05
+
+
+def max_document_bytes() -> int:
+    """The largest document accepted (``settings.max_document_bytes``; the HTTP body
+    limit of ``POST /api/v1/kb/documents`` is derived from the same setting)."""
+    return get_settings().max_document_bytes
 
 
 def default_embedder() -> EmbeddingProvider:
@@ -139,8 +147,9 @@ def prepare(
 ) -> Prepared:
     """Parse and chunk ``content`` (CPU work, no I/O: callers run it in a thread)."""
     data = content.encode("utf-8") if isinstance(content, str) else content
-    if len(data) > MAX_DOCUMENT_BYTES:
-        raise too_large(f"the document is larger than {MAX_DOCUMENT_BYTES} bytes")
+    limit = max_document_bytes()
+    if len(data) > limit:
+        raise too_large(f"the document is larger than {limit} bytes")
     if isinstance(content, str):
         resolved = parsing.normalize_content_type(content_type) or parsing.PLAIN
         if resolved not in parsing.CONTENT_TYPES:
