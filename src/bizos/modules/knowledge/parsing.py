@@ -449,6 +449,8 @@ def parse_pdf(data: bytes) -> ParsedDocument:
             try:
                 opened = bool(reader.decrypt(""))
             except (DependencyError, NotImplementedError, PyPdfError):
+                # pypdf raises NotImplementedError for encryption schemes it cannot
+                # open, and DependencyError when AES needs the optional crypto extra.
                 opened = False
             if not opened:
                 raise _pdf_error("the PDF is encrypted with a password; upload an unlocked copy")
