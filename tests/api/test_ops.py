@@ -126,3 +126,21 @@ async def test_openapi_and_docs_load(client: httpx.AsyncClient) -> None:
     metrics = (await client.get("/metrics")).text
     assert 'route="/docs",status="200"' in metrics
     assert 'route="/openapi.json",status="200"' in metrics
+
+
+async def test_docs_and_redoc_load_everything_from_this_server(client: httpx.AsyncClient) -> None:
+    """Offline, a page that pulls its script from a CDN renders blank: every asset the
+    documentation pages reference must be served by bizos itself."""
+    import re
+
+    for page in ("/docs", "/redoc"):
+        html = (await client.get(page)).text
+        urls = re.findall(r"""(?:src|href|url)\s*[=:]\s*['"]([^'"]+)['"]""", html)
+        assert urls, page
+        for url in urls:
+            assert not url.startswith(("http:", "https:", "//")), f"{page} loads {url}"
+            if url.startswith("/docs/assets/"):
+                asset = await client.get(url)
+                assert asset.status_code == 200, url
+                assert len(asset.content) > 1000, url
+    assert "redoc.standalone.js" in (await client.get("/redoc")).text

@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
 
+from bizos.api.docs import install_docs
 from bizos.api.errors import install_error_handlers
 from bizos.api.guards import reject_nul_characters
 from bizos.api.middleware import close_gateway, install_gateway
@@ -56,6 +57,9 @@ def create_app(
         version="0.1.0",
         description="An AI-native operating system for small businesses.",
         lifespan=lifespan,
+        # /docs and /redoc are served from installed assets (api/docs.py), not a CDN.
+        docs_url=None,
+        redoc_url=None,
         # Text with NUL would fail in PostgreSQL as a 500: every route answers 422 instead.
         dependencies=[Depends(reject_nul_characters)],
     )
@@ -63,6 +67,7 @@ def create_app(
     install_error_handlers(app)
     install_gateway(app, settings)
     app.include_router(ops_router)
+    install_docs(app)
     include_routers(app)
     install_openapi(app)
     return app
