@@ -214,7 +214,7 @@ class CrmSettings(Entity, Base):
     """One row per tenant. Each JSON section is owned by one part of the CRM:
     ``assignment`` (assignment rules), ``scoring`` (threshold, retraining), ``pipeline``
     (stage rules and probabilities), ``lead_flow`` (first outreach email), ``contacts``
-    (default phone region)."""
+    (default phone region), ``web_form`` (the public lead form)."""
 
     __tablename__ = "crm_settings"
     __table_args__ = (sa.UniqueConstraint("tenant_id"),)
@@ -225,6 +225,8 @@ class CrmSettings(Entity, Base):
     lead_flow: Mapped[dict[str, Any]] = mapped_column(JsonDict, default=dict)
     # Contacts: ``default_region`` (ISO 3166 alpha-2) for phone numbers given nationally.
     contacts: Mapped[dict[str, Any]] = mapped_column(JsonDict, default=dict)
+    # The public lead form: ``allowed_origins`` (CORS) and ``thank_you_url``.
+    web_form: Mapped[dict[str, Any]] = mapped_column(JsonDict, default=dict)
     # Round-robin position, advanced under the row lock.
     round_robin_position: Mapped[int] = mapped_column(default=0)
 

@@ -184,3 +184,56 @@ class LeadFlowUpdate(BaseModel):
         | None
     ) = None
     body: Annotated[str, StringConstraints(min_length=1, max_length=20_000)] | None = None
+
+
+# --- the public web form's settings -----------------------------------------------------
+
+_ORIGIN = re.compile(r"^https?://[a-z0-9.-]+(:[0-9]{1,5})?$")
+MAX_FORM_ORIGINS = 20
+
+
+def normalize_origin(value: str) -> str:
+    """``https://Shop.example/`` → ``https://shop.example``: what a browser sends as
+    ``Origin`` (scheme, host and a non-default port; no path)."""
+    origin = value.strip().lower().rstrip("/")
+    for scheme, port in (("https://", ":443"), ("http://", ":80")):
+        if origin.startswith(scheme) and origin.endswith(port):
+            origin = origin.removesuffix(port)
+    if not _ORIGIN.match(origin):
+        raise ValueError(
+            f"{value!r} is not an origin: write the scheme and host, and a port only if "
+            "it is not the default, e.g. https://shop.example"
+        )
+    return origin
+
+
+class WebFormSettings(BaseModel):
+    """Where the public lead form (``POST /forms/{tenant_slug}/leads``) may be posted
+    from by a script, and where a plain HTML form post sends the visitor afterwards."""
+
+    allowed_origins: list[str] = Field(
+        description="Sites whose pages may post the form with JavaScript (CORS), e.g. "
+        "`https://shop.example`."
+    )
+    thank_you_url: str | None = Field(
+        description="Where a plain HTML form post is redirected (303) once accepted; "
+        "without one, a short thank-you page is shown."
+    )
+
+
+class WebFormUpdate(BaseModel):
+    """Given fields replace the stored ones; ``thank_you_url: null`` removes it."""
+
+    model_config = ConfigDict(extra="forbid")
+    allowed_origins: Annotated[list[str], Field(max_length=MAX_FORM_ORIGINS)] | None = None
+    thank_you_url: (
+        Annotated[str, StringConstraints(min_length=1, max_length=2000, pattern=r"^https?://\S+$")]
+        | None
+    ) = None
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _origins(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return None
+        return sorted({normalize_origin(origin) for origin in value})
