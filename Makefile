@@ -1,4 +1,5 @@
 # bizos — the two commands: `make run` and `make test`.
+SHELL  := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -8,11 +9,15 @@ STAMP  := $(VENV)/.installed-stamp
 
 install: $(STAMP)
 
+# pip prints each package as it goes: a first install takes a few minutes.
 $(STAMP): pyproject.toml
+	@echo "==> setting up .venv (first time: a few minutes; each package is listed below)"
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	set -o pipefail; $(BIN)/python -m pip install --progress-bar off -e '.[dev]' \
+		| sed -u -n -e '/^Collecting/p' -e '/^Installing/p' -e '/^Successfully/p'
 	touch $(STAMP)
+	@echo "==> .venv ready"
 
 ## Migrate, seed the demo tenant if absent, and serve on http://127.0.0.1:8000
 run: install
