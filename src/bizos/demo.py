@@ -16,7 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bizos.core.config import Settings
 from bizos.core.context import Context
 from bizos.core.db import Database, init_database, utcnow
+from bizos.core.dispatcher import Dispatcher
 from bizos.core.events import NewEvent, append_events
+from bizos.handlers import register_handlers
 from bizos.modules.commerce.demo import seed_commerce_history
 from bizos.modules.crm.demo import seed_crm_history
 from bizos.modules.finance.demo import seed_finance_history
@@ -118,7 +120,17 @@ async def seed_demo(settings: Settings, db: Database | None = None) -> bool:
         async with database.unit_of_work(tenant_id=tenant.id) as session:
             for seeder in SEEDERS:
                 await seeder(session, tctx, rng)
+        await _skip_handled_history(database)
         return True
     finally:
         if owns:
             await database.dispose()
+
+
+async def _skip_handled_history(database: Database) -> None:
+    """The history is recorded as handled: the workers start at the events left for
+    them (the open tickets' drafts, the documents to read) instead of reading a year of
+    log first, so the demo's drafts appear seconds after ``bizos serve`` starts."""
+    registry = Dispatcher(database)
+    register_handlers(registry)
+    await registry.skip_handled()

@@ -338,3 +338,44 @@ async def test_old_idempotency_records_are_pruned_without_reapplying_effects(
     assert await dispatcher.prune_processed(older_than=dt.timedelta(0)) == 2
     await drain(dispatcher)  # the checkpoint is past them: nothing runs again
     assert await effects(db) == dict.fromkeys(ids, 1)
+
+
+async def test_seeded_history_recorded_as_handled_is_skipped_up_to_the_first_event_left(
+    db: Database, settings: Settings, tenant_id: str
+) -> None:
+    """Seeding marks a year of history handled; the workers then start at the events
+    left for them instead of reading the whole log, and miss none of those."""
+    from bizos.core.dispatcher_models import PROCESSED
+
+    got: list[str] = []
+
+    async def handler(session: AsyncSession, ctx: Context, event: EventRecord) -> None:
+        got.append(event.id)
+
+    history = await append(db, tenant_id, "crm.lead.created", "crm.deal.won", "crm.lead.scored")
+    left = await append(db, tenant_id, "crm.lead.created", "billing.invoice.paid")
+    after = await append(db, tenant_id, "crm.lead.assigned")
+    async with db.unit_of_work(tenant_id=tenant_id) as s:
+        await s.execute(
+            sa.insert(PROCESSED),
+            [
+                {"subscriber": "test.leads", "event_id": history[0], "tenant_id": tenant_id},
+                {"subscriber": "test.leads", "event_id": history[2], "tenant_id": tenant_id},
+            ],
+        )
+    dispatcher = Dispatcher(db, settings)
+    dispatcher.subscribe("test.leads", "crm.lead.*", handler)
+    dispatcher.subscribe("test.idle", "support.*", handler)
+    await readable(db)
+
+    skipped = await dispatcher.skip_handled()
+
+    # test.leads stops at its first unhandled event; test.idle matches nothing at all.
+    assert skipped == 3 + 6
+    assert await dispatcher.lag("test.leads") == 3
+    assert await dispatcher.lag("test.idle") == 0
+    fresh = Dispatcher(db, settings)  # a new process reads the saved checkpoints
+    fresh.subscribe("test.leads", "crm.lead.*", handler)
+    fresh.subscribe("test.idle", "support.*", handler)
+    await drain(fresh)
+    assert got == [left[0], after[0]]

@@ -562,6 +562,42 @@ class Dispatcher:
         )
         return found is not None
 
+    async def skip_handled(self) -> int:
+        """Move each subscription's checkpoint past the leading run of events it has
+        nothing to do with: types it does not match, or events recorded as processed by
+        it. Each stops at the first event it still has to handle, so no handler misses
+        an event. Returns how many events were skipped, over all subscriptions.
+
+        For seeding (``bizos demo``), which writes a year of history already recorded as
+        handled: without this, every subscription reads all of it at the first start
+        before it reaches the few events left for the workers. It reads the whole log,
+        so it is not for a live system with running workers."""
+        e, pe = EVENTS, PROCESSED
+        async with self.db.unit_of_work(system=True, readonly=True) as session:
+            query = sa.select(e.c.tx_id, e.c.position, e.c.id, e.c.type)
+            if not self.db.is_sqlite:  # never past a transaction that may still commit
+                query = query.where(e.c.tx_id < _PG_VISIBLE_HORIZON)
+            log_rows = (await session.execute(query.order_by(e.c.tx_id, e.c.position))).all()
+            processed = {
+                (str(r[0]), str(r[1]))
+                for r in await session.execute(sa.select(pe.c.subscriber, pe.c.event_id))
+            }
+            saved = {name: await self._checkpoint(session, name) for name in self._subscriptions}
+        skipped = 0
+        for sub in self._subscriptions.values():
+            start = end = saved[sub.name]
+            for tx_id, position, event_id, type_ in log_rows:
+                key = (int(tx_id), int(position))
+                if key <= start:
+                    continue
+                if sub.matches(type_) and (sub.name, str(event_id)) not in processed:
+                    break
+                end, skipped = key, skipped + 1
+            if end > start:
+                await self._save_checkpoint(sub.name, end)
+                self._positions[sub.name] = end
+        return skipped
+
     async def prune_processed(self, *, older_than: dt.timedelta = PROCESSED_RETENTION) -> int:
         """Delete idempotency records older than ``older_than``, in short transactions."""
         cutoff, removed = utcnow() - older_than, 0
