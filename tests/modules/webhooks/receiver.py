@@ -30,10 +30,12 @@ class Received:
 
 @dataclass
 class Receiver:
-    """Answers each path with its scripted statuses in turn (then 200), recording all."""
+    """Answers each path with its scripted statuses in turn (then 200), recording all.
+    A path in ``locations`` also answers with that ``Location`` header."""
 
     port: int = 0
     scripts: dict[str, list[int]] = field(default_factory=dict)
+    locations: dict[str, str] = field(default_factory=dict)
     received: list[Received] = field(default_factory=list)
     arrived: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -64,6 +66,8 @@ def running_receiver() -> Iterator[Receiver]:
                 )
             status = receiver.answer(self.path)
             self.send_response(status)
+            if self.path in receiver.locations:
+                self.send_header("location", receiver.locations[self.path])
             self.send_header("content-length", "2")
             self.end_headers()
             self.wfile.write(b"ok")

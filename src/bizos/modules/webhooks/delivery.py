@@ -11,6 +11,11 @@ Guarantees:
   being retried. A dead delivery (attempts exhausted) stops holding the queue.
 * **Endpoints are independent.** Heads of different endpoints are sent concurrently and
   a slow or failing endpoint only ever holds back its own queue.
+* **Only to public addresses.** The URL is judged before each attempt, and the
+  connection resolves the host once, judges every answer and connects to an address
+  that passed, keeping the host name for ``Host``, SNI and certificate checks, so DNS
+  rebinding between a check and the connection is impossible. Redirects are not
+  followed. ``webhook_allow_private_targets`` (tests, development) lifts the address rule.
 * **At least once.** A delivery is claimed by bumping its attempt count and pushing its
   due time past the request timeout (a lease); a sender that dies mid-request leaves it
   to be retried when the lease runs out. HTTP happens outside any database transaction.
@@ -23,8 +28,6 @@ import base64
 import datetime as dt
 import hashlib
 import hmac
-import ipaddress
-import socket
 import time
 from dataclasses import dataclass
 
@@ -36,6 +39,7 @@ from bizos.core.config import Settings, get_settings
 from bizos.core.crypto import SecretDecryptionError
 from bizos.core.db import Database, utcnow
 from bizos.core.dispatcher import backoff_delay
+from bizos.core.egress import GuardedTransport, TargetRefused, refuse_url
 from bizos.core.events import Wakeup, on_commit, wake_after_commit
 from bizos.core.ids import new_id
 from bizos.core.observability import metrics
@@ -62,28 +66,6 @@ def sign(secret: str, *, msg_id: str, timestamp: int, body: bytes) -> str:
     key = base64.b64decode(secret.removeprefix(SECRET_PREFIX))
     signed = f"{msg_id}.{timestamp}.".encode() + body
     return "v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
-
-
-async def refuse_private_target(url: str) -> str | None:
-    """Why ``url`` must not be called, if its host is (or resolves to) a non-public address.
-
-    Checked before each attempt, so an endpoint whose DNS later points inside is caught.
-    """
-    parsed = httpx.URL(url)
-    host = parsed.host
-    try:
-        addresses = {ipaddress.ip_address(host)}
-    except ValueError:
-        try:
-            infos = await asyncio.get_running_loop().getaddrinfo(
-                host, parsed.port or 443, type=socket.SOCK_STREAM
-            )
-        except OSError:
-            return None  # unresolvable: the request itself will fail and say so
-        addresses = {ipaddress.ip_address(info[4][0]) for info in infos}
-    if any(not a.is_global or a.is_multicast for a in addresses):
-        return "the endpoint resolves to a private or local address, which is not allowed"
-    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,13 +100,11 @@ class WebhookSender:
         database: Database,
         settings: Settings | None = None,
         *,
-        client: httpx.AsyncClient | None = None,
         max_in_flight: int = 32,
     ) -> None:
         self.db = database
         self.settings = settings or get_settings()
-        self._client = client
-        self._owns_client = client is None
+        self._client: httpx.AsyncClient | None = None
         self.max_in_flight = max_in_flight
         self._in_flight: set[asyncio.Task[None]] = set()
         self._wakeup = Wakeup()
@@ -135,6 +115,9 @@ class WebhookSender:
         if self._client is None:
             # No redirects: a 3xx is the receiver's answer, not a place to send the body.
             self._client = httpx.AsyncClient(
+                transport=GuardedTransport(
+                    allow_private=self.settings.webhook_allow_private_targets
+                ),
                 timeout=self.settings.webhook_timeout_seconds,
                 follow_redirects=False,
                 headers={"user-agent": USER_AGENT},
@@ -142,7 +125,7 @@ class WebhookSender:
         return self._client
 
     async def aclose(self) -> None:
-        if self._owns_client and self._client is not None:
+        if self._client is not None:
             await self._client.aclose()
             self._client = None
 
@@ -233,10 +216,9 @@ class WebhookSender:
             )
         except SecretDecryptionError:
             return _Result(None, "the endpoint's signing secret cannot be opened", 0)
-        if not self.settings.webhook_allow_private_targets:
-            refusal = await refuse_private_target(claim.url)
-            if refusal is not None:
-                return _Result(None, refusal, 0)
+        refusal = refuse_url(claim.url, allow_private=self.settings.webhook_allow_private_targets)
+        if refusal is not None:
+            return _Result(None, f"refused: {refusal}", 0)
         body = claim.payload.encode()
         timestamp = int(time.time())
         headers = {
@@ -250,6 +232,8 @@ class WebhookSender:
         started = time.perf_counter()
         try:
             response = await self.client.post(claim.url, content=body, headers=headers)
+        except TargetRefused as exc:  # a resolved address failed the check: nothing was sent
+            return _Result(None, f"refused: {exc}"[:_MAX_ERROR_CHARS], _elapsed_ms(started))
         except httpx.HTTPError as exc:
             failure = f"{type(exc).__name__}: {exc}"[:_MAX_ERROR_CHARS]
             return _Result(None, failure, _elapsed_ms(started))

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import base64
-import ipaddress
 import json
 import secrets
 from functools import lru_cache
 from typing import Any
 
-import httpx
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -17,6 +15,7 @@ from bizos.core import crypto
 from bizos.core.context import Context
 from bizos.core.db import utcnow
 from bizos.core.dispatcher import EventRecord, type_matcher
+from bizos.core.egress import refuse_url
 from bizos.core.errors import NotFound, Unprocessable, field_error
 from bizos.core.events import append_event, wake_after_commit
 from bizos.core.ids import new_id
@@ -91,25 +90,18 @@ def endpoint_read(endpoint: WebhookEndpoint) -> WebhookEndpointRead:
     )
 
 
-def _refuse_obviously_private(url: str, *, allowed: bool) -> None:
-    """Say at once when a URL names a local or private host literally.
+def refuse_target(url: str, *, allowed: bool) -> None:
+    """422 with the reason when ``url`` is not a place webhooks may be sent.
 
-    Hostnames are resolved and checked again before every delivery attempt; this only turns
-    the obvious cases into a clear 422 instead of deliveries that fail later.
+    Judged as written (the URL's scheme, credentials and host, including every spelling of
+    a local address). Names are resolved at delivery, where each answer is judged again and
+    the request goes to the address that passed (see :mod:`bizos.core.egress`).
     """
-    if allowed:
-        return
-    host = httpx.URL(url).host.lower()
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        private = host == "localhost" or host.endswith((".localhost", ".local", ".internal"))
-    else:
-        private = not address.is_global or address.is_multicast
-    if private:
+    reason = refuse_url(url, allow_private=allowed)
+    if reason is not None:
         raise Unprocessable(
             "webhook endpoints must be publicly reachable",
-            errors=[field_error(["body", "url"], "private or local addresses are not allowed")],
+            errors=[field_error(["body", "url"], reason)],
         )
 
 
@@ -122,7 +114,7 @@ async def create_endpoint(
 ) -> WebhookEndpointCreated:
     """Register an endpoint; the only time its signing secret is returned."""
     tenant_id = ctx.require_tenant()
-    _refuse_obviously_private(str(body.url), allowed=allow_private_targets)
+    refuse_target(str(body.url), allowed=allow_private_targets)
     endpoint_id = new_id()
     secret = new_signing_secret()
     endpoint = WebhookEndpoint(
