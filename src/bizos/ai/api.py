@@ -27,6 +27,8 @@ from bizos.core.auth import Admin, AiUse
 from bizos.core.versions import version_etag
 
 router = APIRouter(tags=["ai"])
+# The months metering.parse_period accepts, stated in the OpenAPI document.
+USAGE_PERIOD_PATTERN = r"^2[0-9]{3}-(0[1-9]|1[0-2])$"
 
 
 @router.get("/api/v1/ai/usage", response_model=UsageReport)
@@ -36,7 +38,12 @@ async def get_usage(
     ctx: Ctx,
     period: Annotated[
         str | None,
-        Query(max_length=20, description="A month, YYYY-MM (UTC); the current one if omitted."),
+        Query(
+            max_length=20,
+            # Stated for clients; parse_period enforces it with a clearer message.
+            json_schema_extra={"pattern": USAGE_PERIOD_PATTERN},
+            description="A month, YYYY-MM (UTC, 2000-01 to 2999-12); the current one if omitted.",
+        ),
     ] = None,
 ) -> UsageReport:
     month = metering.parse_period(period)

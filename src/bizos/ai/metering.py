@@ -36,6 +36,7 @@ from bizos.core.context import Context
 from bizos.core.db import utcnow
 from bizos.core.errors import NotFound, TooManyRequests, Unprocessable, field_error
 from bizos.core.events import append_event
+from bizos.core.fields import LAST_YEAR
 
 log = structlog.get_logger("bizos.ai.metering")
 
@@ -92,14 +93,18 @@ def next_period_start(period: str) -> dt.datetime:
 
 
 def parse_period(value: str | None, *, now: dt.datetime | None = None) -> str:
-    """``YYYY-MM`` (month 01-12, year 2000-9999); ``None`` is the current UTC month.
-    Anything else is a 422 at ``query.period``."""
+    """``YYYY-MM`` (month 01-12, year 2000-2999: the month after must still be a date);
+    ``None`` is the current UTC month. Anything else is a 422 at ``query.period``."""
     if value is None:
         return period_of(now or utcnow())
     match = _PERIOD.fullmatch(value)
-    if match is None or int(match.group(1)) < 2000 or not 1 <= int(match.group(2)) <= 12:
+    if (
+        match is None
+        or not 2000 <= int(match.group(1)) <= LAST_YEAR
+        or not 1 <= int(match.group(2)) <= 12
+    ):
         raise Unprocessable(
-            "period must be a month written YYYY-MM, such as 2025-03",
+            "period must be a month written YYYY-MM, such as 2025-03 (2000-01 to 2999-12)",
             errors=[field_error(["query", "period"], "expected YYYY-MM with month 01-12")],
         )
     return value

@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bizos.core.context import Context
 from bizos.core.errors import Forbidden, NotFound, Unprocessable
+from bizos.core.fields import Day
 
 DEFAULT_DAYS = 30
 MAX_DAYS = 3 * 366 + 1
@@ -150,8 +151,8 @@ class DateRange(BaseModel):
     """``from``..``to``, inclusive UTC days; by default the 30 days up to today."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
-    from_: dt.date | None = Field(default=None, alias="from", description="First day (UTC).")
-    to: dt.date | None = Field(default=None, description="Last day, inclusive (UTC).")
+    from_: Day | None = Field(default=None, alias="from", description="First day (UTC).")
+    to: Day | None = Field(default=None, description="Last day, inclusive (UTC).")
     currency: CurrencyCode | None = Field(default=None, description="Only this currency.")
 
     @field_validator("to")

@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bizos.core.context import Context
+from bizos.core.fields import Day
 from bizos.core.tools import MAX_RECORDS, CurrencyCode, DateRange, ToolResult
 from bizos.modules.billing.models import Invoice, Refund
 
@@ -47,7 +48,7 @@ class RefundsParams(DateRange):
 
 class ReceivablesParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    as_of: dt.date | None = Field(default=None, description="Age against this day (UTC).")
+    as_of: Day | None = Field(default=None, description="Age against this day (UTC).")
     currency: CurrencyCode | None = None
 
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 
 from bizos.api.deps import Ctx, DbSession
 from bizos.core.auth import Admin, AutomationRead, CrmWrite
-from bizos.core.pagination import Page, Pagination
+from bizos.core.fields import Position
+from bizos.core.pagination import Page, PageParams, fixed_order
 from bizos.modules.events import service
 from bizos.modules.events.schemas import (
     DeadLetterRead,
@@ -25,14 +26,16 @@ async def list_events(
     _reader: AutomationRead,
     ctx: Ctx,
     session: DbSession,
-    page: Pagination,
+    page: Annotated[
+        PageParams, Depends(fixed_order("sequence", "commit order: the log is read forward"))
+    ],
     type: Annotated[
         str | None,
         Query(max_length=120, description='An event type, or a prefix ending in "*".'),
     ] = None,
     aggregate_id: Annotated[str | None, Query(max_length=255)] = None,
     after: Annotated[
-        int | None, Query(ge=0, description="Only events with a higher sequence number.")
+        Position | None, Query(description="Only events with a higher sequence number.")
     ] = None,
 ) -> Page[EventRead]:
     """The workspace's event log in commit order. Scope `automation:read`: the log is the
@@ -58,7 +61,7 @@ async def list_dead_letters(
     _admin: Admin,
     ctx: Ctx,
     session: DbSession,
-    page: Pagination,
+    page: Annotated[PageParams, Depends(service.DEAD_LETTER_ORDER.dependency)],
     status: Literal["dead", "retrying", "replayed", "resolved"] = "dead",
 ) -> Page[DeadLetterRead]:
     """Events a subscriber failed to handle, newest first (default: given up on)."""

@@ -7,15 +7,15 @@ has left and uses in its current calendar period (UTC), and alerts once per cros
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Depends, Header, Query, Response
 
 from bizos.api.deps import Ctx, DbSession
 from bizos.core.auth import BillingRead, BillingWrite
 from bizos.core.errors import Unprocessable, field_error
-from bizos.core.pagination import Page, Pagination
+from bizos.core.fields import Day
+from bizos.core.pagination import Page, PageParams, fixed_order
 from bizos.core.versions import version_etag
 from bizos.modules.finance import service
 from bizos.modules.finance.schemas import (
@@ -54,14 +54,15 @@ async def list_expenses(
     _: BillingRead,
     session: DbSession,
     ctx: Ctx,
-    page: Pagination,
+    page: Annotated[PageParams, Depends(service.EXPENSE_ORDER.dependency)],
     category: CategoryQuery = None,
     currency: CurrencyQuery = None,
-    from_: Annotated[dt.date | None, Query(alias="from")] = None,
-    to: dt.date | None = None,
+    from_: Annotated[Day | None, Query(alias="from")] = None,
+    to: Day | None = None,
     include_deleted: bool = False,
 ) -> Page[ExpenseRead]:
-    """Expenses in the order they were recorded; ``from``/``to`` are inclusive days."""
+    """Expenses, the latest recorded first (see `sort`); ``from``/``to`` are inclusive
+    days."""
     if from_ is not None and to is not None and to < from_:
         raise Unprocessable(
             "'to' is before 'from'", errors=[field_error(["query", "to"], "before from")]
@@ -105,7 +106,7 @@ async def list_budgets(
     _: BillingRead,
     session: DbSession,
     ctx: Ctx,
-    page: Pagination,
+    page: Annotated[PageParams, Depends(service.BUDGET_ORDER.dependency)],
     category: CategoryQuery = None,
     active: bool | None = None,
 ) -> Page[BudgetRead]:
@@ -152,7 +153,11 @@ async def update_budget(
 
 @router.get(f"{BUDGETS}/{{budget_id}}/periods", response_model=Page[PeriodRead])
 async def list_periods(
-    budget_id: str, _: BillingRead, session: DbSession, ctx: Ctx, page: Pagination
+    budget_id: str,
+    _: BillingRead,
+    session: DbSession,
+    ctx: Ctx,
+    page: Annotated[PageParams, Depends(fixed_order("-period_start", "the latest period first"))],
 ) -> Page[PeriodRead]:
     """The periods that saw spending, newest first, each with spent vs the limit."""
     items, cursor = await service.list_periods(session, ctx, budget_id, page=page)

@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 from pydantic.json_schema import SkipJsonSchema
 
+from bizos.core.fields import Day
 from bizos.modules.crm.deals.schemas import Currency
 
 Period = Literal["month", "quarter", "year"]
@@ -54,7 +55,7 @@ class ExpenseCreate(BaseModel):
     category: Category
     amount: ExpenseAmount = Field(description="Negative for a refund.")
     currency: Currency
-    spent_on: dt.date = Field(description="The day the money went out (UTC).")
+    spent_on: Day = Field(description="The day the money went out (UTC).")
     description: Text = ""
     vendor: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] | None = None
     source: ExpenseSource = "manual"

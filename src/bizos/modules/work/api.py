@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Response
-from pydantic import AwareDatetime
+from fastapi import APIRouter, Depends, Header, Query, Response
 
 from bizos.api.deps import Ctx, DbSession
-from bizos.core.pagination import Page, Pagination
+from bizos.core.fields import Moment
+from bizos.core.pagination import Page, PageParams
 from bizos.core.versions import version_etag
 from bizos.modules.outreach.api import require_any
 from bizos.modules.work import service
@@ -72,18 +72,18 @@ async def list_tasks(
     _: WorkRead,
     session: DbSession,
     ctx: Ctx,
-    page: Pagination,
+    page: Annotated[PageParams, Depends(service.TASK_ORDER.dependency)],
     assignee_id: Annotated[str | None, Query(max_length=36)] = None,
     status: Annotated[list[Status] | None, Query(description="Repeat for several.")] = None,
     priority: Annotated[list[Priority] | None, Query(description="Repeat for several.")] = None,
     related_type: Annotated[str | None, Query(max_length=20)] = None,
     related_id: Annotated[str | None, Query(max_length=36)] = None,
     contact_id: Annotated[str | None, Query(max_length=36)] = None,
-    due_before: AwareDatetime | None = None,
+    due_before: Moment | None = None,
     overdue: bool | None = None,
     mine: bool = False,
 ) -> Page[TaskRead]:
-    """The workspace's tasks, oldest first. ``overdue=true``: open and past due;
+    """The workspace's tasks, newest first (see `sort`). ``overdue=true``: open and past due;
     ``mine=true``: assigned to the caller."""
     items, cursor = await service.list_tasks(
         session,
@@ -148,7 +148,7 @@ async def list_templates(
     _: WorkRead,
     session: DbSession,
     ctx: Ctx,
-    page: Pagination,
+    page: Annotated[PageParams, Depends(service.TEMPLATE_ORDER.dependency)],
     trigger: Annotated[str | None, Query(max_length=60)] = None,
     active: bool | None = None,
 ) -> Page[TaskTemplateRead]:

@@ -8,15 +8,15 @@ takes ``POST /api/v1/crm/deals/{id}/reopen`` first.
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Depends, Header, Query, Response
 
 from bizos.api.deps import Ctx, DbSession
 from bizos.core.auth import Admin, CrmRead, CrmWrite
 from bizos.core.errors import Unprocessable, field_error
-from bizos.core.pagination import Page, Pagination
+from bizos.core.fields import Day
+from bizos.core.pagination import Page, PageParams
 from bizos.core.versions import version_etag
 from bizos.modules.crm.deals import pipeline, service, velocity
 from bizos.modules.crm.deals.schemas import (
@@ -56,7 +56,7 @@ async def list_deals(
     _: CrmRead,
     session: DbSession,
     ctx: Ctx,
-    page: Pagination,
+    page: Annotated[PageParams, Depends(service.DEAL_ORDER.dependency)],
     stage: Stage | None = None,
     owner_id: IdQuery = None,
     contact_id: IdQuery = None,
@@ -124,7 +124,11 @@ async def reopen_deal(
 
 @router.get("/api/v1/crm/deals/{deal_id}/history", response_model=Page[StageChangeRead])
 async def deal_history(
-    deal_id: str, _: CrmRead, session: DbSession, ctx: Ctx, page: Pagination
+    deal_id: str,
+    _: CrmRead,
+    session: DbSession,
+    ctx: Ctx,
+    page: Annotated[PageParams, Depends(service.STAGE_CHANGE_ORDER.dependency)],
 ) -> Page[StageChangeRead]:
     items, cursor = await service.deal_history(session, ctx, deal_id, page=page)
     return Page[StageChangeRead](items=items, next_cursor=cursor)
@@ -148,8 +152,8 @@ async def pipeline_velocity(
     _: CrmRead,
     session: DbSession,
     ctx: Ctx,
-    since: dt.date | None = None,
-    until: dt.date | None = None,
+    since: Day | None = None,
+    until: Day | None = None,
     owner_id: IdQuery = None,
 ) -> VelocityReport:
     """Average days per stage, win rate and sales cycle (dates inclusive, UTC)."""

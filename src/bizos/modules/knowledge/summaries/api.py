@@ -12,19 +12,19 @@ midway. A client that goes away stops the work.
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 import structlog
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
 from bizos.api.deps import Ctx, DbSession
 from bizos.core.auth import KbRead
 from bizos.core.errors import ProblemError
-from bizos.core.pagination import Page, Pagination
+from bizos.core.fields import Day
+from bizos.core.pagination import Page, PageParams
 from bizos.modules.knowledge.summaries import contracts
 from bizos.modules.knowledge.summaries import service as summaries
 from bizos.modules.knowledge.summaries.schemas import (
@@ -133,11 +133,11 @@ async def list_contracts(
     _: KbRead,
     session: DbSession,
     ctx: Ctx,
-    page: Pagination,
+    page: Annotated[PageParams, Depends(contracts.CONTRACT_ORDER.dependency)],
     status: ContractStatus | None = None,
-    notice_before: Annotated[dt.date | None, Query(description="YYYY-MM-DD")] = None,
+    notice_before: Annotated[Day | None, Query(description="YYYY-MM-DD")] = None,
 ) -> Page[ContractRead]:
-    """Contracts, newest first; ``notice_before`` keeps those whose notice or renewal
+    """Contracts, newest first (see `sort`); ``notice_before`` keeps those whose notice or renewal
     date falls before that day."""
     items, cursor = await contracts.list_contracts(
         session, ctx, page=page, status=status, notice_before=notice_before
