@@ -18,6 +18,7 @@ from bizos.modules.notifications.api import router as notifications_router
 from bizos.modules.outreach.api import router as outreach_router
 from bizos.modules.support.api import router as support_router
 from bizos.modules.webhooks.api import router as webhooks_router
+from bizos.modules.webhooks.inbound_api import router as inbound_webhooks_router
 from bizos.modules.work.api import router as work_router
 
 
@@ -25,6 +26,7 @@ def include_routers(app: FastAPI) -> None:
     app.include_router(identity_router)
     app.include_router(events_router)
     app.include_router(webhooks_router)
+    app.include_router(inbound_webhooks_router)
     app.include_router(audit_router)
     app.include_router(connectors_router)
     app.include_router(outreach_router)

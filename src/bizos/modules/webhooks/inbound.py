@@ -7,6 +7,12 @@ together, so the dispatcher hands the delivery to the provider's handler after c
 with retries and dead letters like every other event (DESIGN rules 3 and 9). A delivery
 whose ``(provider, external_id)`` is already stored is counted as a duplicate and
 produces no event: it is processed once.
+
+A handler that finds a signed delivery contradicting itself (Shopify's topic header is
+outside the signature, so a captured body can be re-sent under another topic) does not
+act on it: :func:`flag_inbound` marks it ``flagged`` with the reason and raises
+``webhooks.inbound.flagged``. ``GET /api/v1/inbound-webhooks`` lists every delivery
+with its status and reason.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 import sqlalchemy as sa
+import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bizos.core.context import Context
@@ -22,9 +29,15 @@ from bizos.core.db import dialect_insert, utcnow
 from bizos.core.errors import NotFound
 from bizos.core.events import append_event
 from bizos.core.ids import new_id
+from bizos.core.pagination import PageParams, take_page
 from bizos.modules.webhooks.models import InboundWebhook
+from bizos.modules.webhooks.schemas import InboundWebhookDetail, InboundWebhookRead
+
+log = structlog.get_logger("bizos.webhooks")
 
 INBOUND_RECEIVED = "webhooks.inbound.received"
+INBOUND_FLAGGED = "webhooks.inbound.flagged"
+FLAGGED = "flagged"
 # Headers worth keeping for support and replay; signatures are kept (they are not
 # secrets), authorization-like headers never are.
 _KEEP_HEADERS = frozenset(
@@ -125,7 +138,8 @@ async def finish_inbound(
     error: str | None = None,
     now: dt.datetime | None = None,
 ) -> None:
-    """Record how processing ended: ``processed``, ``ignored`` or ``failed`` (with why)."""
+    """Record how processing ended: ``processed``, ``ignored`` or ``failed`` (with why).
+    A delivery that must not be acted on is flagged with :func:`flag_inbound` instead."""
     if status not in ("processed", "ignored", "failed"):
         raise ValueError(f"unknown inbound status {status!r}")
     row = await get_inbound(session, inbound_id)
@@ -133,3 +147,81 @@ async def finish_inbound(
     row.error = error
     row.processed_at = now or utcnow()
     await session.flush()
+
+
+async def flag_inbound(
+    session: AsyncSession, ctx: Context, inbound_id: str, *, reason: str
+) -> None:
+    """Finish a signed delivery that contradicts itself (say, a topic header its payload
+    does not bear out) without acting on it: the raw body stays, the row is ``flagged``
+    with ``reason``, and ``webhooks.inbound.flagged`` records it for whoever watches."""
+    row = await get_inbound(session, inbound_id)
+    row.status = FLAGGED
+    row.error = reason
+    row.processed_at = utcnow()
+    await session.flush()
+    await append_event(
+        session,
+        ctx,
+        type=INBOUND_FLAGGED,
+        aggregate_type="inbound_webhook",
+        aggregate_id=row.id,
+        data={
+            "inbound_id": row.id,
+            "provider": row.provider,
+            "topic": row.topic,
+            "external_id": row.external_id,
+            "reason": reason,
+        },
+    )
+    log.warning(
+        "webhooks.inbound_flagged", inbound_id=row.id, provider=row.provider, topic=row.topic
+    )
+
+
+async def list_inbound(
+    session: AsyncSession,
+    ctx: Context,
+    *,
+    page: PageParams,
+    provider: str | None = None,
+    status: str | None = None,
+) -> tuple[list[InboundWebhookRead], str | None]:
+    """The tenant's stored deliveries, newest first (ids are UUIDv7)."""
+    ctx.require_tenant()
+    query = sa.select(InboundWebhook).order_by(InboundWebhook.id.desc())
+    if provider is not None:
+        query = query.where(InboundWebhook.provider == provider)
+    if status is not None:
+        query = query.where(InboundWebhook.status == status)
+    if page.after is not None:
+        query = query.where(InboundWebhook.id < page.after)
+    rows = (await session.scalars(query.limit(page.limit + 1))).all()
+    items, cursor = take_page(rows, page, key=lambda r: r.id)
+    return [inbound_read(r) for r in items], cursor
+
+
+async def get_inbound_detail(
+    session: AsyncSession, ctx: Context, *, inbound_id: str
+) -> InboundWebhookDetail:
+    ctx.require_tenant()
+    row = await get_inbound(session, inbound_id)
+    return InboundWebhookDetail(
+        **inbound_read(row).model_dump(),
+        headers=dict(row.headers),
+        body=row.body.decode("utf-8", "replace"),
+    )
+
+
+def inbound_read(row: InboundWebhook) -> InboundWebhookRead:
+    return InboundWebhookRead(
+        id=row.id,
+        provider=row.provider,
+        external_id=row.external_id,
+        topic=row.topic,
+        status=row.status,
+        reason=row.error,
+        duplicates=row.duplicates,
+        received_at=row.received_at,
+        processed_at=row.processed_at,
+    )

@@ -114,6 +114,7 @@ class InboundWebhook(TenantScoped, Base):
     headers: Mapped[dict[str, str]] = mapped_column(sa.JSON, default=dict)  # no secrets
     body: Mapped[bytes] = mapped_column(sa.LargeBinary)
     # received -> processed | ignored (a topic we do not act on) | failed (see error)
+    # | flagged (signed but self-contradicting: kept, not acted on; see error)
     status: Mapped[str] = mapped_column(sa.String(20), default="received")
     error: Mapped[str | None] = mapped_column(sa.Text)
     duplicates: Mapped[int] = mapped_column(default=0)  # repeats we answered without work

@@ -73,3 +73,33 @@ class WebhookDeliveryAttemptRead(BaseModel):
     next_attempt_at: dt.datetime | None = Field(
         description="When the next try is due; null once delivered or given up."
     )
+
+
+InboundStatus = Literal["received", "processed", "ignored", "failed", "flagged"]
+
+
+class InboundWebhookRead(BaseModel):
+    """A delivery an outside system sent us (Shopify, Stripe, inbound email), as stored."""
+
+    id: str
+    provider: str = Field(description="`shopify`, `stripe` or `email`.")
+    external_id: str = Field(description="The sender's delivery or event id (or Message-ID).")
+    topic: str = Field(description="What the sender said it is: `orders/create`, an event type.")
+    status: InboundStatus = Field(
+        description=(
+            "`received` (waiting to be processed), `processed`, `ignored` (nothing to do), "
+            "`failed` (could not be processed; see `reason`) or `flagged` (signed, but it "
+            "contradicts itself, so it was kept and not acted on; see `reason`)."
+        )
+    )
+    reason: str | None = Field(description="Why it was failed, ignored or flagged.")
+    duplicates: int = Field(description="Repeats of it that were answered without new work.")
+    received_at: dt.datetime
+    processed_at: dt.datetime | None
+
+
+class InboundWebhookDetail(InboundWebhookRead):
+    headers: dict[str, str] = Field(
+        description="The headers kept for support and replay (never credentials)."
+    )
+    body: str = Field(description="The raw body as received (bytes not UTF-8 shown as U+FFFD).")

@@ -250,6 +250,30 @@ def parse_order(body: bytes) -> ShopifyOrder:
     )
 
 
+ORDERS_CREATE, ORDERS_CANCELLED = "orders/create", "orders/cancelled"
+
+
+def topic_contradiction(topic: str, order: ShopifyOrder) -> str | None:
+    """Why ``order`` is not what ``topic`` says it is, or ``None`` when it is.
+
+    Shopify's HMAC covers the body only, never the ``X-Shopify-Topic`` header, so the
+    topic is a claim the payload must bear out before we act on it: a cancellation is an
+    order with ``cancelled_at`` set, and an order is created before it can be cancelled
+    (a create whose payload is already cancelled is a cancellation re-sent).
+    """
+    if topic == ORDERS_CANCELLED and order.cancelled_at is None:
+        return (
+            f"the {ORDERS_CANCELLED} topic does not match the payload: order "
+            f"{order.order_id} is not cancelled (cancelled_at is not set)"
+        )
+    if topic == ORDERS_CREATE and order.cancelled_at is not None:
+        return (
+            f"the {ORDERS_CREATE} topic does not match the payload: order "
+            f"{order.order_id} is already cancelled (cancelled_at is set)"
+        )
+    return None
+
+
 def order_lines(order: ShopifyOrder) -> list[OrderLineInput]:
     return [
         OrderLineInput(

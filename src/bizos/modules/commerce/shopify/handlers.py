@@ -8,6 +8,13 @@ arrives before the order, the order is made from the cancellation's payload (it 
 full order) and cancelled at once, so a late ``orders/create`` finds it cancelled.
 Other topics are ``ignored``.
 
+The topic header is not signed, so before acting the payload must be what the topic
+says (``adapter.topic_contradiction``): a "cancellation" whose order is not cancelled, or
+a "new order" that is already cancelled, is a signed body re-sent under another topic.
+It is kept byte for byte and ``flagged`` with the reason (``webhooks.inbound.flagged``),
+and nothing is done to any order. The receiver answered 200 long before: Shopify
+retries any other answer for hours, and a replay's sender learns nothing.
+
 A delivery we cannot map (not JSON, no id, a refused value) is marked ``failed`` with
 the reason and a task for operations; its partial work is rolled back. It is never
 retried in a loop: retrying would not change the payload.
@@ -23,24 +30,37 @@ from bizos.core.dispatcher import Dispatcher, EventRecord
 from bizos.core.errors import ProblemError
 from bizos.modules.commerce import settings as commerce_settings
 from bizos.modules.commerce.orders import service as orders_service
-from bizos.modules.commerce.shopify.adapter import ShopifyPayloadError, order_args, parse_order
-from bizos.modules.webhooks.inbound import INBOUND_RECEIVED, finish_inbound, get_inbound
+from bizos.modules.commerce.shopify.adapter import (
+    ORDERS_CANCELLED,
+    ORDERS_CREATE,
+    ShopifyOrder,
+    ShopifyPayloadError,
+    order_args,
+    parse_order,
+    topic_contradiction,
+)
+from bizos.modules.webhooks.inbound import (
+    INBOUND_RECEIVED,
+    finish_inbound,
+    flag_inbound,
+    get_inbound,
+)
 from bizos.modules.work import service as work_service
 
 log = structlog.get_logger("bizos.commerce.shopify")
 
 PROVIDER = "shopify"
-CREATE, CANCELLED = "orders/create", "orders/cancelled"
 
 
-async def _create(session: AsyncSession, ctx: Context, body: bytes, shop: str | None) -> None:
-    await orders_service.create_order(
-        session, ctx, **order_args(parse_order(body), shop_domain=shop)
-    )
+async def _create(
+    session: AsyncSession, ctx: Context, shopify_order: ShopifyOrder, shop: str | None
+) -> None:
+    await orders_service.create_order(session, ctx, **order_args(shopify_order, shop_domain=shop))
 
 
-async def _cancel(session: AsyncSession, ctx: Context, body: bytes, shop: str | None) -> None:
-    shopify_order = parse_order(body)
+async def _cancel(
+    session: AsyncSession, ctx: Context, shopify_order: ShopifyOrder, shop: str | None
+) -> None:
     order = await orders_service.find_order(
         session, ctx, source="shopify", external_id=shopify_order.order_id
     )
@@ -78,22 +98,28 @@ async def process_shopify_webhook(session: AsyncSession, ctx: Context, event: Ev
     inbound = await get_inbound(session, str(event.data["inbound_id"]))
     if inbound.status != "received":
         return  # finished already (replayed by an admin, say)
-    actions = {CREATE: _create, CANCELLED: _cancel}
+    actions = {ORDERS_CREATE: _create, ORDERS_CANCELLED: _cancel}
     action = actions.get(inbound.topic)
     if action is None:
         await finish_inbound(session, inbound.id, status="ignored")
         return
     shop = inbound.headers.get("x-shopify-shop-domain")
     try:
-        # A savepoint: a delivery that fails half-way leaves none of its writes behind.
-        async with session.begin_nested():
-            await action(session, ctx, inbound.body, shop)
+        shopify_order = parse_order(inbound.body)
+        contradiction = topic_contradiction(inbound.topic, shopify_order)
+        if contradiction is None:
+            # A savepoint: a delivery that fails half-way leaves none of its writes behind.
+            async with session.begin_nested():
+                await action(session, ctx, shopify_order, shop)
     except ShopifyPayloadError as exc:
         reason = str(exc)
     except ProblemError as exc:
         reason = exc.detail
     else:
-        await finish_inbound(session, inbound.id, status="processed")
+        if contradiction is not None:
+            await flag_inbound(session, ctx, inbound.id, reason=contradiction)
+        else:
+            await finish_inbound(session, inbound.id, status="processed")
         return
     log.warning("shopify.webhook_failed", inbound_id=inbound.id, topic=inbound.topic)
     await _unprocessable(session, ctx, inbound.id, inbound.topic, reason)
