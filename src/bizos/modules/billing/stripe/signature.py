@@ -25,6 +25,28 @@ class SignatureError(Exception):
     """The delivery is not provably Stripe's (missing, malformed, wrong or stale)."""
 
 
+class SignatureMissing(SignatureError):
+    """No ``Stripe-Signature`` header, or an empty one."""
+
+
+class SignatureMalformed(SignatureError):
+    """A header that is not ``t=<unix seconds>,v1=<hex>``."""
+
+
+class SignatureMismatch(SignatureError):
+    """Well-formed, but no ``v1`` is the body's signature under the secret."""
+
+
+class TimestampOutsideTolerance(SignatureError):
+    """A genuine signature made too long ago (a replay, or a delivery held up) or too
+    far in the future (a skewed clock). ``age`` is seconds before now (negative: ahead)."""
+
+    def __init__(self, *, age: int, tolerance: int) -> None:
+        super().__init__("the signature timestamp is outside the tolerance")
+        self.age = age
+        self.tolerance = tolerance
+
+
 @dataclass(frozen=True, slots=True)
 class SignatureHeader:
     timestamp: int
@@ -33,8 +55,10 @@ class SignatureHeader:
 
 def parse_header(header: str | None) -> SignatureHeader:
     """The timestamp and the ``v1`` signatures of a ``Stripe-Signature`` header."""
-    if not header or len(header) > _MAX_HEADER:
-        raise SignatureError("missing or oversized Stripe-Signature header")
+    if not header or not header.strip():
+        raise SignatureMissing("no Stripe-Signature header")
+    if len(header) > _MAX_HEADER:
+        raise SignatureMalformed(f"the Stripe-Signature header is over {_MAX_HEADER} characters")
     timestamp: int | None = None
     signatures: list[str] = []
     for item in header.split(","):
@@ -43,14 +67,14 @@ def parse_header(header: str | None) -> SignatureHeader:
             continue
         if key == "t":
             if not value.isdigit() or len(value) > 12:
-                raise SignatureError("the timestamp is not a number")
+                raise SignatureMalformed("the timestamp is not a number")
             timestamp = int(value)
         elif key == SCHEME and value:
             signatures.append(value.lower())
     if timestamp is None:
-        raise SignatureError("no timestamp in the Stripe-Signature header")
+        raise SignatureMalformed("no timestamp in the Stripe-Signature header")
     if not signatures:
-        raise SignatureError("no v1 signature in the Stripe-Signature header")
+        raise SignatureMalformed("no v1 signature in the Stripe-Signature header")
     return SignatureHeader(timestamp, tuple(signatures[:_MAX_SIGNATURES]))
 
 
@@ -78,8 +102,9 @@ def verify_signature(
     for candidate in parsed.signatures:
         matched |= hmac.compare_digest(expected, candidate.encode("utf-8", "replace"))
     if not matched:
-        raise SignatureError("no signature matches the body")
-    current = time.time() if now is None else now
-    if abs(current - parsed.timestamp) > tolerance:
-        raise SignatureError("the signature timestamp is outside the tolerance")
+        raise SignatureMismatch("no signature matches the body")
+    # Only a matching signature vouches for its timestamp, so age is judged after it.
+    age = (time.time() if now is None else now) - parsed.timestamp
+    if abs(age) > tolerance:
+        raise TimestampOutsideTolerance(age=round(age), tolerance=tolerance)
     return parsed.timestamp

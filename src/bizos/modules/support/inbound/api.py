@@ -6,15 +6,18 @@ checks it in constant time, stores the message (``store_email``: deduplicated by
 ``Message-ID``, or by the bytes' SHA-256 when there is none) and answers 202 once that
 has committed; the ticket is made later, from the event log (``inbound/handlers.py``).
 
-An unknown workspace, a workspace without a secret, and a missing, malformed or wrong
-signature all get the same 401 and store nothing: a caller without the secret learns
-nothing about which workspaces exist.
+Refusals are 401s that store nothing, each with its own problem type
+(``webhooks.refusals``): not configured (an unknown workspace gets the very same answer,
+so nothing says which workspaces exist), signature missing, malformed (not
+``sha256=<64 hex digits>``) or not matching. No answer carries the secret or the
+signature we expected.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from dataclasses import replace
 from typing import Annotated, Literal
 
@@ -26,9 +29,16 @@ from bizos.api.deps import PublicCtx
 from bizos.connectors import service as connectors_service
 from bizos.core.context import Context
 from bizos.core.db import get_database
-from bizos.core.errors import NotFound, ProblemError, Unauthenticated, Unprocessable, field_error
+from bizos.core.errors import NotFound, ProblemError, Unprocessable, field_error
 from bizos.modules.identity import service as identity_service
 from bizos.modules.support.inbound.service import PROVIDER, store_email
+from bizos.modules.webhooks.refusals import (
+    WebhookRefused,
+    WebhookSignatureMalformed,
+    WebhookSignatureMismatch,
+    WebhookSignatureMissing,
+    not_configured,
+)
 
 log = structlog.get_logger("bizos.support.inbound")
 
@@ -36,9 +46,9 @@ router = APIRouter(tags=["webhooks"])
 
 SIGNATURE_HEADER = "x-bizos-signature"
 ACCEPTED_TYPES = ("message/rfc822", "text/plain", "application/octet-stream")
-_UNVERIFIED = "the webhook signature could not be verified"
-# Compared against when there is no secret, so every 401 costs the same work.
-_NO_SECRET = "sha256=" + "0" * 64
+LABEL = "Inbound email"
+CHALLENGE = "HMAC-SHA256"
+_SIGNATURE = re.compile(r"sha256=([0-9a-f]{64})")
 
 
 class UnsupportedMediaType(ProblemError):
@@ -55,14 +65,26 @@ def signature_of(body: bytes, secret: str) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-def signature_matches(body: bytes, secret: str | None, signature: str | None) -> bool:
-    """Constant-time check of ``signature`` (as sent) against the body's own."""
-    expected = signature_of(body, secret) if secret else _NO_SECRET
+def check_signature(body: bytes, secret: str, signature: str | None) -> None:
+    """Refuse unless ``signature`` (as sent; scheme and hex in any case) is the body's
+    own; compared in constant time."""
     given = (signature or "").strip()
-    scheme, _, digest = given.partition("=")
-    given = f"{scheme.lower()}={digest.lower()}"
-    same = hmac.compare_digest(expected.encode(), given.encode("utf-8", "replace"))
-    return same and bool(secret)
+    if not given:
+        raise WebhookSignatureMissing(
+            "the X-Bizos-Signature header is missing: send sha256=<hex HMAC-SHA256 of the "
+            "raw message>",
+            challenge=CHALLENGE,
+        )
+    if _SIGNATURE.fullmatch(given.lower()) is None:
+        raise WebhookSignatureMalformed(
+            "the X-Bizos-Signature header is not sha256=<64 hex digits>", challenge=CHALLENGE
+        )
+    if not hmac.compare_digest(signature_of(body, secret).encode(), given.lower().encode()):
+        raise WebhookSignatureMismatch(
+            "the X-Bizos-Signature header does not match the body: sign the exact raw "
+            "message bytes with the workspace's email webhook secret",
+            challenge=CHALLENGE,
+        )
 
 
 async def tenant_id_for_slug(slug: str) -> str | None:
@@ -77,6 +99,16 @@ async def _webhook_secret(tenant_id: str, ctx: Context) -> str | None:
     async with get_database().unit_of_work(tenant_id=tenant_id, readonly=True) as session:
         settings = await connectors_service.connector_settings(session, ctx, PROVIDER)
     return settings.secrets.get("webhook_secret") if settings is not None else None
+
+
+async def _verify(body: bytes, tenant_slug: str, signature: str | None, ctx: Context) -> str:
+    """The receiving tenant's id once the message is proven signed with its secret."""
+    tenant_id = await tenant_id_for_slug(tenant_slug)
+    secret = await _webhook_secret(tenant_id, webhook_ctx(ctx, tenant_id)) if tenant_id else None
+    if tenant_id is None or not secret:
+        raise not_configured(PROVIDER, LABEL, challenge=CHALLENGE)
+    check_signature(body, secret, signature)
+    return tenant_id
 
 
 def webhook_ctx(ctx: Context, tenant_id: str) -> Context:
@@ -106,7 +138,13 @@ _PROBLEM = {"$ref": "#/components/schemas/Problem"}
     status_code=202,
     response_model=EmailAccepted,
     responses={
-        401: {"description": "Unknown workspace, no secret, or a missing or wrong signature"},
+        401: {
+            "description": (
+                "Refused, nothing stored; `type` says why: webhook-not-configured, "
+                "webhook-signature-missing, -malformed or -mismatch"
+            ),
+            "content": {"application/problem+json": {"schema": _PROBLEM}},
+        },
         415: {
             "description": "Not a raw message (send message/rfc822)",
             "content": {"application/problem+json": {"schema": _PROBLEM}},
@@ -136,12 +174,11 @@ async def receive_email(
     """Verify, store durably, answer 202; the ticket is made asynchronously. The same
     message again (same ``Message-ID``) answers ``duplicate`` and is processed once."""
     body = await request.body()
-    signature = x_bizos_signature
-    tenant_id = await tenant_id_for_slug(tenant_slug)
-    secret = await _webhook_secret(tenant_id, webhook_ctx(ctx, tenant_id)) if tenant_id else None
-    if not signature_matches(body, secret, signature) or tenant_id is None:
-        log.info("support.email_webhook_rejected", has_signature=signature is not None)
-        raise Unauthenticated(_UNVERIFIED, headers={"WWW-Authenticate": "HMAC-SHA256"})
+    try:
+        tenant_id = await _verify(body, tenant_slug, x_bizos_signature, ctx)
+    except WebhookRefused as refused:
+        log.info("support.email_webhook_rejected", reason=refused.reason)
+        raise
     _check_content(request, body)
     headers = {k: v for k, v in request.headers.items() if k.lower() != SIGNATURE_HEADER}
     async with get_database().unit_of_work(tenant_id=tenant_id) as session:
