@@ -3,6 +3,13 @@
 ``load_settings`` never writes: a tenant that never changed anything reads the column
 defaults from a transient row. ``update_settings`` creates the row on first change and
 bumps its version after that (``If-Match`` guards it like every other update).
+
+``default_parcel`` is typed (:class:`DefaultParcel`: ``length_cm``, ``width_cm``,
+``height_cm``, optional ``weight_kg``) and stored in that spelling; the label step reads
+it through :func:`parcel_for_labels`, the one place that turns the setting into a box.
+The spelling the label step used to read (``length``/``width``/``height`` with
+``distance_unit``, ``weight`` with ``mass_unit``) is still accepted, on input and in
+rows stored before, and converted to centimetres and kilograms.
 """
 
 from __future__ import annotations
@@ -11,7 +18,8 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 import sqlalchemy as sa
-from pydantic import BaseModel, ConfigDict, Field
+import structlog
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic.json_schema import SkipJsonSchema
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,8 +32,118 @@ from bizos.core.versions import check_version
 from bizos.modules.commerce.models import CommerceSettings
 from bizos.modules.identity import service as identity_service
 
+log = structlog.get_logger("bizos.commerce.settings")
+
 TaxRate = Annotated[Decimal, Field(ge=0, lt=1, max_digits=6, decimal_places=4)]
 UserId = Annotated[str, Field(min_length=1, max_length=36)]
+Centimetres = Annotated[Decimal, Field(gt=0, le=1000, description="Centimetres.")]
+Kilograms = Annotated[Decimal, Field(gt=0, le=10000, description="Kilograms.")]
+
+# The spelling the label step read before the setting was typed: sizes in
+# ``distance_unit``, a weight in ``mass_unit``. Converted on the way in.
+_CM_PER_UNIT = {
+    "cm": Decimal("1"),
+    "mm": Decimal("0.1"),
+    "m": Decimal("100"),
+    "in": Decimal("2.54"),
+}
+_KG_PER_UNIT = {
+    "kg": Decimal("1"),
+    "g": Decimal("0.001"),
+    "lb": Decimal("0.45359237"),
+    "oz": Decimal("0.028349523125"),
+}
+_LEGACY_SIZES = {"length": "length_cm", "width": "width_cm", "height": "height_cm"}
+_LEGACY_KEYS = (*_LEGACY_SIZES, "distance_unit", "weight", "mass_unit")
+
+
+def _number(value: Any, key: str) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
+        raise ValueError(f"{key} must be a number")
+    try:
+        number = Decimal(str(value).strip())
+    except ArithmeticError:
+        raise ValueError(f"{key} must be a number") from None
+    if not number.is_finite():
+        raise ValueError(f"{key} must be a finite number")
+    return number
+
+
+def _from_legacy(data: dict[str, Any]) -> dict[str, Any]:
+    """``length``/``width``/``height`` in ``distance_unit`` (default cm) and ``weight``
+    in ``mass_unit`` (default kg), as ``*_cm`` and ``weight_kg``. A size given in both
+    spellings is refused: which one was meant?"""
+    out = {k: v for k, v in data.items() if k not in _LEGACY_KEYS}
+    unit = str(data.get("distance_unit") or "cm").strip().lower()
+    mass = str(data.get("mass_unit") or "kg").strip().lower()
+    if unit not in _CM_PER_UNIT:
+        raise ValueError(f"distance_unit must be one of {', '.join(_CM_PER_UNIT)}")
+    if mass not in _KG_PER_UNIT:
+        raise ValueError(f"mass_unit must be one of {', '.join(_KG_PER_UNIT)}")
+    for old, new in (*_LEGACY_SIZES.items(), ("weight", "weight_kg")):
+        if old not in data or data[old] is None:
+            continue
+        if new in data:
+            raise ValueError(f"give {new} or {old}, not both")
+        factor = _KG_PER_UNIT[mass] if old == "weight" else _CM_PER_UNIT[unit]
+        value = _number(data[old], old) * factor
+        out[new] = value if factor == 1 else value.quantize(Decimal("0.001"))
+    return out
+
+
+class DefaultParcel(BaseModel):
+    """The box labels are bought for: its sizes, and the weight to declare when the
+    order's products have none (else their weights are added up)."""
+
+    model_config = ConfigDict(extra="forbid")
+    length_cm: Centimetres
+    width_cm: Centimetres
+    height_cm: Centimetres
+    weight_kg: Kilograms | None = Field(
+        default=None,
+        description="Declared when the products carry no weight; without it, 1 kg.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _accept_legacy_spelling(cls, data: Any) -> Any:
+        if isinstance(data, dict) and any(key in data for key in _LEGACY_KEYS):
+            return _from_legacy(data)
+        return data
+
+    def stored(self) -> dict[str, Any]:
+        """The JSON kept in ``commerce_settings.default_parcel``."""
+        return self.model_dump(mode="json", exclude_none=True)
+
+
+# What a label is bought for while the tenant set no parcel.
+DEFAULT_PARCEL = DefaultParcel(length_cm=Decimal(30), width_cm=Decimal(20), height_cm=Decimal(10))
+DEFAULT_PARCEL_WEIGHT_KG = Decimal("1")
+_PARCEL_KEYS = (*DefaultParcel.model_fields, *_LEGACY_KEYS)
+
+
+def stored_parcel(value: Any) -> DefaultParcel | None:
+    """The parcel a settings row holds, in whichever spelling it was stored; ``None``
+    when it holds none. Unknown keys are ignored and a size it lacks is the default's
+    (as the label step always did); a row that cannot be read counts as none, with a
+    warning in the log."""
+    if not value:
+        return None
+    if not isinstance(value, dict):
+        log.warning("commerce.default_parcel_unreadable", reason="not an object")
+        return None
+    known = {k: v for k, v in value.items() if k in _PARCEL_KEYS and v is not None}
+    try:
+        given = DefaultParcel.model_validate({**DEFAULT_PARCEL.stored(), **_from_legacy(known)})
+    except (ValidationError, ValueError) as exc:
+        log.warning("commerce.default_parcel_unreadable", reason=type(exc).__name__)
+        return None
+    return given
+
+
+def parcel_for_labels(row: CommerceSettings) -> DefaultParcel:
+    """The box the label step buys for: the tenant's parcel, else 30 x 20 x 10 cm."""
+    return stored_parcel(row.default_parcel) or DEFAULT_PARCEL
 
 
 class CommerceSettingsRead(BaseModel):
@@ -36,7 +154,10 @@ class CommerceSettingsRead(BaseModel):
     purchasing_assignee_id: str | None
     operations_assignee_id: str | None
     ship_from: dict[str, Any] | None
-    default_parcel: dict[str, Any] | None
+    default_parcel: DefaultParcel | None = Field(
+        description="null: labels are bought for 30 x 20 x 10 cm, 1 kg unless the "
+        "products carry weights."
+    )
     version: int
 
 
@@ -51,7 +172,7 @@ class CommerceSettingsUpdate(BaseModel):
     purchasing_assignee_id: UserId | None = None
     operations_assignee_id: UserId | None = None
     ship_from: dict[str, Any] | None = None
-    default_parcel: dict[str, Any] | None = None
+    default_parcel: DefaultParcel | None = None
 
 
 _NOT_NULL = (
@@ -87,7 +208,7 @@ def settings_read(row: CommerceSettings) -> CommerceSettingsRead:
         purchasing_assignee_id=row.purchasing_assignee_id,
         operations_assignee_id=row.operations_assignee_id,
         ship_from=row.ship_from,
-        default_parcel=row.default_parcel,
+        default_parcel=stored_parcel(row.default_parcel),
         version=row.version,
     )
 
@@ -137,6 +258,8 @@ async def update_settings(
     for field in _ASSIGNEES:
         if changes.get(field) is not None:
             await _check_assignee(session, ctx, field, changes[field])
+    if changes.get("default_parcel") is not None:
+        changes["default_parcel"] = DefaultParcel.model_validate(changes["default_parcel"]).stored()
     row = await _stored(session, ctx, for_update=True)
     check_version(if_match, row.version if row is not None else 0)
     if row is None:

@@ -50,8 +50,13 @@ from bizos.modules.billing.invoices import service as invoices
 from bizos.modules.billing.invoices.schemas import InvoiceLineInput
 from bizos.modules.commerce.models import Order, OrderLine, Product, Shipment
 from bizos.modules.commerce.orders import service as orders
+from bizos.modules.commerce.orders.reads import customer_order_name
 from bizos.modules.commerce.orders.service import OrderCancelled
-from bizos.modules.commerce.settings import load_settings
+from bizos.modules.commerce.settings import (
+    DEFAULT_PARCEL_WEIGHT_KG,
+    load_settings,
+    parcel_for_labels,
+)
 from bizos.modules.outreach import service as outreach
 from bizos.modules.outreach.schemas import Related
 
@@ -75,8 +80,6 @@ COMPENSATION_RETRY = RetryPolicy(max_attempts=4, interval_seconds=0.5, backoff_r
 # Orders in these states have nothing left for the workflow to do.
 FINISHED = ("fulfilled", "cancelled", "failed")
 NOTIFIED_KEY = "customer_notified_message_id"
-DEFAULT_PARCEL = {"length": "30", "width": "20", "height": "10", "distance_unit": "cm"}
-DEFAULT_WEIGHT_KG = Decimal("1")
 GRAMS_PER_KG = Decimal("1000")
 
 
@@ -284,7 +287,7 @@ async def notify_customer(tenant_id: str, order_id: str) -> str | None:
         invoice_number = None
         if order.invoice_id:
             invoice_number = (await invoices.get_invoice(session, ctx, order.invoice_id)).number
-        subject, body = _customer_email(order, shipment, invoice_number)
+        subject, body = customer_email(order, shipment, invoice_number)
         message = await outreach.send_email(
             session,
             ctx,
@@ -419,19 +422,19 @@ async def _label_request(session: AsyncSession, ctx: Context, order: Order) -> L
         )
         weights = {product_id: grams for product_id, grams in rows.all()}
     grams = sum((weights.get(line.product_id or "") or 0) * line.quantity for line in lines)
-    parcel_config: dict[str, Any] = {**DEFAULT_PARCEL, **(settings.default_parcel or {})}
+    box = parcel_for_labels(settings)
     weight = (
         (Decimal(grams) / GRAMS_PER_KG).quantize(Decimal("0.001"))
         if grams
-        else Decimal(str(parcel_config.get("weight", DEFAULT_WEIGHT_KG)))
+        else box.weight_kg or DEFAULT_PARCEL_WEIGHT_KG
     )
     parcel = Parcel(
-        length=Decimal(str(parcel_config["length"])),
-        width=Decimal(str(parcel_config["width"])),
-        height=Decimal(str(parcel_config["height"])),
+        length=box.length_cm,
+        width=box.width_cm,
+        height=box.height_cm,
         weight=weight,
-        distance_unit=str(parcel_config.get("distance_unit", "cm")),
-        mass_unit="kg" if grams else str(parcel_config.get("mass_unit", "kg")),
+        distance_unit="cm",
+        mass_unit="kg",
     )
     return LabelRequest(
         reference=order.number,
@@ -473,21 +476,24 @@ def carrier_address(
     return {key: value for key, value in fields.items() if value}
 
 
-def _customer_email(
+def customer_email(
     order: Order, shipment: Shipment | None, invoice_number: str | None
 ) -> tuple[str, str]:
+    """Subject and body of the customer's email: the order by the name they know it by
+    (Shopify's ``#9001``, else our number), tracking, and the invoice or total."""
     greeting = f"Hello {order.customer_name}," if order.customer_name else "Hello,"
     total = f"{order.total:.2f} {order.currency}"
+    name = customer_order_name(order)
     lines = [greeting, ""]
     if shipment is not None:
-        subject = f"Your order {order.number} is on its way"
+        subject = f"Your order {name} is on its way"
         lines += [
-            f"Your order {order.number} has shipped with {shipment.carrier}.",
+            f"Your order {name} has shipped with {shipment.carrier}.",
             f"Tracking number: {shipment.tracking_number}",
         ]
     else:
-        subject = f"Your order {order.number} is confirmed"
-        lines.append(f"Your order {order.number} is confirmed.")
+        subject = f"Your order {name} is confirmed"
+        lines.append(f"Your order {name} is confirmed.")
     if invoice_number:
         lines.append(f"Invoice: {invoice_number} ({total})")
     else:

@@ -33,6 +33,13 @@ def fulfillable_lines(order: OrderRead | Iterable[_StockLine]) -> list[tuple[str
     return [(ln.product_id, ln.quantity) for ln in lines if ln.tracks_stock and ln.product_id]
 
 
+def customer_order_name(order: Order) -> str:
+    """The order as its customer knows it: the shop's name for it (Shopify's ``#9001``)
+    when it came from one, else our ``SO-`` number. Everything sent to the customer
+    quotes this; our own screens and tasks may show both."""
+    return (order.external_name or "").strip() or order.number
+
+
 def prices_include_tax(order: Order) -> bool:
     """Whether the order's prices already hold its tax (Shopify ``taxes_included``):
     ``create_order`` then leaves the tax out of the total it adds up."""
