@@ -1,4 +1,5 @@
-"""Order reactions: a won deal becomes a sales order when the tenant enables it.
+"""Order reactions: a won deal becomes a sales order when the tenant enables it, and a
+backordered order keeps its alert (task and notification) in step with the stock.
 
 Seed 004 §3.8.2: closing a deal hands it to the financial side. With
 ``orders_from_won_deals`` on, ``crm.deal.won`` makes an order (source ``deal``,
@@ -7,6 +8,11 @@ its lines are ``deal.properties["lines"]`` (``[{sku, quantity, unit_price?}]``) 
 deal lists products, else one service line named after the deal for its amount. A SKU
 we do not sell fails that order with a task; a deal that cannot become an order at all
 gets a task for its owner instead of a retry loop.
+
+Backorder alerts (``orders.backorders``): ``commerce.order.backordered`` raises the
+order's alert; stock received or adjusted, and orders taking or giving back stock
+(allocated, cancelled, failed), re-check what the waiting orders lack; the order's own
+allocation closes its task (cancelled or failed: closed as cancelled).
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from bizos.core.context import Context
 from bizos.core.dispatcher import Dispatcher, EventRecord
 from bizos.core.errors import NotFound, ProblemError, Unprocessable, field_error
 from bizos.modules.commerce import settings as commerce_settings
-from bizos.modules.commerce.orders import service
+from bizos.modules.commerce.orders import backorders, service
 from bizos.modules.commerce.orders.schemas import OrderLineInput
 from bizos.modules.crm.deals import service as deals_service
 from bizos.modules.work import service as work_service
@@ -107,5 +113,36 @@ async def order_from_won_deal(session: AsyncSession, ctx: Context, event: EventR
         )
 
 
+# The order's own events, and stock moves that change what waiting orders lack.
+BACKORDER_EVENTS = (
+    "commerce.order.backordered",
+    "commerce.order.allocated",
+    "commerce.order.cancelled",
+    "commerce.order.failed",
+    "commerce.stock.received",
+    "commerce.stock.adjusted",
+)
+
+
+async def keep_backorder_alerts(session: AsyncSession, ctx: Context, event: EventRecord) -> None:
+    """Raise, update or close backorder alerts after ``event`` (idempotent: a repeated
+    event finds the alert as it left it)."""
+    if event.type.startswith("commerce.stock."):
+        product_id = str(event.data.get("product_id") or event.aggregate_id)
+        await backorders.sync_waiting(session, ctx, product_ids=[product_id])
+        return
+    order_id = str(event.data.get("order_id") or event.aggregate_id)
+    await backorders.sync_alert(session, ctx, order_id)
+    if event.type != "commerce.order.backordered":
+        # The order took stock (or gave it back): others waiting for it lack more (less).
+        lines = await service.order_lines(session, ctx, order_id)
+        touched = [pid for pid, _ in service.fulfillable_lines(lines)]
+        if touched:
+            await backorders.sync_waiting(session, ctx, product_ids=touched)
+
+
 def register(dispatcher: Dispatcher) -> None:
     dispatcher.subscribe("commerce.orders.from_won_deal", "crm.deal.won", order_from_won_deal)
+    dispatcher.subscribe(
+        "commerce.orders.backorder_alerts", BACKORDER_EVENTS, keep_backorder_alerts
+    )

@@ -38,6 +38,7 @@ from bizos.modules.billing.invoices import service as invoices_service
 from bizos.modules.commerce import settings as commerce_settings
 from bizos.modules.commerce.inventory import service as inventory_service
 from bizos.modules.commerce.models import ORDER_SOURCES, Order, OrderLine
+from bizos.modules.commerce.orders import backorders
 from bizos.modules.commerce.orders.pricing import MAX_AMOUNT, UnknownSku, cents, price_line
 from bizos.modules.commerce.orders.reads import fulfillable_lines as fulfillable_lines
 from bizos.modules.commerce.orders.reads import order_read as order_read
@@ -436,7 +437,15 @@ async def allocate_order(session: AsyncSession, ctx: Context, order_id: str) -> 
         if order.status != "backordered":
             _touch(order, "backordered", now)
             await session.flush()
-            await _event(session, ctx, order, "commerce.order.backordered", lines=len(stock))
+            missing = await backorders.order_shortage(session, ctx, order.id)
+            await _event(
+                session,
+                ctx,
+                order,
+                "commerce.order.backordered",
+                lines=len(stock),
+                missing=[m.as_json() for m in missing],
+            )
         return "backordered"
     _touch(order, "allocated", now)
     order.allocated_at = now
