@@ -159,7 +159,9 @@ async def create_api_key(
     _: Admin, body: ApiKeyCreate, ctx: Ctx, session: DbSession
 ) -> ApiKeyCreated:
     """Create a scoped key. The ``key`` is shown in this response only; a key cannot be
-    given scopes its creator does not hold."""
+    given scopes its creator does not hold. It acts for its creator (``owner_id``; for a
+    key made with a key, that key's owner) and never with more than the owner's current
+    role grants: demoting the owner narrows it, deactivating them disables it."""
     return await api_keys.create_api_key(
         session, ctx, name=body.name, scopes=list(body.scopes), expires_at=body.expires_at
     )
@@ -169,7 +171,17 @@ async def create_api_key(
 async def list_api_keys(
     _: Admin, ctx: Ctx, session: DbSession, page: Pagination
 ) -> Page[ApiKeyRead]:
+    """Every key of the workspace with its ``status``: ``active``, ``disabled`` (its owner
+    was deactivated; see ``disabled_reason``), ``expired`` or ``revoked``."""
     return await api_keys.list_api_keys(session, ctx, page=page)
+
+
+@router.post("/api-keys/{api_key_id}/enable", response_model=ApiKeyRead)
+async def enable_api_key(_: Admin, api_key_id: str, ctx: Ctx, session: DbSession) -> ApiKeyRead:
+    """Enable a key disabled because its owner was deactivated. Reactivating the owner
+    does not do this by itself. 409 while the owner is still deactivated, or for a
+    revoked or expired key; 403 unless the caller holds every scope of the key."""
+    return await api_keys.enable_api_key(session, ctx, api_key_id=api_key_id)
 
 
 @router.delete("/api-keys/{api_key_id}", status_code=204)

@@ -1,27 +1,55 @@
 """Scoped API keys: ``bos_<random>``, stored only as a keyed hash, shown once.
 
-A key acts for its tenant with exactly the scopes it was given, never more than its
-creator held. Keys may expire and can be revoked; both take effect on the next request.
+A key acts for its tenant with the scopes it was given, and answers to a user, its
+*owner*: the user who made it or, for a key minted by a key, that key's owner. It never
+does more than the owner may do *now*:
+
+* at authentication its scopes are cut to what the owner's current role grants, and a
+  key whose owner is deactivated or gone is refused (401);
+* demoting the owner also removes the lost scopes from the key itself, and deactivating
+  the owner disables the key (``disabled_reason: owner_deactivated``), each change one
+  ``api_keys`` audit entry and one event per key. Reactivating the owner does not enable
+  the key again: an admin does that explicitly (``POST /api-keys/{id}/enable``).
+
+Keys may expire and can be revoked. Every change is seen on the next request in this
+process and, through the principal cache's lifetime, in others.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import secrets
+from typing import Any
 
 import sqlalchemy as sa
 import structlog
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
-from bizos.core.auth import API_KEY_PREFIX, SCOPES, Principal, forget_principals, hash_secret
+from bizos.core.auth import (
+    API_KEY_PREFIX,
+    ROLE_SCOPES,
+    SCOPES,
+    Principal,
+    forget_principals,
+    hash_secret,
+)
 from bizos.core.context import Context
 from bizos.core.db import Database
-from bizos.core.errors import Forbidden, NotFound, Unauthenticated, Unprocessable, field_error
-from bizos.core.events import append_event
+from bizos.core.errors import (
+    Conflict,
+    Forbidden,
+    NotFound,
+    Unauthenticated,
+    Unprocessable,
+    field_error,
+)
+from bizos.core.events import NewEvent, append_event, append_events
 from bizos.core.ids import new_id
 from bizos.core.pagination import Page, PageParams, take_page
 from bizos.modules.identity import clock
-from bizos.modules.identity.models import ApiKey
+from bizos.modules.identity.models import ApiKey, User
 from bizos.modules.identity.schemas import ApiKeyCreated, ApiKeyRead
 
 log = structlog.get_logger("bizos.identity")
@@ -29,6 +57,32 @@ log = structlog.get_logger("bizos.identity")
 # How stale ``last_used_at`` may get: recording every use would turn reads into writes.
 _TOUCH_INTERVAL = dt.timedelta(minutes=5)
 _PREFIX_LENGTH = len(API_KEY_PREFIX) + 8
+OWNER_DEACTIVATED = "owner_deactivated"
+_REFUSED = {
+    OWNER_DEACTIVATED: "API key disabled: the user it acts for was deactivated",
+}
+_FORGET_AT_COMMIT = "bizos.identity.forget_principals_at_commit"
+
+
+def forget_principals_at_commit(session: AsyncSession) -> None:
+    """Drop cached principals now, and again when ``session`` commits.
+
+    Now, so this process stops using them at once; at commit, because a request that read
+    the old rows while this transaction was still open may have cached them meanwhile.
+    """
+    forget_principals()
+    session.info[_FORGET_AT_COMMIT] = True
+
+
+@event.listens_for(Session, "after_commit")
+def _forget_after_commit(session: Session) -> None:
+    if session.info.pop(_FORGET_AT_COMMIT, False):
+        forget_principals()
+
+
+@event.listens_for(Session, "after_rollback")
+def _nothing_to_forget(session: Session) -> None:
+    session.info.pop(_FORGET_AT_COMMIT, None)
 
 
 def _new_key() -> str:
@@ -43,7 +97,11 @@ async def create_api_key(
     scopes: list[str],
     expires_at: dt.datetime | None = None,
 ) -> ApiKeyCreated:
-    """Create a key for ``ctx``'s tenant; the secret is in the result and nowhere else."""
+    """Create a key for ``ctx``'s tenant; the secret is in the result and nowhere else.
+
+    The key may hold only scopes the actor holds now (a key minting a key: that key's
+    scopes as cut to its owner's role) and answers to the actor's user.
+    """
     unknown = sorted(set(scopes) - set(SCOPES))
     if unknown:
         raise Unprocessable(
@@ -68,6 +126,7 @@ async def create_api_key(
         prefix=key[:_PREFIX_LENGTH],
         scopes=list(dict.fromkeys(scopes)),
         created_by=ctx.actor_id,
+        owner_id=await _owner_of_actor(session, ctx),
         expires_at=expires_at,
     )
     session.add(api_key)
@@ -81,11 +140,25 @@ async def create_api_key(
         data={
             "name": name,
             "scopes": api_key.scopes,
+            "owner_id": api_key.owner_id,
             "expires_at": expires_at.isoformat() if expires_at else None,
         },
     )
     log.info("identity.api_key.created", api_key_id=api_key.id, prefix=api_key.prefix)
     return ApiKeyCreated(**ApiKeyRead.model_validate(api_key).model_dump(), key=key)
+
+
+async def _owner_of_actor(session: AsyncSession, ctx: Context) -> str | None:
+    """The user a key made by ``ctx``'s actor answers to: the user, or the minting key's
+    owner; nobody for the system."""
+    if ctx.actor_type == "user":
+        return ctx.actor_id
+    if ctx.actor_type == "api_key" and ctx.actor_id is not None:
+        owner: str | None = await session.scalar(
+            sa.select(ApiKey.owner_id).where(ApiKey.id == ctx.actor_id)
+        )
+        return owner
+    return None
 
 
 async def list_api_keys(
@@ -108,7 +181,7 @@ async def revoke_api_key(session: AsyncSession, ctx: Context, *, api_key_id: str
     if api_key.revoked_at is not None:
         return
     api_key.revoked_at = clock.now()
-    forget_principals()
+    forget_principals_at_commit(session)
     api_key.version += 1
     await session.flush()
     await append_event(
@@ -122,6 +195,103 @@ async def revoke_api_key(session: AsyncSession, ctx: Context, *, api_key_id: str
     log.info("identity.api_key.revoked", api_key_id=api_key.id)
 
 
+async def enable_api_key(session: AsyncSession, ctx: Context, *, api_key_id: str) -> ApiKeyRead:
+    """Enable a key that was disabled because its owner was deactivated.
+
+    Only a caller holding every scope of the key may, and only once its owner is active
+    again; a revoked or expired key stays dead (409). Enabling an enabled key changes
+    nothing.
+    """
+    api_key = await session.scalar(
+        sa.select(ApiKey).where(ApiKey.id == api_key_id).with_for_update()
+    )
+    if api_key is None:
+        raise NotFound("API key not found")
+    if api_key.revoked_at is not None:
+        raise Conflict("a revoked key cannot be enabled; create a new one")
+    if api_key.disabled_at is None:
+        return ApiKeyRead.model_validate(api_key)
+    if api_key.expires_at is not None and api_key.expires_at <= clock.now():
+        raise Conflict("the key has expired; create a new one")
+    if ctx.actor_type != "system":
+        beyond = sorted(set(api_key.scopes) - ctx.scopes)
+        if beyond:
+            raise Forbidden(f"cannot enable a key with scopes you do not hold: {', '.join(beyond)}")
+    if api_key.owner_id is not None:
+        active = await session.scalar(sa.select(User.is_active).where(User.id == api_key.owner_id))
+        if not active:
+            raise Conflict("the user this key acts for is deactivated; reactivate them first")
+    reason = api_key.disabled_reason
+    api_key.disabled_at = None
+    api_key.disabled_reason = None
+    api_key.version += 1
+    await session.flush()
+    await append_event(
+        session,
+        ctx,
+        "identity.api_key.enabled",
+        aggregate_type="api_key",
+        aggregate_id=api_key.id,
+        data={"was_disabled_because": reason},
+        version=api_key.version,
+    )
+    log.info("identity.api_key.enabled", api_key_id=api_key.id)
+    return ApiKeyRead.model_validate(api_key)
+
+
+async def follow_owner(session: AsyncSession, ctx: Context, *, user: User) -> list[str]:
+    """Bring the keys ``user`` owns in line with their role and state, after a change.
+
+    Deactivated: every live key is disabled. Any role: each key loses the scopes the role
+    does not grant (kept lost: promoting the user again does not give them back). Each
+    changed key is one ``api_keys`` audit entry and one event. Cached principals are
+    dropped either way. Returns the ids of the keys changed.
+    """
+    keys = (
+        await session.scalars(
+            sa.select(ApiKey)
+            .where(ApiKey.owner_id == user.id, ApiKey.revoked_at.is_(None))
+            .order_by(ApiKey.id)
+            .with_for_update()
+        )
+    ).all()
+    allowed = ROLE_SCOPES.get(user.role, frozenset())
+    now = clock.now()
+    events: list[NewEvent] = []
+    for key in keys:
+        removed = [s for s in key.scopes if s not in allowed]
+        disable = not user.is_active and key.disabled_at is None
+        if not removed and not disable:
+            continue
+        key.version += 1
+        if removed:
+            key.scopes = [s for s in key.scopes if s in allowed]
+            data: dict[str, Any] = {"removed": removed, "scopes": key.scopes}
+            events.append(_owner_event("narrowed", key, user, data))
+        if disable:
+            key.disabled_at = now
+            key.disabled_reason = OWNER_DEACTIVATED
+            events.append(_owner_event("disabled", key, user, {"reason": OWNER_DEACTIVATED}))
+    forget_principals_at_commit(session)
+    if not events:
+        return []
+    await session.flush()
+    await append_events(session, ctx, events)
+    changed = list(dict.fromkeys(e.aggregate_id for e in events))
+    log.info("identity.api_key.followed_owner", user_id=user.id, api_key_ids=changed)
+    return changed
+
+
+def _owner_event(change: str, key: ApiKey, owner: User, data: dict[str, Any]) -> NewEvent:
+    return NewEvent(
+        f"identity.api_key.{change}",
+        "api_key",
+        key.id,
+        {**data, "owner_id": owner.id, "owner_role": owner.role},
+        key.version,
+    )
+
+
 async def get_api_key(session: AsyncSession, *, api_key_id: str) -> ApiKeyRead:
     api_key = await session.scalar(sa.select(ApiKey).where(ApiKey.id == api_key_id))
     if api_key is None:
@@ -130,15 +300,35 @@ async def get_api_key(session: AsyncSession, *, api_key_id: str) -> ApiKeyRead:
 
 
 async def authenticate_api_key(db: Database, token: str) -> Principal:
-    """The principal of a presented key; 401 if unknown, revoked or expired."""
+    """The principal of a presented key; 401 if unknown, revoked, expired or disabled, or
+    if the user it acts for is deactivated or gone. Its scopes are the key's, cut to what
+    that user's role grants now."""
     key_hash = hash_secret(token)
     async with db.unit_of_work(system=True, readonly=True) as session:
-        api_key = await session.scalar(sa.select(ApiKey).where(ApiKey.key_hash == key_hash))
+        row = (
+            await session.execute(
+                sa.select(ApiKey, User.role, User.is_active)
+                .outerjoin(
+                    User, sa.and_(User.id == ApiKey.owner_id, User.tenant_id == ApiKey.tenant_id)
+                )
+                .where(ApiKey.key_hash == key_hash)
+            )
+        ).one_or_none()
     now = clock.now()
-    if api_key is None or api_key.revoked_at is not None:
+    if row is None or row.ApiKey.revoked_at is not None:
         raise Unauthenticated("invalid API key")
+    api_key: ApiKey = row.ApiKey
     if api_key.expires_at is not None and api_key.expires_at <= now:
         raise Unauthenticated("API key expired")
+    if api_key.disabled_at is not None:
+        raise Unauthenticated(_REFUSED.get(api_key.disabled_reason or "", "API key disabled"))
+    scopes = frozenset(api_key.scopes)
+    if api_key.owner_id is not None:
+        if row.role is None:
+            raise Unauthenticated("API key refused: the user it acts for no longer exists")
+        if not row.is_active:
+            raise Unauthenticated("API key refused: the user it acts for is deactivated")
+        scopes &= ROLE_SCOPES.get(row.role, frozenset())
     if api_key.last_used_at is None or now - api_key.last_used_at > _TOUCH_INTERVAL:
         async with db.unit_of_work(system=True) as session:
             await session.execute(
@@ -152,6 +342,6 @@ async def authenticate_api_key(db: Database, token: str) -> Principal:
         tenant_id=api_key.tenant_id,
         actor_id=api_key.id,
         actor_type="api_key",
-        scopes=frozenset(api_key.scopes),
-        extra={"name": api_key.name},
+        scopes=scopes,
+        extra={"name": api_key.name, "owner_id": api_key.owner_id},
     )

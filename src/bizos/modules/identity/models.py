@@ -60,6 +60,11 @@ class RefreshToken(TenantScoped, Base):
 
 
 class ApiKey(Entity, Base):
+    """A scoped key. It acts for ``owner_id``, the user who made it (for a key minted by a
+    key, that key's user): never with more than that user's current role grants, and not
+    at all once they are deactivated. ``created_by`` is whoever minted it (user or key).
+    """
+
     __tablename__ = "api_keys"
 
     name: Mapped[str] = mapped_column(sa.String(200))
@@ -67,8 +72,13 @@ class ApiKey(Entity, Base):
     prefix: Mapped[str] = mapped_column(sa.String(24))
     scopes: Mapped[list[str]] = mapped_column(sa.JSON)
     created_by: Mapped[str | None] = mapped_column(sa.String(36))
+    # None only for keys the system made (no user to answer to).
+    owner_id: Mapped[str | None] = mapped_column(sa.String(36), index=True)
     expires_at: Mapped[dt.datetime | None]
     revoked_at: Mapped[dt.datetime | None]
+    # Set when the owner is deactivated; cleared only by an explicit enable.
+    disabled_at: Mapped[dt.datetime | None]
+    disabled_reason: Mapped[str | None] = mapped_column(sa.String(40))
     last_used_at: Mapped[dt.datetime | None]
 
 

@@ -5,9 +5,18 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Literal, get_args
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, field_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    computed_field,
+    field_validator,
+)
 
 from bizos.core.auth import ROLES, SCOPES
+from bizos.modules.identity import clock
 
 Role = Literal["owner", "admin", "member", "viewer"]
 ScopeName = Literal[
@@ -143,6 +152,11 @@ class ApiKeyCreate(BaseModel):
         return value
 
 
+ApiKeyStatus = Literal["active", "disabled", "expired", "revoked"]
+# Why a key was disabled: its owner was deactivated (see ApiKeyRead.owner_id).
+ApiKeyDisabledReason = Literal["owner_deactivated"]
+
+
 class ApiKeyRead(BaseModel):
     """An API key as listed: never the secret."""
 
@@ -150,12 +164,36 @@ class ApiKeyRead(BaseModel):
     id: str
     name: str
     prefix: str
-    scopes: list[str]
+    scopes: list[str] = Field(
+        description="What the key may do, never more than its owner's current role grants: "
+        "demoting the owner removes the scopes the new role lacks."
+    )
     expires_at: dt.datetime | None
     revoked_at: dt.datetime | None = None
+    disabled_at: dt.datetime | None = None
+    disabled_reason: ApiKeyDisabledReason | None = None
     last_used_at: dt.datetime | None = None
-    created_by: str | None = None
+    created_by: str | None = Field(
+        default=None, description="Who minted the key: a user, or an API key."
+    )
+    owner_id: str | None = Field(
+        default=None,
+        description="The user the key acts for; null only for keys made by the system.",
+    )
     created_at: dt.datetime
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def status(self) -> ApiKeyStatus:
+        """``revoked`` and ``expired`` are final; ``disabled`` (owner deactivated) lasts
+        until the key is enabled again with ``POST /api-keys/{id}/enable``."""
+        if self.revoked_at is not None:
+            return "revoked"
+        if self.expires_at is not None and self.expires_at <= clock.now():
+            return "expired"
+        if self.disabled_at is not None:
+            return "disabled"
+        return "active"
 
 
 class ApiKeyCreated(ApiKeyRead):

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bizos.core.auth import ROLES, forget_principals
+from bizos.core.auth import ROLES
 from bizos.core.context import Context
 from bizos.core.errors import (
     Conflict,
@@ -31,7 +31,7 @@ from bizos.core.events import append_event
 from bizos.core.ids import new_id
 from bizos.core.pagination import Page, PageParams, take_page
 from bizos.core.versions import check_version
-from bizos.modules.identity.api_keys import get_api_key
+from bizos.modules.identity.api_keys import follow_owner, get_api_key
 from bizos.modules.identity.models import AuthSession, Tenant, User
 from bizos.modules.identity.passwords import hash_password
 from bizos.modules.identity.schemas import (
@@ -325,7 +325,9 @@ async def update_user(
     if_match: str | None = None,
 ) -> UserRead:
     """Apply a partial update. Owners are changed (demoted, deactivated) only by owners,
-    a tenant always keeps an active owner, and deactivation ends the user's sessions."""
+    a tenant always keeps an active owner, and deactivation ends the user's sessions.
+    Their API keys follow (``api_keys.follow_owner``): narrowed on a demotion, disabled on
+    deactivation."""
     # Row lock: two updates against the same version cannot both pass the check.
     user = await session.scalar(sa.select(User).where(User.id == user_id).with_for_update())
     if user is None:
@@ -347,8 +349,10 @@ async def update_user(
         setattr(user, field, value)
     user.version += 1
     await session.flush()
-    if "role" in changed:
-        forget_principals()  # the role's scopes change from the next request on
+    # The role's scopes change from the next request on, for the user and their API keys.
+    keys_changed: list[str] = []
+    if "role" in changed or "is_active" in changed:
+        keys_changed = await follow_owner(session, ctx, user=user)
     if changed.get("is_active") is False:
         await revoke_sessions(
             session, ctx, where=AuthSession.user_id == user.id, reason="user_deactivated"
@@ -359,7 +363,7 @@ async def update_user(
         "identity.user.updated",
         aggregate_type="user",
         aggregate_id=user.id,
-        data={"changes": changed},
+        data={"changes": changed, **({"api_keys_changed": keys_changed} if keys_changed else {})},
         version=user.version,
     )
     log.info("identity.user.updated", user_id=user.id, fields=sorted(changed))
