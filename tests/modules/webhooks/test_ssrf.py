@@ -16,6 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import httpcore
 import httpx
 import pytest
 from cryptography import x509
@@ -212,6 +213,23 @@ class ScriptedDns:
         return self.asked.count(name)
 
 
+@pytest.fixture(autouse=True)
+def outside_addresses_unreachable(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """No test here sends a packet off this machine: a connection to a non-loopback
+    address is recorded and refused before any socket is opened."""
+    tried: list[str] = []
+    real = httpcore.AnyIOBackend.connect_tcp
+
+    async def connect_tcp(self: Any, host: str, port: int, *args: Any, **kw: Any) -> Any:
+        if not ipaddress.ip_address(host).is_loopback:
+            tried.append(host)
+            raise httpcore.ConnectError(f"tests do not connect to {host}")
+        return await real(self, host, port, *args, **kw)
+
+    monkeypatch.setattr(httpcore.AnyIOBackend, "connect_tcp", connect_tcp)
+    return tried
+
+
 @pytest.fixture
 def dns(monkeypatch: pytest.MonkeyPatch) -> ScriptedDns:
     scripted = ScriptedDns()
@@ -242,7 +260,7 @@ def sender_for(db: Database, settings: Settings, *, allow_private: bool) -> Webh
         settings.model_copy(
             update={
                 "webhook_allow_private_targets": allow_private,
-                "webhook_timeout_seconds": 2.0,  # bounds the try at the public address
+                "webhook_timeout_seconds": 2.0,
                 "webhook_max_attempts": 3,
             }
         ),
@@ -257,6 +275,7 @@ async def test_dns_rebinding_after_the_check_cannot_reach_a_local_server(
     tenant: TenantLogin,
     receiver: Receiver,
     dns: ScriptedDns,
+    outside_addresses_unreachable: list[str],
 ) -> None:
     name = "rebind.bizos-test.example"
     # The first lookup answers a public address; every later one answers loopback.
@@ -272,6 +291,7 @@ async def test_dns_rebinding_after_the_check_cannot_reach_a_local_server(
 
     assert receiver.at("/hook") == []
     assert dns.lookups(name) == 1  # checked and connected on the same answer
+    assert outside_addresses_unreachable == [PUBLIC_IP]  # the address that passed
     [attempt] = await attempts(client, tenant, endpoint["id"])
     assert attempt["status"] == "failed" and attempt["response_status"] is None
 
