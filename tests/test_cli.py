@@ -22,6 +22,16 @@ def run(args: list[str], data_dir: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run([BIZOS, *args], env=env, capture_output=True, text=True, timeout=120)
 
 
+def printed_webhook_secrets(stdout: str) -> dict[str, str]:
+    """``    shopify: <secret>  (POST /webhooks/shopify/demo, ...)`` lines, by provider."""
+    found: dict[str, str] = {}
+    for line in stdout.splitlines():
+        provider, sep, rest = line.strip().partition(": ")
+        if sep and "(POST /webhooks/" in rest:
+            found[provider] = rest.split()[0]
+    return found
+
+
 def test_demo_seeds_once_and_prints_the_login(tmp_path: Path) -> None:
     first = run(["demo"], tmp_path)
     assert first.returncode == 0, first.stderr
@@ -31,6 +41,10 @@ def test_demo_seeds_once_and_prints_the_login(tmp_path: Path) -> None:
     assert second.returncode == 0, second.stderr
     assert "already present" in second.stdout
     assert (tmp_path / "bizos.db").exists()
+    # The webhook signing secrets the README's recipes need: made once, printed each time.
+    secrets = printed_webhook_secrets(first.stdout)
+    assert sorted(secrets) == ["email", "shopify", "stripe"]
+    assert printed_webhook_secrets(second.stdout) == secrets
 
 
 def test_tenant_and_user_create_from_the_command_line(tmp_path: Path) -> None:

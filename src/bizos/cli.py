@@ -168,8 +168,10 @@ def smtp_receiver(
 def demo(
     reset: Annotated[bool, typer.Option(help="Print the login even if the demo exists.")] = True,
 ) -> None:
-    """Create the demo tenant with realistic data (once) and print its login."""
+    """Create the demo tenant with realistic data (once) and print its login and the
+    signing secrets of its webhooks (set if absent)."""
     from bizos.demo import seed_demo
+    from bizos.demo_webhooks import ensure_demo_webhook_secrets
 
     settings = get_settings()
     migrate()
@@ -180,6 +182,16 @@ def demo(
         f"  login: [bold]{settings.demo_email}[/bold]  password: [bold]{settings.demo_password}"
         "[/bold]  tenant: [bold]demo[/bold]"
     )
+    doors = asyncio.run(ensure_demo_webhook_secrets(settings))
+    console.print("  webhook signing secrets (change with PUT /api/v1/connectors/<provider>):")
+    for door in doors:
+        # Never wrapped: a secret broken over two lines cannot be copied.
+        console.print(
+            f"    {door.provider}: {door.secret}  (POST {door.path}, {door.header})",
+            soft_wrap=True,
+            markup=False,
+            highlight=False,
+        )
 
 
 @app.command("rotate-secrets")
