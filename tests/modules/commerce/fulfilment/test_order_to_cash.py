@@ -300,6 +300,42 @@ async def test_backorders_wait_for_stock_and_restart_oldest_first(
     assert types[-1] == "commerce.order.fulfilled"
 
 
+async def until_task(
+    db: Database, tenant_id: str, order_id: str, statuses: tuple[str, ...] = ("open",)
+) -> Task:
+    async with asyncio.timeout(60):
+        while True:
+            tasks = await rows_about(db, tenant_id, Task, order_id)
+            if len(tasks) == 1 and tasks[0].status in statuses:
+                return tasks[0]
+            await asyncio.sleep(0.05)
+
+
+async def test_a_backorder_tells_the_owner_what_is_missing_until_the_stock_lets_it_ship(
+    client: httpx.AsyncClient, db: Database, shop: TenantLogin
+) -> None:
+    widget = await product(client, shop, "WID-1", stock=1)
+
+    placed = await place_order(client, shop, [("WID-1", 3)])
+    assert (await until_order(client, shop, placed["id"]))["status"] == "backordered"
+    task = await until_task(db, shop.tenant_id, placed["id"])
+
+    assert task.assignee_id == shop.user_id
+    assert task.title == f"Order {placed['number']} is backordered: missing 2 x WID-1"
+    assert "- 2 x WID-1 (Product WID-1): 3 ordered, 1 available" in (task.description or "")
+    notes = await rows_about(db, shop.tenant_id, Notification, placed["id"])
+    assert [n.kind for n in notes] == ["commerce.order.backordered"]
+    assert notes[0].user_id == shop.user_id and notes[0].body == task.description
+
+    await receive(client, shop, widget["id"], 2)
+    order = await until_order(client, shop, placed["id"], ["fulfilled"])
+    done = await until_task(db, shop.tenant_id, order["id"], ("done",))
+
+    assert done.id == task.id
+    assert "the stock arrived and the order was allocated" in (done.description or "")
+    assert len(await rows_about(db, shop.tenant_id, Notification, order["id"])) == 1
+
+
 # --- cancellation -----------------------------------------------------------------------
 
 
