@@ -248,7 +248,9 @@ async def test_a_key_of_a_deactivated_user_cannot_be_enabled(
     assert "deactivated" in assert_problem(r, 409)["detail"]
 
 
-async def test_enabling_a_revoked_key_is_409(client: httpx.AsyncClient, tenant: TenantLogin) -> None:
+async def test_enabling_a_revoked_key_is_409(
+    client: httpx.AsyncClient, tenant: TenantLogin
+) -> None:
     _, key = await _admin_with_key(client, tenant)
     await client.delete(f"/api/v1/api-keys/{key['id']}", headers=tenant.headers)
     r = await client.post(f"/api/v1/api-keys/{key['id']}/enable", headers=tenant.headers)
