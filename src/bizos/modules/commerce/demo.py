@@ -52,6 +52,7 @@ from bizos.modules.commerce.models import (
     Shipment,
     StockMovement,
 )
+from bizos.modules.commerce.orders import backorders
 from bizos.modules.crm.demo import data as crm_data
 from bizos.modules.crm.demo.history import ascii_word, historical_id
 from bizos.modules.crm.models import Company, Contact, Deal
@@ -819,8 +820,7 @@ class Orders:
             for ln in stock_lines
             if ln.product_id
         ):
-            self._step(order, "backordered", at)
-            self._event(order, "commerce.order.backordered", at, lines=len(stock_lines))
+            self._backorder(order, stock_lines, at)
             return
         for line in stock_lines:
             assert line.product_id is not None
@@ -857,6 +857,49 @@ class Orders:
             contact_id=order.contact_id,
             invoice_id=order.invoice_id,
             shipment_id=order.shipment_id,
+        )
+
+    def _backorder(self, order: Order, lines: list[OrderLine], at: dt.datetime) -> None:
+        """Backordered, with the alert the live handler raises: a task for purchasing
+        and a notification naming what is missing (still open: the stock is due)."""
+        self._step(order, "backordered", at)
+        missing = backorders.shortage_of(
+            [(ln.product_id, ln.quantity) for ln in lines if ln.product_id],
+            {
+                pid: backorders.Stocked(pid, c.product.sku, c.product.name, c.available)
+                for pid, c in self.stock.items()
+            },
+        )
+        self._event(
+            order,
+            "commerce.order.backordered",
+            at,
+            lines=len(lines),
+            missing=[m.as_json() for m in missing],
+        )
+        if not missing:
+            return
+        title, description = backorders.alert_text(order, missing)
+        assignee = self.story.team.get("purchasing") or self.story.team["owner"]
+        told = at + dt.timedelta(seconds=1)
+        task = self.story.task(
+            title=title,
+            description=description,
+            assignee_id=assignee,
+            created=told,
+            done_at=None,
+            related=("order", order.id),
+            origin=backorders.ORIGIN,
+            contact_id=order.contact_id,
+        )
+        self.story.notify(
+            user_id=assignee,
+            kind=backorders.NOTIFICATION_KIND,
+            title=title,
+            body=description,
+            at=told,
+            related=("order", order.id),
+            data={"task_id": task.id, "missing": [m.as_json() for m in missing]},
         )
 
     def _ship(self, order: Order, lines: list[OrderLine], at: dt.datetime) -> Shipment:

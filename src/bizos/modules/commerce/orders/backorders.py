@@ -76,20 +76,32 @@ class Missing:
         }
 
 
-def shortage_of(lines: Iterable[tuple[str, int]], products: dict[str, Product]) -> list[Missing]:
-    """What ``(product_id, quantity)`` lines lack of the products' available stock,
-    one entry per SKU (lines of the same product are added up), by SKU."""
+@dataclass(frozen=True, slots=True)
+class Stocked:
+    """A stock-tracked product as a shortage is worked out from it."""
+
+    product_id: str
+    sku: str
+    name: str
+    available: int
+
+    @classmethod
+    def of(cls, product: Product) -> Stocked:
+        return cls(product.id, product.sku, product.name, product.stock_on_hand - product.allocated)
+
+
+def shortage_of(lines: Iterable[tuple[str, int]], stock: dict[str, Stocked]) -> list[Missing]:
+    """What ``(product_id, quantity)`` lines lack of the stock available, one entry per
+    SKU (lines of the same product are added up), by SKU. Products not in ``stock``
+    (services, or gone) lack nothing."""
     wanted: dict[str, int] = {}
     for product_id, quantity in lines:
         wanted[product_id] = wanted.get(product_id, 0) + quantity
     out = []
     for product_id, quantity in wanted.items():
-        product = products.get(product_id)
-        if product is None or not product.tracks_stock:
-            continue
-        available = product.stock_on_hand - product.allocated
-        if available < quantity:
-            out.append(Missing(product.id, product.sku, product.name, quantity, available))
+        item = stock.get(product_id)
+        if item is not None and item.available < quantity:
+            out.append(Missing(item.product_id, item.sku, item.name, quantity, item.available))
     return sorted(out, key=lambda m: (m.sku, m.product_id))
 
 
@@ -141,24 +153,29 @@ async def _lines_by_order(
     return {order_id: fulfillable_lines(lines) for order_id, lines in by_order.items()}
 
 
-async def _products(
+async def _stock(
     session: AsyncSession, ctx: Context, product_ids: Iterable[str]
-) -> dict[str, Product]:
+) -> dict[str, Stocked]:
+    """The stock-tracked products among ``product_ids``, as they stand now."""
     ids = sorted(set(product_ids))
     if not ids:
         return {}
     rows = await session.scalars(
         sa.select(Product)
-        .where(Product.tenant_id == ctx.require_tenant(), Product.id.in_(ids))
+        .where(
+            Product.tenant_id == ctx.require_tenant(),
+            Product.id.in_(ids),
+            Product.tracks_stock.is_(True),
+        )
         .execution_options(populate_existing=True)
     )
-    return {p.id: p for p in rows}
+    return {p.id: Stocked.of(p) for p in rows}
 
 
 async def order_shortage(session: AsyncSession, ctx: Context, order_id: str) -> list[Missing]:
     """What ``order_id`` lacks of the stock available now."""
     lines = (await _lines_by_order(session, ctx, [order_id]))[order_id]
-    return shortage_of(lines, await _products(session, ctx, (pid for pid, _ in lines)))
+    return shortage_of(lines, await _stock(session, ctx, (pid for pid, _ in lines)))
 
 
 async def _alert_tasks(session: AsyncSession, ctx: Context, order_id: str) -> list[str]:
@@ -312,6 +329,6 @@ async def sync_waiting(
         for order_id in orders
         if touched is None or any(pid in touched for pid, _ in lines[order_id])
     ]
-    products = await _products(session, ctx, (pid for o in waiting for pid, _ in lines[o]))
+    stock = await _stock(session, ctx, (pid for o in waiting for pid, _ in lines[o]))
     for order_id in waiting:
-        await sync_alert(session, ctx, order_id, missing=shortage_of(lines[order_id], products))
+        await sync_alert(session, ctx, order_id, missing=shortage_of(lines[order_id], stock))
