@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 import pycountry
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, StringConstraints
 
 ProviderName = Literal["openai", "anthropic", "local"]
 # local | sentence-transformers[:<model>] | openai[:<model>]
@@ -85,7 +85,7 @@ class AiSettingsUpdate(BaseModel):
         "always last and implied; [] = automatic (every configured LLM connector).",
     )
     embeddings: EmbeddingsKind = "local"
-    monthly_token_budget: Annotated[int, Field(ge=0, le=10**15)] | None = None
+    monthly_token_budget: Annotated[StrictInt, Field(ge=0, le=10**15)] | None = None
     monthly_cost_budget: Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=2)] | None = (
         None
     )

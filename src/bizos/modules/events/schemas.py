@@ -5,7 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from bizos.core.fields import Moment
 
 MAX_TRACKED_PER_CALL = 1000
 
@@ -53,7 +55,7 @@ class TrackedActivity(BaseModel):
         description='Stored in the log as "activity.<type>", so it can never pose as a '
         "domain event."
     )
-    occurred_at: AwareDatetime | None = Field(
+    occurred_at: Moment | None = Field(
         default=None, description="When it happened (with offset); defaults to now."
     )
     contact_id: str | None = Field(default=None, min_length=1, max_length=64)

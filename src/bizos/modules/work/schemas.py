@@ -5,7 +5,16 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StringConstraints,
+    field_validator,
+)
+
+from bizos.core.fields import Moment
 
 Priority = Literal["low", "normal", "high", "urgent"]
 Status = Literal["open", "in_progress", "done", "cancelled"]
@@ -40,9 +49,9 @@ class TaskCreate(BaseModel):
     assignee_id: Id | None = Field(
         default=None, description="An active user of the workspace; default: the caller."
     )
-    due_at: AwareDatetime | None = None
+    due_at: Moment | None = None
     priority: Priority = "normal"
-    remind_at: AwareDatetime | None = Field(
+    remind_at: Moment | None = Field(
         default=None,
         description="When to remind the assignee (in the app and by email); default: due_at. "
         "Send null for no reminder.",
@@ -58,10 +67,10 @@ class TaskUpdate(BaseModel):
     title: Title | None = None
     description: Description | None = None
     assignee_id: Id | None = None
-    due_at: AwareDatetime | None = None
+    due_at: Moment | None = None
     priority: Priority | None = None
     status: Status | None = None
-    remind_at: AwareDatetime | None = None
+    remind_at: Moment | None = None
     related: TaskRelated | None = None
     contact_id: Id | None = None
 
@@ -103,7 +112,7 @@ class TaskTemplateCreate(BaseModel):
     title: Title = Field(description="May use {placeholders} the trigger fills in.")
     description: Description | None = None
     priority: Priority = "normal"
-    due_in_hours: int = Field(default=24, ge=0, le=24 * 366)
+    due_in_hours: StrictInt = Field(default=24, ge=0, le=24 * 366)
     assign_to: Id = Field(
         default="owner", description='"owner" (the record\'s owner) or a user id.'
     )
@@ -116,7 +125,7 @@ class TaskTemplateUpdate(BaseModel):
     title: Title | None = None
     description: Description | None = None
     priority: Priority | None = None
-    due_in_hours: int | None = Field(default=None, ge=0, le=24 * 366)
+    due_in_hours: StrictInt | None = Field(default=None, ge=0, le=24 * 366)
     assign_to: Id | None = None
     active: bool | None = None
 

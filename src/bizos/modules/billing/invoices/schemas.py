@@ -19,6 +19,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    StrictInt,
     StringConstraints,
     WithJsonSchema,
 )
@@ -124,7 +125,7 @@ class InvoiceCreate(BaseModel):
         default=Decimal("0"),
         description="An invoice-level discount on top of line discounts (not taxed away).",
     )
-    due_days: Annotated[int, Field(ge=0, le=365)] | None = Field(
+    due_days: Annotated[StrictInt, Field(ge=0, le=365)] | None = Field(
         default=None, description="Payment terms counted from the day it is issued (14)."
     )
     notes: Annotated[str, StringConstraints(max_length=5000)] | None = None

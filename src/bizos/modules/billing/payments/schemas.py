@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from bizos.core.fields import Moment
 from bizos.modules.crm.deals.schemas import Currency
 
 PaymentStatus = Literal["matched", "unmatched", "discrepancy", "partially_refunded", "refunded"]
@@ -37,7 +38,9 @@ class ManualPaymentCreate(BaseModel):
         description="The bank or cheque reference; a second payment with the same "
         "reference is the same payment (409 if it differs).",
     )
-    received_at: dt.datetime | None = Field(default=None, description="Defaults to now.")
+    received_at: Moment | None = Field(
+        default=None, description="When it arrived, with its UTC offset; defaults to now."
+    )
     note: Reason | None = None
 
 

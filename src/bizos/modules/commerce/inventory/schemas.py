@@ -11,7 +11,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, StringConstraints
 from pydantic.json_schema import SkipJsonSchema
 
 from bizos.modules.crm.contacts.schemas import check_properties
@@ -31,7 +31,7 @@ Label = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, ma
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
 Price = Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=2)]
 TaxRate = Annotated[Decimal, Field(ge=0, le=1, max_digits=6, decimal_places=4)]
-Units = Annotated[int, Field(ge=0, le=1_000_000_000)]
+Units = Annotated[StrictInt, Field(ge=0, le=1_000_000_000)]
 Properties = Annotated[dict[str, Any], AfterValidator(check_properties)]
 
 
@@ -45,7 +45,7 @@ class ProductCreate(BaseModel):
     reorder_point: Units | None = Field(
         default=None, description="Alert (a purchasing task) when available falls below it."
     )
-    reorder_quantity: Annotated[int, Field(ge=1, le=1_000_000_000)] | None = None
+    reorder_quantity: Annotated[StrictInt, Field(ge=1, le=1_000_000_000)] | None = None
     description: str | None = Field(default=None, max_length=20_000)
     category: Label | None = None
     cost: Price | None = Field(default=None, description="Unit cost, for stock value.")
@@ -68,7 +68,7 @@ class ProductUpdate(BaseModel):
     price: Price | SkipJsonSchema[None] = None
     currency: Currency | SkipJsonSchema[None] = None
     reorder_point: Units | None = None
-    reorder_quantity: Annotated[int, Field(ge=1, le=1_000_000_000)] | None = None
+    reorder_quantity: Annotated[StrictInt, Field(ge=1, le=1_000_000_000)] | None = None
     description: str | None = Field(default=None, max_length=20_000)
     category: Label | None = None
     cost: Price | None = None
@@ -84,7 +84,7 @@ class StockChange(BaseModel):
     delta (a count correction, breakage: negative)."""
 
     model_config = ConfigDict(extra="forbid")
-    quantity: Annotated[int, Field(ge=-1_000_000_000, le=1_000_000_000)]
+    quantity: Annotated[StrictInt, Field(ge=-1_000_000_000, le=1_000_000_000)]
     kind: StockKind = "receipt"
     reason: Reason | None = None
 

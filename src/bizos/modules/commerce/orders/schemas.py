@@ -16,6 +16,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    StrictInt,
     StringConstraints,
     WithJsonSchema,
     model_validator,
@@ -88,7 +89,7 @@ class OrderLineInput(BaseModel):
 class OrderLineCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     sku: Sku
-    quantity: int = Field(gt=0, le=1_000_000)
+    quantity: StrictInt = Field(gt=0, le=1_000_000)
     unit_price: Amount | None = Field(default=None, description="Defaults to the product's price.")
     discount: Amount = Decimal("0")
 

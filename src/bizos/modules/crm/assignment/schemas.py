@@ -5,8 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, StringConstraints
 
+from bizos.core.fields import Moment
 from bizos.modules.crm.scoring.schemas import CountryCode
 
 Strategy = Literal["round_robin", "load_balanced", "rules"]
@@ -31,8 +32,8 @@ class RuleMatch(BaseModel):
         description="Territory: the country enrichment found, else the company's or contact's.",
     )
     sources: list[SourceName] = Field(default_factory=list, max_length=50)
-    score_min: int | None = Field(default=None, ge=0, le=100)
-    score_max: int | None = Field(default=None, ge=0, le=100)
+    score_min: StrictInt | None = Field(default=None, ge=0, le=100)
+    score_max: StrictInt | None = Field(default=None, ge=0, le=100)
 
 
 class AssignmentRule(BaseModel):
@@ -72,7 +73,7 @@ class RepUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     available: bool = True
-    capacity: int | None = Field(
+    capacity: StrictInt | None = Field(
         default=None, ge=0, le=100_000, description="Most open (new/working) leads; null: no limit."
     )
     territories: list[CountryCode] = Field(
@@ -83,7 +84,7 @@ class RepUpdate(BaseModel):
     sources: list[SourceName] = Field(
         default_factory=list, max_length=50, description="If set, only leads from these sources."
     )
-    away_until: Annotated[AwareDatetime, AfterValidator(_in_utc)] | None = Field(
+    away_until: Annotated[Moment, AfterValidator(_in_utc)] | None = Field(
         default=None, description="Takes no leads until then (holidays); answered in UTC."
     )
 

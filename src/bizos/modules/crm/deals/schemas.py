@@ -11,8 +11,17 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 import pycountry
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictFloat,
+    StrictInt,
+    StringConstraints,
+)
 
+from bizos.core.fields import Day
 from bizos.modules.crm.contacts.schemas import check_properties
 
 Stage = Literal["lead", "qualified", "proposal", "negotiation", "won", "lost"]
@@ -38,7 +47,7 @@ Id = Annotated[str, StringConstraints(min_length=1, max_length=36)]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
 Source = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)]
-Probability = Annotated[float, Field(ge=0, le=1)]
+Probability = Annotated[StrictFloat, Field(ge=0, le=1)]
 Properties = Annotated[dict[str, Any], AfterValidator(check_properties)]
 
 
@@ -51,7 +60,7 @@ class DealCreate(BaseModel):
     contact_id: Id | None = None
     company_id: Id | None = None
     owner_id: Id | None = Field(default=None, description="Defaults to the calling user.")
-    close_date: dt.date | None = Field(
+    close_date: Day | None = Field(
         default=None, description="Expected close; on won/lost it becomes the day it closed."
     )
     probability: Probability | None = Field(
@@ -74,7 +83,7 @@ class DealUpdate(BaseModel):
     contact_id: Id | None = None
     company_id: Id | None = None
     owner_id: Id | None = None
-    close_date: dt.date | None = None
+    close_date: Day | None = None
     probability: Probability | None = None
     close_reason: Reason | None = None
     source: Source | None = None
@@ -157,17 +166,17 @@ class PipelineSettings(BaseModel):
         default_factory=_default_probabilities,
         description="Used by the forecast until the tenant has enough closed deals.",
     )
-    min_closed_deals_to_learn: int = Field(default=20, ge=5, le=100_000)
+    min_closed_deals_to_learn: StrictInt = Field(default=20, ge=5, le=100_000)
     commit_probability: Probability = Field(
         default=0.7, description="Open deals at or above it count towards commit."
     )
-    stall_days: dict[OpenStage, Annotated[int, Field(ge=1, le=3650)]] = Field(
+    stall_days: dict[OpenStage, Annotated[StrictInt, Field(ge=1, le=3650)]] = Field(
         default_factory=_default_stall_days,
         description="Next best action: a deal longer than this in a stage has stalled.",
     )
-    follow_up_days: int = Field(default=3, ge=1, le=365)
-    check_in_days: int = Field(default=90, ge=1, le=3650)
-    hot_lead_score: int = Field(default=70, ge=0, le=100)
+    follow_up_days: StrictInt = Field(default=3, ge=1, le=365)
+    check_in_days: StrictInt = Field(default=90, ge=1, le=3650)
+    hot_lead_score: StrictInt = Field(default=70, ge=0, le=100)
 
 
 class PipelineRead(PipelineSettings):

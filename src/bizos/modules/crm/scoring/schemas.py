@@ -11,6 +11,8 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictFloat,
+    StrictInt,
     StringConstraints,
     model_validator,
 )
@@ -57,16 +59,16 @@ class ScoringSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    hot_threshold: int = Field(
+    hot_threshold: StrictInt = Field(
         default=70, ge=1, le=100, description="Crossing this score upward notifies the owner."
     )
-    min_outcomes: int = Field(
+    min_outcomes: StrictInt = Field(
         default=30, ge=10, le=1_000_000, description="Closed outcomes needed to train a model."
     )
-    min_per_class: int = Field(
+    min_per_class: StrictInt = Field(
         default=5, ge=2, le=500_000, description="Of those, at least this many won and lost."
     )
-    min_auc: float = Field(
+    min_auc: StrictFloat = Field(
         default=0.55,
         ge=0.5,
         le=1.0,

@@ -15,10 +15,12 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictInt,
     StringConstraints,
     model_validator,
 )
 
+from bizos.core.fields import Day
 from bizos.modules.support.sla.hours import MIDNIGHT_END, parse_clock, zone
 
 Priority = Literal["low", "normal", "high", "urgent"]
@@ -88,7 +90,7 @@ class BusinessHoursIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     timezone: TimeZone
     days: dict[Weekday, Windows]
-    holidays: list[dt.date] = Field(default_factory=list, max_length=1000)
+    holidays: list[Day] = Field(default_factory=list, max_length=1000)
 
     @model_validator(mode="after")
     def _some_window(self) -> BusinessHoursIn:
@@ -108,8 +110,8 @@ class SlaTarget(BaseModel):
     """Minutes to the first reply and to resolution (business minutes under hours)."""
 
     model_config = ConfigDict(extra="forbid")
-    first_response_minutes: int = Field(ge=1, le=MAX_MINUTES)
-    resolution_minutes: int = Field(ge=1, le=MAX_MINUTES)
+    first_response_minutes: StrictInt = Field(ge=1, le=MAX_MINUTES)
+    resolution_minutes: StrictInt = Field(ge=1, le=MAX_MINUTES)
 
     @model_validator(mode="after")
     def _resolution_after_response(self) -> SlaTarget:
