@@ -144,7 +144,9 @@ async def test_demo_history_is_a_consistent_year_of_sales(settings: Settings, db
     lost = [d for d in deals if d.stage == "lost"]
     customers = {c.id for c in contacts if c.lifecycle_stage == "customer"}
     assert customers == {d.contact_id for d in won}
-    assert 0.35 <= len(won) / (len(won) + len(lost)) <= 0.45
+    # "A little over 40 % of closed deals are won", give or take what ~130 deals drawn
+    # at random allow: across seeds the share averages 0.42 with a spread of 0.05.
+    assert 0.30 <= len(won) / (len(won) + len(lost)) <= 0.55
     assert min(d.created_at for d in deals) < _now() - dt.timedelta(days=300)
 
     # An open pipeline closing this month and the next two: the forecast has something.

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import random
 from typing import Any
 
 from bizos.modules.crm.demo import data
@@ -14,7 +15,7 @@ from bizos.modules.crm.demo.history import History, Person, historical_id, sigmo
 from bizos.modules.crm.demo.work import lead_tasks
 from bizos.modules.crm.models import Lead, LeadScore
 from bizos.modules.crm.scoring import service as scoring
-from bizos.modules.crm.scoring.features import LeadFeatures
+from bizos.modules.crm.scoring.features import LeadFeatures, states_budget, title_seniority
 from bizos.modules.crm.scoring.rules import Targets, rule_points, rule_score
 
 # What Northwind sells best to; the tenant's scoring settings say the same.
@@ -76,6 +77,11 @@ def _lead(h: History, person: Person, at: dt.datetime, *, first: bool) -> None:
         properties["event"] = rng.choice(data.TRADE_SHOWS)
     if source == "instagram":
         properties["utm_source"] = "instagram"
+    # A monthly coffee budget named on the form (what roughly that volume costs), drawn
+    # apart from the history's own draws so the rest of the year stays as it was.
+    budget = random.Random(f"budget|{person.row.email}|{at.isoformat()}")
+    if budget.random() < _budget_chance(person, source):
+        properties["budget"] = round(kg * 4.3 * budget.uniform(24, 34), -1)
     owner_id, reason, rule = _assign(h, person, source)
     lead = Lead(
         id=historical_id(at),
@@ -129,6 +135,16 @@ def _lead(h: History, person: Person, at: dt.datetime, *, first: bool) -> None:
     lead_tasks(h, person, lead, hot=score >= HOT_SCORE, worked_at=working)
 
 
+def _budget_chance(person: Person, source: str) -> float:
+    """Buyers who name a budget up front are the ones further along: bigger companies
+    and those who came by referral or a trade show do so more often."""
+    buyer = person.buyer
+    if buyer.row is None:
+        return 0.08
+    size = math.log10(max(buyer.employees, 1)) - 1.3
+    return sigmoid(-1.0 + 0.8 * data.SOURCE_WIN_LIFT.get(source, 0.0) + 0.6 * size)
+
+
 def _enrich(h: History, lead: Lead, person: Person, at: dt.datetime) -> None:
     company = person.buyer.row
     if company is None:
@@ -165,6 +181,9 @@ def _features(h: History, person: Person, lead: Lead, at: dt.datetime) -> LeadFe
         has_phone=bool(lead.phone),
         message_length=len(lead.message or ""),
         lead_age_days=max(0.0, (at - lead.created_at).total_seconds() / 86400),
+        title_seniority=title_seniority(person.row.title),
+        has_budget=states_budget(lead.properties),
+        enriched=lead.enrichment_status == "enriched",
     )
 
 

@@ -1,5 +1,6 @@
-"""What a lead's score is computed from: firmographics, source, engagement, contact
-quality and recency, gathered for a batch of leads in a handful of queries.
+"""What a lead's score is computed from: firmographics, the person's seniority, a stated
+budget, source, engagement, contact quality and age, gathered for a batch of leads in a
+handful of queries.
 
 Engagement is the tenant's tracked activity (``POST /api/v1/track`` → ``activity.*``
 events) keyed by the lead's contact id or its normalised email, including contacts that
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -56,6 +58,10 @@ class LeadFeatures:
     has_phone: bool
     message_length: int
     lead_age_days: float
+    # 0 no title known · 1 another title · 2 manager or buyer · 3 decision maker
+    title_seniority: int = 0
+    has_budget: bool = False  # the lead states a budget (``properties.budget``)
+    enriched: bool = False  # the enrichment provider found the lead's company
 
     @property
     def employee_band(self) -> str:
@@ -81,6 +87,52 @@ def _parse_employees(value: Any) -> int | None:
     except ValueError:
         return None
     return number if number > 0 else None
+
+
+# Words of a job title, most senior first. A title is read by its most senior word:
+# "Chef-Owner" is an owner, "Purchasing Manager" a manager.
+_DECISION_MAKERS = re.compile(
+    r"\b(owner|co-?owner|founder|co-?founder|ceo|cfo|coo|cto|chief|president|director|"
+    r"vp|vice president|partner|principal|proprietor|general manager|managing|head of)\b",
+    re.IGNORECASE,
+)
+_MANAGERS = re.compile(
+    r"\b(manager|head|buyer|purchasing|procurement|supervisor|lead|chef)\b", re.IGNORECASE
+)
+
+
+def title_seniority(title: str | None) -> int:
+    """How senior a job title reads: 3 decides (owner, founder, director, head of,
+    C-level), 2 runs something or buys (manager, buyer, purchasing), 1 any other
+    title, 0 none known."""
+    if not title or not title.strip():
+        return 0
+    if _DECISION_MAKERS.search(title):
+        return 3
+    if _MANAGERS.search(title):
+        return 2
+    return 1
+
+
+_NO_BUDGET = frozenset({"", "0", "none", "no", "n/a", "na", "unknown", "-", "tbd"})
+
+
+def states_budget(properties: Mapping[str, Any] | None) -> bool:
+    """Whether the lead names a budget: a positive number or words other than "none"."""
+    value = (properties or {}).get("budget")
+    if isinstance(value, bool) or value is None:
+        return False
+    if isinstance(value, int | float):
+        return value > 0
+    return isinstance(value, str) and value.strip().lower() not in _NO_BUDGET
+
+
+def _title(lead: Lead, contact: Contact | None) -> str | None:
+    props = lead.properties or {}
+    for key in ("title", "job_title"):
+        if isinstance(props.get(key), str) and props[key].strip():
+            return str(props[key])
+    return contact.title if contact else None
 
 
 def _text(value: Any, *, max_length: int = 100) -> str | None:
@@ -224,6 +276,9 @@ async def gather_features(
             has_phone=bool(lead.phone and lead.phone.strip()),
             message_length=len(lead.message.strip()) if lead.message else 0,
             lead_age_days=_days(moment - lead.created_at),
+            title_seniority=title_seniority(_title(lead, contact)),
+            has_budget=states_budget(lead.properties),
+            enriched=lead.enrichment_status == "enriched",
         )
     return out
 
@@ -240,8 +295,18 @@ FEATURE_GROUPS = (
     "email_domain",
     "phone",
     "message",
+    "title",
+    "budget",
+    "enrichment",
     "lead_recency",
 )
+
+SENIORITY_LABELS = {
+    0: "No job title known",
+    1: "Job title given",
+    2: "Manager or buyer",
+    3: "Decision maker",
+}
 
 
 def describe(group: str, f: LeadFeatures) -> tuple[str, Any]:
@@ -278,6 +343,16 @@ def describe(group: str, f: LeadFeatures) -> tuple[str, Any]:
     if group == "message":
         n = f.message_length
         return (f"Message of {n} characters", n) if n else ("No message", 0)
+    if group == "title":
+        return SENIORITY_LABELS[f.title_seniority], f.title_seniority
+    if group == "budget":
+        return ("Budget stated", True) if f.has_budget else ("No budget stated", False)
+    if group == "enrichment":
+        return (
+            ("Company found by enrichment", True)
+            if f.enriched
+            else ("Company not found by enrichment", False)
+        )
     if group == "lead_recency":
         days = round(f.lead_age_days, 1)
         return f"Lead is {days:g} days old", days

@@ -6,6 +6,11 @@ stored model can never execute code the way a pickle could. A feature's contribu
 a score is ``coefficient x standardised value`` in log-odds; contributions of one
 feature's columns (the one-hot columns of ``source``, say) add up to that feature's
 impact, and ``intercept + sum of impacts`` is the log-odds of the score.
+
+A lead's age is not learnt. The history is measured as of each decision, and wins are
+decided sooner than losses drag on, so a model taught the age learns "young wins" and
+then rewards every new lead for being new. Age is instead a fixed penalty added to the
+log-odds (:func:`age_logit`): nothing for a month, then less and less, never a gain.
 """
 
 from __future__ import annotations
@@ -38,8 +43,28 @@ NUMERIC = (
     "free_mail",
     "has_phone",
     "message_length_log",
-    "lead_age_days",
+    "title_seniority",
+    "has_budget",
+    "enriched",
 )
+# The share of the history a calibrated model scores at the hot threshold or above.
+HOT_SHARE = 0.15
+# Which way each signal may move a score: more of a +1 column never lowers it, more of
+# a -1 column never raises it. Categories (source, industry, country) are free.
+DIRECTION = {
+    "employees_log": 1,
+    "employees_unknown": -1,
+    "activities_30d_log": 1,
+    "days_since_activity": -1,
+    "free_mail": -1,
+    "has_phone": 1,
+    "message_length_log": 1,
+    "title_seniority": 1,
+    "has_budget": 1,
+    "enriched": 1,
+}
+# A column models trained by earlier releases carry; its learnt weight is left out.
+RETIRED = ("lead_age_days",)
 # Which explained feature each numeric column belongs to.
 NUMERIC_GROUP = {
     "employees_log": "employees",
@@ -49,8 +74,19 @@ NUMERIC_GROUP = {
     "free_mail": "email_domain",
     "has_phone": "phone",
     "message_length_log": "message",
+    "title_seniority": "title",
+    "has_budget": "budget",
+    "enriched": "enrichment",
     "lead_age_days": "lead_recency",
 }
+
+
+def age_logit(lead_age_days: float) -> float:
+    """The age penalty in log-odds, the trained model's counterpart of the rules'
+    ``age_points``: 0 up to 30 days, -0.5 up to 90, -1 after."""
+    if lead_age_days <= 30:
+        return 0.0
+    return -0.5 if lead_age_days <= 90 else -1.0
 
 
 def column_group(column: str) -> str:
@@ -71,7 +107,9 @@ def _numeric(f: LeadFeatures) -> list[float]:
         1.0 if f.free_mail else 0.0,
         1.0 if f.has_phone else 0.0,
         log1p(f.message_length),
-        min(MAX_AGE_DAYS, f.lead_age_days),
+        float(f.title_seniority),
+        1.0 if f.has_budget else 0.0,
+        1.0 if f.enriched else 0.0,
     ]
 
 
@@ -87,6 +125,7 @@ def columns_for(samples: Sequence[LeadFeatures]) -> list[str]:
 
 def vectorize(f: LeadFeatures, columns: Sequence[str]) -> list[float]:
     numeric = dict(zip(NUMERIC, _numeric(f), strict=True))
+    numeric["lead_age_days"] = min(MAX_AGE_DAYS, f.lead_age_days)  # RETIRED
     known = {c for c in columns if "=" in c}
     row: list[float] = []
     for column in columns:
@@ -135,14 +174,18 @@ class StoredModel:
         return model
 
     def contributions(self, f: LeadFeatures) -> dict[str, float]:
-        """Log-odds contribution of each explained feature (one-hot columns summed)."""
+        """Log-odds contribution of each explained feature (one-hot columns summed),
+        and the age penalty as ``lead_recency``."""
         x = np.asarray(vectorize(f, self.columns))
         z = (x - np.asarray(self.means)) / np.asarray(self.scales)
         parts = np.asarray(self.coefficients) * z
         out: dict[str, float] = {}
         for column, part in zip(self.columns, parts.tolist(), strict=True):
+            if column in RETIRED:
+                continue
             group = column_group(column)
             out[group] = out.get(group, 0.0) + float(part)
+        out["lead_recency"] = age_logit(f.lead_age_days)
         return out
 
     def probability(self, contributions: dict[str, float]) -> float:
@@ -156,24 +199,80 @@ class Trained:
     metrics: dict[str, Any]
 
 
-def _pipeline_parts(x: np.ndarray[Any, Any], y: np.ndarray[Any, Any]) -> tuple[Any, Any]:
+def _calibrated_intercept(fitted: _Fit, x: np.ndarray[Any, Any], hot_threshold: int) -> float:
+    """The intercept that puts the hot threshold at the top :data:`HOT_SHARE` of the
+    history: a lead scoring ``hot_threshold`` or more is as promising as the best
+    sixth or so of the leads the tenant has had, however confident the model is.
+
+    A balanced logistic regression centres its scores on 50 whatever its evidence; a
+    weak model crowds them there and a confident one spreads them to the ends, so a
+    fixed threshold would flag few leads or many. Only the intercept moves: the order
+    of leads, the factors and the held-out metrics stay what was learnt.
+    """
+    logits = ((x - fitted.means) / fitted.scales) @ fitted.coefficients + fitted.intercept
+    at_top = float(np.quantile(logits, 1.0 - HOT_SHARE))
+    target = math.log(hot_threshold / (100.0 - hot_threshold)) if hot_threshold < 100 else 6.0
+    return fitted.intercept + target - at_top
+
+
+@dataclass(frozen=True, slots=True)
+class _Fit:
+    means: np.ndarray[Any, Any]
+    scales: np.ndarray[Any, Any]
+    coefficients: np.ndarray[Any, Any]  # 0 for a column left out
+    intercept: float
+
+    def probabilities(self, x: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+        logits = ((x - self.means) / self.scales) @ self.coefficients + self.intercept
+        return np.asarray(1.0 / (1.0 + np.exp(-np.clip(logits, -500.0, 500.0))))
+
+
+def _fit(x: np.ndarray[Any, Any], y: np.ndarray[Any, Any], columns: Sequence[str]) -> _Fit:
+    """A balanced logistic regression whose signals point the way they are meant to.
+
+    A column of :data:`DIRECTION` that comes out pointing the other way (having no
+    phone number "helps", say: noise in a small history) is left out and the rest is
+    fitted again, until every signal's weight has its sign or is zero. So the absence
+    of a signal can never lift a score above a lead that has it.
+    """
     scaler = StandardScaler().fit(x)
-    classifier = LogisticRegression(C=1.0, max_iter=2000, class_weight="balanced")
-    classifier.fit(scaler.transform(x), y)
-    return scaler, classifier
+    z = scaler.transform(x)
+    keep = list(range(len(columns)))
+    while True:
+        classifier = LogisticRegression(C=1.0, max_iter=2000, class_weight="balanced")
+        classifier.fit(z[:, keep], y)
+        weights = dict(zip(keep, classifier.coef_[0].tolist(), strict=True))
+        wrong = [i for i, w in weights.items() if w * DIRECTION.get(columns[i], 0) < 0]
+        if not wrong:
+            break
+        keep.remove(max(wrong, key=lambda i: abs(weights[i])))
+    coefficients = np.zeros(len(columns))
+    coefficients[keep] = classifier.coef_[0]
+    return _Fit(
+        means=np.asarray(scaler.mean_),
+        scales=np.asarray(scaler.scale_),
+        coefficients=coefficients,
+        intercept=float(classifier.intercept_[0]),
+    )
 
 
-def train(samples: Sequence[LeadFeatures], labels: Sequence[int], *, seed: int = 0) -> Trained:
+def train(
+    samples: Sequence[LeadFeatures],
+    labels: Sequence[int],
+    *,
+    hot_threshold: int = 70,
+    seed: int = 0,
+) -> Trained:
     """Fit on a stratified 75% split to measure AUC and accuracy on the held-out 25%,
-    then refit on everything for the model that is kept."""
+    then refit on everything for the model that is kept, calibrated by
+    :func:`_calibrated_intercept` so that ``hot_threshold`` marks its best leads."""
     columns = columns_for(samples)
     x = np.asarray([vectorize(f, columns) for f in samples], dtype=float)
     y = np.asarray(labels, dtype=int)
     x_train, x_test, y_train, y_test = train_test_split(
         x, y, test_size=0.25, random_state=seed, stratify=y
     )
-    scaler, classifier = _pipeline_parts(x_train, y_train)
-    probabilities = classifier.predict_proba(scaler.transform(x_test))[:, 1]
+    probabilities = _fit(x_train, y_train, columns).probabilities(x_test)
     metrics: dict[str, Any] = {
         "auc": round(float(roc_auc_score(y_test, probabilities)), 4),
         "accuracy": round(float(accuracy_score(y_test, probabilities >= 0.5)), 4),
@@ -183,12 +282,14 @@ def train(samples: Sequence[LeadFeatures], labels: Sequence[int], *, seed: int =
         "test_samples": len(y_test),
         "test_positives": int(y_test.sum()),
     }
-    scaler, classifier = _pipeline_parts(x, y)
+    fitted = _fit(x, y, columns)
+    intercept = _calibrated_intercept(fitted, x, hot_threshold)
+    metrics["hot_share"] = HOT_SHARE
     model = StoredModel(
         columns=columns,
-        means=[float(v) for v in scaler.mean_],
-        scales=[float(v) for v in scaler.scale_],
-        coefficients=[float(v) for v in classifier.coef_[0]],
-        intercept=float(classifier.intercept_[0]),
+        means=[float(v) for v in fitted.means],
+        scales=[float(v) for v in fitted.scales],
+        coefficients=[float(v) for v in fitted.coefficients],
+        intercept=intercept,
     )
     return Trained(model=model, metrics=metrics)

@@ -447,7 +447,7 @@ async def retrain(
     )
     samples = [features[o.lead.id] for o in outcomes]
     labels = [1 if o.won else 0 for o in outcomes]
-    trained = await asyncio.to_thread(train, samples, labels)
+    trained = await asyncio.to_thread(train, samples, labels, hot_threshold=settings.hot_threshold)
     auc = float(trained.metrics["auc"])
     usable = auc >= settings.min_auc
     if usable:
