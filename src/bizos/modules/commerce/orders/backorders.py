@@ -12,7 +12,8 @@ failed closes it as cancelled, with the reason.
 
 One task per order, however often an event is delivered: the task is looked up by the
 order before one is made, under the order's row lock, in the transaction that makes it.
-A task someone closed by hand stays closed; nothing reopens it.
+A task someone closed by hand stays closed; nothing reopens it. A backorder that has
+no task (one from before these alerts) gets one with the next stock move it waits for.
 
 "Available" is on hand less allocated at the moment of the check; older backorders
 waiting for the same SKU are not subtracted (they are told about their own shortage).
@@ -190,13 +191,13 @@ async def _alert_tasks(session: AsyncSession, ctx: Context, order_id: str) -> li
     return [t.id for t in tasks if t.origin == ORIGIN]
 
 
-async def _locked_order(session: AsyncSession, ctx: Context, order_id: str) -> Order | None:
-    row: Order | None = await session.scalar(
-        sa.select(Order)
-        .where(Order.tenant_id == ctx.require_tenant(), Order.id == order_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
+async def _order(
+    session: AsyncSession, ctx: Context, order_id: str, *, lock: bool = False
+) -> Order | None:
+    query = sa.select(Order).where(Order.tenant_id == ctx.require_tenant(), Order.id == order_id)
+    if lock:
+        query = query.with_for_update()
+    row: Order | None = await session.scalar(query.execution_options(populate_existing=True))
     return row
 
 
@@ -209,7 +210,7 @@ async def sync_alert(
     """Bring the order's backorder alert in line with the order: made (task and
     notification) when a backordered order lacks stock and has no task yet, retitled
     while the shortage changes, closed once the order went on or was given up."""
-    order = await _locked_order(session, ctx, order_id)
+    order = await _order(session, ctx, order_id)
     if order is None:
         return
     task_ids = await _alert_tasks(session, ctx, order.id)
@@ -226,6 +227,11 @@ async def sync_alert(
     title, description = alert_text(order, missing)
     if task_ids:
         await _retitle(session, ctx, task_ids[0], title, description)
+        return
+    # Only making one takes the order's row lock, and then looks again: two deliveries
+    # of the same news (or an admin's replay racing the dispatcher) make one task.
+    order = await _order(session, ctx, order_id, lock=True)
+    if order is None or order.status != "backordered" or await _alert_tasks(session, ctx, order_id):
         return
     await _raise(session, ctx, order, title, description, missing)
 
@@ -292,7 +298,7 @@ def _closing_note(order: Order, now: dt.datetime) -> tuple[str, str]:
         why = f" ({order.cancel_reason})" if order.cancel_reason else ""
         return "cancelled", f"Closed by bizos on {when}: the order was cancelled{why}."
     why = f": {order.failure_reason}" if order.failure_reason else ""
-    return "cancelled", f"Closed by bizos on {when}: the order is {order.status}{why}."
+    return "cancelled", f"Closed by bizos on {when}: the order failed{why}."
 
 
 async def _close(session: AsyncSession, ctx: Context, task_id: str, order: Order) -> None:
