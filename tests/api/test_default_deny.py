@@ -14,6 +14,7 @@ PUBLIC = {
     ("POST", "/api/v1/auth/signup"),
     ("POST", "/api/v1/auth/login"),
     ("POST", "/api/v1/auth/refresh"),
+    ("GET", "/api/v1/auth/verify-email"),  # the emailed link: the token is the credential
 }
 
 

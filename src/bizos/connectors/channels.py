@@ -1,12 +1,14 @@
 """Which channel a tenant's messages go out through.
 
-A configured ``smtp`` connector means real email, a configured ``twilio`` connector
-means real SMS; otherwise the sandbox records the message and sends nothing, so the
-product works offline and in tests.
+A configured ``smtp`` connector means real email (once an owner of the workspace has
+verified their address), a configured ``twilio`` connector means real SMS; otherwise
+the sandbox records the message and sends nothing, so the product works offline and in
+tests.
 """
 
 from __future__ import annotations
 
+import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bizos.connectors.base import EmailChannel, SmsChannel
@@ -15,6 +17,9 @@ from bizos.connectors.service import connector_config, connector_settings
 from bizos.connectors.smtp import SmtpEmailChannel
 from bizos.connectors.twilio import TwilioSmsChannel
 from bizos.core.context import Context
+from bizos.modules.identity.verification import owner_address_verified
+
+log = structlog.get_logger("bizos.connectors")
 
 # The sandbox sends nothing; its From is a reserved example domain (RFC 2606).
 SANDBOX_SENDER = "no-reply@bizos.example"
@@ -23,6 +28,11 @@ SANDBOX_SENDER = "no-reply@bizos.example"
 async def email_channel(session: AsyncSession, ctx: Context) -> EmailChannel:
     smtp = await connector_settings(session, ctx, "smtp")
     if smtp is None:
+        return SandboxEmailChannel()
+    # Anyone can sign up with anyone's address: until an owner of the workspace has
+    # verified theirs, its email is recorded in the sandbox and not sent.
+    if not await owner_address_verified(session, tenant_id=ctx.require_tenant()):
+        log.info("connectors.email.held_until_verified")
         return SandboxEmailChannel()
     return SmtpEmailChannel.from_connector(smtp.config, smtp.secrets)
 

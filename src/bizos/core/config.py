@@ -49,8 +49,19 @@ class Settings(BaseSettings):
     # Seconds a resolved bearer token is reused in-process (0 = look up every request).
     auth_cache_seconds: float = 2.0
 
+    # Login attempts per account *and source address* (an IPv6 /64 counts as one) per
+    # window; past it that source is refused (429) until the window ends.
     login_max_failures: int = 5
     login_window_seconds: int = 15 * 60
+    # Attempts per account from all sources together per window: past it, sources the
+    # user has not signed in from within ``login_known_source_days`` are refused too, and
+    # the user is emailed once. Sources they have used keep working (per-source limit).
+    login_account_max_failures: int = 50
+    login_known_source_days: int = 30
+    # Where links in our emails point (the email verification link): the address users
+    # reach this server at. Never taken from a request's Host header.
+    public_url: str = "http://127.0.0.1:8000"
+    email_verification_ttl_seconds: int = 3 * 24 * 3600
 
     rate_limit_enabled: bool = True
     rate_limit_per_minute: int = 6000

@@ -12,7 +12,7 @@ from argon2 import PasswordHasher
 from bizos.core.db import Database
 from bizos.modules.identity import passwords
 from bizos.modules.identity.models import User
-from tests.conftest import TenantLogin, signup
+from tests.conftest import TenantLogin
 from tests.modules.identity.helpers import assert_problem, bearer, login
 
 Travel = Callable[[dt.timedelta], None]
@@ -112,21 +112,6 @@ async def test_successful_login_resets_earlier_failures(
     for _ in range(4):
         await login(client, tenant.email, "wrong password")
     assert (await login(client, tenant.email, tenant.password)).status_code == 200
-
-
-async def test_email_in_two_workspaces_needs_the_workspace(client: httpx.AsyncClient) -> None:
-    first = await signup(client, "First Co")
-    second_owner = await signup(client, "Second Co")
-    r = await client.post(
-        "/api/v1/users",
-        headers=second_owner.headers,
-        json={"email": first.email, "name": "Olive", "role": "member", "password": "pw in two"},
-    )
-    assert r.status_code == 201, r.text
-    assert_problem(await login(client, first.email, first.password), 401)
-    picked = await login(client, first.email, "pw in two", tenant=second_owner.slug)
-    assert picked.status_code == 200
-    assert picked.json()["tenant"]["id"] == second_owner.tenant_id
 
 
 async def test_deactivated_user_cannot_log_in(

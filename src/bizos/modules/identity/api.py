@@ -12,11 +12,12 @@ from bizos.core.db import get_database
 from bizos.core.errors import Forbidden
 from bizos.core.pagination import Page, Pagination
 from bizos.core.versions import version_etag
-from bizos.modules.identity import api_keys, service, sessions
+from bizos.modules.identity import api_keys, service, sessions, verification
 from bizos.modules.identity.schemas import (
     ApiKeyCreate,
     ApiKeyCreated,
     ApiKeyRead,
+    EmailVerified,
     LoginRequest,
     LoginResponse,
     MeResponse,
@@ -28,6 +29,7 @@ from bizos.modules.identity.schemas import (
     UserCreate,
     UserRead,
     UserUpdate,
+    VerificationSent,
 )
 
 router = APIRouter(prefix="/api/v1", tags=["identity"])
@@ -59,15 +61,50 @@ async def signup(body: SignupRequest, session: SystemSession, ctx: PublicCtx) ->
 @router.post(
     "/auth/login",
     response_model=LoginResponse,
-    responses={401: {"description": "Wrong credentials"}, 429: {"description": "Locked out"}},
+    responses={
+        401: {"description": "Wrong credentials"},
+        409: {
+            "description": "The password opens several workspaces: a problem whose "
+            "`workspaces` ([{slug, name}]) lists them; log in again with `tenant`."
+        },
+        429: {"description": "Locked out (per account and source), with Retry-After"},
+    },
 )
 async def login(body: LoginRequest, ctx: PublicCtx) -> LoginResponse:
-    """Log in with email and password. Five failures for one account within fifteen
-    minutes lock it (429 with ``Retry-After``); pass ``tenant`` (the workspace slug) when
-    the email belongs to several workspaces."""
+    """Log in with email and password. Five attempts for one account from one source
+    address (an IPv6 /64) within fifteen minutes lock that source out (429 with
+    ``Retry-After``), and right and wrong passwords then get the same answer; other
+    sources are not affected up to an account-wide ceiling. Without ``tenant`` (the
+    workspace slug) the workspaces where the address is verified are tried: the one the
+    password matches logs in, several answer 409 with the choice."""
     return await sessions.login(
         get_database(), ctx, email=body.email, password=body.password, workspace=body.tenant
     )
+
+
+@router.get(
+    "/auth/verify-email",
+    response_model=EmailVerified,
+    responses={
+        400: {"description": "Not a link we made for this user and address"},
+        409: {"description": "Already verified: a link works once"},
+        410: {"description": "The link has expired"},
+    },
+)
+async def verify_email(
+    token: Annotated[str, Query(min_length=1, max_length=200)],
+    session: SystemSession,
+    ctx: PublicCtx,
+) -> EmailVerified:
+    """Follow the link emailed at signup: verifies the owner's address, after which the
+    workspace sends real email and its owner may log in without naming it."""
+    return await verification.confirm_email(session, ctx, token=token)
+
+
+@router.post("/auth/verify-email/resend", status_code=202, response_model=VerificationSent)
+async def resend_verification(_: Authenticated, ctx: Ctx, session: DbSession) -> VerificationSent:
+    """Email the calling user a new verification link (at most one a minute)."""
+    return await service.resend_verification(session, ctx)
 
 
 @router.post("/auth/refresh", response_model=TokenPair)

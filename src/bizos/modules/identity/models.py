@@ -30,6 +30,11 @@ class User(Entity, Base):
     password_hash: Mapped[str] = mapped_column(sa.String(200))
     is_active: Mapped[bool] = mapped_column(default=True)
     manager_id: Mapped[str | None] = mapped_column(sa.String(36))
+    # When the address was shown to be this user's: a followed verification link, or
+    # creation by an admin or the operator (who vouch for it). Login without a workspace
+    # considers verified memberships only.
+    email_verified_at: Mapped[dt.datetime | None]
+    email_verification_sent_at: Mapped[dt.datetime | None]
 
 
 class AuthSession(TenantScoped, Base):
@@ -82,12 +87,22 @@ class ApiKey(Entity, Base):
     last_used_at: Mapped[dt.datetime | None]
 
 
-class LoginFailure(Base):
-    """Failed logins per account key, for lockout. Not tenant-scoped: login precedes tenancy."""
+class LoginAttempt(Base):
+    """Login attempts under one lockout key (an account and source, or a whole account)
+    in the fixed window ending ``window_ends_at``. Not tenant-scoped: login precedes
+    tenancy. The key is a keyed hash; neither email nor address is stored."""
 
-    __tablename__ = "login_failures"
+    __tablename__ = "login_attempts"
 
-    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
-    account_key: Mapped[str] = mapped_column(sa.String(64), index=True)
-    failed_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
-    ip: Mapped[str | None] = mapped_column(sa.String(64))
+    key: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    attempts: Mapped[int] = mapped_column(default=0)
+    window_ends_at: Mapped[dt.datetime] = mapped_column(index=True)
+
+
+class LoginKnownSource(Base):
+    """A source an account last signed in from successfully (keyed hash of both)."""
+
+    __tablename__ = "login_known_sources"
+
+    key: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    last_login_at: Mapped[dt.datetime] = mapped_column(index=True)

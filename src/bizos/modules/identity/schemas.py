@@ -59,8 +59,9 @@ class LoginRequest(BaseModel):
         min_length=1,
         max_length=63,
         description=(
-            "The workspace (tenant slug). Needed when the email belongs to more than one "
-            "workspace; without it such a login fails like a wrong password."
+            "The workspace (tenant slug). Without it, the workspaces where this address is "
+            "verified and the password matches are considered: one logs in, several "
+            "answer 409 with the `workspaces` to choose from."
         ),
     )
 
@@ -85,6 +86,11 @@ class UserRead(BaseModel):
     role: Role
     is_active: bool = True
     manager_id: str | None = None
+    email_verified_at: dt.datetime | None = Field(
+        default=None,
+        description="When the address was verified; null until the owner of a self-service "
+        "workspace follows the emailed link (users made by an admin count as verified).",
+    )
     version: int = 1
     created_at: dt.datetime | None = None
     updated_at: dt.datetime | None = None
@@ -104,6 +110,24 @@ class SignupResponse(TokenPair):
 
 class LoginResponse(SignupResponse):
     pass
+
+
+class WorkspaceChoice(BaseModel):
+    """A workspace the login may enter: send its ``slug`` as ``tenant``."""
+
+    slug: str
+    name: str
+
+
+class EmailVerified(BaseModel):
+    user_id: str
+    email: str
+    email_verified_at: dt.datetime
+    tenant: TenantRead
+
+
+class VerificationSent(BaseModel):
+    sent_to: str
 
 
 class UserCreate(BaseModel):

@@ -8,6 +8,8 @@ create``) calls them.
 
 from __future__ import annotations
 
+import datetime as dt
+import math
 import re
 import secrets
 import unicodedata
@@ -23,6 +25,7 @@ from bizos.core.errors import (
     Conflict,
     Forbidden,
     NotFound,
+    TooManyRequests,
     Unauthenticated,
     Unprocessable,
     field_error,
@@ -31,6 +34,7 @@ from bizos.core.events import append_event
 from bizos.core.ids import new_id
 from bizos.core.pagination import Page, PageParams, take_page
 from bizos.core.versions import check_version
+from bizos.modules.identity import clock, verification
 from bizos.modules.identity.api_keys import follow_owner, get_api_key
 from bizos.modules.identity.models import AuthSession, Tenant, User
 from bizos.modules.identity.passwords import hash_password
@@ -41,6 +45,7 @@ from bizos.modules.identity.schemas import (
     TenantRead,
     UserRead,
     UserUpdate,
+    VerificationSent,
 )
 from bizos.modules.identity.sessions import (
     DatabaseAuthenticator,
@@ -48,6 +53,8 @@ from bizos.modules.identity.sessions import (
     open_session,
     revoke_sessions,
 )
+from bizos.modules.outreach import service as outreach
+from bizos.modules.outreach.schemas import Related
 
 __all__ = [
     "DatabaseAuthenticator",
@@ -58,6 +65,7 @@ __all__ = [
     "get_user",
     "list_users",
     "me",
+    "resend_verification",
     "signup",
     "update_user",
 ]
@@ -146,8 +154,10 @@ async def create_tenant_with_owner(
     name: str,
     password: str,
     slug: str | None = None,
+    email_verified: bool = True,
 ) -> tuple[Tenant, User]:
-    """A new tenant and its first owner, in the caller's (system) transaction."""
+    """A new tenant and its first owner, in the caller's (system) transaction. The
+    owner's address counts as verified unless ``email_verified`` is False (signup)."""
     tenant = await create_tenant(session, ctx, name=company_name, slug=slug)
     owner = await create_user(
         session,
@@ -157,12 +167,16 @@ async def create_tenant_with_owner(
         name=name,
         role="owner",
         password=password,
+        email_verified=email_verified,
     )
     return tenant, owner
 
 
 async def signup(session: AsyncSession, ctx: Context, body: SignupRequest) -> SignupResponse:
-    """Create a tenant and its owner and log the owner in (system session)."""
+    """Create a tenant and its owner and log the owner in (system session).
+
+    Anyone may sign up with any address, so the owner's address starts unverified and
+    a verification link is emailed to it (see ``verification``)."""
     tenant, user = await create_tenant_with_owner(
         session,
         ctx,
@@ -170,10 +184,76 @@ async def signup(session: AsyncSession, ctx: Context, body: SignupRequest) -> Si
         email=body.email,
         name=body.name,
         password=body.password,
+        email_verified=False,
     )
     owner_ctx = ctx.with_tenant(tenant.id)
+    await _send_verification_link(session, owner_ctx, user=user, workspace=tenant.name)
     pair, _ = await open_session(session, owner_ctx, user=user)
     return SignupResponse(tenant=tenant_read(tenant), user=user_read(user), **pair.model_dump())
+
+
+# A new verification link at most this often per user.
+RESEND_INTERVAL = dt.timedelta(seconds=60)
+
+
+def _verification_body(*, name: str, workspace: str, link: str, expires: dt.datetime) -> str:
+    return (
+        f"Hello {name},\n\n"
+        f'The bizos workspace "{workspace}" was created with this email address as its '
+        "owner. To confirm that the address is yours, open this link:\n\n"
+        f"{link}\n\n"
+        f"The link works once, until {expires:%Y-%m-%d %H:%M} UTC. Until the address is "
+        "confirmed, the workspace's email is kept in its sandbox instead of being sent.\n\n"
+        "If you did not sign up, ignore this email: nothing is sent in your name, and "
+        "the way you sign in to your own workspaces does not change.\n"
+    )
+
+
+async def _send_verification_link(
+    session: AsyncSession, ctx: Context, *, user: User, workspace: str
+) -> None:
+    """Queue the verification email for ``user`` through the workspace's email channel
+    (the sandbox until the address is verified, so it shows at ``/api/v1/messages``)."""
+    now = clock.now()
+    token = verification.make_token(user_id=user.id, email=user.email, now=now)
+    await outreach.send_email(
+        session,
+        ctx,
+        to=user.email,
+        subject=f"Confirm your email address for {workspace}",
+        body=_verification_body(
+            name=user.name,
+            workspace=workspace,
+            link=verification.verification_link(token),
+            expires=verification.link_expires_at(token),
+        ),
+        related=Related(type="user", id=user.id),
+    )
+    user.email_verification_sent_at = now
+    await session.flush()
+    log.info("identity.email.verification_sent", tenant_id=user.tenant_id, user_id=user.id)
+
+
+async def resend_verification(session: AsyncSession, ctx: Context) -> VerificationSent:
+    """Email the calling user a new verification link (the earlier ones stay valid
+    until they expire). 409 once verified; 429 within a minute of the last link."""
+    if ctx.actor_type != "user" or ctx.actor_id is None:
+        raise Forbidden("only a user has an address to verify; sign in as that user")
+    user = await session.scalar(sa.select(User).where(User.id == ctx.actor_id).with_for_update())
+    if user is None:
+        raise Unauthenticated("the user no longer exists")
+    if user.email_verified_at is not None:
+        raise Conflict("this address is already verified")
+    last = user.email_verification_sent_at
+    if last is not None and clock.now() < last + RESEND_INTERVAL:
+        wait = (last + RESEND_INTERVAL - clock.now()).total_seconds()
+        raise TooManyRequests(
+            "a verification link was sent a moment ago", retry_after=math.ceil(wait)
+        )
+    tenant = await session.get(Tenant, user.tenant_id)
+    assert tenant is not None
+    await _send_verification_link(session, ctx, user=user, workspace=tenant.name)
+    return VerificationSent(sent_to=user.email)
 
 
 # --- users -------------------------------------------------------------------------------
@@ -254,8 +334,12 @@ async def create_user(
     role: str,
     password: str,
     manager_id: str | None = None,
+    email_verified: bool = True,
 ) -> User:
-    """Add a user to ``tenant_id``. Only an owner (or the system) may create an owner."""
+    """Add a user to ``tenant_id``. Only an owner (or the system) may create an owner.
+
+    Whoever creates a user (an admin, the operator) vouches for the address, so it
+    counts as verified; only self-service signup passes ``email_verified=False``."""
     email = _valid_email(email)
     _check_new_user_fields(role=role, password=password, name=name)
     if role == "owner" and not await _acts_as_owner(session, ctx):
@@ -275,6 +359,7 @@ async def create_user(
         role=role,
         password_hash=hash_password(password),
         manager_id=manager_id,
+        email_verified_at=clock.now() if email_verified else None,
     )
     session.add(user)
     await session.flush()

@@ -29,14 +29,20 @@ from bizos.core.auth import ROLE_SCOPES, Principal, decode_access_token, hash_se
 from bizos.core.config import get_settings
 from bizos.core.context import Context
 from bizos.core.db import Database, get_database
-from bizos.core.errors import ProblemError, TooManyRequests, Unauthenticated
+from bizos.core.errors import Conflict, ProblemError, TooManyRequests, Unauthenticated
 from bizos.core.events import NewEvent, append_event, append_events
 from bizos.core.ids import new_id
 from bizos.modules.identity import clock, lockout
 from bizos.modules.identity.api_keys import authenticate_api_key
 from bizos.modules.identity.models import AuthSession, RefreshToken, Tenant, User
 from bizos.modules.identity.passwords import hash_password, needs_rehash, verify_password
-from bizos.modules.identity.schemas import LoginResponse, TenantRead, TokenPair, UserRead
+from bizos.modules.identity.schemas import (
+    LoginResponse,
+    TenantRead,
+    TokenPair,
+    UserRead,
+    WorkspaceChoice,
+)
 
 log = structlog.get_logger("bizos.identity")
 
@@ -95,33 +101,68 @@ def _random_secret() -> str:
 
 # --- login -------------------------------------------------------------------------------
 
+# Most memberships one address is checked against in a login without a workspace (each
+# costs one argon2 verification).
+MAX_WORKSPACES_PER_LOGIN = 10
+
 
 @dataclass(frozen=True, slots=True)
-class _Account:
-    """The account a login names: its lockout key and, if it can log in, its user."""
+class _Membership:
+    """A user a login may enter: one workspace's account for the address."""
 
-    key: str
-    user_id: str | None = None
-    password_hash: str | None = None
+    user_id: str
+    password_hash: str
+    slug: str
+    name: str
 
 
-async def _find_account(session: AsyncSession, *, email: str, workspace: str | None) -> _Account:
+class WorkspaceChoiceRequired(Conflict):
+    """The password opens several workspaces: the caller picks one (``tenant``)."""
+
+    title = "Choose a workspace"
+    type_ = "https://bizos.dev/problems/workspace-choice"
+
+    def __init__(self, workspaces: list[WorkspaceChoice]) -> None:
+        super().__init__(
+            "this email and password open several workspaces; log in again with `tenant` "
+            "set to the slug of one of `workspaces`"
+        )
+        self.workspaces = workspaces
+
+    def to_problem(self, instance: str | None = None) -> dict[str, Any]:
+        body = super().to_problem(instance)
+        body["workspaces"] = [w.model_dump() for w in self.workspaces]
+        return body
+
+
+async def _memberships(
+    session: AsyncSession, *, email: str, workspace: str | None
+) -> list[_Membership]:
+    """The active accounts of ``email`` this login may enter: the one in ``workspace``
+    if named (verified or not: naming it is the way into a workspace before its owner
+    verified the address), else every one whose address is verified."""
+    query = (
+        sa.select(User.id, User.password_hash, Tenant.slug, Tenant.name)
+        .join(Tenant, Tenant.id == User.tenant_id)
+        .where(User.email == email, User.is_active.is_(True))
+        .order_by(Tenant.created_at, Tenant.id)
+        .limit(MAX_WORKSPACES_PER_LOGIN)
+    )
     if workspace is not None:
-        tenant_id = await session.scalar(sa.select(Tenant.id).where(Tenant.slug == workspace))
-        if tenant_id is None:
-            return _Account(lockout.account_key(workspace=f"slug:{workspace}", email=email))
-        users = sa.select(User).where(User.tenant_id == tenant_id, User.email == email)
+        query = query.where(Tenant.slug == workspace)
     else:
-        # Without a workspace the email must name exactly one account.
-        users = sa.select(User).where(User.email == email).limit(2)
-    found = (await session.scalars(users)).all()
-    if len(found) != 1:
-        return _Account(lockout.account_key(workspace="*", email=email))
-    user = found[0]
-    key = lockout.account_key(workspace=user.tenant_id, email=email)
-    if not user.is_active:
-        return _Account(key)
-    return _Account(key, user.id, user.password_hash)
+        query = query.where(User.email_verified_at.is_not(None))
+    rows = (await session.execute(query)).all()
+    return [_Membership(r.id, r.password_hash, r.slug, r.name) for r in rows]
+
+
+def _matching(memberships: list[_Membership], password: str) -> list[_Membership]:
+    """The memberships whose password this is. With none to check, one verification
+    against a dummy hash all the same, so timing does not tell an unknown address."""
+    if not memberships:
+        verify_password(None, password)
+        return []
+    return [m for m in memberships if verify_password(m.password_hash, password)]
 
 
 def _locked(seconds: int) -> TooManyRequests:
@@ -133,52 +174,57 @@ async def login(
 ) -> LoginResponse:
     """Check a password login and open a session.
 
-    Unknown emails, unknown workspaces, inactive users and wrong passwords all cost one
-    argon2 verification and get the same 401. ``workspace`` (the tenant slug) may be
-    left out when the email belongs to a single workspace. A locked account is refused
-    with 429 even when the password is right.
+    The attempt is counted first (``lockout.admit``, committed on its own); a refused
+    attempt is answered 429 without its password being looked at, so right and wrong
+    passwords get the same answer. Unknown emails, unknown workspaces, inactive users and
+    wrong passwords all cost an argon2 verification and get the same 401. Without
+    ``workspace`` the verified memberships of the address are tried: the one the
+    password matches logs in; several answer 409 with the choice.
     """
     email = normalize_email(email)
     now = clock.now()
-    async with db.unit_of_work(system=True, readonly=True) as session:
-        account = await _find_account(session, email=email, workspace=workspace)
-        locked_for = await lockout.seconds_locked(session, key=account.key, now=now)
-    if locked_for is not None:
+    async with db.unit_of_work(system=True) as session:
+        admission = await lockout.admit(session, email=email, ip=ctx.ip, now=now)
+        if admission.ceiling_reached and admission.window_ends_at is not None:
+            await lockout.warn_account(session, ctx, email=email, until=admission.window_ends_at)
+    if not admission.allowed:
         log.info("identity.login.locked")
-        raise _locked(locked_for)
+        raise _locked(admission.retry_after)
+    async with db.unit_of_work(system=True, readonly=True) as session:
+        memberships = await _memberships(session, email=email, workspace=workspace)
     # argon2 is slow on purpose: run it off the event loop and outside any transaction.
-    valid = await asyncio.to_thread(verify_password, account.password_hash, password)
-    if not valid or account.user_id is None:
-        async with db.unit_of_work(system=True) as session:
-            await lockout.record_failure(session, key=account.key, now=now, ip=ctx.ip)
+    matches = await asyncio.to_thread(_matching, memberships, password)
+    if not matches:
         log.info("identity.login.failed")
         raise Unauthenticated(INVALID_LOGIN)
+    if len(matches) > 1:
+        async with db.unit_of_work(system=True) as session:
+            await lockout.forget_attempt(session, email=email, ip=ctx.ip, now=clock.now())
+        log.info("identity.login.choice", workspaces=len(matches))
+        raise WorkspaceChoiceRequired([WorkspaceChoice(slug=m.slug, name=m.name) for m in matches])
+    [match] = matches
     # New argon2 parameters: rehash now, before the write transaction, for the same reason.
-    assert account.password_hash is not None
     rehashed = (
         await asyncio.to_thread(hash_password, password)
-        if needs_rehash(account.password_hash)
+        if needs_rehash(match.password_hash)
         else None
     )
     async with db.unit_of_work(system=True) as session:
-        return await _complete_login(session, ctx, account=account, rehashed=rehashed)
+        return await _complete_login(session, ctx, email=email, match=match, rehashed=rehashed)
 
 
 async def _complete_login(
-    session: AsyncSession, ctx: Context, *, account: _Account, rehashed: str | None
+    session: AsyncSession, ctx: Context, *, email: str, match: _Membership, rehashed: str | None
 ) -> LoginResponse:
-    # Failures may have landed while the password was being checked: the lock wins.
-    locked_for = await lockout.seconds_locked(session, key=account.key, now=clock.now())
-    if locked_for is not None:
-        raise _locked(locked_for)
-    user = await session.get(User, account.user_id)
+    user = await session.get(User, match.user_id)
+    # Deactivated while the password was being checked.
     if user is None or not user.is_active:
         raise Unauthenticated(INVALID_LOGIN)
     tenant = await session.get(Tenant, user.tenant_id)
     assert tenant is not None
-    await lockout.clear_failures(session, key=account.key)
+    await lockout.forget_attempt(session, email=email, ip=ctx.ip, now=clock.now())
     # Only if the password did not change since it was verified.
-    if rehashed is not None and user.password_hash == account.password_hash:
+    if rehashed is not None and user.password_hash == match.password_hash:
         user.password_hash = rehashed
         log.info("identity.password.rehashed", user_id=user.id)
     user_ctx = replace(ctx, tenant_id=user.tenant_id, actor_id=user.id, actor_type="user")
