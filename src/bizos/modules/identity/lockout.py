@@ -88,7 +88,10 @@ def _window() -> dt.timedelta:
 
 
 def _seconds_until(moment: dt.datetime, now: dt.datetime) -> int:
-    return max(1, math.ceil((moment - now).total_seconds()))
+    # A concurrent attempt may have opened the window with a ``now`` a moment later than
+    # this one's: never answer more than a window.
+    seconds = math.ceil((moment - now).total_seconds())
+    return max(1, min(seconds, get_settings().login_window_seconds))
 
 
 async def _count(session: AsyncSession, key: str, *, now: dt.datetime) -> tuple[int, dt.datetime]:
