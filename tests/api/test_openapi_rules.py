@@ -155,3 +155,37 @@ def test_operations_taking_more_than_json_document_415(spec: dict[str, Any]) -> 
         assert ("415" in op["responses"]) is expected, (method, path)
     upload = spec["paths"]["/api/v1/kb/documents"]["post"]["responses"]["415"]
     assert PROBLEM in upload["content"]
+
+
+def test_decimal_text_is_documented_as_a_decimal(spec: dict[str, Any]) -> None:
+    amount = component(spec, "DealCreate")["properties"]["amount"]["anyOf"]
+    text = next(b for b in amount if b["type"] == "string")
+    pattern = re.compile(text["pattern"])
+    assert pattern.search("12.50") and pattern.search("-3") and pattern.search("0.0001")
+    assert not pattern.search("12,50") and not pattern.search("1e3") and not pattern.search("")
+
+
+def test_a_stored_file_may_come_in_the_type_it_was_stored_with(spec: dict[str, Any]) -> None:
+    download = spec["paths"]["/api/v1/crm/attachments/{attachment_id}/content"]["get"]
+    assert "*/*" in download["responses"]["200"]["content"]
+
+
+@pytest.mark.parametrize(
+    ("schema", "fields"),
+    [
+        ("TaskUpdate", {"title", "priority", "status"}),
+        ("TaskTemplateUpdate", {"trigger", "title", "priority", "due_in_hours", "active"}),
+        ("SlaPolicyUpdate", {"name", "targets", "is_default", "active"}),
+    ],
+)
+def test_updates_do_not_offer_null_for_fields_that_cannot_be_cleared(
+    spec: dict[str, Any], schema: str, fields: set[str]
+) -> None:
+    properties = component(spec, schema)["properties"]
+    nullable = {
+        name
+        for name in fields
+        if {"type": "null"} in properties[name].get("anyOf", ())
+        or properties[name].get("type") == "null"
+    }
+    assert nullable == set()

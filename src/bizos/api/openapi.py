@@ -15,6 +15,7 @@ that a request the document calls valid is one the server takes:
   that it must come from ``next_cursor``;
 * ``If-Match`` names versions as ``core/versions.py`` parses them (``3``, ``"3"``,
   ``W/"3"``, a list of them, or ``*``);
+* a decimal sent as a string is written as one (``"12.50"``);
 * 415 where a route takes bodies other than JSON and refuses the media types it cannot use.
 """
 
@@ -29,6 +30,10 @@ from bizos.api.guards import RAW_BODY_PATHS
 PROBLEM = "application/problem+json"
 _PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 JSON = "application/json"
+# The text of a decimal (amounts, rates): what Decimal parses, without exponents.
+DECIMAL_PATTERN = r"^-?[0-9]+(\.[0-9]+)?$"
+OCTET_STREAM = "application/octet-stream"
+ANY_MEDIA_TYPE = "*/*"
 # Text without U+0000 (see bizos.api.guards); a search, so any other text matches.
 NO_NUL_PATTERN = r"^[^\x00]*$"
 # What encode_cursor makes: URL-safe base64 of the key, a dot, a 12-character MAC.
@@ -138,11 +143,21 @@ def document_problems(doc: dict[str, Any]) -> dict[str, Any]:
                 # A route's own problem description stays; FastAPI's 422 shape does not.
                 if existing is None or status == "422" or "content" not in existing:
                     responses[status] = problem_response(status, existing)
+            _document_downloads(responses)
             # Errors a route declares itself (400, 410, 503...) leave as problem+json too.
             for status, response in responses.items():
                 if status[:1] in ("4", "5") and "content" not in response:
                     response["content"] = {PROBLEM: {"schema": _PROBLEM_REF}}
     return doc
+
+
+def _document_downloads(responses: dict[str, Any]) -> None:
+    """A stored file (an attachment) is served in the media type it was stored with; a
+    route documents it as ``application/octet-stream``, so say any type may come."""
+    for status, response in responses.items():
+        content = response.get("content") or {}
+        if status.startswith("2") and OCTET_STREAM in content:
+            content.setdefault(ANY_MEDIA_TYPE, {"schema": {"type": "string", "format": "binary"}})
 
 
 # --- request rules ---------------------------------------------------------------
@@ -152,6 +167,16 @@ def _string_branches(schema: dict[str, Any]) -> list[dict[str, Any]]:
     """The string schemas of ``schema`` itself or of its ``anyOf`` (``str | None``)."""
     branches = [schema, *schema.get("anyOf", ())]
     return [b for b in branches if b.get("type") == "string"]
+
+
+def _decimal_text(schema: dict[str, Any]) -> None:
+    """A decimal is documented as a number or a string (``Decimal``): the string is a
+    decimal number too (``"12.50"``), which is what the server parses."""
+    branches = schema.get("anyOf", ())
+    if any(b.get("type") == "number" for b in branches):
+        for branch in branches:
+            if branch.get("type") == "string" and not {"pattern", "format", "enum"} & branch.keys():
+                branch["pattern"] = DECIMAL_PATTERN
 
 
 def _forbid_nul(schema: dict[str, Any]) -> None:
@@ -177,6 +202,7 @@ def _forbid_nul_in_body(schema: Any, schemas: dict[str, Any], seen: set[str]) ->
             seen.add(name)
             _forbid_nul_in_body(schemas[name], schemas, seen)
         return
+    _decimal_text(schema)
     _forbid_nul(schema)
     if schema.get("type") == "object" and "additionalProperties" in schema:
         extra = schema["additionalProperties"]
@@ -230,6 +256,7 @@ def _document_parameter(parameter: dict[str, Any]) -> None:
             "`next_cursor` exactly as received; a cursor the server did not issue is a 422."
         )
     elif where in ("path", "query"):
+        _decimal_text(schema)
         _forbid_nul(schema)
 
 

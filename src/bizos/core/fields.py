@@ -18,6 +18,11 @@ Event positions
 
 Strict numbers and booleans in JSON bodies are Pydantic's own ``StrictInt``, ``StrictFloat``
 and ``StrictBool`` (JSON ``false`` is not the integer 0, nor ``1`` true).
+
+Fields an update may leave out but not clear
+    ``X | None = Field(default=None, json_schema_extra=omit_null)`` keeps the plain error
+    locations of ``X | None`` while the document stops offering ``null`` (which the
+    model's validator refuses).
 """
 
 from __future__ import annotations
@@ -90,6 +95,23 @@ Moment = Annotated[
 
 Position = Annotated[int, Field(ge=0, le=INT64_MAX)]
 """An event position: a non-negative signed 64-bit integer."""
+
+
+def omit_null(schema: dict[str, Any]) -> None:
+    """``json_schema_extra`` for an optional field that may be left out but not cleared:
+    drop the ``null`` alternative from its JSON schema."""
+    if "default" in schema and schema["default"] is None:
+        del schema["default"]  # leaving the field out is the default
+    branches = schema.get("anyOf")
+    if not isinstance(branches, list):
+        return
+    rest = [b for b in branches if b != {"type": "null"}]
+    if len(rest) == 1 and isinstance(rest[0], dict):
+        del schema["anyOf"]
+        schema.update(rest[0])
+    else:
+        schema["anyOf"] = rest
+
 
 MONTH_PATTERN = r"^(19|2[0-9])[0-9]{2}-(0[1-9]|1[0-2])$"
 

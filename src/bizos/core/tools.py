@@ -152,7 +152,10 @@ class DateRange(BaseModel):
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
     from_: Day | None = Field(default=None, alias="from", description="First day (UTC).")
-    to: Day | None = Field(default=None, description="Last day, inclusive (UTC).")
+    to: Day | None = Field(
+        default=None,
+        description=f"Last day, inclusive (UTC); at most {MAX_DAYS} days after `from`.",
+    )
     currency: CurrencyCode | None = Field(default=None, description="Only this currency.")
 
     @field_validator("to")

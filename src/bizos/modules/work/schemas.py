@@ -14,7 +14,7 @@ from pydantic import (
     field_validator,
 )
 
-from bizos.core.fields import Moment
+from bizos.core.fields import Moment, omit_null
 
 Priority = Literal["low", "normal", "high", "urgent"]
 Status = Literal["open", "in_progress", "done", "cancelled"]
@@ -64,12 +64,12 @@ class TaskUpdate(BaseModel):
     """A partial update: only the fields sent change; null clears a clearable field."""
 
     model_config = ConfigDict(extra="forbid")
-    title: Title | None = None
+    title: Title | None = Field(default=None, json_schema_extra=omit_null)
     description: Description | None = None
     assignee_id: Id | None = None
     due_at: Moment | None = None
-    priority: Priority | None = None
-    status: Status | None = None
+    priority: Priority | None = Field(default=None, json_schema_extra=omit_null)
+    status: Status | None = Field(default=None, json_schema_extra=omit_null)
     remind_at: Moment | None = None
     related: TaskRelated | None = None
     contact_id: Id | None = None
@@ -121,13 +121,15 @@ class TaskTemplateCreate(BaseModel):
 
 class TaskTemplateUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    trigger: Trigger | None = None
-    title: Title | None = None
+    trigger: Trigger | None = Field(default=None, json_schema_extra=omit_null)
+    title: Title | None = Field(default=None, json_schema_extra=omit_null)
     description: Description | None = None
-    priority: Priority | None = None
-    due_in_hours: StrictInt | None = Field(default=None, ge=0, le=24 * 366)
-    assign_to: Id | None = None
-    active: bool | None = None
+    priority: Priority | None = Field(default=None, json_schema_extra=omit_null)
+    due_in_hours: StrictInt | None = Field(
+        default=None, ge=0, le=24 * 366, json_schema_extra=omit_null
+    )
+    assign_to: Id | None = Field(default=None, json_schema_extra=omit_null)
+    active: bool | None = Field(default=None, json_schema_extra=omit_null)
 
     @field_validator("trigger", "title", "priority", "due_in_hours", "assign_to", "active")
     @classmethod

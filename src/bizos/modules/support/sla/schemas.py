@@ -20,7 +20,7 @@ from pydantic import (
     model_validator,
 )
 
-from bizos.core.fields import Day
+from bizos.core.fields import Day, omit_null
 from bizos.modules.support.sla.hours import MIDNIGHT_END, parse_clock, zone
 
 Priority = Literal["low", "normal", "high", "urgent"]
@@ -155,11 +155,11 @@ class SlaPolicyUpdate(BaseModel):
     default policy cannot be un-defaulted or deactivated: make another one the default."""
 
     model_config = ConfigDict(extra="forbid")
-    name: Name | None = None
-    targets: SlaTargets | None = None
+    name: Name | None = Field(default=None, json_schema_extra=omit_null)
+    targets: SlaTargets | None = Field(default=None, json_schema_extra=omit_null)
     business_hours: BusinessHoursIn | None = None
-    is_default: bool | None = None
-    active: bool | None = None
+    is_default: bool | None = Field(default=None, json_schema_extra=omit_null)
+    active: bool | None = Field(default=None, json_schema_extra=omit_null)
 
 
 class SlaTargetRead(BaseModel):
