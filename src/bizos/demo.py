@@ -21,6 +21,7 @@ from bizos.core.events import NewEvent, append_events
 from bizos.handlers import register_handlers
 from bizos.modules.commerce.demo import seed_commerce_history
 from bizos.modules.crm.demo import seed_crm_history
+from bizos.modules.crm.demo.customers import seed_customers
 from bizos.modules.finance.demo import seed_finance_history
 from bizos.modules.identity import service as identity
 from bizos.modules.identity.models import Tenant
@@ -69,6 +70,7 @@ async def _seed_activity(session: AsyncSession, ctx: Context, rng: random.Random
 SEEDERS.append(_seed_activity)
 SEEDERS.append(seed_crm_history)  # after the activity: lead scores count that engagement
 SEEDERS.append(seed_commerce_history)  # after the CRM: it sells to the CRM's customers
+SEEDERS.append(seed_customers)  # after billing: a first paid invoice makes a customer
 SEEDERS.append(seed_finance_history)
 SEEDERS.append(seed_knowledge_base)
 SEEDERS.append(seed_support_history)  # after the CRM: its customers write in

@@ -1,8 +1,10 @@
-"""Every commerce subscriber (and, by importing them, its workflows and jobs)."""
+"""Every commerce subscriber (and, by importing them, its workflows and jobs), and
+its contact timeline source."""
 
 from __future__ import annotations
 
 from bizos.core.dispatcher import Dispatcher
+from bizos.modules.commerce import timeline
 from bizos.modules.commerce.fulfilment import handlers as fulfilment
 from bizos.modules.commerce.inventory import handlers as inventory
 from bizos.modules.commerce.orders import handlers as orders
@@ -10,6 +12,7 @@ from bizos.modules.commerce.shopify import handlers as shopify
 
 
 def register(dispatcher: Dispatcher) -> None:
+    timeline.register_sources()
     inventory.register(dispatcher)
     orders.register(dispatcher)
     shopify.register(dispatcher)

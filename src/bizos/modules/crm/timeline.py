@@ -13,8 +13,12 @@ before that time, which lets deep pages stay cheap; without it the timeline asks
 enough entries to cover the page.
 
 Built in here: the event log (events about the contact, its emails' tracked activity,
-and its leads and deals), outbound messages, notes, attachments, deals and leads.
-Entries are ordered newest first; the cursor is the last entry's position.
+and its leads and deals), outbound messages, notes, attachments, deals and leads. The
+modules above the CRM register the rest from their ``handlers.register`` (the CRM
+imports none of them): commerce its orders, billing invoices, payments, refunds and
+credit notes, support tickets and their messages, work its tasks.
+Entries are ordered newest first; the cursor is the last entry's position. An entry's
+``link`` is the API path of its record, where it has one.
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ class TimelineEntry:
     ref_type: str
     ref_id: str
     data: dict[str, Any] = field(default_factory=dict)
+    link: str | None = None  # the API path of the record (``/api/v1/commerce/orders/..``)
 
     def key(self) -> tuple[dt.datetime, str, str, str]:
         return (self.at, self.ref_type, self.ref_id, self.kind)
@@ -140,7 +145,9 @@ async def read_timeline(
                 session, ctx, list(contact_ids), email, min(depth + want, MAX_DEPTH)
             )
         entries.extend(
-            TimelineEntry(_utc(e.at), e.kind, e.title, e.summary, e.ref_type, e.ref_id, e.data)
+            TimelineEntry(
+                _utc(e.at), e.kind, e.title, e.summary, e.ref_type, e.ref_id, e.data, e.link
+            )
             for e in found
         )
     unique = {e.key(): e for e in entries}
@@ -276,7 +283,13 @@ async def messages_source(
                 summary=m.body[:280],
                 ref_type="message",
                 ref_id=m.id,
-                data={"to": m.to, "status": m.status, "channel": m.channel},
+                data={
+                    "to": m.to,
+                    "status": m.status,
+                    "channel": m.channel,
+                    "related": m.related.model_dump() if m.related else None,
+                },
+                link=f"/api/v1/messages/{m.id}",
             )
         )
     entries.sort(key=lambda e: _utc(e.at), reverse=True)
@@ -340,6 +353,7 @@ async def attachments_source(
             ref_type="attachment",
             ref_id=a.id,
             data={"content_type": a.content_type, "size": a.size, "uploaded_by": a.uploaded_by},
+            link=f"/api/v1/crm/attachments/{a.id}",
         )
         for a in rows
     ]
@@ -369,6 +383,7 @@ async def deals_source(
             ref_type="deal",
             ref_id=d.id,
             data={"stage": d.stage, "amount": str(d.amount), "currency": d.currency},
+            link=f"/api/v1/crm/deals/{d.id}",
         )
         for d in rows
     ]
@@ -398,6 +413,7 @@ async def leads_source(
             ref_type="lead",
             ref_id=lead.id,
             data={"status": lead.status, "score": lead.score, "owner_id": lead.owner_id},
+            link=f"/api/v1/crm/leads/{lead.id}",
         )
         for lead in rows
     ]

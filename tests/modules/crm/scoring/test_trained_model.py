@@ -87,7 +87,8 @@ async def test_trained_model_learns_that_big_engaged_companies_win(
     status = (await client.get("/api/v1/crm/scoring/model", headers=tenant.headers)).json()
     model = status["model"]
     assert status["rules_in_use"] is False and model["id"] == attempt["model_id"]
-    assert model["samples"] == 80 and model["metrics"]["test_samples"] == 20
+    # Every outcome was scored once by a model that had not seen it (cross-validation).
+    assert model["samples"] == 80 and model["metrics"]["test_samples"] == 80
     assert model["metrics"]["auc"] >= 0.7
     assert model["coefficients"]["employees_log"] > 0
 

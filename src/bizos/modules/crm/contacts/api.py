@@ -192,6 +192,7 @@ async def contact_timeline(
                 ref_type=e.ref_type,
                 ref_id=e.ref_id,
                 data=e.data,
+                link=e.link,
             )
             for e in entries
         ],

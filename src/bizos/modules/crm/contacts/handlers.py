@@ -3,6 +3,9 @@
 * ``activity.*`` (``POST /api/v1/track``; aggregate = contact id or email) →
   ``last_activity_at``, and ``last_replied_at`` for reply-like types.
 * ``outreach.message.sent`` about a contact (or one of its leads) → ``last_contacted_at``.
+* ``billing.invoice.paid`` for a contact → lifecycle ``customer`` from that moment
+  (``became_customer_at``; once, never a step back). A won deal does the same inside
+  the deal's own change. The CRM reads the event, not billing: billing stays above it.
 
 Activity about an address no contact has is ignored: tracking does not create contacts.
 """
@@ -77,6 +80,28 @@ async def on_message_sent(session: AsyncSession, ctx: Context, event: EventRecor
         return
 
 
+async def on_invoice_paid(session: AsyncSession, ctx: Context, event: EventRecord) -> None:
+    """A paid invoice (an order's, a won deal's, or one made by hand) is a purchase."""
+    contact_id = event.data.get("contact_id")
+    if not isinstance(contact_id, str) or not contact_id:
+        return
+    order_id, invoice_id = event.data.get("order_id"), event.data.get("invoice_id")
+    try:
+        await service.mark_customer(
+            session,
+            ctx,
+            contact_id,
+            order_id=order_id if isinstance(order_id, str) else None,
+            invoice_id=invoice_id if isinstance(invoice_id, str) else event.aggregate_id,
+            at=event.occurred_at,
+        )
+    except NotFound:  # the contact was erased since: nobody to promote
+        return
+
+
 def register(dispatcher: Dispatcher) -> None:
     dispatcher.subscribe("crm.contacts.activity", "activity.*", on_activity)
     dispatcher.subscribe("crm.contacts.message_sent", "outreach.message.sent", on_message_sent)
+    dispatcher.subscribe(
+        "crm.contacts.customer_on_payment", "billing.invoice.paid", on_invoice_paid
+    )

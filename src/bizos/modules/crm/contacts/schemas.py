@@ -236,6 +236,12 @@ class AttachmentRead(BaseModel):
 
 
 class TimelineEntryRead(BaseModel):
+    """One thing that happened with the contact. ``kind`` says what (``order``,
+    ``order.shipped``, ``invoice``, ``payment``, ``refund``, ``ticket``,
+    ``ticket.message.inbound``, ``message.email``, ``message.email.inbound``, ``deal``,
+    ``lead``, ``note``, ``task``, or an event type); ``ref_type``/``ref_id`` name the
+    record and ``link`` is its API path when it has one."""
+
     at: dt.datetime
     kind: str
     title: str
@@ -243,3 +249,4 @@ class TimelineEntryRead(BaseModel):
     ref_type: str
     ref_id: str
     data: dict[str, Any]
+    link: str | None = None

@@ -994,27 +994,57 @@ def _jsonable(changes: dict[str, Any]) -> dict[str, Any]:
 
 
 async def mark_customer(
-    session: AsyncSession, ctx: Context, contact_id: str, *, deal_id: str | None = None
-) -> None:
-    """Lifecycle ``customer`` (``became_customer_at`` kept from the first time) and
-    ``crm.contact.became_customer`` when the contact was not a customer yet."""
+    session: AsyncSession,
+    ctx: Context,
+    contact_id: str,
+    *,
+    deal_id: str | None = None,
+    order_id: str | None = None,
+    invoice_id: str | None = None,
+    at: dt.datetime | None = None,
+) -> bool:
+    """The contact (or the one it was merged into) bought: lifecycle ``customer`` from
+    the first won deal or paid invoice, with ``crm.contact.became_customer``.
+
+    Idempotent and never a step back: a contact already a customer stays one and gets
+    no second event; ``became_customer_at`` keeps the earliest purchase (a purchase
+    handled late moves it back, never forward). A churned contact buying again is a
+    customer again. Returns whether the contact became a customer now."""
     contact = await get_contact(session, ctx, contact_id)
     contact = await _locked(session, ctx, contact.id)
-    if contact.lifecycle_stage == "customer" and contact.became_customer_at is not None:
-        return
+    at = at or utcnow()
+    first = contact.became_customer_at
+    if contact.lifecycle_stage == "customer" and first is not None:
+        if at < first:  # an earlier purchase handled after a later one
+            contact.became_customer_at = at
+            await session.flush()
+        return False
+    previous = contact.lifecycle_stage
     contact.lifecycle_stage = "customer"
-    contact.became_customer_at = contact.became_customer_at or utcnow()
+    contact.became_customer_at = min(first, at) if first else at
     contact.version += 1
     await session.flush()
-    await append_event(
+    await append_events(
         session,
         ctx,
-        "crm.contact.became_customer",
-        aggregate_type="contact",
-        aggregate_id=contact.id,
-        version=contact.version,
-        data={"deal_id": deal_id, "became_customer_at": contact.became_customer_at.isoformat()},
+        [
+            NewEvent(
+                type="crm.contact.became_customer",
+                aggregate_type="contact",
+                aggregate_id=contact.id,
+                version=contact.version,
+                data={
+                    "deal_id": deal_id,
+                    "order_id": order_id,
+                    "invoice_id": invoice_id,
+                    "previous_stage": previous,
+                    "became_customer_at": contact.became_customer_at.isoformat(),
+                },
+                occurred_at=at,
+            )
+        ],
     )
+    return True
 
 
 ACTIVITY_COLUMNS: dict[str, tuple[str, ...]] = {

@@ -87,6 +87,17 @@ async def mark_history_handled(session: AsyncSession, ctx: Context) -> int:
     dispatcher must not start lead flows, re-score, create template tasks or notify
     anyone about them a second time. Returns how many records were written.
     """
+    events = await session.execute(
+        sa.select(Event.id, Event.type).where(
+            sa.or_(*(Event.type.startswith(prefix) for prefix in HISTORY_PREFIXES))
+        )
+    )
+    return await mark_processed(session, ctx, [(event_id, type_) for event_id, type_ in events])
+
+
+async def mark_processed(session: AsyncSession, ctx: Context, events: list[tuple[str, str]]) -> int:
+    """Record ``(id, type)`` events as processed by every subscriber they match; returns
+    how many records were written."""
     # The runtime's subscriber registry (imported here: it pulls in every module).
     from bizos.core.db import get_database
     from bizos.core.dispatcher import Dispatcher
@@ -94,11 +105,6 @@ async def mark_history_handled(session: AsyncSession, ctx: Context) -> int:
 
     registry = Dispatcher(get_database())
     register_handlers(registry)
-    events = await session.execute(
-        sa.select(Event.id, Event.type).where(
-            sa.or_(*(Event.type.startswith(prefix) for prefix in HISTORY_PREFIXES))
-        )
-    )
     tenant_id, now = ctx.require_tenant(), utcnow()
     records = [
         {"subscriber": sub.name, "event_id": event_id, "tenant_id": tenant_id, "processed_at": now}

@@ -5,7 +5,7 @@ at ``BASE_POINTS`` and each feature adds or takes away the points below; the sco
 the sum clamped to 0-100, so every point of it is accounted for by a factor.
 
 Calibrated so that a score says something: a lead that gives nothing but an address
-scores low (about 17 from a business address, 7 from free-mail), and only a lead with
+scores low (about 15 from a business address, 5 from free-mail), and only a lead with
 several real signals (a sizeable company in a target industry, a decision maker, a
 budget, a good source, recent engagement) reaches the default hot threshold of 70: on
 the demo's year of leads, a realistic mix of sources, that is about one lead in seven.
@@ -41,7 +41,7 @@ from dataclasses import dataclass
 
 from bizos.modules.crm.scoring.features import FEATURE_GROUPS, LeadFeatures
 
-BASE_POINTS = 10.0
+BASE_POINTS = 8.0
 
 EMPLOYEE_POINTS = {"unknown": 0.0, "1-10": 2.0, "11-50": 6.0, "51-200": 10.0}
 EMPLOYEE_POINTS |= {"201-1000": 14.0, "1001+": 18.0}
@@ -128,7 +128,7 @@ def rule_score(points: dict[str, float]) -> int:
 
 
 RULES_DESCRIPTION: list[dict[str, str]] = [
-    {"feature": "base", "points": "every lead starts at 10"},
+    {"feature": "base", "points": "every lead starts at 8"},
     {"feature": "employees", "points": "unknown 0, 1-10 +2, 11-50 +6, 51-200 +10, "
      "201-1000 +14, 1001+ +18"},
     {"feature": "industry", "points": "target industry +10, other known +2"},

@@ -1,0 +1,140 @@
+"""The contact timeline's view of orders: each order when it was placed, and again when
+it shipped, was cancelled or failed.
+
+Registered on the CRM's timeline port (``register_timeline_source``) by commerce's
+``handlers.register``: the CRM shows orders without knowing commerce exists.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
+
+from bizos.core.context import Context
+from bizos.modules.commerce.models import Order, Shipment
+from bizos.modules.crm.timeline import TimelineEntry, register_timeline_source
+
+ORDERS = "/api/v1/commerce/orders"
+
+
+def _name(order: Order) -> str:
+    """Ours and the shop's number: ``SO-000123 (#1001)``."""
+    return f"{order.number} ({order.external_name})" if order.external_name else order.number
+
+
+def _data(order: Order) -> dict[str, Any]:
+    return {
+        "order_id": order.id,
+        "number": order.number,
+        "external_name": order.external_name,
+        "source": order.source,
+        "status": order.status,
+        "total": str(order.total),
+        "currency": order.currency,
+        "invoice_id": order.invoice_id,
+        "shipment_id": order.shipment_id,
+        "deal_id": order.deal_id,
+    }
+
+
+async def _newest(
+    session: AsyncSession,
+    ctx: Context,
+    contact_ids: list[str],
+    column: InstrumentedAttribute[Any],
+    limit: int,
+    before: dt.datetime | None,
+) -> list[Order]:
+    """The contact's orders newest by ``column`` (a milestone time), at most ``limit``."""
+    query = sa.select(Order).where(
+        Order.tenant_id == ctx.require_tenant(),
+        Order.contact_id.in_(contact_ids),
+        column.is_not(None),
+    )
+    if before is not None:
+        query = query.where(column <= before)
+    return list(await session.scalars(query.order_by(column.desc()).limit(limit)))
+
+
+async def _tracking(session: AsyncSession, ctx: Context, ids: list[str]) -> dict[str, Shipment]:
+    if not ids:
+        return {}
+    rows = await session.scalars(
+        sa.select(Shipment).where(Shipment.tenant_id == ctx.require_tenant(), Shipment.id.in_(ids))
+    )
+    return {s.id: s for s in rows}
+
+
+async def orders_source(
+    session: AsyncSession,
+    ctx: Context,
+    contact_ids: list[str],
+    email: str | None,
+    limit: int,
+    *,
+    before: dt.datetime | None = None,
+) -> list[TimelineEntry]:
+    entries: list[TimelineEntry] = []
+    for order in await _newest(session, ctx, contact_ids, Order.placed_at, limit, before):
+        entries.append(
+            TimelineEntry(
+                at=order.placed_at,
+                kind="order",
+                title=f"Order {_name(order)} placed",
+                summary=f"{order.total} {order.currency} via {order.source}; now {order.status}",
+                ref_type="order",
+                ref_id=order.id,
+                data=_data(order),
+                link=f"{ORDERS}/{order.id}",
+            )
+        )
+    shipped = await _newest(session, ctx, contact_ids, Order.shipped_at, limit, before)
+    shipments = await _tracking(session, ctx, [o.shipment_id for o in shipped if o.shipment_id])
+    for order in shipped:
+        assert order.shipped_at is not None
+        shipment = shipments.get(order.shipment_id or "")
+        entries.append(
+            TimelineEntry(
+                at=order.shipped_at,
+                kind="order.shipped",
+                title=f"Order {_name(order)} shipped",
+                summary=f"{shipment.carrier} {shipment.tracking_number}" if shipment else None,
+                ref_type="order",
+                ref_id=order.id,
+                data={
+                    **_data(order),
+                    "carrier": shipment.carrier if shipment else None,
+                    "tracking_number": shipment.tracking_number if shipment else None,
+                },
+                link=f"{ORDERS}/{order.id}",
+            )
+        )
+    for column, kind, reason in (
+        (Order.cancelled_at, "cancelled", "cancel_reason"),
+        (Order.failed_at, "failed", "failure_reason"),
+    ):
+        for order in await _newest(session, ctx, contact_ids, column, limit, before):
+            at = getattr(order, column.key)
+            assert at is not None
+            entries.append(
+                TimelineEntry(
+                    at=at,
+                    kind=f"order.{kind}",
+                    title=f"Order {_name(order)} {kind}",
+                    summary=getattr(order, reason),
+                    ref_type="order",
+                    ref_id=order.id,
+                    data=_data(order),
+                    link=f"{ORDERS}/{order.id}",
+                )
+            )
+    entries.sort(key=lambda e: e.at, reverse=True)
+    return entries[:limit]
+
+
+def register_sources() -> None:
+    register_timeline_source("commerce.orders", orders_source)
