@@ -89,6 +89,7 @@ async def test_a_tampered_link_verifies_nothing(client: httpx.AsyncClient) -> No
         f"{user_id}.{later}.{signature}",
         f"{other_token.split('.')[0]}.{expires}.{signature}",
         "not-a-token",
+        f"{user_id}.\u00b2.{signature}",  # a digit to Unicode, not to int()
         "",
     ]
     for bad in forged:

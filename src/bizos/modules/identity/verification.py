@@ -83,7 +83,8 @@ async def confirm_email(session: AsyncSession, ctx: Context, *, token: str) -> E
     expired, 409 if the address is verified already (a link works once)."""
     user_id, _, rest = token.partition(".")
     expires_text, _, signature = rest.partition(".")
-    if not (user_id and expires_text.isdigit() and len(expires_text) <= 12 and signature):
+    digits = expires_text.isascii() and expires_text.isdigit()
+    if not (user_id and digits and len(expires_text) <= 12 and signature):
         raise InvalidLink("this verification link is not valid")
     expires = int(expires_text)
     # Row lock: of two concurrent uses of one link, the second sees it verified.
