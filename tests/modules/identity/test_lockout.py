@@ -13,8 +13,10 @@ import pytest
 from argon2 import PasswordHasher
 
 from bizos.core.config import get_settings
-from bizos.core.db import utcnow
+from bizos.core.context import Context
+from bizos.core.db import Database, utcnow
 from bizos.modules.identity import clock, passwords
+from bizos.modules.identity import service as identity
 from tests.conftest import TenantLogin
 from tests.modules.identity.helpers import assert_problem, login
 from tests.modules.identity.workspaces import client_from, comparable
@@ -174,3 +176,25 @@ async def test_the_lock_of_one_source_ends_with_its_window(
     assert_problem(await login(client, tenant.email, tenant.password), 429)
     frozen_clock(dt.timedelta(seconds=retry_after))
     assert (await login(client, tenant.email, tenant.password)).status_code == 200
+
+
+async def test_the_ceiling_holds_for_an_address_no_email_can_reach(
+    app: Any, tenant: TenantLogin, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(get_settings(), "login_account_max_failures", 2)
+    # The CLI accepts addresses email cannot be sent to.
+    async with db.unit_of_work(system=True) as session:
+        await identity.create_user(
+            session,
+            Context(actor_type="system", tenant_id=tenant.tenant_id),
+            tenant_id=tenant.tenant_id,
+            email="ops@corp.local",
+            name="Ops",
+            role="member",
+            password="ops password 1",
+        )
+    async with client_from(app, "198.51.100.1") as stranger:
+        statuses = [
+            (await login(stranger, "ops@corp.local", "guess")).status_code for _ in range(4)
+        ]
+    assert statuses == [401, 401, 429, 429]

@@ -41,6 +41,7 @@ from bizos.core.auth import hash_secret
 from bizos.core.config import get_settings
 from bizos.core.context import Context
 from bizos.core.db import dialect_insert
+from bizos.core.errors import Unprocessable
 from bizos.core.events import append_event
 from bizos.modules.identity.models import LoginAttempt, LoginKnownSource, User
 from bizos.modules.outreach import service as outreach
@@ -217,8 +218,10 @@ async def warn_account(
             data={"until": until.isoformat(), "ceiling": ceiling},
         )
     log.warning("identity.login.throttled", accounts=len(users))
-    if users:
-        holder = users[0]
+    if not users:
+        return
+    holder = users[0]
+    try:
         await outreach.send_email(
             session,
             ctx.with_tenant(holder.tenant_id),
@@ -227,3 +230,7 @@ async def warn_account(
             body=_warning(name=holder.name, email=email, ceiling=ceiling, until=until),
             related=Related(type="user", id=holder.id),
         )
+    except Unprocessable:
+        # An address no channel could send to (the CLI accepts e.g. ``.local``): the
+        # events remain, and the lockout itself must not fail.
+        log.warning("identity.login.throttle_email_undeliverable", user_id=holder.id)
