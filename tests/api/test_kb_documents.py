@@ -204,18 +204,19 @@ async def test_list_pages_with_a_cursor_and_filters_by_tag(
         ]
         for i in range(5)
     ]
+    # Newest first.
     first = (await client.get(DOCS, params={"limit": 2}, headers=tenant.headers)).json()
-    assert [d["id"] for d in first["items"]] == ids[:2]
+    assert [d["id"] for d in first["items"]] == [ids[4], ids[3]]
     second = await client.get(
         DOCS, params={"limit": 2, "cursor": first["next_cursor"]}, headers=tenant.headers
     )
-    assert [d["id"] for d in second.json()["items"]] == ids[2:4]
+    assert [d["id"] for d in second.json()["items"]] == [ids[2], ids[1]]
     faq = (await client.get(DOCS, params={"tag": "FAQ", "limit": 1}, headers=tenant.headers)).json()
-    assert [d["id"] for d in faq["items"]] == [ids[1]]
+    assert [d["id"] for d in faq["items"]] == [ids[3]]
     rest = await client.get(
         DOCS, params={"tag": "faq", "cursor": faq["next_cursor"]}, headers=tenant.headers
     )
-    assert [d["id"] for d in rest.json()["items"]] == [ids[3]]
+    assert [d["id"] for d in rest.json()["items"]] == [ids[1]]
     bad = await client.get(DOCS, params={"cursor": "forged"}, headers=tenant.headers)
     _is_problem(bad, 422)
 

@@ -13,6 +13,7 @@ from bizos.api.guards import reject_nul_characters
 from bizos.api.middleware import close_gateway, install_gateway
 from bizos.api.openapi import install_openapi
 from bizos.api.ops import router as ops_router
+from bizos.api.query_params import reject_unknown_query_parameters
 from bizos.api.routes import include_routers
 from bizos.core.auth import set_authenticator
 from bizos.core.config import Settings, get_settings
@@ -61,7 +62,8 @@ def create_app(
         docs_url=None,
         redoc_url=None,
         # Text with NUL would fail in PostgreSQL as a 500: every route answers 422 instead.
-        dependencies=[Depends(reject_nul_characters)],
+        # A query parameter the route does not declare is a 422, not silently dropped.
+        dependencies=[Depends(reject_nul_characters), Depends(reject_unknown_query_parameters)],
     )
     app.state.settings = settings
     install_error_handlers(app)

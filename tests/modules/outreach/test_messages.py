@@ -378,7 +378,7 @@ async def test_messages_are_filtered_by_channel_and_recipient_and_paged(
         if cursor is None:
             break
     assert len(seen) == len(set(seen)) == 4
-    assert seen == sorted(seen), "oldest first"
+    assert seen == sorted(seen, reverse=True), "newest first"
 
 
 async def test_another_tenants_messages_are_invisible(

@@ -292,7 +292,7 @@ async def test_list_filters_and_pages(client: httpx.AsyncClient, tenant: TenantL
     undated = await create_task(client, tenant.headers, title="Undated", priority="low")
 
     async def ids(query: str, headers: dict[str, str] = tenant.headers) -> list[str]:
-        r = await client.get(f"/api/v1/tasks?{query}", headers=headers)
+        r = await client.get(f"/api/v1/tasks?{query}&sort=created_at", headers=headers)
         assert r.status_code == 200, r.text
         return [t["id"] for t in r.json()["items"]]
 
@@ -318,7 +318,7 @@ async def test_list_filters_and_pages(client: httpx.AsyncClient, tenant: TenantL
     rest = await client.get(
         f"/api/v1/tasks?limit=3&cursor={first['next_cursor']}", headers=tenant.headers
     )
-    assert [t["id"] for t in rest.json()["items"]] == [undated["id"]]
+    assert [t["id"] for t in rest.json()["items"]] == [overdue["id"]]  # newest first
     assert rest.json()["next_cursor"] is None
 
 

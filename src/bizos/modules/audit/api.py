@@ -2,11 +2,11 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 
 from bizos.api.deps import Ctx, DbSession
 from bizos.core.auth import Admin
-from bizos.core.pagination import Page, Pagination
+from bizos.core.pagination import Page, PageParams
 from bizos.modules.audit import service
 from bizos.modules.audit.schemas import AuditEntryRead
 
@@ -18,7 +18,7 @@ async def list_audit_entries(
     _admin: Admin,
     ctx: Ctx,
     session: DbSession,
-    page: Pagination,
+    page: Annotated[PageParams, Depends(service.AUDIT_ORDER.dependency)],
     resource_type: Annotated[str | None, Query(max_length=80)] = None,
     resource_id: Annotated[str | None, Query(max_length=200)] = None,
     actor_id: Annotated[str | None, Query(max_length=64)] = None,

@@ -7,8 +7,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bizos.core.audit import AuditEntry
 from bizos.core.context import Context
-from bizos.core.pagination import PageParams, take_page
+from bizos.core.pagination import ListOrder, PageParams
 from bizos.modules.audit.schemas import AuditEntryRead
+
+AUDIT_ORDER = ListOrder("audit", AuditEntry.id, [AuditEntry.created_at], unsorted_descending=True)
 
 
 async def list_audit_entries(
@@ -21,13 +23,9 @@ async def list_audit_entries(
     actor_id: str | None = None,
     action: str | None = None,
 ) -> tuple[list[AuditEntryRead], str | None]:
-    """The tenant's audit entries, newest first, filtered by what is given.
-
-    Ids are UUIDv7, so ordering by id is ordering by time and a page cursor is the last id.
-    """
-    query = sa.select(AuditEntry).order_by(AuditEntry.id.desc()).limit(page.limit + 1)
-    if page.after is not None:
-        query = query.where(AuditEntry.id < page.after)
+    """The tenant's audit entries in ``page``'s order (newest first by default),
+    filtered by what is given."""
+    query = sa.select(AuditEntry)
     if resource_type is not None:
         query = query.where(AuditEntry.resource_type == resource_type)
     if resource_id is not None:
@@ -37,6 +35,6 @@ async def list_audit_entries(
     if action is not None:
         query = query.where(AuditEntry.action == action)
     ctx.require_tenant()  # the tenant criterion itself is added by the session (core.db)
-    rows = (await session.scalars(query)).all()
-    items, cursor = take_page(rows, page, key=lambda e: e.id)
+    rows = (await session.scalars(AUDIT_ORDER.apply(query, page))).all()
+    items, cursor = AUDIT_ORDER.take_page(rows, page)
     return [AuditEntryRead.model_validate(e, from_attributes=True) for e in items], cursor

@@ -12,7 +12,7 @@ from bizos.core.db import utcnow
 from bizos.core.dispatcher import DEAD, REPLAYED, RESOLVED, DispatchFailure
 from bizos.core.errors import Conflict, NotFound, Unprocessable, field_error
 from bizos.core.events import Event, NewEvent, append_events, wake_after_commit
-from bizos.core.pagination import PageParams, take_page
+from bizos.core.pagination import ListOrder, PageParams, take_page
 from bizos.modules.events.schemas import DeadLetterRead, EventRead, TrackedActivity
 
 ACTIVITY_PREFIX = "activity."
@@ -122,17 +122,23 @@ def _dead_letter_read(f: DispatchFailure) -> DeadLetterRead:
     return DeadLetterRead.model_validate(f, from_attributes=True)
 
 
+DEAD_LETTER_ORDER = ListOrder(
+    "dead_letters",
+    DispatchFailure.id,
+    [DispatchFailure.created_at, DispatchFailure.updated_at],
+    unsorted_descending=True,
+)
+
+
 async def list_dead_letters(
     session: AsyncSession, ctx: Context, *, page: PageParams, status: str = DEAD
 ) -> tuple[list[DeadLetterRead], str | None]:
-    """The tenant's handler failures in ``status``, newest first."""
+    """The tenant's handler failures in ``status``, in ``page``'s order (newest first by
+    default)."""
     ctx.require_tenant()
     query = sa.select(DispatchFailure).where(DispatchFailure.status == status)
-    if page.after is not None:
-        query = query.where(DispatchFailure.id < page.after)
-    query = query.order_by(DispatchFailure.id.desc()).limit(page.limit + 1)
-    rows = (await session.scalars(query)).all()
-    items, cursor = take_page(rows, page, key=lambda f: f.id)
+    rows = (await session.scalars(DEAD_LETTER_ORDER.apply(query, page))).all()
+    items, cursor = DEAD_LETTER_ORDER.take_page(rows, page)
     return [_dead_letter_read(f) for f in items], cursor
 
 

@@ -35,7 +35,7 @@ from bizos.core.db import utcnow
 from bizos.core.errors import NotFound, Unprocessable, field_error
 from bizos.core.events import append_event
 from bizos.core.ids import new_id
-from bizos.core.pagination import PageParams, encode_cursor
+from bizos.core.pagination import ListOrder, PageParams, encode_cursor
 from bizos.core.tools import DateRange, ToolResult
 from bizos.core.versions import check_version
 from bizos.modules.crm.deals.schemas import iso_currency
@@ -286,6 +286,12 @@ async def record_expense_once(
     return expense, True
 
 
+EXPENSE_ORDER = ListOrder(
+    "expenses", Expense.id, [Expense.created_at, Expense.spent_on, Expense.amount]
+)
+BUDGET_ORDER = ListOrder("budgets", Budget.id, [Budget.created_at, Budget.updated_at, Budget.name])
+
+
 async def list_expenses(
     session: AsyncSession,
     ctx: Context,
@@ -297,7 +303,8 @@ async def list_expenses(
     to: dt.date | None = None,
     include_deleted: bool = False,
 ) -> tuple[list[ExpenseRead], str | None]:
-    """Expenses in the order they were recorded; ``from``/``to`` are inclusive days."""
+    """Expenses in ``page``'s order (the latest recorded first by default);
+    ``from``/``to`` are inclusive days."""
     query = sa.select(Expense).where(Expense.tenant_id == ctx.require_tenant())
     if category is not None:
         query = query.where(Expense.category == category_slug(category))
@@ -309,11 +316,8 @@ async def list_expenses(
         query = query.where(Expense.spent_on <= to)
     if not include_deleted:
         query = query.where(Expense.deleted_at.is_(None))
-    if page.after:
-        query = query.where(Expense.id > page.after)
-    rows = list(await session.scalars(query.order_by(Expense.id).limit(page.limit + 1)))
-    items = rows[: page.limit]
-    cursor = encode_cursor(items[-1].id) if len(rows) > page.limit and items else None
+    rows = list(await session.scalars(EXPENSE_ORDER.apply(query, page)))
+    items, cursor = EXPENSE_ORDER.take_page(rows, page)
     return [expense_read(r) for r in items], cursor
 
 
@@ -674,11 +678,8 @@ async def list_budgets(
         query = query.where(Budget.category == category_slug(category))
     if active is not None:
         query = query.where(Budget.active.is_(active))
-    if page.after:
-        query = query.where(Budget.id > page.after)
-    rows = list(await session.scalars(query.order_by(Budget.id).limit(page.limit + 1)))
-    items = rows[: page.limit]
-    cursor = encode_cursor(items[-1].id) if len(rows) > page.limit and items else None
+    rows = list(await session.scalars(BUDGET_ORDER.apply(query, page)))
+    items, cursor = BUDGET_ORDER.take_page(rows, page)
     current = await _current_periods(session, ctx, items, _today())
     return [_budget_read(b, current[b.id]) for b in items], cursor
 

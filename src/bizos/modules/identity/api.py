@@ -10,7 +10,7 @@ from bizos.api.deps import Ctx, DbSession, PublicCtx, SystemSession
 from bizos.core.auth import Admin, Authenticated, Principal
 from bizos.core.db import get_database
 from bizos.core.errors import Forbidden
-from bizos.core.pagination import Page, Pagination
+from bizos.core.pagination import Page, PageParams
 from bizos.core.versions import version_etag
 from bizos.modules.identity import api_keys, service, sessions, verification
 from bizos.modules.identity.schemas import (
@@ -150,12 +150,12 @@ async def list_users(
     _: TeamReader,
     ctx: Ctx,
     session: DbSession,
-    page: Pagination,
+    page: Annotated[PageParams, Depends(service.USER_ORDER.dependency)],
     role: Annotated[Role | None, Query()] = None,
     is_active: Annotated[bool | None, Query()] = None,
 ) -> Page[UserRead]:
-    """The workspace's users, oldest first. Any user may list the team; an API key needs
-    the ``admin`` scope."""
+    """The workspace's users, newest first (see `sort`). Any user may list the team; an
+    API key needs the ``admin`` scope."""
     return await service.list_users(session, ctx, page=page, role=role, is_active=is_active)
 
 
@@ -206,7 +206,10 @@ async def create_api_key(
 
 @router.get("/api-keys", response_model=Page[ApiKeyRead])
 async def list_api_keys(
-    _: Admin, ctx: Ctx, session: DbSession, page: Pagination
+    _: Admin,
+    ctx: Ctx,
+    session: DbSession,
+    page: Annotated[PageParams, Depends(api_keys.API_KEY_ORDER.dependency)],
 ) -> Page[ApiKeyRead]:
     """Every key of the workspace with its ``status``: ``active``, ``disabled`` (its owner
     was deactivated; see ``disabled_reason``), ``expired`` or ``revoked``."""

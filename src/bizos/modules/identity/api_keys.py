@@ -47,7 +47,7 @@ from bizos.core.errors import (
 )
 from bizos.core.events import NewEvent, append_event, append_events
 from bizos.core.ids import new_id
-from bizos.core.pagination import Page, PageParams, take_page
+from bizos.core.pagination import ListOrder, Page, PageParams
 from bizos.modules.identity import clock
 from bizos.modules.identity.models import ApiKey, User
 from bizos.modules.identity.schemas import ApiKeyCreated, ApiKeyRead
@@ -161,13 +161,14 @@ async def _owner_of_actor(session: AsyncSession, ctx: Context) -> str | None:
     return None
 
 
+API_KEY_ORDER = ListOrder("api_keys", ApiKey.id, [ApiKey.created_at, ApiKey.updated_at])
+
+
 async def list_api_keys(
     session: AsyncSession, ctx: Context, *, page: PageParams
 ) -> Page[ApiKeyRead]:
-    query = sa.select(ApiKey).order_by(ApiKey.id).limit(page.limit + 1)
-    if page.after is not None:
-        query = query.where(ApiKey.id > page.after)
-    rows, cursor = take_page((await session.scalars(query)).all(), page, lambda k: k.id)
+    query = API_KEY_ORDER.apply(sa.select(ApiKey), page)
+    rows, cursor = API_KEY_ORDER.take_page((await session.scalars(query)).all(), page)
     return Page[ApiKeyRead](items=[ApiKeyRead.model_validate(k) for k in rows], next_cursor=cursor)
 
 

@@ -32,7 +32,7 @@ from bizos.core.errors import (
 )
 from bizos.core.events import append_event
 from bizos.core.ids import new_id
-from bizos.core.pagination import Page, PageParams, take_page
+from bizos.core.pagination import ListOrder, Page, PageParams
 from bizos.core.versions import check_version
 from bizos.modules.identity import clock, verification
 from bizos.modules.identity.api_keys import follow_owner, get_api_key
@@ -375,6 +375,9 @@ async def create_user(
     return user
 
 
+USER_ORDER = ListOrder("users", User.id, [User.created_at, User.updated_at, User.name, User.email])
+
+
 async def list_users(
     session: AsyncSession,
     ctx: Context,
@@ -383,14 +386,16 @@ async def list_users(
     role: str | None = None,
     is_active: bool | None = None,
 ) -> Page[UserRead]:
-    query = sa.select(User).order_by(User.id).limit(page.limit + 1)
-    if page.after is not None:
-        query = query.where(User.id > page.after)
+    """The tenant's users in ``page``'s order (newest first by default; id order for a
+    reader inside the process that gives no ``sort``: the first owner comes first)."""
+    query = sa.select(User)
     if role is not None:
         query = query.where(User.role == role)
     if is_active is not None:
         query = query.where(User.is_active == is_active)
-    rows, cursor = take_page((await session.scalars(query)).all(), page, lambda u: u.id)
+    rows, cursor = USER_ORDER.take_page(
+        (await session.scalars(USER_ORDER.apply(query, page))).all(), page
+    )
     return Page[UserRead](items=[user_read(u) for u in rows], next_cursor=cursor)
 
 

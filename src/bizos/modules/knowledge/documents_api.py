@@ -1,8 +1,9 @@
 """Document and search endpoints: /api/v1/kb/documents, /api/v1/kb/search.
 
 ``POST /api/v1/kb/documents`` takes either a multipart upload (``file``, optional
-``title`` and ``tags``; text, Markdown, HTML or PDF, the type checked against the
-bytes) or JSON ``{title, content, content_type?, tags?}``. ``PATCH`` takes JSON or a
+``title`` and ``tags``, or ``tag``; text, Markdown, HTML or PDF, the type checked against
+the bytes) or JSON ``{title, content, content_type?, tags?, tag?}``. ``tag`` and ``tags``
+are one field by two names (merged); any other form field is a 422. ``PATCH`` takes JSON or a
 multipart ``file`` (new content) and re-indexes; both honour ``If-Match``.
 """
 
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 from starlette.datastructures import UploadFile
@@ -20,7 +21,7 @@ from bizos.api.deps import Ctx, DbSession
 from bizos.api.guards import NUL, raise_for_nul
 from bizos.core.auth import KbRead, KbWrite
 from bizos.core.errors import Unprocessable, field_error
-from bizos.core.pagination import Page, Pagination
+from bizos.core.pagination import Page, PageParams
 from bizos.core.versions import version_etag
 from bizos.modules.knowledge import service
 from bizos.modules.knowledge.models import KbChunk, KbDocument
@@ -32,6 +33,7 @@ from bizos.modules.knowledge.schemas import (
     DocumentRead,
     DocumentUpdate,
     SearchResults,
+    split_tags,
 )
 
 router = APIRouter(tags=["knowledge"])
@@ -43,6 +45,7 @@ _UNSUPPORTED: dict[str, Any] = {
 
 BASE = "/api/v1/kb"
 MAX_FORM_FIELDS = 30
+FORM_FIELDS = ("file", "title", "tags", "tag")
 
 
 def _multipart_schema(required_file: bool) -> dict[str, Any]:
@@ -53,6 +56,7 @@ def _multipart_schema(required_file: bool) -> dict[str, Any]:
             "file": {"type": "string", "format": "binary"},
             "title": {"type": "string", "maxLength": 300},
             "tags": {"type": "string", "description": "Comma-separated, or the field repeated."},
+            "tag": {"type": "string", "description": "Same as `tags` (merged with them)."},
         },
     }
 
@@ -119,6 +123,12 @@ async def _file_body(
             or (isinstance(value, UploadFile) and NUL in (value.filename or ""))
         ]
     )
+    accepted = ", ".join(FORM_FIELDS)
+    unknown = [
+        field_error(["body", key], f"unknown field; accepted: {accepted}")
+        for key in dict.fromkeys(form.keys())
+        if key not in FORM_FIELDS
+    ]
     upload = form.get("file")
     if upload is not None and not isinstance(upload, UploadFile):
         raise Unprocessable(
@@ -127,12 +137,16 @@ async def _file_body(
     if upload is None and file_required:
         raise Unprocessable(
             "upload the document as the multipart field file",
-            errors=[field_error(["body", "file"], "field required")],
+            errors=[field_error(["body", "file"], "field required"), *unknown],
         )
+    if unknown:
+        names = ", ".join(str(e["loc"][1]) for e in unknown)
+        raise Unprocessable(f"unknown form fields (accepted: {accepted}): {names}", errors=unknown)
     title_value = form.get("title")
     title = title_value if isinstance(title_value, str) and title_value.strip() else None
-    tag_values = [v for v in form.getlist("tags") if isinstance(v, str)]
-    tags = [t for v in tag_values for t in v.split(",") if t.strip()] if tag_values else None
+    # ``tag`` and ``tags`` are one field by two names: the README said one, the API the other.
+    tag_values = [v for k in ("tags", "tag") for v in form.getlist(k) if isinstance(v, str)]
+    tags = split_tags(tag_values) if tag_values else None
     try:
         checked = DocumentUpdate(title=title, tags=tags)
     except ValidationError as exc:
@@ -165,7 +179,7 @@ async def create_document(
     request: Request, _: KbWrite, session: DbSession, ctx: Ctx, response: Response
 ) -> DocumentRead:
     """Add a document: multipart ``file`` (text, Markdown, HTML or PDF) with optional
-    ``title`` and ``tags``, or JSON ``{title, content, content_type?, tags?}``. It is
+    ``title`` and ``tags`` (or ``tag``), or JSON ``{title, content, content_type?, tags?}``. It is
     chunked, embedded and indexed before the answer. Too big → 413; not a type we read →
     415; a file that is not what it claims, an encrypted or unreadable PDF → 422."""
     media_type = _media_type(request)
@@ -203,9 +217,10 @@ async def list_documents(
     _: KbRead,
     session: DbSession,
     ctx: Ctx,
-    page: Pagination,
+    page: Annotated[PageParams, Depends(service.DOCUMENT_ORDER.dependency)],
     tag: Annotated[str | None, Query(max_length=50)] = None,
 ) -> Page[DocumentRead]:
+    """Documents, newest first (see `sort`); `tag` keeps those with that tag."""
     rows, cursor = await service.list_documents(session, ctx, page=page, tag=tag)
     return Page[DocumentRead](items=[document_read(r) for r in rows], next_cursor=cursor)
 

@@ -6,7 +6,14 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 MAX_TAGS = 20
 Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
@@ -19,6 +26,32 @@ def clean_tags(tags: list[str]) -> list[str]:
     return list(dict.fromkeys(t.strip().lower() for t in tags if t.strip()))
 
 
+def split_tags(values: list[str]) -> list[str]:
+    """Tags as a form gives them: each value one tag or several, comma-separated."""
+    return [t for v in values for t in v.split(",") if t.strip()]
+
+
+# ``tag`` is what the README first documented and what a person writes for one tag; it
+# is taken with ``tags``, not silently dropped.
+TAG_ALIAS_DESCRIPTION = (
+    "Same as `tags` and merged with them: a tag (or several, comma-separated), or a list."
+)
+AnyTags = (
+    Annotated[str, StringConstraints(max_length=MAX_TAGS * 51)]
+    | Annotated[list[Tag], Field(max_length=MAX_TAGS)]
+)
+
+
+def merge_tag(tags: list[str] | None, tag: AnyTags | None) -> list[str] | None:
+    """``tags`` with the ``tag`` field's tags added; at most ``MAX_TAGS`` in all."""
+    if tag is None:
+        return tags
+    merged = clean_tags([*(tags or []), *split_tags([tag] if isinstance(tag, str) else tag)])
+    if len(merged) > MAX_TAGS:
+        raise ValueError(f"at most {MAX_TAGS} tags")
+    return merged
+
+
 class DocumentCreate(BaseModel):
     """A document given as text (files go as multipart ``file``)."""
 
@@ -27,11 +60,17 @@ class DocumentCreate(BaseModel):
     content: str = Field(min_length=1, description="The text, Markdown or HTML itself.")
     content_type: ContentType = "text/plain"
     tags: list[Tag] = Field(default_factory=list, max_length=MAX_TAGS)
+    tag: AnyTags | None = Field(default=None, exclude=True, description=TAG_ALIAS_DESCRIPTION)
 
     @field_validator("tags")
     @classmethod
     def _clean(cls, tags: list[str]) -> list[str]:
         return clean_tags(tags)
+
+    @model_validator(mode="after")
+    def _take_tag(self) -> DocumentCreate:
+        self.tags = merge_tag(self.tags, self.tag) or []
+        return self
 
 
 class DocumentUpdate(BaseModel):
@@ -44,11 +83,18 @@ class DocumentUpdate(BaseModel):
         default=None, description="How to read the new content (default: as before, or text)."
     )
     tags: list[Tag] | None = Field(default=None, max_length=MAX_TAGS)
+    tag: AnyTags | None = Field(default=None, exclude=True, description=TAG_ALIAS_DESCRIPTION)
 
     @field_validator("tags")
     @classmethod
     def _clean(cls, tags: list[str] | None) -> list[str] | None:
         return clean_tags(tags) if tags is not None else None
+
+    @model_validator(mode="after")
+    def _take_tag(self) -> DocumentUpdate:
+        if self.tag is not None:
+            self.tags = merge_tag(self.tags, self.tag)
+        return self
 
 
 class DocumentRead(BaseModel):

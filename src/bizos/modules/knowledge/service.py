@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import PurePath
 from typing import Any
 
@@ -30,7 +30,7 @@ from bizos.core.config import get_settings
 from bizos.core.context import Context
 from bizos.core.errors import NotFound, PayloadTooLarge, Unprocessable, field_error
 from bizos.core.events import append_event
-from bizos.core.pagination import PageParams, take_page
+from bizos.core.pagination import ListOrder, PageParams
 from bizos.core.versions import check_version
 from bizos.modules.knowledge import parsing
 from bizos.modules.knowledge import search as kb_search
@@ -102,23 +102,27 @@ async def document_chunks(session: AsyncSession, ctx: Context, document_id: str)
     return list(rows)
 
 
+DOCUMENT_ORDER = ListOrder(
+    "kb_documents", KbDocument.id, [KbDocument.created_at, KbDocument.updated_at, KbDocument.title]
+)
+
+
 async def list_documents(
     session: AsyncSession, ctx: Context, *, page: PageParams, tag: str | None = None
 ) -> tuple[list[KbDocument], str | None]:
-    """The tenant's documents, oldest first (ids are time-ordered)."""
+    """The tenant's documents in ``page``'s order (newest first by default)."""
     query = sa.select(KbDocument).where(KbDocument.tenant_id == ctx.require_tenant())
-    if page.after:
-        query = query.where(KbDocument.id > page.after)
     # Tags are a JSON list on both databases: filtered here, a page at a time.
     wanted = tag.strip().lower() if tag else None
     items: list[KbDocument] = []
+    batch_page = page
     while True:
-        batch = list(await session.scalars(query.order_by(KbDocument.id).limit(page.limit + 1)))
+        batch = list(await session.scalars(DOCUMENT_ORDER.apply(query, batch_page)))
         items.extend(d for d in batch if wanted is None or wanted in (d.tags or []))
         if len(items) > page.limit or len(batch) <= page.limit:
             break
-        query = query.where(KbDocument.id > batch[-1].id)
-    return take_page(items, page, key=lambda d: d.id)
+        batch_page = replace(page, after=DOCUMENT_ORDER.cursor_after(batch[-1], page))
+    return DOCUMENT_ORDER.take_page(items, page)
 
 
 # --- preparing content ----------------------------------------------------------------

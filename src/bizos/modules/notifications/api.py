@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 
 from bizos.api.deps import Ctx, DbSession
 from bizos.core.auth import Authenticated
-from bizos.core.pagination import Page, Pagination
+from bizos.core.pagination import Page, PageParams
 from bizos.modules.notifications import service
 from bizos.modules.notifications.schemas import NotificationRead, ReadAllResult, UnreadCount
 
@@ -23,7 +23,7 @@ async def list_notifications(
     _: Authenticated,
     session: DbSession,
     ctx: Ctx,
-    page: Pagination,
+    page: Annotated[PageParams, Depends(service.NOTIFICATION_ORDER.dependency)],
     unread: Annotated[bool | None, Query(description="true: only unread; false: only read")] = None,
     kind: Annotated[str | None, Query(max_length=60)] = None,
 ) -> Page[NotificationRead]:

@@ -19,7 +19,7 @@ from bizos.core.db import utcnow
 from bizos.core.errors import Forbidden, NotFound, Unprocessable
 from bizos.core.events import append_event
 from bizos.core.ids import new_id
-from bizos.core.pagination import PageParams, take_page
+from bizos.core.pagination import ListOrder, PageParams
 from bizos.modules.identity import service as identity
 from bizos.modules.notifications.models import Notification
 from bizos.modules.notifications.schemas import NotificationRead, NotificationRelated
@@ -139,6 +139,11 @@ def _owner(ctx: Context) -> str:
     return ctx.actor_id
 
 
+NOTIFICATION_ORDER = ListOrder(
+    "notifications", Notification.id, [Notification.created_at], unsorted_descending=True
+)
+
+
 async def list_notifications(
     session: AsyncSession,
     ctx: Context,
@@ -147,7 +152,7 @@ async def list_notifications(
     unread: bool | None = None,
     kind: str | None = None,
 ) -> tuple[list[NotificationRead], str | None]:
-    """The calling user's notifications, newest first."""
+    """The calling user's notifications in ``page``'s order (newest first by default)."""
     query = sa.select(Notification).where(
         Notification.tenant_id == ctx.require_tenant(), Notification.user_id == _owner(ctx)
     )
@@ -157,10 +162,8 @@ async def list_notifications(
         query = query.where(Notification.read_at.is_not(None))
     if kind:
         query = query.where(Notification.kind == kind)
-    if page.after:
-        query = query.where(Notification.id < page.after)
-    rows = list(await session.scalars(query.order_by(Notification.id.desc()).limit(page.limit + 1)))
-    items, cursor = take_page(rows, page, key=lambda r: r.id)
+    rows = list(await session.scalars(NOTIFICATION_ORDER.apply(query, page)))
+    items, cursor = NOTIFICATION_ORDER.take_page(rows, page)
     return [notification_read(r) for r in items], cursor
 
 

@@ -13,8 +13,8 @@ from fastapi import APIRouter, Body, Depends, Query, Request
 
 from bizos.api.deps import Ctx, DbSession
 from bizos.core.auth import Principal, authenticate
-from bizos.core.errors import Forbidden
-from bizos.core.pagination import Page, Pagination
+from bizos.core.errors import Forbidden, Unprocessable, field_error
+from bizos.core.pagination import Page, PageParams
 from bizos.modules.outreach import service
 from bizos.modules.outreach.schemas import (
     Channel,
@@ -38,6 +38,7 @@ def require_any(*scopes: str) -> object:
     return Depends(dependency)
 
 
+MessagePages = Annotated[PageParams, Depends(service.MESSAGE_ORDER.dependency)]
 MessagesRead = Annotated[Principal, require_any("crm:read", "support:read")]
 MessagesWrite = Annotated[Principal, require_any("crm:write", "support:write")]
 
@@ -47,13 +48,21 @@ async def list_messages(
     _: MessagesRead,
     session: DbSession,
     ctx: Ctx,
-    page: Pagination,
+    page: MessagePages,
     channel: Channel | None = None,
     to: Annotated[str | None, Query(max_length=320)] = None,
     status: MessageStatus | None = None,
     related_type: Annotated[str | None, Query(max_length=40)] = None,
     related_id: Annotated[str | None, Query(max_length=64)] = None,
 ) -> Page[MessageRead]:
+    """Outbound messages, newest first (see `sort`). ``related_type`` and ``related_id``
+    filter together: a message is related to a record of a type."""
+    if (related_type is None) != (related_id is None):
+        missing = "related_type" if related_type is None else "related_id"
+        raise Unprocessable(
+            "related_type and related_id filter together: give both, or neither",
+            errors=[field_error(["query", missing], "needed with the other related_ parameter")],
+        )
     related = Related(type=related_type, id=related_id) if related_type and related_id else None
     items, cursor = await service.list_messages(
         session, ctx, page=page, channel=channel, to=to, status=status, related=related

@@ -43,7 +43,7 @@ from bizos.core.db import utcnow
 from bizos.core.errors import NotFound, Unprocessable, field_error
 from bizos.core.events import append_event, wake_after_commit
 from bizos.core.ids import new_id
-from bizos.core.pagination import PageParams, take_page
+from bizos.core.pagination import ListOrder, PageParams
 from bizos.modules.outreach.models import Message
 from bizos.modules.outreach.schemas import MessageRead, Related
 
@@ -221,6 +221,9 @@ async def get_message(session: AsyncSession, ctx: Context, *, message_id: str) -
     return message_read(row)
 
 
+MESSAGE_ORDER = ListOrder("messages", Message.id, [Message.created_at, Message.updated_at])
+
+
 async def list_messages(
     session: AsyncSession,
     ctx: Context,
@@ -231,7 +234,7 @@ async def list_messages(
     status: str | None = None,
     related: Related | None = None,
 ) -> tuple[list[MessageRead], str | None]:
-    """The tenant's messages, oldest first (ids are time-ordered), filtered."""
+    """The tenant's messages in ``page``'s order (newest first by default), filtered."""
     query = sa.select(Message).where(Message.tenant_id == ctx.require_tenant())
     if channel:
         query = query.where(Message.channel == channel)
@@ -241,10 +244,8 @@ async def list_messages(
         query = query.where(Message.status == status)
     if related:
         query = query.where(Message.related_type == related.type, Message.related_id == related.id)
-    if page.after:
-        query = query.where(Message.id > page.after)
-    rows = list(await session.scalars(query.order_by(Message.id).limit(page.limit + 1)))
-    items, cursor = take_page(rows, page, key=lambda r: r.id)
+    rows = list(await session.scalars(MESSAGE_ORDER.apply(query, page)))
+    items, cursor = MESSAGE_ORDER.take_page(rows, page)
     return [message_read(r) for r in items], cursor
 
 

@@ -30,7 +30,7 @@ from bizos.core.db import utcnow
 from bizos.core.errors import NotFound, Unprocessable, field_error
 from bizos.core.events import append_event
 from bizos.core.ids import new_id
-from bizos.core.pagination import PageParams, take_page
+from bizos.core.pagination import ListOrder, PageParams
 from bizos.core.sequences import format_number, next_value
 from bizos.core.versions import check_version
 from bizos.modules.crm.contacts import service as contacts_service
@@ -283,6 +283,14 @@ async def ticket_read(session: AsyncSession, ctx: Context, ticket: Ticket) -> Ti
     return read
 
 
+TICKET_ORDER = ListOrder(
+    "tickets",
+    Ticket.id,
+    [Ticket.created_at, Ticket.updated_at, Ticket.last_inbound_at],
+    unsorted_descending=True,
+)
+
+
 async def list_tickets(
     session: AsyncSession,
     ctx: Context,
@@ -293,7 +301,7 @@ async def list_tickets(
     assignee_id: str | None = None,
     contact_id: str | None = None,
 ) -> tuple[list[TicketRead], str | None]:
-    """The tenant's tickets, newest first (ids are time-ordered), filtered."""
+    """The tenant's tickets in ``page``'s order (newest first by default), filtered."""
     query = sa.select(Ticket).where(Ticket.tenant_id == ctx.require_tenant())
     for column, value in (
         (Ticket.status, status),
@@ -303,10 +311,8 @@ async def list_tickets(
     ):
         if value is not None:
             query = query.where(column == value)
-    if page.after:
-        query = query.where(Ticket.id < page.after)
-    rows = list(await session.scalars(query.order_by(Ticket.id.desc()).limit(page.limit + 1)))
-    items, cursor = take_page(rows, page, key=lambda r: r.id)
+    rows = list(await session.scalars(TICKET_ORDER.apply(query, page)))
+    items, cursor = TICKET_ORDER.take_page(rows, page)
     return await ticket_reads(session, ctx, items), cursor
 
 

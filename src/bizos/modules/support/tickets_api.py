@@ -11,11 +11,11 @@ from __future__ import annotations
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Depends, Header, Query, Response
 
 from bizos.api.deps import Ctx, DbSession
 from bizos.core.auth import SupportRead, SupportWrite
-from bizos.core.pagination import Page, Pagination
+from bizos.core.pagination import Page, PageParams
 from bizos.core.versions import version_etag
 from bizos.modules.support import service
 from bizos.modules.support.schemas import (
@@ -43,13 +43,13 @@ async def list_tickets(
     _: SupportRead,
     session: DbSession,
     ctx: Ctx,
-    page: Pagination,
+    page: Annotated[PageParams, Depends(service.TICKET_ORDER.dependency)],
     status: TicketStatus | None = None,
     priority: Priority | None = None,
     assignee_id: IdQuery = None,
     contact_id: IdQuery = None,
 ) -> Page[TicketRead]:
-    """Tickets, newest first, filtered; ``next_cursor`` pages on."""
+    """Tickets, newest first (see `sort`), filtered; ``next_cursor`` pages on."""
     items, cursor = await service.list_tickets(
         session,
         ctx,

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, Response
 
 from bizos.api.deps import Ctx, DbSession
 from bizos.core.auth import Admin
-from bizos.core.pagination import Page, Pagination
+from bizos.core.pagination import Page, PageParams
 from bizos.modules.webhooks import service
 from bizos.modules.webhooks.schemas import (
     WebhookDeliveryAttemptRead,
@@ -16,6 +18,8 @@ from bizos.modules.webhooks.schemas import (
 )
 
 router = APIRouter(prefix="/api/v1/webhook-endpoints", tags=["webhooks"])
+EndpointPages = Annotated[PageParams, Depends(service.ENDPOINT_ORDER.dependency)]
+AttemptPages = Annotated[PageParams, Depends(service.ATTEMPT_ORDER.dependency)]
 
 
 @router.post("", status_code=201, response_model=WebhookEndpointCreated)
@@ -30,7 +34,7 @@ async def create_webhook_endpoint(
 
 @router.get("", response_model=Page[WebhookEndpointRead])
 async def list_webhook_endpoints(
-    _admin: Admin, ctx: Ctx, session: DbSession, page: Pagination
+    _admin: Admin, ctx: Ctx, session: DbSession, page: EndpointPages
 ) -> Page[WebhookEndpointRead]:
     items, cursor = await service.list_endpoints(session, ctx, page=page)
     return Page[WebhookEndpointRead](items=items, next_cursor=cursor)
@@ -54,7 +58,7 @@ async def delete_webhook_endpoint(
 
 @router.get("/{endpoint_id}/deliveries", response_model=Page[WebhookDeliveryAttemptRead])
 async def list_webhook_deliveries(
-    endpoint_id: str, _admin: Admin, ctx: Ctx, session: DbSession, page: Pagination
+    endpoint_id: str, _admin: Admin, ctx: Ctx, session: DbSession, page: AttemptPages
 ) -> Page[WebhookDeliveryAttemptRead]:
     """Every delivery attempt to the endpoint, newest first."""
     items, cursor = await service.list_delivery_attempts(

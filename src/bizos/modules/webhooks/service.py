@@ -19,7 +19,7 @@ from bizos.core.egress import refuse_url
 from bizos.core.errors import NotFound, Unprocessable, field_error
 from bizos.core.events import append_event, wake_after_commit
 from bizos.core.ids import new_id
-from bizos.core.pagination import PageParams, take_page
+from bizos.core.pagination import ListOrder, PageParams
 from bizos.modules.webhooks.models import (
     CANCELLED,
     DELIVERIES,
@@ -156,21 +156,27 @@ async def get_endpoint(
     return endpoint_read(await _live_endpoint(session, endpoint_id))
 
 
+ENDPOINT_ORDER = ListOrder(
+    "webhook_endpoints",
+    WebhookEndpoint.id,
+    [WebhookEndpoint.created_at, WebhookEndpoint.updated_at],
+)
+ATTEMPT_ORDER = ListOrder(
+    "webhook_deliveries",
+    WebhookDeliveryAttempt.id,
+    [WebhookDeliveryAttempt.created_at],
+    unsorted_descending=True,
+)
+
+
 async def list_endpoints(
     session: AsyncSession, ctx: Context, *, page: PageParams
 ) -> tuple[list[WebhookEndpointRead], str | None]:
-    """The tenant's endpoints, oldest first (ids are UUIDv7, so id order is time order)."""
+    """The tenant's endpoints in ``page``'s order (newest first by default)."""
     ctx.require_tenant()
-    query = (
-        sa.select(WebhookEndpoint)
-        .where(WebhookEndpoint.deleted_at.is_(None))
-        .order_by(WebhookEndpoint.id)
-        .limit(page.limit + 1)
-    )
-    if page.after is not None:
-        query = query.where(WebhookEndpoint.id > page.after)
-    rows = (await session.scalars(query)).all()
-    items, cursor = take_page(rows, page, key=lambda e: e.id)
+    query = sa.select(WebhookEndpoint).where(WebhookEndpoint.deleted_at.is_(None))
+    rows = (await session.scalars(ENDPOINT_ORDER.apply(query, page))).all()
+    items, cursor = ENDPOINT_ORDER.take_page(rows, page)
     return [endpoint_read(e) for e in items], cursor
 
 
@@ -206,15 +212,14 @@ async def delete_endpoint(session: AsyncSession, ctx: Context, *, endpoint_id: s
 async def list_delivery_attempts(
     session: AsyncSession, ctx: Context, *, endpoint_id: str, page: PageParams
 ) -> tuple[list[WebhookDeliveryAttemptRead], str | None]:
-    """Every HTTP attempt made to the endpoint, newest first."""
+    """Every HTTP attempt made to the endpoint in ``page``'s order (newest first by
+    default)."""
     ctx.require_tenant()
     await _live_endpoint(session, endpoint_id)
     a = WebhookDeliveryAttempt
-    query = sa.select(a).where(a.endpoint_id == endpoint_id).order_by(a.id.desc())
-    if page.after is not None:
-        query = query.where(a.id < page.after)
-    rows = (await session.scalars(query.limit(page.limit + 1))).all()
-    items, cursor = take_page(rows, page, key=lambda r: r.id)
+    query = sa.select(a).where(a.endpoint_id == endpoint_id)
+    rows = (await session.scalars(ATTEMPT_ORDER.apply(query, page))).all()
+    items, cursor = ATTEMPT_ORDER.take_page(rows, page)
     return [WebhookDeliveryAttemptRead.model_validate(r, from_attributes=True) for r in items], (
         cursor
     )

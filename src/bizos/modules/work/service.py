@@ -24,7 +24,7 @@ from bizos.core.db import Database, utcnow
 from bizos.core.errors import NotFound, Unprocessable, field_error
 from bizos.core.events import append_event
 from bizos.core.ids import new_id
-from bizos.core.pagination import PageParams, take_page
+from bizos.core.pagination import ListOrder, PageParams
 from bizos.core.versions import check_version
 from bizos.modules.crm.contacts import service as contacts
 from bizos.modules.crm.deals.schemas import STAGES as DEAL_STAGES
@@ -160,6 +160,12 @@ async def get_task(session: AsyncSession, ctx: Context, task_id: str) -> Task:
     return task
 
 
+TASK_ORDER = ListOrder("tasks", Task.id, [Task.created_at, Task.updated_at, Task.due_at])
+TEMPLATE_ORDER = ListOrder(
+    "task_templates", TaskTemplate.id, [TaskTemplate.created_at, TaskTemplate.updated_at]
+)
+
+
 async def list_tasks(
     session: AsyncSession,
     ctx: Context,
@@ -176,7 +182,7 @@ async def list_tasks(
     mine: bool = False,
     now: dt.datetime | None = None,
 ) -> tuple[list[TaskRead], str | None]:
-    """The tenant's tasks, oldest first, filtered."""
+    """The tenant's tasks in ``page``'s order (newest first by default), filtered."""
     now = now or utcnow()
     query = sa.select(Task).where(Task.tenant_id == ctx.require_tenant())
     if mine:
@@ -206,10 +212,8 @@ async def list_tasks(
         query = query.where(
             sa.or_(Task.status.not_in(OPEN_STATUSES), Task.due_at.is_(None), Task.due_at >= now)
         )
-    if page.after:
-        query = query.where(Task.id > page.after)
-    rows = list(await session.scalars(query.order_by(Task.id).limit(page.limit + 1)))
-    items, cursor = take_page(rows, page, key=lambda r: r.id)
+    rows = list(await session.scalars(TASK_ORDER.apply(query, page)))
+    items, cursor = TASK_ORDER.take_page(rows, page)
     return [task_read(r, now) for r in items], cursor
 
 
@@ -555,10 +559,8 @@ async def list_templates(
         query = query.where(TaskTemplate.trigger == trigger)
     if active is not None:
         query = query.where(TaskTemplate.active.is_(active))
-    if page.after:
-        query = query.where(TaskTemplate.id > page.after)
-    rows = list(await session.scalars(query.order_by(TaskTemplate.id).limit(page.limit + 1)))
-    items, cursor = take_page(rows, page, key=lambda r: r.id)
+    rows = list(await session.scalars(TEMPLATE_ORDER.apply(query, page)))
+    items, cursor = TEMPLATE_ORDER.take_page(rows, page)
     return [template_read(r) for r in items], cursor
 
 

@@ -108,7 +108,7 @@ async def test_patch_with_if_match_and_the_contacts_of_a_company(
     await add_contact(client, tenant, name="Free", email="free@gmail.com")
     assert kel["company_id"] == company["id"] and kel["company"] == "Vandelay"
     r = await client.get(f"{url}/contacts", headers=tenant.headers)
-    assert [c["id"] for c in r.json()["items"]] == [art["id"], kel["id"]]
+    assert [c["id"] for c in r.json()["items"]] == [kel["id"], art["id"]]  # newest first
 
     assert_problem(await client.get(url, headers=other_tenant.headers), 404)
     assert_problem(await client.get(f"{url}/contacts", headers=other_tenant.headers), 404)

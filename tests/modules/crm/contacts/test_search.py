@@ -80,20 +80,21 @@ async def test_filters_and_cursor_pagination(
             tags=["vip"] if i in (1, 4) else [],
             owner_id=tenant.user_id if i == 3 else None,
         )
+    # Newest first.
     assert await _search(client, tenant, company_id=company["id"]) == [
-        "Person 0",
-        "Person 2",
         "Person 4",
+        "Person 2",
+        "Person 0",
     ]
-    assert await _search(client, tenant, lifecycle_stage="customer") == ["Person 0", "Person 1"]
-    assert await _search(client, tenant, tag="vip") == ["Person 1", "Person 4"]
+    assert await _search(client, tenant, lifecycle_stage="customer") == ["Person 1", "Person 0"]
+    assert await _search(client, tenant, tag="vip") == ["Person 4", "Person 1"]
     assert await _search(client, tenant, owner_id=tenant.user_id) == ["Person 3"]
     assert await _search(client, tenant, q="person", tag="vip", lifecycle_stage="lead") == [
         "Person 4"
     ]
 
     seen: list[str] = []
-    params: dict[str, str] = {"limit": "2", "q": "person"}
+    params: dict[str, str] = {"limit": "2", "q": "person", "sort": "created_at"}
     for _ in range(5):
         r = await client.get(CONTACTS, headers=tenant.headers, params=params)
         body = r.json()

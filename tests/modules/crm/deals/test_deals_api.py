@@ -65,21 +65,22 @@ async def test_list_filters_by_stage_owner_and_contact_and_pages_with_a_cursor(
     await post_deal(client, tenant, name="B", stage="qualified")
     third = await post_deal(client, tenant, name="C", contact_id=ada, stage="qualified")
 
+    # Newest first.
     r = await client.get(DEALS, params={"stage": "qualified"}, headers=tenant.headers)
-    assert [d["name"] for d in r.json()["items"]] == ["B", "C"]
+    assert [d["name"] for d in r.json()["items"]] == ["C", "B"]
     r = await client.get(DEALS, params={"contact_id": ada}, headers=tenant.headers)
-    assert [d["id"] for d in r.json()["items"]] == [first["id"], third["id"]]
+    assert [d["id"] for d in r.json()["items"]] == [third["id"], first["id"]]
     r = await client.get(DEALS, params={"owner_id": tenant.user_id}, headers=tenant.headers)
     assert len(r.json()["items"]) == 3
 
     page1 = (await client.get(DEALS, params={"limit": 2}, headers=tenant.headers)).json()
-    assert [d["name"] for d in page1["items"]] == ["A", "B"]
+    assert [d["name"] for d in page1["items"]] == ["C", "B"]
     page2 = (
         await client.get(
             DEALS, params={"limit": 2, "cursor": page1["next_cursor"]}, headers=tenant.headers
         )
     ).json()
-    assert [d["name"] for d in page2["items"]] == ["C"]
+    assert [d["name"] for d in page2["items"]] == ["A"]
     assert page2["next_cursor"] is None
 
 

@@ -45,7 +45,9 @@ async def test_history_lists_each_stage_with_the_time_spent_before(
     client: httpx.AsyncClient, db: Database, tenant: TenantLogin
 ) -> None:
     deals = await _pipeline(db, tenant)
-    r = await client.get(f"{DEALS}/{deals['a']}/history", headers=tenant.headers)
+    r = await client.get(
+        f"{DEALS}/{deals['a']}/history", params={"sort": "changed_at"}, headers=tenant.headers
+    )
     assert r.status_code == 200, r.text
     history = r.json()["items"]
     assert [(h["from_stage"], h["to_stage"]) for h in history] == [

@@ -36,7 +36,7 @@ async def _tasks(
 ) -> list[dict[str, Any]]:
     r = await client.get(
         "/api/v1/tasks",
-        params={"related_type": "deal", "related_id": deal_id},
+        params={"related_type": "deal", "related_id": deal_id, "sort": "created_at"},
         headers=tenant.headers,
     )
     assert r.status_code == 200, r.text
@@ -135,7 +135,7 @@ async def test_concurrent_stage_changes_on_one_version_exactly_one_wins(
     assert sorted(r.status_code for r in results) == [200, 409, 409]
     winner = next(r.json() for r in results if r.status_code == 200)
     history = (await client.get(f"{DEALS}/{deal['id']}/history", headers=tenant.headers)).json()
-    assert [h["to_stage"] for h in history["items"]] == ["lead", winner["stage"]]
+    assert [h["to_stage"] for h in history["items"]] == [winner["stage"], "lead"]  # latest first
     assert len(await events_of(db, deal["id"], "crm.deal.stage_changed")) == 1
 
 

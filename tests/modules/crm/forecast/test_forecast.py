@@ -182,7 +182,7 @@ async def test_the_same_data_gives_the_same_forecast_and_one_stored_row(
     stored = (
         await client.get(FORECASTS, params={"period": "2026-03"}, headers=tenant.headers)
     ).json()
-    assert [f["id"] for f in stored["items"]] == [first["id"], changed["id"]]
+    assert [f["id"] for f in stored["items"]] == [changed["id"], first["id"]]  # newest first
 
 
 async def test_stored_forecasts_report_their_accuracy_once_the_month_is_over(
@@ -215,7 +215,9 @@ async def test_stored_forecasts_report_their_accuracy_once_the_month_is_over(
     assert after["weighted_amount"] == "3000.00"
 
     listed = (
-        await client.get(FORECASTS, params={"period": "2025-12"}, headers=tenant.headers)
+        await client.get(
+            FORECASTS, params={"period": "2025-12", "sort": "created_at"}, headers=tenant.headers
+        )
     ).json()
     first, second = listed["items"]
     assert first["id"] == before["id"] and first["period_over"] is True

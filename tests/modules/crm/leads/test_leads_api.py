@@ -172,7 +172,8 @@ async def test_leads_are_listed_by_status_source_and_owner_page_by_page(
         assert r.status_code == 200, r.text
         return [item["id"] for item in r.json()["items"]]
 
-    assert await ids("source=web_form") == [made[0]["id"], made[2]["id"], made[3]["id"]]
+    # Newest first.
+    assert await ids("source=web_form") == [made[3]["id"], made[2]["id"], made[0]["id"]]
     assert await ids("status=working") == [made[0]["id"]]
     assert await ids(f"owner_id={tenant.user_id}") == [made[2]["id"]]
     first = await client.get("/api/v1/crm/leads?limit=3", headers=tenant.headers)
@@ -181,7 +182,7 @@ async def test_leads_are_listed_by_status_source_and_owner_page_by_page(
     rest = await client.get(
         f"/api/v1/crm/leads?limit=3&cursor={page['next_cursor']}", headers=tenant.headers
     )
-    assert [i["id"] for i in rest.json()["items"]] == [made[3]["id"]]
+    assert [i["id"] for i in rest.json()["items"]] == [made[0]["id"]]
     assert rest.json()["next_cursor"] is None
     bad = await client.get("/api/v1/crm/leads?status=hot", headers=tenant.headers)
     assert bad.status_code == 422

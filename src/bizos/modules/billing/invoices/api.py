@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Depends, Header, Query, Response
 
 from bizos.api.deps import Ctx, DbSession
 from bizos.core.auth import BillingRead, BillingWrite
-from bizos.core.pagination import Page, Pagination
+from bizos.core.pagination import Page, PageParams
 from bizos.core.versions import version_etag
 from bizos.modules.billing.invoices import service
 from bizos.modules.billing.invoices.pdf import render_invoice_pdf
@@ -55,14 +55,15 @@ async def list_invoices(
     _: BillingRead,
     session: DbSession,
     ctx: Ctx,
-    page: Pagination,
+    page: Annotated[PageParams, Depends(service.INVOICE_ORDER.dependency)],
     order_id: IdQuery = None,
     status: InvoiceStatus | None = None,
     contact_id: IdQuery = None,
     customer_email: Annotated[str | None, Query(max_length=320)] = None,
     overdue: bool | None = None,
 ) -> Page[InvoiceRead]:
-    """Invoices oldest first; ``overdue=true``: open or partially paid and past due."""
+    """Invoices, newest first (see `sort`); ``overdue=true``: open or partially paid and
+    past due."""
     items, cursor = await service.list_invoices(
         session,
         ctx,

@@ -41,7 +41,7 @@ from bizos.core.context import Context
 from bizos.core.db import utcnow
 from bizos.core.errors import Conflict, NotFound, Unprocessable, field_error
 from bizos.core.events import append_event
-from bizos.core.pagination import PageParams, take_page
+from bizos.core.pagination import ListOrder, PageParams
 from bizos.core.sequences import format_number, next_value
 from bizos.core.versions import check_version
 from bizos.modules.billing.invoices.schemas import (
@@ -327,6 +327,13 @@ async def _locked(session: AsyncSession, ctx: Context, invoice_id: str) -> Invoi
     return row
 
 
+INVOICE_ORDER = ListOrder(
+    "invoices",
+    Invoice.id,
+    [Invoice.created_at, Invoice.updated_at, Invoice.due_date, Invoice.total],
+)
+
+
 async def list_invoices(
     session: AsyncSession,
     ctx: Context,
@@ -339,8 +346,9 @@ async def list_invoices(
     overdue: bool | None = None,
     today: dt.date | None = None,
 ) -> tuple[list[InvoiceRead], str | None]:
-    """The tenant's invoices, oldest first, filtered. ``overdue=true``: open or partially
-    paid and past the due date; ``overdue=false``: everything else."""
+    """The tenant's invoices in ``page``'s order (newest first by default), filtered.
+    ``overdue=true``: open or partially paid and past the due date; ``overdue=false``:
+    everything else."""
     today = today or utcnow().date()
     query = sa.select(Invoice).where(Invoice.tenant_id == ctx.require_tenant())
     for column, value in (
@@ -356,10 +364,8 @@ async def list_invoices(
         query = query.where(overdue_clause)
     elif overdue is False:
         query = query.where(sa.not_(overdue_clause))
-    if page.after:
-        query = query.where(Invoice.id > page.after)
-    rows = list(await session.scalars(query.order_by(Invoice.id).limit(page.limit + 1)))
-    items, cursor = take_page(rows, page, key=lambda r: r.id)
+    rows = list(await session.scalars(INVOICE_ORDER.apply(query, page)))
+    items, cursor = INVOICE_ORDER.take_page(rows, page)
     return [invoice_summary(r, today=today) for r in items], cursor
 
 

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Depends, Header, Query, Response
 
 from bizos.api.deps import Ctx, DbSession
 from bizos.core.auth import BillingRead, BillingWrite
-from bizos.core.pagination import Page, Pagination
+from bizos.core.pagination import Page, PageParams
 from bizos.core.versions import version_etag
 from bizos.modules.billing.payments import service
 from bizos.modules.billing.payments.schemas import (
@@ -43,12 +43,12 @@ async def list_payments(
     _: BillingRead,
     session: DbSession,
     ctx: Ctx,
-    page: Pagination,
+    page: Annotated[PageParams, Depends(service.PAYMENT_ORDER.dependency)],
     status: PaymentStatus | None = None,
     invoice_id: IdQuery = None,
     provider: Annotated[str | None, Query(max_length=20)] = None,
 ) -> Page[PaymentRead]:
-    """Payments, oldest first; ``status=unmatched`` is the work queue of payments no
+    """Payments, newest first (see `sort`); ``status=unmatched`` is the work queue of payments no
     invoice could be found for."""
     items, cursor = await service.list_payments(
         session, ctx, page=page, status=status, invoice_id=invoice_id, provider=provider

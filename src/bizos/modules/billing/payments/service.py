@@ -55,7 +55,7 @@ from bizos.core.db import utcnow
 from bizos.core.errors import Conflict, NotFound, Unprocessable, field_error
 from bizos.core.events import append_event
 from bizos.core.ids import new_id
-from bizos.core.pagination import PageParams, take_page
+from bizos.core.pagination import ListOrder, PageParams
 from bizos.core.sequences import format_number
 from bizos.core.versions import check_version
 from bizos.modules.billing.invoices import service as invoices
@@ -162,6 +162,11 @@ async def payment_detail(session: AsyncSession, ctx: Context, payment: Payment) 
     )
 
 
+PAYMENT_ORDER = ListOrder(
+    "payments", Payment.id, [Payment.created_at, Payment.received_at, Payment.amount]
+)
+
+
 async def list_payments(
     session: AsyncSession,
     ctx: Context,
@@ -171,7 +176,7 @@ async def list_payments(
     invoice_id: str | None = None,
     provider: str | None = None,
 ) -> tuple[list[PaymentRead], str | None]:
-    """The tenant's payments, oldest first (ids are time-ordered), filtered."""
+    """The tenant's payments in ``page``'s order (newest first by default), filtered."""
     query = sa.select(Payment).where(Payment.tenant_id == ctx.require_tenant())
     for column, value in (
         (Payment.status, status),
@@ -180,10 +185,8 @@ async def list_payments(
     ):
         if value is not None:
             query = query.where(column == value)
-    if page.after:
-        query = query.where(Payment.id > page.after)
-    rows = list(await session.scalars(query.order_by(Payment.id).limit(page.limit + 1)))
-    items, cursor = take_page(rows, page, key=lambda r: r.id)
+    rows = list(await session.scalars(PAYMENT_ORDER.apply(query, page)))
+    items, cursor = PAYMENT_ORDER.take_page(rows, page)
     numbers = await _invoice_numbers(session, ctx, items)
     return [payment_read(r, invoice_number=numbers.get(r.invoice_id or "")) for r in items], cursor
 

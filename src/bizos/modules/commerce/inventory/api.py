@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Depends, Header, Query, Response
 
 from bizos.api.deps import Ctx, DbSession
 from bizos.core.auth import CommerceRead, CommerceWrite
 from bizos.core.errors import Unprocessable, field_error
-from bizos.core.pagination import Page, Pagination
+from bizos.core.pagination import Page, PageParams
 from bizos.core.versions import version_etag
 from bizos.modules.commerce.inventory import service
 from bizos.modules.commerce.inventory.schemas import (
@@ -60,7 +60,7 @@ async def list_products(
     _: CommerceRead,
     session: DbSession,
     ctx: Ctx,
-    page: Pagination,
+    page: Annotated[PageParams, Depends(service.PRODUCT_ORDER.dependency)],
     q: Annotated[str | None, Query(max_length=200, description="Name or SKU contains.")] = None,
     sku: Annotated[str | None, Query(max_length=64)] = None,
     low_stock: Annotated[
@@ -125,8 +125,13 @@ async def change_stock(
 
 @router.get("/api/v1/commerce/products/{product_id}/movements", response_model=Page[MovementRead])
 async def list_movements(
-    product_id: str, _: CommerceRead, session: DbSession, ctx: Ctx, page: Pagination
+    product_id: str,
+    _: CommerceRead,
+    session: DbSession,
+    ctx: Ctx,
+    page: Annotated[PageParams, Depends(service.MOVEMENT_ORDER.dependency)],
 ) -> Page[MovementRead]:
-    """The product's stock ledger, oldest first."""
+    """The product's stock ledger, the latest movement first (`sort=created_at`: oldest
+    first)."""
     items, cursor = await service.list_movements(session, ctx, product_id, page=page)
     return Page[MovementRead](items=items, next_cursor=cursor)

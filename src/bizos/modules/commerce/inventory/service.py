@@ -31,7 +31,7 @@ from bizos.core.context import Context
 from bizos.core.db import utcnow
 from bizos.core.errors import Conflict, NotFound, Unprocessable, field_error
 from bizos.core.events import append_event
-from bizos.core.pagination import PageParams, take_page
+from bizos.core.pagination import ListOrder, PageParams
 from bizos.core.versions import check_version
 from bizos.modules.commerce.inventory.schemas import (
     MovementRead,
@@ -155,6 +155,14 @@ async def get_products_by_sku(
     return {row.sku: row for row in rows}
 
 
+PRODUCT_ORDER = ListOrder(
+    "products",
+    Product.id,
+    [Product.created_at, Product.updated_at, Product.name, Product.sku, Product.stock_on_hand],
+)
+MOVEMENT_ORDER = ListOrder("stock_movements", StockMovement.id, [StockMovement.created_at])
+
+
 async def list_products(
     session: AsyncSession,
     ctx: Context,
@@ -165,7 +173,8 @@ async def list_products(
     low_stock: bool | None = None,
     active: bool | None = None,
 ) -> tuple[list[ProductRead], str | None]:
-    """The tenant's products, oldest first; ``q`` matches name or SKU (case-insensitive),
+    """The tenant's products in ``page``'s order (newest first by default); ``q`` matches
+    name or SKU (case-insensitive),
     ``low_stock`` those whose available stock is below their reorder point."""
     query = sa.select(Product).where(Product.tenant_id == ctx.require_tenant())
     if q:
@@ -188,26 +197,23 @@ async def list_products(
             Product.stock_on_hand - Product.allocated < Product.reorder_point,
         )
         query = query.where(low if low_stock else sa.not_(low))
-    if page.after:
-        query = query.where(Product.id > page.after)
-    rows = list(await session.scalars(query.order_by(Product.id).limit(page.limit + 1)))
-    items, cursor = take_page(rows, page, key=lambda r: r.id)
+    rows = list(await session.scalars(PRODUCT_ORDER.apply(query, page)))
+    items, cursor = PRODUCT_ORDER.take_page(rows, page)
     return [product_read(r) for r in items], cursor
 
 
 async def list_movements(
     session: AsyncSession, ctx: Context, product_id: str, *, page: PageParams
 ) -> tuple[list[MovementRead], str | None]:
-    """The product's stock ledger in the order it was written."""
+    """The product's stock ledger, the latest movement first by default
+    (``sort=created_at``: in the order it was written)."""
     await get_product(session, ctx, product_id)
     query = sa.select(StockMovement).where(
         StockMovement.tenant_id == ctx.require_tenant(),
         StockMovement.product_id == product_id,
     )
-    if page.after:
-        query = query.where(StockMovement.id > page.after)
-    rows = list(await session.scalars(query.order_by(StockMovement.id).limit(page.limit + 1)))
-    items, cursor = take_page(rows, page, key=lambda r: r.id)
+    rows = list(await session.scalars(MOVEMENT_ORDER.apply(query, page)))
+    items, cursor = MOVEMENT_ORDER.take_page(rows, page)
     return [movement_read(r) for r in items], cursor
 
 

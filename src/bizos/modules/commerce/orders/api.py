@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Depends, Header, Query, Response
 
 from bizos.api.deps import Ctx, DbSession
 from bizos.core.auth import Admin, CommerceRead, CommerceWrite
-from bizos.core.pagination import Page, Pagination
+from bizos.core.pagination import Page, PageParams
 from bizos.core.versions import version_etag
 from bizos.modules.commerce import settings as commerce_settings
 from bizos.modules.commerce.orders import service
@@ -74,7 +74,7 @@ async def list_orders(
     _: CommerceRead,
     session: DbSession,
     ctx: Ctx,
-    page: Pagination,
+    page: Annotated[PageParams, Depends(service.ORDERS_ORDER.dependency)],
     external_id: Annotated[str | None, Query(max_length=100)] = None,
     status: OrderStatus | None = None,
     contact_id: IdQuery = None,

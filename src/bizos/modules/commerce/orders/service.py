@@ -32,7 +32,7 @@ from bizos.core.context import Context
 from bizos.core.db import utcnow
 from bizos.core.errors import Conflict, NotFound, Unprocessable, field_error
 from bizos.core.events import append_event
-from bizos.core.pagination import PageParams, take_page
+from bizos.core.pagination import ListOrder, PageParams
 from bizos.core.sequences import format_number, next_value
 from bizos.modules.billing.invoices import service as invoices_service
 from bizos.modules.commerce import settings as commerce_settings
@@ -120,6 +120,11 @@ async def _locked(session: AsyncSession, ctx: Context, order_id: str) -> Order:
     return row
 
 
+ORDERS_ORDER = ListOrder(
+    "orders", Order.id, [Order.created_at, Order.updated_at, Order.placed_at, Order.total]
+)
+
+
 async def list_orders(
     session: AsyncSession,
     ctx: Context,
@@ -130,7 +135,7 @@ async def list_orders(
     contact_id: str | None = None,
     source: str | None = None,
 ) -> tuple[list[OrderRead], str | None]:
-    """The tenant's orders, oldest first (ids are time-ordered), filtered."""
+    """The tenant's orders in ``page``'s order (newest first by default), filtered."""
     query = sa.select(Order).where(Order.tenant_id == ctx.require_tenant())
     for column, value in (
         (Order.external_id, external_id),
@@ -140,10 +145,8 @@ async def list_orders(
     ):
         if value is not None:
             query = query.where(column == value)
-    if page.after:
-        query = query.where(Order.id > page.after)
-    rows = list(await session.scalars(query.order_by(Order.id).limit(page.limit + 1)))
-    items, cursor = take_page(rows, page, key=lambda r: r.id)
+    rows = list(await session.scalars(ORDERS_ORDER.apply(query, page)))
+    items, cursor = ORDERS_ORDER.take_page(rows, page)
     return await order_reads(session, items), cursor
 
 

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Request
+from fastapi import APIRouter, Body, Depends, Request
 
 from bizos.api.deps import Ctx, DbSession
 from bizos.core.auth import Admin, CrmRead, CrmWrite
-from bizos.core.pagination import Page, Pagination
+from bizos.core.pagination import Page, PageParams, fixed_order
 from bizos.modules.crm.assignment import service
 from bizos.modules.crm.assignment.schemas import AssignmentConfig, LeadAssign, RepRead, RepUpdate
 from bizos.modules.crm.leads.schemas import LeadRead
 from bizos.modules.crm.leads.service import lead_read
 
 router = APIRouter(tags=["crm"])
+RepPages = Annotated[PageParams, Depends(fixed_order("id", "by user id: the team, not records"))]
 
 
 @router.get("/api/v1/crm/assignment-rules", response_model=AssignmentConfig)
@@ -32,7 +33,7 @@ async def put_assignment_rules(
 
 
 @router.get("/api/v1/crm/reps", response_model=Page[RepRead])
-async def list_reps(_: CrmRead, session: DbSession, ctx: Ctx, page: Pagination) -> Page[RepRead]:
+async def list_reps(_: CrmRead, session: DbSession, ctx: Ctx, page: RepPages) -> Page[RepRead]:
     """The team that takes leads, with availability, capacity and open leads."""
     items, cursor = await service.list_reps(session, ctx, page=page)
     return Page[RepRead](items=items, next_cursor=cursor)

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, File, Header, Query, Response, UploadFile
+from fastapi import APIRouter, Depends, File, Header, Query, Response, UploadFile
 from fastapi.responses import FileResponse
 from pydantic import StringConstraints
 
 from bizos.api.deps import Ctx, DbSession
 from bizos.core.auth import Admin, CrmRead, CrmWrite
 from bizos.core.errors import NotFound
-from bizos.core.pagination import Page, Pagination
+from bizos.core.pagination import Page, PageParams, fixed_order
 from bizos.core.versions import version_etag
 from bizos.modules.crm import timeline
 from bizos.modules.crm.contacts import attachments, companies, notes, service
@@ -44,6 +44,16 @@ router = APIRouter(tags=["crm"])
 
 BASE = "/api/v1/crm"
 IfMatch = Annotated[str | None, Header(description="The `version` you read (409 if stale).")]
+ContactPages = Annotated[PageParams, Depends(service.CONTACT_ORDER.dependency)]
+CompanyPages = Annotated[PageParams, Depends(companies.COMPANY_ORDER.dependency)]
+NotePages = Annotated[PageParams, Depends(notes.NOTE_ORDER.dependency)]
+AttachmentPages = Annotated[PageParams, Depends(attachments.ATTACHMENT_ORDER.dependency)]
+TimelinePages = Annotated[
+    PageParams, Depends(fixed_order("-occurred_at", "newest first, across every source"))
+]
+DuplicatePages = Annotated[
+    PageParams, Depends(fixed_order("id", "pairs in the order of their contact ids"))
+]
 
 
 def _contact(response: Response, row: ContactRead) -> ContactRead:
@@ -64,7 +74,7 @@ async def list_contacts(
     _: CrmRead,
     session: DbSession,
     ctx: Ctx,
-    page: Pagination,
+    page: ContactPages,
     q: Annotated[
         str | None,
         Query(max_length=200, description="Searches name, email, phone and company."),
@@ -101,7 +111,7 @@ async def create_contact(
 
 @router.get(f"{BASE}/contacts/duplicates", response_model=Page[DuplicatePair])
 async def list_duplicates(
-    _: CrmRead, session: DbSession, ctx: Ctx, page: Pagination
+    _: CrmRead, session: DbSession, ctx: Ctx, page: DuplicatePages
 ) -> Page[DuplicatePair]:
     """Pairs of contacts that look like one person: same phone, same mailbox (`+tag`,
     Gmail dots), or same name at the same company. Merge them with `POST .../merge`."""
@@ -169,7 +179,7 @@ async def contact_timeline(
     _: CrmRead,
     session: DbSession,
     ctx: Ctx,
-    page: Pagination,
+    page: TimelinePages,
     kind: Annotated[
         list[str] | None,
         Query(max_length=20, description="Only entries whose kind starts with one of these."),
@@ -204,7 +214,7 @@ async def contact_timeline(
 
 
 async def _notes_page(
-    session: DbSession, ctx: Ctx, subject_type: str, subject_id: str, page: Pagination
+    session: DbSession, ctx: Ctx, subject_type: str, subject_id: str, page: PageParams
 ) -> Page[NoteRead]:
     rows, cursor = await notes.list_notes(
         session, ctx, subject_type=subject_type, subject_id=subject_id, page=page
@@ -214,7 +224,7 @@ async def _notes_page(
 
 @router.get(f"{BASE}/contacts/{{contact_id}}/notes", response_model=Page[NoteRead])
 async def list_contact_notes(
-    contact_id: str, _: CrmRead, session: DbSession, ctx: Ctx, page: Pagination
+    contact_id: str, _: CrmRead, session: DbSession, ctx: Ctx, page: NotePages
 ) -> Page[NoteRead]:
     return await _notes_page(session, ctx, "contact", contact_id, page)
 
@@ -231,7 +241,7 @@ async def add_contact_note(
 
 @router.get(f"{BASE}/companies/{{company_id}}/notes", response_model=Page[NoteRead])
 async def list_company_notes(
-    company_id: str, _: CrmRead, session: DbSession, ctx: Ctx, page: Pagination
+    company_id: str, _: CrmRead, session: DbSession, ctx: Ctx, page: NotePages
 ) -> Page[NoteRead]:
     return await _notes_page(session, ctx, "company", company_id, page)
 
@@ -253,7 +263,7 @@ async def list_notes(
     _: CrmRead,
     session: DbSession,
     ctx: Ctx,
-    page: Pagination,
+    page: NotePages,
 ) -> Page[NoteRead]:
     """Notes on any CRM record (contact, company, lead, deal), newest first."""
     return await _notes_page(session, ctx, subject_type, subject_id, page)
@@ -301,7 +311,7 @@ async def add_contact_attachment(
 
 @router.get(f"{BASE}/contacts/{{contact_id}}/attachments", response_model=Page[AttachmentRead])
 async def list_contact_attachments(
-    contact_id: str, _: CrmRead, session: DbSession, ctx: Ctx, page: Pagination
+    contact_id: str, _: CrmRead, session: DbSession, ctx: Ctx, page: AttachmentPages
 ) -> Page[AttachmentRead]:
     rows, cursor = await attachments.list_attachments(
         session, ctx, subject_type="contact", subject_id=contact_id, page=page
@@ -360,7 +370,7 @@ async def list_companies(
     _: CrmRead,
     session: DbSession,
     ctx: Ctx,
-    page: Pagination,
+    page: CompanyPages,
     q: Annotated[str | None, Query(max_length=200, description="Name or domain.")] = None,
     domain: Annotated[str | None, Query(max_length=253)] = None,
 ) -> Page[CompanyRead]:
@@ -404,7 +414,7 @@ async def update_company(
 
 @router.get(f"{BASE}/companies/{{company_id}}/contacts", response_model=Page[ContactRead])
 async def company_contacts(
-    company_id: str, _: CrmRead, session: DbSession, ctx: Ctx, page: Pagination
+    company_id: str, _: CrmRead, session: DbSession, ctx: Ctx, page: ContactPages
 ) -> Page[ContactRead]:
     company = await companies.get_company(session, ctx, company_id)
     rows, cursor = await service.list_contacts(session, ctx, page=page, company_id=company.id)

@@ -41,7 +41,7 @@ from bizos.core.errors import (
 )
 from bizos.core.events import append_event
 from bizos.core.ids import new_id
-from bizos.core.pagination import PageParams, take_page
+from bizos.core.pagination import ListOrder, PageParams
 from bizos.modules.crm.contacts.notes import resolve_subject
 from bizos.modules.crm.contacts.schemas import AttachmentRead
 from bizos.modules.crm.models import Attachment
@@ -272,20 +272,23 @@ async def get_attachment(session: AsyncSession, ctx: Context, attachment_id: str
     return row
 
 
+ATTACHMENT_ORDER = ListOrder(
+    "attachments", Attachment.id, [Attachment.created_at], unsorted_descending=True
+)
+
+
 async def list_attachments(
     session: AsyncSession, ctx: Context, *, subject_type: str, subject_id: str, page: PageParams
 ) -> tuple[list[Attachment], str | None]:
-    """A subject's attachments, newest first."""
+    """A subject's attachments in ``page``'s order (newest first by default)."""
     target = await resolve_subject(session, ctx, subject_type, subject_id)
     query = sa.select(Attachment).where(
         Attachment.tenant_id == ctx.require_tenant(),
         Attachment.subject_type == subject_type,
         Attachment.subject_id == target,
     )
-    if page.after:
-        query = query.where(Attachment.id < page.after)
-    rows = list(await session.scalars(query.order_by(Attachment.id.desc()).limit(page.limit + 1)))
-    return take_page(rows, page, key=lambda r: r.id)
+    rows = list(await session.scalars(ATTACHMENT_ORDER.apply(query, page)))
+    return ATTACHMENT_ORDER.take_page(rows, page)
 
 
 async def attachments_for(

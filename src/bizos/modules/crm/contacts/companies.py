@@ -20,7 +20,7 @@ from bizos.core.db import utcnow
 from bizos.core.errors import Conflict, NotFound, Unprocessable, field_error
 from bizos.core.events import append_event
 from bizos.core.ids import new_id
-from bizos.core.pagination import PageParams, take_page
+from bizos.core.pagination import ListOrder, PageParams
 from bizos.core.versions import check_version
 from bizos.modules.crm.contacts.schemas import CompanyCreate, CompanyRead, CompanyUpdate
 from bizos.modules.crm.models import Company, Contact
@@ -241,6 +241,11 @@ def _jsonable(changes: dict[str, Any]) -> dict[str, Any]:
     return {k: (str(v) if isinstance(v, Decimal) else v) for k, v in changes.items()}
 
 
+COMPANY_ORDER = ListOrder(
+    "companies", Company.id, [Company.created_at, Company.updated_at, Company.name]
+)
+
+
 async def list_companies(
     session: AsyncSession,
     ctx: Context,
@@ -267,10 +272,8 @@ async def list_companies(
                 Company.domain.like(f"{needle}%", escape="\\"),
             )
         )
-    if page.after:
-        query = query.where(Company.id > page.after)
-    rows = list(await session.scalars(query.order_by(Company.id).limit(page.limit + 1)))
-    return take_page(rows, page, key=lambda r: r.id)
+    rows = list(await session.scalars(COMPANY_ORDER.apply(query, page)))
+    return COMPANY_ORDER.take_page(rows, page)
 
 
 async def upsert_company_by_domain(

@@ -11,7 +11,7 @@ from bizos.core.context import Context
 from bizos.core.errors import NotFound
 from bizos.core.events import append_event
 from bizos.core.ids import new_id
-from bizos.core.pagination import PageParams, take_page
+from bizos.core.pagination import ListOrder, PageParams
 from bizos.modules.crm.contacts import companies, service
 from bizos.modules.crm.contacts.schemas import NoteRead
 from bizos.modules.crm.models import Deal, Lead, Note
@@ -78,6 +78,11 @@ async def create_note(
     return row
 
 
+NOTE_ORDER = ListOrder(
+    "notes", Note.id, [Note.created_at, Note.updated_at], unsorted_descending=True
+)
+
+
 async def list_notes(
     session: AsyncSession,
     ctx: Context,
@@ -86,17 +91,15 @@ async def list_notes(
     subject_id: str,
     page: PageParams,
 ) -> tuple[list[Note], str | None]:
-    """A subject's notes, newest first."""
+    """A subject's notes in ``page``'s order (newest first by default)."""
     target = await resolve_subject(session, ctx, subject_type, subject_id)
     query = sa.select(Note).where(
         Note.tenant_id == ctx.require_tenant(),
         Note.subject_type == subject_type,
         Note.subject_id == target,
     )
-    if page.after:
-        query = query.where(Note.id < page.after)
-    rows = list(await session.scalars(query.order_by(Note.id.desc()).limit(page.limit + 1)))
-    return take_page(rows, page, key=lambda r: r.id)
+    rows = list(await session.scalars(NOTE_ORDER.apply(query, page)))
+    return NOTE_ORDER.take_page(rows, page)
 
 
 async def notes_for(

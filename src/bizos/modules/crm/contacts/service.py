@@ -32,7 +32,7 @@ from bizos.core.db import utcnow
 from bizos.core.errors import Conflict, NotFound, Unprocessable, field_error
 from bizos.core.events import NewEvent, append_event, append_events
 from bizos.core.ids import new_id
-from bizos.core.pagination import PageParams, take_page
+from bizos.core.pagination import ListOrder, PageParams, take_page
 from bizos.core.versions import check_version
 from bizos.modules.crm import search
 from bizos.modules.crm.contacts import companies
@@ -648,6 +648,13 @@ def _has_tag(dialect: str, tag: str) -> sa.ColumnElement[bool]:
     )
 
 
+CONTACT_ORDER = ListOrder(
+    "contacts",
+    Contact.id,
+    [Contact.created_at, Contact.updated_at, Contact.name, Contact.last_activity_at],
+)
+
+
 async def list_contacts(
     session: AsyncSession,
     ctx: Context,
@@ -660,8 +667,9 @@ async def list_contacts(
     tag: str | None = None,
     email: str | None = None,
 ) -> tuple[list[Contact], str | None]:
-    """Live contacts in creation order, filtered; ``q`` searches name, email, phone and
-    company (every word as a prefix; a phone number by its digits)."""
+    """Live contacts in ``page``'s order (newest first by default), filtered; ``q``
+    searches name, email, phone and company (every word as a prefix; a phone number by
+    its digits)."""
     dialect = _dialect(session)
     query = sa.select(Contact).where(
         Contact.tenant_id == ctx.require_tenant(), Contact.merged_into_id.is_(None)
@@ -687,10 +695,8 @@ async def list_contacts(
         query = query.where(Contact.lifecycle_stage == lifecycle_stage)
     if tag:
         query = query.where(_has_tag(dialect, tag))
-    if page.after:
-        query = query.where(Contact.id > page.after)
-    rows = list(await session.scalars(query.order_by(Contact.id).limit(page.limit + 1)))
-    return take_page(rows, page, key=lambda r: r.id)
+    rows = list(await session.scalars(CONTACT_ORDER.apply(query, page)))
+    return CONTACT_ORDER.take_page(rows, page)
 
 
 # --- duplicates and merge --------------------------------------------------------------

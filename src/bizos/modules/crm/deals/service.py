@@ -25,7 +25,7 @@ from bizos.core.context import Context
 from bizos.core.db import utcnow
 from bizos.core.errors import Conflict, NotFound, Unprocessable, field_error
 from bizos.core.events import append_event
-from bizos.core.pagination import PageParams, take_page
+from bizos.core.pagination import ListOrder, PageParams
 from bizos.core.versions import check_version
 from bizos.modules.crm.contacts import service as contacts_service
 from bizos.modules.crm.deals.pipeline import check_stage_rules, pipeline_settings
@@ -173,6 +173,14 @@ async def _locked_deal(session: AsyncSession, ctx: Context, deal_id: str) -> Dea
     return row
 
 
+DEAL_ORDER = ListOrder(
+    "deals", Deal.id, [Deal.created_at, Deal.updated_at, Deal.amount, Deal.close_date]
+)
+STAGE_CHANGE_ORDER = ListOrder(
+    "deal_history", DealStageChange.id, [DealStageChange.changed_at], default="-changed_at"
+)
+
+
 async def list_deals(
     session: AsyncSession,
     ctx: Context,
@@ -184,7 +192,7 @@ async def list_deals(
     company_id: str | None = None,
     lead_id: str | None = None,
 ) -> tuple[list[DealRead], str | None]:
-    """The tenant's deals, oldest first (ids are time-ordered), filtered."""
+    """The tenant's deals in ``page``'s order (newest first by default), filtered."""
     query = sa.select(Deal).where(Deal.tenant_id == ctx.require_tenant())
     for column, value in (
         (Deal.stage, stage),
@@ -195,25 +203,22 @@ async def list_deals(
     ):
         if value is not None:
             query = query.where(column == value)
-    if page.after:
-        query = query.where(Deal.id > page.after)
-    rows = list(await session.scalars(query.order_by(Deal.id).limit(page.limit + 1)))
-    items, cursor = take_page(rows, page, key=lambda r: r.id)
+    rows = list(await session.scalars(DEAL_ORDER.apply(query, page)))
+    items, cursor = DEAL_ORDER.take_page(rows, page)
     return [deal_read(r) for r in items], cursor
 
 
 async def deal_history(
     session: AsyncSession, ctx: Context, deal_id: str, *, page: PageParams
 ) -> tuple[list[StageChangeRead], str | None]:
-    """The deal's stage changes in the order they happened (its creation first)."""
+    """The deal's stage changes, the latest first (``sort=changed_at``: in the order
+    they happened, its creation first)."""
     await get_deal(session, ctx, deal_id)
     query = sa.select(DealStageChange).where(
         DealStageChange.tenant_id == ctx.require_tenant(), DealStageChange.deal_id == deal_id
     )
-    if page.after:
-        query = query.where(DealStageChange.id > page.after)
-    rows = list(await session.scalars(query.order_by(DealStageChange.id).limit(page.limit + 1)))
-    items, cursor = take_page(rows, page, key=lambda r: r.id)
+    rows = list(await session.scalars(STAGE_CHANGE_ORDER.apply(query, page)))
+    items, cursor = STAGE_CHANGE_ORDER.take_page(rows, page)
     return [stage_change_read(r) for r in items], cursor
 
 

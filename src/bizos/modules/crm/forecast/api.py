@@ -18,14 +18,20 @@ from bizos.api.deps import Ctx, DbSession
 from bizos.core.auth import CrmRead
 from bizos.core.context import use_context
 from bizos.core.db import get_database
-from bizos.core.pagination import Page, Pagination
+from bizos.core.pagination import Page, PageParams
 from bizos.modules.crm import nba
 from bizos.modules.crm.forecast import service
 from bizos.modules.crm.forecast.schemas import ForecastRead
 
 router = APIRouter(tags=["crm"])
 
-Period = Annotated[str, Query(max_length=7, description="A month, YYYY-MM.")]
+# No length limit here: Pydantic's "at most 7 characters" would pre-empt the service's
+# plain "written YYYY-MM" (the OpenAPI document still states the pattern).
+_MONTH = Query(
+    description="A month written YYYY-MM, e.g. 2026-12.",
+    json_schema_extra={"pattern": service.PERIOD_PATTERN, "examples": ["2026-12"]},
+)
+Period = Annotated[str, _MONTH]
 CurrencyQuery = Annotated[
     str | None,
     Query(max_length=3, description="ISO 4217; defaults to the tenant's main currency."),
@@ -55,11 +61,12 @@ async def list_forecasts(
     _: CrmRead,
     session: DbSession,
     ctx: Ctx,
-    page: Pagination,
-    period: Annotated[str | None, Query(max_length=7)] = None,
+    page: Annotated[PageParams, Depends(service.FORECAST_ORDER.dependency)],
+    period: Annotated[str | None, _MONTH] = None,
     currency: CurrencyQuery = None,
 ) -> Page[ForecastRead]:
-    """Stored forecasts, oldest first, with ``accuracy`` once their month is over."""
+    """Stored forecasts, newest first (see `sort`), with ``accuracy`` once their month
+    is over."""
     items, cursor = await service.list_forecasts(
         session, ctx, page=page, period=period, currency=currency
     )

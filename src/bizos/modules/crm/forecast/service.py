@@ -45,7 +45,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bizos.core.context import Context
 from bizos.core.db import utcnow
 from bizos.core.errors import Unprocessable, field_error
-from bizos.core.pagination import PageParams, take_page
+from bizos.core.pagination import ListOrder, PageParams
 from bizos.modules.crm.deals.pipeline import pipeline_settings
 from bizos.modules.crm.deals.schemas import OPEN_STAGES, PipelineSettings, iso_currency
 from bizos.modules.crm.forecast.schemas import (
@@ -63,6 +63,9 @@ PERCENTILES = (10, 90)
 PRIOR_WEIGHT = 2.0  # smoothing: as if this many deals at the default probability were seen
 FALLBACK_CURRENCY = "USD"
 _PERIOD = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+# The same rule for the OpenAPI document (years from 1900).
+PERIOD_PATTERN = r"^(19\d\d|[2-9]\d{3})-(0[1-9]|1[0-2])$"
+PERIOD_MESSAGE = "period must be a month written YYYY-MM, e.g. 2026-12"
 _CHUNK = 250  # draws simulated at once, so memory stays bounded for big pipelines
 
 
@@ -71,8 +74,7 @@ def parse_period(period: str) -> tuple[dt.date, dt.date]:
     match = _PERIOD.match(period)
     if match is None or int(match.group(1)) < 1900:
         raise Unprocessable(
-            "period must be a month as YYYY-MM",
-            errors=[field_error(["query", "period"], "expected YYYY-MM, e.g. 2026-03")],
+            PERIOD_MESSAGE, errors=[field_error(["query", "period"], PERIOD_MESSAGE)]
         )
     year, month = int(match.group(1)), int(match.group(2))
     return dt.date(year, month, 1), dt.date(year, month, calendar.monthrange(year, month)[1])
@@ -476,6 +478,11 @@ def forecast_read(row: Forecast, *, actual: Decimal | None, today: dt.date) -> F
     )
 
 
+FORECAST_ORDER = ListOrder(
+    "forecasts", Forecast.id, [Forecast.created_at, Forecast.updated_at, Forecast.period]
+)
+
+
 async def list_forecasts(
     session: AsyncSession,
     ctx: Context,
@@ -484,7 +491,7 @@ async def list_forecasts(
     period: str | None = None,
     currency: str | None = None,
 ) -> tuple[list[ForecastRead], str | None]:
-    """Stored forecasts, oldest first; those of months already over carry ``accuracy``:
+    """Stored forecasts, newest first by default; those of months over carry ``accuracy``:
     the amount actually won in the month (won deals by close date) against the forecast."""
     tenant_id = ctx.require_tenant()
     query = sa.select(Forecast).where(Forecast.tenant_id == tenant_id)
@@ -499,10 +506,8 @@ async def list_forecasts(
                 "unknown currency", errors=[field_error(["query", "currency"], str(exc))]
             ) from exc
         query = query.where(Forecast.currency == code)
-    if page.after:
-        query = query.where(Forecast.id > page.after)
-    rows = list(await session.scalars(query.order_by(Forecast.id).limit(page.limit + 1)))
-    items, cursor = take_page(rows, page, key=lambda r: r.id)
+    rows = list(await session.scalars(FORECAST_ORDER.apply(query, page)))
+    items, cursor = FORECAST_ORDER.take_page(rows, page)
     today = utcnow().date()
     actuals: dict[tuple[str, str], Decimal] = {}
     for key in {(r.period, r.currency) for r in items}:

@@ -10,14 +10,14 @@ from __future__ import annotations
 import json
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Query, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Query, UploadFile
 from fastapi.responses import StreamingResponse
 
 from bizos.api.deps import Ctx, DbSession
 from bizos.core.auth import CrmRead, CrmWrite
 from bizos.core.db import get_database
 from bizos.core.errors import Unprocessable, field_error
-from bizos.core.pagination import Page, Pagination
+from bizos.core.pagination import Page, PageParams, fixed_order
 from bizos.modules.crm.imports import export, service
 from bizos.modules.crm.imports.schemas import (
     ImportKind,
@@ -92,7 +92,11 @@ async def create_import(
 
 @router.get("/api/v1/crm/imports", response_model=Page[ImportRead])
 async def list_imports(
-    _: CrmRead, session: DbSession, ctx: Ctx, page: Pagination, status: ImportStatus | None = None
+    _: CrmRead,
+    session: DbSession,
+    ctx: Ctx,
+    page: Annotated[PageParams, Depends(service.IMPORT_ORDER.dependency)],
+    status: ImportStatus | None = None,
 ) -> Page[ImportRead]:
     items, cursor = await service.list_imports(session, ctx, page=page, status=status)
     return Page[ImportRead](items=items, next_cursor=cursor)
@@ -105,7 +109,11 @@ async def get_import(import_id: str, _: CrmRead, session: DbSession, ctx: Ctx) -
 
 @router.get("/api/v1/crm/imports/{import_id}/errors", response_model=Page[ImportRowErrorRead])
 async def list_import_errors(
-    import_id: str, _: CrmRead, session: DbSession, ctx: Ctx, page: Pagination
+    import_id: str,
+    _: CrmRead,
+    session: DbSession,
+    ctx: Ctx,
+    page: Annotated[PageParams, Depends(fixed_order("row", "in file order"))],
 ) -> Page[ImportRowErrorRead]:
     """The validation report: each rejected row with what was wrong and the row itself."""
     items, cursor = await service.list_row_errors(session, ctx, import_id, page=page)

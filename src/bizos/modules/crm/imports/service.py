@@ -29,7 +29,7 @@ from bizos.core.db import Database, utcnow
 from bizos.core.errors import NotFound, PayloadTooLarge, Unprocessable, field_error
 from bizos.core.events import append_event
 from bizos.core.ids import new_id
-from bizos.core.pagination import PageParams, encode_cursor, take_page
+from bizos.core.pagination import ListOrder, PageParams, encode_cursor
 from bizos.modules.crm.imports.csvfile import CsvFileError, inspect_csv, is_blank, read_records
 from bizos.modules.crm.imports.mapping import KINDS, ImportKind, RowPlan, resolve_mapping
 from bizos.modules.crm.imports.schemas import (
@@ -393,21 +393,24 @@ async def get_import(session: AsyncSession, ctx: Context, import_id: str) -> Imp
     return import_read(await _job(session, ctx, import_id))
 
 
+IMPORT_ORDER = ListOrder(
+    "imports",
+    ImportJob.id,
+    [ImportJob.created_at, ImportJob.updated_at],
+    unsorted_descending=True,
+)
+
+
 async def list_imports(
     session: AsyncSession, ctx: Context, *, page: PageParams, status: str | None = None
 ) -> tuple[list[ImportRead], str | None]:
-    """Newest first."""
-    query = (
-        sa.select(ImportJob)
-        .where(ImportJob.tenant_id == ctx.require_tenant())
-        .order_by(ImportJob.id.desc())
-        .limit(page.limit + 1)
-    )
-    if page.after is not None:
-        query = query.where(ImportJob.id < page.after)
+    """In ``page``'s order (newest first by default)."""
+    query = sa.select(ImportJob).where(ImportJob.tenant_id == ctx.require_tenant())
     if status is not None:
         query = query.where(ImportJob.status == status)
-    rows, cursor = take_page((await session.scalars(query)).all(), page, key=lambda j: j.id)
+    rows, cursor = IMPORT_ORDER.take_page(
+        (await session.scalars(IMPORT_ORDER.apply(query, page))).all(), page
+    )
     return [import_read(j) for j in rows], cursor
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from starlette.datastructures import UploadFile
 
@@ -20,7 +20,7 @@ from bizos.core.auth import Admin, CrmRead, CrmWrite
 from bizos.core.context import Context
 from bizos.core.db import get_database
 from bizos.core.errors import Forbidden, ProblemError, Unprocessable, field_error
-from bizos.core.pagination import Page, Pagination
+from bizos.core.pagination import Page, PageParams
 from bizos.core.versions import version_etag
 from bizos.modules.crm.deals import service as deals_service
 from bizos.modules.crm.leads import first_outreach, service, web_form
@@ -83,16 +83,25 @@ async def list_leads(
     _: CrmRead,
     session: DbSession,
     ctx: Ctx,
-    page: Pagination,
+    page: Annotated[PageParams, Depends(service.LEAD_ORDER.dependency)],
+    q: Annotated[
+        str | None,
+        Query(
+            max_length=200,
+            description="Searches name, email, company and phone; every word must match.",
+        ),
+    ] = None,
     status: LeadStatus | None = None,
     owner_id: IdQuery = None,
     source: Annotated[str | None, Query(max_length=40)] = None,
     contact_id: IdQuery = None,
 ) -> Page[LeadRead]:
+    """Leads, newest first (see `sort`), filtered; `q` searches them."""
     items, cursor = await service.list_leads(
         session,
         ctx,
         page=page,
+        q=q,
         status=status,
         owner_id=owner_id,
         source=source.strip().lower() if source else None,

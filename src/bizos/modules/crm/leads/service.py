@@ -25,9 +25,10 @@ from bizos.core.db import utcnow
 from bizos.core.errors import Conflict, NotFound, Unprocessable, field_error
 from bizos.core.events import append_event
 from bizos.core.ids import new_id
-from bizos.core.pagination import PageParams, take_page
+from bizos.core.pagination import ListOrder, PageParams
 from bizos.core.versions import check_version
-from bizos.modules.crm.contacts.service import find_or_create_contact
+from bizos.modules.crm import search
+from bizos.modules.crm.contacts.service import default_region, find_or_create_contact
 from bizos.modules.crm.deals import service as deals_service
 from bizos.modules.crm.leads.schemas import (
     LeadConvert,
@@ -36,7 +37,7 @@ from bizos.modules.crm.leads.schemas import (
     WebFormLead,
     normalize_source,
 )
-from bizos.modules.crm.models import Deal, Lead
+from bizos.modules.crm.models import Contact, Deal, Lead
 from bizos.modules.crm.normalize import InvalidEmail
 from bizos.modules.identity import service as identity_service
 
@@ -225,18 +226,49 @@ async def get_lead(
     return lead
 
 
+LEAD_ORDER = ListOrder("leads", Lead.id, [Lead.created_at, Lead.updated_at, Lead.score])
+_SEARCHED = (Lead.name, Lead.email, Lead.company, Lead.phone)
+
+
+def _search_filter(dialect: str, q: str, *, default_region: str | None) -> sa.ColumnElement[bool]:
+    """Leads whose contact the contact search finds (name, email, phone, company: the
+    indexed search), or whose own details as captured hold every word of ``q``. A query
+    without a word or a number finds nothing."""
+    clauses: list[sa.ColumnElement[bool]] = []
+    contacts = search.contact_filter(dialect, q, default_region=default_region)
+    if contacts is not None:
+        clauses.append(Lead.contact_id.in_(sa.select(Contact.id).where(contacts)))
+    words = search.terms(q)
+    if words:
+        clauses.append(
+            sa.and_(
+                *(
+                    sa.or_(*(sa.func.lower(c).contains(w, autoescape=True) for c in _SEARCHED))
+                    for w in words
+                )
+            )
+        )
+    return sa.or_(*clauses) if clauses else sa.false()
+
+
 async def list_leads(
     session: AsyncSession,
     ctx: Context,
     *,
     page: PageParams,
+    q: str | None = None,
     status: str | None = None,
     owner_id: str | None = None,
     source: str | None = None,
     contact_id: str | None = None,
 ) -> tuple[list[LeadRead], str | None]:
-    """The tenant's leads, oldest first (ids are time-ordered), filtered."""
+    """The tenant's leads in ``page``'s order (newest first by default), filtered;
+    ``q`` searches name, email, company and phone."""
     query = sa.select(Lead).where(Lead.tenant_id == ctx.require_tenant())
+    if q and q.strip():
+        dialect = session.get_bind().dialect.name
+        region = await default_region(session, ctx)
+        query = query.where(_search_filter(dialect, q, default_region=region))
     if status:
         query = query.where(Lead.status == status)
     if owner_id:
@@ -245,10 +277,8 @@ async def list_leads(
         query = query.where(Lead.source == source)
     if contact_id:
         query = query.where(Lead.contact_id == contact_id)
-    if page.after:
-        query = query.where(Lead.id > page.after)
-    rows = list(await session.scalars(query.order_by(Lead.id).limit(page.limit + 1)))
-    items, cursor = take_page(rows, page, key=lambda r: r.id)
+    rows = list(await session.scalars(LEAD_ORDER.apply(query, page)))
+    items, cursor = LEAD_ORDER.take_page(rows, page)
     return [lead_read(r) for r in items], cursor
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
 
 from bizos.api.deps import Ctx, DbSession
 from bizos.core.auth import Admin, CrmRead, CrmWrite
-from bizos.core.pagination import Page, Pagination
+from bizos.core.pagination import Page, PageParams
 from bizos.modules.crm.scoring import service
 from bizos.modules.crm.scoring.schemas import (
     LeadScoreRead,
@@ -20,7 +22,11 @@ router = APIRouter(tags=["crm"])
 
 @router.get("/api/v1/crm/leads/{lead_id}/scores", response_model=Page[LeadScoreRead])
 async def list_lead_scores(
-    lead_id: str, _: CrmRead, session: DbSession, ctx: Ctx, page: Pagination
+    lead_id: str,
+    _: CrmRead,
+    session: DbSession,
+    ctx: Ctx,
+    page: Annotated[PageParams, Depends(service.SCORE_ORDER.dependency)],
 ) -> Page[LeadScoreRead]:
     """Every score the lead was given, newest first, with its factors and why it was
     scored (`created`, `event:<type>`, `retrained`, `manual`)."""

@@ -24,7 +24,7 @@ from bizos.core.db import utcnow
 from bizos.core.errors import NotFound
 from bizos.core.events import append_event
 from bizos.core.ids import new_id
-from bizos.core.pagination import PageParams, take_page
+from bizos.core.pagination import ListOrder, PageParams
 from bizos.modules.crm.models import Contact, CrmSettings, Deal, Lead, LeadScore, ScoringModel
 from bizos.modules.crm.scoring.features import LeadFeatures, describe, gather_features
 from bizos.modules.crm.scoring.model import KIND, StoredModel, train
@@ -317,17 +317,24 @@ async def open_leads_by_id(
     )
 
 
+SCORE_ORDER = ListOrder(
+    "lead_scores",
+    LeadScore.id,
+    [LeadScore.scored_at, LeadScore.score],
+    default="-scored_at",
+    unsorted_descending=True,
+)
+
+
 async def list_scores(
     session: AsyncSession, ctx: Context, *, lead_id: str, page: PageParams
 ) -> tuple[list[LeadScoreRead], str | None]:
-    """A lead's score history, newest first."""
+    """A lead's score history in ``page``'s order (newest first by default)."""
     ctx.require_tenant()
     await _lead_row(session, lead_id)
     query = sa.select(LeadScore).where(LeadScore.lead_id == lead_id)
-    if page.after is not None:
-        query = query.where(LeadScore.id < page.after)
-    rows = (await session.scalars(query.order_by(LeadScore.id.desc()).limit(page.limit + 1))).all()
-    items, cursor = take_page(rows, page, key=lambda s: s.id)
+    rows = (await session.scalars(SCORE_ORDER.apply(query, page))).all()
+    items, cursor = SCORE_ORDER.take_page(rows, page)
     return [
         LeadScoreRead(
             id=s.id,

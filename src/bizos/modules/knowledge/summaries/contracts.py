@@ -43,7 +43,7 @@ from bizos.core.db import get_database, utcnow
 from bizos.core.dispatcher import Dispatcher, EventRecord
 from bizos.core.errors import NotFound, ProblemError
 from bizos.core.events import append_event
-from bizos.core.pagination import PageParams, take_page
+from bizos.core.pagination import ListOrder, PageParams
 from bizos.core.workflows import (
     RetryPolicy,
     WorkflowsNotRunning,
@@ -673,6 +673,14 @@ async def contract_for_document(
     return contract_read(contract, document.title)
 
 
+CONTRACT_ORDER = ListOrder(
+    "contracts",
+    KbContract.id,
+    [KbContract.created_at, KbContract.updated_at, KbContract.notice_date, KbContract.renewal_date],
+    unsorted_descending=True,
+)
+
+
 async def list_contracts(
     session: AsyncSession,
     ctx: Context,
@@ -681,7 +689,7 @@ async def list_contracts(
     status: str | None = None,
     notice_before: dt.date | None = None,
 ) -> tuple[list[ContractRead], str | None]:
-    """Newest first (cursor on ``created_at|id``)."""
+    """In ``page``'s order (newest first by default)."""
     query = (
         sa.select(KbContract, KbDocument.title)
         .join(KbDocument, KbDocument.id == KbContract.document_id)
@@ -693,20 +701,6 @@ async def list_contracts(
         query = query.where(
             sa.or_(KbContract.notice_date < notice_before, KbContract.renewal_date < notice_before)
         )
-    if page.after is not None:
-        created, _, last_id = page.after.partition("|")
-        try:
-            moment = dt.datetime.fromisoformat(created)
-        except ValueError:
-            moment = None
-        if moment is not None:
-            query = query.where(
-                sa.or_(
-                    KbContract.created_at < moment,
-                    sa.and_(KbContract.created_at == moment, KbContract.id < last_id),
-                )
-            )
-    query = query.order_by(KbContract.created_at.desc(), KbContract.id.desc()).limit(page.limit + 1)
-    rows = (await session.execute(query)).all()
-    items, cursor = take_page(rows, page, lambda r: f"{r[0].created_at.isoformat()}|{r[0].id}")
+    rows = (await session.execute(CONTRACT_ORDER.apply(query, page))).all()
+    items, cursor = CONTRACT_ORDER.take_page(rows, page, entity=lambda r: r[0])
     return [contract_read(contract, title) for contract, title in items], cursor

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Response
+from fastapi import APIRouter, Depends, Header, Response
 
 from bizos.api.deps import Ctx, DbSession
 from bizos.core.auth import Admin, SupportRead
-from bizos.core.pagination import Page, Pagination
+from bizos.core.pagination import Page, PageParams
 from bizos.core.versions import version_etag
 from bizos.modules.support.sla import service
 from bizos.modules.support.sla.schemas import SlaPolicyCreate, SlaPolicyRead, SlaPolicyUpdate
@@ -31,9 +31,12 @@ def _etag(response: Response, row: SlaPolicyRead) -> SlaPolicyRead:
 
 @router.get(BASE, response_model=Page[SlaPolicyRead])
 async def list_sla_policies(
-    _: SupportRead, session: DbSession, ctx: Ctx, page: Pagination
+    _: SupportRead,
+    session: DbSession,
+    ctx: Ctx,
+    page: Annotated[PageParams, Depends(service.POLICY_ORDER.dependency)],
 ) -> Page[SlaPolicyRead]:
-    """The tenant's policies, oldest first (one of them is the default)."""
+    """The tenant's policies, newest first (see `sort`; one of them is the default)."""
     rows, cursor = await service.list_policies(session, ctx, page=page)
     return Page[SlaPolicyRead](items=[service.policy_read(r) for r in rows], next_cursor=cursor)
 

@@ -34,7 +34,7 @@ from bizos.core.db import Database, dialect_insert, utcnow
 from bizos.core.errors import Conflict, NotFound, Unprocessable, field_error
 from bizos.core.events import append_event
 from bizos.core.ids import new_id
-from bizos.core.pagination import PageParams, take_page
+from bizos.core.pagination import ListOrder, PageParams
 from bizos.core.scheduler import scheduled
 from bizos.core.versions import check_version
 from bizos.modules.identity import service as identity_service
@@ -82,19 +82,18 @@ def policy_read(row: SlaPolicy) -> SlaPolicyRead:
     )
 
 
+POLICY_ORDER = ListOrder(
+    "sla_policies", SlaPolicy.id, [SlaPolicy.created_at, SlaPolicy.updated_at, SlaPolicy.name]
+)
+
+
 async def list_policies(
     session: AsyncSession, ctx: Context, *, page: PageParams
 ) -> tuple[list[SlaPolicy], str | None]:
-    query = (
-        sa.select(SlaPolicy)
-        .where(SlaPolicy.tenant_id == ctx.require_tenant())
-        .order_by(SlaPolicy.id)
-        .limit(page.limit + 1)
-    )
-    if page.after is not None:
-        query = query.where(SlaPolicy.id > page.after)
-    rows = (await session.scalars(query)).all()
-    return take_page(rows, page, lambda r: r.id)
+    """The tenant's policies in ``page``'s order (newest first by default)."""
+    query = sa.select(SlaPolicy).where(SlaPolicy.tenant_id == ctx.require_tenant())
+    rows = (await session.scalars(POLICY_ORDER.apply(query, page))).all()
+    return POLICY_ORDER.take_page(rows, page)
 
 
 async def get_policy(
