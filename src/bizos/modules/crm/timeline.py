@@ -163,8 +163,16 @@ async def read_timeline(
 
 # --- built-in sources -----------------------------------------------------------------
 
+# A reply to the CRM's own email, received through the inbound path (``leads.replies``).
+REPLY_EVENT = "crm.contact.replied"
 # Event types another source already shows (as a row of its own).
-_SHOWN_ELSEWHERE = ("crm.deal.created", "crm.lead.created", "crm.note.", "crm.attachment.")
+_SHOWN_ELSEWHERE = (
+    "crm.deal.created",
+    "crm.lead.created",
+    "crm.note.",
+    "crm.attachment.",
+    REPLY_EVENT,
+)
 
 
 async def _emails(session: AsyncSession, contact_ids: list[str], email: str | None) -> list[str]:
@@ -296,6 +304,50 @@ async def messages_source(
     return entries[:limit]
 
 
+async def replies_source(
+    session: AsyncSession,
+    ctx: Context,
+    contact_ids: list[str],
+    email: str | None,
+    limit: int,
+    *,
+    before: dt.datetime | None = None,
+) -> list[TimelineEntry]:
+    """Emails the contact sent back to us (replies to the CRM's email), as messages."""
+    query = sa.select(Event).where(
+        Event.tenant_id == ctx.require_tenant(),
+        Event.aggregate_id.in_(contact_ids),
+        Event.type == REPLY_EVENT,
+    )
+    if before is not None:
+        query = query.where(Event.occurred_at <= before)
+    rows = await session.scalars(query.order_by(Event.occurred_at.desc()).limit(limit))
+    entries = []
+    for e in rows:
+        data = e.data or {}
+        who = data.get("from_name") or data.get("from") or "the contact"
+        subject = data.get("subject")
+        entries.append(
+            TimelineEntry(
+                at=e.occurred_at,
+                kind="message.email.inbound",
+                title=f"Email from {who}" + (f": {subject}" if subject else ""),
+                summary=str(data.get("text") or "")[:280] or None,
+                ref_type="event",
+                ref_id=e.id,
+                data={
+                    "from": data.get("from"),
+                    "subject": subject,
+                    "lead_id": data.get("lead_id"),
+                    "in_reply_to": data.get("in_reply_to"),
+                    "message_id": data.get("message_id"),
+                },
+                link=f"/api/v1/crm/leads/{data['lead_id']}" if data.get("lead_id") else None,
+            )
+        )
+    return entries
+
+
 async def notes_source(
     session: AsyncSession,
     ctx: Context,
@@ -422,6 +474,7 @@ async def leads_source(
 for _name, _source in (
     ("crm.events", events_source),
     ("outreach.messages", messages_source),
+    ("crm.replies", replies_source),
     ("crm.notes", notes_source),
     ("crm.attachments", attachments_source),
     ("crm.deals", deals_source),

@@ -31,6 +31,14 @@ class MessageRead(BaseModel):
     provider_message_id: str | None
     message_id: str | None = Field(description="RFC 5322 Message-ID of an email")
     in_reply_to: str | None = None
+    reply_to: str | None = Field(
+        default=None, description="Where replies to an email go (its Reply-To header)."
+    )
+    headers: dict[str, str] | None = Field(
+        default=None,
+        description="An email's addressing and threading headers as sent: From, To, "
+        "Reply-To, Subject, Message-ID, In-Reply-To, References.",
+    )
     related: Related | None
     error: str | None
     attempts: int

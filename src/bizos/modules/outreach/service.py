@@ -22,6 +22,7 @@ import datetime as dt
 import random
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from email.utils import formataddr
 from functools import partial
 from typing import Any
 
@@ -58,6 +59,23 @@ DELIVERY_LEASE = dt.timedelta(minutes=10)
 DELIVERY_TOPIC = "outreach.messages"
 
 
+def email_headers(row: Message) -> dict[str, str] | None:
+    """The addressing and threading headers an email goes out with (as rendered by
+    every channel), for readers who check where a reply will go."""
+    if row.channel != "email":
+        return None
+    headers = {
+        "From": formataddr((row.sender_name or "", row.sender or "")),
+        "To": row.recipient,
+        "Reply-To": row.reply_to,
+        "Subject": row.subject,
+        "Message-ID": row.header_message_id,
+        "In-Reply-To": row.in_reply_to,
+        "References": " ".join(row.references or ()) or None,
+    }
+    return {name: value for name, value in headers.items() if value}
+
+
 def message_read(row: Message) -> MessageRead:
     related = (
         Related(type=row.related_type, id=row.related_id)
@@ -76,6 +94,8 @@ def message_read(row: Message) -> MessageRead:
         provider_message_id=row.provider_message_id,
         message_id=row.header_message_id,
         in_reply_to=row.in_reply_to,
+        reply_to=row.reply_to,
+        headers=email_headers(row),
         related=related,
         error=row.error,
         attempts=row.attempts,
@@ -141,15 +161,23 @@ async def send_email(
     reply_to: str | None = None,
     sender: str | None = None,
     sender_name: str | None = None,
+    on_behalf_of: str | None = None,
 ) -> MessageRead:
     """Queue an email in the caller's transaction; it is sent after commit.
 
-    ``sender`` defaults to the tenant's smtp ``from_address``. The returned
-    ``message_id`` is the email's ``Message-ID``: keep it to thread replies.
+    ``sender`` defaults to the tenant's smtp ``from_address``. ``on_behalf_of`` is the
+    person the email speaks for (a lead's owner): it comes From them where the channel
+    may send as them (an smtp relay whose address is on their domain), and names them
+    in Reply-To either way, so a reply reaches them and not a no-reply box. The
+    returned ``message_id`` is the email's ``Message-ID``: keep it to thread replies.
     """
     if sender is None:
         sender, default_name = await email_sender(session, ctx)
         sender_name = sender_name or default_name
+        if on_behalf_of and _same_domain(on_behalf_of, sender):
+            sender = on_behalf_of
+    if on_behalf_of and reply_to is None:
+        reply_to = on_behalf_of
     message_row_id = new_id()
     domain = sender.rpartition("@")[2] or "bizos.example"
     row = Message(
@@ -177,6 +205,11 @@ async def send_email(
     except DeliveryError as exc:
         raise Unprocessable(exc.detail, errors=[field_error(["body"], exc.detail)]) from exc
     return await _queue(session, ctx, row)
+
+
+def _same_domain(address: str, other: str) -> bool:
+    domain = address.rpartition("@")[2].strip().lower()
+    return bool(domain) and domain == other.rpartition("@")[2].strip().lower()
 
 
 async def send_sms(
@@ -263,6 +296,25 @@ class ClaimedDelivery:
     provider: str | None = None
     send: Callable[[], Awaitable[SendResult]] | None = None
     setup_error: DeliveryError | None = None
+
+
+async def find_sent(
+    session: AsyncSession, ctx: Context, *, header_ids: Sequence[str]
+) -> list[MessageRead]:
+    """Our emails whose ``Message-ID`` is one of ``header_ids`` (what a reply names in
+    ``In-Reply-To``/``References``), in the order of ``header_ids``."""
+    wanted = [h for h in header_ids if h][:100]
+    if not wanted:
+        return []
+    rows = await session.scalars(
+        sa.select(Message).where(
+            Message.tenant_id == ctx.require_tenant(),
+            Message.channel == "email",
+            Message.header_message_id.in_(wanted),
+        )
+    )
+    by_header = {row.header_message_id: row for row in rows}
+    return [message_read(by_header[h]) for h in wanted if h in by_header]
 
 
 def delivery_context(row: Message) -> Context:

@@ -1,5 +1,11 @@
 """The lead flow's first outreach email, sent from the lead's owner.
 
+It goes out on the owner's behalf: From the owner where the tenant's relay sends for
+the owner's domain, else From the workspace address under the owner's name, and in
+both cases with the owner in Reply-To, so "just reply to this email" reaches them. A
+reply that comes back through the inbound email path (threaded to this email) is filed
+on the contact's timeline by ``leads.replies``.
+
 The tenant sets it in ``CrmSettings.lead_flow`` (``enabled``, ``subject``, ``body``;
 the defaults below until changed). Templates name values as ``{{first_name}}``; only
 the names in :data:`PLACEHOLDERS` exist, so a typo is refused when the template is
@@ -154,7 +160,8 @@ async def send_first_outreach(session: AsyncSession, ctx: Context, lead_id: str)
             body=render(template.body, values),
             related=Related(type="lead", id=lead.id),
             sender_name=owner.name,
-            reply_to=owner.email,
+            # The body asks for a reply: it must reach the owner, not a no-reply box.
+            on_behalf_of=owner.email,
         )
     except Unprocessable as exc:
         # No channel could send it (e.g. an owner address that is not deliverable):

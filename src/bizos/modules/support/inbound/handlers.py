@@ -75,6 +75,7 @@ async def process_inbound_email(session: AsyncSession, ctx: Context, event: Even
             "support.inbound_filed",
             inbound_id=inbound.id,
             ticket_id=result.ticket_id,
+            contact_id=result.contact_id,
             created=result.created,
             reopened=result.reopened,
             ignored=result.ignored is not None,

@@ -6,7 +6,9 @@ Threading, in order:
 2. failing that, a ticket number in the subject (``[T-000042]``), but only when the
    sender is that ticket's customer (a guessed number must not let a stranger post
    into someone's ticket).
-Otherwise the message opens a new ticket.
+Otherwise, a reply to an email the CRM sent (its thread names a lead's first outreach
+email, say) is the CRM's: filed on the contact's timeline (``crm.leads.replies``), no
+ticket. Anything else opens a new ticket.
 
 Automatic mail (out-of-office, bounces: :attr:`ParsedEmail.auto_reply`) is kept on the
 ticket it answers without reopening it or raising ``support.message.received`` (so no
@@ -33,6 +35,7 @@ from bizos.core.context import Context
 from bizos.core.db import utcnow
 from bizos.core.errors import ProblemError
 from bizos.modules.crm.contacts import service as contacts_service
+from bizos.modules.crm.leads import replies as crm_replies
 from bizos.modules.support import service as tickets
 from bizos.modules.support.inbound.mime import Address, ParsedEmail, message_ids, parse_message
 from bizos.modules.support.models import Ticket, TicketAttachment, TicketMessage
@@ -54,6 +57,8 @@ class Ingested:
     reopened: bool
     # Why nothing was stored (an automatic message answering no ticket, our own mail).
     ignored: str | None = None
+    # A reply to the CRM's email, filed on this contact's timeline instead of a ticket.
+    contact_id: str | None = None
 
 
 def delivery_id(raw: bytes) -> str:
@@ -118,10 +123,41 @@ async def ingest_parsed(
             reason=parsed.auto_reason,
         )
         return Ingested(ticket.id, message.id, created=False, reopened=False)
+    if ticket is None:
+        answered = await _answers_crm_email(session, ctx, parsed, inbound_id)
+        if answered is not None:
+            return answered
     contact_id = await _contact_id(session, ctx, parsed)
     if ticket is None:
         return await _new_ticket(session, ctx, parsed, contact_id, inbound_id)
     return await _reply(session, ctx, ticket, parsed, inbound_id)
+
+
+async def _answers_crm_email(
+    session: AsyncSession, ctx: Context, parsed: ParsedEmail, inbound_id: str | None
+) -> Ingested | None:
+    """A reply to an email the CRM sent (not to a ticket): the CRM files it."""
+    candidates = parsed.thread_ids[:MAX_THREAD_IDS]
+    if not candidates:
+        return None
+    customer = customer_address(parsed)
+    filed = await crm_replies.file_reply(
+        session,
+        ctx,
+        thread_ids=candidates,
+        reply=crm_replies.InboundReply(
+            sender=customer.email,
+            sender_name=customer.name,
+            subject=parsed.subject,
+            text=parsed.reply_text or parsed.text,
+            message_id=parsed.message_id,
+            received_at=utcnow(),
+            inbound_id=inbound_id,
+        ),
+    )
+    if filed is None:
+        return None
+    return Ingested(None, None, False, False, ignored=filed.ignored, contact_id=filed.contact_id)
 
 
 async def _already_stored(
