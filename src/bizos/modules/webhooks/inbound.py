@@ -29,7 +29,7 @@ from bizos.core.db import dialect_insert, utcnow
 from bizos.core.errors import NotFound
 from bizos.core.events import append_event
 from bizos.core.ids import new_id
-from bizos.core.pagination import PageParams, take_page
+from bizos.core.pagination import ListOrder, PageParams
 from bizos.modules.webhooks.models import InboundWebhook
 from bizos.modules.webhooks.schemas import InboundWebhookDetail, InboundWebhookRead
 
@@ -179,6 +179,15 @@ async def flag_inbound(
     )
 
 
+INBOUND_ORDER = ListOrder(
+    "webhooks_inbound",
+    InboundWebhook.id,
+    [InboundWebhook.received_at, InboundWebhook.processed_at],
+    default="-received_at",
+    unsorted_descending=True,
+)
+
+
 async def list_inbound(
     session: AsyncSession,
     ctx: Context,
@@ -187,17 +196,15 @@ async def list_inbound(
     provider: str | None = None,
     status: str | None = None,
 ) -> tuple[list[InboundWebhookRead], str | None]:
-    """The tenant's stored deliveries, newest first (ids are UUIDv7)."""
+    """The tenant's stored deliveries, newest first unless ``page.sort`` says otherwise."""
     ctx.require_tenant()
-    query = sa.select(InboundWebhook).order_by(InboundWebhook.id.desc())
+    query = sa.select(InboundWebhook)
     if provider is not None:
         query = query.where(InboundWebhook.provider == provider)
     if status is not None:
         query = query.where(InboundWebhook.status == status)
-    if page.after is not None:
-        query = query.where(InboundWebhook.id < page.after)
-    rows = (await session.scalars(query.limit(page.limit + 1))).all()
-    items, cursor = take_page(rows, page, key=lambda r: r.id)
+    rows = (await session.scalars(INBOUND_ORDER.apply(query, page))).all()
+    items, cursor = INBOUND_ORDER.take_page(rows, page)
     return [inbound_read(r) for r in items], cursor
 
 

@@ -5,17 +5,18 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Depends, Path, Query
 
 from bizos.api.deps import Ctx, DbSession
 from bizos.core.auth import Admin
-from bizos.core.pagination import Page, Pagination
+from bizos.core.pagination import Page, PageParams
 from bizos.modules.webhooks import inbound
 from bizos.modules.webhooks.schemas import InboundStatus, InboundWebhookDetail, InboundWebhookRead
 
 router = APIRouter(prefix="/api/v1/inbound-webhooks", tags=["webhooks"])
 
 Provider = Literal["shopify", "stripe", "email"]
+InboundPages = Annotated[PageParams, Depends(inbound.INBOUND_ORDER.dependency)]
 
 
 @router.get("", response_model=Page[InboundWebhookRead])
@@ -23,7 +24,7 @@ async def list_inbound_webhooks(
     _admin: Admin,
     ctx: Ctx,
     session: DbSession,
-    page: Pagination,
+    page: InboundPages,
     provider: Annotated[Provider | None, Query()] = None,
     status: Annotated[InboundStatus | None, Query()] = None,
 ) -> Page[InboundWebhookRead]:
