@@ -19,7 +19,7 @@ from typing import Annotated, Any
 
 import sqlalchemy as sa
 import structlog
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, model_validator
 from pydantic.json_schema import SkipJsonSchema
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -167,7 +167,7 @@ class CommerceSettingsUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     orders_from_won_deals: bool | SkipJsonSchema[None] = None
     default_tax_rate: TaxRate | SkipJsonSchema[None] = None
-    payment_terms_days: Annotated[int, Field(ge=0, le=365)] | SkipJsonSchema[None] = None
+    payment_terms_days: Annotated[StrictInt, Field(ge=0, le=365)] | SkipJsonSchema[None] = None
     notify_customer: bool | SkipJsonSchema[None] = None
     purchasing_assignee_id: UserId | None = None
     operations_assignee_id: UserId | None = None

@@ -6,7 +6,6 @@ import datetime as dt
 from typing import Annotated, Literal, get_args
 
 from pydantic import (
-    AwareDatetime,
     BaseModel,
     ConfigDict,
     EmailStr,
@@ -16,6 +15,7 @@ from pydantic import (
 )
 
 from bizos.core.auth import ROLES, SCOPES
+from bizos.core.fields import Moment
 from bizos.modules.identity import clock
 
 Role = Literal["owner", "admin", "member", "viewer"]
@@ -161,7 +161,7 @@ class ApiKeyCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=200)
     scopes: list[ScopeName] = Field(min_length=1, max_length=len(SCOPES))
-    expires_at: AwareDatetime | None = None
+    expires_at: Moment | None = None
 
     @field_validator("scopes")
     @classmethod

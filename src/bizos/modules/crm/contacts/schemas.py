@@ -7,7 +7,7 @@ import json
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints, field_validator
 
 LifecycleStage = Literal["subscriber", "lead", "opportunity", "customer", "churned"]
 # Order of progress: a merge keeps the furthest stage of the contacts it joins.
@@ -158,7 +158,7 @@ class CompanyFields(BaseModel):
     domain: Annotated[str, StringConstraints(strip_whitespace=True, max_length=253)] | None = None
     website: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] | None = None
     industry: Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)] | None = None
-    employees: int | None = Field(default=None, ge=0, le=10_000_000)
+    employees: StrictInt | None = Field(default=None, ge=0, le=10_000_000)
     annual_revenue: Decimal | None = Field(default=None, ge=0, max_digits=14, decimal_places=2)
     country: CountryCode | None = None
     city: ShortText | None = None

@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+from bizos.core.fields import Day
 from bizos.modules.crm.deals.schemas import DealRead, Stage
 from bizos.modules.crm.normalize import InvalidEmail, normalize_email
 
@@ -121,7 +122,7 @@ class LeadConvert(BaseModel):
     deal_name: Name | None = Field(default=None, description="Defaults to the company or name.")
     amount: Decimal = Field(ge=0, max_digits=14, decimal_places=2)
     currency: Currency
-    close_date: dt.date | None = None
+    close_date: Day | None = None
     stage: Stage | None = Field(default=None, description="The deal's first stage.")
 
 
