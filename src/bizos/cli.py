@@ -69,6 +69,7 @@ def serve(
 
     settings = get_settings()
     configure_logging(settings)
+    _announce_platform_mail(settings)
     if auto_migrate:
         migrate()
     console.print(f"bizos listening on [bold]http://{host}:{port}[/bold]  (docs: /docs)")
@@ -109,6 +110,7 @@ def worker() -> None:
     settings = get_settings()
     configure_logging(settings)
     configure_tracing(settings)
+    _announce_platform_mail(settings)
 
     async def main() -> None:
         db = init_database(settings.resolved_database_url(), app_role=settings.db_app_role)
@@ -406,6 +408,18 @@ def import_csv(
     if result.status != "completed":
         console.print(f"[red]import failed:[/red] {result.error}")
         raise typer.Exit(1)
+
+
+def _announce_platform_mail(settings: Settings) -> None:
+    """Log where account emails go (a warning when they stay in workspace sandboxes);
+    refuse to start with a platform mail setting that cannot be used."""
+    from bizos.connectors.platform import PlatformMailMisconfigured, announce
+
+    try:
+        announce(settings)
+    except PlatformMailMisconfigured as exc:
+        console.print(exc.detail, style="red", markup=False)
+        raise typer.Exit(2) from exc
 
 
 def _print_demo_login(settings: Settings) -> None:

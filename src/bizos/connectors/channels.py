@@ -3,7 +3,8 @@
 A configured ``smtp`` connector means real email (once an owner of the workspace has
 verified their address), a configured ``twilio`` connector means real SMS; otherwise
 the sandbox records the message and sends nothing, so the product works offline and in
-tests.
+tests. Account emails (verification links, lockout warnings) skip all this when the
+operator has set up the platform mail (``connectors.platform``).
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ import secrets
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -62,6 +62,12 @@ class Settings(BaseSettings):
     # reach this server at. Never taken from a request's Host header.
     public_url: str = "http://127.0.0.1:8000"
     email_verification_ttl_seconds: int = 3 * 24 * 3600
+    # The operator's mail for account emails (verification links, lockout warnings), so
+    # they reach the mailbox and never a workspace's sandbox (connectors/platform.py):
+    # smtp://user:pass@host:port, smtps://... for implicit TLS. Unset: account emails go
+    # through the workspace's channel, and an unverified workspace's is the sandbox.
+    platform_smtp_url: SecretStr | None = None
+    platform_mail_from: str | None = None  # "Name <address>" or an address
 
     rate_limit_enabled: bool = True
     rate_limit_per_minute: int = 6000

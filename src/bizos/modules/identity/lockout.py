@@ -41,7 +41,7 @@ from bizos.core.auth import hash_secret
 from bizos.core.config import get_settings
 from bizos.core.context import Context
 from bizos.core.db import dialect_insert
-from bizos.core.errors import Unprocessable
+from bizos.core.errors import ServiceUnavailable, Unprocessable
 from bizos.core.events import append_event
 from bizos.modules.identity.models import LoginAttempt, LoginKnownSource, User
 from bizos.modules.outreach import service as outreach
@@ -222,7 +222,9 @@ async def warn_account(
         return
     holder = users[0]
     try:
-        await outreach.send_email(
+        # Through the platform mail when there is one: it reaches the real mailbox even
+        # if the holder's workspace sends through the sandbox.
+        await outreach.send_account_email(
             session,
             ctx.with_tenant(holder.tenant_id),
             to=email,
@@ -230,7 +232,8 @@ async def warn_account(
             body=_warning(name=holder.name, email=email, ceiling=ceiling, until=until),
             related=Related(type="user", id=holder.id),
         )
-    except Unprocessable:
-        # An address no channel could send to (the CLI accepts e.g. ``.local``): the
-        # events remain, and the lockout itself must not fail.
+    except (Unprocessable, ServiceUnavailable):
+        # An address no channel could send to (the CLI accepts e.g. ``.local``), or an
+        # unusable platform mail setting: the events remain, and the lockout itself must
+        # not fail.
         log.warning("identity.login.throttle_email_undeliverable", user_id=holder.id)

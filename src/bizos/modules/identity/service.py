@@ -212,13 +212,16 @@ def _verification_body(*, name: str, workspace: str, link: str, expires: dt.date
 async def _send_verification_link(
     session: AsyncSession, ctx: Context, *, user: User, workspace: str
 ) -> None:
-    """Queue the verification email for ``user`` through the workspace's email channel
-    (the sandbox until the address is verified, so it shows at ``/api/v1/messages``)."""
+    """Queue the verification email for ``user``: through the platform mail when the
+    operator has set one up (the workspace's copy has the token redacted), else through
+    the workspace's channel (the sandbox until the address is verified, so it shows at
+    ``/api/v1/messages``)."""
     now = clock.now()
     token = verification.make_token(user_id=user.id, email=user.email, now=now)
-    await outreach.send_email(
+    await outreach.send_account_email(
         session,
         ctx,
+        secret=token,
         to=user.email,
         subject=f"Confirm your email address for {workspace}",
         body=_verification_body(

@@ -46,3 +46,9 @@ class Message(Entity, Base):
     sent_at: Mapped[dt.datetime | None]
     correlation_id: Mapped[str | None] = mapped_column(sa.String(64))
     queued_event_id: Mapped[str | None] = mapped_column(sa.String(36))
+    # "platform": an account email, sent through the operator's platform mail and never
+    # through the workspace's channel. Its ``body`` is the workspace's copy (saying so,
+    # with any secret such as a verification link redacted); the body as sent is sealed
+    # here until it has been sent, then cleared: the link lives in the mailbox only.
+    route: Mapped[str | None] = mapped_column(sa.String(20))
+    body_ciphertext: Mapped[str | None] = mapped_column(sa.Text)

@@ -18,6 +18,7 @@ replies thread back to the row.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import random
 from collections.abc import Awaitable, Callable, Sequence
@@ -39,6 +40,8 @@ from bizos.connectors.base import (
     render_email,
 )
 from bizos.connectors.channels import email_channel, email_sender, sms_channel, sms_sender
+from bizos.connectors.platform import PlatformMailMisconfigured, platform_mail
+from bizos.core import crypto
 from bizos.core.context import Context
 from bizos.core.db import utcnow
 from bizos.core.errors import NotFound, Unprocessable, field_error
@@ -57,6 +60,9 @@ RETRY_CAP_SECONDS = 3600.0
 DELIVERY_LEASE = dt.timedelta(minutes=10)
 # Commits that queue a message wake the delivery loop of this process on this topic.
 DELIVERY_TOPIC = "outreach.messages"
+# Account emails go out through the operator's platform mail (connectors.platform).
+PLATFORM_ROUTE = "platform"
+REDACTED = "[redacted]"
 
 
 def email_headers(row: Message) -> dict[str, str] | None:
@@ -178,6 +184,37 @@ async def send_email(
             sender = on_behalf_of
     if on_behalf_of and reply_to is None:
         reply_to = on_behalf_of
+    row = _email_row(
+        ctx,
+        to=to,
+        subject=subject,
+        body=body,
+        html=html,
+        related=related,
+        in_reply_to=in_reply_to,
+        references=references,
+        reply_to=reply_to,
+        sender=sender,
+        sender_name=sender_name,
+    )
+    return await _queue(session, ctx, row)
+
+
+def _email_row(
+    ctx: Context,
+    *,
+    to: str,
+    subject: str,
+    body: str,
+    sender: str,
+    sender_name: str | None,
+    html: str | None = None,
+    related: Related | None = None,
+    in_reply_to: str | None = None,
+    references: Sequence[str] = (),
+    reply_to: str | None = None,
+) -> Message:
+    """A queued email's row; 422 for what no channel could send."""
     message_row_id = new_id()
     domain = sender.rpartition("@")[2] or "bizos.example"
     row = Message(
@@ -204,7 +241,56 @@ async def send_email(
         render_email(_outbound_email(row))  # refuse now what no channel could send
     except DeliveryError as exc:
         raise Unprocessable(exc.detail, errors=[field_error(["body"], exc.detail)]) from exc
+    return row
+
+
+async def send_account_email(
+    session: AsyncSession,
+    ctx: Context,
+    *,
+    to: str,
+    subject: str,
+    body: str,
+    secret: str | None = None,
+    related: Related | None = None,
+) -> MessageRead:
+    """Queue an email about the recipient's own account (a verification link, a lockout
+    warning) in the caller's transaction.
+
+    With the platform mail configured it goes out through it, whatever the workspace's
+    channel, and the workspace keeps a copy that says so, with ``secret`` (the link's
+    token) redacted: the body as sent is sealed until it is sent, then dropped, so
+    whoever holds the workspace's tokens cannot follow a link meant for the mailbox.
+    Without platform mail it is an ordinary email of the workspace (an unverified
+    workspace's sandbox shows it whole). 503 if the platform mail setting is unusable.
+    """
+    mail = platform_mail()
+    if mail is None:
+        return await send_email(session, ctx, to=to, subject=subject, body=body, related=related)
+    row = _email_row(
+        ctx,
+        to=to,
+        subject=subject,
+        body=body,
+        related=related,
+        sender=mail.sender,
+        sender_name=mail.sender_name,
+    )
+    row.route = PLATFORM_ROUTE
+    row.body_ciphertext = crypto.encrypt(body, aad=_sealed_body_aad(row))
+    note = "sent by the platform mail"
+    if secret:
+        if secret not in body:
+            raise ValueError("the secret to redact is not in the body as written")
+        body = body.replace(secret, REDACTED)
+        note += "; the link is only in the recipient's mailbox"
+    row.body = f"[{note}]\n\n{body}"
     return await _queue(session, ctx, row)
+
+
+def _sealed_body_aad(row: Message) -> bytes:
+    # Bound to its row: a sealed body copied to another message does not open.
+    return crypto.associated_data("messages", row.tenant_id, row.id, "body")
 
 
 def _same_domain(address: str, other: str) -> bool:
@@ -328,7 +414,10 @@ def delivery_context(row: Message) -> Context:
 async def _sender_for(
     session: AsyncSession, ctx: Context, row: Message
 ) -> tuple[str, Callable[[], Awaitable[SendResult]]]:
-    """The provider name and the call that sends ``row`` through the tenant's channel."""
+    """The provider name and the call that sends ``row`` through the tenant's channel
+    (an account email: through the platform mail)."""
+    if row.route == PLATFORM_ROUTE:
+        return _platform_sender(row)
     try:
         if row.channel == "email":
             email = await email_channel(session, ctx)
@@ -342,6 +431,28 @@ async def _sender_for(
             f"{row.channel} channel is not usable: {type(exc).__name__}", retryable=True
         ) from exc
     raise DeliveryError(f"no outbound channel for {row.channel}", retryable=False)
+
+
+def _platform_sender(row: Message) -> tuple[str, Callable[[], Awaitable[SendResult]]]:
+    """An account email goes out through the platform mail with its sealed body, and
+    never through the workspace's channel (which may be the sandbox)."""
+    try:
+        mail = platform_mail()
+    except PlatformMailMisconfigured as exc:
+        raise DeliveryError(exc.detail, retryable=True) from exc
+    if mail is None:
+        raise DeliveryError(
+            "account email waits for the platform mail (BIZOS_PLATFORM_SMTP_URL is not set)",
+            retryable=True,
+        )
+    if row.body_ciphertext is None:
+        raise DeliveryError("the account email's body is gone", retryable=False)
+    try:
+        text = crypto.decrypt(row.body_ciphertext, aad=_sealed_body_aad(row))
+    except crypto.SecretDecryptionError as exc:
+        raise DeliveryError("the account email's body does not unseal", retryable=False) from exc
+    message = dataclasses.replace(_outbound_email(row), text=text)
+    return mail.channel.provider, partial(mail.channel.send, message)
 
 
 async def claim_delivery(
@@ -398,6 +509,7 @@ async def record_sent(
     row.error = None
     row.sent_at = utcnow()
     row.next_attempt_at = None
+    row.body_ciphertext = None  # an account email's link now lives in the mailbox only
     row.version += 1
     await session.flush()
     await append_event(
@@ -459,6 +571,7 @@ async def record_failure(
         return message_read(row)
     row.status = "failed"
     row.next_attempt_at = None
+    row.body_ciphertext = None
     row.version += 1
     await session.flush()
     await append_event(
