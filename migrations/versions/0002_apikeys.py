@@ -5,7 +5,7 @@ role grants. Existing keys get their owner from ``created_by``: a user, or for a
 minted by a key, that key's owner (followed up the chain).
 
 Revision ID: 0002_apikeys
-Revises: 0001
+Revises: 0002_forms
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0002_apikeys"
-down_revision = "0001"
+down_revision = "0002_forms"
 branch_labels = None
 depends_on = None
 

@@ -8,7 +8,7 @@
   without a workspace and existing real email keep working.
 
 Revision ID: 0002_login
-Revises: 0001
+Revises: 0002_apikeys
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0002_login"
-down_revision = "0001"
+down_revision = "0002_apikeys"
 branch_labels = None
 depends_on = None
 

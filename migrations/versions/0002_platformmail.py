@@ -7,7 +7,7 @@
   ``body`` has the secret (the link) redacted; cleared once the message is sent.
 
 Revision ID: 0002_platformmail
-Revises: 0001
+Revises: 0002_login
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0002_platformmail"
-down_revision = "0001"
+down_revision = "0002_login"
 branch_labels = None
 depends_on = None
 

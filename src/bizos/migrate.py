@@ -34,4 +34,4 @@ def migrate_sync(url: str) -> None:
     u = sa.engine.make_url(url)
     if u.drivername.startswith("sqlite") and u.database:
         Path(u.database).parent.mkdir(parents=True, exist_ok=True)
-    command.upgrade(alembic_config(url), "heads")
+    command.upgrade(alembic_config(url), "head")
