@@ -96,6 +96,10 @@ class Settings(BaseSettings):
     # Outbound webhooks to loopback/private/link-local addresses are refused unless set
     # (a tenant must not be able to make the server call its own internal network).
     webhook_allow_private_targets: bool = False
+    # The same rule for the endpoints a tenant admin gives its connectors (LLM, enrichment,
+    # shipping and Twilio base_url, the SMTP host). Set it only where the operator is the
+    # only tenant, e.g. self-hosting with a model or mail relay on the local network.
+    connector_allow_private_targets: bool = False
 
     workflows_enabled: bool = True
     # An open high or urgent task this long past its due time escalates to the
