@@ -21,6 +21,9 @@ os.environ.setdefault("BIZOS_SECRET_KEY", "test-secret-key-not-for-production")
 os.environ["BIZOS_DATA_DIR"] = str(_TMP)
 os.environ.setdefault("BIZOS_LOG_JSON", "false")
 os.environ.setdefault("BIZOS_WORKFLOWS_ENABLED", "false")
+# The fake vendor servers (LLM, Clearbit, Shippo, Twilio, SMTP) listen on 127.0.0.1; the
+# default (refused) is proven in tests/connectors/test_connector_targets.py.
+os.environ.setdefault("BIZOS_CONNECTOR_ALLOW_PRIVATE_TARGETS", "true")
 
 import httpx  # noqa: E402
 import pytest  # noqa: E402

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Response
+from fastapi import APIRouter, Header, Request, Response
 
 from bizos.api.deps import Ctx, DbSession
 from bizos.connectors import service
@@ -38,6 +38,7 @@ async def configure_connector(
     _: Admin,
     session: DbSession,
     ctx: Ctx,
+    request: Request,
     response: Response,
     if_match: IfMatch = None,
 ) -> ConnectorRead:
@@ -48,6 +49,7 @@ async def configure_connector(
         config=body.config,
         secrets=body.secrets,
         if_match=if_match,
+        allow_private_targets=request.app.state.settings.connector_allow_private_targets,
     )
     response.headers["ETag"] = version_etag(connector.version)
     return connector

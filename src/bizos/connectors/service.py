@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bizos.connectors.models import ConnectorConfig
 from bizos.connectors.providers import PROVIDERS, ProviderSpec, validate_connector
 from bizos.connectors.schemas import ConnectorRead
+from bizos.connectors.targets import refuse_config_targets
 from bizos.core import crypto
 from bizos.core.context import Context
 from bizos.core.errors import Conflict, NotFound
@@ -77,21 +78,28 @@ async def configure_connector(
     config: dict[str, Any] | None,
     secrets: Mapping[str, str | None],
     if_match: str | None = None,
+    allow_private_targets: bool = False,
 ) -> ConnectorRead:
     """Create or update a tenant's connector.
 
     Given ``config`` replaces the stored one; omitted keeps it. A secret set to a value
     is encrypted, set to ``None`` is removed, omitted is kept; a secret set to the value
     it already has is no change (a repeated PUT makes no new version). ``if_match`` is
-    the ``If-Match`` header (a new connector counts as version 0).
+    the ``If-Match`` header (a new connector counts as version 0). The endpoints of a
+    given config must be publicly reachable unless ``allow_private_targets``
+    (``BIZOS_CONNECTOR_ALLOW_PRIVATE_TARGETS``; see ``connectors.targets``).
     """
     spec = provider_spec(provider)
     tenant_id = ctx.require_tenant()
+    given = spec.validate_config(config) if config is not None else None
+    if given is not None:
+        # Before the row is locked: judging a name resolves it, which may take a moment.
+        await refuse_config_targets(provider, given, allow_private=allow_private_targets)
     row = await _find(session, tenant_id, provider, for_update=True)
     check_version(if_match, row.version if row is not None else 0)
 
-    new_config = spec.validate_config(
-        config if config is not None else (dict(row.config) if row else {})
+    new_config = (
+        given if given is not None else spec.validate_config(dict(row.config) if row else {})
     )
     stored = dict(row.secrets) if row else {}
     changed: list[str] = []

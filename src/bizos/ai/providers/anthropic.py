@@ -30,6 +30,7 @@ from bizos.ai.types import (
     StreamEnd,
     TextDelta,
 )
+from bizos.connectors.targets import allow_private_targets, http_client
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
 API_VERSION = "2023-06-01"
@@ -50,11 +51,17 @@ class AnthropicProvider:
         model: str,
         timeout: float = 60.0,
         client: httpx.AsyncClient | None = None,
+        *,
+        allow_private: bool | None = None,
     ) -> None:
+        """``base_url`` is the tenant's choice: unless ``allow_private`` (default:
+        ``BIZOS_CONNECTOR_ALLOW_PRIVATE_TARGETS``) it may not point inside the server's
+        network (``connectors.targets``). A ``client`` passed in is used as it is."""
         root = (base_url or DEFAULT_BASE_URL).rstrip("/")
         self.base_url = root.removesuffix("/v1")
         self.model = model
         self.timeout = timeout
+        self.allow_private = allow_private_targets() if allow_private is None else allow_private
         self._api_key = api_key
         self._client = client
 
@@ -199,7 +206,9 @@ class AnthropicProvider:
         if self._client is not None:
             yield self._client
             return
-        async with httpx.AsyncClient(timeout=httpx.Timeout(self.timeout)) as client:
+        async with http_client(
+            timeout=httpx.Timeout(self.timeout), allow_private=self.allow_private
+        ) as client:
             yield client
 
 

@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 
 from bizos.ai.types import ProviderError
+from bizos.core.egress import TargetRefused
 
 # Key-like strings a vendor may echo back in an error ("Incorrect API key: sk-ab***").
 _KEYLIKE = re.compile(r"\b(?:sk|key|api|ant)[-_][A-Za-z0-9_\-*.]{4,}", re.IGNORECASE)
@@ -57,19 +58,26 @@ def scrub(message: str, limit: int = 200) -> str:
 
 
 def vendor_message(body: bytes) -> str:
-    """The human message out of an OpenAI or Anthropic error body, if there is one."""
+    """The human message out of an OpenAI or Anthropic error body, if there is one.
+
+    Only the vendor's ``error`` text fields (``type``/``code`` and ``message`` as
+    strings) are taken, scrubbed and bounded; nothing else of the answer is repeated, so
+    a server that is not a model API cannot have its body read back through our errors.
+    """
     try:
         data = json.loads(body)
     except ValueError:
         return ""
     error = data.get("error") if isinstance(data, dict) else None
     if isinstance(error, dict):
-        kind = error.get("type") or error.get("code") or ""
-        message = error.get("message") or ""
-        return scrub(f"{kind}: {message}" if kind else str(message))
-    if isinstance(error, str):
-        return scrub(error)
-    return ""
+        kind = _text(error.get("type")) or _text(error.get("code"))
+        message = _text(error.get("message"))
+        return scrub(f"{kind}: {message}" if kind and message else kind or message)
+    return scrub(error) if isinstance(error, str) else ""
+
+
+def _text(value: object) -> str:
+    return value if isinstance(value, str) else ""
 
 
 def status_error(provider: str, response: httpx.Response, body: bytes) -> ProviderError:
@@ -86,8 +94,10 @@ def status_error(provider: str, response: httpx.Response, body: bytes) -> Provid
 
 
 def transport_error(provider: str, exc: httpx.HTTPError) -> ProviderError:
-    """Timeouts and connection failures are worth another try; anything else httpx
-    raises (a malformed URL, say) is not."""
+    """Timeouts and connection failures are worth another try; an endpoint refused by
+    ``connectors.targets`` and anything else httpx raises (a malformed URL, say) are not."""
+    if isinstance(exc, TargetRefused):
+        return ProviderError(f"endpoint refused: {exc}", provider=provider, retryable=False)
     if isinstance(exc, httpx.TimeoutException):
         return ProviderError(f"timeout ({type(exc).__name__})", provider=provider, retryable=True)
     if isinstance(exc, httpx.TransportError):

@@ -31,6 +31,7 @@ from bizos.ai.types import (
     StreamEnd,
     TextDelta,
 )
+from bizos.connectors.targets import allow_private_targets, http_client
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 
@@ -57,11 +58,16 @@ class OpenAICompatibleProvider:
         client: httpx.AsyncClient | None = None,
         *,
         embedding_model: str | None = None,
+        allow_private: bool | None = None,
     ) -> None:
+        """``base_url`` is the tenant's choice: unless ``allow_private`` (default:
+        ``BIZOS_CONNECTOR_ALLOW_PRIVATE_TARGETS``) it may not point inside the server's
+        network (``connectors.targets``). A ``client`` passed in is used as it is."""
         self.base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")
         self.model = model
         self.embedding_model = embedding_model or model
         self.timeout = timeout
+        self.allow_private = allow_private_targets() if allow_private is None else allow_private
         self._api_key = api_key
         self._client = client
 
@@ -213,9 +219,12 @@ class OpenAICompatibleProvider:
     @asynccontextmanager
     async def _http(self) -> AsyncIterator[httpx.AsyncClient]:
         """The caller's shared client (auth goes per request, so one client can serve
-        several providers), or a short-lived one with this provider's timeout."""
+        several providers), or a short-lived one with this provider's timeout that
+        connects only to an endpoint that passes ``connectors.targets``."""
         if self._client is not None:
             yield self._client
             return
-        async with httpx.AsyncClient(timeout=httpx.Timeout(self.timeout)) as client:
+        async with http_client(
+            timeout=httpx.Timeout(self.timeout), allow_private=self.allow_private
+        ) as client:
             yield client

@@ -5,7 +5,8 @@
 ``metrics.employees``, ``metrics.annualRevenue``, ``geo.countryCode``, ``geo.city``,
 ``description``); 404 means no company is known at that domain; 202 means the lookup
 is queued on the provider's side (asked again later); 401/403/400 are refused; 429,
-5xx, timeouts and connection errors may pass later.
+5xx, timeouts and connection errors may pass later. ``base_url`` is the tenant's choice:
+an endpoint inside the server's network is refused (``connectors.targets``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from bizos.connectors.enrichment.base import (
     EnrichmentRefused,
     EnrichmentUnavailable,
 )
+from bizos.connectors.targets import TargetRefused, allow_private_targets, http_client
 
 log = structlog.get_logger("bizos.connectors.enrichment")
 DEFAULT_BASE_URL = "https://company.clearbit.com"
@@ -30,10 +32,20 @@ DEFAULT_BASE_URL = "https://company.clearbit.com"
 class ClearbitEnricher:
     provider = "clearbit"
 
-    def __init__(self, *, api_key: str, base_url: str = DEFAULT_BASE_URL, timeout: float = 15.0):
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        base_url: str = DEFAULT_BASE_URL,
+        timeout: float = 15.0,
+        allow_private: bool | None = None,
+    ):
+        """``allow_private`` (default: ``BIZOS_CONNECTOR_ALLOW_PRIVATE_TARGETS``) lets
+        ``base_url`` point inside the server's network."""
         self._api_key = api_key
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
+        self.allow_private = allow_private_targets() if allow_private is None else allow_private
 
     def __repr__(self) -> str:  # never show the key
         return f"ClearbitEnricher(base_url={self.base_url!r})"
@@ -53,7 +65,9 @@ class ClearbitEnricher:
 
     async def lookup_company(self, domain: str) -> CompanyProfile | None:
         try:
-            async with httpx.AsyncClient(timeout=self.timeout) as client:
+            async with http_client(
+                timeout=self.timeout, allow_private=self.allow_private
+            ) as client:
                 response = await client.get(
                     f"{self.base_url}/v2/companies/find",
                     params={"domain": domain},
@@ -62,6 +76,9 @@ class ClearbitEnricher:
                         "Accept": "application/json",
                     },
                 )
+        except TargetRefused as exc:
+            log.warning("enrichment.endpoint_refused", provider=self.provider, reason=str(exc))
+            raise EnrichmentRefused(f"{self.provider} endpoint refused: {exc}") from exc
         except httpx.HTTPError as exc:
             log.warning("enrichment.unreachable", provider=self.provider, error=type(exc).__name__)
             raise EnrichmentUnavailable(
@@ -90,7 +107,9 @@ def _json(response: httpx.Response) -> dict[str, Any]:
 def _error_text(response: httpx.Response) -> str:
     error = _json(response).get("error")
     if isinstance(error, dict):
-        return str(error.get("message") or error.get("type") or "error")[:300]
+        text = error.get("message") or error.get("type")
+        if isinstance(text, str) and text:
+            return text[:300]
     return str(response.reason_phrase or "error")[:300]
 
 

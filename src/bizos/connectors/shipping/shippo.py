@@ -13,7 +13,8 @@ with ``Authorization: ShippoToken <api_key>``:
 
 A label is voided by ``POST {base_url}/refunds/`` ``{transaction}``. 401/403/400/404
 and an ``ERROR`` transaction are refused for good; 408, 429, 5xx, timeouts and connection
-errors may pass later.
+errors may pass later. ``base_url`` is the tenant's choice: an endpoint inside the
+server's network is refused (``connectors.targets``).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from bizos.connectors.shipping.base import (
     ShippingRefused,
     ShippingUnavailable,
 )
+from bizos.connectors.targets import TargetRefused, allow_private_targets, http_client
 
 log = structlog.get_logger("bizos.connectors.shipping")
 DEFAULT_BASE_URL = "https://api.goshippo.com"
@@ -48,11 +50,15 @@ class ShippoProvider:
         base_url: str = DEFAULT_BASE_URL,
         timeout: float = 30.0,
         servicelevel: str | None = None,
+        allow_private: bool | None = None,
     ) -> None:
+        """``allow_private`` (default: ``BIZOS_CONNECTOR_ALLOW_PRIVATE_TARGETS``) lets
+        ``base_url`` point inside the server's network."""
         self._api_key = api_key
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self.servicelevel = servicelevel
+        self.allow_private = allow_private_targets() if allow_private is None else allow_private
 
     def __repr__(self) -> str:  # never show the key
         return f"ShippoProvider(base_url={self.base_url!r})"
@@ -74,7 +80,7 @@ class ShippoProvider:
 
     async def buy_label(self, request: LabelRequest) -> Label:
         _check(request)
-        async with httpx.AsyncClient(timeout=self.timeout) as client:
+        async with http_client(timeout=self.timeout, allow_private=self.allow_private) as client:
             shipment = await self._post(
                 client,
                 "/shipments/",
@@ -116,7 +122,7 @@ class ShippoProvider:
         )
 
     async def void_label(self, label_ref: str) -> None:
-        async with httpx.AsyncClient(timeout=self.timeout) as client:
+        async with http_client(timeout=self.timeout, allow_private=self.allow_private) as client:
             refund = await self._post(
                 client, "/refunds/", {"transaction": label_ref, "async": False}
             )
@@ -135,6 +141,9 @@ class ShippoProvider:
                     "Accept": "application/json",
                 },
             )
+        except TargetRefused as exc:
+            log.warning("shipping.endpoint_refused", provider=self.provider, reason=str(exc))
+            raise ShippingRefused(f"{self.provider} endpoint refused: {exc}") from exc
         except httpx.HTTPError as exc:
             log.warning("shipping.unreachable", provider=self.provider, error=type(exc).__name__)
             raise ShippingUnavailable(f"{self.provider} unreachable: {type(exc).__name__}") from exc
@@ -179,7 +188,8 @@ def _json(response: httpx.Response) -> dict[str, Any]:
 
 def _error_text(response: httpx.Response) -> str:
     body = _json(response)
-    text = body.get("detail") or _messages(body)
+    detail = body.get("detail")
+    text = detail if isinstance(detail, str) and detail else _messages(body)
     return str(text or response.reason_phrase or "error")[:300]
 
 

@@ -3,10 +3,17 @@
 Transport security follows the connector config: ``use_tls`` for implicit TLS (port
 465); otherwise ``starttls`` True demands STARTTLS, False never upgrades, and None (the
 default) upgrades whenever the server offers it. AUTH is used when a username is set.
+
+The host is resolved once and the connection made to an address that was judged
+(``connectors.targets``); TLS (SNI and the certificate check) is for the host name. A
+tenant's connector (:meth:`SmtpEmailChannel.from_connector`) may not point inside the
+server's network unless ``BIZOS_CONNECTOR_ALLOW_PRIVATE_TARGETS`` is set; a channel the
+operator builds (the platform mail) keeps whatever host it was given.
 """
 
 from __future__ import annotations
 
+import socket
 import ssl
 from collections.abc import Mapping
 from email.message import EmailMessage
@@ -22,6 +29,7 @@ from bizos.connectors.base import (
     envelope_recipients,
     render_email,
 )
+from bizos.connectors.targets import TargetRefused, allow_private_targets, open_smtp_socket
 
 log = structlog.get_logger("bizos.connectors.smtp")
 
@@ -66,7 +74,10 @@ class SmtpEmailChannel:
         validate_certs: bool = True,
         tls_context: ssl.SSLContext | None = None,
         local_hostname: str | None = None,
+        allow_private: bool = True,
     ) -> None:
+        """``allow_private`` False refuses a host inside the server's network (a tenant's
+        choice: :meth:`from_connector` passes the platform setting)."""
         self.host = host
         self.port = port
         self.username = username
@@ -77,6 +88,7 @@ class SmtpEmailChannel:
         self.validate_certs = validate_certs
         self.tls_context = tls_context
         self.local_hostname = local_hostname
+        self.allow_private = allow_private
 
     def __repr__(self) -> str:  # never show the password
         return f"SmtpEmailChannel(host={self.host!r}, port={self.port}, user={self.username!r})"
@@ -85,7 +97,8 @@ class SmtpEmailChannel:
     def from_connector(
         cls, config: Mapping[str, Any], secrets: Mapping[str, str]
     ) -> SmtpEmailChannel:
-        """Build from a validated ``smtp`` connector (see ``connectors.providers``)."""
+        """Build from a validated ``smtp`` connector (see ``connectors.providers``): the
+        host is the tenant's choice, judged unless the operator allows private targets."""
         return cls(
             host=str(config["host"]),
             port=int(config["port"]),
@@ -95,6 +108,7 @@ class SmtpEmailChannel:
             use_tls=bool(config.get("use_tls", False)),
             timeout=float(config.get("timeout_seconds", 30.0)),
             validate_certs=bool(config.get("validate_certs", True)),
+            allow_private=allow_private_targets(),
         )
 
     def render(self, message: OutboundEmail) -> EmailMessage:
@@ -104,21 +118,24 @@ class SmtpEmailChannel:
         mime = self.render(message)
         recipients = envelope_recipients(message)
         try:
-            refused, _reply = await aiosmtplib.send(
-                mime,
-                sender=mime["From"].addresses[0].addr_spec,
-                recipients=recipients,
-                hostname=self.host,
-                port=self.port,
-                username=self.username,
-                password=self._password if self.username else None,
-                start_tls=None if self.use_tls else self.starttls,
-                use_tls=self.use_tls,
-                timeout=self.timeout,
-                validate_certs=self.validate_certs,
-                tls_context=self.tls_context,
-                local_hostname=self.local_hostname,
+            sock = await open_smtp_socket(
+                self.host, self.port, allow_private=self.allow_private, within=self.timeout
             )
+        except TargetRefused as exc:
+            log.warning("smtp.host_refused", host=self.host, port=self.port, reason=str(exc))
+            raise DeliveryError(f"SMTP host refused: {exc}", retryable=False) from exc
+        except OSError as exc:
+            error = _classify(exc)
+            log.warning(
+                "smtp.send_failed",
+                host=self.host,
+                port=self.port,
+                retryable=True,
+                error=error.detail,
+            )
+            raise error from exc
+        try:
+            refused = await self._send_on(sock, mime, recipients)
         except (aiosmtplib.SMTPException, OSError) as exc:
             error = _classify(exc)
             log.warning(
@@ -138,3 +155,29 @@ class SmtpEmailChannel:
             message.message_id,
             detail={"refused": ",".join(sorted(refused))} if refused else {},
         )
+
+    async def _send_on(
+        self, sock: socket.socket, mime: EmailMessage, recipients: list[str]
+    ) -> dict[str, aiosmtplib.SMTPResponse]:
+        """Speak SMTP on the connected ``sock``; aiosmtplib takes it over. ``hostname``
+        stays the name, for SNI and the certificate check (implicit TLS and STARTTLS)."""
+        try:
+            refused, _reply = await aiosmtplib.send(
+                mime,
+                sender=mime["From"].addresses[0].addr_spec,
+                recipients=recipients,
+                hostname=self.host,
+                sock=sock,
+                username=self.username,
+                password=self._password if self.username else None,
+                start_tls=None if self.use_tls else self.starttls,
+                use_tls=self.use_tls,
+                timeout=self.timeout,
+                validate_certs=self.validate_certs,
+                tls_context=self.tls_context,
+                local_hostname=self.local_hostname,
+            )
+        except BaseException:
+            sock.close()  # in case it failed before aiosmtplib took the socket over
+            raise
+        return refused

@@ -4,6 +4,8 @@
 (``To``, ``From`` or ``MessagingServiceSid``, ``Body``) and HTTP basic auth (account SID,
 auth token). 201 answers with the message resource, whose ``sid`` we keep. Errors are
 JSON ``{code, message, status}``; 429 and 5xx may pass later, other 4xx will not.
+``base_url`` (for Twilio-compatible gateways) is the tenant's choice: an endpoint inside
+the server's network is refused (``connectors.targets``).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import httpx
 import structlog
 
 from bizos.connectors.base import DeliveryError, OutboundSms, SendResult, check_sms
+from bizos.connectors.targets import TargetRefused, allow_private_targets, http_client
 
 log = structlog.get_logger("bizos.connectors.twilio")
 DEFAULT_BASE_URL = "https://api.twilio.com"
@@ -32,7 +35,10 @@ class TwilioSmsChannel:
         messaging_service_sid: str | None = None,
         base_url: str = DEFAULT_BASE_URL,
         timeout: float = 15.0,
+        allow_private: bool | None = None,
     ) -> None:
+        """``allow_private`` (default: ``BIZOS_CONNECTOR_ALLOW_PRIVATE_TARGETS``) lets
+        ``base_url`` point inside the server's network."""
         if not from_number and not messaging_service_sid:
             raise ValueError("twilio needs from_number or messaging_service_sid")
         self.account_sid = account_sid
@@ -41,6 +47,7 @@ class TwilioSmsChannel:
         self.messaging_service_sid = messaging_service_sid
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
+        self.allow_private = allow_private_targets() if allow_private is None else allow_private
 
     def __repr__(self) -> str:  # never show the token
         return f"TwilioSmsChannel(account_sid={self.account_sid!r}, base_url={self.base_url!r})"
@@ -74,13 +81,18 @@ class TwilioSmsChannel:
     async def send(self, message: OutboundSms) -> SendResult:
         check_sms(message)
         try:
-            async with httpx.AsyncClient(timeout=self.timeout) as client:
+            async with http_client(
+                timeout=self.timeout, allow_private=self.allow_private
+            ) as client:
                 response = await client.post(
                     self.messages_url,
                     data=self._form(message),
                     auth=(self.account_sid, self._auth_token),
                     headers={"Accept": "application/json"},
                 )
+        except TargetRefused as exc:
+            log.warning("twilio.endpoint_refused", reason=str(exc))
+            raise DeliveryError(f"twilio endpoint refused: {exc}", retryable=False) from exc
         except httpx.HTTPError as exc:
             log.warning("twilio.send_failed", retryable=True, error=type(exc).__name__)
             raise DeliveryError(
@@ -115,7 +127,9 @@ def _json(response: httpx.Response) -> dict[str, Any]:
 def _error(response: httpx.Response) -> DeliveryError:
     body = _json(response)
     code = body.get("code")
-    text = str(body.get("message") or response.reason_phrase or "error")[:300]
+    message = body.get("message")
+    text = message if isinstance(message, str) and message else response.reason_phrase
+    text = (text or "error")[:300]
     status = response.status_code
     detail = f"twilio {status}" + (f" ({code})" if code else "") + f": {text}"
     return DeliveryError(detail, retryable=status == 429 or status >= 500)
