@@ -58,7 +58,7 @@ from tests.conftest import TenantLogin, signup
 from tests.connectors.clearbit_server import clearbit_server
 from tests.connectors.servers import SmtpServer, smtp_server, twilio_server
 from tests.connectors.shippo_server import shippo_server
-from tests.fakes.llm_servers import FakeLlmServer, fake_openai
+from tests.fakes.llm_servers import FakeLlmServer, Reply, fake_openai
 from tests.modules.crm.leads.helpers import get_lead, post_lead
 
 __all__ = ["fake_openai"]  # a fixture used below
@@ -334,32 +334,35 @@ async def test_a_stored_llm_name_that_resolves_inside_is_refused_before_connecti
     assert network.outside == []
 
 
-async def test_the_model_clients_error_names_the_status_and_the_vendors_message_only() -> None:
-    provider = OpenAICompatibleProvider(
-        "https://llm.example.com/v1",
-        None,
-        "m",
-        client=httpx.AsyncClient(
-            transport=httpx.MockTransport(
-                lambda request: httpx.Response(
-                    400,
-                    json={
-                        "error": {
-                            "type": {"leaked": "internal type"},
-                            "message": {"rows": ["customer 1", "customer 2"]},
-                        }
-                    },
-                )
-            )
+@allowed
+async def test_a_model_error_repeats_the_status_and_the_vendors_text_fields_only(
+    fake_openai: FakeLlmServer,
+) -> None:
+    fake_openai.script(
+        Reply(
+            status=400,
+            body={
+                "error": {
+                    "type": {"leaked": "internal type"},
+                    "message": {"rows": ["customer 1", "customer 2"]},
+                }
+            },
+        ),
+        Reply(
+            status=400,
+            body={"error": {"type": "invalid_request_error", "message": "no model llama9"}},
         ),
     )
+    provider = OpenAICompatibleProvider(fake_openai.url, None, "m")
     request = CompletionRequest(task="draft", messages=(ChatMessage("user", "hi"),))
 
-    with pytest.raises(ProviderError) as raised:
+    with pytest.raises(ProviderError) as internal:
+        await provider.complete(request)
+    with pytest.raises(ProviderError) as vendor:
         await provider.complete(request)
 
-    assert raised.value.detail == "HTTP 400"
-    assert "customer" not in str(raised.value) and "internal" not in str(raised.value)
+    assert internal.value.detail == "HTTP 400"
+    assert vendor.value.detail == "HTTP 400: invalid_request_error: no model llama9"
 
 
 # enrichment runs in the lead flow, so this one uses a whole server
