@@ -158,8 +158,8 @@ async def test_expenses_filter_by_category_and_dates_and_hide_deleted(
 
     params = {"category": "Marketing"}
     assert ids(await client.get(EXPENSES, params=params, headers=tenant.headers)) == [
+        b["id"],  # newest first
         a["id"],
-        b["id"],
     ]
     params = {
         "category": "marketing",
@@ -168,8 +168,8 @@ async def test_expenses_filter_by_category_and_dates_and_hide_deleted(
         "include_deleted": "true",
     }
     assert ids(await client.get(EXPENSES, params=params, headers=tenant.headers)) == [
-        b["id"],
         c["id"],
+        b["id"],
     ]
     page = await client.get(EXPENSES, params={"limit": 1}, headers=tenant.headers)
     assert page.json()["next_cursor"] is not None

@@ -102,7 +102,7 @@ async def test_products_are_listed_filtered_and_paged(
     await post_product(client, tenant, sku="TEE-L", name="T-shirt", stock_on_hand=0)
 
     r = await client.get(PRODUCTS, params={"q": "mug"}, headers=tenant.headers)
-    assert [p["sku"] for p in r.json()["items"]] == ["MUG-BLUE", "MUG-RED"]
+    assert [p["sku"] for p in r.json()["items"]] == ["MUG-RED", "MUG-BLUE"]  # newest first
     r = await client.get(PRODUCTS, params={"low_stock": "true"}, headers=tenant.headers)
     assert [p["id"] for p in r.json()["items"]] == [low["id"]]
     r = await client.get(PRODUCTS, params={"sku": "TEE-L"}, headers=tenant.headers)
@@ -110,11 +110,12 @@ async def test_products_are_listed_filtered_and_paged(
 
     r = await client.get(PRODUCTS, params={"limit": 2}, headers=tenant.headers)
     first = r.json()
-    assert len(first["items"]) == 2 and first["next_cursor"]
+    assert [p["sku"] for p in first["items"]] == ["TEE-L", "MUG-RED"]
+    assert first["next_cursor"]
     r = await client.get(
         PRODUCTS, params={"limit": 2, "cursor": first["next_cursor"]}, headers=tenant.headers
     )
-    assert [p["sku"] for p in r.json()["items"]] == ["TEE-L"]
+    assert [p["sku"] for p in r.json()["items"]] == ["MUG-BLUE"]
     assert r.json()["next_cursor"] is None
 
 
@@ -166,7 +167,11 @@ async def test_received_and_corrected_stock_is_in_the_ledger(
     r = await client.post(stock, json={"quantity": 1, "kind": "return"}, headers=tenant.headers)
     assert r.json()["available"] == 13
 
-    r = await client.get(f"{PRODUCTS}/{product['id']}/movements", headers=tenant.headers)
+    r = await client.get(
+        f"{PRODUCTS}/{product['id']}/movements",
+        params={"sort": "created_at"},  # the ledger in the order it was written
+        headers=tenant.headers,
+    )
     assert [(m["kind"], m["on_hand_delta"], m["on_hand_after"]) for m in r.json()["items"]] == [
         ("initial", 10, 10),
         ("receipt", 5, 15),

@@ -176,7 +176,8 @@ async def test_list_filters_by_status_and_pages(
     rest = await client.get(
         ORDERS, params={"limit": 2, "cursor": page.json()["next_cursor"]}, headers=tenant.headers
     )
-    assert [o["id"] for o in page.json()["items"] + rest.json()["items"]] == ids
+    newest_first = ids[::-1]
+    assert [o["id"] for o in page.json()["items"] + rest.json()["items"]] == newest_first
     cancelled = await client.get(ORDERS, params={"status": "cancelled"}, headers=tenant.headers)
     assert [o["id"] for o in cancelled.json()["items"]] == [ids[1]]
     bad = await client.get(ORDERS, params={"status": "lost"}, headers=tenant.headers)
