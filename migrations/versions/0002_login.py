@@ -76,7 +76,9 @@ def downgrade() -> None:
         batch_op.create_index(
             batch_op.f("ix_login_failures_account_key"), ["account_key"], unique=False
         )
-        batch_op.create_index(batch_op.f("ix_login_failures_failed_at"), ["failed_at"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_login_failures_failed_at"), ["failed_at"], unique=False
+        )
     with op.batch_alter_table("login_known_sources", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_login_known_sources_last_login_at"))
     op.drop_table("login_known_sources")

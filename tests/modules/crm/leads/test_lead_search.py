@@ -68,9 +68,7 @@ async def test_a_lead_is_found_by_what_it_said_even_when_its_contact_differs(
     )
     assert r.status_code == 201, r.text
 
-    found = await client.get(
-        "/api/v1/crm/leads", params={"q": "northwind"}, headers=tenant.headers
-    )
+    found = await client.get("/api/v1/crm/leads", params={"q": "northwind"}, headers=tenant.headers)
     assert [lead["id"] for lead in found.json()["items"]] == [r.json()["id"]]
 
 
