@@ -352,6 +352,10 @@ class Stock:
         reason: str | None = None,
         actor_id: str | None = None,
     ) -> None:
+        if self.last is not None and at <= self.last:
+            # Two moves in one instant: the later one a millisecond on, so the ledger
+            # reads in the order it was written (ids sort by millisecond, then by chance).
+            at = self.last + dt.timedelta(milliseconds=1)
         self.on_hand += on_hand
         self.allocated += allocated
         self.last = at
