@@ -37,6 +37,7 @@ lint: install
 	$(BIN)/ruff check src tests bench migrations scripts
 	$(BIN)/ruff format --check src tests bench migrations scripts
 	$(BIN)/mypy --strict src
+	$(BIN)/lint-imports
 
 format: install
 	$(BIN)/ruff format src tests bench migrations scripts

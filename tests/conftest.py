@@ -30,13 +30,14 @@ import pytest  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 from hypothesis import settings as hypothesis_settings  # noqa: E402
 
-from bizos.api.app import create_app  # noqa: E402
+from bizos.app import create_app  # noqa: E402
 from bizos.core.config import Settings, get_settings  # noqa: E402
 from bizos.core.context import Context  # noqa: E402
 from bizos.core.db import Database, get_database, set_database  # noqa: E402
 from bizos.migrate import migrate_sync  # noqa: E402
 from bizos.modules.identity.service import create_tenant_with_owner  # noqa: E402
 from bizos.modules.identity.sessions import open_session  # noqa: E402
+from bizos.registry import install_ports  # noqa: E402
 from tests.fakes.llm_servers import fake_anthropic, fake_openai  # noqa: E402, F401
 from tests.fakes.privacy_guard import privacy_guard, privacy_guard_checked  # noqa: E402, F401
 
@@ -60,6 +61,13 @@ def _pg_admin_url(dbname: str) -> str:
         .set(drivername="postgresql+psycopg", database=dbname)
         .render_as_string(hide_password=False)
     )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def manifests_installed() -> None:
+    """The ports filled from the manifests, as ``bizos serve`` fills them, for tests that
+    call services without building the app."""
+    install_ports()
 
 
 @pytest.fixture(scope="session")

@@ -64,7 +64,7 @@ def serve(
     """Serve the API (and, unless --no-workers, the background workers) in one process."""
     import uvicorn
 
-    from bizos.api.app import create_app
+    from bizos.app import create_app
     from bizos.core.observability import configure_logging
 
     settings = get_settings()
@@ -80,7 +80,7 @@ def serve(
                 "--processes > 1 serves the API only: add --no-workers and run `bizos worker`"
             )
         uvicorn.run(
-            "bizos.api.app:api_only_app",
+            "bizos.app:api_only_app",
             factory=True,
             workers=processes,
             host=host,

@@ -18,7 +18,6 @@ from bizos.core.context import Context
 from bizos.core.db import Database, init_database, utcnow
 from bizos.core.dispatcher import Dispatcher
 from bizos.core.events import NewEvent, append_events
-from bizos.handlers import register_handlers
 from bizos.modules.commerce.demo import seed_commerce_history
 from bizos.modules.crm.demo import seed_crm_history
 from bizos.modules.crm.demo.customers import seed_customers
@@ -27,6 +26,7 @@ from bizos.modules.identity import service as identity
 from bizos.modules.identity.models import Tenant
 from bizos.modules.knowledge.demo import seed_knowledge_base
 from bizos.modules.support.demo import seed_support_history
+from bizos.registry import register_subscribers
 
 DEMO_SLUG = "demo"
 DEMO_COMPANY = "Northwind Coffee Roasters"
@@ -134,5 +134,5 @@ async def _skip_handled_history(database: Database) -> None:
     them (the open tickets' drafts, the documents to read) instead of reading a year of
     log first, so the demo's drafts appear seconds after ``bizos serve`` starts."""
     registry = Dispatcher(database)
-    register_handlers(registry)
+    register_subscribers(registry)
     await registry.skip_handled()

@@ -17,9 +17,9 @@ from bizos.core.db import Database
 from bizos.core.dispatcher import Dispatcher
 from bizos.core.scheduler import Scheduler
 from bizos.core.workflows import Workflows
-from bizos.handlers import register_handlers
 from bizos.modules.outreach.delivery import MessageDelivery
 from bizos.modules.webhooks.delivery import WebhookSender
+from bizos.registry import install_ports, jobs, register_subscribers, workflows
 
 log = structlog.get_logger("bizos.runtime")
 
@@ -33,9 +33,9 @@ class Runtime:
         self.message_delivery: MessageDelivery | None = None
         # Built even without workers so tests and `bizos worker` can drive them directly.
         self.dispatcher = Dispatcher(db, settings)
-        # Importing the handlers also imports every module that defines scheduled jobs.
-        register_handlers(self.dispatcher)
-        self.scheduler = Scheduler(db)
+        install_ports()
+        register_subscribers(self.dispatcher)
+        self.scheduler = Scheduler(db, jobs())
         self.webhook_sender = WebhookSender(db, settings)
         self._loops: list[asyncio.Task[None]] = []
         self.smtp_receiver: asyncio.Server | None = None
@@ -43,6 +43,7 @@ class Runtime:
     async def start(self) -> None:
         if self.workers and self.settings.workflows_enabled:
             # First, so event handlers started after it can start workflows.
+            workflows()  # every manifest's workflows are defined before the executor starts
             self.workflows = Workflows(self.settings)
             await self.workflows.start()
         if self.workers:

@@ -21,8 +21,8 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from bizos.api.app import create_app
 from bizos.api.deps import DbSession
+from bizos.app import create_app
 from bizos.core.auth import Authenticated
 from bizos.core.config import Settings
 from bizos.core.db import Database

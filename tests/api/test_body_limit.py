@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 
-from bizos.api.app import create_app
+from bizos.app import create_app
 from bizos.core.config import Settings
 from bizos.core.db import Database
 from tests.conftest import TenantLogin

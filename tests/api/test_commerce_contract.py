@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from bizos.api.app import create_app
+from bizos.app import create_app
 from bizos.core.config import get_settings
 from tests.api.conftest import assert_problem
 from tests.conftest import TenantLogin

@@ -40,7 +40,7 @@ from cryptography.x509.oid import NameOID
 from bizos.ai import gateway
 from bizos.ai.providers.openai import OpenAICompatibleProvider
 from bizos.ai.types import ChatMessage, CompletionRequest, ProviderError
-from bizos.api.app import create_app
+from bizos.app import create_app
 from bizos.connectors.base import DeliveryError, OutboundEmail, OutboundSms
 from bizos.connectors.enrichment import EnrichmentRefused
 from bizos.connectors.enrichment.clearbit import ClearbitEnricher

@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from bizos.core.config import Settings
 from bizos.core.db import Database
 from bizos.core.observability import metrics
-from bizos.core.scheduler import Job, JobRegistry, Scheduler, job_state
+from bizos.core.scheduler import Job, Scheduler, check_unique, job_state, scheduled
 from bizos.runtime import Runtime
 
 NOW = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
@@ -154,23 +154,23 @@ async def test_the_loop_survives_failing_jobs_and_stops_cleanly(db: Database) ->
     assert loop.exception() is None
 
 
-def test_the_registry_refuses_a_second_job_of_the_same_name() -> None:
-    registry = JobRegistry()
-
-    @registry.scheduled("test.once", every=EVERY)
+def test_a_scheduler_refuses_two_jobs_of_the_same_name() -> None:
+    @scheduled("test.once", every=EVERY)
     async def once(db: Database, now: dt.datetime) -> None:
         return None
 
-    assert registry.get("test.once").func is once
-    assert registry.get("test.once").lease >= EVERY
+    assert once.name == "test.once"
+    assert once.lease >= EVERY
+
+    @scheduled("test.once", every=EVERY)
+    async def again(db: Database, now: dt.datetime) -> None:
+        return None
+
+    assert check_unique([once, once]) == [once]
     with pytest.raises(ValueError, match="already registered"):
-
-        @registry.scheduled("test.once", every=EVERY)
-        async def again(db: Database, now: dt.datetime) -> None:
-            return None
-
+        check_unique([once, again])
     with pytest.raises(ValueError, match="positive period"):
-        registry.add(Job("test.never", dt.timedelta(0), once))
+        Job("test.never", dt.timedelta(0), once.func)
 
 
 async def test_the_runtime_runs_the_scheduler_in_worker_processes(

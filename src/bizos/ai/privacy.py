@@ -16,7 +16,8 @@ A :class:`Redactor` replaces, in every message of one request, with one shared m
   ``[PERSON_n]`` / ``[COMPANY_n]``: whole words, case- and diacritic-insensitive, the
   longest name first. A person may also be mentioned by the first or last word of the
   name alone ("Hi Ada" for Ada Lovelace): such *short forms* are decided by
-  :func:`bizos.modules.crm.names.known_entities` and become ``[PERSON_n_FIRST]`` /
+  the name lookup port (:data:`bizos.core.ports.ports`, filled by the CRM) and become
+  ``[PERSON_n_FIRST]`` /
   ``[PERSON_n_LAST]`` (the same ``n``, so a model sees it is one person). A short form must
   start with a capital letter in the text ("Will" the person, not "will" the verb), and
   one claimed by two different people is dropped as ambiguous.
@@ -48,6 +49,8 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
     from bizos.core.context import Context
+
+from bizos.core.ports import ports
 
 EntityKind = Literal["PERSON", "COMPANY"]
 TOKEN_KINDS = ("PERSON", "COMPANY", "EMAIL", "PHONE", "CARD", "IBAN")
@@ -525,9 +528,12 @@ class StreamRestorer:
 
 async def redactor_for(session: AsyncSession, ctx: Context, texts: Sequence[str]) -> Redactor:
     """A redactor for one request to an external provider: the CRM names of ``ctx``'s
-    tenant that occur in ``texts``, and the tenant's phone region."""
-    from bizos.modules.crm.contacts.service import default_region
-    from bizos.modules.crm.names import known_entities
+    tenant that occur in ``texts``, and the tenant's phone region.
 
-    entities = await known_entities(session, ctx, texts)
-    return Redactor(entities, region=await default_region(session, ctx))
+    The names come through the name lookup port, which the CRM fills (its manifest's
+    ``name_lookup``); without it only patterns (emails, phones, cards…) are redacted."""
+    lookup = ports.name_lookup
+    if lookup is None:
+        return Redactor()
+    entities, region = await lookup(session, ctx, texts)
+    return Redactor(entities, region=region)

@@ -17,8 +17,8 @@ makes sure each due run happens in one of them only:
 * a failing job is logged, its error recorded in ``last_error`` and it runs again next
   period; it never stops the loop or the other jobs.
 
-Modules register jobs at import time; ``bizos.handlers`` imports every module that
-defines one, so the Runtime knows them all before it starts the loop.
+A module lists its jobs in its manifest; the assembly hands them all to the Runtime's
+scheduler. Defining a job registers nothing.
 """
 
 from __future__ import annotations
@@ -89,70 +89,64 @@ job_duration = Histogram(
 
 @dataclass(frozen=True, slots=True)
 class Job:
+    """A scheduled job: ``func(db, now)`` runs every ``every`` in one worker process.
+
+    A job is a value: it runs once a module's manifest lists it (``Manifest.jobs``).
+    Calling it runs its function directly (tests do).
+    """
+
     name: str
     every: dt.timedelta
     func: JobFunc
     lease: dt.timedelta = DEFAULT_LEASE
 
+    def __post_init__(self) -> None:
+        if self.every <= dt.timedelta(0):
+            raise ValueError(f"scheduled job {self.name!r} needs a positive period")
 
-class JobRegistry:
-    """Jobs by name. ``registry`` (below) is the process's; tests may make their own."""
-
-    def __init__(self) -> None:
-        self._jobs: dict[str, Job] = {}
-
-    def add(self, job: Job) -> None:
-        existing = self._jobs.get(job.name)
-        if existing is not None and existing.func is not job.func:
-            raise ValueError(f"a scheduled job named {job.name!r} is already registered")
-        if job.every <= dt.timedelta(0):
-            raise ValueError(f"scheduled job {job.name!r} needs a positive period")
-        self._jobs[job.name] = job
-
-    def scheduled(
-        self, name: str, *, every: dt.timedelta, lease: dt.timedelta | None = None
-    ) -> Callable[[JobFunc], JobFunc]:
-        def register(func: JobFunc) -> JobFunc:
-            self.add(Job(name, every, func, lease or max(DEFAULT_LEASE, every)))
-            return func
-
-        return register
-
-    def get(self, name: str) -> Job:
-        return self._jobs[name]
-
-    def jobs(self) -> list[Job]:
-        return sorted(self._jobs.values(), key=lambda j: j.name)
-
-
-registry = JobRegistry()
+    def __call__(self, db: Database, now: dt.datetime) -> Awaitable[None]:
+        return self.func(db, now)
 
 
 def scheduled(
     name: str, *, every: dt.timedelta, lease: dt.timedelta | None = None
-) -> Callable[[JobFunc], JobFunc]:
-    """Register ``async def job(db, now)`` to run every ``every`` in one worker process.
+) -> Callable[[JobFunc], Job]:
+    """Make ``async def job(db, now)`` a :class:`Job` that runs every ``every``.
 
     ``lease`` bounds one run (default: ten minutes, or the period if longer); a run that
     takes longer is cancelled and counted as a failure.
     """
-    return registry.scheduled(name, every=every, lease=lease)
+
+    def make(func: JobFunc) -> Job:
+        return Job(name, every, func, lease or max(DEFAULT_LEASE, every))
+
+    return make
+
+
+def check_unique(jobs: Iterable[Job]) -> list[Job]:
+    """The jobs sorted by name; two different jobs under one name are an error."""
+    by_name: dict[str, Job] = {}
+    for job in jobs:
+        existing = by_name.get(job.name)
+        if existing is not None and existing is not job:
+            raise ValueError(f"a scheduled job named {job.name!r} is already registered")
+        by_name[job.name] = job
+    return sorted(by_name.values(), key=lambda j: j.name)
 
 
 class Scheduler:
     """Runs due jobs. ``run_due`` is one pass (tests drive it); ``run_forever`` loops."""
 
-    def __init__(self, db: Database, jobs: Iterable[Job] | None = None) -> None:
+    def __init__(self, db: Database, jobs: Iterable[Job] = ()) -> None:
         self.db = db
-        self._jobs = list(jobs) if jobs is not None else None
+        self._jobs = check_unique(jobs)
         self.owner = new_id()  # this scheduler's lease token
         self._wakeup = Wakeup()
         self._stopping = False
 
     @property
     def jobs(self) -> list[Job]:
-        # Read the registry late: modules may register jobs after this object exists.
-        return self._jobs if self._jobs is not None else registry.jobs()
+        return self._jobs
 
     async def run_due(self, now: dt.datetime | None = None) -> list[str]:
         """Run every job that is due at ``now`` and whose run no other process holds;
@@ -300,10 +294,9 @@ async def job_state(db: Database, name: str) -> dict[str, object] | None:
 
 __all__ = [
     "Job",
-    "JobRegistry",
     "ScheduledJob",
     "Scheduler",
+    "check_unique",
     "job_state",
-    "registry",
     "scheduled",
 ]

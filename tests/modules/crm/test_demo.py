@@ -19,7 +19,6 @@ from bizos.core.dispatcher import Dispatcher
 from bizos.core.dispatcher_models import ProcessedEvent
 from bizos.core.events import Event
 from bizos.demo import DEMO_SLUG, seed_demo
-from bizos.handlers import register_handlers
 from bizos.modules.crm.demo.data import ASSIGNMENT_RULES
 from bizos.modules.crm.demo.data import REP_PROFILES as PROFILES
 from bizos.modules.crm.demo.history import History, Rep, Rule, Team
@@ -37,6 +36,7 @@ from bizos.modules.crm.models import (
 )
 from bizos.modules.identity.models import Tenant, User
 from bizos.modules.work.models import Task
+from bizos.registry import register_subscribers
 
 SOURCES = {"web_form", "referral", "trade_show", "cold_outreach", "instagram", "api", "import"}
 LOST_REASONS = {"price", "went with competitor", "no budget", "timing"}
@@ -186,7 +186,7 @@ async def test_demo_history_is_a_consistent_year_of_sales(settings: Settings, db
     # The history already happened: no subscriber replays its lead flows, template tasks
     # or notifications (each has every matching event recorded as processed).
     registry = Dispatcher(db)
-    register_handlers(registry)
+    register_subscribers(registry)
     async with db.unit_of_work(tenant_id=tenant_id, readonly=True) as s:
         lead_created = await s.scalar(
             sa.select(Event.id).where(Event.type == "crm.lead.created").limit(1)

@@ -23,13 +23,13 @@ from bizos.core.dispatcher_models import ProcessedEvent
 from bizos.core.events import Event
 from bizos.core.sequences import NumberSeries
 from bizos.demo import seed_demo
-from bizos.handlers import register_handlers
 from bizos.modules.knowledge.models import KbDocument
 from bizos.modules.support.demo import OPEN, RESOLVED
 from bizos.modules.support.drafts.models import AiDraft, TicketVector
 from bizos.modules.support.models import Ticket, TicketMessage
 from bizos.modules.support.sla.models import SlaPolicy
 from bizos.modules.support.sla.service import due_times
+from bizos.registry import register_subscribers
 from tests.modules.knowledge.test_demo import demo_login, demo_server, demo_tenant
 
 Json = dict[str, Any]
@@ -74,7 +74,7 @@ async def test_the_demo_desk_has_threaded_history_and_drafts_its_open_tickets(
             (await s.execute(sa.select(ProcessedEvent.subscriber, ProcessedEvent.event_id))).all()
         )
     subscribers = Dispatcher(db)
-    register_handlers(subscribers)
+    register_subscribers(subscribers)
 
     # Numbered without gaps, in the order the tickets came in; the series goes on.
     assert [t.number for t in tickets] == [f"T-{n:06d}" for n in range(1, len(tickets) + 1)]

@@ -21,7 +21,7 @@ import pytest
 import sqlalchemy as sa
 
 from bizos.ai import gateway
-from bizos.api.app import create_app
+from bizos.app import create_app
 from bizos.core.config import Settings
 from bizos.core.db import Database
 from bizos.core.workflows import get_workflow_status, get_workflow_steps, start_workflow

@@ -11,7 +11,7 @@ from typing import Any
 import aiosmtplib
 import httpx
 
-from bizos.api.app import create_app
+from bizos.app import create_app
 from bizos.core.config import Settings
 from bizos.core.db import Database
 from bizos.runtime import Runtime

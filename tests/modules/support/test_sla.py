@@ -9,10 +9,11 @@ import datetime as dt
 import pytest
 import sqlalchemy as sa
 
+from bizos import registry
 from bizos.core.context import system_context
 from bizos.core.db import Database
 from bizos.core.dispatcher import EventRecord
-from bizos.core.scheduler import Scheduler, registry
+from bizos.core.scheduler import Scheduler
 from bizos.modules.identity import service as identity_service
 from bizos.modules.support.sla import handlers as sla_handlers
 from bizos.modules.support.sla import service
@@ -208,7 +209,7 @@ async def test_breaches_stay_in_their_tenant(
 
 
 async def test_the_breach_job_runs_every_minute(db: Database, tenant: TenantLogin) -> None:
-    job = registry.get(service.BREACH_JOB)
+    job = registry.job(service.BREACH_JOB)
     assert job.every == dt.timedelta(minutes=1)
     await make_ticket(db, tenant, priority="urgent")
     scheduler = Scheduler(db, jobs=[job])

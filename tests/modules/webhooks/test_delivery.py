@@ -259,7 +259,7 @@ async def test_running_workers_deliver_a_committed_event_on_their_own(
 async def test_serving_with_workers_delivers_tracked_activity_end_to_end(
     db: Database, settings: Settings, receiver: Receiver
 ) -> None:
-    from bizos.api.app import create_app
+    from bizos.app import create_app
     from tests.conftest import signup
 
     local = settings.model_copy(update={"webhook_allow_private_targets": True})

@@ -7,8 +7,9 @@ import datetime as dt
 
 import httpx
 
+from bizos import registry
 from bizos.core.db import Database
-from bizos.core.scheduler import Scheduler, registry
+from bizos.core.scheduler import Scheduler
 from bizos.modules.outreach.delivery import deliver_due_messages
 from bizos.modules.work import service
 from bizos.modules.work.jobs import ESCALATIONS_JOB
@@ -43,7 +44,7 @@ async def test_an_overdue_urgent_task_escalates_once_to_the_assignees_manager(
     normal = await create_task(
         client, tenant.headers, assignee_id=rep.id, priority="normal", due_at=DUE.isoformat()
     )
-    scheduler = Scheduler(db, [registry.get(ESCALATIONS_JOB)])  # grace: one hour (default)
+    scheduler = Scheduler(db, [registry.job(ESCALATIONS_JOB)])  # grace: one hour (default)
 
     assert await scheduler.run_due(DUE + GRACE - dt.timedelta(minutes=1)) == [ESCALATIONS_JOB]
     assert await _inbox(client, manager.headers) == []

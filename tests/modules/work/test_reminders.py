@@ -8,8 +8,9 @@ import datetime as dt
 
 import httpx
 
+from bizos import registry
 from bizos.core.db import Database
-from bizos.core.scheduler import Scheduler, registry
+from bizos.core.scheduler import Scheduler
 from bizos.modules.outreach.delivery import deliver_due_messages
 from bizos.modules.work import service
 from bizos.modules.work.jobs import REMINDERS_JOB
@@ -31,7 +32,7 @@ async def test_a_due_reminder_reaches_the_assignee_once_in_the_app_and_by_email(
         remind_at=REMIND.isoformat(),
         due_at=(REMIND + dt.timedelta(hours=2)).isoformat(),
     )
-    job = registry.get(REMINDERS_JOB)
+    job = registry.job(REMINDERS_JOB)
     first, second = Scheduler(db, [job]), Scheduler(db, [job])
 
     assert await first.run_due(REMIND - dt.timedelta(minutes=1)) == [REMINDERS_JOB]

@@ -4,14 +4,12 @@ its contact timeline source."""
 from __future__ import annotations
 
 from bizos.core.dispatcher import Dispatcher
-from bizos.modules.billing import timeline
 from bizos.modules.billing.invoices import handlers as invoices
 from bizos.modules.billing.payments import handlers as payments
 from bizos.modules.billing.stripe import handlers as stripe
 
 
 def register(dispatcher: Dispatcher) -> None:
-    timeline.register_sources()
     invoices.register(dispatcher)
     payments.register(dispatcher)
     stripe.register(dispatcher)

@@ -15,8 +15,8 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bizos.core.context import Context
+from bizos.core.timeline import TimelineEntry
 from bizos.modules.billing.models import CreditNote, Invoice, Payment, Refund
-from bizos.modules.crm.timeline import TimelineEntry, register_timeline_source
 
 INVOICES = "/api/v1/billing/invoices"
 PAYMENTS = "/api/v1/billing/payments"
@@ -217,7 +217,3 @@ async def billing_source(
     ]
     entries.sort(key=lambda e: e.at, reverse=True)
     return entries[:limit]
-
-
-def register_sources() -> None:
-    register_timeline_source("billing", billing_source)

@@ -4,7 +4,6 @@ its contact timeline source."""
 from __future__ import annotations
 
 from bizos.core.dispatcher import Dispatcher
-from bizos.modules.commerce import timeline
 from bizos.modules.commerce.fulfilment import handlers as fulfilment
 from bizos.modules.commerce.inventory import handlers as inventory
 from bizos.modules.commerce.orders import handlers as orders
@@ -12,7 +11,6 @@ from bizos.modules.commerce.shopify import handlers as shopify
 
 
 def register(dispatcher: Dispatcher) -> None:
-    timeline.register_sources()
     inventory.register(dispatcher)
     orders.register(dispatcher)
     shopify.register(dispatcher)

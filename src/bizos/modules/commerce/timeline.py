@@ -1,8 +1,8 @@
 """The contact timeline's view of orders: each order when it was placed, and again when
 it shipped, was cancelled or failed.
 
-Registered on the CRM's timeline port (``register_timeline_source``) by commerce's
-``handlers.register``: the CRM shows orders without knowing commerce exists.
+Declared on the timeline port (:mod:`bizos.core.timeline`) by commerce's
+manifest: the CRM shows orders without knowing commerce exists.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from bizos.core.context import Context
+from bizos.core.timeline import TimelineEntry
 from bizos.modules.commerce.models import Order, Shipment
-from bizos.modules.crm.timeline import TimelineEntry, register_timeline_source
 
 ORDERS = "/api/v1/commerce/orders"
 
@@ -134,7 +134,3 @@ async def orders_source(
             )
     entries.sort(key=lambda e: e.at, reverse=True)
     return entries[:limit]
-
-
-def register_sources() -> None:
-    register_timeline_source("commerce.orders", orders_source)

@@ -40,6 +40,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bizos.ai.privacy import KnownEntity, fold
 from bizos.core.context import Context
+from bizos.modules.crm.contacts.service import default_region
 from bizos.modules.crm.models import Company, Contact
 from bizos.modules.crm.search import FTS_TABLE, PG_DOCUMENT, ROWIDS_TABLE, fold_diacritics
 
@@ -291,3 +292,11 @@ def _holders(
             if name and name_key(name) in shorts:
                 out.setdefault(name_key(name), name.strip())
     return out
+
+
+async def privacy_names(
+    session: AsyncSession, ctx: Context, texts: Sequence[str]
+) -> tuple[list[KnownEntity], str | None]:
+    """The privacy proxy's name lookup (the CRM fills that port): the tenant's names in
+    ``texts`` and its phone region."""
+    return await known_entities(session, ctx, texts), await default_region(session, ctx)

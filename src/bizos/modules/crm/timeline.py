@@ -1,21 +1,14 @@
 """A contact's timeline: one ordered view over everything that happened with them.
 
-Any part of the product adds what it knows by registering a *source*:
-
-    register_timeline_source("work.tasks", tasks_source)
-
-    async def tasks_source(session, ctx, contact_ids, email, limit) -> list[TimelineEntry]
-
-``contact_ids`` holds the contact and every contact merged into it; ``email`` is the
-contact's address (or None). A source returns its newest ``limit`` entries. A source may
-also take a keyword ``before: datetime | None``: it then returns only entries at or
-before that time, which lets deep pages stay cheap; without it the timeline asks for
-enough entries to cover the page.
+Any part of the product adds what it knows through the timeline port
+(:mod:`bizos.core.timeline`): its manifest names its sources, the assembly puts them on
+:data:`bizos.core.ports.ports`, and this module reads them all. A source without the
+``before`` keyword is asked for enough entries to cover the page.
 
 Built in here: the event log (events about the contact, its emails' tracked activity,
 and its leads and deals), outbound messages, notes, attachments, deals and leads. The
-modules above the CRM register the rest from their ``handlers.register`` (the CRM
-imports none of them): commerce its orders, billing invoices, payments, refunds and
+other modules declare the rest in their manifests (the CRM imports none of them):
+commerce its orders, billing invoices, payments, refunds and
 credit notes, support tickets and their messages, work its tasks.
 Entries are ordered newest first; the cursor is the last entry's position. An entry's
 ``link`` is the API path of its record, where it has one.
@@ -24,10 +17,8 @@ Entries are ordered newest first; the cursor is the last entry's position. An en
 from __future__ import annotations
 
 import datetime as dt
-import inspect
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -36,60 +27,11 @@ from bizos.core.context import Context
 from bizos.core.errors import Unprocessable, field_error
 from bizos.core.events import Event
 from bizos.core.pagination import PageParams, decode_cursor, encode_cursor
+from bizos.core.ports import ports
+from bizos.core.timeline import TimelineEntry, TimelineSourceFn
 from bizos.modules.crm.models import Attachment, Contact, Deal, Lead, Note
 
 MAX_DEPTH = 5000
-
-
-@dataclass(frozen=True)
-class TimelineEntry:
-    at: dt.datetime
-    kind: str
-    title: str
-    summary: str | None
-    ref_type: str
-    ref_id: str
-    data: dict[str, Any] = field(default_factory=dict)
-    link: str | None = None  # the API path of the record (``/api/v1/commerce/orders/..``)
-
-    def key(self) -> tuple[dt.datetime, str, str, str]:
-        return (self.at, self.ref_type, self.ref_id, self.kind)
-
-
-class TimelineSource(Protocol):
-    def __call__(
-        self,
-        session: AsyncSession,
-        ctx: Context,
-        contact_ids: list[str],
-        email: str | None,
-        limit: int,
-    ) -> Awaitable[list[TimelineEntry]]: ...
-
-
-@dataclass(frozen=True)
-class _Registered:
-    name: str
-    source: Callable[..., Awaitable[list[TimelineEntry]]]
-    takes_before: bool
-
-
-_sources: dict[str, _Registered] = {}
-
-
-def register_timeline_source(
-    name: str, source: Callable[..., Awaitable[list[TimelineEntry]]]
-) -> None:
-    """Add (or replace, by ``name``) a source of timeline entries."""
-    try:
-        takes_before = "before" in inspect.signature(source).parameters
-    except (TypeError, ValueError):
-        takes_before = False
-    _sources[name] = _Registered(name, source, takes_before)
-
-
-def timeline_sources() -> list[str]:
-    return sorted(_sources)
 
 
 # --- reading ---------------------------------------------------------------------------
@@ -135,7 +77,7 @@ async def read_timeline(
         after, depth = _decode(page.after)
     want = page.limit + 1
     entries: list[TimelineEntry] = []
-    for registered in list(_sources.values()):
+    for registered in ports.sources():
         if registered.takes_before:
             found = await registered.source(
                 session, ctx, list(contact_ids), email, want, before=after[0] if after else None
@@ -471,13 +413,13 @@ async def leads_source(
     ]
 
 
-for _name, _source in (
-    ("crm.events", events_source),
-    ("outreach.messages", messages_source),
-    ("crm.replies", replies_source),
-    ("crm.notes", notes_source),
-    ("crm.attachments", attachments_source),
-    ("crm.deals", deals_source),
-    ("crm.leads", leads_source),
-):
-    register_timeline_source(_name, _source)
+# The CRM's own sources, declared in its manifest.
+CRM_SOURCES: dict[str, TimelineSourceFn] = {
+    "crm.events": events_source,
+    "outreach.messages": messages_source,
+    "crm.replies": replies_source,
+    "crm.notes": notes_source,
+    "crm.attachments": attachments_source,
+    "crm.deals": deals_source,
+    "crm.leads": leads_source,
+}

@@ -4,14 +4,12 @@ its contact timeline source."""
 from __future__ import annotations
 
 from bizos.core.dispatcher import Dispatcher
-from bizos.modules.support import timeline
 from bizos.modules.support.drafts import handlers as drafts
 from bizos.modules.support.inbound import handlers as inbound
 from bizos.modules.support.sla import handlers as sla
 
 
 def register(dispatcher: Dispatcher) -> None:
-    timeline.register_sources()
     inbound.register(dispatcher)
     sla.register(dispatcher)
     drafts.register(dispatcher)

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bizos.core.context import Context
-from bizos.modules.crm.timeline import TimelineEntry, register_timeline_source
+from bizos.core.timeline import TimelineEntry
 from bizos.modules.support.models import Ticket, TicketMessage
 from bizos.modules.support.service import BASE as TICKETS
 
@@ -129,7 +129,3 @@ async def support_source(
     ]
     entries.sort(key=lambda e: e.at, reverse=True)
     return entries[:limit]
-
-
-def register_sources() -> None:
-    register_timeline_source("support.tickets", support_source)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -25,6 +25,7 @@ from bizos.core.errors import NotFound, Unprocessable, field_error
 from bizos.core.events import append_event
 from bizos.core.ids import new_id
 from bizos.core.pagination import ListOrder, PageParams
+from bizos.core.ports import ports
 from bizos.core.versions import check_version
 from bizos.modules.crm.contacts import service as contacts
 from bizos.modules.crm.deals.schemas import STAGES as DEAL_STAGES
@@ -127,23 +128,17 @@ async def _resolve_contact(
 
 
 async def check_related(session: AsyncSession, ctx: Context, related: TaskRelated | None) -> None:
-    """422 when a task sent through the API names a CRM lead, deal or company the tenant
-    does not have (another tenant's included). Contacts are resolved by ``create_task``;
-    record types of other modules are taken as given."""
-    if related is None or related.type not in ("lead", "deal", "company"):
+    """422 when a task sent through the API names a record the tenant does not have
+    (another tenant's included), for every record type a module resolves (the record
+    resolver port: the CRM resolves leads, deals and companies). Contacts are resolved by
+    ``create_task``; other record types are taken as given."""
+    if related is None:
         return
-    # Imported here: the CRM services create tasks themselves (they import this module).
-    from bizos.modules.crm.contacts import companies
-    from bizos.modules.crm.deals import service as deals
-    from bizos.modules.crm.leads import service as leads
-
-    lookups: dict[str, Callable[[AsyncSession, Context, str], Awaitable[object]]] = {
-        "lead": leads.get_lead,
-        "deal": deals.get_deal,
-        "company": companies.get_company,
-    }
+    resolve = ports.record_resolvers.get(related.type)
+    if resolve is None or related.type == "contact":
+        return
     try:
-        await lookups[related.type](session, ctx, related.id)
+        await resolve(session, ctx, related.id)
     except NotFound:
         raise Unprocessable(
             f"no such {related.type} in this workspace",

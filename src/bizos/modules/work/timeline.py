@@ -8,7 +8,7 @@ import datetime as dt
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bizos.core.context import Context
-from bizos.modules.crm.timeline import TimelineEntry, register_timeline_source
+from bizos.core.timeline import TimelineEntry
 from bizos.modules.work import service
 
 
@@ -57,6 +57,3 @@ async def tasks_source(
             )
     entries.sort(key=lambda e: e.at, reverse=True)
     return entries[:limit]
-
-
-register_timeline_source("work.tasks", tasks_source)

@@ -10,8 +10,9 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 
+from bizos import registry
 from bizos.core.db import Database
-from bizos.core.scheduler import Scheduler, registry
+from bizos.core.scheduler import Scheduler
 from bizos.modules.billing.invoices import dunning as dunning_module
 from bizos.modules.billing.invoices import handlers as _handlers  # noqa: F401
 from bizos.modules.billing.invoices import service
@@ -92,7 +93,7 @@ async def test_two_workers_racing_send_one_reminder(db: Database, tenant: Tenant
 
 
 async def test_the_dunning_job_is_scheduled_hourly(db: Database, tenant: TenantLogin) -> None:
-    job = registry.get(DUNNING_JOB)
+    job = registry.job(DUNNING_JOB)
     assert job.every == dt.timedelta(hours=1)
     invoice = await order_invoice(db, tenant)
     scheduler = Scheduler(db, jobs=[job])

@@ -19,7 +19,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from bizos.api.app import create_app
+from bizos.app import create_app
 from bizos.core.config import Settings
 from bizos.core.context import Context
 from bizos.core.db import Database

@@ -12,7 +12,7 @@ import httpx
 import sqlalchemy as sa
 from fastapi import FastAPI
 
-from bizos.api.app import create_app
+from bizos.app import create_app
 from bizos.core.config import Settings
 from bizos.core.db import Database
 from bizos.modules.crm.models import Contact, Lead

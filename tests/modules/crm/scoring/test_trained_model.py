@@ -11,9 +11,10 @@ import random
 import httpx
 import sqlalchemy as sa
 
+from bizos import registry
 from bizos.core.context import system_context
 from bizos.core.db import Database, utcnow
-from bizos.core.scheduler import Scheduler, registry
+from bizos.core.scheduler import Scheduler
 from bizos.modules.crm.models import Lead, ScoringModel
 from bizos.modules.crm.scoring import service
 from bizos.modules.crm.scoring.features import gather_features
@@ -164,7 +165,7 @@ async def test_daily_job_retrains_every_tenant_with_history(
     await _history(db, tenant.tenant_id)
     await add_lead(db, other_tenant.tenant_id)  # a tenant without history keeps the rules
 
-    ran = await Scheduler(db, [registry.get(RETRAIN_JOB)]).run_due(now=utcnow())
+    ran = await Scheduler(db, [registry.job(RETRAIN_JOB)]).run_due(now=utcnow())
     assert ran == [RETRAIN_JOB]
 
     mine = (await client.get("/api/v1/crm/scoring/model", headers=tenant.headers)).json()

@@ -101,10 +101,10 @@ async def mark_processed(session: AsyncSession, ctx: Context, events: list[tuple
     # The runtime's subscriber registry (imported here: it pulls in every module).
     from bizos.core.db import get_database
     from bizos.core.dispatcher import Dispatcher
-    from bizos.handlers import register_handlers
+    from bizos.registry import register_subscribers
 
     registry = Dispatcher(get_database())
-    register_handlers(registry)
+    register_subscribers(registry)
     tenant_id, now = ctx.require_tenant(), utcnow()
     records = [
         {"subscriber": sub.name, "event_id": event_id, "tenant_id": tenant_id, "processed_at": now}

@@ -1,4 +1,5 @@
-"""The FastAPI application factory."""
+"""The FastAPI application factory: the HTTP kit (``bizos.api``) around every
+manifest's routers (:mod:`bizos.registry`)."""
 
 from __future__ import annotations
 
@@ -14,12 +15,12 @@ from bizos.api.middleware import close_gateway, install_gateway
 from bizos.api.openapi import install_openapi
 from bizos.api.ops import router as ops_router
 from bizos.api.query_params import reject_unknown_query_parameters
-from bizos.api.routes import include_routers
 from bizos.core.auth import set_authenticator
 from bizos.core.config import Settings, get_settings
 from bizos.core.db import Database, get_database, init_database, set_database
 from bizos.core.observability import configure_logging, configure_tracing, instrument_database
 from bizos.modules.identity.service import DatabaseAuthenticator
+from bizos.registry import include_routers, install_ports
 from bizos.runtime import Runtime
 
 
@@ -30,6 +31,7 @@ def create_app(
     workers: bool = True,
 ) -> FastAPI:
     settings = settings or get_settings()
+    install_ports()
     configure_logging(settings)
     configure_tracing(settings)
 

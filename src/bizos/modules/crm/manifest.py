@@ -1,0 +1,25 @@
+"""CRM: contacts, companies, leads, deals, scoring, assignment, forecast and imports."""
+
+from bizos.core.manifest import Manifest
+from bizos.modules.crm import handlers, models
+from bizos.modules.crm.api import router
+from bizos.modules.crm.contacts.companies import get_company
+from bizos.modules.crm.deals.service import get_deal
+from bizos.modules.crm.imports.workflow import run_import
+from bizos.modules.crm.leads.flow import lead_flow
+from bizos.modules.crm.leads.service import get_lead
+from bizos.modules.crm.names import privacy_names
+from bizos.modules.crm.scoring.jobs import retrain_scoring_models
+from bizos.modules.crm.timeline import CRM_SOURCES
+
+MANIFEST = Manifest(
+    name="crm",
+    models=(models,),
+    routers=(router,),
+    subscribers=(handlers.register,),
+    workflows=(lead_flow, run_import),
+    jobs=(retrain_scoring_models,),
+    timeline_sources=CRM_SOURCES,
+    record_resolvers={"lead": get_lead, "deal": get_deal, "company": get_company},
+    name_lookup=privacy_names,
+)

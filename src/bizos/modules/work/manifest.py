@@ -1,0 +1,15 @@
+"""Work: tasks, templates, reminders and escalations."""
+
+from bizos.core.manifest import Manifest
+from bizos.modules.work import handlers, jobs, models
+from bizos.modules.work.api import router
+from bizos.modules.work.timeline import tasks_source
+
+MANIFEST = Manifest(
+    name="work",
+    models=(models,),
+    routers=(router,),
+    subscribers=(handlers.register,),
+    jobs=(jobs.task_reminders, jobs.task_escalations),
+    timeline_sources={"work.tasks": tasks_source},
+)
