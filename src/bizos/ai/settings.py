@@ -11,17 +11,14 @@ import importlib.util
 from decimal import Decimal
 from typing import Any
 
-import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bizos.ai.models import AiSettings
 from bizos.ai.schemas import AiSettingsRead, ModelPrice
 from bizos.connectors.service import connector_config
 from bizos.core.context import Context
-from bizos.core.errors import Conflict, Unprocessable, field_error
-from bizos.core.events import append_event
-from bizos.core.versions import check_version
+from bizos.core.errors import Unprocessable, field_error
+from bizos.core.settings_rows import apply_settings, refuse_nulls, stored_row
 
 EXTERNAL_PROVIDERS = ("openai", "anthropic")
 _NOT_NULL = ("providers", "embeddings", "currency", "prices")
@@ -68,19 +65,9 @@ async def settings_read(session: AsyncSession, ctx: Context, row: AiSettings) ->
     )
 
 
-async def _stored(
-    session: AsyncSession, ctx: Context, *, for_update: bool = False
-) -> AiSettings | None:
-    query = sa.select(AiSettings).where(AiSettings.tenant_id == ctx.require_tenant())
-    if for_update:
-        query = query.with_for_update().execution_options(populate_existing=True)
-    row: AiSettings | None = await session.scalar(query)
-    return row
-
-
 async def load_settings(session: AsyncSession, ctx: Context) -> AiSettings:
     """The tenant's settings row, or a transient one holding the defaults (version 0)."""
-    return await _stored(session, ctx) or _defaults(ctx.require_tenant())
+    return await stored_row(session, ctx, AiSettings) or _defaults(ctx.require_tenant())
 
 
 def _normalise_providers(providers: list[str]) -> list[str]:
@@ -128,12 +115,7 @@ async def update_settings(
 ) -> AiSettings:
     """Apply the fields sent (``ai.settings.updated``); the row is created on first
     change. Providers named in the chain must have their connector configured."""
-    nulls = [k for k in _NOT_NULL if k in changes and changes[k] is None]
-    if nulls:
-        raise Unprocessable(
-            "these settings cannot be cleared",
-            errors=[field_error(["body", k], "may not be null") for k in nulls],
-        )
+    refuse_nulls(changes, _NOT_NULL)
     changes = dict(changes)
     if "providers" in changes:
         changes["providers"] = _normalise_providers(list(changes["providers"]))
@@ -158,36 +140,17 @@ async def update_settings(
         changes["prices"] = _prices_json(
             {k: ModelPrice.model_validate(v) for k, v in changes["prices"].items()}
         )
-    row = await _stored(session, ctx, for_update=True)
-    check_version(if_match, row.version if row is not None else 0)
-    if row is None:
-        row = _defaults(ctx.require_tenant())
-        row.version = 1
-        for key, value in changes.items():
-            setattr(row, key, value)
-        try:
-            async with session.begin_nested():
-                session.add(row)
-        except IntegrityError:
-            raise Conflict("the AI settings were changed concurrently; re-read and retry") from None
-    else:
-        changes = {k: v for k, v in changes.items() if _differs(getattr(row, k), v)}
-        if not changes:
-            return row
-        for key, value in changes.items():
-            setattr(row, key, value)
-        row.version += 1
-        await session.flush()
-    await append_event(
+    return await apply_settings(
         session,
         ctx,
-        "ai.settings.updated",
-        aggregate_type="ai_settings",
-        aggregate_id=row.id,
-        version=row.version,
-        data={"changed": sorted(changes)},
+        AiSettings,
+        defaults=_defaults,
+        changes=changes,
+        if_match=if_match,
+        event_type="ai.settings.updated",
+        what="AI settings",
+        differs=_differs,
     )
-    return row
 
 
 def _differs(old: Any, new: Any) -> bool:

@@ -19,7 +19,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bizos.core.context import Context
 from bizos.core.timeline import TimelineSource, TimelineSourceFn
 
-
 # ``(session, ctx, record_id) -> record``; raises :class:`bizos.core.errors.NotFound` when
 # the tenant has no such record.
 RecordResolver = Callable[[AsyncSession, Context, str], Awaitable[object]]

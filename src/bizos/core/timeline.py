@@ -52,3 +52,12 @@ class TimelineSource:
         except (TypeError, ValueError):
             takes_before = False
         return cls(name, source, takes_before)
+
+
+def newest_first(query: Any, at: Any, *, limit: int, before: dt.datetime | None = None) -> Any:
+    """``query`` narrowed to rows whose ``at`` column is set and at or before ``before``,
+    newest first, at most ``limit``: what every timeline source reads."""
+    query = query.where(at.is_not(None))
+    if before is not None:
+        query = query.where(at <= before)
+    return query.order_by(at.desc()).limit(limit)

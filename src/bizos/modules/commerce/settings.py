@@ -17,18 +17,15 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Any
 
-import sqlalchemy as sa
 import structlog
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, model_validator
 from pydantic.json_schema import SkipJsonSchema
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bizos.core.context import Context
-from bizos.core.errors import Conflict, NotFound, Unprocessable, field_error
-from bizos.core.events import append_event
+from bizos.core.errors import NotFound, Unprocessable, field_error
 from bizos.core.pagination import PageParams
-from bizos.core.versions import check_version
+from bizos.core.settings_rows import apply_settings, refuse_nulls, stored_row
 from bizos.modules.commerce.models import CommerceSettings
 from bizos.modules.identity import service as identity_service
 
@@ -213,19 +210,9 @@ def settings_read(row: CommerceSettings) -> CommerceSettingsRead:
     )
 
 
-async def _stored(
-    session: AsyncSession, ctx: Context, *, for_update: bool = False
-) -> CommerceSettings | None:
-    query = sa.select(CommerceSettings).where(CommerceSettings.tenant_id == ctx.require_tenant())
-    if for_update:
-        query = query.with_for_update().execution_options(populate_existing=True)
-    row: CommerceSettings | None = await session.scalar(query)
-    return row
-
-
 async def load_settings(session: AsyncSession, ctx: Context) -> CommerceSettings:
     """The tenant's settings row, or a transient one holding the defaults (version 0)."""
-    return await _stored(session, ctx) or _defaults(ctx.require_tenant())
+    return await stored_row(session, ctx, CommerceSettings) or _defaults(ctx.require_tenant())
 
 
 async def _check_assignee(session: AsyncSession, ctx: Context, field: str, user_id: str) -> None:
@@ -249,47 +236,22 @@ async def update_settings(
 ) -> CommerceSettings:
     """Apply the fields sent (``commerce.settings.updated``); the row is created on first
     change. Assignees must be active users of the tenant."""
-    nulls = [k for k in _NOT_NULL if k in changes and changes[k] is None]
-    if nulls:
-        raise Unprocessable(
-            "these settings cannot be cleared",
-            errors=[field_error(["body", k], "may not be null") for k in nulls],
-        )
+    refuse_nulls(changes, _NOT_NULL)
     for field in _ASSIGNEES:
         if changes.get(field) is not None:
             await _check_assignee(session, ctx, field, changes[field])
     if changes.get("default_parcel") is not None:
         changes["default_parcel"] = DefaultParcel.model_validate(changes["default_parcel"]).stored()
-    row = await _stored(session, ctx, for_update=True)
-    check_version(if_match, row.version if row is not None else 0)
-    if row is None:
-        row = _defaults(ctx.require_tenant())
-        row.version = 1
-        for key, value in changes.items():
-            setattr(row, key, value)
-        try:
-            async with session.begin_nested():
-                session.add(row)
-        except IntegrityError:
-            raise Conflict("the settings were changed concurrently; re-read and retry") from None
-    else:
-        changes = {k: v for k, v in changes.items() if getattr(row, k) != v}
-        if not changes:
-            return row
-        for key, value in changes.items():
-            setattr(row, key, value)
-        row.version += 1
-        await session.flush()
-    await append_event(
+    return await apply_settings(
         session,
         ctx,
-        "commerce.settings.updated",
-        aggregate_type="commerce_settings",
-        aggregate_id=row.id,
-        version=row.version,
-        data={"changed": sorted(changes)},
+        CommerceSettings,
+        defaults=_defaults,
+        changes=changes,
+        if_match=if_match,
+        event_type="commerce.settings.updated",
+        what="settings",
     )
-    return row
 
 
 async def active_user_id(session: AsyncSession, ctx: Context, user_id: str | None) -> str | None:

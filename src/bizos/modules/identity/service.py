@@ -409,6 +409,32 @@ async def get_user(session: AsyncSession, ctx: Context, *, user_id: str) -> User
     return user_read(user)
 
 
+async def tenant_owner_id(session: AsyncSession, ctx: Context) -> str | None:
+    """The tenant's first active owner: who hears about trouble nobody else owns."""
+    users = await list_users(session, ctx, page=PageParams(limit=1), role="owner", is_active=True)
+    return users.items[0].id if users.items else None
+
+
+async def require_active_user(
+    session: AsyncSession, ctx: Context, user_id: str, *, field: str = "owner_id"
+) -> UserRead:
+    """The tenant's active user ``user_id``, or a 422 on ``body.<field>``.
+
+    Another tenant's user and a user that does not exist get the same answer."""
+    try:
+        user = await get_user(session, ctx, user_id=user_id)
+    except NotFound:
+        raise Unprocessable(
+            "no such user", errors=[field_error(["body", field], "no such user")]
+        ) from None
+    if not user.is_active:
+        raise Unprocessable(
+            "the user is deactivated",
+            errors=[field_error(["body", field], "the user is deactivated")],
+        )
+    return user
+
+
 async def update_user(
     session: AsyncSession,
     ctx: Context,
