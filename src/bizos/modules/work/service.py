@@ -631,6 +631,49 @@ def fill_placeholders(text: str, values: Mapping[str, Any] | None) -> str:
     return _PLACEHOLDER.sub(replace, text)
 
 
+async def escalate(
+    session: AsyncSession,
+    ctx: Context,
+    *,
+    assignee_id: str | None,
+    title: str,
+    body: str,
+    origin: str,
+    related_type: str,
+    related_id: str,
+    kind: str | None = None,
+    data: dict[str, Any] | None = None,
+    priority: str = "high",
+) -> Task:
+    """Hand trouble to a person: a task for ``assignee_id`` (or nobody's, to be picked
+    up), and, with ``kind``, an in-app notification telling them why, both in the
+    caller's transaction. ``origin`` names the event that raised it."""
+    task = await create_task(
+        session,
+        ctx,
+        title=title,
+        description=body,
+        assignee_id=assignee_id,
+        priority=priority,
+        related_type=related_type,
+        related_id=related_id,
+        origin=origin,
+    )
+    if kind is not None and assignee_id is not None:
+        await notifications.notify(
+            session,
+            ctx,
+            user_id=assignee_id,
+            kind=kind,
+            title=title,
+            body=body,
+            related_type=related_type,
+            related_id=related_id,
+            data=data,
+        )
+    return task
+
+
 async def create_tasks_from_templates(
     session: AsyncSession,
     ctx: Context,
