@@ -20,7 +20,7 @@ from bizos.core.config import Settings, get_settings
 from bizos.core.db import Database, get_database, init_database, set_database
 from bizos.core.observability import configure_logging, configure_tracing, instrument_database
 from bizos.modules.identity.service import DatabaseAuthenticator
-from bizos.registry import include_routers, install_ports
+from bizos.registry import include_routers, install_ports, tools
 from bizos.runtime import Runtime
 
 
@@ -68,6 +68,8 @@ def create_app(
         dependencies=[Depends(reject_nul_characters), Depends(reject_unknown_query_parameters)],
     )
     app.state.settings = settings
+    # What the copilot (and MCP clients) may call: every manifest's tools.
+    app.state.tools = tools()
     install_error_handlers(app)
     install_gateway(app, settings)
     app.include_router(ops_router)
