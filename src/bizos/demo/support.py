@@ -23,10 +23,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bizos.core.context import Context
 from bizos.core.db import utcnow
-from bizos.core.events import NewEvent, append_events
+from bizos.core.events import NewEvent
 from bizos.core.ids import new_id
 from bizos.core.pagination import PageParams
-from bizos.modules.commerce.demo import mark_handled
+from bizos.demo.story import append_handled
 from bizos.modules.crm.contacts import service as contacts_service
 from bizos.modules.identity import service as identity_service
 from bizos.modules.support import service as tickets
@@ -423,46 +423,63 @@ async def _resolved_ticket(
     _first_response(desk, ticket, answered)
     last = answered
     if conv.followup is not None:
-        asked, answer = conv.followup
-        back = add_business_minutes(last, rng.randint(30, 240), desk.hours)
-        message = await _customer_message(
-            session, desk, ticket, contact, asked, back, conversation[-1], conv
-        )
-        conversation.append(message)
-        # Our answer left the ticket pending; the customer's reopens it, as live mail does.
-        ticket.reopened_count += 1
-        ticket.version += 1
-        desk.events.append(
-            _event(
-                ticket,
-                "support.ticket.reopened",
-                back,
-                message_id=message.id,
-                previous_status="pending",
-                number=ticket.number,
-            )
-        )
-        desk.events.append(
-            _event(
-                ticket,
-                "support.message.received",
-                back,
-                message_id=message.id,
-                direction="inbound",
-                created=False,
-                reopened=True,
-            )
-        )
-        last = add_business_minutes(back, rng.randint(15, 120), desk.hours)
-        conversation.append(
-            await _agent_reply(session, desk, ticket, contact, answer, last, conversation)
-        )
+        last = await _followup(session, desk, ticket, contact, conv, conversation, last, rng)
     resolved = add_business_minutes(last, rng.randint(30, 480), desk.hours)
     ticket.status = "resolved"
     ticket.resolved_at = ticket.updated_at = resolved
     ticket.version += 1
     desk.events.append(_event(ticket, "support.ticket.resolved", resolved))
     return ticket
+
+
+async def _followup(
+    session: AsyncSession,
+    desk: _Desk,
+    ticket: Ticket,
+    contact: Any,
+    conv: Conversation,
+    conversation: list[TicketMessage],
+    answered: dt.datetime,
+    rng: random.Random,
+) -> dt.datetime:
+    """The customer writes back after our answer (given at ``answered``) and we answer
+    again; returns when."""
+    assert conv.followup is not None
+    asked, answer = conv.followup
+    back = add_business_minutes(answered, rng.randint(30, 240), desk.hours)
+    message = await _customer_message(
+        session, desk, ticket, contact, asked, back, conversation[-1], conv
+    )
+    conversation.append(message)
+    # Our answer left the ticket pending; the customer's reopens it, as live mail does.
+    ticket.reopened_count += 1
+    ticket.version += 1
+    desk.events.append(
+        _event(
+            ticket,
+            "support.ticket.reopened",
+            back,
+            message_id=message.id,
+            previous_status="pending",
+            number=ticket.number,
+        )
+    )
+    desk.events.append(
+        _event(
+            ticket,
+            "support.message.received",
+            back,
+            message_id=message.id,
+            direction="inbound",
+            created=False,
+            reopened=True,
+        )
+    )
+    last = add_business_minutes(back, rng.randint(15, 120), desk.hours)
+    conversation.append(
+        await _agent_reply(session, desk, ticket, contact, answer, last, conversation)
+    )
+    return last
 
 
 async def _open_ticket(
@@ -520,9 +537,7 @@ async def seed_support_history(session: AsyncSession, ctx: Context, rng: random.
         for i, (received, conv) in enumerate(history)
     ]
     await session.flush()
-    desk.events.sort(key=lambda e: e.occurred_at or now)
-    written = await append_events(session, ctx, desk.events)
-    await mark_handled(session, ctx, [(row["id"], row["type"]) for row in written])
+    await append_handled(session, ctx, desk.events)
     await retrieval.index_tickets(session, ctx, [t.id for t in resolved])
     arrivals = sorted(now - dt.timedelta(minutes=rng.randint(10, 240)) for _ in OPEN)
     for i, (received, conv) in enumerate(zip(arrivals, OPEN, strict=True)):

@@ -19,7 +19,7 @@ from bizos.core.config import Settings
 from bizos.core.context import Context
 from bizos.core.db import Database
 from bizos.demo import DEMO_SLUG
-from bizos.demo_webhooks import DemoWebhook, ensure_demo_webhook_secrets
+from bizos.demo.webhooks import DemoWebhook, ensure_demo_webhook_secrets
 from bizos.modules.identity import service as identity
 from bizos.modules.webhooks.models import InboundWebhook
 
