@@ -30,21 +30,13 @@ from typing import TYPE_CHECKING, Any
 from bizos.core.money import ZERO, cents, text
 from bizos.core.sequences import format_number
 from bizos.demo.story import DAY, Story, historical_id
+from bizos.modules.billing.invoices.service import balance_due
 from bizos.modules.billing.models import CreditNote, Invoice, Payment, Refund
 
 if TYPE_CHECKING:
     from bizos.modules.commerce.models import Order, OrderLine
 
 TERMS_DAYS = 14
-
-
-def balance_due(invoice: Invoice) -> Decimal:
-    return cents(
-        Decimal(invoice.total)
-        - Decimal(invoice.amount_paid)
-        + Decimal(invoice.amount_refunded)
-        - Decimal(invoice.amount_credited)
-    )
 
 
 def _line_json(line: OrderLine) -> dict[str, Any]:
@@ -99,7 +91,7 @@ class Billing:
             currency=invoice.currency,
             total=text(invoice.total),
             amount_paid=text(invoice.amount_paid),
-            balance_due=str(balance_due(invoice) if invoice.status != "void" else ZERO),
+            balance_due=text(balance_due(invoice)),
             **extra,
         )
 

@@ -253,6 +253,21 @@ def _event(ticket: Ticket, type_: str, at: dt.datetime, **data: Any) -> NewEvent
     )
 
 
+def _received(
+    ticket: Ticket, at: dt.datetime, message: TicketMessage, *, reopened: bool
+) -> NewEvent:
+    """The customer's message came in: it opened the ticket, or reopened it."""
+    return _event(
+        ticket,
+        "support.message.received",
+        at,
+        message_id=message.id,
+        direction="inbound",
+        created=not reopened,
+        reopened=reopened,
+    )
+
+
 @dataclass(slots=True)
 class _Desk:
     """What every demo ticket needs: the tenant, its SLA hours, agents, the events."""
@@ -369,6 +384,29 @@ def _first_response(desk: _Desk, ticket: Ticket, at: dt.datetime) -> None:
     )
 
 
+async def _file(
+    session: AsyncSession,
+    desk: _Desk,
+    conv: Conversation,
+    contact: Any,
+    received: dt.datetime,
+    assignee_id: str | None,
+) -> Ticket:
+    """The conversation's ticket, opened by the support service as of ``received``."""
+    ticket = await tickets.open_ticket(
+        session,
+        desk.ctx,
+        subject=conv.subject,
+        channel="email",
+        contact_id=contact.id,
+        customer_email=contact.email,
+        priority=conv.priority,
+        assignee_id=assignee_id,
+    )
+    ticket.created_at = ticket.updated_at = received
+    return ticket
+
+
 async def _resolved_ticket(
     session: AsyncSession,
     desk: _Desk,
@@ -378,17 +416,8 @@ async def _resolved_ticket(
     rng: random.Random,
 ) -> Ticket:
     assert conv.reply is not None
-    ticket = await tickets.open_ticket(
-        session,
-        desk.ctx,
-        subject=conv.subject,
-        channel="email",
-        contact_id=contact.id,
-        customer_email=contact.email,
-        priority=conv.priority,
-        assignee_id=rng.choice(desk.agents) if desk.agents else None,
-    )
-    ticket.created_at = ticket.updated_at = received
+    assignee = rng.choice(desk.agents) if desk.agents else None
+    ticket = await _file(session, desk, conv, contact, received, assignee)
     ticket.sentiment, ticket.intent = conv.sentiment, conv.intent
     await sla.apply_sla(session, desk.ctx, ticket, received)
     question = await _customer_message(
@@ -404,15 +433,7 @@ async def _resolved_ticket(
             priority=ticket.priority,
             channel="email",
         ),
-        _event(
-            ticket,
-            "support.message.received",
-            received,
-            message_id=question.id,
-            direction="inbound",
-            created=True,
-            reopened=False,
-        ),
+        _received(ticket, received, question, reopened=False),
     ]
     minutes = conv.reply_minutes or rng.randint(15, 200)
     answered = add_business_minutes(received, minutes, desk.hours)
@@ -464,17 +485,7 @@ async def _followup(
             number=ticket.number,
         )
     )
-    desk.events.append(
-        _event(
-            ticket,
-            "support.message.received",
-            back,
-            message_id=message.id,
-            direction="inbound",
-            created=False,
-            reopened=True,
-        )
-    )
+    desk.events.append(_received(ticket, back, message, reopened=True))
     last = add_business_minutes(back, rng.randint(15, 120), desk.hours)
     conversation.append(
         await _agent_reply(session, desk, ticket, contact, answer, last, conversation)
@@ -487,16 +498,7 @@ async def _open_ticket(
 ) -> Ticket:
     """A ticket filed as inbound mail files it: triage, SLA and its events, which the
     workers pick up (the AI draft flow)."""
-    ticket = await tickets.open_ticket(
-        session,
-        desk.ctx,
-        subject=conv.subject,
-        channel="email",
-        contact_id=contact.id,
-        customer_email=contact.email,
-        priority=conv.priority,
-    )
-    ticket.created_at = ticket.updated_at = received
+    ticket = await _file(session, desk, conv, contact, received, None)
     message = await _customer_message(
         session, desk, ticket, contact, conv.message, received, None, conv
     )

@@ -36,7 +36,12 @@ from bizos.core.context import Context
 from bizos.core.db import utcnow
 from bizos.demo.billing import TERMS_DAYS
 from bizos.demo.commerce.catalogue import YEAR, build_catalogue
-from bizos.demo.commerce.customers import crm_customers, web_shop_buyers, web_shop_contacts
+from bizos.demo.commerce.customers import (
+    crm_customers,
+    read_crm,
+    web_shop_buyers,
+    web_shop_contacts,
+)
 from bizos.demo.commerce.orders import Orders
 from bizos.demo.commerce.plans import (
     DEAL_ORDERS_SINCE_DAYS,
@@ -70,14 +75,15 @@ async def seed_commerce_history(
     now = now or utcnow()
     story = Story(rng, now, await load_team(session, ctx))
     products, stock = build_catalogue(story)
-    wholesale, retail, won = await crm_customers(session, story)
-    consumers = await web_shop_buyers(session, story, YEAR)
+    crm = await read_crm(session, ctx)
+    wholesale, retail = crm_customers(story, crm)
+    consumers = web_shop_buyers(story, crm, YEAR)
     by_contact = {c.contact_id: c for c in wholesale}
     plans = space_out(
         [
             *shopify_plans(story, products, [*consumers, *retail]),
             *wholesale_plans(story, products, wholesale),
-            *deal_plans(story, won, by_contact),
+            *deal_plans(story, crm.won, by_contact),
             *low_stock_plans(story, wholesale),
         ],
         now,

@@ -6,18 +6,32 @@ from __future__ import annotations
 import datetime as dt
 import math
 import random
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bizos.core.context import Context
+from bizos.core.pagination import MAX_LIMIT, PageParams
 from bizos.demo.crm import data as crm_data
 from bizos.demo.crm.history import ascii_word
 from bizos.demo.story import Story, historical_id
 from bizos.modules.commerce.models import Order
-from bizos.modules.crm.models import Company, Contact, Deal
+from bizos.modules.crm.contacts import companies as companies_service
+from bizos.modules.crm.contacts import service as contacts_service
+from bizos.modules.crm.deals import service as deals_service
+from bizos.modules.crm.deals.schemas import DealRead
+from bizos.modules.crm.models import Company, Contact
 from bizos.modules.crm.normalize import normalize_email
+
+
+class _Identified(Protocol):
+    @property
+    def id(self) -> str: ...
+
+
+R = TypeVar("R", bound=_Identified)
 
 CONSUMERS = 60
 STREETS = ["Alder St", "Bay Rd", "Cedar Ave", "Dock Ln", "Elm Row", "Ferry Way", "Grove Pl"]
@@ -45,27 +59,48 @@ def _address(rng: random.Random, name: str, city: str, country: str) -> dict[str
     }
 
 
-async def crm_customers(
-    session: AsyncSession, story: Story
-) -> tuple[list[Customer], list[Customer], list[Deal]]:
-    """(wholesale customers, web shop buyers already in the CRM, won deals)."""
+@dataclass(frozen=True, slots=True)
+class CrmBook:
+    """What the CRM history left, read through the CRM's services: contacts in the
+    order they came (ids sort by when), companies by id, won deals in closing order."""
+
+    contacts: list[Contact]
+    companies: dict[str, Company]
+    won: list[DealRead]
+
+
+async def every(fetch: Callable[[PageParams], Awaitable[tuple[list[R], str | None]]]) -> list[R]:
+    """Every row of an in-process list, page after page in id order."""
+    found: list[R] = []
+    after: str | None = None
+    while True:
+        items, cursor = await fetch(PageParams(limit=MAX_LIMIT, after=after))
+        found += items
+        if cursor is None or not items:
+            return found
+        after = items[-1].id
+
+
+async def read_crm(session: AsyncSession, ctx: Context) -> CrmBook:
+    contacts = await every(lambda page: contacts_service.list_contacts(session, ctx, page=page))
+    companies = await every(lambda page: companies_service.list_companies(session, ctx, page=page))
+    won = await every(lambda page: deals_service.list_deals(session, ctx, page=page, stage="won"))
+    won.sort(key=lambda d: (d.closed_at or dt.datetime.max.replace(tzinfo=dt.UTC), d.id))
+    return CrmBook(contacts, {c.id: c for c in companies}, won)
+
+
+def crm_customers(story: Story, book: CrmBook) -> tuple[list[Customer], list[Customer]]:
+    """(wholesale customers, web shop buyers already in the CRM)."""
     rng = story.rng
-    contacts = list(await session.scalars(sa.select(Contact).order_by(Contact.created_at)))
-    companies = {c.id: c for c in await session.scalars(sa.select(Company))}
-    won = list(
-        await session.scalars(
-            sa.select(Deal).where(Deal.stage == "won").order_by(Deal.closed_at, Deal.id)
-        )
-    )
     first_win: dict[str, dt.datetime] = {}
-    for deal in won:
+    for deal in book.won:
         if deal.contact_id and deal.closed_at:
             first_win.setdefault(deal.contact_id, deal.closed_at)
     wholesale, retail = [], []
-    for contact in contacts:
+    for contact in book.contacts:
         if not contact.email:
             continue
-        company: Company | None = companies.get(contact.company_id or "")
+        company = book.companies.get(contact.company_id or "")
         city, country = contact.city or "Portland", contact.country or "US"
         who = Customer(
             contact_id=contact.id,
@@ -81,13 +116,13 @@ async def crm_customers(
         elif company is None and contact.email.split("@")[1] in crm_data.FREE_MAIL:
             who.weight = rng.paretovariate(2.0)
             retail.append(who)
-    return wholesale, retail, won
+    return wholesale, retail
 
 
-async def web_shop_buyers(session: AsyncSession, story: Story, year: int) -> list[Customer]:
+def web_shop_buyers(story: Story, book: CrmBook, year: int) -> list[Customer]:
     """New home brewers (addresses no contact has yet), with their contact ids drawn now
     so orders can point at them (the contacts are written with their first order)."""
-    taken = {t for t in await session.scalars(sa.select(Contact.email_normalized)) if t}
+    taken = {c.email_normalized for c in book.contacts if c.email_normalized}
     found = consumers(story, taken)
     for consumer in found:
         assert consumer.contact is not None

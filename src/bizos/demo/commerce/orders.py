@@ -18,7 +18,7 @@ from bizos.demo.commerce.stock import Stock
 from bizos.demo.story import CURRENCY, Story, historical_id
 from bizos.modules.commerce.models import Order, OrderLine, Product, Shipment
 from bizos.modules.commerce.orders import backorders
-from bizos.modules.crm.models import Deal
+from bizos.modules.crm.deals.schemas import DealRead
 
 SHOPIFY_FIRST_ORDER = 1001
 SHOPIFY_SHIP = Decimal("6.95")  # under the free-shipping threshold
@@ -39,7 +39,7 @@ class Plan:
     source: str
     customer: Customer
     lines: list[tuple[Product | None, int]]
-    deal: Deal | None = None
+    deal: DealRead | None = None
     fate: str = "fulfilled"  # fulfilled | cancelled | failed | backordered
     discount_code: bool = False
     low_stock: tuple[str, str] | None = None  # ("take" | "backorder", sku): sized late
@@ -190,10 +190,7 @@ class Orders:
             order,
             "commerce.order.received",
             plan.at,
-            source=order.source,
-            total=text(order.total),
-            currency=CURRENCY,
-            contact_id=order.contact_id,
+            **_sale(order),
             email=order.email,
             external_id=order.external_id,
         )
@@ -266,10 +263,7 @@ class Orders:
             order,
             "commerce.order.fulfilled",
             at,
-            source=order.source,
-            total=text(order.total),
-            currency=CURRENCY,
-            contact_id=order.contact_id,
+            **_sale(order),
             invoice_id=order.invoice_id,
             shipment_id=order.shipment_id,
         )
@@ -392,3 +386,13 @@ def _price(order: Order, lines: list[OrderLine], plan: Plan) -> None:
     order.subtotal, order.discount_total, order.tax_total = subtotal, discounts, tax
     order.shipping_total = shipping
     order.total = subtotal - discounts + tax + shipping
+
+
+def _sale(order: Order) -> dict[str, Any]:
+    """What the received and fulfilled events say about the sale."""
+    return {
+        "source": order.source,
+        "total": text(order.total),
+        "currency": CURRENCY,
+        "contact_id": order.contact_id,
+    }

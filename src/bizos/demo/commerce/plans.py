@@ -13,7 +13,7 @@ from bizos.demo.commerce.customers import Customer
 from bizos.demo.commerce.orders import Plan
 from bizos.demo.story import Story
 from bizos.modules.commerce.models import Product
-from bizos.modules.crm.models import Deal
+from bizos.modules.crm.deals.schemas import DealRead
 
 # The web shop took orders from the start; won deals became orders once enabled.
 DEAL_ORDERS_SINCE_DAYS = 45
@@ -80,7 +80,7 @@ def wholesale_plans(
     return plans
 
 
-def deal_plans(story: Story, won: list[Deal], customers: dict[str, Customer]) -> list[Plan]:
+def deal_plans(story: Story, won: list[DealRead], customers: dict[str, Customer]) -> list[Plan]:
     since = story.now - dt.timedelta(days=DEAL_ORDERS_SINCE_DAYS)
     plans = []
     for deal in won:
