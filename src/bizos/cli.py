@@ -173,7 +173,7 @@ def demo(
     """Create the demo tenant with realistic data (once) and print its login and the
     signing secrets of its webhooks (set if absent)."""
     from bizos.demo import seed_demo
-    from bizos.demo_webhooks import ensure_demo_webhook_secrets
+    from bizos.demo.webhooks import ensure_demo_webhook_secrets
 
     settings = get_settings()
     migrate()

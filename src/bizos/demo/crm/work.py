@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from bizos.modules.crm.demo import data
-from bizos.modules.crm.demo.history import DAY, HISTORY, History, Person, historical_id
+from bizos.demo.crm import data
+from bizos.demo.crm.history import DAY, HISTORY, History, Person
+from bizos.demo.story import historical_id
 from bizos.modules.crm.models import Deal, Lead, Note, SalesRep
 from bizos.modules.work.models import Task
 

@@ -6,18 +6,15 @@ from __future__ import annotations
 import datetime as dt
 import math
 import random
-import secrets
 import unicodedata
-import uuid
 from dataclasses import dataclass, field
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bizos.core.context import Context
-from bizos.core.events import NewEvent
 from bizos.core.pagination import PageParams
-from bizos.modules.crm.demo import data
+from bizos.demo.crm import data
+from bizos.demo.story import Chronicle
 from bizos.modules.crm.models import Company, Contact, Deal, Lead
 from bizos.modules.identity import service as identity
 from bizos.modules.work.models import Task
@@ -25,14 +22,6 @@ from bizos.modules.work.models import Task
 DAY = dt.timedelta(days=1)
 HISTORY = dt.timedelta(days=365)
 OPEN_STAGES = ("lead", "qualified", "proposal", "negotiation")
-
-
-def historical_id(at: dt.datetime) -> str:
-    """A UUIDv7 whose time part is ``at``, so ids sort the way the history happened."""
-    millis = int(at.timestamp() * 1000) & ((1 << 48) - 1)
-    rand = secrets.randbits(74)
-    value = (millis << 80) | (0x7 << 76) | ((rand >> 62) << 64) | (0b10 << 62)
-    return str(uuid.UUID(int=value | (rand & ((1 << 62) - 1))))
 
 
 def sigmoid(x: float) -> float:
@@ -127,8 +116,9 @@ class Person:
     touches: list[dt.datetime] = field(default_factory=list)  # calls, emails, meetings
 
 
-class History:
-    """Rows and events of the history, built in memory in the order things happened."""
+class History(Chronicle):
+    """The sales history's rows and events, built in memory in the order things
+    happened, with the team and the people it is about."""
 
     def __init__(
         self,
@@ -137,39 +127,15 @@ class History:
         team: Team,
         activity: dict[str, list[tuple[dt.datetime, str]]],
     ) -> None:
-        self.rng = rng
-        self.now = now
+        super().__init__(rng, now)
         self.team = team
         # Tracked engagement by contact email: (when, event type), oldest first.
         self.activity = activity
-        self.rows: list[Any] = []
-        self.events: list[NewEvent] = []
         self.buyers: list[Buyer] = []
         self.people: list[Person] = []
         self.tasks: list[Task] = []  # candidates; a selection becomes rows
         self.round_robin = 0
         self.phone_serial = 0
-
-    def event(
-        self,
-        type_: str,
-        aggregate: str,
-        aggregate_id: str,
-        at: dt.datetime,
-        *,
-        actor_id: str | None = None,
-        **payload: Any,
-    ) -> None:
-        self.events.append(
-            NewEvent(
-                type=type_,
-                aggregate_type=aggregate,
-                aggregate_id=aggregate_id,
-                data=payload,
-                occurred_at=at,
-                actor_id=actor_id,
-            )
-        )
 
     def after(self, at: dt.datetime, low_days: float, high_days: float) -> dt.datetime:
         return at + dt.timedelta(days=self.rng.uniform(low_days, high_days))

@@ -18,6 +18,6 @@ model is trained on the year's outcomes. Everything is drawn from the ``random.R
 handed in (ids aside), so the same seed and moment give the same history.
 """
 
-from bizos.modules.crm.demo.seed import seed_crm_history
+from bizos.demo.crm.seed import seed_crm_history
 
 __all__ = ["seed_crm_history"]

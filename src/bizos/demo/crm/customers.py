@@ -19,10 +19,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bizos.core.context import Context
 from bizos.core.events import Event
+from bizos.demo.story import mark_handled
 from bizos.modules.crm.contacts import service as contacts
-from bizos.modules.crm.demo.seed import mark_processed
 
-log = structlog.get_logger("bizos.crm.demo")
+log = structlog.get_logger("bizos.demo.crm")
 
 
 async def seed_customers(session: AsyncSession, ctx: Context, rng: random.Random) -> None:
@@ -52,5 +52,5 @@ async def seed_customers(session: AsyncSession, ctx: Context, rng: random.Random
     appended = await session.execute(
         sa.select(Event.id, Event.type).where(Event.tenant_id == tenant_id, Event.sequence > last)
     )
-    handled = await mark_processed(session, ctx, [(i, t) for i, t in appended])
+    handled = await mark_handled(session, ctx, [(i, t) for i, t in appended])
     log.info("crm.demo.customers", promoted=promoted, handled=handled)

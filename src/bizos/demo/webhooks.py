@@ -11,14 +11,11 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 
-import sqlalchemy as sa
-
 from bizos.connectors import service as connectors
 from bizos.core.config import Settings
 from bizos.core.context import Context
 from bizos.core.db import Database, init_database
-from bizos.demo import DEMO_SLUG
-from bizos.modules.identity.models import Tenant
+from bizos.demo import DEMO_SLUG, demo_tenant_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +48,7 @@ async def ensure_demo_webhook_secrets(
     database = db or init_database(settings.resolved_database_url(), app_role=settings.db_app_role)
     try:
         async with database.unit_of_work(system=True, readonly=True) as lookup:
-            tenant_id = await lookup.scalar(sa.select(Tenant.id).where(Tenant.slug == DEMO_SLUG))
+            tenant_id = await demo_tenant_id(lookup)
         if tenant_id is None:
             return []
         ctx = Context(actor_type="system", actor_id="demo").with_tenant(tenant_id)

@@ -9,10 +9,11 @@ import math
 import random
 from typing import Any
 
-from bizos.modules.crm.demo import data
-from bizos.modules.crm.demo.deals import convert
-from bizos.modules.crm.demo.history import History, Person, historical_id, sigmoid
-from bizos.modules.crm.demo.work import lead_tasks
+from bizos.demo.crm import data
+from bizos.demo.crm.deals import convert
+from bizos.demo.crm.history import History, Person, sigmoid
+from bizos.demo.crm.work import lead_tasks
+from bizos.demo.story import historical_id
 from bizos.modules.crm.models import Lead, LeadScore
 from bizos.modules.crm.scoring import service as scoring
 from bizos.modules.crm.scoring.features import LeadFeatures, states_budget, title_seniority
@@ -257,7 +258,7 @@ def _outcome(h: History, person: Person, lead: Lead) -> dt.datetime:
     for at, status, reason in steps:
         if at >= h.now:
             break
-        change = {"from": lead.status, "to": status, "reason": reason}
+        change: dict[str, Any] = {"from": lead.status, "to": status, "reason": reason}
         h.event("crm.lead.status_changed", "lead", lead.id, at, **change)
         if status == "converted":
             convert(h, person, lead, at)

@@ -2,7 +2,7 @@
 the owner set half a year ago — one of them (marketing) over its limit this month.
 
 Part of the demo seeder: rows are written directly with finance's models (and the
-shared story writer of ``commerce/demo.py``), stamped with when they happened, next to
+shared story writer, :mod:`bizos.demo.story`), stamped with when they happened, next to
 the events the finance service would have appended. A budget's period rows hold what
 its category spent in that month, flagged (with its ``finance.budget.exceeded``) when
 the expense that crossed the limit came in.
@@ -20,13 +20,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bizos.core.context import Context
 from bizos.core.db import utcnow
-from bizos.modules.commerce.demo import Story, cents, load_team, write_story
-from bizos.modules.crm.demo.history import historical_id
+from bizos.core.money import cents, text
+from bizos.demo.story import CURRENCY, Story, historical_id, load_team, write_story
 from bizos.modules.finance.models import Budget, BudgetPeriod, Expense
 
-log = structlog.get_logger("bizos.finance.demo")
+log = structlog.get_logger("bizos.demo.finance")
 
-CURRENCY = "USD"
 MONTHS = 12
 BUDGETS_SINCE_MONTHS = 6
 OVER_THIS_MONTH = "marketing"
@@ -170,8 +169,7 @@ def _record(story: Story, expenses: list[Expense]) -> None:
 
 def _budgets(story: Story, expenses: list[Expense]) -> None:
     """Monthly budgets since BUDGETS_SINCE_MONTHS ago, with each month's period row."""
-    rng, now = story.rng, story.now
-    today = now.date()
+    today = story.now.date()
     first = _month_start(today, BUDGETS_SINCE_MONTHS)
     created = dt.datetime(first.year, first.month, 1, 8, tzinfo=dt.UTC)
     owner = story.team["owner"]
@@ -208,58 +206,63 @@ def _budgets(story: Story, expenses: list[Expense]) -> None:
             owner_id=owner,
         )
         for back in range(BUDGETS_SINCE_MONTHS, -1, -1):
-            start, end = _month_start(today, back), _month_start(today, back - 1)
-            spent, crossed = Decimal(0), None
-            month = sorted(
-                (e for e in expenses if e.category == category and start <= e.spent_on < end),
-                key=lambda e: e.created_at,
-            )
-            for expense in month:
-                spent += expense.amount
-                if crossed is None and spent > limit:
-                    crossed = expense
-            row = BudgetPeriod(
-                id=historical_id(max(at, _moment(start, now, rng))),
-                budget_id=budget.id,
-                period_start=start,
-                period_end=end,
-                spent=cents(spent),
-                exceeded=crossed is not None,
-                exceeded_at=crossed.created_at if crossed else None,
-                times_exceeded=1 if crossed else 0,
-            )
-            story.rows.append(row)
-            if crossed is not None:
-                spent_then = sum(
-                    (e.amount for e in month if e.created_at <= crossed.created_at), Decimal(0)
-                )
-                data: dict[str, Any] = {
-                    "budget_id": budget.id,
-                    "name": budget.name,
-                    "category": category,
-                    "period": "month",
-                    "period_start": start.isoformat(),
-                    "period_end": end.isoformat(),
-                    "limit": str(limit),
-                    "spent": str(cents(spent_then)),
-                    "over_by": str(cents(spent_then - limit)),
-                    "currency": CURRENCY,
-                }
-                story.event(
-                    "finance.budget.exceeded", "budget", budget.id, crossed.created_at, **data
-                )
-                story.notify(
-                    user_id=owner,
-                    kind="finance.budget_exceeded",
-                    title=f"Budget {budget.name} exceeded by {data['over_by']} {CURRENCY}",
-                    body=(
-                        f"{category}: {data['spent']} spent of {data['limit']} {CURRENCY} "
-                        f"in the month starting {data['period_start']}."
-                    ),
-                    at=crossed.created_at + dt.timedelta(seconds=1),
-                    related=("budget", budget.id),
-                    data=data,
-                )
+            _period(story, budget, expenses, back)
+
+
+def _period(story: Story, budget: Budget, expenses: list[Expense], back: int) -> None:
+    """The budget's period ``back`` months ago: what its category spent, and when the
+    limit was crossed (its event and the owner's notification)."""
+    today, limit = story.now.date(), Decimal(budget.amount)
+    start, end = _month_start(today, back), _month_start(today, back - 1)
+    spent, crossed = Decimal(0), None
+    month = sorted(
+        (e for e in expenses if e.category == budget.category and start <= e.spent_on < end),
+        key=lambda e: e.created_at,
+    )
+    for expense in month:
+        spent += expense.amount
+        if crossed is None and spent > limit:
+            crossed = expense
+    story.rows.append(
+        BudgetPeriod(
+            id=historical_id(max(budget.created_at, _moment(start, story.now, story.rng))),
+            budget_id=budget.id,
+            period_start=start,
+            period_end=end,
+            spent=cents(spent),
+            exceeded=crossed is not None,
+            exceeded_at=crossed.created_at if crossed else None,
+            times_exceeded=1 if crossed else 0,
+        )
+    )
+    if crossed is None:
+        return
+    spent_then = sum((e.amount for e in month if e.created_at <= crossed.created_at), Decimal(0))
+    data: dict[str, Any] = {
+        "budget_id": budget.id,
+        "name": budget.name,
+        "category": budget.category,
+        "period": "month",
+        "period_start": start.isoformat(),
+        "period_end": end.isoformat(),
+        "limit": str(limit),
+        "spent": text(spent_then),
+        "over_by": text(spent_then - limit),
+        "currency": CURRENCY,
+    }
+    story.event("finance.budget.exceeded", "budget", budget.id, crossed.created_at, **data)
+    story.notify(
+        user_id=story.team["owner"],
+        kind="finance.budget_exceeded",
+        title=f"Budget {budget.name} exceeded by {data['over_by']} {CURRENCY}",
+        body=(
+            f"{budget.category}: {data['spent']} spent of {data['limit']} {CURRENCY} "
+            f"in the month starting {data['period_start']}."
+        ),
+        at=crossed.created_at + dt.timedelta(seconds=1),
+        related=("budget", budget.id),
+        data=data,
+    )
 
 
 async def seed_finance_history(
@@ -268,7 +271,7 @@ async def seed_finance_history(
     """Write a year of Northwind's expenses and its monthly budgets into ``ctx``'s
     tenant."""
     now = now or utcnow()
-    story = Story(rng, now, await load_team(session))
+    story = Story(rng, now, await load_team(session, ctx))
     expenses = _expenses(story)
     _record(story, expenses)
     _budgets(story, expenses)

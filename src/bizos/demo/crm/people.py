@@ -7,15 +7,15 @@ import datetime as dt
 import math
 from decimal import Decimal
 
-from bizos.modules.crm.demo import data
-from bizos.modules.crm.demo.history import (
+from bizos.demo.crm import data
+from bizos.demo.crm.history import (
     OPEN_STAGES,
     Buyer,
     History,
     Person,
     ascii_word,
-    historical_id,
 )
+from bizos.demo.story import historical_id
 from bizos.modules.crm.models import Company, Contact
 from bizos.modules.crm.normalize import normalize_email, normalize_phone
 

@@ -23,10 +23,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bizos.core.context import Context
 from bizos.core.db import utcnow
-from bizos.core.events import NewEvent, append_events
+from bizos.core.events import NewEvent
 from bizos.core.ids import new_id
 from bizos.core.pagination import PageParams
-from bizos.modules.commerce.demo import mark_handled
+from bizos.demo.story import append_handled
 from bizos.modules.crm.contacts import service as contacts_service
 from bizos.modules.identity import service as identity_service
 from bizos.modules.support import service as tickets
@@ -253,6 +253,21 @@ def _event(ticket: Ticket, type_: str, at: dt.datetime, **data: Any) -> NewEvent
     )
 
 
+def _received(
+    ticket: Ticket, at: dt.datetime, message: TicketMessage, *, reopened: bool
+) -> NewEvent:
+    """The customer's message came in: it opened the ticket, or reopened it."""
+    return _event(
+        ticket,
+        "support.message.received",
+        at,
+        message_id=message.id,
+        direction="inbound",
+        created=not reopened,
+        reopened=reopened,
+    )
+
+
 @dataclass(slots=True)
 class _Desk:
     """What every demo ticket needs: the tenant, its SLA hours, agents, the events."""
@@ -369,6 +384,29 @@ def _first_response(desk: _Desk, ticket: Ticket, at: dt.datetime) -> None:
     )
 
 
+async def _file(
+    session: AsyncSession,
+    desk: _Desk,
+    conv: Conversation,
+    contact: Any,
+    received: dt.datetime,
+    assignee_id: str | None,
+) -> Ticket:
+    """The conversation's ticket, opened by the support service as of ``received``."""
+    ticket = await tickets.open_ticket(
+        session,
+        desk.ctx,
+        subject=conv.subject,
+        channel="email",
+        contact_id=contact.id,
+        customer_email=contact.email,
+        priority=conv.priority,
+        assignee_id=assignee_id,
+    )
+    ticket.created_at = ticket.updated_at = received
+    return ticket
+
+
 async def _resolved_ticket(
     session: AsyncSession,
     desk: _Desk,
@@ -378,17 +416,8 @@ async def _resolved_ticket(
     rng: random.Random,
 ) -> Ticket:
     assert conv.reply is not None
-    ticket = await tickets.open_ticket(
-        session,
-        desk.ctx,
-        subject=conv.subject,
-        channel="email",
-        contact_id=contact.id,
-        customer_email=contact.email,
-        priority=conv.priority,
-        assignee_id=rng.choice(desk.agents) if desk.agents else None,
-    )
-    ticket.created_at = ticket.updated_at = received
+    assignee = rng.choice(desk.agents) if desk.agents else None
+    ticket = await _file(session, desk, conv, contact, received, assignee)
     ticket.sentiment, ticket.intent = conv.sentiment, conv.intent
     await sla.apply_sla(session, desk.ctx, ticket, received)
     question = await _customer_message(
@@ -404,15 +433,7 @@ async def _resolved_ticket(
             priority=ticket.priority,
             channel="email",
         ),
-        _event(
-            ticket,
-            "support.message.received",
-            received,
-            message_id=question.id,
-            direction="inbound",
-            created=True,
-            reopened=False,
-        ),
+        _received(ticket, received, question, reopened=False),
     ]
     minutes = conv.reply_minutes or rng.randint(15, 200)
     answered = add_business_minutes(received, minutes, desk.hours)
@@ -423,40 +444,7 @@ async def _resolved_ticket(
     _first_response(desk, ticket, answered)
     last = answered
     if conv.followup is not None:
-        asked, answer = conv.followup
-        back = add_business_minutes(last, rng.randint(30, 240), desk.hours)
-        message = await _customer_message(
-            session, desk, ticket, contact, asked, back, conversation[-1], conv
-        )
-        conversation.append(message)
-        # Our answer left the ticket pending; the customer's reopens it, as live mail does.
-        ticket.reopened_count += 1
-        ticket.version += 1
-        desk.events.append(
-            _event(
-                ticket,
-                "support.ticket.reopened",
-                back,
-                message_id=message.id,
-                previous_status="pending",
-                number=ticket.number,
-            )
-        )
-        desk.events.append(
-            _event(
-                ticket,
-                "support.message.received",
-                back,
-                message_id=message.id,
-                direction="inbound",
-                created=False,
-                reopened=True,
-            )
-        )
-        last = add_business_minutes(back, rng.randint(15, 120), desk.hours)
-        conversation.append(
-            await _agent_reply(session, desk, ticket, contact, answer, last, conversation)
-        )
+        last = await _followup(session, desk, ticket, contact, conv, conversation, last, rng)
     resolved = add_business_minutes(last, rng.randint(30, 480), desk.hours)
     ticket.status = "resolved"
     ticket.resolved_at = ticket.updated_at = resolved
@@ -465,21 +453,52 @@ async def _resolved_ticket(
     return ticket
 
 
+async def _followup(
+    session: AsyncSession,
+    desk: _Desk,
+    ticket: Ticket,
+    contact: Any,
+    conv: Conversation,
+    conversation: list[TicketMessage],
+    answered: dt.datetime,
+    rng: random.Random,
+) -> dt.datetime:
+    """The customer writes back after our answer (given at ``answered``) and we answer
+    again; returns when."""
+    assert conv.followup is not None
+    asked, answer = conv.followup
+    back = add_business_minutes(answered, rng.randint(30, 240), desk.hours)
+    message = await _customer_message(
+        session, desk, ticket, contact, asked, back, conversation[-1], conv
+    )
+    conversation.append(message)
+    # Our answer left the ticket pending; the customer's reopens it, as live mail does.
+    ticket.reopened_count += 1
+    ticket.version += 1
+    desk.events.append(
+        _event(
+            ticket,
+            "support.ticket.reopened",
+            back,
+            message_id=message.id,
+            previous_status="pending",
+            number=ticket.number,
+        )
+    )
+    desk.events.append(_received(ticket, back, message, reopened=True))
+    last = add_business_minutes(back, rng.randint(15, 120), desk.hours)
+    conversation.append(
+        await _agent_reply(session, desk, ticket, contact, answer, last, conversation)
+    )
+    return last
+
+
 async def _open_ticket(
     session: AsyncSession, desk: _Desk, conv: Conversation, contact: Any, received: dt.datetime
 ) -> Ticket:
     """A ticket filed as inbound mail files it: triage, SLA and its events, which the
     workers pick up (the AI draft flow)."""
-    ticket = await tickets.open_ticket(
-        session,
-        desk.ctx,
-        subject=conv.subject,
-        channel="email",
-        contact_id=contact.id,
-        customer_email=contact.email,
-        priority=conv.priority,
-    )
-    ticket.created_at = ticket.updated_at = received
+    ticket = await _file(session, desk, conv, contact, received, None)
     message = await _customer_message(
         session, desk, ticket, contact, conv.message, received, None, conv
     )
@@ -520,9 +539,7 @@ async def seed_support_history(session: AsyncSession, ctx: Context, rng: random.
         for i, (received, conv) in enumerate(history)
     ]
     await session.flush()
-    desk.events.sort(key=lambda e: e.occurred_at or now)
-    written = await append_events(session, ctx, desk.events)
-    await mark_handled(session, ctx, [(row["id"], row["type"]) for row in written])
+    await append_handled(session, ctx, desk.events)
     await retrieval.index_tickets(session, ctx, [t.id for t in resolved])
     arrivals = sorted(now - dt.timedelta(minutes=rng.randint(10, 240)) for _ in OPEN)
     for i, (received, conv) in enumerate(zip(arrivals, OPEN, strict=True)):

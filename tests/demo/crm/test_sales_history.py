@@ -19,10 +19,10 @@ from bizos.core.dispatcher import Dispatcher
 from bizos.core.dispatcher_models import ProcessedEvent
 from bizos.core.events import Event
 from bizos.demo import DEMO_SLUG, seed_demo
-from bizos.modules.crm.demo.data import ASSIGNMENT_RULES
-from bizos.modules.crm.demo.data import REP_PROFILES as PROFILES
-from bizos.modules.crm.demo.history import History, Rep, Rule, Team
-from bizos.modules.crm.demo.seed import build_history
+from bizos.demo.crm.data import ASSIGNMENT_RULES
+from bizos.demo.crm.data import REP_PROFILES as PROFILES
+from bizos.demo.crm.history import History, Rep, Rule, Team
+from bizos.demo.crm.seed import build_history
 from bizos.modules.crm.models import (
     Company,
     Contact,

@@ -10,16 +10,16 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from bizos.modules.crm.demo import data
-from bizos.modules.crm.demo.history import (
+from bizos.demo.crm import data
+from bizos.demo.crm.history import (
     DAY,
     OPEN_STAGES,
     History,
     Person,
-    historical_id,
     sigmoid,
 )
-from bizos.modules.crm.demo.work import customer_task, stage_task
+from bizos.demo.crm.work import customer_task, stage_task
+from bizos.demo.story import historical_id
 from bizos.modules.crm.models import Deal, DealStageChange, Lead
 
 CURRENCY = "USD"

@@ -1,9 +1,9 @@
 """The demo year's billing: the invoice each order was issued, and what its customer
 paid, when, and through which door.
 
-Part of the demo seeder (``commerce/demo.py`` drives it, order by order): it writes
-billing rows directly with billing's models, stamped with when things happened, next to
-the events the invoice and payment services would have appended.
+Part of the demo seeder (:mod:`bizos.demo.commerce` drives it, order by order): it
+writes billing rows directly with billing's models, stamped with when things happened,
+next to the events the invoice and payment services would have appended.
 
 * every order that got past allocation has an ``INV-`` invoice, numbered in the order
   invoices were issued; a cancelled order's invoice is void (its number stays taken);
@@ -24,34 +24,19 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from bizos.core.money import ZERO, cents, text
 from bizos.core.sequences import format_number
+from bizos.demo.story import DAY, Story, historical_id
+from bizos.modules.billing.invoices.service import balance_due
 from bizos.modules.billing.models import CreditNote, Invoice, Payment, Refund
-from bizos.modules.crm.demo.history import historical_id
 
 if TYPE_CHECKING:
-    from bizos.modules.commerce.demo import Story
     from bizos.modules.commerce.models import Order, OrderLine
 
 TERMS_DAYS = 14
-DAY = dt.timedelta(days=1)
-CENT = Decimal("0.01")
-ZERO = Decimal("0.00")
-
-
-def cents(value: Decimal) -> Decimal:
-    return Decimal(value).quantize(CENT, rounding=ROUND_HALF_UP)
-
-
-def balance_due(invoice: Invoice) -> Decimal:
-    return cents(
-        Decimal(invoice.total)
-        - Decimal(invoice.amount_paid)
-        + Decimal(invoice.amount_refunded)
-        - Decimal(invoice.amount_credited)
-    )
 
 
 def _line_json(line: OrderLine) -> dict[str, Any]:
@@ -62,12 +47,12 @@ def _line_json(line: OrderLine) -> dict[str, Any]:
         "sku": line.sku,
         "product_id": line.product_id,
         "quantity": str(line.quantity),
-        "unit_price": str(cents(line.unit_price)),
-        "discount": str(cents(line.discount)),
+        "unit_price": text(line.unit_price),
+        "discount": text(line.discount),
         "tax_rate": str(line.tax_rate),
-        "amount": str(cents(amount)),
-        "tax_amount": str(cents(line.tax_amount)),
-        "total": str(cents(amount + Decimal(line.tax_amount))),
+        "amount": text(amount),
+        "tax_amount": text(line.tax_amount),
+        "total": text(amount + Decimal(line.tax_amount)),
     }
 
 
@@ -104,9 +89,9 @@ class Billing:
             contact_id=invoice.contact_id,
             status=invoice.status,
             currency=invoice.currency,
-            total=str(cents(invoice.total)),
-            amount_paid=str(cents(invoice.amount_paid)),
-            balance_due=str(balance_due(invoice) if invoice.status != "void" else ZERO),
+            total=text(invoice.total),
+            amount_paid=text(invoice.amount_paid),
+            balance_due=text(balance_due(invoice)),
             **extra,
         )
 
@@ -149,8 +134,8 @@ class Billing:
             at,
             customer_email=invoice.customer_email,
             due_date=invoice.due_date.isoformat(),
-            subtotal=str(cents(invoice.subtotal)),
-            tax_total=str(cents(invoice.tax_total)),
+            subtotal=text(invoice.subtotal),
+            tax_total=text(invoice.tax_total),
         )
         return invoice
 
@@ -278,24 +263,16 @@ class Billing:
             f"Invoice {invoice.number} expected {expected} {invoice.currency}; received "
             f"{payment.amount} {invoice.currency}.\nReason: {reason}"
         )
-        story.notify(
-            user_id=story.team["owner"],
-            kind="billing.payment_discrepancy",
+        story.escalate(
+            "owner",
             title=title,
             body=body,
             at=at + dt.timedelta(seconds=1),
             related=("invoice", invoice.id),
-            data=data,
-        )
-        story.task(
-            title=title,
-            description=body,
-            assignee_id=story.team["owner"],
-            created=at + dt.timedelta(seconds=1),
-            done_at=None,
-            related=("invoice", invoice.id),
             origin="billing.payment.discrepancy_detected",
+            kind="billing.payment_discrepancy",
             contact_id=invoice.contact_id,
+            data=data,
         )
 
     def refund(self, invoice: Invoice, at: dt.datetime, amount: Decimal, reason: str) -> None:
@@ -386,89 +363,112 @@ class Billing:
 
     def settle(self, orders: list[Order]) -> None:
         """Decide what each live invoice's customer paid, then apply it in time order."""
-        rng, now = self.story.rng, self.story.now
-        actions: list[Action] = []
-
-        def at_(when: dt.datetime, invoice: Invoice, run: Callable[..., None]) -> None:
-            if when < now:
-                actions.append(Action(when, invoice, run))
-
         live = [self.invoices[o.id] for o in orders if o.id in self.invoices]
+        odd = self._exceptions(live)
+        payments = _Payments(self.story.now)
+        for invoice in live:
+            if self.sources[invoice.id] == "shopify":
+                self._shop_pays(payments, invoice, odd)
+            else:
+                self._account_pays(payments, invoice, odd)
+        payments.apply()
+
+    def _exceptions(self, live: list[Invoice]) -> _Exceptions:
+        """The invoices whose year went otherwise, drawn before any payment."""
+        rng, now = self.story.rng, self.story.now
+
+        def issued(invoices: list[Invoice], newer: int, older: int) -> list[Invoice]:
+            """Those issued between ``newer`` and ``older`` days ago (exclusive)."""
+            after, before = now - dt.timedelta(days=older), now - dt.timedelta(days=newer)
+            return [i for i in invoices if i.issued_at and after < i.issued_at < before]
+
         shop = [i for i in live if self.sources[i.id] == "shopify"]
         trade = [i for i in live if self.sources[i.id] != "shopify"]
-        shop_ids = {i.id for i in shop}
-        settled_trade = [
-            i for i in trade if i.issued_at and i.issued_at < now - dt.timedelta(days=60)
-        ]
+        settled_trade = issued(trade, 60, 100 * 365)
         odd = rng.sample(settled_trade, 2) if len(settled_trade) >= 2 else []
-        paid_shop = [i for i in shop if i.issued_at and i.issued_at < now - dt.timedelta(days=10)]
-        damaged = set(i.id for i in rng.sample(paid_shop, min(3, len(paid_shop))))
-        recent_trade = [
-            i
-            for i in trade
-            if i.issued_at
-            and now - dt.timedelta(days=40) < i.issued_at < now - dt.timedelta(days=8)
-        ]
+        paid_shop = issued(shop, 10, 100 * 365)
+        damaged = {i.id for i in rng.sample(paid_shop, min(3, len(paid_shop)))}
+        recent_trade = issued(trade, 8, 40)
         overpaid = rng.choice(recent_trade) if recent_trade else None
         # Dunning has work: two invoices well past due, nothing paid; one paid in part.
-        past_due = [
-            i
-            for i in trade
-            if i is not overpaid
-            and i.issued_at
-            and now - dt.timedelta(days=45) < i.issued_at < now - dt.timedelta(days=17)
-        ]
+        past_due = [i for i in issued(trade, 17, 45) if i is not overpaid]
         unpaid = {i.id for i in rng.sample(past_due, min(2, len(past_due)))}
-        fresh = [
-            i
-            for i in trade
-            if i.issued_at and now - dt.timedelta(days=12) < i.issued_at < now - DAY * 3
-        ]
+        fresh = issued(trade, 3, 12)
         part_paid = {i.id for i in rng.sample(fresh, min(1, len(fresh)))}
-        for invoice in live:
-            issued = invoice.issued_at
-            assert issued is not None
-            total = Decimal(invoice.total)
-            if invoice.id in shop_ids:
-                paid = issued + dt.timedelta(seconds=rng.randint(20, 90))
-                at_(paid, invoice, lambda t, i: self.pay(i, t, Decimal(i.total), "shop"))
-                if invoice.id in damaged:
-                    part = cents(total * Decimal(rng.choice(("0.25", "0.4", "0.5"))))
-                    back = paid + dt.timedelta(days=rng.uniform(3, 8))
-                    why = "bag damaged in transit"
-                    # The refund comes with its credit note (see ``refund``).
-                    at_(back, invoice, lambda t, i, p=part, w=why: self.refund(i, t, p, w))
-                continue
-            by = "bank" if rng.random() < 0.35 else "stripe"
-            late = rng.random() < 0.22
-            delay = rng.uniform(15, 38) if late else rng.uniform(2, 13)
-            paid = issued + dt.timedelta(days=delay)
-            if invoice.id in unpaid:
-                continue
-            if invoice.id in part_paid:
-                first = cents(total * Decimal("0.4"))
-                at_(issued + DAY * 2, invoice, lambda t, i, f=first, b=by: self.pay(i, t, f, b))
-                continue
-            if invoice is overpaid:
-                extra = Decimal(rng.choice(("48.00", "57.50", "96.00")))
-                paid = issued + dt.timedelta(days=rng.uniform(3, 7))
-                at_(paid, invoice, lambda t, i, x=extra: self.overpay(i, t, x))
-            elif odd and invoice is odd[0]:  # a price adjustment before payment
-                credit = cents(total * Decimal("0.10"))
-                why = "price adjustment: delivery arrived late"
-                at_(
-                    issued + DAY,
-                    invoice,
-                    lambda t, i, c=credit, w=why: self.credit(i, t, c, w),
-                )
-                at_(paid + DAY, invoice, lambda t, i, b=by: self.pay(i, t, balance_due(i), b))
-            elif rng.random() < 0.1:  # in two parts
-                first = cents(total * Decimal(rng.choice(("0.3", "0.5", "0.6"))))
-                rest = paid + dt.timedelta(days=rng.uniform(8, 25))
-                at_(paid, invoice, lambda t, i, f=first, b=by: self.pay(i, t, f, b))
-                at_(rest, invoice, lambda t, i, b=by: self.pay(i, t, balance_due(i), b))
-            else:
-                at_(paid, invoice, lambda t, i, b=by: self.pay(i, t, Decimal(i.total), b))
-        actions.sort(key=lambda a: a.at)
-        for action in actions:
+        return _Exceptions(odd[0] if odd else None, damaged, overpaid, unpaid, part_paid)
+
+    def _shop_pays(self, payments: _Payments, invoice: Invoice, odd: _Exceptions) -> None:
+        """Stripe pays a web shop invoice within a minute; a damaged parcel is refunded
+        in part days later (the refund comes with its credit note, see ``refund``)."""
+        rng = self.story.rng
+        assert invoice.issued_at is not None
+        paid = invoice.issued_at + dt.timedelta(seconds=rng.randint(20, 90))
+        payments.at(paid, invoice, lambda t, i: self.pay(i, t, Decimal(i.total), "shop"))
+        if invoice.id in odd.damaged:
+            part = cents(Decimal(invoice.total) * Decimal(rng.choice(("0.25", "0.4", "0.5"))))
+            back = paid + dt.timedelta(days=rng.uniform(3, 8))
+            why = "bag damaged in transit"
+            payments.at(back, invoice, lambda t, i: self.refund(i, t, part, why))
+
+    def _account_pays(self, payments: _Payments, invoice: Invoice, odd: _Exceptions) -> None:
+        """A wholesale or deal invoice: paid by bank or Stripe, mostly within terms,
+        unless it is one of the year's exceptions."""
+        rng = self.story.rng
+        issued = invoice.issued_at
+        assert issued is not None
+        total = Decimal(invoice.total)
+        by = "bank" if rng.random() < 0.35 else "stripe"
+        late = rng.random() < 0.22
+        delay = rng.uniform(15, 38) if late else rng.uniform(2, 13)
+        paid = issued + dt.timedelta(days=delay)
+        if invoice.id in odd.unpaid:
+            return
+        if invoice.id in odd.part_paid:
+            first = cents(total * Decimal("0.4"))
+            payments.at(issued + DAY * 2, invoice, lambda t, i: self.pay(i, t, first, by))
+            return
+        if invoice is odd.overpaid:
+            extra = Decimal(rng.choice(("48.00", "57.50", "96.00")))
+            paid = issued + dt.timedelta(days=rng.uniform(3, 7))
+            payments.at(paid, invoice, lambda t, i: self.overpay(i, t, extra))
+        elif invoice is odd.price_adjusted:  # a price adjustment before payment
+            credit = cents(total * Decimal("0.10"))
+            why = "price adjustment: delivery arrived late"
+            payments.at(issued + DAY, invoice, lambda t, i: self.credit(i, t, credit, why))
+            payments.at(paid + DAY, invoice, lambda t, i: self.pay(i, t, balance_due(i), by))
+        elif rng.random() < 0.1:  # in two parts
+            first = cents(total * Decimal(rng.choice(("0.3", "0.5", "0.6"))))
+            rest = paid + dt.timedelta(days=rng.uniform(8, 25))
+            payments.at(paid, invoice, lambda t, i: self.pay(i, t, first, by))
+            payments.at(rest, invoice, lambda t, i: self.pay(i, t, balance_due(i), by))
+        else:
+            payments.at(paid, invoice, lambda t, i: self.pay(i, t, Decimal(i.total), by))
+
+
+@dataclass(frozen=True, slots=True)
+class _Exceptions:
+    """The invoices whose year went otherwise."""
+
+    price_adjusted: Invoice | None  # a credit note before it was paid
+    damaged: set[str]  # web shop invoices refunded in part
+    overpaid: Invoice | None  # paid too much: a discrepancy for a person
+    unpaid: set[str]  # well past due, nothing paid (dunning has them)
+    part_paid: set[str]  # paid in part, the rest still due
+
+
+class _Payments:
+    """Money moves decided invoice by invoice, applied in time order (only those that
+    have happened by now)."""
+
+    def __init__(self, now: dt.datetime) -> None:
+        self.now = now
+        self.actions: list[Action] = []
+
+    def at(self, when: dt.datetime, invoice: Invoice, run: Callable[..., None]) -> None:
+        if when < self.now:
+            self.actions.append(Action(when, invoice, run))
+
+    def apply(self) -> None:
+        self.actions.sort(key=lambda a: a.at)
+        for action in self.actions:
             action.run(action.at, action.invoice)

@@ -22,8 +22,8 @@ from bizos.core.db import Database
 from bizos.core.dispatcher_models import ProcessedEvent
 from bizos.core.events import Event
 from bizos.demo import DEMO_SLUG, seed_demo
+from bizos.demo.knowledge import DOCUMENTS, contract_terms
 from bizos.modules.identity.models import Tenant
-from bizos.modules.knowledge.demo import DOCUMENTS, contract_terms
 from bizos.modules.knowledge.models import KbChunk, KbDocument
 from bizos.modules.work.models import Task
 

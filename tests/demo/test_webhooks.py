@@ -19,11 +19,11 @@ from bizos.core.config import Settings
 from bizos.core.context import Context
 from bizos.core.db import Database
 from bizos.demo import DEMO_SLUG
-from bizos.demo_webhooks import DemoWebhook, ensure_demo_webhook_secrets
+from bizos.demo.webhooks import DemoWebhook, ensure_demo_webhook_secrets
 from bizos.modules.identity import service as identity
 from bizos.modules.webhooks.models import InboundWebhook
 
-SCRIPTS = Path(__file__).parents[1] / "scripts" / "webhooks"
+SCRIPTS = Path(__file__).parents[2] / "scripts" / "webhooks"
 SECRET_VARIABLE = {"shopify": "SHOPIFY_SECRET", "stripe": "STRIPE_SECRET", "email": "EMAIL_SECRET"}
 needs_tools = pytest.mark.skipif(
     not all(shutil.which(tool) for tool in ("bash", "openssl", "curl")),

@@ -12,16 +12,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bizos.core.context import Context
 from bizos.core.db import utcnow
-from bizos.core.dispatcher_models import PROCESSED
 from bizos.core.events import Event, NewEvent, append_events
+from bizos.demo.crm import deals, leads, people, work
+from bizos.demo.crm.history import History, Team, load_team
+from bizos.demo.story import mark_handled
 from bizos.modules.crm.assignment import service as assignment
 from bizos.modules.crm.assignment.schemas import AssignmentConfig, AssignmentRule, RuleMatch
-from bizos.modules.crm.demo import deals, leads, people, work
-from bizos.modules.crm.demo.history import History, Team, load_team
 from bizos.modules.crm.scoring import service as scoring
 from bizos.modules.crm.scoring.schemas import ScoringSettings
 
-log = structlog.get_logger("bizos.crm.demo")
+log = structlog.get_logger("bizos.demo.crm")
 
 # Event types that belong to the history (the activity seeder's engagement included).
 HISTORY_PREFIXES = ("crm.", "work.", "activity.")
@@ -92,29 +92,7 @@ async def mark_history_handled(session: AsyncSession, ctx: Context) -> int:
             sa.or_(*(Event.type.startswith(prefix) for prefix in HISTORY_PREFIXES))
         )
     )
-    return await mark_processed(session, ctx, [(event_id, type_) for event_id, type_ in events])
-
-
-async def mark_processed(session: AsyncSession, ctx: Context, events: list[tuple[str, str]]) -> int:
-    """Record ``(id, type)`` events as processed by every subscriber they match; returns
-    how many records were written."""
-    # The runtime's subscriber registry (imported here: it pulls in every module).
-    from bizos.core.db import get_database
-    from bizos.core.dispatcher import Dispatcher
-    from bizos.registry import register_subscribers
-
-    registry = Dispatcher(get_database())
-    register_subscribers(registry)
-    tenant_id, now = ctx.require_tenant(), utcnow()
-    records = [
-        {"subscriber": sub.name, "event_id": event_id, "tenant_id": tenant_id, "processed_at": now}
-        for event_id, type_ in events
-        for sub in registry.subscriptions
-        if sub.matches(type_)
-    ]
-    for start in range(0, len(records), 5000):
-        await session.execute(sa.insert(PROCESSED), records[start : start + 5000])
-    return len(records)
+    return await mark_handled(session, ctx, [(event_id, type_) for event_id, type_ in events])
 
 
 async def seed_crm_history(
