@@ -5,8 +5,9 @@ over real HTTP against the fake servers in ``tests/fakes/llm_servers.py``):
 
 - answers a request with a :class:`Completion` naming the provider and the model that
   wrote it, and counting the prompt and answer tokens;
-- streams the same answer as text pieces that join to exactly the full text, then ends
-  once with a :class:`StreamEnd` carrying the whole answer and its usage;
+- streams the same answer as text pieces that join to exactly the full text (its
+  whitespace included), then ends once with a :class:`StreamEnd` carrying the whole
+  answer and its usage;
 - keeps text in any script intact, and concurrent requests apart;
 - says whether prompts leave the machine (``external``: the privacy proxy applies);
 - never shows its key;
@@ -78,6 +79,18 @@ class Subject:
         if self.server is None:
             return CompletionRequest(task="horoscope", messages=(ChatMessage("user", SHORT),))
         self.server.script(Reply(status=400))
+        return ask(SHORT)
+
+    def ending_in_a_line_break(self) -> CompletionRequest:
+        """A request whose answer ends in a line break."""
+        if self.server is None:
+            # A blank signature leaves the local draft ending in "Best regards,\n".
+            return CompletionRequest(
+                task="draft",
+                messages=(ChatMessage("user", SHORT),),
+                inputs={"message": SHORT, "signature": " "},
+            )
+        self.server.script(*[Reply(text="Best regards,\n")] * 2)
         return ask(SHORT)
 
     @property
@@ -212,6 +225,15 @@ async def test_a_stream_tells_the_same_answer_as_a_completion(subject: Subject) 
     completion = await subject.provider.complete(ask(LONG))
     pieces, end = await streamed(subject.provider, ask(LONG))
 
+    assert "".join(pieces) == end.completion.text == completion.text
+
+
+async def test_an_answer_ending_in_a_line_break_streams_it_too(subject: Subject) -> None:
+    request = subject.ending_in_a_line_break()
+    completion = await subject.provider.complete(request)
+    pieces, end = await streamed(subject.provider, request)
+
+    assert completion.text.endswith("\n")
     assert "".join(pieces) == end.completion.text == completion.text
 
 
