@@ -80,7 +80,15 @@ def _provider_embedder(server: FakeLlmServer) -> ProviderEmbedder:
     return ProviderEmbedder(provider, model="text-embedding-3-small", batch_size=BATCH)
 
 
-def _subject(name: str) -> Iterator[Subject]:
+@pytest.fixture(scope="module")
+def openai_server() -> Iterator[FakeLlmServer]:
+    """One fake server for the module; each test starts from a reset one."""
+    server = FakeLlmServer("openai", embedding_dims=16).start()
+    yield server
+    server.stop()
+
+
+def _subject(name: str, server: FakeLlmServer) -> Iterator[Subject]:
     if name == "local":
         yield Subject(LocalEmbedder(), LocalEmbedder)
     elif name == "sentence-transformers":
@@ -89,21 +97,19 @@ def _subject(name: str) -> Iterator[Subject]:
             lambda: SentenceTransformerEmbedder(SENTENCE_MODEL),
         )
     else:
-        server = FakeLlmServer("openai", embedding_dims=16).start()
-        try:
-            yield Subject(_provider_embedder(server), lambda: _provider_embedder(server), server)
-        finally:
-            server.stop()
+        server.reset()
+        yield Subject(_provider_embedder(server), lambda: _provider_embedder(server), server)
+        server.reset()
 
 
 @pytest.fixture(params=EMBEDDERS)
-def subject(request: pytest.FixtureRequest) -> Iterator[Subject]:
-    yield from _subject(request.param)
+def subject(request: pytest.FixtureRequest, openai_server: FakeLlmServer) -> Iterator[Subject]:
+    yield from _subject(request.param, openai_server)
 
 
 @pytest.fixture(params=OVER_HTTP)
-def remote(request: pytest.FixtureRequest) -> Iterator[Subject]:
-    yield from _subject(request.param)
+def remote(request: pytest.FixtureRequest, openai_server: FakeLlmServer) -> Iterator[Subject]:
+    yield from _subject(request.param, openai_server)
 
 
 def norm(vector: list[float]) -> float:

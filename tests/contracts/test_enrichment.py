@@ -71,30 +71,44 @@ def _clearbit(base_url: str, api_key: str, timeout: float) -> Enricher:
     return ClearbitEnricher(api_key=api_key, base_url=base_url, timeout=timeout)
 
 
-def _subject(name: str) -> Iterator[Subject]:
+@pytest.fixture(scope="module")
+def server() -> Iterator[ClearbitServer]:
+    """One server for the module (stopping one costs more than the tests); it knows the
+    sandbox's companies, answered as the sandbox records them."""
+    companies = {domain: profile.raw for domain, profile in DEMO_COMPANIES.items()}
+    with clearbit_server(api_key=KEY, companies=companies) as started:
+        yield started
+
+
+def _reset(server: ClearbitServer) -> None:
+    server.requests.clear()
+    server.script.clear()
+    server.delay = 0.0
+
+
+def _subject(name: str, server: ClearbitServer) -> Iterator[Subject]:
     if name == "sandbox":
         sandbox = SandboxEnricher()
         yield Subject(sandbox, lambda: [lookup.domain for lookup in sandbox.lookups])
         return
-    # The server knows the sandbox's companies, answered as the sandbox records them.
-    companies = {domain: profile.raw for domain, profile in DEMO_COMPANIES.items()}
-    with clearbit_server(api_key=KEY, companies=companies) as server:
-        yield Subject(
-            _clearbit(server.base_url, KEY, 5.0),
-            lambda: [request["domain"] for request in server.requests],
-            server,
-            _clearbit,
-        )
+    _reset(server)
+    yield Subject(
+        _clearbit(server.base_url, KEY, 5.0),
+        lambda: [request["domain"] for request in server.requests],
+        server,
+        _clearbit,
+    )
+    _reset(server)
 
 
 @pytest.fixture(params=ENRICHERS)
-def subject(request: pytest.FixtureRequest) -> Iterator[Subject]:
-    yield from _subject(request.param)
+def subject(request: pytest.FixtureRequest, server: ClearbitServer) -> Iterator[Subject]:
+    yield from _subject(request.param, server)
 
 
 @pytest.fixture(params=OVER_HTTP)
-def remote(request: pytest.FixtureRequest) -> Iterator[Subject]:
-    yield from _subject(request.param)
+def remote(request: pytest.FixtureRequest, server: ClearbitServer) -> Iterator[Subject]:
+    yield from _subject(request.param, server)
 
 
 def _closed_port_url() -> str:

@@ -22,6 +22,9 @@ Every provider that calls a server over HTTP also:
 - treats a success body that is not the documented shape as an error, never an empty
   answer; and keeps a key echoed in an error out of the error.
 
+Embeddings (served by the OpenAI-compatible provider only) have their own contract in
+``test_embedders.py``.
+
 Adding a provider means adding it to ``PROVIDERS`` (and to ``OVER_HTTP`` if it calls a
 server) and to ``_subject``.
 """
@@ -126,50 +129,59 @@ def _anthropic(url: str, key: str, timeout: float) -> LlmProvider:
     return AnthropicProvider(url, key, "claude-3-5-haiku-latest", timeout)
 
 
-def _subject(name: str) -> Iterator[Subject]:
-    if name == "local":
-        yield Subject(LocalProvider(), external=False, key=None)
-        return
-    server = FakeLlmServer("openai" if name == "openai" else "anthropic").start()
-    try:
-        if name == "openai":
-            yield Subject(
-                _openai(server.url, KEY, 5.0),
-                external=True,
-                key=KEY,
-                server=server,
-                build=_openai,
-                malformed_bodies=[
-                    {},
-                    {"choices": []},
-                    {"choices": [{"message": {"role": "assistant", "content": 42}}]},
-                ],
-            )
-        else:
-            yield Subject(
-                _anthropic(server.url, KEY, 5.0),
-                external=True,
-                key=KEY,
-                server=server,
-                build=_anthropic,
-                malformed_bodies=[
-                    {},
-                    {"content": None},
-                    {"content": "a bare string instead of content blocks"},
-                ],
-            )
-    finally:
+@pytest.fixture(scope="module")
+def servers() -> Iterator[dict[str, FakeLlmServer]]:
+    """One fake server per vendor for the module (starting and stopping one costs more
+    than the tests); each test starts from a reset one."""
+    started = {kind: FakeLlmServer(kind).start() for kind in ("openai", "anthropic")}
+    yield started
+    for server in started.values():
         server.stop()
 
 
+def _subject(name: str, servers: dict[str, FakeLlmServer]) -> Iterator[Subject]:
+    if name == "local":
+        yield Subject(LocalProvider(), external=False, key=None)
+        return
+    server = servers[name]
+    server.reset()
+    if name == "openai":
+        yield Subject(
+            _openai(server.url, KEY, 5.0),
+            external=True,
+            key=KEY,
+            server=server,
+            build=_openai,
+            malformed_bodies=[
+                {},
+                {"choices": []},
+                {"choices": [{"message": {"role": "assistant", "content": 42}}]},
+            ],
+        )
+    else:
+        yield Subject(
+            _anthropic(server.url, KEY, 5.0),
+            external=True,
+            key=KEY,
+            server=server,
+            build=_anthropic,
+            malformed_bodies=[
+                {},
+                {"content": None},
+                {"content": "a bare string instead of content blocks"},
+            ],
+        )
+    server.reset()
+
+
 @pytest.fixture(params=PROVIDERS)
-def subject(request: pytest.FixtureRequest) -> Iterator[Subject]:
-    yield from _subject(request.param)
+def subject(request: pytest.FixtureRequest, servers: dict[str, FakeLlmServer]) -> Iterator[Subject]:
+    yield from _subject(request.param, servers)
 
 
 @pytest.fixture(params=OVER_HTTP)
-def remote(request: pytest.FixtureRequest) -> Iterator[Subject]:
-    yield from _subject(request.param)
+def remote(request: pytest.FixtureRequest, servers: dict[str, FakeLlmServer]) -> Iterator[Subject]:
+    yield from _subject(request.param, servers)
 
 
 async def streamed(

@@ -103,7 +103,23 @@ def _shippo(base_url: str, api_key: str, timeout: float) -> ShippingProvider:
     return ShippoProvider(api_key=api_key, base_url=base_url, timeout=timeout)
 
 
-def _subject(name: str) -> Iterator[Subject]:
+@pytest.fixture(scope="module")
+def server() -> Iterator[ShippoServer]:
+    """One server for the module (stopping one costs more than the tests)."""
+    with shippo_server(api_key=KEY) as started:
+        yield started
+
+
+def _reset(server: ShippoServer) -> None:
+    if server.hold_shipments is not None:
+        server.hold_shipments.set()
+    server.hold_shipments = None
+    server.requests.clear()
+    server.script.clear()
+    server.refunds.clear()
+
+
+def _subject(name: str, server: ShippoServer) -> Iterator[Subject]:
     if name == "sandbox":
         sandbox = SandboxShipping()
 
@@ -112,25 +128,26 @@ def _subject(name: str) -> Iterator[Subject]:
 
         yield Subject(name, sandbox, lambda: calls("buy_label"), lambda: calls("void_label"))
         return
-    with shippo_server(api_key=KEY) as server:
-        yield Subject(
-            name,
-            _shippo(server.base_url, KEY, 5.0),
-            lambda: [r["body"]["metadata"] for r in server.calls("/transactions/")],
-            lambda: list(server.refunds),
-            server,
-            _shippo,
-        )
+    _reset(server)
+    yield Subject(
+        name,
+        _shippo(server.base_url, KEY, 5.0),
+        lambda: [r["body"]["metadata"] for r in server.calls("/transactions/")],
+        lambda: list(server.refunds),
+        server,
+        _shippo,
+    )
+    _reset(server)
 
 
 @pytest.fixture(params=PROVIDERS)
-def subject(request: pytest.FixtureRequest) -> Iterator[Subject]:
-    yield from _subject(request.param)
+def subject(request: pytest.FixtureRequest, server: ShippoServer) -> Iterator[Subject]:
+    yield from _subject(request.param, server)
 
 
 @pytest.fixture(params=OVER_HTTP)
-def remote(request: pytest.FixtureRequest) -> Iterator[Subject]:
-    yield from _subject(request.param)
+def remote(request: pytest.FixtureRequest, server: ShippoServer) -> Iterator[Subject]:
+    yield from _subject(request.param, server)
 
 
 def _closed_port_url() -> str:
@@ -327,7 +344,6 @@ async def test_a_provider_slower_than_the_timeout_may_pass_later(remote: Subject
         await remote.pointed_at(remote.http.base_url, timeout=0.1).buy_label(ORDER)
 
     assert failed.value.retryable is True
-    remote.http.hold_shipments.set()
 
 
 async def test_errors_pickle_with_their_flag(remote: Subject) -> None:
