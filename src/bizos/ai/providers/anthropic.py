@@ -82,6 +82,8 @@ class AnthropicProvider:
         try:
             data = response.json()
             blocks = data["content"]
+            if not isinstance(blocks, list):  # a string would read as an empty answer
+                raise TypeError("content is not a list of blocks")
             text = "".join(
                 str(b.get("text", ""))
                 for b in blocks

@@ -69,7 +69,8 @@ class LocalProvider:
 
     async def stream(self, request: CompletionRequest) -> AsyncIterator[StreamChunk]:
         completion = await self.complete(request)
-        for piece in re.findall(r"\s*\S+", completion.text):
+        # Word by word; whitespace at the end is a last piece, so the pieces join to the text.
+        for piece in re.findall(r"\s*\S+|\s+$", completion.text):
             yield TextDelta(piece)
         yield StreamEnd(completion)
 
