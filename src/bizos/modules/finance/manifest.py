@@ -1,13 +1,12 @@
 """Finance: expenses, budgets and the books' figures."""
 
 from bizos.core.manifest import Manifest
-from bizos.modules.finance import handlers, models, tools
-from bizos.modules.finance.api import router
+from bizos.modules.finance import api, models, tools
+from bizos.modules.finance.budgets import api as budgets_api
 
 MANIFEST = Manifest(
     name="finance",
     models=(models,),
-    routers=(router,),
-    subscribers=(handlers.register,),
+    routers=(api.router, budgets_api.router),
     tools=tuple(tools.TOOLS),
 )
