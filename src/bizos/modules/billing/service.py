@@ -44,6 +44,8 @@ from bizos.modules.billing.schemas import (
     RefundsParams,
     RefundsValue,
 )
+from bizos.modules.identity import service as identity_service
+from bizos.modules.work import service as work_service
 
 RECEIVABLE_STATUSES = ("open", "partially_paid", "discrepancy")
 AGING_BUCKETS = ("current", "1-30", "31-60", "61-90", "90+")
@@ -54,6 +56,37 @@ PAYMENTS = "/api/v1/billing/payments"
 def money(value: Any) -> Decimal:
     """A sum the database gave back (None for no rows; a float on SQLite) in cents."""
     return ZERO if value is None else cents(value)
+
+
+# --- who hears about billing trouble ----------------------------------------------------
+
+
+async def escalate_to_owner(
+    session: AsyncSession,
+    ctx: Context,
+    *,
+    title: str,
+    body: str,
+    origin: str,
+    related: tuple[str, str],
+    kind: str | None = None,
+    data: dict[str, Any] | None = None,
+) -> None:
+    """A high priority task for the tenant owner (and, with ``kind``, a notification)
+    about billing trouble a person must settle: money that does not fit, a payment nobody
+    could match, a Stripe webhook that failed. ``related`` is ``(type, id)``."""
+    await work_service.escalate(
+        session,
+        ctx,
+        assignee_id=await identity_service.tenant_owner_id(session, ctx),
+        title=title,
+        body=body,
+        origin=origin,
+        related_type=related[0],
+        related_id=related[1],
+        kind=kind,
+        data=data,
+    )
 
 
 # --- refunds --------------------------------------------------------------------------
@@ -174,33 +207,33 @@ async def receivables(session: AsyncSession, ctx: Context, params: ReceivablesPa
 Entry = Callable[[Any, str | None], TimelineEntry]
 
 
-def _invoice_issued(invoice: Invoice, number: str | None) -> TimelineEntry:
-    assert invoice.issued_at is not None
+def _invoice_entry(
+    invoice: Invoice, number: str | None, *, at: dt.datetime | None, voided: bool
+) -> TimelineEntry:
+    assert at is not None
     due = f", due {invoice.due_date:%Y-%m-%d}" if invoice.due_date else ""
     return TimelineEntry(
-        at=invoice.issued_at,
-        kind="invoice",
-        title=f"Invoice {number} issued",
-        summary=f"{invoice.total} {invoice.currency}{due}; now {invoice.status}",
+        at=at,
+        kind="invoice.voided" if voided else "invoice",
+        title=f"Invoice {number} " + ("voided" if voided else "issued"),
+        summary=(
+            invoice.void_reason
+            if voided
+            else f"{invoice.total} {invoice.currency}{due}; now {invoice.status}"
+        ),
         ref_type="invoice",
         ref_id=invoice.id,
         data=_invoice_data(invoice),
         link=f"{INVOICES}/{invoice.id}",
     )
+
+
+def _invoice_issued(invoice: Invoice, number: str | None) -> TimelineEntry:
+    return _invoice_entry(invoice, number, at=invoice.issued_at, voided=False)
 
 
 def _invoice_voided(invoice: Invoice, number: str | None) -> TimelineEntry:
-    assert invoice.voided_at is not None
-    return TimelineEntry(
-        at=invoice.voided_at,
-        kind="invoice.voided",
-        title=f"Invoice {number} voided",
-        summary=invoice.void_reason,
-        ref_type="invoice",
-        ref_id=invoice.id,
-        data=_invoice_data(invoice),
-        link=f"{INVOICES}/{invoice.id}",
-    )
+    return _invoice_entry(invoice, number, at=invoice.voided_at, voided=True)
 
 
 def _invoice_data(invoice: Invoice) -> dict[str, Any]:
@@ -216,62 +249,77 @@ def _invoice_data(invoice: Invoice) -> dict[str, Any]:
     }
 
 
-def _payment(payment: Payment, number: str | None) -> TimelineEntry:
+def _money_entry(
+    kind: str,
+    row: Payment | Refund | CreditNote,
+    number: str | None,
+    *,
+    at: dt.datetime,
+    title: str,
+    summary: str,
+    link: str,
+    ref: dict[str, Any],
+    **extra: Any,
+) -> TimelineEntry:
+    """Money moved on an invoice (``number``): its amount, currency and the ids in
+    ``ref`` in the entry's data, then ``extra``."""
     return TimelineEntry(
+        at=at,
+        kind=kind,
+        title=title,
+        summary=summary,
+        ref_type=kind,
+        ref_id=row.id,
+        data={
+            f"{kind}_id": row.id,
+            **ref,
+            "invoice_number": number,
+            "amount": str(row.amount),
+            "currency": row.currency,
+            **extra,
+        },
+        link=link,
+    )
+
+
+def _payment(payment: Payment, number: str | None) -> TimelineEntry:
+    return _money_entry(
+        "payment",
+        payment,
+        number,
         at=payment.received_at,
-        kind="payment",
         title=f"Payment received: {payment.amount} {payment.currency}",
         summary=f"for {number} via {payment.provider}; {payment.status.replace('_', ' ')}",
-        ref_type="payment",
-        ref_id=payment.id,
-        data={
-            "payment_id": payment.id,
-            "invoice_id": payment.invoice_id,
-            "invoice_number": number,
-            "amount": str(payment.amount),
-            "currency": payment.currency,
-            "provider": payment.provider,
-            "status": payment.status,
-        },
         link=f"{PAYMENTS}/{payment.id}",
+        ref={"invoice_id": payment.invoice_id},
+        provider=payment.provider,
+        status=payment.status,
     )
 
 
 def _refund(refund: Refund, number: str | None) -> TimelineEntry:
-    return TimelineEntry(
+    return _money_entry(
+        "refund",
+        refund,
+        number,
         at=refund.created_at,
-        kind="refund",
         title=f"Refund: {refund.amount} {refund.currency}",
         summary=f"on {number}" + (f": {refund.reason}" if refund.reason else ""),
-        ref_type="refund",
-        ref_id=refund.id,
-        data={
-            "refund_id": refund.id,
-            "payment_id": refund.payment_id,
-            "invoice_number": number,
-            "amount": str(refund.amount),
-            "currency": refund.currency,
-        },
         link=f"{PAYMENTS}/{refund.payment_id}",
+        ref={"payment_id": refund.payment_id},
     )
 
 
 def _credit_note(note: CreditNote, number: str | None) -> TimelineEntry:
-    return TimelineEntry(
+    return _money_entry(
+        "credit_note",
+        note,
+        number,
         at=note.issued_at,
-        kind="credit_note",
         title=f"Credit note {note.number}: {note.amount} {note.currency}",
         summary=f"on {number}: {note.reason}",
-        ref_type="credit_note",
-        ref_id=note.id,
-        data={
-            "credit_note_id": note.id,
-            "invoice_id": note.invoice_id,
-            "invoice_number": number,
-            "amount": str(note.amount),
-            "currency": note.currency,
-        },
         link=f"{INVOICES}/{note.invoice_id}",
+        ref={"invoice_id": note.invoice_id},
     )
 
 

@@ -83,36 +83,12 @@ async def _by_external_id(
     return row
 
 
-async def record_expense(
-    session: AsyncSession,
-    ctx: Context,
-    *,
-    category: str,
-    amount: Decimal,
-    currency: str,
-    spent_on: dt.date,
-    description: str = "",
-    vendor: str | None = None,
-    source: str = "manual",
-    external_id: str | None = None,
-    properties: dict[str, Any] | None = None,
-) -> Expense:
+async def record_expense(session: AsyncSession, ctx: Context, **fields: Any) -> Expense:
     """Record money spent (negative: refunded) and count it towards the matching
-    budgets (``finance.expense.recorded``). A repeated ``(source, external_id)`` returns
-    the expense already recorded and counts nothing again."""
-    expense, _created = await record_expense_once(
-        session,
-        ctx,
-        category=category,
-        amount=amount,
-        currency=currency,
-        spent_on=spent_on,
-        description=description,
-        vendor=vendor,
-        source=source,
-        external_id=external_id,
-        properties=properties,
-    )
+    budgets (``finance.expense.recorded``); ``fields`` are
+    :func:`record_expense_once`'s. A repeated ``(source, external_id)`` returns the
+    expense already recorded and counts nothing again."""
+    expense, _created = await record_expense_once(session, ctx, **fields)
     return expense
 
 
@@ -130,7 +106,7 @@ async def record_expense_once(
     external_id: str | None = None,
     properties: dict[str, Any] | None = None,
 ) -> tuple[Expense, bool]:
-    """:func:`record_expense`, also saying whether the expense is new."""
+    """Record an expense (see :func:`record_expense`) and say whether it is new."""
     category, amount, currency = checked_money(
         category=category, amount=amount, currency=currency, source=source
     )

@@ -9,7 +9,6 @@ applied meanwhile still count; the status stays until someone resolves it.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,37 +22,11 @@ from bizos.core.versions import check_version
 from bizos.modules.billing.invoices.amounts import balance_due, settled_status
 from bizos.modules.billing.invoices.service import BILLED, invoice_event, lock_invoice
 from bizos.modules.billing.models import Invoice
-from bizos.modules.identity import service as identity_service
-from bizos.modules.work import service as work_service
+from bizos.modules.billing.service import escalate_to_owner
 
 log = structlog.get_logger("bizos.billing.discrepancies")
 
 DISCREPANCY_DETECTED = "billing.payment.discrepancy_detected"
-
-
-async def escalate_to_owner(
-    session: AsyncSession,
-    ctx: Context,
-    *,
-    title: str,
-    body: str,
-    related: tuple[str, str],
-    data: dict[str, Any],
-) -> None:
-    """A high priority task and a notification for the tenant owner about money that
-    does not fit (on an invoice, or on a payment for a void or draft one)."""
-    await work_service.escalate(
-        session,
-        ctx,
-        assignee_id=await identity_service.tenant_owner_id(session, ctx),
-        title=title,
-        body=body,
-        origin=DISCREPANCY_DETECTED,
-        related_type=related[0],
-        related_id=related[1],
-        kind="billing.payment_discrepancy",
-        data=data,
-    )
 
 
 async def flag_discrepancy(
@@ -105,7 +78,14 @@ async def flag_discrepancy(
         f"Reason: {reason}"
     )
     await escalate_to_owner(
-        session, ctx, title=title, body=body, related=("invoice", invoice.id), data=data
+        session,
+        ctx,
+        title=title,
+        body=body,
+        origin=DISCREPANCY_DETECTED,
+        related=("invoice", invoice.id),
+        kind="billing.payment_discrepancy",
+        data=data,
     )
     log.warning("billing.payment.discrepancy_detected", invoice_id=invoice.id)
     return invoice

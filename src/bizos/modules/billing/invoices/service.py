@@ -250,6 +250,21 @@ def _check_currency(currency: str) -> str:
         ) from None
 
 
+def _draft(ctx: Context, *, currency: str, customer_email: str | None, **fields: Any) -> Invoice:
+    """A draft invoice row: nothing paid, refunded, credited or reminded yet."""
+    return Invoice(
+        tenant_id=ctx.require_tenant(),
+        status="draft",
+        currency=_check_currency(currency),
+        customer_email=customer_email.strip().lower() if customer_email else None,
+        amount_paid=ZERO,
+        amount_refunded=ZERO,
+        amount_credited=ZERO,
+        reminders_sent=0,
+        **fields,
+    )
+
+
 async def invoice_event(
     session: AsyncSession, ctx: Context, type_: str, invoice: Invoice, **extra: Any
 ) -> None:
@@ -342,19 +357,14 @@ async def create_invoice_for_order(
         raise Unprocessable(
             "an invoice needs a line", errors=[field_error(["body", "lines"], "empty")]
         )
-    invoice = Invoice(
-        tenant_id=ctx.require_tenant(),
+    invoice = _draft(
+        ctx,
+        currency=currency,
+        customer_email=customer_email,
         order_id=order_id,
         contact_id=contact_id,
-        customer_email=customer_email.strip().lower() if customer_email else None,
         customer_name=customer_name,
         billing_address=billing_address,
-        status="draft",
-        currency=_check_currency(currency),
-        amount_paid=ZERO,
-        amount_refunded=ZERO,
-        amount_credited=ZERO,
-        reminders_sent=0,
     )
     set_amounts(
         invoice,
@@ -413,19 +423,14 @@ async def create_invoice(
         customer_name = customer_name or contact.name
     now = utcnow()
     terms = DEFAULT_PAYMENT_TERMS_DAYS if due_days is None else due_days
-    invoice = Invoice(
-        tenant_id=ctx.require_tenant(),
+    invoice = _draft(
+        ctx,
+        currency=currency,
+        customer_email=customer_email,
         order_id=order_id,
         contact_id=contact_id,
-        customer_email=customer_email.strip().lower() if customer_email else None,
         customer_name=customer_name,
         billing_address=billing_address,
-        status="draft",
-        currency=_check_currency(currency),
-        amount_paid=ZERO,
-        amount_refunded=ZERO,
-        amount_credited=ZERO,
-        reminders_sent=0,
         notes=notes,
         created_at=now,
         updated_at=now,

@@ -41,16 +41,11 @@ from bizos.core.errors import Conflict, NotFound, Unprocessable, field_error
 from bizos.core.events import append_event
 from bizos.core.money import cents
 from bizos.core.sequences import format_number
-from bizos.modules.billing.discrepancies.service import (
-    DISCREPANCY_DETECTED,
-    escalate_to_owner,
-    flag_discrepancy,
-)
+from bizos.modules.billing.discrepancies.service import DISCREPANCY_DETECTED, flag_discrepancy
 from bizos.modules.billing.invoices import service as invoices
 from bizos.modules.billing.invoices.amounts import balance_due
 from bizos.modules.billing.models import Invoice, Payment
-from bizos.modules.identity import service as identity_service
-from bizos.modules.work import service as work_service
+from bizos.modules.billing.service import escalate_to_owner
 
 # Invoices a payment may be booked on as it is (amount permitting).
 PAYABLE = ("open", "partially_paid")
@@ -294,7 +289,9 @@ async def _report_unbookable(
             f"{payment.customer_email or 'an unknown payer'} names {label}, which is "
             f"{invoice.status}: refund it or match it to another invoice."
         ),
+        origin=DISCREPANCY_DETECTED,
         related=("payment", payment.id),
+        kind="billing.payment_discrepancy",
         data=data,
     )
 
@@ -326,13 +323,11 @@ async def leave_unmatched(
         },
     )
     who = payment.customer_email or payment.customer_name or "an unknown payer"
-    await work_service.escalate(
+    await escalate_to_owner(
         session,
         ctx,
-        assignee_id=await identity_service.tenant_owner_id(session, ctx),
         title=f"Match the payment of {payment.amount} {payment.currency} from {who}",
         body=f"No invoice could be matched automatically: {reason}.",
         origin="billing.payment.unmatched",
-        related_type="payment",
-        related_id=payment.id,
+        related=("payment", payment.id),
     )

@@ -22,6 +22,7 @@ from bizos.core.errors import ProblemError
 from bizos.modules.billing.models import Payment
 from bizos.modules.billing.payments import service as payments
 from bizos.modules.billing.refunds import service as refunds
+from bizos.modules.billing.service import escalate_to_owner
 from bizos.modules.billing.stripe.adapter import (
     NotAPayment,
     PaymentFact,
@@ -33,9 +34,7 @@ from bizos.modules.billing.stripe.adapter import (
     refunds_from_charge,
     to_minor_units,
 )
-from bizos.modules.identity import service as identity_service
 from bizos.modules.webhooks.inbound import INBOUND_RECEIVED, finish_inbound, get_inbound
-from bizos.modules.work import service as work_service
 
 log = structlog.get_logger("bizos.billing.stripe")
 
@@ -66,15 +65,13 @@ async def process_stripe_delivery(session: AsyncSession, ctx: Context, event: Ev
         reason = exc.detail if isinstance(exc, ProblemError) else str(exc)
         log.warning("stripe.webhook_failed", inbound_id=inbound_id, reason=reason)
         await finish_inbound(session, inbound_id, status="failed", error=reason)
-        await work_service.escalate(
+        await escalate_to_owner(
             session,
             ctx,
-            assignee_id=await identity_service.tenant_owner_id(session, ctx),
             title=f"A Stripe webhook ({inbound.topic}) could not be processed",
             body=f"Stripe event {inbound.external_id}: {reason}",
             origin="billing.stripe.webhook_failed",
-            related_type="inbound_webhook",
-            related_id=inbound_id,
+            related=("inbound_webhook", inbound_id),
         )
         return
     await finish_inbound(session, inbound_id, status="processed")
