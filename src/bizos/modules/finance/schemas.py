@@ -16,12 +16,14 @@ from pydantic.json_schema import SkipJsonSchema
 
 from bizos.core.errors import Unprocessable, field_error
 from bizos.core.fields import Day
-from bizos.core.money import CENT
+from bizos.core.money import CENT, cents
 from bizos.core.tools import DateRange
 from bizos.modules.crm.deals.schemas import Currency, iso_currency
 
 Period = Literal["month", "quarter", "year"]
 ExpenseSource = Literal["manual", "stripe", "import"]
+# An amount read back, to the cent as the API writes it ("12.50").
+Cents = Annotated[Decimal, AfterValidator(cents)]
 EXPENSE_SOURCES = ("manual", "stripe", "import")
 
 
@@ -70,9 +72,10 @@ class ExpenseCreate(BaseModel):
 
 
 class ExpenseRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
     id: str
     category: str
-    amount: Decimal
+    amount: Cents
     currency: str
     spent_on: dt.date
     description: str

@@ -42,21 +42,7 @@ EXPENSE_ORDER = ListOrder(
 
 
 def expense_read(row: Expense) -> ExpenseRead:
-    return ExpenseRead(
-        id=row.id,
-        category=row.category,
-        amount=cents(row.amount),
-        currency=row.currency,
-        spent_on=row.spent_on,
-        description=row.description,
-        vendor=row.vendor,
-        source=row.source,
-        external_id=row.external_id,
-        properties=row.properties or {},
-        deleted_at=row.deleted_at,
-        version=row.version,
-        created_at=row.created_at,
-    )
+    return ExpenseRead.model_validate(row)
 
 
 async def get_expense(session: AsyncSession, ctx: Context, expense_id: str) -> Expense:

@@ -64,16 +64,7 @@ BILLED = ("open", "partially_paid", "paid", "discrepancy")
 
 
 def credit_note_read(row: CreditNote) -> CreditNoteRead:
-    return CreditNoteRead(
-        id=row.id,
-        number=row.number,
-        invoice_id=row.invoice_id,
-        amount=cents(row.amount),
-        currency=row.currency,
-        reason=row.reason,
-        lines=list(row.lines or []),
-        issued_at=row.issued_at,
-    )
+    return CreditNoteRead.model_validate(row)
 
 
 def invoice_summary(

@@ -53,16 +53,7 @@ class Recorded:
 
 
 def refund_read(row: Refund) -> RefundRead:
-    return RefundRead(
-        id=row.id,
-        payment_id=row.payment_id,
-        invoice_id=row.invoice_id,
-        amount=cents(row.amount),
-        currency=row.currency,
-        external_id=row.external_id,
-        reason=row.reason,
-        created_at=row.created_at,
-    )
+    return RefundRead.model_validate(row)
 
 
 def payment_read(
