@@ -18,6 +18,7 @@ from bizos.core.tools import Tool, ToolRegistry, ToolResult
 from bizos.modules.billing.tools import TOOLS as BILLING_TOOLS
 from bizos.modules.commerce.tools import TOOLS as COMMERCE_TOOLS
 from bizos.modules.finance import service as finance
+from bizos.modules.finance.budgets import service as budgets
 from bizos.modules.finance.tools import TOOLS as FINANCE_TOOLS
 from tests.conftest import TenantLogin
 from tests.modules.billing.test_metrics import seed_books
@@ -51,7 +52,7 @@ async def books(db: Database, tenant: TenantLogin) -> None:
     await seed_books(db, tenant.tenant_id)
     async with db.unit_of_work(tenant_id=tenant.tenant_id) as s:
         ctx = ctx_for(tenant)
-        await finance.create_budget(
+        await budgets.create_budget(
             s,
             ctx,
             name="Ads",

@@ -14,8 +14,9 @@ import pytest
 from bizos.core.context import system_context
 from bizos.core.db import Database
 from bizos.core.tools import ToolResult
-from bizos.modules.billing import metrics
+from bizos.modules.billing import service as metrics
 from bizos.modules.billing.models import Invoice, Refund
+from bizos.modules.billing.schemas import ReceivablesParams, RefundsParams
 from tests.conftest import TenantLogin
 from tests.modules.identity.helpers import assert_problem, create_key
 
@@ -105,7 +106,7 @@ async def books(db: Database, tenant: TenantLogin, other_tenant: TenantLogin) ->
 async def test_receivables_add_balances_due_per_currency_with_aging_buckets(
     db: Database, tenant: TenantLogin, books: dict[str, str]
 ) -> None:
-    result = await run(db, tenant, metrics.receivables, metrics.ReceivablesParams(as_of=AS_OF))
+    result = await run(db, tenant, metrics.receivables, ReceivablesParams(as_of=AS_OF))
     eur, usd = result.value.by_currency
     assert (eur.currency, str(eur.outstanding), eur.invoices) == ("EUR", "335.00", 5)
     assert {k: str(v) for k, v in eur.aging.items()} == {
@@ -132,11 +133,11 @@ async def test_aging_moves_with_the_as_of_day(
     db: Database, tenant: TenantLogin, books: dict[str, str]
 ) -> None:
     # One day later INV-3 is 61 days late and INV-5 90: both step over a boundary.
-    later = metrics.ReceivablesParams(as_of=AS_OF + dt.timedelta(days=1), currency="eur")
+    later = ReceivablesParams(as_of=AS_OF + dt.timedelta(days=1), currency="eur")
     [eur] = (await run(db, tenant, metrics.receivables, later)).value.by_currency
     assert (str(eur.aging["31-60"]), str(eur.aging["61-90"])) == ("0.00", "35.00")
     assert str(eur.aging["90+"]) == "0.00"
-    again = metrics.ReceivablesParams(as_of=AS_OF + dt.timedelta(days=2), currency="EUR")
+    again = ReceivablesParams(as_of=AS_OF + dt.timedelta(days=2), currency="EUR")
     [eur] = (await run(db, tenant, metrics.receivables, again)).value.by_currency
     assert str(eur.aging["90+"]) == "25.00"
 
@@ -144,7 +145,7 @@ async def test_aging_moves_with_the_as_of_day(
 async def test_refunds_sum_and_count_within_the_range_per_currency(
     db: Database, tenant: TenantLogin, books: dict[str, str]
 ) -> None:
-    params = metrics.RefundsParams.model_validate({"from": "2026-03-01", "to": "2026-03-31"})
+    params = RefundsParams.model_validate({"from": "2026-03-01", "to": "2026-03-31"})
     result = await run(db, tenant, metrics.refunds, params)
     assert result.value.count == 3
     assert [(c.currency, str(c.amount), c.count) for c in result.value.by_currency] == [
@@ -157,10 +158,10 @@ async def test_refunds_sum_and_count_within_the_range_per_currency(
 async def test_another_tenants_books_never_count(
     db: Database, other_tenant: TenantLogin, books: dict[str, str]
 ) -> None:
-    owed = await run(db, other_tenant, metrics.receivables, metrics.ReceivablesParams(as_of=AS_OF))
+    owed = await run(db, other_tenant, metrics.receivables, ReceivablesParams(as_of=AS_OF))
     assert [str(c.outstanding) for c in owed.value.by_currency] == ["9999.00"]
     assert not set(owed.records) & set(books.values())
-    params = metrics.RefundsParams.model_validate({"from": "2026-03-01", "to": "2026-03-31"})
+    params = RefundsParams.model_validate({"from": "2026-03-01", "to": "2026-03-31"})
     assert (await run(db, other_tenant, metrics.refunds, params)).value.count == 1
 
 

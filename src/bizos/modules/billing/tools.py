@@ -1,10 +1,12 @@
-"""What the copilot may ask about money owed and returned: typed tools over
-``metrics.py`` (scope ``billing:read``); every answer carries its query and records."""
+"""What the copilot may ask about money owed and returned: typed tools over billing's
+figures (``service.py``, scope ``billing:read``); every answer carries its query and
+records."""
 
 from __future__ import annotations
 
 from bizos.core.tools import Tool
-from bizos.modules.billing import metrics
+from bizos.modules.billing import service
+from bizos.modules.billing.schemas import ReceivablesParams, RefundsParams
 
 TOOLS: list[Tool] = [
     Tool(
@@ -14,14 +16,14 @@ TOOLS: list[Tool] = [
             "invoices per currency, aged current, 1-30, 31-60, 61-90 and 90+ days overdue."
         ),
         scope="billing:read",
-        input_model=metrics.ReceivablesParams,
-        run=metrics.receivables,
+        input_model=ReceivablesParams,
+        run=service.receivables,
     ),
     Tool(
         name="billing.refunds",
         description="Sum and count of refunds made in a date range, per currency.",
         scope="billing:read",
-        input_model=metrics.RefundsParams,
-        run=metrics.refunds,
+        input_model=RefundsParams,
+        run=service.refunds,
     ),
 ]

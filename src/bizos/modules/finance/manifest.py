@@ -1,12 +1,12 @@
 """Finance: expenses, budgets and the books' figures."""
 
 from bizos.core.manifest import Manifest
-from bizos.modules.finance import models, tools
-from bizos.modules.finance.api import router
+from bizos.modules.finance import api, models, tools
+from bizos.modules.finance.budgets import api as budgets_api
 
 MANIFEST = Manifest(
     name="finance",
     models=(models,),
-    routers=(router,),
+    routers=(api.router, budgets_api.router),
     tools=tuple(tools.TOOLS),
 )

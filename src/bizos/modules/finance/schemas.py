@@ -14,11 +14,17 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 from pydantic.json_schema import SkipJsonSchema
 
+from bizos.core.errors import Unprocessable, field_error
 from bizos.core.fields import Day
-from bizos.modules.crm.deals.schemas import Currency
+from bizos.core.money import CENT, cents
+from bizos.core.tools import DateRange
+from bizos.modules.crm.deals.schemas import Currency, iso_currency
 
 Period = Literal["month", "quarter", "year"]
 ExpenseSource = Literal["manual", "stripe", "import"]
+# An amount read back, to the cent as the API writes it ("12.50").
+Cents = Annotated[Decimal, AfterValidator(cents)]
+EXPENSE_SOURCES = ("manual", "stripe", "import")
 
 
 def category_slug(value: str) -> str:
@@ -66,9 +72,10 @@ class ExpenseCreate(BaseModel):
 
 
 class ExpenseRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
     id: str
     category: str
-    amount: Decimal
+    amount: Cents
     currency: str
     spent_on: dt.date
     description: str
@@ -135,3 +142,52 @@ class BudgetRead(BaseModel):
     version: int
     created_at: dt.datetime
     updated_at: dt.datetime
+
+
+# --- figures for the copilot ----------------------------------------------------------
+
+
+class ExpenseTotalsParams(DateRange):
+    category: str | None = Field(default=None, max_length=60)
+
+
+class CategoryTotal(BaseModel):
+    category: str
+    currency: str
+    amount: Decimal
+    count: int
+
+
+class BudgetStatusParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    category: str | None = Field(default=None, max_length=60)
+    active: bool | None = True
+
+
+# --- money checks for callers that bypass the API schema (imports, demo data) -----------
+
+
+def checked_money(
+    *, category: str, amount: Decimal, currency: str, source: str
+) -> tuple[str, Decimal, str]:
+    """The category, amount and currency as stored, or a 422 naming each bad field: the
+    same checks as the API schema, for callers that bypass it (imports, demo data)."""
+    errors = []
+    try:
+        category = category_slug(category)
+        if len(category) > 60:
+            raise ValueError("at most 60 characters")
+    except ValueError as exc:
+        errors.append(field_error(["body", "category"], str(exc)))
+    amount = Decimal(amount)
+    if amount == 0 or amount != amount.quantize(CENT) or abs(amount) >= 10**12:
+        errors.append(field_error(["body", "amount"], "a non-zero amount with 2 decimals"))
+    try:
+        currency = iso_currency(currency)
+    except ValueError as exc:
+        errors.append(field_error(["body", "currency"], str(exc)))
+    if source not in EXPENSE_SOURCES:
+        errors.append(field_error(["body", "source"], "unknown source"))
+    if errors:
+        raise Unprocessable("invalid expense", errors=errors)
+    return category, amount, currency

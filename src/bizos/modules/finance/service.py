@@ -1,163 +1,48 @@
-"""Expenses and budgets. The only writer of ``finance_expenses``, ``finance_budgets`` and
-``finance_budget_periods``.
+"""Expenses: money spent (negative: refunded). The only writer of ``finance_expenses``.
 
-An expense counts towards every budget of the same category and currency, in the
-budget's calendar period (month, quarter or year, UTC) that contains the day it was
-spent. What a budget has spent per period lives in a ``BudgetPeriod`` row that is only
-ever changed by SQL increments (``spent = spent + :amount``), so concurrent expenses
-never lose an update: the row lock orders them and each sees the total after its own.
-
-The ``exceeded`` flag of a period is the armed/disarmed state of the alert. When spent
-goes from within the limit to above it (an expense, a lowered limit, a budget switched
-back on), the flag is set by a conditional update (``WHERE NOT exceeded``) and exactly
-one ``finance.budget.exceeded`` is emitted, with a notification to the budget's owner
-(or the tenant owner). Further expenses while over change nothing. When spent drops back
-within the limit (a deleted expense, a refund, a raised limit) the flag is cleared: the
-next crossing alerts again. An inactive budget keeps counting but never alerts.
+Each expense counts towards the budgets of its category and currency
+(``finance/budgets``); deleting one gives the amount back. The figures the copilot asks
+for (what was spent, how budgets stand) are at the end.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
-from decimal import ROUND_HALF_UP, Decimal
-from typing import Any, cast
+from decimal import Decimal
+from typing import Any
 
 import sqlalchemy as sa
 import structlog
-from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bizos.core.context import Context
 from bizos.core.db import utcnow
-from bizos.core.errors import NotFound, Unprocessable, field_error
+from bizos.core.errors import NotFound
 from bizos.core.events import append_event
-from bizos.core.ids import new_id
-from bizos.core.pagination import ListOrder, PageParams, encode_cursor
-from bizos.core.tools import DateRange, ToolResult
-from bizos.core.versions import check_version
-from bizos.modules.crm.deals.schemas import iso_currency
-from bizos.modules.finance.models import BUDGET_PERIODS, Budget, BudgetPeriod, Expense
+from bizos.core.money import CENT, cents, text
+from bizos.core.pagination import ListOrder, PageParams
+from bizos.core.tools import ToolResult
+from bizos.modules.finance.budgets.service import count_spending, list_budgets
+from bizos.modules.finance.models import Expense
 from bizos.modules.finance.schemas import (
-    BudgetRead,
+    BudgetStatusParams,
+    CategoryTotal,
     ExpenseRead,
-    PeriodRead,
+    ExpenseTotalsParams,
     category_slug,
+    checked_money,
 )
-from bizos.modules.identity import service as identity
-from bizos.modules.notifications import service as notifications
 
 log = structlog.get_logger("bizos.finance")
 
-CENT = Decimal("0.01")
-ZERO = Decimal("0.00")
-EXPENSE_SOURCES = ("manual", "stripe", "import")
-
-
-def _cents(value: Any) -> Decimal:
-    """Stored money as cents (SQLite keeps numerics as floats; this rounds them back)."""
-    return Decimal(str(value if value is not None else 0)).quantize(CENT, ROUND_HALF_UP)
-
-
-def _money(value: Decimal) -> str:
-    return str(_cents(value))
-
-
-# --- periods --------------------------------------------------------------------------
-
-
-def period_bounds(period: str, day: dt.date) -> tuple[dt.date, dt.date]:
-    """The calendar period containing ``day``: its first day and the first day after it."""
-    if period == "month":
-        start = day.replace(day=1)
-        months = 1
-    elif period == "quarter":
-        start = dt.date(day.year, (day.month - 1) // 3 * 3 + 1, 1)
-        months = 3
-    elif period == "year":
-        start = dt.date(day.year, 1, 1)
-        months = 12
-    else:
-        raise ValueError(f"unknown budget period {period!r}")
-    index = start.month - 1 + months
-    return start, dt.date(start.year + index // 12, index % 12 + 1, 1)
-
-
-def _today() -> dt.date:
-    return utcnow().date()
-
-
-def period_read(
-    budget: Budget,
-    start: dt.date,
-    end: dt.date,
-    spent: Decimal,
-    row: BudgetPeriod | None = None,
-) -> PeriodRead:
-    limit = _cents(budget.amount)
-    spent = _cents(spent)
-    return PeriodRead(
-        period_start=start,
-        period_end=end,
-        limit=limit,
-        spent=spent,
-        remaining=max(limit - spent, ZERO),
-        over_by=max(spent - limit, ZERO),
-        utilization=round(float(spent / limit), 4) if limit else 0.0,
-        exceeded=bool(row and row.exceeded),
-        exceeded_at=row.exceeded_at if row else None,
-        times_exceeded=row.times_exceeded if row else 0,
-    )
-
-
-# --- money checks for callers that bypass the API schema (imports, demo data) -----------
-
-
-def _checked(
-    *, category: str, amount: Decimal, currency: str, source: str
-) -> tuple[str, Decimal, str]:
-    errors = []
-    try:
-        category = category_slug(category)
-        if len(category) > 60:
-            raise ValueError("at most 60 characters")
-    except ValueError as exc:
-        errors.append(field_error(["body", "category"], str(exc)))
-    amount = Decimal(amount)
-    if amount == 0 or amount != amount.quantize(CENT) or abs(amount) >= 10**12:
-        errors.append(field_error(["body", "amount"], "a non-zero amount with 2 decimals"))
-    try:
-        currency = iso_currency(currency)
-    except ValueError as exc:
-        errors.append(field_error(["body", "currency"], str(exc)))
-    if source not in EXPENSE_SOURCES:
-        errors.append(field_error(["body", "source"], "unknown source"))
-    if errors:
-        raise Unprocessable("invalid expense", errors=errors)
-    return category, amount, currency
-
-
-# --- expenses -------------------------------------------------------------------------
+EXPENSE_ORDER = ListOrder(
+    "expenses", Expense.id, [Expense.created_at, Expense.spent_on, Expense.amount]
+)
 
 
 def expense_read(row: Expense) -> ExpenseRead:
-    return ExpenseRead(
-        id=row.id,
-        category=row.category,
-        amount=_cents(row.amount),
-        currency=row.currency,
-        spent_on=row.spent_on,
-        description=row.description,
-        vendor=row.vendor,
-        source=row.source,
-        external_id=row.external_id,
-        properties=row.properties or {},
-        deleted_at=row.deleted_at,
-        version=row.version,
-        created_at=row.created_at,
-    )
+    return ExpenseRead.model_validate(row)
 
 
 async def get_expense(session: AsyncSession, ctx: Context, expense_id: str) -> Expense:
@@ -184,36 +69,12 @@ async def _by_external_id(
     return row
 
 
-async def record_expense(
-    session: AsyncSession,
-    ctx: Context,
-    *,
-    category: str,
-    amount: Decimal,
-    currency: str,
-    spent_on: dt.date,
-    description: str = "",
-    vendor: str | None = None,
-    source: str = "manual",
-    external_id: str | None = None,
-    properties: dict[str, Any] | None = None,
-) -> Expense:
+async def record_expense(session: AsyncSession, ctx: Context, **fields: Any) -> Expense:
     """Record money spent (negative: refunded) and count it towards the matching
-    budgets (``finance.expense.recorded``). A repeated ``(source, external_id)`` returns
-    the expense already recorded and counts nothing again."""
-    expense, _created = await record_expense_once(
-        session,
-        ctx,
-        category=category,
-        amount=amount,
-        currency=currency,
-        spent_on=spent_on,
-        description=description,
-        vendor=vendor,
-        source=source,
-        external_id=external_id,
-        properties=properties,
-    )
+    budgets (``finance.expense.recorded``); ``fields`` are
+    :func:`record_expense_once`'s. A repeated ``(source, external_id)`` returns the
+    expense already recorded and counts nothing again."""
+    expense, _created = await record_expense_once(session, ctx, **fields)
     return expense
 
 
@@ -231,8 +92,8 @@ async def record_expense_once(
     external_id: str | None = None,
     properties: dict[str, Any] | None = None,
 ) -> tuple[Expense, bool]:
-    """:func:`record_expense`, also saying whether the expense is new."""
-    category, amount, currency = _checked(
+    """Record an expense (see :func:`record_expense`) and say whether it is new."""
+    category, amount, currency = checked_money(
         category=category, amount=amount, currency=currency, source=source
     )
     if external_id is not None:
@@ -270,7 +131,7 @@ async def record_expense_once(
         data={
             "expense_id": expense.id,
             "category": category,
-            "amount": _money(amount),
+            "amount": text(amount),
             "currency": currency,
             "spent_on": spent_on.isoformat(),
             "vendor": vendor,
@@ -278,18 +139,17 @@ async def record_expense_once(
             "external_id": external_id,
         },
     )
-    for budget in await _budgets_for(session, ctx, category, currency):
-        start, end = period_bounds(budget.period, spent_on)
-        period_id, _ = await _ensure_period(session, ctx, budget, start, end, without=expense.id)
-        await _add_spending(session, ctx, budget, period_id, amount)
+    await count_spending(
+        session,
+        ctx,
+        category=category,
+        currency=currency,
+        spent_on=spent_on,
+        amount=amount,
+        new=expense.id,
+    )
     log.info("finance.expense.recorded", expense_id=expense.id, category=category)
     return expense, True
-
-
-EXPENSE_ORDER = ListOrder(
-    "expenses", Expense.id, [Expense.created_at, Expense.spent_on, Expense.amount]
-)
-BUDGET_ORDER = ListOrder("budgets", Budget.id, [Budget.created_at, Budget.updated_at, Budget.name])
 
 
 async def list_expenses(
@@ -353,526 +213,22 @@ async def delete_expense(session: AsyncSession, ctx: Context, expense_id: str) -
         data={
             "expense_id": expense.id,
             "category": expense.category,
-            "amount": _money(expense.amount),
+            "amount": text(expense.amount),
             "currency": expense.currency,
             "spent_on": expense.spent_on.isoformat(),
         },
     )
-    for budget in await _budgets_for(session, ctx, expense.category, expense.currency):
-        start, end = period_bounds(budget.period, expense.spent_on)
-        period_id, created = await _ensure_period(session, ctx, budget, start, end)
-        # A period first summed just now was summed without the deleted expense.
-        delta = ZERO if created else -_cents(expense.amount)
-        await _add_spending(session, ctx, budget, period_id, delta)
-
-
-# --- budgets: spending ----------------------------------------------------------------
-
-
-async def _budgets_for(
-    session: AsyncSession, ctx: Context, category: str, currency: str
-) -> list[Budget]:
-    return list(
-        await session.scalars(
-            sa.select(Budget)
-            .where(
-                Budget.tenant_id == ctx.require_tenant(),
-                Budget.category == category,
-                Budget.currency == currency,
-            )
-            .order_by(Budget.id)
-        )
-    )
-
-
-async def _sum_expenses(
-    session: AsyncSession,
-    ctx: Context,
-    budget: Budget,
-    start: dt.date,
-    end: dt.date,
-    without: str | None = None,
-) -> Decimal:
-    """What the expenses of the budget's category and currency add up to in a period
-    (cents summed as integers so the database adds exactly)."""
-    cents = sa.cast(sa.func.round(Expense.amount * 100), sa.BigInteger)
-    query = sa.select(sa.func.coalesce(sa.func.sum(cents), 0)).where(
-        Expense.tenant_id == ctx.require_tenant(),
-        Expense.category == budget.category,
-        Expense.currency == budget.currency,
-        Expense.spent_on >= start,
-        Expense.spent_on < end,
-        Expense.deleted_at.is_(None),
-    )
-    if without is not None:
-        query = query.where(Expense.id != without)
-    total = await session.scalar(query)
-    return (Decimal(int(total or 0)) / 100).quantize(CENT)
-
-
-async def _ensure_period(
-    session: AsyncSession,
-    ctx: Context,
-    budget: Budget,
-    start: dt.date,
-    end: dt.date,
-    *,
-    without: str | None = None,
-) -> tuple[str, bool]:
-    """The id of the budget's period row starting at ``start``, and whether it was made
-    now. A new row starts from the sum of the period's expenses other than ``without``
-    (the one the caller is about to count); a concurrent creator wins the unique key."""
-    tenant_id = ctx.require_tenant()
-    existing = await session.scalar(
-        sa.select(BudgetPeriod.id).where(
-            BudgetPeriod.tenant_id == tenant_id,
-            BudgetPeriod.budget_id == budget.id,
-            BudgetPeriod.period_start == start,
-        )
-    )
-    if existing is not None:
-        return existing, False
-    spent = await _sum_expenses(session, ctx, budget, start, end, without)
-    values = {
-        "id": new_id(),
-        "tenant_id": tenant_id,
-        "budget_id": budget.id,
-        "period_start": start,
-        "period_end": end,
-        "spent": spent,
-        "exceeded": False,
-        "times_exceeded": 0,
-    }
-    table = cast(sa.Table, BudgetPeriod.__table__)
-    insert = (
-        postgresql.insert(table)
-        if session.get_bind().dialect.name == "postgresql"
-        else sqlite.insert(table)
-    )
-    done = await session.execute(
-        insert.values(**values).on_conflict_do_nothing(
-            index_elements=["tenant_id", "budget_id", "period_start"]
-        )
-    )
-    if getattr(done, "rowcount", 0) == 1:
-        return str(values["id"]), True
-    found = await session.scalar(
-        sa.select(BudgetPeriod.id).where(
-            BudgetPeriod.tenant_id == tenant_id,
-            BudgetPeriod.budget_id == budget.id,
-            BudgetPeriod.period_start == start,
-        )
-    )
-    assert found is not None
-    return found, False
-
-
-async def _add_spending(
-    session: AsyncSession, ctx: Context, budget: Budget, period_id: str, delta: Decimal
-) -> None:
-    """``spent += delta`` in SQL (no lost update), then settle the alert state."""
-    await session.execute(
-        sa.update(BudgetPeriod)
-        .where(BudgetPeriod.tenant_id == ctx.require_tenant(), BudgetPeriod.id == period_id)
-        .values(spent=BudgetPeriod.spent + delta)
-        .execution_options(synchronize_session=False)
-    )
-    await _settle(session, ctx, budget, period_id)
-
-
-async def _load_period(session: AsyncSession, ctx: Context, period_id: str) -> BudgetPeriod:
-    row = await session.scalar(
-        sa.select(BudgetPeriod)
-        .where(BudgetPeriod.tenant_id == ctx.require_tenant(), BudgetPeriod.id == period_id)
-        .execution_options(populate_existing=True)
-    )
-    assert row is not None
-    return row
-
-
-async def _settle(
-    session: AsyncSession,
-    ctx: Context,
-    budget: Budget,
-    period_id: str,
-    *,
-    notify_past: bool = True,
-) -> None:
-    """Bring a period's ``exceeded`` flag in line with spent vs the limit: a crossing
-    over the limit alerts once; a return within it re-arms. ``notify_past=False`` keeps
-    the crossing of an ended period on the log without paging anyone."""
-    row = await _load_period(session, ctx, period_id)
-    spent, limit = _cents(row.spent), _cents(budget.amount)
-    if spent > limit and not row.exceeded and budget.active:
-        now = utcnow()
-        done = await session.execute(
-            sa.update(BudgetPeriod)
-            .where(
-                BudgetPeriod.tenant_id == ctx.require_tenant(),
-                BudgetPeriod.id == period_id,
-                BudgetPeriod.exceeded.is_(False),
-            )
-            .values(
-                exceeded=True,
-                exceeded_at=now,
-                times_exceeded=BudgetPeriod.times_exceeded + 1,
-            )
-            .execution_options(synchronize_session=False)
-        )
-        if getattr(done, "rowcount", 0) == 1:
-            await _announce(session, ctx, budget, row, spent, notify_past=notify_past)
-    elif spent <= limit and row.exceeded:
-        await session.execute(
-            sa.update(BudgetPeriod)
-            .where(
-                BudgetPeriod.tenant_id == ctx.require_tenant(),
-                BudgetPeriod.id == period_id,
-                BudgetPeriod.exceeded.is_(True),
-            )
-            .values(exceeded=False)
-            .execution_options(synchronize_session=False)
-        )
-        log.info("finance.budget.rearmed", budget_id=budget.id, period_start=str(row.period_start))
-
-
-async def _announce(
-    session: AsyncSession,
-    ctx: Context,
-    budget: Budget,
-    row: BudgetPeriod,
-    spent: Decimal,
-    *,
-    notify_past: bool,
-) -> None:
-    limit = _cents(budget.amount)
-    data = {
-        "budget_id": budget.id,
-        "name": budget.name,
-        "category": budget.category,
-        "period": budget.period,
-        "period_start": row.period_start.isoformat(),
-        "period_end": row.period_end.isoformat(),
-        "limit": _money(limit),
-        "spent": _money(spent),
-        "over_by": _money(spent - limit),
-        "currency": budget.currency,
-    }
-    await append_event(
+    await count_spending(
         session,
         ctx,
-        "finance.budget.exceeded",
-        aggregate_type="budget",
-        aggregate_id=budget.id,
-        version=budget.version,
-        data=data,
-    )
-    log.info("finance.budget.exceeded", budget_id=budget.id, period_start=data["period_start"])
-    if not notify_past and row.period_end <= _today():
-        return  # a past period re-evaluated by a new limit: on the log, nobody paged
-    recipient = budget.owner_id or await _tenant_owner(session, ctx)
-    if recipient is None:
-        log.warning("finance.budget.exceeded_without_recipient", budget_id=budget.id)
-        return
-    await notifications.notify(
-        session,
-        ctx,
-        user_id=recipient,
-        kind="finance.budget_exceeded",
-        title=f"Budget {budget.name} exceeded by {data['over_by']} {budget.currency}",
-        body=(
-            f"{budget.category}: {data['spent']} spent of {data['limit']} {budget.currency} "
-            f"in the {budget.period} starting {data['period_start']}."
-        ),
-        related_type="budget",
-        related_id=budget.id,
-        data=data,
-    )
-
-
-async def _tenant_owner(session: AsyncSession, ctx: Context) -> str | None:
-    owners = await identity.list_users(
-        session, ctx, page=PageParams(limit=1), role="owner", is_active=True
-    )
-    return owners.items[0].id if owners.items else None
-
-
-# --- budgets: reads -------------------------------------------------------------------
-
-
-async def get_budget(session: AsyncSession, ctx: Context, budget_id: str) -> Budget:
-    row = await session.scalar(
-        sa.select(Budget).where(Budget.tenant_id == ctx.require_tenant(), Budget.id == budget_id)
-    )
-    if row is None:
-        raise NotFound("budget not found")
-    return row
-
-
-async def _current_periods(
-    session: AsyncSession, ctx: Context, budgets: Sequence[Budget], today: dt.date
-) -> dict[str, PeriodRead]:
-    """Each budget's current period, in one query for the rows that exist."""
-    if not budgets:
-        return {}
-    starts = {period_bounds(p, today)[0] for p in BUDGET_PERIODS}
-    rows = {
-        (r.budget_id, r.period_start): r
-        for r in await session.scalars(
-            sa.select(BudgetPeriod)
-            .where(
-                BudgetPeriod.tenant_id == ctx.require_tenant(),
-                BudgetPeriod.budget_id.in_([b.id for b in budgets]),
-                BudgetPeriod.period_start.in_(starts),
-            )
-            .execution_options(populate_existing=True)
-        )
-    }
-    out = {}
-    for budget in budgets:
-        start, end = period_bounds(budget.period, today)
-        row = rows.get((budget.id, start))
-        # No row yet: nothing was recorded since the period began (or before the budget
-        # existed); the expenses themselves tell what has been spent.
-        spent = row.spent if row else await _sum_expenses(session, ctx, budget, start, end)
-        out[budget.id] = period_read(budget, start, end, spent, row)
-    return out
-
-
-def _budget_read(budget: Budget, current: PeriodRead) -> BudgetRead:
-    return BudgetRead(
-        id=budget.id,
-        name=budget.name,
-        category=budget.category,
-        period=budget.period,
-        amount=_cents(budget.amount),
-        currency=budget.currency,
-        active=budget.active,
-        owner_id=budget.owner_id,
-        spent=current.spent,
-        remaining=current.remaining,
-        utilization=current.utilization,
-        exceeded=current.exceeded,
-        current_period=current,
-        version=budget.version,
-        created_at=budget.created_at,
-        updated_at=budget.updated_at,
-    )
-
-
-async def budget_read(session: AsyncSession, ctx: Context, budget: Budget) -> BudgetRead:
-    """The budget with what it has spent, has left and uses in the current period."""
-    current = await _current_periods(session, ctx, [budget], _today())
-    return _budget_read(budget, current[budget.id])
-
-
-async def list_budgets(
-    session: AsyncSession,
-    ctx: Context,
-    *,
-    page: PageParams,
-    category: str | None = None,
-    active: bool | None = None,
-) -> tuple[list[BudgetRead], str | None]:
-    query = sa.select(Budget).where(Budget.tenant_id == ctx.require_tenant())
-    if category is not None:
-        query = query.where(Budget.category == category_slug(category))
-    if active is not None:
-        query = query.where(Budget.active.is_(active))
-    rows = list(await session.scalars(BUDGET_ORDER.apply(query, page)))
-    items, cursor = BUDGET_ORDER.take_page(rows, page)
-    current = await _current_periods(session, ctx, items, _today())
-    return [_budget_read(b, current[b.id]) for b in items], cursor
-
-
-async def list_periods(
-    session: AsyncSession, ctx: Context, budget_id: str, *, page: PageParams
-) -> tuple[list[PeriodRead], str | None]:
-    """The budget's periods that have seen spending, newest first."""
-    budget = await get_budget(session, ctx, budget_id)
-    query = sa.select(BudgetPeriod).where(
-        BudgetPeriod.tenant_id == ctx.require_tenant(), BudgetPeriod.budget_id == budget.id
-    )
-    if page.after:
-        try:
-            after = dt.date.fromisoformat(page.after)
-        except ValueError:
-            raise Unprocessable(
-                "the cursor is not valid",
-                errors=[field_error(["query", "cursor"], "invalid cursor")],
-            ) from None
-        query = query.where(BudgetPeriod.period_start < after)
-    rows = list(
-        await session.scalars(
-            query.order_by(BudgetPeriod.period_start.desc())
-            .limit(page.limit + 1)
-            .execution_options(populate_existing=True)
-        )
-    )
-    items = rows[: page.limit]
-    cursor = (
-        encode_cursor(items[-1].period_start.isoformat())
-        if len(rows) > page.limit and items
-        else None
-    )
-    return [period_read(budget, r.period_start, r.period_end, r.spent, r) for r in items], cursor
-
-
-# --- budgets: writes ------------------------------------------------------------------
-
-
-async def _check_owner(session: AsyncSession, ctx: Context, owner_id: str) -> str:
-    try:
-        user = await identity.get_user(session, ctx, user_id=owner_id)
-    except NotFound:
-        user = None
-    if user is None or not user.is_active:
-        raise Unprocessable(
-            "no such active user", errors=[field_error(["body", "owner_id"], "no such user")]
-        )
-    return user.id
-
-
-async def create_budget(
-    session: AsyncSession,
-    ctx: Context,
-    *,
-    name: str,
-    category: str,
-    amount: Decimal,
-    currency: str,
-    period: str = "month",
-    owner_id: str | None = None,
-    active: bool = True,
-) -> Budget:
-    """A budget (``finance.budget.created``) starting from what its category has already
-    spent this period; if that is already over the limit, it alerts at once."""
-    errors = []
-    if period not in BUDGET_PERIODS:
-        errors.append(field_error(["body", "period"], "month, quarter or year"))
-    amount = Decimal(amount)
-    if amount <= 0 or amount != amount.quantize(CENT):
-        errors.append(field_error(["body", "amount"], "a positive amount with 2 decimals"))
-    if errors:
-        raise Unprocessable("invalid budget", errors=errors)
-    category, _, currency = _checked(
-        category=category, amount=Decimal("1"), currency=currency, source="manual"
-    )
-    if owner_id is not None:
-        owner_id = await _check_owner(session, ctx, owner_id)
-    budget = Budget(
-        tenant_id=ctx.require_tenant(),
-        name=name,
-        category=category,
-        period=period,
-        amount=amount,
-        currency=currency,
-        owner_id=owner_id,
-        active=active,
-    )
-    session.add(budget)
-    await session.flush()
-    await append_event(
-        session,
-        ctx,
-        "finance.budget.created",
-        aggregate_type="budget",
-        aggregate_id=budget.id,
-        version=budget.version,
-        data={
-            "budget_id": budget.id,
-            "name": name,
-            "category": category,
-            "period": period,
-            "limit": _money(amount),
-            "currency": currency,
-            "owner_id": owner_id,
-        },
-    )
-    start, end = period_bounds(period, _today())
-    period_id, _ = await _ensure_period(session, ctx, budget, start, end)
-    await _settle(session, ctx, budget, period_id)
-    return budget
-
-
-async def update_budget(
-    session: AsyncSession,
-    ctx: Context,
-    budget_id: str,
-    *,
-    changes: dict[str, Any],
-    if_match: str | None = None,
-) -> Budget:
-    """Rename, change the limit, the owner or switch it on/off (``If-Match`` guards the
-    version). A new limit re-settles every period of the budget: a raised one re-arms,
-    a lowered one under what was spent alerts."""
-    budget = await session.scalar(
-        sa.select(Budget)
-        .where(Budget.tenant_id == ctx.require_tenant(), Budget.id == budget_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    if budget is None:
-        raise NotFound("budget not found")
-    check_version(if_match, budget.version)
-    if changes.get("owner_id") is not None:
-        changes["owner_id"] = await _check_owner(session, ctx, changes["owner_id"])
-    if "amount" in changes:
-        changes["amount"] = _cents(changes["amount"])
-    changes = {k: v for k, v in changes.items() if getattr(budget, k) != v}
-    if not changes:
-        return budget
-    for key, value in changes.items():
-        setattr(budget, key, value)
-    budget.version += 1
-    budget.updated_at = utcnow()
-    await session.flush()
-    await append_event(
-        session,
-        ctx,
-        "finance.budget.updated",
-        aggregate_type="budget",
-        aggregate_id=budget.id,
-        version=budget.version,
-        data={
-            "budget_id": budget.id,
-            "changed": sorted(changes),
-            "limit": _money(budget.amount),
-            "active": budget.active,
-        },
-    )
-    if "amount" in changes or changes.get("active") is True:
-        start, end = period_bounds(budget.period, _today())
-        await _ensure_period(session, ctx, budget, start, end)
-        for period_id in await _period_ids(session, ctx, budget.id):
-            await _settle(session, ctx, budget, period_id, notify_past=False)
-    return budget
-
-
-async def _period_ids(session: AsyncSession, ctx: Context, budget_id: str) -> Iterable[str]:
-    return list(
-        await session.scalars(
-            sa.select(BudgetPeriod.id)
-            .where(
-                BudgetPeriod.tenant_id == ctx.require_tenant(),
-                BudgetPeriod.budget_id == budget_id,
-            )
-            .order_by(BudgetPeriod.period_start)
-        )
+        category=expense.category,
+        currency=expense.currency,
+        spent_on=expense.spent_on,
+        amount=-cents(expense.amount),
     )
 
 
 # --- figures for the copilot ----------------------------------------------------------
-
-
-class ExpenseTotalsParams(DateRange):
-    category: str | None = Field(default=None, max_length=60)
-
-
-class CategoryTotal(BaseModel):
-    category: str
-    currency: str
-    amount: Decimal
-    count: int
 
 
 async def expense_totals(
@@ -891,9 +247,9 @@ async def expense_totals(
         where.append(Expense.currency == params.currency)
     if params.category is not None:
         where.append(Expense.category == category_slug(params.category))
-    cents = sa.cast(sa.func.round(Expense.amount * 100), sa.BigInteger)
+    in_cents = sa.cast(sa.func.round(Expense.amount * 100), sa.BigInteger)
     rows = await session.execute(
-        sa.select(Expense.category, Expense.currency, sa.func.sum(cents), sa.func.count())
+        sa.select(Expense.category, Expense.currency, sa.func.sum(in_cents), sa.func.count())
         .where(*where)
         .group_by(Expense.category, Expense.currency)
         .order_by(Expense.currency, Expense.category)
@@ -920,12 +276,6 @@ async def expense_totals(
         records=list(ids),
         records_total=sum(t.count for t in totals),
     )
-
-
-class BudgetStatusParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    category: str | None = Field(default=None, max_length=60)
-    active: bool | None = True
 
 
 async def budget_status(

@@ -9,7 +9,7 @@ import pytest
 
 from bizos.core.db import Database
 from bizos.core.errors import Unprocessable
-from bizos.modules.billing.invoices.service import price_line
+from bizos.modules.billing.invoices.amounts import price_line
 from tests.conftest import TenantLogin
 from tests.modules.billing.invoices.helpers import line, order_invoice
 

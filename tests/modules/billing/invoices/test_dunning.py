@@ -13,11 +13,11 @@ import sqlalchemy as sa
 from bizos import registry
 from bizos.core.db import Database
 from bizos.core.scheduler import Scheduler
-from bizos.modules.billing.invoices import dunning as dunning_module
-from bizos.modules.billing.invoices import handlers as _handlers  # noqa: F401
-from bizos.modules.billing.invoices import service
-from bizos.modules.billing.invoices.dunning import DUNNING_JOB, send_overdue_reminders
+from bizos.modules.billing.dunning import jobs as dunning_module
+from bizos.modules.billing.dunning.jobs import DUNNING_JOB, send_overdue_reminders
+from bizos.modules.billing.invoices import amounts, service
 from bizos.modules.billing.models import Invoice
+from bizos.modules.billing.refunds import service as refunds
 from bizos.modules.outreach.models import Message
 from tests.conftest import TenantLogin
 from tests.modules.billing.invoices.helpers import events_of, order_invoice, owner_ctx, reload
@@ -130,8 +130,8 @@ async def test_a_customer_we_refunded_is_not_chased_for_the_refund(
         await service.apply_payment(
             session, ctx, refunded.id, amount=Decimal("120"), currency="EUR"
         )
-        await service.apply_refund(session, ctx, refunded.id, amount=Decimal("20"))
+        await refunds.apply_refund(session, ctx, refunded.id, amount=Decimal("20"))
     row = await reload(db, tenant, refunded.id)
-    assert (row.status, service.balance_due(row)) == ("paid", Decimal("0.00"))
+    assert (row.status, amounts.balance_due(row)) == ("paid", Decimal("0.00"))
     assert await send_overdue_reminders(db, days_after(refunded.due_date, 8)) == 0
     assert await reminders_to(db, tenant, refunded.id) == []

@@ -11,6 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from bizos.core.db import Database
+from bizos.modules.billing.credit_notes import service as credit_notes
 from bizos.modules.billing.invoices import service
 from bizos.modules.billing.models import Invoice
 from tests.conftest import TenantLogin
@@ -78,14 +79,14 @@ async def test_credit_notes_have_their_own_gapless_series(
     ctx = owner_ctx(tenant)
     with pytest.raises(Boom):
         async with db.unit_of_work(tenant_id=tenant.tenant_id) as session:
-            note = await service.issue_credit_note(
+            note = await credit_notes.issue_credit_note(
                 session, ctx, invoice.id, amount=Decimal("5.00"), reason="x"
             )
             assert note.number == "CN-000001"
             raise Boom
     for expected in ("CN-000001", "CN-000002"):
         async with db.unit_of_work(tenant_id=tenant.tenant_id) as session:
-            note = await service.issue_credit_note(
+            note = await credit_notes.issue_credit_note(
                 session, ctx, invoice.id, amount=Decimal("5.00"), reason="x"
             )
         assert note.number == expected

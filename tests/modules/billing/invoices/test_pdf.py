@@ -10,6 +10,7 @@ from decimal import Decimal
 import httpx
 
 from bizos.core.db import Database
+from bizos.modules.billing.credit_notes import service as credit_notes
 from bizos.modules.billing.invoices import service
 from bizos.modules.billing.invoices.pdf import render_invoice_pdf
 from tests.conftest import TenantLogin
@@ -70,7 +71,7 @@ async def test_an_uncompressed_pdf_shows_what_was_paid_and_credited(
         await service.apply_payment(
             session, ctx, invoice.id, amount=Decimal("50.00"), currency="EUR"
         )
-        await service.issue_credit_note(
+        await credit_notes.issue_credit_note(
             session, ctx, invoice.id, amount=Decimal("10.00"), reason="scratched"
         )
         current = await service.get_invoice(session, ctx, invoice.id)

@@ -13,8 +13,11 @@ import sqlalchemy as sa
 
 from bizos.core.db import Database
 from bizos.core.errors import Conflict, Unprocessable
-from bizos.modules.billing.invoices import service
+from bizos.modules.billing.credit_notes import service as credit_notes_service
+from bizos.modules.billing.discrepancies import service as discrepancies
+from bizos.modules.billing.invoices import amounts, service
 from bizos.modules.billing.models import Invoice
+from bizos.modules.billing.refunds import service as refunds
 from bizos.modules.notifications.models import Notification
 from bizos.modules.work.models import Task
 from tests.conftest import TenantLogin
@@ -37,14 +40,14 @@ async def refund(
     db: Database, tenant: TenantLogin, invoice_id: str, amount: str, ref: str | None = None
 ) -> Invoice:
     async with db.unit_of_work(tenant_id=tenant.tenant_id) as session:
-        return await service.apply_refund(
+        return await refunds.apply_refund(
             session, owner_ctx(tenant), invoice_id, amount=Decimal(amount), refund_ref=ref
         )
 
 
 async def credit_notes(db: Database, tenant: TenantLogin, invoice_id: str) -> list[tuple[str, str]]:
     async with db.unit_of_work(tenant_id=tenant.tenant_id, readonly=True) as session:
-        notes = await service.list_credit_notes(session, owner_ctx(tenant), invoice_id)
+        notes = await credit_notes_service.list_credit_notes(session, owner_ctx(tenant), invoice_id)
     return [(str(n.amount), n.reason) for n in notes]
 
 
@@ -59,12 +62,12 @@ async def test_payments_move_an_invoice_to_partially_paid_then_paid(
     db: Database, tenant: TenantLogin
 ) -> None:
     invoice = await order_invoice(db, tenant)  # 120.00 EUR
-    assert (invoice.status, service.balance_due(invoice)) == ("open", Decimal("120.00"))
+    assert (invoice.status, amounts.balance_due(invoice)) == ("open", Decimal("120.00"))
 
     invoice = await pay(db, tenant, invoice.id, "20.00")
-    assert (invoice.status, service.balance_due(invoice)) == ("partially_paid", Decimal("100.00"))
+    assert (invoice.status, amounts.balance_due(invoice)) == ("partially_paid", Decimal("100.00"))
     invoice = await pay(db, tenant, invoice.id, "100.00")
-    assert (invoice.status, service.balance_due(invoice)) == ("paid", Decimal("0.00"))
+    assert (invoice.status, amounts.balance_due(invoice)) == ("paid", Decimal("0.00"))
     assert invoice.paid_at is not None
 
     partial = await events_of(db, tenant, "billing.invoice.partially_paid")
@@ -91,7 +94,7 @@ async def test_an_overpayment_is_applied_as_given(db: Database, tenant: TenantLo
     # Whether it is a discrepancy is the payments module's call (flag_discrepancy).
     invoice = await order_invoice(db, tenant)
     invoice = await pay(db, tenant, invoice.id, "150.00")
-    assert (invoice.status, service.balance_due(invoice)) == ("paid", Decimal("-30.00"))
+    assert (invoice.status, amounts.balance_due(invoice)) == ("paid", Decimal("-30.00"))
 
 
 async def test_a_paid_invoice_cannot_be_voided_until_refunded(
@@ -107,11 +110,11 @@ async def test_a_paid_invoice_cannot_be_voided_until_refunded(
 
     # Refunded in two parts, each matched by a credit note: still paid, nothing due.
     invoice = await refund(db, tenant, invoice.id, "100.00")
-    assert (invoice.status, service.balance_due(invoice)) == ("paid", Decimal("0.00"))
+    assert (invoice.status, amounts.balance_due(invoice)) == ("paid", Decimal("0.00"))
     with pytest.raises(Conflict, match="refund"):
         await void(db, tenant, invoice.id)
     invoice = await refund(db, tenant, invoice.id, "20.00")
-    assert (invoice.status, service.net_paid(invoice)) == ("paid", Decimal("0.00"))
+    assert (invoice.status, amounts.net_paid(invoice)) == ("paid", Decimal("0.00"))
     invoice = await void(db, tenant, invoice.id)
     assert invoice.status == "void"
 
@@ -123,7 +126,7 @@ async def test_a_full_refund_of_a_paid_invoice_is_matched_by_a_credit_note(
     await pay(db, tenant, invoice.id, "120.00")
     invoice = await refund(db, tenant, invoice.id, "120.00", ref="re_123")
 
-    assert (invoice.status, service.balance_due(invoice)) == ("paid", Decimal("0.00"))
+    assert (invoice.status, amounts.balance_due(invoice)) == ("paid", Decimal("0.00"))
     assert (invoice.amount_refunded, invoice.amount_credited) == (
         Decimal("120.00"),
         Decimal("120.00"),
@@ -146,14 +149,14 @@ async def test_a_partial_refund_credits_the_part_and_keeps_the_balance(
     paid = await order_invoice(db, tenant)  # 120.00
     await pay(db, tenant, paid.id, "120.00")
     paid = await refund(db, tenant, paid.id, "20.00", ref="re_part")
-    assert (paid.status, service.balance_due(paid)) == ("paid", Decimal("0.00"))
+    assert (paid.status, amounts.balance_due(paid)) == ("paid", Decimal("0.00"))
     assert await credit_notes(db, tenant, paid.id) == [("20.00", "Refund re_part")]
 
     # On a partially paid invoice the customer still owes what they owed before.
     part = await order_invoice(db, tenant)
     await pay(db, tenant, part.id, "50.00")
     part = await refund(db, tenant, part.id, "30.00", ref="re_half")
-    assert (part.status, service.balance_due(part)) == ("partially_paid", Decimal("70.00"))
+    assert (part.status, amounts.balance_due(part)) == ("partially_paid", Decimal("70.00"))
     assert await credit_notes(db, tenant, part.id) == [("30.00", "Refund re_half")]
 
 
@@ -165,13 +168,13 @@ async def test_refunding_an_overpayment_needs_no_credit_note(
         await service.apply_payment(
             session, owner_ctx(tenant), invoice.id, amount=Decimal("150.00"), currency="EUR"
         )
-        await service.flag_discrepancy(
+        await discrepancies.flag_discrepancy(
             session, owner_ctx(tenant), invoice.id, reason="overpayment", payment_id="p"
         )
     invoice = await refund(db, tenant, invoice.id, "10.00", ref="re_a")
-    assert (invoice.status, service.balance_due(invoice)) == ("discrepancy", Decimal("-20.00"))
+    assert (invoice.status, amounts.balance_due(invoice)) == ("discrepancy", Decimal("-20.00"))
     invoice = await refund(db, tenant, invoice.id, "20.00", ref="re_b")
-    assert (invoice.status, service.balance_due(invoice)) == ("discrepancy", Decimal("0.00"))
+    assert (invoice.status, amounts.balance_due(invoice)) == ("discrepancy", Decimal("0.00"))
     assert invoice.amount_credited == Decimal("0.00")
     assert await credit_notes(db, tenant, invoice.id) == []
     assert await events_of(db, tenant, "billing.credit_note.issued") == []
@@ -183,11 +186,11 @@ async def test_a_refund_beyond_the_overpayment_credits_only_the_rest(
     invoice = await order_invoice(db, tenant)  # 120.00, paid 150.00: 30.00 overpaid
     await pay(db, tenant, invoice.id, "150.00")
     invoice = await refund(db, tenant, invoice.id, "50.00", ref="re_over")
-    assert (invoice.status, service.balance_due(invoice)) == ("paid", Decimal("0.00"))
+    assert (invoice.status, amounts.balance_due(invoice)) == ("paid", Decimal("0.00"))
     assert await credit_notes(db, tenant, invoice.id) == [("20.00", "Refund re_over")]
     # The rest of the payment, refunded: all credit, never more than the invoice.
     invoice = await refund(db, tenant, invoice.id, "100.00", ref="re_rest")
-    assert (invoice.status, service.balance_due(invoice)) == ("paid", Decimal("0.00"))
+    assert (invoice.status, amounts.balance_due(invoice)) == ("paid", Decimal("0.00"))
     assert invoice.amount_credited == invoice.total == Decimal("120.00")
     assert await credit_notes(db, tenant, invoice.id) == [
         ("20.00", "Refund re_over"),
@@ -220,15 +223,15 @@ async def test_a_credit_note_cannot_exceed_the_balance(db: Database, tenant: Ten
     ctx = owner_ctx(tenant)
     async with db.unit_of_work(tenant_id=tenant.tenant_id) as session:
         with pytest.raises(Unprocessable, match="balance due"):
-            await service.issue_credit_note(
+            await credit_notes_service.issue_credit_note(
                 session, ctx, invoice.id, amount=Decimal("20.01"), reason="damaged"
             )
     async with db.unit_of_work(tenant_id=tenant.tenant_id) as session:
-        note = await service.issue_credit_note(
+        note = await credit_notes_service.issue_credit_note(
             session, ctx, invoice.id, amount=Decimal("20.00"), reason="damaged"
         )
     invoice = await reload(db, tenant, invoice.id)
-    assert (invoice.status, service.balance_due(invoice)) == ("paid", Decimal("0.00"))
+    assert (invoice.status, amounts.balance_due(invoice)) == ("paid", Decimal("0.00"))
     assert invoice.amount_credited == Decimal("20.00")
     [issued] = await events_of(db, tenant, "billing.credit_note.issued")
     assert issued == {
@@ -247,7 +250,7 @@ async def test_a_void_invoice_takes_no_credit_note(db: Database, tenant: TenantL
     await void(db, tenant, invoice.id)
     async with db.unit_of_work(tenant_id=tenant.tenant_id) as session:
         with pytest.raises(Conflict):
-            await service.issue_credit_note(
+            await credit_notes_service.issue_credit_note(
                 session, owner_ctx(tenant), invoice.id, amount=Decimal("1"), reason="x"
             )
 
@@ -257,7 +260,7 @@ async def test_a_discrepancy_raises_an_event_a_task_and_a_notification(
 ) -> None:
     invoice = await order_invoice(db, tenant)
     async with db.unit_of_work(tenant_id=tenant.tenant_id) as session:
-        flagged = await service.flag_discrepancy(
+        flagged = await discrepancies.flag_discrepancy(
             session,
             owner_ctx(tenant),
             invoice.id,
@@ -291,17 +294,17 @@ async def test_a_payment_in_discrepancy_counts_but_the_status_waits_for_resoluti
 ) -> None:
     invoice = await order_invoice(db, tenant)
     async with db.unit_of_work(tenant_id=tenant.tenant_id) as session:
-        await service.flag_discrepancy(
+        await discrepancies.flag_discrepancy(
             session, owner_ctx(tenant), invoice.id, reason="wrong amount", payment_id="p"
         )
     invoice = await pay(db, tenant, invoice.id, "99.00")
     assert (invoice.status, invoice.amount_paid) == ("discrepancy", Decimal("99.00"))
     async with db.unit_of_work(tenant_id=tenant.tenant_id) as session:
-        resolved = await service.resolve_discrepancy(session, owner_ctx(tenant), invoice.id)
+        resolved = await discrepancies.resolve_discrepancy(session, owner_ctx(tenant), invoice.id)
     assert resolved.status == "partially_paid"
     async with db.unit_of_work(tenant_id=tenant.tenant_id) as session:
         with pytest.raises(Conflict):
-            await service.resolve_discrepancy(session, owner_ctx(tenant), invoice.id)
+            await discrepancies.resolve_discrepancy(session, owner_ctx(tenant), invoice.id)
 
 
 async def test_open_invoices_are_found_by_email_and_currency(

@@ -11,12 +11,12 @@ from typing import Any
 import httpx
 import sqlalchemy as sa
 
+from bizos import registry
 from bizos.core.config import Settings
 from bizos.core.context import Context
 from bizos.core.db import Database
 from bizos.core.dispatcher import Dispatcher
 from bizos.core.events import Event
-from bizos.modules.billing import handlers as billing_handlers
 from bizos.modules.billing.invoices import service as invoices
 from bizos.modules.billing.invoices.schemas import InvoiceLineInput
 from bizos.modules.billing.models import Invoice, Payment, Refund
@@ -149,7 +149,8 @@ async def process(db: Database, settings: Settings) -> None:
     """Run the billing subscribers over everything committed so far (and what that
     work appends in turn)."""
     dispatcher = Dispatcher(db, settings)
-    billing_handlers.register(dispatcher)
+    for register in registry.manifest("billing").subscribers:
+        register(dispatcher)
     for _ in range(200):
         await readable(db)
         if await dispatcher.run_once() == 0:

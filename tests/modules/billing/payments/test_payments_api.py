@@ -9,10 +9,15 @@ from typing import Any
 import httpx
 
 from bizos.core.db import Database
-from bizos.modules.billing import metrics
+from bizos.modules.billing import service as metrics
 from bizos.modules.billing.invoices import service as invoices
-from bizos.modules.billing.metrics import ReceivablesParams, RefundsParams
 from bizos.modules.billing.payments import service
+from bizos.modules.billing.schemas import (
+    ReceivablesParams,
+    ReceivablesValue,
+    RefundsParams,
+    RefundsValue,
+)
 from tests.conftest import TenantLogin
 from tests.modules.billing.payments.helpers import (
     PAYMENTS,
@@ -265,7 +270,7 @@ async def test_refunds_count_as_refunds_but_never_grow_receivables(
         async with db.unit_of_work(tenant_id=tenant.tenant_id, readonly=True) as session:
             result = await metrics.receivables(session, owner_ctx(tenant), ReceivablesParams())
         value = result.value
-        assert isinstance(value, metrics.ReceivablesValue)
+        assert isinstance(value, ReceivablesValue)
         return [(c.currency, str(c.outstanding), c.invoices) for c in value.by_currency]
 
     before = await owed()
@@ -277,7 +282,7 @@ async def test_refunds_count_as_refunds_but_never_grow_receivables(
     assert await owed() == before
     async with db.unit_of_work(tenant_id=tenant.tenant_id, readonly=True) as session:
         given = await metrics.refunds(session, owner_ctx(tenant), RefundsParams())
-    assert isinstance(given.value, metrics.RefundsValue)
+    assert isinstance(given.value, RefundsValue)
     assert [(c.currency, str(c.amount), c.count) for c in given.value.by_currency] == [
         ("EUR", "95.00", 2)
     ]

@@ -1,4 +1,5 @@
-"""Invoices and credit notes: /api/v1/billing/invoices.
+"""Invoices: /api/v1/billing/invoices (credit notes and discrepancies have their own
+routers on the same paths: ``billing/credit_notes``, ``billing/discrepancies``).
 
 Order invoices are issued by the order-to-cash workflow; manual invoices start as drafts
 (``POST /billing/invoices``) and get their number when issued (``/issue``). A paid or
@@ -19,9 +20,6 @@ from bizos.core.versions import version_etag
 from bizos.modules.billing.invoices import service
 from bizos.modules.billing.invoices.pdf import render_invoice_pdf
 from bizos.modules.billing.invoices.schemas import (
-    CreditNoteCreate,
-    CreditNoteRead,
-    DiscrepancyResolve,
     InvoiceCreate,
     InvoiceRead,
     InvoiceStatus,
@@ -131,56 +129,3 @@ async def void_invoice(
         session, ctx, invoice_id, reason=body.reason, if_match=if_match
     )
     return _etag(response, await service.invoice_read(session, ctx, invoice))
-
-
-@router.post("/api/v1/billing/invoices/{invoice_id}/resolve", response_model=InvoiceRead)
-async def resolve_discrepancy(
-    invoice_id: str,
-    body: DiscrepancyResolve,
-    _: BillingWrite,
-    session: DbSession,
-    ctx: Ctx,
-    response: Response,
-    if_match: IfMatch = None,
-) -> InvoiceRead:
-    """Take an invoice out of ``discrepancy`` once the payment question is settled."""
-    invoice = await service.resolve_discrepancy(
-        session, ctx, invoice_id, status=body.status, note=body.note, if_match=if_match
-    )
-    return _etag(response, await service.invoice_read(session, ctx, invoice))
-
-
-@router.post(
-    "/api/v1/billing/invoices/{invoice_id}/credit-notes",
-    status_code=201,
-    response_model=CreditNoteRead,
-)
-async def issue_credit_note(
-    invoice_id: str,
-    body: CreditNoteCreate,
-    _: BillingWrite,
-    session: DbSession,
-    ctx: Ctx,
-    if_match: IfMatch = None,
-) -> CreditNoteRead:
-    """Credit up to the balance due (``CN-000001``, gapless)."""
-    note = await service.issue_credit_note(
-        session,
-        ctx,
-        invoice_id,
-        amount=body.amount,
-        reason=body.reason,
-        lines=body.lines,
-        if_match=if_match,
-    )
-    return service.credit_note_read(note)
-
-
-@router.get(
-    "/api/v1/billing/invoices/{invoice_id}/credit-notes", response_model=Page[CreditNoteRead]
-)
-async def list_credit_notes(
-    invoice_id: str, _: BillingRead, session: DbSession, ctx: Ctx
-) -> Page[CreditNoteRead]:
-    """The invoice's credit notes (all on one page: an invoice has few)."""
-    return Page[CreditNoteRead](items=await service.list_credit_notes(session, ctx, invoice_id))

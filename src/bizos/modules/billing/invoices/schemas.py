@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -24,7 +25,11 @@ from pydantic import (
     WithJsonSchema,
 )
 
+from bizos.core.money import cents
 from bizos.modules.crm.deals.schemas import Currency
+
+# An amount read back, to the cent as the API writes it ("12.50").
+Cents = Annotated[Decimal, AfterValidator(cents)]
 
 
 def _decimal_string(value: Any) -> Any:
@@ -154,10 +159,11 @@ class CreditNoteCreate(BaseModel):
 
 
 class CreditNoteRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
     id: str
     number: str
     invoice_id: str
-    amount: Decimal
+    amount: Cents
     currency: str
     reason: str
     lines: list[dict[str, Any]]

@@ -1,35 +1,23 @@
-"""Invoices and credit notes: draft, issue, pay, refund, credit, void. The only writer
-of ``billing_invoices`` and ``billing_credit_notes``.
+"""Invoices: draft, issue, void, take payments. The only writer of
+``billing_invoices`` (credit notes, refunds and discrepancies are their own parts:
+``billing/credit_notes``, ``billing/refunds``, ``billing/discrepancies``; reminders
+are ``billing/dunning``).
 
-Numbers are gapless per tenant (``INV-000001``, ``CN-000001``) from
-``core.sequences``: a number is taken inside the transaction that issues the invoice,
-so a rolled-back issue gives it back. Drafts have no number.
-
-Amounts: each line's ``amount`` is ``quantity * unit_price - discount`` rounded half-up to
-the cent, its ``tax_amount`` is ``amount * tax_rate`` rounded half-up to the cent (per
-line, never on the sum). The invoice keeps
-
-    subtotal - discount_total + tax_total + shipping_total == total
-
-where ``subtotal`` is the sum of ``quantity * unit_price``, ``discount_total`` the line
-discounts plus any invoice-level discount (which does not reduce tax), and
-``balance_due = total - amount_paid + amount_refunded - amount_credited``.
-
-A refund does not reopen the balance: the part of it that was money for the invoice is
-matched by a credit note (``apply_refund``), so the customer owes what they owed before;
-only the refund of an overpayment (a negative balance) comes without one.
+Numbers are gapless per tenant (``INV-000001``) from ``core.sequences``: a number is
+taken inside the transaction that issues the invoice, so a rolled-back issue gives it
+back. Drafts have no number. The arithmetic (lines, totals, balance) is ``amounts.py``.
 
 States: ``draft → open → partially_paid → paid``; ``void`` from draft/open (a paid or
 partially paid invoice must be refunded first: 409); ``discrepancy`` is set by payments
-(``flag_discrepancy``) and left only by ``resolve_discrepancy``. Payments applied while
-in discrepancy still count, but the status stays until someone resolves it.
+(``discrepancies.flag_discrepancy``) and left only by ``resolve_discrepancy``. Payments
+applied while in discrepancy still count, but the status stays until someone resolves it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
@@ -41,9 +29,17 @@ from bizos.core.context import Context
 from bizos.core.db import utcnow
 from bizos.core.errors import Conflict, NotFound, Unprocessable, field_error
 from bizos.core.events import append_event
+from bizos.core.money import CENT, ZERO, cents, text
 from bizos.core.pagination import ListOrder, PageParams
 from bizos.core.sequences import format_number, next_value
 from bizos.core.versions import check_version
+from bizos.modules.billing.invoices.amounts import (
+    balance_due,
+    is_overdue,
+    net_paid,
+    set_amounts,
+    settled_status,
+)
 from bizos.modules.billing.invoices.schemas import (
     OPEN_STATUSES,
     CreditNoteRead,
@@ -55,168 +51,20 @@ from bizos.modules.billing.invoices.schemas import (
 from bizos.modules.billing.models import CreditNote, Invoice, Payment
 from bizos.modules.crm.contacts import service as contacts_service
 from bizos.modules.crm.deals.schemas import iso_currency
-from bizos.modules.identity import service as identity_service
-from bizos.modules.notifications import service as notifications_service
-from bizos.modules.work import service as work_service
 
 log = structlog.get_logger("bizos.billing.invoices")
 
-CENT = Decimal("0.01")
-ZERO = Decimal("0.00")
-# The largest amount a money column (14 digits, 2 after the point) holds.
-MAX_AMOUNT = Decimal("999999999999.99")
 DEFAULT_PAYMENT_TERMS_DAYS = 14
 INVOICE_SERIES = "invoice"
-CREDIT_NOTE_SERIES = "credit_note"
 # Statuses whose money may still move (payments, refunds, credit notes).
-_BILLED = ("open", "partially_paid", "paid", "discrepancy")
-
-
-def cents(value: Decimal | int | str) -> Decimal:
-    return Decimal(value).quantize(CENT, rounding=ROUND_HALF_UP)
-
-
-def _money(value: Decimal) -> str:
-    return str(cents(value))
-
-
-# --- amounts ---------------------------------------------------------------------------
-
-
-def _line_error(index: int, field: str, message: str) -> Unprocessable:
-    return Unprocessable(message, errors=[field_error(["body", "lines", index, field], message)])
-
-
-def price_line(
-    line: InvoiceLineInput, *, tax_included: bool = False, index: int = 0
-) -> InvoiceLine:
-    """One line with its amount and tax, each rounded half-up to the cent. A line's given
-    ``tax_amount`` is kept as it is; ``tax_included``: the amount already holds the tax.
-    A line too large to store is a 422 naming it (``index``: its place in the body)."""
-    gross = cents(line.quantity * line.unit_price)
-    if gross > MAX_AMOUNT:
-        raise _line_error(index, "quantity", f"the line amount exceeds {MAX_AMOUNT}")
-    discount = cents(line.discount)
-    if discount > gross:
-        raise _line_error(index, "discount", "more than quantity * price")
-    amount = gross - discount
-    tax = cents(line.tax_amount if line.tax_amount is not None else amount * line.tax_rate)
-    total = amount if tax_included else amount + tax
-    if total > MAX_AMOUNT:
-        field = "tax_amount" if line.tax_amount is not None else "tax_rate"
-        raise _line_error(index, field, f"the line total exceeds {MAX_AMOUNT}")
-    return InvoiceLine(
-        description=line.description,
-        sku=line.sku,
-        product_id=line.product_id,
-        quantity=line.quantity,
-        unit_price=cents(line.unit_price),
-        discount=discount,
-        tax_rate=line.tax_rate,
-        amount=amount,
-        tax_amount=tax,
-        tax_included=tax_included,
-        total=total,
-    )
-
-
-def _line_json(line: InvoiceLine) -> dict[str, Any]:
-    # ``tax_included`` is stored only when set (it reads back as False when absent).
-    exclude = None if line.tax_included else {"tax_included"}
-    return {
-        k: (str(v) if isinstance(v, Decimal) else v)
-        for k, v in line.model_dump(exclude=exclude).items()
-    }
-
-
-def _set_amounts(
-    invoice: Invoice,
-    lines: Sequence[InvoiceLineInput | Mapping[str, Any]],
-    *,
-    shipping_total: Decimal,
-    discount_total: Decimal,
-    shipping_tax: Decimal = ZERO,
-    prices_include_tax: bool = False,
-) -> None:
-    priced = [
-        price_line(InvoiceLineInput.model_validate(line), tax_included=prices_include_tax, index=i)
-        for i, line in enumerate(lines)
-    ]
-    subtotal = sum((cents(p.quantity * p.unit_price) for p in priced), ZERO)
-    line_discounts = sum((p.discount for p in priced), ZERO)
-    tax_total = sum((p.tax_amount for p in priced), ZERO) + cents(shipping_tax)
-    shipping, extra_discount = cents(shipping_total), cents(discount_total)
-    if shipping < 0 or extra_discount < 0 or shipping_tax < 0:
-        raise Unprocessable(
-            "shipping and discount are never negative",
-            errors=[field_error(["body", "discount_total"], "must be >= 0")],
-        )
-    total = subtotal - line_discounts - extra_discount + shipping
-    if not prices_include_tax:
-        total += tax_total
-    if total < 0:
-        raise Unprocessable(
-            "the discount exceeds the invoice",
-            errors=[field_error(["body", "discount_total"], "more than the invoice total")],
-        )
-    if max(subtotal, tax_total, shipping, total) > MAX_AMOUNT:
-        message = f"the invoice amount exceeds {MAX_AMOUNT}"
-        raise Unprocessable(message, errors=[field_error(["body", "lines"], message)])
-    invoice.lines = [_line_json(p) for p in priced]
-    invoice.subtotal = subtotal
-    invoice.discount_total = line_discounts + extra_discount
-    invoice.tax_total = tax_total
-    invoice.shipping_total = shipping
-    invoice.total = total
-
-
-def balance_due(invoice: Invoice) -> Decimal:
-    """What the customer still owes (negative when overpaid); zero for drafts and voids."""
-    if invoice.status in ("draft", "void"):
-        return ZERO
-    return cents(
-        Decimal(invoice.total)
-        - Decimal(invoice.amount_paid)
-        + Decimal(invoice.amount_refunded)
-        - Decimal(invoice.amount_credited)
-    )
-
-
-def net_paid(invoice: Invoice) -> Decimal:
-    return cents(Decimal(invoice.amount_paid) - Decimal(invoice.amount_refunded))
-
-
-def is_overdue(invoice: Invoice, today: dt.date | None = None) -> bool:
-    return (
-        invoice.status in OPEN_STATUSES
-        and invoice.due_date is not None
-        and invoice.due_date < (today or utcnow().date())
-    )
-
-
-def _settled_status(invoice: Invoice) -> str:
-    """The status the amounts say, for an issued invoice outside discrepancy."""
-    if balance_due(invoice) <= 0:
-        return "paid"
-    if net_paid(invoice) > 0:
-        return "partially_paid"
-    return "open"
+BILLED = ("open", "partially_paid", "paid", "discrepancy")
 
 
 # --- reads -----------------------------------------------------------------------------
 
 
 def credit_note_read(row: CreditNote) -> CreditNoteRead:
-    return CreditNoteRead(
-        id=row.id,
-        number=row.number,
-        invoice_id=row.invoice_id,
-        amount=cents(row.amount),
-        currency=row.currency,
-        reason=row.reason,
-        lines=list(row.lines or []),
-        issued_at=row.issued_at,
-    )
+    return CreditNoteRead.model_validate(row)
 
 
 def invoice_summary(
@@ -292,39 +140,38 @@ async def invoice_read(session: AsyncSession, ctx: Context, invoice: Invoice) ->
     return invoice_summary(invoice, credit_notes=list(notes), payments=list(payments))
 
 
-async def get_invoice(session: AsyncSession, ctx: Context, invoice_id: str) -> Invoice:
-    row = await session.scalar(
-        sa.select(Invoice).where(
-            Invoice.tenant_id == ctx.require_tenant(), Invoice.id == invoice_id
-        )
-    )
+async def _one(session: AsyncSession, query: Any) -> Invoice:
+    row: Invoice | None = await session.scalar(query)
     if row is None:
         raise NotFound("invoice not found")
     return row
+
+
+def where_given(query: Any, *filters: tuple[Any, object | None]) -> Any:
+    """``query`` narrowed to ``column == value`` for each filter whose value was given."""
+    for column, value in filters:
+        if value is not None:
+            query = query.where(column == value)
+    return query
+
+
+def _of_tenant(ctx: Context, *where: sa.ColumnElement[bool]) -> Any:
+    return sa.select(Invoice).where(Invoice.tenant_id == ctx.require_tenant(), *where)
+
+
+async def get_invoice(session: AsyncSession, ctx: Context, invoice_id: str) -> Invoice:
+    return await _one(session, _of_tenant(ctx, Invoice.id == invoice_id))
 
 
 async def get_invoice_by_number(session: AsyncSession, ctx: Context, number: str) -> Invoice:
     """The invoice numbered ``number`` (``INV-000042``; case and spaces forgiven)."""
-    row = await session.scalar(
-        sa.select(Invoice).where(
-            Invoice.tenant_id == ctx.require_tenant(), Invoice.number == number.strip().upper()
-        )
-    )
-    if row is None:
-        raise NotFound("invoice not found")
-    return row
+    return await _one(session, _of_tenant(ctx, Invoice.number == number.strip().upper()))
 
 
-async def _locked(session: AsyncSession, ctx: Context, invoice_id: str) -> Invoice:
-    row = await session.scalar(
-        sa.select(Invoice)
-        .where(Invoice.tenant_id == ctx.require_tenant(), Invoice.id == invoice_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    if row is None:
-        raise NotFound("invoice not found")
-    return row
+async def lock_invoice(session: AsyncSession, ctx: Context, invoice_id: str) -> Invoice:
+    """The invoice, row-locked and freshly read, for a change of its money or state."""
+    query = _of_tenant(ctx, Invoice.id == invoice_id).with_for_update()
+    return await _one(session, query.execution_options(populate_existing=True))
 
 
 INVOICE_ORDER = ListOrder(
@@ -350,15 +197,14 @@ async def list_invoices(
     ``overdue=true``: open or partially paid and past the due date; ``overdue=false``:
     everything else."""
     today = today or utcnow().date()
-    query = sa.select(Invoice).where(Invoice.tenant_id == ctx.require_tenant())
-    for column, value in (
+    email = customer_email.strip().lower() if customer_email else None
+    query = where_given(
+        _of_tenant(ctx),
         (Invoice.order_id, order_id),
         (Invoice.status, status),
         (Invoice.contact_id, contact_id),
-        (Invoice.customer_email, customer_email.strip().lower() if customer_email else None),
-    ):
-        if value is not None:
-            query = query.where(column == value)
+        (Invoice.customer_email, email),
+    )
     overdue_clause = sa.and_(Invoice.status.in_(OPEN_STATUSES), Invoice.due_date < today)
     if overdue is True:
         query = query.where(overdue_clause)
@@ -374,29 +220,16 @@ async def find_open_invoices(
 ) -> list[Invoice]:
     """Open and partially paid invoices billed to ``email`` (oldest first), in
     ``currency`` when given: the candidates a payment without an invoice number may be for."""
-    query = sa.select(Invoice).where(
-        Invoice.tenant_id == ctx.require_tenant(),
-        Invoice.customer_email == email.strip().lower(),
-        Invoice.status.in_(OPEN_STATUSES),
+    query = where_given(
+        _of_tenant(
+            ctx, Invoice.customer_email == email.strip().lower(), Invoice.status.in_(OPEN_STATUSES)
+        ),
+        (Invoice.currency, currency.strip().upper() if currency is not None else None),
     )
-    if currency is not None:
-        query = query.where(Invoice.currency == currency.strip().upper())
     return list(await session.scalars(query.order_by(Invoice.issued_at, Invoice.id)))
 
 
-async def list_credit_notes(
-    session: AsyncSession, ctx: Context, invoice_id: str
-) -> list[CreditNoteRead]:
-    await get_invoice(session, ctx, invoice_id)
-    rows = await session.scalars(
-        sa.select(CreditNote)
-        .where(CreditNote.tenant_id == ctx.require_tenant(), CreditNote.invoice_id == invoice_id)
-        .order_by(CreditNote.id)
-    )
-    return [credit_note_read(r) for r in rows]
-
-
-# --- writes: creating and issuing ------------------------------------------------------
+# --- drafting, issuing and voiding -------------------------------------------------
 
 
 def _check_currency(currency: str) -> str:
@@ -408,7 +241,22 @@ def _check_currency(currency: str) -> str:
         ) from None
 
 
-async def _event(
+def _draft(ctx: Context, *, currency: str, customer_email: str | None, **fields: Any) -> Invoice:
+    """A draft invoice row: nothing paid, refunded, credited or reminded yet."""
+    return Invoice(
+        tenant_id=ctx.require_tenant(),
+        status="draft",
+        currency=_check_currency(currency),
+        customer_email=customer_email.strip().lower() if customer_email else None,
+        amount_paid=ZERO,
+        amount_refunded=ZERO,
+        amount_credited=ZERO,
+        reminders_sent=0,
+        **fields,
+    )
+
+
+async def invoice_event(
     session: AsyncSession, ctx: Context, type_: str, invoice: Invoice, **extra: Any
 ) -> None:
     data: dict[str, Any] = {
@@ -418,9 +266,9 @@ async def _event(
         "contact_id": invoice.contact_id,
         "status": invoice.status,
         "currency": invoice.currency,
-        "total": _money(invoice.total),
-        "amount_paid": _money(invoice.amount_paid),
-        "balance_due": _money(balance_due(invoice)),
+        "total": text(invoice.total),
+        "amount_paid": text(invoice.amount_paid),
+        "balance_due": text(balance_due(invoice)),
     }
     data.update(extra)
     await append_event(
@@ -443,15 +291,15 @@ async def _issue(session: AsyncSession, ctx: Context, invoice: Invoice, *, terms
     invoice.issued_at = now
     invoice.due_date = now.date() + dt.timedelta(days=terms_days)
     await session.flush()
-    await _event(
+    await invoice_event(
         session,
         ctx,
         "billing.invoice.issued",
         invoice,
         customer_email=invoice.customer_email,
         due_date=invoice.due_date.isoformat(),
-        subtotal=_money(invoice.subtotal),
-        tax_total=_money(invoice.tax_total),
+        subtotal=text(invoice.subtotal),
+        tax_total=text(invoice.tax_total),
     )
     log.info("billing.invoice.issued", invoice_id=invoice.id, number=invoice.number)
 
@@ -500,21 +348,16 @@ async def create_invoice_for_order(
         raise Unprocessable(
             "an invoice needs a line", errors=[field_error(["body", "lines"], "empty")]
         )
-    invoice = Invoice(
-        tenant_id=ctx.require_tenant(),
+    invoice = _draft(
+        ctx,
+        currency=currency,
+        customer_email=customer_email,
         order_id=order_id,
         contact_id=contact_id,
-        customer_email=customer_email.strip().lower() if customer_email else None,
         customer_name=customer_name,
         billing_address=billing_address,
-        status="draft",
-        currency=_check_currency(currency),
-        amount_paid=ZERO,
-        amount_refunded=ZERO,
-        amount_credited=ZERO,
-        reminders_sent=0,
     )
-    _set_amounts(
+    set_amounts(
         invoice,
         lines,
         shipping_total=Decimal(shipping_total),
@@ -571,25 +414,20 @@ async def create_invoice(
         customer_name = customer_name or contact.name
     now = utcnow()
     terms = DEFAULT_PAYMENT_TERMS_DAYS if due_days is None else due_days
-    invoice = Invoice(
-        tenant_id=ctx.require_tenant(),
+    invoice = _draft(
+        ctx,
+        currency=currency,
+        customer_email=customer_email,
         order_id=order_id,
         contact_id=contact_id,
-        customer_email=customer_email.strip().lower() if customer_email else None,
         customer_name=customer_name,
         billing_address=billing_address,
-        status="draft",
-        currency=_check_currency(currency),
-        amount_paid=ZERO,
-        amount_refunded=ZERO,
-        amount_credited=ZERO,
-        reminders_sent=0,
         notes=notes,
         created_at=now,
         updated_at=now,
         due_date=now.date() + dt.timedelta(days=terms),
     )
-    _set_amounts(
+    set_amounts(
         invoice,
         lines,
         shipping_total=Decimal(shipping_total),
@@ -597,7 +435,7 @@ async def create_invoice(
     )
     session.add(invoice)
     await session.flush()
-    await _event(session, ctx, "billing.invoice.drafted", invoice)
+    await invoice_event(session, ctx, "billing.invoice.drafted", invoice)
     return invoice
 
 
@@ -605,7 +443,7 @@ async def issue_invoice(
     session: AsyncSession, ctx: Context, invoice_id: str, *, if_match: str | None = None
 ) -> Invoice:
     """Number and open a draft. Issuing an issued invoice is a no-op; a void one 409."""
-    invoice = await _locked(session, ctx, invoice_id)
+    invoice = await lock_invoice(session, ctx, invoice_id)
     check_version(if_match, invoice.version)
     if invoice.status == "void":
         raise Conflict("the invoice is void; it cannot be issued")
@@ -630,13 +468,13 @@ async def void_invoice(
     """Void a draft or unpaid invoice (``billing.invoice.voided``); its number stays
     used (gapless means no number is reissued, not that voids disappear). Money received
     and not refunded → 409 (refund first). Already void → no-op."""
-    invoice = await _locked(session, ctx, invoice_id)
+    invoice = await lock_invoice(session, ctx, invoice_id)
     check_version(if_match, invoice.version)
     if invoice.status == "void":
         return invoice
     if net_paid(invoice) > 0:
         raise Conflict(
-            f"the invoice has {_money(net_paid(invoice))} {invoice.currency} paid; "
+            f"the invoice has {text(net_paid(invoice))} {invoice.currency} paid; "
             "refund the payment before voiding it"
         )
     invoice.status = "void"
@@ -644,15 +482,15 @@ async def void_invoice(
     invoice.void_reason = reason[:500]
     invoice.version += 1
     await session.flush()
-    await _event(session, ctx, "billing.invoice.voided", invoice, reason=invoice.void_reason)
+    await invoice_event(session, ctx, "billing.invoice.voided", invoice, reason=invoice.void_reason)
     log.info("billing.invoice.voided", invoice_id=invoice.id, number=invoice.number)
     return invoice
 
 
-# --- writes: money ---------------------------------------------------------------------
+# --- money moved ---------------------------------------------------------------------
 
 
-def _check_positive(amount: Decimal, field: str = "amount") -> Decimal:
+def positive_amount(amount: Decimal, field: str = "amount") -> Decimal:
     amount = Decimal(amount)
     if amount <= 0 or amount != amount.quantize(CENT):
         raise Unprocessable(
@@ -662,12 +500,12 @@ def _check_positive(amount: Decimal, field: str = "amount") -> Decimal:
     return cents(amount)
 
 
-async def _after_money_moved(
+async def after_money_moved(
     session: AsyncSession, ctx: Context, invoice: Invoice, previous: str, **extra: Any
 ) -> None:
     """Settle the status from the amounts (unless in discrepancy) and announce it."""
     if invoice.status != "discrepancy":
-        invoice.status = _settled_status(invoice)
+        invoice.status = settled_status(invoice)
     if invoice.status == "paid" and previous != "paid":
         invoice.paid_at = utcnow()
     elif invoice.status != "paid":
@@ -676,11 +514,11 @@ async def _after_money_moved(
     await session.flush()
     if invoice.status != previous or extra.get("payment_amount"):
         if invoice.status == "paid":
-            await _event(session, ctx, "billing.invoice.paid", invoice, **extra)
+            await invoice_event(session, ctx, "billing.invoice.paid", invoice, **extra)
         elif invoice.status == "partially_paid":
-            await _event(session, ctx, "billing.invoice.partially_paid", invoice, **extra)
+            await invoice_event(session, ctx, "billing.invoice.partially_paid", invoice, **extra)
         elif invoice.status != previous:
-            await _event(session, ctx, "billing.invoice.reopened", invoice, **extra)
+            await invoice_event(session, ctx, "billing.invoice.reopened", invoice, **extra)
 
 
 async def apply_payment(
@@ -699,9 +537,9 @@ async def apply_payment(
     whether an overpayment or a wrong amount is a discrepancy is the payments module's
     decision, which then calls :func:`flag_discrepancy`. An invoice in discrepancy keeps
     that status. A draft or void invoice, or another currency → 409."""
-    amount = _check_positive(amount)
-    invoice = await _locked(session, ctx, invoice_id)
-    if invoice.status not in _BILLED:
+    amount = positive_amount(amount)
+    invoice = await lock_invoice(session, ctx, invoice_id)
+    if invoice.status not in BILLED:
         raise Conflict(f"the invoice is {invoice.status}; it takes no payments")
     if currency.strip().upper() != invoice.currency:
         raise Conflict(
@@ -709,242 +547,8 @@ async def apply_payment(
         )
     previous = invoice.status
     invoice.amount_paid = cents(Decimal(invoice.amount_paid) + amount)
-    await _after_money_moved(
-        session, ctx, invoice, previous, payment_id=payment_id, payment_amount=_money(amount)
+    await after_money_moved(
+        session, ctx, invoice, previous, payment_id=payment_id, payment_amount=text(amount)
     )
     log.info("billing.invoice.payment_applied", invoice_id=invoice.id, status=invoice.status)
-    return invoice
-
-
-async def apply_refund(
-    session: AsyncSession,
-    ctx: Context,
-    invoice_id: str,
-    *,
-    amount: Decimal,
-    payment_id: str | None = None,
-    refund_ref: str | None = None,
-) -> Invoice:
-    """Give back ``amount`` of what was paid, matched by a credit note so the customer
-    owes no more than before: the balance stays, a paid invoice stays paid.
-
-    What the customer overpaid (a negative balance) is given back first and needs no
-    credit note: the refund alone brings that balance back towards zero. Only the part
-    beyond the overpayment was money for the invoice, and a credit note for that part
-    (reason ``Refund <refund_ref>``, ``billing.credit_note.issued``) is issued in the
-    same transaction. More than was paid and not yet refunded → 422."""
-    amount = _check_positive(amount)
-    invoice = await _locked(session, ctx, invoice_id)
-    if amount > net_paid(invoice):
-        raise Unprocessable(
-            f"only {_money(net_paid(invoice))} {invoice.currency} was paid and not refunded",
-            errors=[field_error(["body", "amount"], "more than was paid")],
-        )
-    previous = invoice.status
-    overpaid = max(-balance_due(invoice), ZERO)
-    invoice.amount_refunded = cents(Decimal(invoice.amount_refunded) + amount)
-    credit = amount - min(amount, overpaid)
-    extra: dict[str, Any] = {"payment_id": payment_id, "refund_amount": _money(amount)}
-    if credit > 0:
-        # The refund has raised the balance by ``amount``; ``credit`` takes back at most
-        # that rise, so the note never exceeds the balance due (nor the invoice total).
-        reason = f"Refund {refund_ref}" if refund_ref else "Refund"
-        note = await _add_credit_note(session, ctx, invoice, amount=credit, reason=reason)
-        extra["credit_note_id"] = note.id
-    await _after_money_moved(session, ctx, invoice, previous, **extra)
-    return invoice
-
-
-async def _add_credit_note(
-    session: AsyncSession,
-    ctx: Context,
-    invoice: Invoice,
-    *,
-    amount: Decimal,
-    reason: str,
-    lines: Sequence[InvoiceLineInput | Mapping[str, Any]] | None = None,
-) -> CreditNote:
-    """Number and store a credit note on the (locked) invoice, count it as credited and
-    announce it; the caller checked the amount and settles the status."""
-    value = await next_value(session, ctx.require_tenant(), CREDIT_NOTE_SERIES)
-    note = CreditNote(
-        tenant_id=ctx.require_tenant(),
-        number=format_number("CN", value),
-        invoice_id=invoice.id,
-        amount=amount,
-        currency=invoice.currency,
-        reason=reason[:500],
-        lines=[
-            _line_json(price_line(InvoiceLineInput.model_validate(line), index=i))
-            for i, line in enumerate(lines or ())
-        ],
-        issued_at=utcnow(),
-        actor_id=ctx.actor_id,
-    )
-    session.add(note)
-    invoice.amount_credited = cents(Decimal(invoice.amount_credited) + amount)
-    await session.flush()
-    await append_event(
-        session,
-        ctx,
-        "billing.credit_note.issued",
-        aggregate_type="credit_note",
-        aggregate_id=note.id,
-        data={
-            "credit_note_id": note.id,
-            "number": note.number,
-            "invoice_id": invoice.id,
-            "invoice_number": invoice.number,
-            "amount": _money(amount),
-            "currency": invoice.currency,
-            "reason": note.reason,
-        },
-    )
-    return note
-
-
-async def issue_credit_note(
-    session: AsyncSession,
-    ctx: Context,
-    invoice_id: str,
-    *,
-    amount: Decimal,
-    reason: str,
-    lines: Sequence[InvoiceLineInput | Mapping[str, Any]] | None = None,
-    if_match: str | None = None,
-) -> CreditNote:
-    """Credit part or all of what is still due (``CN-000001``, gapless per tenant;
-    ``billing.credit_note.issued``). It cannot exceed the balance due (422), and only an
-    issued, not void invoice takes one (409). Crediting the whole balance settles it.
-    (A refund issues its own credit note: :func:`apply_refund`.)"""
-    amount = _check_positive(amount)
-    invoice = await _locked(session, ctx, invoice_id)
-    check_version(if_match, invoice.version)
-    if invoice.status not in _BILLED:
-        raise Conflict(f"the invoice is {invoice.status}; only an issued invoice takes credit")
-    due = balance_due(invoice)
-    if amount > due:
-        raise Unprocessable(
-            f"a credit note cannot exceed the balance due ({_money(max(due, ZERO))} "
-            f"{invoice.currency})",
-            errors=[field_error(["body", "amount"], "more than the balance due")],
-        )
-    previous = invoice.status
-    note = await _add_credit_note(session, ctx, invoice, amount=amount, reason=reason, lines=lines)
-    await _after_money_moved(session, ctx, invoice, previous, credit_note_id=note.id)
-    return note
-
-
-# --- writes: discrepancies ---------------------------------------------------------------
-
-
-async def _owner_id(session: AsyncSession, ctx: Context) -> str | None:
-    """The tenant's first active owner (who hears about billing trouble)."""
-    users = await identity_service.list_users(
-        session, ctx, page=PageParams(limit=1), role="owner", is_active=True
-    )
-    return users.items[0].id if users.items else None
-
-
-async def flag_discrepancy(
-    session: AsyncSession,
-    ctx: Context,
-    invoice_id: str,
-    *,
-    reason: str,
-    payment_id: str | None = None,
-    received: Decimal | None = None,
-    expected: Decimal | None = None,
-    currency: str | None = None,
-) -> Invoice:
-    """Mark the invoice ``discrepancy``: ``billing.payment.discrepancy_detected``
-    {invoice_id, number, payment_id, expected, received, currency, reason}, a high
-    priority task and a notification for the tenant owner. ``expected`` defaults to the
-    balance due before the payment. Works from any issued status; a draft or void
-    invoice → 409."""
-    invoice = await _locked(session, ctx, invoice_id)
-    if invoice.status not in _BILLED:
-        raise Conflict(f"the invoice is {invoice.status}; it cannot be in discrepancy")
-    expected = cents(expected) if expected is not None else balance_due(invoice)
-    invoice.status = "discrepancy"
-    invoice.discrepancy_reason = reason
-    invoice.version += 1
-    await session.flush()
-    data = {
-        "invoice_id": invoice.id,
-        "number": invoice.number,
-        "payment_id": payment_id,
-        "expected": _money(expected),
-        "received": _money(received) if received is not None else None,
-        "currency": (currency or invoice.currency).upper(),
-        "reason": reason,
-    }
-    await append_event(
-        session,
-        ctx,
-        "billing.payment.discrepancy_detected",
-        aggregate_type="invoice",
-        aggregate_id=invoice.id,
-        version=invoice.version,
-        data=data,
-    )
-    owner = await _owner_id(session, ctx)
-    title = f"Payment discrepancy on invoice {invoice.number}"
-    body = (
-        f"Invoice {invoice.number} expected {data['expected']} {invoice.currency}; "
-        f"received {data['received'] or 'an unexpected payment'} {data['currency']}.\n"
-        f"Reason: {reason}"
-    )
-    await work_service.create_task(
-        session,
-        ctx,
-        title=title,
-        description=body,
-        assignee_id=owner,
-        priority="high",
-        related_type="invoice",
-        related_id=invoice.id,
-        origin="billing.payment.discrepancy_detected",
-    )
-    if owner is not None:
-        await notifications_service.notify(
-            session,
-            ctx,
-            user_id=owner,
-            kind="billing.payment_discrepancy",
-            title=title,
-            body=body,
-            related_type="invoice",
-            related_id=invoice.id,
-            data=data,
-        )
-    log.warning("billing.payment.discrepancy_detected", invoice_id=invoice.id)
-    return invoice
-
-
-async def resolve_discrepancy(
-    session: AsyncSession,
-    ctx: Context,
-    invoice_id: str,
-    *,
-    status: str | None = None,
-    note: str | None = None,
-    if_match: str | None = None,
-) -> Invoice:
-    """Leave ``discrepancy`` for ``status`` (default: what the amounts say). An invoice
-    not in discrepancy → 409."""
-    invoice = await _locked(session, ctx, invoice_id)
-    check_version(if_match, invoice.version)
-    if invoice.status != "discrepancy":
-        raise Conflict(f"the invoice is {invoice.status}, not in discrepancy")
-    if status is not None and status not in ("open", "paid", "partially_paid"):
-        raise Unprocessable(
-            "unknown status", errors=[field_error(["body", "status"], "open|paid|partially_paid")]
-        )
-    invoice.status = status or _settled_status(invoice)
-    if invoice.status == "paid" and invoice.paid_at is None:
-        invoice.paid_at = utcnow()
-    invoice.version += 1
-    await session.flush()
-    await _event(session, ctx, "billing.invoice.discrepancy_resolved", invoice, note=note)
     return invoice

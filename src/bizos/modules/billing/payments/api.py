@@ -1,10 +1,10 @@
-"""Payments and refunds: /api/v1/billing/payments, and money entered against an
+"""Payments: /api/v1/billing/payments, and money entered against an
 invoice (/api/v1/billing/invoices/{id}/payments).
 
 Stripe payments arrive by webhook (``billing/stripe``); these endpoints list them, take
-payments received another way, record refunds and let a person match a payment the
-automatic matching could not place. Reading takes ``billing:read``, the rest
-``billing:write``.
+payments received another way and let a person match a payment the automatic matching
+could not place (refunds: ``billing/refunds``). Reading takes ``billing:read``, the
+rest ``billing:write``.
 """
 
 from __future__ import annotations
@@ -23,8 +23,6 @@ from bizos.modules.billing.payments.schemas import (
     PaymentMatch,
     PaymentRead,
     PaymentStatus,
-    RefundCreate,
-    RefundRead,
 )
 
 router = APIRouter(tags=["billing"])
@@ -93,22 +91,6 @@ async def record_manual_payment(
         response.status_code = 200
     response.headers["Location"] = f"/api/v1/billing/payments/{recorded.payment.id}"
     return _etag(response, await service.payment_detail(session, ctx, recorded.payment))
-
-
-@router.post(
-    "/api/v1/billing/payments/{payment_id}/refunds", status_code=201, response_model=RefundRead
-)
-async def refund_payment(
-    payment_id: str, body: RefundCreate, _: BillingWrite, session: DbSession, ctx: Ctx
-) -> RefundRead:
-    """Record money given back (all that is left by default; 422 beyond it). It comes
-    off the invoice's paid amount when the payment was booked there. This records the
-    refund in bizos; a card refund itself is made in Stripe, whose ``charge.refunded``
-    webhook is recorded the same way."""
-    refund, _created = await service.record_refund(
-        session, ctx, payment_id=payment_id, amount=body.amount, reason=body.reason
-    )
-    return service.refund_read(refund)
 
 
 @router.post("/api/v1/billing/payments/{payment_id}/match", response_model=PaymentRead)

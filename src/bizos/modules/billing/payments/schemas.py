@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from bizos.core.fields import Moment
+from bizos.modules.billing.invoices.schemas import Cents
 from bizos.modules.crm.deals.schemas import Currency
 
 PaymentStatus = Literal["matched", "unmatched", "discrepancy", "partially_refunded", "refunded"]
@@ -60,10 +61,11 @@ class PaymentMatch(BaseModel):
 
 
 class RefundRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
     id: str
     payment_id: str
     invoice_id: str | None
-    amount: Decimal
+    amount: Cents
     currency: str
     external_id: str | None
     reason: str | None

@@ -21,6 +21,8 @@ from bizos.core.dispatcher import Dispatcher, EventRecord
 from bizos.core.errors import ProblemError
 from bizos.modules.billing.models import Payment
 from bizos.modules.billing.payments import service as payments
+from bizos.modules.billing.refunds import service as refunds
+from bizos.modules.billing.service import escalate_to_owner
 from bizos.modules.billing.stripe.adapter import (
     NotAPayment,
     PaymentFact,
@@ -33,7 +35,6 @@ from bizos.modules.billing.stripe.adapter import (
     to_minor_units,
 )
 from bizos.modules.webhooks.inbound import INBOUND_RECEIVED, finish_inbound, get_inbound
-from bizos.modules.work import service as work_service
 
 log = structlog.get_logger("bizos.billing.stripe")
 
@@ -64,16 +65,13 @@ async def process_stripe_delivery(session: AsyncSession, ctx: Context, event: Ev
         reason = exc.detail if isinstance(exc, ProblemError) else str(exc)
         log.warning("stripe.webhook_failed", inbound_id=inbound_id, reason=reason)
         await finish_inbound(session, inbound_id, status="failed", error=reason)
-        await work_service.create_task(
+        await escalate_to_owner(
             session,
             ctx,
             title=f"A Stripe webhook ({inbound.topic}) could not be processed",
-            description=f"Stripe event {inbound.external_id}: {reason}",
-            assignee_id=await payments.billing_assignee(session, ctx),
-            priority="high",
-            related_type="inbound_webhook",
-            related_id=inbound_id,
+            body=f"Stripe event {inbound.external_id}: {reason}",
             origin="billing.stripe.webhook_failed",
+            related=("inbound_webhook", inbound_id),
         )
         return
     await finish_inbound(session, inbound_id, status="processed")
@@ -121,7 +119,7 @@ async def _refunded(session: AsyncSession, ctx: Context, event: StripeEvent) -> 
     for refund in charge.refunds:
         if payment.amount_refunded + refund.amount > target:
             continue
-        await payments.record_refund(
+        await refunds.record_refund(
             session,
             ctx,
             payment_id=payment.id,
@@ -132,7 +130,7 @@ async def _refunded(session: AsyncSession, ctx: Context, event: StripeEvent) -> 
     rest = target - payment.amount_refunded
     if rest > 0:
         minor = to_minor_units(target, payment.currency)
-        await payments.record_refund(
+        await refunds.record_refund(
             session,
             ctx,
             payment_id=payment.id,

@@ -1,0 +1,35 @@
+"""Settling a payment discrepancy: POST /api/v1/billing/invoices/{id}/resolve."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Response
+
+from bizos.api.deps import Ctx, DbSession
+from bizos.core.auth import BillingWrite
+from bizos.core.versions import version_etag
+from bizos.modules.billing.discrepancies import service
+from bizos.modules.billing.invoices.schemas import DiscrepancyResolve, InvoiceRead
+from bizos.modules.billing.invoices.service import invoice_read
+
+router = APIRouter(tags=["billing"])
+
+
+@router.post("/api/v1/billing/invoices/{invoice_id}/resolve", response_model=InvoiceRead)
+async def resolve_discrepancy(
+    invoice_id: str,
+    body: DiscrepancyResolve,
+    _: BillingWrite,
+    session: DbSession,
+    ctx: Ctx,
+    response: Response,
+    if_match: Annotated[str | None, Header()] = None,
+) -> InvoiceRead:
+    """Take an invoice out of ``discrepancy`` once the payment question is settled."""
+    invoice = await service.resolve_discrepancy(
+        session, ctx, invoice_id, status=body.status, note=body.note, if_match=if_match
+    )
+    read = await invoice_read(session, ctx, invoice)
+    response.headers["ETag"] = version_etag(read.version)
+    return read

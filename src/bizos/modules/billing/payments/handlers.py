@@ -1,9 +1,0 @@
-"""Payment reactions."""
-
-from __future__ import annotations
-
-from bizos.core.dispatcher import Dispatcher
-
-
-def register(dispatcher: Dispatcher) -> None:
-    """Subscribe this part's handlers."""
