@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from bizos.core.money import ZERO, cents, text
 from bizos.core.sequences import format_number
 from bizos.demo.story import DAY, Story, historical_id
-from bizos.modules.billing.invoices.service import balance_due
+from bizos.modules.billing.invoices.amounts import balance_due
 from bizos.modules.billing.models import CreditNote, Invoice, Payment, Refund
 
 if TYPE_CHECKING:
