@@ -155,6 +155,21 @@ async def get_products_by_sku(
     return {row.sku: row for row in rows}
 
 
+async def available_units(
+    session: AsyncSession, ctx: Context, product_ids: Collection[str]
+) -> dict[str, int]:
+    """Units available now (on hand less allocated) of each of the tenant's products
+    among ``product_ids``."""
+    if not product_ids:
+        return {}
+    rows = await session.execute(
+        sa.select(Product.id, Product.stock_on_hand - Product.allocated).where(
+            Product.tenant_id == ctx.require_tenant(), Product.id.in_(list(product_ids))
+        )
+    )
+    return {product_id: int(units) for product_id, units in rows.all()}
+
+
 PRODUCT_ORDER = ListOrder(
     "products",
     Product.id,

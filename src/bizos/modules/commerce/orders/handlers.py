@@ -26,9 +26,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bizos.core.context import Context
 from bizos.core.dispatcher import Dispatcher, EventRecord
 from bizos.core.errors import NotFound, ProblemError, Unprocessable, field_error
-from bizos.modules.commerce import settings as commerce_settings
 from bizos.modules.commerce.orders import backorders, service
 from bizos.modules.commerce.orders.schemas import OrderLineInput
+from bizos.modules.commerce.settings import service as commerce_settings
 from bizos.modules.crm.deals import service as deals_service
 from bizos.modules.work import service as work_service
 

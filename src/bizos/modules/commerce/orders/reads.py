@@ -12,6 +12,8 @@ from typing import Protocol
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bizos.core.context import Context
+from bizos.modules.commerce.inventory import service as inventory
 from bizos.modules.commerce.models import Order, OrderLine, Shipment
 from bizos.modules.commerce.orders.pricing import cents
 from bizos.modules.commerce.orders.schemas import OrderLineRead, OrderRead, ShipmentSummary
@@ -138,6 +140,45 @@ async def order_reads(session: AsyncSession, orders: Sequence[Order]) -> list[Or
         _read(o, lines[o.id], shipments.get(o.shipment_id) if o.shipment_id else None)
         for o in orders
     ]
+
+
+async def fillable_backorders(session: AsyncSession, ctx: Context, *, limit: int) -> list[Order]:
+    """The backordered orders (at most ``limit``, oldest first) that the stock available
+    now can fill, each taking its units before a younger one is considered: an order
+    that cannot be filled waits, and an older one may still take what it needs."""
+    backordered = list(
+        await session.scalars(
+            sa.select(Order)
+            .where(Order.tenant_id == ctx.require_tenant(), Order.status == "backordered")
+            .order_by(Order.placed_at, Order.created_at, Order.id)
+            .limit(limit)
+        )
+    )
+    if not backordered:
+        return []
+    by_order: dict[str, list[OrderLine]] = {order.id: [] for order in backordered}
+    for line in await session.scalars(
+        sa.select(OrderLine)
+        .where(
+            OrderLine.tenant_id == ctx.require_tenant(),
+            OrderLine.order_id.in_(list(by_order)),
+        )
+        .order_by(OrderLine.order_id, OrderLine.position)
+    ):
+        by_order[line.order_id].append(line)
+    wanted = {order_id: fulfillable_lines(lines) for order_id, lines in by_order.items()}
+    available = await inventory.available_units(
+        session, ctx, {product_id for lines in wanted.values() for product_id, _ in lines}
+    )
+    fillable = []
+    for order in backordered:
+        lines = wanted[order.id]
+        if not all(available.get(product_id, 0) >= qty for product_id, qty in lines):
+            continue
+        for product_id, qty in lines:
+            available[product_id] -= qty
+        fillable.append(order)
+    return fillable
 
 
 async def order_read(session: AsyncSession, order: Order) -> OrderRead:

@@ -35,17 +35,18 @@ from bizos.core.events import append_event
 from bizos.core.pagination import ListOrder, PageParams
 from bizos.core.sequences import format_number, next_value
 from bizos.modules.billing.invoices import service as invoices_service
-from bizos.modules.commerce import settings as commerce_settings
 from bizos.modules.commerce.inventory import service as inventory_service
 from bizos.modules.commerce.models import ORDER_SOURCES, Order, OrderLine
 from bizos.modules.commerce.orders import backorders
 from bizos.modules.commerce.orders.pricing import MAX_AMOUNT, UnknownSku, cents, price_line
+from bizos.modules.commerce.orders.reads import fillable_backorders as fillable_backorders
 from bizos.modules.commerce.orders.reads import fulfillable_lines as fulfillable_lines
 from bizos.modules.commerce.orders.reads import order_read as order_read
 from bizos.modules.commerce.orders.reads import order_reads as order_reads
 from bizos.modules.commerce.orders.reads import prices_include_tax as prices_include_tax
 from bizos.modules.commerce.orders.reads import shipping_tax as shipping_tax
 from bizos.modules.commerce.orders.schemas import OrderLineInput, OrderRead
+from bizos.modules.commerce.settings import service as commerce_settings
 from bizos.modules.crm.contacts import service as contacts_service
 from bizos.modules.crm.deals.schemas import iso_currency
 from bizos.modules.notifications import service as notifications_service
@@ -56,6 +57,8 @@ log = structlog.get_logger("bizos.commerce.orders")
 # Where an order may go next in order-to-cash; anything later is already done.
 _PROGRESS = ("received", "backordered", "allocated", "invoiced", "shipped", "fulfilled")
 _SHIPPED = ("shipped", "fulfilled")
+# Where the customer's order email is recorded (its message id): it is sent once.
+NOTIFIED_KEY = "customer_notified_message_id"
 
 
 class OrderCancelled(Exception):
@@ -526,6 +529,35 @@ async def release_order_stock(session: AsyncSession, ctx: Context, order_id: str
     stock = fulfillable_lines(await order_lines(session, ctx, order.id))
     if stock:
         await inventory_service.release_lines(session, ctx, order_id=order.id, lines=stock)
+
+
+async def count_first_attempt(session: AsyncSession, ctx: Context, order_id: str) -> bool:
+    """Count order-to-cash's first run of a ``received`` order; False (nothing to run)
+    for an order that is gone, failed at intake (an unknown SKU) or cancelled."""
+    order = await session.get(Order, order_id)
+    if order is None or order.tenant_id != ctx.tenant_id or order.status != "received":
+        return False
+    order.fulfilment_attempts = max(order.fulfilment_attempts, 1)
+    return True
+
+
+async def count_next_attempt(session: AsyncSession, ctx: Context, order: Order) -> int:
+    """Count another order-to-cash run of a backordered order; its attempt number."""
+    order.fulfilment_attempts += 1
+    return order.fulfilment_attempts
+
+
+def customer_notified(order: Order) -> str | None:
+    """The id of the email that told the customer about the order, once it was sent."""
+    already = (order.properties or {}).get(NOTIFIED_KEY)
+    return str(already) if already else None
+
+
+async def record_customer_notified(
+    session: AsyncSession, ctx: Context, order: Order, message_id: str
+) -> None:
+    order.properties = {**(order.properties or {}), NOTIFIED_KEY: message_id}
+    await session.flush()
 
 
 async def _announce_failure(session: AsyncSession, ctx: Context, order: Order) -> None:

@@ -28,8 +28,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bizos.core.context import Context
 from bizos.core.dispatcher import Dispatcher, EventRecord
 from bizos.core.errors import ProblemError
-from bizos.modules.commerce import settings as commerce_settings
 from bizos.modules.commerce.orders import service as orders_service
+from bizos.modules.commerce.settings import service as commerce_settings
 from bizos.modules.commerce.shopify.adapter import (
     ORDERS_CANCELLED,
     ORDERS_CREATE,

@@ -21,23 +21,34 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any, Literal
+from typing import Any
 
 import sqlalchemy as sa
-from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bizos.core.context import Context
-from bizos.core.tools import MAX_RECORDS, CurrencyCode, DateRange, ToolResult
+from bizos.core.tools import MAX_RECORDS, DateRange, ToolResult
+from bizos.modules.commerce.metrics.schemas import (
+    CurrencyOrders,
+    CurrencyStock,
+    CustomerRow,
+    Interval,
+    OrdersParams,
+    OrdersValue,
+    RevenueParams,
+    RevenueRow,
+    RevenueValue,
+    StockRow,
+    StockValue,
+    StockValueParams,
+    TopCustomersParams,
+    TopCustomersValue,
+)
 from bizos.modules.commerce.models import Order, OrderLine, Product
 
 CENT = Decimal("0.01")
 # Orders that are not sales: never counted in any figure here.
 EXCLUDED_STATUSES = ("cancelled", "failed")
-
-Interval = Literal["day", "week", "month"]
-GroupBy = Literal["period", "product", "channel"]
-Channel = Literal["shopify", "api", "deal"]
 
 
 def money(value: Any) -> Decimal:
@@ -45,103 +56,6 @@ def money(value: Any) -> Decimal:
     if value is None:
         return Decimal("0.00")
     return Decimal(str(value)).quantize(CENT, rounding=ROUND_HALF_UP)
-
-
-# --- parameters -----------------------------------------------------------------------
-
-
-class RevenueParams(DateRange):
-    group_by: GroupBy = Field(default="period", description="period | product | channel")
-    interval: Interval = Field(default="month", description="For group_by=period.")
-    source: Channel | None = Field(default=None, description="Only orders from this channel.")
-
-
-class OrdersParams(DateRange):
-    source: Channel | None = None
-
-
-class TopCustomersParams(DateRange):
-    limit: int = Field(default=10, ge=1, le=100)
-
-
-class StockValueParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    currency: CurrencyCode | None = None
-    include_inactive: bool = Field(default=False, description="Count archived products too.")
-
-
-# --- results --------------------------------------------------------------------------
-
-
-class RevenueRow(BaseModel):
-    key: str | None = Field(
-        description="Period start (YYYY-MM-DD), product id or channel, per group_by."
-    )
-    label: str | None = Field(default=None, description="SKU and name for products.")
-    currency: str
-    revenue: Decimal
-    net: Decimal | None = Field(default=None, description="Revenue without tax (orders).")
-    orders: int
-    quantity: int | None = Field(default=None, description="Units sold (products).")
-
-
-class RevenueValue(BaseModel):
-    group_by: GroupBy
-    interval: Interval | None
-    rows: list[RevenueRow]
-    totals: dict[str, Decimal] = Field(description="Revenue per currency over the rows.")
-
-
-class CurrencyOrders(BaseModel):
-    currency: str
-    orders: int
-    revenue: Decimal
-    average_order_value: Decimal
-
-
-class OrdersValue(BaseModel):
-    order_count: int = Field(description="All counted orders, whatever their currency.")
-    by_currency: list[CurrencyOrders]
-
-
-class CustomerRow(BaseModel):
-    rank: int
-    contact_id: str | None
-    email: str | None
-    customer_name: str | None
-    currency: str
-    revenue: Decimal
-    orders: int
-
-
-class TopCustomersValue(BaseModel):
-    customers: list[CustomerRow]
-
-
-class StockRow(BaseModel):
-    product_id: str
-    sku: str
-    name: str
-    stock_on_hand: int
-    unit_value: Decimal
-    basis: Literal["cost", "price"] = Field(description="price when the cost is unknown")
-    value: Decimal
-    currency: str
-
-
-class CurrencyStock(BaseModel):
-    currency: str
-    value: Decimal
-    value_at_cost: Decimal
-    value_at_price: Decimal = Field(description="Part valued at price for want of a cost.")
-    products: int
-    products_at_price: int
-    units: int
-
-
-class StockValue(BaseModel):
-    by_currency: list[CurrencyStock]
-    products: list[StockRow] = Field(description=f"Highest value first, at most {MAX_RECORDS}.")
 
 
 # --- shared pieces --------------------------------------------------------------------
