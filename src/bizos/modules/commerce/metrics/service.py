@@ -345,19 +345,43 @@ async def stock_value(session: AsyncSession, ctx: Context, params: StockValuePar
         where.append(Product.active.is_(True))
     if params.currency is not None:
         where.append(Product.currency == params.currency.upper())
-    at_price = Product.cost.is_(None)
-    unit = sa.func.coalesce(Product.cost, Product.price)
-    value = (Product.stock_on_hand * unit).label("value")
+    by = await _stock_by_currency(session, where)
+    rows = await _most_valuable_stock(session, where)
+    count = sum(c.products for c in by.values())
+    return ToolResult(
+        value=StockValue(by_currency=[by[c] for c in sorted(by)], products=rows),
+        query=(
+            "sum of stock_on_hand x unit cost (selling price where the cost is unknown) "
+            "per currency over stock-tracked products with stock on hand"
+        ),
+        filters={
+            "currency": params.currency.upper() if params.currency else None,
+            "include_inactive": params.include_inactive,
+        },
+        records=[r.product_id for r in rows],
+        records_total=count,
+    )
+
+
+# A product's unit value: its cost, else (``at_price``) its selling price.
+_AT_PRICE = Product.cost.is_(None)
+_UNIT = sa.func.coalesce(Product.cost, Product.price)
+_VALUE = (Product.stock_on_hand * _UNIT).label("value")
+
+
+async def _stock_by_currency(
+    session: AsyncSession, where: Sequence[sa.ColumnElement[bool]]
+) -> dict[str, CurrencyStock]:
     sums = await session.execute(
         sa.select(
             Product.currency,
-            at_price.label("at_price"),
-            sa.func.sum(value),
+            _AT_PRICE.label("at_price"),
+            sa.func.sum(_VALUE),
             sa.func.count(),
             sa.func.sum(Product.stock_on_hand),
         )
         .where(*where)
-        .group_by(Product.currency, at_price)
+        .group_by(Product.currency, _AT_PRICE)
     )
     by: dict[str, CurrencyStock] = {}
     for currency, is_price, total, n, units in sums:
@@ -381,22 +405,28 @@ async def stock_value(session: AsyncSession, ctx: Context, params: StockValuePar
             row.products_at_price += int(n)
         else:
             row.value_at_cost += money(total)
+    return by
+
+
+async def _most_valuable_stock(
+    session: AsyncSession, where: Sequence[sa.ColumnElement[bool]]
+) -> list[StockRow]:
     products = await session.execute(
         sa.select(
             Product.id,
             Product.sku,
             Product.name,
             Product.stock_on_hand,
-            unit,
-            at_price,
-            value,
+            _UNIT,
+            _AT_PRICE,
+            _VALUE,
             Product.currency,
         )
         .where(*where)
-        .order_by(value.desc(), Product.sku)
+        .order_by(_VALUE.desc(), Product.sku)
         .limit(MAX_RECORDS)
     )
-    rows = [
+    return [
         StockRow(
             product_id=pid,
             sku=sku,
@@ -409,17 +439,3 @@ async def stock_value(session: AsyncSession, ctx: Context, params: StockValuePar
         )
         for pid, sku, name, on_hand, unit_value, is_price, _v, currency in products
     ]
-    count = sum(c.products for c in by.values())
-    return ToolResult(
-        value=StockValue(by_currency=[by[c] for c in sorted(by)], products=rows),
-        query=(
-            "sum of stock_on_hand x unit cost (selling price where the cost is unknown) "
-            "per currency over stock-tracked products with stock on hand"
-        ),
-        filters={
-            "currency": params.currency.upper() if params.currency else None,
-            "include_inactive": params.include_inactive,
-        },
-        records=[r.product_id for r in rows],
-        records_total=count,
-    )

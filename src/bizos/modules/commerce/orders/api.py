@@ -19,6 +19,7 @@ from bizos.modules.commerce.orders import service
 from bizos.modules.commerce.orders.schemas import (
     OrderCancel,
     OrderCreate,
+    OrderDraft,
     OrderLineInput,
     OrderRead,
     OrderSource,
@@ -43,23 +44,25 @@ async def create_order(
     order, created = await service.place_order(
         session,
         ctx,
-        source="api",
-        currency=body.currency,
-        lines=[
-            OrderLineInput(
-                sku=ln.sku, quantity=ln.quantity, unit_price=ln.unit_price, discount=ln.discount
-            )
-            for ln in body.lines
-        ],
-        contact_id=body.contact_id,
-        email=body.email,
-        customer_name=body.customer_name,
-        external_id=body.external_id,
-        shipping_address=body.shipping_address,
-        billing_address=body.billing_address,
-        shipping_total=body.shipping_total,
-        discount_total=body.discount_total,
-        unknown_sku="reject",
+        OrderDraft(
+            source="api",
+            currency=body.currency,
+            lines=[
+                OrderLineInput(
+                    sku=ln.sku, quantity=ln.quantity, unit_price=ln.unit_price, discount=ln.discount
+                )
+                for ln in body.lines
+            ],
+            contact_id=body.contact_id,
+            email=body.email,
+            customer_name=body.customer_name,
+            external_id=body.external_id,
+            shipping_address=body.shipping_address,
+            billing_address=body.billing_address,
+            shipping_total=body.shipping_total,
+            discount_total=body.discount_total,
+            unknown_sku="reject",
+        ),
     )
     if not created:
         response.status_code = 200

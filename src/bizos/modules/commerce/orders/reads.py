@@ -1,4 +1,5 @@
-"""Orders in the API's shape, and the stock an order moves.
+"""Reading orders: one, a page of them, their lines, the backorders stock can fill,
+and orders in the API's shape (:class:`OrderRead`).
 
 Lines and shipments of several orders load in two queries (a list page is three).
 """
@@ -13,10 +14,74 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bizos.core.context import Context
+from bizos.core.errors import NotFound
+from bizos.core.pagination import ListOrder, PageParams
 from bizos.modules.commerce.inventory import service as inventory
 from bizos.modules.commerce.models import Order, OrderLine, Shipment
 from bizos.modules.commerce.orders.pricing import cents
 from bizos.modules.commerce.orders.schemas import OrderLineRead, OrderRead, ShipmentSummary
+
+
+async def order_lines(session: AsyncSession, ctx: Context, order_id: str) -> list[OrderLine]:
+    rows = await session.scalars(
+        sa.select(OrderLine)
+        .where(OrderLine.tenant_id == ctx.require_tenant(), OrderLine.order_id == order_id)
+        .order_by(OrderLine.position)
+    )
+    return list(rows)
+
+
+async def get_order(session: AsyncSession, ctx: Context, order_id: str) -> Order:
+    row = await session.scalar(
+        sa.select(Order).where(Order.tenant_id == ctx.require_tenant(), Order.id == order_id)
+    )
+    if row is None:
+        raise NotFound("order not found")
+    return row
+
+
+async def find_order(
+    session: AsyncSession, ctx: Context, *, source: str, external_id: str
+) -> Order | None:
+    """The order a door already made for this outside id, if any."""
+    row: Order | None = await session.scalar(
+        sa.select(Order).where(
+            Order.tenant_id == ctx.require_tenant(),
+            Order.source == source,
+            Order.external_id == external_id,
+        )
+    )
+    return row
+
+
+ORDERS_ORDER = ListOrder(
+    "orders", Order.id, [Order.created_at, Order.updated_at, Order.placed_at, Order.total]
+)
+
+
+async def list_orders(
+    session: AsyncSession,
+    ctx: Context,
+    *,
+    page: PageParams,
+    external_id: str | None = None,
+    status: str | None = None,
+    contact_id: str | None = None,
+    source: str | None = None,
+) -> tuple[list[OrderRead], str | None]:
+    """The tenant's orders in ``page``'s order (newest first by default), filtered."""
+    query = sa.select(Order).where(Order.tenant_id == ctx.require_tenant())
+    for column, value in (
+        (Order.external_id, external_id),
+        (Order.status, status),
+        (Order.contact_id, contact_id),
+        (Order.source, source),
+    ):
+        if value is not None:
+            query = query.where(column == value)
+    rows = list(await session.scalars(ORDERS_ORDER.apply(query, page)))
+    items, cursor = ORDERS_ORDER.take_page(rows, page)
+    return await order_reads(session, items), cursor
 
 
 class _StockLine(Protocol):

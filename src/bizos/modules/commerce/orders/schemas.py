@@ -63,6 +63,9 @@ Sku = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_
 Id = Annotated[str, StringConstraints(min_length=1, max_length=36)]
 Text200 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 MAX_LINES = 500
+# What a line that cannot be sold does: a 422 naming it (the API), or it fails the order
+# with the reason (the doors fed by outside systems, which must not lose an order).
+UnknownSku = Literal["reject", "fail"]
 
 
 class OrderLineInput(BaseModel):
@@ -84,6 +87,35 @@ class OrderLineInput(BaseModel):
     external_id: str | None = None
     # A line without a SKU that must still ship (a Shopify custom item): fails the order.
     requires_shipping: bool = False
+
+
+class OrderDraft(BaseModel):
+    """An order as a door hands it to ``place_order``: the channel (``source``) and, for
+    an outside system, its id for the order; the customer (a contact, else an email that
+    finds or makes one); the lines; and the amounts the door already knows (shipping, its
+    tax, an order-level discount, whether prices include tax). See ``orders/service.py``
+    for how the totals are added up."""
+
+    model_config = ConfigDict(extra="forbid")
+    source: str
+    currency: str
+    lines: list[OrderLineInput]
+    contact_id: str | None = None
+    email: str | None = None
+    customer_name: str | None = None
+    phone: str | None = None
+    external_id: str | None = None
+    external_name: str | None = None
+    deal_id: str | None = None
+    shipping_address: dict[str, Any] | None = None
+    billing_address: dict[str, Any] | None = None
+    shipping_total: Decimal = Decimal("0")
+    shipping_tax: Decimal = Decimal("0")
+    discount_total: Decimal = Decimal("0")
+    prices_include_tax: bool = False
+    placed_at: dt.datetime | None = None
+    properties: dict[str, Any] | None = None
+    unknown_sku: UnknownSku = "reject"
 
 
 class OrderLineCreate(BaseModel):

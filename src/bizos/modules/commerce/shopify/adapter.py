@@ -2,8 +2,8 @@
 
 Shopify's words stay here. ``parse_order`` reads the documented ``orders/create`` /
 ``orders/cancelled`` payload into a :class:`ShopifyOrder` (or raises
-:class:`ShopifyPayloadError` saying what is wrong), and ``order_args`` turns it into the
-arguments of ``orders.service.create_order``.
+:class:`ShopifyPayloadError` saying what is wrong), and ``order_draft`` turns it into the
+:class:`OrderDraft` that ``orders.service.place_order`` takes.
 
 How Shopify's amounts map to ours:
 
@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
-from bizos.modules.commerce.orders.schemas import OrderLineInput
+from bizos.modules.commerce.orders.schemas import OrderDraft, OrderLineInput
 
 MAX_LINES = 500
 MAX_QUANTITY = 1_000_000  # per line, as orders take it
@@ -303,8 +303,8 @@ def our_total(order: ShopifyOrder) -> Decimal:
     return total if order.taxes_included else total + tax
 
 
-def order_args(order: ShopifyOrder, *, shop_domain: str | None = None) -> dict[str, Any]:
-    """The keyword arguments of ``create_order`` for this Shopify order."""
+def order_draft(order: ShopifyOrder, *, shop_domain: str | None = None) -> OrderDraft:
+    """The order ``place_order`` makes of this Shopify order."""
     properties: dict[str, Any] = {"shopify": {"order_name": order.name}}
     if shop_domain:
         properties["shopify"]["shop_domain"] = shop_domain
@@ -320,22 +320,22 @@ def order_args(order: ShopifyOrder, *, shop_domain: str | None = None) -> dict[s
                 "shopify": str(order.total_price),
                 "computed": str(ours),
             }
-    return {
-        "source": "shopify",
-        "external_id": order.order_id,
-        "external_name": order.name,
-        "currency": order.currency,
-        "lines": order_lines(order),
-        "email": order.email,
-        "phone": order.phone,
-        "customer_name": order.customer_name,
-        "shipping_address": order.shipping_address,
-        "billing_address": order.billing_address,
-        "shipping_total": order.shipping_total,
-        "shipping_tax": order.shipping_tax,
-        "discount_total": order.order_discount,
-        "prices_include_tax": order.taxes_included,
-        "placed_at": order.placed_at,
-        "properties": properties,
-        "unknown_sku": "fail",
-    }
+    return OrderDraft(
+        source="shopify",
+        external_id=order.order_id,
+        external_name=order.name,
+        currency=order.currency,
+        lines=order_lines(order),
+        email=order.email,
+        phone=order.phone,
+        customer_name=order.customer_name,
+        shipping_address=order.shipping_address,
+        billing_address=order.billing_address,
+        shipping_total=order.shipping_total,
+        shipping_tax=order.shipping_tax,
+        discount_total=order.order_discount,
+        prices_include_tax=order.taxes_included,
+        placed_at=order.placed_at,
+        properties=properties,
+        unknown_sku="fail",
+    )
