@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from bizos.core.context import Context
-from bizos.core.timeline import TimelineEntry
+from bizos.core.timeline import TimelineEntry, newest_first
 from bizos.modules.commerce.models import Order, Shipment
 
 ORDERS = "/api/v1/commerce/orders"
@@ -51,13 +51,9 @@ async def _newest(
 ) -> list[Order]:
     """The contact's orders newest by ``column`` (a milestone time), at most ``limit``."""
     query = sa.select(Order).where(
-        Order.tenant_id == ctx.require_tenant(),
-        Order.contact_id.in_(contact_ids),
-        column.is_not(None),
+        Order.tenant_id == ctx.require_tenant(), Order.contact_id.in_(contact_ids)
     )
-    if before is not None:
-        query = query.where(column <= before)
-    return list(await session.scalars(query.order_by(column.desc()).limit(limit)))
+    return list(await session.scalars(newest_first(query, column, limit=limit, before=before)))
 
 
 async def _tracking(session: AsyncSession, ctx: Context, ids: list[str]) -> dict[str, Shipment]:

@@ -23,13 +23,13 @@ from bizos.connectors.shipping.resolver import shipping_provider_for
 from bizos.core.context import Context
 from bizos.core.db import utcnow
 from bizos.core.errors import NotFound
-from bizos.core.events import append_event
 from bizos.modules.billing.invoices import service as invoices
 from bizos.modules.billing.invoices.schemas import InvoiceLineInput
 from bizos.modules.commerce.models import Order, Product, Shipment
 from bizos.modules.commerce.orders import service as orders
 from bizos.modules.commerce.orders.reads import customer_order_name
 from bizos.modules.commerce.orders.service import OrderCancelled
+from bizos.modules.commerce.rows import emit, pick
 from bizos.modules.commerce.settings.schemas import DEFAULT_PARCEL_WEIGHT_KG
 from bizos.modules.commerce.settings.service import load_settings, parcel_for_labels
 from bizos.modules.outreach import service as outreach
@@ -278,25 +278,14 @@ def carrier_address(
 async def _shipment_event(
     session: AsyncSession, ctx: Context, shipment: Shipment, type_: str
 ) -> None:
-    await append_event(
-        session,
-        ctx,
-        type_,
-        aggregate_type="shipment",
-        aggregate_id=shipment.id,
-        version=shipment.version,
-        data={
-            "shipment_id": shipment.id,
-            "order_id": shipment.order_id,
-            "provider": shipment.provider,
-            "carrier": shipment.carrier,
-            "service": shipment.service,
-            "tracking_number": shipment.tracking_number,
-            "cost": None if shipment.cost is None else str(shipment.cost),
-            "currency": shipment.currency,
-            "status": shipment.status,
-        },
-    )
+    cost = None if shipment.cost is None else str(shipment.cost)
+    data = {
+        "shipment_id": shipment.id,
+        **pick(shipment, "order_id", "provider", "carrier", "service", "tracking_number"),
+        "cost": cost,
+        **pick(shipment, "currency", "status"),
+    }
+    await emit(session, ctx, type_, shipment, "shipment", data)
 
 
 # --- the customer's email -------------------------------------------------------------------

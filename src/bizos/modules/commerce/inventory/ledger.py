@@ -16,9 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bizos.core.context import Context
 from bizos.core.db import utcnow
-from bizos.core.errors import NotFound
-from bizos.core.events import append_event
 from bizos.modules.commerce.models import Product, StockMovement
+from bizos.modules.commerce.rows import emit, pick, tenant_row
 
 log = structlog.get_logger("bizos.commerce.inventory")
 
@@ -30,15 +29,7 @@ async def get_product(
 ) -> Product:
     """The product (404 for an unknown id or another tenant's). ``fresh`` re-reads the
     counters, which a conditional ``UPDATE`` changed behind the identity map."""
-    query = sa.select(Product).where(
-        Product.tenant_id == ctx.require_tenant(), Product.id == product_id
-    )
-    if fresh:
-        query = query.execution_options(populate_existing=True)
-    row = await session.scalar(query)
-    if row is None:
-        raise NotFound("product not found")
-    return row
+    return await tenant_row(session, ctx, Product, product_id, what="product", fresh=fresh)
 
 
 def record(
@@ -160,22 +151,11 @@ async def check_reorder_point(session: AsyncSession, ctx: Context, product_id: s
     )
     if fired.rowcount:  # type: ignore[attr-defined]
         product = await get_product(session, ctx, product_id, fresh=True)
-        await append_event(
-            session,
-            ctx,
-            "commerce.stock.reorder_needed",
-            aggregate_type="product",
-            aggregate_id=product.id,
-            version=product.version,
-            data={
-                "product_id": product.id,
-                "sku": product.sku,
-                "name": product.name,
-                "available": product.stock_on_hand - product.allocated,
-                "reorder_point": product.reorder_point,
-                "reorder_quantity": product.reorder_quantity,
-            },
-        )
+        data = {
+            "product_id": product.id,
+            **pick(product, "sku", "name", "available", "reorder_point", "reorder_quantity"),
+        }
+        await emit(session, ctx, "commerce.stock.reorder_needed", product, "product", data)
         log.info("commerce.stock.reorder_needed", product_id=product.id)
         return
     await session.execute(

@@ -19,7 +19,6 @@ must not make a price edit fail.
 from __future__ import annotations
 
 from collections.abc import Collection
-from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import sqlalchemy as sa
@@ -30,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bizos.core.context import Context
 from bizos.core.db import utcnow
 from bizos.core.errors import Conflict, NotFound, Unprocessable, field_error
-from bizos.core.events import append_event
+from bizos.core.money import cents
 from bizos.core.pagination import ListOrder, PageParams
 from bizos.core.versions import check_version
 from bizos.modules.commerce.inventory import ledger
@@ -38,14 +37,15 @@ from bizos.modules.commerce.inventory.ledger import get_product as get_product
 from bizos.modules.commerce.inventory.schemas import (
     MovementRead,
     ProductCreate,
+    ProductFilters,
     ProductRead,
 )
 from bizos.modules.commerce.models import Product, StockMovement
+from bizos.modules.commerce.rows import emit, page_of, pick, tenant_row, where_equal
 from bizos.modules.crm.deals.schemas import iso_currency
 
 log = structlog.get_logger("bizos.commerce.inventory")
 
-CENT = Decimal("0.01")
 STOCK_KINDS = ("receipt", "adjustment", "return")
 _UPDATABLE = (
     "sku",
@@ -67,51 +67,8 @@ _UPDATABLE = (
 Lines = ledger.Lines
 
 
-def _money(value: Decimal) -> Decimal:
-    return Decimal(value).quantize(CENT, rounding=ROUND_HALF_UP)
-
-
 def product_read(row: Product) -> ProductRead:
-    return ProductRead(
-        id=row.id,
-        sku=row.sku,
-        name=row.name,
-        description=row.description,
-        category=row.category,
-        price=_money(row.price),
-        currency=row.currency,
-        cost=_money(row.cost) if row.cost is not None else None,
-        tax_rate=Decimal(row.tax_rate),
-        tracks_stock=row.tracks_stock,
-        stock_on_hand=row.stock_on_hand,
-        allocated=row.allocated,
-        available=row.stock_on_hand - row.allocated,
-        reorder_point=row.reorder_point,
-        reorder_quantity=row.reorder_quantity,
-        below_reorder_point=row.below_reorder_point,
-        weight_grams=row.weight_grams,
-        active=row.active,
-        properties=row.properties or {},
-        version=row.version,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-    )
-
-
-def movement_read(row: StockMovement) -> MovementRead:
-    return MovementRead(
-        id=row.id,
-        product_id=row.product_id,
-        kind=row.kind,
-        on_hand_delta=row.on_hand_delta,
-        allocated_delta=row.allocated_delta,
-        on_hand_after=row.on_hand_after,
-        allocated_after=row.allocated_after,
-        order_id=row.order_id,
-        reason=row.reason,
-        actor_id=row.actor_id,
-        created_at=row.created_at,
-    )
+    return ProductRead.model_validate(row)
 
 
 def _stock_data(product: Product, delta: int = 0) -> dict[str, Any]:
@@ -165,19 +122,13 @@ MOVEMENT_ORDER = ListOrder("stock_movements", StockMovement.id, [StockMovement.c
 
 
 async def list_products(
-    session: AsyncSession,
-    ctx: Context,
-    *,
-    page: PageParams,
-    q: str | None = None,
-    sku: str | None = None,
-    low_stock: bool | None = None,
-    active: bool | None = None,
+    session: AsyncSession, ctx: Context, *, page: PageParams, filters: ProductFilters
 ) -> tuple[list[ProductRead], str | None]:
     """The tenant's products in ``page``'s order (newest first by default); ``q`` matches
     name or SKU (case-insensitive),
     ``low_stock`` those whose available stock is below their reorder point."""
     query = sa.select(Product).where(Product.tenant_id == ctx.require_tenant())
+    q, low_stock = filters.q, filters.low_stock
     if q:
         pattern = (
             "%" + q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
@@ -188,18 +139,14 @@ async def list_products(
                 sa.func.lower(Product.sku).like(pattern, escape="\\"),
             )
         )
-    if sku is not None:
-        query = query.where(Product.sku == sku)
-    if active is not None:
-        query = query.where(Product.active.is_(active))
+    query = where_equal(query, Product, filters.model_dump(include={"sku", "active"}))
     if low_stock is not None:
         low = sa.and_(
             Product.reorder_point.is_not(None),
             Product.stock_on_hand - Product.allocated < Product.reorder_point,
         )
         query = query.where(low if low_stock else sa.not_(low))
-    rows = list(await session.scalars(PRODUCT_ORDER.apply(query, page)))
-    items, cursor = PRODUCT_ORDER.take_page(rows, page)
+    items, cursor = await page_of(session, PRODUCT_ORDER, query, page)
     return [product_read(r) for r in items], cursor
 
 
@@ -213,9 +160,8 @@ async def list_movements(
         StockMovement.tenant_id == ctx.require_tenant(),
         StockMovement.product_id == product_id,
     )
-    rows = list(await session.scalars(MOVEMENT_ORDER.apply(query, page)))
-    items, cursor = MOVEMENT_ORDER.take_page(rows, page)
-    return [movement_read(r) for r in items], cursor
+    items, cursor = await page_of(session, MOVEMENT_ORDER, query, page)
+    return [MovementRead.model_validate(r) for r in items], cursor
 
 
 async def ledger_totals(session: AsyncSession, ctx: Context, product_id: str) -> tuple[int, int]:
@@ -286,9 +232,9 @@ async def create_product(session: AsyncSession, ctx: Context, *, data: ProductCr
         name=data.name,
         description=data.description,
         category=data.category,
-        price=_money(data.price),
+        price=cents(data.price),
         currency=_check_currency(data.currency),
-        cost=_money(data.cost) if data.cost is not None else None,
+        cost=cents(data.cost) if data.cost is not None else None,
         tax_rate=data.tax_rate,
         tracks_stock=data.tracks_stock,
         stock_on_hand=data.stock_on_hand,
@@ -306,17 +252,15 @@ async def create_product(session: AsyncSession, ctx: Context, *, data: ProductCr
         ledger.record(
             session, ctx, product, "initial", on_hand_delta=data.stock_on_hand, reason=None
         )
-    await append_event(
+    await emit(
         session,
         ctx,
         "commerce.product.created",
-        aggregate_type="product",
-        aggregate_id=product.id,
-        version=product.version,
-        data={
+        product,
+        "product",
+        {
             "product_id": product.id,
-            "sku": product.sku,
-            "name": product.name,
+            **pick(product, "sku", "name"),
             "price": str(product.price),
             "currency": product.currency,
             "stock_on_hand": product.stock_on_hand,
@@ -339,14 +283,7 @@ async def update_product(
 ) -> Product:
     """Apply ``changes`` (the fields a PATCH sent) under the row lock; ``expected_version``
     (``If-Match``) → 409 when stale. A new reorder point re-arms or fires the alert."""
-    product = await session.scalar(
-        sa.select(Product)
-        .where(Product.tenant_id == ctx.require_tenant(), Product.id == product_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    if product is None:
-        raise NotFound("product not found")
+    product = await tenant_row(session, ctx, Product, product_id, what="product", lock=True)
     check_version(None if expected_version is None else str(expected_version), product.version)
     unknown = sorted(set(changes) - set(_UPDATABLE))
     if unknown:
@@ -358,7 +295,7 @@ async def update_product(
         changes["currency"] = _check_currency(changes["currency"])
     for key in ("price", "cost"):
         if changes.get(key) is not None:
-            changes[key] = _money(changes[key])
+            changes[key] = cents(changes[key])
     changes = {k: v for k, v in changes.items() if getattr(product, k) != v}
     if not changes:
         return product
@@ -369,14 +306,13 @@ async def update_product(
     product.version += 1
     product.updated_at = utcnow()
     await _flush_unique(session, product.sku)
-    await append_event(
+    await emit(
         session,
         ctx,
         "commerce.product.updated",
-        aggregate_type="product",
-        aggregate_id=product.id,
-        version=product.version,
-        data={"product_id": product.id, "sku": product.sku, "changed": sorted(changes)},
+        product,
+        "product",
+        {"product_id": product.id, "sku": product.sku, "changed": sorted(changes)},
     )
     if "reorder_point" in changes:
         await ledger.check_reorder_point(session, ctx, product.id)
@@ -430,14 +366,13 @@ async def receive_stock(
     product = await get_product(session, ctx, product_id, fresh=True)
     ledger.record(session, ctx, product, kind, on_hand_delta=quantity, reason=reason)
     event = "commerce.stock.adjusted" if kind == "adjustment" else "commerce.stock.received"
-    await append_event(
+    await emit(
         session,
         ctx,
         event,
-        aggregate_type="product",
-        aggregate_id=product.id,
-        version=product.version,
-        data={**_stock_data(product, quantity), "kind": kind, "reason": reason},
+        product,
+        "product",
+        {**_stock_data(product, quantity), "kind": kind, "reason": reason},
     )
     await ledger.check_reorder_point(session, ctx, product.id)
     await session.flush()

@@ -20,13 +20,14 @@ A date range is ``from``/``to``, both **inclusive** calendar days in UTC.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bizos.core.context import Context
+from bizos.core.money import ZERO, cents
 from bizos.core.tools import MAX_RECORDS, DateRange, ToolResult
 from bizos.modules.commerce.metrics.schemas import (
     CurrencyOrders,
@@ -46,16 +47,13 @@ from bizos.modules.commerce.metrics.schemas import (
 )
 from bizos.modules.commerce.models import Order, OrderLine, Product
 
-CENT = Decimal("0.01")
 # Orders that are not sales: never counted in any figure here.
 EXCLUDED_STATUSES = ("cancelled", "failed")
 
 
 def money(value: Any) -> Decimal:
     """A database sum as cents (SQLite sums numerics as floats; this rounds them back)."""
-    if value is None:
-        return Decimal("0.00")
-    return Decimal(str(value)).quantize(CENT, rounding=ROUND_HALF_UP)
+    return ZERO if value is None else cents(value)
 
 
 # --- shared pieces --------------------------------------------------------------------
@@ -245,7 +243,7 @@ async def orders_summary(session: AsyncSession, ctx: Context, params: OrdersPara
                 currency=currency,
                 orders=int(n),
                 revenue=revenue_sum,
-                average_order_value=(revenue_sum / int(n)).quantize(CENT, ROUND_HALF_UP),
+                average_order_value=cents(revenue_sum / int(n)),
             )
         )
     ids, count = await _order_ids(session, where)

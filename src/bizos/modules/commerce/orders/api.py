@@ -20,10 +20,9 @@ from bizos.modules.commerce.orders.schemas import (
     OrderCancel,
     OrderCreate,
     OrderDraft,
+    OrderFilters,
     OrderLineInput,
     OrderRead,
-    OrderSource,
-    OrderStatus,
 )
 
 router = APIRouter(tags=["commerce"])
@@ -76,20 +75,9 @@ async def list_orders(
     session: DbSession,
     ctx: Ctx,
     page: Annotated[PageParams, Depends(service.ORDERS_ORDER.dependency)],
-    external_id: Annotated[str | None, Query(max_length=100)] = None,
-    status: OrderStatus | None = None,
-    contact_id: IdQuery = None,
-    source: OrderSource | None = None,
+    filters: Annotated[OrderFilters, Query()],
 ) -> Page[OrderRead]:
-    items, cursor = await service.list_orders(
-        session,
-        ctx,
-        page=page,
-        external_id=external_id,
-        status=status,
-        contact_id=contact_id,
-        source=source,
-    )
+    items, cursor = await service.list_orders(session, ctx, page=page, filters=filters)
     return Page[OrderRead](items=items, next_cursor=cursor)
 
 

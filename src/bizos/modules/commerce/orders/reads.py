@@ -14,12 +14,12 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bizos.core.context import Context
-from bizos.core.errors import NotFound
+from bizos.core.money import cents
 from bizos.core.pagination import ListOrder, PageParams
 from bizos.modules.commerce.inventory import service as inventory
 from bizos.modules.commerce.models import Order, OrderLine, Shipment
-from bizos.modules.commerce.orders.pricing import cents
-from bizos.modules.commerce.orders.schemas import OrderLineRead, OrderRead, ShipmentSummary
+from bizos.modules.commerce.orders.schemas import OrderFilters, OrderRead
+from bizos.modules.commerce.rows import columns, page_of, tenant_row, where_equal
 
 
 async def order_lines(session: AsyncSession, ctx: Context, order_id: str) -> list[OrderLine]:
@@ -32,12 +32,7 @@ async def order_lines(session: AsyncSession, ctx: Context, order_id: str) -> lis
 
 
 async def get_order(session: AsyncSession, ctx: Context, order_id: str) -> Order:
-    row = await session.scalar(
-        sa.select(Order).where(Order.tenant_id == ctx.require_tenant(), Order.id == order_id)
-    )
-    if row is None:
-        raise NotFound("order not found")
-    return row
+    return await tenant_row(session, ctx, Order, order_id, what="order")
 
 
 async def find_order(
@@ -60,27 +55,12 @@ ORDERS_ORDER = ListOrder(
 
 
 async def list_orders(
-    session: AsyncSession,
-    ctx: Context,
-    *,
-    page: PageParams,
-    external_id: str | None = None,
-    status: str | None = None,
-    contact_id: str | None = None,
-    source: str | None = None,
+    session: AsyncSession, ctx: Context, *, page: PageParams, filters: OrderFilters
 ) -> tuple[list[OrderRead], str | None]:
     """The tenant's orders in ``page``'s order (newest first by default), filtered."""
     query = sa.select(Order).where(Order.tenant_id == ctx.require_tenant())
-    for column, value in (
-        (Order.external_id, external_id),
-        (Order.status, status),
-        (Order.contact_id, contact_id),
-        (Order.source, source),
-    ):
-        if value is not None:
-            query = query.where(column == value)
-    rows = list(await session.scalars(ORDERS_ORDER.apply(query, page)))
-    items, cursor = ORDERS_ORDER.take_page(rows, page)
+    query = where_equal(query, Order, filters.model_dump())
+    items, cursor = await page_of(session, ORDERS_ORDER, query, page)
     return await order_reads(session, items), cursor
 
 
@@ -119,72 +99,14 @@ def shipping_tax(order: Order, lines: Iterable[OrderLine]) -> Decimal:
     return cents(order.tax_total - sum((ln.tax_amount for ln in lines), Decimal("0")))
 
 
-def _line_read(row: OrderLine) -> OrderLineRead:
-    return OrderLineRead(
-        id=row.id,
-        position=row.position,
-        product_id=row.product_id,
-        sku=row.sku,
-        name=row.name,
-        quantity=row.quantity,
-        unit_price=cents(row.unit_price),
-        discount=cents(row.discount),
-        tax_rate=Decimal(row.tax_rate),
-        tax_amount=cents(row.tax_amount),
-        line_total=cents(row.line_total),
-        tracks_stock=row.tracks_stock,
-    )
-
-
 def _read(row: Order, lines: list[OrderLine], shipment: Shipment | None) -> OrderRead:
-    return OrderRead(
-        id=row.id,
-        number=row.number,
-        source=row.source,
-        external_id=row.external_id,
-        external_name=row.external_name,
-        status=row.status,
-        contact_id=row.contact_id,
-        email=row.email,
-        customer_name=row.customer_name,
-        deal_id=row.deal_id,
-        currency=row.currency,
-        lines=[_line_read(ln) for ln in sorted(lines, key=lambda ln: ln.position)],
-        subtotal=cents(row.subtotal),
-        discount_total=cents(row.discount_total),
-        tax_total=cents(row.tax_total),
-        shipping_total=cents(row.shipping_total),
-        total=cents(row.total),
-        prices_include_tax=prices_include_tax(row),
-        invoice_id=row.invoice_id,
-        shipment=(
-            ShipmentSummary(
-                provider=shipment.provider,
-                carrier=shipment.carrier,
-                tracking_number=shipment.tracking_number,
-                label_url=shipment.label_url,
-                status=shipment.status,
-                service=shipment.service,
-                request=shipment.request or {},
-            )
-            if shipment is not None
-            else None
-        ),
-        shipping_address=row.shipping_address,
-        billing_address=row.billing_address,
-        failure_reason=row.failure_reason,
-        cancel_reason=row.cancel_reason,
-        placed_at=row.placed_at,
-        allocated_at=row.allocated_at,
-        invoiced_at=row.invoiced_at,
-        shipped_at=row.shipped_at,
-        fulfilled_at=row.fulfilled_at,
-        cancelled_at=row.cancelled_at,
-        failed_at=row.failed_at,
-        properties=row.properties or {},
-        version=row.version,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
+    return OrderRead.model_validate(
+        {
+            **columns(row),
+            "lines": sorted(lines, key=lambda ln: ln.position),
+            "prices_include_tax": prices_include_tax(row),
+            "shipment": shipment,
+        }
     )
 
 

@@ -22,6 +22,7 @@ from pydantic import (
     model_validator,
 )
 
+from bizos.modules.commerce.rows import Cents, JsonObject
 from bizos.modules.crm.deals.schemas import Currency
 
 
@@ -153,34 +154,45 @@ class OrderCreate(BaseModel):
         return self
 
 
+class OrderFilters(BaseModel):
+    """Which orders a list shows: every filter given applies."""
+
+    external_id: str | None = Field(default=None, max_length=100)
+    status: OrderStatus | None = None
+    contact_id: str | None = Field(default=None, max_length=36)
+    source: OrderSource | None = None
+
+
 class OrderCancel(BaseModel):
     model_config = ConfigDict(extra="forbid")
     reason: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] | None = None
 
 
 class OrderLineRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
     id: str
     position: int
     product_id: str | None
     sku: str | None
     name: str
     quantity: int
-    unit_price: Decimal
-    discount: Decimal
+    unit_price: Cents
+    discount: Cents
     tax_rate: Decimal
-    tax_amount: Decimal
-    line_total: Decimal
+    tax_amount: Cents
+    line_total: Cents
     tracks_stock: bool
 
 
 class ShipmentSummary(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
     provider: str = Field(description="Who sold the label: sandbox or shippo.")
     carrier: str
     tracking_number: str
     label_url: str
     status: str | None = None
     service: str | None = None
-    request: dict[str, Any] = Field(
+    request: JsonObject = Field(
         default_factory=dict,
         description="What was sent to the provider for the label (the sandbox's record of "
         "what it would send): reference, addresses, parcels.",
@@ -200,11 +212,11 @@ class OrderRead(BaseModel):
     deal_id: str | None
     currency: str
     lines: list[OrderLineRead]
-    subtotal: Decimal
-    discount_total: Decimal
-    tax_total: Decimal
-    shipping_total: Decimal
-    total: Decimal
+    subtotal: Cents
+    discount_total: Cents
+    tax_total: Cents
+    shipping_total: Cents
+    total: Cents
     prices_include_tax: bool = Field(
         description="The prices already hold the tax (tax_total is shown, not added)."
     )
@@ -221,7 +233,7 @@ class OrderRead(BaseModel):
     fulfilled_at: dt.datetime | None
     cancelled_at: dt.datetime | None
     failed_at: dt.datetime | None
-    properties: dict[str, Any]
+    properties: JsonObject
     version: int
     created_at: dt.datetime
     updated_at: dt.datetime

@@ -23,7 +23,6 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any, Literal
 
-import sqlalchemy as sa
 import structlog
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -32,14 +31,14 @@ from bizos.core import money
 from bizos.core.context import Context
 from bizos.core.db import utcnow
 from bizos.core.errors import Conflict, NotFound, Unprocessable, field_error
-from bizos.core.events import append_event
+from bizos.core.money import cents
 from bizos.core.pagination import PageParams
 from bizos.core.sequences import format_number, next_value
 from bizos.modules.billing.invoices import service as invoices_service
 from bizos.modules.commerce.inventory import service as inventory_service
 from bizos.modules.commerce.models import ORDER_SOURCES, Order, OrderLine
 from bizos.modules.commerce.orders import backorders
-from bizos.modules.commerce.orders.pricing import MAX_AMOUNT, PricedLine, cents, price_line
+from bizos.modules.commerce.orders.pricing import MAX_AMOUNT, PricedLine, price_line
 from bizos.modules.commerce.orders.reads import ORDERS_ORDER as ORDERS_ORDER
 from bizos.modules.commerce.orders.reads import fillable_backorders as fillable_backorders
 from bizos.modules.commerce.orders.reads import find_order as find_order
@@ -52,6 +51,7 @@ from bizos.modules.commerce.orders.reads import order_reads as order_reads
 from bizos.modules.commerce.orders.reads import prices_include_tax as prices_include_tax
 from bizos.modules.commerce.orders.reads import shipping_tax as shipping_tax
 from bizos.modules.commerce.orders.schemas import OrderDraft
+from bizos.modules.commerce.rows import emit, pick, tenant_row
 from bizos.modules.commerce.settings import service as commerce_settings
 from bizos.modules.crm.contacts import service as contacts_service
 from bizos.modules.crm.deals.schemas import iso_currency
@@ -63,6 +63,15 @@ log = structlog.get_logger("bizos.commerce.orders")
 # Where an order may go next in order-to-cash; anything later is already done.
 _PROGRESS = ("received", "backordered", "allocated", "invoiced", "shipped", "fulfilled")
 _SHIPPED = ("shipped", "fulfilled")
+# The draft's fields an order keeps as the door gave them.
+_AS_GIVEN = {
+    "source",
+    "external_id",
+    "external_name",
+    "deal_id",
+    "shipping_address",
+    "billing_address",
+}
 # Where the customer's order email is recorded (its message id): it is sent once.
 NOTIFIED_KEY = "customer_notified_message_id"
 
@@ -79,32 +88,23 @@ class OrderCancelled(Exception):
 
 
 async def _locked(session: AsyncSession, ctx: Context, order_id: str) -> Order:
-    row = await session.scalar(
-        sa.select(Order)
-        .where(Order.tenant_id == ctx.require_tenant(), Order.id == order_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    if row is None:
-        raise NotFound("order not found")
-    return row
+    return await tenant_row(session, ctx, Order, order_id, what="order", lock=True)
 
 
 # --- placing an order -----------------------------------------------------------------
 
 
 async def _customer(
-    session: AsyncSession,
-    ctx: Context,
-    *,
-    contact_id: str | None,
-    email: str | None,
-    name: str | None,
-    phone: str | None,
-    source: str,
+    session: AsyncSession, ctx: Context, draft: OrderDraft
 ) -> tuple[str | None, str | None, str | None]:
     """``(contact_id, email, name)``: the named contact (or its survivor after a merge),
     else the contact found or created from the email."""
+    contact_id, email, name, source = (
+        draft.contact_id,
+        draft.email,
+        draft.customer_name,
+        draft.source,
+    )
     if contact_id is not None:
         try:
             contact = await contacts_service.get_contact(session, ctx, contact_id)
@@ -116,7 +116,7 @@ async def _customer(
     if email:
         try:
             contact, _ = await contacts_service.find_or_create_contact(
-                session, ctx, email=email, name=name, phone=phone, source=source
+                session, ctx, email=email, name=name, phone=draft.phone, source=source
             )
         except ValueError:  # crm's InvalidEmail
             if source != "api":
@@ -150,30 +150,17 @@ async def place_order(session: AsyncSession, ctx: Context, draft: OrderDraft) ->
             return existing, False
     currency = _order_currency(draft)
     priced = await _priced_lines(session, ctx, draft, currency)
-    contact_id, email, customer_name = await _customer(
-        session,
-        ctx,
-        contact_id=draft.contact_id,
-        email=draft.email,
-        name=draft.customer_name,
-        phone=draft.phone,
-        source=draft.source,
-    )
+    contact_id, email, customer_name = await _customer(session, ctx, draft)
     problems = [p.problem for p in priced if p.problem]
     now = utcnow()
     order = Order(
         tenant_id=ctx.require_tenant(),
-        source=draft.source,
-        external_id=draft.external_id,
-        external_name=draft.external_name,
+        **draft.model_dump(include=_AS_GIVEN),
         status="failed" if problems else "received",
         contact_id=contact_id,
         email=email,
         customer_name=customer_name,
         currency=currency,
-        deal_id=draft.deal_id,
-        shipping_address=draft.shipping_address,
-        billing_address=draft.billing_address,
         failure_reason="; ".join(problems) if problems else None,
         failed_at=now if problems else None,
         placed_at=draft.placed_at or now,
@@ -309,14 +296,13 @@ async def _insert(
 async def _event(
     session: AsyncSession, ctx: Context, order: Order, type_: str, **data: Any
 ) -> None:
-    await append_event(
+    await emit(
         session,
         ctx,
         type_,
-        aggregate_type="order",
-        aggregate_id=order.id,
-        version=order.version,
-        data={"order_id": order.id, "number": order.number, "status": order.status, **data},
+        order,
+        "order",
+        {"order_id": order.id, **pick(order, "number", "status"), **data},
     )
 
 

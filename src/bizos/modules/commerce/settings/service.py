@@ -25,6 +25,7 @@ from bizos.core.context import Context
 from bizos.core.errors import NotFound, Unprocessable, field_error
 from bizos.core.settings_rows import apply_settings, refuse_nulls, stored_row
 from bizos.modules.commerce.models import CommerceSettings
+from bizos.modules.commerce.rows import columns
 from bizos.modules.commerce.settings.schemas import (
     DEFAULT_PARCEL,
     PARCEL_KEYS,
@@ -88,16 +89,8 @@ def _defaults(tenant_id: str) -> CommerceSettings:
 
 
 def settings_read(row: CommerceSettings) -> CommerceSettingsRead:
-    return CommerceSettingsRead(
-        orders_from_won_deals=row.orders_from_won_deals,
-        default_tax_rate=Decimal(row.default_tax_rate),
-        payment_terms_days=row.payment_terms_days,
-        notify_customer=row.notify_customer,
-        purchasing_assignee_id=row.purchasing_assignee_id,
-        operations_assignee_id=row.operations_assignee_id,
-        ship_from=row.ship_from,
-        default_parcel=stored_parcel(row.default_parcel),
-        version=row.version,
+    return CommerceSettingsRead.model_validate(
+        {**columns(row), "default_parcel": stored_parcel(row.default_parcel)}
     )
 
 

@@ -26,15 +26,15 @@ from __future__ import annotations
 import datetime as dt
 import json
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from bizos.core.money import ZERO, cents
 from bizos.modules.commerce.orders.schemas import OrderDraft, OrderLineInput
 
 MAX_LINES = 500
 MAX_QUANTITY = 1_000_000  # per line, as orders take it
 MAX_AMOUNT = Decimal("999999999999.99")  # the largest amount we store
-CENT = Decimal("0.01")
 
 
 class ShopifyPayloadError(ValueError):
@@ -294,12 +294,11 @@ def order_lines(order: ShopifyOrder) -> list[OrderLineInput]:
 def our_total(order: ShopifyOrder) -> Decimal:
     """The total ``create_order`` will compute for this order (see its docstring)."""
 
-    def c(v: Decimal) -> Decimal:
-        return v.quantize(CENT, rounding=ROUND_HALF_UP)
-
-    lines = sum((c(ln.unit_price * ln.quantity) - c(ln.discount) for ln in order.lines), CENT * 0)
-    tax = sum((c(ln.tax_amount) for ln in order.lines), CENT * 0) + c(order.shipping_tax)
-    total = lines - c(order.order_discount) + c(order.shipping_total)
+    lines = sum(
+        (cents(ln.unit_price * ln.quantity) - cents(ln.discount) for ln in order.lines), ZERO
+    )
+    tax = sum((cents(ln.tax_amount) for ln in order.lines), ZERO) + cents(order.shipping_tax)
+    total = lines - cents(order.order_discount) + cents(order.shipping_total)
     return total if order.taxes_included else total + tax
 
 
@@ -315,7 +314,7 @@ def order_draft(order: ShopifyOrder, *, shop_domain: str | None = None) -> Order
     if order.total_price is not None:
         properties["shopify"]["total_price"] = str(order.total_price)
         ours = our_total(order)
-        if ours != order.total_price.quantize(CENT, rounding=ROUND_HALF_UP):
+        if ours != cents(order.total_price):
             properties["shopify_total_mismatch"] = {
                 "shopify": str(order.total_price),
                 "computed": str(ours),
