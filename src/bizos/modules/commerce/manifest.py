@@ -1,7 +1,14 @@
-"""Commerce: products, stock, orders, fulfilment and the Shopify channel."""
+"""Commerce: products, stock, orders, fulfilment and the Shopify channel.
+
+Everything commerce adds to the running product is listed here; importing its files
+registers nothing. Sub-modules: inventory (products, stock ledger), orders (orders,
+backorder alerts, won deals), fulfilment (order-to-cash, shipments), shopify (the
+webhook door), settings, metrics (figures and the copilot's tools).
+"""
 
 from bizos.core.manifest import Manifest
-from bizos.modules.commerce import models, tools
+from bizos.core.ports import PrivacyHooks
+from bizos.modules.commerce import models, privacy, tools
 from bizos.modules.commerce.fulfilment import api as fulfilment_api
 from bizos.modules.commerce.fulfilment import handlers as fulfilment_handlers
 from bizos.modules.commerce.fulfilment.workflows import order_to_cash
@@ -35,4 +42,5 @@ MANIFEST = Manifest(
     workflows=(order_to_cash,),
     tools=tuple(tools.TOOLS),
     timeline_sources={"commerce.orders": orders_source},
+    privacy=PrivacyHooks(export=privacy.export),
 )

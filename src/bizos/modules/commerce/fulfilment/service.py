@@ -25,6 +25,7 @@ from bizos.core.db import utcnow
 from bizos.core.errors import NotFound
 from bizos.modules.billing.invoices import service as invoices
 from bizos.modules.billing.invoices.schemas import InvoiceLineInput
+from bizos.modules.commerce.fulfilment.schemas import ShipmentRead
 from bizos.modules.commerce.models import Order, Product, Shipment
 from bizos.modules.commerce.orders import service as orders
 from bizos.modules.commerce.orders.reads import customer_order_name
@@ -118,6 +119,20 @@ async def latest_shipment(session: AsyncSession, ctx: Context, order_id: str) ->
     if shipment is None:
         raise NotFound(f"order {order.number} has no shipping label")
     return shipment
+
+
+async def order_shipments(
+    session: AsyncSession, ctx: Context, order_ids: list[str]
+) -> list[ShipmentRead]:
+    """Every label bought for these orders (voided ones too), oldest first."""
+    if not order_ids:
+        return []
+    rows = await session.scalars(
+        sa.select(Shipment)
+        .where(Shipment.tenant_id == ctx.require_tenant(), Shipment.order_id.in_(order_ids))
+        .order_by(Shipment.created_at, Shipment.id)
+    )
+    return [ShipmentRead.model_validate(row) for row in rows]
 
 
 async def purchased_shipment(session: AsyncSession, ctx: Context, order_id: str) -> Shipment | None:

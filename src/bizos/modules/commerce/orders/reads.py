@@ -129,6 +129,16 @@ async def order_reads(session: AsyncSession, orders: Sequence[Order]) -> list[Or
     ]
 
 
+async def contact_orders(session: AsyncSession, ctx: Context, contact_id: str) -> list[OrderRead]:
+    """Every order of the contact, oldest first (what a personal-data export hands over)."""
+    rows = await session.scalars(
+        sa.select(Order)
+        .where(Order.tenant_id == ctx.require_tenant(), Order.contact_id == contact_id)
+        .order_by(Order.placed_at, Order.id)
+    )
+    return await order_reads(session, list(rows))
+
+
 async def fillable_backorders(session: AsyncSession, ctx: Context, *, limit: int) -> list[Order]:
     """The backordered orders (at most ``limit``, oldest first) that the stock available
     now can fill, each taking its units before a younger one is considered: an order

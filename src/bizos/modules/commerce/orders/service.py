@@ -40,6 +40,7 @@ from bizos.modules.commerce.models import ORDER_SOURCES, Order, OrderLine
 from bizos.modules.commerce.orders import backorders
 from bizos.modules.commerce.orders.pricing import MAX_AMOUNT, PricedLine, price_line
 from bizos.modules.commerce.orders.reads import ORDERS_ORDER as ORDERS_ORDER
+from bizos.modules.commerce.orders.reads import contact_orders as contact_orders
 from bizos.modules.commerce.orders.reads import fillable_backorders as fillable_backorders
 from bizos.modules.commerce.orders.reads import find_order as find_order
 from bizos.modules.commerce.orders.reads import fulfillable_lines as fulfillable_lines
