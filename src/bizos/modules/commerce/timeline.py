@@ -76,39 +76,18 @@ async def orders_source(
 ) -> list[TimelineEntry]:
     entries: list[TimelineEntry] = []
     for order in await _newest(session, ctx, contact_ids, Order.placed_at, limit, before):
-        entries.append(
-            TimelineEntry(
-                at=order.placed_at,
-                kind="order",
-                title=f"Order {_name(order)} placed",
-                summary=f"{order.total} {order.currency} via {order.source}; now {order.status}",
-                ref_type="order",
-                ref_id=order.id,
-                data=_data(order),
-                link=f"{ORDERS}/{order.id}",
-            )
-        )
+        summary = f"{order.total} {order.currency} via {order.source}; now {order.status}"
+        entries.append(_entry(order, order.placed_at, "order", "placed", summary))
     shipped = await _newest(session, ctx, contact_ids, Order.shipped_at, limit, before)
     shipments = await _tracking(session, ctx, [o.shipment_id for o in shipped if o.shipment_id])
     for order in shipped:
         assert order.shipped_at is not None
         shipment = shipments.get(order.shipment_id or "")
-        entries.append(
-            TimelineEntry(
-                at=order.shipped_at,
-                kind="order.shipped",
-                title=f"Order {_name(order)} shipped",
-                summary=f"{shipment.carrier} {shipment.tracking_number}" if shipment else None,
-                ref_type="order",
-                ref_id=order.id,
-                data={
-                    **_data(order),
-                    "carrier": shipment.carrier if shipment else None,
-                    "tracking_number": shipment.tracking_number if shipment else None,
-                },
-                link=f"{ORDERS}/{order.id}",
-            )
-        )
+        carrier = shipment.carrier if shipment else None
+        tracking = shipment.tracking_number if shipment else None
+        where = f"{carrier} {tracking}" if shipment else None
+        extra = {"carrier": carrier, "tracking_number": tracking}
+        entries.append(_entry(order, order.shipped_at, "order.shipped", "shipped", where, extra))
     for column, kind, reason in (
         (Order.cancelled_at, "cancelled", "cancel_reason"),
         (Order.failed_at, "failed", "failure_reason"),
@@ -116,17 +95,27 @@ async def orders_source(
         for order in await _newest(session, ctx, contact_ids, column, limit, before):
             at = getattr(order, column.key)
             assert at is not None
-            entries.append(
-                TimelineEntry(
-                    at=at,
-                    kind=f"order.{kind}",
-                    title=f"Order {_name(order)} {kind}",
-                    summary=getattr(order, reason),
-                    ref_type="order",
-                    ref_id=order.id,
-                    data=_data(order),
-                    link=f"{ORDERS}/{order.id}",
-                )
-            )
+            entries.append(_entry(order, at, f"order.{kind}", kind, getattr(order, reason)))
     entries.sort(key=lambda e: e.at, reverse=True)
     return entries[:limit]
+
+
+def _entry(
+    order: Order,
+    at: dt.datetime,
+    kind: str,
+    happened: str,
+    summary: str | None,
+    extra: dict[str, Any] | None = None,
+) -> TimelineEntry:
+    """The timeline's line for one milestone of the order (``happened``: placed, ...)."""
+    return TimelineEntry(
+        at=at,
+        kind=kind,
+        title=f"Order {_name(order)} {happened}",
+        summary=summary,
+        ref_type="order",
+        ref_id=order.id,
+        data={**_data(order), **(extra or {})},
+        link=f"{ORDERS}/{order.id}",
+    )

@@ -39,6 +39,8 @@ from bizos.modules.outreach.schemas import Related
 log = structlog.get_logger("bizos.commerce.fulfilment")
 
 GRAMS_PER_KG = Decimal("1000")
+# An order line's fields its invoice line bills as they are.
+_BILLED_LINE_FIELDS = ("unit_price", "discount", "tax_rate", "tax_amount", "sku", "product_id")
 
 
 def label_path(order_id: str) -> str:
@@ -70,16 +72,11 @@ async def invoice_order(session: AsyncSession, ctx: Context, order_id: str) -> s
         order_id=order.id,
         currency=order.currency,
         lines=[
+            # The order's own tax (Shopify's, or the one it computed) is billed.
             InvoiceLineInput(
                 description=line.name,
                 quantity=Decimal(line.quantity),
-                unit_price=line.unit_price,
-                discount=line.discount,
-                tax_rate=line.tax_rate,
-                # The order's own tax (Shopify's, or the one it computed) is billed.
-                tax_amount=line.tax_amount,
-                sku=line.sku,
-                product_id=line.product_id,
+                **pick(line, *_BILLED_LINE_FIELDS),
             )
             for line in lines
         ],

@@ -31,6 +31,7 @@ from typing import Any
 
 from bizos.core.money import ZERO, cents
 from bizos.modules.commerce.orders.schemas import OrderDraft, OrderLineInput
+from bizos.modules.commerce.rows import pick
 
 MAX_LINES = 500
 MAX_QUANTITY = 1_000_000  # per line, as orders take it
@@ -274,19 +275,31 @@ def topic_contradiction(topic: str, order: ShopifyOrder) -> str | None:
     return None
 
 
+# What Shopify's order and lines already call as we do.
+_SAME_ORDER_FIELDS = (
+    "currency",
+    "email",
+    "phone",
+    "customer_name",
+    "shipping_address",
+    "billing_address",
+    "shipping_total",
+    "shipping_tax",
+)
+_SAME_LINE_FIELDS = (
+    "sku",
+    "quantity",
+    "unit_price",
+    "discount",
+    "tax_rate",
+    "tax_amount",
+    "requires_shipping",
+)
+
+
 def order_lines(order: ShopifyOrder) -> list[OrderLineInput]:
     return [
-        OrderLineInput(
-            sku=ln.sku,
-            quantity=ln.quantity,
-            unit_price=ln.unit_price,
-            name=ln.title,
-            discount=ln.discount,
-            tax_rate=ln.tax_rate,
-            tax_amount=ln.tax_amount,
-            external_id=ln.line_id,
-            requires_shipping=ln.requires_shipping,
-        )
+        OrderLineInput(name=ln.title, external_id=ln.line_id, **pick(ln, *_SAME_LINE_FIELDS))
         for ln in order.lines
     ]
 
@@ -323,15 +336,8 @@ def order_draft(order: ShopifyOrder, *, shop_domain: str | None = None) -> Order
         source="shopify",
         external_id=order.order_id,
         external_name=order.name,
-        currency=order.currency,
         lines=order_lines(order),
-        email=order.email,
-        phone=order.phone,
-        customer_name=order.customer_name,
-        shipping_address=order.shipping_address,
-        billing_address=order.billing_address,
-        shipping_total=order.shipping_total,
-        shipping_tax=order.shipping_tax,
+        **pick(order, *_SAME_ORDER_FIELDS),
         discount_total=order.order_discount,
         prices_include_tax=order.taxes_included,
         placed_at=order.placed_at,
