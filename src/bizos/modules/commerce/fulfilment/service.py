@@ -186,14 +186,13 @@ async def label_request(session: AsyncSession, ctx: Context, order: Order) -> La
 
 async def label_to_buy(
     session: AsyncSession, ctx: Context, order_id: str
-) -> tuple[str | None, LabelRequest | None, ShippingProvider | None]:
-    """``(shipment id, None, None)`` when the order has its label already, else
-    ``(None, request, provider)``: what to buy and from whom."""
+) -> str | tuple[LabelRequest, ShippingProvider]:
+    """The id of the label the order has already, else what to buy and from whom."""
     order = await live_order(session, ctx, order_id)
     bought = await purchased_shipment(session, ctx, order_id)
     if bought is not None:
-        return bought.id, None, None
-    return None, await label_request(session, ctx, order), await shipping_provider_for(session, ctx)
+        return bought.id
+    return await label_request(session, ctx, order), await shipping_provider_for(session, ctx)
 
 
 async def record_label(

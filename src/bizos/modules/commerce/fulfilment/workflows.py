@@ -125,10 +125,10 @@ async def buy_label(tenant_id: str, order_id: str) -> str:
     """Buy the order's label (or find the one already bought); returns the shipment id."""
     ctx = _ctx(tenant_id, order_id)
     async with get_database().unit_of_work(tenant_id=tenant_id, readonly=True) as session:
-        bought, request, provider = await fulfilment.label_to_buy(session, ctx, order_id)
-    if bought is not None:
-        return bought
-    assert request is not None and provider is not None
+        to_buy = await fulfilment.label_to_buy(session, ctx, order_id)
+    if isinstance(to_buy, str):
+        return to_buy  # bought already
+    request, provider = to_buy
     # No transaction is open while the provider is asked.
     try:
         label = await provider.buy_label(request)
