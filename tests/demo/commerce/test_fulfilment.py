@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from bizos.core.context import Context
 from bizos.core.db import Database
 from bizos.demo import DEMO_SLUG
-from bizos.modules.commerce.fulfilment import workflow
+from bizos.modules.commerce.fulfilment import workflows as workflow
 from bizos.modules.commerce.models import Order, Shipment
 from bizos.modules.commerce.orders import service as orders
 from bizos.modules.commerce.orders.schemas import OrderLineInput

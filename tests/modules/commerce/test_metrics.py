@@ -15,7 +15,7 @@ import pytest
 from bizos.core.context import system_context
 from bizos.core.db import Database
 from bizos.core.tools import ToolResult
-from bizos.modules.commerce import metrics
+from bizos.modules.commerce.metrics import service as metrics
 from bizos.modules.commerce.models import Order, OrderLine, Product
 from tests.conftest import TenantLogin
 from tests.modules.identity.helpers import assert_problem, create_key

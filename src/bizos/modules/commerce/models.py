@@ -72,6 +72,11 @@ class Product(Entity, Base):
     active: Mapped[bool] = mapped_column(default=True)
     properties: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
 
+    @property
+    def available(self) -> int:
+        """Units on hand not promised to an order."""
+        return self.stock_on_hand - self.allocated
+
 
 class StockMovement(TenantScoped, Base):
     """One change to a product's counters, with why and the counters after it."""

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from bizos.core.context import Context
-from bizos.core.timeline import TimelineEntry
+from bizos.core.timeline import TimelineEntry, newest_first
 from bizos.modules.commerce.models import Order, Shipment
 
 ORDERS = "/api/v1/commerce/orders"
@@ -51,13 +51,9 @@ async def _newest(
 ) -> list[Order]:
     """The contact's orders newest by ``column`` (a milestone time), at most ``limit``."""
     query = sa.select(Order).where(
-        Order.tenant_id == ctx.require_tenant(),
-        Order.contact_id.in_(contact_ids),
-        column.is_not(None),
+        Order.tenant_id == ctx.require_tenant(), Order.contact_id.in_(contact_ids)
     )
-    if before is not None:
-        query = query.where(column <= before)
-    return list(await session.scalars(query.order_by(column.desc()).limit(limit)))
+    return list(await session.scalars(newest_first(query, column, limit=limit, before=before)))
 
 
 async def _tracking(session: AsyncSession, ctx: Context, ids: list[str]) -> dict[str, Shipment]:
@@ -80,39 +76,18 @@ async def orders_source(
 ) -> list[TimelineEntry]:
     entries: list[TimelineEntry] = []
     for order in await _newest(session, ctx, contact_ids, Order.placed_at, limit, before):
-        entries.append(
-            TimelineEntry(
-                at=order.placed_at,
-                kind="order",
-                title=f"Order {_name(order)} placed",
-                summary=f"{order.total} {order.currency} via {order.source}; now {order.status}",
-                ref_type="order",
-                ref_id=order.id,
-                data=_data(order),
-                link=f"{ORDERS}/{order.id}",
-            )
-        )
+        summary = f"{order.total} {order.currency} via {order.source}; now {order.status}"
+        entries.append(_entry(order, order.placed_at, "order", "placed", summary))
     shipped = await _newest(session, ctx, contact_ids, Order.shipped_at, limit, before)
     shipments = await _tracking(session, ctx, [o.shipment_id for o in shipped if o.shipment_id])
     for order in shipped:
         assert order.shipped_at is not None
         shipment = shipments.get(order.shipment_id or "")
-        entries.append(
-            TimelineEntry(
-                at=order.shipped_at,
-                kind="order.shipped",
-                title=f"Order {_name(order)} shipped",
-                summary=f"{shipment.carrier} {shipment.tracking_number}" if shipment else None,
-                ref_type="order",
-                ref_id=order.id,
-                data={
-                    **_data(order),
-                    "carrier": shipment.carrier if shipment else None,
-                    "tracking_number": shipment.tracking_number if shipment else None,
-                },
-                link=f"{ORDERS}/{order.id}",
-            )
-        )
+        carrier = shipment.carrier if shipment else None
+        tracking = shipment.tracking_number if shipment else None
+        where = f"{carrier} {tracking}" if shipment else None
+        extra = {"carrier": carrier, "tracking_number": tracking}
+        entries.append(_entry(order, order.shipped_at, "order.shipped", "shipped", where, extra))
     for column, kind, reason in (
         (Order.cancelled_at, "cancelled", "cancel_reason"),
         (Order.failed_at, "failed", "failure_reason"),
@@ -120,17 +95,27 @@ async def orders_source(
         for order in await _newest(session, ctx, contact_ids, column, limit, before):
             at = getattr(order, column.key)
             assert at is not None
-            entries.append(
-                TimelineEntry(
-                    at=at,
-                    kind=f"order.{kind}",
-                    title=f"Order {_name(order)} {kind}",
-                    summary=getattr(order, reason),
-                    ref_type="order",
-                    ref_id=order.id,
-                    data=_data(order),
-                    link=f"{ORDERS}/{order.id}",
-                )
-            )
+            entries.append(_entry(order, at, f"order.{kind}", kind, getattr(order, reason)))
     entries.sort(key=lambda e: e.at, reverse=True)
     return entries[:limit]
+
+
+def _entry(
+    order: Order,
+    at: dt.datetime,
+    kind: str,
+    happened: str,
+    summary: str | None,
+    extra: dict[str, Any] | None = None,
+) -> TimelineEntry:
+    """The timeline's line for one milestone of the order (``happened``: placed, ...)."""
+    return TimelineEntry(
+        at=at,
+        kind=kind,
+        title=f"Order {_name(order)} {happened}",
+        summary=summary,
+        ref_type="order",
+        ref_id=order.id,
+        data={**_data(order), **(extra or {})},
+        link=f"{ORDERS}/{order.id}",
+    )

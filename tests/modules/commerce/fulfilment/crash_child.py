@@ -18,7 +18,7 @@ from pathlib import Path
 from bizos.core.config import Settings
 from bizos.core.db import init_database
 from bizos.core.workflows import Workflows, get_workflow_steps, start_workflow
-from bizos.modules.commerce.fulfilment.workflow import order_to_cash
+from bizos.modules.commerce.fulfilment.workflows import order_to_cash
 
 RESULT_TIMEOUT_SECONDS = 90
 

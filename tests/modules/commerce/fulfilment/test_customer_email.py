@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from bizos.core.context import Context
 from bizos.core.db import Database
-from bizos.modules.commerce.fulfilment import workflow
+from bizos.modules.commerce.fulfilment import workflows as workflow
 from bizos.modules.commerce.orders import service as orders
 from bizos.modules.commerce.orders.schemas import OrderLineInput
 from bizos.modules.outreach.models import Message

@@ -16,7 +16,7 @@ import pytest
 import sqlalchemy as sa
 
 from bizos.core.db import Database
-from bizos.modules.commerce.fulfilment import workflow
+from bizos.modules.commerce.fulfilment import workflows as workflow
 from bizos.modules.commerce.models import CommerceSettings, Shipment
 from tests.conftest import TenantLogin
 from tests.modules.commerce.fulfilment.helpers import place_order, product, ship_from_warehouse

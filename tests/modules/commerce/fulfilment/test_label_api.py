@@ -7,7 +7,7 @@ from __future__ import annotations
 import httpx
 
 from bizos.core.db import Database
-from bizos.modules.commerce.fulfilment.workflow import label_path
+from bizos.modules.commerce.fulfilment.service import label_path
 from bizos.modules.commerce.models import Shipment
 from tests.conftest import TenantLogin
 from tests.connectors.helpers import api_key_headers

@@ -382,7 +382,7 @@ async def test_a_cancelled_order_stops_the_saga_voids_its_label_and_frees_its_st
 
 
 def test_the_customer_address_reads_shopify_and_carrier_spellings() -> None:
-    from bizos.modules.commerce.fulfilment.workflow import carrier_address
+    from bizos.modules.commerce.fulfilment.service import carrier_address
 
     assert carrier_address(CUSTOMER_ADDRESS, email="ada@example.com") == {
         "name": "Ada Lovelace",

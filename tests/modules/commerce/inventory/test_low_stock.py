@@ -13,8 +13,8 @@ from bizos.core.db import Database
 from bizos.core.dispatcher import Dispatcher
 from bizos.core.ids import new_id
 from bizos.core.pagination import PageParams
-from bizos.modules.commerce import settings as commerce_settings
 from bizos.modules.commerce.inventory import handlers, service
+from bizos.modules.commerce.settings import service as commerce_settings
 from bizos.modules.work import service as work_service
 from bizos.modules.work.schemas import TaskRead
 from tests.conftest import TenantLogin

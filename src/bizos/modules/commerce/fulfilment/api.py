@@ -7,17 +7,14 @@ A label bought from a real provider is where the provider keeps it (307 to its
 
 from __future__ import annotations
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Response
 from fastapi.responses import RedirectResponse
 
 from bizos.api.deps import Ctx, DbSession
 from bizos.core.auth import CommerceRead
-from bizos.core.errors import NotFound
+from bizos.modules.commerce.fulfilment import service
 from bizos.modules.commerce.fulfilment.label import render_sandbox_label
-from bizos.modules.commerce.fulfilment.workflow import label_path
-from bizos.modules.commerce.models import Shipment
-from bizos.modules.commerce.orders import service as orders
+from bizos.modules.commerce.fulfilment.service import label_path
 
 router = APIRouter(tags=["commerce"])
 
@@ -31,15 +28,7 @@ async def get_shipping_label(
     order_id: str, _: CommerceRead, session: DbSession, ctx: Ctx
 ) -> Response:
     """The order's current label: a PDF (sandbox) or a redirect to the provider's."""
-    order = await orders.get_order(session, ctx, order_id)
-    shipment = await session.scalar(
-        sa.select(Shipment)
-        .where(Shipment.tenant_id == order.tenant_id, Shipment.order_id == order.id)
-        .order_by(Shipment.created_at.desc())
-        .limit(1)
-    )
-    if shipment is None:
-        raise NotFound(f"order {order.number} has no shipping label")
+    shipment = await service.latest_shipment(session, ctx, order_id)
     if shipment.provider != "sandbox":
         return RedirectResponse(shipment.label_url, status_code=307)
     return Response(

@@ -12,9 +12,6 @@ whose current attempt is still running is left to it.
 
 from __future__ import annotations
 
-from collections import defaultdict
-
-import sqlalchemy as sa
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -27,8 +24,7 @@ from bizos.core.workflows import (
     start_workflow,
     workflow_id_for_event,
 )
-from bizos.modules.commerce.fulfilment.workflow import WORKFLOW_NAME, order_to_cash
-from bizos.modules.commerce.models import Order, OrderLine, Product
+from bizos.modules.commerce.fulfilment.workflows import WORKFLOW_NAME, order_to_cash
 from bizos.modules.commerce.orders import service as orders
 
 log = structlog.get_logger("bizos.commerce.fulfilment")
@@ -53,62 +49,21 @@ async def start_order_to_cash(session: AsyncSession, ctx: Context, event: EventR
     """Start the order's first run once per ``commerce.order.received``. Where workflows
     are switched off the order stays received; where they should run but are not up
     yet, the handler fails so the dispatcher retries it."""
-    order = await session.get(Order, event.aggregate_id)
-    if order is None or order.tenant_id != event.tenant_id or order.status != "received":
+    if not await orders.count_first_attempt(session, ctx, event.aggregate_id):
         return  # gone, or already failed at intake (an unknown SKU) or cancelled
-    order.fulfilment_attempts = max(order.fulfilment_attempts, 1)
-    await _start(order.id, event.tenant_id, workflow_id_for_event(event.id, WORKFLOW_NAME))
+    await _start(
+        event.aggregate_id, event.tenant_id, workflow_id_for_event(event.id, WORKFLOW_NAME)
+    )
 
 
 async def restart_backorders(session: AsyncSession, ctx: Context, event: EventRecord) -> None:
     """Restart the backordered orders (oldest first) that the stock on hand can fill."""
-    backordered = list(
-        await session.scalars(
-            sa.select(Order)
-            .where(Order.tenant_id == event.tenant_id, Order.status == "backordered")
-            .order_by(Order.placed_at, Order.created_at, Order.id)
-            .limit(RESTART_SCAN_LIMIT)
-        )
-    )
-    if not backordered:
-        return
-    all_lines = await session.scalars(
-        sa.select(OrderLine)
-        .where(
-            OrderLine.tenant_id == event.tenant_id,
-            OrderLine.order_id.in_([order.id for order in backordered]),
-        )
-        .order_by(OrderLine.order_id, OrderLine.position)
-    )
-    by_order: dict[str, list[OrderLine]] = defaultdict(list)
-    for line in all_lines:
-        by_order[line.order_id].append(line)
-    wanted = {order.id: orders.fulfillable_lines(by_order[order.id]) for order in backordered}
-    product_ids = {product_id for lines in wanted.values() for product_id, _ in lines}
-    available = dict(
-        (
-            await session.execute(
-                sa.select(Product.id, Product.stock_on_hand - Product.allocated).where(
-                    Product.tenant_id == event.tenant_id, Product.id.in_(product_ids)
-                )
-            )
-        ).all()
-    )
-    for order in backordered:
-        lines = wanted[order.id]
-        if not all(available.get(product_id, 0) >= qty for product_id, qty in lines):
-            continue  # an older order may still take what it needs; this one waits
-        for product_id, qty in lines:
-            available[product_id] -= qty
+    for order in await orders.fillable_backorders(session, ctx, limit=RESTART_SCAN_LIMIT):
         if await _running(attempt_workflow_id(order.id, order.fulfilment_attempts)):
             continue
-        order.fulfilment_attempts += 1
-        await _start(
-            order.id, event.tenant_id, attempt_workflow_id(order.id, order.fulfilment_attempts)
-        )
-        log.info(
-            "commerce.backorder_restarted", order_id=order.id, attempt=order.fulfilment_attempts
-        )
+        attempt = await orders.count_next_attempt(session, ctx, order)
+        await _start(order.id, event.tenant_id, attempt_workflow_id(order.id, attempt))
+        log.info("commerce.backorder_restarted", order_id=order.id, attempt=attempt)
 
 
 async def _running(workflow_id: str) -> bool:

@@ -21,6 +21,7 @@ from bizos.modules.commerce.inventory import service
 from bizos.modules.commerce.inventory.schemas import (
     MovementRead,
     ProductCreate,
+    ProductFilters,
     ProductRead,
     ProductUpdate,
     StockChange,
@@ -61,16 +62,9 @@ async def list_products(
     session: DbSession,
     ctx: Ctx,
     page: Annotated[PageParams, Depends(service.PRODUCT_ORDER.dependency)],
-    q: Annotated[str | None, Query(max_length=200, description="Name or SKU contains.")] = None,
-    sku: Annotated[str | None, Query(max_length=64)] = None,
-    low_stock: Annotated[
-        bool | None, Query(description="Available below the reorder point.")
-    ] = None,
-    active: bool | None = None,
+    filters: Annotated[ProductFilters, Query()],
 ) -> Page[ProductRead]:
-    items, cursor = await service.list_products(
-        session, ctx, page=page, q=q, sku=sku, low_stock=low_stock, active=active
-    )
+    items, cursor = await service.list_products(session, ctx, page=page, filters=filters)
     return Page[ProductRead](items=items, next_cursor=cursor)
 
 

@@ -6,7 +6,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bizos.core.context import Context
 from bizos.core.dispatcher import Dispatcher, EventRecord
-from bizos.modules.commerce import settings as commerce_settings
+from bizos.modules.commerce.settings import service as commerce_settings
 from bizos.modules.work import service as work_service
 
 

@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, StringConstraints
 from pydantic.json_schema import SkipJsonSchema
 
+from bizos.modules.commerce.rows import Cents, JsonObject
 from bizos.modules.crm.contacts.schemas import check_properties
 from bizos.modules.crm.deals.schemas import Currency
 
@@ -79,6 +80,15 @@ class ProductUpdate(BaseModel):
     properties: Properties | SkipJsonSchema[None] = None
 
 
+class ProductFilters(BaseModel):
+    """Which products a list shows: every filter given applies."""
+
+    q: str | None = Field(default=None, max_length=200, description="Name or SKU contains.")
+    sku: str | None = Field(default=None, max_length=64)
+    low_stock: bool | None = Field(default=None, description="Available below the reorder point.")
+    active: bool | None = None
+
+
 class StockChange(BaseModel):
     """``receipt`` and ``return`` add ``quantity`` units; ``adjustment`` adds a signed
     delta (a count correction, breakage: negative)."""
@@ -90,14 +100,15 @@ class StockChange(BaseModel):
 
 
 class ProductRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
     id: str
     sku: str
     name: str
     description: str | None
     category: str | None
-    price: Decimal
+    price: Cents
     currency: str
-    cost: Decimal | None
+    cost: Cents | None
     tax_rate: Decimal
     tracks_stock: bool
     stock_on_hand: int
@@ -108,13 +119,14 @@ class ProductRead(BaseModel):
     below_reorder_point: bool
     weight_grams: int | None
     active: bool
-    properties: dict[str, Any]
+    properties: JsonObject
     version: int
     created_at: dt.datetime
     updated_at: dt.datetime
 
 
 class MovementRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
     id: str
     product_id: str
     kind: MovementKind

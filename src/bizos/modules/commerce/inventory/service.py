@@ -18,8 +18,7 @@ must not make a price edit fail.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
-from decimal import ROUND_HALF_UP, Decimal
+from collections.abc import Collection
 from typing import Any
 
 import sqlalchemy as sa
@@ -30,20 +29,23 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bizos.core.context import Context
 from bizos.core.db import utcnow
 from bizos.core.errors import Conflict, NotFound, Unprocessable, field_error
-from bizos.core.events import append_event
+from bizos.core.money import cents
 from bizos.core.pagination import ListOrder, PageParams
 from bizos.core.versions import check_version
+from bizos.modules.commerce.inventory import ledger
+from bizos.modules.commerce.inventory.ledger import get_product as get_product
 from bizos.modules.commerce.inventory.schemas import (
     MovementRead,
     ProductCreate,
+    ProductFilters,
     ProductRead,
 )
 from bizos.modules.commerce.models import Product, StockMovement
+from bizos.modules.commerce.rows import emit, page_of, pick, tenant_row, where_equal
 from bizos.modules.crm.deals.schemas import iso_currency
 
 log = structlog.get_logger("bizos.commerce.inventory")
 
-CENT = Decimal("0.01")
 STOCK_KINDS = ("receipt", "adjustment", "return")
 _UPDATABLE = (
     "sku",
@@ -62,54 +64,11 @@ _UPDATABLE = (
     "properties",
 )
 
-Lines = Sequence[tuple[str, int]]
-
-
-def _money(value: Decimal) -> Decimal:
-    return Decimal(value).quantize(CENT, rounding=ROUND_HALF_UP)
+Lines = ledger.Lines
 
 
 def product_read(row: Product) -> ProductRead:
-    return ProductRead(
-        id=row.id,
-        sku=row.sku,
-        name=row.name,
-        description=row.description,
-        category=row.category,
-        price=_money(row.price),
-        currency=row.currency,
-        cost=_money(row.cost) if row.cost is not None else None,
-        tax_rate=Decimal(row.tax_rate),
-        tracks_stock=row.tracks_stock,
-        stock_on_hand=row.stock_on_hand,
-        allocated=row.allocated,
-        available=row.stock_on_hand - row.allocated,
-        reorder_point=row.reorder_point,
-        reorder_quantity=row.reorder_quantity,
-        below_reorder_point=row.below_reorder_point,
-        weight_grams=row.weight_grams,
-        active=row.active,
-        properties=row.properties or {},
-        version=row.version,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-    )
-
-
-def movement_read(row: StockMovement) -> MovementRead:
-    return MovementRead(
-        id=row.id,
-        product_id=row.product_id,
-        kind=row.kind,
-        on_hand_delta=row.on_hand_delta,
-        allocated_delta=row.allocated_delta,
-        on_hand_after=row.on_hand_after,
-        allocated_after=row.allocated_after,
-        order_id=row.order_id,
-        reason=row.reason,
-        actor_id=row.actor_id,
-        created_at=row.created_at,
-    )
+    return ProductRead.model_validate(row)
 
 
 def _stock_data(product: Product, delta: int = 0) -> dict[str, Any]:
@@ -126,22 +85,6 @@ def _stock_data(product: Product, delta: int = 0) -> dict[str, Any]:
 # --- reads ----------------------------------------------------------------------------
 
 
-async def get_product(
-    session: AsyncSession, ctx: Context, product_id: str, *, fresh: bool = False
-) -> Product:
-    """The product (404 for an unknown id or another tenant's). ``fresh`` re-reads the
-    counters, which a conditional ``UPDATE`` changed behind the identity map."""
-    query = sa.select(Product).where(
-        Product.tenant_id == ctx.require_tenant(), Product.id == product_id
-    )
-    if fresh:
-        query = query.execution_options(populate_existing=True)
-    row = await session.scalar(query)
-    if row is None:
-        raise NotFound("product not found")
-    return row
-
-
 async def get_products_by_sku(
     session: AsyncSession, ctx: Context, skus: Collection[str]
 ) -> dict[str, Product]:
@@ -155,6 +98,21 @@ async def get_products_by_sku(
     return {row.sku: row for row in rows}
 
 
+async def available_units(
+    session: AsyncSession, ctx: Context, product_ids: Collection[str]
+) -> dict[str, int]:
+    """Units available now (on hand less allocated) of each of the tenant's products
+    among ``product_ids``."""
+    if not product_ids:
+        return {}
+    rows = await session.execute(
+        sa.select(Product.id, Product.stock_on_hand - Product.allocated).where(
+            Product.tenant_id == ctx.require_tenant(), Product.id.in_(list(product_ids))
+        )
+    )
+    return {product_id: int(units) for product_id, units in rows.all()}
+
+
 PRODUCT_ORDER = ListOrder(
     "products",
     Product.id,
@@ -164,19 +122,13 @@ MOVEMENT_ORDER = ListOrder("stock_movements", StockMovement.id, [StockMovement.c
 
 
 async def list_products(
-    session: AsyncSession,
-    ctx: Context,
-    *,
-    page: PageParams,
-    q: str | None = None,
-    sku: str | None = None,
-    low_stock: bool | None = None,
-    active: bool | None = None,
+    session: AsyncSession, ctx: Context, *, page: PageParams, filters: ProductFilters
 ) -> tuple[list[ProductRead], str | None]:
     """The tenant's products in ``page``'s order (newest first by default); ``q`` matches
     name or SKU (case-insensitive),
     ``low_stock`` those whose available stock is below their reorder point."""
     query = sa.select(Product).where(Product.tenant_id == ctx.require_tenant())
+    q, low_stock = filters.q, filters.low_stock
     if q:
         pattern = (
             "%" + q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
@@ -187,18 +139,14 @@ async def list_products(
                 sa.func.lower(Product.sku).like(pattern, escape="\\"),
             )
         )
-    if sku is not None:
-        query = query.where(Product.sku == sku)
-    if active is not None:
-        query = query.where(Product.active.is_(active))
+    query = where_equal(query, Product, filters.model_dump(include={"sku", "active"}))
     if low_stock is not None:
         low = sa.and_(
             Product.reorder_point.is_not(None),
             Product.stock_on_hand - Product.allocated < Product.reorder_point,
         )
         query = query.where(low if low_stock else sa.not_(low))
-    rows = list(await session.scalars(PRODUCT_ORDER.apply(query, page)))
-    items, cursor = PRODUCT_ORDER.take_page(rows, page)
+    items, cursor = await page_of(session, PRODUCT_ORDER, query, page)
     return [product_read(r) for r in items], cursor
 
 
@@ -212,9 +160,8 @@ async def list_movements(
         StockMovement.tenant_id == ctx.require_tenant(),
         StockMovement.product_id == product_id,
     )
-    rows = list(await session.scalars(MOVEMENT_ORDER.apply(query, page)))
-    items, cursor = MOVEMENT_ORDER.take_page(rows, page)
-    return [movement_read(r) for r in items], cursor
+    items, cursor = await page_of(session, MOVEMENT_ORDER, query, page)
+    return [MovementRead.model_validate(r) for r in items], cursor
 
 
 async def ledger_totals(session: AsyncSession, ctx: Context, product_id: str) -> tuple[int, int]:
@@ -285,9 +232,9 @@ async def create_product(session: AsyncSession, ctx: Context, *, data: ProductCr
         name=data.name,
         description=data.description,
         category=data.category,
-        price=_money(data.price),
+        price=cents(data.price),
         currency=_check_currency(data.currency),
-        cost=_money(data.cost) if data.cost is not None else None,
+        cost=cents(data.cost) if data.cost is not None else None,
         tax_rate=data.tax_rate,
         tracks_stock=data.tracks_stock,
         stock_on_hand=data.stock_on_hand,
@@ -302,25 +249,25 @@ async def create_product(session: AsyncSession, ctx: Context, *, data: ProductCr
     session.add(product)
     await _flush_unique(session, data.sku)
     if data.stock_on_hand:
-        _record(session, ctx, product, "initial", on_hand_delta=data.stock_on_hand, reason=None)
-    await append_event(
+        ledger.record(
+            session, ctx, product, "initial", on_hand_delta=data.stock_on_hand, reason=None
+        )
+    await emit(
         session,
         ctx,
         "commerce.product.created",
-        aggregate_type="product",
-        aggregate_id=product.id,
-        version=product.version,
-        data={
+        product,
+        "product",
+        {
             "product_id": product.id,
-            "sku": product.sku,
-            "name": product.name,
+            **pick(product, "sku", "name"),
             "price": str(product.price),
             "currency": product.currency,
             "stock_on_hand": product.stock_on_hand,
             "reorder_point": product.reorder_point,
         },
     )
-    await _check_reorder_point(session, ctx, product.id)
+    await ledger.check_reorder_point(session, ctx, product.id)
     await session.flush()
     log.info("commerce.product.created", product_id=product.id)
     return await get_product(session, ctx, product.id, fresh=True)
@@ -336,14 +283,7 @@ async def update_product(
 ) -> Product:
     """Apply ``changes`` (the fields a PATCH sent) under the row lock; ``expected_version``
     (``If-Match``) → 409 when stale. A new reorder point re-arms or fires the alert."""
-    product = await session.scalar(
-        sa.select(Product)
-        .where(Product.tenant_id == ctx.require_tenant(), Product.id == product_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    if product is None:
-        raise NotFound("product not found")
+    product = await tenant_row(session, ctx, Product, product_id, what="product", lock=True)
     check_version(None if expected_version is None else str(expected_version), product.version)
     unknown = sorted(set(changes) - set(_UPDATABLE))
     if unknown:
@@ -355,7 +295,7 @@ async def update_product(
         changes["currency"] = _check_currency(changes["currency"])
     for key in ("price", "cost"):
         if changes.get(key) is not None:
-            changes[key] = _money(changes[key])
+            changes[key] = cents(changes[key])
     changes = {k: v for k, v in changes.items() if getattr(product, k) != v}
     if not changes:
         return product
@@ -366,76 +306,20 @@ async def update_product(
     product.version += 1
     product.updated_at = utcnow()
     await _flush_unique(session, product.sku)
-    await append_event(
+    await emit(
         session,
         ctx,
         "commerce.product.updated",
-        aggregate_type="product",
-        aggregate_id=product.id,
-        version=product.version,
-        data={"product_id": product.id, "sku": product.sku, "changed": sorted(changes)},
+        product,
+        "product",
+        {"product_id": product.id, "sku": product.sku, "changed": sorted(changes)},
     )
     if "reorder_point" in changes:
-        await _check_reorder_point(session, ctx, product.id)
+        await ledger.check_reorder_point(session, ctx, product.id)
     return await get_product(session, ctx, product.id, fresh=True)
 
 
 # --- the ledger -----------------------------------------------------------------------
-
-
-def _record(
-    session: AsyncSession,
-    ctx: Context,
-    product: Product,
-    kind: str,
-    *,
-    on_hand_delta: int = 0,
-    allocated_delta: int = 0,
-    order_id: str | None = None,
-    reason: str | None,
-) -> None:
-    """One ledger row; ``product`` must carry the counters *after* the change."""
-    session.add(
-        StockMovement(
-            tenant_id=product.tenant_id,
-            product_id=product.id,
-            kind=kind,
-            on_hand_delta=on_hand_delta,
-            allocated_delta=allocated_delta,
-            on_hand_after=product.stock_on_hand,
-            allocated_after=product.allocated,
-            order_id=order_id,
-            reason=reason,
-            actor_id=ctx.actor_id,
-        )
-    )
-
-
-async def _change_counters(
-    session: AsyncSession,
-    ctx: Context,
-    product_id: str,
-    *,
-    on_hand: int = 0,
-    allocated: int = 0,
-) -> bool:
-    """Add the deltas to the counters iff the result keeps ``0 <= allocated <= on_hand``;
-    whether it did. The ``WHERE`` is the whole guard: it is evaluated against the row as
-    committed (SQLite serialises writers; PostgreSQL re-checks it after the row lock)."""
-    new_on_hand = Product.stock_on_hand + on_hand
-    new_allocated = Product.allocated + allocated
-    result = await session.execute(
-        sa.update(Product)
-        .where(
-            Product.tenant_id == ctx.require_tenant(),
-            Product.id == product_id,
-            new_allocated >= 0,
-            new_on_hand - new_allocated >= 0,
-        )
-        .values(stock_on_hand=new_on_hand, allocated=new_allocated, updated_at=utcnow())
-        .execution_options(synchronize_session=False)
-    )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 async def receive_stock(
@@ -468,7 +352,7 @@ async def receive_stock(
     product = await get_product(session, ctx, product_id)
     if not product.tracks_stock:
         raise Conflict(f"{product.sku} is a service: it keeps no stock")
-    if not await _change_counters(session, ctx, product_id, on_hand=quantity):
+    if not await ledger.change_counters(session, ctx, product_id, on_hand=quantity):
         product = await get_product(session, ctx, product_id, fresh=True)
         raise Conflict(
             f"{product.sku} has {product.stock_on_hand} on hand, {product.allocated} of them "
@@ -480,60 +364,20 @@ async def receive_stock(
             errors=[field_error(["body", "quantity"], "would leave too little stock")],
         )
     product = await get_product(session, ctx, product_id, fresh=True)
-    _record(session, ctx, product, kind, on_hand_delta=quantity, reason=reason)
+    ledger.record(session, ctx, product, kind, on_hand_delta=quantity, reason=reason)
     event = "commerce.stock.adjusted" if kind == "adjustment" else "commerce.stock.received"
-    await append_event(
+    await emit(
         session,
         ctx,
         event,
-        aggregate_type="product",
-        aggregate_id=product.id,
-        version=product.version,
-        data={**_stock_data(product, quantity), "kind": kind, "reason": reason},
+        product,
+        "product",
+        {**_stock_data(product, quantity), "kind": kind, "reason": reason},
     )
-    await _check_reorder_point(session, ctx, product.id)
+    await ledger.check_reorder_point(session, ctx, product.id)
     await session.flush()
     log.info(event, product_id=product.id, kind=kind, delta=quantity)
     return await get_product(session, ctx, product.id, fresh=True)
-
-
-def _merge(lines: Lines) -> list[tuple[str, int]]:
-    """One line per product, in id order: concurrent multi-line allocations then lock
-    rows in the same order and cannot deadlock each other on PostgreSQL."""
-    totals: dict[str, int] = {}
-    for product_id, quantity in lines:
-        if quantity < 0:
-            raise ValueError("a line quantity cannot be negative")
-        totals[product_id] = totals.get(product_id, 0) + quantity
-    return sorted((p, q) for p, q in totals.items() if q > 0)
-
-
-async def _held_by_order(
-    session: AsyncSession, ctx: Context, order_id: str, product_ids: Collection[str]
-) -> dict[str, tuple[int, int]]:
-    """Per product: (units the order holds allocated, units shipped for it)."""
-    rows = await session.execute(
-        sa.select(
-            StockMovement.product_id,
-            sa.func.coalesce(sa.func.sum(StockMovement.allocated_delta), 0),
-            sa.func.coalesce(
-                sa.func.sum(
-                    sa.case(
-                        (StockMovement.kind == "shipment", -StockMovement.on_hand_delta),
-                        else_=0,
-                    )
-                ),
-                0,
-            ),
-        )
-        .where(
-            StockMovement.tenant_id == ctx.require_tenant(),
-            StockMovement.order_id == order_id,
-            StockMovement.product_id.in_(list(product_ids)),
-        )
-        .group_by(StockMovement.product_id)
-    )
-    return {pid: (int(held), int(shipped)) for pid, held, shipped in rows}
 
 
 async def allocate_lines(
@@ -543,7 +387,7 @@ async def allocate_lines(
     nothing written) when any line lacks available stock. Units the order already holds
     count towards its lines, so a repeated call allocates nothing twice. Products that
     keep no stock need no allocation. Never oversells, however many run at once."""
-    merged = _merge(lines)
+    merged = ledger.merge(lines)
     if not merged:
         return True
     products = {
@@ -558,7 +402,7 @@ async def allocate_lines(
     missing = [pid for pid, _ in merged if pid not in products]
     if missing:
         raise NotFound(f"no such product: {', '.join(missing)}")
-    held = await _held_by_order(session, ctx, order_id, products)
+    held = await ledger.held_by_order(session, ctx, order_id, products)
     wanted = [
         (pid, qty - held.get(pid, (0, 0))[0] - held.get(pid, (0, 0))[1])
         for pid, qty in merged
@@ -567,18 +411,18 @@ async def allocate_lines(
     wanted = [(pid, qty) for pid, qty in wanted if qty > 0]
     done: list[tuple[str, int]] = []
     for pid, qty in wanted:
-        if not await _change_counters(session, ctx, pid, allocated=qty):
+        if not await ledger.change_counters(session, ctx, pid, allocated=qty):
             for undo_pid, undo_qty in done:
-                await _change_counters(session, ctx, undo_pid, allocated=-undo_qty)
+                await ledger.change_counters(session, ctx, undo_pid, allocated=-undo_qty)
             log.info("commerce.stock.allocation_refused", order_id=order_id, product_id=pid)
             return False
         done.append((pid, qty))
     for pid, qty in done:
         product = await get_product(session, ctx, pid, fresh=True)
-        _record(
+        ledger.record(
             session, ctx, product, "allocation", allocated_delta=qty, order_id=order_id, reason=None
         )
-        await _check_reorder_point(session, ctx, pid)
+        await ledger.check_reorder_point(session, ctx, pid)
     await session.flush()
     return True
 
@@ -588,21 +432,21 @@ async def release_lines(
 ) -> None:
     """Give back what ``order_id`` holds of these lines (``release`` movements). Releasing
     more than the order holds releases what it holds; nothing held is a no-op."""
-    merged = _merge(lines)
+    merged = ledger.merge(lines)
     if not merged:
         return
-    held = await _held_by_order(session, ctx, order_id, [pid for pid, _ in merged])
+    held = await ledger.held_by_order(session, ctx, order_id, [pid for pid, _ in merged])
     for pid, qty in merged:
         units = min(qty, held.get(pid, (0, 0))[0])
         if units <= 0:
             continue
-        if not await _change_counters(session, ctx, pid, allocated=-units):
+        if not await ledger.change_counters(session, ctx, pid, allocated=-units):
             raise Conflict(f"product {pid} has fewer units allocated than order holds")
         product = await get_product(session, ctx, pid, fresh=True)
-        _record(
+        ledger.record(
             session, ctx, product, "release", allocated_delta=-units, order_id=order_id, reason=None
         )
-        await _check_reorder_point(session, ctx, pid)
+        await ledger.check_reorder_point(session, ctx, pid)
     await session.flush()
 
 
@@ -610,10 +454,10 @@ async def ship_lines(session: AsyncSession, ctx: Context, *, order_id: str, line
     """The order's units leave the warehouse: on hand and allocated both drop
     (``shipment`` movements). Units already shipped for the order are not shipped
     again; shipping units the order does not hold allocated is a 409."""
-    merged = _merge(lines)
+    merged = ledger.merge(lines)
     if not merged:
         return
-    held = await _held_by_order(session, ctx, order_id, [pid for pid, _ in merged])
+    held = await ledger.held_by_order(session, ctx, order_id, [pid for pid, _ in merged])
     for pid, qty in merged:
         allocated, shipped = held.get(pid, (0, 0))
         units = qty - shipped
@@ -623,10 +467,10 @@ async def ship_lines(session: AsyncSession, ctx: Context, *, order_id: str, line
             raise Conflict(
                 f"order {order_id} holds {allocated} units of product {pid}; it cannot ship {units}"
             )
-        if not await _change_counters(session, ctx, pid, on_hand=-units, allocated=-units):
+        if not await ledger.change_counters(session, ctx, pid, on_hand=-units, allocated=-units):
             raise Conflict(f"product {pid} has fewer units than order {order_id} holds")
         product = await get_product(session, ctx, pid, fresh=True)
-        _record(
+        ledger.record(
             session,
             ctx,
             product,
@@ -637,63 +481,3 @@ async def ship_lines(session: AsyncSession, ctx: Context, *, order_id: str, line
             reason=None,
         )
     await session.flush()
-
-
-# --- the low-stock alert --------------------------------------------------------------
-
-
-async def _check_reorder_point(session: AsyncSession, ctx: Context, product_id: str) -> None:
-    """Arm or fire the low-stock alert: once available falls below the reorder point the
-    flag is set and ``commerce.stock.reorder_needed`` emitted — once per crossing, since
-    only the writer that flips the flag emits it; back at or above the point (or with no
-    point) the flag clears and the next fall alerts again."""
-    tenant_id = ctx.require_tenant()
-    available = Product.stock_on_hand - Product.allocated
-    fired = await session.execute(
-        sa.update(Product)
-        .where(
-            Product.tenant_id == tenant_id,
-            Product.id == product_id,
-            Product.tracks_stock.is_(True),
-            Product.below_reorder_point.is_(False),
-            Product.reorder_point.is_not(None),
-            available < Product.reorder_point,
-        )
-        .values(below_reorder_point=True)
-        .execution_options(synchronize_session=False)
-    )
-    if fired.rowcount:  # type: ignore[attr-defined]
-        product = await get_product(session, ctx, product_id, fresh=True)
-        await append_event(
-            session,
-            ctx,
-            "commerce.stock.reorder_needed",
-            aggregate_type="product",
-            aggregate_id=product.id,
-            version=product.version,
-            data={
-                "product_id": product.id,
-                "sku": product.sku,
-                "name": product.name,
-                "available": product.stock_on_hand - product.allocated,
-                "reorder_point": product.reorder_point,
-                "reorder_quantity": product.reorder_quantity,
-            },
-        )
-        log.info("commerce.stock.reorder_needed", product_id=product.id)
-        return
-    await session.execute(
-        sa.update(Product)
-        .where(
-            Product.tenant_id == tenant_id,
-            Product.id == product_id,
-            Product.below_reorder_point.is_(True),
-            sa.or_(
-                Product.reorder_point.is_(None),
-                Product.tracks_stock.is_(False),
-                available >= Product.reorder_point,
-            ),
-        )
-        .values(below_reorder_point=False)
-        .execution_options(synchronize_session=False)
-    )

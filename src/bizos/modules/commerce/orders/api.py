@@ -1,4 +1,4 @@
-"""Sales orders and commerce settings: /api/v1/commerce/orders, /api/v1/commerce/settings.
+"""Sales orders: /api/v1/commerce/orders.
 
 A manual sales order names its customer (``contact_id`` or an ``email``, which finds or
 creates the contact) and lines by SKU; prices default to the catalogue's. A second POST
@@ -9,23 +9,21 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Response
+from fastapi import APIRouter, Depends, Query, Response
 
 from bizos.api.deps import Ctx, DbSession
-from bizos.core.auth import Admin, CommerceRead, CommerceWrite
+from bizos.core.auth import CommerceRead, CommerceWrite
 from bizos.core.pagination import Page, PageParams
 from bizos.core.versions import version_etag
-from bizos.modules.commerce import settings as commerce_settings
 from bizos.modules.commerce.orders import service
 from bizos.modules.commerce.orders.schemas import (
     OrderCancel,
     OrderCreate,
+    OrderDraft,
+    OrderFilters,
     OrderLineInput,
     OrderRead,
-    OrderSource,
-    OrderStatus,
 )
-from bizos.modules.commerce.settings import CommerceSettingsRead, CommerceSettingsUpdate
 
 router = APIRouter(tags=["commerce"])
 
@@ -45,23 +43,25 @@ async def create_order(
     order, created = await service.place_order(
         session,
         ctx,
-        source="api",
-        currency=body.currency,
-        lines=[
-            OrderLineInput(
-                sku=ln.sku, quantity=ln.quantity, unit_price=ln.unit_price, discount=ln.discount
-            )
-            for ln in body.lines
-        ],
-        contact_id=body.contact_id,
-        email=body.email,
-        customer_name=body.customer_name,
-        external_id=body.external_id,
-        shipping_address=body.shipping_address,
-        billing_address=body.billing_address,
-        shipping_total=body.shipping_total,
-        discount_total=body.discount_total,
-        unknown_sku="reject",
+        OrderDraft(
+            source="api",
+            currency=body.currency,
+            lines=[
+                OrderLineInput(
+                    sku=ln.sku, quantity=ln.quantity, unit_price=ln.unit_price, discount=ln.discount
+                )
+                for ln in body.lines
+            ],
+            contact_id=body.contact_id,
+            email=body.email,
+            customer_name=body.customer_name,
+            external_id=body.external_id,
+            shipping_address=body.shipping_address,
+            billing_address=body.billing_address,
+            shipping_total=body.shipping_total,
+            discount_total=body.discount_total,
+            unknown_sku="reject",
+        ),
     )
     if not created:
         response.status_code = 200
@@ -75,20 +75,9 @@ async def list_orders(
     session: DbSession,
     ctx: Ctx,
     page: Annotated[PageParams, Depends(service.ORDERS_ORDER.dependency)],
-    external_id: Annotated[str | None, Query(max_length=100)] = None,
-    status: OrderStatus | None = None,
-    contact_id: IdQuery = None,
-    source: OrderSource | None = None,
+    filters: Annotated[OrderFilters, Query()],
 ) -> Page[OrderRead]:
-    items, cursor = await service.list_orders(
-        session,
-        ctx,
-        page=page,
-        external_id=external_id,
-        status=status,
-        contact_id=contact_id,
-        source=source,
-    )
+    items, cursor = await service.list_orders(session, ctx, page=page, filters=filters)
     return Page[OrderRead](items=items, next_cursor=cursor)
 
 
@@ -115,30 +104,3 @@ async def cancel_order(
         session, ctx, order_id, reason=body.reason if body is not None else None
     )
     return _etag(response, await service.order_read(session, order))
-
-
-@router.get("/api/v1/commerce/settings", response_model=CommerceSettingsRead)
-async def get_settings(
-    _: CommerceRead, session: DbSession, ctx: Ctx, response: Response
-) -> CommerceSettingsRead:
-    row = await commerce_settings.load_settings(session, ctx)
-    response.headers["ETag"] = version_etag(row.version)
-    return commerce_settings.settings_read(row)
-
-
-@router.put("/api/v1/commerce/settings", response_model=CommerceSettingsRead)
-async def put_settings(
-    body: CommerceSettingsUpdate,
-    _: Admin,
-    session: DbSession,
-    ctx: Ctx,
-    response: Response,
-    if_match: Annotated[str | None, Header()] = None,
-) -> CommerceSettingsRead:
-    """Change the settings sent (omitted ones keep their value); admins only.
-    ``If-Match: <version>`` → 409 when someone changed them since."""
-    row = await commerce_settings.update_settings(
-        session, ctx, changes=body.model_dump(exclude_unset=True), if_match=if_match
-    )
-    response.headers["ETag"] = version_etag(row.version)
-    return commerce_settings.settings_read(row)

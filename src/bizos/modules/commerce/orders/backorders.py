@@ -32,9 +32,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bizos.core.context import Context
 from bizos.core.db import utcnow
 from bizos.core.pagination import PageParams
-from bizos.modules.commerce import settings as commerce_settings
 from bizos.modules.commerce.models import Order, OrderLine, Product
 from bizos.modules.commerce.orders.reads import fulfillable_lines
+from bizos.modules.commerce.settings import service as commerce_settings
 from bizos.modules.notifications import service as notifications_service
 from bizos.modules.work import service as work_service
 from bizos.modules.work.schemas import OPEN_STATUSES, TaskUpdate

@@ -26,9 +26,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bizos.core.context import Context
 from bizos.core.dispatcher import Dispatcher, EventRecord
 from bizos.core.errors import NotFound, ProblemError, Unprocessable, field_error
-from bizos.modules.commerce import settings as commerce_settings
 from bizos.modules.commerce.orders import backorders, service
-from bizos.modules.commerce.orders.schemas import OrderLineInput
+from bizos.modules.commerce.orders.schemas import OrderDraft, OrderLineInput
+from bizos.modules.commerce.settings import service as commerce_settings
 from bizos.modules.crm.deals import service as deals_service
 from bizos.modules.work import service as work_service
 
@@ -84,17 +84,19 @@ async def order_from_won_deal(session: AsyncSession, ctx: Context, event: EventR
         return  # deleted since; nothing to sell
     try:
         async with session.begin_nested():
-            await service.create_order(
+            await service.place_order(
                 session,
                 ctx,
-                source="deal",
-                external_id=deal.id,
-                deal_id=deal.id,
-                contact_id=deal.contact_id,
-                currency=deal.currency,
-                lines=deal_lines(deal.properties or {}, name=deal.name, amount=deal.amount),
-                properties={"deal_name": deal.name},
-                unknown_sku="fail",
+                OrderDraft(
+                    source="deal",
+                    external_id=deal.id,
+                    deal_id=deal.id,
+                    contact_id=deal.contact_id,
+                    currency=deal.currency,
+                    lines=deal_lines(deal.properties or {}, name=deal.name, amount=deal.amount),
+                    properties={"deal_name": deal.name},
+                    unknown_sku="fail",
+                ),
             )
     except ProblemError as exc:
         log.warning("commerce.deal_order_failed", deal_id=deal.id)

@@ -9,21 +9,15 @@ fed by outside systems, which must not lose an order to a catalogue gap).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
-from typing import Literal
+from decimal import Decimal
 
 from bizos.core.errors import Unprocessable, field_error
+from bizos.core.money import cents
 from bizos.modules.commerce.models import OrderLine, Product
-from bizos.modules.commerce.orders.schemas import OrderLineInput
+from bizos.modules.commerce.orders.schemas import OrderLineInput, UnknownSku
 
-CENT = Decimal("0.01")
 # The largest amount a money column (14 digits, 2 after the point) holds.
 MAX_AMOUNT = Decimal("999999999999.99")
-UnknownSku = Literal["reject", "fail"]
-
-
-def cents(value: Decimal | int | str) -> Decimal:
-    return Decimal(value).quantize(CENT, rounding=ROUND_HALF_UP)
 
 
 @dataclass(slots=True)

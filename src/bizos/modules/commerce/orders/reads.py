@@ -1,4 +1,5 @@
-"""Orders in the API's shape, and the stock an order moves.
+"""Reading orders: one, a page of them, their lines, the backorders stock can fill,
+and orders in the API's shape (:class:`OrderRead`).
 
 Lines and shipments of several orders load in two queries (a list page is three).
 """
@@ -12,9 +13,55 @@ from typing import Protocol
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bizos.core.context import Context
+from bizos.core.money import cents
+from bizos.core.pagination import ListOrder, PageParams
+from bizos.modules.commerce.inventory import service as inventory
 from bizos.modules.commerce.models import Order, OrderLine, Shipment
-from bizos.modules.commerce.orders.pricing import cents
-from bizos.modules.commerce.orders.schemas import OrderLineRead, OrderRead, ShipmentSummary
+from bizos.modules.commerce.orders.schemas import OrderFilters, OrderRead
+from bizos.modules.commerce.rows import columns, page_of, tenant_row, where_equal
+
+
+async def order_lines(session: AsyncSession, ctx: Context, order_id: str) -> list[OrderLine]:
+    rows = await session.scalars(
+        sa.select(OrderLine)
+        .where(OrderLine.tenant_id == ctx.require_tenant(), OrderLine.order_id == order_id)
+        .order_by(OrderLine.position)
+    )
+    return list(rows)
+
+
+async def get_order(session: AsyncSession, ctx: Context, order_id: str) -> Order:
+    return await tenant_row(session, ctx, Order, order_id, what="order")
+
+
+async def find_order(
+    session: AsyncSession, ctx: Context, *, source: str, external_id: str
+) -> Order | None:
+    """The order a door already made for this outside id, if any."""
+    row: Order | None = await session.scalar(
+        sa.select(Order).where(
+            Order.tenant_id == ctx.require_tenant(),
+            Order.source == source,
+            Order.external_id == external_id,
+        )
+    )
+    return row
+
+
+ORDERS_ORDER = ListOrder(
+    "orders", Order.id, [Order.created_at, Order.updated_at, Order.placed_at, Order.total]
+)
+
+
+async def list_orders(
+    session: AsyncSession, ctx: Context, *, page: PageParams, filters: OrderFilters
+) -> tuple[list[OrderRead], str | None]:
+    """The tenant's orders in ``page``'s order (newest first by default), filtered."""
+    query = sa.select(Order).where(Order.tenant_id == ctx.require_tenant())
+    query = where_equal(query, Order, filters.model_dump())
+    items, cursor = await page_of(session, ORDERS_ORDER, query, page)
+    return await order_reads(session, items), cursor
 
 
 class _StockLine(Protocol):
@@ -52,72 +99,14 @@ def shipping_tax(order: Order, lines: Iterable[OrderLine]) -> Decimal:
     return cents(order.tax_total - sum((ln.tax_amount for ln in lines), Decimal("0")))
 
 
-def _line_read(row: OrderLine) -> OrderLineRead:
-    return OrderLineRead(
-        id=row.id,
-        position=row.position,
-        product_id=row.product_id,
-        sku=row.sku,
-        name=row.name,
-        quantity=row.quantity,
-        unit_price=cents(row.unit_price),
-        discount=cents(row.discount),
-        tax_rate=Decimal(row.tax_rate),
-        tax_amount=cents(row.tax_amount),
-        line_total=cents(row.line_total),
-        tracks_stock=row.tracks_stock,
-    )
-
-
 def _read(row: Order, lines: list[OrderLine], shipment: Shipment | None) -> OrderRead:
-    return OrderRead(
-        id=row.id,
-        number=row.number,
-        source=row.source,
-        external_id=row.external_id,
-        external_name=row.external_name,
-        status=row.status,
-        contact_id=row.contact_id,
-        email=row.email,
-        customer_name=row.customer_name,
-        deal_id=row.deal_id,
-        currency=row.currency,
-        lines=[_line_read(ln) for ln in sorted(lines, key=lambda ln: ln.position)],
-        subtotal=cents(row.subtotal),
-        discount_total=cents(row.discount_total),
-        tax_total=cents(row.tax_total),
-        shipping_total=cents(row.shipping_total),
-        total=cents(row.total),
-        prices_include_tax=prices_include_tax(row),
-        invoice_id=row.invoice_id,
-        shipment=(
-            ShipmentSummary(
-                provider=shipment.provider,
-                carrier=shipment.carrier,
-                tracking_number=shipment.tracking_number,
-                label_url=shipment.label_url,
-                status=shipment.status,
-                service=shipment.service,
-                request=shipment.request or {},
-            )
-            if shipment is not None
-            else None
-        ),
-        shipping_address=row.shipping_address,
-        billing_address=row.billing_address,
-        failure_reason=row.failure_reason,
-        cancel_reason=row.cancel_reason,
-        placed_at=row.placed_at,
-        allocated_at=row.allocated_at,
-        invoiced_at=row.invoiced_at,
-        shipped_at=row.shipped_at,
-        fulfilled_at=row.fulfilled_at,
-        cancelled_at=row.cancelled_at,
-        failed_at=row.failed_at,
-        properties=row.properties or {},
-        version=row.version,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
+    return OrderRead.model_validate(
+        {
+            **columns(row),
+            "lines": sorted(lines, key=lambda ln: ln.position),
+            "prices_include_tax": prices_include_tax(row),
+            "shipment": shipment,
+        }
     )
 
 
@@ -138,6 +127,55 @@ async def order_reads(session: AsyncSession, orders: Sequence[Order]) -> list[Or
         _read(o, lines[o.id], shipments.get(o.shipment_id) if o.shipment_id else None)
         for o in orders
     ]
+
+
+async def contact_orders(session: AsyncSession, ctx: Context, contact_id: str) -> list[OrderRead]:
+    """Every order of the contact, oldest first (what a personal-data export hands over)."""
+    rows = await session.scalars(
+        sa.select(Order)
+        .where(Order.tenant_id == ctx.require_tenant(), Order.contact_id == contact_id)
+        .order_by(Order.placed_at, Order.id)
+    )
+    return await order_reads(session, list(rows))
+
+
+async def fillable_backorders(session: AsyncSession, ctx: Context, *, limit: int) -> list[Order]:
+    """The backordered orders (at most ``limit``, oldest first) that the stock available
+    now can fill, each taking its units before a younger one is considered: an order
+    that cannot be filled waits, and an older one may still take what it needs."""
+    backordered = list(
+        await session.scalars(
+            sa.select(Order)
+            .where(Order.tenant_id == ctx.require_tenant(), Order.status == "backordered")
+            .order_by(Order.placed_at, Order.created_at, Order.id)
+            .limit(limit)
+        )
+    )
+    if not backordered:
+        return []
+    by_order: dict[str, list[OrderLine]] = {order.id: [] for order in backordered}
+    for line in await session.scalars(
+        sa.select(OrderLine)
+        .where(
+            OrderLine.tenant_id == ctx.require_tenant(),
+            OrderLine.order_id.in_(list(by_order)),
+        )
+        .order_by(OrderLine.order_id, OrderLine.position)
+    ):
+        by_order[line.order_id].append(line)
+    wanted = {order_id: fulfillable_lines(lines) for order_id, lines in by_order.items()}
+    available = await inventory.available_units(
+        session, ctx, {product_id for lines in wanted.values() for product_id, _ in lines}
+    )
+    fillable = []
+    for order in backordered:
+        lines = wanted[order.id]
+        if not all(available.get(product_id, 0) >= qty for product_id, qty in lines):
+            continue
+        for product_id, qty in lines:
+            available[product_id] -= qty
+        fillable.append(order)
+    return fillable
 
 
 async def order_read(session: AsyncSession, order: Order) -> OrderRead:

@@ -22,6 +22,7 @@ from pydantic import (
     model_validator,
 )
 
+from bizos.modules.commerce.rows import Cents, JsonObject
 from bizos.modules.crm.deals.schemas import Currency
 
 
@@ -63,6 +64,9 @@ Sku = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_
 Id = Annotated[str, StringConstraints(min_length=1, max_length=36)]
 Text200 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 MAX_LINES = 500
+# What a line that cannot be sold does: a 422 naming it (the API), or it fails the order
+# with the reason (the doors fed by outside systems, which must not lose an order).
+UnknownSku = Literal["reject", "fail"]
 
 
 class OrderLineInput(BaseModel):
@@ -84,6 +88,35 @@ class OrderLineInput(BaseModel):
     external_id: str | None = None
     # A line without a SKU that must still ship (a Shopify custom item): fails the order.
     requires_shipping: bool = False
+
+
+class OrderDraft(BaseModel):
+    """An order as a door hands it to ``place_order``: the channel (``source``) and, for
+    an outside system, its id for the order; the customer (a contact, else an email that
+    finds or makes one); the lines; and the amounts the door already knows (shipping, its
+    tax, an order-level discount, whether prices include tax). See ``orders/service.py``
+    for how the totals are added up."""
+
+    model_config = ConfigDict(extra="forbid")
+    source: str
+    currency: str
+    lines: list[OrderLineInput]
+    contact_id: str | None = None
+    email: str | None = None
+    customer_name: str | None = None
+    phone: str | None = None
+    external_id: str | None = None
+    external_name: str | None = None
+    deal_id: str | None = None
+    shipping_address: dict[str, Any] | None = None
+    billing_address: dict[str, Any] | None = None
+    shipping_total: Decimal = Decimal("0")
+    shipping_tax: Decimal = Decimal("0")
+    discount_total: Decimal = Decimal("0")
+    prices_include_tax: bool = False
+    placed_at: dt.datetime | None = None
+    properties: dict[str, Any] | None = None
+    unknown_sku: UnknownSku = "reject"
 
 
 class OrderLineCreate(BaseModel):
@@ -121,34 +154,45 @@ class OrderCreate(BaseModel):
         return self
 
 
+class OrderFilters(BaseModel):
+    """Which orders a list shows: every filter given applies."""
+
+    external_id: str | None = Field(default=None, max_length=100)
+    status: OrderStatus | None = None
+    contact_id: str | None = Field(default=None, max_length=36)
+    source: OrderSource | None = None
+
+
 class OrderCancel(BaseModel):
     model_config = ConfigDict(extra="forbid")
     reason: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] | None = None
 
 
 class OrderLineRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
     id: str
     position: int
     product_id: str | None
     sku: str | None
     name: str
     quantity: int
-    unit_price: Decimal
-    discount: Decimal
+    unit_price: Cents
+    discount: Cents
     tax_rate: Decimal
-    tax_amount: Decimal
-    line_total: Decimal
+    tax_amount: Cents
+    line_total: Cents
     tracks_stock: bool
 
 
 class ShipmentSummary(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
     provider: str = Field(description="Who sold the label: sandbox or shippo.")
     carrier: str
     tracking_number: str
     label_url: str
     status: str | None = None
     service: str | None = None
-    request: dict[str, Any] = Field(
+    request: JsonObject = Field(
         default_factory=dict,
         description="What was sent to the provider for the label (the sandbox's record of "
         "what it would send): reference, addresses, parcels.",
@@ -168,11 +212,11 @@ class OrderRead(BaseModel):
     deal_id: str | None
     currency: str
     lines: list[OrderLineRead]
-    subtotal: Decimal
-    discount_total: Decimal
-    tax_total: Decimal
-    shipping_total: Decimal
-    total: Decimal
+    subtotal: Cents
+    discount_total: Cents
+    tax_total: Cents
+    shipping_total: Cents
+    total: Cents
     prices_include_tax: bool = Field(
         description="The prices already hold the tax (tax_total is shown, not added)."
     )
@@ -189,7 +233,7 @@ class OrderRead(BaseModel):
     fulfilled_at: dt.datetime | None
     cancelled_at: dt.datetime | None
     failed_at: dt.datetime | None
-    properties: dict[str, Any]
+    properties: JsonObject
     version: int
     created_at: dt.datetime
     updated_at: dt.datetime

@@ -23,29 +23,37 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any, Literal
 
-import sqlalchemy as sa
 import structlog
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bizos.core import money
 from bizos.core.context import Context
 from bizos.core.db import utcnow
 from bizos.core.errors import Conflict, NotFound, Unprocessable, field_error
-from bizos.core.events import append_event
-from bizos.core.pagination import ListOrder, PageParams
+from bizos.core.money import cents
+from bizos.core.pagination import PageParams
 from bizos.core.sequences import format_number, next_value
 from bizos.modules.billing.invoices import service as invoices_service
-from bizos.modules.commerce import settings as commerce_settings
 from bizos.modules.commerce.inventory import service as inventory_service
 from bizos.modules.commerce.models import ORDER_SOURCES, Order, OrderLine
 from bizos.modules.commerce.orders import backorders
-from bizos.modules.commerce.orders.pricing import MAX_AMOUNT, UnknownSku, cents, price_line
+from bizos.modules.commerce.orders.pricing import MAX_AMOUNT, PricedLine, price_line
+from bizos.modules.commerce.orders.reads import ORDERS_ORDER as ORDERS_ORDER
+from bizos.modules.commerce.orders.reads import contact_orders as contact_orders
+from bizos.modules.commerce.orders.reads import fillable_backorders as fillable_backorders
+from bizos.modules.commerce.orders.reads import find_order as find_order
 from bizos.modules.commerce.orders.reads import fulfillable_lines as fulfillable_lines
+from bizos.modules.commerce.orders.reads import get_order as get_order
+from bizos.modules.commerce.orders.reads import list_orders as list_orders
+from bizos.modules.commerce.orders.reads import order_lines as order_lines
 from bizos.modules.commerce.orders.reads import order_read as order_read
 from bizos.modules.commerce.orders.reads import order_reads as order_reads
 from bizos.modules.commerce.orders.reads import prices_include_tax as prices_include_tax
 from bizos.modules.commerce.orders.reads import shipping_tax as shipping_tax
-from bizos.modules.commerce.orders.schemas import OrderLineInput, OrderRead
+from bizos.modules.commerce.orders.schemas import OrderDraft
+from bizos.modules.commerce.rows import emit, pick, tenant_row
+from bizos.modules.commerce.settings import service as commerce_settings
 from bizos.modules.crm.contacts import service as contacts_service
 from bizos.modules.crm.deals.schemas import iso_currency
 from bizos.modules.notifications import service as notifications_service
@@ -56,6 +64,17 @@ log = structlog.get_logger("bizos.commerce.orders")
 # Where an order may go next in order-to-cash; anything later is already done.
 _PROGRESS = ("received", "backordered", "allocated", "invoiced", "shipped", "fulfilled")
 _SHIPPED = ("shipped", "fulfilled")
+# The draft's fields an order keeps as the door gave them.
+_AS_GIVEN = {
+    "source",
+    "external_id",
+    "external_name",
+    "deal_id",
+    "shipping_address",
+    "billing_address",
+}
+# Where the customer's order email is recorded (its message id): it is sent once.
+NOTIFIED_KEY = "customer_notified_message_id"
 
 
 class OrderCancelled(Exception):
@@ -69,102 +88,24 @@ class OrderCancelled(Exception):
         return f"order {self.order_id} is cancelled"
 
 
-def _money(value: Decimal) -> str:
-    return str(cents(value))
-
-
-# --- reads ----------------------------------------------------------------------------
-
-
-async def order_lines(session: AsyncSession, ctx: Context, order_id: str) -> list[OrderLine]:
-    rows = await session.scalars(
-        sa.select(OrderLine)
-        .where(OrderLine.tenant_id == ctx.require_tenant(), OrderLine.order_id == order_id)
-        .order_by(OrderLine.position)
-    )
-    return list(rows)
-
-
-async def get_order(session: AsyncSession, ctx: Context, order_id: str) -> Order:
-    row = await session.scalar(
-        sa.select(Order).where(Order.tenant_id == ctx.require_tenant(), Order.id == order_id)
-    )
-    if row is None:
-        raise NotFound("order not found")
-    return row
-
-
-async def find_order(
-    session: AsyncSession, ctx: Context, *, source: str, external_id: str
-) -> Order | None:
-    """The order a door already made for this outside id, if any."""
-    row: Order | None = await session.scalar(
-        sa.select(Order).where(
-            Order.tenant_id == ctx.require_tenant(),
-            Order.source == source,
-            Order.external_id == external_id,
-        )
-    )
-    return row
-
-
 async def _locked(session: AsyncSession, ctx: Context, order_id: str) -> Order:
-    row = await session.scalar(
-        sa.select(Order)
-        .where(Order.tenant_id == ctx.require_tenant(), Order.id == order_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    if row is None:
-        raise NotFound("order not found")
-    return row
-
-
-ORDERS_ORDER = ListOrder(
-    "orders", Order.id, [Order.created_at, Order.updated_at, Order.placed_at, Order.total]
-)
-
-
-async def list_orders(
-    session: AsyncSession,
-    ctx: Context,
-    *,
-    page: PageParams,
-    external_id: str | None = None,
-    status: str | None = None,
-    contact_id: str | None = None,
-    source: str | None = None,
-) -> tuple[list[OrderRead], str | None]:
-    """The tenant's orders in ``page``'s order (newest first by default), filtered."""
-    query = sa.select(Order).where(Order.tenant_id == ctx.require_tenant())
-    for column, value in (
-        (Order.external_id, external_id),
-        (Order.status, status),
-        (Order.contact_id, contact_id),
-        (Order.source, source),
-    ):
-        if value is not None:
-            query = query.where(column == value)
-    rows = list(await session.scalars(ORDERS_ORDER.apply(query, page)))
-    items, cursor = ORDERS_ORDER.take_page(rows, page)
-    return await order_reads(session, items), cursor
+    return await tenant_row(session, ctx, Order, order_id, what="order", lock=True)
 
 
 # --- placing an order -----------------------------------------------------------------
 
 
 async def _customer(
-    session: AsyncSession,
-    ctx: Context,
-    *,
-    contact_id: str | None,
-    email: str | None,
-    name: str | None,
-    phone: str | None,
-    source: str,
+    session: AsyncSession, ctx: Context, draft: OrderDraft
 ) -> tuple[str | None, str | None, str | None]:
     """``(contact_id, email, name)``: the named contact (or its survivor after a merge),
     else the contact found or created from the email."""
+    contact_id, email, name, source = (
+        draft.contact_id,
+        draft.email,
+        draft.customer_name,
+        draft.source,
+    )
     if contact_id is not None:
         try:
             contact = await contacts_service.get_contact(session, ctx, contact_id)
@@ -176,7 +117,7 @@ async def _customer(
     if email:
         try:
             contact, _ = await contacts_service.find_or_create_contact(
-                session, ctx, email=email, name=name, phone=phone, source=source
+                session, ctx, email=email, name=name, phone=draft.phone, source=source
             )
         except ValueError:  # crm's InvalidEmail
             if source != "api":
@@ -190,128 +131,114 @@ async def _customer(
     return None, None, name
 
 
-async def create_order(
-    session: AsyncSession,
-    ctx: Context,
-    *,
-    source: str,
-    currency: str,
-    lines: Sequence[OrderLineInput],
-    contact_id: str | None = None,
-    email: str | None = None,
-    customer_name: str | None = None,
-    phone: str | None = None,
-    external_id: str | None = None,
-    external_name: str | None = None,
-    deal_id: str | None = None,
-    shipping_address: dict[str, Any] | None = None,
-    billing_address: dict[str, Any] | None = None,
-    shipping_total: Decimal = Decimal("0"),
-    shipping_tax: Decimal = Decimal("0"),
-    discount_total: Decimal = Decimal("0"),
-    prices_include_tax: bool = False,
-    placed_at: dt.datetime | None = None,
-    properties: dict[str, Any] | None = None,
-    unknown_sku: UnknownSku = "reject",
-) -> Order:
-    """A new order, or the one ``(source, external_id)`` already made (see the module
-    docstring for totals and the unknown-SKU modes)."""
-    order, _ = await place_order(
-        session,
-        ctx,
-        source=source,
-        currency=currency,
-        lines=lines,
-        contact_id=contact_id,
-        email=email,
-        customer_name=customer_name,
-        phone=phone,
-        external_id=external_id,
-        external_name=external_name,
-        deal_id=deal_id,
-        shipping_address=shipping_address,
-        billing_address=billing_address,
-        shipping_total=shipping_total,
-        shipping_tax=shipping_tax,
-        discount_total=discount_total,
-        prices_include_tax=prices_include_tax,
-        placed_at=placed_at,
-        properties=properties,
-        unknown_sku=unknown_sku,
-    )
+async def create_order(session: AsyncSession, ctx: Context, **draft: Any) -> Order:
+    """:func:`place_order` for callers holding the fields of an :class:`OrderDraft`."""
+    order, _ = await place_order(session, ctx, OrderDraft(**draft))
     return order
 
 
-async def place_order(
-    session: AsyncSession,
-    ctx: Context,
-    *,
-    source: str,
-    currency: str,
-    lines: Sequence[OrderLineInput],
-    contact_id: str | None = None,
-    email: str | None = None,
-    customer_name: str | None = None,
-    phone: str | None = None,
-    external_id: str | None = None,
-    external_name: str | None = None,
-    deal_id: str | None = None,
-    shipping_address: dict[str, Any] | None = None,
-    billing_address: dict[str, Any] | None = None,
-    shipping_total: Decimal = Decimal("0"),
-    shipping_tax: Decimal = Decimal("0"),
-    discount_total: Decimal = Decimal("0"),
-    prices_include_tax: bool = False,
-    placed_at: dt.datetime | None = None,
-    properties: dict[str, Any] | None = None,
-    unknown_sku: UnknownSku = "reject",
-) -> tuple[Order, bool]:
-    """:func:`create_order`, also saying whether the order is new (False: it existed)."""
-    if source not in ORDER_SOURCES:
-        raise ValueError(f"unknown order source {source!r}")
-    if external_id is not None:
-        existing = await find_order(session, ctx, source=source, external_id=external_id)
+async def place_order(session: AsyncSession, ctx: Context, draft: OrderDraft) -> tuple[Order, bool]:
+    """A new order, or the one ``(source, external_id)`` already made, and whether it is
+    new (see the module docstring for totals and ``schemas.UnknownSku`` for a line that
+    cannot be sold). A new order is ``received``, or ``failed`` with the reason."""
+    if draft.source not in ORDER_SOURCES:
+        raise ValueError(f"unknown order source {draft.source!r}")
+    if draft.external_id is not None:
+        existing = await find_order(
+            session, ctx, source=draft.source, external_id=draft.external_id
+        )
         if existing is not None:
             return existing, False
+    currency = _order_currency(draft)
+    priced = await _priced_lines(session, ctx, draft, currency)
+    contact_id, email, customer_name = await _customer(session, ctx, draft)
+    problems = [p.problem for p in priced if p.problem]
+    now = utcnow()
+    order = Order(
+        tenant_id=ctx.require_tenant(),
+        **draft.model_dump(include=_AS_GIVEN),
+        status="failed" if problems else "received",
+        contact_id=contact_id,
+        email=email,
+        customer_name=customer_name,
+        currency=currency,
+        failure_reason="; ".join(problems) if problems else None,
+        failed_at=now if problems else None,
+        placed_at=draft.placed_at or now,
+        properties=draft.properties or {},
+        created_at=now,
+        updated_at=now,
+        **_totals(draft, [p.line for p in priced]),
+    )
+    stored = await _insert(session, ctx, draft, order, [p.line for p in priced])
+    if stored is not order:
+        return stored, False
+    if problems:
+        await _announce_failure(session, ctx, order)
+    else:
+        await _event(
+            session,
+            ctx,
+            order,
+            "commerce.order.received",
+            source=draft.source,
+            total=money.text(order.total),
+            currency=currency,
+            contact_id=contact_id,
+            email=email,
+            external_id=draft.external_id,
+        )
+    log.info("commerce.order.placed", order_id=order.id, source=draft.source, status=order.status)
+    return order, True
+
+
+def _order_currency(draft: OrderDraft) -> str:
     try:
-        currency = iso_currency(currency)
+        return iso_currency(draft.currency)
     except ValueError as exc:
         raise Unprocessable(
             str(exc), errors=[field_error(["body", "currency"], str(exc))]
         ) from None
-    if not lines:
+
+
+async def _priced_lines(
+    session: AsyncSession, ctx: Context, draft: OrderDraft, currency: str
+) -> list[PricedLine]:
+    """The draft's lines priced from the catalogue (422 for none, or for a line that
+    cannot be sold when the draft rejects those)."""
+    if not draft.lines:
         raise Unprocessable(
             "an order needs lines", errors=[field_error(["body", "lines"], "at least one line")]
         )
     settings = await commerce_settings.load_settings(session, ctx)
     products = await inventory_service.get_products_by_sku(
-        session, ctx, [ln.sku.strip() for ln in lines if ln.sku]
+        session, ctx, [ln.sku.strip() for ln in draft.lines if ln.sku]
     )
-    priced = [
+    return [
         price_line(
             i,
             ln,
             products.get(ln.sku.strip()) if ln.sku else None,
             currency=currency,
             default_tax_rate=Decimal(settings.default_tax_rate),
-            unknown_sku=unknown_sku,
+            unknown_sku=draft.unknown_sku,
         )
-        for i, ln in enumerate(lines)
+        for i, ln in enumerate(draft.lines)
     ]
-    contact_id, email, customer_name = await _customer(
-        session,
-        ctx,
-        contact_id=contact_id,
-        email=email,
-        name=customer_name,
-        phone=phone,
-        source=source,
+
+
+def _totals(draft: OrderDraft, lines: Sequence[OrderLine]) -> dict[str, Decimal]:
+    """The order's amounts from its priced lines and the draft's order-level amounts;
+    422 for discounts beyond the amount, or a total no money column holds."""
+    subtotal = sum((cents(ln.unit_price * ln.quantity) for ln in lines), Decimal("0"))
+    discounts = sum((ln.discount for ln in lines), Decimal("0")) + cents(draft.discount_total)
+    tax = sum((ln.tax_amount for ln in lines), Decimal("0")) + cents(draft.shipping_tax)
+    total = (
+        subtotal
+        - discounts
+        + cents(draft.shipping_total)
+        + (0 if draft.prices_include_tax else tax)
     )
-    stored = [p.line for p in priced]
-    subtotal = sum((cents(ln.unit_price * ln.quantity) for ln in stored), Decimal("0"))
-    discounts = sum((ln.discount for ln in stored), Decimal("0")) + cents(discount_total)
-    tax = sum((ln.tax_amount for ln in stored), Decimal("0")) + cents(shipping_tax)
-    total = subtotal - discounts + cents(shipping_total) + (0 if prices_include_tax else tax)
     if total < 0:
         raise Unprocessable(
             "the discounts exceed the order amount",
@@ -322,33 +249,24 @@ async def place_order(
             f"the order amount exceeds {MAX_AMOUNT}",
             errors=[field_error(["body", "lines"], f"the order amount exceeds {MAX_AMOUNT}")],
         )
-    problems = [p.problem for p in priced if p.problem]
-    now = utcnow()
-    order = Order(
-        tenant_id=ctx.require_tenant(),
-        source=source,
-        external_id=external_id,
-        external_name=external_name,
-        status="failed" if problems else "received",
-        contact_id=contact_id,
-        email=email,
-        customer_name=customer_name,
-        currency=currency,
-        subtotal=subtotal,
-        discount_total=discounts,
-        tax_total=tax,
-        shipping_total=cents(shipping_total),
-        total=cents(total),
-        deal_id=deal_id,
-        shipping_address=shipping_address,
-        billing_address=billing_address,
-        failure_reason="; ".join(problems) if problems else None,
-        failed_at=now if problems else None,
-        placed_at=placed_at or now,
-        properties=properties or {},
-        created_at=now,
-        updated_at=now,
-    )
+    return {
+        "subtotal": subtotal,
+        "discount_total": discounts,
+        "tax_total": tax,
+        "shipping_total": cents(draft.shipping_total),
+        "total": cents(total),
+    }
+
+
+async def _insert(
+    session: AsyncSession,
+    ctx: Context,
+    draft: OrderDraft,
+    order: Order,
+    lines: Sequence[OrderLine],
+) -> Order:
+    """Store the order with its number and lines: ``order``, or the order a concurrent
+    delivery of the same outside order stored first."""
     try:
         # The number is taken inside the savepoint: a lost race gives it back (gapless).
         async with session.begin_nested():
@@ -357,35 +275,20 @@ async def place_order(
             )
             session.add(order)
             await session.flush()
-            for line in stored:
+            for line in lines:
                 line.tenant_id = order.tenant_id
                 line.order_id = order.id
-            session.add_all(stored)
+            session.add_all(lines)
     except IntegrityError:
-        if external_id is None:
+        if draft.external_id is None:
             raise
-        # The same outside order arrived concurrently through another delivery.
-        existing = await find_order(session, ctx, source=source, external_id=external_id)
+        existing = await find_order(
+            session, ctx, source=draft.source, external_id=draft.external_id
+        )
         if existing is None:
             raise
-        return existing, False
-    if problems:
-        await _announce_failure(session, ctx, order)
-    else:
-        await _event(
-            session,
-            ctx,
-            order,
-            "commerce.order.received",
-            source=source,
-            total=_money(order.total),
-            currency=currency,
-            contact_id=contact_id,
-            email=email,
-            external_id=external_id,
-        )
-    log.info("commerce.order.placed", order_id=order.id, source=source, status=order.status)
-    return order, True
+        return existing
+    return order
 
 
 # --- order-to-cash steps --------------------------------------------------------------
@@ -394,14 +297,13 @@ async def place_order(
 async def _event(
     session: AsyncSession, ctx: Context, order: Order, type_: str, **data: Any
 ) -> None:
-    await append_event(
+    await emit(
         session,
         ctx,
         type_,
-        aggregate_type="order",
-        aggregate_id=order.id,
-        version=order.version,
-        data={"order_id": order.id, "number": order.number, "status": order.status, **data},
+        order,
+        "order",
+        {"order_id": order.id, **pick(order, "number", "status"), **data},
     )
 
 
@@ -510,7 +412,7 @@ async def mark_fulfilled(session: AsyncSession, ctx: Context, order_id: str) -> 
         order,
         "commerce.order.fulfilled",
         source=order.source,
-        total=_money(order.total),
+        total=money.text(order.total),
         currency=order.currency,
         contact_id=order.contact_id,
         invoice_id=order.invoice_id,
@@ -526,6 +428,35 @@ async def release_order_stock(session: AsyncSession, ctx: Context, order_id: str
     stock = fulfillable_lines(await order_lines(session, ctx, order.id))
     if stock:
         await inventory_service.release_lines(session, ctx, order_id=order.id, lines=stock)
+
+
+async def count_first_attempt(session: AsyncSession, ctx: Context, order_id: str) -> bool:
+    """Count order-to-cash's first run of a ``received`` order; False (nothing to run)
+    for an order that is gone, failed at intake (an unknown SKU) or cancelled."""
+    order = await session.get(Order, order_id)
+    if order is None or order.tenant_id != ctx.tenant_id or order.status != "received":
+        return False
+    order.fulfilment_attempts = max(order.fulfilment_attempts, 1)
+    return True
+
+
+async def count_next_attempt(session: AsyncSession, ctx: Context, order: Order) -> int:
+    """Count another order-to-cash run of a backordered order; its attempt number."""
+    order.fulfilment_attempts += 1
+    return order.fulfilment_attempts
+
+
+def customer_notified(order: Order) -> str | None:
+    """The id of the email that told the customer about the order, once it was sent."""
+    already = (order.properties or {}).get(NOTIFIED_KEY)
+    return str(already) if already else None
+
+
+async def record_customer_notified(
+    session: AsyncSession, ctx: Context, order: Order, message_id: str
+) -> None:
+    order.properties = {**(order.properties or {}), NOTIFIED_KEY: message_id}
+    await session.flush()
 
 
 async def _announce_failure(session: AsyncSession, ctx: Context, order: Order) -> None:

@@ -2,8 +2,8 @@
 
 Shopify's words stay here. ``parse_order`` reads the documented ``orders/create`` /
 ``orders/cancelled`` payload into a :class:`ShopifyOrder` (or raises
-:class:`ShopifyPayloadError` saying what is wrong), and ``order_args`` turns it into the
-arguments of ``orders.service.create_order``.
+:class:`ShopifyPayloadError` saying what is wrong), and ``order_draft`` turns it into the
+:class:`OrderDraft` that ``orders.service.place_order`` takes.
 
 How Shopify's amounts map to ours:
 
@@ -26,15 +26,16 @@ from __future__ import annotations
 import datetime as dt
 import json
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from bizos.modules.commerce.orders.schemas import OrderLineInput
+from bizos.core.money import ZERO, cents
+from bizos.modules.commerce.orders.schemas import OrderDraft, OrderLineInput
+from bizos.modules.commerce.rows import pick
 
 MAX_LINES = 500
 MAX_QUANTITY = 1_000_000  # per line, as orders take it
 MAX_AMOUNT = Decimal("999999999999.99")  # the largest amount we store
-CENT = Decimal("0.01")
 
 
 class ShopifyPayloadError(ValueError):
@@ -274,19 +275,31 @@ def topic_contradiction(topic: str, order: ShopifyOrder) -> str | None:
     return None
 
 
+# What Shopify's order and lines already call as we do.
+_SAME_ORDER_FIELDS = (
+    "currency",
+    "email",
+    "phone",
+    "customer_name",
+    "shipping_address",
+    "billing_address",
+    "shipping_total",
+    "shipping_tax",
+)
+_SAME_LINE_FIELDS = (
+    "sku",
+    "quantity",
+    "unit_price",
+    "discount",
+    "tax_rate",
+    "tax_amount",
+    "requires_shipping",
+)
+
+
 def order_lines(order: ShopifyOrder) -> list[OrderLineInput]:
     return [
-        OrderLineInput(
-            sku=ln.sku,
-            quantity=ln.quantity,
-            unit_price=ln.unit_price,
-            name=ln.title,
-            discount=ln.discount,
-            tax_rate=ln.tax_rate,
-            tax_amount=ln.tax_amount,
-            external_id=ln.line_id,
-            requires_shipping=ln.requires_shipping,
-        )
+        OrderLineInput(name=ln.title, external_id=ln.line_id, **pick(ln, *_SAME_LINE_FIELDS))
         for ln in order.lines
     ]
 
@@ -294,17 +307,16 @@ def order_lines(order: ShopifyOrder) -> list[OrderLineInput]:
 def our_total(order: ShopifyOrder) -> Decimal:
     """The total ``create_order`` will compute for this order (see its docstring)."""
 
-    def c(v: Decimal) -> Decimal:
-        return v.quantize(CENT, rounding=ROUND_HALF_UP)
-
-    lines = sum((c(ln.unit_price * ln.quantity) - c(ln.discount) for ln in order.lines), CENT * 0)
-    tax = sum((c(ln.tax_amount) for ln in order.lines), CENT * 0) + c(order.shipping_tax)
-    total = lines - c(order.order_discount) + c(order.shipping_total)
+    lines = sum(
+        (cents(ln.unit_price * ln.quantity) - cents(ln.discount) for ln in order.lines), ZERO
+    )
+    tax = sum((cents(ln.tax_amount) for ln in order.lines), ZERO) + cents(order.shipping_tax)
+    total = lines - cents(order.order_discount) + cents(order.shipping_total)
     return total if order.taxes_included else total + tax
 
 
-def order_args(order: ShopifyOrder, *, shop_domain: str | None = None) -> dict[str, Any]:
-    """The keyword arguments of ``create_order`` for this Shopify order."""
+def order_draft(order: ShopifyOrder, *, shop_domain: str | None = None) -> OrderDraft:
+    """The order ``place_order`` makes of this Shopify order."""
     properties: dict[str, Any] = {"shopify": {"order_name": order.name}}
     if shop_domain:
         properties["shopify"]["shop_domain"] = shop_domain
@@ -315,27 +327,20 @@ def order_args(order: ShopifyOrder, *, shop_domain: str | None = None) -> dict[s
     if order.total_price is not None:
         properties["shopify"]["total_price"] = str(order.total_price)
         ours = our_total(order)
-        if ours != order.total_price.quantize(CENT, rounding=ROUND_HALF_UP):
+        if ours != cents(order.total_price):
             properties["shopify_total_mismatch"] = {
                 "shopify": str(order.total_price),
                 "computed": str(ours),
             }
-    return {
-        "source": "shopify",
-        "external_id": order.order_id,
-        "external_name": order.name,
-        "currency": order.currency,
-        "lines": order_lines(order),
-        "email": order.email,
-        "phone": order.phone,
-        "customer_name": order.customer_name,
-        "shipping_address": order.shipping_address,
-        "billing_address": order.billing_address,
-        "shipping_total": order.shipping_total,
-        "shipping_tax": order.shipping_tax,
-        "discount_total": order.order_discount,
-        "prices_include_tax": order.taxes_included,
-        "placed_at": order.placed_at,
-        "properties": properties,
-        "unknown_sku": "fail",
-    }
+    return OrderDraft(
+        source="shopify",
+        external_id=order.order_id,
+        external_name=order.name,
+        lines=order_lines(order),
+        **pick(order, *_SAME_ORDER_FIELDS),
+        discount_total=order.order_discount,
+        prices_include_tax=order.taxes_included,
+        placed_at=order.placed_at,
+        properties=properties,
+        unknown_sku="fail",
+    )

@@ -28,14 +28,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bizos.core.context import Context
 from bizos.core.dispatcher import Dispatcher, EventRecord
 from bizos.core.errors import ProblemError
-from bizos.modules.commerce import settings as commerce_settings
 from bizos.modules.commerce.orders import service as orders_service
+from bizos.modules.commerce.settings import service as commerce_settings
 from bizos.modules.commerce.shopify.adapter import (
     ORDERS_CANCELLED,
     ORDERS_CREATE,
     ShopifyOrder,
     ShopifyPayloadError,
-    order_args,
+    order_draft,
     parse_order,
     topic_contradiction,
 )
@@ -55,7 +55,7 @@ PROVIDER = "shopify"
 async def _create(
     session: AsyncSession, ctx: Context, shopify_order: ShopifyOrder, shop: str | None
 ) -> None:
-    await orders_service.create_order(session, ctx, **order_args(shopify_order, shop_domain=shop))
+    await orders_service.place_order(session, ctx, order_draft(shopify_order, shop_domain=shop))
 
 
 async def _cancel(
@@ -65,8 +65,8 @@ async def _cancel(
         session, ctx, source="shopify", external_id=shopify_order.order_id
     )
     if order is None:
-        order = await orders_service.create_order(
-            session, ctx, **order_args(shopify_order, shop_domain=shop)
+        order, _ = await orders_service.place_order(
+            session, ctx, order_draft(shopify_order, shop_domain=shop)
         )
     reason = f"cancelled in Shopify ({shopify_order.cancel_reason or 'no reason given'})"
     await orders_service.cancel_order(session, ctx, order.id, reason=reason, after_shipping="task")

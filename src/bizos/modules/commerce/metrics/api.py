@@ -1,7 +1,7 @@
 """Sales and stock figures: /api/v1/commerce/metrics/*.
 
 Each answer carries the figure(s), the query that produced them in words, the filters
-and the ids of the records behind them (see ``commerce/metrics.py`` for what counts as
+and the ids of the records behind them (see ``metrics/service.py`` for what counts as
 revenue). Unknown or malformed query parameters are a 422 problem.
 """
 
@@ -15,8 +15,8 @@ from bizos.api.deps import Ctx, DbSession
 from bizos.api.guards import strict_days
 from bizos.core.auth import CommerceRead
 from bizos.core.tools import MetricRead
-from bizos.modules.commerce import metrics
-from bizos.modules.commerce.metrics import (
+from bizos.modules.commerce.metrics import service as metrics
+from bizos.modules.commerce.metrics.schemas import (
     OrdersParams,
     OrdersValue,
     RevenueParams,

@@ -20,128 +20,40 @@ A date range is ``from``/``to``, both **inclusive** calendar days in UTC.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from decimal import ROUND_HALF_UP, Decimal
-from typing import Any, Literal
+from decimal import Decimal
+from typing import Any
 
 import sqlalchemy as sa
-from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bizos.core.context import Context
-from bizos.core.tools import MAX_RECORDS, CurrencyCode, DateRange, ToolResult
+from bizos.core.money import ZERO, cents
+from bizos.core.tools import MAX_RECORDS, DateRange, ToolResult
+from bizos.modules.commerce.metrics.schemas import (
+    CurrencyOrders,
+    CurrencyStock,
+    CustomerRow,
+    Interval,
+    OrdersParams,
+    OrdersValue,
+    RevenueParams,
+    RevenueRow,
+    RevenueValue,
+    StockRow,
+    StockValue,
+    StockValueParams,
+    TopCustomersParams,
+    TopCustomersValue,
+)
 from bizos.modules.commerce.models import Order, OrderLine, Product
 
-CENT = Decimal("0.01")
 # Orders that are not sales: never counted in any figure here.
 EXCLUDED_STATUSES = ("cancelled", "failed")
-
-Interval = Literal["day", "week", "month"]
-GroupBy = Literal["period", "product", "channel"]
-Channel = Literal["shopify", "api", "deal"]
 
 
 def money(value: Any) -> Decimal:
     """A database sum as cents (SQLite sums numerics as floats; this rounds them back)."""
-    if value is None:
-        return Decimal("0.00")
-    return Decimal(str(value)).quantize(CENT, rounding=ROUND_HALF_UP)
-
-
-# --- parameters -----------------------------------------------------------------------
-
-
-class RevenueParams(DateRange):
-    group_by: GroupBy = Field(default="period", description="period | product | channel")
-    interval: Interval = Field(default="month", description="For group_by=period.")
-    source: Channel | None = Field(default=None, description="Only orders from this channel.")
-
-
-class OrdersParams(DateRange):
-    source: Channel | None = None
-
-
-class TopCustomersParams(DateRange):
-    limit: int = Field(default=10, ge=1, le=100)
-
-
-class StockValueParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    currency: CurrencyCode | None = None
-    include_inactive: bool = Field(default=False, description="Count archived products too.")
-
-
-# --- results --------------------------------------------------------------------------
-
-
-class RevenueRow(BaseModel):
-    key: str | None = Field(
-        description="Period start (YYYY-MM-DD), product id or channel, per group_by."
-    )
-    label: str | None = Field(default=None, description="SKU and name for products.")
-    currency: str
-    revenue: Decimal
-    net: Decimal | None = Field(default=None, description="Revenue without tax (orders).")
-    orders: int
-    quantity: int | None = Field(default=None, description="Units sold (products).")
-
-
-class RevenueValue(BaseModel):
-    group_by: GroupBy
-    interval: Interval | None
-    rows: list[RevenueRow]
-    totals: dict[str, Decimal] = Field(description="Revenue per currency over the rows.")
-
-
-class CurrencyOrders(BaseModel):
-    currency: str
-    orders: int
-    revenue: Decimal
-    average_order_value: Decimal
-
-
-class OrdersValue(BaseModel):
-    order_count: int = Field(description="All counted orders, whatever their currency.")
-    by_currency: list[CurrencyOrders]
-
-
-class CustomerRow(BaseModel):
-    rank: int
-    contact_id: str | None
-    email: str | None
-    customer_name: str | None
-    currency: str
-    revenue: Decimal
-    orders: int
-
-
-class TopCustomersValue(BaseModel):
-    customers: list[CustomerRow]
-
-
-class StockRow(BaseModel):
-    product_id: str
-    sku: str
-    name: str
-    stock_on_hand: int
-    unit_value: Decimal
-    basis: Literal["cost", "price"] = Field(description="price when the cost is unknown")
-    value: Decimal
-    currency: str
-
-
-class CurrencyStock(BaseModel):
-    currency: str
-    value: Decimal
-    value_at_cost: Decimal
-    value_at_price: Decimal = Field(description="Part valued at price for want of a cost.")
-    products: int
-    products_at_price: int
-    units: int
-
-
-class StockValue(BaseModel):
-    by_currency: list[CurrencyStock]
-    products: list[StockRow] = Field(description=f"Highest value first, at most {MAX_RECORDS}.")
+    return ZERO if value is None else cents(value)
 
 
 # --- shared pieces --------------------------------------------------------------------
@@ -331,7 +243,7 @@ async def orders_summary(session: AsyncSession, ctx: Context, params: OrdersPara
                 currency=currency,
                 orders=int(n),
                 revenue=revenue_sum,
-                average_order_value=(revenue_sum / int(n)).quantize(CENT, ROUND_HALF_UP),
+                average_order_value=cents(revenue_sum / int(n)),
             )
         )
     ids, count = await _order_ids(session, where)
@@ -431,19 +343,43 @@ async def stock_value(session: AsyncSession, ctx: Context, params: StockValuePar
         where.append(Product.active.is_(True))
     if params.currency is not None:
         where.append(Product.currency == params.currency.upper())
-    at_price = Product.cost.is_(None)
-    unit = sa.func.coalesce(Product.cost, Product.price)
-    value = (Product.stock_on_hand * unit).label("value")
+    by = await _stock_by_currency(session, where)
+    rows = await _most_valuable_stock(session, where)
+    count = sum(c.products for c in by.values())
+    return ToolResult(
+        value=StockValue(by_currency=[by[c] for c in sorted(by)], products=rows),
+        query=(
+            "sum of stock_on_hand x unit cost (selling price where the cost is unknown) "
+            "per currency over stock-tracked products with stock on hand"
+        ),
+        filters={
+            "currency": params.currency.upper() if params.currency else None,
+            "include_inactive": params.include_inactive,
+        },
+        records=[r.product_id for r in rows],
+        records_total=count,
+    )
+
+
+# A product's unit value: its cost, else (``at_price``) its selling price.
+_AT_PRICE = Product.cost.is_(None)
+_UNIT = sa.func.coalesce(Product.cost, Product.price)
+_VALUE = (Product.stock_on_hand * _UNIT).label("value")
+
+
+async def _stock_by_currency(
+    session: AsyncSession, where: Sequence[sa.ColumnElement[bool]]
+) -> dict[str, CurrencyStock]:
     sums = await session.execute(
         sa.select(
             Product.currency,
-            at_price.label("at_price"),
-            sa.func.sum(value),
+            _AT_PRICE.label("at_price"),
+            sa.func.sum(_VALUE),
             sa.func.count(),
             sa.func.sum(Product.stock_on_hand),
         )
         .where(*where)
-        .group_by(Product.currency, at_price)
+        .group_by(Product.currency, _AT_PRICE)
     )
     by: dict[str, CurrencyStock] = {}
     for currency, is_price, total, n, units in sums:
@@ -467,22 +403,28 @@ async def stock_value(session: AsyncSession, ctx: Context, params: StockValuePar
             row.products_at_price += int(n)
         else:
             row.value_at_cost += money(total)
+    return by
+
+
+async def _most_valuable_stock(
+    session: AsyncSession, where: Sequence[sa.ColumnElement[bool]]
+) -> list[StockRow]:
     products = await session.execute(
         sa.select(
             Product.id,
             Product.sku,
             Product.name,
             Product.stock_on_hand,
-            unit,
-            at_price,
-            value,
+            _UNIT,
+            _AT_PRICE,
+            _VALUE,
             Product.currency,
         )
         .where(*where)
-        .order_by(value.desc(), Product.sku)
+        .order_by(_VALUE.desc(), Product.sku)
         .limit(MAX_RECORDS)
     )
-    rows = [
+    return [
         StockRow(
             product_id=pid,
             sku=sku,
@@ -495,17 +437,3 @@ async def stock_value(session: AsyncSession, ctx: Context, params: StockValuePar
         )
         for pid, sku, name, on_hand, unit_value, is_price, _v, currency in products
     ]
-    count = sum(c.products for c in by.values())
-    return ToolResult(
-        value=StockValue(by_currency=[by[c] for c in sorted(by)], products=rows),
-        query=(
-            "sum of stock_on_hand x unit cost (selling price where the cost is unknown) "
-            "per currency over stock-tracked products with stock on hand"
-        ),
-        filters={
-            "currency": params.currency.upper() if params.currency else None,
-            "include_inactive": params.include_inactive,
-        },
-        records=[r.product_id for r in rows],
-        records_total=count,
-    )
