@@ -37,7 +37,7 @@ import sqlalchemy as sa
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bizos.connectors.sandbox.shipping import CARRIER, LABEL_BASE_URL, RATE, SERVICE
+from bizos.connectors.shipping.sandbox import CARRIER, LABEL_BASE_URL, RATE, SERVICE
 from bizos.core.context import Context
 from bizos.core.db import utcnow
 from bizos.core.dispatcher_models import PROCESSED

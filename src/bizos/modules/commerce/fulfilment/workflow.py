@@ -32,7 +32,6 @@ import sqlalchemy as sa
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bizos.connectors.sandbox.shipping import sandbox_shipping
 from bizos.connectors.shipping.base import (
     LabelRequest,
     Parcel,
@@ -41,6 +40,7 @@ from bizos.connectors.shipping.base import (
     ShippingRefused,
 )
 from bizos.connectors.shipping.resolver import shipping_provider_for
+from bizos.connectors.shipping.sandbox import sandbox_shipping
 from bizos.core.context import Context
 from bizos.core.db import get_database, utcnow
 from bizos.core.errors import Conflict, NotFound, Unprocessable
