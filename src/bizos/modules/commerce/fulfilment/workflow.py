@@ -45,7 +45,8 @@ from bizos.core.context import Context
 from bizos.core.db import get_database, utcnow
 from bizos.core.errors import Conflict, NotFound, Unprocessable
 from bizos.core.events import append_event
-from bizos.core.workflows import RetryPolicy, Saga, SagaFailed, step, workflow
+from bizos.core.sagas import Saga
+from bizos.core.workflows import RetryPolicy, SagaFailed, step, workflow
 from bizos.modules.billing.invoices import service as invoices
 from bizos.modules.billing.invoices.schemas import InvoiceLineInput
 from bizos.modules.commerce.models import Order, OrderLine, Product, Shipment
