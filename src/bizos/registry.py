@@ -23,6 +23,7 @@ from bizos.core.dispatcher import Dispatcher
 from bizos.core.manifest import Manifest
 from bizos.core.ports import ports
 from bizos.core.scheduler import Job, check_unique
+from bizos.core.sending import email_sending
 from bizos.core.tools import ToolRegistry
 from bizos.modules.audit.manifest import MANIFEST as AUDIT
 from bizos.modules.billing.manifest import MANIFEST as BILLING
@@ -76,9 +77,11 @@ def manifest(name: str) -> Manifest:
 
 
 def install_ports() -> None:
-    """Put every manifest's timeline sources, record resolvers, name lookup and privacy
-    hooks on the ports (idempotent: the same manifests give the same ports)."""
+    """Put every manifest's timeline sources, record resolvers, name lookup, privacy
+    hooks and email-sending check on the ports (idempotent: the same manifests give the
+    same ports)."""
     ports.clear()
+    email_sending.install(None)
     for m in MANIFESTS:
         ports.add_timeline_sources(m.timeline_sources)
         ports.add_record_resolvers(m.record_resolvers)
@@ -88,6 +91,10 @@ def install_ports() -> None:
             ports.name_lookup = m.name_lookup
         if m.privacy is not None:
             ports.privacy[m.name] = m.privacy
+        if m.email_sending_allowed is not None:
+            if email_sending.owner_verified is not None:
+                raise ValueError("two modules decide whether a workspace may send email")
+            email_sending.install(m.email_sending_allowed)
 
 
 def include_routers(app: FastAPI) -> None:

@@ -7,14 +7,8 @@ import json
 
 import pytest
 
-from bizos.ai.extract.contract import (
-    add_months,
-    extract_contract,
-    extract_contract_json,
-    find_amounts,
-    find_dates,
-    find_periods,
-)
+from bizos.ai.extract.contract import extract_contract, extract_contract_json, find_amounts
+from bizos.ai.extract.dates import add_months, find_dates, find_periods
 
 SUPPLY = """SUPPLY AGREEMENT
 This Supply Agreement (the "Agreement") is dated 15 January 2026 and is made between:

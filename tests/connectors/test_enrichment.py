@@ -16,7 +16,7 @@ from bizos.connectors.enrichment import (
     EnrichmentUnavailable,
 )
 from bizos.connectors.enrichment.resolver import enricher_for
-from bizos.connectors.sandbox.enrichment import DEMO_COMPANIES, SandboxEnricher
+from bizos.connectors.enrichment.sandbox import DEMO_COMPANIES, SandboxEnricher
 from bizos.core.context import Context
 from bizos.core.db import Database
 from tests.conftest import TenantLogin

@@ -11,7 +11,6 @@ from decimal import Decimal
 import httpx
 import pytest
 
-from bizos.connectors.sandbox.shipping import SandboxShipping
 from bizos.connectors.shipping import (
     LabelRequest,
     Parcel,
@@ -21,6 +20,7 @@ from bizos.connectors.shipping import (
     ShippoProvider,
 )
 from bizos.connectors.shipping.resolver import shipping_provider_for
+from bizos.connectors.shipping.sandbox import SandboxShipping
 from bizos.core.context import Context
 from bizos.core.db import Database
 from tests.conftest import TenantLogin

@@ -39,7 +39,7 @@ from bizos.connectors.enrichment import (
     EnrichmentRefused,
     EnrichmentUnavailable,
 )
-from bizos.connectors.sandbox.enrichment import DEMO_COMPANIES, SandboxEnricher
+from bizos.connectors.enrichment.sandbox import DEMO_COMPANIES, SandboxEnricher
 from tests.connectors.clearbit_server import ClearbitServer, clearbit_server
 
 ENRICHERS = ["sandbox", "clearbit"]

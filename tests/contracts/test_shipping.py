@@ -38,7 +38,6 @@ from decimal import Decimal
 
 import pytest
 
-from bizos.connectors.sandbox.shipping import SandboxShipping
 from bizos.connectors.shipping import (
     LabelRequest,
     Parcel,
@@ -48,6 +47,7 @@ from bizos.connectors.shipping import (
     ShippingUnavailable,
     ShippoProvider,
 )
+from bizos.connectors.shipping.sandbox import SandboxShipping
 from tests.connectors.shippo_server import ShippoServer, shippo_server
 
 PROVIDERS = ["sandbox", "shippo"]

@@ -18,9 +18,9 @@ from bizos.core.db import Database, get_database
 from bizos.core.events import Event, append_event
 from bizos.core.ids import new_id
 from bizos.core.observability import metrics
+from bizos.core.sagas import Saga
 from bizos.core.workflows import (
     RetryPolicy,
-    Saga,
     SagaFailed,
     WorkflowNotFound,
     Workflows,

@@ -174,9 +174,7 @@ async def run_chain(
             try:
                 completion = await provider.complete(request)
             except Exception as exc:
-                attempts.append(_failure(provider, model, exc, started))
-                wait = backoff.delay(retry, exc) if isinstance(exc, ProviderError) else None
-                _log_failure(attempts[-1], wait)
+                wait = _failed(attempts, backoff, provider, model, exc, started, retry)
                 if wait is None:
                     break
                 await sleep(wait)
@@ -226,12 +224,10 @@ async def stream_chain(
                         retryable=True,
                     )
             except Exception as exc:
-                attempts.append(_failure(provider, model, exc, started))
-                if sent:
-                    _log_failure(attempts[-1], None)
+                if sent:  # the caller has text already: no retry, no fallback
+                    _failed(attempts, None, provider, model, exc, started, retry)
                     raise StreamInterrupted(attempts, "".join(sent)) from exc
-                wait = backoff.delay(retry, exc) if isinstance(exc, ProviderError) else None
-                _log_failure(attempts[-1], wait)
+                wait = _failed(attempts, backoff, provider, model, exc, started, retry)
                 if wait is None:
                     break
                 await sleep(wait)
@@ -243,6 +239,27 @@ async def stream_chain(
             yield ChainResult(end.completion, provider, attempts)
             return
     raise AllProvidersFailed(attempts)
+
+
+def _failed(
+    attempts: list[Attempt],
+    backoff: _Backoff | None,
+    provider: LlmProvider,
+    model: str,
+    error: Exception,
+    started: float,
+    retry: int,
+) -> float | None:
+    """Record and log a failed attempt; how long to wait before retrying it (``None``:
+    give up on this provider; always ``None`` without a ``backoff``)."""
+    attempts.append(_failure(provider, model, error, started))
+    wait = (
+        backoff.delay(retry, error)
+        if backoff is not None and isinstance(error, ProviderError)
+        else None
+    )
+    _log_failure(attempts[-1], wait)
+    return wait
 
 
 async def _close(stream: AsyncIterator[object]) -> None:

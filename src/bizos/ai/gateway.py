@@ -229,21 +229,37 @@ def _is_external(plan: _Plan, provider_name: str) -> bool:
     return any(p.external for p in plan.providers if p.name == provider_name)
 
 
+@dataclass(frozen=True, slots=True)
+class _Call:
+    """One call through the gateway: what it asks, for which feature, on what sources."""
+
+    ctx: Context
+    plan: _Plan
+    rendered: prompts.RenderedPrompt
+    request: CompletionRequest
+    feature: str
+    task: str
+    sources: tuple[Source, ...]
+    related: tuple[str, str] | None
+
+
 async def _record(
-    ctx: Context,
-    plan: _Plan,
-    *,
+    prepared: _Call,
     completion: Completion,
-    feature: str,
-    task: str,
-    rendered: prompts.RenderedPrompt,
-    sources: tuple[Source, ...],
-    attempts: tuple[dict[str, Any], ...],
+    *,
+    attempts: Sequence[chain.Attempt],
     latency_ms: int,
     streamed: bool,
-    related: tuple[str, str] | None,
     text: str,
 ) -> AiResult:
+    ctx, plan, rendered = prepared.ctx, prepared.plan, prepared.rendered
+    feature, task, sources, related = (
+        prepared.feature,
+        prepared.task,
+        prepared.sources,
+        prepared.related,
+    )
+    attempts_json = tuple(a.as_json() for a in attempts)
     price = metering.price_for(
         completion.provider, completion.model, prices=plan.prices, currency=plan.currency
     )
@@ -271,7 +287,7 @@ async def _record(
                 cost=cost,
                 currency=plan.currency,
                 sources=sources,
-                attempts=attempts,
+                attempts=attempts_json,
                 redactions=redactions,
                 streamed=streamed,
                 latency_ms=latency_ms,
@@ -289,19 +305,21 @@ async def _record(
         completion_tokens=completion.completion_tokens,
         cost=cost,
         sources=sources,
-        attempts=attempts,
+        attempts=attempts_json,
     )
 
 
 async def _prepare(
     ctx: Context,
     *,
+    feature: str,
     task: str,
     template: str,
     variables: Mapping[str, str],
     sources: Sequence[Source],
     max_tokens: int,
-) -> tuple[_Plan, prompts.RenderedPrompt, CompletionRequest]:
+    related: tuple[str, str] | None,
+) -> _Call:
     _check_task(task)
     rendered = prompts.render(template, variables, sources=sources)
     request = CompletionRequest(
@@ -312,7 +330,7 @@ async def _prepare(
         max_tokens=max_tokens,
     )
     plan = await _plan(ctx, texts=_texts_of(rendered.messages, variables, sources))
-    return plan, rendered, request
+    return _Call(ctx, plan, rendered, request, feature, task, tuple(sources), related)
 
 
 # --- the public door -----------------------------------------------------------------
@@ -333,17 +351,20 @@ async def generate(
 
     Raises ``AiBudgetExhausted`` (429) before any provider is called when the month's
     budget is spent, and ``AiUnavailable`` (503) if every provider failed."""
-    plan, rendered, request = await _prepare(
+    prepared = await _prepare(
         ctx,
+        feature=feature,
         task=task,
         template=template,
         variables=variables,
         sources=sources,
         max_tokens=max_tokens,
+        related=related,
     )
+    plan = prepared.plan
     started = time.perf_counter()
     try:
-        result = await chain.run_chain(plan.providers, _request_for(plan, request))
+        result = await chain.run_chain(plan.providers, _request_for(plan, prepared.request))
     except chain.AllProvidersFailed as exc:
         raise _unavailable(feature, exc) from exc
     latency_ms = int((time.perf_counter() - started) * 1000)
@@ -352,17 +373,11 @@ async def generate(
     if plan.redactor is not None and _is_external(plan, completion.provider):
         text = plan.redactor.restore(text)
     return await _record(
-        ctx,
-        plan,
-        completion=completion,
-        feature=feature,
-        task=task,
-        rendered=rendered,
-        sources=tuple(sources),
-        attempts=tuple(a.as_json() for a in result.attempts),
+        prepared,
+        completion,
+        attempts=result.attempts,
         latency_ms=latency_ms,
         streamed=False,
-        related=related,
         text=text,
     )
 
@@ -383,19 +398,22 @@ async def generate_stream(
 
     Budget and failures as :func:`generate`; a stream that breaks off after text was
     sent cannot fall back and raises ``AiUnavailable``."""
-    plan, rendered, request = await _prepare(
+    prepared = await _prepare(
         ctx,
+        feature=feature,
         task=task,
         template=template,
         variables=variables,
         sources=sources,
         max_tokens=max_tokens,
+        related=related,
     )
+    plan = prepared.plan
     # The chain asks for each provider's request right before streaming from it, and
     # falls back only before the first delta: the last provider asked is the one whose
     # deltas arrive.
     asked: list[LlmProvider] = []
-    build = _request_for(plan, request)
+    build = _request_for(plan, prepared.request)
 
     def request_for(provider: LlmProvider) -> CompletionRequest:
         asked.append(provider)
@@ -419,17 +437,11 @@ async def generate_stream(
                 shown.append(tail)
                 yield TextDelta(tail)
             yield await _record(
-                ctx,
-                plan,
-                completion=item.completion,
-                feature=feature,
-                task=task,
-                rendered=rendered,
-                sources=tuple(sources),
-                attempts=tuple(a.as_json() for a in item.attempts),
+                prepared,
+                item.completion,
+                attempts=item.attempts,
                 latency_ms=int((time.perf_counter() - started) * 1000),
                 streamed=True,
-                related=related,
                 text="".join(shown),
             )
             return

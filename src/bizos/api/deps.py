@@ -7,6 +7,7 @@ is sent: a client never sees 2xx for work that failed to commit.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -38,16 +39,12 @@ def base_context(request: Request) -> Context:
 async def principal_context(
     request: Request, principal: Annotated[Principal, Depends(authenticate)]
 ) -> Context:
-    base = base_context(request)
-    return Context(
+    return replace(
+        base_context(request),
         tenant_id=principal.tenant_id,
         actor_id=principal.actor_id,
         actor_type=principal.actor_type,
         scopes=principal.scopes,
-        request_id=base.request_id,
-        correlation_id=base.correlation_id,
-        ip=base.ip,
-        user_agent=base.user_agent,
         session_id=principal.session_id,
     )
 

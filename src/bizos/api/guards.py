@@ -23,7 +23,7 @@ from fastapi import Request
 from fastapi.params import Form
 from starlette.datastructures import UploadFile
 
-from bizos.api.middleware import PROVIDER_WEBHOOKS
+from bizos.api.asgi import PROVIDER_WEBHOOKS
 from bizos.core.errors import Unprocessable, field_error
 
 NUL = "\x00"

@@ -18,7 +18,7 @@ from bizos.connectors.service import connector_config, connector_settings
 from bizos.connectors.smtp import SmtpEmailChannel
 from bizos.connectors.twilio import TwilioSmsChannel
 from bizos.core.context import Context
-from bizos.modules.identity.verification import owner_address_verified
+from bizos.core.sending import email_sending
 
 log = structlog.get_logger("bizos.connectors")
 
@@ -31,8 +31,9 @@ async def email_channel(session: AsyncSession, ctx: Context) -> EmailChannel:
     if smtp is None:
         return SandboxEmailChannel()
     # Anyone can sign up with anyone's address: until an owner of the workspace has
-    # verified theirs, its email is recorded in the sandbox and not sent.
-    if not await owner_address_verified(session, tenant_id=ctx.require_tenant()):
+    # verified theirs, its email is recorded in the sandbox and not sent (identity
+    # answers through the ``core.sending`` port).
+    if not await email_sending.allowed(session, tenant_id=ctx.require_tenant()):
         log.info("connectors.email.held_until_verified")
         return SandboxEmailChannel()
     return SmtpEmailChannel.from_connector(smtp.config, smtp.secrets)

@@ -102,6 +102,26 @@ async def configure_connector(
         given if given is not None else spec.validate_config(dict(row.config) if row else {})
     )
     stored = dict(row.secrets) if row else {}
+    changed = _merge_secrets(stored, secrets, tenant_id=tenant_id, provider=provider)
+    validate_connector(spec, new_config, set(stored))
+
+    if row is None:
+        row = await _insert(session, tenant_id, provider, config=new_config, secrets=stored)
+    else:
+        if new_config == row.config and not changed:
+            return _read(row)  # nothing to change: no new version, no event
+        row.config = new_config
+        row.secrets = stored
+        row.version += 1
+    await session.flush()
+    await _announce_configured(session, ctx, row, changed)
+    return _read(row)
+
+
+def _merge_secrets(
+    stored: dict[str, str], secrets: Mapping[str, str | None], *, tenant_id: str, provider: str
+) -> list[str]:
+    """Apply ``secrets`` to the ``stored`` blobs in place; returns the names that changed."""
     changed: list[str] = []
     for name, value in sorted(secrets.items()):
         aad = secret_aad(tenant_id, provider, name)
@@ -111,25 +131,31 @@ async def configure_connector(
         elif name not in stored or not _holds(stored[name], value, aad):
             stored[name] = crypto.encrypt(value, aad=aad)
             changed.append(name)
-    validate_connector(spec, new_config, set(stored))
+    return changed
 
-    if row is None:
-        row = ConnectorConfig(
-            tenant_id=tenant_id, provider=provider, config=new_config, secrets=stored
-        )
-        try:
-            async with session.begin_nested():
-                session.add(row)
-                await session.flush()
-        except IntegrityError as exc:
-            raise Conflict(f"connector {provider!r} was configured concurrently; retry") from exc
-    else:
-        if new_config == row.config and not changed:
-            return _read(row)  # nothing to change: no new version, no event
-        row.config = new_config
-        row.secrets = stored
-        row.version += 1
-    await session.flush()
+
+async def _insert(
+    session: AsyncSession,
+    tenant_id: str,
+    provider: str,
+    *,
+    config: dict[str, Any],
+    secrets: dict[str, str],
+) -> ConnectorConfig:
+    row = ConnectorConfig(tenant_id=tenant_id, provider=provider, config=config, secrets=secrets)
+    try:
+        async with session.begin_nested():
+            session.add(row)
+            await session.flush()
+    except IntegrityError as exc:
+        raise Conflict(f"connector {provider!r} was configured concurrently; retry") from exc
+    return row
+
+
+async def _announce_configured(
+    session: AsyncSession, ctx: Context, row: ConnectorConfig, changed: list[str]
+) -> None:
+    secrets_set = sorted(row.secrets)
     await append_event(
         session,
         ctx,
@@ -138,28 +164,40 @@ async def configure_connector(
         aggregate_id=row.id,
         version=row.version,
         data={
-            "provider": provider,
-            "config_keys": sorted(new_config),
-            "secrets_set": sorted(stored),
+            "provider": row.provider,
+            "config_keys": sorted(row.config),
+            "secrets_set": secrets_set,
             "secrets_changed": changed,
         },
     )
     log.info(
         "connector.configured",
-        provider=provider,
+        provider=row.provider,
         version=row.version,
-        secrets_set=sorted(stored),
+        secrets_set=secrets_set,
         secrets_changed=changed,
     )
-    return _read(row)
+
+
+async def _row(
+    session: AsyncSession, ctx: Context, provider: str, *, for_update: bool = False
+) -> ConnectorConfig | None:
+    """The tenant's row for a known ``provider`` (an unknown one is ``NotFound``)."""
+    provider_spec(provider)
+    return await _find(session, ctx.require_tenant(), provider, for_update=for_update)
+
+
+async def _configured(
+    session: AsyncSession, ctx: Context, provider: str, *, for_update: bool = False
+) -> ConnectorConfig:
+    row = await _row(session, ctx, provider, for_update=for_update)
+    if row is None:
+        raise NotFound(f"connector {provider!r} is not configured")
+    return row
 
 
 async def get_connector(session: AsyncSession, ctx: Context, *, provider: str) -> ConnectorRead:
-    provider_spec(provider)
-    row = await _find(session, ctx.require_tenant(), provider)
-    if row is None:
-        raise NotFound(f"connector {provider!r} is not configured")
-    return _read(row)
+    return _read(await _configured(session, ctx, provider))
 
 
 async def list_connectors(session: AsyncSession, ctx: Context) -> list[ConnectorRead]:
@@ -174,10 +212,7 @@ async def list_connectors(session: AsyncSession, ctx: Context) -> list[Connector
 async def remove_connector(
     session: AsyncSession, ctx: Context, *, provider: str, if_match: str | None = None
 ) -> None:
-    provider_spec(provider)
-    row = await _find(session, ctx.require_tenant(), provider, for_update=True)
-    if row is None:
-        raise NotFound(f"connector {provider!r} is not configured")
+    row = await _configured(session, ctx, provider, for_update=True)
     check_version(if_match, row.version)
     await session.delete(row)
     await session.flush()
@@ -197,8 +232,7 @@ async def connector_config(
     session: AsyncSession, ctx: Context, provider: str
 ) -> dict[str, Any] | None:
     """The tenant's (non-secret) config for ``provider``, or ``None`` if not configured."""
-    provider_spec(provider)
-    row = await _find(session, ctx.require_tenant(), provider)
+    row = await _row(session, ctx, provider)
     return dict(row.config) if row is not None else None
 
 
@@ -215,11 +249,10 @@ async def connector_settings(
     session: AsyncSession, ctx: Context, provider: str
 ) -> ConnectorSettings | None:
     """The tenant's connector with decrypted secrets, or ``None`` if not configured."""
-    provider_spec(provider)
-    tenant_id = ctx.require_tenant()
-    row = await _find(session, tenant_id, provider)
+    row = await _row(session, ctx, provider)
     if row is None:
         return None
+    tenant_id = row.tenant_id
     secrets = {
         name: _open(blob, tenant_id=tenant_id, provider=provider, name=name)
         for name, blob in row.secrets.items()
@@ -229,12 +262,10 @@ async def connector_settings(
 
 async def get_secret(session: AsyncSession, ctx: Context, provider: str, name: str) -> str | None:
     """One decrypted secret of the tenant's connector, or ``None`` if not set."""
-    provider_spec(provider)
-    tenant_id = ctx.require_tenant()
-    row = await _find(session, tenant_id, provider)
+    row = await _row(session, ctx, provider)
     if row is None or name not in row.secrets:
         return None
-    return _open(row.secrets[name], tenant_id=tenant_id, provider=provider, name=name)
+    return _open(row.secrets[name], tenant_id=row.tenant_id, provider=provider, name=name)
 
 
 def _open(blob: str, *, tenant_id: str, provider: str, name: str) -> str:

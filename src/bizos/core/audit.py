@@ -20,6 +20,7 @@ import datetime as dt
 import decimal
 import enum
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import sqlalchemy as sa
@@ -106,17 +107,20 @@ def _column_keys(state: InstanceState[Any]) -> list[str]:
     return [attr.key for attr in state.mapper.column_attrs]
 
 
-def _created_fields(state: InstanceState[Any]) -> dict[str, list[Any]]:
+def _present_values(state: InstanceState[Any]) -> Iterator[tuple[str, Any]]:
+    """The row's non-null column values (noise left out), as the audit log writes them."""
     # Read the state's dict, not the attributes: a column the database filled is expired
     # and loading it from inside a flush is not allowed.
-    fields: dict[str, list[Any]] = {}
     for key in _column_keys(state):
         if key in _NOISE:
             continue
         value = state.dict.get(key)
         if value is not None:
-            fields[key] = [None, _value(key, value)]
-    return fields
+            yield key, _value(key, value)
+
+
+def _created_fields(state: InstanceState[Any]) -> dict[str, list[Any]]:
+    return {key: [None, value] for key, value in _present_values(state)}
 
 
 def _updated_fields(state: InstanceState[Any]) -> dict[str, list[Any]]:
@@ -136,14 +140,7 @@ def _updated_fields(state: InstanceState[Any]) -> dict[str, list[Any]]:
 
 def _deleted_fields(state: InstanceState[Any]) -> dict[str, list[Any]]:
     # The last known values of the row, so a deletion can be understood (and undone) later.
-    fields: dict[str, list[Any]] = {}
-    for key in _column_keys(state):
-        if key in _NOISE:
-            continue
-        value = state.dict.get(key)
-        if value is not None:
-            fields[key] = [_value(key, value), None]
-    return fields
+    return {key: [value, None] for key, value in _present_values(state)}
 
 
 def _resource_id(state: InstanceState[Any]) -> str | None:

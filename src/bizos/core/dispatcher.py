@@ -29,10 +29,9 @@ How it keeps its promises:
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,11 +39,11 @@ import sqlalchemy as sa
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bizos.core import dispatcher_log as log_reads
 from bizos.core.config import Settings, get_settings
 from bizos.core.context import Context, use_context
 from bizos.core.db import Database, utcnow
 from bizos.core.dispatcher_models import (
-    CHECKPOINTS,
     DEAD,
     FAILURE_STATUSES,
     FAILURES,
@@ -88,7 +87,6 @@ __all__ = [
 ]
 
 _DUE_STATUSES = (RETRYING, REPLAYED)
-_LAG_CAP = 100_000
 # A subscriber with nothing to handle writes its read position at most this often.
 CHECKPOINT_FLUSH_SECONDS = 5.0
 _RECHECK_SECONDS = 0.01
@@ -97,9 +95,6 @@ _RECHECK_SECONDS = 0.01
 PROCESSED_RETENTION = dt.timedelta(days=1)
 _PRUNE_EVERY_SECONDS = 600.0
 _PRUNE_CHUNK = 5000
-_PG_VISIBLE_HORIZON: sa.ColumnElement[int] = sa.literal_column(
-    "pg_snapshot_xmin(pg_current_snapshot())::text::bigint"
-)
 
 
 @dataclass(slots=True)
@@ -124,11 +119,6 @@ class _DueFailure:
     attempts: int
     status: str
     event: EventRecord
-
-
-def _key(row: Any) -> tuple[int, int]:
-    """An event's place in the read order, ``(tx_id, position)``; (0, 0) before the first."""
-    return (int(row[0]), int(row[1])) if row is not None else (0, 0)
 
 
 # --- the dispatcher ---------------------------------------------------------------------
@@ -222,26 +212,35 @@ class Dispatcher:
             if due is not None:
                 return False
             readable = (
-                newest if self.db.is_sqlite else newest.where(e.c.tx_id < _PG_VISIBLE_HORIZON)
+                newest
+                if self.db.is_sqlite
+                else newest.where(e.c.tx_id < log_reads.PG_VISIBLE_HORIZON)
             )
-            head = _key((await session.execute(readable.limit(1))).first())
+            head = log_reads.position_of((await session.execute(readable.limit(1))).first())
             if any(position is None or position < head for position in known):
                 return False
             if not self.db.is_sqlite:
                 # Rows of transactions still open are not readable yet: look again soon.
-                self._behind = _key((await session.execute(newest.limit(1))).first()) > head
+                self._behind = (
+                    log_reads.position_of((await session.execute(newest.limit(1))).first()) > head
+                )
         for sub in subscriptions:
             metrics.dispatcher_lag.labels(subscriber=sub.name).set(0)
         return True
 
     async def _poll(self, sub: Subscription) -> int:
-        async with self._lease(sub.name) as leased:
+        async with log_reads.lease(self.db, sub.name) as leased:
             if not leased:
                 return 0
             async with self.db.unit_of_work(system=True, readonly=True) as session:
                 due = await self._due_failures(session, sub.name)
-                after = self._position(sub.name, await self._checkpoint(session, sub.name))
-                batch = await self._next_batch(session, after)
+                after = self._position(sub.name, await log_reads.saved_position(session, sub.name))
+                batch = await log_reads.next_batch(
+                    session,
+                    after,
+                    sqlite=self.db.is_sqlite,
+                    limit=self.settings.dispatcher_batch_size,
+                )
             outcome = _Outcome()
             if due:
                 await self._retry(sub, due, outcome)
@@ -259,59 +258,12 @@ class Dispatcher:
                 self._more_waiting |= full
         self._record_metrics(sub.name, outcome)
         # On SQLite every committed event is visible: a batch short of full read them all.
-        lag = 0 if self.db.is_sqlite and not full else await self._count_after(after)
+        lag = 0 if self.db.is_sqlite and not full else await log_reads.count_after(self.db, after)
         metrics.dispatcher_lag.labels(subscriber=sub.name).set(lag)
         # Rows behind a still-running transaction (PostgreSQL) are not readable yet, and
         # the commit that woke us may be why: look again soon rather than a poll later.
         self._behind |= lag > 0 and not batch
         return outcome.handled
-
-    @contextlib.asynccontextmanager
-    async def _lease(self, name: str) -> AsyncIterator[bool]:
-        """Exclusive right to poll ``name`` for the duration of the block.
-
-        PostgreSQL: a transaction-scoped advisory lock on a read-only transaction (it takes
-        no transaction id, so it does not hold back the visibility horizon). SQLite runs
-        one writer at a time and one worker per file, so no lock is needed.
-        """
-        if self.db.is_sqlite:
-            yield True
-            return
-        async with self.db.unit_of_work(system=True, readonly=True) as session:
-            acquired = await session.scalar(
-                sa.text("SELECT pg_try_advisory_xact_lock(hashtextextended(:key, 0))"),
-                {"key": f"bizos.dispatcher:{name}"},
-            )
-            yield bool(acquired)
-
-    async def _checkpoint(self, session: AsyncSession, name: str) -> tuple[int, int]:
-        cp = CHECKPOINTS
-        row = (
-            await session.execute(
-                sa.select(cp.c.last_tx_id, cp.c.last_position).where(cp.c.subscriber == name)
-            )
-        ).first()
-        return (int(row[0]), int(row[1])) if row else (0, 0)
-
-    def _after(self, after: tuple[int, int]) -> sa.ColumnElement[bool]:
-        e = EVENTS.c
-        return sa.tuple_(e.tx_id, e.position) > sa.tuple_(
-            sa.literal(after[0]), sa.literal(after[1])
-        )
-
-    async def _next_batch(self, session: AsyncSession, after: tuple[int, int]) -> list[EventRecord]:
-        e = EVENTS
-        query = sa.select(e).where(self._after(after))
-        if not self.db.is_sqlite:
-            query = query.where(e.c.tx_id < _PG_VISIBLE_HORIZON)
-        query = query.order_by(e.c.tx_id, e.c.position).limit(self.settings.dispatcher_batch_size)
-        return [EventRecord.from_row(r) for r in (await session.execute(query)).all()]
-
-    async def _count_after(self, after: tuple[int, int]) -> int:
-        """Events appended after ``after`` (committed or not yet visible), capped."""
-        inner = sa.select(sa.literal(1)).where(self._after(after)).limit(_LAG_CAP).subquery()
-        async with self.db.unit_of_work(system=True, readonly=True) as session:
-            return int(await session.scalar(sa.select(sa.func.count()).select_from(inner)) or 0)
 
     def _position(self, name: str, saved: tuple[int, int]) -> tuple[int, int]:
         """The later of the saved checkpoint and what this process has read past."""
@@ -320,18 +272,11 @@ class Dispatcher:
     async def lag(self, name: str) -> int:
         """How many events ``name`` has yet to read (tests and /readyz use this)."""
         async with self.db.unit_of_work(system=True, readonly=True) as session:
-            after = self._position(name, await self._checkpoint(session, name))
-        return await self._count_after(after)
+            after = self._position(name, await log_reads.saved_position(session, name))
+        return await log_reads.count_after(self.db, after)
 
     async def _save_checkpoint(self, name: str, after: tuple[int, int]) -> None:
-        cp = CHECKPOINTS
-        values = {"last_tx_id": after[0], "last_position": after[1], "updated_at": utcnow()}
-        async with self.db.unit_of_work(system=True) as session:
-            result = await session.execute(
-                sa.update(cp).where(cp.c.subscriber == name).values(**values)
-            )
-            if result.rowcount == 0:  # type: ignore[attr-defined]
-                await session.execute(sa.insert(cp).values(subscriber=name, **values))
+        await log_reads.save_position(self.db, name, after)
 
     # handling a batch
 
@@ -370,7 +315,7 @@ class Dispatcher:
     ) -> _Outcome:
         local = _Outcome()
         async with self.db.unit_of_work(tenant_id=tenant_id) as session:
-            seen = await self._already_seen(session, sub.name, [e.id for e in events])
+            seen = await log_reads.already_seen(session, sub.name, [e.id for e in events])
             done: list[str] = []
             for event in events:
                 if event.id in seen:
@@ -382,20 +327,9 @@ class Dispatcher:
                     raise _GroupFailed from error
                 else:
                     await self._record_first_failure(session, sub, event, error, local)
-            await self._mark_processed(session, sub.name, tenant_id, done)
+            await log_reads.mark_processed(session, sub.name, tenant_id, done)
             local.handled += len(done)
         return local
-
-    async def _already_seen(
-        self, session: AsyncSession, name: str, event_ids: list[str]
-    ) -> set[str]:
-        """Events this subscriber already handled, or whose failure is tracked for retry."""
-        pe, df = PROCESSED, FAILURES
-        query = sa.union_all(
-            sa.select(pe.c.event_id).where(pe.c.subscriber == name, pe.c.event_id.in_(event_ids)),
-            sa.select(df.c.event_id).where(df.c.subscriber == name, df.c.event_id.in_(event_ids)),
-        )
-        return set((await session.scalars(query)).all())
 
     async def _attempt(
         self, session: AsyncSession, sub: Subscription, event: EventRecord, *, isolate: bool
@@ -427,20 +361,6 @@ class Dispatcher:
         session.info["ctx"] = ctx  # the audit hook attributes the handler's writes to it
         with use_context(ctx):
             await sub.handler(session, ctx, event)
-
-    async def _mark_processed(
-        self, session: AsyncSession, name: str, tenant_id: str, event_ids: list[str]
-    ) -> None:
-        if not event_ids:
-            return
-        now = utcnow()
-        await session.execute(
-            sa.insert(PROCESSED),
-            [
-                {"subscriber": name, "event_id": i, "tenant_id": tenant_id, "processed_at": now}
-                for i in event_ids
-            ],
-        )
 
     async def _record_first_failure(
         self,
@@ -526,12 +446,12 @@ class Dispatcher:
     ) -> None:
         df = FAILURES
         event, now = failure.event, utcnow()
-        if await self._already_seen_processed(session, sub.name, event.id):
+        if await log_reads.was_processed(session, sub.name, event.id):
             error: Exception | None = None
         else:
             error = await self._attempt(session, sub, event, isolate=True)
             if error is None:
-                await self._mark_processed(session, sub.name, event.tenant_id, [event.id])
+                await log_reads.mark_processed(session, sub.name, event.tenant_id, [event.id])
                 outcome.handled += 1
         if error is None:
             values: dict[str, Any] = {"status": RESOLVED, "next_attempt_at": None}
@@ -553,15 +473,6 @@ class Dispatcher:
             sa.update(df).where(df.c.id == failure.id).values(updated_at=now, **values)
         )
 
-    async def _already_seen_processed(
-        self, session: AsyncSession, name: str, event_id: str
-    ) -> bool:
-        pe = PROCESSED
-        found = await session.scalar(
-            sa.select(pe.c.event_id).where(pe.c.subscriber == name, pe.c.event_id == event_id)
-        )
-        return found is not None
-
     async def skip_handled(self) -> int:
         """Move each subscription's checkpoint past the leading run of events it has
         nothing to do with: types it does not match, or events recorded as processed by
@@ -576,13 +487,15 @@ class Dispatcher:
         async with self.db.unit_of_work(system=True, readonly=True) as session:
             query = sa.select(e.c.tx_id, e.c.position, e.c.id, e.c.type)
             if not self.db.is_sqlite:  # never past a transaction that may still commit
-                query = query.where(e.c.tx_id < _PG_VISIBLE_HORIZON)
+                query = query.where(e.c.tx_id < log_reads.PG_VISIBLE_HORIZON)
             log_rows = (await session.execute(query.order_by(e.c.tx_id, e.c.position))).all()
             processed = {
                 (str(r[0]), str(r[1]))
                 for r in await session.execute(sa.select(pe.c.subscriber, pe.c.event_id))
             }
-            saved = {name: await self._checkpoint(session, name) for name in self._subscriptions}
+            saved = {
+                name: await log_reads.saved_position(session, name) for name in self._subscriptions
+            }
         skipped = 0
         for sub in self._subscriptions.values():
             start = end = saved[sub.name]

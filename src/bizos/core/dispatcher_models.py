@@ -13,7 +13,7 @@ import fnmatch
 import random
 import re
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, cast
 
 import sqlalchemy as sa
@@ -111,22 +111,11 @@ class EventRecord:
 
     @classmethod
     def from_row(cls, row: Any) -> EventRecord:
-        return cls(
-            position=row.position,
-            tx_id=row.tx_id,
-            id=row.id,
-            tenant_id=row.tenant_id,
-            sequence=row.sequence,
-            type=row.type,
-            aggregate_type=row.aggregate_type,
-            aggregate_id=row.aggregate_id,
-            version=row.version,
-            data=row.data,
-            actor_id=row.actor_id,
-            correlation_id=row.correlation_id,
-            causation_id=row.causation_id,
-            occurred_at=row.occurred_at,
-        )
+        """From a row of the ``events`` table (extra columns in the row are ignored)."""
+        return cls(**{name: getattr(row, name) for name in _RECORD_FIELDS})
+
+
+_RECORD_FIELDS = tuple(f.name for f in fields(EventRecord))
 
 
 Handler = Callable[[AsyncSession, Context, EventRecord], Awaitable[None]]

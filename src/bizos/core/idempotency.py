@@ -136,13 +136,7 @@ class IdempotencyStore:
         )
         if record is None:
             record = IdempotencyRecord(
-                owner_key=owner_key,
-                key=key,
-                fingerprint=fingerprint,
-                status=IN_PROGRESS,
-                created_at=now,
-                locked_at=now,
-                expires_at=now + self.ttl,
+                owner_key=owner_key, key=key, **self._fresh(fingerprint, now)
             )
             session.add(record)
             await session.flush()
@@ -161,6 +155,16 @@ class IdempotencyStore:
             return await self._take_over(session, record, fingerprint, now)
         return Reservation(Outcome.IN_PROGRESS)
 
+    def _fresh(self, fingerprint: str, now: dt.datetime) -> dict[str, Any]:
+        """A reservation starting now: in progress, leased, expiring after the TTL."""
+        return {
+            "fingerprint": fingerprint,
+            "status": IN_PROGRESS,
+            "created_at": now,
+            "locked_at": now,
+            "expires_at": now + self.ttl,
+        }
+
     async def _take_over(
         self, session: AsyncSession, record: IdempotencyRecord, fingerprint: str, now: dt.datetime
     ) -> Reservation:
@@ -171,14 +175,10 @@ class IdempotencyStore:
                 IdempotencyRecord.locked_at == record.locked_at,
             )
             .values(
-                fingerprint=fingerprint,
-                status=IN_PROGRESS,
                 response_status=None,
                 response_headers=None,
                 response_body=None,
-                created_at=now,
-                locked_at=now,
-                expires_at=now + self.ttl,
+                **self._fresh(fingerprint, now),
             )
             .execution_options(synchronize_session=False)
         )

@@ -18,6 +18,7 @@ from fastapi import APIRouter
 from bizos.core.dispatcher import Dispatcher
 from bizos.core.ports import NameLookup, PrivacyHooks, RecordResolver
 from bizos.core.scheduler import Job
+from bizos.core.sending import OwnerVerified
 from bizos.core.timeline import TimelineSourceFn
 from bizos.core.tools import Tool
 
@@ -35,7 +36,8 @@ class Manifest:
     - ``timeline_sources``: entries it adds to a contact's timeline, by source name;
     - ``record_resolvers``: record types it owns that tasks may point at;
     - ``name_lookup``: the privacy proxy's lookup of the tenant's names (the CRM's);
-    - ``privacy``: the personal data it holds and how to export it.
+    - ``privacy``: the personal data it holds and how to export it;
+    - ``email_sending_allowed``: whether a workspace may send real email yet (identity's).
     """
 
     name: str
@@ -49,3 +51,4 @@ class Manifest:
     record_resolvers: Mapping[str, RecordResolver] = field(default_factory=dict)
     name_lookup: NameLookup | None = None
     privacy: PrivacyHooks | None = None
+    email_sending_allowed: OwnerVerified | None = None

@@ -23,11 +23,12 @@ import inspect
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, Generic, Literal, Self, TypeVar
 
 import sqlalchemy as sa
 from fastapi import Depends, Query
 from pydantic import BaseModel, ConfigDict
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bizos.core.auth import derive_key
 from bizos.core.errors import Unprocessable, field_error
@@ -37,6 +38,7 @@ MAX_LIMIT = 200
 _MAX_KEY_LENGTH = 600
 
 T = TypeVar("T")
+R = TypeVar("R")
 SelectT = TypeVar("SelectT", bound="sa.Select[*tuple[Any, ...]]")
 
 
@@ -48,6 +50,13 @@ class Page(BaseModel, Generic[T]):
 
     items: list[T]
     next_cursor: str | None = None
+
+    @classmethod
+    def of(cls, found: tuple[Sequence[T], str | None]) -> Self:
+        """The page a list function found, ``(items, next_cursor)``:
+        ``return Page[DealRead].of(await service.list_deals(...))``."""
+        items, cursor = found
+        return cls(items=list(items), next_cursor=cursor)
 
 
 def _b64(data: bytes) -> str:
@@ -303,6 +312,38 @@ class ListOrder:
             return page
 
         return _with_sort_choices(sorted_page_params, self.choices, self.description)
+
+
+# --- a list endpoint in three lines ------------------------------------------------------
+
+
+def where_given(query: SelectT, *filters: tuple[Any, object]) -> SelectT:
+    """``query`` narrowed by ``column == value`` for each ``(column, value)`` whose value
+    was given (not None): the optional equality filters of a list endpoint."""
+    for column, value in filters:
+        if value is not None:
+            query = query.where(column == value)
+    return query
+
+
+async def read_page(
+    session: AsyncSession,
+    order: ListOrder,
+    query: sa.Select[Any],
+    page: PageParams,
+    read: Callable[[Any], R],
+) -> tuple[list[R], str | None]:
+    """One page of ``query``'s entities in ``page``'s order, each shaped by ``read`` (the
+    Read schema), and the next page's cursor. The usual list use case is::
+
+        query = where_given(sa.select(Deal), (Deal.stage, stage), (Deal.owner_id, owner_id))
+        return await read_page(session, DEAL_ORDER, query, page, deal_read)
+
+    and its endpoint ``return Page[DealRead].of(await service.list_deals(...))``.
+    """
+    rows = list(await session.scalars(order.apply(query, page)))
+    items, cursor = order.take_page(rows, page)
+    return [read(r) for r in items], cursor
 
 
 def _with_sort_choices(

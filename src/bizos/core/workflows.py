@@ -43,8 +43,6 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from importlib import metadata
-from pathlib import Path
-from types import TracebackType
 from typing import Any, Generic, Literal, ParamSpec, TypeVar, overload
 
 import sqlalchemy as sa
@@ -55,6 +53,7 @@ from opentelemetry import trace
 
 from bizos.core.config import Settings
 from bizos.core.observability import metrics
+from bizos.core.workflow_store import redacted, sqlite_system_engine, system_database_url
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -458,102 +457,6 @@ def _require_workflow(operation: str) -> None:
         raise RuntimeError(f"{operation} must be called from inside a workflow")
 
 
-class Saga:
-    """Compensations recorded as a workflow's steps complete, run in reverse on failure.
-
-    ::
-
-        async with Saga("order_to_cash") as saga:
-            reservation = await reserve_stock(tenant_id, order_id)
-            saga.add_compensation(release_stock, tenant_id, reservation)
-            payment = await charge_card(tenant_id, order_id)
-            saga.add_compensation(refund_payment, tenant_id, payment)
-            await ship_order(tenant_id, order_id)
-
-    When the block raises, each compensation runs as a durable step (a ``@step``
-    function with its own retry policy, or any async function, checkpointed under the
-    name ``compensate:<function>``), newest first, and :class:`SagaFailed` is raised
-    from the original error. Replay re-registers the same compensations in the same
-    order, so a crash during compensation resumes where it stopped.
-    """
-
-    def __init__(self, name: str, *, compensation_retry: RetryPolicy | None = None) -> None:
-        self.name = name
-        self._retry = compensation_retry or RetryPolicy(max_attempts=3, interval_seconds=1.0)
-        self._compensations: list[tuple[str, Callable[[], Coroutine[Any, Any, object]]]] = []
-
-    def add_compensation(
-        self,
-        fn: Callable[P, Coroutine[Any, Any, object]],
-        /,
-        *args: P.args,
-        **kwargs: P.kwargs,
-    ) -> None:
-        step_name: str | None = getattr(fn, "__bizos_step__", None)
-        if step_name is not None:
-            self._compensations.append((step_name, functools.partial(fn, *args, **kwargs)))
-            return
-        name = f"compensate:{fn.__qualname__}"
-        retry = self._retry
-
-        async def compensate() -> object:
-            return await DBOS.run_step_async(
-                {
-                    "name": name,
-                    "retries_allowed": retry.max_attempts > 1,
-                    "max_attempts": retry.max_attempts,
-                    "interval_seconds": retry.interval_seconds,
-                    "backoff_rate": retry.backoff_rate,
-                },
-                fn,
-                *args,
-                **kwargs,
-            )
-
-        self._compensations.append((name, compensate))
-
-    async def compensate(self) -> tuple[list[str], list[str]]:
-        """Run the recorded compensations newest first; returns (done, failed) step names.
-
-        A compensation that fails for good is logged and skipped so the earlier ones still
-        run.
-        """
-        done: list[str] = []
-        failed: list[str] = []
-        while self._compensations:
-            step_name, compensation = self._compensations.pop()
-            try:
-                await compensation()
-            except Exception as error:
-                log.error(
-                    "saga.compensation_failed",
-                    saga=self.name,
-                    step=step_name,
-                    error=type(error).__name__,
-                )
-                failed.append(step_name)
-            else:
-                done.append(step_name)
-        return done, failed
-
-    async def __aenter__(self) -> Saga:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        # Only real failures compensate: a cancelled task (shutdown) stays PENDING and is
-        # replayed by recovery, which must find the saga where it was.
-        if not isinstance(exc, Exception):
-            return
-        done, failed = await self.compensate()
-        log.warning("saga.compensated", saga=self.name, compensated=done, failed=failed)
-        raise SagaFailed(self.name, f"{type(exc).__name__}: {exc}", done, failed) from exc
-
-
 # --- lifecycle ------------------------------------------------------------------------
 
 _active: Workflows | None = None
@@ -592,7 +495,7 @@ class Workflows:
         global _active
         if _active is not None:
             raise RuntimeError("durable workflows are already running in this process")
-        system_database = _system_database_url(self.settings)
+        system_database = system_database_url(self.settings)
         config: DBOSConfig = {
             "name": "bizos",
             "system_database_url": system_database,
@@ -603,7 +506,7 @@ class Workflows:
             "enable_otlp": False,
         }
         if system_database.startswith("sqlite"):
-            self._sqlite_engine = _sqlite_system_engine(system_database)
+            self._sqlite_engine = sqlite_system_engine(system_database)
             config["system_database_engine"] = self._sqlite_engine
             # No LISTEN/NOTIFY on SQLite: a waiting workflow polls for signals this often.
             config["notification_listener_polling_interval_sec"] = 0.05
@@ -625,7 +528,7 @@ class Workflows:
             "workflows.started",
             executor_id=self.executor_id,
             application_version=self.application_version,
-            system_database=_redacted(system_database),
+            system_database=redacted(system_database),
         )
 
     async def stop(self) -> None:
@@ -653,51 +556,8 @@ class Workflows:
             self._sqlite_engine = None
 
 
-def _system_database_url(settings: Settings) -> str:
-    """Where DBOS keeps its system tables: the app's own PostgreSQL database (schema
-    ``dbos``), or on SQLite a file next to the app's.
-
-    SQLite has one writer per file, and DBOS checkpoints every step in a write
-    transaction of its own: in the app's file those checkpoints queue behind the app's
-    ``BEGIN IMMEDIATE`` units of work. Measured here (2 cores, two app writers busy):
-    31 two-step workflows/s in the app's file against 111/s in a file of their own.
-    """
-    url = sa.engine.make_url(settings.resolved_database_url())
-    if not url.drivername.startswith("sqlite"):
-        return url.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
-    database = url.database
-    if database and database != ":memory:":
-        app_file = Path(database)
-        path = app_file.with_name(f"{app_file.stem}-workflows.db")
-    else:
-        path = settings.data_dir.resolve() / "bizos-workflows.db"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{path}"
-
-
-def _sqlite_system_engine(url: str) -> sa.Engine:
-    """DBOS's own SQLite settings (IMMEDIATE writers, long busy timeout) plus WAL, so its
-    readers (status, recovery, signal polling) never wait for its writers."""
-    engine = sa.create_engine(url, pool_size=20, max_overflow=0, pool_timeout=30)
-
-    @sa.event.listens_for(engine, "connect")
-    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
-        dbapi_conn.isolation_level = "IMMEDIATE"
-        dbapi_conn.execute("PRAGMA journal_mode=WAL")
-        dbapi_conn.execute("PRAGMA synchronous=NORMAL")
-        dbapi_conn.execute("PRAGMA busy_timeout=30000")
-        dbapi_conn.execute("PRAGMA foreign_keys=ON")
-
-    return engine
-
-
-def _redacted(url: str) -> str:
-    return sa.engine.make_url(url).render_as_string(hide_password=True)
-
-
 __all__ = [
     "RetryPolicy",
-    "Saga",
     "SagaFailed",
     "StepRecord",
     "WorkflowNotFound",

@@ -1,5 +1,5 @@
 """Company enrichment behind the ``Enricher`` capability: a Clearbit-style HTTP provider
-and the sandbox (``connectors/sandbox/enrichment.py``); ``resolver.enricher_for`` picks
+and the sandbox (``connectors/enrichment/sandbox.py``); ``resolver.enricher_for`` picks
 a tenant's."""
 
 from bizos.connectors.enrichment.base import (

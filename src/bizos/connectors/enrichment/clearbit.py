@@ -12,7 +12,6 @@ an endpoint inside the server's network is refused (``connectors.targets``).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import httpx
@@ -23,13 +22,14 @@ from bizos.connectors.enrichment.base import (
     EnrichmentRefused,
     EnrichmentUnavailable,
 )
-from bizos.connectors.targets import TargetRefused, allow_private_targets, http_client
+from bizos.connectors.targets import TargetRefused
+from bizos.connectors.vendor import VendorEndpoint, amount, json_object
 
 log = structlog.get_logger("bizos.connectors.enrichment")
 DEFAULT_BASE_URL = "https://company.clearbit.com"
 
 
-class ClearbitEnricher:
+class ClearbitEnricher(VendorEndpoint):
     provider = "clearbit"
 
     def __init__(
@@ -43,9 +43,7 @@ class ClearbitEnricher:
         """``allow_private`` (default: ``BIZOS_CONNECTOR_ALLOW_PRIVATE_TARGETS``) lets
         ``base_url`` point inside the server's network."""
         self._api_key = api_key
-        self.base_url = base_url.rstrip("/")
-        self.timeout = timeout
-        self.allow_private = allow_private_targets() if allow_private is None else allow_private
+        self._set_endpoint(base_url, timeout, allow_private)
 
     def __repr__(self) -> str:  # never show the key
         return f"ClearbitEnricher(base_url={self.base_url!r})"
@@ -65,9 +63,7 @@ class ClearbitEnricher:
 
     async def lookup_company(self, domain: str) -> CompanyProfile | None:
         try:
-            async with http_client(
-                timeout=self.timeout, allow_private=self.allow_private
-            ) as client:
+            async with self._client() as client:
                 response = await client.get(
                     f"{self.base_url}/v2/companies/find",
                     params={"domain": domain},
@@ -86,7 +82,7 @@ class ClearbitEnricher:
             ) from exc
         status = response.status_code
         if status == 200:
-            return _profile(domain, _json(response))
+            return _profile(domain, json_object(response))
         if status == 404:
             return None
         detail = f"{self.provider} answered {status}: {_error_text(response)}"
@@ -96,16 +92,8 @@ class ClearbitEnricher:
         raise EnrichmentRefused(detail)
 
 
-def _json(response: httpx.Response) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
-
-
 def _error_text(response: httpx.Response) -> str:
-    error = _json(response).get("error")
+    error = json_object(response).get("error")
     if isinstance(error, dict):
         text = error.get("message") or error.get("type")
         if isinstance(text, str) and text:
@@ -132,16 +120,6 @@ def _int(value: Any) -> int | None:
     return number if number >= 0 else None
 
 
-def _money(value: Any) -> Decimal | None:
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        amount = Decimal(str(value))
-    except InvalidOperation:
-        return None
-    return amount.quantize(Decimal("0.01")) if amount.is_finite() and amount >= 0 else None
-
-
 def _profile(domain: str, body: dict[str, Any]) -> CompanyProfile | None:
     """The fields we keep from a company resource; ``None`` if it names no company."""
     name = _text(body.get("name"), 200)
@@ -157,7 +135,7 @@ def _profile(domain: str, body: dict[str, Any]) -> CompanyProfile | None:
         employees=_int(metrics.get("employees")),
         country=country.upper() if country and len(country) == 2 else None,
         city=_text(geo.get("city"), 100),
-        annual_revenue=_money(metrics.get("annualRevenue")),
+        annual_revenue=amount(metrics.get("annualRevenue")),
         description=_text(body.get("description"), 2000),
         raw=body,
     )

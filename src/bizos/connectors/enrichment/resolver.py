@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bizos.connectors.enrichment.base import Enricher
 from bizos.connectors.enrichment.clearbit import ClearbitEnricher
-from bizos.connectors.sandbox.enrichment import sandbox_enricher
+from bizos.connectors.enrichment.sandbox import sandbox_enricher
 from bizos.connectors.service import connector_settings
 from bizos.core.context import Context
 

@@ -1,5 +1,5 @@
 """Shipping labels behind the ``ShippingProvider`` capability: a Shippo-style HTTP
-provider and the sandbox (``connectors/sandbox/shipping.py``);
+provider and the sandbox (``connectors/shipping/sandbox.py``);
 ``resolver.shipping_provider_for`` picks a tenant's."""
 
 from bizos.connectors.shipping.base import (

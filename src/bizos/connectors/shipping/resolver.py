@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bizos.connectors.sandbox.shipping import sandbox_shipping
 from bizos.connectors.service import connector_settings
 from bizos.connectors.shipping.base import ShippingProvider, ShippingRefused
+from bizos.connectors.shipping.sandbox import sandbox_shipping
 from bizos.connectors.shipping.shippo import ShippoProvider
 from bizos.core.context import Context
 

@@ -20,7 +20,7 @@ server's network is refused (``connectors.targets``).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -33,14 +33,15 @@ from bizos.connectors.shipping.base import (
     ShippingRefused,
     ShippingUnavailable,
 )
-from bizos.connectors.targets import TargetRefused, allow_private_targets, http_client
+from bizos.connectors.targets import TargetRefused
+from bizos.connectors.vendor import VendorEndpoint, amount, json_object
 
 log = structlog.get_logger("bizos.connectors.shipping")
 DEFAULT_BASE_URL = "https://api.goshippo.com"
 LABEL_FILE_TYPE = "PDF"
 
 
-class ShippoProvider:
+class ShippoProvider(VendorEndpoint):
     provider = "shippo"
 
     def __init__(
@@ -55,10 +56,8 @@ class ShippoProvider:
         """``allow_private`` (default: ``BIZOS_CONNECTOR_ALLOW_PRIVATE_TARGETS``) lets
         ``base_url`` point inside the server's network."""
         self._api_key = api_key
-        self.base_url = base_url.rstrip("/")
-        self.timeout = timeout
+        self._set_endpoint(base_url, timeout, allow_private)
         self.servicelevel = servicelevel
-        self.allow_private = allow_private_targets() if allow_private is None else allow_private
 
     def __repr__(self) -> str:  # never show the key
         return f"ShippoProvider(base_url={self.base_url!r})"
@@ -80,7 +79,7 @@ class ShippoProvider:
 
     async def buy_label(self, request: LabelRequest) -> Label:
         _check(request)
-        async with http_client(timeout=self.timeout, allow_private=self.allow_private) as client:
+        async with self._client() as client:
             shipment = await self._post(
                 client,
                 "/shipments/",
@@ -116,13 +115,13 @@ class ShippoProvider:
             tracking_number=str(tracking)[:100],
             label_url=str(label_url)[:1000],
             provider_ref=str(transaction["object_id"])[:100],
-            cost=_money(rate.get("amount")),
+            cost=amount(rate.get("amount")),
             currency=_text(rate.get("currency"), 3),
             request=request.as_json(),
         )
 
     async def void_label(self, label_ref: str) -> None:
-        async with http_client(timeout=self.timeout, allow_private=self.allow_private) as client:
+        async with self._client() as client:
             refund = await self._post(
                 client, "/refunds/", {"transaction": label_ref, "async": False}
             )
@@ -149,7 +148,7 @@ class ShippoProvider:
             raise ShippingUnavailable(f"{self.provider} unreachable: {type(exc).__name__}") from exc
         status = response.status_code
         if status in (200, 201):
-            return _json(response)
+            return json_object(response)
         detail = f"{self.provider} answered {status} to {path}: {_error_text(response)}"
         log.warning("shipping.request_failed", provider=self.provider, path=path, status=status)
         if status in (408, 409, 425, 429) or status >= 500:
@@ -160,14 +159,14 @@ class ShippoProvider:
         rates = [
             r
             for r in shipment.get("rates") or []
-            if isinstance(r, dict) and r.get("object_id") and _money(r.get("amount")) is not None
+            if isinstance(r, dict) and r.get("object_id") and amount(r.get("amount")) is not None
         ]
         if servicelevel:
             rates = [r for r in rates if _servicelevel_token(r) == servicelevel]
         if not rates:
             wanted = f" for service level {servicelevel}" if servicelevel else ""
             raise ShippingRefused(f"{self.provider} offered no rate{wanted}: {_messages(shipment)}")
-        return min(rates, key=lambda r: _money(r.get("amount")) or Decimal(0))
+        return min(rates, key=lambda r: amount(r.get("amount")) or Decimal(0))
 
 
 def _check(request: LabelRequest) -> None:
@@ -178,16 +177,8 @@ def _check(request: LabelRequest) -> None:
         raise ShippingRefused("nothing to ship: no parcels")
 
 
-def _json(response: httpx.Response) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
-
-
 def _error_text(response: httpx.Response) -> str:
-    body = _json(response)
+    body = json_object(response)
     detail = body.get("detail")
     text = detail if isinstance(detail, str) and detail else _messages(body)
     return str(text or response.reason_phrase or "error")[:300]
@@ -214,16 +205,6 @@ def _text(value: Any, limit: int) -> str | None:
     if value is None:
         return None
     return str(value).strip()[:limit] or None
-
-
-def _money(value: Any) -> Decimal | None:
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        amount = Decimal(str(value))
-    except InvalidOperation:
-        return None
-    return amount.quantize(Decimal("0.01")) if amount.is_finite() and amount >= 0 else None
 
 
 __all__ = ["DEFAULT_BASE_URL", "ShippingError", "ShippoProvider"]

@@ -17,13 +17,14 @@ import httpx
 import structlog
 
 from bizos.connectors.base import DeliveryError, OutboundSms, SendResult, check_sms
-from bizos.connectors.targets import TargetRefused, allow_private_targets, http_client
+from bizos.connectors.targets import TargetRefused
+from bizos.connectors.vendor import VendorEndpoint, json_object
 
 log = structlog.get_logger("bizos.connectors.twilio")
 DEFAULT_BASE_URL = "https://api.twilio.com"
 
 
-class TwilioSmsChannel:
+class TwilioSmsChannel(VendorEndpoint):
     provider = "twilio"
 
     def __init__(
@@ -45,9 +46,7 @@ class TwilioSmsChannel:
         self._auth_token = auth_token
         self.from_number = from_number
         self.messaging_service_sid = messaging_service_sid
-        self.base_url = base_url.rstrip("/")
-        self.timeout = timeout
-        self.allow_private = allow_private_targets() if allow_private is None else allow_private
+        self._set_endpoint(base_url, timeout, allow_private)
 
     def __repr__(self) -> str:  # never show the token
         return f"TwilioSmsChannel(account_sid={self.account_sid!r}, base_url={self.base_url!r})"
@@ -81,9 +80,7 @@ class TwilioSmsChannel:
     async def send(self, message: OutboundSms) -> SendResult:
         check_sms(message)
         try:
-            async with http_client(
-                timeout=self.timeout, allow_private=self.allow_private
-            ) as client:
+            async with self._client() as client:
                 response = await client.post(
                     self.messages_url,
                     data=self._form(message),
@@ -99,7 +96,7 @@ class TwilioSmsChannel:
                 f"twilio unreachable: {type(exc).__name__}", retryable=True
             ) from exc
         if response.status_code in (200, 201):
-            body = _json(response)
+            body = json_object(response)
             sid = body.get("sid")
             if not isinstance(sid, str):
                 raise DeliveryError("twilio answered without a message sid", retryable=False)
@@ -116,16 +113,8 @@ class TwilioSmsChannel:
         raise error
 
 
-def _json(response: httpx.Response) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
-
-
 def _error(response: httpx.Response) -> DeliveryError:
-    body = _json(response)
+    body = json_object(response)
     code = body.get("code")
     message = body.get("message")
     text = message if isinstance(message, str) and message else response.reason_phrase

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from bizos.connectors.sandbox.shipping import CARRIER, LABEL_BASE_URL, RATE, SERVICE
+from bizos.connectors.shipping.sandbox import CARRIER, LABEL_BASE_URL, RATE, SERVICE
 from bizos.core.money import cents, text
 from bizos.core.sequences import format_number
 from bizos.demo.billing import Billing

@@ -17,9 +17,9 @@ import sqlalchemy as sa
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bizos.connectors.sandbox.shipping import sandbox_shipping
 from bizos.connectors.shipping.base import Label, LabelRequest, Parcel, ShippingProvider
 from bizos.connectors.shipping.resolver import shipping_provider_for
+from bizos.connectors.shipping.sandbox import sandbox_shipping
 from bizos.core.context import Context
 from bizos.core.db import utcnow
 from bizos.core.errors import NotFound

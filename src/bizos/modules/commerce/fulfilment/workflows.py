@@ -32,7 +32,8 @@ from bizos.connectors.shipping.base import ShippingError, ShippingProvider, Ship
 from bizos.core.context import Context
 from bizos.core.db import get_database
 from bizos.core.errors import Conflict, NotFound, Unprocessable
-from bizos.core.workflows import RetryPolicy, Saga, SagaFailed, step, workflow
+from bizos.core.sagas import Saga
+from bizos.core.workflows import RetryPolicy, SagaFailed, step, workflow
 from bizos.modules.commerce.fulfilment import service as fulfilment
 from bizos.modules.commerce.orders import service as orders
 from bizos.modules.commerce.orders.service import OrderCancelled

@@ -36,7 +36,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bizos.ai import gateway
-from bizos.ai.extract.contract import parse_date
+from bizos.ai.extract.dates import parse_date
 from bizos.core.config import get_settings
 from bizos.core.context import Context
 from bizos.core.db import get_database, utcnow
