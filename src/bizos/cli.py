@@ -266,11 +266,8 @@ def user_create(
     role: Annotated[str, typer.Option("--role", help="owner, admin, member or viewer")] = "member",
 ) -> None:
     """Add a user to a tenant."""
-    import sqlalchemy as sa
-
     from bizos.core.auth import ROLES
     from bizos.modules.identity import service
-    from bizos.modules.identity.models import Tenant
 
     if role not in ROLES:
         raise typer.BadParameter(f"role must be one of {', '.join(ROLES)}")
@@ -279,7 +276,7 @@ def user_create(
         db = _db()
         try:
             async with db.unit_of_work(system=True) as session:
-                tenant_id = await session.scalar(sa.select(Tenant.id).where(Tenant.slug == tenant))
+                tenant_id = await service.tenant_id_by_slug(session, slug=tenant)
                 if tenant_id is None:
                     raise typer.BadParameter(f"no tenant with slug {tenant!r}")
                 user = await service.create_user(

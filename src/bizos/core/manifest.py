@@ -34,6 +34,7 @@ class Manifest:
     - ``tools``: what the copilot may ask and do here;
     - ``timeline_sources``: entries it adds to a contact's timeline, by source name;
     - ``record_resolvers``: record types it owns that tasks may point at;
+    - ``task_triggers``: the triggers it fires task templates with (``deal.stage:won``);
     - ``name_lookup``: the privacy proxy's lookup of the tenant's names (the CRM's);
     - ``privacy``: the personal data it holds and how to export it.
     """
@@ -47,5 +48,6 @@ class Manifest:
     tools: tuple[Tool, ...] = ()
     timeline_sources: Mapping[str, TimelineSourceFn] = field(default_factory=dict)
     record_resolvers: Mapping[str, RecordResolver] = field(default_factory=dict)
+    task_triggers: tuple[str, ...] = ()
     name_lookup: NameLookup | None = None
     privacy: PrivacyHooks | None = None

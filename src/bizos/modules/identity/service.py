@@ -67,6 +67,7 @@ __all__ = [
     "me",
     "resend_verification",
     "signup",
+    "tenant_id_by_slug",
     "update_user",
 ]
 
@@ -136,6 +137,11 @@ async def get_tenant(session: AsyncSession, ctx: Context) -> TenantRead:
     if tenant is None:
         raise NotFound("tenant not found")
     return tenant_read(tenant)
+
+
+async def tenant_id_by_slug(session: AsyncSession, *, slug: str) -> str | None:
+    """The id of the tenant with ``slug``, or ``None`` (system session)."""
+    return await session.scalar(sa.select(Tenant.id).where(Tenant.slug == slug))
 
 
 async def get_tenant_by_slug(session: AsyncSession, *, slug: str) -> Tenant:

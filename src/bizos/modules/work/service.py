@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol, cast
 
 import sqlalchemy as sa
 import structlog
@@ -27,8 +27,6 @@ from bizos.core.ids import new_id
 from bizos.core.pagination import ListOrder, PageParams
 from bizos.core.ports import ports
 from bizos.core.versions import check_version
-from bizos.modules.crm.contacts import service as contacts
-from bizos.modules.crm.deals.schemas import STAGES as DEAL_STAGES
 from bizos.modules.identity import service as identity
 from bizos.modules.identity.schemas import UserRead
 from bizos.modules.notifications import service as notifications
@@ -50,9 +48,13 @@ ESCALATING_PRIORITIES = ("high", "urgent")
 # Tasks one pass of the reminder or escalation job takes on; the rest wait a minute.
 JOB_BATCH = 500
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
-# What fires templates today (``create_tasks_from_templates`` callers): a deal entering a
-# stage. A template for any other trigger would never make a task, so it is refused.
-TEMPLATE_TRIGGERS: tuple[str, ...] = tuple(f"deal.stage:{stage}" for stage in DEAL_STAGES)
+
+
+def template_triggers() -> tuple[str, ...]:
+    """What fires templates (``create_tasks_from_templates`` callers), as the modules
+    declare it in their manifests (the CRM: a deal entering a stage). A template for any
+    other trigger would never make a task, so it is refused."""
+    return tuple(ports.task_triggers)
 
 
 # --- reading ------------------------------------------------------------------------------
@@ -114,12 +116,20 @@ async def _check_assignee(
         )
 
 
+class _Record(Protocol):
+    id: str
+
+
 async def _resolve_contact(
     session: AsyncSession, ctx: Context, contact_id: str, loc: Sequence[str]
 ) -> str:
-    """The id of the contact (its survivor, if it was merged); 422 if there is none."""
+    """The id of the contact (its survivor, if it was merged), through the record
+    resolver the CRM declares; 422 if there is none."""
+    resolve = ports.record_resolvers.get("contact")
     try:
-        contact = await contacts.get_contact(session, ctx, contact_id)
+        if resolve is None:
+            raise NotFound("no module keeps contacts")
+        contact = cast(_Record, await resolve(session, ctx, contact_id))
     except NotFound:
         raise Unprocessable(
             "no such contact in this workspace", errors=[field_error(loc, "no such contact")]
@@ -500,13 +510,12 @@ async def _check_assign_to(session: AsyncSession, ctx: Context, assign_to: str) 
 
 
 def _check_trigger(trigger: str) -> None:
-    if trigger not in TEMPLATE_TRIGGERS:
+    triggers = template_triggers()
+    if trigger not in triggers:
         raise Unprocessable(
             f"no task is ever created for trigger {trigger!r}",
             errors=[
-                field_error(
-                    ["body", "trigger"], f"unknown trigger; one of {', '.join(TEMPLATE_TRIGGERS)}"
-                )
+                field_error(["body", "trigger"], f"unknown trigger; one of {', '.join(triggers)}")
             ],
         )
 
