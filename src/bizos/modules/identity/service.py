@@ -105,8 +105,14 @@ def tenant_read(tenant: Tenant) -> TenantRead:
 
 async def create_tenant(
     session: AsyncSession, ctx: Context, *, name: str, slug: str | None = None
-) -> Tenant:
+) -> TenantRead:
     """Create a tenant (system session). ``slug`` must be free if given."""
+    return tenant_read(await _create_tenant(session, ctx, name=name, slug=slug))
+
+
+async def _create_tenant(
+    session: AsyncSession, ctx: Context, *, name: str, slug: str | None
+) -> Tenant:
     if slug is not None:
         if slugify(slug) != slug:
             raise Unprocessable(
@@ -144,11 +150,11 @@ async def tenant_id_by_slug(session: AsyncSession, *, slug: str) -> str | None:
     return await session.scalar(sa.select(Tenant.id).where(Tenant.slug == slug))
 
 
-async def get_tenant_by_slug(session: AsyncSession, *, slug: str) -> Tenant:
+async def get_tenant_by_slug(session: AsyncSession, *, slug: str) -> TenantRead:
     tenant = await session.scalar(sa.select(Tenant).where(Tenant.slug == slug))
     if tenant is None:
         raise NotFound(f"no tenant with slug {slug!r}")
-    return tenant
+    return tenant_read(tenant)
 
 
 async def create_tenant_with_owner(
@@ -164,8 +170,8 @@ async def create_tenant_with_owner(
 ) -> tuple[Tenant, User]:
     """A new tenant and its first owner, in the caller's (system) transaction. The
     owner's address counts as verified unless ``email_verified`` is False (signup)."""
-    tenant = await create_tenant(session, ctx, name=company_name, slug=slug)
-    owner = await create_user(
+    tenant = await _create_tenant(session, ctx, name=company_name, slug=slug)
+    owner = await _create_user(
         session,
         ctx.with_tenant(tenant.id),
         tenant_id=tenant.id,
@@ -344,11 +350,37 @@ async def create_user(
     password: str,
     manager_id: str | None = None,
     email_verified: bool = True,
-) -> User:
+) -> UserRead:
     """Add a user to ``tenant_id``. Only an owner (or the system) may create an owner.
 
     Whoever creates a user (an admin, the operator) vouches for the address, so it
     counts as verified; only self-service signup passes ``email_verified=False``."""
+    user = await _create_user(
+        session,
+        ctx,
+        tenant_id=tenant_id,
+        email=email,
+        name=name,
+        role=role,
+        password=password,
+        manager_id=manager_id,
+        email_verified=email_verified,
+    )
+    return user_read(user)
+
+
+async def _create_user(
+    session: AsyncSession,
+    ctx: Context,
+    *,
+    tenant_id: str,
+    email: str,
+    name: str,
+    role: str,
+    password: str,
+    manager_id: str | None = None,
+    email_verified: bool = True,
+) -> User:
     email = _valid_email(email)
     _check_new_user_fields(role=role, password=password, name=name)
     if role == "owner" and not await _acts_as_owner(session, ctx):

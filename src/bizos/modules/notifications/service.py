@@ -63,7 +63,7 @@ async def notify(
     related_id: str | None = None,
     data: dict[str, Any] | None = None,
     email: bool = False,
-) -> Notification:
+) -> NotificationRead:
     """Notify a user in the app (``notifications.notification.created``), in the
     caller's transaction; with ``email`` also queue a copy to their address (skipped for
     a user who is missing or deactivated)."""
@@ -96,7 +96,7 @@ async def notify(
             "email_message_id": row.email_message_id,
         },
     )
-    return row
+    return notification_read(row)
 
 
 async def _email_copy(session: AsyncSession, ctx: Context, row: Notification) -> str | None:

@@ -64,7 +64,7 @@ async def create_task(
         contact_id=body.contact_id,
     )
     _etag(response, task.version)
-    return service.task_read(task)
+    return task
 
 
 @router.get("/api/v1/tasks", response_model=Page[TaskRead])
@@ -108,7 +108,7 @@ async def get_task(
 ) -> TaskRead:
     task = await service.get_task(session, ctx, task_id)
     _etag(response, task.version)
-    return service.task_read(task)
+    return task
 
 
 @router.patch("/api/v1/tasks/{task_id}", response_model=TaskRead)
@@ -126,7 +126,7 @@ async def update_task(
     await service.check_related(session, ctx, body.related)
     task = await service.update_task(session, ctx, task_id, body, if_match=if_match)
     _etag(response, task.version)
-    return service.task_read(task)
+    return task
 
 
 # --- templates ----------------------------------------------------------------------------
@@ -140,7 +140,7 @@ async def create_template(
     enters the proposal stage)."""
     row = await service.create_template(session, ctx, body)
     _etag(response, row.version)
-    return service.template_read(row)
+    return row
 
 
 @router.get("/api/v1/task-templates", response_model=Page[TaskTemplateRead])
@@ -164,7 +164,7 @@ async def get_template(
 ) -> TaskTemplateRead:
     row = await service.get_template(session, ctx, template_id)
     _etag(response, row.version)
-    return service.template_read(row)
+    return row
 
 
 @router.patch("/api/v1/task-templates/{template_id}", response_model=TaskTemplateRead)
@@ -179,7 +179,7 @@ async def update_template(
 ) -> TaskTemplateRead:
     row = await service.update_template(session, ctx, template_id, body, if_match=if_match)
     _etag(response, row.version)
-    return service.template_read(row)
+    return row
 
 
 @router.delete("/api/v1/task-templates/{template_id}", status_code=204)

@@ -105,6 +105,15 @@ class TaskRead(BaseModel):
     created_at: dt.datetime
     updated_at: dt.datetime
 
+    # The record's columns by their old names, for callers in other modules.
+    @property
+    def related_type(self) -> str | None:
+        return self.related.type if self.related else None
+
+    @property
+    def related_id(self) -> str | None:
+        return self.related.id if self.related else None
+
 
 class TaskTemplateCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")

@@ -156,13 +156,17 @@ async def check_related(session: AsyncSession, ctx: Context, related: TaskRelate
         ) from None
 
 
-async def get_task(session: AsyncSession, ctx: Context, task_id: str) -> Task:
+async def _task_row(session: AsyncSession, ctx: Context, task_id: str) -> Task:
     task = await session.scalar(
         sa.select(Task).where(Task.tenant_id == ctx.require_tenant(), Task.id == task_id)
     )
     if task is None:
         raise NotFound("task not found")
     return task
+
+
+async def get_task(session: AsyncSession, ctx: Context, task_id: str) -> TaskRead:
+    return task_read(await _task_row(session, ctx, task_id))
 
 
 TASK_ORDER = ListOrder("tasks", Task.id, [Task.created_at, Task.updated_at, Task.due_at])
@@ -229,7 +233,7 @@ async def tasks_for_contacts(
     *,
     limit: int,
     before: dt.datetime | None = None,
-) -> list[Task]:
+) -> list[TaskRead]:
     """The newest tasks about any of ``contact_ids`` (by ``contact_id`` or ``related``),
     created at or before ``before`` when given."""
     if not contact_ids:
@@ -245,7 +249,7 @@ async def tasks_for_contacts(
     if before is not None:
         query = query.where(Task.created_at <= before)
     rows = await session.scalars(query.order_by(Task.created_at.desc()).limit(limit))
-    return list(rows)
+    return [task_read(r) for r in rows]
 
 
 # --- writing ------------------------------------------------------------------------------
@@ -267,7 +271,7 @@ async def create_task(
     template_id: str | None = None,
     remind_at: dt.datetime | None = None,
     reminder: bool = True,
-) -> Task:
+) -> TaskRead:
     """A new open task (``work.task.created``, and ``work.task.assigned`` with an
     assignee, who is notified in the app unless they made it) in the caller's transaction.
 
@@ -330,7 +334,7 @@ async def create_task(
     )
     if assignee_id is not None:
         await _assigned(session, ctx, task, previous=None)
-    return task
+    return task_read(task)
 
 
 async def _assigned(
@@ -368,7 +372,7 @@ async def update_task(
     *,
     if_match: str | None = None,
     now: dt.datetime | None = None,
-) -> Task:
+) -> TaskRead:
     """Apply a partial update (``work.task.updated``; ``work.task.assigned`` when the
     assignee changes, ``work.task.completed`` when it is done)."""
     now = now or utcnow()
@@ -388,7 +392,7 @@ async def update_task(
         sent["related_id"] = related.id if related else None
     changed = {k: v for k, v in sent.items() if getattr(task, k) != v}
     if not changed:
-        return task
+        return task_read(task, now)
     if changed.get("assignee_id") is not None:
         await _check_assignee(session, ctx, changed["assignee_id"], ["body", "assignee_id"])
     if changed.get("contact_id") is not None:
@@ -402,7 +406,7 @@ async def update_task(
         if changed["related_id"] == task.related_id:
             del changed["related_id"]
     if not changed:
-        return task
+        return task_read(task, now)
     previous_assignee, previous_status = task.assignee_id, task.status
     if "due_at" in changed and "remind_at" not in sent and task.remind_at == task.due_at:
         changed["remind_at"] = changed["due_at"]  # the default reminder follows the due time
@@ -445,7 +449,7 @@ async def update_task(
                 "origin": task.origin,
             },
         )
-    return task
+    return task_read(task, now)
 
 
 async def repoint_contact(
@@ -522,7 +526,7 @@ def _check_trigger(trigger: str) -> None:
 
 async def create_template(
     session: AsyncSession, ctx: Context, body: TaskTemplateCreate
-) -> TaskTemplate:
+) -> TaskTemplateRead:
     _check_trigger(body.trigger)
     await _check_assign_to(session, ctx, body.assign_to)
     row = TaskTemplate(id=new_id(), tenant_id=ctx.require_tenant(), **body.model_dump())
@@ -536,10 +540,10 @@ async def create_template(
         aggregate_id=row.id,
         data=body.model_dump(),
     )
-    return row
+    return template_read(row)
 
 
-async def get_template(session: AsyncSession, ctx: Context, template_id: str) -> TaskTemplate:
+async def _template_row(session: AsyncSession, ctx: Context, template_id: str) -> TaskTemplate:
     row = await session.scalar(
         sa.select(TaskTemplate).where(
             TaskTemplate.tenant_id == ctx.require_tenant(), TaskTemplate.id == template_id
@@ -548,6 +552,10 @@ async def get_template(session: AsyncSession, ctx: Context, template_id: str) ->
     if row is None:
         raise NotFound("task template not found")
     return row
+
+
+async def get_template(session: AsyncSession, ctx: Context, template_id: str) -> TaskTemplateRead:
+    return template_read(await _template_row(session, ctx, template_id))
 
 
 async def list_templates(
@@ -575,7 +583,7 @@ async def update_template(
     changes: TaskTemplateUpdate,
     *,
     if_match: str | None = None,
-) -> TaskTemplate:
+) -> TaskTemplateRead:
     row = await session.scalar(
         sa.select(TaskTemplate)
         .where(TaskTemplate.tenant_id == ctx.require_tenant(), TaskTemplate.id == template_id)
@@ -588,7 +596,7 @@ async def update_template(
         k: v for k, v in changes.model_dump(exclude_unset=True).items() if getattr(row, k) != v
     }
     if not changed:
-        return row
+        return template_read(row)
     if "trigger" in changed:
         _check_trigger(changed["trigger"])
     if "assign_to" in changed:
@@ -606,14 +614,14 @@ async def update_template(
         version=row.version,
         data={"changes": changed},
     )
-    return row
+    return template_read(row)
 
 
 async def delete_template(
     session: AsyncSession, ctx: Context, template_id: str, *, if_match: str | None = None
 ) -> None:
     """Remove a template; tasks it made stay (their ``template_id`` keeps the history)."""
-    row = await get_template(session, ctx, template_id)
+    row = await _template_row(session, ctx, template_id)
     check_version(if_match, row.version)
     await session.delete(row)
     await session.flush()
@@ -653,7 +661,7 @@ async def escalate(
     kind: str | None = None,
     data: dict[str, Any] | None = None,
     priority: str = "high",
-) -> Task:
+) -> TaskRead:
     """Hand trouble to a person: a task for ``assignee_id`` (or nobody's, to be picked
     up), and, with ``kind``, an in-app notification telling them why, both in the
     caller's transaction. ``origin`` names the event that raised it."""
@@ -694,7 +702,7 @@ async def create_tasks_from_templates(
     contact_id: str | None = None,
     values: Mapping[str, Any] | None = None,
     now: dt.datetime | None = None,
-) -> list[Task]:
+) -> list[TaskRead]:
     """One task per active template of ``trigger`` (e.g. ``"deal.stage:proposal"``).
 
     ``assign_to="owner"`` gives it to ``owner_id``; a template naming a user who is no
@@ -903,7 +911,7 @@ async def _escalate(
     now: dt.datetime,
     where: Sequence[sa.ColumnElement[bool]],
 ) -> int:
-    current = await get_task(session, ctx, task_id)
+    current = await _task_row(session, ctx, task_id)
     target, reason = await escalation_target(session, ctx, current.assignee_id)
     if target is None:
         log.warning("work.escalation_without_target", task_id=task_id)
