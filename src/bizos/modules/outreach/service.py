@@ -368,6 +368,22 @@ async def list_messages(
     return [message_read(r) for r in items], cursor
 
 
+async def messages_about(
+    session: AsyncSession, ctx: Context, related: Related
+) -> list[MessageRead]:
+    """Every message about ``related`` (a contact, a ticket…), oldest first."""
+    rows = await session.scalars(
+        sa.select(Message)
+        .where(
+            Message.tenant_id == ctx.require_tenant(),
+            Message.related_type == related.type,
+            Message.related_id == related.id,
+        )
+        .order_by(Message.created_at, Message.id)
+    )
+    return [message_read(r) for r in rows]
+
+
 # --- delivery (called by outreach.delivery in its own units of work) -----------------
 
 

@@ -209,11 +209,11 @@ async def tasks_for_contacts(
     ctx: Context,
     contact_ids: Sequence[str],
     *,
-    limit: int,
+    limit: int | None,
     before: dt.datetime | None = None,
 ) -> list[TaskRead]:
     """The newest tasks about any of ``contact_ids`` (by ``contact_id`` or ``related``),
-    created at or before ``before`` when given."""
+    created at or before ``before`` when given; all of them with ``limit=None``."""
     if not contact_ids:
         return []
     ids = list(contact_ids)
