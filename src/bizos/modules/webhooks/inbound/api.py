@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Path, Query
 from bizos.api.deps import Ctx, DbSession
 from bizos.core.auth import Admin
 from bizos.core.pagination import Page, PageParams
-from bizos.modules.webhooks import inbound
+from bizos.modules.webhooks.inbound import service as inbound
 from bizos.modules.webhooks.schemas import InboundStatus, InboundWebhookDetail, InboundWebhookRead
 
 router = APIRouter(prefix="/api/v1/inbound-webhooks", tags=["webhooks"])
