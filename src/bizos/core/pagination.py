@@ -28,6 +28,7 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 import sqlalchemy as sa
 from fastapi import Depends, Query
 from pydantic import BaseModel, ConfigDict
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bizos.core.auth import derive_key
 from bizos.core.errors import Unprocessable, field_error
@@ -37,6 +38,7 @@ MAX_LIMIT = 200
 _MAX_KEY_LENGTH = 600
 
 T = TypeVar("T")
+R = TypeVar("R")
 SelectT = TypeVar("SelectT", bound="sa.Select[*tuple[Any, ...]]")
 
 
@@ -289,6 +291,20 @@ class ListOrder:
     ) -> tuple[list[T], str | None]:
         """Split rows fetched by :meth:`apply` into this page and the next page's cursor."""
         return take_page(rows, page, key=lambda r: self.cursor_after(entity(r), page))
+
+    async def read_page(
+        self,
+        session: AsyncSession,
+        query: sa.Select[T],
+        page: PageParams,
+        read: Callable[[T], R],
+    ) -> tuple[list[R], str | None]:
+        """One page of ``query``'s rows in ``page``'s order, each shown through ``read``,
+        and the next page's cursor: the whole of a service's list function after its
+        filters."""
+        rows = (await session.scalars(self.apply(query, page))).all()
+        items, cursor = self.take_page(rows, page)
+        return [read(r) for r in items], cursor
 
     def _dependency(self) -> Callable[..., PageParams]:
         order = self

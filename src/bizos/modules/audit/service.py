@@ -35,6 +35,6 @@ async def list_audit_entries(
     if action is not None:
         query = query.where(AuditEntry.action == action)
     ctx.require_tenant()  # the tenant criterion itself is added by the session (core.db)
-    rows = (await session.scalars(AUDIT_ORDER.apply(query, page))).all()
-    items, cursor = AUDIT_ORDER.take_page(rows, page)
-    return [AuditEntryRead.model_validate(e, from_attributes=True) for e in items], cursor
+    return await AUDIT_ORDER.read_page(
+        session, query, page, lambda e: AuditEntryRead.model_validate(e, from_attributes=True)
+    )

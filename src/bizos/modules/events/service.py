@@ -137,9 +137,7 @@ async def list_dead_letters(
     default)."""
     ctx.require_tenant()
     query = sa.select(DispatchFailure).where(DispatchFailure.status == status)
-    rows = (await session.scalars(DEAD_LETTER_ORDER.apply(query, page))).all()
-    items, cursor = DEAD_LETTER_ORDER.take_page(rows, page)
-    return [_dead_letter_read(f) for f in items], cursor
+    return await DEAD_LETTER_ORDER.read_page(session, query, page, _dead_letter_read)
 
 
 async def replay_dead_letter(

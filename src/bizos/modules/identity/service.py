@@ -30,7 +30,7 @@ from bizos.core.errors import (
     Unprocessable,
     field_error,
 )
-from bizos.core.events import append_event
+from bizos.core.events import append_event, append_row_event
 from bizos.core.ids import new_id
 from bizos.core.pagination import ListOrder, Page, PageParams
 from bizos.core.versions import check_version
@@ -107,12 +107,6 @@ async def create_tenant(
     session: AsyncSession, ctx: Context, *, name: str, slug: str | None = None
 ) -> TenantRead:
     """Create a tenant (system session). ``slug`` must be free if given."""
-    return tenant_read(await _create_tenant(session, ctx, name=name, slug=slug))
-
-
-async def _create_tenant(
-    session: AsyncSession, ctx: Context, *, name: str, slug: str | None
-) -> Tenant:
     if slug is not None:
         if slugify(slug) != slug:
             raise Unprocessable(
@@ -134,7 +128,7 @@ async def _create_tenant(
         aggregate_id=tenant.id,
         data={"slug": slug, "name": name},
     )
-    return tenant
+    return tenant_read(tenant)
 
 
 async def get_tenant(session: AsyncSession, ctx: Context) -> TenantRead:
@@ -170,8 +164,8 @@ async def create_tenant_with_owner(
 ) -> tuple[Tenant, User]:
     """A new tenant and its first owner, in the caller's (system) transaction. The
     owner's address counts as verified unless ``email_verified`` is False (signup)."""
-    tenant = await _create_tenant(session, ctx, name=company_name, slug=slug)
-    owner = await _create_user(
+    tenant = await create_tenant(session, ctx, name=company_name, slug=slug)
+    owner = await create_user(
         session,
         ctx.with_tenant(tenant.id),
         tenant_id=tenant.id,
@@ -181,7 +175,10 @@ async def create_tenant_with_owner(
         password=password,
         email_verified=email_verified,
     )
-    return tenant, owner
+    # The rows themselves: signup opens the owner's first session with them.
+    tenant_row, owner_row = await session.get(Tenant, tenant.id), await session.get(User, owner.id)
+    assert tenant_row is not None and owner_row is not None
+    return tenant_row, owner_row
 
 
 async def signup(session: AsyncSession, ctx: Context, body: SignupRequest) -> SignupResponse:
@@ -355,32 +352,6 @@ async def create_user(
 
     Whoever creates a user (an admin, the operator) vouches for the address, so it
     counts as verified; only self-service signup passes ``email_verified=False``."""
-    user = await _create_user(
-        session,
-        ctx,
-        tenant_id=tenant_id,
-        email=email,
-        name=name,
-        role=role,
-        password=password,
-        manager_id=manager_id,
-        email_verified=email_verified,
-    )
-    return user_read(user)
-
-
-async def _create_user(
-    session: AsyncSession,
-    ctx: Context,
-    *,
-    tenant_id: str,
-    email: str,
-    name: str,
-    role: str,
-    password: str,
-    manager_id: str | None = None,
-    email_verified: bool = True,
-) -> User:
     email = _valid_email(email)
     _check_new_user_fields(role=role, password=password, name=name)
     if role == "owner" and not await _acts_as_owner(session, ctx):
@@ -413,7 +384,7 @@ async def _create_user(
         data={"email": email, "role": role, "manager_id": manager_id},
     )
     log.info("identity.user.created", tenant_id=tenant_id, user_id=user.id, role=role)
-    return user
+    return user_read(user)
 
 
 USER_ORDER = ListOrder("users", User.id, [User.created_at, User.updated_at, User.name, User.email])
@@ -514,14 +485,13 @@ async def update_user(
         await revoke_sessions(
             session, ctx, where=AuthSession.user_id == user.id, reason="user_deactivated"
         )
-    await append_event(
+    await append_row_event(
         session,
         ctx,
         "identity.user.updated",
+        user,
         aggregate_type="user",
-        aggregate_id=user.id,
         data={"changes": changed, **({"api_keys_changed": keys_changed} if keys_changed else {})},
-        version=user.version,
     )
     log.info("identity.user.updated", user_id=user.id, fields=sorted(changed))
     return user_read(user)

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bizos.core.context import Context
 from bizos.core.db import utcnow
 from bizos.core.errors import Forbidden, NotFound, Unprocessable
-from bizos.core.events import append_event
+from bizos.core.events import append_row_event
 from bizos.core.ids import new_id
 from bizos.core.pagination import ListOrder, PageParams
 from bizos.modules.identity import service as identity
@@ -82,12 +82,12 @@ async def notify(
         row.email_message_id = await _email_copy(session, ctx, row)
     session.add(row)
     await session.flush()
-    await append_event(
+    await append_row_event(
         session,
         ctx,
         "notifications.notification.created",
+        row,
         aggregate_type="notification",
-        aggregate_id=row.id,
         data={
             "user_id": user_id,
             "kind": kind,
@@ -162,9 +162,7 @@ async def list_notifications(
         query = query.where(Notification.read_at.is_not(None))
     if kind:
         query = query.where(Notification.kind == kind)
-    rows = list(await session.scalars(NOTIFICATION_ORDER.apply(query, page)))
-    items, cursor = NOTIFICATION_ORDER.take_page(rows, page)
-    return [notification_read(r) for r in items], cursor
+    return await NOTIFICATION_ORDER.read_page(session, query, page, notification_read)
 
 
 async def unread_count(session: AsyncSession, ctx: Context) -> int:

@@ -45,7 +45,7 @@ from bizos.core import crypto
 from bizos.core.context import Context
 from bizos.core.db import utcnow
 from bizos.core.errors import NotFound, Unprocessable, field_error
-from bizos.core.events import append_event, wake_after_commit
+from bizos.core.events import append_row_event, wake_after_commit
 from bizos.core.ids import new_id
 from bizos.core.pagination import ListOrder, PageParams
 from bizos.modules.outreach.models import Message
@@ -112,12 +112,12 @@ def message_read(row: Message) -> MessageRead:
 
 async def _queue(session: AsyncSession, ctx: Context, row: Message) -> MessageRead:
     # The event first, so the row is written once with its causation (no audit noise).
-    queued = await append_event(
+    queued = await append_row_event(
         session,
         ctx,
         "outreach.message.queued",
+        row,
         aggregate_type="message",
-        aggregate_id=row.id,
         data={
             "channel": row.channel,
             "related": {"type": row.related_type, "id": row.related_id}
@@ -363,9 +363,7 @@ async def list_messages(
         query = query.where(Message.status == status)
     if related:
         query = query.where(Message.related_type == related.type, Message.related_id == related.id)
-    rows = list(await session.scalars(MESSAGE_ORDER.apply(query, page)))
-    items, cursor = MESSAGE_ORDER.take_page(rows, page)
-    return [message_read(r) for r in items], cursor
+    return await MESSAGE_ORDER.read_page(session, query, page, message_read)
 
 
 async def messages_about(
@@ -528,13 +526,12 @@ async def record_sent(
     row.body_ciphertext = None  # an account email's link now lives in the mailbox only
     row.version += 1
     await session.flush()
-    await append_event(
+    await append_row_event(
         session,
         ctx,
         "outreach.message.sent",
+        row,
         aggregate_type="message",
-        aggregate_id=row.id,
-        version=row.version,
         data={
             "channel": row.channel,
             "status": row.status,
@@ -590,13 +587,12 @@ async def record_failure(
     row.body_ciphertext = None
     row.version += 1
     await session.flush()
-    await append_event(
+    await append_row_event(
         session,
         ctx,
         "outreach.message.failed",
+        row,
         aggregate_type="message",
-        aggregate_id=row.id,
-        version=row.version,
         data={
             "channel": row.channel,
             "provider": provider,

@@ -8,7 +8,8 @@ a task is reminded or escalated exactly once even when two workers race.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
 from typing import Any
 
 import sqlalchemy as sa
@@ -19,7 +20,7 @@ from bizos.core.config import get_settings
 from bizos.core.context import Context, system_context
 from bizos.core.db import Database
 from bizos.core.errors import NotFound
-from bizos.core.events import append_event
+from bizos.core.events import append_row_event
 from bizos.core.pagination import PageParams
 from bizos.core.scheduler import scheduled
 from bizos.modules.identity import service as identity
@@ -49,35 +50,44 @@ async def task_escalations(db: Database, now: dt.datetime) -> None:
     await escalate_overdue_tasks(db, now, grace=grace)
 
 
-async def _due_tasks(db: Database, where: Sequence[sa.ColumnElement[bool]]) -> list[Any]:
-    # The scan spans tenants (like the dispatcher's): a system session, ids only.
-    async with db.unit_of_work(system=True, readonly=True) as session:
-        rows = await session.execute(
-            sa.select(Task.id, Task.tenant_id).where(*where).order_by(Task.id).limit(JOB_BATCH)
-        )
-        return list(rows.all())
+# ``(session, ctx, task_id, where) -> 1 if it acted on the task, else 0``
+TaskAction = Callable[
+    [AsyncSession, Context, str, Sequence[sa.ColumnElement[bool]]], Awaitable[int]
+]
+
+
+async def _act_on_due(
+    db: Database, where: Sequence[sa.ColumnElement[bool]], act: TaskAction, failure: str
+) -> int:
+    """``act`` on each task ``where`` holds for, each in its tenant's own unit of work;
+    returns how many it acted on. The scan spans tenants (like the dispatcher's): a
+    system session, ids only."""
+    async with db.unit_of_work(system=True, readonly=True) as scan:
+        due = (
+            await scan.execute(
+                sa.select(Task.id, Task.tenant_id).where(*where).order_by(Task.id).limit(JOB_BATCH)
+            )
+        ).all()
+    done = 0
+    for row in due:
+        try:
+            async with db.unit_of_work(tenant_id=row.tenant_id) as session:
+                done += await act(session, system_context(row.tenant_id), row.id, where)
+        except Exception:  # one task's trouble must not hold back the others
+            log.exception(failure, task_id=row.id, tenant_id=row.tenant_id)
+    return done
 
 
 async def send_due_reminders(db: Database, now: dt.datetime) -> int:
     """Remind the assignee of every open task whose ``remind_at`` has come, once each:
     an in-app ``task.reminder`` and an email. Returns how many were sent."""
-    due = await _due_tasks(
-        db,
-        [
-            Task.status.in_(OPEN_STATUSES),
-            Task.remind_at <= now,
-            Task.reminded_at.is_(None),
-            Task.assignee_id.is_not(None),
-        ],
-    )
-    sent = 0
-    for row in due:
-        try:
-            async with db.unit_of_work(tenant_id=row.tenant_id) as session:
-                sent += await _remind(session, system_context(row.tenant_id), row.id, now)
-        except Exception:  # one task's trouble must not hold back the others
-            log.exception("work.reminder_failed", task_id=row.id, tenant_id=row.tenant_id)
-    return sent
+    where = [
+        Task.status.in_(OPEN_STATUSES),
+        Task.remind_at <= now,
+        Task.reminded_at.is_(None),
+        Task.assignee_id.is_not(None),
+    ]
+    return await _act_on_due(db, where, partial(_remind, now=now), "work.reminder_failed")
 
 
 async def _claim(
@@ -98,18 +108,15 @@ async def _claim(
     )
 
 
-async def _remind(session: AsyncSession, ctx: Context, task_id: str, now: dt.datetime) -> int:
-    task = await _claim(
-        session,
-        task_id,
-        [
-            Task.status.in_(OPEN_STATUSES),
-            Task.remind_at <= now,
-            Task.reminded_at.is_(None),
-            Task.assignee_id.is_not(None),
-        ],
-        reminded_at=now,
-    )
+async def _remind(
+    session: AsyncSession,
+    ctx: Context,
+    task_id: str,
+    where: Sequence[sa.ColumnElement[bool]],
+    *,
+    now: dt.datetime,
+) -> int:
+    task = await _claim(session, task_id, where, reminded_at=now)
     if task is None or task.assignee_id is None:
         return 0  # another worker did it, or the task changed meanwhile
     lines = [f"Task: {task.title}", f"Priority: {task.priority}"]
@@ -129,13 +136,12 @@ async def _remind(session: AsyncSession, ctx: Context, task_id: str, now: dt.dat
         data={"due_at": service.jsonable(task.due_at), "priority": task.priority},
         email=True,
     )
-    await append_event(
+    await append_row_event(
         session,
         ctx,
         "work.task.reminded",
+        task,
         aggregate_type="task",
-        aggregate_id=task.id,
-        version=task.version,
         data={
             "assignee_id": task.assignee_id,
             "notification_id": notification.id,
@@ -150,17 +156,8 @@ async def escalate_overdue_tasks(db: Database, now: dt.datetime, *, grace: dt.ti
     """Escalate every open high or urgent task more than ``grace`` past due, once each,
     to the assignee's manager (the workspace owner when there is none): an in-app
     ``task.escalated`` notification and an email. Returns how many escalated."""
-    where = _escalation_due(now, grace)
-    escalated = 0
-    for row in await _due_tasks(db, where):
-        try:
-            async with db.unit_of_work(tenant_id=row.tenant_id) as session:
-                escalated += await _escalate(
-                    session, system_context(row.tenant_id), row.id, now, where
-                )
-        except Exception:
-            log.exception("work.escalation_failed", task_id=row.id, tenant_id=row.tenant_id)
-    return escalated
+    escalate = partial(_escalate, now=now)
+    return await _act_on_due(db, _escalation_due(now, grace), escalate, "work.escalation_failed")
 
 
 def _escalation_due(now: dt.datetime, grace: dt.timedelta) -> list[sa.ColumnElement[bool]]:
@@ -201,8 +198,9 @@ async def _escalate(
     session: AsyncSession,
     ctx: Context,
     task_id: str,
-    now: dt.datetime,
     where: Sequence[sa.ColumnElement[bool]],
+    *,
+    now: dt.datetime,
 ) -> int:
     current = await service.task_row(session, ctx, task_id)
     target, reason = await escalation_target(session, ctx, current.assignee_id)
@@ -234,13 +232,12 @@ async def _escalate(
         data={"assignee_id": task.assignee_id, "reason": reason},
         email=True,
     )
-    await append_event(
+    await append_row_event(
         session,
         ctx,
         "work.task.escalated",
+        task,
         aggregate_type="task",
-        aggregate_id=task.id,
-        version=task.version,
         data={
             "escalated_to": target,
             "reason": reason,

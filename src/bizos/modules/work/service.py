@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bizos.core.context import Context
 from bizos.core.db import utcnow
 from bizos.core.errors import NotFound, Unprocessable, field_error
-from bizos.core.events import append_event
+from bizos.core.events import append_row_event
 from bizos.core.ids import new_id
 from bizos.core.pagination import ListOrder, PageParams
 from bizos.core.ports import ports
@@ -199,9 +199,7 @@ async def list_tasks(
         query = query.where(
             sa.or_(Task.status.not_in(OPEN_STATUSES), Task.due_at.is_(None), Task.due_at >= now)
         )
-    rows = list(await session.scalars(TASK_ORDER.apply(query, page)))
-    items, cursor = TASK_ORDER.take_page(rows, page)
-    return [task_read(r, now) for r in items], cursor
+    return await TASK_ORDER.read_page(session, query, page, lambda r: task_read(r, now))
 
 
 async def tasks_for_contacts(
@@ -292,12 +290,12 @@ async def create_task(
     )
     session.add(task)
     await session.flush()
-    await append_event(
+    await append_row_event(
         session,
         ctx,
         "work.task.created",
+        task,
         aggregate_type="task",
-        aggregate_id=task.id,
         data={
             "title": title,
             "assignee_id": assignee_id,
@@ -318,13 +316,12 @@ async def create_task(
 async def _assigned(
     session: AsyncSession, ctx: Context, task: Task, *, previous: str | None
 ) -> None:
-    await append_event(
+    await append_row_event(
         session,
         ctx,
         "work.task.assigned",
+        task,
         aggregate_type="task",
-        aggregate_id=task.id,
-        version=task.version,
         data={"assignee_id": task.assignee_id, "previous_assignee_id": previous},
     )
     if task.assignee_id is not None and task.assignee_id != ctx.actor_id:
@@ -399,25 +396,23 @@ async def update_task(
         task.completed_at = now if task.status == "done" else None
     task.version += 1
     await session.flush()
-    await append_event(
+    await append_row_event(
         session,
         ctx,
         "work.task.updated",
+        task,
         aggregate_type="task",
-        aggregate_id=task.id,
-        version=task.version,
         data={"changes": {k: jsonable(v) for k, v in changed.items()}},
     )
     if "assignee_id" in changed:
         await _assigned(session, ctx, task, previous=previous_assignee)
     if task.status == "done" and previous_status != "done":
-        await append_event(
+        await append_row_event(
             session,
             ctx,
             "work.task.completed",
+            task,
             aggregate_type="task",
-            aggregate_id=task.id,
-            version=task.version,
             data={
                 "completed_at": jsonable(task.completed_at),
                 "related": {"type": task.related_type, "id": task.related_id}
@@ -455,13 +450,12 @@ async def repoint_contact(
             task.related_id = changed["related_id"] = survivor_id
         task.version += 1
         await session.flush()
-        await append_event(
+        await append_row_event(
             session,
             ctx,
             "work.task.updated",
+            task,
             aggregate_type="task",
-            aggregate_id=task.id,
-            version=task.version,
             data={"changes": changed, "reason": "contact_merged", "merged_id": merged_id},
         )
     return len(tasks)

@@ -203,9 +203,7 @@ async def list_inbound(
         query = query.where(InboundWebhook.provider == provider)
     if status is not None:
         query = query.where(InboundWebhook.status == status)
-    rows = (await session.scalars(INBOUND_ORDER.apply(query, page))).all()
-    items, cursor = INBOUND_ORDER.take_page(rows, page)
-    return [inbound_read(r) for r in items], cursor
+    return await INBOUND_ORDER.read_page(session, query, page, inbound_read)
 
 
 async def get_inbound_detail(

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bizos.core.context import Context
 from bizos.core.errors import NotFound, Unprocessable, field_error
-from bizos.core.events import append_event
+from bizos.core.events import append_event, append_row_event
 from bizos.core.ids import new_id
 from bizos.core.pagination import ListOrder, PageParams
 from bizos.core.ports import ports
@@ -70,12 +70,12 @@ async def create_template(
     row = TaskTemplate(id=new_id(), tenant_id=ctx.require_tenant(), **body.model_dump())
     session.add(row)
     await session.flush()
-    await append_event(
+    await append_row_event(
         session,
         ctx,
         "work.task_template.created",
+        row,
         aggregate_type="task_template",
-        aggregate_id=row.id,
         data=body.model_dump(),
     )
     return template_read(row)
@@ -109,9 +109,7 @@ async def list_templates(
         query = query.where(TaskTemplate.trigger == trigger)
     if active is not None:
         query = query.where(TaskTemplate.active.is_(active))
-    rows = list(await session.scalars(TEMPLATE_ORDER.apply(query, page)))
-    items, cursor = TEMPLATE_ORDER.take_page(rows, page)
-    return [template_read(r) for r in items], cursor
+    return await TEMPLATE_ORDER.read_page(session, query, page, template_read)
 
 
 async def update_template(
@@ -143,13 +141,12 @@ async def update_template(
         setattr(row, field, value)
     row.version += 1
     await session.flush()
-    await append_event(
+    await append_row_event(
         session,
         ctx,
         "work.task_template.updated",
+        row,
         aggregate_type="task_template",
-        aggregate_id=row.id,
-        version=row.version,
         data={"changes": changed},
     )
     return template_read(row)
