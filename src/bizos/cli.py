@@ -238,16 +238,14 @@ def tenant_create(
         db = _db()
         try:
             async with db.unit_of_work(system=True) as session:
-                ctx = _cli_ctx()
-                tenant = await service.create_tenant(session, ctx, name=name, slug=slug)
-                await service.create_user(
+                tenant, _ = await service.create_tenant_with_owner(
                     session,
-                    ctx.with_tenant(tenant.id),
-                    tenant_id=tenant.id,
+                    _cli_ctx(),
+                    company_name=name,
                     email=owner_email,
                     name=owner_name,
-                    role="owner",
                     password=owner_password,
+                    slug=slug,
                 )
                 return tenant.id, tenant.slug
         finally:

@@ -20,7 +20,6 @@ from bizos.core.config import get_settings
 from bizos.core.context import Context, system_context
 from bizos.core.db import Database
 from bizos.core.errors import NotFound
-from bizos.core.events import append_row_event
 from bizos.core.pagination import PageParams
 from bizos.core.scheduler import scheduled
 from bizos.modules.identity import service as identity
@@ -136,13 +135,12 @@ async def _remind(
         data={"due_at": service.jsonable(task.due_at), "priority": task.priority},
         email=True,
     )
-    await append_row_event(
+    await service.task_event(
         session,
         ctx,
         "work.task.reminded",
         task,
-        aggregate_type="task",
-        data={
+        {
             "assignee_id": task.assignee_id,
             "notification_id": notification.id,
             "email_message_id": notification.email_message_id,
@@ -232,13 +230,12 @@ async def _escalate(
         data={"assignee_id": task.assignee_id, "reason": reason},
         email=True,
     )
-    await append_row_event(
+    await service.task_event(
         session,
         ctx,
         "work.task.escalated",
         task,
-        aggregate_type="task",
-        data={
+        {
             "escalated_to": target,
             "reason": reason,
             "assignee_id": task.assignee_id,

@@ -290,13 +290,12 @@ async def create_task(
     )
     session.add(task)
     await session.flush()
-    await append_row_event(
+    await task_event(
         session,
         ctx,
         "work.task.created",
         task,
-        aggregate_type="task",
-        data={
+        {
             "title": title,
             "assignee_id": assignee_id,
             "priority": priority,
@@ -313,16 +312,22 @@ async def create_task(
     return task_read(task)
 
 
+async def task_event(
+    session: AsyncSession, ctx: Context, event_type: str, task: Task, data: dict[str, Any]
+) -> None:
+    """``event_type`` about ``task`` at its current version, in the caller's transaction."""
+    await append_row_event(session, ctx, event_type, task, aggregate_type="task", data=data)
+
+
 async def _assigned(
     session: AsyncSession, ctx: Context, task: Task, *, previous: str | None
 ) -> None:
-    await append_row_event(
+    await task_event(
         session,
         ctx,
         "work.task.assigned",
         task,
-        aggregate_type="task",
-        data={"assignee_id": task.assignee_id, "previous_assignee_id": previous},
+        {"assignee_id": task.assignee_id, "previous_assignee_id": previous},
     )
     if task.assignee_id is not None and task.assignee_id != ctx.actor_id:
         due = f"Due {task.due_at:%Y-%m-%d %H:%M} UTC." if task.due_at else None
@@ -396,24 +401,22 @@ async def update_task(
         task.completed_at = now if task.status == "done" else None
     task.version += 1
     await session.flush()
-    await append_row_event(
+    await task_event(
         session,
         ctx,
         "work.task.updated",
         task,
-        aggregate_type="task",
-        data={"changes": {k: jsonable(v) for k, v in changed.items()}},
+        {"changes": {k: jsonable(v) for k, v in changed.items()}},
     )
     if "assignee_id" in changed:
         await _assigned(session, ctx, task, previous=previous_assignee)
     if task.status == "done" and previous_status != "done":
-        await append_row_event(
+        await task_event(
             session,
             ctx,
             "work.task.completed",
             task,
-            aggregate_type="task",
-            data={
+            {
                 "completed_at": jsonable(task.completed_at),
                 "related": {"type": task.related_type, "id": task.related_id}
                 if task.related_type
@@ -450,13 +453,12 @@ async def repoint_contact(
             task.related_id = changed["related_id"] = survivor_id
         task.version += 1
         await session.flush()
-        await append_row_event(
+        await task_event(
             session,
             ctx,
             "work.task.updated",
             task,
-            aggregate_type="task",
-            data={"changes": changed, "reason": "contact_merged", "merged_id": merged_id},
+            {"changes": changed, "reason": "contact_merged", "merged_id": merged_id},
         )
     return len(tasks)
 
