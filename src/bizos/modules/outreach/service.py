@@ -45,7 +45,7 @@ from bizos.core import crypto
 from bizos.core.context import Context
 from bizos.core.db import utcnow
 from bizos.core.errors import NotFound, Unprocessable, field_error
-from bizos.core.events import append_row_event, wake_after_commit
+from bizos.core.events import append_event, append_row_event, wake_after_commit
 from bizos.core.ids import new_id
 from bizos.core.pagination import ListOrder, PageParams
 from bizos.modules.outreach.models import Message
@@ -112,12 +112,12 @@ def message_read(row: Message) -> MessageRead:
 
 async def _queue(session: AsyncSession, ctx: Context, row: Message) -> MessageRead:
     # The event first, so the row is written once with its causation (no audit noise).
-    queued = await append_row_event(
+    queued = await append_event(
         session,
         ctx,
         "outreach.message.queued",
-        row,
         aggregate_type="message",
+        aggregate_id=row.id,
         data={
             "channel": row.channel,
             "related": {"type": row.related_type, "id": row.related_id}
@@ -217,9 +217,10 @@ def _email_row(
     """A queued email's row; 422 for what no channel could send."""
     message_row_id = new_id()
     domain = sender.rpartition("@")[2] or "bizos.example"
-    row = Message(
+    row = _queued_row(
+        ctx,
+        related,
         id=message_row_id,
-        tenant_id=ctx.require_tenant(),
         channel="email",
         recipient=to.strip().lower(),
         sender=sender,
@@ -228,20 +229,28 @@ def _email_row(
         subject=subject,
         body=body,
         html=html,
-        status="queued",
         header_message_id=f"<{message_row_id}@{domain}>",
         in_reply_to=in_reply_to,
         references=list(references),
-        related_type=related.type if related else None,
-        related_id=related.id if related else None,
-        next_attempt_at=utcnow(),
-        correlation_id=ctx.correlation_id,
     )
     try:
         render_email(_outbound_email(row))  # refuse now what no channel could send
     except DeliveryError as exc:
         raise Unprocessable(exc.detail, errors=[field_error(["body"], exc.detail)]) from exc
     return row
+
+
+def _queued_row(ctx: Context, related: Related | None, **columns: Any) -> Message:
+    """A new message row, queued to go out now, about ``related``."""
+    return Message(
+        tenant_id=ctx.require_tenant(),
+        status="queued",
+        related_type=related.type if related else None,
+        related_id=related.id if related else None,
+        next_attempt_at=utcnow(),
+        correlation_id=ctx.correlation_id,
+        **columns,
+    )
 
 
 async def send_account_email(
@@ -308,19 +317,15 @@ async def send_sms(
     sender: str | None = None,
 ) -> MessageRead:
     """Queue an SMS in the caller's transaction; it is sent after commit."""
-    row = Message(
+    row = _queued_row(
+        ctx,
+        related,
         id=new_id(),
-        tenant_id=ctx.require_tenant(),
         channel="sms",
         recipient=to.strip(),
         sender=sender or await sms_sender(session, ctx),
         body=body,
-        status="queued",
         references=[],
-        related_type=related.type if related else None,
-        related_id=related.id if related else None,
-        next_attempt_at=utcnow(),
-        correlation_id=ctx.correlation_id,
     )
     try:
         check_sms(_outbound_sms(row))
@@ -364,22 +369,6 @@ async def list_messages(
     if related:
         query = query.where(Message.related_type == related.type, Message.related_id == related.id)
     return await MESSAGE_ORDER.read_page(session, query, page, message_read)
-
-
-async def messages_about(
-    session: AsyncSession, ctx: Context, related: Related
-) -> list[MessageRead]:
-    """Every message about ``related`` (a contact, a ticket…), oldest first."""
-    rows = await session.scalars(
-        sa.select(Message)
-        .where(
-            Message.tenant_id == ctx.require_tenant(),
-            Message.related_type == related.type,
-            Message.related_id == related.id,
-        )
-        .order_by(Message.created_at, Message.id)
-    )
-    return [message_read(r) for r in rows]
 
 
 # --- delivery (called by outreach.delivery in its own units of work) -----------------
