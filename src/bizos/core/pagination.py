@@ -23,7 +23,7 @@ import inspect
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, Generic, Literal, Self, TypeVar
 
 import sqlalchemy as sa
 from fastapi import Depends, Query
@@ -50,6 +50,13 @@ class Page(BaseModel, Generic[T]):
 
     items: list[T]
     next_cursor: str | None = None
+
+    @classmethod
+    def of(cls, found: tuple[Sequence[T], str | None]) -> Self:
+        """The page a list function found, ``(items, next_cursor)``:
+        ``return Page[DealRead].of(await service.list_deals(...))``."""
+        items, cursor = found
+        return cls(items=list(items), next_cursor=cursor)
 
 
 def _b64(data: bytes) -> str:
@@ -292,20 +299,6 @@ class ListOrder:
         """Split rows fetched by :meth:`apply` into this page and the next page's cursor."""
         return take_page(rows, page, key=lambda r: self.cursor_after(entity(r), page))
 
-    async def read_page(
-        self,
-        session: AsyncSession,
-        query: sa.Select[T],
-        page: PageParams,
-        read: Callable[[T], R],
-    ) -> tuple[list[R], str | None]:
-        """One page of ``query``'s rows in ``page``'s order, each shown through ``read``,
-        and the next page's cursor: the whole of a service's list function after its
-        filters."""
-        rows = (await session.scalars(self.apply(query, page))).all()
-        items, cursor = self.take_page(rows, page)
-        return [read(r) for r in items], cursor
-
     def _dependency(self) -> Callable[..., PageParams]:
         order = self
 
@@ -319,6 +312,38 @@ class ListOrder:
             return page
 
         return _with_sort_choices(sorted_page_params, self.choices, self.description)
+
+
+# --- a list endpoint in three lines ------------------------------------------------------
+
+
+def where_given(query: SelectT, *filters: tuple[Any, object]) -> SelectT:
+    """``query`` narrowed by ``column == value`` for each ``(column, value)`` whose value
+    was given (not None): the optional equality filters of a list endpoint."""
+    for column, value in filters:
+        if value is not None:
+            query = query.where(column == value)
+    return query
+
+
+async def read_page(
+    session: AsyncSession,
+    order: ListOrder,
+    query: sa.Select[Any],
+    page: PageParams,
+    read: Callable[[Any], R],
+) -> tuple[list[R], str | None]:
+    """One page of ``query``'s entities in ``page``'s order, each shaped by ``read`` (the
+    Read schema), and the next page's cursor. The usual list use case is::
+
+        query = where_given(sa.select(Deal), (Deal.stage, stage), (Deal.owner_id, owner_id))
+        return await read_page(session, DEAL_ORDER, query, page, deal_read)
+
+    and its endpoint ``return Page[DealRead].of(await service.list_deals(...))``.
+    """
+    rows = list(await session.scalars(order.apply(query, page)))
+    items, cursor = order.take_page(rows, page)
+    return [read(r) for r in items], cursor
 
 
 def _with_sort_choices(

@@ -47,7 +47,7 @@ from bizos.core.errors import (
 )
 from bizos.core.events import NewEvent, append_events, append_row_event
 from bizos.core.ids import new_id
-from bizos.core.pagination import ListOrder, Page, PageParams
+from bizos.core.pagination import ListOrder, Page, PageParams, read_page
 from bizos.modules.identity import clock
 from bizos.modules.identity.models import ApiKey, User
 from bizos.modules.identity.schemas import ApiKeyCreated, ApiKeyRead
@@ -167,9 +167,10 @@ API_KEY_ORDER = ListOrder("api_keys", ApiKey.id, [ApiKey.created_at, ApiKey.upda
 async def list_api_keys(
     session: AsyncSession, ctx: Context, *, page: PageParams
 ) -> Page[ApiKeyRead]:
-    query = API_KEY_ORDER.apply(sa.select(ApiKey), page)
-    rows, cursor = API_KEY_ORDER.take_page((await session.scalars(query)).all(), page)
-    return Page[ApiKeyRead](items=[ApiKeyRead.model_validate(k) for k in rows], next_cursor=cursor)
+    found = await read_page(
+        session, API_KEY_ORDER, sa.select(ApiKey), page, ApiKeyRead.model_validate
+    )
+    return Page[ApiKeyRead].of(found)
 
 
 async def revoke_api_key(session: AsyncSession, ctx: Context, *, api_key_id: str) -> None:

@@ -32,7 +32,7 @@ from bizos.core.errors import (
 )
 from bizos.core.events import append_event, append_row_event
 from bizos.core.ids import new_id
-from bizos.core.pagination import ListOrder, Page, PageParams
+from bizos.core.pagination import ListOrder, Page, PageParams, read_page, where_given
 from bizos.core.versions import check_version
 from bizos.modules.identity import clock, verification
 from bizos.modules.identity.api_keys import follow_owner, get_api_key
@@ -400,15 +400,8 @@ async def list_users(
 ) -> Page[UserRead]:
     """The tenant's users in ``page``'s order (newest first by default; id order for a
     reader inside the process that gives no ``sort``: the first owner comes first)."""
-    query = sa.select(User)
-    if role is not None:
-        query = query.where(User.role == role)
-    if is_active is not None:
-        query = query.where(User.is_active == is_active)
-    rows, cursor = USER_ORDER.take_page(
-        (await session.scalars(USER_ORDER.apply(query, page))).all(), page
-    )
-    return Page[UserRead](items=[user_read(u) for u in rows], next_cursor=cursor)
+    query = where_given(sa.select(User), (User.role, role), (User.is_active, is_active))
+    return Page[UserRead].of(await read_page(session, USER_ORDER, query, page, user_read))
 
 
 async def get_user(session: AsyncSession, ctx: Context, *, user_id: str) -> UserRead:

@@ -19,7 +19,7 @@ from bizos.core.db import utcnow
 from bizos.core.errors import Forbidden, NotFound, Unprocessable
 from bizos.core.events import append_row_event
 from bizos.core.ids import new_id
-from bizos.core.pagination import ListOrder, PageParams
+from bizos.core.pagination import ListOrder, PageParams, read_page
 from bizos.modules.identity import service as identity
 from bizos.modules.notifications.models import Notification
 from bizos.modules.notifications.schemas import NotificationRead, NotificationRelated
@@ -162,7 +162,7 @@ async def list_notifications(
         query = query.where(Notification.read_at.is_not(None))
     if kind:
         query = query.where(Notification.kind == kind)
-    return await NOTIFICATION_ORDER.read_page(session, query, page, notification_read)
+    return await read_page(session, NOTIFICATION_ORDER, query, page, notification_read)
 
 
 async def unread_count(session: AsyncSession, ctx: Context) -> int:

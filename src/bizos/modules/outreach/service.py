@@ -47,7 +47,7 @@ from bizos.core.db import utcnow
 from bizos.core.errors import NotFound, Unprocessable, field_error
 from bizos.core.events import append_event, append_row_event, wake_after_commit
 from bizos.core.ids import new_id
-from bizos.core.pagination import ListOrder, PageParams
+from bizos.core.pagination import ListOrder, PageParams, read_page
 from bizos.modules.outreach.models import Message
 from bizos.modules.outreach.schemas import MessageRead, Related
 
@@ -368,7 +368,7 @@ async def list_messages(
         query = query.where(Message.status == status)
     if related:
         query = query.where(Message.related_type == related.type, Message.related_id == related.id)
-    return await MESSAGE_ORDER.read_page(session, query, page, message_read)
+    return await read_page(session, MESSAGE_ORDER, query, page, message_read)
 
 
 # --- delivery (called by outreach.delivery in its own units of work) -----------------

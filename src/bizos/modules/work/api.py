@@ -81,21 +81,22 @@ async def list_tasks(
 ) -> Page[TaskRead]:
     """The workspace's tasks, newest first (see `sort`). ``overdue=true``: open and past due;
     ``mine=true``: assigned to the caller."""
-    items, cursor = await service.list_tasks(
-        session,
-        ctx,
-        page=page,
-        assignee_id=assignee_id,
-        statuses=status or (),
-        priorities=priority or (),
-        related_type=related_type,
-        related_id=related_id,
-        contact_id=contact_id,
-        due_before=due_before,
-        overdue=overdue,
-        mine=mine,
+    return Page[TaskRead].of(
+        await service.list_tasks(
+            session,
+            ctx,
+            page=page,
+            assignee_id=assignee_id,
+            statuses=status or (),
+            priorities=priority or (),
+            related_type=related_type,
+            related_id=related_id,
+            contact_id=contact_id,
+            due_before=due_before,
+            overdue=overdue,
+            mine=mine,
+        )
     )
-    return Page[TaskRead](items=items, next_cursor=cursor)
 
 
 @router.get("/api/v1/tasks/{task_id}", response_model=TaskRead)

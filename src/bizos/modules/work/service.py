@@ -19,7 +19,7 @@ from bizos.core.db import utcnow
 from bizos.core.errors import NotFound, Unprocessable, field_error
 from bizos.core.events import append_row_event
 from bizos.core.ids import new_id
-from bizos.core.pagination import ListOrder, PageParams
+from bizos.core.pagination import ListOrder, PageParams, read_page
 from bizos.core.ports import ports
 from bizos.core.versions import check_version
 from bizos.modules.identity import service as identity
@@ -199,7 +199,7 @@ async def list_tasks(
         query = query.where(
             sa.or_(Task.status.not_in(OPEN_STATUSES), Task.due_at.is_(None), Task.due_at >= now)
         )
-    return await TASK_ORDER.read_page(session, query, page, lambda r: task_read(r, now))
+    return await read_page(session, TASK_ORDER, query, page, lambda r: task_read(r, now))
 
 
 async def tasks_for_contacts(

@@ -30,10 +30,9 @@ async def list_inbound_webhooks(
 ) -> Page[InboundWebhookRead]:
     """Deliveries received, newest first; `status=flagged` lists the signed deliveries
     that contradicted themselves and were kept without being acted on."""
-    items, cursor = await inbound.list_inbound(
-        session, ctx, page=page, provider=provider, status=status
+    return Page[InboundWebhookRead].of(
+        await inbound.list_inbound(session, ctx, page=page, provider=provider, status=status)
     )
-    return Page[InboundWebhookRead](items=items, next_cursor=cursor)
 
 
 @router.get("/{inbound_id}", response_model=InboundWebhookDetail)

@@ -29,7 +29,7 @@ from bizos.core.db import dialect_insert, utcnow
 from bizos.core.errors import NotFound
 from bizos.core.events import append_event
 from bizos.core.ids import new_id
-from bizos.core.pagination import ListOrder, PageParams
+from bizos.core.pagination import ListOrder, PageParams, read_page
 from bizos.modules.webhooks.models import InboundWebhook
 from bizos.modules.webhooks.schemas import InboundWebhookDetail, InboundWebhookRead
 
@@ -203,7 +203,7 @@ async def list_inbound(
         query = query.where(InboundWebhook.provider == provider)
     if status is not None:
         query = query.where(InboundWebhook.status == status)
-    return await INBOUND_ORDER.read_page(session, query, page, inbound_read)
+    return await read_page(session, INBOUND_ORDER, query, page, inbound_read)
 
 
 async def get_inbound_detail(

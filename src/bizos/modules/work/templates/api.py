@@ -36,10 +36,9 @@ async def list_templates(
     trigger: Annotated[str | None, Query(max_length=60)] = None,
     active: bool | None = None,
 ) -> Page[TaskTemplateRead]:
-    items, cursor = await service.list_templates(
-        session, ctx, page=page, trigger=trigger, active=active
+    return Page[TaskTemplateRead].of(
+        await service.list_templates(session, ctx, page=page, trigger=trigger, active=active)
     )
-    return Page[TaskTemplateRead](items=items, next_cursor=cursor)
 
 
 @router.get("/api/v1/task-templates/{template_id}", response_model=TaskTemplateRead)

@@ -11,7 +11,7 @@ from bizos.core.context import Context
 from bizos.core.errors import NotFound, Unprocessable, field_error
 from bizos.core.events import append_event, append_row_event
 from bizos.core.ids import new_id
-from bizos.core.pagination import ListOrder, PageParams
+from bizos.core.pagination import ListOrder, PageParams, read_page
 from bizos.core.ports import ports
 from bizos.core.versions import check_version
 from bizos.modules.work.models import TaskTemplate
@@ -109,7 +109,7 @@ async def list_templates(
         query = query.where(TaskTemplate.trigger == trigger)
     if active is not None:
         query = query.where(TaskTemplate.active.is_(active))
-    return await TEMPLATE_ORDER.read_page(session, query, page, template_read)
+    return await read_page(session, TEMPLATE_ORDER, query, page, template_read)
 
 
 async def update_template(
