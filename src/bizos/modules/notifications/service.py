@@ -18,6 +18,7 @@ from bizos.core.context import Context
 from bizos.core.db import utcnow
 from bizos.core.errors import Forbidden, NotFound, Unprocessable
 from bizos.core.events import append_row_event
+from bizos.core.fields import from_row
 from bizos.core.ids import new_id
 from bizos.core.pagination import ListOrder, PageParams, read_page
 from bizos.modules.identity import service as identity
@@ -30,19 +31,13 @@ log = structlog.get_logger("bizos.notifications")
 
 
 def notification_read(row: Notification) -> NotificationRead:
-    return NotificationRead(
-        id=row.id,
-        kind=row.kind,
-        title=row.title,
-        body=row.body,
-        related=NotificationRelated(type=row.related_type, id=row.related_id)
+    related = (
+        NotificationRelated(type=row.related_type, id=row.related_id)
         if row.related_type and row.related_id
-        else None,
-        data=row.data or {},
-        read=row.read_at is not None,
-        read_at=row.read_at,
-        email_message_id=row.email_message_id,
-        created_at=row.created_at,
+        else None
+    )
+    return from_row(
+        NotificationRead, row, related=related, data=row.data or {}, read=row.read_at is not None
     )
 
 

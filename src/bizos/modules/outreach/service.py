@@ -46,6 +46,7 @@ from bizos.core.context import Context
 from bizos.core.db import utcnow
 from bizos.core.errors import NotFound, Unprocessable, field_error
 from bizos.core.events import append_event, append_row_event, wake_after_commit
+from bizos.core.fields import from_row
 from bizos.core.ids import new_id
 from bizos.core.pagination import ListOrder, PageParams, read_page
 from bizos.modules.outreach.models import Message
@@ -88,25 +89,14 @@ def message_read(row: Message) -> MessageRead:
         if row.related_type and row.related_id
         else None
     )
-    return MessageRead(
-        id=row.id,
-        channel=row.channel,
+    return from_row(
+        MessageRead,
+        row,
         to=row.recipient,
         from_=row.sender,
-        subject=row.subject,
-        body=row.body,
-        status=row.status,
-        provider=row.provider,
-        provider_message_id=row.provider_message_id,
         message_id=row.header_message_id,
-        in_reply_to=row.in_reply_to,
-        reply_to=row.reply_to,
         headers=email_headers(row),
         related=related,
-        error=row.error,
-        attempts=row.attempts,
-        created_at=row.created_at,
-        sent_at=row.sent_at,
     )
 
 

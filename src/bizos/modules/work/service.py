@@ -18,6 +18,7 @@ from bizos.core.context import Context
 from bizos.core.db import utcnow
 from bizos.core.errors import NotFound, Unprocessable, field_error
 from bizos.core.events import append_row_event
+from bizos.core.fields import from_row
 from bizos.core.ids import new_id
 from bizos.core.pagination import ListOrder, PageParams, read_page
 from bizos.core.ports import ports
@@ -48,31 +49,12 @@ def is_overdue(task: Task, now: dt.datetime | None = None) -> bool:
 
 
 def task_read(task: Task, now: dt.datetime | None = None) -> TaskRead:
-    return TaskRead(
-        id=task.id,
-        title=task.title,
-        description=task.description,
-        assignee_id=task.assignee_id,
-        created_by=task.created_by,
-        priority=task.priority,
-        status=task.status,
-        due_at=task.due_at,
-        remind_at=task.remind_at,
-        reminded_at=task.reminded_at,
-        overdue=is_overdue(task, now),
-        escalated_at=task.escalated_at,
-        escalated_to=task.escalated_to,
-        completed_at=task.completed_at,
-        related=TaskRelated(type=task.related_type, id=task.related_id)
+    related = (
+        TaskRelated(type=task.related_type, id=task.related_id)
         if task.related_type and task.related_id
-        else None,
-        contact_id=task.contact_id,
-        template_id=task.template_id,
-        origin=task.origin,
-        version=task.version,
-        created_at=task.created_at,
-        updated_at=task.updated_at,
+        else None
     )
+    return from_row(TaskRead, task, overdue=is_overdue(task, now), related=related)
 
 
 def jsonable(value: Any) -> Any:

@@ -28,6 +28,7 @@ from bizos.core.context import Context
 from bizos.core.db import dialect_insert, utcnow
 from bizos.core.errors import NotFound
 from bizos.core.events import append_event
+from bizos.core.fields import from_row
 from bizos.core.ids import new_id
 from bizos.core.pagination import ListOrder, PageParams, read_page
 from bizos.modules.webhooks.models import InboundWebhook
@@ -219,14 +220,4 @@ async def get_inbound_detail(
 
 
 def inbound_read(row: InboundWebhook) -> InboundWebhookRead:
-    return InboundWebhookRead(
-        id=row.id,
-        provider=row.provider,
-        external_id=row.external_id,
-        topic=row.topic,
-        status=row.status,
-        reason=row.error,
-        duplicates=row.duplicates,
-        received_at=row.received_at,
-        processed_at=row.processed_at,
-    )
+    return from_row(InboundWebhookRead, row, reason=row.error)

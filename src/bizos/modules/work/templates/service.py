@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bizos.core.context import Context
 from bizos.core.errors import NotFound, Unprocessable, field_error
 from bizos.core.events import append_event, append_row_event
+from bizos.core.fields import from_row
 from bizos.core.ids import new_id
 from bizos.core.pagination import ListOrder, PageParams, read_page
 from bizos.core.ports import ports
@@ -31,19 +32,7 @@ def template_triggers() -> tuple[str, ...]:
 
 
 def template_read(row: TaskTemplate) -> TaskTemplateRead:
-    return TaskTemplateRead(
-        id=row.id,
-        trigger=row.trigger,
-        title=row.title,
-        description=row.description,
-        priority=row.priority,
-        due_in_hours=row.due_in_hours,
-        assign_to=row.assign_to,
-        active=row.active,
-        version=row.version,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-    )
+    return from_row(TaskTemplateRead, row)
 
 
 async def _check_assign_to(session: AsyncSession, ctx: Context, assign_to: str) -> None:
