@@ -97,6 +97,14 @@ Position = Annotated[int, Field(ge=0, le=INT64_MAX)]
 """An event position: a non-negative signed 64-bit integer."""
 
 
+def refuse_null(value: object) -> object:
+    """An update's validator for the fields it may leave out but not clear (it only runs
+    for fields the caller sent): ``_not_null = field_validator("title")(refuse_null)``."""
+    if value is None:
+        raise ValueError("may not be null")
+    return value
+
+
 def omit_null(schema: dict[str, Any]) -> None:
     """``json_schema_extra`` for an optional field that may be left out but not cleared:
     drop the ``null`` alternative from its JSON schema."""

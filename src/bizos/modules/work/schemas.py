@@ -14,7 +14,7 @@ from pydantic import (
     field_validator,
 )
 
-from bizos.core.fields import Moment, omit_null
+from bizos.core.fields import Moment, omit_null, refuse_null
 
 Priority = Literal["low", "normal", "high", "urgent"]
 Status = Literal["open", "in_progress", "done", "cancelled"]
@@ -74,12 +74,7 @@ class TaskUpdate(BaseModel):
     related: TaskRelated | None = None
     contact_id: Id | None = None
 
-    @field_validator("title", "priority", "status")
-    @classmethod
-    def _not_null(cls, value: object) -> object:
-        if value is None:
-            raise ValueError("may not be null")
-        return value
+    _not_null = field_validator("title", "priority", "status")(refuse_null)
 
 
 class TaskRead(BaseModel):
@@ -140,12 +135,9 @@ class TaskTemplateUpdate(BaseModel):
     assign_to: Id | None = Field(default=None, json_schema_extra=omit_null)
     active: bool | None = Field(default=None, json_schema_extra=omit_null)
 
-    @field_validator("trigger", "title", "priority", "due_in_hours", "assign_to", "active")
-    @classmethod
-    def _not_null(cls, value: object) -> object:
-        if value is None:
-            raise ValueError("may not be null")
-        return value
+    _not_null = field_validator(
+        "trigger", "title", "priority", "due_in_hours", "assign_to", "active"
+    )(refuse_null)
 
 
 class TaskTemplateRead(BaseModel):
