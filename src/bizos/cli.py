@@ -238,16 +238,14 @@ def tenant_create(
         db = _db()
         try:
             async with db.unit_of_work(system=True) as session:
-                ctx = _cli_ctx()
-                tenant = await service.create_tenant(session, ctx, name=name, slug=slug)
-                await service.create_user(
+                tenant, _ = await service.create_tenant_with_owner(
                     session,
-                    ctx.with_tenant(tenant.id),
-                    tenant_id=tenant.id,
+                    _cli_ctx(),
+                    company_name=name,
                     email=owner_email,
                     name=owner_name,
-                    role="owner",
                     password=owner_password,
+                    slug=slug,
                 )
                 return tenant.id, tenant.slug
         finally:
@@ -266,11 +264,8 @@ def user_create(
     role: Annotated[str, typer.Option("--role", help="owner, admin, member or viewer")] = "member",
 ) -> None:
     """Add a user to a tenant."""
-    import sqlalchemy as sa
-
     from bizos.core.auth import ROLES
     from bizos.modules.identity import service
-    from bizos.modules.identity.models import Tenant
 
     if role not in ROLES:
         raise typer.BadParameter(f"role must be one of {', '.join(ROLES)}")
@@ -279,7 +274,7 @@ def user_create(
         db = _db()
         try:
             async with db.unit_of_work(system=True) as session:
-                tenant_id = await session.scalar(sa.select(Tenant.id).where(Tenant.slug == tenant))
+                tenant_id = await service.tenant_id_by_slug(session, slug=tenant)
                 if tenant_id is None:
                     raise typer.BadParameter(f"no tenant with slug {tenant!r}")
                 user = await service.create_user(

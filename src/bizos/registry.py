@@ -77,14 +77,15 @@ def manifest(name: str) -> Manifest:
 
 
 def install_ports() -> None:
-    """Put every manifest's timeline sources, record resolvers, name lookup, privacy
-    hooks and email-sending check on the ports (idempotent: the same manifests give the
-    same ports)."""
+    """Put every manifest's timeline sources, record resolvers, task triggers, name
+    lookup, privacy hooks and email-sending check on the ports (idempotent: the same
+    manifests give the same ports)."""
     ports.clear()
     email_sending.install(None)
     for m in MANIFESTS:
         ports.add_timeline_sources(m.timeline_sources)
         ports.add_record_resolvers(m.record_resolvers)
+        ports.task_triggers.extend(m.task_triggers)
         if m.name_lookup is not None:
             if ports.name_lookup is not None:
                 raise ValueError("two modules provide the privacy name lookup")

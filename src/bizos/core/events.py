@@ -22,7 +22,7 @@ import datetime as dt
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 import sqlalchemy as sa
 import structlog
@@ -317,3 +317,35 @@ async def append_event(
         [NewEvent(type, aggregate_type, aggregate_id, data or {}, version)],
     )
     return rows[0]
+
+
+class Versioned(Protocol):
+    """A row an event is about: its id and its version after the change."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def version(self) -> int: ...
+
+
+async def append_row_event(
+    session: AsyncSession,
+    ctx: Context,
+    type: str,
+    row: Versioned,
+    *,
+    aggregate_type: str,
+    data: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """:func:`append_event` about ``row`` at its current version (the usual case: a
+    service changed the row, bumped its version and tells the log)."""
+    return await append_event(
+        session,
+        ctx,
+        type,
+        aggregate_type=aggregate_type,
+        aggregate_id=row.id,
+        data=data,
+        version=row.version,
+    )

@@ -29,9 +29,9 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
-from pydantic import AfterValidator, AwareDatetime, BeforeValidator, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, Field
 
 FIRST_YEAR = 1900
 LAST_YEAR = 2999
@@ -97,6 +97,14 @@ Position = Annotated[int, Field(ge=0, le=INT64_MAX)]
 """An event position: a non-negative signed 64-bit integer."""
 
 
+def refuse_null(value: object) -> object:
+    """An update's validator for the fields it may leave out but not clear (it only runs
+    for fields the caller sent): ``_not_null = field_validator("title")(refuse_null)``."""
+    if value is None:
+        raise ValueError("may not be null")
+    return value
+
+
 def omit_null(schema: dict[str, Any]) -> None:
     """``json_schema_extra`` for an optional field that may be left out but not cleared:
     drop the ``null`` alternative from its JSON schema."""
@@ -121,3 +129,15 @@ def month_start(text: str) -> dt.date | None:
     if not re.match(MONTH_PATTERN, text):
         return None
     return dt.date(int(text[:4]), int(text[5:7]), 1)
+
+
+ReadT = TypeVar("ReadT", bound=BaseModel)
+
+
+def from_row(schema: type[ReadT], row: object, **values: Any) -> ReadT:
+    """``schema`` filled from ``row``'s attributes of the same names, except the
+    ``values`` given (computed or renamed fields): a table row's Read schema."""
+    for name in schema.model_fields:
+        if name not in values:
+            values[name] = getattr(row, name)
+    return schema(**values)

@@ -35,6 +35,7 @@ class Manifest:
     - ``tools``: what the copilot may ask and do here;
     - ``timeline_sources``: entries it adds to a contact's timeline, by source name;
     - ``record_resolvers``: record types it owns that tasks may point at;
+    - ``task_triggers``: the triggers it fires task templates with (``deal.stage:won``);
     - ``name_lookup``: the privacy proxy's lookup of the tenant's names (the CRM's);
     - ``privacy``: the personal data it holds and how to export it;
     - ``email_sending_allowed``: whether a workspace may send real email yet (identity's).
@@ -49,6 +50,7 @@ class Manifest:
     tools: tuple[Tool, ...] = ()
     timeline_sources: Mapping[str, TimelineSourceFn] = field(default_factory=dict)
     record_resolvers: Mapping[str, RecordResolver] = field(default_factory=dict)
+    task_triggers: tuple[str, ...] = ()
     name_lookup: NameLookup | None = None
     privacy: PrivacyHooks | None = None
     email_sending_allowed: OwnerVerified | None = None

@@ -46,6 +46,8 @@ class Ports:
     def __init__(self) -> None:
         self.timeline_sources: dict[str, TimelineSource] = {}
         self.record_resolvers: dict[str, RecordResolver] = {}
+        # What fires task templates (work refuses a template for any other trigger).
+        self.task_triggers: list[str] = []
         self.name_lookup: NameLookup | None = None
         self.privacy: dict[str, PrivacyHooks] = {}
 

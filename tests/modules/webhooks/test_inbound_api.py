@@ -7,7 +7,7 @@ import httpx
 
 from bizos.core.context import Context
 from bizos.core.db import Database
-from bizos.modules.webhooks.inbound import flag_inbound, store_inbound
+from bizos.modules.webhooks.inbound.service import flag_inbound, store_inbound
 from tests.conftest import TenantLogin
 
 INBOUND = "/api/v1/inbound-webhooks"

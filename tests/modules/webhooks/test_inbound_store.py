@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from bizos.core.context import Context
 from bizos.core.db import Database
 from bizos.core.events import Event
-from bizos.modules.webhooks.inbound import INBOUND_RECEIVED, finish_inbound, store_inbound
+from bizos.modules.webhooks.inbound.service import INBOUND_RECEIVED, finish_inbound, store_inbound
 from bizos.modules.webhooks.models import InboundWebhook
 from tests.conftest import TenantLogin
 

@@ -12,7 +12,7 @@ from bizos import registry
 from bizos.core.db import Database
 from bizos.core.scheduler import Scheduler
 from bizos.modules.outreach.delivery import deliver_due_messages
-from bizos.modules.work import service
+from bizos.modules.work import jobs as service
 from bizos.modules.work.jobs import REMINDERS_JOB
 from tests.conftest import TenantLogin
 from tests.modules.work.helpers import add_member, create_task, events_of

@@ -27,13 +27,14 @@ async def list_audit_entries(
     """Every recorded write of this workspace, newest first: who (actor), what (action,
     resource, changed fields with secrets redacted), from where (ip, user agent, request
     id). Scope `admin`."""
-    items, cursor = await service.list_audit_entries(
-        session,
-        ctx,
-        page=page,
-        resource_type=resource_type,
-        resource_id=resource_id,
-        actor_id=actor_id,
-        action=action,
+    return Page[AuditEntryRead].of(
+        await service.list_audit_entries(
+            session,
+            ctx,
+            page=page,
+            resource_type=resource_type,
+            resource_id=resource_id,
+            actor_id=actor_id,
+            action=action,
+        )
     )
-    return Page[AuditEntryRead](items=items, next_cursor=cursor)

@@ -7,7 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bizos.core.audit import AuditEntry
 from bizos.core.context import Context
-from bizos.core.pagination import ListOrder, PageParams
+from bizos.core.pagination import ListOrder, PageParams, read_page
 from bizos.modules.audit.schemas import AuditEntryRead
 
 AUDIT_ORDER = ListOrder("audit", AuditEntry.id, [AuditEntry.created_at], unsorted_descending=True)
@@ -35,6 +35,10 @@ async def list_audit_entries(
     if action is not None:
         query = query.where(AuditEntry.action == action)
     ctx.require_tenant()  # the tenant criterion itself is added by the session (core.db)
-    rows = (await session.scalars(AUDIT_ORDER.apply(query, page))).all()
-    items, cursor = AUDIT_ORDER.take_page(rows, page)
-    return [AuditEntryRead.model_validate(e, from_attributes=True) for e in items], cursor
+    return await read_page(
+        session,
+        AUDIT_ORDER,
+        query,
+        page,
+        lambda e: AuditEntryRead.model_validate(e, from_attributes=True),
+    )

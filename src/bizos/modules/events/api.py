@@ -40,10 +40,11 @@ async def list_events(
 ) -> Page[EventRead]:
     """The workspace's event log in commit order. Scope `automation:read`: the log is the
     feed integrations and automations consume."""
-    items, cursor = await service.list_events(
-        session, ctx, page=page, after=after, type_=type, aggregate_id=aggregate_id
+    return Page[EventRead].of(
+        await service.list_events(
+            session, ctx, page=page, after=after, type_=type, aggregate_id=aggregate_id
+        )
     )
-    return Page[EventRead](items=items, next_cursor=cursor)
 
 
 @router.post("/track", status_code=202, response_model=TrackAccepted)
@@ -65,8 +66,9 @@ async def list_dead_letters(
     status: Literal["dead", "retrying", "replayed", "resolved"] = "dead",
 ) -> Page[DeadLetterRead]:
     """Events a subscriber failed to handle, newest first (default: given up on)."""
-    items, cursor = await service.list_dead_letters(session, ctx, page=page, status=status)
-    return Page[DeadLetterRead](items=items, next_cursor=cursor)
+    return Page[DeadLetterRead].of(
+        await service.list_dead_letters(session, ctx, page=page, status=status)
+    )
 
 
 @router.post(

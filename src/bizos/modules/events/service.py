@@ -12,7 +12,7 @@ from bizos.core.db import utcnow
 from bizos.core.dispatcher import DEAD, REPLAYED, RESOLVED, DispatchFailure
 from bizos.core.errors import Conflict, NotFound, Unprocessable, field_error
 from bizos.core.events import Event, NewEvent, append_events, wake_after_commit
-from bizos.core.pagination import ListOrder, PageParams, take_page
+from bizos.core.pagination import ListOrder, PageParams, read_page, take_page
 from bizos.modules.events.schemas import DeadLetterRead, EventRead, TrackedActivity
 
 ACTIVITY_PREFIX = "activity."
@@ -137,9 +137,7 @@ async def list_dead_letters(
     default)."""
     ctx.require_tenant()
     query = sa.select(DispatchFailure).where(DispatchFailure.status == status)
-    rows = (await session.scalars(DEAD_LETTER_ORDER.apply(query, page))).all()
-    items, cursor = DEAD_LETTER_ORDER.take_page(rows, page)
-    return [_dead_letter_read(f) for f in items], cursor
+    return await read_page(session, DEAD_LETTER_ORDER, query, page, _dead_letter_read)
 
 
 async def replay_dead_letter(

@@ -142,7 +142,7 @@ async def create_user(
         password=body.password,
         manager_id=body.manager_id,
     )
-    return _etag(response, service.user_read(user))
+    return _etag(response, user)
 
 
 @router.get("/users", response_model=Page[UserRead])

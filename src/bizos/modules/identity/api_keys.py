@@ -45,9 +45,9 @@ from bizos.core.errors import (
     Unprocessable,
     field_error,
 )
-from bizos.core.events import NewEvent, append_event, append_events
+from bizos.core.events import NewEvent, append_events, append_row_event
 from bizos.core.ids import new_id
-from bizos.core.pagination import ListOrder, Page, PageParams
+from bizos.core.pagination import ListOrder, Page, PageParams, read_page
 from bizos.modules.identity import clock
 from bizos.modules.identity.models import ApiKey, User
 from bizos.modules.identity.schemas import ApiKeyCreated, ApiKeyRead
@@ -131,12 +131,12 @@ async def create_api_key(
     )
     session.add(api_key)
     await session.flush()
-    await append_event(
+    await append_row_event(
         session,
         ctx,
         "identity.api_key.created",
+        api_key,
         aggregate_type="api_key",
-        aggregate_id=api_key.id,
         data={
             "name": name,
             "scopes": api_key.scopes,
@@ -167,9 +167,10 @@ API_KEY_ORDER = ListOrder("api_keys", ApiKey.id, [ApiKey.created_at, ApiKey.upda
 async def list_api_keys(
     session: AsyncSession, ctx: Context, *, page: PageParams
 ) -> Page[ApiKeyRead]:
-    query = API_KEY_ORDER.apply(sa.select(ApiKey), page)
-    rows, cursor = API_KEY_ORDER.take_page((await session.scalars(query)).all(), page)
-    return Page[ApiKeyRead](items=[ApiKeyRead.model_validate(k) for k in rows], next_cursor=cursor)
+    found = await read_page(
+        session, API_KEY_ORDER, sa.select(ApiKey), page, ApiKeyRead.model_validate
+    )
+    return Page[ApiKeyRead].of(found)
 
 
 async def revoke_api_key(session: AsyncSession, ctx: Context, *, api_key_id: str) -> None:
@@ -185,13 +186,12 @@ async def revoke_api_key(session: AsyncSession, ctx: Context, *, api_key_id: str
     forget_principals_at_commit(session)
     api_key.version += 1
     await session.flush()
-    await append_event(
+    await append_row_event(
         session,
         ctx,
         "identity.api_key.revoked",
+        api_key,
         aggregate_type="api_key",
-        aggregate_id=api_key.id,
-        version=api_key.version,
     )
     log.info("identity.api_key.revoked", api_key_id=api_key.id)
 
@@ -227,14 +227,13 @@ async def enable_api_key(session: AsyncSession, ctx: Context, *, api_key_id: str
     api_key.disabled_reason = None
     api_key.version += 1
     await session.flush()
-    await append_event(
+    await append_row_event(
         session,
         ctx,
         "identity.api_key.enabled",
+        api_key,
         aggregate_type="api_key",
-        aggregate_id=api_key.id,
         data={"was_disabled_because": reason},
-        version=api_key.version,
     )
     log.info("identity.api_key.enabled", api_key_id=api_key.id)
     return ApiKeyRead.model_validate(api_key)

@@ -15,7 +15,7 @@ from pydantic import (
 )
 
 from bizos.core.auth import ROLES, SCOPES
-from bizos.core.fields import Moment
+from bizos.core.fields import Moment, refuse_null
 from bizos.modules.identity import clock
 
 Role = Literal["owner", "admin", "member", "viewer"]
@@ -148,13 +148,7 @@ class UserUpdate(BaseModel):
     is_active: bool | None = None
     manager_id: str | None = Field(default=None, max_length=36)
 
-    @field_validator("name", "role", "is_active")
-    @classmethod
-    def _not_null(cls, value: object) -> object:
-        # Only runs for fields the caller sent: null is not a name, role or state.
-        if value is None:
-            raise ValueError("may not be null")
-        return value
+    _not_null = field_validator("name", "role", "is_active")(refuse_null)
 
 
 class ApiKeyCreate(BaseModel):

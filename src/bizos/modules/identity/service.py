@@ -30,9 +30,9 @@ from bizos.core.errors import (
     Unprocessable,
     field_error,
 )
-from bizos.core.events import append_event
+from bizos.core.events import append_event, append_row_event
 from bizos.core.ids import new_id
-from bizos.core.pagination import ListOrder, Page, PageParams
+from bizos.core.pagination import ListOrder, Page, PageParams, read_page, where_given
 from bizos.core.versions import check_version
 from bizos.modules.identity import clock, verification
 from bizos.modules.identity.api_keys import follow_owner, get_api_key
@@ -67,6 +67,7 @@ __all__ = [
     "me",
     "resend_verification",
     "signup",
+    "tenant_id_by_slug",
     "update_user",
 ]
 
@@ -104,7 +105,7 @@ def tenant_read(tenant: Tenant) -> TenantRead:
 
 async def create_tenant(
     session: AsyncSession, ctx: Context, *, name: str, slug: str | None = None
-) -> Tenant:
+) -> TenantRead:
     """Create a tenant (system session). ``slug`` must be free if given."""
     if slug is not None:
         if slugify(slug) != slug:
@@ -127,7 +128,7 @@ async def create_tenant(
         aggregate_id=tenant.id,
         data={"slug": slug, "name": name},
     )
-    return tenant
+    return tenant_read(tenant)
 
 
 async def get_tenant(session: AsyncSession, ctx: Context) -> TenantRead:
@@ -138,11 +139,16 @@ async def get_tenant(session: AsyncSession, ctx: Context) -> TenantRead:
     return tenant_read(tenant)
 
 
-async def get_tenant_by_slug(session: AsyncSession, *, slug: str) -> Tenant:
+async def tenant_id_by_slug(session: AsyncSession, *, slug: str) -> str | None:
+    """The id of the tenant with ``slug``, or ``None`` (system session)."""
+    return await session.scalar(sa.select(Tenant.id).where(Tenant.slug == slug))
+
+
+async def get_tenant_by_slug(session: AsyncSession, *, slug: str) -> TenantRead:
     tenant = await session.scalar(sa.select(Tenant).where(Tenant.slug == slug))
     if tenant is None:
         raise NotFound(f"no tenant with slug {slug!r}")
-    return tenant
+    return tenant_read(tenant)
 
 
 async def create_tenant_with_owner(
@@ -169,7 +175,10 @@ async def create_tenant_with_owner(
         password=password,
         email_verified=email_verified,
     )
-    return tenant, owner
+    # The rows themselves: signup opens the owner's first session with them.
+    tenant_row, owner_row = await session.get(Tenant, tenant.id), await session.get(User, owner.id)
+    assert tenant_row is not None and owner_row is not None
+    return tenant_row, owner_row
 
 
 async def signup(session: AsyncSession, ctx: Context, body: SignupRequest) -> SignupResponse:
@@ -338,7 +347,7 @@ async def create_user(
     password: str,
     manager_id: str | None = None,
     email_verified: bool = True,
-) -> User:
+) -> UserRead:
     """Add a user to ``tenant_id``. Only an owner (or the system) may create an owner.
 
     Whoever creates a user (an admin, the operator) vouches for the address, so it
@@ -375,7 +384,7 @@ async def create_user(
         data={"email": email, "role": role, "manager_id": manager_id},
     )
     log.info("identity.user.created", tenant_id=tenant_id, user_id=user.id, role=role)
-    return user
+    return user_read(user)
 
 
 USER_ORDER = ListOrder("users", User.id, [User.created_at, User.updated_at, User.name, User.email])
@@ -391,15 +400,8 @@ async def list_users(
 ) -> Page[UserRead]:
     """The tenant's users in ``page``'s order (newest first by default; id order for a
     reader inside the process that gives no ``sort``: the first owner comes first)."""
-    query = sa.select(User)
-    if role is not None:
-        query = query.where(User.role == role)
-    if is_active is not None:
-        query = query.where(User.is_active == is_active)
-    rows, cursor = USER_ORDER.take_page(
-        (await session.scalars(USER_ORDER.apply(query, page))).all(), page
-    )
-    return Page[UserRead](items=[user_read(u) for u in rows], next_cursor=cursor)
+    query = where_given(sa.select(User), (User.role, role), (User.is_active, is_active))
+    return Page[UserRead].of(await read_page(session, USER_ORDER, query, page, user_read))
 
 
 async def get_user(session: AsyncSession, ctx: Context, *, user_id: str) -> UserRead:
@@ -476,14 +478,13 @@ async def update_user(
         await revoke_sessions(
             session, ctx, where=AuthSession.user_id == user.id, reason="user_deactivated"
         )
-    await append_event(
+    await append_row_event(
         session,
         ctx,
         "identity.user.updated",
+        user,
         aggregate_type="user",
-        aggregate_id=user.id,
         data={"changes": changed, **({"api_keys_changed": keys_changed} if keys_changed else {})},
-        version=user.version,
     )
     log.info("identity.user.updated", user_id=user.id, fields=sorted(changed))
     return user_read(user)

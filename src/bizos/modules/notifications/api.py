@@ -28,10 +28,9 @@ async def list_notifications(
     kind: Annotated[str | None, Query(max_length=60)] = None,
 ) -> Page[NotificationRead]:
     """The caller's notifications, newest first."""
-    items, cursor = await service.list_notifications(
-        session, ctx, page=page, unread=unread, kind=kind
+    return Page[NotificationRead].of(
+        await service.list_notifications(session, ctx, page=page, unread=unread, kind=kind)
     )
-    return Page[NotificationRead](items=items, next_cursor=cursor)
 
 
 @router.get("/unread-count", response_model=UnreadCount)

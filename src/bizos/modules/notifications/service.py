@@ -17,9 +17,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bizos.core.context import Context
 from bizos.core.db import utcnow
 from bizos.core.errors import Forbidden, NotFound, Unprocessable
-from bizos.core.events import append_event
+from bizos.core.events import append_row_event
+from bizos.core.fields import from_row
 from bizos.core.ids import new_id
-from bizos.core.pagination import ListOrder, PageParams
+from bizos.core.pagination import ListOrder, PageParams, read_page
 from bizos.modules.identity import service as identity
 from bizos.modules.notifications.models import Notification
 from bizos.modules.notifications.schemas import NotificationRead, NotificationRelated
@@ -30,19 +31,13 @@ log = structlog.get_logger("bizos.notifications")
 
 
 def notification_read(row: Notification) -> NotificationRead:
-    return NotificationRead(
-        id=row.id,
-        kind=row.kind,
-        title=row.title,
-        body=row.body,
-        related=NotificationRelated(type=row.related_type, id=row.related_id)
+    related = (
+        NotificationRelated(type=row.related_type, id=row.related_id)
         if row.related_type and row.related_id
-        else None,
-        data=row.data or {},
-        read=row.read_at is not None,
-        read_at=row.read_at,
-        email_message_id=row.email_message_id,
-        created_at=row.created_at,
+        else None
+    )
+    return from_row(
+        NotificationRead, row, related=related, data=row.data or {}, read=row.read_at is not None
     )
 
 
@@ -63,7 +58,7 @@ async def notify(
     related_id: str | None = None,
     data: dict[str, Any] | None = None,
     email: bool = False,
-) -> Notification:
+) -> NotificationRead:
     """Notify a user in the app (``notifications.notification.created``), in the
     caller's transaction; with ``email`` also queue a copy to their address (skipped for
     a user who is missing or deactivated)."""
@@ -82,12 +77,12 @@ async def notify(
         row.email_message_id = await _email_copy(session, ctx, row)
     session.add(row)
     await session.flush()
-    await append_event(
+    await append_row_event(
         session,
         ctx,
         "notifications.notification.created",
+        row,
         aggregate_type="notification",
-        aggregate_id=row.id,
         data={
             "user_id": user_id,
             "kind": kind,
@@ -96,7 +91,7 @@ async def notify(
             "email_message_id": row.email_message_id,
         },
     )
-    return row
+    return notification_read(row)
 
 
 async def _email_copy(session: AsyncSession, ctx: Context, row: Notification) -> str | None:
@@ -162,9 +157,7 @@ async def list_notifications(
         query = query.where(Notification.read_at.is_not(None))
     if kind:
         query = query.where(Notification.kind == kind)
-    rows = list(await session.scalars(NOTIFICATION_ORDER.apply(query, page)))
-    items, cursor = NOTIFICATION_ORDER.take_page(rows, page)
-    return [notification_read(r) for r in items], cursor
+    return await read_page(session, NOTIFICATION_ORDER, query, page, notification_read)
 
 
 async def unread_count(session: AsyncSession, ctx: Context) -> int:

@@ -64,10 +64,11 @@ async def list_messages(
             errors=[field_error(["query", missing], "needed with the other related_ parameter")],
         )
     related = Related(type=related_type, id=related_id) if related_type and related_id else None
-    items, cursor = await service.list_messages(
-        session, ctx, page=page, channel=channel, to=to, status=status, related=related
+    return Page[MessageRead].of(
+        await service.list_messages(
+            session, ctx, page=page, channel=channel, to=to, status=status, related=related
+        )
     )
-    return Page[MessageRead](items=items, next_cursor=cursor)
 
 
 @router.get("/{message_id}", response_model=MessageRead)

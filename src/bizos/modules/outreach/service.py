@@ -45,9 +45,10 @@ from bizos.core import crypto
 from bizos.core.context import Context
 from bizos.core.db import utcnow
 from bizos.core.errors import NotFound, Unprocessable, field_error
-from bizos.core.events import append_event, wake_after_commit
+from bizos.core.events import append_event, append_row_event, wake_after_commit
+from bizos.core.fields import from_row
 from bizos.core.ids import new_id
-from bizos.core.pagination import ListOrder, PageParams
+from bizos.core.pagination import ListOrder, PageParams, read_page
 from bizos.modules.outreach.models import Message
 from bizos.modules.outreach.schemas import MessageRead, Related
 
@@ -88,25 +89,14 @@ def message_read(row: Message) -> MessageRead:
         if row.related_type and row.related_id
         else None
     )
-    return MessageRead(
-        id=row.id,
-        channel=row.channel,
+    return from_row(
+        MessageRead,
+        row,
         to=row.recipient,
         from_=row.sender,
-        subject=row.subject,
-        body=row.body,
-        status=row.status,
-        provider=row.provider,
-        provider_message_id=row.provider_message_id,
         message_id=row.header_message_id,
-        in_reply_to=row.in_reply_to,
-        reply_to=row.reply_to,
         headers=email_headers(row),
         related=related,
-        error=row.error,
-        attempts=row.attempts,
-        created_at=row.created_at,
-        sent_at=row.sent_at,
     )
 
 
@@ -217,9 +207,10 @@ def _email_row(
     """A queued email's row; 422 for what no channel could send."""
     message_row_id = new_id()
     domain = sender.rpartition("@")[2] or "bizos.example"
-    row = Message(
+    row = _queued_row(
+        ctx,
+        related,
         id=message_row_id,
-        tenant_id=ctx.require_tenant(),
         channel="email",
         recipient=to.strip().lower(),
         sender=sender,
@@ -228,20 +219,28 @@ def _email_row(
         subject=subject,
         body=body,
         html=html,
-        status="queued",
         header_message_id=f"<{message_row_id}@{domain}>",
         in_reply_to=in_reply_to,
         references=list(references),
-        related_type=related.type if related else None,
-        related_id=related.id if related else None,
-        next_attempt_at=utcnow(),
-        correlation_id=ctx.correlation_id,
     )
     try:
         render_email(_outbound_email(row))  # refuse now what no channel could send
     except DeliveryError as exc:
         raise Unprocessable(exc.detail, errors=[field_error(["body"], exc.detail)]) from exc
     return row
+
+
+def _queued_row(ctx: Context, related: Related | None, **columns: Any) -> Message:
+    """A new message row, queued to go out now, about ``related``."""
+    return Message(
+        tenant_id=ctx.require_tenant(),
+        status="queued",
+        related_type=related.type if related else None,
+        related_id=related.id if related else None,
+        next_attempt_at=utcnow(),
+        correlation_id=ctx.correlation_id,
+        **columns,
+    )
 
 
 async def send_account_email(
@@ -308,19 +307,15 @@ async def send_sms(
     sender: str | None = None,
 ) -> MessageRead:
     """Queue an SMS in the caller's transaction; it is sent after commit."""
-    row = Message(
+    row = _queued_row(
+        ctx,
+        related,
         id=new_id(),
-        tenant_id=ctx.require_tenant(),
         channel="sms",
         recipient=to.strip(),
         sender=sender or await sms_sender(session, ctx),
         body=body,
-        status="queued",
         references=[],
-        related_type=related.type if related else None,
-        related_id=related.id if related else None,
-        next_attempt_at=utcnow(),
-        correlation_id=ctx.correlation_id,
     )
     try:
         check_sms(_outbound_sms(row))
@@ -363,9 +358,7 @@ async def list_messages(
         query = query.where(Message.status == status)
     if related:
         query = query.where(Message.related_type == related.type, Message.related_id == related.id)
-    rows = list(await session.scalars(MESSAGE_ORDER.apply(query, page)))
-    items, cursor = MESSAGE_ORDER.take_page(rows, page)
-    return [message_read(r) for r in items], cursor
+    return await read_page(session, MESSAGE_ORDER, query, page, message_read)
 
 
 # --- delivery (called by outreach.delivery in its own units of work) -----------------
@@ -512,13 +505,12 @@ async def record_sent(
     row.body_ciphertext = None  # an account email's link now lives in the mailbox only
     row.version += 1
     await session.flush()
-    await append_event(
+    await append_row_event(
         session,
         ctx,
         "outreach.message.sent",
+        row,
         aggregate_type="message",
-        aggregate_id=row.id,
-        version=row.version,
         data={
             "channel": row.channel,
             "status": row.status,
@@ -574,13 +566,12 @@ async def record_failure(
     row.body_ciphertext = None
     row.version += 1
     await session.flush()
-    await append_event(
+    await append_row_event(
         session,
         ctx,
         "outreach.message.failed",
+        row,
         aggregate_type="message",
-        aggregate_id=row.id,
-        version=row.version,
         data={
             "channel": row.channel,
             "provider": provider,

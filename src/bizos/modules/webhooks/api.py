@@ -36,8 +36,7 @@ async def create_webhook_endpoint(
 async def list_webhook_endpoints(
     _admin: Admin, ctx: Ctx, session: DbSession, page: EndpointPages
 ) -> Page[WebhookEndpointRead]:
-    items, cursor = await service.list_endpoints(session, ctx, page=page)
-    return Page[WebhookEndpointRead](items=items, next_cursor=cursor)
+    return Page[WebhookEndpointRead].of(await service.list_endpoints(session, ctx, page=page))
 
 
 @router.get("/{endpoint_id}", response_model=WebhookEndpointRead)
@@ -61,7 +60,6 @@ async def list_webhook_deliveries(
     endpoint_id: str, _admin: Admin, ctx: Ctx, session: DbSession, page: AttemptPages
 ) -> Page[WebhookDeliveryAttemptRead]:
     """Every delivery attempt to the endpoint, newest first."""
-    items, cursor = await service.list_delivery_attempts(
-        session, ctx, endpoint_id=endpoint_id, page=page
+    return Page[WebhookDeliveryAttemptRead].of(
+        await service.list_delivery_attempts(session, ctx, endpoint_id=endpoint_id, page=page)
     )
-    return Page[WebhookDeliveryAttemptRead](items=items, next_cursor=cursor)

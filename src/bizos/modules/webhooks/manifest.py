@@ -3,7 +3,7 @@
 from bizos.core.manifest import Manifest
 from bizos.modules.webhooks import handlers, models
 from bizos.modules.webhooks.api import router
-from bizos.modules.webhooks.inbound_api import router as inbound_router
+from bizos.modules.webhooks.inbound.api import router as inbound_router
 
 MANIFEST = Manifest(
     name="webhooks",

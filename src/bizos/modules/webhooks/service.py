@@ -19,7 +19,7 @@ from bizos.core.egress import refuse_url
 from bizos.core.errors import NotFound, Unprocessable, field_error
 from bizos.core.events import append_event, wake_after_commit
 from bizos.core.ids import new_id
-from bizos.core.pagination import ListOrder, PageParams
+from bizos.core.pagination import ListOrder, PageParams, read_page
 from bizos.modules.webhooks.models import (
     CANCELLED,
     DELIVERIES,
@@ -175,9 +175,7 @@ async def list_endpoints(
     """The tenant's endpoints in ``page``'s order (newest first by default)."""
     ctx.require_tenant()
     query = sa.select(WebhookEndpoint).where(WebhookEndpoint.deleted_at.is_(None))
-    rows = (await session.scalars(ENDPOINT_ORDER.apply(query, page))).all()
-    items, cursor = ENDPOINT_ORDER.take_page(rows, page)
-    return [endpoint_read(e) for e in items], cursor
+    return await read_page(session, ENDPOINT_ORDER, query, page, endpoint_read)
 
 
 async def delete_endpoint(session: AsyncSession, ctx: Context, *, endpoint_id: str) -> None:
@@ -218,10 +216,12 @@ async def list_delivery_attempts(
     await _live_endpoint(session, endpoint_id)
     a = WebhookDeliveryAttempt
     query = sa.select(a).where(a.endpoint_id == endpoint_id)
-    rows = (await session.scalars(ATTEMPT_ORDER.apply(query, page))).all()
-    items, cursor = ATTEMPT_ORDER.take_page(rows, page)
-    return [WebhookDeliveryAttemptRead.model_validate(r, from_attributes=True) for r in items], (
-        cursor
+    return await read_page(
+        session,
+        ATTEMPT_ORDER,
+        query,
+        page,
+        lambda r: WebhookDeliveryAttemptRead.model_validate(r, from_attributes=True),
     )
 
 

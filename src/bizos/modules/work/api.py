@@ -1,8 +1,7 @@
-"""Tasks and task templates API.
+"""Tasks API.
 
 Tasks serve sales and support alike: reading needs ``crm:read`` or ``support:read``,
-writing ``crm:write`` or ``support:write``. Templates decide what work the pipeline
-hands people, so changing them needs the same write scopes (a viewer cannot).
+writing ``crm:write`` or ``support:write``.
 """
 
 from __future__ import annotations
@@ -22,9 +21,6 @@ from bizos.modules.work.schemas import (
     Status,
     TaskCreate,
     TaskRead,
-    TaskTemplateCreate,
-    TaskTemplateRead,
-    TaskTemplateUpdate,
     TaskUpdate,
 )
 
@@ -35,7 +31,7 @@ WorkWrite = Annotated[object, require_any("crm:write", "support:write")]
 IfMatch = Annotated[str | None, Header(description="The `version` last read; 409 if stale.")]
 
 
-def _etag(response: Response, version: int) -> None:
+def etag(response: Response, version: int) -> None:
     response.headers["ETag"] = version_etag(version)
 
 
@@ -63,8 +59,8 @@ async def create_task(
         related_id=body.related.id if body.related else None,
         contact_id=body.contact_id,
     )
-    _etag(response, task.version)
-    return service.task_read(task)
+    etag(response, task.version)
+    return task
 
 
 @router.get("/api/v1/tasks", response_model=Page[TaskRead])
@@ -85,21 +81,22 @@ async def list_tasks(
 ) -> Page[TaskRead]:
     """The workspace's tasks, newest first (see `sort`). ``overdue=true``: open and past due;
     ``mine=true``: assigned to the caller."""
-    items, cursor = await service.list_tasks(
-        session,
-        ctx,
-        page=page,
-        assignee_id=assignee_id,
-        statuses=status or (),
-        priorities=priority or (),
-        related_type=related_type,
-        related_id=related_id,
-        contact_id=contact_id,
-        due_before=due_before,
-        overdue=overdue,
-        mine=mine,
+    return Page[TaskRead].of(
+        await service.list_tasks(
+            session,
+            ctx,
+            page=page,
+            assignee_id=assignee_id,
+            statuses=status or (),
+            priorities=priority or (),
+            related_type=related_type,
+            related_id=related_id,
+            contact_id=contact_id,
+            due_before=due_before,
+            overdue=overdue,
+            mine=mine,
+        )
     )
-    return Page[TaskRead](items=items, next_cursor=cursor)
 
 
 @router.get("/api/v1/tasks/{task_id}", response_model=TaskRead)
@@ -107,8 +104,8 @@ async def get_task(
     task_id: str, _: WorkRead, session: DbSession, ctx: Ctx, response: Response
 ) -> TaskRead:
     task = await service.get_task(session, ctx, task_id)
-    _etag(response, task.version)
-    return service.task_read(task)
+    etag(response, task.version)
+    return task
 
 
 @router.patch("/api/v1/tasks/{task_id}", response_model=TaskRead)
@@ -125,66 +122,5 @@ async def update_task(
     ``completed_at``), assignee, due and reminder times, priority, what it is about."""
     await service.check_related(session, ctx, body.related)
     task = await service.update_task(session, ctx, task_id, body, if_match=if_match)
-    _etag(response, task.version)
-    return service.task_read(task)
-
-
-# --- templates ----------------------------------------------------------------------------
-
-
-@router.post("/api/v1/task-templates", status_code=201, response_model=TaskTemplateRead)
-async def create_template(
-    body: TaskTemplateCreate, _: WorkWrite, session: DbSession, ctx: Ctx, response: Response
-) -> TaskTemplateRead:
-    """A task to create whenever ``trigger`` happens (e.g. ``deal.stage:proposal``: a deal
-    enters the proposal stage)."""
-    row = await service.create_template(session, ctx, body)
-    _etag(response, row.version)
-    return service.template_read(row)
-
-
-@router.get("/api/v1/task-templates", response_model=Page[TaskTemplateRead])
-async def list_templates(
-    _: WorkRead,
-    session: DbSession,
-    ctx: Ctx,
-    page: Annotated[PageParams, Depends(service.TEMPLATE_ORDER.dependency)],
-    trigger: Annotated[str | None, Query(max_length=60)] = None,
-    active: bool | None = None,
-) -> Page[TaskTemplateRead]:
-    items, cursor = await service.list_templates(
-        session, ctx, page=page, trigger=trigger, active=active
-    )
-    return Page[TaskTemplateRead](items=items, next_cursor=cursor)
-
-
-@router.get("/api/v1/task-templates/{template_id}", response_model=TaskTemplateRead)
-async def get_template(
-    template_id: str, _: WorkRead, session: DbSession, ctx: Ctx, response: Response
-) -> TaskTemplateRead:
-    row = await service.get_template(session, ctx, template_id)
-    _etag(response, row.version)
-    return service.template_read(row)
-
-
-@router.patch("/api/v1/task-templates/{template_id}", response_model=TaskTemplateRead)
-async def update_template(
-    template_id: str,
-    body: TaskTemplateUpdate,
-    _: WorkWrite,
-    session: DbSession,
-    ctx: Ctx,
-    response: Response,
-    if_match: IfMatch = None,
-) -> TaskTemplateRead:
-    row = await service.update_template(session, ctx, template_id, body, if_match=if_match)
-    _etag(response, row.version)
-    return service.template_read(row)
-
-
-@router.delete("/api/v1/task-templates/{template_id}", status_code=204)
-async def delete_template(
-    template_id: str, _: WorkWrite, session: DbSession, ctx: Ctx, if_match: IfMatch = None
-) -> Response:
-    await service.delete_template(session, ctx, template_id, if_match=if_match)
-    return Response(status_code=204)
+    etag(response, task.version)
+    return task

@@ -1,5 +1,4 @@
-"""Event subscribers of work; importing it also registers the work module's scheduled
-jobs and its contact timeline source."""
+"""Event subscribers of work."""
 
 from __future__ import annotations
 
@@ -7,9 +6,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bizos.core.context import Context
 from bizos.core.dispatcher import Dispatcher, EventRecord
-from bizos.modules.work import jobs as _jobs  # noqa: F401  (registers the scheduled jobs)
 from bizos.modules.work import service
-from bizos.modules.work import timeline as _timeline  # noqa: F401  (registers the source)
 
 
 async def repoint_merged_contact(session: AsyncSession, ctx: Context, event: EventRecord) -> None:

@@ -14,7 +14,7 @@ from pydantic import (
     field_validator,
 )
 
-from bizos.core.fields import Moment, omit_null
+from bizos.core.fields import Moment, omit_null, refuse_null
 
 Priority = Literal["low", "normal", "high", "urgent"]
 Status = Literal["open", "in_progress", "done", "cancelled"]
@@ -74,12 +74,7 @@ class TaskUpdate(BaseModel):
     related: TaskRelated | None = None
     contact_id: Id | None = None
 
-    @field_validator("title", "priority", "status")
-    @classmethod
-    def _not_null(cls, value: object) -> object:
-        if value is None:
-            raise ValueError("may not be null")
-        return value
+    _not_null = field_validator("title", "priority", "status")(refuse_null)
 
 
 class TaskRead(BaseModel):
@@ -104,6 +99,15 @@ class TaskRead(BaseModel):
     version: int
     created_at: dt.datetime
     updated_at: dt.datetime
+
+    # The record's columns by their old names, for callers in other modules.
+    @property
+    def related_type(self) -> str | None:
+        return self.related.type if self.related else None
+
+    @property
+    def related_id(self) -> str | None:
+        return self.related.id if self.related else None
 
 
 class TaskTemplateCreate(BaseModel):
@@ -131,12 +135,9 @@ class TaskTemplateUpdate(BaseModel):
     assign_to: Id | None = Field(default=None, json_schema_extra=omit_null)
     active: bool | None = Field(default=None, json_schema_extra=omit_null)
 
-    @field_validator("trigger", "title", "priority", "due_in_hours", "assign_to", "active")
-    @classmethod
-    def _not_null(cls, value: object) -> object:
-        if value is None:
-            raise ValueError("may not be null")
-        return value
+    _not_null = field_validator(
+        "trigger", "title", "priority", "due_in_hours", "assign_to", "active"
+    )(refuse_null)
 
 
 class TaskTemplateRead(BaseModel):

@@ -5,7 +5,7 @@ endpoint's signing secret, which the tenant stores as the ``stripe`` connector's
 ``webhook_secret``. A delivery that is not provably Stripe's, or whose signature is
 older or newer than the tolerance (``tolerance_seconds`` in the connector config, 300 by
 default), is answered 401 and nothing is stored. Each reason has its own problem type
-(``webhooks.refusals``): not configured (an unknown workspace gets the same answer, so
+(``webhooks.inbound.refusals``): not configured (an unknown workspace gets the same answer, so
 the endpoint says nothing about which exist), signature missing, malformed or not
 matching, timestamp expired (a replay, or a delivery held up) or in the future. A good
 delivery is stored raw (once per Stripe event id: a replay inside the tolerance is
@@ -38,8 +38,7 @@ from bizos.modules.billing.stripe.signature import (
     verify_signature,
 )
 from bizos.modules.identity import service as identity_service
-from bizos.modules.webhooks.inbound import store_inbound
-from bizos.modules.webhooks.refusals import (
+from bizos.modules.webhooks.inbound.refusals import (
     WebhookRefused,
     WebhookSignatureMalformed,
     WebhookSignatureMismatch,
@@ -48,6 +47,7 @@ from bizos.modules.webhooks.refusals import (
     WebhookTimestampInFuture,
     not_configured,
 )
+from bizos.modules.webhooks.inbound.service import store_inbound
 
 log = structlog.get_logger("bizos.billing.stripe")
 

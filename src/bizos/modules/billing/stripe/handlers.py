@@ -34,7 +34,7 @@ from bizos.modules.billing.stripe.adapter import (
     refunds_from_charge,
     to_minor_units,
 )
-from bizos.modules.webhooks.inbound import INBOUND_RECEIVED, finish_inbound, get_inbound
+from bizos.modules.webhooks.inbound.service import INBOUND_RECEIVED, finish_inbound, get_inbound
 
 log = structlog.get_logger("bizos.billing.stripe")
 

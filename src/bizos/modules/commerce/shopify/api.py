@@ -3,12 +3,12 @@
 Shopify signs the raw body: ``X-Shopify-Hmac-Sha256`` is the base64 HMAC-SHA256 of the
 exact bytes with the shop's webhook secret (our ``shopify`` connector's
 ``webhook_secret``). The receiver checks it in constant time over the raw bytes, then
-stores the delivery (``webhooks.inbound.store_inbound``, keyed by
+stores the delivery (``webhooks.inbound.service.store_inbound``, keyed by
 ``X-Shopify-Webhook-Id``) and answers 200 once that has committed; the order is made
 later, from the event log (``shopify/handlers.py``).
 
 Refusals are 401s that store nothing, each with its own problem type
-(``webhooks.refusals``) so a shop owner wiring it up can tell what to fix: not
+(``webhooks.inbound.refusals``) so a shop owner wiring it up can tell what to fix: not
 configured (an unknown workspace gets the very same answer, so nothing says which
 workspaces exist), signature missing, malformed (not a base64 SHA-256 digest) or not
 matching, and, once the signature is good, a shop domain other than the configured one.
@@ -37,8 +37,7 @@ from bizos.core.context import Context
 from bizos.core.db import get_database
 from bizos.core.errors import NotFound, Unprocessable, field_error
 from bizos.modules.identity import service as identity_service
-from bizos.modules.webhooks.inbound import store_inbound
-from bizos.modules.webhooks.refusals import (
+from bizos.modules.webhooks.inbound.refusals import (
     WebhookRefused,
     WebhookSenderMismatch,
     WebhookSignatureMalformed,
@@ -46,6 +45,7 @@ from bizos.modules.webhooks.refusals import (
     WebhookSignatureMissing,
     not_configured,
 )
+from bizos.modules.webhooks.inbound.service import store_inbound
 
 log = structlog.get_logger("bizos.commerce.shopify")
 

@@ -39,7 +39,7 @@ from bizos.modules.commerce.shopify.adapter import (
     parse_order,
     topic_contradiction,
 )
-from bizos.modules.webhooks.inbound import (
+from bizos.modules.webhooks.inbound.service import (
     INBOUND_RECEIVED,
     finish_inbound,
     flag_inbound,

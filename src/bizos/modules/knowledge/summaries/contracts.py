@@ -58,8 +58,7 @@ from bizos.modules.knowledge.models import KbDocument
 from bizos.modules.knowledge.summaries.models import KbContract
 from bizos.modules.knowledge.summaries.schemas import Amount, ContractRead, Party
 from bizos.modules.work import service as work
-from bizos.modules.work.models import Task
-from bizos.modules.work.schemas import OPEN_STATUSES, TaskUpdate
+from bizos.modules.work.schemas import OPEN_STATUSES, TaskRead, TaskUpdate
 
 log = structlog.get_logger("bizos.knowledge.contracts")
 
@@ -256,7 +255,7 @@ async def _assignee(session: AsyncSession, ctx: Context, user_id: str | None) ->
     return user.id if user.is_active else None
 
 
-async def _open_task(session: AsyncSession, ctx: Context, task_id: str | None) -> Task | None:
+async def _open_task(session: AsyncSession, ctx: Context, task_id: str | None) -> TaskRead | None:
     if task_id is None:
         return None
     try:
@@ -273,7 +272,7 @@ async def _keep_task(
     task_id: str | None,
     document: KbDocument,
     reminder: Reminder,
-) -> Task:
+) -> TaskRead:
     """Move the contract's open task to the new reminder, or make one."""
     task = await _open_task(session, ctx, task_id)
     if task is not None:

@@ -7,7 +7,7 @@ checks it in constant time, stores the message (``store_email``: deduplicated by
 has committed; the ticket is made later, from the event log (``inbound/handlers.py``).
 
 Refusals are 401s that store nothing, each with its own problem type
-(``webhooks.refusals``): not configured (an unknown workspace gets the very same answer,
+(``webhooks.inbound.refusals``): not configured (an unknown workspace gets the very same answer,
 so nothing says which workspaces exist), signature missing, malformed (not
 ``sha256=<64 hex digits>``) or not matching. No answer carries the secret or the
 signature we expected.
@@ -32,7 +32,7 @@ from bizos.core.db import get_database
 from bizos.core.errors import NotFound, ProblemError, Unprocessable, field_error
 from bizos.modules.identity import service as identity_service
 from bizos.modules.support.inbound.service import PROVIDER, store_email
-from bizos.modules.webhooks.refusals import (
+from bizos.modules.webhooks.inbound.refusals import (
     WebhookRefused,
     WebhookSignatureMalformed,
     WebhookSignatureMismatch,

@@ -19,7 +19,7 @@ from bizos.core.pagination import PageParams
 from bizos.modules.identity import service as identity_service
 from bizos.modules.support.inbound.mime import UnparseableEmail
 from bizos.modules.support.inbound.service import ingest_email
-from bizos.modules.webhooks.inbound import INBOUND_RECEIVED, finish_inbound, get_inbound
+from bizos.modules.webhooks.inbound.service import INBOUND_RECEIVED, finish_inbound, get_inbound
 from bizos.modules.work import service as work_service
 
 log = structlog.get_logger("bizos.support.inbound")

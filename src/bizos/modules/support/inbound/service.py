@@ -39,7 +39,7 @@ from bizos.modules.crm.leads import replies as crm_replies
 from bizos.modules.support import service as tickets
 from bizos.modules.support.inbound.mime import Address, ParsedEmail, message_ids, parse_message
 from bizos.modules.support.models import Ticket, TicketAttachment, TicketMessage
-from bizos.modules.webhooks.inbound import Stored, store_inbound
+from bizos.modules.webhooks.inbound.service import Stored, store_inbound
 
 log = structlog.get_logger("bizos.support.inbound")
 

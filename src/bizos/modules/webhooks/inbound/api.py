@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Path, Query
 from bizos.api.deps import Ctx, DbSession
 from bizos.core.auth import Admin
 from bizos.core.pagination import Page, PageParams
-from bizos.modules.webhooks import inbound
+from bizos.modules.webhooks.inbound import service as inbound
 from bizos.modules.webhooks.schemas import InboundStatus, InboundWebhookDetail, InboundWebhookRead
 
 router = APIRouter(prefix="/api/v1/inbound-webhooks", tags=["webhooks"])
@@ -30,10 +30,9 @@ async def list_inbound_webhooks(
 ) -> Page[InboundWebhookRead]:
     """Deliveries received, newest first; `status=flagged` lists the signed deliveries
     that contradicted themselves and were kept without being acted on."""
-    items, cursor = await inbound.list_inbound(
-        session, ctx, page=page, provider=provider, status=status
+    return Page[InboundWebhookRead].of(
+        await inbound.list_inbound(session, ctx, page=page, provider=provider, status=status)
     )
-    return Page[InboundWebhookRead](items=items, next_cursor=cursor)
 
 
 @router.get("/{inbound_id}", response_model=InboundWebhookDetail)

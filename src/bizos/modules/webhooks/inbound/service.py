@@ -28,8 +28,9 @@ from bizos.core.context import Context
 from bizos.core.db import dialect_insert, utcnow
 from bizos.core.errors import NotFound
 from bizos.core.events import append_event
+from bizos.core.fields import from_row
 from bizos.core.ids import new_id
-from bizos.core.pagination import ListOrder, PageParams
+from bizos.core.pagination import ListOrder, PageParams, read_page
 from bizos.modules.webhooks.models import InboundWebhook
 from bizos.modules.webhooks.schemas import InboundWebhookDetail, InboundWebhookRead
 
@@ -203,9 +204,7 @@ async def list_inbound(
         query = query.where(InboundWebhook.provider == provider)
     if status is not None:
         query = query.where(InboundWebhook.status == status)
-    rows = (await session.scalars(INBOUND_ORDER.apply(query, page))).all()
-    items, cursor = INBOUND_ORDER.take_page(rows, page)
-    return [inbound_read(r) for r in items], cursor
+    return await read_page(session, INBOUND_ORDER, query, page, inbound_read)
 
 
 async def get_inbound_detail(
@@ -221,14 +220,4 @@ async def get_inbound_detail(
 
 
 def inbound_read(row: InboundWebhook) -> InboundWebhookRead:
-    return InboundWebhookRead(
-        id=row.id,
-        provider=row.provider,
-        external_id=row.external_id,
-        topic=row.topic,
-        status=row.status,
-        reason=row.error,
-        duplicates=row.duplicates,
-        received_at=row.received_at,
-        processed_at=row.processed_at,
-    )
+    return from_row(InboundWebhookRead, row, reason=row.error)

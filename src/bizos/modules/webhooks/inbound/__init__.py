@@ -1,0 +1,1 @@
+"""Inbound webhooks: the raw deliveries providers post, stored once, then processed."""

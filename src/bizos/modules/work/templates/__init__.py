@@ -1,0 +1,1 @@
+"""Task templates: tasks made whenever a trigger fires."""
