@@ -200,7 +200,7 @@ async def test_a_priority_change_recomputes_the_sla(
     tenant: TenantLogin,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from bizos.modules.support import service
+    from bizos.modules.support.tickets import service
 
     ticket = await mail_ticket(client, db, settings, tenant)
     seen: list[str] = []

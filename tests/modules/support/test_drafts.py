@@ -29,7 +29,7 @@ from bizos.modules.notifications.models import Notification
 from bizos.modules.support.drafts.models import AiDraft
 from bizos.modules.support.drafts.service import draft_workflow_id
 from bizos.modules.support.drafts.workflow import ai_draft
-from bizos.modules.support.models import Ticket, TicketMessage
+from bizos.modules.support.tickets.models import Ticket, TicketMessage
 from tests.conftest import TenantLogin, signup
 from tests.fakes.llm_servers import FakeLlmServer, Reply, echo_of
 from tests.fakes.llm_servers import fake_openai as fake_openai

@@ -12,9 +12,9 @@ import pytest
 from bizos.core.config import Settings
 from bizos.core.context import Context
 from bizos.core.db import Database
-from bizos.modules.support import service as tickets_service
 from bizos.modules.support.inbound.service import ingest_email
-from bizos.modules.support.models import Ticket, TicketMessage
+from bizos.modules.support.tickets import service as tickets_service
+from bizos.modules.support.tickets.models import Ticket, TicketMessage
 from tests.conftest import TenantLogin
 from tests.modules.support.test_inbound_helpers import (
     add_outbound,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from bizos.modules.knowledge import documents_api
+from bizos.modules.knowledge.documents import api as documents_api
 from bizos.modules.knowledge.summaries import api as summaries_api
 
 router = APIRouter()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bizos.core.dispatcher import Dispatcher
-from bizos.modules.knowledge import documents_handlers
+from bizos.modules.knowledge.documents import handlers as documents_handlers
 from bizos.modules.knowledge.summaries import handlers as summaries
 
 

@@ -1,8 +1,9 @@
 """Knowledge: documents, search, summaries and contracts."""
 
 from bizos.core.manifest import Manifest
-from bizos.modules.knowledge import handlers, models, tools
+from bizos.modules.knowledge import handlers, tools
 from bizos.modules.knowledge.api import router
+from bizos.modules.knowledge.documents import models
 from bizos.modules.knowledge.summaries import models as summary_models
 from bizos.modules.knowledge.summaries.contracts import extract_contract_terms
 

@@ -14,8 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bizos.core.context import Context
 from bizos.core.tools import MAX_DAYS, MAX_RECORDS, Tool, ToolResult
-from bizos.modules.knowledge import service
-from bizos.modules.knowledge.models import KbDocument
+from bizos.modules.knowledge.documents import service
+from bizos.modules.knowledge.documents.models import KbDocument
 from bizos.modules.knowledge.summaries.models import KbContract
 
 SCOPE = "kb:read"

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from bizos.modules.support import tickets_api
 from bizos.modules.support.drafts import api as drafts_api
 from bizos.modules.support.inbound import api as inbound_api
 from bizos.modules.support.sla import api as sla_api
+from bizos.modules.support.tickets import api as tickets_api
 
 router = APIRouter()
 router.include_router(tickets_api.router)

@@ -22,9 +22,9 @@ from bizos.core.context import Context
 from bizos.core.db import utcnow
 from bizos.core.errors import NotFound
 from bizos.core.tools import DEFAULT_DAYS, MAX_DAYS, MAX_RECORDS, Tool, ToolResult
-from bizos.modules.support import service
-from bizos.modules.support.models import PRIORITIES, TICKET_STATUSES, Ticket
-from bizos.modules.support.schemas import Channel, Priority, TicketRead, TicketStatus
+from bizos.modules.support.tickets import service
+from bizos.modules.support.tickets.models import PRIORITIES, TICKET_STATUSES, Ticket
+from bizos.modules.support.tickets.schemas import Channel, Priority, TicketRead, TicketStatus
 
 SCOPE = "support:read"
 CLOSED = ("resolved", "closed")

@@ -53,8 +53,8 @@ from bizos.core.workflows import (
     workflow_id_for_event,
 )
 from bizos.modules.identity import service as identity
-from bizos.modules.knowledge import service as knowledge
-from bizos.modules.knowledge.models import KbDocument
+from bizos.modules.knowledge.documents import service as knowledge
+from bizos.modules.knowledge.documents.models import KbDocument
 from bizos.modules.knowledge.summaries.models import KbContract
 from bizos.modules.knowledge.summaries.schemas import Amount, ContractRead, Party
 from bizos.modules.work import service as work

@@ -28,8 +28,8 @@ from bizos.modules.support.drafts import service as drafts
 from bizos.modules.support.drafts.models import AiDraft
 from bizos.modules.support.drafts.schemas import ReplyRead
 from bizos.modules.support.inbound.service import is_no_reply
-from bizos.modules.support.models import Ticket, TicketMessage
 from bizos.modules.support.sla import service as sla
+from bizos.modules.support.tickets.models import Ticket, TicketMessage
 
 log = structlog.get_logger("bizos.support.replies")
 

@@ -31,7 +31,7 @@ from bizos.modules.identity import service as identity
 from bizos.modules.notifications import service as notifications
 from bizos.modules.support.drafts.models import AiDraft
 from bizos.modules.support.drafts.schemas import DraftRead, DraftRequested, DraftSource
-from bizos.modules.support.models import Ticket, TicketMessage
+from bizos.modules.support.tickets.models import Ticket, TicketMessage
 
 log = structlog.get_logger("bizos.support.drafts")
 

@@ -36,9 +36,9 @@ from bizos.core.db import utcnow
 from bizos.core.errors import ProblemError
 from bizos.modules.crm.contacts import service as contacts_service
 from bizos.modules.crm.leads import replies as crm_replies
-from bizos.modules.support import service as tickets
 from bizos.modules.support.inbound.mime import Address, ParsedEmail, message_ids, parse_message
-from bizos.modules.support.models import Ticket, TicketAttachment, TicketMessage
+from bizos.modules.support.tickets import service as tickets
+from bizos.modules.support.tickets.models import Ticket, TicketAttachment, TicketMessage
 from bizos.modules.webhooks.inbound import Stored, store_inbound
 
 log = structlog.get_logger("bizos.support.inbound")

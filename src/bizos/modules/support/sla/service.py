@@ -39,7 +39,6 @@ from bizos.core.scheduler import scheduled
 from bizos.core.versions import check_version
 from bizos.modules.identity import service as identity_service
 from bizos.modules.notifications import service as notifications_service
-from bizos.modules.support.models import Ticket
 from bizos.modules.support.sla.hours import BusinessHours, add_business_minutes
 from bizos.modules.support.sla.models import SlaPolicy
 from bizos.modules.support.sla.schemas import (
@@ -52,6 +51,7 @@ from bizos.modules.support.sla.schemas import (
     SlaPolicyUpdate,
     SlaTargetRead,
 )
+from bizos.modules.support.tickets.models import Ticket
 
 log = structlog.get_logger("bizos.support.sla")
 

@@ -29,8 +29,8 @@ from bizos.core.context import Context
 from bizos.core.db import utcnow
 from bizos.core.errors import NotFound
 from bizos.core.events import append_event
-from bizos.modules.support.models import PRIORITIES, Ticket, TicketMessage
 from bizos.modules.support.sla.service import apply_sla
+from bizos.modules.support.tickets.models import PRIORITIES, Ticket, TicketMessage
 
 log = structlog.get_logger("bizos.support.triage")
 

@@ -32,12 +32,12 @@ from bizos.core.errors import NotFound, PayloadTooLarge, Unprocessable, field_er
 from bizos.core.events import append_event
 from bizos.core.pagination import ListOrder, PageParams
 from bizos.core.versions import check_version
-from bizos.modules.knowledge import parsing
-from bizos.modules.knowledge import search as kb_search
-from bizos.modules.knowledge.chunking import Chunk, chunk_document, lay_out
-from bizos.modules.knowledge.index import to_blob, vector_index
-from bizos.modules.knowledge.models import KbChunk, KbDocument
-from bizos.modules.knowledge.schemas import SearchHit, clean_tags
+from bizos.modules.knowledge.documents import parsing
+from bizos.modules.knowledge.documents import search as kb_search
+from bizos.modules.knowledge.documents.chunking import Chunk, chunk_document, lay_out
+from bizos.modules.knowledge.documents.index import to_blob, vector_index
+from bizos.modules.knowledge.documents.models import KbChunk, KbDocument
+from bizos.modules.knowledge.documents.schemas import SearchHit, clean_tags
 
 log = structlog.get_logger("bizos.knowledge")
 

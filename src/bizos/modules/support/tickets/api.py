@@ -17,8 +17,8 @@ from bizos.api.deps import Ctx, DbSession
 from bizos.core.auth import SupportRead, SupportWrite
 from bizos.core.pagination import Page, PageParams
 from bizos.core.versions import version_etag
-from bizos.modules.support import service
-from bizos.modules.support.schemas import (
+from bizos.modules.support.tickets import service
+from bizos.modules.support.tickets.schemas import (
     Priority,
     TicketCreate,
     TicketRead,

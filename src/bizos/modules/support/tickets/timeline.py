@@ -15,8 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bizos.core.context import Context
 from bizos.core.timeline import TimelineEntry
-from bizos.modules.support.models import Ticket, TicketMessage
-from bizos.modules.support.service import BASE as TICKETS
+from bizos.modules.support.tickets.models import Ticket, TicketMessage
+from bizos.modules.support.tickets.service import BASE as TICKETS
 
 
 async def _tickets(

@@ -36,8 +36,8 @@ from bizos.core.versions import check_version
 from bizos.modules.crm.contacts import service as contacts_service
 from bizos.modules.identity import service as identity_service
 from bizos.modules.support.drafts.models import AiDraft
-from bizos.modules.support.models import Ticket, TicketAttachment, TicketMessage
-from bizos.modules.support.schemas import (
+from bizos.modules.support.tickets.models import Ticket, TicketAttachment, TicketMessage
+from bizos.modules.support.tickets.schemas import (
     AiDraftRead,
     AttachmentRead,
     DraftSource,
