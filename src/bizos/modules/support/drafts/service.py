@@ -32,6 +32,7 @@ from bizos.modules.notifications import service as notifications
 from bizos.modules.support.drafts.models import AiDraft
 from bizos.modules.support.drafts.schemas import DraftRead, DraftRequested, DraftSource
 from bizos.modules.support.tickets.models import Ticket, TicketMessage
+from bizos.modules.support.tickets.schemas import AiDraftRead, TicketDraftSource
 
 log = structlog.get_logger("bizos.support.drafts")
 
@@ -138,6 +139,42 @@ async def latest_pending_draft(
         .limit(1)
     )
     return draft
+
+
+async def pending_drafts(
+    session: AsyncSession, ctx: Context, ticket_ids: Sequence[str]
+) -> dict[str, AiDraftRead]:
+    """Each ticket's ``ai_draft``: its latest pending draft, as a ticket shows it."""
+    rows = await session.scalars(
+        sa.select(AiDraft)
+        .where(
+            AiDraft.tenant_id == ctx.require_tenant(),
+            AiDraft.ticket_id.in_(ticket_ids),
+            AiDraft.status == "pending",
+        )
+        .order_by(AiDraft.created_at, AiDraft.id)
+    )
+    return {row.ticket_id: _ticket_draft_read(row) for row in rows}  # the last one wins
+
+
+def _ticket_draft_read(row: AiDraft) -> AiDraftRead:
+    sources = [
+        TicketDraftSource.model_validate(
+            {k: v for k, v in s.items() if k in TicketDraftSource.model_fields}
+        )
+        for s in row.sources or []
+        if isinstance(s, dict)
+    ]
+    return AiDraftRead(
+        id=row.id,
+        message_id=row.message_id,
+        body=row.body,
+        sources=sources,
+        provider=row.provider,
+        model=row.model,
+        confidence=row.confidence,
+        created_at=row.created_at,
+    )
 
 
 async def latest_inbound(

@@ -37,8 +37,10 @@ from bizos.core.errors import ProblemError
 from bizos.modules.crm.contacts import service as contacts_service
 from bizos.modules.crm.leads import replies as crm_replies
 from bizos.modules.support.inbound.mime import Address, ParsedEmail, message_ids, parse_message
+from bizos.modules.support.sla.triage import TICKET_RULES
 from bizos.modules.support.tickets import service as tickets
 from bizos.modules.support.tickets.models import Ticket, TicketAttachment, TicketMessage
+from bizos.modules.support.tickets.service import TicketRules
 from bizos.modules.webhooks.inbound import Stored, store_inbound
 
 log = structlog.get_logger("bizos.support.inbound")
@@ -92,14 +94,25 @@ async def store_email(
 
 
 async def ingest_email(
-    session: AsyncSession, ctx: Context, raw: bytes, *, inbound_id: str | None
+    session: AsyncSession,
+    ctx: Context,
+    raw: bytes,
+    *,
+    inbound_id: str | None,
+    rules: TicketRules = TICKET_RULES,
 ) -> Ingested:
-    """Parse ``raw`` (raises ``UnparseableEmail``) and file it as a ticket message."""
-    return await ingest_parsed(session, ctx, parse_message(raw), inbound_id=inbound_id)
+    """Parse ``raw`` (raises ``UnparseableEmail``) and file it as a ticket message; every
+    customer message goes through ``rules`` (triage, and the SLA for a new ticket)."""
+    return await ingest_parsed(session, ctx, parse_message(raw), inbound_id=inbound_id, rules=rules)
 
 
 async def ingest_parsed(
-    session: AsyncSession, ctx: Context, parsed: ParsedEmail, *, inbound_id: str | None
+    session: AsyncSession,
+    ctx: Context,
+    parsed: ParsedEmail,
+    *,
+    inbound_id: str | None,
+    rules: TicketRules = TICKET_RULES,
 ) -> Ingested:
     already = await _already_stored(session, ctx, parsed)
     if already is not None:
@@ -129,8 +142,8 @@ async def ingest_parsed(
             return answered
     contact_id = await _contact_id(session, ctx, parsed)
     if ticket is None:
-        return await _new_ticket(session, ctx, parsed, contact_id, inbound_id)
-    return await _reply(session, ctx, ticket, parsed, inbound_id)
+        return await _new_ticket(session, ctx, parsed, contact_id, inbound_id, rules)
+    return await _reply(session, ctx, ticket, parsed, inbound_id, rules)
 
 
 async def _answers_crm_email(
@@ -311,6 +324,7 @@ async def _new_ticket(
     parsed: ParsedEmail,
     contact_id: str | None,
     inbound_id: str | None,
+    rules: TicketRules,
 ) -> Ingested:
     assert parsed.sender is not None
     ticket = await tickets.open_ticket(
@@ -323,7 +337,7 @@ async def _new_ticket(
     )
     message = await _store_message(session, ctx, ticket, parsed, inbound_id)
     ticket.last_inbound_at = message.created_at
-    await tickets.announce_ticket(session, ctx, ticket, message)
+    await tickets.announce_ticket(session, ctx, ticket, message, rules)
     return Ingested(ticket.id, message.id, created=True, reopened=False)
 
 
@@ -333,12 +347,13 @@ async def _reply(
     ticket: Ticket,
     parsed: ParsedEmail,
     inbound_id: str | None,
+    rules: TicketRules,
 ) -> Ingested:
     message = await _store_message(session, ctx, ticket, parsed, inbound_id)
     ticket.last_inbound_at = message.created_at
     reopened = await tickets.reopen_for_reply(session, ctx, ticket, message)
     priority = ticket.priority
-    await tickets.run_triage(session, ctx, ticket, message)
+    await rules.triage(session, ctx, ticket, message)
     if ticket.priority != priority and not reopened:
         # Triage raised the priority: an agent's PATCH read before this is stale now.
         tickets.touch(ticket, utcnow())

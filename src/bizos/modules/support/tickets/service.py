@@ -3,9 +3,10 @@
 
 A ticket is numbered per tenant from the ``support.ticket`` series (``T-000042``,
 gapless: a rolled-back ticket gives its number back). Every new ticket and every inbound
-message goes through triage (sentiment, intent, priority — ``support/sla/triage.py``) and
-a new ticket or a priority change through the SLA (``support/sla/service.py``); both run
-in the caller's transaction, so a ticket is never visible without its due times.
+message goes through triage (sentiment, intent, priority) and a new ticket or a priority
+change through the SLA: both are the caller's :class:`TicketRules` (``support.sla``
+provides them; tickets imports neither) and run in the caller's transaction, so a ticket
+is never visible without its due times.
 
 Status: ``new`` → ``open`` → ``pending`` (waiting on the customer) → ``resolved`` →
 ``closed``, set by agents (``PATCH``) and by replies: a customer's message reopens a
@@ -17,8 +18,8 @@ every change an agent could have raced with (status, priority, assignee, tags), 
 from __future__ import annotations
 
 import datetime as dt
-import importlib
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -35,12 +36,10 @@ from bizos.core.sequences import format_number, next_value
 from bizos.core.versions import check_version
 from bizos.modules.crm.contacts import service as contacts_service
 from bizos.modules.identity import service as identity_service
-from bizos.modules.support.drafts.models import AiDraft
 from bizos.modules.support.tickets.models import Ticket, TicketAttachment, TicketMessage
 from bizos.modules.support.tickets.schemas import (
     AiDraftRead,
     AttachmentRead,
-    DraftSource,
     MessageRead,
     SlaRead,
     TicketCreate,
@@ -54,30 +53,25 @@ REOPENING_STATUSES = ("pending", "resolved", "closed")
 BASE = "/api/v1/support/tickets"
 
 
-# --- the SLA package's functions (support/sla), called by name ---------------------------
+# --- what the rest of the desk adds (tickets imports none of it) -------------------------
+
+Triage = Callable[[AsyncSession, Context, Ticket, TicketMessage], Awaitable[object]]
+ApplySla = Callable[[AsyncSession, Context, Ticket, dt.datetime], Awaitable[None]]
+# ``(session, ctx, ticket_ids) -> {ticket_id: its pending AI draft}`` (support.drafts).
+PendingDrafts = Callable[
+    [AsyncSession, Context, Sequence[str]], Awaitable[Mapping[str, AiDraftRead]]
+]
 
 
-def _sla_function(module: str, name: str) -> Callable[..., Awaitable[Any]] | None:
-    """``support.sla``'s function, looked up at call time (no import cycle; and while that
-    package is being built, a missing function is skipped rather than failing mail)."""
-    function = getattr(importlib.import_module(module), name, None)
-    return function if callable(function) else None
+@dataclass(slots=True)
+class TicketRules:
+    """What every ticket goes through as it is written, in the writer's transaction:
+    ``triage`` reads a customer's message (sentiment, intent, maybe a higher priority) and
+    ``apply_sla`` sets the due times for the ticket's priority. ``support.sla`` provides
+    them (``support.sla.triage.TICKET_RULES``); callers hand them in."""
 
-
-async def run_triage(
-    session: AsyncSession, ctx: Context, ticket: Ticket, message: TicketMessage
-) -> None:
-    """Sentiment and intent of ``message``; may raise the ticket's priority."""
-    triage = _sla_function("bizos.modules.support.sla.triage", "triage")
-    if triage is not None:
-        await triage(session, ctx, ticket, message)
-
-
-async def run_apply_sla(session: AsyncSession, ctx: Context, ticket: Ticket) -> None:
-    """(Re)compute the ticket's due times from its policy and priority."""
-    apply_sla = _sla_function("bizos.modules.support.sla.service", "apply_sla")
-    if apply_sla is not None:
-        await apply_sla(session, ctx, ticket, utcnow())
+    triage: Triage
+    apply_sla: ApplySla
 
 
 # --- reads ------------------------------------------------------------------------------
@@ -179,29 +173,11 @@ def _message_read(row: TicketMessage, attachments: list[AttachmentRead]) -> Mess
     )
 
 
-def _draft_read(row: AiDraft) -> AiDraftRead:
-    sources = [
-        DraftSource.model_validate({k: v for k, v in s.items() if k in DraftSource.model_fields})
-        for s in row.sources or []
-        if isinstance(s, dict)
-    ]
-    return AiDraftRead(
-        id=row.id,
-        message_id=row.message_id,
-        body=row.body,
-        sources=sources,
-        provider=row.provider,
-        model=row.model,
-        confidence=row.confidence,
-        created_at=row.created_at,
-    )
-
-
 async def ticket_reads(
-    session: AsyncSession, ctx: Context, tickets: Sequence[Ticket]
+    session: AsyncSession, ctx: Context, tickets: Sequence[Ticket], *, drafts: PendingDrafts
 ) -> list[TicketRead]:
     """Tickets as the API shows them, with messages, attachments and the pending draft
-    (three queries for the whole page)."""
+    (``drafts`` finds those: three queries for the whole page)."""
     if not tickets:
         return []
     tenant_id = ctx.require_tenant()
@@ -220,17 +196,7 @@ async def ticket_reads(
             .order_by(TicketAttachment.created_at, TicketAttachment.id)
         )
     )
-    drafts = list(
-        await session.scalars(
-            sa.select(AiDraft)
-            .where(
-                AiDraft.tenant_id == tenant_id,
-                AiDraft.ticket_id.in_(ids),
-                AiDraft.status == "pending",
-            )
-            .order_by(AiDraft.created_at, AiDraft.id)
-        )
-    )
+    latest_draft = await drafts(session, ctx, ids)
     by_message: dict[str, list[AttachmentRead]] = {}
     by_ticket: dict[str, list[AttachmentRead]] = {}
     for f in files:
@@ -240,7 +206,6 @@ async def ticket_reads(
     messages_of: dict[str, list[MessageRead]] = {}
     for m in messages:
         messages_of.setdefault(m.ticket_id, []).append(_message_read(m, by_message.get(m.id, [])))
-    latest_draft = {d.ticket_id: d for d in drafts}  # ordered: the last one wins
     return [
         TicketRead(
             id=t.id,
@@ -264,7 +229,7 @@ async def ticket_reads(
             updated_at=t.updated_at,
             version=t.version,
             messages=messages_of.get(t.id, []),
-            ai_draft=_draft_read(latest_draft[t.id]) if t.id in latest_draft else None,
+            ai_draft=latest_draft.get(t.id),
             sla=SlaRead(
                 policy_id=t.sla_policy_id,
                 first_response_due_at=t.first_response_due_at,
@@ -278,8 +243,10 @@ async def ticket_reads(
     ]
 
 
-async def ticket_read(session: AsyncSession, ctx: Context, ticket: Ticket) -> TicketRead:
-    [read] = await ticket_reads(session, ctx, [ticket])
+async def ticket_read(
+    session: AsyncSession, ctx: Context, ticket: Ticket, *, drafts: PendingDrafts
+) -> TicketRead:
+    [read] = await ticket_reads(session, ctx, [ticket], drafts=drafts)
     return read
 
 
@@ -300,6 +267,7 @@ async def list_tickets(
     priority: str | None = None,
     assignee_id: str | None = None,
     contact_id: str | None = None,
+    drafts: PendingDrafts,
 ) -> tuple[list[TicketRead], str | None]:
     """The tenant's tickets in ``page``'s order (newest first by default), filtered."""
     query = sa.select(Ticket).where(Ticket.tenant_id == ctx.require_tenant())
@@ -313,7 +281,7 @@ async def list_tickets(
             query = query.where(column == value)
     rows = list(await session.scalars(TICKET_ORDER.apply(query, page)))
     items, cursor = TICKET_ORDER.take_page(rows, page)
-    return await ticket_reads(session, ctx, items), cursor
+    return await ticket_reads(session, ctx, items, drafts=drafts), cursor
 
 
 # --- writing ------------------------------------------------------------------------------
@@ -381,13 +349,13 @@ async def add_message(
 
 
 async def announce_ticket(
-    session: AsyncSession, ctx: Context, ticket: Ticket, message: TicketMessage
+    session: AsyncSession, ctx: Context, ticket: Ticket, message: TicketMessage, rules: TicketRules
 ) -> None:
     """Triage and SLA for a new ticket, then ``support.ticket.created`` and
     ``support.message.received`` (in this order: the created event names the priority
     triage settled on)."""
-    await run_triage(session, ctx, ticket, message)
-    await run_apply_sla(session, ctx, ticket)
+    await rules.triage(session, ctx, ticket, message)
+    await rules.apply_sla(session, ctx, ticket, utcnow())
     await session.flush()
     await ticket_event(
         session,
@@ -425,7 +393,9 @@ async def _check_assignee(session: AsyncSession, ctx: Context, user_id: str) -> 
         )
 
 
-async def create_ticket(session: AsyncSession, ctx: Context, body: TicketCreate) -> Ticket:
+async def create_ticket(
+    session: AsyncSession, ctx: Context, body: TicketCreate, rules: TicketRules
+) -> Ticket:
     """A ticket entered through the API (channel ``api``) with the customer's words as
     its first inbound message."""
     if body.contact_id is None and body.email is None:
@@ -476,7 +446,7 @@ async def create_ticket(session: AsyncSession, ctx: Context, body: TicketCreate)
         author_id=ctx.actor_id if ctx.actor_type == "user" else None,
         created_at=now,
     )
-    await announce_ticket(session, ctx, ticket, message)
+    await announce_ticket(session, ctx, ticket, message, rules)
     return ticket
 
 
@@ -494,6 +464,7 @@ async def update_ticket(
     ctx: Context,
     ticket_id: str,
     changes: dict[str, Any],
+    rules: TicketRules,
     *,
     if_match: str | None = None,
 ) -> Ticket:
@@ -523,7 +494,7 @@ async def update_ticket(
     _bump(ticket, now)
     await session.flush()
     if "priority" in changed:
-        await run_apply_sla(session, ctx, ticket)
+        await rules.apply_sla(session, ctx, ticket, utcnow())
         await session.flush()
     await ticket_event(
         session,
