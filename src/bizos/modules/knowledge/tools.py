@@ -14,9 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bizos.core.context import Context
 from bizos.core.tools import MAX_DAYS, MAX_RECORDS, Tool, ToolResult
+from bizos.modules.knowledge.contracts.models import KbContract
 from bizos.modules.knowledge.documents import service
 from bizos.modules.knowledge.documents.models import KbDocument
-from bizos.modules.knowledge.summaries.models import KbContract
 
 SCOPE = "kb:read"
 # How far ahead ``kb.contracts_due`` looks when no range is given.

@@ -1,7 +1,8 @@
 """Support: tickets, inbound mail, SLAs and AI drafts."""
 
 from bizos.core.manifest import Manifest
-from bizos.modules.support import tools
+from bizos.core.ports import PrivacyHooks
+from bizos.modules.support import privacy, tools
 from bizos.modules.support.api import router
 from bizos.modules.support.drafts import handlers as drafts_handlers
 from bizos.modules.support.drafts import models as draft_models
@@ -23,4 +24,5 @@ MANIFEST = Manifest(
     jobs=(sla_breaches,),
     tools=tuple(tools.TOOLS),
     timeline_sources={"support.tickets": support_source},
+    privacy=PrivacyHooks(export=privacy.export),
 )

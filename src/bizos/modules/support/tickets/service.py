@@ -250,6 +250,16 @@ async def ticket_read(
     return read
 
 
+async def tickets_of_contact(session: AsyncSession, ctx: Context, contact_id: str) -> list[Ticket]:
+    """Every ticket the contact opened, oldest first (for their data export)."""
+    rows = await session.scalars(
+        sa.select(Ticket)
+        .where(Ticket.tenant_id == ctx.require_tenant(), Ticket.contact_id == contact_id)
+        .order_by(Ticket.created_at, Ticket.id)
+    )
+    return list(rows)
+
+
 TICKET_ORDER = ListOrder(
     "tickets",
     Ticket.id,
