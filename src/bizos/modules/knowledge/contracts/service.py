@@ -17,12 +17,14 @@ from typing import Any
 
 import sqlalchemy as sa
 from pydantic import ValidationError
+from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bizos.core.context import Context
 from bizos.core.errors import NotFound
 from bizos.core.events import append_event
 from bizos.core.pagination import ListOrder, PageParams
+from bizos.core.reads import read_of
 from bizos.modules.identity import service as identity
 from bizos.modules.knowledge.contracts.models import KbContract
 from bizos.modules.knowledge.contracts.schemas import Amount, ContractRead, ContractTerms, Party
@@ -347,6 +349,12 @@ async def save_failure(
 # --- rows -------------------------------------------------------------------------------
 
 
+def _of_document(ctx: Context, document_id: str) -> Select[KbContract]:
+    return sa.select(KbContract).where(
+        KbContract.tenant_id == ctx.require_tenant(), KbContract.document_id == document_id
+    )
+
+
 async def _current_document(
     session: AsyncSession, ctx: Context, document_id: str
 ) -> KbDocument | None:
@@ -361,9 +369,7 @@ async def contract_row(
     session: AsyncSession, ctx: Context, document_id: str, *, lock: bool = False
 ) -> KbContract:
     """The document's contract row, made (``pending``) when it has none."""
-    query = sa.select(KbContract).where(
-        KbContract.tenant_id == ctx.require_tenant(), KbContract.document_id == document_id
-    )
+    query = _of_document(ctx, document_id)
     if lock:
         query = query.with_for_update()
     contract = await session.scalar(query)
@@ -385,11 +391,7 @@ def _iso(day: dt.date | None) -> str | None:
 
 async def forget(session: AsyncSession, ctx: Context, document_id: str) -> None:
     """The document is gone or no longer a contract: its contract and open tasks go."""
-    contract = await session.scalar(
-        sa.select(KbContract).where(
-            KbContract.tenant_id == ctx.require_tenant(), KbContract.document_id == document_id
-        )
-    )
+    contract = await session.scalar(_of_document(ctx, document_id))
     if contract is None:
         return
     await _cancel_task(session, ctx, contract.task_id)
@@ -410,31 +412,17 @@ async def forget(session: AsyncSession, ctx: Context, document_id: str) -> None:
 
 def contract_read(contract: KbContract, title: str | None) -> ContractRead:
     provenance = dict(contract.provenance or {})
-    return ContractRead(
-        id=contract.id,
-        document_id=contract.document_id,
+    return read_of(
+        ContractRead,
+        contract,
         document_title=title,
-        status=contract.status,
         parties=[Party.model_validate(p) for p in contract.parties or []],
         amounts=[Amount.model_validate(a) for a in contract.amounts or []],
-        start_date=contract.start_date,
-        end_date=contract.end_date,
-        renewal_date=contract.renewal_date,
-        termination_date=contract.termination_date,
-        notice_date=contract.notice_date,
-        notice_period_days=contract.notice_period_days,
-        auto_renews=contract.auto_renews,
         evidence=dict(contract.evidence or {}),
         computed=list(provenance.get("computed", [])),
-        task_id=contract.task_id,
-        task_due_date=contract.task_due_date,
-        error=contract.error,
         provenance={
             k: v for k, v in provenance.items() if k not in ("computed", "failure_task_id")
         },
-        version=contract.version,
-        created_at=contract.created_at,
-        updated_at=contract.updated_at,
     )
 
 
@@ -442,11 +430,7 @@ async def contract_for_document(
     session: AsyncSession, ctx: Context, document_id: str
 ) -> ContractRead:
     document = await documents.get_document(session, ctx, document_id)
-    contract = await session.scalar(
-        sa.select(KbContract).where(
-            KbContract.tenant_id == ctx.require_tenant(), KbContract.document_id == document.id
-        )
-    )
+    contract = await session.scalar(_of_document(ctx, document.id))
     if contract is None:
         raise NotFound("this document has no contract terms (is it tagged “contract”?)")
     return contract_read(contract, document.title)

@@ -23,14 +23,16 @@ from typing import Any
 
 import sqlalchemy as sa
 import structlog
+from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bizos.ai.types import EmbeddingProvider
 from bizos.core.config import get_settings
 from bizos.core.context import Context
-from bizos.core.errors import NotFound, PayloadTooLarge, Unprocessable, field_error
+from bizos.core.errors import PayloadTooLarge, Unprocessable, field_error
 from bizos.core.events import append_event
 from bizos.core.pagination import ListOrder, PageParams
+from bizos.core.reads import one_or_404
 from bizos.core.versions import check_version
 from bizos.modules.knowledge.documents import parsing
 from bizos.modules.knowledge.documents import search as kb_search
@@ -69,26 +71,18 @@ def default_embedder() -> EmbeddingProvider:
 
 async def get_document(session: AsyncSession, ctx: Context, document_id: str) -> KbDocument:
     """The document; 404 when it does not exist or belongs to another tenant."""
-    row = await session.scalar(
-        sa.select(KbDocument).where(
-            KbDocument.tenant_id == ctx.require_tenant(), KbDocument.id == document_id
-        )
+    return await one_or_404(session, _document(ctx, document_id), "document")
+
+
+def _document(ctx: Context, document_id: str) -> Select[KbDocument]:
+    return sa.select(KbDocument).where(
+        KbDocument.tenant_id == ctx.require_tenant(), KbDocument.id == document_id
     )
-    if row is None:
-        raise NotFound("document not found")
-    return row
 
 
 async def _locked(session: AsyncSession, ctx: Context, document_id: str) -> KbDocument:
-    row = await session.scalar(
-        sa.select(KbDocument)
-        .where(KbDocument.tenant_id == ctx.require_tenant(), KbDocument.id == document_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    if row is None:
-        raise NotFound("document not found")
-    return row
+    query = _document(ctx, document_id).with_for_update()
+    return await one_or_404(session, query.execution_options(populate_existing=True), "document")
 
 
 async def document_chunks(session: AsyncSession, ctx: Context, document_id: str) -> list[KbChunk]:

@@ -15,7 +15,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bizos.core.context import Context
 from bizos.core.dispatcher import Dispatcher, EventRecord
 from bizos.core.errors import ProblemError
-from bizos.core.pagination import PageParams
 from bizos.modules.identity import service as identity_service
 from bizos.modules.support.inbound.mime import UnparseableEmail
 from bizos.modules.support.inbound.service import ingest_email
@@ -25,13 +24,6 @@ from bizos.modules.work import service as work_service
 log = structlog.get_logger("bizos.support.inbound")
 
 PROVIDER = "email"
-
-
-async def _owner_id(session: AsyncSession, ctx: Context) -> str | None:
-    owners = await identity_service.list_users(
-        session, ctx, page=PageParams(limit=1), role="owner", is_active=True
-    )
-    return owners.items[0].id if owners.items else None
 
 
 async def _unprocessable(session: AsyncSession, ctx: Context, inbound_id: str, reason: str) -> None:
@@ -44,7 +36,7 @@ async def _unprocessable(session: AsyncSession, ctx: Context, inbound_id: str, r
             f"A support email was received and stored but could not be filed as a ticket: "
             f"{reason}. The raw message is kept with the webhook delivery {inbound_id}."
         ),
-        assignee_id=await _owner_id(session, ctx),
+        assignee_id=await identity_service.tenant_owner_id(session, ctx),
         priority="high",
         related_type="inbound_webhook",
         related_id=inbound_id,

@@ -35,6 +35,7 @@ from bizos.core.errors import Conflict, NotFound, Unprocessable, field_error
 from bizos.core.events import append_event
 from bizos.core.ids import new_id
 from bizos.core.pagination import ListOrder, PageParams
+from bizos.core.reads import one_or_404
 from bizos.core.versions import check_version
 from bizos.modules.identity import service as identity_service
 from bizos.modules.notifications import service as notifications_service
@@ -102,10 +103,7 @@ async def get_policy(
     )
     if for_update:
         query = query.with_for_update().execution_options(populate_existing=True)
-    row = await session.scalar(query)
-    if row is None:
-        raise NotFound("SLA policy not found")
-    return row
+    return await one_or_404(session, query, "SLA policy")
 
 
 async def default_policy(session: AsyncSession, ctx: Context) -> SlaPolicy:

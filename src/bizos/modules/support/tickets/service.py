@@ -20,10 +20,11 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 import structlog
+from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bizos.core.context import Context
@@ -32,6 +33,7 @@ from bizos.core.errors import NotFound, Unprocessable, field_error
 from bizos.core.events import append_event
 from bizos.core.ids import new_id
 from bizos.core.pagination import ListOrder, PageParams
+from bizos.core.reads import one_or_404, read_of
 from bizos.core.sequences import format_number, next_value
 from bizos.core.versions import check_version
 from bizos.modules.crm.contacts import service as contacts_service
@@ -51,6 +53,8 @@ log = structlog.get_logger("bizos.support.tickets")
 NUMBER_SERIES = "support.ticket"
 REOPENING_STATUSES = ("pending", "resolved", "closed")
 BASE = "/api/v1/support/tickets"
+
+M = TypeVar("M", TicketMessage, TicketAttachment)
 
 
 # --- what the rest of the desk adds (tickets imports none of it) -------------------------
@@ -77,27 +81,19 @@ class TicketRules:
 # --- reads ------------------------------------------------------------------------------
 
 
+def ticket_query(ctx: Context, ticket_id: str) -> Select[Ticket]:
+    return sa.select(Ticket).where(Ticket.tenant_id == ctx.require_tenant(), Ticket.id == ticket_id)
+
+
 async def get_ticket(session: AsyncSession, ctx: Context, ticket_id: str) -> Ticket:
     """The tenant's ticket; 404 for an unknown id or another tenant's."""
-    row = await session.scalar(
-        sa.select(Ticket).where(Ticket.tenant_id == ctx.require_tenant(), Ticket.id == ticket_id)
-    )
-    if row is None:
-        raise NotFound("ticket not found")
-    return row
+    return await one_or_404(session, ticket_query(ctx, ticket_id), "ticket")
 
 
 async def locked_ticket(session: AsyncSession, ctx: Context, ticket_id: str) -> Ticket:
     """The ticket, row-locked for a change (and re-read, so it is current)."""
-    row = await session.scalar(
-        sa.select(Ticket)
-        .where(Ticket.tenant_id == ctx.require_tenant(), Ticket.id == ticket_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    if row is None:
-        raise NotFound("ticket not found")
-    return row
+    query = ticket_query(ctx, ticket_id).with_for_update()
+    return await one_or_404(session, query.execution_options(populate_existing=True), "ticket")
 
 
 async def find_ticket_by_number(session: AsyncSession, ctx: Context, number: str) -> Ticket | None:
@@ -107,69 +103,52 @@ async def find_ticket_by_number(session: AsyncSession, ctx: Context, number: str
     return row
 
 
+def _of_tickets(model: type[M], ctx: Context, ticket_ids: Sequence[str]) -> Select[M]:
+    """``model``'s rows (messages, attachments) of the tickets, oldest first."""
+    query = sa.select(model).where(
+        model.tenant_id == ctx.require_tenant(), model.ticket_id.in_(ticket_ids)
+    )
+    return query.order_by(model.created_at, model.id)
+
+
 async def ticket_messages(
     session: AsyncSession, ctx: Context, ticket_id: str
 ) -> list[TicketMessage]:
     """The ticket's messages (in, out and notes), oldest first."""
-    rows = await session.scalars(
-        sa.select(TicketMessage)
-        .where(
-            TicketMessage.tenant_id == ctx.require_tenant(), TicketMessage.ticket_id == ticket_id
-        )
-        .order_by(TicketMessage.created_at, TicketMessage.id)
-    )
-    return list(rows)
+    return list(await session.scalars(_of_tickets(TicketMessage, ctx, [ticket_id])))
 
 
 async def get_attachment(
     session: AsyncSession, ctx: Context, ticket_id: str, attachment_id: str
 ) -> TicketAttachment:
-    row = await session.scalar(
-        sa.select(TicketAttachment).where(
-            TicketAttachment.tenant_id == ctx.require_tenant(),
-            TicketAttachment.ticket_id == ticket_id,
-            TicketAttachment.id == attachment_id,
-        )
+    query = _of_tickets(TicketAttachment, ctx, [ticket_id]).where(
+        TicketAttachment.id == attachment_id
     )
-    if row is None:
-        raise NotFound("attachment not found")
-    return row
+    return await one_or_404(session, query, "attachment")
 
 
 def _attachment_read(row: TicketAttachment) -> AttachmentRead:
-    return AttachmentRead(
-        id=row.id,
-        message_id=row.message_id,
-        filename=row.filename,
-        content_type=row.content_type,
-        size_bytes=row.size_bytes,
-        sha256=row.sha256,
-        url=f"{BASE}/{row.ticket_id}/attachments/{row.id}",
-    )
+    return read_of(AttachmentRead, row, url=f"{BASE}/{row.ticket_id}/attachments/{row.id}")
 
 
 def _message_read(row: TicketMessage, attachments: list[AttachmentRead]) -> MessageRead:
-    return MessageRead(
-        id=row.id,
-        direction=row.direction,
+    return read_of(
+        MessageRead,
+        row,
         from_=row.from_address,
-        from_name=row.from_name,
         to=list(row.to_addresses or []),
         cc=list(row.cc_addresses or []),
-        subject=row.subject,
-        body=row.body,
-        full_body=row.full_body,
-        header_message_id=row.header_message_id,
-        in_reply_to=row.in_reply_to,
-        auto_reply=row.auto_reply,
-        is_ai_drafted=row.is_ai_drafted,
-        draft_id=row.draft_id,
-        author_id=row.author_id,
-        sentiment=row.sentiment,
-        intent=row.intent,
-        sent_at=row.sent_at,
-        created_at=row.created_at,
         attachments=attachments,
+    )
+
+
+def _sla_read(ticket: Ticket) -> SlaRead:
+    return SlaRead(
+        policy_id=ticket.sla_policy_id,
+        first_response_due_at=ticket.first_response_due_at,
+        resolution_due_at=ticket.resolution_due_at,
+        first_responded_at=ticket.first_responded_at,
+        breached=ticket.sla_breached,
     )
 
 
@@ -180,22 +159,9 @@ async def ticket_reads(
     (``drafts`` finds those: three queries for the whole page)."""
     if not tickets:
         return []
-    tenant_id = ctx.require_tenant()
     ids = [t.id for t in tickets]
-    messages = list(
-        await session.scalars(
-            sa.select(TicketMessage)
-            .where(TicketMessage.tenant_id == tenant_id, TicketMessage.ticket_id.in_(ids))
-            .order_by(TicketMessage.created_at, TicketMessage.id)
-        )
-    )
-    files = list(
-        await session.scalars(
-            sa.select(TicketAttachment)
-            .where(TicketAttachment.tenant_id == tenant_id, TicketAttachment.ticket_id.in_(ids))
-            .order_by(TicketAttachment.created_at, TicketAttachment.id)
-        )
-    )
+    messages = await session.scalars(_of_tickets(TicketMessage, ctx, ids))
+    files = await session.scalars(_of_tickets(TicketAttachment, ctx, ids))
     latest_draft = await drafts(session, ctx, ids)
     by_message: dict[str, list[AttachmentRead]] = {}
     by_ticket: dict[str, list[AttachmentRead]] = {}
@@ -207,36 +173,13 @@ async def ticket_reads(
     for m in messages:
         messages_of.setdefault(m.ticket_id, []).append(_message_read(m, by_message.get(m.id, [])))
     return [
-        TicketRead(
-            id=t.id,
-            number=t.number,
-            subject=t.subject,
-            status=t.status,
-            priority=t.priority,
-            channel=t.channel,
-            contact_id=t.contact_id,
-            customer_email=t.customer_email,
-            assignee_id=t.assignee_id,
+        read_of(
+            TicketRead,
+            t,
             tags=list(t.tags or []),
-            sentiment=t.sentiment,
-            intent=t.intent,
-            reopened_count=t.reopened_count,
-            last_inbound_at=t.last_inbound_at,
-            last_outbound_at=t.last_outbound_at,
-            resolved_at=t.resolved_at,
-            closed_at=t.closed_at,
-            created_at=t.created_at,
-            updated_at=t.updated_at,
-            version=t.version,
             messages=messages_of.get(t.id, []),
             ai_draft=latest_draft.get(t.id),
-            sla=SlaRead(
-                policy_id=t.sla_policy_id,
-                first_response_due_at=t.first_response_due_at,
-                resolution_due_at=t.resolution_due_at,
-                first_responded_at=t.first_responded_at,
-                breached=t.sla_breached,
-            ),
+            sla=_sla_read(t),
             attachments=by_ticket.get(t.id, []),
         )
         for t in tickets
