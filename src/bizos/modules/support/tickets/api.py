@@ -43,6 +43,9 @@ def _etag(response: Response, ticket: TicketRead) -> TicketRead:
 
 
 class TicketEndpoints:
+    """The ticket routes, bound to the rules every write goes through and to where a
+    ticket's pending draft comes from (``support/api.py`` builds the one instance)."""
+
     def __init__(self, rules: TicketRules, drafts: PendingDrafts) -> None:
         self.rules = rules
         self.drafts = drafts
