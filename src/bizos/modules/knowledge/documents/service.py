@@ -239,8 +239,17 @@ async def _delete_chunks(session: AsyncSession, ctx: Context, document_id: str) 
     )
 
 
-def _event_data(document: KbDocument, **extra: Any) -> dict[str, Any]:
-    return {
+async def _document_event(
+    session: AsyncSession,
+    ctx: Context,
+    document: KbDocument,
+    type_: str,
+    *,
+    version: int,
+    **extra: Any,
+) -> None:
+    """``kb.document.*`` with what others need of the document (its text stays here)."""
+    data = {
         "document_id": document.id,
         "title": document.title,
         "tags": list(document.tags or []),
@@ -248,6 +257,15 @@ def _event_data(document: KbDocument, **extra: Any) -> dict[str, Any]:
         "chunk_count": document.chunk_count,
         **extra,
     }
+    await append_event(
+        session,
+        ctx,
+        type_,
+        aggregate_type="kb_document",
+        aggregate_id=document.id,
+        version=version,
+        data=data,
+    )
 
 
 # --- writes ---------------------------------------------------------------------------
@@ -287,14 +305,13 @@ async def create_document(
     session.add(document)
     await session.flush()
     await _write_chunks(session, document, prepared.chunks, embedder)
-    await append_event(
+    await _document_event(
         session,
         ctx,
+        document,
         "kb.document.created",
-        aggregate_type="kb_document",
-        aggregate_id=document.id,
         version=document.version,
-        data=_event_data(document, sha256=document.sha256),
+        sha256=document.sha256,
     )
     vector_index().invalidate(document.tenant_id)
     log.info("kb.document.created", document_id=document.id, chunks=document.chunk_count)
@@ -355,14 +372,14 @@ async def update_document(
         await _write_chunks(session, document, prepared.chunks, embedder)
     document.version += 1
     await session.flush()
-    await append_event(
+    await _document_event(
         session,
         ctx,
+        document,
         "kb.document.updated",
-        aggregate_type="kb_document",
-        aggregate_id=document.id,
         version=document.version,
-        data=_event_data(document, changed=changed, content_changed="content" in changed),
+        changed=changed,
+        content_changed="content" in changed,
     )
     vector_index().invalidate(document.tenant_id)
     log.info("kb.document.updated", document_id=document.id, changed=changed)
@@ -402,18 +419,11 @@ async def delete_document(
     """Remove the document and its chunks (``kb.document.deleted``)."""
     document = await _locked(session, ctx, document_id)
     check_version(if_match, document.version)
-    data = _event_data(document)
     await _delete_chunks(session, ctx, document.id)
     await session.delete(document)
     await session.flush()
-    await append_event(
-        session,
-        ctx,
-        "kb.document.deleted",
-        aggregate_type="kb_document",
-        aggregate_id=document_id,
-        version=document.version + 1,
-        data=data,
+    await _document_event(
+        session, ctx, document, "kb.document.deleted", version=document.version + 1
     )
     vector_index().invalidate(ctx.require_tenant())
     log.info("kb.document.deleted", document_id=document_id)

@@ -63,15 +63,7 @@ async def process_inbound_email(session: AsyncSession, ctx: Context, event: Even
             await finish_inbound(session, inbound.id, status="ignored", error=result.ignored)
         else:
             await finish_inbound(session, inbound.id, status="processed")
-        log.info(
-            "support.inbound_filed",
-            inbound_id=inbound.id,
-            ticket_id=result.ticket_id,
-            contact_id=result.contact_id,
-            created=result.created,
-            reopened=result.reopened,
-            ignored=result.ignored is not None,
-        )
+        log.info("support.inbound_filed", inbound_id=inbound.id, **result.log_fields())
         return
     log.warning("support.inbound_failed", inbound_id=inbound.id)
     await _unprocessable(session, ctx, inbound.id, reason)

@@ -62,6 +62,16 @@ class Ingested:
     # A reply to the CRM's email, filed on this contact's timeline instead of a ticket.
     contact_id: str | None = None
 
+    def log_fields(self) -> dict[str, object]:
+        """What a log line says of the outcome (ids and flags; never the reason's text)."""
+        return {
+            "ticket_id": self.ticket_id,
+            "contact_id": self.contact_id,
+            "created": self.created,
+            "reopened": self.reopened,
+            "ignored": self.ignored is not None,
+        }
+
 
 def delivery_id(raw: bytes) -> str:
     """The id a stored message is deduplicated by: its ``Message-ID`` (hashed when longer
@@ -358,14 +368,5 @@ async def _reply(
         # Triage raised the priority: an agent's PATCH read before this is stale now.
         tickets.touch(ticket, utcnow())
     await session.flush()
-    await tickets.ticket_event(
-        session,
-        ctx,
-        ticket,
-        "support.message.received",
-        message_id=message.id,
-        direction="inbound",
-        created=False,
-        reopened=reopened,
-    )
+    await tickets.message_received(session, ctx, ticket, message, created=False, reopened=reopened)
     return Ingested(ticket.id, message.id, created=False, reopened=reopened)

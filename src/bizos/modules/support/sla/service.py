@@ -52,6 +52,7 @@ from bizos.modules.support.sla.schemas import (
     SlaTargetRead,
 )
 from bizos.modules.support.tickets.models import Ticket
+from bizos.modules.support.tickets.service import ticket_event
 
 log = structlog.get_logger("bizos.support.sla")
 
@@ -440,23 +441,15 @@ async def _record_breach(
     ticket.sla_breaches = [*(ticket.sla_breaches or []), entry]  # a new list: JSON change
     ticket.sla_breached = True
     ticket.version += 1
-    data = {
-        "ticket_id": ticket.id,
+    breach = {
         "number": ticket.number,
         "kind": kind,
         "due_at": due_at.isoformat(),
         "priority": ticket.priority,
         "assignee_id": ticket.assignee_id,
     }
-    await append_event(
-        session,
-        ctx,
-        "support.sla.breached",
-        aggregate_type="ticket",
-        aggregate_id=ticket.id,
-        version=ticket.version,
-        data=data,
-    )
+    await ticket_event(session, ctx, ticket, "support.sla.breached", **breach)
+    data = {"ticket_id": ticket.id, **breach}
     what = "first response" if kind == "first_response" else "resolution"
     title = f"SLA breached: {what} on {ticket.number}"
     body = (

@@ -321,6 +321,21 @@ async def announce_ticket(
         priority=ticket.priority,
         channel=ticket.channel,
     )
+    await message_received(session, ctx, ticket, message, created=True, reopened=False)
+    log.info("support.ticket.created", ticket_id=ticket.id, channel=ticket.channel)
+
+
+async def message_received(
+    session: AsyncSession,
+    ctx: Context,
+    ticket: Ticket,
+    message: TicketMessage,
+    *,
+    created: bool,
+    reopened: bool,
+) -> None:
+    """``support.message.received``: a customer's message is on the ticket (the one
+    that opened it, ``created``, or a reply, which may have ``reopened`` it)."""
     await ticket_event(
         session,
         ctx,
@@ -328,10 +343,9 @@ async def announce_ticket(
         "support.message.received",
         message_id=message.id,
         direction=message.direction,
-        created=True,
-        reopened=False,
+        created=created,
+        reopened=reopened,
     )
-    log.info("support.ticket.created", ticket_id=ticket.id, channel=ticket.channel)
 
 
 async def _check_assignee(session: AsyncSession, ctx: Context, user_id: str) -> None:
