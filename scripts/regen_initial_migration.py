@@ -29,13 +29,13 @@ SECURITY = """
     crm_search.install(op.get_bind())
 
     # Full-text search over knowledge-base chunks, the same way.
-    from bizos.modules.knowledge import search as kb_search
+    from bizos.modules.knowledge.documents import search as kb_search
 
     kb_search.install(op.get_bind())
 """
 
 SEARCH_DOWN = """
-    from bizos.modules.knowledge import search as kb_search
+    from bizos.modules.knowledge.documents import search as kb_search
 
     kb_search.uninstall(op.get_bind())
 

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 
 from bizos.core.db import Database
 from bizos.modules.outreach.models import Message
-from bizos.modules.support.models import Ticket, TicketMessage
+from bizos.modules.support.tickets.models import Ticket, TicketMessage
 from tests.conftest import TenantLogin
 from tests.modules.support.drafts_helpers import (
     add_message,

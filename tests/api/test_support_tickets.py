@@ -200,7 +200,7 @@ async def test_a_priority_change_recomputes_the_sla(
     tenant: TenantLogin,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from bizos.modules.support import service
+    from bizos.modules.support.sla.triage import TICKET_RULES
 
     ticket = await mail_ticket(client, db, settings, tenant)
     seen: list[str] = []
@@ -209,9 +209,7 @@ async def test_a_priority_change_recomputes_the_sla(
         seen.append(row.priority)
         row.first_response_due_at = now + dt.timedelta(hours=1)
 
-    monkeypatch.setattr(
-        service, "_sla_function", lambda module, name: apply_sla if name == "apply_sla" else None
-    )
+    monkeypatch.setattr(TICKET_RULES, "apply_sla", apply_sla)
     r = await client.patch(
         f"{TICKETS}/{ticket['id']}", json={"priority": "urgent"}, headers=tenant.headers
     )

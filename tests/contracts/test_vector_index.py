@@ -1,4 +1,4 @@
-"""The vector index contract (``bizos.modules.knowledge.index.VectorIndex``), for every index.
+"""The vector index contract (``bizos.modules.knowledge.documents.index.VectorIndex``), for every index.
 
 The index answers, for one tenant, the chunks nearest to a query vector. Chunks come and
 go with the knowledge base's documents (``knowledge.service`` adds, updates and deletes
@@ -29,9 +29,9 @@ from dataclasses import dataclass
 import pytest
 
 from bizos.core.db import Database
-from bizos.modules.knowledge import service
-from bizos.modules.knowledge.index import ExactVectorIndex, VectorIndex, VectorMatch
-from bizos.modules.knowledge.models import KbDocument
+from bizos.modules.knowledge.documents import service
+from bizos.modules.knowledge.documents.index import ExactVectorIndex, VectorIndex, VectorMatch
+from bizos.modules.knowledge.documents.models import KbDocument
 from tests.conftest import TenantLogin
 from tests.modules.knowledge.kb_factories import ctx_of
 

@@ -24,7 +24,7 @@ from bizos.core.events import Event
 from bizos.demo import DEMO_SLUG, seed_demo
 from bizos.demo.knowledge import DOCUMENTS, contract_terms
 from bizos.modules.identity.models import Tenant
-from bizos.modules.knowledge.models import KbChunk, KbDocument
+from bizos.modules.knowledge.documents.models import KbChunk, KbDocument
 from bizos.modules.work.models import Task
 
 Json = dict[str, Any]

@@ -24,11 +24,11 @@ from bizos.core.events import Event
 from bizos.core.sequences import NumberSeries
 from bizos.demo import seed_demo
 from bizos.demo.support import OPEN, RESOLVED
-from bizos.modules.knowledge.models import KbDocument
+from bizos.modules.knowledge.documents.models import KbDocument
 from bizos.modules.support.drafts.models import AiDraft, TicketVector
-from bizos.modules.support.models import Ticket, TicketMessage
 from bizos.modules.support.sla.models import SlaPolicy
 from bizos.modules.support.sla.service import due_times
+from bizos.modules.support.tickets.models import Ticket, TicketMessage
 from bizos.registry import register_subscribers
 from tests.demo.test_knowledge import demo_login, demo_server, demo_tenant
 

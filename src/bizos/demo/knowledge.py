@@ -16,7 +16,7 @@ from fpdf.enums import XPos, YPos
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bizos.core.context import Context
-from bizos.modules.knowledge import service
+from bizos.modules.knowledge.documents import service
 
 RETURNS = """# Returns and refunds
 

@@ -29,12 +29,13 @@ from bizos.core.pagination import PageParams
 from bizos.demo.story import append_handled
 from bizos.modules.crm.contacts import service as contacts_service
 from bizos.modules.identity import service as identity_service
-from bizos.modules.support import service as tickets
 from bizos.modules.support.drafts import retrieval
 from bizos.modules.support.drafts.replies import reply_subject, thread_references
-from bizos.modules.support.models import Ticket, TicketMessage
 from bizos.modules.support.sla import service as sla
 from bizos.modules.support.sla.hours import BusinessHours, add_business_minutes
+from bizos.modules.support.sla.triage import TICKET_RULES
+from bizos.modules.support.tickets import service as tickets
+from bizos.modules.support.tickets.models import Ticket, TicketMessage
 
 SUPPORT_ADDRESS = "support@northwind.example"
 
@@ -503,7 +504,7 @@ async def _open_ticket(
         session, desk, ticket, contact, conv.message, received, None, conv
     )
     message.sentiment = message.intent = None  # triage reads it, as it does live mail
-    await tickets.announce_ticket(session, desk.ctx, ticket, message)
+    await tickets.announce_ticket(session, desk.ctx, ticket, message, TICKET_RULES)
     return ticket
 
 

@@ -20,7 +20,7 @@ from bizos.modules.billing.models import Invoice, Payment
 from bizos.modules.commerce.models import Order
 from bizos.modules.crm.models import Contact
 from bizos.modules.identity.models import Tenant
-from bizos.modules.support.models import Ticket
+from bizos.modules.support.tickets.models import Ticket
 
 
 async def _demo_tenant(db: Database) -> str:

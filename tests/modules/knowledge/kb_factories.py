@@ -12,7 +12,7 @@ from fpdf import FPDF
 from bizos.core.context import Context
 from bizos.core.db import Database
 from bizos.core.events import Event
-from bizos.modules.knowledge.models import KbChunk
+from bizos.modules.knowledge.documents.models import KbChunk
 
 
 def make_pdf(

@@ -7,8 +7,8 @@ import itertools
 import pytest
 
 from bizos.core.errors import Unprocessable
-from bizos.modules.knowledge.chunking import Chunk, chunk_document, lay_out
-from bizos.modules.knowledge.parsing import (
+from bizos.modules.knowledge.documents.chunking import Chunk, chunk_document, lay_out
+from bizos.modules.knowledge.documents.parsing import (
     HTML,
     MARKDOWN,
     PDF,

@@ -22,7 +22,7 @@ from bizos.app import create_app
 from bizos.core.config import Settings
 from bizos.core.db import Database
 from bizos.core.events import Event
-from bizos.modules.knowledge.summaries import contracts
+from bizos.modules.knowledge.contracts import workflows as contracts
 from bizos.modules.work.models import Task
 from tests.conftest import TenantLogin, signup
 from tests.modules.knowledge.test_contracts_pdf import FIXTURE

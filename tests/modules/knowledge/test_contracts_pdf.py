@@ -12,7 +12,7 @@ from pathlib import Path
 from fpdf import FPDF
 
 from bizos.ai.extract.contract import extract_contract
-from bizos.modules.knowledge.service import prepare
+from bizos.modules.knowledge.documents.service import prepare
 
 FIXTURE = Path(__file__).parents[2] / "fixtures" / "kb" / "supply_agreement.pdf"
 

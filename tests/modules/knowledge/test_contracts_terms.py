@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from bizos.modules.knowledge.summaries.contracts import (
+from bizos.modules.knowledge.contracts.service import (
     ContractUnreadable,
     is_contract,
     parse_terms,

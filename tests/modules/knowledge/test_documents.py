@@ -8,9 +8,9 @@ import sqlalchemy as sa
 from bizos.ai.embeddings import LocalEmbedder, from_blob
 from bizos.core.db import Database
 from bizos.core.errors import NotFound, PayloadTooLarge, Unprocessable
-from bizos.modules.knowledge import service
-from bizos.modules.knowledge.models import KbChunk, KbDocument
-from bizos.modules.knowledge.search import FTS_TABLE
+from bizos.modules.knowledge.documents import service
+from bizos.modules.knowledge.documents.models import KbChunk, KbDocument
+from bizos.modules.knowledge.documents.search import FTS_TABLE
 from tests.conftest import IS_PG, TenantLogin
 from tests.modules.knowledge.kb_factories import (
     RETURNS_MD,

@@ -7,11 +7,11 @@ import pytest
 
 from bizos.ai.embeddings import LocalEmbedder
 from bizos.core.db import Database
-from bizos.modules.knowledge import service
-from bizos.modules.knowledge.index import ExactVectorIndex
-from bizos.modules.knowledge.models import KbDocument
-from bizos.modules.knowledge.schemas import SearchHit
-from bizos.modules.knowledge.search import fuse, terms
+from bizos.modules.knowledge.documents import service
+from bizos.modules.knowledge.documents.index import ExactVectorIndex
+from bizos.modules.knowledge.documents.models import KbDocument
+from bizos.modules.knowledge.documents.schemas import SearchHit
+from bizos.modules.knowledge.documents.search import fuse, terms
 from tests.conftest import TenantLogin
 from tests.modules.knowledge.kb_factories import RETURNS_MD, ctx_of
 

@@ -14,8 +14,8 @@ from bizos.core.context import Context
 from bizos.core.db import Database
 from bizos.core.errors import Forbidden, Unprocessable
 from bizos.core.tools import ToolRegistry
-from bizos.modules.knowledge import service
-from bizos.modules.knowledge.summaries.models import KbContract
+from bizos.modules.knowledge.contracts.models import KbContract
+from bizos.modules.knowledge.documents import service
 from bizos.modules.knowledge.tools import DEFAULT_HORIZON_DAYS, TOOLS
 from tests.conftest import TenantLogin
 

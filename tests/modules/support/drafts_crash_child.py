@@ -21,7 +21,7 @@ from bizos.ai import gateway
 from bizos.core.config import Settings
 from bizos.core.db import init_database
 from bizos.core.workflows import Workflows, get_workflow_steps, start_workflow
-from bizos.modules.support.drafts.workflow import ai_draft
+from bizos.modules.support.drafts.workflows import ai_draft
 
 RESULT_TIMEOUT_SECONDS = 90
 

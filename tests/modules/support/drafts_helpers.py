@@ -15,8 +15,8 @@ from bizos.core.db import Database, utcnow
 from bizos.core.events import Event, append_event
 from bizos.core.ids import new_id
 from bizos.core.sequences import format_number, next_value
-from bizos.modules.knowledge import service as knowledge
-from bizos.modules.support.models import Ticket, TicketMessage
+from bizos.modules.knowledge.documents import service as knowledge
+from bizos.modules.support.tickets.models import Ticket, TicketMessage
 from tests.conftest import TenantLogin
 
 Json = dict[str, Any]

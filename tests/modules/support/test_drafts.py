@@ -28,8 +28,8 @@ from bizos.core.workflows import get_workflow_status, get_workflow_steps, start_
 from bizos.modules.notifications.models import Notification
 from bizos.modules.support.drafts.models import AiDraft
 from bizos.modules.support.drafts.service import draft_workflow_id
-from bizos.modules.support.drafts.workflow import ai_draft
-from bizos.modules.support.models import Ticket, TicketMessage
+from bizos.modules.support.drafts.workflows import ai_draft
+from bizos.modules.support.tickets.models import Ticket, TicketMessage
 from tests.conftest import TenantLogin, signup
 from tests.fakes.llm_servers import FakeLlmServer, Reply, echo_of
 from tests.fakes.llm_servers import fake_openai as fake_openai

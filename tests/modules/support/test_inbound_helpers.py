@@ -20,7 +20,7 @@ from bizos.core.db import Database, utcnow
 from bizos.core.dispatcher import Dispatcher
 from bizos.core.events import Event
 from bizos.modules.support.inbound import handlers as inbound_handlers
-from bizos.modules.support.models import Ticket, TicketAttachment, TicketMessage
+from bizos.modules.support.tickets.models import Ticket, TicketAttachment, TicketMessage
 from bizos.modules.webhooks.models import InboundWebhook
 from bizos.modules.work.models import Task
 from tests.conftest import TenantLogin

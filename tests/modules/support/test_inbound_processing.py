@@ -12,9 +12,9 @@ import pytest
 from bizos.core.config import Settings
 from bizos.core.context import Context
 from bizos.core.db import Database
-from bizos.modules.support import service as tickets_service
 from bizos.modules.support.inbound.service import ingest_email
-from bizos.modules.support.models import Ticket, TicketMessage
+from bizos.modules.support.tickets.models import Ticket, TicketMessage
+from bizos.modules.support.tickets.service import TicketRules
 from tests.conftest import TenantLogin
 from tests.modules.support.test_inbound_helpers import (
     add_outbound,
@@ -335,11 +335,10 @@ async def test_triage_and_sla_run_for_a_new_ticket_before_it_is_announced(
     async def apply_sla(session: Any, ctx: Context, ticket: Ticket, now: Any) -> None:
         calls.append(("sla", ticket.priority))
 
-    fakes = {"triage": triage, "apply_sla": apply_sla}
-    monkeypatch.setattr(tickets_service, "_sla_function", lambda module, name: fakes[name])
+    rules = TicketRules(triage=triage, apply_sla=apply_sla)
     ctx = Context(tenant_id=tenant.tenant_id)
     async with db.unit_of_work(tenant_id=tenant.tenant_id) as s:
-        result = await ingest_email(s, ctx, build_email(body="Help!"), inbound_id=None)
+        result = await ingest_email(s, ctx, build_email(body="Help!"), inbound_id=None, rules=rules)
     assert calls == [("triage", "Help!"), ("sla", "high")]
     [created] = await events_of(db, tenant.tenant_id, "support.ticket.created")
     assert created.data["priority"] == "high" and created.data["ticket_id"] == result.ticket_id

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from bizos.modules.support.drafts.replies import MAX_REFERENCES, reply_subject, thread_references
-from bizos.modules.support.models import TicketMessage
+from bizos.modules.support.tickets.models import TicketMessage
 
 
 @pytest.mark.parametrize(

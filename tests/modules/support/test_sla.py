@@ -16,7 +16,7 @@ from bizos.core.dispatcher import EventRecord
 from bizos.core.scheduler import Scheduler
 from bizos.modules.identity import service as identity_service
 from bizos.modules.support.sla import handlers as sla_handlers
-from bizos.modules.support.sla import service
+from bizos.modules.support.sla import jobs, service
 from bizos.modules.support.sla.models import SlaPolicy
 from bizos.modules.support.sla.schemas import SlaPolicyCreate
 from tests.conftest import TenantLogin
@@ -100,11 +100,11 @@ async def test_a_breach_is_recorded_once_per_kind_and_notifies_the_owner(
     db: Database, tenant: TenantLogin
 ) -> None:
     ticket = await make_ticket(db, tenant, priority="urgent")  # due 11:00 and Tue 10:00
-    assert await service.check_sla_breaches(db, at(8, 10, 59)) == 0
-    assert await service.check_sla_breaches(db, at(8, 11, 1)) == 1
-    assert await service.check_sla_breaches(db, at(8, 12)) == 0  # rerun: nothing new
-    assert await service.check_sla_breaches(db, at(9, 10, 30)) == 1  # resolution now
-    assert await service.check_sla_breaches(db, at(10, 10)) == 0
+    assert await jobs.check_sla_breaches(db, at(8, 10, 59)) == 0
+    assert await jobs.check_sla_breaches(db, at(8, 11, 1)) == 1
+    assert await jobs.check_sla_breaches(db, at(8, 12)) == 0  # rerun: nothing new
+    assert await jobs.check_sla_breaches(db, at(9, 10, 30)) == 1  # resolution now
+    assert await jobs.check_sla_breaches(db, at(10, 10)) == 0
 
     events = await events_of(db, tenant, "support.sla.breached")
     assert [(e["kind"], e["due_at"]) for e in events] == [
@@ -136,7 +136,7 @@ async def test_the_assignee_hears_of_a_breach_rather_than_the_owner(
         )
         agent_id = agent.id
     await make_ticket(db, tenant, priority="urgent", assignee_id=agent_id)
-    assert await service.check_sla_breaches(db, at(8, 12)) == 1
+    assert await jobs.check_sla_breaches(db, at(8, 12)) == 1
     assert [n.user_id for n in await notifications_of(db, tenant)] == [agent_id]
 
 
@@ -149,8 +149,8 @@ async def test_resolved_closed_and_answered_tickets_do_not_breach_what_they_met(
     async with db.unit_of_work(tenant_id=tenant.tenant_id) as session:
         row = await session.merge(answered)
         await service.mark_first_response(session, owner_ctx(tenant), row, at(8, 10, 30))
-    assert await service.check_sla_breaches(db, at(8, 12)) == 0
-    assert await service.check_sla_breaches(db, at(9, 11)) == 1  # its resolution is late
+    assert await jobs.check_sla_breaches(db, at(8, 12)) == 0
+    assert await jobs.check_sla_breaches(db, at(9, 11)) == 1  # its resolution is late
     [event] = await events_of(db, tenant, "support.sla.breached")
     assert (event["ticket_id"], event["kind"]) == (answered.id, "resolution")
 
@@ -165,7 +165,7 @@ async def test_a_late_first_reply_records_the_breach_at_once_and_only_once(
         await service.mark_first_response(session, owner_ctx(tenant), row, at(8, 12))
     reread = await load_ticket(db, tenant, ticket.id)
     assert reread.first_responded_at == at(8, 11, 30)  # the first reply counts
-    assert await service.check_sla_breaches(db, at(8, 12)) == 0
+    assert await jobs.check_sla_breaches(db, at(8, 12)) == 0
     [event] = await events_of(db, tenant, "support.sla.breached")
     assert event["kind"] == "first_response"
     assert len(await notifications_of(db, tenant)) == 1
@@ -174,7 +174,7 @@ async def test_a_late_first_reply_records_the_breach_at_once_and_only_once(
 async def test_workers_racing_record_each_breach_once(db: Database, tenant: TenantLogin) -> None:
     await make_ticket(db, tenant, priority="urgent")
     await make_ticket(db, tenant, priority="urgent")
-    counts = await asyncio.gather(*(service.check_sla_breaches(db, at(9, 12)) for _ in range(3)))
+    counts = await asyncio.gather(*(jobs.check_sla_breaches(db, at(9, 12)) for _ in range(3)))
     assert sum(counts) == 4  # two tickets, two kinds each
     assert len(await events_of(db, tenant, "support.sla.breached")) == 4
     assert len(await notifications_of(db, tenant)) == 4
@@ -184,11 +184,11 @@ async def test_one_run_reaches_every_ticket_beyond_a_batch(
     db: Database, tenant: TenantLogin, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Tickets already recorded must not fill the batch and starve the rest.
-    monkeypatch.setattr(service, "JOB_BATCH", 2)
+    monkeypatch.setattr(jobs, "JOB_BATCH", 2)
     first = [await make_ticket(db, tenant, priority="urgent") for _ in range(3)]
-    assert await service.check_sla_breaches(db, at(8, 12)) == 3
+    assert await jobs.check_sla_breaches(db, at(8, 12)) == 3
     later = [await make_ticket(db, tenant, priority="urgent") for _ in range(2)]
-    assert await service.check_sla_breaches(db, at(8, 12, 1)) == 2
+    assert await jobs.check_sla_breaches(db, at(8, 12, 1)) == 2
     breached = {e["ticket_id"] for e in await events_of(db, tenant, "support.sla.breached")}
     assert breached == {t.id for t in first + later}
 
@@ -198,7 +198,7 @@ async def test_breaches_stay_in_their_tenant(
 ) -> None:
     mine = await make_ticket(db, tenant, priority="urgent")
     theirs = await make_ticket(db, other_tenant, priority="urgent")
-    assert await service.check_sla_breaches(db, at(8, 12)) == 2
+    assert await jobs.check_sla_breaches(db, at(8, 12)) == 2
     assert [e["ticket_id"] for e in await events_of(db, tenant, "support.sla.breached")] == [
         mine.id
     ]
@@ -209,11 +209,11 @@ async def test_breaches_stay_in_their_tenant(
 
 
 async def test_the_breach_job_runs_every_minute(db: Database, tenant: TenantLogin) -> None:
-    job = registry.job(service.BREACH_JOB)
+    job = registry.job(jobs.BREACH_JOB)
     assert job.every == dt.timedelta(minutes=1)
     await make_ticket(db, tenant, priority="urgent")
     scheduler = Scheduler(db, jobs=[job])
-    assert await scheduler.run_due(at(8, 12)) == [service.BREACH_JOB]
+    assert await scheduler.run_due(at(8, 12)) == [jobs.BREACH_JOB]
     assert await scheduler.run_due(at(8, 12, 0) + dt.timedelta(seconds=30)) == []
     assert len(await events_of(db, tenant, "support.sla.breached")) == 1
 

@@ -14,8 +14,8 @@ from bizos.core.db import Database
 from bizos.core.events import Event
 from bizos.core.ids import new_id
 from bizos.modules.notifications.models import Notification
-from bizos.modules.support.models import Ticket, TicketMessage
 from bizos.modules.support.sla.service import apply_sla
+from bizos.modules.support.tickets.models import Ticket, TicketMessage
 from tests.conftest import TenantLogin
 
 # Monday 8 June 2026, 10:00 UTC: inside the default office hours (weekdays 09-17 UTC).

@@ -14,7 +14,7 @@ from bizos.core.context import Context
 from bizos.core.db import Database, utcnow
 from bizos.core.errors import Forbidden, NotFound, Unprocessable
 from bizos.core.tools import ToolRegistry
-from bizos.modules.support import service as tickets
+from bizos.modules.support.tickets import service as tickets
 from bizos.modules.support.tools import TOOLS
 from tests.conftest import TenantLogin
 

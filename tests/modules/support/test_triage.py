@@ -11,8 +11,8 @@ import sqlalchemy as sa
 from bizos.ai.extract.classify import Classification, parse_classification
 from bizos.core.db import Database
 from bizos.core.errors import NotFound
-from bizos.modules.support.models import Ticket, TicketMessage
 from bizos.modules.support.sla.triage import apply_classification, raised_priority, triage
+from bizos.modules.support.tickets.models import Ticket, TicketMessage
 from tests.conftest import TenantLogin
 from tests.modules.support.test_sla_factories import (
     MONDAY_10,

@@ -13,10 +13,11 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bizos.core.context import Context
+from bizos.core.reads import read_of
 from bizos.core.tools import MAX_DAYS, MAX_RECORDS, Tool, ToolResult
-from bizos.modules.knowledge import service
-from bizos.modules.knowledge.models import KbDocument
-from bizos.modules.knowledge.summaries.models import KbContract
+from bizos.modules.knowledge.contracts.models import KbContract
+from bizos.modules.knowledge.documents import service
+from bizos.modules.knowledge.documents.models import KbDocument
 
 SCOPE = "kb:read"
 # How far ahead ``kb.contracts_due`` looks when no range is given.
@@ -68,18 +69,7 @@ async def search(session: AsyncSession, ctx: Context, params: SearchParams) -> T
     hits = await service.search(
         session, ctx, params.query.strip(), limit=params.limit, document_id=params.document_id
     )
-    passages = [
-        Passage(
-            document_id=h.document_id,
-            title=h.title,
-            chunk_id=h.chunk_id,
-            heading=h.heading,
-            page=h.page,
-            text=h.text[:PASSAGE_CHARS],
-            score=h.score,
-        )
-        for h in hits
-    ]
+    passages = [read_of(Passage, h, text=h.text[:PASSAGE_CHARS]) for h in hits]
     documents = list(dict.fromkeys(p.document_id for p in passages))
     return ToolResult(
         value=SearchValue(passages=passages),
@@ -173,12 +163,7 @@ async def contracts_due(
     ).all()
     found: list[ContractDue] = []
     for contract, title in rows:
-        dates = {
-            "notice": contract.notice_date,
-            "renewal": contract.renewal_date,
-            "end": contract.end_date,
-            "termination": contract.termination_date,
-        }
+        dates = {kind: getattr(contract, column.key) for kind, column in _COLUMNS.items()}
         due = sorted(
             (
                 DueDate(kind=kind, date=day)
@@ -187,20 +172,15 @@ async def contracts_due(
             ),
             key=lambda d: (d.date, d.kind),
         )
+        parties = [str(p.get("name")) for p in contract.parties or [] if p.get("name")]
         found.append(
-            ContractDue(
-                document_id=contract.document_id,
+            read_of(
+                ContractDue,
+                contract,
                 contract_id=contract.id,
                 title=title,
-                parties=[str(p.get("name")) for p in contract.parties or [] if p.get("name")],
+                parties=parties,
                 due=due,
-                notice_date=contract.notice_date,
-                renewal_date=contract.renewal_date,
-                end_date=contract.end_date,
-                termination_date=contract.termination_date,
-                auto_renews=contract.auto_renews,
-                task_id=contract.task_id,
-                task_due_date=contract.task_due_date,
             )
         )
     found.sort(key=lambda c: (c.due[0].date if c.due else end, c.document_id))

@@ -22,9 +22,10 @@ from bizos.core.context import Context
 from bizos.core.db import utcnow
 from bizos.core.errors import NotFound
 from bizos.core.tools import DEFAULT_DAYS, MAX_DAYS, MAX_RECORDS, Tool, ToolResult
-from bizos.modules.support import service
-from bizos.modules.support.models import PRIORITIES, TICKET_STATUSES, Ticket
-from bizos.modules.support.schemas import Channel, Priority, TicketRead, TicketStatus
+from bizos.modules.support.drafts.service import pending_drafts
+from bizos.modules.support.tickets import service
+from bizos.modules.support.tickets.models import PRIORITIES, TICKET_STATUSES, Ticket
+from bizos.modules.support.tickets.schemas import Channel, Priority, TicketRead, TicketStatus
 
 SCOPE = "support:read"
 CLOSED = ("resolved", "closed")
@@ -322,7 +323,7 @@ async def ticket_lookup(
     ticket = await service.find_ticket_by_number(session, ctx, number)
     if ticket is None:
         raise NotFound(f"no ticket {number}")
-    read: TicketRead = await service.ticket_read(session, ctx, ticket)
+    read: TicketRead = await service.ticket_read(session, ctx, ticket, drafts=pending_drafts)
     return ToolResult(
         value=read,
         query="the ticket with this number, its messages oldest first, SLA and pending draft",

@@ -1,4 +1,4 @@
-"""Summarize (JSON or SSE) and contract endpoints.
+"""Summarize (JSON or SSE).
 
 ``POST /api/v1/kb/summarize`` holds no database transaction while models run (the
 service opens short units of work itself), so it takes the context, not a session.
@@ -14,25 +14,17 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Any
 
 import structlog
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
 
-from bizos.api.deps import Ctx, DbSession
+from bizos.api.deps import Ctx
 from bizos.core.auth import KbRead
 from bizos.core.errors import ProblemError
-from bizos.core.fields import Day
-from bizos.core.pagination import Page, PageParams
-from bizos.modules.knowledge.summaries import contracts
 from bizos.modules.knowledge.summaries import service as summaries
-from bizos.modules.knowledge.summaries.schemas import (
-    ContractRead,
-    ContractStatus,
-    SummarizeRequest,
-    SummaryRead,
-)
+from bizos.modules.knowledge.summaries.schemas import SummarizeRequest, SummaryRead
 
 log = structlog.get_logger("bizos.knowledge.summaries")
 
@@ -120,26 +112,3 @@ async def _stream(
     finally:
         if not task.done():
             task.cancel()  # the client left: stop calling models for nobody
-
-
-@router.get("/api/v1/kb/documents/{document_id}/contract", response_model=ContractRead)
-async def get_contract(document_id: str, _: KbRead, session: DbSession, ctx: Ctx) -> ContractRead:
-    """The terms extracted from a document tagged ``contract`` (404 if it is not one)."""
-    return await contracts.contract_for_document(session, ctx, document_id)
-
-
-@router.get("/api/v1/kb/contracts", response_model=Page[ContractRead])
-async def list_contracts(
-    _: KbRead,
-    session: DbSession,
-    ctx: Ctx,
-    page: Annotated[PageParams, Depends(contracts.CONTRACT_ORDER.dependency)],
-    status: ContractStatus | None = None,
-    notice_before: Annotated[Day | None, Query(description="YYYY-MM-DD")] = None,
-) -> Page[ContractRead]:
-    """Contracts, newest first (see `sort`); ``notice_before`` keeps those whose notice or renewal
-    date falls before that day."""
-    items, cursor = await contracts.list_contracts(
-        session, ctx, page=page, status=status, notice_before=notice_before
-    )
-    return Page[ContractRead](items=items, next_cursor=cursor)

@@ -1,9 +1,9 @@
-"""Summary and contract API shapes."""
+"""Summary API shapes."""
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any, Literal
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
@@ -55,46 +55,3 @@ class SummaryRead(BaseModel):
     sources: list[SummarySource]
     provenance: SummaryProvenance
     created_at: dt.datetime
-
-
-class Party(BaseModel):
-    name: str
-    role: str | None = None
-
-
-class Amount(BaseModel):
-    amount: str
-    currency: str | None = None
-    description: str | None = None
-
-
-ContractStatus = Literal["pending", "extracted", "failed"]
-
-
-class ContractRead(BaseModel):
-    """The terms extracted from a document tagged ``contract``; ``evidence`` maps a field
-    to the quote it rests on, ``computed`` lists the fields derived rather than read
-    (a notice date worked out from the end date and the notice period)."""
-
-    id: str
-    document_id: str
-    document_title: str | None = None
-    status: ContractStatus
-    parties: list[Party]
-    amounts: list[Amount]
-    start_date: dt.date | None
-    end_date: dt.date | None
-    renewal_date: dt.date | None
-    termination_date: dt.date | None
-    notice_date: dt.date | None
-    notice_period_days: int | None
-    auto_renews: bool | None
-    evidence: dict[str, str]
-    computed: list[str]
-    task_id: str | None
-    task_due_date: dt.date | None
-    error: str | None
-    provenance: dict[str, Any]
-    version: int
-    created_at: dt.datetime
-    updated_at: dt.datetime

@@ -32,7 +32,7 @@ from bizos.core.context import Context
 from bizos.core.db import get_database
 from bizos.core.errors import Unprocessable
 from bizos.core.events import append_event
-from bizos.modules.knowledge import service as knowledge
+from bizos.modules.knowledge.documents import service as knowledge
 from bizos.modules.knowledge.summaries.models import KbSummary
 from bizos.modules.knowledge.summaries.schemas import (
     SummaryProvenance,

@@ -24,7 +24,7 @@ from bizos.modules.support.drafts.schemas import (
     ReplyCreate,
     ReplyRead,
 )
-from bizos.modules.support.drafts.workflow import redraft
+from bizos.modules.support.drafts.workflows import redraft
 
 router = APIRouter(tags=["support"])
 

@@ -21,8 +21,8 @@ from bizos.core.dispatcher import Dispatcher, EventRecord
 from bizos.core.workflows import WorkflowsNotRunning, start_workflow
 from bizos.modules.support.drafts import retrieval
 from bizos.modules.support.drafts import service as drafts
-from bizos.modules.support.drafts.workflow import ai_draft
-from bizos.modules.support.models import TicketMessage
+from bizos.modules.support.drafts.workflows import ai_draft
+from bizos.modules.support.tickets.models import TicketMessage
 
 log = structlog.get_logger("bizos.support.drafts")
 

@@ -28,8 +28,8 @@ from bizos.modules.support.drafts import service as drafts
 from bizos.modules.support.drafts.models import AiDraft
 from bizos.modules.support.drafts.schemas import ReplyRead
 from bizos.modules.support.inbound.service import is_no_reply
-from bizos.modules.support.models import Ticket, TicketMessage
 from bizos.modules.support.sla import service as sla
+from bizos.modules.support.tickets.models import Ticket, TicketMessage
 
 log = structlog.get_logger("bizos.support.replies")
 
@@ -104,8 +104,6 @@ async def send_reply(
         references=references,
         related=Related(type="ticket", id=ticket.id),
     )
-    now = utcnow()
-    edited = None if draft is None else not _same_text(body, draft.body)
     reply = TicketMessage(
         tenant_id=ctx.require_tenant(),
         ticket_id=ticket.id,
@@ -121,8 +119,36 @@ async def send_reply(
         draft_id=draft.id if draft is not None else None,
         author_id=ctx.actor_id if ctx.actor_type == "user" else None,
         outbound_message_id=email.id,
-        created_at=now,
+        created_at=utcnow(),
     )
+    edited = await _record_reply(session, ctx, ticket, reply, draft)
+    assert email.message_id is not None  # an email always has one
+    return ReplyRead(
+        id=reply.id,
+        ticket_id=ticket.id,
+        is_ai_drafted=reply.is_ai_drafted,
+        message_id=email.message_id,
+        draft_id=reply.draft_id,
+        edited=edited,
+        to=to,
+        subject=subject,
+        in_reply_to=in_reply_to,
+        outbound_message_id=email.id,
+        created_at=reply.created_at,
+    )
+
+
+async def _record_reply(
+    session: AsyncSession,
+    ctx: Context,
+    ticket: Ticket,
+    reply: TicketMessage,
+    draft: AiDraft | None,
+) -> bool | None:
+    """Store the queued reply on the ticket (now ``pending``, its first response marked),
+    decide the draft it came from, and say so in events. Whether the draft was edited."""
+    now = reply.created_at
+    edited = None if draft is None else not _same_text(reply.body, draft.body)
     session.add(reply)
     await session.flush()
     if draft is not None:
@@ -151,8 +177,8 @@ async def send_reply(
         data={
             "ticket_id": ticket.id,
             "message_id": reply.id,
-            "email_message_id": email.message_id,
-            "outbound_message_id": email.id,
+            "email_message_id": reply.header_message_id,
+            "outbound_message_id": reply.outbound_message_id,
             "is_ai_drafted": reply.is_ai_drafted,
             "draft_id": reply.draft_id,
             "edited": edited,
@@ -165,20 +191,7 @@ async def send_reply(
         is_ai_drafted=reply.is_ai_drafted,
         edited=edited,
     )
-    assert email.message_id is not None  # an email always has one
-    return ReplyRead(
-        id=reply.id,
-        ticket_id=ticket.id,
-        is_ai_drafted=reply.is_ai_drafted,
-        message_id=email.message_id,
-        draft_id=reply.draft_id,
-        edited=edited,
-        to=to,
-        subject=subject,
-        in_reply_to=in_reply_to,
-        outbound_message_id=email.id,
-        created_at=now,
-    )
+    return edited
 
 
 async def _conversation(session: AsyncSession, ctx: Context, ticket_id: str) -> list[TicketMessage]:

@@ -25,9 +25,9 @@ from bizos.ai.types import Source
 from bizos.core.context import Context
 from bizos.core.db import dialect_insert, utcnow
 from bizos.core.ids import new_id
-from bizos.modules.knowledge import service as knowledge
+from bizos.modules.knowledge.documents import service as knowledge
 from bizos.modules.support.drafts.models import TicketVector
-from bizos.modules.support.models import Ticket, TicketMessage
+from bizos.modules.support.tickets.models import Ticket, TicketMessage
 
 log = structlog.get_logger("bizos.support.drafts")
 

@@ -18,20 +18,24 @@ from typing import Any
 
 import sqlalchemy as sa
 import structlog
+from sqlalchemy import Select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bizos.connectors.service import connector_config
 from bizos.core.context import Context
 from bizos.core.db import utcnow
-from bizos.core.errors import Conflict, NotFound
+from bizos.core.errors import Conflict
 from bizos.core.events import append_event
 from bizos.core.pagination import PageParams
+from bizos.core.reads import one_or_404, read_of
 from bizos.modules.identity import service as identity
 from bizos.modules.notifications import service as notifications
 from bizos.modules.support.drafts.models import AiDraft
 from bizos.modules.support.drafts.schemas import DraftRead, DraftRequested, DraftSource
-from bizos.modules.support.models import Ticket, TicketMessage
+from bizos.modules.support.tickets.models import Ticket, TicketMessage
+from bizos.modules.support.tickets.schemas import AiDraftRead, TicketDraftSource
+from bizos.modules.support.tickets.service import ticket_query
 
 log = structlog.get_logger("bizos.support.drafts")
 
@@ -54,26 +58,11 @@ def draft_workflow_id(message_id: str, attempt: int) -> str:
 
 
 def draft_read(row: AiDraft) -> DraftRead:
-    return DraftRead(
-        id=row.id,
-        ticket_id=row.ticket_id,
-        message_id=row.message_id,
-        attempt=row.attempt,
-        status=row.status,
-        body=row.body,
+    return read_of(
+        DraftRead,
+        row,
         sources=[DraftSource.model_validate(s) for s in row.sources or []],
-        provider=row.provider,
-        model=row.model,
-        template=row.template,
-        template_version=row.template_version,
-        call_id=row.call_id,
         provenance=row.provenance or {},
-        error=row.error,
-        edited=row.edited,
-        reply_id=row.reply_id,
-        decided_by=row.decided_by,
-        decided_at=row.decided_at,
-        created_at=row.created_at,
     )
 
 
@@ -84,15 +73,8 @@ async def ticket_for(
     session: AsyncSession, ctx: Context, ticket_id: str, *, lock: bool = False
 ) -> Ticket:
     """The ticket (locked for update if asked); another tenant's → 404."""
-    query = sa.select(Ticket).where(
-        Ticket.tenant_id == ctx.require_tenant(), Ticket.id == ticket_id
-    )
-    if lock:
-        query = query.with_for_update()
-    ticket = await session.scalar(query)
-    if ticket is None:
-        raise NotFound("ticket not found")
-    return ticket
+    query = ticket_query(ctx, ticket_id)
+    return await one_or_404(session, query.with_for_update() if lock else query, "ticket")
 
 
 async def get_draft(
@@ -104,12 +86,7 @@ async def get_draft(
         AiDraft.id == draft_id,
         AiDraft.ticket_id == ticket_id,
     )
-    if lock:
-        query = query.with_for_update()
-    draft = await session.scalar(query)
-    if draft is None:
-        raise NotFound("draft not found")
-    return draft
+    return await one_or_404(session, query.with_for_update() if lock else query, "draft")
 
 
 async def list_drafts(session: AsyncSession, ctx: Context, ticket_id: str) -> list[AiDraft]:
@@ -127,17 +104,36 @@ async def latest_pending_draft(
     session: AsyncSession, ctx: Context, ticket_id: str
 ) -> AiDraft | None:
     """The ticket's ``ai_draft``: its pending draft, if any."""
-    draft: AiDraft | None = await session.scalar(
-        sa.select(AiDraft)
-        .where(
-            AiDraft.tenant_id == ctx.require_tenant(),
-            AiDraft.ticket_id == ticket_id,
-            AiDraft.status == "pending",
-        )
-        .order_by(AiDraft.created_at.desc(), AiDraft.id.desc())
-        .limit(1)
-    )
+    newest = _pending(ctx, [ticket_id]).order_by(AiDraft.created_at.desc(), AiDraft.id.desc())
+    draft: AiDraft | None = await session.scalar(newest.limit(1))
     return draft
+
+
+def _pending(ctx: Context, ticket_ids: Sequence[str]) -> Select[AiDraft]:
+    return sa.select(AiDraft).where(
+        AiDraft.tenant_id == ctx.require_tenant(),
+        AiDraft.ticket_id.in_(ticket_ids),
+        AiDraft.status == "pending",
+    )
+
+
+async def pending_drafts(
+    session: AsyncSession, ctx: Context, ticket_ids: Sequence[str]
+) -> dict[str, AiDraftRead]:
+    """Each ticket's ``ai_draft``: its latest pending draft, as a ticket shows it."""
+    rows = await session.scalars(_pending(ctx, ticket_ids).order_by(AiDraft.created_at, AiDraft.id))
+    return {row.ticket_id: _ticket_draft_read(row) for row in rows}  # the last one wins
+
+
+def _ticket_draft_read(row: AiDraft) -> AiDraftRead:
+    sources = [
+        TicketDraftSource.model_validate(
+            {k: v for k, v in s.items() if k in TicketDraftSource.model_fields}
+        )
+        for s in row.sources or []
+        if isinstance(s, dict)
+    ]
+    return read_of(AiDraftRead, row, sources=sources)
 
 
 async def latest_inbound(

@@ -15,7 +15,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bizos.core.context import Context
 from bizos.core.dispatcher import Dispatcher, EventRecord
 from bizos.core.errors import ProblemError
-from bizos.core.pagination import PageParams
 from bizos.modules.identity import service as identity_service
 from bizos.modules.support.inbound.mime import UnparseableEmail
 from bizos.modules.support.inbound.service import ingest_email
@@ -25,13 +24,6 @@ from bizos.modules.work import service as work_service
 log = structlog.get_logger("bizos.support.inbound")
 
 PROVIDER = "email"
-
-
-async def _owner_id(session: AsyncSession, ctx: Context) -> str | None:
-    owners = await identity_service.list_users(
-        session, ctx, page=PageParams(limit=1), role="owner", is_active=True
-    )
-    return owners.items[0].id if owners.items else None
 
 
 async def _unprocessable(session: AsyncSession, ctx: Context, inbound_id: str, reason: str) -> None:
@@ -44,7 +36,7 @@ async def _unprocessable(session: AsyncSession, ctx: Context, inbound_id: str, r
             f"A support email was received and stored but could not be filed as a ticket: "
             f"{reason}. The raw message is kept with the webhook delivery {inbound_id}."
         ),
-        assignee_id=await _owner_id(session, ctx),
+        assignee_id=await identity_service.tenant_owner_id(session, ctx),
         priority="high",
         related_type="inbound_webhook",
         related_id=inbound_id,
@@ -71,15 +63,7 @@ async def process_inbound_email(session: AsyncSession, ctx: Context, event: Even
             await finish_inbound(session, inbound.id, status="ignored", error=result.ignored)
         else:
             await finish_inbound(session, inbound.id, status="processed")
-        log.info(
-            "support.inbound_filed",
-            inbound_id=inbound.id,
-            ticket_id=result.ticket_id,
-            contact_id=result.contact_id,
-            created=result.created,
-            reopened=result.reopened,
-            ignored=result.ignored is not None,
-        )
+        log.info("support.inbound_filed", inbound_id=inbound.id, **result.log_fields())
         return
     log.warning("support.inbound_failed", inbound_id=inbound.id)
     await _unprocessable(session, ctx, inbound.id, reason)

@@ -36,9 +36,11 @@ from bizos.core.db import utcnow
 from bizos.core.errors import ProblemError
 from bizos.modules.crm.contacts import service as contacts_service
 from bizos.modules.crm.leads import replies as crm_replies
-from bizos.modules.support import service as tickets
 from bizos.modules.support.inbound.mime import Address, ParsedEmail, message_ids, parse_message
-from bizos.modules.support.models import Ticket, TicketAttachment, TicketMessage
+from bizos.modules.support.sla.triage import TICKET_RULES
+from bizos.modules.support.tickets import service as tickets
+from bizos.modules.support.tickets.models import Ticket, TicketAttachment, TicketMessage
+from bizos.modules.support.tickets.service import TicketRules
 from bizos.modules.webhooks.inbound.service import Stored, store_inbound
 
 log = structlog.get_logger("bizos.support.inbound")
@@ -59,6 +61,16 @@ class Ingested:
     ignored: str | None = None
     # A reply to the CRM's email, filed on this contact's timeline instead of a ticket.
     contact_id: str | None = None
+
+    def log_fields(self) -> dict[str, object]:
+        """What a log line says of the outcome (ids and flags; never the reason's text)."""
+        return {
+            "ticket_id": self.ticket_id,
+            "contact_id": self.contact_id,
+            "created": self.created,
+            "reopened": self.reopened,
+            "ignored": self.ignored is not None,
+        }
 
 
 def delivery_id(raw: bytes) -> str:
@@ -92,14 +104,25 @@ async def store_email(
 
 
 async def ingest_email(
-    session: AsyncSession, ctx: Context, raw: bytes, *, inbound_id: str | None
+    session: AsyncSession,
+    ctx: Context,
+    raw: bytes,
+    *,
+    inbound_id: str | None,
+    rules: TicketRules = TICKET_RULES,
 ) -> Ingested:
-    """Parse ``raw`` (raises ``UnparseableEmail``) and file it as a ticket message."""
-    return await ingest_parsed(session, ctx, parse_message(raw), inbound_id=inbound_id)
+    """Parse ``raw`` (raises ``UnparseableEmail``) and file it as a ticket message; every
+    customer message goes through ``rules`` (triage, and the SLA for a new ticket)."""
+    return await ingest_parsed(session, ctx, parse_message(raw), inbound_id=inbound_id, rules=rules)
 
 
 async def ingest_parsed(
-    session: AsyncSession, ctx: Context, parsed: ParsedEmail, *, inbound_id: str | None
+    session: AsyncSession,
+    ctx: Context,
+    parsed: ParsedEmail,
+    *,
+    inbound_id: str | None,
+    rules: TicketRules = TICKET_RULES,
 ) -> Ingested:
     already = await _already_stored(session, ctx, parsed)
     if already is not None:
@@ -129,8 +152,8 @@ async def ingest_parsed(
             return answered
     contact_id = await _contact_id(session, ctx, parsed)
     if ticket is None:
-        return await _new_ticket(session, ctx, parsed, contact_id, inbound_id)
-    return await _reply(session, ctx, ticket, parsed, inbound_id)
+        return await _new_ticket(session, ctx, parsed, contact_id, inbound_id, rules)
+    return await _reply(session, ctx, ticket, parsed, inbound_id, rules)
 
 
 async def _answers_crm_email(
@@ -311,6 +334,7 @@ async def _new_ticket(
     parsed: ParsedEmail,
     contact_id: str | None,
     inbound_id: str | None,
+    rules: TicketRules,
 ) -> Ingested:
     assert parsed.sender is not None
     ticket = await tickets.open_ticket(
@@ -323,7 +347,7 @@ async def _new_ticket(
     )
     message = await _store_message(session, ctx, ticket, parsed, inbound_id)
     ticket.last_inbound_at = message.created_at
-    await tickets.announce_ticket(session, ctx, ticket, message)
+    await tickets.announce_ticket(session, ctx, ticket, message, rules)
     return Ingested(ticket.id, message.id, created=True, reopened=False)
 
 
@@ -333,24 +357,16 @@ async def _reply(
     ticket: Ticket,
     parsed: ParsedEmail,
     inbound_id: str | None,
+    rules: TicketRules,
 ) -> Ingested:
     message = await _store_message(session, ctx, ticket, parsed, inbound_id)
     ticket.last_inbound_at = message.created_at
     reopened = await tickets.reopen_for_reply(session, ctx, ticket, message)
     priority = ticket.priority
-    await tickets.run_triage(session, ctx, ticket, message)
+    await rules.triage(session, ctx, ticket, message)
     if ticket.priority != priority and not reopened:
         # Triage raised the priority: an agent's PATCH read before this is stale now.
         tickets.touch(ticket, utcnow())
     await session.flush()
-    await tickets.ticket_event(
-        session,
-        ctx,
-        ticket,
-        "support.message.received",
-        message_id=message.id,
-        direction="inbound",
-        created=False,
-        reopened=reopened,
-    )
+    await tickets.message_received(session, ctx, ticket, message, created=False, reopened=reopened)
     return Ingested(ticket.id, message.id, created=False, reopened=reopened)

@@ -1,4 +1,4 @@
-"""SLA subscribers; importing this module also registers the breach job."""
+"""SLA subscribers."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bizos.core.context import Context
 from bizos.core.dispatcher import Dispatcher, EventRecord
 from bizos.modules.support.sla import service
-from bizos.modules.support.sla.service import sla_breaches as _job  # noqa: F401  (the job)
 
 
 async def create_default_policy(session: AsyncSession, ctx: Context, event: EventRecord) -> None:

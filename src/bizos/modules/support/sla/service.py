@@ -10,7 +10,7 @@ of a ticket's SLA fields (due times, first response, breaches).
   so a priority change moves the targets as if the ticket had had that priority from
   the start. Policy edits apply to tickets from their next ``apply_sla``.
 * In v1 a ticket waiting on the customer (``pending``) does not pause the clock.
-* Breaches: the ``support.sla_breaches`` job (every minute) records, once per ticket
+* Breaches: the ``support.sla_breaches`` job (``jobs.py``, every minute) records, once per ticket
   and kind, ``support.sla.breached`` {ticket_id, number, kind, due_at, priority} and
   notifies the assignee (or the active owners when nobody is assigned). Resolved and
   closed tickets are skipped; a first-response breach needs the first response to be
@@ -29,17 +29,16 @@ import structlog
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bizos.core.context import Context, system_context
-from bizos.core.db import Database, dialect_insert, utcnow
+from bizos.core.context import Context
+from bizos.core.db import dialect_insert, utcnow
 from bizos.core.errors import Conflict, NotFound, Unprocessable, field_error
 from bizos.core.events import append_event
 from bizos.core.ids import new_id
 from bizos.core.pagination import ListOrder, PageParams
-from bizos.core.scheduler import scheduled
+from bizos.core.reads import one_or_404
 from bizos.core.versions import check_version
 from bizos.modules.identity import service as identity_service
 from bizos.modules.notifications import service as notifications_service
-from bizos.modules.support.models import Ticket
 from bizos.modules.support.sla.hours import BusinessHours, add_business_minutes
 from bizos.modules.support.sla.models import SlaPolicy
 from bizos.modules.support.sla.schemas import (
@@ -52,14 +51,14 @@ from bizos.modules.support.sla.schemas import (
     SlaPolicyUpdate,
     SlaTargetRead,
 )
+from bizos.modules.support.tickets.models import Ticket
+from bizos.modules.support.tickets.service import ticket_event
 
 log = structlog.get_logger("bizos.support.sla")
 
-BREACH_JOB = "support.sla_breaches"
 BREACH_KINDS: tuple[str, ...] = ("first_response", "resolution")
 CLOSED_STATUSES: tuple[str, ...] = ("resolved", "closed")
 DEFAULT_POLICY_NAME = "Default"
-JOB_BATCH = 500
 _MAX_NOTIFIED_OWNERS = 20
 
 
@@ -105,10 +104,7 @@ async def get_policy(
     )
     if for_update:
         query = query.with_for_update().execution_options(populate_existing=True)
-    row = await session.scalar(query)
-    if row is None:
-        raise NotFound("SLA policy not found")
-    return row
+    return await one_or_404(session, query, "SLA policy")
 
 
 async def default_policy(session: AsyncSession, ctx: Context) -> SlaPolicy:
@@ -445,23 +441,15 @@ async def _record_breach(
     ticket.sla_breaches = [*(ticket.sla_breaches or []), entry]  # a new list: JSON change
     ticket.sla_breached = True
     ticket.version += 1
-    data = {
-        "ticket_id": ticket.id,
+    breach = {
         "number": ticket.number,
         "kind": kind,
         "due_at": due_at.isoformat(),
         "priority": ticket.priority,
         "assignee_id": ticket.assignee_id,
     }
-    await append_event(
-        session,
-        ctx,
-        "support.sla.breached",
-        aggregate_type="ticket",
-        aggregate_id=ticket.id,
-        version=ticket.version,
-        data=data,
-    )
+    await ticket_event(session, ctx, ticket, "support.sla.breached", **breach)
+    data = {"ticket_id": ticket.id, **breach}
     what = "first response" if kind == "first_response" else "resolution"
     title = f"SLA breached: {what} on {ticket.number}"
     body = (
@@ -496,66 +484,3 @@ async def _breach_recipients(session: AsyncSession, ctx: Context, ticket: Ticket
         session, ctx, page=PageParams(limit=_MAX_NOTIFIED_OWNERS), role="owner", is_active=True
     )
     return [u.id for u in owners.items]
-
-
-@scheduled(BREACH_JOB, every=dt.timedelta(minutes=1))
-async def sla_breaches(db: Database, now: dt.datetime) -> None:
-    await check_sla_breaches(db, now)
-
-
-async def _candidates(db: Database, now: dt.datetime, after: str | None) -> list[Any]:
-    # Across tenants: a system session reads ids and SLA fields only; each ticket is
-    # then handled in its tenant's own unit of work.
-    async with db.unit_of_work(system=True, readonly=True) as session:
-        query = sa.select(
-            Ticket.id,
-            Ticket.tenant_id,
-            Ticket.status,
-            Ticket.first_response_due_at,
-            Ticket.first_responded_at,
-            Ticket.resolution_due_at,
-            Ticket.sla_breaches,
-        ).where(
-            Ticket.status.not_in(CLOSED_STATUSES),
-            sa.or_(
-                sa.and_(Ticket.first_response_due_at <= now, Ticket.first_responded_at.is_(None)),
-                Ticket.resolution_due_at <= now,
-            ),
-        )
-        if after is not None:
-            query = query.where(Ticket.id > after)
-        rows = await session.execute(query.order_by(Ticket.id).limit(JOB_BATCH))
-        return list(rows.all())
-
-
-async def check_sla_breaches(db: Database, now: dt.datetime) -> int:
-    """Record every breach due at ``now``, batch after batch; returns how many."""
-    recorded, after = 0, None
-    while True:
-        batch = await _candidates(db, now, after)
-        for row in batch:
-            kinds = {b.get("kind") for b in row.sla_breaches or []}
-            if not (
-                (
-                    row.first_response_due_at is not None
-                    and row.first_response_due_at <= now
-                    and row.first_responded_at is None
-                    and "first_response" not in kinds
-                )
-                or (
-                    row.resolution_due_at is not None
-                    and row.resolution_due_at <= now
-                    and "resolution" not in kinds
-                )
-            ):
-                continue  # already recorded: no write transaction for it
-            try:
-                async with db.unit_of_work(tenant_id=row.tenant_id) as session:
-                    recorded += await record_breaches(
-                        session, system_context(row.tenant_id), row.id, now
-                    )
-            except Exception:  # one ticket's trouble must not hold back the others
-                log.exception("support.sla_breach_failed", ticket_id=row.id)
-        if len(batch) < JOB_BATCH:
-            return recorded
-        after = batch[-1].id

@@ -29,8 +29,9 @@ from bizos.core.context import Context
 from bizos.core.db import utcnow
 from bizos.core.errors import NotFound
 from bizos.core.events import append_event
-from bizos.modules.support.models import PRIORITIES, Ticket, TicketMessage
 from bizos.modules.support.sla.service import apply_sla
+from bizos.modules.support.tickets.models import PRIORITIES, Ticket, TicketMessage
+from bizos.modules.support.tickets.service import TicketRules
 
 log = structlog.get_logger("bizos.support.triage")
 
@@ -210,3 +211,7 @@ async def _apply(
     if after != before:
         log.info("support.ticket.priority_raised", ticket_id=ticket.id, priority=after)
     return changed
+
+
+# What every ticket goes through as it is written: this triage, then the SLA's due times.
+TICKET_RULES = TicketRules(triage=triage, apply_sla=apply_sla)

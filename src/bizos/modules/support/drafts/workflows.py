@@ -32,6 +32,7 @@ from typing import Any, ParamSpec, TypeVar
 import structlog
 
 from bizos.ai import gateway
+from bizos.ai.extract.classify import Classification
 from bizos.ai.types import Source
 from bizos.core.config import get_settings
 from bizos.core.context import Context
@@ -48,6 +49,7 @@ from bizos.modules.support.drafts import retrieval
 from bizos.modules.support.drafts import service as drafts
 from bizos.modules.support.drafts.schemas import DraftRead, DraftRequested
 from bizos.modules.support.drafts.service import WORKFLOW_NAME, DraftBasis
+from bizos.modules.support.sla import triage
 
 log = structlog.get_logger("bizos.support.drafts")
 
@@ -151,9 +153,6 @@ async def retrieve(tenant_id: str, ticket_id: str, query: str) -> list[dict[str,
 async def classify(tenant_id: str, ticket_id: str, message_id: str, text: str) -> str:
     """Refine the local triage with the configured provider's reading of the message.
     Returns what happened (``applied``, ``local``, ``unreadable`` or ``failed``)."""
-    from bizos.ai.extract.classify import Classification
-    from bizos.modules.support.sla import triage
-
     ctx = _ctx(tenant_id, ticket_id)
     try:
         result = await gateway.generate(

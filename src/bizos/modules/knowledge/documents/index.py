@@ -26,7 +26,7 @@ import numpy.typing as npt
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bizos.modules.knowledge.models import KbChunk, KbDocument
+from bizos.modules.knowledge.documents.models import KbChunk, KbDocument
 
 Vector = npt.NDArray[np.float32]
 CACHE_BYTES = 256 * 1024 * 1024

@@ -145,7 +145,7 @@ class SearchResults(BaseModel):
 
 @dataclass(frozen=True, slots=True)
 class SearchHit:
-    """One passage found by :func:`bizos.modules.knowledge.service.search`."""
+    """One passage found by :func:`bizos.modules.knowledge.documents.service.search`."""
 
     document_id: str
     title: str

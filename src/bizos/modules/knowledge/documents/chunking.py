@@ -20,7 +20,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from bizos.modules.knowledge.parsing import Section
+from bizos.modules.knowledge.documents.parsing import Section
 
 MAX_CHARS = 1200
 OVERLAP = 200

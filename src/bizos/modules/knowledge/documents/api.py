@@ -23,10 +23,10 @@ from bizos.core.auth import KbRead, KbWrite
 from bizos.core.errors import Unprocessable, field_error
 from bizos.core.pagination import Page, PageParams
 from bizos.core.versions import version_etag
-from bizos.modules.knowledge import service
-from bizos.modules.knowledge.models import KbChunk, KbDocument
-from bizos.modules.knowledge.parsing import UnsupportedMediaType
-from bizos.modules.knowledge.schemas import (
+from bizos.modules.knowledge.documents import service
+from bizos.modules.knowledge.documents.models import KbChunk, KbDocument
+from bizos.modules.knowledge.documents.parsing import UnsupportedMediaType
+from bizos.modules.knowledge.documents.schemas import (
     ChunkRead,
     DocumentCreate,
     DocumentDetail,

@@ -23,21 +23,23 @@ from typing import Any
 
 import sqlalchemy as sa
 import structlog
+from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bizos.ai.types import EmbeddingProvider
 from bizos.core.config import get_settings
 from bizos.core.context import Context
-from bizos.core.errors import NotFound, PayloadTooLarge, Unprocessable, field_error
+from bizos.core.errors import PayloadTooLarge, Unprocessable, field_error
 from bizos.core.events import append_event
 from bizos.core.pagination import ListOrder, PageParams
+from bizos.core.reads import one_or_404
 from bizos.core.versions import check_version
-from bizos.modules.knowledge import parsing
-from bizos.modules.knowledge import search as kb_search
-from bizos.modules.knowledge.chunking import Chunk, chunk_document, lay_out
-from bizos.modules.knowledge.index import to_blob, vector_index
-from bizos.modules.knowledge.models import KbChunk, KbDocument
-from bizos.modules.knowledge.schemas import SearchHit, clean_tags
+from bizos.modules.knowledge.documents import parsing
+from bizos.modules.knowledge.documents import search as kb_search
+from bizos.modules.knowledge.documents.chunking import Chunk, chunk_document, lay_out
+from bizos.modules.knowledge.documents.index import to_blob, vector_index
+from bizos.modules.knowledge.documents.models import KbChunk, KbDocument
+from bizos.modules.knowledge.documents.schemas import SearchHit, clean_tags
 
 log = structlog.get_logger("bizos.knowledge")
 
@@ -69,26 +71,18 @@ def default_embedder() -> EmbeddingProvider:
 
 async def get_document(session: AsyncSession, ctx: Context, document_id: str) -> KbDocument:
     """The document; 404 when it does not exist or belongs to another tenant."""
-    row = await session.scalar(
-        sa.select(KbDocument).where(
-            KbDocument.tenant_id == ctx.require_tenant(), KbDocument.id == document_id
-        )
+    return await one_or_404(session, _document(ctx, document_id), "document")
+
+
+def _document(ctx: Context, document_id: str) -> Select[KbDocument]:
+    return sa.select(KbDocument).where(
+        KbDocument.tenant_id == ctx.require_tenant(), KbDocument.id == document_id
     )
-    if row is None:
-        raise NotFound("document not found")
-    return row
 
 
 async def _locked(session: AsyncSession, ctx: Context, document_id: str) -> KbDocument:
-    row = await session.scalar(
-        sa.select(KbDocument)
-        .where(KbDocument.tenant_id == ctx.require_tenant(), KbDocument.id == document_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    if row is None:
-        raise NotFound("document not found")
-    return row
+    query = _document(ctx, document_id).with_for_update()
+    return await one_or_404(session, query.execution_options(populate_existing=True), "document")
 
 
 async def document_chunks(session: AsyncSession, ctx: Context, document_id: str) -> list[KbChunk]:
@@ -245,8 +239,17 @@ async def _delete_chunks(session: AsyncSession, ctx: Context, document_id: str) 
     )
 
 
-def _event_data(document: KbDocument, **extra: Any) -> dict[str, Any]:
-    return {
+async def _document_event(
+    session: AsyncSession,
+    ctx: Context,
+    document: KbDocument,
+    type_: str,
+    *,
+    version: int,
+    **extra: Any,
+) -> None:
+    """``kb.document.*`` with what others need of the document (its text stays here)."""
+    data = {
         "document_id": document.id,
         "title": document.title,
         "tags": list(document.tags or []),
@@ -254,6 +257,15 @@ def _event_data(document: KbDocument, **extra: Any) -> dict[str, Any]:
         "chunk_count": document.chunk_count,
         **extra,
     }
+    await append_event(
+        session,
+        ctx,
+        type_,
+        aggregate_type="kb_document",
+        aggregate_id=document.id,
+        version=version,
+        data=data,
+    )
 
 
 # --- writes ---------------------------------------------------------------------------
@@ -293,14 +305,13 @@ async def create_document(
     session.add(document)
     await session.flush()
     await _write_chunks(session, document, prepared.chunks, embedder)
-    await append_event(
+    await _document_event(
         session,
         ctx,
+        document,
         "kb.document.created",
-        aggregate_type="kb_document",
-        aggregate_id=document.id,
         version=document.version,
-        data=_event_data(document, sha256=document.sha256),
+        sha256=document.sha256,
     )
     vector_index().invalidate(document.tenant_id)
     log.info("kb.document.created", document_id=document.id, chunks=document.chunk_count)
@@ -361,14 +372,14 @@ async def update_document(
         await _write_chunks(session, document, prepared.chunks, embedder)
     document.version += 1
     await session.flush()
-    await append_event(
+    await _document_event(
         session,
         ctx,
+        document,
         "kb.document.updated",
-        aggregate_type="kb_document",
-        aggregate_id=document.id,
         version=document.version,
-        data=_event_data(document, changed=changed, content_changed="content" in changed),
+        changed=changed,
+        content_changed="content" in changed,
     )
     vector_index().invalidate(document.tenant_id)
     log.info("kb.document.updated", document_id=document.id, changed=changed)
@@ -408,18 +419,11 @@ async def delete_document(
     """Remove the document and its chunks (``kb.document.deleted``)."""
     document = await _locked(session, ctx, document_id)
     check_version(if_match, document.version)
-    data = _event_data(document)
     await _delete_chunks(session, ctx, document.id)
     await session.delete(document)
     await session.flush()
-    await append_event(
-        session,
-        ctx,
-        "kb.document.deleted",
-        aggregate_type="kb_document",
-        aggregate_id=document_id,
-        version=document.version + 1,
-        data=data,
+    await _document_event(
+        session, ctx, document, "kb.document.deleted", version=document.version + 1
     )
     vector_index().invalidate(ctx.require_tenant())
     log.info("kb.document.deleted", document_id=document_id)

@@ -3,9 +3,10 @@
 
 A ticket is numbered per tenant from the ``support.ticket`` series (``T-000042``,
 gapless: a rolled-back ticket gives its number back). Every new ticket and every inbound
-message goes through triage (sentiment, intent, priority — ``support/sla/triage.py``) and
-a new ticket or a priority change through the SLA (``support/sla/service.py``); both run
-in the caller's transaction, so a ticket is never visible without its due times.
+message goes through triage (sentiment, intent, priority) and a new ticket or a priority
+change through the SLA: both are the caller's :class:`TicketRules` (``support.sla``
+provides them; tickets imports neither) and run in the caller's transaction, so a ticket
+is never visible without its due times.
 
 Status: ``new`` → ``open`` → ``pending`` (waiting on the customer) → ``resolved`` →
 ``closed``, set by agents (``PATCH``) and by replies: a customer's message reopens a
@@ -17,12 +18,13 @@ every change an agent could have raced with (status, priority, assignee, tags), 
 from __future__ import annotations
 
 import datetime as dt
-import importlib
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 import structlog
+from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bizos.core.context import Context
@@ -31,16 +33,15 @@ from bizos.core.errors import NotFound, Unprocessable, field_error
 from bizos.core.events import append_event
 from bizos.core.ids import new_id
 from bizos.core.pagination import ListOrder, PageParams
+from bizos.core.reads import one_or_404, read_of
 from bizos.core.sequences import format_number, next_value
 from bizos.core.versions import check_version
 from bizos.modules.crm.contacts import service as contacts_service
 from bizos.modules.identity import service as identity_service
-from bizos.modules.support.drafts.models import AiDraft
-from bizos.modules.support.models import Ticket, TicketAttachment, TicketMessage
-from bizos.modules.support.schemas import (
+from bizos.modules.support.tickets.models import Ticket, TicketAttachment, TicketMessage
+from bizos.modules.support.tickets.schemas import (
     AiDraftRead,
     AttachmentRead,
-    DraftSource,
     MessageRead,
     SlaRead,
     TicketCreate,
@@ -53,57 +54,46 @@ NUMBER_SERIES = "support.ticket"
 REOPENING_STATUSES = ("pending", "resolved", "closed")
 BASE = "/api/v1/support/tickets"
 
-
-# --- the SLA package's functions (support/sla), called by name ---------------------------
-
-
-def _sla_function(module: str, name: str) -> Callable[..., Awaitable[Any]] | None:
-    """``support.sla``'s function, looked up at call time (no import cycle; and while that
-    package is being built, a missing function is skipped rather than failing mail)."""
-    function = getattr(importlib.import_module(module), name, None)
-    return function if callable(function) else None
+M = TypeVar("M", TicketMessage, TicketAttachment)
 
 
-async def run_triage(
-    session: AsyncSession, ctx: Context, ticket: Ticket, message: TicketMessage
-) -> None:
-    """Sentiment and intent of ``message``; may raise the ticket's priority."""
-    triage = _sla_function("bizos.modules.support.sla.triage", "triage")
-    if triage is not None:
-        await triage(session, ctx, ticket, message)
+# --- what the rest of the desk adds (tickets imports none of it) -------------------------
+
+Triage = Callable[[AsyncSession, Context, Ticket, TicketMessage], Awaitable[object]]
+ApplySla = Callable[[AsyncSession, Context, Ticket, dt.datetime], Awaitable[None]]
+# ``(session, ctx, ticket_ids) -> {ticket_id: its pending AI draft}`` (support.drafts).
+PendingDrafts = Callable[
+    [AsyncSession, Context, Sequence[str]], Awaitable[Mapping[str, AiDraftRead]]
+]
 
 
-async def run_apply_sla(session: AsyncSession, ctx: Context, ticket: Ticket) -> None:
-    """(Re)compute the ticket's due times from its policy and priority."""
-    apply_sla = _sla_function("bizos.modules.support.sla.service", "apply_sla")
-    if apply_sla is not None:
-        await apply_sla(session, ctx, ticket, utcnow())
+@dataclass(slots=True)
+class TicketRules:
+    """What every ticket goes through as it is written, in the writer's transaction:
+    ``triage`` reads a customer's message (sentiment, intent, maybe a higher priority) and
+    ``apply_sla`` sets the due times for the ticket's priority. ``support.sla`` provides
+    them (``support.sla.triage.TICKET_RULES``); callers hand them in."""
+
+    triage: Triage
+    apply_sla: ApplySla
 
 
 # --- reads ------------------------------------------------------------------------------
 
 
+def ticket_query(ctx: Context, ticket_id: str) -> Select[Ticket]:
+    return sa.select(Ticket).where(Ticket.tenant_id == ctx.require_tenant(), Ticket.id == ticket_id)
+
+
 async def get_ticket(session: AsyncSession, ctx: Context, ticket_id: str) -> Ticket:
     """The tenant's ticket; 404 for an unknown id or another tenant's."""
-    row = await session.scalar(
-        sa.select(Ticket).where(Ticket.tenant_id == ctx.require_tenant(), Ticket.id == ticket_id)
-    )
-    if row is None:
-        raise NotFound("ticket not found")
-    return row
+    return await one_or_404(session, ticket_query(ctx, ticket_id), "ticket")
 
 
 async def locked_ticket(session: AsyncSession, ctx: Context, ticket_id: str) -> Ticket:
     """The ticket, row-locked for a change (and re-read, so it is current)."""
-    row = await session.scalar(
-        sa.select(Ticket)
-        .where(Ticket.tenant_id == ctx.require_tenant(), Ticket.id == ticket_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    if row is None:
-        raise NotFound("ticket not found")
-    return row
+    query = ticket_query(ctx, ticket_id).with_for_update()
+    return await one_or_404(session, query.execution_options(populate_existing=True), "ticket")
 
 
 async def find_ticket_by_number(session: AsyncSession, ctx: Context, number: str) -> Ticket | None:
@@ -113,124 +103,66 @@ async def find_ticket_by_number(session: AsyncSession, ctx: Context, number: str
     return row
 
 
+def _of_tickets(model: type[M], ctx: Context, ticket_ids: Sequence[str]) -> Select[M]:
+    """``model``'s rows (messages, attachments) of the tickets, oldest first."""
+    query = sa.select(model).where(
+        model.tenant_id == ctx.require_tenant(), model.ticket_id.in_(ticket_ids)
+    )
+    return query.order_by(model.created_at, model.id)
+
+
 async def ticket_messages(
     session: AsyncSession, ctx: Context, ticket_id: str
 ) -> list[TicketMessage]:
     """The ticket's messages (in, out and notes), oldest first."""
-    rows = await session.scalars(
-        sa.select(TicketMessage)
-        .where(
-            TicketMessage.tenant_id == ctx.require_tenant(), TicketMessage.ticket_id == ticket_id
-        )
-        .order_by(TicketMessage.created_at, TicketMessage.id)
-    )
-    return list(rows)
+    return list(await session.scalars(_of_tickets(TicketMessage, ctx, [ticket_id])))
 
 
 async def get_attachment(
     session: AsyncSession, ctx: Context, ticket_id: str, attachment_id: str
 ) -> TicketAttachment:
-    row = await session.scalar(
-        sa.select(TicketAttachment).where(
-            TicketAttachment.tenant_id == ctx.require_tenant(),
-            TicketAttachment.ticket_id == ticket_id,
-            TicketAttachment.id == attachment_id,
-        )
+    query = _of_tickets(TicketAttachment, ctx, [ticket_id]).where(
+        TicketAttachment.id == attachment_id
     )
-    if row is None:
-        raise NotFound("attachment not found")
-    return row
+    return await one_or_404(session, query, "attachment")
 
 
 def _attachment_read(row: TicketAttachment) -> AttachmentRead:
-    return AttachmentRead(
-        id=row.id,
-        message_id=row.message_id,
-        filename=row.filename,
-        content_type=row.content_type,
-        size_bytes=row.size_bytes,
-        sha256=row.sha256,
-        url=f"{BASE}/{row.ticket_id}/attachments/{row.id}",
-    )
+    return read_of(AttachmentRead, row, url=f"{BASE}/{row.ticket_id}/attachments/{row.id}")
 
 
 def _message_read(row: TicketMessage, attachments: list[AttachmentRead]) -> MessageRead:
-    return MessageRead(
-        id=row.id,
-        direction=row.direction,
+    return read_of(
+        MessageRead,
+        row,
         from_=row.from_address,
-        from_name=row.from_name,
         to=list(row.to_addresses or []),
         cc=list(row.cc_addresses or []),
-        subject=row.subject,
-        body=row.body,
-        full_body=row.full_body,
-        header_message_id=row.header_message_id,
-        in_reply_to=row.in_reply_to,
-        auto_reply=row.auto_reply,
-        is_ai_drafted=row.is_ai_drafted,
-        draft_id=row.draft_id,
-        author_id=row.author_id,
-        sentiment=row.sentiment,
-        intent=row.intent,
-        sent_at=row.sent_at,
-        created_at=row.created_at,
         attachments=attachments,
     )
 
 
-def _draft_read(row: AiDraft) -> AiDraftRead:
-    sources = [
-        DraftSource.model_validate({k: v for k, v in s.items() if k in DraftSource.model_fields})
-        for s in row.sources or []
-        if isinstance(s, dict)
-    ]
-    return AiDraftRead(
-        id=row.id,
-        message_id=row.message_id,
-        body=row.body,
-        sources=sources,
-        provider=row.provider,
-        model=row.model,
-        confidence=row.confidence,
-        created_at=row.created_at,
+def _sla_read(ticket: Ticket) -> SlaRead:
+    return SlaRead(
+        policy_id=ticket.sla_policy_id,
+        first_response_due_at=ticket.first_response_due_at,
+        resolution_due_at=ticket.resolution_due_at,
+        first_responded_at=ticket.first_responded_at,
+        breached=ticket.sla_breached,
     )
 
 
 async def ticket_reads(
-    session: AsyncSession, ctx: Context, tickets: Sequence[Ticket]
+    session: AsyncSession, ctx: Context, tickets: Sequence[Ticket], *, drafts: PendingDrafts
 ) -> list[TicketRead]:
     """Tickets as the API shows them, with messages, attachments and the pending draft
-    (three queries for the whole page)."""
+    (``drafts`` finds those: three queries for the whole page)."""
     if not tickets:
         return []
-    tenant_id = ctx.require_tenant()
     ids = [t.id for t in tickets]
-    messages = list(
-        await session.scalars(
-            sa.select(TicketMessage)
-            .where(TicketMessage.tenant_id == tenant_id, TicketMessage.ticket_id.in_(ids))
-            .order_by(TicketMessage.created_at, TicketMessage.id)
-        )
-    )
-    files = list(
-        await session.scalars(
-            sa.select(TicketAttachment)
-            .where(TicketAttachment.tenant_id == tenant_id, TicketAttachment.ticket_id.in_(ids))
-            .order_by(TicketAttachment.created_at, TicketAttachment.id)
-        )
-    )
-    drafts = list(
-        await session.scalars(
-            sa.select(AiDraft)
-            .where(
-                AiDraft.tenant_id == tenant_id,
-                AiDraft.ticket_id.in_(ids),
-                AiDraft.status == "pending",
-            )
-            .order_by(AiDraft.created_at, AiDraft.id)
-        )
-    )
+    messages = await session.scalars(_of_tickets(TicketMessage, ctx, ids))
+    files = await session.scalars(_of_tickets(TicketAttachment, ctx, ids))
+    latest_draft = await drafts(session, ctx, ids)
     by_message: dict[str, list[AttachmentRead]] = {}
     by_ticket: dict[str, list[AttachmentRead]] = {}
     for f in files:
@@ -240,47 +172,35 @@ async def ticket_reads(
     messages_of: dict[str, list[MessageRead]] = {}
     for m in messages:
         messages_of.setdefault(m.ticket_id, []).append(_message_read(m, by_message.get(m.id, [])))
-    latest_draft = {d.ticket_id: d for d in drafts}  # ordered: the last one wins
     return [
-        TicketRead(
-            id=t.id,
-            number=t.number,
-            subject=t.subject,
-            status=t.status,
-            priority=t.priority,
-            channel=t.channel,
-            contact_id=t.contact_id,
-            customer_email=t.customer_email,
-            assignee_id=t.assignee_id,
+        read_of(
+            TicketRead,
+            t,
             tags=list(t.tags or []),
-            sentiment=t.sentiment,
-            intent=t.intent,
-            reopened_count=t.reopened_count,
-            last_inbound_at=t.last_inbound_at,
-            last_outbound_at=t.last_outbound_at,
-            resolved_at=t.resolved_at,
-            closed_at=t.closed_at,
-            created_at=t.created_at,
-            updated_at=t.updated_at,
-            version=t.version,
             messages=messages_of.get(t.id, []),
-            ai_draft=_draft_read(latest_draft[t.id]) if t.id in latest_draft else None,
-            sla=SlaRead(
-                policy_id=t.sla_policy_id,
-                first_response_due_at=t.first_response_due_at,
-                resolution_due_at=t.resolution_due_at,
-                first_responded_at=t.first_responded_at,
-                breached=t.sla_breached,
-            ),
+            ai_draft=latest_draft.get(t.id),
+            sla=_sla_read(t),
             attachments=by_ticket.get(t.id, []),
         )
         for t in tickets
     ]
 
 
-async def ticket_read(session: AsyncSession, ctx: Context, ticket: Ticket) -> TicketRead:
-    [read] = await ticket_reads(session, ctx, [ticket])
+async def ticket_read(
+    session: AsyncSession, ctx: Context, ticket: Ticket, *, drafts: PendingDrafts
+) -> TicketRead:
+    [read] = await ticket_reads(session, ctx, [ticket], drafts=drafts)
     return read
+
+
+async def tickets_of_contact(session: AsyncSession, ctx: Context, contact_id: str) -> list[Ticket]:
+    """Every ticket the contact opened, oldest first (for their data export)."""
+    rows = await session.scalars(
+        sa.select(Ticket)
+        .where(Ticket.tenant_id == ctx.require_tenant(), Ticket.contact_id == contact_id)
+        .order_by(Ticket.created_at, Ticket.id)
+    )
+    return list(rows)
 
 
 TICKET_ORDER = ListOrder(
@@ -300,6 +220,7 @@ async def list_tickets(
     priority: str | None = None,
     assignee_id: str | None = None,
     contact_id: str | None = None,
+    drafts: PendingDrafts,
 ) -> tuple[list[TicketRead], str | None]:
     """The tenant's tickets in ``page``'s order (newest first by default), filtered."""
     query = sa.select(Ticket).where(Ticket.tenant_id == ctx.require_tenant())
@@ -313,7 +234,7 @@ async def list_tickets(
             query = query.where(column == value)
     rows = list(await session.scalars(TICKET_ORDER.apply(query, page)))
     items, cursor = TICKET_ORDER.take_page(rows, page)
-    return await ticket_reads(session, ctx, items), cursor
+    return await ticket_reads(session, ctx, items, drafts=drafts), cursor
 
 
 # --- writing ------------------------------------------------------------------------------
@@ -381,13 +302,13 @@ async def add_message(
 
 
 async def announce_ticket(
-    session: AsyncSession, ctx: Context, ticket: Ticket, message: TicketMessage
+    session: AsyncSession, ctx: Context, ticket: Ticket, message: TicketMessage, rules: TicketRules
 ) -> None:
     """Triage and SLA for a new ticket, then ``support.ticket.created`` and
     ``support.message.received`` (in this order: the created event names the priority
     triage settled on)."""
-    await run_triage(session, ctx, ticket, message)
-    await run_apply_sla(session, ctx, ticket)
+    await rules.triage(session, ctx, ticket, message)
+    await rules.apply_sla(session, ctx, ticket, utcnow())
     await session.flush()
     await ticket_event(
         session,
@@ -400,6 +321,21 @@ async def announce_ticket(
         priority=ticket.priority,
         channel=ticket.channel,
     )
+    await message_received(session, ctx, ticket, message, created=True, reopened=False)
+    log.info("support.ticket.created", ticket_id=ticket.id, channel=ticket.channel)
+
+
+async def message_received(
+    session: AsyncSession,
+    ctx: Context,
+    ticket: Ticket,
+    message: TicketMessage,
+    *,
+    created: bool,
+    reopened: bool,
+) -> None:
+    """``support.message.received``: a customer's message is on the ticket (the one
+    that opened it, ``created``, or a reply, which may have ``reopened`` it)."""
     await ticket_event(
         session,
         ctx,
@@ -407,10 +343,9 @@ async def announce_ticket(
         "support.message.received",
         message_id=message.id,
         direction=message.direction,
-        created=True,
-        reopened=False,
+        created=created,
+        reopened=reopened,
     )
-    log.info("support.ticket.created", ticket_id=ticket.id, channel=ticket.channel)
 
 
 async def _check_assignee(session: AsyncSession, ctx: Context, user_id: str) -> None:
@@ -425,7 +360,9 @@ async def _check_assignee(session: AsyncSession, ctx: Context, user_id: str) -> 
         )
 
 
-async def create_ticket(session: AsyncSession, ctx: Context, body: TicketCreate) -> Ticket:
+async def create_ticket(
+    session: AsyncSession, ctx: Context, body: TicketCreate, rules: TicketRules
+) -> Ticket:
     """A ticket entered through the API (channel ``api``) with the customer's words as
     its first inbound message."""
     if body.contact_id is None and body.email is None:
@@ -476,7 +413,7 @@ async def create_ticket(session: AsyncSession, ctx: Context, body: TicketCreate)
         author_id=ctx.actor_id if ctx.actor_type == "user" else None,
         created_at=now,
     )
-    await announce_ticket(session, ctx, ticket, message)
+    await announce_ticket(session, ctx, ticket, message, rules)
     return ticket
 
 
@@ -494,6 +431,7 @@ async def update_ticket(
     ctx: Context,
     ticket_id: str,
     changes: dict[str, Any],
+    rules: TicketRules,
     *,
     if_match: str | None = None,
 ) -> Ticket:
@@ -523,7 +461,7 @@ async def update_ticket(
     _bump(ticket, now)
     await session.flush()
     if "priority" in changed:
-        await run_apply_sla(session, ctx, ticket)
+        await rules.apply_sla(session, ctx, ticket, utcnow())
         await session.flush()
     await ticket_event(
         session,

@@ -1,0 +1,2 @@
+"""Contracts: terms extracted from documents tagged ``contract``, and their notice-date
+task."""

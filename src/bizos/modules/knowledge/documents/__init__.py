@@ -1,0 +1,1 @@
+"""Documents: upload, parsing, chunking, the vector and lexical index, and search."""
