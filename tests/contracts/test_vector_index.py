@@ -1,4 +1,4 @@
-"""The vector index contract (``bizos.modules.knowledge.documents.index.VectorIndex``), for every index.
+"""The vector index contract (``knowledge.documents.index.VectorIndex``), for every index.
 
 The index answers, for one tenant, the chunks nearest to a query vector. Chunks come and
 go with the knowledge base's documents (``knowledge.service`` adds, updates and deletes
