@@ -4,6 +4,7 @@ from bizos.core.manifest import Manifest
 from bizos.modules.crm import handlers, models
 from bizos.modules.crm.api import router
 from bizos.modules.crm.contacts.companies import get_company
+from bizos.modules.crm.contacts.service import get_contact
 from bizos.modules.crm.deals.service import get_deal
 from bizos.modules.crm.imports.workflow import run_import
 from bizos.modules.crm.leads.flow import lead_flow
@@ -20,6 +21,11 @@ MANIFEST = Manifest(
     workflows=(lead_flow, run_import),
     jobs=(retrain_scoring_models,),
     timeline_sources=CRM_SOURCES,
-    record_resolvers={"lead": get_lead, "deal": get_deal, "company": get_company},
+    record_resolvers={
+        "contact": get_contact,
+        "lead": get_lead,
+        "deal": get_deal,
+        "company": get_company,
+    },
     name_lookup=privacy_names,
 )

@@ -20,7 +20,7 @@ from bizos.core.errors import NotFound
 from bizos.core.pagination import Page, PageParams, fixed_order
 from bizos.core.versions import version_etag
 from bizos.modules.crm import timeline
-from bizos.modules.crm.contacts import attachments, companies, notes, service
+from bizos.modules.crm.contacts import attachments, companies, merge, notes, service
 from bizos.modules.crm.contacts.schemas import (
     AttachmentRead,
     CompanyCreate,
@@ -115,7 +115,7 @@ async def list_duplicates(
 ) -> Page[DuplicatePair]:
     """Pairs of contacts that look like one person: same phone, same mailbox (`+tag`,
     Gmail dots), or same name at the same company. Merge them with `POST .../merge`."""
-    items, cursor = await service.find_duplicates(session, ctx, page=page)
+    items, cursor = await merge.find_duplicates(session, ctx, page=page)
     return Page[DuplicatePair](items=items, next_cursor=cursor)
 
 
@@ -166,7 +166,7 @@ async def merge_contacts(
     values and fills blanks from the duplicates; `prefer` picks, per field, whose value
     wins. Leads, deals, notes and attachments move over; each duplicate is kept with
     `merged_into_id`, and reading it answers the survivor."""
-    row, merged = await service.merge_contacts(
+    row, merged = await merge.merge_contacts(
         session, ctx, contact_id, duplicate_ids=body.duplicate_ids, prefer=body.prefer
     )
     response.headers["ETag"] = version_etag(row.version)

@@ -358,12 +358,3 @@ async def _fill_company(
         data={"changes": sorted(changed)},
     )
     return row
-
-
-async def link_contact_to_company(
-    session: AsyncSession, ctx: Context, contact_id: str, company_id: str
-) -> None:
-    """Make ``company_id`` the contact's company (404 for either unknown)."""
-    from bizos.modules.crm.contacts import service
-
-    await service.set_company(session, ctx, contact_id, company_id)

@@ -12,7 +12,8 @@ from bizos.core.errors import NotFound
 from bizos.core.events import append_event
 from bizos.core.ids import new_id
 from bizos.core.pagination import ListOrder, PageParams
-from bizos.modules.crm.contacts import companies, service
+from bizos.modules.crm.contacts import companies
+from bizos.modules.crm.contacts.lookups import get_contact
 from bizos.modules.crm.contacts.schemas import NoteRead
 from bizos.modules.crm.models import Deal, Lead, Note
 
@@ -36,7 +37,7 @@ async def resolve_subject(
     """The id notes and attachments hang on (a merged contact's survivor); 404 if the
     tenant has no such record."""
     if subject_type == "contact":
-        return (await service.get_contact(session, ctx, subject_id)).id
+        return (await get_contact(session, ctx, subject_id)).id
     if subject_type == "company":
         return (await companies.get_company(session, ctx, subject_id)).id
     found: str | None = None

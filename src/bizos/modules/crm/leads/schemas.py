@@ -11,23 +11,14 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 
 from bizos.core.fields import Day
 from bizos.modules.crm.deals.schemas import DealRead, Stage
-from bizos.modules.crm.normalize import InvalidEmail, normalize_email
+from bizos.modules.crm.normalize import InvalidEmail, normalize_email, normalize_source
 
 LeadStatus = Literal["new", "working", "qualified", "disqualified", "converted"]
 EnrichmentStatus = Literal["pending", "enriched", "not_found", "skipped", "failed"]
-_SOURCE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,39}$")
 _PHONE_CHARS = re.compile(r"^[0-9+().\-\s/x]{4,40}$")
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Text = Annotated[str, StringConstraints(strip_whitespace=True, max_length=10_000)]
-
-
-def normalize_source(value: str) -> str:
-    """``"Google Ads"`` -> ``"google_ads"``: sources are compared by rules, so one spelling."""
-    text = re.sub(r"\s+", "_", value.strip().lower())
-    if not _SOURCE.match(text):
-        raise ValueError("a source is 1-40 letters, digits, '_', '-' or '.'")
-    return text
 
 
 def check_email(value: str) -> str:

@@ -35,10 +35,10 @@ from bizos.modules.crm.leads.schemas import (
     LeadRead,
     LeadUpdate,
     WebFormLead,
-    normalize_source,
 )
 from bizos.modules.crm.models import Contact, Deal, Lead
-from bizos.modules.crm.normalize import InvalidEmail
+from bizos.modules.crm.normalize import InvalidEmail, normalize_source
+from bizos.modules.crm.records import tenant_row
 from bizos.modules.identity import service as identity_service
 
 log = structlog.get_logger("bizos.crm.leads")
@@ -217,13 +217,7 @@ async def get_lead(
     session: AsyncSession, ctx: Context, lead_id: str, *, for_update: bool = False
 ) -> Lead:
     """The tenant's lead (404 for an unknown id or another tenant's)."""
-    query = sa.select(Lead).where(Lead.tenant_id == ctx.require_tenant(), Lead.id == lead_id)
-    if for_update:
-        query = query.with_for_update()
-    lead = await session.scalar(query)
-    if lead is None:
-        raise NotFound("lead not found")
-    return lead
+    return await tenant_row(session, ctx, Lead, lead_id, what="lead", lock=for_update)
 
 
 LEAD_ORDER = ListOrder("leads", Lead.id, [Lead.created_at, Lead.updated_at, Lead.score])

@@ -1,0 +1,39 @@
+"""One record of the tenant by id, or 404: the read every CRM part starts a use case with.
+
+Kept on its own, below the parts, so that any part can find another's rows (assignment
+a lead, notes a deal) without importing the part's service.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bizos.core.context import Context
+from bizos.core.errors import NotFound
+
+Row = TypeVar("Row")
+
+
+async def tenant_row(
+    session: AsyncSession,
+    ctx: Context,
+    model: type[Row],
+    record_id: str,
+    *,
+    what: str,
+    lock: bool = False,
+) -> Row:
+    """The tenant's ``model`` row with this id, else 404 "``what`` not found" (another
+    tenant's id included). ``lock`` row-locks it for a write and refreshes a copy the
+    session already holds, so the write starts from what the database has."""
+    table: Any = model
+    query = sa.select(model).where(table.tenant_id == ctx.require_tenant(), table.id == record_id)
+    if lock:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    row = await session.scalar(query)
+    if row is None:
+        raise NotFound(f"{what} not found")
+    return row
