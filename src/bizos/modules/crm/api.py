@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from bizos.modules.crm.assignment.api import router as assignment_router
+from bizos.modules.crm.companies.api import router as companies_router
 from bizos.modules.crm.contacts.api import router as contacts_router
 from bizos.modules.crm.deals.api import router as deals_router
 from bizos.modules.crm.forecast.api import router as forecast_router
@@ -24,6 +25,7 @@ for part in (
     deals_router,
     forecast_router,
     next_best_action_router,
+    companies_router,
     contacts_router,
 ):
     router.include_router(part)

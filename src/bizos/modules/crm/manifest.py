@@ -4,8 +4,8 @@ from bizos.core.manifest import Manifest
 from bizos.core.ports import PrivacyHooks
 from bizos.modules.crm import models, privacy
 from bizos.modules.crm.api import router
+from bizos.modules.crm.companies.service import get_company
 from bizos.modules.crm.contacts import handlers as contacts_handlers
-from bizos.modules.crm.contacts.companies import get_company
 from bizos.modules.crm.contacts.service import get_contact
 from bizos.modules.crm.deals.service import get_deal
 from bizos.modules.crm.imports import handlers as imports_handlers

@@ -43,8 +43,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bizos.ai.privacy import KnownEntity, fold
 from bizos.core.context import Context
+from bizos.modules.crm.companies.service import company_read
 from bizos.modules.crm.contacts.attachments import attachment_read
-from bizos.modules.crm.contacts.companies import company_read
 from bizos.modules.crm.contacts.notes import note_read
 from bizos.modules.crm.contacts.service import contact_read, default_region, get_contact, merged_ids
 from bizos.modules.crm.deals.service import deal_read

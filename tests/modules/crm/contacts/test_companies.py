@@ -11,9 +11,9 @@ import pytest
 from bizos.core.context import Context
 from bizos.core.db import Database
 from bizos.core.errors import NotFound
-from bizos.modules.crm.contacts import companies
+from bizos.modules.crm.companies import service as companies
+from bizos.modules.crm.companies.service import InvalidDomain
 from bizos.modules.crm.contacts import service as contacts_service
-from bizos.modules.crm.contacts.companies import InvalidDomain
 from tests.conftest import TenantLogin
 from tests.modules.crm.contacts.helpers import (
     COMPANIES,

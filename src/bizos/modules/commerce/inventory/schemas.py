@@ -14,8 +14,8 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, StringConstraints
 from pydantic.json_schema import SkipJsonSchema
 
-from bizos.modules.crm.contacts.schemas import check_properties
 from bizos.modules.crm.deals.schemas import Currency
+from bizos.modules.crm.schemas import check_properties
 
 StockKind = Literal["receipt", "adjustment", "return"]
 MovementKind = Literal[

@@ -12,7 +12,7 @@ from bizos.core.errors import NotFound
 from bizos.core.events import append_event
 from bizos.core.ids import new_id
 from bizos.core.pagination import ListOrder, PageParams
-from bizos.modules.crm.contacts import companies
+from bizos.modules.crm.companies import service as companies
 from bizos.modules.crm.contacts.lookups import get_contact
 from bizos.modules.crm.contacts.schemas import NoteRead
 from bizos.modules.crm.models import Deal, Lead, Note

@@ -34,7 +34,8 @@ from bizos.core.ids import new_id
 from bizos.core.pagination import ListOrder, PageParams
 from bizos.core.versions import check_version
 from bizos.modules.crm import search
-from bizos.modules.crm.contacts import attachments, companies, notes
+from bizos.modules.crm.companies import service as companies
+from bizos.modules.crm.contacts import attachments, notes
 from bizos.modules.crm.contacts.lookups import (
     MergedContact as MergedContact,
 )

@@ -21,7 +21,7 @@ from bizos.connectors.enrichment.resolver import enricher_for
 from bizos.core.context import Context
 from bizos.core.db import utcnow
 from bizos.core.events import append_event
-from bizos.modules.crm.contacts import companies
+from bizos.modules.crm.companies import service as companies
 from bizos.modules.crm.contacts import service as contacts
 from bizos.modules.crm.leads.service import get_lead
 from bizos.modules.crm.models import Contact, Lead

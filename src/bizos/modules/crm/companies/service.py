@@ -22,7 +22,7 @@ from bizos.core.events import append_event
 from bizos.core.ids import new_id
 from bizos.core.pagination import ListOrder, PageParams
 from bizos.core.versions import check_version
-from bizos.modules.crm.contacts.schemas import CompanyCreate, CompanyRead, CompanyUpdate
+from bizos.modules.crm.companies.schemas import CompanyCreate, CompanyRead, CompanyUpdate
 from bizos.modules.crm.models import Company, Contact
 from bizos.modules.crm.normalize import normalize_domain
 
