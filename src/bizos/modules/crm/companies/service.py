@@ -25,6 +25,7 @@ from bizos.core.versions import check_version
 from bizos.modules.crm.companies.schemas import CompanyCreate, CompanyRead, CompanyUpdate
 from bizos.modules.crm.models import Company, Contact
 from bizos.modules.crm.normalize import normalize_domain
+from bizos.modules.identity.service import require_active_user
 
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 
@@ -119,20 +120,6 @@ def _domain_field(value: str | None, loc: str) -> str | None:
         raise Unprocessable(str(exc), errors=[field_error(["body", loc], str(exc))]) from exc
 
 
-async def _check_owner(session: AsyncSession, ctx: Context, owner_id: str | None) -> None:
-    if owner_id is None:
-        return
-    from bizos.modules.identity import service as identity
-
-    try:
-        await identity.get_user(session, ctx, user_id=owner_id)
-    except NotFound as exc:
-        raise Unprocessable(
-            "owner_id is not a user of this workspace",
-            errors=[field_error(["body", "owner_id"], "no such user")],
-        ) from exc
-
-
 async def _insert(session: AsyncSession, ctx: Context, row: Company) -> None:
     """Insert, turning a lost race on the domain into :class:`DuplicateCompany`."""
     try:
@@ -153,7 +140,8 @@ async def create_company(session: AsyncSession, ctx: Context, body: CompanyCreat
         existing = await company_by_domain(session, ctx, domain)
         if existing is not None:
             raise DuplicateCompany(existing.id, domain)
-    await _check_owner(session, ctx, body.owner_id)
+    if body.owner_id is not None:
+        await require_active_user(session, ctx, body.owner_id)
     row = Company(
         id=new_id(),
         tenant_id=ctx.require_tenant(),
@@ -199,8 +187,8 @@ async def update_company(
         )
     if "domain" in given:
         given["domain"] = _domain_field(given["domain"], "domain")
-    if "owner_id" in given:
-        await _check_owner(session, ctx, given["owner_id"])
+    if given.get("owner_id") is not None:
+        await require_active_user(session, ctx, given["owner_id"])
     changed = {k: v for k, v in given.items() if getattr(row, k) != v}
     if not changed:
         return row

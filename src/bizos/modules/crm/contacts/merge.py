@@ -174,6 +174,56 @@ async def merge_contacts(
     """
     prefer = dict(prefer or {})
     dupes = list(dict.fromkeys(duplicate_ids))
+    _check_merge_request(survivor_id, dupes, prefer)
+    by_id = await _lock_live(session, ctx, [survivor_id, *dupes])
+    survivor = by_id[survivor_id]
+    others = [by_id[i] for i in dupes]
+    # Values the survivor takes, decided before anything moves.
+    take = _survivor_values(survivor, others, by_id, prefer)
+
+    # Duplicates step aside first: the survivor may take over one of their emails.
+    now = utcnow()
+    for other in others:
+        other.merged_into_id = survivor.id
+        other.version += 1
+        other.updated_at = now
+    await session.flush()
+    changes = {k: v for k, v in take.items() if getattr(survivor, k) != v}
+    for column, value in changes.items():
+        setattr(survivor, column, value)
+    survivor.version += 1
+    await session.flush()
+
+    await _repoint(session, survivor.id, dupes)
+    await append_events(
+        session,
+        ctx,
+        [
+            NewEvent(
+                "crm.contact.merged",
+                "contact",
+                other.id,
+                {"survivor_id": survivor.id, "merged_id": other.id},
+                version=other.version,
+            )
+            for other in others
+        ]
+        + [
+            NewEvent(
+                "crm.contact.updated",
+                "contact",
+                survivor.id,
+                {"changes": _jsonable(changes), "merged_ids": dupes},
+                version=survivor.version,
+            )
+        ],
+    )
+    return survivor, dupes
+
+
+def _check_merge_request(survivor_id: str, dupes: list[str], prefer: dict[str, str]) -> None:
+    """422 for a merge into itself, or a ``prefer`` that names an unknown field or a
+    contact outside the merge."""
     if survivor_id in dupes:
         raise Unprocessable(
             "a contact cannot be merged into itself",
@@ -191,6 +241,12 @@ async def merge_contacts(
                 "prefer must name the survivor or one of the duplicates",
                 errors=[field_error(["body", "prefer", field], "not one of the merged contacts")],
             )
+
+
+async def _lock_live(
+    session: AsyncSession, ctx: Context, everyone: list[str]
+) -> dict[str, Contact]:
+    """The contacts, row-locked; 404 for an unknown one, 409 for one merged already."""
     # Lock in id order: concurrent merges over the same contacts queue up, never deadlock.
     locked = await session.scalars(
         sa.select(Contact)
@@ -208,10 +264,13 @@ async def merge_contacts(
         if row.merged_into_id is not None:
             survivor = await follow_merges(session, ctx, row)
             raise MergedContact(contact_id, survivor.id if survivor else row.merged_into_id)
-    survivor = by_id[survivor_id]
-    others = [by_id[i] for i in dupes]
+    return by_id
 
-    # Values the survivor takes, decided before anything moves.
+
+def _survivor_values(
+    survivor: Contact, others: list[Contact], by_id: dict[str, Contact], prefer: dict[str, str]
+) -> dict[str, Any]:
+    """Column -> the value the survivor ends with (see :func:`merge_contacts`)."""
     take: dict[str, Any] = {}
     for field, columns in MERGE_FIELDS.items():
         if field in ("company_id", "lifecycle_stage"):
@@ -244,70 +303,32 @@ async def merge_contacts(
         take[column] = max(times) if times else None
     became = [r.became_customer_at for r in (survivor, *others) if r.became_customer_at]
     take["became_customer_at"] = min(became) if became else None
+    return take
 
-    # Duplicates step aside first: the survivor may take over one of their emails.
-    now = utcnow()
-    for other in others:
-        other.merged_into_id = survivor.id
-        other.version += 1
-        other.updated_at = now
-    await session.flush()
-    changes = {k: v for k, v in take.items() if getattr(survivor, k) != v}
-    for column, value in changes.items():
-        setattr(survivor, column, value)
-    survivor.version += 1
-    await session.flush()
 
-    # Re-point what referenced the duplicates (and contacts merged into them earlier).
+async def _repoint(session: AsyncSession, survivor_id: str, dupes: list[str]) -> None:
+    """What referenced the duplicates (and contacts merged into them earlier) now
+    references the survivor."""
     await session.execute(
         sa.update(Contact)
         .where(Contact.merged_into_id.in_(dupes))
-        .values(merged_into_id=survivor.id)
+        .values(merged_into_id=survivor_id)
         .execution_options(synchronize_session=False)
     )
-    await session.execute(
-        sa.update(Lead)
-        .where(Lead.contact_id.in_(dupes))
-        .values(contact_id=survivor.id)
-        .execution_options(synchronize_session=False)
-    )
-    await session.execute(
-        sa.update(Deal)
-        .where(Deal.contact_id.in_(dupes))
-        .values(contact_id=survivor.id)
-        .execution_options(synchronize_session=False)
-    )
+    for model in (Lead, Deal):
+        await session.execute(
+            sa.update(model)
+            .where(model.contact_id.in_(dupes))
+            .values(contact_id=survivor_id)
+            .execution_options(synchronize_session=False)
+        )
     for subject_model in (Note, Attachment):
         await session.execute(
             sa.update(subject_model)
             .where(subject_model.subject_type == "contact", subject_model.subject_id.in_(dupes))
-            .values(subject_id=survivor.id)
+            .values(subject_id=survivor_id)
             .execution_options(synchronize_session=False)
         )
-    await append_events(
-        session,
-        ctx,
-        [
-            NewEvent(
-                "crm.contact.merged",
-                "contact",
-                other.id,
-                {"survivor_id": survivor.id, "merged_id": other.id},
-                version=other.version,
-            )
-            for other in others
-        ]
-        + [
-            NewEvent(
-                "crm.contact.updated",
-                "contact",
-                survivor.id,
-                {"changes": _jsonable(changes), "merged_ids": dupes},
-                version=survivor.version,
-            )
-        ],
-    )
-    return survivor, dupes
 
 
 def _jsonable(changes: dict[str, Any]) -> dict[str, Any]:

@@ -19,7 +19,6 @@ contact into another instead. The event log keeps ``crm.contact.deleted``.
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 import sqlalchemy as sa
@@ -27,15 +26,16 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bizos.core.context import Context
-from bizos.core.db import utcnow
 from bizos.core.errors import Conflict, NotFound, Unprocessable, field_error
-from bizos.core.events import NewEvent, append_event, append_events
+from bizos.core.events import append_event
 from bizos.core.ids import new_id
 from bizos.core.pagination import ListOrder, PageParams
 from bizos.core.versions import check_version
 from bizos.modules.crm import search
 from bizos.modules.crm.companies import service as companies
 from bizos.modules.crm.contacts import attachments, notes
+from bizos.modules.crm.contacts.lifecycle import mark_customer as mark_customer
+from bizos.modules.crm.contacts.lifecycle import record_activity as record_activity
 from bizos.modules.crm.contacts.lookups import (
     MergedContact as MergedContact,
 )
@@ -69,6 +69,7 @@ from bizos.modules.crm.normalize import (
     normalize_phone,
 )
 from bizos.modules.crm.settings import load_settings
+from bizos.modules.identity.service import require_active_user
 
 
 class DuplicateContact(Conflict):
@@ -251,20 +252,6 @@ def _phone_field(value: str | None, region: str | None) -> tuple[str | None, str
         ) from exc
 
 
-async def _check_owner(session: AsyncSession, ctx: Context, owner_id: str | None) -> None:
-    if owner_id is None:
-        return
-    from bizos.modules.identity import service as identity
-
-    try:
-        await identity.get_user(session, ctx, user_id=owner_id)
-    except NotFound as exc:
-        raise Unprocessable(
-            "owner_id is not a user of this workspace",
-            errors=[field_error(["body", "owner_id"], "no such user")],
-        ) from exc
-
-
 async def _company_for(session: AsyncSession, ctx: Context, company_id: str) -> Company:
     try:
         return await companies.get_company(session, ctx, company_id)
@@ -316,7 +303,8 @@ async def create_contact(session: AsyncSession, ctx: Context, body: ContactCreat
         existing = await find_contact_by_email(session, ctx, email_normalized)
         if existing is not None:
             raise DuplicateContact(existing.id)
-    await _check_owner(session, ctx, body.owner_id)
+    if body.owner_id is not None:
+        await require_active_user(session, ctx, body.owner_id)
     company_id, company_name = body.company_id, body.company
     if company_id:
         company = await _company_for(session, ctx, company_id)
@@ -403,8 +391,8 @@ async def update_contact(
     for field in _PLAIN_FIELDS:
         if field in given and getattr(row, field) != given[field]:
             changed[field] = given[field]
-    if "owner_id" in changed:
-        await _check_owner(session, ctx, changed["owner_id"])
+    if changed.get("owner_id") is not None:
+        await require_active_user(session, ctx, changed["owner_id"])
     if "email" in given:
         email, normalized = _email_field(given["email"])
         if email != row.email:
@@ -585,95 +573,3 @@ async def list_contacts(
         query = query.where(_has_tag(dialect, tag))
     rows = list(await session.scalars(CONTACT_ORDER.apply(query, page)))
     return CONTACT_ORDER.take_page(rows, page)
-
-
-# --- lifecycle and activity (called by other parts and handlers) -----------------------
-
-
-async def mark_customer(
-    session: AsyncSession,
-    ctx: Context,
-    contact_id: str,
-    *,
-    deal_id: str | None = None,
-    order_id: str | None = None,
-    invoice_id: str | None = None,
-    at: dt.datetime | None = None,
-) -> bool:
-    """The contact (or the one it was merged into) bought: lifecycle ``customer`` from
-    the first won deal or paid invoice, with ``crm.contact.became_customer``.
-
-    Idempotent and never a step back: a contact already a customer stays one and gets
-    no second event; ``became_customer_at`` keeps the earliest purchase (a purchase
-    handled late moves it back, never forward). A churned contact buying again is a
-    customer again. Returns whether the contact became a customer now."""
-    contact = await get_contact(session, ctx, contact_id)
-    contact = await locked_contact(session, ctx, contact.id)
-    at = at or utcnow()
-    first = contact.became_customer_at
-    if contact.lifecycle_stage == "customer" and first is not None:
-        if at < first:  # an earlier purchase handled after a later one
-            contact.became_customer_at = at
-            await session.flush()
-        return False
-    previous = contact.lifecycle_stage
-    contact.lifecycle_stage = "customer"
-    contact.became_customer_at = min(first, at) if first else at
-    contact.version += 1
-    await session.flush()
-    await append_events(
-        session,
-        ctx,
-        [
-            NewEvent(
-                type="crm.contact.became_customer",
-                aggregate_type="contact",
-                aggregate_id=contact.id,
-                version=contact.version,
-                data={
-                    "deal_id": deal_id,
-                    "order_id": order_id,
-                    "invoice_id": invoice_id,
-                    "previous_stage": previous,
-                    "became_customer_at": contact.became_customer_at.isoformat(),
-                },
-                occurred_at=at,
-            )
-        ],
-    )
-    return True
-
-
-ACTIVITY_COLUMNS: dict[str, tuple[str, ...]] = {
-    "contacted": ("last_activity_at", "last_contacted_at"),
-    "replied": ("last_activity_at", "last_replied_at"),
-}
-
-
-async def record_activity(
-    session: AsyncSession,
-    ctx: Context,
-    contact_id: str,
-    *,
-    at: dt.datetime,
-    kind: str = "activity",
-) -> None:
-    """Move ``last_activity_at`` (and ``last_contacted_at`` for ``kind="contacted"``,
-    ``last_replied_at`` for ``"replied"``) forward to ``at``; never backwards, so events
-    handled out of order leave the latest time. Not a user edit: ``version`` stays."""
-    contact = await get_contact(session, ctx, contact_id)
-    row = await session.scalar(
-        sa.select(Contact)
-        .where(Contact.id == contact.id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    assert row is not None
-    moved = False
-    for column in ACTIVITY_COLUMNS.get(kind, ("last_activity_at",)):
-        current = getattr(row, column)
-        if current is None or current < at:
-            setattr(row, column, at)
-            moved = True
-    if moved:
-        await session.flush()

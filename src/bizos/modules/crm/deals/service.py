@@ -122,19 +122,6 @@ async def _check_company(session: AsyncSession, ctx: Context, company_id: str) -
     return row.merged_into_id or row.id
 
 
-async def _check_owner(session: AsyncSession, ctx: Context, owner_id: str) -> str:
-    try:
-        user = await identity_service.get_user(session, ctx, user_id=owner_id)
-    except NotFound:
-        raise _bad_reference("owner_id", "user") from None
-    if not user.is_active:
-        raise Unprocessable(
-            "the owner is deactivated",
-            errors=[field_error(["body", "owner_id"], "the user is deactivated")],
-        )
-    return user.id
-
-
 def _check_money(amount: Decimal, currency: str) -> tuple[Decimal, str]:
     """For callers that bypass the API schema (lead conversion, demo data)."""
     errors = []
@@ -261,7 +248,7 @@ async def create_deal(
     if company_id is not None:
         company_id = await _check_company(session, ctx, company_id)
     if owner_id is not None:
-        owner_id = await _check_owner(session, ctx, owner_id)
+        owner_id = (await identity_service.require_active_user(session, ctx, owner_id)).id
     elif ctx.actor_type == "user":
         owner_id = ctx.actor_id
     closed = stage in CLOSED_STAGES
@@ -359,7 +346,9 @@ async def update_deal(
     if changes.get("company_id") is not None:
         changes["company_id"] = await _check_company(session, ctx, changes["company_id"])
     if changes.get("owner_id") is not None:
-        changes["owner_id"] = await _check_owner(session, ctx, changes["owner_id"])
+        changes["owner_id"] = (
+            await identity_service.require_active_user(session, ctx, changes["owner_id"])
+        ).id
     if "amount" in changes or "currency" in changes:
         _check_money(
             Decimal(changes.get("amount", deal.amount)), changes.get("currency", deal.currency)

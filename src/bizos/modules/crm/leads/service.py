@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bizos.core.context import Context
 from bizos.core.db import utcnow
-from bizos.core.errors import Conflict, NotFound, Unprocessable, field_error
+from bizos.core.errors import Conflict, Unprocessable, field_error
 from bizos.core.events import append_event
 from bizos.core.ids import new_id
 from bizos.core.pagination import ListOrder, PageParams
@@ -304,7 +304,7 @@ async def update_lead(
             errors=[field_error(["body", "reason"], "only allowed together with status")],
         )
     if owner_id != lead.owner_id and owner_id is not None:
-        await _check_owner(session, ctx, owner_id)
+        await identity_service.require_active_user(session, ctx, owner_id)
     fields = {k: v for k, v in given.items() if getattr(lead, k) != v}
     status_moves = status is not None and status != lead.status
     owner_moves = owner_id != lead.owner_id
@@ -354,18 +354,6 @@ def _check_transition(lead: Lead, status: str, reason: str | None) -> None:
         raise Unprocessable(
             "disqualifying a lead needs a reason",
             errors=[field_error(["body", "reason"], "required when status is disqualified")],
-        )
-
-
-async def _check_owner(session: AsyncSession, ctx: Context, owner_id: str) -> None:
-    try:
-        user = await identity_service.get_user(session, ctx, user_id=owner_id)
-    except NotFound:
-        user = None
-    if user is None or not user.is_active:
-        raise Unprocessable(
-            "the owner must be an active user of this workspace",
-            errors=[field_error(["body", "owner_id"], "no active user with this id")],
         )
 
 
