@@ -25,6 +25,8 @@ from bizos.core.context import Context
 from bizos.core.db import utcnow
 from bizos.core.errors import Conflict, NotFound, Unprocessable, field_error
 from bizos.core.events import append_event
+from bizos.core.money import CENT, cents
+from bizos.core.money import text as money_text
 from bizos.core.pagination import ListOrder, PageParams
 from bizos.core.versions import check_version
 from bizos.modules.crm.contacts import service as contacts_service
@@ -43,7 +45,6 @@ from bizos.modules.work import service as work_service
 
 log = structlog.get_logger("bizos.crm.deals")
 
-CENT = Decimal("0.01")
 # Fields that a closed deal keeps until it is reopened.
 _FROZEN_WHEN_CLOSED = ("stage", "amount", "currency", "close_date")
 
@@ -52,7 +53,7 @@ def deal_read(row: Deal) -> DealRead:
     return DealRead(
         id=row.id,
         name=row.name,
-        amount=Decimal(row.amount).quantize(CENT),
+        amount=cents(row.amount),
         currency=row.currency,
         stage=row.stage,
         stage_entered_at=row.stage_entered_at,
@@ -84,13 +85,9 @@ def stage_change_read(row: DealStageChange) -> StageChangeRead:
         changed_at=row.changed_at,
         seconds_in_previous=seconds,
         days_in_previous=round(seconds / 86400, 4) if seconds is not None else None,
-        amount=Decimal(row.amount).quantize(CENT),
+        amount=cents(row.amount),
         actor_id=row.actor_id,
     )
-
-
-def _money(value: Decimal) -> str:
-    return str(Decimal(value).quantize(CENT))
 
 
 # --- references -----------------------------------------------------------------------
@@ -212,6 +209,43 @@ async def deal_history(
 # --- writes ---------------------------------------------------------------------------
 
 
+async def _new_deal_references(
+    session: AsyncSession,
+    ctx: Context,
+    *,
+    contact_id: str | None,
+    company_id: str | None,
+    owner_id: str | None,
+) -> tuple[str | None, str | None, str | None]:
+    """A new deal's contact, company and owner, checked (422 naming the field); the
+    owner defaults to the user creating the deal."""
+    if contact_id is not None:
+        contact_id = await _live_contact_id(session, ctx, contact_id)
+    if company_id is not None:
+        company_id = await _check_company(session, ctx, company_id)
+    if owner_id is not None:
+        owner_id = (await identity_service.require_active_user(session, ctx, owner_id)).id
+    elif ctx.actor_type == "user":
+        owner_id = ctx.actor_id
+    return contact_id, company_id, owner_id
+
+
+def _created_event_data(deal: Deal) -> dict[str, Any]:
+    return {
+        "deal_id": deal.id,
+        "name": deal.name,
+        "amount": money_text(deal.amount),
+        "currency": deal.currency,
+        "stage": deal.stage,
+        "contact_id": deal.contact_id,
+        "company_id": deal.company_id,
+        "lead_id": deal.lead_id,
+        "owner_id": deal.owner_id,
+        "close_date": deal.close_date.isoformat() if deal.close_date else None,
+        "source": deal.source,
+    }
+
+
 async def create_deal(
     session: AsyncSession,
     ctx: Context,
@@ -243,14 +277,9 @@ async def create_deal(
             "unknown stage", errors=[field_error(["body", "stage"], "unknown stage")]
         )
     amount, currency = _check_money(Decimal(amount), currency)
-    if contact_id is not None:
-        contact_id = await _live_contact_id(session, ctx, contact_id)
-    if company_id is not None:
-        company_id = await _check_company(session, ctx, company_id)
-    if owner_id is not None:
-        owner_id = (await identity_service.require_active_user(session, ctx, owner_id)).id
-    elif ctx.actor_type == "user":
-        owner_id = ctx.actor_id
+    contact_id, company_id, owner_id = await _new_deal_references(
+        session, ctx, contact_id=contact_id, company_id=company_id, owner_id=owner_id
+    )
     closed = stage in CLOSED_STAGES
     deal = Deal(
         tenant_id=ctx.require_tenant(),
@@ -295,19 +324,7 @@ async def create_deal(
         aggregate_type="deal",
         aggregate_id=deal.id,
         version=deal.version,
-        data={
-            "deal_id": deal.id,
-            "name": name,
-            "amount": _money(amount),
-            "currency": currency,
-            "stage": stage,
-            "contact_id": contact_id,
-            "company_id": company_id,
-            "lead_id": lead_id,
-            "owner_id": owner_id,
-            "close_date": deal.close_date.isoformat() if deal.close_date else None,
-            "source": source,
-        },
+        data=_created_event_data(deal),
     )
     await _after_stage_entered(session, ctx, deal, at=at, stage_tasks=stage_tasks)
     log.info("crm.deal.created", deal_id=deal.id, stage=stage)
@@ -480,7 +497,7 @@ async def _move(
             "from_stage": previous,
             "to_stage": stage,
             "seconds_in_previous": seconds,
-            "amount": _money(deal.amount),
+            "amount": money_text(deal.amount),
             "currency": deal.currency,
             "contact_id": deal.contact_id,
             "owner_id": deal.owner_id,
@@ -505,7 +522,7 @@ async def _after_stage_entered(
             contact_id=deal.contact_id,
             values={
                 "deal_name": deal.name,
-                "amount": _money(deal.amount),
+                "amount": money_text(deal.amount),
                 "currency": deal.currency,
                 "stage": deal.stage,
             },
@@ -517,7 +534,7 @@ async def _after_stage_entered(
         "company_id": deal.company_id,
         "lead_id": deal.lead_id,
         "owner_id": deal.owner_id,
-        "amount": _money(deal.amount),
+        "amount": money_text(deal.amount),
         "currency": deal.currency,
         "reason": deal.close_reason,
         "close_date": deal.close_date.isoformat() if deal.close_date else None,
