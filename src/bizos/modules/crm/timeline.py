@@ -28,8 +28,10 @@ from bizos.core.errors import Unprocessable, field_error
 from bizos.core.events import Event
 from bizos.core.pagination import PageParams, decode_cursor, encode_cursor
 from bizos.core.ports import ports
-from bizos.core.timeline import TimelineEntry, TimelineSourceFn
+from bizos.core.timeline import TimelineEntry, TimelineSourceFn, newest_first
 from bizos.modules.crm.models import Attachment, Contact, Deal, Lead, Note
+from bizos.modules.outreach import service as outreach
+from bizos.modules.outreach.schemas import MessageRead, Related
 
 MAX_DEPTH = 5000
 
@@ -175,9 +177,7 @@ async def events_source(
         Event.aggregate_id.in_(aggregates),
         *(~Event.type.startswith(prefix) for prefix in _SHOWN_ELSEWHERE),
     )
-    if before is not None:
-        query = query.where(Event.occurred_at <= before)
-    rows = await session.scalars(query.order_by(Event.occurred_at.desc()).limit(limit))
+    rows = await session.scalars(newest_first(query, Event.occurred_at, limit=limit, before=before))
     return [
         TimelineEntry(
             at=e.occurred_at,
@@ -202,9 +202,6 @@ async def messages_source(
     before: dt.datetime | None = None,
 ) -> list[TimelineEntry]:
     """Messages sent to the contact's addresses or about the contact or its leads."""
-    from bizos.modules.outreach import service as outreach
-    from bizos.modules.outreach.schemas import MessageRead, Related
-
     queries: list[dict[str, Any]] = [{"to": e} for e in await _emails(session, contact_ids, email)]
     queries += [{"related": Related(type="contact", id=c)} for c in contact_ids]
     queries += [
@@ -261,9 +258,7 @@ async def replies_source(
         Event.aggregate_id.in_(contact_ids),
         Event.type == REPLY_EVENT,
     )
-    if before is not None:
-        query = query.where(Event.occurred_at <= before)
-    rows = await session.scalars(query.order_by(Event.occurred_at.desc()).limit(limit))
+    rows = await session.scalars(newest_first(query, Event.occurred_at, limit=limit, before=before))
     entries = []
     for e in rows:
         data = e.data or {}
@@ -304,9 +299,7 @@ async def notes_source(
         Note.subject_type == "contact",
         Note.subject_id.in_(contact_ids),
     )
-    if before is not None:
-        query = query.where(Note.created_at <= before)
-    rows = await session.scalars(query.order_by(Note.created_at.desc()).limit(limit))
+    rows = await session.scalars(newest_first(query, Note.created_at, limit=limit, before=before))
     return [
         TimelineEntry(
             at=n.created_at,
@@ -335,9 +328,9 @@ async def attachments_source(
         Attachment.subject_type == "contact",
         Attachment.subject_id.in_(contact_ids),
     )
-    if before is not None:
-        query = query.where(Attachment.created_at <= before)
-    rows = await session.scalars(query.order_by(Attachment.created_at.desc()).limit(limit))
+    rows = await session.scalars(
+        newest_first(query, Attachment.created_at, limit=limit, before=before)
+    )
     return [
         TimelineEntry(
             at=a.created_at,
@@ -365,9 +358,7 @@ async def deals_source(
     query = sa.select(Deal).where(
         Deal.tenant_id == ctx.require_tenant(), Deal.contact_id.in_(contact_ids)
     )
-    if before is not None:
-        query = query.where(Deal.created_at <= before)
-    rows = await session.scalars(query.order_by(Deal.created_at.desc()).limit(limit))
+    rows = await session.scalars(newest_first(query, Deal.created_at, limit=limit, before=before))
     return [
         TimelineEntry(
             at=d.created_at,
@@ -395,9 +386,7 @@ async def leads_source(
     query = sa.select(Lead).where(
         Lead.tenant_id == ctx.require_tenant(), Lead.contact_id.in_(contact_ids)
     )
-    if before is not None:
-        query = query.where(Lead.created_at <= before)
-    rows = await session.scalars(query.order_by(Lead.created_at.desc()).limit(limit))
+    rows = await session.scalars(newest_first(query, Lead.created_at, limit=limit, before=before))
     return [
         TimelineEntry(
             at=lead.created_at,
