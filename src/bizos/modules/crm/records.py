@@ -1,4 +1,5 @@
-"""One record of the tenant by id, or 404: the read every CRM part starts a use case with.
+"""The reads every CRM part starts from: one record of the tenant by id (or 404), and
+the notes or attachments on a set of records.
 
 Kept on its own, below the parts, so that any part can find another's rows (assignment
 a lead, notes a deal) without importing the part's service.
@@ -6,6 +7,7 @@ a lead, notes a deal) without importing the part's service.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -13,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bizos.core.context import Context
 from bizos.core.errors import NotFound
+from bizos.modules.crm.models import Attachment, Note
 
 Row = TypeVar("Row")
 
@@ -37,3 +40,17 @@ async def tenant_row(
     if row is None:
         raise NotFound(f"{what} not found")
     return row
+
+
+def on_subjects(
+    ctx: Context,
+    model: type[Note] | type[Attachment],
+    subject_type: str,
+    subject_ids: Sequence[str],
+) -> sa.ColumnElement[bool]:
+    """The condition for the tenant's notes or attachments on these records."""
+    return sa.and_(
+        model.tenant_id == ctx.require_tenant(),
+        model.subject_type == subject_type,
+        model.subject_id.in_(list(subject_ids)),
+    )

@@ -17,7 +17,7 @@ Entries are ordered newest first; the cursor is the last entry's position. An en
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -30,6 +30,7 @@ from bizos.core.pagination import PageParams, decode_cursor, encode_cursor
 from bizos.core.ports import ports
 from bizos.core.timeline import TimelineEntry, TimelineSourceFn, newest_first
 from bizos.modules.crm.models import Attachment, Contact, Deal, Lead, Note
+from bizos.modules.crm.records import on_subjects
 from bizos.modules.outreach import service as outreach
 from bizos.modules.outreach.schemas import MessageRead, Related
 
@@ -285,121 +286,104 @@ async def replies_source(
     return entries
 
 
-async def notes_source(
-    session: AsyncSession,
-    ctx: Context,
-    contact_ids: list[str],
-    email: str | None,
-    limit: int,
-    *,
-    before: dt.datetime | None = None,
-) -> list[TimelineEntry]:
-    query = sa.select(Note).where(
-        Note.tenant_id == ctx.require_tenant(),
-        Note.subject_type == "contact",
-        Note.subject_id.in_(contact_ids),
+def _rows_source(
+    rows: Callable[[Context, list[str]], sa.Select[Any]],
+    at: Any,
+    entry: Callable[[Any], TimelineEntry],
+) -> TimelineSourceFn:
+    """A source over one table: ``rows`` selects the contact's records, ``at`` is the
+    column the timeline orders them by, ``entry`` turns one into a timeline entry."""
+
+    async def source(
+        session: AsyncSession,
+        ctx: Context,
+        contact_ids: list[str],
+        email: str | None,
+        limit: int,
+        *,
+        before: dt.datetime | None = None,
+    ) -> list[TimelineEntry]:
+        query = newest_first(rows(ctx, contact_ids), at, limit=limit, before=before)
+        return [entry(row) for row in await session.scalars(query)]
+
+    return source
+
+
+def _note_entry(n: Note) -> TimelineEntry:
+    return TimelineEntry(
+        at=n.created_at,
+        kind="note",
+        title="Note",
+        summary=n.body[:280],
+        ref_type="note",
+        ref_id=n.id,
+        data={"author_id": n.author_id},
     )
-    rows = await session.scalars(newest_first(query, Note.created_at, limit=limit, before=before))
-    return [
-        TimelineEntry(
-            at=n.created_at,
-            kind="note",
-            title="Note",
-            summary=n.body[:280],
-            ref_type="note",
-            ref_id=n.id,
-            data={"author_id": n.author_id},
-        )
-        for n in rows
-    ]
 
 
-async def attachments_source(
-    session: AsyncSession,
-    ctx: Context,
-    contact_ids: list[str],
-    email: str | None,
-    limit: int,
-    *,
-    before: dt.datetime | None = None,
-) -> list[TimelineEntry]:
-    query = sa.select(Attachment).where(
-        Attachment.tenant_id == ctx.require_tenant(),
-        Attachment.subject_type == "contact",
-        Attachment.subject_id.in_(contact_ids),
+def _attachment_entry(a: Attachment) -> TimelineEntry:
+    return TimelineEntry(
+        at=a.created_at,
+        kind="attachment",
+        title=f"File attached: {a.filename}",
+        summary=None,
+        ref_type="attachment",
+        ref_id=a.id,
+        data={"content_type": a.content_type, "size": a.size, "uploaded_by": a.uploaded_by},
+        link=f"/api/v1/crm/attachments/{a.id}",
     )
-    rows = await session.scalars(
-        newest_first(query, Attachment.created_at, limit=limit, before=before)
+
+
+def _deal_entry(d: Deal) -> TimelineEntry:
+    return TimelineEntry(
+        at=d.created_at,
+        kind="deal",
+        title=f"Deal: {d.name}",
+        summary=f"{d.amount} {d.currency}, stage {d.stage}",
+        ref_type="deal",
+        ref_id=d.id,
+        data={"stage": d.stage, "amount": str(d.amount), "currency": d.currency},
+        link=f"/api/v1/crm/deals/{d.id}",
     )
-    return [
-        TimelineEntry(
-            at=a.created_at,
-            kind="attachment",
-            title=f"File attached: {a.filename}",
-            summary=None,
-            ref_type="attachment",
-            ref_id=a.id,
-            data={"content_type": a.content_type, "size": a.size, "uploaded_by": a.uploaded_by},
-            link=f"/api/v1/crm/attachments/{a.id}",
-        )
-        for a in rows
-    ]
 
 
-async def deals_source(
-    session: AsyncSession,
-    ctx: Context,
-    contact_ids: list[str],
-    email: str | None,
-    limit: int,
-    *,
-    before: dt.datetime | None = None,
-) -> list[TimelineEntry]:
-    query = sa.select(Deal).where(
-        Deal.tenant_id == ctx.require_tenant(), Deal.contact_id.in_(contact_ids)
+def _lead_entry(lead: Lead) -> TimelineEntry:
+    return TimelineEntry(
+        at=lead.created_at,
+        kind="lead",
+        title=f"Lead from {lead.source}",
+        summary=lead.message[:280] if lead.message else None,
+        ref_type="lead",
+        ref_id=lead.id,
+        data={"status": lead.status, "score": lead.score, "owner_id": lead.owner_id},
+        link=f"/api/v1/crm/leads/{lead.id}",
     )
-    rows = await session.scalars(newest_first(query, Deal.created_at, limit=limit, before=before))
-    return [
-        TimelineEntry(
-            at=d.created_at,
-            kind="deal",
-            title=f"Deal: {d.name}",
-            summary=f"{d.amount} {d.currency}, stage {d.stage}",
-            ref_type="deal",
-            ref_id=d.id,
-            data={"stage": d.stage, "amount": str(d.amount), "currency": d.currency},
-            link=f"/api/v1/crm/deals/{d.id}",
-        )
-        for d in rows
-    ]
 
 
-async def leads_source(
-    session: AsyncSession,
-    ctx: Context,
-    contact_ids: list[str],
-    email: str | None,
-    limit: int,
-    *,
-    before: dt.datetime | None = None,
-) -> list[TimelineEntry]:
-    query = sa.select(Lead).where(
-        Lead.tenant_id == ctx.require_tenant(), Lead.contact_id.in_(contact_ids)
-    )
-    rows = await session.scalars(newest_first(query, Lead.created_at, limit=limit, before=before))
-    return [
-        TimelineEntry(
-            at=lead.created_at,
-            kind="lead",
-            title=f"Lead from {lead.source}",
-            summary=lead.message[:280] if lead.message else None,
-            ref_type="lead",
-            ref_id=lead.id,
-            data={"status": lead.status, "score": lead.score, "owner_id": lead.owner_id},
-            link=f"/api/v1/crm/leads/{lead.id}",
-        )
-        for lead in rows
-    ]
+notes_source = _rows_source(
+    lambda ctx, ids: sa.select(Note).where(on_subjects(ctx, Note, "contact", ids)),
+    Note.created_at,
+    _note_entry,
+)
+attachments_source = _rows_source(
+    lambda ctx, ids: sa.select(Attachment).where(on_subjects(ctx, Attachment, "contact", ids)),
+    Attachment.created_at,
+    _attachment_entry,
+)
+deals_source = _rows_source(
+    lambda ctx, ids: sa.select(Deal).where(
+        Deal.tenant_id == ctx.require_tenant(), Deal.contact_id.in_(ids)
+    ),
+    Deal.created_at,
+    _deal_entry,
+)
+leads_source = _rows_source(
+    lambda ctx, ids: sa.select(Lead).where(
+        Lead.tenant_id == ctx.require_tenant(), Lead.contact_id.in_(ids)
+    ),
+    Lead.created_at,
+    _lead_entry,
+)
 
 
 # The CRM's own sources, declared in its manifest.

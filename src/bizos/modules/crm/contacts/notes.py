@@ -16,6 +16,7 @@ from bizos.modules.crm.companies import service as companies
 from bizos.modules.crm.contacts.lookups import get_contact
 from bizos.modules.crm.contacts.schemas import NoteRead
 from bizos.modules.crm.models import Deal, Lead, Note
+from bizos.modules.crm.records import on_subjects, tenant_row
 
 
 def note_read(row: Note) -> NoteRead:
@@ -40,18 +41,11 @@ async def resolve_subject(
         return (await get_contact(session, ctx, subject_id)).id
     if subject_type == "company":
         return (await companies.get_company(session, ctx, subject_id)).id
-    found: str | None = None
     if subject_type == "lead":
-        found = await session.scalar(
-            sa.select(Lead.id).where(Lead.tenant_id == ctx.require_tenant(), Lead.id == subject_id)
-        )
-    elif subject_type == "deal":
-        found = await session.scalar(
-            sa.select(Deal.id).where(Deal.tenant_id == ctx.require_tenant(), Deal.id == subject_id)
-        )
-    if found is None:
-        raise NotFound(f"{subject_type} not found")
-    return found
+        return (await tenant_row(session, ctx, Lead, subject_id, what="lead")).id
+    if subject_type == "deal":
+        return (await tenant_row(session, ctx, Deal, subject_id, what="deal")).id
+    raise NotFound(f"{subject_type} not found")
 
 
 async def create_note(
@@ -94,29 +88,9 @@ async def list_notes(
 ) -> tuple[list[Note], str | None]:
     """A subject's notes in ``page``'s order (newest first by default)."""
     target = await resolve_subject(session, ctx, subject_type, subject_id)
-    query = sa.select(Note).where(
-        Note.tenant_id == ctx.require_tenant(),
-        Note.subject_type == subject_type,
-        Note.subject_id == target,
-    )
+    query = sa.select(Note).where(on_subjects(ctx, Note, subject_type, [target]))
     rows = list(await session.scalars(NOTE_ORDER.apply(query, page)))
     return NOTE_ORDER.take_page(rows, page)
-
-
-async def notes_for(
-    session: AsyncSession, ctx: Context, subject_type: str, subject_ids: Sequence[str], limit: int
-) -> list[Note]:
-    rows = await session.scalars(
-        sa.select(Note)
-        .where(
-            Note.tenant_id == ctx.require_tenant(),
-            Note.subject_type == subject_type,
-            Note.subject_id.in_(list(subject_ids)),
-        )
-        .order_by(Note.created_at.desc())
-        .limit(limit)
-    )
-    return list(rows)
 
 
 async def delete_for_subjects(
@@ -124,10 +98,6 @@ async def delete_for_subjects(
 ) -> None:
     await session.execute(
         sa.delete(Note)
-        .where(
-            Note.tenant_id == ctx.require_tenant(),
-            Note.subject_type == subject_type,
-            Note.subject_id.in_(list(subject_ids)),
-        )
+        .where(on_subjects(ctx, Note, subject_type, subject_ids))
         .execution_options(synchronize_session=False)
     )

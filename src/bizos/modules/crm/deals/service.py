@@ -40,6 +40,7 @@ from bizos.modules.crm.deals.schemas import (
     iso_currency,
 )
 from bizos.modules.crm.models import Company, Deal, DealStageChange
+from bizos.modules.crm.records import tenant_row
 from bizos.modules.identity import service as identity_service
 from bizos.modules.work import service as work_service
 
@@ -137,24 +138,11 @@ def _check_money(amount: Decimal, currency: str) -> tuple[Decimal, str]:
 
 
 async def get_deal(session: AsyncSession, ctx: Context, deal_id: str) -> Deal:
-    row = await session.scalar(
-        sa.select(Deal).where(Deal.tenant_id == ctx.require_tenant(), Deal.id == deal_id)
-    )
-    if row is None:
-        raise NotFound("deal not found")
-    return row
+    return await tenant_row(session, ctx, Deal, deal_id, what="deal")
 
 
 async def _locked_deal(session: AsyncSession, ctx: Context, deal_id: str) -> Deal:
-    row = await session.scalar(
-        sa.select(Deal)
-        .where(Deal.tenant_id == ctx.require_tenant(), Deal.id == deal_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    if row is None:
-        raise NotFound("deal not found")
-    return row
+    return await tenant_row(session, ctx, Deal, deal_id, what="deal", lock=True)
 
 
 DEAL_ORDER = ListOrder(
