@@ -25,6 +25,7 @@ from bizos.core.versions import check_version
 from bizos.modules.crm.companies.schemas import CompanyCreate, CompanyRead, CompanyUpdate
 from bizos.modules.crm.models import Company, Contact
 from bizos.modules.crm.normalize import normalize_domain
+from bizos.modules.crm.records import read_page
 from bizos.modules.identity.service import require_active_user
 
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
@@ -260,8 +261,7 @@ async def list_companies(
                 Company.domain.like(f"{needle}%", escape="\\"),
             )
         )
-    rows = list(await session.scalars(COMPANY_ORDER.apply(query, page)))
-    return COMPANY_ORDER.take_page(rows, page)
+    return await read_page(session, COMPANY_ORDER, query, page)
 
 
 async def upsert_company_by_domain(

@@ -45,7 +45,7 @@ from bizos.core.pagination import ListOrder, PageParams
 from bizos.modules.crm.contacts.notes import resolve_subject
 from bizos.modules.crm.contacts.schemas import AttachmentRead
 from bizos.modules.crm.models import Attachment
-from bizos.modules.crm.records import on_subjects, tenant_row
+from bizos.modules.crm.records import on_subjects, read_page, tenant_row
 
 CHUNK = 64 * 1024
 
@@ -277,8 +277,7 @@ async def list_attachments(
     """A subject's attachments in ``page``'s order (newest first by default)."""
     target = await resolve_subject(session, ctx, subject_type, subject_id)
     query = sa.select(Attachment).where(on_subjects(ctx, Attachment, subject_type, [target]))
-    rows = list(await session.scalars(ATTACHMENT_ORDER.apply(query, page)))
-    return ATTACHMENT_ORDER.take_page(rows, page)
+    return await read_page(session, ATTACHMENT_ORDER, query, page)
 
 
 async def delete_attachment(session: AsyncSession, ctx: Context, attachment_id: str) -> None:

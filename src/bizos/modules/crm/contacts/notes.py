@@ -16,7 +16,7 @@ from bizos.modules.crm.companies import service as companies
 from bizos.modules.crm.contacts.lookups import get_contact
 from bizos.modules.crm.contacts.schemas import NoteRead
 from bizos.modules.crm.models import Deal, Lead, Note
-from bizos.modules.crm.records import on_subjects, tenant_row
+from bizos.modules.crm.records import on_subjects, read_page, tenant_row
 
 
 def note_read(row: Note) -> NoteRead:
@@ -89,8 +89,7 @@ async def list_notes(
     """A subject's notes in ``page``'s order (newest first by default)."""
     target = await resolve_subject(session, ctx, subject_type, subject_id)
     query = sa.select(Note).where(on_subjects(ctx, Note, subject_type, [target]))
-    rows = list(await session.scalars(NOTE_ORDER.apply(query, page)))
-    return NOTE_ORDER.take_page(rows, page)
+    return await read_page(session, NOTE_ORDER, query, page)
 
 
 async def delete_for_subjects(

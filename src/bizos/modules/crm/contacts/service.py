@@ -68,6 +68,7 @@ from bizos.modules.crm.normalize import (
     normalize_email,
     normalize_phone,
 )
+from bizos.modules.crm.records import read_page, where_equal
 from bizos.modules.crm.settings import load_settings
 from bizos.modules.identity.service import require_active_user
 
@@ -563,13 +564,14 @@ async def list_contacts(
             raise Unprocessable(
                 str(exc), errors=[field_error(["query", "email"], str(exc))]
             ) from exc
-    if company_id:
-        query = query.where(Contact.company_id == company_id)
-    if owner_id:
-        query = query.where(Contact.owner_id == owner_id)
-    if lifecycle_stage:
-        query = query.where(Contact.lifecycle_stage == lifecycle_stage)
+    query = where_equal(
+        query,
+        [
+            (Contact.company_id, company_id or None),
+            (Contact.owner_id, owner_id or None),
+            (Contact.lifecycle_stage, lifecycle_stage or None),
+        ],
+    )
     if tag:
         query = query.where(_has_tag(dialect, tag))
-    rows = list(await session.scalars(CONTACT_ORDER.apply(query, page)))
-    return CONTACT_ORDER.take_page(rows, page)
+    return await read_page(session, CONTACT_ORDER, query, page)

@@ -40,7 +40,7 @@ from bizos.modules.crm.deals.schemas import (
     iso_currency,
 )
 from bizos.modules.crm.models import Company, Deal, DealStageChange
-from bizos.modules.crm.records import tenant_row
+from bizos.modules.crm.records import read_page, tenant_row, where_equal
 from bizos.modules.identity import service as identity_service
 from bizos.modules.work import service as work_service
 
@@ -165,18 +165,17 @@ async def list_deals(
     lead_id: str | None = None,
 ) -> tuple[list[DealRead], str | None]:
     """The tenant's deals in ``page``'s order (newest first by default), filtered."""
-    query = sa.select(Deal).where(Deal.tenant_id == ctx.require_tenant())
-    for column, value in (
-        (Deal.stage, stage),
-        (Deal.owner_id, owner_id),
-        (Deal.contact_id, contact_id),
-        (Deal.company_id, company_id),
-        (Deal.lead_id, lead_id),
-    ):
-        if value is not None:
-            query = query.where(column == value)
-    rows = list(await session.scalars(DEAL_ORDER.apply(query, page)))
-    items, cursor = DEAL_ORDER.take_page(rows, page)
+    query = where_equal(
+        sa.select(Deal).where(Deal.tenant_id == ctx.require_tenant()),
+        [
+            (Deal.stage, stage),
+            (Deal.owner_id, owner_id),
+            (Deal.contact_id, contact_id),
+            (Deal.company_id, company_id),
+            (Deal.lead_id, lead_id),
+        ],
+    )
+    items, cursor = await read_page(session, DEAL_ORDER, query, page)
     return [deal_read(r) for r in items], cursor
 
 
@@ -189,8 +188,7 @@ async def deal_history(
     query = sa.select(DealStageChange).where(
         DealStageChange.tenant_id == ctx.require_tenant(), DealStageChange.deal_id == deal_id
     )
-    rows = list(await session.scalars(STAGE_CHANGE_ORDER.apply(query, page)))
-    items, cursor = STAGE_CHANGE_ORDER.take_page(rows, page)
+    items, cursor = await read_page(session, STAGE_CHANGE_ORDER, query, page)
     return [stage_change_read(r) for r in items], cursor
 
 

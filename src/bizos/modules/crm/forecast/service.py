@@ -57,6 +57,7 @@ from bizos.modules.crm.forecast.schemas import (
     StageForecast,
 )
 from bizos.modules.crm.models import Deal, DealStageChange, Forecast
+from bizos.modules.crm.records import read_page
 
 DRAWS = 2_000
 PERCENTILES = (10, 90)
@@ -502,8 +503,7 @@ async def list_forecasts(
                 "unknown currency", errors=[field_error(["query", "currency"], str(exc))]
             ) from exc
         query = query.where(Forecast.currency == code)
-    rows = list(await session.scalars(FORECAST_ORDER.apply(query, page)))
-    items, cursor = FORECAST_ORDER.take_page(rows, page)
+    items, cursor = await read_page(session, FORECAST_ORDER, query, page)
     today = utcnow().date()
     actuals: dict[tuple[str, str], Decimal] = {}
     for key in {(r.period, r.currency) for r in items}:

@@ -38,7 +38,7 @@ from bizos.modules.crm.leads.schemas import (
 )
 from bizos.modules.crm.models import Contact, Deal, Lead
 from bizos.modules.crm.normalize import InvalidEmail, normalize_source
-from bizos.modules.crm.records import tenant_row
+from bizos.modules.crm.records import read_page, tenant_row, where_equal
 from bizos.modules.identity import service as identity_service
 
 log = structlog.get_logger("bizos.crm.leads")
@@ -263,16 +263,16 @@ async def list_leads(
         dialect = session.get_bind().dialect.name
         region = await default_region(session, ctx)
         query = query.where(_search_filter(dialect, q, default_region=region))
-    if status:
-        query = query.where(Lead.status == status)
-    if owner_id:
-        query = query.where(Lead.owner_id == owner_id)
-    if source:
-        query = query.where(Lead.source == source)
-    if contact_id:
-        query = query.where(Lead.contact_id == contact_id)
-    rows = list(await session.scalars(LEAD_ORDER.apply(query, page)))
-    items, cursor = LEAD_ORDER.take_page(rows, page)
+    query = where_equal(
+        query,
+        [
+            (Lead.status, status or None),
+            (Lead.owner_id, owner_id or None),
+            (Lead.source, source or None),
+            (Lead.contact_id, contact_id or None),
+        ],
+    )
+    items, cursor = await read_page(session, LEAD_ORDER, query, page)
     return [lead_read(r) for r in items], cursor
 
 
