@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -229,3 +230,27 @@ class WebFormUpdate(BaseModel):
         if value is None:
             return None
         return sorted({normalize_origin(origin) for origin in value})
+
+
+# --- replies to the CRM's email (filed by leads.service.file_reply) ----------------------
+
+
+@dataclass(frozen=True, slots=True)
+class InboundReply:
+    """A received email as the CRM needs it."""
+
+    sender: str  # the address
+    sender_name: str | None
+    subject: str
+    text: str  # the new part, quoted history cut off
+    message_id: str | None  # its own Message-ID
+    received_at: dt.datetime
+    inbound_id: str | None  # the stored raw message
+
+
+@dataclass(frozen=True, slots=True)
+class FiledReply:
+    contact_id: str
+    lead_id: str | None
+    answered_id: str  # the outbound message it answers
+    ignored: str | None = None  # why nothing was written (our own side of the thread)

@@ -30,6 +30,7 @@ from bizos.core.versions import check_version
 from bizos.modules.crm import search
 from bizos.modules.crm.contacts.service import default_region, find_or_create_contact
 from bizos.modules.crm.deals import service as deals_service
+from bizos.modules.crm.leads.replies import file_reply as file_reply
 from bizos.modules.crm.leads.schemas import (
     LeadConvert,
     LeadRead,
