@@ -244,46 +244,27 @@ async def messages_source(
     return entries[:limit]
 
 
-async def replies_source(
-    session: AsyncSession,
-    ctx: Context,
-    contact_ids: list[str],
-    email: str | None,
-    limit: int,
-    *,
-    before: dt.datetime | None = None,
-) -> list[TimelineEntry]:
-    """Emails the contact sent back to us (replies to the CRM's email), as messages."""
-    query = sa.select(Event).where(
-        Event.tenant_id == ctx.require_tenant(),
-        Event.aggregate_id.in_(contact_ids),
-        Event.type == REPLY_EVENT,
+def _reply_entry(e: Event) -> TimelineEntry:
+    """An email the contact sent back to us (a reply to the CRM's email), as a message."""
+    data = e.data or {}
+    who = data.get("from_name") or data.get("from") or "the contact"
+    subject = data.get("subject")
+    return TimelineEntry(
+        at=e.occurred_at,
+        kind="message.email.inbound",
+        title=f"Email from {who}" + (f": {subject}" if subject else ""),
+        summary=str(data.get("text") or "")[:280] or None,
+        ref_type="event",
+        ref_id=e.id,
+        data={
+            "from": data.get("from"),
+            "subject": subject,
+            "lead_id": data.get("lead_id"),
+            "in_reply_to": data.get("in_reply_to"),
+            "message_id": data.get("message_id"),
+        },
+        link=f"/api/v1/crm/leads/{data['lead_id']}" if data.get("lead_id") else None,
     )
-    rows = await session.scalars(newest_first(query, Event.occurred_at, limit=limit, before=before))
-    entries = []
-    for e in rows:
-        data = e.data or {}
-        who = data.get("from_name") or data.get("from") or "the contact"
-        subject = data.get("subject")
-        entries.append(
-            TimelineEntry(
-                at=e.occurred_at,
-                kind="message.email.inbound",
-                title=f"Email from {who}" + (f": {subject}" if subject else ""),
-                summary=str(data.get("text") or "")[:280] or None,
-                ref_type="event",
-                ref_id=e.id,
-                data={
-                    "from": data.get("from"),
-                    "subject": subject,
-                    "lead_id": data.get("lead_id"),
-                    "in_reply_to": data.get("in_reply_to"),
-                    "message_id": data.get("message_id"),
-                },
-                link=f"/api/v1/crm/leads/{data['lead_id']}" if data.get("lead_id") else None,
-            )
-        )
-    return entries
 
 
 def _rows_source(
@@ -360,6 +341,15 @@ def _lead_entry(lead: Lead) -> TimelineEntry:
     )
 
 
+replies_source = _rows_source(
+    lambda ctx, ids: sa.select(Event).where(
+        Event.tenant_id == ctx.require_tenant(),
+        Event.aggregate_id.in_(ids),
+        Event.type == REPLY_EVENT,
+    ),
+    Event.occurred_at,
+    _reply_entry,
+)
 notes_source = _rows_source(
     lambda ctx, ids: sa.select(Note).where(on_subjects(ctx, Note, "contact", ids)),
     Note.created_at,
