@@ -214,6 +214,15 @@ async def _notes_page(
     return Page[NoteRead](items=[notes.note_read(r) for r in rows], next_cursor=cursor)
 
 
+async def _add_note(
+    session: DbSession, ctx: Ctx, subject_type: str, subject_id: str, body: str
+) -> NoteRead:
+    row = await notes.create_note(
+        session, ctx, subject_type=subject_type, subject_id=subject_id, body=body
+    )
+    return notes.note_read(row)
+
+
 @router.get(f"{BASE}/contacts/{{contact_id}}/notes", response_model=Page[NoteRead])
 async def list_contact_notes(
     contact_id: str, _: CrmRead, session: DbSession, ctx: Ctx, page: NotePages
@@ -225,10 +234,7 @@ async def list_contact_notes(
 async def add_contact_note(
     contact_id: str, body: NoteCreate, _: CrmWrite, session: DbSession, ctx: Ctx
 ) -> NoteRead:
-    row = await notes.create_note(
-        session, ctx, subject_type="contact", subject_id=contact_id, body=body.body
-    )
-    return notes.note_read(row)
+    return await _add_note(session, ctx, "contact", contact_id, body.body)
 
 
 @router.get(f"{BASE}/companies/{{company_id}}/notes", response_model=Page[NoteRead])
@@ -242,10 +248,7 @@ async def list_company_notes(
 async def add_company_note(
     company_id: str, body: NoteCreate, _: CrmWrite, session: DbSession, ctx: Ctx
 ) -> NoteRead:
-    row = await notes.create_note(
-        session, ctx, subject_type="company", subject_id=company_id, body=body.body
-    )
-    return notes.note_read(row)
+    return await _add_note(session, ctx, "company", company_id, body.body)
 
 
 @router.get(f"{BASE}/notes", response_model=Page[NoteRead])
@@ -268,10 +271,7 @@ class NoteForSubject(NoteCreate):
 
 @router.post(f"{BASE}/notes", status_code=201, response_model=NoteRead)
 async def add_note(body: NoteForSubject, _: CrmWrite, session: DbSession, ctx: Ctx) -> NoteRead:
-    row = await notes.create_note(
-        session, ctx, subject_type=body.subject_type, subject_id=body.subject_id, body=body.body
-    )
-    return notes.note_read(row)
+    return await _add_note(session, ctx, body.subject_type, body.subject_id, body.body)
 
 
 # --- attachments ------------------------------------------------------------------------
