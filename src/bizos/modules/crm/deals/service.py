@@ -232,6 +232,21 @@ def _created_event_data(deal: Deal) -> dict[str, Any]:
     }
 
 
+async def _deal_event(
+    session: AsyncSession, ctx: Context, deal: Deal, event_type: str, data: dict[str, Any]
+) -> None:
+    """Append ``event_type`` about the deal at its current version."""
+    await append_event(
+        session,
+        ctx,
+        event_type,
+        aggregate_type="deal",
+        aggregate_id=deal.id,
+        version=deal.version,
+        data=data,
+    )
+
+
 async def create_deal(
     session: AsyncSession,
     ctx: Context,
@@ -303,15 +318,7 @@ async def create_deal(
             actor_id=ctx.actor_id,
         )
     )
-    await append_event(
-        session,
-        ctx,
-        "crm.deal.created",
-        aggregate_type="deal",
-        aggregate_id=deal.id,
-        version=deal.version,
-        data=_created_event_data(deal),
-    )
+    await _deal_event(session, ctx, deal, "crm.deal.created", _created_event_data(deal))
     await _after_stage_entered(session, ctx, deal, at=at, stage_tasks=stage_tasks)
     log.info("crm.deal.created", deal_id=deal.id, stage=stage)
     return deal
@@ -372,14 +379,8 @@ async def update_deal(
     deal.version += 1
     deal.updated_at = at
     if changes:
-        await append_event(
-            session,
-            ctx,
-            "crm.deal.updated",
-            aggregate_type="deal",
-            aggregate_id=deal.id,
-            version=deal.version,
-            data={"deal_id": deal.id, "changed": sorted(changes)},
+        await _deal_event(
+            session, ctx, deal, "crm.deal.updated", {"deal_id": deal.id, "changed": sorted(changes)}
         )
     if new_stage is not None:
         await _move(session, ctx, deal, new_stage, at=at, stage_tasks=stage_tasks)
@@ -428,14 +429,12 @@ async def reopen_deal(
     check_stage_rules(await pipeline_settings(session, ctx), deal, stage)
     deal.version += 1
     deal.updated_at = at
-    await append_event(
+    await _deal_event(
         session,
         ctx,
+        deal,
         "crm.deal.reopened",
-        aggregate_type="deal",
-        aggregate_id=deal.id,
-        version=deal.version,
-        data={"deal_id": deal.id, "was": closed_as, "stage": stage, "reason": reason},
+        {"deal_id": deal.id, "was": closed_as, "stage": stage, "reason": reason},
     )
     await _move(session, ctx, deal, stage, at=at, stage_tasks=True)
     await session.flush()
@@ -471,14 +470,12 @@ async def _move(
     if stage in CLOSED_STAGES:
         deal.closed_at = at
     await session.flush()
-    await append_event(
+    await _deal_event(
         session,
         ctx,
+        deal,
         "crm.deal.stage_changed",
-        aggregate_type="deal",
-        aggregate_id=deal.id,
-        version=deal.version,
-        data={
+        {
             "deal_id": deal.id,
             "from_stage": previous,
             "to_stage": stage,
@@ -528,22 +525,6 @@ async def _after_stage_entered(
     if deal.stage == "won":
         if deal.contact_id is not None:
             await contacts_service.mark_customer(session, ctx, deal.contact_id, deal_id=deal.id)
-        await append_event(
-            session,
-            ctx,
-            "crm.deal.won",
-            aggregate_type="deal",
-            aggregate_id=deal.id,
-            version=deal.version,
-            data=outcome,
-        )
+        await _deal_event(session, ctx, deal, "crm.deal.won", outcome)
     elif deal.stage == "lost":
-        await append_event(
-            session,
-            ctx,
-            "crm.deal.lost",
-            aggregate_type="deal",
-            aggregate_id=deal.id,
-            version=deal.version,
-            data=outcome,
-        )
+        await _deal_event(session, ctx, deal, "crm.deal.lost", outcome)
