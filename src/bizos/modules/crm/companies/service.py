@@ -133,6 +133,21 @@ async def _insert(session: AsyncSession, ctx: Context, row: Company) -> None:
         raise DuplicateCompany(existing.id, existing.domain or "") from None
 
 
+async def _company_event(
+    session: AsyncSession, ctx: Context, row: Company, event_type: str, data: dict[str, Any]
+) -> None:
+    """Append ``event_type`` about the company at its current version."""
+    await append_event(
+        session,
+        ctx,
+        event_type,
+        aggregate_type="company",
+        aggregate_id=row.id,
+        version=row.version,
+        data=data,
+    )
+
+
 async def create_company(session: AsyncSession, ctx: Context, body: CompanyCreate) -> Company:
     domain = _domain_field(body.domain, "domain")
     if domain is None and body.website:
@@ -214,15 +229,7 @@ async def update_company(
             .values(company_name=row.name)
             .execution_options(synchronize_session="fetch")
         )
-    await append_event(
-        session,
-        ctx,
-        "crm.company.updated",
-        aggregate_type="company",
-        aggregate_id=row.id,
-        version=row.version,
-        data={"changes": _jsonable(changed)},
-    )
+    await _company_event(session, ctx, row, "crm.company.updated", {"changes": _jsonable(changed)})
     return row
 
 
@@ -336,13 +343,5 @@ async def _fill_company(
     row.version += 1
     row.updated_at = utcnow()
     await session.flush()
-    await append_event(
-        session,
-        ctx,
-        "crm.company.updated",
-        aggregate_type="company",
-        aggregate_id=row.id,
-        version=row.version,
-        data={"changes": sorted(changed)},
-    )
+    await _company_event(session, ctx, row, "crm.company.updated", {"changes": sorted(changed)})
     return row

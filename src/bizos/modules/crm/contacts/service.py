@@ -286,6 +286,21 @@ async def _live_with_email(session: AsyncSession, ctx: Context, normalized: str)
     )
 
 
+async def _contact_event(
+    session: AsyncSession, ctx: Context, row: Contact, event_type: str, data: dict[str, Any]
+) -> None:
+    """Append ``event_type`` about the contact at its current version."""
+    await append_event(
+        session,
+        ctx,
+        event_type,
+        aggregate_type="contact",
+        aggregate_id=row.id,
+        version=row.version,
+        data=data,
+    )
+
+
 async def create_contact(session: AsyncSession, ctx: Context, body: ContactCreate) -> Contact:
     """A new contact (``crm.contact.created``); 409 with ``existing_id`` if a live
     contact already has the email, 422 with field paths for invalid fields."""
@@ -441,15 +456,7 @@ async def update_contact(
     except IntegrityError:
         other = await _live_with_email(session, ctx, row.email_normalized or "")
         raise DuplicateContact(other.id if other else "") from None
-    await append_event(
-        session,
-        ctx,
-        "crm.contact.updated",
-        aggregate_type="contact",
-        aggregate_id=row.id,
-        version=row.version,
-        data={"changes": changed},
-    )
+    await _contact_event(session, ctx, row, "crm.contact.updated", {"changes": changed})
     return row
 
 
@@ -465,14 +472,12 @@ async def set_company(
     contact.company_id, contact.company_name = company.id, company.name
     contact.version += 1
     await session.flush()
-    await append_event(
+    await _contact_event(
         session,
         ctx,
+        contact,
         "crm.contact.updated",
-        aggregate_type="contact",
-        aggregate_id=contact.id,
-        version=contact.version,
-        data={"changes": {"company_id": company.id, "company": company.name}},
+        {"changes": {"company_id": company.id, "company": company.name}},
     )
     return contact
 
