@@ -15,7 +15,7 @@ from bizos.core.db import Database
 from bizos.modules.crm.contacts import service as contacts
 from bizos.modules.crm.contacts.schemas import ContactCreate
 from bizos.modules.crm.models import Company, Contact
-from bizos.modules.crm.names import known_entities
+from bizos.modules.crm.privacy import known_entities
 from tests.conftest import TenantLogin
 from tests.fakes.llm_servers import FakeLlmServer
 

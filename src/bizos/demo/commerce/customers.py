@@ -18,7 +18,7 @@ from bizos.demo.crm import data as crm_data
 from bizos.demo.crm.history import ascii_word
 from bizos.demo.story import Story, historical_id
 from bizos.modules.commerce.models import Order
-from bizos.modules.crm.contacts import companies as companies_service
+from bizos.modules.crm.companies import service as companies_service
 from bizos.modules.crm.contacts import service as contacts_service
 from bizos.modules.crm.deals import service as deals_service
 from bizos.modules.crm.deals.schemas import DealRead

@@ -1,6 +1,9 @@
-"""Normalising the identifiers dedupe runs on: email addresses, phone numbers, domains."""
+"""Normalising the identifiers dedupe and rules run on: email addresses, phone numbers,
+domains and lead sources."""
 
 from __future__ import annotations
+
+import re
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
@@ -16,6 +19,8 @@ FREE_MAIL_DOMAINS = frozenset(
         "163.com", "126.com", "orange.fr", "free.fr", "libero.it", "t-online.de",
     }
 )  # fmt: skip
+
+_SOURCE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,39}$")
 
 
 class InvalidEmail(ValueError):
@@ -64,3 +69,11 @@ def normalize_domain(value: str) -> str:
         text = text.removeprefix(prefix)
     text = text.split("/", 1)[0].split("?", 1)[0].split(":", 1)[0]
     return text.removeprefix("www.").rstrip(".")
+
+
+def normalize_source(value: str) -> str:
+    """``"Google Ads"`` -> ``"google_ads"``: sources are compared by rules, so one spelling."""
+    text = re.sub(r"\s+", "_", value.strip().lower())
+    if not _SOURCE.match(text):
+        raise ValueError("a source is 1-40 letters, digits, '_', '-' or '.'")
+    return text

@@ -17,7 +17,7 @@ Entries are ordered newest first; the cursor is the last entry's position. An en
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -28,8 +28,11 @@ from bizos.core.errors import Unprocessable, field_error
 from bizos.core.events import Event
 from bizos.core.pagination import PageParams, decode_cursor, encode_cursor
 from bizos.core.ports import ports
-from bizos.core.timeline import TimelineEntry, TimelineSourceFn
+from bizos.core.timeline import TimelineEntry, TimelineSourceFn, newest_first
 from bizos.modules.crm.models import Attachment, Contact, Deal, Lead, Note
+from bizos.modules.crm.records import on_subjects
+from bizos.modules.outreach import service as outreach
+from bizos.modules.outreach.schemas import MessageRead, Related
 
 MAX_DEPTH = 5000
 
@@ -175,9 +178,7 @@ async def events_source(
         Event.aggregate_id.in_(aggregates),
         *(~Event.type.startswith(prefix) for prefix in _SHOWN_ELSEWHERE),
     )
-    if before is not None:
-        query = query.where(Event.occurred_at <= before)
-    rows = await session.scalars(query.order_by(Event.occurred_at.desc()).limit(limit))
+    rows = await session.scalars(newest_first(query, Event.occurred_at, limit=limit, before=before))
     return [
         TimelineEntry(
             at=e.occurred_at,
@@ -202,9 +203,6 @@ async def messages_source(
     before: dt.datetime | None = None,
 ) -> list[TimelineEntry]:
     """Messages sent to the contact's addresses or about the contact or its leads."""
-    from bizos.modules.outreach import service as outreach
-    from bizos.modules.outreach.schemas import MessageRead, Related
-
     queries: list[dict[str, Any]] = [{"to": e} for e in await _emails(session, contact_ids, email)]
     queries += [{"related": Related(type="contact", id=c)} for c in contact_ids]
     queries += [
@@ -246,171 +244,136 @@ async def messages_source(
     return entries[:limit]
 
 
-async def replies_source(
-    session: AsyncSession,
-    ctx: Context,
-    contact_ids: list[str],
-    email: str | None,
-    limit: int,
-    *,
-    before: dt.datetime | None = None,
-) -> list[TimelineEntry]:
-    """Emails the contact sent back to us (replies to the CRM's email), as messages."""
-    query = sa.select(Event).where(
+def _reply_entry(e: Event) -> TimelineEntry:
+    """An email the contact sent back to us (a reply to the CRM's email), as a message."""
+    data = e.data or {}
+    who = data.get("from_name") or data.get("from") or "the contact"
+    subject = data.get("subject")
+    return TimelineEntry(
+        at=e.occurred_at,
+        kind="message.email.inbound",
+        title=f"Email from {who}" + (f": {subject}" if subject else ""),
+        summary=str(data.get("text") or "")[:280] or None,
+        ref_type="event",
+        ref_id=e.id,
+        data={
+            "from": data.get("from"),
+            "subject": subject,
+            "lead_id": data.get("lead_id"),
+            "in_reply_to": data.get("in_reply_to"),
+            "message_id": data.get("message_id"),
+        },
+        link=f"/api/v1/crm/leads/{data['lead_id']}" if data.get("lead_id") else None,
+    )
+
+
+def _rows_source(
+    rows: Callable[[Context, list[str]], sa.Select[Any]],
+    at: Any,
+    entry: Callable[[Any], TimelineEntry],
+) -> TimelineSourceFn:
+    """A source over one table: ``rows`` selects the contact's records, ``at`` is the
+    column the timeline orders them by, ``entry`` turns one into a timeline entry."""
+
+    async def source(
+        session: AsyncSession,
+        ctx: Context,
+        contact_ids: list[str],
+        email: str | None,
+        limit: int,
+        *,
+        before: dt.datetime | None = None,
+    ) -> list[TimelineEntry]:
+        query = newest_first(rows(ctx, contact_ids), at, limit=limit, before=before)
+        return [entry(row) for row in await session.scalars(query)]
+
+    return source
+
+
+def _note_entry(n: Note) -> TimelineEntry:
+    return TimelineEntry(
+        at=n.created_at,
+        kind="note",
+        title="Note",
+        summary=n.body[:280],
+        ref_type="note",
+        ref_id=n.id,
+        data={"author_id": n.author_id},
+    )
+
+
+def _attachment_entry(a: Attachment) -> TimelineEntry:
+    return TimelineEntry(
+        at=a.created_at,
+        kind="attachment",
+        title=f"File attached: {a.filename}",
+        summary=None,
+        ref_type="attachment",
+        ref_id=a.id,
+        data={"content_type": a.content_type, "size": a.size, "uploaded_by": a.uploaded_by},
+        link=f"/api/v1/crm/attachments/{a.id}",
+    )
+
+
+def _deal_entry(d: Deal) -> TimelineEntry:
+    return TimelineEntry(
+        at=d.created_at,
+        kind="deal",
+        title=f"Deal: {d.name}",
+        summary=f"{d.amount} {d.currency}, stage {d.stage}",
+        ref_type="deal",
+        ref_id=d.id,
+        data={"stage": d.stage, "amount": str(d.amount), "currency": d.currency},
+        link=f"/api/v1/crm/deals/{d.id}",
+    )
+
+
+def _lead_entry(lead: Lead) -> TimelineEntry:
+    return TimelineEntry(
+        at=lead.created_at,
+        kind="lead",
+        title=f"Lead from {lead.source}",
+        summary=lead.message[:280] if lead.message else None,
+        ref_type="lead",
+        ref_id=lead.id,
+        data={"status": lead.status, "score": lead.score, "owner_id": lead.owner_id},
+        link=f"/api/v1/crm/leads/{lead.id}",
+    )
+
+
+replies_source = _rows_source(
+    lambda ctx, ids: sa.select(Event).where(
         Event.tenant_id == ctx.require_tenant(),
-        Event.aggregate_id.in_(contact_ids),
+        Event.aggregate_id.in_(ids),
         Event.type == REPLY_EVENT,
-    )
-    if before is not None:
-        query = query.where(Event.occurred_at <= before)
-    rows = await session.scalars(query.order_by(Event.occurred_at.desc()).limit(limit))
-    entries = []
-    for e in rows:
-        data = e.data or {}
-        who = data.get("from_name") or data.get("from") or "the contact"
-        subject = data.get("subject")
-        entries.append(
-            TimelineEntry(
-                at=e.occurred_at,
-                kind="message.email.inbound",
-                title=f"Email from {who}" + (f": {subject}" if subject else ""),
-                summary=str(data.get("text") or "")[:280] or None,
-                ref_type="event",
-                ref_id=e.id,
-                data={
-                    "from": data.get("from"),
-                    "subject": subject,
-                    "lead_id": data.get("lead_id"),
-                    "in_reply_to": data.get("in_reply_to"),
-                    "message_id": data.get("message_id"),
-                },
-                link=f"/api/v1/crm/leads/{data['lead_id']}" if data.get("lead_id") else None,
-            )
-        )
-    return entries
-
-
-async def notes_source(
-    session: AsyncSession,
-    ctx: Context,
-    contact_ids: list[str],
-    email: str | None,
-    limit: int,
-    *,
-    before: dt.datetime | None = None,
-) -> list[TimelineEntry]:
-    query = sa.select(Note).where(
-        Note.tenant_id == ctx.require_tenant(),
-        Note.subject_type == "contact",
-        Note.subject_id.in_(contact_ids),
-    )
-    if before is not None:
-        query = query.where(Note.created_at <= before)
-    rows = await session.scalars(query.order_by(Note.created_at.desc()).limit(limit))
-    return [
-        TimelineEntry(
-            at=n.created_at,
-            kind="note",
-            title="Note",
-            summary=n.body[:280],
-            ref_type="note",
-            ref_id=n.id,
-            data={"author_id": n.author_id},
-        )
-        for n in rows
-    ]
-
-
-async def attachments_source(
-    session: AsyncSession,
-    ctx: Context,
-    contact_ids: list[str],
-    email: str | None,
-    limit: int,
-    *,
-    before: dt.datetime | None = None,
-) -> list[TimelineEntry]:
-    query = sa.select(Attachment).where(
-        Attachment.tenant_id == ctx.require_tenant(),
-        Attachment.subject_type == "contact",
-        Attachment.subject_id.in_(contact_ids),
-    )
-    if before is not None:
-        query = query.where(Attachment.created_at <= before)
-    rows = await session.scalars(query.order_by(Attachment.created_at.desc()).limit(limit))
-    return [
-        TimelineEntry(
-            at=a.created_at,
-            kind="attachment",
-            title=f"File attached: {a.filename}",
-            summary=None,
-            ref_type="attachment",
-            ref_id=a.id,
-            data={"content_type": a.content_type, "size": a.size, "uploaded_by": a.uploaded_by},
-            link=f"/api/v1/crm/attachments/{a.id}",
-        )
-        for a in rows
-    ]
-
-
-async def deals_source(
-    session: AsyncSession,
-    ctx: Context,
-    contact_ids: list[str],
-    email: str | None,
-    limit: int,
-    *,
-    before: dt.datetime | None = None,
-) -> list[TimelineEntry]:
-    query = sa.select(Deal).where(
-        Deal.tenant_id == ctx.require_tenant(), Deal.contact_id.in_(contact_ids)
-    )
-    if before is not None:
-        query = query.where(Deal.created_at <= before)
-    rows = await session.scalars(query.order_by(Deal.created_at.desc()).limit(limit))
-    return [
-        TimelineEntry(
-            at=d.created_at,
-            kind="deal",
-            title=f"Deal: {d.name}",
-            summary=f"{d.amount} {d.currency}, stage {d.stage}",
-            ref_type="deal",
-            ref_id=d.id,
-            data={"stage": d.stage, "amount": str(d.amount), "currency": d.currency},
-            link=f"/api/v1/crm/deals/{d.id}",
-        )
-        for d in rows
-    ]
-
-
-async def leads_source(
-    session: AsyncSession,
-    ctx: Context,
-    contact_ids: list[str],
-    email: str | None,
-    limit: int,
-    *,
-    before: dt.datetime | None = None,
-) -> list[TimelineEntry]:
-    query = sa.select(Lead).where(
-        Lead.tenant_id == ctx.require_tenant(), Lead.contact_id.in_(contact_ids)
-    )
-    if before is not None:
-        query = query.where(Lead.created_at <= before)
-    rows = await session.scalars(query.order_by(Lead.created_at.desc()).limit(limit))
-    return [
-        TimelineEntry(
-            at=lead.created_at,
-            kind="lead",
-            title=f"Lead from {lead.source}",
-            summary=lead.message[:280] if lead.message else None,
-            ref_type="lead",
-            ref_id=lead.id,
-            data={"status": lead.status, "score": lead.score, "owner_id": lead.owner_id},
-            link=f"/api/v1/crm/leads/{lead.id}",
-        )
-        for lead in rows
-    ]
+    ),
+    Event.occurred_at,
+    _reply_entry,
+)
+notes_source = _rows_source(
+    lambda ctx, ids: sa.select(Note).where(on_subjects(ctx, Note, "contact", ids)),
+    Note.created_at,
+    _note_entry,
+)
+attachments_source = _rows_source(
+    lambda ctx, ids: sa.select(Attachment).where(on_subjects(ctx, Attachment, "contact", ids)),
+    Attachment.created_at,
+    _attachment_entry,
+)
+deals_source = _rows_source(
+    lambda ctx, ids: sa.select(Deal).where(
+        Deal.tenant_id == ctx.require_tenant(), Deal.contact_id.in_(ids)
+    ),
+    Deal.created_at,
+    _deal_entry,
+)
+leads_source = _rows_source(
+    lambda ctx, ids: sa.select(Lead).where(
+        Lead.tenant_id == ctx.require_tenant(), Lead.contact_id.in_(ids)
+    ),
+    Lead.created_at,
+    _lead_entry,
+)
 
 
 # The CRM's own sources, declared in its manifest.

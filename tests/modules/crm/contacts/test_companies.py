@@ -11,8 +11,9 @@ import pytest
 from bizos.core.context import Context
 from bizos.core.db import Database
 from bizos.core.errors import NotFound
-from bizos.modules.crm.contacts import companies
-from bizos.modules.crm.contacts.companies import InvalidDomain
+from bizos.modules.crm.companies import service as companies
+from bizos.modules.crm.companies.service import InvalidDomain
+from bizos.modules.crm.contacts import service as contacts_service
 from tests.conftest import TenantLogin
 from tests.modules.crm.contacts.helpers import (
     COMPANIES,
@@ -143,9 +144,9 @@ async def test_upsert_by_domain_fills_blanks_and_keeps_edits(
 
     contact = await add_contact(client, tenant, name="Linked", email="l@gmail.com")
     async with db.unit_of_work(tenant_id=tenant.tenant_id) as session:
-        await companies.link_contact_to_company(session, ctx, contact["id"], fresh.id)
+        await contacts_service.set_company(session, ctx, contact["id"], fresh.id)
         with pytest.raises(NotFound):
-            await companies.link_contact_to_company(session, ctx, contact["id"], "missing")
+            await contacts_service.set_company(session, ctx, contact["id"], "missing")
     got = (await client.get(f"{CONTACTS}/{contact['id']}", headers=tenant.headers)).json()
     assert (got["company_id"], got["company"], got["version"]) == (fresh.id, "NewCo", 2)
 

@@ -15,7 +15,7 @@ from bizos.core.config import Settings
 from bizos.core.db import Database
 from bizos.core.dispatcher import Dispatcher
 from bizos.core.events import Event
-from bizos.modules.crm import handlers as crm_handlers
+from bizos.modules.crm.manifest import MANIFEST as CRM
 from tests.conftest import TenantLogin
 from tests.modules.commerce.orders.helpers import add_product
 from tests.modules.crm.contacts.helpers import CONTACTS, add_contact
@@ -58,7 +58,8 @@ async def _paid_invoice(
 
 async def _run_crm_handlers(db: Database, settings: Settings) -> None:
     dispatcher = Dispatcher(db, settings)
-    crm_handlers.register(dispatcher)
+    for register in CRM.subscribers:
+        register(dispatcher)
     for _ in range(50):
         if await dispatcher.run_once() == 0:
             return

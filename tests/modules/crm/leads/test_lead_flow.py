@@ -27,7 +27,7 @@ from bizos.core.events import Event
 from bizos.core.workflows import start_workflow
 from bizos.modules.crm.contacts.service import find_or_create_contact
 from bizos.modules.crm.leads import first_outreach
-from bizos.modules.crm.leads.flow import FlowContext, lead_flow
+from bizos.modules.crm.leads.workflows import FlowContext, lead_flow
 from bizos.modules.crm.models import Contact, Lead
 from bizos.modules.identity.models import User
 from bizos.modules.outreach.models import Message

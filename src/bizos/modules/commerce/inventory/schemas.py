@@ -15,8 +15,8 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, St
 from pydantic.json_schema import SkipJsonSchema
 
 from bizos.modules.commerce.rows import Cents, JsonObject
-from bizos.modules.crm.contacts.schemas import check_properties
 from bizos.modules.crm.deals.schemas import Currency
+from bizos.modules.crm.schemas import check_properties
 
 StockKind = Literal["receipt", "adjustment", "return"]
 MovementKind = Literal[

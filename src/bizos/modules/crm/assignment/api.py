@@ -1,18 +1,17 @@
-"""Lead assignment API: the tenant's rules, its sales reps, (re)assigning a lead."""
+"""Lead assignment API: the tenant's rules and its sales reps. (Re)assigning a lead is
+``POST /leads/{id}/assign`` in the leads API, which runs these rules."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Depends, Request
+from fastapi import APIRouter, Depends, Request
 
 from bizos.api.deps import Ctx, DbSession
-from bizos.core.auth import Admin, CrmRead, CrmWrite
+from bizos.core.auth import Admin, CrmRead
 from bizos.core.pagination import Page, PageParams, fixed_order
 from bizos.modules.crm.assignment import service
-from bizos.modules.crm.assignment.schemas import AssignmentConfig, LeadAssign, RepRead, RepUpdate
-from bizos.modules.crm.leads.schemas import LeadRead
-from bizos.modules.crm.leads.service import lead_read
+from bizos.modules.crm.assignment.schemas import AssignmentConfig, RepRead, RepUpdate
 
 router = APIRouter(tags=["crm"])
 RepPages = Annotated[PageParams, Depends(fixed_order("id", "by user id: the team, not records"))]
@@ -47,19 +46,3 @@ async def put_rep(
     return await service.update_rep(
         session, ctx, user_id=user_id, body=body, if_match=request.headers.get("if-match")
     )
-
-
-@router.post("/api/v1/crm/leads/{lead_id}/assign", response_model=LeadRead)
-async def assign_lead(
-    lead_id: str,
-    _: CrmWrite,
-    session: DbSession,
-    ctx: Ctx,
-    body: Annotated[LeadAssign | None, Body()] = None,
-) -> LeadRead:
-    """Hand the lead to `owner_id`, or without one run the assignment rules again."""
-    if body is not None and body.owner_id is not None:
-        lead = await service.reassign_lead(session, ctx, lead_id, owner_id=body.owner_id)
-    else:
-        lead = await service.assign_lead(session, ctx, lead_id)
-    return lead_read(lead)

@@ -41,9 +41,9 @@ from bizos.modules.crm.assignment.schemas import (
     RepRead,
     RepUpdate,
 )
-from bizos.modules.crm.leads.schemas import normalize_source
-from bizos.modules.crm.leads.service import get_lead
 from bizos.modules.crm.models import Company, Contact, CrmSettings, Lead, SalesRep
+from bizos.modules.crm.normalize import normalize_source
+from bizos.modules.crm.records import tenant_row
 from bizos.modules.crm.scoring.features import lead_country
 from bizos.modules.crm.scoring.service import notify_owner_if_hot
 from bizos.modules.crm.settings import load_settings
@@ -356,7 +356,7 @@ async def _record(
 
 async def assign_lead(session: AsyncSession, ctx: Context, lead_id: str) -> Lead:
     """Give the lead an owner by the tenant's assignment rules (see the module doc)."""
-    lead = await get_lead(session, ctx, lead_id, for_update=True)
+    lead = await tenant_row(session, ctx, Lead, lead_id, what="lead", lock=True)
     settings = await load_settings(session, ctx, for_update=True)
     now = utcnow()
     users = await _active_users(session, ctx)
@@ -376,7 +376,7 @@ async def reassign_lead(
     session: AsyncSession, ctx: Context, lead_id: str, *, owner_id: str
 ) -> Lead:
     """Hand the lead to ``owner_id`` (an active user of the tenant; 422 otherwise)."""
-    lead = await get_lead(session, ctx, lead_id, for_update=True)
+    lead = await tenant_row(session, ctx, Lead, lead_id, what="lead", lock=True)
     try:
         user = await identity_service.get_user(session, ctx, user_id=owner_id)
     except NotFound:

@@ -1,5 +1,5 @@
-"""CRM contacts and companies API: CRUD, search, duplicates and merge, notes,
-attachments and the contact timeline. Reading needs ``crm:read``, writing ``crm:write``.
+"""CRM contacts API: CRUD, search, duplicates and merge, notes, attachments, the
+contacts of a company and the contact timeline. Reading needs ``crm:read``, writing ``crm:write``.
 
 A merged contact's id keeps working for reads: ``GET`` answers the survivor (its ``id``
 differs from the one asked for, and ``Content-Location`` names it). Writes to a merged
@@ -20,12 +20,10 @@ from bizos.core.errors import NotFound
 from bizos.core.pagination import Page, PageParams, fixed_order
 from bizos.core.versions import version_etag
 from bizos.modules.crm import timeline
-from bizos.modules.crm.contacts import attachments, companies, notes, service
+from bizos.modules.crm.companies import service as companies
+from bizos.modules.crm.contacts import attachments, merge, notes, service
 from bizos.modules.crm.contacts.schemas import (
     AttachmentRead,
-    CompanyCreate,
-    CompanyRead,
-    CompanyUpdate,
     ContactCreate,
     ContactRead,
     ContactSettings,
@@ -45,7 +43,6 @@ router = APIRouter(tags=["crm"])
 BASE = "/api/v1/crm"
 IfMatch = Annotated[str | None, Header(description="The `version` you read (409 if stale).")]
 ContactPages = Annotated[PageParams, Depends(service.CONTACT_ORDER.dependency)]
-CompanyPages = Annotated[PageParams, Depends(companies.COMPANY_ORDER.dependency)]
 NotePages = Annotated[PageParams, Depends(notes.NOTE_ORDER.dependency)]
 AttachmentPages = Annotated[PageParams, Depends(attachments.ATTACHMENT_ORDER.dependency)]
 TimelinePages = Annotated[
@@ -57,11 +54,6 @@ DuplicatePages = Annotated[
 
 
 def _contact(response: Response, row: ContactRead) -> ContactRead:
-    response.headers["ETag"] = version_etag(row.version)
-    return row
-
-
-def _company(response: Response, row: CompanyRead) -> CompanyRead:
     response.headers["ETag"] = version_etag(row.version)
     return row
 
@@ -115,7 +107,7 @@ async def list_duplicates(
 ) -> Page[DuplicatePair]:
     """Pairs of contacts that look like one person: same phone, same mailbox (`+tag`,
     Gmail dots), or same name at the same company. Merge them with `POST .../merge`."""
-    items, cursor = await service.find_duplicates(session, ctx, page=page)
+    items, cursor = await merge.find_duplicates(session, ctx, page=page)
     return Page[DuplicatePair](items=items, next_cursor=cursor)
 
 
@@ -166,7 +158,7 @@ async def merge_contacts(
     values and fills blanks from the duplicates; `prefer` picks, per field, whose value
     wins. Leads, deals, notes and attachments move over; each duplicate is kept with
     `merged_into_id`, and reading it answers the survivor."""
-    row, merged = await service.merge_contacts(
+    row, merged = await merge.merge_contacts(
         session, ctx, contact_id, duplicate_ids=body.duplicate_ids, prefer=body.prefer
     )
     response.headers["ETag"] = version_etag(row.version)
@@ -222,6 +214,15 @@ async def _notes_page(
     return Page[NoteRead](items=[notes.note_read(r) for r in rows], next_cursor=cursor)
 
 
+async def _add_note(
+    session: DbSession, ctx: Ctx, subject_type: str, subject_id: str, body: str
+) -> NoteRead:
+    row = await notes.create_note(
+        session, ctx, subject_type=subject_type, subject_id=subject_id, body=body
+    )
+    return notes.note_read(row)
+
+
 @router.get(f"{BASE}/contacts/{{contact_id}}/notes", response_model=Page[NoteRead])
 async def list_contact_notes(
     contact_id: str, _: CrmRead, session: DbSession, ctx: Ctx, page: NotePages
@@ -233,10 +234,7 @@ async def list_contact_notes(
 async def add_contact_note(
     contact_id: str, body: NoteCreate, _: CrmWrite, session: DbSession, ctx: Ctx
 ) -> NoteRead:
-    row = await notes.create_note(
-        session, ctx, subject_type="contact", subject_id=contact_id, body=body.body
-    )
-    return notes.note_read(row)
+    return await _add_note(session, ctx, "contact", contact_id, body.body)
 
 
 @router.get(f"{BASE}/companies/{{company_id}}/notes", response_model=Page[NoteRead])
@@ -250,10 +248,7 @@ async def list_company_notes(
 async def add_company_note(
     company_id: str, body: NoteCreate, _: CrmWrite, session: DbSession, ctx: Ctx
 ) -> NoteRead:
-    row = await notes.create_note(
-        session, ctx, subject_type="company", subject_id=company_id, body=body.body
-    )
-    return notes.note_read(row)
+    return await _add_note(session, ctx, "company", company_id, body.body)
 
 
 @router.get(f"{BASE}/notes", response_model=Page[NoteRead])
@@ -276,10 +271,7 @@ class NoteForSubject(NoteCreate):
 
 @router.post(f"{BASE}/notes", status_code=201, response_model=NoteRead)
 async def add_note(body: NoteForSubject, _: CrmWrite, session: DbSession, ctx: Ctx) -> NoteRead:
-    row = await notes.create_note(
-        session, ctx, subject_type=body.subject_type, subject_id=body.subject_id, body=body.body
-    )
-    return notes.note_read(row)
+    return await _add_note(session, ctx, body.subject_type, body.subject_id, body.body)
 
 
 # --- attachments ------------------------------------------------------------------------
@@ -360,56 +352,6 @@ async def delete_attachment(
 ) -> Response:
     await attachments.delete_attachment(session, ctx, attachment_id)
     return Response(status_code=204)
-
-
-# --- companies ------------------------------------------------------------------------
-
-
-@router.get(f"{BASE}/companies", response_model=Page[CompanyRead])
-async def list_companies(
-    _: CrmRead,
-    session: DbSession,
-    ctx: Ctx,
-    page: CompanyPages,
-    q: Annotated[str | None, Query(max_length=200, description="Name or domain.")] = None,
-    domain: Annotated[str | None, Query(max_length=253)] = None,
-) -> Page[CompanyRead]:
-    rows, cursor = await companies.list_companies(session, ctx, page=page, q=q, domain=domain)
-    return Page[CompanyRead](items=[companies.company_read(r) for r in rows], next_cursor=cursor)
-
-
-@router.post(f"{BASE}/companies", status_code=201, response_model=CompanyRead)
-async def create_company(
-    body: CompanyCreate, _: CrmWrite, session: DbSession, ctx: Ctx, response: Response
-) -> CompanyRead:
-    """Create a company. The domain (or the website's) is normalised; a domain a live
-    company already has → 409 with `existing_id`."""
-    row = await companies.create_company(session, ctx, body)
-    response.headers["Location"] = f"{BASE}/companies/{row.id}"
-    return _company(response, companies.company_read(row))
-
-
-@router.get(f"{BASE}/companies/{{company_id}}", response_model=CompanyRead)
-async def get_company(
-    company_id: str, _: CrmRead, session: DbSession, ctx: Ctx, response: Response
-) -> CompanyRead:
-    return _company(
-        response, companies.company_read(await companies.get_company(session, ctx, company_id))
-    )
-
-
-@router.patch(f"{BASE}/companies/{{company_id}}", response_model=CompanyRead)
-async def update_company(
-    company_id: str,
-    body: CompanyUpdate,
-    _: CrmWrite,
-    session: DbSession,
-    ctx: Ctx,
-    response: Response,
-    if_match: IfMatch = None,
-) -> CompanyRead:
-    row = await companies.update_company(session, ctx, company_id, body, if_match=if_match)
-    return _company(response, companies.company_read(row))
 
 
 @router.get(f"{BASE}/companies/{{company_id}}/contacts", response_model=Page[ContactRead])

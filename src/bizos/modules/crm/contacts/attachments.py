@@ -45,6 +45,7 @@ from bizos.core.pagination import ListOrder, PageParams
 from bizos.modules.crm.contacts.notes import resolve_subject
 from bizos.modules.crm.contacts.schemas import AttachmentRead
 from bizos.modules.crm.models import Attachment
+from bizos.modules.crm.records import on_subjects, read_page, tenant_row
 
 CHUNK = 64 * 1024
 
@@ -262,14 +263,7 @@ async def add_attachment(
 
 
 async def get_attachment(session: AsyncSession, ctx: Context, attachment_id: str) -> Attachment:
-    row = await session.scalar(
-        sa.select(Attachment).where(
-            Attachment.tenant_id == ctx.require_tenant(), Attachment.id == attachment_id
-        )
-    )
-    if row is None:
-        raise NotFound("attachment not found")
-    return row
+    return await tenant_row(session, ctx, Attachment, attachment_id, what="attachment")
 
 
 ATTACHMENT_ORDER = ListOrder(
@@ -282,29 +276,8 @@ async def list_attachments(
 ) -> tuple[list[Attachment], str | None]:
     """A subject's attachments in ``page``'s order (newest first by default)."""
     target = await resolve_subject(session, ctx, subject_type, subject_id)
-    query = sa.select(Attachment).where(
-        Attachment.tenant_id == ctx.require_tenant(),
-        Attachment.subject_type == subject_type,
-        Attachment.subject_id == target,
-    )
-    rows = list(await session.scalars(ATTACHMENT_ORDER.apply(query, page)))
-    return ATTACHMENT_ORDER.take_page(rows, page)
-
-
-async def attachments_for(
-    session: AsyncSession, ctx: Context, subject_type: str, subject_ids: Sequence[str], limit: int
-) -> list[Attachment]:
-    rows = await session.scalars(
-        sa.select(Attachment)
-        .where(
-            Attachment.tenant_id == ctx.require_tenant(),
-            Attachment.subject_type == subject_type,
-            Attachment.subject_id.in_(list(subject_ids)),
-        )
-        .order_by(Attachment.created_at.desc())
-        .limit(limit)
-    )
-    return list(rows)
+    query = sa.select(Attachment).where(on_subjects(ctx, Attachment, subject_type, [target]))
+    return await read_page(session, ATTACHMENT_ORDER, query, page)
 
 
 async def delete_attachment(session: AsyncSession, ctx: Context, attachment_id: str) -> None:
@@ -326,11 +299,7 @@ async def delete_for_subjects(
     session: AsyncSession, ctx: Context, subject_type: str, subject_ids: Sequence[str]
 ) -> None:
     rows = await session.scalars(
-        sa.select(Attachment).where(
-            Attachment.tenant_id == ctx.require_tenant(),
-            Attachment.subject_type == subject_type,
-            Attachment.subject_id.in_(list(subject_ids)),
-        )
+        sa.select(Attachment).where(on_subjects(ctx, Attachment, subject_type, subject_ids))
     )
     for row in rows:
         await session.delete(row)

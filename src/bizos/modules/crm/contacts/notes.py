@@ -12,9 +12,11 @@ from bizos.core.errors import NotFound
 from bizos.core.events import append_event
 from bizos.core.ids import new_id
 from bizos.core.pagination import ListOrder, PageParams
-from bizos.modules.crm.contacts import companies, service
+from bizos.modules.crm.companies import service as companies
+from bizos.modules.crm.contacts.lookups import get_contact
 from bizos.modules.crm.contacts.schemas import NoteRead
 from bizos.modules.crm.models import Deal, Lead, Note
+from bizos.modules.crm.records import on_subjects, read_page, tenant_row
 
 
 def note_read(row: Note) -> NoteRead:
@@ -36,21 +38,14 @@ async def resolve_subject(
     """The id notes and attachments hang on (a merged contact's survivor); 404 if the
     tenant has no such record."""
     if subject_type == "contact":
-        return (await service.get_contact(session, ctx, subject_id)).id
+        return (await get_contact(session, ctx, subject_id)).id
     if subject_type == "company":
         return (await companies.get_company(session, ctx, subject_id)).id
-    found: str | None = None
     if subject_type == "lead":
-        found = await session.scalar(
-            sa.select(Lead.id).where(Lead.tenant_id == ctx.require_tenant(), Lead.id == subject_id)
-        )
-    elif subject_type == "deal":
-        found = await session.scalar(
-            sa.select(Deal.id).where(Deal.tenant_id == ctx.require_tenant(), Deal.id == subject_id)
-        )
-    if found is None:
-        raise NotFound(f"{subject_type} not found")
-    return found
+        return (await tenant_row(session, ctx, Lead, subject_id, what="lead")).id
+    if subject_type == "deal":
+        return (await tenant_row(session, ctx, Deal, subject_id, what="deal")).id
+    raise NotFound(f"{subject_type} not found")
 
 
 async def create_note(
@@ -93,29 +88,8 @@ async def list_notes(
 ) -> tuple[list[Note], str | None]:
     """A subject's notes in ``page``'s order (newest first by default)."""
     target = await resolve_subject(session, ctx, subject_type, subject_id)
-    query = sa.select(Note).where(
-        Note.tenant_id == ctx.require_tenant(),
-        Note.subject_type == subject_type,
-        Note.subject_id == target,
-    )
-    rows = list(await session.scalars(NOTE_ORDER.apply(query, page)))
-    return NOTE_ORDER.take_page(rows, page)
-
-
-async def notes_for(
-    session: AsyncSession, ctx: Context, subject_type: str, subject_ids: Sequence[str], limit: int
-) -> list[Note]:
-    rows = await session.scalars(
-        sa.select(Note)
-        .where(
-            Note.tenant_id == ctx.require_tenant(),
-            Note.subject_type == subject_type,
-            Note.subject_id.in_(list(subject_ids)),
-        )
-        .order_by(Note.created_at.desc())
-        .limit(limit)
-    )
-    return list(rows)
+    query = sa.select(Note).where(on_subjects(ctx, Note, subject_type, [target]))
+    return await read_page(session, NOTE_ORDER, query, page)
 
 
 async def delete_for_subjects(
@@ -123,10 +97,6 @@ async def delete_for_subjects(
 ) -> None:
     await session.execute(
         sa.delete(Note)
-        .where(
-            Note.tenant_id == ctx.require_tenant(),
-            Note.subject_type == subject_type,
-            Note.subject_id.in_(list(subject_ids)),
-        )
+        .where(on_subjects(ctx, Note, subject_type, subject_ids))
         .execution_options(synchronize_session=False)
     )

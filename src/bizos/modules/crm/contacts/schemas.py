@@ -1,50 +1,27 @@
-"""Shapes of the contacts, companies, notes, attachments and timeline API."""
+"""Shapes of the contacts, notes, attachments and timeline API."""
 
 from __future__ import annotations
 
 import datetime as dt
-import json
-from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+from bizos.modules.crm.schemas import (
+    CountryCode,
+    Name,
+    ShortText,
+    Source,
+    Tag,
+    UserId,
+    check_properties,
+    unique_tags,
+)
 
 LifecycleStage = Literal["subscriber", "lead", "opportunity", "customer", "churned"]
 # Order of progress: a merge keeps the furthest stage of the contacts it joins.
 LIFECYCLE_ORDER: tuple[str, ...] = ("subscriber", "lead", "opportunity", "customer", "churned")
 SubjectType = Literal["contact", "company", "lead", "deal"]
-
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-ShortText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
-Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
-CountryCode = Annotated[
-    str, StringConstraints(strip_whitespace=True, to_upper=True, pattern=r"^[A-Za-z]{2}$")
-]
-Source = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)]
-UserId = Annotated[str, StringConstraints(min_length=1, max_length=36)]
-
-MAX_PROPERTIES = 100
-# Custom fields are small facts, not documents (attachments hold those): every list
-# page repeats them, so one huge value would bloat every read.
-MAX_PROPERTIES_CHARS = 64_000
-
-
-def _unique_tags(tags: list[str] | None) -> list[str] | None:
-    if tags is None:
-        return None
-    seen: dict[str, None] = {}
-    for tag in tags:
-        seen.setdefault(tag, None)
-    return list(seen)
-
-
-def check_properties(value: dict[str, Any] | None) -> dict[str, Any] | None:
-    if value is not None and len(value) > MAX_PROPERTIES:
-        raise ValueError(f"at most {MAX_PROPERTIES} properties")
-    if value is not None and len(json.dumps(value, default=str)) > MAX_PROPERTIES_CHARS:
-        raise ValueError(f"at most {MAX_PROPERTIES_CHARS} characters of JSON")
-    return value
-
 
 # --- contacts ------------------------------------------------------------------------
 
@@ -70,7 +47,7 @@ class ContactFields(BaseModel):
     properties: dict[str, Any] | None = None
     do_not_contact: bool | None = None
 
-    _tags = field_validator("tags")(_unique_tags)
+    _tags = field_validator("tags")(unique_tags)
     _props = field_validator("properties")(check_properties)
 
 
@@ -146,57 +123,6 @@ class ContactSettings(BaseModel):
     default_region: CountryCode | None = Field(
         default=None, description="Region for phone numbers given without a country code."
     )
-
-
-# --- companies -----------------------------------------------------------------------
-
-
-class CompanyFields(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    name: Name | None = None
-    domain: Annotated[str, StringConstraints(strip_whitespace=True, max_length=253)] | None = None
-    website: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] | None = None
-    industry: Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)] | None = None
-    employees: StrictInt | None = Field(default=None, ge=0, le=10_000_000)
-    annual_revenue: Decimal | None = Field(default=None, ge=0, max_digits=14, decimal_places=2)
-    country: CountryCode | None = None
-    city: ShortText | None = None
-    description: Annotated[str, StringConstraints(max_length=10_000)] | None = None
-    owner_id: UserId | None = None
-    tags: list[Tag] | None = Field(default=None, max_length=50)
-    properties: dict[str, Any] | None = None
-
-    _tags = field_validator("tags")(_unique_tags)
-    _props = field_validator("properties")(check_properties)
-
-
-class CompanyCreate(CompanyFields):
-    name: Name
-
-
-class CompanyUpdate(CompanyFields):
-    pass
-
-
-class CompanyRead(BaseModel):
-    id: str
-    name: str
-    domain: str | None
-    website: str | None
-    industry: str | None
-    employees: int | None
-    annual_revenue: Decimal | None
-    country: str | None
-    city: str | None
-    description: str | None
-    owner_id: str | None
-    tags: list[str]
-    properties: dict[str, Any]
-    enrichment: dict[str, Any] | None
-    created_at: dt.datetime
-    updated_at: dt.datetime
-    version: int
 
 
 # --- notes and attachments -------------------------------------------------------------

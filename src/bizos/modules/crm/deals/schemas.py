@@ -22,7 +22,7 @@ from pydantic import (
 )
 
 from bizos.core.fields import Day
-from bizos.modules.crm.contacts.schemas import check_properties
+from bizos.modules.crm.schemas import check_properties
 
 Stage = Literal["lead", "qualified", "proposal", "negotiation", "won", "lost"]
 OpenStage = Literal["lead", "qualified", "proposal", "negotiation"]

@@ -25,6 +25,8 @@ from bizos.core.context import Context
 from bizos.core.db import utcnow
 from bizos.core.errors import Conflict, NotFound, Unprocessable, field_error
 from bizos.core.events import append_event
+from bizos.core.money import CENT, cents
+from bizos.core.money import text as money_text
 from bizos.core.pagination import ListOrder, PageParams
 from bizos.core.versions import check_version
 from bizos.modules.crm.contacts import service as contacts_service
@@ -38,12 +40,12 @@ from bizos.modules.crm.deals.schemas import (
     iso_currency,
 )
 from bizos.modules.crm.models import Company, Deal, DealStageChange
+from bizos.modules.crm.records import read_page, tenant_row, where_equal
 from bizos.modules.identity import service as identity_service
 from bizos.modules.work import service as work_service
 
 log = structlog.get_logger("bizos.crm.deals")
 
-CENT = Decimal("0.01")
 # Fields that a closed deal keeps until it is reopened.
 _FROZEN_WHEN_CLOSED = ("stage", "amount", "currency", "close_date")
 
@@ -52,7 +54,7 @@ def deal_read(row: Deal) -> DealRead:
     return DealRead(
         id=row.id,
         name=row.name,
-        amount=Decimal(row.amount).quantize(CENT),
+        amount=cents(row.amount),
         currency=row.currency,
         stage=row.stage,
         stage_entered_at=row.stage_entered_at,
@@ -84,13 +86,9 @@ def stage_change_read(row: DealStageChange) -> StageChangeRead:
         changed_at=row.changed_at,
         seconds_in_previous=seconds,
         days_in_previous=round(seconds / 86400, 4) if seconds is not None else None,
-        amount=Decimal(row.amount).quantize(CENT),
+        amount=cents(row.amount),
         actor_id=row.actor_id,
     )
-
-
-def _money(value: Decimal) -> str:
-    return str(Decimal(value).quantize(CENT))
 
 
 # --- references -----------------------------------------------------------------------
@@ -122,19 +120,6 @@ async def _check_company(session: AsyncSession, ctx: Context, company_id: str) -
     return row.merged_into_id or row.id
 
 
-async def _check_owner(session: AsyncSession, ctx: Context, owner_id: str) -> str:
-    try:
-        user = await identity_service.get_user(session, ctx, user_id=owner_id)
-    except NotFound:
-        raise _bad_reference("owner_id", "user") from None
-    if not user.is_active:
-        raise Unprocessable(
-            "the owner is deactivated",
-            errors=[field_error(["body", "owner_id"], "the user is deactivated")],
-        )
-    return user.id
-
-
 def _check_money(amount: Decimal, currency: str) -> tuple[Decimal, str]:
     """For callers that bypass the API schema (lead conversion, demo data)."""
     errors = []
@@ -153,24 +138,11 @@ def _check_money(amount: Decimal, currency: str) -> tuple[Decimal, str]:
 
 
 async def get_deal(session: AsyncSession, ctx: Context, deal_id: str) -> Deal:
-    row = await session.scalar(
-        sa.select(Deal).where(Deal.tenant_id == ctx.require_tenant(), Deal.id == deal_id)
-    )
-    if row is None:
-        raise NotFound("deal not found")
-    return row
+    return await tenant_row(session, ctx, Deal, deal_id, what="deal")
 
 
 async def _locked_deal(session: AsyncSession, ctx: Context, deal_id: str) -> Deal:
-    row = await session.scalar(
-        sa.select(Deal)
-        .where(Deal.tenant_id == ctx.require_tenant(), Deal.id == deal_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    if row is None:
-        raise NotFound("deal not found")
-    return row
+    return await tenant_row(session, ctx, Deal, deal_id, what="deal", lock=True)
 
 
 DEAL_ORDER = ListOrder(
@@ -193,18 +165,17 @@ async def list_deals(
     lead_id: str | None = None,
 ) -> tuple[list[DealRead], str | None]:
     """The tenant's deals in ``page``'s order (newest first by default), filtered."""
-    query = sa.select(Deal).where(Deal.tenant_id == ctx.require_tenant())
-    for column, value in (
-        (Deal.stage, stage),
-        (Deal.owner_id, owner_id),
-        (Deal.contact_id, contact_id),
-        (Deal.company_id, company_id),
-        (Deal.lead_id, lead_id),
-    ):
-        if value is not None:
-            query = query.where(column == value)
-    rows = list(await session.scalars(DEAL_ORDER.apply(query, page)))
-    items, cursor = DEAL_ORDER.take_page(rows, page)
+    query = where_equal(
+        sa.select(Deal).where(Deal.tenant_id == ctx.require_tenant()),
+        [
+            (Deal.stage, stage),
+            (Deal.owner_id, owner_id),
+            (Deal.contact_id, contact_id),
+            (Deal.company_id, company_id),
+            (Deal.lead_id, lead_id),
+        ],
+    )
+    items, cursor = await read_page(session, DEAL_ORDER, query, page)
     return [deal_read(r) for r in items], cursor
 
 
@@ -217,12 +188,63 @@ async def deal_history(
     query = sa.select(DealStageChange).where(
         DealStageChange.tenant_id == ctx.require_tenant(), DealStageChange.deal_id == deal_id
     )
-    rows = list(await session.scalars(STAGE_CHANGE_ORDER.apply(query, page)))
-    items, cursor = STAGE_CHANGE_ORDER.take_page(rows, page)
+    items, cursor = await read_page(session, STAGE_CHANGE_ORDER, query, page)
     return [stage_change_read(r) for r in items], cursor
 
 
 # --- writes ---------------------------------------------------------------------------
+
+
+async def _new_deal_references(
+    session: AsyncSession,
+    ctx: Context,
+    *,
+    contact_id: str | None,
+    company_id: str | None,
+    owner_id: str | None,
+) -> tuple[str | None, str | None, str | None]:
+    """A new deal's contact, company and owner, checked (422 naming the field); the
+    owner defaults to the user creating the deal."""
+    if contact_id is not None:
+        contact_id = await _live_contact_id(session, ctx, contact_id)
+    if company_id is not None:
+        company_id = await _check_company(session, ctx, company_id)
+    if owner_id is not None:
+        owner_id = (await identity_service.require_active_user(session, ctx, owner_id)).id
+    elif ctx.actor_type == "user":
+        owner_id = ctx.actor_id
+    return contact_id, company_id, owner_id
+
+
+def _created_event_data(deal: Deal) -> dict[str, Any]:
+    return {
+        "deal_id": deal.id,
+        "name": deal.name,
+        "amount": money_text(deal.amount),
+        "currency": deal.currency,
+        "stage": deal.stage,
+        "contact_id": deal.contact_id,
+        "company_id": deal.company_id,
+        "lead_id": deal.lead_id,
+        "owner_id": deal.owner_id,
+        "close_date": deal.close_date.isoformat() if deal.close_date else None,
+        "source": deal.source,
+    }
+
+
+async def _deal_event(
+    session: AsyncSession, ctx: Context, deal: Deal, event_type: str, data: dict[str, Any]
+) -> None:
+    """Append ``event_type`` about the deal at its current version."""
+    await append_event(
+        session,
+        ctx,
+        event_type,
+        aggregate_type="deal",
+        aggregate_id=deal.id,
+        version=deal.version,
+        data=data,
+    )
 
 
 async def create_deal(
@@ -256,14 +278,9 @@ async def create_deal(
             "unknown stage", errors=[field_error(["body", "stage"], "unknown stage")]
         )
     amount, currency = _check_money(Decimal(amount), currency)
-    if contact_id is not None:
-        contact_id = await _live_contact_id(session, ctx, contact_id)
-    if company_id is not None:
-        company_id = await _check_company(session, ctx, company_id)
-    if owner_id is not None:
-        owner_id = await _check_owner(session, ctx, owner_id)
-    elif ctx.actor_type == "user":
-        owner_id = ctx.actor_id
+    contact_id, company_id, owner_id = await _new_deal_references(
+        session, ctx, contact_id=contact_id, company_id=company_id, owner_id=owner_id
+    )
     closed = stage in CLOSED_STAGES
     deal = Deal(
         tenant_id=ctx.require_tenant(),
@@ -301,27 +318,7 @@ async def create_deal(
             actor_id=ctx.actor_id,
         )
     )
-    await append_event(
-        session,
-        ctx,
-        "crm.deal.created",
-        aggregate_type="deal",
-        aggregate_id=deal.id,
-        version=deal.version,
-        data={
-            "deal_id": deal.id,
-            "name": name,
-            "amount": _money(amount),
-            "currency": currency,
-            "stage": stage,
-            "contact_id": contact_id,
-            "company_id": company_id,
-            "lead_id": lead_id,
-            "owner_id": owner_id,
-            "close_date": deal.close_date.isoformat() if deal.close_date else None,
-            "source": source,
-        },
-    )
+    await _deal_event(session, ctx, deal, "crm.deal.created", _created_event_data(deal))
     await _after_stage_entered(session, ctx, deal, at=at, stage_tasks=stage_tasks)
     log.info("crm.deal.created", deal_id=deal.id, stage=stage)
     return deal
@@ -359,7 +356,9 @@ async def update_deal(
     if changes.get("company_id") is not None:
         changes["company_id"] = await _check_company(session, ctx, changes["company_id"])
     if changes.get("owner_id") is not None:
-        changes["owner_id"] = await _check_owner(session, ctx, changes["owner_id"])
+        changes["owner_id"] = (
+            await identity_service.require_active_user(session, ctx, changes["owner_id"])
+        ).id
     if "amount" in changes or "currency" in changes:
         _check_money(
             Decimal(changes.get("amount", deal.amount)), changes.get("currency", deal.currency)
@@ -380,14 +379,8 @@ async def update_deal(
     deal.version += 1
     deal.updated_at = at
     if changes:
-        await append_event(
-            session,
-            ctx,
-            "crm.deal.updated",
-            aggregate_type="deal",
-            aggregate_id=deal.id,
-            version=deal.version,
-            data={"deal_id": deal.id, "changed": sorted(changes)},
+        await _deal_event(
+            session, ctx, deal, "crm.deal.updated", {"deal_id": deal.id, "changed": sorted(changes)}
         )
     if new_stage is not None:
         await _move(session, ctx, deal, new_stage, at=at, stage_tasks=stage_tasks)
@@ -436,14 +429,12 @@ async def reopen_deal(
     check_stage_rules(await pipeline_settings(session, ctx), deal, stage)
     deal.version += 1
     deal.updated_at = at
-    await append_event(
+    await _deal_event(
         session,
         ctx,
+        deal,
         "crm.deal.reopened",
-        aggregate_type="deal",
-        aggregate_id=deal.id,
-        version=deal.version,
-        data={"deal_id": deal.id, "was": closed_as, "stage": stage, "reason": reason},
+        {"deal_id": deal.id, "was": closed_as, "stage": stage, "reason": reason},
     )
     await _move(session, ctx, deal, stage, at=at, stage_tasks=True)
     await session.flush()
@@ -479,19 +470,17 @@ async def _move(
     if stage in CLOSED_STAGES:
         deal.closed_at = at
     await session.flush()
-    await append_event(
+    await _deal_event(
         session,
         ctx,
+        deal,
         "crm.deal.stage_changed",
-        aggregate_type="deal",
-        aggregate_id=deal.id,
-        version=deal.version,
-        data={
+        {
             "deal_id": deal.id,
             "from_stage": previous,
             "to_stage": stage,
             "seconds_in_previous": seconds,
-            "amount": _money(deal.amount),
+            "amount": money_text(deal.amount),
             "currency": deal.currency,
             "contact_id": deal.contact_id,
             "owner_id": deal.owner_id,
@@ -516,7 +505,7 @@ async def _after_stage_entered(
             contact_id=deal.contact_id,
             values={
                 "deal_name": deal.name,
-                "amount": _money(deal.amount),
+                "amount": money_text(deal.amount),
                 "currency": deal.currency,
                 "stage": deal.stage,
             },
@@ -528,7 +517,7 @@ async def _after_stage_entered(
         "company_id": deal.company_id,
         "lead_id": deal.lead_id,
         "owner_id": deal.owner_id,
-        "amount": _money(deal.amount),
+        "amount": money_text(deal.amount),
         "currency": deal.currency,
         "reason": deal.close_reason,
         "close_date": deal.close_date.isoformat() if deal.close_date else None,
@@ -536,22 +525,6 @@ async def _after_stage_entered(
     if deal.stage == "won":
         if deal.contact_id is not None:
             await contacts_service.mark_customer(session, ctx, deal.contact_id, deal_id=deal.id)
-        await append_event(
-            session,
-            ctx,
-            "crm.deal.won",
-            aggregate_type="deal",
-            aggregate_id=deal.id,
-            version=deal.version,
-            data=outcome,
-        )
+        await _deal_event(session, ctx, deal, "crm.deal.won", outcome)
     elif deal.stage == "lost":
-        await append_event(
-            session,
-            ctx,
-            "crm.deal.lost",
-            aggregate_type="deal",
-            aggregate_id=deal.id,
-            version=deal.version,
-            data=outcome,
-        )
+        await _deal_event(session, ctx, deal, "crm.deal.lost", outcome)

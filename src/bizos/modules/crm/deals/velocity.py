@@ -10,10 +10,9 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bizos.core.context import Context
+from bizos.core.money import cents
 from bizos.modules.crm.deals.schemas import OPEN_STAGES, StageVelocity, VelocityReport
 from bizos.modules.crm.models import Deal, DealStageChange
-
-CENT = Decimal("0.01")
 
 
 def _epoch_seconds(session: AsyncSession, column: Any) -> Any:
@@ -101,7 +100,7 @@ async def velocity_report(
     ).all():
         if stage == "won":
             won += int(count)
-            won_amounts[currency] = Decimal(str(total or 0)).quantize(CENT)
+            won_amounts[currency] = cents(total or 0)
             cycle_seconds_total += float(avg_cycle or 0) * int(count)
         else:
             lost += int(count)

@@ -19,7 +19,6 @@ from bizos.core.auth import CrmRead
 from bizos.core.context import use_context
 from bizos.core.db import get_database
 from bizos.core.pagination import Page, PageParams
-from bizos.modules.crm import nba
 from bizos.modules.crm.forecast import service
 from bizos.modules.crm.forecast.schemas import ForecastRead
 
@@ -71,11 +70,3 @@ async def list_forecasts(
         session, ctx, page=page, period=period, currency=currency
     )
     return Page[ForecastRead](items=items, next_cursor=cursor)
-
-
-@router.get("/api/v1/crm/contacts/{contact_id}/next-actions", response_model=nba.NextActions)
-async def next_actions(
-    contact_id: str, _: CrmRead, session: DbSession, ctx: Ctx
-) -> nba.NextActions:
-    """Ranked, explained suggestions of what to do next with this contact."""
-    return await nba.next_actions(session, ctx, contact_id)

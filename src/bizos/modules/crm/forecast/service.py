@@ -45,6 +45,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bizos.core.context import Context
 from bizos.core.db import utcnow
 from bizos.core.errors import Unprocessable, field_error
+from bizos.core.money import cents
 from bizos.core.pagination import ListOrder, PageParams
 from bizos.modules.crm.deals.pipeline import pipeline_settings
 from bizos.modules.crm.deals.schemas import OPEN_STAGES, PipelineSettings, iso_currency
@@ -56,8 +57,8 @@ from bizos.modules.crm.forecast.schemas import (
     StageForecast,
 )
 from bizos.modules.crm.models import Deal, DealStageChange, Forecast
+from bizos.modules.crm.records import read_page
 
-CENT = Decimal("0.01")
 DRAWS = 2_000
 PERCENTILES = (10, 90)
 PRIOR_WEIGHT = 2.0  # smoothing: as if this many deals at the default probability were seen
@@ -78,10 +79,6 @@ def parse_period(period: str) -> tuple[dt.date, dt.date]:
         )
     year, month = int(match.group(1)), int(match.group(2))
     return dt.date(year, month, 1), dt.date(year, month, calendar.monthrange(year, month)[1])
-
-
-def _cents(value: float | Decimal) -> Decimal:
-    return Decimal(str(value)).quantize(CENT)
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,9 +253,9 @@ async def _other_currencies(
         OtherCurrency(
             currency=cur,
             open_count=int(oc or 0),
-            open_amount=_cents(oa or 0),
+            open_amount=cents(oa or 0),
             won_count=int(wc or 0),
-            won_amount=_cents(wa or 0),
+            won_amount=cents(wa or 0),
         )
         for cur, oc, oa, wc, wa in rows.all()
     ]
@@ -301,14 +298,14 @@ async def compute_forecast(
             )
         )
     ).one()
-    won_amount = _cents(won_sum or 0)
+    won_amount = cents(won_sum or 0)
 
     per_stage: dict[str, dict[str, Any]] = {
         s: {"count": 0, "amount": Decimal(0), "weighted": Decimal(0)} for s in OPEN_STAGES
     }
     commit = best = won_amount
     for stage, amount, override in open_deals:
-        amount = _cents(amount)
+        amount = cents(amount)
         p = probabilities.by_stage[stage] if override is None else float(override)
         bucket = per_stage[stage]
         bucket["count"] += 1
@@ -321,9 +318,9 @@ async def compute_forecast(
         StageForecast(
             stage=s,
             count=per_stage[s]["count"],
-            amount=_cents(per_stage[s]["amount"]),
+            amount=cents(per_stage[s]["amount"]),
             probability=round(probabilities.by_stage[s], 4),
-            weighted_amount=_cents(per_stage[s]["weighted"]),
+            weighted_amount=cents(per_stage[s]["weighted"]),
             sample_size=probabilities.sample_sizes.get(s),
         )
         for s in OPEN_STAGES
@@ -359,7 +356,7 @@ async def compute_forecast(
         best_case_amount=best,
         won_amount=won_amount,
         by_stage=by_stage,
-        interval=Interval(low=_cents(low), high=_cents(high), draws=DRAWS, seed=seed),
+        interval=Interval(low=cents(low), high=cents(high), draws=DRAWS, seed=seed),
         probabilities={s: round(p, 4) for s, p in probabilities.by_stage.items()},
         sample_sizes=probabilities.sample_sizes,
         closed_deals=history.total,
@@ -403,11 +400,11 @@ async def _store(session: AsyncSession, ctx: Context, forecast: ForecastRead) ->
     )
     if latest is not None and (
         latest.method == forecast.method
-        and _cents(latest.weighted_amount) == forecast.weighted_amount
-        and _cents(latest.commit_amount) == forecast.commit_amount
-        and _cents(latest.best_case_amount) == forecast.best_case_amount
-        and _cents(latest.interval_low) == forecast.interval.low
-        and _cents(latest.interval_high) == forecast.interval.high
+        and cents(latest.weighted_amount) == forecast.weighted_amount
+        and cents(latest.commit_amount) == forecast.commit_amount
+        and cents(latest.best_case_amount) == forecast.best_case_amount
+        and cents(latest.interval_low) == forecast.interval.low
+        and cents(latest.interval_high) == forecast.interval.high
         and latest.by_stage == by_stage
         and latest.probabilities == figures
     ):
@@ -440,14 +437,14 @@ def forecast_read(row: Forecast, *, actual: Decimal | None, today: dt.date) -> F
         period=row.period,
         currency=row.currency,
         method="learned" if row.method == "learned" else "default",
-        weighted_amount=_cents(row.weighted_amount),
-        commit_amount=_cents(row.commit_amount),
-        best_case_amount=_cents(row.best_case_amount),
-        won_amount=_cents(Decimal(figures.get("won_amount", "0"))),
+        weighted_amount=cents(row.weighted_amount),
+        commit_amount=cents(row.commit_amount),
+        best_case_amount=cents(row.best_case_amount),
+        won_amount=cents(Decimal(figures.get("won_amount", "0"))),
         by_stage=[StageForecast.model_validate(b) for b in row.by_stage],
         interval=Interval(
-            low=_cents(row.interval_low),
-            high=_cents(row.interval_high),
+            low=cents(row.interval_low),
+            high=cents(row.interval_high),
             draws=int(figures.get("draws", DRAWS)),
             seed=int(figures.get("seed", 0)),
         ),
@@ -506,8 +503,7 @@ async def list_forecasts(
                 "unknown currency", errors=[field_error(["query", "currency"], str(exc))]
             ) from exc
         query = query.where(Forecast.currency == code)
-    rows = list(await session.scalars(FORECAST_ORDER.apply(query, page)))
-    items, cursor = FORECAST_ORDER.take_page(rows, page)
+    items, cursor = await read_page(session, FORECAST_ORDER, query, page)
     today = utcnow().date()
     actuals: dict[tuple[str, str], Decimal] = {}
     for key in {(r.period, r.currency) for r in items}:
@@ -522,7 +518,7 @@ async def list_forecasts(
                 Deal.close_date.between(first, last),
             )
         )
-        actuals[key] = _cents(total or 0)
+        actuals[key] = cents(total or 0)
     return [
         forecast_read(r, actual=actuals.get((r.period, r.currency)), today=today) for r in items
     ], cursor

@@ -17,7 +17,7 @@ from bizos.core.context import Context
 from bizos.core.dispatcher import Dispatcher, EventRecord
 from bizos.core.workflows import WorkflowsNotRunning, start_workflow, workflow_id_for_event
 from bizos.modules.crm.imports import service
-from bizos.modules.crm.imports.workflow import IMPORT_WORKFLOW, run_import
+from bizos.modules.crm.imports.workflows import IMPORT_WORKFLOW, run_import
 
 
 async def start_import(session: AsyncSession, ctx: Context, event: EventRecord) -> None:

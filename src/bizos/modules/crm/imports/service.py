@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bizos.core.config import get_settings
 from bizos.core.context import Context
 from bizos.core.db import Database, utcnow
-from bizos.core.errors import NotFound, PayloadTooLarge, Unprocessable, field_error
+from bizos.core.errors import PayloadTooLarge, Unprocessable, field_error
 from bizos.core.events import append_event
 from bizos.core.ids import new_id
 from bizos.core.pagination import ListOrder, PageParams, encode_cursor
@@ -41,6 +41,7 @@ from bizos.modules.crm.imports.schemas import (
 )
 from bizos.modules.crm.imports.writers import BatchInput, BatchOutcome, write_contacts, write_leads
 from bizos.modules.crm.models import ImportJob, ImportRowError
+from bizos.modules.crm.records import tenant_row
 
 log = structlog.get_logger("bizos.crm.imports")
 
@@ -216,15 +217,7 @@ async def create_import(
 async def _job(
     session: AsyncSession, ctx: Context, import_id: str, *, lock: bool = False
 ) -> ImportJob:
-    query = sa.select(ImportJob).where(
-        ImportJob.tenant_id == ctx.require_tenant(), ImportJob.id == import_id
-    )
-    if lock:
-        query = query.with_for_update().execution_options(populate_existing=True)
-    job = await session.scalar(query)
-    if job is None:
-        raise NotFound("import not found")
-    return job
+    return await tenant_row(session, ctx, ImportJob, import_id, what="import", lock=lock)
 
 
 def _read_batch(job: ImportJob, batch_size: int) -> tuple[list[list[str]], int, bool]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
+from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from starlette.datastructures import UploadFile
 
@@ -22,6 +22,8 @@ from bizos.core.db import get_database
 from bizos.core.errors import Forbidden, ProblemError, Unprocessable, field_error
 from bizos.core.pagination import Page, PageParams
 from bizos.core.versions import version_etag
+from bizos.modules.crm.assignment import service as assignment_service
+from bizos.modules.crm.assignment.schemas import LeadAssign
 from bizos.modules.crm.deals import service as deals_service
 from bizos.modules.crm.leads import first_outreach, service, web_form
 from bizos.modules.crm.leads.schemas import (
@@ -326,3 +328,19 @@ async def _form_body(request: Request) -> dict[str, Any]:
         "post the form as application/json, application/x-www-form-urlencoded or "
         "multipart/form-data"
     )
+
+
+@router.post("/api/v1/crm/leads/{lead_id}/assign", response_model=LeadRead)
+async def assign_lead(
+    lead_id: str,
+    _: CrmWrite,
+    session: DbSession,
+    ctx: Ctx,
+    body: Annotated[LeadAssign | None, Body()] = None,
+) -> LeadRead:
+    """Hand the lead to `owner_id`, or without one run the assignment rules again."""
+    if body is not None and body.owner_id is not None:
+        lead = await assignment_service.reassign_lead(session, ctx, lead_id, owner_id=body.owner_id)
+    else:
+        lead = await assignment_service.assign_lead(session, ctx, lead_id)
+    return service.lead_read(lead)

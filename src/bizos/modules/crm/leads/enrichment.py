@@ -21,7 +21,8 @@ from bizos.connectors.enrichment.resolver import enricher_for
 from bizos.core.context import Context
 from bizos.core.db import utcnow
 from bizos.core.events import append_event
-from bizos.modules.crm.contacts import companies
+from bizos.modules.crm.companies import service as companies
+from bizos.modules.crm.contacts import service as contacts
 from bizos.modules.crm.leads.service import get_lead
 from bizos.modules.crm.models import Contact, Lead
 from bizos.modules.crm.normalize import email_domain, is_free_mail
@@ -144,5 +145,5 @@ async def _link(session: AsyncSession, ctx: Context, lead: Lead, company_id: str
         )
     )
     if current is None:
-        await companies.link_contact_to_company(session, ctx, lead.contact_id, company_id)
+        await contacts.set_company(session, ctx, lead.contact_id, company_id)
     lead.company_id = company_id

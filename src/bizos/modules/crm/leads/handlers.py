@@ -9,7 +9,7 @@ from bizos.core.config import get_settings
 from bizos.core.context import Context
 from bizos.core.dispatcher import Dispatcher, EventRecord
 from bizos.core.workflows import WorkflowsNotRunning, start_workflow, workflow_id_for_event
-from bizos.modules.crm.leads.flow import WORKFLOW_NAME, FlowContext, lead_flow
+from bizos.modules.crm.leads.workflows import WORKFLOW_NAME, FlowContext, lead_flow
 
 log = structlog.get_logger("bizos.crm.leads")
 

@@ -23,9 +23,7 @@ alone, and automatic answers (out-of-office) never get here: support drops them 
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -34,7 +32,10 @@ from bizos.core.context import Context
 from bizos.core.errors import NotFound
 from bizos.core.events import NewEvent, append_events
 from bizos.modules.crm.contacts import service as contacts
-from bizos.modules.crm.leads.service import get_lead
+from bizos.modules.crm.leads.schemas import FiledReply as FiledReply
+from bizos.modules.crm.leads.schemas import InboundReply as InboundReply
+from bizos.modules.crm.models import Lead
+from bizos.modules.crm.records import tenant_row
 from bizos.modules.crm.timeline import REPLY_EVENT
 from bizos.modules.notifications import service as notifications
 from bizos.modules.outreach import service as outreach
@@ -45,27 +46,6 @@ log = structlog.get_logger("bizos.crm.leads")
 # What the CRM's own emails are about (``related.type``); others belong to their module.
 CONVERSATIONS = ("lead", "contact")
 MAX_TEXT = 4000
-
-
-@dataclass(frozen=True, slots=True)
-class InboundReply:
-    """A received email as the CRM needs it."""
-
-    sender: str  # the address
-    sender_name: str | None
-    subject: str
-    text: str  # the new part, quoted history cut off
-    message_id: str | None  # its own Message-ID
-    received_at: dt.datetime
-    inbound_id: str | None  # the stored raw message
-
-
-@dataclass(frozen=True, slots=True)
-class FiledReply:
-    contact_id: str
-    lead_id: str | None
-    answered_id: str  # the outbound message it answers
-    ignored: str | None = None  # why nothing was written (our own side of the thread)
 
 
 def _answered(sent: Sequence[MessageRead]) -> MessageRead | None:
@@ -85,7 +65,7 @@ async def file_reply(
     owner_id: str | None = None
     try:
         if answered.related.type == "lead":
-            lead = await get_lead(session, ctx, answered.related.id)
+            lead = await tenant_row(session, ctx, Lead, answered.related.id, what="lead")
             lead_id, owner_id = lead.id, lead.owner_id
             contact = await contacts.get_contact(session, ctx, lead.contact_id)
         else:

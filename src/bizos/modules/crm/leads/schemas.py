@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -11,23 +12,14 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 
 from bizos.core.fields import Day
 from bizos.modules.crm.deals.schemas import DealRead, Stage
-from bizos.modules.crm.normalize import InvalidEmail, normalize_email
+from bizos.modules.crm.normalize import InvalidEmail, normalize_email, normalize_source
 
 LeadStatus = Literal["new", "working", "qualified", "disqualified", "converted"]
 EnrichmentStatus = Literal["pending", "enriched", "not_found", "skipped", "failed"]
-_SOURCE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,39}$")
 _PHONE_CHARS = re.compile(r"^[0-9+().\-\s/x]{4,40}$")
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Text = Annotated[str, StringConstraints(strip_whitespace=True, max_length=10_000)]
-
-
-def normalize_source(value: str) -> str:
-    """``"Google Ads"`` -> ``"google_ads"``: sources are compared by rules, so one spelling."""
-    text = re.sub(r"\s+", "_", value.strip().lower())
-    if not _SOURCE.match(text):
-        raise ValueError("a source is 1-40 letters, digits, '_', '-' or '.'")
-    return text
 
 
 def check_email(value: str) -> str:
@@ -238,3 +230,27 @@ class WebFormUpdate(BaseModel):
         if value is None:
             return None
         return sorted({normalize_origin(origin) for origin in value})
+
+
+# --- replies to the CRM's email (filed by leads.service.file_reply) ----------------------
+
+
+@dataclass(frozen=True, slots=True)
+class InboundReply:
+    """A received email as the CRM needs it."""
+
+    sender: str  # the address
+    sender_name: str | None
+    subject: str
+    text: str  # the new part, quoted history cut off
+    message_id: str | None  # its own Message-ID
+    received_at: dt.datetime
+    inbound_id: str | None  # the stored raw message
+
+
+@dataclass(frozen=True, slots=True)
+class FiledReply:
+    contact_id: str
+    lead_id: str | None
+    answered_id: str  # the outbound message it answers
+    ignored: str | None = None  # why nothing was written (our own side of the thread)

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bizos.core.context import Context
 from bizos.core.db import utcnow
-from bizos.core.errors import Conflict, NotFound, Unprocessable, field_error
+from bizos.core.errors import Conflict, Unprocessable, field_error
 from bizos.core.events import append_event
 from bizos.core.ids import new_id
 from bizos.core.pagination import ListOrder, PageParams
@@ -30,15 +30,16 @@ from bizos.core.versions import check_version
 from bizos.modules.crm import search
 from bizos.modules.crm.contacts.service import default_region, find_or_create_contact
 from bizos.modules.crm.deals import service as deals_service
+from bizos.modules.crm.leads.replies import file_reply as file_reply
 from bizos.modules.crm.leads.schemas import (
     LeadConvert,
     LeadRead,
     LeadUpdate,
     WebFormLead,
-    normalize_source,
 )
 from bizos.modules.crm.models import Contact, Deal, Lead
-from bizos.modules.crm.normalize import InvalidEmail
+from bizos.modules.crm.normalize import InvalidEmail, normalize_source
+from bizos.modules.crm.records import read_page, tenant_row, where_equal
 from bizos.modules.identity import service as identity_service
 
 log = structlog.get_logger("bizos.crm.leads")
@@ -217,13 +218,7 @@ async def get_lead(
     session: AsyncSession, ctx: Context, lead_id: str, *, for_update: bool = False
 ) -> Lead:
     """The tenant's lead (404 for an unknown id or another tenant's)."""
-    query = sa.select(Lead).where(Lead.tenant_id == ctx.require_tenant(), Lead.id == lead_id)
-    if for_update:
-        query = query.with_for_update()
-    lead = await session.scalar(query)
-    if lead is None:
-        raise NotFound("lead not found")
-    return lead
+    return await tenant_row(session, ctx, Lead, lead_id, what="lead", lock=for_update)
 
 
 LEAD_ORDER = ListOrder("leads", Lead.id, [Lead.created_at, Lead.updated_at, Lead.score])
@@ -269,16 +264,16 @@ async def list_leads(
         dialect = session.get_bind().dialect.name
         region = await default_region(session, ctx)
         query = query.where(_search_filter(dialect, q, default_region=region))
-    if status:
-        query = query.where(Lead.status == status)
-    if owner_id:
-        query = query.where(Lead.owner_id == owner_id)
-    if source:
-        query = query.where(Lead.source == source)
-    if contact_id:
-        query = query.where(Lead.contact_id == contact_id)
-    rows = list(await session.scalars(LEAD_ORDER.apply(query, page)))
-    items, cursor = LEAD_ORDER.take_page(rows, page)
+    query = where_equal(
+        query,
+        [
+            (Lead.status, status or None),
+            (Lead.owner_id, owner_id or None),
+            (Lead.source, source or None),
+            (Lead.contact_id, contact_id or None),
+        ],
+    )
+    items, cursor = await read_page(session, LEAD_ORDER, query, page)
     return [lead_read(r) for r in items], cursor
 
 
@@ -310,7 +305,7 @@ async def update_lead(
             errors=[field_error(["body", "reason"], "only allowed together with status")],
         )
     if owner_id != lead.owner_id and owner_id is not None:
-        await _check_owner(session, ctx, owner_id)
+        await identity_service.require_active_user(session, ctx, owner_id)
     fields = {k: v for k, v in given.items() if getattr(lead, k) != v}
     status_moves = status is not None and status != lead.status
     owner_moves = owner_id != lead.owner_id
@@ -360,18 +355,6 @@ def _check_transition(lead: Lead, status: str, reason: str | None) -> None:
         raise Unprocessable(
             "disqualifying a lead needs a reason",
             errors=[field_error(["body", "reason"], "required when status is disqualified")],
-        )
-
-
-async def _check_owner(session: AsyncSession, ctx: Context, owner_id: str) -> None:
-    try:
-        user = await identity_service.get_user(session, ctx, user_id=owner_id)
-    except NotFound:
-        user = None
-    if user is None or not user.is_active:
-        raise Unprocessable(
-            "the owner must be an active user of this workspace",
-            errors=[field_error(["body", "owner_id"], "no active user with this id")],
         )
 
 

@@ -7,7 +7,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bizos.core.context import Context
 from bizos.core.dispatcher import Dispatcher, EventRecord
-from bizos.modules.crm.scoring import jobs as _jobs  # noqa: F401  (registers the retrain job)
 from bizos.modules.crm.scoring import service
 
 

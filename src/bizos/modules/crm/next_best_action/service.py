@@ -21,10 +21,8 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from typing import Literal
 
 import sqlalchemy as sa
-from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bizos.core.context import Context
@@ -34,39 +32,17 @@ from bizos.modules.crm.contacts import service as contacts_service
 from bizos.modules.crm.deals.pipeline import pipeline_settings
 from bizos.modules.crm.deals.schemas import OPEN_STAGES, PipelineSettings
 from bizos.modules.crm.models import Contact, Deal, Lead
+from bizos.modules.crm.next_best_action.schemas import (
+    NextAction,
+    NextActions,
+    Related,
+    Suppressed,
+)
 from bizos.modules.work import service as work_service
 
-Action = Literal["follow_up", "call", "first_call", "complete_task", "check_in"]
 REACHES_OUT: frozenset[str] = frozenset({"follow_up", "call", "first_call", "check_in"})
 _RANK: dict[str, int] = {stage: i for i, stage in enumerate(OPEN_STAGES)}
 _TASK_PRIORITY = {"urgent": 95, "high": 85, "normal": 70, "low": 55}
-
-
-class Related(BaseModel):
-    type: str
-    id: str
-
-
-class NextAction(BaseModel):
-    action: Action
-    title: str
-    reason: str
-    priority: int
-    related: Related
-
-
-class Suppressed(BaseModel):
-    action: Action
-    related: Related
-    reason: str
-
-
-class NextActions(BaseModel):
-    contact_id: str
-    do_not_contact: bool
-    generated_at: dt.datetime
-    items: list[NextAction]
-    suppressed: list[Suppressed]
 
 
 def _days(delta: dt.timedelta) -> int:

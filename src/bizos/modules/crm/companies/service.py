@@ -22,9 +22,11 @@ from bizos.core.events import append_event
 from bizos.core.ids import new_id
 from bizos.core.pagination import ListOrder, PageParams
 from bizos.core.versions import check_version
-from bizos.modules.crm.contacts.schemas import CompanyCreate, CompanyRead, CompanyUpdate
+from bizos.modules.crm.companies.schemas import CompanyCreate, CompanyRead, CompanyUpdate
 from bizos.modules.crm.models import Company, Contact
 from bizos.modules.crm.normalize import normalize_domain
+from bizos.modules.crm.records import read_page
+from bizos.modules.identity.service import require_active_user
 
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 
@@ -119,20 +121,6 @@ def _domain_field(value: str | None, loc: str) -> str | None:
         raise Unprocessable(str(exc), errors=[field_error(["body", loc], str(exc))]) from exc
 
 
-async def _check_owner(session: AsyncSession, ctx: Context, owner_id: str | None) -> None:
-    if owner_id is None:
-        return
-    from bizos.modules.identity import service as identity
-
-    try:
-        await identity.get_user(session, ctx, user_id=owner_id)
-    except NotFound as exc:
-        raise Unprocessable(
-            "owner_id is not a user of this workspace",
-            errors=[field_error(["body", "owner_id"], "no such user")],
-        ) from exc
-
-
 async def _insert(session: AsyncSession, ctx: Context, row: Company) -> None:
     """Insert, turning a lost race on the domain into :class:`DuplicateCompany`."""
     try:
@@ -145,6 +133,21 @@ async def _insert(session: AsyncSession, ctx: Context, row: Company) -> None:
         raise DuplicateCompany(existing.id, existing.domain or "") from None
 
 
+async def _company_event(
+    session: AsyncSession, ctx: Context, row: Company, event_type: str, data: dict[str, Any]
+) -> None:
+    """Append ``event_type`` about the company at its current version."""
+    await append_event(
+        session,
+        ctx,
+        event_type,
+        aggregate_type="company",
+        aggregate_id=row.id,
+        version=row.version,
+        data=data,
+    )
+
+
 async def create_company(session: AsyncSession, ctx: Context, body: CompanyCreate) -> Company:
     domain = _domain_field(body.domain, "domain")
     if domain is None and body.website:
@@ -153,7 +156,8 @@ async def create_company(session: AsyncSession, ctx: Context, body: CompanyCreat
         existing = await company_by_domain(session, ctx, domain)
         if existing is not None:
             raise DuplicateCompany(existing.id, domain)
-    await _check_owner(session, ctx, body.owner_id)
+    if body.owner_id is not None:
+        await require_active_user(session, ctx, body.owner_id)
     row = Company(
         id=new_id(),
         tenant_id=ctx.require_tenant(),
@@ -199,8 +203,8 @@ async def update_company(
         )
     if "domain" in given:
         given["domain"] = _domain_field(given["domain"], "domain")
-    if "owner_id" in given:
-        await _check_owner(session, ctx, given["owner_id"])
+    if given.get("owner_id") is not None:
+        await require_active_user(session, ctx, given["owner_id"])
     changed = {k: v for k, v in given.items() if getattr(row, k) != v}
     if not changed:
         return row
@@ -225,15 +229,7 @@ async def update_company(
             .values(company_name=row.name)
             .execution_options(synchronize_session="fetch")
         )
-    await append_event(
-        session,
-        ctx,
-        "crm.company.updated",
-        aggregate_type="company",
-        aggregate_id=row.id,
-        version=row.version,
-        data={"changes": _jsonable(changed)},
-    )
+    await _company_event(session, ctx, row, "crm.company.updated", {"changes": _jsonable(changed)})
     return row
 
 
@@ -272,8 +268,7 @@ async def list_companies(
                 Company.domain.like(f"{needle}%", escape="\\"),
             )
         )
-    rows = list(await session.scalars(COMPANY_ORDER.apply(query, page)))
-    return COMPANY_ORDER.take_page(rows, page)
+    return await read_page(session, COMPANY_ORDER, query, page)
 
 
 async def upsert_company_by_domain(
@@ -348,22 +343,5 @@ async def _fill_company(
     row.version += 1
     row.updated_at = utcnow()
     await session.flush()
-    await append_event(
-        session,
-        ctx,
-        "crm.company.updated",
-        aggregate_type="company",
-        aggregate_id=row.id,
-        version=row.version,
-        data={"changes": sorted(changed)},
-    )
+    await _company_event(session, ctx, row, "crm.company.updated", {"changes": sorted(changed)})
     return row
-
-
-async def link_contact_to_company(
-    session: AsyncSession, ctx: Context, contact_id: str, company_id: str
-) -> None:
-    """Make ``company_id`` the contact's company (404 for either unknown)."""
-    from bizos.modules.crm.contacts import service
-
-    await service.set_company(session, ctx, contact_id, company_id)

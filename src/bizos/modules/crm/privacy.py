@@ -1,4 +1,7 @@
-"""Names of people and companies known to the CRM, for the privacy proxy.
+"""The personal data the CRM holds: the names the privacy proxy must recognise, and the
+export of everything the CRM knows about a contact.
+
+Names of people and companies known to the CRM, for the privacy proxy.
 
 :func:`known_entities` answers "which of this tenant's contact and company names occur
 in these texts?" without reading the whole CRM: the texts are cut into candidate words
@@ -33,15 +36,20 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bizos.ai.privacy import KnownEntity, fold
 from bizos.core.context import Context
-from bizos.modules.crm.contacts.service import default_region
-from bizos.modules.crm.models import Company, Contact
+from bizos.modules.crm.companies.service import company_read
+from bizos.modules.crm.contacts.attachments import attachment_read
+from bizos.modules.crm.contacts.notes import note_read
+from bizos.modules.crm.contacts.service import contact_read, default_region, get_contact, merged_ids
+from bizos.modules.crm.deals.service import deal_read
+from bizos.modules.crm.leads.service import lead_read
+from bizos.modules.crm.models import Attachment, Company, Contact, Deal, Lead, Note
 from bizos.modules.crm.search import FTS_TABLE, PG_DOCUMENT, ROWIDS_TABLE, fold_diacritics
 
 _WORD = re.compile(r"[^\W\d_]+")
@@ -300,3 +308,62 @@ async def privacy_names(
     """The privacy proxy's name lookup (the CRM fills that port): the tenant's names in
     ``texts`` and its phone region."""
     return await known_entities(session, ctx, texts), await default_region(session, ctx)
+
+
+# --- export: what the CRM holds about a contact -----------------------------------------
+
+
+async def export(
+    session: AsyncSession, ctx: Context, contact_id: str
+) -> dict[str, list[dict[str, Any]]]:
+    """Everything the CRM holds about the contact, as the API reads it: the contact and
+    the contacts merged into it, their companies, leads, deals, and the notes and
+    attachments on them (an attachment's metadata; its file is served by the API).
+    404 if the tenant has no such contact."""
+    contact = await get_contact(session, ctx, contact_id)
+    ids = [contact.id, *await merged_ids(session, ctx, contact.id)]
+    tenant = ctx.require_tenant()
+    contacts = list(
+        await session.scalars(
+            sa.select(Contact).where(Contact.tenant_id == tenant, Contact.id.in_(ids))
+        )
+    )
+    contacts.sort(key=lambda row: ids.index(row.id))
+    company_ids = sorted({row.company_id for row in contacts if row.company_id})
+    companies = await session.scalars(
+        sa.select(Company)
+        .where(Company.tenant_id == tenant, Company.id.in_(company_ids))
+        .order_by(Company.id)
+    )
+    leads = await session.scalars(
+        sa.select(Lead)
+        .where(Lead.tenant_id == tenant, Lead.contact_id.in_(ids))
+        .order_by(Lead.created_at, Lead.id)
+    )
+    deals = await session.scalars(
+        sa.select(Deal)
+        .where(Deal.tenant_id == tenant, Deal.contact_id.in_(ids))
+        .order_by(Deal.created_at, Deal.id)
+    )
+    notes = await session.scalars(
+        sa.select(Note)
+        .where(Note.tenant_id == tenant, Note.subject_type == "contact", Note.subject_id.in_(ids))
+        .order_by(Note.created_at, Note.id)
+    )
+    attachments = await session.scalars(
+        sa.select(Attachment)
+        .where(
+            Attachment.tenant_id == tenant,
+            Attachment.subject_type == "contact",
+            Attachment.subject_id.in_(ids),
+        )
+        .order_by(Attachment.created_at, Attachment.id)
+    )
+    return {
+        "contacts": [contact_read(row).model_dump(mode="json") for row in contacts],
+        "companies": [company_read(row).model_dump(mode="json") for row in companies],
+        "leads": [lead_read(row).model_dump(mode="json") for row in leads],
+        "deals": [deal_read(row).model_dump(mode="json") for row in deals],
+        "notes": [note_read(row).model_dump(mode="json") for row in notes],
+        "attachments": [attachment_read(row).model_dump(mode="json") for row in attachments],
+    }

@@ -1,0 +1,73 @@
+"""CRM companies API: list, create, read and edit companies. Reading needs ``crm:read``,
+writing ``crm:write``. A company's contacts and notes are served by the contacts API."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, Query, Response
+
+from bizos.api.deps import Ctx, DbSession
+from bizos.core.auth import CrmRead, CrmWrite
+from bizos.core.pagination import Page, PageParams
+from bizos.core.versions import version_etag
+from bizos.modules.crm.companies import service
+from bizos.modules.crm.companies.schemas import CompanyCreate, CompanyRead, CompanyUpdate
+
+router = APIRouter(tags=["crm"])
+
+BASE = "/api/v1/crm"
+IfMatch = Annotated[str | None, Header(description="The `version` you read (409 if stale).")]
+CompanyPages = Annotated[PageParams, Depends(service.COMPANY_ORDER.dependency)]
+
+
+def _company(response: Response, row: CompanyRead) -> CompanyRead:
+    response.headers["ETag"] = version_etag(row.version)
+    return row
+
+
+@router.get(f"{BASE}/companies", response_model=Page[CompanyRead])
+async def list_companies(
+    _: CrmRead,
+    session: DbSession,
+    ctx: Ctx,
+    page: CompanyPages,
+    q: Annotated[str | None, Query(max_length=200, description="Name or domain.")] = None,
+    domain: Annotated[str | None, Query(max_length=253)] = None,
+) -> Page[CompanyRead]:
+    rows, cursor = await service.list_companies(session, ctx, page=page, q=q, domain=domain)
+    return Page[CompanyRead](items=[service.company_read(r) for r in rows], next_cursor=cursor)
+
+
+@router.post(f"{BASE}/companies", status_code=201, response_model=CompanyRead)
+async def create_company(
+    body: CompanyCreate, _: CrmWrite, session: DbSession, ctx: Ctx, response: Response
+) -> CompanyRead:
+    """Create a company. The domain (or the website's) is normalised; a domain a live
+    company already has → 409 with `existing_id`."""
+    row = await service.create_company(session, ctx, body)
+    response.headers["Location"] = f"{BASE}/companies/{row.id}"
+    return _company(response, service.company_read(row))
+
+
+@router.get(f"{BASE}/companies/{{company_id}}", response_model=CompanyRead)
+async def get_company(
+    company_id: str, _: CrmRead, session: DbSession, ctx: Ctx, response: Response
+) -> CompanyRead:
+    return _company(
+        response, service.company_read(await service.get_company(session, ctx, company_id))
+    )
+
+
+@router.patch(f"{BASE}/companies/{{company_id}}", response_model=CompanyRead)
+async def update_company(
+    company_id: str,
+    body: CompanyUpdate,
+    _: CrmWrite,
+    session: DbSession,
+    ctx: Ctx,
+    response: Response,
+    if_match: IfMatch = None,
+) -> CompanyRead:
+    row = await service.update_company(session, ctx, company_id, body, if_match=if_match)
+    return _company(response, service.company_read(row))

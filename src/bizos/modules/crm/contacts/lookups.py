@@ -1,0 +1,142 @@
+"""Finding a contact: by id (answering a merged contact's survivor) and by email.
+
+The lowest file of contacts: the service, the merge, notes and attachments all find
+contacts through it, and it imports none of them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bizos.core.context import Context
+from bizos.core.errors import Conflict, NotFound
+from bizos.modules.crm.contacts.schemas import ContactRead
+from bizos.modules.crm.models import Contact
+from bizos.modules.crm.normalize import normalize_email
+
+MAX_MERGE_HOPS = 8
+
+
+class MergedContact(Conflict):
+    """409 for a write addressed to a contact that was merged into another."""
+
+    def __init__(self, contact_id: str, survivor_id: str) -> None:
+        super().__init__(
+            f"contact {contact_id} was merged into {survivor_id}; address the survivor"
+        )
+        self.merged_into_id = survivor_id
+
+    def to_problem(self, instance: str | None = None) -> dict[str, Any]:
+        return {**super().to_problem(instance), "merged_into_id": self.merged_into_id}
+
+
+def contact_read(row: Contact) -> ContactRead:
+    return ContactRead(
+        id=row.id,
+        name=row.name,
+        email=row.email,
+        phone=row.phone,
+        phone_e164=row.phone_normalized,
+        company=row.company_name,
+        company_id=row.company_id,
+        title=row.title,
+        lifecycle_stage=row.lifecycle_stage,
+        owner_id=row.owner_id,
+        source=row.source,
+        country=row.country,
+        city=row.city,
+        tags=list(row.tags or []),
+        properties=dict(row.properties or {}),
+        do_not_contact=row.do_not_contact,
+        last_activity_at=row.last_activity_at,
+        last_contacted_at=row.last_contacted_at,
+        last_replied_at=row.last_replied_at,
+        became_customer_at=row.became_customer_at,
+        merged_into_id=row.merged_into_id,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        version=row.version,
+    )
+
+
+# --- lookups -------------------------------------------------------------------------
+
+
+async def follow_merges(session: AsyncSession, ctx: Context, row: Contact | None) -> Contact | None:
+    for _ in range(MAX_MERGE_HOPS):
+        if row is None or row.merged_into_id is None:
+            return row
+        row = await session.scalar(
+            sa.select(Contact).where(
+                Contact.tenant_id == ctx.require_tenant(), Contact.id == row.merged_into_id
+            )
+        )
+    return None
+
+
+async def find_contact_by_email(session: AsyncSession, ctx: Context, email: str) -> Contact | None:
+    """The live contact with this email (normalised), if any; an address that only a
+    merged contact had answers that contact's survivor."""
+    normalized = normalize_email(email)
+    live = await session.scalar(
+        sa.select(Contact).where(
+            Contact.tenant_id == ctx.require_tenant(),
+            Contact.email_normalized == normalized,
+            Contact.merged_into_id.is_(None),
+        )
+    )
+    if live is not None:
+        return live
+    merged = await session.scalar(
+        sa.select(Contact)
+        .where(
+            Contact.tenant_id == ctx.require_tenant(),
+            Contact.email_normalized == normalized,
+            Contact.merged_into_id.is_not(None),
+        )
+        .order_by(Contact.updated_at.desc())
+        .limit(1)
+    )
+    return await follow_merges(session, ctx, merged)
+
+
+async def get_contact(session: AsyncSession, ctx: Context, contact_id: str) -> Contact:
+    """The contact, or the survivor it was merged into; 404 if the tenant has none."""
+    row = await session.scalar(
+        sa.select(Contact).where(
+            Contact.tenant_id == ctx.require_tenant(), Contact.id == contact_id
+        )
+    )
+    found = await follow_merges(session, ctx, row)
+    if found is None:
+        raise NotFound("contact not found")
+    return found
+
+
+async def locked_contact(session: AsyncSession, ctx: Context, contact_id: str) -> Contact:
+    """The contact itself, row-locked, for a write; 409 if it was merged away."""
+    row = await session.scalar(
+        sa.select(Contact)
+        .where(Contact.tenant_id == ctx.require_tenant(), Contact.id == contact_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if row is None:
+        raise NotFound("contact not found")
+    if row.merged_into_id is not None:
+        survivor = await follow_merges(session, ctx, row)
+        raise MergedContact(contact_id, survivor.id if survivor else row.merged_into_id)
+    return row
+
+
+async def merged_ids(session: AsyncSession, ctx: Context, contact_id: str) -> list[str]:
+    """Ids of the contacts merged into ``contact_id`` (chains are flattened on merge)."""
+    rows = await session.scalars(
+        sa.select(Contact.id).where(
+            Contact.tenant_id == ctx.require_tenant(), Contact.merged_into_id == contact_id
+        )
+    )
+    return list(rows)
