@@ -6,8 +6,9 @@ import asyncio
 import signal
 import time
 from collections.abc import Coroutine
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -15,6 +16,9 @@ from rich.console import Console
 from bizos.core.config import Settings, get_settings
 from bizos.core.context import Context
 from bizos.core.db import Database
+
+if TYPE_CHECKING:
+    from bizos.modules.crm.imports.schemas import ImportRead
 
 app = typer.Typer(help="bizos: the operating system for small businesses.", no_args_is_help=True)
 tenant_app = typer.Typer(help="Manage tenants.", no_args_is_help=True)
@@ -315,19 +319,38 @@ def import_csv(
     batch_size: Annotated[int, typer.Option(min=1, max=5000, help="Rows per transaction.")] = 1000,
 ) -> None:
     """Import contacts or leads from a CSV file, in this process, with a progress bar."""
-    from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+    request = _CsvImport(kind, file, tenant, _column_mapping(maps), on_duplicate, batch_size)
+    result, error_lines = _run_or_exit(_import_csv(request))
+    _report_import(result, error_lines)
 
-    from bizos.core.pagination import PageParams
-    from bizos.modules.crm.imports import service as imports
-    from bizos.modules.crm.imports.schemas import ImportRead
-    from bizos.modules.identity import service as identity
 
+@dataclass(frozen=True)
+class _CsvImport:
+    kind: str
+    file: Path
+    tenant: str
+    mapping: dict[str, str]
+    on_duplicate: str
+    batch_size: int
+
+
+def _column_mapping(maps: list[str] | None) -> dict[str, str]:
     mapping: dict[str, str] = {}
     for entry in maps or []:
         column, sep, target = entry.partition("=")
         if not sep or not column.strip():
             raise typer.BadParameter(f"--map takes COLUMN=FIELD, not {entry!r}")
         mapping[column.strip()] = target.strip()
+    return mapping
+
+
+async def _import_csv(request: _CsvImport) -> tuple[ImportRead, list[str]]:
+    """Create the import, run it here with a progress bar, and read its first errors."""
+    from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+
+    from bizos.core.pagination import PageParams
+    from bizos.modules.crm.imports import service as imports
+    from bizos.modules.identity import service as identity
 
     progress = Progress(
         TextColumn("[bold]{task.description}"),
@@ -337,59 +360,56 @@ def import_csv(
         TimeElapsedColumn(),
         console=console,
     )
-
-    async def main() -> tuple[ImportRead, list[str]]:
-        db = _db()
-        try:
-            async with db.unit_of_work(system=True) as session:
-                tenant_id = (await identity.get_tenant_by_slug(session, slug=tenant)).id
-            ctx = _cli_ctx().with_tenant(tenant_id)
-            async with db.unit_of_work(tenant_id=tenant_id) as session:
-                with file.open("rb") as upload:
-                    job = await imports.create_import(
-                        session,
-                        ctx,
-                        upload=upload,
-                        filename=file.name,
-                        kind=kind,
-                        mapping=mapping or None,
-                        on_duplicate=on_duplicate,
-                        runner="cli",
-                    )
-            console.print(
-                f"import [bold]{job.id}[/bold]: {job.total_rows:,} rows, columns mapped "
-                + ", ".join(f"{c} -> {f}" for c, f in job.mapping.items())
-            )
-            if job.ignored_columns:
-                console.print(f"  ignored columns: {', '.join(job.ignored_columns)}")
-            started = time.monotonic()
-            with progress:
-                task: TaskID = progress.add_task(f"{kind}", total=job.total_rows or 0, rate=0.0)
-
-                def advance(state: ImportRead) -> None:
-                    elapsed = max(time.monotonic() - started, 1e-6)
-                    progress.update(
-                        task,
-                        completed=state.processed_rows,
-                        rate=state.processed_rows / elapsed,
-                    )
-
-                result = await imports.run_import_in_process(
-                    db, ctx, job.id, batch_size=batch_size, on_batch=advance
+    db = _db()
+    try:
+        async with db.unit_of_work(system=True) as session:
+            tenant_id = (await identity.get_tenant_by_slug(session, slug=request.tenant)).id
+        ctx = _cli_ctx().with_tenant(tenant_id)
+        async with db.unit_of_work(tenant_id=tenant_id) as session:
+            with request.file.open("rb") as upload:
+                job = await imports.create_import(
+                    session,
+                    ctx,
+                    upload=upload,
+                    filename=request.file.name,
+                    kind=request.kind,
+                    mapping=request.mapping or None,
+                    on_duplicate=request.on_duplicate,
+                    runner="cli",
                 )
-            async with db.unit_of_work(tenant_id=tenant_id, readonly=True) as session:
-                page = PageParams(limit=10)
-                errors, _ = await imports.list_row_errors(session, ctx, job.id, page=page)
-            lines = [
-                f"  row {e.row_number}: "
-                + "; ".join(f"{p.column or p.field or 'row'}: {p.msg}" for p in e.errors)
-                for e in errors
-            ]
-            return result, lines
-        finally:
-            await db.dispose()
+        console.print(
+            f"import [bold]{job.id}[/bold]: {job.total_rows:,} rows, columns mapped "
+            + ", ".join(f"{c} -> {f}" for c, f in job.mapping.items())
+        )
+        if job.ignored_columns:
+            console.print(f"  ignored columns: {', '.join(job.ignored_columns)}")
+        started = time.monotonic()
+        with progress:
+            task: TaskID = progress.add_task(request.kind, total=job.total_rows or 0, rate=0.0)
 
-    result, error_lines = _run_or_exit(main())
+            def advance(state: ImportRead) -> None:
+                elapsed = max(time.monotonic() - started, 1e-6)
+                progress.update(
+                    task, completed=state.processed_rows, rate=state.processed_rows / elapsed
+                )
+
+            result = await imports.run_import_in_process(
+                db, ctx, job.id, batch_size=request.batch_size, on_batch=advance
+            )
+        async with db.unit_of_work(tenant_id=tenant_id, readonly=True) as session:
+            page = PageParams(limit=10)
+            errors, _ = await imports.list_row_errors(session, ctx, job.id, page=page)
+        lines = [
+            f"  row {e.row_number}: "
+            + "; ".join(f"{p.column or p.field or 'row'}: {p.msg}" for p in e.errors)
+            for e in errors
+        ]
+        return result, lines
+    finally:
+        await db.dispose()
+
+
+def _report_import(result: ImportRead, error_lines: list[str]) -> None:
     counts = result.counts
     console.print(
         f"[bold]{result.status}[/bold]: {result.processed_rows:,} rows — "
