@@ -24,6 +24,9 @@ class VendorEndpoint:
         self.timeout = timeout
         self.allow_private = allow_private_targets() if allow_private is None else allow_private
 
+    def __repr__(self) -> str:  # the endpoint only: never a key kept on the instance
+        return f"{type(self).__name__}(base_url={self.base_url!r})"
+
     def _client(self) -> httpx.AsyncClient:
         """A client that connects only to the targets this endpoint may reach."""
         return http_client(timeout=self.timeout, allow_private=self.allow_private)

@@ -19,7 +19,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Annotated, Any, Protocol
+from typing import Annotated, Any, Literal, Protocol, get_args
 
 import jwt
 from cryptography.hazmat.primitives import hashes
@@ -29,7 +29,8 @@ from fastapi import Depends, Request
 from bizos.core.config import get_settings
 from bizos.core.errors import Forbidden, Unauthenticated
 
-SCOPES: tuple[str, ...] = (
+# Literals so that the API's schemas show them as enums; the tuples keep their order.
+ScopeName = Literal[
     "crm:read",
     "crm:write",
     "support:read",
@@ -44,8 +45,10 @@ SCOPES: tuple[str, ...] = (
     "automation:read",
     "automation:write",
     "admin",
-)
-ROLES: tuple[str, ...] = ("owner", "admin", "member", "viewer")
+]
+Role = Literal["owner", "admin", "member", "viewer"]
+SCOPES: tuple[str, ...] = get_args(ScopeName)
+ROLES: tuple[str, ...] = get_args(Role)
 
 _READ = frozenset(s for s in SCOPES if s.endswith(":read"))
 _WRITE = frozenset(s for s in SCOPES if s.endswith(":write")) | {"ai:use"}

@@ -7,13 +7,16 @@ import datetime as dt
 import email.utils
 import json
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
-from bizos.ai.types import ProviderError
+from bizos.ai.tokens import estimate_message_tokens, estimate_tokens
+from bizos.ai.types import Completion, CompletionRequest, ProviderError
+from bizos.connectors.targets import allow_private_targets, http_client
 from bizos.core.egress import TargetRefused
 
 # Key-like strings a vendor may echo back in an error ("Incorrect API key: sk-ab***").
@@ -159,3 +162,101 @@ def json_object(data: str) -> dict[str, Any] | None:
     except ValueError:
         return None
     return parsed if isinstance(parsed, dict) else None
+
+
+class HttpProvider:
+    """What the HTTP providers share: the key kept out of ``repr``, the tenant's endpoint
+    checked by ``connectors.targets``, one POST or one event stream per call with its
+    failures turned into :class:`ProviderError`, and the answer with estimated token
+    counts where the server sent none."""
+
+    name: str
+    external = True  # even on loopback: the privacy proxy applies to every non-local model
+    base_url: str
+
+    def __init__(
+        self,
+        api_key: str | None,
+        model: str,
+        timeout: float,
+        client: httpx.AsyncClient | None,
+        allow_private: bool | None,
+    ) -> None:
+        """``base_url`` is the tenant's choice: unless ``allow_private`` (default:
+        ``BIZOS_CONNECTOR_ALLOW_PRIVATE_TARGETS``) it may not point inside the server's
+        network (``connectors.targets``). A ``client`` passed in is used as it is."""
+        self.model = model
+        self.timeout = timeout
+        self.allow_private = allow_private_targets() if allow_private is None else allow_private
+        self._api_key = api_key
+        self._client = client
+
+    def __repr__(self) -> str:  # never show the key
+        return f"{type(self).__name__}(base_url={self.base_url!r}, model={self.model!r})"
+
+    def _headers(self) -> dict[str, str]:
+        raise NotImplementedError
+
+    async def _post(self, url: str, payload: dict[str, Any]) -> httpx.Response:
+        """The 200 answer to one POST; anything else raises :class:`ProviderError`."""
+        async with self._http() as client:
+            try:
+                response = await client.post(url, json=payload, headers=self._headers())
+            except httpx.HTTPError as exc:
+                raise transport_error(self.name, exc) from None
+        if response.status_code != 200:
+            raise status_error(self.name, response, response.content)
+        return response
+
+    async def _events(
+        self, url: str, payload: dict[str, Any]
+    ) -> AsyncGenerator[ServerSentEvent, None]:
+        """The events of one streamed POST (use under ``contextlib.aclosing``)."""
+        async with self._http() as client:
+            try:
+                async with client.stream(
+                    "POST", url, json=payload, headers=self._headers()
+                ) as response:
+                    if response.status_code != 200:
+                        body = await response.aread()
+                        raise status_error(self.name, response, body)
+                    async for event in server_sent_events(response):
+                        yield event
+            except httpx.HTTPError as exc:
+                raise transport_error(self.name, exc) from None
+
+    def _completion(
+        self,
+        request: CompletionRequest,
+        text: str,
+        model: str,
+        prompt_tokens: int,
+        completion_tokens: int,
+    ) -> Completion:
+        """The answer, with token counts estimated where the server sent none (0)."""
+        return Completion(
+            text=text,
+            provider=self.name,
+            model=model,
+            prompt_tokens=prompt_tokens or estimate_message_tokens(request.messages),
+            completion_tokens=completion_tokens or estimate_tokens(text),
+        )
+
+    def _cut_off(self) -> ProviderError:
+        """A stream that ended before the answer was complete: never a short answer."""
+        return ProviderError(
+            "stream ended before the answer was complete", provider=self.name, retryable=True
+        )
+
+    @asynccontextmanager
+    async def _http(self) -> AsyncIterator[httpx.AsyncClient]:
+        """The caller's shared client (auth goes per request, so one client can serve
+        several providers), or a short-lived one with this provider's timeout that
+        connects only to an endpoint that passes ``connectors.targets``."""
+        if self._client is not None:
+            yield self._client
+            return
+        async with http_client(
+            timeout=httpx.Timeout(self.timeout), allow_private=self.allow_private
+        ) as client:
+            yield client

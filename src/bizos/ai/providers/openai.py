@@ -7,22 +7,20 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
 from bizos.ai.providers.http import (
+    HttpProvider,
     bad_response,
     count,
     json_object,
-    server_sent_events,
-    status_error,
-    transport_error,
     vendor_message,
 )
-from bizos.ai.tokens import estimate_message_tokens, estimate_tokens
+from bizos.ai.tokens import estimate_tokens
 from bizos.ai.types import (
     Completion,
     CompletionRequest,
@@ -31,7 +29,6 @@ from bizos.ai.types import (
     StreamEnd,
     TextDelta,
 )
-from bizos.connectors.targets import allow_private_targets, http_client
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 
@@ -43,11 +40,10 @@ class Embeddings:
     prompt_tokens: int
 
 
-class OpenAICompatibleProvider:
+class OpenAICompatibleProvider(HttpProvider):
     """Chat completions and embeddings over the OpenAI wire format."""
 
     name = "openai"
-    external = True  # even on loopback: the privacy proxy applies to every non-local model
 
     def __init__(
         self,
@@ -60,33 +56,15 @@ class OpenAICompatibleProvider:
         embedding_model: str | None = None,
         allow_private: bool | None = None,
     ) -> None:
-        """``base_url`` is the tenant's choice: unless ``allow_private`` (default:
-        ``BIZOS_CONNECTOR_ALLOW_PRIVATE_TARGETS``) it may not point inside the server's
-        network (``connectors.targets``). A ``client`` passed in is used as it is."""
+        super().__init__(api_key, model, timeout, client, allow_private)
         self.base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")
-        self.model = model
         self.embedding_model = embedding_model or model
-        self.timeout = timeout
-        self.allow_private = allow_private_targets() if allow_private is None else allow_private
-        self._api_key = api_key
-        self._client = client
-
-    def __repr__(self) -> str:  # never show the key
-        return f"OpenAICompatibleProvider(base_url={self.base_url!r}, model={self.model!r})"
 
     # --- chat ------------------------------------------------------------------------
 
     async def complete(self, request: CompletionRequest) -> Completion:
         payload = self._chat_payload(request, stream=False)
-        async with self._http() as client:
-            try:
-                response = await client.post(
-                    self._url("/chat/completions"), json=payload, headers=self._headers()
-                )
-            except httpx.HTTPError as exc:
-                raise transport_error(self.name, exc) from None
-        if response.status_code != 200:
-            raise status_error(self.name, response, response.content)
+        response = await self._post(self._url("/chat/completions"), payload)
         try:
             data = response.json()
             choice = data["choices"][0]
@@ -95,15 +73,7 @@ class OpenAICompatibleProvider:
             raise bad_response(self.name, "no choices[0].message") from None
         if not isinstance(text, str):
             raise bad_response(self.name, "message content is not text")
-        usage = data.get("usage") or {}
-        return Completion(
-            text=text,
-            provider=self.name,
-            model=str(data.get("model") or payload["model"]),
-            prompt_tokens=count(usage.get("prompt_tokens"))
-            or estimate_message_tokens(request.messages),
-            completion_tokens=count(usage.get("completion_tokens")) or estimate_tokens(text),
-        )
+        return self._answer(request, text, str(data.get("model") or payload["model"]), data)
 
     async def stream(self, request: CompletionRequest) -> AsyncIterator[StreamChunk]:
         """Deltas as the server sends them, then a StreamEnd with the server's usage
@@ -111,54 +81,46 @@ class OpenAICompatibleProvider:
         off before ``[DONE]`` or a finish reason is an error, never a short answer."""
         payload = self._chat_payload(request, stream=True)
         parts: list[str] = []
-        usage: dict[str, Any] = {}
+        last: dict[str, Any] = {}  # the chunk that brought the usage
         model = str(payload["model"])
         finished = False
-        async with self._http() as client:
-            try:
-                async with client.stream(
-                    "POST", self._url("/chat/completions"), json=payload, headers=self._headers()
-                ) as response:
-                    if response.status_code != 200:
-                        body = await response.aread()
-                        raise status_error(self.name, response, body)
-                    async for event in server_sent_events(response):
-                        if event.data.strip() == "[DONE]":
-                            finished = True
-                            break
-                        chunk = json_object(event.data)
-                        if chunk is None:
-                            raise bad_response(self.name, "stream chunk is not JSON")
-                        if "error" in chunk:
-                            # Errors after the 200 are the server's trouble, not ours.
-                            message = vendor_message(event.data.encode()) or "stream error"
-                            raise ProviderError(message, provider=self.name, retryable=True)
-                        model = str(chunk.get("model") or model)
-                        if isinstance(chunk.get("usage"), dict):
-                            usage = chunk["usage"]
-                        for choice in chunk.get("choices") or []:
-                            delta = (choice.get("delta") or {}).get("content")
-                            if isinstance(delta, str) and delta:
-                                parts.append(delta)
-                                yield TextDelta(delta)
-                            if choice.get("finish_reason"):
-                                finished = True
-            except httpx.HTTPError as exc:
-                raise transport_error(self.name, exc) from None
+        async with aclosing(self._events(self._url("/chat/completions"), payload)) as events:
+            async for event in events:
+                if event.data.strip() == "[DONE]":
+                    finished = True
+                    break
+                chunk = json_object(event.data)
+                if chunk is None:
+                    raise bad_response(self.name, "stream chunk is not JSON")
+                if "error" in chunk:
+                    # Errors after the 200 are the server's trouble, not ours.
+                    message = vendor_message(event.data.encode()) or "stream error"
+                    raise ProviderError(message, provider=self.name, retryable=True)
+                model = str(chunk.get("model") or model)
+                if isinstance(chunk.get("usage"), dict):
+                    last = chunk
+                for choice in chunk.get("choices") or []:
+                    delta = (choice.get("delta") or {}).get("content")
+                    if isinstance(delta, str) and delta:
+                        parts.append(delta)
+                        yield TextDelta(delta)
+                    if choice.get("finish_reason"):
+                        finished = True
         if not finished:
-            raise ProviderError(
-                "stream ended before the answer was complete", provider=self.name, retryable=True
-            )
-        text = "".join(parts)
-        yield StreamEnd(
-            Completion(
-                text=text,
-                provider=self.name,
-                model=model,
-                prompt_tokens=count(usage.get("prompt_tokens"))
-                or estimate_message_tokens(request.messages),
-                completion_tokens=count(usage.get("completion_tokens")) or estimate_tokens(text),
-            )
+            raise self._cut_off()
+        yield StreamEnd(self._answer(request, "".join(parts), model, last))
+
+    def _answer(
+        self, request: CompletionRequest, text: str, model: str, data: dict[str, Any]
+    ) -> Completion:
+        """The answer with the token counts of ``data["usage"]``, estimated if absent."""
+        usage = data.get("usage") or {}
+        return self._completion(
+            request,
+            text,
+            model,
+            count(usage.get("prompt_tokens")),
+            count(usage.get("completion_tokens")),
         )
 
     # --- embeddings ------------------------------------------------------------------
@@ -172,15 +134,7 @@ class OpenAICompatibleProvider:
         if not texts:
             return Embeddings([], use_model, 0)
         payload = {"model": use_model, "input": list(texts), "encoding_format": "float"}
-        async with self._http() as client:
-            try:
-                response = await client.post(
-                    self._url("/embeddings"), json=payload, headers=self._headers()
-                )
-            except httpx.HTTPError as exc:
-                raise transport_error(self.name, exc) from None
-        if response.status_code != 200:
-            raise status_error(self.name, response, response.content)
+        response = await self._post(self._url("/embeddings"), payload)
         try:
             data = response.json()
             rows = sorted(data["data"], key=lambda row: int(row["index"]))
@@ -215,16 +169,3 @@ class OpenAICompatibleProvider:
             payload["stream"] = True
             payload["stream_options"] = {"include_usage": True}
         return payload
-
-    @asynccontextmanager
-    async def _http(self) -> AsyncIterator[httpx.AsyncClient]:
-        """The caller's shared client (auth goes per request, so one client can serve
-        several providers), or a short-lived one with this provider's timeout that
-        connects only to an endpoint that passes ``connectors.targets``."""
-        if self._client is not None:
-            yield self._client
-            return
-        async with http_client(
-            timeout=httpx.Timeout(self.timeout), allow_private=self.allow_private
-        ) as client:
-            yield client

@@ -45,9 +45,6 @@ class ClearbitEnricher(VendorEndpoint):
         self._api_key = api_key
         self._set_endpoint(base_url, timeout, allow_private)
 
-    def __repr__(self) -> str:  # never show the key
-        return f"ClearbitEnricher(base_url={self.base_url!r})"
-
     @classmethod
     def from_connector(
         cls, config: Mapping[str, Any], secrets: Mapping[str, str]

@@ -59,9 +59,6 @@ class ShippoProvider(VendorEndpoint):
         self._set_endpoint(base_url, timeout, allow_private)
         self.servicelevel = servicelevel
 
-    def __repr__(self) -> str:  # never show the key
-        return f"ShippoProvider(base_url={self.base_url!r})"
-
     @classmethod
     def from_connector(
         cls, config: Mapping[str, Any], secrets: Mapping[str, str]

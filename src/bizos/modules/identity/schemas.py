@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Literal, get_args
+from typing import Annotated, Literal
 
 from pydantic import (
     BaseModel,
@@ -14,30 +14,9 @@ from pydantic import (
     field_validator,
 )
 
-from bizos.core.auth import ROLES, SCOPES
+from bizos.core.auth import SCOPES, Role, ScopeName
 from bizos.core.fields import Moment, refuse_null
 from bizos.modules.identity import clock
-
-Role = Literal["owner", "admin", "member", "viewer"]
-ScopeName = Literal[
-    "crm:read",
-    "crm:write",
-    "support:read",
-    "support:write",
-    "commerce:read",
-    "commerce:write",
-    "billing:read",
-    "billing:write",
-    "kb:read",
-    "kb:write",
-    "ai:use",
-    "automation:read",
-    "automation:write",
-    "admin",
-]
-# Spelled out for the OpenAPI enum; must stay the same set as core.auth's.
-assert set(get_args(Role)) == set(ROLES)
-assert set(get_args(ScopeName)) == set(SCOPES)
 
 NewPassword = Annotated[str, Field(min_length=8, max_length=256)]
 

@@ -11,6 +11,8 @@ log lines.
 
 from __future__ import annotations
 
+from typing import Any
+
 from bizos.core.errors import Unauthenticated
 
 PROBLEM_BASE = "https://bizos.dev/problems/"
@@ -21,6 +23,13 @@ class WebhookRefused(Unauthenticated):
     type_ = PROBLEM_BASE + "webhook-refused"
     reason = "webhook-refused"
 
+    def __init_subclass__(cls, *, reason: str, title: str, **kw: Any) -> None:
+        """Each refusal names its reason once: the problem type is the reason's page."""
+        super().__init_subclass__(**kw)
+        cls.title = title
+        cls.type_ = PROBLEM_BASE + reason
+        cls.reason = reason
+
     def __init__(self, detail: str, *, challenge: str | None = None) -> None:
         super().__init__(detail)
         # Not a bearer-token endpoint: offer the provider's scheme, or no challenge.
@@ -30,46 +39,46 @@ class WebhookRefused(Unauthenticated):
             self.headers["WWW-Authenticate"] = challenge
 
 
-class WebhookNotConfigured(WebhookRefused):
-    title = "Webhook not configured"
-    type_ = PROBLEM_BASE + "webhook-not-configured"
-    reason = "webhook-not-configured"
+class WebhookNotConfigured(
+    WebhookRefused, reason="webhook-not-configured", title="Webhook not configured"
+):
+    pass
 
 
-class WebhookSignatureMissing(WebhookRefused):
-    title = "Webhook signature missing"
-    type_ = PROBLEM_BASE + "webhook-signature-missing"
-    reason = "webhook-signature-missing"
+class WebhookSignatureMissing(
+    WebhookRefused, reason="webhook-signature-missing", title="Webhook signature missing"
+):
+    pass
 
 
-class WebhookSignatureMalformed(WebhookRefused):
-    title = "Webhook signature malformed"
-    type_ = PROBLEM_BASE + "webhook-signature-malformed"
-    reason = "webhook-signature-malformed"
+class WebhookSignatureMalformed(
+    WebhookRefused, reason="webhook-signature-malformed", title="Webhook signature malformed"
+):
+    pass
 
 
-class WebhookSignatureMismatch(WebhookRefused):
-    title = "Webhook signature does not match"
-    type_ = PROBLEM_BASE + "webhook-signature-mismatch"
-    reason = "webhook-signature-mismatch"
+class WebhookSignatureMismatch(
+    WebhookRefused, reason="webhook-signature-mismatch", title="Webhook signature does not match"
+):
+    pass
 
 
-class WebhookTimestampExpired(WebhookRefused):
-    title = "Webhook timestamp too old"
-    type_ = PROBLEM_BASE + "webhook-timestamp-expired"
-    reason = "webhook-timestamp-expired"
+class WebhookTimestampExpired(
+    WebhookRefused, reason="webhook-timestamp-expired", title="Webhook timestamp too old"
+):
+    pass
 
 
-class WebhookTimestampInFuture(WebhookRefused):
-    title = "Webhook timestamp in the future"
-    type_ = PROBLEM_BASE + "webhook-timestamp-in-future"
-    reason = "webhook-timestamp-in-future"
+class WebhookTimestampInFuture(
+    WebhookRefused, reason="webhook-timestamp-in-future", title="Webhook timestamp in the future"
+):
+    pass
 
 
-class WebhookSenderMismatch(WebhookRefused):
-    title = "Webhook from another sender"
-    type_ = PROBLEM_BASE + "webhook-sender-mismatch"
-    reason = "webhook-sender-mismatch"
+class WebhookSenderMismatch(
+    WebhookRefused, reason="webhook-sender-mismatch", title="Webhook from another sender"
+):
+    pass
 
 
 def not_configured(
