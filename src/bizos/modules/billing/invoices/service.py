@@ -31,7 +31,7 @@ from bizos.core.errors import Conflict, NotFound, Unprocessable, field_error
 from bizos.core.events import append_event
 from bizos.core.money import CENT, ZERO, cents, text
 from bizos.core.pagination import ListOrder, PageParams
-from bizos.core.reads import read_of
+from bizos.core.reads import one_or_404, read_of
 from bizos.core.sequences import format_number, next_value
 from bizos.core.versions import check_version
 from bizos.modules.billing.invoices.amounts import (
@@ -108,9 +108,7 @@ async def invoice_read(session: AsyncSession, ctx: Context, invoice: Invoice) ->
 
 
 async def _one(session: AsyncSession, query: Any) -> Invoice:
-    row: Invoice | None = await session.scalar(query)
-    if row is None:
-        raise NotFound("invoice not found")
+    row: Invoice = await one_or_404(session, query, "invoice")
     return row
 
 

@@ -27,7 +27,7 @@ from bizos.core.errors import Conflict, NotFound, Unprocessable, field_error
 from bizos.core.ids import new_id
 from bizos.core.money import cents
 from bizos.core.pagination import ListOrder, PageParams
-from bizos.core.reads import read_of
+from bizos.core.reads import one_or_404, read_of
 from bizos.core.versions import check_version
 from bizos.modules.billing.invoices import service as invoices
 from bizos.modules.billing.invoices.amounts import PAYMENT_MONEY, cents_of
@@ -76,10 +76,7 @@ async def get_payment(
     query = sa.select(Payment).where(
         Payment.tenant_id == ctx.require_tenant(), Payment.id == payment_id
     )
-    row = await session.scalar(query.with_for_update() if for_update else query)
-    if row is None:
-        raise NotFound("payment not found")
-    return row
+    return await one_or_404(session, query.with_for_update() if for_update else query, "payment")
 
 
 async def payment_detail(session: AsyncSession, ctx: Context, payment: Payment) -> PaymentRead:
