@@ -30,7 +30,7 @@ from bizos.core.db import utcnow
 from bizos.core.errors import Conflict, NotFound, Unprocessable, field_error
 from bizos.core.events import append_event
 from bizos.core.money import CENT, ZERO, cents, text
-from bizos.core.pagination import ListOrder, PageParams
+from bizos.core.pagination import ListOrder, PageParams, read_page, where_given
 from bizos.core.reads import one_or_404, read_of
 from bizos.core.sequences import format_number, next_value
 from bizos.core.versions import check_version
@@ -112,14 +112,6 @@ async def _one(session: AsyncSession, query: Any) -> Invoice:
     return row
 
 
-def where_given(query: Any, *filters: tuple[Any, object | None]) -> Any:
-    """``query`` narrowed to ``column == value`` for each filter whose value was given."""
-    for column, value in filters:
-        if value is not None:
-            query = query.where(column == value)
-    return query
-
-
 def _of_tenant(ctx: Context, *where: sa.ColumnElement[bool]) -> Any:
     return sa.select(Invoice).where(Invoice.tenant_id == ctx.require_tenant(), *where)
 
@@ -175,9 +167,9 @@ async def list_invoices(
         query = query.where(overdue_clause)
     elif overdue is False:
         query = query.where(sa.not_(overdue_clause))
-    rows = list(await session.scalars(INVOICE_ORDER.apply(query, page)))
-    items, cursor = INVOICE_ORDER.take_page(rows, page)
-    return [invoice_summary(r, today=today) for r in items], cursor
+    return await read_page(
+        session, INVOICE_ORDER, query, page, lambda row: invoice_summary(row, today=today)
+    )
 
 
 async def find_open_invoices(

@@ -26,12 +26,11 @@ from bizos.core.db import utcnow
 from bizos.core.errors import Conflict, NotFound, Unprocessable, field_error
 from bizos.core.ids import new_id
 from bizos.core.money import cents
-from bizos.core.pagination import ListOrder, PageParams
+from bizos.core.pagination import ListOrder, PageParams, where_given
 from bizos.core.reads import one_or_404, read_of
 from bizos.core.versions import check_version
 from bizos.modules.billing.invoices import service as invoices
 from bizos.modules.billing.invoices.amounts import PAYMENT_MONEY, cents_of
-from bizos.modules.billing.invoices.service import where_given
 from bizos.modules.billing.models import Invoice, Payment, Refund
 from bizos.modules.billing.payments.schemas import PaymentRead, RefundRead
 from bizos.modules.billing.reconciliation.service import (
