@@ -92,6 +92,13 @@ def dialect_insert(session: AsyncSession, model: type[Any]) -> Any:
     return sqlite.insert(model)
 
 
+def unique_where(name: str, *columns: str, where: str) -> sa.Index:
+    """A unique index over ``columns`` that holds only for the rows matching ``where``
+    (a partial index, on SQLite and PostgreSQL alike): one live row per key, say."""
+    condition = sa.text(where)
+    return sa.Index(name, *columns, unique=True, sqlite_where=condition, postgresql_where=condition)
+
+
 class TenantScoped:
     """Mixin for every table that belongs to a tenant."""
 

@@ -9,10 +9,24 @@ than silently overwriting their change. Accepted spellings: ``3``, ``"3"`` and `
 from __future__ import annotations
 
 import re
+from typing import Annotated, Protocol, TypeVar
 
+from fastapi import Header
 from starlette.requests import Request
+from starlette.responses import Response
 
 from bizos.core.errors import Unprocessable, VersionConflict, field_error
+
+# The ``If-Match`` request header as an endpoint parameter (absent: no check).
+IfMatch = Annotated[str | None, Header()]
+
+
+class Versioned(Protocol):
+    @property
+    def version(self) -> int: ...
+
+
+V = TypeVar("V", bound=Versioned)
 
 _ETAG = re.compile(r'^(?:W/"(\d{1,18})"|"(\d{1,18})"|(\d{1,18}))$')
 
@@ -20,6 +34,12 @@ _ETAG = re.compile(r'^(?:W/"(\d{1,18})"|"(\d{1,18})"|(\d{1,18}))$')
 def version_etag(version: int) -> str:
     """The ``ETag`` header value for ``version``; echoing it as ``If-Match`` is accepted."""
     return f'W/"{version}"'
+
+
+def tagged(response: Response, read: V) -> V:
+    """``read`` as it is, its ``ETag`` (its version) set on ``response``."""
+    response.headers["ETag"] = version_etag(read.version)
+    return read
 
 
 def parse_if_match(value: str) -> list[int] | None:

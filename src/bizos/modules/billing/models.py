@@ -15,7 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from bizos.core.db import Base, Entity, TenantScoped, utcnow
+from bizos.core.db import Base, Entity, TenantScoped, unique_where, utcnow
 from bizos.core.ids import new_id
 
 Money = sa.Numeric(14, 2)
@@ -27,24 +27,17 @@ PAYMENT_STATUSES = ("matched", "unmatched", "discrepancy", "refunded", "partiall
 class Invoice(Entity, Base):
     __tablename__ = "billing_invoices"
     __table_args__ = (
-        sa.Index(
-            "uq_billing_invoices_tenant_number",
-            "tenant_id",
-            "number",
-            unique=True,
-            sqlite_where=sa.text("number IS NOT NULL"),
-            postgresql_where=sa.text("number IS NOT NULL"),
+        unique_where(
+            "uq_billing_invoices_tenant_number", "tenant_id", "number", where="number IS NOT NULL"
         ),
         sa.Index("ix_billing_invoices_tenant_order", "tenant_id", "order_id"),
         # One live (not void) invoice per order: a second, racing issue fails and its
         # workflow step retries into the existing one.
-        sa.Index(
+        unique_where(
             "uq_billing_invoices_tenant_order_live",
             "tenant_id",
             "order_id",
-            unique=True,
-            sqlite_where=sa.text("order_id IS NOT NULL AND status != 'void'"),
-            postgresql_where=sa.text("order_id IS NOT NULL AND status != 'void'"),
+            where="order_id IS NOT NULL AND status != 'void'",
         ),
         sa.Index("ix_billing_invoices_tenant_contact", "tenant_id", "contact_id"),
         sa.Index("ix_billing_invoices_tenant_status_due", "tenant_id", "status", "due_date"),
@@ -86,14 +79,12 @@ class Payment(Entity, Base):
     __table_args__ = (
         # One payment per outside id: Stripe's payment_intent.succeeded and
         # charge.succeeded for one payment record it once.
-        sa.Index(
+        unique_where(
             "uq_billing_payments_tenant_provider_external",
             "tenant_id",
             "provider",
             "external_id",
-            unique=True,
-            sqlite_where=sa.text("external_id IS NOT NULL"),
-            postgresql_where=sa.text("external_id IS NOT NULL"),
+            where="external_id IS NOT NULL",
         ),
         sa.Index("ix_billing_payments_tenant_invoice", "tenant_id", "invoice_id"),
         sa.Index("ix_billing_payments_tenant_status", "tenant_id", "status"),
@@ -123,13 +114,11 @@ class Payment(Entity, Base):
 class Refund(TenantScoped, Base):
     __tablename__ = "billing_refunds"
     __table_args__ = (
-        sa.Index(
+        unique_where(
             "uq_billing_refunds_tenant_external",
             "tenant_id",
             "external_id",
-            unique=True,
-            sqlite_where=sa.text("external_id IS NOT NULL"),
-            postgresql_where=sa.text("external_id IS NOT NULL"),
+            where="external_id IS NOT NULL",
         ),
         sa.Index("ix_billing_refunds_tenant_payment", "tenant_id", "payment_id"),
     )

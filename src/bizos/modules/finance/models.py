@@ -15,7 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from bizos.core.db import Base, Entity, TenantScoped
+from bizos.core.db import Base, Entity, TenantScoped, unique_where
 from bizos.core.ids import new_id
 
 Money = sa.Numeric(14, 2)
@@ -26,14 +26,12 @@ class Expense(Entity, Base):
     __tablename__ = "finance_expenses"
     __table_args__ = (
         sa.Index("ix_finance_expenses_tenant_category_date", "tenant_id", "category", "spent_on"),
-        sa.Index(
+        unique_where(
             "uq_finance_expenses_tenant_source_external",
             "tenant_id",
             "source",
             "external_id",
-            unique=True,
-            sqlite_where=sa.text("external_id IS NOT NULL"),
-            postgresql_where=sa.text("external_id IS NOT NULL"),
+            where="external_id IS NOT NULL",
         ),
     )
 

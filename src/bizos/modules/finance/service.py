@@ -18,10 +18,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bizos.core.context import Context
 from bizos.core.db import utcnow
-from bizos.core.errors import NotFound
 from bizos.core.events import append_event
 from bizos.core.money import CENT, cents, text
 from bizos.core.pagination import ListOrder, PageParams
+from bizos.core.reads import one_or_404
 from bizos.core.tools import ToolResult
 from bizos.modules.finance.budgets.service import count_spending, list_budgets
 from bizos.modules.finance.models import Expense
@@ -46,14 +46,10 @@ def expense_read(row: Expense) -> ExpenseRead:
 
 
 async def get_expense(session: AsyncSession, ctx: Context, expense_id: str) -> Expense:
-    row = await session.scalar(
-        sa.select(Expense).where(
-            Expense.tenant_id == ctx.require_tenant(), Expense.id == expense_id
-        )
+    query = sa.select(Expense).where(
+        Expense.tenant_id == ctx.require_tenant(), Expense.id == expense_id
     )
-    if row is None:
-        raise NotFound("expense not found")
-    return row
+    return await one_or_404(session, query, "expense")
 
 
 async def _by_external_id(

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Header
+from fastapi import APIRouter
 
 from bizos.api.deps import Ctx, DbSession
 from bizos.core.auth import BillingRead, BillingWrite
 from bizos.core.pagination import Page
+from bizos.core.versions import IfMatch
 from bizos.modules.billing.credit_notes import service
 from bizos.modules.billing.invoices.schemas import CreditNoteCreate, CreditNoteRead
 from bizos.modules.billing.invoices.service import credit_note_read
@@ -25,7 +24,7 @@ async def issue_credit_note(
     _: BillingWrite,
     session: DbSession,
     ctx: Ctx,
-    if_match: Annotated[str | None, Header()] = None,
+    if_match: IfMatch = None,
 ) -> CreditNoteRead:
     """Credit up to the balance due (``CN-000001``, gapless)."""
     note = await service.issue_credit_note(

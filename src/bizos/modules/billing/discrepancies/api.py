@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Header, Response
+from fastapi import APIRouter, Response
 
 from bizos.api.deps import Ctx, DbSession
 from bizos.core.auth import BillingWrite
-from bizos.core.versions import version_etag
+from bizos.core.versions import IfMatch, tagged
 from bizos.modules.billing.discrepancies import service
 from bizos.modules.billing.invoices.schemas import DiscrepancyResolve, InvoiceRead
 from bizos.modules.billing.invoices.service import invoice_read
@@ -24,12 +22,11 @@ async def resolve_discrepancy(
     session: DbSession,
     ctx: Ctx,
     response: Response,
-    if_match: Annotated[str | None, Header()] = None,
+    if_match: IfMatch = None,
 ) -> InvoiceRead:
     """Take an invoice out of ``discrepancy`` once the payment question is settled."""
     invoice = await service.resolve_discrepancy(
         session, ctx, invoice_id, status=body.status, note=body.note, if_match=if_match
     )
     read = await invoice_read(session, ctx, invoice)
-    response.headers["ETag"] = version_etag(read.version)
-    return read
+    return tagged(response, read)

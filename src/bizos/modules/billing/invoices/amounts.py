@@ -25,6 +25,25 @@ from bizos.core.money import ZERO, cents
 from bizos.modules.billing.invoices.schemas import OPEN_STATUSES, InvoiceLine, InvoiceLineInput
 from bizos.modules.billing.models import Invoice
 
+INVOICE_MONEY = (
+    "subtotal",
+    "discount_total",
+    "tax_total",
+    "shipping_total",
+    "total",
+    "amount_paid",
+    "amount_refunded",
+    "amount_credited",
+)
+
+PAYMENT_MONEY = ("amount", "amount_refunded")
+
+
+def cents_of(row: object, names: Sequence[str]) -> dict[str, Decimal]:
+    """``row``'s money attributes ``names``, each rounded to the cent, by name."""
+    return {name: cents(getattr(row, name)) for name in names}
+
+
 # The largest amount a money column (14 digits, 2 after the point) holds.
 MAX_AMOUNT = Decimal("999999999999.99")
 

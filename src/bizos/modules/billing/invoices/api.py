@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Response
+from fastapi import APIRouter, Depends, Query, Response
 
 from bizos.api.deps import Ctx, DbSession
 from bizos.core.auth import BillingRead, BillingWrite
 from bizos.core.pagination import Page, PageParams
-from bizos.core.versions import version_etag
+from bizos.core.versions import IfMatch, tagged
 from bizos.modules.billing.invoices import service
 from bizos.modules.billing.invoices.pdf import render_invoice_pdf
 from bizos.modules.billing.invoices.schemas import (
@@ -30,12 +30,6 @@ from bizos.modules.identity import service as identity_service
 router = APIRouter(tags=["billing"])
 
 IdQuery = Annotated[str | None, Query(max_length=36)]
-IfMatch = Annotated[str | None, Header()]
-
-
-def _etag(response: Response, invoice: InvoiceRead) -> InvoiceRead:
-    response.headers["ETag"] = version_etag(invoice.version)
-    return invoice
 
 
 @router.post("/api/v1/billing/invoices", status_code=201, response_model=InvoiceRead)
@@ -45,7 +39,7 @@ async def create_invoice(
     """A manual invoice as a draft (no number until it is issued)."""
     invoice = await service.create_invoice(session, ctx, **body.model_dump())
     response.headers["Location"] = f"/api/v1/billing/invoices/{invoice.id}"
-    return _etag(response, await service.invoice_read(session, ctx, invoice))
+    return tagged(response, await service.invoice_read(session, ctx, invoice))
 
 
 @router.get("/api/v1/billing/invoices", response_model=Page[InvoiceRead])
@@ -80,7 +74,7 @@ async def get_invoice(
     invoice_id: str, _: BillingRead, session: DbSession, ctx: Ctx, response: Response
 ) -> InvoiceRead:
     invoice = await service.get_invoice(session, ctx, invoice_id)
-    return _etag(response, await service.invoice_read(session, ctx, invoice))
+    return tagged(response, await service.invoice_read(session, ctx, invoice))
 
 
 @router.get(
@@ -111,7 +105,7 @@ async def issue_invoice(
 ) -> InvoiceRead:
     """Number a draft (``INV-000001``, gapless) and open it; its payment terms start now."""
     invoice = await service.issue_invoice(session, ctx, invoice_id, if_match=if_match)
-    return _etag(response, await service.invoice_read(session, ctx, invoice))
+    return tagged(response, await service.invoice_read(session, ctx, invoice))
 
 
 @router.post("/api/v1/billing/invoices/{invoice_id}/void", response_model=InvoiceRead)
@@ -128,4 +122,4 @@ async def void_invoice(
     invoice = await service.void_invoice(
         session, ctx, invoice_id, reason=body.reason, if_match=if_match
     )
-    return _etag(response, await service.invoice_read(session, ctx, invoice))
+    return tagged(response, await service.invoice_read(session, ctx, invoice))

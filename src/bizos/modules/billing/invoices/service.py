@@ -30,11 +30,15 @@ from bizos.core.db import utcnow
 from bizos.core.errors import Conflict, NotFound, Unprocessable, field_error
 from bizos.core.events import append_event
 from bizos.core.money import CENT, ZERO, cents, text
-from bizos.core.pagination import ListOrder, PageParams
+from bizos.core.pagination import ListOrder, PageParams, read_page, where_given
+from bizos.core.reads import one_or_404, read_of
 from bizos.core.sequences import format_number, next_value
 from bizos.core.versions import check_version
 from bizos.modules.billing.invoices.amounts import (
+    INVOICE_MONEY,
+    PAYMENT_MONEY,
     balance_due,
+    cents_of,
     is_overdue,
     net_paid,
     set_amounts,
@@ -75,52 +79,15 @@ def invoice_summary(
     today: dt.date | None = None,
 ) -> InvoiceRead:
     """The API shape of an invoice from what is already loaded (no queries)."""
-    return InvoiceRead(
-        id=row.id,
-        number=row.number,
-        order_id=row.order_id,
-        contact_id=row.contact_id,
-        customer_email=row.customer_email,
-        customer_name=row.customer_name,
-        billing_address=row.billing_address,
-        status=row.status,
-        currency=row.currency,
-        subtotal=cents(row.subtotal),
-        discount_total=cents(row.discount_total),
-        tax_total=cents(row.tax_total),
-        shipping_total=cents(row.shipping_total),
-        total=cents(row.total),
-        amount_paid=cents(row.amount_paid),
-        amount_refunded=cents(row.amount_refunded),
-        amount_credited=cents(row.amount_credited),
+    return read_of(
+        InvoiceRead,
+        row,
+        **cents_of(row, INVOICE_MONEY),
         balance_due=balance_due(row),
         lines=[InvoiceLine.model_validate(line) for line in row.lines or []],
-        issued_at=row.issued_at,
-        due_date=row.due_date,
         overdue=is_overdue(row, today),
-        paid_at=row.paid_at,
-        voided_at=row.voided_at,
-        void_reason=row.void_reason,
-        discrepancy_reason=row.discrepancy_reason,
-        reminders_sent=row.reminders_sent,
-        last_reminder_at=row.last_reminder_at,
-        notes=row.notes,
         credit_notes=[credit_note_read(c) for c in credit_notes],
-        payments=[
-            InvoicePaymentRead(
-                id=p.id,
-                provider=p.provider,
-                amount=cents(p.amount),
-                amount_refunded=cents(p.amount_refunded),
-                currency=p.currency,
-                status=p.status,
-                received_at=p.received_at,
-            )
-            for p in payments
-        ],
-        version=row.version,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
+        payments=[read_of(InvoicePaymentRead, p, **cents_of(p, PAYMENT_MONEY)) for p in payments],
     )
 
 
@@ -141,18 +108,8 @@ async def invoice_read(session: AsyncSession, ctx: Context, invoice: Invoice) ->
 
 
 async def _one(session: AsyncSession, query: Any) -> Invoice:
-    row: Invoice | None = await session.scalar(query)
-    if row is None:
-        raise NotFound("invoice not found")
+    row: Invoice = await one_or_404(session, query, "invoice")
     return row
-
-
-def where_given(query: Any, *filters: tuple[Any, object | None]) -> Any:
-    """``query`` narrowed to ``column == value`` for each filter whose value was given."""
-    for column, value in filters:
-        if value is not None:
-            query = query.where(column == value)
-    return query
 
 
 def _of_tenant(ctx: Context, *where: sa.ColumnElement[bool]) -> Any:
@@ -210,9 +167,9 @@ async def list_invoices(
         query = query.where(overdue_clause)
     elif overdue is False:
         query = query.where(sa.not_(overdue_clause))
-    rows = list(await session.scalars(INVOICE_ORDER.apply(query, page)))
-    items, cursor = INVOICE_ORDER.take_page(rows, page)
-    return [invoice_summary(r, today=today) for r in items], cursor
+    return await read_page(
+        session, INVOICE_ORDER, query, page, lambda row: invoice_summary(row, today=today)
+    )
 
 
 async def find_open_invoices(
@@ -253,6 +210,27 @@ def _draft(ctx: Context, *, currency: str, customer_email: str | None, **fields:
         amount_credited=ZERO,
         reminders_sent=0,
         **fields,
+    )
+
+
+async def payment_event(
+    session: AsyncSession,
+    ctx: Context,
+    type_: str,
+    payment: Payment,
+    *,
+    version: int = 1,
+    **data: Any,
+) -> None:
+    """``type_`` on the payment's stream; its data names the payment, then ``data``."""
+    await append_event(
+        session,
+        ctx,
+        type_,
+        aggregate_type="payment",
+        aggregate_id=payment.id,
+        version=version,
+        data={"payment_id": payment.id, **data},
     )
 
 

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Response
+from fastapi import APIRouter, Depends, Query, Response
 
 from bizos.api.deps import Ctx, DbSession
 from bizos.core.auth import BillingRead, BillingWrite
 from bizos.core.pagination import Page, PageParams
-from bizos.core.versions import version_etag
+from bizos.core.versions import IfMatch, tagged
 from bizos.modules.billing.payments import service
 from bizos.modules.billing.payments.schemas import (
     ManualPaymentCreate,
@@ -28,12 +28,6 @@ from bizos.modules.billing.payments.schemas import (
 router = APIRouter(tags=["billing"])
 
 IdQuery = Annotated[str | None, Query(max_length=36)]
-IfMatch = Annotated[str | None, Header()]
-
-
-def _etag(response: Response, payment: PaymentRead) -> PaymentRead:
-    response.headers["ETag"] = version_etag(payment.version)
-    return payment
 
 
 @router.get("/api/v1/billing/payments", response_model=Page[PaymentRead])
@@ -59,7 +53,7 @@ async def get_payment(
     payment_id: str, _: BillingRead, session: DbSession, ctx: Ctx, response: Response
 ) -> PaymentRead:
     payment = await service.get_payment(session, ctx, payment_id)
-    return _etag(response, await service.payment_detail(session, ctx, payment))
+    return tagged(response, await service.payment_detail(session, ctx, payment))
 
 
 @router.post(
@@ -90,7 +84,7 @@ async def record_manual_payment(
     if not recorded.created:
         response.status_code = 200
     response.headers["Location"] = f"/api/v1/billing/payments/{recorded.payment.id}"
-    return _etag(response, await service.payment_detail(session, ctx, recorded.payment))
+    return tagged(response, await service.payment_detail(session, ctx, recorded.payment))
 
 
 @router.post("/api/v1/billing/payments/{payment_id}/match", response_model=PaymentRead)
@@ -109,4 +103,4 @@ async def match_payment(
     payment = await service.match_payment(
         session, ctx, payment_id, invoice_id=body.invoice_id, if_match=if_match
     )
-    return _etag(response, await service.payment_detail(session, ctx, payment))
+    return tagged(response, await service.payment_detail(session, ctx, payment))

@@ -24,13 +24,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bizos.core.context import Context
 from bizos.core.db import utcnow
 from bizos.core.errors import Conflict, NotFound, Unprocessable, field_error
-from bizos.core.events import append_event
 from bizos.core.ids import new_id
 from bizos.core.money import cents
-from bizos.core.pagination import ListOrder, PageParams
+from bizos.core.pagination import ListOrder, PageParams, where_given
+from bizos.core.reads import one_or_404, read_of
 from bizos.core.versions import check_version
 from bizos.modules.billing.invoices import service as invoices
-from bizos.modules.billing.invoices.service import where_given
+from bizos.modules.billing.invoices.amounts import PAYMENT_MONEY, cents_of
 from bizos.modules.billing.models import Invoice, Payment, Refund
 from bizos.modules.billing.payments.schemas import PaymentRead, RefundRead
 from bizos.modules.billing.reconciliation.service import (
@@ -59,28 +59,13 @@ def refund_read(row: Refund) -> RefundRead:
 def payment_read(
     row: Payment, *, refunds: Sequence[Refund] = (), invoice_number: str | None = None
 ) -> PaymentRead:
-    return PaymentRead(
-        id=row.id,
-        invoice_id=row.invoice_id,
+    return read_of(
+        PaymentRead,
+        row,
+        **cents_of(row, PAYMENT_MONEY),
         invoice_number=invoice_number,
-        provider=row.provider,
-        external_id=row.external_id,
-        charge_id=row.charge_id,
-        amount=cents(row.amount),
-        amount_refunded=cents(row.amount_refunded),
-        currency=row.currency,
-        status=row.status,
-        match_method=row.match_method,
-        match_detail=row.match_detail,
-        applied=row.applied,
-        customer_email=row.customer_email,
-        customer_name=row.customer_name,
         metadata=dict(row.metadata_ or {}),
-        received_at=row.received_at,
         refunds=[refund_read(r) for r in refunds],
-        version=row.version,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
     )
 
 
@@ -90,10 +75,7 @@ async def get_payment(
     query = sa.select(Payment).where(
         Payment.tenant_id == ctx.require_tenant(), Payment.id == payment_id
     )
-    row = await session.scalar(query.with_for_update() if for_update else query)
-    if row is None:
-        raise NotFound("payment not found")
-    return row
+    return await one_or_404(session, query.with_for_update() if for_update else query, "payment")
 
 
 async def payment_detail(session: AsyncSession, ctx: Context, payment: Payment) -> PaymentRead:
@@ -262,20 +244,16 @@ async def _insert_once(session: AsyncSession, ctx: Context, payment: Payment) ->
         if existing is None:
             raise
         return existing
-    await append_event(
+    await invoices.payment_event(
         session,
         ctx,
         "billing.payment.received",
-        aggregate_type="payment",
-        aggregate_id=payment.id,
-        data={
-            "payment_id": payment.id,
-            "provider": payment.provider,
-            "external_id": payment.external_id,
-            "amount": str(payment.amount),
-            "currency": payment.currency,
-            "customer_email": payment.customer_email,
-        },
+        payment,
+        provider=payment.provider,
+        external_id=payment.external_id,
+        amount=str(payment.amount),
+        currency=payment.currency,
+        customer_email=payment.customer_email,
     )
     return None
 
@@ -331,19 +309,15 @@ async def match_payment(
     )
     payment.version += 1
     await session.flush()
-    await append_event(
+    await invoices.payment_event(
         session,
         ctx,
         "billing.payment.matched",
-        aggregate_type="payment",
-        aggregate_id=payment.id,
+        payment,
         version=payment.version,
-        data={
-            "payment_id": payment.id,
-            "invoice_id": invoice.id,
-            "status": payment.status,
-            "match_method": "manual",
-        },
+        invoice_id=invoice.id,
+        status=payment.status,
+        match_method="manual",
     )
     return payment
 

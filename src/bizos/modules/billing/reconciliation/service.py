@@ -33,12 +33,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bizos.core.context import Context
 from bizos.core.errors import Conflict, NotFound, Unprocessable, field_error
-from bizos.core.events import append_event
 from bizos.core.money import cents
 from bizos.core.sequences import format_number
 from bizos.modules.billing.discrepancies.service import DISCREPANCY_DETECTED, flag_discrepancy
@@ -262,7 +262,7 @@ async def _report_unbookable(
 ) -> None:
     """Money for a void or draft invoice: the same event, task and notification as a
     flagged invoice, on the payment."""
-    data = {
+    data: dict[str, Any] = {
         "invoice_id": invoice.id,
         "number": invoice.number,
         "payment_id": payment.id,
@@ -271,14 +271,7 @@ async def _report_unbookable(
         "currency": payment.currency,
         "reason": misfit.reason,
     }
-    await append_event(
-        session,
-        ctx,
-        DISCREPANCY_DETECTED,
-        aggregate_type="payment",
-        aggregate_id=payment.id,
-        data=data,
-    )
+    await invoices.payment_event(session, ctx, DISCREPANCY_DETECTED, payment, **data)
     label = invoice.number or invoice.id
     await escalate_to_owner(
         session,
@@ -308,19 +301,15 @@ async def leave_unmatched(
     payment.status = "unmatched"
     payment.match_detail = reason
     await session.flush()
-    await append_event(
+    await invoices.payment_event(
         session,
         ctx,
         "billing.payment.unmatched",
-        aggregate_type="payment",
-        aggregate_id=payment.id,
-        data={
-            "payment_id": payment.id,
-            "amount": str(payment.amount),
-            "currency": payment.currency,
-            "customer_email": payment.customer_email,
-            "reason": reason,
-        },
+        payment,
+        amount=str(payment.amount),
+        currency=payment.currency,
+        customer_email=payment.customer_email,
+        reason=reason,
     )
     who = payment.customer_email or payment.customer_name or "an unknown payer"
     await escalate_to_owner(

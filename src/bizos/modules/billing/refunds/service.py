@@ -18,7 +18,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bizos.core.context import Context
 from bizos.core.db import utcnow
 from bizos.core.errors import NotFound, Unprocessable, field_error
-from bizos.core.events import append_event
 from bizos.core.ids import new_id
 from bizos.core.money import ZERO, cents, text
 from bizos.modules.billing.credit_notes.service import add_credit_note
@@ -26,6 +25,7 @@ from bizos.modules.billing.invoices.amounts import balance_due, net_paid
 from bizos.modules.billing.invoices.service import (
     after_money_moved,
     lock_invoice,
+    payment_event,
     positive_amount,
 )
 from bizos.modules.billing.models import Invoice, Payment, Refund
@@ -51,23 +51,19 @@ async def _refunded_payment(
 
 
 async def _announce(session: AsyncSession, ctx: Context, payment: Payment, refund: Refund) -> None:
-    await append_event(
+    await payment_event(
         session,
         ctx,
         "billing.payment.refunded",
-        aggregate_type="payment",
-        aggregate_id=payment.id,
+        payment,
         version=payment.version,
-        data={
-            "payment_id": payment.id,
-            "refund_id": refund.id,
-            "invoice_id": refund.invoice_id,
-            "amount": str(refund.amount),
-            "currency": payment.currency,
-            "amount_refunded": str(payment.amount_refunded),
-            "status": payment.status,
-            "external_id": refund.external_id,
-        },
+        refund_id=refund.id,
+        invoice_id=refund.invoice_id,
+        amount=str(refund.amount),
+        currency=payment.currency,
+        amount_refunded=str(payment.amount_refunded),
+        status=payment.status,
+        external_id=refund.external_id,
     )
 
 

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Response
+from fastapi import APIRouter, Depends, Query, Response
 
 from bizos.api.deps import Ctx, DbSession
 from bizos.core.auth import BillingRead, BillingWrite
 from bizos.core.errors import Unprocessable, field_error
 from bizos.core.pagination import Page, PageParams, fixed_order
-from bizos.core.versions import version_etag
+from bizos.core.versions import IfMatch, tagged
 from bizos.modules.finance.budgets import service
 from bizos.modules.finance.schemas import BudgetCreate, BudgetRead, BudgetUpdate, PeriodRead
 
@@ -32,8 +32,7 @@ async def create_budget(
 ) -> BudgetRead:
     budget = await service.create_budget(session, ctx, **body.model_dump())
     response.headers["Location"] = f"{BUDGETS}/{budget.id}"
-    response.headers["ETag"] = version_etag(budget.version)
-    return await service.budget_read(session, ctx, budget)
+    return tagged(response, await service.budget_read(session, ctx, budget))
 
 
 @router.get(BUDGETS, response_model=Page[BudgetRead])
@@ -56,8 +55,7 @@ async def get_budget(
     budget_id: str, _: BillingRead, session: DbSession, ctx: Ctx, response: Response
 ) -> BudgetRead:
     budget = await service.get_budget(session, ctx, budget_id)
-    response.headers["ETag"] = version_etag(budget.version)
-    return await service.budget_read(session, ctx, budget)
+    return tagged(response, await service.budget_read(session, ctx, budget))
 
 
 @router.patch(f"{BUDGETS}/{{budget_id}}", response_model=BudgetRead)
@@ -68,7 +66,7 @@ async def update_budget(
     session: DbSession,
     ctx: Ctx,
     response: Response,
-    if_match: Annotated[str | None, Header()] = None,
+    if_match: IfMatch = None,
 ) -> BudgetRead:
     """Change the name, limit, owner or active flag; ``If-Match: <version>`` → 409 when
     stale. ``owner_id: null`` hands the alerts back to the tenant owner."""
@@ -82,8 +80,7 @@ async def update_budget(
     budget = await service.update_budget(
         session, ctx, budget_id, changes=changes, if_match=if_match
     )
-    response.headers["ETag"] = version_etag(budget.version)
-    return await service.budget_read(session, ctx, budget)
+    return tagged(response, await service.budget_read(session, ctx, budget))
 
 
 @router.get(f"{BUDGETS}/{{budget_id}}/periods", response_model=Page[PeriodRead])

@@ -31,11 +31,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bizos.core.context import Context
 from bizos.core.db import utcnow
-from bizos.core.errors import NotFound, Unprocessable, field_error
+from bizos.core.errors import Unprocessable, field_error
 from bizos.core.events import append_event
 from bizos.core.ids import new_id
 from bizos.core.money import CENT, ZERO, cents, text
 from bizos.core.pagination import ListOrder, PageParams, encode_cursor
+from bizos.core.reads import one_or_404
 from bizos.core.versions import check_version
 from bizos.modules.finance.models import BUDGET_PERIODS, Budget, BudgetPeriod, Expense
 from bizos.modules.finance.schemas import BudgetRead, PeriodRead, category_slug, checked_money
@@ -345,10 +346,7 @@ async def get_budget(
     )
     if for_update:
         query = query.with_for_update().execution_options(populate_existing=True)
-    row = await session.scalar(query)
-    if row is None:
-        raise NotFound("budget not found")
-    return row
+    return await one_or_404(session, query, "budget")
 
 
 async def _current_periods(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 from starlette.datastructures import UploadFile
@@ -22,7 +22,7 @@ from bizos.api.guards import NUL, raise_for_nul
 from bizos.core.auth import KbRead, KbWrite
 from bizos.core.errors import Unprocessable, field_error
 from bizos.core.pagination import Page, PageParams
-from bizos.core.versions import version_etag
+from bizos.core.versions import IfMatch, tagged
 from bizos.modules.knowledge.documents import service
 from bizos.modules.knowledge.documents.models import KbChunk, KbDocument
 from bizos.modules.knowledge.documents.parsing import UnsupportedMediaType
@@ -75,10 +75,6 @@ def _body_doc(json_schema: dict[str, Any], required_file: bool) -> dict[str, Any
 
 def document_read(row: KbDocument) -> DocumentRead:
     return DocumentRead.model_validate(row, from_attributes=True)
-
-
-def _etag(response: Response, row: KbDocument) -> None:
-    response.headers["ETag"] = version_etag(row.version)
 
 
 def _media_type(request: Request) -> str:
@@ -208,7 +204,7 @@ async def create_document(
     else:
         raise _unsupported_body()
     response.headers["Location"] = f"{BASE}/documents/{row.id}"
-    _etag(response, row)
+    tagged(response, row)
     return document_read(row)
 
 
@@ -230,7 +226,7 @@ async def get_document(
     document_id: str, _: KbRead, session: DbSession, ctx: Ctx, response: Response
 ) -> DocumentDetail:
     row = await service.get_document(session, ctx, document_id)
-    _etag(response, row)
+    tagged(response, row)
     return DocumentDetail.model_validate(row, from_attributes=True)
 
 
@@ -254,7 +250,7 @@ async def update_document(
     session: DbSession,
     ctx: Ctx,
     response: Response,
-    if_match: Annotated[str | None, Header()] = None,
+    if_match: IfMatch = None,
 ) -> DocumentRead:
     """Change ``title``, ``tags`` or ``content`` (JSON, or a multipart ``file``); new
     content replaces the document's chunks. ``If-Match: <version>`` → 409 when stale."""
@@ -286,7 +282,7 @@ async def update_document(
         )
     else:
         raise _unsupported_body()
-    _etag(response, row)
+    tagged(response, row)
     return document_read(row)
 
 
@@ -296,7 +292,7 @@ async def delete_document(
     _: KbWrite,
     session: DbSession,
     ctx: Ctx,
-    if_match: Annotated[str | None, Header()] = None,
+    if_match: IfMatch = None,
 ) -> Response:
     """Remove the document and everything indexed from it."""
     await service.delete_document(session, ctx, document_id, if_match=if_match)

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, Header, Response
 from bizos.api.deps import Ctx, DbSession
 from bizos.core.auth import Admin, SupportRead
 from bizos.core.pagination import Page, PageParams
-from bizos.core.versions import version_etag
+from bizos.core.versions import tagged
 from bizos.modules.support.sla import service
 from bizos.modules.support.sla.schemas import SlaPolicyCreate, SlaPolicyRead, SlaPolicyUpdate
 
@@ -22,11 +22,6 @@ router = APIRouter(tags=["support"])
 
 BASE = "/api/v1/support/sla-policies"
 IfMatch = Annotated[str | None, Header(description="The `version` you read (409 if stale).")]
-
-
-def _etag(response: Response, row: SlaPolicyRead) -> SlaPolicyRead:
-    response.headers["ETag"] = version_etag(row.version)
-    return row
 
 
 @router.get(BASE, response_model=Page[SlaPolicyRead])
@@ -48,7 +43,7 @@ async def create_sla_policy(
     """A policy; a name already used → 409. ``is_default: true`` moves the default."""
     row = await service.create_policy(session, ctx, body)
     response.headers["Location"] = f"{BASE}/{row.id}"
-    return _etag(response, service.policy_read(row))
+    return tagged(response, service.policy_read(row))
 
 
 @router.get(f"{BASE}/{{policy_id}}", response_model=SlaPolicyRead)
@@ -56,7 +51,7 @@ async def get_sla_policy(
     policy_id: str, _: SupportRead, session: DbSession, ctx: Ctx, response: Response
 ) -> SlaPolicyRead:
     row = await service.get_policy(session, ctx, policy_id)
-    return _etag(response, service.policy_read(row))
+    return tagged(response, service.policy_read(row))
 
 
 @router.patch(f"{BASE}/{{policy_id}}", response_model=SlaPolicyRead)
@@ -72,7 +67,7 @@ async def update_sla_policy(
     """Change a policy. Open tickets keep their due times until their SLA is next
     applied (a priority change); new tickets use the change at once."""
     row = await service.update_policy(session, ctx, policy_id, body, if_match=if_match)
-    return _etag(response, service.policy_read(row))
+    return tagged(response, service.policy_read(row))
 
 
 @router.delete(f"{BASE}/{{policy_id}}", status_code=204)

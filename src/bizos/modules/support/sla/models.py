@@ -7,7 +7,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from bizos.core.db import Base, Entity
+from bizos.core.db import Base, Entity, unique_where
 
 
 class SlaPolicy(Entity, Base):
@@ -15,13 +15,7 @@ class SlaPolicy(Entity, Base):
     __table_args__ = (
         sa.UniqueConstraint("tenant_id", "name"),
         # One default per tenant, even when two admins flip it at once.
-        sa.Index(
-            "uq_support_sla_policies_default",
-            "tenant_id",
-            unique=True,
-            sqlite_where=sa.text("is_default"),
-            postgresql_where=sa.text("is_default"),
-        ),
+        unique_where("uq_support_sla_policies_default", "tenant_id", where="is_default"),
     )
 
     name: Mapped[str] = mapped_column(sa.String(100))

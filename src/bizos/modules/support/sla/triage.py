@@ -27,8 +27,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bizos.ai.extract.classify import Classification, classify
 from bizos.core.context import Context
 from bizos.core.db import utcnow
-from bizos.core.errors import NotFound
 from bizos.core.events import append_event
+from bizos.core.reads import one_or_404
 from bizos.modules.support.sla.service import apply_sla
 from bizos.modules.support.tickets.models import PRIORITIES, Ticket, TicketMessage
 from bizos.modules.support.tickets.service import TicketRules
@@ -115,23 +115,23 @@ async def apply_classification(
     """Apply a (provider's) classification of one of the ticket's messages. 404 for a
     ticket or message the tenant does not have."""
     tenant_id = ctx.require_tenant()
-    ticket = await session.scalar(
+    ticket = await one_or_404(
+        session,
         sa.select(Ticket)
         .where(Ticket.tenant_id == tenant_id, Ticket.id == ticket_id)
         .with_for_update()
-        .execution_options(populate_existing=True)
+        .execution_options(populate_existing=True),
+        "ticket",
     )
-    if ticket is None:
-        raise NotFound("ticket not found")
-    message = await session.scalar(
+    message = await one_or_404(
+        session,
         sa.select(TicketMessage).where(
             TicketMessage.tenant_id == tenant_id,
             TicketMessage.id == message_id,
             TicketMessage.ticket_id == ticket.id,
-        )
+        ),
+        "message",
     )
-    if message is None:
-        raise NotFound("message not found")
     changed = await _apply(
         session, ctx, ticket, message, classification, source=source, now=now or utcnow()
     )

@@ -20,7 +20,7 @@ from fastapi import APIRouter, Depends, Header, Query, Response
 from bizos.api.deps import Ctx, DbSession
 from bizos.core.auth import SupportRead, SupportWrite
 from bizos.core.pagination import Page, PageParams
-from bizos.core.versions import version_etag
+from bizos.core.versions import tagged
 from bizos.modules.support.tickets import service
 from bizos.modules.support.tickets.models import Ticket
 from bizos.modules.support.tickets.schemas import (
@@ -35,11 +35,6 @@ from bizos.modules.support.tickets.service import PendingDrafts, TicketRules
 BASE = service.BASE
 IdQuery = Annotated[str | None, Query(max_length=36)]
 IfMatch = Annotated[str | None, Header(description="The `version` you read (409 if stale).")]
-
-
-def _etag(response: Response, ticket: TicketRead) -> TicketRead:
-    response.headers["ETag"] = version_etag(ticket.version)
-    return ticket
 
 
 class TicketEndpoints:
@@ -70,7 +65,7 @@ class TicketEndpoints:
     async def _read(
         self, session: DbSession, ctx: Ctx, response: Response, ticket: Ticket
     ) -> TicketRead:
-        return _etag(response, await service.ticket_read(session, ctx, ticket, drafts=self.drafts))
+        return tagged(response, await service.ticket_read(session, ctx, ticket, drafts=self.drafts))
 
     async def list_tickets(
         self,
