@@ -25,7 +25,7 @@ from bizos.core.versions import check_version
 from bizos.modules.crm.companies.schemas import CompanyCreate, CompanyRead, CompanyUpdate
 from bizos.modules.crm.models import Company, Contact
 from bizos.modules.crm.normalize import normalize_domain
-from bizos.modules.crm.records import read_page
+from bizos.modules.crm.records import read_page, record_event
 from bizos.modules.identity.service import require_active_user
 
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
@@ -133,21 +133,6 @@ async def _insert(session: AsyncSession, ctx: Context, row: Company) -> None:
         raise DuplicateCompany(existing.id, existing.domain or "") from None
 
 
-async def _company_event(
-    session: AsyncSession, ctx: Context, row: Company, event_type: str, data: dict[str, Any]
-) -> None:
-    """Append ``event_type`` about the company at its current version."""
-    await append_event(
-        session,
-        ctx,
-        event_type,
-        aggregate_type="company",
-        aggregate_id=row.id,
-        version=row.version,
-        data=data,
-    )
-
-
 async def create_company(session: AsyncSession, ctx: Context, body: CompanyCreate) -> Company:
     domain = _domain_field(body.domain, "domain")
     if domain is None and body.website:
@@ -229,7 +214,9 @@ async def update_company(
             .values(company_name=row.name)
             .execution_options(synchronize_session="fetch")
         )
-    await _company_event(session, ctx, row, "crm.company.updated", {"changes": _jsonable(changed)})
+    await record_event(
+        session, ctx, "crm.company.updated", row, "company", {"changes": _jsonable(changed)}
+    )
     return row
 
 
@@ -343,5 +330,7 @@ async def _fill_company(
     row.version += 1
     row.updated_at = utcnow()
     await session.flush()
-    await _company_event(session, ctx, row, "crm.company.updated", {"changes": sorted(changed)})
+    await record_event(
+        session, ctx, "crm.company.updated", row, "company", {"changes": sorted(changed)}
+    )
     return row

@@ -24,7 +24,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bizos.core.context import Context
 from bizos.core.db import utcnow
 from bizos.core.errors import Conflict, NotFound, Unprocessable, field_error
-from bizos.core.events import append_event
 from bizos.core.money import CENT, cents
 from bizos.core.money import text as money_text
 from bizos.core.pagination import ListOrder, PageParams
@@ -40,7 +39,7 @@ from bizos.modules.crm.deals.schemas import (
     iso_currency,
 )
 from bizos.modules.crm.models import Company, Deal, DealStageChange
-from bizos.modules.crm.records import read_page, tenant_row, where_equal
+from bizos.modules.crm.records import read_page, record_event, tenant_row, where_equal
 from bizos.modules.identity import service as identity_service
 from bizos.modules.work import service as work_service
 
@@ -232,21 +231,6 @@ def _created_event_data(deal: Deal) -> dict[str, Any]:
     }
 
 
-async def _deal_event(
-    session: AsyncSession, ctx: Context, deal: Deal, event_type: str, data: dict[str, Any]
-) -> None:
-    """Append ``event_type`` about the deal at its current version."""
-    await append_event(
-        session,
-        ctx,
-        event_type,
-        aggregate_type="deal",
-        aggregate_id=deal.id,
-        version=deal.version,
-        data=data,
-    )
-
-
 async def create_deal(
     session: AsyncSession,
     ctx: Context,
@@ -318,7 +302,7 @@ async def create_deal(
             actor_id=ctx.actor_id,
         )
     )
-    await _deal_event(session, ctx, deal, "crm.deal.created", _created_event_data(deal))
+    await record_event(session, ctx, "crm.deal.created", deal, "deal", _created_event_data(deal))
     await _after_stage_entered(session, ctx, deal, at=at, stage_tasks=stage_tasks)
     log.info("crm.deal.created", deal_id=deal.id, stage=stage)
     return deal
@@ -379,8 +363,13 @@ async def update_deal(
     deal.version += 1
     deal.updated_at = at
     if changes:
-        await _deal_event(
-            session, ctx, deal, "crm.deal.updated", {"deal_id": deal.id, "changed": sorted(changes)}
+        await record_event(
+            session,
+            ctx,
+            "crm.deal.updated",
+            deal,
+            "deal",
+            {"deal_id": deal.id, "changed": sorted(changes)},
         )
     if new_stage is not None:
         await _move(session, ctx, deal, new_stage, at=at, stage_tasks=stage_tasks)
@@ -429,11 +418,12 @@ async def reopen_deal(
     check_stage_rules(await pipeline_settings(session, ctx), deal, stage)
     deal.version += 1
     deal.updated_at = at
-    await _deal_event(
+    await record_event(
         session,
         ctx,
-        deal,
         "crm.deal.reopened",
+        deal,
+        "deal",
         {"deal_id": deal.id, "was": closed_as, "stage": stage, "reason": reason},
     )
     await _move(session, ctx, deal, stage, at=at, stage_tasks=True)
@@ -470,11 +460,12 @@ async def _move(
     if stage in CLOSED_STAGES:
         deal.closed_at = at
     await session.flush()
-    await _deal_event(
+    await record_event(
         session,
         ctx,
-        deal,
         "crm.deal.stage_changed",
+        deal,
+        "deal",
         {
             "deal_id": deal.id,
             "from_stage": previous,
@@ -525,6 +516,6 @@ async def _after_stage_entered(
     if deal.stage == "won":
         if deal.contact_id is not None:
             await contacts_service.mark_customer(session, ctx, deal.contact_id, deal_id=deal.id)
-        await _deal_event(session, ctx, deal, "crm.deal.won", outcome)
+        await record_event(session, ctx, "crm.deal.won", deal, "deal", outcome)
     elif deal.stage == "lost":
-        await _deal_event(session, ctx, deal, "crm.deal.lost", outcome)
+        await record_event(session, ctx, "crm.deal.lost", deal, "deal", outcome)
