@@ -21,6 +21,7 @@ from bizos.core.errors import Conflict, NotFound, Unprocessable, field_error
 from bizos.core.events import append_event
 from bizos.core.ids import new_id
 from bizos.core.pagination import ListOrder, PageParams
+from bizos.core.reads import read_of
 from bizos.core.versions import check_version
 from bizos.modules.crm.companies.schemas import CompanyCreate, CompanyRead, CompanyUpdate
 from bizos.modules.crm.models import Company, Contact
@@ -62,24 +63,8 @@ def clean_domain(value: str) -> str:
 
 
 def company_read(row: Company) -> CompanyRead:
-    return CompanyRead(
-        id=row.id,
-        name=row.name,
-        domain=row.domain,
-        website=row.website,
-        industry=row.industry,
-        employees=row.employees,
-        annual_revenue=row.annual_revenue,
-        country=row.country,
-        city=row.city,
-        description=row.description,
-        owner_id=row.owner_id,
-        tags=list(row.tags or []),
-        properties=dict(row.properties or {}),
-        enrichment=row.enrichment,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-        version=row.version,
+    return read_of(
+        CompanyRead, row, tags=list(row.tags or []), properties=dict(row.properties or {})
     )
 
 

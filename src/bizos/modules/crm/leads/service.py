@@ -25,6 +25,7 @@ from bizos.core.db import utcnow
 from bizos.core.errors import Conflict, Unprocessable, field_error
 from bizos.core.ids import new_id
 from bizos.core.pagination import ListOrder, PageParams
+from bizos.core.reads import read_of
 from bizos.core.versions import check_version
 from bizos.modules.crm import search
 from bizos.modules.crm.contacts.service import default_region, find_or_create_contact
@@ -56,35 +57,11 @@ CONVERTIBLE = ("qualified",)
 
 
 def lead_read(row: Lead) -> LeadRead:
-    return LeadRead(
-        id=row.id,
-        contact_id=row.contact_id,
-        company_id=row.company_id,
-        email=row.email,
-        name=row.name,
-        phone=row.phone,
-        company=row.company,
-        source=row.source,
-        message=row.message,
+    return read_of(
+        LeadRead,
+        row,
         properties=dict(row.properties or {}),
-        status=row.status,
-        status_reason=row.status_reason,
-        status_changed_at=row.status_changed_at,
-        score=row.score,
         score_factors=list(row.score_factors or []),
-        score_model=row.score_model,
-        scored_at=row.scored_at,
-        owner_id=row.owner_id,
-        assigned_at=row.assigned_at,
-        assignment_reason=row.assignment_reason,
-        enrichment=row.enrichment,
-        enrichment_status=row.enrichment_status,
-        first_outreach_message_id=row.first_outreach_message_id,
-        deal_id=row.deal_id,
-        converted_at=row.converted_at,
-        version=row.version,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
     )
 
 
