@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bizos.core.context import Context
 from bizos.core.errors import NotFound
+from bizos.core.events import append_event
 from bizos.core.pagination import ListOrder, PageParams
 from bizos.modules.crm.models import Attachment, Note
 
@@ -73,3 +74,24 @@ async def read_page(
     """One page of ``query``'s rows in ``page``'s order, and the next page's cursor."""
     rows = list(await session.scalars(order.apply(query, page)))
     return order.take_page(rows, page)
+
+
+async def record_event(
+    session: AsyncSession,
+    ctx: Context,
+    event_type: str,
+    row: Any,
+    aggregate_type: str,
+    data: dict[str, Any] | None = None,
+) -> None:
+    """Append ``event_type`` about ``row`` (an ``aggregate_type`` record, at its id and
+    current version) to the outbox."""
+    await append_event(
+        session,
+        ctx,
+        event_type,
+        aggregate_type=aggregate_type,
+        aggregate_id=row.id,
+        version=row.version,
+        data=data,
+    )

@@ -64,8 +64,9 @@ async def list_products(
     page: Annotated[PageParams, Depends(service.PRODUCT_ORDER.dependency)],
     filters: Annotated[ProductFilters, Query()],
 ) -> Page[ProductRead]:
-    items, cursor = await service.list_products(session, ctx, page=page, filters=filters)
-    return Page[ProductRead](items=items, next_cursor=cursor)
+    return Page[ProductRead].of(
+        await service.list_products(session, ctx, page=page, filters=filters)
+    )
 
 
 @router.get("/api/v1/commerce/products/{product_id}", response_model=ProductRead)
@@ -127,5 +128,4 @@ async def list_movements(
 ) -> Page[MovementRead]:
     """The product's stock ledger, the latest movement first (`sort=created_at`: oldest
     first)."""
-    items, cursor = await service.list_movements(session, ctx, product_id, page=page)
-    return Page[MovementRead](items=items, next_cursor=cursor)
+    return Page[MovementRead].of(await service.list_movements(session, ctx, product_id, page=page))

@@ -77,8 +77,7 @@ async def list_orders(
     page: Annotated[PageParams, Depends(service.ORDERS_ORDER.dependency)],
     filters: Annotated[OrderFilters, Query()],
 ) -> Page[OrderRead]:
-    items, cursor = await service.list_orders(session, ctx, page=page, filters=filters)
-    return Page[OrderRead](items=items, next_cursor=cursor)
+    return Page[OrderRead].of(await service.list_orders(session, ctx, page=page, filters=filters))
 
 
 @router.get("/api/v1/commerce/orders/{order_id}", response_model=OrderRead)

@@ -34,8 +34,7 @@ async def put_assignment_rules(
 @router.get("/api/v1/crm/reps", response_model=Page[RepRead])
 async def list_reps(_: CrmRead, session: DbSession, ctx: Ctx, page: RepPages) -> Page[RepRead]:
     """The team that takes leads, with availability, capacity and open leads."""
-    items, cursor = await service.list_reps(session, ctx, page=page)
-    return Page[RepRead](items=items, next_cursor=cursor)
+    return Page[RepRead].of(await service.list_reps(session, ctx, page=page))
 
 
 @router.put("/api/v1/crm/reps/{user_id}", response_model=RepRead)

@@ -43,7 +43,7 @@ from bizos.modules.crm.assignment.schemas import (
 )
 from bizos.modules.crm.models import Company, Contact, CrmSettings, Lead, SalesRep
 from bizos.modules.crm.normalize import normalize_source
-from bizos.modules.crm.records import tenant_row
+from bizos.modules.crm.records import record_event, tenant_row
 from bizos.modules.crm.scoring.features import lead_country
 from bizos.modules.crm.scoring.service import notify_owner_if_hot
 from bizos.modules.crm.settings import load_settings
@@ -330,14 +330,13 @@ async def _record(
     lead.assignment_reason = decision.reason[:_REASON_CHARS]
     lead.version += 1
     await session.flush()
-    await append_event(
+    await record_event(
         session,
         ctx,
         "crm.lead.assigned",
-        aggregate_type="lead",
-        aggregate_id=lead.id,
-        version=lead.version,
-        data={
+        lead,
+        "lead",
+        {
             "owner_id": lead.owner_id,
             "previous_owner_id": previous,
             "reason": lead.assignment_reason,

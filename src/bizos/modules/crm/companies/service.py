@@ -21,11 +21,12 @@ from bizos.core.errors import Conflict, NotFound, Unprocessable, field_error
 from bizos.core.events import append_event
 from bizos.core.ids import new_id
 from bizos.core.pagination import ListOrder, PageParams
+from bizos.core.reads import read_of
 from bizos.core.versions import check_version
 from bizos.modules.crm.companies.schemas import CompanyCreate, CompanyRead, CompanyUpdate
 from bizos.modules.crm.models import Company, Contact
 from bizos.modules.crm.normalize import normalize_domain
-from bizos.modules.crm.records import read_page
+from bizos.modules.crm.records import read_page, record_event
 from bizos.modules.identity.service import require_active_user
 
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
@@ -62,24 +63,8 @@ def clean_domain(value: str) -> str:
 
 
 def company_read(row: Company) -> CompanyRead:
-    return CompanyRead(
-        id=row.id,
-        name=row.name,
-        domain=row.domain,
-        website=row.website,
-        industry=row.industry,
-        employees=row.employees,
-        annual_revenue=row.annual_revenue,
-        country=row.country,
-        city=row.city,
-        description=row.description,
-        owner_id=row.owner_id,
-        tags=list(row.tags or []),
-        properties=dict(row.properties or {}),
-        enrichment=row.enrichment,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-        version=row.version,
+    return read_of(
+        CompanyRead, row, tags=list(row.tags or []), properties=dict(row.properties or {})
     )
 
 
@@ -131,21 +116,6 @@ async def _insert(session: AsyncSession, ctx: Context, row: Company) -> None:
         if existing is None:
             raise
         raise DuplicateCompany(existing.id, existing.domain or "") from None
-
-
-async def _company_event(
-    session: AsyncSession, ctx: Context, row: Company, event_type: str, data: dict[str, Any]
-) -> None:
-    """Append ``event_type`` about the company at its current version."""
-    await append_event(
-        session,
-        ctx,
-        event_type,
-        aggregate_type="company",
-        aggregate_id=row.id,
-        version=row.version,
-        data=data,
-    )
 
 
 async def create_company(session: AsyncSession, ctx: Context, body: CompanyCreate) -> Company:
@@ -229,7 +199,9 @@ async def update_company(
             .values(company_name=row.name)
             .execution_options(synchronize_session="fetch")
         )
-    await _company_event(session, ctx, row, "crm.company.updated", {"changes": _jsonable(changed)})
+    await record_event(
+        session, ctx, "crm.company.updated", row, "company", {"changes": _jsonable(changed)}
+    )
     return row
 
 
@@ -343,5 +315,7 @@ async def _fill_company(
     row.version += 1
     row.updated_at = utcnow()
     await session.flush()
-    await _company_event(session, ctx, row, "crm.company.updated", {"changes": sorted(changed)})
+    await record_event(
+        session, ctx, "crm.company.updated", row, "company", {"changes": sorted(changed)}
+    )
     return row

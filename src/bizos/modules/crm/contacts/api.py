@@ -18,6 +18,7 @@ from bizos.api.deps import Ctx, DbSession
 from bizos.core.auth import Admin, CrmRead, CrmWrite
 from bizos.core.errors import NotFound
 from bizos.core.pagination import Page, PageParams, fixed_order
+from bizos.core.reads import read_of
 from bizos.core.versions import version_etag
 from bizos.modules.crm import timeline
 from bizos.modules.crm.companies import service as companies
@@ -107,8 +108,7 @@ async def list_duplicates(
 ) -> Page[DuplicatePair]:
     """Pairs of contacts that look like one person: same phone, same mailbox (`+tag`,
     Gmail dots), or same name at the same company. Merge them with `POST .../merge`."""
-    items, cursor = await merge.find_duplicates(session, ctx, page=page)
-    return Page[DuplicatePair](items=items, next_cursor=cursor)
+    return Page[DuplicatePair].of(await merge.find_duplicates(session, ctx, page=page))
 
 
 @router.get(f"{BASE}/contacts/{{contact_id}}", response_model=ContactRead)
@@ -185,19 +185,7 @@ async def contact_timeline(
         session, ctx, contact_ids=ids, email=contact.email_normalized, page=page, kinds=kind
     )
     return Page[TimelineEntryRead](
-        items=[
-            TimelineEntryRead(
-                at=e.at,
-                kind=e.kind,
-                title=e.title,
-                summary=e.summary,
-                ref_type=e.ref_type,
-                ref_id=e.ref_id,
-                data=e.data,
-                link=e.link,
-            )
-            for e in entries
-        ],
+        items=[read_of(TimelineEntryRead, e) for e in entries],
         next_cursor=cursor,
     )
 

@@ -42,6 +42,7 @@ from bizos.core.errors import (
 from bizos.core.events import append_event
 from bizos.core.ids import new_id
 from bizos.core.pagination import ListOrder, PageParams
+from bizos.core.reads import read_of
 from bizos.modules.crm.contacts.notes import resolve_subject
 from bizos.modules.crm.contacts.schemas import AttachmentRead
 from bizos.modules.crm.models import Attachment
@@ -166,18 +167,7 @@ def _remove_created_files(session: Session) -> None:
 
 
 def attachment_read(row: Attachment) -> AttachmentRead:
-    return AttachmentRead(
-        id=row.id,
-        subject_type=row.subject_type,
-        subject_id=row.subject_id,
-        filename=row.filename,
-        content_type=row.content_type,
-        size=row.size,
-        sha256=row.sha256,
-        uploaded_by=row.uploaded_by,
-        created_at=row.created_at,
-        content_url=f"/api/v1/crm/attachments/{row.id}/content",
-    )
+    return read_of(AttachmentRead, row, content_url=f"/api/v1/crm/attachments/{row.id}/content")
 
 
 def _store(source: BinaryIO, target: Path, declared: str | None, max_bytes: int) -> dict[str, Any]:

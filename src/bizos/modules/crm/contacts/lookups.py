@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bizos.core.context import Context
 from bizos.core.errors import Conflict, NotFound
+from bizos.core.reads import read_of
 from bizos.modules.crm.contacts.schemas import ContactRead
 from bizos.modules.crm.models import Contact
 from bizos.modules.crm.normalize import normalize_email
@@ -34,31 +35,13 @@ class MergedContact(Conflict):
 
 
 def contact_read(row: Contact) -> ContactRead:
-    return ContactRead(
-        id=row.id,
-        name=row.name,
-        email=row.email,
-        phone=row.phone,
+    return read_of(
+        ContactRead,
+        row,
         phone_e164=row.phone_normalized,
         company=row.company_name,
-        company_id=row.company_id,
-        title=row.title,
-        lifecycle_stage=row.lifecycle_stage,
-        owner_id=row.owner_id,
-        source=row.source,
-        country=row.country,
-        city=row.city,
         tags=list(row.tags or []),
         properties=dict(row.properties or {}),
-        do_not_contact=row.do_not_contact,
-        last_activity_at=row.last_activity_at,
-        last_contacted_at=row.last_contacted_at,
-        last_replied_at=row.last_replied_at,
-        became_customer_at=row.became_customer_at,
-        merged_into_id=row.merged_into_id,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-        version=row.version,
     )
 
 

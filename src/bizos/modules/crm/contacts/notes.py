@@ -12,6 +12,7 @@ from bizos.core.errors import NotFound
 from bizos.core.events import append_event
 from bizos.core.ids import new_id
 from bizos.core.pagination import ListOrder, PageParams
+from bizos.core.reads import read_of
 from bizos.modules.crm.companies import service as companies
 from bizos.modules.crm.contacts.lookups import get_contact
 from bizos.modules.crm.contacts.schemas import NoteRead
@@ -20,16 +21,7 @@ from bizos.modules.crm.records import on_subjects, read_page, tenant_row
 
 
 def note_read(row: Note) -> NoteRead:
-    return NoteRead(
-        id=row.id,
-        subject_type=row.subject_type,
-        subject_id=row.subject_id,
-        body=row.body,
-        author_id=row.author_id,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-        version=row.version,
-    )
+    return read_of(NoteRead, row)
 
 
 async def resolve_subject(

@@ -68,7 +68,7 @@ from bizos.modules.crm.normalize import (
     normalize_email,
     normalize_phone,
 )
-from bizos.modules.crm.records import read_page, where_equal
+from bizos.modules.crm.records import read_page, record_event, where_equal
 from bizos.modules.crm.settings import load_settings
 from bizos.modules.identity.service import require_active_user
 
@@ -114,14 +114,13 @@ async def update_contact_settings(
     settings.contacts = {**(settings.contacts or {}), "default_region": body.default_region}
     settings.version += 1
     await session.flush()
-    await append_event(
+    await record_event(
         session,
         ctx,
         "crm.settings.updated",
-        aggregate_type="crm_settings",
-        aggregate_id=settings.id,
-        version=settings.version,
-        data={"section": "contacts", "default_region": body.default_region},
+        settings,
+        "crm_settings",
+        {"section": "contacts", "default_region": body.default_region},
     )
     return body
 
@@ -286,21 +285,6 @@ async def _live_with_email(session: AsyncSession, ctx: Context, normalized: str)
     )
 
 
-async def _contact_event(
-    session: AsyncSession, ctx: Context, row: Contact, event_type: str, data: dict[str, Any]
-) -> None:
-    """Append ``event_type`` about the contact at its current version."""
-    await append_event(
-        session,
-        ctx,
-        event_type,
-        aggregate_type="contact",
-        aggregate_id=row.id,
-        version=row.version,
-        data=data,
-    )
-
-
 async def create_contact(session: AsyncSession, ctx: Context, body: ContactCreate) -> Contact:
     """A new contact (``crm.contact.created``); 409 with ``existing_id`` if a live
     contact already has the email, 422 with field paths for invalid fields."""
@@ -456,7 +440,7 @@ async def update_contact(
     except IntegrityError:
         other = await _live_with_email(session, ctx, row.email_normalized or "")
         raise DuplicateContact(other.id if other else "") from None
-    await _contact_event(session, ctx, row, "crm.contact.updated", {"changes": changed})
+    await record_event(session, ctx, "crm.contact.updated", row, "contact", {"changes": changed})
     return row
 
 
@@ -472,11 +456,12 @@ async def set_company(
     contact.company_id, contact.company_name = company.id, company.name
     contact.version += 1
     await session.flush()
-    await _contact_event(
+    await record_event(
         session,
         ctx,
-        contact,
         "crm.contact.updated",
+        contact,
+        "contact",
         {"changes": {"company_id": company.id, "company": company.name}},
     )
     return contact

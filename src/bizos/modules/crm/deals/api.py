@@ -63,17 +63,18 @@ async def list_deals(
     company_id: IdQuery = None,
     lead_id: IdQuery = None,
 ) -> Page[DealRead]:
-    items, cursor = await service.list_deals(
-        session,
-        ctx,
-        page=page,
-        stage=stage,
-        owner_id=owner_id,
-        contact_id=contact_id,
-        company_id=company_id,
-        lead_id=lead_id,
+    return Page[DealRead].of(
+        await service.list_deals(
+            session,
+            ctx,
+            page=page,
+            stage=stage,
+            owner_id=owner_id,
+            contact_id=contact_id,
+            company_id=company_id,
+            lead_id=lead_id,
+        )
     )
-    return Page[DealRead](items=items, next_cursor=cursor)
 
 
 @router.get("/api/v1/crm/deals/{deal_id}", response_model=DealRead)
@@ -130,8 +131,7 @@ async def deal_history(
     ctx: Ctx,
     page: Annotated[PageParams, Depends(service.STAGE_CHANGE_ORDER.dependency)],
 ) -> Page[StageChangeRead]:
-    items, cursor = await service.deal_history(session, ctx, deal_id, page=page)
-    return Page[StageChangeRead](items=items, next_cursor=cursor)
+    return Page[StageChangeRead].of(await service.deal_history(session, ctx, deal_id, page=page))
 
 
 @router.get("/api/v1/crm/pipeline", response_model=PipelineRead)

@@ -10,7 +10,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bizos.core.context import Context
 from bizos.core.errors import Unprocessable, field_error
-from bizos.core.events import append_event
 from bizos.modules.crm.deals.schemas import (
     OPEN_STAGES,
     OpenStage,
@@ -20,6 +19,7 @@ from bizos.modules.crm.deals.schemas import (
     Stage,
 )
 from bizos.modules.crm.models import CrmSettings, Deal
+from bizos.modules.crm.records import record_event
 from bizos.modules.crm.settings import load_settings
 
 _RULE_TEXT: dict[RequiredField, str] = {
@@ -57,14 +57,8 @@ async def put_pipeline(
     row.pipeline = settings.model_dump(mode="json")
     row.version += 1
     await session.flush()
-    await append_event(
-        session,
-        ctx,
-        "crm.pipeline.updated",
-        aggregate_type="crm_settings",
-        aggregate_id=row.id,
-        version=row.version,
-        data={"pipeline": row.pipeline},
+    await record_event(
+        session, ctx, "crm.pipeline.updated", row, "crm_settings", {"pipeline": row.pipeline}
     )
     return PipelineRead(**settings.model_dump())
 

@@ -24,10 +24,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bizos.core.context import Context
 from bizos.core.db import utcnow
 from bizos.core.errors import Conflict, NotFound, Unprocessable, field_error
-from bizos.core.events import append_event
 from bizos.core.money import CENT, cents
 from bizos.core.money import text as money_text
 from bizos.core.pagination import ListOrder, PageParams
+from bizos.core.reads import read_of
 from bizos.core.versions import check_version
 from bizos.modules.crm.contacts import service as contacts_service
 from bizos.modules.crm.deals.pipeline import check_stage_rules, pipeline_settings
@@ -40,7 +40,7 @@ from bizos.modules.crm.deals.schemas import (
     iso_currency,
 )
 from bizos.modules.crm.models import Company, Deal, DealStageChange
-from bizos.modules.crm.records import read_page, tenant_row, where_equal
+from bizos.modules.crm.records import read_page, record_event, tenant_row, where_equal
 from bizos.modules.identity import service as identity_service
 from bizos.modules.work import service as work_service
 
@@ -51,43 +51,23 @@ _FROZEN_WHEN_CLOSED = ("stage", "amount", "currency", "close_date")
 
 
 def deal_read(row: Deal) -> DealRead:
-    return DealRead(
-        id=row.id,
-        name=row.name,
+    return read_of(
+        DealRead,
+        row,
         amount=cents(row.amount),
-        currency=row.currency,
-        stage=row.stage,
-        stage_entered_at=row.stage_entered_at,
         is_closed=row.stage in CLOSED_STAGES,
-        contact_id=row.contact_id,
-        company_id=row.company_id,
-        lead_id=row.lead_id,
-        owner_id=row.owner_id,
-        close_date=row.close_date,
-        closed_at=row.closed_at,
-        close_reason=row.close_reason,
-        probability=row.probability,
-        source=row.source,
-        description=row.description,
         properties=row.properties or {},
-        version=row.version,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
     )
 
 
 def stage_change_read(row: DealStageChange) -> StageChangeRead:
     seconds = row.seconds_in_previous
-    return StageChangeRead(
-        id=row.id,
-        deal_id=row.deal_id,
-        from_stage=row.from_stage,
-        to_stage=row.to_stage,
-        changed_at=row.changed_at,
+    return read_of(
+        StageChangeRead,
+        row,
         seconds_in_previous=seconds,
         days_in_previous=round(seconds / 86400, 4) if seconds is not None else None,
         amount=cents(row.amount),
-        actor_id=row.actor_id,
     )
 
 
@@ -232,21 +212,6 @@ def _created_event_data(deal: Deal) -> dict[str, Any]:
     }
 
 
-async def _deal_event(
-    session: AsyncSession, ctx: Context, deal: Deal, event_type: str, data: dict[str, Any]
-) -> None:
-    """Append ``event_type`` about the deal at its current version."""
-    await append_event(
-        session,
-        ctx,
-        event_type,
-        aggregate_type="deal",
-        aggregate_id=deal.id,
-        version=deal.version,
-        data=data,
-    )
-
-
 async def create_deal(
     session: AsyncSession,
     ctx: Context,
@@ -306,19 +271,8 @@ async def create_deal(
     check_stage_rules(await pipeline_settings(session, ctx), deal, stage)
     session.add(deal)
     await session.flush()
-    session.add(
-        DealStageChange(
-            tenant_id=deal.tenant_id,
-            deal_id=deal.id,
-            from_stage=None,
-            to_stage=stage,
-            changed_at=at,
-            seconds_in_previous=None,
-            amount=amount,
-            actor_id=ctx.actor_id,
-        )
-    )
-    await _deal_event(session, ctx, deal, "crm.deal.created", _created_event_data(deal))
+    _add_stage_change(session, ctx, deal, None, stage, at=at, seconds=None)
+    await record_event(session, ctx, "crm.deal.created", deal, "deal", _created_event_data(deal))
     await _after_stage_entered(session, ctx, deal, at=at, stage_tasks=stage_tasks)
     log.info("crm.deal.created", deal_id=deal.id, stage=stage)
     return deal
@@ -379,8 +333,13 @@ async def update_deal(
     deal.version += 1
     deal.updated_at = at
     if changes:
-        await _deal_event(
-            session, ctx, deal, "crm.deal.updated", {"deal_id": deal.id, "changed": sorted(changes)}
+        await record_event(
+            session,
+            ctx,
+            "crm.deal.updated",
+            deal,
+            "deal",
+            {"deal_id": deal.id, "changed": sorted(changes)},
         )
     if new_stage is not None:
         await _move(session, ctx, deal, new_stage, at=at, stage_tasks=stage_tasks)
@@ -429,16 +388,42 @@ async def reopen_deal(
     check_stage_rules(await pipeline_settings(session, ctx), deal, stage)
     deal.version += 1
     deal.updated_at = at
-    await _deal_event(
+    await record_event(
         session,
         ctx,
-        deal,
         "crm.deal.reopened",
+        deal,
+        "deal",
         {"deal_id": deal.id, "was": closed_as, "stage": stage, "reason": reason},
     )
     await _move(session, ctx, deal, stage, at=at, stage_tasks=True)
     await session.flush()
     return deal
+
+
+def _add_stage_change(
+    session: AsyncSession,
+    ctx: Context,
+    deal: Deal,
+    from_stage: str | None,
+    to_stage: str,
+    *,
+    at: dt.datetime,
+    seconds: float | None,
+) -> None:
+    """Add the history row of ``deal`` entering ``to_stage`` (at its current amount)."""
+    session.add(
+        DealStageChange(
+            tenant_id=deal.tenant_id,
+            deal_id=deal.id,
+            from_stage=from_stage,
+            to_stage=to_stage,
+            changed_at=at,
+            seconds_in_previous=seconds,
+            amount=deal.amount,
+            actor_id=ctx.actor_id,
+        )
+    )
 
 
 async def _move(
@@ -453,28 +438,18 @@ async def _move(
     """Record the move of ``deal`` into ``stage`` (already checked against the rules)."""
     previous = deal.stage
     seconds = max((at - deal.stage_entered_at).total_seconds(), 0.0)
-    session.add(
-        DealStageChange(
-            tenant_id=deal.tenant_id,
-            deal_id=deal.id,
-            from_stage=previous,
-            to_stage=stage,
-            changed_at=at,
-            seconds_in_previous=seconds,
-            amount=deal.amount,
-            actor_id=ctx.actor_id,
-        )
-    )
+    _add_stage_change(session, ctx, deal, previous, stage, at=at, seconds=seconds)
     deal.stage = stage
     deal.stage_entered_at = at
     if stage in CLOSED_STAGES:
         deal.closed_at = at
     await session.flush()
-    await _deal_event(
+    await record_event(
         session,
         ctx,
-        deal,
         "crm.deal.stage_changed",
+        deal,
+        "deal",
         {
             "deal_id": deal.id,
             "from_stage": previous,
@@ -525,6 +500,6 @@ async def _after_stage_entered(
     if deal.stage == "won":
         if deal.contact_id is not None:
             await contacts_service.mark_customer(session, ctx, deal.contact_id, deal_id=deal.id)
-        await _deal_event(session, ctx, deal, "crm.deal.won", outcome)
+        await record_event(session, ctx, "crm.deal.won", deal, "deal", outcome)
     elif deal.stage == "lost":
-        await _deal_event(session, ctx, deal, "crm.deal.lost", outcome)
+        await record_event(session, ctx, "crm.deal.lost", deal, "deal", outcome)

@@ -66,7 +66,6 @@ async def list_forecasts(
 ) -> Page[ForecastRead]:
     """Stored forecasts, newest first (see `sort`), with ``accuracy`` once their month
     is over."""
-    items, cursor = await service.list_forecasts(
-        session, ctx, page=page, period=period, currency=currency
+    return Page[ForecastRead].of(
+        await service.list_forecasts(session, ctx, page=page, period=period, currency=currency)
     )
-    return Page[ForecastRead](items=items, next_cursor=cursor)

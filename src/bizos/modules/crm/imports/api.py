@@ -98,8 +98,7 @@ async def list_imports(
     page: Annotated[PageParams, Depends(service.IMPORT_ORDER.dependency)],
     status: ImportStatus | None = None,
 ) -> Page[ImportRead]:
-    items, cursor = await service.list_imports(session, ctx, page=page, status=status)
-    return Page[ImportRead](items=items, next_cursor=cursor)
+    return Page[ImportRead].of(await service.list_imports(session, ctx, page=page, status=status))
 
 
 @router.get("/api/v1/crm/imports/{import_id}", response_model=ImportRead)
@@ -116,8 +115,9 @@ async def list_import_errors(
     page: Annotated[PageParams, Depends(fixed_order("row", "in file order"))],
 ) -> Page[ImportRowErrorRead]:
     """The validation report: each rejected row with what was wrong and the row itself."""
-    items, cursor = await service.list_row_errors(session, ctx, import_id, page=page)
-    return Page[ImportRowErrorRead](items=items, next_cursor=cursor)
+    return Page[ImportRowErrorRead].of(
+        await service.list_row_errors(session, ctx, import_id, page=page)
+    )
 
 
 def _csv_response(chunks: object, filename: str) -> StreamingResponse:

@@ -30,6 +30,7 @@ from bizos.core.errors import PayloadTooLarge, Unprocessable, field_error
 from bizos.core.events import append_event
 from bizos.core.ids import new_id
 from bizos.core.pagination import ListOrder, PageParams, encode_cursor
+from bizos.core.reads import read_of
 from bizos.modules.crm.imports.csvfile import CsvFileError, inspect_csv, is_blank, read_records
 from bizos.modules.crm.imports.mapping import KINDS, ImportKind, RowPlan, resolve_mapping
 from bizos.modules.crm.imports.schemas import (
@@ -64,26 +65,17 @@ def import_read(job: ImportJob) -> ImportRead:
         progress = round(min(job.byte_offset / job.total_bytes, 1.0), 4)
     else:
         progress = 0.0
-    return ImportRead(
-        id=job.id,
+    return read_of(
+        ImportRead,
+        job,
         kind=cast(Any, job.kind),
         status=cast(Any, job.status),
-        filename=job.filename,
         on_duplicate=cast(Any, job.on_duplicate),
         mapping=dict(job.mapping),
         columns=list(job.columns),
         ignored_columns=ignored,
-        encoding=job.encoding,
-        delimiter=job.delimiter,
-        total_rows=job.total_rows,
-        processed_rows=job.processed_rows,
         progress=progress,
         counts=counts_of(job),
-        error=job.error,
-        runner=job.runner,
-        created_at=job.created_at,
-        started_at=job.started_at,
-        finished_at=job.finished_at,
     )
 
 

@@ -99,17 +99,18 @@ async def list_leads(
     contact_id: IdQuery = None,
 ) -> Page[LeadRead]:
     """Leads, newest first (see `sort`), filtered; `q` searches them."""
-    items, cursor = await service.list_leads(
-        session,
-        ctx,
-        page=page,
-        q=q,
-        status=status,
-        owner_id=owner_id,
-        source=source.strip().lower() if source else None,
-        contact_id=contact_id,
+    return Page[LeadRead].of(
+        await service.list_leads(
+            session,
+            ctx,
+            page=page,
+            q=q,
+            status=status,
+            owner_id=owner_id,
+            source=source.strip().lower() if source else None,
+            contact_id=contact_id,
+        )
     )
-    return Page[LeadRead](items=items, next_cursor=cursor)
 
 
 @router.get("/api/v1/crm/leads/{lead_id}", response_model=LeadRead)

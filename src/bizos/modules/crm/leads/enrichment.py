@@ -20,12 +20,12 @@ from bizos.connectors.enrichment import CompanyProfile, Enricher
 from bizos.connectors.enrichment.resolver import enricher_for
 from bizos.core.context import Context
 from bizos.core.db import utcnow
-from bizos.core.events import append_event
 from bizos.modules.crm.companies import service as companies
 from bizos.modules.crm.contacts import service as contacts
 from bizos.modules.crm.leads.service import get_lead
 from bizos.modules.crm.models import Contact, Lead
 from bizos.modules.crm.normalize import email_domain, is_free_mail
+from bizos.modules.crm.records import record_event
 
 log = structlog.get_logger("bizos.crm.leads")
 
@@ -93,15 +93,7 @@ async def record_enrichment(
     if outcome.status == "failed":
         data["error"] = outcome.error
     event = "crm.lead.enrichment_failed" if outcome.status == "failed" else "crm.lead.enriched"
-    await append_event(
-        session,
-        ctx,
-        event,
-        aggregate_type="lead",
-        aggregate_id=lead.id,
-        version=lead.version,
-        data=data,
-    )
+    await record_event(session, ctx, event, lead, "lead", data)
     log.info(event, lead_id=lead.id, status=outcome.status, provider=outcome.provider)
     return lead
 

@@ -30,10 +30,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bizos.core.context import Context
 from bizos.core.db import utcnow
 from bizos.core.errors import NotFound, Unprocessable, field_error
-from bizos.core.events import append_event
 from bizos.modules.crm.leads.schemas import LeadFlowSettings, LeadFlowUpdate
 from bizos.modules.crm.leads.service import get_lead
 from bizos.modules.crm.models import Contact, Lead
+from bizos.modules.crm.records import record_event
 from bizos.modules.crm.settings import load_settings
 from bizos.modules.identity import service as identity_service
 from bizos.modules.identity.schemas import UserRead
@@ -117,14 +117,8 @@ async def update_lead_flow_settings(
         row.lead_flow = updated
         row.version += 1
         await session.flush()
-        await append_event(
-            session,
-            ctx,
-            "crm.lead_flow.updated",
-            aggregate_type="crm_settings",
-            aggregate_id=row.id,
-            version=row.version,
-            data={"changed": sorted(given)},
+        await record_event(
+            session, ctx, "crm.lead_flow.updated", row, "crm_settings", {"changed": sorted(given)}
         )
     return _settings_read(updated)
 
@@ -251,13 +245,5 @@ def _values(lead: Lead, contact: Contact, owner: UserRead) -> dict[str, str]:
 
 
 async def _skipped(session: AsyncSession, ctx: Context, lead: Lead, reason: str) -> None:
-    await append_event(
-        session,
-        ctx,
-        "crm.lead.outreach_skipped",
-        aggregate_type="lead",
-        aggregate_id=lead.id,
-        version=lead.version,
-        data={"reason": reason},
-    )
+    await record_event(session, ctx, "crm.lead.outreach_skipped", lead, "lead", {"reason": reason})
     log.info("crm.lead.outreach_skipped", lead_id=lead.id, reason=reason)

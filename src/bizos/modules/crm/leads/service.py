@@ -23,9 +23,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bizos.core.context import Context
 from bizos.core.db import utcnow
 from bizos.core.errors import Conflict, Unprocessable, field_error
-from bizos.core.events import append_event
 from bizos.core.ids import new_id
 from bizos.core.pagination import ListOrder, PageParams
+from bizos.core.reads import read_of
 from bizos.core.versions import check_version
 from bizos.modules.crm import search
 from bizos.modules.crm.contacts.service import default_region, find_or_create_contact
@@ -39,7 +39,7 @@ from bizos.modules.crm.leads.schemas import (
 )
 from bizos.modules.crm.models import Contact, Deal, Lead
 from bizos.modules.crm.normalize import InvalidEmail, normalize_source
-from bizos.modules.crm.records import read_page, tenant_row, where_equal
+from bizos.modules.crm.records import read_page, record_event, tenant_row, where_equal
 from bizos.modules.identity import service as identity_service
 
 log = structlog.get_logger("bizos.crm.leads")
@@ -57,35 +57,11 @@ CONVERTIBLE = ("qualified",)
 
 
 def lead_read(row: Lead) -> LeadRead:
-    return LeadRead(
-        id=row.id,
-        contact_id=row.contact_id,
-        company_id=row.company_id,
-        email=row.email,
-        name=row.name,
-        phone=row.phone,
-        company=row.company,
-        source=row.source,
-        message=row.message,
+    return read_of(
+        LeadRead,
+        row,
         properties=dict(row.properties or {}),
-        status=row.status,
-        status_reason=row.status_reason,
-        status_changed_at=row.status_changed_at,
-        score=row.score,
         score_factors=list(row.score_factors or []),
-        score_model=row.score_model,
-        scored_at=row.scored_at,
-        owner_id=row.owner_id,
-        assigned_at=row.assigned_at,
-        assignment_reason=row.assignment_reason,
-        enrichment=row.enrichment,
-        enrichment_status=row.enrichment_status,
-        first_outreach_message_id=row.first_outreach_message_id,
-        deal_id=row.deal_id,
-        converted_at=row.converted_at,
-        version=row.version,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
     )
 
 
@@ -139,14 +115,13 @@ async def create_lead(
     )
     session.add(lead)
     await session.flush()
-    await append_event(
+    await record_event(
         session,
         ctx,
         "crm.lead.created",
-        aggregate_type="lead",
-        aggregate_id=lead.id,
-        version=lead.version,
-        data={
+        lead,
+        "lead",
+        {
             "contact_id": contact.id,
             "contact_created": contact_created,
             "email": lead.email,
@@ -325,17 +300,17 @@ async def update_lead(
     lead.version += 1
     await session.flush()
     if fields:
-        await _event(session, ctx, lead, "crm.lead.updated", {"changes": fields})
+        await record_event(session, ctx, "crm.lead.updated", lead, "lead", {"changes": fields})
     if status_moves:
         data = {"from": previous_status, "to": lead.status, "reason": reason}
-        await _event(session, ctx, lead, "crm.lead.status_changed", data)
+        await record_event(session, ctx, "crm.lead.status_changed", lead, "lead", data)
     if owner_moves:
         data = {
             "owner_id": lead.owner_id,
             "previous_owner_id": previous_owner,
             "reason": lead.assignment_reason,
         }
-        await _event(session, ctx, lead, "crm.lead.assigned", data)
+        await record_event(session, ctx, "crm.lead.assigned", lead, "lead", data)
     return lead
 
 
@@ -398,18 +373,20 @@ async def convert_lead(
     lead.deal_id, lead.converted_at = deal.id, now
     lead.version += 1
     await session.flush()
-    await _event(
+    await record_event(
         session,
         ctx,
-        lead,
         "crm.lead.status_changed",
+        lead,
+        "lead",
         {"from": previous_status, "to": "converted", "reason": None},
     )
-    await _event(
+    await record_event(
         session,
         ctx,
-        lead,
         "crm.lead.converted",
+        lead,
+        "lead",
         {"deal_id": deal.id, "contact_id": lead.contact_id, "company_id": lead.company_id},
     )
     log.info("crm.lead.converted", lead_id=lead.id, deal_id=deal.id)
@@ -419,17 +396,3 @@ async def convert_lead(
 def _deal_name(lead: Lead) -> str:
     who = lead.company or lead.name or lead.email
     return f"{who} (inbound {lead.created_at:%Y-%m-%d})"[:200]
-
-
-async def _event(
-    session: AsyncSession, ctx: Context, lead: Lead, type_: str, data: dict[str, Any]
-) -> None:
-    await append_event(
-        session,
-        ctx,
-        type_,
-        aggregate_type="lead",
-        aggregate_id=lead.id,
-        version=lead.version,
-        data=data,
-    )

@@ -12,9 +12,9 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bizos.core.context import Context
-from bizos.core.events import append_event
 from bizos.modules.crm.leads.schemas import WebFormSettings, WebFormUpdate
 from bizos.modules.crm.models import CrmSettings
+from bizos.modules.crm.records import record_event
 from bizos.modules.crm.settings import load_settings
 
 
@@ -45,14 +45,8 @@ async def update_web_form_settings(
         row.web_form = updated
         row.version += 1
         await session.flush()
-        await append_event(
-            session,
-            ctx,
-            "crm.web_form.updated",
-            aggregate_type="crm_settings",
-            aggregate_id=row.id,
-            version=row.version,
-            data={"changed": sorted(given)},
+        await record_event(
+            session, ctx, "crm.web_form.updated", row, "crm_settings", {"changed": sorted(given)}
         )
     return _read(updated)
 

@@ -30,8 +30,9 @@ async def list_lead_scores(
 ) -> Page[LeadScoreRead]:
     """Every score the lead was given, newest first, with its factors and why it was
     scored (`created`, `event:<type>`, `retrained`, `manual`)."""
-    items, cursor = await service.list_scores(session, ctx, lead_id=lead_id, page=page)
-    return Page[LeadScoreRead](items=items, next_cursor=cursor)
+    return Page[LeadScoreRead].of(
+        await service.list_scores(session, ctx, lead_id=lead_id, page=page)
+    )
 
 
 @router.post("/api/v1/crm/leads/{lead_id}/score", response_model=LeadScoreRead)

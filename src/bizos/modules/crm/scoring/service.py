@@ -25,6 +25,7 @@ from bizos.core.errors import NotFound
 from bizos.core.events import append_event
 from bizos.core.ids import new_id
 from bizos.core.pagination import ListOrder, PageParams
+from bizos.core.reads import read_of
 from bizos.modules.crm.models import Contact, CrmSettings, Deal, Lead, LeadScore, ScoringModel
 from bizos.modules.crm.scoring.features import LeadFeatures, describe, gather_features
 from bizos.modules.crm.scoring.model import KIND, StoredModel, train
@@ -336,16 +337,7 @@ async def list_scores(
     rows = (await session.scalars(SCORE_ORDER.apply(query, page))).all()
     items, cursor = SCORE_ORDER.take_page(rows, page)
     return [
-        LeadScoreRead(
-            id=s.id,
-            lead_id=s.lead_id,
-            score=s.score,
-            factors=[ScoreFactor.model_validate(f) for f in s.factors],
-            model=s.model,
-            reason=s.reason,
-            event_id=s.event_id,
-            scored_at=s.scored_at,
-        )
+        read_of(LeadScoreRead, s, factors=[ScoreFactor.model_validate(f) for f in s.factors])
         for s in items
     ], cursor
 
@@ -504,15 +496,9 @@ async def retrain(
 
 def _model_read(row: ScoringModel) -> ScoringModelRead:
     stored = StoredModel.load(row.features, row.parameters)
-    return ScoringModelRead(
-        id=row.id,
-        kind=row.kind,
-        active=row.active,
-        trained_at=row.trained_at,
-        samples=row.samples,
-        positives=row.positives,
-        metrics=row.metrics,
-        features=row.features,
+    return read_of(
+        ScoringModelRead,
+        row,
         coefficients={
             c: round(v, 6) for c, v in zip(stored.columns, stored.coefficients, strict=True)
         },
