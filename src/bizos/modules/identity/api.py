@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Query, Response
 
 from bizos.api.deps import Ctx, DbSession, PublicCtx, SystemSession
-from bizos.core.auth import Admin, Authenticated, Principal
+from bizos.core.auth import Admin, Authenticated, Principal, Role
 from bizos.core.db import get_database
 from bizos.core.errors import Forbidden
 from bizos.core.pagination import Page, PageParams
@@ -22,7 +22,6 @@ from bizos.modules.identity.schemas import (
     LoginResponse,
     MeResponse,
     RefreshRequest,
-    Role,
     SignupRequest,
     SignupResponse,
     TokenPair,
