@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bizos.core.auth import Principal, authenticate
 from bizos.core.context import Context, use_context
 from bizos.core.db import get_database
+from bizos.core.errors import Forbidden
 
 
 def client_ip(request: Request) -> str | None:
@@ -73,3 +74,15 @@ Ctx = Annotated[Context, Depends(principal_context)]
 PublicCtx = Annotated[Context, Depends(base_context)]
 DbSession = Annotated[AsyncSession, Depends(tenant_session, scope="function")]
 SystemSession = Annotated[AsyncSession, Depends(system_session, scope="function")]
+
+
+def require_any(*scopes: str) -> object:
+    """A dependency that lets in a caller holding at least one of ``scopes`` (403 else)."""
+
+    async def dependency(request: Request) -> Principal:
+        principal = await authenticate(request)
+        if not any(principal.has(s) for s in scopes):
+            raise Forbidden(f"needs one of the scopes: {', '.join(scopes)}")
+        return principal
+
+    return Depends(dependency)

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Depends, Query, Request
+from fastapi import APIRouter, Body, Depends, Query
 
-from bizos.api.deps import Ctx, DbSession
-from bizos.core.auth import Principal, authenticate
-from bizos.core.errors import Forbidden, Unprocessable, field_error
+from bizos.api.deps import Ctx, DbSession, require_any
+from bizos.core.auth import Principal
+from bizos.core.errors import Unprocessable, field_error
 from bizos.core.pagination import Page, PageParams
 from bizos.modules.outreach import service
 from bizos.modules.outreach.schemas import (
@@ -26,16 +26,6 @@ from bizos.modules.outreach.schemas import (
 )
 
 router = APIRouter(prefix="/api/v1/messages", tags=["outreach"])
-
-
-def require_any(*scopes: str) -> object:
-    async def dependency(request: Request) -> Principal:
-        principal = await authenticate(request)
-        if not any(principal.has(s) for s in scopes):
-            raise Forbidden(f"needs one of the scopes: {', '.join(scopes)}")
-        return principal
-
-    return Depends(dependency)
 
 
 MessagePages = Annotated[PageParams, Depends(service.MESSAGE_ORDER.dependency)]

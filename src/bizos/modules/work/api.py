@@ -10,11 +10,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Response
 
-from bizos.api.deps import Ctx, DbSession
+from bizos.api.deps import Ctx, DbSession, require_any
 from bizos.core.fields import Moment
 from bizos.core.pagination import Page, PageParams
 from bizos.core.versions import version_etag
-from bizos.modules.outreach.api import require_any
 from bizos.modules.work import service
 from bizos.modules.work.schemas import (
     Priority,

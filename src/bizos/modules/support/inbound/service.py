@@ -35,7 +35,8 @@ from bizos.core.context import Context
 from bizos.core.db import utcnow
 from bizos.core.errors import ProblemError
 from bizos.modules.crm.contacts import service as contacts_service
-from bizos.modules.crm.leads import replies as crm_replies
+from bizos.modules.crm.leads import service as crm_leads
+from bizos.modules.crm.leads.schemas import InboundReply
 from bizos.modules.support.inbound.mime import Address, ParsedEmail, message_ids, parse_message
 from bizos.modules.support.sla.triage import TICKET_RULES
 from bizos.modules.support.tickets import service as tickets
@@ -164,11 +165,11 @@ async def _answers_crm_email(
     if not candidates:
         return None
     customer = customer_address(parsed)
-    filed = await crm_replies.file_reply(
+    filed = await crm_leads.file_reply(
         session,
         ctx,
         thread_ids=candidates,
-        reply=crm_replies.InboundReply(
+        reply=InboundReply(
             sender=customer.email,
             sender_name=customer.name,
             subject=parsed.subject,
