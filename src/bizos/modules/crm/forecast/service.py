@@ -266,74 +266,13 @@ async def compute_forecast(
 ) -> ForecastRead:
     """The forecast for ``period`` as of now (see the module doc); stored for accuracy."""
     first, last = parse_period(period)
-    if currency is not None:
-        try:
-            currency = iso_currency(currency)
-        except ValueError as exc:
-            raise Unprocessable(
-                "unknown currency", errors=[field_error(["query", "currency"], str(exc))]
-            ) from exc
-    else:
-        currency = await main_currency(session, ctx)
+    currency = await _forecast_currency(session, ctx, currency)
     tenant_id = ctx.require_tenant()
     settings = await pipeline_settings(session, ctx)
     history = await closed_history(session, ctx)
     probabilities = stage_probabilities(history, settings)
-    in_period = (
-        Deal.tenant_id == tenant_id,
-        Deal.currency == currency,
-        Deal.close_date.between(first, last),
-    )
-    open_deals = (
-        await session.execute(
-            sa.select(Deal.stage, Deal.amount, Deal.probability)
-            .where(*in_period, Deal.stage.in_(OPEN_STAGES))
-            .order_by(Deal.id)
-        )
-    ).all()
-    won_count, won_sum = (
-        await session.execute(
-            sa.select(sa.func.count(), sa.func.sum(Deal.amount)).where(
-                *in_period, Deal.stage == "won"
-            )
-        )
-    ).one()
-    won_amount = cents(won_sum or 0)
-
-    per_stage: dict[str, dict[str, Any]] = {
-        s: {"count": 0, "amount": Decimal(0), "weighted": Decimal(0)} for s in OPEN_STAGES
-    }
-    commit = best = won_amount
-    for stage, amount, override in open_deals:
-        amount = cents(amount)
-        p = probabilities.by_stage[stage] if override is None else float(override)
-        bucket = per_stage[stage]
-        bucket["count"] += 1
-        bucket["amount"] += amount
-        bucket["weighted"] += amount * Decimal(str(p))
-        best += amount
-        if stage == "negotiation" or p >= settings.commit_probability:
-            commit += amount
-    by_stage = [
-        StageForecast(
-            stage=s,
-            count=per_stage[s]["count"],
-            amount=cents(per_stage[s]["amount"]),
-            probability=round(probabilities.by_stage[s], 4),
-            weighted_amount=cents(per_stage[s]["weighted"]),
-            sample_size=probabilities.sample_sizes.get(s),
-        )
-        for s in OPEN_STAGES
-    ]
-    by_stage.append(
-        StageForecast(
-            stage="won",
-            count=int(won_count or 0),
-            amount=won_amount,
-            probability=1.0,
-            weighted_amount=won_amount,
-        )
-    )
+    open_deals, won_count, won_amount = await _deals_closing(session, ctx, currency, first, last)
+    by_stage, commit, best = _by_stage(open_deals, probabilities, settings, won_count, won_amount)
     weighted = won_amount + sum((b.weighted_amount for b in by_stage[:-1]), Decimal(0))
     seed = _seed(tenant_id, period, currency)
     low, high = simulate_interval(
@@ -366,6 +305,91 @@ async def compute_forecast(
         period_over=utcnow().date() > last,
     )
     return await _store(session, ctx, forecast)
+
+
+async def _forecast_currency(session: AsyncSession, ctx: Context, currency: str | None) -> str:
+    """The currency asked for (422 when unknown), else the tenant's main one."""
+    if currency is None:
+        return await main_currency(session, ctx)
+    try:
+        return iso_currency(currency)
+    except ValueError as exc:
+        raise Unprocessable(
+            "unknown currency", errors=[field_error(["query", "currency"], str(exc))]
+        ) from exc
+
+
+async def _deals_closing(
+    session: AsyncSession, ctx: Context, currency: str, first: dt.date, last: dt.date
+) -> tuple[list[Any], int, Decimal]:
+    """The open deals closing in the period (stage, amount, probability override), and
+    the count and amount of those already won."""
+    in_period = (
+        Deal.tenant_id == ctx.require_tenant(),
+        Deal.currency == currency,
+        Deal.close_date.between(first, last),
+    )
+    open_deals = (
+        await session.execute(
+            sa.select(Deal.stage, Deal.amount, Deal.probability)
+            .where(*in_period, Deal.stage.in_(OPEN_STAGES))
+            .order_by(Deal.id)
+        )
+    ).all()
+    won_count, won_sum = (
+        await session.execute(
+            sa.select(sa.func.count(), sa.func.sum(Deal.amount)).where(
+                *in_period, Deal.stage == "won"
+            )
+        )
+    ).one()
+    return list(open_deals), int(won_count or 0), cents(won_sum or 0)
+
+
+def _by_stage(
+    open_deals: list[Any],
+    probabilities: Probabilities,
+    settings: PipelineSettings,
+    won_count: int,
+    won_amount: Decimal,
+) -> tuple[list[StageForecast], Decimal, Decimal]:
+    """Each open stage's count, amount and weighted amount, then "won"; and the commit
+    and best-case totals (won included)."""
+    per_stage: dict[str, dict[str, Any]] = {
+        s: {"count": 0, "amount": Decimal(0), "weighted": Decimal(0)} for s in OPEN_STAGES
+    }
+    commit = best = won_amount
+    for stage, amount, override in open_deals:
+        amount = cents(amount)
+        p = probabilities.by_stage[stage] if override is None else float(override)
+        bucket = per_stage[stage]
+        bucket["count"] += 1
+        bucket["amount"] += amount
+        bucket["weighted"] += amount * Decimal(str(p))
+        best += amount
+        if stage == "negotiation" or p >= settings.commit_probability:
+            commit += amount
+    by_stage = [
+        StageForecast(
+            stage=s,
+            count=per_stage[s]["count"],
+            amount=cents(per_stage[s]["amount"]),
+            probability=round(probabilities.by_stage[s], 4),
+            weighted_amount=cents(per_stage[s]["weighted"]),
+            sample_size=probabilities.sample_sizes.get(s),
+        )
+        for s in OPEN_STAGES
+    ]
+    by_stage.append(
+        StageForecast(
+            stage="won",
+            count=won_count,
+            amount=won_amount,
+            probability=1.0,
+            weighted_amount=won_amount,
+        )
+    )
+    return by_stage, commit, best
 
 
 # --- stored forecasts ---------------------------------------------------------------------
