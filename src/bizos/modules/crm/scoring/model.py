@@ -260,6 +260,10 @@ def _fit(x: np.ndarray[Any, Any], y: np.ndarray[Any, Any], columns: Sequence[str
     )
 
 
+# Shuffles of the k-fold whose AUCs are averaged (see :func:`train`).
+REPEATS = 5
+
+
 def train(
     samples: Sequence[LeadFeatures],
     labels: Sequence[int],
@@ -274,23 +278,31 @@ def train(
 
     Cross-validation rather than one 75/25 split: with a few hundred outcomes and a few
     dozen wins, the AUC of a single split swings by +-0.1 with the luck of the draw, so
-    whether a tenant's model was used would too."""
+    whether a tenant's model was used would too. The k-fold is repeated with
+    :data:`REPEATS` shuffles and averaged: one shuffle's AUC still moves by +-0.04 with
+    which outcomes share a fold (and so with the order the rows were read in)."""
     columns = columns_for(samples)
     x = np.asarray([vectorize(f, columns) for f in samples], dtype=float)
     y = np.asarray(labels, dtype=int)
     positives = int(y.sum())
     folds = max(2, min(FOLDS, positives, len(y) - positives))
-    held_out = np.zeros(len(y))
-    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-    for train_rows, test_rows in splitter.split(x, y):
-        fold = _fit(x[train_rows], y[train_rows], columns)
-        held_out[test_rows] = fold.probabilities(x[test_rows])
+    aucs: list[float] = []
+    accuracies: list[float] = []
+    for repeat in range(REPEATS):
+        held_out = np.zeros(len(y))
+        splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed + repeat)
+        for train_rows, test_rows in splitter.split(x, y):
+            fold = _fit(x[train_rows], y[train_rows], columns)
+            held_out[test_rows] = fold.probabilities(x[test_rows])
+        aucs.append(float(roc_auc_score(y, held_out)))
+        accuracies.append(float(accuracy_score(y, held_out >= 0.5)))
     metrics: dict[str, Any] = {
-        "auc": round(float(roc_auc_score(y, held_out)), 4),
-        "accuracy": round(float(accuracy_score(y, held_out >= 0.5)), 4),
+        "auc": round(float(np.mean(aucs)), 4),
+        "accuracy": round(float(np.mean(accuracies)), 4),
         "samples": len(y),
         "positives": positives,
         "folds": folds,
+        "repeats": REPEATS,
         "train_samples": len(y) - len(y) // folds,
         "test_samples": len(y),
         "test_positives": positives,
