@@ -7,6 +7,7 @@ import datetime as dt
 import email.utils
 import json
 import re
+from abc import ABC, abstractmethod
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -164,7 +165,7 @@ def json_object(data: str) -> dict[str, Any] | None:
     return parsed if isinstance(parsed, dict) else None
 
 
-class HttpProvider:
+class HttpProvider(ABC):
     """What the HTTP providers share: the key kept out of ``repr``, the tenant's endpoint
     checked by ``connectors.targets``, one POST or one event stream per call with its
     failures turned into :class:`ProviderError`, and the answer with estimated token
@@ -194,8 +195,9 @@ class HttpProvider:
     def __repr__(self) -> str:  # never show the key
         return f"{type(self).__name__}(base_url={self.base_url!r}, model={self.model!r})"
 
+    @abstractmethod
     def _headers(self) -> dict[str, str]:
-        raise NotImplementedError
+        """The vendor's authentication and version headers."""
 
     async def _post(self, url: str, payload: dict[str, Any]) -> httpx.Response:
         """The 200 answer to one POST; anything else raises :class:`ProviderError`."""
