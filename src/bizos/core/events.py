@@ -22,6 +22,7 @@ import datetime as dt
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, Protocol, cast
 
 import sqlalchemy as sa
@@ -299,6 +300,25 @@ async def append_events(
     for prefix, count in Counter(e.type.split(".", 1)[0] for e in events).items():
         metrics.events_appended.labels(type=prefix).inc(count)
     return rows
+
+
+def payload(row: object, *names: str, **given: Any) -> dict[str, Any]:
+    """Event data: ``row``'s attributes ``names`` under the same keys, then ``given``.
+
+    Decimals are written as their string (``"12.50"`` stays ``"12.50"``) and dates and
+    datetimes in ISO form, as every payload writes them by hand; other values as they are.
+    """
+    data = {name: _json_value(getattr(row, name)) for name in names}
+    data.update(given)
+    return data
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return value
 
 
 async def append_event(
