@@ -21,7 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bizos.core.context import Context
 from bizos.core.db import utcnow
 from bizos.core.errors import Conflict, Unprocessable, field_error
-from bizos.core.events import append_event
+from bizos.core.events import payload
+from bizos.core.reads import read_of
 from bizos.modules.outreach import service as outreach
 from bizos.modules.outreach.schemas import Related
 from bizos.modules.support.drafts import service as drafts
@@ -30,6 +31,7 @@ from bizos.modules.support.drafts.schemas import ReplyRead
 from bizos.modules.support.inbound.service import is_no_reply
 from bizos.modules.support.sla import service as sla
 from bizos.modules.support.tickets.models import Ticket, TicketMessage
+from bizos.modules.support.tickets.service import ticket_event
 
 log = structlog.get_logger("bizos.support.replies")
 
@@ -123,19 +125,7 @@ async def send_reply(
     )
     edited = await _record_reply(session, ctx, ticket, reply, draft)
     assert email.message_id is not None  # an email always has one
-    return ReplyRead(
-        id=reply.id,
-        ticket_id=ticket.id,
-        is_ai_drafted=reply.is_ai_drafted,
-        message_id=email.message_id,
-        draft_id=reply.draft_id,
-        edited=edited,
-        to=to,
-        subject=subject,
-        in_reply_to=in_reply_to,
-        outbound_message_id=email.id,
-        created_at=reply.created_at,
-    )
+    return read_of(ReplyRead, reply, message_id=email.message_id, edited=edited, to=to)
 
 
 async def _record_reply(
@@ -167,22 +157,15 @@ async def _record_reply(
         await drafts.draft_event(
             session, ctx, draft, "support.draft.sent", reply_id=reply.id, edited=edited
         )
-    await append_event(
+    await ticket_event(
         session,
         ctx,
+        ticket,
         "support.ticket.replied",
-        aggregate_type="ticket",
-        aggregate_id=ticket.id,
-        version=ticket.version,
-        data={
-            "ticket_id": ticket.id,
-            "message_id": reply.id,
-            "email_message_id": reply.header_message_id,
-            "outbound_message_id": reply.outbound_message_id,
-            "is_ai_drafted": reply.is_ai_drafted,
-            "draft_id": reply.draft_id,
-            "edited": edited,
-        },
+        message_id=reply.id,
+        email_message_id=reply.header_message_id,
+        **payload(reply, "outbound_message_id", "is_ai_drafted", "draft_id"),
+        edited=edited,
     )
     log.info(
         "support.ticket.replied",

@@ -26,7 +26,7 @@ from bizos.connectors.service import connector_config
 from bizos.core.context import Context
 from bizos.core.db import utcnow
 from bizos.core.errors import Conflict
-from bizos.core.events import append_event
+from bizos.core.events import append_event, append_row_event, payload
 from bizos.core.pagination import PageParams
 from bizos.core.reads import one_or_404, read_of
 from bizos.modules.identity import service as identity
@@ -77,15 +77,27 @@ async def ticket_for(
     return await one_or_404(session, query.with_for_update() if lock else query, "ticket")
 
 
+def _drafts(ctx: Context, *where: sa.ColumnElement[bool]) -> Select[AiDraft]:
+    """The tenant's drafts that match ``where``."""
+    return sa.select(AiDraft).where(AiDraft.tenant_id == ctx.require_tenant(), *where)
+
+
+def _messages(
+    ctx: Context, ticket_id: str, *where: sa.ColumnElement[bool]
+) -> Select[TicketMessage]:
+    """The ticket's messages that match ``where``."""
+    return sa.select(TicketMessage).where(
+        TicketMessage.tenant_id == ctx.require_tenant(),
+        TicketMessage.ticket_id == ticket_id,
+        *where,
+    )
+
+
 async def get_draft(
     session: AsyncSession, ctx: Context, ticket_id: str, draft_id: str, *, lock: bool = False
 ) -> AiDraft:
     """A draft of this ticket; a draft of another ticket or tenant → 404."""
-    query = sa.select(AiDraft).where(
-        AiDraft.tenant_id == ctx.require_tenant(),
-        AiDraft.id == draft_id,
-        AiDraft.ticket_id == ticket_id,
-    )
+    query = _drafts(ctx, AiDraft.id == draft_id, AiDraft.ticket_id == ticket_id)
     return await one_or_404(session, query.with_for_update() if lock else query, "draft")
 
 
@@ -93,9 +105,9 @@ async def list_drafts(session: AsyncSession, ctx: Context, ticket_id: str) -> li
     """Every draft of the ticket, newest first (failed and used ones included)."""
     await ticket_for(session, ctx, ticket_id)
     rows = await session.scalars(
-        sa.select(AiDraft)
-        .where(AiDraft.tenant_id == ctx.require_tenant(), AiDraft.ticket_id == ticket_id)
-        .order_by(AiDraft.created_at.desc(), AiDraft.id.desc())
+        _drafts(ctx, AiDraft.ticket_id == ticket_id).order_by(
+            AiDraft.created_at.desc(), AiDraft.id.desc()
+        )
     )
     return list(rows)
 
@@ -110,11 +122,7 @@ async def latest_pending_draft(
 
 
 def _pending(ctx: Context, ticket_ids: Sequence[str]) -> Select[AiDraft]:
-    return sa.select(AiDraft).where(
-        AiDraft.tenant_id == ctx.require_tenant(),
-        AiDraft.ticket_id.in_(ticket_ids),
-        AiDraft.status == "pending",
-    )
+    return _drafts(ctx, AiDraft.ticket_id.in_(ticket_ids), AiDraft.status == "pending")
 
 
 async def pending_drafts(
@@ -139,15 +147,9 @@ def _ticket_draft_read(row: AiDraft) -> AiDraftRead:
 async def latest_inbound(
     session: AsyncSession, ctx: Context, ticket_id: str
 ) -> TicketMessage | None:
+    inbound = _messages(ctx, ticket_id, TicketMessage.direction == "inbound")
     message: TicketMessage | None = await session.scalar(
-        sa.select(TicketMessage)
-        .where(
-            TicketMessage.tenant_id == ctx.require_tenant(),
-            TicketMessage.ticket_id == ticket_id,
-            TicketMessage.direction == "inbound",
-        )
-        .order_by(TicketMessage.created_at.desc(), TicketMessage.id.desc())
-        .limit(1)
+        inbound.order_by(TicketMessage.created_at.desc(), TicketMessage.id.desc()).limit(1)
     )
     return message
 
@@ -229,25 +231,12 @@ async def draft_basis(
     why there is nothing to do (a draft of this attempt exists, the message is not a
     customer's, a newer one will be drafted, or an agent has replied since)."""
     tenant_id = ctx.require_tenant()
-    existing = await session.scalar(
-        sa.select(AiDraft.id).where(
-            AiDraft.tenant_id == tenant_id,
-            AiDraft.message_id == message_id,
-            AiDraft.attempt == attempt,
-        )
-    )
-    if existing is not None:
+    if await find_draft(session, ctx, message_id, attempt) is not None:
         return "exists"
     ticket = await session.scalar(
         sa.select(Ticket).where(Ticket.tenant_id == tenant_id, Ticket.id == ticket_id)
     )
-    message = await session.scalar(
-        sa.select(TicketMessage).where(
-            TicketMessage.tenant_id == tenant_id,
-            TicketMessage.id == message_id,
-            TicketMessage.ticket_id == ticket_id,
-        )
-    )
+    message = await session.scalar(_messages(ctx, ticket_id, TicketMessage.id == message_id))
     if ticket is None or message is None:
         return "gone"
     if message.direction != "inbound":
@@ -296,21 +285,17 @@ async def store_draft(
         return made
     pending = list(
         await session.scalars(
-            sa.select(AiDraft)
-            .where(
-                AiDraft.tenant_id == ctx.require_tenant(),
-                AiDraft.ticket_id == ticket_id,
-                AiDraft.status == "pending",
-            )
-            .with_for_update()
+            _drafts(
+                ctx, AiDraft.ticket_id == ticket_id, AiDraft.status == "pending"
+            ).with_for_update()
         )
     )
     newer = await _newer_messages(session, ctx, message_id, [d.message_id for d in pending])
-    draft = AiDraft(
-        tenant_id=ctx.require_tenant(),
-        ticket_id=ticket_id,
-        message_id=message_id,
-        attempt=attempt,
+    draft = _new_draft(
+        ctx,
+        ticket_id,
+        message_id,
+        attempt,
         status="superseded" if newer else "pending",
         body=body,
         sources=list(sources),
@@ -321,9 +306,7 @@ async def store_draft(
         template_version=_text_or_none(provenance.get("template_version")),
         provenance=dict(provenance),
     )
-    if not await _insert(session, draft):
-        made = await find_draft(session, ctx, message_id, attempt)
-        assert made is not None
+    if (made := await _insert_once(session, ctx, draft)) is not None:
         return made
     superseded = []
     if not newer:
@@ -372,11 +355,11 @@ async def record_failure(
     made = await find_draft(session, ctx, message_id, attempt)
     if made is not None:
         return made
-    draft = AiDraft(
-        tenant_id=ctx.require_tenant(),
-        ticket_id=ticket_id,
-        message_id=message_id,
-        attempt=attempt,
+    draft = _new_draft(
+        ctx,
+        ticket_id,
+        message_id,
+        attempt,
         status="failed",
         body="",
         sources=[],
@@ -385,9 +368,7 @@ async def record_failure(
         provenance={},
         error=error[:ERROR_CHARS],
     )
-    if not await _insert(session, draft):
-        made = await find_draft(session, ctx, message_id, attempt)
-        assert made is not None
+    if (made := await _insert_once(session, ctx, draft)) is not None:
         return made
     await draft_event(session, ctx, draft, "support.draft.failed", error=draft.error)
     await _tell_agents(
@@ -411,12 +392,7 @@ async def _unanswered(session: AsyncSession, ctx: Context, ticket_id: str) -> li
     """The customer's messages after our last reply, oldest first."""
     rows = list(
         await session.scalars(
-            sa.select(TicketMessage)
-            .where(
-                TicketMessage.tenant_id == ctx.require_tenant(),
-                TicketMessage.ticket_id == ticket_id,
-                TicketMessage.direction.in_(("inbound", "outbound")),
-            )
+            _messages(ctx, ticket_id, TicketMessage.direction.in_(("inbound", "outbound")))
             .order_by(TicketMessage.created_at.desc(), TicketMessage.id.desc())
             .limit(UNANSWERED_LIMIT)
         )
@@ -438,25 +414,36 @@ def _customer_text(messages: Sequence[TicketMessage]) -> str:
 async def find_draft(
     session: AsyncSession, ctx: Context, message_id: str, attempt: int
 ) -> AiDraft | None:
-    draft: AiDraft | None = await session.scalar(
-        sa.select(AiDraft).where(
-            AiDraft.tenant_id == ctx.require_tenant(),
-            AiDraft.message_id == message_id,
-            AiDraft.attempt == attempt,
-        )
-    )
+    query = _drafts(ctx, AiDraft.message_id == message_id, AiDraft.attempt == attempt)
+    draft: AiDraft | None = await session.scalar(query)
     return draft
 
 
-async def _insert(session: AsyncSession, draft: AiDraft) -> bool:
-    """Insert the draft; False when a concurrent run made this attempt's draft first."""
+def _new_draft(
+    ctx: Context, ticket_id: str, message_id: str, attempt: int, **fields: Any
+) -> AiDraft:
+    """Draft ``attempt`` of the answer to the ticket's message ``message_id``."""
+    return AiDraft(
+        tenant_id=ctx.require_tenant(),
+        ticket_id=ticket_id,
+        message_id=message_id,
+        attempt=attempt,
+        **fields,
+    )
+
+
+async def _insert_once(session: AsyncSession, ctx: Context, draft: AiDraft) -> AiDraft | None:
+    """Insert the draft; when a concurrent run made this attempt's draft first, that one
+    (and ``draft`` is not stored)."""
     try:
         async with session.begin_nested():
             session.add(draft)
             await session.flush()
     except IntegrityError:
-        return False
-    return True
+        made = await find_draft(session, ctx, draft.message_id, draft.attempt)
+        assert made is not None
+        return made
+    return None
 
 
 async def _newer_messages(
@@ -489,22 +476,8 @@ async def _newer_messages(
 async def draft_event(
     session: AsyncSession, ctx: Context, draft: AiDraft, type_: str, **extra: Any
 ) -> None:
-    await append_event(
-        session,
-        ctx,
-        type_,
-        aggregate_type="ai_draft",
-        aggregate_id=draft.id,
-        version=draft.version,
-        data={
-            "draft_id": draft.id,
-            "ticket_id": draft.ticket_id,
-            "message_id": draft.message_id,
-            "attempt": draft.attempt,
-            "status": draft.status,
-            **extra,
-        },
-    )
+    data = {"draft_id": draft.id, **payload(draft, "ticket_id", "message_id", "attempt", "status")}
+    await append_row_event(session, ctx, type_, draft, aggregate_type="ai_draft", data=data | extra)
 
 
 async def _tell_agents(
