@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bizos.core.context import Context
 from bizos.core.db import utcnow
 from bizos.core.errors import NotFound
+from bizos.core.reads import read_of
 from bizos.core.tools import DEFAULT_DAYS, MAX_DAYS, MAX_RECORDS, Tool, ToolResult
 from bizos.modules.support.drafts.service import pending_drafts
 from bizos.modules.support.tickets import service
@@ -227,13 +228,10 @@ def _breach(
     recorded: bool,
     detected_at: dt.datetime | None = None,
 ) -> Breach:
-    return Breach(
+    return read_of(
+        Breach,
+        ticket,
         ticket_id=ticket.id,
-        number=ticket.number,
-        subject=ticket.subject,
-        status=ticket.status,
-        priority=ticket.priority,
-        assignee_id=ticket.assignee_id,
         kind="resolution" if kind == "resolution" else "first_response",
         due_at=_aware(due),
         recorded=recorded,

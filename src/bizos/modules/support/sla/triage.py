@@ -73,22 +73,29 @@ def message_text(message: TicketMessage, *, include_subject: bool = True) -> str
     return "\n".join(part for part in (subject, message.body) if part)
 
 
+async def _has_message(
+    session: AsyncSession, ticket: Ticket, *where: sa.ColumnElement[bool]
+) -> bool:
+    """Whether the ticket has a message that matches ``where``."""
+    found = await session.scalar(
+        sa.select(TicketMessage.id)
+        .where(
+            TicketMessage.tenant_id == ticket.tenant_id,
+            TicketMessage.ticket_id == ticket.id,
+            *where,
+        )
+        .limit(1)
+    )
+    return found is not None
+
+
 async def _subject_is_news(session: AsyncSession, ticket: Ticket, message: TicketMessage) -> bool:
     """Whether ``message``'s subject says something of its own: it opens the ticket, or
     it is not just the ticket's subject again (``Re: URGENT: site down`` on a thank-you
     must not read as urgent a second time)."""
     if thread_subject(message.subject) != thread_subject(ticket.subject):
         return True
-    earlier = await session.scalar(
-        sa.select(TicketMessage.id)
-        .where(
-            TicketMessage.tenant_id == ticket.tenant_id,
-            TicketMessage.ticket_id == ticket.id,
-            TicketMessage.id != message.id,
-        )
-        .limit(1)
-    )
-    return earlier is None
+    return not await _has_message(session, ticket, TicketMessage.id != message.id)
 
 
 async def triage(
@@ -146,17 +153,8 @@ async def _is_latest_inbound(session: AsyncSession, ticket: Ticket, message: Tic
         return False
     if message.created_at is None:  # being ingested now: it is the latest
         return True
-    later = await session.scalar(
-        sa.select(TicketMessage.id)
-        .where(
-            TicketMessage.tenant_id == ticket.tenant_id,
-            TicketMessage.ticket_id == ticket.id,
-            TicketMessage.direction == "inbound",
-            TicketMessage.created_at > message.created_at,
-        )
-        .limit(1)
-    )
-    return later is None
+    later = TicketMessage.created_at > message.created_at
+    return not await _has_message(session, ticket, TicketMessage.direction == "inbound", later)
 
 
 async def _apply(
@@ -198,11 +196,7 @@ async def _apply(
         data={
             "ticket_id": ticket.id,
             "message_id": message.id,
-            "sentiment": classification.sentiment,
-            "sentiment_score": classification.sentiment_score,
-            "intent": classification.intent,
-            "urgent": classification.urgent,
-            "signals": classification.signals,
+            **classification.to_dict(),
             "priority_before": before,
             "priority": after,
             "source": source,

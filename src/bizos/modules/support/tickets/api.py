@@ -79,16 +79,8 @@ class TicketEndpoints:
         contact_id: IdQuery = None,
     ) -> Page[TicketRead]:
         """Tickets, newest first (see `sort`), filtered; ``next_cursor`` pages on."""
-        items, cursor = await service.list_tickets(
-            session,
-            ctx,
-            page=page,
-            status=status,
-            priority=priority,
-            assignee_id=assignee_id,
-            contact_id=contact_id,
-            drafts=self.drafts,
-        )
+        filters = service.TicketFilters(status, priority, assignee_id, contact_id)
+        items, cursor = await service.list_tickets(session, ctx, page, filters, drafts=self.drafts)
         return Page[TicketRead](items=items, next_cursor=cursor)
 
     async def create_ticket(

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bizos.core.context import Context
 from bizos.core.db import utcnow
 from bizos.core.errors import NotFound, Unprocessable, field_error
-from bizos.core.events import append_row_event
+from bizos.core.events import append_row_event, payload
 from bizos.core.ids import new_id
 from bizos.core.pagination import ListOrder, PageParams
 from bizos.core.reads import one_or_404, read_of
@@ -143,13 +143,7 @@ def _message_read(row: TicketMessage, attachments: list[AttachmentRead]) -> Mess
 
 
 def _sla_read(ticket: Ticket) -> SlaRead:
-    return SlaRead(
-        policy_id=ticket.sla_policy_id,
-        first_response_due_at=ticket.first_response_due_at,
-        resolution_due_at=ticket.resolution_due_at,
-        first_responded_at=ticket.first_responded_at,
-        breached=ticket.sla_breached,
-    )
+    return read_of(SlaRead, ticket, policy_id=ticket.sla_policy_id, breached=ticket.sla_breached)
 
 
 async def ticket_reads(
@@ -211,27 +205,31 @@ TICKET_ORDER = ListOrder(
 )
 
 
+@dataclass(frozen=True, slots=True)
+class TicketFilters:
+    """What a list of tickets is narrowed to (``None``: any)."""
+
+    status: str | None = None
+    priority: str | None = None
+    assignee_id: str | None = None
+    contact_id: str | None = None
+
+    def where(self) -> list[sa.ColumnElement[bool]]:
+        """The conditions on :class:`Ticket`'s columns of the same names."""
+        given = ((f.name, getattr(self, f.name)) for f in fields(self))
+        return [getattr(Ticket, name) == value for name, value in given if value is not None]
+
+
 async def list_tickets(
     session: AsyncSession,
     ctx: Context,
-    *,
     page: PageParams,
-    status: str | None = None,
-    priority: str | None = None,
-    assignee_id: str | None = None,
-    contact_id: str | None = None,
+    filters: TicketFilters,
+    *,
     drafts: PendingDrafts,
 ) -> tuple[list[TicketRead], str | None]:
     """The tenant's tickets in ``page``'s order (newest first by default), filtered."""
-    query = sa.select(Ticket).where(Ticket.tenant_id == ctx.require_tenant())
-    for column, value in (
-        (Ticket.status, status),
-        (Ticket.priority, priority),
-        (Ticket.assignee_id, assignee_id),
-        (Ticket.contact_id, contact_id),
-    ):
-        if value is not None:
-            query = query.where(column == value)
+    query = sa.select(Ticket).where(Ticket.tenant_id == ctx.require_tenant(), *filters.where())
     rows = list(await session.scalars(TICKET_ORDER.apply(query, page)))
     items, cursor = TICKET_ORDER.take_page(rows, page)
     return await ticket_reads(session, ctx, items, drafts=drafts), cursor
@@ -301,8 +299,7 @@ async def announce_ticket(
     ``support.message.received`` (in this order: the created event names the priority
     triage settled on)."""
     await rules.triage(session, ctx, ticket, message)
-    await rules.apply_sla(session, ctx, ticket, utcnow())
-    await session.flush()
+    await _apply_sla(session, ctx, ticket, rules)
     await ticket_event(
         session,
         ctx,
@@ -310,12 +307,18 @@ async def announce_ticket(
         "support.ticket.created",
         number=ticket.number,
         message_id=message.id,
-        contact_id=ticket.contact_id,
-        priority=ticket.priority,
-        channel=ticket.channel,
+        **payload(ticket, "contact_id", "priority", "channel"),
     )
     await message_received(session, ctx, ticket, message, created=True, reopened=False)
     log.info("support.ticket.created", ticket_id=ticket.id, channel=ticket.channel)
+
+
+async def _apply_sla(
+    session: AsyncSession, ctx: Context, ticket: Ticket, rules: TicketRules
+) -> None:
+    """The SLA's due times for the ticket's priority now, flushed."""
+    await rules.apply_sla(session, ctx, ticket, utcnow())
+    await session.flush()
 
 
 async def message_received(
@@ -454,8 +457,7 @@ async def update_ticket(
     _bump(ticket, now)
     await session.flush()
     if "priority" in changed:
-        await rules.apply_sla(session, ctx, ticket, utcnow())
-        await session.flush()
+        await _apply_sla(session, ctx, ticket, rules)
     await ticket_event(
         session,
         ctx,
@@ -463,9 +465,7 @@ async def update_ticket(
         "support.ticket.updated",
         changed=sorted(changed),
         previous=previous,
-        status=ticket.status,
-        priority=ticket.priority,
-        assignee_id=ticket.assignee_id,
+        **payload(ticket, "status", "priority", "assignee_id"),
     )
     if changed.get("status") == "resolved":
         await ticket_event(session, ctx, ticket, "support.ticket.resolved", number=ticket.number)

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bizos.core.context import Context
+from bizos.core.events import payload
 from bizos.core.timeline import TimelineEntry, newest_first
 from bizos.modules.support.tickets.models import Ticket, TicketMessage
 from bizos.modules.support.tickets.service import BASE as TICKETS
@@ -30,13 +31,7 @@ def _ticket_entry(ticket: Ticket, kind: str, at: dt.datetime) -> TimelineEntry:
         summary=f"{ticket.priority} priority, {ticket.status}",
         ref_type="ticket",
         ref_id=ticket.id,
-        data={
-            "ticket_id": ticket.id,
-            "number": ticket.number,
-            "status": ticket.status,
-            "priority": ticket.priority,
-            "channel": ticket.channel,
-        },
+        data={"ticket_id": ticket.id, **payload(ticket, "number", "status", "priority", "channel")},
         link=f"{TICKETS}/{ticket.id}",
     )
 
