@@ -32,7 +32,7 @@ from typing import Any, ParamSpec, TypeVar
 import structlog
 
 from bizos.ai import gateway
-from bizos.ai.extract.classify import Classification
+from bizos.ai.extract.classify import INTENTS, SENTIMENTS, Classification
 from bizos.ai.types import Source
 from bizos.core.config import get_settings
 from bizos.core.context import Context
@@ -60,17 +60,6 @@ STEP_RETRY = RetryPolicy(max_attempts=4, interval_seconds=0.2, backoff_rate=2.0)
 # The gateway already retries and falls back between providers: one try here.
 WRITE_RETRY = RetryPolicy(max_attempts=1)
 DRAFT_MAX_TOKENS = 600
-INTENTS = (
-    "refund",
-    "cancel",
-    "complaint",
-    "shipping",
-    "billing",
-    "technical",
-    "question",
-    "praise",
-    "other",
-)
 
 
 class DraftStepFailed(Exception):
@@ -329,7 +318,7 @@ def _classification(text: str) -> dict[str, Any] | None:
         return None
     sentiment = data.get("sentiment")
     intent = data.get("intent")
-    if sentiment not in ("negative", "neutral", "positive") or intent not in INTENTS:
+    if sentiment not in SENTIMENTS or intent not in INTENTS:
         return None
     try:
         score = max(-1.0, min(1.0, float(data.get("sentiment_score", 0.0))))

@@ -34,6 +34,7 @@ from bizos.connectors import service as connectors_service
 from bizos.core.context import Context
 from bizos.core.db import utcnow
 from bizos.core.errors import ProblemError
+from bizos.core.events import payload
 from bizos.modules.crm.contacts import service as contacts_service
 from bizos.modules.crm.leads import service as crm_leads
 from bizos.modules.crm.leads.schemas import InboundReply
@@ -65,13 +66,8 @@ class Ingested:
 
     def log_fields(self) -> dict[str, object]:
         """What a log line says of the outcome (ids and flags; never the reason's text)."""
-        return {
-            "ticket_id": self.ticket_id,
-            "contact_id": self.contact_id,
-            "created": self.created,
-            "reopened": self.reopened,
-            "ignored": self.ignored is not None,
-        }
+        names = ("ticket_id", "contact_id", "created", "reopened")
+        return payload(self, *names, ignored=self.ignored is not None)
 
 
 def delivery_id(raw: bytes) -> str:

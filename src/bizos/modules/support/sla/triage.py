@@ -187,20 +187,21 @@ async def _apply(
             changed = True
     if ticket.id is None:
         await session.flush()
+    data = {
+        "ticket_id": ticket.id,
+        "message_id": message.id,
+        **classification.to_dict(),
+        "priority_before": before,
+        "priority": after,
+        "source": source,
+    }
     await append_event(
         session,
         ctx,
         "support.ticket.triaged",
         aggregate_type="ticket",
         aggregate_id=ticket.id,
-        data={
-            "ticket_id": ticket.id,
-            "message_id": message.id,
-            **classification.to_dict(),
-            "priority_before": before,
-            "priority": after,
-            "source": source,
-        },
+        data=data,
     )
     if after != before:
         log.info("support.ticket.priority_raised", ticket_id=ticket.id, priority=after)
