@@ -26,7 +26,7 @@ from bizos.connectors.service import connector_config
 from bizos.core.context import Context
 from bizos.core.db import utcnow
 from bizos.core.errors import Conflict
-from bizos.core.events import append_event, append_row_event, payload
+from bizos.core.events import append_row_event, payload
 from bizos.core.pagination import PageParams
 from bizos.core.reads import one_or_404, read_of
 from bizos.modules.identity import service as identity
@@ -35,7 +35,7 @@ from bizos.modules.support.drafts.models import AiDraft
 from bizos.modules.support.drafts.schemas import DraftRead, DraftRequested, DraftSource
 from bizos.modules.support.tickets.models import Ticket, TicketMessage
 from bizos.modules.support.tickets.schemas import AiDraftRead, TicketDraftSource
-from bizos.modules.support.tickets.service import ticket_query
+from bizos.modules.support.tickets.service import ticket_query, unversioned_ticket_event
 
 log = structlog.get_logger("bizos.support.drafts")
 
@@ -190,13 +190,13 @@ async def request_draft(session: AsyncSession, ctx: Context, ticket_id: str) -> 
     # Attempt 1 is the automatic draft (its run may have ended without one): asked-for
     # drafts count from 2.
     attempt = max(int(done or 0), FIRST_ATTEMPT) + 1
-    await append_event(
+    await unversioned_ticket_event(
         session,
         ctx,
+        ticket,
         "support.draft.requested",
-        aggregate_type="ticket",
-        aggregate_id=ticket.id,
-        data={"ticket_id": ticket.id, "message_id": message.id, "attempt": attempt},
+        message_id=message.id,
+        attempt=attempt,
     )
     return DraftRequested(
         ticket_id=ticket.id,

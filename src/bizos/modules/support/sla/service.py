@@ -35,7 +35,7 @@ from bizos.core.errors import Conflict, NotFound, Unprocessable, field_error
 from bizos.core.events import append_event
 from bizos.core.ids import new_id
 from bizos.core.pagination import ListOrder, PageParams
-from bizos.core.reads import one_or_404
+from bizos.core.reads import one_or_404, read_of
 from bizos.core.versions import check_version
 from bizos.modules.identity import service as identity_service
 from bizos.modules.notifications import service as notifications_service
@@ -59,6 +59,15 @@ log = structlog.get_logger("bizos.support.sla")
 BREACH_KINDS: tuple[str, ...] = ("first_response", "resolution")
 CLOSED_STATUSES: tuple[str, ...] = ("resolved", "closed")
 DEFAULT_POLICY_NAME = "Default"
+# The policy every tenant has until it makes its own the default.
+DEFAULT_POLICY: dict[str, Any] = {
+    "name": DEFAULT_POLICY_NAME,
+    "targets": DEFAULT_TARGETS,
+    "business_hours": DEFAULT_BUSINESS_HOURS,
+    "is_default": True,
+    "active": True,
+    "version": 1,
+}
 _MAX_NOTIFIED_OWNERS = 20
 
 
@@ -68,16 +77,11 @@ _MAX_NOTIFIED_OWNERS = 20
 def policy_read(row: SlaPolicy) -> SlaPolicyRead:
     targets = {**DEFAULT_TARGETS, **(row.targets or {})}
     hours = BusinessHours.from_config(row.business_hours) if row.business_hours else None
-    return SlaPolicyRead(
-        id=row.id,
-        name=row.name,
-        is_default=row.is_default,
-        active=row.active,
+    return read_of(
+        SlaPolicyRead,
+        row,
         targets={p: SlaTargetRead(**targets[p]) for p in reversed(PRIORITY_ORDER)},
         business_hours=BusinessHoursRead(**hours.to_config()) if hours else None,
-        version=row.version,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
     )
 
 
@@ -118,18 +122,7 @@ async def default_policy(session: AsyncSession, ctx: Context) -> SlaPolicy:
     policy_id = new_id()
     inserted = await session.execute(
         dialect_insert(session, SlaPolicy)
-        .values(
-            id=policy_id,
-            tenant_id=tenant_id,
-            name=DEFAULT_POLICY_NAME,
-            targets=DEFAULT_TARGETS,
-            business_hours=DEFAULT_BUSINESS_HOURS,
-            is_default=True,
-            active=True,
-            version=1,
-            created_at=now,
-            updated_at=now,
-        )
+        .values(id=policy_id, tenant_id=tenant_id, **DEFAULT_POLICY, created_at=now, updated_at=now)
         .on_conflict_do_nothing()
     )
     if getattr(inserted, "rowcount", 0) == 1:

@@ -27,11 +27,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bizos.ai.extract.classify import Classification, classify
 from bizos.core.context import Context
 from bizos.core.db import utcnow
-from bizos.core.events import append_event
 from bizos.core.reads import one_or_404
 from bizos.modules.support.sla.service import apply_sla
 from bizos.modules.support.tickets.models import PRIORITIES, Ticket, TicketMessage
-from bizos.modules.support.tickets.service import TicketRules
+from bizos.modules.support.tickets.service import TicketRules, unversioned_ticket_event
 
 log = structlog.get_logger("bizos.support.triage")
 
@@ -187,21 +186,16 @@ async def _apply(
             changed = True
     if ticket.id is None:
         await session.flush()
-    data = {
-        "ticket_id": ticket.id,
-        "message_id": message.id,
-        **classification.to_dict(),
-        "priority_before": before,
-        "priority": after,
-        "source": source,
-    }
-    await append_event(
+    await unversioned_ticket_event(
         session,
         ctx,
+        ticket,
         "support.ticket.triaged",
-        aggregate_type="ticket",
-        aggregate_id=ticket.id,
-        data=data,
+        message_id=message.id,
+        **classification.to_dict(),
+        priority_before=before,
+        priority=after,
+        source=source,
     )
     if after != before:
         log.info("support.ticket.priority_raised", ticket_id=ticket.id, priority=after)

@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bizos.core.context import Context
 from bizos.core.db import utcnow
 from bizos.core.errors import NotFound, Unprocessable, field_error
-from bizos.core.events import append_row_event, payload
+from bizos.core.events import append_event, append_row_event, payload
 from bizos.core.ids import new_id
 from bizos.core.pagination import ListOrder, PageParams
 from bizos.core.reads import one_or_404, read_of
@@ -241,8 +241,20 @@ async def list_tickets(
 async def ticket_event(
     session: AsyncSession, ctx: Context, ticket: Ticket, type_: str, **data: Any
 ) -> None:
+    """``type_`` about the ticket at its version, ``ticket_id`` first in its data."""
     data = {"ticket_id": ticket.id, **data}
     await append_row_event(session, ctx, type_, ticket, aggregate_type="ticket", data=data)
+
+
+async def unversioned_ticket_event(
+    session: AsyncSession, ctx: Context, ticket: Ticket, type_: str, **data: Any
+) -> None:
+    """:func:`ticket_event` at the log's default version, for what does not change the
+    ticket's own version (a triage, a draft asked for)."""
+    data = {"ticket_id": ticket.id, **data}
+    await append_event(
+        session, ctx, type_, aggregate_type="ticket", aggregate_id=ticket.id, data=data
+    )
 
 
 async def open_ticket(
