@@ -233,9 +233,7 @@ async def draft_basis(
     tenant_id = ctx.require_tenant()
     if await find_draft(session, ctx, message_id, attempt) is not None:
         return "exists"
-    ticket = await session.scalar(
-        sa.select(Ticket).where(Ticket.tenant_id == tenant_id, Ticket.id == ticket_id)
-    )
+    ticket = await session.scalar(ticket_query(ctx, ticket_id))
     message = await session.scalar(_messages(ctx, ticket_id, TicketMessage.id == message_id))
     if ticket is None or message is None:
         return "gone"

@@ -176,10 +176,7 @@ async def _name_taken(
         query = query.where(SlaPolicy.id != exclude_id)
     existing = await session.scalar(query)
     if existing is not None:
-        raise Conflict(
-            f"an SLA policy named {name!r} exists",
-            errors=[field_error(["body", "name"], "already used by another policy")],
-        )
+        raise _name_used(name)
 
 
 async def _flush_unique(session: AsyncSession, name: str) -> None:
@@ -188,10 +185,14 @@ async def _flush_unique(session: AsyncSession, name: str) -> None:
         async with session.begin_nested():
             await session.flush()
     except IntegrityError as exc:
-        raise Conflict(
-            f"an SLA policy named {name!r} exists",
-            errors=[field_error(["body", "name"], "already used by another policy")],
-        ) from exc
+        raise _name_used(name) from exc
+
+
+def _name_used(name: str) -> Conflict:
+    return Conflict(
+        f"an SLA policy named {name!r} exists",
+        errors=[field_error(["body", "name"], "already used by another policy")],
+    )
 
 
 async def create_policy(session: AsyncSession, ctx: Context, body: SlaPolicyCreate) -> SlaPolicy:
