@@ -140,6 +140,13 @@ class TaskTemplateUpdate(BaseModel):
     )(refuse_null)
 
 
+class TaskTemplateFilter(BaseModel):
+    """What the template list narrows to; a filter left out (None) keeps every template."""
+
+    trigger: str | None = Field(default=None, max_length=60)
+    active: bool | None = None
+
+
 class TaskTemplateRead(BaseModel):
     id: str
     trigger: str
