@@ -21,6 +21,8 @@ from bizos.modules.notifications.schemas import (
 )
 
 router = APIRouter(prefix="/api/v1/notifications", tags=["notifications"])
+
+
 NotificationPages = Annotated[PageParams, Depends(service.NOTIFICATION_ORDER.dependency)]
 NotificationFilters = Annotated[NotificationFilter, Query()]
 

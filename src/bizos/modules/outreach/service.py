@@ -93,14 +93,9 @@ def related_of(row: Any) -> dict[str, str] | None:
 
 
 def message_read(row: Message) -> MessageRead:
+    renamed = {"to": row.recipient, "from_": row.sender, "message_id": row.header_message_id}
     return from_row(
-        MessageRead,
-        row,
-        to=row.recipient,
-        from_=row.sender,
-        message_id=row.header_message_id,
-        headers=email_headers(row),
-        related=related_of(row),
+        MessageRead, row, headers=email_headers(row), related=related_of(row), **renamed
     )
 
 
@@ -488,22 +483,22 @@ async def record_sent(
     row.provider_message_id = result.provider_message_id
     row.error = None
     row.sent_at = utcnow()
-    row.next_attempt_at = None
-    row.body_ciphertext = None  # an account email's link now lives in the mailbox only
-    row.version += 1
-    await session.flush()
-    await append_row_event(
-        session,
-        ctx,
-        "outreach.message.sent",
-        row,
-        aggregate_type="message",
-        data=payload(
-            row, "channel", "status", "provider", "provider_message_id", related=related_of(row)
-        ),
-    )
+    data = payload(row, "channel", "status", "provider", "provider_message_id")
+    await _settled(session, ctx, row, "outreach.message.sent", {**data, "related": related_of(row)})
     _log(log.info, "outreach.message.sent", row, "channel", "status", "provider")
     return message_read(row)
+
+
+async def _settled(
+    session: AsyncSession, ctx: Context, row: Message, event: str, data: dict[str, Any]
+) -> None:
+    """``row`` is sent or has failed for good: no further attempt, no sealed body (an
+    account email's link now lives in the mailbox only); its next version and ``event``."""
+    row.next_attempt_at = None
+    row.body_ciphertext = None
+    row.version += 1
+    await session.flush()
+    await append_row_event(session, ctx, event, row, aggregate_type="message", data=data)
 
 
 def retry_delay(attempt: int) -> dt.timedelta:
@@ -532,17 +527,7 @@ async def record_failure(
         _log(log.warning, "outreach.message.retry_scheduled", row, "error", attempt=row.attempts)
         return message_read(row)
     row.status = "failed"
-    row.next_attempt_at = None
-    row.body_ciphertext = None
-    row.version += 1
-    await session.flush()
-    await append_row_event(
-        session,
-        ctx,
-        "outreach.message.failed",
-        row,
-        aggregate_type="message",
-        data=payload(row, "channel", "provider", "error", "attempts", retryable=error.retryable),
-    )
+    data = payload(row, "channel", "provider", "error", "attempts", retryable=error.retryable)
+    await _settled(session, ctx, row, "outreach.message.failed", data)
     _log(log.warning, "outreach.message.failed", row, "channel", "attempts", "error")
     return message_read(row)
