@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
@@ -8,33 +8,19 @@ from bizos.api.deps import Ctx, DbSession
 from bizos.core.auth import Admin
 from bizos.core.pagination import Page, PageParams
 from bizos.modules.audit import service
-from bizos.modules.audit.schemas import AuditEntryRead
+from bizos.modules.audit.schemas import AuditEntryRead, AuditFilter
 
 router = APIRouter(prefix="/api/v1", tags=["audit"])
+AuditPages = Annotated[PageParams, Depends(service.AUDIT_ORDER.dependency)]
+AuditFilters = Annotated[AuditFilter, Query()]
 
 
 @router.get("/audit", response_model=Page[AuditEntryRead])
 async def list_audit_entries(
-    _admin: Admin,
-    ctx: Ctx,
-    session: DbSession,
-    page: Annotated[PageParams, Depends(service.AUDIT_ORDER.dependency)],
-    resource_type: Annotated[str | None, Query(max_length=80)] = None,
-    resource_id: Annotated[str | None, Query(max_length=200)] = None,
-    actor_id: Annotated[str | None, Query(max_length=64)] = None,
-    action: Literal["create", "update", "delete"] | None = None,
+    _admin: Admin, ctx: Ctx, session: DbSession, page: AuditPages, filters: AuditFilters
 ) -> Page[AuditEntryRead]:
     """Every recorded write of this workspace, newest first: who (actor), what (action,
     resource, changed fields with secrets redacted), from where (ip, user agent, request
     id). Scope `admin`."""
-    return Page[AuditEntryRead].of(
-        await service.list_audit_entries(
-            session,
-            ctx,
-            page=page,
-            resource_type=resource_type,
-            resource_id=resource_id,
-            actor_id=actor_id,
-            action=action,
-        )
-    )
+    entries = await service.list_audit_entries(session, ctx, page=page, filters=filters)
+    return Page[AuditEntryRead].of(entries)

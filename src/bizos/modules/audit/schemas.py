@@ -6,6 +6,15 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 
+class AuditFilter(BaseModel):
+    """What ``GET /audit`` narrows to; a filter left out (None) keeps every entry."""
+
+    resource_type: str | None = Field(default=None, max_length=80)
+    resource_id: str | None = Field(default=None, max_length=200)
+    actor_id: str | None = Field(default=None, max_length=64)
+    action: Literal["create", "update", "delete"] | None = None
+
+
 class AuditEntryRead(BaseModel):
     id: str
     actor_id: str | None

@@ -19,19 +19,7 @@ ACTIVITY_PREFIX = "activity."
 
 
 def _event_read(e: Event) -> EventRead:
-    return EventRead(
-        id=e.id,
-        sequence=e.sequence,
-        type=e.type,
-        aggregate_type=e.aggregate_type,
-        aggregate_id=e.aggregate_id,
-        version=e.version,
-        data=e.data,
-        actor_id=e.actor_id,
-        correlation_id=e.correlation_id,
-        causation_id=e.causation_id,
-        occurred_at=e.occurred_at,
-    )
+    return EventRead.model_validate(e, from_attributes=True)
 
 
 def _type_filter(type_: str) -> sa.ColumnElement[bool] | None:

@@ -131,16 +131,8 @@ async def me(_: Authenticated, ctx: Ctx, session: DbSession) -> MeResponse:
 async def create_user(
     _: Admin, body: UserCreate, ctx: Ctx, session: DbSession, response: Response
 ) -> UserRead:
-    user = await service.create_user(
-        session,
-        ctx,
-        tenant_id=ctx.require_tenant(),
-        email=body.email,
-        name=body.name,
-        role=body.role,
-        password=body.password,
-        manager_id=body.manager_id,
-    )
+    tenant_id = ctx.require_tenant()
+    user = await service.create_user(session, ctx, tenant_id=tenant_id, **body.model_dump())
     return _etag(response, user)
 
 
@@ -203,12 +195,12 @@ async def create_api_key(
     )
 
 
+ApiKeyPages = Annotated[PageParams, Depends(api_keys.API_KEY_ORDER.dependency)]
+
+
 @router.get("/api-keys", response_model=Page[ApiKeyRead])
 async def list_api_keys(
-    _: Admin,
-    ctx: Ctx,
-    session: DbSession,
-    page: Annotated[PageParams, Depends(api_keys.API_KEY_ORDER.dependency)],
+    _: Admin, ctx: Ctx, session: DbSession, page: ApiKeyPages
 ) -> Page[ApiKeyRead]:
     """Every key of the workspace with its ``status``: ``active``, ``disabled`` (its owner
     was deactivated; see ``disabled_reason``), ``expired`` or ``revoked``."""

@@ -187,13 +187,7 @@ async def signup(session: AsyncSession, ctx: Context, body: SignupRequest) -> Si
     Anyone may sign up with any address, so the owner's address starts unverified and
     a verification link is emailed to it (see ``verification``)."""
     tenant, user = await create_tenant_with_owner(
-        session,
-        ctx,
-        company_name=body.company_name,
-        email=body.email,
-        name=body.name,
-        password=body.password,
-        email_verified=False,
+        session, ctx, **body.model_dump(), email_verified=False
     )
     owner_ctx = ctx.with_tenant(tenant.id)
     await _send_verification_link(session, owner_ctx, user=user, workspace=tenant.name)

@@ -35,7 +35,7 @@ from bizos.core.auth import derive_key
 from bizos.core.config import get_settings
 from bizos.core.context import Context
 from bizos.core.errors import Conflict, ProblemError
-from bizos.core.events import append_event
+from bizos.core.events import append_row_event
 from bizos.modules.identity import clock
 from bizos.modules.identity.models import Tenant, User
 from bizos.modules.identity.schemas import EmailVerified, TenantRead
@@ -104,14 +104,13 @@ async def confirm_email(session: AsyncSession, ctx: Context, *, token: str) -> E
     await session.flush()
     tenant = await session.get(Tenant, user.tenant_id)
     assert tenant is not None
-    await append_event(
+    await append_row_event(
         session,
         ctx.with_tenant(user.tenant_id),
         "identity.user.email_verified",
+        user,
         aggregate_type="user",
-        aggregate_id=user.id,
         data={"email": user.email},
-        version=user.version,
     )
     log.info("identity.email.verified", tenant_id=user.tenant_id, user_id=user.id)
     return EmailVerified(

@@ -13,9 +13,18 @@ from bizos.api.deps import Ctx, DbSession
 from bizos.core.auth import Authenticated
 from bizos.core.pagination import Page, PageParams
 from bizos.modules.notifications import service
-from bizos.modules.notifications.schemas import NotificationRead, ReadAllResult, UnreadCount
+from bizos.modules.notifications.schemas import (
+    NotificationFilter,
+    NotificationRead,
+    ReadAllResult,
+    UnreadCount,
+)
 
 router = APIRouter(prefix="/api/v1/notifications", tags=["notifications"])
+
+
+NotificationPages = Annotated[PageParams, Depends(service.NOTIFICATION_ORDER.dependency)]
+NotificationFilters = Annotated[NotificationFilter, Query()]
 
 
 @router.get("", response_model=Page[NotificationRead])
@@ -23,14 +32,12 @@ async def list_notifications(
     _: Authenticated,
     session: DbSession,
     ctx: Ctx,
-    page: Annotated[PageParams, Depends(service.NOTIFICATION_ORDER.dependency)],
-    unread: Annotated[bool | None, Query(description="true: only unread; false: only read")] = None,
-    kind: Annotated[str | None, Query(max_length=60)] = None,
+    page: NotificationPages,
+    filters: NotificationFilters,
 ) -> Page[NotificationRead]:
     """The caller's notifications, newest first."""
-    return Page[NotificationRead].of(
-        await service.list_notifications(session, ctx, page=page, unread=unread, kind=kind)
-    )
+    found = await service.list_notifications(session, ctx, page=page, filters=filters)
+    return Page[NotificationRead].of(found)
 
 
 @router.get("/unread-count", response_model=UnreadCount)

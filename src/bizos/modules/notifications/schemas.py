@@ -5,12 +5,19 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 
 class NotificationRelated(BaseModel):
     type: str
     id: str
+
+
+class NotificationFilter(BaseModel):
+    """What the list narrows to; a filter left out (None) keeps every notification."""
+
+    unread: bool | None = Field(default=None, description="true: only unread; false: only read")
+    kind: str | None = Field(default=None, max_length=60)
 
 
 class NotificationRead(BaseModel):

@@ -21,9 +21,10 @@ from bizos.core.events import append_row_event
 from bizos.core.fields import from_row
 from bizos.core.ids import new_id
 from bizos.core.pagination import ListOrder, PageParams, read_page
+from bizos.core.reads import one_or_404
 from bizos.modules.identity import service as identity
 from bizos.modules.notifications.models import Notification
-from bizos.modules.notifications.schemas import NotificationRead, NotificationRelated
+from bizos.modules.notifications.schemas import NotificationFilter, NotificationRead
 from bizos.modules.outreach import service as outreach
 from bizos.modules.outreach.schemas import Related
 
@@ -31,11 +32,7 @@ log = structlog.get_logger("bizos.notifications")
 
 
 def notification_read(row: Notification) -> NotificationRead:
-    related = (
-        NotificationRelated(type=row.related_type, id=row.related_id)
-        if row.related_type and row.related_id
-        else None
-    )
+    related = outreach.related_of(row)
     return from_row(
         NotificationRead, row, related=related, data=row.data or {}, read=row.read_at is not None
     )
@@ -99,14 +96,11 @@ async def _email_copy(session: AsyncSession, ctx: Context, row: Notification) ->
         user = await identity.get_user(session, ctx, user_id=row.user_id)
     except NotFound:
         user = None
+    about = log.bind(user_id=row.user_id, kind=row.kind)
     if user is None or not user.is_active:
-        log.info("notifications.email_skipped", user_id=row.user_id, kind=row.kind)
+        about.info("notifications.email_skipped")
         return None
-    related = (
-        Related(type=row.related_type, id=row.related_id)
-        if row.related_type and row.related_id
-        else Related(type="notification", id=row.id)
-    )
+    related = Related(**(outreach.related_of(row) or {"type": "notification", "id": row.id}))
     try:
         message = await outreach.send_email(
             session,
@@ -117,12 +111,7 @@ async def _email_copy(session: AsyncSession, ctx: Context, row: Notification) ->
             related=related,
         )
     except Unprocessable as exc:  # an address no channel could send to: in-app only
-        log.warning(
-            "notifications.email_undeliverable",
-            user_id=row.user_id,
-            kind=row.kind,
-            error=exc.detail,
-        )
+        about.warning("notifications.email_undeliverable", error=exc.detail)
         return None
     return message.id
 
@@ -134,29 +123,27 @@ def _owner(ctx: Context) -> str:
     return ctx.actor_id
 
 
+def _callers(ctx: Context) -> tuple[sa.ColumnElement[bool], ...]:
+    """The calling user's own notifications (of the tenant)."""
+    return (Notification.tenant_id == ctx.require_tenant(), Notification.user_id == _owner(ctx))
+
+
 NOTIFICATION_ORDER = ListOrder(
     "notifications", Notification.id, [Notification.created_at], unsorted_descending=True
 )
 
 
 async def list_notifications(
-    session: AsyncSession,
-    ctx: Context,
-    *,
-    page: PageParams,
-    unread: bool | None = None,
-    kind: str | None = None,
+    session: AsyncSession, ctx: Context, *, page: PageParams, filters: NotificationFilter
 ) -> tuple[list[NotificationRead], str | None]:
     """The calling user's notifications in ``page``'s order (newest first by default)."""
-    query = sa.select(Notification).where(
-        Notification.tenant_id == ctx.require_tenant(), Notification.user_id == _owner(ctx)
-    )
-    if unread is True:
+    query = sa.select(Notification).where(*_callers(ctx))
+    if filters.unread is True:
         query = query.where(Notification.read_at.is_(None))
-    elif unread is False:
+    elif filters.unread is False:
         query = query.where(Notification.read_at.is_not(None))
-    if kind:
-        query = query.where(Notification.kind == kind)
+    if filters.kind:
+        query = query.where(Notification.kind == filters.kind)
     return await read_page(session, NOTIFICATION_ORDER, query, page, notification_read)
 
 
@@ -164,11 +151,7 @@ async def unread_count(session: AsyncSession, ctx: Context) -> int:
     count = await session.scalar(
         sa.select(sa.func.count())
         .select_from(Notification)
-        .where(
-            Notification.tenant_id == ctx.require_tenant(),
-            Notification.user_id == _owner(ctx),
-            Notification.read_at.is_(None),
-        )
+        .where(*_callers(ctx), Notification.read_at.is_(None))
     )
     return int(count or 0)
 
@@ -177,17 +160,8 @@ async def mark_read(
     session: AsyncSession, ctx: Context, notification_id: str, *, now: dt.datetime | None = None
 ) -> NotificationRead:
     """Mark one of the caller's notifications read (again: no change, same answer)."""
-    row = await session.scalar(
-        sa.select(Notification)
-        .where(
-            Notification.tenant_id == ctx.require_tenant(),
-            Notification.user_id == _owner(ctx),
-            Notification.id == notification_id,
-        )
-        .with_for_update()
-    )
-    if row is None:
-        raise NotFound("notification not found")
+    query = sa.select(Notification).where(*_callers(ctx), Notification.id == notification_id)
+    row = await one_or_404(session, query.with_for_update(), "notification")
     if row.read_at is None:
         row.read_at = now or utcnow()
         row.version += 1
@@ -201,11 +175,7 @@ async def mark_all_read(
     """Mark every unread notification of the caller read; returns how many changed."""
     result = await session.execute(
         sa.update(Notification)
-        .where(
-            Notification.tenant_id == ctx.require_tenant(),
-            Notification.user_id == _owner(ctx),
-            Notification.read_at.is_(None),
-        )
+        .where(*_callers(ctx), Notification.read_at.is_(None))
         .values(read_at=now or utcnow(), version=Notification.version + 1)
         .execution_options(synchronize_session=False)
     )

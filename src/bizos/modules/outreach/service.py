@@ -44,11 +44,12 @@ from bizos.connectors.platform import PlatformMailMisconfigured, platform_mail
 from bizos.core import crypto
 from bizos.core.context import Context
 from bizos.core.db import utcnow
-from bizos.core.errors import NotFound, Unprocessable, field_error
-from bizos.core.events import append_event, append_row_event, wake_after_commit
+from bizos.core.errors import Unprocessable, field_error
+from bizos.core.events import append_event, append_row_event, payload, wake_after_commit
 from bizos.core.fields import from_row
 from bizos.core.ids import new_id
 from bizos.core.pagination import ListOrder, PageParams, read_page
+from bizos.core.reads import one_or_404
 from bizos.modules.outreach.models import Message
 from bizos.modules.outreach.schemas import MessageRead, Related
 
@@ -83,20 +84,18 @@ def email_headers(row: Message) -> dict[str, str] | None:
     return {name: value for name, value in headers.items() if value}
 
 
+def related_of(row: Any) -> dict[str, str] | None:
+    """``{"type", "id"}`` of the record a row's ``related_type``/``related_id`` name, or
+    None unless both are set: a Read schema's ``related`` and an event's."""
+    if row.related_type and row.related_id:
+        return {"type": row.related_type, "id": row.related_id}
+    return None
+
+
 def message_read(row: Message) -> MessageRead:
-    related = (
-        Related(type=row.related_type, id=row.related_id)
-        if row.related_type and row.related_id
-        else None
-    )
+    renamed = {"to": row.recipient, "from_": row.sender, "message_id": row.header_message_id}
     return from_row(
-        MessageRead,
-        row,
-        to=row.recipient,
-        from_=row.sender,
-        message_id=row.header_message_id,
-        headers=email_headers(row),
-        related=related,
+        MessageRead, row, headers=email_headers(row), related=related_of(row), **renamed
     )
 
 
@@ -108,12 +107,7 @@ async def _queue(session: AsyncSession, ctx: Context, row: Message) -> MessageRe
         "outreach.message.queued",
         aggregate_type="message",
         aggregate_id=row.id,
-        data={
-            "channel": row.channel,
-            "related": {"type": row.related_type, "id": row.related_id}
-            if row.related_type
-            else None,
-        },
+        data={"channel": row.channel, "related": related_of(row)},
     )
     row.queued_event_id = queued["id"]
     session.add(row)
@@ -263,18 +257,11 @@ async def send_account_email(
     Without platform mail it is an ordinary email of the workspace (an unverified
     workspace's sandbox shows it whole). 503 if the platform mail setting is unusable.
     """
+    email: dict[str, Any] = {"to": to, "subject": subject, "body": body, "related": related}
     mail = platform_mail()
     if mail is None:
-        return await send_email(session, ctx, to=to, subject=subject, body=body, related=related)
-    row = _email_row(
-        ctx,
-        to=to,
-        subject=subject,
-        body=body,
-        related=related,
-        sender=mail.sender,
-        sender_name=mail.sender_name,
-    )
+        return await send_email(session, ctx, **email)
+    row = _email_row(ctx, sender=mail.sender, sender_name=mail.sender_name, **email)
     row.route = PLATFORM_ROUTE
     row.body_ciphertext = crypto.encrypt(body, aad=_sealed_body_aad(row))
     note = "sent by the platform mail"
@@ -324,15 +311,12 @@ async def send_sms(
     return await _queue(session, ctx, row)
 
 
+def _message(ctx: Context, message_id: str) -> sa.Select[Message]:
+    return sa.select(Message).filter_by(tenant_id=ctx.require_tenant(), id=message_id)
+
+
 async def get_message(session: AsyncSession, ctx: Context, *, message_id: str) -> MessageRead:
-    row = await session.scalar(
-        sa.select(Message).where(
-            Message.tenant_id == ctx.require_tenant(), Message.id == message_id
-        )
-    )
-    if row is None:
-        raise NotFound("message not found")
-    return message_read(row)
+    return message_read(await one_or_404(session, _message(ctx, message_id), "message"))
 
 
 MESSAGE_ORDER = ListOrder("messages", Message.id, [Message.created_at, Message.updated_at])
@@ -480,15 +464,13 @@ async def claim_delivery(
 
 
 async def _locked(session: AsyncSession, ctx: Context, message_id: str) -> Message:
-    row = await session.scalar(
-        sa.select(Message)
-        .where(Message.tenant_id == ctx.require_tenant(), Message.id == message_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    if row is None:
-        raise NotFound("message not found")
-    return row
+    query = _message(ctx, message_id).with_for_update()
+    return await one_or_404(session, query.execution_options(populate_existing=True), "message")
+
+
+def _log(level: Callable[..., Any], event: str, row: Message, *fields: str, **more: Any) -> None:
+    """Log ``event`` about message ``row`` with ``more`` and its attributes ``fields``."""
+    level(event, message_id=row.id, **more, **{name: getattr(row, name) for name in fields})
 
 
 async def record_sent(
@@ -501,34 +483,22 @@ async def record_sent(
     row.provider_message_id = result.provider_message_id
     row.error = None
     row.sent_at = utcnow()
+    data = payload(row, "channel", "status", "provider", "provider_message_id")
+    await _settled(session, ctx, row, "outreach.message.sent", {**data, "related": related_of(row)})
+    _log(log.info, "outreach.message.sent", row, "channel", "status", "provider")
+    return message_read(row)
+
+
+async def _settled(
+    session: AsyncSession, ctx: Context, row: Message, event: str, data: dict[str, Any]
+) -> None:
+    """``row`` is sent or has failed for good: no further attempt, no sealed body (an
+    account email's link now lives in the mailbox only); its next version and ``event``."""
     row.next_attempt_at = None
-    row.body_ciphertext = None  # an account email's link now lives in the mailbox only
+    row.body_ciphertext = None
     row.version += 1
     await session.flush()
-    await append_row_event(
-        session,
-        ctx,
-        "outreach.message.sent",
-        row,
-        aggregate_type="message",
-        data={
-            "channel": row.channel,
-            "status": row.status,
-            "provider": row.provider,
-            "provider_message_id": row.provider_message_id,
-            "related": {"type": row.related_type, "id": row.related_id}
-            if row.related_type
-            else None,
-        },
-    )
-    log.info(
-        "outreach.message.sent",
-        message_id=row.id,
-        channel=row.channel,
-        status=row.status,
-        provider=row.provider,
-    )
-    return message_read(row)
+    await append_row_event(session, ctx, event, row, aggregate_type="message", data=data)
 
 
 def retry_delay(attempt: int) -> dt.timedelta:
@@ -554,37 +524,10 @@ async def record_failure(
     if error.retryable and row.attempts < MAX_ATTEMPTS:
         row.next_attempt_at = now + retry_delay(row.attempts)
         await session.flush()
-        log.warning(
-            "outreach.message.retry_scheduled",
-            message_id=row.id,
-            attempt=row.attempts,
-            error=row.error,
-        )
+        _log(log.warning, "outreach.message.retry_scheduled", row, "error", attempt=row.attempts)
         return message_read(row)
     row.status = "failed"
-    row.next_attempt_at = None
-    row.body_ciphertext = None
-    row.version += 1
-    await session.flush()
-    await append_row_event(
-        session,
-        ctx,
-        "outreach.message.failed",
-        row,
-        aggregate_type="message",
-        data={
-            "channel": row.channel,
-            "provider": provider,
-            "error": row.error,
-            "attempts": row.attempts,
-            "retryable": error.retryable,
-        },
-    )
-    log.warning(
-        "outreach.message.failed",
-        message_id=row.id,
-        channel=row.channel,
-        attempts=row.attempts,
-        error=row.error,
-    )
+    data = payload(row, "channel", "provider", "error", "attempts", retryable=error.retryable)
+    await _settled(session, ctx, row, "outreach.message.failed", data)
+    _log(log.warning, "outreach.message.failed", row, "channel", "attempts", "error")
     return message_read(row)

@@ -29,7 +29,8 @@ import datetime as dt
 import hashlib
 import hmac
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import Any
 
 import httpx
 import sqlalchemy as sa
@@ -79,6 +80,14 @@ class _Claim:
     attempt: int
     url: str
     secret_sealed: str
+
+    def fields(self, *names: str) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in names}
+
+
+# What an attempt's log line and its row in ATTEMPTS say of its claim.
+_LOGGED = ("delivery_id", "endpoint_id", "event_id", "attempt")
+_STORED = ("tenant_id", *_LOGGED, "event_type")
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,18 +280,11 @@ class WebhookSender:
             await session.execute(
                 sa.insert(ATTEMPTS).values(
                     id=new_id(),
-                    tenant_id=claim.tenant_id,
-                    delivery_id=claim.delivery_id,
-                    endpoint_id=claim.endpoint_id,
-                    event_id=claim.event_id,
-                    event_type=claim.event_type,
-                    attempt=claim.attempt,
                     status="succeeded" if result.ok else "failed",
-                    response_status=result.response_status,
-                    error=result.error,
-                    duration_ms=result.duration_ms,
                     next_attempt_at=next_attempt_at,
                     created_at=now,
+                    **claim.fields(*_STORED),
+                    **asdict(result),  # response_status, error, duration_ms
                 )
             )
             if status != RETRYING:  # the endpoint's next delivery is now at the head
@@ -290,10 +292,7 @@ class WebhookSender:
         metrics.webhook_deliveries.labels(outcome=status).inc()
         log.info(
             "webhook.attempted",
-            delivery_id=claim.delivery_id,
-            endpoint_id=claim.endpoint_id,
-            event_id=claim.event_id,
-            attempt=claim.attempt,
+            **claim.fields(*_LOGGED),
             outcome=status,
             response_status=result.response_status,
         )

@@ -11,17 +11,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Query, Response
 
 from bizos.api.deps import Ctx, DbSession, require_any
-from bizos.core.fields import Moment
 from bizos.core.pagination import Page, PageParams
 from bizos.core.versions import version_etag
 from bizos.modules.work import service
-from bizos.modules.work.schemas import (
-    Priority,
-    Status,
-    TaskCreate,
-    TaskRead,
-    TaskUpdate,
-)
+from bizos.modules.work.schemas import TaskCreate, TaskFilter, TaskRead, TaskUpdate
 
 router = APIRouter(tags=["work"])
 
@@ -44,58 +37,38 @@ async def create_task(
     if "assignee_id" not in body.model_fields_set and ctx.actor_type == "user":
         assignee = ctx.actor_id
     await service.check_related(session, ctx, body.related)
+    # The fields the service takes as they are; the rest it takes as decided here.
+    given = body.model_dump(exclude={"assignee_id", "related"})
     task = await service.create_task(
         session,
         ctx,
-        title=body.title,
-        description=body.description,
         assignee_id=assignee,
-        due_at=body.due_at,
-        priority=body.priority,
-        remind_at=body.remind_at,
         reminder="remind_at" not in body.model_fields_set or body.remind_at is not None,
         related_type=body.related.type if body.related else None,
         related_id=body.related.id if body.related else None,
-        contact_id=body.contact_id,
+        **given,
     )
     etag(response, task.version)
     return task
 
 
+TaskPages = Annotated[PageParams, Depends(service.TASK_ORDER.dependency)]
+TaskFilters = Annotated[TaskFilter, Query()]
+
+
 @router.get("/api/v1/tasks", response_model=Page[TaskRead])
 async def list_tasks(
-    _: WorkRead,
-    session: DbSession,
-    ctx: Ctx,
-    page: Annotated[PageParams, Depends(service.TASK_ORDER.dependency)],
-    assignee_id: Annotated[str | None, Query(max_length=36)] = None,
-    status: Annotated[list[Status] | None, Query(description="Repeat for several.")] = None,
-    priority: Annotated[list[Priority] | None, Query(description="Repeat for several.")] = None,
-    related_type: Annotated[str | None, Query(max_length=20)] = None,
-    related_id: Annotated[str | None, Query(max_length=36)] = None,
-    contact_id: Annotated[str | None, Query(max_length=36)] = None,
-    due_before: Moment | None = None,
-    overdue: bool | None = None,
-    mine: bool = False,
+    _: WorkRead, session: DbSession, ctx: Ctx, page: TaskPages, filters: TaskFilters
 ) -> Page[TaskRead]:
     """The workspace's tasks, newest first (see `sort`). ``overdue=true``: open and past due;
     ``mine=true``: assigned to the caller."""
-    return Page[TaskRead].of(
-        await service.list_tasks(
-            session,
-            ctx,
-            page=page,
-            assignee_id=assignee_id,
-            statuses=status or (),
-            priorities=priority or (),
-            related_type=related_type,
-            related_id=related_id,
-            contact_id=contact_id,
-            due_before=due_before,
-            overdue=overdue,
-            mine=mine,
-        )
+    # The service takes the repeated parameters as ``statuses`` and ``priorities``.
+    given = filters.model_dump(exclude={"status", "priority"})
+    statuses, priorities = filters.status or (), filters.priority or ()
+    tasks = await service.list_tasks(
+        session, ctx, page=page, statuses=statuses, priorities=priorities, **given
     )
+    return Page[TaskRead].of(tasks)
 
 
 @router.get("/api/v1/tasks/{task_id}", response_model=TaskRead)

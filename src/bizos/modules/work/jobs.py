@@ -49,15 +49,13 @@ async def task_escalations(db: Database, now: dt.datetime) -> None:
     await escalate_overdue_tasks(db, now, grace=grace)
 
 
+# The conditions a due task still meets when a job acts on it.
+Where = Sequence[sa.ColumnElement[bool]]
 # ``(session, ctx, task_id, where) -> 1 if it acted on the task, else 0``
-TaskAction = Callable[
-    [AsyncSession, Context, str, Sequence[sa.ColumnElement[bool]]], Awaitable[int]
-]
+TaskAction = Callable[[AsyncSession, Context, str, Where], Awaitable[int]]
 
 
-async def _act_on_due(
-    db: Database, where: Sequence[sa.ColumnElement[bool]], act: TaskAction, failure: str
-) -> int:
+async def _act_on_due(db: Database, where: Where, act: TaskAction, failure: str) -> int:
     """``act`` on each task ``where`` holds for, each in its tenant's own unit of work;
     returns how many it acted on. The scan spans tenants (like the dispatcher's): a
     system session, ids only."""
@@ -89,9 +87,7 @@ async def send_due_reminders(db: Database, now: dt.datetime) -> int:
     return await _act_on_due(db, where, partial(_remind, now=now), "work.reminder_failed")
 
 
-async def _claim(
-    session: AsyncSession, task_id: str, where: Sequence[sa.ColumnElement[bool]], **values: Any
-) -> Task | None:
+async def _claim(session: AsyncSession, task_id: str, where: Where, **values: Any) -> Task | None:
     """Set ``values`` on the task if ``where`` still holds: the conditional update is the
     lock that makes a reminder or escalation happen once."""
     result = await session.execute(
@@ -108,12 +104,7 @@ async def _claim(
 
 
 async def _remind(
-    session: AsyncSession,
-    ctx: Context,
-    task_id: str,
-    where: Sequence[sa.ColumnElement[bool]],
-    *,
-    now: dt.datetime,
+    session: AsyncSession, ctx: Context, task_id: str, where: Where, *, now: dt.datetime
 ) -> int:
     task = await _claim(session, task_id, where, reminded_at=now)
     if task is None or task.assignee_id is None:
@@ -193,12 +184,7 @@ async def escalation_target(
 
 
 async def _escalate(
-    session: AsyncSession,
-    ctx: Context,
-    task_id: str,
-    where: Sequence[sa.ColumnElement[bool]],
-    *,
-    now: dt.datetime,
+    session: AsyncSession, ctx: Context, task_id: str, where: Where, *, now: dt.datetime
 ) -> int:
     current = await service.task_row(session, ctx, task_id)
     target, reason = await escalation_target(session, ctx, current.assignee_id)

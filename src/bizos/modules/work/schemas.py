@@ -140,6 +140,27 @@ class TaskTemplateUpdate(BaseModel):
     )(refuse_null)
 
 
+class TaskFilter(BaseModel):
+    """What the task list narrows to; a filter left out keeps every task."""
+
+    assignee_id: str | None = Field(default=None, max_length=36)
+    status: list[Status] | None = Field(default=None, description="Repeat for several.")
+    priority: list[Priority] | None = Field(default=None, description="Repeat for several.")
+    related_type: str | None = Field(default=None, max_length=20)
+    related_id: str | None = Field(default=None, max_length=36)
+    contact_id: str | None = Field(default=None, max_length=36)
+    due_before: Moment | None = None
+    overdue: bool | None = None
+    mine: bool = False
+
+
+class TaskTemplateFilter(BaseModel):
+    """What the template list narrows to; a filter left out (None) keeps every template."""
+
+    trigger: str | None = Field(default=None, max_length=60)
+    active: bool | None = None
+
+
 class TaskTemplateRead(BaseModel):
     id: str
     trigger: str

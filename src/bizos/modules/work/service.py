@@ -17,11 +17,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bizos.core.context import Context
 from bizos.core.db import utcnow
 from bizos.core.errors import NotFound, Unprocessable, field_error
-from bizos.core.events import append_row_event
+from bizos.core.events import append_row_event, payload
 from bizos.core.fields import from_row
 from bizos.core.ids import new_id
 from bizos.core.pagination import ListOrder, PageParams, read_page
 from bizos.core.ports import ports
+from bizos.core.reads import one_or_404
 from bizos.core.versions import check_version
 from bizos.modules.identity import service as identity
 from bizos.modules.identity.schemas import UserRead
@@ -278,20 +279,19 @@ async def create_task(
         "work.task.created",
         task,
         {
-            "title": title,
-            "assignee_id": assignee_id,
-            "priority": priority,
-            "due_at": jsonable(due_at),
-            "remind_at": jsonable(task.remind_at),
-            "related": {"type": related_type, "id": related_id} if related_type else None,
-            "contact_id": contact_id,
-            "origin": origin,
-            "template_id": template_id,
+            **payload(task, "title", "assignee_id", "priority", "due_at", "remind_at"),
+            "related": _related(task),
+            **payload(task, "contact_id", "origin", "template_id"),
         },
     )
     if assignee_id is not None:
         await _assigned(session, ctx, task, previous=None)
     return task_read(task)
+
+
+def _related(task: Task) -> dict[str, str | None] | None:
+    """The record a task is about, as its events name it."""
+    return {"type": task.related_type, "id": task.related_id} if task.related_type else None
 
 
 async def task_event(
@@ -333,19 +333,13 @@ async def update_task(
     changes: TaskUpdate,
     *,
     if_match: str | None = None,
-    now: dt.datetime | None = None,
 ) -> TaskRead:
     """Apply a partial update (``work.task.updated``; ``work.task.assigned`` when the
     assignee changes, ``work.task.completed`` when it is done)."""
-    now = now or utcnow()
+    now = utcnow()
     # Row lock: two updates against the same version cannot both pass the check.
-    task = await session.scalar(
-        sa.select(Task)
-        .where(Task.tenant_id == ctx.require_tenant(), Task.id == task_id)
-        .with_for_update()
-    )
-    if task is None:
-        raise NotFound("task not found")
+    query = sa.select(Task).where(Task.tenant_id == ctx.require_tenant(), Task.id == task_id)
+    task = await one_or_404(session, query.with_for_update(), "task")
     check_version(if_match, task.version)
     sent = changes.model_dump(exclude_unset=True, exclude={"related"})
     if "related" in changes.model_fields_set:
@@ -381,15 +375,7 @@ async def update_task(
         task.escalated_to = None
     if "status" in changed:
         task.completed_at = now if task.status == "done" else None
-    task.version += 1
-    await session.flush()
-    await task_event(
-        session,
-        ctx,
-        "work.task.updated",
-        task,
-        {"changes": {k: jsonable(v) for k, v in changed.items()}},
-    )
+    await _updated(session, ctx, task, {"changes": {k: jsonable(v) for k, v in changed.items()}})
     if "assignee_id" in changed:
         await _assigned(session, ctx, task, previous=previous_assignee)
     if task.status == "done" and previous_status != "done":
@@ -399,12 +385,9 @@ async def update_task(
             "work.task.completed",
             task,
             {
-                "completed_at": jsonable(task.completed_at),
-                "related": {"type": task.related_type, "id": task.related_id}
-                if task.related_type
-                else None,
-                "contact_id": task.contact_id,
-                "origin": task.origin,
+                **payload(task, "completed_at"),
+                "related": _related(task),
+                **payload(task, "contact_id", "origin"),
             },
         )
     return task_read(task, now)
@@ -433,16 +416,16 @@ async def repoint_contact(
             task.contact_id = changed["contact_id"] = survivor_id
         if task.related_type == "contact" and task.related_id == merged_id:
             task.related_id = changed["related_id"] = survivor_id
-        task.version += 1
-        await session.flush()
-        await task_event(
-            session,
-            ctx,
-            "work.task.updated",
-            task,
-            {"changes": changed, "reason": "contact_merged", "merged_id": merged_id},
-        )
+        reason = {"reason": "contact_merged", "merged_id": merged_id}
+        await _updated(session, ctx, task, {"changes": changed, **reason})
     return len(tasks)
+
+
+async def _updated(session: AsyncSession, ctx: Context, task: Task, data: dict[str, Any]) -> None:
+    """Write ``task``'s changes as its next version, and ``work.task.updated`` with ``data``."""
+    task.version += 1
+    await session.flush()
+    await task_event(session, ctx, "work.task.updated", task, data)
 
 
 def fill_placeholders(text: str, values: Mapping[str, Any] | None) -> str:
@@ -520,17 +503,9 @@ async def create_tasks_from_templates(
     filled from ``values``.
     """
     now = now or utcnow()
-    templates = list(
-        await session.scalars(
-            sa.select(TaskTemplate)
-            .where(
-                TaskTemplate.tenant_id == ctx.require_tenant(),
-                TaskTemplate.trigger == trigger,
-                TaskTemplate.active.is_(True),
-            )
-            .order_by(TaskTemplate.id)
-        )
-    )
+    mine = sa.select(TaskTemplate).where(TaskTemplate.tenant_id == ctx.require_tenant())
+    query = mine.where(TaskTemplate.trigger == trigger, TaskTemplate.active.is_(True))
+    templates = list(await session.scalars(query.order_by(TaskTemplate.id)))
     owner = owner_id if owner_id and await active_user(session, ctx, owner_id) else None
     tasks = []
     for template in templates:

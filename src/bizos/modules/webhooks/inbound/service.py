@@ -17,7 +17,6 @@ with its status and reason.
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -27,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bizos.core.context import Context
 from bizos.core.db import dialect_insert, utcnow
 from bizos.core.errors import NotFound
-from bizos.core.events import append_event
+from bizos.core.events import append_event, payload
 from bizos.core.fields import from_row
 from bizos.core.ids import new_id
 from bizos.core.pagination import ListOrder, PageParams, read_page
@@ -39,6 +38,8 @@ log = structlog.get_logger("bizos.webhooks")
 INBOUND_RECEIVED = "webhooks.inbound.received"
 INBOUND_FLAGGED = "webhooks.inbound.flagged"
 FLAGGED = "flagged"
+# What a delivery's events say of it, besides its id.
+SENT = ("provider", "topic", "external_id")
 # Headers worth keeping for support and replay; signatures are kept (they are not
 # secrets), authorization-like headers never are.
 _KEEP_HEADERS = frozenset(
@@ -82,19 +83,12 @@ async def store_inbound(
     transaction); a delivery already stored only bumps its ``duplicates`` counter."""
     tenant_id = ctx.require_tenant()
     inbound_id = new_id()
+    sent = {"provider": provider, "topic": topic, "external_id": external_id}
+    # status, duplicates and received_at take the model's defaults (received, 0, now)
     insert = dialect_insert(session, InboundWebhook)
     inserted = await session.scalar(
         insert.values(
-            id=inbound_id,
-            tenant_id=tenant_id,
-            provider=provider,
-            external_id=external_id,
-            topic=topic,
-            headers=kept_headers(headers),
-            body=body,
-            status="received",
-            duplicates=0,
-            received_at=utcnow(),
+            id=inbound_id, tenant_id=tenant_id, headers=kept_headers(headers), body=body, **sent
         )
         .on_conflict_do_nothing(index_elements=["tenant_id", "provider", "external_id"])
         .returning(InboundWebhook.id)
@@ -114,12 +108,7 @@ async def store_inbound(
         type=INBOUND_RECEIVED,
         aggregate_type="inbound_webhook",
         aggregate_id=inbound_id,
-        data={
-            "inbound_id": inbound_id,
-            "provider": provider,
-            "topic": topic,
-            "external_id": external_id,
-        },
+        data={"inbound_id": inbound_id, **sent},
     )
     return Stored(inbound_id=inbound_id, duplicate=False)
 
@@ -132,21 +121,21 @@ async def get_inbound(session: AsyncSession, inbound_id: str) -> InboundWebhook:
 
 
 async def finish_inbound(
-    session: AsyncSession,
-    inbound_id: str,
-    *,
-    status: str,
-    error: str | None = None,
-    now: dt.datetime | None = None,
+    session: AsyncSession, inbound_id: str, *, status: str, error: str | None = None
 ) -> None:
     """Record how processing ended: ``processed``, ``ignored`` or ``failed`` (with why).
     A delivery that must not be acted on is flagged with :func:`flag_inbound` instead."""
     if status not in ("processed", "ignored", "failed"):
         raise ValueError(f"unknown inbound status {status!r}")
-    row = await get_inbound(session, inbound_id)
+    await _finish(session, await get_inbound(session, inbound_id), status, error)
+
+
+async def _finish(
+    session: AsyncSession, row: InboundWebhook, status: str, error: str | None
+) -> None:
     row.status = status
     row.error = error
-    row.processed_at = now or utcnow()
+    row.processed_at = utcnow()
     await session.flush()
 
 
@@ -157,23 +146,14 @@ async def flag_inbound(
     does not bear out) without acting on it: the raw body stays, the row is ``flagged``
     with ``reason``, and ``webhooks.inbound.flagged`` records it for whoever watches."""
     row = await get_inbound(session, inbound_id)
-    row.status = FLAGGED
-    row.error = reason
-    row.processed_at = utcnow()
-    await session.flush()
+    await _finish(session, row, FLAGGED, reason)
     await append_event(
         session,
         ctx,
         type=INBOUND_FLAGGED,
         aggregate_type="inbound_webhook",
         aggregate_id=row.id,
-        data={
-            "inbound_id": row.id,
-            "provider": row.provider,
-            "topic": row.topic,
-            "external_id": row.external_id,
-            "reason": reason,
-        },
+        data={"inbound_id": row.id, **payload(row, *SENT), "reason": reason},
     )
     log.warning(
         "webhooks.inbound_flagged", inbound_id=row.id, provider=row.provider, topic=row.topic
@@ -190,20 +170,13 @@ INBOUND_ORDER = ListOrder(
 
 
 async def list_inbound(
-    session: AsyncSession,
-    ctx: Context,
-    *,
-    page: PageParams,
-    provider: str | None = None,
-    status: str | None = None,
+    session: AsyncSession, ctx: Context, *, page: PageParams, **equal: str | None
 ) -> tuple[list[InboundWebhookRead], str | None]:
-    """The tenant's stored deliveries, newest first unless ``page.sort`` says otherwise."""
+    """The tenant's stored deliveries whose columns ``equal`` the values given (``provider``,
+    ``status``; None: any), newest first unless ``page.sort`` says otherwise."""
     ctx.require_tenant()
-    query = sa.select(InboundWebhook)
-    if provider is not None:
-        query = query.where(InboundWebhook.provider == provider)
-    if status is not None:
-        query = query.where(InboundWebhook.status == status)
+    wanted = {name: value for name, value in equal.items() if value is not None}
+    query = sa.select(InboundWebhook).filter_by(**wanted)
     return await read_page(session, INBOUND_ORDER, query, page, inbound_read)
 
 

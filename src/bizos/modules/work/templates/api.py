@@ -10,10 +10,17 @@ from fastapi import APIRouter, Depends, Query, Response
 from bizos.api.deps import Ctx, DbSession
 from bizos.core.pagination import Page, PageParams
 from bizos.modules.work.api import IfMatch, WorkRead, WorkWrite, etag
-from bizos.modules.work.schemas import TaskTemplateCreate, TaskTemplateRead, TaskTemplateUpdate
+from bizos.modules.work.schemas import (
+    TaskTemplateCreate,
+    TaskTemplateFilter,
+    TaskTemplateRead,
+    TaskTemplateUpdate,
+)
 from bizos.modules.work.templates import service
 
 router = APIRouter(tags=["work"])
+TemplatePages = Annotated[PageParams, Depends(service.TEMPLATE_ORDER.dependency)]
+TemplateFilters = Annotated[TaskTemplateFilter, Query()]
 
 
 @router.post("/api/v1/task-templates", status_code=201, response_model=TaskTemplateRead)
@@ -29,16 +36,10 @@ async def create_template(
 
 @router.get("/api/v1/task-templates", response_model=Page[TaskTemplateRead])
 async def list_templates(
-    _: WorkRead,
-    session: DbSession,
-    ctx: Ctx,
-    page: Annotated[PageParams, Depends(service.TEMPLATE_ORDER.dependency)],
-    trigger: Annotated[str | None, Query(max_length=60)] = None,
-    active: bool | None = None,
+    _: WorkRead, session: DbSession, ctx: Ctx, page: TemplatePages, filters: TemplateFilters
 ) -> Page[TaskTemplateRead]:
-    return Page[TaskTemplateRead].of(
-        await service.list_templates(session, ctx, page=page, trigger=trigger, active=active)
-    )
+    templates = await service.list_templates(session, ctx, page=page, filters=filters)
+    return Page[TaskTemplateRead].of(templates)
 
 
 @router.get("/api/v1/task-templates/{template_id}", response_model=TaskTemplateRead)

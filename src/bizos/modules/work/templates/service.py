@@ -8,15 +8,21 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bizos.core.context import Context
-from bizos.core.errors import NotFound, Unprocessable, field_error
+from bizos.core.errors import Unprocessable, field_error
 from bizos.core.events import append_event, append_row_event
 from bizos.core.fields import from_row
 from bizos.core.ids import new_id
 from bizos.core.pagination import ListOrder, PageParams, read_page
 from bizos.core.ports import ports
+from bizos.core.reads import one_or_404
 from bizos.core.versions import check_version
 from bizos.modules.work.models import TaskTemplate
-from bizos.modules.work.schemas import TaskTemplateCreate, TaskTemplateRead, TaskTemplateUpdate
+from bizos.modules.work.schemas import (
+    TaskTemplateCreate,
+    TaskTemplateFilter,
+    TaskTemplateRead,
+    TaskTemplateUpdate,
+)
 from bizos.modules.work.service import check_assignee
 
 TEMPLATE_ORDER = ListOrder(
@@ -70,15 +76,11 @@ async def create_template(
     return template_read(row)
 
 
-async def _template_row(session: AsyncSession, ctx: Context, template_id: str) -> TaskTemplate:
-    row = await session.scalar(
-        sa.select(TaskTemplate).where(
-            TaskTemplate.tenant_id == ctx.require_tenant(), TaskTemplate.id == template_id
-        )
-    )
-    if row is None:
-        raise NotFound("task template not found")
-    return row
+async def _template_row(
+    session: AsyncSession, ctx: Context, template_id: str, *, lock: bool = False
+) -> TaskTemplate:
+    query = sa.select(TaskTemplate).filter_by(tenant_id=ctx.require_tenant(), id=template_id)
+    return await one_or_404(session, query.with_for_update() if lock else query, "task template")
 
 
 async def get_template(session: AsyncSession, ctx: Context, template_id: str) -> TaskTemplateRead:
@@ -86,18 +88,13 @@ async def get_template(session: AsyncSession, ctx: Context, template_id: str) ->
 
 
 async def list_templates(
-    session: AsyncSession,
-    ctx: Context,
-    *,
-    page: PageParams,
-    trigger: str | None = None,
-    active: bool | None = None,
+    session: AsyncSession, ctx: Context, *, page: PageParams, filters: TaskTemplateFilter
 ) -> tuple[list[TaskTemplateRead], str | None]:
     query = sa.select(TaskTemplate).where(TaskTemplate.tenant_id == ctx.require_tenant())
-    if trigger:
-        query = query.where(TaskTemplate.trigger == trigger)
-    if active is not None:
-        query = query.where(TaskTemplate.active.is_(active))
+    if filters.trigger:
+        query = query.where(TaskTemplate.trigger == filters.trigger)
+    if filters.active is not None:
+        query = query.where(TaskTemplate.active.is_(filters.active))
     return await read_page(session, TEMPLATE_ORDER, query, page, template_read)
 
 
@@ -109,13 +106,7 @@ async def update_template(
     *,
     if_match: str | None = None,
 ) -> TaskTemplateRead:
-    row = await session.scalar(
-        sa.select(TaskTemplate)
-        .where(TaskTemplate.tenant_id == ctx.require_tenant(), TaskTemplate.id == template_id)
-        .with_for_update()
-    )
-    if row is None:
-        raise NotFound("task template not found")
+    row = await _template_row(session, ctx, template_id, lock=True)
     check_version(if_match, row.version)
     changed = {
         k: v for k, v in changes.model_dump(exclude_unset=True).items() if getattr(row, k) != v
