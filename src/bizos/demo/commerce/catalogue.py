@@ -7,9 +7,10 @@ import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
 
+from bizos.core.events import payload
 from bizos.core.money import CENT, text
 from bizos.demo.commerce.stock import Stock
-from bizos.demo.story import CURRENCY, Story, historical_id
+from bizos.demo.story import CURRENCY, Story, historical_id, stamped
 from bizos.modules.commerce.models import Product
 
 YEAR = 365
@@ -128,9 +129,7 @@ def build_catalogue(story: Story) -> tuple[dict[str, Product], dict[str, Stock]]
             properties={"origin": item.name.split(" 250")[0].split(" 1 kg")[0]}
             if item.category.startswith("coffee")
             else {},
-            version=1,
-            created_at=at,
-            updated_at=at,
+            **stamped(at),
         )
         products[item.sku] = product
         story.rows.append(product)
@@ -142,8 +141,7 @@ def build_catalogue(story: Story) -> tuple[dict[str, Product], dict[str, Stock]]
             actor_id=story.team.get("purchasing"),
             version=1,
             product_id=product.id,
-            sku=product.sku,
-            name=product.name,
+            **payload(product, "sku", "name"),
             price=text(product.price),
             currency=CURRENCY,
             stock_on_hand=item.stock,

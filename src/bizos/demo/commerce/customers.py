@@ -48,6 +48,11 @@ class Customer:
     since: dt.datetime | None = None  # a wholesale customer since their deal was won
     contact: Contact | None = None  # a web shop customer created by the Shopify door
 
+    def on_order(self) -> dict[str, Any]:
+        """What an order (and so its invoice) says of its customer."""
+        named = {"contact_id": self.contact_id, "email": self.email, "customer_name": self.name}
+        return {**named, "billing_address": self.address}
+
 
 def _address(rng: random.Random, name: str, city: str, country: str) -> dict[str, Any]:
     return {

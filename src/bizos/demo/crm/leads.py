@@ -9,6 +9,7 @@ import math
 import random
 from typing import Any
 
+from bizos.core.events import payload
 from bizos.demo.crm import data
 from bizos.demo.crm.deals import convert
 from bizos.demo.crm.history import History, Person, sigmoid
@@ -113,10 +114,7 @@ def _lead(h: History, person: Person, at: dt.datetime, *, first: bool) -> None:
         at,
         contact_id=person.row.id,
         contact_created=first,
-        email=lead.email,
-        name=lead.name,
-        company=lead.company,
-        source=source,
+        **payload(lead, "email", "name", "company", "source"),
     )
     _enrich(h, lead, person, at + dt.timedelta(seconds=2))
     score = _score(h, person, lead, at + dt.timedelta(seconds=3), "created")

@@ -7,6 +7,7 @@ import datetime as dt
 import math
 from decimal import Decimal
 
+from bizos.core.events import payload
 from bizos.demo.crm import data
 from bizos.demo.crm.history import (
     OPEN_STAGES,
@@ -175,9 +176,7 @@ def finish_people(h: History) -> None:
             "contact",
             row.id,
             row.created_at,
-            email=row.email,
-            name=row.name,
-            source=row.source,
+            **payload(row, "email", "name", "source"),
         )
     for buyer in h.buyers:
         if buyer.row is None:

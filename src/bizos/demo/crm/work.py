@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from bizos.core.events import payload
 from bizos.demo.crm import data
 from bizos.demo.crm.history import DAY, HISTORY, History, Person
 from bizos.demo.story import historical_id
@@ -152,13 +153,9 @@ def finish_tasks(h: History, count: int = TASKS) -> None:
             task.id,
             task.created_at,
             actor_id=task.assignee_id,
-            title=task.title,
-            assignee_id=task.assignee_id,
-            priority=task.priority,
-            due_at=task.due_at.isoformat() if task.due_at else None,
+            **payload(task, "title", "assignee_id", "priority", "due_at"),
             related=related,
-            contact_id=task.contact_id,
-            origin=task.origin,
+            **payload(task, "contact_id", "origin"),
         )
         if task.completed_at is not None:
             h.event(

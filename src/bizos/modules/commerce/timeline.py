@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from bizos.core.context import Context
+from bizos.core.events import payload
 from bizos.core.timeline import TimelineEntry, newest_first
 from bizos.modules.commerce.models import Order, Shipment
 
@@ -29,15 +30,8 @@ def _name(order: Order) -> str:
 def _data(order: Order) -> dict[str, Any]:
     return {
         "order_id": order.id,
-        "number": order.number,
-        "external_name": order.external_name,
-        "source": order.source,
-        "status": order.status,
-        "total": str(order.total),
-        "currency": order.currency,
-        "invoice_id": order.invoice_id,
-        "shipment_id": order.shipment_id,
-        "deal_id": order.deal_id,
+        **payload(order, "number", "external_name", "source", "status", "total", "currency"),
+        **payload(order, "invoice_id", "shipment_id", "deal_id"),
     }
 
 

@@ -16,7 +16,6 @@ from bizos.api.deps import Ctx, DbSession
 from bizos.core.auth import CommerceRead, CommerceWrite
 from bizos.core.errors import Unprocessable, field_error
 from bizos.core.pagination import Page, PageParams
-from bizos.core.versions import version_etag
 from bizos.modules.commerce.inventory import service
 from bizos.modules.commerce.inventory.schemas import (
     MovementRead,
@@ -26,6 +25,7 @@ from bizos.modules.commerce.inventory.schemas import (
     ProductUpdate,
     StockChange,
 )
+from bizos.modules.commerce.rows import with_etag
 
 router = APIRouter(tags=["commerce"])
 
@@ -41,11 +41,6 @@ _NOT_NULL = (
 )
 
 
-def _etag(response: Response, product: ProductRead) -> ProductRead:
-    response.headers["ETag"] = version_etag(product.version)
-    return product
-
-
 @router.post("/api/v1/commerce/products", status_code=201, response_model=ProductRead)
 async def create_product(
     body: ProductCreate, _: CommerceWrite, session: DbSession, ctx: Ctx, response: Response
@@ -53,7 +48,7 @@ async def create_product(
     """A new product with its opening stock; 409 when the SKU is taken."""
     product = await service.create_product(session, ctx, data=body)
     response.headers["Location"] = f"/api/v1/commerce/products/{product.id}"
-    return _etag(response, service.product_read(product))
+    return with_etag(response, service.product_read(product))
 
 
 @router.get("/api/v1/commerce/products", response_model=Page[ProductRead])
@@ -74,7 +69,7 @@ async def get_product(
     product_id: str, _: CommerceRead, session: DbSession, ctx: Ctx, response: Response
 ) -> ProductRead:
     product = await service.get_product(session, ctx, product_id)
-    return _etag(response, service.product_read(product))
+    return with_etag(response, service.product_read(product))
 
 
 @router.patch("/api/v1/commerce/products/{product_id}", response_model=ProductRead)
@@ -98,7 +93,7 @@ async def update_product(
     product = await service.update_product(
         session, ctx, product_id, changes=changes, expected_version=if_match
     )
-    return _etag(response, service.product_read(product))
+    return with_etag(response, service.product_read(product))
 
 
 @router.post("/api/v1/commerce/products/{product_id}/stock", response_model=ProductRead)
@@ -115,7 +110,7 @@ async def change_stock(
     product = await service.receive_stock(
         session, ctx, product_id, quantity=body.quantity, reason=body.reason, kind=body.kind
     )
-    return _etag(response, service.product_read(product))
+    return with_etag(response, service.product_read(product))
 
 
 @router.get("/api/v1/commerce/products/{product_id}/movements", response_model=Page[MovementRead])

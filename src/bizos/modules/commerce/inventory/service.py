@@ -39,6 +39,7 @@ from bizos.modules.commerce.inventory.schemas import (
     ProductCreate,
     ProductFilters,
     ProductRead,
+    ProductUpdate,
 )
 from bizos.modules.commerce.models import Product, StockMovement
 from bizos.modules.commerce.rows import emit, page_of, pick, tenant_row, where_equal
@@ -47,22 +48,8 @@ from bizos.modules.crm.deals.schemas import iso_currency
 log = structlog.get_logger("bizos.commerce.inventory")
 
 STOCK_KINDS = ("receipt", "adjustment", "return")
-_UPDATABLE = (
-    "sku",
-    "name",
-    "description",
-    "category",
-    "price",
-    "currency",
-    "cost",
-    "tax_rate",
-    "tracks_stock",
-    "reorder_point",
-    "reorder_quantity",
-    "weight_grams",
-    "active",
-    "properties",
-)
+# What ``update_product`` may change: the fields a PATCH can send.
+_UPDATABLE = frozenset(ProductUpdate.model_fields)
 
 Lines = ledger.Lines
 
