@@ -195,12 +195,11 @@ class Billing:
                     f"{cents(amount)} {invoice.currency}"
                 )
                 payment.metadata_ = {"source": "shopify"}
-        story.rows.append(payment)
         self.payments.setdefault(invoice.id, []).append(payment)
-        story.event(
+        story.add(
+            payment,
             "billing.payment.received",
             "payment",
-            payment.id,
             at,
             actor_id=story.team["owner"] if by == "bank" else None,
             payment_id=payment.id,
@@ -289,8 +288,9 @@ class Billing:
             at,
             actor_id=story.team["owner"],
             version=payment.version,
+            payment_id=payment.id,
             refund_id=refund.id,
-            **payload(refund, "payment_id", "invoice_id", "amount", "currency"),
+            **payload(refund, "invoice_id", "amount", "currency"),
             **payload(payment, "amount_refunded", "status"),
             external_id=refund.external_id,
         )
@@ -319,12 +319,11 @@ class Billing:
             actor_id=story.team["owner"],
             **stamped(at),
         )
-        story.rows.append(note)
         invoice.amount_credited = cents(Decimal(invoice.amount_credited) + note.amount)
-        story.event(
+        story.add(
+            note,
             "billing.credit_note.issued",
             "credit_note",
-            note.id,
             at,
             actor_id=story.team["owner"],
             credit_note_id=note.id,

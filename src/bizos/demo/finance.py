@@ -148,11 +148,10 @@ def _expense(
 
 def _record(story: Story, expenses: list[Expense]) -> None:
     for expense in sorted(expenses, key=lambda e: e.created_at):
-        story.rows.append(expense)
-        story.event(
+        story.add(
+            expense,
             "finance.expense.recorded",
             "expense",
-            expense.id,
             expense.created_at,
             actor_id=story.team["owner"],
             expense_id=expense.id,
@@ -185,11 +184,10 @@ def _budgets(story: Story, expenses: list[Expense]) -> None:
             owner_id=owner,
             **stamped(at),
         )
-        story.rows.append(budget)
-        story.event(
+        story.add(
+            budget,
             "finance.budget.created",
             "budget",
-            budget.id,
             at,
             actor_id=owner,
             version=1,

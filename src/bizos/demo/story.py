@@ -73,6 +73,11 @@ class Chronicle:
         self.rows: list[Any] = []
         self.events: list[NewEvent] = []
 
+    def add(self, row: Any, type_: str, aggregate: str, at: dt.datetime, **event: Any) -> None:
+        """``row``, as of ``at``, and the event ``type_`` about it (its ``aggregate``)."""
+        self.rows.append(row)
+        self.event(type_, aggregate, row.id, at, **event)
+
     def event(
         self,
         type_: str,
@@ -139,11 +144,10 @@ class Story(Chronicle):
             created_at=at,
             updated_at=at,
         )
-        self.rows.append(row)
-        self.event(
+        self.add(
+            row,
             "notifications.notification.created",
             "notification",
-            row.id,
             at,
             user_id=user_id,
             kind=kind,
@@ -181,12 +185,11 @@ class Story(Chronicle):
             created_at=created,
             updated_at=done_at if done and done_at is not None else created,
         )
-        self.rows.append(task)
         where = {"type": related[0], "id": related[1]}
-        self.event(
+        self.add(
+            task,
             "work.task.created",
             "task",
-            task.id,
             created,
             actor_id=assignee_id,
             **payload(task, "title", "assignee_id", "priority"),

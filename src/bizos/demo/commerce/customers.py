@@ -191,11 +191,10 @@ def web_shop_contacts(story: Story, consumers: list[Customer], orders: list[Orde
         at = first[contact.id] - dt.timedelta(milliseconds=1)
         contact.created_at, contact.updated_at = at, last[contact.id]
         contact.last_activity_at = last[contact.id]
-        story.rows.append(contact)
-        story.event(
+        story.add(
+            contact,
             "crm.contact.created",
             "contact",
-            contact.id,
             at,
             email=contact.email,
             name=contact.name,

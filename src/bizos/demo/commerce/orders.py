@@ -331,8 +331,7 @@ class Orders:
                 "to": order.shipping_address,
                 "parcel": {"weight_grams": grams + 150},
             },
-            created_at=at,
-            updated_at=at,
+            **stamped(at),
         )
         self.story.rows.append(shipment)
         for line in lines:

@@ -20,7 +20,7 @@ from bizos.demo.crm.history import (
     sigmoid,
 )
 from bizos.demo.crm.work import customer_task, stage_task
-from bizos.demo.story import historical_id
+from bizos.demo.story import historical_id, stamped
 from bizos.modules.crm.models import Deal, DealStageChange, Lead
 
 CURRENCY = "USD"
@@ -115,8 +115,7 @@ def open_deal(
         source=source,
         description=f"Wholesale coffee supply for {buyer.name}.",
         properties={},
-        created_at=created,
-        updated_at=created,
+        **stamped(created),
     )
     h.rows.append(deal)
     person.deals.append(deal)

@@ -170,11 +170,10 @@ def finish_people(h: History) -> None:
         # Every step of a deal was agreed with them: they last answered at the latest one.
         row.last_replied_at = max((d.stage_entered_at for d in deals), default=None)
         row.updated_at = row.last_activity_at
-        h.rows.append(row)
-        h.event(
+        h.add(
+            row,
             "crm.contact.created",
             "contact",
-            row.id,
             row.created_at,
             **payload(row, "email", "name", "source"),
         )
@@ -186,11 +185,10 @@ def finish_people(h: History) -> None:
         )
         buyer.row.owner_id = first.row.owner_id if first else h.team.owner_id
         buyer.row.updated_at = buyer.row.created_at
-        h.rows.append(buyer.row)
-        h.event(
+        h.add(
+            buyer.row,
             "crm.company.created",
             "company",
-            buyer.row.id,
             buyer.row.created_at,
             name=buyer.name,
             domain=buyer.domain,

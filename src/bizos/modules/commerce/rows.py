@@ -7,7 +7,7 @@ same way; a module of its own so none of them imports another just for this.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from decimal import Decimal
 from typing import Annotated, Any, Protocol, TypeVar
 
@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from fastapi import Response
 from pydantic import AfterValidator, BeforeValidator
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from bizos.core.context import Context
 from bizos.core.errors import NotFound
@@ -63,6 +64,20 @@ async def tenant_row(
     if row is None:
         raise NotFound(f"{what} not found")
     return row
+
+
+async def rows_among(
+    session: AsyncSession,
+    ctx: Context,
+    model: type[RowT],
+    column: sa.ColumnElement[Any] | InstrumentedAttribute[Any],
+    values: Collection[Any],
+) -> list[RowT]:
+    """The tenant's ``model`` rows whose ``column`` is among ``values`` (none for none)."""
+    if not values:
+        return []
+    tenant = model.tenant_id == ctx.require_tenant()  # type: ignore[attr-defined]
+    return list(await session.scalars(sa.select(model).where(tenant, column.in_(list(values)))))
 
 
 async def page_of(

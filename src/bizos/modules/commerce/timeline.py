@@ -18,6 +18,7 @@ from bizos.core.context import Context
 from bizos.core.events import payload
 from bizos.core.timeline import TimelineEntry, newest_first
 from bizos.modules.commerce.models import Order, Shipment
+from bizos.modules.commerce.rows import rows_among
 
 ORDERS = "/api/v1/commerce/orders"
 
@@ -51,12 +52,7 @@ async def _newest(
 
 
 async def _tracking(session: AsyncSession, ctx: Context, ids: list[str]) -> dict[str, Shipment]:
-    if not ids:
-        return {}
-    rows = await session.scalars(
-        sa.select(Shipment).where(Shipment.tenant_id == ctx.require_tenant(), Shipment.id.in_(ids))
-    )
-    return {s.id: s for s in rows}
+    return {s.id: s for s in await rows_among(session, ctx, Shipment, Shipment.id, ids)}
 
 
 async def orders_source(

@@ -14,7 +14,6 @@ from fastapi import APIRouter, Depends, Header, Query, Response
 
 from bizos.api.deps import Ctx, DbSession
 from bizos.core.auth import CommerceRead, CommerceWrite
-from bizos.core.errors import Unprocessable, field_error
 from bizos.core.pagination import Page, PageParams
 from bizos.modules.commerce.inventory import service
 from bizos.modules.commerce.inventory.schemas import (
@@ -29,16 +28,10 @@ from bizos.modules.commerce.rows import with_etag
 
 router = APIRouter(tags=["commerce"])
 
-_NOT_NULL = (
-    "sku",
-    "name",
-    "price",
-    "currency",
-    "tax_rate",
-    "tracks_stock",
-    "active",
-    "properties",
-)
+# A list's page (its sort and cursor) and filters, from the query string.
+ProductPage = Annotated[PageParams, Depends(service.PRODUCT_ORDER.dependency)]
+ProductQuery = Annotated[ProductFilters, Query()]
+MovementPage = Annotated[PageParams, Depends(service.MOVEMENT_ORDER.dependency)]
 
 
 @router.post("/api/v1/commerce/products", status_code=201, response_model=ProductRead)
@@ -53,11 +46,7 @@ async def create_product(
 
 @router.get("/api/v1/commerce/products", response_model=Page[ProductRead])
 async def list_products(
-    _: CommerceRead,
-    session: DbSession,
-    ctx: Ctx,
-    page: Annotated[PageParams, Depends(service.PRODUCT_ORDER.dependency)],
-    filters: Annotated[ProductFilters, Query()],
+    _: CommerceRead, session: DbSession, ctx: Ctx, page: ProductPage, filters: ProductQuery
 ) -> Page[ProductRead]:
     return Page[ProductRead].of(
         await service.list_products(session, ctx, page=page, filters=filters)
@@ -84,12 +73,6 @@ async def update_product(
 ) -> ProductRead:
     """Change the product's details; ``If-Match: <version>`` → 409 when stale."""
     changes = body.model_dump(exclude_unset=True)
-    nulls = [k for k in _NOT_NULL if k in changes and changes[k] is None]
-    if nulls:
-        raise Unprocessable(
-            "these fields cannot be cleared",
-            errors=[field_error(["body", k], "may not be null") for k in nulls],
-        )
     product = await service.update_product(
         session, ctx, product_id, changes=changes, expected_version=if_match
     )
@@ -115,11 +98,7 @@ async def change_stock(
 
 @router.get("/api/v1/commerce/products/{product_id}/movements", response_model=Page[MovementRead])
 async def list_movements(
-    product_id: str,
-    _: CommerceRead,
-    session: DbSession,
-    ctx: Ctx,
-    page: Annotated[PageParams, Depends(service.MOVEMENT_ORDER.dependency)],
+    product_id: str, _: CommerceRead, session: DbSession, ctx: Ctx, page: MovementPage
 ) -> Page[MovementRead]:
     """The product's stock ledger, the latest movement first (`sort=created_at`: oldest
     first)."""

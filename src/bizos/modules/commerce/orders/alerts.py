@@ -28,6 +28,7 @@ async def alert(
 ) -> TaskRead:
     """The task (``origin``) and the notification (``kind``); with ``data`` the
     notification carries the task's id first, then ``data``."""
+    about: dict[str, Any] = {"related_type": "order", "related_id": order.id}
     task = await work_service.create_task(
         session,
         ctx,
@@ -35,8 +36,7 @@ async def alert(
         description=description,
         assignee_id=assignee,
         priority="high",
-        related_type="order",
-        related_id=order.id,
+        **about,
         contact_id=order.contact_id,
         origin=origin,
     )
@@ -48,8 +48,7 @@ async def alert(
             kind=kind,
             title=title,
             body=description,
-            related_type="order",
-            related_id=order.id,
+            **about,
             data={"task_id": task.id, **data} if data is not None else None,
         )
     return task

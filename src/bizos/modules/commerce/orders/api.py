@@ -27,6 +27,9 @@ from bizos.modules.commerce.rows import with_etag
 router = APIRouter(tags=["commerce"])
 
 IdQuery = Annotated[str | None, Query(max_length=36)]
+# A list's page (its sort and cursor) and filters, from the query string.
+OrderPage = Annotated[PageParams, Depends(service.ORDERS_ORDER.dependency)]
+OrderQuery = Annotated[OrderFilters, Query()]
 
 
 @router.post("/api/v1/commerce/orders", status_code=201, response_model=OrderRead)
@@ -44,11 +47,7 @@ async def create_order(
 
 @router.get("/api/v1/commerce/orders", response_model=Page[OrderRead])
 async def list_orders(
-    _: CommerceRead,
-    session: DbSession,
-    ctx: Ctx,
-    page: Annotated[PageParams, Depends(service.ORDERS_ORDER.dependency)],
-    filters: Annotated[OrderFilters, Query()],
+    _: CommerceRead, session: DbSession, ctx: Ctx, page: OrderPage, filters: OrderQuery
 ) -> Page[OrderRead]:
     return Page[OrderRead].of(await service.list_orders(session, ctx, page=page, filters=filters))
 

@@ -55,7 +55,6 @@ from bizos.modules.commerce.orders.schemas import OrderDraft
 from bizos.modules.commerce.rows import emit, pick, tenant_row
 from bizos.modules.commerce.settings import service as commerce_settings
 from bizos.modules.crm.contacts import service as contacts_service
-from bizos.modules.crm.deals.schemas import iso_currency
 from bizos.modules.work import service as work_service
 
 log = structlog.get_logger("bizos.commerce.orders")
@@ -148,7 +147,7 @@ async def place_order(session: AsyncSession, ctx: Context, draft: OrderDraft) ->
         )
         if existing is not None:
             return existing, False
-    currency = _order_currency(draft)
+    currency = inventory_service.checked_currency(draft.currency, title=None)
     priced = await _priced_lines(session, ctx, draft, currency)
     contact_id, email, customer_name = await _customer(session, ctx, draft)
     problems = [p.problem for p in priced if p.problem]
@@ -179,15 +178,6 @@ async def place_order(session: AsyncSession, ctx: Context, draft: OrderDraft) ->
         await _event(session, ctx, order, "commerce.order.received", **received)
     log.info("commerce.order.placed", order_id=order.id, source=draft.source, status=order.status)
     return order, True
-
-
-def _order_currency(draft: OrderDraft) -> str:
-    try:
-        return iso_currency(draft.currency)
-    except ValueError as exc:
-        raise Unprocessable(
-            str(exc), errors=[field_error(["body", "currency"], str(exc))]
-        ) from None
 
 
 async def _priced_lines(
