@@ -27,9 +27,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from bizos.core.events import payload
 from bizos.core.money import ZERO, cents, text
 from bizos.core.sequences import format_number
-from bizos.demo.story import DAY, Story, historical_id
+from bizos.demo.story import DAY, Story, copied, historical_id, stamped
 from bizos.modules.billing.invoices.amounts import balance_due
 from bizos.modules.billing.models import CreditNote, Invoice, Payment, Refund
 
@@ -37,6 +38,8 @@ if TYPE_CHECKING:
     from bizos.modules.commerce.models import Order, OrderLine
 
 TERMS_DAYS = 14
+# What an invoice takes over from its order as it is.
+_ORDER_AMOUNTS = ("currency", "subtotal", "discount_total", "tax_total", "shipping_total", "total")
 
 
 def _line_json(line: OrderLine) -> dict[str, Any]:
@@ -84,11 +87,7 @@ class Billing:
             at,
             version=invoice.version,
             invoice_id=invoice.id,
-            number=invoice.number,
-            order_id=invoice.order_id,
-            contact_id=invoice.contact_id,
-            status=invoice.status,
-            currency=invoice.currency,
+            **payload(invoice, "number", "order_id", "contact_id", "status", "currency"),
             total=text(invoice.total),
             amount_paid=text(invoice.amount_paid),
             balance_due=text(balance_due(invoice)),
@@ -102,17 +101,10 @@ class Billing:
             id=historical_id(at),
             number=format_number("INV", self.invoice_numbers),
             order_id=order.id,
-            contact_id=order.contact_id,
             customer_email=order.email.lower() if order.email else None,
-            customer_name=order.customer_name,
             billing_address=order.billing_address or order.shipping_address,
             status="open",
-            currency=order.currency,
-            subtotal=order.subtotal,
-            discount_total=order.discount_total,
-            tax_total=order.tax_total,
-            shipping_total=order.shipping_total,
-            total=order.total,
+            **copied(order, "contact_id", "customer_name", *_ORDER_AMOUNTS),
             amount_paid=ZERO,
             amount_refunded=ZERO,
             amount_credited=ZERO,
@@ -120,9 +112,7 @@ class Billing:
             issued_at=at,
             due_date=at.date() + dt.timedelta(days=TERMS_DAYS),
             reminders_sent=0,
-            version=1,
-            created_at=at,
-            updated_at=at,
+            **stamped(at),
         )
         self.story.rows.append(invoice)
         self.invoices[order.id] = invoice
@@ -184,9 +174,7 @@ class Billing:
             status="matched",
             applied=True,
             received_at=at,
-            version=1,
-            created_at=at,
-            updated_at=at,
+            **stamped(at),
         )
         if by == "bank":
             payment.match_method = "manual"
@@ -207,20 +195,15 @@ class Billing:
                     f"{cents(amount)} {invoice.currency}"
                 )
                 payment.metadata_ = {"source": "shopify"}
-        story.rows.append(payment)
         self.payments.setdefault(invoice.id, []).append(payment)
-        story.event(
+        story.add(
+            payment,
             "billing.payment.received",
             "payment",
-            payment.id,
             at,
             actor_id=story.team["owner"] if by == "bank" else None,
             payment_id=payment.id,
-            provider=payment.provider,
-            external_id=payment.external_id,
-            amount=str(payment.amount),
-            currency=payment.currency,
-            customer_email=email,
+            **payload(payment, "provider", "external_id", "amount", "currency", "customer_email"),
         )
         return payment
 
@@ -307,11 +290,8 @@ class Billing:
             version=payment.version,
             payment_id=payment.id,
             refund_id=refund.id,
-            invoice_id=invoice.id,
-            amount=str(refund.amount),
-            currency=payment.currency,
-            amount_refunded=str(payment.amount_refunded),
-            status=payment.status,
+            **payload(refund, "invoice_id", "amount", "currency"),
+            **payload(payment, "amount_refunded", "status"),
             external_id=refund.external_id,
         )
         # As the invoice service does: an overpayment is given back first; the rest of the
@@ -337,25 +317,19 @@ class Billing:
             lines=[],
             issued_at=at,
             actor_id=story.team["owner"],
-            version=1,
-            created_at=at,
-            updated_at=at,
+            **stamped(at),
         )
-        story.rows.append(note)
         invoice.amount_credited = cents(Decimal(invoice.amount_credited) + note.amount)
-        story.event(
+        story.add(
+            note,
             "billing.credit_note.issued",
             "credit_note",
-            note.id,
             at,
             actor_id=story.team["owner"],
             credit_note_id=note.id,
-            number=note.number,
-            invoice_id=invoice.id,
+            **payload(note, "number", "invoice_id"),
             invoice_number=invoice.number,
-            amount=str(note.amount),
-            currency=note.currency,
-            reason=reason,
+            **payload(note, "amount", "currency", "reason"),
         )
         self._settled(invoice, at, credit_note_id=note.id)
 

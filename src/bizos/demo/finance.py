@@ -20,8 +20,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bizos.core.context import Context
 from bizos.core.db import utcnow
+from bizos.core.events import payload
 from bizos.core.money import cents, text
-from bizos.demo.story import CURRENCY, Story, historical_id, load_team, write_story
+from bizos.demo.story import CURRENCY, Story, historical_id, load_team, stamped, write_story
 from bizos.modules.finance.models import Budget, BudgetPeriod, Expense
 
 log = structlog.get_logger("bizos.demo.finance")
@@ -141,19 +142,16 @@ def _expense(
         if recurring
         else None,
         properties={},
-        version=1,
-        created_at=at,
-        updated_at=at,
+        **stamped(at),
     )
 
 
 def _record(story: Story, expenses: list[Expense]) -> None:
     for expense in sorted(expenses, key=lambda e: e.created_at):
-        story.rows.append(expense)
-        story.event(
+        story.add(
+            expense,
             "finance.expense.recorded",
             "expense",
-            expense.id,
             expense.created_at,
             actor_id=story.team["owner"],
             expense_id=expense.id,
@@ -175,35 +173,28 @@ def _budgets(story: Story, expenses: list[Expense]) -> None:
     owner = story.team["owner"]
     for n, (category, (limit_text, _)) in enumerate(SPENDING.items()):
         at = created + dt.timedelta(minutes=3 * n)
-        limit = Decimal(limit_text)
         budget = Budget(
             id=historical_id(at),
             name=f"{category.capitalize()} (monthly)",
             category=category,
             period="month",
-            amount=limit,
+            amount=Decimal(limit_text),
             currency=CURRENCY,
             active=True,
             owner_id=owner,
-            version=1,
-            created_at=at,
-            updated_at=at,
+            **stamped(at),
         )
-        story.rows.append(budget)
-        story.event(
+        story.add(
+            budget,
             "finance.budget.created",
             "budget",
-            budget.id,
             at,
             actor_id=owner,
             version=1,
             budget_id=budget.id,
-            name=budget.name,
-            category=category,
-            period="month",
-            limit=str(limit),
-            currency=CURRENCY,
-            owner_id=owner,
+            **payload(budget, "name", "category", "period"),
+            limit=str(budget.amount),
+            **payload(budget, "currency", "owner_id"),
         )
         for back in range(BUDGETS_SINCE_MONTHS, -1, -1):
             _period(story, budget, expenses, back)

@@ -24,7 +24,7 @@ from bizos.core.context import Context
 from bizos.core.db import Database, get_database, utcnow
 from bizos.core.dispatcher import Dispatcher
 from bizos.core.dispatcher_models import PROCESSED
-from bizos.core.events import NewEvent, append_events
+from bizos.core.events import NewEvent, append_events, payload
 from bizos.core.pagination import PageParams
 from bizos.core.sequences import NumberSeries
 from bizos.modules.identity import service as identity
@@ -46,6 +46,21 @@ def historical_id(at: dt.datetime) -> str:
     return str(uuid.UUID(int=value | (rand & ((1 << 62) - 1))))
 
 
+def stamped(at: dt.datetime) -> dict[str, Any]:
+    """A new row's bookkeeping: its first version, created and last updated ``at``."""
+    return {"version": 1, "created_at": at, "updated_at": at}
+
+
+def copied(row: object, *names: str) -> dict[str, Any]:
+    """``row``'s attributes ``names`` as they are, for a row that takes them over."""
+    return {name: getattr(row, name) for name in names}
+
+
+def _related_row(related: tuple[str, str]) -> dict[str, str]:
+    """A task's or notification's ``related_type`` and ``related_id``."""
+    return {"related_type": related[0], "related_id": related[1]}
+
+
 class Chronicle:
     """Rows and events of a history, built in memory in the order things happened.
 
@@ -57,6 +72,11 @@ class Chronicle:
         self.now = now
         self.rows: list[Any] = []
         self.events: list[NewEvent] = []
+
+    def add(self, row: Any, type_: str, aggregate: str, at: dt.datetime, **event: Any) -> None:
+        """``row``, as of ``at``, and the event ``type_`` about it (its ``aggregate``)."""
+        self.rows.append(row)
+        self.event(type_, aggregate, row.id, at, **event)
 
     def event(
         self,
@@ -112,25 +132,22 @@ class Story(Chronicle):
     ) -> None:
         """A notification a service sent back then: read a day later, unless it came in
         the last three days (those are still waiting in the inbox)."""
-        read = at + DAY if at < self.now - 3 * DAY else None
         row = Notification(
             id=historical_id(at),
             user_id=user_id,
             kind=kind,
             title=title[:300],
             body=body,
-            related_type=related[0],
-            related_id=related[1],
+            **_related_row(related),
             data=data or {},
-            read_at=read,
+            read_at=at + DAY if at < self.now - 3 * DAY else None,
             created_at=at,
             updated_at=at,
         )
-        self.rows.append(row)
-        self.event(
+        self.add(
+            row,
             "notifications.notification.created",
             "notification",
-            row.id,
             at,
             user_id=user_id,
             kind=kind,
@@ -162,24 +179,20 @@ class Story(Chronicle):
             priority=priority,
             status="done" if done else "open",
             completed_at=done_at if done else None,
-            related_type=related[0],
-            related_id=related[1],
+            **_related_row(related),
             contact_id=contact_id,
             origin=origin,
             created_at=created,
             updated_at=done_at if done and done_at is not None else created,
         )
-        self.rows.append(task)
         where = {"type": related[0], "id": related[1]}
-        self.event(
+        self.add(
+            task,
             "work.task.created",
             "task",
-            task.id,
             created,
             actor_id=assignee_id,
-            title=task.title,
-            assignee_id=assignee_id,
-            priority=priority,
+            **payload(task, "title", "assignee_id", "priority"),
             due_at=None,
             related=where,
             contact_id=contact_id,

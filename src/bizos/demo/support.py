@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bizos.core.context import Context
 from bizos.core.db import utcnow
-from bizos.core.events import NewEvent
+from bizos.core.events import NewEvent, payload
 from bizos.core.ids import new_id
 from bizos.core.pagination import PageParams
 from bizos.demo.story import append_handled
@@ -379,8 +379,7 @@ def _first_response(desk: _Desk, ticket: Ticket, at: dt.datetime) -> None:
             number=ticket.number,
             kind="first_response",
             due_at=due.isoformat(),
-            priority=ticket.priority,
-            assignee_id=ticket.assignee_id,
+            **payload(ticket, "priority", "assignee_id"),
         )
     )
 

@@ -53,7 +53,7 @@ from bizos.demo.commerce.plans import (
     wholesale_plans,
 )
 from bizos.demo.commerce.stock import Stock
-from bizos.demo.story import Story, load_team, set_series, write_story
+from bizos.demo.story import Story, load_team, set_series, stamped, write_story
 from bizos.modules.commerce.models import CommerceSettings
 
 log = structlog.get_logger("bizos.demo.commerce")
@@ -137,6 +137,5 @@ def _settings(story: Story) -> CommerceSettings:
         operations_assignee_id=story.team.get("operations"),
         ship_from=SHIP_FROM,
         default_parcel={"length_cm": 30, "width_cm": 20, "height_cm": 12},
-        created_at=at,
-        updated_at=at,
+        **stamped(at),
     )

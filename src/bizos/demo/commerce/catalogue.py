@@ -7,9 +7,10 @@ import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
 
+from bizos.core.events import payload
 from bizos.core.money import CENT, text
 from bizos.demo.commerce.stock import Stock
-from bizos.demo.story import CURRENCY, Story, historical_id
+from bizos.demo.story import CURRENCY, Story, historical_id, stamped
 from bizos.modules.commerce.models import Product
 
 YEAR = 365
@@ -53,23 +54,11 @@ def _coffee_items() -> list[Item]:
             ("250", 250, price, 220, 40, 160, popularity),
             ("1K", 1000, big, 140, 30, 120, popularity * 0.35),
         ):
-            label = "250 g" if grams == 250 else "1 kg"
-            items.append(
-                Item(
-                    sku=f"NW-{code}-{size}",
-                    name=f"{origin} {label}",
-                    category=f"coffee/{roast}",
-                    price=str(unit),
-                    cost=str((unit * Decimal("0.38")).quantize(CENT)),
-                    tax_rate="0.05",
-                    grams=grams,
-                    stock=stock,
-                    reorder_point=point,
-                    reorder_quantity=quantity,
-                    popularity=pop,
-                )
-            )
-            _NOTES[f"NW-{code}-{size}"] = f"{roast.capitalize()} roast. Notes of {notes}."
+            sku, label = f"NW-{code}-{size}", "250 g" if grams == 250 else "1 kg"
+            cost = str((unit * Decimal("0.38")).quantize(CENT))
+            listing = (sku, f"{origin} {label}", f"coffee/{roast}", str(unit), cost, "0.05")
+            items.append(Item(*listing, grams, stock, point, quantity, pop))
+            _NOTES[sku] = f"{roast.capitalize()} roast. Notes of {notes}."
     return items
 
 
@@ -128,22 +117,18 @@ def build_catalogue(story: Story) -> tuple[dict[str, Product], dict[str, Stock]]
             properties={"origin": item.name.split(" 250")[0].split(" 1 kg")[0]}
             if item.category.startswith("coffee")
             else {},
-            version=1,
-            created_at=at,
-            updated_at=at,
+            **stamped(at),
         )
         products[item.sku] = product
-        story.rows.append(product)
-        story.event(
+        story.add(
+            product,
             "commerce.product.created",
             "product",
-            product.id,
             at,
             actor_id=story.team.get("purchasing"),
             version=1,
             product_id=product.id,
-            sku=product.sku,
-            name=product.name,
+            **payload(product, "sku", "name"),
             price=text(product.price),
             currency=CURRENCY,
             stock_on_hand=item.stock,

@@ -48,6 +48,11 @@ class Customer:
     since: dt.datetime | None = None  # a wholesale customer since their deal was won
     contact: Contact | None = None  # a web shop customer created by the Shopify door
 
+    def on_order(self) -> dict[str, Any]:
+        """What an order (and so its invoice) says of its customer."""
+        named = {"contact_id": self.contact_id, "email": self.email, "customer_name": self.name}
+        return {**named, "billing_address": self.address}
+
 
 def _address(rng: random.Random, name: str, city: str, country: str) -> dict[str, Any]:
     return {
@@ -186,11 +191,10 @@ def web_shop_contacts(story: Story, consumers: list[Customer], orders: list[Orde
         at = first[contact.id] - dt.timedelta(milliseconds=1)
         contact.created_at, contact.updated_at = at, last[contact.id]
         contact.last_activity_at = last[contact.id]
-        story.rows.append(contact)
-        story.event(
+        story.add(
+            contact,
             "crm.contact.created",
             "contact",
-            contact.id,
             at,
             email=contact.email,
             name=contact.name,

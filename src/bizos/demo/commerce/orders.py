@@ -10,12 +10,13 @@ from decimal import Decimal
 from typing import Any
 
 from bizos.connectors.shipping.sandbox import CARRIER, LABEL_BASE_URL, RATE, SERVICE
+from bizos.core.events import payload
 from bizos.core.money import cents, text
 from bizos.core.sequences import format_number
 from bizos.demo.billing import Billing
 from bizos.demo.commerce.customers import Customer
 from bizos.demo.commerce.stock import Stock
-from bizos.demo.story import CURRENCY, Story, historical_id
+from bizos.demo.story import CURRENCY, Story, historical_id, stamped
 from bizos.modules.commerce.models import Order, OrderLine, Product, Shipment
 from bizos.modules.commerce.orders import backorders
 from bizos.modules.crm.deals.schemas import DealRead
@@ -29,6 +30,28 @@ WHOLESALE_DISCOUNT = Decimal("0.15")
 WELCOME_DISCOUNT = Decimal("0.10")
 # A seasonal blend the shop still listed after it left the catalogue: its orders fail.
 RETIRED_SKU = ("NW-PUMPKIN-SPICE-250", "Pumpkin Spice Blend 250 g", Decimal("16.00"))
+
+
+def _listed(product: Product) -> dict[str, Any]:
+    """What an order line takes from the catalogue's product."""
+    return {
+        "product_id": product.id,
+        "sku": product.sku,
+        "name": product.name,
+        "tax_rate": Decimal(product.tax_rate),
+        "tracks_stock": product.tracks_stock,
+    }
+
+
+def _unlisted(sku: str | None, name: str) -> dict[str, Any]:
+    """A line for something the catalogue does not list: untaxed, with no stock."""
+    return {
+        "product_id": None,
+        "sku": sku,
+        "name": name,
+        "tax_rate": Decimal("0"),
+        "tracks_stock": False,
+    }
 
 
 @dataclass(slots=True)
@@ -63,20 +86,11 @@ class Orders:
         out = []
         for position, (product, quantity) in enumerate(plan.lines, start=1):
             if plan.deal is not None:  # the deal door: one service line for the deal
-                name, sku, price, rate, tracks, pid = (
-                    plan.deal.name,
-                    None,
-                    Decimal(plan.deal.amount),
-                    Decimal("0"),
-                    False,
-                    None,
-                )
+                price, item = Decimal(plan.deal.amount), _unlisted(None, plan.deal.name)
             elif product is None:  # the retired blend: unknown to the catalogue
-                sku, name, price = RETIRED_SKU
-                rate, tracks, pid = Decimal("0"), False, None
+                price, item = RETIRED_SKU[2], _unlisted(*RETIRED_SKU[:2])
             else:
-                name, sku, price = product.name, product.sku, Decimal(product.price)
-                rate, tracks, pid = Decimal(product.tax_rate), product.tracks_stock, product.id
+                price, item = Decimal(product.price), _listed(product)
             gross = cents(price * quantity)
             discount = cents(gross * WHOLESALE_DISCOUNT) if plan.source == "api" else Decimal(0)
             line_total = gross - discount
@@ -85,16 +99,12 @@ class Orders:
                     id=historical_id(plan.at),
                     order_id=order.id,
                     position=position,
-                    product_id=pid,
-                    sku=sku,
-                    name=name,
                     quantity=quantity,
                     unit_price=cents(price),
+                    **item,
                     discount=discount,
-                    tax_rate=rate,
-                    tax_amount=cents(line_total * rate),
+                    tax_amount=cents(line_total * item["tax_rate"]),
                     line_total=line_total,
-                    tracks_stock=tracks,
                     external_id=(
                         str(self.shopify_id * 10 + position) if plan.source == "shopify" else None
                     ),
@@ -111,8 +121,7 @@ class Orders:
             actor_id=order.properties.get("placed_by") if type_.endswith("received") else None,
             version=order.version,
             order_id=order.id,
-            number=order.number,
-            status=order.status,
+            **payload(order, "number", "status"),
             **data,
         )
 
@@ -145,19 +154,14 @@ class Orders:
             number=format_number("SO", self.numbers),
             source=plan.source,
             status="received",
-            contact_id=customer.contact_id,
-            email=customer.email,
-            customer_name=customer.name,
+            **customer.on_order(),
             currency=CURRENCY,
             deal_id=plan.deal.id if plan.deal else None,
             shipping_address=customer.address if plan.deal is None else None,
-            billing_address=customer.address,
             placed_at=plan.at,
             fulfilment_attempts=1,
-            version=1,
             properties={},
-            created_at=plan.at,
-            updated_at=plan.at,
+            **stamped(plan.at),
         )
         if plan.source == "shopify":
             self.shopify_numbers += 1
@@ -327,8 +331,7 @@ class Orders:
                 "to": order.shipping_address,
                 "parcel": {"weight_grams": grams + 150},
             },
-            created_at=at,
-            updated_at=at,
+            **stamped(at),
         )
         self.story.rows.append(shipment)
         for line in lines:

@@ -7,6 +7,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
+from bizos.core.events import payload
 from bizos.demo.story import Story, historical_id
 from bizos.modules.commerce.models import Product, StockMovement
 
@@ -48,10 +49,10 @@ class Stock:
         *,
         on_hand: int = 0,
         allocated: int = 0,
-        order_id: str | None = None,
-        reason: str | None = None,
-        actor_id: str | None = None,
+        **about: str | None,
     ) -> None:
+        """A ledger row; ``about`` names its ``order_id``, ``reason`` and ``actor_id``
+        where it has them."""
         if self.last is not None and at <= self.last:
             # Two moves in one instant: the later one a millisecond on, so the ledger
             # reads in the order it was written (ids sort by millisecond, then by chance).
@@ -69,10 +70,8 @@ class Stock:
                 allocated_delta=allocated,
                 on_hand_after=self.on_hand,
                 allocated_after=self.allocated,
-                order_id=order_id,
-                reason=reason,
-                actor_id=actor_id,
                 created_at=at,
+                **about,
             )
         )
         self._check_reorder_point(at)
@@ -105,11 +104,9 @@ class Stock:
             at,
             version=self.version,
             product_id=product.id,
-            sku=product.sku,
-            name=product.name,
+            **payload(product, "sku", "name"),
             available=self.available,
-            reorder_point=point,
-            reorder_quantity=product.reorder_quantity,
+            **payload(product, "reorder_point", "reorder_quantity"),
         )
         recent = at > story.now - dt.timedelta(days=20)
         arrives = (

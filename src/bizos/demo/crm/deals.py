@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
+from bizos.core.events import payload
 from bizos.demo.crm import data
 from bizos.demo.crm.history import (
     DAY,
@@ -19,7 +20,7 @@ from bizos.demo.crm.history import (
     sigmoid,
 )
 from bizos.demo.crm.work import customer_task, stage_task
-from bizos.demo.story import historical_id
+from bizos.demo.story import historical_id, stamped
 from bizos.modules.crm.models import Deal, DealStageChange, Lead
 
 CURRENCY = "USD"
@@ -58,9 +59,7 @@ def convert(h: History, person: Person, lead: Lead, at: dt.datetime) -> None:
         "lead",
         lead.id,
         at,
-        deal_id=deal.id,
-        contact_id=person.row.id,
-        company_id=lead.company_id,
+        **payload(lead, "deal_id", "contact_id", "company_id"),
     )
 
 
@@ -116,8 +115,7 @@ def open_deal(
         source=source,
         description=f"Wholesale coffee supply for {buyer.name}.",
         properties={},
-        created_at=created,
-        updated_at=created,
+        **stamped(created),
     )
     h.rows.append(deal)
     person.deals.append(deal)
@@ -141,39 +139,31 @@ def _created(deal: Deal) -> dict[str, Any]:
         "deal_id": deal.id,
         "name": deal.name,
         "amount": f"{deal.amount:.2f}",
-        "currency": deal.currency,
-        "stage": deal.stage,
-        "contact_id": deal.contact_id,
-        "company_id": deal.company_id,
-        "lead_id": deal.lead_id,
-        "owner_id": deal.owner_id,
-        "close_date": deal.close_date.isoformat() if deal.close_date else None,
-        "source": deal.source,
+        **payload(deal, "currency", "stage", "contact_id", "company_id", "lead_id", "owner_id"),
+        **payload(deal, "close_date", "source"),
     }
 
 
 def _stage_change(
     h: History, deal: Deal, previous: str | None, stage: str, at: dt.datetime
-) -> float | None:
-    seconds = (at - deal.stage_entered_at).total_seconds() if previous else None
-    h.rows.append(
-        DealStageChange(
-            id=historical_id(at),
-            deal_id=deal.id,
-            from_stage=previous,
-            to_stage=stage,
-            changed_at=at,
-            seconds_in_previous=seconds,
-            amount=deal.amount,
-            actor_id=deal.owner_id,
-        )
+) -> DealStageChange:
+    change = DealStageChange(
+        id=historical_id(at),
+        deal_id=deal.id,
+        from_stage=previous,
+        to_stage=stage,
+        changed_at=at,
+        seconds_in_previous=(at - deal.stage_entered_at).total_seconds() if previous else None,
+        amount=deal.amount,
+        actor_id=deal.owner_id,
     )
-    return seconds
+    h.rows.append(change)
+    return change
 
 
 def _move(h: History, person: Person, deal: Deal, stage: str, at: dt.datetime) -> None:
     previous = deal.stage
-    seconds = _stage_change(h, deal, previous, stage, at)
+    change = _stage_change(h, deal, previous, stage, at)
     stage_task(h, person, deal, previous, left_at=at, next_stage=stage)
     deal.stage, deal.stage_entered_at, deal.updated_at = stage, at, at
     person.touches.append(at)
@@ -183,14 +173,9 @@ def _move(h: History, person: Person, deal: Deal, stage: str, at: dt.datetime) -
         deal.id,
         at,
         actor_id=deal.owner_id,
-        deal_id=deal.id,
-        from_stage=previous,
-        to_stage=stage,
-        seconds_in_previous=seconds,
+        **payload(change, "deal_id", "from_stage", "to_stage", "seconds_in_previous"),
         amount=f"{deal.amount:.2f}",
-        currency=deal.currency,
-        contact_id=deal.contact_id,
-        owner_id=deal.owner_id,
+        **payload(deal, "currency", "contact_id", "owner_id"),
     )
     if stage not in OPEN_STAGES:
         _close(h, person, deal, stage, at)
@@ -220,10 +205,7 @@ def _close(h: History, person: Person, deal: Deal, stage: str, at: dt.datetime) 
         at,
         actor_id=deal.owner_id,
         deal_id=deal.id,
-        contact_id=deal.contact_id,
-        company_id=deal.company_id,
-        lead_id=deal.lead_id,
-        owner_id=deal.owner_id,
+        **payload(deal, "contact_id", "company_id", "lead_id", "owner_id"),
         amount=f"{deal.amount:.2f}",
         currency=deal.currency,
         reason=deal.close_reason,

@@ -9,6 +9,7 @@ import math
 import random
 from typing import Any
 
+from bizos.core.events import payload
 from bizos.demo.crm import data
 from bizos.demo.crm.deals import convert
 from bizos.demo.crm.history import History, Person, sigmoid
@@ -103,20 +104,16 @@ def _lead(h: History, person: Person, at: dt.datetime, *, first: bool) -> None:
         ip=f"203.0.113.{rng.randint(1, 254)}" if source == "web_form" else None,
         created_at=at,
     )
-    h.rows.append(lead)
     person.leads.append(lead)
     person.touches.append(at)
-    h.event(
+    h.add(
+        lead,
         "crm.lead.created",
         "lead",
-        lead.id,
         at,
         contact_id=person.row.id,
         contact_created=first,
-        email=lead.email,
-        name=lead.name,
-        company=lead.company,
-        source=source,
+        **payload(lead, "email", "name", "company", "source"),
     )
     _enrich(h, lead, person, at + dt.timedelta(seconds=2))
     score = _score(h, person, lead, at + dt.timedelta(seconds=3), "created")
@@ -192,32 +189,32 @@ def _score(h: History, person: Person, lead: Lead, at: dt.datetime, reason: str)
     """A rules score with its factors: a history row, the lead's current score, an event."""
     features = _features(h, person, lead, at)
     points = rule_points(features, SCORING_TARGETS)
-    score = rule_score(points)
-    factors = scoring.top_factors(points, features, digits=1)
-    h.rows.append(
-        LeadScore(
-            id=historical_id(at),
-            lead_id=lead.id,
-            score=score,
-            factors=factors,
-            model="rules",
-            reason=reason,
-            scored_at=at,
-        )
+    row = LeadScore(
+        id=historical_id(at),
+        lead_id=lead.id,
+        score=rule_score(points),
+        factors=scoring.top_factors(points, features, digits=1),
+        model="rules",
+        reason=reason,
+        scored_at=at,
     )
+    h.rows.append(row)
     h.event(
         "crm.lead.scored",
         "lead",
         lead.id,
         at,
-        score=score,
+        score=row.score,
         previous_score=lead.score,
-        factors=factors,
-        model="rules",
-        reason=reason,
+        **payload(row, "factors", "model", "reason"),
     )
-    lead.score, lead.score_factors, lead.score_model, lead.scored_at = score, factors, "rules", at
-    return score
+    lead.score, lead.score_factors, lead.score_model, lead.scored_at = (
+        row.score,
+        row.factors,
+        "rules",
+        at,
+    )
+    return row.score
 
 
 def _steps(h: History, person: Person, lead: Lead) -> list[tuple[dt.datetime, str, str | None]]:

@@ -7,6 +7,7 @@ import datetime as dt
 import math
 from decimal import Decimal
 
+from bizos.core.events import payload
 from bizos.demo.crm import data
 from bizos.demo.crm.history import (
     OPEN_STAGES,
@@ -169,15 +170,12 @@ def finish_people(h: History) -> None:
         # Every step of a deal was agreed with them: they last answered at the latest one.
         row.last_replied_at = max((d.stage_entered_at for d in deals), default=None)
         row.updated_at = row.last_activity_at
-        h.rows.append(row)
-        h.event(
+        h.add(
+            row,
             "crm.contact.created",
             "contact",
-            row.id,
             row.created_at,
-            email=row.email,
-            name=row.name,
-            source=row.source,
+            **payload(row, "email", "name", "source"),
         )
     for buyer in h.buyers:
         if buyer.row is None:
@@ -187,11 +185,10 @@ def finish_people(h: History) -> None:
         )
         buyer.row.owner_id = first.row.owner_id if first else h.team.owner_id
         buyer.row.updated_at = buyer.row.created_at
-        h.rows.append(buyer.row)
-        h.event(
+        h.add(
+            buyer.row,
             "crm.company.created",
             "company",
-            buyer.row.id,
             buyer.row.created_at,
             name=buyer.name,
             domain=buyer.domain,

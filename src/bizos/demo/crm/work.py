@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import datetime as dt
 
+from bizos.core.events import payload
 from bizos.demo.crm import data
 from bizos.demo.crm.history import DAY, HISTORY, History, Person
-from bizos.demo.story import historical_id
+from bizos.demo.story import historical_id, stamped
 from bizos.modules.crm.models import Deal, Lead, Note, SalesRep
 from bizos.modules.work.models import Task
 
@@ -144,21 +145,16 @@ def finish_tasks(h: History, count: int = TASKS) -> None:
     keep = still_open[: count // 2]
     keep += h.rng.sample(finished, min(len(finished), count - len(keep)))
     for task in sorted(keep, key=lambda t: t.created_at):
-        h.rows.append(task)
         related = {"type": task.related_type, "id": task.related_id}
-        h.event(
+        h.add(
+            task,
             "work.task.created",
             "task",
-            task.id,
             task.created_at,
             actor_id=task.assignee_id,
-            title=task.title,
-            assignee_id=task.assignee_id,
-            priority=task.priority,
-            due_at=task.due_at.isoformat() if task.due_at else None,
+            **payload(task, "title", "assignee_id", "priority", "due_at"),
             related=related,
-            contact_id=task.contact_id,
-            origin=task.origin,
+            **payload(task, "contact_id", "origin"),
         )
         if task.completed_at is not None:
             h.event(
@@ -193,8 +189,7 @@ def build_notes(h: History, count: int = NOTES) -> None:
             subject_id=person.row.id,
             body=body,
             author_id=author,
-            created_at=at,
-            updated_at=at,
+            **stamped(at),
         )
         h.rows.append(note)
         person.touches.append(at)
@@ -220,7 +215,6 @@ def build_reps(h: History) -> None:
                 capacity=rep.capacity,
                 territories=rep.territories,
                 sources=[],
-                created_at=since,
-                updated_at=since,
+                **stamped(since),
             )
         )

@@ -26,16 +26,6 @@ from bizos.core.ids import new_id
 Money = sa.Numeric(14, 2)
 Rate = sa.Numeric(6, 4)
 
-ORDER_STATUSES = (
-    "received",
-    "allocated",
-    "backordered",
-    "invoiced",
-    "shipped",
-    "fulfilled",
-    "cancelled",
-    "failed",
-)
 ORDER_SOURCES = ("shopify", "api", "deal")
 MOVEMENT_KINDS = ("initial", "receipt", "adjustment", "allocation", "release", "shipment", "return")
 
@@ -123,7 +113,7 @@ class Order(Entity, Base):
     source: Mapped[str] = mapped_column(sa.String(20))  # ORDER_SOURCES (the channel)
     external_id: Mapped[str | None] = mapped_column(sa.String(100))
     external_name: Mapped[str | None] = mapped_column(sa.String(100))  # Shopify "#1001"
-    status: Mapped[str] = mapped_column(sa.String(20), default="received")
+    status: Mapped[str] = mapped_column(sa.String(20), default="received")  # OrderStatus
     contact_id: Mapped[str | None] = mapped_column(sa.String(36))
     email: Mapped[str | None] = mapped_column(sa.String(320))
     customer_name: Mapped[str | None] = mapped_column(sa.String(200))

@@ -7,21 +7,31 @@ same way; a module of its own so none of them imports another just for this.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from decimal import Decimal
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Protocol, TypeVar
 
 import sqlalchemy as sa
+from fastapi import Response
 from pydantic import AfterValidator, BeforeValidator
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from bizos.core.context import Context
 from bizos.core.errors import NotFound
-from bizos.core.events import append_event
+from bizos.core.events import append_row_event
 from bizos.core.money import cents
 from bizos.core.pagination import ListOrder, PageParams
+from bizos.core.versions import version_etag
 
 RowT = TypeVar("RowT")
+
+
+class _Versioned(Protocol):
+    version: int
+
+
+ReadT = TypeVar("ReadT", bound=_Versioned)
 
 # In a Read schema: an amount as the API shows it (to the cent), and a JSON object
 # column (a stored JSON null reads as an empty object).
@@ -56,6 +66,20 @@ async def tenant_row(
     return row
 
 
+async def rows_among(
+    session: AsyncSession,
+    ctx: Context,
+    model: type[RowT],
+    column: sa.ColumnElement[Any] | InstrumentedAttribute[Any],
+    values: Collection[Any],
+) -> list[RowT]:
+    """The tenant's ``model`` rows whose ``column`` is among ``values`` (none for none)."""
+    if not values:
+        return []
+    tenant = model.tenant_id == ctx.require_tenant()  # type: ignore[attr-defined]
+    return list(await session.scalars(sa.select(model).where(tenant, column.in_(list(values)))))
+
+
 async def page_of(
     session: AsyncSession, order: ListOrder, query: Any, page: PageParams
 ) -> tuple[list[Any], str | None]:
@@ -81,15 +105,7 @@ async def emit(
     data: dict[str, Any],
 ) -> None:
     """Append event ``type_`` about ``row`` (its id and version) to the outbox."""
-    await append_event(
-        session,
-        ctx,
-        type_,
-        aggregate_type=aggregate_type,
-        aggregate_id=row.id,
-        version=row.version,
-        data=data,
-    )
+    await append_row_event(session, ctx, type_, row, aggregate_type=aggregate_type, data=data)
 
 
 def pick(row: object, *names: str) -> dict[str, Any]:
@@ -101,3 +117,9 @@ def columns(row: object) -> dict[str, Any]:
     """The row's column values by attribute name: what its Read schema starts from."""
     mapper = sa.inspect(row).mapper
     return {attr.key: getattr(row, attr.key) for attr in mapper.column_attrs}
+
+
+def with_etag(response: Response, read: ReadT) -> ReadT:
+    """``read``, its version sent as the response's ``ETag`` (for ``If-Match``)."""
+    response.headers["ETag"] = version_etag(read.version)
+    return read

@@ -15,8 +15,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from bizos.core.context import Context
+from bizos.core.events import payload
 from bizos.core.timeline import TimelineEntry, newest_first
 from bizos.modules.commerce.models import Order, Shipment
+from bizos.modules.commerce.rows import rows_among
 
 ORDERS = "/api/v1/commerce/orders"
 
@@ -29,15 +31,8 @@ def _name(order: Order) -> str:
 def _data(order: Order) -> dict[str, Any]:
     return {
         "order_id": order.id,
-        "number": order.number,
-        "external_name": order.external_name,
-        "source": order.source,
-        "status": order.status,
-        "total": str(order.total),
-        "currency": order.currency,
-        "invoice_id": order.invoice_id,
-        "shipment_id": order.shipment_id,
-        "deal_id": order.deal_id,
+        **payload(order, "number", "external_name", "source", "status", "total", "currency"),
+        **payload(order, "invoice_id", "shipment_id", "deal_id"),
     }
 
 
@@ -57,12 +52,7 @@ async def _newest(
 
 
 async def _tracking(session: AsyncSession, ctx: Context, ids: list[str]) -> dict[str, Shipment]:
-    if not ids:
-        return {}
-    rows = await session.scalars(
-        sa.select(Shipment).where(Shipment.tenant_id == ctx.require_tenant(), Shipment.id.in_(ids))
-    )
-    return {s.id: s for s in rows}
+    return {s.id: s for s in await rows_among(session, ctx, Shipment, Shipment.id, ids)}
 
 
 async def orders_source(

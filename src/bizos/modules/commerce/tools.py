@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
-from bizos.core.tools import Tool
+from pydantic import BaseModel
+
+from bizos.core.tools import Tool, ToolRun
 from bizos.modules.commerce.metrics import service as metrics
 from bizos.modules.commerce.metrics.schemas import (
     OrdersParams,
@@ -12,36 +14,35 @@ from bizos.modules.commerce.metrics.schemas import (
     TopCustomersParams,
 )
 
+
+def _read_tool(name: str, description: str, params: type[BaseModel], run: ToolRun) -> Tool:
+    return Tool(f"commerce.{name}", description, "commerce:read", params, run)
+
+
 TOOLS: list[Tool] = [
-    Tool(
-        name="commerce.revenue",
-        description=(
-            "Revenue (order totals of orders not cancelled or failed, by placed date) per "
-            "period (day, week or month), per product or per channel, per currency."
-        ),
-        scope="commerce:read",
-        input_model=RevenueParams,
-        run=metrics.revenue,
+    _read_tool(
+        "revenue",
+        "Revenue (order totals of orders not cancelled or failed, by placed date) per "
+        "period (day, week or month), per product or per channel, per currency.",
+        RevenueParams,
+        metrics.revenue,
     ),
-    Tool(
-        name="commerce.orders",
-        description="How many orders were placed, and the average order value per currency.",
-        scope="commerce:read",
-        input_model=OrdersParams,
-        run=metrics.orders_summary,
+    _read_tool(
+        "orders",
+        "How many orders were placed, and the average order value per currency.",
+        OrdersParams,
+        metrics.orders_summary,
     ),
-    Tool(
-        name="commerce.top_customers",
-        description="The customers who bought the most in a date range, per currency.",
-        scope="commerce:read",
-        input_model=TopCustomersParams,
-        run=metrics.top_customers,
+    _read_tool(
+        "top_customers",
+        "The customers who bought the most in a date range, per currency.",
+        TopCustomersParams,
+        metrics.top_customers,
     ),
-    Tool(
-        name="commerce.stock_value",
-        description="What the stock on hand is worth at cost (price where cost is unknown).",
-        scope="commerce:read",
-        input_model=StockValueParams,
-        run=metrics.stock_value,
+    _read_tool(
+        "stock_value",
+        "What the stock on hand is worth at cost (price where cost is unknown).",
+        StockValueParams,
+        metrics.stock_value,
     ),
 ]

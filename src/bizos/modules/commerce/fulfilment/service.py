@@ -30,7 +30,7 @@ from bizos.modules.commerce.models import Order, Product, Shipment
 from bizos.modules.commerce.orders import service as orders
 from bizos.modules.commerce.orders.reads import customer_order_name
 from bizos.modules.commerce.orders.service import OrderCancelled
-from bizos.modules.commerce.rows import emit, pick
+from bizos.modules.commerce.rows import emit, pick, where_equal
 from bizos.modules.commerce.settings.schemas import DEFAULT_PARCEL_WEIGHT_KG
 from bizos.modules.commerce.settings.service import load_settings, parcel_for_labels
 from bizos.modules.outreach import service as outreach
@@ -134,16 +134,9 @@ async def order_shipments(
 
 async def purchased_shipment(session: AsyncSession, ctx: Context, order_id: str) -> Shipment | None:
     """The order's label bought and not voided, if any (the first one)."""
-    result: Shipment | None = await session.scalar(
-        sa.select(Shipment)
-        .where(
-            Shipment.tenant_id == ctx.require_tenant(),
-            Shipment.order_id == order_id,
-            Shipment.status == "purchased",
-        )
-        .order_by(Shipment.created_at)
-        .limit(1)
-    )
+    bought = {"tenant_id": ctx.require_tenant(), "order_id": order_id, "status": "purchased"}
+    query = where_equal(sa.select(Shipment), Shipment, bought)
+    result: Shipment | None = await session.scalar(query.order_by(Shipment.created_at).limit(1))
     return result
 
 

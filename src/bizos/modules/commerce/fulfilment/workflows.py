@@ -24,7 +24,9 @@ logged and the order is still fulfilled.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import structlog
 
@@ -39,6 +41,7 @@ from bizos.modules.commerce.orders import service as orders
 from bizos.modules.commerce.orders.service import OrderCancelled
 
 log = structlog.get_logger("bizos.commerce.fulfilment")
+T = TypeVar("T")
 
 WORKFLOW_NAME = "commerce.order_to_cash"
 # Retrying will not change these: a cancelled order, a missing record, a state that
@@ -64,6 +67,15 @@ def _ctx(tenant_id: str, order_id: str) -> Context:
     return Context(tenant_id=tenant_id, actor_type="system", correlation_id=order_id)
 
 
+async def _write(
+    tenant_id: str, order_id: str, run: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any
+) -> T:
+    """``run(session, ctx, *args, **kwargs)`` in a unit of work of its own, in the
+    order's context (a step's one write)."""
+    async with get_database().unit_of_work(tenant_id=tenant_id) as session:
+        return await run(session, _ctx(tenant_id, order_id), *args, **kwargs)
+
+
 @dataclass(frozen=True, slots=True)
 class Plan:
     """Where the order stands when a run starts, and whether it ships goods at all."""
@@ -86,39 +98,33 @@ async def plan(tenant_id: str, order_id: str) -> Plan:
 
 @step("commerce.order_to_cash.allocate", retry=STEP_RETRY)
 async def allocate(tenant_id: str, order_id: str) -> str:
-    async with get_database().unit_of_work(tenant_id=tenant_id) as session:
-        return await orders.allocate_order(session, _ctx(tenant_id, order_id), order_id)
+    return await _write(tenant_id, order_id, orders.allocate_order, order_id)
 
 
 @step("commerce.order_to_cash.release_stock", retry=COMPENSATION_RETRY)
 async def release_stock(tenant_id: str, order_id: str) -> None:
-    async with get_database().unit_of_work(tenant_id=tenant_id) as session:
-        await orders.release_order_stock(session, _ctx(tenant_id, order_id), order_id)
+    await _write(tenant_id, order_id, orders.release_order_stock, order_id)
 
 
 @step("commerce.order_to_cash.create_invoice", retry=STEP_RETRY)
 async def create_invoice(tenant_id: str, order_id: str) -> str:
-    async with get_database().unit_of_work(tenant_id=tenant_id) as session:
-        return await fulfilment.invoice_order(session, _ctx(tenant_id, order_id), order_id)
+    return await _write(tenant_id, order_id, fulfilment.invoice_order, order_id)
 
 
 @step("commerce.order_to_cash.void_invoice", retry=COMPENSATION_RETRY)
 async def void_invoice(tenant_id: str, order_id: str, invoice_id: str) -> None:
-    async with get_database().unit_of_work(tenant_id=tenant_id) as session:
-        await fulfilment.void_order_invoice(
-            session,
-            _ctx(tenant_id, order_id),
-            invoice_id,
-            reason="the order could not be fulfilled",
-        )
+    await _write(
+        tenant_id,
+        order_id,
+        fulfilment.void_order_invoice,
+        invoice_id,
+        reason="the order could not be fulfilled",
+    )
 
 
 @step("commerce.order_to_cash.mark_invoiced", retry=STEP_RETRY)
 async def mark_invoiced(tenant_id: str, order_id: str, invoice_id: str) -> None:
-    async with get_database().unit_of_work(tenant_id=tenant_id) as session:
-        await orders.mark_invoiced(
-            session, _ctx(tenant_id, order_id), order_id, invoice_id=invoice_id
-        )
+    await _write(tenant_id, order_id, orders.mark_invoiced, order_id, invoice_id=invoice_id)
 
 
 @step("commerce.order_to_cash.buy_label", retry=LABEL_RETRY)
@@ -162,30 +168,24 @@ async def void_label(tenant_id: str, order_id: str, shipment_id: str) -> None:
 
 @step("commerce.order_to_cash.mark_shipped", retry=STEP_RETRY)
 async def mark_shipped(tenant_id: str, order_id: str, shipment_id: str) -> None:
-    async with get_database().unit_of_work(tenant_id=tenant_id) as session:
-        await orders.mark_shipped(
-            session, _ctx(tenant_id, order_id), order_id, shipment_id=shipment_id
-        )
+    await _write(tenant_id, order_id, orders.mark_shipped, order_id, shipment_id=shipment_id)
 
 
 @step("commerce.order_to_cash.notify_customer", retry=STEP_RETRY)
 async def notify_customer(tenant_id: str, order_id: str) -> str | None:
     """Email the customer once (tracking and invoice number); the message id, or None
     when the tenant turned customer emails off or the order has no address."""
-    async with get_database().unit_of_work(tenant_id=tenant_id) as session:
-        return await fulfilment.notify_customer(session, _ctx(tenant_id, order_id), order_id)
+    return await _write(tenant_id, order_id, fulfilment.notify_customer, order_id)
 
 
 @step("commerce.order_to_cash.mark_fulfilled", retry=STEP_RETRY)
 async def mark_fulfilled(tenant_id: str, order_id: str) -> None:
-    async with get_database().unit_of_work(tenant_id=tenant_id) as session:
-        await orders.mark_fulfilled(session, _ctx(tenant_id, order_id), order_id)
+    await _write(tenant_id, order_id, orders.mark_fulfilled, order_id)
 
 
 @step("commerce.order_to_cash.fail_order", retry=STEP_RETRY)
 async def fail_order(tenant_id: str, order_id: str, reason: str) -> None:
-    async with get_database().unit_of_work(tenant_id=tenant_id) as session:
-        await orders.fail_order(session, _ctx(tenant_id, order_id), order_id, reason=reason)
+    await _write(tenant_id, order_id, orders.fail_order, order_id, reason=reason)
 
 
 # --- the workflow -------------------------------------------------------------------------

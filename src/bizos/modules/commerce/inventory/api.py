@@ -14,9 +14,7 @@ from fastapi import APIRouter, Depends, Header, Query, Response
 
 from bizos.api.deps import Ctx, DbSession
 from bizos.core.auth import CommerceRead, CommerceWrite
-from bizos.core.errors import Unprocessable, field_error
 from bizos.core.pagination import Page, PageParams
-from bizos.core.versions import version_etag
 from bizos.modules.commerce.inventory import service
 from bizos.modules.commerce.inventory.schemas import (
     MovementRead,
@@ -26,24 +24,14 @@ from bizos.modules.commerce.inventory.schemas import (
     ProductUpdate,
     StockChange,
 )
+from bizos.modules.commerce.rows import with_etag
 
 router = APIRouter(tags=["commerce"])
 
-_NOT_NULL = (
-    "sku",
-    "name",
-    "price",
-    "currency",
-    "tax_rate",
-    "tracks_stock",
-    "active",
-    "properties",
-)
-
-
-def _etag(response: Response, product: ProductRead) -> ProductRead:
-    response.headers["ETag"] = version_etag(product.version)
-    return product
+# A list's page (its sort and cursor) and filters, from the query string.
+ProductPage = Annotated[PageParams, Depends(service.PRODUCT_ORDER.dependency)]
+ProductQuery = Annotated[ProductFilters, Query()]
+MovementPage = Annotated[PageParams, Depends(service.MOVEMENT_ORDER.dependency)]
 
 
 @router.post("/api/v1/commerce/products", status_code=201, response_model=ProductRead)
@@ -53,16 +41,12 @@ async def create_product(
     """A new product with its opening stock; 409 when the SKU is taken."""
     product = await service.create_product(session, ctx, data=body)
     response.headers["Location"] = f"/api/v1/commerce/products/{product.id}"
-    return _etag(response, service.product_read(product))
+    return with_etag(response, service.product_read(product))
 
 
 @router.get("/api/v1/commerce/products", response_model=Page[ProductRead])
 async def list_products(
-    _: CommerceRead,
-    session: DbSession,
-    ctx: Ctx,
-    page: Annotated[PageParams, Depends(service.PRODUCT_ORDER.dependency)],
-    filters: Annotated[ProductFilters, Query()],
+    _: CommerceRead, session: DbSession, ctx: Ctx, page: ProductPage, filters: ProductQuery
 ) -> Page[ProductRead]:
     return Page[ProductRead].of(
         await service.list_products(session, ctx, page=page, filters=filters)
@@ -74,7 +58,7 @@ async def get_product(
     product_id: str, _: CommerceRead, session: DbSession, ctx: Ctx, response: Response
 ) -> ProductRead:
     product = await service.get_product(session, ctx, product_id)
-    return _etag(response, service.product_read(product))
+    return with_etag(response, service.product_read(product))
 
 
 @router.patch("/api/v1/commerce/products/{product_id}", response_model=ProductRead)
@@ -89,16 +73,10 @@ async def update_product(
 ) -> ProductRead:
     """Change the product's details; ``If-Match: <version>`` → 409 when stale."""
     changes = body.model_dump(exclude_unset=True)
-    nulls = [k for k in _NOT_NULL if k in changes and changes[k] is None]
-    if nulls:
-        raise Unprocessable(
-            "these fields cannot be cleared",
-            errors=[field_error(["body", k], "may not be null") for k in nulls],
-        )
     product = await service.update_product(
         session, ctx, product_id, changes=changes, expected_version=if_match
     )
-    return _etag(response, service.product_read(product))
+    return with_etag(response, service.product_read(product))
 
 
 @router.post("/api/v1/commerce/products/{product_id}/stock", response_model=ProductRead)
@@ -115,16 +93,12 @@ async def change_stock(
     product = await service.receive_stock(
         session, ctx, product_id, quantity=body.quantity, reason=body.reason, kind=body.kind
     )
-    return _etag(response, service.product_read(product))
+    return with_etag(response, service.product_read(product))
 
 
 @router.get("/api/v1/commerce/products/{product_id}/movements", response_model=Page[MovementRead])
 async def list_movements(
-    product_id: str,
-    _: CommerceRead,
-    session: DbSession,
-    ctx: Ctx,
-    page: Annotated[PageParams, Depends(service.MOVEMENT_ORDER.dependency)],
+    product_id: str, _: CommerceRead, session: DbSession, ctx: Ctx, page: MovementPage
 ) -> Page[MovementRead]:
     """The product's stock ledger, the latest movement first (`sort=created_at`: oldest
     first)."""

@@ -39,27 +39,25 @@ from bizos.modules.commerce.inventory.schemas import (
     ProductCreate,
     ProductFilters,
     ProductRead,
+    ProductUpdate,
 )
 from bizos.modules.commerce.models import Product, StockMovement
-from bizos.modules.commerce.rows import emit, page_of, pick, tenant_row, where_equal
+from bizos.modules.commerce.rows import emit, page_of, pick, rows_among, tenant_row, where_equal
 from bizos.modules.crm.deals.schemas import iso_currency
 
 log = structlog.get_logger("bizos.commerce.inventory")
 
 STOCK_KINDS = ("receipt", "adjustment", "return")
-_UPDATABLE = (
+# What ``update_product`` may change: the fields a PATCH can send; of those, the ones
+# that cannot be cleared.
+_UPDATABLE = frozenset(ProductUpdate.model_fields)
+_NOT_NULL = (
     "sku",
     "name",
-    "description",
-    "category",
     "price",
     "currency",
-    "cost",
     "tax_rate",
     "tracks_stock",
-    "reorder_point",
-    "reorder_quantity",
-    "weight_grams",
     "active",
     "properties",
 )
@@ -90,12 +88,7 @@ async def get_products_by_sku(
 ) -> dict[str, Product]:
     """The tenant's products among ``skus``, by SKU (unknown SKUs are simply absent)."""
     wanted = {s for s in skus if s}
-    if not wanted:
-        return {}
-    rows = await session.scalars(
-        sa.select(Product).where(Product.tenant_id == ctx.require_tenant(), Product.sku.in_(wanted))
-    )
-    return {row.sku: row for row in rows}
+    return {row.sku: row for row in await rows_among(session, ctx, Product, Product.sku, wanted)}
 
 
 async def available_units(
@@ -212,13 +205,19 @@ async def _flush_unique(session: AsyncSession, sku: str) -> None:
         raise _duplicate_sku(sku) from None
 
 
-def _check_currency(currency: str) -> str:
+def _refuse(fields: list[str], title: str, why: str) -> None:
+    """422 ``title`` naming each of ``fields`` in the body with ``why``, if any."""
+    if fields:
+        raise Unprocessable(title, errors=[field_error(["body", k], why) for k in fields])
+
+
+def checked_currency(currency: str, title: str | None = "invalid currency") -> str:
+    """The ISO code ``currency`` names; 422 ``title`` (else what is wrong) if none."""
     try:
         return iso_currency(currency)
     except ValueError as exc:
-        raise Unprocessable(
-            "invalid currency", errors=[field_error(["body", "currency"], str(exc))]
-        ) from None
+        error = field_error(["body", "currency"], str(exc))
+        raise Unprocessable(title or str(exc), errors=[error]) from None
 
 
 async def create_product(session: AsyncSession, ctx: Context, *, data: ProductCreate) -> Product:
@@ -233,7 +232,7 @@ async def create_product(session: AsyncSession, ctx: Context, *, data: ProductCr
         description=data.description,
         category=data.category,
         price=cents(data.price),
-        currency=_check_currency(data.currency),
+        currency=checked_currency(data.currency),
         cost=cents(data.cost) if data.cost is not None else None,
         tax_rate=data.tax_rate,
         tracks_stock=data.tracks_stock,
@@ -282,17 +281,17 @@ async def update_product(
     expected_version: str | int | None = None,
 ) -> Product:
     """Apply ``changes`` (the fields a PATCH sent) under the row lock; ``expected_version``
-    (``If-Match``) → 409 when stale. A new reorder point re-arms or fires the alert."""
+    (``If-Match``) → 409 when stale; 422 for a field that cannot be cleared sent as null
+    (before anything is read) or one that cannot be changed. A new reorder point re-arms
+    or fires the alert."""
+    nulls = [k for k in _NOT_NULL if k in changes and changes[k] is None]
+    _refuse(nulls, "these fields cannot be cleared", "may not be null")
     product = await tenant_row(session, ctx, Product, product_id, what="product", lock=True)
     check_version(None if expected_version is None else str(expected_version), product.version)
-    unknown = sorted(set(changes) - set(_UPDATABLE))
-    if unknown:
-        raise Unprocessable(
-            "these fields cannot be changed here",
-            errors=[field_error(["body", k], "not updatable") for k in unknown],
-        )
+    unknown = sorted(set(changes) - _UPDATABLE)
+    _refuse(unknown, "these fields cannot be changed here", "not updatable")
     if "currency" in changes and changes["currency"] is not None:
-        changes["currency"] = _check_currency(changes["currency"])
+        changes["currency"] = checked_currency(changes["currency"])
     for key in ("price", "cost"):
         if changes.get(key) is not None:
             changes[key] = cents(changes[key])

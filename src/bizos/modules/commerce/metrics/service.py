@@ -86,6 +86,26 @@ async def _order_ids(
     return list(ids), int(total or 0)
 
 
+async def _over_orders(
+    session: AsyncSession,
+    where: Sequence[sa.ColumnElement[bool]],
+    params: DateRange,
+    value: Any,
+    query: str,
+    **filters: Any,
+) -> ToolResult:
+    """``value`` over the counted orders ``where``, which are its records; its filters
+    are the date range's, then ``filters``, then the statuses left out."""
+    ids, count = await _order_ids(session, where)
+    return ToolResult(
+        value=value,
+        query=query,
+        filters={**params.described(), **filters, "excluded_statuses": list(EXCLUDED_STATUSES)},
+        records=ids,
+        records_total=count,
+    )
+
+
 def _bucket(session: AsyncSession, interval: Interval) -> sa.ColumnElement[str]:
     """The start of the UTC day/week (Monday)/month of ``placed_at``, as YYYY-MM-DD."""
     if session.get_bind().dialect.name == "postgresql":
@@ -146,25 +166,19 @@ async def revenue(session: AsyncSession, ctx: Context, params: RevenueParams) ->
         )
         for k, currency, total, tax, n in rows
     ]
-    ids, count = await _order_ids(session, where)
     by = f"per {params.interval} (UTC)" if params.group_by == "period" else "per channel"
-    return ToolResult(
-        value=RevenueValue(
-            group_by=params.group_by,
-            interval=params.interval if params.group_by == "period" else None,
-            rows=items,
-            totals=_totals(items),
-        ),
-        query=f"sum of order totals {by} and currency over {_REVENUE_RULE}",
-        filters={
-            **params.described(),
-            "group_by": params.group_by,
-            "interval": params.interval if params.group_by == "period" else None,
-            "source": params.source,
-            "excluded_statuses": list(EXCLUDED_STATUSES),
-        },
-        records=ids,
-        records_total=count,
+    grouped: dict[str, Any] = {
+        "group_by": params.group_by,
+        "interval": params.interval if params.group_by == "period" else None,
+    }
+    return await _over_orders(
+        session,
+        where,
+        params,
+        RevenueValue(**grouped, rows=items, totals=_totals(items)),
+        f"sum of order totals {by} and currency over {_REVENUE_RULE}",
+        **grouped,
+        source=params.source,
     )
 
 
@@ -204,21 +218,17 @@ async def _revenue_by_product(
         for product_id, currency, sku, name, total, qty, n in rows
     ]
     items.sort(key=lambda r: (r.currency, -r.revenue, r.key or ""))
-    ids, count = await _order_ids(session, where)
-    return ToolResult(
-        value=RevenueValue(group_by="product", interval=None, rows=items, totals=_totals(items)),
-        query=(
+    return await _over_orders(
+        session,
+        where,
+        params,
+        RevenueValue(group_by="product", interval=None, rows=items, totals=_totals(items)),
+        (
             "sum of order line totals (quantity x unit price - line discount, before tax; "
             f"order shipping and discounts excluded) per product and currency over {_REVENUE_RULE}"
         ),
-        filters={
-            **params.described(),
-            "group_by": "product",
-            "source": params.source,
-            "excluded_statuses": list(EXCLUDED_STATUSES),
-        },
-        records=ids,
-        records_total=count,
+        group_by="product",
+        source=params.source,
     )
 
 
@@ -309,20 +319,16 @@ async def top_customers(
         best = sorted(ranked[currency], key=lambda c: (-c.revenue, c.contact_id or c.email or ""))
         for rank, row in enumerate(best[: params.limit], start=1):
             customers.append(row.model_copy(update={"rank": rank}))
-    ids, count = await _order_ids(session, where)
-    return ToolResult(
-        value=TopCustomersValue(customers=customers),
-        query=(
+    return await _over_orders(
+        session,
+        where,
+        params,
+        TopCustomersValue(customers=customers),
+        (
             "sum of order totals per customer (contact, else lower-case e-mail) and "
             f"currency, highest first, top {params.limit} per currency, over {_REVENUE_RULE}"
         ),
-        filters={
-            **params.described(),
-            "limit": params.limit,
-            "excluded_statuses": list(EXCLUDED_STATUSES),
-        },
-        records=ids,
-        records_total=count,
+        limit=params.limit,
     )
 
 

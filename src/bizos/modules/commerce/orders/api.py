@@ -14,25 +14,22 @@ from fastapi import APIRouter, Depends, Query, Response
 from bizos.api.deps import Ctx, DbSession
 from bizos.core.auth import CommerceRead, CommerceWrite
 from bizos.core.pagination import Page, PageParams
-from bizos.core.versions import version_etag
 from bizos.modules.commerce.orders import service
 from bizos.modules.commerce.orders.schemas import (
     OrderCancel,
     OrderCreate,
     OrderDraft,
     OrderFilters,
-    OrderLineInput,
     OrderRead,
 )
+from bizos.modules.commerce.rows import with_etag
 
 router = APIRouter(tags=["commerce"])
 
 IdQuery = Annotated[str | None, Query(max_length=36)]
-
-
-def _etag(response: Response, order: OrderRead) -> OrderRead:
-    response.headers["ETag"] = version_etag(order.version)
-    return order
+# A list's page (its sort and cursor) and filters, from the query string.
+OrderPage = Annotated[PageParams, Depends(service.ORDERS_ORDER.dependency)]
+OrderQuery = Annotated[OrderFilters, Query()]
 
 
 @router.post("/api/v1/commerce/orders", status_code=201, response_model=OrderRead)
@@ -40,42 +37,17 @@ async def create_order(
     body: OrderCreate, _: CommerceWrite, session: DbSession, ctx: Ctx, response: Response
 ) -> OrderRead:
     """Place a sales order (``received``; order-to-cash starts from its event)."""
-    order, created = await service.place_order(
-        session,
-        ctx,
-        OrderDraft(
-            source="api",
-            currency=body.currency,
-            lines=[
-                OrderLineInput(
-                    sku=ln.sku, quantity=ln.quantity, unit_price=ln.unit_price, discount=ln.discount
-                )
-                for ln in body.lines
-            ],
-            contact_id=body.contact_id,
-            email=body.email,
-            customer_name=body.customer_name,
-            external_id=body.external_id,
-            shipping_address=body.shipping_address,
-            billing_address=body.billing_address,
-            shipping_total=body.shipping_total,
-            discount_total=body.discount_total,
-            unknown_sku="reject",
-        ),
-    )
+    draft = OrderDraft(**body.model_dump(), source="api", unknown_sku="reject")
+    order, created = await service.place_order(session, ctx, draft)
     if not created:
         response.status_code = 200
     response.headers["Location"] = f"/api/v1/commerce/orders/{order.id}"
-    return _etag(response, await service.order_read(session, order))
+    return with_etag(response, await service.order_read(session, order))
 
 
 @router.get("/api/v1/commerce/orders", response_model=Page[OrderRead])
 async def list_orders(
-    _: CommerceRead,
-    session: DbSession,
-    ctx: Ctx,
-    page: Annotated[PageParams, Depends(service.ORDERS_ORDER.dependency)],
-    filters: Annotated[OrderFilters, Query()],
+    _: CommerceRead, session: DbSession, ctx: Ctx, page: OrderPage, filters: OrderQuery
 ) -> Page[OrderRead]:
     return Page[OrderRead].of(await service.list_orders(session, ctx, page=page, filters=filters))
 
@@ -85,7 +57,7 @@ async def get_order(
     order_id: str, _: CommerceRead, session: DbSession, ctx: Ctx, response: Response
 ) -> OrderRead:
     order = await service.get_order(session, ctx, order_id)
-    return _etag(response, await service.order_read(session, order))
+    return with_etag(response, await service.order_read(session, order))
 
 
 @router.post("/api/v1/commerce/orders/{order_id}/cancel", response_model=OrderRead)
@@ -102,4 +74,4 @@ async def cancel_order(
     order = await service.cancel_order(
         session, ctx, order_id, reason=body.reason if body is not None else None
     )
-    return _etag(response, await service.order_read(session, order))
+    return with_etag(response, await service.order_read(session, order))

@@ -33,9 +33,9 @@ from bizos.core.context import Context
 from bizos.core.db import utcnow
 from bizos.core.pagination import PageParams
 from bizos.modules.commerce.models import Order, OrderLine, Product
+from bizos.modules.commerce.orders import alerts
 from bizos.modules.commerce.orders.reads import fulfillable_lines
 from bizos.modules.commerce.settings import service as commerce_settings
-from bizos.modules.notifications import service as notifications_service
 from bizos.modules.work import service as work_service
 from bizos.modules.work.schemas import OPEN_STATUSES, TaskUpdate
 
@@ -245,30 +245,18 @@ async def _raise(
     missing: Sequence[Missing],
 ) -> None:
     assignee = await commerce_settings.purchasing_assignee(session, ctx)
-    task = await work_service.create_task(
+    missing_json = {"missing": [m.as_json() for m in missing]}
+    task = await alerts.alert(
         session,
         ctx,
+        order,
+        assignee,
+        kind=NOTIFICATION_KIND,
+        origin=ORIGIN,
         title=title,
         description=description,
-        assignee_id=assignee,
-        priority="high",
-        related_type="order",
-        related_id=order.id,
-        contact_id=order.contact_id,
-        origin=ORIGIN,
+        data=missing_json,
     )
-    if assignee is not None:
-        await notifications_service.notify(
-            session,
-            ctx,
-            user_id=assignee,
-            kind=NOTIFICATION_KIND,
-            title=title,
-            body=description,
-            related_type="order",
-            related_id=order.id,
-            data={"task_id": task.id, "missing": [m.as_json() for m in missing]},
-        )
     log.info("commerce.backorder_alert_raised", order_id=order.id, task_id=task.id)
 
 

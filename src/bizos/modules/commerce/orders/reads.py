@@ -39,13 +39,8 @@ async def find_order(
     session: AsyncSession, ctx: Context, *, source: str, external_id: str
 ) -> Order | None:
     """The order a door already made for this outside id, if any."""
-    row: Order | None = await session.scalar(
-        sa.select(Order).where(
-            Order.tenant_id == ctx.require_tenant(),
-            Order.source == source,
-            Order.external_id == external_id,
-        )
-    )
+    wanted = {"tenant_id": ctx.require_tenant(), "source": source, "external_id": external_id}
+    row: Order | None = await session.scalar(where_equal(sa.select(Order), Order, wanted))
     return row
 
 

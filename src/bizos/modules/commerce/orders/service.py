@@ -37,7 +37,7 @@ from bizos.core.sequences import format_number, next_value
 from bizos.modules.billing.invoices import service as invoices_service
 from bizos.modules.commerce.inventory import service as inventory_service
 from bizos.modules.commerce.models import ORDER_SOURCES, Order, OrderLine
-from bizos.modules.commerce.orders import backorders
+from bizos.modules.commerce.orders import alerts, backorders
 from bizos.modules.commerce.orders.pricing import MAX_AMOUNT, PricedLine, price_line
 from bizos.modules.commerce.orders.reads import ORDERS_ORDER as ORDERS_ORDER
 from bizos.modules.commerce.orders.reads import contact_orders as contact_orders
@@ -55,8 +55,6 @@ from bizos.modules.commerce.orders.schemas import OrderDraft
 from bizos.modules.commerce.rows import emit, pick, tenant_row
 from bizos.modules.commerce.settings import service as commerce_settings
 from bizos.modules.crm.contacts import service as contacts_service
-from bizos.modules.crm.deals.schemas import iso_currency
-from bizos.modules.notifications import service as notifications_service
 from bizos.modules.work import service as work_service
 
 log = structlog.get_logger("bizos.commerce.orders")
@@ -149,7 +147,7 @@ async def place_order(session: AsyncSession, ctx: Context, draft: OrderDraft) ->
         )
         if existing is not None:
             return existing, False
-    currency = _order_currency(draft)
+    currency = inventory_service.checked_currency(draft.currency, title=None)
     priced = await _priced_lines(session, ctx, draft, currency)
     contact_id, email, customer_name = await _customer(session, ctx, draft)
     problems = [p.problem for p in priced if p.problem]
@@ -176,29 +174,10 @@ async def place_order(session: AsyncSession, ctx: Context, draft: OrderDraft) ->
     if problems:
         await _announce_failure(session, ctx, order)
     else:
-        await _event(
-            session,
-            ctx,
-            order,
-            "commerce.order.received",
-            source=draft.source,
-            total=money.text(order.total),
-            currency=currency,
-            contact_id=contact_id,
-            email=email,
-            external_id=draft.external_id,
-        )
+        received = _summary(order, "email", "external_id")
+        await _event(session, ctx, order, "commerce.order.received", **received)
     log.info("commerce.order.placed", order_id=order.id, source=draft.source, status=order.status)
     return order, True
-
-
-def _order_currency(draft: OrderDraft) -> str:
-    try:
-        return iso_currency(draft.currency)
-    except ValueError as exc:
-        raise Unprocessable(
-            str(exc), errors=[field_error(["body", "currency"], str(exc))]
-        ) from None
 
 
 async def _priced_lines(
@@ -297,14 +276,14 @@ async def _insert(
 async def _event(
     session: AsyncSession, ctx: Context, order: Order, type_: str, **data: Any
 ) -> None:
-    await emit(
-        session,
-        ctx,
-        type_,
-        order,
-        "order",
-        {"order_id": order.id, **pick(order, "number", "status"), **data},
-    )
+    facts = {"order_id": order.id, **pick(order, "number", "status"), **data}
+    await emit(session, ctx, type_, order, "order", facts)
+
+
+def _summary(order: Order, *more: str) -> dict[str, Any]:
+    """What an order's received and fulfilled events say of it, then its ``more`` fields."""
+    total = money.text(order.total)
+    return {"source": order.source, "total": total, **pick(order, "currency", "contact_id", *more)}
 
 
 def _touch(order: Order, status: str, now: dt.datetime) -> None:
@@ -320,6 +299,23 @@ async def _step_target(session: AsyncSession, ctx: Context, order_id: str) -> Or
         raise OrderCancelled(order.id)
     if order.status == "failed":
         raise Conflict(f"order {order.number} failed: {order.failure_reason}")
+    return order
+
+
+async def _reached(
+    session: AsyncSession, ctx: Context, order: Order, step: str, **data: Any
+) -> Order:
+    """The order is at ``step`` now (its ``<step>_at``; an ``invoice_id`` or
+    ``shipment_id`` in ``data`` is recorded on it) and ``commerce.order.<step>`` says so
+    with ``data``."""
+    now = utcnow()
+    _touch(order, step, now)
+    setattr(order, f"{step}_at", now)
+    for name in ("invoice_id", "shipment_id"):
+        if name in data:
+            setattr(order, name, data[name])
+    await session.flush()
+    await _event(session, ctx, order, f"commerce.order.{step}", **data)
     return order
 
 
@@ -367,13 +363,7 @@ async def mark_invoiced(
         return order
     if order.status != "allocated":
         raise Conflict(f"order {order.number} is {order.status}; it is invoiced once allocated")
-    now = utcnow()
-    _touch(order, "invoiced", now)
-    order.invoice_id = invoice_id
-    order.invoiced_at = now
-    await session.flush()
-    await _event(session, ctx, order, "commerce.order.invoiced", invoice_id=invoice_id)
-    return order
+    return await _reached(session, ctx, order, "invoiced", invoice_id=invoice_id)
 
 
 async def mark_shipped(
@@ -387,13 +377,7 @@ async def mark_shipped(
         raise Conflict(f"order {order.number} is {order.status}; it ships once allocated")
     stock = fulfillable_lines(await order_lines(session, ctx, order.id))
     await inventory_service.ship_lines(session, ctx, order_id=order.id, lines=stock)
-    now = utcnow()
-    _touch(order, "shipped", now)
-    order.shipment_id = shipment_id
-    order.shipped_at = now
-    await session.flush()
-    await _event(session, ctx, order, "commerce.order.shipped", shipment_id=shipment_id)
-    return order
+    return await _reached(session, ctx, order, "shipped", shipment_id=shipment_id)
 
 
 async def mark_fulfilled(session: AsyncSession, ctx: Context, order_id: str) -> Order:
@@ -402,23 +386,8 @@ async def mark_fulfilled(session: AsyncSession, ctx: Context, order_id: str) -> 
         return order
     if order.status not in ("allocated", "invoiced", "shipped"):
         raise Conflict(f"order {order.number} is {order.status}; it cannot be fulfilled yet")
-    now = utcnow()
-    _touch(order, "fulfilled", now)
-    order.fulfilled_at = now
-    await session.flush()
-    await _event(
-        session,
-        ctx,
-        order,
-        "commerce.order.fulfilled",
-        source=order.source,
-        total=money.text(order.total),
-        currency=order.currency,
-        contact_id=order.contact_id,
-        invoice_id=order.invoice_id,
-        shipment_id=order.shipment_id,
-    )
-    return order
+    fulfilled = _summary(order, "invoice_id", "shipment_id")
+    return await _reached(session, ctx, order, "fulfilled", **fulfilled)
 
 
 async def release_order_stock(session: AsyncSession, ctx: Context, order_id: str) -> None:
@@ -469,29 +438,16 @@ async def _announce_failure(session: AsyncSession, ctx: Context, order: Order) -
         + (f" {order.external_name or order.external_id}" if order.external_id else "")
         + f") could not be fulfilled: {reason}."
     )
-    await work_service.create_task(
+    await alerts.alert(
         session,
         ctx,
+        order,
+        assignee,
+        kind="commerce.order.failed",
+        origin="commerce.order.failed",
         title=title,
         description=description,
-        assignee_id=assignee,
-        priority="high",
-        related_type="order",
-        related_id=order.id,
-        contact_id=order.contact_id,
-        origin="commerce.order.failed",
     )
-    if assignee is not None:
-        await notifications_service.notify(
-            session,
-            ctx,
-            user_id=assignee,
-            kind="commerce.order.failed",
-            title=title,
-            body=description,
-            related_type="order",
-            related_id=order.id,
-        )
     await _event(session, ctx, order, "commerce.order.failed", reason=reason, source=order.source)
 
 
