@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from decimal import Decimal
 from typing import Any
 
@@ -79,15 +79,18 @@ class AiResult:
     attempts: tuple[dict[str, Any], ...] = ()
 
     def provenance(self) -> dict[str, Any]:
-        return {
-            "provider": self.provider,
-            "model": self.model,
-            "template": self.template,
-            "template_version": self.template_version,
-            "prompt_tokens": self.prompt_tokens,
-            "completion_tokens": self.completion_tokens,
-            "call_id": self.call_id,
-        }
+        return {name: getattr(self, name) for name in _PROVENANCE}
+
+
+# What an AI output keeps of its call to say where it came from.
+_PROVENANCE: tuple[str, ...] = ("provider", "model", "template", "template_version")
+_PROVENANCE += ("prompt_tokens", "completion_tokens", "call_id")
+# The AiResult fields the call's record holds too (all but text and call_id).
+_FROM_RECORD = tuple(
+    f.name for f in fields(AiResult) if f.name in {g.name for g in fields(CallRecord)}
+)
+# The usage a completion reports, recorded as it is.
+_USAGE = ("provider", "model", "prompt_tokens", "completion_tokens")
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,66 +255,40 @@ async def _record(
     streamed: bool,
     text: str,
 ) -> AiResult:
-    ctx, plan, rendered = prepared.ctx, prepared.plan, prepared.rendered
-    feature, task, sources, related = (
-        prepared.feature,
-        prepared.task,
-        prepared.sources,
-        prepared.related,
-    )
-    attempts_json = tuple(a.as_json() for a in attempts)
+    plan, rendered = prepared.plan, prepared.rendered
     price = metering.price_for(
         completion.provider, completion.model, prices=plan.prices, currency=plan.currency
     )
     if price.source == "unpriced":
         log.warning("ai.model_unpriced", provider=completion.provider, model=completion.model)
-    cost = metering.cost_of(price, completion.prompt_tokens, completion.completion_tokens)
     redactions = (
         plan.redactor.count
         if plan.redactor is not None and _is_external(plan, completion.provider)
         else 0
     )
-    async with get_database().unit_of_work(tenant_id=ctx.require_tenant()) as session:
-        call = await metering.record_call(
-            session,
-            ctx,
-            CallRecord(
-                feature=feature,
-                task=task,
-                provider=completion.provider,
-                model=completion.model,
-                template=rendered.template,
-                template_version=rendered.version,
-                prompt_tokens=completion.prompt_tokens,
-                completion_tokens=completion.completion_tokens,
-                cost=cost,
-                currency=plan.currency,
-                sources=sources,
-                attempts=attempts_json,
-                redactions=redactions,
-                streamed=streamed,
-                latency_ms=latency_ms,
-                related=related,
-            ),
-        )
-    return AiResult(
-        text=text,
-        call_id=call.id,
-        provider=completion.provider,
-        model=completion.model,
+    record = CallRecord(
+        feature=prepared.feature,
+        task=prepared.task,
         template=rendered.template,
         template_version=rendered.version,
-        prompt_tokens=completion.prompt_tokens,
-        completion_tokens=completion.completion_tokens,
-        cost=cost,
-        sources=sources,
-        attempts=attempts_json,
+        **{name: getattr(completion, name) for name in _USAGE},
+        cost=metering.cost_of(price, completion.prompt_tokens, completion.completion_tokens),
+        currency=plan.currency,
+        sources=prepared.sources,
+        attempts=tuple(a.as_json() for a in attempts),
+        redactions=redactions,
+        streamed=streamed,
+        latency_ms=latency_ms,
+        related=prepared.related,
     )
+    async with get_database().unit_of_work(tenant_id=prepared.ctx.require_tenant()) as session:
+        call = await metering.record_call(session, prepared.ctx, record)
+    shared = {name: getattr(record, name) for name in _FROM_RECORD}
+    return AiResult(text=text, call_id=call.id, **shared)
 
 
 async def _prepare(
     ctx: Context,
-    *,
     feature: str,
     task: str,
     template: str,
@@ -351,16 +328,7 @@ async def generate(
 
     Raises ``AiBudgetExhausted`` (429) before any provider is called when the month's
     budget is spent, and ``AiUnavailable`` (503) if every provider failed."""
-    prepared = await _prepare(
-        ctx,
-        feature=feature,
-        task=task,
-        template=template,
-        variables=variables,
-        sources=sources,
-        max_tokens=max_tokens,
-        related=related,
-    )
+    prepared = await _prepare(ctx, feature, task, template, variables, sources, max_tokens, related)
     plan = prepared.plan
     started = time.perf_counter()
     try:
@@ -398,16 +366,7 @@ async def generate_stream(
 
     Budget and failures as :func:`generate`; a stream that breaks off after text was
     sent cannot fall back and raises ``AiUnavailable``."""
-    prepared = await _prepare(
-        ctx,
-        feature=feature,
-        task=task,
-        template=template,
-        variables=variables,
-        sources=sources,
-        max_tokens=max_tokens,
-        related=related,
-    )
+    prepared = await _prepare(ctx, feature, task, template, variables, sources, max_tokens, related)
     plan = prepared.plan
     # The chain asks for each provider's request right before streaming from it, and
     # falls back only before the first delta: the last provider asked is the one whose
