@@ -18,7 +18,7 @@ import asyncio
 import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Literal
 
 import structlog
@@ -51,15 +51,7 @@ class Attempt:
     latency_ms: int
 
     def as_json(self) -> dict[str, object]:
-        return {
-            "provider": self.provider,
-            "model": self.model,
-            "outcome": self.outcome,
-            "status": self.status,
-            "detail": self.detail,
-            "retryable": self.retryable,
-            "latency_ms": self.latency_ms,
-        }
+        return asdict(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,43 +101,38 @@ class _Backoff:
         return ceiling / 2 + random.uniform(0, ceiling / 2)
 
 
+def _attempt(
+    provider: LlmProvider,
+    model: str,
+    started: float,
+    error: ProviderError | None = None,
+    crash: str | None = None,
+) -> Attempt:
+    """The record of a try: failed with ``error`` or a ``crash`` (why), else ok."""
+    return Attempt(
+        provider=provider.name,
+        model=model,
+        outcome="ok" if error is None and crash is None else "failed",
+        status=error.status if error is not None else None,
+        detail=error.detail if error is not None else crash,
+        retryable=error.retryable if error is not None else False,
+        latency_ms=_elapsed_ms(started),
+    )
+
+
 def _failure(provider: LlmProvider, model: str, error: BaseException, started: float) -> Attempt:
     if isinstance(error, ProviderError):
-        return Attempt(
-            provider=provider.name,
-            model=model,
-            outcome="failed",
-            status=error.status,
-            detail=error.detail,
-            retryable=error.retryable,
-            latency_ms=_elapsed_ms(started),
-        )
+        return _attempt(provider, model, started, error)
     # A bug in a provider must not take the feature down while another provider works;
     # the type goes on record, the message (which might quote a prompt) goes to the log.
     log.error(
         "ai.provider.crashed", provider=provider.name, error=type(error).__name__, exc_info=error
     )
-    return Attempt(
-        provider=provider.name,
-        model=model,
-        outcome="failed",
-        status=None,
-        detail=f"internal error ({type(error).__name__})",
-        retryable=False,
-        latency_ms=_elapsed_ms(started),
-    )
+    return _attempt(provider, model, started, crash=f"internal error ({type(error).__name__})")
 
 
 def _success(provider: LlmProvider, completion: Completion, started: float) -> Attempt:
-    return Attempt(
-        provider=provider.name,
-        model=completion.model,
-        outcome="ok",
-        status=None,
-        detail=None,
-        retryable=False,
-        latency_ms=_elapsed_ms(started),
-    )
+    return _attempt(provider, completion.model, started)
 
 
 def _elapsed_ms(started: float) -> int:
@@ -268,13 +255,10 @@ async def _close(stream: AsyncIterator[object]) -> None:
         await aclose()
 
 
+# What the log says of a failed attempt.
+_LOGGED = ("provider", "model", "status", "detail", "retryable")
+
+
 def _log_failure(attempt: Attempt, wait: float | None) -> None:
-    log.warning(
-        "ai.provider.failed",
-        provider=attempt.provider,
-        model=attempt.model,
-        status=attempt.status,
-        detail=attempt.detail,
-        retryable=attempt.retryable,
-        retry_in=round(wait, 3) if wait is not None else None,
-    )
+    said = {name: getattr(attempt, name) for name in _LOGGED}
+    log.warning("ai.provider.failed", **said, retry_in=round(wait, 3) if wait is not None else None)
