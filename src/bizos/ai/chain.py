@@ -15,11 +15,12 @@ it, so a failure then raises :class:`StreamInterrupted`.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Literal
+from typing import Literal, TypedDict, Unpack
 
 import structlog
 
@@ -82,11 +83,26 @@ class StreamInterrupted(AllProvidersFailed):
         super().__init__(attempts, f"the answer stream broke off ({where})")
 
 
+class Retries(TypedDict, total=False):
+    """How a chain retries a provider: up to ``max_retries`` more times (2), waiting from
+    ``base_delay`` (0.5 s) up to ``max_delay`` (8 s) seconds with ``sleep``."""
+
+    max_retries: int
+    base_delay: float
+    max_delay: float
+    sleep: Sleep
+
+
 @dataclass(frozen=True, slots=True)
 class _Backoff:
     max_retries: int
     base_delay: float
     max_delay: float
+
+    @classmethod
+    def of(cls, options: Retries) -> _Backoff:
+        retries, base = options.get("max_retries", 2), options.get("base_delay", 0.5)
+        return cls(retries, base, options.get("max_delay", 8.0))
 
     def delay(self, retry: int, error: ProviderError) -> float | None:
         """Seconds to wait before retry number ``retry`` (0-based), or None to give up
@@ -139,24 +155,26 @@ def _elapsed_ms(started: float) -> int:
     return int((time.monotonic() - started) * 1000)
 
 
+def _requests(
+    providers: Sequence[LlmProvider], request_for: Callable[[LlmProvider], CompletionRequest]
+) -> Iterator[tuple[LlmProvider, CompletionRequest, str]]:
+    """Each provider in turn with its request and the model that request asks of it."""
+    for provider in providers:
+        request = request_for(provider)
+        yield provider, request, request.model or provider.model
+
+
 async def run_chain(
     providers: Sequence[LlmProvider],
     request_for: Callable[[LlmProvider], CompletionRequest],
-    *,
-    max_retries: int = 2,
-    base_delay: float = 0.5,
-    max_delay: float = 8.0,
-    sleep: Sleep = asyncio.sleep,
+    **options: Unpack[Retries],
 ) -> ChainResult:
     """The first completion any provider gives, in order, retrying retryable failures.
     ``request_for`` builds each provider's request (external ones get a redacted one)."""
-    backoff = _Backoff(max_retries, base_delay, max_delay)
+    backoff, sleep = _Backoff.of(options), options.get("sleep", asyncio.sleep)
     attempts: list[Attempt] = []
-    for provider in providers:
-        request = request_for(provider)
-        model = request.model or provider.model
-        retry = 0
-        while True:
+    for provider, request, model in _requests(providers, request_for):
+        for retry in itertools.count():
             started = time.monotonic()
             try:
                 completion = await provider.complete(request)
@@ -165,7 +183,6 @@ async def run_chain(
                 if wait is None:
                     break
                 await sleep(wait)
-                retry += 1
                 continue
             attempts.append(_success(provider, completion, started))
             return ChainResult(completion, provider, attempts)
@@ -175,23 +192,16 @@ async def run_chain(
 async def stream_chain(
     providers: Sequence[LlmProvider],
     request_for: Callable[[LlmProvider], CompletionRequest],
-    *,
-    max_retries: int = 2,
-    base_delay: float = 0.5,
-    max_delay: float = 8.0,
-    sleep: Sleep = asyncio.sleep,
+    **options: Unpack[Retries],
 ) -> AsyncIterator[TextDelta | ChainResult]:
     """Deltas of the first provider whose stream works, then a :class:`ChainResult`.
 
     Before the first delta is yielded a failure is retried or falls back exactly as in
     :func:`run_chain`; after it, the failure is raised as :class:`StreamInterrupted`."""
-    backoff = _Backoff(max_retries, base_delay, max_delay)
+    backoff, sleep = _Backoff.of(options), options.get("sleep", asyncio.sleep)
     attempts: list[Attempt] = []
-    for provider in providers:
-        request = request_for(provider)
-        model = request.model or provider.model
-        retry = 0
-        while True:
+    for provider, request, model in _requests(providers, request_for):
+        for retry in itertools.count():
             started = time.monotonic()
             sent: list[str] = []
             end: StreamEnd | None = None
@@ -218,7 +228,6 @@ async def stream_chain(
                 if wait is None:
                     break
                 await sleep(wait)
-                retry += 1
                 continue
             finally:
                 await _close(stream)

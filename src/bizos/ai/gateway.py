@@ -24,7 +24,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from decimal import Decimal
-from typing import Any
+from typing import Any, NotRequired, TypedDict, Unpack
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -36,7 +36,6 @@ from bizos.ai.settings import EXTERNAL_PROVIDERS, load_settings
 from bizos.ai.types import (
     TASKS,
     ChatMessage,
-    Completion,
     CompletionRequest,
     LlmProvider,
     ProviderError,
@@ -223,6 +222,11 @@ def _unavailable(feature: str, exc: chain.AllProvidersFailed) -> AiUnavailable:
     return AiUnavailable("no AI provider could answer; try again later")
 
 
+def _elapsed_ms(started: float) -> int:
+    """Milliseconds since ``started`` (a ``time.perf_counter()`` reading)."""
+    return int((time.perf_counter() - started) * 1000)
+
+
 def _check_task(task: str) -> None:
     if task not in TASKS:
         raise ValueError(f"unknown AI task {task!r}; known: {', '.join(TASKS)}")
@@ -247,15 +251,11 @@ class _Call:
 
 
 async def _record(
-    prepared: _Call,
-    completion: Completion,
-    *,
-    attempts: Sequence[chain.Attempt],
-    latency_ms: int,
-    streamed: bool,
-    text: str,
+    prepared: _Call, result: chain.ChainResult, *, started: float, streamed: bool, text: str
 ) -> AiResult:
-    plan, rendered = prepared.plan, prepared.rendered
+    """Meter the chain's ``result`` (the call began at ``started``) and give the answer."""
+    latency_ms = _elapsed_ms(started)
+    plan, rendered, completion = prepared.plan, prepared.rendered, result.completion
     price = metering.price_for(
         completion.provider, completion.model, prices=plan.prices, currency=plan.currency
     )
@@ -275,7 +275,7 @@ async def _record(
         cost=metering.cost_of(price, completion.prompt_tokens, completion.completion_tokens),
         currency=plan.currency,
         sources=prepared.sources,
-        attempts=tuple(a.as_json() for a in attempts),
+        attempts=tuple(a.as_json() for a in result.attempts),
         redactions=redactions,
         streamed=streamed,
         latency_ms=latency_ms,
@@ -287,86 +287,64 @@ async def _record(
     return AiResult(text=text, call_id=call.id, **shared)
 
 
-async def _prepare(
-    ctx: Context,
-    feature: str,
-    task: str,
-    template: str,
-    variables: Mapping[str, str],
-    sources: Sequence[Source],
-    max_tokens: int,
-    related: tuple[str, str] | None,
-) -> _Call:
+class Ask(TypedDict):
+    """What a caller asks of :func:`generate` and :func:`generate_stream` (keywords):
+    ``task`` (one of ``TASKS``) for ``feature``, the versioned prompt ``template`` and its
+    ``variables``, the ``sources`` the answer may rest on (none), at most ``max_tokens``
+    (800), and the record the output is about, ``related`` (type, id) or ``None``."""
+
+    feature: str
+    task: str
+    template: str
+    variables: Mapping[str, str]
+    sources: NotRequired[Sequence[Source]]
+    max_tokens: NotRequired[int]
+    related: NotRequired[tuple[str, str] | None]
+
+
+async def _prepare(ctx: Context, ask: Ask) -> _Call:
+    task, variables, sources = ask["task"], ask["variables"], tuple(ask.get("sources", ()))
     _check_task(task)
-    rendered = prompts.render(template, variables, sources=sources)
+    rendered = prompts.render(ask["template"], variables, sources=sources)
     request = CompletionRequest(
         task=task,
         messages=rendered.messages,
         inputs=dict(variables),
-        sources=tuple(sources),
-        max_tokens=max_tokens,
+        sources=sources,
+        max_tokens=ask.get("max_tokens", 800),
     )
     plan = await _plan(ctx, texts=_texts_of(rendered.messages, variables, sources))
-    return _Call(ctx, plan, rendered, request, feature, task, tuple(sources), related)
+    return _Call(ctx, plan, rendered, request, ask["feature"], task, sources, ask.get("related"))
 
 
 # --- the public door -----------------------------------------------------------------
 
 
-async def generate(
-    ctx: Context,
-    *,
-    feature: str,
-    task: str,
-    template: str,
-    variables: Mapping[str, str],
-    sources: Sequence[Source] = (),
-    max_tokens: int = 800,
-    related: tuple[str, str] | None = None,
-) -> AiResult:
+async def generate(ctx: Context, **ask: Unpack[Ask]) -> AiResult:
     """One answer from the tenant's provider chain, metered and with provenance.
 
     Raises ``AiBudgetExhausted`` (429) before any provider is called when the month's
     budget is spent, and ``AiUnavailable`` (503) if every provider failed."""
-    prepared = await _prepare(ctx, feature, task, template, variables, sources, max_tokens, related)
+    prepared = await _prepare(ctx, ask)
     plan = prepared.plan
     started = time.perf_counter()
     try:
         result = await chain.run_chain(plan.providers, _request_for(plan, prepared.request))
     except chain.AllProvidersFailed as exc:
-        raise _unavailable(feature, exc) from exc
-    latency_ms = int((time.perf_counter() - started) * 1000)
-    completion = result.completion
-    text = completion.text
-    if plan.redactor is not None and _is_external(plan, completion.provider):
+        raise _unavailable(prepared.feature, exc) from exc
+    text = result.completion.text
+    if plan.redactor is not None and _is_external(plan, result.completion.provider):
         text = plan.redactor.restore(text)
-    return await _record(
-        prepared,
-        completion,
-        attempts=result.attempts,
-        latency_ms=latency_ms,
-        streamed=False,
-        text=text,
-    )
+    return await _record(prepared, result, started=started, streamed=False, text=text)
 
 
-async def generate_stream(
-    ctx: Context,
-    *,
-    feature: str,
-    task: str,
-    template: str,
-    variables: Mapping[str, str],
-    sources: Sequence[Source] = (),
-    max_tokens: int = 800,
-    related: tuple[str, str] | None = None,
-) -> AsyncIterator[TextDelta | AiResult]:
+async def generate_stream(ctx: Context, **ask: Unpack[Ask]) -> AsyncIterator[TextDelta | AiResult]:
     """The answer as it is written: ``TextDelta`` pieces (privacy tokens already
     restored, never split across pieces), then the final :class:`AiResult`.
 
     Budget and failures as :func:`generate`; a stream that breaks off after text was
     sent cannot fall back and raises ``AiUnavailable``."""
-    prepared = await _prepare(ctx, feature, task, template, variables, sources, max_tokens, related)
+    prepared = await _prepare(ctx, ask)
     plan = prepared.plan
     # The chain asks for each provider's request right before streaming from it, and
     # falls back only before the first delta: the last provider asked is the one whose
@@ -395,17 +373,10 @@ async def generate_stream(
             if restorer is not None and (tail := restorer.finish()):
                 shown.append(tail)
                 yield TextDelta(tail)
-            yield await _record(
-                prepared,
-                item.completion,
-                attempts=item.attempts,
-                latency_ms=int((time.perf_counter() - started) * 1000),
-                streamed=True,
-                text="".join(shown),
-            )
+            yield await _record(prepared, item, started=started, streamed=True, text="".join(shown))
             return
     except chain.AllProvidersFailed as exc:
-        raise _unavailable(feature, exc) from exc
+        raise _unavailable(prepared.feature, exc) from exc
 
 
 # --- embeddings ----------------------------------------------------------------------
@@ -498,7 +469,7 @@ async def embed(ctx: Context, texts: Sequence[str], *, feature: str = "embedding
                 sources=(),
                 attempts=(),
                 redactions=redactor.count,
-                latency_ms=int((time.perf_counter() - started) * 1000),
+                latency_ms=_elapsed_ms(started),
             ),
         )
     return EmbedResult(vectors, embedder.name)

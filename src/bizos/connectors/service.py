@@ -28,6 +28,7 @@ from bizos.core import crypto
 from bizos.core.context import Context
 from bizos.core.errors import Conflict, NotFound
 from bizos.core.events import NewEvent, append_event, append_events
+from bizos.core.reads import read_of
 from bizos.core.versions import check_version
 
 log = structlog.get_logger("bizos.connectors")
@@ -46,15 +47,7 @@ def secret_aad(tenant_id: str, provider: str, name: str) -> bytes:
 
 
 def _read(row: ConnectorConfig) -> ConnectorRead:
-    return ConnectorRead(
-        id=row.id,
-        provider=row.provider,
-        config=dict(row.config),
-        secrets_set=sorted(row.secrets),
-        version=row.version,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-    )
+    return read_of(ConnectorRead, row, config=dict(row.config), secrets_set=sorted(row.secrets))
 
 
 async def _find(
@@ -155,7 +148,8 @@ async def _insert(
 async def _announce_configured(
     session: AsyncSession, ctx: Context, row: ConnectorConfig, changed: list[str]
 ) -> None:
-    secrets_set = sorted(row.secrets)
+    secrets = {"secrets_set": sorted(row.secrets), "secrets_changed": changed}
+    data = {"provider": row.provider, "config_keys": sorted(row.config), **secrets}
     await append_event(
         session,
         ctx,
@@ -163,20 +157,9 @@ async def _announce_configured(
         aggregate_type="connector",
         aggregate_id=row.id,
         version=row.version,
-        data={
-            "provider": row.provider,
-            "config_keys": sorted(row.config),
-            "secrets_set": secrets_set,
-            "secrets_changed": changed,
-        },
+        data=data,
     )
-    log.info(
-        "connector.configured",
-        provider=row.provider,
-        version=row.version,
-        secrets_set=secrets_set,
-        secrets_changed=changed,
-    )
+    log.info("connector.configured", provider=row.provider, version=row.version, **secrets)
 
 
 async def _row(
@@ -272,12 +255,8 @@ def _open(blob: str, *, tenant_id: str, provider: str, name: str) -> str:
     try:
         return crypto.decrypt(blob, aad=secret_aad(tenant_id, provider, name))
     except crypto.SecretDecryptionError:
-        log.error(
-            "connector.secret_unreadable",
-            provider=provider,
-            secret=name,
-            key_id=_key_id_or_none(blob),
-        )
+        key_id = _key_id_or_none(blob)
+        log.error("connector.secret_unreadable", provider=provider, secret=name, key_id=key_id)
         raise
 
 
