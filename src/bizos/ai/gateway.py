@@ -85,9 +85,7 @@ class AiResult:
 _PROVENANCE: tuple[str, ...] = ("provider", "model", "template", "template_version")
 _PROVENANCE += ("prompt_tokens", "completion_tokens", "call_id")
 # The AiResult fields the call's record holds too (all but text and call_id).
-_FROM_RECORD = tuple(
-    f.name for f in fields(AiResult) if f.name in {g.name for g in fields(CallRecord)}
-)
+_FROM_RECORD = tuple(f.name for f in fields(AiResult) if f.name in CallRecord.model_fields)
 # The usage a completion reports, recorded as it is.
 _USAGE = ("provider", "model", "prompt_tokens", "completion_tokens")
 

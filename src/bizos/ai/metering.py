@@ -13,18 +13,20 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import sqlalchemy as sa
 import structlog
+from pydantic import ConfigDict
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bizos.ai.models import AiCall, AiSettings
 from bizos.ai.schemas import (
     AiCallRead,
     BudgetStatus,
+    CallUsage,
     FeatureUsage,
     ProviderUsage,
     RelatedRef,
@@ -258,18 +260,10 @@ async def check_budget(
 # --- recording -----------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class CallRecord:
+class CallRecord(CallUsage):
     """What the gateway knows once a call is over (no prompt text, no key)."""
 
-    feature: str
-    task: str
-    provider: str
-    model: str
-    template: str | None
-    template_version: str | None
-    prompt_tokens: int
-    completion_tokens: int
+    model_config = ConfigDict(frozen=True)
     cost: Decimal
     currency: str
     sources: Sequence[Source]
@@ -290,7 +284,7 @@ def source_ref(source: Source) -> dict[str, Any]:
 
 
 # CallRecord fields stored as they are in the AiCall columns of the same names.
-_AS_THEY_ARE = tuple(f.name for f in fields(CallRecord) if f.name not in _TRANSFORMED)
+_AS_THEY_ARE = tuple(name for name in CallRecord.model_fields if name not in _TRANSFORMED)
 # What the ``ai.usage.recorded`` event and log line say of a call (besides its id).
 _EVENT_FIELDS = (
     *("feature", "task", "provider", "model", "prompt_tokens", "completion_tokens"),
@@ -397,20 +391,17 @@ async def usage_report(
 
 
 def call_read(call: AiCall) -> AiCallRead:
-    related = (
-        RelatedRef(type=call.related_type, id=call.related_id)
-        if call.related_type and call.related_id
-        else None
-    )
+    total_tokens = call.prompt_tokens + call.completion_tokens
+    related = _related(call)
     return read_of(
-        AiCallRead,
-        call,
-        total_tokens=call.prompt_tokens + call.completion_tokens,
-        cost=_money(call.cost),
-        sources=list(call.sources),
-        attempts=list(call.attempts),
-        related=related,
+        AiCallRead, call, total_tokens=total_tokens, cost=_money(call.cost), related=related
     )
+
+
+def _related(call: AiCall) -> RelatedRef | None:
+    if call.related_type and call.related_id:
+        return RelatedRef(type=call.related_type, id=call.related_id)
+    return None
 
 
 async def get_call(session: AsyncSession, ctx: Context, call_id: str) -> AiCall:

@@ -99,7 +99,10 @@ async def configure_connector(
     validate_connector(spec, new_config, set(stored))
 
     if row is None:
-        row = await _insert(session, tenant_id, provider, config=new_config, secrets=stored)
+        new_row = ConnectorConfig(
+            tenant_id=tenant_id, provider=provider, config=new_config, secrets=stored
+        )
+        row = await _insert(session, new_row)
     else:
         if new_config == row.config and not changed:
             return _read(row)  # nothing to change: no new version, no event
@@ -127,21 +130,14 @@ def _merge_secrets(
     return changed
 
 
-async def _insert(
-    session: AsyncSession,
-    tenant_id: str,
-    provider: str,
-    *,
-    config: dict[str, Any],
-    secrets: dict[str, str],
-) -> ConnectorConfig:
-    row = ConnectorConfig(tenant_id=tenant_id, provider=provider, config=config, secrets=secrets)
+async def _insert(session: AsyncSession, row: ConnectorConfig) -> ConnectorConfig:
+    """Add the new ``row``; a concurrent first PUT of the same connector is a 409."""
     try:
         async with session.begin_nested():
             session.add(row)
             await session.flush()
     except IntegrityError as exc:
-        raise Conflict(f"connector {provider!r} was configured concurrently; retry") from exc
+        raise Conflict(f"connector {row.provider!r} was configured concurrently; retry") from exc
     return row
 
 

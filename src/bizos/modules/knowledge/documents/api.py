@@ -271,11 +271,7 @@ async def update_document(
 
 @router.delete(f"{BASE}/documents/{{document_id}}", status_code=204)
 async def delete_document(
-    document_id: str,
-    _: KbWrite,
-    session: DbSession,
-    ctx: Ctx,
-    if_match: IfMatch = None,
+    document_id: str, _: KbWrite, session: DbSession, ctx: Ctx, if_match: IfMatch = None
 ) -> Response:
     """Remove the document and everything indexed from it."""
     await service.delete_document(session, ctx, document_id, if_match=if_match)

@@ -327,15 +327,8 @@ def excerpt(text: str, anchors: Sequence[str], limit: int = SOURCE_EXCERPT_CHARS
 
 
 def _source(document: DocumentText, chunk: ChunkText, anchors: list[str]) -> SummarySource:
-    text = excerpt(chunk.text, anchors)
-    return read_of(
-        SummarySource,
-        chunk,
-        document_id=document.id,
-        chunk_id=chunk.id,
-        title=document.title,
-        text=text,
-    )
+    whose = {"document_id": document.id, "chunk_id": chunk.id, "title": document.title}
+    return read_of(SummarySource, chunk, **whose, text=excerpt(chunk.text, anchors))
 
 
 # --- summarizing --------------------------------------------------------------------------
