@@ -55,10 +55,8 @@ DEFAULT_EMBEDDING_MODEL = "text-embedding-3-small"
 DEFAULT_TIMEOUT_SECONDS = 60.0
 
 
-class AiUnavailable(ServiceUnavailable):
+class AiUnavailable(ServiceUnavailable, title="AI unavailable"):
     """Every provider of the chain failed (the built-in one included)."""
-
-    title = "AI unavailable"
 
 
 @dataclass(frozen=True, slots=True)
@@ -449,25 +447,19 @@ async def embed(ctx: Context, texts: Sequence[str], *, feature: str = "embedding
         raise AiUnavailable(f"the embeddings provider failed: {exc.detail}") from exc
     used_model = metered.model or model or DEFAULT_EMBEDDING_MODEL
     price = metering.price_for("openai", used_model, prices=prices, currency=currency)
+    tokens = metered.prompt_tokens
+    record = CallRecord(
+        feature=feature,
+        task="embed",
+        provider="openai",
+        model=used_model,
+        prompt_tokens=tokens,
+        completion_tokens=0,
+        cost=metering.cost_of(price, tokens, 0),
+        currency=currency,
+        redactions=redactor.count,
+        latency_ms=_elapsed_ms(started),
+    )
     async with get_database().unit_of_work(tenant_id=ctx.require_tenant()) as session:
-        await metering.record_call(
-            session,
-            ctx,
-            CallRecord(
-                feature=feature,
-                task="embed",
-                provider="openai",
-                model=used_model,
-                template=None,
-                template_version=None,
-                prompt_tokens=metered.prompt_tokens,
-                completion_tokens=0,
-                cost=metering.cost_of(price, metered.prompt_tokens, 0),
-                currency=currency,
-                sources=(),
-                attempts=(),
-                redactions=redactor.count,
-                latency_ms=_elapsed_ms(started),
-            ),
-        )
+        await metering.record_call(session, ctx, record)
     return EmbedResult(vectors, embedder.name)

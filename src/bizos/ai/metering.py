@@ -261,13 +261,16 @@ async def check_budget(
 
 
 class CallRecord(CallUsage):
-    """What the gateway knows once a call is over (no prompt text, no key)."""
+    """What the gateway knows once a call is over (no prompt text, no key). An
+    embedding batch has no template and no sources."""
 
     model_config = ConfigDict(frozen=True)
+    template: str | None = None
+    template_version: str | None = None
     cost: Decimal
     currency: str
-    sources: Sequence[Source]
-    attempts: Sequence[Mapping[str, Any]]
+    sources: Sequence[Source] = ()
+    attempts: Sequence[Mapping[str, Any]] = ()
     redactions: int = 0
     streamed: bool = False
     latency_ms: int = 0

@@ -27,7 +27,7 @@ from bizos.connectors.targets import refuse_config_targets
 from bizos.core import crypto
 from bizos.core.context import Context
 from bizos.core.errors import Conflict, NotFound
-from bizos.core.events import NewEvent, append_event, append_events
+from bizos.core.events import NewEvent, append_events
 from bizos.core.reads import read_of
 from bizos.core.versions import check_version
 
@@ -146,15 +146,8 @@ async def _announce_configured(
 ) -> None:
     secrets = {"secrets_set": sorted(row.secrets), "secrets_changed": changed}
     data = {"provider": row.provider, "config_keys": sorted(row.config), **secrets}
-    await append_event(
-        session,
-        ctx,
-        "connectors.connector.configured",
-        aggregate_type="connector",
-        aggregate_id=row.id,
-        version=row.version,
-        data=data,
-    )
+    event = NewEvent("connectors.connector.configured", "connector", row.id, data, row.version)
+    await append_events(session, ctx, [event])
     log.info("connector.configured", provider=row.provider, version=row.version, **secrets)
 
 
@@ -195,15 +188,9 @@ async def remove_connector(
     check_version(if_match, row.version)
     await session.delete(row)
     await session.flush()
-    await append_event(
-        session,
-        ctx,
-        "connectors.connector.removed",
-        aggregate_type="connector",
-        aggregate_id=row.id,
-        version=row.version + 1,
-        data={"provider": provider},
-    )
+    data = {"provider": provider}
+    event = NewEvent("connectors.connector.removed", "connector", row.id, data, row.version + 1)
+    await append_events(session, ctx, [event])
     log.info("connector.removed", provider=provider)
 
 

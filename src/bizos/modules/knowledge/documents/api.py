@@ -44,6 +44,9 @@ _UNSUPPORTED: dict[str, Any] = {
 }
 
 BASE = "/api/v1/kb"
+# The documents list's query parameters: its page (order and cursor) and one tag.
+DocumentPage = Annotated[PageParams, Depends(service.DOCUMENT_ORDER.dependency)]
+TagFilter = Annotated[str | None, Query(max_length=50)]
 MAX_FORM_FIELDS = 30
 FORM_FIELDS = ("file", "title", "tags", "tag")
 
@@ -207,11 +210,7 @@ async def create_document(
 
 @router.get(f"{BASE}/documents", response_model=Page[DocumentRead])
 async def list_documents(
-    _: KbRead,
-    session: DbSession,
-    ctx: Ctx,
-    page: Annotated[PageParams, Depends(service.DOCUMENT_ORDER.dependency)],
-    tag: Annotated[str | None, Query(max_length=50)] = None,
+    _: KbRead, session: DbSession, ctx: Ctx, page: DocumentPage, tag: TagFilter = None
 ) -> Page[DocumentRead]:
     """Documents, newest first (see `sort`); `tag` keeps those with that tag."""
     rows, cursor = await service.list_documents(session, ctx, page=page, tag=tag)
