@@ -15,11 +15,12 @@ it, so a failure then raises :class:`StreamInterrupted`.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Literal
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Literal, TypedDict, Unpack
 
 import structlog
 
@@ -51,15 +52,7 @@ class Attempt:
     latency_ms: int
 
     def as_json(self) -> dict[str, object]:
-        return {
-            "provider": self.provider,
-            "model": self.model,
-            "outcome": self.outcome,
-            "status": self.status,
-            "detail": self.detail,
-            "retryable": self.retryable,
-            "latency_ms": self.latency_ms,
-        }
+        return asdict(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,11 +83,26 @@ class StreamInterrupted(AllProvidersFailed):
         super().__init__(attempts, f"the answer stream broke off ({where})")
 
 
+class Retries(TypedDict, total=False):
+    """How a chain retries a provider: up to ``max_retries`` more times (2), waiting from
+    ``base_delay`` (0.5 s) up to ``max_delay`` (8 s) seconds with ``sleep``."""
+
+    max_retries: int
+    base_delay: float
+    max_delay: float
+    sleep: Sleep
+
+
 @dataclass(frozen=True, slots=True)
 class _Backoff:
     max_retries: int
     base_delay: float
     max_delay: float
+
+    @classmethod
+    def of(cls, options: Retries) -> _Backoff:
+        retries, base = options.get("max_retries", 2), options.get("base_delay", 0.5)
+        return cls(retries, base, options.get("max_delay", 8.0))
 
     def delay(self, retry: int, error: ProviderError) -> float | None:
         """Seconds to wait before retry number ``retry`` (0-based), or None to give up
@@ -109,67 +117,64 @@ class _Backoff:
         return ceiling / 2 + random.uniform(0, ceiling / 2)
 
 
+def _attempt(
+    provider: LlmProvider,
+    model: str,
+    started: float,
+    error: ProviderError | None = None,
+    crash: str | None = None,
+) -> Attempt:
+    """The record of a try: failed with ``error`` or a ``crash`` (why), else ok."""
+    return Attempt(
+        provider=provider.name,
+        model=model,
+        outcome="ok" if error is None and crash is None else "failed",
+        status=error.status if error is not None else None,
+        detail=error.detail if error is not None else crash,
+        retryable=error.retryable if error is not None else False,
+        latency_ms=_elapsed_ms(started),
+    )
+
+
 def _failure(provider: LlmProvider, model: str, error: BaseException, started: float) -> Attempt:
     if isinstance(error, ProviderError):
-        return Attempt(
-            provider=provider.name,
-            model=model,
-            outcome="failed",
-            status=error.status,
-            detail=error.detail,
-            retryable=error.retryable,
-            latency_ms=_elapsed_ms(started),
-        )
+        return _attempt(provider, model, started, error)
     # A bug in a provider must not take the feature down while another provider works;
     # the type goes on record, the message (which might quote a prompt) goes to the log.
     log.error(
         "ai.provider.crashed", provider=provider.name, error=type(error).__name__, exc_info=error
     )
-    return Attempt(
-        provider=provider.name,
-        model=model,
-        outcome="failed",
-        status=None,
-        detail=f"internal error ({type(error).__name__})",
-        retryable=False,
-        latency_ms=_elapsed_ms(started),
-    )
+    return _attempt(provider, model, started, crash=f"internal error ({type(error).__name__})")
 
 
 def _success(provider: LlmProvider, completion: Completion, started: float) -> Attempt:
-    return Attempt(
-        provider=provider.name,
-        model=completion.model,
-        outcome="ok",
-        status=None,
-        detail=None,
-        retryable=False,
-        latency_ms=_elapsed_ms(started),
-    )
+    return _attempt(provider, completion.model, started)
 
 
 def _elapsed_ms(started: float) -> int:
     return int((time.monotonic() - started) * 1000)
 
 
+def _requests(
+    providers: Sequence[LlmProvider], request_for: Callable[[LlmProvider], CompletionRequest]
+) -> Iterator[tuple[LlmProvider, CompletionRequest, str]]:
+    """Each provider in turn with its request and the model that request asks of it."""
+    for provider in providers:
+        request = request_for(provider)
+        yield provider, request, request.model or provider.model
+
+
 async def run_chain(
     providers: Sequence[LlmProvider],
     request_for: Callable[[LlmProvider], CompletionRequest],
-    *,
-    max_retries: int = 2,
-    base_delay: float = 0.5,
-    max_delay: float = 8.0,
-    sleep: Sleep = asyncio.sleep,
+    **options: Unpack[Retries],
 ) -> ChainResult:
     """The first completion any provider gives, in order, retrying retryable failures.
     ``request_for`` builds each provider's request (external ones get a redacted one)."""
-    backoff = _Backoff(max_retries, base_delay, max_delay)
+    backoff, sleep = _Backoff.of(options), options.get("sleep", asyncio.sleep)
     attempts: list[Attempt] = []
-    for provider in providers:
-        request = request_for(provider)
-        model = request.model or provider.model
-        retry = 0
-        while True:
+    for provider, request, model in _requests(providers, request_for):
+        for retry in itertools.count():
             started = time.monotonic()
             try:
                 completion = await provider.complete(request)
@@ -178,7 +183,6 @@ async def run_chain(
                 if wait is None:
                     break
                 await sleep(wait)
-                retry += 1
                 continue
             attempts.append(_success(provider, completion, started))
             return ChainResult(completion, provider, attempts)
@@ -188,23 +192,16 @@ async def run_chain(
 async def stream_chain(
     providers: Sequence[LlmProvider],
     request_for: Callable[[LlmProvider], CompletionRequest],
-    *,
-    max_retries: int = 2,
-    base_delay: float = 0.5,
-    max_delay: float = 8.0,
-    sleep: Sleep = asyncio.sleep,
+    **options: Unpack[Retries],
 ) -> AsyncIterator[TextDelta | ChainResult]:
     """Deltas of the first provider whose stream works, then a :class:`ChainResult`.
 
     Before the first delta is yielded a failure is retried or falls back exactly as in
     :func:`run_chain`; after it, the failure is raised as :class:`StreamInterrupted`."""
-    backoff = _Backoff(max_retries, base_delay, max_delay)
+    backoff, sleep = _Backoff.of(options), options.get("sleep", asyncio.sleep)
     attempts: list[Attempt] = []
-    for provider in providers:
-        request = request_for(provider)
-        model = request.model or provider.model
-        retry = 0
-        while True:
+    for provider, request, model in _requests(providers, request_for):
+        for retry in itertools.count():
             started = time.monotonic()
             sent: list[str] = []
             end: StreamEnd | None = None
@@ -231,7 +228,6 @@ async def stream_chain(
                 if wait is None:
                     break
                 await sleep(wait)
-                retry += 1
                 continue
             finally:
                 await _close(stream)
@@ -268,13 +264,10 @@ async def _close(stream: AsyncIterator[object]) -> None:
         await aclose()
 
 
+# What the log says of a failed attempt.
+_LOGGED = ("provider", "model", "status", "detail", "retryable")
+
+
 def _log_failure(attempt: Attempt, wait: float | None) -> None:
-    log.warning(
-        "ai.provider.failed",
-        provider=attempt.provider,
-        model=attempt.model,
-        status=attempt.status,
-        detail=attempt.detail,
-        retryable=attempt.retryable,
-        retry_in=round(wait, 3) if wait is not None else None,
-    )
+    said = {name: getattr(attempt, name) for name in _LOGGED}
+    log.warning("ai.provider.failed", **said, retry_in=round(wait, 3) if wait is not None else None)

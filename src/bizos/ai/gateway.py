@@ -22,9 +22,9 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from decimal import Decimal
-from typing import Any
+from typing import Any, NotRequired, TypedDict, Unpack
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -36,7 +36,6 @@ from bizos.ai.settings import EXTERNAL_PROVIDERS, load_settings
 from bizos.ai.types import (
     TASKS,
     ChatMessage,
-    Completion,
     CompletionRequest,
     LlmProvider,
     ProviderError,
@@ -56,10 +55,8 @@ DEFAULT_EMBEDDING_MODEL = "text-embedding-3-small"
 DEFAULT_TIMEOUT_SECONDS = 60.0
 
 
-class AiUnavailable(ServiceUnavailable):
+class AiUnavailable(ServiceUnavailable, title="AI unavailable"):
     """Every provider of the chain failed (the built-in one included)."""
-
-    title = "AI unavailable"
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,15 +76,16 @@ class AiResult:
     attempts: tuple[dict[str, Any], ...] = ()
 
     def provenance(self) -> dict[str, Any]:
-        return {
-            "provider": self.provider,
-            "model": self.model,
-            "template": self.template,
-            "template_version": self.template_version,
-            "prompt_tokens": self.prompt_tokens,
-            "completion_tokens": self.completion_tokens,
-            "call_id": self.call_id,
-        }
+        return {name: getattr(self, name) for name in _PROVENANCE}
+
+
+# What an AI output keeps of its call to say where it came from.
+_PROVENANCE: tuple[str, ...] = ("provider", "model", "template", "template_version")
+_PROVENANCE += ("prompt_tokens", "completion_tokens", "call_id")
+# The AiResult fields the call's record holds too (all but text and call_id).
+_FROM_RECORD = tuple(f.name for f in fields(AiResult) if f.name in CallRecord.model_fields)
+# The usage a completion reports, recorded as it is.
+_USAGE = ("provider", "model", "prompt_tokens", "completion_tokens")
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,6 +218,11 @@ def _unavailable(feature: str, exc: chain.AllProvidersFailed) -> AiUnavailable:
     return AiUnavailable("no AI provider could answer; try again later")
 
 
+def _elapsed_ms(started: float) -> int:
+    """Milliseconds since ``started`` (a ``time.perf_counter()`` reading)."""
+    return int((time.perf_counter() - started) * 1000)
+
+
 def _check_task(task: str) -> None:
     if task not in TASKS:
         raise ValueError(f"unknown AI task {task!r}; known: {', '.join(TASKS)}")
@@ -244,170 +247,100 @@ class _Call:
 
 
 async def _record(
-    prepared: _Call,
-    completion: Completion,
-    *,
-    attempts: Sequence[chain.Attempt],
-    latency_ms: int,
-    streamed: bool,
-    text: str,
+    prepared: _Call, result: chain.ChainResult, *, started: float, streamed: bool, text: str
 ) -> AiResult:
-    ctx, plan, rendered = prepared.ctx, prepared.plan, prepared.rendered
-    feature, task, sources, related = (
-        prepared.feature,
-        prepared.task,
-        prepared.sources,
-        prepared.related,
-    )
-    attempts_json = tuple(a.as_json() for a in attempts)
+    """Meter the chain's ``result`` (the call began at ``started``) and give the answer."""
+    latency_ms = _elapsed_ms(started)
+    plan, rendered, completion = prepared.plan, prepared.rendered, result.completion
     price = metering.price_for(
         completion.provider, completion.model, prices=plan.prices, currency=plan.currency
     )
     if price.source == "unpriced":
         log.warning("ai.model_unpriced", provider=completion.provider, model=completion.model)
-    cost = metering.cost_of(price, completion.prompt_tokens, completion.completion_tokens)
     redactions = (
         plan.redactor.count
         if plan.redactor is not None and _is_external(plan, completion.provider)
         else 0
     )
-    async with get_database().unit_of_work(tenant_id=ctx.require_tenant()) as session:
-        call = await metering.record_call(
-            session,
-            ctx,
-            CallRecord(
-                feature=feature,
-                task=task,
-                provider=completion.provider,
-                model=completion.model,
-                template=rendered.template,
-                template_version=rendered.version,
-                prompt_tokens=completion.prompt_tokens,
-                completion_tokens=completion.completion_tokens,
-                cost=cost,
-                currency=plan.currency,
-                sources=sources,
-                attempts=attempts_json,
-                redactions=redactions,
-                streamed=streamed,
-                latency_ms=latency_ms,
-                related=related,
-            ),
-        )
-    return AiResult(
-        text=text,
-        call_id=call.id,
-        provider=completion.provider,
-        model=completion.model,
+    record = CallRecord(
+        feature=prepared.feature,
+        task=prepared.task,
         template=rendered.template,
         template_version=rendered.version,
-        prompt_tokens=completion.prompt_tokens,
-        completion_tokens=completion.completion_tokens,
-        cost=cost,
-        sources=sources,
-        attempts=attempts_json,
+        **{name: getattr(completion, name) for name in _USAGE},
+        cost=metering.cost_of(price, completion.prompt_tokens, completion.completion_tokens),
+        currency=plan.currency,
+        sources=prepared.sources,
+        attempts=tuple(a.as_json() for a in result.attempts),
+        redactions=redactions,
+        streamed=streamed,
+        latency_ms=latency_ms,
+        related=prepared.related,
     )
+    async with get_database().unit_of_work(tenant_id=prepared.ctx.require_tenant()) as session:
+        call = await metering.record_call(session, prepared.ctx, record)
+    shared = {name: getattr(record, name) for name in _FROM_RECORD}
+    return AiResult(text=text, call_id=call.id, **shared)
 
 
-async def _prepare(
-    ctx: Context,
-    *,
-    feature: str,
-    task: str,
-    template: str,
-    variables: Mapping[str, str],
-    sources: Sequence[Source],
-    max_tokens: int,
-    related: tuple[str, str] | None,
-) -> _Call:
+class Ask(TypedDict):
+    """What a caller asks of :func:`generate` and :func:`generate_stream` (keywords):
+    ``task`` (one of ``TASKS``) for ``feature``, the versioned prompt ``template`` and its
+    ``variables``, the ``sources`` the answer may rest on (none), at most ``max_tokens``
+    (800), and the record the output is about, ``related`` (type, id) or ``None``."""
+
+    feature: str
+    task: str
+    template: str
+    variables: Mapping[str, str]
+    sources: NotRequired[Sequence[Source]]
+    max_tokens: NotRequired[int]
+    related: NotRequired[tuple[str, str] | None]
+
+
+async def _prepare(ctx: Context, ask: Ask) -> _Call:
+    task, variables, sources = ask["task"], ask["variables"], tuple(ask.get("sources", ()))
     _check_task(task)
-    rendered = prompts.render(template, variables, sources=sources)
+    rendered = prompts.render(ask["template"], variables, sources=sources)
     request = CompletionRequest(
         task=task,
         messages=rendered.messages,
         inputs=dict(variables),
-        sources=tuple(sources),
-        max_tokens=max_tokens,
+        sources=sources,
+        max_tokens=ask.get("max_tokens", 800),
     )
     plan = await _plan(ctx, texts=_texts_of(rendered.messages, variables, sources))
-    return _Call(ctx, plan, rendered, request, feature, task, tuple(sources), related)
+    return _Call(ctx, plan, rendered, request, ask["feature"], task, sources, ask.get("related"))
 
 
 # --- the public door -----------------------------------------------------------------
 
 
-async def generate(
-    ctx: Context,
-    *,
-    feature: str,
-    task: str,
-    template: str,
-    variables: Mapping[str, str],
-    sources: Sequence[Source] = (),
-    max_tokens: int = 800,
-    related: tuple[str, str] | None = None,
-) -> AiResult:
+async def generate(ctx: Context, **ask: Unpack[Ask]) -> AiResult:
     """One answer from the tenant's provider chain, metered and with provenance.
 
     Raises ``AiBudgetExhausted`` (429) before any provider is called when the month's
     budget is spent, and ``AiUnavailable`` (503) if every provider failed."""
-    prepared = await _prepare(
-        ctx,
-        feature=feature,
-        task=task,
-        template=template,
-        variables=variables,
-        sources=sources,
-        max_tokens=max_tokens,
-        related=related,
-    )
+    prepared = await _prepare(ctx, ask)
     plan = prepared.plan
     started = time.perf_counter()
     try:
         result = await chain.run_chain(plan.providers, _request_for(plan, prepared.request))
     except chain.AllProvidersFailed as exc:
-        raise _unavailable(feature, exc) from exc
-    latency_ms = int((time.perf_counter() - started) * 1000)
-    completion = result.completion
-    text = completion.text
-    if plan.redactor is not None and _is_external(plan, completion.provider):
+        raise _unavailable(prepared.feature, exc) from exc
+    text = result.completion.text
+    if plan.redactor is not None and _is_external(plan, result.completion.provider):
         text = plan.redactor.restore(text)
-    return await _record(
-        prepared,
-        completion,
-        attempts=result.attempts,
-        latency_ms=latency_ms,
-        streamed=False,
-        text=text,
-    )
+    return await _record(prepared, result, started=started, streamed=False, text=text)
 
 
-async def generate_stream(
-    ctx: Context,
-    *,
-    feature: str,
-    task: str,
-    template: str,
-    variables: Mapping[str, str],
-    sources: Sequence[Source] = (),
-    max_tokens: int = 800,
-    related: tuple[str, str] | None = None,
-) -> AsyncIterator[TextDelta | AiResult]:
+async def generate_stream(ctx: Context, **ask: Unpack[Ask]) -> AsyncIterator[TextDelta | AiResult]:
     """The answer as it is written: ``TextDelta`` pieces (privacy tokens already
     restored, never split across pieces), then the final :class:`AiResult`.
 
     Budget and failures as :func:`generate`; a stream that breaks off after text was
     sent cannot fall back and raises ``AiUnavailable``."""
-    prepared = await _prepare(
-        ctx,
-        feature=feature,
-        task=task,
-        template=template,
-        variables=variables,
-        sources=sources,
-        max_tokens=max_tokens,
-        related=related,
-    )
+    prepared = await _prepare(ctx, ask)
     plan = prepared.plan
     # The chain asks for each provider's request right before streaming from it, and
     # falls back only before the first delta: the last provider asked is the one whose
@@ -436,17 +369,10 @@ async def generate_stream(
             if restorer is not None and (tail := restorer.finish()):
                 shown.append(tail)
                 yield TextDelta(tail)
-            yield await _record(
-                prepared,
-                item.completion,
-                attempts=item.attempts,
-                latency_ms=int((time.perf_counter() - started) * 1000),
-                streamed=True,
-                text="".join(shown),
-            )
+            yield await _record(prepared, item, started=started, streamed=True, text="".join(shown))
             return
     except chain.AllProvidersFailed as exc:
-        raise _unavailable(feature, exc) from exc
+        raise _unavailable(prepared.feature, exc) from exc
 
 
 # --- embeddings ----------------------------------------------------------------------
@@ -521,25 +447,19 @@ async def embed(ctx: Context, texts: Sequence[str], *, feature: str = "embedding
         raise AiUnavailable(f"the embeddings provider failed: {exc.detail}") from exc
     used_model = metered.model or model or DEFAULT_EMBEDDING_MODEL
     price = metering.price_for("openai", used_model, prices=prices, currency=currency)
+    tokens = metered.prompt_tokens
+    record = CallRecord(
+        feature=feature,
+        task="embed",
+        provider="openai",
+        model=used_model,
+        prompt_tokens=tokens,
+        completion_tokens=0,
+        cost=metering.cost_of(price, tokens, 0),
+        currency=currency,
+        redactions=redactor.count,
+        latency_ms=_elapsed_ms(started),
+    )
     async with get_database().unit_of_work(tenant_id=ctx.require_tenant()) as session:
-        await metering.record_call(
-            session,
-            ctx,
-            CallRecord(
-                feature=feature,
-                task="embed",
-                provider="openai",
-                model=used_model,
-                template=None,
-                template_version=None,
-                prompt_tokens=metered.prompt_tokens,
-                completion_tokens=0,
-                cost=metering.cost_of(price, metered.prompt_tokens, 0),
-                currency=currency,
-                sources=(),
-                attempts=(),
-                redactions=redactor.count,
-                latency_ms=int((time.perf_counter() - started) * 1000),
-            ),
-        )
+        await metering.record_call(session, ctx, record)
     return EmbedResult(vectors, embedder.name)

@@ -19,12 +19,14 @@ from typing import Any
 
 import sqlalchemy as sa
 import structlog
+from pydantic import ConfigDict
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bizos.ai.models import AiCall, AiSettings
 from bizos.ai.schemas import (
     AiCallRead,
     BudgetStatus,
+    CallUsage,
     FeatureUsage,
     ProviderUsage,
     RelatedRef,
@@ -34,9 +36,10 @@ from bizos.ai.schemas import (
 from bizos.ai.types import Source
 from bizos.core.context import Context
 from bizos.core.db import utcnow
-from bizos.core.errors import NotFound, TooManyRequests, Unprocessable, field_error
-from bizos.core.events import append_event
+from bizos.core.errors import TooManyRequests, Unprocessable, field_error
+from bizos.core.events import append_event, payload
 from bizos.core.fields import LAST_YEAR
+from bizos.core.reads import one_or_404, read_of
 
 log = structlog.get_logger("bizos.ai.metering")
 
@@ -257,37 +260,40 @@ async def check_budget(
 # --- recording -----------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class CallRecord:
-    """What the gateway knows once a call is over (no prompt text, no key)."""
+class CallRecord(CallUsage):
+    """What the gateway knows once a call is over (no prompt text, no key). An
+    embedding batch has no template and no sources."""
 
-    feature: str
-    task: str
-    provider: str
-    model: str
-    template: str | None
-    template_version: str | None
-    prompt_tokens: int
-    completion_tokens: int
+    model_config = ConfigDict(frozen=True)
+    template: str | None = None
+    template_version: str | None = None
     cost: Decimal
     currency: str
-    sources: Sequence[Source]
-    attempts: Sequence[Mapping[str, Any]]
+    sources: Sequence[Source] = ()
+    attempts: Sequence[Mapping[str, Any]] = ()
     redactions: int = 0
     streamed: bool = False
     latency_ms: int = 0
     related: tuple[str, str] | None = None
 
 
+# CallRecord fields that an AiCall keeps in another form.
+_TRANSFORMED = ("sources", "attempts", "related")
+
+
 def source_ref(source: Source) -> dict[str, Any]:
     """A source as provenance keeps it: where it came from, not its text."""
-    return {
-        "document_id": source.document_id,
-        "chunk_id": source.chunk_id,
-        "title": source.title,
-        "kind": source.kind,
-        "score": source.score,
-    }
+    return {key: value for key, value in source.as_json().items() if key != "text"}
+
+
+# CallRecord fields stored as they are in the AiCall columns of the same names.
+_AS_THEY_ARE = tuple(name for name in CallRecord.model_fields if name not in _TRANSFORMED)
+# What the ``ai.usage.recorded`` event and log line say of a call (besides its id).
+_EVENT_FIELDS = (
+    *("feature", "task", "provider", "model", "prompt_tokens", "completion_tokens"),
+    *("cost", "currency", "period"),
+)
+_LOGGED = ("call_id", "feature", "provider", "model", "prompt_tokens", "completion_tokens")
 
 
 async def record_call(
@@ -296,59 +302,25 @@ async def record_call(
     """Write the ``AiCall`` and its ``ai.usage.recorded`` event in the caller's unit of
     work. The call counts in the month it ended in (``now``, UTC)."""
     now = now or utcnow()
+    related_type, related_id = record.related or (None, None)
     call = AiCall(
         tenant_id=ctx.require_tenant(),
         period=period_of(now),
-        feature=record.feature,
-        task=record.task,
-        provider=record.provider,
-        model=record.model,
-        template=record.template,
-        template_version=record.template_version,
-        prompt_tokens=record.prompt_tokens,
-        completion_tokens=record.completion_tokens,
-        cost=record.cost,
-        currency=record.currency,
+        **{name: getattr(record, name) for name in _AS_THEY_ARE},
         sources=[source_ref(s) for s in record.sources],
         attempts=[dict(a) for a in record.attempts],
-        redactions=record.redactions,
-        streamed=record.streamed,
-        latency_ms=record.latency_ms,
-        related_type=record.related[0] if record.related else None,
-        related_id=record.related[1] if record.related else None,
+        related_type=related_type,
+        related_id=related_id,
         actor_id=ctx.actor_id,
         created_at=now,
     )
     session.add(call)
     await session.flush()
+    data = {"call_id": call.id, **payload(call, *_EVENT_FIELDS)}
     await append_event(
-        session,
-        ctx,
-        "ai.usage.recorded",
-        aggregate_type="ai_call",
-        aggregate_id=call.id,
-        data={
-            "call_id": call.id,
-            "feature": call.feature,
-            "task": call.task,
-            "provider": call.provider,
-            "model": call.model,
-            "prompt_tokens": call.prompt_tokens,
-            "completion_tokens": call.completion_tokens,
-            "cost": str(call.cost),
-            "currency": call.currency,
-            "period": call.period,
-        },
+        session, ctx, "ai.usage.recorded", aggregate_type="ai_call", aggregate_id=call.id, data=data
     )
-    log.info(
-        "ai.usage.recorded",
-        call_id=call.id,
-        feature=call.feature,
-        provider=call.provider,
-        model=call.model,
-        prompt_tokens=call.prompt_tokens,
-        completion_tokens=call.completion_tokens,
-    )
+    log.info("ai.usage.recorded", **{key: data[key] for key in _LOGGED})
     return call
 
 
@@ -422,40 +394,20 @@ async def usage_report(
 
 
 def call_read(call: AiCall) -> AiCallRead:
-    return AiCallRead(
-        id=call.id,
-        period=call.period,
-        feature=call.feature,
-        task=call.task,
-        provider=call.provider,
-        model=call.model,
-        template=call.template,
-        template_version=call.template_version,
-        prompt_tokens=call.prompt_tokens,
-        completion_tokens=call.completion_tokens,
-        total_tokens=call.prompt_tokens + call.completion_tokens,
-        cost=_money(call.cost),
-        currency=call.currency,
-        sources=list(call.sources),
-        attempts=list(call.attempts),
-        redactions=call.redactions,
-        streamed=call.streamed,
-        latency_ms=call.latency_ms,
-        related=(
-            RelatedRef(type=call.related_type, id=call.related_id)
-            if call.related_type and call.related_id
-            else None
-        ),
-        actor_id=call.actor_id,
-        created_at=call.created_at,
+    total_tokens = call.prompt_tokens + call.completion_tokens
+    related = _related(call)
+    return read_of(
+        AiCallRead, call, total_tokens=total_tokens, cost=_money(call.cost), related=related
     )
+
+
+def _related(call: AiCall) -> RelatedRef | None:
+    if call.related_type and call.related_id:
+        return RelatedRef(type=call.related_type, id=call.related_id)
+    return None
 
 
 async def get_call(session: AsyncSession, ctx: Context, call_id: str) -> AiCall:
     """One call's provenance record; another tenant's id is not found (404)."""
-    call: AiCall | None = await session.scalar(
-        sa.select(AiCall).where(AiCall.tenant_id == ctx.require_tenant(), AiCall.id == call_id)
-    )
-    if call is None:
-        raise NotFound("AI call not found")
-    return call
+    query = sa.select(AiCall).where(AiCall.tenant_id == ctx.require_tenant(), AiCall.id == call_id)
+    return await one_or_404(session, query, "AI call")

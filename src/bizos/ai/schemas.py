@@ -135,11 +135,10 @@ class RelatedRef(BaseModel):
     id: str
 
 
-class AiCallRead(BaseModel):
-    """Provenance of one AI output: who answered, from which template, on what sources."""
+class CallUsage(BaseModel):
+    """What one model call was for, who answered, and the tokens it took: shared by the
+    record the gateway writes (``metering.CallRecord``) and the provenance it serves."""
 
-    id: str
-    period: str
     feature: str
     task: str
     provider: str
@@ -148,6 +147,17 @@ class AiCallRead(BaseModel):
     template_version: str | None
     prompt_tokens: int
     completion_tokens: int
+
+
+class _CallKey(BaseModel):
+    id: str
+    period: str
+
+
+# Fields in order: ``id``, ``period`` (the last base's come first), CallUsage's, then its own.
+class AiCallRead(CallUsage, _CallKey):
+    """Provenance of one AI output: who answered, from which template, on what sources."""
+
     total_tokens: int
     cost: Decimal
     currency: str

@@ -36,14 +36,11 @@ class Source:
     score: float | None = None
 
     def as_json(self) -> dict[str, object]:
-        return {
-            "document_id": self.document_id,
-            "chunk_id": self.chunk_id,
-            "title": self.title,
-            "text": self.text,
-            "kind": self.kind,
-            "score": self.score,
-        }
+        return {name: getattr(self, name) for name in _SOURCE_JSON}
+
+
+# A source's fields in the order its JSON lists them.
+_SOURCE_JSON = ("document_id", "chunk_id", "title", "text", "kind", "score")
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,14 +42,14 @@ async def configure_connector(
     response: Response,
     if_match: IfMatch = None,
 ) -> ConnectorRead:
+    allow_private_targets = request.app.state.settings.connector_allow_private_targets
     connector = await service.configure_connector(
         session,
         ctx,
         provider=provider,
-        config=body.config,
-        secrets=body.secrets,
+        **body.model_dump(),
         if_match=if_match,
-        allow_private_targets=request.app.state.settings.connector_allow_private_targets,
+        allow_private_targets=allow_private_targets,
     )
     response.headers["ETag"] = version_etag(connector.version)
     return connector

@@ -46,11 +46,9 @@ _TRUE = frozenset({"true", "1", "yes", "on"})
 _FALSE = frozenset({"false", "0", "no", "off"})
 
 
-class PlatformMailMisconfigured(ServiceUnavailable):
+class PlatformMailMisconfigured(ServiceUnavailable, title="Account email is not available"):
     """``BIZOS_PLATFORM_SMTP_URL`` or ``BIZOS_PLATFORM_MAIL_FROM`` cannot be used. The
     detail names the problem, never the URL (it carries the password)."""
-
-    title = "Account email is not available"
 
 
 class PlatformSmtpChannel(SmtpEmailChannel):

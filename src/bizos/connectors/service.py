@@ -27,7 +27,8 @@ from bizos.connectors.targets import refuse_config_targets
 from bizos.core import crypto
 from bizos.core.context import Context
 from bizos.core.errors import Conflict, NotFound
-from bizos.core.events import NewEvent, append_event, append_events
+from bizos.core.events import NewEvent, append_events
+from bizos.core.reads import read_of
 from bizos.core.versions import check_version
 
 log = structlog.get_logger("bizos.connectors")
@@ -46,15 +47,7 @@ def secret_aad(tenant_id: str, provider: str, name: str) -> bytes:
 
 
 def _read(row: ConnectorConfig) -> ConnectorRead:
-    return ConnectorRead(
-        id=row.id,
-        provider=row.provider,
-        config=dict(row.config),
-        secrets_set=sorted(row.secrets),
-        version=row.version,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-    )
+    return read_of(ConnectorRead, row, config=dict(row.config), secrets_set=sorted(row.secrets))
 
 
 async def _find(
@@ -106,7 +99,10 @@ async def configure_connector(
     validate_connector(spec, new_config, set(stored))
 
     if row is None:
-        row = await _insert(session, tenant_id, provider, config=new_config, secrets=stored)
+        new_row = ConnectorConfig(
+            tenant_id=tenant_id, provider=provider, config=new_config, secrets=stored
+        )
+        row = await _insert(session, new_row)
     else:
         if new_config == row.config and not changed:
             return _read(row)  # nothing to change: no new version, no event
@@ -134,49 +130,25 @@ def _merge_secrets(
     return changed
 
 
-async def _insert(
-    session: AsyncSession,
-    tenant_id: str,
-    provider: str,
-    *,
-    config: dict[str, Any],
-    secrets: dict[str, str],
-) -> ConnectorConfig:
-    row = ConnectorConfig(tenant_id=tenant_id, provider=provider, config=config, secrets=secrets)
+async def _insert(session: AsyncSession, row: ConnectorConfig) -> ConnectorConfig:
+    """Add the new ``row``; a concurrent first PUT of the same connector is a 409."""
     try:
         async with session.begin_nested():
             session.add(row)
             await session.flush()
     except IntegrityError as exc:
-        raise Conflict(f"connector {provider!r} was configured concurrently; retry") from exc
+        raise Conflict(f"connector {row.provider!r} was configured concurrently; retry") from exc
     return row
 
 
 async def _announce_configured(
     session: AsyncSession, ctx: Context, row: ConnectorConfig, changed: list[str]
 ) -> None:
-    secrets_set = sorted(row.secrets)
-    await append_event(
-        session,
-        ctx,
-        "connectors.connector.configured",
-        aggregate_type="connector",
-        aggregate_id=row.id,
-        version=row.version,
-        data={
-            "provider": row.provider,
-            "config_keys": sorted(row.config),
-            "secrets_set": secrets_set,
-            "secrets_changed": changed,
-        },
-    )
-    log.info(
-        "connector.configured",
-        provider=row.provider,
-        version=row.version,
-        secrets_set=secrets_set,
-        secrets_changed=changed,
-    )
+    secrets = {"secrets_set": sorted(row.secrets), "secrets_changed": changed}
+    data = {"provider": row.provider, "config_keys": sorted(row.config), **secrets}
+    event = NewEvent("connectors.connector.configured", "connector", row.id, data, row.version)
+    await append_events(session, ctx, [event])
+    log.info("connector.configured", provider=row.provider, version=row.version, **secrets)
 
 
 async def _row(
@@ -216,15 +188,9 @@ async def remove_connector(
     check_version(if_match, row.version)
     await session.delete(row)
     await session.flush()
-    await append_event(
-        session,
-        ctx,
-        "connectors.connector.removed",
-        aggregate_type="connector",
-        aggregate_id=row.id,
-        version=row.version + 1,
-        data={"provider": provider},
-    )
+    data = {"provider": provider}
+    event = NewEvent("connectors.connector.removed", "connector", row.id, data, row.version + 1)
+    await append_events(session, ctx, [event])
     log.info("connector.removed", provider=provider)
 
 
@@ -272,12 +238,8 @@ def _open(blob: str, *, tenant_id: str, provider: str, name: str) -> str:
     try:
         return crypto.decrypt(blob, aad=secret_aad(tenant_id, provider, name))
     except crypto.SecretDecryptionError:
-        log.error(
-            "connector.secret_unreadable",
-            provider=provider,
-            secret=name,
-            key_id=_key_id_or_none(blob),
-        )
+        key_id = _key_id_or_none(blob)
+        log.error("connector.secret_unreadable", provider=provider, secret=name, key_id=key_id)
         raise
 
 

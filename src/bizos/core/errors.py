@@ -13,6 +13,16 @@ class ProblemError(Exception):
     title: str = "Bad request"
     type_: str = "about:blank"
 
+    def __init_subclass__(
+        cls, *, status: int | None = None, title: str | None = None, **kw: Any
+    ) -> None:
+        """``class NotFound(ProblemError, status=404, title="Not found")`` sets both."""
+        super().__init_subclass__(**kw)
+        if status is not None:
+            cls.status = status
+        if title is not None:
+            cls.title = title
+
     def __init__(
         self,
         detail: str | None = None,
@@ -39,57 +49,38 @@ class ProblemError(Exception):
         return body
 
 
-class Unauthenticated(ProblemError):
-    status = 401
-    title = "Unauthorized"
-
+class Unauthenticated(ProblemError, status=401, title="Unauthorized"):
     def __init__(self, detail: str | None = None, **kw: Any) -> None:
         super().__init__(detail, **kw)
         self.headers.setdefault("WWW-Authenticate", "Bearer")
 
 
-class Forbidden(ProblemError):
-    status = 403
-    title = "Forbidden"
+class Forbidden(ProblemError, status=403, title="Forbidden"): ...
 
 
-class NotFound(ProblemError):
-    status = 404
-    title = "Not found"
+class NotFound(ProblemError, status=404, title="Not found"): ...
 
 
-class Conflict(ProblemError):
-    status = 409
-    title = "Conflict"
+class Conflict(ProblemError, status=409, title="Conflict"): ...
 
 
-class VersionConflict(Conflict):
-    title = "Version conflict"
+class VersionConflict(Conflict, title="Version conflict"): ...
 
 
-class Unprocessable(ProblemError):
-    status = 422
-    title = "Unprocessable content"
+class Unprocessable(ProblemError, status=422, title="Unprocessable content"): ...
 
 
-class PayloadTooLarge(ProblemError):
-    status = 413
-    title = "Payload too large"
+class PayloadTooLarge(ProblemError, status=413, title="Payload too large"): ...
 
 
-class TooManyRequests(ProblemError):
-    status = 429
-    title = "Too many requests"
-
+class TooManyRequests(ProblemError, status=429, title="Too many requests"):
     def __init__(self, detail: str | None = None, *, retry_after: int, **kw: Any) -> None:
         super().__init__(detail, **kw)
         self.retry_after = max(1, int(retry_after))
         self.headers["Retry-After"] = str(self.retry_after)
 
 
-class ServiceUnavailable(ProblemError):
-    status = 503
-    title = "Service unavailable"
+class ServiceUnavailable(ProblemError, status=503, title="Service unavailable"): ...
 
 
 def field_error(loc: Sequence[str | int], msg: str) -> dict[str, Any]:

@@ -316,9 +316,7 @@ def payload(row: object, *names: str, **given: Any) -> dict[str, Any]:
 def _json_value(value: Any) -> Any:
     if isinstance(value, Decimal):
         return str(value)
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    return value
+    return value.isoformat() if isinstance(value, dt.date) else value
 
 
 async def append_event(

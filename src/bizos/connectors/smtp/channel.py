@@ -125,27 +125,12 @@ class SmtpEmailChannel:
             log.warning("smtp.host_refused", host=self.host, port=self.port, reason=str(exc))
             raise DeliveryError(f"SMTP host refused: {exc}", retryable=False) from exc
         except OSError as exc:
-            error = _classify(exc)
-            log.warning(
-                "smtp.send_failed",
-                host=self.host,
-                port=self.port,
-                retryable=True,
-                error=error.detail,
-            )
-            raise error from exc
+            raise self._send_failed(_classify(exc), retryable=True) from exc
         try:
             refused = await self._send_on(sock, mime, recipients)
         except (aiosmtplib.SMTPException, OSError) as exc:
             error = _classify(exc)
-            log.warning(
-                "smtp.send_failed",
-                host=self.host,
-                port=self.port,
-                retryable=error.retryable,
-                error=error.detail,
-            )
-            raise error from exc
+            raise self._send_failed(error, retryable=error.retryable) from exc
         if refused:
             # Some recipients took it; the message is out and must not be sent twice.
             log.warning("smtp.recipients_partly_refused", refused=len(refused))
@@ -155,6 +140,17 @@ class SmtpEmailChannel:
             message.message_id,
             detail={"refused": ",".join(sorted(refused))} if refused else {},
         )
+
+    def _send_failed(self, error: DeliveryError, *, retryable: bool) -> DeliveryError:
+        """Log a failed send (never the message) and give its ``error`` to raise."""
+        log.warning(
+            "smtp.send_failed",
+            host=self.host,
+            port=self.port,
+            retryable=retryable,
+            error=error.detail,
+        )
+        return error
 
     async def _send_on(
         self, sock: socket.socket, mime: EmailMessage, recipients: list[str]

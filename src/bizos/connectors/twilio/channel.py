@@ -103,12 +103,9 @@ class TwilioSmsChannel(VendorEndpoint):
             return SendResult(
                 "sent", self.provider, sid, detail={"provider_status": str(body.get("status", ""))}
             )
-        error = _error(response)
+        error, status = _error(response), response.status_code
         log.warning(
-            "twilio.send_failed",
-            status=response.status_code,
-            retryable=error.retryable,
-            error=error.detail,
+            "twilio.send_failed", status=status, retryable=error.retryable, error=error.detail
         )
         raise error
 

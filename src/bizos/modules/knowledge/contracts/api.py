@@ -15,6 +15,10 @@ from bizos.modules.knowledge.contracts.schemas import ContractRead, ContractStat
 
 router = APIRouter(tags=["knowledge"])
 
+# The list's query parameters: its page (order and cursor) and the notice-date filter.
+ContractPage = Annotated[PageParams, Depends(contracts.CONTRACT_ORDER.dependency)]
+NoticeBefore = Annotated[Day | None, Query(description="YYYY-MM-DD")]
+
 
 @router.get("/api/v1/kb/documents/{document_id}/contract", response_model=ContractRead)
 async def get_contract(document_id: str, _: KbRead, session: DbSession, ctx: Ctx) -> ContractRead:
@@ -27,9 +31,9 @@ async def list_contracts(
     _: KbRead,
     session: DbSession,
     ctx: Ctx,
-    page: Annotated[PageParams, Depends(contracts.CONTRACT_ORDER.dependency)],
+    page: ContractPage,
     status: ContractStatus | None = None,
-    notice_before: Annotated[Day | None, Query(description="YYYY-MM-DD")] = None,
+    notice_before: NoticeBefore = None,
 ) -> Page[ContractRead]:
     """Contracts, newest first (see `sort`); ``notice_before`` keeps those whose notice or renewal
     date falls before that day."""

@@ -120,13 +120,10 @@ async def record_failure(
     tenant_id: str, correlation_id: str | None, document_id: str, reason: str, today: str
 ) -> str:
     """Mark the contract failed with ``reason`` and ask a person to look (one open task)."""
+    ctx, day = _ctx(tenant_id, correlation_id), dt.date.fromisoformat(today)
     async with get_database().unit_of_work(tenant_id=tenant_id) as session:
         return await contracts.save_failure(
-            session,
-            _ctx(tenant_id, correlation_id),
-            document_id=document_id,
-            reason=reason,
-            today=dt.date.fromisoformat(today),
+            session, ctx, document_id=document_id, reason=reason, today=day
         )
 
 

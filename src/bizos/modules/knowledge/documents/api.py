@@ -44,6 +44,9 @@ _UNSUPPORTED: dict[str, Any] = {
 }
 
 BASE = "/api/v1/kb"
+# The documents list's query parameters: its page (order and cursor) and one tag.
+DocumentPage = Annotated[PageParams, Depends(service.DOCUMENT_ORDER.dependency)]
+TagFilter = Annotated[str | None, Query(max_length=50)]
 MAX_FORM_FIELDS = 30
 FORM_FIELDS = ("file", "title", "tags", "tag")
 
@@ -152,6 +155,15 @@ async def _file_body(
     return upload, checked.title, checked.tags
 
 
+async def _upload_fields(upload: UploadFile | None) -> dict[str, Any]:
+    """What a multipart ``file`` gives the service: its bytes, type and name (all
+    ``None`` without a file)."""
+    if upload is None:
+        return {"content": None, "content_type": None, "filename": None}
+    content = await _read_upload(upload)
+    return {"content": content, "content_type": upload.content_type, "filename": upload.filename}
+
+
 async def _read_upload(upload: UploadFile) -> bytes:
     limit = service.max_document_bytes()
     data = await upload.read(limit + 1)
@@ -182,25 +194,13 @@ async def create_document(
     if media_type == "multipart/form-data":
         upload, title, tags = await _file_body(request, file_required=True)
         assert upload is not None
+        upload_fields = await _upload_fields(upload)
         row = await service.create_document(
-            session,
-            ctx,
-            title=title,
-            content=await _read_upload(upload),
-            content_type=upload.content_type,
-            filename=upload.filename,
-            tags=tags or [],
+            session, ctx, title=title, tags=tags or [], **upload_fields
         )
     elif media_type in ("", "application/json") or media_type.endswith("+json"):
         body: DocumentCreate = await _json_body(request, DocumentCreate)
-        row = await service.create_document(
-            session,
-            ctx,
-            title=body.title,
-            content=body.content,
-            content_type=body.content_type,
-            tags=body.tags,
-        )
+        row = await service.create_document(session, ctx, **body.model_dump())
     else:
         raise _unsupported_body()
     response.headers["Location"] = f"{BASE}/documents/{row.id}"
@@ -210,11 +210,7 @@ async def create_document(
 
 @router.get(f"{BASE}/documents", response_model=Page[DocumentRead])
 async def list_documents(
-    _: KbRead,
-    session: DbSession,
-    ctx: Ctx,
-    page: Annotated[PageParams, Depends(service.DOCUMENT_ORDER.dependency)],
-    tag: Annotated[str | None, Query(max_length=50)] = None,
+    _: KbRead, session: DbSession, ctx: Ctx, page: DocumentPage, tag: TagFilter = None
 ) -> Page[DocumentRead]:
     """Documents, newest first (see `sort`); `tag` keeps those with that tag."""
     rows, cursor = await service.list_documents(session, ctx, page=page, tag=tag)
@@ -257,28 +253,14 @@ async def update_document(
     media_type = _media_type(request)
     if media_type == "multipart/form-data":
         upload, title, tags = await _file_body(request, file_required=False)
+        upload_fields = await _upload_fields(upload)
         row = await service.update_document(
-            session,
-            ctx,
-            document_id,
-            title=title,
-            tags=tags,
-            content=await _read_upload(upload) if upload is not None else None,
-            content_type=upload.content_type if upload is not None else None,
-            filename=upload.filename if upload is not None else None,
-            if_match=if_match,
+            session, ctx, document_id, title=title, tags=tags, if_match=if_match, **upload_fields
         )
     elif media_type in ("", "application/json") or media_type.endswith("+json"):
         body: DocumentUpdate = await _json_body(request, DocumentUpdate)
         row = await service.update_document(
-            session,
-            ctx,
-            document_id,
-            title=body.title,
-            tags=body.tags,
-            content=body.content,
-            content_type=body.content_type,
-            if_match=if_match,
+            session, ctx, document_id, if_match=if_match, **body.model_dump()
         )
     else:
         raise _unsupported_body()
@@ -288,11 +270,7 @@ async def update_document(
 
 @router.delete(f"{BASE}/documents/{{document_id}}", status_code=204)
 async def delete_document(
-    document_id: str,
-    _: KbWrite,
-    session: DbSession,
-    ctx: Ctx,
-    if_match: IfMatch = None,
+    document_id: str, _: KbWrite, session: DbSession, ctx: Ctx, if_match: IfMatch = None
 ) -> Response:
     """Remove the document and everything indexed from it."""
     await service.delete_document(session, ctx, document_id, if_match=if_match)

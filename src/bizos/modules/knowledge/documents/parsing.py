@@ -84,9 +84,7 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 log = structlog.get_logger("bizos.knowledge.parsing")
 
 
-class UnsupportedMediaType(ProblemError):
-    status = 415
-    title = "Unsupported media type"
+class UnsupportedMediaType(ProblemError, status=415, title="Unsupported media type"): ...
 
 
 @dataclass(frozen=True, slots=True)

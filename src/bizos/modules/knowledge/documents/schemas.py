@@ -15,6 +15,8 @@ from pydantic import (
     model_validator,
 )
 
+from bizos.core.reads import read_of
+
 MAX_TAGS = 20
 Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
 Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
@@ -158,12 +160,4 @@ class SearchHit:
     lexical: bool = False  # whether the words of the query matched the chunk
 
     def read(self) -> SearchHitRead:
-        return SearchHitRead(
-            document_id=self.document_id,
-            title=self.title,
-            chunk_id=self.chunk_id,
-            text=self.text,
-            score=self.score,
-            heading=self.heading,
-            page=self.page,
-        )
+        return read_of(SearchHitRead, self)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import PurePath
 from typing import Any
 
@@ -213,13 +213,7 @@ async def _write_chunks(
         KbChunk(
             tenant_id=document.tenant_id,
             document_id=document.id,
-            ordinal=c.ordinal,
-            heading=c.heading,
-            text=c.text,
-            start_offset=c.start_offset,
-            end_offset=c.end_offset,
-            page=c.page,
-            token_count=c.token_count,
+            **asdict(c),
             embedding=vector,
             embedding_model=embedder.name,
             meta={},

@@ -32,6 +32,7 @@ from bizos.core.context import Context
 from bizos.core.db import get_database
 from bizos.core.errors import Unprocessable
 from bizos.core.events import append_event
+from bizos.core.reads import read_of
 from bizos.modules.knowledge.documents import service as knowledge
 from bizos.modules.knowledge.summaries.models import KbSummary
 from bizos.modules.knowledge.summaries.schemas import (
@@ -128,6 +129,13 @@ class _Progress:
 # --- reading the document ---------------------------------------------------------------
 
 
+def _chunk_text(row: Any) -> ChunkText:
+    """A stored chunk as summarizing reads it."""
+    same = {name: getattr(row, name) for name in ("id", "ordinal", "heading", "page", "text")}
+    tokens = row.token_count or estimate_tokens(row.text)
+    return ChunkText(**same, start=row.start_offset, end=row.end_offset, tokens=tokens)
+
+
 async def load_document(ctx: Context, document_id: str) -> DocumentText:
     """The document and its chunks (404 across tenants), and the AI budget checked (429
     when spent), in one read-only unit of work; 422 for a document without text."""
@@ -135,19 +143,7 @@ async def load_document(ctx: Context, document_id: str) -> DocumentText:
         document = await knowledge.get_document(s, ctx, document_id)
         rows = await knowledge.document_chunks(s, ctx, document_id)
         await check_budget(s, ctx, await ai_settings.load_settings(s, ctx))
-        chunks = tuple(
-            ChunkText(
-                id=row.id,
-                ordinal=row.ordinal,
-                heading=row.heading,
-                page=row.page,
-                text=row.text,
-                start=row.start_offset,
-                end=row.end_offset,
-                tokens=row.token_count or estimate_tokens(row.text),
-            )
-            for row in rows
-        )
+        chunks = tuple(_chunk_text(row) for row in rows)
         title, text = document.title, document.text or ""
     if not chunks and text.strip():
         # Not indexed (yet): the whole text as one passage.
@@ -331,15 +327,8 @@ def excerpt(text: str, anchors: Sequence[str], limit: int = SOURCE_EXCERPT_CHARS
 
 
 def _source(document: DocumentText, chunk: ChunkText, anchors: list[str]) -> SummarySource:
-    return SummarySource(
-        document_id=document.id,
-        chunk_id=chunk.id,
-        title=document.title,
-        heading=chunk.heading,
-        ordinal=chunk.ordinal,
-        page=chunk.page,
-        text=excerpt(chunk.text, anchors),
-    )
+    whose = {"document_id": document.id, "chunk_id": chunk.id, "title": document.title}
+    return read_of(SummarySource, chunk, **whose, text=excerpt(chunk.text, anchors))
 
 
 # --- summarizing --------------------------------------------------------------------------
@@ -447,15 +436,7 @@ async def _store(
     log.info(
         "kb.summary.created", summary_id=row.id, document_id=document.id, calls=provenance.calls
     )
-    return SummaryRead(
-        id=row.id,
-        document_id=row.document_id,
-        query=row.query,
-        summary=row.summary,
-        sources=sources,
-        provenance=provenance,
-        created_at=row.created_at,
-    )
+    return read_of(SummaryRead, row, sources=sources, provenance=provenance)
 
 
 def _event_data(row: KbSummary, provenance: SummaryProvenance) -> dict[str, Any]:
