@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, Self, TypeVar
 
 from pydantic import (
     BaseModel,
@@ -147,7 +147,7 @@ class ToolRegistry:
 # --- common parameters ----------------------------------------------------------------
 
 
-class DateRange(BaseModel):
+class Days(BaseModel):
     """``from``..``to``, inclusive UTC days; by default the 30 days up to today."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
@@ -156,7 +156,6 @@ class DateRange(BaseModel):
         default=None,
         description=f"Last day, inclusive (UTC); at most {MAX_DAYS} days after `from`.",
     )
-    currency: CurrencyCode | None = Field(default=None, description="Only this currency.")
 
     @field_validator("to")
     @classmethod
@@ -167,14 +166,12 @@ class DateRange(BaseModel):
         return to
 
     @model_validator(mode="after")
-    def _ordered(self) -> DateRange:
+    def _ordered(self) -> Self:
         start, end = self.bounds()
         if end < start:
             raise ValueError("'to' is before 'from'")
         if (end - start).days > MAX_DAYS:
             raise ValueError(f"the range is longer than {MAX_DAYS} days")
-        if self.currency is not None:
-            self.currency = self.currency.upper()
         return self
 
     def bounds(self) -> tuple[dt.date, dt.date]:
@@ -189,7 +186,22 @@ class DateRange(BaseModel):
 
     def described(self) -> dict[str, Any]:
         start, end = self.bounds()
-        return {"from": start.isoformat(), "to": end.isoformat(), "currency": self.currency}
+        return {"from": start.isoformat(), "to": end.isoformat()}
+
+
+class DateRange(Days):
+    """A :class:`Days` range, optionally narrowed to one currency."""
+
+    currency: CurrencyCode | None = Field(default=None, description="Only this currency.")
+
+    @model_validator(mode="after")
+    def _upper_currency(self) -> Self:
+        if self.currency is not None:
+            self.currency = self.currency.upper()
+        return self
+
+    def described(self) -> dict[str, Any]:
+        return {**super().described(), "currency": self.currency}
 
 
 def _midnight(day: dt.date) -> dt.datetime:

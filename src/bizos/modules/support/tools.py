@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Any, Literal
+from typing import Literal
 
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -22,7 +22,7 @@ from bizos.core.context import Context
 from bizos.core.db import utcnow
 from bizos.core.errors import NotFound
 from bizos.core.reads import read_of
-from bizos.core.tools import DEFAULT_DAYS, MAX_DAYS, MAX_RECORDS, Tool, ToolResult
+from bizos.core.tools import MAX_RECORDS, Days, Tool, ToolResult
 from bizos.modules.support.drafts.service import pending_drafts
 from bizos.modules.support.tickets import service
 from bizos.modules.support.tickets.models import PRIORITIES, TICKET_STATUSES, Ticket
@@ -34,39 +34,9 @@ BreachKind = Literal["first_response", "resolution"]
 _NUMBER = re.compile(r"^\s*\[?\s*(?:T-?)?#?0*(\d{1,12})\s*\]?\s*$", re.IGNORECASE)
 
 
-class TicketRange(BaseModel):
-    """``from``..``to``, inclusive UTC days; by default the 30 days up to today."""
-
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-    from_: dt.date | None = Field(default=None, alias="from", description="First day (UTC).")
-    to: dt.date | None = Field(default=None, description="Last day, inclusive (UTC).")
-
-    @model_validator(mode="after")
-    def _ordered(self) -> TicketRange:
-        start, end = self.bounds()
-        if end < start:
-            raise ValueError("'to' is before 'from'")
-        if (end - start).days > MAX_DAYS:
-            raise ValueError(f"the range is longer than {MAX_DAYS} days")
-        return self
-
-    def bounds(self) -> tuple[dt.date, dt.date]:
-        end = self.to or dt.datetime.now(dt.UTC).date()
-        start = self.from_ or (end - dt.timedelta(days=DEFAULT_DAYS - 1))
-        return start, end
-
-    def window(self) -> tuple[dt.datetime, dt.datetime]:
-        """Half-open ``[start, end)`` in UTC."""
-        start, end = self.bounds()
-        return _midnight(start), _midnight(end + dt.timedelta(days=1))
-
-    def described(self) -> dict[str, Any]:
-        start, end = self.bounds()
-        return {"from": start.isoformat(), "to": end.isoformat()}
-
-
-def _midnight(day: dt.date) -> dt.datetime:
-    return dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
+class TicketRange(Days):
+    """A :class:`Days` range over tickets: they count on the day they were opened, breaches
+    on the day their target was due."""
 
 
 def _aware(moment: dt.datetime) -> dt.datetime:
