@@ -34,7 +34,7 @@ from bizos.modules.billing.stripe.adapter import (
     refunds_from_charge,
     to_minor_units,
 )
-from bizos.modules.webhooks.inbound.service import INBOUND_RECEIVED, finish_inbound, get_inbound
+from bizos.modules.webhooks.inbound.service import INBOUND_RECEIVED, finish_inbound, get_delivery
 
 log = structlog.get_logger("bizos.billing.stripe")
 
@@ -51,7 +51,7 @@ async def process_stripe_delivery(session: AsyncSession, ctx: Context, event: Ev
     if event.data.get("provider") != PROVIDER:
         return
     inbound_id = str(event.data["inbound_id"])
-    inbound = await get_inbound(session, inbound_id)
+    inbound = await get_delivery(session, inbound_id)
     if inbound.status != "received":
         return  # already finished (a replayed dead letter, say)
     try:

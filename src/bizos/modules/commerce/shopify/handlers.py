@@ -43,7 +43,7 @@ from bizos.modules.webhooks.inbound.service import (
     INBOUND_RECEIVED,
     finish_inbound,
     flag_inbound,
-    get_inbound,
+    get_delivery,
 )
 from bizos.modules.work import service as work_service
 
@@ -95,7 +95,7 @@ async def _unprocessable(
 async def process_shopify_webhook(session: AsyncSession, ctx: Context, event: EventRecord) -> None:
     if event.data.get("provider") != PROVIDER:
         return
-    inbound = await get_inbound(session, str(event.data["inbound_id"]))
+    inbound = await get_delivery(session, str(event.data["inbound_id"]))
     if inbound.status != "received":
         return  # finished already (replayed by an admin, say)
     actions = {ORDERS_CREATE: _create, ORDERS_CANCELLED: _cancel}

@@ -18,7 +18,7 @@ from bizos.core.errors import ProblemError
 from bizos.modules.identity import service as identity_service
 from bizos.modules.support.inbound.mime import UnparseableEmail
 from bizos.modules.support.inbound.service import ingest_email
-from bizos.modules.webhooks.inbound.service import INBOUND_RECEIVED, finish_inbound, get_inbound
+from bizos.modules.webhooks.inbound.service import INBOUND_RECEIVED, finish_inbound, get_delivery
 from bizos.modules.work import service as work_service
 
 log = structlog.get_logger("bizos.support.inbound")
@@ -47,7 +47,7 @@ async def _unprocessable(session: AsyncSession, ctx: Context, inbound_id: str, r
 async def process_inbound_email(session: AsyncSession, ctx: Context, event: EventRecord) -> None:
     if event.data.get("provider") != PROVIDER:
         return
-    inbound = await get_inbound(session, str(event.data["inbound_id"]))
+    inbound = await get_delivery(session, str(event.data["inbound_id"]))
     if inbound.status != "received":
         return  # finished already (replayed by an admin, say)
     try:

@@ -17,7 +17,7 @@ with its status and reason.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import sqlalchemy as sa
 import structlog
@@ -113,7 +113,26 @@ async def store_inbound(
     return Stored(inbound_id=inbound_id, duplicate=False)
 
 
-async def get_inbound(session: AsyncSession, inbound_id: str) -> InboundWebhook:
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """A stored delivery as a provider's handler reads it (plain data, no session)."""
+
+    id: str
+    provider: str
+    topic: str
+    external_id: str
+    status: str
+    headers: dict[str, str]
+    body: bytes
+
+
+async def get_delivery(session: AsyncSession, inbound_id: str) -> Delivery:
+    """The stored delivery ``inbound_id``, for the handler that processes it."""
+    row = await _inbound(session, inbound_id)
+    return Delivery(**{f.name: getattr(row, f.name) for f in fields(Delivery)})
+
+
+async def _inbound(session: AsyncSession, inbound_id: str) -> InboundWebhook:
     row = await session.get(InboundWebhook, inbound_id)
     if row is None:
         raise NotFound("no such inbound webhook")
@@ -127,7 +146,7 @@ async def finish_inbound(
     A delivery that must not be acted on is flagged with :func:`flag_inbound` instead."""
     if status not in ("processed", "ignored", "failed"):
         raise ValueError(f"unknown inbound status {status!r}")
-    await _finish(session, await get_inbound(session, inbound_id), status, error)
+    await _finish(session, await _inbound(session, inbound_id), status, error)
 
 
 async def _finish(
@@ -145,7 +164,7 @@ async def flag_inbound(
     """Finish a signed delivery that contradicts itself (say, a topic header its payload
     does not bear out) without acting on it: the raw body stays, the row is ``flagged``
     with ``reason``, and ``webhooks.inbound.flagged`` records it for whoever watches."""
-    row = await get_inbound(session, inbound_id)
+    row = await _inbound(session, inbound_id)
     await _finish(session, row, FLAGGED, reason)
     await append_event(
         session,
@@ -184,7 +203,7 @@ async def get_inbound_detail(
     session: AsyncSession, ctx: Context, *, inbound_id: str
 ) -> InboundWebhookDetail:
     ctx.require_tenant()
-    row = await get_inbound(session, inbound_id)
+    row = await _inbound(session, inbound_id)
     return InboundWebhookDetail(
         **inbound_read(row).model_dump(),
         headers=dict(row.headers),
