@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
-from pydantic import StringConstraints
+from pydantic import BaseModel, Field, StringConstraints
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
@@ -15,6 +15,17 @@ CountryCode = Annotated[
 ]
 Source = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)]
 UserId = Annotated[str, StringConstraints(min_length=1, max_length=36)]
+# A list filter naming a record by id (not checked: an unknown id matches nothing).
+IdFilter = Annotated[str | None, Field(max_length=36)]
+
+
+class OwnedFilters(BaseModel):
+    """The filters of a list of records that have an owner and a contact: every filter
+    given applies."""
+
+    owner_id: IdFilter = None
+    contact_id: IdFilter = None
+
 
 MAX_PROPERTIES = 100
 # Custom fields are small facts, not documents (attachments hold those): every list

@@ -21,12 +21,12 @@ from bizos.core.versions import version_etag
 from bizos.modules.crm.deals import pipeline, service, velocity
 from bizos.modules.crm.deals.schemas import (
     DealCreate,
+    DealFilters,
     DealRead,
     DealReopen,
     DealUpdate,
     PipelineRead,
     PipelineSettings,
-    Stage,
     StageChangeRead,
     VelocityReport,
 )
@@ -57,24 +57,10 @@ async def list_deals(
     session: DbSession,
     ctx: Ctx,
     page: Annotated[PageParams, Depends(service.DEAL_ORDER.dependency)],
-    stage: Stage | None = None,
-    owner_id: IdQuery = None,
-    contact_id: IdQuery = None,
-    company_id: IdQuery = None,
-    lead_id: IdQuery = None,
+    filters: Annotated[DealFilters, Query()],
 ) -> Page[DealRead]:
-    return Page[DealRead].of(
-        await service.list_deals(
-            session,
-            ctx,
-            page=page,
-            stage=stage,
-            owner_id=owner_id,
-            contact_id=contact_id,
-            company_id=company_id,
-            lead_id=lead_id,
-        )
-    )
+    deals = await service.list_deals(session, ctx, page=page, **filters.model_dump())
+    return Page[DealRead].of(deals)
 
 
 @router.get("/api/v1/crm/deals/{deal_id}", response_model=DealRead)

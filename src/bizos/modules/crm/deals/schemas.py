@@ -22,7 +22,7 @@ from pydantic import (
 )
 
 from bizos.core.fields import Day
-from bizos.modules.crm.schemas import check_properties
+from bizos.modules.crm.schemas import IdFilter, OwnedFilters, check_properties
 
 Stage = Literal["lead", "qualified", "proposal", "negotiation", "won", "lost"]
 OpenStage = Literal["lead", "qualified", "proposal", "negotiation"]
@@ -89,6 +89,12 @@ class DealUpdate(BaseModel):
     source: Source | None = None
     description: str | None = Field(default=None, max_length=20_000)
     properties: Properties | None = None
+
+
+class DealFilters(OwnedFilters):
+    stage: Stage | None = None
+    company_id: IdFilter = None
+    lead_id: IdFilter = None
 
 
 class DealReopen(BaseModel):

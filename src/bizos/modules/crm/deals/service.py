@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bizos.core.context import Context
 from bizos.core.db import utcnow
 from bizos.core.errors import Conflict, NotFound, Unprocessable, field_error
+from bizos.core.events import payload
 from bizos.core.money import CENT, cents
 from bizos.core.money import text as money_text
 from bizos.core.pagination import ListOrder, PageParams
@@ -134,26 +135,13 @@ STAGE_CHANGE_ORDER = ListOrder(
 
 
 async def list_deals(
-    session: AsyncSession,
-    ctx: Context,
-    *,
-    page: PageParams,
-    stage: str | None = None,
-    owner_id: str | None = None,
-    contact_id: str | None = None,
-    company_id: str | None = None,
-    lead_id: str | None = None,
+    session: AsyncSession, ctx: Context, *, page: PageParams, **filters: str | None
 ) -> tuple[list[DealRead], str | None]:
-    """The tenant's deals in ``page``'s order (newest first by default), filtered."""
+    """The tenant's deals in ``page``'s order (newest first by default), filtered by
+    ``DealFilters``' fields (a deal column each, the ones given as None not applied)."""
     query = where_equal(
         sa.select(Deal).where(Deal.tenant_id == ctx.require_tenant()),
-        [
-            (Deal.stage, stage),
-            (Deal.owner_id, owner_id),
-            (Deal.contact_id, contact_id),
-            (Deal.company_id, company_id),
-            (Deal.lead_id, lead_id),
-        ],
+        [(getattr(Deal, name), value) for name, value in filters.items()],
     )
     items, cursor = await read_page(session, DEAL_ORDER, query, page)
     return [deal_read(r) for r in items], cursor
@@ -196,20 +184,22 @@ async def _new_deal_references(
     return contact_id, company_id, owner_id
 
 
+# What the created event tells of a new deal, besides its id and amount.
+_CREATED_FIELDS = (
+    "name",
+    "currency",
+    "stage",
+    "contact_id",
+    "company_id",
+    "lead_id",
+    "owner_id",
+    "close_date",
+    "source",
+)
+
+
 def _created_event_data(deal: Deal) -> dict[str, Any]:
-    return {
-        "deal_id": deal.id,
-        "name": deal.name,
-        "amount": money_text(deal.amount),
-        "currency": deal.currency,
-        "stage": deal.stage,
-        "contact_id": deal.contact_id,
-        "company_id": deal.company_id,
-        "lead_id": deal.lead_id,
-        "owner_id": deal.owner_id,
-        "close_date": deal.close_date.isoformat() if deal.close_date else None,
-        "source": deal.source,
-    }
+    return payload(deal, *_CREATED_FIELDS, deal_id=deal.id, amount=money_text(deal.amount))
 
 
 async def create_deal(
@@ -450,16 +440,17 @@ async def _move(
         "crm.deal.stage_changed",
         deal,
         "deal",
-        {
-            "deal_id": deal.id,
-            "from_stage": previous,
-            "to_stage": stage,
-            "seconds_in_previous": seconds,
-            "amount": money_text(deal.amount),
-            "currency": deal.currency,
-            "contact_id": deal.contact_id,
-            "owner_id": deal.owner_id,
-        },
+        payload(
+            deal,
+            "currency",
+            "contact_id",
+            "owner_id",
+            deal_id=deal.id,
+            from_stage=previous,
+            to_stage=stage,
+            seconds_in_previous=seconds,
+            amount=money_text(deal.amount),
+        ),
     )
     log.info("crm.deal.stage_changed", deal_id=deal.id, from_stage=previous, to_stage=stage)
     await _after_stage_entered(session, ctx, deal, at=at, stage_tasks=stage_tasks)
@@ -486,17 +477,18 @@ async def _after_stage_entered(
             },
             now=at,
         )
-    outcome = {
-        "deal_id": deal.id,
-        "contact_id": deal.contact_id,
-        "company_id": deal.company_id,
-        "lead_id": deal.lead_id,
-        "owner_id": deal.owner_id,
-        "amount": money_text(deal.amount),
-        "currency": deal.currency,
-        "reason": deal.close_reason,
-        "close_date": deal.close_date.isoformat() if deal.close_date else None,
-    }
+    outcome = payload(
+        deal,
+        "contact_id",
+        "company_id",
+        "lead_id",
+        "owner_id",
+        "currency",
+        "close_date",
+        deal_id=deal.id,
+        amount=money_text(deal.amount),
+        reason=deal.close_reason,
+    )
     if deal.stage == "won":
         if deal.contact_id is not None:
             await contacts_service.mark_customer(session, ctx, deal.contact_id, deal_id=deal.id)

@@ -31,10 +31,10 @@ from bizos.modules.crm.leads.schemas import (
     LeadConvert,
     LeadConverted,
     LeadCreate,
+    LeadFilters,
     LeadFlowSettings,
     LeadFlowUpdate,
     LeadRead,
-    LeadStatus,
     LeadUpdate,
     WebFormLead,
     WebFormSettings,
@@ -86,31 +86,11 @@ async def list_leads(
     session: DbSession,
     ctx: Ctx,
     page: Annotated[PageParams, Depends(service.LEAD_ORDER.dependency)],
-    q: Annotated[
-        str | None,
-        Query(
-            max_length=200,
-            description="Searches name, email, company and phone; every word must match.",
-        ),
-    ] = None,
-    status: LeadStatus | None = None,
-    owner_id: IdQuery = None,
-    source: Annotated[str | None, Query(max_length=40)] = None,
-    contact_id: IdQuery = None,
+    filters: Annotated[LeadFilters, Query()],
 ) -> Page[LeadRead]:
     """Leads, newest first (see `sort`), filtered; `q` searches them."""
-    return Page[LeadRead].of(
-        await service.list_leads(
-            session,
-            ctx,
-            page=page,
-            q=q,
-            status=status,
-            owner_id=owner_id,
-            source=source.strip().lower() if source else None,
-            contact_id=contact_id,
-        )
-    )
+    leads = await service.list_leads(session, ctx, page=page, **filters.model_dump())
+    return Page[LeadRead].of(leads)
 
 
 @router.get("/api/v1/crm/leads/{lead_id}", response_model=LeadRead)

@@ -227,27 +227,17 @@ async def list_leads(
     *,
     page: PageParams,
     q: str | None = None,
-    status: str | None = None,
-    owner_id: str | None = None,
-    source: str | None = None,
-    contact_id: str | None = None,
+    **filters: str | None,
 ) -> tuple[list[LeadRead], str | None]:
-    """The tenant's leads in ``page``'s order (newest first by default), filtered;
-    ``q`` searches name, email, company and phone."""
+    """The tenant's leads in ``page``'s order (newest first by default), filtered by
+    ``LeadFilters``' other fields (a lead column each, an empty one not applied); ``q``
+    searches name, email, company and phone."""
     query = sa.select(Lead).where(Lead.tenant_id == ctx.require_tenant())
     if q and q.strip():
         dialect = session.get_bind().dialect.name
         region = await default_region(session, ctx)
         query = query.where(_search_filter(dialect, q, default_region=region))
-    query = where_equal(
-        query,
-        [
-            (Lead.status, status or None),
-            (Lead.owner_id, owner_id or None),
-            (Lead.source, source or None),
-            (Lead.contact_id, contact_id or None),
-        ],
-    )
+    query = where_equal(query, [(getattr(Lead, k), v or None) for k, v in filters.items()])
     items, cursor = await read_page(session, LEAD_ORDER, query, page)
     return [lead_read(r) for r in items], cursor
 
