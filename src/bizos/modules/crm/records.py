@@ -7,19 +7,20 @@ a lead, notes a deal) without importing the part's service.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bizos.core.context import Context
-from bizos.core.errors import NotFound
+from bizos.core.errors import NotFound, Unprocessable, field_error
 from bizos.core.events import append_event
 from bizos.core.pagination import ListOrder, PageParams
 from bizos.modules.crm.models import Attachment, Note
 
 Row = TypeVar("Row")
+T = TypeVar("T")
 Query = TypeVar("Query", bound=sa.Select[Any])
 
 
@@ -95,3 +96,14 @@ async def record_event(
         version=row.version,
         data=data,
     )
+
+
+def normalized(
+    normalize: Callable[[str], T], value: str, invalid: type[ValueError], loc: list[str]
+) -> T:
+    """``normalize(value)``; when it raises ``invalid``, a 422 with its message, naming
+    the field at ``loc`` (``["query", "email"]``)."""
+    try:
+        return normalize(value)
+    except invalid as exc:
+        raise Unprocessable(str(exc), errors=[field_error(loc, str(exc))]) from exc

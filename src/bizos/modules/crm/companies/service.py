@@ -26,7 +26,7 @@ from bizos.core.versions import check_version
 from bizos.modules.crm.companies.schemas import CompanyCreate, CompanyRead, CompanyUpdate
 from bizos.modules.crm.models import Company, Contact
 from bizos.modules.crm.normalize import normalize_domain
-from bizos.modules.crm.records import read_page, record_event
+from bizos.modules.crm.records import normalized, read_page, record_event
 from bizos.modules.identity.service import require_active_user
 
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
@@ -100,10 +100,7 @@ async def get_company(
 def _domain_field(value: str | None, loc: str) -> str | None:
     if value is None or not value.strip():
         return None
-    try:
-        return clean_domain(value)
-    except InvalidDomain as exc:
-        raise Unprocessable(str(exc), errors=[field_error(["body", loc], str(exc))]) from exc
+    return normalized(clean_domain, value, InvalidDomain, ["body", loc])
 
 
 async def _insert(session: AsyncSession, ctx: Context, row: Company) -> None:
@@ -116,6 +113,18 @@ async def _insert(session: AsyncSession, ctx: Context, row: Company) -> None:
         if existing is None:
             raise
         raise DuplicateCompany(existing.id, existing.domain or "") from None
+
+
+async def _created(session: AsyncSession, ctx: Context, row: Company, **extra: bool) -> None:
+    data = {"name": row.name, "domain": row.domain, **extra}
+    await append_event(
+        session,
+        ctx,
+        "crm.company.created",
+        aggregate_type="company",
+        aggregate_id=row.id,
+        data=data,
+    )
 
 
 async def create_company(session: AsyncSession, ctx: Context, body: CompanyCreate) -> Company:
@@ -131,28 +140,13 @@ async def create_company(session: AsyncSession, ctx: Context, body: CompanyCreat
     row = Company(
         id=new_id(),
         tenant_id=ctx.require_tenant(),
-        name=body.name,
+        **body.model_dump(exclude={"domain", "tags", "properties"}),
         domain=domain,
-        website=body.website,
-        industry=body.industry,
-        employees=body.employees,
-        annual_revenue=body.annual_revenue,
-        country=body.country,
-        city=body.city,
-        description=body.description,
-        owner_id=body.owner_id,
         tags=body.tags or [],
         properties=body.properties or {},
     )
     await _insert(session, ctx, row)
-    await append_event(
-        session,
-        ctx,
-        "crm.company.created",
-        aggregate_type="company",
-        aggregate_id=row.id,
-        data={"name": row.name, "domain": row.domain},
-    )
+    await _created(session, ctx, row)
     return row
 
 
@@ -226,12 +220,8 @@ async def list_companies(
         Company.tenant_id == ctx.require_tenant(), Company.merged_into_id.is_(None)
     )
     if domain:
-        try:
-            query = query.where(Company.domain == clean_domain(domain))
-        except InvalidDomain as exc:
-            raise Unprocessable(
-                str(exc), errors=[field_error(["query", "domain"], str(exc))]
-            ) from exc
+        clean = normalized(clean_domain, domain, InvalidDomain, ["query", "domain"])
+        query = query.where(Company.domain == clean)
     if q and q.strip():
         needle = q.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         query = query.where(
@@ -286,14 +276,7 @@ async def upsert_company_by_domain(
             await _insert(session, ctx, row)
         except DuplicateCompany:
             continue  # created concurrently: fill that one instead
-        await append_event(
-            session,
-            ctx,
-            "crm.company.created",
-            aggregate_type="company",
-            aggregate_id=row.id,
-            data={"name": row.name, "domain": row.domain, "enriched": enrichment is not None},
-        )
+        await _created(session, ctx, row, enriched=enrichment is not None)
         return row
     raise RuntimeError("company upsert did not settle")  # pragma: no cover
 

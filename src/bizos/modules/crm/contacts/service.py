@@ -68,7 +68,7 @@ from bizos.modules.crm.normalize import (
     normalize_email,
     normalize_phone,
 )
-from bizos.modules.crm.records import read_page, record_event, where_equal
+from bizos.modules.crm.records import normalized, read_page, record_event, where_equal
 from bizos.modules.crm.settings import load_settings
 from bizos.modules.identity.service import require_active_user
 
@@ -548,12 +548,8 @@ async def list_contacts(
         if clause is not None:
             query = query.where(clause)
     if email:
-        try:
-            query = query.where(Contact.email_normalized == normalize_email(email))
-        except InvalidEmail as exc:
-            raise Unprocessable(
-                str(exc), errors=[field_error(["query", "email"], str(exc))]
-            ) from exc
+        clean = normalized(normalize_email, email, InvalidEmail, ["query", "email"])
+        query = query.where(Contact.email_normalized == clean)
     query = where_equal(
         query,
         [
