@@ -99,11 +99,15 @@ async def record_event(
 
 
 def normalized(
-    normalize: Callable[[str], T], value: str, invalid: type[ValueError], loc: list[str]
+    normalize: Callable[[str], T],
+    value: str,
+    invalid: type[ValueError],
+    loc: list[str],
+    title: str | None = None,
 ) -> T:
-    """``normalize(value)``; when it raises ``invalid``, a 422 with its message, naming
-    the field at ``loc`` (``["query", "email"]``)."""
+    """``normalize(value)``; when it raises ``invalid``, a 422 naming the field at ``loc``
+    (``["query", "email"]``) with its message (and ``title``, when given, as the detail)."""
     try:
         return normalize(value)
     except invalid as exc:
-        raise Unprocessable(str(exc), errors=[field_error(loc, str(exc))]) from exc
+        raise Unprocessable(title or str(exc), errors=[field_error(loc, str(exc))]) from exc
