@@ -111,3 +111,23 @@ def normalized(
         return normalize(value)
     except invalid as exc:
         raise Unprocessable(title or str(exc), errors=[field_error(loc, str(exc))]) from exc
+
+
+async def record_new_event(
+    session: AsyncSession,
+    ctx: Context,
+    event_type: str,
+    aggregate_type: str,
+    aggregate_id: str,
+    data: dict[str, Any],
+) -> None:
+    """Append ``event_type`` about the ``aggregate_type`` record ``aggregate_id`` to the
+    outbox at version 1 (for records that keep no version, or a first event)."""
+    await append_event(
+        session,
+        ctx,
+        event_type,
+        aggregate_type=aggregate_type,
+        aggregate_id=aggregate_id,
+        data=data,
+    )

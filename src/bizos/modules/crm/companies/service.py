@@ -18,7 +18,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bizos.core.context import Context
 from bizos.core.db import utcnow
 from bizos.core.errors import Conflict, NotFound, Unprocessable, field_error
-from bizos.core.events import append_event
 from bizos.core.ids import new_id
 from bizos.core.pagination import ListOrder, PageParams
 from bizos.core.reads import read_of
@@ -26,7 +25,7 @@ from bizos.core.versions import check_version
 from bizos.modules.crm.companies.schemas import CompanyCreate, CompanyRead, CompanyUpdate
 from bizos.modules.crm.models import Company, Contact
 from bizos.modules.crm.normalize import normalize_domain
-from bizos.modules.crm.records import normalized, read_page, record_event
+from bizos.modules.crm.records import normalized, read_page, record_event, record_new_event
 from bizos.modules.identity.service import require_active_user
 
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
@@ -117,14 +116,7 @@ async def _insert(session: AsyncSession, ctx: Context, row: Company) -> None:
 
 async def _created(session: AsyncSession, ctx: Context, row: Company, **extra: bool) -> None:
     data = {"name": row.name, "domain": row.domain, **extra}
-    await append_event(
-        session,
-        ctx,
-        "crm.company.created",
-        aggregate_type="company",
-        aggregate_id=row.id,
-        data=data,
-    )
+    await record_new_event(session, ctx, "crm.company.created", "company", row.id, data)
 
 
 async def create_company(session: AsyncSession, ctx: Context, body: CompanyCreate) -> Company:

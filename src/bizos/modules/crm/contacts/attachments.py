@@ -39,14 +39,13 @@ from bizos.core.errors import (
     Unprocessable,
     field_error,
 )
-from bizos.core.events import append_event
 from bizos.core.ids import new_id
 from bizos.core.pagination import ListOrder, PageParams
 from bizos.core.reads import read_of
 from bizos.modules.crm.contacts.notes import resolve_subject
 from bizos.modules.crm.contacts.schemas import AttachmentRead
 from bizos.modules.crm.models import Attachment
-from bizos.modules.crm.records import on_subjects, read_page, tenant_row
+from bizos.modules.crm.records import on_subjects, read_page, record_new_event, tenant_row
 
 CHUNK = 64 * 1024
 
@@ -234,13 +233,13 @@ async def add_attachment(
     )
     session.add(row)
     await session.flush()
-    await append_event(
+    await record_new_event(
         session,
         ctx,
         "crm.attachment.added",
-        aggregate_type="attachment",
-        aggregate_id=row.id,
-        data={
+        "attachment",
+        row.id,
+        {
             "subject_type": subject_type,
             "subject_id": target_id,
             "filename": row.filename,
@@ -275,13 +274,13 @@ async def delete_attachment(session: AsyncSession, ctx: Context, attachment_id: 
     await session.delete(row)
     await session.flush()
     session.info.setdefault(_DOOMED, []).append(str(data_dir() / row.storage_key))
-    await append_event(
+    await record_new_event(
         session,
         ctx,
         "crm.attachment.deleted",
-        aggregate_type="attachment",
-        aggregate_id=row.id,
-        data={"subject_type": row.subject_type, "subject_id": row.subject_id},
+        "attachment",
+        row.id,
+        {"subject_type": row.subject_type, "subject_id": row.subject_id},
     )
 
 

@@ -9,7 +9,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bizos.core.context import Context
 from bizos.core.errors import NotFound
-from bizos.core.events import append_event
 from bizos.core.ids import new_id
 from bizos.core.pagination import ListOrder, PageParams
 from bizos.core.reads import read_of
@@ -17,7 +16,7 @@ from bizos.modules.crm.companies import service as companies
 from bizos.modules.crm.contacts.lookups import get_contact
 from bizos.modules.crm.contacts.schemas import NoteRead
 from bizos.modules.crm.models import Deal, Lead, Note
-from bizos.modules.crm.records import on_subjects, read_page, tenant_row
+from bizos.modules.crm.records import on_subjects, read_page, record_new_event, tenant_row
 
 
 def note_read(row: Note) -> NoteRead:
@@ -54,13 +53,13 @@ async def create_note(
     )
     session.add(row)
     await session.flush()
-    await append_event(
+    await record_new_event(
         session,
         ctx,
         "crm.note.created",
-        aggregate_type="note",
-        aggregate_id=row.id,
-        data={"subject_type": subject_type, "subject_id": target},
+        "note",
+        row.id,
+        {"subject_type": subject_type, "subject_id": target},
     )
     return row
 

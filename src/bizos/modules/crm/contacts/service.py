@@ -68,7 +68,13 @@ from bizos.modules.crm.normalize import (
     normalize_email,
     normalize_phone,
 )
-from bizos.modules.crm.records import normalized, read_page, record_event, where_equal
+from bizos.modules.crm.records import (
+    normalized,
+    read_page,
+    record_event,
+    record_new_event,
+    where_equal,
+)
 from bizos.modules.crm.settings import load_settings
 from bizos.modules.identity.service import require_active_user
 
@@ -191,13 +197,13 @@ async def find_or_create_contact(
             raise
         return found, False
     await _link_company_by_email_domain(session, ctx, contact)
-    await append_event(
+    await record_new_event(
         session,
         ctx,
         "crm.contact.created",
-        aggregate_type="contact",
-        aggregate_id=contact.id,
-        data={"email": contact.email, "name": contact.name, "source": source},
+        "contact",
+        contact.id,
+        {"email": contact.email, "name": contact.name, "source": source},
     )
     return contact, True
 
@@ -342,13 +348,13 @@ async def create_contact(session: AsyncSession, ctx: Context, body: ContactCreat
             raise
         raise DuplicateContact(existing.id) from None
     await _link_company_by_email_domain(session, ctx, row)
-    await append_event(
+    await record_new_event(
         session,
         ctx,
         "crm.contact.created",
-        aggregate_type="contact",
-        aggregate_id=row.id,
-        data={"email": row.email, "name": row.name, "source": row.source},
+        "contact",
+        row.id,
+        {"email": row.email, "name": row.name, "source": row.source},
     )
     return row
 

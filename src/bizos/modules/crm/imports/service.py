@@ -27,7 +27,6 @@ from bizos.core.config import get_settings
 from bizos.core.context import Context
 from bizos.core.db import Database, utcnow
 from bizos.core.errors import PayloadTooLarge, Unprocessable, field_error
-from bizos.core.events import append_event
 from bizos.core.ids import new_id
 from bizos.core.pagination import ListOrder, PageParams, encode_cursor
 from bizos.core.reads import read_of
@@ -42,7 +41,7 @@ from bizos.modules.crm.imports.schemas import (
 )
 from bizos.modules.crm.imports.writers import BatchInput, BatchOutcome, write_contacts, write_leads
 from bizos.modules.crm.models import ImportJob, ImportRowError
-from bizos.modules.crm.records import tenant_row
+from bizos.modules.crm.records import record_new_event, tenant_row
 
 log = structlog.get_logger("bizos.crm.imports")
 
@@ -184,13 +183,13 @@ async def create_import(
     )
     session.add(job)
     await session.flush()
-    await append_event(
+    await record_new_event(
         session,
         ctx,
         "crm.import.started" if runner == "cli" else "crm.import.queued",
-        aggregate_type="import",
-        aggregate_id=job.id,
-        data={
+        "import",
+        job.id,
+        {
             "kind": kind,
             "filename": job.filename,
             "total_rows": layout.total_rows,
@@ -272,13 +271,13 @@ async def process_next_batch(
         job.status = "completed"
         job.finished_at = utcnow()
         job.total_rows = job.processed_rows
-        await append_event(
+        await record_new_event(
             session,
             ctx,
             "crm.import.completed",
-            aggregate_type="import",
-            aggregate_id=job.id,
-            data={"kind": job.kind, "rows": job.processed_rows, **counts_of(job).model_dump()},
+            "import",
+            job.id,
+            {"kind": job.kind, "rows": job.processed_rows, **counts_of(job).model_dump()},
         )
         log.info("crm.import.completed", import_id=job.id, rows=job.processed_rows)
     await session.flush()
@@ -304,13 +303,13 @@ async def _fail(session: AsyncSession, ctx: Context, job: ImportJob, reason: str
     job.status = "failed"
     job.error = reason
     job.finished_at = utcnow()
-    await append_event(
+    await record_new_event(
         session,
         ctx,
         "crm.import.failed",
-        aggregate_type="import",
-        aggregate_id=job.id,
-        data={"kind": job.kind, "error": reason, **counts_of(job).model_dump()},
+        "import",
+        job.id,
+        {"kind": job.kind, "error": reason, **counts_of(job).model_dump()},
     )
     await session.flush()
     log.warning("crm.import.failed", import_id=job.id)
@@ -324,13 +323,13 @@ async def import_batch_and_continue(
     dispatcher's way of carrying an import where no workflow runs."""
     progress = await process_next_batch(session, ctx, import_id)
     if progress.status not in FINISHED:
-        await append_event(
+        await record_new_event(
             session,
             ctx,
             "crm.import.continued",
-            aggregate_type="import",
-            aggregate_id=import_id,
-            data={"processed_rows": progress.processed_rows},
+            "import",
+            import_id,
+            {"processed_rows": progress.processed_rows},
         )
     return progress
 
