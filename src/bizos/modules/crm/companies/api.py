@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Header, Query, Response
 from bizos.api.deps import Ctx, DbSession
 from bizos.core.auth import CrmRead, CrmWrite
 from bizos.core.pagination import Page, PageParams
-from bizos.core.versions import version_etag
+from bizos.core.versions import tagged
 from bizos.modules.crm.companies import service
 from bizos.modules.crm.companies.schemas import CompanyCreate, CompanyRead, CompanyUpdate
 
@@ -19,11 +19,6 @@ router = APIRouter(tags=["crm"])
 BASE = "/api/v1/crm"
 IfMatch = Annotated[str | None, Header(description="The `version` you read (409 if stale).")]
 CompanyPages = Annotated[PageParams, Depends(service.COMPANY_ORDER.dependency)]
-
-
-def _company(response: Response, row: CompanyRead) -> CompanyRead:
-    response.headers["ETag"] = version_etag(row.version)
-    return row
 
 
 @router.get(f"{BASE}/companies", response_model=Page[CompanyRead])
@@ -47,14 +42,14 @@ async def create_company(
     company already has → 409 with `existing_id`."""
     row = await service.create_company(session, ctx, body)
     response.headers["Location"] = f"{BASE}/companies/{row.id}"
-    return _company(response, service.company_read(row))
+    return tagged(response, service.company_read(row))
 
 
 @router.get(f"{BASE}/companies/{{company_id}}", response_model=CompanyRead)
 async def get_company(
     company_id: str, _: CrmRead, session: DbSession, ctx: Ctx, response: Response
 ) -> CompanyRead:
-    return _company(
+    return tagged(
         response, service.company_read(await service.get_company(session, ctx, company_id))
     )
 
@@ -70,4 +65,4 @@ async def update_company(
     if_match: IfMatch = None,
 ) -> CompanyRead:
     row = await service.update_company(session, ctx, company_id, body, if_match=if_match)
-    return _company(response, service.company_read(row))
+    return tagged(response, service.company_read(row))

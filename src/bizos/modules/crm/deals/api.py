@@ -17,7 +17,7 @@ from bizos.core.auth import Admin, CrmRead, CrmWrite
 from bizos.core.errors import Unprocessable, field_error
 from bizos.core.fields import Day
 from bizos.core.pagination import Page, PageParams
-from bizos.core.versions import version_etag
+from bizos.core.versions import tagged
 from bizos.modules.crm.deals import pipeline, service, velocity
 from bizos.modules.crm.deals.schemas import (
     DealCreate,
@@ -37,18 +37,13 @@ IdQuery = Annotated[str | None, Query(max_length=36)]
 _NOT_NULL = ("name", "amount", "currency", "stage", "properties")
 
 
-def _etag(response: Response, deal: DealRead) -> DealRead:
-    response.headers["ETag"] = version_etag(deal.version)
-    return deal
-
-
 @router.post("/api/v1/crm/deals", status_code=201, response_model=DealRead)
 async def create_deal(
     body: DealCreate, _: CrmWrite, session: DbSession, ctx: Ctx, response: Response
 ) -> DealRead:
     deal = await service.create_deal(session, ctx, **body.model_dump())
     response.headers["Location"] = f"/api/v1/crm/deals/{deal.id}"
-    return _etag(response, service.deal_read(deal))
+    return tagged(response, service.deal_read(deal))
 
 
 @router.get("/api/v1/crm/deals", response_model=Page[DealRead])
@@ -67,7 +62,7 @@ async def list_deals(
 async def get_deal(
     deal_id: str, _: CrmRead, session: DbSession, ctx: Ctx, response: Response
 ) -> DealRead:
-    return _etag(response, service.deal_read(await service.get_deal(session, ctx, deal_id)))
+    return tagged(response, service.deal_read(await service.get_deal(session, ctx, deal_id)))
 
 
 @router.patch("/api/v1/crm/deals/{deal_id}", response_model=DealRead)
@@ -89,7 +84,7 @@ async def update_deal(
             errors=[field_error(["body", k], "may not be null") for k in nulls],
         )
     deal = await service.update_deal(session, ctx, deal_id, changes=changes, if_match=if_match)
-    return _etag(response, service.deal_read(deal))
+    return tagged(response, service.deal_read(deal))
 
 
 @router.post("/api/v1/crm/deals/{deal_id}/reopen", response_model=DealRead)
@@ -106,7 +101,7 @@ async def reopen_deal(
     deal = await service.reopen_deal(
         session, ctx, deal_id, stage=body.stage, reason=body.reason, if_match=if_match
     )
-    return _etag(response, service.deal_read(deal))
+    return tagged(response, service.deal_read(deal))
 
 
 @router.get("/api/v1/crm/deals/{deal_id}/history", response_model=Page[StageChangeRead])

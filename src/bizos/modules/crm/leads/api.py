@@ -21,7 +21,7 @@ from bizos.core.context import Context
 from bizos.core.db import get_database
 from bizos.core.errors import Forbidden, ProblemError, Unprocessable, field_error
 from bizos.core.pagination import Page, PageParams
-from bizos.core.versions import version_etag
+from bizos.core.versions import tagged
 from bizos.modules.crm.assignment import service as assignment_service
 from bizos.modules.crm.assignment.schemas import LeadAssign
 from bizos.modules.crm.deals import service as deals_service
@@ -53,11 +53,6 @@ class UnsupportedMediaType(ProblemError):
     title = "Unsupported media type"
 
 
-def _etag(response: Response, lead: LeadRead) -> LeadRead:
-    response.headers["ETag"] = version_etag(lead.version)
-    return lead
-
-
 @router.post("/api/v1/crm/leads", status_code=201, response_model=LeadRead)
 async def create_lead(
     body: LeadCreate, _: CrmWrite, session: DbSession, ctx: Ctx, response: Response
@@ -77,7 +72,7 @@ async def create_lead(
         properties=body.properties,
     )
     response.headers["Location"] = f"/api/v1/crm/leads/{lead.id}"
-    return _etag(response, service.lead_read(lead))
+    return tagged(response, service.lead_read(lead))
 
 
 @router.get("/api/v1/crm/leads", response_model=Page[LeadRead])
@@ -97,7 +92,7 @@ async def list_leads(
 async def get_lead(
     lead_id: str, _: CrmRead, session: DbSession, ctx: Ctx, response: Response
 ) -> LeadRead:
-    return _etag(response, service.lead_read(await service.get_lead(session, ctx, lead_id)))
+    return tagged(response, service.lead_read(await service.get_lead(session, ctx, lead_id)))
 
 
 @router.patch("/api/v1/crm/leads/{lead_id}", response_model=LeadRead)
@@ -114,7 +109,7 @@ async def update_lead(
     (409 for a move the lifecycle does not allow; ``reason`` is required to
     disqualify). ``If-Match: <version>`` guards against lost updates."""
     lead = await service.update_lead(session, ctx, lead_id, changes=body, if_match=if_match)
-    return _etag(response, service.lead_read(lead))
+    return tagged(response, service.lead_read(lead))
 
 
 @router.post("/api/v1/crm/leads/{lead_id}/convert", status_code=201, response_model=LeadConverted)
