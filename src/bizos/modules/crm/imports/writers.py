@@ -44,6 +44,8 @@ OnDuplicate = Literal["skip", "update", "merge"]
 # Contact columns an import may set, in the order change lists report them.
 _SCALARS = ("name", "email", "phone", "company_name", "title", "country", "city", "source")
 _UPDATED = (*_SCALARS, "email_normalized", "phone_normalized", "company_id", "owner_id")
+# A lead row's values that a new lead takes as they are.
+_LEAD_FIELDS = ("email", "name", "phone", "company", "message")
 
 
 @dataclass(slots=True)
@@ -485,16 +487,10 @@ async def write_leads(session: AsyncSession, ctx: Context, batch: BatchInput) ->
         properties["import_id"] = batch.import_id
         try:
             async with session.begin_nested():
+                given = {name: getattr(values, name) for name in _LEAD_FIELDS}
+                source = values.source or "import"
                 await leads_service.create_lead(
-                    session,
-                    ctx,
-                    email=values.email,
-                    name=values.name,
-                    phone=values.phone,
-                    company=values.company,
-                    source=values.source or "import",
-                    message=values.message,
-                    properties=properties,
+                    session, ctx, **given, source=source, properties=properties
                 )
         except (ProblemError, ValueError) as exc:
             problems = getattr(exc, "errors", None) or [{"msg": str(exc)}]

@@ -44,7 +44,6 @@ from bizos.modules.identity import service as identity_service
 
 router = APIRouter(tags=["crm"])
 
-IdQuery = Annotated[str | None, Query(max_length=36)]
 MAX_FORM_FIELDS = 60
 
 
@@ -60,17 +59,8 @@ async def create_lead(
     """Capture a lead. Its email is matched to an existing contact (no duplicate is
     made); the lead flow then enriches, scores and assigns it and emails the person from
     the owner."""
-    lead = await service.create_lead(
-        session,
-        ctx,
-        email=body.email,
-        name=body.name,
-        phone=body.phone,
-        company=body.company,
-        source=body.source or "api",
-        message=body.message,
-        properties=body.properties,
-    )
+    fields = body.model_dump(exclude={"source"})
+    lead = await service.create_lead(session, ctx, **fields, source=body.source or "api")
     response.headers["Location"] = f"/api/v1/crm/leads/{lead.id}"
     return tagged(response, service.lead_read(lead))
 

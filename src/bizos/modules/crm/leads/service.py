@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bizos.core.context import Context
 from bizos.core.db import utcnow
 from bizos.core.errors import Conflict, Unprocessable, field_error
+from bizos.core.events import payload
 from bizos.core.ids import new_id
 from bizos.core.pagination import ListOrder, PageParams
 from bizos.core.reads import read_of
@@ -121,14 +122,15 @@ async def create_lead(
         "crm.lead.created",
         lead,
         "lead",
-        {
-            "contact_id": contact.id,
-            "contact_created": contact_created,
-            "email": lead.email,
-            "name": lead.name,
-            "company": lead.company,
-            "source": lead.source,
-        },
+        payload(
+            lead,
+            "email",
+            "name",
+            "company",
+            "source",
+            contact_id=contact.id,
+            contact_created=contact_created,
+        ),
     )
     log.info("crm.lead.created", lead_id=lead.id, source=source, new_contact=contact_created)
     return lead
@@ -172,18 +174,9 @@ async def capture_web_form(
         and value not in (None, "")
     }
     properties = dict(list(extras.items())[:MAX_FORM_PROPERTIES])
-    return await create_lead(
-        session,
-        ctx,
-        email=fields.email,
-        name=fields.name,
-        phone=fields.phone,
-        company=fields.company,
-        source=fields.source or "web_form",
-        message=fields.message,
-        properties=properties,
-        ip=ip,
-    )
+    given = fields.model_dump(exclude={"source"})
+    source = fields.source or "web_form"
+    return await create_lead(session, ctx, **given, source=source, properties=properties, ip=ip)
 
 
 # --- reading --------------------------------------------------------------------------
