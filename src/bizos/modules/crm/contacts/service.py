@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bizos.core.context import Context
 from bizos.core.errors import Conflict, NotFound, Unprocessable, field_error
-from bizos.core.events import append_event
+from bizos.core.events import append_event, payload
 from bizos.core.ids import new_id
 from bizos.core.pagination import ListOrder, PageParams
 from bizos.core.versions import check_version
@@ -144,6 +144,11 @@ def _check_region(region: str, loc: list[str | int]) -> None:
 # --- find or create (used by leads and imports) ----------------------------------------
 
 
+async def _announce_created(session: AsyncSession, ctx: Context, row: Contact) -> None:
+    data = payload(row, "email", "name", "source")
+    await record_new_event(session, ctx, "crm.contact.created", "contact", row.id, data)
+
+
 async def find_or_create_contact(
     session: AsyncSession,
     ctx: Context,
@@ -197,14 +202,7 @@ async def find_or_create_contact(
             raise
         return found, False
     await _link_company_by_email_domain(session, ctx, contact)
-    await record_new_event(
-        session,
-        ctx,
-        "crm.contact.created",
-        "contact",
-        contact.id,
-        {"email": contact.email, "name": contact.name, "source": source},
-    )
+    await _announce_created(session, ctx, contact)
     return contact, True
 
 
@@ -348,14 +346,7 @@ async def create_contact(session: AsyncSession, ctx: Context, body: ContactCreat
             raise
         raise DuplicateContact(existing.id) from None
     await _link_company_by_email_domain(session, ctx, row)
-    await record_new_event(
-        session,
-        ctx,
-        "crm.contact.created",
-        "contact",
-        row.id,
-        {"email": row.email, "name": row.name, "source": row.source},
-    )
+    await _announce_created(session, ctx, row)
     return row
 
 
