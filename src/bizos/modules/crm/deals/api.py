@@ -98,9 +98,7 @@ async def reopen_deal(
     if_match: Annotated[str | None, Header()] = None,
 ) -> DealRead:
     """Take a won or lost deal back into an open stage (default: the one it closed from)."""
-    deal = await service.reopen_deal(
-        session, ctx, deal_id, stage=body.stage, reason=body.reason, if_match=if_match
-    )
+    deal = await service.reopen_deal(session, ctx, deal_id, body, if_match)
     return tagged(response, service.deal_read(deal))
 
 

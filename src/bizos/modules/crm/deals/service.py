@@ -37,6 +37,7 @@ from bizos.modules.crm.deals.schemas import (
     OPEN_STAGES,
     STAGES,
     DealRead,
+    DealReopen,
     StageChangeRead,
     iso_currency,
 )
@@ -338,18 +339,12 @@ async def update_deal(
 
 
 async def reopen_deal(
-    session: AsyncSession,
-    ctx: Context,
-    deal_id: str,
-    *,
-    stage: str | None = None,
-    reason: str | None = None,
-    if_match: str | None = None,
-    at: dt.datetime | None = None,
+    session: AsyncSession, ctx: Context, deal_id: str, body: DealReopen, if_match: str | None = None
 ) -> Deal:
-    """Take a won or lost deal back into an open stage (by default the one it closed
-    from): ``crm.deal.reopened`` and a stage change; the close fields are cleared."""
-    at = at or utcnow()
+    """Take a won or lost deal back into an open stage (``body.stage``, by default the one
+    it closed from): ``crm.deal.reopened`` and a stage change; the close fields are
+    cleared."""
+    at, stage, reason = utcnow(), body.stage, body.reason
     deal = await _locked_deal(session, ctx, deal_id)
     check_version(if_match, deal.version)
     if deal.stage not in CLOSED_STAGES:
