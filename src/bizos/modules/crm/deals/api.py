@@ -33,7 +33,6 @@ from bizos.modules.crm.deals.schemas import (
 
 router = APIRouter(tags=["crm"])
 
-IdQuery = Annotated[str | None, Query(max_length=36)]
 _NOT_NULL = ("name", "amount", "currency", "stage", "properties")
 
 
@@ -133,7 +132,7 @@ async def pipeline_velocity(
     ctx: Ctx,
     since: Day | None = None,
     until: Day | None = None,
-    owner_id: IdQuery = None,
+    owner_id: Annotated[str | None, Query(max_length=36)] = None,
 ) -> VelocityReport:
     """Average days per stage, win rate and sales cycle (dates inclusive, UTC)."""
     if since is not None and until is not None and until < since:
