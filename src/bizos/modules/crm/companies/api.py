@@ -12,7 +12,12 @@ from bizos.core.auth import CrmRead, CrmWrite
 from bizos.core.pagination import Page, PageParams
 from bizos.core.versions import tagged
 from bizos.modules.crm.companies import service
-from bizos.modules.crm.companies.schemas import CompanyCreate, CompanyRead, CompanyUpdate
+from bizos.modules.crm.companies.schemas import (
+    CompanyCreate,
+    CompanyFilters,
+    CompanyRead,
+    CompanyUpdate,
+)
 
 router = APIRouter(tags=["crm"])
 
@@ -27,10 +32,9 @@ async def list_companies(
     session: DbSession,
     ctx: Ctx,
     page: CompanyPages,
-    q: Annotated[str | None, Query(max_length=200, description="Name or domain.")] = None,
-    domain: Annotated[str | None, Query(max_length=253)] = None,
+    filters: Annotated[CompanyFilters, Query()],
 ) -> Page[CompanyRead]:
-    rows, cursor = await service.list_companies(session, ctx, page=page, q=q, domain=domain)
+    rows, cursor = await service.list_companies(session, ctx, page=page, filters=filters)
     return Page[CompanyRead](items=[service.company_read(r) for r in rows], next_cursor=cursor)
 
 

@@ -22,7 +22,12 @@ from bizos.core.ids import new_id
 from bizos.core.pagination import ListOrder, PageParams
 from bizos.core.reads import read_of
 from bizos.core.versions import check_version
-from bizos.modules.crm.companies.schemas import CompanyCreate, CompanyRead, CompanyUpdate
+from bizos.modules.crm.companies.schemas import (
+    CompanyCreate,
+    CompanyFilters,
+    CompanyRead,
+    CompanyUpdate,
+)
 from bizos.modules.crm.models import Company, Contact
 from bizos.modules.crm.normalize import normalize_domain
 from bizos.modules.crm.records import normalized, read_page, record_event, record_new_event
@@ -201,13 +206,9 @@ COMPANY_ORDER = ListOrder(
 
 
 async def list_companies(
-    session: AsyncSession,
-    ctx: Context,
-    *,
-    page: PageParams,
-    q: str | None = None,
-    domain: str | None = None,
+    session: AsyncSession, ctx: Context, *, page: PageParams, filters: CompanyFilters | None = None
 ) -> tuple[list[Company], str | None]:
+    q, domain = (filters.q, filters.domain) if filters else (None, None)
     query = sa.select(Company).where(
         Company.tenant_id == ctx.require_tenant(), Company.merged_into_id.is_(None)
     )

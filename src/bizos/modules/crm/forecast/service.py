@@ -52,6 +52,7 @@ from bizos.modules.crm.deals.pipeline import pipeline_settings
 from bizos.modules.crm.deals.schemas import OPEN_STAGES, PipelineSettings, iso_currency
 from bizos.modules.crm.forecast.schemas import (
     Accuracy,
+    ForecastFilters,
     ForecastRead,
     Interval,
     OtherCurrency,
@@ -65,8 +66,6 @@ PERCENTILES = (10, 90)
 PRIOR_WEIGHT = 2.0  # smoothing: as if this many deals at the default probability were seen
 FALLBACK_CURRENCY = "USD"
 _PERIOD = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
-# The same rule for the OpenAPI document (years from 1900).
-PERIOD_PATTERN = r"^(19\d\d|[2-9]\d{3})-(0[1-9]|1[0-2])$"
 PERIOD_MESSAGE = "period must be a month written YYYY-MM, e.g. 2026-12"
 _CHUNK = 250  # draws simulated at once, so memory stays bounded for big pipelines
 
@@ -512,22 +511,17 @@ FORECAST_ORDER = ListOrder(
 
 
 async def list_forecasts(
-    session: AsyncSession,
-    ctx: Context,
-    *,
-    page: PageParams,
-    period: str | None = None,
-    currency: str | None = None,
+    session: AsyncSession, ctx: Context, *, page: PageParams, filters: ForecastFilters
 ) -> tuple[list[ForecastRead], str | None]:
     """Stored forecasts, newest first by default; those of months over carry ``accuracy``:
     the amount actually won in the month (won deals by close date) against the forecast."""
     tenant_id = ctx.require_tenant()
     query = sa.select(Forecast).where(Forecast.tenant_id == tenant_id)
-    if period is not None:
-        parse_period(period)
-        query = query.where(Forecast.period == period)
-    if currency is not None:
-        query = query.where(Forecast.currency == _currency_code(currency))
+    if filters.period is not None:
+        parse_period(filters.period)
+        query = query.where(Forecast.period == filters.period)
+    if filters.currency is not None:
+        query = query.where(Forecast.currency == _currency_code(filters.currency))
     items, cursor = await read_page(session, FORECAST_ORDER, query, page)
     today = utcnow().date()
     actuals: dict[tuple[str, str], Decimal] = {}
