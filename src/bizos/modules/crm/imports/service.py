@@ -27,6 +27,7 @@ from bizos.core.config import get_settings
 from bizos.core.context import Context
 from bizos.core.db import Database, utcnow
 from bizos.core.errors import PayloadTooLarge, Unprocessable, field_error
+from bizos.core.events import payload
 from bizos.core.ids import new_id
 from bizos.core.pagination import ListOrder, PageParams, encode_cursor
 from bizos.core.reads import read_of
@@ -78,15 +79,19 @@ def import_read(job: ImportJob) -> ImportRead:
     )
 
 
+# The job's counter behind each of ImportCounts' fields.
+_COUNTERS = {
+    "created": "created_count",
+    "updated": "updated_count",
+    "merged": "merged_count",
+    "skipped": "skipped_count",
+    "unchanged": "unchanged_count",
+    "errors": "error_count",
+}
+
+
 def counts_of(job: ImportJob) -> ImportCounts:
-    return ImportCounts(
-        created=job.created_count,
-        updated=job.updated_count,
-        merged=job.merged_count,
-        skipped=job.skipped_count,
-        unchanged=job.unchanged_count,
-        errors=job.error_count,
-    )
+    return ImportCounts(**{name: getattr(job, counter) for name, counter in _COUNTERS.items()})
 
 
 # --- a file arrives -------------------------------------------------------------------
@@ -189,12 +194,7 @@ async def create_import(
         "crm.import.started" if runner == "cli" else "crm.import.queued",
         "import",
         job.id,
-        {
-            "kind": kind,
-            "filename": job.filename,
-            "total_rows": layout.total_rows,
-            "runner": runner,
-        },
+        payload(job, "kind", "filename", "total_rows", "runner"),
     )
     log.info(
         "crm.import.created", import_id=job.id, kind=kind, rows=layout.total_rows, runner=runner
