@@ -39,10 +39,11 @@ from bizos.core.errors import (
     Unprocessable,
     field_error,
 )
+from bizos.core.events import payload
 from bizos.core.ids import new_id
 from bizos.core.pagination import ListOrder, PageParams
 from bizos.core.reads import read_of
-from bizos.modules.crm.contacts.notes import resolve_subject
+from bizos.modules.crm.contacts.notes import add_on_subject, resolve_subject
 from bizos.modules.crm.contacts.schemas import AttachmentRead
 from bizos.modules.crm.models import Attachment
 from bizos.modules.crm.records import on_subjects, read_page, record_new_event, tenant_row
@@ -223,30 +224,13 @@ async def add_attachment(
     session.info.setdefault(_CREATED, []).append(str(path))
     row = Attachment(
         id=attachment_id,
-        tenant_id=tenant_id,
-        subject_type=subject_type,
-        subject_id=target_id,
         filename=clean_filename(filename),
         storage_key=storage_key,
         uploaded_by=ctx.actor_id,
         **facts,
     )
-    session.add(row)
-    await session.flush()
-    await record_new_event(
-        session,
-        ctx,
-        "crm.attachment.added",
-        "attachment",
-        row.id,
-        {
-            "subject_type": subject_type,
-            "subject_id": target_id,
-            "filename": row.filename,
-            "content_type": row.content_type,
-            "size": row.size,
-            "sha256": row.sha256,
-        },
+    await add_on_subject(
+        session, ctx, row, subject_type, target_id, "filename", "content_type", "size", "sha256"
     )
     return row
 
@@ -274,14 +258,8 @@ async def delete_attachment(session: AsyncSession, ctx: Context, attachment_id: 
     await session.delete(row)
     await session.flush()
     session.info.setdefault(_DOOMED, []).append(str(data_dir() / row.storage_key))
-    await record_new_event(
-        session,
-        ctx,
-        "crm.attachment.deleted",
-        "attachment",
-        row.id,
-        {"subject_type": row.subject_type, "subject_id": row.subject_id},
-    )
+    data = payload(row, "subject_type", "subject_id")
+    await record_new_event(session, ctx, "crm.attachment.deleted", "attachment", row.id, data)
 
 
 async def delete_for_subjects(

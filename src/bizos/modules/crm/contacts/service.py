@@ -320,23 +320,16 @@ async def create_contact(session: AsyncSession, ctx: Context, body: ContactCreat
     row = Contact(
         id=new_id(),
         tenant_id=ctx.require_tenant(),
-        name=body.name,
-        email=email,
-        email_normalized=email_normalized,
-        phone=phone,
-        phone_normalized=phone_normalized,
-        company_id=company_id,
-        company_name=company_name,
-        title=body.title,
+        **body.model_dump(include={"name", "title", "owner_id", "country", "city"}),
         lifecycle_stage=body.lifecycle_stage or "lead",
-        owner_id=body.owner_id,
         source=body.source or "api",
-        country=body.country,
-        city=body.city,
         tags=body.tags or [],
         properties=body.properties or {},
         do_not_contact=bool(body.do_not_contact),
     )
+    row.email, row.email_normalized = email, email_normalized
+    row.phone, row.phone_normalized = phone, phone_normalized
+    row.company_id, row.company_name = company_id, company_name
     try:
         async with session.begin_nested():
             session.add(row)
