@@ -24,15 +24,12 @@ router = APIRouter(tags=["crm"])
 BASE = "/api/v1/crm"
 IfMatch = Annotated[str | None, Header(description="The `version` you read (409 if stale).")]
 CompanyPages = Annotated[PageParams, Depends(service.COMPANY_ORDER.dependency)]
+CompanyQuery = Annotated[CompanyFilters, Query()]
 
 
 @router.get(f"{BASE}/companies", response_model=Page[CompanyRead])
 async def list_companies(
-    _: CrmRead,
-    session: DbSession,
-    ctx: Ctx,
-    page: CompanyPages,
-    filters: Annotated[CompanyFilters, Query()],
+    _: CrmRead, session: DbSession, ctx: Ctx, page: CompanyPages, filters: CompanyQuery
 ) -> Page[CompanyRead]:
     rows, cursor = await service.list_companies(session, ctx, page=page, filters=filters)
     return Page[CompanyRead](items=[service.company_read(r) for r in rows], next_cursor=cursor)

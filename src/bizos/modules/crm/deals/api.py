@@ -33,6 +33,9 @@ from bizos.modules.crm.deals.schemas import (
 
 router = APIRouter(tags=["crm"])
 
+DealPages = Annotated[PageParams, Depends(service.DEAL_ORDER.dependency)]
+DealQuery = Annotated[DealFilters, Query()]
+
 _NOT_NULL = ("name", "amount", "currency", "stage", "properties")
 
 
@@ -47,11 +50,7 @@ async def create_deal(
 
 @router.get("/api/v1/crm/deals", response_model=Page[DealRead])
 async def list_deals(
-    _: CrmRead,
-    session: DbSession,
-    ctx: Ctx,
-    page: Annotated[PageParams, Depends(service.DEAL_ORDER.dependency)],
-    filters: Annotated[DealFilters, Query()],
+    _: CrmRead, session: DbSession, ctx: Ctx, page: DealPages, filters: DealQuery
 ) -> Page[DealRead]:
     deals = await service.list_deals(session, ctx, page=page, **filters.model_dump())
     return Page[DealRead].of(deals)

@@ -44,6 +44,9 @@ from bizos.modules.identity import service as identity_service
 
 router = APIRouter(tags=["crm"])
 
+LeadPages = Annotated[PageParams, Depends(service.LEAD_ORDER.dependency)]
+LeadQuery = Annotated[LeadFilters, Query()]
+
 MAX_FORM_FIELDS = 60
 
 
@@ -67,11 +70,7 @@ async def create_lead(
 
 @router.get("/api/v1/crm/leads", response_model=Page[LeadRead])
 async def list_leads(
-    _: CrmRead,
-    session: DbSession,
-    ctx: Ctx,
-    page: Annotated[PageParams, Depends(service.LEAD_ORDER.dependency)],
-    filters: Annotated[LeadFilters, Query()],
+    _: CrmRead, session: DbSession, ctx: Ctx, page: LeadPages, filters: LeadQuery
 ) -> Page[LeadRead]:
     """Leads, newest first (see `sort`), filtered; `q` searches them."""
     leads = await service.list_leads(session, ctx, page=page, **filters.model_dump())
