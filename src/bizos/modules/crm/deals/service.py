@@ -412,13 +412,7 @@ def _add_stage_change(
 
 
 async def _move(
-    session: AsyncSession,
-    ctx: Context,
-    deal: Deal,
-    stage: str,
-    *,
-    at: dt.datetime,
-    stage_tasks: bool,
+    session: AsyncSession, ctx: Context, deal: Deal, stage: str, at: dt.datetime, stage_tasks: bool
 ) -> None:
     """Record the move of ``deal`` into ``stage`` (already checked against the rules)."""
     previous = deal.stage

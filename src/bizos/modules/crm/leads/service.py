@@ -86,9 +86,10 @@ async def create_lead(
     with this email, made if there is none. Raises 422 (at ``body.email``) for a
     malformed email."""
     source = normalize_source(source) if source else "api"
+    person = {"name": name, "phone": phone, "company": company}
     try:
         contact, contact_created = await find_or_create_contact(
-            session, ctx, email=email, name=name, phone=phone, company=company, source=source
+            session, ctx, email=email, source=source, **person
         )
     except InvalidEmail as exc:
         raise Unprocessable(
@@ -102,9 +103,7 @@ async def create_lead(
         contact_id=contact.id,
         company_id=contact.company_id,
         email=email.strip(),
-        name=name,
-        phone=phone,
-        company=company,
+        **person,
         source=source,
         message=message,
         properties=dict(properties or {}),
