@@ -36,8 +36,6 @@ router = APIRouter(tags=["crm"])
 DealPages = Annotated[PageParams, Depends(service.DEAL_ORDER.dependency)]
 DealQuery = Annotated[DealFilters, Query()]
 
-_NOT_NULL = ("name", "amount", "currency", "stage", "properties")
-
 
 @router.post("/api/v1/crm/deals", status_code=201, response_model=DealRead)
 async def create_deal(
@@ -75,12 +73,6 @@ async def update_deal(
 ) -> DealRead:
     """Change fields or move the stage; ``If-Match: <version>`` → 409 when stale."""
     changes = body.model_dump(exclude_unset=True)
-    nulls = [k for k in _NOT_NULL if k in changes and changes[k] is None]
-    if nulls:
-        raise Unprocessable(
-            "these fields cannot be cleared",
-            errors=[field_error(["body", k], "may not be null") for k in nulls],
-        )
     deal = await service.update_deal(session, ctx, deal_id, changes=changes, if_match=if_match)
     return tagged(response, service.deal_read(deal))
 

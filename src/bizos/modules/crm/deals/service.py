@@ -171,9 +171,9 @@ async def _new_deal_references(
     contact_id: str | None,
     company_id: str | None,
     owner_id: str | None,
-) -> tuple[str | None, str | None, str | None]:
-    """A new deal's contact, company and owner, checked (422 naming the field); the
-    owner defaults to the user creating the deal."""
+) -> dict[str, str | None]:
+    """A new deal's ``contact_id``, ``company_id`` and ``owner_id``, checked (422 naming
+    the field); the owner defaults to the user creating the deal."""
     if contact_id is not None:
         contact_id = await _live_contact_id(session, ctx, contact_id)
     if company_id is not None:
@@ -182,7 +182,7 @@ async def _new_deal_references(
         owner_id = (await identity_service.require_active_user(session, ctx, owner_id)).id
     elif ctx.actor_type == "user":
         owner_id = ctx.actor_id
-    return contact_id, company_id, owner_id
+    return {"contact_id": contact_id, "company_id": company_id, "owner_id": owner_id}
 
 
 # What the created event tells of a new deal, besides its id and amount.
@@ -234,17 +234,15 @@ async def create_deal(
             "unknown stage", errors=[field_error(["body", "stage"], "unknown stage")]
         )
     amount, currency = _check_money(Decimal(amount), currency)
-    contact_id, company_id, owner_id = await _new_deal_references(
+    references = await _new_deal_references(
         session, ctx, contact_id=contact_id, company_id=company_id, owner_id=owner_id
     )
     closed = stage in CLOSED_STAGES
     deal = Deal(
         tenant_id=ctx.require_tenant(),
         name=name,
-        contact_id=contact_id,
-        company_id=company_id,
+        **references,
         lead_id=lead_id,
-        owner_id=owner_id,
         amount=amount,
         currency=currency,
         stage=stage,
@@ -269,6 +267,10 @@ async def create_deal(
     return deal
 
 
+# Fields every deal has: a PATCH may change them, never clear them.
+_NOT_NULL = ("name", "amount", "currency", "stage", "properties")
+
+
 async def update_deal(
     session: AsyncSession,
     ctx: Context,
@@ -280,7 +282,12 @@ async def update_deal(
     stage_tasks: bool = True,
 ) -> Deal:
     """Apply ``changes`` (the fields a PATCH sent) under the row lock. A ``stage`` among
-    them moves the deal (rules, history, events, tasks); ``If-Match`` guards the version."""
+    them moves the deal (rules, history, events, tasks); ``If-Match`` guards the version.
+    The fields every deal has cannot be cleared: 422 naming those sent as null."""
+    cleared = [k for k in _NOT_NULL if k in changes and changes[k] is None]
+    if cleared:
+        errors = [field_error(["body", k], "may not be null") for k in cleared]
+        raise Unprocessable("these fields cannot be cleared", errors=errors)
     at = at or utcnow()
     deal = await _locked_deal(session, ctx, deal_id)
     check_version(if_match, deal.version)
