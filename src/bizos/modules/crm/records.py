@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bizos.core.context import Context
 from bizos.core.errors import NotFound, Unprocessable, field_error
-from bizos.core.events import append_event
+from bizos.core.events import NewEvent, append_events
 from bizos.core.pagination import ListOrder, PageParams
 from bizos.modules.crm.models import Attachment, Note
 
@@ -87,14 +87,8 @@ async def record_event(
 ) -> None:
     """Append ``event_type`` about ``row`` (an ``aggregate_type`` record, at its id and
     current version) to the outbox."""
-    await append_event(
-        session,
-        ctx,
-        event_type,
-        aggregate_type=aggregate_type,
-        aggregate_id=row.id,
-        version=row.version,
-        data=data,
+    await record_new_event(
+        session, ctx, event_type, aggregate_type, row.id, data or {}, row.version
     )
 
 
@@ -120,14 +114,9 @@ async def record_new_event(
     aggregate_type: str,
     aggregate_id: str,
     data: dict[str, Any],
+    version: int = 1,
 ) -> None:
     """Append ``event_type`` about the ``aggregate_type`` record ``aggregate_id`` to the
-    outbox at version 1 (for records that keep no version, or a first event)."""
-    await append_event(
-        session,
-        ctx,
-        event_type,
-        aggregate_type=aggregate_type,
-        aggregate_id=aggregate_id,
-        data=data,
-    )
+    outbox, at ``version`` (1 for records that keep no version, or a first event)."""
+    event = NewEvent(event_type, aggregate_type, aggregate_id, data, version)
+    await append_events(session, ctx, [event])

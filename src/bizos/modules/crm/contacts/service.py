@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bizos.core.context import Context
 from bizos.core.errors import Conflict, NotFound, Unprocessable, field_error
-from bizos.core.events import append_event, payload
+from bizos.core.events import payload
 from bizos.core.ids import new_id
 from bizos.core.pagination import ListOrder, PageParams
 from bizos.core.versions import check_version
@@ -479,14 +479,9 @@ async def delete_contact(
     await session.execute(
         sa.delete(Contact).where(Contact.id.in_(ids)).execution_options(synchronize_session="fetch")
     )
-    await append_event(
-        session,
-        ctx,
-        "crm.contact.deleted",
-        aggregate_type="contact",
-        aggregate_id=row.id,
-        version=row.version + 1,
-        data={"merged_ids": ids[1:]},
+    data = {"merged_ids": ids[1:]}
+    await record_new_event(
+        session, ctx, "crm.contact.deleted", "contact", row.id, data, version=row.version + 1
     )
 
 
