@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, Field, StringConstraints
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
@@ -48,3 +48,7 @@ def check_properties(value: dict[str, Any] | None) -> dict[str, Any] | None:
     if value is not None and len(json.dumps(value, default=str)) > MAX_PROPERTIES_CHARS:
         raise ValueError(f"at most {MAX_PROPERTIES_CHARS} characters of JSON")
     return value
+
+
+# Custom properties on a record, checked (count and size) as every record's are.
+Properties = Annotated[dict[str, Any], AfterValidator(check_properties)]

@@ -33,6 +33,7 @@ from bizos.modules.crm.leads import service as leads_service
 from bizos.modules.crm.models import Company, Contact, ImportRowError, Lead
 from bizos.modules.crm.normalize import email_domain, is_free_mail
 from bizos.modules.identity import service as identity_service
+from bizos.modules.identity.schemas import UserRead
 
 CONTACTS = cast(sa.Table, Contact.__table__)
 COMPANIES = cast(sa.Table, Company.__table__)
@@ -88,18 +89,23 @@ def _error_row(
     }
 
 
-async def tenant_users_by_email(session: AsyncSession, ctx: Context) -> dict[str, str]:
-    """Every user's normalised email -> id (a tenant has tens of users, not thousands)."""
-    users: dict[str, str] = {}
+async def tenant_users(session: AsyncSession, ctx: Context) -> list[UserRead]:
+    """Every user of the tenant (a tenant has tens of users, not thousands), in id order."""
+    users: list[UserRead] = []
     after: str | None = None
     while True:
         page = await identity_service.list_users(
             session, ctx, page=PageParams(limit=200, after=after)
         )
-        users.update({u.email.strip().lower(): u.id for u in page.items})
+        users += page.items
         if page.next_cursor is None or not page.items:
             return users
         after = page.items[-1].id
+
+
+async def tenant_users_by_email(session: AsyncSession, ctx: Context) -> dict[str, str]:
+    """Every user's normalised email -> id."""
+    return {u.email.strip().lower(): u.id for u in await tenant_users(session, ctx)}
 
 
 def _validate(
