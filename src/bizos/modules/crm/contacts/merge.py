@@ -309,26 +309,18 @@ def _survivor_values(
 async def _repoint(session: AsyncSession, survivor_id: str, dupes: list[str]) -> None:
     """What referenced the duplicates (and contacts merged into them earlier) now
     references the survivor."""
-    await session.execute(
-        sa.update(Contact)
-        .where(Contact.merged_into_id.in_(dupes))
-        .values(merged_into_id=survivor_id)
-        .execution_options(synchronize_session=False)
-    )
-    for model in (Lead, Deal):
-        await session.execute(
-            sa.update(model)
-            .where(model.contact_id.in_(dupes))
-            .values(contact_id=survivor_id)
-            .execution_options(synchronize_session=False)
-        )
-    for subject_model in (Note, Attachment):
-        await session.execute(
-            sa.update(subject_model)
-            .where(subject_model.subject_type == "contact", subject_model.subject_id.in_(dupes))
-            .values(subject_id=survivor_id)
-            .execution_options(synchronize_session=False)
-        )
+    to_survivor: dict[str, Any] = {"contact_id": survivor_id}
+    updates: list[tuple[Any, sa.ColumnElement[bool], dict[str, Any]]] = [
+        (Contact, Contact.merged_into_id.in_(dupes), {"merged_into_id": survivor_id}),
+        (Lead, Lead.contact_id.in_(dupes), to_survivor),
+        (Deal, Deal.contact_id.in_(dupes), to_survivor),
+    ]
+    for on_subject in (Note, Attachment):
+        where = sa.and_(on_subject.subject_type == "contact", on_subject.subject_id.in_(dupes))
+        updates.append((on_subject, where, {"subject_id": survivor_id}))
+    for model, where, values in updates:
+        query = sa.update(model).where(where).values(values)
+        await session.execute(query.execution_options(synchronize_session=False))
 
 
 def _jsonable(changes: dict[str, Any]) -> dict[str, Any]:
