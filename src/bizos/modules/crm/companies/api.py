@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Response
+from fastapi import APIRouter, Depends, Header, Response
 
 from bizos.api.deps import Ctx, DbSession
 from bizos.core.auth import CrmRead, CrmWrite
@@ -18,18 +18,19 @@ from bizos.modules.crm.companies.schemas import (
     CompanyRead,
     CompanyUpdate,
 )
+from bizos.modules.crm.http import Filters
 
 router = APIRouter(tags=["crm"])
 
 BASE = "/api/v1/crm"
 IfMatch = Annotated[str | None, Header(description="The `version` you read (409 if stale).")]
+
 CompanyPages = Annotated[PageParams, Depends(service.COMPANY_ORDER.dependency)]
-CompanyQuery = Annotated[CompanyFilters, Query()]
 
 
 @router.get(f"{BASE}/companies", response_model=Page[CompanyRead])
 async def list_companies(
-    _: CrmRead, session: DbSession, ctx: Ctx, page: CompanyPages, filters: CompanyQuery
+    _: CrmRead, session: DbSession, ctx: Ctx, page: CompanyPages, filters: Filters[CompanyFilters]
 ) -> Page[CompanyRead]:
     rows, cursor = await service.list_companies(session, ctx, page=page, filters=filters)
     return Page[CompanyRead](items=[service.company_read(r) for r in rows], next_cursor=cursor)

@@ -38,13 +38,14 @@ from bizos.modules.crm.contacts.schemas import (
     SubjectType,
     TimelineEntryRead,
 )
+from bizos.modules.crm.http import Filters
 
 router = APIRouter(tags=["crm"])
 
 BASE = "/api/v1/crm"
 IfMatch = Annotated[str | None, Header(description="The `version` you read (409 if stale).")]
+
 ContactPages = Annotated[PageParams, Depends(service.CONTACT_ORDER.dependency)]
-ContactQuery = Annotated[ContactFilters, Query()]
 NotePages = Annotated[PageParams, Depends(notes.NOTE_ORDER.dependency)]
 AttachmentPages = Annotated[PageParams, Depends(attachments.ATTACHMENT_ORDER.dependency)]
 TimelinePages = Annotated[
@@ -60,7 +61,7 @@ DuplicatePages = Annotated[
 
 @router.get(f"{BASE}/contacts", response_model=Page[ContactRead])
 async def list_contacts(
-    _: CrmRead, session: DbSession, ctx: Ctx, page: ContactPages, filters: ContactQuery
+    _: CrmRead, session: DbSession, ctx: Ctx, page: ContactPages, filters: Filters[ContactFilters]
 ) -> Page[ContactRead]:
     rows, cursor = await service.list_contacts(session, ctx, page=page, **filters.model_dump())
     return Page[ContactRead](items=[service.contact_read(r) for r in rows], next_cursor=cursor)

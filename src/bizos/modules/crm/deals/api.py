@@ -30,11 +30,11 @@ from bizos.modules.crm.deals.schemas import (
     StageChangeRead,
     VelocityReport,
 )
+from bizos.modules.crm.http import Filters
 
 router = APIRouter(tags=["crm"])
 
 DealPages = Annotated[PageParams, Depends(service.DEAL_ORDER.dependency)]
-DealQuery = Annotated[DealFilters, Query()]
 
 
 @router.post("/api/v1/crm/deals", status_code=201, response_model=DealRead)
@@ -48,7 +48,7 @@ async def create_deal(
 
 @router.get("/api/v1/crm/deals", response_model=Page[DealRead])
 async def list_deals(
-    _: CrmRead, session: DbSession, ctx: Ctx, page: DealPages, filters: DealQuery
+    _: CrmRead, session: DbSession, ctx: Ctx, page: DealPages, filters: Filters[DealFilters]
 ) -> Page[DealRead]:
     deals = await service.list_deals(session, ctx, page=page, **filters.model_dump())
     return Page[DealRead].of(deals)

@@ -27,11 +27,11 @@ from bizos.modules.crm.forecast.schemas import (
     ForecastFilters,
     ForecastRead,
 )
+from bizos.modules.crm.http import Filters
 
 router = APIRouter(tags=["crm"])
 
 ForecastPages = Annotated[PageParams, Depends(service.FORECAST_ORDER.dependency)]
-ForecastQuery = Annotated[ForecastFilters, Query()]
 
 # No length limit on a period: Pydantic's "at most 7 characters" would pre-empt the
 # service's plain "written YYYY-MM" (the OpenAPI document still states the pattern).
@@ -65,7 +65,7 @@ async def get_forecast(
 
 @router.get("/api/v1/crm/forecasts", response_model=Page[ForecastRead])
 async def list_forecasts(
-    _: CrmRead, session: DbSession, ctx: Ctx, page: ForecastPages, filters: ForecastQuery
+    _: CrmRead, session: DbSession, ctx: Ctx, page: ForecastPages, filters: Filters[ForecastFilters]
 ) -> Page[ForecastRead]:
     """Stored forecasts, newest first (see `sort`), with ``accuracy`` once their month
     is over."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request, Response
+from fastapi import APIRouter, Body, Depends, Header, Path, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from starlette.datastructures import UploadFile
 
@@ -25,6 +25,7 @@ from bizos.core.versions import tagged
 from bizos.modules.crm.assignment import service as assignment_service
 from bizos.modules.crm.assignment.schemas import LeadAssign
 from bizos.modules.crm.deals import service as deals_service
+from bizos.modules.crm.http import Filters
 from bizos.modules.crm.leads import first_outreach, service, web_form
 from bizos.modules.crm.leads.schemas import (
     FormAccepted,
@@ -45,7 +46,6 @@ from bizos.modules.identity import service as identity_service
 router = APIRouter(tags=["crm"])
 
 LeadPages = Annotated[PageParams, Depends(service.LEAD_ORDER.dependency)]
-LeadQuery = Annotated[LeadFilters, Query()]
 
 MAX_FORM_FIELDS = 60
 
@@ -70,7 +70,7 @@ async def create_lead(
 
 @router.get("/api/v1/crm/leads", response_model=Page[LeadRead])
 async def list_leads(
-    _: CrmRead, session: DbSession, ctx: Ctx, page: LeadPages, filters: LeadQuery
+    _: CrmRead, session: DbSession, ctx: Ctx, page: LeadPages, filters: Filters[LeadFilters]
 ) -> Page[LeadRead]:
     """Leads, newest first (see `sort`), filtered; `q` searches them."""
     leads = await service.list_leads(session, ctx, page=page, **filters.model_dump())
