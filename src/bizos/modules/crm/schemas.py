@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, Field, StringConstraints
+from pydantic import AfterValidator, Field, StringConstraints
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
@@ -17,14 +17,6 @@ Source = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, m
 UserId = Annotated[str, StringConstraints(min_length=1, max_length=36)]
 # A list filter naming a record by id (not checked: an unknown id matches nothing).
 IdFilter = Annotated[str | None, Field(max_length=36)]
-
-
-class OwnedFilters(BaseModel):
-    """The filters of a list of records that have an owner and a contact: every filter
-    given applies."""
-
-    owner_id: IdFilter = None
-    contact_id: IdFilter = None
 
 
 MAX_PROPERTIES = 100

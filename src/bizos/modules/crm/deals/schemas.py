@@ -22,7 +22,7 @@ from pydantic import (
 )
 
 from bizos.core.fields import Day
-from bizos.modules.crm.schemas import IdFilter, OwnedFilters, Properties
+from bizos.modules.crm.schemas import IdFilter, Properties
 
 Stage = Literal["lead", "qualified", "proposal", "negotiation", "won", "lost"]
 OpenStage = Literal["lead", "qualified", "proposal", "negotiation"]
@@ -90,8 +90,12 @@ class DealUpdate(BaseModel):
     properties: Properties | None = None
 
 
-class DealFilters(OwnedFilters):
+class DealFilters(BaseModel):
+    """Which deals a list shows: every filter given applies."""
+
     stage: Stage | None = None
+    owner_id: IdFilter = None
+    contact_id: IdFilter = None
     company_id: IdFilter = None
     lead_id: IdFilter = None
 
