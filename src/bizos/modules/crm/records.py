@@ -17,7 +17,7 @@ from bizos.core.context import Context
 from bizos.core.errors import NotFound, Unprocessable, field_error
 from bizos.core.events import NewEvent, append_events
 from bizos.core.pagination import ListOrder, PageParams
-from bizos.modules.crm.models import Attachment, Note
+from bizos.modules.crm.models import Attachment, Company, Contact, Note
 
 Row = TypeVar("Row")
 T = TypeVar("T")
@@ -58,6 +58,11 @@ def on_subjects(
         model.subject_type == subject_type,
         model.subject_id.in_(list(subject_ids)),
     )
+
+
+def live(ctx: Context, model: type[Company] | type[Contact]) -> sa.ColumnElement[bool]:
+    """The condition for the tenant's companies or contacts that were not merged away."""
+    return sa.and_(model.tenant_id == ctx.require_tenant(), model.merged_into_id.is_(None))
 
 
 def where_equal(query: Query, filters: Iterable[tuple[Any, object | None]]) -> Query:

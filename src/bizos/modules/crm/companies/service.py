@@ -30,7 +30,7 @@ from bizos.modules.crm.companies.schemas import (
 )
 from bizos.modules.crm.models import Company, Contact
 from bizos.modules.crm.normalize import normalize_domain
-from bizos.modules.crm.records import normalized, read_page, record_event, record_new_event
+from bizos.modules.crm.records import live, normalized, read_page, record_event, record_new_event
 from bizos.modules.identity.service import require_active_user
 
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
@@ -73,13 +73,8 @@ def company_read(row: Company) -> CompanyRead:
 
 
 async def company_by_domain(session: AsyncSession, ctx: Context, domain: str) -> Company | None:
-    return await session.scalar(
-        sa.select(Company).where(
-            Company.tenant_id == ctx.require_tenant(),
-            Company.domain == domain,
-            Company.merged_into_id.is_(None),
-        )
-    )
+    query = sa.select(Company).where(live(ctx, Company), Company.domain == domain)
+    return await session.scalar(query)
 
 
 async def get_company(
@@ -209,9 +204,7 @@ async def list_companies(
     session: AsyncSession, ctx: Context, *, page: PageParams, filters: CompanyFilters | None = None
 ) -> tuple[list[Company], str | None]:
     q, domain = (filters.q, filters.domain) if filters else (None, None)
-    query = sa.select(Company).where(
-        Company.tenant_id == ctx.require_tenant(), Company.merged_into_id.is_(None)
-    )
+    query = sa.select(Company).where(live(ctx, Company))
     if domain:
         clean = normalized(clean_domain, domain, InvalidDomain, ["query", "domain"])
         query = query.where(Company.domain == clean)

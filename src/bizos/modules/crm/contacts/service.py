@@ -69,6 +69,7 @@ from bizos.modules.crm.normalize import (
     normalize_phone,
 )
 from bizos.modules.crm.records import (
+    live,
     normalized,
     read_page,
     record_event,
@@ -269,24 +270,15 @@ async def _company_for(session: AsyncSession, ctx: Context, company_id: str) -> 
 async def _company_by_name(session: AsyncSession, ctx: Context, name: str) -> Company | None:
     return await session.scalar(
         sa.select(Company)
-        .where(
-            Company.tenant_id == ctx.require_tenant(),
-            Company.merged_into_id.is_(None),
-            sa.func.lower(Company.name) == name.strip().lower(),
-        )
+        .where(live(ctx, Company), sa.func.lower(Company.name) == name.strip().lower())
         .order_by(Company.id)
         .limit(1)
     )
 
 
 async def _live_with_email(session: AsyncSession, ctx: Context, normalized: str) -> Contact | None:
-    return await session.scalar(
-        sa.select(Contact).where(
-            Contact.tenant_id == ctx.require_tenant(),
-            Contact.email_normalized == normalized,
-            Contact.merged_into_id.is_(None),
-        )
-    )
+    query = sa.select(Contact).where(live(ctx, Contact), Contact.email_normalized == normalized)
+    return await session.scalar(query)
 
 
 async def create_contact(session: AsyncSession, ctx: Context, body: ContactCreate) -> Contact:
@@ -523,9 +515,7 @@ async def list_contacts(
     searches name, email, phone and company (every word as a prefix; a phone number by
     its digits)."""
     dialect = _dialect(session)
-    query = sa.select(Contact).where(
-        Contact.tenant_id == ctx.require_tenant(), Contact.merged_into_id.is_(None)
-    )
+    query = sa.select(Contact).where(live(ctx, Contact))
     if q and q.strip():
         clause = search.contact_filter(
             dialect, q, default_region=await default_region(session, ctx)
