@@ -42,7 +42,7 @@ from bizos.modules.crm.imports.schemas import (
 )
 from bizos.modules.crm.imports.writers import BatchInput, BatchOutcome, write_contacts, write_leads
 from bizos.modules.crm.models import ImportJob, ImportRowError
-from bizos.modules.crm.records import record_new_event, tenant_row
+from bizos.modules.crm.records import read_page, record_new_event, tenant_row, where_equal
 
 log = structlog.get_logger("bizos.crm.imports")
 
@@ -378,10 +378,7 @@ async def get_import(session: AsyncSession, ctx: Context, import_id: str) -> Imp
 
 
 IMPORT_ORDER = ListOrder(
-    "imports",
-    ImportJob.id,
-    [ImportJob.created_at, ImportJob.updated_at],
-    unsorted_descending=True,
+    "imports", ImportJob.id, [ImportJob.created_at, ImportJob.updated_at], unsorted_descending=True
 )
 
 
@@ -390,11 +387,8 @@ async def list_imports(
 ) -> tuple[list[ImportRead], str | None]:
     """In ``page``'s order (newest first by default)."""
     query = sa.select(ImportJob).where(ImportJob.tenant_id == ctx.require_tenant())
-    if status is not None:
-        query = query.where(ImportJob.status == status)
-    rows, cursor = IMPORT_ORDER.take_page(
-        (await session.scalars(IMPORT_ORDER.apply(query, page))).all(), page
-    )
+    query = where_equal(query, [(ImportJob.status, status)])
+    rows, cursor = await read_page(session, IMPORT_ORDER, query, page)
     return [import_read(j) for j in rows], cursor
 
 
