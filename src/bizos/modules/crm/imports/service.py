@@ -79,6 +79,8 @@ def import_read(job: ImportJob) -> ImportRead:
     )
 
 
+# What a job keeps of its file's layout, under the same names.
+_LAYOUT_FIELDS = ("encoding", "delimiter", "columns", "total_rows")
 # The job's counter behind each of ImportCounts' fields.
 _COUNTERS = {
     "created": "created_count",
@@ -176,26 +178,18 @@ async def create_import(
         storage_key=storage_key,
         mapping=resolved,
         on_duplicate=on_duplicate,
-        encoding=layout.encoding,
-        delimiter=layout.delimiter,
-        columns=layout.columns,
-        total_bytes=size,
-        total_rows=layout.total_rows,
+        **{name: getattr(layout, name) for name in _LAYOUT_FIELDS},
         byte_offset=layout.data_offset,
+        total_bytes=size,
         status="queued",
         runner=runner,
         created_by=ctx.actor_id if ctx.actor_type == "user" else None,
     )
     session.add(job)
     await session.flush()
-    await record_new_event(
-        session,
-        ctx,
-        "crm.import.started" if runner == "cli" else "crm.import.queued",
-        "import",
-        job.id,
-        payload(job, "kind", "filename", "total_rows", "runner"),
-    )
+    event = "crm.import.started" if runner == "cli" else "crm.import.queued"
+    data = payload(job, "kind", "filename", "total_rows", "runner")
+    await record_new_event(session, ctx, event, "import", job.id, data)
     log.info(
         "crm.import.created", import_id=job.id, kind=kind, rows=layout.total_rows, runner=runner
     )
