@@ -142,6 +142,13 @@ async def create_company(session: AsyncSession, ctx: Context, body: CompanyCreat
     return row
 
 
+def _apply(row: Company, changed: dict[str, Any]) -> None:
+    """Set the changed fields on the company; it is a new version."""
+    for field, value in changed.items():
+        setattr(row, field, value)
+    row.version += 1
+
+
 async def update_company(
     session: AsyncSession,
     ctx: Context,
@@ -168,9 +175,7 @@ async def update_company(
         other = await company_by_domain(session, ctx, changed["domain"])
         if other is not None and other.id != row.id:
             raise DuplicateCompany(other.id, changed["domain"])
-    for field, value in changed.items():
-        setattr(row, field, value)
-    row.version += 1
+    _apply(row, changed)
     try:
         async with session.begin_nested():
             await session.flush()
@@ -279,9 +284,7 @@ async def _fill_company(
         changed["enrichment"] = enrichment
     if not changed:
         return row
-    for field, value in changed.items():
-        setattr(row, field, value)
-    row.version += 1
+    _apply(row, changed)
     row.updated_at = utcnow()
     await session.flush()
     await record_event(
