@@ -260,7 +260,7 @@ async def create_deal(
     check_stage_rules(await pipeline_settings(session, ctx), deal, stage)
     session.add(deal)
     await session.flush()
-    _add_stage_change(session, ctx, deal, None, stage, at=at, seconds=None)
+    session.add(_stage_change(ctx, deal, None, at, None))
     await record_event(session, ctx, "crm.deal.created", deal, "deal", _created_event_data(deal))
     await _after_stage_entered(session, ctx, deal, at=at, stage_tasks=stage_tasks)
     log.info("crm.deal.created", deal_id=deal.id, stage=stage)
@@ -393,28 +393,19 @@ async def reopen_deal(
     return deal
 
 
-def _add_stage_change(
-    session: AsyncSession,
-    ctx: Context,
-    deal: Deal,
-    from_stage: str | None,
-    to_stage: str,
-    *,
-    at: dt.datetime,
-    seconds: float | None,
-) -> None:
-    """Add the history row of ``deal`` entering ``to_stage`` (at its current amount)."""
-    session.add(
-        DealStageChange(
-            tenant_id=deal.tenant_id,
-            deal_id=deal.id,
-            from_stage=from_stage,
-            to_stage=to_stage,
-            changed_at=at,
-            seconds_in_previous=seconds,
-            amount=deal.amount,
-            actor_id=ctx.actor_id,
-        )
+def _stage_change(
+    ctx: Context, deal: Deal, from_stage: str | None, at: dt.datetime, seconds: float | None
+) -> DealStageChange:
+    """The history row of ``deal`` entering its current stage (at its current amount)."""
+    return DealStageChange(
+        tenant_id=deal.tenant_id,
+        deal_id=deal.id,
+        from_stage=from_stage,
+        to_stage=deal.stage,
+        changed_at=at,
+        seconds_in_previous=seconds,
+        amount=deal.amount,
+        actor_id=ctx.actor_id,
     )
 
 
@@ -424,8 +415,8 @@ async def _move(
     """Record the move of ``deal`` into ``stage`` (already checked against the rules)."""
     previous = deal.stage
     seconds = max((at - deal.stage_entered_at).total_seconds(), 0.0)
-    _add_stage_change(session, ctx, deal, previous, stage, at=at, seconds=seconds)
     deal.stage = stage
+    session.add(_stage_change(ctx, deal, previous, at, seconds))
     deal.stage_entered_at = at
     if stage in CLOSED_STAGES:
         deal.closed_at = at
