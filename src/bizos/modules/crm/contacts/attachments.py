@@ -150,20 +150,22 @@ _CREATED = "crm_attachment_files_created"
 _DOOMED = "crm_attachment_files_doomed"
 
 
-@sa_event.listens_for(Session, "after_commit")
-def _remove_deleted_files(session: Session) -> None:
-    session.info.pop(_CREATED, None)
-    for path in session.info.pop(_DOOMED, []):
+def _settle_files(session: Session, kept: str, removed: str) -> None:
+    """Forget the files listed under ``kept`` and delete those listed under ``removed``."""
+    session.info.pop(kept, None)
+    for path in session.info.pop(removed, []):
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
+
+
+@sa_event.listens_for(Session, "after_commit")
+def _remove_deleted_files(session: Session) -> None:
+    _settle_files(session, kept=_CREATED, removed=_DOOMED)
 
 
 @sa_event.listens_for(Session, "after_rollback")
 def _remove_created_files(session: Session) -> None:
-    session.info.pop(_DOOMED, None)
-    for path in session.info.pop(_CREATED, []):
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(path)
+    _settle_files(session, kept=_DOOMED, removed=_CREATED)
 
 
 def attachment_read(row: Attachment) -> AttachmentRead:
