@@ -23,18 +23,19 @@ Money = sa.Numeric(14, 2)
 JsonDict = sa.JSON
 
 
+def _unique_among_live(name: str, column: str) -> sa.Index:
+    """A tenant's ``column`` is unique among its rows not merged away (and not null)."""
+    where = sa.text(f"merged_into_id IS NULL AND {column} IS NOT NULL")
+    return sa.Index(
+        name, "tenant_id", column, unique=True, sqlite_where=where, postgresql_where=where
+    )
+
+
 class Company(Entity, Base):
     __tablename__ = "crm_companies"
     __table_args__ = (
         # One live company per domain (dedupe key); merged rows step aside.
-        sa.Index(
-            "uq_crm_companies_tenant_domain",
-            "tenant_id",
-            "domain",
-            unique=True,
-            sqlite_where=sa.text("merged_into_id IS NULL AND domain IS NOT NULL"),
-            postgresql_where=sa.text("merged_into_id IS NULL AND domain IS NOT NULL"),
-        ),
+        _unique_among_live("uq_crm_companies_tenant_domain", "domain"),
         sa.Index("ix_crm_companies_tenant_name", "tenant_id", "name"),
     )
 
@@ -59,14 +60,7 @@ class Contact(Entity, Base):
     __tablename__ = "crm_contacts"
     __table_args__ = (
         # One live contact per normalised email; merged rows step aside.
-        sa.Index(
-            "uq_crm_contacts_tenant_email",
-            "tenant_id",
-            "email_normalized",
-            unique=True,
-            sqlite_where=sa.text("merged_into_id IS NULL AND email_normalized IS NOT NULL"),
-            postgresql_where=sa.text("merged_into_id IS NULL AND email_normalized IS NOT NULL"),
-        ),
+        _unique_among_live("uq_crm_contacts_tenant_email", "email_normalized"),
         sa.Index("ix_crm_contacts_tenant_phone", "tenant_id", "phone_normalized"),
         sa.Index("ix_crm_contacts_tenant_company", "tenant_id", "company_id"),
         sa.Index("ix_crm_contacts_tenant_owner", "tenant_id", "owner_id"),

@@ -7,19 +7,20 @@ a lead, notes a deal) without importing the part's service.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bizos.core.context import Context
-from bizos.core.errors import NotFound
-from bizos.core.events import append_event
+from bizos.core.errors import NotFound, Unprocessable, field_error
+from bizos.core.events import NewEvent, append_events
 from bizos.core.pagination import ListOrder, PageParams
-from bizos.modules.crm.models import Attachment, Note
+from bizos.modules.crm.models import Attachment, Company, Contact, Note
 
 Row = TypeVar("Row")
+T = TypeVar("T")
 Query = TypeVar("Query", bound=sa.Select[Any])
 
 
@@ -59,6 +60,11 @@ def on_subjects(
     )
 
 
+def live(ctx: Context, model: type[Company] | type[Contact]) -> sa.ColumnElement[bool]:
+    """The condition for the tenant's companies or contacts that were not merged away."""
+    return sa.and_(model.tenant_id == ctx.require_tenant(), model.merged_into_id.is_(None))
+
+
 def where_equal(query: Query, filters: Iterable[tuple[Any, object | None]]) -> Query:
     """``query`` narrowed to rows whose column equals each given value; a filter given
     as None is not applied."""
@@ -86,12 +92,36 @@ async def record_event(
 ) -> None:
     """Append ``event_type`` about ``row`` (an ``aggregate_type`` record, at its id and
     current version) to the outbox."""
-    await append_event(
-        session,
-        ctx,
-        event_type,
-        aggregate_type=aggregate_type,
-        aggregate_id=row.id,
-        version=row.version,
-        data=data,
+    await record_new_event(
+        session, ctx, event_type, aggregate_type, row.id, data or {}, row.version
     )
+
+
+def normalized(
+    normalize: Callable[[str], T],
+    value: str,
+    invalid: type[ValueError],
+    loc: list[str],
+    title: str | None = None,
+) -> T:
+    """``normalize(value)``; when it raises ``invalid``, a 422 naming the field at ``loc``
+    (``["query", "email"]``) with its message (and ``title``, when given, as the detail)."""
+    try:
+        return normalize(value)
+    except invalid as exc:
+        raise Unprocessable(title or str(exc), errors=[field_error(loc, str(exc))]) from exc
+
+
+async def record_new_event(
+    session: AsyncSession,
+    ctx: Context,
+    event_type: str,
+    aggregate_type: str,
+    aggregate_id: str,
+    data: dict[str, Any],
+    version: int = 1,
+) -> None:
+    """Append ``event_type`` about the ``aggregate_type`` record ``aggregate_id`` to the
+    outbox, at ``version`` (1 for records that keep no version, or a first event)."""
+    event = NewEvent(event_type, aggregate_type, aggregate_id, data, version)
+    await append_events(session, ctx, [event])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
-from pydantic import StringConstraints
+from pydantic import AfterValidator, Field, StringConstraints
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
@@ -15,6 +15,9 @@ CountryCode = Annotated[
 ]
 Source = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)]
 UserId = Annotated[str, StringConstraints(min_length=1, max_length=36)]
+# A list filter naming a record by id (not checked: an unknown id matches nothing).
+IdFilter = Annotated[str | None, Field(max_length=36)]
+
 
 MAX_PROPERTIES = 100
 # Custom fields are small facts, not documents (attachments hold those): every list
@@ -37,3 +40,7 @@ def check_properties(value: dict[str, Any] | None) -> dict[str, Any] | None:
     if value is not None and len(json.dumps(value, default=str)) > MAX_PROPERTIES_CHARS:
         raise ValueError(f"at most {MAX_PROPERTIES_CHARS} characters of JSON")
     return value
+
+
+# Custom properties on a record, checked (count and size) as every record's are.
+Properties = Annotated[dict[str, Any], AfterValidator(check_properties)]

@@ -1,6 +1,9 @@
-"""The tenant's CRM settings row: created on first use, locked when changed."""
+"""The tenant's CRM settings row: created on first use, locked when changed; and the
+sections of it that a PUT merges into."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -8,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bizos.core.context import Context
 from bizos.modules.crm.models import CrmSettings
+from bizos.modules.crm.records import record_event
 
 
 async def load_settings(
@@ -33,3 +37,26 @@ async def load_settings(
         row = await session.scalar(query)
         assert row is not None
     return row
+
+
+async def settings_section(session: AsyncSession, ctx: Context, name: str) -> dict[str, Any]:
+    """The settings section ``name`` (``lead_flow``, ``web_form``) as stored."""
+    return dict(getattr(await load_settings(session, ctx), name) or {})
+
+
+async def merge_section(
+    session: AsyncSession, ctx: Context, name: str, given: dict[str, Any]
+) -> dict[str, Any]:
+    """The section ``name`` with ``given`` merged in (a value None removes its key), under
+    the row lock. When it changed: a new version and ``crm.<name>.updated`` naming the
+    fields given."""
+    row = await load_settings(session, ctx, for_update=True)
+    section = dict(getattr(row, name) or {})
+    updated = {k: v for k, v in {**section, **given}.items() if v is not None}
+    if updated != section:
+        setattr(row, name, updated)
+        row.version += 1
+        await session.flush()
+        data = {"changed": sorted(given)}
+        await record_event(session, ctx, f"crm.{name}.updated", row, "crm_settings", data)
+    return updated

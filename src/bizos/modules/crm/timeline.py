@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bizos.core.context import Context
 from bizos.core.errors import Unprocessable, field_error
-from bizos.core.events import Event
+from bizos.core.events import Event, payload
 from bizos.core.pagination import PageParams, decode_cursor, encode_cursor
 from bizos.core.ports import ports
 from bizos.core.timeline import TimelineEntry, TimelineSourceFn, newest_first
@@ -231,12 +231,13 @@ async def messages_source(
                 summary=m.body[:280],
                 ref_type="message",
                 ref_id=m.id,
-                data={
-                    "to": m.to,
-                    "status": m.status,
-                    "channel": m.channel,
-                    "related": m.related.model_dump() if m.related else None,
-                },
+                data=payload(
+                    m,
+                    "to",
+                    "status",
+                    "channel",
+                    related=m.related.model_dump() if m.related else None,
+                ),
                 link=f"/api/v1/messages/{m.id}",
             )
         )
@@ -290,55 +291,34 @@ def _rows_source(
     return source
 
 
+def _record_entry(
+    kind: str, row: Any, title: str, summary: str | None, data: dict[str, Any], link: bool = True
+) -> TimelineEntry:
+    """A CRM record of ``kind`` (also its ``ref_type``) as an entry at its creation, with
+    a link to ``/api/v1/crm/<kind>s/<id>`` unless ``link`` is false."""
+    path = f"/api/v1/crm/{kind}s/{row.id}" if link else None
+    return TimelineEntry(row.created_at, kind, title, summary, kind, row.id, data, path)
+
+
 def _note_entry(n: Note) -> TimelineEntry:
-    return TimelineEntry(
-        at=n.created_at,
-        kind="note",
-        title="Note",
-        summary=n.body[:280],
-        ref_type="note",
-        ref_id=n.id,
-        data={"author_id": n.author_id},
-    )
+    return _record_entry("note", n, "Note", n.body[:280], {"author_id": n.author_id}, link=False)
 
 
 def _attachment_entry(a: Attachment) -> TimelineEntry:
-    return TimelineEntry(
-        at=a.created_at,
-        kind="attachment",
-        title=f"File attached: {a.filename}",
-        summary=None,
-        ref_type="attachment",
-        ref_id=a.id,
-        data={"content_type": a.content_type, "size": a.size, "uploaded_by": a.uploaded_by},
-        link=f"/api/v1/crm/attachments/{a.id}",
-    )
+    data = {"content_type": a.content_type, "size": a.size, "uploaded_by": a.uploaded_by}
+    return _record_entry("attachment", a, f"File attached: {a.filename}", None, data)
 
 
 def _deal_entry(d: Deal) -> TimelineEntry:
-    return TimelineEntry(
-        at=d.created_at,
-        kind="deal",
-        title=f"Deal: {d.name}",
-        summary=f"{d.amount} {d.currency}, stage {d.stage}",
-        ref_type="deal",
-        ref_id=d.id,
-        data={"stage": d.stage, "amount": str(d.amount), "currency": d.currency},
-        link=f"/api/v1/crm/deals/{d.id}",
-    )
+    summary = f"{d.amount} {d.currency}, stage {d.stage}"
+    data = {"stage": d.stage, "amount": str(d.amount), "currency": d.currency}
+    return _record_entry("deal", d, f"Deal: {d.name}", summary, data)
 
 
 def _lead_entry(lead: Lead) -> TimelineEntry:
-    return TimelineEntry(
-        at=lead.created_at,
-        kind="lead",
-        title=f"Lead from {lead.source}",
-        summary=lead.message[:280] if lead.message else None,
-        ref_type="lead",
-        ref_id=lead.id,
-        data={"status": lead.status, "score": lead.score, "owner_id": lead.owner_id},
-        link=f"/api/v1/crm/leads/{lead.id}",
-    )
+    summary = lead.message[:280] if lead.message else None
+    data = {"status": lead.status, "score": lead.score, "owner_id": lead.owner_id}
+    return _record_entry("lead", lead, f"Lead from {lead.source}", summary, data)
 
 
 replies_source = _rows_source(

@@ -30,7 +30,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bizos.core.context import Context
 from bizos.core.db import utcnow
 from bizos.core.errors import NotFound, Unprocessable, field_error
-from bizos.core.events import append_event
 from bizos.core.ids import new_id
 from bizos.core.pagination import PageParams, take_page
 from bizos.core.versions import check_version
@@ -43,7 +42,7 @@ from bizos.modules.crm.assignment.schemas import (
 )
 from bizos.modules.crm.models import Company, Contact, CrmSettings, Lead, SalesRep
 from bizos.modules.crm.normalize import normalize_source
-from bizos.modules.crm.records import record_event, tenant_row
+from bizos.modules.crm.records import record_event, record_new_event, tenant_row
 from bizos.modules.crm.scoring.features import lead_country
 from bizos.modules.crm.scoring.service import notify_owner_if_hot
 from bizos.modules.crm.settings import load_settings
@@ -454,13 +453,13 @@ async def update_rules(
     row.assignment = {**config.model_dump(mode="json"), "positions": positions}
     row.version += 1
     await session.flush()
-    await append_event(
+    await record_new_event(
         session,
         ctx,
         "crm.assignment.rules_updated",
-        aggregate_type="crm_settings",
-        aggregate_id=row.id,
-        data=config.model_dump(mode="json"),
+        "crm_settings",
+        row.id,
+        config.model_dump(mode="json"),
     )
     return config
 
@@ -534,9 +533,7 @@ async def update_rep(
     rep.version += 1
     await session.flush()
     data = body.model_dump(mode="json") | {"user_id": user_id, "sources": rep.sources}
-    await append_event(
-        session, ctx, "crm.rep.updated", aggregate_type="sales_rep", aggregate_id=rep.id, data=data
-    )
+    await record_new_event(session, ctx, "crm.rep.updated", "sales_rep", rep.id, data)
     load = await _open_leads(session)
     return _rep_read(user, rep, load.get(user_id, 0), utcnow())
 

@@ -5,37 +5,34 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Response
+from fastapi import APIRouter, Depends, Header, Response
 
 from bizos.api.deps import Ctx, DbSession
 from bizos.core.auth import CrmRead, CrmWrite
 from bizos.core.pagination import Page, PageParams
-from bizos.core.versions import version_etag
+from bizos.core.versions import tagged
 from bizos.modules.crm.companies import service
-from bizos.modules.crm.companies.schemas import CompanyCreate, CompanyRead, CompanyUpdate
+from bizos.modules.crm.companies.schemas import (
+    CompanyCreate,
+    CompanyFilters,
+    CompanyRead,
+    CompanyUpdate,
+)
+from bizos.modules.crm.http import Filters
 
 router = APIRouter(tags=["crm"])
 
 BASE = "/api/v1/crm"
 IfMatch = Annotated[str | None, Header(description="The `version` you read (409 if stale).")]
+
 CompanyPages = Annotated[PageParams, Depends(service.COMPANY_ORDER.dependency)]
-
-
-def _company(response: Response, row: CompanyRead) -> CompanyRead:
-    response.headers["ETag"] = version_etag(row.version)
-    return row
 
 
 @router.get(f"{BASE}/companies", response_model=Page[CompanyRead])
 async def list_companies(
-    _: CrmRead,
-    session: DbSession,
-    ctx: Ctx,
-    page: CompanyPages,
-    q: Annotated[str | None, Query(max_length=200, description="Name or domain.")] = None,
-    domain: Annotated[str | None, Query(max_length=253)] = None,
+    _: CrmRead, session: DbSession, ctx: Ctx, page: CompanyPages, filters: Filters[CompanyFilters]
 ) -> Page[CompanyRead]:
-    rows, cursor = await service.list_companies(session, ctx, page=page, q=q, domain=domain)
+    rows, cursor = await service.list_companies(session, ctx, page=page, filters=filters)
     return Page[CompanyRead](items=[service.company_read(r) for r in rows], next_cursor=cursor)
 
 
@@ -47,14 +44,14 @@ async def create_company(
     company already has → 409 with `existing_id`."""
     row = await service.create_company(session, ctx, body)
     response.headers["Location"] = f"{BASE}/companies/{row.id}"
-    return _company(response, service.company_read(row))
+    return tagged(response, service.company_read(row))
 
 
 @router.get(f"{BASE}/companies/{{company_id}}", response_model=CompanyRead)
 async def get_company(
     company_id: str, _: CrmRead, session: DbSession, ctx: Ctx, response: Response
 ) -> CompanyRead:
-    return _company(
+    return tagged(
         response, service.company_read(await service.get_company(session, ctx, company_id))
     )
 
@@ -70,4 +67,4 @@ async def update_company(
     if_match: IfMatch = None,
 ) -> CompanyRead:
     row = await service.update_company(session, ctx, company_id, body, if_match=if_match)
-    return _company(response, service.company_read(row))
+    return tagged(response, service.company_read(row))

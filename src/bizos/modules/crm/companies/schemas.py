@@ -47,6 +47,13 @@ class CompanyUpdate(CompanyFields):
     pass
 
 
+class CompanyFilters(BaseModel):
+    """Which companies a list shows: every filter given applies."""
+
+    q: str | None = Field(default=None, max_length=200, description="Name or domain.")
+    domain: str | None = Field(default=None, max_length=253)
+
+
 class CompanyRead(BaseModel):
     id: str
     name: str

@@ -18,15 +18,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bizos.core.context import Context
 from bizos.core.db import utcnow
 from bizos.core.errors import Conflict, NotFound, Unprocessable, field_error
-from bizos.core.events import append_event
 from bizos.core.ids import new_id
 from bizos.core.pagination import ListOrder, PageParams
 from bizos.core.reads import read_of
 from bizos.core.versions import check_version
-from bizos.modules.crm.companies.schemas import CompanyCreate, CompanyRead, CompanyUpdate
+from bizos.modules.crm.companies.schemas import (
+    CompanyCreate,
+    CompanyFilters,
+    CompanyRead,
+    CompanyUpdate,
+)
 from bizos.modules.crm.models import Company, Contact
 from bizos.modules.crm.normalize import normalize_domain
-from bizos.modules.crm.records import read_page, record_event
+from bizos.modules.crm.records import live, normalized, read_page, record_event, record_new_event
 from bizos.modules.identity.service import require_active_user
 
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
@@ -69,13 +73,8 @@ def company_read(row: Company) -> CompanyRead:
 
 
 async def company_by_domain(session: AsyncSession, ctx: Context, domain: str) -> Company | None:
-    return await session.scalar(
-        sa.select(Company).where(
-            Company.tenant_id == ctx.require_tenant(),
-            Company.domain == domain,
-            Company.merged_into_id.is_(None),
-        )
-    )
+    query = sa.select(Company).where(live(ctx, Company), Company.domain == domain)
+    return await session.scalar(query)
 
 
 async def get_company(
@@ -100,10 +99,7 @@ async def get_company(
 def _domain_field(value: str | None, loc: str) -> str | None:
     if value is None or not value.strip():
         return None
-    try:
-        return clean_domain(value)
-    except InvalidDomain as exc:
-        raise Unprocessable(str(exc), errors=[field_error(["body", loc], str(exc))]) from exc
+    return normalized(clean_domain, value, InvalidDomain, ["body", loc])
 
 
 async def _insert(session: AsyncSession, ctx: Context, row: Company) -> None:
@@ -116,6 +112,11 @@ async def _insert(session: AsyncSession, ctx: Context, row: Company) -> None:
         if existing is None:
             raise
         raise DuplicateCompany(existing.id, existing.domain or "") from None
+
+
+async def _created(session: AsyncSession, ctx: Context, row: Company, **extra: bool) -> None:
+    data = {"name": row.name, "domain": row.domain, **extra}
+    await record_new_event(session, ctx, "crm.company.created", "company", row.id, data)
 
 
 async def create_company(session: AsyncSession, ctx: Context, body: CompanyCreate) -> Company:
@@ -131,29 +132,21 @@ async def create_company(session: AsyncSession, ctx: Context, body: CompanyCreat
     row = Company(
         id=new_id(),
         tenant_id=ctx.require_tenant(),
-        name=body.name,
+        **body.model_dump(exclude={"domain", "tags", "properties"}),
         domain=domain,
-        website=body.website,
-        industry=body.industry,
-        employees=body.employees,
-        annual_revenue=body.annual_revenue,
-        country=body.country,
-        city=body.city,
-        description=body.description,
-        owner_id=body.owner_id,
         tags=body.tags or [],
         properties=body.properties or {},
     )
     await _insert(session, ctx, row)
-    await append_event(
-        session,
-        ctx,
-        "crm.company.created",
-        aggregate_type="company",
-        aggregate_id=row.id,
-        data={"name": row.name, "domain": row.domain},
-    )
+    await _created(session, ctx, row)
     return row
+
+
+def _apply(row: Company, changed: dict[str, Any]) -> None:
+    """Set the changed fields on the company; it is a new version."""
+    for field, value in changed.items():
+        setattr(row, field, value)
+    row.version += 1
 
 
 async def update_company(
@@ -182,9 +175,7 @@ async def update_company(
         other = await company_by_domain(session, ctx, changed["domain"])
         if other is not None and other.id != row.id:
             raise DuplicateCompany(other.id, changed["domain"])
-    for field, value in changed.items():
-        setattr(row, field, value)
-    row.version += 1
+    _apply(row, changed)
     try:
         async with session.begin_nested():
             await session.flush()
@@ -215,23 +206,13 @@ COMPANY_ORDER = ListOrder(
 
 
 async def list_companies(
-    session: AsyncSession,
-    ctx: Context,
-    *,
-    page: PageParams,
-    q: str | None = None,
-    domain: str | None = None,
+    session: AsyncSession, ctx: Context, *, page: PageParams, filters: CompanyFilters | None = None
 ) -> tuple[list[Company], str | None]:
-    query = sa.select(Company).where(
-        Company.tenant_id == ctx.require_tenant(), Company.merged_into_id.is_(None)
-    )
+    q, domain = (filters.q, filters.domain) if filters else (None, None)
+    query = sa.select(Company).where(live(ctx, Company))
     if domain:
-        try:
-            query = query.where(Company.domain == clean_domain(domain))
-        except InvalidDomain as exc:
-            raise Unprocessable(
-                str(exc), errors=[field_error(["query", "domain"], str(exc))]
-            ) from exc
+        clean = normalized(clean_domain, domain, InvalidDomain, ["query", "domain"])
+        query = query.where(Company.domain == clean)
     if q and q.strip():
         needle = q.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         query = query.where(
@@ -286,14 +267,7 @@ async def upsert_company_by_domain(
             await _insert(session, ctx, row)
         except DuplicateCompany:
             continue  # created concurrently: fill that one instead
-        await append_event(
-            session,
-            ctx,
-            "crm.company.created",
-            aggregate_type="company",
-            aggregate_id=row.id,
-            data={"name": row.name, "domain": row.domain, "enriched": enrichment is not None},
-        )
+        await _created(session, ctx, row, enriched=enrichment is not None)
         return row
     raise RuntimeError("company upsert did not settle")  # pragma: no cover
 
@@ -310,9 +284,7 @@ async def _fill_company(
         changed["enrichment"] = enrichment
     if not changed:
         return row
-    for field, value in changed.items():
-        setattr(row, field, value)
-    row.version += 1
+    _apply(row, changed)
     row.updated_at = utcnow()
     await session.flush()
     await record_event(

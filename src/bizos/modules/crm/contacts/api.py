@@ -19,18 +19,18 @@ from bizos.core.auth import Admin, CrmRead, CrmWrite
 from bizos.core.errors import NotFound
 from bizos.core.pagination import Page, PageParams, fixed_order
 from bizos.core.reads import read_of
-from bizos.core.versions import version_etag
+from bizos.core.versions import tagged, version_etag
 from bizos.modules.crm import timeline
 from bizos.modules.crm.companies import service as companies
 from bizos.modules.crm.contacts import attachments, merge, notes, service
 from bizos.modules.crm.contacts.schemas import (
     AttachmentRead,
     ContactCreate,
+    ContactFilters,
     ContactRead,
     ContactSettings,
     ContactUpdate,
     DuplicatePair,
-    LifecycleStage,
     MergeRequest,
     MergeResult,
     NoteCreate,
@@ -38,11 +38,13 @@ from bizos.modules.crm.contacts.schemas import (
     SubjectType,
     TimelineEntryRead,
 )
+from bizos.modules.crm.http import Filters
 
 router = APIRouter(tags=["crm"])
 
 BASE = "/api/v1/crm"
 IfMatch = Annotated[str | None, Header(description="The `version` you read (409 if stale).")]
+
 ContactPages = Annotated[PageParams, Depends(service.CONTACT_ORDER.dependency)]
 NotePages = Annotated[PageParams, Depends(notes.NOTE_ORDER.dependency)]
 AttachmentPages = Annotated[PageParams, Depends(attachments.ATTACHMENT_ORDER.dependency)]
@@ -54,41 +56,14 @@ DuplicatePages = Annotated[
 ]
 
 
-def _contact(response: Response, row: ContactRead) -> ContactRead:
-    response.headers["ETag"] = version_etag(row.version)
-    return row
-
-
 # --- contacts -------------------------------------------------------------------------
 
 
 @router.get(f"{BASE}/contacts", response_model=Page[ContactRead])
 async def list_contacts(
-    _: CrmRead,
-    session: DbSession,
-    ctx: Ctx,
-    page: ContactPages,
-    q: Annotated[
-        str | None,
-        Query(max_length=200, description="Searches name, email, phone and company."),
-    ] = None,
-    company_id: Annotated[str | None, Query(max_length=36)] = None,
-    owner_id: Annotated[str | None, Query(max_length=36)] = None,
-    lifecycle_stage: LifecycleStage | None = None,
-    tag: Annotated[str | None, Query(max_length=50)] = None,
-    email: Annotated[str | None, Query(max_length=320)] = None,
+    _: CrmRead, session: DbSession, ctx: Ctx, page: ContactPages, filters: Filters[ContactFilters]
 ) -> Page[ContactRead]:
-    rows, cursor = await service.list_contacts(
-        session,
-        ctx,
-        page=page,
-        q=q,
-        company_id=company_id,
-        owner_id=owner_id,
-        lifecycle_stage=lifecycle_stage,
-        tag=tag,
-        email=email,
-    )
+    rows, cursor = await service.list_contacts(session, ctx, page=page, **filters.model_dump())
     return Page[ContactRead](items=[service.contact_read(r) for r in rows], next_cursor=cursor)
 
 
@@ -99,7 +74,7 @@ async def create_contact(
     """Create a contact. An email a live contact already has → 409 with `existing_id`."""
     row = await service.create_contact(session, ctx, body)
     response.headers["Location"] = f"{BASE}/contacts/{row.id}"
-    return _contact(response, service.contact_read(row))
+    return tagged(response, service.contact_read(row))
 
 
 @router.get(f"{BASE}/contacts/duplicates", response_model=Page[DuplicatePair])
@@ -118,7 +93,7 @@ async def get_contact(
     row = await service.get_contact(session, ctx, contact_id)
     if row.id != contact_id:
         response.headers["Content-Location"] = f"{BASE}/contacts/{row.id}"
-    return _contact(response, service.contact_read(row))
+    return tagged(response, service.contact_read(row))
 
 
 @router.patch(f"{BASE}/contacts/{{contact_id}}", response_model=ContactRead)
@@ -132,7 +107,7 @@ async def update_contact(
     if_match: IfMatch = None,
 ) -> ContactRead:
     row = await service.update_contact(session, ctx, contact_id, body, if_match=if_match)
-    return _contact(response, service.contact_read(row))
+    return tagged(response, service.contact_read(row))
 
 
 @router.delete(f"{BASE}/contacts/{{contact_id}}", status_code=204)
@@ -347,7 +322,8 @@ async def company_contacts(
     company_id: str, _: CrmRead, session: DbSession, ctx: Ctx, page: ContactPages
 ) -> Page[ContactRead]:
     company = await companies.get_company(session, ctx, company_id)
-    rows, cursor = await service.list_contacts(session, ctx, page=page, company_id=company.id)
+    filters = ContactFilters(company_id=company.id)
+    rows, cursor = await service.list_contacts(session, ctx, page=page, **filters.model_dump())
     return Page[ContactRead](items=[service.contact_read(r) for r in rows], next_cursor=cursor)
 
 

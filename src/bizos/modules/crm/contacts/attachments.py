@@ -39,14 +39,14 @@ from bizos.core.errors import (
     Unprocessable,
     field_error,
 )
-from bizos.core.events import append_event
+from bizos.core.events import payload
 from bizos.core.ids import new_id
 from bizos.core.pagination import ListOrder, PageParams
 from bizos.core.reads import read_of
-from bizos.modules.crm.contacts.notes import resolve_subject
+from bizos.modules.crm.contacts.notes import add_on_subject, resolve_subject
 from bizos.modules.crm.contacts.schemas import AttachmentRead
 from bizos.modules.crm.models import Attachment
-from bizos.modules.crm.records import on_subjects, read_page, tenant_row
+from bizos.modules.crm.records import on_subjects, read_page, record_new_event, tenant_row
 
 CHUNK = 64 * 1024
 
@@ -150,20 +150,22 @@ _CREATED = "crm_attachment_files_created"
 _DOOMED = "crm_attachment_files_doomed"
 
 
-@sa_event.listens_for(Session, "after_commit")
-def _remove_deleted_files(session: Session) -> None:
-    session.info.pop(_CREATED, None)
-    for path in session.info.pop(_DOOMED, []):
+def _settle_files(session: Session, kept: str, removed: str) -> None:
+    """Forget the files listed under ``kept`` and delete those listed under ``removed``."""
+    session.info.pop(kept, None)
+    for path in session.info.pop(removed, []):
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
+
+
+@sa_event.listens_for(Session, "after_commit")
+def _remove_deleted_files(session: Session) -> None:
+    _settle_files(session, kept=_CREATED, removed=_DOOMED)
 
 
 @sa_event.listens_for(Session, "after_rollback")
 def _remove_created_files(session: Session) -> None:
-    session.info.pop(_DOOMED, None)
-    for path in session.info.pop(_CREATED, []):
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(path)
+    _settle_files(session, kept=_DOOMED, removed=_CREATED)
 
 
 def attachment_read(row: Attachment) -> AttachmentRead:
@@ -224,30 +226,13 @@ async def add_attachment(
     session.info.setdefault(_CREATED, []).append(str(path))
     row = Attachment(
         id=attachment_id,
-        tenant_id=tenant_id,
-        subject_type=subject_type,
-        subject_id=target_id,
         filename=clean_filename(filename),
         storage_key=storage_key,
         uploaded_by=ctx.actor_id,
         **facts,
     )
-    session.add(row)
-    await session.flush()
-    await append_event(
-        session,
-        ctx,
-        "crm.attachment.added",
-        aggregate_type="attachment",
-        aggregate_id=row.id,
-        data={
-            "subject_type": subject_type,
-            "subject_id": target_id,
-            "filename": row.filename,
-            "content_type": row.content_type,
-            "size": row.size,
-            "sha256": row.sha256,
-        },
+    await add_on_subject(
+        session, ctx, row, subject_type, target_id, "filename", "content_type", "size", "sha256"
     )
     return row
 
@@ -275,14 +260,8 @@ async def delete_attachment(session: AsyncSession, ctx: Context, attachment_id: 
     await session.delete(row)
     await session.flush()
     session.info.setdefault(_DOOMED, []).append(str(data_dir() / row.storage_key))
-    await append_event(
-        session,
-        ctx,
-        "crm.attachment.deleted",
-        aggregate_type="attachment",
-        aggregate_id=row.id,
-        data={"subject_type": row.subject_type, "subject_id": row.subject_id},
-    )
+    data = payload(row, "subject_type", "subject_id")
+    await record_new_event(session, ctx, "crm.attachment.deleted", "attachment", row.id, data)
 
 
 async def delete_for_subjects(

@@ -17,6 +17,7 @@ from bizos.core.reads import read_of
 from bizos.modules.crm.contacts.schemas import ContactRead
 from bizos.modules.crm.models import Contact
 from bizos.modules.crm.normalize import normalize_email
+from bizos.modules.crm.records import live
 
 MAX_MERGE_HOPS = 8
 
@@ -64,15 +65,10 @@ async def find_contact_by_email(session: AsyncSession, ctx: Context, email: str)
     """The live contact with this email (normalised), if any; an address that only a
     merged contact had answers that contact's survivor."""
     normalized = normalize_email(email)
-    live = await session.scalar(
-        sa.select(Contact).where(
-            Contact.tenant_id == ctx.require_tenant(),
-            Contact.email_normalized == normalized,
-            Contact.merged_into_id.is_(None),
-        )
-    )
-    if live is not None:
-        return live
+    query = sa.select(Contact).where(live(ctx, Contact), Contact.email_normalized == normalized)
+    found = await session.scalar(query)
+    if found is not None:
+        return found
     merged = await session.scalar(
         sa.select(Contact)
         .where(

@@ -22,6 +22,7 @@ from bizos.core.pagination import PageParams, take_page
 from bizos.modules.crm.contacts.lookups import MergedContact, contact_read, follow_merges
 from bizos.modules.crm.contacts.schemas import LIFECYCLE_ORDER, DuplicatePair, DuplicateReason
 from bizos.modules.crm.models import Attachment, Contact, Deal, Lead, Note
+from bizos.modules.crm.records import live
 
 _GMAIL = ("gmail.com", "googlemail.com")
 MAX_DUPLICATE_GROUPS = 1000
@@ -39,15 +40,10 @@ def email_dedupe_key(normalized: str) -> str:
 
 async def _group(session: AsyncSession, ctx: Context, keys: Sequence[Any]) -> list[list[str]]:
     """Ids of live contacts grouped by equal ``keys`` (groups of two or more)."""
-    live = sa.and_(
-        Contact.tenant_id == ctx.require_tenant(),
-        Contact.merged_into_id.is_(None),
-        *(k.is_not(None) for k in keys),
-        *(k != "" for k in keys),
-    )
+    given = sa.and_(live(ctx, Contact), *(k.is_not(None) for k in keys), *(k != "" for k in keys))
     dupes = (
         sa.select(*keys)
-        .where(live)
+        .where(given)
         .group_by(*keys)
         .having(sa.func.count() > 1)
         .limit(MAX_DUPLICATE_GROUPS)
@@ -55,7 +51,7 @@ async def _group(session: AsyncSession, ctx: Context, keys: Sequence[Any]) -> li
     )
     rows = await session.execute(
         sa.select(Contact.id, *keys)
-        .where(live, sa.tuple_(*keys).in_(sa.select(*dupes.c)))
+        .where(given, sa.tuple_(*keys).in_(sa.select(*dupes.c)))
         .order_by(Contact.id)
     )
     groups: dict[tuple[Any, ...], list[str]] = {}
@@ -65,15 +61,11 @@ async def _group(session: AsyncSession, ctx: Context, keys: Sequence[Any]) -> li
 
 
 async def _email_groups(session: AsyncSession, ctx: Context) -> list[list[str]]:
-    live = sa.and_(
-        Contact.tenant_id == ctx.require_tenant(),
-        Contact.merged_into_id.is_(None),
-        Contact.email_normalized.is_not(None),
-    )
+    with_email = sa.and_(live(ctx, Contact), Contact.email_normalized.is_not(None))
     tagged = await session.execute(
         sa.select(Contact.id, Contact.email_normalized)
         .where(
-            live,
+            with_email,
             sa.or_(
                 Contact.email_normalized.like("%+%@%"),
                 *(Contact.email_normalized.like(f"%@{d}") for d in _GMAIL),
@@ -89,7 +81,7 @@ async def _email_groups(session: AsyncSession, ctx: Context) -> list[list[str]]:
         return []
     plain = await session.execute(
         sa.select(Contact.id, Contact.email_normalized).where(
-            live, Contact.email_normalized.in_(list(by_key))
+            with_email, Contact.email_normalized.in_(list(by_key))
         )
     )
     for contact_id, email in plain:
@@ -309,26 +301,18 @@ def _survivor_values(
 async def _repoint(session: AsyncSession, survivor_id: str, dupes: list[str]) -> None:
     """What referenced the duplicates (and contacts merged into them earlier) now
     references the survivor."""
-    await session.execute(
-        sa.update(Contact)
-        .where(Contact.merged_into_id.in_(dupes))
-        .values(merged_into_id=survivor_id)
-        .execution_options(synchronize_session=False)
-    )
-    for model in (Lead, Deal):
-        await session.execute(
-            sa.update(model)
-            .where(model.contact_id.in_(dupes))
-            .values(contact_id=survivor_id)
-            .execution_options(synchronize_session=False)
-        )
-    for subject_model in (Note, Attachment):
-        await session.execute(
-            sa.update(subject_model)
-            .where(subject_model.subject_type == "contact", subject_model.subject_id.in_(dupes))
-            .values(subject_id=survivor_id)
-            .execution_options(synchronize_session=False)
-        )
+    to_survivor: dict[str, Any] = {"contact_id": survivor_id}
+    updates: list[tuple[Any, sa.ColumnElement[bool], dict[str, Any]]] = [
+        (Contact, Contact.merged_into_id.in_(dupes), {"merged_into_id": survivor_id}),
+        (Lead, Lead.contact_id.in_(dupes), to_survivor),
+        (Deal, Deal.contact_id.in_(dupes), to_survivor),
+    ]
+    for on_subject in (Note, Attachment):
+        where = sa.and_(on_subject.subject_type == "contact", on_subject.subject_id.in_(dupes))
+        updates.append((on_subject, where, {"subject_id": survivor_id}))
+    for model, where, values in updates:
+        query = sa.update(model).where(where).values(values)
+        await session.execute(query.execution_options(synchronize_session=False))
 
 
 def _jsonable(changes: dict[str, Any]) -> dict[str, Any]:

@@ -9,15 +9,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bizos.core.context import Context
 from bizos.core.errors import NotFound
-from bizos.core.events import append_event
+from bizos.core.events import payload
 from bizos.core.ids import new_id
 from bizos.core.pagination import ListOrder, PageParams
 from bizos.core.reads import read_of
 from bizos.modules.crm.companies import service as companies
 from bizos.modules.crm.contacts.lookups import get_contact
 from bizos.modules.crm.contacts.schemas import NoteRead
-from bizos.modules.crm.models import Deal, Lead, Note
-from bizos.modules.crm.records import on_subjects, read_page, tenant_row
+from bizos.modules.crm.models import Attachment, Deal, Lead, Note
+from bizos.modules.crm.records import on_subjects, read_page, record_new_event, tenant_row
 
 
 def note_read(row: Note) -> NoteRead:
@@ -40,28 +40,31 @@ async def resolve_subject(
     raise NotFound(f"{subject_type} not found")
 
 
+async def add_on_subject(
+    session: AsyncSession,
+    ctx: Context,
+    row: Note | Attachment,
+    subject_type: str,
+    subject_id: str,
+    *facts: str,
+) -> None:
+    """Put ``row`` (a note or an attachment) on the tenant's record and announce it
+    (``crm.note.created``, ``crm.attachment.added``) with its subject and ``facts``."""
+    row.tenant_id, row.subject_type, row.subject_id = ctx.require_tenant(), subject_type, subject_id
+    session.add(row)
+    await session.flush()
+    kind = "note" if isinstance(row, Note) else "attachment"
+    event = "crm.note.created" if kind == "note" else "crm.attachment.added"
+    data = payload(row, "subject_type", "subject_id", *facts)
+    await record_new_event(session, ctx, event, kind, row.id, data)
+
+
 async def create_note(
     session: AsyncSession, ctx: Context, *, subject_type: str, subject_id: str, body: str
 ) -> Note:
     target = await resolve_subject(session, ctx, subject_type, subject_id)
-    row = Note(
-        id=new_id(),
-        tenant_id=ctx.require_tenant(),
-        subject_type=subject_type,
-        subject_id=target,
-        body=body,
-        author_id=ctx.actor_id,
-    )
-    session.add(row)
-    await session.flush()
-    await append_event(
-        session,
-        ctx,
-        "crm.note.created",
-        aggregate_type="note",
-        aggregate_id=row.id,
-        data={"subject_type": subject_type, "subject_id": target},
-    )
+    row = Note(id=new_id(), body=body, author_id=ctx.actor_id)
+    await add_on_subject(session, ctx, row, subject_type, target)
     return row
 
 

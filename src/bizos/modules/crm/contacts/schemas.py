@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 
 from bizos.modules.crm.schemas import (
     CountryCode,
+    IdFilter,
     Name,
     ShortText,
     Source,
@@ -24,6 +25,19 @@ LIFECYCLE_ORDER: tuple[str, ...] = ("subscriber", "lead", "opportunity", "custom
 SubjectType = Literal["contact", "company", "lead", "deal"]
 
 # --- contacts ------------------------------------------------------------------------
+
+
+class ContactFilters(BaseModel):
+    """Which contacts a list shows: every filter given applies."""
+
+    q: str | None = Field(
+        default=None, max_length=200, description="Searches name, email, phone and company."
+    )
+    company_id: IdFilter = None
+    owner_id: IdFilter = None
+    lifecycle_stage: LifecycleStage | None = None
+    tag: str | None = Field(default=None, max_length=50)
+    email: str | None = Field(default=None, max_length=320)
 
 
 class ContactFields(BaseModel):

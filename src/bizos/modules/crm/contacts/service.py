@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bizos.core.context import Context
 from bizos.core.errors import Conflict, NotFound, Unprocessable, field_error
-from bizos.core.events import append_event
+from bizos.core.events import payload
 from bizos.core.ids import new_id
 from bizos.core.pagination import ListOrder, PageParams
 from bizos.core.versions import check_version
@@ -68,7 +68,14 @@ from bizos.modules.crm.normalize import (
     normalize_email,
     normalize_phone,
 )
-from bizos.modules.crm.records import read_page, record_event, where_equal
+from bizos.modules.crm.records import (
+    live,
+    normalized,
+    read_page,
+    record_event,
+    record_new_event,
+    where_equal,
+)
 from bizos.modules.crm.settings import load_settings
 from bizos.modules.identity.service import require_active_user
 
@@ -138,6 +145,11 @@ def _check_region(region: str, loc: list[str | int]) -> None:
 # --- find or create (used by leads and imports) ----------------------------------------
 
 
+async def _announce_created(session: AsyncSession, ctx: Context, row: Contact) -> None:
+    data = payload(row, "email", "name", "source")
+    await record_new_event(session, ctx, "crm.contact.created", "contact", row.id, data)
+
+
 async def find_or_create_contact(
     session: AsyncSession,
     ctx: Context,
@@ -191,14 +203,7 @@ async def find_or_create_contact(
             raise
         return found, False
     await _link_company_by_email_domain(session, ctx, contact)
-    await append_event(
-        session,
-        ctx,
-        "crm.contact.created",
-        aggregate_type="contact",
-        aggregate_id=contact.id,
-        data={"email": contact.email, "name": contact.name, "source": source},
-    )
+    await _announce_created(session, ctx, contact)
     return contact, True
 
 
@@ -265,24 +270,15 @@ async def _company_for(session: AsyncSession, ctx: Context, company_id: str) -> 
 async def _company_by_name(session: AsyncSession, ctx: Context, name: str) -> Company | None:
     return await session.scalar(
         sa.select(Company)
-        .where(
-            Company.tenant_id == ctx.require_tenant(),
-            Company.merged_into_id.is_(None),
-            sa.func.lower(Company.name) == name.strip().lower(),
-        )
+        .where(live(ctx, Company), sa.func.lower(Company.name) == name.strip().lower())
         .order_by(Company.id)
         .limit(1)
     )
 
 
 async def _live_with_email(session: AsyncSession, ctx: Context, normalized: str) -> Contact | None:
-    return await session.scalar(
-        sa.select(Contact).where(
-            Contact.tenant_id == ctx.require_tenant(),
-            Contact.email_normalized == normalized,
-            Contact.merged_into_id.is_(None),
-        )
-    )
+    query = sa.select(Contact).where(live(ctx, Contact), Contact.email_normalized == normalized)
+    return await session.scalar(query)
 
 
 async def create_contact(session: AsyncSession, ctx: Context, body: ContactCreate) -> Contact:
@@ -316,23 +312,16 @@ async def create_contact(session: AsyncSession, ctx: Context, body: ContactCreat
     row = Contact(
         id=new_id(),
         tenant_id=ctx.require_tenant(),
-        name=body.name,
-        email=email,
-        email_normalized=email_normalized,
-        phone=phone,
-        phone_normalized=phone_normalized,
-        company_id=company_id,
-        company_name=company_name,
-        title=body.title,
+        **body.model_dump(include={"name", "title", "owner_id", "country", "city"}),
         lifecycle_stage=body.lifecycle_stage or "lead",
-        owner_id=body.owner_id,
         source=body.source or "api",
-        country=body.country,
-        city=body.city,
         tags=body.tags or [],
         properties=body.properties or {},
         do_not_contact=bool(body.do_not_contact),
     )
+    row.email, row.email_normalized = email, email_normalized
+    row.phone, row.phone_normalized = phone, phone_normalized
+    row.company_id, row.company_name = company_id, company_name
     try:
         async with session.begin_nested():
             session.add(row)
@@ -342,14 +331,7 @@ async def create_contact(session: AsyncSession, ctx: Context, body: ContactCreat
             raise
         raise DuplicateContact(existing.id) from None
     await _link_company_by_email_domain(session, ctx, row)
-    await append_event(
-        session,
-        ctx,
-        "crm.contact.created",
-        aggregate_type="contact",
-        aggregate_id=row.id,
-        data={"email": row.email, "name": row.name, "source": row.source},
-    )
+    await _announce_created(session, ctx, row)
     return row
 
 
@@ -489,14 +471,9 @@ async def delete_contact(
     await session.execute(
         sa.delete(Contact).where(Contact.id.in_(ids)).execution_options(synchronize_session="fetch")
     )
-    await append_event(
-        session,
-        ctx,
-        "crm.contact.deleted",
-        aggregate_type="contact",
-        aggregate_id=row.id,
-        version=row.version + 1,
-        data={"merged_ids": ids[1:]},
+    data = {"merged_ids": ids[1:]}
+    await record_new_event(
+        session, ctx, "crm.contact.deleted", "contact", row.id, data, version=row.version + 1
     )
 
 
@@ -538,9 +515,7 @@ async def list_contacts(
     searches name, email, phone and company (every word as a prefix; a phone number by
     its digits)."""
     dialect = _dialect(session)
-    query = sa.select(Contact).where(
-        Contact.tenant_id == ctx.require_tenant(), Contact.merged_into_id.is_(None)
-    )
+    query = sa.select(Contact).where(live(ctx, Contact))
     if q and q.strip():
         clause = search.contact_filter(
             dialect, q, default_region=await default_region(session, ctx)
@@ -548,12 +523,8 @@ async def list_contacts(
         if clause is not None:
             query = query.where(clause)
     if email:
-        try:
-            query = query.where(Contact.email_normalized == normalize_email(email))
-        except InvalidEmail as exc:
-            raise Unprocessable(
-                str(exc), errors=[field_error(["query", "email"], str(exc))]
-            ) from exc
+        clean = normalized(normalize_email, email, InvalidEmail, ["query", "email"])
+        query = query.where(Contact.email_normalized == clean)
     query = where_equal(
         query,
         [

@@ -17,29 +17,24 @@ from bizos.core.auth import Admin, CrmRead, CrmWrite
 from bizos.core.errors import Unprocessable, field_error
 from bizos.core.fields import Day
 from bizos.core.pagination import Page, PageParams
-from bizos.core.versions import version_etag
+from bizos.core.versions import tagged
 from bizos.modules.crm.deals import pipeline, service, velocity
 from bizos.modules.crm.deals.schemas import (
     DealCreate,
+    DealFilters,
     DealRead,
     DealReopen,
     DealUpdate,
     PipelineRead,
     PipelineSettings,
-    Stage,
     StageChangeRead,
     VelocityReport,
 )
+from bizos.modules.crm.http import Filters
 
 router = APIRouter(tags=["crm"])
 
-IdQuery = Annotated[str | None, Query(max_length=36)]
-_NOT_NULL = ("name", "amount", "currency", "stage", "properties")
-
-
-def _etag(response: Response, deal: DealRead) -> DealRead:
-    response.headers["ETag"] = version_etag(deal.version)
-    return deal
+DealPages = Annotated[PageParams, Depends(service.DEAL_ORDER.dependency)]
 
 
 @router.post("/api/v1/crm/deals", status_code=201, response_model=DealRead)
@@ -48,40 +43,22 @@ async def create_deal(
 ) -> DealRead:
     deal = await service.create_deal(session, ctx, **body.model_dump())
     response.headers["Location"] = f"/api/v1/crm/deals/{deal.id}"
-    return _etag(response, service.deal_read(deal))
+    return tagged(response, service.deal_read(deal))
 
 
 @router.get("/api/v1/crm/deals", response_model=Page[DealRead])
 async def list_deals(
-    _: CrmRead,
-    session: DbSession,
-    ctx: Ctx,
-    page: Annotated[PageParams, Depends(service.DEAL_ORDER.dependency)],
-    stage: Stage | None = None,
-    owner_id: IdQuery = None,
-    contact_id: IdQuery = None,
-    company_id: IdQuery = None,
-    lead_id: IdQuery = None,
+    _: CrmRead, session: DbSession, ctx: Ctx, page: DealPages, filters: Filters[DealFilters]
 ) -> Page[DealRead]:
-    return Page[DealRead].of(
-        await service.list_deals(
-            session,
-            ctx,
-            page=page,
-            stage=stage,
-            owner_id=owner_id,
-            contact_id=contact_id,
-            company_id=company_id,
-            lead_id=lead_id,
-        )
-    )
+    deals = await service.list_deals(session, ctx, page=page, **filters.model_dump())
+    return Page[DealRead].of(deals)
 
 
 @router.get("/api/v1/crm/deals/{deal_id}", response_model=DealRead)
 async def get_deal(
     deal_id: str, _: CrmRead, session: DbSession, ctx: Ctx, response: Response
 ) -> DealRead:
-    return _etag(response, service.deal_read(await service.get_deal(session, ctx, deal_id)))
+    return tagged(response, service.deal_read(await service.get_deal(session, ctx, deal_id)))
 
 
 @router.patch("/api/v1/crm/deals/{deal_id}", response_model=DealRead)
@@ -96,14 +73,8 @@ async def update_deal(
 ) -> DealRead:
     """Change fields or move the stage; ``If-Match: <version>`` → 409 when stale."""
     changes = body.model_dump(exclude_unset=True)
-    nulls = [k for k in _NOT_NULL if k in changes and changes[k] is None]
-    if nulls:
-        raise Unprocessable(
-            "these fields cannot be cleared",
-            errors=[field_error(["body", k], "may not be null") for k in nulls],
-        )
     deal = await service.update_deal(session, ctx, deal_id, changes=changes, if_match=if_match)
-    return _etag(response, service.deal_read(deal))
+    return tagged(response, service.deal_read(deal))
 
 
 @router.post("/api/v1/crm/deals/{deal_id}/reopen", response_model=DealRead)
@@ -117,10 +88,8 @@ async def reopen_deal(
     if_match: Annotated[str | None, Header()] = None,
 ) -> DealRead:
     """Take a won or lost deal back into an open stage (default: the one it closed from)."""
-    deal = await service.reopen_deal(
-        session, ctx, deal_id, stage=body.stage, reason=body.reason, if_match=if_match
-    )
-    return _etag(response, service.deal_read(deal))
+    deal = await service.reopen_deal(session, ctx, deal_id, body, if_match)
+    return tagged(response, service.deal_read(deal))
 
 
 @router.get("/api/v1/crm/deals/{deal_id}/history", response_model=Page[StageChangeRead])
@@ -154,7 +123,7 @@ async def pipeline_velocity(
     ctx: Ctx,
     since: Day | None = None,
     until: Day | None = None,
-    owner_id: IdQuery = None,
+    owner_id: Annotated[str | None, Query(max_length=36)] = None,
 ) -> VelocityReport:
     """Average days per stage, win rate and sales cycle (dates inclusive, UTC)."""
     if since is not None and until is not None and until < since:

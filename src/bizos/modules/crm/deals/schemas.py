@@ -22,7 +22,7 @@ from pydantic import (
 )
 
 from bizos.core.fields import Day
-from bizos.modules.crm.schemas import check_properties
+from bizos.modules.crm.schemas import IdFilter, Properties
 
 Stage = Literal["lead", "qualified", "proposal", "negotiation", "won", "lost"]
 OpenStage = Literal["lead", "qualified", "proposal", "negotiation"]
@@ -48,7 +48,6 @@ Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
 Source = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)]
 Probability = Annotated[StrictFloat, Field(ge=0, le=1)]
-Properties = Annotated[dict[str, Any], AfterValidator(check_properties)]
 
 
 class DealCreate(BaseModel):
@@ -89,6 +88,16 @@ class DealUpdate(BaseModel):
     source: Source | None = None
     description: str | None = Field(default=None, max_length=20_000)
     properties: Properties | None = None
+
+
+class DealFilters(BaseModel):
+    """Which deals a list shows: every filter given applies."""
+
+    stage: Stage | None = None
+    owner_id: IdFilter = None
+    contact_id: IdFilter = None
+    company_id: IdFilter = None
+    lead_id: IdFilter = None
 
 
 class DealReopen(BaseModel):

@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bizos.core.context import Context
 from bizos.core.db import utcnow
 from bizos.core.errors import Conflict, NotFound, Unprocessable, field_error
+from bizos.core.events import payload
 from bizos.core.money import CENT, cents
 from bizos.core.money import text as money_text
 from bizos.core.pagination import ListOrder, PageParams
@@ -36,6 +37,7 @@ from bizos.modules.crm.deals.schemas import (
     OPEN_STAGES,
     STAGES,
     DealRead,
+    DealReopen,
     StageChangeRead,
     iso_currency,
 )
@@ -134,26 +136,13 @@ STAGE_CHANGE_ORDER = ListOrder(
 
 
 async def list_deals(
-    session: AsyncSession,
-    ctx: Context,
-    *,
-    page: PageParams,
-    stage: str | None = None,
-    owner_id: str | None = None,
-    contact_id: str | None = None,
-    company_id: str | None = None,
-    lead_id: str | None = None,
+    session: AsyncSession, ctx: Context, *, page: PageParams, **filters: str | None
 ) -> tuple[list[DealRead], str | None]:
-    """The tenant's deals in ``page``'s order (newest first by default), filtered."""
+    """The tenant's deals in ``page``'s order (newest first by default), filtered by
+    ``DealFilters``' fields (a deal column each, the ones given as None not applied)."""
     query = where_equal(
         sa.select(Deal).where(Deal.tenant_id == ctx.require_tenant()),
-        [
-            (Deal.stage, stage),
-            (Deal.owner_id, owner_id),
-            (Deal.contact_id, contact_id),
-            (Deal.company_id, company_id),
-            (Deal.lead_id, lead_id),
-        ],
+        [(getattr(Deal, name), value) for name, value in filters.items()],
     )
     items, cursor = await read_page(session, DEAL_ORDER, query, page)
     return [deal_read(r) for r in items], cursor
@@ -182,9 +171,9 @@ async def _new_deal_references(
     contact_id: str | None,
     company_id: str | None,
     owner_id: str | None,
-) -> tuple[str | None, str | None, str | None]:
-    """A new deal's contact, company and owner, checked (422 naming the field); the
-    owner defaults to the user creating the deal."""
+) -> dict[str, str | None]:
+    """A new deal's ``contact_id``, ``company_id`` and ``owner_id``, checked (422 naming
+    the field); the owner defaults to the user creating the deal."""
     if contact_id is not None:
         contact_id = await _live_contact_id(session, ctx, contact_id)
     if company_id is not None:
@@ -193,23 +182,25 @@ async def _new_deal_references(
         owner_id = (await identity_service.require_active_user(session, ctx, owner_id)).id
     elif ctx.actor_type == "user":
         owner_id = ctx.actor_id
-    return contact_id, company_id, owner_id
+    return {"contact_id": contact_id, "company_id": company_id, "owner_id": owner_id}
+
+
+# What the created event tells of a new deal, besides its id and amount.
+_CREATED_FIELDS = (
+    "name",
+    "currency",
+    "stage",
+    "contact_id",
+    "company_id",
+    "lead_id",
+    "owner_id",
+    "close_date",
+    "source",
+)
 
 
 def _created_event_data(deal: Deal) -> dict[str, Any]:
-    return {
-        "deal_id": deal.id,
-        "name": deal.name,
-        "amount": money_text(deal.amount),
-        "currency": deal.currency,
-        "stage": deal.stage,
-        "contact_id": deal.contact_id,
-        "company_id": deal.company_id,
-        "lead_id": deal.lead_id,
-        "owner_id": deal.owner_id,
-        "close_date": deal.close_date.isoformat() if deal.close_date else None,
-        "source": deal.source,
-    }
+    return payload(deal, *_CREATED_FIELDS, deal_id=deal.id, amount=money_text(deal.amount))
 
 
 async def create_deal(
@@ -243,17 +234,15 @@ async def create_deal(
             "unknown stage", errors=[field_error(["body", "stage"], "unknown stage")]
         )
     amount, currency = _check_money(Decimal(amount), currency)
-    contact_id, company_id, owner_id = await _new_deal_references(
+    references = await _new_deal_references(
         session, ctx, contact_id=contact_id, company_id=company_id, owner_id=owner_id
     )
     closed = stage in CLOSED_STAGES
     deal = Deal(
         tenant_id=ctx.require_tenant(),
         name=name,
-        contact_id=contact_id,
-        company_id=company_id,
+        **references,
         lead_id=lead_id,
-        owner_id=owner_id,
         amount=amount,
         currency=currency,
         stage=stage,
@@ -271,11 +260,15 @@ async def create_deal(
     check_stage_rules(await pipeline_settings(session, ctx), deal, stage)
     session.add(deal)
     await session.flush()
-    _add_stage_change(session, ctx, deal, None, stage, at=at, seconds=None)
+    session.add(_stage_change(ctx, deal, None, at, None))
     await record_event(session, ctx, "crm.deal.created", deal, "deal", _created_event_data(deal))
     await _after_stage_entered(session, ctx, deal, at=at, stage_tasks=stage_tasks)
     log.info("crm.deal.created", deal_id=deal.id, stage=stage)
     return deal
+
+
+# Fields every deal has: a PATCH may change them, never clear them.
+_NOT_NULL = ("name", "amount", "currency", "stage", "properties")
 
 
 async def update_deal(
@@ -289,7 +282,12 @@ async def update_deal(
     stage_tasks: bool = True,
 ) -> Deal:
     """Apply ``changes`` (the fields a PATCH sent) under the row lock. A ``stage`` among
-    them moves the deal (rules, history, events, tasks); ``If-Match`` guards the version."""
+    them moves the deal (rules, history, events, tasks); ``If-Match`` guards the version.
+    The fields every deal has cannot be cleared: 422 naming those sent as null."""
+    cleared = [k for k in _NOT_NULL if k in changes and changes[k] is None]
+    if cleared:
+        errors = [field_error(["body", k], "may not be null") for k in cleared]
+        raise Unprocessable("these fields cannot be cleared", errors=errors)
     at = at or utcnow()
     deal = await _locked_deal(session, ctx, deal_id)
     check_version(if_match, deal.version)
@@ -348,18 +346,12 @@ async def update_deal(
 
 
 async def reopen_deal(
-    session: AsyncSession,
-    ctx: Context,
-    deal_id: str,
-    *,
-    stage: str | None = None,
-    reason: str | None = None,
-    if_match: str | None = None,
-    at: dt.datetime | None = None,
+    session: AsyncSession, ctx: Context, deal_id: str, body: DealReopen, if_match: str | None = None
 ) -> Deal:
-    """Take a won or lost deal back into an open stage (by default the one it closed
-    from): ``crm.deal.reopened`` and a stage change; the close fields are cleared."""
-    at = at or utcnow()
+    """Take a won or lost deal back into an open stage (``body.stage``, by default the one
+    it closed from): ``crm.deal.reopened`` and a stage change; the close fields are
+    cleared."""
+    at, stage, reason = utcnow(), body.stage, body.reason
     deal = await _locked_deal(session, ctx, deal_id)
     check_version(if_match, deal.version)
     if deal.stage not in CLOSED_STAGES:
@@ -401,45 +393,30 @@ async def reopen_deal(
     return deal
 
 
-def _add_stage_change(
-    session: AsyncSession,
-    ctx: Context,
-    deal: Deal,
-    from_stage: str | None,
-    to_stage: str,
-    *,
-    at: dt.datetime,
-    seconds: float | None,
-) -> None:
-    """Add the history row of ``deal`` entering ``to_stage`` (at its current amount)."""
-    session.add(
-        DealStageChange(
-            tenant_id=deal.tenant_id,
-            deal_id=deal.id,
-            from_stage=from_stage,
-            to_stage=to_stage,
-            changed_at=at,
-            seconds_in_previous=seconds,
-            amount=deal.amount,
-            actor_id=ctx.actor_id,
-        )
+def _stage_change(
+    ctx: Context, deal: Deal, from_stage: str | None, at: dt.datetime, seconds: float | None
+) -> DealStageChange:
+    """The history row of ``deal`` entering its current stage (at its current amount)."""
+    return DealStageChange(
+        tenant_id=deal.tenant_id,
+        deal_id=deal.id,
+        from_stage=from_stage,
+        to_stage=deal.stage,
+        changed_at=at,
+        seconds_in_previous=seconds,
+        amount=deal.amount,
+        actor_id=ctx.actor_id,
     )
 
 
 async def _move(
-    session: AsyncSession,
-    ctx: Context,
-    deal: Deal,
-    stage: str,
-    *,
-    at: dt.datetime,
-    stage_tasks: bool,
+    session: AsyncSession, ctx: Context, deal: Deal, stage: str, at: dt.datetime, stage_tasks: bool
 ) -> None:
     """Record the move of ``deal`` into ``stage`` (already checked against the rules)."""
     previous = deal.stage
     seconds = max((at - deal.stage_entered_at).total_seconds(), 0.0)
-    _add_stage_change(session, ctx, deal, previous, stage, at=at, seconds=seconds)
     deal.stage = stage
+    session.add(_stage_change(ctx, deal, previous, at, seconds))
     deal.stage_entered_at = at
     if stage in CLOSED_STAGES:
         deal.closed_at = at
@@ -450,16 +427,17 @@ async def _move(
         "crm.deal.stage_changed",
         deal,
         "deal",
-        {
-            "deal_id": deal.id,
-            "from_stage": previous,
-            "to_stage": stage,
-            "seconds_in_previous": seconds,
-            "amount": money_text(deal.amount),
-            "currency": deal.currency,
-            "contact_id": deal.contact_id,
-            "owner_id": deal.owner_id,
-        },
+        payload(
+            deal,
+            "currency",
+            "contact_id",
+            "owner_id",
+            deal_id=deal.id,
+            from_stage=previous,
+            to_stage=stage,
+            seconds_in_previous=seconds,
+            amount=money_text(deal.amount),
+        ),
     )
     log.info("crm.deal.stage_changed", deal_id=deal.id, from_stage=previous, to_stage=stage)
     await _after_stage_entered(session, ctx, deal, at=at, stage_tasks=stage_tasks)
@@ -486,17 +464,18 @@ async def _after_stage_entered(
             },
             now=at,
         )
-    outcome = {
-        "deal_id": deal.id,
-        "contact_id": deal.contact_id,
-        "company_id": deal.company_id,
-        "lead_id": deal.lead_id,
-        "owner_id": deal.owner_id,
-        "amount": money_text(deal.amount),
-        "currency": deal.currency,
-        "reason": deal.close_reason,
-        "close_date": deal.close_date.isoformat() if deal.close_date else None,
-    }
+    outcome = payload(
+        deal,
+        "contact_id",
+        "company_id",
+        "lead_id",
+        "owner_id",
+        "currency",
+        "close_date",
+        deal_id=deal.id,
+        amount=money_text(deal.amount),
+        reason=deal.close_reason,
+    )
     if deal.stage == "won":
         if deal.contact_id is not None:
             await contacts_service.mark_customer(session, ctx, deal.contact_id, deal_id=deal.id)

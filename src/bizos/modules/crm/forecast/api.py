@@ -20,21 +20,29 @@ from bizos.core.context import use_context
 from bizos.core.db import get_database
 from bizos.core.pagination import Page, PageParams
 from bizos.modules.crm.forecast import service
-from bizos.modules.crm.forecast.schemas import ForecastRead
+from bizos.modules.crm.forecast.schemas import (
+    CURRENCY_DESCRIPTION,
+    MONTH_DESCRIPTION,
+    PERIOD_PATTERN,
+    ForecastFilters,
+    ForecastRead,
+)
+from bizos.modules.crm.http import Filters
 
 router = APIRouter(tags=["crm"])
 
-# No length limit here: Pydantic's "at most 7 characters" would pre-empt the service's
-# plain "written YYYY-MM" (the OpenAPI document still states the pattern).
-_MONTH = Query(
-    description="A month written YYYY-MM, e.g. 2026-12.",
-    json_schema_extra={"pattern": service.PERIOD_PATTERN, "examples": ["2026-12"]},
-)
-Period = Annotated[str, _MONTH]
-CurrencyQuery = Annotated[
-    str | None,
-    Query(max_length=3, description="ISO 4217; defaults to the tenant's main currency."),
+ForecastPages = Annotated[PageParams, Depends(service.FORECAST_ORDER.dependency)]
+
+# No length limit on a period: Pydantic's "at most 7 characters" would pre-empt the
+# service's plain "written YYYY-MM" (the OpenAPI document still states the pattern).
+Period = Annotated[
+    str,
+    Query(
+        description=MONTH_DESCRIPTION,
+        json_schema_extra={"pattern": PERIOD_PATTERN, "examples": ["2026-12"]},
+    ),
 ]
+CurrencyQuery = Annotated[str | None, Query(max_length=3, description=CURRENCY_DESCRIPTION)]
 
 
 async def _writing_session(ctx: Ctx) -> AsyncIterator[AsyncSession]:
@@ -57,15 +65,10 @@ async def get_forecast(
 
 @router.get("/api/v1/crm/forecasts", response_model=Page[ForecastRead])
 async def list_forecasts(
-    _: CrmRead,
-    session: DbSession,
-    ctx: Ctx,
-    page: Annotated[PageParams, Depends(service.FORECAST_ORDER.dependency)],
-    period: Annotated[str | None, _MONTH] = None,
-    currency: CurrencyQuery = None,
+    _: CrmRead, session: DbSession, ctx: Ctx, page: ForecastPages, filters: Filters[ForecastFilters]
 ) -> Page[ForecastRead]:
     """Stored forecasts, newest first (see `sort`), with ``accuracy`` once their month
     is over."""
     return Page[ForecastRead].of(
-        await service.list_forecasts(session, ctx, page=page, period=period, currency=currency)
+        await service.list_forecasts(session, ctx, page=page, filters=filters)
     )

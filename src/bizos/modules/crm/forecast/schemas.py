@@ -9,6 +9,23 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 Method = Literal["learned", "default"]
+# A month as the OpenAPI document states it (years from 1900).
+PERIOD_PATTERN = r"^(19\d\d|[2-9]\d{3})-(0[1-9]|1[0-2])$"
+MONTH_DESCRIPTION = "A month written YYYY-MM, e.g. 2026-12."
+CURRENCY_DESCRIPTION = "ISO 4217; defaults to the tenant's main currency."
+
+
+class ForecastFilters(BaseModel):
+    """Which stored forecasts a list shows: every filter given applies. No length limit
+    on ``period``: Pydantic's "at most 7 characters" would pre-empt the service's plain
+    "written YYYY-MM" (the OpenAPI document still states the pattern)."""
+
+    period: str | None = Field(
+        default=None,
+        description=MONTH_DESCRIPTION,
+        json_schema_extra={"pattern": PERIOD_PATTERN, "examples": ["2026-12"]},
+    )
+    currency: str | None = Field(default=None, max_length=3, description=CURRENCY_DESCRIPTION)
 
 
 class StageForecast(BaseModel):

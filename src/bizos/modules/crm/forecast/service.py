@@ -45,27 +45,27 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bizos.core.context import Context
 from bizos.core.db import utcnow
 from bizos.core.errors import Unprocessable, field_error
+from bizos.core.events import payload
 from bizos.core.money import cents
 from bizos.core.pagination import ListOrder, PageParams
 from bizos.modules.crm.deals.pipeline import pipeline_settings
 from bizos.modules.crm.deals.schemas import OPEN_STAGES, PipelineSettings, iso_currency
 from bizos.modules.crm.forecast.schemas import (
     Accuracy,
+    ForecastFilters,
     ForecastRead,
     Interval,
     OtherCurrency,
     StageForecast,
 )
 from bizos.modules.crm.models import Deal, DealStageChange, Forecast
-from bizos.modules.crm.records import read_page
+from bizos.modules.crm.records import normalized, read_page
 
 DRAWS = 2_000
 PERCENTILES = (10, 90)
 PRIOR_WEIGHT = 2.0  # smoothing: as if this many deals at the default probability were seen
 FALLBACK_CURRENCY = "USD"
 _PERIOD = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
-# The same rule for the OpenAPI document (years from 1900).
-PERIOD_PATTERN = r"^(19\d\d|[2-9]\d{3})-(0[1-9]|1[0-2])$"
 PERIOD_MESSAGE = "period must be a month written YYYY-MM, e.g. 2026-12"
 _CHUNK = 250  # draws simulated at once, so memory stays bounded for big pipelines
 
@@ -311,12 +311,11 @@ async def _forecast_currency(session: AsyncSession, ctx: Context, currency: str 
     """The currency asked for (422 when unknown), else the tenant's main one."""
     if currency is None:
         return await main_currency(session, ctx)
-    try:
-        return iso_currency(currency)
-    except ValueError as exc:
-        raise Unprocessable(
-            "unknown currency", errors=[field_error(["query", "currency"], str(exc))]
-        ) from exc
+    return _currency_code(currency)
+
+
+def _currency_code(currency: str) -> str:
+    return normalized(iso_currency, currency, ValueError, ["query", "currency"], "unknown currency")
 
 
 async def _deals_closing(
@@ -397,16 +396,29 @@ def _by_stage(
 
 def _figures(forecast: ForecastRead) -> dict[str, Any]:
     """What a stored forecast keeps besides its columns (in ``probabilities``)."""
-    return {
-        "stages": forecast.probabilities,
-        "sample_sizes": forecast.sample_sizes,
-        "closed_deals": forecast.closed_deals,
-        "min_closed_deals_to_learn": forecast.min_closed_deals_to_learn,
-        "won_amount": str(forecast.won_amount),
-        "draws": forecast.interval.draws,
-        "seed": forecast.interval.seed,
-        "other_currencies": [o.model_dump(mode="json") for o in forecast.other_currencies],
-    }
+    return payload(
+        forecast,
+        "sample_sizes",
+        "closed_deals",
+        "min_closed_deals_to_learn",
+        "won_amount",
+        stages=forecast.probabilities,
+        draws=forecast.interval.draws,
+        seed=forecast.interval.seed,
+        other_currencies=[o.model_dump(mode="json") for o in forecast.other_currencies],
+    )
+
+
+# The fields of a forecast that its row's columns of the same names keep as they are.
+_AS_STORED = {
+    "period",
+    "currency",
+    "method",
+    "weighted_amount",
+    "commit_amount",
+    "best_case_amount",
+    "generated_at",
+}
 
 
 async def _store(session: AsyncSession, ctx: Context, forecast: ForecastRead) -> ForecastRead:
@@ -436,17 +448,11 @@ async def _store(session: AsyncSession, ctx: Context, forecast: ForecastRead) ->
         return forecast.model_copy(update={"id": latest.id, "generated_at": latest.generated_at})
     row = Forecast(
         tenant_id=ctx.require_tenant(),
-        period=forecast.period,
-        currency=forecast.currency,
-        weighted_amount=forecast.weighted_amount,
-        commit_amount=forecast.commit_amount,
-        best_case_amount=forecast.best_case_amount,
+        **forecast.model_dump(include=_AS_STORED),
         interval_low=forecast.interval.low,
         interval_high=forecast.interval.high,
         by_stage=by_stage,
         probabilities=figures,
-        method=forecast.method,
-        generated_at=forecast.generated_at,
     )
     session.add(row)
     await session.flush()
@@ -505,28 +511,17 @@ FORECAST_ORDER = ListOrder(
 
 
 async def list_forecasts(
-    session: AsyncSession,
-    ctx: Context,
-    *,
-    page: PageParams,
-    period: str | None = None,
-    currency: str | None = None,
+    session: AsyncSession, ctx: Context, *, page: PageParams, filters: ForecastFilters
 ) -> tuple[list[ForecastRead], str | None]:
     """Stored forecasts, newest first by default; those of months over carry ``accuracy``:
     the amount actually won in the month (won deals by close date) against the forecast."""
     tenant_id = ctx.require_tenant()
     query = sa.select(Forecast).where(Forecast.tenant_id == tenant_id)
-    if period is not None:
-        parse_period(period)
-        query = query.where(Forecast.period == period)
-    if currency is not None:
-        try:
-            code = iso_currency(currency)
-        except ValueError as exc:
-            raise Unprocessable(
-                "unknown currency", errors=[field_error(["query", "currency"], str(exc))]
-            ) from exc
-        query = query.where(Forecast.currency == code)
+    if filters.period is not None:
+        parse_period(filters.period)
+        query = query.where(Forecast.period == filters.period)
+    if filters.currency is not None:
+        query = query.where(Forecast.currency == _currency_code(filters.currency))
     items, cursor = await read_page(session, FORECAST_ORDER, query, page)
     today = utcnow().date()
     actuals: dict[tuple[str, str], Decimal] = {}

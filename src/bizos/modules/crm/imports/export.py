@@ -22,28 +22,21 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bizos.core.context import Context
 from bizos.core.db import Database
-from bizos.core.pagination import PageParams
-from bizos.modules.crm.imports.mapping import CUSTOM_PREFIX, FORMULA_PREFIXES
+from bizos.modules.crm.imports.mapping import CONTACT_FIELDS, CUSTOM_PREFIX, FORMULA_PREFIXES
+from bizos.modules.crm.imports.writers import tenant_users
 from bizos.modules.crm.models import Company, Contact
-from bizos.modules.identity import service as identity_service
 
 CONTACTS = cast(sa.Table, Contact.__table__)
 COMPANIES = cast(sa.Table, Company.__table__)
 PAGE_ROWS = 1000
 MAX_CUSTOM_COLUMNS = 200
 
+# An import reads the columns it knows (CONTACT_FIELDS but the name parts) back in.
 CONTACT_COLUMNS = (
     "id",
     "email",
     "name",
-    "phone",
-    "company",
-    "title",
-    "country",
-    "city",
-    "tags",
-    "source",
-    "owner_email",
+    *CONTACT_FIELDS[4:],
     "lifecycle_stage",
     "created_at",
     "updated_at",
@@ -94,16 +87,23 @@ def _line(cells: Sequence[Any]) -> str:
 
 
 async def _user_emails(session: AsyncSession, ctx: Context) -> dict[str, str]:
-    emails: dict[str, str] = {}
-    after: str | None = None
+    return {u.id: u.email for u in await tenant_users(session, ctx)}
+
+
+async def _pages(
+    db: Database, tenant_id: str, table: sa.Table, where: list[sa.ColumnElement[bool]]
+) -> AsyncIterator[Sequence[sa.RowMapping]]:
+    """The rows of ``table`` that ``where`` selects, a page at a time in id order, each
+    page read in a short read-only unit of work of its own."""
+    after = ""
     while True:
-        page = await identity_service.list_users(
-            session, ctx, page=PageParams(limit=200, after=after)
-        )
-        emails.update({u.id: u.email for u in page.items})
-        if page.next_cursor is None or not page.items:
-            return emails
-        after = page.items[-1].id
+        async with db.unit_of_work(tenant_id=tenant_id, readonly=True) as session:
+            query = sa.select(table).where(*where, table.c.id > after).order_by(table.c.id)
+            rows = (await session.execute(query.limit(PAGE_ROWS))).mappings().all()
+        yield rows
+        if len(rows) < PAGE_ROWS:
+            return
+        after = rows[-1]["id"]
 
 
 async def _custom_keys(session: AsyncSession, tenant_id: str) -> list[str]:
@@ -162,21 +162,7 @@ async def export_contacts(
         owners = await _user_emails(session, ctx)
     yield _line([*CONTACT_COLUMNS, *(f"{CUSTOM_PREFIX}{k}" for k in keys)])
     where = _contact_filters(tenant_id, filters)
-    after = ""
-    while True:
-        async with db.unit_of_work(tenant_id=tenant_id, readonly=True) as session:
-            rows = (
-                (
-                    await session.execute(
-                        sa.select(CONTACTS)
-                        .where(*where, CONTACTS.c.id > after)
-                        .order_by(CONTACTS.c.id)
-                        .limit(PAGE_ROWS)
-                    )
-                )
-                .mappings()
-                .all()
-            )
+    async for rows in _pages(db, tenant_id, CONTACTS, where):
         chunk = []
         for r in rows:
             if filters.tag and filters.tag not in (r["tags"] or []):
@@ -205,9 +191,6 @@ async def export_contacts(
             )
         if chunk:
             yield "".join(chunk)
-        if len(rows) < PAGE_ROWS:
-            return
-        after = rows[-1]["id"]
 
 
 async def export_companies(db: Database, ctx: Context, q: str | None = None) -> AsyncIterator[str]:
@@ -228,21 +211,7 @@ async def export_companies(db: Database, ctx: Context, q: str | None = None) -> 
                 c.domain.like(pattern, escape="\\"),
             )
         )
-    after = ""
-    while True:
-        async with db.unit_of_work(tenant_id=tenant_id, readonly=True) as session:
-            rows = (
-                (
-                    await session.execute(
-                        sa.select(COMPANIES)
-                        .where(*where, c.id > after)
-                        .order_by(c.id)
-                        .limit(PAGE_ROWS)
-                    )
-                )
-                .mappings()
-                .all()
-            )
+    async for rows in _pages(db, tenant_id, COMPANIES, where):
         if rows:
             yield "".join(
                 _line(
@@ -264,6 +233,3 @@ async def export_companies(db: Database, ctx: Context, q: str | None = None) -> 
                 )
                 for r in rows
             )
-        if len(rows) < PAGE_ROWS:
-            return
-        after = rows[-1]["id"]

@@ -27,7 +27,7 @@ from bizos.core.config import get_settings
 from bizos.core.context import Context
 from bizos.core.db import Database, utcnow
 from bizos.core.errors import PayloadTooLarge, Unprocessable, field_error
-from bizos.core.events import append_event
+from bizos.core.events import payload
 from bizos.core.ids import new_id
 from bizos.core.pagination import ListOrder, PageParams, encode_cursor
 from bizos.core.reads import read_of
@@ -42,7 +42,7 @@ from bizos.modules.crm.imports.schemas import (
 )
 from bizos.modules.crm.imports.writers import BatchInput, BatchOutcome, write_contacts, write_leads
 from bizos.modules.crm.models import ImportJob, ImportRowError
-from bizos.modules.crm.records import tenant_row
+from bizos.modules.crm.records import read_page, record_new_event, tenant_row, where_equal
 
 log = structlog.get_logger("bizos.crm.imports")
 
@@ -79,15 +79,21 @@ def import_read(job: ImportJob) -> ImportRead:
     )
 
 
+# What a job keeps of its file's layout, under the same names.
+_LAYOUT_FIELDS = ("encoding", "delimiter", "columns", "total_rows")
+# The job's counter behind each of ImportCounts' fields.
+_COUNTERS = {
+    "created": "created_count",
+    "updated": "updated_count",
+    "merged": "merged_count",
+    "skipped": "skipped_count",
+    "unchanged": "unchanged_count",
+    "errors": "error_count",
+}
+
+
 def counts_of(job: ImportJob) -> ImportCounts:
-    return ImportCounts(
-        created=job.created_count,
-        updated=job.updated_count,
-        merged=job.merged_count,
-        skipped=job.skipped_count,
-        unchanged=job.unchanged_count,
-        errors=job.error_count,
-    )
+    return ImportCounts(**{name: getattr(job, counter) for name, counter in _COUNTERS.items()})
 
 
 # --- a file arrives -------------------------------------------------------------------
@@ -172,31 +178,18 @@ async def create_import(
         storage_key=storage_key,
         mapping=resolved,
         on_duplicate=on_duplicate,
-        encoding=layout.encoding,
-        delimiter=layout.delimiter,
-        columns=layout.columns,
-        total_bytes=size,
-        total_rows=layout.total_rows,
+        **{name: getattr(layout, name) for name in _LAYOUT_FIELDS},
         byte_offset=layout.data_offset,
+        total_bytes=size,
         status="queued",
         runner=runner,
         created_by=ctx.actor_id if ctx.actor_type == "user" else None,
     )
     session.add(job)
     await session.flush()
-    await append_event(
-        session,
-        ctx,
-        "crm.import.started" if runner == "cli" else "crm.import.queued",
-        aggregate_type="import",
-        aggregate_id=job.id,
-        data={
-            "kind": kind,
-            "filename": job.filename,
-            "total_rows": layout.total_rows,
-            "runner": runner,
-        },
-    )
+    event = "crm.import.started" if runner == "cli" else "crm.import.queued"
+    data = payload(job, "kind", "filename", "total_rows", "runner")
+    await record_new_event(session, ctx, event, "import", job.id, data)
     log.info(
         "crm.import.created", import_id=job.id, kind=kind, rows=layout.total_rows, runner=runner
     )
@@ -272,13 +265,13 @@ async def process_next_batch(
         job.status = "completed"
         job.finished_at = utcnow()
         job.total_rows = job.processed_rows
-        await append_event(
+        await record_new_event(
             session,
             ctx,
             "crm.import.completed",
-            aggregate_type="import",
-            aggregate_id=job.id,
-            data={"kind": job.kind, "rows": job.processed_rows, **counts_of(job).model_dump()},
+            "import",
+            job.id,
+            {"kind": job.kind, "rows": job.processed_rows, **counts_of(job).model_dump()},
         )
         log.info("crm.import.completed", import_id=job.id, rows=job.processed_rows)
     await session.flush()
@@ -304,13 +297,13 @@ async def _fail(session: AsyncSession, ctx: Context, job: ImportJob, reason: str
     job.status = "failed"
     job.error = reason
     job.finished_at = utcnow()
-    await append_event(
+    await record_new_event(
         session,
         ctx,
         "crm.import.failed",
-        aggregate_type="import",
-        aggregate_id=job.id,
-        data={"kind": job.kind, "error": reason, **counts_of(job).model_dump()},
+        "import",
+        job.id,
+        {"kind": job.kind, "error": reason, **counts_of(job).model_dump()},
     )
     await session.flush()
     log.warning("crm.import.failed", import_id=job.id)
@@ -324,13 +317,13 @@ async def import_batch_and_continue(
     dispatcher's way of carrying an import where no workflow runs."""
     progress = await process_next_batch(session, ctx, import_id)
     if progress.status not in FINISHED:
-        await append_event(
+        await record_new_event(
             session,
             ctx,
             "crm.import.continued",
-            aggregate_type="import",
-            aggregate_id=import_id,
-            data={"processed_rows": progress.processed_rows},
+            "import",
+            import_id,
+            {"processed_rows": progress.processed_rows},
         )
     return progress
 
@@ -379,10 +372,7 @@ async def get_import(session: AsyncSession, ctx: Context, import_id: str) -> Imp
 
 
 IMPORT_ORDER = ListOrder(
-    "imports",
-    ImportJob.id,
-    [ImportJob.created_at, ImportJob.updated_at],
-    unsorted_descending=True,
+    "imports", ImportJob.id, [ImportJob.created_at, ImportJob.updated_at], unsorted_descending=True
 )
 
 
@@ -391,11 +381,8 @@ async def list_imports(
 ) -> tuple[list[ImportRead], str | None]:
     """In ``page``'s order (newest first by default)."""
     query = sa.select(ImportJob).where(ImportJob.tenant_id == ctx.require_tenant())
-    if status is not None:
-        query = query.where(ImportJob.status == status)
-    rows, cursor = IMPORT_ORDER.take_page(
-        (await session.scalars(IMPORT_ORDER.apply(query, page))).all(), page
-    )
+    query = where_equal(query, [(ImportJob.status, status)])
+    rows, cursor = await read_page(session, IMPORT_ORDER, query, page)
     return [import_read(j) for j in rows], cursor
 
 

@@ -33,6 +33,7 @@ from bizos.modules.crm.leads import service as leads_service
 from bizos.modules.crm.models import Company, Contact, ImportRowError, Lead
 from bizos.modules.crm.normalize import email_domain, is_free_mail
 from bizos.modules.identity import service as identity_service
+from bizos.modules.identity.schemas import UserRead
 
 CONTACTS = cast(sa.Table, Contact.__table__)
 COMPANIES = cast(sa.Table, Company.__table__)
@@ -44,6 +45,8 @@ OnDuplicate = Literal["skip", "update", "merge"]
 # Contact columns an import may set, in the order change lists report them.
 _SCALARS = ("name", "email", "phone", "company_name", "title", "country", "city", "source")
 _UPDATED = (*_SCALARS, "email_normalized", "phone_normalized", "company_id", "owner_id")
+# A lead row's values that a new lead takes as they are.
+_LEAD_FIELDS = ("email", "name", "phone", "company", "message")
 
 
 @dataclass(slots=True)
@@ -86,18 +89,23 @@ def _error_row(
     }
 
 
-async def tenant_users_by_email(session: AsyncSession, ctx: Context) -> dict[str, str]:
-    """Every user's normalised email -> id (a tenant has tens of users, not thousands)."""
-    users: dict[str, str] = {}
+async def tenant_users(session: AsyncSession, ctx: Context) -> list[UserRead]:
+    """Every user of the tenant (a tenant has tens of users, not thousands), in id order."""
+    users: list[UserRead] = []
     after: str | None = None
     while True:
         page = await identity_service.list_users(
             session, ctx, page=PageParams(limit=200, after=after)
         )
-        users.update({u.email.strip().lower(): u.id for u in page.items})
+        users += page.items
         if page.next_cursor is None or not page.items:
             return users
         after = page.items[-1].id
+
+
+async def tenant_users_by_email(session: AsyncSession, ctx: Context) -> dict[str, str]:
+    """Every user's normalised email -> id."""
+    return {u.email.strip().lower(): u.id for u in await tenant_users(session, ctx)}
 
 
 def _validate(
@@ -485,16 +493,10 @@ async def write_leads(session: AsyncSession, ctx: Context, batch: BatchInput) ->
         properties["import_id"] = batch.import_id
         try:
             async with session.begin_nested():
+                given = {name: getattr(values, name) for name in _LEAD_FIELDS}
+                source = values.source or "import"
                 await leads_service.create_lead(
-                    session,
-                    ctx,
-                    email=values.email,
-                    name=values.name,
-                    phone=values.phone,
-                    company=values.company,
-                    source=values.source or "import",
-                    message=values.message,
-                    properties=properties,
+                    session, ctx, **given, source=source, properties=properties
                 )
         except (ProblemError, ValueError) as exc:
             problems = getattr(exc, "errors", None) or [{"msg": str(exc)}]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request, Response
+from fastapi import APIRouter, Body, Depends, Header, Path, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from starlette.datastructures import UploadFile
 
@@ -21,20 +21,21 @@ from bizos.core.context import Context
 from bizos.core.db import get_database
 from bizos.core.errors import Forbidden, ProblemError, Unprocessable, field_error
 from bizos.core.pagination import Page, PageParams
-from bizos.core.versions import version_etag
+from bizos.core.versions import tagged
 from bizos.modules.crm.assignment import service as assignment_service
 from bizos.modules.crm.assignment.schemas import LeadAssign
 from bizos.modules.crm.deals import service as deals_service
+from bizos.modules.crm.http import Filters
 from bizos.modules.crm.leads import first_outreach, service, web_form
 from bizos.modules.crm.leads.schemas import (
     FormAccepted,
     LeadConvert,
     LeadConverted,
     LeadCreate,
+    LeadFilters,
     LeadFlowSettings,
     LeadFlowUpdate,
     LeadRead,
-    LeadStatus,
     LeadUpdate,
     WebFormLead,
     WebFormSettings,
@@ -44,18 +45,14 @@ from bizos.modules.identity import service as identity_service
 
 router = APIRouter(tags=["crm"])
 
-IdQuery = Annotated[str | None, Query(max_length=36)]
+LeadPages = Annotated[PageParams, Depends(service.LEAD_ORDER.dependency)]
+
 MAX_FORM_FIELDS = 60
 
 
 class UnsupportedMediaType(ProblemError):
     status = 415
     title = "Unsupported media type"
-
-
-def _etag(response: Response, lead: LeadRead) -> LeadRead:
-    response.headers["ETag"] = version_etag(lead.version)
-    return lead
 
 
 @router.post("/api/v1/crm/leads", status_code=201, response_model=LeadRead)
@@ -65,59 +62,26 @@ async def create_lead(
     """Capture a lead. Its email is matched to an existing contact (no duplicate is
     made); the lead flow then enriches, scores and assigns it and emails the person from
     the owner."""
-    lead = await service.create_lead(
-        session,
-        ctx,
-        email=body.email,
-        name=body.name,
-        phone=body.phone,
-        company=body.company,
-        source=body.source or "api",
-        message=body.message,
-        properties=body.properties,
-    )
+    fields = body.model_dump(exclude={"source"})
+    lead = await service.create_lead(session, ctx, **fields, source=body.source or "api")
     response.headers["Location"] = f"/api/v1/crm/leads/{lead.id}"
-    return _etag(response, service.lead_read(lead))
+    return tagged(response, service.lead_read(lead))
 
 
 @router.get("/api/v1/crm/leads", response_model=Page[LeadRead])
 async def list_leads(
-    _: CrmRead,
-    session: DbSession,
-    ctx: Ctx,
-    page: Annotated[PageParams, Depends(service.LEAD_ORDER.dependency)],
-    q: Annotated[
-        str | None,
-        Query(
-            max_length=200,
-            description="Searches name, email, company and phone; every word must match.",
-        ),
-    ] = None,
-    status: LeadStatus | None = None,
-    owner_id: IdQuery = None,
-    source: Annotated[str | None, Query(max_length=40)] = None,
-    contact_id: IdQuery = None,
+    _: CrmRead, session: DbSession, ctx: Ctx, page: LeadPages, filters: Filters[LeadFilters]
 ) -> Page[LeadRead]:
     """Leads, newest first (see `sort`), filtered; `q` searches them."""
-    return Page[LeadRead].of(
-        await service.list_leads(
-            session,
-            ctx,
-            page=page,
-            q=q,
-            status=status,
-            owner_id=owner_id,
-            source=source.strip().lower() if source else None,
-            contact_id=contact_id,
-        )
-    )
+    leads = await service.list_leads(session, ctx, page=page, **filters.model_dump())
+    return Page[LeadRead].of(leads)
 
 
 @router.get("/api/v1/crm/leads/{lead_id}", response_model=LeadRead)
 async def get_lead(
     lead_id: str, _: CrmRead, session: DbSession, ctx: Ctx, response: Response
 ) -> LeadRead:
-    return _etag(response, service.lead_read(await service.get_lead(session, ctx, lead_id)))
+    return tagged(response, service.lead_read(await service.get_lead(session, ctx, lead_id)))
 
 
 @router.patch("/api/v1/crm/leads/{lead_id}", response_model=LeadRead)
@@ -134,7 +98,7 @@ async def update_lead(
     (409 for a move the lifecycle does not allow; ``reason`` is required to
     disqualify). ``If-Match: <version>`` guards against lost updates."""
     lead = await service.update_lead(session, ctx, lead_id, changes=body, if_match=if_match)
-    return _etag(response, service.lead_read(lead))
+    return tagged(response, service.lead_read(lead))
 
 
 @router.post("/api/v1/crm/leads/{lead_id}/convert", status_code=201, response_model=LeadConverted)

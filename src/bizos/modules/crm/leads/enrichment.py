@@ -98,6 +98,10 @@ async def record_enrichment(
     return lead
 
 
+# What a provider's company profile fills in on the company (blank fields only).
+_PROFILE_FIELDS = ("name", "industry", "employees", "country", "city", "annual_revenue")
+
+
 async def _link_company(
     session: AsyncSession,
     ctx: Context,
@@ -106,17 +110,10 @@ async def _link_company(
     provider: str | None,
 ) -> None:
     fetched_at = utcnow().isoformat()
+    known = {name: getattr(profile, name) for name in _PROFILE_FIELDS}
+    enrichment = {**profile.raw, "provider": provider, "fetched_at": fetched_at}
     company = await companies.upsert_company_by_domain(
-        session,
-        ctx,
-        domain=profile.domain,
-        name=profile.name,
-        industry=profile.industry,
-        employees=profile.employees,
-        country=profile.country,
-        city=profile.city,
-        annual_revenue=profile.annual_revenue,
-        enrichment={**profile.raw, "provider": provider, "fetched_at": fetched_at},
+        session, ctx, domain=profile.domain, **known, enrichment=enrichment
     )
     await _link(session, ctx, lead, company.id)
     lead.enrichment = {

@@ -34,7 +34,7 @@ from bizos.modules.crm.leads.schemas import LeadFlowSettings, LeadFlowUpdate
 from bizos.modules.crm.leads.service import get_lead
 from bizos.modules.crm.models import Contact, Lead
 from bizos.modules.crm.records import record_event
-from bizos.modules.crm.settings import load_settings
+from bizos.modules.crm.settings import merge_section, settings_section
 from bizos.modules.identity import service as identity_service
 from bizos.modules.identity.schemas import UserRead
 from bizos.modules.outreach import service as outreach_service
@@ -96,7 +96,7 @@ def _settings_read(section: dict[str, Any]) -> LeadFlowSettings:
 
 
 async def get_lead_flow_settings(session: AsyncSession, ctx: Context) -> LeadFlowSettings:
-    return _settings_read(dict((await load_settings(session, ctx)).lead_flow or {}))
+    return _settings_read(await settings_section(session, ctx, "lead_flow"))
 
 
 async def update_lead_flow_settings(
@@ -109,18 +109,7 @@ async def update_lead_flow_settings(
             _check_template(given[field], field)
     if given.get("enabled") is None:
         given.pop("enabled", None)
-    row = await load_settings(session, ctx, for_update=True)
-    section = dict(row.lead_flow or {})
-    updated = {**section, **given}
-    updated = {k: v for k, v in updated.items() if v is not None}
-    if updated != section:
-        row.lead_flow = updated
-        row.version += 1
-        await session.flush()
-        await record_event(
-            session, ctx, "crm.lead_flow.updated", row, "crm_settings", {"changed": sorted(given)}
-        )
-    return _settings_read(updated)
+    return _settings_read(await merge_section(session, ctx, "lead_flow", given))
 
 
 @dataclass(frozen=True, slots=True)

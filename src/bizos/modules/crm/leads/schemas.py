@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 from bizos.core.fields import Day
 from bizos.modules.crm.deals.schemas import DealRead, Stage
 from bizos.modules.crm.normalize import InvalidEmail, normalize_email, normalize_source
+from bizos.modules.crm.schemas import IdFilter
 
 LeadStatus = Literal["new", "working", "qualified", "disqualified", "converted"]
 EnrichmentStatus = Literal["pending", "enriched", "not_found", "skipped", "failed"]
@@ -20,6 +21,25 @@ _PHONE_CHARS = re.compile(r"^[0-9+().\-\s/x]{4,40}$")
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Text = Annotated[str, StringConstraints(strip_whitespace=True, max_length=10_000)]
+
+
+class LeadFilters(BaseModel):
+    """Which leads a list shows: every filter given applies; ``q`` searches them."""
+
+    q: str | None = Field(
+        default=None,
+        max_length=200,
+        description="Searches name, email, company and phone; every word must match.",
+    )
+    status: LeadStatus | None = None
+    owner_id: IdFilter = None
+    source: str | None = Field(default=None, max_length=40)
+    contact_id: IdFilter = None
+
+    @field_validator("source")
+    @classmethod
+    def _source_key(cls, value: str | None) -> str | None:
+        return value.strip().lower() if value else None
 
 
 def check_email(value: str) -> str:

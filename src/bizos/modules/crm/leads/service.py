@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bizos.core.context import Context
 from bizos.core.db import utcnow
 from bizos.core.errors import Conflict, Unprocessable, field_error
+from bizos.core.events import payload
 from bizos.core.ids import new_id
 from bizos.core.pagination import ListOrder, PageParams
 from bizos.core.reads import read_of
@@ -85,9 +86,10 @@ async def create_lead(
     with this email, made if there is none. Raises 422 (at ``body.email``) for a
     malformed email."""
     source = normalize_source(source) if source else "api"
+    person = {"name": name, "phone": phone, "company": company}
     try:
         contact, contact_created = await find_or_create_contact(
-            session, ctx, email=email, name=name, phone=phone, company=company, source=source
+            session, ctx, email=email, source=source, **person
         )
     except InvalidEmail as exc:
         raise Unprocessable(
@@ -101,9 +103,7 @@ async def create_lead(
         contact_id=contact.id,
         company_id=contact.company_id,
         email=email.strip(),
-        name=name,
-        phone=phone,
-        company=company,
+        **person,
         source=source,
         message=message,
         properties=dict(properties or {}),
@@ -121,14 +121,15 @@ async def create_lead(
         "crm.lead.created",
         lead,
         "lead",
-        {
-            "contact_id": contact.id,
-            "contact_created": contact_created,
-            "email": lead.email,
-            "name": lead.name,
-            "company": lead.company,
-            "source": lead.source,
-        },
+        payload(
+            lead,
+            "email",
+            "name",
+            "company",
+            "source",
+            contact_id=contact.id,
+            contact_created=contact_created,
+        ),
     )
     log.info("crm.lead.created", lead_id=lead.id, source=source, new_contact=contact_created)
     return lead
@@ -172,18 +173,9 @@ async def capture_web_form(
         and value not in (None, "")
     }
     properties = dict(list(extras.items())[:MAX_FORM_PROPERTIES])
-    return await create_lead(
-        session,
-        ctx,
-        email=fields.email,
-        name=fields.name,
-        phone=fields.phone,
-        company=fields.company,
-        source=fields.source or "web_form",
-        message=fields.message,
-        properties=properties,
-        ip=ip,
-    )
+    given = fields.model_dump(exclude={"source"})
+    source = fields.source or "web_form"
+    return await create_lead(session, ctx, **given, source=source, properties=properties, ip=ip)
 
 
 # --- reading --------------------------------------------------------------------------
@@ -227,27 +219,17 @@ async def list_leads(
     *,
     page: PageParams,
     q: str | None = None,
-    status: str | None = None,
-    owner_id: str | None = None,
-    source: str | None = None,
-    contact_id: str | None = None,
+    **filters: str | None,
 ) -> tuple[list[LeadRead], str | None]:
-    """The tenant's leads in ``page``'s order (newest first by default), filtered;
-    ``q`` searches name, email, company and phone."""
+    """The tenant's leads in ``page``'s order (newest first by default), filtered by
+    ``LeadFilters``' other fields (a lead column each, an empty one not applied); ``q``
+    searches name, email, company and phone."""
     query = sa.select(Lead).where(Lead.tenant_id == ctx.require_tenant())
     if q and q.strip():
         dialect = session.get_bind().dialect.name
         region = await default_region(session, ctx)
         query = query.where(_search_filter(dialect, q, default_region=region))
-    query = where_equal(
-        query,
-        [
-            (Lead.status, status or None),
-            (Lead.owner_id, owner_id or None),
-            (Lead.source, source or None),
-            (Lead.contact_id, contact_id or None),
-        ],
-    )
+    query = where_equal(query, [(getattr(Lead, k), v or None) for k, v in filters.items()])
     items, cursor = await read_page(session, LEAD_ORDER, query, page)
     return [lead_read(r) for r in items], cursor
 

@@ -14,8 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bizos.core.context import Context
 from bizos.modules.crm.leads.schemas import WebFormSettings, WebFormUpdate
 from bizos.modules.crm.models import CrmSettings
-from bizos.modules.crm.records import record_event
-from bizos.modules.crm.settings import load_settings
+from bizos.modules.crm.settings import merge_section, settings_section
 
 
 def _read(section: dict[str, object]) -> WebFormSettings:
@@ -28,7 +27,7 @@ def _read(section: dict[str, object]) -> WebFormSettings:
 
 
 async def get_web_form_settings(session: AsyncSession, ctx: Context) -> WebFormSettings:
-    return _read(dict((await load_settings(session, ctx)).web_form or {}))
+    return _read(await settings_section(session, ctx, "web_form"))
 
 
 async def update_web_form_settings(
@@ -38,17 +37,7 @@ async def update_web_form_settings(
     given = changes.model_dump(exclude_unset=True)
     if given.get("allowed_origins") is None:
         given.pop("allowed_origins", None)
-    row = await load_settings(session, ctx, for_update=True)
-    section = dict(row.web_form or {})
-    updated = {k: v for k, v in {**section, **given}.items() if v is not None}
-    if updated != section:
-        row.web_form = updated
-        row.version += 1
-        await session.flush()
-        await record_event(
-            session, ctx, "crm.web_form.updated", row, "crm_settings", {"changed": sorted(given)}
-        )
-    return _read(updated)
+    return _read(await merge_section(session, ctx, "web_form", given))
 
 
 async def read_web_form_settings(session: AsyncSession, ctx: Context) -> WebFormSettings:

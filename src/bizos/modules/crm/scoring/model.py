@@ -157,10 +157,7 @@ class StoredModel:
 
     def parameters(self) -> dict[str, Any]:
         return {
-            "means": self.means,
-            "scales": self.scales,
-            "coefficients": self.coefficients,
-            "intercept": self.intercept,
+            name: getattr(self, name) for name in ("means", "scales", "coefficients", "intercept")
         }
 
     @classmethod

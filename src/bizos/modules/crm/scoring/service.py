@@ -22,11 +22,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bizos.core.context import Context
 from bizos.core.db import utcnow
 from bizos.core.errors import NotFound
-from bizos.core.events import append_event
 from bizos.core.ids import new_id
 from bizos.core.pagination import ListOrder, PageParams
 from bizos.core.reads import read_of
 from bizos.modules.crm.models import Contact, CrmSettings, Deal, Lead, LeadScore, ScoringModel
+from bizos.modules.crm.records import record_new_event
 from bizos.modules.crm.scoring.features import LeadFeatures, describe, gather_features
 from bizos.modules.crm.scoring.model import KIND, StoredModel, train
 from bizos.modules.crm.scoring.rules import RULES_DESCRIPTION, Targets, rule_points, rule_score
@@ -81,13 +81,13 @@ async def update_scoring_settings(
     row.scoring = {**(row.scoring or {}), **body.model_dump(mode="json")}
     row.version += 1
     await session.flush()
-    await append_event(
+    await record_new_event(
         session,
         ctx,
         "crm.scoring.settings_updated",
-        aggregate_type="crm_settings",
-        aggregate_id=row.id,
-        data=body.model_dump(mode="json"),
+        "crm_settings",
+        row.id,
+        body.model_dump(mode="json"),
     )
     return body
 
@@ -218,13 +218,13 @@ async def score_leads(
                 scored_at=now,
             )
         )
-        await append_event(
+        await record_new_event(
             session,
             ctx,
             "crm.lead.scored",
-            aggregate_type="lead",
-            aggregate_id=lead.id,
-            data={
+            "lead",
+            lead.id,
+            {
                 "score": explained.score,
                 "previous_score": previous,
                 "factors": explained.factors,
@@ -467,13 +467,13 @@ async def retrain(
     )
     session.add(row)
     await session.flush()
-    await append_event(
+    await record_new_event(
         session,
         ctx,
         "crm.scoring.model_trained",
-        aggregate_type="scoring_model",
-        aggregate_id=row.id,
-        data={"active": usable, "samples": row.samples, "metrics": trained.metrics},
+        "scoring_model",
+        row.id,
+        {"active": usable, "samples": row.samples, "metrics": trained.metrics},
     )
     if usable:
         rescored = await rescore_open_leads(session, ctx, reason="retrained")
