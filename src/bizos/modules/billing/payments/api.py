@@ -71,16 +71,7 @@ async def record_manual_payment(
     void, draft or paid invoice, 422 for another currency; more than the balance due is
     booked and flags the invoice ``discrepancy``. A repeated ``reference`` answers 200
     with the payment recorded before."""
-    recorded = await service.record_manual_payment(
-        session,
-        ctx,
-        invoice_id,
-        amount=body.amount,
-        currency=body.currency,
-        reference=body.reference,
-        received_at=body.received_at,
-        note=body.note,
-    )
+    recorded = await service.record_manual_payment(session, ctx, invoice_id, body)
     if not recorded.created:
         response.status_code = 200
     response.headers["Location"] = f"/api/v1/billing/payments/{recorded.payment.id}"
