@@ -306,13 +306,9 @@ async def match_payment(
     )
     payment.version += 1
     await session.flush()
+    matched = payload(payment, "invoice_id", "status", "match_method")
     await invoices.payment_event(
-        session,
-        ctx,
-        "billing.payment.matched",
-        payment,
-        version=payment.version,
-        **payload(payment, "invoice_id", "status", "match_method"),
+        session, ctx, "billing.payment.matched", payment, version=payment.version, **matched
     )
     return payment
 
