@@ -12,11 +12,15 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bizos.api.deps import Ctx, DbSession
 from bizos.core.auth import BillingRead, BillingWrite
+from bizos.core.context import Context
 from bizos.core.pagination import Page, PageParams
 from bizos.core.versions import IfMatch, tagged
+from bizos.modules.billing.invoices.api import IdQuery
+from bizos.modules.billing.models import Payment
 from bizos.modules.billing.payments import service
 from bizos.modules.billing.payments.schemas import (
     ManualPaymentCreate,
@@ -27,7 +31,12 @@ from bizos.modules.billing.payments.schemas import (
 
 router = APIRouter(tags=["billing"])
 
-IdQuery = Annotated[str | None, Query(max_length=36)]
+
+async def _answer(
+    session: AsyncSession, ctx: Context, response: Response, payment: Payment
+) -> PaymentRead:
+    """What the payment endpoints answer: the payment's detail, its version as the ETag."""
+    return tagged(response, await service.payment_detail(session, ctx, payment))
 
 
 @router.get("/api/v1/billing/payments", response_model=Page[PaymentRead])
@@ -53,7 +62,7 @@ async def get_payment(
     payment_id: str, _: BillingRead, session: DbSession, ctx: Ctx, response: Response
 ) -> PaymentRead:
     payment = await service.get_payment(session, ctx, payment_id)
-    return tagged(response, await service.payment_detail(session, ctx, payment))
+    return await _answer(session, ctx, response, payment)
 
 
 @router.post(
@@ -75,7 +84,7 @@ async def record_manual_payment(
     if not recorded.created:
         response.status_code = 200
     response.headers["Location"] = f"/api/v1/billing/payments/{recorded.payment.id}"
-    return tagged(response, await service.payment_detail(session, ctx, recorded.payment))
+    return await _answer(session, ctx, response, recorded.payment)
 
 
 @router.post("/api/v1/billing/payments/{payment_id}/match", response_model=PaymentRead)
@@ -94,4 +103,4 @@ async def match_payment(
     payment = await service.match_payment(
         session, ctx, payment_id, invoice_id=body.invoice_id, if_match=if_match
     )
-    return tagged(response, await service.payment_detail(session, ctx, payment))
+    return await _answer(session, ctx, response, payment)
