@@ -23,16 +23,14 @@ from bizos.modules.billing.invoices import service
 from bizos.modules.billing.invoices.pdf import render_invoice_pdf
 from bizos.modules.billing.invoices.schemas import (
     InvoiceCreate,
+    InvoiceFilters,
     InvoiceRead,
-    InvoiceStatus,
     InvoiceVoid,
 )
 from bizos.modules.billing.models import Invoice
 from bizos.modules.identity import service as identity_service
 
 router = APIRouter(tags=["billing"])
-
-IdQuery = Annotated[str | None, Query(max_length=36)]
 
 
 async def answer(
@@ -58,24 +56,11 @@ async def list_invoices(
     session: DbSession,
     ctx: Ctx,
     page: Annotated[PageParams, Depends(service.INVOICE_ORDER.dependency)],
-    order_id: IdQuery = None,
-    status: InvoiceStatus | None = None,
-    contact_id: IdQuery = None,
-    customer_email: Annotated[str | None, Query(max_length=320)] = None,
-    overdue: bool | None = None,
+    filters: Annotated[InvoiceFilters, Query()],
 ) -> Page[InvoiceRead]:
     """Invoices, newest first (see `sort`); ``overdue=true``: open or partially paid and
     past due."""
-    items, cursor = await service.list_invoices(
-        session,
-        ctx,
-        page=page,
-        order_id=order_id,
-        status=status,
-        contact_id=contact_id,
-        customer_email=customer_email,
-        overdue=overdue,
-    )
+    items, cursor = await service.list_invoices(session, ctx, page=page, **filters.model_dump())
     return Page[InvoiceRead](items=items, next_cursor=cursor)
 
 

@@ -261,8 +261,10 @@ async def invoice_event(
     await billing_event(session, ctx, type_, "invoice", invoice, data, version=invoice.version)
 
 
-async def _issue(session: AsyncSession, ctx: Context, invoice: Invoice, *, terms_days: int) -> None:
-    """Number the invoice, open it and start its payment terms today."""
+async def _issue(
+    session: AsyncSession, ctx: Context, invoice: Invoice, *, terms_days: int
+) -> Invoice:
+    """Number the invoice, open it and start its payment terms today (returns it)."""
     now = utcnow()
     value = await next_value(session, ctx.require_tenant(), INVOICE_SERIES)
     invoice.number = format_number("INV", value)
@@ -281,6 +283,7 @@ async def _issue(session: AsyncSession, ctx: Context, invoice: Invoice, *, terms
         tax_total=text(invoice.tax_total),
     )
     log.info("billing.invoice.issued", invoice_id=invoice.id, number=invoice.number)
+    return invoice
 
 
 async def _live_order_invoice(session: AsyncSession, ctx: Context, order_id: str) -> Invoice | None:
@@ -356,8 +359,7 @@ async def create_invoice_for_order(
             raise
         return existing
     terms = DEFAULT_PAYMENT_TERMS_DAYS if due_days is None else due_days
-    await _issue(session, ctx, invoice, terms_days=terms)
-    return invoice
+    return await _issue(session, ctx, invoice, terms_days=terms)
 
 
 async def create_invoice(
@@ -432,8 +434,7 @@ async def issue_invoice(
     if invoice.due_date is not None:
         terms = max(0, (invoice.due_date - invoice.created_at.date()).days)
     invoice.version += 1
-    await _issue(session, ctx, invoice, terms_days=terms)
-    return invoice
+    return await _issue(session, ctx, invoice, terms_days=terms)
 
 
 async def void_invoice(

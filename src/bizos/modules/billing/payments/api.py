@@ -19,14 +19,13 @@ from bizos.core.auth import BillingRead, BillingWrite
 from bizos.core.context import Context
 from bizos.core.pagination import Page, PageParams
 from bizos.core.versions import IfMatch, tagged
-from bizos.modules.billing.invoices.api import IdQuery
 from bizos.modules.billing.models import Payment
 from bizos.modules.billing.payments import service
 from bizos.modules.billing.payments.schemas import (
     ManualPaymentCreate,
+    PaymentFilters,
     PaymentMatch,
     PaymentRead,
-    PaymentStatus,
 )
 
 router = APIRouter(tags=["billing"])
@@ -45,15 +44,11 @@ async def list_payments(
     session: DbSession,
     ctx: Ctx,
     page: Annotated[PageParams, Depends(service.PAYMENT_ORDER.dependency)],
-    status: PaymentStatus | None = None,
-    invoice_id: IdQuery = None,
-    provider: Annotated[str | None, Query(max_length=20)] = None,
+    filters: Annotated[PaymentFilters, Query()],
 ) -> Page[PaymentRead]:
     """Payments, newest first (see `sort`); ``status=unmatched`` is the work queue of payments no
     invoice could be found for."""
-    items, cursor = await service.list_payments(
-        session, ctx, page=page, status=status, invoice_id=invoice_id, provider=provider
-    )
+    items, cursor = await service.list_payments(session, ctx, page=page, filters=filters)
     return Page[PaymentRead](items=items, next_cursor=cursor)
 
 

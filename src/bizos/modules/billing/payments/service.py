@@ -33,7 +33,12 @@ from bizos.core.versions import check_version
 from bizos.modules.billing.invoices import service as invoices
 from bizos.modules.billing.invoices.amounts import PAYMENT_MONEY, cents_of
 from bizos.modules.billing.models import Invoice, Payment, Refund
-from bizos.modules.billing.payments.schemas import ManualPaymentCreate, PaymentRead, RefundRead
+from bizos.modules.billing.payments.schemas import (
+    ManualPaymentCreate,
+    PaymentFilters,
+    PaymentRead,
+    RefundRead,
+)
 from bizos.modules.billing.reconciliation.service import (
     Target,
     find_target,
@@ -102,16 +107,14 @@ async def list_payments(
     ctx: Context,
     *,
     page: PageParams,
-    status: str | None = None,
-    invoice_id: str | None = None,
-    provider: str | None = None,
+    filters: PaymentFilters,
 ) -> tuple[list[PaymentRead], str | None]:
     """The tenant's payments in ``page``'s order (newest first by default), filtered."""
     query = where_given(
         sa.select(Payment).where(Payment.tenant_id == ctx.require_tenant()),
-        (Payment.status, status),
-        (Payment.invoice_id, invoice_id),
-        (Payment.provider, provider),
+        (Payment.status, filters.status),
+        (Payment.invoice_id, filters.invoice_id),
+        (Payment.provider, filters.provider),
     )
     rows = list(await session.scalars(PAYMENT_ORDER.apply(query, page)))
     items, cursor = PAYMENT_ORDER.take_page(rows, page)
