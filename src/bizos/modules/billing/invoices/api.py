@@ -9,15 +9,13 @@ POSTs take ``If-Match: <version>`` (409 when stale).
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bizos.api.deps import Ctx, DbSession
 from bizos.core.auth import BillingRead, BillingWrite
 from bizos.core.context import Context
-from bizos.core.pagination import Page, PageParams
+from bizos.core.pagination import PageParams
 from bizos.core.versions import IfMatch, tagged
 from bizos.modules.billing.invoices import service
 from bizos.modules.billing.invoices.pdf import render_invoice_pdf
@@ -28,6 +26,7 @@ from bizos.modules.billing.invoices.schemas import (
     InvoiceVoid,
 )
 from bizos.modules.billing.models import Invoice
+from bizos.modules.billing.routes import list_route
 from bizos.modules.identity import service as identity_service
 
 router = APIRouter(tags=["billing"])
@@ -50,18 +49,23 @@ async def create_invoice(
     return await answer(session, ctx, response, invoice)
 
 
-@router.get("/api/v1/billing/invoices", response_model=Page[InvoiceRead])
-async def list_invoices(
-    _: BillingRead,
-    session: DbSession,
-    ctx: Ctx,
-    page: Annotated[PageParams, Depends(service.INVOICE_ORDER.dependency)],
-    filters: Annotated[InvoiceFilters, Query()],
-) -> Page[InvoiceRead]:
-    """Invoices, newest first (see `sort`); ``overdue=true``: open or partially paid and
-    past due."""
-    items, cursor = await service.list_invoices(session, ctx, page=page, **filters.model_dump())
-    return Page[InvoiceRead](items=items, next_cursor=cursor)
+async def _invoices(
+    session: AsyncSession, ctx: Context, *, page: PageParams, filters: InvoiceFilters
+) -> tuple[list[InvoiceRead], str | None]:
+    return await service.list_invoices(session, ctx, page=page, **filters.model_dump())
+
+
+list_route(
+    router,
+    "/api/v1/billing/invoices",
+    InvoiceRead,
+    service.INVOICE_ORDER,
+    InvoiceFilters,
+    _invoices,
+    name="list_invoices",
+    doc="Invoices, newest first (see `sort`); ``overdue=true``: open or partially paid and\n"
+    "past due.",
+)
 
 
 @router.get("/api/v1/billing/invoices/{invoice_id}", response_model=InvoiceRead)

@@ -9,15 +9,12 @@ rest ``billing:write``.
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bizos.api.deps import Ctx, DbSession
 from bizos.core.auth import BillingRead, BillingWrite
 from bizos.core.context import Context
-from bizos.core.pagination import Page, PageParams
 from bizos.core.versions import IfMatch, tagged
 from bizos.modules.billing.models import Payment
 from bizos.modules.billing.payments import service
@@ -27,6 +24,7 @@ from bizos.modules.billing.payments.schemas import (
     PaymentMatch,
     PaymentRead,
 )
+from bizos.modules.billing.routes import list_route
 
 router = APIRouter(tags=["billing"])
 
@@ -38,18 +36,17 @@ async def _answer(
     return tagged(response, await service.payment_detail(session, ctx, payment))
 
 
-@router.get("/api/v1/billing/payments", response_model=Page[PaymentRead])
-async def list_payments(
-    _: BillingRead,
-    session: DbSession,
-    ctx: Ctx,
-    page: Annotated[PageParams, Depends(service.PAYMENT_ORDER.dependency)],
-    filters: Annotated[PaymentFilters, Query()],
-) -> Page[PaymentRead]:
-    """Payments, newest first (see `sort`); ``status=unmatched`` is the work queue of payments no
-    invoice could be found for."""
-    items, cursor = await service.list_payments(session, ctx, page=page, filters=filters)
-    return Page[PaymentRead](items=items, next_cursor=cursor)
+list_route(
+    router,
+    "/api/v1/billing/payments",
+    PaymentRead,
+    service.PAYMENT_ORDER,
+    PaymentFilters,
+    service.list_payments,
+    name="list_payments",
+    doc="Payments, newest first (see `sort`); ``status=unmatched`` is the work queue of "
+    "payments no\ninvoice could be found for.",
+)
 
 
 @router.get("/api/v1/billing/payments/{payment_id}", response_model=PaymentRead)
