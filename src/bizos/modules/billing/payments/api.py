@@ -10,13 +10,10 @@ rest ``billing:write``.
 from __future__ import annotations
 
 from fastapi import APIRouter, Response
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from bizos.api.deps import Ctx, DbSession
 from bizos.core.auth import BillingRead, BillingWrite
-from bizos.core.context import Context
 from bizos.core.versions import IfMatch, tagged
-from bizos.modules.billing.models import Payment
 from bizos.modules.billing.payments import service
 from bizos.modules.billing.payments.schemas import (
     ManualPaymentCreate,
@@ -27,13 +24,6 @@ from bizos.modules.billing.payments.schemas import (
 from bizos.modules.billing.routes import list_route
 
 router = APIRouter(tags=["billing"])
-
-
-async def _answer(
-    session: AsyncSession, ctx: Context, response: Response, payment: Payment
-) -> PaymentRead:
-    """What the payment endpoints answer: the payment's detail, its version as the ETag."""
-    return tagged(response, await service.payment_detail(session, ctx, payment))
 
 
 list_route(
@@ -54,7 +44,7 @@ async def get_payment(
     payment_id: str, _: BillingRead, session: DbSession, ctx: Ctx, response: Response
 ) -> PaymentRead:
     payment = await service.get_payment(session, ctx, payment_id)
-    return await _answer(session, ctx, response, payment)
+    return tagged(response, await service.payment_detail(session, ctx, payment))
 
 
 @router.post(
@@ -76,7 +66,7 @@ async def record_manual_payment(
     if not recorded.created:
         response.status_code = 200
     response.headers["Location"] = f"/api/v1/billing/payments/{recorded.payment.id}"
-    return await _answer(session, ctx, response, recorded.payment)
+    return tagged(response, await service.payment_detail(session, ctx, recorded.payment))
 
 
 @router.post("/api/v1/billing/payments/{payment_id}/match", response_model=PaymentRead)
@@ -95,4 +85,4 @@ async def match_payment(
     payment = await service.match_payment(
         session, ctx, payment_id, invoice_id=body.invoice_id, if_match=if_match
     )
-    return await _answer(session, ctx, response, payment)
+    return tagged(response, await service.payment_detail(session, ctx, payment))
