@@ -103,11 +103,7 @@ PAYMENT_ORDER = ListOrder(
 
 
 async def list_payments(
-    session: AsyncSession,
-    ctx: Context,
-    *,
-    page: PageParams,
-    filters: PaymentFilters,
+    session: AsyncSession, ctx: Context, *, page: PageParams, filters: PaymentFilters
 ) -> tuple[list[PaymentRead], str | None]:
     """The tenant's payments in ``page``'s order (newest first by default), filtered."""
     query = where_given(
