@@ -9,14 +9,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Depends, Query, Response
 
 from bizos.api.deps import Ctx, DbSession
 from bizos.core.auth import BillingRead, BillingWrite
 from bizos.core.errors import Unprocessable, field_error
 from bizos.core.pagination import Page, PageParams, fixed_order
 from bizos.core.versions import IfMatch, tagged
-from bizos.modules.finance.api import CategoryQuery
 from bizos.modules.finance.budgets import service
 from bizos.modules.finance.schemas import (
     BudgetCreate,
@@ -29,6 +28,7 @@ from bizos.modules.finance.schemas import (
 router = APIRouter(tags=["finance"])
 
 BUDGETS = "/api/v1/finance/budgets"
+CategoryQuery = Annotated[str | None, Query(min_length=1, max_length=60)]
 _NOT_NULL = ("name", "amount", "active")
 
 
