@@ -32,6 +32,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bizos.core.context import Context
+from bizos.core.events import payload
 from bizos.core.money import ZERO, cents
 from bizos.core.timeline import TimelineEntry, newest_first
 from bizos.core.tools import MAX_RECORDS, ToolResult
@@ -237,16 +238,8 @@ def _invoice_voided(invoice: Invoice, number: str | None) -> TimelineEntry:
 
 
 def _invoice_data(invoice: Invoice) -> dict[str, Any]:
-    return {
-        "invoice_id": invoice.id,
-        "number": invoice.number,
-        "order_id": invoice.order_id,
-        "status": invoice.status,
-        "total": str(invoice.total),
-        "amount_paid": str(invoice.amount_paid),
-        "currency": invoice.currency,
-        "due_date": invoice.due_date.isoformat() if invoice.due_date else None,
-    }
+    shown = ("number", "order_id", "status", "total", "amount_paid", "currency", "due_date")
+    return {"invoice_id": invoice.id, **payload(invoice, *shown)}
 
 
 def _money_entry(
@@ -254,32 +247,16 @@ def _money_entry(
     row: Payment | Refund | CreditNote,
     number: str | None,
     *,
-    at: dt.datetime,
-    title: str,
-    summary: str,
-    link: str,
     ref: dict[str, Any],
-    **extra: Any,
+    extra: dict[str, Any] | None = None,
+    **shown: Any,
 ) -> TimelineEntry:
     """Money moved on an invoice (``number``): its amount, currency and the ids in
-    ``ref`` in the entry's data, then ``extra``."""
-    return TimelineEntry(
-        at=at,
-        kind=kind,
-        title=title,
-        summary=summary,
-        ref_type=kind,
-        ref_id=row.id,
-        data={
-            f"{kind}_id": row.id,
-            **ref,
-            "invoice_number": number,
-            "amount": str(row.amount),
-            "currency": row.currency,
-            **extra,
-        },
-        link=link,
-    )
+    ``ref`` in the entry's data, then ``extra``; ``shown`` is when it happened, its title,
+    summary and link."""
+    money = {"invoice_number": number, **payload(row, "amount", "currency"), **(extra or {})}
+    data = {f"{kind}_id": row.id, **ref, **money}
+    return TimelineEntry(kind=kind, ref_type=kind, ref_id=row.id, data=data, **shown)
 
 
 def _payment(payment: Payment, number: str | None) -> TimelineEntry:
@@ -292,8 +269,7 @@ def _payment(payment: Payment, number: str | None) -> TimelineEntry:
         summary=f"for {number} via {payment.provider}; {payment.status.replace('_', ' ')}",
         link=f"{PAYMENTS}/{payment.id}",
         ref={"invoice_id": payment.invoice_id},
-        provider=payment.provider,
-        status=payment.status,
+        extra=payload(payment, "provider", "status"),
     )
 
 

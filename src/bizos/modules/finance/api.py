@@ -17,10 +17,7 @@ from bizos.core.errors import Unprocessable, field_error
 from bizos.core.fields import Day
 from bizos.core.pagination import Page, PageParams
 from bizos.modules.finance import service
-from bizos.modules.finance.schemas import (
-    ExpenseCreate,
-    ExpenseRead,
-)
+from bizos.modules.finance.schemas import ExpenseCreate, ExpenseRead
 
 router = APIRouter(tags=["finance"])
 

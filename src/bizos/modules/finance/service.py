@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bizos.core.context import Context
 from bizos.core.db import utcnow
-from bizos.core.events import append_event
+from bizos.core.events import append_event, payload
 from bizos.core.money import CENT, cents, text
 from bizos.core.pagination import ListOrder, PageParams
 from bizos.core.reads import one_or_404
@@ -45,24 +45,44 @@ def expense_read(row: Expense) -> ExpenseRead:
     return ExpenseRead.model_validate(row)
 
 
+def _expenses(ctx: Context, *where: sa.ColumnElement[bool]) -> sa.Select[Expense]:
+    """The tenant's expenses that match ``where``."""
+    return sa.select(Expense).where(Expense.tenant_id == ctx.require_tenant(), *where)
+
+
 async def get_expense(session: AsyncSession, ctx: Context, expense_id: str) -> Expense:
-    query = sa.select(Expense).where(
-        Expense.tenant_id == ctx.require_tenant(), Expense.id == expense_id
-    )
-    return await one_or_404(session, query, "expense")
+    return await one_or_404(session, _expenses(ctx, Expense.id == expense_id), "expense")
 
 
 async def _by_external_id(
     session: AsyncSession, ctx: Context, source: str, external_id: str
 ) -> Expense | None:
-    row: Expense | None = await session.scalar(
-        sa.select(Expense).where(
-            Expense.tenant_id == ctx.require_tenant(),
-            Expense.source == source,
-            Expense.external_id == external_id,
-        )
-    )
+    query = _expenses(ctx, Expense.source == source, Expense.external_id == external_id)
+    row: Expense | None = await session.scalar(query)
     return row
+
+
+async def _expense_event(
+    session: AsyncSession, ctx: Context, type_: str, expense: Expense, **extra: Any
+) -> None:
+    """``type_`` on the expense's stream: what was spent, in what and when, then
+    ``extra``."""
+    data = {
+        "expense_id": expense.id,
+        "category": expense.category,
+        "amount": text(expense.amount),
+        **payload(expense, "currency", "spent_on"),
+        **extra,
+    }
+    await append_event(
+        session,
+        ctx,
+        type_,
+        aggregate_type="expense",
+        aggregate_id=expense.id,
+        version=expense.version,
+        data=data,
+    )
 
 
 async def record_expense(session: AsyncSession, ctx: Context, **fields: Any) -> Expense:
@@ -118,32 +138,14 @@ async def record_expense_once(
         if found is None:
             raise
         return found, False
-    await append_event(
+    await _expense_event(
         session,
         ctx,
         "finance.expense.recorded",
-        aggregate_type="expense",
-        aggregate_id=expense.id,
-        data={
-            "expense_id": expense.id,
-            "category": category,
-            "amount": text(amount),
-            "currency": currency,
-            "spent_on": spent_on.isoformat(),
-            "vendor": vendor,
-            "source": source,
-            "external_id": external_id,
-        },
+        expense,
+        **payload(expense, "vendor", "source", "external_id"),
     )
-    await count_spending(
-        session,
-        ctx,
-        category=category,
-        currency=currency,
-        spent_on=spent_on,
-        amount=amount,
-        new=expense.id,
-    )
+    await count_spending(session, ctx, expense, amount, new=True)
     log.info("finance.expense.recorded", expense_id=expense.id, category=category)
     return expense, True
 
@@ -161,7 +163,7 @@ async def list_expenses(
 ) -> tuple[list[ExpenseRead], str | None]:
     """Expenses in ``page``'s order (the latest recorded first by default);
     ``from``/``to`` are inclusive days."""
-    query = sa.select(Expense).where(Expense.tenant_id == ctx.require_tenant())
+    query = _expenses(ctx)
     if category is not None:
         query = query.where(Expense.category == category_slug(category))
     if currency is not None:
@@ -199,29 +201,8 @@ async def delete_expense(session: AsyncSession, ctx: Context, expense_id: str) -
     await session.refresh(expense)
     # The event first: every writer takes the tenant's event counter before any budget
     # period row, so concurrent writers queue in one order and never deadlock.
-    await append_event(
-        session,
-        ctx,
-        "finance.expense.deleted",
-        aggregate_type="expense",
-        aggregate_id=expense.id,
-        version=expense.version,
-        data={
-            "expense_id": expense.id,
-            "category": expense.category,
-            "amount": text(expense.amount),
-            "currency": expense.currency,
-            "spent_on": expense.spent_on.isoformat(),
-        },
-    )
-    await count_spending(
-        session,
-        ctx,
-        category=expense.category,
-        currency=expense.currency,
-        spent_on=expense.spent_on,
-        amount=-cents(expense.amount),
-    )
+    await _expense_event(session, ctx, "finance.expense.deleted", expense)
+    await count_spending(session, ctx, expense, -cents(expense.amount))
 
 
 # --- figures for the copilot ----------------------------------------------------------
@@ -278,9 +259,7 @@ async def budget_status(
     session: AsyncSession, ctx: Context, params: BudgetStatusParams
 ) -> ToolResult:
     """Each budget with what it has spent, has left and uses in its current period."""
-    items, _cursor = await list_budgets(
-        session, ctx, page=PageParams(limit=200), category=params.category, active=params.active
-    )
+    items, _cursor = await list_budgets(session, ctx, page=PageParams(limit=200), params=params)
     return ToolResult(
         value=items,
         query=(

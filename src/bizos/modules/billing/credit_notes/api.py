@@ -28,13 +28,7 @@ async def issue_credit_note(
 ) -> CreditNoteRead:
     """Credit up to the balance due (``CN-000001``, gapless)."""
     note = await service.issue_credit_note(
-        session,
-        ctx,
-        invoice_id,
-        amount=body.amount,
-        reason=body.reason,
-        lines=body.lines,
-        if_match=if_match,
+        session, ctx, invoice_id, **body.model_dump(), if_match=if_match
     )
     return credit_note_read(note)
 

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bizos.core.context import Context
 from bizos.core.db import utcnow
 from bizos.core.errors import Conflict, Unprocessable, field_error
-from bizos.core.events import append_event
+from bizos.core.events import payload
 from bizos.core.money import ZERO, cents, text
 from bizos.core.sequences import format_number, next_value
 from bizos.core.versions import check_version
@@ -27,6 +27,7 @@ from bizos.modules.billing.invoices.schemas import CreditNoteRead, InvoiceLineIn
 from bizos.modules.billing.invoices.service import (
     BILLED,
     after_money_moved,
+    billing_event,
     credit_note_read,
     get_invoice,
     lock_invoice,
@@ -78,22 +79,13 @@ async def add_credit_note(
     session.add(note)
     invoice.amount_credited = cents(Decimal(invoice.amount_credited) + amount)
     await session.flush()
-    await append_event(
-        session,
-        ctx,
-        "billing.credit_note.issued",
-        aggregate_type="credit_note",
-        aggregate_id=note.id,
-        data={
-            "credit_note_id": note.id,
-            "number": note.number,
-            "invoice_id": invoice.id,
-            "invoice_number": invoice.number,
-            "amount": text(amount),
-            "currency": invoice.currency,
-            "reason": note.reason,
-        },
-    )
+    data = {
+        **payload(note, "number", "invoice_id"),
+        "invoice_number": invoice.number,
+        "amount": text(amount),
+        **payload(note, "currency", "reason"),
+    }
+    await billing_event(session, ctx, "billing.credit_note.issued", "credit_note", note, data)
     return note
 
 

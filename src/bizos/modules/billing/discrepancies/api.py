@@ -6,10 +6,10 @@ from fastapi import APIRouter, Response
 
 from bizos.api.deps import Ctx, DbSession
 from bizos.core.auth import BillingWrite
-from bizos.core.versions import IfMatch, tagged
+from bizos.core.versions import IfMatch
 from bizos.modules.billing.discrepancies import service
+from bizos.modules.billing.invoices.api import answer
 from bizos.modules.billing.invoices.schemas import DiscrepancyResolve, InvoiceRead
-from bizos.modules.billing.invoices.service import invoice_read
 
 router = APIRouter(tags=["billing"])
 
@@ -28,5 +28,4 @@ async def resolve_discrepancy(
     invoice = await service.resolve_discrepancy(
         session, ctx, invoice_id, status=body.status, note=body.note, if_match=if_match
     )
-    read = await invoice_read(session, ctx, invoice)
-    return tagged(response, read)
+    return await answer(session, ctx, response, invoice)

@@ -16,11 +16,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bizos.core.context import Context
 from bizos.core.db import utcnow
 from bizos.core.errors import Conflict, Unprocessable, field_error
-from bizos.core.events import append_event
 from bizos.core.money import cents, text
 from bizos.core.versions import check_version
 from bizos.modules.billing.invoices.amounts import balance_due, settled_status
-from bizos.modules.billing.invoices.service import BILLED, invoice_event, lock_invoice
+from bizos.modules.billing.invoices.service import (
+    BILLED,
+    billing_event,
+    invoice_event,
+    lock_invoice,
+)
 from bizos.modules.billing.models import Invoice
 from bizos.modules.billing.service import escalate_to_owner
 
@@ -54,7 +58,6 @@ async def flag_discrepancy(
     invoice.version += 1
     await session.flush()
     data = {
-        "invoice_id": invoice.id,
         "number": invoice.number,
         "payment_id": payment_id,
         "expected": text(expected),
@@ -62,14 +65,8 @@ async def flag_discrepancy(
         "currency": (currency or invoice.currency).upper(),
         "reason": reason,
     }
-    await append_event(
-        session,
-        ctx,
-        DISCREPANCY_DETECTED,
-        aggregate_type="invoice",
-        aggregate_id=invoice.id,
-        version=invoice.version,
-        data=data,
+    data = await billing_event(
+        session, ctx, DISCREPANCY_DETECTED, "invoice", invoice, data, version=invoice.version
     )
     title = f"Payment discrepancy on invoice {invoice.number}"
     body = (

@@ -23,16 +23,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bizos.core.context import Context
 from bizos.core.errors import NotFound
-from bizos.core.events import append_event
 from bizos.modules.billing.invoices.amounts import balance_due
 from bizos.modules.billing.invoices.schemas import OPEN_STATUSES
-from bizos.modules.billing.invoices.service import get_invoice
+from bizos.modules.billing.invoices.service import billing_event, get_invoice
 from bizos.modules.billing.models import Invoice
 from bizos.modules.identity import service as identity_service
 from bizos.modules.outreach import service as outreach_service
 from bizos.modules.outreach.schemas import Related
 
 log = structlog.get_logger("bizos.billing.dunning")
+REMINDER_SENT = "billing.invoice.reminder_sent"
 
 # Days past the due date at which a reminder goes out (one email per level).
 REMINDER_DAYS: tuple[int, ...] = (1, 7, 14)
@@ -123,22 +123,16 @@ async def send_reminder(
         body=_reminder_body(invoice, days_overdue, due, tenant.name),
         related=Related(type="invoice", id=invoice.id),
     )
-    await append_event(
-        session,
-        ctx,
-        "billing.invoice.reminder_sent",
-        aggregate_type="invoice",
-        aggregate_id=invoice.id,
-        version=invoice.version,
-        data={
-            "invoice_id": invoice.id,
-            "number": invoice.number,
-            "level": level,
-            "days_overdue": days_overdue,
-            "balance_due": str(due),
-            "currency": invoice.currency,
-            "message_id": message.id,
-        },
+    data = {
+        "number": invoice.number,
+        "level": level,
+        "days_overdue": days_overdue,
+        "balance_due": str(due),
+        "currency": invoice.currency,
+        "message_id": message.id,
+    }
+    await billing_event(
+        session, ctx, REMINDER_SENT, "invoice", invoice, data, version=invoice.version
     )
-    log.info("billing.invoice.reminder_sent", invoice_id=invoice.id, level=level)
+    log.info(REMINDER_SENT, invoice_id=invoice.id, level=level)
     return 1

@@ -22,6 +22,7 @@ from typing import Any
 from bizos.core.db import utcnow
 from bizos.core.errors import Unprocessable, field_error
 from bizos.core.money import ZERO, cents
+from bizos.core.reads import read_of
 from bizos.modules.billing.invoices.schemas import OPEN_STATUSES, InvoiceLine, InvoiceLineInput
 from bizos.modules.billing.models import Invoice
 
@@ -70,18 +71,9 @@ def price_line(
     if total > MAX_AMOUNT:
         field = "tax_amount" if line.tax_amount is not None else "tax_rate"
         raise _line_error(index, field, f"the line total exceeds {MAX_AMOUNT}")
-    return InvoiceLine(
-        description=line.description,
-        sku=line.sku,
-        product_id=line.product_id,
-        quantity=line.quantity,
-        unit_price=cents(line.unit_price),
-        discount=discount,
-        tax_rate=line.tax_rate,
-        amount=amount,
-        tax_amount=tax,
-        tax_included=tax_included,
-        total=total,
+    money = {"discount": discount, "amount": amount, "tax_amount": tax, "total": total}
+    return read_of(
+        InvoiceLine, line, unit_price=cents(line.unit_price), tax_included=tax_included, **money
     )
 
 

@@ -9,27 +9,34 @@ POSTs take ``If-Match: <version>`` (409 when stale).
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Response
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bizos.api.deps import Ctx, DbSession
 from bizos.core.auth import BillingRead, BillingWrite
-from bizos.core.pagination import Page, PageParams
+from bizos.core.context import Context
+from bizos.core.pagination import PageParams
 from bizos.core.versions import IfMatch, tagged
 from bizos.modules.billing.invoices import service
 from bizos.modules.billing.invoices.pdf import render_invoice_pdf
 from bizos.modules.billing.invoices.schemas import (
     InvoiceCreate,
+    InvoiceFilters,
     InvoiceRead,
-    InvoiceStatus,
     InvoiceVoid,
 )
+from bizos.modules.billing.models import Invoice
+from bizos.modules.billing.routes import list_route
 from bizos.modules.identity import service as identity_service
 
 router = APIRouter(tags=["billing"])
 
-IdQuery = Annotated[str | None, Query(max_length=36)]
+
+async def answer(
+    session: AsyncSession, ctx: Context, response: Response, invoice: Invoice
+) -> InvoiceRead:
+    """What the invoice endpoints answer: the invoice's read, its version as the ETag."""
+    return tagged(response, await service.invoice_read(session, ctx, invoice))
 
 
 @router.post("/api/v1/billing/invoices", status_code=201, response_model=InvoiceRead)
@@ -39,42 +46,33 @@ async def create_invoice(
     """A manual invoice as a draft (no number until it is issued)."""
     invoice = await service.create_invoice(session, ctx, **body.model_dump())
     response.headers["Location"] = f"/api/v1/billing/invoices/{invoice.id}"
-    return tagged(response, await service.invoice_read(session, ctx, invoice))
+    return await answer(session, ctx, response, invoice)
 
 
-@router.get("/api/v1/billing/invoices", response_model=Page[InvoiceRead])
-async def list_invoices(
-    _: BillingRead,
-    session: DbSession,
-    ctx: Ctx,
-    page: Annotated[PageParams, Depends(service.INVOICE_ORDER.dependency)],
-    order_id: IdQuery = None,
-    status: InvoiceStatus | None = None,
-    contact_id: IdQuery = None,
-    customer_email: Annotated[str | None, Query(max_length=320)] = None,
-    overdue: bool | None = None,
-) -> Page[InvoiceRead]:
-    """Invoices, newest first (see `sort`); ``overdue=true``: open or partially paid and
-    past due."""
-    items, cursor = await service.list_invoices(
-        session,
-        ctx,
-        page=page,
-        order_id=order_id,
-        status=status,
-        contact_id=contact_id,
-        customer_email=customer_email,
-        overdue=overdue,
-    )
-    return Page[InvoiceRead](items=items, next_cursor=cursor)
+async def _invoices(
+    session: AsyncSession, ctx: Context, *, page: PageParams, filters: InvoiceFilters
+) -> tuple[list[InvoiceRead], str | None]:
+    return await service.list_invoices(session, ctx, page=page, **filters.model_dump())
+
+
+list_route(
+    router,
+    "/api/v1/billing/invoices",
+    InvoiceRead,
+    service.INVOICE_ORDER,
+    InvoiceFilters,
+    _invoices,
+    name="list_invoices",
+    doc="Invoices, newest first (see `sort`); ``overdue=true``: open or partially paid and\n"
+    "past due.",
+)
 
 
 @router.get("/api/v1/billing/invoices/{invoice_id}", response_model=InvoiceRead)
 async def get_invoice(
     invoice_id: str, _: BillingRead, session: DbSession, ctx: Ctx, response: Response
 ) -> InvoiceRead:
-    invoice = await service.get_invoice(session, ctx, invoice_id)
-    return tagged(response, await service.invoice_read(session, ctx, invoice))
+    return await answer(session, ctx, response, await service.get_invoice(session, ctx, invoice_id))
 
 
 @router.get(
@@ -105,7 +103,7 @@ async def issue_invoice(
 ) -> InvoiceRead:
     """Number a draft (``INV-000001``, gapless) and open it; its payment terms start now."""
     invoice = await service.issue_invoice(session, ctx, invoice_id, if_match=if_match)
-    return tagged(response, await service.invoice_read(session, ctx, invoice))
+    return await answer(session, ctx, response, invoice)
 
 
 @router.post("/api/v1/billing/invoices/{invoice_id}/void", response_model=InvoiceRead)
@@ -122,4 +120,4 @@ async def void_invoice(
     invoice = await service.void_invoice(
         session, ctx, invoice_id, reason=body.reason, if_match=if_match
     )
-    return tagged(response, await service.invoice_read(session, ctx, invoice))
+    return await answer(session, ctx, response, invoice)

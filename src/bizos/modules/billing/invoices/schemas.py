@@ -136,6 +136,17 @@ class InvoiceCreate(BaseModel):
     notes: Annotated[str, StringConstraints(max_length=5000)] | None = None
 
 
+class InvoiceFilters(BaseModel):
+    """Which invoices a list shows: every filter given applies (``overdue=true``: open
+    or partially paid and past due)."""
+
+    order_id: str | None = Field(default=None, max_length=36)
+    status: InvoiceStatus | None = None
+    contact_id: str | None = Field(default=None, max_length=36)
+    customer_email: str | None = Field(default=None, max_length=320)
+    overdue: bool | None = None
+
+
 class InvoiceVoid(BaseModel):
     model_config = ConfigDict(extra="forbid")
     reason: Reason

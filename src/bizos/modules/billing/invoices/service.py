@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bizos.core.context import Context
 from bizos.core.db import utcnow
 from bizos.core.errors import Conflict, NotFound, Unprocessable, field_error
-from bizos.core.events import append_event
+from bizos.core.events import append_event, payload
 from bizos.core.money import CENT, ZERO, cents, text
 from bizos.core.pagination import ListOrder, PageParams, read_page, where_given
 from bizos.core.reads import one_or_404, read_of
@@ -213,6 +213,26 @@ def _draft(ctx: Context, *, currency: str, customer_email: str | None, **fields:
     )
 
 
+async def billing_event(
+    session: AsyncSession,
+    ctx: Context,
+    type_: str,
+    kind: str,
+    row: Invoice | Payment | CreditNote,
+    data: dict[str, Any],
+    *,
+    version: int = 1,
+) -> dict[str, Any]:
+    """``type_`` on the stream of ``row`` (an ``invoice``, ``payment`` or
+    ``credit_note``); its data names the row (``<kind>_id``), then ``data``. Returns
+    that data."""
+    data = {f"{kind}_id": row.id, **data}
+    await append_event(
+        session, ctx, type_, aggregate_type=kind, aggregate_id=row.id, version=version, data=data
+    )
+    return data
+
+
 async def payment_event(
     session: AsyncSession,
     ctx: Context,
@@ -223,45 +243,28 @@ async def payment_event(
     **data: Any,
 ) -> None:
     """``type_`` on the payment's stream; its data names the payment, then ``data``."""
-    await append_event(
-        session,
-        ctx,
-        type_,
-        aggregate_type="payment",
-        aggregate_id=payment.id,
-        version=version,
-        data={"payment_id": payment.id, **data},
-    )
+    await billing_event(session, ctx, type_, "payment", payment, data, version=version)
 
 
 async def invoice_event(
     session: AsyncSession, ctx: Context, type_: str, invoice: Invoice, **extra: Any
 ) -> None:
-    data: dict[str, Any] = {
-        "invoice_id": invoice.id,
-        "number": invoice.number,
-        "order_id": invoice.order_id,
-        "contact_id": invoice.contact_id,
-        "status": invoice.status,
-        "currency": invoice.currency,
+    """``type_`` on the invoice's stream: its number, links, status and money, then
+    ``extra``."""
+    data = {
+        **payload(invoice, "number", "order_id", "contact_id", "status", "currency"),
         "total": text(invoice.total),
         "amount_paid": text(invoice.amount_paid),
         "balance_due": text(balance_due(invoice)),
+        **extra,
     }
-    data.update(extra)
-    await append_event(
-        session,
-        ctx,
-        type_,
-        aggregate_type="invoice",
-        aggregate_id=invoice.id,
-        version=invoice.version,
-        data=data,
-    )
+    await billing_event(session, ctx, type_, "invoice", invoice, data, version=invoice.version)
 
 
-async def _issue(session: AsyncSession, ctx: Context, invoice: Invoice, *, terms_days: int) -> None:
-    """Number the invoice, open it and start its payment terms today."""
+async def _issue(
+    session: AsyncSession, ctx: Context, invoice: Invoice, *, terms_days: int
+) -> Invoice:
+    """Number the invoice, open it and start its payment terms today (returns it)."""
     now = utcnow()
     value = await next_value(session, ctx.require_tenant(), INVOICE_SERIES)
     invoice.number = format_number("INV", value)
@@ -280,6 +283,7 @@ async def _issue(session: AsyncSession, ctx: Context, invoice: Invoice, *, terms
         tax_total=text(invoice.tax_total),
     )
     log.info("billing.invoice.issued", invoice_id=invoice.id, number=invoice.number)
+    return invoice
 
 
 async def _live_order_invoice(session: AsyncSession, ctx: Context, order_id: str) -> Invoice | None:
@@ -355,8 +359,7 @@ async def create_invoice_for_order(
             raise
         return existing
     terms = DEFAULT_PAYMENT_TERMS_DAYS if due_days is None else due_days
-    await _issue(session, ctx, invoice, terms_days=terms)
-    return invoice
+    return await _issue(session, ctx, invoice, terms_days=terms)
 
 
 async def create_invoice(
@@ -431,8 +434,7 @@ async def issue_invoice(
     if invoice.due_date is not None:
         terms = max(0, (invoice.due_date - invoice.created_at.date()).days)
     invoice.version += 1
-    await _issue(session, ctx, invoice, terms_days=terms)
-    return invoice
+    return await _issue(session, ctx, invoice, terms_days=terms)
 
 
 async def void_invoice(

@@ -9,43 +9,34 @@ rest ``billing:write``.
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Response
 
 from bizos.api.deps import Ctx, DbSession
 from bizos.core.auth import BillingRead, BillingWrite
-from bizos.core.pagination import Page, PageParams
 from bizos.core.versions import IfMatch, tagged
 from bizos.modules.billing.payments import service
 from bizos.modules.billing.payments.schemas import (
     ManualPaymentCreate,
+    PaymentFilters,
     PaymentMatch,
     PaymentRead,
-    PaymentStatus,
 )
+from bizos.modules.billing.routes import list_route
 
 router = APIRouter(tags=["billing"])
 
-IdQuery = Annotated[str | None, Query(max_length=36)]
 
-
-@router.get("/api/v1/billing/payments", response_model=Page[PaymentRead])
-async def list_payments(
-    _: BillingRead,
-    session: DbSession,
-    ctx: Ctx,
-    page: Annotated[PageParams, Depends(service.PAYMENT_ORDER.dependency)],
-    status: PaymentStatus | None = None,
-    invoice_id: IdQuery = None,
-    provider: Annotated[str | None, Query(max_length=20)] = None,
-) -> Page[PaymentRead]:
-    """Payments, newest first (see `sort`); ``status=unmatched`` is the work queue of payments no
-    invoice could be found for."""
-    items, cursor = await service.list_payments(
-        session, ctx, page=page, status=status, invoice_id=invoice_id, provider=provider
-    )
-    return Page[PaymentRead](items=items, next_cursor=cursor)
+list_route(
+    router,
+    "/api/v1/billing/payments",
+    PaymentRead,
+    service.PAYMENT_ORDER,
+    PaymentFilters,
+    service.list_payments,
+    name="list_payments",
+    doc="Payments, newest first (see `sort`); ``status=unmatched`` is the work queue of "
+    "payments no\ninvoice could be found for.",
+)
 
 
 @router.get("/api/v1/billing/payments/{payment_id}", response_model=PaymentRead)
@@ -71,16 +62,7 @@ async def record_manual_payment(
     void, draft or paid invoice, 422 for another currency; more than the balance due is
     booked and flags the invoice ``discrepancy``. A repeated ``reference`` answers 200
     with the payment recorded before."""
-    recorded = await service.record_manual_payment(
-        session,
-        ctx,
-        invoice_id,
-        amount=body.amount,
-        currency=body.currency,
-        reference=body.reference,
-        received_at=body.received_at,
-        note=body.note,
-    )
+    recorded = await service.record_manual_payment(session, ctx, invoice_id, body)
     if not recorded.created:
         response.status_code = 200
     response.headers["Location"] = f"/api/v1/billing/payments/{recorded.payment.id}"

@@ -28,6 +28,14 @@ Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, m
 Reference = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 
 
+class PaymentFilters(BaseModel):
+    """Which payments a list shows: every filter given applies."""
+
+    status: PaymentStatus | None = None
+    invoice_id: str | None = Field(default=None, max_length=36)
+    provider: str | None = Field(default=None, max_length=20)
+
+
 class ManualPaymentCreate(BaseModel):
     """Money received outside Stripe (a bank transfer, cash, a cheque) for one invoice."""
 

@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bizos.core.context import Context
 from bizos.core.db import utcnow
 from bizos.core.errors import Conflict, NotFound, Unprocessable, field_error
+from bizos.core.events import payload
 from bizos.core.ids import new_id
 from bizos.core.money import cents
 from bizos.core.pagination import ListOrder, PageParams, where_given
@@ -32,7 +33,12 @@ from bizos.core.versions import check_version
 from bizos.modules.billing.invoices import service as invoices
 from bizos.modules.billing.invoices.amounts import PAYMENT_MONEY, cents_of
 from bizos.modules.billing.models import Invoice, Payment, Refund
-from bizos.modules.billing.payments.schemas import PaymentRead, RefundRead
+from bizos.modules.billing.payments.schemas import (
+    ManualPaymentCreate,
+    PaymentFilters,
+    PaymentRead,
+    RefundRead,
+)
 from bizos.modules.billing.reconciliation.service import (
     Target,
     find_target,
@@ -97,20 +103,14 @@ PAYMENT_ORDER = ListOrder(
 
 
 async def list_payments(
-    session: AsyncSession,
-    ctx: Context,
-    *,
-    page: PageParams,
-    status: str | None = None,
-    invoice_id: str | None = None,
-    provider: str | None = None,
+    session: AsyncSession, ctx: Context, *, page: PageParams, filters: PaymentFilters
 ) -> tuple[list[PaymentRead], str | None]:
     """The tenant's payments in ``page``'s order (newest first by default), filtered."""
     query = where_given(
         sa.select(Payment).where(Payment.tenant_id == ctx.require_tenant()),
-        (Payment.status, status),
-        (Payment.invoice_id, invoice_id),
-        (Payment.provider, provider),
+        (Payment.status, filters.status),
+        (Payment.invoice_id, filters.invoice_id),
+        (Payment.provider, filters.provider),
     )
     rows = list(await session.scalars(PAYMENT_ORDER.apply(query, page)))
     items, cursor = PAYMENT_ORDER.take_page(rows, page)
@@ -249,11 +249,7 @@ async def _insert_once(session: AsyncSession, ctx: Context, payment: Payment) ->
         ctx,
         "billing.payment.received",
         payment,
-        provider=payment.provider,
-        external_id=payment.external_id,
-        amount=str(payment.amount),
-        currency=payment.currency,
-        customer_email=payment.customer_email,
+        **payload(payment, "provider", "external_id", "amount", "currency", "customer_email"),
     )
     return None
 
@@ -309,15 +305,9 @@ async def match_payment(
     )
     payment.version += 1
     await session.flush()
+    matched = payload(payment, "invoice_id", "status", "match_method")
     await invoices.payment_event(
-        session,
-        ctx,
-        "billing.payment.matched",
-        payment,
-        version=payment.version,
-        invoice_id=invoice.id,
-        status=payment.status,
-        match_method="manual",
+        session, ctx, "billing.payment.matched", payment, version=payment.version, **matched
     )
     return payment
 
@@ -326,27 +316,20 @@ async def match_payment(
 
 
 async def record_manual_payment(
-    session: AsyncSession,
-    ctx: Context,
-    invoice_id: str,
-    *,
-    amount: Decimal,
-    currency: str,
-    reference: str | None = None,
-    received_at: dt.datetime | None = None,
-    note: str | None = None,
+    session: AsyncSession, ctx: Context, invoice_id: str, body: ManualPaymentCreate
 ) -> Recorded:
     """Money received outside Stripe for one invoice (404 for an invoice that is not the
     tenant's). A repeated ``reference`` for the same invoice and amount is the payment
     recorded before; the same reference with other details is 409."""
     invoice = await invoices.get_invoice(session, ctx, invoice_id)
+    reference = body.reference
     if reference is not None:
         existing = await find_payment(session, ctx, provider="manual", external_id=reference)
         if existing is not None:
             same = (
                 existing.invoice_id == invoice.id
-                and cents(existing.amount) == cents(amount)
-                and existing.currency == currency.upper()
+                and cents(existing.amount) == cents(body.amount)
+                and existing.currency == body.currency.upper()
             )
             if not same:
                 raise Conflict(f"reference {reference!r} is another payment already")
@@ -355,13 +338,11 @@ async def record_manual_payment(
         session,
         ctx,
         provider="manual",
-        amount=amount,
-        currency=currency,
+        **body.model_dump(include={"amount", "currency", "received_at"}),
         external_id=reference,
         customer_email=invoice.customer_email,
         customer_name=invoice.customer_name,
-        metadata={"note": note} if note else None,
+        metadata={"note": body.note} if body.note else None,
         invoice_id=invoice.id,
-        received_at=received_at,
         strict=True,
     )

@@ -39,6 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bizos.core.context import Context
 from bizos.core.errors import Conflict, NotFound, Unprocessable, field_error
+from bizos.core.events import payload
 from bizos.core.money import cents
 from bizos.core.sequences import format_number
 from bizos.modules.billing.discrepancies.service import DISCREPANCY_DETECTED, flag_discrepancy
@@ -306,10 +307,7 @@ async def leave_unmatched(
         ctx,
         "billing.payment.unmatched",
         payment,
-        amount=str(payment.amount),
-        currency=payment.currency,
-        customer_email=payment.customer_email,
-        reason=reason,
+        **payload(payment, "amount", "currency", "customer_email", reason=reason),
     )
     who = payment.customer_email or payment.customer_name or "an unknown payer"
     await escalate_to_owner(

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bizos.core.context import Context
 from bizos.core.db import utcnow
 from bizos.core.errors import NotFound, Unprocessable, field_error
+from bizos.core.events import payload
 from bizos.core.ids import new_id
 from bizos.core.money import ZERO, cents, text
 from bizos.modules.billing.credit_notes.service import add_credit_note
@@ -58,11 +59,8 @@ async def _announce(session: AsyncSession, ctx: Context, payment: Payment, refun
         payment,
         version=payment.version,
         refund_id=refund.id,
-        invoice_id=refund.invoice_id,
-        amount=str(refund.amount),
-        currency=payment.currency,
-        amount_refunded=str(payment.amount_refunded),
-        status=payment.status,
+        **payload(refund, "invoice_id", "amount"),
+        **payload(payment, "currency", "amount_refunded", "status"),
         external_id=refund.external_id,
     )
 

@@ -134,22 +134,9 @@ def payment_from_intent(obj: Mapping[str, Any]) -> PaymentFact:
     intent_id = _id(obj, "pi_")
     if obj.get("status") not in (None, "succeeded"):
         raise NotAPayment(f"the payment intent is {obj.get('status')}")
-    currency = _currency(obj)
-    received = obj.get("amount_received")
-    amount = received if isinstance(received, int) and received > 0 else obj.get("amount")
     charge = _latest_charge(obj)
-    metadata = _metadata(obj)
-    return PaymentFact(
-        payment_intent_id=intent_id,
-        charge_id=_ref(obj.get("latest_charge")) or (_ref(charge) if charge else None),
-        amount=_positive(from_minor_units(amount, currency)),
-        currency=currency,
-        customer_email=_email(obj, charge, metadata),
-        customer_name=_name(obj, charge, metadata),
-        invoice_number=_invoice_number(metadata),
-        metadata=metadata,
-        received_at=_timestamp(obj.get("created")),
-    )
+    charge_id = _ref(obj.get("latest_charge")) or (_ref(charge) if charge else None)
+    return _payment_fact(obj, "amount_received", charge, intent_id, charge_id)
 
 
 def payment_from_charge(obj: Mapping[str, Any]) -> PaymentFact:
@@ -159,17 +146,30 @@ def payment_from_charge(obj: Mapping[str, Any]) -> PaymentFact:
         raise NotAPayment(f"the charge is {obj.get('status')}")
     if obj.get("captured") is False:
         raise NotAPayment("the charge is authorised but not captured")
+    return _payment_fact(obj, "amount_captured", obj, _ref(obj.get("payment_intent")), charge_id)
+
+
+def _payment_fact(
+    obj: Mapping[str, Any],
+    moved: str,
+    charge: Mapping[str, Any] | None,
+    intent_id: str | None,
+    charge_id: str | None,
+) -> PaymentFact:
+    """The money of a PaymentIntent or Charge ``obj``: its ``moved`` amount (received or
+    captured; else ``amount``), with the payer found on it or on ``charge``."""
     currency = _currency(obj)
-    captured = obj.get("amount_captured")
-    amount = captured if isinstance(captured, int) and captured > 0 else obj.get("amount")
+    amount = obj.get(moved)
+    if not (isinstance(amount, int) and amount > 0):
+        amount = obj.get("amount")
     metadata = _metadata(obj)
     return PaymentFact(
-        payment_intent_id=_ref(obj.get("payment_intent")),
+        payment_intent_id=intent_id,
         charge_id=charge_id,
         amount=_positive(from_minor_units(amount, currency)),
         currency=currency,
-        customer_email=_email(obj, obj, metadata),
-        customer_name=_name(obj, obj, metadata),
+        customer_email=_email(obj, charge, metadata),
+        customer_name=_name(obj, charge, metadata),
         invoice_number=_invoice_number(metadata),
         metadata=metadata,
         received_at=_timestamp(obj.get("created")),

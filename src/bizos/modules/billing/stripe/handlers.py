@@ -11,6 +11,7 @@ idempotent (payments by PaymentIntent, refunds by refund id), so a replay change
 
 from __future__ import annotations
 
+import dataclasses
 from decimal import Decimal
 
 import structlog
@@ -26,6 +27,7 @@ from bizos.modules.billing.service import escalate_to_owner
 from bizos.modules.billing.stripe.adapter import (
     NotAPayment,
     PaymentFact,
+    RefundFact,
     StripeEvent,
     StripeMappingError,
     parse_event,
@@ -89,22 +91,21 @@ async def _apply(session: AsyncSession, ctx: Context, event: StripeEvent) -> Non
 
 
 async def _record(session: AsyncSession, ctx: Context, fact: PaymentFact, event_id: str) -> Payment:
+    reported = dataclasses.asdict(fact)
+    del reported["payment_intent_id"]  # the payment's outside id is ``fact.external_id``
     recorded = await payments.record_payment(
         session,
         ctx,
         provider=PROVIDER,
-        amount=fact.amount,
-        currency=fact.currency,
         external_id=fact.external_id,
-        charge_id=fact.charge_id,
-        customer_email=fact.customer_email,
-        customer_name=fact.customer_name,
-        metadata=fact.metadata,
-        invoice_number=fact.invoice_number,
-        received_at=fact.received_at,
         source_event_id=event_id,
+        **reported,
     )
     return recorded.payment
+
+
+async def _refund(session: AsyncSession, ctx: Context, payment: Payment, fact: RefundFact) -> None:
+    await refunds.record_refund(session, ctx, payment_id=payment.id, **dataclasses.asdict(fact))
 
 
 async def _refunded(session: AsyncSession, ctx: Context, event: StripeEvent) -> None:
@@ -117,27 +118,13 @@ async def _refunded(session: AsyncSession, ctx: Context, event: StripeEvent) -> 
     listed = sum((r.amount for r in charge.refunds), Decimal("0"))
     target = max(charge.amount_refunded, listed)
     for refund in charge.refunds:
-        if payment.amount_refunded + refund.amount > target:
-            continue
-        await refunds.record_refund(
-            session,
-            ctx,
-            payment_id=payment.id,
-            amount=refund.amount,
-            external_id=refund.external_id,
-            reason=refund.reason,
-        )
+        if payment.amount_refunded + refund.amount <= target:
+            await _refund(session, ctx, payment, refund)
     rest = target - payment.amount_refunded
     if rest > 0:
         minor = to_minor_units(target, payment.currency)
-        await refunds.record_refund(
-            session,
-            ctx,
-            payment_id=payment.id,
-            amount=rest,
-            external_id=f"{charge.payment.charge_id}:refunded:{minor}",
-            reason="refunded in Stripe",
-        )
+        key = f"{charge.payment.charge_id}:refunded:{minor}"
+        await _refund(session, ctx, payment, RefundFact(key, rest, "refunded in Stripe"))
 
 
 def register(dispatcher: Dispatcher) -> None:

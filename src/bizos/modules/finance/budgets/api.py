@@ -17,7 +17,13 @@ from bizos.core.errors import Unprocessable, field_error
 from bizos.core.pagination import Page, PageParams, fixed_order
 from bizos.core.versions import IfMatch, tagged
 from bizos.modules.finance.budgets import service
-from bizos.modules.finance.schemas import BudgetCreate, BudgetRead, BudgetUpdate, PeriodRead
+from bizos.modules.finance.schemas import (
+    BudgetCreate,
+    BudgetRead,
+    BudgetStatusParams,
+    BudgetUpdate,
+    PeriodRead,
+)
 
 router = APIRouter(tags=["finance"])
 
@@ -44,9 +50,8 @@ async def list_budgets(
     category: CategoryQuery = None,
     active: bool | None = None,
 ) -> Page[BudgetRead]:
-    items, cursor = await service.list_budgets(
-        session, ctx, page=page, category=category, active=active
-    )
+    params = BudgetStatusParams(category=category, active=active)
+    items, cursor = await service.list_budgets(session, ctx, page=page, params=params)
     return Page[BudgetRead](items=items, next_cursor=cursor)
 
 

@@ -32,14 +32,20 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bizos.core.context import Context
 from bizos.core.db import utcnow
 from bizos.core.errors import Unprocessable, field_error
-from bizos.core.events import append_event
+from bizos.core.events import append_event, payload
 from bizos.core.ids import new_id
 from bizos.core.money import CENT, ZERO, cents, text
 from bizos.core.pagination import ListOrder, PageParams, encode_cursor
-from bizos.core.reads import one_or_404
+from bizos.core.reads import one_or_404, read_of
 from bizos.core.versions import check_version
 from bizos.modules.finance.models import BUDGET_PERIODS, Budget, BudgetPeriod, Expense
-from bizos.modules.finance.schemas import BudgetRead, PeriodRead, category_slug, checked_money
+from bizos.modules.finance.schemas import (
+    BudgetRead,
+    BudgetStatusParams,
+    PeriodRead,
+    category_slug,
+    checked_money,
+)
 from bizos.modules.identity import service as identity
 from bizos.modules.notifications import service as notifications
 
@@ -51,7 +57,10 @@ BUDGET_ORDER = ListOrder("budgets", Budget.id, [Budget.created_at, Budget.update
 # --- periods --------------------------------------------------------------------------
 
 
-def period_bounds(period: str, day: dt.date) -> tuple[dt.date, dt.date]:
+Bounds = tuple[dt.date, dt.date]  # a period's first day and the first day after it
+
+
+def period_bounds(period: str, day: dt.date) -> Bounds:
     """The calendar period containing ``day``: its first day and the first day after it."""
     if period == "month":
         start = day.replace(day=1)
@@ -99,24 +108,18 @@ def period_read(
 
 
 async def count_spending(
-    session: AsyncSession,
-    ctx: Context,
-    *,
-    category: str,
-    currency: str,
-    spent_on: dt.date,
-    amount: Decimal,
-    new: str | None = None,
+    session: AsyncSession, ctx: Context, expense: Expense, amount: Decimal, *, new: bool = False
 ) -> None:
-    """Add ``amount`` to every budget of ``category`` and ``currency``, in its period
-    containing ``spent_on``, and settle the alerts. ``new`` is the id of an expense being
-    counted now: a period row made now is summed without it, then it is added. Without
-    ``new`` (an expense taken out), a row made now is summed from what remains and needs
-    no change."""
-    for budget in await _budgets_for(session, ctx, category, currency):
-        start, end = period_bounds(budget.period, spent_on)
-        period_id, created = await ensure_period(session, ctx, budget, start, end, without=new)
-        delta = ZERO if created and new is None else amount
+    """Add ``amount`` to every budget of the expense's category and currency, in its
+    period containing the day it was spent, and settle the alerts. ``new``: the expense
+    is being counted now, so a period row made now is summed without it, then it is
+    added. Otherwise (an expense taken out), a row made now is summed from what remains
+    and needs no change."""
+    for budget in await _budgets_for(session, ctx, expense.category, expense.currency):
+        bounds = period_bounds(budget.period, expense.spent_on)
+        without = expense.id if new else None
+        period_id, created = await ensure_period(session, ctx, budget, bounds, without=without)
+        delta = ZERO if created and not new else amount
         await add_spending(session, ctx, budget, period_id, delta)
 
 
@@ -137,15 +140,11 @@ async def _budgets_for(
 
 
 async def _sum_expenses(
-    session: AsyncSession,
-    ctx: Context,
-    budget: Budget,
-    start: dt.date,
-    end: dt.date,
-    without: str | None = None,
+    session: AsyncSession, ctx: Context, budget: Budget, bounds: Bounds, without: str | None = None
 ) -> Decimal:
     """What the expenses of the budget's category and currency add up to in a period
     (cents summed as integers so the database adds exactly)."""
+    start, end = bounds
     in_cents = sa.cast(sa.func.round(Expense.amount * 100), sa.BigInteger)
     query = sa.select(sa.func.coalesce(sa.func.sum(in_cents), 0)).where(
         Expense.tenant_id == ctx.require_tenant(),
@@ -162,18 +161,12 @@ async def _sum_expenses(
 
 
 async def ensure_period(
-    session: AsyncSession,
-    ctx: Context,
-    budget: Budget,
-    start: dt.date,
-    end: dt.date,
-    *,
-    without: str | None = None,
+    session: AsyncSession, ctx: Context, budget: Budget, bounds: Bounds, without: str | None = None
 ) -> tuple[str, bool]:
     """The id of the budget's period row starting at ``start``, and whether it was made
     now. A new row starts from the sum of the period's expenses other than ``without``
     (the one the caller is about to count); a concurrent creator wins the unique key."""
-    tenant_id = ctx.require_tenant()
+    tenant_id, (start, end) = ctx.require_tenant(), bounds
     this_period = sa.select(BudgetPeriod.id).where(
         BudgetPeriod.tenant_id == tenant_id,
         BudgetPeriod.budget_id == budget.id,
@@ -182,7 +175,7 @@ async def ensure_period(
     existing = await session.scalar(this_period)
     if existing is not None:
         return existing, False
-    spent = await _sum_expenses(session, ctx, budget, start, end, without)
+    spent = await _sum_expenses(session, ctx, budget, bounds, without)
     values = {
         "id": new_id(),
         "tenant_id": tenant_id,
@@ -215,13 +208,25 @@ async def add_spending(
     session: AsyncSession, ctx: Context, budget: Budget, period_id: str, delta: Decimal
 ) -> None:
     """``spent += delta`` in SQL (no lost update), then settle the alert state."""
-    await session.execute(
+    await _update_period(session, ctx, period_id, spent=BudgetPeriod.spent + delta)
+    await _settle(session, ctx, budget, period_id)
+
+
+async def _update_period(
+    session: AsyncSession,
+    ctx: Context,
+    period_id: str,
+    *where: sa.ColumnElement[bool],
+    **values: Any,
+) -> bool:
+    """Set ``values`` on the period row in SQL, if ``where`` still holds; whether it did."""
+    done = await session.execute(
         sa.update(BudgetPeriod)
-        .where(BudgetPeriod.tenant_id == ctx.require_tenant(), BudgetPeriod.id == period_id)
-        .values(spent=BudgetPeriod.spent + delta)
+        .where(BudgetPeriod.tenant_id == ctx.require_tenant(), BudgetPeriod.id == period_id, *where)
+        .values(**values)
         .execution_options(synchronize_session=False)
     )
-    await _settle(session, ctx, budget, period_id)
+    return bool(getattr(done, "rowcount", 0) == 1)
 
 
 async def _load_period(session: AsyncSession, ctx: Context, period_id: str) -> BudgetPeriod:
@@ -248,35 +253,47 @@ async def _settle(
     row = await _load_period(session, ctx, period_id)
     spent, limit = cents(row.spent), cents(budget.amount)
     if spent > limit and not row.exceeded and budget.active:
-        now = utcnow()
-        done = await session.execute(
-            sa.update(BudgetPeriod)
-            .where(
-                BudgetPeriod.tenant_id == ctx.require_tenant(),
-                BudgetPeriod.id == period_id,
-                BudgetPeriod.exceeded.is_(False),
-            )
-            .values(
-                exceeded=True,
-                exceeded_at=now,
-                times_exceeded=BudgetPeriod.times_exceeded + 1,
-            )
-            .execution_options(synchronize_session=False)
+        crossed = await _update_period(
+            session,
+            ctx,
+            period_id,
+            BudgetPeriod.exceeded.is_(False),
+            exceeded=True,
+            exceeded_at=utcnow(),
+            times_exceeded=BudgetPeriod.times_exceeded + 1,
         )
-        if getattr(done, "rowcount", 0) == 1:
+        if crossed:
             await _announce(session, ctx, budget, row, spent, notify_past=notify_past)
     elif spent <= limit and row.exceeded:
-        await session.execute(
-            sa.update(BudgetPeriod)
-            .where(
-                BudgetPeriod.tenant_id == ctx.require_tenant(),
-                BudgetPeriod.id == period_id,
-                BudgetPeriod.exceeded.is_(True),
-            )
-            .values(exceeded=False)
-            .execution_options(synchronize_session=False)
+        await _update_period(
+            session, ctx, period_id, BudgetPeriod.exceeded.is_(True), exceeded=False
         )
         log.info("finance.budget.rearmed", budget_id=budget.id, period_start=str(row.period_start))
+
+
+async def _budget_event(
+    session: AsyncSession,
+    ctx: Context,
+    type: str,
+    budget: Budget,
+    data: dict[str, Any],
+    *,
+    identity: bool = True,
+) -> dict[str, Any]:
+    """Append a budget's event; its data is ``budget_id`` (with ``identity``: its name,
+    category and period too) and then ``data``. Returns that data."""
+    described = ("name", "category", "period") if identity else ()
+    data = {"budget_id": budget.id, **payload(budget, *described), **data}
+    await append_event(
+        session,
+        ctx,
+        type,
+        aggregate_type="budget",
+        aggregate_id=budget.id,
+        version=budget.version,
+        data=data,
+    )
+    return data
 
 
 async def _announce(
@@ -290,26 +307,13 @@ async def _announce(
 ) -> None:
     limit = cents(budget.amount)
     data = {
-        "budget_id": budget.id,
-        "name": budget.name,
-        "category": budget.category,
-        "period": budget.period,
-        "period_start": row.period_start.isoformat(),
-        "period_end": row.period_end.isoformat(),
+        **payload(row, "period_start", "period_end"),
         "limit": text(limit),
         "spent": text(spent),
         "over_by": text(spent - limit),
         "currency": budget.currency,
     }
-    await append_event(
-        session,
-        ctx,
-        "finance.budget.exceeded",
-        aggregate_type="budget",
-        aggregate_id=budget.id,
-        version=budget.version,
-        data=data,
-    )
+    data = await _budget_event(session, ctx, "finance.budget.exceeded", budget, data)
     log.info("finance.budget.exceeded", budget_id=budget.id, period_start=data["period_start"])
     if not notify_past and row.period_end <= today():
         return  # a past period re-evaluated by a new limit: on the log, nobody paged
@@ -370,34 +374,18 @@ async def _current_periods(
     }
     out = {}
     for budget in budgets:
-        start, end = period_bounds(budget.period, today)
+        bounds = start, end = period_bounds(budget.period, today)
         row = rows.get((budget.id, start))
         # No row yet: nothing was recorded since the period began (or before the budget
         # existed); the expenses themselves tell what has been spent.
-        spent = row.spent if row else await _sum_expenses(session, ctx, budget, start, end)
+        spent = row.spent if row else await _sum_expenses(session, ctx, budget, bounds)
         out[budget.id] = period_read(budget, start, end, spent, row)
     return out
 
 
 def _budget_read(budget: Budget, current: PeriodRead) -> BudgetRead:
-    return BudgetRead(
-        id=budget.id,
-        name=budget.name,
-        category=budget.category,
-        period=budget.period,
-        amount=cents(budget.amount),
-        currency=budget.currency,
-        active=budget.active,
-        owner_id=budget.owner_id,
-        spent=current.spent,
-        remaining=current.remaining,
-        utilization=current.utilization,
-        exceeded=current.exceeded,
-        current_period=current,
-        version=budget.version,
-        created_at=budget.created_at,
-        updated_at=budget.updated_at,
-    )
+    now = current.model_dump(include={"spent", "remaining", "utilization", "exceeded"})
+    return read_of(BudgetRead, budget, **now, amount=cents(budget.amount), current_period=current)
 
 
 async def budget_read(session: AsyncSession, ctx: Context, budget: Budget) -> BudgetRead:
@@ -407,18 +395,15 @@ async def budget_read(session: AsyncSession, ctx: Context, budget: Budget) -> Bu
 
 
 async def list_budgets(
-    session: AsyncSession,
-    ctx: Context,
-    *,
-    page: PageParams,
-    category: str | None = None,
-    active: bool | None = None,
+    session: AsyncSession, ctx: Context, *, page: PageParams, params: BudgetStatusParams
 ) -> tuple[list[BudgetRead], str | None]:
+    """The budgets of ``params.category`` (any when None) that are ``params.active``
+    (either when None), each with its current period."""
     query = sa.select(Budget).where(Budget.tenant_id == ctx.require_tenant())
-    if category is not None:
-        query = query.where(Budget.category == category_slug(category))
-    if active is not None:
-        query = query.where(Budget.active.is_(active))
+    if params.category is not None:
+        query = query.where(Budget.category == category_slug(params.category))
+    if params.active is not None:
+        query = query.where(Budget.active.is_(params.active))
     rows = list(await session.scalars(BUDGET_ORDER.apply(query, page)))
     items, cursor = BUDGET_ORDER.take_page(rows, page)
     current = await _current_periods(session, ctx, items, today())
@@ -500,25 +485,9 @@ async def create_budget(
     )
     session.add(budget)
     await session.flush()
-    await append_event(
-        session,
-        ctx,
-        "finance.budget.created",
-        aggregate_type="budget",
-        aggregate_id=budget.id,
-        version=budget.version,
-        data={
-            "budget_id": budget.id,
-            "name": name,
-            "category": category,
-            "period": period,
-            "limit": text(amount),
-            "currency": currency,
-            "owner_id": owner_id,
-        },
-    )
-    start, end = period_bounds(period, today())
-    period_id, _ = await ensure_period(session, ctx, budget, start, end)
+    data = {"limit": text(amount), **payload(budget, "currency", "owner_id")}
+    await _budget_event(session, ctx, "finance.budget.created", budget, data)
+    period_id, _ = await ensure_period(session, ctx, budget, period_bounds(period, today()))
     await _settle(session, ctx, budget, period_id)
     return budget
 
@@ -549,23 +518,10 @@ async def update_budget(
     budget.version += 1
     budget.updated_at = utcnow()
     await session.flush()
-    await append_event(
-        session,
-        ctx,
-        "finance.budget.updated",
-        aggregate_type="budget",
-        aggregate_id=budget.id,
-        version=budget.version,
-        data={
-            "budget_id": budget.id,
-            "changed": sorted(changes),
-            "limit": text(budget.amount),
-            "active": budget.active,
-        },
-    )
+    data = {"changed": sorted(changes), "limit": text(budget.amount), "active": budget.active}
+    await _budget_event(session, ctx, "finance.budget.updated", budget, data, identity=False)
     if "amount" in changes or changes.get("active") is True:
-        start, end = period_bounds(budget.period, today())
-        await ensure_period(session, ctx, budget, start, end)
+        await ensure_period(session, ctx, budget, period_bounds(budget.period, today()))
         for period_id in await _period_ids(session, ctx, budget.id):
             await _settle(session, ctx, budget, period_id, notify_past=False)
     return budget
