@@ -40,7 +40,30 @@ async def velocity_report(
     Days per stage = mean time deals spent in the stage before leaving it (forward or
     back); win rate = won / (won + lost); cycle = mean days from creation to won.
     """
-    tenant_id = ctx.require_tenant()
+    changes, closed = _queries(session, ctx.require_tenant(), since, until, owner_id)
+    stages = await _stages(session, changes)
+    won, lost, won_amounts, cycle_seconds_total = await _closed(session, closed)
+    return VelocityReport(
+        since=since,
+        until=until,
+        owner_id=owner_id,
+        stages=stages,
+        won_count=won,
+        lost_count=lost,
+        win_rate=round(won / (won + lost), 4) if won + lost else None,
+        average_cycle_days=round(cycle_seconds_total / won / 86400, 2) if won else None,
+        won_amount_by_currency=won_amounts,
+    )
+
+
+def _queries(
+    session: AsyncSession,
+    tenant_id: str,
+    since: dt.date | None,
+    until: dt.date | None,
+    owner_id: str | None,
+) -> tuple[sa.Select[Any], sa.Select[Any]]:
+    """The stage exits and the closed deals in the window, for one owner if given."""
     changes = sa.select(
         DealStageChange.from_stage,
         sa.func.count(),
@@ -72,26 +95,30 @@ async def velocity_report(
             )
         )
         closed = closed.where(Deal.owner_id == owner_id)
+    return changes, closed
 
+
+async def _stages(session: AsyncSession, changes: sa.Select[Any]) -> list[StageVelocity]:
+    """Exits and mean days per open stage, every open stage listed."""
     per_stage = {
         stage: (int(count), float(avg) if avg is not None else None)
         for stage, count, avg in (
             await session.execute(changes.group_by(DealStageChange.from_stage))
         ).all()
     }
-    stages = [
-        StageVelocity(
-            stage=stage,
-            exits=per_stage.get(stage, (0, None))[0],
-            average_days=(
-                round(avg / 86400, 2)
-                if (avg := per_stage.get(stage, (0, None))[1]) is not None
-                else None
-            ),
-        )
-        for stage in OPEN_STAGES
-    ]
+    stages = []
+    for stage in OPEN_STAGES:
+        exits, avg = per_stage.get(stage, (0, None))
+        average_days = round(avg / 86400, 2) if avg is not None else None
+        stages.append(StageVelocity(stage=stage, exits=exits, average_days=average_days))
+    return stages
 
+
+async def _closed(
+    session: AsyncSession, closed: sa.Select[Any]
+) -> tuple[int, int, dict[str, Decimal], float]:
+    """Won and lost counts, the won amount per currency, and the won deals' total cycle
+    in seconds."""
     won = lost = 0
     won_amounts: dict[str, Decimal] = {}
     cycle_seconds_total = 0.0
@@ -104,14 +131,4 @@ async def velocity_report(
             cycle_seconds_total += float(avg_cycle or 0) * int(count)
         else:
             lost += int(count)
-    return VelocityReport(
-        since=since,
-        until=until,
-        owner_id=owner_id,
-        stages=stages,
-        won_count=won,
-        lost_count=lost,
-        win_rate=round(won / (won + lost), 4) if won + lost else None,
-        average_cycle_days=round(cycle_seconds_total / won / 86400, 2) if won else None,
-        won_amount_by_currency=won_amounts,
-    )
+    return won, lost, won_amounts, cycle_seconds_total

@@ -149,7 +149,41 @@ async def write_contacts(session: AsyncSession, ctx: Context, batch: BatchInput)
     tenant_id = ctx.require_tenant()
     now = utcnow()
 
-    by_email, by_phone = await _existing_contacts(session, tenant_id, valid)
+    existing = await _existing_contacts(session, tenant_id, valid)
+    touched = _match(batch, valid, existing, owners, (tenant_id, now), outcome)
+    events: list[NewEvent] = []
+    await _link_companies(
+        session,
+        ctx,
+        [t for t in touched if t.new or "company_name" in t.changed],
+        now,
+        events,
+    )
+    inserts = [t.row for t in touched if t.new]
+    updates = [t for t in touched if not t.new and t.changed]
+    if inserts:
+        await session.execute(sa.insert(CONTACTS), inserts)
+    if updates:
+        await _update_contacts(session, tenant_id, updates, now)
+    if errors:
+        await session.execute(sa.insert(ROW_ERRORS), errors)
+    events.extend(_contact_events(batch, inserts, updates))
+    await append_events(session, ctx, events)
+    return outcome
+
+
+def _match(
+    batch: BatchInput,
+    valid: list[tuple[int, RowValues]],
+    existing: tuple[dict[str, _Target], dict[str, _Target]],
+    owners: dict[str, str] | None,
+    stamp: tuple[str, dt.datetime],
+    outcome: BatchOutcome,
+) -> list[_Target]:
+    """Each valid row matched to the contact it is (by email, else by phone when neither
+    has an email), or to a new one; counts what happened to each in ``outcome``."""
+    by_email, by_phone = existing
+    tenant_id, now = stamp
     touched: dict[str, _Target] = {}
     for _, values in valid:
         target = by_email.get(values.email_normalized) if values.email_normalized else None
@@ -167,67 +201,66 @@ async def write_contacts(session: AsyncSession, ctx: Context, batch: BatchInput)
             outcome.skipped += 1
             continue
         else:
-            changes = _apply(target.row, values, owner_id, batch.on_duplicate)
-            if changes:
-                target.changed.extend(c for c in changes if c not in target.changed)
-                if batch.on_duplicate == "update":
-                    outcome.updated += 1
-                else:
-                    outcome.merged += 1
-            else:
-                outcome.unchanged += 1
+            _count_changes(
+                target,
+                _apply(target.row, values, owner_id, batch.on_duplicate),
+                batch.on_duplicate,
+                outcome,
+            )
         touched[target.row["id"]] = target
         if target.row["email_normalized"]:
             by_email[target.row["email_normalized"]] = target
         if target.row["phone_normalized"]:
             by_phone.setdefault(target.row["phone_normalized"], target)
+    return list(touched.values())
 
-    events: list[NewEvent] = []
-    await _link_companies(
-        session,
-        ctx,
-        [t for t in touched.values() if t.new or "company_name" in t.changed],
-        now,
-        events,
-    )
-    inserts = [t.row for t in touched.values() if t.new]
-    updates = [t for t in touched.values() if not t.new and t.changed]
-    if inserts:
-        await session.execute(sa.insert(CONTACTS), inserts)
-    if updates:
-        await _update_contacts(session, tenant_id, updates, now)
-    if errors:
-        await session.execute(sa.insert(ROW_ERRORS), errors)
-    for row in inserts:
-        events.append(
-            NewEvent(
-                "crm.contact.created",
-                "contact",
-                row["id"],
-                {
-                    "email": row["email"],
-                    "name": row["name"],
-                    "source": row["source"],
-                    "import_id": batch.import_id,
-                },
-            )
+
+def _count_changes(
+    target: _Target, changes: list[str], on_duplicate: OnDuplicate, outcome: BatchOutcome
+) -> None:
+    if not changes:
+        outcome.unchanged += 1
+        return
+    target.changed.extend(c for c in changes if c not in target.changed)
+    if on_duplicate == "update":
+        outcome.updated += 1
+    else:
+        outcome.merged += 1
+
+
+def _contact_events(
+    batch: BatchInput, inserts: list[dict[str, Any]], updates: list[_Target]
+) -> list[NewEvent]:
+    """``crm.contact.created`` per new contact and ``crm.contact.updated`` per changed one."""
+    created = [
+        NewEvent(
+            "crm.contact.created",
+            "contact",
+            row["id"],
+            {
+                "email": row["email"],
+                "name": row["name"],
+                "source": row["source"],
+                "import_id": batch.import_id,
+            },
         )
-    for target in updates:
-        events.append(
-            NewEvent(
-                "crm.contact.updated",
-                "contact",
-                target.row["id"],
-                {
-                    "changes": target.changed,
-                    "import_id": batch.import_id,
-                    "on_duplicate": batch.on_duplicate,
-                },
-                version=target.row["version"],
-            )
+        for row in inserts
+    ]
+    updated = [
+        NewEvent(
+            "crm.contact.updated",
+            "contact",
+            target.row["id"],
+            {
+                "changes": target.changed,
+                "import_id": batch.import_id,
+                "on_duplicate": batch.on_duplicate,
+            },
+            version=target.row["version"],
         )
-    await append_events(session, ctx, events)
-    return outcome
+        for target in updates
+    ]
+    return created + updated
 
 
 async def _existing_contacts(
