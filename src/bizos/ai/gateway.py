@@ -145,6 +145,11 @@ async def tenant_chain(
     return providers
 
 
+async def check_tenant_budget(session: AsyncSession, ctx: Context) -> None:
+    """429 when the tenant's AI budget for this month is spent (its settings read here)."""
+    await metering.check_budget(session, ctx, await load_settings(session, ctx))
+
+
 async def _plan(ctx: Context, *, texts: Sequence[str]) -> _Plan:
     """Read settings, chain and budget (429 when spent), and build the redactor, in one
     read-only unit of work."""

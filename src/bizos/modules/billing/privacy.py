@@ -21,7 +21,7 @@ from bizos.modules.crm.contacts import service as contacts_service
 
 async def _contact_email(session: AsyncSession, ctx: Context, contact_id: str) -> str | None:
     try:
-        contact = await contacts_service.get_contact(session, ctx, contact_id)
+        contact = await contacts_service.read_contact(session, ctx, contact_id)
     except NotFound:
         return None
     return contact.email.strip().lower() if contact.email else None

@@ -16,9 +16,9 @@ applied while in discrepancy still count, but the status stays until someone res
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, ParamSpec
 
 import sqlalchemy as sa
 import structlog
@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bizos.core.context import Context
 from bizos.core.db import utcnow
-from bizos.core.errors import Conflict, NotFound, Unprocessable, field_error
+from bizos.core.errors import Conflict, Unprocessable, field_error
 from bizos.core.events import append_event, payload
 from bizos.core.money import CENT, ZERO, cents, text
 from bizos.core.pagination import ListOrder, PageParams, read_page, where_given
@@ -57,6 +57,7 @@ from bizos.modules.crm.contacts import service as contacts_service
 from bizos.modules.crm.deals.schemas import iso_currency
 
 log = structlog.get_logger("bizos.billing.invoices")
+P = ParamSpec("P")
 
 DEFAULT_PAYMENT_TERMS_DAYS = 14
 INVOICE_SERIES = "invoice"
@@ -384,12 +385,7 @@ async def create_invoice(
     in what the caller left out. The payment terms are kept as the draft's due date
     relative to the day it was drafted and restart from the day it is issued."""
     if contact_id is not None:
-        try:
-            contact = await contacts_service.get_contact(session, ctx, contact_id)
-        except NotFound:
-            raise Unprocessable(
-                "no such contact", errors=[field_error(["body", "contact_id"], "no such contact")]
-            ) from None
+        contact = await contacts_service.given_contact(session, ctx, contact_id)
         contact_id = contact.id
         customer_email = customer_email or contact.email
         customer_name = customer_name or contact.name
@@ -465,6 +461,32 @@ async def void_invoice(
     await invoice_event(session, ctx, "billing.invoice.voided", invoice, reason=invoice.void_reason)
     log.info("billing.invoice.voided", invoice_id=invoice.id, number=invoice.number)
     return invoice
+
+
+# --- for other modules: ids and values, never the row -------------------------------------
+
+
+def _id_of(make: Callable[P, Awaitable[Invoice]]) -> Callable[P, Awaitable[str]]:
+    async def made(*args: P.args, **kwargs: P.kwargs) -> str:
+        return (await make(*args, **kwargs)).id
+
+    return made
+
+
+issue_order_invoice = _id_of(create_invoice_for_order)
+"""The id of the order's invoice, as :func:`create_invoice_for_order` issues it."""
+
+
+async def void_order_invoice(
+    session: AsyncSession, ctx: Context, invoice_id: str, *, reason: str
+) -> None:
+    """Void ``invoice_id`` as :func:`void_invoice` does (409 while money received stands)."""
+    await void_invoice(session, ctx, invoice_id, reason=reason)
+
+
+async def invoice_number(session: AsyncSession, ctx: Context, invoice_id: str) -> str | None:
+    """The invoice's number (``None`` while it is a draft); 404 for another tenant's."""
+    return (await get_invoice(session, ctx, invoice_id)).number
 
 
 # --- money moved ---------------------------------------------------------------------

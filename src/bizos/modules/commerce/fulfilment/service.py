@@ -66,7 +66,7 @@ async def invoice_order(session: AsyncSession, ctx: Context, order_id: str) -> s
     lines = await orders.order_lines(session, ctx, order.id)
     settings = await load_settings(session, ctx)
     line_discounts = sum((line.discount for line in lines), Decimal("0"))
-    invoice = await invoices.create_invoice_for_order(
+    invoice_id = await invoices.issue_order_invoice(
         session,
         ctx,
         order_id=order.id,
@@ -92,13 +92,13 @@ async def invoice_order(session: AsyncSession, ctx: Context, order_id: str) -> s
         billing_address=order.billing_address or order.shipping_address,
         due_days=settings.payment_terms_days,
     )
-    return invoice.id
+    return invoice_id
 
 
 async def void_order_invoice(
     session: AsyncSession, ctx: Context, invoice_id: str, *, reason: str
 ) -> None:
-    await invoices.void_invoice(session, ctx, invoice_id, reason=reason)
+    await invoices.void_order_invoice(session, ctx, invoice_id, reason=reason)
 
 
 # --- labels -------------------------------------------------------------------------------
@@ -308,7 +308,7 @@ async def notify_customer(session: AsyncSession, ctx: Context, order_id: str) ->
     shipment = await purchased_shipment(session, ctx, order_id)
     invoice_number = None
     if order.invoice_id:
-        invoice_number = (await invoices.get_invoice(session, ctx, order.invoice_id)).number
+        invoice_number = await invoices.invoice_number(session, ctx, order.invoice_id)
     subject, body = customer_email(order, shipment, invoice_number)
     message = await outreach.send_email(
         session,

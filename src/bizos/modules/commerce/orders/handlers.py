@@ -79,7 +79,7 @@ async def order_from_won_deal(session: AsyncSession, ctx: Context, event: EventR
         return
     deal_id = str(event.data.get("deal_id") or event.aggregate_id)
     try:
-        deal = await deals_service.get_deal(session, ctx, deal_id)
+        deal = await deals_service.read_deal(session, ctx, deal_id)
     except NotFound:
         return  # deleted since; nothing to sell
     try:

@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bizos.core import money
 from bizos.core.context import Context
 from bizos.core.db import utcnow
-from bizos.core.errors import Conflict, NotFound, Unprocessable, field_error
+from bizos.core.errors import Conflict, Unprocessable, field_error
 from bizos.core.money import cents
 from bizos.core.pagination import PageParams
 from bizos.core.sequences import format_number, next_value
@@ -105,16 +105,11 @@ async def _customer(
         draft.source,
     )
     if contact_id is not None:
-        try:
-            contact = await contacts_service.get_contact(session, ctx, contact_id)
-        except NotFound:
-            raise Unprocessable(
-                "no such contact", errors=[field_error(["body", "contact_id"], "no such contact")]
-            ) from None
+        contact = await contacts_service.given_contact(session, ctx, contact_id)
         return contact.id, email or contact.email, name or contact.name
     if email:
         try:
-            contact, _ = await contacts_service.find_or_create_contact(
+            contact = await contacts_service.contact_for_email(
                 session, ctx, email=email, name=name, phone=draft.phone, source=source
             )
         except ValueError:  # crm's InvalidEmail
@@ -476,7 +471,7 @@ async def _void_invoices(session: AsyncSession, ctx: Context, order: Order) -> N
     )
     invoice_ids |= {inv.id for inv in live if inv.status != "void"}
     for invoice_id in sorted(invoice_ids):
-        await invoices_service.void_invoice(
+        await invoices_service.void_order_invoice(
             session, ctx, invoice_id, reason=f"order {order.number} cancelled"
         )
 

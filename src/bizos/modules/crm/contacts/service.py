@@ -56,6 +56,7 @@ from bizos.modules.crm.contacts.lookups import (
 )
 from bizos.modules.crm.contacts.schemas import (
     ContactCreate,
+    ContactRead,
     ContactSettings,
     ContactUpdate,
 )
@@ -148,6 +149,42 @@ def _check_region(region: str, loc: list[str | int]) -> None:
 async def _announce_created(session: AsyncSession, ctx: Context, row: Contact) -> None:
     data = payload(row, "email", "name", "source")
     await record_new_event(session, ctx, "crm.contact.created", "contact", row.id, data)
+
+
+# --- for other modules: the contact as its Read, never the row ----------------------------
+
+
+async def read_contact(session: AsyncSession, ctx: Context, contact_id: str) -> ContactRead:
+    """The tenant's contact ``contact_id`` (404 ``contact not found`` otherwise)."""
+    return contact_read(await get_contact(session, ctx, contact_id))
+
+
+async def given_contact(session: AsyncSession, ctx: Context, contact_id: str) -> ContactRead:
+    """The contact a request body names as ``contact_id``: 422 ``no such contact`` at
+    ``body.contact_id`` when the tenant has none by that id."""
+    try:
+        return await read_contact(session, ctx, contact_id)
+    except NotFound:
+        raise Unprocessable(
+            "no such contact", errors=[field_error(["body", "contact_id"], "no such contact")]
+        ) from None
+
+
+async def contact_for_email(
+    session: AsyncSession,
+    ctx: Context,
+    *,
+    email: str,
+    name: str | None = None,
+    phone: str | None = None,
+    source: str | None = None,
+) -> ContactRead:
+    """:func:`find_or_create_contact` for another module (raises :class:`InvalidEmail`,
+    a ``ValueError``, for a malformed email)."""
+    contact, _ = await find_or_create_contact(
+        session, ctx, email=email, name=name, phone=phone, source=source
+    )
+    return contact_read(contact)
 
 
 async def find_or_create_contact(

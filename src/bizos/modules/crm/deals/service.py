@@ -123,6 +123,11 @@ async def get_deal(session: AsyncSession, ctx: Context, deal_id: str) -> Deal:
     return await tenant_row(session, ctx, Deal, deal_id, what="deal")
 
 
+async def read_deal(session: AsyncSession, ctx: Context, deal_id: str) -> DealRead:
+    """The tenant's deal ``deal_id`` as its Read, for other modules (404 otherwise)."""
+    return deal_read(await get_deal(session, ctx, deal_id))
+
+
 async def _locked_deal(session: AsyncSession, ctx: Context, deal_id: str) -> Deal:
     return await tenant_row(session, ctx, Deal, deal_id, what="deal", lock=True)
 

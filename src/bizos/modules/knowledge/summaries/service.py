@@ -25,8 +25,6 @@ from typing import Any
 import structlog
 
 from bizos.ai import gateway
-from bizos.ai import settings as ai_settings
-from bizos.ai.metering import check_budget
 from bizos.ai.tokens import estimate_tokens
 from bizos.core.context import Context
 from bizos.core.db import get_database
@@ -142,7 +140,7 @@ async def load_document(ctx: Context, document_id: str) -> DocumentText:
     async with get_database().unit_of_work(tenant_id=ctx.require_tenant(), readonly=True) as s:
         document = await knowledge.get_document(s, ctx, document_id)
         rows = await knowledge.document_chunks(s, ctx, document_id)
-        await check_budget(s, ctx, await ai_settings.load_settings(s, ctx))
+        await gateway.check_tenant_budget(s, ctx)
         chunks = tuple(_chunk_text(row) for row in rows)
         title, text = document.title, document.text or ""
     if not chunks and text.strip():

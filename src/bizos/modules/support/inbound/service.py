@@ -259,7 +259,7 @@ def customer_address(parsed: ParsedEmail) -> Address:
 async def _contact_id(session: AsyncSession, ctx: Context, parsed: ParsedEmail) -> str | None:
     customer = customer_address(parsed)
     try:
-        contact, _ = await contacts_service.find_or_create_contact(
+        contact = await contacts_service.contact_for_email(
             session, ctx, email=customer.email, name=customer.name, source="support"
         )
     except ProblemError:  # an address the CRM refuses: the ticket stands without a contact

@@ -380,14 +380,14 @@ async def create_ticket(
         )
     if body.contact_id is not None:
         try:
-            contact = await contacts_service.get_contact(session, ctx, body.contact_id)
+            contact = await contacts_service.read_contact(session, ctx, body.contact_id)
         except NotFound as exc:
             raise Unprocessable(
                 "no such contact", errors=[field_error(["body", "contact_id"], "not found")]
             ) from exc
     else:
         assert body.email is not None
-        contact, _ = await contacts_service.find_or_create_contact(
+        contact = await contacts_service.contact_for_email(
             session, ctx, email=str(body.email), name=body.name, source="support"
         )
     if body.assignee_id is not None:
