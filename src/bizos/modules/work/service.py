@@ -453,10 +453,14 @@ async def escalate(
     kind: str | None = None,
     data: dict[str, Any] | None = None,
     priority: str = "high",
+    contact_id: str | None = None,
+    names_task: bool = False,
 ) -> TaskRead:
     """Hand trouble to a person: a task for ``assignee_id`` (or nobody's, to be picked
     up), and, with ``kind``, an in-app notification telling them why, both in the
-    caller's transaction. ``origin`` names the event that raised it."""
+    caller's transaction. ``origin`` names the event that raised it; ``contact_id`` puts
+    the task on that contact's timeline. The notification carries ``data``, with the
+    task's id first when ``names_task``."""
     task = await create_task(
         session,
         ctx,
@@ -466,8 +470,11 @@ async def escalate(
         priority=priority,
         related_type=related_type,
         related_id=related_id,
+        contact_id=contact_id,
         origin=origin,
     )
+    if names_task:
+        data = {"task_id": task.id, **(data or {})}
     if kind is not None and assignee_id is not None:
         await notifications.notify(
             session,

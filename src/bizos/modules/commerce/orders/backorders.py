@@ -33,7 +33,6 @@ from bizos.core.context import Context
 from bizos.core.db import utcnow
 from bizos.core.pagination import PageParams
 from bizos.modules.commerce.models import Order, OrderLine, Product
-from bizos.modules.commerce.orders import alerts
 from bizos.modules.commerce.orders.reads import fulfillable_lines
 from bizos.modules.commerce.settings import service as commerce_settings
 from bizos.modules.work import service as work_service
@@ -246,16 +245,19 @@ async def _raise(
 ) -> None:
     assignee = await commerce_settings.purchasing_assignee(session, ctx)
     missing_json = {"missing": [m.as_json() for m in missing]}
-    task = await alerts.alert(
+    task = await work_service.escalate(
         session,
         ctx,
-        order,
-        assignee,
-        kind=NOTIFICATION_KIND,
-        origin=ORIGIN,
+        assignee_id=assignee,
         title=title,
-        description=description,
+        body=description,
+        origin=ORIGIN,
+        related_type="order",
+        related_id=order.id,
+        kind=NOTIFICATION_KIND,
         data=missing_json,
+        contact_id=order.contact_id,
+        names_task=True,
     )
     log.info("commerce.backorder_alert_raised", order_id=order.id, task_id=task.id)
 

@@ -37,7 +37,7 @@ from bizos.core.sequences import format_number, next_value
 from bizos.modules.billing.invoices import service as invoices_service
 from bizos.modules.commerce.inventory import service as inventory_service
 from bizos.modules.commerce.models import ORDER_SOURCES, Order, OrderLine
-from bizos.modules.commerce.orders import alerts, backorders
+from bizos.modules.commerce.orders import backorders
 from bizos.modules.commerce.orders.pricing import MAX_AMOUNT, PricedLine, price_line
 from bizos.modules.commerce.orders.reads import ORDERS_ORDER as ORDERS_ORDER
 from bizos.modules.commerce.orders.reads import contact_orders as contact_orders
@@ -433,15 +433,17 @@ async def _announce_failure(session: AsyncSession, ctx: Context, order: Order) -
         + (f" {order.external_name or order.external_id}" if order.external_id else "")
         + f") could not be fulfilled: {reason}."
     )
-    await alerts.alert(
+    await work_service.escalate(
         session,
         ctx,
-        order,
-        assignee,
-        kind="commerce.order.failed",
-        origin="commerce.order.failed",
+        assignee_id=assignee,
         title=title,
-        description=description,
+        body=description,
+        origin="commerce.order.failed",
+        related_type="order",
+        related_id=order.id,
+        kind="commerce.order.failed",
+        contact_id=order.contact_id,
     )
     await _event(session, ctx, order, "commerce.order.failed", reason=reason, source=order.source)
 
