@@ -431,6 +431,23 @@ async def require_active_user(
     return user
 
 
+async def require_assignee(
+    session: AsyncSession, ctx: Context, user_id: str, *, field: str = "assignee_id"
+) -> None:
+    """422 on ``body.<field>`` unless ``user_id`` is an active user of the tenant: work can
+    only be handed to someone who can pick it up (absent, another tenant's and
+    deactivated users get the same answer)."""
+    try:
+        user = await get_user(session, ctx, user_id=user_id)
+    except NotFound:
+        user = None
+    if user is None or not user.is_active:
+        raise Unprocessable(
+            "the assignee must be an active user of this workspace",
+            errors=[field_error(["body", field], "no such active user")],
+        )
+
+
 async def update_user(
     session: AsyncSession,
     ctx: Context,

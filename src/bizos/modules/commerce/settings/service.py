@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bizos.core.context import Context
-from bizos.core.errors import NotFound, Unprocessable, field_error
+from bizos.core.errors import NotFound
 from bizos.core.settings_rows import apply_settings, refuse_nulls, stored_row
 from bizos.modules.commerce.models import CommerceSettings
 from bizos.modules.commerce.rows import columns
@@ -99,14 +99,6 @@ async def load_settings(session: AsyncSession, ctx: Context) -> CommerceSettings
     return await stored_row(session, ctx, CommerceSettings) or _defaults(ctx.require_tenant())
 
 
-async def _check_assignee(session: AsyncSession, ctx: Context, field: str, user_id: str) -> None:
-    if await active_user_id(session, ctx, user_id) is None:
-        raise Unprocessable(
-            "the assignee must be an active user of this workspace",
-            errors=[field_error(["body", field], "no such active user")],
-        )
-
-
 async def update_settings(
     session: AsyncSession,
     ctx: Context,
@@ -119,7 +111,7 @@ async def update_settings(
     refuse_nulls(changes, _NOT_NULL)
     for field in _ASSIGNEES:
         if changes.get(field) is not None:
-            await _check_assignee(session, ctx, field, changes[field])
+            await identity_service.require_assignee(session, ctx, changes[field], field=field)
     if changes.get("default_parcel") is not None:
         changes["default_parcel"] = DefaultParcel.model_validate(changes["default_parcel"]).stored()
     return await apply_settings(

@@ -356,18 +356,6 @@ async def message_received(
     )
 
 
-async def _check_assignee(session: AsyncSession, ctx: Context, user_id: str) -> None:
-    try:
-        user = await identity_service.get_user(session, ctx, user_id=user_id)
-    except NotFound:
-        user = None
-    if user is None or not user.is_active:
-        raise Unprocessable(
-            "the assignee must be an active user of this workspace",
-            errors=[field_error(["body", "assignee_id"], "no such active user")],
-        )
-
-
 async def create_ticket(
     session: AsyncSession, ctx: Context, body: TicketCreate, rules: TicketRules
 ) -> Ticket:
@@ -391,7 +379,7 @@ async def create_ticket(
             session, ctx, email=str(body.email), name=body.name, source="support"
         )
     if body.assignee_id is not None:
-        await _check_assignee(session, ctx, body.assignee_id)
+        await identity_service.require_assignee(session, ctx, body.assignee_id)
     email = contact.email or (str(body.email) if body.email else None)
     ticket = await open_ticket(
         session,
@@ -454,7 +442,7 @@ async def update_ticket(
                 f"{name} may not be null", errors=[field_error(["body", name], "may not be null")]
             )
     if changes.get("assignee_id") is not None:
-        await _check_assignee(session, ctx, changes["assignee_id"])
+        await identity_service.require_assignee(session, ctx, changes["assignee_id"])
     if "tags" in changes:
         changes["tags"] = list(dict.fromkeys(changes["tags"]))
     changed = {name: value for name, value in changes.items() if getattr(ticket, name) != value}
