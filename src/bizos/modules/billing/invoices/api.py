@@ -13,6 +13,7 @@ from fastapi import APIRouter, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bizos.api.deps import Ctx, DbSession
+from bizos.api.lists import list_route
 from bizos.core.auth import BillingRead, BillingWrite
 from bizos.core.context import Context
 from bizos.core.pagination import PageParams
@@ -26,7 +27,6 @@ from bizos.modules.billing.invoices.schemas import (
     InvoiceVoid,
 )
 from bizos.modules.billing.models import Invoice
-from bizos.modules.billing.routes import list_route
 from bizos.modules.identity import service as identity_service
 
 router = APIRouter(tags=["billing"])
@@ -62,6 +62,7 @@ list_route(
     service.INVOICE_ORDER,
     InvoiceFilters,
     _invoices,
+    scope=BillingRead,
     name="list_invoices",
     doc="Invoices, newest first (see `sort`); ``overdue=true``: open or partially paid and\n"
     "past due.",

@@ -12,6 +12,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 
 from bizos.api.deps import Ctx, DbSession
+from bizos.api.lists import list_route
 from bizos.core.auth import BillingRead, BillingWrite
 from bizos.core.versions import IfMatch, tagged
 from bizos.modules.billing.payments import service
@@ -21,7 +22,6 @@ from bizos.modules.billing.payments.schemas import (
     PaymentMatch,
     PaymentRead,
 )
-from bizos.modules.billing.routes import list_route
 
 router = APIRouter(tags=["billing"])
 
@@ -33,6 +33,7 @@ list_route(
     service.PAYMENT_ORDER,
     PaymentFilters,
     service.list_payments,
+    scope=BillingRead,
     name="list_payments",
     doc="Payments, newest first (see `sort`); ``status=unmatched`` is the work queue of "
     "payments no\ninvoice could be found for.",

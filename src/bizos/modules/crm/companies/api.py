@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Response
 
 from bizos.api.deps import Ctx, DbSession
+from bizos.api.lists import Filters
 from bizos.core.auth import CrmRead, CrmWrite
 from bizos.core.pagination import Page, PageParams
 from bizos.core.versions import tagged
@@ -18,7 +19,6 @@ from bizos.modules.crm.companies.schemas import (
     CompanyRead,
     CompanyUpdate,
 )
-from bizos.modules.crm.http import Filters
 
 router = APIRouter(tags=["crm"])
 

@@ -15,6 +15,7 @@ from fastapi.responses import FileResponse
 from pydantic import StringConstraints
 
 from bizos.api.deps import Ctx, DbSession
+from bizos.api.lists import Filters
 from bizos.core.auth import Admin, CrmRead, CrmWrite
 from bizos.core.errors import NotFound
 from bizos.core.pagination import Page, PageParams, fixed_order
@@ -38,7 +39,6 @@ from bizos.modules.crm.contacts.schemas import (
     SubjectType,
     TimelineEntryRead,
 )
-from bizos.modules.crm.http import Filters
 
 router = APIRouter(tags=["crm"])
 

@@ -13,6 +13,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Query, Response
 
 from bizos.api.deps import Ctx, DbSession
+from bizos.api.lists import Filters
 from bizos.core.auth import Admin, CrmRead, CrmWrite
 from bizos.core.errors import Unprocessable, field_error
 from bizos.core.fields import Day
@@ -30,7 +31,6 @@ from bizos.modules.crm.deals.schemas import (
     StageChangeRead,
     VelocityReport,
 )
-from bizos.modules.crm.http import Filters
 
 router = APIRouter(tags=["crm"])
 

@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, Query
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bizos.api.deps import Ctx, DbSession
+from bizos.api.lists import Filters
 from bizos.core.auth import CrmRead
 from bizos.core.context import use_context
 from bizos.core.db import get_database
@@ -27,7 +28,6 @@ from bizos.modules.crm.forecast.schemas import (
     ForecastFilters,
     ForecastRead,
 )
-from bizos.modules.crm.http import Filters
 
 router = APIRouter(tags=["crm"])
 

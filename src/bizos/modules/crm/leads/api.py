@@ -16,6 +16,7 @@ from starlette.datastructures import UploadFile
 
 from bizos.api.deps import Ctx, DbSession, PublicCtx
 from bizos.api.guards import NUL, raise_for_nul
+from bizos.api.lists import Filters
 from bizos.core.auth import Admin, CrmRead, CrmWrite
 from bizos.core.context import Context
 from bizos.core.db import get_database
@@ -25,7 +26,6 @@ from bizos.core.versions import tagged
 from bizos.modules.crm.assignment import service as assignment_service
 from bizos.modules.crm.assignment.schemas import LeadAssign
 from bizos.modules.crm.deals import service as deals_service
-from bizos.modules.crm.http import Filters
 from bizos.modules.crm.leads import first_outreach, service, web_form
 from bizos.modules.crm.leads.schemas import (
     FormAccepted,
