@@ -35,7 +35,10 @@ RESOLVED = ("resolved", "closed")
 KB_PASSAGES = 4
 SIMILAR_TICKETS = 3
 # Cosine similarity (hashing features) below which a past ticket is not precedent.
-MIN_SIMILARITY = 0.25
+# Measured on the demo desk over repeated seedings: a past ticket on the same matter
+# scores 0.23-0.40 (names and dates in the text move it by a few hundredths), an
+# unrelated one at most 0.13. At 0.25 the refund precedent fell out about half the time.
+MIN_SIMILARITY = 0.2
 # Resolved tickets embedded per draft when the index has gaps (keeps a draft fast).
 BACKFILL_BATCH = 200
 # How much of a past conversation a source carries.
