@@ -120,3 +120,51 @@ def test_no_orm_row_is_handed_across_a_module_boundary() -> None:
         if any(_holds_a_row(hint) for hint in typing.get_type_hints(target).values())
     )
     assert handed == []
+
+
+ROOMS = {
+    "__init__.py",
+    "models.py",
+    "schemas.py",
+    "service.py",
+    "api.py",
+    "handlers.py",
+    "workflows.py",
+    "jobs.py",
+    "tools.py",
+    "privacy.py",
+    "manifest.py",
+}
+
+
+def _documented_non_rooms() -> set[str]:
+    """The files docs/architecture.md lists under "Files that are not rooms", as paths
+    below ``bizos/modules`` (``contacts/lookups.py``, ``merge.py`` → both in contacts/)."""
+    page = pathlib.Path(__file__).parents[1] / "docs" / "architecture.md"
+    section = page.read_text().split("### Files that are not rooms", 1)[1].split("\n## ", 1)[0]
+    listed: set[str] = set()
+    for line in section.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) != 3 or not cells[1].startswith("`"):
+            continue
+        module, files = cells[0], [name.strip("` ") for name in cells[1].split(",")]
+        folder = ""
+        for name in files:
+            if "/" in name:
+                folder, _, name = name.rpartition("/")
+            listed.add(f"{module}/{folder}/{name}" if folder else f"{module}/{name}")
+    return listed
+
+
+def test_every_module_file_is_a_room_or_documented() -> None:
+    """A module holds the standard rooms; any other file is listed, with why, on the
+    architecture page (and a listed file that is gone is taken off it)."""
+    modules = pathlib.Path(bizos.__file__).parent / "modules"
+    others = {
+        path.relative_to(modules).as_posix()
+        for path in modules.rglob("*.py")
+        if path.name not in ROOMS
+    }
+    documented = _documented_non_rooms()
+    assert sorted(others - documented) == [], "undocumented files"
+    assert sorted(documented - others) == [], "documented files that do not exist"
