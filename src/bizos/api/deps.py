@@ -37,15 +37,17 @@ def base_context(request: Request) -> Context:
     )
 
 
-# What an authenticated caller's context takes from its principal.
-_PRINCIPAL_FIELDS = ("tenant_id", "actor_id", "actor_type", "scopes", "session_id")
-
-
 async def principal_context(
     request: Request, principal: Annotated[Principal, Depends(authenticate)]
 ) -> Context:
-    who = {name: getattr(principal, name) for name in _PRINCIPAL_FIELDS}
-    return replace(base_context(request), **who)
+    return replace(
+        base_context(request),
+        tenant_id=principal.tenant_id,
+        actor_id=principal.actor_id,
+        actor_type=principal.actor_type,
+        scopes=principal.scopes,
+        session_id=principal.session_id,
+    )
 
 
 async def tenant_session(

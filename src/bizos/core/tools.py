@@ -85,6 +85,15 @@ class Tool:
         return self.input_model.model_json_schema()
 
 
+ToolSpec = tuple[str, str, type[BaseModel], ToolRun]
+"""``(name, description, input model, run)``: one tool of a module's table."""
+
+
+def tools_for(scope: str, *specs: ToolSpec) -> list[Tool]:
+    """A module's tools that callers holding ``scope`` may use, one per spec."""
+    return [Tool(name, description, scope, model, run) for name, description, model, run in specs]
+
+
 def _validation_problem(exc: ValidationError) -> Unprocessable:
     return Unprocessable(
         "invalid tool parameters",

@@ -4,13 +4,12 @@ records."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel
-
-from bizos.core.tools import Tool, ToolRun
+from bizos.core.tools import Tool, tools_for
 from bizos.modules.billing import service
 from bizos.modules.billing.schemas import ReceivablesParams, RefundsParams
 
-_READ: list[tuple[str, str, type[BaseModel], ToolRun]] = [
+TOOLS: list[Tool] = tools_for(
+    "billing:read",
     (
         "billing.receivables",
         "Outstanding receivables: balance due of open, partially paid and discrepancy "
@@ -24,9 +23,4 @@ _READ: list[tuple[str, str, type[BaseModel], ToolRun]] = [
         RefundsParams,
         service.refunds,
     ),
-]
-
-TOOLS: list[Tool] = [
-    Tool(name=name, description=text, scope="billing:read", input_model=model, run=run)
-    for name, text, model, run in _READ
-]
+)

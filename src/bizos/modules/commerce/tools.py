@@ -3,9 +3,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel
-
-from bizos.core.tools import Tool, ToolRun
+from bizos.core.tools import Tool, tools_for
 from bizos.modules.commerce.metrics import service as metrics
 from bizos.modules.commerce.metrics.schemas import (
     OrdersParams,
@@ -14,35 +12,31 @@ from bizos.modules.commerce.metrics.schemas import (
     TopCustomersParams,
 )
 
-
-def _read_tool(name: str, description: str, params: type[BaseModel], run: ToolRun) -> Tool:
-    return Tool(f"commerce.{name}", description, "commerce:read", params, run)
-
-
-TOOLS: list[Tool] = [
-    _read_tool(
-        "revenue",
+TOOLS: list[Tool] = tools_for(
+    "commerce:read",
+    (
+        "commerce.revenue",
         "Revenue (order totals of orders not cancelled or failed, by placed date) per "
         "period (day, week or month), per product or per channel, per currency.",
         RevenueParams,
         metrics.revenue,
     ),
-    _read_tool(
-        "orders",
+    (
+        "commerce.orders",
         "How many orders were placed, and the average order value per currency.",
         OrdersParams,
         metrics.orders_summary,
     ),
-    _read_tool(
-        "top_customers",
+    (
+        "commerce.top_customers",
         "The customers who bought the most in a date range, per currency.",
         TopCustomersParams,
         metrics.top_customers,
     ),
-    _read_tool(
-        "stock_value",
+    (
+        "commerce.stock_value",
         "What the stock on hand is worth at cost (price where cost is unknown).",
         StockValueParams,
         metrics.stock_value,
     ),
-]
+)

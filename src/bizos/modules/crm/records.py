@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bizos.core.context import Context
 from bizos.core.errors import NotFound, Unprocessable, field_error
-from bizos.core.events import NewEvent, append_events
+from bizos.core.events import NewEvent, append_events, append_row_event
 from bizos.core.pagination import ListOrder, PageParams
 from bizos.modules.crm.models import Attachment, Company, Contact, Note
 
@@ -92,9 +92,7 @@ async def record_event(
 ) -> None:
     """Append ``event_type`` about ``row`` (an ``aggregate_type`` record, at its id and
     current version) to the outbox."""
-    await record_new_event(
-        session, ctx, event_type, aggregate_type, row.id, data or {}, row.version
-    )
+    await append_row_event(session, ctx, event_type, row, aggregate_type=aggregate_type, data=data)
 
 
 def normalized(

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bizos.core.context import Context
 from bizos.core.db import utcnow
-from bizos.core.events import append_event, payload
+from bizos.core.events import append_row_event, payload
 from bizos.core.money import CENT, cents, text
 from bizos.core.pagination import ListOrder, PageParams
 from bizos.core.reads import one_or_404
@@ -74,15 +74,7 @@ async def _expense_event(
         **payload(expense, "currency", "spent_on"),
         **extra,
     }
-    await append_event(
-        session,
-        ctx,
-        type_,
-        aggregate_type="expense",
-        aggregate_id=expense.id,
-        version=expense.version,
-        data=data,
-    )
+    await append_row_event(session, ctx, type_, expense, aggregate_type="expense", data=data)
 
 
 async def record_expense(session: AsyncSession, ctx: Context, **fields: Any) -> Expense:

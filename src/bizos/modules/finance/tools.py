@@ -3,13 +3,12 @@ answers carry their query, filters and the records behind them."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel
-
-from bizos.core.tools import Tool, ToolRun
+from bizos.core.tools import Tool, tools_for
 from bizos.modules.finance import service
 from bizos.modules.finance.schemas import BudgetStatusParams, ExpenseTotalsParams
 
-_READ: list[tuple[str, str, type[BaseModel], ToolRun]] = [
+TOOLS: list[Tool] = tools_for(
+    "billing:read",
     (
         "finance.expenses",
         "What was spent per category and currency in a date range.",
@@ -22,9 +21,4 @@ _READ: list[tuple[str, str, type[BaseModel], ToolRun]] = [
         BudgetStatusParams,
         service.budget_status,
     ),
-]
-
-TOOLS: list[Tool] = [
-    Tool(name=name, description=text, scope="billing:read", input_model=model, run=run)
-    for name, text, model, run in _READ
-]
+)

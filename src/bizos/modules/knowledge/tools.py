@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bizos.core.context import Context
 from bizos.core.reads import read_of
-from bizos.core.tools import MAX_DAYS, MAX_RECORDS, Tool, ToolResult
+from bizos.core.tools import MAX_DAYS, MAX_RECORDS, Tool, ToolResult, tools_for
 from bizos.modules.knowledge.contracts.models import KbContract
 from bizos.modules.knowledge.documents import service
 from bizos.modules.knowledge.documents.models import KbDocument
@@ -202,25 +202,20 @@ async def contracts_due(
     )
 
 
-TOOLS: list[Tool] = [
-    Tool(
-        name="kb.search",
-        description=(
-            "Find the knowledge-base passages (policies, FAQs, guides, contracts) that answer "
-            "a question; each passage names its document."
-        ),
-        scope=SCOPE,
-        input_model=SearchParams,
-        run=search,
+TOOLS: list[Tool] = tools_for(
+    SCOPE,
+    (
+        "kb.search",
+        "Find the knowledge-base passages (policies, FAQs, guides, contracts) that answer "
+        "a question; each passage names its document.",
+        SearchParams,
+        search,
     ),
-    Tool(
-        name="kb.contracts_due",
-        description=(
-            "Contracts whose notice or renewal date (or end/termination date, if asked) "
-            "falls in a date range; by default the coming year."
-        ),
-        scope=SCOPE,
-        input_model=ContractsDueParams,
-        run=contracts_due,
+    (
+        "kb.contracts_due",
+        "Contracts whose notice or renewal date (or end/termination date, if asked) "
+        "falls in a date range; by default the coming year.",
+        ContractsDueParams,
+        contracts_due,
     ),
-]
+)

@@ -22,7 +22,7 @@ from bizos.core.context import Context
 from bizos.core.db import utcnow
 from bizos.core.errors import NotFound
 from bizos.core.reads import read_of
-from bizos.core.tools import MAX_RECORDS, Days, Tool, ToolResult
+from bizos.core.tools import MAX_RECORDS, Days, Tool, ToolResult, tools_for
 from bizos.modules.support.drafts.service import pending_drafts
 from bizos.modules.support.tickets import service
 from bizos.modules.support.tickets.models import PRIORITIES, TICKET_STATUSES, Ticket
@@ -301,32 +301,26 @@ async def ticket_lookup(
     )
 
 
-TOOLS: list[Tool] = [
-    Tool(
-        name="support.ticket_counts",
-        description=(
-            "How many tickets were opened in a date range, by current status and priority, "
-            "with the ticket ids behind each count."
-        ),
-        scope=SCOPE,
-        input_model=TicketCountsParams,
-        run=ticket_counts,
+TOOLS: list[Tool] = tools_for(
+    SCOPE,
+    (
+        "support.ticket_counts",
+        "How many tickets were opened in a date range, by current status and priority, "
+        "with the ticket ids behind each count.",
+        TicketCountsParams,
+        ticket_counts,
     ),
-    Tool(
-        name="support.sla_breaches",
-        description=(
-            "Tickets that missed their first-response or resolution target, the target "
-            "falling due in a date range."
-        ),
-        scope=SCOPE,
-        input_model=SlaBreachesParams,
-        run=sla_breaches,
+    (
+        "support.sla_breaches",
+        "Tickets that missed their first-response or resolution target, the target "
+        "falling due in a date range.",
+        SlaBreachesParams,
+        sla_breaches,
     ),
-    Tool(
-        name="support.ticket_lookup",
-        description="One ticket by its number (T-000042): messages, status, SLA, AI draft.",
-        scope=SCOPE,
-        input_model=TicketLookupParams,
-        run=ticket_lookup,
+    (
+        "support.ticket_lookup",
+        "One ticket by its number (T-000042): messages, status, SLA, AI draft.",
+        TicketLookupParams,
+        ticket_lookup,
     ),
-]
+)

@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bizos.core.context import Context
 from bizos.core.db import utcnow
 from bizos.core.errors import Unprocessable, field_error
-from bizos.core.events import append_event, payload
+from bizos.core.events import append_row_event, payload
 from bizos.core.ids import new_id
 from bizos.core.money import CENT, ZERO, cents, text
 from bizos.core.pagination import ListOrder, PageParams, encode_cursor
@@ -284,15 +284,7 @@ async def _budget_event(
     category and period too) and then ``data``. Returns that data."""
     described = ("name", "category", "period") if identity else ()
     data = {"budget_id": budget.id, **payload(budget, *described), **data}
-    await append_event(
-        session,
-        ctx,
-        type,
-        aggregate_type="budget",
-        aggregate_id=budget.id,
-        version=budget.version,
-        data=data,
-    )
+    await append_row_event(session, ctx, type, budget, aggregate_type="budget", data=data)
     return data
 
 
