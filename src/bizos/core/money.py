@@ -22,3 +22,18 @@ def cents(value: Decimal | int | str | float) -> Decimal:
 def text(value: Decimal | int | str | float) -> str:
     """The amount as the API writes it: ``"12.50"``."""
     return str(cents(value))
+
+
+_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥", "AUD": "A$", "CAD": "C$"}
+
+
+def spoken(value: Decimal | int | str | float, currency: str | None) -> str:
+    """The amount as an answer writes it: ``$24,580.00``, ``€12.50``, ``1,200.00 SEK``."""
+    amount = f"{cents(value):,.2f}"
+    negative = amount.startswith("-")
+    amount = amount.lstrip("-")
+    code = (currency or "").upper()
+    sign = "-" if negative else ""
+    if code in _SYMBOLS:
+        return f"{sign}{_SYMBOLS[code]}{amount}"
+    return f"{sign}{amount} {code}".rstrip()

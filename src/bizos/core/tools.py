@@ -16,7 +16,8 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Generic, Self, TypeVar
+from decimal import Decimal
+from typing import Annotated, Any, Generic, Literal, Self, TypeVar
 
 from pydantic import (
     BaseModel,
@@ -66,32 +67,101 @@ class ToolResult:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class Figure:
+    """One number a tool's answer states: ``value`` is exact (money to the cent);
+    ``unit`` names what is counted (``orders``, ``tickets``, ``%``, ``hours``) where it is
+    not money; ``period`` the inclusive days it covers, if any."""
+
+    label: str
+    value: Decimal | int
+    currency: str | None = None
+    unit: str | None = None
+    period: tuple[dt.date, dt.date] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SourceRef:
+    """A record or passage an answer rests on (``type`` is ``document``, ``ticket``,
+    ``contact``, ``deal``, ``order``, ``invoice`` …)."""
+
+    type: str
+    id: str
+    title: str
+    excerpt: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Said:
+    """A tool result in words: ``text`` states it, and every number written in ``text``
+    is the value of one of ``figures`` (or part of a date, or of a name in a label)."""
+
+    text: str
+    figures: list[Figure] = field(default_factory=list)
+    sources: list[SourceRef] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Proposal:
+    """What an action tool would do, shown before it runs: ``before`` is the record as it
+    is (None when the action creates one), ``after`` as it would be."""
+
+    summary: str
+    before: dict[str, Any] | None
+    after: dict[str, Any]
+
+
 ToolRun = Callable[[AsyncSession, Context, Any], Awaitable[ToolResult]]
+ToolSpeak = Callable[[Any, ToolResult], Said]
+ToolPropose = Callable[[AsyncSession, Context, Any], Awaitable[Proposal]]
 
 
 @dataclass(frozen=True, slots=True)
 class Tool:
     """One thing the copilot may do: ``run(session, ctx, params)`` with ``params`` an
-    instance of ``input_model``, allowed to callers holding ``scope``."""
+    instance of ``input_model``, allowed to callers holding ``scope``.
+
+    A ``read`` tool answers; ``speak(params, result)`` says its answer in words. An
+    ``action`` tool changes data: ``propose(session, ctx, params)`` describes the change
+    without making it, and ``run`` makes it (once, after the user confirms)."""
 
     name: str
     description: str
     scope: str
     input_model: type[BaseModel]
     run: ToolRun
+    speak: ToolSpeak | None = None
+    kind: Literal["read", "action"] = "read"
+    propose: ToolPropose | None = None
 
     def parameters_schema(self) -> dict[str, Any]:
         """The JSON schema of the parameters (what a planner shows a model)."""
         return self.input_model.model_json_schema()
 
 
-ToolSpec = tuple[str, str, type[BaseModel], ToolRun]
-"""``(name, description, input model, run)``: one tool of a module's table."""
+ToolSpec = (
+    tuple[str, str, type[BaseModel], ToolRun] | tuple[str, str, type[BaseModel], ToolRun, ToolSpeak]
+)
+"""``(name, description, input model, run[, speak])``: one read tool of a module's table."""
+
+ActionSpec = tuple[str, str, type[BaseModel], ToolPropose, ToolRun]
+"""``(name, description, input model, propose, run)``: one action tool."""
 
 
 def tools_for(scope: str, *specs: ToolSpec) -> list[Tool]:
-    """A module's tools that callers holding ``scope`` may use, one per spec."""
-    return [Tool(name, description, scope, model, run) for name, description, model, run in specs]
+    """A module's read tools that callers holding ``scope`` may use, one per spec."""
+    return [
+        Tool(spec[0], spec[1], scope, spec[2], spec[3], spec[4] if len(spec) > 4 else None)
+        for spec in specs
+    ]
+
+
+def actions_for(scope: str, *specs: ActionSpec) -> list[Tool]:
+    """A module's action tools that callers holding ``scope`` may confirm, one per spec."""
+    return [
+        Tool(name, description, scope, model, run, kind="action", propose=propose)
+        for name, description, model, propose, run in specs
+    ]
 
 
 def _validation_problem(exc: ValidationError) -> Unprocessable:
@@ -145,12 +215,16 @@ class ToolRegistry:
         if isinstance(params, tool.input_model):
             validated = params
         else:
-            raw = params.model_dump() if isinstance(params, BaseModel) else dict(params or {})
-            try:
-                validated = tool.input_model.model_validate(raw)
-            except ValidationError as exc:
-                raise _validation_problem(exc) from None
+            raw = params.model_dump() if isinstance(params, BaseModel) else params
+            validated = self.validated(name, raw)
         return await tool.run(session, ctx, validated)
+
+    def validated(self, name: str, params: Mapping[str, Any] | None) -> BaseModel:
+        """``params`` checked against tool ``name``'s model (422 with ``params.*`` paths)."""
+        try:
+            return self.get(name).input_model.model_validate(dict(params or {}))
+        except ValidationError as exc:
+            raise _validation_problem(exc) from None
 
 
 # --- common parameters ----------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 from bizos.core.manifest import Manifest
 from bizos.core.ports import PrivacyHooks
-from bizos.modules.crm import models, privacy
+from bizos.modules.crm import models, privacy, tools
 from bizos.modules.crm.api import router
 from bizos.modules.crm.companies.service import get_company
 from bizos.modules.crm.contacts import handlers as contacts_handlers
@@ -30,6 +30,7 @@ MANIFEST = Manifest(
     ),
     workflows=(lead_flow, run_import),
     jobs=(retrain_scoring_models,),
+    tools=tuple(tools.TOOLS),
     timeline_sources=CRM_SOURCES,
     record_resolvers={
         "contact": get_contact,
