@@ -192,9 +192,13 @@ SPENDING = [
     metric("Are we over budget?", "finance.budgets"),
     metric("budget status", "finance.budgets"),
     metric("how much of the marketing budget is left", "finance.budgets"),
-    metric("What's our gross profit this month?", "finance.gross_profit"),
-    metric("profit last month", "finance.gross_profit"),
-    metric("Did we make money last quarter?", "finance.gross_profit"),
+    metric(
+        "What's our gross profit this month?", "finance.gross_profit", o.gross_profit(p.this_month)
+    ),
+    metric("profit last month", "finance.gross_profit", o.gross_profit(p.last_month)),
+    metric(
+        "Did we make money last quarter?", "finance.gross_profit", o.gross_profit(p.last_quarter)
+    ),
 ]
 
 SALES = [

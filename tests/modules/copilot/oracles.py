@@ -78,6 +78,25 @@ def order_count(of: PeriodOf, source: str | None = None) -> Oracle:
     return oracle
 
 
+def net_revenue(of: PeriodOf) -> Oracle:
+    """Order totals less their tax: the revenue gross profit starts from."""
+
+    async def oracle(s: AsyncSession, tenant: str, today: dt.date) -> Figure:
+        total = await s.scalar(
+            sa.select(sa.func.sum(Order.total - Order.tax_total)).where(
+                *_orders(tenant, of(today), None)
+            )
+        )
+        return cents(total)
+
+    return oracle
+
+
+def gross_profit(of: PeriodOf) -> Oracle:
+    """Revenue net of tax less the expenses of the same days."""
+    return difference(net_revenue(of), expenses(of))
+
+
 def average_order(of: PeriodOf) -> Oracle:
     async def oracle(s: AsyncSession, tenant: str, today: dt.date) -> Figure:
         total, n = (
