@@ -27,6 +27,10 @@ class Case:
     span: str | None = None  # words the answer must contain
     action: str | None = None  # the action tool proposed
 
+    def asked(self, names: dict[str, str]) -> str:
+        """The question with the records it names filled in (``oracles.records``)."""
+        return self.question.format(**names)
+
 
 def metric(
     question: str, tool: str, figure: Oracle | None = None, *, follows: bool = False
@@ -220,10 +224,10 @@ SALES = [
     ),
     metric("Who are the hottest leads?", "crm.hot_leads"),
     metric("show me hot leads", "crm.hot_leads"),
-    metric("Tell me about Bellhaven Inn", "crm.company_lookup"),
-    metric("What's going on with the Westbrook University deal?", "crm.deal_lookup"),
-    metric("Who is Marcus Adeyemi?", "crm.contact_lookup"),
-    metric("What should I do next with Carrow College?", "crm.next_best_actions"),
+    metric("Tell me about {company}", "crm.company_lookup"),
+    metric("What's going on with the {deal} deal?", "crm.deal_lookup"),
+    metric("Who is {contact}?", "crm.contact_lookup"),
+    metric("What should I do next with {contact}?", "crm.next_best_actions"),
 ]
 
 SUPPORT = [
@@ -235,7 +239,7 @@ SUPPORT = [
     metric("Did we miss any SLAs last month?", "support.sla_breaches"),
     metric("How fast do we respond to customers?", "support.first_response"),
     metric("average first response time last month", "support.first_response"),
-    metric("What's ticket T-000017 about?", "support.ticket_lookup"),
+    metric("What's ticket {ticket} about?", "support.ticket_lookup"),
 ]
 
 TASKS = [
@@ -302,14 +306,14 @@ KNOWLEDGE = [
 ]
 
 ACTIONS = [
-    act("Create a task to call Marcus Adeyemi tomorrow", "work.create_task"),
-    act("remind me to follow up with Bellhaven Inn on Friday", "work.create_task"),
-    act("Add a note to Marcus Adeyemi: prefers decaf, call after 2pm", "crm.add_note"),
-    act("Move the Westbrook University deal to won", "crm.move_deal"),
-    act("move Carrow College - dining hall coffee contract to proposal", "crm.move_deal"),
-    act("Draft an email to Marcus Adeyemi about the new espresso blend", "crm.draft_email"),
-    act("Send a payment reminder for invoice INV-000620", "billing.send_dunning_reminder"),
-    act("chase INV-000626", "billing.send_dunning_reminder"),
+    act("Create a task to call {contact} tomorrow", "work.create_task"),
+    act("remind me to follow up with {company} on Friday", "work.create_task"),
+    act("Add a note to {contact}: prefers decaf, call after lunch", "crm.add_note"),
+    act("Move the {deal} deal to won", "crm.move_deal"),
+    act("move {deal2} to negotiation", "crm.move_deal"),
+    act("Draft an email to {contact} about the new espresso blend", "crm.draft_email"),
+    act("Send a payment reminder for invoice {invoice}", "billing.send_dunning_reminder"),
+    act("chase {invoice2}", "billing.send_dunning_reminder"),
 ]
 
 OUT_OF_SCOPE = [

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bizos.modules.billing.models import Invoice, Refund
 from bizos.modules.commerce.models import Order, OrderLine, Product
-from bizos.modules.crm.models import Deal, Lead
+from bizos.modules.crm.models import Company, Contact, Deal, Lead
 from bizos.modules.finance.models import Expense
 from bizos.modules.support.tickets.models import Ticket
 from bizos.modules.work.models import Task
@@ -289,3 +289,71 @@ def difference(first: Oracle, second: Oracle) -> Oracle:
         return a - b
 
     return oracle
+
+
+# --- records a question names -----------------------------------------------------------
+# The demo's history moves with the moment it is seeded, so a question naming a record
+# names one found here: an overdue invoice, an open deal whose name is its own, …
+
+Names = dict[str, str]
+
+
+async def records(s: AsyncSession, tenant: str, today: dt.date) -> Names:
+    balance = (
+        Invoice.total - Invoice.amount_paid + Invoice.amount_refunded - Invoice.amount_credited
+    )
+    overdue = list(
+        await s.scalars(
+            sa.select(Invoice.number)
+            .where(
+                Invoice.tenant_id == tenant,
+                Invoice.status.in_(("open", "partially_paid")),
+                balance > 0,
+                Invoice.due_date < today,
+                Invoice.reminders_sent < 3,
+            )
+            .order_by(Invoice.number)
+        )
+    )
+    deals = list(
+        await s.execute(
+            sa.select(Deal.name, Deal.stage)
+            .where(Deal.tenant_id == tenant, Deal.stage.not_in(OPEN_DEAL))
+            .order_by(Deal.amount.desc(), Deal.name)
+        )
+    )
+    counts: dict[str, int] = {}
+    for name, _ in await s.execute(sa.select(Deal.name, Deal.id).where(Deal.tenant_id == tenant)):
+        counts[name] = counts.get(name, 0) + 1
+    unique = [(name, stage) for name, stage in deals if counts[name] == 1]
+    contact = await s.scalar(
+        sa.select(Contact.name)
+        .where(
+            Contact.tenant_id == tenant,
+            Contact.email.is_not(None),
+            Contact.do_not_contact.is_(False),
+            Contact.merged_into_id.is_(None),
+        )
+        .order_by(Contact.name)
+        .limit(1)
+    )
+    company = await s.scalar(
+        sa.select(Company.name)
+        .where(Company.tenant_id == tenant, Company.merged_into_id.is_(None))
+        .order_by(Company.name)
+        .limit(1)
+    )
+    ticket = await s.scalar(
+        sa.select(Ticket.number).where(Ticket.tenant_id == tenant).order_by(Ticket.number.desc())
+    )
+    first, second = (unique + unique)[:2] if unique else (("", ""), ("", ""))
+    return {
+        "invoice": overdue[0] if overdue else "",
+        "invoice2": overdue[1] if len(overdue) > 1 else "",
+        "deal": first[0],
+        "deal_next": "won",
+        "deal2": second[0],
+        "contact": contact or "",
+        "company": company or "",
+        "ticket": ticket or "",
+    }

@@ -19,7 +19,7 @@ import httpx
 
 from bizos.core.db import Database
 from tests.modules.copilot.labelled import CASES, Case
-from tests.modules.copilot.oracles import cents
+from tests.modules.copilot.oracles import cents, records
 
 Json = dict[str, Any]
 MONTHS = (
@@ -78,6 +78,7 @@ def unfigured(body: Json, question: str) -> list[Decimal]:
 @dataclass
 class Outcome:
     case: Case
+    question: str
     body: Json
     seconds: float
     expected: Decimal | int | None = None
@@ -116,17 +117,20 @@ async def ask_all(
 ) -> list[Outcome]:
     """Every case through ``POST /api/v1/copilot/ask``, with its expected figure."""
     today = dt.datetime.now(dt.UTC).date()
+    async with db.unit_of_work(tenant_id=tenant_id, readonly=True) as s:
+        names = await records(s, tenant_id, today)
     outcomes: list[Outcome] = []
     conversation: str | None = None
     for case in CASES:
-        payload: Json = {"question": case.question}
+        question = case.asked(names)
+        payload: Json = {"question": question}
         if case.follows and conversation:
             payload["conversation_id"] = conversation
         started = time.perf_counter()
         r = await client.post("/api/v1/copilot/ask", json=payload, headers=headers)
         seconds = time.perf_counter() - started
         body: Json = r.json() if r.headers.get("content-type", "").endswith("json") else {}
-        outcome = Outcome(case, body, seconds)
+        outcome = Outcome(case, question, body, seconds)
         if r.status_code != 200:
             outcome.problems.append(f"HTTP {r.status_code}: {r.text[:200]}")
         conversation = body.get("conversation_id")
@@ -148,7 +152,7 @@ def _judge(outcome: Outcome) -> None:
     if outcome.figure_ok is False:
         values = [f.get("value") for f in body.get("figures", [])]
         outcome.problems.append(f"figures {values}, expected {outcome.expected}")
-    loose = unfigured(body, case.question)
+    loose = unfigured(body, outcome.question)
     if loose:
         outcome.problems.append(f"numbers not in figures: {loose}")
     if case.intent in ("out_of_scope", "conversation") and body.get("figures"):
@@ -195,7 +199,7 @@ def score(outcomes: list[Outcome]) -> Scores:
         intent=_rate([o.intent_ok for o in outcomes]),
         tools=_rate([o.tool_ok for o in outcomes if o.tool_ok is not None]),
         figures=_rate([o.figure_ok for o in outcomes if o.figure_ok is not None]),
-        unfigured_answers=sum(1 for o in outcomes if unfigured(o.body, o.case.question)),
+        unfigured_answers=sum(1 for o in outcomes if unfigured(o.body, o.question)),
         kb_cited=_rate(
             [
                 o.case.source in [s.get("title") for s in o.body.get("sources", [])]

@@ -33,7 +33,7 @@ async def test_the_copilot_answers_the_labelled_set_from_the_demo(
     headers = await demo_login(client, settings)
     outcomes = await ask_all(client, headers, db, tenant_id)
     scores = score(outcomes)
-    report = "\n".join(f"{o.case.question!r}: {'; '.join(o.problems)}" for o in scores.failures)
+    report = "\n".join(f"{o.question!r}: {'; '.join(o.problems)}" for o in scores.failures)
     assert scores.unfigured_answers == 0, report
     assert scores.intent >= 0.95, report
     assert scores.tools >= 0.9, report
