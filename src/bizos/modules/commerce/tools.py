@@ -115,25 +115,25 @@ def speak_revenue(params: RevenueParams, result: ToolResult) -> Said:
 
 
 def _top_groups(value: RevenueValue, period: Period, figures: list[Figure]) -> str:
-    """`` Top months: Nov 2026 $1.00; …`` per currency, when there is more than one group."""
-    if len(value.rows) <= len(value.totals):
-        return ""
+    """`` Top months: Nov 2026 $1.00; …`` for each currency with more than one group."""
     noun = {"product": "products", "channel": "channels"}.get(
         value.group_by, f"{value.interval or 'period'}s"
     )
     said = []
     for currency in value.totals:
-        best = sorted(
-            (r for r in value.rows if r.currency == currency),
-            key=lambda r: (-r.revenue, r.key or ""),
-        )[:FEW]
+        mine = [r for r in value.rows if r.currency == currency]
+        if len(mine) < 2:
+            continue
         named = []
-        for row in best:
+        for row in sorted(mine, key=lambda r: (-r.revenue, r.key or ""))[:FEW]:
             name = _group_name(row, value)
-            figures.append(Figure(f"Revenue of {name} ({currency})", row.revenue, currency))
+            figures.append(
+                Figure(f"Revenue of {name} ({currency})", row.revenue, currency, period=period)
+            )
             named.append(f"{name} {spoken(row.revenue, currency)}")
-        said.append("; ".join(named))
-    return f" Top {noun}: {'; '.join(said)}."
+        lead = f"in {currency}, " if len(value.totals) > 1 else ""
+        said.append(lead + "; ".join(named))
+    return f" Top {noun}: {'; '.join(said)}." if said else ""
 
 
 def _product_sources(params: RevenueParams, value: RevenueValue) -> list[SourceRef]:
@@ -306,14 +306,16 @@ def speak_stock_value(params: StockValueParams, result: ToolResult) -> Said:
         ]
         part = (
             f"{spoken(c.value, c.currency)} ({counted(c.units, 'unit')} of "
-            f"{counted(c.products, 'product')})"
+            f"{counted(c.products, 'product')}"
         )
         if c.value_at_price > 0:
             figures.append(Figure(f"Valued at price ({c.currency})", c.value_at_price, c.currency))
-            part += f", {spoken(c.value_at_price, c.currency)} of it at selling price"
-        parts.append(part)
-    text = f"Stock on hand is worth {' and '.join(parts)}"
-    text += " (at cost; at selling price where the cost is unknown)."
+            part += (
+                f"; {spoken(c.value_at_price, c.currency)} of it at selling price, "
+                "the cost being unknown"
+            )
+        parts.append(part + ")")
+    text = f"Stock on hand is worth {' and '.join(parts)}, at cost."
     best = value.products[:FEW]
     for p in best:
         figures.append(Figure(f"Stock value of {_named(p.sku, p.name)}", p.value, p.currency))

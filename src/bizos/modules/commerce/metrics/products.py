@@ -121,9 +121,9 @@ async def low_stock(session: AsyncSession, ctx: Context, params: LowStockParams)
             stock_on_hand=on_hand,
             allocated=allocated,
             available=on_hand - allocated,
-            reorder_point=int(point),
+            reorder_point=point or 0,
             reorder_quantity=quantity,
-            short_by=int(point) - (on_hand - allocated),
+            short_by=(point or 0) - (on_hand - allocated),
         )
         for pid, sku, name, on_hand, allocated, point, quantity in rows
     ]

@@ -193,7 +193,9 @@ async def revenue(session: AsyncSession, ctx: Context, params: RevenueParams) ->
     )
 
 
-def _line_key(session: AsyncSession, params: RevenueParams) -> sa.ColumnElement[Any]:
+def _line_key(
+    session: AsyncSession, params: RevenueParams
+) -> sa.ColumnElement[Any] | sa.orm.InstrumentedAttribute[Any]:
     if params.group_by == "product":
         return OrderLine.product_id
     if params.group_by == "period":
