@@ -6,8 +6,39 @@ from __future__ import annotations
 from bizos.core.tools import Tool
 
 # --- read tools -----------------------------------------------------------------------
+# Each part keeps its read tools in its own tools room (scope crm:read); they are listed
+# here in the order a planner reads them.
+from bizos.modules.crm.companies import tools as companies_tools
+from bizos.modules.crm.contacts import tools as contacts_tools
+from bizos.modules.crm.deals import tools as deals_tools
+from bizos.modules.crm.forecast import tools as forecast_tools
+from bizos.modules.crm.leads import tools as leads_tools
+from bizos.modules.crm.next_best_action import tools as next_best_action_tools
 
-READ_TOOLS: list[Tool] = []
+_BY_NAME = {
+    tool.name: tool
+    for tool in (
+        *deals_tools.TOOLS,
+        *forecast_tools.TOOLS,
+        *leads_tools.TOOLS,
+        *contacts_tools.TOOLS,
+        *companies_tools.TOOLS,
+        *next_best_action_tools.TOOLS,
+    )
+}
+READ_TOOLS: list[Tool] = [
+    _BY_NAME[name]
+    for name in (
+        "crm.pipeline",
+        "crm.forecast",
+        "crm.leads",
+        "crm.hot_leads",
+        "crm.deal_lookup",
+        "crm.contact_lookup",
+        "crm.company_lookup",
+        "crm.next_best_actions",
+    )
+]
 
 # --- action tools ---------------------------------------------------------------------
 
