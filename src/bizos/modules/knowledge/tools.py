@@ -13,8 +13,18 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bizos.core.context import Context
+from bizos.core.phrases import counted, days, listed, period_of, quoted
 from bizos.core.reads import read_of
-from bizos.core.tools import MAX_DAYS, MAX_RECORDS, Tool, ToolResult, tools_for
+from bizos.core.tools import (
+    MAX_DAYS,
+    MAX_RECORDS,
+    Figure,
+    Said,
+    SourceRef,
+    Tool,
+    ToolResult,
+    tools_for,
+)
 from bizos.modules.knowledge.contracts.models import KbContract
 from bizos.modules.knowledge.documents import service
 from bizos.modules.knowledge.documents.models import KbDocument
@@ -84,6 +94,33 @@ async def search(session: AsyncSession, ctx: Context, params: SearchParams) -> T
         },
         records=documents,
     )
+
+
+def _passage_title(passage: Passage) -> str:
+    return f"{passage.title} — {passage.heading}" if passage.heading else passage.title
+
+
+def speak_search(params: SearchParams, result: ToolResult) -> Said:
+    """The passages found, named by document (and heading); their text goes in the
+    sources' excerpts, not in the sentence (it holds numbers no figure backs)."""
+    passages: list[Passage] = result.value.passages
+    if not passages:
+        return Said("I found nothing in the knowledge base about that.")
+    documents = list(dict.fromkeys(p.document_id for p in passages))
+    figures = [
+        Figure("passages found", len(passages), unit="passages"),
+        Figure("documents they come from", len(documents), unit="documents"),
+    ]
+    sources = [
+        SourceRef("document", p.document_id, _passage_title(p), quoted(p.text, 300))
+        for p in passages
+    ]
+    titles = listed(dict.fromkeys(_passage_title(p) for p in passages))
+    text = (
+        f"I found {counted(len(passages), 'passage')} in "
+        f"{counted(len(documents), 'document')}: {titles}."
+    )
+    return Said(text, figures, sources)
 
 
 # --- kb.contracts_due -----------------------------------------------------------------
@@ -202,6 +239,28 @@ async def contracts_due(
     )
 
 
+def speak_contracts_due(params: ContractsDueParams, result: ToolResult) -> Said:
+    value: ContractsDueValue = result.value
+    start, end = period_of(result.filters) or params.bounds()
+    which = " or ".join(params.kinds)
+    figures = [
+        Figure(
+            f"contracts with a {which} date due", value.count, unit="contracts", period=(start, end)
+        )
+    ]
+    when = days(start, end)
+    if value.count == 0:
+        return Said(f"No contract has a {which} date {when}.", figures)
+    sources = [SourceRef("document", c.document_id, c.title) for c in value.contracts]
+    parts = [
+        f"{c.title} ({', '.join(f'{d.kind} {d.date.isoformat()}' for d in c.due)})"
+        for c in value.contracts
+    ]
+    verb = "has" if value.count == 1 else "have"
+    text = f"{counted(value.count, 'contract')} {verb} a {which} date {when}: {listed(parts)}."
+    return Said(text, figures, sources)
+
+
 TOOLS: list[Tool] = tools_for(
     SCOPE,
     (
@@ -210,6 +269,7 @@ TOOLS: list[Tool] = tools_for(
         "a question; each passage names its document.",
         SearchParams,
         search,
+        speak_search,
     ),
     (
         "kb.contracts_due",
@@ -217,5 +277,6 @@ TOOLS: list[Tool] = tools_for(
         "falls in a date range; by default the coming year.",
         ContractsDueParams,
         contracts_due,
+        speak_contracts_due,
     ),
 )
