@@ -172,25 +172,24 @@ def _contact_facts(c: ContactFound, figures: list[Figure]) -> str:
     email = plain(c.email) if c.name else None
     head = f"{who} ({email})" if email else who
     company = f" at {c.company}" if c.company else ""
-    facts = [f"{head}{company} is a {c.lifecycle_stage.replace('_', ' ')}"]
+    text = f"{head}{company} is a {c.lifecycle_stage.replace('_', ' ')}"
     if c.owner_name:
-        facts.append(f"owned by {c.owner_name}")
+        text += f" owned by {c.owner_name}"
     if c.open_deal_count:
-        facts.append(
-            deals_said(
-                c.open_deal_count,
-                c.open_deal_value,
-                c.open_deals,
-                kind="open",
-                of=who,
-                figures=figures,
-            )
+        deals = deals_said(
+            c.open_deal_count,
+            c.open_deal_value,
+            c.open_deals,
+            kind="open",
+            of=who,
+            figures=figures,
         )
+        text += f", with {deals}"
     else:
-        facts.append("no open deals")
+        text += ", with no open deals"
     if c.last_activity_at:
-        facts.append(f"last activity on {c.last_activity_at.date().isoformat()}")
-    text = ", ".join(facts) + "."
+        text += f"; last activity on {c.last_activity_at.date().isoformat()}"
+    text += "."
     if c.do_not_contact:
         text += " They asked not to be contacted."
     return text

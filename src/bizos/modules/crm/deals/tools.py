@@ -179,7 +179,7 @@ def speak_pipeline(params: PipelineParams, result: ToolResult) -> Said:
         figures.append(Figure(f"open deals in {cur.currency}", cur.count, unit="deals"))
         stages = _currency_said(cur, figures, ", ")
         worth = spoken(cur.amount, cur.currency)
-        parts.append(f"{cur.count} in {cur.currency} worth {worth}: {stages}")
+        parts.append(f"{cur.count} in {cur.currency} worth {worth} — {stages}")
     text = f"{whose} {counted(value.count, 'open deal')}: {listed(parts)}."
     return Said(text, figures)
 

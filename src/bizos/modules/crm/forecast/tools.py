@@ -170,6 +170,8 @@ def _month_figures(m: ForecastMonth) -> list[Figure]:
 
 def _month_said(m: ForecastMonth) -> str:
     c = m.currency
+    if not m.open_deals and not m.won_deals:
+        return f"{spoken(m.weighted_amount, c)}, no deal closing"
     return (
         f"{spoken(m.weighted_amount, c)} weighted, likely between "
         f"{spoken(m.interval_low, c)} and {spoken(m.interval_high, c)}; commit "
@@ -183,24 +185,28 @@ def speak_forecast(params: ForecastParams, result: ToolResult) -> Said:
     figures = [f for m in value.months for f in _month_figures(m)]
     if len(value.months) == 1:
         m = value.months[0]
-        text = f"The forecast for {m.period} ({m.currency}) is {_month_said(m)}."
-    else:
-        first, last = value.months[0], value.months[-1]
-        figures.append(
-            Figure(
-                f"weighted forecast {first.period} to {last.period}",
-                value.weighted_amount,
-                value.currency,
-                period=(first.first_day, last.last_day),
+        if not m.open_deals and not m.won_deals:
+            text = (
+                f"No open or won deal ({m.currency}) has its close date in {m.period}: "
+                f"the forecast is {spoken(m.weighted_amount, m.currency)}."
             )
+        else:
+            text = f"The forecast for {m.period} ({m.currency}) is {_month_said(m)}."
+        return Said(text, figures)
+    first, last = value.months[0], value.months[-1]
+    figures.append(
+        Figure(
+            f"weighted forecast {first.period} to {last.period}",
+            value.weighted_amount,
+            value.currency,
+            period=(first.first_day, last.last_day),
         )
-        parts = [f"{m.period}: {_month_said(m)}" for m in value.months]
-        text = (
-            f"The forecast from {first.period} to {last.period} ({value.currency}) adds up to "
-            f"{spoken(value.weighted_amount, value.currency)} weighted. {listed(parts)}."
-        )
-    if not any(m.open_deals or m.won_deals for m in value.months):
-        text += " No open or won deal has its close date in that time."
+    )
+    parts = [f"{m.period}: {_month_said(m)}" for m in value.months]
+    text = (
+        f"The forecast from {first.period} to {last.period} ({value.currency}) adds up to "
+        f"{spoken(value.weighted_amount, value.currency)} weighted. {listed(parts)}."
+    )
     return Said(text, figures)
 
 
