@@ -46,3 +46,15 @@ def quoted(text: str, limit: int = 80) -> str:
     """``text`` on one line, cut at ``limit`` characters with an ellipsis."""
     flat = " ".join(text.split())
     return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
+
+
+def digit_free(text: str | None) -> str | None:
+    """``text`` when it holds no digit, else None: an answer writes only the numbers it
+    can back with a figure or a record's title, so a stray one is left out."""
+    return text if text and not any(c.isdigit() for c in text) else None
+
+
+def named(words: str) -> str:
+    """What a person asked for, quoted (``"acme"``), or ``that`` when it holds a number
+    the answer could not back with a figure."""
+    return f'"{words}"' if digit_free(words) else "that"

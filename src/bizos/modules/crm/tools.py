@@ -8,11 +8,10 @@ from bizos.core.tools import Tool
 # --- read tools -----------------------------------------------------------------------
 # Each part keeps its read tools in its own tools room (scope crm:read); they are listed
 # here in the order a planner reads them.
-from bizos.modules.crm.companies import tools as companies_tools
-from bizos.modules.crm.contacts import tools as contacts_tools
 from bizos.modules.crm.deals import tools as deals_tools
 from bizos.modules.crm.forecast import tools as forecast_tools
 from bizos.modules.crm.leads import tools as leads_tools
+from bizos.modules.crm.lookup import tools as lookup_tools
 from bizos.modules.crm.next_best_action import tools as next_best_action_tools
 
 _BY_NAME = {
@@ -21,8 +20,7 @@ _BY_NAME = {
         *deals_tools.TOOLS,
         *forecast_tools.TOOLS,
         *leads_tools.TOOLS,
-        *contacts_tools.TOOLS,
-        *companies_tools.TOOLS,
+        *lookup_tools.TOOLS,
         *next_best_action_tools.TOOLS,
     )
 }

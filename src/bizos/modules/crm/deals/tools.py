@@ -4,9 +4,7 @@ filters and the deal ids behind it, and says itself in words (``speak``)."""
 
 from __future__ import annotations
 
-import datetime as dt
 from decimal import Decimal
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -14,19 +12,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bizos.core.context import Context
 from bizos.core.errors import Unprocessable, field_error
 from bizos.core.money import spoken
-from bizos.core.phrases import counted, listed, noun
+from bizos.core.phrases import counted, listed
 from bizos.core.tools import (
     MAX_RECORDS,
     CurrencyCode,
     Figure,
     Said,
-    SourceRef,
     Tool,
     ToolResult,
     tools_for,
 )
-from bizos.modules.crm.deals import service, velocity
-from bizos.modules.crm.deals.schemas import OPEN_STAGES, DealMatch, OpenStage, Stage
+from bizos.modules.crm.deals import velocity
+from bizos.modules.crm.deals.schemas import OPEN_STAGES, OpenStage
 from bizos.modules.identity import service as identity_service
 
 SCOPE = "crm:read"
@@ -48,12 +45,6 @@ def owner_of(ctx: Context, owner_id: str | None) -> str | None:
             errors=[field_error(["params", "owner_id"], "an API key owns no records")],
         )
     return ctx.actor_id
-
-
-def safe_quote(text: str) -> str:
-    """The words a person asked for, quoted, unless they hold a number (which the answer
-    could not back with a figure)."""
-    return f'"{text}"' if not any(c.isdigit() for c in text) else "that"
 
 
 # --- crm.pipeline ---------------------------------------------------------------------
@@ -184,124 +175,6 @@ def speak_pipeline(params: PipelineParams, result: ToolResult) -> Said:
     return Said(text, figures)
 
 
-# --- crm.deal_lookup ------------------------------------------------------------------
-
-
-class LookupParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    query: str = Field(min_length=1, max_length=200, description="A name, email or number.")
-    limit: int = Field(default=5, ge=1, le=20, description="Matches to return at most.")
-
-    @field_validator("query")
-    @classmethod
-    def _not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("the query is blank")
-        return value.strip()
-
-
-class DealFound(BaseModel):
-    id: str
-    name: str
-    stage: Stage
-    amount: Decimal
-    currency: str
-    is_closed: bool
-    close_date: dt.date | None
-    owner_id: str | None
-    owner_name: str | None
-    contact_id: str | None
-    contact_name: str | None
-    company_id: str | None
-    company_name: str | None
-    score: float = Field(description="How well the deal matched the query, 0..1.")
-
-
-class DealLookupValue(BaseModel):
-    matches: list[DealFound] = Field(description="Best match first.")
-
-
-def _found(match: DealMatch, owners: dict[str, str]) -> DealFound:
-    deal = match.deal
-    return DealFound(
-        **deal.model_dump(
-            include={"id", "name", "stage", "amount", "currency", "is_closed", "close_date"}
-        ),
-        owner_id=deal.owner_id,
-        owner_name=owners.get(deal.owner_id or ""),
-        contact_id=deal.contact_id,
-        contact_name=match.contact_name,
-        company_id=deal.company_id,
-        company_name=match.company_name,
-        score=match.score,
-    )
-
-
-async def deal_lookup(session: AsyncSession, ctx: Context, params: LookupParams) -> ToolResult:
-    """Deals by name, company or contact (forgiving typos), or by id."""
-    matches = await service.find_deals(session, ctx, params.query, limit=params.limit)
-    owners = await identity_service.user_names(session, ctx, [m.deal.owner_id for m in matches])
-    found = [_found(m, owners) for m in matches]
-    return ToolResult(
-        value=DealLookupValue(matches=found),
-        query=(
-            "deals whose name, company or contact matches the query (case, accents and "
-            "small typos forgiven), best match first; an exact deal id matches itself"
-        ),
-        filters={"query": params.query, "limit": params.limit},
-        records=[d.id for d in found],
-    )
-
-
-def deal_sources(deal: DealFound) -> list[SourceRef]:
-    refs = [SourceRef("deal", deal.id, deal.name)]
-    if deal.contact_id and deal.contact_name:
-        refs.append(SourceRef("contact", deal.contact_id, deal.contact_name))
-    if deal.company_id and deal.company_name:
-        refs.append(SourceRef("company", deal.company_id, deal.company_name))
-    return refs
-
-
-def _deal_facts(deal: DealFound) -> str:
-    money = spoken(deal.amount, deal.currency)
-    if deal.is_closed:
-        state = f"was {deal.stage}" + (
-            f" on {deal.close_date.isoformat()}" if deal.close_date else ""
-        )
-        facts = [f"{deal.name} {state}, {money}"]
-    else:
-        facts = [f"{deal.name} is in {stage_name(deal.stage)}, {money}"]
-        if deal.close_date:
-            facts.append(f"expected to close on {deal.close_date.isoformat()}")
-    if deal.owner_name:
-        facts.append(f"owned by {deal.owner_name}")
-    if deal.contact_name or deal.company_name:
-        who = " at ".join(n for n in (deal.contact_name, deal.company_name) if n)
-        facts.append(f"with {who}")
-    return ", ".join(facts)
-
-
-def _clear_winner(matches: list[Any]) -> bool:
-    return len(matches) == 1 or matches[0].score > matches[1].score
-
-
-def speak_deal_lookup(params: LookupParams, result: ToolResult) -> Said:
-    matches: list[DealFound] = result.value.matches
-    if not matches:
-        return Said(f"I found no deal matching {safe_quote(params.query)}.")
-    figures = [Figure(f"{d.name} amount", d.amount, currency=d.currency) for d in matches]
-    sources = [ref for d in matches for ref in deal_sources(d)]
-    if _clear_winner(matches):
-        text = _deal_facts(matches[0]) + "."
-        if len(matches) > 1:
-            text += " Other matches: " + listed(d.name for d in matches[1:]) + "."
-        return Said(text, figures, sources)
-    figures.insert(0, Figure("matching deals", len(matches), unit="deals"))
-    parts = [f"{d.name} ({stage_name(d.stage)}, {spoken(d.amount, d.currency)})" for d in matches]
-    text = f"{len(matches)} {noun(len(matches), 'deal')} match: {listed(parts)}."
-    return Said(text, figures, sources)
-
-
 TOOLS: list[Tool] = tools_for(
     SCOPE,
     (
@@ -311,13 +184,5 @@ TOOLS: list[Tool] = tools_for(
         PipelineParams,
         pipeline,
         speak_pipeline,
-    ),
-    (
-        "crm.deal_lookup",
-        "Find a deal by its name, its company or its contact (typos forgiven): stage, value, "
-        "owner, expected close date.",
-        LookupParams,
-        deal_lookup,
-        speak_deal_lookup,
     ),
 )

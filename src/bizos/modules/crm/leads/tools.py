@@ -10,9 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bizos.core.context import Context
-from bizos.core.phrases import counted, days, listed, period_of
+from bizos.core.phrases import counted, days, digit_free, listed, period_of
 from bizos.core.tools import MAX_RECORDS, Days, Figure, Said, SourceRef, Tool, ToolResult, tools_for
-from bizos.modules.crm.contacts.tools import plain
 from bizos.modules.crm.deals.tools import SCOPE
 from bizos.modules.crm.leads import service
 from bizos.modules.crm.leads.schemas import LeadCounts, LeadGrouping, LeadRead
@@ -195,7 +194,7 @@ def speak_hot_leads(params: HotLeadsParams, result: ToolResult) -> Said:
         title = lead_title(lead)
         sources.append(SourceRef("lead", lead.id, title, "; ".join(lead.top_factors)))
         figures.append(Figure(f"score of {title}", lead.score, unit="points"))
-        company = plain(lead.company)
+        company = digit_free(lead.company)
         parts.append(f"{title}{f' ({company})' if company else ''} {lead.score}")
     verb = "scores" if value.count == 1 else "score"
     text = f"{counted(value.count, 'open lead')} {verb} {value.min_score} or more"
