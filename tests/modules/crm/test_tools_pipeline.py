@@ -206,7 +206,7 @@ async def test_leads_by_month_and_none_in_a_quiet_range(db: Database, tenant: Te
         ("2026-01-01", 1),
         ("2026-03-01", 1),
     ]
-    assert said.text == "2 leads came in from 2026-01-01 to 2026-03-31: 2026-01 1; 2026-03 1."
+    assert said.text == "2 leads came in from 2026-01-01 to 2026-03-31: 2026-01: 1; 2026-03: 1."
     assert_backed(said)
     quiet, said = await call(db, tenant, "crm.leads", {"from": "2025-06-01", "to": "2025-06-30"})
     assert quiet.value.total == 0 and said.text == "No leads came in from 2025-06-01 to 2025-06-30."

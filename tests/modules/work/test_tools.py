@@ -149,14 +149,16 @@ async def test_overdue_tasks_are_open_and_past_due_most_overdue_first(
     assert result.value.total == overdue == 2 and result.records == [hers, mine]
     assert_backed(said)
     assert said.text == (
-        f"There are 2 overdue tasks: Renewal call (due {day(-6)}, overdue, urgent, Maya Okafor); "
-        f"Call Ada back (due {day(-1)}, overdue, Olive)."
+        f"There are 2 overdue tasks: Renewal call (due {day(-6)}, urgent, Maya Okafor); "
+        f"Call Ada back (due {day(-1)}, Olive)."
     )
     assert figure(said, "overdue tasks") == 2
 
     only_mine, said = await call(db, tenant, "work.overdue_tasks", {"mine": True, "limit": 1})
     assert only_mine.records == [mine] and only_mine.filters["assignee_id"] == tenant.user_id
-    assert said.text.startswith("You have 1 overdue task: Call Ada back")
+    assert said.text == f"You have 1 overdue task: Call Ada back (due {day(-1)})."
+    _, said = await call(db, tenant, "work.overdue_tasks", {"limit": 1})
+    assert said.text.startswith("There are 2 overdue tasks; the first by due date: Renewal")
     none, said = await call(db, other_tenant, "work.overdue_tasks", {"mine": True})
     assert none.value.total == 0 and said.text == "You have no overdue tasks."
 

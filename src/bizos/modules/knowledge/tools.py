@@ -96,29 +96,47 @@ async def search(session: AsyncSession, ctx: Context, params: SearchParams) -> T
     )
 
 
+def _section(passage: Passage) -> str | None:
+    """The passage's heading without its document's title ("Returns > Coffee" of the
+    document "Returns" is "Coffee"); None for the document's opening."""
+    heading = (passage.heading or "").strip()
+    for prefix in (f"{passage.title} > ", passage.title):
+        if heading.startswith(prefix):
+            heading = heading[len(prefix) :].strip()
+    return heading or None
+
+
 def _passage_title(passage: Passage) -> str:
-    return f"{passage.title} — {passage.heading}" if passage.heading else passage.title
+    section = _section(passage)
+    return f"{passage.title} — {section}" if section else passage.title
 
 
 def speak_search(params: SearchParams, result: ToolResult) -> Said:
-    """The passages found, named by document (and heading); their text goes in the
-    sources' excerpts, not in the sentence (it holds numbers no figure backs)."""
+    """The passages found, named by document and section; their text goes in the sources'
+    excerpts, not in the sentence (it holds numbers no figure backs)."""
     passages: list[Passage] = result.value.passages
     if not passages:
         return Said("I found nothing in the knowledge base about that.")
-    documents = list(dict.fromkeys(p.document_id for p in passages))
+    sections: dict[str, list[str]] = {}
+    for p in passages:
+        found = sections.setdefault(p.document_id, [p.title])
+        section = _section(p)
+        if section and section not in found:
+            found.append(section)
     figures = [
         Figure("passages found", len(passages), unit="passages"),
-        Figure("documents they come from", len(documents), unit="documents"),
+        Figure("documents they come from", len(sections), unit="documents"),
     ]
     sources = [
         SourceRef("document", p.document_id, _passage_title(p), quoted(p.text, 300))
         for p in passages
     ]
-    titles = listed(dict.fromkeys(_passage_title(p) for p in passages))
+    named = listed(
+        f"{title} ({', '.join(rest)})" if rest else title for title, *rest in sections.values()
+    )
     text = (
         f"I found {counted(len(passages), 'passage')} in "
-        f"{counted(len(documents), 'document')}: {titles}."
+        f"{counted(len(sections), 'document')}: {named}."
     )
     return Said(text, figures, sources)
 

@@ -135,9 +135,9 @@ async def overdue_tasks(
     )
 
 
-def _task_said(task: TaskItem, *, with_assignee: bool) -> str:
+def _task_said(task: TaskItem, *, overdue_list: bool, with_assignee: bool) -> str:
     notes = [f"due {task.due_at.date().isoformat()}" if task.due_at else "no due date"]
-    if task.overdue:
+    if task.overdue and not overdue_list:
         notes.append("overdue")
     if task.priority in ("high", "urgent"):
         notes.append(task.priority)
@@ -146,11 +146,16 @@ def _task_said(task: TaskItem, *, with_assignee: bool) -> str:
     return f"{task.title} ({', '.join(notes)})"
 
 
-def _listing(value: TasksValue, *, with_assignee: bool) -> tuple[str, list[SourceRef]]:
+def _said(
+    head: str, value: TasksValue, figures: list[Figure], *, overdue_list: bool, mine: bool
+) -> Said:
+    """``head`` then the tasks listed; ``; the first by due date:`` when not all fit."""
     sources = [SourceRef("task", t.id, t.title) for t in value.tasks]
-    shown = listed(_task_said(t, with_assignee=with_assignee) for t in value.tasks)
-    lead = "" if len(value.tasks) == value.total else "the first by due date: "
-    return lead + shown, sources
+    shown = listed(
+        _task_said(t, overdue_list=overdue_list, with_assignee=not mine) for t in value.tasks
+    )
+    joint = ": " if len(value.tasks) == value.total else "; the first by due date: "
+    return Said(f"{head}{joint}{shown}.", figures, sources)
 
 
 def speak_my_tasks(params: MyTasksParams, result: ToolResult) -> Said:
@@ -159,12 +164,11 @@ def speak_my_tasks(params: MyTasksParams, result: ToolResult) -> Said:
     figures = [Figure(f"your {kind} tasks", value.total, unit="tasks")]
     if value.total == 0:
         return Said(f"You have no {kind} tasks.", figures)
-    text = f"You have {counted(value.total, f'{kind} task')}"
-    if value.overdue and kind != "done" and kind != "cancelled":
+    head = f"You have {counted(value.total, f'{kind} task')}"
+    if value.overdue and kind not in ("done", "cancelled"):
         figures.append(Figure(f"your overdue {kind} tasks", value.overdue, unit="tasks"))
-        text += f", {value.overdue} of them overdue"
-    shown, sources = _listing(value, with_assignee=False)
-    return Said(f"{text}: {shown}.", figures, sources)
+        head += f", {value.overdue} of them overdue"
+    return _said(head, value, figures, overdue_list=False, mine=True)
 
 
 def speak_overdue_tasks(params: OverdueTasksParams, result: ToolResult) -> Said:
@@ -173,9 +177,9 @@ def speak_overdue_tasks(params: OverdueTasksParams, result: ToolResult) -> Said:
     figures = [Figure(label, value.total, unit="tasks")]
     if value.total == 0:
         return Said("You have no overdue tasks." if params.mine else "No task is overdue.", figures)
-    shown, sources = _listing(value, with_assignee=not params.mine)
-    head = "You have" if params.mine else "There are" if value.total != 1 else "There is"
-    return Said(f"{head} {counted(value.total, 'overdue task')}: {shown}.", figures, sources)
+    who = "You have" if params.mine else "There are" if value.total != 1 else "There is"
+    head = f"{who} {counted(value.total, 'overdue task')}"
+    return _said(head, value, figures, overdue_list=True, mine=params.mine)
 
 
 READ_TOOLS: list[Tool] = tools_for(

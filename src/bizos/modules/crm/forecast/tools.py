@@ -172,6 +172,8 @@ def _month_said(m: ForecastMonth) -> str:
     c = m.currency
     if not m.open_deals and not m.won_deals:
         return f"{spoken(m.weighted_amount, c)}, no deal closing"
+    if not m.open_deals:
+        return f"{spoken(m.won_amount, c)} won, no open deal left"
     return (
         f"{spoken(m.weighted_amount, c)} weighted, likely between "
         f"{spoken(m.interval_low, c)} and {spoken(m.interval_high, c)}; commit "

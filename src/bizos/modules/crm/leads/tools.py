@@ -94,7 +94,8 @@ def speak_leads(params: LeadsParams, result: ToolResult) -> Said:
     for group in value.groups:
         label = f"leads by {grouping}: {group.key}"
         figures.append(Figure(label, group.count, unit="leads", period=period))
-        parts.append(f"{_key_said(group.key, grouping)} {group.count}")
+        sep = ": " if grouping in PERIODS else " "
+        parts.append(f"{_key_said(group.key, grouping)}{sep}{group.count}")
     return Said(f"{head}: {listed(parts)}.", figures)
 
 

@@ -152,6 +152,17 @@ def _clear_winner(matches: list[Any]) -> bool:
     return len(matches) == 1 or matches[0].score > matches[1].score
 
 
+def _matching(
+    matches: list[Any], limit: int, singular: str, plural: str, figures: list[Figure]
+) -> str:
+    """``"3 deals match"``, or ``"The best matches"`` when the list was cut at ``limit``
+    (there may be more)."""
+    if len(matches) >= limit:
+        return "The best matches"
+    figures.insert(0, Figure(f"matching {plural}", len(matches), unit=plural))
+    return f"{len(matches)} {noun(len(matches), singular, plural)} match"
+
+
 def speak_deal_lookup(params: LookupParams, result: ToolResult) -> Said:
     matches: list[DealFound] = result.value.matches
     if not matches:
@@ -163,9 +174,9 @@ def speak_deal_lookup(params: LookupParams, result: ToolResult) -> Said:
         if len(matches) > 1:
             text += " Other matches: " + listed(d.name for d in matches[1:]) + "."
         return Said(text, figures, sources)
-    figures.insert(0, Figure("matching deals", len(matches), unit="deals"))
+    head = _matching(matches, params.limit, "deal", "deals", figures)
     parts = [f"{d.name} ({stage_name(d.stage)}, {spoken(d.amount, d.currency)})" for d in matches]
-    text = f"{len(matches)} {noun(len(matches), 'deal')} match: {listed(parts)}."
+    text = f"{head}: {listed(parts)}."
     return Said(text, figures, sources)
 
 
@@ -269,12 +280,12 @@ def speak_contact_lookup(params: LookupParams, result: ToolResult) -> Said:
         if len(matches) > 1:
             text += " Other matches: " + listed(contact_title(c) for c in matches[1:]) + "."
         return Said(text, figures, sources)
-    figures.append(Figure("matching contacts", len(matches), unit="contacts"))
+    head = _matching(matches, params.limit, "contact", "contacts", figures)
     parts = []
     for c in matches:
         about = ", ".join(x for x in (c.company, c.lifecycle_stage.replace("_", " ")) if x)
         parts.append(f"{contact_title(c)} ({about})")
-    text = f"{len(matches)} {noun(len(matches), 'contact')} match: {listed(parts)}."
+    text = f"{head}: {listed(parts)}."
     return Said(text, figures, sources)
 
 
@@ -375,12 +386,8 @@ def speak_company_lookup(params: LookupParams, result: ToolResult) -> Said:
         if len(matches) > 1:
             text += " Other matches: " + listed(c.name for c in matches[1:]) + "."
         return Said(text, figures, sources)
-    figures.append(Figure("matching companies", len(matches), unit="companies"))
-    text = (
-        f"{len(matches)} {noun(len(matches), 'company', 'companies')} match: "
-        + listed(c.name for c in matches)
-        + "."
-    )
+    head = _matching(matches, params.limit, "company", "companies", figures)
+    text = f"{head}: {listed(c.name for c in matches)}."
     return Said(text, figures, sources)
 
 

@@ -162,7 +162,8 @@ def speak_next_best_actions(params: NextActionsParams, result: ToolResult) -> Sa
         sources.append(SourceRef(item.related_type, item.related_id, item.title, item.reason))
         if not named_contact:
             sources.append(SourceRef("contact", item.contact_id, item.contact_name))
-        parts.append(item.title if named_contact else f"{item.title} ({item.contact_name})")
+        known = named_contact or item.contact_name in item.title
+        parts.append(item.title if known else f"{item.title} ({item.contact_name})")
     text = f"Next for {_whom(value)}: {listed(parts)}."
     if value.suppressed:
         text += " Some suggestions are held back: the contact asked not to be contacted."
