@@ -91,6 +91,10 @@ async def test_several_deals_matching_alike_are_listed(db: Database, tenant: Ten
     assert result.records[-1] == ids["won"]  # open deals first among equals
     assert_backed(said)
     assert said.text.startswith("3 deals match: ") and figure(said, "matching deals") == 3
+    by_id, said = await call(db, tenant, "crm.deal_lookup", {"query": ids["won"]})
+    assert by_id.records == [ids["won"]] and said.text.startswith("Acme - Grinders was won")
+    cut, said = await call(db, tenant, "crm.deal_lookup", {"query": "acme", "limit": 2})
+    assert len(cut.records) == 2 and said.text.startswith("The best matches: ")
 
 
 @pytest.mark.parametrize("query", ["ada lovlace", "Ada@Acme.com", "415 555 0101", "lovelace"])

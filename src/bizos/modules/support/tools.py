@@ -396,8 +396,8 @@ def speak_ticket_lookup(params: TicketLookupParams, result: ToolResult) -> Said:
     )
     if t.messages:
         last = t.messages[-1]
-        who = {"inbound": "the customer", "outbound": "us", "note": "an internal note"}
-        text += f", the last from {who[last.direction]} on {last.created_at.date().isoformat()}"
+        who = {"inbound": "from the customer", "outbound": "from us", "note": "an internal note"}
+        text += f", the last {who[last.direction]} on {last.created_at.date().isoformat()}"
     text += "."
     if t.sla.first_responded_at is not None:
         text += f" First answered on {t.sla.first_responded_at.date().isoformat()}."
