@@ -15,8 +15,7 @@ from bizos.core.db import Database
 from bizos.core.errors import Forbidden, NotFound, Unprocessable
 from bizos.core.money import cents
 from tests.conftest import TenantLogin
-from tests.modules.crm.scoring.factories import add_user
-from tests.modules.crm.tools_helpers import (
+from tests.modules.crm.read_tools_helpers import (
     REGISTRY,
     add_company,
     add_contact,
@@ -26,6 +25,7 @@ from tests.modules.crm.tools_helpers import (
     ctx_for,
     sql,
 )
+from tests.modules.crm.scoring.factories import add_user
 from tests.modules.said import assert_backed, figure
 
 CLOSE = dt.date(2026, 12, 20)

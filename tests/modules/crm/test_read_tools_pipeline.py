@@ -15,8 +15,7 @@ from bizos.core.db import Database
 from bizos.core.errors import Unprocessable
 from bizos.core.money import cents, spoken
 from tests.conftest import TenantLogin
-from tests.modules.crm.scoring.factories import add_user
-from tests.modules.crm.tools_helpers import (
+from tests.modules.crm.read_tools_helpers import (
     NOW,
     READER,
     add_deal,
@@ -25,6 +24,7 @@ from tests.modules.crm.tools_helpers import (
     call,
     sql,
 )
+from tests.modules.crm.scoring.factories import add_user
 from tests.modules.said import assert_backed, figure
 
 OPEN = "('lead', 'qualified', 'proposal', 'negotiation')"
