@@ -8,16 +8,8 @@ import datetime as dt
 from decimal import Decimal
 
 from bizos.core.money import spoken
-from bizos.core.tools import (
-    Figure,
-    Said,
-    SourceRef,
-    between_text,
-    counted,
-    numbers_in,
-    period_text,
-    unfigured_numbers,
-)
+from bizos.core.phrases import between_text, counted, period_text
+from bizos.core.tools import Figure, Said, SourceRef, numbers_in, unfigured_numbers
 
 D = Decimal
 

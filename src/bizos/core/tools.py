@@ -314,37 +314,7 @@ class MetricRead(BaseModel, Generic[T]):
         )
 
 
-# --- saying a result: periods, and the rule that every number is a figure --------------
-
-DASH = "\u2013"  # the en dash between a period's first and last day
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-
-
-def period_text(start: dt.date, end: dt.date) -> str:
-    """Inclusive days as an answer writes them, :data:`DASH` between: ``1 Nov - 30 Nov
-    2026``, ``15 Dec 2025 - 14 Jan 2026``, or ``3 Mar 2026`` for one day
-    (:func:`unfigured_numbers` allows them)."""
-
-    def day(d: dt.date, year: bool) -> str:
-        return f"{d.day} {_MONTHS[d.month - 1]}" + (f" {d.year}" if year else "")
-
-    if start == end:
-        return day(start, True)
-    return f"{day(start, start.year != end.year)} {DASH} {day(end, True)}"
-
-
-def between_text(start: dt.date, end: dt.date) -> str:
-    """Inclusive days after a verb: ``between 1 Nov and 30 Nov 2026`` (``on 3 Mar 2026``)."""
-    if start == end:
-        return f"on {period_text(start, end)}"
-    first, last = period_text(start, end).split(f" {DASH} ")
-    return f"between {first} and {last}"
-
-
-def counted(n: int, noun: str, plural: str | None = None) -> str:
-    """``1 order``, ``3 orders`` (``plural`` where adding an s is wrong)."""
-    return f"{n:,} {noun if n == 1 else (plural or noun + 's')}"
-
+# --- the rule that every number said is a figure ---------------------------------------
 
 # A number as written: 24,580.00 · 212 · 12.5 (its sign is read from what precedes it).
 _NUMBER = re.compile(r"(?<![\d.])(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?")

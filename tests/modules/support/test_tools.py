@@ -238,6 +238,7 @@ async def test_bad_parameters_are_422_with_their_paths(
 async def test_the_tools_need_support_read(db: Database, tenant: TenantLogin) -> None:
     tools = ToolRegistry(TOOLS)
     assert [t.name for t in tools.available({"support:read"})] == [
+        "support.first_response",
         "support.sla_breaches",
         "support.ticket_counts",
         "support.ticket_lookup",

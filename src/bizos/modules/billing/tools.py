@@ -17,6 +17,7 @@ from bizos.core.context import Context
 from bizos.core.db import utcnow
 from bizos.core.errors import NotFound
 from bizos.core.money import ZERO, spoken
+from bizos.core.phrases import between_text, counted, period_text
 from bizos.core.tools import (
     Figure,
     Proposal,
@@ -25,9 +26,6 @@ from bizos.core.tools import (
     Tool,
     ToolResult,
     actions_for,
-    between_text,
-    counted,
-    period_text,
     tools_for,
 )
 from bizos.modules.billing import service

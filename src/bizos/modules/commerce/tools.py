@@ -8,17 +8,8 @@ from __future__ import annotations
 import datetime as dt
 
 from bizos.core.money import ZERO, spoken
-from bizos.core.tools import (
-    Figure,
-    Said,
-    SourceRef,
-    Tool,
-    ToolResult,
-    between_text,
-    counted,
-    period_text,
-    tools_for,
-)
+from bizos.core.phrases import between_text, counted, period_text
+from bizos.core.tools import Figure, Said, SourceRef, Tool, ToolResult, tools_for
 from bizos.modules.commerce.metrics import products
 from bizos.modules.commerce.metrics import service as metrics
 from bizos.modules.commerce.metrics.schemas import (

@@ -14,6 +14,9 @@ and as bare digits (E.164 and national), and the company name. A query's words m
 match as prefixes (``ali`` finds Alice). A query that is a phone number (digits and
 ``+ ( ) - . /`` only) instead matches contacts whose number contains those digits.
 
+Lookups by what a person calls a record (the copilot's "find Acme's deal") rank names
+with :func:`rank_by_name`, which forgives case, accents, prefixes and small typos.
+
 :func:`install` is called by the migration (``scripts/regen_initial_migration.py``).
 """
 
@@ -22,9 +25,11 @@ from __future__ import annotations
 import contextlib
 import re
 import unicodedata
-from typing import Any
+from collections.abc import Iterable, Sequence
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
+from rapidfuzz.distance import OSA
 
 from bizos.modules.crm.models import Contact
 from bizos.modules.crm.normalize import InvalidPhone, normalize_phone
@@ -173,6 +178,12 @@ def _phone_digits(query: str) -> str | None:
     return digits if len(digits) >= 3 else None
 
 
+def is_phone_query(query: str) -> bool:
+    """Whether ``query`` is a phone number (digits and ``+ ( ) - . /`` only), which
+    :func:`contact_filter` matches by its digits rather than by words."""
+    return _phone_digits(query) is not None
+
+
 def contact_filter(
     dialect: str, query: str, *, default_region: str | None = None
 ) -> sa.ColumnElement[bool] | None:
@@ -221,3 +232,77 @@ def _phone_filter(
         ).bindparams(phone_query=f'phone : "{digits}"*')
         clauses.append(Contact.id.in_(ids.columns(sa.column("contact_id", sa.String))))
     return sa.or_(*clauses)
+
+
+# --- forgiving name matching (lookups) -------------------------------------------------
+
+# Words that say what is looked for rather than which one: "the acme deal".
+_FILLER = frozenset(
+    {"the", "a", "an", "and", "of", "for", "with", "about", "deal", "deals", "contact"}
+    | {"contacts", "company", "companies", "customer", "client", "account", "inc", "ltd"}
+)
+CUTOFF = 0.6
+
+
+def _folded_words(text: str) -> list[str]:
+    return [w.lower() for w in _WORD.findall(fold_diacritics(text))]
+
+
+def _allowed_edits(word: str) -> int:
+    """Typos forgiven in a word of this length (the usual rule: none up to 2
+    characters, one up to 5, two beyond)."""
+    return 0 if len(word) <= 2 else 1 if len(word) <= 5 else 2
+
+
+def _word_score(wanted: str, word: str) -> float:
+    """How well ``word`` (of a record) matches ``wanted`` (of a query): 1 exact, 0.9 a
+    prefix (``lovel`` of Lovelace), less with each typo, 0 when too far apart."""
+    if wanted == word:
+        return 1.0
+    if len(wanted) >= 3 and word.startswith(wanted):
+        return 0.9
+    allowed = _allowed_edits(wanted)
+    if allowed == 0:
+        return 0.0
+    edits = OSA.distance(wanted, word, score_cutoff=allowed)
+    if len(wanted) >= 5:  # a typo in a word typed halfway: "lovlac" of Lovelace
+        edits = min(edits, OSA.distance(wanted, word[: len(wanted)], score_cutoff=allowed) + 1)
+    if edits > allowed:
+        return 0.0
+    return 0.85 if edits == 1 else 0.7
+
+
+def name_score(query: str, texts: Sequence[str | None]) -> float:
+    """How well a record named by ``texts`` (name, email, company …) matches ``query``,
+    0..1: the mean, over the query's words, of each word's best match among the record's
+    words; forgiving case, accents, prefixes and small typos. A query equal to one of
+    the texts scores 1."""
+    wanted = _folded_words(query)
+    meaningful = [w for w in wanted if w not in _FILLER] or wanted
+    if not meaningful:
+        return 0.0
+    words = {w for t in texts if t for w in _folded_words(t)}
+    whole = " ".join(wanted)
+    if any(t and " ".join(_folded_words(t)) == whole for t in texts):
+        return 1.0
+    if not words:
+        return 0.0
+    return sum(max(_word_score(w, word) for word in words) for w in meaningful) / len(meaningful)
+
+
+Key = TypeVar("Key")
+
+
+def rank_by_name(
+    query: str,
+    candidates: Iterable[tuple[Key, Sequence[str | None]]],
+    *,
+    limit: int,
+    cutoff: float = CUTOFF,
+) -> list[tuple[Key, float]]:
+    """The ``limit`` candidates that match ``query`` best (score at least ``cutoff``),
+    best first; ties keep the candidates' order."""
+    scored = [(key, name_score(query, texts)) for key, texts in candidates]
+    kept = [(key, round(score, 4)) for key, score in scored if score >= cutoff]
+    kept.sort(key=lambda pair: -pair[1])
+    return kept[:limit]

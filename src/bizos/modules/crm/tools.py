@@ -16,12 +16,41 @@ from bizos.modules.crm.contacts import notes
 from bizos.modules.crm.contacts import service as contacts
 from bizos.modules.crm.contacts.schemas import ContactRead
 from bizos.modules.crm.deals import service as deals
-from bizos.modules.crm.deals.schemas import DealRead, Reason, Stage
-from bizos.modules.work import service as work
 
 # --- read tools -----------------------------------------------------------------------
+# Each part keeps its read tools in its own tools room (scope crm:read); they are listed
+# here in the order a planner reads them.
+from bizos.modules.crm.deals import tools as deals_tools
+from bizos.modules.crm.deals.schemas import DealRead, Reason, Stage
+from bizos.modules.crm.forecast import tools as forecast_tools
+from bizos.modules.crm.leads import tools as leads_tools
+from bizos.modules.crm.lookup import tools as lookup_tools
+from bizos.modules.crm.next_best_action import tools as next_best_action_tools
+from bizos.modules.work import service as work
 
-READ_TOOLS: list[Tool] = []
+_BY_NAME = {
+    tool.name: tool
+    for tool in (
+        *deals_tools.TOOLS,
+        *forecast_tools.TOOLS,
+        *leads_tools.TOOLS,
+        *lookup_tools.TOOLS,
+        *next_best_action_tools.TOOLS,
+    )
+}
+READ_TOOLS: list[Tool] = [
+    _BY_NAME[name]
+    for name in (
+        "crm.pipeline",
+        "crm.forecast",
+        "crm.leads",
+        "crm.hot_leads",
+        "crm.deal_lookup",
+        "crm.contact_lookup",
+        "crm.company_lookup",
+        "crm.next_best_actions",
+    )
+]
 
 # --- action tools ---------------------------------------------------------------------
 

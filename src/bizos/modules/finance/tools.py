@@ -13,15 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bizos.core.context import Context
 from bizos.core.errors import Forbidden
 from bizos.core.money import ZERO, spoken
-from bizos.core.tools import (
-    Figure,
-    Said,
-    Tool,
-    ToolResult,
-    between_text,
-    counted,
-    tools_for,
-)
+from bizos.core.phrases import between_text, counted
+from bizos.core.tools import Figure, Said, Tool, ToolResult, tools_for
 from bizos.modules.finance import service
 from bizos.modules.finance.schemas import (
     BudgetRead,

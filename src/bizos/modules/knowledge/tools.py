@@ -13,8 +13,18 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bizos.core.context import Context
+from bizos.core.phrases import between_text, counted, listed, period_of, quoted
 from bizos.core.reads import read_of
-from bizos.core.tools import MAX_DAYS, MAX_RECORDS, Tool, ToolResult, tools_for
+from bizos.core.tools import (
+    MAX_DAYS,
+    MAX_RECORDS,
+    Figure,
+    Said,
+    SourceRef,
+    Tool,
+    ToolResult,
+    tools_for,
+)
 from bizos.modules.knowledge.contracts.models import KbContract
 from bizos.modules.knowledge.documents import service
 from bizos.modules.knowledge.documents.models import KbDocument
@@ -84,6 +94,51 @@ async def search(session: AsyncSession, ctx: Context, params: SearchParams) -> T
         },
         records=documents,
     )
+
+
+def _section(passage: Passage) -> str | None:
+    """The passage's heading without its document's title ("Returns > Coffee" of the
+    document "Returns" is "Coffee"); None for the document's opening."""
+    heading = (passage.heading or "").strip()
+    for prefix in (f"{passage.title} > ", passage.title):
+        if heading.startswith(prefix):
+            heading = heading[len(prefix) :].strip()
+    return heading or None
+
+
+def _passage_title(passage: Passage) -> str:
+    section = _section(passage)
+    return f"{passage.title} — {section}" if section else passage.title
+
+
+def speak_search(params: SearchParams, result: ToolResult) -> Said:
+    """The passages found, named by document and section; their text goes in the sources'
+    excerpts, not in the sentence (it holds numbers no figure backs)."""
+    passages: list[Passage] = result.value.passages
+    if not passages:
+        return Said("I found nothing in the knowledge base about that.")
+    sections: dict[str, list[str]] = {}
+    for p in passages:
+        found = sections.setdefault(p.document_id, [p.title])
+        section = _section(p)
+        if section and section not in found:
+            found.append(section)
+    figures = [
+        Figure("passages found", len(passages), unit="passages"),
+        Figure("documents they come from", len(sections), unit="documents"),
+    ]
+    sources = [
+        SourceRef("document", p.document_id, _passage_title(p), quoted(p.text, 300))
+        for p in passages
+    ]
+    named = listed(
+        f"{title} ({', '.join(rest)})" if rest else title for title, *rest in sections.values()
+    )
+    text = (
+        f"I found {counted(len(passages), 'passage')} in "
+        f"{counted(len(sections), 'document')}: {named}."
+    )
+    return Said(text, figures, sources)
 
 
 # --- kb.contracts_due -----------------------------------------------------------------
@@ -202,6 +257,28 @@ async def contracts_due(
     )
 
 
+def speak_contracts_due(params: ContractsDueParams, result: ToolResult) -> Said:
+    value: ContractsDueValue = result.value
+    start, end = period_of(result.filters) or params.bounds()
+    which = " or ".join(params.kinds)
+    figures = [
+        Figure(
+            f"contracts with a {which} date due", value.count, unit="contracts", period=(start, end)
+        )
+    ]
+    when = between_text(start, end)
+    if value.count == 0:
+        return Said(f"No contract has a {which} date {when}.", figures)
+    sources = [SourceRef("document", c.document_id, c.title) for c in value.contracts]
+    parts = [
+        f"{c.title} ({', '.join(f'{d.kind} {d.date.isoformat()}' for d in c.due)})"
+        for c in value.contracts
+    ]
+    verb = "has" if value.count == 1 else "have"
+    text = f"{counted(value.count, 'contract')} {verb} a {which} date {when}: {listed(parts)}."
+    return Said(text, figures, sources)
+
+
 TOOLS: list[Tool] = tools_for(
     SCOPE,
     (
@@ -210,6 +287,7 @@ TOOLS: list[Tool] = tools_for(
         "a question; each passage names its document.",
         SearchParams,
         search,
+        speak_search,
     ),
     (
         "kb.contracts_due",
@@ -217,5 +295,6 @@ TOOLS: list[Tool] = tools_for(
         "falls in a date range; by default the coming year.",
         ContractsDueParams,
         contracts_due,
+        speak_contracts_due,
     ),
 )

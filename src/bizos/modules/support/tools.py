@@ -1,17 +1,21 @@
 """What the copilot may ask of the support desk (scope ``support:read``): ticket counts
-by status and priority, SLA breaches, one ticket by its number. Every figure is computed
-by the database and carries its query in words, the filters and the ticket ids behind it
-(DESIGN rule 8).
+by status and priority, SLA breaches, first-response times, one ticket by its number.
+Every figure is computed by the database and carries its query in words, the filters and
+the ticket ids behind it (DESIGN rule 8); each tool also says its answer in words
+(``speak``: every number written is a figure).
 
 A date range is ``from``/``to``, both **inclusive** calendar days in UTC; by default the
 30 days up to today. Tickets count on the day they were opened (``created_at``); a
-breach counts on the day its target was due (``due_at``).
+breach counts on the day its target was due (``due_at``); a first response counts with
+the ticket it answered.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
+import statistics
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Literal
 
 import sqlalchemy as sa
@@ -21,9 +25,20 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bizos.core.context import Context
 from bizos.core.db import utcnow
 from bizos.core.errors import NotFound
+from bizos.core.phrases import between_text, counted, listed, noun, period_of
 from bizos.core.reads import read_of
-from bizos.core.tools import MAX_RECORDS, Days, Tool, ToolResult, tools_for
+from bizos.core.tools import (
+    MAX_RECORDS,
+    Days,
+    Figure,
+    Said,
+    SourceRef,
+    Tool,
+    ToolResult,
+    tools_for,
+)
 from bizos.modules.support.drafts.service import pending_drafts
+from bizos.modules.support.sla.service import first_responses
 from bizos.modules.support.tickets import service
 from bizos.modules.support.tickets.models import PRIORITIES, TICKET_STATUSES, Ticket
 from bizos.modules.support.tickets.schemas import Channel, Priority, TicketRead, TicketStatus
@@ -31,6 +46,7 @@ from bizos.modules.support.tickets.schemas import Channel, Priority, TicketRead,
 SCOPE = "support:read"
 CLOSED = ("resolved", "closed")
 BreachKind = Literal["first_response", "resolution"]
+Period = tuple[dt.date, dt.date]
 _NUMBER = re.compile(r"^\s*\[?\s*(?:T-?)?#?0*(\d{1,12})\s*\]?\s*$", re.IGNORECASE)
 
 
@@ -42,6 +58,15 @@ class TicketRange(Days):
 def _aware(moment: dt.datetime) -> dt.datetime:
     # SQLite hands datetimes back naive; they are UTC.
     return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+def _period(params: Days, result: ToolResult) -> tuple[dt.date, dt.date]:
+    return period_of(result.filters) or params.bounds()
+
+
+def _ticket_source(ticket_id: str, number: str, subject: str) -> SourceRef:
+    # The number is part of the title: an answer may write it.
+    return SourceRef("ticket", ticket_id, f"{number} {subject}")
 
 
 # --- support.ticket_counts ------------------------------------------------------------
@@ -120,6 +145,36 @@ async def ticket_counts(
         records=[r[0] for r in rows[:MAX_RECORDS]],
         records_total=len(rows),
     )
+
+
+def _buckets_said(buckets: list[Bucket], what: str, figures: list[Figure], period: Period) -> str:
+    parts = []
+    for b in buckets:
+        if b.count:
+            label = f"tickets {what} {b.key}"
+            figures.append(Figure(label, b.count, unit="tickets", period=period))
+            parts.append(f"{b.key.replace('_', ' ')} {b.count}")
+    return listed(parts)
+
+
+def speak_ticket_counts(params: TicketCountsParams, result: ToolResult) -> Said:
+    value: TicketCountsValue = result.value
+    period = _period(params, result)
+    narrowed = [
+        f"{name} {getattr(params, name)}"
+        for name in ("status", "priority", "channel")
+        if getattr(params, name) is not None
+    ]
+    which = f" ({', '.join(narrowed)})" if narrowed else ""
+    figures = [Figure(f"tickets opened{which}", value.total, unit="tickets", period=period)]
+    when = between_text(*period)
+    if value.total == 0:
+        return Said(f"No tickets{which} were opened {when}.", figures)
+    verb = "was" if value.total == 1 else "were"
+    text = f"{counted(value.total, 'ticket')}{which} {verb} opened {when}."
+    by_status = _buckets_said(value.by_status, "now", figures, period)
+    by_priority = _buckets_said(value.by_priority, "of priority", figures, period)
+    return Said(f"{text} By status: {by_status}. By priority: {by_priority}.", figures)
 
 
 # --- support.sla_breaches -------------------------------------------------------------
@@ -260,6 +315,37 @@ async def sla_breaches(
     )
 
 
+_KIND_SAID = {"first_response": "first response", "resolution": "resolution"}
+
+
+def speak_sla_breaches(params: SlaBreachesParams, result: ToolResult) -> Said:
+    value: SlaBreachesValue = result.value
+    period = _period(params, result)
+    when = between_text(*period)
+    figures = [Figure("SLA targets missed", value.count, unit="breaches", period=period)]
+    if value.count == 0:
+        return Said(f"No SLA target was missed {when}.", figures)
+    tickets = result.records_total or 0
+    figures.append(Figure("tickets that missed an SLA target", tickets, unit="tickets"))
+    kinds = []
+    for kind, count in value.by_kind.items():
+        if count:
+            figures.append(
+                Figure(f"missed {_KIND_SAID[kind]} targets", count, unit="breaches", period=period)
+            )
+            kinds.append(f"{count} {_KIND_SAID[kind]}")
+    sources: list[SourceRef] = []
+    parts = []
+    for b in value.breaches:
+        sources.append(_ticket_source(b.ticket_id, b.number, b.subject))
+        parts.append(f"{b.number} ({_KIND_SAID[b.kind]} due {b.due_at.date().isoformat()})")
+    text = (
+        f"{counted(value.count, 'SLA target')} {'was' if value.count == 1 else 'were'} missed "
+        f"{when} ({', '.join(kinds)}) on {counted(tickets, 'ticket')}: {listed(parts)}."
+    )
+    return Said(text, figures, list(dict.fromkeys(sources)))
+
+
 # --- support.ticket_lookup ------------------------------------------------------------
 
 
@@ -301,6 +387,108 @@ async def ticket_lookup(
     )
 
 
+def speak_ticket_lookup(params: TicketLookupParams, result: ToolResult) -> Said:
+    t: TicketRead = result.value
+    figures = [Figure(f"messages on {t.number}", len(t.messages), unit="messages")]
+    text = (
+        f"{t.number} ({t.subject}) is {t.status} with {t.priority} priority, opened on "
+        f"{t.created_at.date().isoformat()}; it has {counted(len(t.messages), 'message')}"
+    )
+    if t.messages:
+        last = t.messages[-1]
+        who = {"inbound": "from the customer", "outbound": "from us", "note": "an internal note"}
+        text += f", the last {who[last.direction]} on {last.created_at.date().isoformat()}"
+    text += "."
+    if t.sla.first_responded_at is not None:
+        text += f" First answered on {t.sla.first_responded_at.date().isoformat()}."
+    elif t.sla.first_response_due_at is not None:
+        text += f" A first response is due by {t.sla.first_response_due_at.date().isoformat()}."
+    if t.sla.breached:
+        text += " It has missed an SLA target."
+    if t.ai_draft is not None:
+        text += " An AI draft reply is waiting for approval."
+    return Said(text, figures, [_ticket_source(t.id, t.number, t.subject)])
+
+
+# --- support.first_response -----------------------------------------------------------
+
+
+class FirstResponseParams(TicketRange):
+    priority: Priority | None = Field(default=None, description="Only this priority.")
+
+
+class FirstResponseValue(BaseModel):
+    opened: int = Field(description="Tickets opened in the range.")
+    responded: int = Field(description="Of those, answered by an agent.")
+    awaiting: int = Field(description="Of those, not answered yet.")
+    median_hours: Decimal | None = Field(description="Median first-response time, 2 decimals.")
+    average_hours: Decimal | None = Field(description="Mean first-response time, 2 decimals.")
+
+
+def _hours(seconds: float) -> Decimal:
+    return (Decimal(str(seconds)) / 3600).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+
+
+async def first_response(
+    session: AsyncSession, ctx: Context, params: FirstResponseParams
+) -> ToolResult:
+    """How long tickets opened in the range waited for an agent's first answer."""
+    start, end = params.window()
+    rows = await first_responses(session, ctx, start=start, end=end, priority=params.priority)
+    answered = [r for r in rows if r.responded_at is not None]
+    waits = [
+        max((r.responded_at - r.opened_at).total_seconds(), 0.0)
+        for r in answered
+        if r.responded_at is not None
+    ]
+    return ToolResult(
+        value=FirstResponseValue(
+            opened=len(rows),
+            responded=len(answered),
+            awaiting=len(rows) - len(answered),
+            median_hours=_hours(statistics.median(waits)) if waits else None,
+            average_hours=_hours(statistics.fmean(waits)) if waits else None,
+        ),
+        query=(
+            "tickets opened (created_at, UTC) within the range; first-response time is the "
+            "wall-clock time from opening to the first agent reply (first_responded_at), in "
+            "hours; median and mean over the answered tickets, which are the records"
+        ),
+        filters={**params.described(), "priority": params.priority},
+        records=[r.ticket_id for r in answered[:MAX_RECORDS]],
+        records_total=len(answered),
+    )
+
+
+def speak_first_response(params: FirstResponseParams, result: ToolResult) -> Said:
+    value: FirstResponseValue = result.value
+    period = _period(params, result)
+    kind = f"{params.priority}-priority " if params.priority else ""
+    figures = [Figure(f"{kind}tickets opened", value.opened, unit="tickets", period=period)]
+    when = between_text(*period)
+    if value.opened == 0:
+        return Said(f"No {kind}tickets were opened {when}.", figures)
+    head = f"Of the {counted(value.opened, f'{kind}ticket')} opened {when}"
+    if value.median_hours is None or value.average_hours is None:
+        return Said(f"{head}, none has had a first response yet.", figures)
+    figures += [
+        Figure("tickets with a first response", value.responded, unit="tickets", period=period),
+        Figure("median first-response time", value.median_hours, unit="hours", period=period),
+        Figure("average first-response time", value.average_hours, unit="hours", period=period),
+    ]
+    text = (
+        f"{head}, {value.responded} {noun(value.responded, 'has', 'have')} had a first "
+        f"response: median {value.median_hours} hours, average {value.average_hours} hours"
+    )
+    if value.awaiting:
+        waiting = Figure(
+            "tickets awaiting a first response", value.awaiting, unit="tickets", period=period
+        )
+        figures.append(waiting)
+        text += f"; {value.awaiting} {noun(value.awaiting, 'is', 'are')} still waiting"
+    return Said(text + ".", figures)
+
+
 TOOLS: list[Tool] = tools_for(
     SCOPE,
     (
@@ -309,6 +497,7 @@ TOOLS: list[Tool] = tools_for(
         "with the ticket ids behind each count.",
         TicketCountsParams,
         ticket_counts,
+        speak_ticket_counts,
     ),
     (
         "support.sla_breaches",
@@ -316,11 +505,21 @@ TOOLS: list[Tool] = tools_for(
         "falling due in a date range.",
         SlaBreachesParams,
         sla_breaches,
+        speak_sla_breaches,
     ),
     (
         "support.ticket_lookup",
         "One ticket by its number (T-000042): messages, status, SLA, AI draft.",
         TicketLookupParams,
         ticket_lookup,
+        speak_ticket_lookup,
+    ),
+    (
+        "support.first_response",
+        "How fast tickets opened in a date range got their first agent reply: median and "
+        "average hours, with how many were answered and how many still wait.",
+        FirstResponseParams,
+        first_response,
+        speak_first_response,
     ),
 )

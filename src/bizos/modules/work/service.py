@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol, cast
+from typing import Any, Protocol, TypedDict, Unpack, cast
 
 import sqlalchemy as sa
 import structlog
@@ -136,53 +136,79 @@ async def get_task(session: AsyncSession, ctx: Context, task_id: str) -> TaskRea
 TASK_ORDER = ListOrder("tasks", Task.id, [Task.created_at, Task.updated_at, Task.due_at])
 
 
-async def list_tasks(
-    session: AsyncSession,
-    ctx: Context,
-    *,
-    page: PageParams,
-    assignee_id: str | None = None,
-    statuses: Sequence[str] = (),
-    priorities: Sequence[str] = (),
-    related_type: str | None = None,
-    related_id: str | None = None,
-    contact_id: str | None = None,
-    due_before: dt.datetime | None = None,
-    overdue: bool | None = None,
-    mine: bool = False,
-    now: dt.datetime | None = None,
-) -> tuple[list[TaskRead], str | None]:
-    """The tenant's tasks in ``page``'s order (newest first by default), filtered."""
-    now = now or utcnow()
+class TaskQuery(TypedDict, total=False):
+    """The filters of a task list; a filter left out keeps every task."""
+
+    assignee_id: str | None
+    statuses: Sequence[str]
+    priorities: Sequence[str]
+    related_type: str | None
+    related_id: str | None
+    contact_id: str | None
+    due_before: dt.datetime | None
+    overdue: bool | None
+    mine: bool
+
+
+def _task_query(ctx: Context, *, now: dt.datetime, **filters: Unpack[TaskQuery]) -> sa.Select[Task]:
+    """The tenant's tasks narrowed by ``filters`` (``overdue`` as of ``now``)."""
     query = sa.select(Task).where(Task.tenant_id == ctx.require_tenant())
-    if mine:
+    if filters.get("mine"):
         if ctx.actor_type != "user" or ctx.actor_id is None:
             raise Unprocessable(
                 "mine=true needs a signed-in user",
                 errors=[field_error(["query", "mine"], "an API key has no tasks of its own")],
             )
         query = query.where(Task.assignee_id == ctx.actor_id)
-    if assignee_id:
-        query = query.where(Task.assignee_id == assignee_id)
-    if statuses:
+    for column, key in (
+        (Task.assignee_id, "assignee_id"),
+        (Task.related_type, "related_type"),
+        (Task.related_id, "related_id"),
+        (Task.contact_id, "contact_id"),
+    ):
+        if filters.get(key):
+            query = query.where(column == filters.get(key))
+    if statuses := filters.get("statuses"):
         query = query.where(Task.status.in_(list(statuses)))
-    if priorities:
+    if priorities := filters.get("priorities"):
         query = query.where(Task.priority.in_(list(priorities)))
-    if related_type:
-        query = query.where(Task.related_type == related_type)
-    if related_id:
-        query = query.where(Task.related_id == related_id)
-    if contact_id:
-        query = query.where(Task.contact_id == contact_id)
-    if due_before is not None:
+    if (due_before := filters.get("due_before")) is not None:
         query = query.where(Task.due_at < due_before)
+    overdue = filters.get("overdue")
     if overdue is True:
         query = query.where(Task.status.in_(OPEN_STATUSES), Task.due_at < now)
     elif overdue is False:
         query = query.where(
             sa.or_(Task.status.not_in(OPEN_STATUSES), Task.due_at.is_(None), Task.due_at >= now)
         )
+    return query
+
+
+async def list_tasks(
+    session: AsyncSession,
+    ctx: Context,
+    *,
+    page: PageParams,
+    now: dt.datetime | None = None,
+    **filters: Unpack[TaskQuery],
+) -> tuple[list[TaskRead], str | None]:
+    """The tenant's tasks in ``page``'s order (newest first by default), filtered by
+    :func:`_task_query`'s filters (``assignee_id``, ``statuses``, ``overdue``, ``mine`` …)."""
+    now = now or utcnow()
+    query = _task_query(ctx, now=now, **filters)
     return await read_page(session, TASK_ORDER, query, page, lambda r: task_read(r, now))
+
+
+async def count_tasks(
+    session: AsyncSession,
+    ctx: Context,
+    *,
+    now: dt.datetime | None = None,
+    **filters: Unpack[TaskQuery],
+) -> int:
+    """How many of the tenant's tasks the same filters as :func:`list_tasks` keep."""
+    query = _task_query(ctx, now=now or utcnow(), **filters).subquery()
+    return int(await session.scalar(sa.select(sa.func.count()).select_from(query)) or 0)
 
 
 async def tasks_for_contacts(

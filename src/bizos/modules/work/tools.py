@@ -4,20 +4,220 @@ query, filters and records; action tools propose a change and make it once confi
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bizos.core.context import Context
+from bizos.core.db import utcnow
+from bizos.core.errors import Unprocessable, field_error
 from bizos.core.fields import Day
-from bizos.core.tools import Proposal, Tool, ToolResult, actions_for
+from bizos.core.pagination import PageParams
+from bizos.core.phrases import counted, listed
+from bizos.core.tools import (
+    Figure,
+    Proposal,
+    Said,
+    SourceRef,
+    Tool,
+    ToolResult,
+    actions_for,
+    tools_for,
+)
+from bizos.modules.identity import service as identity_service
 from bizos.modules.work import service
-from bizos.modules.work.schemas import Description, Id, TaskRelated, Title
+from bizos.modules.work.schemas import (
+    OPEN_STATUSES,
+    Description,
+    Id,
+    TaskRead,
+    TaskRelated,
+    Title,
+)
 
 # --- read tools -----------------------------------------------------------------------
+# The caller's tasks and the overdue ones. Tasks serve sales and support alike and the
+# API reads them with crm:read or support:read; a tool names one scope, so these take
+# crm:read (every role that reads support reads the CRM too).
 
-READ_TOOLS: list[Tool] = []
+READ_SCOPE = "crm:read"
+TaskStatus = Literal["open", "in_progress", "done", "cancelled"]
+
+
+class TaskItem(BaseModel):
+    id: str
+    title: str
+    status: str
+    priority: str
+    due_at: dt.datetime | None
+    overdue: bool
+    assignee_id: str | None
+    assignee_name: str | None
+    related_type: str | None
+    related_id: str | None
+    contact_id: str | None
+
+
+class TasksValue(BaseModel):
+    total: int = Field(description="Every task the filters keep (the list is capped).")
+    overdue: int = Field(description="Of those, how many are open and past due.")
+    tasks: list[TaskItem] = Field(description="Earliest due first; no due date last.")
+
+
+async def _tasks_value(
+    session: AsyncSession, ctx: Context, *, limit: int, filters: service.TaskQuery
+) -> TasksValue:
+    now = utcnow()
+    page = PageParams(limit=limit, sort="due_at")
+    found, _ = await service.list_tasks(session, ctx, page=page, now=now, **filters)
+    total = await service.count_tasks(session, ctx, now=now, **filters)
+    overdue_only: service.TaskQuery = {**filters, "overdue": True}
+    overdue = (
+        total
+        if filters.get("overdue")
+        else await service.count_tasks(session, ctx, now=now, **overdue_only)
+    )
+    names = await identity_service.user_names(session, ctx, [t.assignee_id for t in found])
+    return TasksValue(total=total, overdue=overdue, tasks=[_item(t, names) for t in found])
+
+
+def _item(task: TaskRead, names: dict[str, str]) -> TaskItem:
+    return TaskItem(
+        **task.model_dump(
+            include={"id", "title", "status", "priority", "due_at", "overdue", "assignee_id"}
+        ),
+        assignee_name=names.get(task.assignee_id or ""),
+        related_type=task.related_type,
+        related_id=task.related_id,
+        contact_id=task.contact_id,
+    )
+
+
+class MyTasksParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    status: TaskStatus | None = Field(
+        default=None, description="Only this status; by default the open ones (open, in progress)."
+    )
+    limit: int = Field(default=10, ge=1, le=50, description="Tasks to list at most.")
+
+
+async def my_tasks(session: AsyncSession, ctx: Context, params: MyTasksParams) -> ToolResult:
+    """The tasks assigned to the signed-in caller."""
+    if ctx.actor_type != "user" or ctx.actor_id is None:
+        raise Unprocessable(
+            "work.my_tasks needs a signed-in user",
+            errors=[field_error(["params"], "an API key has no tasks of its own")],
+        )
+    statuses = [params.status] if params.status else list(OPEN_STATUSES)
+    value = await _tasks_value(
+        session, ctx, limit=params.limit, filters={"mine": True, "statuses": statuses}
+    )
+    return ToolResult(
+        value=value,
+        query="tasks assigned to the caller in these statuses, earliest due date first",
+        filters={"assignee_id": ctx.actor_id, "statuses": statuses, "limit": params.limit},
+        records=[t.id for t in value.tasks],
+        records_total=value.total,
+    )
+
+
+class OverdueTasksParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    mine: bool = Field(default=False, description="Only the caller's; by default everyone's.")
+    limit: int = Field(default=10, ge=1, le=50, description="Tasks to list at most.")
+
+
+async def overdue_tasks(
+    session: AsyncSession, ctx: Context, params: OverdueTasksParams
+) -> ToolResult:
+    """Open tasks past their due time, the most overdue first."""
+    value = await _tasks_value(
+        session, ctx, limit=params.limit, filters={"overdue": True, "mine": params.mine}
+    )
+    return ToolResult(
+        value=value,
+        query=(
+            "tasks still open or in progress whose due time has passed, the most overdue "
+            "first" + ("; assigned to the caller" if params.mine else "")
+        ),
+        filters={
+            "assignee_id": ctx.actor_id if params.mine else None,
+            "statuses": list(OPEN_STATUSES),
+            "overdue": True,
+            "limit": params.limit,
+        },
+        records=[t.id for t in value.tasks],
+        records_total=value.total,
+    )
+
+
+def _task_said(task: TaskItem, *, overdue_list: bool, with_assignee: bool) -> str:
+    notes = [f"due {task.due_at.date().isoformat()}" if task.due_at else "no due date"]
+    if task.overdue and not overdue_list:
+        notes.append("overdue")
+    if task.priority in ("high", "urgent"):
+        notes.append(task.priority)
+    if with_assignee:
+        notes.append(task.assignee_name or "unassigned")
+    return f"{task.title} ({', '.join(notes)})"
+
+
+def _said(
+    head: str, value: TasksValue, figures: list[Figure], *, overdue_list: bool, mine: bool
+) -> Said:
+    """``head`` then the tasks listed; ``; the first by due date:`` when not all fit."""
+    sources = [SourceRef("task", t.id, t.title) for t in value.tasks]
+    shown = listed(
+        _task_said(t, overdue_list=overdue_list, with_assignee=not mine) for t in value.tasks
+    )
+    joint = ": " if len(value.tasks) == value.total else "; the first by due date: "
+    return Said(f"{head}{joint}{shown}.", figures, sources)
+
+
+def speak_my_tasks(params: MyTasksParams, result: ToolResult) -> Said:
+    value: TasksValue = result.value
+    kind = params.status.replace("_", " ") if params.status else "open"
+    figures = [Figure(f"your {kind} tasks", value.total, unit="tasks")]
+    if value.total == 0:
+        return Said(f"You have no {kind} tasks.", figures)
+    head = f"You have {counted(value.total, f'{kind} task')}"
+    if value.overdue and kind not in ("done", "cancelled"):
+        figures.append(Figure(f"your overdue {kind} tasks", value.overdue, unit="tasks"))
+        head += f", {value.overdue} of them overdue"
+    return _said(head, value, figures, overdue_list=False, mine=True)
+
+
+def speak_overdue_tasks(params: OverdueTasksParams, result: ToolResult) -> Said:
+    value: TasksValue = result.value
+    label = "your overdue tasks" if params.mine else "overdue tasks"
+    figures = [Figure(label, value.total, unit="tasks")]
+    if value.total == 0:
+        return Said("You have no overdue tasks." if params.mine else "No task is overdue.", figures)
+    who = "You have" if params.mine else "There are" if value.total != 1 else "There is"
+    head = f"{who} {counted(value.total, 'overdue task')}"
+    return _said(head, value, figures, overdue_list=True, mine=params.mine)
+
+
+READ_TOOLS: list[Tool] = tools_for(
+    READ_SCOPE,
+    (
+        "work.my_tasks",
+        "The signed-in user's own tasks (open ones by default, or one status), earliest due "
+        "first, with how many are overdue.",
+        MyTasksParams,
+        my_tasks,
+        speak_my_tasks,
+    ),
+    (
+        "work.overdue_tasks",
+        "Tasks past their due date and still open, the most overdue first; everyone's, or "
+        "only the caller's (`mine`).",
+        OverdueTasksParams,
+        overdue_tasks,
+        speak_overdue_tasks,
+    ),
+)
 
 # --- action tools ---------------------------------------------------------------------
 

@@ -31,6 +31,7 @@ from bizos.modules.crm.companies.schemas import (
 from bizos.modules.crm.models import Company, Contact
 from bizos.modules.crm.normalize import normalize_domain
 from bizos.modules.crm.records import live, normalized, read_page, record_event, record_new_event
+from bizos.modules.crm.search import rank_by_name
 from bizos.modules.identity.service import require_active_user
 
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
@@ -222,6 +223,31 @@ async def list_companies(
             )
         )
     return await read_page(session, COMPANY_ORDER, query, page)
+
+
+# How many companies a lookup reads to rank by name (the most recently changed).
+LOOKUP_SCAN = 5000
+
+
+async def find_companies(
+    session: AsyncSession, ctx: Context, query: str, *, limit: int
+) -> list[tuple[CompanyRead, float]]:
+    """The live companies whose name or domain best match ``query`` with how well (0..1),
+    best first, forgiving case, accents and small typos."""
+    candidates = await session.execute(
+        sa.select(Company.id, Company.name, Company.domain)
+        .where(live(ctx, Company))
+        .order_by(Company.updated_at.desc(), Company.id)
+        .limit(LOOKUP_SCAN)
+    )
+    best = rank_by_name(query, ((r[0], (r[1], r[2])) for r in candidates.all()), limit=limit)
+    rows = {
+        row.id: row
+        for row in await session.scalars(
+            sa.select(Company).where(live(ctx, Company), Company.id.in_([i for i, _ in best]))
+        )
+    }
+    return [(company_read(rows[i]), score) for i, score in best if i in rows]
 
 
 async def upsert_company_by_domain(

@@ -208,3 +208,27 @@ class VelocityReport(BaseModel):
     win_rate: float | None = Field(description="won / (won + lost) among deals closed.")
     average_cycle_days: float | None = Field(description="Created to won, won deals only.")
     won_amount_by_currency: dict[str, Decimal]
+
+
+class StageTotal(BaseModel):
+    """Open deals of one stage in one currency (no FX conversion: a total per currency)."""
+
+    stage: OpenStage
+    currency: str
+    count: int
+    amount: Decimal
+
+
+class OpenPipeline(BaseModel):
+    totals: list[StageTotal] = Field(description="By currency, then stage in pipeline order.")
+    deal_count: int
+    deal_ids: list[str] = Field(description="The open deals, largest first (capped).")
+
+
+class DealMatch(BaseModel):
+    """A deal a lookup found, with how well it matched (0..1) and the names around it."""
+
+    deal: DealRead
+    score: float
+    company_name: str | None
+    contact_name: str | None

@@ -1,4 +1,5 @@
-"""Pipeline velocity, computed by the database: days per stage, win rate, sales cycle."""
+"""Pipeline reports, computed by the database: velocity (days per stage, win rate, sales
+cycle) and the open pipeline (count and value per stage and currency)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bizos.core.context import Context
 from bizos.core.money import cents
-from bizos.modules.crm.deals.schemas import OPEN_STAGES, StageVelocity, VelocityReport
+from bizos.modules.crm.deals.schemas import (
+    OPEN_STAGES,
+    OpenPipeline,
+    StageTotal,
+    StageVelocity,
+    VelocityReport,
+)
 from bizos.modules.crm.models import Deal, DealStageChange
+from bizos.modules.crm.records import where_equal
 
 
 def _epoch_seconds(session: AsyncSession, column: Any) -> Any:
@@ -132,3 +140,31 @@ async def _closed(
         else:
             lost += int(count)
     return won, lost, won_amounts, cycle_seconds_total
+
+
+async def open_pipeline(
+    session: AsyncSession,
+    ctx: Context,
+    *,
+    owner_id: str | None = None,
+    currency: str | None = None,
+    id_limit: int = 100,
+) -> OpenPipeline:
+    """The open deals (``lead`` to ``negotiation``) counted and summed per stage and
+    currency, optionally of one owner or currency; their ids largest first."""
+    where = where_equal(
+        sa.select(Deal.id).where(Deal.tenant_id == ctx.require_tenant()),
+        [(Deal.owner_id, owner_id), (Deal.currency, currency)],
+    ).where(Deal.stage.in_(OPEN_STAGES))
+    sums = await session.execute(
+        where.with_only_columns(
+            Deal.stage, Deal.currency, sa.func.count(), sa.func.sum(Deal.amount)
+        ).group_by(Deal.stage, Deal.currency)
+    )
+    totals = [
+        StageTotal(stage=stage, currency=cur, count=int(n), amount=cents(total or 0))
+        for stage, cur, n, total in sums.all()
+    ]
+    totals.sort(key=lambda t: (t.currency, OPEN_STAGES.index(t.stage)))
+    ids = await session.scalars(where.order_by(Deal.amount.desc(), Deal.id).limit(id_limit))
+    return OpenPipeline(totals=totals, deal_count=sum(t.count for t in totals), deal_ids=list(ids))

@@ -262,9 +262,15 @@ async def _other_currencies(
 
 
 async def compute_forecast(
-    session: AsyncSession, ctx: Context, *, period: str, currency: str | None = None
+    session: AsyncSession,
+    ctx: Context,
+    *,
+    period: str,
+    currency: str | None = None,
+    store: bool = True,
 ) -> ForecastRead:
-    """The forecast for ``period`` as of now (see the module doc); stored for accuracy."""
+    """The forecast for ``period`` as of now (see the module doc); stored for accuracy
+    unless ``store`` is false (a reader that may not write: it then has no ``id``)."""
     first, last = parse_period(period)
     currency = await _forecast_currency(session, ctx, currency)
     tenant_id = ctx.require_tenant()
@@ -304,7 +310,26 @@ async def compute_forecast(
         generated_at=utcnow(),
         period_over=utcnow().date() > last,
     )
-    return await _store(session, ctx, forecast)
+    return await _store(session, ctx, forecast) if store else forecast
+
+
+async def deals_behind(
+    session: AsyncSession, ctx: Context, *, period: str, currency: str, limit: int
+) -> tuple[list[str], int]:
+    """The deals a forecast of ``period`` in ``currency`` counts (open or won, closing
+    in the month), largest first (at most ``limit``), and how many there are."""
+    first, last = parse_period(period)
+    where = (
+        Deal.tenant_id == ctx.require_tenant(),
+        Deal.currency == _currency_code(currency),
+        Deal.close_date.between(first, last),
+        Deal.stage.in_((*OPEN_STAGES, "won")),
+    )
+    total = await session.scalar(sa.select(sa.func.count()).select_from(Deal).where(*where))
+    ids = await session.scalars(
+        sa.select(Deal.id).where(*where).order_by(Deal.amount.desc(), Deal.id).limit(limit)
+    )
+    return list(ids), int(total or 0)
 
 
 async def _forecast_currency(session: AsyncSession, ctx: Context, currency: str | None) -> str:

@@ -274,3 +274,19 @@ class FiledReply:
     lead_id: str | None
     answered_id: str  # the outbound message it answers
     ignored: str | None = None  # why nothing was written (our own side of the thread)
+
+
+LeadGrouping = Literal["source", "status", "day", "week", "month"]
+
+
+class LeadGroupCount(BaseModel):
+    key: str = Field(description="The source, the status, or the first day (UTC) of the period.")
+    count: int
+
+
+class LeadCounts(BaseModel):
+    total: int
+    groups: list[LeadGroupCount] = Field(
+        description="Most leads first for source and status; in time order for periods."
+    )
+    lead_ids: list[str] = Field(description="The leads counted, oldest first (capped).")

@@ -12,6 +12,7 @@ reopened (back to ``working``); a converted one is final.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
@@ -34,6 +35,9 @@ from bizos.modules.crm.deals import service as deals_service
 from bizos.modules.crm.leads.replies import file_reply as file_reply
 from bizos.modules.crm.leads.schemas import (
     LeadConvert,
+    LeadCounts,
+    LeadGroupCount,
+    LeadGrouping,
     LeadRead,
     LeadUpdate,
     WebFormLead,
@@ -232,6 +236,76 @@ async def list_leads(
     query = where_equal(query, [(getattr(Lead, k), v or None) for k, v in filters.items()])
     items, cursor = await read_page(session, LEAD_ORDER, query, page)
     return [lead_read(r) for r in items], cursor
+
+
+# --- reports ---------------------------------------------------------------------------
+
+
+def _period_start(session: AsyncSession, grouping: str) -> sa.ColumnElement[str]:
+    """The first day (UTC) of the day, week (Monday) or month a lead came in, YYYY-MM-DD."""
+    if session.get_bind().dialect.name == "postgresql":
+        utc = sa.func.timezone("UTC", Lead.created_at)
+        return sa.func.to_char(sa.func.date_trunc(grouping, utc), "YYYY-MM-DD")
+    # SQLite keeps UTC datetimes as text; 'weekday 0' is the next Sunday (or that day).
+    if grouping == "day":
+        return sa.func.strftime("%Y-%m-%d", Lead.created_at)
+    if grouping == "month":
+        return sa.func.strftime("%Y-%m-01", Lead.created_at)
+    return sa.func.date(Lead.created_at, "weekday 0", "-6 days")
+
+
+async def lead_counts(
+    session: AsyncSession,
+    ctx: Context,
+    *,
+    start: dt.datetime,
+    end: dt.datetime,
+    grouping: LeadGrouping,
+    source: str | None = None,
+    id_limit: int = 100,
+) -> LeadCounts:
+    """Leads that came in (``created_at``) in ``[start, end)``, of one source if given,
+    counted per source, status, or day/week/month (UTC)."""
+    where = [
+        Lead.tenant_id == ctx.require_tenant(),
+        Lead.created_at >= start,
+        Lead.created_at < end,
+    ]
+    if source is not None:
+        where.append(Lead.source == source)
+    key: sa.ColumnElement[str]
+    if grouping in ("source", "status"):
+        key = (Lead.source if grouping == "source" else Lead.status).expression
+    else:
+        key = _period_start(session, grouping)
+    count = sa.func.count()
+    order = [key] if grouping in ("day", "week", "month") else [count.desc(), key]
+    rows = await session.execute(sa.select(key, count).where(*where).group_by(key).order_by(*order))
+    groups = [LeadGroupCount(key=str(k), count=int(n)) for k, n in rows.all()]
+    ids = await session.scalars(
+        sa.select(Lead.id).where(*where).order_by(Lead.created_at, Lead.id).limit(id_limit)
+    )
+    return LeadCounts(total=sum(g.count for g in groups), groups=groups, lead_ids=list(ids))
+
+
+async def top_scored_leads(
+    session: AsyncSession, ctx: Context, *, min_score: int, limit: int
+) -> tuple[list[LeadRead], int]:
+    """Open leads (new, working, qualified) scoring at least ``min_score``: the ``limit``
+    highest first (newest first among equals), and how many there are."""
+    where = (
+        Lead.tenant_id == ctx.require_tenant(),
+        Lead.status.in_(("new", "working", "qualified")),
+        Lead.score >= min_score,
+    )
+    total = await session.scalar(sa.select(sa.func.count()).select_from(Lead).where(*where))
+    rows = await session.scalars(
+        sa.select(Lead)
+        .where(*where)
+        .order_by(Lead.score.desc(), Lead.created_at.desc(), Lead.id)
+        .limit(limit)
+    )
+    return [lead_read(r) for r in rows], int(total or 0)
 
 
 # --- changes --------------------------------------------------------------------------

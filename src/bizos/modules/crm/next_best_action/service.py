@@ -249,3 +249,32 @@ async def next_actions(
         items=items,
         suppressed=suppressed,
     )
+
+
+async def contacts_to_act_on(
+    session: AsyncSession, ctx: Context, *, owner_id: str | None, limit: int
+) -> list[str]:
+    """The live contacts behind open deals and open leads (of ``owner_id``, when given),
+    those whose deal or lead changed most recently first: where next actions are looked
+    for when no contact is named."""
+    tenant_id = ctx.require_tenant()
+    deals = sa.select(Deal.contact_id.label("contact_id"), Deal.updated_at.label("at")).where(
+        Deal.tenant_id == tenant_id, Deal.stage.in_(OPEN_STAGES), Deal.contact_id.is_not(None)
+    )
+    leads = sa.select(Lead.contact_id.label("contact_id"), Lead.updated_at.label("at")).where(
+        Lead.tenant_id == tenant_id, Lead.status.in_(("new", "working", "qualified"))
+    )
+    if owner_id is not None:
+        deals = deals.where(Deal.owner_id == owner_id)
+        leads = leads.where(Lead.owner_id == owner_id)
+    either = sa.union_all(deals, leads).subquery()
+    latest = sa.func.max(either.c.at)
+    rows = await session.execute(
+        sa.select(either.c.contact_id)
+        .join(Contact, sa.and_(Contact.tenant_id == tenant_id, Contact.id == either.c.contact_id))
+        .where(Contact.merged_into_id.is_(None))
+        .group_by(either.c.contact_id)
+        .order_by(latest.desc(), either.c.contact_id)
+        .limit(limit)
+    )
+    return [str(contact_id) for (contact_id,) in rows.all()]

@@ -185,3 +185,13 @@ class SlaPolicyRead(BaseModel):
     version: int
     created_at: dt.datetime
     updated_at: dt.datetime
+
+
+class FirstResponseRead(BaseModel):
+    """When a ticket was opened and first answered by an agent (None: not yet)."""
+
+    ticket_id: str
+    number: str
+    priority: str
+    opened_at: dt.datetime
+    responded_at: dt.datetime | None

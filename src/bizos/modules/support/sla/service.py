@@ -46,6 +46,7 @@ from bizos.modules.support.sla.schemas import (
     DEFAULT_TARGETS,
     PRIORITY_ORDER,
     BusinessHoursRead,
+    FirstResponseRead,
     SlaPolicyCreate,
     SlaPolicyRead,
     SlaPolicyUpdate,
@@ -478,3 +479,44 @@ async def _breach_recipients(session: AsyncSession, ctx: Context, ticket: Ticket
         session, ctx, page=PageParams(limit=_MAX_NOTIFIED_OWNERS), role="owner", is_active=True
     )
     return [u.id for u in owners.items]
+
+
+def _utc(moment: dt.datetime) -> dt.datetime:
+    # SQLite hands datetimes back naive; they are UTC.
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+async def first_responses(
+    session: AsyncSession,
+    ctx: Context,
+    *,
+    start: dt.datetime,
+    end: dt.datetime,
+    priority: str | None = None,
+) -> list[FirstResponseRead]:
+    """The tickets opened in ``[start, end)`` (of one priority, if given), oldest first,
+    each with when an agent first answered it (``first_responded_at``), if yet."""
+    where = [
+        Ticket.tenant_id == ctx.require_tenant(),
+        Ticket.created_at >= start,
+        Ticket.created_at < end,
+    ]
+    if priority is not None:
+        where.append(Ticket.priority == priority)
+    rows = await session.execute(
+        sa.select(
+            Ticket.id, Ticket.number, Ticket.priority, Ticket.created_at, Ticket.first_responded_at
+        )
+        .where(*where)
+        .order_by(Ticket.created_at, Ticket.id)
+    )
+    return [
+        FirstResponseRead(
+            ticket_id=ticket_id,
+            number=number,
+            priority=prio,
+            opened_at=_utc(opened),
+            responded_at=_utc(responded) if responded else None,
+        )
+        for ticket_id, number, prio, opened, responded in rows.all()
+    ]
