@@ -13,6 +13,7 @@ import re
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 
+from bizos.ai.providers import answerer
 from bizos.ai.providers.extractive import (
     Sentence,
     SentenceScorer,
@@ -39,7 +40,6 @@ NOT_COVERED_DRAFT = (
     "documentation, so rather than guess, I have passed your question to a member of our "
     "team, who will follow up with you shortly."
 )
-_MAX_QUOTED = 3  # sentences quoted in a draft or answer
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +90,7 @@ class LocalProvider:
                 request.sources,
                 customer_name=request.inputs.get("customer_name"),
                 signature=request.inputs.get("signature"),
+                subject=request.inputs.get("subject", ""),
             )
         if task == "answer":
             question = (
@@ -173,50 +174,25 @@ def _similar(a: Sentence, b: Sentence) -> bool:
 
 
 def relevant_passages(question: str, sources: Sequence[Source]) -> list[Passage]:
-    """The source sentences that answer ``question``, grouped by source in source order.
+    """The source sentences that answer ``question``, grouped by source in source order
+    (see :mod:`bizos.ai.providers.answerer`)."""
+    found = answerer.answer(question, sources)
+    return _passages(found)
 
-    A sentence counts only when it shares at least two of the question's content words
-    (or its only one) and those words carry a fair share of the question's weight, so a
-    passage that merely mentions "order" does not answer "how do I cancel my order"."""
-    query_terms = set(terms(question))
-    if not query_terms or not sources:
-        return []
-    sentences = [s for i, src in enumerate(sources) for s in split_sentences(src.text, passage=i)]
-    if not sentences:
-        return []
-    scorer = SentenceScorer(sentences)
-    total = sum(scorer.idf(t) for t in query_terms)
-    needed = min(2, len(query_terms))
-    scored: list[tuple[float, Sentence]] = []
-    for s in sentences:
-        weight, count = scorer.query_match(s, query_terms)
-        if count >= needed and weight / total >= 0.3:
-            scored.append((weight, s))
-    if not scored:
-        return []
-    best = max(w for w, _ in scored)
-    chosen = [s for w, s in sorted(scored, key=lambda p: -p[0])[:_MAX_QUOTED] if w >= 0.5 * best]
-    # The sentence right after a match often finishes its thought ("To request a
-    # refund, reply with ..."): keep it when it shares a word with the question.
-    by_place = {(s.passage, s.position): s for s in sentences}
-    for s in list(chosen):
-        after = by_place.get((s.passage, s.position + 1))
-        if (
-            after is not None
-            and after not in chosen
-            and len(chosen) < _MAX_QUOTED
-            and after.heading == s.heading
-            and scorer.query_match(after, query_terms)[1] >= 1
-        ):
-            chosen.append(after)
-    keep = sorted(chosen, key=lambda s: (s.passage, s.position))
+
+def _passages(found: answerer.Answer) -> list[Passage]:
+    keep = sorted(
+        {(s.passage, s.position): s for p in found.parts for s in p.sentences}.values(),
+        key=lambda s: (s.passage, s.position),
+    )
     passages: list[Passage] = []
     for s in keep:
-        if passages and passages[-1].source is sources[s.passage]:
+        source = found.quoted[s.passage]
+        if passages and passages[-1].source is source:
             last = passages[-1]
             passages[-1] = Passage(last.source, (*last.sentences, s.text))
         else:
-            passages.append(Passage(sources[s.passage], (s.text,)))
+            passages.append(Passage(source, (s.text,)))
     return passages
 
 
@@ -226,19 +202,28 @@ def draft_reply(
     *,
     customer_name: str | None = None,
     signature: str | None = None,
+    subject: str = "",
 ) -> str:
-    """A customer reply that quotes what the sources say about the message, or says
-    plainly that a person will follow up when they say nothing about it."""
+    """A customer reply that answers each of the message's questions from what the
+    sources say, names where it comes from, and says plainly that a person will follow
+    up on what they say nothing about."""
     first_name = (customer_name or "").strip().split(" ")[0]
     greeting = f"Hi {first_name}," if first_name else "Hello,"
     closing = f"Best regards,\n{signature.strip() if signature else 'The support team'}"
-    passages = relevant_passages(message, sources)
-    if not passages:
+    found = answerer.answer(message, sources, subject=subject)
+    if not found.answered:
         return f"{greeting}\n\n{NOT_COVERED_DRAFT}\n\n{closing}"
-    blocks = ["Thank you for your message. Here is what I can tell you:"]
-    for p in passages:
-        where = f" ({_source_label(p.source)})" if p.source.title else ""
-        blocks.append(" ".join(p.sentences) + where)
+    blocks = ["Thank you for your message."]
+    for part in found.parts:
+        said = " ".join(s.text for s in part.sentences)
+        labels = list(dict.fromkeys(_source_label(found.quoted[s.passage]) for s in part.sentences))
+        blocks.append(f"{said} ({'; '.join(labels)})")
+    if found.unanswered:
+        asked = "; ".join(f"“{q.text.rstrip('?')}?”" for q in found.unanswered)
+        blocks.append(
+            f"About {asked}: I could not find that in our documentation, so rather than "
+            "guess I have asked a colleague to follow up on it."
+        )
     blocks.append("If anything is still unclear, just reply to this email and we will help.")
     return f"{greeting}\n\n" + "\n\n".join(blocks) + f"\n\n{closing}"
 
@@ -257,8 +242,9 @@ def answer_question(question: str, sources: Sequence[Source]) -> str:
 
 def _source_label(source: Source) -> str:
     if source.kind == "ticket":
-        return f"from a similar earlier ticket, “{source.title}”"
-    return f"from “{source.title}”"
+        return f"as we answered in a similar earlier ticket, “{source.title}”"
+    title = answerer.display_title(source.title)
+    return f"from “{title}”" if title else "from our documentation"
 
 
 # --- helpers ----------------------------------------------------------------------------
