@@ -36,7 +36,7 @@ _ASKING = frozenset(
 )
 _GREETING = re.compile(
     r"^\s*(?:hi|hello|hey|dear|good (?:morning|afternoon|evening)|greetings)\b"
-    r"(?:[ \t]+[A-Z][\w'-]*){0,2}\s*[,!.:\-–—]*\s*",
+    r"(?:[ \t]+[A-Z][\w'-]*){0,2}\s*[,!.:\-\u2013\u2014]*\s*",
     re.IGNORECASE,
 )
 _SIGN_OFF = re.compile(
@@ -55,7 +55,10 @@ _YES_NO = re.compile(
     r"^(?:can|could|do|does|did|is|are|was|will|would|should|may|have|has|am)\b", re.I
 )
 
-_NUMBER_WORDS = r"(?:\d+(?:[.,]\d+)?(?:\s*[-–]\s*\d+)?|one|two|three|four|five|six|seven|eight|nine|ten|twelve|fourteen|thirty|sixty|ninety)"
+_NUMBER_WORDS = (
+    r"(?:\d+(?:[.,]\d+)?(?:\s*[-\u2013]\s*\d+)?|one|two|three|four|five|six|seven|eight|"
+    r"nine|ten|twelve|fourteen|thirty|sixty|ninety)"
+)
 _DURATION = re.compile(
     rf"\b{_NUMBER_WORDS}(?:\s*\(\d+\))?[\s-]+(?:business\s+|working\s+|calendar\s+)?"
     r"(?:days?|weeks?|months?|years?|hours?|minutes?|seconds?)\b"
@@ -74,10 +77,20 @@ _PRICE = re.compile(
 )
 _CONTACT = re.compile(r"[\w.+-]+@[\w-]+\.[\w.]+|\+?\d[\d ()-]{7,}\d|\baccount page\b", re.I)
 _KIND_CUES: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("duration", re.compile(r"\bhow (?:long|soon|quickly|fast)\b|\bhow many (?:days|weeks|months|hours|years)\b|\bby when\b", re.I)),
-    ("price", re.compile(r"\bhow much\b|\b(?:price|prices|cost|costs|fee|fees|charge for)\b", re.I)),
+    (
+        "duration",
+        re.compile(
+            r"\bhow (?:long|soon|quickly|fast)\b|\bhow many (?:days|weeks|months|hours|years)\b"
+            r"|\bby when\b",
+            re.I,
+        ),
+    ),
+    (
+        "price",
+        re.compile(r"\bhow much\b|\b(?:price|prices|cost|costs|fee|fees|charge for)\b", re.I),
+    ),
     ("contact", re.compile(r"\b(?:contact|reach|email address|phone number|call you)\b", re.I)),
-    ("when", re.compile(r"^\s*when\b|\bwhat time\b|\bwhich days?\b|\bwhen (?:will|do|does|can|is|are)\b", re.I)),
+    ("when", re.compile(r"^\s*when\b|\bwhat time\b|\bwhich days?\b", re.I)),
 )
 # What answers each kind of question, and how fully ("when" is best a day or a time).
 _KIND_PATTERNS: dict[str, tuple[tuple[re.Pattern[str], float], ...]] = {
@@ -288,9 +301,7 @@ class _Matcher:
 
 def _pick(matcher: _Matcher, question: Question, sentences: Sequence[Sentence]) -> list[Sentence]:
     scored = [
-        _Scored(score, s)
-        for s in sentences
-        if (score := matcher.score(question, s)) is not None
+        _Scored(score, s) for s in sentences if (score := matcher.score(question, s)) is not None
     ]
     if not scored:
         return []
@@ -300,17 +311,24 @@ def _pick(matcher: _Matcher, question: Question, sentences: Sequence[Sentence]) 
     chosen = [best.sentence]
     place = {(s.passage, s.position): s for s in sentences}
     after = place.get((best.sentence.passage, best.sentence.position + 1))
-    if after is not None and after.paragraph == best.sentence.paragraph:
-        # The next sentence of the same paragraph often finishes the thought
-        # ("To request a refund, reply with ...").
-        if set(after.terms) & (set(question.words) | question.context):
-            chosen.append(after)
+    # The next sentence of the same paragraph often finishes the thought ("To request a
+    # refund, reply with ...").
+    if (
+        after is not None
+        and after.paragraph == best.sentence.paragraph
+        and set(after.terms) & (set(question.words) | question.context)
+    ):
+        chosen.append(after)
     for x in pool[1:]:
         if len(chosen) >= MAX_PER_QUESTION:
             break
-        if x.score >= 0.9 * best.score and x.sentence.passage == best.sentence.passage:
-            if x.sentence not in chosen and not _similar(x.sentence, best.sentence):
-                chosen.append(x.sentence)
+        if (
+            x.score >= 0.9 * best.score
+            and x.sentence.passage == best.sentence.passage
+            and x.sentence not in chosen
+            and not _similar(x.sentence, best.sentence)
+        ):
+            chosen.append(x.sentence)
     return sorted(chosen[:MAX_PER_QUESTION], key=lambda s: (s.passage, s.position))
 
 

@@ -118,35 +118,64 @@ def summarize(
     passages: Sequence[tuple[str, str]], *, query: str = "", max_tokens: int = 800
 ) -> str:
     """An extractive summary: the sentences that carry the text's recurring vocabulary
-    (and the query's words, when a query is given), in their original order."""
+    (and the query's words, when a query is given), in their original order. Without a
+    query every section (heading) of the text is represented by at least its most
+    telling sentence, as far as ``max_tokens`` allows; table rows are data, not
+    sentences, and are left out."""
     sentences = [
-        s for i, (_, text) in enumerate(passages) for s in split_sentences(text, passage=i)
+        s
+        for i, (_, text) in enumerate(passages)
+        for s in split_sentences(text, passage=i)
+        if not s.table_row
     ]
     if not sentences:
         return "There is no text to summarize."
     scorer = SentenceScorer(sentences)
     query_terms = terms(query)
-    target = max(1, min(8, round(len(sentences) * 0.3)))
-    if len(sentences) <= 3:
-        target = len(sentences)
-
     central = [scorer.centrality(s) for s in sentences]
     top_central = max(central) or 1.0
     matches = [scorer.query_match(s, query_terms)[0] for s in sentences]
     top_match = max(matches) if matches else 0.0
+    focused = bool(query_terms) and top_match > 0
 
     def score(i: int) -> float:
-        s = sentences[i]
-        lead = 0.15 if s.position == 0 else 0.0  # openings usually state the point
+        lead = 0.15 if sentences[i].position == 0 else 0.0  # openings usually state the point
         base = central[i] / top_central + lead
-        if query_terms and top_match > 0:
-            return 0.3 * base + (matches[i] / top_match)
-        return base
+        return 0.3 * base + (matches[i] / top_match) if focused else base
 
     ranked = sorted(range(len(sentences)), key=lambda i: (-score(i), i))
-    if query_terms and top_match > 0:
+    if focused:
         # A focused summary keeps to the sentences about the query.
         ranked = [i for i in ranked if matches[i] > 0]
+        target = max(1, min(8, round(len(sentences) * 0.3)))
+    else:
+        sections = _section_leads(sentences, ranked)
+        target = max(len(sections), min(8, round(len(sentences) * 0.3)))
+        ranked = sections + [i for i in ranked if i not in sections]
+    if len(sentences) <= 3:
+        target = len(sentences)
+    chosen = _fill(sentences, ranked, target=target, max_tokens=max_tokens)
+    summary = " ".join(sentences[i].text for i in sorted(chosen))
+    if query_terms and top_match == 0:
+        return f"The text does not mention “{query.strip()}”. In general, it says: {summary}"
+    return summary
+
+
+def _section_leads(sentences: Sequence[Sentence], ranked: Sequence[int]) -> list[int]:
+    """Each section's best sentence (by ``ranked``), best sections first."""
+    seen: set[tuple[int, str | None]] = set()
+    leads = []
+    for i in ranked:
+        section = (sentences[i].passage, sentences[i].heading)
+        if section not in seen:
+            seen.add(section)
+            leads.append(i)
+    return leads
+
+
+def _fill(
+    sentences: Sequence[Sentence], ranked: Sequence[int], *, target: int, max_tokens: int
+) -> list[int]:
     chosen: list[int] = []
     used = 0
     for i in ranked:
@@ -159,10 +188,7 @@ def summarize(
             continue
         chosen.append(i)
         used += cost
-    summary = " ".join(sentences[i].text for i in sorted(chosen))
-    if query_terms and top_match == 0:
-        return f"The text does not mention “{query.strip()}”. In general, it says: {summary}"
-    return summary
+    return chosen
 
 
 def _similar(a: Sentence, b: Sentence) -> bool:
