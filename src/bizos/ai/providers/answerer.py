@@ -366,3 +366,36 @@ def answer(message: str, sources: Sequence[Source], *, subject: str = "") -> Ans
         tuple(sources[i] for i in cited),
         {i: sources[i] for i in cited},
     )
+
+
+# --- writing the answer ---------------------------------------------------------------------
+
+
+def cited_text(found: Answer) -> list[tuple[Source, str]]:
+    """The quoted sentences grouped by the source they come from, in source order."""
+    keep = sorted(
+        {(s.passage, s.position): s for p in found.parts for s in p.sentences}.values(),
+        key=lambda s: (s.passage, s.position),
+    )
+    grouped: list[tuple[Source, list[str]]] = []
+    for s in keep:
+        source = found.quoted[s.passage]
+        if grouped and grouped[-1][0] is source:
+            grouped[-1][1].append(s.text)
+        else:
+            grouped.append((source, [s.text]))
+    return [(source, " ".join(texts)) for source, texts in grouped]
+
+
+def written_answer(found: Answer, *, not_covered: str) -> str:
+    """An answer in words: what each source says (named), then what no source covers."""
+    if not found.answered:
+        return not_covered
+    parts = []
+    for source, said in cited_text(found):
+        title = display_title(source.title)
+        parts.append(f"According to “{title}”: {said}" if title else said)
+    if found.unanswered:
+        asked = "; ".join(f"“{q.text.rstrip('?')}?”" for q in found.unanswered)
+        parts.append(f"The sources say nothing about {asked}")
+    return "\n\n".join(parts)

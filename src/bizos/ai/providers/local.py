@@ -203,23 +203,7 @@ def relevant_passages(question: str, sources: Sequence[Source]) -> list[Passage]
     """The source sentences that answer ``question``, grouped by source in source order
     (see :mod:`bizos.ai.providers.answerer`)."""
     found = answerer.answer(question, sources)
-    return _passages(found)
-
-
-def _passages(found: answerer.Answer) -> list[Passage]:
-    keep = sorted(
-        {(s.passage, s.position): s for p in found.parts for s in p.sentences}.values(),
-        key=lambda s: (s.passage, s.position),
-    )
-    passages: list[Passage] = []
-    for s in keep:
-        source = found.quoted[s.passage]
-        if passages and passages[-1].source is source:
-            last = passages[-1]
-            passages[-1] = Passage(last.source, (*last.sentences, s.text))
-        else:
-            passages.append(Passage(source, (s.text,)))
-    return passages
+    return [Passage(source, (said,)) for source, said in answerer.cited_text(found)]
 
 
 def draft_reply(
@@ -256,14 +240,8 @@ def draft_reply(
 
 def answer_question(question: str, sources: Sequence[Source]) -> str:
     """An answer quoting the sources that address ``question``, or an honest 'not covered'."""
-    passages = relevant_passages(question, sources)
-    if not passages:
-        return NOT_COVERED_ANSWER
-    parts = []
-    for p in passages:
-        said = " ".join(p.sentences)
-        parts.append(f"According to “{p.source.title}”: {said}" if p.source.title else said)
-    return "\n\n".join(parts)
+    found = answerer.answer(question, sources)
+    return answerer.written_answer(found, not_covered=NOT_COVERED_ANSWER)
 
 
 def _source_label(source: Source) -> str:
