@@ -71,8 +71,8 @@ replacement straight away — you do not have to wait for the claim.
 
 ## Damaged parcels
 
-Photograph the box and the contents and email them within 7 days. We replace damaged
-coffee and equipment at no cost.
+If a parcel arrives damaged (a crushed box, a split bag), photograph the box and the
+contents and email them within 7 days. We replace damaged coffee and equipment at no cost.
 """
 
 SUBSCRIPTIONS = """# Subscription FAQ
@@ -118,8 +118,8 @@ COFFEES = """# Our coffees
 ## Single origins and blends
 
 We roast single origins from Ethiopia, Colombia, Guatemala, Brazil, Sumatra and Kenya,
-and the House Espresso Blend. Every coffee comes in 250 g and 1 kg bags, as whole beans
-or ground to order.
+and the House Espresso Blend. Every coffee comes in two bag sizes, 250 g and 1 kg, as
+whole beans or ground to order.
 
 ## Decaf
 

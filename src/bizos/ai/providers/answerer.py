@@ -31,7 +31,7 @@ _ASKING = frozenset(
     terms(
         "long take takes taking soon quickly many possible able wonder wondering tell "
         "question questions help let find out work works happen happens process "
-        "processed anything something someone way also ask asking"
+        "processed anything something someone way also ask asking make later now"
     )
 )
 _GREETING = re.compile(
@@ -67,12 +67,12 @@ _DURATION = re.compile(
 )
 _TIME = re.compile(
     r"\b\d{1,2}:\d{2}\b|\b(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday|"
-    r"roast day|today|tomorrow|weekday|weekend)s?\b",
+    r"today|tomorrow|weekday|weekend)s?\b|\bon (?:the |each |every )?(?:\w+ )?day\b",
     re.IGNORECASE,
 )
 _PRICE = re.compile(
     r"(?:EUR|USD|GBP|CHF|[$€£])\s?\d|\d(?:[\d.,]*)\s?(?:EUR|USD|GBP|CHF|€|euros?|dollars?)\b"
-    r"|\bfree\b|\bno (?:cost|charge|fee)\b|\d+(?:\.\d+)?\s?%",
+    r"|\bfree\b|\bno (?:\w+ )?(?:cost|charge|fee)s?\b|\d+(?:\.\d+)?\s?%",
     re.IGNORECASE,
 )
 _CONTACT = re.compile(r"[\w.+-]+@[\w-]+\.[\w.]+|\+?\d[\d ()-]{7,}\d|\baccount page\b", re.I)
@@ -91,7 +91,17 @@ _KIND_CUES: tuple[tuple[str, re.Pattern[str]], ...] = (
     ),
     ("contact", re.compile(r"\b(?:contact|reach|email address|phone number|call you)\b", re.I)),
     ("when", re.compile(r"^\s*when\b|\bwhat time\b|\bwhich days?\b", re.I)),
+    (
+        "how",
+        re.compile(
+            r"^\s*how (?:do|can|should|would) (?:i|we)\b"
+            r"|\bwhat (?:should|do|can|must) (?:i|we) do\b",
+            re.I,
+        ),
+    ),
 )
+# Words a "when" question asks with ("which days"), not about.
+_WHEN_WORDS = frozenset(terms("day days time times date dates hour hours"))
 # What answers each kind of question, and how fully ("when" is best a day or a time).
 _KIND_PATTERNS: dict[str, tuple[tuple[re.Pattern[str], float], ...]] = {
     "duration": ((_DURATION, 1.0),),
@@ -102,6 +112,7 @@ _KIND_PATTERNS: dict[str, tuple[tuple[re.Pattern[str], float], ...]] = {
 _PERMISSION = re.compile(r"\b(?:yes|no|can|cannot|can't|may|not|never|always)\b", re.I)
 
 HEADING_WEIGHT = 0.6  # a question word in the heading or title, not in the sentence
+SECTION_WEIGHT = 0.4  # a question word elsewhere in the sentence's section
 BORROWED_WEIGHT = 0.5  # the subject's words, for a question that says "it"
 MIN_COVERAGE = 0.5  # share of a question's weight a sentence must carry
 MAX_PER_QUESTION = 2
@@ -118,6 +129,7 @@ class Question:
     context: frozenset[str]  # the rest of the mail's words: rank, never qualify
     kind: str  # duration | price | contact | when | yesno | open
     whole: bool = False  # no question asked: the whole mail stands for one
+    borrowed: bool = False  # ... or the question's words all come from around it
 
     @property
     def needed(self) -> float:
@@ -167,6 +179,10 @@ def mail_body(message: str) -> str:
 
 
 def kind_of(text: str) -> str:
+    """What sort of answer a question wants. "Do wholesale prices include VAT?" is a
+    yes/no question about prices, not a question of how much."""
+    if _YES_NO.match(text.strip()) and not re.search(r"\bhow\b", text, re.I):
+        return "yesno"
     for kind, cue in _KIND_CUES:
         if cue.search(text):
             return kind
@@ -174,7 +190,8 @@ def kind_of(text: str) -> str:
 
 
 def _own_words(text: str) -> list[str]:
-    return [t for t in terms(text) if t not in _ASKING]
+    asking = _ASKING | _WHEN_WORDS if kind_of(text) == "when" else _ASKING
+    return [t for t in terms(text) if t not in asking]
 
 
 def questions_of(message: str, *, subject: str = "") -> list[Question]:
@@ -208,7 +225,9 @@ def questions_of(message: str, *, subject: str = "") -> list[Question]:
         if words or kind_of(text) in _KIND_PATTERNS:
             # A question all of whose words are borrowed is read like a whole mail.
             borrowed = all(w < 1.0 for w in words.values())
-            out.append(Question(text, words, everything, kind_of(text), whole=borrowed))
+            out.append(
+                Question(text, words, everything, kind_of(text), whole=borrowed, borrowed=borrowed)
+            )
     return out
 
 
@@ -248,9 +267,21 @@ class _Matcher:
         self.scorer = SentenceScorer(sentences)
         self.sources = sources
         self._title_terms = [frozenset(terms(s.title)) for s in sources]
+        self._first: dict[tuple[int, str | None], int] = {}
+        self._section_terms: dict[tuple[int, str | None], set[str]] = {}
+        for s in sentences:
+            self._first.setdefault((s.passage, s.heading), s.position)
+            self._section_terms.setdefault((s.passage, s.heading), set()).update(s.terms)
         self._passage_terms = [
             frozenset(terms(s.text)) | self._title_terms[i] for i, s in enumerate(sources)
         ]
+
+    def first_of(self, sentence: Sentence) -> int:
+        """The position of the first sentence of ``sentence``'s section."""
+        return self._first.get((sentence.passage, sentence.heading), sentence.position)
+
+    def opens_section(self, sentence: Sentence) -> bool:
+        return self.first_of(sentence) == sentence.position
 
     def around(self, sentence: Sentence) -> frozenset[str]:
         return frozenset(terms(sentence.heading or "")) | self._title_terms[sentence.passage]
@@ -260,6 +291,12 @@ class _Matcher:
         idf = self.scorer.idf
         own = set(sentence.terms)
         around = self.around(sentence)
+        heading = frozenset(terms(sentence.heading or ""))
+        # "How do I return an item?" is answered by the section headed "How to return",
+        # and an FAQ entry's question is the heading of its answer.
+        faq = (sentence.heading or "").endswith("?")
+        heading_weight = 1.0 if question.kind == "how" or faq else HEADING_WEIGHT
+        section = self._section_terms.get((sentence.passage, sentence.heading), set())
         words = question.words
         if question.whole:
             # A mail that asks nothing says much no source speaks of ("unacceptable"):
@@ -272,28 +309,39 @@ class _Matcher:
             if t in own:
                 matched += w * idf(t)
                 direct += 1
+            elif t in heading:
+                matched += heading_weight * w * idf(t)
             elif t in around:
                 matched += HEADING_WEIGHT * w * idf(t)
+            elif t in section:
+                matched += SECTION_WEIGHT * w * idf(t)
         if matched == 0.0:
             return None
         if question.typed:
             typed_weight = total / max(1, len(words)) or 1.0
             total += typed_weight
-            fits = [w for p, w in _KIND_PATTERNS[question.kind] if p.search(sentence.text)]
+            fits = [
+                w * min(1.0 + 0.05 * (len(p.findall(sentence.text)) - 1), 1.1)
+                for p, w in _KIND_PATTERNS[question.kind]
+                if p.search(sentence.text)
+            ]  # "Monday, Wednesday and Friday" answers "which days" more fully than "09:00"
             matched += typed_weight * max(fits, default=0.0)
         coverage = matched / total if total else 0.0
-        if coverage < question.needed or (question.whole and direct < 2):
+        if coverage < question.needed or (question.whole and not question.borrowed and direct < 2):
             return None
         context = question.context - set(question.words)
         extra = sum(idf(t) for t in context & (own | around)) / max(1.0, total)
         rank = 1.0 - 0.005 * min(sentence.passage, 20)  # the search's order, a little
         ticket = 0.85 if self.sources[sentence.passage].kind == "ticket" else 1.0
-        heading = frozenset(terms(sentence.heading or ""))
         headed = sum(idf(t) for t in words if t in heading) / max(1.0, total)
+        if (sentence.heading or "").endswith("?"):
+            headed *= 2.5  # an FAQ entry whose question is this one
         # The passage as a whole being about the question picks the right document.
         passage = self._passage_terms[sentence.passage]
         topical = sum(w * idf(t) for t, w in words.items() if t in passage)
         fit = coverage + 0.2 * min(extra, 1.0) + 0.15 * headed + 0.3 * topical / max(1.0, total)
+        if question.kind == "how" and headed and self.opens_section(sentence):
+            fit += 0.1  # a procedure starts where its section does
         if question.kind == "yesno" and _PERMISSION.search(sentence.text):
             fit += 0.1  # "can I return it?" is answered by what can (or cannot) be done
         return (fit + 0.05 * direct) * rank * ticket
@@ -310,13 +358,18 @@ def _pick(matcher: _Matcher, question: Question, sentences: Sequence[Sentence]) 
     best = pool[0]
     chosen = [best.sentence]
     place = {(s.passage, s.position): s for s in sentences}
+    if question.kind == "how" and set(question.words) & set(terms(best.sentence.heading or "")):
+        # A procedure starts where its section does ("Email us with your order number").
+        first = place.get((best.sentence.passage, matcher.first_of(best.sentence)))
+        if first is not None and first is not best.sentence:
+            chosen.insert(0, first)
     after = place.get((best.sentence.passage, best.sentence.position + 1))
     # The next sentence of the same paragraph often finishes the thought ("To request a
     # refund, reply with ...").
     if (
         after is not None
         and after.paragraph == best.sentence.paragraph
-        and set(after.terms) & (set(question.words) | question.context)
+        and _goes_on(matcher, question, after, best.score)
     ):
         chosen.append(after)
     for x in pool[1:]:
@@ -330,6 +383,20 @@ def _pick(matcher: _Matcher, question: Question, sentences: Sequence[Sentence]) 
         ):
             chosen.append(x.sentence)
     return sorted(chosen[:MAX_PER_QUESTION], key=lambda s: (s.passage, s.position))
+
+
+def _goes_on(matcher: _Matcher, question: Question, after: Sentence, best: float) -> bool:
+    """Whether the sentence after the best one still answers the question: it scores
+    near it and names the question's own words itself (not only through its section),
+    or, for a question in borrowed words, gives the kind of answer asked for."""
+    follows = matcher.score(question, after)
+    if follows is None or follows < 0.5 * best:
+        return False
+    own = [t for t, w in question.words.items() if w == 1.0]
+    if own:
+        return len(set(own) & set(after.terms)) >= min(2, len(own))
+    patterns = _KIND_PATTERNS.get(question.kind, ())
+    return any(p.search(after.text) for p, _ in patterns)
 
 
 def _similar(a: Sentence, b: Sentence) -> bool:

@@ -39,21 +39,41 @@ _FENCED_CODE = re.compile(r"^\s*(```|~~~).*?^\s*\1[^\n]*$", re.MULTILINE | re.DO
 _ABBREVIATIONS = ("e.g.", "i.e.", "etc.", "vs.", "Mr.", "Mrs.", "Ms.", "Dr.", "No.", "approx.")
 
 
+_SUFFIXES = (
+    ("ations", ""),
+    ("ation", ""),
+    ("tions", "t"),
+    ("tion", "t"),
+    ("sions", "s"),
+    ("sion", "s"),
+    ("ies", "y"),
+    ("ing", ""),
+    ("ed", ""),
+    ("ses", "s"),
+    ("xes", "x"),
+    ("ches", "ch"),
+    ("shes", "sh"),
+    ("s", ""),
+    ("ly", ""),
+)
+
+
 def stem(word: str) -> str:
-    """A light suffix stripper, enough to match refund/refunds/refunded."""
+    """A light suffix stripper, enough to match refund/refunds/refunded,
+    price/prices/pricing, cancel/cancelled/cancellation and delete/deletion."""
     w = word.lower().replace("\u2019", "'")
     if w.endswith("'s"):
         w = w[:-2]
-    for suffix, keep in (
-        ("ies", "y"),
-        ("ing", ""),
-        ("ed", ""),
-        ("es", ""),
-        ("s", ""),
-        ("ly", ""),
-    ):
+    if w.isdigit():
+        return w
+    for suffix, keep in _SUFFIXES:
         if w.endswith(suffix) and len(w) - len(suffix) >= 3 and not w.endswith("ss"):
-            return w[: -len(suffix)] + keep
+            w = w[: -len(suffix)] + keep
+            break
+    if len(w) > 3 and w.endswith("e"):
+        w = w[:-1]  # store/storing, price/pricing
+    if len(w) > 4 and w[-1] == w[-2] and w[-1] not in "aeiousz":
+        w = w[:-1]  # cancell(ed) -> cancel
     return w
 
 
@@ -189,11 +209,11 @@ def _paragraph(
         pieces = pieces[1:]
     out: list[Sentence] = []
     carried = ""
-    for piece in pieces:
+    for n, piece in enumerate(pieces):
         piece = f"{carried} {piece}".strip() if carried else piece
         words = tuple(terms(piece))
-        if not words:
-            carried = piece  # "Yes." belongs with what follows it
+        if not words or (piece.endswith("?") and n + 1 < len(pieces)):
+            carried = piece  # "Yes." and "Too bitter?" belong with what follows them
             continue
         carried = ""
         out.append(Sentence(piece, start + len(out), passage, heading, words, paragraph=index))
