@@ -51,6 +51,7 @@ _QUESTION_SPLIT = re.compile(
     r"could|will|would|should|may|did)\b)",
     re.IGNORECASE,
 )
+_LEADING_LINK = re.compile(r"^\s*(?:also|and|but|so|plus|oh|ok|okay)\b[\s,]*", re.I)
 _YES_NO = re.compile(
     r"^(?:can|could|do|does|did|is|are|was|will|would|should|may|have|has|am)\b", re.I
 )
@@ -203,8 +204,9 @@ def questions_of(message: str, *, subject: str = "") -> list[Question]:
     for i, sentence in enumerate(sentences):
         if sentence.rstrip().endswith("?"):
             for piece in _QUESTION_SPLIT.split(sentence):
+                piece = _LEADING_LINK.sub("", piece).strip(" ,")
                 if _own_words(piece) or kind_of(piece) in _KIND_PATTERNS:
-                    asked.append((piece.strip(" ,"), i))
+                    asked.append((piece, i))
     if not asked:
         whole = " ".join(sentences) or subject
         words = dict.fromkeys(_own_words(whole), 1.0)
