@@ -61,8 +61,7 @@ class Scores:
         return [
             f"KB answers: answer rate {self.answered}/{self.answerable} "
             f"({100 * self.answer_rate:.1f}%)",
-            f"KB answers: correct {self.correct}/{self.answerable} "
-            f"({100 * self.correctness:.1f}%)",
+            f"KB answers: correct {self.correct}/{self.answerable} ({100 * self.correctness:.1f}%)",
             f"KB answers: citation precision {self.citations_right}/{self.citations} "
             f"({100 * self.citation_precision:.1f}%)",
             f"KB answers: declined {self.declined}/{self.unanswerable} unanswerable",
@@ -71,9 +70,7 @@ class Scores:
 
 def load_cases(path: Path = FIXTURE) -> list[Case]:
     data = json.loads(path.read_text(encoding="utf-8"))
-    return [
-        Case(c["question"], tuple(c["spans"]), c["document"], c["kind"]) for c in data["cases"]
-    ]
+    return [Case(c["question"], tuple(c["spans"]), c["document"], c["kind"]) for c in data["cases"]]
 
 
 def _norm(text: str) -> str:
@@ -116,9 +113,7 @@ def score(case: Case, found: Any, scores: Scores) -> None:
         scores.correct += 1
 
 
-async def evaluate(
-    ask: Callable[[str], Awaitable[Any]], cases: list[Case] | None = None
-) -> Scores:
+async def evaluate(ask: Callable[[str], Awaitable[Any]], cases: list[Case] | None = None) -> Scores:
     """Ask every case and score the answers."""
     scores = Scores()
     for case in cases if cases is not None else load_cases():
