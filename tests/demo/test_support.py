@@ -16,6 +16,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
+from bizos.ai.providers.local import NOT_COVERED_DRAFT
 from bizos.core.config import Settings
 from bizos.core.db import Database
 from bizos.core.dispatcher import Dispatcher
@@ -33,6 +34,13 @@ from bizos.registry import register_subscribers
 from tests.demo.test_knowledge import demo_login, demo_server, demo_tenant
 
 Json = dict[str, Any]
+# What each open ticket's draft must tell the customer.
+OPEN_ANSWERS = {
+    "Refund for the grinder": "within 5 business days",
+    "URGENT: cafe out of coffee": "same-day courier",
+    "Skip next delivery": "skip the next delivery",
+    "Do you sell decaf?": "Swiss Water process",
+}
 
 
 async def _rows(db: Database, tenant_id: str, model: Any) -> list[Any]:
@@ -159,6 +167,9 @@ async def test_the_demo_desk_has_threaded_history_and_drafts_its_open_tickets(
     for ticket in drafted:
         draft = ticket["ai_draft"]
         assert draft["body"].strip() and draft["provider"] == "local"
+        # A real answer from the policy that covers it, never "a colleague will follow up".
+        assert NOT_COVERED_DRAFT not in draft["body"], (ticket["subject"], draft["body"])
+        assert OPEN_ANSWERS[ticket["subject"]] in draft["body"], draft["body"]
     refund = next(t for t in drafted if t["subject"] == "Refund for the grinder")
     # Grounded in the returns policy and in how a past refund was answered.
     sources = refund["ai_draft"]["sources"]

@@ -95,7 +95,8 @@ class SourceRef:
 @dataclass(frozen=True, slots=True)
 class Said:
     """A tool result in words: ``text`` states it, and every number written in ``text``
-    is the value of one of ``figures`` (or part of a date, or of a name in a label)."""
+    is the value of one of ``figures``, part of a date, part of a name in a label or
+    source title, or quoted from a cited source's excerpt (:func:`unfigured_numbers`)."""
 
     text: str
     figures: list[Figure] = field(default_factory=list)
@@ -351,9 +352,12 @@ def numbers_in(text: str) -> list[Decimal]:
 def unfigured_numbers(said: Said) -> list[Decimal]:
     """The numbers in ``said.text`` that break :class:`Said`'s rule: neither the exact
     value of one of its figures, nor part of a date or period, nor a number that appears
-    in a figure's label or a source's title (a name such as ``INV-000123``, ``1-30``).
+    in a figure's label or a source's title (a name such as ``INV-000123``, ``1-30``) or
+    is quoted from a source's excerpt ("within 45 days", from the cited policy).
     An empty list means the text keeps the rule."""
     values = {Decimal(f.value) for f in said.figures}
-    names = " ".join([*(f.label for f in said.figures), *(s.title for s in said.sources)])
+    names = " ".join(
+        [*(f.label for f in said.figures), *(f"{s.title} {s.excerpt}" for s in said.sources)]
+    )
     in_names = {abs(n) for n in numbers_in(names)}
     return [n for n in numbers_in(said.text) if n not in values and abs(n) not in in_names]

@@ -28,14 +28,19 @@ We want every bag to be the best coffee you have had this week. If it is not, te
 - Opened bags: if a coffee tastes wrong (stale, over-roasted, not what the label says),
   we replace it or refund it within **14 days** of delivery. Please keep the bag; we may
   ask for a photo of the roast date.
-- Refunds go back to the original payment method within 5 business days of our
-  approving them. Card refunds can take another 3-5 days to show on your statement.
 
 ## Equipment
 
 - Grinders, kettles and brewers can be returned unused in their original packaging
   within 30 days. A 10% restocking fee applies to opened equipment boxes.
 - Faulty equipment is covered by the warranty (see *Equipment warranty*), not by returns.
+
+## Refunds
+
+We check a returned item within 2 business days of its arriving at our warehouse and
+approve the refund the same day. Refunds go back to the original payment method within
+5 business days of our approving them. Card refunds can take another 3-5 days to show on
+your statement.
 
 ## How to return
 
@@ -66,8 +71,8 @@ replacement straight away — you do not have to wait for the claim.
 
 ## Damaged parcels
 
-Photograph the box and the contents and email them within 7 days. We replace damaged
-coffee and equipment at no cost.
+If a parcel arrives damaged (a crushed box, a split bag), photograph the box and the
+contents and email them within 7 days. We replace damaged coffee and equipment at no cost.
 """
 
 SUBSCRIPTIONS = """# Subscription FAQ
@@ -99,6 +104,34 @@ WHOLESALE = """# Wholesale terms for cafes and offices
 - Free barista training (2 hours) for every new cafe account, and a grinder on loan for
   accounts ordering over 20 kg a month.
 - Price changes are announced 60 days in advance by email.
+
+## Late or missed deliveries
+
+Wholesale deliveries arrive before 10:00 on the agreed day. If a delivery has not come by
+then and you need coffee urgently, call the wholesale line on +49 30 5550 1234: we send an
+emergency delivery by same-day courier within Berlin (next day elsewhere) and credit its
+shipping to your account.
+"""
+
+COFFEES = """# Our coffees
+
+## Single origins and blends
+
+We roast single origins from Ethiopia, Colombia, Guatemala, Brazil, Sumatra and Kenya,
+and the House Espresso Blend. Every coffee comes in two bag sizes, 250 g and 1 kg, as
+whole beans or ground to order.
+
+## Decaf
+
+Yes, we sell decaf: the Decaf Colombia (Swiss Water) is decaffeinated by the Swiss Water
+process, with water only and no chemical solvents. It is a medium roast with notes of
+toffee and plum, and costs EUR 15.50 for 250 g. It is also available in the
+subscription.
+
+## Freshness
+
+Every bag shows its roast date. We ship within two days of roasting, and coffee is at
+its best from one to six weeks after the roast date.
 """
 
 WARRANTY = """# Equipment warranty
@@ -143,6 +176,7 @@ DOCUMENTS: list[tuple[str, str, str, list[str]]] = [
     ("Shipping and delivery", SHIPPING, "text/markdown", ["policy", "shipping"]),
     ("Subscription FAQ", SUBSCRIPTIONS, "text/markdown", ["faq", "subscriptions"]),
     ("Wholesale terms", WHOLESALE, "text/markdown", ["policy", "wholesale"]),
+    ("Our coffees", COFFEES, "text/markdown", ["products", "coffee"]),
     ("Equipment warranty", WARRANTY, "text/markdown", ["policy", "warranty"]),
     ("Brew guide", BREW_GUIDE, "text/html", ["guide"]),
     ("Privacy notice", PRIVACY, "text/plain", ["policy", "privacy"]),

@@ -68,7 +68,8 @@ def unfigured(body: Json, question: str) -> list[Decimal]:
         }
         allowed |= set(numbers_in(str(figure.get("label", ""))))
     for source in body.get("sources", []):
-        allowed |= set(numbers_in(str(source.get("title", ""))))
+        # a number quoted from a cited passage ("within 45 days") is the source's, not ours
+        allowed |= set(numbers_in(f"{source.get('title', '')} {source.get('excerpt', '')}"))
     allowed |= set(numbers_in(question))
     return [
         n for n in numbers_in(body.get("answer", "")) if n not in allowed and abs(n) not in allowed

@@ -180,7 +180,11 @@ async def test_bad_parameters_are_422_with_their_paths(
 
 async def test_the_tools_need_kb_read(db: Database, tenant: TenantLogin) -> None:
     tools = ToolRegistry(TOOLS)
-    assert [t.name for t in tools.available({"kb:read"})] == ["kb.contracts_due", "kb.search"]
+    assert [t.name for t in tools.available({"kb:read"})] == [
+        "kb.answer",
+        "kb.contracts_due",
+        "kb.search",
+    ]
     assert tools.available({"support:read", "kb:write"}) == []
     async with db.unit_of_work(tenant_id=tenant.tenant_id, readonly=True) as s:
         for name in tools.names():

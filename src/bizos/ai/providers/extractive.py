@@ -39,21 +39,41 @@ _FENCED_CODE = re.compile(r"^\s*(```|~~~).*?^\s*\1[^\n]*$", re.MULTILINE | re.DO
 _ABBREVIATIONS = ("e.g.", "i.e.", "etc.", "vs.", "Mr.", "Mrs.", "Ms.", "Dr.", "No.", "approx.")
 
 
+_SUFFIXES = (
+    ("ations", ""),
+    ("ation", ""),
+    ("tions", "t"),
+    ("tion", "t"),
+    ("sions", "s"),
+    ("sion", "s"),
+    ("ies", "y"),
+    ("ing", ""),
+    ("ed", ""),
+    ("ses", "s"),
+    ("xes", "x"),
+    ("ches", "ch"),
+    ("shes", "sh"),
+    ("s", ""),
+    ("ly", ""),
+)
+
+
 def stem(word: str) -> str:
-    """A light suffix stripper, enough to match refund/refunds/refunded."""
+    """A light suffix stripper, enough to match refund/refunds/refunded,
+    price/prices/pricing, cancel/cancelled/cancellation and delete/deletion."""
     w = word.lower().replace("\u2019", "'")
     if w.endswith("'s"):
         w = w[:-2]
-    for suffix, keep in (
-        ("ies", "y"),
-        ("ing", ""),
-        ("ed", ""),
-        ("es", ""),
-        ("s", ""),
-        ("ly", ""),
-    ):
+    if w.isdigit():
+        return w
+    for suffix, keep in _SUFFIXES:
         if w.endswith(suffix) and len(w) - len(suffix) >= 3 and not w.endswith("ss"):
-            return w[: -len(suffix)] + keep
+            w = w[: -len(suffix)] + keep
+            break
+    if len(w) > 3 and w.endswith("e"):
+        w = w[:-1]  # store/storing, price/pricing
+    if len(w) > 4 and w[-1] == w[-2] and w[-1] not in "aeiousz":
+        w = w[:-1]  # cancell(ed) -> cancel
     return w
 
 
@@ -73,36 +93,134 @@ class Sentence:
     text: str
     position: int  # order within its passage
     passage: int  # which input passage it came from
-    heading: str | None  # the Markdown heading it sits under, if any
+    heading: str | None  # the heading (Markdown, bare line or FAQ question) it sits under
     terms: tuple[str, ...]
+    table_row: bool = False  # a row of a table, written out as "cell — Header: cell; ..."
+    paragraph: int = 0  # which paragraph of its passage (sentences of one keep together)
 
 
-def split_sentences(text: str, *, passage: int = 0) -> list[Sentence]:
-    """Sentences of ``text``: blank lines, list items and sentence ends split; Markdown
-    headings become context for the sentences below them rather than sentences."""
-    out: list[Sentence] = []
-    heading: str | None = None
+_EMPHASIS = re.compile(r"\*\*|__|(?<![\w*])\*(?=\S)|(?<=\S)\*(?![\w*])|`")
+_TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{2,}")
+_LINE_END_PUNCTUATION = ".!?:;,"
+
+
+def plain(text: str) -> str:
+    """``text`` without Markdown emphasis and with single spaces, as a reader sees it."""
+    return " ".join(_EMPHASIS.sub("", text).split())
+
+
+def is_table_row(line: str) -> bool:
+    """Pipe-separated cells (Markdown tables, or tables laid out as text by the parser)."""
+    return _TABLE_ROW.match(line) is not None or " | " in line
+
+
+def is_bare_heading(block_lines: Sequence[str], *, followed: bool) -> bool:
+    """A block of one short line with no sentence punctuation, followed by more text:
+    the way headings look once a document is laid out as plain text ("Costs and times")."""
+    if len(block_lines) != 1 or not followed:
+        return False
+    line = block_lines[0].strip()
+    words = line.split()
+    return (
+        0 < len(words) <= 10
+        and len(line) <= 90
+        and line[-1] not in _LINE_END_PUNCTUATION
+        and not _BULLET.match(line)
+        and not is_table_row(line)
+        and (line[0].isupper() or line[0].isdigit())
+    )
+
+
+def _cells(line: str) -> list[str]:
+    return [plain(c) for c in line.strip().strip("|").split("|")]
+
+
+def _table_sentence(header: Sequence[str], row: Sequence[str]) -> str:
+    """A table row as a sentence: "UK — Cost: EUR 14.90; Typical time: 4-7 days."."""
+    if not row:
+        return ""
+    parts = [f"{h}: {c}" if h else c for h, c in zip(header[1:], row[1:], strict=False) if c]
+    text = row[0] + (" — " + "; ".join(parts) if parts else "")
+    return text if text.endswith(".") else text + "."
+
+
+def _blocks(text: str) -> list[list[str]]:
     text = _FENCED_CODE.sub("\n\n", text)  # code is not prose to quote
+    out = []
     for block in re.split(r"\n\s*\n|\n(?=\s*(?:[-*+•]|\d+[.)]|#{1,6})\s)", text):
-        lines = [
-            ln.strip()
-            for ln in block.strip().splitlines()
-            if ln.strip() and not _TABLE_ROW.match(ln)  # table cells are not sentences
-        ]
-        if not lines:
-            continue
-        if _HEADING.match(lines[0]):
-            heading = _HEADING.sub("", lines[0]).strip().strip("#").strip() or heading
-            lines = lines[1:]
-        para = " ".join(_BULLET.sub("", ln) for ln in lines)
-        for piece in _split_paragraph(para):
-            words = tuple(terms(piece))
-            if piece and words:
-                out.append(Sentence(piece, len(out), passage, heading, words))
+        lines = [ln.strip() for ln in block.strip().splitlines() if ln.strip()]
+        if lines:
+            out.append(lines)
     return out
 
 
-def _split_paragraph(para: str) -> list[str]:
+def split_sentences(text: str, *, passage: int = 0, heading: str | None = None) -> list[Sentence]:
+    """Sentences of ``text``: blank lines, list items and sentence ends split. Headings —
+    Markdown ``#`` lines, bare short lines standing alone before a paragraph, and FAQ
+    questions in bold — become context for the sentences below them rather than
+    sentences; table rows become one sentence each (``table_row``), headed by their
+    column names. A sentence without content words ("Yes.") joins the next one."""
+    out: list[Sentence] = []
+    blocks = _blocks(text)
+    header: list[str] | None = None
+    for index, lines in enumerate(blocks):
+        if _HEADING.match(lines[0]):
+            heading = _HEADING.sub("", lines[0]).strip().strip("#").strip() or heading
+            lines = lines[1:]
+        elif is_bare_heading(lines, followed=index + 1 < len(blocks)):
+            heading = plain(lines[0])
+            continue
+        rows = [ln for ln in lines if is_table_row(ln)]
+        if rows:
+            for row in rows:
+                if _TABLE_RULE.match(row):
+                    continue
+                if header is None:
+                    header = _cells(row)
+                    continue
+                sentence = _table_sentence(header, _cells(row))
+                out.append(
+                    Sentence(
+                        sentence,
+                        len(out),
+                        passage,
+                        heading,
+                        tuple(terms(sentence)),
+                        table_row=True,
+                        paragraph=index,
+                    )
+                )
+            lines = [ln for ln in lines if not is_table_row(ln)]
+        else:
+            header = None
+        if lines:
+            out.extend(_paragraph(lines, passage, heading, index, len(out)))
+    return out
+
+
+def _paragraph(
+    lines: Sequence[str], passage: int, heading: str | None, index: int, start: int
+) -> list[Sentence]:
+    """The sentences of one paragraph. A paragraph that opens with a question and goes on
+    (an FAQ entry) is headed by its question, which is not itself an answer."""
+    pieces = split_paragraph(plain(" ".join(_BULLET.sub("", ln) for ln in lines)))
+    if len(pieces) > 1 and pieces[0].endswith("?"):
+        heading = pieces[0]
+        pieces = pieces[1:]
+    out: list[Sentence] = []
+    carried = ""
+    for n, piece in enumerate(pieces):
+        piece = f"{carried} {piece}".strip() if carried else piece
+        words = tuple(terms(piece))
+        if not words or (piece.endswith("?") and n + 1 < len(pieces)):
+            carried = piece  # "Yes." and "Too bitter?" belong with what follows them
+            continue
+        carried = ""
+        out.append(Sentence(piece, start + len(out), passage, heading, words, paragraph=index))
+    return out
+
+
+def split_paragraph(para: str) -> list[str]:
     protected = para
     for i, abbr in enumerate(_ABBREVIATIONS):
         protected = protected.replace(abbr, f"\x00{i}\x00")

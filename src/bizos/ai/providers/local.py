@@ -13,6 +13,7 @@ import re
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 
+from bizos.ai.providers import answerer
 from bizos.ai.providers.extractive import (
     Sentence,
     SentenceScorer,
@@ -39,7 +40,6 @@ NOT_COVERED_DRAFT = (
     "documentation, so rather than guess, I have passed your question to a member of our "
     "team, who will follow up with you shortly."
 )
-_MAX_QUOTED = 3  # sentences quoted in a draft or answer
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +90,7 @@ class LocalProvider:
                 request.sources,
                 customer_name=request.inputs.get("customer_name"),
                 signature=request.inputs.get("signature"),
+                subject=request.inputs.get("subject", ""),
             )
         if task == "answer":
             question = (
@@ -117,35 +118,64 @@ def summarize(
     passages: Sequence[tuple[str, str]], *, query: str = "", max_tokens: int = 800
 ) -> str:
     """An extractive summary: the sentences that carry the text's recurring vocabulary
-    (and the query's words, when a query is given), in their original order."""
+    (and the query's words, when a query is given), in their original order. Without a
+    query every section (heading) of the text is represented by at least its most
+    telling sentence, as far as ``max_tokens`` allows; table rows are data, not
+    sentences, and are left out."""
     sentences = [
-        s for i, (_, text) in enumerate(passages) for s in split_sentences(text, passage=i)
+        s
+        for i, (_, text) in enumerate(passages)
+        for s in split_sentences(text, passage=i)
+        if not s.table_row
     ]
     if not sentences:
         return "There is no text to summarize."
     scorer = SentenceScorer(sentences)
     query_terms = terms(query)
-    target = max(1, min(8, round(len(sentences) * 0.3)))
-    if len(sentences) <= 3:
-        target = len(sentences)
-
     central = [scorer.centrality(s) for s in sentences]
     top_central = max(central) or 1.0
     matches = [scorer.query_match(s, query_terms)[0] for s in sentences]
     top_match = max(matches) if matches else 0.0
+    focused = bool(query_terms) and top_match > 0
 
     def score(i: int) -> float:
-        s = sentences[i]
-        lead = 0.15 if s.position == 0 else 0.0  # openings usually state the point
+        lead = 0.15 if sentences[i].position == 0 else 0.0  # openings usually state the point
         base = central[i] / top_central + lead
-        if query_terms and top_match > 0:
-            return 0.3 * base + (matches[i] / top_match)
-        return base
+        return 0.3 * base + (matches[i] / top_match) if focused else base
 
     ranked = sorted(range(len(sentences)), key=lambda i: (-score(i), i))
-    if query_terms and top_match > 0:
+    if focused:
         # A focused summary keeps to the sentences about the query.
         ranked = [i for i in ranked if matches[i] > 0]
+        target = max(1, min(8, round(len(sentences) * 0.3)))
+    else:
+        sections = _section_leads(sentences, ranked)
+        target = max(len(sections), min(8, round(len(sentences) * 0.3)))
+        ranked = sections + [i for i in ranked if i not in sections]
+    if len(sentences) <= 3:
+        target = len(sentences)
+    chosen = _fill(sentences, ranked, target=target, max_tokens=max_tokens)
+    summary = " ".join(sentences[i].text for i in sorted(chosen))
+    if query_terms and top_match == 0:
+        return f"The text does not mention “{query.strip()}”. In general, it says: {summary}"
+    return summary
+
+
+def _section_leads(sentences: Sequence[Sentence], ranked: Sequence[int]) -> list[int]:
+    """Each section's best sentence (by ``ranked``), best sections first."""
+    seen: set[tuple[int, str | None]] = set()
+    leads = []
+    for i in ranked:
+        section = (sentences[i].passage, sentences[i].heading)
+        if section not in seen:
+            seen.add(section)
+            leads.append(i)
+    return leads
+
+
+def _fill(
+    sentences: Sequence[Sentence], ranked: Sequence[int], *, target: int, max_tokens: int
+) -> list[int]:
     chosen: list[int] = []
     used = 0
     for i in ranked:
@@ -158,10 +188,7 @@ def summarize(
             continue
         chosen.append(i)
         used += cost
-    summary = " ".join(sentences[i].text for i in sorted(chosen))
-    if query_terms and top_match == 0:
-        return f"The text does not mention “{query.strip()}”. In general, it says: {summary}"
-    return summary
+    return chosen
 
 
 def _similar(a: Sentence, b: Sentence) -> bool:
@@ -173,51 +200,10 @@ def _similar(a: Sentence, b: Sentence) -> bool:
 
 
 def relevant_passages(question: str, sources: Sequence[Source]) -> list[Passage]:
-    """The source sentences that answer ``question``, grouped by source in source order.
-
-    A sentence counts only when it shares at least two of the question's content words
-    (or its only one) and those words carry a fair share of the question's weight, so a
-    passage that merely mentions "order" does not answer "how do I cancel my order"."""
-    query_terms = set(terms(question))
-    if not query_terms or not sources:
-        return []
-    sentences = [s for i, src in enumerate(sources) for s in split_sentences(src.text, passage=i)]
-    if not sentences:
-        return []
-    scorer = SentenceScorer(sentences)
-    total = sum(scorer.idf(t) for t in query_terms)
-    needed = min(2, len(query_terms))
-    scored: list[tuple[float, Sentence]] = []
-    for s in sentences:
-        weight, count = scorer.query_match(s, query_terms)
-        if count >= needed and weight / total >= 0.3:
-            scored.append((weight, s))
-    if not scored:
-        return []
-    best = max(w for w, _ in scored)
-    chosen = [s for w, s in sorted(scored, key=lambda p: -p[0])[:_MAX_QUOTED] if w >= 0.5 * best]
-    # The sentence right after a match often finishes its thought ("To request a
-    # refund, reply with ..."): keep it when it shares a word with the question.
-    by_place = {(s.passage, s.position): s for s in sentences}
-    for s in list(chosen):
-        after = by_place.get((s.passage, s.position + 1))
-        if (
-            after is not None
-            and after not in chosen
-            and len(chosen) < _MAX_QUOTED
-            and after.heading == s.heading
-            and scorer.query_match(after, query_terms)[1] >= 1
-        ):
-            chosen.append(after)
-    keep = sorted(chosen, key=lambda s: (s.passage, s.position))
-    passages: list[Passage] = []
-    for s in keep:
-        if passages and passages[-1].source is sources[s.passage]:
-            last = passages[-1]
-            passages[-1] = Passage(last.source, (*last.sentences, s.text))
-        else:
-            passages.append(Passage(sources[s.passage], (s.text,)))
-    return passages
+    """The source sentences that answer ``question``, grouped by source in source order
+    (see :mod:`bizos.ai.providers.answerer`)."""
+    found = answerer.answer(question, sources)
+    return [Passage(source, (said,)) for source, said in answerer.cited_text(found)]
 
 
 def draft_reply(
@@ -226,39 +212,43 @@ def draft_reply(
     *,
     customer_name: str | None = None,
     signature: str | None = None,
+    subject: str = "",
 ) -> str:
-    """A customer reply that quotes what the sources say about the message, or says
-    plainly that a person will follow up when they say nothing about it."""
+    """A customer reply that answers each of the message's questions from what the
+    sources say, names where it comes from, and says plainly that a person will follow
+    up on what they say nothing about."""
     first_name = (customer_name or "").strip().split(" ")[0]
     greeting = f"Hi {first_name}," if first_name else "Hello,"
     closing = f"Best regards,\n{signature.strip() if signature else 'The support team'}"
-    passages = relevant_passages(message, sources)
-    if not passages:
+    found = answerer.answer(message, sources, subject=subject)
+    if not found.answered:
         return f"{greeting}\n\n{NOT_COVERED_DRAFT}\n\n{closing}"
-    blocks = ["Thank you for your message. Here is what I can tell you:"]
-    for p in passages:
-        where = f" ({_source_label(p.source)})" if p.source.title else ""
-        blocks.append(" ".join(p.sentences) + where)
+    blocks = ["Thank you for your message."]
+    for part in found.parts:
+        said = " ".join(s.text for s in part.sentences)
+        labels = list(dict.fromkeys(_source_label(found.quoted[s.passage]) for s in part.sentences))
+        blocks.append(f"{said} ({'; '.join(labels)})")
+    if found.unanswered:
+        asked = "; ".join(f"“{q.text.rstrip('?')}?”" for q in found.unanswered)
+        blocks.append(
+            f"About {asked}: I could not find that in our documentation, so rather than "
+            "guess I have asked a colleague to follow up on it."
+        )
     blocks.append("If anything is still unclear, just reply to this email and we will help.")
     return f"{greeting}\n\n" + "\n\n".join(blocks) + f"\n\n{closing}"
 
 
 def answer_question(question: str, sources: Sequence[Source]) -> str:
     """An answer quoting the sources that address ``question``, or an honest 'not covered'."""
-    passages = relevant_passages(question, sources)
-    if not passages:
-        return NOT_COVERED_ANSWER
-    parts = []
-    for p in passages:
-        said = " ".join(p.sentences)
-        parts.append(f"According to “{p.source.title}”: {said}" if p.source.title else said)
-    return "\n\n".join(parts)
+    found = answerer.answer(question, sources)
+    return answerer.written_answer(found, not_covered=NOT_COVERED_ANSWER)
 
 
 def _source_label(source: Source) -> str:
     if source.kind == "ticket":
-        return f"from a similar earlier ticket, “{source.title}”"
-    return f"from “{source.title}”"
+        return f"as we answered in a similar earlier ticket, “{source.title}”"
+    title = answerer.display_title(source.title)
+    return f"from “{title}”" if title else "from our documentation"
 
 
 # --- helpers ----------------------------------------------------------------------------

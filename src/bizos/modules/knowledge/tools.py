@@ -26,8 +26,9 @@ from bizos.core.tools import (
     tools_for,
 )
 from bizos.modules.knowledge.contracts.models import KbContract
-from bizos.modules.knowledge.documents import service
+from bizos.modules.knowledge.documents import answers, service
 from bizos.modules.knowledge.documents.models import KbDocument
+from bizos.modules.knowledge.documents.schemas import KbAnswerRead
 
 SCOPE = "kb:read"
 # How far ahead ``kb.contracts_due`` looks when no range is given.
@@ -279,6 +280,52 @@ def speak_contracts_due(params: ContractsDueParams, result: ToolResult) -> Said:
     return Said(text, figures, sources)
 
 
+# --- kb.answer ------------------------------------------------------------------------
+
+
+class AnswerParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    question: str = Field(min_length=1, max_length=1000, description="The question, in words.")
+    limit: int = Field(
+        default=answers.DEFAULT_PASSAGES, ge=1, le=20, description="Passages to read for it."
+    )
+
+    @model_validator(mode="after")
+    def _not_blank(self) -> AnswerParams:
+        if not self.question.strip():
+            raise ValueError("the question is blank")
+        return self
+
+
+async def answer(session: AsyncSession, ctx: Context, params: AnswerParams) -> ToolResult:
+    """An answer quoted from the knowledge-base passages that answer the question."""
+    found = await answers.answer(session, ctx, params.question, limit=params.limit)
+    return ToolResult(
+        value=found,
+        query=(
+            "the sentences of the best-ranked knowledge-base passages that answer each part "
+            "of the question (extractive: quoted, never generated); records are the "
+            "documents quoted"
+        ),
+        filters={"question": found.question, "limit": params.limit},
+        records=list(dict.fromkeys(s.document_id for s in found.sources)),
+    )
+
+
+def speak_answer(params: AnswerParams, result: ToolResult) -> Said:
+    """The answer as the knowledge base gives it; its sources are the quoted passages.
+    Numbers in it are quoted from those passages (each source's excerpt), not figures."""
+    found: KbAnswerRead = result.value
+    return Said(
+        text=found.answer,
+        figures=[],
+        sources=[
+            SourceRef(type="document", id=s.document_id, title=s.title, excerpt=s.excerpt)
+            for s in found.sources
+        ],
+    )
+
+
 TOOLS: list[Tool] = tools_for(
     SCOPE,
     (
@@ -296,5 +343,14 @@ TOOLS: list[Tool] = tools_for(
         ContractsDueParams,
         contracts_due,
         speak_contracts_due,
+    ),
+    (
+        "kb.answer",
+        "Answer a question from the knowledge base (policies, FAQs, guides, contracts): "
+        "the sentences that answer it, quoted, each naming its document; says so when "
+        "nothing there answers it.",
+        AnswerParams,
+        answer,
+        speak_answer,
     ),
 )

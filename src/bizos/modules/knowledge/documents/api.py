@@ -1,4 +1,5 @@
-"""Document and search endpoints: /api/v1/kb/documents, /api/v1/kb/search.
+"""Document, search and answer endpoints: /api/v1/kb/documents, /api/v1/kb/search,
+/api/v1/kb/answer.
 
 ``POST /api/v1/kb/documents`` takes either a multipart upload (``file``, optional
 ``title`` and ``tags``, or ``tag``; text, Markdown, HTML or PDF, the type checked against
@@ -23,7 +24,7 @@ from bizos.core.auth import KbRead, KbWrite
 from bizos.core.errors import Unprocessable, field_error
 from bizos.core.pagination import Page, PageParams
 from bizos.core.versions import IfMatch, tagged
-from bizos.modules.knowledge.documents import service
+from bizos.modules.knowledge.documents import answers, service
 from bizos.modules.knowledge.documents.models import KbChunk, KbDocument
 from bizos.modules.knowledge.documents.parsing import UnsupportedMediaType
 from bizos.modules.knowledge.documents.schemas import (
@@ -32,6 +33,7 @@ from bizos.modules.knowledge.documents.schemas import (
     DocumentDetail,
     DocumentRead,
     DocumentUpdate,
+    KbAnswerRead,
     SearchResults,
     split_tags,
 )
@@ -294,3 +296,24 @@ async def search(
         )
     hits = await service.search(session, ctx, q, limit=limit, document_id=document_id)
     return SearchResults(items=[h.read() for h in hits])
+
+
+@router.get(f"{BASE}/answer", response_model=KbAnswerRead)
+async def answer(
+    _: KbRead,
+    session: DbSession,
+    ctx: Ctx,
+    q: Annotated[str, Query(min_length=1, max_length=500, description="The question.")],
+    limit: Annotated[
+        int, Query(ge=1, le=service.MAX_SEARCH_LIMIT, description="Passages to read for it.")
+    ] = answers.DEFAULT_PASSAGES,
+) -> KbAnswerRead:
+    """An answer to ``q`` quoted from the passages search ranks best: the sentences that
+    answer each part of the question, each source named (``sources``, with the excerpt
+    quoted). Extractive — nothing is generated; ``answered`` is false, and the answer says
+    so, when no passage answers it."""
+    if not q.strip():
+        raise Unprocessable(
+            "ask a question", errors=[field_error(["query", "q"], "blank question")]
+        )
+    return await answers.answer(session, ctx, q, limit=limit)

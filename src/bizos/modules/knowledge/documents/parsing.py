@@ -462,16 +462,15 @@ def parse_pdf(data: bytes) -> ParsedDocument:
         raise _pdf_error("the PDF could not be read (damaged or not a PDF)") from None
     if page_count > MAX_PDF_PAGES:
         raise _pdf_error(f"the PDF has {page_count} pages; at most {MAX_PDF_PAGES} are indexed")
-    sections: list[Section] = []
+    pages: list[tuple[int, list[_Line]]] = []
     for number, page in enumerate(reader.pages, start=1):
         try:
-            text = page.extract_text() or ""
+            lines = _page_lines(page)
         except Exception as exc:
             log.info("kb.pdf.page_unreadable", page=number, error=type(exc).__name__)
             raise _pdf_error(f"page {number} of the PDF could not be read") from None
-        text = clean_text(text).strip()
-        if text:
-            sections.append(Section((), text, page=number))
+        pages.append((number, lines))
+    sections = _pdf_sections(pages)
     if not sections:
         raise _pdf_error("the PDF holds no text to index (a scanned image?)")
     title = None
@@ -481,3 +480,103 @@ def parse_pdf(data: bytes) -> ParsedDocument:
     except Exception:  # a damaged info dictionary only costs the title
         title = None
     return ParsedDocument(PDF, sections, title=title or None, page_count=page_count)
+
+
+# --- PDF headings -------------------------------------------------------------------------
+
+_NUMBERED_HEADING = re.compile(r"^(?:\d+(?:\.\d+)*\.?|[IVX]+\.|[A-Z]\.)\s+[A-Z]")
+_BOLD_FONT = re.compile(r"bold|black|heavy|semibold|demi", re.IGNORECASE)
+
+
+@dataclass(slots=True)
+class _Line:
+    text: str
+    size: float  # the font size most of its characters are set in
+    bold: bool
+
+
+def _page_lines(page: Any) -> list[_Line]:
+    """The page's lines with the font each is mostly set in (pypdf's text visitor)."""
+    runs: list[tuple[str, float, bool]] = []
+
+    def visit(text: str, cm: Any, tm: Any, font: Any, size: Any) -> None:
+        scale = abs(float(tm[3]) * float(cm[3])) if tm and cm else 1.0
+        name = str(font.get("/BaseFont", "")) if font else ""
+        runs.append((text, float(size or 0) * (scale or 1.0), bool(_BOLD_FONT.search(name))))
+
+    plain_text = page.extract_text(visitor_text=visit) or ""
+    lines: list[_Line] = []
+    current: list[tuple[str, float, bool]] = []
+
+    def end_line() -> None:
+        text = clean_text("".join(t for t, _, _ in current)).strip()
+        if text:
+            weights: dict[tuple[float, bool], int] = {}
+            for t, size, bold in current:
+                weights[(round(size, 1), bold)] = weights.get((round(size, 1), bold), 0) + len(
+                    t.strip()
+                )
+            size, bold = max(weights, key=lambda k: weights[k])
+            lines.append(_Line(text, size, bold))
+        current.clear()
+
+    for text, size, bold in runs:
+        pieces = text.split("\n")
+        for i, piece in enumerate(pieces):
+            if i:
+                end_line()
+            current.append((piece, size, bold))
+    end_line()
+    if not lines and plain_text.strip():  # no visitor output: plain lines, no styles
+        lines = [_Line(ln.strip(), 0.0, False) for ln in clean_text(plain_text).splitlines()]
+    return [ln for ln in lines if ln.text]
+
+
+def _is_pdf_heading(line: _Line, body_size: float) -> bool:
+    """A short line without closing punctuation, set larger or bolder than the body —
+    or, where the PDF carries no font sizes, numbered ("4. Renewal") or in capitals."""
+    text = line.text
+    words = text.split()
+    if (
+        not 0 < len(words) <= 12
+        or len(text) > 100
+        or text[-1] in ".,;:"
+        or not any(c.isalpha() for c in text)
+    ):
+        return False
+    if body_size and line.size:
+        return line.size >= body_size * 1.15 or (line.bold and line.size >= body_size * 0.95)
+    return bool(_NUMBERED_HEADING.match(text)) or (text.isupper() and len(words) <= 8)
+
+
+def _pdf_sections(pages: list[tuple[int, list[_Line]]]) -> list[Section]:
+    """Sections under the headings the PDF's typography shows (larger or bold lines),
+    one per page at least; a heading carries over to the next page."""
+    chars: dict[float, int] = {}
+    for _, lines in pages:
+        for ln in lines:
+            if not ln.bold:
+                chars[ln.size] = chars.get(ln.size, 0) + len(ln.text)
+    body_size = max(chars, key=lambda k: chars[k]) if chars else 0.0
+    heading_sizes = sorted(
+        {ln.size for _, lines in pages for ln in lines if _is_pdf_heading(ln, body_size)},
+        reverse=True,
+    )
+    path: list[tuple[float, str]] = []  # (size, heading), outermost first
+    sections: list[Section] = []
+    for number, lines in pages:
+        body: list[str] = []
+        for line in [*lines, None]:
+            if line is not None and not _is_pdf_heading(line, body_size):
+                body.append(line.text)
+                continue
+            text = "\n".join(body).strip()
+            if text:
+                sections.append(Section(tuple(h for _, h in path), text, page=number))
+            body = []
+            if line is not None:
+                level = heading_sizes.index(line.size) if line.size in heading_sizes else 0
+                while path and heading_sizes.index(path[-1][0]) >= level:
+                    path.pop()
+                path.append((line.size, " ".join(line.text.split())))
+    return sections

@@ -161,3 +161,30 @@ class SearchHit:
 
     def read(self) -> SearchHitRead:
         return read_of(SearchHitRead, self)
+
+
+class AnswerSource(BaseModel):
+    """A passage a knowledge-base answer quotes."""
+
+    document_id: str
+    chunk_id: str
+    title: str = Field(description="The document's title, with its section when it has one.")
+    heading: str | None
+    page: int | None
+    excerpt: str = Field(description="The sentences of the passage the answer quotes.")
+    score: float = Field(description="The passage's search score.")
+
+
+class AnswerProvenance(BaseModel):
+    provider: str
+    model: str
+    method: Literal["extractive"] = "extractive"
+    passages_searched: int
+
+
+class KbAnswerRead(BaseModel):
+    question: str
+    answer: str = Field(description="The answer, quoting the passages it rests on.")
+    answered: bool = Field(description="False when nothing in the knowledge base answers it.")
+    sources: list[AnswerSource]
+    provenance: AnswerProvenance
