@@ -13,8 +13,9 @@ local provider (no workers: the copilot answers from what is stored). Then:
    exact to the cent), answers writing a number that is no figure (must be 0), KB
    citation precision, actions proposed.
 2. **knowledge answers** — the KB and ticket set (``tests/fixtures/kb_questions.json``,
-   when present) through ``GET /api/v1/kb/answer``: answer rate, correct answers (the
-   expected span is in the answer) and citation precision.
+   scored by ``tests/kb_answers.py``) through ``GET /api/v1/kb/answer``: answer rate,
+   correct answers (every expected span, the expected document cited), citation
+   precision, unanswerable questions declined.
 3. **latency** — ``--rounds`` passes over the metric questions: p50/p95 per question,
    side by side with the baseline in the same run, the same figure asked of the tool's
    own endpoint (``GET /api/v1/commerce/metrics/revenue``), so the copilot's own cost
@@ -27,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import statistics
 import sys
@@ -44,6 +44,8 @@ os.environ.setdefault("BIZOS_WORKFLOWS_ENABLED", "false")
 os.environ.setdefault("BIZOS_LOG_LEVEL", "warning")
 
 import httpx  # noqa: E402
+from tests.kb_answers import Scores as KbScores  # noqa: E402
+from tests.kb_answers import evaluate, load_cases  # noqa: E402
 from tests.modules.copilot.labelled import CASES  # noqa: E402
 from tests.modules.copilot.scoring import ask_all, score  # noqa: E402
 
@@ -54,40 +56,18 @@ from bizos.demo import seed_demo  # noqa: E402
 from bizos.migrate import migrate_sync  # noqa: E402
 from bizos.registry import install_ports  # noqa: E402
 
-KB_SET = ROOT / "tests" / "fixtures" / "kb_questions.json"
-
 
 def pct(samples: list[float], q: float) -> float:
     ordered = sorted(samples)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
 
 
-async def kb_answers(client: httpx.AsyncClient, headers: dict[str, str]) -> dict[str, float]:
-    cases: list[dict[str, Any]] = json.loads(KB_SET.read_text()) if KB_SET.exists() else []
-    answered = correct = cited = citations = 0
-    for case in cases:
-        r = await client.get("/api/v1/kb/answer", params={"q": case["question"]}, headers=headers)
-        if r.status_code != 200:
-            continue
-        body = r.json()
-        spans = [s.lower() for s in case.get("spans", [])]
-        declined = not body.get("sources")
-        if not spans:  # an unanswerable question: declining is the right answer
-            correct += declined
-            continue
-        answered += not declined
-        correct += all(s in body.get("answer", "").lower() for s in spans)
-        titles = [s.get("title") for s in body.get("sources", [])]
-        citations += len(titles)
-        cited += sum(1 for t in titles if t == case.get("source"))
-    n = len(cases) or 1
-    answerable = sum(1 for c in cases if c.get("spans")) or 1
-    return {
-        "questions": len(cases),
-        "answer_rate": answered / answerable,
-        "correct": correct / n,
-        "citation_precision": cited / citations if citations else 0.0,
-    }
+async def kb_answers(client: httpx.AsyncClient, headers: dict[str, str]) -> KbScores:
+    async def ask(question: str) -> Any:
+        r = await client.get("/api/v1/kb/answer", params={"q": question}, headers=headers)
+        return r.json()
+
+    return await evaluate(ask, load_cases())
 
 
 async def latency(
@@ -153,10 +133,9 @@ async def main() -> None:
     print(f"  answers with a number that is no figure: {scores.unfigured_answers}")
     print(f"  KB citations right         {scores.kb_cited:7.1%}")
     print(f"  actions proposed           {scores.actions:7.1%}")
-    print(f"\nknowledge answers: {kb['questions']} questions")
-    print(f"  answer rate                {kb['answer_rate']:7.1%}")
-    print(f"  correct                    {kb['correct']:7.1%}")
-    print(f"  citation precision         {kb['citation_precision']:7.1%}")
+    print(f"\nknowledge answers: {kb.answerable + kb.unanswerable} questions")
+    for line in kb.lines():
+        print(f"  {line}")
     print(f"\nlatency, local provider ({len(asked)} metric questions over {args.rounds} rounds)")
     print(f"  {'':34} {'p50 ms':>8} {'p95 ms':>8} {'mean ms':>8}")
     for name, samples in (("copilot ask", asked), ("baseline: revenue endpoint", baseline)):
