@@ -1,14 +1,54 @@
-"""Understanding a question without a model: intent, topic and entities."""
+"""Understanding a question without a model: its intent, its topic (which tool family
+answers it) and the entities it names — periods, products, people, channels, currencies,
+stages, priorities, "top N" — continuing from the previous question when it is a
+follow-up ("and the month before?", "only Shopify", "break that down by product")."""
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, cast
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from bizos.modules.copilot import entities as ents
+from bizos.modules.copilot.commands import command
+from bizos.modules.copilot.dates import Period, find_periods, month
+from bizos.modules.copilot.topics import (
+    KB_CUES,
+    KB_STRONG,
+    OUT_OF_SCOPE,
+    TOPIC_INTENT,
+    conversation,
+    scores,
+)
 from bizos.modules.copilot.vocabulary import Vocabulary
 
 Intent = Literal["metrics", "search", "action", "conversation", "out_of_scope"]
+
+# Topics that read a date range (others ignore periods).
+DATED = frozenset(
+    "revenue orders aov top_customers top_products refunds expenses profit leads lead_sources "
+    "tickets sla first_response overview customer_spend".split()
+)
+COMPARE = re.compile(
+    r"\b(?:vs\.?|versus|compared?(?: it| that| this)?(?: to| with| against)?|comparison|against|"
+    r"relative to|than|(?:up|down) (?:on|from)|(?:up|down) or (?:up|down)|better or worse|"
+    r"same (?:period|time) last year)\b"
+)
+BEFORE = re.compile(
+    r"\bthe (?P<unit>day|week|month|quarter|year|period) before\b(?! last)|\b(?:previous|prior) period\b"
+)
+GROWTH = re.compile(
+    r"\b(?:grow(?:ing|th|n)?|trend(?:ing)?|improv(?:ing|ed)|declin(?:ing|ed)|month over month|mom|week over week|wow)\b"
+)
+YEAR_OVER_YEAR = re.compile(
+    r"\b(?:year over year|year on year|yoy|same (?:period|time|month) last year)\b"
+)
+FOLLOW_CUE = re.compile(
+    r"^(?:and|what about|how about|same|only|just|then|ok and|and what about|and for|but|"
+    r"break|split|compare|vs|versus|now|also|instead|excluding|without|for)\b|\bthen\??$|\b(?:that|those|it)\b"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +72,27 @@ class Parsed:
             "followup": self.followup,
         }
 
+    def period(self) -> Period | None:
+        data = self.entities.get("period")
+        return Period.from_dict(data) if data else None
+
+
+def local_day(today: dt.date | dt.datetime, timezone: str) -> dt.date:
+    """The tenant's day: an aware datetime is seen in ``timezone``."""
+    if isinstance(today, dt.datetime):
+        if today.tzinfo is None:
+            return today.date()
+        try:
+            return today.astimezone(ZoneInfo(timezone)).date()
+        except (ZoneInfoNotFoundError, ValueError):
+            return today.date()
+    return today
+
+
+def normal(question: str) -> str:
+    text = question.replace("’", "'").replace("‘", "'").replace("“", '"').replace("”", '"')
+    return re.sub(r"\s+", " ", text).strip().lower()
+
 
 def understand(
     question: str,
@@ -40,5 +101,174 @@ def understand(
     today: dt.date | dt.datetime,
     previous: Parsed | None = None,
 ) -> Parsed:
-    """``question`` understood against the tenant's ``vocab`` on ``today``."""
-    raise NotImplementedError  # filled in on this branch shortly
+    """``question`` understood against the tenant's ``vocab`` on ``today`` (a date, or an
+    aware datetime seen in the tenant's timezone), continuing from ``previous``."""
+    day = local_day(today, vocab.timezone)
+    text = normal(question)
+    small = conversation(text)
+    if small is not None:
+        return Parsed(question, "conversation", small, {})
+    action = command(question.strip(), vocab, day)
+    if action is not None:
+        return Parsed(question, "action", action["kind"], {"action": action})
+    found = find_periods(text, day)
+    rest = _blank(text, [f.span for f in found])
+    entities = ents.extract(rest, vocab)
+    ranked = scores(text)
+    topic = _topic(ranked, text, entities)
+    if topic is None and OUT_OF_SCOPE.search(text):
+        return Parsed(question, "out_of_scope", "out_of_scope", {})
+    followup = (
+        previous is not None
+        and previous.intent == "metrics"
+        and _continues(text, topic, entities, found)
+    )
+    if followup and previous is not None:
+        topic = _followed_topic(topic, previous, entities)
+    if topic is None:
+        return _unmetered(question, text, entities)
+    _periods(
+        entities,
+        text,
+        found,
+        day,
+        previous if previous and previous.intent == "metrics" else None,
+        topic,
+    )
+    if followup and previous is not None:
+        same = topic == previous.topic
+        entities = {**_inherited(previous.entities, entities, same_topic=same), **entities}
+    entities = {k: v for k, v in entities.items() if v not in (None, [], {})}
+    intent = cast(Intent, TOPIC_INTENT.get(topic, "metrics"))
+    if topic in ("deal", "lookup"):
+        intent = "search"
+    return Parsed(question, intent, topic, entities, followup)
+
+
+def _blank(text: str, spans: list[tuple[int, int]]) -> str:
+    chars = list(text)
+    for start, end in spans:
+        chars[start:end] = " " * (end - start)
+    return "".join(chars)
+
+
+def _topic(ranked: list[Any], text: str, entities: dict[str, Any]) -> str | None:
+    ranked = [r for r in ranked if r.score >= 1.5]
+    if not ranked:
+        return None
+    if KB_STRONG.search(text) and ranked[0].score < 7:
+        return None
+    best = ranked[0].topic
+    if best in ("lookup", "deal") and (entities.get("companies") or entities.get("contacts")):
+        return best
+    if best == "lookup":
+        return None if not ranked[1:] else ranked[1].topic
+    if (
+        best == "revenue"
+        and (entities.get("contacts") or entities.get("companies"))
+        and re.search(r"\bhow much (?:did|has|have) .*\b(?:spend|spent|buy|bought|order)", text)
+    ):
+        return "customer_spend" if re.search(r"\b(?:top|best|biggest)\b", text) else "revenue"
+    if best in ("revenue", "top_customers") and re.search(
+        r"\b(?:my|our) (?:top|best|biggest) (?:customer|client)\b.*\b(?:spend|spent|buy|bought)\b",
+        text,
+    ):
+        return "customer_spend"
+    if best == "overdue_tasks" and re.search(r"\binvoices?\b|\bpay", text):
+        return "overdue_invoices"
+    if best == "low_stock" and re.search(r"\bif\b|\bwhat should i (?:re)?order\b", text):
+        return "reorder"
+    if best == "overdue_invoices" and re.search(r"\bif so\b|\bany\b.*\?.*\b(?:list|show)\b", text):
+        return "overdue_check"
+    if best == "tickets" and ents.ticket_number(text):
+        return "ticket"
+    if best == "deal" and not re.search(r"\bdeal\b", text):
+        return None
+    return cast(str, best)
+
+
+def _continues(text: str, topic: str | None, entities: dict[str, Any], found: list[Any]) -> bool:
+    if FOLLOW_CUE.search(text):
+        return True
+    if topic is None:
+        return bool(found or BEFORE.search(text) or COMPARE.search(text) or entities)
+    return False
+
+
+def _followed_topic(topic: str | None, previous: Parsed, entities: dict[str, Any]) -> str:
+    if topic is None:
+        if entities.get("group_by") == "product" and previous.topic in ("orders", "aov"):
+            return "revenue"
+        return previous.topic
+    return topic
+
+
+def _inherited(old: dict[str, Any], new: dict[str, Any], *, same_topic: bool) -> dict[str, Any]:
+    """What a follow-up keeps from the question before: the filters, not the answer's
+    shape (a new grouping or top N replaces the old)."""
+    keep = ["period", "products", "contacts", "companies", "channel", "currency", "category",
+            "priority", "status"]  # fmt: skip
+    if same_topic:
+        keep += ["group_by", "interval", "top_n", "by"]
+    return {k: old[k] for k in keep if k in old and k not in new}
+
+
+def _periods(
+    entities: dict[str, Any],
+    text: str,
+    found: list[Any],
+    day: dt.date,
+    previous: Parsed | None,
+    topic: str,
+) -> None:
+    """Sets ``period`` and ``compare``: the first period named is the one asked about;
+    one named after "vs"/"compared to" (or "the month before", "last year" after a
+    comparison word) is the one to compare with."""
+    before = previous.period() if previous else None
+    cmp_at = COMPARE.search(text)
+    main: Period | None = None
+    other: Period | None = None
+    for f in found:
+        if cmp_at is not None and f.span[0] >= cmp_at.start() and (main is not None or before):
+            other = other or f.period
+        elif main is None:
+            main = f.period
+        else:
+            other = other or f.period
+    relative = BEFORE.search(text)
+    if main is None:
+        if relative and not cmp_at and before is not None:
+            main = before.before()
+        else:
+            main = before
+    if main is None:
+        main = month(day.year, day.month, label="this month", today=day)
+    if other is None and (cmp_at or relative) and previous and main == before and found:
+        pass
+    if other is not None and other.label == "last year" and main.unit != "year":
+        other = main.year_earlier()
+    if other is None and YEAR_OVER_YEAR.search(text):
+        other = main.year_earlier()
+    if other is None and cmp_at is not None:
+        other = main.before() if not re.search(r"\blast year\b", text) else main.year_earlier()
+    if other is None and relative and cmp_at is None and found:
+        other = main.before()
+    if other is None and GROWTH.search(text) and topic in DATED:
+        other = main.before()
+    if topic in DATED or topic in ("forecast",) and found:
+        entities["period"] = main.to_dict()
+        if other is not None and other != main:
+            entities["compare"] = other.to_dict()
+    elif found and topic not in ("low_stock", "stock_value", "pipeline", "receivables"):
+        entities["period"] = main.to_dict()
+
+
+def _unmetered(question: str, text: str, entities: dict[str, Any]) -> Parsed:
+    """No metric topic: a lookup of a named record, a question for the knowledge base,
+    or something the business's data cannot answer."""
+    named = {k: entities[k] for k in ("contacts", "companies", "products") if entities.get(k)}
+    if named and len(text.split()) <= 8 and not KB_CUES.search(text):
+        return Parsed(question, "search", "lookup", named)
+    if KB_CUES.search(text) or re.search(r"\b(?:our|we|us|my|company|customers?)\b", text):
+        return Parsed(question, "search", "kb", {"query": question.strip()})
+    return Parsed(question, "out_of_scope", "out_of_scope", {})
