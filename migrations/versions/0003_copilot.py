@@ -56,6 +56,7 @@ def upgrade() -> None:
         sa.Column("question", sa.Text(), nullable=False),
         sa.Column("intent", sa.String(length=30), nullable=False),
         sa.Column("entities", sa.JSON(), nullable=False),
+        sa.Column("parsed", sa.JSON(), nullable=False),
         sa.Column("answer", sa.JSON(), nullable=False),
         *_entity_columns(),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_copilot_turns")),

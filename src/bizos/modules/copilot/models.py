@@ -42,6 +42,8 @@ class Turn(Entity, Base):
     question: Mapped[str] = mapped_column(sa.Text)
     intent: Mapped[str] = mapped_column(sa.String(30))
     entities: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
+    # The question as understood (``Parsed.to_dict()``): what a follow-up continues from.
+    parsed: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
     answer: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
 
 

@@ -93,6 +93,10 @@ class Provenance(BaseModel):
     provider: str
     model: str
     ai_call_ids: list[str] = Field(default_factory=list)
+    rejected: dict[str, Any] | None = Field(
+        default=None,
+        description="A model's words that were not used: a number in them was not a figure.",
+    )
 
 
 class AskResponse(BaseModel):

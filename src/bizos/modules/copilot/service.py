@@ -11,6 +11,9 @@ later confirm returns the first result.
 
 from __future__ import annotations
 
+import datetime as dt
+from contextlib import AbstractAsyncContextManager
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -21,21 +24,37 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bizos.core.auth import SCOPES
 from bizos.core.context import Context
-from bizos.core.db import utcnow
+from bizos.core.db import get_database, utcnow
 from bizos.core.errors import Conflict, Forbidden, Unprocessable
+from bizos.core.ids import new_id
 from bizos.core.pagination import ListOrder, PageParams, read_page
 from bizos.core.ports import ports
 from bizos.core.reads import one_or_404
-from bizos.core.tools import Tool, ToolRegistry
+from bizos.core.tools import Figure, Proposal, Tool, ToolRegistry
+from bizos.modules.copilot import lexicon, words
+from bizos.modules.copilot.answer import compose
+from bizos.modules.copilot.cache import normalised, query_cache, query_key
 from bizos.modules.copilot.models import Action, Conversation, Turn
+from bizos.modules.copilot.parsing import Parsed, understand
+from bizos.modules.copilot.planning import plan
+from bizos.modules.copilot.runner import Emit, Runner, args_of, proposing_scope, status_of
 from bizos.modules.copilot.schemas import (
     ActionRead,
+    AskRequest,
+    AskResponse,
     ConversationRead,
     ConversationSummary,
+    FigureRead,
+    PeriodRead,
+    PlanStepRead,
+    SourceRead,
     TurnRead,
 )
+from bizos.modules.copilot.steps import Outcome, Plan, Step
+from bizos.modules.copilot.vocabulary import Vocabulary
 
 log = structlog.get_logger("bizos.copilot")
+KNOWN_SCOPES = frozenset(SCOPES)
 
 CONVERSATION_ORDER = ListOrder(
     "copilot.conversations",
@@ -80,13 +99,6 @@ def action_read(row: Action) -> ActionRead:
     )
 
 
-def proposing_scope(tool: Tool) -> str:
-    """What a caller needs to see a proposal of ``tool``: the read scope matching its
-    write scope (a proposal reads the record it would change), else the scope itself."""
-    read = tool.scope.replace(":write", ":read")
-    return read if read in SCOPES else tool.scope
-
-
 def action_tool(registry: ToolRegistry, name: str) -> Tool:
     tool = registry.get(name)
     if tool.kind != "action" or tool.propose is None:
@@ -108,17 +120,32 @@ async def propose_action(
     for a read tool or bad params, 403 when the caller may not even read what it touches."""
     registry = registry_of(tools)
     tool = action_tool(registry, tool_name)
-    needed = proposing_scope(tool)
+    needed = proposing_scope(tool, KNOWN_SCOPES)
     if needed not in ctx.scopes:
         raise Forbidden(f"missing scope: {needed}")
     validated = registry.validated(tool_name, params)
     assert tool.propose is not None
     proposal = await tool.propose(session, ctx, validated)
+    return await store_proposal(
+        session, ctx, tool_name, validated, proposal, conversation_id=conversation_id
+    )
+
+
+async def store_proposal(
+    session: AsyncSession,
+    ctx: Context,
+    tool_name: str,
+    params: BaseModel,
+    proposal: Proposal,
+    *,
+    conversation_id: str | None,
+) -> ActionRead:
+    """Keep what an action tool proposed, to run on confirm (status ``proposed``)."""
     row = Action(
         conversation_id=conversation_id,
         proposed_by=ctx.actor_id,
         tool=tool_name,
-        params=jsonable(validated),
+        params=jsonable(params),
         summary=proposal.summary,
         before=jsonable(proposal.before),
         after=jsonable(proposal.after),
@@ -279,6 +306,7 @@ async def record_turn(
     question: str,
     intent: str,
     entities: dict[str, Any],
+    parsed: dict[str, Any],
     answer: dict[str, Any],
     turn_id: str,
 ) -> None:
@@ -292,7 +320,278 @@ async def record_turn(
             question=question,
             intent=intent,
             entities=jsonable(entities),
+            parsed=jsonable(parsed),
             answer=jsonable(answer),
         )
     )
     await session.flush()
+
+
+# --- ask -----------------------------------------------------------------------------
+
+# Tools whose answer is the caller's own ("my tasks"): cached per user.
+PERSONAL_TOOLS = frozenset({"work.my_tasks", "work.overdue_tasks"})
+PERSONAL_ARGS = frozenset({"owner_id", "assignee_id", "mine", "user_id"})
+
+
+@dataclass(frozen=True, slots=True)
+class Question:
+    """A question checked and ready to answer: what it continues from, the tenant's
+    names and its event-log position (read before any answer is streamed, so a foreign
+    conversation is a 404, not a broken stream)."""
+
+    ctx: Context
+    text: str
+    conversation_id: str | None
+    previous: Parsed | None
+    vocab: Vocabulary
+    sequence: int
+    today: dt.datetime
+
+
+def parsed_of(stored: dict[str, Any]) -> Parsed | None:
+    """A turn's stored understanding, as :func:`understand` gave it (None if unreadable)."""
+    try:
+        return Parsed(
+            question=str(stored["question"]),
+            intent=stored["intent"],
+            topic=str(stored["topic"]),
+            entities=dict(stored.get("entities") or {}),
+            followup=bool(stored.get("followup", False)),
+        )
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+async def prepare_question(ctx: Context, body: AskRequest) -> Question:
+    """Check the question (404 for a conversation not the caller's) and read what
+    answering it needs, in one read-only unit of work."""
+    _owner(ctx)
+    async with get_database().unit_of_work(tenant_id=ctx.require_tenant(), readonly=True) as s:
+        s.info["ctx"] = ctx
+        previous = None
+        if body.conversation_id is not None:
+            conversation = await own_conversation(s, ctx, body.conversation_id)
+            turns = await recent_turns(s, conversation.id, limit=1)
+            previous = parsed_of(turns[-1].parsed) if turns else None
+        sequence = await lexicon.newest_sequence(s)
+        vocab = await lexicon.vocabulary(s, ctx, sequence=sequence)
+    return Question(
+        ctx=ctx,
+        text=body.question.strip(),
+        conversation_id=body.conversation_id,
+        previous=previous,
+        vocab=vocab,
+        sequence=sequence,
+        today=dt.datetime.now(dt.UTC),
+    )
+
+
+def cache_key(question: Question, parsed: Parsed, the_plan: Plan) -> str | None:
+    """Where this answer may be cached, or None when it must not be (actions, chat,
+    out-of-scope: cheap or never the same twice)."""
+    if parsed.intent not in ("metrics", "search") or not the_plan.steps:
+        return None
+    personal = any(
+        step.tool in PERSONAL_TOOLS
+        or (isinstance(step.args, dict) and PERSONAL_ARGS & set(step.args))
+        for step in the_plan.steps
+    )
+    ctx = question.ctx
+    return query_key(
+        ctx.require_tenant(),
+        question=normalised(question.text),
+        intent=parsed.intent,
+        topic=parsed.topic,
+        entities=parsed.entities,
+        day=question.today.date().isoformat(),
+        sequence=question.sequence,
+        scopes=sorted(ctx.scopes),
+        user=ctx.actor_id if personal else None,
+    )
+
+
+def figure_read(figure: Figure, outcome: Outcome) -> FigureRead:
+    result = outcome.result
+    return FigureRead(
+        label=figure.label,
+        value=figure.value,
+        currency=figure.currency,
+        unit=figure.unit,
+        period=(PeriodRead(from_=figure.period[0], to=figure.period[1]) if figure.period else None),
+        tool=outcome.step.tool,
+        query=result.query if result else "",
+        filters=jsonable(result.filters) if result else {},
+        records=list(result.records) if result else [],
+        records_total=(
+            (result.records_total if result.records_total is not None else len(result.records))
+            if result
+            else 0
+        ),
+    )
+
+
+def plan_read(the_plan: Plan, outcomes: dict[str, Outcome]) -> list[PlanStepRead]:
+    steps = []
+    for step in the_plan.steps:
+        outcome = outcomes.get(step.id) or Outcome(step=step, skipped=True)
+        steps.append(
+            PlanStepRead(
+                id=step.id,
+                tool=step.tool,
+                label=step.label,
+                args=args_of(outcome),
+                status=status_of(outcome),
+                duration_ms=outcome.duration_ms,
+                error=outcome.error,
+            )
+        )
+    return steps
+
+
+async def answer_question(
+    question: Question,
+    *,
+    tools: ToolRegistry | None = None,
+    emit: Emit | None = None,
+    redis_url: str | None = None,
+) -> AskResponse:
+    """Understand, plan, run, compose and keep the turn; stream events through ``emit``."""
+    registry = registry_of(tools)
+    parsed = understand(
+        question.text, question.vocab, today=question.today, previous=question.previous
+    )
+    the_plan = plan(parsed)
+    if emit is not None:
+        await emit("plan", {"steps": [plan_step_event(step) for step in the_plan.steps]})
+    key = cache_key(question, parsed, the_plan)
+    cache = query_cache(redis_url)
+    body = await cache.get(key) if key else None
+    proposals: list[Outcome] = []
+    if body is not None:
+        body["cached"] = True
+        if emit is not None:
+            await replay_steps(body, emit)
+    else:
+        body, proposals = await fresh_answer(question, parsed, the_plan, registry, emit)
+        if key is not None and not any(s["status"] in ("failed", "timeout") for s in body["plan"]):
+            await cache.put(key, body)
+    return await keep_turn(question, parsed, body, proposals)
+
+
+async def fresh_answer(
+    question: Question,
+    parsed: Parsed,
+    the_plan: Plan,
+    registry: ToolRegistry,
+    emit: Emit | None,
+) -> tuple[dict[str, Any], list[Outcome]]:
+    """Run the plan and say its answer: the response body (without the conversation's
+    ids and the stored actions) and the outcomes that proposed an action."""
+    ctx = question.ctx
+    database = get_database()
+
+    def open_session() -> AbstractAsyncContextManager[AsyncSession]:
+        return database.unit_of_work(tenant_id=ctx.require_tenant(), readonly=True)
+
+    runner = Runner(ctx, registry, open_session, known_scopes=KNOWN_SCOPES, emit=emit)
+    outcomes = await runner.run(the_plan)
+    composed = compose(parsed, outcomes)
+    text, provenance = await words.written(ctx, parsed, composed, outcomes)
+    body = {
+        "answer": text,
+        "intent": parsed.intent,
+        "entities": jsonable(parsed.entities),
+        "figures": [jsonable(figure_read(f, o)) for f, o in composed.figures],
+        "sources": [jsonable(SourceRead(**asdict(s))) for s in composed.sources],
+        "plan": [jsonable(s) for s in plan_read(the_plan, outcomes)],
+        "provenance": jsonable(provenance),
+        "cached": False,
+    }
+    proposals = [o for o in outcomes.values() if o.proposal is not None and o.params is not None]
+    return body, proposals
+
+
+async def keep_turn(
+    question: Question, parsed: Parsed, body: dict[str, Any], proposals: list[Outcome]
+) -> AskResponse:
+    """Store the turn (and a new conversation, and the proposals) in one transaction."""
+    ctx = question.ctx
+    turn_id = new_id()
+    async with get_database().unit_of_work(tenant_id=ctx.require_tenant()) as session:
+        session.info["ctx"] = ctx
+        conversation = await open_conversation(
+            session, ctx, question.conversation_id, question.text
+        )
+        actions = [
+            await store_proposal(
+                session,
+                ctx,
+                o.step.tool,
+                o.params,
+                o.proposal,
+                conversation_id=conversation.id,
+            )
+            for o in proposals
+            if o.params is not None and o.proposal is not None
+        ]
+        response = AskResponse.model_validate(
+            {
+                **body,
+                "conversation_id": conversation.id,
+                "turn_id": turn_id,
+                "actions": [a.model_dump() for a in actions],
+            }
+        )
+        await record_turn(
+            session,
+            conversation,
+            question=question.text,
+            intent=parsed.intent,
+            entities=parsed.entities,
+            parsed=parsed.to_dict(),
+            answer=response.model_dump(mode="json", by_alias=True),
+            turn_id=turn_id,
+        )
+    return response
+
+
+def plan_step_event(step: Step) -> dict[str, Any]:
+    return {
+        "id": step.id,
+        "tool": step.tool,
+        "label": step.label,
+        "args": dict(step.args) if isinstance(step.args, dict) else None,
+        "after": list(step.after),
+        "parallel_group": step.parallel_group,
+        "conditional": step.when is not None,
+    }
+
+
+async def replay_steps(body: dict[str, Any], emit: Emit) -> None:
+    """A cached answer's steps as the events a fresh one streams."""
+    for step in body.get("plan", []):
+        await emit("tool_call", {"step": step["id"], "tool": step["tool"], "args": step["args"]})
+        await emit(
+            "tool_result",
+            {
+                "step": step["id"],
+                "tool": step["tool"],
+                "status": step["status"],
+                "duration_ms": step["duration_ms"],
+                "error": step.get("error"),
+                "cached": True,
+            },
+        )
+
+
+async def ask(
+    ctx: Context,
+    body: AskRequest,
+    *,
+    tools: ToolRegistry | None = None,
+    redis_url: str | None = None,
+) -> AskResponse:
+    """The whole answer to one question (the JSON form of ``POST /copilot/ask``)."""
+    question = await prepare_question(ctx, body)
+    return await answer_question(question, tools=tools, redis_url=redis_url)

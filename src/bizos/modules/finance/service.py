@@ -261,3 +261,10 @@ async def budget_status(
         filters={"category": params.category, "active": params.active},
         records=[b.id for b in items],
     )
+
+
+async def expense_categories(session: AsyncSession, ctx: Context) -> list[str]:
+    """The categories the tenant has spent in (slugs, alphabetical): what a question may
+    name ("marketing", "rent"), for the copilot's vocabulary."""
+    rows = await session.scalars(sa.select(Expense.category).distinct().order_by(Expense.category))
+    return [c for c in rows if c]
