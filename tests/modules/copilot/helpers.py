@@ -3,6 +3,7 @@ through the API."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,3 +57,42 @@ async def ask(
     assert r.status_code == 200, r.text
     answer: dict[str, Any] = r.json()
     return answer
+
+
+async def ask_raw(
+    client: httpx.AsyncClient, headers: dict[str, str], question: str, **body: Any
+) -> httpx.Response:
+    return await client.post(
+        "/api/v1/copilot/ask", json={"question": question, **body}, headers=headers
+    )
+
+
+def sse_events(text: str) -> list[tuple[str, dict[str, Any]]]:
+    """``(event, data)`` pairs of a server-sent event stream."""
+    events = []
+    for block in text.strip().split("\n\n"):
+        name, data = "message", ""
+        for line in block.splitlines():
+            if line.startswith("event: "):
+                name = line.removeprefix("event: ")
+            elif line.startswith("data: "):
+                data += line.removeprefix("data: ")
+        events.append((name, json.loads(data) if data else {}))
+    return events
+
+
+async def place_order(
+    client: httpx.AsyncClient, headers: dict[str, str], sku: str, quantity: int = 1
+) -> dict[str, Any]:
+    r = await client.post(
+        "/api/v1/commerce/orders",
+        json={
+            "email": "buyer@example.com",
+            "currency": "USD",
+            "lines": [{"sku": sku, "quantity": quantity}],
+        },
+        headers=headers,
+    )
+    assert r.status_code == 201, r.text
+    order: dict[str, Any] = r.json()
+    return order

@@ -116,7 +116,7 @@ class Runner:
         except StepFailed as exc:
             outcome = Outcome(step=step, params=params, error=str(exc))
         except ProblemError as exc:
-            outcome = Outcome(step=step, params=params, error=exc.detail or exc.title)
+            outcome = Outcome(step=step, params=params, error=problem_text(exc))
         except Exception as exc:  # one tool's fault must not lose the others' answers
             log.exception("copilot.step.failed", tool=step.tool)
             outcome = Outcome(
@@ -149,6 +149,17 @@ class Runner:
             result: ToolResult = await tool.run(session, self.ctx, params)
         said: Said | None = tool.speak(params, result) if tool.speak is not None else None
         return Outcome(step=step, params=params, result=result, said=said)
+
+
+def problem_text(exc: ProblemError) -> str:
+    """A refusal in a sentence: the detail, and which parameters were wrong and why."""
+    text = exc.detail or exc.title
+    fields = [
+        f"{'.'.join(str(p) for p in e.get('loc', [])[1:])}: {e.get('msg', '')}"
+        for e in exc.errors or []
+        if isinstance(e, dict)
+    ]
+    return f"{text} ({'; '.join(fields)})" if fields else text
 
 
 def _safely(when: Callable[[dict[str, Outcome]], bool], earlier: dict[str, Outcome]) -> bool:
