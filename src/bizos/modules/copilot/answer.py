@@ -1,41 +1,166 @@
-"""TEMPORARY stand-in (not committed): the understand helper's answer.py replaces it."""
+"""The answer in words from the tools' outcomes: each outcome's own words joined, the
+difference and percentage change for a comparison, failures said plainly, and small talk.
+Every number written is a figure's value (``unfigured_numbers`` checks it)."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
+from bizos.core.money import cents, spoken
 from bizos.core.tools import Figure, SourceRef
 from bizos.modules.copilot.parsing import Parsed
 from bizos.modules.copilot.steps import Outcome
 
+TENTH = Decimal("0.1")
+CAPABILITIES = (
+    "I can answer questions about your business from its own data: revenue, orders and "
+    "average order value; best customers and best sellers; stock value and what is running "
+    "low; receivables, overdue invoices and refunds; expenses, budgets and gross profit; the "
+    "pipeline, the forecast, leads and hot leads; deals, contacts and companies; support "
+    "tickets, SLA breaches and response times; your tasks; and your documents and policies. "
+    'I can compare periods ("this month vs last month") and follow up ("and the month '
+    'before?", "only Shopify"). I can also propose a task, a note, a deal move, an email '
+    "draft or a payment reminder for you to confirm."
+)
+SMALL_TALK = {
+    "greeting": "Hello! Ask me about your sales, customers, stock, money owed, support or "
+    'documents — for example "what\'s my revenue this month?".',
+    "thanks": "You're welcome.",
+    "goodbye": "Goodbye!",
+    "help": CAPABILITIES,
+}
+OUT_OF_SCOPE = (
+    "That is outside what I can answer: I only know this business's own data and documents "
+    "(sales, customers, stock, invoices, expenses, deals, tickets, tasks and the knowledge "
+    "base)."
+)
+
 
 @dataclass(frozen=True, slots=True)
 class Composed:
+    """The answer: its text, the figures stated (each with the outcome it came from) and
+    the sources it rests on."""
+
     text: str
     figures: list[tuple[Figure, Outcome]] = field(default_factory=list)
     sources: list[SourceRef] = field(default_factory=list)
 
 
-def compose(parsed: Parsed, outcomes: list[Outcome] | Mapping[str, Outcome]) -> Composed:
-    items = list(outcomes.values()) if isinstance(outcomes, Mapping) else list(outcomes)
+def compose(parsed: Parsed, outcomes: Iterable[Outcome] | Mapping[str, Outcome]) -> Composed:
+    """The answer to ``parsed`` from the ``outcomes`` of its plan."""
+    listed = list(outcomes.values()) if isinstance(outcomes, Mapping) else list(outcomes)
+    if parsed.intent == "conversation":
+        return Composed(SMALL_TALK.get(parsed.topic, CAPABILITIES))
     if parsed.intent == "out_of_scope":
-        return Composed("I can only answer questions about your business's own data.")
-    texts, figures, sources = [], [], []
-    for o in items:
-        if o.said is not None:
-            texts.append(o.said.text)
-            figures += [(f, o) for f in o.said.figures]
-            sources += o.said.sources
-        elif o.proposal is not None:
-            texts.append(o.proposal.summary)
-        elif o.error is not None:
-            texts.append(f"{o.step.label}: {o.error}.")
-    return Composed(" ".join(texts) or "I found nothing to answer that.", figures, sources)
+        return Composed(OUT_OF_SCOPE)
+    ran = [o for o in listed if not o.skipped]
+    if not ran:
+        return Composed(_nothing(parsed))
+    parts: list[str] = []
+    figures: list[tuple[Figure, Outcome]] = []
+    sources: list[SourceRef] = []
+    for outcome in ran:
+        if outcome.error is not None:
+            parts.append(f"I couldn't get {outcome.step.label}: {outcome.error.rstrip('.')}.")
+        elif outcome.proposal is not None:
+            parts.append(f"{outcome.proposal.summary.rstrip('.')}. Confirm to go ahead.")
+        elif outcome.said is not None:
+            parts.append(outcome.said.text.strip())
+            figures.extend((f, outcome) for f in outcome.said.figures)
+            sources.extend(s for s in outcome.said.sources if s not in sources)
+        elif outcome.result is not None and not _is_lookup_step(outcome):
+            parts.append(f"I found {outcome.step.label} but cannot put it into words.")
+    change = _comparison(ran)
+    if change is not None:
+        parts.append(change[0])
+        figures.extend(change[1])
+    text = " ".join(p for p in parts if p)
+    return Composed(text or _nothing(parsed), figures, sources)
 
 
-def unfigured_numbers(text: str, figures: Iterable[Figure], labels: Iterable[str]) -> list[str]:
-    values = {str(f.value) for f in figures}
-    found = [n.replace(",", "").lstrip("$") for n in re.findall(r"\$?\d[\d,]*(?:\.\d+)?", text)]
-    return [n for n in found if n not in values]
+def _is_lookup_step(outcome: Outcome) -> bool:
+    return outcome.step.id != "action" and outcome.step.tool.endswith("_lookup")
+
+
+def _nothing(parsed: Parsed) -> str:
+    action = parsed.entities.get("action") or {}
+    if action.get("missing"):
+        return f"I couldn't do that: {action['missing']}."
+    return "I have no data to answer that."
+
+
+def _comparison(ran: list[Outcome]) -> tuple[str, list[tuple[Figure, Outcome]]] | None:
+    """The difference and percentage change between the ``current`` and ``previous``
+    steps' first figures, when both stand (same currency and unit)."""
+    by_id = {o.step.id: o for o in ran}
+    now, then = by_id.get("current"), by_id.get("previous")
+    if now is None or then is None or now.said is None or then.said is None:
+        return None
+    pairs = _pair(now.said.figures, then.said.figures)
+    if pairs is None:
+        return None
+    a, b = pairs
+    money = a.currency is not None
+    diff = cents(a.value - b.value) if money else Decimal(a.value) - Decimal(b.value)
+    diff_value: Decimal | int = diff if money else int(diff)
+    shown = spoken(abs(diff), a.currency) if money else f"{abs(diff_value):,}"
+    direction = "up" if diff > 0 else "down" if diff < 0 else "unchanged"
+    period = a.period
+    extra = [(Figure(f"change in {a.label}", diff_value, a.currency, a.unit, period), now)]
+    if diff == 0:
+        return f"That is unchanged from {then.step.label.split(', ')[-1]}.", extra
+    text = f"That is {direction} {shown}"
+    if Decimal(b.value) != 0:
+        pct = (diff / abs(Decimal(b.value)) * 100).quantize(TENTH, rounding=ROUND_HALF_UP)
+        extra.append((Figure(f"percentage change in {a.label}", pct, None, "%", period), now))
+        text += f" ({'+' if pct > 0 else ''}{pct}%)"
+    text += f" on {then.step.label.split(', ')[-1]}."
+    return text, extra
+
+
+def _pair(now: list[Figure], then: list[Figure]) -> tuple[Figure, Figure] | None:
+    for a in now:
+        for b in then:
+            if a.currency == b.currency and a.unit == b.unit and a.unit != "%":
+                return a, b
+    return None
+
+
+# --- the check: every number written is a figure ------------------------------------------
+
+NUMBER = re.compile(r"(?<![\w\-/.])[-+]?\d[\d,]*(?:\.\d+)?(?![\w\-/])")
+ISO_DATE = re.compile(r"\b\d{4}-\d{2}-\d{2}\b")
+
+
+def numbers_in(text: str) -> list[str]:
+    """The numbers written in ``text`` (ISO dates excepted)."""
+    clean = ISO_DATE.sub(" ", text)
+    return [m.group().rstrip(".,") for m in NUMBER.finditer(clean) if m.group().strip(".,")]
+
+
+def unfigured_numbers(
+    text: str, figures: Iterable[Figure], labels: Iterable[str] = ()
+) -> list[str]:
+    """The numbers in ``text`` that are not a figure's value (money to the cent, counts
+    exactly, percentages to one decimal) nor part of one of ``labels`` (names, figure
+    labels, source titles, period labels)."""
+    allowed: set[Decimal] = set()
+    for figure in figures:
+        value = Decimal(figure.value)
+        allowed.update({value, abs(value), cents(value), abs(cents(value))})
+        if figure.unit == "%":
+            allowed.add(abs(value.quantize(TENTH, rounding=ROUND_HALF_UP)))
+    for label in labels:
+        text = text.replace(label, " ")
+    bad = []
+    for token in numbers_in(text):
+        try:
+            number = Decimal(token.replace(",", "").lstrip("+"))
+        except InvalidOperation:
+            continue
+        if number not in allowed and abs(number) not in allowed:
+            bad.append(token)
+    return bad

@@ -123,10 +123,7 @@ def extract(text: str, vocab: Vocabulary) -> dict[str, Any]:
         stage = match.group("s") or match.group("t")
         if stage in vocab.stages:
             out["stage"] = stage
-    if match := re.search(
-        r"\bthe (?P<q>[\w&'. -]{2,40}?) deal\b|\bdeal with (?P<r>[\w&'. -]{2,40})", text
-    ):
-        out["deal_query"] = (match.group("q") or match.group("r")).strip(" ?.!")
+    out["deal_query"] = _deal_query(text, out)
     return {k: v for k, v in out.items() if v not in (None, [], {})}
 
 
@@ -205,3 +202,18 @@ def _category(text: str, words: list[str], vocab: Vocabulary) -> str | None:
         if category in vocab.categories and re.search(rf"\b{word}\b", folded):
             return category
     return None
+
+
+def _deal_query(text: str, out: dict[str, Any]) -> str | None:
+    """What names the deal: the company or contact named, else the words before "deal"."""
+    if not re.search(r"\bdeals?\b", text):
+        return None
+    named = out.get("companies") or out.get("contacts")
+    if named:
+        return str(named[0]["name"])
+    match = re.search(r"(?P<q>(?:[\w&'.-]+ ){0,3}?[\w&'.-]+) deal\b", text)
+    if match is None:
+        return None
+    skip = {"the", "of", "on", "a", "our", "my", "status", "stage", "with", "is", "how"}
+    words = [w for w in match.group("q").split() if w not in skip]
+    return " ".join(words[-3:]) or None

@@ -69,11 +69,16 @@ def find_named(words: list[str], items: Iterable[Named], *, kind_words: int = 0)
     found.extend(_distinctive(words, items, {m.item.id for m in found}))
     found.sort(key=lambda m: (-m.score, -(m.span[1] - m.span[0])))
     kept: list[Match] = []
+    seen: set[str] = set()
     for match in found:
+        if match.item.id in seen:
+            continue
         if all(match.span[1] <= k.span[0] or k.span[1] <= match.span[0] for k in kept):
             kept.append(match)
+            seen.add(match.item.id)
         elif any(k.span == match.span and abs(k.score - match.score) < 1e-9 for k in kept):
             kept.append(match)  # equally good (a product's 250 g and 1 kg): keep both
+            seen.add(match.item.id)
     return kept
 
 

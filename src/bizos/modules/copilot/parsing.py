@@ -174,6 +174,8 @@ def _topic(ranked: list[Any], text: str, entities: dict[str, Any]) -> str | None
         text,
     ):
         return "customer_spend"
+    if best == "expenses" and (entities.get("contacts") or entities.get("companies")):
+        return "revenue"
     if best == "overdue_tasks" and re.search(r"\binvoices?\b|\bpay", text):
         return "overdue_invoices"
     if best == "low_stock" and re.search(r"\bif\b|\bwhat should i (?:re)?order\b", text):
@@ -229,7 +231,7 @@ def _periods(
     main: Period | None = None
     other: Period | None = None
     for f in found:
-        if cmp_at is not None and f.span[0] >= cmp_at.start() and (main is not None or before):
+        if cmp_at is not None and f.span[0] >= cmp_at.start():
             other = other or f.period
         elif main is None:
             main = f.period
@@ -241,6 +243,7 @@ def _periods(
             main = before.before()
         else:
             main = before
+    default = main is None
     if main is None:
         main = month(day.year, day.month, label="this month", today=day)
     if other is None and (cmp_at or relative) and previous and main == before and found:
@@ -256,7 +259,7 @@ def _periods(
     if other is None and GROWTH.search(text) and topic in DATED:
         other = main.before()
     if topic in DATED or topic in ("forecast",) and found:
-        entities["period"] = main.to_dict()
+        entities["period"] = main.to_dict() | ({"default": True} if default else {})
         if other is not None and other != main:
             entities["compare"] = other.to_dict()
     elif found and topic not in ("low_stock", "stock_value", "pipeline", "receivables"):

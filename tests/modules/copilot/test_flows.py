@@ -1,0 +1,318 @@
+"""Follow-up chains, date edges (month ends, leap years, quarter bounds, January,
+timezones), typo'd products, plans with sequential, parallel and conditional steps, and
+answers composed from outcomes: comparison maths to the cent, partial failure, no
+invented numbers."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from bizos.core.tools import Figure, Proposal, Said, SourceRef, ToolResult
+from bizos.modules.copilot.answer import compose, unfigured_numbers
+from bizos.modules.copilot.dates import find_periods
+from bizos.modules.copilot.parsing import Parsed, understand
+from bizos.modules.copilot.planning import Outcome, Step, plan
+from tests.modules.copilot.vocab import TODAY, VOCAB
+
+
+def chain(*questions: str, today: dt.date = TODAY) -> list[Parsed]:
+    out: list[Parsed] = []
+    for q in questions:
+        out.append(understand(q, VOCAB, today=today, previous=out[-1] if out else None))
+    return out
+
+
+def span(p: Parsed, key: str = "period") -> tuple[str, str]:
+    return p.entities[key]["from"], p.entities[key]["to"]
+
+
+# --- follow-ups -------------------------------------------------------------------------
+
+
+def test_a_conversation_about_revenue_follows_on() -> None:
+    first, before, shopify, by_product, biggest = chain(
+        "how much did we sell last month",
+        "and the month before?",
+        "only Shopify",
+        "break that down by product",
+        "who was the biggest customer then?",
+    )
+    assert span(first) == ("2026-11-01", "2026-11-30")
+    assert (before.topic, span(before), before.followup) == ("revenue", ("2026-10-01", "2026-10-31"), True)
+    assert shopify.entities["channel"] == "shopify" and span(shopify) == span(before)
+    assert by_product.topic == "revenue" and by_product.entities["group_by"] == "product"
+    assert by_product.entities["channel"] == "shopify"
+    assert biggest.topic == "top_customers" and biggest.entities["top_n"] == 1
+    assert span(biggest) == ("2026-10-01", "2026-10-31")
+    assert "group_by" not in biggest.entities
+    step = plan(biggest).steps[0]
+    assert step.tool == "commerce.top_customers" and step.args == {
+        "from": "2026-10-01", "to": "2026-10-31", "limit": 1,
+    }  # fmt: skip
+
+
+def test_what_about_last_year_keeps_the_topic() -> None:
+    _, last_year = chain("how many orders this month", "what about last year?")
+    assert last_year.topic == "orders" and span(last_year) == ("2025-01-01", "2025-12-31")
+
+
+def test_compare_with_last_month_runs_the_tool_twice() -> None:
+    _, compared = chain("revenue this month", "compare with last month")
+    assert span(compared) == ("2026-12-01", "2026-12-07")
+    assert span(compared, "compare") == ("2026-11-01", "2026-11-30")
+    p = plan(compared)
+    assert [s.tool for s in p.steps] == ["commerce.revenue", "commerce.revenue"]
+    assert {s.parallel_group for s in p.steps} == {"compare"}
+    assert p.compare == ("current", "previous")
+    assert isinstance(p.steps[1].args, dict) and p.steps[1].args["from"] == "2026-11-01"
+
+
+def test_how_does_that_compare_to_last_year_is_the_same_days_a_year_earlier() -> None:
+    _, compared = chain("revenue last month", "how does that compare to last year")
+    assert span(compared) == ("2026-11-01", "2026-11-30")
+    assert span(compared, "compare") == ("2025-11-01", "2025-11-30")
+
+
+def test_a_new_question_after_small_talk_is_not_a_follow_up() -> None:
+    _, revenue = chain("hi", "revenue last month")
+    assert not revenue.followup
+
+
+def test_a_fresh_topic_keeps_the_period_but_not_the_grouping() -> None:
+    _, orders = chain("revenue by product in October", "how many orders")
+    assert orders.topic == "orders" and span(orders) == ("2026-10-01", "2026-10-31")
+    assert "group_by" not in orders.entities
+
+
+# --- dates ------------------------------------------------------------------------------
+
+
+def periods(text: str, today: dt.date) -> list[tuple[str, str]]:
+    return [(f.period.start.isoformat(), f.period.end.isoformat()) for f in find_periods(text, today)]
+
+
+@pytest.mark.parametrize(
+    ("text", "today", "expected"),
+    [
+        ("last month", dt.date(2027, 1, 15), ("2026-12-01", "2026-12-31")),
+        ("last month", dt.date(2026, 3, 31), ("2026-02-01", "2026-02-28")),
+        ("last month", dt.date(2028, 3, 1), ("2028-02-01", "2028-02-29")),
+        ("this month", dt.date(2028, 2, 29), ("2028-02-01", "2028-02-29")),
+        ("last quarter", dt.date(2027, 1, 1), ("2026-10-01", "2026-12-31")),
+        ("this quarter", dt.date(2026, 4, 1), ("2026-04-01", "2026-04-01")),
+        ("this quarter", dt.date(2026, 3, 31), ("2026-01-01", "2026-03-31")),
+        ("q4", dt.date(2026, 2, 10), ("2025-10-01", "2025-12-31")),
+        ("q1", dt.date(2026, 2, 10), ("2026-01-01", "2026-02-10")),
+        ("last year", dt.date(2027, 1, 1), ("2026-01-01", "2026-12-31")),
+        ("year to date", dt.date(2027, 1, 1), ("2027-01-01", "2027-01-01")),
+        ("yesterday", dt.date(2027, 1, 1), ("2026-12-31", "2026-12-31")),
+        ("last 7 days", dt.date(2026, 3, 3), ("2026-02-25", "2026-03-03")),
+        ("last week", dt.date(2026, 12, 6), ("2026-11-23", "2026-11-29")),
+        ("in december", dt.date(2026, 11, 5), ("2025-12-01", "2025-12-31")),
+        ("in february", dt.date(2029, 3, 2), ("2029-02-01", "2029-02-28")),
+        ("the month before last", dt.date(2026, 1, 20), ("2025-11-01", "2025-11-30")),
+        ("since black friday", dt.date(2026, 11, 2), ("2025-11-28", "2026-11-02")),
+        ("between 25 and 31 december", dt.date(2027, 1, 5), ("2026-12-25", "2026-12-31")),
+        ("from 2024-02-28 to 2024-03-01", TODAY, ("2024-02-28", "2024-03-01")),
+        ("the first half of 2025", TODAY, ("2025-01-01", "2025-06-30")),
+    ],
+)
+def test_date_edges(text: str, today: dt.date, expected: tuple[str, str]) -> None:
+    assert periods(text, today) == [expected]
+
+
+def test_same_days_last_year_from_a_leap_day() -> None:
+    parsed = understand("revenue on 29 february 2028 vs last year", VOCAB, today=dt.date(2028, 3, 5))
+    assert span(parsed) == ("2028-02-29", "2028-02-29")
+    assert span(parsed, "compare") == ("2027-02-28", "2027-02-28")
+
+
+def test_today_is_the_tenants_day() -> None:
+    # 03:00 UTC on 1 December is still 30 November in New York
+    late = dt.datetime(2026, 12, 1, 3, 0, tzinfo=dt.UTC)
+    parsed = understand("revenue today", VOCAB, today=late)
+    assert span(parsed) == ("2026-11-30", "2026-11-30")
+    this_month = understand("revenue this month", VOCAB, today=late)
+    assert span(this_month) == ("2026-11-01", "2026-11-30")
+
+
+def test_may_the_verb_is_not_a_month() -> None:
+    parsed = understand("may I see sales last week", VOCAB, today=TODAY)
+    assert span(parsed) == ("2026-11-30", "2026-12-06")
+
+
+# --- names forgiving typos ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("question", "ids"),
+    [
+        ("revenue for yirgachefe", {"p-eth-250", "p-eth-1k"}),
+        ("how is the Conical Bur Grinder selling", {"p-grinder"}),
+        ("sales of the goosneck kettle", {"p-kettle"}),
+        ("revenue of nw-eq-dripper", {"p-dripper"}),
+        ("revenue for the ceramic pourover dripper", {"p-dripper"}),
+        ("house expresso blend sales", {"p-esp-250"}),
+    ],
+)
+def test_products_with_typos(question: str, ids: set[str]) -> None:
+    parsed = understand(question, VOCAB, today=TODAY)
+    assert {p["id"] for p in parsed.entities["products"]} == ids
+
+
+def test_two_variants_of_a_product_are_asked_about_in_parallel() -> None:
+    p = plan(understand("revenue for yirgacheffe", VOCAB, today=TODAY))
+    assert [s.args["product_id"] for s in p.steps if isinstance(s.args, dict)] == ["p-eth-250", "p-eth-1k"]
+    assert {s.parallel_group for s in p.steps} == {"products"}
+
+
+def test_names_with_typos() -> None:
+    assert understand("tell me about Marko Rossi", VOCAB, today=TODAY).entities["contacts"][0]["id"] == "c-marco"
+    assert understand("tell me about the daily grnd", VOCAB, today=TODAY).entities["companies"][0]["id"] == "co-daily"
+
+
+# --- plans ------------------------------------------------------------------------------
+
+
+def result(value: Any, records: list[str]) -> ToolResult:
+    return ToolResult(value=value, query="q", records=records, records_total=len(records))
+
+
+def test_an_overview_runs_in_parallel() -> None:
+    p = plan(understand("how are we doing this month", VOCAB, today=TODAY))
+    assert p.tools() == ["commerce.revenue", "commerce.orders", "support.ticket_counts", "billing.overdue_invoices"]
+    assert {s.parallel_group for s in p.steps} == {"overview"}
+
+
+def test_the_top_customers_spend_is_found_in_sequence() -> None:
+    p = plan(understand("how much did my top customer spend last month", VOCAB, today=TODAY))
+    top, spend = p.steps
+    assert top.tool == "commerce.top_customers" and spend.after == ("top",)
+    outcome = Outcome(top, result={"customers": [{"contact_id": "c-dana", "revenue": "1"}]} and result({"customers": [{"contact_id": "c-dana"}]}, ["o1"]))
+    args = spend.resolve({"top": outcome})
+    assert args == {"from": "2026-11-01", "to": "2026-11-30", "contact_id": "c-dana"}
+    with pytest.raises(LookupError):
+        spend.resolve({"top": Outcome(top, result=result({"customers": []}, []))})
+
+
+def test_reordering_is_conditional_on_low_stock() -> None:
+    p = plan(understand("if anything is low on stock, what should I reorder", VOCAB, today=TODAY))
+    low, selling = p.steps
+    assert selling.when is not None
+    assert selling.when({"low": Outcome(low, result=result({"rows": [{"sku": "x"}]}, ["p1"]))})
+    assert not selling.when({"low": Outcome(low, result=result({"rows": []}, []))})
+
+
+def test_overdue_invoices_are_listed_only_if_any() -> None:
+    p = plan(understand("are any invoices overdue? if so list them", VOCAB, today=TODAY))
+    assert p.tools() == ["billing.receivables", "billing.overdue_invoices"]
+    assert p.steps[1].when is not None
+
+
+def test_moving_a_deal_looks_it_up_first() -> None:
+    p = plan(understand("move the Acme deal to negotiation", VOCAB, today=TODAY))
+    find, move = p.steps
+    assert find.args == {"query": "Acme"}
+    assert move.resolve({"deal": Outcome(find, result=result({}, ["d-7"]))}) == {
+        "deal_id": "d-7", "stage": "negotiation",
+    }  # fmt: skip
+
+
+def test_an_unknown_contact_is_said_not_guessed() -> None:
+    parsed = understand("draft an email to Zed Quux about pricing", VOCAB, today=TODAY)
+    assert parsed.intent == "action" and plan(parsed).steps == []
+    text = compose(parsed, []).text
+    assert "Zed Quux" in text and unfigured_numbers(text, [], []) == []
+
+
+# --- composing ----------------------------------------------------------------------------
+
+NOV = (dt.date(2026, 11, 1), dt.date(2026, 11, 30))
+DEC = (dt.date(2026, 12, 1), dt.date(2026, 12, 7))
+
+
+def said(step: Step, value: str, period: tuple[dt.date, dt.date]) -> Outcome:
+    figure = Figure("revenue", Decimal(value), "USD", None, period)
+    text = f"Revenue was ${Decimal(value):,.2f} from {period[0]} to {period[1]}."
+    return Outcome(step, said=Said(text, [figure]), result=result({}, ["o1"]))
+
+
+def compared(now: str, then: str) -> tuple[Parsed, list[Outcome]]:
+    parsed = understand("revenue this month vs last month", VOCAB, today=TODAY)
+    current, previous = plan(parsed).steps
+    return parsed, [said(current, now, DEC), said(previous, then, NOV)]
+
+
+def test_a_comparison_states_the_difference_and_percentage() -> None:
+    parsed, outcomes = compared("24580.00", "21873.45")
+    answer = compose(parsed, outcomes)
+    values = [(f.label, f.value, f.unit) for f, _ in answer.figures]
+    assert ("change in revenue", Decimal("2706.55"), None) in values
+    assert ("percentage change in revenue", Decimal("12.4"), "%") in values
+    assert "up $2,706.55 (+12.4%)" in answer.text
+    labels = [parsed.entities["period"]["label"]]
+    assert unfigured_numbers(answer.text, [f for f, _ in answer.figures], labels) == []
+
+
+def test_a_fall_is_said_as_down() -> None:
+    parsed, outcomes = compared("900.10", "1000.00")
+    answer = compose(parsed, outcomes)
+    assert "down $99.90 (-10.0%)" in answer.text
+
+
+def test_no_percentage_against_nothing() -> None:
+    parsed, outcomes = compared("150.00", "0.00")
+    answer = compose(parsed, outcomes)
+    assert "up $150.00" in answer.text and "%" not in answer.text
+    assert [f.unit for f, _ in answer.figures].count("%") == 0
+
+
+def test_a_partial_failure_is_reported_not_hidden() -> None:
+    parsed = understand("how are we doing", VOCAB, today=TODAY)
+    steps = plan(parsed).steps
+    ok = said(steps[0], "100.00", DEC)
+    failed = Outcome(steps[2], error="timed out")
+    answer = compose(parsed, [ok, failed])
+    assert "I couldn't get open tickets: timed out." in answer.text
+    assert "$100.00" in answer.text
+
+
+def test_out_of_scope_and_no_data_invent_nothing() -> None:
+    weather = understand("what's the weather in Paris?", VOCAB, today=TODAY)
+    answer = compose(weather, [])
+    assert answer.figures == [] and "outside" in answer.text
+    assert unfigured_numbers(answer.text, [], []) == []
+    revenue = understand("revenue", VOCAB, today=TODAY)
+    assert compose(revenue, []).text == "I have no data to answer that."
+
+
+def test_small_talk() -> None:
+    assert compose(understand("hi", VOCAB, today=TODAY), []).text.startswith("Hello")
+    help_text = compose(understand("what can you do", VOCAB, today=TODAY), []).text
+    assert "revenue" in help_text and unfigured_numbers(help_text, [], []) == []
+
+
+def test_a_proposal_asks_for_confirmation_and_sources_are_kept() -> None:
+    parsed = understand("create a task to call Dana tomorrow", VOCAB, today=TODAY)
+    step = plan(parsed).steps[0]
+    outcome = Outcome(step, proposal=Proposal("Create task 'Call Dana' due 2026-12-08", None, {}))
+    assert compose(parsed, [outcome]).text.endswith("Confirm to go ahead.")
+    kb = understand("what's our refund policy", VOCAB, today=TODAY)
+    source = SourceRef("document", "d1", "Refund policy", "within 45 days")
+    text = "Refunds are accepted within 45 days."
+    kb_out = Outcome(plan(kb).steps[0], said=Said(text, [Figure("refund window", 45, unit="days")], [source]))
+    answer = compose(kb, [kb_out])
+    assert answer.sources == [source] and answer.text == text
+
+
+def test_the_checker_catches_an_invented_number() -> None:
+    figures = [Figure("revenue", Decimal("24580.00"), "USD")]
+    assert unfigured_numbers("Revenue was $24,580.00 on 2026-12-01.", figures, []) == []
+    assert unfigured_numbers("Revenue was $24,580.00 from 12 orders.", figures, []) == ["12"]
+    assert unfigured_numbers("Ethiopia Yirgacheffe 250 g sold best.", [], ["Ethiopia Yirgacheffe 250 g"]) == []
+    assert unfigured_numbers("Up 12.4% on last month.", [Figure("p", Decimal("12.4"), unit="%")], []) == []
+    assert unfigured_numbers("Up 12.5% on last month.", [Figure("p", Decimal("12.4"), unit="%")], []) == ["12.5"]
