@@ -12,7 +12,10 @@ Without an external model, or when the call fails, the templated answer stands.
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
 import json
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import structlog
@@ -23,6 +26,7 @@ from bizos.ai.types import ChatMessage, ToolCall, ToolSpec
 from bizos.core.context import Context
 from bizos.core.db import get_database
 from bizos.core.errors import ProblemError
+from bizos.core.tools import Figure
 from bizos.modules.copilot.answer import Composed, unfigured_numbers
 from bizos.modules.copilot.parsing import Parsed
 from bizos.modules.copilot.schemas import Provenance
@@ -93,6 +97,41 @@ def result_of(outcome: Outcome) -> dict[str, Any]:
     }
 
 
+DATE_FORMATS = (
+    "%B %d, %Y",
+    "%b %d, %Y",
+    "%d %B %Y",
+    "%d %b %Y",
+    "%B %d",
+    "%b %d",
+    "%d %B",
+    "%d %b",
+    "%B %Y",
+    "%b %Y",
+    "%Y",
+)
+
+
+def period_words(figures: Iterable[Figure], entities: Mapping[str, Any]) -> list[str]:
+    """The ways a text may write the figures' days ("December 1, 2026", "1 Dec", "2026")
+    and the question's period labels, longest first: numbers in them are dates."""
+    days = {day for f in figures if f.period for day in f.period}
+    for key in ("period", "compare"):
+        entity = entities.get(key)
+        if isinstance(entity, dict):
+            for end in ("from", "to"):
+                with contextlib.suppress(TypeError, ValueError):
+                    days.add(dt.date.fromisoformat(str(entity.get(end))))
+    words = {
+        day.strftime(fmt).replace(" 0", " ").lstrip("0") for day in days for fmt in DATE_FORMATS
+    }
+    for key in ("period", "compare"):
+        entity = entities.get(key)
+        if isinstance(entity, dict) and isinstance(entity.get("label"), str):
+            words.add(entity["label"])
+    return sorted(words, key=len, reverse=True)
+
+
 async def written(
     ctx: Context, parsed: Parsed, composed: Composed, outcomes: dict[str, Outcome]
 ) -> tuple[str, Provenance]:
@@ -123,6 +162,7 @@ async def written(
         return composed.text, TEMPLATE.model_copy(update={"ai_call_ids": [result.call_id]})
     figures = [figure for figure, _ in composed.figures]
     labels = [f.label for f in figures] + [s.title for s in composed.sources]
+    labels = sorted(labels, key=len, reverse=True) + period_words(figures, parsed.entities)
     invented = unfigured_numbers(result.text, figures, labels)
     if invented:
         log.warning("copilot.words.number_not_in_figures", count=len(invented))
