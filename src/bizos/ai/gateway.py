@@ -146,6 +146,15 @@ async def tenant_chain(
     return providers
 
 
+async def external_model_configured(ctx: Context) -> bool:
+    """Whether the tenant's chain has an external provider (OpenAI or Anthropic
+    connector) before the built-in one; read in its own read-only unit of work."""
+    async with get_database().unit_of_work(tenant_id=ctx.require_tenant(), readonly=True) as s:
+        settings = await load_settings(s, ctx)
+        providers = await tenant_chain(s, ctx, settings.providers)
+    return any(p.external for p in providers)
+
+
 async def check_tenant_budget(session: AsyncSession, ctx: Context) -> None:
     """429 when the tenant's AI budget for this month is spent (its settings read here)."""
     await metering.check_budget(session, ctx, await load_settings(session, ctx))

@@ -204,3 +204,32 @@ def result_event(outcome: Outcome) -> dict[str, Any]:
         "error": outcome.error,
         "text": outcome.said.text if outcome.said is not None else None,
     }
+
+
+def plan_step_event(step: Step) -> dict[str, Any]:
+    return {
+        "id": step.id,
+        "tool": step.tool,
+        "label": step.label,
+        "args": dict(step.args) if isinstance(step.args, dict) else None,
+        "after": list(step.after),
+        "parallel_group": step.parallel_group,
+        "conditional": step.when is not None,
+    }
+
+
+async def replay_steps(body: dict[str, Any], emit: Emit) -> None:
+    """A cached answer's steps as the events a fresh one streams."""
+    for step in body.get("plan", []):
+        await emit("tool_call", {"step": step["id"], "tool": step["tool"], "args": step["args"]})
+        await emit(
+            "tool_result",
+            {
+                "step": step["id"],
+                "tool": step["tool"],
+                "status": step["status"],
+                "duration_ms": step["duration_ms"],
+                "error": step.get("error"),
+                "cached": True,
+            },
+        )

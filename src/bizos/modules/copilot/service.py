@@ -37,7 +37,15 @@ from bizos.modules.copilot.cache import normalised, query_cache, query_key
 from bizos.modules.copilot.models import Action, Conversation, Turn
 from bizos.modules.copilot.parsing import Parsed, understand
 from bizos.modules.copilot.planning import plan
-from bizos.modules.copilot.runner import Emit, Runner, args_of, proposing_scope, status_of
+from bizos.modules.copilot.runner import (
+    Emit,
+    Runner,
+    args_of,
+    plan_step_event,
+    proposing_scope,
+    replay_steps,
+    status_of,
+)
 from bizos.modules.copilot.schemas import (
     ActionRead,
     AskRequest,
@@ -50,7 +58,7 @@ from bizos.modules.copilot.schemas import (
     SourceRead,
     TurnRead,
 )
-from bizos.modules.copilot.steps import Outcome, Plan, Step
+from bizos.modules.copilot.steps import Outcome, Plan
 from bizos.modules.copilot.vocabulary import Vocabulary
 
 log = structlog.get_logger("bizos.copilot")
@@ -449,6 +457,19 @@ def plan_read(the_plan: Plan, outcomes: dict[str, Outcome]) -> list[PlanStepRead
     return steps
 
 
+def understood(question: Question) -> tuple[Parsed, Plan]:
+    """What the question asks and the plan that answers it. A question the parser
+    cannot take apart is answered as one it did not understand, never as a 500."""
+    try:
+        parsed = understand(
+            question.text, question.vocab, today=question.today, previous=question.previous
+        )
+        return parsed, plan(parsed)
+    except Exception:
+        log.exception("copilot.understand.failed")
+        return Parsed(question=question.text, intent="out_of_scope", topic="unknown"), Plan()
+
+
 async def answer_question(
     question: Question,
     *,
@@ -458,10 +479,7 @@ async def answer_question(
 ) -> AskResponse:
     """Understand, plan, run, compose and keep the turn; stream events through ``emit``."""
     registry = registry_of(tools)
-    parsed = understand(
-        question.text, question.vocab, today=question.today, previous=question.previous
-    )
-    the_plan = plan(parsed)
+    parsed, the_plan = understood(question)
     if emit is not None:
         await emit("plan", {"steps": [plan_step_event(step) for step in the_plan.steps]})
     key = cache_key(question, parsed, the_plan)
@@ -554,35 +572,6 @@ async def keep_turn(
             turn_id=turn_id,
         )
     return response
-
-
-def plan_step_event(step: Step) -> dict[str, Any]:
-    return {
-        "id": step.id,
-        "tool": step.tool,
-        "label": step.label,
-        "args": dict(step.args) if isinstance(step.args, dict) else None,
-        "after": list(step.after),
-        "parallel_group": step.parallel_group,
-        "conditional": step.when is not None,
-    }
-
-
-async def replay_steps(body: dict[str, Any], emit: Emit) -> None:
-    """A cached answer's steps as the events a fresh one streams."""
-    for step in body.get("plan", []):
-        await emit("tool_call", {"step": step["id"], "tool": step["tool"], "args": step["args"]})
-        await emit(
-            "tool_result",
-            {
-                "step": step["id"],
-                "tool": step["tool"],
-                "status": step["status"],
-                "duration_ms": step["duration_ms"],
-                "error": step.get("error"),
-                "cached": True,
-            },
-        )
 
 
 async def ask(

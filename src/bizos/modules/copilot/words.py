@@ -21,10 +21,8 @@ from typing import Any
 import structlog
 
 from bizos.ai import gateway
-from bizos.ai.settings import load_settings
 from bizos.ai.types import ChatMessage, ToolCall, ToolSpec
 from bizos.core.context import Context
-from bizos.core.db import get_database
 from bizos.core.errors import ProblemError
 from bizos.core.tools import Figure
 from bizos.modules.copilot.answer import Composed, unfigured_numbers
@@ -37,14 +35,6 @@ log = structlog.get_logger("bizos.copilot.words")
 TEMPLATE = Provenance(provider="local", model="templates")
 # Intents whose answer rests on tool results (the others are said by the templates).
 WRITTEN_INTENTS = frozenset({"metrics", "search"})
-
-
-async def external_model_configured(ctx: Context) -> bool:
-    """Whether the tenant's AI chain has an external provider before the local one."""
-    async with get_database().unit_of_work(tenant_id=ctx.require_tenant(), readonly=True) as s:
-        settings = await load_settings(s, ctx)
-        providers = await gateway.tenant_chain(s, ctx, settings.providers)
-    return any(p.external for p in providers)
 
 
 def vendor_name(tool: str) -> str:
@@ -139,7 +129,7 @@ async def written(
     one and it kept to the figures, else the template."""
     if parsed.intent not in WRITTEN_INTENTS or not composed.figures:
         return composed.text, TEMPLATE
-    if not await external_model_configured(ctx):
+    if not await gateway.external_model_configured(ctx):
         return composed.text, TEMPLATE
     exchange, tools = exchange_of(list(outcomes.values()))
     if not exchange:
