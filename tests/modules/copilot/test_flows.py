@@ -42,7 +42,11 @@ def test_a_conversation_about_revenue_follows_on() -> None:
         "who was the biggest customer then?",
     )
     assert span(first) == ("2026-11-01", "2026-11-30")
-    assert (before.topic, span(before), before.followup) == ("revenue", ("2026-10-01", "2026-10-31"), True)
+    assert (before.topic, span(before), before.followup) == (
+        "revenue",
+        ("2026-10-01", "2026-10-31"),
+        True,
+    )
     assert shopify.entities["channel"] == "shopify" and span(shopify) == span(before)
     assert by_product.topic == "revenue" and by_product.entities["group_by"] == "product"
     assert by_product.entities["channel"] == "shopify"
@@ -92,7 +96,9 @@ def test_a_fresh_topic_keeps_the_period_but_not_the_grouping() -> None:
 
 
 def periods(text: str, today: dt.date) -> list[tuple[str, str]]:
-    return [(f.period.start.isoformat(), f.period.end.isoformat()) for f in find_periods(text, today)]
+    return [
+        (f.period.start.isoformat(), f.period.end.isoformat()) for f in find_periods(text, today)
+    ]
 
 
 @pytest.mark.parametrize(
@@ -126,7 +132,9 @@ def test_date_edges(text: str, today: dt.date, expected: tuple[str, str]) -> Non
 
 
 def test_same_days_last_year_from_a_leap_day() -> None:
-    parsed = understand("revenue on 29 february 2028 vs last year", VOCAB, today=dt.date(2028, 3, 5))
+    parsed = understand(
+        "revenue on 29 february 2028 vs last year", VOCAB, today=dt.date(2028, 3, 5)
+    )
     assert span(parsed) == ("2028-02-29", "2028-02-29")
     assert span(parsed, "compare") == ("2027-02-28", "2027-02-28")
 
@@ -166,13 +174,24 @@ def test_products_with_typos(question: str, ids: set[str]) -> None:
 
 def test_two_variants_of_a_product_are_asked_about_in_parallel() -> None:
     p = plan(understand("revenue for yirgacheffe", VOCAB, today=TODAY))
-    assert [s.args["product_id"] for s in p.steps if isinstance(s.args, dict)] == ["p-eth-250", "p-eth-1k"]
+    assert [s.args["product_id"] for s in p.steps if isinstance(s.args, dict)] == [
+        "p-eth-250",
+        "p-eth-1k",
+    ]
     assert {s.parallel_group for s in p.steps} == {"products"}
 
 
 def test_names_with_typos() -> None:
-    assert understand("tell me about Marko Rossi", VOCAB, today=TODAY).entities["contacts"][0]["id"] == "c-marco"
-    assert understand("tell me about the daily grnd", VOCAB, today=TODAY).entities["companies"][0]["id"] == "co-daily"
+    assert (
+        understand("tell me about Marko Rossi", VOCAB, today=TODAY).entities["contacts"][0]["id"]
+        == "c-marco"
+    )
+    assert (
+        understand("tell me about the daily grnd", VOCAB, today=TODAY).entities["companies"][0][
+            "id"
+        ]
+        == "co-daily"
+    )
 
 
 # --- plans ------------------------------------------------------------------------------
@@ -184,7 +203,12 @@ def result(value: Any, records: list[str]) -> ToolResult:
 
 def test_an_overview_runs_in_parallel() -> None:
     p = plan(understand("how are we doing this month", VOCAB, today=TODAY))
-    assert p.tools() == ["commerce.revenue", "commerce.orders", "support.ticket_counts", "billing.overdue_invoices"]
+    assert p.tools() == [
+        "commerce.revenue",
+        "commerce.orders",
+        "support.ticket_counts",
+        "billing.overdue_invoices",
+    ]
     assert {s.parallel_group for s in p.steps} == {"overview"}
 
 
@@ -192,7 +216,11 @@ def test_the_top_customers_spend_is_found_in_sequence() -> None:
     p = plan(understand("how much did my top customer spend last month", VOCAB, today=TODAY))
     top, spend = p.steps
     assert top.tool == "commerce.top_customers" and spend.after == ("top",)
-    outcome = Outcome(top, result={"customers": [{"contact_id": "c-dana", "revenue": "1"}]} and result({"customers": [{"contact_id": "c-dana"}]}, ["o1"]))
+    outcome = Outcome(
+        top,
+        result={"customers": [{"contact_id": "c-dana", "revenue": "1"}]}
+        and result({"customers": [{"contact_id": "c-dana"}]}, ["o1"]),
+    )
     args = spend.resolve({"top": outcome})
     assert args == {"from": "2026-11-01", "to": "2026-11-30", "contact_id": "c-dana"}
     with pytest.raises(LookupError):
@@ -304,7 +332,9 @@ def test_a_proposal_asks_for_confirmation_and_sources_are_kept() -> None:
     kb = understand("what's our refund policy", VOCAB, today=TODAY)
     source = SourceRef("document", "d1", "Refund policy", "within 45 days")
     text = "Refunds are accepted within 45 days."
-    kb_out = Outcome(plan(kb).steps[0], said=Said(text, [Figure("refund window", 45, unit="days")], [source]))
+    kb_out = Outcome(
+        plan(kb).steps[0], said=Said(text, [Figure("refund window", 45, unit="days")], [source])
+    )
     answer = compose(kb, [kb_out])
     assert answer.sources == [source] and answer.text == text
 
@@ -313,6 +343,16 @@ def test_the_checker_catches_an_invented_number() -> None:
     figures = [Figure("revenue", Decimal("24580.00"), "USD")]
     assert unfigured_numbers("Revenue was $24,580.00 on 2026-12-01.", figures, []) == []
     assert unfigured_numbers("Revenue was $24,580.00 from 12 orders.", figures, []) == ["12"]
-    assert unfigured_numbers("Ethiopia Yirgacheffe 250 g sold best.", [], ["Ethiopia Yirgacheffe 250 g"]) == []
-    assert unfigured_numbers("Up 12.4% on last month.", [Figure("p", Decimal("12.4"), unit="%")], []) == []
-    assert unfigured_numbers("Up 12.5% on last month.", [Figure("p", Decimal("12.4"), unit="%")], []) == ["12.5"]
+    assert (
+        unfigured_numbers(
+            "Ethiopia Yirgacheffe 250 g sold best.", [], ["Ethiopia Yirgacheffe 250 g"]
+        )
+        == []
+    )
+    assert (
+        unfigured_numbers("Up 12.4% on last month.", [Figure("p", Decimal("12.4"), unit="%")], [])
+        == []
+    )
+    assert unfigured_numbers(
+        "Up 12.5% on last month.", [Figure("p", Decimal("12.4"), unit="%")], []
+    ) == ["12.5"]

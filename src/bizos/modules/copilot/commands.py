@@ -3,6 +3,8 @@
 Dana about …", "send a reminder for invoice INV-0042". Each gives an action kind and the
 arguments its tool needs (or what is missing)."""
 
+# ruff: noqa: E501  (pattern tables and phrasing tables read best one entry a line)
+
 from __future__ import annotations
 
 import datetime as dt
@@ -23,7 +25,7 @@ TASK = re.compile(
 )  # fmt: skip
 NOTE = re.compile(
     _POLITE + r"(?:add|log|put|write|leave|attach|make|record|save)\s+(?:a\s+|this\s+)?note\s+"
-    r"(?:to|on|for|about|against|in)\s+(?:the\s+)?(?P<target>.+?)\s*(?::|;|\s-\s|\s–\s|\s+saying\s+|\s+that\s+says\s+|\s+that\s+)\s*(?P<body>.+)$"
+    r"(?:to|on|for|about|against|in)\s+(?:the\s+)?(?P<target>.+?)\s*(?::|;|\s-\s|\s\u2013\s|\s+saying\s+|\s+that\s+says\s+|\s+that\s+)\s*(?P<body>.+)$"
     r"|^note\s+(?:on|for)\s+(?:the\s+)?(?P<target2>.+?)\s*:\s*(?P<body2>.+)$",
     _I,
 )  # fmt: skip

@@ -1,6 +1,8 @@
 """Periods in owners' words: "last month", "Q3", "the past two weeks", "since Black
 Friday", "between 1 and 15 October". Pure date arithmetic against a given ``today``."""
 
+# ruff: noqa: E501  (pattern tables and phrasing tables read best one entry a line)
+
 from __future__ import annotations
 
 import calendar
@@ -175,7 +177,7 @@ HOLIDAYS = (
 def last_holiday(name: str, today: Day) -> Day | None:
     """The most recent ``name`` on or before ``today``."""
     for y in (today.year, today.year - 1):
-        day = holiday(name.replace("’", "'"), y)
+        day = holiday(name.replace("\u2019", "'"), y)
         if day is not None and day <= today:
             return day
     return None
@@ -253,7 +255,7 @@ def _between_days(g: dict[str, str | None], today: Day) -> Period | None:
 
 def _days_of_month(g: dict[str, str | None], today: Day) -> Period | None:
     m = MONTHS[str(g["m"]).rstrip(".")]
-    y = int(g["y"]) if g.get("y") else None
+    y = int(str(g["y"])) if g.get("y") else None
     d1, d2 = int(str(g["d1"])), int(str(g["d2"]))
     if y is None:
         y, _ = last_month_named(m, today)
@@ -276,7 +278,7 @@ def _since(g: dict[str, str | None], today: Day) -> Period | None:
         start = today - dt.timedelta(days=(today.weekday() - WEEKDAYS[str(g["wd"])]) % 7 or 7)
     elif g.get("sm"):
         y, m = last_month_named(MONTHS[str(g["sm"]).rstrip(".")], today)
-        start = dt.date(int(g["sy"]) if g.get("sy") else y, m, 1)
+        start = dt.date(int(str(g["sy"])) if g.get("sy") else y, m, 1)
     else:
         start = _day_from(g, today, "1")
     if start is None or start > today:
@@ -353,7 +355,7 @@ def _to_date(g: dict[str, str | None], today: Day) -> Period | None:
 
 
 def _quarter(g: dict[str, str | None], today: Day) -> Period | None:
-    q = int(g["q"]) if g.get("q") else ORDINAL_QUARTERS[str(g["oq"])]
+    q = int(str(g["q"])) if g.get("q") else ORDINAL_QUARTERS[str(g["oq"])]
     if g.get("y"):
         y = int(str(g["y"]))
     elif g.get("rel"):
@@ -467,19 +469,19 @@ PATTERNS: list[tuple[str, Handler]] = [
     ),
     (
         r"(?:(?:between|from)\s+)?(?:the\s+)?(?P<d1>\d{1,2})" + _ORD
-        + r"\s*(?:and|to|until|till|through|-|–)\s*(?:the\s+)?(?P<d2>\d{1,2})" + _ORD
+        + r"\s*(?:and|to|until|till|through|-|\u2013)\s*(?:the\s+)?(?P<d2>\d{1,2})" + _ORD
         + r"\s+(?:of\s+)?{MONTH:m}(?:,?\s+{YEAR:y})?",
         _days_of_month,
     ),
     (
         r"(?:(?:between|from)\s+)?{MONTH:m}\s+(?P<d1>\d{1,2})" + _ORD
-        + r"\s*(?:and|to|until|till|through|-|–)\s*(?P<d2>\d{1,2})" + _ORD
+        + r"\s*(?:and|to|until|till|through|-|\u2013)\s*(?P<d2>\d{1,2})" + _ORD
         + r"(?:,?\s+{YEAR:y})?",
         _days_of_month,
     ),
     (
         r"(?:(?:between|from)\s+)?" + _ISO.format(s="1")
-        + r"\s*(?:and|to|until|till|through|-|–)\s*" + _ISO.format(s="2"),
+        + r"\s*(?:and|to|until|till|through|-|\u2013)\s*" + _ISO.format(s="2"),
         _between_days,
     ),
     (r"(?:ever\s+)?since\s+" + _SINCE_WHAT, _since),
@@ -555,7 +557,8 @@ def _may_is_month(text: str, span: tuple[int, int]) -> bool:
 
 # --- due dates (actions look forward) --------------------------------------------------
 
-_DUE = [
+DueHandler = Callable[[dict[str, Any], Day], Day]
+_DUE: list[tuple[str, DueHandler]] = [
     (r"\btomorrow\b", lambda g, t: t + ONE),
     (r"\btoday\b|\btonight\b|\bend of (?:the )?day\b|\beod\b", lambda g, t: t),
     (r"\bday after tomorrow\b", lambda g, t: t + 2 * ONE),

@@ -2,6 +2,8 @@
 the tenant's vocabulary, forgiving typos), a channel, a currency, a stage, a priority, a
 status, "top N", an amount, a grouping, a ticket or invoice number."""
 
+# ruff: noqa: E501  (pattern tables and phrasing tables read best one entry a line)
+
 from __future__ import annotations
 
 import re

@@ -3,6 +3,8 @@ answers it) and the entities it names — periods, products, people, channels, c
 stages, priorities, "top N" — continuing from the previous question when it is a
 follow-up ("and the month before?", "only Shopify", "break that down by product")."""
 
+# ruff: noqa: E501  (pattern tables and phrasing tables read best one entry a line)
+
 from __future__ import annotations
 
 import datetime as dt
@@ -28,8 +30,23 @@ Intent = Literal["metrics", "search", "action", "conversation", "out_of_scope"]
 
 # Topics that read a date range (others ignore periods).
 DATED = frozenset(
-    "revenue orders aov top_customers top_products refunds expenses profit leads lead_sources "
-    "tickets sla first_response overview customer_spend".split()
+    [
+        "revenue",
+        "orders",
+        "aov",
+        "top_customers",
+        "top_products",
+        "refunds",
+        "expenses",
+        "profit",
+        "leads",
+        "lead_sources",
+        "tickets",
+        "sla",
+        "first_response",
+        "overview",
+        "customer_spend",
+    ]
 )
 COMPARE = re.compile(
     r"\b(?:vs\.?|versus|compared?(?: it| that| this)?(?: to| with| against)?|comparison|against|"
@@ -90,7 +107,12 @@ def local_day(today: dt.date | dt.datetime, timezone: str) -> dt.date:
 
 
 def normal(question: str) -> str:
-    text = question.replace("’", "'").replace("‘", "'").replace("“", '"').replace("”", '"')
+    text = (
+        question.replace("\u2019", "'")
+        .replace("\u2018", "'")
+        .replace("\u201c", '"')
+        .replace("\u201d", '"')
+    )
     return re.sub(r"\s+", " ", text).strip().lower()
 
 
@@ -158,7 +180,7 @@ def _topic(ranked: list[Any], text: str, entities: dict[str, Any]) -> str | None
         return None
     if KB_STRONG.search(text) and ranked[0].score < 7:
         return None
-    best = ranked[0].topic
+    best: str = ranked[0].topic
     if best in ("lookup", "deal") and (entities.get("companies") or entities.get("contacts")):
         return best
     if best == "lookup":
@@ -186,7 +208,7 @@ def _topic(ranked: list[Any], text: str, entities: dict[str, Any]) -> str | None
         return "ticket"
     if best == "deal" and not re.search(r"\bdeal\b", text):
         return None
-    return cast(str, best)
+    return best
 
 
 def _continues(text: str, topic: str | None, entities: dict[str, Any], found: list[Any]) -> bool:
@@ -239,15 +261,10 @@ def _periods(
             other = other or f.period
     relative = BEFORE.search(text)
     if main is None:
-        if relative and not cmp_at and before is not None:
-            main = before.before()
-        else:
-            main = before
+        main = before.before() if relative and not cmp_at and before is not None else before
     default = main is None
     if main is None:
         main = month(day.year, day.month, label="this month", today=day)
-    if other is None and (cmp_at or relative) and previous and main == before and found:
-        pass
     if other is not None and other.label == "last year" and main.unit != "year":
         other = main.year_earlier()
     if other is None and YEAR_OVER_YEAR.search(text):
@@ -258,7 +275,7 @@ def _periods(
         other = main.before()
     if other is None and GROWTH.search(text) and topic in DATED:
         other = main.before()
-    if topic in DATED or topic in ("forecast",) and found:
+    if topic in DATED or (topic in ("forecast",) and found):
         entities["period"] = main.to_dict() | ({"default": True} if default else {})
         if other is not None and other != main:
             entities["compare"] = other.to_dict()

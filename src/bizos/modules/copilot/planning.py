@@ -2,6 +2,8 @@
 question, the same tool twice for a comparison, parallel steps for an overview,
 sequential steps whose arguments come from an earlier answer, and conditional steps."""
 
+# ruff: noqa: E501  (pattern tables and phrasing tables read best one entry a line)
+
 from __future__ import annotations
 
 import datetime as dt
@@ -162,9 +164,9 @@ def _args(parsed: Parsed, tool: str) -> dict[str, Any]:
         args["group_by"] = "source" if parsed.topic == "lead_sources" else group or "source"
         if args["group_by"] not in ("source", "status", "day", "week", "month"):
             args["group_by"] = "source"
-    if tool in ("support.ticket_counts", "support.sla_breaches", "support.first_response"):
-        if e.get("priority"):
-            args["priority"] = e["priority"]
+    supported = ("support.ticket_counts", "support.sla_breaches", "support.first_response")
+    if tool in supported and e.get("priority"):
+        args["priority"] = e["priority"]
     if tool == "support.ticket_counts" and e.get("status") in (
         "new",
         "pending",

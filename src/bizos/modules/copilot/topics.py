@@ -2,6 +2,8 @@
 patterns over the lower-cased question, and the best total wins. A topic names the tool
 family that answers it (see ``planning.py``)."""
 
+# ruff: noqa: E501  (pattern tables and phrasing tables read best one entry a line)
+
 from __future__ import annotations
 
 import re
