@@ -317,7 +317,7 @@ def _relative(g: dict[str, str | None], today: Day) -> Period | None:
     if which == "past":
         rolling = _last_n({"n": "1", "unit": unit}, today)
         return None if rolling is None else Period(rolling.start, today, f"the past {unit}")
-    back = 0 if which in ("this", "current") else 1
+    back = {"this": 0, "current": 0, "next": -1, "coming": -1}.get(which, 1)
     if which in ("the month before last", "month before last"):
         back = 2
     label = f"{which} {unit}"
@@ -498,7 +498,7 @@ PATTERNS: list[tuple[str, Handler]] = [
     ),
     (r"(?:the\s+)?(?P<unit>month|week|quarter|year)\s+before\s+last", _before_last),
     (
-        r"(?P<which>this|current|last|previous|past|prior)\s+(?P<unit>week|month|quarter|year)(?:'s)?",
+        r"(?:the\s+)?(?P<which>this|current|last|previous|past|prior|next|coming)\s+(?P<unit>week|month|quarter|year)(?:'s)?",
         _relative,
     ),
     (r"(?P<unit>month|quarter|week)[- ]to[- ]date|\b(?P<u2>mtd|qtd|wtd)\b", _xtd),

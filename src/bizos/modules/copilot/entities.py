@@ -78,6 +78,19 @@ CATEGORY_SYNONYMS = {
 }  # fmt: skip
 
 
+LEAD_SOURCES = [
+    (
+        re.compile(r"\bweb ?(?:site|form)s?\b|\bcontact form\b|\bonline form\b|\bweb_form\b"),
+        "web_form",
+    ),
+    (re.compile(r"\breferr(?:al|als|ed)\b|\bword of mouth\b"), "referral"),
+    (re.compile(r"\btrade ?shows?\b|\bevents?\b|\bexpos?\b|\bfairs?\b"), "trade_show"),
+    (re.compile(r"\bcold (?:outreach|emails?|calls?|calling)\b|\boutbound\b"), "cold_outreach"),
+    (re.compile(r"\binstagram\b|\binsta\b|\bsocial(?: media)?\b"), "instagram"),
+    (re.compile(r"\bimport(?:ed|s)?\b|\bcsv\b"), "import"),
+]
+
+
 def ticket_number(text: str) -> str | None:
     match = TICKET.search(text)
     if match is None or (match.group("a") and not re.search(r"\bt-\d|\bticket", text)):
@@ -89,7 +102,9 @@ def extract(text: str, vocab: Vocabulary) -> dict[str, Any]:
     """The entities of a lower-cased question whose periods are blanked out."""
     out: dict[str, Any] = {}
     words = fold(text).split()
-    _names(words, vocab, out)
+    named = _names(words, vocab, out)
+    for word in named:
+        text = re.sub(rf"\b{re.escape(word)}\b", " ", text)
     for regex, channel in CHANNELS:
         if regex.search(text):
             out["channel"] = channel
@@ -117,6 +132,10 @@ def extract(text: str, vocab: Vocabulary) -> dict[str, Any]:
     if match := INVOICE.search(text):
         out["invoice_number"] = f"INV-{(match.group('a') or match.group('b')).zfill(4)}"
     out["category"] = _category(text, words, vocab)
+    for regex, source in LEAD_SOURCES:
+        if regex.search(text) and (not vocab.lead_sources or source in vocab.lead_sources):
+            out["lead_source"] = source
+            break
     if QUANTITY.search(text):
         out["by"] = "quantity"
     if match := re.search(
@@ -129,7 +148,8 @@ def extract(text: str, vocab: Vocabulary) -> dict[str, Any]:
     return {k: v for k, v in out.items() if v not in (None, [], {})}
 
 
-def _names(words: list[str], vocab: Vocabulary, out: dict[str, Any]) -> None:
+def _names(words: list[str], vocab: Vocabulary, out: dict[str, Any]) -> set[str]:
+    """Sets products, contacts and companies; returns the words that named them."""
     products = find_named(words, vocab.products)
     taken = {i for m in products for i in range(*m.span)}
     rest = [w if i not in taken else "_" for i, w in enumerate(words)]
@@ -138,6 +158,7 @@ def _names(words: list[str], vocab: Vocabulary, out: dict[str, Any]) -> None:
     out["products"] = [m.as_entity() for m in products]
     out["contacts"] = [m.as_entity() for m in contacts]
     out["companies"] = [m.as_entity() for m in companies]
+    return {words[i] for m in (*products, *contacts, *companies) for i in range(*m.span)}
 
 
 def _currency(text: str, vocab: Vocabulary) -> str | None:

@@ -140,6 +140,10 @@ def understand(
     topic = _topic(ranked, text, entities)
     if topic is None and OUT_OF_SCOPE.search(text):
         return Parsed(question, "out_of_scope", "out_of_scope", {})
+    if topic is None and previous is None and found and COMPARE.search(text):
+        topic = (
+            "revenue"  # "how did October compare to September?": sales, the owner's first figure
+        )
     followup = (
         previous is not None
         and previous.intent == "metrics"
@@ -160,6 +164,12 @@ def understand(
     if followup and previous is not None:
         same = topic == previous.topic
         entities = {**_inherited(previous.entities, entities, same_topic=same), **entities}
+    if topic not in ("expenses", "budgets"):
+        entities.pop("category", None)
+    if topic not in ("leads", "lead_sources"):
+        entities.pop("lead_source", None)
+    elif entities.get("channel") in ("shopify", "api"):
+        entities.pop("channel")
     entities = {k: v for k, v in entities.items() if v not in (None, [], {})}
     intent = cast(Intent, TOPIC_INTENT.get(topic, "metrics"))
     if topic in ("deal", "lookup"):
@@ -250,10 +260,13 @@ def _periods(
     comparison word) is the one to compare with."""
     before = previous.period() if previous else None
     cmp_at = COMPARE.search(text)
+    split = cmp_at.start() if cmp_at is not None else None
+    if re.match(r"^(?:can you |please |let's )?(?:compare|comparison)", text):
+        split = found[1].span[0] if len(found) > 1 else 0
     main: Period | None = None
     other: Period | None = None
     for f in found:
-        if cmp_at is not None and f.span[0] >= cmp_at.start():
+        if split is not None and f.span[0] >= split:
             other = other or f.period
         elif main is None:
             main = f.period

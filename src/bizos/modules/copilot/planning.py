@@ -164,6 +164,8 @@ def _args(parsed: Parsed, tool: str) -> dict[str, Any]:
         args["group_by"] = "source" if parsed.topic == "lead_sources" else group or "source"
         if args["group_by"] not in ("source", "status", "day", "week", "month"):
             args["group_by"] = "source"
+        if e.get("lead_source"):
+            args["source"] = e["lead_source"]
     supported = ("support.ticket_counts", "support.sla_breaches", "support.first_response")
     if tool in supported and e.get("priority"):
         args["priority"] = e["priority"]

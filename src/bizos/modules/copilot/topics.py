@@ -13,7 +13,7 @@ _TOPICS: dict[str, list[tuple[str, float]]] = {
     "revenue": [
         (r"\brevenues?\b|\bturnover\b|\btakings\b|\btop[- ]line\b|\bgross sales\b|\bincome\b", 3),
         (r"\bsales\b|\bsold\b|\bsell\b|\bselling\b", 2),
-        (r"\bhow much (?:money )?(?:did|have|has|do) (?:we|i|it|they|the \w+) (?:make|made|bring|take|earn|sell|do|sold)", 3),
+        (r"\bhow much (?:money )?(?:did|have|has|do|does) (?:\w+ ){1,3}?(?:make|made|bring|take|earn|sell|do|sold|generate|generated)\b", 3),
         (r"\b(?:made|make|making|earn(?:ed)?|brought in|bring in|take in|took in|bill(?:ed)?)\b", 1),
         (r"\bmoney\b", 0.5),
         (r"\bhow much (?:did|has|have) (?:\w+ ){1,4}(?:spend|spent|buy|bought|order(?:ed)?)\b", 2),
@@ -27,7 +27,7 @@ _TOPICS: dict[str, list[tuple[str, float]]] = {
     ],
     "top_customers": [
         (r"\b(?:best|top|biggest|largest|most valuable|highest[- ]spending|loyal|major|key|main|important|leading)\s+(?:\d+\s+|\w+\s+)?(?:customers?|clients?|buyers?|accounts?|spenders?)\b", 6),
-        (r"\bwho (?:buys|bought|spends|spent|orders|ordered|purchased?)(?: \w+)? (?:the )?most\b", 6),
+        (r"\b(?:who|which (?:customers?|clients?|accounts?|buyers?))(?: has| have)? (?:buys|bought|spends|spent|orders|ordered|purchased?)(?: \w+)? (?:the )?most\b", 6),
         (r"\bwho (?:are|were|is|was) (?:my|our) (?:best|top|biggest)\b", 3),
         (r"\bcustomers?\b|\bclients?\b", 1),
     ],
@@ -35,6 +35,7 @@ _TOPICS: dict[str, list[tuple[str, float]]] = {
         (r"\bbest[- ]?sell(?:ers?|ing)\b|\btop[- ]sell(?:ers?|ing)\b|\bbestsellers?\b", 6),
         (r"\b(?:best|top|most popular|popular|biggest|bestselling|top-performing|leading)\s+(?:\d+\s+|\w+\s+)?(?:products?|items?|skus?|coffees?|lines?|sellers?)\b", 6),
         (r"\b(?:what|which) (?:products?|items?|coffees?|skus?)? ?(?:sells?|sold|moves?|moved|did) (?:the )?(?:most|best)\b|\bsells? (?:the )?best\b|\bmost (?:popular|sold|ordered)\b", 6),
+        (r"\b(?:which|what) (?:products?|items?|coffees?|skus?) (?:\w+ ){0,2}(?:the )?most\b", 7),
         (r"\bproducts?\b|\bitems?\b|\bskus?\b", 0.5),
     ],
     "stock_value": [
@@ -42,8 +43,8 @@ _TOPICS: dict[str, list[tuple[str, float]]] = {
         (r"\bhow much (?:is )?(?:the |our |my )?(?:stock|inventory)(?: is)? worth\b|\bhow much (?:stock|inventory) do (?:we|i) have\b|\btied up in (?:stock|inventory)\b", 7),
     ],
     "low_stock": [
-        (r"\brunning (?:low|out|short)\b|\blow (?:on )?(?:stock|inventory)\b|\bout of stock\b|\bstock[- ]?outs?\b|\bsold out\b", 7),
-        (r"\breorder\b|\bre-order\b|\brestock\b|\bre-stock\b|\breplenish\b|\bneed(?:s)? (?:to be )?(?:re)?order(?:ed|ing)?\b|\bshort on\b|\bstock levels?\b|\bwhat (?:should|do) (?:i|we) (?:order|buy)\b", 5),
+        (r"\brunning (?:low|out|short)\b|\blow (?:on |in )?(?:stock|inventory)\b|\bout of stock\b|\bstock[- ]?outs?\b|\bsold out\b", 7),
+        (r"\breorder\b|\bre-order\b|\brestock\w*\b|\bre-stock\w*\b|\breplenish\b|\bneed(?:s)? (?:to be )?(?:re)?order(?:ed|ing)?\b|\bshort on\b|\bstock levels?\b|\bwhat (?:should|do) (?:i|we) (?:order|buy)\b", 5),
         (r"\b(?:stock|inventory)\b", 1),
     ],
     "receivables": [
@@ -64,6 +65,7 @@ _TOPICS: dict[str, list[tuple[str, float]]] = {
     "budgets": [
         (r"\bbudgets?\b|\bover ?spen[dt]\b|\bover(?:spending)?\b.{0,12}\bbudget\b", 6),
         (r"\b(?:over|under|within|on|off) (?:the )?budget\b", 4),
+        (r"\b(?:against|vs|versus|compared to|relative to) (?:the |our |my )?budgets?\b", 6),
     ],
     "profit": [
         (r"\bprofits?\b|\bprofitable\b|\bmargins?\b|\bnet income\b|\bbottom line\b|\bearnings\b|\b(?:making|make|made) money\b|\bin the (?:black|red)\b|\bafter (?:costs|expenses)\b", 7),
@@ -84,6 +86,7 @@ _TOPICS: dict[str, list[tuple[str, float]]] = {
     ],
     "hot_leads": [
         (r"\b(?:hot|hottest|warm|warmest|best|top|strongest|most promising|highest[- ]scor(?:ing|ed)|qualified)\s+(?:\d+\s+)?(?:leads?|prospects?)\b|\bwho should (?:i|we) (?:call|contact|chase|reach out to)(?: first)?\b|\blead scores?\b", 9),
+        (r"\b(?:which|what) (?:leads?|prospects?) should (?:i|we)\b|\b(?:leads?|prospects?) (?:to|i should|we should) (?:follow up|call|chase|contact)", 9),
     ],
     "deal": [
         (r"\bthe [\w&'. -]{2,40}? deal\b|\bdeal with [\w&'. -]{2,40}|\b(?:status|stage) of (?:the )?[\w&'. -]{2,40}? (?:deal|opportunity)\b", 5),
@@ -103,6 +106,7 @@ _TOPICS: dict[str, list[tuple[str, float]]] = {
     ],
     "first_response": [
         (r"\bhow (?:fast|quickly|quick|long|soon) (?:do|did|does|are|is|have) (?:we|i|the team|support|our team|our support(?: team)?|agents) (?:take to )?(?:respond|reply|answer|get back|responding|replying)", 10),
+        (r"\bhow long (?:does|do|did) it take (?:us |me |the team |support |our team )?to (?:respond|reply|answer|get back)", 10),
         (r"\b(?:first[- ])?response times?\b|\breply times?\b|\btime to (?:first )?(?:respond|reply|response)\b|\bfirst response\b|\bresponsive\b", 9),
     ],
     "my_tasks": [
