@@ -222,7 +222,9 @@ def test_the_top_customers_spend_is_found_in_sequence() -> None:
         and result({"customers": [{"contact_id": "c-dana"}]}, ["o1"]),
     )
     args = spend.resolve({"top": outcome})
-    assert args == {"from": "2026-11-01", "to": "2026-11-30", "contact_id": "c-dana"}
+    assert args == {
+        "from": "2026-11-01", "to": "2026-11-30", "group_by": "period", "contact_id": "c-dana",
+    }  # fmt: skip
     with pytest.raises(LookupError):
         spend.resolve({"top": Outcome(top, result=result({"customers": []}, []))})
 
@@ -284,6 +286,18 @@ def test_a_comparison_states_the_difference_and_percentage() -> None:
     assert "up $2,706.55 (+12.4%)" in answer.text
     labels = [parsed.entities["period"]["label"]]
     assert unfigured_numbers(answer.text, [f for f, _ in answer.figures], labels) == []
+
+
+def test_a_comparison_of_named_quarters_writes_no_stray_number() -> None:
+    parsed = understand("revenue Q3 vs Q2", VOCAB, today=TODAY)
+    assert span(parsed, "compare") == ("2026-04-01", "2026-06-30")
+    current, previous = plan(parsed).steps
+    q3 = (dt.date(2026, 7, 1), dt.date(2026, 9, 30))
+    q2 = (dt.date(2026, 4, 1), dt.date(2026, 6, 30))
+    answer = compose(parsed, [said(current, "1000.00", q3), said(previous, "800.00", q2)])
+    assert answer.text.endswith("That is up $200.00 (+25.0%) on Q2 2026.")
+    assert answer.unfigured() == []
+    assert unfigured_numbers(answer.text, [f for f, _ in answer.figures]) == ["2026"]
 
 
 def test_a_fall_is_said_as_down() -> None:

@@ -47,6 +47,17 @@ class Composed:
     text: str
     figures: list[tuple[Figure, Outcome]] = field(default_factory=list)
     sources: list[SourceRef] = field(default_factory=list)
+    labels: list[str] = field(default_factory=list)
+
+    def unfigured(self) -> list[str]:
+        """Numbers in ``text`` that no figure, name or period accounts for (should be
+        none): the check an external model's words must pass too."""
+        names = [
+            *self.labels,
+            *(f.label for f, _ in self.figures),
+            *(s.title for s in self.sources),
+        ]
+        return unfigured_numbers(self.text, [f for f, _ in self.figures], names)
 
 
 def compose(parsed: Parsed, outcomes: Iterable[Outcome] | Mapping[str, Outcome]) -> Composed:
@@ -78,7 +89,17 @@ def compose(parsed: Parsed, outcomes: Iterable[Outcome] | Mapping[str, Outcome])
         parts.append(change[0])
         figures.extend(change[1])
     text = " ".join(p for p in parts if p)
-    return Composed(text or _nothing(parsed), figures, sources)
+    return Composed(text or _nothing(parsed), figures, sources, period_labels(parsed, ran))
+
+
+def period_labels(parsed: Parsed, outcomes: Iterable[Outcome] = ()) -> list[str]:
+    """The periods an answer may name in words ("March 2026", "Q3 2026") and the steps'
+    labels, longest first so a checker removes "Q3 2026" before "2026"."""
+    labels = {
+        str(parsed.entities[k]["label"]) for k in ("period", "compare") if parsed.entities.get(k)
+    }
+    labels.update(o.step.label for o in outcomes)
+    return sorted(labels, key=len, reverse=True)
 
 
 def _is_lookup_step(outcome: Outcome) -> bool:
@@ -153,8 +174,9 @@ def unfigured_numbers(
         allowed.update({value, abs(value), cents(value), abs(cents(value))})
         if figure.unit == "%":
             allowed.add(abs(value.quantize(TENTH, rounding=ROUND_HALF_UP)))
-    for label in labels:
-        text = text.replace(label, " ")
+    for label in sorted(labels, key=len, reverse=True):
+        if label:
+            text = text.replace(label, " ")
     bad = []
     for token in numbers_in(text):
         try:

@@ -265,8 +265,8 @@ def _customer_spend(parsed: Parsed) -> Plan:
     top = Step("top", "commerce.top_customers", {**span, "limit": 1}, "top customer")
     spend = Step(
         "spend",
-        "commerce.orders",
-        lambda outcomes: {**span, "contact_id": pick(outcomes)},
+        "commerce.revenue",
+        lambda outcomes: {**span, "group_by": "period", "contact_id": pick(outcomes)},
         "what the top customer spent",
         after=("top",),
     )
