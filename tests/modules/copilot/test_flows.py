@@ -92,6 +92,77 @@ def test_a_fresh_topic_keeps_the_period_but_not_the_grouping() -> None:
     assert "group_by" not in orders.entities
 
 
+def test_filters_pile_up_until_the_topic_changes() -> None:
+    _, wholesale, euros, last_year, orders, by_channel = chain(
+        "what's my revenue",
+        "what about wholesale?",
+        "and in euros?",
+        "same for last year",
+        "how about orders?",
+        "and by channel?",
+    )
+    assert (wholesale.entities["channel"], euros.entities["currency"]) == ("api", "EUR")
+    assert euros.entities["channel"] == "api"
+    assert (
+        span(last_year) == ("2025-01-01", "2025-12-31") and last_year.entities["currency"] == "EUR"
+    )
+    assert orders.topic == "orders" and orders.entities["channel"] == "api"
+    assert by_channel.topic == "revenue" and by_channel.entities["group_by"] == "channel"
+    assert "channel" not in by_channel.entities
+
+
+def test_a_leads_conversation() -> None:
+    _, sources, before = chain("new leads this week", "where did they come from?", "and last week?")
+    assert sources.topic == "lead_sources" and sources.followup
+    assert before.topic == "lead_sources" and span(before) == ("2026-11-30", "2026-12-06")
+    step = plan(before).steps[0]
+    assert (
+        step.tool == "crm.leads"
+        and isinstance(step.args, dict)
+        and step.args["group_by"] == "source"
+    )
+
+
+def test_a_product_conversation() -> None:
+    grinder, kettle, monthly = chain(
+        "revenue for the grinder this year", "and the kettle?", "break it down by month"
+    )
+    assert kettle.entities["products"] == [{"id": "p-kettle", "name": "Gooseneck Kettle 1 L"}]
+    assert span(kettle) == span(grinder)
+    assert (
+        monthly.entities["interval"] == "month"
+        and monthly.entities["products"] == kettle.entities["products"]
+    )
+
+
+def test_tickets_narrowed_then_moved_in_time() -> None:
+    _, urgent, last_month = chain("open tickets", "only urgent ones", "what about last month?")
+    assert urgent.entities["priority"] == "urgent"
+    assert last_month.entities["priority"] == "urgent" and span(last_month) == (
+        "2026-11-01",
+        "2026-11-30",
+    )
+
+
+def test_a_knowledge_follow_up_keeps_asking_the_documents() -> None:
+    _, policy, warranty = chain(
+        "revenue last month", "what's our refund policy", "and the warranty?"
+    )
+    assert (policy.intent, policy.topic, policy.followup) == ("search", "kb", False)
+    assert warranty.topic == "kb" and warranty.entities["query"] == "warranty"
+
+
+def test_a_companys_spend_is_answered_by_the_company_not_all_sales() -> None:
+    _, acme = chain("top 5 customers last quarter", "how much did Acme spend then?")
+    assert plan(acme).tools() == ["crm.company_lookup"]
+
+
+def test_an_overview_follows_on_in_time() -> None:
+    _, last = chain("how are we doing this month", "and last month?")
+    assert last.topic == "overview" and span(last) == ("2026-11-01", "2026-11-30")
+    assert len(plan(last).steps) == 4
+
+
 # --- dates ------------------------------------------------------------------------------
 
 

@@ -64,7 +64,8 @@ YEAR_OVER_YEAR = re.compile(
 )
 FOLLOW_CUE = re.compile(
     r"^(?:and|what about|how about|same|only|just|then|ok and|and what about|and for|but|"
-    r"break|split|compare|vs|versus|now|also|instead|excluding|without|for)\b|\bthen\??$|\b(?:that|those|it)\b"
+    r"break|split|compare|vs|versus|now|also|instead|excluding|without|for)\b|\bthen\??$|"
+    r"\b(?:that|those|these|it|they|them|there)\b"
 )
 
 
@@ -150,9 +151,9 @@ def understand(
         and _continues(text, topic, entities, found)
     )
     if followup and previous is not None:
-        topic = _followed_topic(topic, previous, entities)
+        topic = _followed_topic(topic, previous, entities, text)
     if topic is None:
-        return _unmetered(question, text, entities)
+        return _unmetered(question, text, entities, previous)
     _periods(
         entities,
         text,
@@ -164,6 +165,8 @@ def understand(
     if followup and previous is not None:
         same = topic == previous.topic
         entities = {**_inherited(previous.entities, entities, same_topic=same), **entities}
+    if entities.get("group_by") == "channel":
+        entities.pop("channel", None)
     if topic not in ("expenses", "budgets"):
         entities.pop("category", None)
     if topic not in ("leads", "lead_sources"):
@@ -229,12 +232,18 @@ def _continues(text: str, topic: str | None, entities: dict[str, Any], found: li
     return False
 
 
-def _followed_topic(topic: str | None, previous: Parsed, entities: dict[str, Any]) -> str:
-    if topic is None:
-        if entities.get("group_by") == "product" and previous.topic in ("orders", "aov"):
-            return "revenue"
+def _followed_topic(
+    topic: str | None, previous: Parsed, entities: dict[str, Any], text: str
+) -> str:
+    if topic is not None:
+        return topic
+    if entities.get("group_by") in ("product", "channel") and previous.topic in ("orders", "aov"):
+        return "revenue"  # orders are not grouped; revenue by product/channel carries the counts
+    if previous.topic == "leads" and re.search(r"\bwhere\b.*\bfrom\b|\bsources?\b", text):
+        return "lead_sources"
+    if previous.topic in ("overview", "customer_spend", "reorder", "overdue_check"):
         return previous.topic
-    return topic
+    return previous.topic
 
 
 def _inherited(old: dict[str, Any], new: dict[str, Any], *, same_topic: bool) -> dict[str, Any]:
@@ -296,12 +305,17 @@ def _periods(
         entities["period"] = main.to_dict()
 
 
-def _unmetered(question: str, text: str, entities: dict[str, Any]) -> Parsed:
+def _unmetered(
+    question: str, text: str, entities: dict[str, Any], previous: Parsed | None
+) -> Parsed:
     """No metric topic: a lookup of a named record, a question for the knowledge base,
     or something the business's data cannot answer."""
     named = {k: entities[k] for k in ("contacts", "companies", "products") if entities.get(k)}
     if named and len(text.split()) <= 8 and not KB_CUES.search(text):
         return Parsed(question, "search", "lookup", named)
+    if previous is not None and previous.topic == "kb" and FOLLOW_CUE.match(text):
+        query = re.sub(r"^(?:and|what about|how about|also)\s+(?:the\s+)?", "", text).strip(" ?")
+        return Parsed(question, "search", "kb", {"query": query}, followup=True)
     if KB_CUES.search(text) or re.search(r"\b(?:our|we|us|my|company|customers?)\b", text):
         return Parsed(question, "search", "kb", {"query": question.strip()})
     return Parsed(question, "out_of_scope", "out_of_scope", {})

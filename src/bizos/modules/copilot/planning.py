@@ -78,6 +78,14 @@ def plan(parsed: Parsed) -> Plan:
     tool, label = SIMPLE[parsed.topic]
     args = _args(parsed, tool)
     e = parsed.entities
+    if (
+        tool in ("commerce.revenue", "commerce.orders")
+        and e.get("companies")
+        and not e.get("contacts")
+    ):
+        # sales are filtered by contact, not company: say what is known of the company
+        company = e["companies"][0]["name"]
+        return Plan([Step("answer", "crm.company_lookup", {"query": company}, company)])
     if tool == "commerce.revenue" and len(e.get("products", [])) > 1:
         steps = [
             Step(f"product{i}", tool, {**args, "product_id": p["id"]}, f"revenue of {p['name']}",

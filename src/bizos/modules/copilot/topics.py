@@ -48,7 +48,7 @@ _TOPICS: dict[str, list[tuple[str, float]]] = {
         (r"\b(?:stock|inventory)\b", 1),
     ],
     "receivables": [
-        (r"\bowes? (?:us|me)\b|\bowed\b|\bowing\b|\breceivables?\b|\ba/?r\b|\baccounts receivable\b|\bag(?:e)?ing\b", 7),
+        (r"\bowes? (?:us|me)\b|\bwho owes\b|\bwho still owes\b|\bowed\b|\bowing\b|\breceivables?\b|\ba/?r\b|\baccounts receivable\b|\bag(?:e)?ing\b", 7),
         (r"\bunpaid\b|\boutstanding\b|\byet to pay\b|\bnot (?:yet )?paid\b|\bhaven'?t paid\b|\bstill (?:to )?pay\b|\bdebtors?\b|\bin the door\b", 4),
     ],
     "overdue_invoices": [
