@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from bizos.core.context import Context
 from bizos.core.db import Database
 from bizos.core.errors import Forbidden, NotFound, Unprocessable
-from bizos.core.tools import Tool, ToolRegistry, ToolResult
+from bizos.core.tools import Tool, ToolRegistry, ToolResult, unfigured_numbers
 from bizos.modules.billing.tools import TOOLS as BILLING_TOOLS
 from bizos.modules.commerce.tools import TOOLS as COMMERCE_TOOLS
 from bizos.modules.finance import service as finance
@@ -31,10 +31,14 @@ PARAMS: dict[str, dict[str, Any]] = {
     "commerce.orders": {"from": "2026-01-01", "to": "2026-02-28"},
     "commerce.top_customers": {"from": "2026-01-01", "to": "2026-02-28", "limit": 1},
     "commerce.stock_value": {"currency": "EUR"},
+    "commerce.top_products": {"from": "2026-01-01", "to": "2026-02-28", "by": "quantity"},
+    "commerce.low_stock": {"limit": 5},
     "billing.receivables": {"as_of": "2026-03-31"},
+    "billing.overdue_invoices": {"as_of": "2026-03-31", "limit": 3},
     "billing.refunds": {"from": "2026-03-01", "to": "2026-03-31"},
     "finance.expenses": {"from": "2026-01-01", "to": "2026-01-31"},
     "finance.budgets": {},
+    "finance.gross_profit": {"from": "2026-01-01", "to": "2026-01-31"},
 }
 
 
@@ -80,10 +84,12 @@ def test_every_tool_is_typed_scoped_and_described() -> None:
         assert issubclass(tool.input_model, BaseModel) and tool.description
         assert tool.parameters_schema()["type"] == "object"
     assert [t.name for t in tools.available({"billing:read"})] == [
+        "billing.overdue_invoices",
         "billing.receivables",
         "billing.refunds",
         "finance.budgets",
         "finance.expenses",
+        "finance.gross_profit",
     ]
 
 
@@ -97,6 +103,11 @@ async def test_every_tool_answers_through_the_registry_with_its_provenance(
         assert isinstance(result, ToolResult)
         assert result.query and result.records, name
         assert result.to_dict()["records_total"] >= len(result.records)
+        speak = tools.get(name).speak
+        assert speak is not None, name
+        said = speak(tools.validated(name, PARAMS[name]), result)
+        assert said.text and said.figures, name
+        assert unfigured_numbers(said) == [], (name, said.text)
     # A few figures the fixture fixes (worked out in the metrics tests).
     channels = {(r.key, r.currency): str(r.revenue) for r in results["commerce.revenue"].value.rows}
     assert channels == {

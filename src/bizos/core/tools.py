@@ -14,6 +14,7 @@ registers their lists.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -311,3 +312,75 @@ class MetricRead(BaseModel, Generic[T]):
                 result.records_total if result.records_total is not None else len(result.records)
             ),
         )
+
+
+# --- saying a result: periods, and the rule that every number is a figure --------------
+
+DASH = "\u2013"  # the en dash between a period's first and last day
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def period_text(start: dt.date, end: dt.date) -> str:
+    """Inclusive days as an answer writes them, :data:`DASH` between: ``1 Nov - 30 Nov
+    2026``, ``15 Dec 2025 - 14 Jan 2026``, or ``3 Mar 2026`` for one day
+    (:func:`unfigured_numbers` allows them)."""
+
+    def day(d: dt.date, year: bool) -> str:
+        return f"{d.day} {_MONTHS[d.month - 1]}" + (f" {d.year}" if year else "")
+
+    if start == end:
+        return day(start, True)
+    return f"{day(start, start.year != end.year)} {DASH} {day(end, True)}"
+
+
+def between_text(start: dt.date, end: dt.date) -> str:
+    """Inclusive days after a verb: ``between 1 Nov and 30 Nov 2026`` (``on 3 Mar 2026``)."""
+    if start == end:
+        return f"on {period_text(start, end)}"
+    first, last = period_text(start, end).split(f" {DASH} ")
+    return f"between {first} and {last}"
+
+
+def counted(n: int, noun: str, plural: str | None = None) -> str:
+    """``1 order``, ``3 orders`` (``plural`` where adding an s is wrong)."""
+    return f"{n:,} {noun if n == 1 else (plural or noun + 's')}"
+
+
+# A number as written: 24,580.00 · 212 · 12.5 (its sign is read from what precedes it).
+_NUMBER = re.compile(r"(?<![\d.])(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?")
+# A minus sign standing before a number, perhaps before its currency symbol: "-$5.00",
+# "-5", "(-€3.10": at the start or after a space or bracket, never inside "SO-12" or "1-30".
+_SIGN = re.compile(r"(?:^|[\s(])-[^\s\w]{0,2}$|(?:^|[\s(])-[A-Z]\$$")
+_MONTH = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]*\.?"
+# Dates and periods, whose digits are not figures: ISO days, "1 Nov 2026", "Nov 2026",
+# "Nov 1, 2026", "Q3 2026".
+_DATES = re.compile(
+    r"\d{4}-\d{2}-\d{2}(?:T[\d:.]+(?:Z|[+-]\d{2}:\d{2})?)?"
+    rf"|\b\d{{1,2}} {_MONTH}(?:,? \d{{4}})?"
+    rf"|\b{_MONTH} \d{{1,2}}(?:, \d{{4}})?\b"
+    rf"|\b{_MONTH} \d{{4}}\b"
+    r"|\bQ[1-4] \d{4}\b"
+)
+
+
+def numbers_in(text: str) -> list[Decimal]:
+    """The numbers written in ``text`` (dates and periods left out), signed, without
+    their thousands separators: ``"-$1,200.50 from 3 orders"`` → ``[-1200.50, 3]``."""
+    plain = _DATES.sub(" ", text)
+    found = []
+    for match in _NUMBER.finditer(plain):
+        value = Decimal(match.group(0).replace(",", ""))
+        before = plain[max(0, match.start() - 4) : match.start()]
+        found.append(-value if _SIGN.search(before) else value)
+    return found
+
+
+def unfigured_numbers(said: Said) -> list[Decimal]:
+    """The numbers in ``said.text`` that break :class:`Said`'s rule: neither the exact
+    value of one of its figures, nor part of a date or period, nor a number that appears
+    in a figure's label or a source's title (a name such as ``INV-000123``, ``1-30``).
+    An empty list means the text keeps the rule."""
+    values = {Decimal(f.value) for f in said.figures}
+    names = " ".join([*(f.label for f in said.figures), *(s.title for s in said.sources)])
+    in_names = {abs(n) for n in numbers_in(names)}
+    return [n for n in numbers_in(said.text) if n not in values and abs(n) not in in_names]

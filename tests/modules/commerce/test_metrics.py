@@ -77,7 +77,8 @@ async def seed_shop(db: Database, tenant_id: str) -> Shop:
             cost=D("8.00"),
             currency="EUR",
             stock_on_hand=10,
-        )  # 10 x 8 at cost = 80
+            reorder_point=2,
+        )  # 10 x 8 at cost = 80; well above its reorder point
         gadget = Product(
             sku="GADGET",
             name="Gadget",
@@ -85,7 +86,10 @@ async def seed_shop(db: Database, tenant_id: str) -> Shop:
             cost=None,
             currency="EUR",
             stock_on_hand=3,
-        )  # 3 x 50 at price = 150
+            allocated=1,
+            reorder_point=5,
+            reorder_quantity=20,
+        )  # 3 x 50 at price = 150; 2 available, below its reorder point of 5
         service = Product(
             sku="SUPPORT",
             name="Support plan",
@@ -93,7 +97,8 @@ async def seed_shop(db: Database, tenant_id: str) -> Shop:
             currency="EUR",
             tracks_stock=False,
             stock_on_hand=0,
-        )
+            reorder_point=1,
+        )  # holds no stock: never low
         lamp = Product(
             sku="LAMP",
             name="Lamp",
@@ -101,7 +106,8 @@ async def seed_shop(db: Database, tenant_id: str) -> Shop:
             cost=D("5.00"),
             currency="USD",
             stock_on_hand=4,
-        )  # 4 x 5 = 20 USD
+            reorder_point=4,
+        )  # 4 x 5 = 20 USD; at its reorder point, not below it
         old = Product(
             sku="OLD",
             name="Archived",
@@ -109,8 +115,9 @@ async def seed_shop(db: Database, tenant_id: str) -> Shop:
             cost=D("1.00"),
             currency="EUR",
             stock_on_hand=100,
+            reorder_point=500,
             active=False,
-        )  # only if asked
+        )  # only if asked; archived, so never low
         empty = Product(
             sku="EMPTY",
             name="Sold out",
@@ -118,7 +125,8 @@ async def seed_shop(db: Database, tenant_id: str) -> Shop:
             cost=D("3.00"),
             currency="EUR",
             stock_on_hand=0,
-        )
+            reorder_point=1,
+        )  # nothing left: 1 below its reorder point
         s.add_all([widget, gadget, service, lamp, old, empty])
         await s.flush()
         o1 = _order(
@@ -219,7 +227,8 @@ async def seed_other_shop(db: Database, tenant_id: str) -> None:
                 cost=D("5.00"),
                 currency="EUR",
                 stock_on_hand=1000,
-            )
+                reorder_point=2000,
+            )  # low on stock, in the other tenant only
         )
         s.add(
             _order(

@@ -23,6 +23,13 @@ class ReceivablesParams(BaseModel):
     currency: CurrencyCode | None = None
 
 
+class OverdueInvoicesParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    as_of: Day | None = Field(default=None, description="Overdue on this day (UTC; default today).")
+    currency: CurrencyCode | None = None
+    limit: int = Field(default=10, ge=1, le=100, description="How many invoices to list.")
+
+
 # --- results --------------------------------------------------------------------------
 
 
@@ -48,3 +55,29 @@ class CurrencyReceivables(BaseModel):
 class ReceivablesValue(BaseModel):
     as_of: dt.date
     by_currency: list[CurrencyReceivables]
+
+
+class OverdueInvoice(BaseModel):
+    invoice_id: str
+    number: str | None
+    contact_id: str | None
+    customer_name: str | None
+    customer_email: str | None
+    currency: str
+    total: Decimal
+    balance_due: Decimal
+    due_date: dt.date
+    days_overdue: int
+
+
+class CurrencyOverdue(BaseModel):
+    currency: str
+    balance_due: Decimal
+    invoices: int
+
+
+class OverdueInvoicesValue(BaseModel):
+    as_of: dt.date
+    count: int = Field(description="All overdue invoices, whatever their currency.")
+    by_currency: list[CurrencyOverdue]
+    invoices: list[OverdueInvoice] = Field(description="The longest overdue first, up to limit.")

@@ -7,6 +7,8 @@ computed, the filters, and the ids behind it.
 
 * **Refunds**: the ``billing_refunds`` rows created within the range (inclusive UTC
   days), summed and counted per currency.
+* **Overdue invoices**: the outstanding receivables (below) whose due date is before
+  ``as_of``: exactly the invoices of the aging buckets ``1-30`` to ``90+``.
 * **Outstanding receivables**: invoices whose status is ``open``, ``partially_paid`` or
   ``discrepancy`` and whose balance due — ``total - amount_paid + amount_refunded -
   amount_credited`` — is above zero, per currency, aged by their due date against
@@ -38,8 +40,12 @@ from bizos.core.timeline import TimelineEntry, newest_first
 from bizos.core.tools import MAX_RECORDS, ToolResult
 from bizos.modules.billing.models import CreditNote, Invoice, Payment, Refund
 from bizos.modules.billing.schemas import (
+    CurrencyOverdue,
     CurrencyReceivables,
     CurrencyRefunds,
+    OverdueInvoice,
+    OverdueInvoicesParams,
+    OverdueInvoicesValue,
     ReceivablesParams,
     ReceivablesValue,
     RefundsParams,
@@ -200,6 +206,81 @@ async def receivables(session: AsyncSession, ctx: Context, params: ReceivablesPa
         },
         records=list(ids),
         records_total=sum(r.invoices for r in by.values()),
+    )
+
+
+async def overdue_invoices(
+    session: AsyncSession, ctx: Context, params: OverdueInvoicesParams
+) -> ToolResult:
+    """Receivables past their due date on ``as_of``: balance due per currency, and the
+    invoices the longest overdue first (the largest balance first among equals)."""
+    as_of = params.as_of or dt.datetime.now(dt.UTC).date()
+    balance = balance_due_expr()
+    where = [
+        Invoice.tenant_id == ctx.require_tenant(),
+        Invoice.status.in_(RECEIVABLE_STATUSES),
+        balance > 0,
+        Invoice.due_date < as_of,
+    ]
+    if params.currency is not None:
+        where.append(Invoice.currency == params.currency.upper())
+    sums = await session.execute(
+        sa.select(Invoice.currency, sa.func.sum(balance), sa.func.count())
+        .where(*where)
+        .group_by(Invoice.currency)
+        .order_by(Invoice.currency)
+    )
+    by_currency = [
+        CurrencyOverdue(currency=c, balance_due=money(total), invoices=int(n))
+        for c, total, n in sums
+    ]
+    rows = await session.execute(
+        sa.select(Invoice, balance)
+        .where(*where)
+        .order_by(Invoice.due_date, balance.desc(), Invoice.id)
+        .limit(params.limit)
+    )
+    invoices = [_overdue(invoice, owed, as_of) for invoice, owed in rows]
+    count = sum(c.invoices for c in by_currency)
+    ids = await session.scalars(
+        sa.select(Invoice.id)
+        .where(*where)
+        .order_by(Invoice.due_date, balance.desc(), Invoice.id)
+        .limit(MAX_RECORDS)
+    )
+    return ToolResult(
+        value=OverdueInvoicesValue(
+            as_of=as_of, count=count, by_currency=by_currency, invoices=invoices
+        ),
+        query=(
+            "open, partially paid and discrepancy invoices with a balance due (total - paid "
+            "+ refunded - credited) whose due date is before as_of, the longest overdue "
+            "first; balance due summed per currency"
+        ),
+        filters={
+            "as_of": as_of.isoformat(),
+            "currency": params.currency.upper() if params.currency else None,
+            "statuses": list(RECEIVABLE_STATUSES),
+            "limit": params.limit,
+        },
+        records=list(ids),
+        records_total=count,
+    )
+
+
+def _overdue(invoice: Invoice, owed: Any, as_of: dt.date) -> OverdueInvoice:
+    due = invoice.due_date or as_of  # never None: the query asks for one before as_of
+    return OverdueInvoice(
+        invoice_id=invoice.id,
+        number=invoice.number,
+        contact_id=invoice.contact_id,
+        customer_name=invoice.customer_name,
+        customer_email=invoice.customer_email,
+        currency=invoice.currency,
+        total=money(invoice.total),
+        balance_due=money(owed),
+        due_date=due,
+        days_overdue=(as_of - due).days,
     )
 
 

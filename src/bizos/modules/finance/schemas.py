@@ -158,6 +158,24 @@ class CategoryTotal(BaseModel):
     count: int
 
 
+class GrossProfitParams(DateRange):
+    """Revenue less expenses from ``from`` to ``to`` (inclusive UTC days)."""
+
+
+class CurrencyGrossProfit(BaseModel):
+    currency: str
+    revenue: Decimal = Field(description="Order totals less tax (commerce's revenue rule).")
+    orders: int
+    expenses: Decimal = Field(description="Expenses spent in the range, refunds netted in.")
+    expense_count: int
+    gross_profit: Decimal = Field(description="revenue - expenses")
+
+
+class GrossProfitValue(BaseModel):
+    revenue_basis: Literal["net_of_tax"] = "net_of_tax"
+    by_currency: list[CurrencyGrossProfit]
+
+
 class BudgetStatusParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
     category: str | None = Field(default=None, max_length=60)

@@ -19,17 +19,22 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bizos.core.context import Context
 from bizos.core.db import utcnow
 from bizos.core.events import append_row_event, payload
-from bizos.core.money import CENT, cents, text
+from bizos.core.money import CENT, ZERO, cents, text
 from bizos.core.pagination import ListOrder, PageParams
 from bizos.core.reads import one_or_404
-from bizos.core.tools import ToolResult
+from bizos.core.tools import MAX_RECORDS, ToolResult
+from bizos.modules.commerce.metrics import service as commerce_metrics
+from bizos.modules.commerce.metrics.schemas import RevenueParams, RevenueValue
 from bizos.modules.finance.budgets.service import count_spending, list_budgets
 from bizos.modules.finance.models import Expense
 from bizos.modules.finance.schemas import (
     BudgetStatusParams,
     CategoryTotal,
+    CurrencyGrossProfit,
     ExpenseRead,
     ExpenseTotalsParams,
+    GrossProfitParams,
+    GrossProfitValue,
     category_slug,
     checked_money,
 )
@@ -260,4 +265,56 @@ async def budget_status(
         ),
         filters={"category": params.category, "active": params.active},
         records=[b.id for b in items],
+    )
+
+
+async def gross_profit(
+    session: AsyncSession, ctx: Context, params: GrossProfitParams
+) -> ToolResult:
+    """Revenue less expenses per currency from ``from`` to ``to``. Revenue is commerce's
+    (orders not cancelled or failed, by the day placed), **net of tax**: order totals
+    less their tax, since tax collected is owed on, not earned. Expenses are
+    :func:`expense_totals` over every category. Records: the orders, then the expenses."""
+    days = {"from": params.from_, "to": params.to, "currency": params.currency}
+    sales = await commerce_metrics.revenue(
+        session, ctx, RevenueParams.model_validate({**days, "group_by": "channel"})
+    )
+    spent = await expense_totals(session, ctx, ExpenseTotalsParams.model_validate(days))
+    by: dict[str, CurrencyGrossProfit] = {}
+
+    def line(currency: str) -> CurrencyGrossProfit:
+        return by.setdefault(
+            currency,
+            CurrencyGrossProfit(
+                currency=currency,
+                revenue=ZERO,
+                orders=0,
+                expenses=ZERO,
+                expense_count=0,
+                gross_profit=ZERO,
+            ),
+        )
+
+    revenue_value: RevenueValue = sales.value
+    for row in revenue_value.rows:
+        item = line(row.currency)
+        item.revenue += row.net if row.net is not None else row.revenue
+        item.orders += row.orders
+    for total in spent.value:
+        item = line(total.currency)
+        item.expenses += total.amount
+        item.expense_count += total.count
+    for item in by.values():
+        item.gross_profit = cents(item.revenue - item.expenses)
+    return ToolResult(
+        value=GrossProfitValue(by_currency=[by[c] for c in sorted(by)]),
+        query=(
+            "per currency: revenue net of tax (sum of order totals less tax over orders not "
+            "cancelled or failed, placed within the range, UTC) less expenses (sum of "
+            "expense amounts spent within the range, refunds negative, deleted excluded); "
+            "records: the orders, then the expenses"
+        ),
+        filters={**params.described(), "revenue_basis": "net_of_tax"},
+        records=[*sales.records, *spent.records][:MAX_RECORDS],
+        records_total=(sales.records_total or 0) + (spent.records_total or 0),
     )

@@ -106,6 +106,17 @@ async def available_units(
     return {product_id: int(units) for product_id, units in rows.all()}
 
 
+def low_on_stock() -> sa.ColumnElement[bool]:
+    """Low on stock, as the reorder alert has it (``ledger.check_reorder_point``): a
+    stock-tracked product whose available units (on hand less allocated) are below its
+    reorder point. A product without a reorder point is never low."""
+    return sa.and_(
+        Product.tracks_stock.is_(True),
+        Product.reorder_point.is_not(None),
+        Product.stock_on_hand - Product.allocated < Product.reorder_point,
+    )
+
+
 PRODUCT_ORDER = ListOrder(
     "products",
     Product.id,
@@ -119,7 +130,8 @@ async def list_products(
 ) -> tuple[list[ProductRead], str | None]:
     """The tenant's products in ``page``'s order (newest first by default); ``q`` matches
     name or SKU (case-insensitive),
-    ``low_stock`` those whose available stock is below their reorder point."""
+    ``low_stock`` those whose available stock is below their reorder point
+    (:func:`low_on_stock`)."""
     query = sa.select(Product).where(Product.tenant_id == ctx.require_tenant())
     q, low_stock = filters.q, filters.low_stock
     if q:
@@ -134,10 +146,7 @@ async def list_products(
         )
     query = where_equal(query, Product, filters.model_dump(include={"sku", "active"}))
     if low_stock is not None:
-        low = sa.and_(
-            Product.reorder_point.is_not(None),
-            Product.stock_on_hand - Product.allocated < Product.reorder_point,
-        )
+        low = low_on_stock()
         query = query.where(low if low_stock else sa.not_(low))
     items, cursor = await page_of(session, PRODUCT_ORDER, query, page)
     return [product_read(r) for r in items], cursor

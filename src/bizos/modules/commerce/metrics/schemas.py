@@ -5,32 +5,64 @@ channel) and the figures answered. See ``metrics/service.py`` for what counts as
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from bizos.core.tools import MAX_RECORDS, CurrencyCode, DateRange
 
 Interval = Literal["day", "week", "month"]
 GroupBy = Literal["period", "product", "channel"]
 Channel = Literal["shopify", "api", "deal"]
+RankBy = Literal["revenue", "quantity"]
+RecordId = Annotated[str, StringConstraints(min_length=1, max_length=36)]
 
 
 # --- parameters -----------------------------------------------------------------------
 
 
-class RevenueParams(DateRange):
+class OrderFilters(DateRange):
+    """Which counted orders a figure covers: a date range and currency, and optionally
+    one channel, one product (orders with a line of it) or one customer (CRM contact)."""
+
+    source: Channel | None = Field(default=None, description="Only orders from this channel.")
+    product_id: RecordId | None = Field(
+        default=None, description="Only orders with a line of this product."
+    )
+    contact_id: RecordId | None = Field(default=None, description="Only this customer's orders.")
+
+    def described(self) -> dict[str, Any]:
+        return {
+            **super().described(),
+            "source": self.source,
+            "product_id": self.product_id,
+            "contact_id": self.contact_id,
+        }
+
+
+class RevenueParams(OrderFilters):
+    """With ``product_id`` the revenue is that product's line revenue (before tax)."""
+
     group_by: GroupBy = Field(default="period", description="period | product | channel")
     interval: Interval = Field(default="month", description="For group_by=period.")
-    source: Channel | None = Field(default=None, description="Only orders from this channel.")
 
 
-class OrdersParams(DateRange):
-    source: Channel | None = None
+class OrdersParams(OrderFilters):
+    """Counted orders: how many, and their average value per currency."""
 
 
 class TopCustomersParams(DateRange):
     limit: int = Field(default=10, ge=1, le=100)
+
+
+class TopProductsParams(DateRange):
+    limit: int = Field(default=10, ge=1, le=100)
+    by: RankBy = Field(default="revenue", description="Rank by line revenue or units sold.")
+
+
+class LowStockParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    limit: int = Field(default=20, ge=1, le=100)
 
 
 class StockValueParams(BaseModel):
@@ -111,3 +143,36 @@ class CurrencyStock(BaseModel):
 class StockValue(BaseModel):
     by_currency: list[CurrencyStock]
     products: list[StockRow] = Field(description=f"Highest value first, at most {MAX_RECORDS}.")
+
+
+class ProductSales(BaseModel):
+    rank: int
+    product_id: str
+    sku: str | None
+    name: str | None
+    currency: str
+    revenue: Decimal = Field(description="Line revenue before tax (quantity x price - discount).")
+    quantity: int
+    orders: int
+
+
+class TopProductsValue(BaseModel):
+    by: RankBy
+    products: list[ProductSales] = Field(description="Ranked within each currency.")
+
+
+class LowStockRow(BaseModel):
+    product_id: str
+    sku: str
+    name: str
+    stock_on_hand: int
+    allocated: int
+    available: int
+    reorder_point: int
+    reorder_quantity: int | None
+    short_by: int = Field(description="Reorder point minus available.")
+
+
+class LowStockValue(BaseModel):
+    count: int = Field(description="All products low on stock (the list may be shorter).")
+    products: list[LowStockRow] = Field(description="Furthest below their reorder point first.")

@@ -59,10 +59,13 @@ def money(value: Any) -> Decimal:
 # --- shared pieces --------------------------------------------------------------------
 
 
-def _counted_orders(ctx: Context, params: DateRange) -> list[sa.ColumnElement[bool]]:
+def counted_orders(ctx: Context, params: DateRange) -> list[sa.ColumnElement[bool]]:
+    """The revenue rule's orders in the range, narrowed by whichever of ``currency``,
+    ``source``, ``product_id`` (orders with a line of it) and ``contact_id`` are set."""
+    tenant_id = ctx.require_tenant()
     start, end = params.window()
     where = [
-        Order.tenant_id == ctx.require_tenant(),
+        Order.tenant_id == tenant_id,
         Order.status.not_in(EXCLUDED_STATUSES),
         Order.placed_at >= start,
         Order.placed_at < end,
@@ -72,6 +75,15 @@ def _counted_orders(ctx: Context, params: DateRange) -> list[sa.ColumnElement[bo
     source = getattr(params, "source", None)
     if source is not None:
         where.append(Order.source == source)
+    contact_id = getattr(params, "contact_id", None)
+    if contact_id is not None:
+        where.append(Order.contact_id == contact_id)
+    product_id = getattr(params, "product_id", None)
+    if product_id is not None:
+        with_product = sa.select(OrderLine.order_id).where(
+            OrderLine.tenant_id == tenant_id, OrderLine.product_id == product_id
+        )
+        where.append(Order.id.in_(with_product))
     return where
 
 
@@ -86,7 +98,7 @@ async def _order_ids(
     return list(ids), int(total or 0)
 
 
-async def _over_orders(
+async def over_orders(
     session: AsyncSession,
     where: Sequence[sa.ColumnElement[bool]],
     params: DateRange,
@@ -126,7 +138,7 @@ def _totals(rows: Sequence[RevenueRow]) -> dict[str, Decimal]:
     return dict(sorted(out.items()))
 
 
-_REVENUE_RULE = (
+REVENUE_RULE = (
     "orders not cancelled or failed, placed (placed_at, UTC) within the range, "
     "never adding different currencies"
 )
@@ -137,9 +149,9 @@ _REVENUE_RULE = (
 
 async def revenue(session: AsyncSession, ctx: Context, params: RevenueParams) -> ToolResult:
     """Revenue per period, product or channel (see the module docstring for the rule)."""
-    if params.group_by == "product":
-        return await _revenue_by_product(session, ctx, params)
-    where = _counted_orders(ctx, params)
+    if params.group_by == "product" or params.product_id is not None:
+        return await _line_revenue(session, ctx, params)
+    where = counted_orders(ctx, params)
     grouping: sa.ColumnElement[str] | sa.orm.InstrumentedAttribute[str] = (
         _bucket(session, params.interval) if params.group_by == "period" else Order.source
     )
@@ -171,30 +183,41 @@ async def revenue(session: AsyncSession, ctx: Context, params: RevenueParams) ->
         "group_by": params.group_by,
         "interval": params.interval if params.group_by == "period" else None,
     }
-    return await _over_orders(
+    return await over_orders(
         session,
         where,
         params,
         RevenueValue(**grouped, rows=items, totals=_totals(items)),
-        f"sum of order totals {by} and currency over {_REVENUE_RULE}",
+        f"sum of order totals {by} and currency over {REVENUE_RULE}",
         **grouped,
-        source=params.source,
     )
 
 
-async def _revenue_by_product(
-    session: AsyncSession, ctx: Context, params: RevenueParams
-) -> ToolResult:
-    """Line revenue per product: ``quantity x unit price - line discount`` before tax;
-    order-level shipping and discounts belong to no product and are left out, so these
+def _line_key(
+    session: AsyncSession, params: RevenueParams
+) -> sa.ColumnElement[Any] | sa.orm.InstrumentedAttribute[Any]:
+    if params.group_by == "product":
+        return OrderLine.product_id
+    if params.group_by == "period":
+        return _bucket(session, params.interval)
+    return Order.source
+
+
+async def _line_revenue(session: AsyncSession, ctx: Context, params: RevenueParams) -> ToolResult:
+    """Line revenue: ``quantity x unit price - line discount`` before tax, per product
+    (``group_by=product``), or of one product (``product_id``) per period or channel.
+    Order-level shipping and discounts belong to no product and are left out, so these
     rows add up to less than the order totals. Lines without a product (free-text
     service lines) form one row with a null key."""
-    where = _counted_orders(ctx, params)
+    where = counted_orders(ctx, params)
     orders = sa.select(Order.id).where(*where).scalar_subquery()
     line_where = [OrderLine.tenant_id == ctx.require_tenant(), OrderLine.order_id.in_(orders)]
+    if params.product_id is not None:
+        line_where.append(OrderLine.product_id == params.product_id)
+    key = _line_key(session, params).label("key")
     rows = await session.execute(
         sa.select(
-            OrderLine.product_id,
+            key,
             Order.currency,
             sa.func.max(OrderLine.sku),
             sa.func.max(OrderLine.name),
@@ -204,31 +227,41 @@ async def _revenue_by_product(
         )
         .join(Order, Order.id == OrderLine.order_id)
         .where(*line_where)
-        .group_by(OrderLine.product_id, Order.currency)
+        .group_by(key, Order.currency)
     )
+    named = params.group_by == "product" or params.product_id is not None
     items = [
         RevenueRow(
-            key=product_id,
-            label=" ".join(p for p in (sku, name) if p) or None,
+            key=str(k) if k is not None else None,
+            label=(" ".join(p for p in (sku, name) if p) or None) if named else None,
             currency=currency,
             revenue=money(total),
             orders=int(n),
             quantity=int(qty or 0),
         )
-        for product_id, currency, sku, name, total, qty, n in rows
+        for k, currency, sku, name, total, qty, n in rows
     ]
-    items.sort(key=lambda r: (r.currency, -r.revenue, r.key or ""))
-    return await _over_orders(
+    if params.group_by == "product":
+        items.sort(key=lambda r: (r.currency, -r.revenue, r.key or ""))
+    else:
+        items.sort(key=lambda r: (r.key or "", r.currency))
+    by = {"product": "per product", "period": f"per {params.interval} (UTC)"}.get(
+        params.group_by, "per channel"
+    )
+    grouped: dict[str, Any] = {
+        "group_by": params.group_by,
+        "interval": params.interval if params.group_by == "period" else None,
+    }
+    return await over_orders(
         session,
         where,
         params,
-        RevenueValue(group_by="product", interval=None, rows=items, totals=_totals(items)),
+        RevenueValue(**grouped, rows=items, totals=_totals(items)),
         (
             "sum of order line totals (quantity x unit price - line discount, before tax; "
-            f"order shipping and discounts excluded) per product and currency over {_REVENUE_RULE}"
+            f"order shipping and discounts excluded) {by} and currency over {REVENUE_RULE}"
         ),
-        group_by="product",
-        source=params.source,
+        **grouped,
     )
 
 
@@ -238,7 +271,7 @@ async def _revenue_by_product(
 async def orders_summary(session: AsyncSession, ctx: Context, params: OrdersParams) -> ToolResult:
     """How many orders were placed, and the average order value (revenue / orders) per
     currency, under the revenue rule of this module."""
-    where = _counted_orders(ctx, params)
+    where = counted_orders(ctx, params)
     rows = await session.execute(
         sa.select(Order.currency, sa.func.count(), sa.func.sum(Order.total))
         .where(*where)
@@ -261,13 +294,9 @@ async def orders_summary(session: AsyncSession, ctx: Context, params: OrdersPara
         value=OrdersValue(order_count=count, by_currency=by_currency),
         query=(
             "count of orders and average order value (sum of totals / count) per currency "
-            f"over {_REVENUE_RULE}"
+            f"over {REVENUE_RULE}"
         ),
-        filters={
-            **params.described(),
-            "source": params.source,
-            "excluded_statuses": list(EXCLUDED_STATUSES),
-        },
+        filters={**params.described(), "excluded_statuses": list(EXCLUDED_STATUSES)},
         records=ids,
         records_total=count,
     )
@@ -283,7 +312,7 @@ async def top_customers(
     customer is the order's CRM contact, or its e-mail address (lower-case) when it has
     none; orders with neither are left out."""
     where = [
-        *_counted_orders(ctx, params),
+        *counted_orders(ctx, params),
         sa.or_(Order.contact_id.is_not(None), Order.email.is_not(None)),
     ]
     customer = sa.func.coalesce(Order.contact_id, sa.func.lower(Order.email)).label("customer")
@@ -319,14 +348,14 @@ async def top_customers(
         best = sorted(ranked[currency], key=lambda c: (-c.revenue, c.contact_id or c.email or ""))
         for rank, row in enumerate(best[: params.limit], start=1):
             customers.append(row.model_copy(update={"rank": rank}))
-    return await _over_orders(
+    return await over_orders(
         session,
         where,
         params,
         TopCustomersValue(customers=customers),
         (
             "sum of order totals per customer (contact, else lower-case e-mail) and "
-            f"currency, highest first, top {params.limit} per currency, over {_REVENUE_RULE}"
+            f"currency, highest first, top {params.limit} per currency, over {REVENUE_RULE}"
         ),
         limit=params.limit,
     )
