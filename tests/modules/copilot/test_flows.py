@@ -352,7 +352,7 @@ def test_a_comparison_states_the_difference_and_percentage() -> None:
     parsed, outcomes = compared("24580.00", "21873.45")
     answer = compose(parsed, outcomes)
     values = [(f.label, f.value, f.unit) for f, _ in answer.figures]
-    assert ("change in revenue", Decimal("2706.55"), None) in values
+    assert ("increase in revenue", Decimal("2706.55"), None) in values
     assert ("percentage change in revenue", Decimal("12.4"), "%") in values
     assert "up $2,706.55 (+12.4%)" in answer.text
     labels = [parsed.entities["period"]["label"]]
@@ -368,13 +368,41 @@ def test_a_comparison_of_named_quarters_writes_no_stray_number() -> None:
     answer = compose(parsed, [said(current, "1000.00", q3), said(previous, "800.00", q2)])
     assert answer.text.endswith("That is up $200.00 (+25.0%) on Q2 2026.")
     assert answer.unfigured() == []
-    assert unfigured_numbers(answer.text, [f for f, _ in answer.figures]) == ["2026"]
+    assert unfigured_numbers(answer.text, [f for f, _ in answer.figures]) == []
+
+
+def test_a_bare_year_is_allowed_only_as_the_period_asked_about() -> None:
+    parsed = understand("revenue in 2025 vs 2024", VOCAB, today=TODAY)
+    current, previous = plan(parsed).steps
+    y25 = (dt.date(2025, 1, 1), dt.date(2025, 12, 31))
+    y24 = (dt.date(2024, 1, 1), dt.date(2024, 12, 31))
+    answer = compose(parsed, [said(current, "5000.00", y25), said(previous, "4000.00", y24)])
+    assert answer.text.endswith("That is up $1,000.00 (+25.0%) on 2024.")
+    assert answer.unfigured() == []
+    assert unfigured_numbers(answer.text, [f for f, _ in answer.figures]) == [Decimal("2024")]
 
 
 def test_a_fall_is_said_as_down() -> None:
     parsed, outcomes = compared("900.10", "1000.00")
     answer = compose(parsed, outcomes)
     assert "down $99.90 (-10.0%)" in answer.text
+    figures = {f.label: f.value for f, _ in answer.figures}
+    assert figures["decrease in revenue"] == Decimal("99.90")
+    assert figures["percentage change in revenue"] == Decimal("-10.0")
+    assert answer.unfigured() == []
+
+
+def test_counts_compare_exactly() -> None:
+    parsed = understand("orders this month vs last month", VOCAB, today=TODAY)
+    current, previous = plan(parsed).steps
+
+    def counted(step: Step, n: int) -> Outcome:
+        figure = Figure("orders", n, unit="orders")
+        return Outcome(step, said=Said(f"{n} orders were placed.", [figure]))
+
+    answer = compose(parsed, [counted(current, 42), counted(previous, 56)])
+    assert "down 14 orders (-25.0%) on last month." in answer.text
+    assert answer.unfigured() == []
 
 
 def test_no_percentage_against_nothing() -> None:
@@ -427,7 +455,7 @@ def test_a_proposal_asks_for_confirmation_and_sources_are_kept() -> None:
 def test_the_checker_catches_an_invented_number() -> None:
     figures = [Figure("revenue", Decimal("24580.00"), "USD")]
     assert unfigured_numbers("Revenue was $24,580.00 on 2026-12-01.", figures, []) == []
-    assert unfigured_numbers("Revenue was $24,580.00 from 12 orders.", figures, []) == ["12"]
+    assert unfigured_numbers("Revenue was $24,580.00 from 12 orders.", figures, []) == [Decimal(12)]
     assert (
         unfigured_numbers(
             "Ethiopia Yirgacheffe 250 g sold best.", [], ["Ethiopia Yirgacheffe 250 g"]
@@ -440,4 +468,7 @@ def test_the_checker_catches_an_invented_number() -> None:
     )
     assert unfigured_numbers(
         "Up 12.5% on last month.", [Figure("p", Decimal("12.4"), unit="%")], []
-    ) == ["12.5"]
+    ) == [Decimal("12.5")]
+    five = [Figure("r", Decimal("5.00"), "USD")]
+    assert unfigured_numbers("Down -$5.00.", five, []) == [Decimal("-5.00")]
+    assert unfigured_numbers("From 1 Nov \u2013 30 Nov 2026.", [], []) == []

@@ -55,7 +55,7 @@ DATED = {"commerce.revenue", "commerce.orders", "commerce.top_customers", "comme
 WITH_CURRENCY = {"commerce.revenue", "commerce.orders", "commerce.top_customers",
                  "commerce.top_products", "commerce.stock_value", "billing.receivables",
                  "billing.overdue_invoices", "billing.refunds", "finance.expenses",
-                 "finance.gross_profit", "crm.pipeline"}  # fmt: skip
+                 "finance.gross_profit", "crm.pipeline", "crm.forecast"}  # fmt: skip
 
 
 def plan(parsed: Parsed) -> Plan:
