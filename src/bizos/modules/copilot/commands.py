@@ -20,7 +20,8 @@ _POLITE = r"^(?:please\s+|can you\s+|could you\s+|would you\s+|pls\s+|i want to\
 TASK = re.compile(
     _POLITE + r"(?:create|add|make|set up|set|schedule|log|open|new)\s+(?:me\s+)?(?:a\s+|an\s+)?(?:new\s+)?"
     r"(?:task|to-?do|follow[- ]?up|reminder)\b(?!\s+for\s+invoice)\s*(?:to|for|:|-|that|about|called|saying)?\s*(?P<what>.*)$"
-    r"|" + _POLITE + r"remind me (?:to\s+)?(?P<what2>.+)$",
+    r"|" + _POLITE + r"remind me (?:to\s+)?(?P<what2>.+)$"
+    r"|" + _POLITE + r"(?:schedule|set up|book|arrange|plan|put in)\s+(?:a\s+|an\s+)?(?P<what3>(?:call|meeting|visit|demo|tasting|catch-up|check-in)\b.*)$",
     _I,
 )  # fmt: skip
 NOTE = re.compile(
@@ -38,7 +39,8 @@ MOVE = re.compile(
 EMAIL = re.compile(
     _POLITE + r"(?:draft|write|compose|prepare|send)\s+(?:an?\s+|the\s+)?(?:e-?mail|message|reply|note|letter)\s+"
     r"(?:to|for)\s+(?P<who>.+?)(?:\s+(?:about|regarding|re|on|to say|saying|asking(?: about)?|that|to)\s*:?\s+(?P<about>.+))?\s*[.!?]?$"
-    r"|" + _POLITE + r"e-?mail\s+(?P<who2>.+?)\s+(?:about|regarding|re|to say|saying|asking)\s*:?\s+(?P<about2>.+?)\s*[.!?]?$",
+    r"|" + _POLITE + r"e-?mail\s+(?P<who2>.+?)\s+(?:about|regarding|re|to say|saying|asking)\s*:?\s+(?P<about2>.+?)\s*[.!?]?$"
+    r"|" + _POLITE + r"(?:send|write|draft|drop)\s+(?P<who3>[\w'. -]+?)\s+an?\s+(?:e-?mail|message|note|line)(?:\s+(?:about|regarding|re|on|to say|saying|asking(?: about)?)\s*:?\s+(?P<about3>.+?))?\s*[.!?]?$",
     _I,
 )  # fmt: skip
 DUNNING = re.compile(
@@ -84,8 +86,8 @@ def command(raw: str, vocab: Vocabulary, today: dt.date) -> dict[str, Any] | Non
         body = (match.group("body") or match.group("body2")).strip()
         return _note(target, body, vocab)
     if match := EMAIL.match(text):
-        who = match.group("who") or match.group("who2")
-        about = match.group("about") or match.group("about2") or ""
+        who = match.group("who") or match.group("who2") or match.group("who3")
+        about = match.group("about") or match.group("about2") or match.group("about3") or ""
         return _email(who, about, vocab)
     if match := MOVE.match(text):
         stage_text = match.group("stage") or match.group("stage2")
@@ -94,7 +96,8 @@ def command(raw: str, vocab: Vocabulary, today: dt.date) -> dict[str, Any] | Non
             target = _strip_deal(match.group("target") or match.group("target2"))
             return {"kind": "deal.move", "args": {"deal_query": target, "stage": stage}}
     if match := TASK.match(text):
-        return _task(match.group("what") or match.group("what2") or "", vocab, today)
+        what = match.group("what") or match.group("what2") or match.group("what3") or ""
+        return _task(what, vocab, today)
     return None
 
 

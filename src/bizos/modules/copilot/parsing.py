@@ -311,11 +311,12 @@ def _unmetered(
     """No metric topic: a lookup of a named record, a question for the knowledge base,
     or something the business's data cannot answer."""
     named = {k: entities[k] for k in ("contacts", "companies", "products") if entities.get(k)}
-    if named and len(text.split()) <= 8 and not KB_CUES.search(text):
+    documents = bool(KB_CUES.search(text) or KB_STRONG.search(text))
+    if named and len(text.split()) <= 8 and not documents:
         return Parsed(question, "search", "lookup", named)
     if previous is not None and previous.topic == "kb" and FOLLOW_CUE.match(text):
         query = re.sub(r"^(?:and|what about|how about|also)\s+(?:the\s+)?", "", text).strip(" ?")
         return Parsed(question, "search", "kb", {"query": query}, followup=True)
-    if KB_CUES.search(text) or re.search(r"\b(?:our|we|us|my|company|customers?)\b", text):
+    if documents or re.search(r"\b(?:our|we|us|my|company|customers?)\b", text):
         return Parsed(question, "search", "kb", {"query": question.strip()})
     return Parsed(question, "out_of_scope", "out_of_scope", {})

@@ -20,6 +20,7 @@ _TOPICS: dict[str, list[tuple[str, float]]] = {
     ],
     "orders": [
         (r"\borders?\b|\bpurchases\b|\btransactions\b", 2),
+        (r"\bhow many (?:customers|clients|people|buyers) (?:have )?(?:ordered|bought|purchased)\b", 5),
         (r"\bhow many (?:orders|sales|purchases|transactions)\b|\bnumber of (?:orders|sales)\b|\border (?:count|volume)\b", 3),
     ],
     "aov": [
@@ -49,7 +50,7 @@ _TOPICS: dict[str, list[tuple[str, float]]] = {
     ],
     "receivables": [
         (r"\bowes? (?:us|me)\b|\bwho owes\b|\bwho still owes\b|\bowed\b|\bowing\b|\breceivables?\b|\ba/?r\b|\baccounts receivable\b|\bag(?:e)?ing\b", 7),
-        (r"\bunpaid\b|\boutstanding\b|\byet to pay\b|\bnot (?:yet )?paid\b|\bhaven'?t paid\b|\bstill (?:to )?pay\b|\bdebtors?\b|\bin the door\b", 4),
+        (r"\bunpaid\b|\boutstanding\b|\byet to pay\b|\bnot (?:yet )?paid\b|\bhaven'?t paid\b|\bhasn'?t paid\b|\bhas not paid\b|\bhave not paid\b|\bstill (?:to )?pay\b|\bdebtors?\b|\bin the door\b", 4),
     ],
     "overdue_invoices": [
         (r"\boverdue (?:invoices?|bills?|payments?|accounts?)\b|\binvoices?\b.{0,20}\b(?:overdue|late|past due)\b|\bpast[- ]due\b|\blate (?:payments?|payers?|invoices?)\b|\bpaying late\b|\blate (?:on|with) (?:their )?payments?\b", 8),
@@ -61,6 +62,7 @@ _TOPICS: dict[str, list[tuple[str, float]]] = {
     "expenses": [
         (r"\bexpenses?\b|\bspend(?:ing)?\b|\bspent\b|\bcosts?\b|\boutgoings\b|\bcost us\b|\bbills?\b|\bpaid (?:for|out)\b|\bexpenditure\b|\boverheads?\b", 3),
         (r"\bhow much (?:did|do|have) (?:we|i) (?:spend|spent|pay|paid)\b|\bwhat (?:did|do) (?:we|i) spend\b", 4),
+        (r"\bhow much (?:\w+ ){1,3}(?:did|do|have|has) (?:we|i) (?:pay|paid|spend|spent)\b|\bwhere (?:is|does|did) (?:our|my|the) money go", 6),
     ],
     "budgets": [
         (r"\bbudgets?\b|\bover ?spen[dt]\b|\bover(?:spending)?\b.{0,12}\bbudget\b", 6),
@@ -75,6 +77,7 @@ _TOPICS: dict[str, list[tuple[str, float]]] = {
         (r"\bhow many deals\b|\b(?:what|which) deals\b|\bdeals?\b", 2),
     ],
     "forecast": [
+        (r"\bclosing\b|\bwill close\b|\bshould close\b", 6),
         (r"\bforecasts?\b|\bprojected\b|\bprojections?\b|\bexpect(?:ed)? to (?:close|win|make|sell)\b|\b(?:going|likely) to (?:close|win)\b|\bwill (?:we|i) (?:make|close|hit|sell)\b|\bpredict", 7),
     ],
     "leads": [
@@ -111,17 +114,20 @@ _TOPICS: dict[str, list[tuple[str, float]]] = {
     ],
     "my_tasks": [
         (r"\bmy (?:tasks?|to-?dos?|to do list|todo list|list|agenda|day)\b|\bon my plate\b|\bwhat do i (?:have|need) to do\b|\btasks? (?:for|assigned to) me\b|\bwhat(?:'s| is) on my (?:list|plate|agenda)\b|\bassigned to me\b", 8),
+        (r"\bwhat should i (?:work on|focus on|do today|be doing)\b|\bwhat(?:'s| is) (?:due|on) (?:today|this week)\b|\btasks? due\b", 7),
         (r"\btasks?\b|\bto-?dos?\b", 2),
     ],
     "overdue_tasks": [
         (r"\boverdue tasks?\b|\blate tasks?\b|\btasks?\b.{0,20}\b(?:overdue|late|past due|missed)\b|\bwhat(?:'s| is| am i) (?:overdue|late|behind)\b|\bbehind on\b|\bmissed deadlines\b|\bslipped\b", 8),
+        (r"\banything i'?ve missed\b|\bhave i missed\b|\bdid i miss\b|\bfall(?:en)? behind\b|\bfell behind\b", 7),
         (r"\boverdue\b", 3),
     ],
     "contracts_due": [
-        (r"\bcontracts?\b.{0,30}\b(?:due|renew\w*|expir\w*|ending|end|notice|up for)\b|\brenewals?\b|\bnotice (?:dates?|periods?)\b|\bup for renewal\b", 8),
+        (r"\bcontracts?\b.{0,30}\b(?:due|renew\w*|expir\w*|ending|up for)\b|\brenewals?\b|\bnotice dates?\b|\bup for renewal\b", 8),
     ],
     "overview": [
         (r"\bhow (?:are|were|is|was|did) (?:we|things|business|the business|it|the shop|the store|sales|the company|i) (?:doing|going|looking|do|go|been|performing|tracking)\b|\bhow(?:'s| is) (?:business|it going|the business|things|trade|the shop)\b", 8),
+        (r"\bhow did (?:\w+ ){1,4}go\b|\bhow was (?:\w+ ){0,3}(?:day|week|month|quarter|year|friday|monday|weekend)\b", 8),
         (r"\boverview\b|\bsnapshot\b|\bdashboard\b|\bkpis?\b|\bhealth check\b|\bstatus report\b|\bbrief me\b|\brecap\b|\bsummary of (?:the )?(?:business|week|month|day)\b|\bstate of (?:the )?business\b|\bkey (?:numbers|figures|metrics)\b|\bat a glance\b", 8),
     ],
 }  # fmt: skip
@@ -159,7 +165,7 @@ KB_STRONG = re.compile(
     r"\bpolic(?:y|ies)\b|\bwarrant(?:y|ies)\b|\bguarantee\b|\bhandbook\b|\bprocedures?\b|"
     r"\bterms and conditions\b|\bopening hours\b|\bhow (?:do|can|should) (?:i|we|customers?)\b|"
     r"\bhow long (?:does|do|is|will|should|can)\b|\bcan (?:i|customers?|they) (?:return|exchange|cancel|get a)\b|"
-    r"\bwhat(?:'s| is) the (?:process|procedure|rule)\b|\baccording to\b|\bdo we (?:offer|ship|deliver|accept)\b"
+    r"\bwhat(?:'s| is) the (?:process|procedure|rule)\b|\bnotice period\b|\bclauses?\b|\bsay about\b|\bin the [\w ]{1,30} (?:contract|agreement)\b|\bavailab(?:le|ility)\b|\baccording to\b|\bdo we (?:offer|ship|deliver|accept)\b"
 )
 GREETING = re.compile(
     r"^(?:hi|hello|hey|hiya|heya|yo|howdy|greetings|good (?:morning|afternoon|evening|day)|"
