@@ -196,6 +196,16 @@ def periods(text: str, today: dt.date) -> list[tuple[str, str]]:
         ("between 25 and 31 december", dt.date(2027, 1, 5), ("2026-12-25", "2026-12-31")),
         ("from 2024-02-28 to 2024-03-01", TODAY, ("2024-02-28", "2024-03-01")),
         ("the first half of 2025", TODAY, ("2025-01-01", "2025-06-30")),
+        ("since the start of the year", TODAY, ("2026-01-01", "2026-12-07")),
+        ("last fiscal year", TODAY, ("2025-01-01", "2025-12-31")),
+        ("in the last 24 hours", TODAY, ("2026-12-06", "2026-12-07")),
+        ("this time last year", TODAY, ("2025-12-01", "2025-12-07")),
+        ("from march to may", TODAY, ("2026-03-01", "2026-05-31")),
+        ("between november and february", dt.date(2026, 3, 10), ("2025-11-01", "2026-02-28")),
+        ("q3 last year", TODAY, ("2025-07-01", "2025-09-30")),
+        ("oct 1-15", TODAY, ("2026-10-01", "2026-10-15")),
+        ("the 1st to the 15th of october", TODAY, ("2026-10-01", "2026-10-15")),
+        ("next quarter", TODAY, ("2027-01-01", "2027-03-31")),
     ],
 )
 def test_date_edges(text: str, today: dt.date, expected: tuple[str, str]) -> None:

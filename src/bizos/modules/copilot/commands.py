@@ -9,9 +9,20 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Callable
 from typing import Any
 
-from bizos.modules.copilot.dates import find_due
+from bizos.modules.copilot.dates import (
+    ONE,
+    WEEKDAYS,
+    Day,
+    add_months,
+    add_years,
+    day_alternatives,
+    day_from,
+    fill,
+    number,
+)
 from bizos.modules.copilot.matching import find_named, fold
 from bizos.modules.copilot.vocabulary import Named, Vocabulary
 
@@ -169,3 +180,39 @@ def _email(who: str, about: str, vocab: Vocabulary) -> dict[str, Any]:
         "body": body,
     }
     return {"kind": "email.draft", "args": args}
+
+
+# --- due dates (actions look forward) ------------------------------------------------
+
+DueHandler = Callable[[dict[str, Any], Day], Day]
+_DUE: list[tuple[str, DueHandler]] = [
+    (r"\btomorrow\b", lambda g, t: t + ONE),
+    (r"\btoday\b|\btonight\b|\bend of (?:the )?day\b|\beod\b", lambda g, t: t),
+    (r"\bday after tomorrow\b", lambda g, t: t + 2 * ONE),
+    (r"\bin\s+{NUM:n}\s+days?\b", lambda g, t: t + dt.timedelta(days=number(str(g["n"])))),
+    (r"\bin\s+{NUM:n}\s+weeks?\b", lambda g, t: t + dt.timedelta(days=7 * number(str(g["n"])))),
+    (r"\bnext\s+week\b", lambda g, t: t + dt.timedelta(days=7 - t.weekday())),
+    (r"\b(?:by\s+)?(?:the\s+)?end\s+of\s+(?:the\s+|this\s+)?week\b", lambda g, t: t + dt.timedelta(days=(4 - t.weekday()) % 7)),
+    (r"\b(?:by\s+)?(?:the\s+)?end\s+of\s+(?:the\s+|this\s+)?month\b", lambda g, t: add_months(t.replace(day=1), 1) - ONE),
+    (
+        r"\b(?:(?P<next>next)\s+|on\s+|by\s+|this\s+)?(?P<wd>monday|tuesday|wednesday|thursday|friday|saturday|sunday)\b",
+        lambda g, t: t + dt.timedelta(days=(WEEKDAYS[str(g["wd"])] - t.weekday()) % 7 or 7),
+    ),
+]  # fmt: skip
+DUE_COMPILED = [(re.compile(fill(p)), h) for p, h in _DUE]
+
+
+def find_due(text: str, today: Day) -> tuple[Day | None, tuple[int, int] | None]:
+    """The day a task is due, looking forward from ``today``, and where it was said."""
+    for regex, handler in DUE_COMPILED:
+        match = regex.search(text)
+        if match:
+            return handler(match.groupdict(), today), match.span()
+    match = re.search(r"\b(?:on|by)\s+" + fill(day_alternatives("1")), text)
+    if match:
+        groups = match.groupdict()
+        day = day_from(groups, today, "1")
+        if day is not None and day < today and not (groups.get("y1") or groups.get("y1b")):
+            day = add_years(day, 1)
+        return day, match.span()
+    return None, None
