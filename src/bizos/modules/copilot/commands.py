@@ -23,6 +23,7 @@ from bizos.modules.copilot.dates import (
     fill,
     number,
 )
+from bizos.modules.copilot.entities import RESERVED
 from bizos.modules.copilot.matching import find_named, fold
 from bizos.modules.copilot.vocabulary import Named, Vocabulary
 
@@ -117,11 +118,18 @@ def _strip_deal(target: str) -> str:
 
 
 def _first(named: list[Named], text: str) -> Named | None:
-    matches = find_named(fold(text).split(), named)
+    matches = find_named(fold(text).split(), named, reserved=RESERVED)
     return matches[0].item if matches else None
 
 
 def _task(what: str, vocab: Vocabulary, today: dt.date) -> dict[str, Any]:
+    assignee = None
+    if match := re.search(
+        r"\s*\b(?:and\s+)?(?:assign(?:ed)?|give)\s+(?:it\s+)?to\s+(?P<who>[\w'. -]+?)\s*$", what, _I
+    ):
+        assignee = _first(vocab.users, match.group("who"))
+        if assignee is not None:
+            what = what[: match.start()]
     due, span = find_due(what.lower(), today)
     title = what
     if span is not None:
@@ -131,6 +139,8 @@ def _task(what: str, vocab: Vocabulary, today: dt.date) -> dict[str, Any]:
     args: dict[str, Any] = {"title": title[:200] or "Follow up"}
     if due is not None:
         args["due_on"] = due.isoformat()
+    if assignee is not None:
+        args["assignee_id"] = assignee.id
     contact = _first(vocab.contacts, what)
     company = _first(vocab.companies, what)
     if contact is not None:

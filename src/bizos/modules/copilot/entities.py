@@ -10,7 +10,8 @@ import re
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from bizos.modules.copilot.dates import NUMBER_WORDS
+from bizos.modules.copilot import topics
+from bizos.modules.copilot.dates import NUMBER_WORDS, PATTERNS
 from bizos.modules.copilot.matching import find_named, fold
 from bizos.modules.copilot.vocabulary import Vocabulary
 
@@ -91,11 +92,26 @@ LEAD_SOURCES = [
 ]
 
 
+def _reserved() -> frozenset[str]:
+    """The words the parser reads for itself (in its topic, date and entity patterns):
+    alone they are never taken for a name ("daily" is not The Daily Grind)."""
+    sources = [p for patterns in topics.TOPIC_PATTERNS.values() for p, _ in patterns]
+    sources += [p for p, _ in PATTERNS]
+    sources += [r.pattern for r in (topics.KB_CUES, topics.KB_STRONG, topics.OUT_OF_SCOPE)]
+    sources += [r.pattern for r, _ in (*CHANNELS, *GROUP, *LEAD_SOURCES)]
+    sources += [PRIORITY.pattern, STATUS.pattern, QUANTITY.pattern, " ".join(CATEGORY_SYNONYMS)]
+    plain = [re.sub(r"\\[a-zA-Z]", " ", source) for source in sources]  # "\\bsales" is "sales"
+    return frozenset(w for text in plain for w in re.findall(r"[a-z]{3,}", text))
+
+
 def ticket_number(text: str) -> str | None:
     match = TICKET.search(text)
     if match is None or (match.group("a") and not re.search(r"\bt-\d|\bticket", text)):
         return None
     return f"T-{int(match.group('a') or match.group('b')):06d}"
+
+
+RESERVED = _reserved()
 
 
 def extract(text: str, vocab: Vocabulary) -> dict[str, Any]:
@@ -150,15 +166,24 @@ def extract(text: str, vocab: Vocabulary) -> dict[str, Any]:
 
 def _names(words: list[str], vocab: Vocabulary, out: dict[str, Any]) -> set[str]:
     """Sets products, contacts and companies; returns the words that named them."""
-    products = find_named(words, vocab.products)
-    taken = {i for m in products for i in range(*m.span)}
-    rest = [w if i not in taken else "_" for i, w in enumerate(words)]
-    contacts = find_named(rest, vocab.contacts)
-    companies = find_named(rest, vocab.companies)
-    out["products"] = [m.as_entity() for m in products]
-    out["contacts"] = [m.as_entity() for m in contacts]
-    out["companies"] = [m.as_entity() for m in companies]
-    return {words[i] for m in (*products, *contacts, *companies) for i in range(*m.span)}
+    kinds = {"products": vocab.products, "contacts": vocab.contacts, "companies": vocab.companies}
+    found = [
+        (kind, match)
+        for kind, items in kinds.items()
+        for match in find_named(words, items, reserved=RESERVED)
+    ]
+    # the longer, then the closer, naming wins where kinds claim the same words
+    # ("Copper Kettle" is the café, not the Gooseneck Kettle)
+    found.sort(key=lambda km: (-(km[1].span[1] - km[1].span[0]), -km[1].score))
+    kept: list[tuple[str, Any]] = []
+    for kind, match in found:
+        lo, hi = match.span
+        clash = [m for _, m in kept if lo < m.span[1] and m.span[0] < hi]
+        if all(m.span == match.span and abs(m.score - match.score) < 1e-9 for m in clash):
+            kept.append((kind, match))
+    for kind in kinds:
+        out[kind] = [m.as_entity() for k, m in kept if k == kind]
+    return {words[i] for _, m in kept for i in range(*m.span)}
 
 
 def _currency(text: str, vocab: Vocabulary) -> str | None:

@@ -62,6 +62,13 @@ GROWTH = re.compile(
 YEAR_OVER_YEAR = re.compile(
     r"\b(?:year over year|year on year|yoy|same (?:period|time|month) last year)\b"
 )
+LOOKUP_TAIL = re.compile(
+    r"(?:tell me (?:all )?about|what do (?:we|i) know about|who is|info(?:rmation)? (?:on|about)|"
+    r"look ?up|details (?:of|for|on)|profile (?:of|for)|history with|any news (?:on|from)|"
+    r"what(?:'s| is) (?:happening|going on) with|find (?:the )?(?:contact|company|customer|account)|"
+    r"show me (?:the )?(?:contact|company|customer|account))\s+(?:the\s+)?(?P<q>[\w&'. -]{2,60}?)(?:'s)?"
+    r"(?:\s+(?:account|company|customer|contact))?\s*[?.!]*$"
+)
 FOLLOW_CUE = re.compile(
     r"^(?:and|what about|how about|same|only|just|then|ok and|and what about|and for|but|"
     r"break|split|compare|vs|versus|now|also|instead|excluding|without|for)\b|\bthen\??$|"
@@ -165,6 +172,8 @@ def understand(
     if followup and previous is not None:
         same = topic == previous.topic
         entities = {**_inherited(previous.entities, entities, same_topic=same), **entities}
+    if topic in ("orders", "aov") and entities.get("group_by") in ("product", "channel"):
+        topic = "revenue"  # orders are not grouped; revenue by product/channel carries the counts
     if entities.get("group_by") == "channel":
         entities.pop("channel", None)
     if topic not in ("expenses", "budgets"):
@@ -196,8 +205,14 @@ def _topic(ranked: list[Any], text: str, entities: dict[str, Any]) -> str | None
     best: str = ranked[0].topic
     if best in ("lookup", "deal") and (entities.get("companies") or entities.get("contacts")):
         return best
+    if best == "lookup" and len(ranked) > 1:
+        return cast(str, ranked[1].topic)
     if best == "lookup":
-        return None if not ranked[1:] else ranked[1].topic
+        tail = LOOKUP_TAIL.search(text)
+        if tail is None or OUT_OF_SCOPE.search(text):
+            return None
+        entities["lookup_query"] = tail.group("q").strip(" ?.!")
+        return "lookup"
     if (
         best == "revenue"
         and (entities.get("contacts") or entities.get("companies"))

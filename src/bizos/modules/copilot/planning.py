@@ -319,6 +319,16 @@ def _lookup(parsed: Parsed) -> Plan:
                     parallel_group="lookup",
                 )
             )
+    if e.get("lookup_query"):  # a name the vocabulary does not hold: let the lookups search
+        query = e["lookup_query"]
+        steps += [
+            Step(
+                "companies0", "crm.company_lookup", {"query": query}, query, parallel_group="lookup"
+            ),
+            Step(
+                "contacts0", "crm.contact_lookup", {"query": query}, query, parallel_group="lookup"
+            ),
+        ]
     for i, item in enumerate(e.get("products", [])[:2]):
         steps.append(
             Step(

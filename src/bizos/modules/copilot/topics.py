@@ -17,6 +17,7 @@ _TOPICS: dict[str, list[tuple[str, float]]] = {
         (r"\b(?:made|make|making|earn(?:ed)?|brought in|bring in|take in|took in|bill(?:ed)?)\b", 1),
         (r"\bmoney\b", 0.5),
         (r"\bhow much (?:did|has|have) (?:\w+ ){1,4}(?:spend|spent|buy|bought|order(?:ed)?)\b", 2),
+        (r"\bwhat (?:did|has|have) (?:\w+ ){1,3}(?:buy|bought|order|ordered|purchase|purchased)\b", 3),
     ],
     "orders": [
         (r"\borders?\b|\bpurchases\b|\btransactions\b", 2),
@@ -95,7 +96,7 @@ _TOPICS: dict[str, list[tuple[str, float]]] = {
         (r"\bthe [\w&'. -]{2,40}? deal\b|\bdeal with [\w&'. -]{2,40}|\b(?:status|stage) of (?:the )?[\w&'. -]{2,40}? (?:deal|opportunity)\b", 5),
     ],
     "lookup": [
-        (r"\btell me (?:all )?about\b|\bwhat do (?:we|i) know about\b|\bwho is\b|\bwho are\b|\binfo(?:rmation)? (?:on|about)\b|\blook ?up\b|\bdetails (?:of|for|on)\b|\bprofile (?:of|for)\b|\bhistory with\b|\bhow(?:'s| is) (?:it going|our relationship) with\b|\bany news (?:on|from)\b|\bsummar(?:y|ise|ize) (?:of )?\b", 4),
+        (r"\btell me (?:all )?about\b|\bwhat do (?:we|i) know about\b|\bwho is\b|\bwho are\b|\binfo(?:rmation)? (?:on|about)\b|\blook ?up\b|\bdetails (?:of|for|on)\b|\bprofile (?:of|for)\b|\bhistory with\b|\bhow(?:'s| is) (?:it going|our relationship) with\b|\bany news (?:on|from)\b|\bwhat(?:'s| is) (?:happening|going on) with\b|\b(?:find|show me) (?:the )?(?:contact|company|customer|account)\b|\bsummar(?:y|ise|ize) (?:of )?\b", 4),
     ],
     "next_actions": [
         (r"\bnext (?:best )?(?:steps?|actions?|moves?)\b|\bwhat should (?:i|we) do (?:next|about|with)\b|\bhow (?:should|do) (?:i|we) follow up\b|\bwhat(?:'s| is) next (?:for|with)\b|\bhow (?:do|can) (?:i|we) (?:close|win|move)\b", 7),
@@ -132,6 +133,7 @@ _TOPICS: dict[str, list[tuple[str, float]]] = {
     ],
 }  # fmt: skip
 
+TOPIC_PATTERNS = _TOPICS
 TOPIC_INTENT = {name: "metrics" for name in _TOPICS}
 TOPIC_INTENT.update({"deal": "search", "lookup": "search", "kb": "search"})
 
@@ -144,7 +146,7 @@ OUT_OF_SCOPE = re.compile(
     r"\bweather\b|\bforecast for (?:the )?(?:weekend|tomorrow)\b|\bpoem\b|\bpoetry\b|\bjoke\b|"
     r"\bsong\b|\blyrics\b|\bstory\b|\bworld cup\b|\bsuper ?bowl\b|\bolympics\b|\bfootball\b|"
     r"\bsoccer\b|\bnba\b|\bscore of the\b|\bwho won\b|\brecipe\b|\bcapital of\b|\bpresident\b|"
-    r"\bprime minister\b|\bmovie\b|\bfilm\b|\btranslate\b|\bmeaning of life\b|\bhoroscope\b|"
+    r"\bprime minister\b|\bceo of\b|\bking of\b|\bqueen of\b|\bmovie\b|\bfilm\b|\btranslate\b|\bmeaning of life\b|\bhoroscope\b|"
     r"\bstock (?:market|price)\b|\bbitcoin\b|\bcrypto\b|\bnews\b|\bhistory of\b|\bcelebrity\b|"
     r"\bdistance (?:from|between)\b|\btime (?:is it )?in [a-z]+\b|\bwrite (?:me )?an? (?:essay|haiku|limerick)\b|"
     r"\bsing\b|\bdate tonight\b|\btell me a\b|\bhow tall\b|\bhow old is\b|\bwho (?:invented|discovered|wrote|painted)\b"
