@@ -42,7 +42,11 @@ def test_a_conversation_about_revenue_follows_on() -> None:
         "who was the biggest customer then?",
     )
     assert span(first) == ("2026-11-01", "2026-11-30")
-    assert (before.topic, span(before), before.followup) == ("revenue", ("2026-10-01", "2026-10-31"), True)
+    assert (before.topic, span(before), before.followup) == (
+        "revenue",
+        ("2026-10-01", "2026-10-31"),
+        True,
+    )
     assert shopify.entities["channel"] == "shopify" and span(shopify) == span(before)
     assert by_product.topic == "revenue" and by_product.entities["group_by"] == "product"
     assert by_product.entities["channel"] == "shopify"
@@ -88,11 +92,84 @@ def test_a_fresh_topic_keeps_the_period_but_not_the_grouping() -> None:
     assert "group_by" not in orders.entities
 
 
+def test_filters_pile_up_until_the_topic_changes() -> None:
+    _, wholesale, euros, last_year, orders, by_channel = chain(
+        "what's my revenue",
+        "what about wholesale?",
+        "and in euros?",
+        "same for last year",
+        "how about orders?",
+        "and by channel?",
+    )
+    assert (wholesale.entities["channel"], euros.entities["currency"]) == ("api", "EUR")
+    assert euros.entities["channel"] == "api"
+    assert (
+        span(last_year) == ("2025-01-01", "2025-12-31") and last_year.entities["currency"] == "EUR"
+    )
+    assert orders.topic == "orders" and orders.entities["channel"] == "api"
+    assert by_channel.topic == "revenue" and by_channel.entities["group_by"] == "channel"
+    assert "channel" not in by_channel.entities
+
+
+def test_a_leads_conversation() -> None:
+    _, sources, before = chain("new leads this week", "where did they come from?", "and last week?")
+    assert sources.topic == "lead_sources" and sources.followup
+    assert before.topic == "lead_sources" and span(before) == ("2026-11-30", "2026-12-06")
+    step = plan(before).steps[0]
+    assert (
+        step.tool == "crm.leads"
+        and isinstance(step.args, dict)
+        and step.args["group_by"] == "source"
+    )
+
+
+def test_a_product_conversation() -> None:
+    grinder, kettle, monthly = chain(
+        "revenue for the grinder this year", "and the kettle?", "break it down by month"
+    )
+    assert kettle.entities["products"] == [{"id": "p-kettle", "name": "Gooseneck Kettle 1 L"}]
+    assert span(kettle) == span(grinder)
+    assert (
+        monthly.entities["interval"] == "month"
+        and monthly.entities["products"] == kettle.entities["products"]
+    )
+
+
+def test_tickets_narrowed_then_moved_in_time() -> None:
+    _, urgent, last_month = chain("open tickets", "only urgent ones", "what about last month?")
+    assert urgent.entities["priority"] == "urgent"
+    assert last_month.entities["priority"] == "urgent" and span(last_month) == (
+        "2026-11-01",
+        "2026-11-30",
+    )
+
+
+def test_a_knowledge_follow_up_keeps_asking_the_documents() -> None:
+    _, policy, warranty = chain(
+        "revenue last month", "what's our refund policy", "and the warranty?"
+    )
+    assert (policy.intent, policy.topic, policy.followup) == ("search", "kb", False)
+    assert warranty.topic == "kb" and warranty.entities["query"] == "warranty"
+
+
+def test_a_companys_spend_is_answered_by_the_company_not_all_sales() -> None:
+    _, acme = chain("top 5 customers last quarter", "how much did Acme spend then?")
+    assert plan(acme).tools() == ["crm.company_lookup"]
+
+
+def test_an_overview_follows_on_in_time() -> None:
+    _, last = chain("how are we doing this month", "and last month?")
+    assert last.topic == "overview" and span(last) == ("2026-11-01", "2026-11-30")
+    assert len(plan(last).steps) == 4
+
+
 # --- dates ------------------------------------------------------------------------------
 
 
 def periods(text: str, today: dt.date) -> list[tuple[str, str]]:
-    return [(f.period.start.isoformat(), f.period.end.isoformat()) for f in find_periods(text, today)]
+    return [
+        (f.period.start.isoformat(), f.period.end.isoformat()) for f in find_periods(text, today)
+    ]
 
 
 @pytest.mark.parametrize(
@@ -119,6 +196,16 @@ def periods(text: str, today: dt.date) -> list[tuple[str, str]]:
         ("between 25 and 31 december", dt.date(2027, 1, 5), ("2026-12-25", "2026-12-31")),
         ("from 2024-02-28 to 2024-03-01", TODAY, ("2024-02-28", "2024-03-01")),
         ("the first half of 2025", TODAY, ("2025-01-01", "2025-06-30")),
+        ("since the start of the year", TODAY, ("2026-01-01", "2026-12-07")),
+        ("last fiscal year", TODAY, ("2025-01-01", "2025-12-31")),
+        ("in the last 24 hours", TODAY, ("2026-12-06", "2026-12-07")),
+        ("this time last year", TODAY, ("2025-12-01", "2025-12-07")),
+        ("from march to may", TODAY, ("2026-03-01", "2026-05-31")),
+        ("between november and february", dt.date(2026, 3, 10), ("2025-11-01", "2026-02-28")),
+        ("q3 last year", TODAY, ("2025-07-01", "2025-09-30")),
+        ("oct 1-15", TODAY, ("2026-10-01", "2026-10-15")),
+        ("the 1st to the 15th of october", TODAY, ("2026-10-01", "2026-10-15")),
+        ("next quarter", TODAY, ("2027-01-01", "2027-03-31")),
     ],
 )
 def test_date_edges(text: str, today: dt.date, expected: tuple[str, str]) -> None:
@@ -126,7 +213,9 @@ def test_date_edges(text: str, today: dt.date, expected: tuple[str, str]) -> Non
 
 
 def test_same_days_last_year_from_a_leap_day() -> None:
-    parsed = understand("revenue on 29 february 2028 vs last year", VOCAB, today=dt.date(2028, 3, 5))
+    parsed = understand(
+        "revenue on 29 february 2028 vs last year", VOCAB, today=dt.date(2028, 3, 5)
+    )
     assert span(parsed) == ("2028-02-29", "2028-02-29")
     assert span(parsed, "compare") == ("2027-02-28", "2027-02-28")
 
@@ -166,13 +255,24 @@ def test_products_with_typos(question: str, ids: set[str]) -> None:
 
 def test_two_variants_of_a_product_are_asked_about_in_parallel() -> None:
     p = plan(understand("revenue for yirgacheffe", VOCAB, today=TODAY))
-    assert [s.args["product_id"] for s in p.steps if isinstance(s.args, dict)] == ["p-eth-250", "p-eth-1k"]
+    assert [s.args["product_id"] for s in p.steps if isinstance(s.args, dict)] == [
+        "p-eth-250",
+        "p-eth-1k",
+    ]
     assert {s.parallel_group for s in p.steps} == {"products"}
 
 
 def test_names_with_typos() -> None:
-    assert understand("tell me about Marko Rossi", VOCAB, today=TODAY).entities["contacts"][0]["id"] == "c-marco"
-    assert understand("tell me about the daily grnd", VOCAB, today=TODAY).entities["companies"][0]["id"] == "co-daily"
+    assert (
+        understand("tell me about Marko Rossi", VOCAB, today=TODAY).entities["contacts"][0]["id"]
+        == "c-marco"
+    )
+    assert (
+        understand("tell me about the daily grnd", VOCAB, today=TODAY).entities["companies"][0][
+            "id"
+        ]
+        == "co-daily"
+    )
 
 
 # --- plans ------------------------------------------------------------------------------
@@ -184,7 +284,12 @@ def result(value: Any, records: list[str]) -> ToolResult:
 
 def test_an_overview_runs_in_parallel() -> None:
     p = plan(understand("how are we doing this month", VOCAB, today=TODAY))
-    assert p.tools() == ["commerce.revenue", "commerce.orders", "support.ticket_counts", "billing.overdue_invoices"]
+    assert p.tools() == [
+        "commerce.revenue",
+        "commerce.orders",
+        "support.ticket_counts",
+        "billing.overdue_invoices",
+    ]
     assert {s.parallel_group for s in p.steps} == {"overview"}
 
 
@@ -192,9 +297,15 @@ def test_the_top_customers_spend_is_found_in_sequence() -> None:
     p = plan(understand("how much did my top customer spend last month", VOCAB, today=TODAY))
     top, spend = p.steps
     assert top.tool == "commerce.top_customers" and spend.after == ("top",)
-    outcome = Outcome(top, result={"customers": [{"contact_id": "c-dana", "revenue": "1"}]} and result({"customers": [{"contact_id": "c-dana"}]}, ["o1"]))
+    outcome = Outcome(
+        top,
+        result={"customers": [{"contact_id": "c-dana", "revenue": "1"}]}
+        and result({"customers": [{"contact_id": "c-dana"}]}, ["o1"]),
+    )
     args = spend.resolve({"top": outcome})
-    assert args == {"from": "2026-11-01", "to": "2026-11-30", "contact_id": "c-dana"}
+    assert args == {
+        "from": "2026-11-01", "to": "2026-11-30", "group_by": "period", "contact_id": "c-dana",
+    }  # fmt: skip
     with pytest.raises(LookupError):
         spend.resolve({"top": Outcome(top, result=result({"customers": []}, []))})
 
@@ -251,17 +362,57 @@ def test_a_comparison_states_the_difference_and_percentage() -> None:
     parsed, outcomes = compared("24580.00", "21873.45")
     answer = compose(parsed, outcomes)
     values = [(f.label, f.value, f.unit) for f, _ in answer.figures]
-    assert ("change in revenue", Decimal("2706.55"), None) in values
+    assert ("increase in revenue", Decimal("2706.55"), None) in values
     assert ("percentage change in revenue", Decimal("12.4"), "%") in values
     assert "up $2,706.55 (+12.4%)" in answer.text
     labels = [parsed.entities["period"]["label"]]
     assert unfigured_numbers(answer.text, [f for f, _ in answer.figures], labels) == []
 
 
+def test_a_comparison_of_named_quarters_writes_no_stray_number() -> None:
+    parsed = understand("revenue Q3 vs Q2", VOCAB, today=TODAY)
+    assert span(parsed, "compare") == ("2026-04-01", "2026-06-30")
+    current, previous = plan(parsed).steps
+    q3 = (dt.date(2026, 7, 1), dt.date(2026, 9, 30))
+    q2 = (dt.date(2026, 4, 1), dt.date(2026, 6, 30))
+    answer = compose(parsed, [said(current, "1000.00", q3), said(previous, "800.00", q2)])
+    assert answer.text.endswith("That is up $200.00 (+25.0%) on Q2 2026.")
+    assert answer.unfigured() == []
+    assert unfigured_numbers(answer.text, [f for f, _ in answer.figures]) == []
+
+
+def test_a_bare_year_is_allowed_only_as_the_period_asked_about() -> None:
+    parsed = understand("revenue in 2025 vs 2024", VOCAB, today=TODAY)
+    current, previous = plan(parsed).steps
+    y25 = (dt.date(2025, 1, 1), dt.date(2025, 12, 31))
+    y24 = (dt.date(2024, 1, 1), dt.date(2024, 12, 31))
+    answer = compose(parsed, [said(current, "5000.00", y25), said(previous, "4000.00", y24)])
+    assert answer.text.endswith("That is up $1,000.00 (+25.0%) on 2024.")
+    assert answer.unfigured() == []
+    assert unfigured_numbers(answer.text, [f for f, _ in answer.figures]) == [Decimal("2024")]
+
+
 def test_a_fall_is_said_as_down() -> None:
     parsed, outcomes = compared("900.10", "1000.00")
     answer = compose(parsed, outcomes)
     assert "down $99.90 (-10.0%)" in answer.text
+    figures = {f.label: f.value for f, _ in answer.figures}
+    assert figures["decrease in revenue"] == Decimal("99.90")
+    assert figures["percentage change in revenue"] == Decimal("-10.0")
+    assert answer.unfigured() == []
+
+
+def test_counts_compare_exactly() -> None:
+    parsed = understand("orders this month vs last month", VOCAB, today=TODAY)
+    current, previous = plan(parsed).steps
+
+    def counted(step: Step, n: int) -> Outcome:
+        figure = Figure("orders", n, unit="orders")
+        return Outcome(step, said=Said(f"{n} orders were placed.", [figure]))
+
+    answer = compose(parsed, [counted(current, 42), counted(previous, 56)])
+    assert "down 14 orders (-25.0%) on last month." in answer.text
+    assert answer.unfigured() == []
 
 
 def test_no_percentage_against_nothing() -> None:
@@ -304,7 +455,9 @@ def test_a_proposal_asks_for_confirmation_and_sources_are_kept() -> None:
     kb = understand("what's our refund policy", VOCAB, today=TODAY)
     source = SourceRef("document", "d1", "Refund policy", "within 45 days")
     text = "Refunds are accepted within 45 days."
-    kb_out = Outcome(plan(kb).steps[0], said=Said(text, [Figure("refund window", 45, unit="days")], [source]))
+    kb_out = Outcome(
+        plan(kb).steps[0], said=Said(text, [Figure("refund window", 45, unit="days")], [source])
+    )
     answer = compose(kb, [kb_out])
     assert answer.sources == [source] and answer.text == text
 
@@ -312,7 +465,20 @@ def test_a_proposal_asks_for_confirmation_and_sources_are_kept() -> None:
 def test_the_checker_catches_an_invented_number() -> None:
     figures = [Figure("revenue", Decimal("24580.00"), "USD")]
     assert unfigured_numbers("Revenue was $24,580.00 on 2026-12-01.", figures, []) == []
-    assert unfigured_numbers("Revenue was $24,580.00 from 12 orders.", figures, []) == ["12"]
-    assert unfigured_numbers("Ethiopia Yirgacheffe 250 g sold best.", [], ["Ethiopia Yirgacheffe 250 g"]) == []
-    assert unfigured_numbers("Up 12.4% on last month.", [Figure("p", Decimal("12.4"), unit="%")], []) == []
-    assert unfigured_numbers("Up 12.5% on last month.", [Figure("p", Decimal("12.4"), unit="%")], []) == ["12.5"]
+    assert unfigured_numbers("Revenue was $24,580.00 from 12 orders.", figures, []) == [Decimal(12)]
+    assert (
+        unfigured_numbers(
+            "Ethiopia Yirgacheffe 250 g sold best.", [], ["Ethiopia Yirgacheffe 250 g"]
+        )
+        == []
+    )
+    assert (
+        unfigured_numbers("Up 12.4% on last month.", [Figure("p", Decimal("12.4"), unit="%")], [])
+        == []
+    )
+    assert unfigured_numbers(
+        "Up 12.5% on last month.", [Figure("p", Decimal("12.4"), unit="%")], []
+    ) == [Decimal("12.5")]
+    five = [Figure("r", Decimal("5.00"), "USD")]
+    assert unfigured_numbers("Down -$5.00.", five, []) == [Decimal("-5.00")]
+    assert unfigured_numbers("From 1 Nov \u2013 30 Nov 2026.", [], []) == []

@@ -20,6 +20,8 @@ from bizos.core.context import Context
 from bizos.core.tools import MetricRead, ToolResult
 from bizos.modules.billing import service
 from bizos.modules.billing.schemas import (
+    OverdueInvoicesParams,
+    OverdueInvoicesValue,
     ReceivablesParams,
     ReceivablesValue,
     RefundsParams,
@@ -56,6 +58,13 @@ for _entry in (
         ReceivablesValue,
         service.receivables,
         "Outstanding balance due per currency, aged current/1-30/31-60/61-90/90+ days.",
+    ),
+    (
+        "overdue-invoices",
+        OverdueInvoicesParams,
+        OverdueInvoicesValue,
+        service.overdue_invoices,
+        "Invoices past their due date with a balance due: per currency, the longest overdue first.",
     ),
     (
         "refunds",

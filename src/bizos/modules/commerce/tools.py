@@ -290,8 +290,8 @@ def speak_low_stock(params: LowStockParams, result: ToolResult) -> Said:
 
 
 def speak_stock_value(params: StockValueParams, result: ToolResult) -> Said:
-    """``Stock on hand is worth €230.00 (13 units of 2 products), €150.00 of it at selling
-    price for want of a cost.`` per currency, then the most valuable products."""
+    """``Stock on hand is worth €230.00 at cost (13 units of 2 products; €150.00 of it at
+    selling price, the cost being unknown).`` per currency, then the most valuable products."""
     value: StockValue = result.value
     if not value.by_currency:
         figure = Figure("Units on hand", 0, unit="units")
@@ -305,7 +305,7 @@ def speak_stock_value(params: StockValueParams, result: ToolResult) -> Said:
             Figure(f"Products with stock ({c.currency})", c.products, unit="products"),
         ]
         part = (
-            f"{spoken(c.value, c.currency)} ({counted(c.units, 'unit')} of "
+            f"{spoken(c.value, c.currency)} at cost ({counted(c.units, 'unit')} of "
             f"{counted(c.products, 'product')}"
         )
         if c.value_at_price > 0:
@@ -315,7 +315,7 @@ def speak_stock_value(params: StockValueParams, result: ToolResult) -> Said:
                 "the cost being unknown"
             )
         parts.append(part + ")")
-    text = f"Stock on hand is worth {' and '.join(parts)}, at cost."
+    text = f"Stock on hand is worth {' and '.join(parts)}."
     best = value.products[:FEW]
     for p in best:
         figures.append(Figure(f"Stock value of {_named(p.sku, p.name)}", p.value, p.currency))

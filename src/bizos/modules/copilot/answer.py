@@ -4,13 +4,12 @@ Every number written is a figure's value (``unfigured_numbers`` checks it)."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal
 
 from bizos.core.money import cents, spoken
-from bizos.core.tools import Figure, SourceRef
+from bizos.core.tools import Figure, SourceRef, numbers_in
 from bizos.modules.copilot.parsing import Parsed
 from bizos.modules.copilot.steps import Outcome
 
@@ -47,6 +46,17 @@ class Composed:
     text: str
     figures: list[tuple[Figure, Outcome]] = field(default_factory=list)
     sources: list[SourceRef] = field(default_factory=list)
+    labels: list[str] = field(default_factory=list)
+
+    def unfigured(self) -> list[Decimal]:
+        """Numbers in ``text`` that no figure, name or period accounts for (should be
+        none): the check an external model's words must pass too."""
+        names = [
+            *self.labels,
+            *(f.label for f, _ in self.figures),
+            *(s.title for s in self.sources),
+        ]
+        return unfigured_numbers(self.text, [f for f, _ in self.figures], names)
 
 
 def compose(parsed: Parsed, outcomes: Iterable[Outcome] | Mapping[str, Outcome]) -> Composed:
@@ -78,7 +88,17 @@ def compose(parsed: Parsed, outcomes: Iterable[Outcome] | Mapping[str, Outcome])
         parts.append(change[0])
         figures.extend(change[1])
     text = " ".join(p for p in parts if p)
-    return Composed(text or _nothing(parsed), figures, sources)
+    return Composed(text or _nothing(parsed), figures, sources, period_labels(parsed, ran))
+
+
+def period_labels(parsed: Parsed, outcomes: Iterable[Outcome] = ()) -> list[str]:
+    """The periods an answer may name in words ("March 2026", "Q3 2026") and the steps'
+    labels, longest first so a checker removes "Q3 2026" before "2026"."""
+    labels = {
+        str(parsed.entities[k]["label"]) for k in ("period", "compare") if parsed.entities.get(k)
+    }
+    labels.update(o.step.label for o in outcomes)
+    return sorted(labels, key=len, reverse=True)
 
 
 def _is_lookup_step(outcome: Outcome) -> bool:
@@ -94,7 +114,9 @@ def _nothing(parsed: Parsed) -> str:
 
 def _comparison(ran: list[Outcome]) -> tuple[str, list[tuple[Figure, Outcome]]] | None:
     """The difference and percentage change between the ``current`` and ``previous``
-    steps' first figures, when both stand (same currency and unit)."""
+    steps' first figures of the same currency and unit. The difference is stated as a
+    size ("up $2,706.55", figure "increase in revenue" 2706.55); the percentage keeps its
+    sign ("-10.0%", figure -10.0)."""
     by_id = {o.step.id: o for o in ran}
     now, then = by_id.get("current"), by_id.get("previous")
     if now is None or then is None or now.said is None or then.said is None:
@@ -103,22 +125,29 @@ def _comparison(ran: list[Outcome]) -> tuple[str, list[tuple[Figure, Outcome]]] 
     if pairs is None:
         return None
     a, b = pairs
-    money = a.currency is not None
-    diff = cents(a.value - b.value) if money else Decimal(a.value) - Decimal(b.value)
-    diff_value: Decimal | int = diff if money else int(diff)
-    shown = spoken(abs(diff), a.currency) if money else f"{abs(diff_value):,}"
-    direction = "up" if diff > 0 else "down" if diff < 0 else "unchanged"
-    period = a.period
-    extra = [(Figure(f"change in {a.label}", diff_value, a.currency, a.unit, period), now)]
+    diff = Decimal(a.value) - Decimal(b.value)
+    size: Decimal | int
+    if a.currency is not None:
+        size = cents(abs(diff))
+        shown = spoken(size, a.currency)
+    else:
+        size = (
+            int(abs(diff)) if isinstance(a.value, int) and isinstance(b.value, int) else abs(diff)
+        )
+        shown = f"{size:,}" + (f" {a.unit}" if a.unit else "")
+    since = then.step.label.split(", ")[-1]
     if diff == 0:
-        return f"That is unchanged from {then.step.label.split(', ')[-1]}.", extra
-    text = f"That is {direction} {shown}"
+        figure = Figure(f"change in {a.label}", size, a.currency, a.unit, a.period)
+        return f"That is unchanged from {since}.", [(figure, now)]
+    rise = diff > 0
+    label = f"{'increase' if rise else 'decrease'} in {a.label}"
+    extra = [(Figure(label, size, a.currency, a.unit, a.period), now)]
+    text = f"That is {'up' if rise else 'down'} {shown}"
     if Decimal(b.value) != 0:
         pct = (diff / abs(Decimal(b.value)) * 100).quantize(TENTH, rounding=ROUND_HALF_UP)
-        extra.append((Figure(f"percentage change in {a.label}", pct, None, "%", period), now))
+        extra.append((Figure(f"percentage change in {a.label}", pct, None, "%", a.period), now))
         text += f" ({'+' if pct > 0 else ''}{pct}%)"
-    text += f" on {then.step.label.split(', ')[-1]}."
-    return text, extra
+    return f"{text} on {since}.", extra
 
 
 def _pair(now: list[Figure], then: list[Figure]) -> tuple[Figure, Figure] | None:
@@ -131,36 +160,19 @@ def _pair(now: list[Figure], then: list[Figure]) -> tuple[Figure, Figure] | None
 
 # --- the check: every number written is a figure ------------------------------------------
 
-NUMBER = re.compile(r"(?<![\w\-/.])[-+]?\d[\d,]*(?:\.\d+)?(?![\w\-/])")
-ISO_DATE = re.compile(r"\b\d{4}-\d{2}-\d{2}\b")
-
-
-def numbers_in(text: str) -> list[str]:
-    """The numbers written in ``text`` (ISO dates excepted)."""
-    clean = ISO_DATE.sub(" ", text)
-    return [m.group().rstrip(".,") for m in NUMBER.finditer(clean) if m.group().strip(".,")]
-
 
 def unfigured_numbers(
     text: str, figures: Iterable[Figure], labels: Iterable[str] = ()
-) -> list[str]:
-    """The numbers in ``text`` that are not a figure's value (money to the cent, counts
-    exactly, percentages to one decimal) nor part of one of ``labels`` (names, figure
-    labels, source titles, period labels)."""
-    allowed: set[Decimal] = set()
+) -> list[Decimal]:
+    """The numbers in ``text`` (read as :func:`bizos.core.tools.numbers_in` reads them:
+    signed, dates and periods left out) that are neither the exact value of one of
+    ``figures`` (money to the cent, a percentage to one decimal) nor a number inside one of
+    ``labels`` (names, figure labels, source titles, the periods the question named)."""
+    values: set[Decimal] = set()
     for figure in figures:
         value = Decimal(figure.value)
-        allowed.update({value, abs(value), cents(value), abs(cents(value))})
+        values.update({value, cents(value)})
         if figure.unit == "%":
-            allowed.add(abs(value.quantize(TENTH, rounding=ROUND_HALF_UP)))
-    for label in labels:
-        text = text.replace(label, " ")
-    bad = []
-    for token in numbers_in(text):
-        try:
-            number = Decimal(token.replace(",", "").lstrip("+"))
-        except InvalidOperation:
-            continue
-        if number not in allowed and abs(number) not in allowed:
-            bad.append(token)
-    return bad
+            values.add(value.quantize(TENTH, rounding=ROUND_HALF_UP))
+    in_labels = {abs(n) for n in numbers_in(" ".join(labels))}
+    return [n for n in numbers_in(text) if n not in values and abs(n) not in in_labels]

@@ -1,6 +1,8 @@
 """Periods in owners' words: "last month", "Q3", "the past two weeks", "since Black
 Friday", "between 1 and 15 October". Pure date arithmetic against a given ``today``."""
 
+# ruff: noqa: E501  (pattern tables and phrasing tables read best one entry a line)
+
 from __future__ import annotations
 
 import calendar
@@ -146,20 +148,10 @@ def holiday(name: str, y: int) -> Day | None:
         thursday = first + dt.timedelta(days=(3 - first.weekday()) % 7 + 21)
         offset = {"thanksgiving": 0, "black friday": 1, "cyber monday": 4}[name]
         return thursday + dt.timedelta(days=offset)
-    fixed = {
-        "christmas eve": (12, 24),
-        "christmas day": (12, 25),
-        "christmas": (12, 25),
-        "boxing day": (12, 26),
-        "new year's eve": (12, 31),
-        "new years eve": (12, 31),
-        "new year's day": (1, 1),
-        "new years day": (1, 1),
-        "new year": (1, 1),
-        "valentine's day": (2, 14),
-        "valentines day": (2, 14),
-        "halloween": (10, 31),
-    }
+    fixed = {"christmas eve": (12, 24), "christmas day": (12, 25), "christmas": (12, 25),
+             "boxing day": (12, 26), "new year's eve": (12, 31), "new years eve": (12, 31),
+             "new year's day": (1, 1), "new years day": (1, 1), "new year": (1, 1),
+             "valentine's day": (2, 14), "valentines day": (2, 14), "halloween": (10, 31)}  # fmt: skip
     if name in fixed:
         m, d = fixed[name]
         return dt.date(y, m, d)
@@ -175,7 +167,7 @@ HOLIDAYS = (
 def last_holiday(name: str, today: Day) -> Day | None:
     """The most recent ``name`` on or before ``today``."""
     for y in (today.year, today.year - 1):
-        day = holiday(name.replace("’", "'"), y)
+        day = holiday(name.replace("\u2019", "'"), y)
         if day is not None and day <= today:
             return day
     return None
@@ -206,7 +198,7 @@ def single_day(groups: dict[str, str | None], today: Day, suffix: str = "") -> D
         return None
 
 
-def _fmt(pattern: str) -> str:
+def fill(pattern: str) -> str:
     """Fills ``{MONTH:g}``-style holes with named groups."""
 
     def hole(match: re.Match[str]) -> str:
@@ -223,11 +215,11 @@ _MD = r"{{MONTH:m{s}b}}\s+(?:the\s+)?(?P<d{s}b>\d{{1,2}})" + _ORD + r"(?:,?\s+{{
 _ISO = r"(?P<iso{s}>\d{{4}}-\d{{2}}-\d{{2}})"
 
 
-def _day_alternatives(s: str) -> str:
+def day_alternatives(s: str) -> str:
     return "(?:" + "|".join(p.format(s=s) for p in (_ISO, _DM, _MD)) + ")"
 
 
-def _day_from(groups: dict[str, str | None], today: Day, s: str) -> Day | None:
+def day_from(groups: dict[str, str | None], today: Day, s: str) -> Day | None:
     iso = groups.get("iso" + s)
     if iso:
         try:
@@ -241,7 +233,7 @@ Handler = Callable[[dict[str, str | None], Day], Period | None]
 
 
 def _between_days(g: dict[str, str | None], today: Day) -> Period | None:
-    first, last = _day_from(g, today, "1"), _day_from(g, today, "2")
+    first, last = day_from(g, today, "1"), day_from(g, today, "2")
     if first is None or last is None:
         return None
     if last < first and not (g.get("y1") or g.get("y1b")):
@@ -253,7 +245,7 @@ def _between_days(g: dict[str, str | None], today: Day) -> Period | None:
 
 def _days_of_month(g: dict[str, str | None], today: Day) -> Period | None:
     m = MONTHS[str(g["m"]).rstrip(".")]
-    y = int(g["y"]) if g.get("y") else None
+    y = int(str(g["y"])) if g.get("y") else None
     d1, d2 = int(str(g["d1"])), int(str(g["d2"]))
     if y is None:
         y, _ = last_month_named(m, today)
@@ -276,9 +268,9 @@ def _since(g: dict[str, str | None], today: Day) -> Period | None:
         start = today - dt.timedelta(days=(today.weekday() - WEEKDAYS[str(g["wd"])]) % 7 or 7)
     elif g.get("sm"):
         y, m = last_month_named(MONTHS[str(g["sm"]).rstrip(".")], today)
-        start = dt.date(int(g["sy"]) if g.get("sy") else y, m, 1)
+        start = dt.date(int(str(g["sy"])) if g.get("sy") else y, m, 1)
     else:
-        start = _day_from(g, today, "1")
+        start = day_from(g, today, "1")
     if start is None or start > today:
         return None
     what = str(g.get("hol") or g.get("wd") or start.isoformat())
@@ -315,7 +307,7 @@ def _relative(g: dict[str, str | None], today: Day) -> Period | None:
     if which == "past":
         rolling = _last_n({"n": "1", "unit": unit}, today)
         return None if rolling is None else Period(rolling.start, today, f"the past {unit}")
-    back = 0 if which in ("this", "current") else 1
+    back = {"this": 0, "current": 0, "next": -1, "coming": -1}.get(which, 1)
     if which in ("the month before last", "month before last"):
         back = 2
     label = f"{which} {unit}"
@@ -353,7 +345,7 @@ def _to_date(g: dict[str, str | None], today: Day) -> Period | None:
 
 
 def _quarter(g: dict[str, str | None], today: Day) -> Period | None:
-    q = int(g["q"]) if g.get("q") else ORDINAL_QUARTERS[str(g["oq"])]
+    q = int(str(g["q"])) if g.get("q") else ORDINAL_QUARTERS[str(g["oq"])]
     if g.get("y"):
         y = int(str(g["y"]))
     elif g.get("rel"):
@@ -433,7 +425,7 @@ def _holiday_day(g: dict[str, str | None], today: Day) -> Period | None:
 
 
 def _one_day(g: dict[str, str | None], today: Day) -> Period | None:
-    day = _day_from(g, today, "1")
+    day = day_from(g, today, "1")
     if day is None or day > today:
         return None
     return Period(day, day, day.isoformat(), "day")
@@ -452,39 +444,84 @@ def _half_words(g: dict[str, str | None], today: Day) -> Period | None:
     return _half({"h": g.get("h") or g.get("hw"), "y": g.get("y")}, today)
 
 
+def _start_of(g: dict[str, str | None], today: Day) -> Period | None:
+    period = _to_date({"unit": str(g["unit"])}, today)
+    return (
+        None
+        if period is None
+        else Period(period.start, today, f"since the start of the {g['unit']}", period.unit)
+    )
+
+
+def _fiscal(g: dict[str, str | None], today: Day) -> Period | None:
+    """A financial year is taken as the calendar year (the tenant's year end is not known)."""
+    return _relative({"which": g["which"], "unit": "year"}, today)
+
+
+def _hours(g: dict[str, str | None], today: Day) -> Period | None:
+    days = -(-number(str(g["n"])) // 24)
+    return Period(today - dt.timedelta(days=days), today, f"the last {g['n']} hours", "range")
+
+
+def _a_year_ago(g: dict[str, str | None], today: Day) -> Period | None:
+    """ "this time last year" (this month to date, a year back); "this month last year"."""
+    this = _relative({"which": g.get("which") or "this", "unit": g.get("unit") or "month"}, today)
+    return None if this is None else this.year_earlier()
+
+
+def _months_between(g: dict[str, str | None], today: Day) -> Period | None:
+    first, last = MONTHS[str(g["m1"]).rstrip(".")], MONTHS[str(g["m2"]).rstrip(".")]
+    y2 = int(str(g["y2"])) if g.get("y2") else last_month_named(last, today)[0]
+    y1 = int(str(g["y1"])) if g.get("y1") else (y2 if first <= last else y2 - 1)
+    start = dt.date(y1, first, 1)
+    end = month(y2, last).end
+    if end < start:
+        return None
+    label = f"{calendar.month_name[first]}{f' {y1}' if y1 != y2 else ''} to {calendar.month_name[last]} {y2}"
+    return Period(start, min(end, today) if start <= today else end, label, "range")
+
+
 _UNITS = r"(?P<unit>days?|weeks?|fortnights?|months?|quarters?|years?)"
 _SINCE_WHAT = (
     r"(?:(?P<hol>" + HOLIDAYS + r")|(?:last\s+)?(?P<wd>"
     + "|".join(calendar.day_name[i].lower() for i in range(7))
-    + r")|" + _day_alternatives("1") + r"|(?:the\s+(?:start|beginning)\s+of\s+)?{MONTH:sm}(?:\s+{YEAR:sy})?)"
+    + r")|" + day_alternatives("1") + r"|(?:the\s+(?:start|beginning)\s+of\s+)?{MONTH:sm}(?:\s+{YEAR:sy})?)"
 )  # fmt: skip
 
 PATTERNS: list[tuple[str, Handler]] = [
     (
-        r"(?:between|from)\s+" + _day_alternatives("1")
-        + r"\s+(?:and|to|until|till|through|thru)\s+" + _day_alternatives("2"),
+        r"(?:between|from)\s+" + day_alternatives("1")
+        + r"\s+(?:and|to|until|till|through|thru)\s+" + day_alternatives("2"),
         _between_days,
     ),
     (
         r"(?:(?:between|from)\s+)?(?:the\s+)?(?P<d1>\d{1,2})" + _ORD
-        + r"\s*(?:and|to|until|till|through|-|–)\s*(?:the\s+)?(?P<d2>\d{1,2})" + _ORD
+        + r"\s*(?:and|to|until|till|through|-|\u2013)\s*(?:the\s+)?(?P<d2>\d{1,2})" + _ORD
         + r"\s+(?:of\s+)?{MONTH:m}(?:,?\s+{YEAR:y})?",
         _days_of_month,
     ),
     (
         r"(?:(?:between|from)\s+)?{MONTH:m}\s+(?P<d1>\d{1,2})" + _ORD
-        + r"\s*(?:and|to|until|till|through|-|–)\s*(?P<d2>\d{1,2})" + _ORD
+        + r"\s*(?:and|to|until|till|through|-|\u2013)\s*(?P<d2>\d{1,2})" + _ORD
         + r"(?:,?\s+{YEAR:y})?",
         _days_of_month,
     ),
     (
         r"(?:(?:between|from)\s+)?" + _ISO.format(s="1")
-        + r"\s*(?:and|to|until|till|through|-|–)\s*" + _ISO.format(s="2"),
+        + r"\s*(?:and|to|until|till|through|-|\u2013)\s*" + _ISO.format(s="2"),
         _between_days,
     ),
+    (
+        r"(?:between|from)\s+{MONTH:m1}(?:\s+{YEAR:y1})?\s+(?:and|to|until|till|through|-|\u2013)\s+{MONTH:m2}(?:\s+{YEAR:y2})?",
+        _months_between,
+    ),
+    (r"(?:ever\s+)?(?:since|from)\s+the\s+(?:start|beginning)\s+of\s+(?:the\s+|this\s+)?(?P<unit>year|month|quarter|week)", _start_of),
     (r"(?:ever\s+)?since\s+" + _SINCE_WHAT, _since),
+    (r"(?:at\s+)?this\s+time\s+last\s+year|(?P<which>this|last)\s+(?P<unit>week|month|quarter)\s+last\s+year", _a_year_ago),
+    (r"(?:the\s+)?(?P<which>this|current|last|previous|next)\s+(?:financial|fiscal)\s+year", _fiscal),
+    (r"(?:in\s+|over\s+|during\s+)?(?:the\s+)?(?:last|past|previous)\s+{NUM:n}\s+hours?", _hours),
     (r"(?:year|y)[- ]to[- ]date|\bytd\b|so\s+far\s+this\s+year|this\s+year\s+so\s+far", _ytd),
-    (r"(?:on\s+)?" + _day_alternatives("1"), _one_day),
+    (r"(?:on\s+)?" + day_alternatives("1"), _one_day),
     (
         r"(?:(?:in|during|for|of|over)\s+)?(?:(?P<rel>last|past|previous|this)\s+)?{MONTH:m}"
         r"(?:\s+{YEAR:y}|\s+(?P<ry>last\s+year|this\s+year))?",
@@ -494,17 +531,17 @@ PATTERNS: list[tuple[str, Handler]] = [
         r"(?:in\s+|over\s+|during\s+|for\s+)?(?:the\s+)?(?:last|past|previous|prior|recent)\s+{NUM:n}\s+" + _UNITS,
         _last_n,
     ),
-    (r"(?:the\s+)?(?P<unit>month|week|quarter|year)\s+before\s+last", _before_last),
-    (
-        r"(?P<which>this|current|last|previous|past|prior)\s+(?P<unit>week|month|quarter|year)(?:'s)?",
-        _relative,
-    ),
-    (r"(?P<unit>month|quarter|week)[- ]to[- ]date|\b(?P<u2>mtd|qtd|wtd)\b", _xtd),
     (
         r"(?:\bq(?P<q>[1-4])|(?:the\s+)?(?P<oq>first|second|third|fourth)\s+quarter)"
         r"(?:\s+(?:of\s+)?(?:{YEAR:y}|(?P<rel>last\s+year|this\s+year)))?",
         _quarter,
     ),
+    (r"(?:the\s+)?(?P<unit>month|week|quarter|year)\s+before\s+last", _before_last),
+    (
+        r"(?:the\s+)?(?P<which>this|current|last|previous|past|prior|next|coming)\s+(?P<unit>week|month|quarter|year)(?:'s)?",
+        _relative,
+    ),
+    (r"(?P<unit>month|quarter|week)[- ]to[- ]date|\b(?P<u2>mtd|qtd|wtd)\b", _xtd),
     (r"\bh(?P<h>[12])|(?:the\s+)?(?P<hw>first|second)\s+half(?:\s+of)?(?:\s+{YEAR:y})?", _half_words),
     (r"(?P<hol>" + HOLIDAYS + r")", _holiday_day),
     (r"(?:(?:in|during|for|of)\s+)?(?:the\s+year\s+)?{YEAR:y}", _year),
@@ -515,7 +552,7 @@ PATTERNS: list[tuple[str, Handler]] = [
 
 
 COMPILED: list[tuple[re.Pattern[str], Handler]] = [
-    (re.compile(r"(?<![\w$€£.,-])(?:" + _fmt(pattern) + r")(?![\w-])"), handler)
+    (re.compile(r"(?<![\w$€£.,-])(?:" + fill(pattern) + r")(?![\w-])"), handler)
     for pattern, handler in PATTERNS
 ]
 
@@ -551,38 +588,3 @@ def _may_is_month(text: str, span: tuple[int, int]) -> bool:
     return piece.strip() != "may" or bool(
         re.search(r"(?:in|during|since|of|for)\s+$", text[: span[0]])
     )
-
-
-# --- due dates (actions look forward) --------------------------------------------------
-
-_DUE = [
-    (r"\btomorrow\b", lambda g, t: t + ONE),
-    (r"\btoday\b|\btonight\b|\bend of (?:the )?day\b|\beod\b", lambda g, t: t),
-    (r"\bday after tomorrow\b", lambda g, t: t + 2 * ONE),
-    (r"\bin\s+{NUM:n}\s+days?\b", lambda g, t: t + dt.timedelta(days=number(str(g["n"])))),
-    (r"\bin\s+{NUM:n}\s+weeks?\b", lambda g, t: t + dt.timedelta(days=7 * number(str(g["n"])))),
-    (r"\bnext\s+week\b", lambda g, t: t + dt.timedelta(days=7 - t.weekday())),
-    (r"\b(?:by\s+)?(?:the\s+)?end\s+of\s+(?:the\s+|this\s+)?week\b", lambda g, t: t + dt.timedelta(days=(4 - t.weekday()) % 7)),
-    (r"\b(?:by\s+)?(?:the\s+)?end\s+of\s+(?:the\s+|this\s+)?month\b", lambda g, t: add_months(t.replace(day=1), 1) - ONE),
-    (
-        r"\b(?:(?P<next>next)\s+|on\s+|by\s+|this\s+)?(?P<wd>monday|tuesday|wednesday|thursday|friday|saturday|sunday)\b",
-        lambda g, t: t + dt.timedelta(days=(WEEKDAYS[str(g["wd"])] - t.weekday()) % 7 or 7),
-    ),
-]  # fmt: skip
-DUE_COMPILED = [(re.compile(_fmt(p)), h) for p, h in _DUE]
-
-
-def find_due(text: str, today: Day) -> tuple[Day | None, tuple[int, int] | None]:
-    """The day a task is due, looking forward from ``today``, and where it was said."""
-    for regex, handler in DUE_COMPILED:
-        match = regex.search(text)
-        if match:
-            return handler(match.groupdict(), today), match.span()
-    match = re.search(r"\b(?:on|by)\s+" + _fmt(_day_alternatives("1")), text)
-    if match:
-        groups = match.groupdict()
-        day = _day_from(groups, today, "1")
-        if day is not None and day < today and not (groups.get("y1") or groups.get("y1b")):
-            day = add_years(day, 1)
-        return day, match.span()
-    return None, None

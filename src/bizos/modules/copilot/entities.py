@@ -2,13 +2,16 @@
 the tenant's vocabulary, forgiving typos), a channel, a currency, a stage, a priority, a
 status, "top N", an amount, a grouping, a ticket or invoice number."""
 
+# ruff: noqa: E501  (pattern tables and phrasing tables read best one entry a line)
+
 from __future__ import annotations
 
 import re
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from bizos.modules.copilot.dates import NUMBER_WORDS
+from bizos.modules.copilot import topics
+from bizos.modules.copilot.dates import NUMBER_WORDS, PATTERNS
 from bizos.modules.copilot.matching import find_named, fold
 from bizos.modules.copilot.vocabulary import Vocabulary
 
@@ -76,6 +79,31 @@ CATEGORY_SYNONYMS = {
 }  # fmt: skip
 
 
+LEAD_SOURCES = [
+    (
+        re.compile(r"\bweb ?(?:site|form)s?\b|\bcontact form\b|\bonline form\b|\bweb_form\b"),
+        "web_form",
+    ),
+    (re.compile(r"\breferr(?:al|als|ed)\b|\bword of mouth\b"), "referral"),
+    (re.compile(r"\btrade ?shows?\b|\bevents?\b|\bexpos?\b|\bfairs?\b"), "trade_show"),
+    (re.compile(r"\bcold (?:outreach|emails?|calls?|calling)\b|\boutbound\b"), "cold_outreach"),
+    (re.compile(r"\binstagram\b|\binsta\b|\bsocial(?: media)?\b"), "instagram"),
+    (re.compile(r"\bimport(?:ed|s)?\b|\bcsv\b"), "import"),
+]
+
+
+def _reserved() -> frozenset[str]:
+    """The words the parser reads for itself (in its topic, date and entity patterns):
+    alone they are never taken for a name ("daily" is not The Daily Grind)."""
+    sources = [p for patterns in topics.TOPIC_PATTERNS.values() for p, _ in patterns]
+    sources += [p for p, _ in PATTERNS]
+    sources += [r.pattern for r in (topics.KB_CUES, topics.KB_STRONG, topics.OUT_OF_SCOPE)]
+    sources += [r.pattern for r, _ in (*CHANNELS, *GROUP, *LEAD_SOURCES)]
+    sources += [PRIORITY.pattern, STATUS.pattern, QUANTITY.pattern, " ".join(CATEGORY_SYNONYMS)]
+    plain = [re.sub(r"\\[a-zA-Z]", " ", source) for source in sources]  # "\\bsales" is "sales"
+    return frozenset(w for text in plain for w in re.findall(r"[a-z]{3,}", text))
+
+
 def ticket_number(text: str) -> str | None:
     match = TICKET.search(text)
     if match is None or (match.group("a") and not re.search(r"\bt-\d|\bticket", text)):
@@ -83,11 +111,16 @@ def ticket_number(text: str) -> str | None:
     return f"T-{int(match.group('a') or match.group('b')):06d}"
 
 
+RESERVED = _reserved()
+
+
 def extract(text: str, vocab: Vocabulary) -> dict[str, Any]:
     """The entities of a lower-cased question whose periods are blanked out."""
     out: dict[str, Any] = {}
     words = fold(text).split()
-    _names(words, vocab, out)
+    named = _names(words, vocab, out)
+    for word in named:
+        text = re.sub(rf"\b{re.escape(word)}\b", " ", text)
     for regex, channel in CHANNELS:
         if regex.search(text):
             out["channel"] = channel
@@ -115,6 +148,10 @@ def extract(text: str, vocab: Vocabulary) -> dict[str, Any]:
     if match := INVOICE.search(text):
         out["invoice_number"] = f"INV-{(match.group('a') or match.group('b')).zfill(4)}"
     out["category"] = _category(text, words, vocab)
+    for regex, source in LEAD_SOURCES:
+        if regex.search(text) and (not vocab.lead_sources or source in vocab.lead_sources):
+            out["lead_source"] = source
+            break
     if QUANTITY.search(text):
         out["by"] = "quantity"
     if match := re.search(
@@ -127,15 +164,26 @@ def extract(text: str, vocab: Vocabulary) -> dict[str, Any]:
     return {k: v for k, v in out.items() if v not in (None, [], {})}
 
 
-def _names(words: list[str], vocab: Vocabulary, out: dict[str, Any]) -> None:
-    products = find_named(words, vocab.products)
-    taken = {i for m in products for i in range(*m.span)}
-    rest = [w if i not in taken else "_" for i, w in enumerate(words)]
-    contacts = find_named(rest, vocab.contacts)
-    companies = find_named(rest, vocab.companies)
-    out["products"] = [m.as_entity() for m in products]
-    out["contacts"] = [m.as_entity() for m in contacts]
-    out["companies"] = [m.as_entity() for m in companies]
+def _names(words: list[str], vocab: Vocabulary, out: dict[str, Any]) -> set[str]:
+    """Sets products, contacts and companies; returns the words that named them."""
+    kinds = {"products": vocab.products, "contacts": vocab.contacts, "companies": vocab.companies}
+    found = [
+        (kind, match)
+        for kind, items in kinds.items()
+        for match in find_named(words, items, reserved=RESERVED)
+    ]
+    # the longer, then the closer, naming wins where kinds claim the same words
+    # ("Copper Kettle" is the café, not the Gooseneck Kettle)
+    found.sort(key=lambda km: (-(km[1].span[1] - km[1].span[0]), -km[1].score))
+    kept: list[tuple[str, Any]] = []
+    for kind, match in found:
+        lo, hi = match.span
+        clash = [m for _, m in kept if lo < m.span[1] and m.span[0] < hi]
+        if all(m.span == match.span and abs(m.score - match.score) < 1e-9 for m in clash):
+            kept.append((kind, match))
+    for kind in kinds:
+        out[kind] = [m.as_entity() for k, m in kept if k == kind]
+    return {words[i] for _, m in kept for i in range(*m.span)}
 
 
 def _currency(text: str, vocab: Vocabulary) -> str | None:

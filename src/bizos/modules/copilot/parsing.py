@@ -3,6 +3,8 @@ answers it) and the entities it names — periods, products, people, channels, c
 stages, priorities, "top N" — continuing from the previous question when it is a
 follow-up ("and the month before?", "only Shopify", "break that down by product")."""
 
+# ruff: noqa: E501  (pattern tables and phrasing tables read best one entry a line)
+
 from __future__ import annotations
 
 import datetime as dt
@@ -28,8 +30,23 @@ Intent = Literal["metrics", "search", "action", "conversation", "out_of_scope"]
 
 # Topics that read a date range (others ignore periods).
 DATED = frozenset(
-    "revenue orders aov top_customers top_products refunds expenses profit leads lead_sources "
-    "tickets sla first_response overview customer_spend".split()
+    [
+        "revenue",
+        "orders",
+        "aov",
+        "top_customers",
+        "top_products",
+        "refunds",
+        "expenses",
+        "profit",
+        "leads",
+        "lead_sources",
+        "tickets",
+        "sla",
+        "first_response",
+        "overview",
+        "customer_spend",
+    ]
 )
 COMPARE = re.compile(
     r"\b(?:vs\.?|versus|compared?(?: it| that| this)?(?: to| with| against)?|comparison|against|"
@@ -45,9 +62,17 @@ GROWTH = re.compile(
 YEAR_OVER_YEAR = re.compile(
     r"\b(?:year over year|year on year|yoy|same (?:period|time|month) last year)\b"
 )
+LOOKUP_TAIL = re.compile(
+    r"(?:tell me (?:all )?about|what do (?:we|i) know about|who is|info(?:rmation)? (?:on|about)|"
+    r"look ?up|details (?:of|for|on)|profile (?:of|for)|history with|any news (?:on|from)|"
+    r"what(?:'s| is) (?:happening|going on) with|find (?:the )?(?:contact|company|customer|account)|"
+    r"show me (?:the )?(?:contact|company|customer|account))\s+(?:the\s+)?(?P<q>[\w&'. -]{2,60}?)(?:'s)?"
+    r"(?:\s+(?:account|company|customer|contact))?\s*[?.!]*$"
+)
 FOLLOW_CUE = re.compile(
     r"^(?:and|what about|how about|same|only|just|then|ok and|and what about|and for|but|"
-    r"break|split|compare|vs|versus|now|also|instead|excluding|without|for)\b|\bthen\??$|\b(?:that|those|it)\b"
+    r"break|split|compare|vs|versus|now|also|instead|excluding|without|for)\b|\bthen\??$|"
+    r"\b(?:that|those|these|it|they|them|there)\b"
 )
 
 
@@ -90,7 +115,12 @@ def local_day(today: dt.date | dt.datetime, timezone: str) -> dt.date:
 
 
 def normal(question: str) -> str:
-    text = question.replace("’", "'").replace("‘", "'").replace("“", '"').replace("”", '"')
+    text = (
+        question.replace("\u2019", "'")
+        .replace("\u2018", "'")
+        .replace("\u201c", '"')
+        .replace("\u201d", '"')
+    )
     return re.sub(r"\s+", " ", text).strip().lower()
 
 
@@ -118,15 +148,19 @@ def understand(
     topic = _topic(ranked, text, entities)
     if topic is None and OUT_OF_SCOPE.search(text):
         return Parsed(question, "out_of_scope", "out_of_scope", {})
+    if topic is None and previous is None and found and COMPARE.search(text):
+        topic = (
+            "revenue"  # "how did October compare to September?": sales, the owner's first figure
+        )
     followup = (
         previous is not None
         and previous.intent == "metrics"
         and _continues(text, topic, entities, found)
     )
     if followup and previous is not None:
-        topic = _followed_topic(topic, previous, entities)
+        topic = _followed_topic(topic, previous, entities, text)
     if topic is None:
-        return _unmetered(question, text, entities)
+        return _unmetered(question, text, entities, previous)
     _periods(
         entities,
         text,
@@ -138,6 +172,16 @@ def understand(
     if followup and previous is not None:
         same = topic == previous.topic
         entities = {**_inherited(previous.entities, entities, same_topic=same), **entities}
+    if topic in ("orders", "aov") and entities.get("group_by") in ("product", "channel"):
+        topic = "revenue"  # orders are not grouped; revenue by product/channel carries the counts
+    if entities.get("group_by") == "channel":
+        entities.pop("channel", None)
+    if topic not in ("expenses", "budgets"):
+        entities.pop("category", None)
+    if topic not in ("leads", "lead_sources"):
+        entities.pop("lead_source", None)
+    elif entities.get("channel") in ("shopify", "api"):
+        entities.pop("channel")
     entities = {k: v for k, v in entities.items() if v not in (None, [], {})}
     intent = cast(Intent, TOPIC_INTENT.get(topic, "metrics"))
     if topic in ("deal", "lookup"):
@@ -158,11 +202,17 @@ def _topic(ranked: list[Any], text: str, entities: dict[str, Any]) -> str | None
         return None
     if KB_STRONG.search(text) and ranked[0].score < 7:
         return None
-    best = ranked[0].topic
+    best: str = ranked[0].topic
     if best in ("lookup", "deal") and (entities.get("companies") or entities.get("contacts")):
         return best
+    if best == "lookup" and len(ranked) > 1:
+        return cast(str, ranked[1].topic)
     if best == "lookup":
-        return None if not ranked[1:] else ranked[1].topic
+        tail = LOOKUP_TAIL.search(text)
+        if tail is None or OUT_OF_SCOPE.search(text):
+            return None
+        entities["lookup_query"] = tail.group("q").strip(" ?.!")
+        return "lookup"
     if (
         best == "revenue"
         and (entities.get("contacts") or entities.get("companies"))
@@ -186,7 +236,7 @@ def _topic(ranked: list[Any], text: str, entities: dict[str, Any]) -> str | None
         return "ticket"
     if best == "deal" and not re.search(r"\bdeal\b", text):
         return None
-    return cast(str, best)
+    return best
 
 
 def _continues(text: str, topic: str | None, entities: dict[str, Any], found: list[Any]) -> bool:
@@ -197,12 +247,18 @@ def _continues(text: str, topic: str | None, entities: dict[str, Any], found: li
     return False
 
 
-def _followed_topic(topic: str | None, previous: Parsed, entities: dict[str, Any]) -> str:
-    if topic is None:
-        if entities.get("group_by") == "product" and previous.topic in ("orders", "aov"):
-            return "revenue"
+def _followed_topic(
+    topic: str | None, previous: Parsed, entities: dict[str, Any], text: str
+) -> str:
+    if topic is not None:
+        return topic
+    if entities.get("group_by") in ("product", "channel") and previous.topic in ("orders", "aov"):
+        return "revenue"  # orders are not grouped; revenue by product/channel carries the counts
+    if previous.topic == "leads" and re.search(r"\bwhere\b.*\bfrom\b|\bsources?\b", text):
+        return "lead_sources"
+    if previous.topic in ("overview", "customer_spend", "reorder", "overdue_check"):
         return previous.topic
-    return topic
+    return previous.topic
 
 
 def _inherited(old: dict[str, Any], new: dict[str, Any], *, same_topic: bool) -> dict[str, Any]:
@@ -228,10 +284,13 @@ def _periods(
     comparison word) is the one to compare with."""
     before = previous.period() if previous else None
     cmp_at = COMPARE.search(text)
+    split = cmp_at.start() if cmp_at is not None else None
+    if re.match(r"^(?:can you |please |let's )?(?:compare|comparison)", text):
+        split = found[1].span[0] if len(found) > 1 else 0
     main: Period | None = None
     other: Period | None = None
     for f in found:
-        if cmp_at is not None and f.span[0] >= cmp_at.start():
+        if split is not None and f.span[0] >= split:
             other = other or f.period
         elif main is None:
             main = f.period
@@ -239,15 +298,10 @@ def _periods(
             other = other or f.period
     relative = BEFORE.search(text)
     if main is None:
-        if relative and not cmp_at and before is not None:
-            main = before.before()
-        else:
-            main = before
+        main = before.before() if relative and not cmp_at and before is not None else before
     default = main is None
     if main is None:
         main = month(day.year, day.month, label="this month", today=day)
-    if other is None and (cmp_at or relative) and previous and main == before and found:
-        pass
     if other is not None and other.label == "last year" and main.unit != "year":
         other = main.year_earlier()
     if other is None and YEAR_OVER_YEAR.search(text):
@@ -258,7 +312,7 @@ def _periods(
         other = main.before()
     if other is None and GROWTH.search(text) and topic in DATED:
         other = main.before()
-    if topic in DATED or topic in ("forecast",) and found:
+    if topic in DATED or (topic in ("forecast",) and found):
         entities["period"] = main.to_dict() | ({"default": True} if default else {})
         if other is not None and other != main:
             entities["compare"] = other.to_dict()
@@ -266,12 +320,18 @@ def _periods(
         entities["period"] = main.to_dict()
 
 
-def _unmetered(question: str, text: str, entities: dict[str, Any]) -> Parsed:
+def _unmetered(
+    question: str, text: str, entities: dict[str, Any], previous: Parsed | None
+) -> Parsed:
     """No metric topic: a lookup of a named record, a question for the knowledge base,
     or something the business's data cannot answer."""
     named = {k: entities[k] for k in ("contacts", "companies", "products") if entities.get(k)}
-    if named and len(text.split()) <= 8 and not KB_CUES.search(text):
+    documents = bool(KB_CUES.search(text) or KB_STRONG.search(text))
+    if named and len(text.split()) <= 8 and not documents:
         return Parsed(question, "search", "lookup", named)
-    if KB_CUES.search(text) or re.search(r"\b(?:our|we|us|my|company|customers?)\b", text):
+    if previous is not None and previous.topic == "kb" and FOLLOW_CUE.match(text):
+        query = re.sub(r"^(?:and|what about|how about|also)\s+(?:the\s+)?", "", text).strip(" ?")
+        return Parsed(question, "search", "kb", {"query": query}, followup=True)
+    if documents or re.search(r"\b(?:our|we|us|my|company|customers?)\b", text):
         return Parsed(question, "search", "kb", {"query": question.strip()})
     return Parsed(question, "out_of_scope", "out_of_scope", {})

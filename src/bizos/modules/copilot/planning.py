@@ -2,6 +2,8 @@
 question, the same tool twice for a comparison, parallel steps for an overview,
 sequential steps whose arguments come from an earlier answer, and conditional steps."""
 
+# ruff: noqa: E501  (pattern tables and phrasing tables read best one entry a line)
+
 from __future__ import annotations
 
 import datetime as dt
@@ -53,7 +55,7 @@ DATED = {"commerce.revenue", "commerce.orders", "commerce.top_customers", "comme
 WITH_CURRENCY = {"commerce.revenue", "commerce.orders", "commerce.top_customers",
                  "commerce.top_products", "commerce.stock_value", "billing.receivables",
                  "billing.overdue_invoices", "billing.refunds", "finance.expenses",
-                 "finance.gross_profit", "crm.pipeline"}  # fmt: skip
+                 "finance.gross_profit", "crm.pipeline", "crm.forecast"}  # fmt: skip
 
 
 def plan(parsed: Parsed) -> Plan:
@@ -76,6 +78,14 @@ def plan(parsed: Parsed) -> Plan:
     tool, label = SIMPLE[parsed.topic]
     args = _args(parsed, tool)
     e = parsed.entities
+    if (
+        tool in ("commerce.revenue", "commerce.orders")
+        and e.get("companies")
+        and not e.get("contacts")
+    ):
+        # sales are filtered by contact, not company: say what is known of the company
+        company = e["companies"][0]["name"]
+        return Plan([Step("answer", "crm.company_lookup", {"query": company}, company)])
     if tool == "commerce.revenue" and len(e.get("products", [])) > 1:
         steps = [
             Step(f"product{i}", tool, {**args, "product_id": p["id"]}, f"revenue of {p['name']}",
@@ -162,9 +172,11 @@ def _args(parsed: Parsed, tool: str) -> dict[str, Any]:
         args["group_by"] = "source" if parsed.topic == "lead_sources" else group or "source"
         if args["group_by"] not in ("source", "status", "day", "week", "month"):
             args["group_by"] = "source"
-    if tool in ("support.ticket_counts", "support.sla_breaches", "support.first_response"):
-        if e.get("priority"):
-            args["priority"] = e["priority"]
+        if e.get("lead_source"):
+            args["source"] = e["lead_source"]
+    supported = ("support.ticket_counts", "support.sla_breaches", "support.first_response")
+    if tool in supported and e.get("priority"):
+        args["priority"] = e["priority"]
     if tool == "support.ticket_counts" and e.get("status") in (
         "new",
         "pending",
@@ -261,8 +273,8 @@ def _customer_spend(parsed: Parsed) -> Plan:
     top = Step("top", "commerce.top_customers", {**span, "limit": 1}, "top customer")
     spend = Step(
         "spend",
-        "commerce.orders",
-        lambda outcomes: {**span, "contact_id": pick(outcomes)},
+        "commerce.revenue",
+        lambda outcomes: {**span, "group_by": "period", "contact_id": pick(outcomes)},
         "what the top customer spent",
         after=("top",),
     )
@@ -307,6 +319,16 @@ def _lookup(parsed: Parsed) -> Plan:
                     parallel_group="lookup",
                 )
             )
+    if e.get("lookup_query"):  # a name the vocabulary does not hold: let the lookups search
+        query = e["lookup_query"]
+        steps += [
+            Step(
+                "companies0", "crm.company_lookup", {"query": query}, query, parallel_group="lookup"
+            ),
+            Step(
+                "contacts0", "crm.contact_lookup", {"query": query}, query, parallel_group="lookup"
+            ),
+        ]
     for i, item in enumerate(e.get("products", [])[:2]):
         steps.append(
             Step(

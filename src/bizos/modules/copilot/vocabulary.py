@@ -33,3 +33,4 @@ class Vocabulary:
     default_currency: str = "USD"
     timezone: str = "UTC"
     categories: list[str] = field(default_factory=list)
+    lead_sources: list[str] = field(default_factory=list)  # as stored: web_form, referral …

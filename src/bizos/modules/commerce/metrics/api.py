@@ -15,8 +15,11 @@ from bizos.api.deps import Ctx, DbSession
 from bizos.api.guards import strict_days
 from bizos.core.auth import CommerceRead
 from bizos.core.tools import MetricRead
+from bizos.modules.commerce.metrics import products
 from bizos.modules.commerce.metrics import service as metrics
 from bizos.modules.commerce.metrics.schemas import (
+    LowStockParams,
+    LowStockValue,
     OrdersParams,
     OrdersValue,
     RevenueParams,
@@ -25,6 +28,8 @@ from bizos.modules.commerce.metrics.schemas import (
     StockValueParams,
     TopCustomersParams,
     TopCustomersValue,
+    TopProductsParams,
+    TopProductsValue,
 )
 
 router = APIRouter(tags=["commerce"], dependencies=[Depends(strict_days)])
@@ -64,3 +69,19 @@ async def stock_value(
 ) -> MetricRead[StockValue]:
     """Stock on hand valued at cost (price where the cost is unknown), per currency."""
     return MetricRead[StockValue].of(await metrics.stock_value(session, ctx, params))
+
+
+@router.get(f"{PREFIX}/top-products", response_model=MetricRead[TopProductsValue])
+async def top_products(
+    params: Annotated[TopProductsParams, Query()], _: CommerceRead, session: DbSession, ctx: Ctx
+) -> MetricRead[TopProductsValue]:
+    """The best-selling products by line revenue or units sold, ranked within each currency."""
+    return MetricRead[TopProductsValue].of(await products.top_products(session, ctx, params))
+
+
+@router.get(f"{PREFIX}/low-stock", response_model=MetricRead[LowStockValue])
+async def low_stock(
+    params: Annotated[LowStockParams, Query()], _: CommerceRead, session: DbSession, ctx: Ctx
+) -> MetricRead[LowStockValue]:
+    """Active products whose available units are below their reorder point."""
+    return MetricRead[LowStockValue].of(await products.low_stock(session, ctx, params))
