@@ -108,5 +108,44 @@ async def test_without_an_external_model_no_ai_call_is_made(
         "provider": "local",
         "model": "templates",
         "ai_call_ids": [],
+        "understood_as": None,
         "rejected": None,
     }
+
+
+async def test_the_model_rephrases_what_the_parser_does_not_understand(
+    client: httpx.AsyncClient,
+    db: Database,
+    tenant: TenantLogin,
+    fake_openai: FakeLlmServer,
+) -> None:
+    await shop(client, tenant)
+    await connect(client, tenant, "openai", fake_openai, model="gpt-test")
+    fake_openai.script(
+        Reply(text="What is my revenue this month?"),
+        Reply(text="This month's revenue is $25.00."),
+    )
+
+    answer = await ask(client, tenant.headers, "what did the till ring up lately")
+
+    assert answer["intent"] == "metrics"
+    assert answer["plan"][0]["tool"] == "commerce.revenue"
+    assert answer["answer"] == "This month's revenue is $25.00."
+    assert answer["provenance"]["understood_as"] == "What is my revenue this month?"
+    assert len(answer["provenance"]["ai_call_ids"]) == 2
+
+
+async def test_a_question_the_model_also_finds_off_topic_stays_out_of_scope(
+    client: httpx.AsyncClient,
+    db: Database,
+    tenant: TenantLogin,
+    fake_openai: FakeLlmServer,
+) -> None:
+    await connect(client, tenant, "openai", fake_openai, model="gpt-test")
+    fake_openai.script(Reply(text="OUT_OF_SCOPE"))
+
+    answer = await ask(client, tenant.headers, "What's the weather in Paris?")
+
+    assert answer["intent"] == "out_of_scope"
+    assert answer["figures"] == [] and answer["plan"] == []
+    assert len(answer["provenance"]["ai_call_ids"]) == 1

@@ -9,6 +9,7 @@ after 5 s"), never hidden. A step whose ``when`` says no is recorded as skipped.
 
 Read tools answer (``result``) and say their answer (``speak``). Action tools never run
 here: their ``propose`` describes the change, and the service stores it as a proposal.
+Also here: what the plan and its outcomes look like in the answer body and the stream.
 """
 
 from __future__ import annotations
@@ -21,11 +22,13 @@ from typing import Any
 
 import structlog
 from pydantic import BaseModel
+from pydantic_core import to_jsonable_python
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bizos.core.context import Context
 from bizos.core.errors import ProblemError
-from bizos.core.tools import Proposal, Said, Tool, ToolRegistry, ToolResult
+from bizos.core.tools import Figure, Proposal, Said, Tool, ToolRegistry, ToolResult
+from bizos.modules.copilot.schemas import FigureRead, PeriodRead, PlanStepRead
 from bizos.modules.copilot.steps import Outcome, Plan, Step
 
 log = structlog.get_logger("bizos.copilot.runner")
@@ -233,3 +236,41 @@ async def replay_steps(body: dict[str, Any], emit: Emit) -> None:
                 "cached": True,
             },
         )
+
+
+def figure_read(figure: Figure, outcome: Outcome) -> FigureRead:
+    result = outcome.result
+    return FigureRead(
+        label=figure.label,
+        value=figure.value,
+        currency=figure.currency,
+        unit=figure.unit,
+        period=(PeriodRead(from_=figure.period[0], to=figure.period[1]) if figure.period else None),
+        tool=outcome.step.tool,
+        query=result.query if result else "",
+        filters=to_jsonable_python(result.filters) if result else {},
+        records=list(result.records) if result else [],
+        records_total=(
+            (result.records_total if result.records_total is not None else len(result.records))
+            if result
+            else 0
+        ),
+    )
+
+
+def plan_read(the_plan: Plan, outcomes: dict[str, Outcome]) -> list[PlanStepRead]:
+    steps = []
+    for step in the_plan.steps:
+        outcome = outcomes.get(step.id) or Outcome(step=step, skipped=True)
+        steps.append(
+            PlanStepRead(
+                id=step.id,
+                tool=step.tool,
+                label=step.label,
+                args=args_of(outcome),
+                status=status_of(outcome),
+                duration_ms=outcome.duration_ms,
+                error=outcome.error,
+            )
+        )
+    return steps

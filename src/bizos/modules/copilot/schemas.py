@@ -93,6 +93,11 @@ class Provenance(BaseModel):
     provider: str
     model: str
     ai_call_ids: list[str] = Field(default_factory=list)
+    understood_as: str | None = Field(
+        default=None,
+        description="The question as the tenant's model rephrased it, when the parser "
+        "understood only the rephrasing.",
+    )
     rejected: dict[str, Any] | None = Field(
         default=None,
         description="A model's words that were not used: a number in them was not a figure.",

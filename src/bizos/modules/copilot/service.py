@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 from contextlib import AbstractAsyncContextManager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import sqlalchemy as sa
@@ -30,7 +30,7 @@ from bizos.core.ids import new_id
 from bizos.core.pagination import ListOrder, PageParams, read_page
 from bizos.core.ports import ports
 from bizos.core.reads import one_or_404
-from bizos.core.tools import Figure, Proposal, Tool, ToolRegistry
+from bizos.core.tools import Proposal, Tool, ToolRegistry
 from bizos.modules.copilot import lexicon, words
 from bizos.modules.copilot.answer import compose
 from bizos.modules.copilot.cache import normalised, query_cache, query_key
@@ -40,11 +40,11 @@ from bizos.modules.copilot.planning import plan
 from bizos.modules.copilot.runner import (
     Emit,
     Runner,
-    args_of,
+    figure_read,
+    plan_read,
     plan_step_event,
     proposing_scope,
     replay_steps,
-    status_of,
 )
 from bizos.modules.copilot.schemas import (
     ActionRead,
@@ -52,9 +52,6 @@ from bizos.modules.copilot.schemas import (
     AskResponse,
     ConversationRead,
     ConversationSummary,
-    FigureRead,
-    PeriodRead,
-    PlanStepRead,
     SourceRead,
     TurnRead,
 )
@@ -419,44 +416,6 @@ def cache_key(question: Question, parsed: Parsed, the_plan: Plan) -> str | None:
     )
 
 
-def figure_read(figure: Figure, outcome: Outcome) -> FigureRead:
-    result = outcome.result
-    return FigureRead(
-        label=figure.label,
-        value=figure.value,
-        currency=figure.currency,
-        unit=figure.unit,
-        period=(PeriodRead(from_=figure.period[0], to=figure.period[1]) if figure.period else None),
-        tool=outcome.step.tool,
-        query=result.query if result else "",
-        filters=jsonable(result.filters) if result else {},
-        records=list(result.records) if result else [],
-        records_total=(
-            (result.records_total if result.records_total is not None else len(result.records))
-            if result
-            else 0
-        ),
-    )
-
-
-def plan_read(the_plan: Plan, outcomes: dict[str, Outcome]) -> list[PlanStepRead]:
-    steps = []
-    for step in the_plan.steps:
-        outcome = outcomes.get(step.id) or Outcome(step=step, skipped=True)
-        steps.append(
-            PlanStepRead(
-                id=step.id,
-                tool=step.tool,
-                label=step.label,
-                args=args_of(outcome),
-                status=status_of(outcome),
-                duration_ms=outcome.duration_ms,
-                error=outcome.error,
-            )
-        )
-    return steps
-
-
 def understood(question: Question) -> tuple[Parsed, Plan]:
     """What the question asks and the plan that answers it. A question the parser
     cannot take apart is answered as one it did not understand, never as a 500."""
@@ -470,6 +429,22 @@ def understood(question: Question) -> tuple[Parsed, Plan]:
         return Parsed(question=question.text, intent="out_of_scope", topic="unknown"), Plan()
 
 
+async def understood_by_model(
+    question: Question, parsed: Parsed, the_plan: Plan
+) -> tuple[Parsed, Plan, list[str]]:
+    """A question the parser took for out of scope, tried once more as the tenant's
+    external model rephrases it (the parser judges the rewrite; a rewrite it cannot
+    place leaves the answer out of scope). Also the AI call ids it took."""
+    rewrite, call_id = await words.rephrased(question.ctx, question.text)
+    calls = [call_id] if call_id else []
+    if rewrite is None:
+        return parsed, the_plan, calls
+    again, again_plan = understood(replace(question, text=rewrite))
+    if again.intent == "out_of_scope":
+        return parsed, the_plan, calls
+    return again, again_plan, calls
+
+
 async def answer_question(
     question: Question,
     *,
@@ -480,6 +455,9 @@ async def answer_question(
     """Understand, plan, run, compose and keep the turn; stream events through ``emit``."""
     registry = registry_of(tools)
     parsed, the_plan = understood(question)
+    rephrase_calls: list[str] = []
+    if parsed.intent == "out_of_scope":
+        parsed, the_plan, rephrase_calls = await understood_by_model(question, parsed, the_plan)
     if emit is not None:
         await emit("plan", {"steps": [plan_step_event(step) for step in the_plan.steps]})
     key = cache_key(question, parsed, the_plan)
@@ -494,6 +472,11 @@ async def answer_question(
         body, proposals = await fresh_answer(question, parsed, the_plan, registry, emit)
         if key is not None and not any(s["status"] in ("failed", "timeout") for s in body["plan"]):
             await cache.put(key, body)
+    if rephrase_calls:
+        provenance = dict(body["provenance"])
+        provenance["ai_call_ids"] = [*rephrase_calls, *provenance.get("ai_call_ids", [])]
+        provenance["understood_as"] = parsed.question if parsed.question != question.text else None
+        body = {**body, "provenance": provenance}
     return await keep_turn(question, parsed, body, proposals)
 
 

@@ -122,6 +122,34 @@ def period_words(figures: Iterable[Figure], entities: Mapping[str, Any]) -> list
     return sorted(words, key=len, reverse=True)
 
 
+OUT_OF_SCOPE = "OUT_OF_SCOPE"
+
+
+async def rephrased(ctx: Context, question: str) -> tuple[str | None, str | None]:
+    """The question in plain words the parser knows, from the tenant's external model
+    (through the gateway: privacy proxy, budget, metering), and the AI call's id; None
+    when there is no external model, it fails, or it says the question is not about the
+    business. The parser stays the judge: it understands the rewrite or nothing."""
+    if not await gateway.external_model_configured(ctx):
+        return None, None
+    try:
+        result = await gateway.generate(
+            ctx,
+            feature="copilot.understand",
+            task="classify",
+            template="copilot.rephrase",
+            variables={"question": question},
+            max_tokens=120,
+        )
+    except ProblemError as exc:
+        log.info("copilot.words.model_unavailable", status=exc.status)
+        return None, None
+    text = result.text.strip().strip('"').strip()
+    if result.provider == "local" or not text or OUT_OF_SCOPE in text or len(text) > 500:
+        return None, result.call_id
+    return text, result.call_id
+
+
 async def written(
     ctx: Context, parsed: Parsed, composed: Composed, outcomes: dict[str, Outcome]
 ) -> tuple[str, Provenance]:
