@@ -90,7 +90,7 @@ async def test_a_step_the_caller_may_not_run_fails_plainly_and_states_no_figure(
 ) -> None:
     await add_product(client, tenant, "MUG-1", price="12.50")
     await place_order(client, tenant.headers, "MUG-1", 2)
-    headers = await key_headers(client, tenant, ["copilot:use", "kb:read"])
+    headers = await key_headers(client, tenant, ["copilot:read", "kb:read"])
 
     answer = await ask(client, headers, "What's my revenue this month?")
 

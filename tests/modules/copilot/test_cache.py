@@ -73,7 +73,7 @@ async def test_an_answer_is_not_shared_with_a_caller_of_other_scopes(
     await add_product(client, tenant, "MUG-1", price="12.50")
     await place_order(client, tenant.headers, "MUG-1", 2)
     await ask(client, tenant.headers, QUESTION)
-    narrow = await key_headers(client, tenant, ["copilot:use", "kb:read"])
+    narrow = await key_headers(client, tenant, ["copilot:read", "kb:read"])
 
     answer = await ask(client, narrow, QUESTION)
 

@@ -1,7 +1,7 @@
 """Copilot API: ask (JSON, or streamed as server-sent events), the caller's
 conversations, and confirming or cancelling a proposed action.
 
-Asking needs ``copilot:use`` (every role holds it); each tool the answer uses still
+Asking needs ``copilot:read`` (every role holds it); each tool the answer uses still
 needs its own scope, and confirming an action needs the action tool's scope.
 """
 
@@ -18,7 +18,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
 
 from bizos.api.deps import Ctx, DbSession
-from bizos.core.auth import CopilotUse
+from bizos.core.auth import CopilotRead
 from bizos.core.errors import ProblemError
 from bizos.core.pagination import Page, PageParams
 from bizos.core.tools import ToolRegistry
@@ -68,7 +68,7 @@ def redis_url(request: Request) -> str | None:
     },
 )
 async def ask(
-    body: AskRequest, request: Request, _: CopilotUse, ctx: Ctx, tools: Tools
+    body: AskRequest, request: Request, _: CopilotRead, ctx: Ctx, tools: Tools
 ) -> AskResponse | StreamingResponse:
     """Answer a question from the business's data, showing the working: figures with
     their query and records, sources, the plan's steps, and proposed actions (which run
@@ -130,7 +130,7 @@ async def answer_events(
 
 @router.get("/conversations", response_model=Page[ConversationSummary])
 async def list_conversations(
-    _: CopilotUse, session: DbSession, ctx: Ctx, page: ConversationPages
+    _: CopilotRead, session: DbSession, ctx: Ctx, page: ConversationPages
 ) -> Page[ConversationSummary]:
     """The caller's own conversations, the most recently continued first."""
     return Page[ConversationSummary].of(await service.list_conversations(session, ctx, page=page))
@@ -138,20 +138,20 @@ async def list_conversations(
 
 @router.get("/conversations/{conversation_id}", response_model=ConversationRead)
 async def get_conversation(
-    conversation_id: str, _: CopilotUse, session: DbSession, ctx: Ctx
+    conversation_id: str, _: CopilotRead, session: DbSession, ctx: Ctx
 ) -> ConversationRead:
     """One of the caller's conversations with its turns (another user's is a 404)."""
     return await service.get_conversation(session, ctx, conversation_id)
 
 
 @router.get("/actions/{action_id}", response_model=ActionRead)
-async def get_action(action_id: str, _: CopilotUse, session: DbSession, ctx: Ctx) -> ActionRead:
+async def get_action(action_id: str, _: CopilotRead, session: DbSession, ctx: Ctx) -> ActionRead:
     return await service.get_action(session, ctx, action_id)
 
 
 @router.post("/actions/{action_id}/confirm", response_model=ActionRead)
 async def confirm_action(
-    action_id: str, _: CopilotUse, session: DbSession, ctx: Ctx, tools: Tools
+    action_id: str, _: CopilotRead, session: DbSession, ctx: Ctx, tools: Tools
 ) -> ActionRead:
     """Run the proposed action once, with the caller's scopes; a repeat returns the
     first result."""
@@ -160,7 +160,7 @@ async def confirm_action(
 
 @router.post("/actions/{action_id}/cancel", response_model=ActionRead)
 async def cancel_action(
-    action_id: str, _: CopilotUse, session: DbSession, ctx: Ctx, tools: Tools
+    action_id: str, _: CopilotRead, session: DbSession, ctx: Ctx, tools: Tools
 ) -> ActionRead:
     """Withdraw a proposal; it will not run."""
     return await service.cancel_action(session, ctx, action_id, tools=tools)
