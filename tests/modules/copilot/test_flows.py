@@ -16,6 +16,7 @@ from bizos.modules.copilot.answer import compose, unfigured_numbers
 from bizos.modules.copilot.dates import find_periods
 from bizos.modules.copilot.parsing import Parsed, understand
 from bizos.modules.copilot.planning import Outcome, Step, plan
+from tests.modules.copilot.demo_vocab import DEMO_VOCAB
 from tests.modules.copilot.vocab import TODAY, VOCAB
 
 
@@ -482,3 +483,42 @@ def test_the_checker_catches_an_invented_number() -> None:
     five = [Figure("r", Decimal("5.00"), "USD")]
     assert unfigured_numbers("Down -$5.00.", five, []) == [Decimal("-5.00")]
     assert unfigured_numbers("From 1 Nov \u2013 30 Nov 2026.", [], []) == []
+
+
+# --- names in a demo-sized vocabulary -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("question", "topic", "names"),
+    [
+        ("how are the cold brew kits selling", "revenue", {"Cold Brew Kit"}),
+        ("how many french presses did we sell", "revenue", {"French Press 8 Cup"}),
+        (
+            "decaf revenue last month",
+            "revenue",
+            {"Decaf Colombia (Swiss Water) 250 g", "Decaf Colombia (Swiss Water) 1 kg"},
+        ),
+        ("espresso sales this month", "revenue", set()),  # three espressos: none is meant
+        ("morning sales", "revenue", set()),  # not Morning Ritual, not a greeting
+        ("tell me about Common Ground", "lookup", {"Common Ground Coffee"}),
+        ("how is Little Owl doing", "lookup", {"Little Owl Coffee"}),
+        ("what's up with daily grind", "lookup", {"The Daily Grind"}),
+        ("daily revenue this week", "revenue", set()),
+        ("revenue for the second quarter", "revenue", set()),
+    ],
+)
+def test_names_in_the_demos_vocabulary(question: str, topic: str, names: set[str]) -> None:
+    parsed = understand(question, DEMO_VOCAB, today=TODAY)
+    found = {
+        e["name"] for k in ("products", "contacts", "companies") for e in parsed.entities.get(k, [])
+    }
+    assert (parsed.topic, found) == (topic, names)
+
+
+def test_a_name_the_vocabulary_lacks_is_searched_for() -> None:
+    parsed = understand("what's new with Zephyr Roasting?", DEMO_VOCAB, today=TODAY)
+    assert (parsed.intent, parsed.topic) == ("search", "lookup")
+    assert plan(parsed).tools() == ["crm.company_lookup", "crm.contact_lookup"]
+    assert {s.args["query"] for s in plan(parsed).steps if isinstance(s.args, dict)} == {
+        "zephyr roasting"
+    }

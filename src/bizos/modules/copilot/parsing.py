@@ -65,7 +65,7 @@ YEAR_OVER_YEAR = re.compile(
 LOOKUP_TAIL = re.compile(
     r"(?:tell me (?:all )?about|what do (?:we|i) know about|who is|info(?:rmation)? (?:on|about)|"
     r"look ?up|details (?:of|for|on)|profile (?:of|for)|history with|any news (?:on|from)|"
-    r"what(?:'s| is) (?:happening|going on) with|find (?:the )?(?:contact|company|customer|account)|"
+    r"what(?:'s| is) (?:up|new|happening|going on) with|find (?:the )?(?:contact|company|customer|account)|"
     r"show me (?:the )?(?:contact|company|customer|account))\s+(?:the\s+)?(?P<q>[\w&'. -]{2,60}?)(?:'s)?"
     r"(?:\s+(?:account|company|customer|contact))?\s*[?.!]*$"
 )
@@ -206,7 +206,7 @@ def _topic(ranked: list[Any], text: str, entities: dict[str, Any]) -> str | None
     if best in ("lookup", "deal") and (entities.get("companies") or entities.get("contacts")):
         return best
     if best == "lookup" and len(ranked) > 1:
-        return cast(str, ranked[1].topic)
+        best = ranked[1].topic  # "what's up with ticket 17" asks about the ticket
     if best == "lookup":
         tail = LOOKUP_TAIL.search(text)
         if tail is None or OUT_OF_SCOPE.search(text):
@@ -243,7 +243,8 @@ def _continues(text: str, topic: str | None, entities: dict[str, Any], found: li
     if FOLLOW_CUE.search(text):
         return True
     if topic is None:
-        return bool(found or BEFORE.search(text) or COMPARE.search(text) or entities)
+        filters = {k for k in entities if k not in ("category", "amount", "by", "deal_query")}
+        return bool(found or BEFORE.search(text) or COMPARE.search(text) or filters)
     return False
 
 

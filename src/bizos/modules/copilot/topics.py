@@ -96,7 +96,7 @@ _TOPICS: dict[str, list[tuple[str, float]]] = {
         (r"\bthe [\w&'. -]{2,40}? deal\b|\bdeal with [\w&'. -]{2,40}|\b(?:status|stage) of (?:the )?[\w&'. -]{2,40}? (?:deal|opportunity)\b", 5),
     ],
     "lookup": [
-        (r"\btell me (?:all )?about\b|\bwhat do (?:we|i) know about\b|\bwho is\b|\bwho are\b|\binfo(?:rmation)? (?:on|about)\b|\blook ?up\b|\bdetails (?:of|for|on)\b|\bprofile (?:of|for)\b|\bhistory with\b|\bhow(?:'s| is) (?:it going|our relationship) with\b|\bany news (?:on|from)\b|\bwhat(?:'s| is) (?:happening|going on) with\b|\b(?:find|show me) (?:the )?(?:contact|company|customer|account)\b|\bsummar(?:y|ise|ize) (?:of )?\b", 4),
+        (r"\btell me (?:all )?about\b|\bwhat do (?:we|i) know about\b|\bwho is\b|\bwho are\b|\binfo(?:rmation)? (?:on|about)\b|\blook ?up\b|\bdetails (?:of|for|on)\b|\bprofile (?:of|for)\b|\bhistory with\b|\bhow(?:'s| is) (?:it going|our relationship) with\b|\bany news (?:on|from)\b|\bwhat(?:'s| is) (?:up|new|happening|going on) with\b|\b(?:find|show me) (?:the )?(?:contact|company|customer|account)\b|\bsummar(?:y|ise|ize) (?:of )?\b", 4),
     ],
     "next_actions": [
         (r"\bnext (?:best )?(?:steps?|actions?|moves?)\b|\bwhat should (?:i|we) do (?:next|about|with)\b|\bhow (?:should|do) (?:i|we) follow up\b|\bwhat(?:'s| is) next (?:for|with)\b|\bhow (?:do|can) (?:i|we) (?:close|win|move)\b", 7),
@@ -154,7 +154,7 @@ OUT_OF_SCOPE = re.compile(
 
 KB_CUES = re.compile(
     r"\bpolic(?:y|ies)\b|\bwarrant(?:y|ies)\b|\bguarantee\b|\bprocedures?\b|\bprocess for\b|"
-    r"\bhandbook\b|\bmanual\b|\bguide(?:lines)?\b|\bfaq\b|\bdocs?\b|\bdocuments?(?:ation)?\b|"
+    r"\bhandbook\b|\bmanual\b|\bquestions? about\b|\bguide(?:lines)?\b|\bfaq\b|\bdocs?\b|\bdocuments?(?:ation)?\b|"
     r"\bterms\b|\bconditions\b|\bopening hours\b|\bhours\b|\bvacation\b|\bholiday(?:s)? (?:policy|allowance|entitlement)\b|\bleave\b|"
     r"\bshipping (?:times?|costs?|rates?|options?|policy|methods?)\b|\bdeliver(?:y|ies) (?:times?|costs?|options?|areas?)\b|"
     r"\bdo (?:we|you) (?:ship|deliver|offer|accept|provide|sell|have|allow|support)\b|\bcan (?:i|customers?|we|they|you) (?:return|exchange|cancel|get|pay|change|order)\b|"
@@ -214,6 +214,8 @@ def conversation(text: str) -> str | None:
         return "greeting"
     if HELP.search(text):
         return "help"
+    if scores(text):  # "morning sales" asks about sales
+        return None
     if GREETING.match(bare):
         return "greeting"
     if GOODBYE.match(bare):
