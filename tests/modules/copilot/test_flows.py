@@ -522,3 +522,33 @@ def test_a_name_the_vocabulary_lacks_is_searched_for() -> None:
     assert {s.args["query"] for s in plan(parsed).steps if isinstance(s.args, dict)} == {
         "zephyr roasting"
     }
+
+
+def test_an_average_order_value_compares_the_averages() -> None:
+    parsed = understand("AOV this month vs last month", VOCAB, today=TODAY)
+    current, previous = plan(parsed).steps
+
+    def orders(step: Step, n: int, total: str, average: str) -> Outcome:
+        figures = [
+            Figure("Orders", n, unit="orders"),
+            Figure("Order value (USD)", Decimal(total), "USD"),
+            Figure("Average order value (USD)", Decimal(average), "USD"),
+        ]
+        text = f"{n} orders worth ${Decimal(total):,.2f}, averaging ${Decimal(average):,.2f}."
+        return Outcome(step, said=Said(text, figures))
+
+    answer = compose(
+        parsed, [orders(current, 10, "500.00", "50.00"), orders(previous, 8, "480.00", "60.00")]
+    )
+    assert "down $10.00 (-16.7%) on last month." in answer.text
+    assert answer.unfigured() == []
+
+
+def test_rankings_of_two_periods_are_shown_not_subtracted() -> None:
+    parsed = understand("top customers this month vs last month", VOCAB, today=TODAY)
+    p = plan(parsed)
+    assert p.compare is None and [s.id for s in p.steps] == ["first", "second"]
+    first, second = p.steps
+    outcomes = [said(first, "900.00", DEC), said(second, "700.00", NOV)]
+    answer = compose(parsed, outcomes)
+    assert "up" not in answer.text and len(answer.figures) == 2

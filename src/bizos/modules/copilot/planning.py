@@ -96,26 +96,41 @@ def plan(parsed: Parsed) -> Plan:
     compare = e.get("compare")
     if compare and tool in DATED:
         before = {**args, "from": compare["from"], "to": compare["to"]}
+        # "current"/"previous" tell the answer to state the change; a ranking is shown
+        # for both periods side by side instead ("first"/"second")
+        now, then = ("current", "previous") if _totals(parsed) else ("first", "second")
         return Plan(
             [
                 Step(
-                    "current",
+                    now,
                     tool,
                     args,
                     f"{label}, {e['period']['label']}",
                     parallel_group="compare",
                 ),
                 Step(
-                    "previous",
+                    then,
                     tool,
                     before,
                     f"{label}, {compare['label']}",
                     parallel_group="compare",
                 ),
             ],
-            compare=("current", "previous"),
+            compare=(now, then) if now == "current" else None,
         )
     return Plan([Step("answer", tool, args, label)])
+
+
+def _totals(parsed: Parsed) -> bool:
+    """Whether the answer leads with one total whose change means something (revenue,
+    a count, an average), not a ranking or a breakdown."""
+    if parsed.topic in ("revenue",):
+        return parsed.entities.get("group_by") in (None, "period")
+    return parsed.topic in COMPARABLE
+
+
+COMPARABLE = {"orders", "aov", "refunds", "expenses", "profit", "leads", "tickets", "sla",
+              "first_response"}  # fmt: skip
 
 
 def _span(e: dict[str, Any], tool: str) -> dict[str, Any]:
