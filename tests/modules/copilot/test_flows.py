@@ -552,3 +552,28 @@ def test_rankings_of_two_periods_are_shown_not_subtracted() -> None:
     outcomes = [said(first, "900.00", DEC), said(second, "700.00", NOV)]
     answer = compose(parsed, outcomes)
     assert "up" not in answer.text and len(answer.figures) == 2
+
+
+def test_a_year_so_far_compares_with_the_same_days_last_year() -> None:
+    _, _, compared = chain(
+        "how much did the grinder make this year", "what about the kettle", "compare with last year"
+    )
+    assert compared.entities["products"] == [{"id": "p-kettle", "name": "Gooseneck Kettle 1 L"}]
+    assert span(compared) == ("2026-01-01", "2026-12-07")
+    assert span(compared, "compare") == ("2025-01-01", "2025-12-07")
+
+
+def test_a_ranking_follows_on() -> None:
+    _, by_units, now = chain("top 5 products last month", "by units", "and this month?")
+    assert by_units.topic == "top_products" and by_units.entities["by"] == "quantity"
+    assert now.entities["top_n"] == 5 and span(now) == ("2026-12-01", "2026-12-07")
+    step = plan(now).steps[0]
+    assert isinstance(step.args, dict) and (step.args["limit"], step.args["by"]) == (5, "quantity")
+
+
+def test_people_follow_on() -> None:
+    _, dana, marco = chain("revenue last month", "what about Dana?", "and Marco?")
+    assert plan(dana).steps[0].args == {
+        "from": "2026-11-01", "to": "2026-11-30", "group_by": "period", "contact_id": "c-dana",
+    }  # fmt: skip
+    assert marco.entities["contacts"] == [{"id": "c-marco", "name": "Marco Rossi"}]

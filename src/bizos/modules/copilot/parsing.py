@@ -243,7 +243,7 @@ def _continues(text: str, topic: str | None, entities: dict[str, Any], found: li
     if FOLLOW_CUE.search(text):
         return True
     if topic is None:
-        filters = {k for k in entities if k not in ("category", "amount", "by", "deal_query")}
+        filters = {k for k in entities if k not in ("category", "amount", "deal_query")}
         return bool(found or BEFORE.search(text) or COMPARE.search(text) or filters)
     return False
 
@@ -303,7 +303,7 @@ def _periods(
     default = main is None
     if main is None:
         main = month(day.year, day.month, label="this month", today=day)
-    if other is not None and other.label == "last year" and main.unit != "year":
+    if other is not None and other.label == "last year" and not main.whole_year():
         other = main.year_earlier()
     if other is None and YEAR_OVER_YEAR.search(text):
         other = main.year_earlier()
