@@ -21,6 +21,7 @@ from bizos.modules.copilot.topics import (
     KB_STRONG,
     OUT_OF_SCOPE,
     TOPIC_INTENT,
+    WORLD,
     conversation,
     scores,
 )
@@ -141,6 +142,8 @@ def understand(
     action = command(question.strip(), vocab, day)
     if action is not None:
         return Parsed(question, "action", action["kind"], {"action": action})
+    if WORLD.search(text):
+        return Parsed(question, "out_of_scope", "out_of_scope", {})
     found = find_periods(text, day)
     rest = _blank(text, [f.span for f in found])
     entities = ents.extract(rest, vocab)
