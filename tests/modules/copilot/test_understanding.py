@@ -541,3 +541,20 @@ def test_the_demos_many_names_take_nothing_over(question: str, intent: str, topi
         e["name"] for k in ("products", "contacts", "companies") for e in parsed.entities.get(k, [])
     }
     assert named == DEMO_NAMES.get(question, set())
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "revenue for the last 5 years",
+        "top 80 hot leads",
+        "my 200 overdue tasks",
+        "top 500 customers",
+    ],
+)
+def test_arguments_stay_inside_the_tools_bounds(question: str) -> None:
+    for step in plan(understand(question, VOCAB, today=TODAY)).steps:
+        assert isinstance(step.args, dict)
+        if step.tool in REGISTRY.names():
+            REGISTRY.validated(step.tool, step.args)
+        assert step.args.get("limit", 0) <= 100
