@@ -577,3 +577,32 @@ def test_people_follow_on() -> None:
         "from": "2026-11-01", "to": "2026-11-30", "group_by": "period", "contact_id": "c-dana",
     }  # fmt: skip
     assert marco.entities["contacts"] == [{"id": "c-marco", "name": "Marco Rossi"}]
+
+
+def test_a_comparison_composed_from_the_revenue_tools_own_words() -> None:
+    """With commerce.revenue's real ``speak``: the two periods' words, the change and the
+    percentage, and not one number that is no figure."""
+    from bizos.modules.commerce.metrics.schemas import RevenueParams, RevenueRow, RevenueValue
+    from bizos.modules.commerce.tools import speak_revenue
+
+    parsed = understand("revenue this month vs last month", VOCAB, today=TODAY)
+    outcomes = []
+    for step, total, orders in zip(
+        plan(parsed).steps, ("1234.50", "1000.00"), (12, 10), strict=True
+    ):
+        assert isinstance(step.args, dict)
+        params = RevenueParams.model_validate(step.args)
+        row = RevenueRow(
+            key=step.args["from"], currency="USD", revenue=Decimal(total), orders=orders
+        )
+        value = RevenueValue(
+            group_by="period", interval="month", rows=[row], totals={"USD": Decimal(total)}
+        )
+        result = ToolResult(value=value, query="q", records=["o1"])
+        outcomes.append(
+            Outcome(step, params=params, result=result, said=speak_revenue(params, result))
+        )
+    answer = compose(parsed, outcomes)
+    assert "$1,234.50" in answer.text and "$1,000.00" in answer.text
+    assert "up $234.50 (+23.5%) on last month." in answer.text
+    assert answer.unfigured() == []
