@@ -418,6 +418,10 @@ PHRASINGS = [
     ("what's the meaning of life?", "out_of_scope", "out_of_scope"),
     ("Book me a flight to London", "out_of_scope", "out_of_scope"),
     ("What's the best coffee shop in Seattle?", "out_of_scope", "out_of_scope"),
+    ("How many orders did we get from Shopify vs wholesale?", "metrics", "revenue"),
+    ("Which channel brings in the most revenue?", "metrics", "revenue"),
+    ("shopify vs wholesale revenue last month", "metrics", "revenue"),
+    ("Which channels bring the most leads?", "metrics", "lead_sources"),
 ]
 
 
@@ -480,6 +484,8 @@ PLANNED: list[tuple[str, dict[str, Any], str, dict[str, Any]]] = [
     ("orders over $500", {"amount": {"value": "500.00", "currency": "USD", "op": "gt"}}, "commerce.orders", {}),
     ("expenses over 2k euros", {"amount": {"value": "2000.00", "currency": "EUR", "op": "gt"}}, "finance.expenses", {}),
     ("my overdue tasks", {}, "work.overdue_tasks", {"mine": True}),
+    ("shopify vs wholesale revenue last month", {"group_by": "channel"}, "commerce.revenue",
+     {"from": "2026-11-01", "to": "2026-11-30", "group_by": "channel"}),
 ]  # fmt: skip
 
 

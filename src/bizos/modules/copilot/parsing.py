@@ -287,7 +287,7 @@ def _periods(
     one named after "vs"/"compared to" (or "the month before", "last year" after a
     comparison word) is the one to compare with."""
     before = previous.period() if previous else None
-    cmp_at = COMPARE.search(text)
+    cmp_at = None if entities.pop("versus", None) else COMPARE.search(text)
     split = cmp_at.start() if cmp_at is not None else None
     if re.match(r"^(?:can you |please |let's )?(?:compare|comparison)", text):
         split = found[1].span[0] if len(found) > 1 else 0

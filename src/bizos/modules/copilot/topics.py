@@ -87,7 +87,7 @@ _TOPICS: dict[str, list[tuple[str, float]]] = {
         (r"\bnew (?:leads?|prospects?|inquiries|enquiries|sign-?ups)\b|\bhow many leads\b", 2),
     ],
     "lead_sources": [
-        (r"\bwhere (?:do|did|are|were) (?:(?:our|my|the|new|most|of|all) )*(?:leads?|customers?|prospects?|inquiries|sign-?ups)(?: \w+)? (?:come|coming|came) from\b|\blead sources?\b|\bsources? of (?:\w+ )?leads\b|\bleads? by (?:source|channel)\b|\bwhich (?:channels?|sources?) (?:bring|brings|brought|gives?|generates?)", 10),
+        (r"\bwhere (?:do|did|are|were) (?:(?:our|my|the|new|most|of|all) )*(?:leads?|customers?|prospects?|inquiries|sign-?ups)(?: \w+)? (?:come|coming|came) from\b|\blead sources?\b|\bsources? of (?:\w+ )?leads\b|\bleads? by (?:source|channel)\b|\bwhich (?:channels?|sources?) (?:bring|brings|brought|gives?|generates?)(?: in)?(?: us)? (?:the )?(?:most |more )?(?:leads?|prospects|inquiries|enquiries|sign-?ups)", 10),
     ],
     "hot_leads": [
         (r"\b(?:hot|hottest|warm|warmest|best|top|strongest|most promising|highest[- ]scor(?:ing|ed)|qualified)\s+(?:\d+\s+)?(?:leads?|prospects?)\b|\bwho should (?:i|we) (?:call|contact|chase|reach out to)(?: first)?\b|\blead scores?\b", 9),
