@@ -606,3 +606,14 @@ def test_a_comparison_composed_from_the_revenue_tools_own_words() -> None:
     assert "$1,234.50" in answer.text and "$1,000.00" in answer.text
     assert "up $234.50 (+23.5%) on last month." in answer.text
     assert answer.unfigured() == []
+
+
+def test_a_stored_turn_continues_the_conversation() -> None:
+    """The service stores ``Parsed.to_dict()`` as JSON and rebuilds ``previous`` from it."""
+    import json
+
+    first = understand("revenue last month by product", VOCAB, today=TODAY)
+    stored = json.loads(json.dumps(first.to_dict()))
+    again = understand("and the month before?", VOCAB, today=TODAY, previous=Parsed(**stored))
+    assert again.topic == "revenue" and again.entities["group_by"] == "product"
+    assert span(again) == ("2026-10-01", "2026-10-31")
