@@ -16,6 +16,7 @@ from bizos.modules.copilot.answer import compose, unfigured_numbers
 from bizos.modules.copilot.dates import find_periods
 from bizos.modules.copilot.parsing import Parsed, understand
 from bizos.modules.copilot.planning import Outcome, Step, plan
+from tests.modules.copilot.demo_vocab import DEMO_VOCAB
 from tests.modules.copilot.vocab import TODAY, VOCAB
 
 
@@ -482,3 +483,137 @@ def test_the_checker_catches_an_invented_number() -> None:
     five = [Figure("r", Decimal("5.00"), "USD")]
     assert unfigured_numbers("Down -$5.00.", five, []) == [Decimal("-5.00")]
     assert unfigured_numbers("From 1 Nov \u2013 30 Nov 2026.", [], []) == []
+
+
+# --- names in a demo-sized vocabulary -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("question", "topic", "names"),
+    [
+        ("how are the cold brew kits selling", "revenue", {"Cold Brew Kit"}),
+        ("how many french presses did we sell", "revenue", {"French Press 8 Cup"}),
+        (
+            "decaf revenue last month",
+            "revenue",
+            {"Decaf Colombia (Swiss Water) 250 g", "Decaf Colombia (Swiss Water) 1 kg"},
+        ),
+        ("espresso sales this month", "revenue", set()),  # three espressos: none is meant
+        ("morning sales", "revenue", set()),  # not Morning Ritual, not a greeting
+        ("tell me about Common Ground", "lookup", {"Common Ground Coffee"}),
+        ("how is Little Owl doing", "lookup", {"Little Owl Coffee"}),
+        ("what's up with daily grind", "lookup", {"The Daily Grind"}),
+        ("daily revenue this week", "revenue", set()),
+        ("revenue for the second quarter", "revenue", set()),
+    ],
+)
+def test_names_in_the_demos_vocabulary(question: str, topic: str, names: set[str]) -> None:
+    parsed = understand(question, DEMO_VOCAB, today=TODAY)
+    found = {
+        e["name"] for k in ("products", "contacts", "companies") for e in parsed.entities.get(k, [])
+    }
+    assert (parsed.topic, found) == (topic, names)
+
+
+def test_a_name_the_vocabulary_lacks_is_searched_for() -> None:
+    parsed = understand("what's new with Zephyr Roasting?", DEMO_VOCAB, today=TODAY)
+    assert (parsed.intent, parsed.topic) == ("search", "lookup")
+    assert plan(parsed).tools() == ["crm.company_lookup", "crm.contact_lookup"]
+    assert {s.args["query"] for s in plan(parsed).steps if isinstance(s.args, dict)} == {
+        "zephyr roasting"
+    }
+
+
+def test_an_average_order_value_compares_the_averages() -> None:
+    parsed = understand("AOV this month vs last month", VOCAB, today=TODAY)
+    current, previous = plan(parsed).steps
+
+    def orders(step: Step, n: int, total: str, average: str) -> Outcome:
+        figures = [
+            Figure("Orders", n, unit="orders"),
+            Figure("Order value (USD)", Decimal(total), "USD"),
+            Figure("Average order value (USD)", Decimal(average), "USD"),
+        ]
+        text = f"{n} orders worth ${Decimal(total):,.2f}, averaging ${Decimal(average):,.2f}."
+        return Outcome(step, said=Said(text, figures))
+
+    answer = compose(
+        parsed, [orders(current, 10, "500.00", "50.00"), orders(previous, 8, "480.00", "60.00")]
+    )
+    assert "down $10.00 (-16.7%) on last month." in answer.text
+    assert answer.unfigured() == []
+
+
+def test_rankings_of_two_periods_are_shown_not_subtracted() -> None:
+    parsed = understand("top customers this month vs last month", VOCAB, today=TODAY)
+    p = plan(parsed)
+    assert p.compare is None and [s.id for s in p.steps] == ["first", "second"]
+    first, second = p.steps
+    outcomes = [said(first, "900.00", DEC), said(second, "700.00", NOV)]
+    answer = compose(parsed, outcomes)
+    assert "up" not in answer.text and len(answer.figures) == 2
+
+
+def test_a_year_so_far_compares_with_the_same_days_last_year() -> None:
+    _, _, compared = chain(
+        "how much did the grinder make this year", "what about the kettle", "compare with last year"
+    )
+    assert compared.entities["products"] == [{"id": "p-kettle", "name": "Gooseneck Kettle 1 L"}]
+    assert span(compared) == ("2026-01-01", "2026-12-07")
+    assert span(compared, "compare") == ("2025-01-01", "2025-12-07")
+
+
+def test_a_ranking_follows_on() -> None:
+    _, by_units, now = chain("top 5 products last month", "by units", "and this month?")
+    assert by_units.topic == "top_products" and by_units.entities["by"] == "quantity"
+    assert now.entities["top_n"] == 5 and span(now) == ("2026-12-01", "2026-12-07")
+    step = plan(now).steps[0]
+    assert isinstance(step.args, dict) and (step.args["limit"], step.args["by"]) == (5, "quantity")
+
+
+def test_people_follow_on() -> None:
+    _, dana, marco = chain("revenue last month", "what about Dana?", "and Marco?")
+    assert plan(dana).steps[0].args == {
+        "from": "2026-11-01", "to": "2026-11-30", "group_by": "period", "contact_id": "c-dana",
+    }  # fmt: skip
+    assert marco.entities["contacts"] == [{"id": "c-marco", "name": "Marco Rossi"}]
+
+
+def test_a_comparison_composed_from_the_revenue_tools_own_words() -> None:
+    """With commerce.revenue's real ``speak``: the two periods' words, the change and the
+    percentage, and not one number that is no figure."""
+    from bizos.modules.commerce.metrics.schemas import RevenueParams, RevenueRow, RevenueValue
+    from bizos.modules.commerce.tools import speak_revenue
+
+    parsed = understand("revenue this month vs last month", VOCAB, today=TODAY)
+    outcomes = []
+    for step, total, orders in zip(
+        plan(parsed).steps, ("1234.50", "1000.00"), (12, 10), strict=True
+    ):
+        assert isinstance(step.args, dict)
+        params = RevenueParams.model_validate(step.args)
+        row = RevenueRow(
+            key=step.args["from"], currency="USD", revenue=Decimal(total), orders=orders
+        )
+        value = RevenueValue(
+            group_by="period", interval="month", rows=[row], totals={"USD": Decimal(total)}
+        )
+        result = ToolResult(value=value, query="q", records=["o1"])
+        outcomes.append(
+            Outcome(step, params=params, result=result, said=speak_revenue(params, result))
+        )
+    answer = compose(parsed, outcomes)
+    assert "$1,234.50" in answer.text and "$1,000.00" in answer.text
+    assert "up $234.50 (+23.5%) on last month." in answer.text
+    assert answer.unfigured() == []
+
+
+def test_a_stored_turn_continues_the_conversation() -> None:
+    """The service stores ``Parsed.to_dict()`` as JSON and rebuilds ``previous`` from it."""
+    import json
+
+    first = understand("revenue last month by product", VOCAB, today=TODAY)
+    stored = json.loads(json.dumps(first.to_dict()))
+    again = understand("and the month before?", VOCAB, today=TODAY, previous=Parsed(**stored))
+    assert again.topic == "revenue" and again.entities["group_by"] == "product"
+    assert span(again) == ("2026-10-01", "2026-10-31")

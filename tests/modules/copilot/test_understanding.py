@@ -368,6 +368,60 @@ PHRASINGS = [
     ("Recommend a good movie", "out_of_scope", "out_of_scope"),
     ("What's the population of Canada?", "out_of_scope", "out_of_scope"),
     ("Solve 12 times 7", "out_of_scope", "out_of_scope"),
+    # and more
+    ("How much money did we make last month?", "metrics", "revenue"),
+    ("Revenue?", "metrics", "revenue"),
+    ("sales", "metrics", "revenue"),
+    ("What's our total revenue for 2025?", "metrics", "revenue"),
+    ("What was revenue on Black Friday?", "metrics", "revenue"),
+    ("How much did we sell on Cyber Monday?", "metrics", "revenue"),
+    ("What's today's revenue?", "metrics", "revenue"),
+    ("What did we do in sales yesterday?", "metrics", "revenue"),
+    ("How's revenue trending this quarter?", "metrics", "revenue"),
+    ("What's our biggest product?", "metrics", "top_products"),
+    ("Which product sold the most units last month?", "metrics", "top_products"),
+    ("What are people buying?", "metrics", "top_products"),
+    ("Which customers bought the most last quarter?", "metrics", "top_customers"),
+    ("Who is my top customer?", "metrics", "top_customers"),
+    ("Do we need to reorder anything?", "metrics", "low_stock"),
+    ("What's about to run out?", "metrics", "low_stock"),
+    ("How much do we have in stock?", "metrics", "stock_value"),
+    ("What's our receivables balance?", "metrics", "receivables"),
+    ("Who are the late payers?", "metrics", "overdue_invoices"),
+    ("What did we spend on packaging last quarter?", "metrics", "expenses"),
+    ("What's our biggest cost?", "metrics", "expenses"),
+    ("Are we over budget on anything?", "metrics", "budgets"),
+    ("What's our profit margin this year?", "metrics", "profit"),
+    ("How much is in the pipeline?", "metrics", "pipeline"),
+    ("What deals are in negotiation?", "metrics", "pipeline"),
+    ("What's the forecast for this quarter?", "metrics", "forecast"),
+    ("How many leads did we get yesterday?", "metrics", "leads"),
+    ("Where are most of our leads coming from?", "metrics", "lead_sources"),
+    ("Any hot leads?", "metrics", "hot_leads"),
+    ("How many tickets are open?", "metrics", "tickets"),
+    ("Any SLA breaches this week?", "metrics", "sla"),
+    ("How long does it take us to respond to tickets?", "metrics", "first_response"),
+    ("What's on my to-do list?", "metrics", "my_tasks"),
+    ("Which of my tasks are overdue?", "metrics", "overdue_tasks"),
+    ("What's our refund window?", "search", "kb"),
+    ("How long do customers have to return an item?", "search", "kb"),
+    ("What's the warranty on the kettle?", "search", "kb"),
+    ("What time do we open on Saturdays?", "search", "kb"),
+    ("Please remind me to check the stock levels on Friday", "action", "task.create"),
+    ("Add a note to Marco Rossi: wants a quote for 20 kg", "action", "note.add"),
+    ("Draft an email to Priya Shah about the new seasonal blend", "action", "email.draft"),
+    ("Send a payment reminder for invoice 42", "action", "dunning"),
+    ("Move the Daily Grind deal to won", "action", "deal.move"),
+    ("good afternoon", "conversation", "greeting"),
+    ("cheers", "conversation", "thanks"),
+    ("what kind of questions can I ask?", "conversation", "help"),
+    ("what's the meaning of life?", "out_of_scope", "out_of_scope"),
+    ("Book me a flight to London", "out_of_scope", "out_of_scope"),
+    ("What's the best coffee shop in Seattle?", "out_of_scope", "out_of_scope"),
+    ("How many orders did we get from Shopify vs wholesale?", "metrics", "revenue"),
+    ("Which channel brings in the most revenue?", "metrics", "revenue"),
+    ("shopify vs wholesale revenue last month", "metrics", "revenue"),
+    ("Which channels bring the most leads?", "metrics", "lead_sources"),
 ]
 
 
@@ -430,6 +484,8 @@ PLANNED: list[tuple[str, dict[str, Any], str, dict[str, Any]]] = [
     ("orders over $500", {"amount": {"value": "500.00", "currency": "USD", "op": "gt"}}, "commerce.orders", {}),
     ("expenses over 2k euros", {"amount": {"value": "2000.00", "currency": "EUR", "op": "gt"}}, "finance.expenses", {}),
     ("my overdue tasks", {}, "work.overdue_tasks", {"mine": True}),
+    ("shopify vs wholesale revenue last month", {"group_by": "channel"}, "commerce.revenue",
+     {"from": "2026-11-01", "to": "2026-11-30", "group_by": "channel"}),
 ]  # fmt: skip
 
 
@@ -491,3 +547,20 @@ def test_the_demos_many_names_take_nothing_over(question: str, intent: str, topi
         e["name"] for k in ("products", "contacts", "companies") for e in parsed.entities.get(k, [])
     }
     assert named == DEMO_NAMES.get(question, set())
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "revenue for the last 5 years",
+        "top 80 hot leads",
+        "my 200 overdue tasks",
+        "top 500 customers",
+    ],
+)
+def test_arguments_stay_inside_the_tools_bounds(question: str) -> None:
+    for step in plan(understand(question, VOCAB, today=TODAY)).steps:
+        assert isinstance(step.args, dict)
+        if step.tool in REGISTRY.names():
+            REGISTRY.validated(step.tool, step.args)
+        assert step.args.get("limit", 0) <= 100

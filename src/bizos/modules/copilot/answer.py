@@ -83,7 +83,7 @@ def compose(parsed: Parsed, outcomes: Iterable[Outcome] | Mapping[str, Outcome])
             sources.extend(s for s in outcome.said.sources if s not in sources)
         elif outcome.result is not None and not _is_lookup_step(outcome):
             parts.append(f"I found {outcome.step.label} but cannot put it into words.")
-    change = _comparison(ran)
+    change = _comparison(ran, "average" if parsed.topic == "aov" else "")
     if change is not None:
         parts.append(change[0])
         figures.extend(change[1])
@@ -112,7 +112,9 @@ def _nothing(parsed: Parsed) -> str:
     return "I have no data to answer that."
 
 
-def _comparison(ran: list[Outcome]) -> tuple[str, list[tuple[Figure, Outcome]]] | None:
+def _comparison(
+    ran: list[Outcome], prefer: str = ""
+) -> tuple[str, list[tuple[Figure, Outcome]]] | None:
     """The difference and percentage change between the ``current`` and ``previous``
     steps' first figures of the same currency and unit. The difference is stated as a
     size ("up $2,706.55", figure "increase in revenue" 2706.55); the percentage keeps its
@@ -121,7 +123,7 @@ def _comparison(ran: list[Outcome]) -> tuple[str, list[tuple[Figure, Outcome]]] 
     now, then = by_id.get("current"), by_id.get("previous")
     if now is None or then is None or now.said is None or then.said is None:
         return None
-    pairs = _pair(now.said.figures, then.said.figures)
+    pairs = _pair(now.said.figures, then.said.figures, prefer)
     if pairs is None:
         return None
     a, b = pairs
@@ -150,11 +152,14 @@ def _comparison(ran: list[Outcome]) -> tuple[str, list[tuple[Figure, Outcome]]] 
     return f"{text} on {since}.", extra
 
 
-def _pair(now: list[Figure], then: list[Figure]) -> tuple[Figure, Figure] | None:
-    for a in now:
-        for b in then:
-            if a.currency == b.currency and a.unit == b.unit and a.unit != "%":
-                return a, b
+def _pair(now: list[Figure], then: list[Figure], prefer: str) -> tuple[Figure, Figure] | None:
+    """The first figures of both answers that measure the same thing (same currency and
+    unit), those whose label has ``prefer`` first ("average" for AOV)."""
+    preferred = [a for a in now if prefer and prefer in a.label.lower()]
+    for a in [*preferred, *now]:
+        same = [b for b in then if a.currency == b.currency and a.unit == b.unit != "%"]
+        for b in sorted(same, key=lambda b: b.label != a.label):
+            return a, b
     return None
 
 

@@ -85,9 +85,13 @@ class Period:
         end = self.start - ONE
         return Period(end - length, end, "the period before", "range")
 
+    def whole_year(self) -> bool:
+        return (self.start.month, self.start.day, self.end.month, self.end.day) == (1, 1, 12, 31)
+
     def year_earlier(self) -> Period:
-        """The same days a year earlier (29 February becomes the 28th)."""
-        if self.unit == "year":
+        """The same days a year earlier (29 February becomes the 28th); the year before a
+        whole year."""
+        if self.whole_year():
             return year(self.start.year - 1)
         start, end = add_years(self.start, -1), add_years(self.end, -1)
         return Period(start, end, f"{self.label} last year", self.unit)

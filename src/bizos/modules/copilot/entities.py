@@ -54,7 +54,7 @@ AMOUNT = re.compile(
 )
 GROUP = [
     (re.compile(r"\b(?:by|per|for each|each|every|across|split by|broken down by|breakdown by|down by) (?:product|sku|item|coffee)s?\b|\bproduct (?:breakdown|split|mix)\b|\bwhich products\b"), "product"),
-    (re.compile(r"\b(?:by|per|for each|each|across|split by|down by) (?:channel|source|sales channel)s?\b|\bchannel (?:breakdown|split|mix)\b"), "channel"),
+    (re.compile(r"\b(?:by|per|for each|each|across|split by|down by) (?:channel|source|sales channel)s?\b|\bchannel (?:breakdown|split|mix)\b|\bwhich (?:sales )?channels?\b"), "channel"),
     (re.compile(r"\b(?:by|per|each|every) (?:status)\b"), "status"),
     (re.compile(r"\b(?:by|per|each|every|month by) month\b|\bmonthly\b|\bmonth[- ]by[- ]month\b"), "month"),
     (re.compile(r"\b(?:by|per|each|every) week\b|\bweekly\b|\bweek[- ]by[- ]week\b"), "week"),
@@ -121,15 +121,17 @@ def extract(text: str, vocab: Vocabulary) -> dict[str, Any]:
     named = _names(words, vocab, out)
     for word in named:
         text = re.sub(rf"\b{re.escape(word)}\b", " ", text)
-    for regex, channel in CHANNELS:
-        if regex.search(text):
-            out["channel"] = channel
-            break
+    channels = [channel for regex, channel in CHANNELS if regex.search(text)]
+    if len(channels) == 1:
+        out["channel"] = channels[0]
+    elif channels:  # "Shopify vs wholesale": side by side, not two periods
+        out["group_by"] = "channel"
+        out["versus"] = "channel"
     out["currency"] = _currency(text, vocab)
     out["top_n"] = _top_n(text)
     out["amount"] = _amount(text, vocab)
     for regex, group in GROUP:
-        if regex.search(text):
+        if "group_by" not in out and regex.search(text):
             if group in ("month", "week", "day"):
                 out["group_by"], out["interval"] = "period", group
             else:

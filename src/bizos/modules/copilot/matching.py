@@ -16,160 +16,25 @@ from bizos.modules.copilot.vocabulary import Named
 # Words that name what is asked, never a record: a product called "Sales Kit" must not
 # match "sales".
 COMMON = frozenset(
-    [
-        "a",
-        "an",
-        "the",
-        "and",
-        "or",
-        "of",
-        "for",
-        "to",
-        "in",
-        "on",
-        "at",
-        "by",
-        "with",
-        "from",
-        "about",
-        "my",
-        "our",
-        "we",
-        "us",
-        "me",
-        "i",
-        "you",
-        "it",
-        "is",
-        "are",
-        "was",
-        "were",
-        "be",
-        "do",
-        "did",
-        "does",
-        "have",
-        "has",
-        "how",
-        "what",
-        "who",
-        "which",
-        "when",
-        "where",
-        "why",
-        "this",
-        "that",
-        "these",
-        "those",
-        "revenue",
-        "sales",
-        "sale",
-        "sold",
-        "sell",
-        "selling",
-        "orders",
-        "order",
-        "customer",
-        "customers",
-        "client",
-        "clients",
-        "product",
-        "products",
-        "item",
-        "items",
-        "stock",
-        "inventory",
-        "money",
-        "much",
-        "many",
-        "total",
-        "top",
-        "best",
-        "most",
-        "month",
-        "week",
-        "year",
-        "quarter",
-        "today",
-        "yesterday",
-        "last",
-        "this",
-        "next",
-        "day",
-        "days",
-        "invoice",
-        "invoices",
-        "deal",
-        "deals",
-        "lead",
-        "leads",
-        "ticket",
-        "tickets",
-        "task",
-        "tasks",
-        "note",
-        "email",
-        "company",
-        "contact",
-        "pipeline",
-        "new",
-        "open",
-        "overdue",
-        "low",
-        "high",
-        "show",
-        "tell",
-        "give",
-        "list",
-        "get",
-        "find",
-        "me",
-        "please",
-        "can",
-        "could",
-        "would",
-        "should",
-        "compare",
-        "compared",
-        "versus",
-        "vs",
-        "only",
-        "just",
-        "break",
-        "down",
-        "per",
-        "each",
-        "number",
-        "count",
-        "value",
-        "average",
-        "coffee",
-        "cafe",
-        "café",
-        "espresso",
-        "shop",
-        "store",
-        "online",
-        "kit",
-        "set",
-        "pack",
-        "one",
-        "two",
-        "three",
-        "five",
-        "ten",
-        "make",
-        "made",
-        "spend",
-        "spent",
-        "budget",
-        "profit",
-        "forecast",
-        "price",
-        "cost",
-        "costs",
-    ]
-)
+    """
+    a an the and or of for to in on at by with from about my our we us me i you it is are
+    was were be do did does have has how what who which when where why this that these those
+    revenue sales sale sold sell selling orders order customer customers client clients
+    product products item items stock inventory money much many total top best most month
+    week year quarter today yesterday last next day days invoice invoices deal deals lead
+    leads ticket tickets task tasks note email company contact pipeline new open overdue low
+    high show tell give list get find please can could would should compare compared versus
+    vs only just break down per each number count value average coffee cafe café espresso
+    shop store online kit set pack one two three five ten make made spend spent budget
+    profit forecast price cost costs common little second morning evening north south east
+    west side street lane corner door red blue green black white gold stone half full free
+    good great big small old early late long short round star sun night home house city town
+    park field ground market table bar lab cup cups shot world life love team people group
+    place point line center centre general local united national global prime premium
+    quality express service services solutions systems trading supply supplies partners
+    holdings inc llc ltd corp co
+    """.split()  # noqa: SIM905 (a word list reads best as words)
+)  # fmt: skip  # fmt: skip
 
 
 @functools.lru_cache(maxsize=4096)
@@ -227,7 +92,7 @@ def _index(items: tuple[Named, ...], stop: frozenset[str]) -> _Index:
     owners: dict[str, list[Named]] = {}
     words: dict[str, frozenset[str]] = {}
     for item in items:
-        for alias in (item.name, *item.aliases):
+        for alias in (item.name, *item.aliases, *_short(item.name, stop)):
             text = fold(alias)
             if text:
                 tokens = text.split()
@@ -354,6 +219,42 @@ def edits(a: str, b: str) -> int:
             current.append(best)
         previous2, previous = previous, current
     return previous[-1]
+
+
+GENERIC = frozenset(
+    [
+        "coffee",
+        "cafe",
+        "espresso",
+        "bar",
+        "co",
+        "company",
+        "inc",
+        "llc",
+        "ltd",
+        "corp",
+        "house",
+        "lab",
+        "roasters",
+        "roastery",
+    ]
+)
+
+
+def _short(name: str, stop: frozenset[str]) -> list[str]:
+    """A business name as people shorten it: "Common Ground Coffee" → "common ground",
+    "The Daily Grind" → "daily grind" (kept only when what remains is still a name)."""
+    words = fold(name).split()
+    if words and words[0] == "the":
+        words = words[1:]
+    while len(words) > 1 and words[-1] in GENERIC:
+        words = words[:-1]
+    short = " ".join(words)
+    if short == fold(name) or not words:
+        return []
+    if len(words) == 1 and (len(short) < 5 or short in stop):
+        return []
+    return [short]
 
 
 def _base(name: str) -> str:

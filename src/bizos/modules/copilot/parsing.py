@@ -21,6 +21,7 @@ from bizos.modules.copilot.topics import (
     KB_STRONG,
     OUT_OF_SCOPE,
     TOPIC_INTENT,
+    WORLD,
     conversation,
     scores,
 )
@@ -65,7 +66,7 @@ YEAR_OVER_YEAR = re.compile(
 LOOKUP_TAIL = re.compile(
     r"(?:tell me (?:all )?about|what do (?:we|i) know about|who is|info(?:rmation)? (?:on|about)|"
     r"look ?up|details (?:of|for|on)|profile (?:of|for)|history with|any news (?:on|from)|"
-    r"what(?:'s| is) (?:happening|going on) with|find (?:the )?(?:contact|company|customer|account)|"
+    r"what(?:'s| is) (?:up|new|happening|going on) with|find (?:the )?(?:contact|company|customer|account)|"
     r"show me (?:the )?(?:contact|company|customer|account))\s+(?:the\s+)?(?P<q>[\w&'. -]{2,60}?)(?:'s)?"
     r"(?:\s+(?:account|company|customer|contact))?\s*[?.!]*$"
 )
@@ -141,6 +142,8 @@ def understand(
     action = command(question.strip(), vocab, day)
     if action is not None:
         return Parsed(question, "action", action["kind"], {"action": action})
+    if WORLD.search(text):
+        return Parsed(question, "out_of_scope", "out_of_scope", {})
     found = find_periods(text, day)
     rest = _blank(text, [f.span for f in found])
     entities = ents.extract(rest, vocab)
@@ -206,7 +209,7 @@ def _topic(ranked: list[Any], text: str, entities: dict[str, Any]) -> str | None
     if best in ("lookup", "deal") and (entities.get("companies") or entities.get("contacts")):
         return best
     if best == "lookup" and len(ranked) > 1:
-        return cast(str, ranked[1].topic)
+        best = ranked[1].topic  # "what's up with ticket 17" asks about the ticket
     if best == "lookup":
         tail = LOOKUP_TAIL.search(text)
         if tail is None or OUT_OF_SCOPE.search(text):
@@ -243,7 +246,8 @@ def _continues(text: str, topic: str | None, entities: dict[str, Any], found: li
     if FOLLOW_CUE.search(text):
         return True
     if topic is None:
-        return bool(found or BEFORE.search(text) or COMPARE.search(text) or entities)
+        filters = {k for k in entities if k not in ("category", "amount", "deal_query")}
+        return bool(found or BEFORE.search(text) or COMPARE.search(text) or filters)
     return False
 
 
@@ -283,7 +287,7 @@ def _periods(
     one named after "vs"/"compared to" (or "the month before", "last year" after a
     comparison word) is the one to compare with."""
     before = previous.period() if previous else None
-    cmp_at = COMPARE.search(text)
+    cmp_at = None if entities.pop("versus", None) else COMPARE.search(text)
     split = cmp_at.start() if cmp_at is not None else None
     if re.match(r"^(?:can you |please |let's )?(?:compare|comparison)", text):
         split = found[1].span[0] if len(found) > 1 else 0
@@ -302,7 +306,7 @@ def _periods(
     default = main is None
     if main is None:
         main = month(day.year, day.month, label="this month", today=day)
-    if other is not None and other.label == "last year" and main.unit != "year":
+    if other is not None and other.label == "last year" and not main.whole_year():
         other = main.year_earlier()
     if other is None and YEAR_OVER_YEAR.search(text):
         other = main.year_earlier()

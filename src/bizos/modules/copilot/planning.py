@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from bizos.core.tools import MAX_DAYS
 from bizos.modules.copilot.parsing import Parsed
 from bizos.modules.copilot.steps import Outcome, Outcomes, Plan, Step
 
@@ -96,33 +97,57 @@ def plan(parsed: Parsed) -> Plan:
     compare = e.get("compare")
     if compare and tool in DATED:
         before = {**args, "from": compare["from"], "to": compare["to"]}
+        # "current"/"previous" tell the answer to state the change; a ranking is shown
+        # for both periods side by side instead ("first"/"second")
+        now, then = ("current", "previous") if _totals(parsed) else ("first", "second")
         return Plan(
             [
                 Step(
-                    "current",
+                    now,
                     tool,
                     args,
                     f"{label}, {e['period']['label']}",
                     parallel_group="compare",
                 ),
                 Step(
-                    "previous",
+                    then,
                     tool,
                     before,
                     f"{label}, {compare['label']}",
                     parallel_group="compare",
                 ),
             ],
-            compare=("current", "previous"),
+            compare=(now, then) if now == "current" else None,
         )
     return Plan([Step("answer", tool, args, label)])
 
 
+def _totals(parsed: Parsed) -> bool:
+    """Whether the answer leads with one total whose change means something (revenue,
+    a count, an average), not a ranking or a breakdown."""
+    if parsed.topic in ("revenue",):
+        return parsed.entities.get("group_by") in (None, "period")
+    return parsed.topic in COMPARABLE
+
+
+COMPARABLE = {"orders", "aov", "refunds", "expenses", "profit", "leads", "tickets", "sla",
+              "first_response"}  # fmt: skip
+
+
+# The most each tool lists (its input model's bound): a larger "top N" is cut to it.
+MAX_LIMIT = {"crm.hot_leads": 50, "work.my_tasks": 50, "work.overdue_tasks": 50,
+             "crm.next_best_actions": 20}  # fmt: skip
+
+
 def _span(e: dict[str, Any], tool: str) -> dict[str, Any]:
+    """``from``/``to`` of the period, at most the tools' longest range (``MAX_DAYS``)."""
     period = e.get("period")
     if not period:
         return {}
     start = period["from"]
+    end = dt.date.fromisoformat(period["to"])
+    if (end - dt.date.fromisoformat(start)).days > MAX_DAYS:
+        start = (end - dt.timedelta(days=MAX_DAYS)).isoformat()
     if (
         tool == "support.ticket_counts"
         and period.get("label") == "this month"
@@ -196,6 +221,8 @@ def _args(parsed: Parsed, tool: str) -> dict[str, Any]:
         args["mine"] = bool(re.search(r"\b(?:my|i|me|mine)\b", parsed.question.lower()))
     if tool == "kb.answer":
         args = {"question": e.get("query") or parsed.question, "limit": 5}
+    if "limit" in args:
+        args["limit"] = min(args["limit"], MAX_LIMIT.get(tool, 100))
     return args
 
 

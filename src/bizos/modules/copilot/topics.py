@@ -38,14 +38,15 @@ _TOPICS: dict[str, list[tuple[str, float]]] = {
         (r"\b(?:best|top|most popular|popular|biggest|bestselling|top-performing|leading)\s+(?:\d+\s+|\w+\s+)?(?:products?|items?|skus?|coffees?|lines?|sellers?)\b", 6),
         (r"\b(?:what|which) (?:products?|items?|coffees?|skus?)? ?(?:sells?|sold|moves?|moved|did) (?:the )?(?:most|best)\b|\bsells? (?:the )?best\b|\bmost (?:popular|sold|ordered)\b", 6),
         (r"\b(?:which|what) (?:products?|items?|coffees?|skus?) (?:\w+ ){0,2}(?:the )?most\b", 7),
+        (r"\bwhat (?:are|do|did|is) (?:people|customers|they|folks|everyone) (?:buy|buying|bought|order|ordering|love|loving)\b", 7),
         (r"\bproducts?\b|\bitems?\b|\bskus?\b", 0.5),
     ],
     "stock_value": [
         (r"\b(?:stock|inventory) (?:value|worth|valuation)\b|\bvalue of (?:the |our |my )?(?:stock|inventory)\b|\b(?:stock|inventory) (?:is|are) (?:worth|valued)\b|\bworth of (?:stock|inventory)\b", 7),
-        (r"\bhow much (?:is )?(?:the |our |my )?(?:stock|inventory)(?: is)? worth\b|\bhow much (?:stock|inventory) do (?:we|i) have\b|\btied up in (?:stock|inventory)\b", 7),
+        (r"\bhow much (?:is )?(?:the |our |my )?(?:stock|inventory)(?: is)? worth\b|\bhow much (?:stock|inventory) do (?:we|i) have\b|\btied up in (?:stock|inventory)\b|\bhow much (?:do we have |have we got |is there )?in stock\b", 7),
     ],
     "low_stock": [
-        (r"\brunning (?:low|out|short)\b|\blow (?:on |in )?(?:stock|inventory)\b|\bout of stock\b|\bstock[- ]?outs?\b|\bsold out\b", 7),
+        (r"\brun out\b|\brunning (?:low|out|short)\b|\blow (?:on |in )?(?:stock|inventory)\b|\bout of stock\b|\bstock[- ]?outs?\b|\bsold out\b", 7),
         (r"\breorder\b|\bre-order\b|\brestock\w*\b|\bre-stock\w*\b|\breplenish\b|\bneed(?:s)? (?:to be )?(?:re)?order(?:ed|ing)?\b|\bshort on\b|\bstock levels?\b|\bwhat (?:should|do) (?:i|we) (?:order|buy)\b", 5),
         (r"\b(?:stock|inventory)\b", 1),
     ],
@@ -86,7 +87,7 @@ _TOPICS: dict[str, list[tuple[str, float]]] = {
         (r"\bnew (?:leads?|prospects?|inquiries|enquiries|sign-?ups)\b|\bhow many leads\b", 2),
     ],
     "lead_sources": [
-        (r"\bwhere (?:do|did|are|were) (?:(?:our|my|the|new|most) )*(?:leads?|customers?|prospects?|inquiries|sign-?ups)(?: \w+)? (?:come|coming|came) from\b|\blead sources?\b|\bsources? of (?:\w+ )?leads\b|\bleads? by (?:source|channel)\b|\bwhich (?:channels?|sources?) (?:bring|brings|brought|gives?|generates?)", 10),
+        (r"\bwhere (?:do|did|are|were) (?:(?:our|my|the|new|most|of|all) )*(?:leads?|customers?|prospects?|inquiries|sign-?ups)(?: \w+)? (?:come|coming|came) from\b|\blead sources?\b|\bsources? of (?:\w+ )?leads\b|\bleads? by (?:source|channel)\b|\bwhich (?:channels?|sources?) (?:bring|brings|brought|gives?|generates?)(?: in)?(?: us)? (?:the )?(?:most |more )?(?:leads?|prospects|inquiries|enquiries|sign-?ups)", 10),
     ],
     "hot_leads": [
         (r"\b(?:hot|hottest|warm|warmest|best|top|strongest|most promising|highest[- ]scor(?:ing|ed)|qualified)\s+(?:\d+\s+)?(?:leads?|prospects?)\b|\bwho should (?:i|we) (?:call|contact|chase|reach out to)(?: first)?\b|\blead scores?\b", 9),
@@ -96,7 +97,7 @@ _TOPICS: dict[str, list[tuple[str, float]]] = {
         (r"\bthe [\w&'. -]{2,40}? deal\b|\bdeal with [\w&'. -]{2,40}|\b(?:status|stage) of (?:the )?[\w&'. -]{2,40}? (?:deal|opportunity)\b", 5),
     ],
     "lookup": [
-        (r"\btell me (?:all )?about\b|\bwhat do (?:we|i) know about\b|\bwho is\b|\bwho are\b|\binfo(?:rmation)? (?:on|about)\b|\blook ?up\b|\bdetails (?:of|for|on)\b|\bprofile (?:of|for)\b|\bhistory with\b|\bhow(?:'s| is) (?:it going|our relationship) with\b|\bany news (?:on|from)\b|\bwhat(?:'s| is) (?:happening|going on) with\b|\b(?:find|show me) (?:the )?(?:contact|company|customer|account)\b|\bsummar(?:y|ise|ize) (?:of )?\b", 4),
+        (r"\btell me (?:all )?about\b|\bwhat do (?:we|i) know about\b|\bwho is\b|\bwho are\b|\binfo(?:rmation)? (?:on|about)\b|\blook ?up\b|\bdetails (?:of|for|on)\b|\bprofile (?:of|for)\b|\bhistory with\b|\bhow(?:'s| is) (?:it going|our relationship) with\b|\bany news (?:on|from)\b|\bwhat(?:'s| is) (?:up|new|happening|going on) with\b|\b(?:find|show me) (?:the )?(?:contact|company|customer|account)\b|\bsummar(?:y|ise|ize) (?:of )?\b", 4),
     ],
     "next_actions": [
         (r"\bnext (?:best )?(?:steps?|actions?|moves?)\b|\bwhat should (?:i|we) do (?:next|about|with)\b|\bhow (?:should|do) (?:i|we) follow up\b|\bwhat(?:'s| is) next (?:for|with)\b|\bhow (?:do|can) (?:i|we) (?:close|win|move)\b", 7),
@@ -152,9 +153,17 @@ OUT_OF_SCOPE = re.compile(
     r"\bsing\b|\bdate tonight\b|\btell me a\b|\bhow tall\b|\bhow old is\b|\bwho (?:invented|discovered|wrote|painted)\b"
 )
 
+# Asked of the world, not the business, whatever business words they share.
+WORLD = re.compile(
+    r"\b(?:coffee ?shops?|cafes?|restaurants?|hotels?|bars?|places?|things to do) (?:in|near|around) "
+    r"(?!(?:our|my|the|this|last|stock)\b)[a-z]+|\bbook (?:me )?an? (?:flight|hotel|table|room)\b|"
+    r"\b(?:write|compose) (?:me )?an? (?:poem|song|story|essay|haiku|limerick)\b|\btell me a joke\b|"
+    r"\bweather (?:in|today|tomorrow|like)\b"
+)
+
 KB_CUES = re.compile(
     r"\bpolic(?:y|ies)\b|\bwarrant(?:y|ies)\b|\bguarantee\b|\bprocedures?\b|\bprocess for\b|"
-    r"\bhandbook\b|\bmanual\b|\bguide(?:lines)?\b|\bfaq\b|\bdocs?\b|\bdocuments?(?:ation)?\b|"
+    r"\bhandbook\b|\bmanual\b|\bquestions? about\b|\bguide(?:lines)?\b|\bfaq\b|\bdocs?\b|\bdocuments?(?:ation)?\b|"
     r"\bterms\b|\bconditions\b|\bopening hours\b|\bhours\b|\bvacation\b|\bholiday(?:s)? (?:policy|allowance|entitlement)\b|\bleave\b|"
     r"\bshipping (?:times?|costs?|rates?|options?|policy|methods?)\b|\bdeliver(?:y|ies) (?:times?|costs?|options?|areas?)\b|"
     r"\bdo (?:we|you) (?:ship|deliver|offer|accept|provide|sell|have|allow|support)\b|\bcan (?:i|customers?|we|they|you) (?:return|exchange|cancel|get|pay|change|order)\b|"
@@ -165,7 +174,7 @@ KB_CUES = re.compile(
 
 KB_STRONG = re.compile(
     r"\bpolic(?:y|ies)\b|\bwarrant(?:y|ies)\b|\bguarantee\b|\bhandbook\b|\bprocedures?\b|"
-    r"\bterms and conditions\b|\bopening hours\b|\bhow (?:do|can|should) (?:i|we|customers?)\b|"
+    r"\b(?:refund|return|returns|exchange|cancellation) (?:window|period|policy|rules|process|deadline)\b|\bterms and conditions\b|\bopening hours\b|\bhow (?:do|can|should) (?:i|we|customers?)\b|"
     r"\bhow long (?:does|do|is|will|should|can)\b|\bcan (?:i|customers?|they) (?:return|exchange|cancel|get a)\b|"
     r"\bwhat(?:'s| is) the (?:process|procedure|rule)\b|\bnotice period\b|\bclauses?\b|\bsay about\b|\bin the [\w ]{1,30} (?:contract|agreement)\b|\bavailab(?:le|ility)\b|\baccording to\b|\bdo we (?:offer|ship|deliver|accept)\b"
 )
@@ -185,7 +194,7 @@ GOODBYE = re.compile(
 HELP = re.compile(
     r"\bwhat can (?:you|i) (?:do|ask|help)\b|\bwhat (?:do|can) you (?:do|know)\b|^help\b|"
     r"\bhow (?:do(?:es)?|can) (?:this|you|i use (?:this|you)) work\b|\bwho are you\b|"
-    r"\bwhat are you\b|\bwhat should i ask\b|\bcapabilit|\bhow can you help\b|\bwhat questions\b"
+    r"\bwhat are you\b|\bwhat should i ask\b|\bcapabilit|\bhow can you help\b|\bwhat (?:kind of |sort of |type of |other )?questions\b|\bwhat can i ask\b"
 )
 
 
@@ -214,6 +223,8 @@ def conversation(text: str) -> str | None:
         return "greeting"
     if HELP.search(text):
         return "help"
+    if scores(text):  # "morning sales" asks about sales
+        return None
     if GREETING.match(bare):
         return "greeting"
     if GOODBYE.match(bare):
