@@ -52,6 +52,9 @@ def test_dates_and_periods_are_not_numbers() -> None:
         "Nov 5, 2026 and Q4 2026 too."
     )
     assert numbers_in(text) == [D("24580.00")]
+    assert numbers_in("1 January 2026, 2 Sept. 2026") == []
+    # A count before a word that merely starts like a month is still a number.
+    assert numbers_in("3 Marketing budgets, 2 Decoys") == [D("3"), D("2")]
 
 
 def test_a_text_keeps_the_rule_when_every_number_is_a_figure() -> None:

@@ -351,7 +351,10 @@ _NUMBER = re.compile(r"(?<![\d.])(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?")
 # A minus sign standing before a number, perhaps before its currency symbol: "-$5.00",
 # "-5", "(-€3.10": at the start or after a space or bracket, never inside "SO-12" or "1-30".
 _SIGN = re.compile(r"(?:^|[\s(])-[^\s\w]{0,2}$|(?:^|[\s(])-[A-Z]\$$")
-_MONTH = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]*\.?"
+_MONTH = (
+    r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?"
+    r"|Sep(?:t(?:ember)?)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)\b\.?"
+)
 # Dates and periods, whose digits are not figures: ISO days, "1 Nov 2026", "Nov 2026",
 # "Nov 1, 2026", "Q3 2026".
 _DATES = re.compile(

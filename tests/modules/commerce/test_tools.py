@@ -105,6 +105,11 @@ async def test_revenue_says_each_currency_with_its_orders(
         "Revenue for 1 Jan \u2013 28 Feb 2026 was €200.00 from 3 orders and $300.00 from "
         "1 order. Top months: in EUR, Jan 2026 €160.00; Feb 2026 €40.00."
     )
+    february = figure(said, "Revenue of Feb 2026 (EUR)")
+    assert (february.value, february.period) == (
+        D("40.00"),
+        (dt.date(2026, 2, 1), END.date() - dt.timedelta(days=1)),
+    )
     assert result.records_total == 4
 
 

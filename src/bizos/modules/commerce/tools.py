@@ -55,6 +55,10 @@ def _whose(params: OrderFilters) -> str:
     return "".join(f" {p}" for p in parts)
 
 
+def _containing(params: OrderFilters) -> str:
+    return " containing this product" if params.product_id is not None else ""
+
+
 def _product_name(label: str | None) -> str:
     return label or "products without a catalogue entry"
 
@@ -73,6 +77,18 @@ def _bucket(key: str | None, interval: str | None) -> str:
     if interval == "month":
         return period_text(day, day).split(" ", 1)[1]
     return f"week of {period_text(day, day)}" if interval == "week" else period_text(day, day)
+
+
+def _bucket_days(key: str | None, interval: str | None, period: Period) -> Period:
+    """The days a period group covers within the asked range (the range for other groups)."""
+    if key is None or interval is None:
+        return period
+    start = dt.date.fromisoformat(key)
+    if interval == "month":
+        after = (start.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+    else:
+        after = start + dt.timedelta(days=7 if interval == "week" else 1)
+    return max(start, period[0]), min(after - dt.timedelta(days=1), period[1])
 
 
 def _group_name(row: RevenueRow, value: RevenueValue) -> str:
@@ -127,8 +143,9 @@ def _top_groups(value: RevenueValue, period: Period, figures: list[Figure]) -> s
         named = []
         for row in sorted(mine, key=lambda r: (-r.revenue, r.key or ""))[:FEW]:
             name = _group_name(row, value)
+            days = _bucket_days(row.key, value.interval, period) if value.interval else period
             figures.append(
-                Figure(f"Revenue of {name} ({currency})", row.revenue, currency, period=period)
+                Figure(f"Revenue of {name} ({currency})", row.revenue, currency, period=days)
             )
             named.append(f"{name} {spoken(row.revenue, currency)}")
         lead = f"in {currency}, " if len(value.totals) > 1 else ""
@@ -147,8 +164,7 @@ def _product_sources(params: RevenueParams, value: RevenueValue) -> list[SourceR
 
 
 def _no_revenue(params: RevenueParams, period: Period) -> Said:
-    whose = " containing this product" if params.product_id else _whose(params)
-    text = f"No orders{whose} were placed {between_text(*period)}"
+    text = f"No orders{_containing(params)}{_whose(params)} were placed {between_text(*period)}"
     if params.currency is None:
         figure = Figure("Orders", 0, unit="orders", period=period)
         return Said(f"{text}, so there was no revenue.", [figure])
@@ -163,8 +179,7 @@ def speak_orders(params: OrdersParams, result: ToolResult) -> Said:
     """``3 orders were placed between …, worth €200.00; the average order value was €66.67.``"""
     value: OrdersValue = result.value
     period = params.bounds()
-    whose = " containing this product" if params.product_id else ""
-    whose += _whose(params)
+    whose = _containing(params) + _whose(params)
     count = Figure("Orders", value.order_count, unit="orders", period=period)
     if not value.by_currency:
         return Said(f"No orders{whose} were placed {between_text(*period)}.", [count])
