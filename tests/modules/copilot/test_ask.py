@@ -72,7 +72,7 @@ async def test_the_answer_streams_as_plan_tool_calls_deltas_and_complete(
 async def test_an_empty_or_oversized_question_is_a_422(
     client: httpx.AsyncClient, tenant: TenantLogin
 ) -> None:
-    for question in ("", "x" * (MAX_QUESTION + 1)):
+    for question in ("", "   \n ", "x" * (MAX_QUESTION + 1)):
         r = await ask_raw(client, tenant.headers, question)
         assert r.status_code == 422
         assert r.headers["content-type"].startswith("application/problem+json")

@@ -7,7 +7,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 MAX_QUESTION = 2000
 Intent = Literal["metrics", "search", "action", "conversation", "out_of_scope"]
@@ -22,6 +22,13 @@ class AskRequest(BaseModel):
     conversation_id: str | None = Field(
         default=None, max_length=36, description="Continue this conversation (a follow-up)."
     )
+
+    @field_validator("question")
+    @classmethod
+    def _not_blank(cls, question: str) -> str:
+        if not question.strip():
+            raise ValueError("the question is blank")
+        return question
 
 
 class PeriodRead(BaseModel):
