@@ -41,6 +41,7 @@ from bizos.ai.types import (
     ProviderError,
     Source,
     TextDelta,
+    ToolSpec,
 )
 from bizos.connectors.service import ConnectorSettings, connector_settings
 from bizos.core.context import Context
@@ -145,6 +146,15 @@ async def tenant_chain(
     return providers
 
 
+async def external_model_configured(ctx: Context) -> bool:
+    """Whether the tenant's chain has an external provider (OpenAI or Anthropic
+    connector) before the built-in one; read in its own read-only unit of work."""
+    async with get_database().unit_of_work(tenant_id=ctx.require_tenant(), readonly=True) as s:
+        settings = await load_settings(s, ctx)
+        providers = await tenant_chain(s, ctx, settings.providers)
+    return any(p.external for p in providers)
+
+
 async def check_tenant_budget(session: AsyncSession, ctx: Context) -> None:
     """429 when the tenant's AI budget for this month is spent (its settings read here)."""
     await metering.check_budget(session, ctx, await load_settings(session, ctx))
@@ -178,6 +188,7 @@ def _texts_of(
 ) -> list[str]:
     return [
         *(m.content for m in messages),
+        *(c.arguments for m in messages for c in m.tool_calls),
         *variables.values(),
         *(t for s in sources for t in (s.title, s.text)),
     ]
@@ -188,11 +199,21 @@ def _redacted(request: CompletionRequest, redactor: privacy.Redactor) -> Complet
     with one mapping for the whole request."""
     return replace(
         request,
-        messages=tuple(ChatMessage(m.role, redactor.redact(m.content)) for m in request.messages),
+        messages=tuple(_redacted_message(m, redactor) for m in request.messages),
         inputs={k: redactor.redact(v) for k, v in request.inputs.items()},
         sources=tuple(
             replace(s, title=redactor.redact(s.title), text=redactor.redact(s.text))
             for s in request.sources
+        ),
+    )
+
+
+def _redacted_message(message: ChatMessage, redactor: privacy.Redactor) -> ChatMessage:
+    return replace(
+        message,
+        content=redactor.redact(message.content),
+        tool_calls=tuple(
+            replace(c, arguments=redactor.redact(c.arguments)) for c in message.tool_calls
         ),
     )
 
@@ -292,7 +313,9 @@ class Ask(TypedDict):
     """What a caller asks of :func:`generate` and :func:`generate_stream` (keywords):
     ``task`` (one of ``TASKS``) for ``feature``, the versioned prompt ``template`` and its
     ``variables``, the ``sources`` the answer may rest on (none), at most ``max_tokens``
-    (800), and the record the output is about, ``related`` (type, id) or ``None``."""
+    (800), and the record the output is about, ``related`` (type, id) or ``None``.
+    ``exchange`` is a tool exchange to follow the rendered messages (assistant tool calls
+    and their ``tool`` results) and ``tools`` the tools it names."""
 
     feature: str
     task: str
@@ -301,15 +324,19 @@ class Ask(TypedDict):
     sources: NotRequired[Sequence[Source]]
     max_tokens: NotRequired[int]
     related: NotRequired[tuple[str, str] | None]
+    exchange: NotRequired[Sequence[ChatMessage]]
+    tools: NotRequired[Sequence[ToolSpec]]
 
 
 async def _prepare(ctx: Context, ask: Ask) -> _Call:
     task, variables, sources = ask["task"], ask["variables"], tuple(ask.get("sources", ()))
     _check_task(task)
     rendered = prompts.render(ask["template"], variables, sources=sources)
+    rendered = replace(rendered, messages=(*rendered.messages, *ask.get("exchange", ())))
     request = CompletionRequest(
         task=task,
         messages=rendered.messages,
+        tools=tuple(ask.get("tools", ())),
         inputs=dict(variables),
         sources=sources,
         max_tokens=ask.get("max_tokens", 800),

@@ -10,18 +10,43 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
-Role = Literal["system", "user", "assistant"]
+Role = Literal["system", "user", "assistant", "tool"]
 
 # Tasks the gateway knows; the local provider has a handler for each.
 TASKS = ("summarize", "draft", "answer", "extract_contract", "classify")
 
 
 @dataclass(frozen=True, slots=True)
+class ToolCall:
+    """A call of a tool in a conversation with a model (OpenAI ``tool_calls``, Anthropic
+    ``tool_use``): ``arguments`` is the JSON text of the parameters."""
+
+    id: str
+    name: str
+    arguments: str
+
+
+@dataclass(frozen=True, slots=True)
+class ToolSpec:
+    """A tool a model is told of: ``parameters`` is its JSON schema. Names are
+    ``[A-Za-z0-9_-]`` only, as both vendors require."""
+
+    name: str
+    description: str
+    parameters: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
 class ChatMessage:
+    """One message. An ``assistant`` message may carry ``tool_calls``; a ``tool``
+    message is the result (``content``) of the call ``tool_call_id``."""
+
     role: Role
     content: str
+    tool_calls: tuple[ToolCall, ...] = ()
+    tool_call_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +77,7 @@ class CompletionRequest:
     max_tokens: int = 800
     temperature: float = 0.2
     model: str | None = None  # override the provider's configured model
+    tools: tuple[ToolSpec, ...] = ()  # the tools the messages' calls name
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,6 +42,7 @@ ScopeName = Literal[
     "kb:read",
     "kb:write",
     "ai:use",
+    "copilot:read",
     "automation:read",
     "automation:write",
     "admin",
@@ -293,5 +294,7 @@ BillingWrite = Annotated[Principal, Depends(require("billing:write"))]
 KbRead = Annotated[Principal, Depends(require("kb:read"))]
 KbWrite = Annotated[Principal, Depends(require("kb:write"))]
 AiUse = Annotated[Principal, Depends(require("ai:use"))]
+# Asking the copilot is reading (every role may); each tool still needs its own scope.
+CopilotRead = Annotated[Principal, Depends(require("copilot:read"))]
 AutomationRead = Annotated[Principal, Depends(require("automation:read"))]
 AutomationWrite = Annotated[Principal, Depends(require("automation:write"))]

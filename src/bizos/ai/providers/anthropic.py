@@ -6,6 +6,7 @@ accepted too. System messages go into the top-level ``system`` field, as the API
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from contextlib import aclosing
 from typing import Any
@@ -20,6 +21,7 @@ from bizos.ai.providers.http import (
     vendor_message,
 )
 from bizos.ai.types import (
+    ChatMessage,
     Completion,
     CompletionRequest,
     ProviderError,
@@ -142,17 +144,23 @@ class AnthropicProvider(HttpProvider):
         for m in request.messages:
             if m.role == "system":
                 continue
-            if turns and turns[-1]["role"] == m.role:
+            role, content = _turn(m)
+            if turns and turns[-1]["role"] == role:
                 # The API wants alternating turns; adjacent ones of one role are one turn.
-                turns[-1]["content"] += "\n\n" + m.content
+                turns[-1]["content"] = _joined(turns[-1]["content"], content)
             else:
-                turns.append({"role": m.role, "content": m.content})
+                turns.append({"role": role, "content": content})
         payload: dict[str, Any] = {
             "model": request.model or self.model,
             "max_tokens": request.max_tokens,
             "temperature": request.temperature,
             "messages": turns,
         }
+        if request.tools:
+            payload["tools"] = [
+                {"name": t.name, "description": t.description, "input_schema": dict(t.parameters)}
+                for t in request.tools
+            ]
         if system:
             payload["system"] = system
         if stream:
@@ -167,3 +175,37 @@ def _input_tokens(usage: dict[str, Any]) -> int:
         + count(usage.get("cache_creation_input_tokens"))
         + count(usage.get("cache_read_input_tokens"))
     )
+
+
+def _turn(m: ChatMessage) -> tuple[str, str | list[dict[str, Any]]]:
+    """A message as a Messages API turn: a tool result is a user turn of
+    ``tool_result`` blocks, an assistant's tool calls are ``tool_use`` blocks."""
+    if m.role == "tool":
+        return "user", [
+            {"type": "tool_result", "tool_use_id": m.tool_call_id, "content": m.content}
+        ]
+    if m.tool_calls:
+        blocks: list[dict[str, Any]] = [{"type": "text", "text": m.content}] if m.content else []
+        blocks += [
+            {
+                "type": "tool_use",
+                "id": c.id,
+                "name": c.name,
+                "input": json.loads(c.arguments or "{}"),
+            }
+            for c in m.tool_calls
+        ]
+        return m.role, blocks
+    return m.role, m.content
+
+
+def _joined(
+    first: str | list[dict[str, Any]], second: str | list[dict[str, Any]]
+) -> str | list[dict[str, Any]]:
+    if isinstance(first, str) and isinstance(second, str):
+        return first + "\n\n" + second
+
+    def blocks(c: str | list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [{"type": "text", "text": c}] if isinstance(c, str) else c
+
+    return blocks(first) + blocks(second)

@@ -22,6 +22,7 @@ from bizos.ai.providers.http import (
 )
 from bizos.ai.tokens import estimate_tokens
 from bizos.ai.types import (
+    ChatMessage,
     Completion,
     CompletionRequest,
     ProviderError,
@@ -161,11 +162,36 @@ class OpenAICompatibleProvider(HttpProvider):
     def _chat_payload(self, request: CompletionRequest, *, stream: bool) -> dict[str, Any]:
         payload: dict[str, Any] = {
             "model": request.model or self.model,
-            "messages": [{"role": m.role, "content": m.content} for m in request.messages],
+            "messages": [_message(m) for m in request.messages],
             "max_tokens": request.max_tokens,
             "temperature": request.temperature,
         }
+        if request.tools:
+            payload["tools"] = [
+                {
+                    "type": "function",
+                    "function": {
+                        "name": t.name,
+                        "description": t.description,
+                        "parameters": dict(t.parameters),
+                    },
+                }
+                for t in request.tools
+            ]
         if stream:
             payload["stream"] = True
             payload["stream_options"] = {"include_usage": True}
         return payload
+
+
+def _message(m: ChatMessage) -> dict[str, Any]:
+    """A message as the Chat Completions API spells it (tool calls and results too)."""
+    if m.role == "tool":
+        return {"role": "tool", "tool_call_id": m.tool_call_id, "content": m.content}
+    out: dict[str, Any] = {"role": m.role, "content": m.content}
+    if m.tool_calls:
+        out["tool_calls"] = [
+            {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+            for c in m.tool_calls
+        ]
+    return out

@@ -318,3 +318,10 @@ async def gross_profit(
         records=[*sales.records, *spent.records][:MAX_RECORDS],
         records_total=(sales.records_total or 0) + (spent.records_total or 0),
     )
+
+
+async def expense_categories(session: AsyncSession, ctx: Context) -> list[str]:
+    """The categories the tenant has spent in (slugs, alphabetical): what a question may
+    name ("marketing", "rent"), for the copilot's vocabulary."""
+    rows = await session.scalars(sa.select(Expense.category).distinct().order_by(Expense.category))
+    return [c for c in rows if c]

@@ -1,0 +1,183 @@
+"""The answer in words from the tools' outcomes: each outcome's own words joined, the
+difference and percentage change for a comparison, failures said plainly, and small talk.
+Every number written is a figure's value (``unfigured_numbers`` checks it)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
+
+from bizos.core.money import cents, spoken
+from bizos.core.tools import Figure, SourceRef, numbers_in
+from bizos.modules.copilot.parsing import Parsed
+from bizos.modules.copilot.steps import Outcome
+
+TENTH = Decimal("0.1")
+CAPABILITIES = (
+    "I can answer questions about your business from its own data: revenue, orders and "
+    "average order value; best customers and best sellers; stock value and what is running "
+    "low; receivables, overdue invoices and refunds; expenses, budgets and gross profit; the "
+    "pipeline, the forecast, leads and hot leads; deals, contacts and companies; support "
+    "tickets, SLA breaches and response times; your tasks; and your documents and policies. "
+    'I can compare periods ("this month vs last month") and follow up ("and the month '
+    'before?", "only Shopify"). I can also propose a task, a note, a deal move, an email '
+    "draft or a payment reminder for you to confirm."
+)
+SMALL_TALK = {
+    "greeting": "Hello! Ask me about your sales, customers, stock, money owed, support or "
+    'documents — for example "what\'s my revenue this month?".',
+    "thanks": "You're welcome.",
+    "goodbye": "Goodbye!",
+    "help": CAPABILITIES,
+}
+OUT_OF_SCOPE = (
+    "That is outside what I can answer: I only know this business's own data and documents "
+    "(sales, customers, stock, invoices, expenses, deals, tickets, tasks and the knowledge "
+    "base)."
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Composed:
+    """The answer: its text, the figures stated (each with the outcome it came from) and
+    the sources it rests on."""
+
+    text: str
+    figures: list[tuple[Figure, Outcome]] = field(default_factory=list)
+    sources: list[SourceRef] = field(default_factory=list)
+    labels: list[str] = field(default_factory=list)
+
+    def unfigured(self) -> list[Decimal]:
+        """Numbers in ``text`` that no figure, name or period accounts for (should be
+        none): the check an external model's words must pass too."""
+        names = [
+            *self.labels,
+            *(f.label for f, _ in self.figures),
+            *(s.title for s in self.sources),
+        ]
+        return unfigured_numbers(self.text, [f for f, _ in self.figures], names)
+
+
+def compose(parsed: Parsed, outcomes: Iterable[Outcome] | Mapping[str, Outcome]) -> Composed:
+    """The answer to ``parsed`` from the ``outcomes`` of its plan."""
+    listed = list(outcomes.values()) if isinstance(outcomes, Mapping) else list(outcomes)
+    if parsed.intent == "conversation":
+        return Composed(SMALL_TALK.get(parsed.topic, CAPABILITIES))
+    if parsed.intent == "out_of_scope":
+        return Composed(OUT_OF_SCOPE)
+    ran = [o for o in listed if not o.skipped]
+    if not ran:
+        return Composed(_nothing(parsed))
+    parts: list[str] = []
+    figures: list[tuple[Figure, Outcome]] = []
+    sources: list[SourceRef] = []
+    for outcome in ran:
+        if outcome.error is not None:
+            parts.append(f"I couldn't get {outcome.step.label}: {outcome.error.rstrip('.')}.")
+        elif outcome.proposal is not None:
+            parts.append(f"{outcome.proposal.summary.rstrip('.')}. Confirm to go ahead.")
+        elif outcome.said is not None:
+            parts.append(outcome.said.text.strip())
+            figures.extend((f, outcome) for f in outcome.said.figures)
+            sources.extend(s for s in outcome.said.sources if s not in sources)
+        elif outcome.result is not None and not _is_lookup_step(outcome):
+            parts.append(f"I found {outcome.step.label} but cannot put it into words.")
+    change = _comparison(ran, "average" if parsed.topic == "aov" else "")
+    if change is not None:
+        parts.append(change[0])
+        figures.extend(change[1])
+    text = " ".join(p for p in parts if p)
+    return Composed(text or _nothing(parsed), figures, sources, period_labels(parsed, ran))
+
+
+def period_labels(parsed: Parsed, outcomes: Iterable[Outcome] = ()) -> list[str]:
+    """The periods an answer may name in words ("March 2026", "Q3 2026") and the steps'
+    labels, longest first so a checker removes "Q3 2026" before "2026"."""
+    labels = {
+        str(parsed.entities[k]["label"]) for k in ("period", "compare") if parsed.entities.get(k)
+    }
+    labels.update(o.step.label for o in outcomes)
+    return sorted(labels, key=len, reverse=True)
+
+
+def _is_lookup_step(outcome: Outcome) -> bool:
+    return outcome.step.id != "action" and outcome.step.tool.endswith("_lookup")
+
+
+def _nothing(parsed: Parsed) -> str:
+    action = parsed.entities.get("action") or {}
+    if action.get("missing"):
+        return f"I couldn't do that: {action['missing']}."
+    return "I have no data to answer that."
+
+
+def _comparison(
+    ran: list[Outcome], prefer: str = ""
+) -> tuple[str, list[tuple[Figure, Outcome]]] | None:
+    """The difference and percentage change between the ``current`` and ``previous``
+    steps' first figures of the same currency and unit. The difference is stated as a
+    size ("up $2,706.55", figure "increase in revenue" 2706.55); the percentage keeps its
+    sign ("-10.0%", figure -10.0)."""
+    by_id = {o.step.id: o for o in ran}
+    now, then = by_id.get("current"), by_id.get("previous")
+    if now is None or then is None or now.said is None or then.said is None:
+        return None
+    pairs = _pair(now.said.figures, then.said.figures, prefer)
+    if pairs is None:
+        return None
+    a, b = pairs
+    diff = Decimal(a.value) - Decimal(b.value)
+    size: Decimal | int
+    if a.currency is not None:
+        size = cents(abs(diff))
+        shown = spoken(size, a.currency)
+    else:
+        size = (
+            int(abs(diff)) if isinstance(a.value, int) and isinstance(b.value, int) else abs(diff)
+        )
+        shown = f"{size:,}" + (f" {a.unit}" if a.unit else "")
+    since = then.step.label.split(", ")[-1]
+    if diff == 0:
+        figure = Figure(f"change in {a.label}", size, a.currency, a.unit, a.period)
+        return f"That is unchanged from {since}.", [(figure, now)]
+    rise = diff > 0
+    label = f"{'increase' if rise else 'decrease'} in {a.label}"
+    extra = [(Figure(label, size, a.currency, a.unit, a.period), now)]
+    text = f"That is {'up' if rise else 'down'} {shown}"
+    if Decimal(b.value) != 0:
+        pct = (diff / abs(Decimal(b.value)) * 100).quantize(TENTH, rounding=ROUND_HALF_UP)
+        extra.append((Figure(f"percentage change in {a.label}", pct, None, "%", a.period), now))
+        text += f" ({'+' if pct > 0 else ''}{pct}%)"
+    return f"{text} on {since}.", extra
+
+
+def _pair(now: list[Figure], then: list[Figure], prefer: str) -> tuple[Figure, Figure] | None:
+    """The first figures of both answers that measure the same thing (same currency and
+    unit), those whose label has ``prefer`` first ("average" for AOV)."""
+    preferred = [a for a in now if prefer and prefer in a.label.lower()]
+    for a in [*preferred, *now]:
+        same = [b for b in then if a.currency == b.currency and a.unit == b.unit != "%"]
+        for b in sorted(same, key=lambda b: b.label != a.label):
+            return a, b
+    return None
+
+
+# --- the check: every number written is a figure ------------------------------------------
+
+
+def unfigured_numbers(
+    text: str, figures: Iterable[Figure], labels: Iterable[str] = ()
+) -> list[Decimal]:
+    """The numbers in ``text`` (read as :func:`bizos.core.tools.numbers_in` reads them:
+    signed, dates and periods left out) that are neither the exact value of one of
+    ``figures`` (money to the cent, a percentage to one decimal) nor a number inside one of
+    ``labels`` (names, figure labels, source titles, the periods the question named)."""
+    values: set[Decimal] = set()
+    for figure in figures:
+        value = Decimal(figure.value)
+        values.update({value, cents(value)})
+        if figure.unit == "%":
+            values.add(value.quantize(TENTH, rounding=ROUND_HALF_UP))
+    in_labels = {abs(n) for n in numbers_in(" ".join(labels))}
+    return [n for n in numbers_in(text) if n not in values and abs(n) not in in_labels]
