@@ -125,12 +125,30 @@ def top_customer_revenue(of: PeriodOf) -> Oracle:
     return oracle
 
 
+def line_revenue(of: PeriodOf) -> Oracle:
+    """What the order lines came to (before tax, shipping and order discounts): the total
+    a breakdown by product states."""
+
+    async def oracle(s: AsyncSession, tenant: str, today: dt.date) -> Figure:
+        sold = await s.scalar(
+            sa.select(sa.func.sum(OrderLine.line_total))
+            .join(Order, Order.id == OrderLine.order_id)
+            .where(*_orders(tenant, of(today), None))
+        )
+        return cents(sold)
+
+    return oracle
+
+
 def top_product_revenue(of: PeriodOf) -> Oracle:
+    """The best-selling catalogue product's line revenue (lines with no product, such as
+    a deal's custom line, are not products)."""
+
     async def oracle(s: AsyncSession, tenant: str, today: dt.date) -> Figure:
         best = await s.scalar(
             sa.select(sa.func.sum(OrderLine.line_total).label("sold"))
             .join(Order, Order.id == OrderLine.order_id)
-            .where(*_orders(tenant, of(today), None))
+            .where(*_orders(tenant, of(today), None), OrderLine.product_id.is_not(None))
             .group_by(OrderLine.product_id)
             .order_by(sa.desc("sold"))
             .limit(1)
@@ -280,13 +298,14 @@ async def overdue_tasks(s: AsyncSession, tenant: str, today: dt.date) -> Figure:
 
 
 def difference(first: Oracle, second: Oracle) -> Oracle:
-    """``first`` less ``second``: what a comparison states as the change."""
+    """How far apart ``first`` and ``second`` are: the size of the change a comparison
+    states (its direction is said in words, up or down)."""
 
     async def oracle(s: AsyncSession, tenant: str, today: dt.date) -> Figure:
         a, b = await first(s, tenant, today), await second(s, tenant, today)
         if a is None or b is None:
             return None
-        return a - b
+        return abs(a - b)
 
     return oracle
 

@@ -29,7 +29,7 @@ MONTHS = (
 _DATES = [
     re.compile(r"\b\d{4}-\d{2}-\d{2}(?:[T ][\d:.]+(?:Z|[+-]\d{2}:?\d{2})?)?\b"),
     re.compile(rf"\b\d{{1,2}}(?:st|nd|rd|th)?\s+(?:{MONTHS})\b\.?(?:\s+\d{{4}})?", re.I),
-    re.compile(rf"\b(?:{MONTHS})\b\.?\s+\d{{1,2}}(?:st|nd|rd|th)?(?:,?\s+\d{{4}})?", re.I),
+    re.compile(rf"\b(?:{MONTHS})\b\.?\s+\d{{1,2}}(?!\d)(?:st|nd|rd|th)?(?:,?\s+\d{{4}})?", re.I),
     re.compile(rf"\b(?:{MONTHS})\b\.?\s+\d{{4}}", re.I),
     re.compile(r"\bQ[1-4]\s+\d{4}\b|\bQ[1-4]\b"),
     re.compile(r"\b[A-Z]{1,4}(?:-[A-Z0-9]+)*-\d+\b"),  # numbers of records: INV-000620, T-000017
@@ -74,6 +74,12 @@ def unfigured(body: Json, question: str) -> list[Decimal]:
     return [
         n for n in numbers_in(body.get("answer", "")) if n not in allowed and abs(n) not in allowed
     ]
+
+
+def cites(title: str | None, document: str) -> bool:
+    """A source names ``document``, alone or with its section ("Returns and refunds —
+    Refunds")."""
+    return bool(title) and (title == document or str(title).startswith(f"{document} — "))
 
 
 @dataclass
@@ -160,7 +166,7 @@ def _judge(outcome: Outcome) -> None:
         outcome.problems.append("figures on a question the data does not answer")
     if case.source is not None:
         titles = [s.get("title") for s in body.get("sources", [])]
-        if case.source not in titles:
+        if not any(cites(t, case.source) for t in titles):
             outcome.problems.append(f"sources {titles}, expected {case.source!r}")
     if case.span is not None and case.span.lower() not in body.get("answer", "").lower():
         outcome.problems.append(f"answer lacks {case.span!r}")
@@ -203,7 +209,7 @@ def score(outcomes: list[Outcome]) -> Scores:
         unfigured_answers=sum(1 for o in outcomes if unfigured(o.body, o.question)),
         kb_cited=_rate(
             [
-                o.case.source in [s.get("title") for s in o.body.get("sources", [])]
+                any(cites(s.get("title"), o.case.source) for s in o.body.get("sources", []))
                 for o in outcomes
                 if o.case.source is not None
             ]
