@@ -28,6 +28,7 @@ from bizos.core.tools import ToolRegistry
 from bizos.modules.audit.manifest import MANIFEST as AUDIT
 from bizos.modules.billing.manifest import MANIFEST as BILLING
 from bizos.modules.commerce.manifest import MANIFEST as COMMERCE
+from bizos.modules.copilot.manifest import MANIFEST as COPILOT
 from bizos.modules.crm.manifest import MANIFEST as CRM
 from bizos.modules.events.manifest import MANIFEST as EVENTS
 from bizos.modules.finance.manifest import MANIFEST as FINANCE
@@ -56,6 +57,7 @@ MANIFESTS: tuple[Manifest, ...] = (
     FINANCE,
     KNOWLEDGE,
     SUPPORT,
+    COPILOT,
 )
 
 # core's own tables (the event log, audit, the dispatcher's bookkeeping, …).
@@ -82,6 +84,7 @@ def install_ports() -> None:
     manifests give the same ports)."""
     ports.clear()
     email_sending.install(None)
+    ports.tools = tools()
     for m in MANIFESTS:
         ports.add_timeline_sources(m.timeline_sources)
         ports.add_record_resolvers(m.record_resolvers)

@@ -42,6 +42,7 @@ ScopeName = Literal[
     "kb:read",
     "kb:write",
     "ai:use",
+    "copilot:use",
     "automation:read",
     "automation:write",
     "admin",
@@ -52,11 +53,13 @@ ROLES: tuple[str, ...] = get_args(Role)
 
 _READ = frozenset(s for s in SCOPES if s.endswith(":read"))
 _WRITE = frozenset(s for s in SCOPES if s.endswith(":write")) | {"ai:use"}
+# Asking the copilot is reading: every role may (each tool still needs its own scope).
+_ASK = frozenset({"copilot:use"})
 ROLE_SCOPES: dict[str, frozenset[str]] = {
     "owner": frozenset(SCOPES),
     "admin": frozenset(SCOPES),
-    "member": _READ | _WRITE,
-    "viewer": _READ,
+    "member": _READ | _WRITE | _ASK,
+    "viewer": _READ | _ASK,
 }
 
 API_KEY_PREFIX = "bos_"
@@ -301,5 +304,6 @@ BillingWrite = Annotated[Principal, Depends(require("billing:write"))]
 KbRead = Annotated[Principal, Depends(require("kb:read"))]
 KbWrite = Annotated[Principal, Depends(require("kb:write"))]
 AiUse = Annotated[Principal, Depends(require("ai:use"))]
+CopilotUse = Annotated[Principal, Depends(require("copilot:use"))]
 AutomationRead = Annotated[Principal, Depends(require("automation:read"))]
 AutomationWrite = Annotated[Principal, Depends(require("automation:write"))]

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bizos.core.context import Context
 from bizos.core.timeline import TimelineSource, TimelineSourceFn
+from bizos.core.tools import ToolRegistry
 
 # ``(session, ctx, record_id) -> record``; raises :class:`bizos.core.errors.NotFound` when
 # the tenant has no such record.
@@ -50,6 +51,9 @@ class Ports:
         self.task_triggers: list[str] = []
         self.name_lookup: NameLookup | None = None
         self.privacy: dict[str, PrivacyHooks] = {}
+        # Every manifest's tools, for callers outside a request (the copilot's service
+        # when MCP calls it, jobs); a request uses ``app.state.tools``.
+        self.tools: ToolRegistry | None = None
 
     def add_timeline_sources(self, sources: Mapping[str, TimelineSourceFn]) -> None:
         for name, source in sources.items():
