@@ -25,7 +25,6 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from bizos.core.context import Context
 from bizos.core.db import Database
-from bizos.core.ports import ports
 from bizos.core.tools import Proposal, Tool, ToolResult, actions_for
 from bizos.modules.commerce.models import Order
 from tests.conftest import IS_PG, TenantLogin
@@ -65,8 +64,12 @@ async def _propose_follow_up(session: Any, ctx: Context, params: FollowUp) -> Pr
     return Proposal(f"Create the task '{params.title}'", None, {"title": params.title})
 
 
+DONE: list[str] = []
+
+
 async def _create_follow_up(session: Any, ctx: Context, params: FollowUp) -> ToolResult:
-    raise AssertionError("an action offered over MCP must never run")
+    DONE.append(params.title)
+    return ToolResult(value={"title": params.title}, query="created a follow-up task")
 
 
 FOLLOW_UP: Tool = actions_for(
@@ -76,11 +79,10 @@ FOLLOW_UP: Tool = actions_for(
 
 
 @pytest.fixture
-def with_action(app: Any, monkeypatch: pytest.MonkeyPatch) -> Tool:
-    """The app's registry (and the copilot's, through the port) with one action tool."""
-    monkeypatch.setattr(app.state.tools, "_tools", {**app.state.tools._tools})
+def with_action(app: Any) -> Tool:
+    """This test's app with one more action tool, for MCP and the copilot's API alike."""
+    DONE.clear()
     app.state.tools.register(FOLLOW_UP)
-    monkeypatch.setattr(ports, "tools", app.state.tools)
     return FOLLOW_UP
 
 
@@ -91,23 +93,21 @@ def with_action(app: Any, monkeypatch: pytest.MonkeyPatch) -> Tool:
 async def over_http(app: Any, key: str, **client: Any) -> AsyncIterator[Client]:
     """An MCP client on ``/mcp`` of the ASGI app, with ``key`` as its bearer token."""
     transport = httpx2.ASGITransport(app=app)
-    async with httpx2.AsyncClient(
-        transport=transport,
-        base_url="http://testserver",
-        headers={"Authorization": f"Bearer {key}"},
-    ) as http:
-        async with Client(
-            streamable_http_client("http://testserver/mcp", http_client=http), **client
-        ) as mcp:
-            yield mcp
+    async with (
+        httpx2.AsyncClient(
+            transport=transport,
+            base_url="http://testserver",
+            headers={"Authorization": f"Bearer {key}"},
+        ) as http,
+        Client(streamable_http_client("http://testserver/mcp", http_client=http), **client) as mcp,
+    ):
+        yield mcp
 
 
 def child_env(database_url: str, **extra: str) -> dict[str, str]:
     """What ``bizos mcp`` needs from this test's environment: the same master secret
     (API keys are checked by their keyed hash), this test's database, the source tree."""
-    env = {
-        k: v for k, v in os.environ.items() if k.startswith("BIZOS_") and k != "BIZOS_API_KEY"
-    }
+    env = {k: v for k, v in os.environ.items() if k.startswith("BIZOS_") and k != "BIZOS_API_KEY"}
     env.update(
         BIZOS_DATABASE_URL=database_url,
         BIZOS_LOG_LEVEL="WARNING",
@@ -265,8 +265,19 @@ async def test_an_action_is_proposed_and_waits_for_a_person_to_confirm(
     assert proposal["before"] is None and proposal["after"] == {"title": "Call Ada back"}
     assert proposal["id"] in text_of(result) and "confirm" in text_of(result)
     assert bad.is_error and "params.title" in text_of(bad)
-    # Nothing to confirm it with over MCP: that is for a person in bizos.
+    # Nothing to confirm it with over MCP, and nothing has run: that is for a person.
     assert not any("confirm" in name for name in listed)
+    assert DONE == []
+    waiting = await client.get(f"/api/v1/copilot/actions/{proposal['id']}", headers=tenant.headers)
+    assert waiting.json()["status"] == "proposed"
+
+    confirmed = await client.post(
+        f"/api/v1/copilot/actions/{proposal['id']}/confirm", headers=tenant.headers
+    )
+
+    assert confirmed.status_code == 200, confirmed.text
+    assert confirmed.json()["status"] == "executed"
+    assert DONE == ["Call Ada back"]
 
 
 async def test_an_action_outside_the_keys_scopes_is_not_even_proposed(

@@ -27,7 +27,7 @@ import contextlib
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import asdict
-from typing import Any, Protocol
+from typing import Any
 
 import mcp_types as types
 import structlog
@@ -37,7 +37,6 @@ from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.shared.exceptions import MCPError
 from pydantic import BaseModel
 from pydantic_core import to_jsonable_python
-from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
@@ -47,6 +46,8 @@ from bizos.core.context import Context, use_context
 from bizos.core.db import get_database
 from bizos.core.errors import Forbidden, ProblemError, Unauthenticated
 from bizos.core.tools import Said, Tool, ToolRegistry, ToolResult
+from bizos.modules.copilot import service as copilot
+from bizos.modules.copilot.schemas import ActionRead
 
 log = structlog.get_logger("bizos.copilot.mcp")
 
@@ -60,26 +61,6 @@ ACTION_NOTE = " Proposes the change only: nothing changes until a person confirm
 # Where the HTTP door leaves the caller's context for the handlers (the ASGI scope's state).
 SCOPE_CONTEXT = "bizos.mcp.context"
 
-
-class ProposedAction(Protocol):
-    """What MCP shows of a proposal (the copilot's ``ActionRead``)."""
-
-    @property
-    def id(self) -> str: ...
-    @property
-    def tool(self) -> str: ...
-    @property
-    def summary(self) -> str: ...
-    @property
-    def before(self) -> dict[str, Any] | None: ...
-    @property
-    def after(self) -> dict[str, Any]: ...
-    @property
-    def status(self) -> str: ...
-
-
-Proposer = Callable[[AsyncSession, Context, str, dict[str, Any]], Awaitable[ProposedAction]]
-"""``(session, ctx, tool_name, params) -> ActionRead``: records a proposal, runs nothing."""
 
 Caller = Callable[[ServerRequestContext[Any, Any]], Awaitable[Context]]
 """Who is asking: the context of the key behind one MCP request (401 if it is not valid)."""
@@ -107,11 +88,9 @@ def require_api_key(principal: Principal) -> Principal:
 # --- the server ---------------------------------------------------------------------
 
 
-def build_server(
-    registry: ToolRegistry, caller: Caller, *, propose: Proposer | None = None
-) -> Server[Any]:
+def build_server(registry: ToolRegistry, caller: Caller) -> Server[Any]:
     """An MCP server offering ``registry``'s tools to whoever ``caller`` names."""
-    tools = McpTools(registry, caller, propose or propose_in_copilot)
+    tools = McpTools(registry, caller)
     return Server(
         SERVER_NAME,
         version="0.1.0",
@@ -122,22 +101,12 @@ def build_server(
     )
 
 
-async def propose_in_copilot(
-    session: AsyncSession, ctx: Context, tool_name: str, params: dict[str, Any]
-) -> ProposedAction:
-    """The copilot's own proposal path: the action is recorded, pending confirmation."""
-    from bizos.modules.copilot.service import propose_action
-
-    return await propose_action(session, ctx, tool_name, params)
-
-
 class McpTools:
     """The two requests the server answers: list the tools, call one."""
 
-    def __init__(self, registry: ToolRegistry, caller: Caller, propose: Proposer) -> None:
+    def __init__(self, registry: ToolRegistry, caller: Caller) -> None:
         self.registry = registry
         self.caller = caller
-        self.propose = propose
 
     async def list_tools(
         self, request: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
@@ -188,7 +157,9 @@ class McpTools:
         async with get_database().unit_of_work(tenant_id=ctx.require_tenant()) as session:
             session.info["ctx"] = ctx
             with use_context(ctx):
-                action = await self.propose(session, ctx, tool.name, arguments)
+                action = await copilot.propose_action(
+                    session, ctx, tool.name, arguments, tools=self.registry
+                )
         log.info("mcp.action_proposed", tool=tool.name, action_id=action.id)
         return proposal_result(action)
 
@@ -238,7 +209,7 @@ def _said(tool: Tool, params: BaseModel, result: ToolResult) -> Said | None:
         return None
 
 
-def proposal_result(action: ProposedAction) -> types.CallToolResult:
+def proposal_result(action: ActionRead) -> types.CallToolResult:
     """A proposal, plainly not done: it waits for a person's confirmation in bizos."""
     structured: dict[str, Any] = {
         "id": action.id,
@@ -321,8 +292,8 @@ class McpHttp:
     driven.
     """
 
-    def __init__(self, registry: ToolRegistry, *, propose: Proposer | None = None) -> None:
-        self.server = build_server(registry, request_caller, propose=propose)
+    def __init__(self, registry: ToolRegistry) -> None:
+        self.server = build_server(registry, request_caller)
         self._manager: StreamableHTTPSessionManager | None = None
 
     @contextlib.asynccontextmanager
