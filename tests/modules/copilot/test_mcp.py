@@ -23,11 +23,13 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp_types import CallToolResult, TextContent
 from pydantic import BaseModel, ConfigDict, Field
 
+from bizos.app import create_app
+from bizos.core.config import Settings
 from bizos.core.context import Context
 from bizos.core.db import Database
 from bizos.core.tools import Proposal, Tool, ToolResult, actions_for
 from bizos.modules.commerce.models import Order
-from tests.conftest import IS_PG, TenantLogin
+from tests.conftest import IS_PG, TenantLogin, signup
 from tests.modules.identity.helpers import assert_problem, create_key
 
 # --- the shop behind the figures ------------------------------------------------------
@@ -326,6 +328,35 @@ async def test_a_revoked_key_stops_working_at_once(
         headers={"Authorization": f"Bearer {key['key']}"},
     )
     assert_problem(r, 401)
+
+
+async def test_mcp_draws_on_the_keys_rate_limit_like_any_request(
+    settings: Settings, db: Database
+) -> None:
+    limited = settings.model_copy(update={"rate_limit_per_minute": 2})
+    app = create_app(limited, database=db, workers=False)
+    transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 40000))
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://testserver") as client,
+    ):
+        tenant = await signup(client)
+        key = await create_key(client, tenant, ["commerce:read"])
+        ask = {
+            "json": {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}},
+            "headers": {
+                "Authorization": f"Bearer {key['key']}",
+                "Accept": "application/json, text/event-stream",
+            },
+        }
+        answered = [await client.post("/mcp", **ask) for _ in range(2)]
+        refused = await client.post("/mcp", **ask)
+
+    assert [r.status_code for r in answered] == [200, 200]
+    assert "commerce.revenue" in answered[0].text
+    assert answered[0].headers["ratelimit-limit"] == "2"
+    assert_problem(refused, 429)
+    assert int(refused.headers["retry-after"]) >= 1
 
 
 # --- stdio: ``bizos mcp`` -------------------------------------------------------------
