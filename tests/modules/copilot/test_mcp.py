@@ -27,7 +27,17 @@ from bizos.app import create_app
 from bizos.core.config import Settings
 from bizos.core.context import Context
 from bizos.core.db import Database
-from bizos.core.tools import Proposal, Tool, ToolResult, actions_for
+from bizos.core.tools import (
+    Days,
+    Figure,
+    Proposal,
+    Said,
+    SourceRef,
+    Tool,
+    ToolResult,
+    actions_for,
+    tools_for,
+)
 from bizos.modules.commerce.models import Order
 from tests.conftest import IS_PG, TenantLogin, signup
 from tests.modules.identity.helpers import assert_problem, create_key
@@ -86,6 +96,33 @@ def with_action(app: Any) -> Tool:
     DONE.clear()
     app.state.tools.register(FOLLOW_UP)
     return FOLLOW_UP
+
+
+# --- read tools with words -----------------------------------------------------------
+
+
+async def _takings(session: Any, ctx: Context, params: Days) -> ToolResult:
+    return ToolResult(Decimal("24580.00"), "sum of the till", params.described(), ["t-1"])
+
+
+def _say_takings(params: Days, result: ToolResult) -> Said:
+    start, end = params.bounds()
+    return Said(
+        "The takings were $24,580.00.",
+        [Figure("Takings", result.value, "USD", period=(start, end))],
+        [SourceRef("document", "d-1", "Till rolls")],
+    )
+
+
+def _stammer(params: Days, result: ToolResult) -> Said:
+    raise ValueError("lost for words")
+
+
+SPOKEN: list[Tool] = tools_for(
+    "commerce:read",
+    ("test.takings", "The till's takings.", Days, _takings, _say_takings),
+    ("test.stammer", "The till's takings, unsaid.", Days, _takings, _stammer),
+)
 
 
 # --- clients ------------------------------------------------------------------------
@@ -174,6 +211,40 @@ async def test_an_agent_asks_for_revenue_and_gets_the_figure_with_its_working(
     assert figure["records"] == [order_id] and figure["records_total"] == 1
     assert figure["query"]
     assert "120" in text_of(result)
+
+
+async def test_a_tool_with_words_answers_in_them_with_its_figures(
+    app: Any, client: httpx.AsyncClient, tenant: TenantLogin
+) -> None:
+    for tool in SPOKEN:
+        app.state.tools.register(tool)
+    key = await create_key(client, tenant, ["commerce:read"])
+    march = {"from": "2026-03-01", "to": "2026-03-31"}
+
+    async with over_http(app, key["key"]) as mcp:
+        spoken = await mcp.call_tool("test.takings", march)
+        unsaid = await mcp.call_tool("test.stammer", march)
+
+    assert text_of(spoken) == "The takings were $24,580.00."
+    assert spoken.structured_content is not None
+    assert spoken.structured_content["value"] == "24580.00"
+    assert spoken.structured_content["said"] == {
+        "text": "The takings were $24,580.00.",
+        "figures": [
+            {
+                "label": "Takings",
+                "value": "24580.00",
+                "currency": "USD",
+                "unit": None,
+                "period": {"from": "2026-03-01", "to": "2026-03-31"},
+            }
+        ],
+        "sources": [{"type": "document", "id": "d-1", "title": "Till rolls", "excerpt": ""}],
+    }
+    # Words that fail leave the figure standing, told as its JSON.
+    assert not unsaid.is_error
+    assert unsaid.structured_content is not None and "said" not in unsaid.structured_content
+    assert '"value": "24580.00"' in text_of(unsaid)
 
 
 async def test_an_old_style_client_gets_the_same_answers(

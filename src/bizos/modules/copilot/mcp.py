@@ -47,7 +47,7 @@ from bizos.core.db import get_database
 from bizos.core.errors import Forbidden, ProblemError, Unauthenticated
 from bizos.core.tools import Said, Tool, ToolRegistry, ToolResult
 from bizos.modules.copilot import service as copilot
-from bizos.modules.copilot.schemas import ActionRead
+from bizos.modules.copilot.schemas import ActionRead, PeriodRead
 
 log = structlog.get_logger("bizos.copilot.mcp")
 
@@ -148,7 +148,13 @@ class McpTools:
             session.info["ctx"] = ctx
             with use_context(ctx):
                 result = await self.registry.call(session, ctx, tool.name, params)
-        log.info("mcp.tool_called", tool=tool.name, records_total=result.records_total)
+        log.info(
+            "mcp.tool_called",
+            tool=tool.name,
+            tenant_id=ctx.tenant_id,
+            api_key_id=ctx.actor_id,
+            records_total=result.records_total,
+        )
         return read_result(tool, params, result)
 
     async def _propose(
@@ -160,7 +166,13 @@ class McpTools:
                 action = await copilot.propose_action(
                     session, ctx, tool.name, arguments, tools=self.registry
                 )
-        log.info("mcp.action_proposed", tool=tool.name, action_id=action.id)
+        log.info(
+            "mcp.action_proposed",
+            tool=tool.name,
+            tenant_id=ctx.tenant_id,
+            api_key_id=ctx.actor_id,
+            action_id=action.id,
+        )
         return proposal_result(action)
 
 
@@ -186,16 +198,36 @@ def describe(tool: Tool) -> types.Tool:
 def read_result(tool: Tool, params: BaseModel, result: ToolResult) -> types.CallToolResult:
     """The result as structured content; its words (or, without ``speak``, its JSON) as
     text, for clients that read only text."""
-    structured: dict[str, Any] = to_jsonable_python(result.to_dict())
+    structured: dict[str, Any] = to_jsonable_python(result.to_dict(), by_alias=True)
     said = _said(tool, params, result)
     if said is not None:
-        structured["said"] = to_jsonable_python(asdict(said))
+        structured["said"] = said_read(said)
         text = said.text
     else:
         text = json.dumps(structured, ensure_ascii=False)
     return types.CallToolResult(
         content=[types.TextContent(text=text)], structured_content=structured
     )
+
+
+def said_read(said: Said) -> dict[str, Any]:
+    """The words with the figures they state (exact values, money as decimal text) and
+    the sources they rest on, shaped as the copilot's answers shape them."""
+    figures = [
+        {
+            "label": f.label,
+            "value": f.value,
+            "currency": f.currency,
+            "unit": f.unit,
+            "period": PeriodRead(from_=f.period[0], to=f.period[1]) if f.period else None,
+        }
+        for f in said.figures
+    ]
+    sources = [asdict(source) for source in said.sources]
+    shaped: dict[str, Any] = to_jsonable_python(
+        {"text": said.text, "figures": figures, "sources": sources}, by_alias=True
+    )
+    return shaped
 
 
 def _said(tool: Tool, params: BaseModel, result: ToolResult) -> Said | None:
@@ -308,11 +340,12 @@ class McpHttp:
                 await stop.wait()
 
         task = asyncio.create_task(serve(), name="bizos-mcp-http")
-        await asyncio.wait(
-            [task, asyncio.ensure_future(started.wait())], return_when=asyncio.FIRST_COMPLETED
-        )
+        waiter = asyncio.create_task(started.wait())
+        await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+        waiter.cancel()
         if task.done():
             task.result()  # raises why it could not start
+            raise RuntimeError("the MCP transport stopped as it started")
         try:
             yield
         finally:
