@@ -214,6 +214,40 @@ async def tasks_for_contacts(
 # --- writing ------------------------------------------------------------------------------
 
 
+async def check_new_task(
+    session: AsyncSession,
+    ctx: Context,
+    *,
+    title: str,
+    assignee_id: str | None,
+    priority: str = "normal",
+    related_type: str | None = None,
+    related_id: str | None = None,
+    contact_id: str | None = None,
+) -> tuple[str | None, str | None]:
+    """What :func:`create_task` checks of a new task, changing nothing (422 naming the
+    field): the title, the priority, the assignee (an active user), the contact. Returns
+    ``(related_id, contact_id)`` as the task would keep them: a merged contact answers its
+    survivor, and a task about a contact is that contact's unless another is given."""
+    errors = []
+    if not title.strip() or len(title.strip()) > 300:
+        errors.append(field_error(["body", "title"], "1 to 300 characters"))
+    if priority not in PRIORITIES:
+        errors.append(field_error(["body", "priority"], f"one of {', '.join(PRIORITIES)}"))
+    if (related_type is None) != (related_id is None):
+        errors.append(field_error(["body", "related"], "needs both type and id"))
+    if errors:
+        raise Unprocessable("the task is not valid", errors=errors)
+    if assignee_id is not None:
+        await check_assignee(session, ctx, assignee_id, ["body", "assignee_id"])
+    if related_type == "contact" and related_id is not None:
+        related_id = await _resolve_contact(session, ctx, related_id, ["body", "related", "id"])
+        contact_id = contact_id or related_id
+    if contact_id is not None:
+        contact_id = await _resolve_contact(session, ctx, contact_id, ["body", "contact_id"])
+    return related_id, contact_id
+
+
 async def create_task(
     session: AsyncSession,
     ctx: Context,
@@ -238,22 +272,16 @@ async def create_task(
     sets none. The assignee must be an active user of the tenant (422 otherwise).
     """
     title = title.strip()
-    errors = []
-    if not title or len(title) > 300:
-        errors.append(field_error(["body", "title"], "1 to 300 characters"))
-    if priority not in PRIORITIES:
-        errors.append(field_error(["body", "priority"], f"one of {', '.join(PRIORITIES)}"))
-    if (related_type is None) != (related_id is None):
-        errors.append(field_error(["body", "related"], "needs both type and id"))
-    if errors:
-        raise Unprocessable("the task is not valid", errors=errors)
-    if assignee_id is not None:
-        await check_assignee(session, ctx, assignee_id, ["body", "assignee_id"])
-    if related_type == "contact" and related_id is not None:
-        related_id = await _resolve_contact(session, ctx, related_id, ["body", "related", "id"])
-        contact_id = contact_id or related_id
-    if contact_id is not None:
-        contact_id = await _resolve_contact(session, ctx, contact_id, ["body", "contact_id"])
+    related_id, contact_id = await check_new_task(
+        session,
+        ctx,
+        title=title,
+        assignee_id=assignee_id,
+        priority=priority,
+        related_type=related_type,
+        related_id=related_id,
+        contact_id=contact_id,
+    )
     task = Task(
         id=new_id(),
         tenant_id=ctx.require_tenant(),

@@ -10,11 +10,17 @@ never send a level twice.
 
 An invoice with money refunded on it is not chased: its open balance is money we gave
 back (a return, a damaged item), and a person decides what is still owed.
+
+A person may also send the next reminder before its day (the copilot's
+``billing.send_dunning_reminder``): :func:`next_reminder` says which level that would be,
+or why none can go (422), and :func:`send_next_reminder` sends it under the invoice's
+row lock, so the scheduled run never sends that level again.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from decimal import Decimal
 
 import sqlalchemy as sa
@@ -22,10 +28,15 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bizos.core.context import Context
-from bizos.core.errors import NotFound
+from bizos.core.errors import NotFound, Unprocessable, field_error
 from bizos.modules.billing.invoices.amounts import balance_due
-from bizos.modules.billing.invoices.schemas import OPEN_STATUSES
-from bizos.modules.billing.invoices.service import billing_event, get_invoice
+from bizos.modules.billing.invoices.schemas import OPEN_STATUSES, InvoiceRead
+from bizos.modules.billing.invoices.service import (
+    billing_event,
+    get_invoice,
+    invoice_read,
+    lock_invoice,
+)
 from bizos.modules.billing.models import Invoice
 from bizos.modules.identity import service as identity_service
 from bizos.modules.outreach import service as outreach_service
@@ -113,13 +124,22 @@ async def send_reminder(
     level = due_level(days_overdue)
     if level <= invoice.reminders_sent or not await _claim_level(session, invoice, level, now):
         return 0
+    await _email_reminder(session, ctx, invoice, level, days_overdue)
+    return 1
+
+
+async def _email_reminder(
+    session: AsyncSession, ctx: Context, invoice: Invoice, level: int, days_overdue: int
+) -> None:
+    """Queue reminder ``level`` (already claimed) to the customer, with its event."""
+    assert invoice.customer_email is not None and invoice.due_date is not None
     tenant = await identity_service.get_tenant(session, ctx)
     due = balance_due(invoice)
     message = await outreach_service.send_email(
         session,
         ctx,
         to=invoice.customer_email,
-        subject=f"Reminder: invoice {invoice.number} is {days_overdue} days overdue",
+        subject=reminder_subject(invoice.number, days_overdue),
         body=_reminder_body(invoice, days_overdue, due, tenant.name),
         related=Related(type="invoice", id=invoice.id),
     )
@@ -135,4 +155,89 @@ async def send_reminder(
         session, ctx, REMINDER_SENT, "invoice", invoice, data, version=invoice.version
     )
     log.info(REMINDER_SENT, invoice_id=invoice.id, level=level)
-    return 1
+
+
+def reminder_subject(number: str | None, days_overdue: int) -> str:
+    return f"Reminder: invoice {number} is {days_overdue} days overdue"
+
+
+# --- a reminder a person sends ---------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class NextReminder:
+    """The reminder a person may send now: its ``level`` (1 to 3), to ``to``, with
+    ``subject``, for an invoice ``days_overdue`` days past due."""
+
+    invoice: InvoiceRead
+    level: int
+    days_overdue: int
+    to: str
+    subject: str
+
+
+def _refused(reason: str) -> Unprocessable:
+    return Unprocessable(
+        f"no reminder can go out: {reason}",
+        errors=[field_error(["params", "invoice_id"], reason)],
+    )
+
+
+def _next_level(invoice: Invoice, now: dt.datetime) -> tuple[int, int]:
+    """(level, days overdue) of the reminder a person may send now; 422 saying why
+    there is none: not issued, paid, void or in discrepancy, not overdue, no address, or
+    every level already sent."""
+    if invoice.status == "paid":
+        raise _refused("the invoice is paid")
+    if invoice.status == "void":
+        raise _refused("the invoice is void")
+    if invoice.status == "draft":
+        raise _refused("the invoice is a draft, not issued yet")
+    if invoice.status not in OPEN_STATUSES:
+        raise _refused(f"the invoice is in {invoice.status}; a person decides what is owed")
+    if balance_due(invoice) <= 0:
+        raise _refused("nothing is due on the invoice")
+    if invoice.due_date is None or invoice.due_date >= now.date():
+        raise _refused("the invoice is not overdue")
+    if not invoice.customer_email:
+        raise _refused("the invoice has no customer email address")
+    if invoice.reminders_sent >= len(REMINDER_DAYS):
+        raise _refused(f"all {len(REMINDER_DAYS)} reminders have been sent")
+    days_overdue = (now.date() - invoice.due_date).days
+    # The next level, or the one its days have reached if that is further (as the job).
+    return max(invoice.reminders_sent + 1, due_level(days_overdue)), days_overdue
+
+
+async def next_reminder(
+    session: AsyncSession, ctx: Context, invoice_id: str, now: dt.datetime
+) -> NextReminder:
+    """The reminder :func:`send_next_reminder` would send at ``now``, changing nothing:
+    404 when the tenant has no such invoice, 422 when none can go (see
+    :func:`_next_level`)."""
+    invoice = await get_invoice(session, ctx, invoice_id)
+    level, days_overdue = _next_level(invoice, now)
+    assert invoice.customer_email is not None
+    return NextReminder(
+        invoice=await invoice_read(session, ctx, invoice),
+        level=level,
+        days_overdue=days_overdue,
+        to=invoice.customer_email,
+        subject=reminder_subject(invoice.number, days_overdue),
+    )
+
+
+async def send_next_reminder(
+    session: AsyncSession, ctx: Context, invoice_id: str, now: dt.datetime
+) -> InvoiceRead:
+    """Send the invoice's next reminder now, though its day may not have come: the level
+    is taken under the invoice's row lock (``reminders_sent``, ``last_reminder_at``), the
+    email queued and ``billing.invoice.reminder_sent`` appended in the caller's
+    transaction. The same refusals as :func:`next_reminder`."""
+    invoice = await lock_invoice(session, ctx, invoice_id)
+    level, days_overdue = _next_level(invoice, now)
+    invoice.reminders_sent = level
+    invoice.last_reminder_at = now
+    invoice.version += 1
+    await session.flush()
+    await _email_reminder(session, ctx, invoice, level, days_overdue)
+    return await invoice_read(session, ctx, invoice)

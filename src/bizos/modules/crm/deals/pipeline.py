@@ -12,6 +12,7 @@ from bizos.core.context import Context
 from bizos.core.errors import Unprocessable, field_error
 from bizos.modules.crm.deals.schemas import (
     OPEN_STAGES,
+    DealRead,
     OpenStage,
     PipelineRead,
     PipelineSettings,
@@ -80,15 +81,16 @@ def requirements_for(settings: PipelineSettings, stage: str) -> list[tuple[Stage
     return out
 
 
-def _missing(deal: Deal, field: RequiredField) -> bool:
+def _missing(deal: Deal | DealRead, field: RequiredField) -> bool:
     if field == "amount":
         return deal.amount is None or deal.amount <= 0
     value: Any = getattr(deal, field)
     return value is None
 
 
-def check_stage_rules(settings: PipelineSettings, deal: Deal, stage: str) -> None:
-    """Raise 422 naming every rule ``deal`` breaks for being in ``stage``."""
+def check_stage_rules(settings: PipelineSettings, deal: Deal | DealRead, stage: str) -> None:
+    """Raise 422 naming every rule ``deal`` breaks for being in ``stage`` (a row, or a
+    Read of the deal as a move would leave it)."""
     errors: list[dict[str, Any]] = []
     for rule_stage, field in requirements_for(settings, stage):
         if _missing(deal, field):

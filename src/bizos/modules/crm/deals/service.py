@@ -301,13 +301,7 @@ async def update_deal(
     changes = {k: v for k, v in changes.items() if getattr(deal, k) != v}
     if not changes:
         return deal
-    if deal.stage in CLOSED_STAGES:
-        frozen = [k for k in _FROZEN_WHEN_CLOSED if k in changes]
-        if frozen:
-            raise Conflict(
-                f"the deal is {deal.stage}: its {', '.join(frozen)} cannot change; "
-                f"reopen it first (POST /api/v1/crm/deals/{deal.id}/reopen)"
-            )
+    _refuse_frozen(deal.id, deal.stage, changes)
     if changes.get("contact_id") is not None:
         changes["contact_id"] = await _live_contact_id(session, ctx, changes["contact_id"])
     if changes.get("company_id") is not None:
@@ -348,6 +342,59 @@ async def update_deal(
         await _move(session, ctx, deal, new_stage, at=at, stage_tasks=stage_tasks)
     await session.flush()
     return deal
+
+
+def _refuse_frozen(deal_id: str, stage: str, changes: dict[str, Any]) -> None:
+    """409 when ``changes`` touch what a closed deal keeps until it is reopened."""
+    if stage in CLOSED_STAGES:
+        frozen = [k for k in _FROZEN_WHEN_CLOSED if k in changes]
+        if frozen:
+            raise Conflict(
+                f"the deal is {stage}: its {', '.join(frozen)} cannot change; "
+                f"reopen it first (POST /api/v1/crm/deals/{deal_id}/reopen)"
+            )
+
+
+async def preview_move(
+    session: AsyncSession,
+    ctx: Context,
+    deal_id: str,
+    *,
+    stage: str,
+    close_reason: str | None = None,
+    at: dt.datetime | None = None,
+) -> tuple[DealRead, DealRead]:
+    """The deal as it is and as :func:`update_deal` would leave it moved to ``stage``
+    (with ``close_reason``), changing nothing. The same refusals: 404 for a deal the
+    tenant lacks, 409 for a closed one, 422 naming every stage rule the move breaks.
+    Moving to the stage it is in changes nothing: both are the deal as it is."""
+    at = at or utcnow()
+    deal = await get_deal(session, ctx, deal_id)
+    before = deal_read(deal)
+    if stage not in STAGES:
+        raise Unprocessable(
+            "unknown stage", errors=[field_error(["body", "stage"], "unknown stage")]
+        )
+    changes: dict[str, Any] = {"stage": stage, "close_reason": close_reason or deal.close_reason}
+    changes = {k: v for k, v in changes.items() if getattr(deal, k) != v}
+    if not changes:
+        return before, before
+    _refuse_frozen(deal.id, deal.stage, changes)
+    moved = stage != deal.stage
+    closing = moved and stage in CLOSED_STAGES
+    after = before.model_copy(
+        update={
+            **changes,
+            "close_date": at.date() if closing else before.close_date,
+            "closed_at": at if closing else before.closed_at,
+            "is_closed": stage in CLOSED_STAGES,
+            "stage_entered_at": at if moved else before.stage_entered_at,
+            "version": before.version + 1,
+            "updated_at": at,
+        }
+    )
+    check_stage_rules(await pipeline_settings(session, ctx), after, stage)
+    return before, after
 
 
 async def reopen_deal(
