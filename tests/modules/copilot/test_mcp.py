@@ -353,6 +353,34 @@ async def test_an_action_is_proposed_and_waits_for_a_person_to_confirm(
     assert DONE == ["Call Ada back"]
 
 
+async def test_an_agent_proposes_a_real_task_and_no_task_exists_until_confirmed(
+    app: Any, client: httpx.AsyncClient, tenant: TenantLogin
+) -> None:
+    key = await create_key(client, tenant, ["crm:read", "crm:write"])
+
+    async with over_http(app, key["key"]) as mcp:
+        assert "work.create_task" in await names(mcp)
+        result = await mcp.call_tool(
+            "work.create_task", {"title": "Ring the supplier", "due_on": "2026-12-24"}
+        )
+
+    assert not result.is_error, text_of(result)
+    proposal = result.structured_content
+    assert proposal is not None and proposal["status"] == "proposed"
+    assert proposal["before"] is None and proposal["after"]["title"] == "Ring the supplier"
+    assert "Ring the supplier" in proposal["summary"]
+    tasks = await client.get("/api/v1/tasks", headers=tenant.headers)
+    assert tasks.json()["items"] == []
+
+    confirmed = await client.post(
+        f"/api/v1/copilot/actions/{proposal['id']}/confirm", headers=tenant.headers
+    )
+
+    assert confirmed.json()["status"] == "executed", confirmed.text
+    tasks = await client.get("/api/v1/tasks", headers=tenant.headers)
+    assert [t["title"] for t in tasks.json()["items"]] == ["Ring the supplier"]
+
+
 async def test_an_action_outside_the_keys_scopes_is_not_even_proposed(
     app: Any, client: httpx.AsyncClient, tenant: TenantLogin, with_action: Tool
 ) -> None:
