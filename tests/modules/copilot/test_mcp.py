@@ -473,19 +473,25 @@ async def test_bizos_mcp_over_stdio_lists_and_answers_for_its_key(
 ) -> None:
     mine = await sell(db, tenant.tenant_id, "SO-1", "120.00")
     await sell(db, other_tenant.tenant_id, "SO-1", "999.00")
-    key = await create_key(client, tenant, ["commerce:read"])
+    key = await create_key(client, tenant, ["commerce:read", "crm:read", "crm:write"])
 
     async with over_stdio(database_url, key["key"]) as mcp:
         listed = await names(mcp)
         result = await mcp.call_tool("commerce.revenue", JAN)
         bad = await mcp.call_tool("commerce.revenue", {"from": "soon"})
+        proposed = await mcp.call_tool("work.create_task", {"title": "Ring the supplier"})
 
-    assert "commerce.revenue" in listed
-    assert all(name.startswith("commerce.") for name in listed)
+    assert {"commerce.revenue", "work.create_task"} <= listed
+    assert not any(name.startswith(("billing.", "support.", "kb.")) for name in listed)
     assert result.structured_content is not None
     assert result.structured_content["value"]["totals"] == {"EUR": "120.00"}
     assert result.structured_content["records"] == [mine]
     assert bad.is_error and "params.from" in text_of(bad)
+    assert proposed.structured_content is not None, text_of(proposed)
+    assert proposed.structured_content["status"] == "proposed"
+    assert "confirm" in text_of(proposed)
+    tasks = await client.get("/api/v1/tasks", headers=tenant.headers)
+    assert tasks.json()["items"] == []  # proposed, not done
 
 
 @stdio
