@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
+from starlette.routing import Route
 
 from bizos.api.docs import install_docs
 from bizos.api.errors import install_error_handlers
@@ -19,6 +20,7 @@ from bizos.core.auth import set_authenticator
 from bizos.core.config import Settings, get_settings
 from bizos.core.db import Database, get_database, init_database, set_database
 from bizos.core.observability import configure_logging, configure_tracing, instrument_database
+from bizos.modules.copilot.mcp import McpHttp
 from bizos.modules.identity.service import DatabaseAuthenticator
 from bizos.registry import include_routers, install_ports, tools
 from bizos.runtime import Runtime
@@ -48,7 +50,8 @@ def create_app(
         app.state.runtime = runtime
         await runtime.start()
         try:
-            yield
+            async with app.state.mcp.running():
+                yield
         finally:
             await runtime.stop()
             await close_gateway(app)
@@ -70,11 +73,15 @@ def create_app(
     app.state.settings = settings
     # What the copilot (and MCP clients) may call: every manifest's tools.
     app.state.tools = tools()
+    # The same tools for outside agents: MCP over streamable HTTP, a bearer API key on
+    # every request (modules/copilot/mcp.py), behind the same gateway middleware.
+    app.state.mcp = McpHttp(app.state.tools)
     install_error_handlers(app)
     install_gateway(app, settings)
     app.include_router(ops_router)
     install_docs(app)
     include_routers(app)
+    app.router.routes.append(Route("/mcp", app.state.mcp, name="mcp"))
     install_openapi(app)
     return app
 

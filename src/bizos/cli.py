@@ -1,4 +1,4 @@
-"""The ``bizos`` command line: serve, worker, migrate, demo, tenant, user, import."""
+"""The ``bizos`` command line: serve, worker, mcp, migrate, demo, tenant, user, import."""
 
 from __future__ import annotations
 
@@ -134,6 +134,50 @@ def worker() -> None:
             await db.dispose()
 
     asyncio.run(main())
+
+
+@app.command("mcp")
+def mcp_stdio(
+    api_key: Annotated[
+        str | None,
+        typer.Option(
+            "--api-key",
+            envvar="BIZOS_API_KEY",
+            show_envvar=True,
+            help="The API key the agent acts with (prefer the environment variable: "
+            "options show in the process list).",
+        ),
+    ] = None,
+) -> None:
+    """Serve the copilot's tools to an MCP client over stdio, with one API key's scopes."""
+    from bizos.core.auth import set_authenticator
+    from bizos.core.errors import Unauthenticated
+    from bizos.core.observability import configure_logging
+    from bizos.modules.copilot.mcp import serve_stdio
+    from bizos.modules.identity.service import DatabaseAuthenticator
+    from bizos.registry import install_ports, tools
+
+    errors = Console(stderr=True)  # stdout is the protocol's channel
+    if not api_key:
+        errors.print("[red]error:[/red] set BIZOS_API_KEY (or --api-key) to an API key")
+        raise typer.Exit(2)
+    settings = get_settings()
+    configure_logging(settings)
+    install_ports()
+    set_authenticator(DatabaseAuthenticator())
+
+    async def main() -> None:
+        db = _db()
+        try:
+            await serve_stdio(tools(), api_key)
+        finally:
+            await db.dispose()
+
+    try:
+        asyncio.run(main())
+    except Unauthenticated as exc:
+        errors.print(f"[red]error:[/red] {exc.detail}")
+        raise typer.Exit(1) from exc
 
 
 @app.command("smtp-receiver")

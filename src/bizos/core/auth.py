@@ -213,13 +213,21 @@ async def authenticate(request: Request) -> Principal:
     token = bearer_token(request)
     if token is None:
         raise Unauthenticated("missing bearer token")
+    principal = await authenticate_token(token)
+    request.state.principal = principal
+    return principal
+
+
+async def authenticate_token(token: str) -> Principal:
+    """The principal of a presented credential, resolved as every request resolves its
+    bearer token (through the principal cache); 401 if it is not valid now. For callers
+    that hold a token outside an HTTP request (``bizos mcp`` over stdio)."""
     if _authenticator is None:
         raise Unauthenticated("authentication is not configured")
     principal = principal_cache.get(token)
     if principal is None:
         principal = await _authenticator.authenticate(token)
         principal_cache.put(token, principal)
-    request.state.principal = principal
     return principal
 
 
