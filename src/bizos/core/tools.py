@@ -106,11 +106,14 @@ class Said:
 @dataclass(frozen=True, slots=True)
 class Proposal:
     """What an action tool would do, shown before it runs: ``before`` is the record as it
-    is (None when the action creates one), ``after`` as it would be."""
+    is (None when the action creates one), ``after`` as it would be. ``summary`` keeps
+    :class:`Said`'s rule: every number it writes is one of ``figures`` (an amount due, a
+    reminder's level) or part of a date or a name; records are named, never by id."""
 
     summary: str
     before: dict[str, Any] | None
     after: dict[str, Any]
+    figures: list[Figure] = field(default_factory=list)
 
 
 ToolRun = Callable[[AsyncSession, Context, Any], Awaitable[ToolResult]]
