@@ -19,7 +19,9 @@ from bizos.modules.copilot.dates import Period, find_periods, month
 from bizos.modules.copilot.topics import (
     KB_CUES,
     KB_STRONG,
+    ONE_CONTRACT,
     OUT_OF_SCOPE,
+    SOME_CONTRACTS,
     TOPIC_INTENT,
     WORLD,
     conversation,
@@ -239,6 +241,8 @@ def _topic(ranked: list[Any], text: str, entities: dict[str, Any]) -> str | None
         return "ticket"
     if best == "deal" and not re.search(r"\bdeal\b", text):
         return None
+    if best == "contracts_due" and ONE_CONTRACT.search(text) and not SOME_CONTRACTS.search(text):
+        return None  # one named contract: its document says when (kb.answer)
     return best
 
 
@@ -337,5 +341,44 @@ def _unmetered(
         query = re.sub(r"^(?:and|what about|how about|also)\s+(?:the\s+)?", "", text).strip(" ?")
         return Parsed(question, "search", "kb", {"query": query}, followup=True)
     if documents or re.search(r"\b(?:our|we|us|my|company|customers?)\b", text):
-        return Parsed(question, "search", "kb", {"query": question.strip()})
+        return Parsed(question, "search", "kb", {"query": kb_query(question)})
     return Parsed(question, "out_of_scope", "out_of_scope", {})
+
+
+_PLACES = (
+    r"(?:the |our |my |your )?(?:knowledge ?base|kb|docs|documents|documentation|wiki|"
+    r"handbook|help ?cent(?:er|re)|faqs?|policies|files|notes|intranet)"
+)
+_COMMAND_HEAD = re.compile(
+    r"^(?:(?:hey|ok|okay|so),? )?(?:please,? |can you |could you |would you |will you |pls |"
+    r"i (?:need|want) (?:you )?to |i'd like (?:you )?to |let's |help me )?"
+    r"(?:search|look(?: it)?(?: up)?|look through|check|find|query|consult|scan|browse|dig)(?: me)?"
+    rf"(?: (?:in|on|through|into))?(?: {_PLACES})?(?: (?:for|about|on|regarding|to see))?"
+    r"(?: (?:info(?:rmation)?|anything|what it says|what they say|details|something) "
+    r"(?:on|about|regarding))?\s*:?\s+",
+    re.IGNORECASE,
+)
+_ASK_PLACE = re.compile(
+    rf"^(?:what|anything) (?:does|do|did|is|in) {_PLACES} (?:say|says|have|has|mention)?"
+    r"\s*(?:about|on|regarding|for)\s+|^according to {_PLACES},?\s+".replace(
+        "{_PLACES}", _PLACES
+    ),
+    re.IGNORECASE,
+)
+_PLACE_TAIL = re.compile(
+    rf",?\s+(?:in|from|on|using|per|according to) {_PLACES}\s*(?P<end>[?.!]*)$", re.IGNORECASE
+)
+
+
+def kb_query(question: str) -> str:
+    """What to look up in the documents: the question without the words that only say
+    where to look ("search the knowledge base for shipping times" asks about shipping
+    times). A question that is only such words stays as it was."""
+    text = " ".join(question.split())
+    stripped = _ASK_PLACE.sub("", text, count=1)
+    if stripped == text:
+        stripped = _COMMAND_HEAD.sub("", text, count=1)
+    stripped = _PLACE_TAIL.sub(lambda m: m.group("end"), stripped).strip(" ,:")
+    if not re.findall(r"\w+", stripped) or re.fullmatch(_PLACES, stripped, re.IGNORECASE):
+        return text
+    return stripped[:1].upper() + stripped[1:] if stripped != text else text

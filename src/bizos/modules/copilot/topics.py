@@ -11,7 +11,9 @@ from dataclasses import dataclass
 
 _TOPICS: dict[str, list[tuple[str, float]]] = {
     "revenue": [
-        (r"\brevenues?\b|\bturnover\b|\btakings\b|\btop[- ]line\b|\bgross sales\b|\bincome\b", 3),
+        (r"\brevenues?\b|\bturnover\b|\btakings\b|\bgross sales\b|\bincome\b|\bturn(?:s|ed|ing)? over\b|\bgross(?:ed)? (?:this|last|in|for|so)\b|\bgrossed\b|\breceipts\b", 3),
+        (r"\btop[- ]line\b", 7),  # "top line" is revenue, not the top product line
+        (r"\bwhat (?:did|have|has|do) (?:we|i|the (?:shop|store|business|company)) (?:turn(?:ed)? over|take|taken|took|bring|brought|make|made|earn|earned|gross|grossed|bill|billed|pull|pulled)\b|\bhow much business\b", 3),
         (r"\bsales\b|\bsold\b|\bsell\b|\bselling\b", 2),
         (r"\bhow much (?:money )?(?:did|have|has|do|does) (?:\w+ ){1,3}?(?:make|made|bring|take|earn|sell|do|sold|generate|generated)\b", 3),
         (r"\b(?:made|make|making|earn(?:ed)?|brought in|bring in|take in|took in|bill(?:ed)?)\b", 1),
@@ -25,7 +27,7 @@ _TOPICS: dict[str, list[tuple[str, float]]] = {
         (r"\bhow many (?:orders|sales|purchases|transactions)\b|\bnumber of (?:orders|sales)\b|\border (?:count|volume)\b", 3),
     ],
     "aov": [
-        (r"\baov\b|\baverage (?:order|sale|basket|ticket|transaction|spend)(?: (?:value|size|amount))?\b|\bavg\.? order\b|\bbasket size\b|\btypical order\b|\bspend per order\b|\bper order\b", 6),
+        (r"\baov\b|\baverage (?:(?:wholesale|shopify|online|web|retail|deal) )?(?:order|sale|basket|ticket|transaction|spend)(?: (?:value|size|amount))?\b|\bavg\.? order\b|\bbasket size\b|\btypical order\b|\bspend per order\b|\bper order\b", 6),
     ],
     "top_customers": [
         (r"\b(?:best|top|biggest|largest|most valuable|highest[- ]spending|loyal|major|key|main|important|leading)\s+(?:\d+\s+|\w+\s+)?(?:customers?|clients?|buyers?|accounts?|spenders?)\b", 6),
@@ -94,7 +96,7 @@ _TOPICS: dict[str, list[tuple[str, float]]] = {
         (r"\b(?:which|what) (?:leads?|prospects?) should (?:i|we)\b|\b(?:leads?|prospects?) (?:to|i should|we should) (?:follow up|call|chase|contact)", 9),
     ],
     "deal": [
-        (r"\bthe [\w&'. -]{2,40}? deal\b|\bdeal with [\w&'. -]{2,40}|\b(?:status|stage) of (?:the )?[\w&'. -]{2,40}? (?:deal|opportunity)\b", 5),
+        (r"\bthe [\w&'. -]{2,70}? deal\b|\bdeal with [\w&'. -]{2,40}|\b(?:status|stage) of (?:the )?[\w&'. -]{2,70}? (?:deal|opportunity)\b", 5),
     ],
     "lookup": [
         (r"\btell me (?:all )?about\b|\bwhat do (?:we|i) know about\b|\bwho is\b|\bwho are\b|\binfo(?:rmation)? (?:on|about)\b|\blook ?up\b|\bdetails (?:of|for|on)\b|\bprofile (?:of|for)\b|\bhistory with\b|\bhow(?:'s| is) (?:it going|our relationship) with\b|\bany news (?:on|from)\b|\bwhat(?:'s| is) (?:up|new|happening|going on) with\b|\b(?:find|show me) (?:the )?(?:contact|company|customer|account)\b|\bsummar(?:y|ise|ize) (?:of )?\b", 4),
@@ -125,7 +127,8 @@ _TOPICS: dict[str, list[tuple[str, float]]] = {
         (r"\boverdue\b", 3),
     ],
     "contracts_due": [
-        (r"\bcontracts?\b.{0,30}\b(?:due|renew\w*|expir\w*|ending|up for)\b|\brenewals?\b|\bnotice dates?\b|\bup for renewal\b", 8),
+        (r"\b(?:contracts?|agreements?|leases?)\b.{0,40}\b(?:due|renew\w*|expir\w*|ending|ends?|run out|runs out|lapse|lapses|terminat\w*|up for|notice)\b|\brenewals?\b|\bnotice dates?\b|\bup for renewal\b", 8),
+        (r"\b(?:renew\w*|expir\w*|ending|terminat\w*)\b.{0,30}\b(?:contracts?|agreements?|leases?)\b", 8),
     ],
     "overview": [
         (r"\bhow (?:are|were|is|was|did) (?:we|things|business|the business|it|the shop|the store|sales|the company|i) (?:doing|going|looking|do|go|been|performing|tracking)\b|\bhow(?:'s| is) (?:business|it going|the business|things|trade|the shop)\b", 8),
@@ -161,8 +164,17 @@ WORLD = re.compile(
     r"\bweather (?:in|today|tomorrow|like)\b"
 )
 
+# One named contract ("the Finca La Esperanza agreement", "our lease"), read in its
+# document; "which contracts renew" lists them all (kb.contracts_due).
+ONE_CONTRACT = re.compile(
+    r"\b(?:the|our|my|this|that|their|his|her) (?:[\w&'.-]+ ){0,6}?(?:contract|agreement|lease)\b(?!s)"
+)
+SOME_CONTRACTS = re.compile(
+    r"\b(?:any|which|what|all|how many|list)\b (?:(?:of )?(?:the|our|my) )?(?:\w+ )?(?:contracts?|agreements?|leases?)\b|\b(?:contracts|agreements|leases)\b"
+)
+
 KB_CUES = re.compile(
-    r"\bpolic(?:y|ies)\b|\bwarrant(?:y|ies)\b|\bguarantee\b|\bprocedures?\b|\bprocess for\b|"
+    r"\b(?:contract|agreement|lease|tenancy)s?\b|\bpolic(?:y|ies)\b|\bwarrant(?:y|ies)\b|\bguarantee\b|\bprocedures?\b|\bprocess for\b|"
     r"\bhandbook\b|\bmanual\b|\bquestions? about\b|\bguide(?:lines)?\b|\bfaq\b|\bdocs?\b|\bdocuments?(?:ation)?\b|"
     r"\bterms\b|\bconditions\b|\bopening hours\b|\bhours\b|\bvacation\b|\bholiday(?:s)? (?:policy|allowance|entitlement)\b|\bleave\b|"
     r"\bshipping (?:times?|costs?|rates?|options?|policy|methods?)\b|\bdeliver(?:y|ies) (?:times?|costs?|options?|areas?)\b|"
@@ -176,7 +188,16 @@ KB_STRONG = re.compile(
     r"\bpolic(?:y|ies)\b|\bwarrant(?:y|ies)\b|\bguarantee\b|\bhandbook\b|\bprocedures?\b|"
     r"\b(?:refund|return|returns|exchange|cancellation) (?:window|period|policy|rules|process|deadline)\b|\bterms and conditions\b|\bopening hours\b|\bhow (?:do|can|should) (?:i|we|customers?)\b|"
     r"\bhow long (?:does|do|is|will|should|can)\b|\bcan (?:i|customers?|they) (?:return|exchange|cancel|get a)\b|"
-    r"\bwhat(?:'s| is) the (?:process|procedure|rule)\b|\bnotice period\b|\bclauses?\b|\bsay about\b|\bin the [\w ]{1,30} (?:contract|agreement)\b|\bavailab(?:le|ility)\b|\baccording to\b|\bdo we (?:offer|ship|deliver|accept)\b"
+    r"\bwhat(?:'s| is) the (?:process|procedure|rule)\b|\bnotice period\b|\bclauses?\b|\bsay about\b|\bin the [\w ]{1,30} (?:contract|agreement)\b|\bavailab(?:le|ility)\b|\baccording to\b|"
+    # a business's terms and rules: what customers may do, what it offers, its minimums
+    r"\bdo (?:we|you) (?:offer|ship|deliver|accept|provide|allow|support|charge|take back|refund|exchange|honou?r|price[- ]match|let|cover|guarantee|give (?:a |any )?(?:discount|refund|warranty|guarantee)|do (?:returns|refunds|exchanges|discounts|free|gift|wholesale|subscriptions|trade)|have (?:a|an|any) (?:\w+ )?(?:polic|process|procedure|rules?|guarantee|warrant|minimum|returns?|refund|loyalty|discount))|"
+    r"\b(?:minimum|maximum|min\.?|max\.?) (?:\w+ ){0,2}(?:orders?|spend|purchases?|quantit(?:y|ies)|amounts?|notice)\b|\bmoq\b|"
+    r"\bwhat(?:'s| is| are) (?:our|the|your|my) (?:\w+ ){0,4}(?:polic(?:y|ies)|terms|rules|conditions|requirements?|lead times?|cut-?offs?|return window)\b|"
+    r"\b(?:rules?|polic(?:y|ies)|terms) (?:for|on|about|around|regarding)\b|\bwhat happens (?:if|when)\b|"
+    r"\bcan (?:a |the |our |my )?(?:customers?|clients?|buyers?|people|users?|subscribers?|guests?|wholesalers?|wholesale (?:customers?|clients?|accounts?|buyers?)|staff|employees|members)\b|"
+    r"\bcan (?:i|we) (?:return|exchange|cancel|pause|skip|refund|swap|use|split|pay by|pay with|order (?:online|by|over))\b|"
+    r"\bis there (?:a|an|any) (?:\w+ ){0,3}(?:minimum|maximum|limit|fee|charge|discount|warranty|guarantee|polic(?:y|ies)|deadline|cut-?off|restocking)\b|"
+    r"\bhow much (?:does|do|is|will) (?:it cost to |a |the )?(?:\w+ ){0,2}(?:shipping|delivery|postage|subscriptions?|returns?|restocking|membership)(?: cost| costs| fee)?\b"
 )
 GREETING = re.compile(
     r"^(?:hi|hello|hey|hiya|heya|yo|howdy|greetings|good (?:morning|afternoon|evening|day)|"
