@@ -377,7 +377,7 @@ def test_a_comparison_of_named_quarters_writes_no_stray_number() -> None:
     q3 = (dt.date(2026, 7, 1), dt.date(2026, 9, 30))
     q2 = (dt.date(2026, 4, 1), dt.date(2026, 6, 30))
     answer = compose(parsed, [said(current, "1000.00", q3), said(previous, "800.00", q2)])
-    assert answer.text.endswith("That is up $200.00 (+25.0%) on Q2 2026.")
+    assert answer.text.endswith("Q3 2026 was up $200.00 (+25.0%) on Q2 2026.")
     assert answer.unfigured() == []
     assert unfigured_numbers(answer.text, [f for f, _ in answer.figures]) == []
 
@@ -388,9 +388,12 @@ def test_a_bare_year_is_allowed_only_as_the_period_asked_about() -> None:
     y25 = (dt.date(2025, 1, 1), dt.date(2025, 12, 31))
     y24 = (dt.date(2024, 1, 1), dt.date(2024, 12, 31))
     answer = compose(parsed, [said(current, "5000.00", y25), said(previous, "4000.00", y24)])
-    assert answer.text.endswith("That is up $1,000.00 (+25.0%) on 2024.")
+    assert answer.text.endswith("2025 was up $1,000.00 (+25.0%) on 2024.")
     assert answer.unfigured() == []
-    assert unfigured_numbers(answer.text, [f for f, _ in answer.figures]) == [Decimal("2024")]
+    assert unfigured_numbers(answer.text, [f for f, _ in answer.figures]) == [
+        Decimal("2025"),
+        Decimal("2024"),
+    ]
 
 
 def test_a_fall_is_said_as_down() -> None:

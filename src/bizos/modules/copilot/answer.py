@@ -4,6 +4,7 @@ Every number written is a figure's value (``unfigured_numbers`` checks it)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
@@ -77,6 +78,7 @@ def compose(parsed: Parsed, outcomes: Iterable[Outcome] | Mapping[str, Outcome])
             parts.append(f"I couldn't get {outcome.step.label}: {outcome.error.rstrip('.')}.")
         elif outcome.proposal is not None:
             parts.append(f"{outcome.proposal.summary.rstrip('.')}. Confirm to go ahead.")
+            figures.extend((f, outcome) for f in outcome.proposal.figures)
         elif outcome.said is not None:
             parts.append(outcome.said.text.strip())
             figures.extend((f, outcome) for f in outcome.said.figures)
@@ -115,10 +117,11 @@ def _nothing(parsed: Parsed) -> str:
 def _comparison(
     ran: list[Outcome], prefer: str = ""
 ) -> tuple[str, list[tuple[Figure, Outcome]]] | None:
-    """The difference and percentage change between the ``current`` and ``previous``
-    steps' first figures of the same currency and unit. The difference is stated as a
-    size ("up $2,706.55", figure "increase in revenue" 2706.55); the percentage keeps its
-    sign ("-10.0%", figure -10.0)."""
+    """The change from the ``previous`` step's main figure to the ``current`` one's, of
+    the same currency and unit, said with the periods as subjects ("November 2026 was up
+    $39,623.36 (+85.2%) on October 2026."). The difference is stated as a size (figure
+    "increase in revenue" 39623.36); the percentage keeps its sign ("-10.0%", figure
+    -10.0) and is left out against nothing, where the sentence says there was none."""
     by_id = {o.step.id: o for o in ran}
     now, then = by_id.get("current"), by_id.get("previous")
     if now is None or then is None or now.said is None or then.said is None:
@@ -137,30 +140,89 @@ def _comparison(
             int(abs(diff)) if isinstance(a.value, int) and isinstance(b.value, int) else abs(diff)
         )
         shown = f"{size:,}" + (f" {a.unit}" if a.unit else "")
-    since = then.step.label.split(", ")[-1]
+    current, since = _period_name(now), _period_name(then)
+    subject = f"{current[:1].upper()}{current[1:]} {_verb(current)}"
     if diff == 0:
         figure = Figure(f"change in {a.label}", size, a.currency, a.unit, a.period)
-        return f"That is unchanged from {since}.", [(figure, now)]
+        return f"{subject} unchanged from {since}.", [(figure, now)]
     rise = diff > 0
     label = f"{'increase' if rise else 'decrease'} in {a.label}"
     extra = [(Figure(label, size, a.currency, a.unit, a.period), now)]
-    text = f"That is {'up' if rise else 'down'} {shown}"
+    text = f"{subject} {'up' if rise else 'down'} {shown}"
     if Decimal(b.value) != 0:
         pct = (diff / abs(Decimal(b.value)) * 100).quantize(TENTH, rounding=ROUND_HALF_UP)
         extra.append((Figure(f"percentage change in {a.label}", pct, None, "%", a.period), now))
-        text += f" ({'+' if pct > 0 else ''}{pct}%)"
-    return f"{text} on {since}.", extra
+        return f"{text} ({'+' if pct > 0 else ''}{pct}%) on {since}.", extra
+    return f"{text} on {since}; {_none_in(a, since)}.", extra
+
+
+def _period_name(outcome: Outcome) -> str:
+    """The period a comparison step covers, as the plan named it ("October 2026")."""
+    return outcome.step.label.split(", ")[-1]
+
+
+def _verb(period: str) -> str:
+    """ "This month is", "October 2026 was", "the last 7 days were"."""
+    if period.startswith(("this", "today")) or period.endswith(("so far", "to date")):
+        return "are" if period.endswith(("days", "weeks")) else "is"
+    return "were" if period.endswith(("days", "weeks", "months")) else "was"
+
+
+def _none_in(figure: Figure, period: str) -> str:
+    """ "there was no revenue in October 2025", "there were no orders last month"."""
+    where = period if period.startswith(("last ", "this ")) else f"in {period}"
+    if period.startswith("the same"):
+        where = f"over {period}"
+    if figure.unit and figure.currency is None:
+        return f"there were no {figure.unit} {where}"
+    noun = re.sub(r"\s*\([A-Z]{3}\)$", "", figure.label).strip().lower() or "value"
+    return f"there was no {noun} {where}"
 
 
 def _pair(now: list[Figure], then: list[Figure], prefer: str) -> tuple[Figure, Figure] | None:
     """The first figures of both answers that measure the same thing (same currency and
-    unit), those whose label has ``prefer`` first ("average" for AOV)."""
+    unit), those whose label has ``prefer`` first ("average" for AOV). An answer that
+    found nothing (all its figures zero: "no orders, so no revenue") stands as a zero of
+    the other's main figure, so revenue is compared as revenue, not as orders."""
+    if now and then and _all_zero(then) and not _all_zero(now):
+        a = _main(now, prefer)
+        return a, _counterpart(a, then)
+    if now and then and _all_zero(now) and not _all_zero(then):
+        b = _main(then, prefer)
+        return _counterpart(b, now), b
+    return _same_kind(now, then, prefer)
+
+
+def _counterpart(figure: Figure, others: list[Figure]) -> Figure:
+    """``others``' figure measuring what ``figure`` does, or a zero of it."""
+    same = [o for o in others if (o.currency, o.unit) == (figure.currency, figure.unit)]
+    return sorted(same, key=lambda o: o.label != figure.label)[0] if same else _zero_of(figure)
+
+
+def _same_kind(now: list[Figure], then: list[Figure], prefer: str) -> tuple[Figure, Figure] | None:
     preferred = [a for a in now if prefer and prefer in a.label.lower()]
     for a in [*preferred, *now]:
         same = [b for b in then if a.currency == b.currency and a.unit == b.unit != "%"]
         for b in sorted(same, key=lambda b: b.label != a.label):
             return a, b
     return None
+
+
+def _main(figures: list[Figure], prefer: str) -> Figure:
+    """An answer's main figure: the preferred one, else the first money figure, else the
+    first."""
+    preferred = [f for f in figures if prefer and prefer in f.label.lower()]
+    money = [f for f in figures if f.currency is not None]
+    return (preferred or money or figures)[0]
+
+
+def _all_zero(figures: list[Figure]) -> bool:
+    return all(Decimal(f.value) == 0 for f in figures if f.unit != "%")
+
+
+def _zero_of(figure: Figure) -> Figure:
+    zero: Decimal | int = 0 if isinstance(figure.value, int) else Decimal("0.00")
+    return Figure(figure.label, zero, figure.currency, figure.unit, None)
 
 
 # --- the check: every number written is a figure ------------------------------------------

@@ -305,6 +305,14 @@ def _periods(
         else:
             other = other or f.period
     relative = BEFORE.search(text)
+    if main is not None and other is not None and other.start > main.start:
+        main, other = other, main  # both named: the later is compared with the earlier
+    year_on_year = (other is not None and other.label == "last year") or bool(
+        YEAR_OVER_YEAR.search(text)
+    )
+    if main is None and before is None and year_on_year and (cmp_at or YEAR_OVER_YEAR.search(text)):
+        # "is revenue up on last year?": the year so far against the same days last year
+        main = Period(dt.date(day.year, 1, 1), day, "this year so far", "year")
     if main is None:
         main = before.before() if relative and not cmp_at and before is not None else before
     default = main is None

@@ -205,7 +205,13 @@ def result_event(outcome: Outcome) -> dict[str, Any]:
         "status": status_of(outcome),
         "duration_ms": outcome.duration_ms,
         "error": outcome.error,
-        "text": outcome.said.text if outcome.said is not None else None,
+        "text": (
+            outcome.said.text
+            if outcome.said is not None
+            else outcome.proposal.summary
+            if outcome.proposal is not None
+            else None
+        ),
     }
 
 
@@ -239,7 +245,24 @@ async def replay_steps(body: dict[str, Any], emit: Emit) -> None:
 
 
 def figure_read(figure: Figure, outcome: Outcome) -> FigureRead:
+    """A figure with where it comes from: the read tool's query, filters and records, or
+    for a proposed action, what it would touch (the arguments it was proposed with and
+    the record it changes or is about)."""
     result = outcome.result
+    if result is not None:
+        query = result.query
+        filters: dict[str, Any] = to_jsonable_python(result.filters)
+        records = list(result.records)
+        total = result.records_total if result.records_total is not None else len(records)
+    elif outcome.proposal is not None:
+        query = (
+            f"read by {outcome.step.tool} to propose {outcome.step.label!r} "
+            "(proposed, nothing changed until confirmed); records are the record it touches"
+        )
+        filters, records = args_of(outcome), touched(outcome)
+        total = len(records)
+    else:
+        query, filters, records, total = "", {}, [], 0
     return FigureRead(
         label=figure.label,
         value=figure.value,
@@ -247,15 +270,29 @@ def figure_read(figure: Figure, outcome: Outcome) -> FigureRead:
         unit=figure.unit,
         period=(PeriodRead(from_=figure.period[0], to=figure.period[1]) if figure.period else None),
         tool=outcome.step.tool,
-        query=result.query if result else "",
-        filters=to_jsonable_python(result.filters) if result else {},
-        records=list(result.records) if result else [],
-        records_total=(
-            (result.records_total if result.records_total is not None else len(result.records))
-            if result
-            else 0
-        ),
+        query=query,
+        filters=filters,
+        records=records,
+        records_total=total,
     )
+
+
+# The arguments that name the record an action changes or is about, most direct first.
+TOUCHED_ARGS = ("deal_id", "record_id", "invoice_id", "contact_id", "related_id")
+
+
+def touched(outcome: Outcome) -> list[str]:
+    """The record a proposed action touches: the record as it is (``before``'s id), else
+    the one its arguments name (a new task: the record it is about)."""
+    before = outcome.proposal.before if outcome.proposal is not None else None
+    if isinstance(before, dict) and isinstance(before.get("id"), str) and before["id"]:
+        return [before["id"]]
+    args = args_of(outcome)
+    for key in TOUCHED_ARGS:
+        value = args.get(key)
+        if isinstance(value, str) and value:
+            return [value]
+    return []
 
 
 def plan_read(the_plan: Plan, outcomes: dict[str, Outcome]) -> list[PlanStepRead]:
