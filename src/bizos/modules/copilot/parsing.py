@@ -368,9 +368,7 @@ _COMMAND_HEAD = re.compile(
 )
 _ASK_PLACE = re.compile(
     rf"^(?:what|anything) (?:does|do|did|is|in) {_PLACES} (?:say|says|have|has|mention)?"
-    r"\s*(?:about|on|regarding|for)\s+|^according to {_PLACES},?\s+".replace(
-        "{_PLACES}", _PLACES
-    ),
+    r"\s*(?:about|on|regarding|for)\s+|^according to {_PLACES},?\s+".replace("{_PLACES}", _PLACES),
     re.IGNORECASE,
 )
 _PLACE_TAIL = re.compile(
