@@ -8,7 +8,8 @@ a workspace, sets the ``email`` connector's webhook secret, and uploads ``--docu
 Markdown documents (policies and FAQs with varied wording, a few pages each). Then:
 
 1. **search** — ``--queries`` ``GET /api/v1/kb/search?q=`` calls, ``--concurrency`` in
-   flight: queries per second and latency p50/p95 (hybrid: full text + vectors + RRF).
+   flight: queries per second and latency p50/p95 (full text for candidates, scores
+   from the tenant-fitted TF-IDF retrieval embedder).
 2. **summary** — ``--summaries`` ``POST /api/v1/kb/summarize`` calls on a long document
    (about 30 pages, map-reduce over its chunks), one at a time: p50/p95.
 3. **draft** — ``--drafts`` signed emails to ``POST /webhooks/email/{slug}``, one at a
