@@ -274,7 +274,7 @@ def main() -> None:
         t0 = time.perf_counter()
         headers, slug, long_id = asyncio.run(setup(base, args.documents))
         print(
-            f"bizos bench/ai.py  database={label}  provider=local  embedder=local-hash-384"
+            f"bizos bench/ai.py  database={label}  provider=local  embedder=local-tfidf-v1"
             f"  indexed {args.documents + 1} documents in {time.perf_counter() - t0:.1f} s"
         )
         s = asyncio.run(search(base, headers, args.queries, args.concurrency))

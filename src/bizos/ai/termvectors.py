@@ -214,16 +214,15 @@ def fit(blobs: Sequence[bytes], words: frozenset[str] = frozenset()) -> TermSpac
     indptr = np.cumsum([0, *(len(i) for i, _ in decoded)])
     indices = np.concatenate([i for i, _ in decoded]) if n else np.zeros(0, np.int64)
     data = np.concatenate([v for _, v in decoded]) if n else np.zeros(0, np.float32)
-    seen, frequency = np.unique(indices, return_counts=True)
+    # Columns are positions in ``seen``: the matrix is as wide as the corpus's vocabulary.
+    seen, columns, frequency = np.unique(indices, return_inverse=True, return_counts=True)
     kind = np.asarray(KIND_WEIGHTS)
     seen_idf = (np.log((1.0 + n) / (1.0 + frequency)) + 1.0) * kind[seen // FEATURES]
     unseen_idf = (math.log(1.0 + n) + 1.0) * UNSEEN_WEIGHT
-    weighted = (1.0 + np.log(np.maximum(data, 1.0))) * seen_idf[np.searchsorted(seen, indices)]
+    weighted = (1.0 + np.log(np.maximum(data, 1.0))) * seen_idf[columns]
     rows = np.repeat(np.arange(n), np.diff(indptr))
     lengths = np.sqrt(np.bincount(rows, weights=weighted**2, minlength=n))
     weighted = weighted / np.maximum(lengths, 1e-12)[rows]
-    # Columns are positions in ``seen``: the matrix is as wide as the corpus's vocabulary.
-    columns = np.searchsorted(seen, indices)
     matrix = sp.csr_matrix((weighted, columns, indptr), shape=(n, len(seen)))
     return TermSpace(
         vocabulary=words, seen=seen, seen_idf=seen_idf, unseen_idf=unseen_idf, documents=matrix

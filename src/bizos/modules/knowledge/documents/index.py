@@ -20,6 +20,7 @@ space (milliseconds) at the next search, and every query costs one sparse produc
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -279,14 +280,15 @@ class CorpusIndex:
         inputs = [chunk_input(r[3], r[4], r[5] or "") for r in rows]
         stale = [i for i, r in enumerate(rows) if r[2] is None]
         vectors: list[bytes] = [r[2] for r in rows]
-        if stale:
-            for i, blob in zip(stale, embedder.vectors([inputs[i] for i in stale]), strict=True):
-                vectors[i] = blob
+        # CPU work (a second or so for thousands of chunks): off the event loop.
+        remade = await asyncio.to_thread(embedder.vectors, [inputs[i] for i in stale])
+        for i, blob in zip(stale, remade, strict=True):
+            vectors[i] = blob
         corpus = Corpus(
             stamp=stamp,
             chunk_ids=[r[0] for r in rows],
             document_ids=np.array([r[1] for r in rows], dtype=object),
-            space=embedder.space(vectors, inputs),
+            space=await asyncio.to_thread(embedder.space, vectors, inputs),
             recomputed=len(stale),
         )
         with self._lock:
