@@ -43,7 +43,9 @@ async def _add(db: Database, tenant_id: str, title: str, content: str, **kw: obj
 
 async def _search(db: Database, tenant_id: str, query: str, limit: int = 5) -> list[SearchHit]:
     async with db.unit_of_work(tenant_id=tenant_id, readonly=True) as s:
-        return await service.search(s, ctx_of(tenant_id), query, limit=limit)
+        return await service.search(
+            s, ctx_of(tenant_id), query, limit=limit, min_score=service.RELEVANT
+        )
 
 
 async def _pages(db: Database, tenant_id: str) -> dict[str, KbDocument]:
@@ -151,3 +153,16 @@ async def test_an_embedder_a_caller_chose_is_kept(db: Database, tenant: TenantLo
     # Searched by text all the same (its retrieval vector is made when searching).
     [hit, *_] = await _search(db, tenant.tenant_id, "opening hours")
     assert hit.document_id == doc.id
+
+
+async def test_an_answerer_reads_more_context_than_search_shows(
+    db: Database, tenant: TenantLogin
+) -> None:
+    await _pages(db, tenant.tenant_id)
+    question = "how tall is mount everest"
+    async with db.unit_of_work(tenant_id=tenant.tenant_id, readonly=True) as s:
+        context = await service.search(s, ctx_of(tenant.tenant_id), question)
+    # Passages sharing a little are context an answerer may weigh (and decline), each
+    # with its low score; as search results they are not shown at all.
+    assert all(service.MIN_CONTEXT <= h.score < service.RELEVANT for h in context)
+    assert await _search(db, tenant.tenant_id, question) == []

@@ -36,6 +36,7 @@ async def _add(db: Database, tenant_id: str, title: str, content: str) -> KbDocu
 
 async def _search(db: Database, tenant_id: str, query: str, **kw: object) -> list[SearchHit]:
     async with db.unit_of_work(tenant_id=tenant_id, readonly=True) as s:
+        kw.setdefault("min_score", service.RELEVANT)
         return await service.search(s, ctx_of(tenant_id), query, **kw)  # type: ignore[arg-type]
 
 

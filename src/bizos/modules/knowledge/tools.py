@@ -67,7 +67,12 @@ class SearchValue(BaseModel):
 async def search(session: AsyncSession, ctx: Context, params: SearchParams) -> ToolResult:
     """The passages relevant to ``query``, best first (knowledge search)."""
     hits = await service.search(
-        session, ctx, params.query.strip(), limit=params.limit, document_id=params.document_id
+        session,
+        ctx,
+        params.query.strip(),
+        limit=params.limit,
+        document_id=params.document_id,
+        min_score=service.RELEVANT,
     )
     passages = [read_of(Passage, h, text=h.text[:PASSAGE_CHARS]) for h in hits]
     documents = list(dict.fromkeys(p.document_id for p in passages))

@@ -293,5 +293,7 @@ async def search(
         raise Unprocessable(
             "say what to look for", errors=[field_error(["query", "q"], "blank query")]
         )
-    hits = await service.search(session, ctx, q, limit=limit, document_id=document_id)
+    hits = await service.search(
+        session, ctx, q, limit=limit, document_id=document_id, min_score=service.RELEVANT
+    )
     return SearchResults(items=[h.read() for h in hits])

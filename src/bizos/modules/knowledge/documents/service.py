@@ -28,7 +28,7 @@ import structlog
 from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bizos.ai.termvectors import SUPERSEDED, TermEmbedder, retrieval_embedder
+from bizos.ai.termvectors import MIN_RELEVANCE, SUPERSEDED, TermEmbedder, retrieval_embedder
 from bizos.ai.types import EmbeddingProvider
 from bizos.core.config import get_settings
 from bizos.core.context import Context
@@ -57,6 +57,12 @@ EMBED_BATCH = 64
 # For a caller's own query vector (another embedder): candidates less similar than this
 # are noise. The built-in embedder has its own, calibrated threshold (MIN_RELEVANCE).
 MIN_SIMILARITY = 0.05
+# Relevance (cosine in the tenant's fitted space) a passage needs to be shown as a search
+# result: unrelated questions stay under it (termvectors.MIN_RELEVANCE, measured there).
+RELEVANT = MIN_RELEVANCE
+# What a passage needs to be read as context by an answerer, which weighs a question's
+# words against several passages and declines by itself: anything sharing a little.
+MIN_CONTEXT = 0.03
 # Chunks of another embedder re-embedded per knowledge-base write (keeps a write quick).
 REEMBED_BATCH = 2000
 
@@ -500,12 +506,16 @@ async def search(
     document_id: str | None = None,
     query_vector: Sequence[float] | None = None,
     embedding_model: str | None = None,
+    min_score: float = MIN_CONTEXT,
 ) -> list[SearchHit]:
     """The passages that answer ``query``, most relevant first.
 
     A hit's ``score`` is the cosine of the query and the chunk (title, heading, text) in
     the tenant's fitted TF-IDF space (:mod:`bizos.ai.termvectors`): it means relevance,
-    comparable across queries, and chunks below ``MIN_RELEVANCE`` are not returned.
+    comparable across queries. Chunks under ``min_score`` are not returned: the default
+    keeps the context an answerer reads (it weighs a question's words against several
+    passages, and declines by itself); searches shown as results pass the threshold of
+    relevance, ``RELEVANT`` (the HTTP search, the ``kb.search`` tool).
     Full text proposes candidates and says which hits matched by words (``lexical``).
     A caller's own ``query_vector`` (with the ``embedding_model`` that made the stored
     vectors) is compared with those too; its cosine counts from ``MIN_SIMILARITY``."""
@@ -520,7 +530,7 @@ async def search(
         embedder = default_embedder()
         corpus = await corpus_index().corpus(session, tenant_id, embedder)
         similarity = corpus.space.similarities(query)
-        relevant = np.flatnonzero(similarity >= embedder.min_relevance)
+        relevant = np.flatnonzero(similarity >= max(min_score, 1e-6))
         if document_id is not None:
             relevant = relevant[corpus.document_ids[relevant] == document_id]
         scores = {corpus.chunk_ids[i]: float(similarity[i]) for i in relevant}

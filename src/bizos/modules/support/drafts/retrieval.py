@@ -81,8 +81,8 @@ def _embedder() -> TermEmbedder:
 async def knowledge_sources(
     session: AsyncSession, ctx: Context, query: str, *, limit: int = KB_PASSAGES
 ) -> list[Source]:
-    """The knowledge-base passages relevant to ``query``, best first (knowledge search:
-    only passages above its relevance threshold)."""
+    """The knowledge-base passages a draft reads for ``query``, best first (knowledge
+    search's context floor: the answerer weighs them and declines by itself)."""
     if not query.strip():
         return []
     hits = await knowledge.search(session, ctx, query[:QUERY_CHARS], limit=limit)
