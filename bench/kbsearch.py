@@ -10,7 +10,8 @@ questions (each with the document that answers it) and unrelated ones. Prints:
 - top-1: how often the answering document comes first;
 - the score of the right answer (min, p10, median) and the best unrelated score: a
   threshold must sit between them (``termvectors.MIN_RELEVANCE``);
-- p50/p95 of ``service.search`` (limit 5), the fitted corpus cached as in a server.
+- p50/p95 of ``service.search`` (limit 5, results as the HTTP search shows them), the
+  fitted corpus cached as in a server.
 """
 
 from __future__ import annotations
@@ -123,7 +124,9 @@ async def _quality(db: Database, ctx: Context) -> None:
     right: list[float] = []
     async with db.unit_of_work(tenant_id=ctx.require_tenant(), readonly=True) as session:
         for question, expected in LABELLED:
-            hits = await service.search(session, ctx, question, limit=50)
+            hits = await service.search(
+                session, ctx, question, limit=50, min_score=service.RELEVANT
+            )
             top1 += bool(hits) and hits[0].title == expected
             right.append(max((h.score for h in hits if h.title == expected), default=0.0))
         # Their hits are dropped by the threshold: the margin is read from the space.
@@ -131,7 +134,11 @@ async def _quality(db: Database, ctx: Context) -> None:
             session, ctx.require_tenant(), service.default_embedder()
         )
         unrelated = [float(corpus.space.similarities(q).max()) for q in UNRELATED]
-        kept = [q for q in UNRELATED if await service.search(session, ctx, q, limit=5)]
+        kept = [
+            q
+            for q in UNRELATED
+            if await service.search(session, ctx, q, limit=5, min_score=service.RELEVANT)
+        ]
     print(f"top-1            {top1}/{len(LABELLED)} labelled questions")
     print(
         f"right answer     min {min(right):.3f}  p10 {percentile(right, 10):.3f}  "
@@ -149,7 +156,8 @@ async def _latency(db: Database, ctx: Context, repeat: int) -> None:
     async with db.unit_of_work(tenant_id=ctx.require_tenant(), readonly=True) as session:
         for i in range(repeat):
             started = time.perf_counter()
-            await service.search(session, ctx, questions[i % len(questions)], limit=5)
+            question = questions[i % len(questions)]
+            await service.search(session, ctx, question, limit=5, min_score=service.RELEVANT)
             timings.append(1000 * (time.perf_counter() - started))
     print(
         f"search latency   p50 {percentile(timings, 50):.2f} ms  "
