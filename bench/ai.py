@@ -8,7 +8,8 @@ a workspace, sets the ``email`` connector's webhook secret, and uploads ``--docu
 Markdown documents (policies and FAQs with varied wording, a few pages each). Then:
 
 1. **search** — ``--queries`` ``GET /api/v1/kb/search?q=`` calls, ``--concurrency`` in
-   flight: queries per second and latency p50/p95 (hybrid: full text + vectors + RRF).
+   flight: queries per second and latency p50/p95 (full text for candidates, scores
+   from the tenant-fitted TF-IDF retrieval embedder).
 2. **summary** — ``--summaries`` ``POST /api/v1/kb/summarize`` calls on a long document
    (about 30 pages, map-reduce over its chunks), one at a time: p50/p95.
 3. **draft** — ``--drafts`` signed emails to ``POST /webhooks/email/{slug}``, one at a
@@ -273,7 +274,7 @@ def main() -> None:
         t0 = time.perf_counter()
         headers, slug, long_id = asyncio.run(setup(base, args.documents))
         print(
-            f"bizos bench/ai.py  database={label}  provider=local  embedder=local-hash-384"
+            f"bizos bench/ai.py  database={label}  provider=local  embedder=local-tfidf-v1"
             f"  indexed {args.documents + 1} documents in {time.perf_counter() - t0:.1f} s"
         )
         s = asyncio.run(search(base, headers, args.queries, args.concurrency))

@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pytest
 
@@ -71,15 +71,20 @@ class Knowledge:
 
     index: VectorIndex
     db: Database
+    # Titles are embedded with the text: the documents are stored under neutral titles
+    # ("Document 1") so that only the text points the compass, and named back by label.
+    labels: dict[str, str] = field(default_factory=dict)
 
     async def add(
         self, tenant_id: str, title: str, text: str, embedder: CompassEmbedder = COMPASS
     ) -> KbDocument:
+        stored = f"Document {len(self.labels) + 1}"
+        self.labels[stored] = title
         async with self.db.unit_of_work(tenant_id=tenant_id) as s:
             return await service.create_document(
                 s,
                 ctx_of(tenant_id),
-                title=title,
+                title=stored,
                 content=text,
                 content_type="text/plain",
                 embedder=embedder,
@@ -113,7 +118,8 @@ class Knowledge:
         matches = await self.nearest(tenant_id, **kw)  # type: ignore[arg-type]
         async with self.db.unit_of_work(tenant_id=tenant_id, readonly=True) as s:
             ctx = ctx_of(tenant_id)
-            return [(await service.get_document(s, ctx, m.document_id)).title for m in matches]
+            titles = [(await service.get_document(s, ctx, m.document_id)).title for m in matches]
+        return [self.labels[title] for title in titles]
 
 
 @pytest.fixture(params=INDEXES)

@@ -14,7 +14,7 @@ from bizos.core.audit import AuditEntry
 from bizos.core.context import Context
 from bizos.core.db import Base, Database
 from bizos.core.events import Event
-from bizos.core.tools import Proposal, Tool, ToolRegistry, ToolResult
+from bizos.core.tools import Proposal, Said, Tool, ToolRegistry, ToolResult, unfigured_numbers
 from tests.conftest import TenantLogin
 
 MEMBER = frozenset({"crm:read", "crm:write", "billing:read", "billing:write", "support:write"})
@@ -52,6 +52,12 @@ async def propose(
         proposal = await tool.propose(session, ctx, validated)
         assert not (session.new or session.dirty or session.deleted)
     return proposal
+
+
+def said_by_figures(proposal: Proposal) -> bool:
+    """Whether the proposal's summary keeps the answers' rule: every number it writes is
+    one of its figures, part of a date, or part of a name in a figure's label."""
+    return unfigured_numbers(Said(proposal.summary, proposal.figures)) == []
 
 
 async def run(

@@ -69,6 +69,12 @@ _CONCEPT_OF = {stem: concept for concept, stems in _CONCEPTS.items() for stem in
 _PHRASES = {("money", "back"): "moneyback", ("send", "back"): "sendback", ("sign", "in"): "signin",
             ("log", "in"): "signin"}  # fmt: skip
 
+# Shared with the retrieval embedder (``termvectors``), which leaves "opening" out of the
+# hours concept: "opening hours" is about hours, "opening a bag" is not.
+STOPWORDS = _STOPWORDS
+PHRASES = _PHRASES
+CONCEPT_OF = {s: c for s, c in _CONCEPT_OF.items() if s != "opening"}
+
 _WEIGHT_WORD = 1.0
 _WEIGHT_PAIR = 0.6
 _WEIGHT_CHARS = 0.35

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 from bizos.core.db import Database, utcnow
 from bizos.core.errors import Forbidden, NotFound, Unprocessable
+from bizos.core.tools import Figure
 from bizos.modules.billing.dunning.jobs import send_overdue_reminders
 from bizos.modules.billing.invoices import service as invoices
 from bizos.modules.billing.invoices.schemas import InvoiceRead
@@ -29,6 +30,7 @@ from tests.modules.action_helpers import (
     propose,
     row_counts,
     run,
+    said_by_figures,
 )
 from tests.modules.billing.invoices.helpers import order_invoice, owner_ctx
 
@@ -67,6 +69,14 @@ async def test_proposing_a_reminder_shows_it_and_writes_nothing(
         "Send reminder 1 of 3 for invoice INV-000001 (€120.00 due, 3 days overdue) "
         "to late@example.com"
     )
+    # Every number written is one of its figures, exactly.
+    assert proposal.figures == [
+        Figure("reminder level for invoice INV-000001", 1, unit="reminder"),
+        Figure("reminder levels", 3, unit="reminders"),
+        Figure("balance due on invoice INV-000001", Decimal("120.00"), currency="EUR"),
+        Figure("days invoice INV-000001 is overdue", 3, unit="days"),
+    ]
+    assert said_by_figures(proposal)
     assert proposal.before is not None
     assert (proposal.before["reminders_sent"], proposal.after["reminders_sent"]) == (0, 1)
     assert proposal.after["reminder"] == {
@@ -108,6 +118,8 @@ async def test_each_confirmation_sends_the_next_level_until_none_is_left(
     invoice = await overdue_invoice(db, tenant)
     levels = []
     for _ in range(3):
+        proposal = await propose(db, TOOLS, member_ctx(tenant), ACTION, {"invoice_id": invoice.id})
+        assert said_by_figures(proposal), proposal.summary
         result = await run(db, TOOLS, member_ctx(tenant), ACTION, {"invoice_id": "INV-000001"})
         levels.append(result.value.reminders_sent)
     assert levels == [1, 2, 3]

@@ -6,6 +6,7 @@ Another workspace's records are 404, as the API answers; a viewer cannot confirm
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -13,6 +14,7 @@ import pytest
 
 from bizos.core.db import Database
 from bizos.core.errors import Conflict, Forbidden, NotFound, Unprocessable
+from bizos.core.tools import Figure
 from bizos.modules.crm.contacts.schemas import NoteRead
 from bizos.modules.crm.deals.schemas import DealRead
 from bizos.modules.crm.tools import TOOLS
@@ -26,6 +28,7 @@ from tests.modules.action_helpers import (
     propose,
     row_counts,
     run,
+    said_by_figures,
 )
 from tests.modules.crm.deals.helpers import make_contact, post_deal
 
@@ -55,6 +58,20 @@ async def test_proposing_a_note_names_the_record_and_writes_nothing(
         "author_id": tenant.user_id,
     }
     assert proposal.summary == 'Add a note to deal "Harbour renewal": Wants a call on Monday'
+    assert proposal.figures == [] and said_by_figures(proposal)
+
+
+async def test_a_note_holding_numbers_is_shown_not_quoted_in_the_summary(
+    db: Database, tenant: TenantLogin
+) -> None:
+    contact_id = await make_contact(db, tenant, "aisha@example.com", "Aisha Fraser")
+    params = {"record_type": "contact", "record_id": contact_id, "body": "Wants 20 seats by May"}
+
+    proposal = await propose(db, TOOLS, member_ctx(tenant), "crm.add_note", params)
+
+    # A note has no figures: its numbers are the user's words, shown in ``after``.
+    assert proposal.summary == 'Add a note to contact "Aisha Fraser" (its text as shown)'
+    assert said_by_figures(proposal) and proposal.after["body"] == "Wants 20 seats by May"
 
 
 async def test_confirming_a_note_adds_it_once_with_its_event_and_audit_row(
@@ -120,7 +137,11 @@ async def test_proposing_a_move_shows_the_deal_before_and_after_and_writes_nothi
     )
 
     assert await row_counts(db) == before
-    assert proposal.summary == 'Move deal "Harbour renewal" from lead to proposal'
+    assert proposal.summary == 'Move deal "Harbour renewal" (€4,999.00) from lead to proposal'
+    assert proposal.figures == [
+        Figure('amount of deal "Harbour renewal"', Decimal("4999.00"), currency="EUR")
+    ]
+    assert said_by_figures(proposal)
     assert proposal.before is not None
     assert (proposal.before["stage"], proposal.after["stage"]) == ("lead", "proposal")
     assert proposal.before["amount"] == proposal.after["amount"] == "4999.00"
@@ -225,6 +246,22 @@ async def test_an_unknown_stage_is_422(db: Database, tenant: TenantLogin) -> Non
     assert refused.value.errors[0]["loc"] == ["params", "stage"]
 
 
+async def test_a_deal_whose_name_holds_a_number_is_named_by_its_amount_figure(
+    db: Database, client: httpx.AsyncClient, tenant: TenantLogin
+) -> None:
+    deal = await post_deal(client, tenant, name="Carrow 2027 renewal", amount="12500.50")
+    params = {"deal_id": deal["id"], "stage": "lost", "close_reason": "went with a rival"}
+
+    proposal = await propose(db, TOOLS, member_ctx(tenant), "crm.move_deal", params)
+
+    assert proposal.summary == (
+        'Move deal "Carrow 2027 renewal" (€12,500.50) from lead to lost (went with a rival)'
+    )
+    # 2027 is part of the name the amount's label carries; the amount is the figure.
+    assert [f.value for f in proposal.figures] == [Decimal("12500.50")]
+    assert said_by_figures(proposal)
+
+
 # --- crm.draft_email ------------------------------------------------------------------
 
 
@@ -252,7 +289,27 @@ async def test_proposing_a_draft_shows_the_email_and_writes_nothing(
         "body": "Hello Ada,\n\nyour plan renews next month. Shall we talk?",
     }
     assert proposal.after["assignee_id"] == tenant.user_id
-    assert "nothing is sent" in proposal.summary
+    assert proposal.summary == (
+        'Draft an email to Ada Lovelace <ada@example.com>: "Your renewal" '
+        "(kept as a task to review and send; nothing is sent)"
+    )
+    assert proposal.figures == [] and said_by_figures(proposal)
+
+
+async def test_a_draft_whose_address_or_subject_holds_numbers_shows_them_in_the_draft(
+    db: Database, tenant: TenantLogin
+) -> None:
+    contact_id = await make_contact(db, tenant, "ada2@example.com", "Ada Lovelace")
+    params = {**draft(contact_id), "subject": "Your 2 seats"}
+
+    proposal = await propose(db, TOOLS, member_ctx(tenant), "crm.draft_email", params)
+
+    assert proposal.summary == (
+        "Draft an email to Ada Lovelace (subject as shown) "
+        "(kept as a task to review and send; nothing is sent)"
+    )
+    assert said_by_figures(proposal)
+    assert proposal.after["email"]["to"] == "ada2@example.com"
 
 
 async def test_confirming_a_draft_keeps_it_as_a_task_and_sends_nothing(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from bizos.ai import termvectors
 from bizos.core.context import Context
 from bizos.core.db import Database
 from bizos.modules.support.drafts import retrieval
@@ -84,3 +85,30 @@ async def test_a_conversation_is_embedded_again_only_when_it_changed(
     after = await vectors(db, tenant.tenant_id)
     assert list(after) == [ticket]
     assert after[ticket] != before[ticket]
+
+
+async def test_precedent_vectors_of_the_old_embedder_are_made_again(
+    db: Database, tenant: TenantLogin
+) -> None:
+    answer = "We are sending a new glass jar for your blender today."
+    ticket = await resolved_ticket(db, tenant.tenant_id, question=QUESTION, answer=answer)
+    async with db.unit_of_work(tenant_id=tenant.tenant_id) as session:
+        # As a database from before the retrieval embedder holds it: a hashing vector.
+        await session.execute(
+            sa.update(TicketVector).values(embedding_model="local-hash-384", embedding=b"\0" * 8)
+        )
+
+    assert await precedent(db, tenant.tenant_id, "The jar of my new blender is cracked") == [ticket]
+    async with db.unit_of_work(tenant_id=tenant.tenant_id, readonly=True) as session:
+        models = set(await session.scalars(sa.select(TicketVector.embedding_model)))
+    assert termvectors.NAME in models  # the old one is ignored, never compared
+
+
+async def test_an_unrelated_question_finds_no_precedent(db: Database, tenant: TenantLogin) -> None:
+    answer = "We are sending a new glass jar for your blender today."
+    await resolved_ticket(db, tenant.tenant_id, question=QUESTION, answer=answer)
+    await resolved_ticket(
+        db, tenant.tenant_id, question="Do you sell gift cards?", answer="Yes, from 10 EUR."
+    )
+
+    assert await precedent(db, tenant.tenant_id, "Can I change my invoice address?") == []

@@ -23,6 +23,7 @@ from tests.modules.action_helpers import (
     propose,
     row_counts,
     run,
+    said_by_figures,
 )
 from tests.modules.work.helpers import add_member, create_contact, create_deal
 
@@ -56,9 +57,46 @@ async def test_proposing_a_task_shows_it_and_writes_nothing(
         "status": "open",
         "related": {"type": "deal", "id": deal_id},
     }
+    # The record is named, never by its id; the only number written is a date.
     assert proposal.summary == (
-        f'Create task "Call Ada about the renewal" for you, due 2031-03-14, about deal {deal_id}'
+        'Create task "Call Ada about the renewal" for you, due 2031-03-14, '
+        'about deal "Harbour renewal"'
     )
+    assert proposal.figures == [] and said_by_figures(proposal)
+
+
+async def test_a_task_about_a_contact_names_the_contact(
+    db: Database, client: httpx.AsyncClient, tenant: TenantLogin
+) -> None:
+    contact_id = await create_contact(client, tenant, "Aisha")
+    params = {"title": "Call Aisha", "related_type": "contact", "related_id": contact_id}
+
+    proposal = await propose(db, TOOLS, member_ctx(tenant), "work.create_task", params)
+
+    assert proposal.summary == 'Create task "Call Aisha" for you, about contact "Aisha"'
+    assert contact_id not in proposal.summary and said_by_figures(proposal)
+
+
+async def test_numbers_in_a_title_or_a_name_are_left_to_the_task_shown(
+    db: Database, client: httpx.AsyncClient, tenant: TenantLogin
+) -> None:
+    # A task has no figures, so a number in its title or its record's name is not
+    # written in the summary: the task itself (``after``) shows them.
+    deal_id = await create_deal(client, tenant, "Harbour 2027 renewal")
+    params = {
+        "title": "Send the 12 seat quote",
+        "due_on": DUE.isoformat(),
+        "related_type": "deal",
+        "related_id": deal_id,
+    }
+
+    proposal = await propose(db, TOOLS, member_ctx(tenant), "work.create_task", params)
+
+    assert proposal.summary == (
+        "Create a task (its title as shown) for you, due 2031-03-14, about the deal"
+    )
+    assert said_by_figures(proposal)
+    assert proposal.after["title"] == "Send the 12 seat quote"
 
 
 async def test_confirming_creates_the_task_once_with_its_event_and_audit_row(
@@ -123,7 +161,7 @@ async def test_a_task_for_a_teammate_names_them(
     proposal = await propose(
         db, TOOLS, member_ctx(tenant), "work.create_task", {"title": "Ship", "assignee_id": max_.id}
     )
-    assert proposal.summary == 'Create task "Ship" for Max'
+    assert proposal.summary == 'Create task "Ship" for Max' and said_by_figures(proposal)
     assert proposal.after["assignee_id"] == max_.id
 
 

@@ -27,6 +27,7 @@ from bizos.core.tools import (
     ToolResult,
     actions_for,
     tools_for,
+    unfigured_numbers,
 )
 from bizos.modules.billing import service
 from bizos.modules.billing.dunning import service as dunning
@@ -249,12 +250,24 @@ async def propose_dunning_reminder(
         "reminder": {"level": plan.level, "to": plan.to, "subject": plan.subject},
     }
     invoice = plan.invoice
+    levels = len(dunning.REMINDER_DAYS)
+    figures = [
+        Figure(f"reminder level for invoice {invoice.number}", plan.level, unit="reminder"),
+        Figure("reminder levels", levels, unit="reminders"),
+        Figure(
+            f"balance due on invoice {invoice.number}",
+            invoice.balance_due,
+            currency=invoice.currency,
+        ),
+        Figure(f"days invoice {invoice.number} is overdue", plan.days_overdue, unit="days"),
+    ]
+    to = plan.to if not unfigured_numbers(Said(plan.to)) else "the customer (address as shown)"
     summary = (
-        f"Send reminder {plan.level} of {len(dunning.REMINDER_DAYS)} for invoice "
+        f"Send reminder {plan.level} of {levels} for invoice "
         f"{invoice.number} ({spoken(invoice.balance_due, invoice.currency)} due, "
-        f"{plan.days_overdue} days overdue) to {plan.to}"
+        f"{plan.days_overdue} days overdue) to {to}"
     )
-    return Proposal(summary=summary, before=before, after=after)
+    return Proposal(summary=summary, before=before, after=after, figures=figures)
 
 
 async def send_dunning_reminder(

@@ -10,7 +10,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bizos.core.context import Context
 from bizos.core.errors import Unprocessable, field_error
-from bizos.core.tools import Proposal, Tool, ToolResult, actions_for
+from bizos.core.money import spoken
+from bizos.core.tools import (
+    Figure,
+    Proposal,
+    Said,
+    Tool,
+    ToolResult,
+    actions_for,
+    unfigured_numbers,
+)
 from bizos.modules.crm.companies import service as companies
 from bizos.modules.crm.contacts import notes
 from bizos.modules.crm.contacts import service as contacts
@@ -119,8 +128,10 @@ async def propose_note(session: AsyncSession, ctx: Context, params: AddNoteParam
         "body": params.body,
         "author_id": ctx.actor_id,
     }
-    summary = f'Add a note to {params.record_type} "{title}": {_excerpt(params.body)}'
-    return Proposal(summary=summary, before=None, after=after)
+    record = f'{params.record_type} "{title}"' if _plain(title) else f"the {params.record_type}"
+    excerpt = _excerpt(params.body)
+    said = f": {excerpt}" if _plain(excerpt) else " (its text as shown)"
+    return Proposal(summary=f"Add a note to {record}{said}", before=None, after=after)
 
 
 async def add_note(session: AsyncSession, ctx: Context, params: AddNoteParams) -> ToolResult:
@@ -162,11 +173,21 @@ async def _move_preview(
 
 
 async def propose_move(session: AsyncSession, ctx: Context, params: MoveDealParams) -> Proposal:
+    """The deal before and after the move; the summary names it, its stages and its
+    amount (a figure, whose label carries the deal's name)."""
     before, after = await _move_preview(session, ctx, params)
-    summary = f'Move deal "{before.name}" from {before.stage} to {after.stage}'
+    amount = Figure(f'amount of deal "{before.name}"', before.amount, currency=before.currency)
+    summary = (
+        f'Move deal "{before.name}" ({spoken(before.amount, before.currency)}) '
+        f"from {before.stage} to {after.stage}"
+    )
     if params.close_reason:
-        summary += f" ({params.close_reason})"
-    return Proposal(summary=summary, before=_deal_view(before), after=_deal_view(after))
+        summary += (
+            f" ({params.close_reason})" if _plain(params.close_reason) else " (reason as shown)"
+        )
+    return Proposal(
+        summary=summary, before=_deal_view(before), after=_deal_view(after), figures=[amount]
+    )
 
 
 async def move_deal(session: AsyncSession, ctx: Context, params: MoveDealParams) -> ToolResult:
@@ -234,9 +255,12 @@ async def propose_draft(session: AsyncSession, ctx: Context, params: DraftEmailP
         "status": "open",
         "email": {"to": contact.email, "subject": params.subject, "body": params.body},
     }
+    named = [contact.name] if contact.name and _plain(contact.name) else []
+    address = f"<{contact.email}>"
+    to = " ".join([*named, address] if _plain(address) else named) or "the contact"
+    subject = f': "{params.subject}"' if _plain(params.subject) else " (subject as shown)"
     summary = (
-        f'Draft an email to {contact.name or contact.email} <{contact.email}>: "{params.subject}"'
-        " (kept as a task to review and send; nothing is sent)"
+        f"Draft an email to {to}{subject} (kept as a task to review and send; nothing is sent)"
     )
     return Proposal(summary=summary, before=None, after=after)
 
@@ -254,6 +278,13 @@ async def draft_email(session: AsyncSession, ctx: Context, params: DraftEmailPar
         filters={"contact_id": contact.id},
         records=[task.id],
     )
+
+
+def _plain(text: str) -> bool:
+    """Whether ``text`` (a name, an address, the user's words) may be written in a
+    summary with no figure for it: it holds no number but dates. Else the summary points
+    to ``after`` instead, keeping the rule that every number written is a figure."""
+    return not unfigured_numbers(Said(text))
 
 
 def _excerpt(text: str, limit: int = 120) -> str:

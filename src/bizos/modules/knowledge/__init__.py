@@ -1,1 +1,1 @@
-"""Knowledge base: documents, chunks, hybrid search, summaries and contracts."""
+"""Knowledge base: documents, chunks, search, summaries and contracts."""

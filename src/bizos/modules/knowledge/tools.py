@@ -76,17 +76,23 @@ class SearchValue(BaseModel):
 
 
 async def search(session: AsyncSession, ctx: Context, params: SearchParams) -> ToolResult:
-    """The passages that best answer ``query`` (hybrid full-text + vector search)."""
+    """The passages relevant to ``query``, best first (knowledge search)."""
     hits = await service.search(
-        session, ctx, params.query.strip(), limit=params.limit, document_id=params.document_id
+        session,
+        ctx,
+        params.query.strip(),
+        limit=params.limit,
+        document_id=params.document_id,
+        min_score=service.RELEVANT,
     )
     passages = [read_of(Passage, h, text=h.text[:PASSAGE_CHARS]) for h in hits]
     documents = list(dict.fromkeys(p.document_id for p in passages))
     return ToolResult(
         value=SearchValue(passages=passages),
         query=(
-            "knowledge-base passages ranked by reciprocal-rank fusion of full-text and "
-            "vector similarity to the query; records are the documents they come from"
+            "knowledge-base passages found by full-text and vector search, ranked by "
+            "relevance to the query (cosine in the tenant's TF-IDF space; passages under "
+            "its threshold left out); records are the documents they come from"
         ),
         filters={
             "query": params.query.strip(),

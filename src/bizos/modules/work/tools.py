@@ -15,6 +15,7 @@ from bizos.core.errors import Unprocessable, field_error
 from bizos.core.fields import Day
 from bizos.core.pagination import PageParams
 from bizos.core.phrases import counted, listed
+from bizos.core.ports import ports
 from bizos.core.tools import (
     Figure,
     Proposal,
@@ -24,6 +25,7 @@ from bizos.core.tools import (
     ToolResult,
     actions_for,
     tools_for,
+    unfigured_numbers,
 )
 from bizos.modules.identity import service as identity_service
 from bizos.modules.work import service
@@ -296,11 +298,33 @@ async def _assignee_text(session: AsyncSession, ctx: Context, assignee_id: str |
     if assignee_id == ctx.actor_id:
         return "for you"
     user = await service.active_user(session, ctx, assignee_id)
-    return f"for {user.name}" if user is not None else "assigned"
+    return f"for {user.name}" if user is not None and _plain(user.name) else "for a teammate"
+
+
+def _plain(text: str) -> bool:
+    """Whether ``text`` may be written in a summary that has no figures: it holds no
+    number (a date aside), so the summary keeps the rule that every number is a figure."""
+    return not unfigured_numbers(Said(text))
+
+
+async def _related_text(session: AsyncSession, ctx: Context, related: TaskRelated) -> str:
+    """The record a task is about, named as its module names it (the record resolver
+    port: a contact's, deal's or company's name, or else its email address); never by
+    its id. A record of a type no module resolves, or whose name holds a number, is
+    named by its type only."""
+    resolve = ports.record_resolvers.get(related.type)
+    record = await resolve(session, ctx, related.id) if resolve is not None else None
+    for attribute in ("name", "title", "email"):
+        title = getattr(record, attribute, None)
+        if isinstance(title, str) and title.strip():
+            return f'{related.type} "{title.strip()}"' if _plain(title) else f"the {related.type}"
+    return f"a {related.type}"
 
 
 async def propose_task(session: AsyncSession, ctx: Context, params: CreateTaskParams) -> Proposal:
-    """The task that would be created (``before`` is None); refused as the API refuses."""
+    """The task that would be created (``before`` is None); refused as the API refuses.
+    Its summary names the record the task is about and writes no number but dates (a
+    title holding one is left to ``after``)."""
     task = await _checked(session, ctx, params)
     related: TaskRelated | None = task["related"]
     after = {
@@ -311,11 +335,10 @@ async def propose_task(session: AsyncSession, ctx: Context, params: CreateTaskPa
         "related": related.model_dump() if related else None,
     }
     due = f", due {params.due_on.isoformat()}" if params.due_on else ""
-    about = f", about {related.type} {related.id}" if related else ""
+    about = f", about {await _related_text(session, ctx, related)}" if related else ""
     who = await _assignee_text(session, ctx, task["assignee_id"])
-    return Proposal(
-        summary=f'Create task "{task["title"]}" {who}{due}{about}', before=None, after=after
-    )
+    title = f'task "{task["title"]}"' if _plain(task["title"]) else "a task (its title as shown)"
+    return Proposal(summary=f"Create {title} {who}{due}{about}", before=None, after=after)
 
 
 async def create_task(session: AsyncSession, ctx: Context, params: CreateTaskParams) -> ToolResult:

@@ -288,13 +288,16 @@ async def search(
     limit: Annotated[int, Query(ge=1, le=service.MAX_SEARCH_LIMIT)] = 5,
     document_id: Annotated[str | None, Query(max_length=36)] = None,
 ) -> SearchResults:
-    """Passages of the tenant's documents that answer ``q``, best first: full text and
-    vector similarity fused by reciprocal rank (``score`` 1.0 = first by both)."""
+    """Passages of the tenant's documents relevant to ``q``, best first. ``score`` is
+    relevance (cosine in the tenant's TF-IDF space of words and letter n-grams, so a
+    misspelt word still meets its page); passages too unrelated to it are left out."""
     if not q.strip():
         raise Unprocessable(
             "say what to look for", errors=[field_error(["query", "q"], "blank query")]
         )
-    hits = await service.search(session, ctx, q, limit=limit, document_id=document_id)
+    hits = await service.search(
+        session, ctx, q, limit=limit, document_id=document_id, min_score=service.RELEVANT
+    )
     return SearchResults(items=[h.read() for h in hits])
 
 

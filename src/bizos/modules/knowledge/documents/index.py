@@ -11,10 +11,16 @@ newest id, newest update): every chunk change goes through a document insert, up
 (version + 1) or delete, so a stale matrix is never used — also across processes and
 within a transaction that changed documents (it then sees its own stamp). The cache is
 bounded by memory (least recently used tenants go first).
+
+:class:`CorpusIndex` does the same for the built-in retrieval embedder
+(:mod:`bizos.ai.termvectors`), whose stored vectors are term counts: its cached item is
+the tenant's corpus fitted into a TF-IDF space, so a new or changed document refits the
+space (milliseconds) at the next search, and every query costs one sparse product.
 """
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -26,6 +32,7 @@ import numpy.typing as npt
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bizos.ai.termvectors import TermEmbedder, TermSpace
 from bizos.modules.knowledge.documents.models import KbChunk, KbDocument
 
 Vector = npt.NDArray[np.float32]
@@ -203,3 +210,100 @@ _default = ExactVectorIndex()
 def vector_index() -> VectorIndex:
     """The process's vector index (the exact numpy one; pgvector would plug in here)."""
     return _default
+
+
+# --- the retrieval embedder's corpus ------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Corpus:
+    """One tenant's chunks in the retrieval embedder's space (fitted on them)."""
+
+    stamp: tuple[Any, ...]
+    chunk_ids: list[str]
+    document_ids: npt.NDArray[np.object_]
+    space: TermSpace
+    recomputed: int  # chunks whose stored vector was another embedder's
+
+    @property
+    def nbytes(self) -> int:
+        return self.space.nbytes + 100 * len(self.chunk_ids)
+
+
+def chunk_input(title: str | None, heading: str | None, text: str) -> str:
+    """What a chunk's vector is made from: its document's title, heading path and text."""
+    return "\n".join(part for part in (title, heading, text) if part)
+
+
+class CorpusIndex:
+    """Fitted spaces of tenants' chunks, cached per ``(tenant, embedder)`` and checked
+    against the knowledge base's stamp on every search, as :class:`ExactVectorIndex`.
+    A chunk stored by another embedder is embedded again here, in memory, for the
+    search at hand (the next write of the tenant's knowledge base stores it). The texts
+    are read too: their words are what a misspelt query is corrected towards."""
+
+    def __init__(self, *, cache_bytes: int = CACHE_BYTES) -> None:
+        self.cache_bytes = cache_bytes
+        self._cache: OrderedDict[tuple[str, str], Corpus] = OrderedDict()
+        self._lock = threading.Lock()
+        self.loads = 0
+
+    def invalidate(self, tenant_id: str) -> None:
+        with self._lock:
+            for key in [k for k in self._cache if k[0] == tenant_id]:
+                del self._cache[key]
+
+    async def corpus(self, session: AsyncSession, tenant_id: str, embedder: TermEmbedder) -> Corpus:
+        stamp = await index_stamp(session, tenant_id)
+        key = (tenant_id, embedder.name)
+        with self._lock:
+            cached = self._cache.get(key)
+            if cached is not None and cached.stamp == stamp:
+                self._cache.move_to_end(key)
+                return cached
+        current = KbChunk.embedding_model == embedder.name
+        rows = (
+            await session.execute(
+                sa.select(
+                    KbChunk.id,
+                    KbChunk.document_id,
+                    sa.case((current, KbChunk.embedding), else_=sa.null()),
+                    KbChunk.document_title,
+                    KbChunk.heading,
+                    KbChunk.text,
+                )
+                .where(KbChunk.tenant_id == tenant_id)
+                .order_by(KbChunk.id)
+            )
+        ).all()
+        self.loads += 1
+        inputs = [chunk_input(r[3], r[4], r[5] or "") for r in rows]
+        stale = [i for i, r in enumerate(rows) if r[2] is None]
+        vectors: list[bytes] = [r[2] for r in rows]
+        # CPU work (a second or so for thousands of chunks): off the event loop.
+        remade = await asyncio.to_thread(embedder.vectors, [inputs[i] for i in stale])
+        for i, blob in zip(stale, remade, strict=True):
+            vectors[i] = blob
+        corpus = Corpus(
+            stamp=stamp,
+            chunk_ids=[r[0] for r in rows],
+            document_ids=np.array([r[1] for r in rows], dtype=object),
+            space=await asyncio.to_thread(embedder.space, vectors, inputs),
+            recomputed=len(stale),
+        )
+        with self._lock:
+            self._cache[key] = corpus
+            self._cache.move_to_end(key)
+            total = sum(c.nbytes for c in self._cache.values())
+            while total > self.cache_bytes and len(self._cache) > 1:
+                _, dropped = self._cache.popitem(last=False)
+                total -= dropped.nbytes
+        return corpus
+
+
+_corpora = CorpusIndex()
+
+
+def corpus_index() -> CorpusIndex:
+    """The process's cache of fitted tenant corpora."""
+    return _corpora

@@ -3,8 +3,8 @@
 A document keeps its extracted plain text; chunks are cut from it along its structure
 (headings, paragraphs) with overlap. Each chunk stores its embedding as float32 bytes
 and the name of the embedder that made it, so a change of embedder is visible and
-re-indexable. Full-text search runs over chunks: an FTS5 table on SQLite, a GIN
-expression index on PostgreSQL (``search.install``).
+re-indexable. Full-text search runs over chunks (with their document's title): an FTS5
+table on SQLite, a stored ``tsvector`` with a GIN index on PostgreSQL (``search``).
 """
 
 from __future__ import annotations
@@ -47,6 +47,8 @@ class KbChunk(TenantScoped, Base):
         sa.String(36), sa.ForeignKey("kb_documents.id", ondelete="CASCADE")
     )
     ordinal: Mapped[int]
+    # The document's title, kept here so full text and vectors weigh it (0004_kbsearch).
+    document_title: Mapped[str | None] = mapped_column(sa.String(300))
     heading: Mapped[str | None] = mapped_column(sa.String(500))  # "Returns > Refunds"
     text: Mapped[str] = mapped_column(sa.Text)
     start_offset: Mapped[int] = mapped_column(default=0)  # in the document's text

@@ -136,7 +136,11 @@ class SearchHitRead(BaseModel):
     title: str
     chunk_id: str
     text: str
-    score: float = Field(description="Fused rank score in (0, 1]; 1.0 = first by both rankings.")
+    score: float = Field(
+        description="Relevance: the cosine of the query and the passage (its document's "
+        "title, heading and text) in the tenant's TF-IDF space, in (0, 1]. Passages under "
+        "0.11 are not returned; 0.2 and above is usually the page about the question."
+    )
     heading: str | None
     page: int | None
 

@@ -1,42 +1,45 @@
-"""Hybrid search: full text + vectors, reciprocal rank fusion.
+"""Full text over knowledge-base chunks: the lexical half of search.
 
-Full text over chunks (heading and text), English stemming on both databases:
+Full text over chunks (document title, heading and text), English stemming on both
+databases:
 
 * SQLite: an FTS5 table ``kb_chunks_fts`` (porter stemmer over unicode61, diacritics
   removed) kept in step with ``kb_chunks`` by triggers, so every writer keeps it right.
   Its rowids come from ``kb_chunks_fts_rowids`` (an INTEGER PRIMARY KEY per chunk id),
-  as chunk ids are strings. Ranked by ``bm25`` (the heading weighs double).
+  as chunk ids are strings. Ranked by ``bm25`` (the title weighs triple, the heading
+  double).
 * PostgreSQL: a stored generated ``tsvector`` column ``search_vector`` (English
-  configuration, heading weighted above text) with a GIN index on it, added by
-  :func:`install` (the ORM never writes it). Why not a GIN *expression* index: under
-  row-level security the planner may not use an index for ``@@`` (the operator is not
-  LEAKPROOF), so the match runs over the tenant's rows — and with an expression index
-  every row's text would be parsed again on every query (measured: 0.7 s for 20,000
-  chunks on one word; the stored vector makes it ~20x cheaper). The index still serves
-  sessions without RLS (maintenance, superuser). Ranked by ``ts_rank_cd``, chunks
-  holding every query word first (SQLite's ``bm25`` weighs coverage and rarity itself).
+  configuration, title and heading weighted above text) with a GIN index on it. Why not
+  a GIN *expression* index: under row-level security the planner may not use an index
+  for ``@@`` (the operator is not LEAKPROOF), so the match runs over the tenant's rows —
+  and with an expression index every row's text would be parsed again on every query
+  (measured: 0.7 s for 20,000 chunks on one word; the stored vector makes it ~20x
+  cheaper). The index still serves sessions without RLS (maintenance, superuser).
+  Ranked by ``ts_rank_cd``, chunks holding every query word first.
 
 A query is never handed to either engine's query language as typed: its words are
-extracted (letters and digits only) and each is quoted (FTS5) or passed through
+extracted (letters and digits only), stopwords dropped ("what are the opening hours"
+searches "opening hours"), and each is quoted (FTS5) or passed through
 ``websearch_to_tsquery`` joined by ``or`` (PostgreSQL), so quotes, operators,
-parentheses, ``NEAR``, column filters or a NUL byte are just text. Any word may match;
-chunks holding more (and rarer) query words rank higher.
+parentheses, ``NEAR``, column filters or a NUL byte are just text.
 
-The two rankings (lexical and vector) are merged by reciprocal rank fusion:
-``score = Σ 1 / (k + rank)`` over the rankings a chunk appears in, scaled so that a
-chunk ranked first by both scores 1.0.
+The engines' scores are not comparable with each other nor across queries, so they
+only propose candidates and say which chunks matched by words; the score a hit carries
+comes from the retrieval embedder (``service.search``).
 
-:func:`install` is called by the migration (``scripts/regen_initial_migration.py``).
+Migration 0001 made the first index (:func:`install`, chunk heading and text); 0004
+rebuilt it with the document title (:func:`install_titles`).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
+
+from bizos.ai.embeddings import STOPWORDS
 
 FTS_TABLE = "kb_chunks_fts"
 ROWIDS_TABLE = "kb_chunks_fts_rowids"
@@ -44,21 +47,32 @@ PG_INDEX = "ix_kb_chunks_search"
 PG_COLUMN = "search_vector"
 PG_CONFIG = "english"
 # What the generated column holds.
-PG_DOCUMENT = (
+PG_DOCUMENT_V1 = (
     f"(setweight(to_tsvector('{PG_CONFIG}'::regconfig, coalesce(heading, '')), 'A') || "
     f"setweight(to_tsvector('{PG_CONFIG}'::regconfig, coalesce(text, '')), 'B'))"
 )
-RRF_K = 60
+PG_DOCUMENT = (
+    f"(setweight(to_tsvector('{PG_CONFIG}'::regconfig, coalesce(document_title, '')), 'A') || "
+    f"setweight(to_tsvector('{PG_CONFIG}'::regconfig, coalesce(heading, '')), 'A') || "
+    f"setweight(to_tsvector('{PG_CONFIG}'::regconfig, coalesce(text, '')), 'B'))"
+)
 MAX_TERMS = 32
 
 _TRIGGERS = ("insert", "update", "delete")
 
 
-def _sqlite_row(prefix: str) -> str:
+def _sqlite_row(prefix: str, titles: bool) -> str:
+    if not titles:
+        return (
+            f"INSERT INTO {FTS_TABLE}(rowid, heading, text) VALUES ("
+            f"(SELECT rid FROM {ROWIDS_TABLE} WHERE chunk_id = {prefix}.id), "
+            f"coalesce({prefix}.heading, ''), coalesce({prefix}.text, ''));"
+        )
     return (
-        f"INSERT INTO {FTS_TABLE}(rowid, heading, text) VALUES ("
+        f"INSERT INTO {FTS_TABLE}(rowid, title, heading, text) VALUES ("
         f"(SELECT rid FROM {ROWIDS_TABLE} WHERE chunk_id = {prefix}.id), "
-        f"coalesce({prefix}.heading, ''), coalesce({prefix}.text, ''));"
+        f"coalesce({prefix}.document_title, ''), coalesce({prefix}.heading, ''), "
+        f"coalesce({prefix}.text, ''));"
     )
 
 
@@ -69,54 +83,77 @@ def _sqlite_delete(prefix: str) -> str:
     )
 
 
-def sqlite_ddl() -> list[str]:
+def sqlite_ddl(*, titles: bool = True) -> list[str]:
+    columns = "title, heading, text" if titles else "heading, text"
+    watched = "document_title, heading, text" if titles else "heading, text"
+    select = "coalesce(c.document_title, ''), " if titles else ""
     return [
         f"CREATE TABLE IF NOT EXISTS {ROWIDS_TABLE} ("
         "rid INTEGER PRIMARY KEY, chunk_id VARCHAR(36) NOT NULL UNIQUE)",
         f"CREATE VIRTUAL TABLE IF NOT EXISTS {FTS_TABLE} USING fts5("
-        "heading, text, tokenize = 'porter unicode61 remove_diacritics 2')",
+        f"{columns}, tokenize = 'porter unicode61 remove_diacritics 2')",
         f"""CREATE TRIGGER IF NOT EXISTS kb_chunks_fts_insert AFTER INSERT ON kb_chunks
         BEGIN
           INSERT OR IGNORE INTO {ROWIDS_TABLE}(chunk_id) VALUES (new.id);
-          {_sqlite_row("new")}
+          {_sqlite_row("new", titles)}
         END""",
         f"""CREATE TRIGGER IF NOT EXISTS kb_chunks_fts_update
-        AFTER UPDATE OF heading, text ON kb_chunks
+        AFTER UPDATE OF {watched} ON kb_chunks
         BEGIN
           {_sqlite_delete("old")}
-          {_sqlite_row("new")}
+          {_sqlite_row("new", titles)}
         END""",
         f"""CREATE TRIGGER IF NOT EXISTS kb_chunks_fts_delete AFTER DELETE ON kb_chunks
         BEGIN
           {_sqlite_delete("old")}
           DELETE FROM {ROWIDS_TABLE} WHERE chunk_id = old.id;
         END""",
-        # Chunks that existed before the index (none on a fresh install).
+        # Chunks that existed before the index.
         f"INSERT OR IGNORE INTO {ROWIDS_TABLE}(chunk_id) SELECT id FROM kb_chunks",
         f"DELETE FROM {FTS_TABLE}",
-        f"INSERT INTO {FTS_TABLE}(rowid, heading, text) "
-        "SELECT r.rid, coalesce(c.heading, ''), coalesce(c.text, '') "
+        f"INSERT INTO {FTS_TABLE}(rowid, {columns}) "
+        f"SELECT r.rid, {select}coalesce(c.heading, ''), coalesce(c.text, '') "
         f"FROM kb_chunks c JOIN {ROWIDS_TABLE} r ON r.chunk_id = c.id",
     ]
 
 
-def postgres_ddl() -> list[str]:
+def postgres_ddl(*, titles: bool = True) -> list[str]:
+    document = PG_DOCUMENT if titles else PG_DOCUMENT_V1
     return [
         f"ALTER TABLE kb_chunks ADD COLUMN IF NOT EXISTS {PG_COLUMN} tsvector "
-        f"GENERATED ALWAYS AS ({PG_DOCUMENT}) STORED",
+        f"GENERATED ALWAYS AS ({document}) STORED",
         f"CREATE INDEX IF NOT EXISTS {PG_INDEX} ON kb_chunks USING gin ({PG_COLUMN})",
     ]
 
 
 def install(bind: sa.Connection) -> None:
-    """Create the full-text index over ``kb_chunks`` (called by the migration)."""
-    statements = postgres_ddl() if bind.dialect.name == "postgresql" else sqlite_ddl()
+    """The first full-text index over ``kb_chunks``, heading and text (migration 0001)."""
+    _install(bind, titles=False)
+
+
+def install_titles(bind: sa.Connection) -> None:
+    """Rebuild the index with the document title (migration 0004)."""
+    uninstall(bind)
+    _install(bind, titles=True)
+
+
+def uninstall_titles(bind: sa.Connection) -> None:
+    """Back to the first index (0004's downgrade)."""
+    uninstall(bind)
+    install(bind)
+
+
+def _install(bind: sa.Connection, *, titles: bool) -> None:
+    if bind.dialect.name == "postgresql":
+        statements = postgres_ddl(titles=titles)
+    else:
+        statements = sqlite_ddl(titles=titles)
     for statement in statements:
         bind.exec_driver_sql(statement)
 
 
 def uninstall(bind: sa.Connection) -> None:
-    """Drop what :func:`install` made."""
+    """Drop the index (either version)."""
     if bind.dialect.name == "postgresql":
         bind.exec_driver_sql(f"DROP INDEX IF EXISTS {PG_INDEX}")
         bind.exec_driver_sql(f"ALTER TABLE kb_chunks DROP COLUMN IF EXISTS {PG_COLUMN}")
@@ -141,6 +178,12 @@ def terms(query: str) -> list[str]:
     return list(seen)[:MAX_TERMS]
 
 
+def content_terms(query: str) -> list[str]:
+    """:func:`terms` without stopwords ("the", "what", "how"...): those would match
+    nearly every chunk."""
+    return [word for word in terms(query) if word not in STOPWORDS]
+
+
 @dataclass(frozen=True, slots=True)
 class LexicalMatch:
     chunk_id: str
@@ -157,7 +200,7 @@ async def lexical_matches(
     document_id: str | None = None,
 ) -> list[LexicalMatch]:
     """The tenant's chunks matching any word of ``query``, best first."""
-    words = terms(query)
+    words = content_terms(query)
     if not words or limit <= 0:
         return []
     params: dict[str, object] = {"tenant_id": tenant_id, "limit": limit}
@@ -180,7 +223,7 @@ async def lexical_matches(
     else:
         params["q"] = " OR ".join(f'"{w}"' for w in words)
         statement = sa.text(
-            f"SELECT c.id, c.document_id, -bm25({FTS_TABLE}, 2.0, 1.0) AS score "
+            f"SELECT c.id, c.document_id, -bm25({FTS_TABLE}, 3.0, 2.0, 1.0) AS score "
             f"FROM {FTS_TABLE} f JOIN {ROWIDS_TABLE} r ON r.rid = f.rowid "
             "JOIN kb_chunks c ON c.id = r.chunk_id "
             f"WHERE {FTS_TABLE} MATCH :q AND c.tenant_id = :tenant_id{doc_filter} "
@@ -188,19 +231,3 @@ async def lexical_matches(
         )
     rows = (await session.execute(statement, params)).all()
     return [LexicalMatch(r[0], r[1], float(r[2])) for r in rows]
-
-
-def fuse(rankings: Sequence[Sequence[str]], *, k: int = RRF_K) -> list[tuple[str, float]]:
-    """Reciprocal rank fusion of ranked id lists: ``(id, score)`` best first, the score
-    scaled so that first place in every ranking is 1.0."""
-    if not rankings:
-        return []
-    scores: dict[str, float] = {}
-    for ranking in rankings:
-        for rank, item in enumerate(ranking, start=1):
-            scores[item] = scores.get(item, 0.0) + 1.0 / (k + rank)
-    best = len(rankings) / (k + 1)
-    return sorted(
-        ((item, score / best) for item, score in scores.items()),
-        key=lambda pair: (-pair[1], pair[0]),
-    )

@@ -2,7 +2,8 @@
 
 The only writer of ``kb_documents`` and ``kb_chunks``. A document's content is parsed
 (:mod:`.parsing`), laid out as plain text and cut into chunks (:mod:`.chunking`); each
-chunk is embedded (the built-in local embedder unless a caller says otherwise) and
+chunk (with its document's title and its heading) is embedded — by the built-in
+retrieval embedder (:mod:`bizos.ai.termvectors`) unless a caller brings another — and
 indexed for full text by the database (:mod:`.search`). New content replaces all of a
 document's chunks in the same transaction, so a search never sees a mix of old and new
 text; a delete takes the chunks with it. Every change bumps the document's ``version``
@@ -21,11 +22,13 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import PurePath
 from typing import Any
 
+import numpy as np
 import sqlalchemy as sa
 import structlog
 from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bizos.ai.termvectors import MIN_RELEVANCE, SUPERSEDED, TermEmbedder, retrieval_embedder
 from bizos.ai.types import EmbeddingProvider
 from bizos.core.config import get_settings
 from bizos.core.context import Context
@@ -37,7 +40,12 @@ from bizos.core.versions import check_version
 from bizos.modules.knowledge.documents import parsing
 from bizos.modules.knowledge.documents import search as kb_search
 from bizos.modules.knowledge.documents.chunking import Chunk, chunk_document, lay_out
-from bizos.modules.knowledge.documents.index import to_blob, vector_index
+from bizos.modules.knowledge.documents.index import (
+    chunk_input,
+    corpus_index,
+    to_blob,
+    vector_index,
+)
 from bizos.modules.knowledge.documents.models import KbChunk, KbDocument
 from bizos.modules.knowledge.documents.schemas import SearchHit, clean_tags
 
@@ -46,10 +54,19 @@ log = structlog.get_logger("bizos.knowledge")
 MAX_CHUNKS = 30_000
 MAX_SEARCH_LIMIT = 50
 EMBED_BATCH = 64
-# Vector candidates less similar than this are noise, not matches. (The local embedder
-# hashes into 384 buckets: unrelated texts still meet at 0 ± 0.05, about as close as a
-# paraphrase sharing one synonym; no floor separates the two, so this one keeps recall.)
+# For a caller's own query vector (another embedder): candidates less similar than this
+# are noise. The built-in embedder has its own, calibrated threshold (MIN_RELEVANCE).
 MIN_SIMILARITY = 0.05
+# Relevance (cosine in the tenant's fitted space) a passage needs to be shown as a search
+# result: unrelated questions stay under it (termvectors.MIN_RELEVANCE, measured there).
+RELEVANT = MIN_RELEVANCE
+# What a passage needs to be read as context by an answerer, which weighs a question's
+# words against several passages and declines by itself: anything sharing a little.
+MIN_CONTEXT = 0.03
+# Chunks of another embedder re-embedded per knowledge-base write (keeps a write quick).
+REEMBED_BATCH = 2000
+
+Embedder = EmbeddingProvider | TermEmbedder
 
 
 def max_document_bytes() -> int:
@@ -58,12 +75,10 @@ def max_document_bytes() -> int:
     return get_settings().max_document_bytes
 
 
-def default_embedder() -> EmbeddingProvider:
-    """The embedder documents and queries use unless a caller brings a vector: the
-    built-in local one (no download, no network)."""
-    from bizos.ai.embeddings import embedder_for
-
-    return embedder_for("local")
+def default_embedder() -> TermEmbedder:
+    """The embedder documents and queries use unless a caller brings another: the
+    built-in retrieval embedder (no download, no network; fitted per tenant)."""
+    return retrieval_embedder()
 
 
 # --- reads ----------------------------------------------------------------------------
@@ -175,13 +190,17 @@ def prepare(
     )
 
 
-def embedding_input(heading: str | None, text: str) -> str:
-    """What a chunk's vector is made from: its heading path and what it says. (Not the
-    document title: shared by every chunk, it would pull them all towards each other.)"""
-    return f"{heading}\n{text}" if heading else text
+def embedding_input(title: str | None, heading: str | None, text: str) -> str:
+    """What a chunk's vector is made from: its document's title (the question "opening
+    hours" is answered by the page called that), its heading path and what it says."""
+    return chunk_input(title, heading, text)
 
 
-async def _embed(embedder: EmbeddingProvider, texts: Sequence[str]) -> list[bytes]:
+async def _embed(embedder: Embedder, texts: Sequence[str]) -> list[bytes]:
+    if isinstance(embedder, TermEmbedder):
+        if len(texts) <= 32:
+            return embedder.vectors(texts)
+        return await asyncio.to_thread(embedder.vectors, list(texts))
     blobs: list[bytes] = []
     for start in range(0, len(texts), EMBED_BATCH):
         vectors = await embedder.embed(list(texts[start : start + EMBED_BATCH]))
@@ -206,13 +225,16 @@ async def _write_chunks(
     session: AsyncSession,
     document: KbDocument,
     prepared_chunks: Sequence[Chunk],
-    embedder: EmbeddingProvider,
+    embedder: Embedder,
 ) -> None:
-    vectors = await _embed(embedder, [embedding_input(c.heading, c.text) for c in prepared_chunks])
+    title = document.title
+    inputs = [embedding_input(title, c.heading, c.text) for c in prepared_chunks]
+    vectors = await _embed(embedder, inputs)
     session.add_all(
         KbChunk(
             tenant_id=document.tenant_id,
             document_id=document.id,
+            document_title=title,
             **asdict(c),
             embedding=vector,
             embedding_model=embedder.name,
@@ -274,7 +296,7 @@ async def create_document(
     content_type: str | None,
     filename: str | None = None,
     tags: Sequence[str] = (),
-    embedder: EmbeddingProvider | None = None,
+    embedder: Embedder | None = None,
 ) -> KbDocument:
     """Store, chunk, embed and index a document (``kb.document.created``). Without a
     title, the file's own (``<title>``, first heading, PDF info) or its name is used."""
@@ -299,6 +321,7 @@ async def create_document(
     session.add(document)
     await session.flush()
     await _write_chunks(session, document, prepared.chunks, embedder)
+    await reembed_stale(session, ctx)
     await _document_event(
         session,
         ctx,
@@ -307,7 +330,7 @@ async def create_document(
         version=document.version,
         sha256=document.sha256,
     )
-    vector_index().invalidate(document.tenant_id)
+    _invalidate(document.tenant_id)
     log.info("kb.document.created", document_id=document.id, chunks=document.chunk_count)
     return document
 
@@ -323,7 +346,7 @@ async def update_document(
     content_type: str | None = None,
     filename: str | None = None,
     if_match: str | None = None,
-    embedder: EmbeddingProvider | None = None,
+    embedder: Embedder | None = None,
 ) -> KbDocument:
     """Change the fields given (``kb.document.updated`` naming them). New content is
     re-parsed and re-indexed (old chunks gone). ``If-Match`` names the version the
@@ -364,6 +387,9 @@ async def update_document(
     if prepared is not None and "content" in changed:
         await _delete_chunks(session, ctx, document.id)
         await _write_chunks(session, document, prepared.chunks, embedder)
+    elif "title" in changed:  # the title is part of every chunk's text and vector
+        await _reembed(session, ctx, document, embedder)
+    await reembed_stale(session, ctx)
     document.version += 1
     await session.flush()
     await _document_event(
@@ -375,20 +401,60 @@ async def update_document(
         changed=changed,
         content_changed="content" in changed,
     )
-    vector_index().invalidate(document.tenant_id)
+    _invalidate(document.tenant_id)
     log.info("kb.document.updated", document_id=document.id, changed=changed)
     return document
 
 
 async def _reembed(
-    session: AsyncSession, ctx: Context, document: KbDocument, embedder: EmbeddingProvider
+    session: AsyncSession, ctx: Context, document: KbDocument, embedder: Embedder
 ) -> None:
     chunks = await document_chunks(session, ctx, document.id)
-    vectors = await _embed(embedder, [embedding_input(c.heading, c.text) for c in chunks])
+    title = document.title
+    vectors = await _embed(embedder, [embedding_input(title, c.heading, c.text) for c in chunks])
     for chunk, vector in zip(chunks, vectors, strict=True):
+        chunk.document_title = title
         chunk.embedding = vector
         chunk.embedding_model = embedder.name
     document.embedding_model = embedder.name
+
+
+async def reembed_stale(session: AsyncSession, ctx: Context, *, limit: int = REEMBED_BATCH) -> int:
+    """Store the built-in embedder's vectors for chunks an earlier built-in embedder made
+    (``SUPERSEDED``: after an upgrade), at most ``limit`` per call; returns how many.
+    Runs with every write of the knowledge base; searches compute what is still missing
+    in memory. Vectors of an embedder a caller chose (``embedder=``) are left alone."""
+    embedder = default_embedder()
+    chunks = list(
+        await session.scalars(
+            sa.select(KbChunk)
+            .where(
+                KbChunk.tenant_id == ctx.require_tenant(),
+                sa.or_(KbChunk.embedding_model.is_(None), KbChunk.embedding_model.in_(SUPERSEDED)),
+            )
+            .order_by(KbChunk.id)
+            .limit(limit)
+        )
+    )
+    if not chunks:
+        return 0
+    vectors = await _embed(
+        embedder, [embedding_input(c.document_title, c.heading, c.text) for c in chunks]
+    )
+    for chunk, vector in zip(chunks, vectors, strict=True):
+        chunk.embedding = vector
+        chunk.embedding_model = embedder.name
+    await session.execute(
+        sa.update(KbDocument)
+        .where(
+            KbDocument.tenant_id == ctx.require_tenant(),
+            KbDocument.id.in_({c.document_id for c in chunks}),
+        )
+        .values(embedding_model=embedder.name)
+    )
+    await session.flush()
+    log.info("kb.chunks_reembedded", count=len(chunks), embedder=embedder.name)
+    return len(chunks)
 
 
 async def reembed_document(
@@ -396,14 +462,14 @@ async def reembed_document(
     ctx: Context,
     document_id: str,
     *,
-    embedder: EmbeddingProvider | None = None,
+    embedder: Embedder | None = None,
 ) -> KbDocument:
     """Recompute the document's chunk vectors (after a change of embedder)."""
     document = await _locked(session, ctx, document_id)
     await _reembed(session, ctx, document, embedder or default_embedder())
     document.version += 1
     await session.flush()
-    vector_index().invalidate(document.tenant_id)
+    _invalidate(document.tenant_id)
     return document
 
 
@@ -419,8 +485,13 @@ async def delete_document(
     await _document_event(
         session, ctx, document, "kb.document.deleted", version=document.version + 1
     )
-    vector_index().invalidate(ctx.require_tenant())
+    _invalidate(ctx.require_tenant())
     log.info("kb.document.deleted", document_id=document_id)
+
+
+def _invalidate(tenant_id: str) -> None:
+    vector_index().invalidate(tenant_id)
+    corpus_index().invalidate(tenant_id)
 
 
 # --- search ---------------------------------------------------------------------------
@@ -435,67 +506,76 @@ async def search(
     document_id: str | None = None,
     query_vector: Sequence[float] | None = None,
     embedding_model: str | None = None,
+    min_score: float = MIN_CONTEXT,
 ) -> list[SearchHit]:
-    """The passages that best answer ``query``: full-text and vector rankings fused by
-    reciprocal rank. ``query_vector`` (with the ``embedding_model`` that made it) spares
-    embedding the query here; without it the default embedder embeds it."""
+    """The passages that answer ``query``, most relevant first.
+
+    A hit's ``score`` is the cosine of the query and the chunk (title, heading, text) in
+    the tenant's fitted TF-IDF space (:mod:`bizos.ai.termvectors`): it means relevance,
+    comparable across queries. Chunks under ``min_score`` are not returned: the default
+    keeps the context an answerer reads (it weighs a question's words against several
+    passages, and declines by itself); searches shown as results pass the threshold of
+    relevance, ``RELEVANT`` (the HTTP search, the ``kb.search`` tool).
+    Full text proposes candidates and says which hits matched by words (``lexical``).
+    A caller's own ``query_vector`` (with the ``embedding_model`` that made the stored
+    vectors) is compared with those too; its cosine counts from ``MIN_SIMILARITY``."""
     tenant_id = ctx.require_tenant()
     limit = max(1, min(limit, MAX_SEARCH_LIMIT))
     pool = max(4 * limit, 20)
     lexical = await kb_search.lexical_matches(
         session, tenant_id, query, limit=pool, document_id=document_id
     )
-    similarity: dict[str, float] = {}
-    vector_ranking: list[str] = []
-    if query_vector is None and query.strip():
+    scores: dict[str, float] = {}
+    if query.strip():
         embedder = default_embedder()
-        query_vector = (await embedder.embed([query]))[0]
-        embedding_model = embedder.name
+        corpus = await corpus_index().corpus(session, tenant_id, embedder)
+        similarity = corpus.space.similarities(query)
+        relevant = np.flatnonzero(similarity >= max(min_score, 1e-6))
+        if document_id is not None:
+            relevant = relevant[corpus.document_ids[relevant] == document_id]
+        scores = {corpus.chunk_ids[i]: float(similarity[i]) for i in relevant}
     if query_vector is not None:
         matches = await vector_index().nearest(
             session,
             tenant_id,
             query_vector,
-            model=embedding_model or default_embedder().name,
+            model=embedding_model or "",
             limit=pool,
             document_id=document_id,
         )
         for match in matches:
             if match.similarity >= MIN_SIMILARITY:
-                similarity[match.chunk_id] = match.similarity
-                vector_ranking.append(match.chunk_id)
-    lexical_ids = [m.chunk_id for m in lexical]
-    fused = kb_search.fuse([lexical_ids, vector_ranking])[:limit]
-    if not fused:
+                scores[match.chunk_id] = max(scores.get(match.chunk_id, 0.0), match.similarity)
+    ranked = sorted(scores.items(), key=lambda pair: (-pair[1], pair[0]))[:limit]
+    return await _hits(session, tenant_id, ranked, {m.chunk_id for m in lexical})
+
+
+async def _hits(
+    session: AsyncSession, tenant_id: str, ranked: list[tuple[str, float]], lexical: set[str]
+) -> list[SearchHit]:
+    if not ranked:
         return []
     rows = (
         await session.execute(
             sa.select(KbChunk, KbDocument.title)
             .join(KbDocument, KbDocument.id == KbChunk.document_id)
-            .where(
-                KbChunk.tenant_id == tenant_id,
-                KbChunk.id.in_([chunk_id for chunk_id, _ in fused]),
-            )
+            .where(KbChunk.tenant_id == tenant_id, KbChunk.id.in_([c for c, _ in ranked]))
         )
     ).all()
     found = {chunk.id: (chunk, title) for chunk, title in rows}
-    matched = set(lexical_ids)
-    hits = []
-    for chunk_id, score in fused:
-        if chunk_id not in found:
-            continue  # deleted between the two reads
-        chunk, title = found[chunk_id]
-        hits.append(
-            SearchHit(
-                document_id=chunk.document_id,
-                title=title,
-                chunk_id=chunk.id,
-                text=chunk.text,
-                score=round(score, 6),
-                heading=chunk.heading,
-                page=chunk.page,
-                similarity=similarity.get(chunk_id),
-                lexical=chunk_id in matched,
-            )
+    return [
+        SearchHit(
+            document_id=chunk.document_id,
+            title=title,
+            chunk_id=chunk.id,
+            text=chunk.text,
+            score=round(score, 6),
+            heading=chunk.heading,
+            page=chunk.page,
+            similarity=round(score, 6),
+            lexical=chunk_id in lexical,
         )
-    return hits
+        for chunk_id, score in ranked
+        if chunk_id in found  # (deleted between the two reads)
+        for chunk, title in [found[chunk_id]]
+    ]
