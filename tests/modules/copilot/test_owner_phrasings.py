@@ -415,3 +415,49 @@ def test_a_new_tasks_figures_name_the_record_it_is_about() -> None:
     )
     read: Any = figure_read(Figure("n", 1), outcome)
     assert read.records == ["c-1"]
+
+
+# --- one stage of the pipeline ---------------------------------------------------------------
+
+
+def _pipeline(question: str, stages: list[dict[str, Any]]) -> Any:
+    from bizos.core.tools import ToolResult
+
+    parsed = asked(question)
+    step = plan(parsed).steps[0]
+    value = {"count": 5, "by_currency": [{"currency": "USD", "count": 5, "stages": stages}]}
+    figures = [Figure("open deals", 5, unit="deals"), Figure("value", Decimal("9.00"), "USD")]
+    said = Said("You have 5 open deals worth $9.00.", figures)
+    outcome = Outcome(step, result=ToolResult(value, "q"), said=said)
+    return parsed, compose(parsed, [outcome])
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "How many deals are in negotiation?",
+        "deals in negotiation",
+        "how many deals in the negotiation stage",
+    ],
+)
+def test_a_stage_with_no_deals_is_said_to_have_none(question: str) -> None:
+    parsed, answer = _pipeline(question, [{"stage": "lead", "count": 5, "amount": Decimal("9.00")}])
+    assert parsed.entities["stage"] == "negotiation"
+    assert answer.text.startswith("No open deal is in negotiation.")
+    assert (answer.figures[0][0].label, answer.figures[0][0].value) == (
+        "open deals in negotiation",
+        0,
+    )
+    assert answer.unfigured() == []
+
+
+def test_a_stage_with_deals_leads_with_its_count_and_value() -> None:
+    _, answer = _pipeline(
+        "How many deals are in proposal?",
+        [
+            {"stage": "lead", "count": 3, "amount": Decimal("5.00")},
+            {"stage": "proposal", "count": 2, "amount": Decimal("4.00")},
+        ],
+    )
+    assert answer.text.startswith("2 open deals are in proposal, worth $4.00.")
+    assert answer.unfigured() == []

@@ -9,7 +9,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 
+from pydantic import BaseModel
+
 from bizos.core.money import cents, spoken
+from bizos.core.phrases import counted
 from bizos.core.tools import Figure, SourceRef, numbers_in
 from bizos.modules.copilot.parsing import Parsed
 from bizos.modules.copilot.steps import Outcome
@@ -85,12 +88,44 @@ def compose(parsed: Parsed, outcomes: Iterable[Outcome] | Mapping[str, Outcome])
             sources.extend(s for s in outcome.said.sources if s not in sources)
         elif outcome.result is not None and not _is_lookup_step(outcome):
             parts.append(f"I found {outcome.step.label} but cannot put it into words.")
+    stage = _stage_asked(parsed, ran)
+    if stage is not None:
+        parts.insert(0, stage[0])
+        figures[:0] = stage[1]
     change = _comparison(ran, "average" if parsed.topic == "aov" else "")
     if change is not None:
         parts.append(change[0])
         figures.extend(change[1])
     text = " ".join(p for p in parts if p)
     return Composed(text or _nothing(parsed), figures, sources, period_labels(parsed, ran))
+
+
+def _stage_asked(
+    parsed: Parsed, ran: list[Outcome]
+) -> tuple[str, list[tuple[Figure, Outcome]]] | None:
+    """ "How many deals are in negotiation?": the pipeline's count (and value) in that
+    stage, said first, none included ("No open deal is in negotiation.")."""
+    stage = parsed.entities.get("stage")
+    outcome = next((o for o in ran if o.step.tool == "crm.pipeline" and o.result), None)
+    if not isinstance(stage, str) or outcome is None or outcome.result is None:
+        return None
+    value = outcome.result.value
+    data = value.model_dump() if isinstance(value, BaseModel) else value
+    if not isinstance(data, dict):
+        return None
+    count, worth = 0, []
+    for currency in data.get("by_currency") or []:
+        for row in currency.get("stages") or []:
+            if row.get("stage") == stage and row.get("count"):
+                count += int(row["count"])
+                worth.append((Decimal(row["amount"]), str(currency.get("currency"))))
+    figures = [(Figure(f"open deals in {stage}", count, unit="deals"), outcome)]
+    if count == 0:
+        return f"No open deal is in {stage}.", figures
+    figures += [(Figure(f"value of open deals in {stage} ({c})", a, c), outcome) for a, c in worth]
+    amounts = " and ".join(spoken(a, c) for a, c in worth)
+    verb = "is" if count == 1 else "are"
+    return f"{counted(count, 'open deal')} {verb} in {stage}, worth {amounts}.", figures
 
 
 def period_labels(parsed: Parsed, outcomes: Iterable[Outcome] = ()) -> list[str]:

@@ -157,9 +157,11 @@ def extract(text: str, vocab: Vocabulary) -> dict[str, Any]:
     if QUANTITY.search(text):
         out["by"] = "quantity"
     if match := re.search(
-        r"\b(?:in|at|to) (?:the )?(?P<s>\w+) stage\b|\bdeals? in (?P<t>\w+)\b", text
+        r"\b(?:in|at|to) (?:the )?(?P<s>\w+) stage\b|\bdeals? (?:are |is )?(?:currently |still |now )?"
+        r"(?:in|at) (?:the )?(?P<t>\w+)\b|\b(?:in|at) (?P<u>\w+)\b",
+        text,
     ):
-        stage = match.group("s") or match.group("t")
+        stage = match.group("s") or match.group("t") or match.group("u")
         if stage in vocab.stages:
             out["stage"] = stage
     out["deal_query"] = _deal_query(text, out)
