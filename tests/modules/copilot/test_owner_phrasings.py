@@ -4,8 +4,6 @@ documents answer, not the metrics), a named contract, "search the knowledge base
 …", comparisons of two named periods and of this year with the last, and proposed
 actions whose numbers are figures."""
 
-# ruff: noqa: E501  (phrasing tables read best one entry a line)
-
 from __future__ import annotations
 
 import datetime as dt

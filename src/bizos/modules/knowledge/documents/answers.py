@@ -9,6 +9,7 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bizos.ai.providers import answerer
+from bizos.ai.providers.extractive import split_sentences, terms
 from bizos.ai.providers.local import LocalProvider
 from bizos.ai.types import Source
 from bizos.core.context import Context
@@ -39,10 +40,106 @@ def _source(hit: SearchHit) -> Source:
     )
 
 
+# Words that frame a question about a topic ("what's our refund policy?") rather than
+# say what it is about.
+_FRAMING = frozenset(
+    terms(
+        "what whats tell about explain show give info information details detail policy "
+        "policies terms rules rule guide guidelines process procedure faq overview summary "
+        "say says said document documents docs knowledge base our we us"
+    )
+)
+OPENING_SENTENCES = 3
+
+
+def _topic_terms(question: str) -> list[str]:
+    return [t for t in terms(question) if t not in _FRAMING]
+
+
+def _about(hit: SearchHit) -> set[str]:
+    """What a passage is about by name: its document's title and its heading."""
+    return set(terms(f"{hit.title} {hit.heading or ''}"))
+
+
+def _nearest(question: str, hits: list[SearchHit]) -> tuple[SearchHit, bool] | None:
+    """The section a question names by its title or heading ("refund" -> "Returns and
+    refunds — Refunds"), and whether every word of the question's topic is in it."""
+    words = _topic_terms(question)
+    if not words or len(words) > 4:
+        return None
+    ranked = []
+    for i, hit in enumerate(hits):
+        named = _about(hit)
+        if not named & set(words):
+            continue
+        section = (hit.heading or "").split(" > ")[-1]
+        headed = set() if section.lower() == hit.title.lower() else set(terms(section))
+        inside = named | set(terms(hit.text))
+        key = (-len(headed & set(words)), -len(named & set(words)), -len(inside & set(words)), i)
+        ranked.append((key, hit, inside))
+    if not ranked:
+        return None
+    _, hit, inside = min(ranked, key=lambda r: r[0])
+    return hit, set(words) <= inside
+
+
+def _opening(hit: SearchHit) -> list[str]:
+    """A section's first sentences, as the answerer quotes sentences."""
+    sentences = split_sentences(hit.text, passage=0, heading=hit.heading)
+    return [s.text for s in sentences[:OPENING_SENTENCES]]
+
+
+def _topic_answer(question: str, hits: list[SearchHit]) -> KbAnswerRead | None:
+    """A question that names a topic and asks nothing more specific ("what's our refund
+    policy?", "shipping times") is answered with the opening sentences of the section
+    about it, quoted and cited. Any other question the passages do not answer is still
+    declined, naming the nearest section when one is about what it asks."""
+    nearest = _nearest(question, hits)
+    if nearest is None:
+        return None
+    hit, covered = nearest
+    said = " ".join(_opening(hit))
+    if not said:
+        return None
+    source = _source(hit)
+    title = answerer.display_title(source.title)
+    asked = " ".join(question.split())
+    topical = covered and answerer.kind_of(asked) == "open"
+    if topical:
+        text = f"According to “{title}”: {said}"
+    else:
+        text = (
+            f"{NOT_COVERED.format(question=asked.rstrip('?'))} The nearest it comes is "
+            f"“{title}”: {said}"
+        )
+    cited = AnswerSource(
+        document_id=hit.document_id,
+        chunk_id=hit.chunk_id,
+        title=title,
+        heading=hit.heading,
+        page=hit.page,
+        excerpt=said,
+        score=round(float(hit.score), 4),
+    )
+    return KbAnswerRead(
+        question=asked,
+        answer=text,
+        answered=topical,
+        sources=[cited],
+        provenance=AnswerProvenance(
+            provider=LocalProvider.name, model=LocalProvider.model, passages_searched=len(hits)
+        ),
+    )
+
+
 def answer_from(question: str, hits: list[SearchHit]) -> KbAnswerRead:
     """The extractive answer to ``question`` from these passages (pure)."""
     sources = [_source(h) for h in hits]
     found = answerer.answer(question, sources)
+    if not found.answered:
+        topic = _topic_answer(question, hits)
+        if topic is not None:
+            return topic
     said = dict(answerer.cited_text(found))
     by_chunk = {h.chunk_id: h for h in hits}
     cited = []
