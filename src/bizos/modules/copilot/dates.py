@@ -89,27 +89,18 @@ class Period:
         return (self.start.month, self.start.day, self.end.month, self.end.day) == (1, 1, 12, 31)
 
     def year_earlier(self) -> Period:
-        """The same days a year earlier (29 February becomes the 28th); the year before a
+        """The same days a year earlier (29 February becomes the 28th), named by their own
+        year ("October 2025", "Q3 2025", else "the same days last year"); the year before a
         whole year."""
         if self.whole_year():
             return year(self.start.year - 1)
         start, end = add_years(self.start, -1), add_years(self.end, -1)
-        return Period(start, end, _a_year_earlier(self, start, end), self.unit)
-
-
-def _a_year_earlier(period: Period, start: Day, end: Day) -> str:
-    """The name of ``period``'s days a year earlier: "October 2025" for October 2026 (not
-    "October 2026 last year"), "Q3 2025", else "the same days last year"."""
-    whole_month = month(start.year, start.month)
-    if (start, end) == (whole_month.start, whole_month.end):
-        return whole_month.label
-    if start.day == 1 and start.month % 3 == 1:
-        whole_quarter = quarter(start.year, (start.month - 1) // 3 + 1)
-        if end == whole_quarter.end:
-            return whole_quarter.label
-    if re.search(r"\b(?:19|20)\d\d\b", period.label) and not period.label.startswith("this"):
-        return re.sub(r"\b(?:19|20)\d\d\b", lambda m: str(int(m.group()) - 1), period.label)
-    return "the same days last year"
+        for whole in (month(start.year, start.month), quarter(start.year, (start.month + 2) // 3)):
+            if (start, end) == (whole.start, whole.end):
+                return whole
+        named = re.sub(r"\b(?:19|20)\d\d\b", lambda m: str(int(m.group()) - 1), self.label)
+        same = named == self.label or self.label.startswith("this")
+        return Period(start, end, "the same days last year" if same else named, self.unit)
 
 
 def add_months(day: Day, months: int) -> Day:
