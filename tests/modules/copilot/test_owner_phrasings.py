@@ -459,3 +459,28 @@ def test_a_stage_with_deals_leads_with_its_count_and_value() -> None:
     )
     assert answer.text.startswith("2 open deals are in proposal, worth $4.00.")
     assert answer.unfigured() == []
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "What's our policy on returns?",
+        "Do customers pay for return shipping?",
+        "Who pays for return postage?",
+        "are returns free",
+        "is shipping free",
+        "do we price match",
+        "what are the terms for wholesale customers",
+    ],
+)
+def test_more_ways_of_asking_the_rules(question: str) -> None:
+    parsed = asked(question)
+    assert (parsed.intent, parsed.topic) == ("search", "kb")
+
+
+@pytest.mark.parametrize(
+    ("question", "topic"),
+    [("who pays the most", "top_customers"), ("how many returns this month", "refunds")],
+)
+def test_and_the_metric_questions_beside_them(question: str, topic: str) -> None:
+    assert asked(question).topic == topic

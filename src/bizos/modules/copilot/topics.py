@@ -31,7 +31,7 @@ _TOPICS: dict[str, list[tuple[str, float]]] = {
     ],
     "top_customers": [
         (r"\b(?:best|top|biggest|largest|most valuable|highest[- ]spending|loyal|major|key|main|important|leading)\s+(?:\d+\s+|\w+\s+)?(?:customers?|clients?|buyers?|accounts?|spenders?)\b", 6),
-        (r"\b(?:who|which (?:customers?|clients?|accounts?|buyers?))(?: has| have)? (?:buys|bought|spends|spent|orders|ordered|purchased?)(?: \w+)? (?:the )?most\b", 6),
+        (r"\b(?:who|which (?:customers?|clients?|accounts?|buyers?))(?: has| have)? (?:buys|bought|spends|spent|orders|ordered|purchased?|pays|paid)(?: \w+)? (?:the )?most\b", 6),
         (r"\bwho (?:are|were|is|was) (?:my|our) (?:best|top|biggest)\b", 3),
         (r"\bcustomers?\b|\bclients?\b", 1),
     ],
@@ -197,6 +197,8 @@ KB_STRONG = re.compile(
     r"\bcan (?:a |the |our |my )?(?:customers?|clients?|buyers?|people|users?|subscribers?|guests?|wholesalers?|wholesale (?:customers?|clients?|accounts?|buyers?)|staff|employees|members)\b|"
     r"\bcan (?:i|we) (?:return|exchange|cancel|pause|skip|refund|swap|use|split|pay by|pay with|order (?:online|by|over))\b|"
     r"\bis there (?:a|an|any) (?:\w+ ){0,3}(?:minimum|maximum|limit|fee|charge|discount|warranty|guarantee|polic(?:y|ies)|deadline|cut-?off|restocking)\b|"
+    r"\b(?:are|is) (?:returns?|refunds?|exchanges?|shipping|delivery|deliveries|postage) (?:free|included|allowed|possible)\b|"
+    r"\bwho (?:pays|covers|is responsible)(?: for)? (?:the )?(?:returns?|shipping|postage|delivery|damages?|duties|customs|repairs?)\b|\breturn (?:postage|shipping|label)s?\b|"
     r"\bhow much (?:does|do|is|will) (?:it cost to |a |the )?(?:\w+ ){0,2}(?:shipping|delivery|postage|subscriptions?|returns?|restocking|membership)(?: cost| costs| fee)?\b"
 )
 GREETING = re.compile(
