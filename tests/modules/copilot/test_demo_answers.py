@@ -69,8 +69,11 @@ def figures_of(answer: dict[str, Any]) -> list[Figure]:
 
 def labels_of(answer: dict[str, Any]) -> list[str]:
     """Names and dates an answer may write numbers in (figure labels, source titles, the
-    figures' periods and the question's)."""
-    labels = [f["label"] for f in answer["figures"]] + [s["title"] for s in answer["sources"]]
+    figures' periods and the question's), and what it quotes from a cited source's
+    excerpt ("within 5 business days": the document's number, not ours)."""
+    labels = [f["label"] for f in answer["figures"]] + [
+        f"{s['title']} {s.get('excerpt', '')}" for s in answer["sources"]
+    ]
     ordered = sorted((label for label in labels if label), key=len, reverse=True)
     return ordered + period_words(figures_of(answer), answer["entities"])
 
