@@ -70,7 +70,7 @@ async def test_a_pdf_upload_is_indexed_and_found(
     assert doc["content_type"] == "application/pdf" and doc["filename"] == "agreement.pdf"
     assert doc["page_count"] == 2 and doc["chunk_count"] == 2
     assert doc["tags"] == ["contract", "legal"]
-    assert doc["embedding_model"] == "local-hash-384"
+    assert doc["embedding_model"] == "local-tfidf-v1"
     [event] = await events_of(db, tenant.tenant_id, "kb.document.created")
     assert event.data["document_id"] == doc["id"] and event.data["tags"] == ["contract", "legal"]
 
