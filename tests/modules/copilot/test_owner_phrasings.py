@@ -484,3 +484,10 @@ def test_more_ways_of_asking_the_rules(question: str) -> None:
 )
 def test_and_the_metric_questions_beside_them(question: str, topic: str) -> None:
     assert asked(question).topic == topic
+
+
+def test_an_action_that_cannot_be_proposed_says_what_could_not_be_done() -> None:
+    parsed = understand("chase INV-0042", VOCAB, today=TODAY)
+    step = plan(parsed).steps[0]
+    answer = compose(parsed, [Outcome(step, error="the invoice is paid")])
+    assert answer.text == "I couldn't send a payment reminder: the invoice is paid."

@@ -78,7 +78,8 @@ def compose(parsed: Parsed, outcomes: Iterable[Outcome] | Mapping[str, Outcome])
     sources: list[SourceRef] = []
     for outcome in ran:
         if outcome.error is not None:
-            parts.append(f"I couldn't get {outcome.step.label}: {outcome.error.rstrip('.')}.")
+            verb = "" if outcome.step.id == "action" else "get "  # "I couldn't move the deal"
+            parts.append(f"I couldn't {verb}{outcome.step.label}: {outcome.error.rstrip('.')}.")
         elif outcome.proposal is not None:
             parts.append(f"{outcome.proposal.summary.rstrip('.')}. Confirm to go ahead.")
             figures.extend((f, outcome) for f in outcome.proposal.figures)
