@@ -52,8 +52,20 @@ _FRAMING = frozenset(
 OPENING_SENTENCES = 3
 
 
+# A few words a policy states by example rather than by name: "do we ship
+# internationally?" is answered by a table of destinations.
+_SAID_BY_EXAMPLE = {
+    term: frozenset(terms("destination destinations country countries abroad overseas worldwide"))
+    for term in terms("international internationally abroad overseas worldwide")
+}
+
+
 def _topic_terms(question: str) -> list[str]:
     return [t for t in terms(question) if t not in _FRAMING]
+
+
+def _has(words: set[str], term: str) -> bool:
+    return term in words or bool(words & _SAID_BY_EXAMPLE.get(term, frozenset()))
 
 
 def _about(hit: SearchHit) -> set[str]:
@@ -75,12 +87,13 @@ def _nearest(question: str, hits: list[SearchHit]) -> tuple[SearchHit, bool] | N
         section = (hit.heading or "").split(" > ")[-1]
         headed = set() if section.lower() == hit.title.lower() else set(terms(section))
         inside = named | set(terms(hit.text))
-        key = (-len(headed & set(words)), -len(named & set(words)), -len(inside & set(words)), i)
-        ranked.append((key, hit, inside))
+        covered = all(_has(inside, w) for w in words)
+        key = (not covered, -len(headed & set(words)), -len(named & set(words)), i)
+        ranked.append((key, hit, covered))
     if not ranked:
         return None
-    _, hit, inside = min(ranked, key=lambda r: r[0])
-    return hit, set(words) <= inside
+    _, hit, covered = min(ranked, key=lambda r: r[0])
+    return hit, covered
 
 
 def _opening(hit: SearchHit) -> list[str]:
@@ -104,7 +117,8 @@ def _topic_answer(question: str, hits: list[SearchHit]) -> KbAnswerRead | None:
     source = _source(hit)
     title = answerer.display_title(source.title)
     asked = " ".join(question.split())
-    topical = covered and answerer.kind_of(asked) == "open"
+    # what it asks is all there, and it asks for no one fact (how long, how much, when)
+    topical = covered and answerer.kind_of(asked) in ("open", "yesno")
     if topical:
         text = f"According to “{title}”: {said}"
     else:
