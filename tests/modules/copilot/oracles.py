@@ -366,6 +366,8 @@ async def records(s: AsyncSession, tenant: str, today: dt.date) -> Names:
         sa.select(Ticket.number).where(Ticket.tenant_id == tenant).order_by(Ticket.number.desc())
     )
     first, second = (unique + unique)[:2] if unique else (("", ""), ("", ""))
+    # "move {deal2} to negotiation": a deal not already there (that move is refused)
+    second = next((d for d in unique[1:] if d[1] != "negotiation"), second)
     return {
         "invoice": overdue[0] if overdue else "",
         "invoice2": overdue[1] if len(overdue) > 1 else "",
