@@ -82,3 +82,36 @@ def test_what_the_section_does_not_say_is_declined_naming_the_nearest(question: 
 def test_a_question_about_nothing_the_documents_name_is_declined_plainly(question: str) -> None:
     found = answer_from(question, [*RETURNS, *SHIPPING])
     assert not found.answered and found.sources == []
+
+
+PRIVACY = hit(
+    "Privacy notice",
+    None,
+    "We keep the details you give us to deliver orders. You can ask for a copy of your data "
+    "or for its deletion. We do not sell data.",
+    0.08,
+)
+HOW_TO_RETURN = hit(
+    "Returns and refunds",
+    "How to return",
+    "We send a prepaid return label; for change-of-mind returns the customer pays postage.",
+    0.16,
+)
+DAMAGED = hit(
+    "Shipping and delivery",
+    "Damaged parcels",
+    "If a customer's parcel arrives damaged, we replace it at no cost.",
+    0.15,
+)
+
+
+def test_the_document_of_the_distinctive_word_answers_not_the_common_one() -> None:
+    found = answer_from("What do we do with customer data?", [HOW_TO_RETURN, DAMAGED, PRIVACY])
+    assert found.answered
+    assert [s.title for s in found.sources] == ["Privacy notice"]
+    assert "data" in found.answer
+
+
+def test_an_answer_that_quotes_the_distinctive_word_stands() -> None:
+    found = answer_from("Who pays postage for a change-of-mind return?", [HOW_TO_RETURN, PRIVACY])
+    assert [s.title for s in found.sources] == ["Returns and refunds — How to return"]

@@ -146,10 +146,44 @@ def _topic_answer(question: str, hits: list[SearchHit]) -> KbAnswerRead | None:
     )
 
 
+def _distinct_document(
+    question: str, hits: list[SearchHit], found: answerer.Answer
+) -> list[SearchHit] | None:
+    """The passages of the one document that holds the question's distinctive word, when
+    the answer quotes only its common ones ("what do we do with customer data?" is about
+    data, which only the privacy notice speaks of, not about the customer who pays return
+    postage). None when the answer already holds it, or no single document does."""
+    if not found.answered or len(found.parts) != 1:
+        return None
+    documents: dict[str, set[str]] = {}
+    for hit in hits:
+        documents.setdefault(hit.document_id, set()).update(terms(f"{hit.title} {hit.text}"))
+    quoted = {t for p in found.parts for s in p.sentences for t in s.terms}
+    words = _topic_terms(question)
+    holders_of = {w: [d for d, known in documents.items() if w in known] for w in words}
+    if any(len(holders_of[w]) == 1 for w in words if w in quoted):
+        return None  # the answer already quotes a word only its document has
+    for word in words:
+        holders = holders_of[word]
+        if len(holders) == 1 and len(documents) > 1 and word not in quoted:
+            cited = {str(s.document_id) for s in found.sources}
+            if holders[0] not in cited:
+                return [h for h in hits if h.document_id == holders[0]]
+    return None
+
+
 def answer_from(question: str, hits: list[SearchHit]) -> KbAnswerRead:
     """The extractive answer to ``question`` from these passages (pure)."""
     sources = [_source(h) for h in hits]
     found = answerer.answer(question, sources)
+    distinct = _distinct_document(question, hits, found)
+    if distinct is not None:
+        # asked of that document alone, in the words it speaks ("customer" is not one)
+        known = {t for h in distinct for t in terms(f"{h.title} {h.heading or ''} {h.text}")}
+        kept = [w for w in question.split() if not terms(w) or set(terms(w)) & known]
+        again = answerer.answer(" ".join(kept), [_source(h) for h in distinct])
+        if again.answered:
+            hits, found = distinct, again
     if not found.answered:
         topic = _topic_answer(question, hits)
         if topic is not None:
