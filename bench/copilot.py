@@ -17,7 +17,8 @@ local provider (no workers: the copilot answers from what is stored). Then:
    correct answers (every expected span, the expected document cited), citation
    precision, unanswerable questions declined.
 3. **latency** — ``--rounds`` passes over the metric questions: p50/p95 per question,
-   side by side with the baseline in the same run, the same figure asked of the tool's
+   answered afresh and from the query cache apart, side by side with the baseline in
+   the same run, the same figure asked of the tool's
    own endpoint (``GET /api/v1/commerce/metrics/revenue``), so the copilot's own cost
    (parsing, planning, wording, storing the turn) shows as the ratio.
 
@@ -72,23 +73,33 @@ async def kb_answers(client: httpx.AsyncClient, headers: dict[str, str]) -> KbSc
 
 async def latency(
     client: httpx.AsyncClient, headers: dict[str, str], rounds: int
-) -> tuple[list[float], list[float]]:
+) -> tuple[list[float], list[float], list[float]]:
+    """Each metric question ``rounds`` times: answered afresh, answered from the query
+    cache, and the baseline endpoint, timed apart."""
     metric = [
         c.question
         for c in CASES
         if c.intent == "metrics" and not c.follows and "{" not in c.question
     ]
-    asked: list[float] = []
+    fresh: list[float] = []
+    cached: list[float] = []
     baseline: list[float] = []
     for _ in range(rounds):
+        # A new event in the tenant's log moves every cache key: this round starts afresh.
+        activity = {"events": [{"type": "page_viewed", "email": "bench@example.com"}]}
+        await client.post("/api/v1/track", json=activity, headers=headers)
         for question in metric:
-            started = time.perf_counter()
-            await client.post("/api/v1/copilot/ask", json={"question": question}, headers=headers)
-            asked.append(time.perf_counter() - started)
+            for _twice in range(2):  # afresh, then from the cache
+                started = time.perf_counter()
+                r = await client.post(
+                    "/api/v1/copilot/ask", json={"question": question}, headers=headers
+                )
+                seconds = time.perf_counter() - started
+                (cached if r.json().get("cached") else fresh).append(seconds)
             started = time.perf_counter()
             await client.get("/api/v1/commerce/metrics/revenue", headers=headers)
             baseline.append(time.perf_counter() - started)
-    return asked, baseline
+    return fresh, cached, baseline
 
 
 async def main() -> None:
@@ -124,7 +135,7 @@ async def main() -> None:
             tenant_id = r.json().get("tenant_id") or await _demo_tenant(db)
             scores = score(await ask_all(client, headers, db, tenant_id))
             kb = await kb_answers(client, headers)
-            asked, baseline = await latency(client, headers, args.rounds)
+            asked, cached, baseline = await latency(client, headers, args.rounds)
     await db.dispose()
     print(f"\nlabelled set: {len(CASES)} questions")
     print(f"  intent accuracy            {scores.intent:7.1%}")
@@ -136,13 +147,20 @@ async def main() -> None:
     print(f"\nknowledge answers: {kb.answerable + kb.unanswerable} questions")
     for line in kb.lines():
         print(f"  {line}")
-    print(f"\nlatency, local provider ({len(asked)} metric questions over {args.rounds} rounds)")
-    print(f"  {'':34} {'p50 ms':>8} {'p95 ms':>8} {'mean ms':>8}")
-    for name, samples in (("copilot ask", asked), ("baseline: revenue endpoint", baseline)):
-        mean = statistics.fmean(samples) * 1000
-        print(f"  {name:34} {pct(samples, 0.5):8.1f} {pct(samples, 0.95):8.1f} {mean:8.1f}")
-    ratio = pct(asked, 0.5) / max(pct(baseline, 0.5), 1e-9)
-    print(f"  ratio (p50)                        {ratio:8.1f}x   target: ask p95 < 150 ms")
+    print(f"\nlatency, local provider ({len(asked) + len(cached)} metric questions asked)")
+    print(f"  {'':34} {'p50 ms':>8} {'p95 ms':>8} {'mean ms':>8} {'n':>5}")
+    rows = (
+        ("copilot ask, answered afresh", asked),
+        ("copilot ask, from the query cache", cached),
+        ("baseline: revenue endpoint", baseline),
+    )
+    for name, samples in rows:
+        if samples:
+            mean = statistics.fmean(samples) * 1000
+            p50, p95 = pct(samples, 0.5), pct(samples, 0.95)
+            print(f"  {name:34} {p50:8.1f} {p95:8.1f} {mean:8.1f} {len(samples):5}")
+    ratio = pct(asked, 0.5) / max(pct(baseline, 0.5), 1e-9) if asked else 0.0
+    print(f"  ratio afresh/baseline (p50)        {ratio:8.1f}x   target: ask p95 < 150 ms")
     for o in scores.failures:
         print(f"  ✗ {o.question!r}: {'; '.join(o.problems)}")
 
