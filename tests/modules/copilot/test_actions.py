@@ -28,13 +28,19 @@ def action(app: Any) -> CountingAction:
 
 
 async def propose(
-    app: Any, db: Database, tenant: TenantLogin, name: str = "Ada Lovelace"
+    app: Any,
+    db: Database,
+    tenant: TenantLogin,
+    name: str = "Ada Lovelace",
+    *,
+    by: str | None = None,
+    role: str = "owner",
 ) -> dict[str, Any]:
     ctx = Context(
         tenant_id=tenant.tenant_id,
-        actor_id=tenant.user_id,
+        actor_id=by or tenant.user_id,
         actor_type="user",
-        scopes=ROLE_SCOPES["owner"],
+        scopes=ROLE_SCOPES[role],
     )
     async with db.unit_of_work(tenant_id=tenant.tenant_id) as session:
         session.info["ctx"] = ctx
@@ -90,12 +96,29 @@ async def test_a_burst_of_confirms_runs_the_action_once(
 async def test_a_viewer_may_not_confirm(
     client: httpx.AsyncClient, app: Any, db: Database, tenant: TenantLogin, action: CountingAction
 ) -> None:
-    proposed = await propose(app, db, tenant)
     viewer = await add_member(client, tenant, "viewer")
+    proposed = await propose(app, db, tenant, by=viewer.id, role="viewer")
+    r = await client.get(f"/api/v1/copilot/actions/{proposed['id']}", headers=viewer.headers)
+    assert r.status_code == 200 and r.json()["status"] == "proposed"
     r = await client.post(url(proposed["id"], "confirm"), headers=viewer.headers)
     assert r.status_code == 403
     assert "missing scope" in r.json()["detail"]
     assert action.runs == []
+
+
+async def test_a_colleague_can_neither_see_nor_decide_my_proposal(
+    client: httpx.AsyncClient, app: Any, db: Database, tenant: TenantLogin, action: CountingAction
+) -> None:
+    proposed = await propose(app, db, tenant)
+    colleague = await add_member(client, tenant, "admin")
+    r = await client.get(f"/api/v1/copilot/actions/{proposed['id']}", headers=colleague.headers)
+    assert r.status_code == 404
+    for verb in ("confirm", "cancel"):
+        r = await client.post(url(proposed["id"], verb), headers=colleague.headers)
+        assert r.status_code == 404, r.text
+    assert action.runs == []
+    r = await client.post(url(proposed["id"], "confirm"), headers=tenant.headers)
+    assert r.status_code == 200 and action.runs
 
 
 async def test_another_tenant_cannot_see_or_confirm_an_action(

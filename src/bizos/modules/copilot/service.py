@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bizos.core.auth import SCOPES
 from bizos.core.context import Context
 from bizos.core.db import get_database, utcnow
-from bizos.core.errors import Conflict, Forbidden, Unprocessable
+from bizos.core.errors import Conflict, Forbidden, NotFound, Unprocessable
 from bizos.core.ids import new_id
 from bizos.core.pagination import ListOrder, PageParams, read_page
 from bizos.core.ports import ports
@@ -57,6 +57,7 @@ from bizos.modules.copilot.schemas import (
 )
 from bizos.modules.copilot.steps import Outcome, Plan
 from bizos.modules.copilot.vocabulary import Vocabulary
+from bizos.modules.identity import service as identity
 
 log = structlog.get_logger("bizos.copilot")
 KNOWN_SCOPES = frozenset(SCOPES)
@@ -162,14 +163,26 @@ async def store_proposal(
     return action_read(row)
 
 
-async def _action_for_update(session: AsyncSession, action_id: str) -> Action:
+async def _own_action(session: AsyncSession, ctx: Context, query: sa.Select[Any]) -> Action:
+    """The action ``query`` finds, if the caller proposed it: a proposal belongs to the
+    person whose conversation it is in (the user, or the owner of the API key that
+    proposed it over MCP). Anyone else, a colleague included, gets a 404, as for another
+    user's conversation."""
+    row: Action = await one_or_404(session, query, "action")
+    proposer = await identity.person_behind(session, row.proposed_by or "")
+    if proposer != await identity.person_behind(session, _owner(ctx)):
+        raise NotFound("no such action")
+    return row
+
+
+async def _action_for_update(session: AsyncSession, ctx: Context, action_id: str) -> Action:
     query = (
         sa.select(Action)
         .where(Action.id == action_id)
         .with_for_update()
         .execution_options(populate_existing=True)
     )
-    return await one_or_404(session, query, "action")
+    return await _own_action(session, ctx, query)
 
 
 async def confirm_action(
@@ -184,7 +197,7 @@ async def confirm_action(
     confirm that waited on a concurrent one) returns the first result; a cancelled
     action is a 409."""
     registry = registry_of(tools)
-    row = await _action_for_update(session, action_id)
+    row = await _action_for_update(session, ctx, action_id)
     tool = action_tool(registry, row.tool)
     if tool.scope not in ctx.scopes:
         raise Forbidden(f"missing scope: {tool.scope}")
@@ -211,13 +224,9 @@ async def cancel_action(
     *,
     tools: ToolRegistry | None = None,
 ) -> ActionRead:
-    """Withdraw a proposal (its proposer, or anyone who could confirm it). Cancelling a
-    cancelled action returns it; an executed one is a 409."""
-    registry = registry_of(tools)
-    row = await _action_for_update(session, action_id)
-    tool = action_tool(registry, row.tool)
-    if row.proposed_by != ctx.actor_id and tool.scope not in ctx.scopes:
-        raise Forbidden(f"missing scope: {tool.scope}")
+    """Withdraw one's own proposal. Cancelling a cancelled action returns it; an executed
+    one is a 409."""
+    row = await _action_for_update(session, ctx, action_id)
     if row.status == "cancelled":
         return action_read(row)
     if row.status == "executed":
@@ -232,7 +241,7 @@ async def cancel_action(
 
 
 async def get_action(session: AsyncSession, ctx: Context, action_id: str) -> ActionRead:
-    row = await one_or_404(session, sa.select(Action).where(Action.id == action_id), "action")
+    row = await _own_action(session, ctx, sa.select(Action).where(Action.id == action_id))
     return action_read(row)
 
 

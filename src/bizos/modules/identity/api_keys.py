@@ -161,6 +161,14 @@ async def _owner_of_actor(session: AsyncSession, ctx: Context) -> str | None:
     return None
 
 
+async def person_behind(session: AsyncSession, actor_id: str) -> str:
+    """The person an actor is: a user is themself, an API key is the user who owns it."""
+    owner: str | None = await session.scalar(
+        sa.select(ApiKey.owner_id).where(ApiKey.id == actor_id)
+    )
+    return owner or actor_id
+
+
 API_KEY_ORDER = ListOrder("api_keys", ApiKey.id, [ApiKey.created_at, ApiKey.updated_at])
 
 

@@ -36,7 +36,7 @@ from bizos.core.ids import new_id
 from bizos.core.pagination import ListOrder, Page, PageParams, read_page, where_given
 from bizos.core.versions import check_version
 from bizos.modules.identity import clock, verification
-from bizos.modules.identity.api_keys import follow_owner, get_api_key
+from bizos.modules.identity.api_keys import follow_owner, get_api_key, person_behind
 from bizos.modules.identity.models import AuthSession, Tenant, User
 from bizos.modules.identity.passwords import hash_password
 from bizos.modules.identity.schemas import (
@@ -66,6 +66,7 @@ __all__ = [
     "get_user",
     "list_users",
     "me",
+    "person_behind",
     "resend_verification",
     "signup",
     "tenant_id_by_slug",
