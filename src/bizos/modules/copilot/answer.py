@@ -144,6 +144,8 @@ def _is_lookup_step(outcome: Outcome) -> bool:
 
 
 def _nothing(parsed: Parsed) -> str:
+    if parsed.entities.get("cannot"):
+        return str(parsed.entities["cannot"])
     action = parsed.entities.get("action") or {}
     if action.get("missing"):
         return f"I couldn't do that: {action['missing']}."

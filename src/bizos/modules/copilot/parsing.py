@@ -24,6 +24,7 @@ from bizos.modules.copilot.topics import (
     SOME_CONTRACTS,
     TOPIC_INTENT,
     WORLD,
+    cannot,
     conversation,
     scores,
 )
@@ -144,6 +145,9 @@ def understand(
     action = command(question.strip(), vocab, day)
     if action is not None:
         return Parsed(question, "action", action["kind"], {"action": action})
+    unable = cannot(text)
+    if unable is not None:
+        return Parsed(question, cast(Intent, unable[0]), "cannot", {"cannot": unable[1]})
     if WORLD.search(text):
         return Parsed(question, "out_of_scope", "out_of_scope", {})
     found = find_periods(text, day)
