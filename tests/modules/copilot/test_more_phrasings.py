@@ -6,12 +6,15 @@ after refunds and a channel's share of revenue."""
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 
 import pytest
 
+from bizos.core.money import spoken
+from bizos.core.tools import Figure, Said, ToolResult
 from bizos.modules.copilot.answer import compose
 from bizos.modules.copilot.parsing import understand
-from bizos.modules.copilot.planning import plan
+from bizos.modules.copilot.planning import Outcome, Step, plan
 from tests.modules.copilot.demo_vocab import DEMO_VOCAB
 
 TODAY = dt.date(2026, 12, 7)
@@ -114,3 +117,132 @@ def test_a_question_no_tool_answers_gets_no_unrelated_figure(question: str, word
 def test_the_neighbours_keep_their_meaning(question: str) -> None:
     parsed, _ = ask(question)
     assert parsed.topic != "cannot"
+
+
+# --- two categories over one period ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("question", "first", "second", "start", "end"),
+    [
+        ("Did we spend more on shipping than packaging last month?", "shipping", "packaging",
+         "2026-11-01", "2026-11-30"),
+        ("shipping vs packaging expenses this quarter", "shipping", "packaging",
+         "2026-10-01", "2026-12-07"),
+        ("which cost more in October, marketing or rent?", "marketing", "rent",
+         "2026-10-01", "2026-10-31"),
+    ],
+)  # fmt: skip
+def test_two_categories_compared_share_the_period(
+    question: str, first: str, second: str, start: str, end: str
+) -> None:
+    parsed, the_plan = ask(question)
+    assert parsed.topic == "expenses" and the_plan.compare is None
+    args = [s.args for s in the_plan.steps]
+    assert [s.tool for s in the_plan.steps] == ["finance.expenses"] * 2
+    assert args == [
+        {"from": start, "to": end, "category": first},
+        {"from": start, "to": end, "category": second},
+    ]
+
+
+def spent(step: Step, amount: str) -> Outcome:
+    value = Decimal(amount)
+    figure = Figure("Expenses (USD)", value, "USD")
+    return Outcome(step, said=Said(f"Expenses were {spoken(value, 'USD')}.", [figure]))
+
+
+def test_the_answer_says_which_category_cost_more_and_by_how_much() -> None:
+    parsed, the_plan = ask("Did we spend more on shipping than packaging last month?")
+    ship, pack = the_plan.steps
+    answer = compose(parsed, [spent(ship, "812.40"), spent(pack, "1030.15")])
+    assert answer.text.startswith("You spent $217.75 more on packaging than on shipping last month")
+    assert answer.unfigured() == []
+    assert Decimal("217.75") in [f.value for f, _ in answer.figures]
+
+
+# --- net revenue after refunds -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "What's the net revenue after refunds this month?",
+        "revenue less refunds last month",
+        "net sales for Q3",
+        "sales minus returns this year",
+    ],
+)
+def test_net_revenue_plans_revenue_and_refunds_together(question: str) -> None:
+    parsed, the_plan = ask(question)
+    assert parsed.topic == "net_revenue"
+    assert [s.tool for s in the_plan.steps] == ["commerce.revenue", "billing.refunds"]
+    rev, ref = (s.args for s in the_plan.steps)
+    assert isinstance(rev, dict) and isinstance(ref, dict)
+    assert (rev["from"], rev["to"]) == (ref["from"], ref["to"])
+    assert {s.parallel_group for s in the_plan.steps} == {"net"}
+
+
+def test_net_revenue_is_stated_as_revenue_less_refunds() -> None:
+    parsed, the_plan = ask("What's the net revenue after refunds this month?")
+    rev, ref = the_plan.steps
+    took = Outcome(
+        rev,
+        said=Said("Revenue was $5,000.00.", [Figure("Revenue (USD)", Decimal("5000.00"), "USD")]),
+    )
+    gave = Outcome(
+        ref,
+        said=Said(
+            "2 refunds, $120.50.",
+            [
+                Figure("Refunded (USD)", Decimal("120.50"), "USD"),
+                Figure("Refunds (USD)", 2, unit="refunds"),
+            ],
+        ),
+    )
+    answer = compose(parsed, [took, gave])
+    assert answer.text.startswith("Revenue less refunds (net revenue) for this month: $4,879.50.")
+    assert answer.unfigured() == []
+
+
+# --- a channel's share of revenue --------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("question", "channel"),
+    [
+        ("what percentage of revenue comes from wholesale", "api"),
+        ("What percentage of revenue comes from Shopify?", "shopify"),
+        ("what share of our sales came from Shopify last month", "shopify"),
+        ("how much of our revenue is from wholesale this year", "api"),
+    ],
+)
+def test_a_channels_share_plans_revenue_by_channel(question: str, channel: str) -> None:
+    parsed, the_plan = ask(question)
+    assert parsed.topic == "channel_share" and parsed.entities["channel"] == channel
+    (step,) = the_plan.steps
+    assert isinstance(step.args, dict)
+    assert step.args["group_by"] == "channel" and "source" not in step.args
+
+
+def test_the_share_is_a_percentage_figure_beside_the_amounts() -> None:
+    parsed, the_plan = ask("what percentage of revenue comes from wholesale")
+    value = {
+        "group_by": "channel",
+        "interval": None,
+        "totals": {"USD": "3000.00"},
+        "rows": [
+            {"key": "api", "currency": "USD", "revenue": "1000.00", "orders": 4},
+            {"key": "shopify", "currency": "USD", "revenue": "2000.00", "orders": 9},
+        ],
+    }
+    (step,) = the_plan.steps
+    out = Outcome(
+        step,
+        result=ToolResult(value, "q", {}, [], 0),
+        said=Said("Revenue was $3,000.00.", [Figure("Revenue (USD)", Decimal("3000.00"), "USD")]),
+    )
+    answer = compose(parsed, [out])
+    assert answer.text.startswith("Wholesale brought in 33.3% ($1,000.00 of $3,000.00) of revenue.")
+    assert answer.unfigured() == []
+    assert (Decimal("33.3"), "%") in [(f.value, f.unit) for f, _ in answer.figures]

@@ -50,6 +50,8 @@ DATED = frozenset(
         "first_response",
         "overview",
         "customer_spend",
+        "net_revenue",
+        "channel_share",
     ]
 )
 COMPARE = re.compile(
@@ -187,6 +189,8 @@ def understand(
         entities.pop("channel", None)
     if topic not in ("expenses", "budgets"):
         entities.pop("category", None)
+    if topic != "expenses":
+        entities.pop("categories", None)
     if topic not in ("leads", "lead_sources"):
         entities.pop("lead_source", None)
     elif entities.get("channel") in ("shopify", "api"):

@@ -68,6 +68,8 @@ def plan(parsed: Parsed) -> Plan:
     special = {
         "overview": _overview,
         "customer_spend": _customer_spend,
+        "net_revenue": _net_revenue,
+        "channel_share": _channel_share,
         "reorder": _reorder,
         "overdue_check": _overdue_check,
         "lookup": _lookup,
@@ -92,6 +94,13 @@ def plan(parsed: Parsed) -> Plan:
             Step(f"product{i}", tool, {**args, "product_id": p["id"]}, f"revenue of {p['name']}",
                  parallel_group="products")
             for i, p in enumerate(e["products"][:4])
+        ]  # fmt: skip
+        return Plan(steps)
+    if tool == "finance.expenses" and len(e.get("categories", [])) == 2:
+        steps = [
+            Step(f"category{i}", tool, {**args, "category": c}, f"{c} expenses",
+                 parallel_group="categories")
+            for i, c in enumerate(e["categories"])
         ]  # fmt: skip
         return Plan(steps)
     compare = e.get("compare")
@@ -244,6 +253,33 @@ def _overview(parsed: Parsed) -> Plan:
         Step("overdue", "billing.overdue_invoices", {**currency, "limit": 5}, "overdue invoices", parallel_group="overview"),
     ]  # fmt: skip
     return Plan(steps)
+
+
+def _net_revenue(parsed: Parsed) -> Plan:
+    """Revenue and refunds over the same days, side by side: the answer states revenue
+    less refunds."""
+    e = parsed.entities
+    revenue = {**_args(parsed, "commerce.revenue"), "group_by": "period"}
+    revenue.pop("interval", None)
+    refunds = _args(parsed, "billing.refunds")
+    return (
+        Plan(
+            [
+                Step("revenue", "commerce.revenue", revenue, "revenue", parallel_group="net"),
+                Step("refunds", "billing.refunds", refunds, "refunds", parallel_group="net"),
+            ]
+        )
+        if e.get("period")
+        else Plan([])
+    )
+
+
+def _channel_share(parsed: Parsed) -> Plan:
+    """Revenue by channel over the period: the answer states the asked channel's share."""
+    args = {**_args(parsed, "commerce.revenue"), "group_by": "channel"}
+    args.pop("source", None)
+    args.pop("interval", None)
+    return Plan([Step("answer", "commerce.revenue", args, "revenue by channel")])
 
 
 def first_record(step_id: str, field: str | None = None) -> Callable[[Outcomes], Any]:

@@ -22,6 +22,13 @@ _TOPICS: dict[str, list[tuple[str, float]]] = {
         (r"\bhow much (?:did|has|have) (?:\w+ ){1,4}(?:spend|spent|buy|bought|order(?:ed)?)\b", 2),
         (r"\bwhat (?:did|has|have) (?:\w+ ){1,3}(?:buy|bought|order|ordered|purchase|purchased)\b", 3),
     ],
+    "net_revenue": [
+        (r"\bnet (?:revenue|sales|takings|turnover)\b|\b(?:revenue|sales|takings|turnover) (?:after|less|minus|net of|excluding|without) (?:the )?(?:refunds|returns)\b", 12),
+    ],
+    "channel_share": [
+        (r"\b(?:percentage|percent|share|proportion|fraction|%|how much) of (?:our |the |my |total )*(?:revenue|sales|turnover|income)\b.{0,30}\b(?:from|comes?|came|is|was|via|through|on|by)\b", 12),
+        (r"\bwhat (?:percentage|percent|share|proportion|fraction)\b", 2),
+    ],
     "orders": [
         (r"\borders?\b|\bpurchases\b|\btransactions\b", 2),
         (r"\bhow many (?:customers|clients|people|buyers) (?:have )?(?:ordered|bought|purchased)\b", 5),
