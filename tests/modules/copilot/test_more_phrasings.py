@@ -246,3 +246,39 @@ def test_the_share_is_a_percentage_figure_beside_the_amounts() -> None:
     assert answer.text.startswith("Wholesale brought in 33.3% ($1,000.00 of $3,000.00) of revenue.")
     assert answer.unfigured() == []
     assert (Decimal("33.3"), "%") in [(f.value, f.unit) for f, _ in answer.figures]
+
+
+# --- orders by status --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("question", "status"),
+    [
+        ("How many orders are stuck in backorder?", "backordered"),
+        ("how many backordered orders do we have", "backordered"),
+        ("how many orders were cancelled last month", "cancelled"),
+        ("failed orders this week", "failed"),
+        ("how many cancellations on orders in November", "cancelled"),
+    ],
+)
+def test_an_order_status_named_counts_exactly_that_status(question: str, status: str) -> None:
+    parsed, the_plan = ask(question)
+    assert parsed.topic == "orders"
+    (step,) = the_plan.steps
+    assert step.tool == "commerce.orders"
+    assert isinstance(step.args, dict) and step.args["status"] == status
+
+
+def test_backorders_with_no_period_are_all_still_waiting() -> None:
+    _, the_plan = ask("How many orders are stuck in backorder?")
+    args = the_plan.steps[0].args
+    assert isinstance(args, dict) and (args["from"], args["to"]) == ("2025-12-08", "2026-12-07")
+
+
+@pytest.mark.parametrize(
+    "question", ["how many orders have we received this month", "how many orders this week"]
+)
+def test_orders_without_a_status_keep_the_revenue_rule(question: str) -> None:
+    _, the_plan = ask(question)
+    args = the_plan.steps[0].args
+    assert isinstance(args, dict) and "status" not in args

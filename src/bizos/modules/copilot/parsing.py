@@ -191,6 +191,8 @@ def understand(
         entities.pop("category", None)
     if topic != "expenses":
         entities.pop("categories", None)
+    if topic not in ("orders", "aov"):
+        entities.pop("order_status", None)
     if topic not in ("leads", "lead_sources"):
         entities.pop("lead_source", None)
     elif entities.get("channel") in ("shopify", "api"):

@@ -157,11 +157,10 @@ def _span(e: dict[str, Any], tool: str) -> dict[str, Any]:
     end = dt.date.fromisoformat(period["to"])
     if (end - dt.date.fromisoformat(start)).days > MAX_DAYS:
         start = (end - dt.timedelta(days=MAX_DAYS)).isoformat()
-    if (
-        tool == "support.ticket_counts"
-        and period.get("label") == "this month"
-        and period.get("default")
-    ):
+    waiting = tool == "support.ticket_counts" or (
+        tool == "commerce.orders" and e.get("order_status") == "backordered"
+    )  # open tickets and backorders with no period named: everything still waiting
+    if waiting and period.get("label") == "this month" and period.get("default"):
         start = (dt.date.fromisoformat(period["to"]) - dt.timedelta(days=364)).isoformat()
     return {"from": start, "to": period["to"]}
 
@@ -188,6 +187,8 @@ def _args(parsed: Parsed, tool: str) -> dict[str, Any]:
             args["product_id"] = e["products"][0]["id"]
         if e.get("contacts"):
             args["contact_id"] = e["contacts"][0]["id"]
+    if tool == "commerce.orders" and e.get("order_status"):
+        args["status"] = e["order_status"]  # counted exactly, cancelled/failed included
     if tool in ("commerce.top_customers", "commerce.top_products", "crm.hot_leads"):
         args["limit"] = limit or 5
     if tool == "commerce.top_products":
