@@ -112,6 +112,7 @@ def test_a_question_no_tool_answers_gets_no_unrelated_figure(question: str, word
         "What's the lead conversion rate?",
         "mark the Acme deal as won",
         "can I cancel my subscription?",
+        "What's the price of bitcoin?",
     ],
 )
 def test_the_neighbours_keep_their_meaning(question: str) -> None:

@@ -147,7 +147,7 @@ def understand(
     action = command(question.strip(), vocab, day)
     if action is not None:
         return Parsed(question, "action", action["kind"], {"action": action})
-    unable = cannot(text)
+    unable = None if OUT_OF_SCOPE.search(text) else cannot(text)  # "the price of bitcoin"
     if unable is not None:
         return Parsed(question, cast(Intent, unable[0]), "cannot", {"cannot": unable[1]})
     if WORLD.search(text):
