@@ -283,3 +283,17 @@ def test_orders_without_a_status_keep_the_revenue_rule(question: str) -> None:
     _, the_plan = ask(question)
     args = the_plan.steps[0].args
     assert isinstance(args, dict) and "status" not in args
+
+
+def test_a_share_with_no_channel_named_is_that_revenue() -> None:
+    parsed, the_plan = ask("what percentage of our revenue came from the Kenya Nyeri")
+    assert parsed.topic == "revenue" and set(the_plan.tools()) == {"commerce.revenue"}
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["Can you ship order 1042 today?", "mark invoice INV-0042 as paid", "merge these two contacts"],
+)
+def test_more_actions_it_cannot_do(question: str) -> None:
+    parsed, the_plan = ask(question)
+    assert (parsed.intent, parsed.topic, the_plan.steps) == ("action", "cannot", [])

@@ -183,6 +183,8 @@ def understand(
     if followup and previous is not None:
         same = topic == previous.topic
         entities = {**_inherited(previous.entities, entities, same_topic=same), **entities}
+    if topic == "channel_share" and not entities.get("channel"):
+        topic = "revenue"  # a share of something other than a channel: its revenue
     if topic in ("orders", "aov") and entities.get("group_by") in ("product", "channel"):
         topic = "revenue"  # orders are not grouped; revenue by product/channel carries the counts
     if entities.get("group_by") == "channel":
