@@ -43,6 +43,9 @@ def _whose(params: OrderFilters) -> str:
         parts.append(f"from {_CHANNELS[params.source]} orders")
     if params.contact_id is not None:
         parts.append("from this customer")
+    status = getattr(params, "status", None)
+    if status is not None:
+        parts.append(f"with status {status}")
     return "".join(f" {p}" for p in parts)
 
 

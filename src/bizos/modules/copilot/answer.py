@@ -93,6 +93,10 @@ def compose(parsed: Parsed, outcomes: Iterable[Outcome] | Mapping[str, Outcome])
     if stage is not None:
         parts.insert(0, stage[0])
         figures[:0] = stage[1]
+    derived = _net(parsed, ran) or _share(parsed, ran) or _categories(parsed, ran)
+    if derived is not None:
+        parts.insert(0, derived[0])
+        figures[:0] = derived[1]
     change = _comparison(ran, "average" if parsed.topic == "aov" else "")
     if change is not None:
         parts.append(change[0])
@@ -129,6 +133,121 @@ def _stage_asked(
     return f"{counted(count, 'open deal')} {verb} in {stage}, worth {amounts}.", figures
 
 
+CHANNEL_NAMES = {"shopify": "Shopify", "api": "wholesale", "deal": "deals"}
+
+
+def _money(outcome: Outcome | None) -> dict[str, Figure]:
+    """An answer's first money figure per currency."""
+    found: dict[str, Figure] = {}
+    for figure in outcome.said.figures if outcome is not None and outcome.said else []:
+        if figure.currency is not None and figure.unit is None:
+            found.setdefault(figure.currency, figure)
+    return found
+
+
+def _net(parsed: Parsed, ran: list[Outcome]) -> tuple[str, list[tuple[Figure, Outcome]]] | None:
+    """ "Net revenue": revenue less refunds over the same days, per currency."""
+    if parsed.topic != "net_revenue":
+        return None
+    by_id = {o.step.id: o for o in ran}
+    revenue, refunds = by_id.get("revenue"), by_id.get("refunds")
+    if revenue is None or revenue.said is None or refunds is None or refunds.said is None:
+        return None
+    took, gave = _money(revenue), _money(refunds)
+    said, figures = [], []
+    for currency in sorted(set(took) | set(gave)):
+        a = Decimal(took[currency].value) if currency in took else Decimal("0.00")
+        b = Decimal(gave[currency].value) if currency in gave else Decimal("0.00")
+        net = cents(a - b)
+        period = (took.get(currency) or gave[currency]).period
+        figures.append(
+            (Figure(f"revenue less refunds ({currency})", net, currency, None, period), revenue)
+        )
+        said.append(spoken(net, currency))
+    if not said:
+        return None
+    when = str((parsed.entities.get("period") or {}).get("label") or "the period")
+    return f"Revenue less refunds (net revenue) for {when}: {' and '.join(said)}.", figures
+
+
+def _share(parsed: Parsed, ran: list[Outcome]) -> tuple[str, list[tuple[Figure, Outcome]]] | None:
+    """ "What percentage of revenue comes from wholesale": the channel's revenue, the
+    total and its share (one decimal), per currency."""
+    channel = parsed.entities.get("channel")
+    outcome = next((o for o in ran if o.step.tool == "commerce.revenue" and o.result), None)
+    if parsed.topic != "channel_share" or not isinstance(channel, str) or outcome is None:
+        return None
+    value = outcome.result.value if outcome.result is not None else None
+    data = value.model_dump() if isinstance(value, BaseModel) else value
+    if not isinstance(data, dict):
+        return None
+    name, said, figures = CHANNEL_NAMES.get(channel, channel), [], []
+    for currency, total in (data.get("totals") or {}).items():
+        total = Decimal(total)
+        part = sum(
+            (Decimal(r["revenue"]) for r in data.get("rows") or []
+             if r.get("currency") == currency and r.get("key") == channel),
+            Decimal("0.00"),
+        )  # fmt: skip
+        pct = (
+            (part / total * 100).quantize(TENTH, rounding=ROUND_HALF_UP)
+            if total
+            else Decimal("0.0")
+        )
+        figures += [
+            (Figure(f"{name} revenue ({currency})", cents(part), currency), outcome),
+            (Figure(f"total revenue ({currency})", cents(total), currency), outcome),
+            (Figure(f"{name} share of revenue ({currency})", pct, None, "%"), outcome),
+        ]
+        said.append(f"{pct}% ({spoken(cents(part), currency)} of {spoken(cents(total), currency)})")
+    if not said:
+        return None
+    return f"{name.capitalize()} brought in {' and '.join(said)} of revenue.", figures
+
+
+def _categories(
+    parsed: Parsed, ran: list[Outcome]
+) -> tuple[str, list[tuple[Figure, Outcome]]] | None:
+    """Two expense categories over the same days: which is more, and by how much."""
+    steps = [o for o in ran if o.step.id.startswith("category") and o.said is not None]
+    if parsed.topic != "expenses" or len(steps) != 2:
+        return None
+    (a_out, b_out), names = (
+        steps,
+        [str(o.step.args["category"]) if isinstance(o.step.args, dict) else "" for o in steps],
+    )
+    a_money, b_money = _money(a_out), _money(b_out)
+    currency = next(iter(a_money or b_money), None)
+    if currency is None:
+        return None
+    zero = Decimal("0.00")
+    a = Decimal(a_money[currency].value) if currency in a_money else zero
+    b = Decimal(b_money[currency].value) if currency in b_money else zero
+    diff = cents(abs(a - b))
+    when = str((parsed.entities.get("period") or {}).get("label") or "the period")
+    figures = [
+        (Figure(f"{names[0]} expenses ({currency})", cents(a), currency), a_out),
+        (Figure(f"{names[1]} expenses ({currency})", cents(b), currency), b_out),
+        (
+            Figure(f"difference between {names[0]} and {names[1]} ({currency})", diff, currency),
+            a_out,
+        ),
+    ]
+    if a == b:
+        return (
+            f"You spent the same on {names[0]} and {names[1]} {when}: "
+            f"{spoken(cents(a), currency)} each.",
+            figures,
+        )
+    more, less = (names[0], names[1]) if a > b else (names[1], names[0])
+    return (
+        f"You spent {spoken(diff, currency)} more on {more} than on {less} {when} "
+        f"({more} {spoken(cents(max(a, b)), currency)}; "
+        f"{less} {spoken(cents(min(a, b)), currency)}).",
+        figures,
+    )
+
+
 def period_labels(parsed: Parsed, outcomes: Iterable[Outcome] = ()) -> list[str]:
     """The periods an answer may name in words ("March 2026", "Q3 2026") and the steps'
     labels, longest first so a checker removes "Q3 2026" before "2026"."""
@@ -144,6 +263,8 @@ def _is_lookup_step(outcome: Outcome) -> bool:
 
 
 def _nothing(parsed: Parsed) -> str:
+    if parsed.entities.get("cannot"):
+        return str(parsed.entities["cannot"])
     action = parsed.entities.get("action") or {}
     if action.get("missing"):
         return f"I couldn't do that: {action['missing']}."

@@ -146,10 +146,22 @@ def extract(text: str, vocab: Vocabulary) -> dict[str, Any]:
         out["priority"] = "normal" if word == "medium" else word
     if match := STATUS.search(text):
         out["status"] = match.group("s") or match.group("s2")
+    if re.search(r"\borders?\b", text) and (match := ORDER_STATUS.search(text)):
+        word = match.group(0)
+        out["order_status"] = (
+            "backordered"
+            if "back" in word
+            else ("cancelled" if word.startswith("cancel") else "failed")
+        )
     out["ticket_number"] = ticket_number(text)
     if match := INVOICE.search(text):
         out["invoice_number"] = f"INV-{(match.group('a') or match.group('b')).zfill(4)}"
     out["category"] = _category(text, words, vocab)
+    both = _categories(words, vocab)
+    if len(both) > 1 and re.search(r"\b(?:than|vs\.?|versus|or|against|compared)\b", text):
+        out["categories"] = both[:2]  # "shipping or packaging": side by side, one period
+        out["category"] = both[0]
+        out["versus"] = "category"
     for regex, source in LEAD_SOURCES:
         if regex.search(text) and (not vocab.lead_sources or source in vocab.lead_sources):
             out["lead_source"] = source
@@ -254,6 +266,22 @@ def _category(text: str, words: list[str], vocab: Vocabulary) -> str | None:
         if category in vocab.categories and re.search(rf"\b{word}\b", folded):
             return category
     return None
+
+
+# Order statuses the revenue rule leaves out or holds back, asked for by name.
+ORDER_STATUS = re.compile(r"\bback[- ]?order(?:s|ed)?\b|\bcancel+(?:ed|ations?)\b|\bfailed\b")
+
+
+def _categories(words: list[str], vocab: Vocabulary) -> list[str]:
+    """Every category named, in the order said."""
+    folded = " ".join(words)
+    at: dict[str, int] = {}
+    names = [(fold(c), c) for c in vocab.categories]
+    names += [(w, c) for w, c in CATEGORY_SYNONYMS.items() if c in vocab.categories]
+    for word, category in names:
+        if match := re.search(rf"\b{re.escape(word)}\b", folded):
+            at[category] = min(at.get(category, match.start()), match.start())
+    return sorted(at, key=lambda c: at[c])
 
 
 def _deal_query(text: str, out: dict[str, Any]) -> str | None:

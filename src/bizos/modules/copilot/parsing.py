@@ -24,6 +24,7 @@ from bizos.modules.copilot.topics import (
     SOME_CONTRACTS,
     TOPIC_INTENT,
     WORLD,
+    cannot,
     conversation,
     scores,
 )
@@ -49,6 +50,8 @@ DATED = frozenset(
         "first_response",
         "overview",
         "customer_spend",
+        "net_revenue",
+        "channel_share",
     ]
 )
 COMPARE = re.compile(
@@ -144,6 +147,9 @@ def understand(
     action = command(question.strip(), vocab, day)
     if action is not None:
         return Parsed(question, "action", action["kind"], {"action": action})
+    unable = None if OUT_OF_SCOPE.search(text) else cannot(text)  # "the price of bitcoin"
+    if unable is not None:
+        return Parsed(question, cast(Intent, unable[0]), "cannot", {"cannot": unable[1]})
     if WORLD.search(text):
         return Parsed(question, "out_of_scope", "out_of_scope", {})
     found = find_periods(text, day)
@@ -177,12 +183,18 @@ def understand(
     if followup and previous is not None:
         same = topic == previous.topic
         entities = {**_inherited(previous.entities, entities, same_topic=same), **entities}
+    if topic == "channel_share" and not entities.get("channel"):
+        topic = "revenue"  # a share of something other than a channel: its revenue
     if topic in ("orders", "aov") and entities.get("group_by") in ("product", "channel"):
         topic = "revenue"  # orders are not grouped; revenue by product/channel carries the counts
     if entities.get("group_by") == "channel":
         entities.pop("channel", None)
     if topic not in ("expenses", "budgets"):
         entities.pop("category", None)
+    if topic != "expenses":
+        entities.pop("categories", None)
+    if topic not in ("orders", "aov"):
+        entities.pop("order_status", None)
     if topic not in ("leads", "lead_sources"):
         entities.pop("lead_source", None)
     elif entities.get("channel") in ("shopify", "api"):

@@ -68,6 +68,8 @@ def plan(parsed: Parsed) -> Plan:
     special = {
         "overview": _overview,
         "customer_spend": _customer_spend,
+        "net_revenue": _net_revenue,
+        "channel_share": _channel_share,
         "reorder": _reorder,
         "overdue_check": _overdue_check,
         "lookup": _lookup,
@@ -92,6 +94,13 @@ def plan(parsed: Parsed) -> Plan:
             Step(f"product{i}", tool, {**args, "product_id": p["id"]}, f"revenue of {p['name']}",
                  parallel_group="products")
             for i, p in enumerate(e["products"][:4])
+        ]  # fmt: skip
+        return Plan(steps)
+    if tool == "finance.expenses" and len(e.get("categories", [])) == 2:
+        steps = [
+            Step(f"category{i}", tool, {**args, "category": c}, f"{c} expenses",
+                 parallel_group="categories")
+            for i, c in enumerate(e["categories"])
         ]  # fmt: skip
         return Plan(steps)
     compare = e.get("compare")
@@ -148,11 +157,10 @@ def _span(e: dict[str, Any], tool: str) -> dict[str, Any]:
     end = dt.date.fromisoformat(period["to"])
     if (end - dt.date.fromisoformat(start)).days > MAX_DAYS:
         start = (end - dt.timedelta(days=MAX_DAYS)).isoformat()
-    if (
-        tool == "support.ticket_counts"
-        and period.get("label") == "this month"
-        and period.get("default")
-    ):
+    waiting = tool == "support.ticket_counts" or (
+        tool == "commerce.orders" and e.get("order_status") == "backordered"
+    )  # open tickets and backorders with no period named: everything still waiting
+    if waiting and period.get("label") == "this month" and period.get("default"):
         start = (dt.date.fromisoformat(period["to"]) - dt.timedelta(days=364)).isoformat()
     return {"from": start, "to": period["to"]}
 
@@ -179,6 +187,8 @@ def _args(parsed: Parsed, tool: str) -> dict[str, Any]:
             args["product_id"] = e["products"][0]["id"]
         if e.get("contacts"):
             args["contact_id"] = e["contacts"][0]["id"]
+    if tool == "commerce.orders" and e.get("order_status"):
+        args["status"] = e["order_status"]  # counted exactly, cancelled/failed included
     if tool in ("commerce.top_customers", "commerce.top_products", "crm.hot_leads"):
         args["limit"] = limit or 5
     if tool == "commerce.top_products":
@@ -244,6 +254,33 @@ def _overview(parsed: Parsed) -> Plan:
         Step("overdue", "billing.overdue_invoices", {**currency, "limit": 5}, "overdue invoices", parallel_group="overview"),
     ]  # fmt: skip
     return Plan(steps)
+
+
+def _net_revenue(parsed: Parsed) -> Plan:
+    """Revenue and refunds over the same days, side by side: the answer states revenue
+    less refunds."""
+    e = parsed.entities
+    revenue = {**_args(parsed, "commerce.revenue"), "group_by": "period"}
+    revenue.pop("interval", None)
+    refunds = _args(parsed, "billing.refunds")
+    return (
+        Plan(
+            [
+                Step("revenue", "commerce.revenue", revenue, "revenue", parallel_group="net"),
+                Step("refunds", "billing.refunds", refunds, "refunds", parallel_group="net"),
+            ]
+        )
+        if e.get("period")
+        else Plan([])
+    )
+
+
+def _channel_share(parsed: Parsed) -> Plan:
+    """Revenue by channel over the period: the answer states the asked channel's share."""
+    args = {**_args(parsed, "commerce.revenue"), "group_by": "channel"}
+    args.pop("source", None)
+    args.pop("interval", None)
+    return Plan([Step("answer", "commerce.revenue", args, "revenue by channel")])
 
 
 def first_record(step_id: str, field: str | None = None) -> Callable[[Outcomes], Any]:

@@ -18,8 +18,16 @@ _TOPICS: dict[str, list[tuple[str, float]]] = {
         (r"\bhow much (?:money )?(?:did|have|has|do|does) (?:\w+ ){1,3}?(?:make|made|bring|take|earn|sell|do|sold|generate|generated)\b", 3),
         (r"\b(?:made|make|making|earn(?:ed)?|brought in|bring in|take in|took in|bill(?:ed)?)\b", 1),
         (r"\bmoney\b", 0.5),
+        (r"\b(?:money|cash|revenue|sales|income) (?:came|comes|come|coming|has come|have come) in\b|\b(?:did|have|has) (?:we|i|the (?:shop|store|business)) (?:bring|brought|brings) in\b|\bhow much (?:money|cash) (?:did|have|has) (?:we|i) (?:got|get|received?|take|taken|took)\b", 6),
         (r"\bhow much (?:did|has|have) (?:\w+ ){1,4}(?:spend|spent|buy|bought|order(?:ed)?)\b", 2),
         (r"\bwhat (?:did|has|have) (?:\w+ ){1,3}(?:buy|bought|order|ordered|purchase|purchased)\b", 3),
+    ],
+    "net_revenue": [
+        (r"\bnet (?:revenue|sales|takings|turnover)\b|\b(?:revenue|sales|takings|turnover) (?:after|less|minus|net of|excluding|without) (?:the )?(?:refunds|returns)\b", 12),
+    ],
+    "channel_share": [
+        (r"\b(?:percentage|percent|share|proportion|fraction|%|how much) of (?:our |the |my |total )*(?:revenue|sales|turnover|income)\b.{0,30}\b(?:from|comes?|came|is|was|via|through|on|by)\b", 12),
+        (r"\bwhat (?:percentage|percent|share|proportion|fraction)\b", 2),
     ],
     "orders": [
         (r"\borders?\b|\bpurchases\b|\btransactions\b", 2),
@@ -79,6 +87,7 @@ _TOPICS: dict[str, list[tuple[str, float]]] = {
     "pipeline": [
         (r"\bpipeline\b|\bopen deals?\b|\bdeal ?flow\b|\bdeals? (?:by|per|in each|at each) stage\b|\bdeals? in (?:play|progress|the works)\b|\bopportunities\b", 7),
         (r"\bhow many deals\b|\b(?:what|which) deals\b|\bdeals?\b", 2),
+        (r"\b(?:in|at) (?:the )?(?:lead|qualified|qualification|proposal|negotiation|negotiating) stage\b|\b(?:stuck|sitting|sits|waiting) (?:in|at) (?:the )?(?:proposal|negotiation|qualified|qualification)\b|\bwhat(?:'s| is) (?:in|at) (?:the )?(?:proposal|negotiation)\b|\bin negotiation\b", 7),
     ],
     "forecast": [
         (r"\bclosing\b|\bwill close\b|\bshould close\b", 6),
@@ -254,4 +263,55 @@ def conversation(text: str) -> str | None:
         return "goodbye"
     if THANKS.match(bare) and bare:
         return "thanks"
+    return None
+
+
+# Things the copilot has no tool for: said plainly (with where to do it, or what it can
+# answer instead), never answered with an unrelated figure. (kind, pattern, words)
+_DO = r"^(?:(?:hey|ok|okay|so|please|pls|can you|could you|would you|will you|go ahead and|i want to|i need to|i'd like to|i would like to|help me|you can|let's)[, ]+)*"
+_RECORD = r"(?:(?:the|this|that|an?|all|our|my) )?(?:(?:\w+ ){0,2})?(?:orders?|invoices?|contacts?|customers?|compan(?:y|ies)|deals?|products?|subscriptions?|payments?|tickets?|tasks?|leads?|accounts?)\b"
+CANNOT: list[tuple[str, re.Pattern[str], str]] = [
+    (
+        "action",
+        re.compile(
+            _DO
+            + r"(?:cancel|refund|delete|remove|void|archive|merge|fulfil+|ship|close|reopen|restock|issue an? refund (?:for|on)|mark) "
+            + _RECORD
+        ),
+        "That isn't something I can do yet: I can only propose a task, a note, a deal move, an email draft or a payment reminder. Open the record in its own page (orders under Commerce, invoices under Billing, contacts and deals under CRM) to do that.",
+    ),
+    (
+        "metrics",
+        re.compile(
+            r"\b(?:cheapest|most expensive|priciest|least expensive|lowest[- ]priced|highest[- ]priced)\b|\bprice of\b"
+        ),
+        "I can't answer product prices yet: no tool of mine reads the catalogue's prices. I can tell you your best sellers, revenue per product, or stock value instead.",
+    ),
+    (
+        "metrics",
+        re.compile(r"\bwin(?:ning)? rates?\b|\bclose rates?\b"),
+        "I can't work out a win rate yet: no tool of mine counts won against lost deals. I can show the open pipeline by stage, the forecast, or new leads instead.",
+    ),
+    (
+        "metrics",
+        re.compile(
+            r"\bcash (?:position|flow|balance|on hand|in the bank)\b|\bbank balance\b|\bhow much (?:cash|money) (?:do we have|is in the bank|have we got)\b|\brunway\b"
+        ),
+        "I can't see your bank balance or cash position yet: no tool of mine reads the bank. I can tell you revenue, what customers owe you, refunds and expenses instead.",
+    ),
+    (
+        "metrics",
+        re.compile(
+            r"\bnew (?:customers?|clients?|buyers?|accounts?)\b|\bcustomers? (?:did we|have we) (?:get|gain|win|acquire)"
+        ),
+        "I can't count new customers yet: no tool of mine reads when a customer first bought. I can count new leads, orders, or list your top customers instead.",
+    ),
+]
+
+
+def cannot(text: str) -> tuple[str, str] | None:
+    """``(intent, words)`` for a question no tool answers, else None."""
+    for intent, regex, words in CANNOT:
+        if regex.search(text):
+            return intent, words
     return None

@@ -47,8 +47,28 @@ class RevenueParams(OrderFilters):
     interval: Interval = Field(default="month", description="For group_by=period.")
 
 
+OrderStatusName = Literal[
+    "received",
+    "allocated",
+    "backordered",
+    "invoiced",
+    "shipped",
+    "fulfilled",
+    "cancelled",
+    "failed",
+]
+
+
 class OrdersParams(OrderFilters):
-    """Counted orders: how many, and their average value per currency."""
+    """Counted orders: how many, and their average value per currency. With ``status``,
+    exactly the orders in that status (cancelled and failed included when asked for)."""
+
+    status: OrderStatusName | None = Field(
+        default=None, description="Only orders in this status (cancelled/failed too)."
+    )
+
+    def described(self) -> dict[str, Any]:
+        return {**super().described(), "status": self.status}
 
 
 class TopCustomersParams(DateRange):

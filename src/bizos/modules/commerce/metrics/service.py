@@ -61,12 +61,14 @@ def money(value: Any) -> Decimal:
 
 def counted_orders(ctx: Context, params: DateRange) -> list[sa.ColumnElement[bool]]:
     """The revenue rule's orders in the range, narrowed by whichever of ``currency``,
-    ``source``, ``product_id`` (orders with a line of it) and ``contact_id`` are set."""
+    ``source``, ``product_id`` (orders with a line of it) and ``contact_id`` are set; a
+    ``status`` (orders only) counts exactly that status, cancelled and failed included."""
     tenant_id = ctx.require_tenant()
     start, end = params.window()
+    status = getattr(params, "status", None)
     where = [
         Order.tenant_id == tenant_id,
-        Order.status.not_in(EXCLUDED_STATUSES),
+        Order.status == status if status is not None else Order.status.not_in(EXCLUDED_STATUSES),
         Order.placed_at >= start,
         Order.placed_at < end,
     ]
@@ -294,9 +296,16 @@ async def orders_summary(session: AsyncSession, ctx: Context, params: OrdersPara
         value=OrdersValue(order_count=count, by_currency=by_currency),
         query=(
             "count of orders and average order value (sum of totals / count) per currency "
-            f"over {REVENUE_RULE}"
+            + (
+                f"over orders with status {params.status}, placed (placed_at, UTC) within the range"
+                if params.status
+                else f"over {REVENUE_RULE}"
+            )
         ),
-        filters={**params.described(), "excluded_statuses": list(EXCLUDED_STATUSES)},
+        filters={
+            **params.described(),
+            "excluded_statuses": [] if params.status else list(EXCLUDED_STATUSES),
+        },
         records=ids,
         records_total=count,
     )
