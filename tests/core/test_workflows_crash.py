@@ -163,6 +163,9 @@ async def test_worker_killed_during_a_durable_sleep_sleeps_only_what_is_left(
     sleep = outcome["steps"][1]
     # One sleep, checkpointed by the killed worker: the restarted one kept its wake-up
     # time instead of starting the three seconds over, and woke no earlier than it.
+    # A restarted sleep would have a new start after the kill; the span recorded is the
+    # three seconds asked for, give or take the checkpoint's own write on a loaded
+    # machine (15 ms was seen in CI with both suites running).
     assert sleep["started_at"] < killed_at
-    assert sleep["completed_at"] - sleep["started_at"] == pytest.approx(3, abs=0.01)
+    assert sleep["completed_at"] - sleep["started_at"] == pytest.approx(3, abs=0.1)
     assert worker.marked_at("step2") >= sleep["completed_at"] - 0.05
