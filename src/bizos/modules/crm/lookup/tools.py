@@ -20,7 +20,7 @@ from bizos.modules.crm.companies import service as companies_service
 from bizos.modules.crm.companies.schemas import CompanyRead
 from bizos.modules.crm.contacts.lookups import contacts_at, find_contacts
 from bizos.modules.crm.contacts.schemas import ContactRead
-from bizos.modules.crm.deals import service as deals_service
+from bizos.modules.crm.deals import lookups as deal_lookups
 from bizos.modules.crm.deals.schemas import OPEN_STAGES, DealMatch, DealRead
 from bizos.modules.crm.deals.tools import SCOPE, stage_name
 from bizos.modules.crm.lookup.schemas import (
@@ -106,7 +106,7 @@ def _deal_found(match: DealMatch, owners: dict[str, str]) -> DealFound:
 
 async def deal_lookup(session: AsyncSession, ctx: Context, params: LookupParams) -> ToolResult:
     """Deals by name, company or contact (forgiving typos), or by id."""
-    matches = await deals_service.find_deals(session, ctx, params.query, limit=params.limit)
+    matches = await deal_lookups.find_deals(session, ctx, params.query, limit=params.limit)
     owners = await identity_service.user_names(session, ctx, [m.deal.owner_id for m in matches])
     found = [_deal_found(m, owners) for m in matches]
     return ToolResult(
@@ -214,7 +214,7 @@ def _contact_found(
 async def contact_lookup(session: AsyncSession, ctx: Context, params: LookupParams) -> ToolResult:
     """Contacts by name, email, company or phone (forgiving typos), with key facts."""
     found = await find_contacts(session, ctx, params.query, limit=params.limit)
-    deals = await deals_service.deals_of(session, ctx, contact_ids=[c.id for c, _ in found])
+    deals = await deal_lookups.deals_of(session, ctx, contact_ids=[c.id for c, _ in found])
     owners = await identity_service.user_names(session, ctx, [c.owner_id for c, _ in found])
     matches = [_contact_found(c, score, deals, owners) for c, score in found]
     return ToolResult(
@@ -296,7 +296,7 @@ async def _company_found(
     session: AsyncSession, ctx: Context, company: CompanyRead, score: float, owners: dict[str, str]
 ) -> CompanyFound:
     contacts, contact_count = await contacts_at(session, ctx, company.id, limit=CONTACTS_NAMED)
-    deals = await deals_service.deals_of(session, ctx, company_ids=[company.id], open_only=False)
+    deals = await deal_lookups.deals_of(session, ctx, company_ids=[company.id], open_only=False)
     open_deals = [d for d in deals if d.stage in OPEN_STAGES]
     won = [d for d in deals if d.stage == "won"]
     return CompanyFound(
